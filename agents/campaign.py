@@ -1,0 +1,321 @@
+"""The campaign agent: an ask/tell facade over a planner, persisted in MongoDB.
+
+Every proposal and measurement is stored before it is returned or acknowledged, and the
+agent keeps no state of its own beyond the campaign name: a new agent on the same
+database resumes exactly where the last one stopped.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from db import CampaignStore
+from discovery.datasets import PoolDataset
+from discovery.domain import Campaign, CampaignSettings, Candidate, Measurement, Trial, TrialStatus
+from discovery.metrics import (
+    acceleration_factor,
+    best_so_far,
+    enhancement_factor,
+    top_fraction_trace,
+    top_mask,
+)
+from discovery.planners import Planner, PlanningProblem, RandomPlanner, make_planner
+
+INITIAL_BATCH = "b0000"
+
+
+@dataclass(frozen=True)
+class ObserveReport:
+    """How many results were stored and how many were repeats of stored ones."""
+
+    stored: int
+    duplicates: int
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A completed trial with its measurement."""
+
+    trial: Trial
+    measurement: Measurement
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Campaign efficiency on a pool with known values (see :mod:`discovery.metrics`).
+
+    Attributes:
+        top_fraction: Top% found after each experiment, shape ``n``.
+        enhancement_factor: EF against random sampling at the current budget.
+        acceleration_factor: AF against random sampling for the Top% reached.
+        pool_best: Best known value in the pool.
+    """
+
+    top_fraction: np.ndarray
+    enhancement_factor: float
+    acceleration_factor: float
+    pool_best: float
+
+
+@dataclass(frozen=True)
+class CampaignStatus:
+    """A snapshot of a campaign's progress."""
+
+    campaign: Campaign
+    trials: dict[str, int]
+    measurements: int
+    batches: int
+    best: Observation | None
+    best_so_far: np.ndarray
+    efficiency: Efficiency | None
+
+    @property
+    def rounds(self) -> int:
+        """Model-guided rounds proposed after the initial design."""
+        return max(0, self.batches - 1)
+
+
+class CampaignAgent:
+    """Propose experiments, observe results, report the best: all through the database.
+
+    Example:
+        >>> agent = CampaignAgent(CampaignStore(), "photo-pce10")
+        >>> trials = agent.propose(4)
+        >>> agent.observe([Measurement(t.id, {"degradation": 0.1}, f"lab:{t.id}") for t in trials])
+        >>> agent.best().measurement.values
+    """
+
+    def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
+        self.store = store
+        self.campaign = store.get(name)
+        self.planner = planner or make_planner(self.campaign.settings.strategy)
+
+    @property
+    def name(self) -> str:
+        """The campaign's name."""
+        return self.campaign.name
+
+    @classmethod
+    def from_dataset(
+        cls,
+        store: CampaignStore,
+        name: str,
+        dataset: PoolDataset,
+        settings: CampaignSettings | None = None,
+    ) -> CampaignAgent:
+        """Create a pool campaign over a measured data set (values kept as lookup reference)."""
+        campaign = Campaign(
+            name=name,
+            space=dataset.space,
+            objectives=dataset.objectives,
+            settings=settings or CampaignSettings(),
+            source=dataset.source,
+        )
+        names = [o.name for o in dataset.objectives]
+        candidates = [
+            Candidate(i, point, dict(zip(names, map(float, row), strict=True)))
+            for i, (point, row) in enumerate(zip(dataset.points, dataset.values, strict=True))
+        ]
+        store.create(campaign, candidates)
+        return cls(store, name)
+
+    # -- ask -------------------------------------------------------------------------
+    def propose(self, n: int | None = None) -> list[Trial]:
+        """Choose and store the next batch of ``n`` experiments.
+
+        The first ``settings.initial`` experiments are drawn at random; after that the
+        campaign's planner chooses, with every pending trial passed as pending.
+
+        Args:
+            n: Batch size; default ``settings.initial`` for the first batch, else
+                ``settings.batch_size``.
+
+        Returns:
+            The stored trials (fewer than ``n`` only when the pool is exhausted).
+        """
+        settings = self.campaign.settings
+        trials = self.store.trials(self.name)
+        batches = len({t.batch for t in trials})
+        if n is None:
+            n = settings.initial if batches == 0 else settings.batch_size
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        problem, candidates = self._problem(trials)
+        active = sum(t.status is not TrialStatus.FAILED for t in trials)
+        warm = active >= settings.initial and problem.X.shape[0] >= 2
+        planner: Planner = self.planner if warm else RandomPlanner()
+        plan = planner.plan(problem, n, seed=settings.seed * 1_000_003 + batches)
+        version = self.store.save_model(self.name, plan.model) if plan.model else None
+        batch = f"b{batches:04d}"
+        new = []
+        for suggestion in plan.suggestions:
+            parameters = (
+                candidates[suggestion.candidate].parameters
+                if suggestion.candidate is not None
+                else self.campaign.space.validate(suggestion.parameters)
+            )
+            new.append(
+                Trial(
+                    campaign=self.name,
+                    parameters=parameters,
+                    batch=batch,
+                    candidate=suggestion.candidate,
+                    model_version=version,
+                    acquisition_value=suggestion.acquisition_value,
+                    strategy=planner.name,
+                )
+            )
+        return self.store.add_trials(self.name, new) if new else []
+
+    def _problem(self, trials: list[Trial]) -> tuple[PlanningProblem, list[Candidate]]:
+        space = self.campaign.space
+        observed = self.observations(trials)
+        pending = [t for t in trials if t.status.is_pending]
+        candidates = self.store.candidates(self.name) if self.campaign.pool_size else []
+        pool = available = None
+        if candidates:
+            pool = space.encode([c.parameters for c in candidates])
+            available = np.ones(len(candidates), dtype=bool)
+            taken = [o.trial.candidate for o in observed] + [t.candidate for t in pending]
+            available[[i for i in taken if i is not None]] = False
+        problem = PlanningProblem(
+            space=space,
+            objectives=self.campaign.objectives,
+            X=space.encode([o.trial.parameters for o in observed]),
+            Y=np.array(
+                [[o.measurement.values[name] for name in self.campaign.objective_names]
+                 for o in observed],
+                dtype=float,
+            ).reshape(len(observed), len(self.campaign.objectives)),
+            X_pending=space.encode([t.parameters for t in pending]),
+            pool=pool,
+            available=available,
+        )
+        return problem, candidates
+
+    # -- tell ------------------------------------------------------------------------
+    def observe(self, results: Sequence[Measurement]) -> ObserveReport:
+        """Validate and store results, completing their trials, atomically.
+
+        A result whose idempotency key is already stored (with the same trial and values)
+        is acknowledged again and not stored twice.
+
+        Raises:
+            ValueError: naming the result and field (unknown trial, missing objective,
+                NaN/inf, trial not pending, key reused for another result); nothing is
+                written when any result is invalid.
+        """
+        if not results:
+            return ObserveReport(0, 0)
+        trials = {t.id: t for t in self.store.trials(self.name)}
+        objectives = self.campaign.objectives
+        for i, result in enumerate(results):
+            if result.trial_id not in trials:
+                raise ValueError(
+                    f"results[{i}].trial_id: {result.trial_id!r} is not a trial of "
+                    f"campaign {self.name!r}"
+                )
+            try:
+                result.check(objectives)
+            except ValueError as error:
+                raise ValueError(f"results[{i}]: {error}") from None
+        stored = self.store.find_measurements(self.name, (r.idempotency_key for r in results))
+        seen: dict[str, Measurement] = {}
+        for i, result in enumerate(results):
+            key = result.idempotency_key
+            earlier = stored.get(key) or seen.get(key)
+            if earlier is not None:
+                if earlier.trial_id != result.trial_id or not _same_values(earlier, result):
+                    raise ValueError(
+                        f"results[{i}].idempotency_key: {key!r} was already used for a "
+                        "different result"
+                    )
+                continue
+            status = trials[result.trial_id].status
+            if not status.is_pending:
+                raise ValueError(
+                    f"results[{i}]: trial {result.trial_id} is {status.value}; "
+                    "only proposed or running trials accept results"
+                )
+            if any(m.trial_id == result.trial_id for m in seen.values()):
+                raise ValueError(f"results[{i}]: two different results for trial {result.trial_id}")
+            seen[key] = result
+        report = self.store.record(self.name, results)
+        return ObserveReport(report.stored, report.duplicates)
+
+    def fail(self, trial_id: str) -> Trial:
+        """Mark a trial failed (its candidate becomes available again)."""
+        return self.store.set_status(self.name, trial_id, TrialStatus.FAILED)
+
+    def abandon(self, trial_id: str) -> Trial:
+        """Mark a trial abandoned (no result will come)."""
+        return self.store.set_status(self.name, trial_id, TrialStatus.ABANDONED)
+
+    # -- read ------------------------------------------------------------------------
+    def pending(self) -> list[Trial]:
+        """Trials handed out whose results have not come back."""
+        return self.store.trials(self.name, [TrialStatus.PROPOSED, TrialStatus.RUNNING])
+
+    def observations(self, trials: list[Trial] | None = None) -> list[Observation]:
+        """Completed trials with their measurements, in proposal order."""
+        trials = self.store.trials(self.name) if trials is None else trials
+        by_trial = {m.trial_id: m for m in self.store.measurements(self.name)}
+        return [Observation(t, by_trial[t.id]) for t in trials if t.id in by_trial]
+
+    def best(self) -> Observation | None:
+        """The best observation on the first objective, or None before any result."""
+        return self._best(self.observations())
+
+    def _best(self, observed: list[Observation]) -> Observation | None:
+        objective = self.campaign.objectives[0]
+        if not observed:
+            return None
+        sign = objective.direction.sign
+        return max(observed, key=lambda o: sign * o.measurement.values[objective.name])
+
+    def status(self) -> CampaignStatus:
+        """Counts, best result, best-so-far trace and (on a known pool) EF and AF."""
+        trials = self.store.trials(self.name)
+        observed = self.observations(trials)
+        objective = self.campaign.objectives[0]
+        values = [o.measurement.values[objective.name] for o in observed]
+        counts = {s.value: 0 for s in TrialStatus}
+        for trial in trials:
+            counts[trial.status.value] += 1
+        return CampaignStatus(
+            campaign=self.campaign,
+            trials=counts,
+            measurements=len(observed),
+            batches=len({t.batch for t in trials}),
+            best=self._best(observed),
+            best_so_far=best_so_far(values, objective.direction),
+            efficiency=self._efficiency(observed),
+        )
+
+    def _efficiency(self, observed: list[Observation]) -> Efficiency | None:
+        if not self.campaign.pool_size or not observed:
+            return None
+        objective = self.campaign.objectives[0]
+        reference = [c.reference for c in self.store.candidates(self.name)]
+        if any(r is None or objective.name not in r for r in reference):
+            return None
+        pool_values = np.array([r[objective.name] for r in reference if r is not None])
+        order = [o.trial.candidate for o in observed if o.trial.candidate is not None]
+        trace = top_fraction_trace(order, top_mask(pool_values, objective.direction))
+        pool_best = float(best_so_far(pool_values, objective.direction)[-1])
+        return Efficiency(
+            trace,
+            enhancement_factor(trace, len(pool_values)),
+            acceleration_factor(trace, len(pool_values)),
+            pool_best,
+        )
+
+
+def _same_values(a: Measurement, b: Measurement) -> bool:
+    return a.values.keys() == b.values.keys() and all(
+        math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
+    )

@@ -1,0 +1,309 @@
+"""Campaign repository: everything the agent stores and reads, as domain objects.
+
+Writes that touch several documents (a campaign with its pool, a batch of trials, a batch
+of measurements with their trials' status) run in one transaction: all or nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from mongoengine import Document, NotUniqueError, ValidationError
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+
+from db import connection
+from db.convert import (
+    campaign_from_document,
+    campaign_to_document,
+    candidate_from_document,
+    candidate_to_document,
+    measurement_from_document,
+    measurement_to_document,
+    trial_from_document,
+    trial_to_document,
+)
+from db.documents import (
+    CampaignDocument,
+    CandidateDocument,
+    MeasurementDocument,
+    ModelRecord,
+    TrialDocument,
+    utcnow,
+)
+from discovery.domain import (
+    ALLOWED_TRANSITIONS,
+    Campaign,
+    Candidate,
+    Measurement,
+    ModelArtifact,
+    Trial,
+    TrialStatus,
+)
+
+T = TypeVar("T")
+
+
+class CampaignNotFoundError(LookupError):
+    """No campaign of that name."""
+
+
+class CampaignExistsError(ValueError):
+    """A campaign of that name already exists."""
+
+
+class TrialNotFoundError(LookupError):
+    """No such trial in the campaign."""
+
+
+@dataclass(frozen=True)
+class RecordReport:
+    """Outcome of :meth:`CampaignStore.record`: how many were new, how many repeats."""
+
+    stored: int
+    duplicates: int
+
+
+def _transaction(work: Callable[[ClientSession], T]) -> T:
+    with connection.client().start_session() as session:
+        return session.with_transaction(work)
+
+
+def _insert(documents: Sequence[Document], session: ClientSession) -> None:
+    """Validate and insert documents of one class with ids assigned beforehand."""
+    if not documents:
+        return
+    for document in documents:
+        document.validate()
+    collection = type(documents[0])._get_collection()
+    collection.insert_many([d.to_mongo().to_dict() for d in documents], session=session)
+
+
+def parse_id(text: str, field: str = "trial_id") -> ObjectId:
+    """Parse a document id, raising ``ValueError`` naming ``field`` when malformed."""
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        raise ValueError(f"{field}: {text!r} is not a valid id") from None
+
+
+class CampaignStore:
+    """Persistence of campaigns, pools, trials, measurements and models (connected MongoDB)."""
+
+    # -- campaigns -----------------------------------------------------------------
+    def create(self, campaign: Campaign, candidates: Sequence[Candidate] = ()) -> Campaign:
+        """Store a new campaign with its pool, atomically.
+
+        Raises:
+            CampaignExistsError: if the name is taken.
+            ValueError: if a document fails validation (message names the field).
+        """
+        document = campaign_to_document(campaign)
+        document.pool_size = len(candidates)
+        document.id = ObjectId()
+        pool = [candidate_to_document(c, document) for c in candidates]
+        for candidate in pool:
+            candidate.id = ObjectId()
+
+        def work(session: ClientSession) -> None:
+            _insert([document], session)
+            _insert(pool, session)
+
+        try:
+            _transaction(work)
+        except (DuplicateKeyError, NotUniqueError):
+            raise CampaignExistsError(f"campaign {campaign.name!r} already exists") from None
+        except ValidationError as error:
+            raise ValueError(f"campaign {campaign.name!r}: {error}") from None
+        return campaign_from_document(CampaignDocument.objects.get(id=document.id))
+
+    def _document(self, name: str) -> CampaignDocument:
+        document = CampaignDocument.objects(name=name).first()
+        if document is None:
+            raise CampaignNotFoundError(f"no campaign named {name!r}")
+        return document
+
+    def get(self, name: str) -> Campaign:
+        """Load a campaign by name (raises :class:`CampaignNotFoundError`)."""
+        return campaign_from_document(self._document(name))
+
+    def list(self) -> list[Campaign]:
+        """All campaigns, oldest first."""
+        return [campaign_from_document(d) for d in CampaignDocument.objects.order_by("created_at")]
+
+    def delete(self, name: str) -> None:
+        """Delete a campaign and everything that hangs off it (pool, trials, results, models)."""
+        document = self._document(name)
+        for record in ModelRecord.objects(campaign=document):
+            record.weights.delete()
+        for cls in (MeasurementDocument, TrialDocument, CandidateDocument, ModelRecord):
+            cls.objects(campaign=document).delete()
+        document.delete()
+
+    # -- pool ------------------------------------------------------------------------
+    def candidates(self, name: str) -> list[Candidate]:
+        """The campaign's pool, ordered by index."""
+        query = CandidateDocument.objects(campaign=self._document(name)).order_by("index")
+        return [candidate_from_document(d) for d in query.no_dereference()]
+
+    # -- trials ----------------------------------------------------------------------
+    def trials(self, name: str, statuses: Iterable[TrialStatus] | None = None) -> list[Trial]:
+        """Trials in proposal order, optionally only those with one of ``statuses``."""
+        query = TrialDocument.objects(campaign=self._document(name))
+        if statuses is not None:
+            query = query.filter(status__in=[s.value for s in statuses])
+        return [trial_from_document(d, name) for d in query.order_by("sequence").no_dereference()]
+
+    def trial(self, name: str, trial_id: str) -> Trial:
+        """One trial of the campaign (raises :class:`TrialNotFoundError`)."""
+        document = (
+            TrialDocument.objects(campaign=self._document(name), id=parse_id(trial_id))
+            .no_dereference()
+            .first()
+        )
+        if document is None:
+            raise TrialNotFoundError(f"trial {trial_id} not found in campaign {name!r}")
+        return trial_from_document(document, name)
+
+    def add_trials(self, name: str, trials: Sequence[Trial]) -> list[Trial]:
+        """Store a batch of new trials atomically; returns them with ids and timestamps."""
+        campaign = self._document(name)
+        last = TrialDocument.objects(campaign=campaign).order_by("-sequence").first()
+        start = 0 if last is None else last.sequence + 1
+        documents = [trial_to_document(t, campaign, start + i) for i, t in enumerate(trials)]
+        for document in documents:
+            document.id = ObjectId()
+        _transaction(lambda session: _insert(documents, session))
+        return [trial_from_document(d, name) for d in documents]
+
+    def set_status(self, name: str, trial_id: str, status: TrialStatus) -> Trial:
+        """Move a trial along its life cycle (raises ``ValueError`` on a forbidden move)."""
+        current = self.trial(name, trial_id)
+        if status not in ALLOWED_TRANSITIONS[current.status]:
+            raise ValueError(f"trial {trial_id}: cannot go from {current.status} to {status}")
+        updated = TrialDocument.objects(id=parse_id(trial_id), status=current.status.value).update(
+            set__status=status.value, set__updated_at=utcnow()
+        )
+        if not updated:
+            raise ValueError(f"trial {trial_id}: its status changed meanwhile, try again")
+        return self.trial(name, trial_id)
+
+    # -- measurements ----------------------------------------------------------------
+    def measurements(self, name: str) -> list[Measurement]:
+        """All measurements of the campaign, in the order they were received."""
+        query = MeasurementDocument.objects(campaign=self._document(name)).order_by("received_at")
+        return [measurement_from_document(d) for d in query.no_dereference()]
+
+    def find_measurements(self, name: str, keys: Iterable[str]) -> dict[str, Measurement]:
+        """Stored measurements by idempotency key, for the given keys."""
+        query = MeasurementDocument.objects(
+            campaign=self._document(name), idempotency_key__in=list(keys)
+        ).no_dereference()
+        return {d.idempotency_key: measurement_from_document(d) for d in query}
+
+    def record(self, name: str, measurements: Sequence[Measurement]) -> RecordReport:
+        """Store new measurements and complete their trials, all in one transaction.
+
+        Measurements whose idempotency key is already stored (or repeated within the
+        batch) are counted as duplicates and not written again. Callers validate first
+        (:meth:`agents.CampaignAgent.observe`); this enforces integrity only.
+
+        Raises:
+            ValueError: if a trial is no longer pending, naming the trial; nothing is written.
+        """
+        campaign = self._document(name)
+        stored = self.find_measurements(name, (m.idempotency_key for m in measurements))
+        fresh: dict[str, Measurement] = {}
+        for measurement in measurements:
+            if measurement.idempotency_key not in stored:
+                fresh.setdefault(measurement.idempotency_key, measurement)
+        trials = {
+            str(t.id): t
+            for t in TrialDocument.objects(
+                id__in=[parse_id(m.trial_id) for m in fresh.values()]
+            ).no_dereference()
+        }
+        missing = [m.trial_id for m in fresh.values() if m.trial_id not in trials]
+        if missing:
+            raise TrialNotFoundError(f"trial {missing[0]} not found in campaign {name!r}")
+        documents = [
+            measurement_to_document(m, campaign, trials[m.trial_id]) for m in fresh.values()
+        ]
+        for document in documents:
+            document.id = ObjectId()
+            document.received_at = utcnow()
+
+        def work(session: ClientSession) -> None:
+            _insert(documents, session)
+            pending = [s.value for s in TrialStatus if s.is_pending]
+            for measurement in fresh.values():
+                result = TrialDocument._get_collection().update_one(
+                    {"_id": parse_id(measurement.trial_id), "status": {"$in": pending}},
+                    {"$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()}},
+                    session=session,
+                )
+                if result.matched_count != 1:
+                    raise ValueError(f"trial {measurement.trial_id} is no longer pending")
+
+        try:
+            _transaction(work)
+        except DuplicateKeyError:
+            # A concurrent writer stored some of these first: count again from the database.
+            return self.record(name, measurements)
+        return RecordReport(len(documents), len(measurements) - len(documents))
+
+    # -- models ----------------------------------------------------------------------
+    def save_model(self, name: str, artifact: ModelArtifact) -> str:
+        """Register a trained model; the same kind and data give the same version (idempotent)."""
+        campaign = self._document(name)
+        version = f"{name}:{artifact.kind}:{artifact.data_hash[:12]}"
+        if ModelRecord.objects(version=version).first() is None:
+            record = ModelRecord(
+                kind=artifact.kind,
+                version=version,
+                campaign=campaign,
+                metrics=dict(artifact.metrics),
+                data_hash=artifact.data_hash,
+            )
+            record.weights.put(artifact.weights, content_type="application/x-torch-state-dict")
+            try:
+                record.save()
+            except NotUniqueError:
+                record.weights.delete()  # a concurrent writer registered it first
+        return version
+
+    def load_model(self, version: str) -> ModelArtifact:
+        """Load a registered model's weights and metadata by version."""
+        record = ModelRecord.objects(version=version).first()
+        if record is None:
+            raise LookupError(f"no model version {version!r}")
+        return ModelArtifact(
+            record.kind, record.data_hash, dict(record.metrics), record.weights.read(), version
+        )
+
+    def counts(self, name: str) -> dict[str, Any]:
+        """Trial counts by status and the number of measurements."""
+        campaign = self._document(name)
+        by_status = {s.value: 0 for s in TrialStatus}
+        for row in TrialDocument.objects(campaign=campaign).aggregate(
+            [{"$group": {"_id": "$status", "n": {"$sum": 1}}}]
+        ):
+            by_status[row["_id"]] = row["n"]
+        return {
+            "trials": by_status,
+            "measurements": MeasurementDocument.objects(campaign=campaign).count(),
+        }
+
+
+__all__ = [
+    "CampaignExistsError",
+    "CampaignNotFoundError",
+    "CampaignStore",
+    "RecordReport",
+    "TrialNotFoundError",
+    "parse_id",
+]

@@ -1,0 +1,154 @@
+"""Explicit conversions between domain dataclasses and mongoengine documents."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import DBRef, ObjectId
+
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Candidate,
+    Direction,
+    Measurement,
+    Objective,
+    Trial,
+    TrialStatus,
+)
+from discovery.spaces import SearchSpace
+
+from db.documents import (
+    CampaignDocument,
+    CandidateDocument,
+    MeasurementDocument,
+    ObjectiveEmbedded,
+    SettingsEmbedded,
+    TrialDocument,
+)
+
+
+def campaign_to_document(campaign: Campaign) -> CampaignDocument:
+    """Domain campaign -> document (not saved)."""
+    settings = campaign.settings
+    return CampaignDocument(
+        name=campaign.name,
+        space=campaign.space.to_dict(),
+        objectives=[
+            ObjectiveEmbedded(name=o.name, direction=o.direction.value, unit=o.unit)
+            for o in campaign.objectives
+        ],
+        constraints=[{"type": "simplex", **c} for c in campaign.space.to_dict()["simplex"]],
+        settings=SettingsEmbedded(
+            strategy=settings.strategy,
+            initial=settings.initial,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+        ),
+        pool_size=campaign.pool_size,
+        status=campaign.status,
+        source=campaign.source,
+    )
+
+
+def campaign_from_document(document: CampaignDocument) -> Campaign:
+    """Document -> domain campaign."""
+    settings = document.settings
+    return Campaign(
+        name=document.name,
+        space=SearchSpace.from_dict(document.space),
+        objectives=tuple(
+            Objective(o.name, Direction(o.direction), o.unit) for o in document.objectives
+        ),
+        settings=CampaignSettings(
+            strategy=settings.strategy,
+            initial=settings.initial,
+            batch_size=settings.batch_size,
+            seed=settings.seed,
+        ),
+        pool_size=document.pool_size,
+        status=document.status,
+        source=document.source,
+        created_at=document.created_at,
+    )
+
+
+def candidate_to_document(candidate: Candidate, campaign: CampaignDocument) -> CandidateDocument:
+    """Domain candidate -> document (not saved)."""
+    return CandidateDocument(
+        campaign=campaign,
+        index=candidate.index,
+        parameters=dict(candidate.parameters),
+        reference=dict(candidate.reference) if candidate.reference is not None else None,
+    )
+
+
+def candidate_from_document(document: CandidateDocument) -> Candidate:
+    """Document -> domain candidate."""
+    reference = dict(document.reference) if document.reference is not None else None
+    return Candidate(document.index, dict(document.parameters), reference)
+
+
+def trial_to_document(trial: Trial, campaign: CampaignDocument, sequence: int) -> TrialDocument:
+    """Domain trial -> document (not saved); ``sequence`` orders trials within a campaign."""
+    return TrialDocument(
+        campaign=campaign,
+        sequence=sequence,
+        batch=trial.batch,
+        parameters=dict(trial.parameters),
+        candidate=trial.candidate,
+        status=trial.status.value,
+        strategy=trial.strategy,
+        model_version=trial.model_version,
+        acquisition_value=trial.acquisition_value,
+    )
+
+
+def trial_from_document(document: TrialDocument, campaign_name: str) -> Trial:
+    """Document -> domain trial."""
+    return Trial(
+        campaign=campaign_name,
+        parameters=dict(document.parameters),
+        batch=document.batch,
+        status=TrialStatus(document.status),
+        candidate=document.candidate,
+        model_version=document.model_version,
+        acquisition_value=document.acquisition_value,
+        strategy=document.strategy,
+        id=str(document.id),
+        created_at=document.created_at,
+        updated_at=document.updated_at,
+    )
+
+
+def measurement_to_document(
+    measurement: Measurement, campaign: CampaignDocument, trial: TrialDocument
+) -> MeasurementDocument:
+    """Domain measurement -> document (not saved)."""
+    return MeasurementDocument(
+        campaign=campaign,
+        trial=trial,
+        values={k: float(v) for k, v in measurement.values.items()},
+        units=dict(measurement.units),
+        source=measurement.source,
+        idempotency_key=measurement.idempotency_key,
+    )
+
+
+def measurement_from_document(document: MeasurementDocument) -> Measurement:
+    """Document -> domain measurement."""
+    return Measurement(
+        trial_id=str(reference_id(document.trial)),
+        values={k: float(v) for k, v in document.values.items()},
+        idempotency_key=document.idempotency_key,
+        source=document.source,
+        units=dict(document.units),
+        received_at=document.received_at,
+    )
+
+
+def reference_id(value: Any) -> ObjectId:
+    """The id behind a reference field, whether dereferenced, a DBRef or a bare id."""
+    if isinstance(value, DBRef):
+        return value.id
+    return value.pk if hasattr(value, "pk") else value

@@ -1,0 +1,189 @@
+"""mongoengine documents: the shape of matloop's data in MongoDB, with indexes and validation.
+
+Lineage: ModelRecord -> Trial (model_version) -> Measurement (trial); Candidate -> Material.
+Documents never leave ``db``: :mod:`db.convert` turns them into domain dataclasses.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from mongoengine import (
+    CASCADE,
+    DateTimeField,
+    DictField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentField,
+    EmbeddedDocumentListField,
+    FileField,
+    FloatField,
+    IntField,
+    ListField,
+    ReferenceField,
+    StringField,
+    ValidationError,
+)
+from pymatgen.core import Composition
+
+from discovery.domain import Direction, TrialStatus
+
+NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+
+def utcnow() -> datetime:
+    """Current UTC time, millisecond precision (what BSON stores)."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    return now.replace(microsecond=now.microsecond // 1000 * 1000)
+
+
+class MaterialDocument(Document):
+    """A material, keyed by its canonical reduced formula (pymatgen)."""
+
+    formula = StringField(required=True, unique=True)
+    elements = ListField(StringField(), required=True)
+    nelements = IntField(required=True, min_value=1)
+    chemsys = StringField(required=True)
+    structure = DictField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {
+        "collection": "materials",
+        "indexes": ["elements", "nelements", "chemsys"],
+    }
+
+    def clean(self) -> None:
+        """Canonicalise the formula and derive elements, count and chemical system."""
+        try:
+            composition = Composition(self.formula)
+        except Exception as error:
+            raise ValidationError(f"formula: cannot parse {self.formula!r} ({error})") from None
+        if composition.num_atoms <= 0:
+            raise ValidationError(f"formula: {self.formula!r} has no atoms")
+        self.formula = composition.reduced_formula
+        self.elements = sorted(str(e) for e in composition.elements)
+        self.nelements = len(self.elements)
+        self.chemsys = composition.chemical_system
+
+
+class ObjectiveEmbedded(EmbeddedDocument):
+    """An objective and its direction."""
+
+    name = StringField(required=True)
+    direction = StringField(required=True, choices=[d.value for d in Direction])
+    unit = StringField(null=True)
+
+
+class SettingsEmbedded(EmbeddedDocument):
+    """How a campaign chooses experiments."""
+
+    strategy = StringField(required=True, default="gp")
+    initial = IntField(required=True, min_value=1, default=10)
+    batch_size = IntField(required=True, min_value=1, default=4)
+    seed = IntField(required=True, default=0)
+
+
+class CampaignDocument(Document):
+    """A campaign: search space, objectives, constraints, settings and status."""
+
+    name = StringField(required=True, unique=True, regex=NAME_REGEX)
+    space = DictField(required=True)
+    objectives = EmbeddedDocumentListField(ObjectiveEmbedded, required=True)
+    constraints = ListField(DictField())
+    settings = EmbeddedDocumentField(SettingsEmbedded, required=True)
+    pool_size = IntField(min_value=0, default=0)
+    status = StringField(choices=["active", "closed"], default="active")
+    source = StringField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "campaigns", "indexes": ["status"]}
+
+
+class CandidateDocument(Document):
+    """A member of a campaign's discrete pool, with reference values when it is a data set."""
+
+    campaign = ReferenceField(CampaignDocument, required=True, reverse_delete_rule=CASCADE)
+    index = IntField(required=True, min_value=0)
+    parameters = DictField(required=True)
+    reference = DictField(null=True)
+    material = ReferenceField(MaterialDocument, null=True)
+
+    meta: dict[str, Any] = {
+        "collection": "candidates",
+        "indexes": [{"fields": ["campaign", "index"], "unique": True}],
+    }
+
+
+class TrialDocument(Document):
+    """One proposed experiment, who proposed it and what became of it."""
+
+    campaign = ReferenceField(CampaignDocument, required=True, reverse_delete_rule=CASCADE)
+    sequence = IntField(required=True, min_value=0)
+    batch = StringField(required=True)
+    parameters = DictField(required=True)
+    candidate = IntField(null=True, min_value=0)
+    status = StringField(required=True, choices=[s.value for s in TrialStatus])
+    strategy = StringField(null=True)
+    model_version = StringField(null=True)
+    acquisition_value = FloatField(null=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {
+        "collection": "trials",
+        "indexes": [
+            {"fields": ["campaign", "sequence"], "unique": True},
+            ["campaign", "status"],
+            ["campaign", "batch"],
+            "model_version",
+        ],
+    }
+
+
+class MeasurementDocument(Document):
+    """A result reported for a trial; one per trial, stored once per idempotency key."""
+
+    campaign = ReferenceField(CampaignDocument, required=True, reverse_delete_rule=CASCADE)
+    trial = ReferenceField(TrialDocument, required=True, unique=True)
+    values = DictField(required=True)
+    units = DictField()
+    source = StringField(required=True)
+    idempotency_key = StringField(required=True, min_length=1, max_length=256)
+    received_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {
+        "collection": "measurements",
+        "indexes": [{"fields": ["campaign", "idempotency_key"], "unique": True}],
+    }
+
+
+class ModelRecord(Document):
+    """A trained model version: metrics, training-data hash and weights in GridFS."""
+
+    kind = StringField(required=True)
+    version = StringField(required=True, unique=True)
+    campaign = ReferenceField(CampaignDocument, null=True, reverse_delete_rule=CASCADE)
+    metrics = DictField()
+    data_hash = StringField(required=True, regex=r"^[0-9a-f]{64}$")
+    featurizer_version = StringField(null=True)
+    weights = FileField(collection_name="model_weights")
+    created_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "models", "indexes": ["kind", "campaign"]}
+
+
+ALL_DOCUMENTS: tuple[type[Document], ...] = (
+    MaterialDocument,
+    CampaignDocument,
+    CandidateDocument,
+    TrialDocument,
+    MeasurementDocument,
+    ModelRecord,
+)
+
+
+def ensure_indexes() -> None:
+    """Create every collection's indexes (idempotent)."""
+    for document in ALL_DOCUMENTS:
+        document.ensure_indexes()

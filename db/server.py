@@ -1,0 +1,202 @@
+"""The embedded database: a SecantusDB server (MongoDB wire protocol) as a separate process.
+
+``EmbeddedServer`` runs a persistent server under a home directory (data, pid file, log)
+for the ``matloop db`` commands; :func:`ephemeral_server` runs an in-memory one on a free
+port for tests and benchmarks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from pymongo import MongoClient
+
+EXECUTABLE = "secantusd-py"
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """A running server."""
+
+    pid: int
+    host: str
+    port: int
+    data_dir: str
+    log: str
+
+    @property
+    def uri(self) -> str:
+        """``mongodb://host:port`` of the server."""
+        return f"mongodb://{self.host}:{self.port}"
+
+
+def executable() -> str:
+    """Path of ``secantusd-py``: beside this interpreter first, then on PATH."""
+    beside = Path(sys.executable).parent / EXECUTABLE
+    found = str(beside) if beside.exists() else shutil.which(EXECUTABLE)
+    if found is None:
+        raise FileNotFoundError(f"{EXECUTABLE} not found: pip install secantusdb==0.7.0b3")
+    return found
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free now on ``host``."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def ping(uri: str, timeout_ms: int = 500) -> bool:
+    """True when a MongoDB-wire server answers ``ping`` at ``uri``."""
+    client: MongoClient = MongoClient(uri, serverSelectionTimeoutMS=timeout_ms, connect=True)
+    try:
+        client.admin.command("ping")
+        return True
+    except Exception:
+        return False
+    finally:
+        client.close()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], uri: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(f"database server exited with {process.returncode}:\n{tail}")
+        if ping(uri):
+            return
+        time.sleep(0.1)
+    process.kill()
+    raise TimeoutError(f"database server at {uri} not ready after {timeout:.0f} s (log: {log})")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class EmbeddedServer:
+    """A persistent SecantusDB under ``home``: ``db/`` data, ``secantusd.pid``, ``secantusd.log``.
+
+    Example:
+        >>> server = EmbeddedServer(Path("~/.local/share/matloop").expanduser())
+        >>> info = server.start()   # idempotent: returns the running server if there is one
+        >>> server.stop()
+    """
+
+    def __init__(self, home: Path, host: str = "127.0.0.1", port: int = 27217) -> None:
+        self.home = Path(home)
+        self.host = host
+        self.port = port
+        self.data_dir = self.home / "db"
+        self.pid_file = self.home / "secantusd.pid"
+        self.log = self.home / "secantusd.log"
+
+    def status(self) -> ServerInfo | None:
+        """The running server recorded in the pid file, or None (a stale pid file is removed)."""
+        if not self.pid_file.exists():
+            return None
+        try:
+            info = ServerInfo(**json.loads(self.pid_file.read_text()))
+        except (ValueError, TypeError):
+            self.pid_file.unlink()
+            return None
+        if _alive(info.pid) and ping(info.uri, timeout_ms=2000):
+            return info
+        if not _alive(info.pid):
+            self.pid_file.unlink(missing_ok=True)
+            return None
+        return info  # alive but busy: still ours
+
+    def start(self, timeout: float = 60.0) -> ServerInfo:
+        """Start the server (or return the one already running).
+
+        Raises:
+            RuntimeError: if the port is taken by another program or the server exits.
+        """
+        running = self.status()
+        if running is not None:
+            return running
+        uri = f"mongodb://{self.host}:{self.port}"
+        if ping(uri):
+            raise RuntimeError(
+                f"port {self.port} already serves a database that matloop did not start; "
+                f"set MATLOOP_MONGODB_URI={uri} to use it, or MATLOOP_DB_PORT to pick another port"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(
+                [executable(), "--host", self.host, "--port", str(self.port),
+                 "--storage-path", str(self.data_dir), "--log-level", "WARNING"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,  # survives the command that started it
+            )
+        _wait_ready(process, uri, self.log, timeout)
+        info = ServerInfo(process.pid, self.host, self.port, str(self.data_dir), str(self.log))
+        self.pid_file.write_text(json.dumps(info.__dict__))
+        return info
+
+    def stop(self, timeout: float = 30.0) -> bool:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); False if none ran."""
+        info = self.status()
+        if info is None:
+            return False
+        os.kill(info.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(info.pid) and time.monotonic() < deadline:
+            _reap(info.pid)
+            time.sleep(0.1)
+        if _alive(info.pid):
+            os.kill(info.pid, signal.SIGKILL)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _reap(pid: int) -> None:
+    # A server started by this very process stays a zombie until waited for.
+    with contextlib.suppress(ChildProcessError, OSError):
+        os.waitpid(pid, os.WNOHANG)
+
+
+@contextlib.contextmanager
+def ephemeral_server(host: str = "127.0.0.1", timeout: float = 60.0) -> Iterator[str]:
+    """Run an in-memory SecantusDB on a free port; yield its URI; stop it afterwards."""
+    port = free_port(host)
+    log = Path(os.devnull)
+    process = subprocess.Popen(
+        [executable(), "--host", host, "--port", str(port), "--storage-path", ":memory:",
+         "--log-level", "WARNING"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
+    uri = f"mongodb://{host}:{port}"
+    try:
+        _wait_ready(process, uri, log, timeout)
+        yield uri
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

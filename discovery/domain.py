@@ -1,0 +1,226 @@
+"""Domain objects of a discovery campaign: plain dataclasses, no storage, no torch.
+
+The storage layer converts these to and from its documents; the science and the agent
+only ever see these.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from discovery.spaces import Parameters, SearchSpace
+
+
+class Direction(StrEnum):
+    """Whether an objective is to be maximised or minimised."""
+
+    MAXIMIZE = "max"
+    MINIMIZE = "min"
+
+    @classmethod
+    def parse(cls, text: str) -> Direction:
+        """Read ``max``/``maximize``/``min``/``minimize`` (any case)."""
+        key = text.strip().lower()
+        if key in {"max", "maximize", "maximise"}:
+            return cls.MAXIMIZE
+        if key in {"min", "minimize", "minimise"}:
+            return cls.MINIMIZE
+        raise ValueError(f"direction must be 'max' or 'min', got {text!r}")
+
+    @property
+    def sign(self) -> float:
+        """+1 for maximisation, -1 for minimisation (turns any goal into a maximum)."""
+        return 1.0 if self is Direction.MAXIMIZE else -1.0
+
+
+@dataclass(frozen=True)
+class Objective:
+    """A measured quantity the campaign optimises."""
+
+    name: str
+    direction: Direction
+    unit: str | None = None
+
+
+class TrialStatus(StrEnum):
+    """Life cycle of a trial: proposed -> running -> completed | failed | abandoned."""
+
+    PROPOSED = "proposed"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    ABANDONED = "abandoned"
+
+    @property
+    def is_pending(self) -> bool:
+        """Proposed or running: work handed out whose result has not come back."""
+        return self in (TrialStatus.PROPOSED, TrialStatus.RUNNING)
+
+
+ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
+    TrialStatus.PROPOSED: frozenset(
+        {TrialStatus.RUNNING, TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED}
+    ),
+    TrialStatus.RUNNING: frozenset(
+        {TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED}
+    ),
+    TrialStatus.COMPLETED: frozenset(),
+    TrialStatus.FAILED: frozenset(),
+    TrialStatus.ABANDONED: frozenset(),
+}
+
+
+@dataclass(frozen=True)
+class CampaignSettings:
+    """How a campaign chooses experiments.
+
+    Attributes:
+        strategy: Planner name (``gp`` or ``random``).
+        initial: Number of random experiments before the model takes over.
+        batch_size: Experiments proposed per round.
+        seed: Seed from which every round's randomness is derived (so resumes repeat).
+    """
+
+    strategy: str = "gp"
+    initial: int = 10
+    batch_size: int = 4
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.initial < 1:
+            raise ValueError(f"settings.initial must be >= 1, got {self.initial}")
+        if self.batch_size < 1:
+            raise ValueError(f"settings.batch_size must be >= 1, got {self.batch_size}")
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """A discovery campaign: what may be tried, what is measured, and how to choose.
+
+    Attributes:
+        name: Unique campaign name.
+        space: The search space every proposal satisfies.
+        objectives: Measured quantities with their directions (at least one).
+        settings: Strategy, initial design and batch size.
+        pool_size: Number of candidates in the campaign's discrete pool (0 for an open space).
+        status: ``active`` or ``closed``.
+        source: Where the campaign's data came from (file, data set name).
+    """
+
+    name: str
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    settings: CampaignSettings = field(default_factory=CampaignSettings)
+    pool_size: int = 0
+    status: str = "active"
+    source: str | None = None
+    created_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name or not self.name.strip():
+            raise ValueError("campaign name must not be empty")
+        if not self.objectives:
+            raise ValueError("a campaign needs at least one objective")
+        clash = {o.name for o in self.objectives} & set(self.space.names)
+        if clash:
+            raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
+
+    @property
+    def objective_names(self) -> list[str]:
+        """Names of the objectives, in order."""
+        return [o.name for o in self.objectives]
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One member of a campaign's discrete pool.
+
+    Attributes:
+        index: Position in the pool (0-based, stable).
+        parameters: The candidate's point in the search space.
+        reference: Known values of the objectives (a measured data set used as an
+            oracle); never shown to the planner.
+    """
+
+    index: int
+    parameters: Parameters
+    reference: dict[str, float] | None = None
+
+
+@dataclass
+class Trial:
+    """One proposed experiment and what became of it."""
+
+    campaign: str
+    parameters: Parameters
+    batch: str
+    status: TrialStatus = TrialStatus.PROPOSED
+    candidate: int | None = None
+    model_version: str | None = None
+    acquisition_value: float | None = None
+    strategy: str | None = None
+    id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """A result reported for a trial.
+
+    Attributes:
+        trial_id: The trial measured.
+        values: Objective name -> measured value (all objectives, finite).
+        units: Objective name -> unit label, where the source gives one.
+        source: Who measured it (instrument id, ``lookup``, a user).
+        idempotency_key: Repeated reports with the same key are stored once.
+        received_at: Set by the store when first received.
+    """
+
+    trial_id: str
+    values: dict[str, float]
+    idempotency_key: str
+    source: str = "manual"
+    units: dict[str, str] = field(default_factory=dict)
+    received_at: datetime | None = None
+
+    def check(self, objectives: tuple[Objective, ...]) -> None:
+        """Raise a ValueError naming the field if values miss an objective or are not finite."""
+        if not self.idempotency_key:
+            raise ValueError("idempotency_key must not be empty")
+        names = {o.name for o in objectives}
+        missing = sorted(names - set(self.values))
+        if missing:
+            raise ValueError(f"trial {self.trial_id}: missing objective value(s) {missing}")
+        unknown = sorted(set(self.values) - names)
+        if unknown:
+            raise ValueError(f"trial {self.trial_id}: unknown objective(s) {unknown}")
+        for name, value in self.values.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
+            if not math.isfinite(value):
+                raise ValueError(f"trial {self.trial_id}: values.{name} is not finite ({value})")
+
+
+@dataclass(frozen=True)
+class ModelArtifact:
+    """A trained surrogate ready to be registered.
+
+    Attributes:
+        kind: Model family (``gp``, ...).
+        data_hash: SHA-256 of the training inputs and targets.
+        metrics: Scalar diagnostics (training size, fitted noise, ...).
+        weights: Serialised state (``torch.save`` bytes of the state dict).
+        version: Registry version, set once stored.
+    """
+
+    kind: str
+    data_hash: str
+    metrics: Mapping[str, Any]
+    weights: bytes
+    version: str | None = None

@@ -1,0 +1,86 @@
+"""Campaign efficiency: best-so-far, Top% traces, enhancement and acceleration factors.
+
+Definitions follow Rohr et al., Chem. Sci. 11, 2696 (2020) and Liang et al., npj Comput.
+Mater. 7, 188 (2021):
+
+* the *top set* is the ``ceil(fraction * N)`` best points of the pool (ties included);
+* ``Top%(i)`` is the fraction of the top set found after ``i`` experiments;
+* random sampling without replacement finds, in expectation, ``Top%_rand(i) = i / N``;
+* enhancement factor ``EF(i) = Top%(i) / Top%_rand(i)``;
+* acceleration factor ``AF = i_rand(a) / i(a)`` for the Top% ``a`` reached at the end of
+  the budget, with ``i(a)`` the first experiment at which the campaign reached ``a`` and
+  ``i_rand(a) = a * N`` the experiments random sampling needs for it in expectation.
+
+EF and AF are 1 for random sampling in expectation, larger when the campaign is better.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from discovery.domain import Direction
+
+
+def best_so_far(values: Sequence[float] | np.ndarray, direction: Direction) -> np.ndarray:
+    """Running best of measured values, shape ``n`` (in measurement order)."""
+    array = np.asarray(values, dtype=float)
+    if array.size == 0:
+        return array
+    return np.maximum.accumulate(array) if direction.sign > 0 else np.minimum.accumulate(array)
+
+
+def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.05) -> np.ndarray:
+    """Boolean mask of the pool's top ``fraction`` (at least one point; ties included).
+
+    Args:
+        pool_values: Objective value of every pool member, shape ``N``.
+        direction: Whether larger or smaller is better.
+        fraction: Size of the top set as a fraction of ``N``.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    scores = direction.sign * np.asarray(pool_values, dtype=float)
+    k = max(1, math.ceil(fraction * scores.size))
+    threshold = np.sort(scores)[::-1][k - 1]
+    return scores >= threshold
+
+
+def top_fraction_trace(order: Sequence[int], is_top: np.ndarray) -> np.ndarray:
+    """Fraction of the top set found after each experiment.
+
+    Args:
+        order: Pool indices in the order they were measured, shape ``n`` (repeats count once).
+        is_top: Top-set mask over the pool, shape ``N``.
+
+    Returns:
+        ``Top%(i)`` for ``i = 1..n``, shape ``n``.
+    """
+    seen: set[int] = set()
+    found = 0
+    trace = np.zeros(len(order))
+    for i, index in enumerate(order):
+        if index not in seen and is_top[index]:
+            found += 1
+        seen.add(index)
+        trace[i] = found
+    return trace / max(1, int(is_top.sum()))
+
+
+def enhancement_factor(trace: np.ndarray, pool_size: int) -> float:
+    """``EF`` at the end of a Top% trace (see module docstring)."""
+    n = len(trace)
+    if n == 0:
+        return float("nan")
+    return float(trace[-1] / (n / pool_size))
+
+
+def acceleration_factor(trace: np.ndarray, pool_size: int) -> float:
+    """``AF`` for the Top% reached at the end of the trace; NaN when nothing was found."""
+    if len(trace) == 0 or trace[-1] <= 0:
+        return float("nan")
+    target = trace[-1]
+    first = int(np.argmax(trace >= target - 1e-12)) + 1
+    return float(target * pool_size / first)

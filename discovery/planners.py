@@ -1,0 +1,183 @@
+"""Planners: given what has been measured and what is pending, choose the next batch.
+
+A planner sees encoded arrays only. The agent builds the :class:`PlanningProblem` from
+its store and persists the :class:`Plan` it gets back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from discovery.acquisition import optimize_over_box, optimize_over_pool, qlognei
+from discovery.domain import ModelArtifact, Objective
+from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
+from discovery.surrogates import DTYPE, fit_gp, gp_artifact
+
+
+@dataclass(frozen=True)
+class PlanningProblem:
+    """Everything a planner may use.
+
+    Attributes:
+        space: The search space.
+        objectives: Objectives with directions.
+        X: ``n x d`` encoded inputs of completed trials.
+        Y: ``n x m`` measured values (raw, in objective order).
+        X_pending: ``p x d`` encoded inputs handed out but not measured.
+        pool: ``N x d`` encoded pool, or None for an open space.
+        available: ``N`` mask of pool rows neither measured nor pending.
+    """
+
+    space: SearchSpace
+    objectives: tuple[Objective, ...]
+    X: np.ndarray
+    Y: np.ndarray
+    X_pending: np.ndarray
+    pool: np.ndarray | None = None
+    available: np.ndarray | None = None
+
+    def available_indices(self) -> np.ndarray:
+        """Pool indices still available (empty for an open space)."""
+        if self.pool is None:
+            return np.empty(0, dtype=int)
+        mask = np.ones(len(self.pool), bool) if self.available is None else self.available
+        return np.flatnonzero(mask)
+
+
+@dataclass(frozen=True)
+class Suggestion:
+    """One proposed experiment."""
+
+    parameters: Parameters
+    candidate: int | None = None
+    acquisition_value: float | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A batch of suggestions and the model that made them (None for model-free planners)."""
+
+    suggestions: list[Suggestion]
+    model: ModelArtifact | None = None
+
+
+class Planner(Protocol):
+    """Chooses the next ``q`` experiments."""
+
+    name: str
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        """Return up to ``q`` suggestions (fewer only when the pool runs out)."""
+        ...
+
+
+class RandomPlanner:
+    """Uniform random sampling: from the available pool, or from the space."""
+
+    name = "random"
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        """Draw ``q`` points uniformly at random without replacement."""
+        rng = np.random.default_rng(seed)
+        if problem.pool is None:
+            return Plan([Suggestion(p) for p in problem.space.sample(q, rng)])
+        available = problem.available_indices()
+        picks = rng.choice(available, size=min(q, available.size), replace=False)
+        points = problem.space.decode(problem.pool[picks])
+        return Plan([Suggestion(p, int(i)) for p, i in zip(points, picks, strict=True)])
+
+
+@dataclass(frozen=True)
+class GPPlanner:
+    """``SingleTaskGP`` + batch qLogNoisyExpectedImprovement (single objective).
+
+    Attributes:
+        mc_samples: QMC samples for the acquisition function.
+        num_restarts: Gradient restarts when optimising over an open space.
+        raw_samples: Initial samples for those restarts.
+    """
+
+    mc_samples: int = 256
+    num_restarts: int = 8
+    raw_samples: int = 256
+    name: str = "gp"
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
+        if len(problem.objectives) != 1:
+            raise ValueError(
+                f"the gp planner optimises one objective; this campaign has "
+                f"{len(problem.objectives)} ({[o.name for o in problem.objectives]})"
+            )
+        if problem.X.shape[0] < 2:
+            raise ValueError("the gp planner needs at least 2 measurements; run random first")
+        torch.manual_seed(seed)
+        sign = problem.objectives[0].direction.sign
+        train_X = torch.as_tensor(problem.X, dtype=DTYPE)
+        train_Y = torch.as_tensor(sign * problem.Y[:, :1], dtype=DTYPE)
+        bounds = torch.as_tensor(self._bounds(problem), dtype=DTYPE)
+        model = fit_gp(train_X, train_Y, bounds)
+        pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
+        acqf = qlognei(model, train_X, pending, mc_samples=self.mc_samples, seed=seed)
+        artifact = gp_artifact(model, train_X, train_Y)
+        if problem.pool is not None:
+            available = problem.available_indices()
+            choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
+            rows, values = optimize_over_pool(acqf, choices, q)
+            picks = available[rows]
+            points = problem.space.decode(problem.pool[picks])
+            suggestions = [
+                Suggestion(p, int(i), float(v))
+                for p, i, v in zip(points, picks, values, strict=True)
+            ]
+            return Plan(suggestions, artifact)
+        X, values = optimize_over_box(
+            acqf,
+            bounds,
+            q,
+            simplex=self._simplex_columns(problem.space),
+            one_hot_blocks=self._one_hot_blocks(problem.space),
+            num_restarts=self.num_restarts,
+            raw_samples=self.raw_samples,
+        )
+        points = problem.space.decode(X.detach().cpu().numpy())
+        return Plan([Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)],
+                    artifact)
+
+    @staticmethod
+    def _bounds(problem: PlanningProblem) -> np.ndarray:
+        if problem.pool is None:
+            return problem.space.bounds()
+        return np.stack([problem.pool.min(axis=0), problem.pool.max(axis=0)])
+
+    @staticmethod
+    def _simplex_columns(space: SearchSpace) -> list[tuple[list[int], float]]:
+        columns = space.columns
+        return [([columns.index(n) for n in c.names], c.total) for c in space.simplex]
+
+    @staticmethod
+    def _one_hot_blocks(space: SearchSpace) -> list[list[int]]:
+        columns = space.columns
+        return [
+            [columns.index(f"{p.name}={c}") for c in p.choices]
+            for p in space.parameters
+            if isinstance(p, CategoricalParameter)
+        ]
+
+
+PLANNERS: dict[str, type[GPPlanner] | type[RandomPlanner]] = {
+    "gp": GPPlanner,
+    "random": RandomPlanner,
+}
+
+
+def make_planner(name: str) -> Planner:
+    """Build a planner by registry name (``gp``, ``random``)."""
+    try:
+        return PLANNERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown strategy {name!r}; choose from {sorted(PLANNERS)}") from None

@@ -1,0 +1,276 @@
+"""Search spaces: what a campaign may propose, and how it is encoded for a model.
+
+Pure numpy: the storage layer imports these types to (de)serialise campaigns, so
+nothing here may pull in torch.
+
+Encoding: continuous parameters are one column each, in their own units; a categorical
+parameter becomes one one-hot column per choice. Models normalise inputs themselves.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+ParameterValue = float | str
+Parameters = dict[str, ParameterValue]
+
+_SIMPLEX_TOL = 1e-6
+
+
+@dataclass(frozen=True)
+class ContinuousParameter:
+    """A real-valued parameter on a closed interval.
+
+    Attributes:
+        name: Column name, unique in the space.
+        lower: Lower bound, in the parameter's unit.
+        upper: Upper bound, in the parameter's unit.
+        unit: Optional unit label (for display and export only).
+    """
+
+    name: str
+    lower: float
+    upper: float
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.lower) and math.isfinite(self.upper)):
+            raise ValueError(f"parameter {self.name!r}: bounds must be finite")
+        if self.lower > self.upper:
+            raise ValueError(
+                f"parameter {self.name!r}: lower bound {self.lower} exceeds upper {self.upper}"
+            )
+
+    def validate(self, value: Any) -> float:
+        """Return ``value`` as a float, or raise naming the parameter and the problem."""
+        if isinstance(value, bool) or not isinstance(value, int | float | np.number):
+            raise ValueError(f"parameter {self.name!r}: expected a number, got {value!r}")
+        number = float(value)
+        if not math.isfinite(number):
+            raise ValueError(f"parameter {self.name!r}: {number} is not finite")
+        span = self.upper - self.lower
+        if not (self.lower - 1e-9 * span <= number <= self.upper + 1e-9 * span):
+            raise ValueError(
+                f"parameter {self.name!r}: {number} is outside [{self.lower}, {self.upper}]"
+            )
+        return number
+
+
+@dataclass(frozen=True)
+class CategoricalParameter:
+    """A parameter taking one of a fixed set of labels (solvent, precursor, ...)."""
+
+    name: str
+    choices: tuple[str, ...]
+
+    def __post_init__(self) -> None:
+        if len(self.choices) < 2:
+            raise ValueError(f"parameter {self.name!r}: a categorical needs at least 2 choices")
+        if len(set(self.choices)) != len(self.choices):
+            raise ValueError(f"parameter {self.name!r}: choices are not unique")
+
+    def validate(self, value: Any) -> str:
+        """Return ``value`` if it is one of the choices, else raise naming the parameter."""
+        if value not in self.choices:
+            raise ValueError(
+                f"parameter {self.name!r}: {value!r} is not one of {list(self.choices)}"
+            )
+        return str(value)
+
+
+Parameter = ContinuousParameter | CategoricalParameter
+
+
+@dataclass(frozen=True)
+class SimplexConstraint:
+    """Mixture fractions that must add up to ``total`` (for example polymer-blend ratios)."""
+
+    names: tuple[str, ...]
+    total: float = 1.0
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """An ordered set of parameters with optional simplex (mixture) constraints.
+
+    Example:
+        >>> space = SearchSpace((ContinuousParameter("x", 0, 1), CategoricalParameter(
+        ...     "solvent", ("water", "ethanol"))))
+        >>> space.encode([{"x": 0.5, "solvent": "ethanol"}]).tolist()
+        [[0.5, 0.0, 1.0]]
+    """
+
+    parameters: tuple[Parameter, ...]
+    simplex: tuple[SimplexConstraint, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.parameters:
+            raise ValueError("a search space needs at least one parameter")
+        names = [p.name for p in self.parameters]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"parameter names appear twice: {duplicates}")
+        by_name = self.by_name
+        for constraint in self.simplex:
+            for name in constraint.names:
+                if not isinstance(by_name.get(name), ContinuousParameter):
+                    raise ValueError(f"simplex constraint: {name!r} is not a continuous parameter")
+
+    @property
+    def names(self) -> list[str]:
+        """Parameter names in order."""
+        return [p.name for p in self.parameters]
+
+    @property
+    def by_name(self) -> dict[str, Parameter]:
+        """Parameters keyed by name."""
+        return {p.name: p for p in self.parameters}
+
+    @property
+    def columns(self) -> list[str]:
+        """Names of the encoded columns (``name=choice`` for one-hot columns)."""
+        cols: list[str] = []
+        for p in self.parameters:
+            if isinstance(p, CategoricalParameter):
+                cols.extend(f"{p.name}={c}" for c in p.choices)
+            else:
+                cols.append(p.name)
+        return cols
+
+    @property
+    def dim(self) -> int:
+        """Number of encoded columns ``d``."""
+        return len(self.columns)
+
+    def bounds(self) -> np.ndarray:
+        """Bounds of the encoded space, shape ``2 x d`` (row 0 lower, row 1 upper)."""
+        lower: list[float] = []
+        upper: list[float] = []
+        for p in self.parameters:
+            if isinstance(p, CategoricalParameter):
+                lower.extend([0.0] * len(p.choices))
+                upper.extend([1.0] * len(p.choices))
+            else:
+                lower.append(p.lower)
+                upper.append(p.upper)
+        return np.array([lower, upper], dtype=float)
+
+    def validate(self, parameters: Mapping[str, Any]) -> Parameters:
+        """Check one point against the space.
+
+        Returns:
+            The point with values coerced to float / str, in parameter order.
+
+        Raises:
+            ValueError: naming the missing, unknown or invalid parameter.
+        """
+        unknown = sorted(set(parameters) - set(self.names))
+        if unknown:
+            raise ValueError(f"unknown parameters {unknown}; the space has {self.names}")
+        clean: Parameters = {}
+        for p in self.parameters:
+            if p.name not in parameters:
+                raise ValueError(f"parameter {p.name!r} is missing")
+            clean[p.name] = p.validate(parameters[p.name])
+        for constraint in self.simplex:
+            total = sum(float(clean[n]) for n in constraint.names)
+            if abs(total - constraint.total) > _SIMPLEX_TOL * max(1.0, abs(constraint.total)):
+                raise ValueError(
+                    f"parameters {list(constraint.names)} must sum to {constraint.total}, "
+                    f"got {total:.6g}"
+                )
+        return clean
+
+    def encode(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:
+        """Encode points to a float matrix of shape ``n x d``."""
+        out = np.zeros((len(points), self.dim), dtype=float)
+        for i, point in enumerate(points):
+            col = 0
+            for p in self.parameters:
+                if isinstance(p, CategoricalParameter):
+                    out[i, col + p.choices.index(str(point[p.name]))] = 1.0
+                    col += len(p.choices)
+                else:
+                    out[i, col] = float(point[p.name])
+                    col += 1
+        return out
+
+    def decode(self, X: np.ndarray) -> list[Parameters]:
+        """Decode an ``n x d`` matrix back to points (argmax for one-hot blocks)."""
+        points: list[Parameters] = []
+        for row in np.atleast_2d(X):
+            point: Parameters = {}
+            col = 0
+            for p in self.parameters:
+                if isinstance(p, CategoricalParameter):
+                    block = row[col : col + len(p.choices)]
+                    point[p.name] = p.choices[int(np.argmax(block))]
+                    col += len(p.choices)
+                else:
+                    point[p.name] = float(np.clip(row[col], p.lower, p.upper))
+                    col += 1
+            points.append(point)
+        return points
+
+    def sample(self, n: int, rng: np.random.Generator) -> list[Parameters]:
+        """Draw ``n`` points uniformly (mixtures uniformly on their simplex, by Dirichlet)."""
+        points: list[Parameters] = []
+        in_simplex = {name for c in self.simplex for name in c.names}
+        for _ in range(n):
+            point: Parameters = {}
+            for p in self.parameters:
+                if isinstance(p, CategoricalParameter):
+                    point[p.name] = p.choices[int(rng.integers(len(p.choices)))]
+                elif p.name not in in_simplex:
+                    point[p.name] = float(rng.uniform(p.lower, p.upper))
+            for c in self.simplex:
+                for name, share in zip(c.names, rng.dirichlet(np.ones(len(c.names))), strict=True):
+                    point[name] = float(share * c.total)
+            points.append({name: point[name] for name in self.names})
+        return points
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready description of the space (inverse of :meth:`from_dict`)."""
+        params: list[dict[str, Any]] = []
+        for p in self.parameters:
+            if isinstance(p, CategoricalParameter):
+                params.append({"name": p.name, "type": "categorical", "choices": list(p.choices)})
+            else:
+                params.append(
+                    {
+                        "name": p.name,
+                        "type": "continuous",
+                        "lower": p.lower,
+                        "upper": p.upper,
+                        "unit": p.unit,
+                    }
+                )
+        simplex = [{"names": list(c.names), "total": c.total} for c in self.simplex]
+        return {"parameters": params, "simplex": simplex}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
+        """Build a space from :meth:`to_dict` output, validating as it goes."""
+        params: list[Parameter] = []
+        for i, raw in enumerate(data.get("parameters", [])):
+            kind = raw.get("type", "continuous")
+            if kind == "categorical":
+                params.append(CategoricalParameter(raw["name"], tuple(raw["choices"])))
+            elif kind == "continuous":
+                params.append(
+                    ContinuousParameter(
+                        raw["name"], float(raw["lower"]), float(raw["upper"]), raw.get("unit")
+                    )
+                )
+            else:
+                raise ValueError(f"parameters[{i}].type: unknown parameter type {kind!r}")
+        simplex = tuple(
+            SimplexConstraint(tuple(c["names"]), float(c.get("total", 1.0)))
+            for c in data.get("simplex", [])
+        )
+        return cls(tuple(params), simplex)

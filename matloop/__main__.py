@@ -1,0 +1,5 @@
+"""``python -m matloop`` runs the CLI."""
+
+from matloop.cli import app
+
+app()

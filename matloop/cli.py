@@ -1,0 +1,441 @@
+"""The ``matloop`` command."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from matloop.settings import Settings
+
+app = typer.Typer(
+    help="Closed-loop materials discovery on MongoDB.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+db_app = typer.Typer(help="The embedded database server.", no_args_is_help=True)
+campaign_app = typer.Typer(help="Discovery campaigns.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(campaign_app, name="campaign")
+
+console = Console()
+err = Console(stderr=True)
+
+
+class CommandError(Exception):
+    """An error to report to the user without a traceback."""
+
+
+@contextmanager
+def errors() -> Iterator[None]:
+    """Report expected failures as one red line and exit 1, writing nothing more."""
+    try:
+        yield
+    except (CommandError, ValueError, LookupError, ConnectionError, FileNotFoundError) as error:
+        message = error.args[0] if isinstance(error, LookupError) and error.args else error
+        err.print(f"[red]error:[/red] {message}", highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _server(settings: Settings) -> Any:
+    from db.server import EmbeddedServer
+
+    return EmbeddedServer(settings.home, port=settings.db_port)
+
+
+def store() -> Any:
+    """Connect to the configured database and return a campaign store."""
+    from db import CampaignStore, connect
+
+    settings = Settings()
+    if settings.embedded and _server(settings).status() is None:
+        raise CommandError(
+            "the embedded database is not running: start it with `matloop db start` "
+            "(or point MATLOOP_MONGODB_URI at a MongoDB)"
+        )
+    connect(settings.uri)
+    return CampaignStore()
+
+
+# -- db -----------------------------------------------------------------------------
+@db_app.command("start")
+def db_start() -> None:
+    """Start the embedded database (SecantusDB) in the background."""
+    settings = Settings()
+    with errors():
+        if not settings.embedded:
+            raise CommandError("MATLOOP_MONGODB_URI is set: matloop uses that database")
+        settings.home.mkdir(parents=True, exist_ok=True)
+        info = _server(settings).start()
+    console.print(f"database running: {info.uri} (pid {info.pid}, data {info.data_dir})")
+
+
+@db_app.command("stop")
+def db_stop() -> None:
+    """Stop the embedded database."""
+    stopped = _server(Settings()).stop()
+    console.print("database stopped" if stopped else "database was not running")
+
+
+@db_app.command("status")
+def db_status() -> None:
+    """Show whether the embedded database runs (exit 1 if it does not)."""
+    settings = Settings()
+    if not settings.embedded:
+        from db.connection import redact
+        from db.server import ping
+
+        alive = ping(settings.uri, timeout_ms=3000)
+        console.print(f"external database {redact(settings.uri)}: {'up' if alive else 'DOWN'}")
+        raise typer.Exit(0 if alive else 1)
+    info = _server(settings).status()
+    if info is None:
+        console.print("database not running (start it with `matloop db start`)")
+        raise typer.Exit(1)
+    console.print(f"database running: {info.uri} (pid {info.pid})\n  data: {info.data_dir}\n  log:  {info.log}")
+
+
+# -- campaign -----------------------------------------------------------------------
+def _parse_objective(text: str) -> tuple[str, Any]:
+    from discovery.domain import Direction
+
+    column, sep, direction = text.rpartition(":")
+    if not sep or not column:
+        raise CommandError(f"--objective {text!r}: expected COLUMN:max or COLUMN:min")
+    return column, Direction.parse(direction)
+
+
+@campaign_app.command("create")
+def campaign_create(
+    name: str,
+    from_csv: Annotated[Path | None, typer.Option(help="CSV table of measured points (a pool).")] = None,
+    from_olympus: Annotated[Path | None, typer.Option(help="Olympus data set folder.")] = None,
+    objective: Annotated[list[str] | None, typer.Option(help="COLUMN:max|min (repeatable).")] = None,
+    param: Annotated[list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")] = None,
+    strategy: Annotated[str, typer.Option(help="gp or random.")] = "gp",
+    initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
+    batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
+    seed: int = 0,
+) -> None:
+    """Create a campaign over a measured data set (its rows are the candidate pool)."""
+    from agents import CampaignAgent
+    from discovery.datasets import load_csv, load_olympus
+    from discovery.domain import CampaignSettings
+    from discovery.planners import PLANNERS
+
+    with errors():
+        if (from_csv is None) == (from_olympus is None):
+            raise CommandError("give exactly one of --from-csv FILE or --from-olympus DIR")
+        if strategy not in PLANNERS:
+            raise CommandError(f"--strategy: unknown {strategy!r}; choose from {sorted(PLANNERS)}")
+        if from_csv is not None:
+            if not objective:
+                raise CommandError("--objective COLUMN:max|min is required with --from-csv")
+            dataset = load_csv(from_csv, [_parse_objective(o) for o in objective], param)
+        else:
+            assert from_olympus is not None
+            dataset = load_olympus(from_olympus)
+        settings = CampaignSettings(strategy, initial, batch, seed)
+        agent = CampaignAgent.from_dataset(store(), name, dataset, settings)
+    for note in dataset.notes:
+        console.print(f"[yellow]note:[/yellow] {note}")
+    goals = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
+    console.print(
+        f"created campaign [bold]{name}[/bold]: {len(dataset)} candidates, "
+        f"{len(dataset.space.parameters)} parameters, objective {goals}"
+    )
+
+
+@campaign_app.command("list")
+def campaign_list() -> None:
+    """List campaigns."""
+    with errors():
+        campaigns = store().list()
+    table = Table("name", "strategy", "pool", "objectives", "status", "created")
+    for c in campaigns:
+        goals = ", ".join(f"{o.name}:{o.direction.value}" for o in c.objectives)
+        created = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else ""
+        table.add_row(c.name, c.settings.strategy, str(c.pool_size), goals, c.status, created)
+    console.print(table)
+
+
+@campaign_app.command("show")
+def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Show a campaign's progress: trials, best result, EF and AF on a known pool."""
+    from agents import CampaignAgent
+
+    with errors():
+        status = CampaignAgent(store(), name).status()
+    objective = status.campaign.objectives[0]
+    best = status.best
+    summary: dict[str, Any] = {
+        "campaign": name,
+        "strategy": status.campaign.settings.strategy,
+        "trials": status.trials,
+        "measurements": status.measurements,
+        "rounds": status.rounds,
+        "best": None if best is None else {
+            "trial": best.trial.id, "parameters": best.trial.parameters,
+            "values": best.measurement.values,
+        },
+    }
+    if status.efficiency is not None:
+        eff = status.efficiency
+        summary.update(
+            enhancement_factor=eff.enhancement_factor,
+            acceleration_factor=eff.acceleration_factor,
+            top5_found=float(eff.top_fraction[-1]),
+            pool_best=eff.pool_best,
+        )
+    if as_json:
+        console.print_json(json.dumps(summary, default=str, allow_nan=True))
+        return
+    console.print(f"[bold]{name}[/bold]  strategy={summary['strategy']}  rounds={status.rounds}")
+    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
+    if best is not None:
+        console.print(
+            f"best {objective.name} = {best.measurement.values[objective.name]:.6g} "
+            f"at {best.trial.parameters} (trial {best.trial.id})"
+        )
+    if status.efficiency is not None:
+        console.print(
+            f"top-5% found {summary['top5_found']:.0%}; EF {summary['enhancement_factor']:.2f}, "
+            f"AF {summary['acceleration_factor']:.2f} against random; pool best {summary['pool_best']:.6g}"
+        )
+
+
+@campaign_app.command("propose")
+def campaign_propose(
+    name: str,
+    n: Annotated[int | None, typer.Option("-n", help="Batch size (default from settings).")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Propose the next batch of experiments (stored as trials)."""
+    from agents import CampaignAgent
+
+    with errors():
+        trials = CampaignAgent(store(), name).propose(n)
+    rows = [
+        {"trial_id": t.id, "batch": t.batch, "strategy": t.strategy, "candidate": t.candidate,
+         "model_version": t.model_version, "acquisition_value": t.acquisition_value, **t.parameters}
+        for t in trials
+    ]
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    table = Table(*(rows[0].keys() if rows else ["trial_id"]))
+    for row in rows:
+        table.add_row(*(_fmt(v) for v in row.values()))
+    console.print(table)
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def _results_from_file(path: Path, source: str) -> list[Any]:
+    from discovery.domain import Measurement
+
+    text = path.read_text()
+    if path.suffix.lower() == ".json":
+        rows = json.loads(text)
+        if not isinstance(rows, list):
+            raise CommandError(f"{path}: expected a JSON list of results")
+        return [
+            Measurement(
+                trial_id=str(r.get("trial_id")), values=r.get("values", {}),
+                idempotency_key=str(r.get("idempotency_key") or f"{source}:{r.get('trial_id')}"),
+                source=str(r.get("source", source)), units=r.get("units", {}),
+            )
+            for r in rows
+        ]
+    results = []
+    for i, row in enumerate(csv.DictReader(io.StringIO(text))):
+        trial_id = row.pop("trial_id", None)
+        if not trial_id:
+            raise CommandError(f"{path}: data row {i + 1} has no trial_id")
+        key = row.pop("idempotency_key", None) or f"{source}:{trial_id}"
+        values = {}
+        for column, cell in row.items():
+            try:
+                values[column] = float(cell)
+            except (TypeError, ValueError):
+                raise CommandError(f"{path}: data row {i + 1}, {column}: {cell!r} is not a number") from None
+        results.append(Measurement(trial_id, values, key, source))
+    return results
+
+
+@campaign_app.command("observe")
+def campaign_observe(
+    name: str,
+    trial: Annotated[str | None, typer.Option(help="Trial id measured.")] = None,
+    value: Annotated[list[str] | None, typer.Option(help="OBJECTIVE=NUMBER (repeatable).")] = None,
+    key: Annotated[str | None, typer.Option(help="Idempotency key (default source:trial).")] = None,
+    source: Annotated[str, typer.Option(help="Who measured it.")] = "manual",
+    from_file: Annotated[Path | None, typer.Option(help="CSV (trial_id, objectives...) or JSON list.")] = None,
+) -> None:
+    """Report measured results; repeats with the same idempotency key are stored once."""
+    from agents import CampaignAgent
+    from discovery.domain import Measurement
+
+    with errors():
+        if (trial is None) == (from_file is None):
+            raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
+        if from_file is not None:
+            results = _results_from_file(from_file, source)
+        else:
+            assert trial is not None
+            values: dict[str, float] = {}
+            for item in value or []:
+                objective, sep, number = item.partition("=")
+                try:
+                    values[objective] = float(number)
+                except ValueError:
+                    raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER") from None
+                if not sep:
+                    raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER")
+            results = [Measurement(trial, values, key or f"{source}:{trial}", source)]
+        report = CampaignAgent(store(), name).observe(results)
+    console.print(f"stored {report.stored}, already stored {report.duplicates}")
+
+
+@campaign_app.command("run")
+def campaign_run(
+    name: str,
+    rounds: Annotated[int, typer.Option(help="Model-guided rounds after the initial design (in total).")] = 15,
+    oracle: Annotated[str, typer.Option(help="Oracle answering trials: lookup (the pool's data).")] = "lookup",
+) -> None:
+    """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
+    from agents import CampaignAgent, LookupOracle, run
+
+    with errors():
+        if oracle != "lookup":
+            raise CommandError(f"--oracle: unknown {oracle!r}; available: lookup")
+        campaign_store = store()
+        agent = CampaignAgent(campaign_store, name)
+        lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
+        done = agent.status().rounds
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
+        with Progress(*columns, console=console, disable=not sys.stdout.isatty()) as progress:
+            task = progress.add_task(name, total=rounds, completed=min(done, rounds), best="-")
+
+            def advance(report: Any) -> None:
+                best = "-" if report.best is None else f"{report.best:.6g}"
+                progress.update(task, completed=min(report.batch, rounds), best=best)
+                if not sys.stdout.isatty():
+                    console.print(f"round {report.batch}/{rounds}: stored {report.stored}, best {best}")
+
+            status = run(agent, lookup, rounds, advance)
+    best = status.best
+    if best is not None:
+        objective = status.campaign.objectives[0].name
+        console.print(f"{name}: {status.measurements} measurements, best {objective} = "
+                      f"{best.measurement.values[objective]:.6g}")
+
+
+@campaign_app.command("export")
+def campaign_export(
+    name: str,
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+) -> None:
+    """Export every trial with its parameters, provenance and measured values."""
+    from agents import CampaignAgent
+
+    with errors():
+        if format not in {"csv", "json"}:
+            raise CommandError(f"--format: expected csv or json, got {format!r}")
+        agent = CampaignAgent(store(), name)
+        trials = agent.store.trials(name)
+        measured = {o.trial.id: o.measurement for o in agent.observations(trials)}
+    rows = []
+    for t in trials:
+        m = measured.get(t.id)
+        rows.append({
+            "trial_id": t.id, "batch": t.batch, "status": t.status.value, "strategy": t.strategy,
+            "candidate": t.candidate, "model_version": t.model_version,
+            "acquisition_value": t.acquisition_value, **t.parameters,
+            **{o: (m.values[o] if m else None) for o in agent.campaign.objective_names},
+            "source": m.source if m else None, "idempotency_key": m.idempotency_key if m else None,
+            "created_at": t.created_at.isoformat() if t.created_at else None,
+            "received_at": m.received_at.isoformat() if m and m.received_at else None,
+        })
+    buffer = io.StringIO()
+    if format == "json":
+        json.dump(rows, buffer, indent=2)
+    else:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["trial_id"])
+        writer.writeheader()
+        writer.writerows(rows)
+    if output is None:
+        sys.stdout.write(buffer.getvalue())
+    else:
+        output.write_text(buffer.getvalue())
+        console.print(f"wrote {len(rows)} trials to {output}")
+
+
+# -- demo ---------------------------------------------------------------------------
+@app.command("demo")
+def demo(
+    seeds: Annotated[int, typer.Option(help="Seeds per strategy.")] = 5,
+    rounds: Annotated[int, typer.Option(help="Rounds after the initial design.")] = 15,
+    initial: Annotated[int, typer.Option(help="Random initial experiments.")] = 10,
+    batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
+    output: Annotated[Path, typer.Option(help="Folder for the plot and JSON.")] = Path("demo-output"),
+) -> None:
+    """GP against random sampling on photo_pce10 (1040 polymer blends, minimise degradation)."""
+    from agents import compare_strategies, summarize
+    from matloop.demo import packaged_dataset, plot_best_so_far, write_summary
+
+    with errors():
+        campaign_store = store()
+        dataset = packaged_dataset("photo_pce10")
+        console.print(
+            f"photo_pce10: {len(dataset)} measured blends; {initial} random experiments, then "
+            f"{rounds} rounds of {batch}; strategies gp and random, {seeds} seeds each"
+        )
+        start = time.perf_counter()
+        outcomes = compare_strategies(
+            campaign_store, dataset, ["random", "gp"], range(seeds), initial, batch, rounds,
+            prefix="demo-photo_pce10",
+            on_round=lambda n, r: console.print(f"  {n} round {r.batch}: best {r.best:.4g}")
+            if r.batch == rounds else None,
+        )
+        summaries = summarize(outcomes, dataset.best_value())
+    elapsed = time.perf_counter() - start
+    experiments = initial + rounds * batch
+    table = Table(title=f"photo_pce10, {experiments} experiments of {len(dataset)}, {seeds} seeds")
+    for column in ("strategy", "EF ± se", "AF ± se (n)", "best (mean)", "hit best", "s/run"):
+        table.add_column(column)
+    for s in summaries:
+        table.add_row(
+            s.strategy, f"{s.ef_mean:.2f} ± {s.ef_se:.2f}",
+            "n/a" if math.isnan(s.af_mean) else f"{s.af_mean:.2f} ± {s.af_se:.2f} ({s.af_defined})",
+            f"{s.best_mean:.4g}", f"{s.found_optimum}/{s.seeds}", f"{s.seconds_mean:.1f}",
+        )
+    console.print(table)
+    console.print(f"data-set best degradation: {dataset.best_value():.4g}; "
+                  "EF/AF against the expectation of random sampling (top-5% definition)")
+    plot = output / "photo_pce10_best_so_far.png"
+    plot_best_so_far(outcomes, dataset, plot, "photo_pce10: GP + qLogNEI against random")
+    write_summary(output / "photo_pce10_summary.json", dataset, summaries, outcomes,
+                  {"initial": initial, "batch": batch, "rounds": rounds, "seeds": seeds})
+    console.print(f"plot: {plot}\nsummary: {output / 'photo_pce10_summary.json'}\n"
+                  f"finished in {elapsed:.0f} s; campaigns kept in the database as demo-photo_pce10-*")
+
+
+if __name__ == "__main__":
+    app()
