@@ -11,7 +11,14 @@ from agents.campaign import (
     ObserveReport,
 )
 from agents.oracles import LookupOracle, Oracle
-from agents.runner import RoundReport, RunOutcome, StrategySummary, compare_strategies, run, summarize
+from agents.runner import (
+    RoundReport,
+    RunOutcome,
+    StrategySummary,
+    compare_strategies,
+    run,
+    summarize,
+)
 
 __all__ = [
     "CampaignAgent",

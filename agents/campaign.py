@@ -53,6 +53,7 @@ class Efficiency:
         enhancement_factor: EF against random sampling at the current budget.
         acceleration_factor: AF against random sampling for the Top% reached.
         pool_best: Best known value in the pool.
+
     """
 
     top_fraction: np.ndarray
@@ -87,6 +88,7 @@ class CampaignAgent:
         >>> trials = agent.propose(4)
         >>> agent.observe([Measurement(t.id, {"degradation": 0.1}, f"lab:{t.id}") for t in trials])
         >>> agent.best().measurement.values
+
     """
 
     def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
@@ -136,6 +138,7 @@ class CampaignAgent:
 
         Returns:
             The stored trials (fewer than ``n`` only when the pool is exhausted).
+
         """
         settings = self.campaign.settings
         trials = self.store.trials(self.name)
@@ -187,8 +190,10 @@ class CampaignAgent:
             objectives=self.campaign.objectives,
             X=space.encode([o.trial.parameters for o in observed]),
             Y=np.array(
-                [[o.measurement.values[name] for name in self.campaign.objective_names]
-                 for o in observed],
+                [
+                    [o.measurement.values[name] for name in self.campaign.objective_names]
+                    for o in observed
+                ],
                 dtype=float,
             ).reshape(len(observed), len(self.campaign.objectives)),
             X_pending=space.encode([t.parameters for t in pending]),
@@ -208,6 +213,7 @@ class CampaignAgent:
             ValueError: naming the result and field (unknown trial, missing objective,
                 NaN/inf, trial not pending, key reused for another result); nothing is
                 written when any result is invalid.
+
         """
         if not results:
             return ObserveReport(0, 0)

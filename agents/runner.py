@@ -7,6 +7,7 @@ point and started again, it first finishes the work already handed out, then goe
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -46,6 +47,7 @@ def run(
 
     Returns:
         The campaign's status at the end.
+
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
@@ -60,7 +62,11 @@ def run(
         report = agent.observe(oracle.evaluate(trials))
         status = agent.status()
         if on_round is not None:
-            best = status.best.measurement.values[agent.campaign.objectives[0].name] if status.best else None
+            best = (
+                status.best.measurement.values[agent.campaign.objectives[0].name]
+                if status.best
+                else None
+            )
             on_round(RoundReport(status.batches - 1, report.stored, best))
     return status
 
@@ -116,10 +122,8 @@ def compare_strategies(
     for strategy in strategies:
         for seed in seeds:
             name = f"{prefix}-{strategy}-s{seed}"
-            try:
+            with contextlib.suppress(CampaignNotFoundError):
                 store.delete(name)
-            except CampaignNotFoundError:
-                pass
             settings = CampaignSettings(strategy, initial, batch_size, seed)
             agent = CampaignAgent.from_dataset(store, name, dataset, settings)
             oracle = LookupOracle.from_candidates(store.candidates(name))
@@ -131,9 +135,15 @@ def compare_strategies(
             assert efficiency is not None  # a lookup pool always has reference values
             outcomes.append(
                 RunOutcome(
-                    strategy, seed, name, status.best_so_far, efficiency.top_fraction,
-                    efficiency.enhancement_factor, efficiency.acceleration_factor,
-                    float(status.best_so_far[-1]), seconds,
+                    strategy,
+                    seed,
+                    name,
+                    status.best_so_far,
+                    efficiency.top_fraction,
+                    efficiency.enhancement_factor,
+                    efficiency.acceleration_factor,
+                    float(status.best_so_far[-1]),
+                    seconds,
                 )
             )
     return outcomes

@@ -14,7 +14,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import Document, NotUniqueError, ValidationError
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db import connection
 from db.convert import (
@@ -80,7 +80,15 @@ def _insert(documents: Sequence[Document], session: ClientSession) -> None:
     for document in documents:
         document.validate()
     collection = type(documents[0])._get_collection()
-    collection.insert_many([d.to_mongo().to_dict() for d in documents], session=session)
+    try:
+        collection.insert_many([d.to_mongo().to_dict() for d in documents], session=session)
+    except BulkWriteError as error:
+        duplicate = next(
+            (e for e in error.details.get("writeErrors", []) if e.get("code") == 11000), None
+        )
+        if duplicate is None:
+            raise
+        raise DuplicateKeyError(duplicate["errmsg"], 11000) from None
 
 
 def parse_id(text: str, field: str = "trial_id") -> ObjectId:
@@ -101,6 +109,7 @@ class CampaignStore:
         Raises:
             CampaignExistsError: if the name is taken.
             ValueError: if a document fails validation (message names the field).
+
         """
         document = campaign_to_document(campaign)
         document.pool_size = len(candidates)
@@ -131,7 +140,7 @@ class CampaignStore:
         """Load a campaign by name (raises :class:`CampaignNotFoundError`)."""
         return campaign_from_document(self._document(name))
 
-    def list(self) -> list[Campaign]:
+    def campaigns(self) -> list[Campaign]:
         """All campaigns, oldest first."""
         return [campaign_from_document(d) for d in CampaignDocument.objects.order_by("created_at")]
 
@@ -214,6 +223,7 @@ class CampaignStore:
 
         Raises:
             ValueError: if a trial is no longer pending, naming the trial; nothing is written.
+
         """
         campaign = self._document(name)
         stored = self.find_measurements(name, (m.idempotency_key for m in measurements))

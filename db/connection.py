@@ -26,6 +26,7 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database:
 
     Raises:
         ConnectionError: if no server answers within ``timeout_ms``.
+
     """
     mongoengine.disconnect(alias=_ALIAS)
     mongoengine.connect(

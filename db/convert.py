@@ -6,6 +6,14 @@ from typing import Any
 
 from bson import DBRef, ObjectId
 
+from db.documents import (
+    CampaignDocument,
+    CandidateDocument,
+    MeasurementDocument,
+    ObjectiveEmbedded,
+    SettingsEmbedded,
+    TrialDocument,
+)
 from discovery.domain import (
     Campaign,
     CampaignSettings,
@@ -17,15 +25,6 @@ from discovery.domain import (
     TrialStatus,
 )
 from discovery.spaces import SearchSpace
-
-from db.documents import (
-    CampaignDocument,
-    CandidateDocument,
-    MeasurementDocument,
-    ObjectiveEmbedded,
-    SettingsEmbedded,
-    TrialDocument,
-)
 
 
 def campaign_to_document(campaign: Campaign) -> CampaignDocument:

@@ -59,6 +59,8 @@ class MaterialDocument(Document):
             composition = Composition(self.formula)
         except Exception as error:
             raise ValidationError(f"formula: cannot parse {self.formula!r} ({error})") from None
+        if not composition.valid:
+            raise ValidationError(f"formula: {self.formula!r} contains unknown elements")
         if composition.num_atoms <= 0:
             raise ValidationError(f"formula: {self.formula!r} has no atoms")
         self.formula = composition.reduced_formula

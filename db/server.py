@@ -99,6 +99,7 @@ class EmbeddedServer:
         >>> server = EmbeddedServer(Path("~/.local/share/matloop").expanduser())
         >>> info = server.start()   # idempotent: returns the running server if there is one
         >>> server.stop()
+
     """
 
     def __init__(self, home: Path, host: str = "127.0.0.1", port: int = 27217) -> None:
@@ -130,6 +131,7 @@ class EmbeddedServer:
 
         Raises:
             RuntimeError: if the port is taken by another program or the server exits.
+
         """
         running = self.status()
         if running is not None:
@@ -143,8 +145,17 @@ class EmbeddedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with open(self.log, "ab") as log:
             process = subprocess.Popen(
-                [executable(), "--host", self.host, "--port", str(self.port),
-                 "--storage-path", str(self.data_dir), "--log-level", "WARNING"],
+                [
+                    executable(),
+                    "--host",
+                    self.host,
+                    "--port",
+                    str(self.port),
+                    "--storage-path",
+                    str(self.data_dir),
+                    "--log-level",
+                    "WARNING",
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -183,8 +194,17 @@ def ephemeral_server(host: str = "127.0.0.1", timeout: float = 60.0) -> Iterator
     port = free_port(host)
     log = Path(os.devnull)
     process = subprocess.Popen(
-        [executable(), "--host", host, "--port", str(port), "--storage-path", ":memory:",
-         "--log-level", "WARNING"],
+        [
+            executable(),
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--storage-path",
+            ":memory:",
+            "--log-level",
+            "WARNING",
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         stdin=subprocess.DEVNULL,

@@ -33,6 +33,7 @@ def qlognei(
         X_pending: ``p x d`` inputs handed out but not measured, or None.
         mc_samples: Number of QMC posterior samples.
         seed: Sampler seed.
+
     """
     sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
     pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
@@ -53,6 +54,7 @@ def optimize_over_pool(
 
     Returns:
         Row indices into ``pool`` and their acquisition values (log-EI), each of length q.
+
     """
     q = min(q, pool.shape[0])
     chosen, values = optimize_acqf_discrete(acqf, q=q, choices=pool, unique=True)
@@ -86,6 +88,7 @@ def optimize_over_box(
 
     Returns:
         ``q x d`` candidates and their sequential acquisition values.
+
     """
     equality = [
         (
@@ -95,11 +98,17 @@ def optimize_over_box(
         )
         for cols, total in simplex
     ] or None
-    options = {"num_restarts": num_restarts, "raw_samples": raw_samples}
     if not one_hot_blocks:
         X, values = optimize_acqf(
-            acqf, bounds=bounds, q=q, equality_constraints=equality, sequential=True, **options
+            acqf,
+            bounds=bounds,
+            q=q,
+            num_restarts=num_restarts,
+            raw_samples=raw_samples,
+            equality_constraints=equality,
+            sequential=True,
         )
+        assert values is not None  # returned for every batch
         return X, values.flatten().tolist()
     combinations = list(itertools.product(*one_hot_blocks))
     if len(combinations) > MAX_CATEGORY_COMBINATIONS:
@@ -116,7 +125,9 @@ def optimize_over_box(
         bounds=bounds,
         q=q,
         fixed_features_list=fixed_features_list,
+        num_restarts=num_restarts,
+        raw_samples=raw_samples,
         equality_constraints=equality,
-        **options,
     )
+    assert values is not None  # returned for every batch
     return X, values.flatten().tolist()

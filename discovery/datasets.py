@@ -39,6 +39,7 @@ class PoolDataset:
         values: Measured objective values, shape ``N x m`` (columns follow ``objectives``).
         source: Path the data came from.
         notes: Anything the importer had to decide (dropped constraints, ...).
+
     """
 
     name: str
@@ -55,7 +56,9 @@ class PoolDataset:
     def best_value(self, objective: int = 0) -> float:
         """Best measured value of one objective over the whole pool."""
         column = self.values[:, objective]
-        return float(column.max() if self.objectives[objective].direction.sign > 0 else column.min())
+        return float(
+            column.max() if self.objectives[objective].direction.sign > 0 else column.min()
+        )
 
 
 def load_olympus(folder: str | Path) -> PoolDataset:
@@ -68,12 +71,15 @@ def load_olympus(folder: str | Path) -> PoolDataset:
     Raises:
         FileNotFoundError: if ``data.csv`` or ``config.json`` is missing.
         ValueError: if the table does not match the configuration.
+
     """
     folder = Path(folder)
     config_path, data_path = folder / "config.json", folder / "data.csv"
     for path in (config_path, data_path):
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: not found (an Olympus folder has data.csv and config.json)")
+            raise FileNotFoundError(
+                f"{path}: not found (an Olympus folder has data.csv and config.json)"
+            )
     config = json.loads(config_path.read_text())
     names = [p["name"] for p in config["parameters"]]
     goal = Direction.parse(config.get("default_goal", "minimize"))
@@ -120,6 +126,7 @@ def load_csv(
 
     Raises:
         ValueError: naming the column (and row) that is missing, empty or not finite.
+
     """
     path = Path(path)
     if not path.is_file():
@@ -133,7 +140,9 @@ def load_csv(
     chosen = list(params) if params else [c for c in table.columns if c not in objective_names]
     for column in (*objective_names, *chosen):
         if column not in table.columns:
-            raise ValueError(f"{path}: column {column!r} not found; columns are {list(table.columns)}")
+            raise ValueError(
+                f"{path}: column {column!r} not found; columns are {list(table.columns)}"
+            )
     overlap = set(chosen) & set(objective_names)
     if overlap:
         raise ValueError(f"columns {sorted(overlap)} are both parameter and objective")
@@ -177,8 +186,9 @@ def _pool_from_table(
     points: list[Parameters] = []
     for record in table[names].to_dict(orient="records"):
         points.append(
-            {k: (float(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
-             for k, v in record.items()}
+            {
+                k: (float(v) if isinstance(v, int | float) and not isinstance(v, bool) else str(v))
+                for k, v in record.items()
+            }
         )
     return PoolDataset(name, SearchSpace(tuple(parameters)), objectives, points, values, source)
-

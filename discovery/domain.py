@@ -84,6 +84,7 @@ class CampaignSettings:
         initial: Number of random experiments before the model takes over.
         batch_size: Experiments proposed per round.
         seed: Seed from which every round's randomness is derived (so resumes repeat).
+
     """
 
     strategy: str = "gp"
@@ -110,6 +111,7 @@ class Campaign:
         pool_size: Number of candidates in the campaign's discrete pool (0 for an open space).
         status: ``active`` or ``closed``.
         source: Where the campaign's data came from (file, data set name).
+
     """
 
     name: str
@@ -145,6 +147,7 @@ class Candidate:
         parameters: The candidate's point in the search space.
         reference: Known values of the objectives (a measured data set used as an
             oracle); never shown to the planner.
+
     """
 
     index: int
@@ -180,6 +183,7 @@ class Measurement:
         source: Who measured it (instrument id, ``lookup``, a user).
         idempotency_key: Repeated reports with the same key are stored once.
         received_at: Set by the store when first received.
+
     """
 
     trial_id: str
@@ -217,6 +221,7 @@ class ModelArtifact:
         metrics: Scalar diagnostics (training size, fitted noise, ...).
         weights: Serialised state (``torch.save`` bytes of the state dict).
         version: Registry version, set once stored.
+
     """
 
     kind: str

@@ -39,6 +39,7 @@ def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.
         pool_values: Objective value of every pool member, shape ``N``.
         direction: Whether larger or smaller is better.
         fraction: Size of the top set as a fraction of ``N``.
+
     """
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
@@ -57,6 +58,7 @@ def top_fraction_trace(order: Sequence[int], is_top: np.ndarray) -> np.ndarray:
 
     Returns:
         ``Top%(i)`` for ``i = 1..n``, shape ``n``.
+
     """
     seen: set[int] = set()
     found = 0

@@ -6,8 +6,9 @@ its store and persists the :class:`Plan` it gets back.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
@@ -30,6 +31,7 @@ class PlanningProblem:
         X_pending: ``p x d`` encoded inputs handed out but not measured.
         pool: ``N x d`` encoded pool, or None for an open space.
         available: ``N`` mask of pool rows neither measured nor pending.
+
     """
 
     space: SearchSpace
@@ -68,7 +70,10 @@ class Plan:
 class Planner(Protocol):
     """Chooses the next ``q`` experiments."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """Registry name of the planner (stored on each trial it proposes)."""
+        ...
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Return up to ``q`` suggestions (fewer only when the pool runs out)."""
@@ -78,7 +83,7 @@ class Planner(Protocol):
 class RandomPlanner:
     """Uniform random sampling: from the available pool, or from the space."""
 
-    name = "random"
+    name: ClassVar[str] = "random"
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Draw ``q`` points uniformly at random without replacement."""
@@ -99,12 +104,13 @@ class GPPlanner:
         mc_samples: QMC samples for the acquisition function.
         num_restarts: Gradient restarts when optimising over an open space.
         raw_samples: Initial samples for those restarts.
+
     """
 
     mc_samples: int = 256
     num_restarts: int = 8
     raw_samples: int = 256
-    name: str = "gp"
+    name: ClassVar[str] = "gp"
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
@@ -145,8 +151,9 @@ class GPPlanner:
             raw_samples=self.raw_samples,
         )
         points = problem.space.decode(X.detach().cpu().numpy())
-        return Plan([Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)],
-                    artifact)
+        return Plan(
+            [Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)], artifact
+        )
 
     @staticmethod
     def _bounds(problem: PlanningProblem) -> np.ndarray:
@@ -169,7 +176,7 @@ class GPPlanner:
         ]
 
 
-PLANNERS: dict[str, type[GPPlanner] | type[RandomPlanner]] = {
+PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp": GPPlanner,
     "random": RandomPlanner,
 }

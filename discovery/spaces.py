@@ -31,6 +31,7 @@ class ContinuousParameter:
         lower: Lower bound, in the parameter's unit.
         upper: Upper bound, in the parameter's unit.
         unit: Optional unit label (for display and export only).
+
     """
 
     name: str
@@ -103,6 +104,7 @@ class SearchSpace:
         ...     "solvent", ("water", "ethanol"))))
         >>> space.encode([{"x": 0.5, "solvent": "ethanol"}]).tolist()
         [[0.5, 0.0, 1.0]]
+
     """
 
     parameters: tuple[Parameter, ...]
@@ -168,6 +170,7 @@ class SearchSpace:
 
         Raises:
             ValueError: naming the missing, unknown or invalid parameter.
+
         """
         unknown = sorted(set(parameters) - set(self.names))
         if unknown:

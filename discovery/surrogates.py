@@ -27,6 +27,7 @@ def safe_bounds(bounds: torch.Tensor) -> torch.Tensor:
 
     Args:
         bounds: ``2 x d`` lower/upper bounds.
+
     """
     widened = bounds.clone()
     flat = widened[1] <= widened[0]
@@ -41,6 +42,7 @@ def build_gp(train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor)
         train_X: ``n x d`` training inputs (encoded space units).
         train_Y: ``n x m`` training targets, oriented so that larger is better.
         bounds: ``2 x d`` bounds of the encoded space, used to normalise inputs to [0, 1].
+
     """
     return SingleTaskGP(
         train_X,
@@ -60,6 +62,7 @@ def fit_gp(train_X: torch.Tensor, train_Y: torch.Tensor, bounds: torch.Tensor) -
 
     Returns:
         The fitted model in eval mode.
+
     """
     model = build_gp(train_X, train_Y, bounds)
     fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))

@@ -31,7 +31,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 class CommandError(Exception):
@@ -104,7 +104,10 @@ def db_status() -> None:
     if info is None:
         console.print("database not running (start it with `matloop db start`)")
         raise typer.Exit(1)
-    console.print(f"database running: {info.uri} (pid {info.pid})\n  data: {info.data_dir}\n  log:  {info.log}")
+    console.print(
+        f"database running: {info.uri} (pid {info.pid})\n"
+        f"  data: {info.data_dir}\n  log:  {info.log}"
+    )
 
 
 # -- campaign -----------------------------------------------------------------------
@@ -120,10 +123,16 @@ def _parse_objective(text: str) -> tuple[str, Any]:
 @campaign_app.command("create")
 def campaign_create(
     name: str,
-    from_csv: Annotated[Path | None, typer.Option(help="CSV table of measured points (a pool).")] = None,
+    from_csv: Annotated[
+        Path | None, typer.Option(help="CSV table of measured points (a pool).")
+    ] = None,
     from_olympus: Annotated[Path | None, typer.Option(help="Olympus data set folder.")] = None,
-    objective: Annotated[list[str] | None, typer.Option(help="COLUMN:max|min (repeatable).")] = None,
-    param: Annotated[list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")] = None,
+    objective: Annotated[
+        list[str] | None, typer.Option(help="COLUMN:max|min (repeatable).")
+    ] = None,
+    param: Annotated[
+        list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
+    ] = None,
     strategy: Annotated[str, typer.Option(help="gp or random.")] = "gp",
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
@@ -162,7 +171,7 @@ def campaign_create(
 def campaign_list() -> None:
     """List campaigns."""
     with errors():
-        campaigns = store().list()
+        campaigns = store().campaigns()
     table = Table("name", "strategy", "pool", "objectives", "status", "created")
     for c in campaigns:
         goals = ", ".join(f"{o.name}:{o.direction.value}" for o in c.objectives)
@@ -186,8 +195,11 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         "trials": status.trials,
         "measurements": status.measurements,
         "rounds": status.rounds,
-        "best": None if best is None else {
-            "trial": best.trial.id, "parameters": best.trial.parameters,
+        "best": None
+        if best is None
+        else {
+            "trial": best.trial.id,
+            "parameters": best.trial.parameters,
             "values": best.measurement.values,
         },
     }
@@ -212,7 +224,8 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if status.efficiency is not None:
         console.print(
             f"top-5% found {summary['top5_found']:.0%}; EF {summary['enhancement_factor']:.2f}, "
-            f"AF {summary['acceleration_factor']:.2f} against random; pool best {summary['pool_best']:.6g}"
+            f"AF {summary['acceleration_factor']:.2f} against random; "
+            f"pool best {summary['pool_best']:.6g}"
         )
 
 
@@ -228,8 +241,15 @@ def campaign_propose(
     with errors():
         trials = CampaignAgent(store(), name).propose(n)
     rows = [
-        {"trial_id": t.id, "batch": t.batch, "strategy": t.strategy, "candidate": t.candidate,
-         "model_version": t.model_version, "acquisition_value": t.acquisition_value, **t.parameters}
+        {
+            "trial_id": t.id,
+            "batch": t.batch,
+            "strategy": t.strategy,
+            "candidate": t.candidate,
+            "model_version": t.model_version,
+            "acquisition_value": t.acquisition_value,
+            **t.parameters,
+        }
         for t in trials
     ]
     if as_json:
@@ -255,9 +275,11 @@ def _results_from_file(path: Path, source: str) -> list[Any]:
             raise CommandError(f"{path}: expected a JSON list of results")
         return [
             Measurement(
-                trial_id=str(r.get("trial_id")), values=r.get("values", {}),
+                trial_id=str(r.get("trial_id")),
+                values=r.get("values", {}),
                 idempotency_key=str(r.get("idempotency_key") or f"{source}:{r.get('trial_id')}"),
-                source=str(r.get("source", source)), units=r.get("units", {}),
+                source=str(r.get("source", source)),
+                units=r.get("units", {}),
             )
             for r in rows
         ]
@@ -272,7 +294,9 @@ def _results_from_file(path: Path, source: str) -> list[Any]:
             try:
                 values[column] = float(cell)
             except (TypeError, ValueError):
-                raise CommandError(f"{path}: data row {i + 1}, {column}: {cell!r} is not a number") from None
+                raise CommandError(
+                    f"{path}: data row {i + 1}, {column}: {cell!r} is not a number"
+                ) from None
         results.append(Measurement(trial_id, values, key, source))
     return results
 
@@ -284,7 +308,9 @@ def campaign_observe(
     value: Annotated[list[str] | None, typer.Option(help="OBJECTIVE=NUMBER (repeatable).")] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key (default source:trial).")] = None,
     source: Annotated[str, typer.Option(help="Who measured it.")] = "manual",
-    from_file: Annotated[Path | None, typer.Option(help="CSV (trial_id, objectives...) or JSON list.")] = None,
+    from_file: Annotated[
+        Path | None, typer.Option(help="CSV (trial_id, objectives...) or JSON list.")
+    ] = None,
 ) -> None:
     """Report measured results; repeats with the same idempotency key are stored once."""
     from agents import CampaignAgent
@@ -314,8 +340,12 @@ def campaign_observe(
 @campaign_app.command("run")
 def campaign_run(
     name: str,
-    rounds: Annotated[int, typer.Option(help="Model-guided rounds after the initial design (in total).")] = 15,
-    oracle: Annotated[str, typer.Option(help="Oracle answering trials: lookup (the pool's data).")] = "lookup",
+    rounds: Annotated[
+        int, typer.Option(help="Model-guided rounds after the initial design (in total).")
+    ] = 15,
+    oracle: Annotated[
+        str, typer.Option(help="Oracle answering trials: lookup (the pool's data).")
+    ] = "lookup",
 ) -> None:
     """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
     from agents import CampaignAgent, LookupOracle, run
@@ -327,8 +357,13 @@ def campaign_run(
         agent = CampaignAgent(campaign_store, name)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("best {task.fields[best]}"), TimeElapsedColumn())
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("best {task.fields[best]}"),
+            TimeElapsedColumn(),
+        )
         with Progress(*columns, console=console, disable=not sys.stdout.isatty()) as progress:
             task = progress.add_task(name, total=rounds, completed=min(done, rounds), best="-")
 
@@ -336,14 +371,18 @@ def campaign_run(
                 best = "-" if report.best is None else f"{report.best:.6g}"
                 progress.update(task, completed=min(report.batch, rounds), best=best)
                 if not sys.stdout.isatty():
-                    console.print(f"round {report.batch}/{rounds}: stored {report.stored}, best {best}")
+                    console.print(
+                        f"round {report.batch}/{rounds}: stored {report.stored}, best {best}"
+                    )
 
             status = run(agent, lookup, rounds, advance)
     best = status.best
     if best is not None:
         objective = status.campaign.objectives[0].name
-        console.print(f"{name}: {status.measurements} measurements, best {objective} = "
-                      f"{best.measurement.values[objective]:.6g}")
+        console.print(
+            f"{name}: {status.measurements} measurements, best {objective} = "
+            f"{best.measurement.values[objective]:.6g}"
+        )
 
 
 @campaign_app.command("export")
@@ -364,15 +403,23 @@ def campaign_export(
     rows = []
     for t in trials:
         m = measured.get(t.id)
-        rows.append({
-            "trial_id": t.id, "batch": t.batch, "status": t.status.value, "strategy": t.strategy,
-            "candidate": t.candidate, "model_version": t.model_version,
-            "acquisition_value": t.acquisition_value, **t.parameters,
-            **{o: (m.values[o] if m else None) for o in agent.campaign.objective_names},
-            "source": m.source if m else None, "idempotency_key": m.idempotency_key if m else None,
-            "created_at": t.created_at.isoformat() if t.created_at else None,
-            "received_at": m.received_at.isoformat() if m and m.received_at else None,
-        })
+        rows.append(
+            {
+                "trial_id": t.id,
+                "batch": t.batch,
+                "status": t.status.value,
+                "strategy": t.strategy,
+                "candidate": t.candidate,
+                "model_version": t.model_version,
+                "acquisition_value": t.acquisition_value,
+                **t.parameters,
+                **{o: (m.values[o] if m else None) for o in agent.campaign.objective_names},
+                "source": m.source if m else None,
+                "idempotency_key": m.idempotency_key if m else None,
+                "created_at": t.created_at.isoformat() if t.created_at else None,
+                "received_at": m.received_at.isoformat() if m and m.received_at else None,
+            }
+        )
     buffer = io.StringIO()
     if format == "json":
         json.dump(rows, buffer, indent=2)
@@ -394,7 +441,9 @@ def demo(
     rounds: Annotated[int, typer.Option(help="Rounds after the initial design.")] = 15,
     initial: Annotated[int, typer.Option(help="Random initial experiments.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
-    output: Annotated[Path, typer.Option(help="Folder for the plot and JSON.")] = Path("demo-output"),
+    output: Annotated[Path, typer.Option(help="Folder for the plot and JSON.")] = Path(
+        "demo-output"
+    ),
 ) -> None:
     """GP against random sampling on photo_pce10 (1040 polymer blends, minimise degradation)."""
     from agents import compare_strategies, summarize
@@ -409,10 +458,19 @@ def demo(
         )
         start = time.perf_counter()
         outcomes = compare_strategies(
-            campaign_store, dataset, ["random", "gp"], range(seeds), initial, batch, rounds,
+            campaign_store,
+            dataset,
+            ["random", "gp"],
+            range(seeds),
+            initial,
+            batch,
+            rounds,
             prefix="demo-photo_pce10",
-            on_round=lambda n, r: console.print(f"  {n} round {r.batch}: best {r.best:.4g}")
-            if r.batch == rounds else None,
+            on_round=lambda n, r: (
+                console.print(f"  {n} round {r.batch}: best {r.best:.4g}")
+                if r.batch == rounds
+                else None
+            ),
         )
         summaries = summarize(outcomes, dataset.best_value())
     elapsed = time.perf_counter() - start
@@ -422,19 +480,31 @@ def demo(
         table.add_column(column)
     for s in summaries:
         table.add_row(
-            s.strategy, f"{s.ef_mean:.2f} ± {s.ef_se:.2f}",
+            s.strategy,
+            f"{s.ef_mean:.2f} ± {s.ef_se:.2f}",
             "n/a" if math.isnan(s.af_mean) else f"{s.af_mean:.2f} ± {s.af_se:.2f} ({s.af_defined})",
-            f"{s.best_mean:.4g}", f"{s.found_optimum}/{s.seeds}", f"{s.seconds_mean:.1f}",
+            f"{s.best_mean:.4g}",
+            f"{s.found_optimum}/{s.seeds}",
+            f"{s.seconds_mean:.1f}",
         )
     console.print(table)
-    console.print(f"data-set best degradation: {dataset.best_value():.4g}; "
-                  "EF/AF against the expectation of random sampling (top-5% definition)")
+    console.print(
+        f"data-set best degradation: {dataset.best_value():.4g}; "
+        "EF/AF against the expectation of random sampling (top-5% definition)"
+    )
     plot = output / "photo_pce10_best_so_far.png"
     plot_best_so_far(outcomes, dataset, plot, "photo_pce10: GP + qLogNEI against random")
-    write_summary(output / "photo_pce10_summary.json", dataset, summaries, outcomes,
-                  {"initial": initial, "batch": batch, "rounds": rounds, "seeds": seeds})
-    console.print(f"plot: {plot}\nsummary: {output / 'photo_pce10_summary.json'}\n"
-                  f"finished in {elapsed:.0f} s; campaigns kept in the database as demo-photo_pce10-*")
+    write_summary(
+        output / "photo_pce10_summary.json",
+        dataset,
+        summaries,
+        outcomes,
+        {"initial": initial, "batch": batch, "rounds": rounds, "seeds": seeds},
+    )
+    console.print(
+        f"plot: {plot}\nsummary: {output / 'photo_pce10_summary.json'}\n"
+        f"finished in {elapsed:.0f} s; campaigns kept in the database as demo-photo_pce10-*"
+    )
 
 
 if __name__ == "__main__":

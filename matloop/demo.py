@@ -39,10 +39,16 @@ def plot_best_so_far(
         colour = colours.get(strategy)
         for curve in curves:
             ax.plot(x, curve, color=colour, alpha=0.25, linewidth=0.8)
-        ax.plot(x, curves.mean(axis=0), color=colour, linewidth=2.2,
-                label=f"{strategy} (mean of {len(runs)} seeds)")
-    ax.axhline(dataset.best_value(), color="black", linestyle="--", linewidth=1,
-               label="best in data set")
+        ax.plot(
+            x,
+            curves.mean(axis=0),
+            color=colour,
+            linewidth=2.2,
+            label=f"{strategy} (mean of {len(runs)} seeds)",
+        )
+    ax.axhline(
+        dataset.best_value(), color="black", linestyle="--", linewidth=1, label="best in data set"
+    )
     if objective.direction is Direction.MINIMIZE and dataset.values.min() > 0:
         ax.set_yscale("log")
     ax.set_xlabel("experiments")

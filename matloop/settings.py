@@ -17,6 +17,7 @@ class Settings(BaseSettings):
         mongodb_uri: Any MongoDB to use instead of the embedded one.
         db_port: Port of the embedded database server (loopback only).
         database: Database name used with the embedded server.
+
     """
 
     model_config = SettingsConfigDict(env_prefix="MATLOOP_", frozen=True)

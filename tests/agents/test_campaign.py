@@ -1,0 +1,140 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from agents import CampaignAgent, LookupOracle
+from db import CampaignStore
+from db.documents import MeasurementDocument, TrialDocument
+from discovery.domain import Measurement, TrialStatus
+
+
+def _results(agent: CampaignAgent, trials: list) -> list[Measurement]:
+    return LookupOracle.from_candidates(agent.store.candidates(agent.name)).evaluate(trials)
+
+
+def test_initial_design_is_random_then_the_gp_proposes_with_a_model_version(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    initial = agent.propose()
+    assert len(initial) == 10
+    assert {t.strategy for t in initial} == {"random"}
+    assert {t.batch for t in initial} == {"b0000"}
+    assert all(t.model_version is None for t in initial)
+    agent.observe(_results(agent, initial))
+
+    batch = agent.propose()
+    assert len(batch) == 4
+    assert {t.strategy for t in batch} == {"gp"}
+    assert {t.batch for t in batch} == {"b0001"}
+    versions = {t.model_version for t in batch}
+    assert len(versions) == 1 and None not in versions
+    assert all(
+        t.acquisition_value is not None and math.isfinite(t.acquisition_value) for t in batch
+    )
+    model = agent.store.load_model(versions.pop() or "")
+    assert model.kind == "gp" and model.metrics["n_train"] == 10 and model.weights
+
+
+def test_pending_candidates_are_never_proposed_twice(photo_pce10_campaign: CampaignAgent) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_results(agent, agent.propose()))
+    first = agent.propose(4)
+    second = agent.propose(4)  # the first batch is still pending
+    third = agent.propose(4)
+    candidates = [t.candidate for t in first + second + third]
+    measured = {o.trial.candidate for o in agent.observations()}
+    assert len(set(candidates)) == 12
+    assert not set(candidates) & measured
+
+
+def test_same_result_twice_is_stored_once(photo_pce10_campaign: CampaignAgent) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    results = _results(agent, trials)
+    assert agent.observe(results).stored == 10
+    again = agent.observe(results)
+    assert (again.stored, again.duplicates) == (0, 10)
+    assert MeasurementDocument.objects.count() == 10
+    assert agent.status().measurements == 10
+
+
+def test_resumes_from_the_database_alone(
+    photo_pce10_campaign: CampaignAgent, store: CampaignStore
+) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_results(agent, agent.propose()))
+    pending = agent.propose()
+    fresh = CampaignAgent(CampaignStore(), agent.name)  # as after a restart
+    assert [t.id for t in fresh.pending()] == [t.id for t in pending]
+    assert fresh.best() == agent.best()
+    fresh.observe(_results(fresh, pending))
+    assert fresh.status().measurements == 14
+    assert fresh.status().trials["completed"] == 14
+
+
+def test_best_follows_the_objective_direction(photo_pce10_campaign: CampaignAgent) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_results(agent, agent.propose()))
+    values = [o.measurement.values["degradation"] for o in agent.observations()]
+    best = agent.best()
+    assert best is not None
+    assert best.measurement.values["degradation"] == min(values)  # minimise
+    assert agent.status().best_so_far[-1] == min(values)
+
+
+def _bad(trial_id: str, **values: float) -> Measurement:
+    return Measurement(trial_id, dict(values), f"k-{trial_id}-{sorted(values.items())}")
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda t: _bad("000000000000000000000000", degradation=0.1), "not a trial"),
+        (lambda t: _bad("not-an-id", degradation=0.1), "not a trial"),
+        (lambda t: _bad(t, degradation=math.nan), "not finite"),
+        (lambda t: _bad(t, degradation=math.inf), "not finite"),
+        (lambda t: _bad(t, degradation=-math.inf), "not finite"),
+        (lambda t: _bad(t), r"missing objective value\(s\) \['degradation'\]"),
+        (lambda t: _bad(t, degradation=0.1, colour=3.0), "unknown objective"),
+        (lambda t: Measurement(t, {"degradation": 0.1}, ""), "idempotency_key"),
+    ],
+)
+def test_bad_results_fail_clearly_and_write_nothing(
+    photo_pce10_campaign: CampaignAgent, make, message: str
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    good = _results(agent, trials[:1])
+    bad = make(trials[1].id)
+    with pytest.raises(ValueError, match=message):
+        agent.observe([*good, bad])  # the valid first result must not be stored either
+    assert MeasurementDocument.objects.count() == 0
+    assert TrialDocument.objects(status=TrialStatus.COMPLETED.value).count() == 0
+
+
+def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    agent.observe([Measurement(trials[0].id or "", {"degradation": 0.1}, "run-1")])
+    with pytest.raises(ValueError, match="already used for a different result"):
+        agent.observe([Measurement(trials[0].id or "", {"degradation": 0.2}, "run-1")])
+    with pytest.raises(ValueError, match="already used for a different result"):
+        agent.observe([Measurement(trials[1].id or "", {"degradation": 0.1}, "run-1")])
+    with pytest.raises(ValueError, match="is completed"):
+        agent.observe([Measurement(trials[0].id or "", {"degradation": 0.3}, "run-2")])
+    assert MeasurementDocument.objects.count() == 1
+
+
+def test_failed_trial_refuses_results_and_frees_its_candidate(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    failed = agent.fail(trials[0].id or "")
+    assert failed.status is TrialStatus.FAILED
+    with pytest.raises(ValueError, match="is failed"):
+        agent.observe(_results(agent, trials[:1]))
+    assert len(agent.pending()) == 9

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from agents import CampaignAgent, LookupOracle, compare_strategies, run, summarize
+from db import CampaignStore
+from discovery.datasets import PoolDataset
+
+
+def test_run_reaches_the_requested_rounds_and_is_idempotent(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    seen = []
+    status = run(agent, oracle, rounds=2, on_round=seen.append)
+    assert [r.batch for r in seen] == [0, 1, 2]
+    assert status.measurements == 10 + 2 * 4
+    assert run(agent, oracle, rounds=2).measurements == 18  # nothing more to do
+    assert run(agent, oracle, rounds=3).measurements == 22
+    efficiency = status.efficiency
+    assert efficiency is not None
+    assert efficiency.pool_best == pytest.approx(0.001622641)
+
+
+@pytest.mark.slow
+def test_gp_beats_random_on_photo_pce10_over_five_seeds(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    outcomes = compare_strategies(
+        store,
+        photo_pce10_dataset,
+        ["random", "gp"],
+        range(5),
+        initial=10,
+        batch_size=4,
+        rounds=8,
+        prefix="t",
+    )
+    by_strategy = {s.strategy: s for s in summarize(outcomes, photo_pce10_dataset.best_value())}
+    gp, random = by_strategy["gp"], by_strategy["random"]
+    assert gp.ef_mean > 2 * random.ef_mean
+    assert gp.best_mean < random.best_mean  # minimise degradation
+    gp_best = np.mean([o.best_so_far[-1] for o in outcomes if o.strategy == "gp"])
+    assert gp_best == pytest.approx(gp.best_mean)

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import pytest
+
+from db import CampaignExistsError, CampaignNotFoundError, CampaignStore
+from db.documents import CampaignDocument, CandidateDocument, TrialDocument
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Candidate,
+    Direction,
+    ModelArtifact,
+    Objective,
+    Trial,
+    TrialStatus,
+)
+from discovery.spaces import (
+    CategoricalParameter,
+    ContinuousParameter,
+    SearchSpace,
+    SimplexConstraint,
+)
+
+
+def _campaign(name: str = "blend") -> Campaign:
+    space = SearchSpace(
+        (
+            ContinuousParameter("a", 0.0, 1.0),
+            ContinuousParameter("b", 0.0, 1.0),
+            CategoricalParameter("solvent", ("water", "ethanol")),
+        ),
+        (SimplexConstraint(("a", "b")),),
+    )
+    return Campaign(
+        name,
+        space,
+        (Objective("yield", Direction.MAXIMIZE, "%"),),
+        CampaignSettings("random", initial=3, batch_size=2, seed=7),
+    )
+
+
+def _pool() -> list[Candidate]:
+    return [
+        Candidate(i, {"a": i / 4, "b": 1 - i / 4, "solvent": "water"}, {"yield": float(i)})
+        for i in range(5)
+    ]
+
+
+def test_campaign_round_trips_through_the_database(store: CampaignStore) -> None:
+    created = store.create(_campaign(), _pool())
+    assert created.space == _campaign().space
+    assert created.objectives == _campaign().objectives
+    assert created.settings == _campaign().settings
+    assert created.pool_size == 5
+    assert store.get("blend").created_at is not None
+    assert [c.reference for c in store.candidates("blend")] == [
+        {"yield": float(i)} for i in range(5)
+    ]
+
+
+def test_duplicate_campaign_name_fails_and_writes_nothing(store: CampaignStore) -> None:
+    store.create(_campaign(), _pool())
+    with pytest.raises(CampaignExistsError, match="blend"):
+        store.create(_campaign(), _pool() + _pool())
+    assert CampaignDocument.objects.count() == 1
+    assert CandidateDocument.objects.count() == 5
+
+
+def test_invalid_campaign_name_is_rejected_before_anything_is_stored(store: CampaignStore) -> None:
+    with pytest.raises(ValueError, match="name"):
+        store.create(_campaign("bad name with spaces/$"), _pool())
+    assert CampaignDocument.objects.count() == 0
+    assert CandidateDocument.objects.count() == 0
+
+
+def test_unknown_campaign_is_a_clear_lookup_error(store: CampaignStore) -> None:
+    with pytest.raises(CampaignNotFoundError, match="nope"):
+        store.get("nope")
+
+
+def test_trials_get_sequential_order_and_status_follows_the_life_cycle(
+    store: CampaignStore,
+) -> None:
+    store.create(_campaign(), _pool())
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    first = store.add_trials("blend", [Trial("blend", point, "b0000") for _ in range(2)])
+    second = store.add_trials("blend", [Trial("blend", point, "b0001")])
+    assert [t.id for t in store.trials("blend")] == [t.id for t in first + second]
+    assert sorted(TrialDocument.objects.distinct("sequence")) == [0, 1, 2]
+    trial_id = first[0].id
+    assert trial_id is not None
+    assert store.set_status("blend", trial_id, TrialStatus.RUNNING).status is TrialStatus.RUNNING
+    store.set_status("blend", trial_id, TrialStatus.FAILED)
+    with pytest.raises(ValueError, match="cannot go from failed to running"):
+        store.set_status("blend", trial_id, TrialStatus.RUNNING)
+
+
+def test_model_weights_round_trip_through_gridfs(store: CampaignStore) -> None:
+    store.create(_campaign(), _pool())
+    artifact = ModelArtifact("gp", "ab" * 32, {"n_train": 3}, bytes(range(256)) * 4000)
+    version = store.save_model("blend", artifact)
+    assert store.save_model("blend", artifact) == version  # same data, same version
+    loaded = store.load_model(version)
+    assert loaded.weights == artifact.weights
+    assert loaded.metrics == {"n_train": 3}
+    assert loaded.version == version
+
+
+def test_delete_removes_the_campaign_and_everything_hanging_off_it(store: CampaignStore) -> None:
+    store.create(_campaign(), _pool())
+    store.add_trials("blend", [Trial("blend", {"a": 1.0, "b": 0.0, "solvent": "water"}, "b0")])
+    store.save_model("blend", ModelArtifact("gp", "cd" * 32, {}, b"weights"))
+    store.delete("blend")
+    assert CampaignDocument.objects.count() == 0
+    assert CandidateDocument.objects.count() == 0
+    assert TrialDocument.objects.count() == 0
+    with pytest.raises(LookupError):
+        store.load_model("blend:gp:cdcdcdcdcdcd")

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import pytest
+from mongoengine import NotUniqueError, ValidationError
+
+from db.documents import MaterialDocument
+
+
+def test_material_formula_is_canonicalised_by_pymatgen(mongodb_uri: str) -> None:
+    material = MaterialDocument(formula="Fe4O6").save()
+    assert material.formula == "Fe2O3"
+    assert material.elements == ["Fe", "O"]
+    assert material.nelements == 2
+    assert material.chemsys == "Fe-O"
+    stored = MaterialDocument.objects.get(formula="Fe2O3")
+    assert stored.id == material.id
+
+
+def test_same_material_in_another_notation_is_rejected_as_duplicate(mongodb_uri: str) -> None:
+    MaterialDocument(formula="LiFePO4").save()
+    with pytest.raises(NotUniqueError):
+        MaterialDocument(formula="Li2Fe2P2O8").save()
+
+
+def test_material_with_unparseable_formula_names_the_field(mongodb_uri: str) -> None:
+    with pytest.raises(ValidationError, match="formula"):
+        MaterialDocument(formula="Xx9Qq").save()
+    assert MaterialDocument.objects.count() == 0
+
+
+def test_material_queries_by_element_and_count(mongodb_uri: str) -> None:
+    for formula in ("Fe2O3", "CuO", "YBa2Cu3O7", "NaCl"):
+        MaterialDocument(formula=formula).save()
+    with_cu_o = MaterialDocument.objects(elements__all=["Cu", "O"], nelements__lte=3)
+    assert sorted(m.formula for m in with_cu_o) == ["CuO"]
+    assert MaterialDocument.objects(elements="Cu").count() == 2

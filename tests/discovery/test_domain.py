@@ -1,0 +1,181 @@
+"""Domain objects: directions, trial life cycle, settings, campaigns and measurements."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from discovery.domain import (
+    ALLOWED_TRANSITIONS,
+    Campaign,
+    CampaignSettings,
+    Direction,
+    Measurement,
+    Objective,
+    TrialStatus,
+)
+from discovery.spaces import ContinuousParameter, SearchSpace
+
+# -- Direction -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("max", Direction.MAXIMIZE),
+        ("MAXIMIZE", Direction.MAXIMIZE),
+        ("  Maximise ", Direction.MAXIMIZE),
+        ("min", Direction.MINIMIZE),
+        ("Minimize", Direction.MINIMIZE),
+        ("minimise\n", Direction.MINIMIZE),
+    ],
+)
+def test_direction_parse_accepts_spellings_in_any_case(text: str, expected: Direction) -> None:
+    assert Direction.parse(text) is expected
+
+
+@pytest.mark.parametrize("text", ["", "up", "maximum", "mini", "+", "max imize"])
+def test_direction_parse_rejects_other_words_quoting_them(text: str) -> None:
+    with pytest.raises(ValueError, match="direction must be 'max' or 'min'"):
+        Direction.parse(text)
+
+
+def test_direction_sign_turns_any_goal_into_a_maximum() -> None:
+    assert Direction.MAXIMIZE.sign == 1.0
+    assert Direction.MINIMIZE.sign == -1.0
+    assert Direction("min") is Direction.MINIMIZE
+
+
+# -- TrialStatus ---------------------------------------------------------------------------
+
+
+def test_only_proposed_and_running_trials_are_pending() -> None:
+    pending = {s for s in TrialStatus if s.is_pending}
+    assert pending == {TrialStatus.PROPOSED, TrialStatus.RUNNING}
+
+
+def test_every_status_has_a_transition_entry() -> None:
+    assert set(ALLOWED_TRANSITIONS) == set(TrialStatus)
+
+
+@pytest.mark.parametrize(
+    "terminal", [TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED]
+)
+def test_finished_trials_cannot_change_status(terminal: TrialStatus) -> None:
+    assert ALLOWED_TRANSITIONS[terminal] == frozenset()
+
+
+def test_pending_trials_can_finish_in_every_way() -> None:
+    finished = {TrialStatus.COMPLETED, TrialStatus.FAILED, TrialStatus.ABANDONED}
+    assert ALLOWED_TRANSITIONS[TrialStatus.PROPOSED] == finished | {TrialStatus.RUNNING}
+    assert ALLOWED_TRANSITIONS[TrialStatus.RUNNING] == finished
+
+
+def test_no_transition_leads_back_to_proposed_or_to_itself() -> None:
+    for status, targets in ALLOWED_TRANSITIONS.items():
+        assert TrialStatus.PROPOSED not in targets
+        assert status not in targets
+
+
+def test_pending_status_is_exactly_a_status_with_a_way_out() -> None:
+    for status in TrialStatus:
+        assert status.is_pending == bool(ALLOWED_TRANSITIONS[status])
+
+
+# -- CampaignSettings ----------------------------------------------------------------------
+
+
+def test_default_settings_are_gp_with_ten_initial_and_batches_of_four() -> None:
+    settings = CampaignSettings()
+    assert (settings.strategy, settings.initial, settings.batch_size, settings.seed) == (
+        "gp",
+        10,
+        4,
+        0,
+    )
+
+
+@pytest.mark.parametrize("initial", [0, -3])
+def test_settings_reject_initial_below_one(initial: int) -> None:
+    with pytest.raises(ValueError, match=rf"settings.initial must be >= 1, got {initial}"):
+        CampaignSettings(initial=initial)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_settings_reject_batch_size_below_one(batch_size: int) -> None:
+    with pytest.raises(ValueError, match=rf"settings.batch_size must be >= 1, got {batch_size}"):
+        CampaignSettings(batch_size=batch_size)
+
+
+def test_settings_accept_the_smallest_legal_values() -> None:
+    settings = CampaignSettings("random", initial=1, batch_size=1, seed=99)
+    assert settings.initial == settings.batch_size == 1
+
+
+# -- Campaign ------------------------------------------------------------------------------
+
+SPACE = SearchSpace((ContinuousParameter("x", 0.0, 1.0), ContinuousParameter("y", 0.0, 1.0)))
+YIELD = Objective("yield", Direction.MAXIMIZE, "%")
+
+
+def test_campaign_lists_objective_names_in_order() -> None:
+    cost = Objective("cost", Direction.MINIMIZE)
+    campaign = Campaign("c1", SPACE, (YIELD, cost))
+    assert campaign.objective_names == ["yield", "cost"]
+    assert campaign.status == "active"
+    assert campaign.settings == CampaignSettings()
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\t\n"])
+def test_campaign_name_must_not_be_blank(name: str) -> None:
+    with pytest.raises(ValueError, match="campaign name must not be empty"):
+        Campaign(name, SPACE, (YIELD,))
+
+
+def test_campaign_needs_an_objective() -> None:
+    with pytest.raises(ValueError, match="at least one objective"):
+        Campaign("c1", SPACE, ())
+
+
+def test_campaign_objective_must_not_share_a_parameter_name() -> None:
+    with pytest.raises(ValueError, match=r"clash with parameter names: \['y'\]"):
+        Campaign("c1", SPACE, (YIELD, Objective("y", Direction.MINIMIZE)))
+
+
+# -- Measurement.check ---------------------------------------------------------------------
+
+OBJECTIVES = (YIELD, Objective("cost", Direction.MINIMIZE))
+
+
+def test_complete_finite_measurement_passes_check() -> None:
+    Measurement("t1", {"yield": 71.5, "cost": 3}, idempotency_key="k1").check(OBJECTIVES)
+
+
+def test_measurement_needs_an_idempotency_key() -> None:
+    with pytest.raises(ValueError, match="idempotency_key must not be empty"):
+        Measurement("t1", {"yield": 1.0, "cost": 1.0}, idempotency_key="").check(OBJECTIVES)
+
+
+def test_measurement_names_missing_objectives() -> None:
+    with pytest.raises(ValueError, match=r"trial t1: missing objective value\(s\) \['cost'\]"):
+        Measurement("t1", {"yield": 1.0}, idempotency_key="k").check(OBJECTIVES)
+
+
+def test_measurement_names_unknown_objectives() -> None:
+    values = {"yield": 1.0, "cost": 2.0, "colour": 3.0}
+    with pytest.raises(ValueError, match=r"unknown objective\(s\) \['colour'\]"):
+        Measurement("t1", values, idempotency_key="k").check(OBJECTIVES)
+
+
+@pytest.mark.parametrize("bad", ["1.0", None, True, [1.0]])
+def test_measurement_rejects_non_numbers_naming_the_field(bad: object) -> None:
+    values = {"yield": 1.0, "cost": bad}
+    with pytest.raises(ValueError, match=r"trial t1: values\.cost is not a number"):
+        Measurement("t1", values, idempotency_key="k").check(OBJECTIVES)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_measurement_rejects_non_finite_values_naming_the_field(bad: float) -> None:
+    with pytest.raises(ValueError, match=r"trial t1: values\.yield is not finite"):
+        Measurement("t1", {"yield": bad, "cost": 1.0}, idempotency_key="k").check(OBJECTIVES)

@@ -1,0 +1,165 @@
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from db.documents import MeasurementDocument
+from db.server import free_port
+from matloop.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    return CliRunner()
+
+
+def _ok(cli: CliRunner, *args: str) -> str:
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Path) -> None:
+    assert "1040 candidates" in _ok(
+        cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS)
+    )
+    assert "opv" in _ok(cli, "campaign", "list")
+    proposed = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
+    assert len(proposed) == 3 and all(p["strategy"] == "random" for p in proposed)
+    trial = proposed[0]["trial_id"]
+    args = ("campaign", "observe", "opv", "--trial", trial, "--value", "degradation=0.05")
+    assert "stored 1, already stored 0" in _ok(cli, *args)
+    assert "stored 0, already stored 1" in _ok(cli, *args)  # same key: stored once
+
+    results = tmp_path / "results.csv"
+    results.write_text(f"trial_id,degradation\n{proposed[1]['trial_id']},0.07\n")
+    assert "stored 1" in _ok(cli, "campaign", "observe", "opv", "--from-file", str(results))
+
+    shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
+    assert shown["measurements"] == 2
+    assert shown["best"]["values"] == {"degradation": 0.05}
+
+    exported = _ok(cli, "campaign", "export", "opv", "--format", "csv")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert len(rows) == 3
+    assert {r["status"] for r in rows} == {"completed", "proposed"}
+    out = tmp_path / "opv.json"
+    _ok(cli, "campaign", "export", "opv", "--format", "json", "--output", str(out))
+    assert len(json.loads(out.read_text())) == 3
+
+
+def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
+    _ok(
+        cli,
+        "campaign",
+        "create",
+        "opv",
+        "--from-olympus",
+        str(OLYMPUS),
+        "--initial",
+        "6",
+        "--batch",
+        "3",
+    )
+    _ok(cli, "campaign", "run", "opv", "--rounds", "2")
+    shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
+    assert shown["measurements"] == 12
+    assert shown["rounds"] == 2
+    assert shown["enhancement_factor"] >= 0
+    assert shown["pool_best"] == pytest.approx(0.001622641)
+
+
+def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:
+    table = tmp_path / "alloys.csv"
+    table.write_text(
+        "x,y,solvent,hardness,notes\n0.1,1,water,3.5,a\n0.2,2,ethanol,4.5,b\n0.3,3,water,2.5,c\n"
+    )
+    output = _ok(
+        cli,
+        "campaign",
+        "create",
+        "alloys",
+        "--from-csv",
+        str(table),
+        "--objective",
+        "hardness:max",
+        "--param",
+        "x",
+        "--param",
+        "y",
+        "--param",
+        "solvent",
+    )
+    assert "3 candidates, 3 parameters" in output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--from-csv", "missing.csv", "--objective", "y:max"], "not found"),
+        (["--from-olympus", str(OLYMPUS), "--strategy", "magic"], "unknown 'magic'"),
+        (["--from-csv", "x.csv", "--objective", "y:up"], "direction must be"),
+        ([], "exactly one of"),
+    ],
+)
+def test_bad_create_arguments_fail_with_a_message(
+    cli: CliRunner, args: list[str], message: str, tmp_path: Path
+) -> None:
+    (tmp_path / "x.csv").write_text("a,y\n1,2\n")
+    result = cli.invoke(
+        app,
+        [
+            "campaign",
+            "create",
+            "c",
+            *[str(tmp_path / a) if a.endswith(".csv") else a for a in args],
+        ],
+    )
+    assert result.exit_code == 1
+    assert message in result.output
+
+
+def test_observe_nan_fails_and_stores_nothing(cli: CliRunner) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
+    result = cli.invoke(
+        app, ["campaign", "observe", "opv", "--trial", trial, "--value", "degradation=nan"]
+    )
+    assert result.exit_code == 1
+    assert "not finite" in result.output
+    assert MeasurementDocument.objects.count() == 0
+
+
+def test_unknown_campaign_is_an_error_not_a_traceback(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["campaign", "show", "ghost"])
+    assert result.exit_code == 1
+    assert "no campaign named 'ghost'" in result.output
+
+
+def test_db_commands_manage_the_embedded_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MATLOOP_MONGODB_URI", raising=False)
+    monkeypatch.setenv("MATLOOP_HOME", str(tmp_path))
+    monkeypatch.setenv("MATLOOP_DB_PORT", str(free_port()))
+    cli = CliRunner()
+    assert cli.invoke(app, ["db", "status"]).exit_code == 1
+    result = cli.invoke(app, ["campaign", "list"])
+    assert result.exit_code == 1 and "matloop db start" in result.output
+    try:
+        assert "database running" in _ok(cli, "db", "start")
+        assert "database running" in _ok(cli, "db", "status")
+        assert (tmp_path / "secantusd.log").exists()
+        assert "name" in _ok(cli, "campaign", "list")
+    finally:
+        assert "stopped" in _ok(cli, "db", "stop")
+    assert cli.invoke(app, ["db", "status"]).exit_code == 1

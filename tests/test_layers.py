@@ -1,0 +1,50 @@
+"""The layering of DESIGN.md, checked in fresh interpreters."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGES = ("discovery", "agents", "literature", "db", "flows", "matloop")
+
+
+def _loaded(imports: str) -> set[str]:
+    code = f"import sys, json\n{imports}\nprint(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return {m.split(".")[0] for m in json.loads(out.stdout)}
+
+
+@pytest.mark.parametrize(
+    ("imports", "forbidden"),
+    [
+        (
+            "import discovery, discovery.planners, discovery.datasets, discovery.metrics\n"
+            "import literature",
+            {"mongoengine", "pymongo", "prefect", "fastapi", "db", "agents", "flows", "matloop"},
+        ),
+        ("import db, db.documents, db.campaigns", {"torch", "botorch", "transformers", "prefect"}),
+        ("import agents", {"prefect", "flows", "matloop"}),
+    ],
+)
+def test_layers_import_only_downwards(imports: str, forbidden: set[str]) -> None:
+    assert _loaded(imports) & forbidden == set()
+
+
+def test_public_api_is_declared_and_importable() -> None:
+    for name in PACKAGES:
+        module = __import__(name)
+        assert hasattr(module, "__all__"), name
+        for symbol in module.__all__:
+            assert getattr(module, symbol) is not None, f"{name}.{symbol}"
+
+
+def test_no_text_search_anywhere() -> None:
+    # SecantusDB has no $text indexes; search goes through embeddings or regex.
+    for package in PACKAGES:
+        for path in (REPO / package).rglob("*.py"):
+            assert "$text" not in path.read_text(), path
