@@ -29,7 +29,6 @@ test: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 

@@ -253,6 +253,10 @@ class CampaignAgent:
         report = self.store.record(self.name, results)
         return ObserveReport(report.stored, report.duplicates)
 
+    def start(self, trial_id: str) -> Trial:
+        """Mark a proposed trial running (an instrument has begun it)."""
+        return self.store.set_status(self.name, trial_id, TrialStatus.RUNNING)
+
     def fail(self, trial_id: str) -> Trial:
         """Mark a trial failed (its candidate becomes available again)."""
         return self.store.set_status(self.name, trial_id, TrialStatus.FAILED)

@@ -25,7 +25,7 @@ from mongoengine import (
     StringField,
     ValidationError,
 )
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Structure
 
 from discovery.domain import Direction, TrialStatus
 
@@ -63,6 +63,16 @@ class MaterialDocument(Document):
             raise ValidationError(f"formula: {self.formula!r} contains unknown elements")
         if composition.num_atoms <= 0:
             raise ValidationError(f"formula: {self.formula!r} has no atoms")
+        if self.structure:
+            try:
+                structure = Structure.from_dict(self.structure)
+            except Exception as error:
+                raise ValidationError(f"structure: not a pymatgen structure ({error})") from None
+            if structure.composition.reduced_formula != composition.reduced_formula:
+                raise ValidationError(
+                    f"structure: its formula {structure.composition.reduced_formula} does not "
+                    f"match formula {composition.reduced_formula}"
+                )
         self.formula = composition.reduced_formula
         self.elements = sorted(str(e) for e in composition.elements)
         self.nelements = len(self.elements)

@@ -34,3 +34,17 @@ def test_material_queries_by_element_and_count(mongodb_uri: str) -> None:
     with_cu_o = MaterialDocument.objects(elements__all=["Cu", "O"], nelements__lte=3)
     assert sorted(m.formula for m in with_cu_o) == ["CuO"]
     assert MaterialDocument.objects(elements="Cu").count() == 2
+
+
+def test_material_keeps_a_structure_that_matches_its_formula(mongodb_uri: str) -> None:
+    from pymatgen.core import Lattice, Structure
+
+    rock_salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    stored = MaterialDocument(formula="NaCl", structure=rock_salt.as_dict()).save()
+    loaded = Structure.from_dict(MaterialDocument.objects.get(id=stored.id).structure)
+    assert loaded.composition.reduced_formula == "NaCl"
+    assert len(loaded) == 8
+    with pytest.raises(ValidationError, match="does not match"):
+        MaterialDocument(formula="KCl", structure=rock_salt.as_dict()).save()

@@ -80,7 +80,9 @@ def test_alkox_bounds_are_widened_to_the_measured_points(
         assert p.lower == min(low, X[:, j].min())
         assert p.upper == max(high, X[:, j].max())
         widened += (p.lower < low) + (p.upper > high)
-    assert alkox_dataset.space.by_name["residence_time"].lower == 0.05  # configured 0.5
+    residence_time = alkox_dataset.space.by_name["residence_time"]
+    assert isinstance(residence_time, ContinuousParameter)
+    assert residence_time.lower == 0.05  # configured 0.5
     assert widened >= 1
     for point in alkox_dataset.points:
         alkox_dataset.space.validate(point)

@@ -210,7 +210,7 @@ def test_sample_points_validate_and_lie_on_the_simplex(mixture_space: SearchSpac
     for point in points:
         assert list(point) == mixture_space.names
         mixture_space.validate(point)
-        assert point["a"] + point["b"] + point["c"] == pytest.approx(1.0, abs=1e-12)
+        assert sum(float(point[n]) for n in "abc") == pytest.approx(1.0, abs=1e-12)
 
 
 def test_sample_covers_every_category(solvent_space: SearchSpace) -> None:
