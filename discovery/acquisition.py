@@ -1,18 +1,20 @@
 """Batch acquisition: qLogNoisyExpectedImprovement over a discrete pool or a box.
 
-Pending experiments (proposed, not yet measured) enter as ``X_pending`` so a new batch
-never duplicates work already handed out.
+Pending experiments (proposed, not yet measured) enter as ``X_pending``, and every pick of
+a batch is conditioned on them and on the earlier picks (greedy sequential batch), so a
+new batch never duplicates work already handed out.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.models.model import Model
-from botorch.optim import optimize_acqf, optimize_acqf_discrete, optimize_acqf_mixed
+from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.sampling import SobolQMCNormalSampler
 
 MAX_CATEGORY_COMBINATIONS = 256
@@ -42,27 +44,75 @@ def qlognei(
     )
 
 
-def optimize_over_pool(
-    acqf: qLogNoisyExpectedImprovement, pool: torch.Tensor, q: int
-) -> tuple[list[int], list[float]]:
-    """Choose ``q`` pool rows greedily (sequential conditioning on earlier picks).
+def _greedy(
+    acqf: qLogNoisyExpectedImprovement,
+    q: int,
+    pick: Callable[[], tuple[torch.Tensor, float]],
+    X_pending: torch.Tensor | None,
+) -> tuple[torch.Tensor, list[float]]:
+    """Choose ``q`` points one at a time, each conditioned on pending + earlier picks.
+
+    BoTorch's sequential optimisers reset ``X_pending`` to the earlier picks alone, which
+    drops the experiments already handed out (qLogNEI keeps them in its baseline, not in
+    ``X_pending``); this loop passes both every time.
 
     Args:
-        acqf: Acquisition function (its ``X_pending`` is respected).
+        acqf: Acquisition function.
+        q: Number of points.
+        pick: Maximises ``acqf`` over one point, returning ``1 x d`` and its value.
+        X_pending: ``p x d`` experiments handed out but not measured, or None.
+
+    Returns:
+        ``q x d`` points and the value of each when it was chosen.
+    """
+    base = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    chosen: list[torch.Tensor] = []
+    values: list[float] = []
+    for _ in range(q):
+        parts = ([base] if base is not None else []) + chosen
+        acqf.set_X_pending(torch.cat(parts, dim=-2) if parts else None)
+        point, value = pick()
+        chosen.append(point.reshape(1, -1))
+        values.append(value)
+    acqf.set_X_pending(base)
+    return torch.cat(chosen, dim=-2), values
+
+
+def optimize_over_pool(
+    acqf: qLogNoisyExpectedImprovement,
+    pool: torch.Tensor,
+    q: int,
+    X_pending: torch.Tensor | None = None,
+) -> tuple[list[int], list[float]]:
+    """Choose ``q`` distinct pool rows greedily, each conditioned on pending + earlier picks.
+
+    Args:
+        acqf: Acquisition function.
         pool: ``N x d`` candidates still available.
-        q: Batch size (at most ``N``).
+        q: Batch size (at most ``N``; fewer when the pool is smaller).
+        X_pending: ``p x d`` experiments handed out but not measured, or None.
 
     Returns:
         Row indices into ``pool`` and their acquisition values (log-EI), each of length q.
-
     """
     q = min(q, pool.shape[0])
-    chosen, values = optimize_acqf_discrete(acqf, q=q, choices=pool, unique=True)
+    if q == 0:
+        return [], []
+    taken = torch.zeros(pool.shape[0], dtype=torch.bool)
     indices: list[int] = []
-    for row in chosen:
-        matches = torch.nonzero((pool == row).all(dim=-1)).flatten().tolist()
-        indices.append(next(i for i in matches if i not in indices))
-    return indices, values.flatten().tolist()
+
+    def pick() -> tuple[torch.Tensor, float]:
+        with torch.no_grad():
+            scores = torch.cat(
+                [acqf(chunk.unsqueeze(-2)) for chunk in pool.split(2048)]
+            ).masked_fill(taken, -torch.inf)
+        best = int(scores.argmax())
+        taken[best] = True
+        indices.append(best)
+        return pool[best], float(scores[best])
+
+    _, values = _greedy(acqf, q, pick, X_pending)
+    return indices, values
 
 
 def optimize_over_box(
@@ -73,6 +123,7 @@ def optimize_over_box(
     one_hot_blocks: Sequence[Sequence[int]] = (),
     num_restarts: int = 8,
     raw_samples: int = 256,
+    X_pending: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
     """Optimise a batch over a box, with simplex equalities and categorical one-hot blocks.
 
@@ -85,10 +136,10 @@ def optimize_over_box(
             combination of categories is optimised separately (at most 256).
         num_restarts: Gradient restarts per optimisation.
         raw_samples: Initial samples for picking restarts.
+        X_pending: ``p x d`` experiments handed out but not measured, or None.
 
     Returns:
-        ``q x d`` candidates and their sequential acquisition values.
-
+        ``q x d`` candidates and the value of each when it was chosen.
     """
     equality = [
         (
@@ -98,18 +149,6 @@ def optimize_over_box(
         )
         for cols, total in simplex
     ] or None
-    if not one_hot_blocks:
-        X, values = optimize_acqf(
-            acqf,
-            bounds=bounds,
-            q=q,
-            num_restarts=num_restarts,
-            raw_samples=raw_samples,
-            equality_constraints=equality,
-            sequential=True,
-        )
-        assert values is not None  # returned for every batch
-        return X, values.flatten().tolist()
     combinations = list(itertools.product(*one_hot_blocks))
     if len(combinations) > MAX_CATEGORY_COMBINATIONS:
         raise ValueError(
@@ -120,14 +159,21 @@ def optimize_over_box(
         {col: float(col in picked) for block in one_hot_blocks for col in block}
         for picked in combinations
     ]
-    X, values = optimize_acqf_mixed(
-        acqf,
-        bounds=bounds,
-        q=q,
-        fixed_features_list=fixed_features_list,
-        num_restarts=num_restarts,
-        raw_samples=raw_samples,
-        equality_constraints=equality,
-    )
-    assert values is not None  # returned for every batch
-    return X, values.flatten().tolist()
+
+    def pick() -> tuple[torch.Tensor, float]:
+        options: dict[str, Any] = {
+            "acq_function": acqf,
+            "bounds": bounds,
+            "q": 1,
+            "num_restarts": num_restarts,
+            "raw_samples": raw_samples,
+            "equality_constraints": equality,
+        }
+        if one_hot_blocks:
+            X, value = optimize_acqf_mixed(fixed_features_list=fixed_features_list, **options)
+        else:
+            X, value = optimize_acqf(**options)
+        assert value is not None  # returned for q = 1
+        return X.detach(), float(value.max())
+
+    return _greedy(acqf, q, pick, X_pending)

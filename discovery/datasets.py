@@ -165,7 +165,7 @@ def _pool_from_table(
         if series.isna().any():
             row = int(np.flatnonzero(series.isna().to_numpy())[0])
             raise ValueError(f"{source}: column {column!r} is empty in data row {row + 1}")
-        if pd.api.types.is_numeric_dtype(series):
+        if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             lo, hi = float(series.min()), float(series.max())
             if column in nominal:
                 lo, hi = min(lo, nominal[column][0]), max(hi, nominal[column][1])

@@ -7,11 +7,14 @@ only ever see these.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
+
+import numpy as np
 
 from discovery.spaces import Parameters, SearchSpace
 
@@ -205,7 +208,7 @@ class Measurement:
         if unknown:
             raise ValueError(f"trial {self.trial_id}: unknown objective(s) {unknown}")
         for name, value in self.values.items():
-            if isinstance(value, bool) or not isinstance(value, int | float):
+            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not finite ({value})")

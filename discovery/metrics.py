@@ -44,7 +44,7 @@ def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     scores = direction.sign * np.asarray(pool_values, dtype=float)
-    k = max(1, math.ceil(fraction * scores.size))
+    k = max(1, math.ceil(round(fraction * scores.size, 9)))  # 0.07 * 100 is 7.000000000000001
     threshold = np.sort(scores)[::-1][k - 1]
     return scores >= threshold
 

@@ -6,12 +6,14 @@ its store and persists the :class:`Plan` it gets back.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
+from linear_operator.utils.warnings import NumericalWarning
 
 from discovery.acquisition import optimize_over_box, optimize_over_pool, qlognei
 from discovery.domain import ModelArtifact, Objective
@@ -114,6 +116,12 @@ class GPPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
+        with warnings.catch_warnings():
+            # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
+            warnings.simplefilter("ignore", NumericalWarning)
+            return self._plan(problem, q, seed)
+
+    def _plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         if len(problem.objectives) != 1:
             raise ValueError(
                 f"the gp planner optimises one objective; this campaign has "
@@ -121,6 +129,8 @@ class GPPlanner:
             )
         if problem.X.shape[0] < 2:
             raise ValueError("the gp planner needs at least 2 measurements; run random first")
+        if problem.pool is not None and problem.available_indices().size == 0:
+            return Plan([])  # pool exhausted
         torch.manual_seed(seed)
         sign = problem.objectives[0].direction.sign
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
@@ -133,7 +143,7 @@ class GPPlanner:
         if problem.pool is not None:
             available = problem.available_indices()
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
-            rows, values = optimize_over_pool(acqf, choices, q)
+            rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]
             points = problem.space.decode(problem.pool[picks])
             suggestions = [
@@ -149,6 +159,7 @@ class GPPlanner:
             one_hot_blocks=self._one_hot_blocks(problem.space),
             num_restarts=self.num_restarts,
             raw_samples=self.raw_samples,
+            X_pending=pending,
         )
         points = problem.space.decode(X.detach().cpu().numpy())
         return Plan(

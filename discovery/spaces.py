@@ -119,9 +119,17 @@ class SearchSpace:
             raise ValueError(f"parameter names appear twice: {duplicates}")
         by_name = self.by_name
         for constraint in self.simplex:
-            for name in constraint.names:
-                if not isinstance(by_name.get(name), ContinuousParameter):
+            members = [by_name.get(name) for name in constraint.names]
+            for name, member in zip(constraint.names, members, strict=True):
+                if not isinstance(member, ContinuousParameter):
                     raise ValueError(f"simplex constraint: {name!r} is not a continuous parameter")
+            low = sum(m.lower for m in members if isinstance(m, ContinuousParameter))
+            high = sum(m.upper for m in members if isinstance(m, ContinuousParameter))
+            if not low - _SIMPLEX_TOL <= constraint.total <= high + _SIMPLEX_TOL:
+                raise ValueError(
+                    f"simplex constraint {list(constraint.names)}: total {constraint.total} "
+                    f"is outside the bounds' range [{low}, {high}]"
+                )
 
     @property
     def names(self) -> list[str]:
@@ -196,7 +204,7 @@ class SearchSpace:
             col = 0
             for p in self.parameters:
                 if isinstance(p, CategoricalParameter):
-                    out[i, col + p.choices.index(str(point[p.name]))] = 1.0
+                    out[i, col + p.choices.index(p.validate(point[p.name]))] = 1.0
                     col += len(p.choices)
                 else:
                     out[i, col] = float(point[p.name])
@@ -232,10 +240,25 @@ class SearchSpace:
                 elif p.name not in in_simplex:
                     point[p.name] = float(rng.uniform(p.lower, p.upper))
             for c in self.simplex:
-                for name, share in zip(c.names, rng.dirichlet(np.ones(len(c.names))), strict=True):
-                    point[name] = float(share * c.total)
+                point.update(self._sample_simplex(c, rng))
             points.append({name: point[name] for name in self.names})
         return points
+
+    def _sample_simplex(
+        self, constraint: SimplexConstraint, rng: np.random.Generator, tries: int = 10_000
+    ) -> dict[str, float]:
+        """Uniform on ``{sum = total, lower <= x <= upper}``: shifted Dirichlet + rejection."""
+        params = [self.by_name[n] for n in constraint.names]
+        lower = np.array([p.lower for p in params])  # type: ignore[union-attr]
+        upper = np.array([p.upper for p in params])  # type: ignore[union-attr]
+        free = constraint.total - lower.sum()
+        for _ in range(tries):
+            shares = lower + free * rng.dirichlet(np.ones(len(params)))
+            if np.all(shares <= upper + _SIMPLEX_TOL):
+                return {n: float(v) for n, v in zip(constraint.names, shares, strict=True)}
+        raise ValueError(
+            f"simplex {list(constraint.names)}: bounds leave too little room to sample from"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the space (inverse of :meth:`from_dict`)."""

@@ -256,13 +256,6 @@ def test_csv_missing_file_is_file_not_found(tmp_path: Path) -> None:
         load_csv(tmp_path / "nope.csv", [("yield", Direction.MAXIMIZE)])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG discovery/datasets.py _pool_from_table: a True/False column is numeric to "
-    "pandas, so it becomes a ContinuousParameter, but its points hold the strings "
-    "'True'/'False', which the space then rejects",
-)
 def test_csv_boolean_column_gives_points_that_validate(tmp_path: Path) -> None:
     path = write_csv(tmp_path, "stirred,temp,yield\nTrue,20,0.5\nFalse,40,0.9\n")
     data = load_csv(path, [("yield", Direction.MAXIMIZE)])

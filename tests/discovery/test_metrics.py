@@ -71,11 +71,6 @@ def test_top_mask_rejects_fractions_outside_zero_one(fraction: float) -> None:
         top_mask(POOL20, Direction.MAXIMIZE, fraction)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG discovery/metrics.py top_mask: math.ceil(fraction * N) rounds float noise up "
-    "(0.07 * 100 == 7.000000000000001 -> 8), so the top set gets one point too many",
-)
 @pytest.mark.parametrize(("fraction", "size", "expected"), [(0.07, 100, 7), (0.14, 50, 7)])
 def test_top_mask_size_is_exact_for_fractions_with_float_noise(
     fraction: float, size: int, expected: int

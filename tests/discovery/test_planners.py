@@ -295,17 +295,6 @@ def test_gp_pool_first_pick_value_accounts_for_pending_points(
     assert plan.suggestions[0].acquisition_value == pytest.approx(first, abs=0.25)
 
 
-PENDING_DROPPED = (
-    "BUG discovery/acquisition.py qlognei: qLogNoisyExpectedImprovement is built with "
-    "incremental=True (BoTorch's default), which folds X_pending into the baseline and leaves "
-    "acqf.X_pending None; BoTorch's sequential greedy loops (optimize_acqf_discrete, "
-    "optimize_acqf sequential=True, optimize_acqf_mixed) then call set_X_pending(earlier "
-    "picks) without the original pending points, so every pick after the first ignores "
-    "the experiments already handed out"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=PENDING_DROPPED)
 def test_gp_pool_every_pick_value_accounts_for_pending_points(
     pool_case: tuple[PlanningProblem, np.ndarray, np.ndarray, Plan],
 ) -> None:
@@ -331,13 +320,6 @@ def test_gp_pool_plan_returns_what_is_left_when_the_pool_runs_out() -> None:
     assert sorted(pool_picks(plan)) == problem.available_indices().tolist()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG discovery/planners.py GPPlanner.plan: with no pool rows available it calls "
-    "optimize_acqf_discrete on an empty tensor and BoTorch raises InputDataError, where "
-    "RandomPlanner (and the Planner protocol: 'fewer only when the pool runs out') give an "
-    "empty plan",
-)
 def test_gp_pool_plan_on_an_exhausted_pool_is_empty() -> None:
     problem, _, _ = pool_problem(n_pool=15, n_measured=12, n_pending=3)
     assert problem.available_indices().size == 0
@@ -416,7 +398,6 @@ def test_gp_simplex_first_pick_value_accounts_for_pending_points(
     assert plan.suggestions[0].acquisition_value == pytest.approx(first, abs=0.25)
 
 
-@pytest.mark.xfail(strict=True, reason=PENDING_DROPPED)
 def test_gp_simplex_every_pick_value_accounts_for_pending_points(
     simplex_case: tuple[PlanningProblem, Plan],
 ) -> None:
@@ -439,14 +420,6 @@ def test_gp_categorical_box_plan_returns_a_valid_point_with_one_category() -> No
     assert plan.model is not None and HEX64.fullmatch(plan.model.data_hash)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG discovery/acquisition.py optimize_over_box: for q > 1 BoTorch's "
-    "optimize_acqf_mixed returns one joint acquisition value, not one per candidate, so "
-    "GPPlanner.plan's zip(points, values, strict=True) raises for any open space with a "
-    "categorical parameter",
-)
 def test_gp_categorical_box_plan_proposes_a_batch() -> None:
     rng = np.random.default_rng(4)
     X = SOLVENT_SPACE.encode(SOLVENT_SPACE.sample(14, rng))

@@ -228,13 +228,6 @@ def test_sample_of_zero_points_is_empty(mixture_space: SearchSpace) -> None:
     assert mixture_space.sample(0, np.random.default_rng(0)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="BUG discovery/spaces.py SearchSpace.sample: simplex shares come from a Dirichlet "
-    "scaled by the total and ignore the parameters' own bounds, so sample() returns points "
-    "that validate() rejects when a mixture component has an upper bound below the total",
-)
 def test_sample_respects_bounds_of_simplex_components() -> None:
     space = SearchSpace(
         (ContinuousParameter("a", 0.0, 0.4), ContinuousParameter("b", 0.0, 1.0)),
