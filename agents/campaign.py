@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db import CampaignStore
+from db import CampaignStore, ConcurrentProposalError
 from discovery.datasets import PoolDataset
 from discovery.domain import Campaign, CampaignSettings, Candidate, Measurement, Trial, TrialStatus
 from discovery.metrics import (
@@ -126,7 +126,7 @@ class CampaignAgent:
         return cls(store, name)
 
     # -- ask -------------------------------------------------------------------------
-    def propose(self, n: int | None = None) -> list[Trial]:
+    def propose(self, n: int | None = None, attempts: int = 3) -> list[Trial]:
         """Choose and store the next batch of ``n`` experiments.
 
         The first ``settings.initial`` experiments are drawn at random; after that the
@@ -136,10 +136,44 @@ class CampaignAgent:
             n: Batch size; default ``settings.initial`` for the first batch, else
                 ``settings.batch_size``.
 
+            attempts: Tries when agents in other processes take the same candidates.
+
         Returns:
             The stored trials (fewer than ``n`` only when the pool is exhausted).
 
+        Raises:
+            ConcurrentProposalError: if other agents kept taking the chosen candidates.
         """
+        for attempt in range(attempts):
+            try:
+                return self._propose_once(n)
+            except ConcurrentProposalError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    def claim(self, instrument: str, count: int = 1, lease_seconds: float = 600.0) -> list[Trial]:
+        """Lease the next ``count`` trials to an instrument, proposing more when none wait.
+
+        A lease that expires returns its trial to the queue for another instrument.
+        """
+        if count < 1:
+            raise ValueError(f"count must be >= 1, got {count}")
+        if lease_seconds <= 0:
+            raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        claimed = self.store.claim(self.name, instrument, count, lease_seconds)
+        missing = count - len(claimed)
+        if missing > 0:
+            batch = self.campaign.settings.batch_size
+            self.propose(None if missing <= batch else missing)
+            claimed += self.store.claim(self.name, instrument, missing, lease_seconds)
+        return claimed
+
+    def heartbeat(self, trial_id: str, instrument: str, lease_seconds: float = 600.0) -> Trial:
+        """Extend an instrument's lease on a trial it is running."""
+        return self.store.heartbeat(self.name, trial_id, instrument, lease_seconds)
+
+    def _propose_once(self, n: int | None) -> list[Trial]:
         settings = self.campaign.settings
         trials = self.store.trials(self.name)
         batches = len({t.batch for t in trials})

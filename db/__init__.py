@@ -8,6 +8,7 @@ from db.campaigns import (
     CampaignExistsError,
     CampaignNotFoundError,
     CampaignStore,
+    ConcurrentProposalError,
     RecordReport,
     TrialNotFoundError,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "CampaignExistsError",
     "CampaignNotFoundError",
     "CampaignStore",
+    "ConcurrentProposalError",
     "EmbeddedServer",
     "RecordReport",
     "TrialNotFoundError",

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, TypeVar
 
 from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import Document, NotUniqueError, ValidationError
+from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -58,6 +60,10 @@ class CampaignExistsError(ValueError):
 
 class TrialNotFoundError(LookupError):
     """No such trial in the campaign."""
+
+
+class ConcurrentProposalError(RuntimeError):
+    """Another proposal took a candidate first (retry the proposal)."""
 
 
 @dataclass(frozen=True)
@@ -186,26 +192,118 @@ class CampaignStore:
         documents = [trial_to_document(t, campaign, start + i) for i, t in enumerate(trials)]
         for document in documents:
             document.id = ObjectId()
-        _transaction(lambda session: _insert(documents, session))
+        try:
+            _transaction(lambda session: _insert(documents, session))
+        except DuplicateKeyError:
+            raise ConcurrentProposalError(
+                f"campaign {name!r}: another proposal took some of these candidates; propose again"
+            ) from None
         return [trial_from_document(d, name) for d in documents]
+
+    # -- leases ----------------------------------------------------------------------
+    def release_expired(self, name: str) -> int:
+        """Return running trials whose lease has expired to ``proposed``; how many."""
+        return TrialDocument.objects(
+            campaign=self._document(name),
+            status=TrialStatus.RUNNING.value,
+            lease_expires_at__lt=utcnow(),
+        ).update(
+            set__status=TrialStatus.PROPOSED.value,
+            unset__claimed_by=True,
+            unset__lease_expires_at=True,
+            set__updated_at=utcnow(),
+        )
+
+    def claim(self, name: str, instrument: str, count: int, lease_seconds: float) -> list[Trial]:
+        """Lease up to ``count`` proposed trials to an instrument, oldest first.
+
+        Each trial is taken with one atomic find-and-modify, so two instruments claiming
+        at once never receive the same trial.
+        """
+        campaign = self._document(name)
+        self.release_expired(name)
+        collection = TrialDocument._get_collection()
+        claimed = []
+        for _ in range(count):
+            now = utcnow()
+            raw = collection.find_one_and_update(
+                {"campaign": campaign.id, "status": TrialStatus.PROPOSED.value},
+                {
+                    "$set": {
+                        "status": TrialStatus.RUNNING.value,
+                        "claimed_by": instrument,
+                        "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                        "updated_at": now,
+                    }
+                },
+                sort=[("sequence", 1)],
+                return_document=ReturnDocument.AFTER,
+            )
+            if raw is None:
+                break
+            claimed.append(trial_from_document(TrialDocument._from_son(raw), name))
+        return claimed
+
+    def heartbeat(self, name: str, trial_id: str, instrument: str, lease_seconds: float) -> Trial:
+        """Extend an instrument's lease on a running trial.
+
+        Raises:
+            ValueError: if the trial is not running under this instrument's lease.
+        """
+        updated = TrialDocument.objects(
+            campaign=self._document(name),
+            id=parse_id(trial_id),
+            status=TrialStatus.RUNNING.value,
+            claimed_by=instrument,
+        ).update(
+            set__lease_expires_at=utcnow() + timedelta(seconds=lease_seconds),
+            set__updated_at=utcnow(),
+        )
+        if not updated:
+            trial = self.trial(name, trial_id)
+            raise ValueError(
+                f"trial {trial_id} is {trial.status.value}"
+                + (f", leased to {trial.claimed_by!r}" if trial.claimed_by else "")
+                + f"; {instrument!r} holds no lease on it"
+            )
+        return self.trial(name, trial_id)
 
     def set_status(self, name: str, trial_id: str, status: TrialStatus) -> Trial:
         """Move a trial along its life cycle (raises ``ValueError`` on a forbidden move)."""
         current = self.trial(name, trial_id)
         if status not in ALLOWED_TRANSITIONS[current.status]:
             raise ValueError(f"trial {trial_id}: cannot go from {current.status} to {status}")
+        changes: dict[str, Any] = {"set__status": status.value, "set__updated_at": utcnow()}
+        if status in (TrialStatus.FAILED, TrialStatus.ABANDONED):
+            changes.update(unset__active_candidate=True, unset__lease_expires_at=True)
         updated = TrialDocument.objects(id=parse_id(trial_id), status=current.status.value).update(
-            set__status=status.value, set__updated_at=utcnow()
+            **changes
         )
         if not updated:
             raise ValueError(f"trial {trial_id}: its status changed meanwhile, try again")
         return self.trial(name, trial_id)
+
+    def page_trials(
+        self, name: str, query: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Trial], int]:
+        """Trials matching a MongoDB query (from an OPTIMADE filter), in proposal order."""
+        found = TrialDocument.objects(campaign=self._document(name), __raw__=query)
+        page = found.order_by("sequence").skip(offset).limit(limit).no_dereference()
+        return [trial_from_document(d, name) for d in page], found.count()
 
     # -- measurements ----------------------------------------------------------------
     def measurements(self, name: str) -> list[Measurement]:
         """All measurements of the campaign, in the order they were received."""
         query = MeasurementDocument.objects(campaign=self._document(name)).order_by("received_at")
         return [measurement_from_document(d) for d in query.no_dereference()]
+
+    def page_measurements(
+        self, name: str, query: dict[str, Any], limit: int, offset: int
+    ) -> tuple[list[Measurement], int]:
+        """Measurements matching a MongoDB query, in the order they were received."""
+        found = MeasurementDocument.objects(campaign=self._document(name), __raw__=query)
+        page = found.order_by("received_at", "id").skip(offset).limit(limit).no_dereference()
+        return [measurement_from_document(d) for d in page], found.count()
 
     def find_measurements(self, name: str, keys: Iterable[str]) -> dict[str, Measurement]:
         """Stored measurements by idempotency key, for the given keys."""
@@ -253,7 +351,10 @@ class CampaignStore:
             for measurement in fresh.values():
                 result = TrialDocument._get_collection().update_one(
                     {"_id": parse_id(measurement.trial_id), "status": {"$in": pending}},
-                    {"$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()}},
+                    {
+                        "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
+                        "$unset": {"lease_expires_at": ""},
+                    },
                     session=session,
                 )
                 if result.matched_count != 1:
@@ -313,6 +414,7 @@ __all__ = [
     "CampaignExistsError",
     "CampaignNotFoundError",
     "CampaignStore",
+    "ConcurrentProposalError",
     "RecordReport",
     "TrialNotFoundError",
     "parse_id",

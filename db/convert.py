@@ -100,6 +100,9 @@ def trial_to_document(trial: Trial, campaign: CampaignDocument, sequence: int) -
         strategy=trial.strategy,
         model_version=trial.model_version,
         acquisition_value=trial.acquisition_value,
+        claimed_by=trial.claimed_by,
+        lease_expires_at=trial.lease_expires_at,
+        active_candidate=trial.candidate if trial.status is not TrialStatus.FAILED else None,
     )
 
 
@@ -114,6 +117,8 @@ def trial_from_document(document: TrialDocument, campaign_name: str) -> Trial:
         model_version=document.model_version,
         acquisition_value=document.acquisition_value,
         strategy=document.strategy,
+        claimed_by=document.claimed_by,
+        lease_expires_at=document.lease_expires_at,
         id=str(document.id),
         created_at=document.created_at,
         updated_at=document.updated_at,

@@ -26,6 +26,7 @@ from mongoengine import (
     ValidationError,
 )
 from pymatgen.core import Composition, Structure
+from pymatgen.util.string import formula_double_format
 
 from discovery.domain import Direction, TrialStatus
 
@@ -42,6 +43,7 @@ class MaterialDocument(Document):
     """A material, keyed by its canonical reduced formula (pymatgen)."""
 
     formula = StringField(required=True, unique=True)
+    formula_alphabetical = StringField()  # OPTIMADE chemical_formula_reduced
     elements = ListField(StringField(), required=True)
     nelements = IntField(required=True, min_value=1)
     chemsys = StringField(required=True)
@@ -50,7 +52,7 @@ class MaterialDocument(Document):
 
     meta: dict[str, Any] = {
         "collection": "materials",
-        "indexes": ["elements", "nelements", "chemsys"],
+        "indexes": ["elements", "nelements", "chemsys", "formula_alphabetical"],
     }
 
     def clean(self) -> None:
@@ -74,6 +76,10 @@ class MaterialDocument(Document):
                     f"match formula {composition.reduced_formula}"
                 )
         self.formula = composition.reduced_formula
+        reduced = composition.reduced_composition
+        self.formula_alphabetical = "".join(
+            f"{el}{formula_double_format(reduced[el])}" for el in sorted(map(str, reduced))
+        )
         self.elements = sorted(str(e) for e in composition.elements)
         self.nelements = len(self.elements)
         self.chemsys = composition.chemical_system
@@ -139,6 +145,11 @@ class TrialDocument(Document):
     strategy = StringField(null=True)
     model_version = StringField(null=True)
     acquisition_value = FloatField(null=True)
+    claimed_by = StringField(null=True)
+    lease_expires_at = DateTimeField(null=True)
+    # Set while a pool candidate is pending or completed: a unique index then forbids
+    # proposing it twice, even by agents in different processes.
+    active_candidate = IntField(min_value=0)  # absent, not null, when free
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
 
@@ -146,7 +157,13 @@ class TrialDocument(Document):
         "collection": "trials",
         "indexes": [
             {"fields": ["campaign", "sequence"], "unique": True},
+            {
+                "fields": ["campaign", "active_candidate"],
+                "unique": True,
+                "partialFilterExpression": {"active_candidate": {"$exists": True}},
+            },
             ["campaign", "status"],
+            ["campaign", "status", "lease_expires_at"],
             ["campaign", "batch"],
             "model_version",
         ],

@@ -170,6 +170,8 @@ class Trial:
     model_version: str | None = None
     acquisition_value: float | None = None
     strategy: str | None = None
+    claimed_by: str | None = None
+    lease_expires_at: datetime | None = None
     id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -212,6 +214,28 @@ class Measurement:
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
             if not math.isfinite(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not finite ({value})")
+
+
+@dataclass(frozen=True)
+class Material:
+    """A material by its canonical reduced formula (pymatgen), optionally with a structure.
+
+    Attributes:
+        formula: Reduced formula, pymatgen order (``Fe2O3``, ``LiFePO4``).
+        elements: Element symbols, sorted.
+        nelements: Number of distinct elements.
+        chemsys: Chemical system (``Fe-O``).
+        formula_alphabetical: OPTIMADE ``chemical_formula_reduced`` (``FeLiO4P``).
+        structure: pymatgen ``Structure.as_dict()``, if known.
+    """
+
+    formula: str
+    elements: tuple[str, ...]
+    nelements: int
+    chemsys: str
+    formula_alphabetical: str
+    structure: dict[str, Any] | None = None
+    id: str | None = None
 
 
 @dataclass(frozen=True)

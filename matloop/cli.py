@@ -434,6 +434,78 @@ def campaign_export(
         console.print(f"wrote {len(rows)} trials to {output}")
 
 
+# -- service ------------------------------------------------------------------------
+token_app = typer.Typer(help="API tokens (shown once, stored hashed).", no_args_is_help=True)
+app.add_typer(token_app, name="token")
+
+
+@token_app.command("create")
+def token_create(
+    name: str,
+    role: Annotated[
+        str,
+        typer.Option(help="researcher (read), instrument (read + write its campaigns) or admin."),
+    ] = "researcher",
+    campaign: Annotated[
+        list[str] | None, typer.Option(help="Campaign an instrument may write to (repeatable).")
+    ] = None,
+) -> None:
+    """Create a token and print it once; only its hash is stored."""
+    from db.tokens import create_token
+
+    with errors():
+        store()
+        secret, principal = create_token(name, role, campaign)
+    err.print(
+        f"token {name!r}: scopes {sorted(principal.scopes)}"
+        + (f", campaigns {sorted(principal.campaigns)}" if principal.campaigns else "")
+        + " (shown once; store it now)"
+    )
+    print(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List tokens (names and scopes; never secrets)."""
+    from db.tokens import list_tokens
+
+    with errors():
+        store()
+        tokens = list_tokens()
+    table = Table("name", "scopes", "campaigns", "created")
+    for t in tokens:
+        created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
+        table.add_row(t.name, ",".join(sorted(t.scopes)), ",".join(sorted(t.campaigns)), created)
+    console.print(table)
+
+
+@token_app.command("revoke")
+def token_revoke(name: str) -> None:
+    """Revoke a token."""
+    from db.tokens import revoke_token
+
+    with errors():
+        store()
+        revoke_token(name)
+    console.print(f"revoked {name!r}")
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+) -> None:
+    """Serve the HTTP API (OpenAPI at /docs) and the dashboard (/dashboard)."""
+    import uvicorn
+
+    from agents.api import create_app
+
+    with errors():
+        store()  # fail fast, with a clear message, when no database answers
+    console.print(f"matloop API on http://{host}:{port} (docs /docs, dashboard /dashboard)")
+    uvicorn.run(create_app(Settings().uri), host=host, port=port, log_level="warning")
+
+
 # -- demo ---------------------------------------------------------------------------
 @app.command("demo")
 def demo(

@@ -1,0 +1,551 @@
+"""The HTTP API: instruments claim trials and report results; researchers read and export.
+
+Every route declares who may call it (``@access``); ``tests/agents/test_api_access.py``
+walks the app's route list, so a route without a rule fails the tests.
+
+Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign or
+trial, 409 conflict (lease, concurrent proposal, name taken), 413 payload too large,
+422 invalid input (the message names the field). Nothing is written on any error.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import threading
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from datetime import datetime
+from typing import Annotated, Any, Literal, TypeVar
+
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, ConfigDict, Field
+
+from agents.campaign import CampaignAgent, CampaignStatus
+from db import (
+    CampaignExistsError,
+    CampaignStore,
+    ConcurrentProposalError,
+    connect,
+)
+from db.materials import add_material, page_materials
+from db.query import FilterError, optimade_to_mongo
+from db.tokens import Principal, authenticate
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Candidate,
+    Direction,
+    Measurement,
+    Objective,
+    Trial,
+)
+from discovery.planners import PLANNERS
+from discovery.spaces import SearchSpace
+
+MAX_BODY_BYTES = 2 * 1024 * 1024
+TOKEN_COOKIE = "matloop_token"
+NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
+F = TypeVar("F", bound=Callable[..., Any])
+
+ResultsHook = Callable[[str, int], None]
+
+
+def access(rule: Literal["public", "read", "write", "admin"]) -> Callable[[F], F]:
+    """Declare who may call a route (checked by its dependencies, audited by the tests)."""
+
+    def mark(endpoint: F) -> F:
+        endpoint.__access__ = rule  # type: ignore[attr-defined]
+        return endpoint
+
+    return mark
+
+
+# -- request and response bodies --------------------------------------------------------
+class Body(BaseModel):
+    """Strict request body: unknown fields are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class ClaimIn(Body):
+    """Ask for work."""
+
+    instrument: str = Field(pattern=NAME, description="Instrument id, e.g. `xrd-2`.")
+    count: int = Field(default=1, ge=1, le=100)
+    lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+
+
+class ResultIn(Body):
+    """One measured result."""
+
+    trial_id: str = Field(min_length=1, max_length=64)
+    values: dict[str, float] = Field(description="Objective name -> measured value.")
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=256, description="Default `<source>:<trial_id>`."
+    )
+    source: str | None = Field(default=None, pattern=NAME, description="Instrument or person.")
+    units: dict[str, str] = Field(default_factory=dict)
+
+
+class ResultsIn(Body):
+    """Several results, stored all or nothing."""
+
+    results: list[ResultIn] = Field(min_length=1, max_length=1000)
+
+
+class HeartbeatIn(Body):
+    """Keep a lease alive."""
+
+    instrument: str = Field(pattern=NAME)
+    lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+
+
+class ObjectiveIn(Body):
+    """An objective of a new campaign."""
+
+    name: str = Field(pattern=NAME)
+    direction: Literal["max", "min"]
+    unit: str | None = None
+
+
+class SettingsIn(Body):
+    """How the new campaign chooses experiments."""
+
+    strategy: str = "gp"
+    initial: int = Field(default=10, ge=1, le=10_000)
+    batch_size: int = Field(default=4, ge=1, le=1000)
+    seed: int = 0
+
+
+class CampaignIn(Body):
+    """A new campaign over an open space or a pool of candidates."""
+
+    name: str = Field(pattern=NAME)
+    space: dict[str, Any]
+    objectives: list[ObjectiveIn] = Field(min_length=1, max_length=16)
+    settings: SettingsIn = SettingsIn()
+    candidates: list[dict[str, Any]] | None = Field(default=None, max_length=200_000)
+
+
+class MaterialIn(Body):
+    """A material to register."""
+
+    formula: str = Field(min_length=1, max_length=256)
+    structure: dict[str, Any] | None = None
+
+
+# -- serialisation ----------------------------------------------------------------------
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def trial_json(trial: Trial) -> dict[str, Any]:
+    """A trial as JSON (timestamps ISO 8601, UTC)."""
+    data = asdict(trial)
+    data["status"] = trial.status.value
+    for key in ("created_at", "updated_at", "lease_expires_at"):
+        data[key] = _iso(data[key])
+    return data
+
+
+def measurement_json(measurement: Measurement) -> dict[str, Any]:
+    """A measurement as JSON."""
+    data = asdict(measurement)
+    data["received_at"] = _iso(measurement.received_at)
+    return data
+
+
+def status_json(status: CampaignStatus) -> dict[str, Any]:
+    """A campaign's progress as JSON."""
+    campaign = status.campaign
+    best = status.best
+    data: dict[str, Any] = {
+        "name": campaign.name,
+        "status": campaign.status,
+        "space": campaign.space.to_dict(),
+        "objectives": [
+            {"name": o.name, "direction": o.direction.value, "unit": o.unit}
+            for o in campaign.objectives
+        ],
+        "settings": asdict(campaign.settings),
+        "pool_size": campaign.pool_size,
+        "trials": status.trials,
+        "measurements": status.measurements,
+        "rounds": status.rounds,
+        "best": None
+        if best is None
+        else {
+            "trial": trial_json(best.trial),
+            "values": best.measurement.values,
+        },
+        "best_so_far": status.best_so_far.tolist(),
+    }
+    if status.efficiency is not None:
+        eff = status.efficiency
+        data["efficiency"] = {
+            "enhancement_factor": _finite(eff.enhancement_factor),
+            "acceleration_factor": _finite(eff.acceleration_factor),
+            "top_fraction": eff.top_fraction.tolist(),
+            "pool_best": eff.pool_best,
+        }
+    return data
+
+
+def _finite(value: float) -> float | None:
+    return value if value == value and abs(value) != float("inf") else None
+
+
+def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in row.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt: str) -> Response:
+    """A page of rows as JSON (``data`` + ``meta``) or CSV (nested fields dotted)."""
+    if fmt == "csv":
+        flat = [_flatten(r) for r in rows]
+        columns = list(dict.fromkeys(k for r in flat for k in r))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(flat)
+        return Response(buffer.getvalue(), media_type="text/csv")
+    meta = {"total": total, "limit": limit, "offset": offset, "returned": len(rows)}
+    return JSONResponse({"data": rows, "meta": meta})
+
+
+# -- authentication ---------------------------------------------------------------------
+_bearer = HTTPBearer(auto_error=False)
+
+
+def caller(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The authenticated caller (bearer token, or the dashboard's cookie); else 401."""
+    secret = credentials.credentials if credentials else request.cookies.get(TOKEN_COOKIE)
+    principal = authenticate(secret) if secret else None
+    if principal is None:
+        raise HTTPException(401, "a valid token is required", {"WWW-Authenticate": "Bearer"})
+    return principal
+
+
+Caller = Annotated[Principal, Depends(caller)]
+
+
+def reader(principal: Caller) -> Principal:
+    """Callers with read access; else 403."""
+    if not principal.can_read():
+        raise HTTPException(403, f"token {principal.name!r} has no read scope")
+    return principal
+
+
+def writer(name: str, principal: Caller) -> Principal:
+    """Callers that may write to campaign ``name``; else 403."""
+    if not principal.can_write(name):
+        raise HTTPException(403, f"token {principal.name!r} may not write to campaign {name!r}")
+    return principal
+
+
+def admin(principal: Caller) -> Principal:
+    """Administrators; else 403."""
+    if not principal.is_admin():
+        raise HTTPException(403, f"token {principal.name!r} is not an admin token")
+    return principal
+
+
+Reader = Depends(reader)
+Writer = Depends(writer)
+Admin = Depends(admin)
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0)]
+Format = Annotated[Literal["json", "csv"], Query(alias="format")]
+Filter = Annotated[str, Query(max_length=2000, description="OPTIMADE filter.")]
+
+
+# -- routes -----------------------------------------------------------------------------
+class Service:
+    """The routes, with the store and the per-campaign proposal locks they share."""
+
+    def __init__(self, on_results: ResultsHook | None = None) -> None:
+        self.store = CampaignStore()
+        self.on_results = on_results
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def lock(self, campaign: str) -> threading.Lock:
+        """One proposal at a time per campaign within this process."""
+        with self._guard:
+            return self._locks.setdefault(campaign, threading.Lock())
+
+    def agent(self, name: str) -> CampaignAgent:
+        """The campaign's agent (404 if there is no such campaign)."""
+        return CampaignAgent(self.store, name)
+
+    def register(self, app: FastAPI) -> None:
+        """Add every API route under ``/api/v1`` (directly, so ``app.routes`` lists them)."""
+        r = APIRouter(prefix="/api/v1")
+        r.add_api_route("/campaigns", self.list_campaigns, methods=["GET"], dependencies=[Reader])
+        r.add_api_route(
+            "/campaigns",
+            self.create_campaign,
+            methods=["POST"],
+            status_code=201,
+            dependencies=[Admin],
+        )
+        r.add_api_route(
+            "/campaigns/{name}", self.show_campaign, methods=["GET"], dependencies=[Reader]
+        )
+        r.add_api_route(
+            "/campaigns/{name}/trials", self.list_trials, methods=["GET"], dependencies=[Reader]
+        )
+        r.add_api_route(
+            "/campaigns/{name}/measurements",
+            self.list_measurements,
+            methods=["GET"],
+            dependencies=[Reader],
+        )
+        r.add_api_route(
+            "/campaigns/{name}/claims", self.claim, methods=["POST"], dependencies=[Writer]
+        )
+        r.add_api_route(
+            "/campaigns/{name}/results", self.report, methods=["POST"], dependencies=[Writer]
+        )
+        r.add_api_route(
+            "/campaigns/{name}/trials/{trial_id}/heartbeat",
+            self.heartbeat,
+            methods=["POST"],
+            dependencies=[Writer],
+        )
+        r.add_api_route(
+            "/campaigns/{name}/trials/{trial_id}/fail",
+            self.fail,
+            methods=["POST"],
+            dependencies=[Writer],
+        )
+        r.add_api_route(
+            "/campaigns/{name}/trials/{trial_id}/cancel",
+            self.cancel,
+            methods=["POST"],
+            dependencies=[Writer],
+        )
+        r.add_api_route("/materials", self.list_materials, methods=["GET"], dependencies=[Reader])
+        r.add_api_route("/materials", self.create_material, methods=["POST"], dependencies=[Admin])
+        app.router.routes.extend(r.routes)
+
+    @access("read")
+    def list_campaigns(self) -> list[dict[str, Any]]:
+        """Campaigns with their objectives and settings."""
+        return [
+            {
+                "name": c.name,
+                "status": c.status,
+                "pool_size": c.pool_size,
+                "objectives": [
+                    {"name": o.name, "direction": o.direction.value} for o in c.objectives
+                ],
+                "settings": asdict(c.settings),
+                "created_at": _iso(c.created_at),
+            }
+            for c in self.store.campaigns()
+        ]
+
+    @access("admin")
+    def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
+        """Create a campaign over an open space or a pool of candidates."""
+        if body.settings.strategy not in PLANNERS:
+            raise ValueError(
+                f"settings.strategy: unknown {body.settings.strategy!r}; "
+                f"choose from {sorted(PLANNERS)}"
+            )
+        space = SearchSpace.from_dict(body.space)
+        campaign = Campaign(
+            name=body.name,
+            space=space,
+            objectives=tuple(
+                Objective(o.name, Direction(o.direction), o.unit) for o in body.objectives
+            ),
+            settings=CampaignSettings(**body.settings.model_dump()),
+            source="api",
+        )
+        candidates = []
+        for i, point in enumerate(body.candidates or []):
+            try:
+                candidates.append(Candidate(i, space.validate(point)))
+            except ValueError as error:
+                raise ValueError(f"candidates[{i}]: {error}") from None
+        self.store.create(campaign, candidates)
+        return status_json(self.agent(body.name).status())
+
+    @access("read")
+    def show_campaign(self, name: str) -> dict[str, Any]:
+        """A campaign's progress: trial counts, best result, best-so-far, EF/AF."""
+        return status_json(self.agent(name).status())
+
+    @access("read")
+    def list_trials(
+        self,
+        name: str,
+        filter: Filter = "",
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+    ) -> Response:
+        """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`)."""
+        query = optimade_to_mongo(filter, "trials")
+        trials, total = self.store.page_trials(name, query, limit, offset)
+        return listing([trial_json(t) for t in trials], total, limit, offset, fmt)
+
+    @access("read")
+    def list_measurements(
+        self,
+        name: str,
+        filter: Filter = "",
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+    ) -> Response:
+        """Measurements in the order received, filtered with OPTIMADE (`source="xrd-2"`)."""
+        query = optimade_to_mongo(filter, "measurements")
+        found, total = self.store.page_measurements(name, query, limit, offset)
+        return listing([measurement_json(m) for m in found], total, limit, offset, fmt)
+
+    @access("write")
+    def claim(self, name: str, body: ClaimIn) -> dict[str, Any]:
+        """Lease the next trial(s); proposes a new batch when none are waiting."""
+        agent = self.agent(name)
+        with self.lock(name):
+            trials = agent.claim(body.instrument, body.count, body.lease_seconds)
+        return {"trials": [trial_json(t) for t in trials]}
+
+    @access("write")
+    def report(self, name: str, body: ResultsIn | ResultIn) -> dict[str, Any]:
+        """Report one result or a list (`{"results": [...]}`); repeats are stored once."""
+        items = body.results if isinstance(body, ResultsIn) else [body]
+        results = [
+            Measurement(
+                trial_id=item.trial_id,
+                values=dict(item.values),
+                idempotency_key=item.idempotency_key or f"{item.source or 'api'}:{item.trial_id}",
+                source=item.source or "api",
+                units=dict(item.units),
+            )
+            for item in items
+        ]
+        report = self.agent(name).observe(results)
+        if self.on_results is not None and report.stored:
+            self.on_results(name, report.stored)
+        return {"stored": report.stored, "duplicates": report.duplicates}
+
+    @access("write")
+    def heartbeat(self, name: str, trial_id: str, body: HeartbeatIn) -> dict[str, Any]:
+        """Extend the caller's lease on a running trial."""
+        return trial_json(self.agent(name).heartbeat(trial_id, body.instrument, body.lease_seconds))
+
+    @access("write")
+    def fail(self, name: str, trial_id: str) -> dict[str, Any]:
+        """Mark a trial failed: no result will come; its candidate may be proposed again."""
+        return trial_json(self.agent(name).fail(trial_id))
+
+    @access("write")
+    def cancel(self, name: str, trial_id: str) -> dict[str, Any]:
+        """Abandon a trial that was never run."""
+        return trial_json(self.agent(name).abandon(trial_id))
+
+    @access("read")
+    def list_materials(
+        self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
+    ) -> Response:
+        """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`)."""
+        found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
+        return listing([asdict(m) for m in found], total, limit, offset, fmt)
+
+    @access("admin")
+    def create_material(self, body: MaterialIn, response: Response) -> dict[str, Any]:
+        """Register a material (idempotent by reduced formula: 201 new, 200 known)."""
+        material, created = add_material(body.formula, body.structure)
+        response.status_code = 201 if created else 200
+        return asdict(material)
+
+
+@access("public")
+def health() -> dict[str, str]:
+    """Liveness: the service answers (no token needed)."""
+    return {"status": "ok"}
+
+
+def _error(status: int) -> Callable[[Request, Exception], Response]:
+    def handler(request: Request, error: Exception) -> Response:
+        message = error.args[0] if error.args else str(error)
+        return JSONResponse({"detail": str(message)}, status_code=status)
+
+    return handler
+
+
+def create_app(uri: str | None = None, on_results: ResultsHook | None = None) -> FastAPI:
+    """Build the API (and dashboard) app.
+
+    Args:
+        uri: MongoDB URI to connect to at start-up; None when the caller has connected.
+        on_results: Called with (campaign, stored count) after results are stored, e.g. to
+            trigger a Prefect round; failures there never fail the request.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if uri is not None:
+            connect(uri)
+        yield
+
+    app = FastAPI(
+        title="matloop",
+        version="0.1.0",
+        summary="Closed-loop materials discovery: instruments claim work and report results.",
+        lifespan=lifespan,
+    )
+    app.add_api_route("/health", health, methods=["GET"])
+    Service(_safe(on_results)).register(app)
+    for error, status in [
+        (FilterError, 400),
+        (LookupError, 404),
+        (CampaignExistsError, 409),
+        (ConcurrentProposalError, 409),
+        (ValueError, 422),
+    ]:
+        app.add_exception_handler(error, _error(status))
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Callable[..., Any]) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+            return JSONResponse(
+                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
+            )
+        response: Response = await call_next(request)
+        return response
+
+    return app
+
+
+def _safe(hook: ResultsHook | None) -> ResultsHook | None:
+    if hook is None:
+        return None
+
+    def call(campaign: str, stored: int) -> None:
+        try:
+            hook(campaign, stored)
+        except Exception:
+            import logging
+
+            logging.getLogger(__name__).exception("results hook failed for %s", campaign)
+
+    return call

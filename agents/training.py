@@ -1,0 +1,239 @@
+"""Training a campaign's surrogate on its measurements, with cross-validation diagnostics.
+
+The model is the one the ``gp`` planner fits when it proposes (same encoding, bounds, sign
+convention and training-data hash), so a model trained here on some data and the model a
+proposal on the same data reports are one registry version.
+
+Three steps, each usable on its own (the Prefect flows run them as separate tasks so that
+only the database steps retry):
+
+1. :func:`training_data` reads the completed trials (database).
+2. :func:`fit_surrogate` fits the GP and computes leave-one-out predictions (computation).
+3. ``store.save_model`` registers the artifact (database, idempotent by data hash).
+
+:func:`train_surrogate` runs all three.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.models import SingleTaskGP
+from linear_operator.utils.warnings import NumericalWarning
+
+from agents.campaign import CampaignAgent
+from db import CampaignStore
+from discovery.domain import ModelArtifact
+from discovery.surrogates import DTYPE, device, fit_gp, gp_artifact
+
+MIN_MEASUREMENTS = 3
+"""Fewest completed measurements a surrogate is trained on (leave-one-out needs n - 1 >= 2)."""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """A campaign's completed measurements, encoded as the ``gp`` planner encodes them.
+
+    Attributes:
+        campaign: Campaign name.
+        objective: Name of the objective modelled (the campaign's only objective).
+        sign: +1 to maximise, -1 to minimise; the model is fitted to ``sign * y``.
+        X: ``n x d`` encoded inputs of completed trials, in proposal order.
+        y: ``n`` measured values in the objective's original units.
+        bounds: ``2 x d`` bounds of the encoded space (the pool's extent for a pool).
+        trials: ``n`` trial ids, aligned with the rows of ``X``.
+        seed: The campaign's seed (fitting is deterministic given the data and seed).
+
+    """
+
+    campaign: str
+    objective: str
+    sign: float
+    X: np.ndarray
+    y: np.ndarray
+    bounds: np.ndarray
+    trials: tuple[str, ...]
+    seed: int = 0
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+
+def training_data(store: CampaignStore, campaign_name: str) -> TrainingData:
+    """Read a campaign's completed measurements for surrogate training.
+
+    Args:
+        store: A connected campaign store.
+        campaign_name: The campaign.
+
+    Raises:
+        CampaignNotFoundError: if there is no such campaign.
+        ValueError: if the campaign has more than one objective, or fewer than
+            :data:`MIN_MEASUREMENTS` completed measurements.
+
+    """
+    agent = CampaignAgent(store, campaign_name)
+    campaign = agent.campaign
+    if len(campaign.objectives) != 1:
+        raise ValueError(
+            f"campaign {campaign_name!r}: the gp surrogate models one objective; this campaign "
+            f"has {len(campaign.objectives)} ({campaign.objective_names})"
+        )
+    objective = campaign.objectives[0]
+    observed = agent.observations()
+    if len(observed) < MIN_MEASUREMENTS:
+        raise ValueError(
+            f"campaign {campaign_name!r} has {len(observed)} completed measurement(s); "
+            f"training a surrogate needs at least {MIN_MEASUREMENTS}"
+        )
+    space = campaign.space
+    candidates = store.candidates(campaign_name) if campaign.pool_size else []
+    if candidates:  # as the gp planner: a pool's own extent, else the space's bounds
+        pool = space.encode([c.parameters for c in candidates])
+        bounds = np.stack([pool.min(axis=0), pool.max(axis=0)])
+    else:
+        bounds = space.bounds()
+    return TrainingData(
+        campaign=campaign_name,
+        objective=objective.name,
+        sign=objective.direction.sign,
+        X=space.encode([o.trial.parameters for o in observed]),
+        y=np.array([o.measurement.values[objective.name] for o in observed], dtype=float),
+        bounds=bounds,
+        trials=tuple(str(o.trial.id) for o in observed),
+        seed=campaign.settings.seed,
+    )
+
+
+def leave_one_out(model: SingleTaskGP) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact leave-one-out predictive means and variances of a fitted GP.
+
+    Uses the closed form for Gaussian processes with fixed hyperparameters (Rasmussen &
+    Williams 2006, eq. 5.12): with ``K`` the noisy training covariance and ``alpha =
+    K^-1 (y - m)``, the prediction for point ``i`` from the other ``n - 1`` points has mean
+    ``y_i - alpha_i / [K^-1]_ii`` and variance ``1 / [K^-1]_ii``. One Cholesky
+    factorisation instead of ``n`` refits; the hyperparameters are those fitted on all ``n``
+    points (so slightly optimistic against refitting each fold).
+
+    Args:
+        model: A fitted single-output ``SingleTaskGP`` in eval mode, with a
+            homoskedastic Gaussian likelihood.
+
+    Returns:
+        ``n`` means and ``n`` variances of the noisy observation, on the scale of the
+        model's training targets (the outcome transform undone).
+
+    """
+    X = model.train_inputs[0]  # in eval mode: already input-transformed
+    y = model.train_targets
+    with torch.no_grad():
+        prior_mean = model.mean_module(X)
+        covariance = model.covar_module(X).to_dense()
+        noise = model.likelihood.noise.reshape(-1)
+        covariance = covariance + torch.diag_embed(noise.expand(y.shape[-1]))
+        inverse = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
+        alpha = inverse @ (y - prior_mean)
+        precision = torch.diagonal(inverse)
+        mean = y - alpha / precision
+        variance = 1.0 / precision
+        transform = getattr(model, "outcome_transform", None)
+        if transform is not None:
+            untransformed, untransformed_variance = transform.untransform(
+                mean.unsqueeze(-1), variance.unsqueeze(-1)
+            )
+            assert untransformed_variance is not None
+            mean, variance = untransformed.squeeze(-1), untransformed_variance.squeeze(-1)
+    return mean, variance
+
+
+def fit_surrogate(data: TrainingData) -> ModelArtifact:
+    """Fit the campaign's GP and attach leave-one-out diagnostics to its metrics.
+
+    Trains on ``cuda`` when present, else on the CPU; the stored weights are CPU tensors.
+
+    Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all in the
+    objective's original units and sign:
+
+    - ``objective``: the objective modelled; ``cv``: ``"loo"``.
+    - ``cv_mae``, ``cv_rmse``: mean absolute and root-mean-square leave-one-out error.
+    - ``cv_trials``, ``cv_measured``, ``cv_predicted``, ``cv_std``: per measurement (in
+      proposal order), the trial, its measured value, its leave-one-out prediction and
+      predictive standard deviation (for a parity plot).
+
+    Args:
+        data: The campaign's encoded measurements (see :func:`training_data`).
+
+    Returns:
+        The artifact, ready for ``store.save_model``.
+
+    """
+    if len(data) < MIN_MEASUREMENTS:
+        raise ValueError(
+            f"training a surrogate needs at least {MIN_MEASUREMENTS} measurements, got {len(data)}"
+        )
+    where = device()
+    devices = [where.index or 0] if where.type == "cuda" else []
+    train_X = torch.as_tensor(data.X, dtype=DTYPE, device=where)
+    train_Y = torch.as_tensor(data.sign * data.y[:, None], dtype=DTYPE, device=where)
+    bounds = torch.as_tensor(data.bounds, dtype=DTYPE, device=where)
+    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
+        # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
+        warnings.simplefilter("ignore", NumericalWarning)
+        torch.manual_seed(data.seed)
+        model = fit_gp(train_X, train_Y, bounds)
+        mean, variance = leave_one_out(model)
+    artifact = gp_artifact(model, train_X, train_Y)
+    predicted = data.sign * mean.cpu().numpy()
+    std = np.sqrt(np.clip(variance.cpu().numpy(), 0.0, None))
+    errors = predicted - data.y
+    metrics: dict[str, Any] = {
+        **artifact.metrics,
+        "objective": data.objective,
+        "cv": "loo",
+        "cv_mae": float(np.mean(np.abs(errors))),
+        "cv_rmse": float(np.sqrt(np.mean(errors**2))),
+        "cv_trials": list(data.trials),
+        "cv_measured": [float(v) for v in data.y],
+        "cv_predicted": [float(v) for v in predicted],
+        "cv_std": [float(v) for v in std],
+    }
+    return dataclasses.replace(artifact, metrics=metrics)
+
+
+def train_surrogate(store: CampaignStore, campaign_name: str) -> str:
+    """Fit a campaign's GP on its completed measurements and register it.
+
+    Example:
+        >>> version = train_surrogate(CampaignStore(), "photo-pce10")
+        >>> CampaignStore().load_model(version).metrics["cv_rmse"]
+
+    Args:
+        store: A connected campaign store.
+        campaign_name: The campaign.
+
+    Returns:
+        The registered model version (``campaign:gp:<data hash>``); the same data give
+        the same version.
+
+    Raises:
+        CampaignNotFoundError: if there is no such campaign.
+        ValueError: with fewer than :data:`MIN_MEASUREMENTS` completed measurements, or
+            more than one objective.
+
+    """
+    return store.save_model(campaign_name, fit_surrogate(training_data(store, campaign_name)))
+
+
+__all__ = [
+    "MIN_MEASUREMENTS",
+    "TrainingData",
+    "fit_surrogate",
+    "leave_one_out",
+    "train_surrogate",
+    "training_data",
+]

@@ -1,0 +1,50 @@
+"""Materials repository: canonical records keyed by reduced formula, queried by filter."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mongoengine import NotUniqueError, ValidationError
+
+from db.documents import MaterialDocument
+from discovery.domain import Material
+
+
+def material_from_document(document: MaterialDocument) -> Material:
+    """Document -> domain material."""
+    return Material(
+        formula=document.formula,
+        elements=tuple(document.elements),
+        nelements=document.nelements,
+        chemsys=document.chemsys,
+        formula_alphabetical=document.formula_alphabetical,
+        structure=dict(document.structure) if document.structure else None,
+        id=str(document.id),
+    )
+
+
+def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple[Material, bool]:
+    """Store a material (idempotent by reduced formula); returns it and whether it is new.
+
+    Raises:
+        ValueError: naming the field when the formula or structure is invalid.
+    """
+    document = MaterialDocument(formula=formula, structure=structure)
+    try:
+        document.validate()
+    except ValidationError as error:
+        raise ValueError(str(error.message if hasattr(error, "message") else error)) from None
+    existing = MaterialDocument.objects(formula=document.formula).first()
+    if existing is not None:
+        return material_from_document(existing), False
+    try:
+        document.save(validate=False)
+    except NotUniqueError:  # stored meanwhile by a concurrent writer
+        return material_from_document(MaterialDocument.objects.get(formula=document.formula)), False
+    return material_from_document(document), True
+
+
+def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list[Material], int]:
+    """Materials matching a MongoDB query (from :func:`db.query.optimade_to_mongo`)."""
+    found = MaterialDocument.objects(__raw__=query).order_by("formula")
+    return [material_from_document(d) for d in found.skip(offset).limit(limit)], found.count()

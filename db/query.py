@@ -1,0 +1,83 @@
+"""OPTIMADE filters to MongoDB queries, over a whitelist of fields per resource.
+
+The filter is parsed by the ``optimade`` package's grammar and turned into a query by
+its MongoDB transformer, so user text never becomes a raw MongoDB operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+# OPTIMADE name -> stored field, per resource.
+FIELDS: dict[str, dict[str, str]] = {
+    "materials": {
+        "elements": "elements",
+        "nelements": "nelements",
+        "chemical_formula_reduced": "formula_alphabetical",
+        "chemical_formula_descriptive": "formula",
+        "chemsys": "chemsys",
+    },
+    "trials": {
+        "status": "status",
+        "batch": "batch",
+        "strategy": "strategy",
+        "model_version": "model_version",
+        "candidate": "candidate",
+        "acquisition_value": "acquisition_value",
+        "claimed_by": "claimed_by",
+    },
+    "measurements": {"source": "source", "idempotency_key": "idempotency_key"},
+}
+
+
+class FilterError(ValueError):
+    """An OPTIMADE filter that does not parse or names a field that cannot be filtered."""
+
+
+@lru_cache(maxsize=1)
+def _parser_and_transformer() -> tuple[Any, Any]:
+    from optimade.filterparser import LarkParser
+    from optimade.filtertransformers.mongo import MongoTransformer
+
+    return LarkParser(version=(1, 2, 0)), MongoTransformer()
+
+
+def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
+    """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
+
+    Example:
+        >>> optimade_to_mongo('elements HAS ALL "Cu","O" AND nelements<=4', "materials")
+        {'$and': [{'elements': {'$all': ['Cu', 'O']}}, {'nelements': {'$lte': 4}}]}
+
+    Raises:
+        FilterError: naming the problem (syntax, or a field and the fields allowed).
+    """
+    if not text.strip():
+        return {}
+    parser, transformer = _parser_and_transformer()
+    try:
+        query = transformer.transform(parser.parse(text))
+    except Exception as error:
+        first = str(error).split("\n", 1)[0]
+        raise FilterError(f"filter: cannot parse {text!r}: {first}") from None
+    return _rename(query, FIELDS[resource], resource)
+
+
+def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
+    if isinstance(node, list):
+        return [_rename(item, fields, resource) for item in node]
+    if not isinstance(node, dict):
+        return node
+    renamed: dict[str, Any] = {}
+    for key, value in node.items():
+        if key.startswith("$"):
+            renamed[key] = _rename(value, fields, resource)
+        elif key in fields:
+            renamed[fields[key]] = value
+        else:
+            raise FilterError(
+                f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"
+            )
+    return renamed

@@ -1,0 +1,128 @@
+"""API tokens: random secrets shown once, stored only as SHA-256 hashes, with scopes.
+
+Scopes: ``read`` (researchers, dashboards), ``write`` (instruments: claim trials and
+report results, limited to the token's campaigns), ``admin`` (everything, all campaigns).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from mongoengine import (
+    BooleanField,
+    DateTimeField,
+    Document,
+    ListField,
+    NotUniqueError,
+    StringField,
+)
+
+from db.documents import NAME_REGEX, utcnow
+
+SCOPES = ("read", "write", "admin")
+ROLES: dict[str, tuple[str, ...]] = {
+    "researcher": ("read",),
+    "instrument": ("read", "write"),
+    "admin": ("read", "write", "admin"),
+}
+PREFIX = "mlp_"
+
+
+class TokenDocument(Document):
+    """A token's hash, scopes and campaigns; the secret itself is never stored."""
+
+    name = StringField(required=True, unique=True, regex=NAME_REGEX)
+    token_hash = StringField(required=True, unique=True, regex=r"^[0-9a-f]{64}$")
+    scopes = ListField(StringField(choices=SCOPES), required=True)
+    campaigns = ListField(StringField())
+    revoked = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "tokens"}  # noqa: RUF012
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a token's name, scopes and the campaigns it may write to."""
+
+    name: str
+    scopes: frozenset[str]
+    campaigns: frozenset[str]
+    created_at: datetime | None = None
+
+    def can_read(self) -> bool:
+        """Read access to campaigns, trials, measurements, materials."""
+        return "read" in self.scopes or "admin" in self.scopes
+
+    def can_write(self, campaign: str) -> bool:
+        """Claim trials and report results for ``campaign``."""
+        return "admin" in self.scopes or ("write" in self.scopes and campaign in self.campaigns)
+
+    def is_admin(self) -> bool:
+        """Manage campaigns, materials and tokens."""
+        return "admin" in self.scopes
+
+
+def hash_token(secret: str) -> str:
+    """SHA-256 of a token (tokens are 256-bit random, so no salt or slow hash is needed)."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def create_token(name: str, role: str, campaigns: list[str] | None = None) -> tuple[str, Principal]:
+    """Create a token for a role; returns the secret (shown once) and its principal.
+
+    Raises:
+        ValueError: unknown role, an instrument without campaigns, or a taken name.
+    """
+    if role not in ROLES:
+        raise ValueError(f"role: unknown {role!r}; choose from {sorted(ROLES)}")
+    if role == "instrument" and not campaigns:
+        raise ValueError("campaigns: an instrument token needs at least one campaign")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    document = TokenDocument(
+        name=name,
+        token_hash=hash_token(secret),
+        scopes=list(ROLES[role]),
+        campaigns=list(campaigns or []),
+    )
+    try:
+        document.save()
+    except NotUniqueError:
+        raise ValueError(f"name: a token named {name!r} already exists") from None
+    return secret, _principal(document)
+
+
+def authenticate(secret: str) -> Principal | None:
+    """The principal of a valid, unrevoked token, else None."""
+    if not secret.startswith(PREFIX):
+        return None
+    digest = hash_token(secret)
+    document = TokenDocument.objects(token_hash=digest, revoked=False).first()
+    if document is None or not hmac.compare_digest(document.token_hash, digest):
+        return None
+    return _principal(document)
+
+
+def revoke_token(name: str) -> None:
+    """Revoke a token by name (raises LookupError if there is none)."""
+    if not TokenDocument.objects(name=name).update(set__revoked=True):
+        raise LookupError(f"no token named {name!r}")
+
+
+def list_tokens() -> list[Principal]:
+    """All unrevoked tokens (names, scopes, campaigns; never secrets)."""
+    return [_principal(d) for d in TokenDocument.objects(revoked=False).order_by("created_at")]
+
+
+def _principal(document: TokenDocument) -> Principal:
+    return Principal(
+        document.name,
+        frozenset(document.scopes),
+        frozenset(document.campaigns),
+        document.created_at,
+    )

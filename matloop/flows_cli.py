@@ -1,0 +1,60 @@
+"""``matloop flows``: serve a campaign's Prefect deployments (schedules and event triggers).
+
+Registered in :mod:`matloop.cli` as ``app.add_typer(flows_app, name="flows")``. Prefect
+and the flows are imported only when a command runs, so ``matloop --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+flows_app = typer.Typer(
+    help="Prefect flows: scheduled and event-triggered campaign deployments.",
+    no_args_is_help=True,
+)
+
+
+@flows_app.callback()
+def flows_main() -> None:
+    """Prefect flows: scheduled and event-triggered campaign deployments."""
+
+
+@flows_app.command("serve")
+def flows_serve(
+    campaign: Annotated[str, typer.Option(help="Campaign to serve deployments for.")],
+    rounds: Annotated[
+        int, typer.Option(help="Rounds after the initial design each scheduled run aims for.")
+    ] = 15,
+    cron: Annotated[
+        str | None, typer.Option(help='Cron schedule of run-campaign, e.g. "0 * * * *".')
+    ] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Interval schedule of run-campaign, in seconds.")
+    ] = None,
+) -> None:
+    """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
+
+    Needs a Prefect server for schedules and triggers (`prefect server start`, then
+    PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
+    """
+    from matloop.cli import CommandError, errors, store
+    from matloop.settings import Settings
+
+    with errors():
+        if (cron is None) == (interval is None):
+            raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
+        if interval is not None and interval <= 0:
+            raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
+        if rounds < 0:
+            raise CommandError(f"--rounds: must be >= 0, got {rounds}")
+        store().get(campaign)  # fail now, not at the first scheduled run
+        from flows.deployments import serve_campaign
+
+        uri = Settings().uri
+    serve_campaign(campaign, uri, rounds, cron=cron, interval=interval)
+
+
+if __name__ == "__main__":
+    flows_app()

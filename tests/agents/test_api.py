@@ -1,0 +1,228 @@
+"""The HTTP API against a real SecantusDB: leases, results, filters, exports."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from agents import CampaignAgent
+from agents.api import create_app
+from db.documents import MeasurementDocument
+from db.materials import add_material
+from db.tokens import create_token
+
+
+@pytest.fixture
+def api(photo_pce10_campaign: CampaignAgent) -> Iterator[TestClient]:
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def _auth(role: str, campaigns: list[str] | None = None, name: str | None = None) -> dict:
+    secret, _ = create_token(name or f"{role}-{time.monotonic_ns()}", role, campaigns)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    response = api.post(
+        "/api/v1/campaigns/photo-pce10/claims",
+        json={"instrument": "robot-1", "count": 3},
+        headers=robot,
+    )
+    assert response.status_code == 200, response.text
+    trials = response.json()["trials"]
+    assert [t["status"] for t in trials] == ["running"] * 3
+    assert all(t["claimed_by"] == "robot-1" and t["lease_expires_at"] for t in trials)
+
+    body = {
+        "results": [
+            {"trial_id": t["id"], "values": {"degradation": 0.1 + i / 100}, "source": "robot-1"}
+            for i, t in enumerate(trials)
+        ]
+    }
+    first = api.post("/api/v1/campaigns/photo-pce10/results", json=body, headers=robot)
+    assert first.json() == {"stored": 3, "duplicates": 0}
+    again = api.post("/api/v1/campaigns/photo-pce10/results", json=body, headers=robot)
+    assert again.json() == {"stored": 0, "duplicates": 3}  # a retried request is harmless
+    assert MeasurementDocument.objects.count() == 3
+
+    reader = _auth("researcher")
+    shown = api.get("/api/v1/campaigns/photo-pce10", headers=reader).json()
+    assert shown["measurements"] == 3
+    assert shown["best"]["values"] == {"degradation": 0.1}
+    assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
+
+
+def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    trials = api.post(
+        "/api/v1/campaigns/photo-pce10/claims",
+        json={"instrument": "robot-1", "count": 3},
+        headers=robot,
+    ).json()["trials"]
+    base = "/api/v1/campaigns/photo-pce10/trials"
+    beat = api.post(
+        f"{base}/{trials[0]['id']}/heartbeat",
+        json={"instrument": "robot-1", "lease_seconds": 30},
+        headers=robot,
+    )
+    assert beat.status_code == 200 and beat.json()["lease_expires_at"]
+    stolen = api.post(
+        f"{base}/{trials[0]['id']}/heartbeat", json={"instrument": "robot-2"}, headers=robot
+    )
+    assert stolen.status_code == 422 and "leased to 'robot-1'" in stolen.json()["detail"]
+    assert api.post(f"{base}/{trials[1]['id']}/fail", headers=robot).json()["status"] == "failed"
+    assert api.post(f"{base}/{trials[2]['id']}/cancel", headers=robot).json()["status"] == (
+        "abandoned"
+    )
+    one = {"trial_id": trials[0]["id"], "values": {"degradation": 0.2}, "idempotency_key": "k1"}
+    assert (
+        api.post("/api/v1/campaigns/photo-pce10/results", json=one, headers=robot).json()["stored"]
+        == 1
+    )
+    late = {"trial_id": trials[1]["id"], "values": {"degradation": 0.2}}
+    response = api.post("/api/v1/campaigns/photo-pce10/results", json=late, headers=robot)
+    assert response.status_code == 422 and "is failed" in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "fragment"),
+    [
+        ({"trial_id": "0" * 24, "values": {"degradation": 1.0}}, 422, "not a trial"),
+        ({"trial_id": "T", "values": {"degradation": {"$gt": 0}}}, 422, "values"),
+        ({"trial_id": {"$ne": None}, "values": {"degradation": 1.0}}, 422, "trial_id"),
+        ({"trial_id": "T", "values": {}}, 422, "missing objective"),
+        ({"trial_id": "T", "values": {"degradation": 1.0}, "extra": 1}, 422, "extra"),
+        ({"results": []}, 422, "results"),
+    ],
+)
+def test_bad_results_get_a_clear_4xx_and_store_nothing(
+    api: TestClient, payload: dict, status: int, fragment: str
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    [trial] = api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "r"}, headers=robot
+    ).json()["trials"]
+    if payload.get("trial_id") == "T":
+        payload = {**payload, "trial_id": trial["id"]}
+    response = api.post("/api/v1/campaigns/photo-pce10/results", json=payload, headers=robot)
+    assert response.status_code == status, response.text
+    assert fragment in response.text
+    assert MeasurementDocument.objects.count() == 0
+
+
+def test_nan_in_a_result_is_refused(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    [trial] = api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "r"}, headers=robot
+    ).json()["trials"]
+    body = '{"trial_id": "TRIAL", "values": {"degradation": NaN}}'.replace("TRIAL", trial["id"])
+    response = api.post(
+        "/api/v1/campaigns/photo-pce10/results",
+        content=body,
+        headers={**robot, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422
+    assert MeasurementDocument.objects.count() == 0
+
+
+def test_oversized_payload_is_refused(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    body = "x" * (3 * 1024 * 1024)
+    response = api.post(
+        "/api/v1/campaigns/photo-pce10/results",
+        content=body,
+        headers={**robot, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 413
+
+
+def test_optimade_filters_select_the_right_materials(api: TestClient) -> None:
+    for formula in ("CuO", "YBa2Cu3O7", "Cu2O", "Fe2O3", "LiFePO4", "Cu", "La2CuO4", "NaCl"):
+        add_material(formula)
+    reader = _auth("researcher")
+
+    def formulas(text: str) -> list[str]:
+        response = api.get("/api/v1/materials", params={"filter": text}, headers=reader)
+        assert response.status_code == 200, response.text
+        return sorted(m["formula"] for m in response.json()["data"])
+
+    assert formulas('elements HAS ALL "Cu","O" AND nelements<=4') == [
+        "Ba2YCu3O7",
+        "Cu2O",
+        "CuO",
+        "La2CuO4",
+    ]
+    assert formulas('elements HAS ALL "Cu","O" AND nelements<=2') == ["Cu2O", "CuO"]
+    assert formulas('chemical_formula_reduced="FeLiO4P"') == ["LiFePO4"]
+    assert formulas('nelements=1 OR elements HAS "Na"') == ["Cu", "NaCl"]
+    assert formulas('NOT elements HAS "O"') == ["Cu", "NaCl"]
+    bad = api.get("/api/v1/materials", params={"filter": "elements HAS"}, headers=reader)
+    assert bad.status_code == 400 and "cannot parse" in bad.json()["detail"]
+    unknown = api.get("/api/v1/materials", params={"filter": "density>3"}, headers=reader)
+    assert unknown.status_code == 400 and "'density' cannot be filtered" in unknown.text
+
+
+def test_trial_listing_filters_paginates_and_exports_csv(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "a", "count": 4}, headers=robot
+    )
+    api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "b", "count": 2}, headers=robot
+    )
+    reader = _auth("researcher")
+    url = "/api/v1/campaigns/photo-pce10/trials"
+    page = api.get(url, params={"filter": 'claimed_by="a"', "limit": 3}, headers=reader).json()
+    assert page["meta"] == {"total": 4, "limit": 3, "offset": 0, "returned": 3}
+    rest = api.get(
+        url, params={"filter": 'claimed_by="a"', "limit": 3, "offset": 3}, headers=reader
+    ).json()
+    assert rest["meta"]["returned"] == 1
+    assert (
+        api.get(url, params={"filter": 'status="proposed"'}, headers=reader).json()["meta"]["total"]
+        == 4
+    )  # 10 proposed in the initial design, 6 claimed
+    exported = api.get(url, params={"format": "csv"}, headers=reader)
+    rows = list(csv.DictReader(io.StringIO(exported.text)))
+    assert len(rows) == 10 and "parameters.mat_1" in rows[0]
+
+
+def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> None:
+    boss = _auth("admin")
+    body = {
+        "name": "mixing",
+        "space": {
+            "parameters": [
+                {"name": "a", "type": "continuous", "lower": 0, "upper": 1},
+                {"name": "b", "type": "continuous", "lower": 0, "upper": 1},
+            ],
+            "simplex": [{"names": ["a", "b"], "total": 1}],
+        },
+        "objectives": [{"name": "yield", "direction": "max"}],
+        "settings": {"initial": 2, "batch_size": 2},
+    }
+    created = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert created.status_code == 201, created.text
+    assert api.post("/api/v1/campaigns", json=body, headers=boss).status_code == 409
+    trials = api.post(
+        "/api/v1/campaigns/mixing/claims", json={"instrument": "r", "count": 2}, headers=boss
+    ).json()["trials"]
+    assert all(abs(sum(t["parameters"].values()) - 1) < 1e-6 for t in trials)
+    assert api.post("/api/v1/materials", json={"formula": "Fe4O6"}, headers=boss).status_code == 201
+    again = api.post("/api/v1/materials", json={"formula": "Fe2O3"}, headers=boss)
+    assert again.status_code == 200 and again.json()["formula"] == "Fe2O3"
+    bad = api.post("/api/v1/materials", json={"formula": "Qq2"}, headers=boss)
+    assert bad.status_code == 422 and "formula" in bad.text
+
+
+def test_openapi_is_published(api: TestClient) -> None:
+    spec = api.get("/openapi.json").json()
+    assert "/api/v1/campaigns/{name}/claims" in spec["paths"]
+    assert api.get("/health").json() == {"status": "ok"}

@@ -1,0 +1,81 @@
+"""Instrument leases and concurrent proposals."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from agents import CampaignAgent, LookupOracle
+from db import CampaignStore, ConcurrentProposalError
+from discovery.domain import Trial, TrialStatus
+
+
+def test_claims_lease_trials_proposing_when_the_queue_is_empty(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    first = agent.claim("robot-a", count=3, lease_seconds=60)
+    assert len(first) == 3
+    assert all(t.status is TrialStatus.RUNNING and t.claimed_by == "robot-a" for t in first)
+    second = agent.claim("robot-b", count=8, lease_seconds=60)  # 7 queued + 1 proposed
+    assert len(second) == 8
+    assert not {t.id for t in first} & {t.id for t in second}
+
+
+def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    [trial] = agent.claim("robot-a", count=1, lease_seconds=0.2)
+    time.sleep(0.4)
+    [again] = agent.claim("robot-b", count=1, lease_seconds=60)
+    assert again.id == trial.id and again.claimed_by == "robot-b"
+    with pytest.raises(ValueError, match="leased to 'robot-b'"):
+        agent.heartbeat(trial.id or "", "robot-a")
+    assert agent.heartbeat(trial.id or "", "robot-b", 120).lease_expires_at is not None
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    assert agent.observe(oracle.evaluate([again])).stored == 1
+
+
+def test_the_database_refuses_a_candidate_proposed_twice(
+    photo_pce10_campaign: CampaignAgent, store: CampaignStore
+) -> None:
+    name = photo_pce10_campaign.name
+    point = store.candidates(name)[5].parameters
+    [first] = store.add_trials(name, [Trial(name, point, "b0000", candidate=5)])
+    with pytest.raises(ConcurrentProposalError):
+        store.add_trials(name, [Trial(name, point, "b0001", candidate=5)])
+    store.set_status(name, first.id or "", TrialStatus.FAILED)
+    store.add_trials(name, [Trial(name, point, "b0001", candidate=5)])  # free again
+
+
+def test_three_instruments_at_different_times_never_share_a_candidate(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    name = photo_pce10_campaign.name
+    oracle = LookupOracle.from_candidates(photo_pce10_campaign.store.candidates(name))
+    claimed: list[Trial] = []
+    errors: list[BaseException] = []
+
+    def instrument(label: str, delay: float) -> None:
+        try:
+            agent = CampaignAgent(CampaignStore(), name)  # its own agent, as in its own request
+            for _ in range(3):
+                time.sleep(delay)
+                trials = agent.claim(label, count=2, lease_seconds=60)
+                claimed.extend(trials)
+                agent.observe(oracle.evaluate(trials[:1]))  # one back, one still pending
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=instrument, args=(f"robot-{i}", 0.05 * i)) for i in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    candidates = [t.candidate for t in claimed]
+    assert len(candidates) == 18
+    assert len(set(candidates)) == 18

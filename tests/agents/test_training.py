@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from agents import CampaignAgent, LookupOracle
+from agents.training import (
+    fit_surrogate,
+    leave_one_out,
+    train_surrogate,
+    training_data,
+)
+from db import CampaignNotFoundError, CampaignStore
+from discovery.surrogates import DTYPE, fit_gp
+
+
+def _oracle(agent: CampaignAgent) -> LookupOracle:
+    return LookupOracle.from_candidates(agent.store.candidates(agent.name))
+
+
+def test_train_surrogate_registers_a_gp_with_leave_one_out_metrics(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_oracle(agent).evaluate(agent.propose(18)))  # a random design of 18
+    version = train_surrogate(store, agent.name)
+    assert version.startswith("photo-pce10:gp:")
+    metrics = store.load_model(version).metrics
+    assert metrics["n_train"] == 18 and metrics["cv"] == "loo"
+    assert metrics["objective"] == "degradation"
+    observed = agent.observations()
+    assert metrics["cv_trials"] == [o.trial.id for o in observed]
+    measured = np.array(metrics["cv_measured"])
+    predicted = np.array(metrics["cv_predicted"])
+    assert measured.tolist() == [o.measurement.values["degradation"] for o in observed]
+    assert len(predicted) == len(metrics["cv_std"]) == 18
+    assert all(s > 0 for s in metrics["cv_std"])
+    # errors on the original scale (degradation is ~0.001-0.2), not the standardised one
+    assert metrics["cv_mae"] == pytest.approx(np.mean(np.abs(predicted - measured)))
+    assert metrics["cv_rmse"] == pytest.approx(math.sqrt(np.mean((predicted - measured) ** 2)))
+    assert 0 < metrics["cv_mae"] <= metrics["cv_rmse"] < measured.std() * 3
+    assert predicted.min() > -1.0 and predicted.max() < 1.0  # sign undone: positive scale
+
+
+def test_training_is_idempotent_and_a_later_proposal_reuses_the_version(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_oracle(agent).evaluate(agent.propose()))  # the random initial design
+    version = train_surrogate(store, agent.name)
+    assert train_surrogate(store, agent.name) == version
+    # The planner fits the same model on the same data: same registry version.
+    trials = agent.propose()
+    assert {t.model_version for t in trials} == {version}
+    assert "cv_rmse" in store.load_model(version).metrics
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="db: save_model keeps the first registration's metrics; a version the planner "
+    "registered first gets no CV metrics (needs save_model to merge new metric keys)",
+)
+def test_training_after_a_proposal_on_the_same_data_adds_cv_metrics(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_oracle(agent).evaluate(agent.propose()))
+    proposed = agent.propose()  # registers the planner's model on these 10 results
+    version = train_surrogate(store, agent.name)
+    assert proposed[0].model_version == version
+    assert "cv_rmse" in store.load_model(version).metrics
+
+
+def test_training_needs_three_measurements(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    with pytest.raises(ValueError, match="0 completed measurement"):
+        train_surrogate(store, agent.name)
+    trials = agent.propose(3)
+    agent.observe(_oracle(agent).evaluate(trials[:2]))
+    with pytest.raises(ValueError, match=r"has 2 completed measurement\(s\).*at least 3"):
+        train_surrogate(store, agent.name)
+    agent.observe(_oracle(agent).evaluate(trials[2:]))
+    assert train_surrogate(store, agent.name)
+
+
+def test_training_an_unknown_campaign_fails(store: CampaignStore) -> None:
+    with pytest.raises(CampaignNotFoundError):
+        train_surrogate(store, "nope")
+
+
+def test_training_data_is_encoded_like_the_planner(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    agent.observe(_oracle(agent).evaluate(agent.propose(5)))
+    data = training_data(store, agent.name)
+    space = agent.campaign.space
+    pool = space.encode([c.parameters for c in store.candidates(agent.name)])
+    assert data.sign == -1.0  # minimise degradation
+    assert data.X.shape == (5, space.dim)
+    np.testing.assert_array_equal(data.bounds, np.stack([pool.min(0), pool.max(0)]))
+    artifact = fit_surrogate(data)
+    assert artifact.kind == "gp" and artifact.metrics["n_train"] == 5
+
+
+def test_leave_one_out_matches_conditioning_on_the_other_points() -> None:
+    generator = torch.Generator().manual_seed(0)
+    X = torch.rand(12, 3, dtype=DTYPE, generator=generator) * 5
+    Y = torch.sin(X).sum(-1, keepdim=True) * 3 + 10
+    bounds = torch.tensor([[0.0] * 3, [5.0] * 3], dtype=DTYPE)
+    model = fit_gp(X, Y, bounds)
+    mean, variance = leave_one_out(model)
+    for i in (0, 5, 11):
+        keep = [j for j in range(12) if j != i]
+        held_out = copy.deepcopy(model)
+        held_out.set_train_data(
+            model.train_inputs[0][keep], model.train_targets[keep], strict=False
+        )
+        with torch.no_grad():
+            posterior = held_out.posterior(X[i : i + 1], observation_noise=True)
+            expected_mean, expected_variance = float(posterior.mean), float(posterior.variance)
+        assert float(mean[i]) == pytest.approx(expected_mean, rel=1e-8)
+        assert float(variance[i]) == pytest.approx(expected_variance, rel=1e-8)
