@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
@@ -513,7 +514,11 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         lifespan=lifespan,
     )
     app.add_api_route("/health", health, methods=["GET"])
-    Service(_safe(on_results)).register(app)
+    service = Service(_safe(on_results))
+    service.register(app)
+    from agents.dashboard import register_dashboard  # here: the dashboard imports this module
+
+    register_dashboard(app, service)
     for error, status in [
         (FilterError, 400),
         (LookupError, 404),
@@ -522,6 +527,8 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         (ValueError, 422),
     ]:
         app.add_exception_handler(error, _error(status))
+
+    app.add_middleware(GZipMiddleware, minimum_size=4096)
 
     @app.middleware("http")
     async def limit_body(request: Request, call_next: Callable[..., Any]) -> Response:

@@ -22,7 +22,7 @@ from db import connection
 from db.convert import (
     campaign_from_document,
     campaign_to_document,
-    candidate_from_document,
+    candidate_from_raw,
     candidate_to_document,
     measurement_from_document,
     measurement_to_document,
@@ -163,7 +163,9 @@ class CampaignStore:
     def candidates(self, name: str) -> list[Candidate]:
         """The campaign's pool, ordered by index."""
         query = CandidateDocument.objects(campaign=self._document(name)).order_by("index")
-        return [candidate_from_document(d) for d in query.no_dereference()]
+        # Raw documents: building mongoengine objects costs ~1 ms each on large pools.
+        raws = query.only("index", "parameters", "reference").as_pymongo()
+        return [candidate_from_raw(raw) for raw in raws]
 
     # -- trials ----------------------------------------------------------------------
     def trials(self, name: str, statuses: Iterable[TrialStatus] | None = None) -> list[Trial]:

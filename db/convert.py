@@ -82,10 +82,9 @@ def candidate_to_document(candidate: Candidate, campaign: CampaignDocument) -> C
     )
 
 
-def candidate_from_document(document: CandidateDocument) -> Candidate:
-    """Document -> domain candidate."""
-    reference = dict(document.reference) if document.reference is not None else None
-    return Candidate(document.index, dict(document.parameters), reference)
+def candidate_from_raw(raw: dict[str, Any]) -> Candidate:
+    """Raw candidate document (``as_pymongo``: pools are large) -> domain candidate."""
+    return Candidate(raw["index"], dict(raw["parameters"]), raw.get("reference"))
 
 
 def trial_to_document(trial: Trial, campaign: CampaignDocument, sequence: int) -> TrialDocument:

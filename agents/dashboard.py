@@ -1,0 +1,1166 @@
+"""The dashboard: HTML pages with plotly figures, served by the API app under ``/dashboard``.
+
+Pages (every route declares its ``@access`` rule, like the API's):
+
+* ``/dashboard/login`` (public): a form that takes an API token and stores it in an
+  ``HttpOnly``, ``SameSite=Strict`` cookie (:data:`agents.api.TOKEN_COOKIE`).
+* ``/dashboard`` (read): every campaign with its counts, best value, EF and AF.
+* ``/dashboard/campaigns/{name}`` (read): best-so-far, Top% found against random sampling,
+  proposals against measurements, and leave-one-out parity and calibration of a GP fitted
+  to the campaign's measurements (:mod:`discovery.diagnostics`).
+
+Pages without a valid token answer 401 with a link to the login page (not a redirect, so
+that the API's access audit holds for HTML routes too). Login and logout are POSTs that
+must come from a page of this site (``Origin`` or ``Referer`` naming this host), else 403:
+this blocks login CSRF. Figures travel as JSON in ``data-figure`` attributes and are drawn
+by a static script, so pages run under a strict Content-Security-Policy with no inline
+script; plotly.js is served from the installed ``plotly`` package (no CDN).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import logging
+import math
+import threading
+import warnings
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Annotated, Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import numpy as np
+import plotly.graph_objects as go
+import plotly.io as pio
+import torch
+from botorch.models import SingleTaskGP
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from linear_operator.utils.warnings import NumericalWarning
+
+from agents.api import TOKEN_COOKIE, Service, access, caller
+from agents.campaign import CampaignAgent, CampaignStatus, Observation
+from db import CampaignNotFoundError
+from db.tokens import Principal, authenticate
+from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
+from discovery.domain import Campaign, Objective, Trial
+from discovery.surrogates import DTYPE, data_hash, fit_gp
+
+logger = logging.getLogger(__name__)
+
+#: Fewest measurements for which the GP panels are drawn.
+MIN_GP_POINTS = 3
+#: Most recent measurements the dashboard's GP is fitted to (the fit is cubic in n).
+MAX_GP_POINTS = 500
+#: How long the login cookie lives, in seconds.
+COOKIE_SECONDS = 12 * 3600
+#: Shown rows of the latest-trials table.
+TRIAL_ROWS = 25
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+}
+
+INK = "#1f2937"
+MUTED = "#6b7280"
+GRID = "#e5e7eb"
+PRIMARY = "#4f46e5"
+ACCENT = "#d97706"
+STRATEGY_COLORS = {"gp": PRIMARY, "random": "#9ca3af"}
+OTHER_COLORS = ("#0d9488", "#db2777", "#65a30d", "#7c3aed", "#0891b2")
+FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-serif"
+
+
+class DashboardError(Exception):
+    """A page-level error answered as a small HTML page (401, 403, 404)."""
+
+    def __init__(self, status: int, title: str, message: str, login_link: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.login_link = login_link
+
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def viewer(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    """The signed-in reader (bearer token or the login cookie); else a 401 or 403 page."""
+    try:
+        principal = caller(request, credentials)
+    except HTTPException:
+        raise DashboardError(
+            401, "Sign in", "This page needs a valid API token.", login_link=True
+        ) from None
+    if not principal.can_read():
+        raise DashboardError(403, "Forbidden", f"Token {principal.name!r} has no read scope.")
+    return principal
+
+
+Viewer = Annotated[Principal, Depends(viewer)]
+
+
+# -- what the campaign page shows --------------------------------------------------------
+@dataclass(frozen=True)
+class Surrogate:
+    """A GP fitted to a campaign's measurements, with its leave-one-out diagnostics.
+
+    Attributes:
+        model: The fitted GP (trained on ``sign * y``, so larger is better).
+        sign: +1 for a maximised objective, -1 for a minimised one.
+        trial_ids: Trials whose measurements trained the model, shape ``n``.
+        loo: Leave-one-out predictions in the objective's own orientation.
+        calibration: Calibration of those predictions.
+
+    """
+
+    model: SingleTaskGP
+    sign: float
+    trial_ids: list[str]
+    loo: LeaveOneOut
+    calibration: Calibration
+
+
+class SurrogateCache:
+    """Fitted GPs keyed by campaign, training data and bounds (a page reload refits nothing)."""
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self._items: OrderedDict[str, Surrogate] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(
+        self,
+        campaign: str,
+        X: np.ndarray,
+        y: np.ndarray,
+        bounds: np.ndarray,
+        fit: Callable[[], Surrogate],
+    ) -> Surrogate:
+        """The cached surrogate for this data, else ``fit()`` (stored for next time)."""
+        digest = hashlib.sha256(np.ascontiguousarray(bounds, dtype=float).tobytes())
+        key = f"{campaign}:{data_hash(torch.as_tensor(X), torch.as_tensor(y))}:{digest.hexdigest()}"
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                return self._items[key]
+        value = fit()
+        with self._lock:
+            self._items[key] = value
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+
+def fit_surrogate(
+    campaign: Campaign, observed: Sequence[Observation], bounds: np.ndarray, cache: SurrogateCache
+) -> Surrogate:
+    """Fit the campaign's GP as :class:`discovery.planners.GPPlanner` does, and diagnose it.
+
+    Args:
+        campaign: The campaign (its space encodes parameters; its first objective is used).
+        observed: Completed trials with measurements, at least :data:`MIN_GP_POINTS`.
+        bounds: ``2 x d`` bounds of the encoded space (the pool's range for a pool).
+        cache: Where fitted models are kept between page loads.
+
+    """
+    objective = campaign.objectives[0]
+    sign = objective.direction.sign
+    X = campaign.space.encode([o.trial.parameters for o in observed])
+    y = sign * np.array([o.measurement.values[objective.name] for o in observed], dtype=float)
+    ids = [str(o.trial.id) for o in observed]
+
+    def fit() -> Surrogate:
+        with warnings.catch_warnings():
+            # Cholesky jitter on near-duplicate inputs is routine (as in GPPlanner).
+            warnings.simplefilter("ignore", NumericalWarning)
+            model = fit_gp(
+                torch.as_tensor(X, dtype=DTYPE),
+                torch.as_tensor(y[:, None], dtype=DTYPE),
+                torch.as_tensor(bounds, dtype=DTYPE),
+            )
+            raw = loo_predictions(model)
+        loo = LeaveOneOut(sign * raw.observed, sign * raw.mean, raw.std)
+        return Surrogate(model, sign, ids, loo, calibration(loo.observed, loo.mean, loo.std))
+
+    return cache.get(campaign.name, X, y, bounds, fit)
+
+
+def predict(surrogate: Surrogate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Predictive mean and standard deviation of new measurements (noise included).
+
+    Args:
+        surrogate: A fitted surrogate.
+        X: ``p x d`` encoded points.
+
+    Returns:
+        Means and standard deviations, each shape ``p``, in the objective's orientation.
+
+    """
+    if X.shape[0] == 0:
+        return np.empty(0), np.empty(0)
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        posterior = surrogate.model.posterior(
+            torch.as_tensor(X, dtype=DTYPE), observation_noise=True
+        )
+        mean = posterior.mean.reshape(-1).cpu().numpy()
+        std = posterior.variance.clamp_min(0).sqrt().reshape(-1).cpu().numpy()
+    return surrogate.sign * mean, std
+
+
+# -- formatting ---------------------------------------------------------------------------
+def esc(value: object) -> str:
+    """HTML-escape any value (quotes included)."""
+    return html.escape(str(value), quote=True)
+
+
+def num(value: float | None, digits: int = 4) -> str:
+    """A number to ``digits`` significant figures; an em dash for None, NaN or inf."""
+    if value is None or not math.isfinite(value):
+        return "—"
+    return f"{value:.{digits}g}"
+
+
+def objective_label(objective: Objective) -> str:
+    """``name (unit)``, escaped for plotly's pseudo-HTML."""
+    unit = f" ({objective.unit})" if objective.unit else ""
+    return esc(f"{objective.name}{unit}")
+
+
+def goal(objective: Objective) -> str:
+    """``lower is better`` or ``higher is better``."""
+    return "higher is better" if objective.direction.sign > 0 else "lower is better"
+
+
+def parameters_text(parameters: dict[str, Any], digits: int = 4) -> str:
+    """Parameters as escaped ``name = value`` lines joined by ``<br>``."""
+    lines = []
+    for key, value in parameters.items():
+        shown = num(value, digits) if isinstance(value, float) else value
+        lines.append(f"{esc(key)} = {esc(shown)}")
+    return "<br>".join(lines)
+
+
+def _strategy_color(strategy: str, seen: dict[str, str]) -> str:
+    if strategy in STRATEGY_COLORS:
+        return STRATEGY_COLORS[strategy]
+    if strategy not in seen:
+        seen[strategy] = OTHER_COLORS[len(seen) % len(OTHER_COLORS)]
+    return seen[strategy]
+
+
+# -- figures --------------------------------------------------------------------------------
+def _layout(
+    title: str, subtitle: str, x: str, y: str, height: int = 360, **extra: Any
+) -> dict[str, Any]:
+    """Shared look: title and key numbers top left, legend above the plot, light grid."""
+    axis_title: dict[str, Any] = {"font": {"color": MUTED}}
+    axis: dict[str, Any] = {
+        "gridcolor": GRID,
+        "zeroline": False,
+        "linecolor": "#d1d5db",
+        "ticks": "outside",
+        "tickcolor": "#d1d5db",
+        "automargin": True,
+    }
+    return {
+        "template": {},
+        "title": {
+            "text": f"<b>{title}</b>",
+            "subtitle": {"text": subtitle, "font": {"size": 12, "color": MUTED}},
+            "x": 0,
+            "xref": "container",
+            "xanchor": "left",
+            "y": 1,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 12, "l": 4},
+            "font": {"size": 15, "color": INK},
+        },
+        "font": {"family": FONT, "size": 12, "color": INK},
+        "height": height,
+        "margin": {"l": 64, "r": 20, "t": 96, "b": 52},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "xaxis": {**axis, "title": {**axis_title, "text": x}},
+        "yaxis": {**axis, "title": {**axis_title, "text": y}},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "xanchor": "left",
+            "y": 1.0,
+            "yanchor": "bottom",
+            "bgcolor": "rgba(255,255,255,0)",
+            "font": {"size": 11},
+        },
+        "hoverlabel": {"font": {"family": FONT}},
+        **extra,
+    }
+
+
+def _log_axis(values: Sequence[float]) -> bool:
+    array = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    return bool(array.size and np.all(array > 0) and array.max() / array.min() > 100)
+
+
+def best_so_far_figure(status: CampaignStatus, values: np.ndarray) -> go.Figure:
+    """Best value so far after each experiment, the measurements, and the data set's best."""
+    objective = status.campaign.objectives[0]
+    n = status.best_so_far.size
+    x = np.arange(1, n + 1)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=x,
+        y=values,
+        mode="markers",
+        name="measured",
+        marker={"color": "#cbd5e1", "size": 6},
+        hovertemplate="experiment %{x}<br>measured %{y:.4g}<extra></extra>",
+    )
+    fig.add_scatter(
+        x=x,
+        y=status.best_so_far,
+        mode="lines",
+        line={"shape": "hv", "color": PRIMARY, "width": 3},
+        name="best so far",
+        hovertemplate="experiment %{x}<br>best %{y:.4g}<extra></extra>",
+    )
+    reference = [*values.tolist()]
+    if status.efficiency is not None:
+        best = status.efficiency.pool_best
+        reference.append(best)
+        fig.add_scatter(
+            x=[1, max(n, 1)],
+            y=[best, best],
+            mode="lines",
+            name="data-set best",
+            line={"color": ACCENT, "dash": "dash", "width": 2},
+            hovertemplate=f"data-set best {num(best)}<extra></extra>",
+        )
+    best_now = num(float(status.best_so_far[-1])) if n else "—"
+    subtitle = f"best {best_now} after {n} experiments"
+    if status.efficiency is not None:
+        subtitle += f" · data-set best {num(status.efficiency.pool_best)}"
+    layout = _layout(
+        "Best so far", subtitle, "experiment", f"{objective_label(objective)} ({goal(objective)})"
+    )
+    if _log_axis(reference):
+        layout["yaxis"].update(type="log", dtick=1)
+    fig.update_layout(layout)
+    return fig
+
+
+def top_fraction_figure(status: CampaignStatus) -> go.Figure | None:
+    """Top 5% of the pool found against experiments, with random sampling's ``i / N``."""
+    efficiency = status.efficiency
+    if efficiency is None:
+        return None
+    pool = status.campaign.pool_size
+    n = efficiency.top_fraction.size
+    x = np.arange(1, n + 1)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=x,
+        y=100 * x / pool,
+        mode="lines",
+        name="random sampling (i/N)",
+        line={"color": MUTED, "dash": "dash", "width": 2},
+        hovertemplate="experiment %{x}<br>random %{y:.2f}%<extra></extra>",
+    )
+    fig.add_scatter(
+        x=x,
+        y=100 * efficiency.top_fraction,
+        mode="lines",
+        name="this campaign",
+        line={"shape": "hv", "color": PRIMARY, "width": 3},
+        fill="tozeroy",
+        fillcolor="rgba(79,70,229,0.08)",
+        hovertemplate="experiment %{x}<br>top 5%% found %{y:.1f}%<extra></extra>",
+    )
+    subtitle = (
+        f"{num(100 * float(efficiency.top_fraction[-1]), 3)}% of the top 5% after {n} "
+        f"experiments · EF {num(efficiency.enhancement_factor, 3)} · "
+        f"AF {num(efficiency.acceleration_factor, 3)} (1 = random)"
+    )
+    layout = _layout("Top 5% found", subtitle, "experiment", "top 5% of the pool found (%)")
+    layout["yaxis"]["rangemode"] = "tozero"
+    fig.update_layout(layout)
+    return fig
+
+
+def proposals_figure(
+    campaign: Campaign,
+    observed: Sequence[Observation],
+    pending: Sequence[Trial],
+    pending_prediction: tuple[np.ndarray, np.ndarray] | None,
+) -> go.Figure:
+    """Measured value of each completed trial by strategy, batches shaded, pending marked."""
+    objective = campaign.objectives[0]
+    fig = go.Figure()
+    extra: dict[str, str] = {}
+    batches = list(dict.fromkeys(o.trial.batch for o in observed))
+    shapes: list[dict[str, Any]] = []
+    x_all = np.arange(1, len(observed) + 1)
+    for k, batch in enumerate(batches):
+        members = [i + 1 for i, o in enumerate(observed) if o.trial.batch == batch]
+        if k % 2 == 1:
+            shapes.append(
+                {
+                    "type": "rect",
+                    "xref": "x",
+                    "yref": "paper",
+                    "x0": min(members) - 0.5,
+                    "x1": max(members) + 0.5,
+                    "y0": 0,
+                    "y1": 1,
+                    "fillcolor": "#f3f4f6",
+                    "line": {"width": 0},
+                    "layer": "below",
+                }
+            )
+    for strategy in dict.fromkeys(o.trial.strategy or "unknown" for o in observed):
+        rows = [i for i, o in enumerate(observed) if (o.trial.strategy or "unknown") == strategy]
+        text = [
+            _trial_hover(observed[i].trial, observed[i].measurement.values, objective) for i in rows
+        ]
+        fig.add_scatter(
+            x=x_all[rows],
+            y=[observed[i].measurement.values[objective.name] for i in rows],
+            mode="markers",
+            name=esc(strategy),
+            marker={
+                "color": _strategy_color(strategy, extra),
+                "size": 9,
+                "line": {"color": "white", "width": 1},
+                "symbol": "diamond" if strategy == "gp" else "circle",
+            },
+            text=text,
+            hovertemplate="%{text}<extra></extra>",
+        )
+    if pending:
+        x_pending = np.arange(len(observed) + 1, len(observed) + len(pending) + 1)
+        text = [_trial_hover(t, None, objective) for t in pending]
+        if pending_prediction is not None:
+            mean, std = pending_prediction
+            fig.add_scatter(
+                x=x_pending,
+                y=mean,
+                error_y={"type": "data", "array": 2 * std, "color": ACCENT, "thickness": 1.5},
+                mode="markers",
+                name="pending (GP mean ± 2σ)",
+                marker={
+                    "color": ACCENT,
+                    "size": 10,
+                    "symbol": "diamond-open",
+                    "line": {"width": 2},
+                },
+                text=text,
+                hovertemplate="%{text}<br>predicted %{y:.4g}<extra></extra>",
+            )
+        else:
+            for x in x_pending:
+                shapes.append(
+                    {
+                        "type": "line",
+                        "xref": "x",
+                        "yref": "paper",
+                        "x0": x,
+                        "x1": x,
+                        "y0": 0,
+                        "y1": 1,
+                        "line": {"color": ACCENT, "dash": "dot", "width": 2},
+                    }
+                )
+    subtitle = (
+        f"{len(observed)} measured in {len(batches)} batches · {len(pending)} pending"
+        + (" (GP mean ± 2σ)" if pending and pending_prediction is not None else "")
+        + " · shading alternates by batch"
+    )
+    layout = _layout(
+        "Proposals and measurements",
+        subtitle,
+        "experiment (proposal order)",
+        f"{objective_label(objective)} ({goal(objective)})",
+        height=400,
+        shapes=shapes,
+        showlegend=True,
+    )
+    values = [o.measurement.values[objective.name] for o in observed]
+    if _log_axis(values) and pending_prediction is None:
+        layout["yaxis"]["type"] = "log"
+    fig.update_layout(layout)
+    return fig
+
+
+def _trial_hover(trial: Trial, values: dict[str, float] | None, objective: Objective) -> str:
+    lines = [
+        f"batch {esc(trial.batch)} · {esc(trial.strategy or 'unknown')} · {esc(trial.status.value)}"
+    ]
+    if values is not None:
+        lines.append(f"<b>{esc(objective.name)} = {num(values[objective.name])}</b>")
+    if trial.acquisition_value is not None:
+        lines.append(f"acquisition {num(trial.acquisition_value, 3)}")
+    lines.append(parameters_text(trial.parameters, 3))
+    return "<br>".join(lines)
+
+
+def parity_figure(surrogate: Surrogate, objective: Objective) -> go.Figure:
+    """Leave-one-out predicted against measured values, with 1σ error bars."""
+    loo = surrogate.loo
+    lo = float(min(loo.observed.min(), (loo.mean - loo.std).min()))
+    hi = float(max(loo.observed.max(), (loo.mean + loo.std).max()))
+    pad = 0.04 * (hi - lo or 1.0)
+    fig = go.Figure()
+    fig.add_scatter(
+        x=[lo - pad, hi + pad],
+        y=[lo - pad, hi + pad],
+        mode="lines",
+        name="y = x",
+        line={"color": MUTED, "dash": "dash", "width": 1.5},
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=loo.observed,
+        y=loo.mean,
+        error_y={
+            "type": "data",
+            "array": loo.std,
+            "color": "rgba(79,70,229,0.35)",
+            "thickness": 1.2,
+        },
+        mode="markers",
+        name="LOO mean ± 1σ",
+        marker={"color": PRIMARY, "size": 7, "line": {"color": "white", "width": 1}},
+        text=[f"trial {esc(t)}" for t in surrogate.trial_ids],
+        hovertemplate="%{text}<br>measured %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
+    )
+    c = surrogate.calibration
+    subtitle = (
+        f"GP refit-free leave-one-out on {loo.observed.size} points · MAE {num(c.mae, 3)} · "
+        f"RMSE {num(c.rmse, 3)}"
+    )
+    label = objective_label(objective)
+    layout = _layout(
+        "Leave-one-out parity", subtitle, f"measured {label}", f"predicted {label}", height=420
+    )
+    layout["xaxis"].update(range=[lo - pad, hi + pad], constrain="domain")
+    layout["yaxis"].update(range=[lo - pad, hi + pad], scaleanchor="x", scaleratio=1)
+    layout["yaxis"]["constrain"] = "domain"
+    fig.update_layout(layout)
+    return fig
+
+
+def calibration_figure(surrogate: Surrogate) -> go.Figure:
+    """Observed against nominal central-interval coverage of the LOO predictions."""
+    c = surrogate.calibration
+    p = np.concatenate([[0.0], c.levels, [1.0]])
+    observed = np.concatenate([[0.0], c.observed, [1.0]])
+    fig = go.Figure()
+    fig.add_scatter(
+        x=p,
+        y=p,
+        mode="lines",
+        name="ideal",
+        line={"color": MUTED, "dash": "dash", "width": 1.5},
+        hoverinfo="skip",
+    )
+    fig.add_scatter(
+        x=p,
+        y=observed,
+        mode="lines+markers",
+        name="observed",
+        line={"color": PRIMARY, "width": 2.5},
+        marker={"size": 6},
+        fill="tonexty",
+        fillcolor="rgba(217,119,6,0.15)",
+        hovertemplate="nominal %{x:.2f}<br>observed %{y:.2f}<extra></extra>",
+    )
+    subtitle = (
+        f"miscalibration area {num(c.miscalibration_area, 2)} · 95% coverage "
+        f"{num(100 * c.coverage_95, 3)}% · Spearman ρ(|error|, σ) {num(c.spearman, 2)}"
+    )
+    layout = _layout(
+        "Calibration",
+        subtitle,
+        "nominal central-interval probability",
+        "observed fraction inside",
+        height=420,
+    )
+    layout["xaxis"].update(range=[0, 1], constrain="domain", dtick=0.2)
+    layout["yaxis"].update(range=[0, 1.02], scaleanchor="x", scaleratio=1, dtick=0.2)
+    layout["yaxis"]["constrain"] = "domain"
+    fig.update_layout(layout)
+    return fig
+
+
+def figure_div(fig: go.Figure, dom_id: str) -> str:
+    """A ``div`` carrying the figure as JSON, drawn by ``dashboard.js``."""
+    return (
+        f'<div class="plot" id="{esc(dom_id)}" '
+        f'data-figure="{esc(pio.to_json(fig, validate=False))}"></div>'
+    )
+
+
+# -- HTML -----------------------------------------------------------------------------------
+def page(
+    title: str,
+    body: str,
+    principal: Principal | None = None,
+    status: int = 200,
+    figures: bool = False,
+) -> Response:
+    """A complete HTML page with the header, the stylesheet and the security headers.
+
+    Args:
+        title: Page title (escaped here).
+        body: Escaped HTML of the main section.
+        principal: The signed-in caller, shown with a sign-out button.
+        status: HTTP status.
+        figures: Load plotly.js and draw the page's ``div.plot`` figures.
+
+    """
+    scripts = (
+        f'<script defer src="/dashboard/static/plotly.js?v={esc(plotly_version())}"></script>\n'
+        '<script defer src="/dashboard/static/dashboard.js"></script>\n'
+        if figures
+        else ""
+    )
+    who = ""
+    if principal is not None:
+        who = (
+            f'<span class="who">{esc(principal.name)}</span>'
+            '<form method="post" action="/dashboard/logout" class="inline">'
+            '<button type="submit" class="link">Sign out</button></form>'
+        )
+    document = f"""<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{esc(title)} · matloop</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/dashboard/static/dashboard.css">
+</head>
+<body>
+<header class="top"><a class="brand" href="/dashboard">matloop</a>
+<nav><a href="/dashboard">Campaigns</a></nav><div class="spacer"></div>{who}</header>
+<main>
+{body}
+</main>
+<footer>matloop dashboard · literature records over time wait for the literature pipeline
+(issue 5)</footer>
+{scripts}</body>
+</html>
+"""
+    headers = {**SECURITY_HEADERS, "Cache-Control": "no-store"}
+    return HTMLResponse(document, status_code=status, headers=headers)
+
+
+def error_page(error: DashboardError) -> Response:
+    """The HTML page for a :class:`DashboardError`."""
+    link = (
+        '<p><a class="button" href="/dashboard/login">Sign in with a token</a></p>'
+        if error.login_link
+        else '<p><a href="/dashboard">Back to the campaigns</a></p>'
+    )
+    body = card(f"<h1>{esc(error.title)}</h1><p>{esc(error.message)}</p>{link}", "narrow")
+    response = page(error.title, body, status=error.status)
+    if error.status == 401:
+        response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def login_body(message: str | None = None) -> str:
+    """The sign-in form (``message`` shown as an error above it)."""
+    alert = f'<p class="alert">{esc(message)}</p>' if message else ""
+    return f"""<section class="card narrow">
+<h1>Sign in</h1>
+<p class="muted">Paste an API token (<code>matloop token create</code>); any role can read.
+It is kept in an HttpOnly cookie for this site only.</p>
+{alert}
+<form method="post" action="/dashboard/login" class="login">
+<label for="token">API token</label>
+<input id="token" name="token" type="password" autocomplete="current-password"
+ placeholder="mlp_…" required maxlength="512" autofocus>
+<button type="submit" class="button">Sign in</button>
+</form>
+</section>"""
+
+
+def kpi(label: str, value: str, hint: str = "") -> str:
+    """One key-number tile (``value`` must already be escaped)."""
+    small = f'<span class="hint">{esc(hint)}</span>' if hint else ""
+    return (
+        f'<div class="kpi"><span class="label">{esc(label)}</span>'
+        f'<span class="value">{value}</span>{small}</div>'
+    )
+
+
+def _pending_count(status: CampaignStatus) -> int:
+    return status.trials.get("proposed", 0) + status.trials.get("running", 0)
+
+
+def _best_value(status: CampaignStatus) -> float | None:
+    if status.best is None:
+        return None
+    return status.best.measurement.values[status.campaign.objectives[0].name]
+
+
+def campaign_row(status: CampaignStatus) -> str:
+    """One row of the campaign table."""
+    c = status.campaign
+    objective = c.objectives[0]
+    eff = status.efficiency
+    arrow = "↑" if objective.direction.sign > 0 else "↓"
+    link = f"/dashboard/campaigns/{quote(c.name, safe='')}"
+    return (
+        "<tr>"
+        f'<td><a href="{esc(link)}">{esc(c.name)}</a>'
+        f'<div class="sub">{esc(c.source or "")}</div></td>'
+        f"<td>{pill(c.status)}</td>"
+        f"<td>{esc(c.settings.strategy)}</td>"
+        f"<td>{esc(objective.name)} {arrow}</td>"
+        f'<td class="n">{status.measurements}</td>'
+        f'<td class="n">{_pending_count(status)}</td>'
+        f'<td class="n">{status.trials.get("failed", 0)}</td>'
+        f'<td class="n">{c.pool_size or "open"}</td>'
+        f'<td class="n">{num(_best_value(status))}</td>'
+        f'<td class="n">{num(eff.pool_best) if eff else "—"}</td>'
+        f'<td class="n">{num(eff.enhancement_factor, 3) if eff else "—"}</td>'
+        f'<td class="n">{num(eff.acceleration_factor, 3) if eff else "—"}</td>'
+        f"<td>{esc(c.created_at.strftime('%Y-%m-%d %H:%M') if c.created_at else '')}</td>"
+        "</tr>"
+    )
+
+
+def trials_table(
+    trials: Sequence[Trial], values: dict[str, dict[str, float]], objective: Objective
+) -> str:
+    """The latest trials, newest first, with parameters and measured values."""
+    rows = []
+    for trial in list(trials)[::-1][:TRIAL_ROWS]:
+        measured = values.get(str(trial.id))
+        params = ", ".join(
+            f"{esc(k)}={esc(num(v, 3) if isinstance(v, float) else v)}"
+            for k, v in trial.parameters.items()
+        )
+        rows.append(
+            "<tr>"
+            f"<td>{esc(trial.batch)}</td>"
+            f"<td>{esc(trial.strategy or '')}</td>"
+            f"<td>{pill(trial.status.value)}</td>"
+            f'<td class="params">{params}</td>'
+            f'<td class="n">{num(measured[objective.name]) if measured else "—"}</td>'
+            f'<td class="n">{num(trial.acquisition_value, 3)}</td>'
+            f"<td>{esc(trial.claimed_by or '')}</td>"
+            "</tr>"
+        )
+    head = (
+        "<tr><th>batch</th><th>strategy</th><th>status</th><th>parameters</th>"
+        f'<th class="n">{esc(objective.name)}</th><th class="n">acquisition</th>'
+        "<th>instrument</th></tr>"
+    )
+    shown = min(len(trials), TRIAL_ROWS)
+    title = f'<h2>Latest trials <span class="muted">({shown} of {len(trials)})</span></h2>'
+    return card(title + table(head, rows), "wide")
+
+
+def card(content: str, kind: str = "") -> str:
+    """A white card around already-escaped ``content`` (``kind``: ``wide``, ``narrow``)."""
+    return f'<section class="card {kind}">{content}</section>'
+
+
+def table(head: str, rows: Sequence[str]) -> str:
+    """A scrollable table from an escaped header row and escaped body rows."""
+    return (
+        f'<div class="scroll"><table><thead>{head}</thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+
+
+def pill(text: str) -> str:
+    """A coloured status label."""
+    return f'<span class="pill {esc(text)}">{esc(text)}</span>'
+
+
+def note_card(title: str, text: str, kind: str = "") -> str:
+    """A card that stands in for a figure that cannot be drawn yet."""
+    return card(f'<h2>{esc(title)}</h2><p class="muted">{esc(text)}</p>', kind)
+
+
+# -- static assets ----------------------------------------------------------------------------
+@cache
+def plotly_version() -> str:
+    """Version of the bundled plotly.js."""
+    from plotly.offline import get_plotlyjs_version
+
+    return str(get_plotlyjs_version())
+
+
+@cache
+def _plotly_js() -> bytes:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs()).encode()
+
+
+DASHBOARD_JS = """"use strict";
+document.addEventListener("DOMContentLoaded", function () {
+  var config = {responsive: true, displaylogo: false, displayModeBar: "hover",
+                modeBarButtonsToRemove: ["lasso2d", "select2d", "autoScale2d"]};
+  document.querySelectorAll("div.plot[data-figure]").forEach(function (el) {
+    var figure = JSON.parse(el.getAttribute("data-figure"));
+    Plotly.newPlot(el, figure.data, figure.layout, config);
+  });
+});
+"""
+
+DASHBOARD_CSS = """
+:root { --ink:#1f2937; --muted:#6b7280; --line:#e5e7eb; --bg:#f5f6fa; --primary:#4f46e5;
+  --accent:#d97706; }
+* { box-sizing: border-box; }
+body { margin:0; background:var(--bg); color:var(--ink);
+  font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif; }
+a { color:var(--primary); text-decoration:none; } a:hover { text-decoration:underline; }
+header.top { display:flex; align-items:center; gap:20px; padding:12px 28px; background:#111827;
+  color:#e5e7eb; }
+header.top a { color:#e5e7eb; } .brand { font-weight:700; font-size:17px; letter-spacing:.02em; }
+.brand::before { content:""; display:inline-block; width:10px; height:10px; border-radius:3px;
+  background:var(--primary); margin-right:8px; box-shadow:6px 6px 0 -2px var(--accent); }
+.spacer { flex:1; } .who { color:#9ca3af; font-size:13px; }
+form.inline { display:inline; margin:0; }
+button.link { background:none; border:0; color:#e5e7eb; cursor:pointer; font:inherit; padding:0; }
+button.link:hover { text-decoration:underline; }
+main { max-width:1320px; margin:0 auto; padding:24px 28px 8px; }
+h1 { font-size:22px; margin:0 0 4px; } h2 { font-size:15px; margin:0 0 12px; }
+.muted, .sub { color:var(--muted); } .sub { font-size:12px; }
+.crumbs { font-size:13px; color:var(--muted); margin-bottom:6px; }
+.subtitle { color:var(--muted); margin:0 0 18px; }
+.card { background:#fff; border:1px solid var(--line); border-radius:12px; padding:16px 18px;
+  box-shadow:0 1px 2px rgba(17,24,39,.04); min-width:0; }
+.card.narrow { max-width:460px; margin:48px auto; }
+.grid { display:grid; grid-template-columns:repeat(2, minmax(0, 1fr)); gap:18px;
+  margin-bottom:18px; }
+.grid .wide, .wide { grid-column:1 / -1; }
+.plot { width:100%; min-height:340px; }
+.kpis { display:grid; grid-template-columns:repeat(auto-fit, minmax(150px, 1fr)); gap:12px;
+  margin-bottom:18px; }
+.kpi { background:#fff; border:1px solid var(--line); border-radius:12px; padding:12px 14px; }
+.kpi .label { display:block; font-size:12px; color:var(--muted); text-transform:uppercase;
+  letter-spacing:.04em; }
+.kpi .value { display:block; font-size:22px; font-weight:650; margin-top:2px;
+  font-variant-numeric:tabular-nums; }
+.kpi .hint { display:block; font-size:12px; color:var(--muted); }
+table { width:100%; border-collapse:collapse; font-variant-numeric:tabular-nums; }
+th, td { text-align:left; padding:8px 10px; border-bottom:1px solid var(--line);
+  vertical-align:top; }
+th { font-size:12px; color:var(--muted); font-weight:600; text-transform:uppercase;
+  letter-spacing:.04em; }
+td.n, th.n { text-align:right; } tbody tr:hover { background:#fafafe; }
+td.params { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:12px;
+  color:#374151; }
+.scroll { overflow-x:auto; }
+.pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px;
+  background:#eef2ff; color:#3730a3; }
+.pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
+.pill.proposed, .pill.running { background:#fffbeb; color:#b45309; }
+.pill.failed, .pill.abandoned, .pill.closed { background:#fef2f2; color:#b91c1c; }
+.alert { background:#fef2f2; color:#991b1b; border:1px solid #fecaca; border-radius:8px;
+  padding:8px 12px; }
+form.login { display:grid; gap:8px; margin-top:12px; }
+form.login input { padding:10px 12px; border:1px solid #d1d5db; border-radius:8px; font:inherit; }
+form.login input:focus { outline:2px solid #c7d2fe; border-color:var(--primary); }
+.button { display:inline-block; background:var(--primary); color:#fff; border:0;
+  border-radius:8px; padding:10px 14px; font:inherit; font-weight:600; cursor:pointer; }
+.button:hover { background:#4338ca; text-decoration:none; }
+code { background:#f3f4f6; padding:1px 5px; border-radius:4px; font-size:12px; }
+footer { max-width:1320px; margin:0 auto; padding:8px 28px 28px; color:var(--muted);
+  font-size:12px; }
+@media (max-width: 900px) { .grid { grid-template-columns:minmax(0, 1fr); } }
+"""
+
+ASSETS: dict[str, tuple[str, Callable[[], bytes]]] = {
+    "plotly.js": ("text/javascript; charset=utf-8", _plotly_js),
+    "dashboard.js": ("text/javascript; charset=utf-8", DASHBOARD_JS.encode),
+    "dashboard.css": ("text/css; charset=utf-8", DASHBOARD_CSS.encode),
+}
+
+
+@cache
+def asset(name: str) -> tuple[bytes, str, str]:
+    """A static asset's bytes, media type and ETag (loaded once)."""
+    media_type, load = ASSETS[name]
+    content = load()
+    return content, media_type, f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+
+
+def _same_origin(request: Request) -> bool:
+    """Whether a form POST came from a page of this site (``Origin``, else ``Referer``)."""
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    host = request.headers.get("host")
+    if not origin or origin == "null" or not host:
+        return False
+    return urlsplit(origin).netloc == host
+
+
+# -- routes -----------------------------------------------------------------------------------
+class Dashboard:
+    """The dashboard's routes, sharing the API's :class:`~agents.api.Service` (store)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.surrogates = SurrogateCache()
+        self._pool_bounds: dict[tuple[str, datetime | None, int], np.ndarray] = {}
+        self._lock = threading.Lock()
+
+    def register(self, app: FastAPI) -> None:
+        """Add the pages to ``app`` (as ``APIRoute``s, so the access audit sees them)."""
+        html_route: dict[str, Any] = {"response_class": HTMLResponse, "include_in_schema": False}
+        app.add_api_route("/dashboard/login", self.login_form, methods=["GET"], **html_route)
+        app.add_api_route("/dashboard/login", self.login, methods=["POST"], **html_route)
+        app.add_api_route("/dashboard/logout", self.logout, methods=["POST"], **html_route)
+        app.add_api_route("/dashboard", self.index, methods=["GET"], **html_route)
+        app.add_api_route(
+            "/dashboard/campaigns/{name}", self.campaign_page, methods=["GET"], **html_route
+        )
+        app.add_api_route(
+            "/dashboard/static/{name}", self.static, methods=["GET"], include_in_schema=False
+        )
+
+        def handle(request: Request, error: Exception) -> Response:
+            assert isinstance(error, DashboardError)
+            return error_page(error)
+
+        app.add_exception_handler(DashboardError, handle)
+
+    @access("public")
+    def login_form(self) -> Response:
+        """The sign-in form."""
+        return page("Sign in", login_body())
+
+    @access("public")
+    async def login(self, request: Request) -> Response:
+        """Check a token from the form; on success set the cookie and go to the dashboard."""
+        if not _same_origin(request):
+            raise DashboardError(403, "Forbidden", "Sign in from the dashboard's own login page.")
+        form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
+        secret = (form.get("token") or [""])[0].strip()
+        principal = authenticate(secret) if secret and len(secret) <= 512 else None
+        if principal is None or not principal.can_read():
+            return page("Sign in", login_body("That token is unknown or revoked."), status=401)
+        response = RedirectResponse("/dashboard", status_code=303)
+        response.set_cookie(
+            TOKEN_COOKIE,
+            secret,
+            max_age=COOKIE_SECONDS,
+            path="/",
+            secure=request.url.scheme == "https",
+            httponly=True,
+            samesite="strict",
+        )
+        return response
+
+    @access("public")
+    def logout(self, request: Request) -> Response:
+        """Forget the cookie and return to the sign-in form."""
+        if not _same_origin(request):
+            raise DashboardError(403, "Forbidden", "Sign out from the dashboard itself.")
+        response = RedirectResponse("/dashboard/login", status_code=303)
+        response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+        return response
+
+    @access("read")
+    def index(self, principal: Viewer) -> Response:
+        """Every campaign with its counts, best value, EF and AF."""
+        store = self.service.store
+        statuses = [self.service.agent(c.name).status() for c in store.campaigns()]
+        if statuses:
+            head = (
+                "<tr><th>campaign</th><th>status</th><th>strategy</th><th>objective</th>"
+                '<th class="n">measured</th><th class="n">pending</th><th class="n">failed</th>'
+                '<th class="n">pool</th><th class="n">best</th><th class="n">data-set best</th>'
+                '<th class="n">EF</th><th class="n">AF</th><th>created (UTC)</th></tr>'
+            )
+            listing = table(head, [campaign_row(s) for s in statuses])
+        else:
+            listing = (
+                '<p class="muted">No campaigns yet: create one with '
+                "<code>matloop campaign create</code> or <code>POST /api/v1/campaigns</code>.</p>"
+            )
+        measured = sum(s.measurements for s in statuses)
+        body = (
+            f'<h1>Campaigns</h1><p class="subtitle">{len(statuses)} campaigns · {measured} '
+            "measurements · EF and AF against random sampling on pools with known values</p>"
+            f"{card(listing)}"
+        )
+        return page("Campaigns", body, principal)
+
+    @access("read")
+    def campaign_page(self, name: str, principal: Viewer) -> Response:
+        """One campaign: progress, efficiency, proposals and the surrogate's diagnostics."""
+        try:
+            agent: CampaignAgent = self.service.agent(name)
+        except CampaignNotFoundError:
+            raise DashboardError(
+                404, "Not found", f"There is no campaign named {name!r}."
+            ) from None
+        store = self.service.store
+        campaign = agent.campaign
+        objective = campaign.objectives[0]
+        trials = store.trials(name)
+        observed = agent.observations(trials)
+        pending = [t for t in trials if t.status.is_pending]
+        status = agent.status()
+        values = np.array([o.measurement.values[objective.name] for o in observed], dtype=float)
+
+        surrogate: Surrogate | None = None
+        gp_note = ""
+        if len(observed) < MIN_GP_POINTS:
+            gp_note = (
+                f"The GP panels need at least {MIN_GP_POINTS} measurements; "
+                f"this campaign has {len(observed)}."
+            )
+        else:
+            used = list(observed)[-MAX_GP_POINTS:]
+            try:
+                surrogate = fit_surrogate(campaign, used, self._bounds(campaign), self.surrogates)
+            except Exception as error:  # a page with the other figures beats a 500
+                logger.exception("GP diagnostics failed for campaign %s", name)
+                gp_note = f"The GP could not be fitted to these measurements ({error})."
+            if surrogate is not None and len(used) < len(observed):
+                gp_note = f"The GP uses the latest {len(used)} of {len(observed)} measurements."
+        prediction = (
+            predict(surrogate, campaign.space.encode([t.parameters for t in pending]))
+            if surrogate is not None
+            else None
+        )
+
+        if observed:
+            panels = [card(figure_div(best_so_far_figure(status, values), "fig-best"))]
+        else:
+            panels = [note_card("Best so far", "No measurements yet.")]
+        top = top_fraction_figure(status)
+        panels.append(
+            card(figure_div(top, "fig-top"))
+            if top is not None
+            else note_card("Top 5% found", "Needs measurements on a pool with known values.")
+        )
+        if observed or pending:
+            proposals = proposals_figure(campaign, observed, pending, prediction)
+            panels.append(card(figure_div(proposals, "fig-proposals"), "wide"))
+        else:
+            panels.append(note_card("Proposals and measurements", "Nothing proposed yet.", "wide"))
+        if surrogate is not None:
+            panels.append(card(figure_div(parity_figure(surrogate, objective), "fig-parity")))
+            panels.append(card(figure_div(calibration_figure(surrogate), "fig-calibration")))
+        else:
+            panels.append(note_card("Leave-one-out parity", gp_note))
+            panels.append(note_card("Calibration", gp_note))
+
+        eff = status.efficiency
+        best = _best_value(status)
+        tiles = [
+            kpi("measured", str(status.measurements), f"{status.rounds} model-guided rounds"),
+            kpi("pending", str(len(pending)), f"{status.trials.get('failed', 0)} failed"),
+            kpi(f"best {objective.name}", num(best), goal(objective)),
+        ]
+        if eff is not None:
+            tiles += [
+                kpi("data-set best", num(eff.pool_best), f"pool of {campaign.pool_size}"),
+                kpi("EF", num(eff.enhancement_factor, 3), "enhancement vs random"),
+                kpi("AF", num(eff.acceleration_factor, 3), "acceleration vs random"),
+            ]
+        if surrogate is not None:
+            tiles.append(
+                kpi(
+                    "GP 95% coverage",
+                    f"{num(100 * surrogate.calibration.coverage_95, 3)}%",
+                    f"LOO on {surrogate.loo.observed.size} points",
+                )
+            )
+        settings = campaign.settings
+        subtitle = (
+            f"{esc(settings.strategy)} · {settings.initial} initial, batches of "
+            f"{settings.batch_size}, seed {settings.seed} · objective {esc(objective.name)} "
+            f"({esc(goal(objective))})"
+            + (
+                f", the first of {len(campaign.objectives)} objectives"
+                if len(campaign.objectives) > 1
+                else ""
+            )
+            + (f" · source {esc(campaign.source)}" if campaign.source else "")
+            + (f" · {esc(gp_note)}" if surrogate is not None and gp_note else "")
+        )
+        measured_by_trial = {str(o.trial.id): o.measurement.values for o in observed}
+        body = (
+            '<div class="crumbs"><a href="/dashboard">Campaigns</a> /</div>'
+            f"<h1>{esc(campaign.name)}</h1>"
+            f'<p class="subtitle">{subtitle}</p>'
+            f'<div class="kpis">{"".join(tiles)}</div>'
+            f'<div class="grid">{"".join(panels)}</div>'
+            f'<div class="grid">{trials_table(trials, measured_by_trial, objective)}</div>'
+        )
+        return page(campaign.name, body, principal, figures=True)
+
+    def _bounds(self, campaign: Campaign) -> np.ndarray:
+        """Encoded bounds as GPPlanner uses them: the pool's range, else the space's.
+
+        A pool never changes after its campaign is created, so its range is kept.
+        """
+        if not campaign.pool_size:
+            return campaign.space.bounds()
+        key = (campaign.name, campaign.created_at, campaign.pool_size)
+        with self._lock:
+            bounds = self._pool_bounds.get(key)
+        if bounds is None:
+            pool = campaign.space.encode(
+                [c.parameters for c in self.service.store.candidates(campaign.name)]
+            )
+            bounds = np.stack([pool.min(axis=0), pool.max(axis=0)])
+            with self._lock:
+                self._pool_bounds[key] = bounds
+        return bounds
+
+    @access("public")
+    def static(self, name: str, request: Request) -> Response:
+        """plotly.js, the dashboard's script and stylesheet (cached by ETag)."""
+        if name not in ASSETS:
+            return Response("not found", status_code=404, media_type="text/plain")
+        content, media_type, etag = asset(name)
+        headers = {
+            "ETag": etag,
+            "Cache-Control": "public, max-age=86400",
+            "X-Content-Type-Options": "nosniff",
+        }
+        if request.headers.get("if-none-match") == etag:
+            return Response(status_code=304, headers=headers)
+        return Response(content, media_type=media_type, headers=headers)
+
+
+def register_dashboard(app: FastAPI, service: Service) -> None:
+    """Serve the dashboard from ``app``, reading through the API's ``service``.
+
+    Args:
+        app: The FastAPI app built by :func:`agents.api.create_app`.
+        service: The API's routes object (its store and agents are reused).
+
+    """
+    Dashboard(service).register(app)

@@ -1,0 +1,306 @@
+"""The dashboard's pages through the app: sign-in, campaign list, figures, errors, escaping."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+import agents.dashboard as dashboard
+from agents import CampaignAgent, LookupOracle, run
+from agents.api import TOKEN_COOKIE, create_app
+from db import CampaignStore
+from db.tokens import create_token, revoke_token
+from discovery.domain import Campaign, CampaignSettings, Direction, Measurement, Objective
+from discovery.spaces import CategoricalParameter, ContinuousParameter, SearchSpace
+
+SAME_SITE = {"Origin": "http://testserver"}
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+@pytest.fixture
+def client(photo_pce10_campaign: CampaignAgent) -> Iterator[TestClient]:
+    with TestClient(create_app()) as api:
+        yield api
+
+
+def _sign_in(client: TestClient, name: str = "reader") -> str:
+    secret, _ = create_token(name, "researcher")
+    response = client.post(
+        "/dashboard/login", data={"token": secret}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert response.status_code == 303, response.text
+    return secret
+
+
+def _decode(value: Any) -> Any:
+    """Plotly's JSON with its base64 typed arrays (``{"dtype", "bdata"}``) as lists."""
+    if isinstance(value, dict):
+        if set(value) == {"dtype", "bdata"}:
+            return np.frombuffer(base64.b64decode(value["bdata"]), value["dtype"]).tolist()
+        return {k: _decode(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def _figures(text: str) -> dict[str, dict[str, Any]]:
+    """Figures on a page by div id, parsed from their data-figure attributes."""
+    found = re.findall(r'<div class="plot" id="([^"]+)" data-figure="([^"]*)"', text)
+    return {dom_id: _decode(json.loads(html.unescape(data))) for dom_id, data in found}
+
+
+def _measure(agent: CampaignAgent, rounds: int) -> None:
+    run(agent, LookupOracle.from_candidates(agent.store.candidates(agent.name)), rounds)
+
+
+def test_login_sets_an_httponly_strict_cookie_and_redirects(client: TestClient) -> None:
+    form = client.get("/dashboard/login")
+    assert form.status_code == 200
+    assert '<form method="post" action="/dashboard/login"' in form.text
+    secret, _ = create_token("reader", "researcher")
+    response = client.post(
+        "/dashboard/login", data={"token": secret}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"] == "/dashboard"
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{TOKEN_COOKIE}={secret};")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
+    assert client.get("/dashboard").status_code == 200  # the cookie now signs us in
+
+
+@pytest.mark.parametrize("token", ["mlp_not-a-real-token", "", "x" * 600])
+def test_a_bad_token_gets_the_form_again_with_401(client: TestClient, token: str) -> None:
+    response = client.post("/dashboard/login", data={"token": token}, headers=SAME_SITE)
+    assert response.status_code == 401
+    assert "unknown or revoked" in response.text and 'name="token"' in response.text
+    assert TOKEN_COOKIE not in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{}, {"Origin": "https://evil.example"}, {"Referer": "https://evil.example/x"}],
+)
+def test_cross_site_login_and_logout_posts_are_refused(
+    client: TestClient, headers: dict[str, str]
+) -> None:
+    secret, _ = create_token("reader", "researcher")
+    login = client.post("/dashboard/login", data={"token": secret}, headers=headers)
+    assert login.status_code == 403 and "set-cookie" not in login.headers
+    assert client.post("/dashboard/logout", headers=headers).status_code == 403
+    referer = client.post(
+        "/dashboard/login",
+        data={"token": secret},
+        headers={"Referer": "http://testserver/dashboard/login"},
+        follow_redirects=False,
+    )
+    assert referer.status_code == 303  # a same-site Referer is enough without Origin
+
+
+def test_logout_forgets_the_cookie(client: TestClient) -> None:
+    _sign_in(client)
+    response = client.post("/dashboard/logout", headers=SAME_SITE, follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
+    assert f'{TOKEN_COOKIE}="";' in response.headers["set-cookie"]
+    assert client.get("/dashboard").status_code == 401
+
+
+@pytest.mark.parametrize("path", ["/dashboard", "/dashboard/campaigns/photo-pce10"])
+def test_pages_need_a_token_and_answer_401_with_a_login_link(client: TestClient, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 401
+    assert response.headers["content-type"].startswith("text/html")
+    assert 'href="/dashboard/login"' in response.text
+    fake = client.get(path, headers={"Authorization": "Bearer mlp_not-a-real-token"})
+    assert fake.status_code == 401
+    _sign_in(client, "revoked")
+    assert client.get(path).status_code == 200
+    revoke_token("revoked")
+    assert client.get(path).status_code == 401  # the cookie's token no longer works
+    client.cookies.clear()
+    reader, _ = create_token("bearer", "researcher")  # a bearer token works like the cookie
+    assert client.get(path, headers={"Authorization": f"Bearer {reader}"}).status_code == 200
+
+
+def test_campaign_list_shows_counts_best_and_efficiency(
+    client: TestClient, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()  # the random initial design: 10 trials
+    agent.observe(
+        LookupOracle.from_candidates(agent.store.candidates(agent.name)).evaluate(trials[:6])
+    )
+    _sign_in(client)
+    response = client.get("/dashboard")
+    assert response.status_code == 200
+    text = response.text
+    assert 'href="/dashboard/campaigns/photo-pce10"' in text
+    status = photo_pce10_campaign.status()
+    eff = status.efficiency
+    assert eff is not None
+    row = text[text.index("photo-pce10</a>") :].split("</tr>")[0]
+    cells = re.findall(r'<td class="n">([^<]*)</td>', row)
+    assert cells[:4] == ["6", "4", "0", "1040"]  # measured, pending, failed, pool
+    best = status.best
+    assert best is not None
+    assert cells[4] == dashboard.num(best.measurement.values["degradation"])
+    assert cells[5:] == [
+        dashboard.num(eff.pool_best),
+        dashboard.num(eff.enhancement_factor, 3),
+        dashboard.num(eff.acceleration_factor, 3),
+    ]
+
+
+def test_campaign_page_draws_every_figure_from_the_campaign(
+    client: TestClient, photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    _measure(agent, rounds=1)
+    pending = agent.propose()
+    fits = []
+    real_fit = dashboard.fit_gp
+    monkeypatch.setattr(dashboard, "fit_gp", lambda *a: fits.append(1) or real_fit(*a))
+    _sign_in(client)
+    response = client.get("/dashboard/campaigns/photo-pce10")
+    assert response.status_code == 200
+    assert response.headers["content-security-policy"].startswith("default-src 'none'")
+    assert response.headers["cache-control"] == "no-store"
+    assert not re.search(r"<script(?![^>]*\bsrc=)", response.text)  # no inline script
+    assert '<script defer src="/dashboard/static/plotly.js' in response.text
+    figures = _figures(response.text)
+    assert list(figures) == [
+        "fig-best",
+        "fig-top",
+        "fig-proposals",
+        "fig-parity",
+        "fig-calibration",
+    ]
+
+    measured = [o.measurement.values["degradation"] for o in agent.observations()]
+    n = len(measured)
+    assert n == 14
+    best = {t["name"]: t for t in figures["fig-best"]["data"]}
+    np.testing.assert_allclose(best["best so far"]["y"], np.minimum.accumulate(measured))
+    assert best["data-set best"]["y"] == pytest.approx([0.001622641] * 2)
+
+    top = {t["name"]: t for t in figures["fig-top"]["data"]}
+    np.testing.assert_allclose(top["random sampling (i/N)"]["y"], 100 * np.arange(1, n + 1) / 1040)
+    assert "EF " in figures["fig-top"]["layout"]["title"]["subtitle"]["text"]
+
+    proposals = {t["name"]: t for t in figures["fig-proposals"]["data"]}
+    assert set(proposals) == {"random", "gp", "pending (GP mean ± 2σ)"}
+    assert len(proposals["random"]["x"]) == 10 and len(proposals["gp"]["x"]) == 4
+    assert proposals["pending (GP mean ± 2σ)"]["x"] == list(range(n + 1, n + len(pending) + 1))
+
+    # parity: measured values on x in the objective's own sign, LOO predictions on y
+    parity = {t["name"]: t for t in figures["fig-parity"]["data"]}["LOO mean ± 1σ"]
+    np.testing.assert_allclose(parity["x"], measured)
+    assert np.all(np.asarray(parity["error_y"]["array"]) > 0)
+    assert np.corrcoef(parity["x"], parity["y"])[0, 1] > 0
+    calibration = {t["name"]: t for t in figures["fig-calibration"]["data"]}["observed"]
+    assert calibration["x"][0] == 0 and calibration["x"][-1] == 1
+    assert all(0 <= v <= 1 for v in calibration["y"])
+    assert "Literature" not in response.text.split("<footer>")[0]  # no faked panel
+
+    assert fits == [1]
+    assert client.get("/dashboard/campaigns/photo-pce10").status_code == 200
+    assert fits == [1]  # same data: the fitted GP is reused
+
+
+def test_gp_panels_wait_for_three_measurements(
+    client: TestClient, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose(2)
+    agent.observe(LookupOracle.from_candidates(agent.store.candidates(agent.name)).evaluate(trials))
+    _sign_in(client)
+    text = client.get("/dashboard/campaigns/photo-pce10").text
+    assert "The GP panels need at least 3 measurements; this campaign has 2." in text
+    assert list(_figures(text)) == ["fig-best", "fig-top", "fig-proposals"]
+
+
+def test_an_empty_campaign_page_says_so(
+    client: TestClient, photo_pce10_campaign: CampaignAgent
+) -> None:
+    _sign_in(client)
+    text = client.get("/dashboard/campaigns/photo-pce10").text
+    assert "No measurements yet." in text and "Nothing proposed yet." in text
+    assert _figures(text) == {}
+
+
+def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> None:
+    _sign_in(client)
+    response = client.get("/dashboard/campaigns/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "<img src=x" not in response.text
+    assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
+
+
+def test_hostile_parameters_source_and_units_are_escaped(
+    client: TestClient, store: CampaignStore
+) -> None:
+    space = SearchSpace(
+        (
+            ContinuousParameter("x", 0.0, 1.0),
+            CategoricalParameter("solvent", (HOSTILE, "water")),
+        )
+    )
+    store.create(
+        Campaign(
+            name="open-space",
+            space=space,
+            objectives=(Objective("yield", Direction.MAXIMIZE, unit=HOSTILE),),
+            settings=CampaignSettings("gp", initial=4, batch_size=2, seed=0),
+            source='"><script>alert("source")</script>',
+        )
+    )
+    agent = CampaignAgent(store, "open-space")
+    trials = agent.propose()
+    agent.observe(
+        [
+            Measurement(
+                str(t.id),
+                {"yield": float(i) + 0.5 * (t.parameters["solvent"] == "water")},
+                f"lab:{t.id}",
+            )
+            for i, t in enumerate(trials)
+        ]
+    )
+    agent.propose()  # open space: the GP plans in the box (space.bounds())
+    _sign_in(client)
+    response = client.get("/dashboard/campaigns/open-space")
+    assert response.status_code == 200
+    text = response.text
+    assert HOSTILE not in text and "<script>alert" not in text
+    assert html.escape(HOSTILE) in text  # shown, as text
+    figures = _figures(text)
+    assert {"fig-parity", "fig-calibration"} <= set(figures)
+    assert "fig-top" not in figures  # no reference values on an open space
+    hover = json.dumps(figures["fig-proposals"]["data"])
+    assert HOSTILE not in hover and "&lt;img" in hover  # plotly renders hover text as HTML
+    index = client.get("/dashboard").text
+    assert "<script>alert" not in index and "&lt;script&gt;alert" in index
+
+
+def test_static_assets_are_public_and_cached(client: TestClient) -> None:
+    plotly_js = client.get("/dashboard/static/plotly.js")
+    assert plotly_js.status_code == 200
+    assert plotly_js.headers["content-type"].startswith("text/javascript")
+    assert len(plotly_js.content) > 1_000_000 and b"plotly" in plotly_js.content[:2000].lower()
+    etag = plotly_js.headers["etag"]
+    again = client.get("/dashboard/static/plotly.js", headers={"If-None-Match": etag})
+    assert again.status_code == 304 and not again.content
+    assert "Plotly.newPlot" in client.get("/dashboard/static/dashboard.js").text
+    assert (
+        client.get("/dashboard/static/dashboard.css").headers["content-type"].startswith("text/css")
+    )
+    assert client.get("/dashboard/static/secrets.txt").status_code == 404

@@ -1,0 +1,79 @@
+"""`matloop serve` and the simulated instrument complete a 20-round campaign over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agents import CampaignAgent
+from db.documents import MeasurementDocument
+from db.server import free_port
+from db.tokens import create_token
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
+
+
+@pytest.mark.slow
+def test_simulated_instrument_runs_twenty_rounds_over_http(
+    mongodb_uri: str, photo_pce10_campaign: CampaignAgent
+) -> None:
+    token, _ = create_token("sim-1", "instrument", [photo_pce10_campaign.name])
+    port = free_port()
+    env = {**os.environ, "MATLOOP_MONGODB_URI": mongodb_uri}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "matloop", "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        run = subprocess.run(
+            [
+                sys.executable,
+                str(REPO / "examples" / "instrument.py"),
+                "--url",
+                f"http://127.0.0.1:{port}",
+                "--token",
+                token,
+                "--campaign",
+                photo_pce10_campaign.name,
+                "--data",
+                str(DATA),
+                "--rounds",
+                "20",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert run.returncode == 0, run.stderr
+        assert json.loads(run.stdout.strip().splitlines()[-1]) == {"stored": 80, "duplicates": 0}
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    status = photo_pce10_campaign.status()
+    assert status.measurements == 80
+    measurements = list(MeasurementDocument.objects.no_dereference())
+    assert max(Counter(str(m.trial.id) for m in measurements).values()) == 1
+    assert {m.source for m in measurements} == {"sim-1"}
+    assert status.best is not None
+    assert status.efficiency is not None and status.efficiency.enhancement_factor > 1
