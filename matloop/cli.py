@@ -110,6 +110,35 @@ def db_status() -> None:
     )
 
 
+@db_app.command("dump")
+def db_dump(folder: Path) -> None:
+    """Back the database up into FOLDER (mongodump format + checksummed manifest)."""
+    from db.backup import dump
+    from db.connection import database
+
+    with errors():
+        store()
+        report = dump(database(), folder)
+    console.print(
+        f"dumped {report.total} documents in {len(report.counts)} collections to {folder}"
+    )
+
+
+@db_app.command("restore")
+def db_restore(
+    folder: Path,
+    drop: Annotated[bool, typer.Option(help="Replace collections that hold documents.")] = False,
+) -> None:
+    """Restore a dump written by `matloop db dump` (checks every file first)."""
+    from db.backup import restore
+    from db.connection import database
+
+    with errors():
+        store()
+        report = restore(database(), folder, drop=drop)
+    console.print(f"restored {report.total} documents in {len(report.counts)} collections")
+
+
 # -- campaign -----------------------------------------------------------------------
 def _parse_objective(text: str) -> tuple[str, Any]:
     from discovery.domain import Direction
