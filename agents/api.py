@@ -52,7 +52,7 @@ TOKEN_COOKIE = "matloop_token"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
 F = TypeVar("F", bound=Callable[..., Any])
 
-ResultsHook = Callable[[str, int], None]
+ResultsHook = Callable[[str, int], object]
 
 
 def access(rule: Literal["public", "read", "write", "admin"]) -> Callable[[F], F]:

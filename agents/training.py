@@ -8,7 +8,7 @@ Three steps, each usable on its own (the Prefect flows run them as separate task
 only the database steps retry):
 
 1. :func:`training_data` reads the completed trials (database).
-2. :func:`fit_surrogate` fits the GP and computes leave-one-out predictions (computation).
+2. :func:`fit_surrogate` fits the GP and scores its leave-one-out predictions (computation).
 3. ``store.save_model`` registers the artifact (database, idempotent by data hash).
 
 :func:`train_surrogate` runs all three.
@@ -17,17 +17,18 @@ only the database steps retry):
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from botorch.models import SingleTaskGP
 from linear_operator.utils.warnings import NumericalWarning
 
 from agents.campaign import CampaignAgent
 from db import CampaignStore
+from discovery.diagnostics import calibration, loo_predictions
 from discovery.domain import ModelArtifact
 from discovery.surrogates import DTYPE, device, fit_gp, gp_artifact
 
@@ -110,57 +111,21 @@ def training_data(store: CampaignStore, campaign_name: str) -> TrainingData:
     )
 
 
-def leave_one_out(model: SingleTaskGP) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact leave-one-out predictive means and variances of a fitted GP.
-
-    Uses the closed form for Gaussian processes with fixed hyperparameters (Rasmussen &
-    Williams 2006, eq. 5.12): with ``K`` the noisy training covariance and ``alpha =
-    K^-1 (y - m)``, the prediction for point ``i`` from the other ``n - 1`` points has mean
-    ``y_i - alpha_i / [K^-1]_ii`` and variance ``1 / [K^-1]_ii``. One Cholesky
-    factorisation instead of ``n`` refits; the hyperparameters are those fitted on all ``n``
-    points (so slightly optimistic against refitting each fold).
-
-    Args:
-        model: A fitted single-output ``SingleTaskGP`` in eval mode, with a
-            homoskedastic Gaussian likelihood.
-
-    Returns:
-        ``n`` means and ``n`` variances of the noisy observation, on the scale of the
-        model's training targets (the outcome transform undone).
-
-    """
-    X = model.train_inputs[0]  # in eval mode: already input-transformed
-    y = model.train_targets
-    with torch.no_grad():
-        prior_mean = model.mean_module(X)
-        covariance = model.covar_module(X).to_dense()
-        noise = model.likelihood.noise.reshape(-1)
-        covariance = covariance + torch.diag_embed(noise.expand(y.shape[-1]))
-        inverse = torch.cholesky_inverse(torch.linalg.cholesky(covariance))
-        alpha = inverse @ (y - prior_mean)
-        precision = torch.diagonal(inverse)
-        mean = y - alpha / precision
-        variance = 1.0 / precision
-        transform = getattr(model, "outcome_transform", None)
-        if transform is not None:
-            untransformed, untransformed_variance = transform.untransform(
-                mean.unsqueeze(-1), variance.unsqueeze(-1)
-            )
-            assert untransformed_variance is not None
-            mean, variance = untransformed.squeeze(-1), untransformed_variance.squeeze(-1)
-    return mean, variance
-
-
 def fit_surrogate(data: TrainingData) -> ModelArtifact:
     """Fit the campaign's GP and attach leave-one-out diagnostics to its metrics.
 
     Trains on ``cuda`` when present, else on the CPU; the stored weights are CPU tensors.
 
-    Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all in the
-    objective's original units and sign:
+    Leave-one-out predictions are the closed form of
+    :func:`discovery.diagnostics.loo_predictions` (hyperparameters fitted on all points,
+    no refits). Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all
+    in the objective's original units and sign:
 
     - ``objective``: the objective modelled; ``cv``: ``"loo"``.
     - ``cv_mae``, ``cv_rmse``: mean absolute and root-mean-square leave-one-out error.
+    - ``cv_coverage_95``, ``cv_miscalibration_area``, ``cv_spearman``: calibration of the
+      leave-one-out intervals (:func:`discovery.diagnostics.calibration`; spearman None
+      when undefined).
     - ``cv_trials``, ``cv_measured``, ``cv_predicted``, ``cv_std``: per measurement (in
       proposal order), the trial, its measured value, its leave-one-out prediction and
       predictive standard deviation (for a parity plot).
@@ -186,21 +151,23 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(data.seed)
         model = fit_gp(train_X, train_Y, bounds)
-        mean, variance = leave_one_out(model)
+        loo = loo_predictions(model)
     artifact = gp_artifact(model, train_X, train_Y)
-    predicted = data.sign * mean.cpu().numpy()
-    std = np.sqrt(np.clip(variance.cpu().numpy(), 0.0, None))
-    errors = predicted - data.y
+    predicted = data.sign * loo.mean  # back to the objective's own sign
+    quality = calibration(data.y, predicted, loo.std)
     metrics: dict[str, Any] = {
         **artifact.metrics,
         "objective": data.objective,
         "cv": "loo",
-        "cv_mae": float(np.mean(np.abs(errors))),
-        "cv_rmse": float(np.sqrt(np.mean(errors**2))),
+        "cv_mae": quality.mae,
+        "cv_rmse": quality.rmse,
+        "cv_coverage_95": quality.coverage_95,
+        "cv_miscalibration_area": quality.miscalibration_area,
+        "cv_spearman": None if math.isnan(quality.spearman) else quality.spearman,
         "cv_trials": list(data.trials),
         "cv_measured": [float(v) for v in data.y],
         "cv_predicted": [float(v) for v in predicted],
-        "cv_std": [float(v) for v in std],
+        "cv_std": [float(v) for v in loo.std],
     }
     return dataclasses.replace(artifact, metrics=metrics)
 
@@ -233,7 +200,6 @@ __all__ = [
     "MIN_MEASUREMENTS",
     "TrainingData",
     "fit_surrogate",
-    "leave_one_out",
     "train_surrogate",
     "training_data",
 ]

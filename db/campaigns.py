@@ -374,7 +374,16 @@ class CampaignStore:
         """Register a trained model; the same kind and data give the same version (idempotent)."""
         campaign = self._document(name)
         version = f"{name}:{artifact.kind}:{artifact.data_hash[:12]}"
-        if ModelRecord.objects(version=version).first() is None:
+        existing = ModelRecord.objects(version=version).first()
+        if existing is not None:
+            # Same model, maybe registered by the planner first: keep its weights, add any
+            # metrics it lacked (cross-validation from training, say).
+            new = {
+                f"metrics.{k}": v for k, v in artifact.metrics.items() if k not in existing.metrics
+            }
+            if new:
+                ModelRecord._get_collection().update_one({"version": version}, {"$set": new})
+        else:
             record = ModelRecord(
                 kind=artifact.kind,
                 version=version,

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from matloop.flows_cli import flows_app
 from matloop.settings import Settings
 
 app = typer.Typer(
@@ -29,6 +30,7 @@ db_app = typer.Typer(help="The embedded database server.", no_args_is_help=True)
 campaign_app = typer.Typer(help="Discovery campaigns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(flows_app, name="flows")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -532,7 +534,10 @@ def serve(
     with errors():
         store()  # fail fast, with a clear message, when no database answers
     console.print(f"matloop API on http://{host}:{port} (docs /docs, dashboard /dashboard)")
-    uvicorn.run(create_app(Settings().uri), host=host, port=port, log_level="warning")
+    from flows.events import emit_results_reported  # a no-op unless PREFECT_API_URL is set
+
+    app = create_app(Settings().uri, on_results=emit_results_reported)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 # -- demo ---------------------------------------------------------------------------

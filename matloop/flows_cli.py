@@ -49,6 +49,13 @@ def flows_serve(
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
         if rounds < 0:
             raise CommandError(f"--rounds: must be >= 0, got {rounds}")
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():  # an ephemeral API runs no scheduler: nothing fires
+            raise CommandError(
+                "PREFECT_API_URL is not set: schedules and triggers need a Prefect server "
+                "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
+            )
         store().get(campaign)  # fail now, not at the first scheduled run
         from flows.deployments import serve_campaign
 

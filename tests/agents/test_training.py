@@ -1,21 +1,17 @@
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 import pytest
-import torch
 
 from agents import CampaignAgent, LookupOracle
 from agents.training import (
     fit_surrogate,
-    leave_one_out,
     train_surrogate,
     training_data,
 )
 from db import CampaignNotFoundError, CampaignStore
-from discovery.surrogates import DTYPE, fit_gp
 
 
 def _oracle(agent: CampaignAgent) -> LookupOracle:
@@ -43,9 +39,11 @@ def test_train_surrogate_registers_a_gp_with_leave_one_out_metrics(
     assert metrics["cv_mae"] == pytest.approx(np.mean(np.abs(predicted - measured)))
     assert metrics["cv_rmse"] == pytest.approx(math.sqrt(np.mean((predicted - measured) ** 2)))
     assert 0 < metrics["cv_mae"] <= metrics["cv_rmse"] < measured.std() * 3
+    assert 0 <= metrics["cv_coverage_95"] <= 1 and 0 <= metrics["cv_miscalibration_area"] <= 0.5
     assert predicted.min() > -1.0 and predicted.max() < 1.0  # sign undone: positive scale
 
 
+@pytest.mark.slow  # one qLogNEI proposal over the 1040-blend pool
 def test_training_is_idempotent_and_a_later_proposal_reuses_the_version(
     store: CampaignStore, photo_pce10_campaign: CampaignAgent
 ) -> None:
@@ -59,11 +57,7 @@ def test_training_is_idempotent_and_a_later_proposal_reuses_the_version(
     assert "cv_rmse" in store.load_model(version).metrics
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="db: save_model keeps the first registration's metrics; a version the planner "
-    "registered first gets no CV metrics (needs save_model to merge new metric keys)",
-)
+@pytest.mark.slow
 def test_training_after_a_proposal_on_the_same_data_adds_cv_metrics(
     store: CampaignStore, photo_pce10_campaign: CampaignAgent
 ) -> None:
@@ -107,23 +101,3 @@ def test_training_data_is_encoded_like_the_planner(
     np.testing.assert_array_equal(data.bounds, np.stack([pool.min(0), pool.max(0)]))
     artifact = fit_surrogate(data)
     assert artifact.kind == "gp" and artifact.metrics["n_train"] == 5
-
-
-def test_leave_one_out_matches_conditioning_on_the_other_points() -> None:
-    generator = torch.Generator().manual_seed(0)
-    X = torch.rand(12, 3, dtype=DTYPE, generator=generator) * 5
-    Y = torch.sin(X).sum(-1, keepdim=True) * 3 + 10
-    bounds = torch.tensor([[0.0] * 3, [5.0] * 3], dtype=DTYPE)
-    model = fit_gp(X, Y, bounds)
-    mean, variance = leave_one_out(model)
-    for i in (0, 5, 11):
-        keep = [j for j in range(12) if j != i]
-        held_out = copy.deepcopy(model)
-        held_out.set_train_data(
-            model.train_inputs[0][keep], model.train_targets[keep], strict=False
-        )
-        with torch.no_grad():
-            posterior = held_out.posterior(X[i : i + 1], observation_noise=True)
-            expected_mean, expected_variance = float(posterior.mean), float(posterior.variance)
-        assert float(mean[i]) == pytest.approx(expected_mean, rel=1e-8)
-        assert float(variance[i]) == pytest.approx(expected_variance, rel=1e-8)

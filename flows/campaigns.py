@@ -1,0 +1,138 @@
+"""Flows that run campaign rounds: on demand, on a schedule, or when results come in.
+
+Flows only orchestrate: every step is a task from :mod:`flows.tasks`, and the loop's
+logic (planning, validation, idempotency) lives in :mod:`agents`.
+
+``run_campaign`` is declarative like :func:`agents.runner.run` (the campaign is brought to
+its initial design plus ``rounds`` rounds, counted in the database, so a run that was
+killed or repeated goes on where the database stands), but it does not call ``run``:
+each round is its own ``campaign_round`` subflow made of thin tasks, so a round's
+proposal, measurement and storage show up, time and fail separately, and only the
+database steps retry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow
+
+from agents.training import MIN_MEASUREMENTS
+from flows.tasks import (
+    campaign_summary,
+    evaluate,
+    fit_model,
+    load_training_data,
+    lookup_oracle,
+    observe_results,
+    pending_trials,
+    propose_batch,
+    register_model,
+)
+
+
+def _measure_pending(campaign: str, uri: str) -> int:
+    """Measure trials handed out before an interruption with the lookup oracle."""
+    pending = pending_trials(campaign, uri)
+    if not pending:
+        return 0
+    oracle = lookup_oracle(campaign, uri)
+    return observe_results(campaign, uri, evaluate(oracle, pending)).stored
+
+
+@flow(name="campaign-round", flow_run_name="{campaign}-round")
+def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
+    """One round against the campaign's lookup oracle: propose a batch, measure, store.
+
+    The first round of a fresh campaign is its random initial design. Trials left pending
+    by an interrupted round are measured first.
+
+    Args:
+        campaign: Campaign name (its pool must carry reference values).
+        uri: MongoDB URI.
+
+    Returns:
+        The campaign summary (see :func:`flows.tasks.campaign_summary`) plus
+        ``proposed`` (trials in this round's batch; 0 when the pool is exhausted),
+        ``stored`` (results stored this round) and ``recovered`` (pending trials measured
+        first).
+
+    """
+    recovered = _measure_pending(campaign, uri)
+    trials = propose_batch(campaign, uri)
+    stored = 0
+    if trials:
+        oracle = lookup_oracle(campaign, uri)
+        stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
+    summary = campaign_summary(campaign, uri)
+    return {**summary, "proposed": len(trials), "stored": stored, "recovered": recovered}
+
+
+@flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
+def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
+    """Bring a campaign to its initial design plus ``rounds`` rounds (counted in the database).
+
+    Resumable and idempotent: trials left pending are measured first; a campaign already
+    at ``rounds`` rounds gets no new round. Stops early when the pool is exhausted.
+
+    Args:
+        campaign: Campaign name (its pool must carry reference values).
+        rounds: Target number of model-guided rounds after the initial design (>= 0).
+        uri: MongoDB URI.
+
+    Returns:
+        The campaign summary plus ``batches_run`` (batches this run added, the initial
+        design included) and ``recovered`` (pending trials measured first).
+
+    """
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds}")
+    recovered = _measure_pending(campaign, uri)
+    summary = campaign_summary(campaign, uri)
+    run = 0
+    for _ in range(max(0, rounds + 1 - summary["batches"])):  # each round adds one batch
+        result = campaign_round(campaign, uri)
+        if not result["proposed"]:
+            break  # pool exhausted
+        run += 1
+        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored")}
+    summary.pop("recovered", None)
+    return {**summary, "batches_run": run, "recovered": recovered}
+
+
+@flow(name="results-reported", flow_run_name="{campaign}-results-reported")
+def results_reported(
+    campaign: str, uri: str, count: int = 0, propose: bool = True
+) -> dict[str, Any]:
+    """React to instruments reporting results: retrain, then hand out the next batch.
+
+    Meant to run from a deployment triggered by the ``matloop.results.reported`` event
+    (:func:`flows.events.results_reported_trigger`). The instruments are the oracle here,
+    so nothing is measured: the surrogate is retrained on all results so far (once there
+    are at least 3), and when no trial of the campaign is still pending the next batch is
+    proposed for the instruments to fetch.
+
+    Args:
+        campaign: Campaign name.
+        uri: MongoDB URI.
+        count: Results stored by the report that triggered this run (informational).
+        propose: Propose the next batch when nothing is pending.
+
+    Returns:
+        The campaign summary plus ``reported`` (``count``), ``model_version`` (None with
+        fewer than 3 results) and ``proposed`` (trial ids handed out, possibly none).
+
+    """
+    summary = campaign_summary(campaign, uri)
+    version = None
+    if summary["measurements"] >= MIN_MEASUREMENTS:
+        data = load_training_data(campaign, uri)
+        version = register_model(campaign, uri, fit_model(data))
+    proposed: list[str] = []
+    if propose and summary["pending"] == 0:
+        proposed = [str(t.id) for t in propose_batch(campaign, uri)]
+        summary = campaign_summary(campaign, uri)
+    return {**summary, "reported": count, "model_version": version, "proposed": proposed}
+
+
+__all__ = ["campaign_round", "results_reported", "run_campaign"]

@@ -1,0 +1,110 @@
+"""Deployments of a campaign's flows, and serving them (``matloop flows serve``).
+
+Three deployments per campaign, each named after the campaign:
+
+- ``run-campaign/<campaign>``: on a cron or interval schedule, brings the campaign to
+  ``rounds`` rounds with its lookup oracle (later runs do nothing once it is there).
+  One run at a time; a run due while another runs is cancelled.
+- ``train-surrogate/<campaign>``: unscheduled; run it on demand
+  (``prefect deployment run train-surrogate/<campaign>``).
+- ``results-reported/<campaign>``: runs once per ``matloop.results.reported`` event for
+  the campaign (:mod:`flows.events`), one at a time (queued).
+
+Schedules and event triggers need a Prefect server (``prefect server start``, or the
+compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
+the runs. The database URI is a deployment parameter, visible to whoever can read the
+Prefect server.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Coroutine
+from typing import Any
+
+from prefect import serve
+from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.deployments.runner import RunnerDeployment
+
+from flows.campaigns import results_reported, run_campaign
+from flows.events import results_reported_trigger
+from flows.training import train_surrogate
+
+
+def campaign_deployments(
+    campaign: str,
+    uri: str,
+    rounds: int,
+    cron: str | None = None,
+    interval: float | None = None,
+) -> list[RunnerDeployment]:
+    """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
+
+    Args:
+        campaign: Campaign name (deployments are named after it).
+        uri: MongoDB URI passed to every run.
+        rounds: Target rounds of the scheduled ``run-campaign`` runs.
+        cron: Cron schedule of ``run-campaign`` (e.g. ``"0 * * * *"``).
+        interval: Interval schedule of ``run-campaign``, in seconds.
+
+    Raises:
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or with
+            ``rounds < 0`` or ``interval <= 0``.
+
+    """
+    if (cron is None) == (interval is None):
+        raise ValueError("give exactly one schedule: cron or interval")
+    if interval is not None and interval <= 0:
+        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    if rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds}")
+    every = None if interval is None else datetime.timedelta(seconds=interval)
+    tags = ["matloop", f"campaign:{campaign}"]
+    run = run_campaign.to_deployment(
+        name=campaign,
+        cron=cron,
+        interval=every,
+        parameters={"campaign": campaign, "rounds": rounds, "uri": uri},
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description=f"Bring {campaign} to {rounds} rounds with its lookup oracle.",
+        tags=tags,
+    )
+    train = train_surrogate.to_deployment(
+        name=campaign,
+        parameters={"campaign": campaign, "uri": uri},
+        description=f"Retrain {campaign}'s surrogate with leave-one-out diagnostics.",
+        tags=tags,
+    )
+    reported = results_reported.to_deployment(
+        name=campaign,
+        parameters={"campaign": campaign, "uri": uri},
+        triggers=[results_reported_trigger(campaign)],
+        concurrency_limit=1,
+        description=f"Retrain and propose when results for {campaign} are reported.",
+        tags=tags,
+    )
+    return [_built(run), _built(train), _built(reported)]
+
+
+def _built(
+    deployment: RunnerDeployment | Coroutine[Any, Any, RunnerDeployment],
+) -> RunnerDeployment:
+    if not isinstance(deployment, RunnerDeployment):  # to_deployment in an event loop
+        raise RuntimeError("campaign_deployments must be called from synchronous code")
+    return deployment
+
+
+def serve_campaign(
+    campaign: str,
+    uri: str,
+    rounds: int,
+    cron: str | None = None,
+    interval: float | None = None,
+) -> None:
+    """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit)."""
+    serve(*campaign_deployments(campaign, uri, rounds, cron=cron, interval=interval))
+
+
+__all__ = ["campaign_deployments", "serve_campaign"]

@@ -1,0 +1,202 @@
+"""Thin Prefect tasks over the loop's layers: each one reads or writes the database, or computes.
+
+Retry policy (DESIGN.md convention 4): only tasks whose work is database I/O retry, and
+only on transient connection failures (:func:`transient_failure`); every write they make
+is idempotent (measurements by idempotency key, models by data hash), so a retry after a
+lost acknowledgement stores nothing twice. Pure computation never retries. Proposing is
+computation followed by a write that is *not* idempotent (a retried proposal would hand
+out a second batch), so :func:`propose_batch` does not retry either; a round that failed
+there is simply run again, and its pending trials are measured first.
+
+No task caches its result (``NO_CACHE``): the same inputs meet a different database state
+every time.
+
+Every database task takes the MongoDB URI and connects its own process on first use
+(:func:`campaign_store`), so tasks also run on Dask workers in other processes or hosts.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pymongo.errors
+from prefect import Task, task
+from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
+
+from agents import CampaignAgent, LookupOracle, ObserveReport
+from agents.training import TrainingData, fit_surrogate, training_data
+from db import CampaignStore, connect
+from db.connection import database, database_name
+from discovery.domain import Measurement, ModelArtifact, Trial
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    ConnectionError,  # db.connect: no server answered
+    pymongo.errors.ConnectionFailure,  # AutoReconnect, NetworkTimeout, ServerSelectionTimeout
+)
+"""Failures worth retrying: the database was unreachable, not the request wrong."""
+
+DB_RETRIES = 3
+DB_RETRY_DELAYS: list[float] = [1.0, 4.0, 10.0]
+
+_lock = threading.Lock()
+_connected: str | None = None
+
+
+def transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
+    """Prefect ``retry_condition_fn``: retry only when the database was unreachable.
+
+    A missing campaign, an invalid result or too few measurements fail at once.
+    """
+    return isinstance(state.data, TRANSIENT_ERRORS)
+
+
+def campaign_store(uri: str) -> CampaignStore:
+    """Connect this process to ``uri`` (once, thread-safe) and return a campaign store.
+
+    Reconnects when the process is connected elsewhere or the connection was closed.
+
+    Raises:
+        ConnectionError: if no server answers.
+
+    """
+    global _connected
+    with _lock:
+        if _connected != uri or not _alive(uri):
+            connect(uri)
+            _connected = uri
+    return CampaignStore()
+
+
+def _alive(uri: str) -> bool:
+    try:
+        db = database()
+        db.command("ping")
+    except Exception:
+        return False
+    return bool(db.name == database_name(uri))
+
+
+_io: dict[str, Any] = {
+    "retries": DB_RETRIES,
+    "retry_delay_seconds": DB_RETRY_DELAYS,
+    "retry_condition_fn": transient_failure,
+    "cache_policy": NO_CACHE,
+}
+
+
+# -- campaign rounds ------------------------------------------------------------------
+@task(name="pending-trials", task_run_name="pending-{campaign}", **_io)
+def pending_trials(campaign: str, uri: str) -> list[Trial]:
+    """Trials handed out whose results have not come back (database read)."""
+    return CampaignAgent(campaign_store(uri), campaign).pending()
+
+
+@task(name="lookup-oracle", task_run_name="oracle-{campaign}", **_io)
+def lookup_oracle(campaign: str, uri: str) -> LookupOracle:
+    """The campaign's lookup oracle, built from its pool's reference values (database read).
+
+    Raises:
+        ValueError: if the pool has no reference values (not a measured data set).
+
+    """
+    return LookupOracle.from_candidates(campaign_store(uri).candidates(campaign))
+
+
+@task(name="evaluate", cache_policy=NO_CACHE)
+def evaluate(oracle: LookupOracle, trials: list[Trial]) -> list[Measurement]:
+    """Measure trials with the oracle (computation; no retries)."""
+    return oracle.evaluate(trials)
+
+
+@task(name="propose", task_run_name="propose-{campaign}", cache_policy=NO_CACHE)
+def propose_batch(campaign: str, uri: str, n: int | None = None) -> list[Trial]:
+    """Plan and store the campaign's next batch (computation, then a non-idempotent write).
+
+    Not retried: a retry after a stored batch would hand out a second one.
+
+    Args:
+        campaign: The campaign.
+        uri: MongoDB URI.
+        n: Batch size (default: the campaign's settings).
+
+    Returns:
+        The stored trials; empty when the pool is exhausted.
+
+    """
+    return CampaignAgent(campaign_store(uri), campaign).propose(n)
+
+
+@task(name="observe", task_run_name="observe-{campaign}", **_io)
+def observe_results(campaign: str, uri: str, results: list[Measurement]) -> ObserveReport:
+    """Store results and complete their trials (database write, idempotent by key)."""
+    return CampaignAgent(campaign_store(uri), campaign).observe(results)
+
+
+@task(name="campaign-summary", task_run_name="summary-{campaign}", **_io)
+def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
+    """A small JSON-able snapshot of a campaign's progress (database read).
+
+    Returns:
+        ``campaign``, ``batches`` (initial design included), ``rounds`` (after it),
+        ``measurements``, ``pending``, ``trials`` (count by status), ``objective``,
+        ``best`` (best value so far or None) and ``best_trial``.
+
+    """
+    status = CampaignAgent(campaign_store(uri), campaign).status()
+    objective = status.campaign.objectives[0].name
+    best = status.best
+    return {
+        "campaign": campaign,
+        "batches": status.batches,
+        "rounds": status.rounds,
+        "measurements": status.measurements,
+        "pending": status.trials["proposed"] + status.trials["running"],
+        "trials": dict(status.trials),
+        "objective": objective,
+        "best": None if best is None else best.measurement.values[objective],
+        "best_trial": None if best is None else best.trial.id,
+    }
+
+
+# -- training -------------------------------------------------------------------------
+@task(name="training-data", task_run_name="training-data-{campaign}", **_io)
+def load_training_data(campaign: str, uri: str) -> TrainingData:
+    """The campaign's completed measurements, encoded (database read).
+
+    Raises:
+        ValueError: with fewer than 3 measurements (not retried).
+
+    """
+    return training_data(campaign_store(uri), campaign)
+
+
+@task(name="fit-surrogate", task_run_name="fit-{data.campaign}", cache_policy=NO_CACHE)
+def fit_model(data: TrainingData) -> ModelArtifact:
+    """Fit the GP with leave-one-out diagnostics (computation; no retries)."""
+    return fit_surrogate(data)
+
+
+@task(name="register-model", task_run_name="register-{campaign}", **_io)
+def register_model(campaign: str, uri: str, artifact: ModelArtifact) -> str:
+    """Register a trained model (database write, idempotent by data hash); returns its version."""
+    return campaign_store(uri).save_model(campaign, artifact)
+
+
+__all__ = [
+    "DB_RETRIES",
+    "TRANSIENT_ERRORS",
+    "campaign_store",
+    "campaign_summary",
+    "evaluate",
+    "fit_model",
+    "load_training_data",
+    "lookup_oracle",
+    "observe_results",
+    "pending_trials",
+    "propose_batch",
+    "register_model",
+    "transient_failure",
+]

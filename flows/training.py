@@ -1,0 +1,160 @@
+"""Flows that train campaign surrogates: one campaign, or many in parallel on Dask.
+
+Scaling out
+-----------
+``train_many`` maps its tasks over campaigns with prefect-dask's ``DaskTaskRunner``. By
+default each run starts a throw-away ``distributed.LocalCluster`` on this machine (worker
+processes with one thread each, loopback only, no dashboard; ``MATLOOP_DASK_WORKERS``
+sets how many workers, default one per core). To use an existing Dask cluster instead
+(more machines, GPUs), start a scheduler and workers where the code and database are
+reachable::
+
+    dask scheduler --host 0.0.0.0 --port 8786          # on the scheduler host
+    dask worker tcp://scheduler-host:8786               # on each worker host (matloop installed)
+    export MATLOOP_DASK_ADDRESS=tcp://scheduler-host:8786
+    matloop flows serve ...                             # or any process running train_many
+
+``MATLOOP_DASK_ADDRESS`` is read when this module is imported (the flow's task runner is
+fixed then); to choose at call time use
+``train_many.with_options(task_runner=dask_task_runner(address))(campaigns, uri)``.
+Workers need the MongoDB URI to be reachable from them (each task connects its own worker
+process) and a Prefect API to report to (``PREFECT_API_URL``).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from prefect import flow, unmapped
+from prefect.futures import PrefectFuture
+from prefect.task_runners import TaskRunner
+from prefect_dask import DaskTaskRunner
+
+from flows.tasks import fit_model, load_training_data, register_model
+
+DASK_ADDRESS_ENV = "MATLOOP_DASK_ADDRESS"
+"""Environment variable: address of an existing Dask scheduler (``tcp://host:8786``)."""
+
+DASK_WORKERS_ENV = "MATLOOP_DASK_WORKERS"
+"""Environment variable: number of worker processes of the local cluster."""
+
+
+def dask_task_runner(address: str | None = None, n_workers: int | None = None) -> DaskTaskRunner:
+    """A Dask task runner: an existing scheduler if one is named, else a local cluster.
+
+    Args:
+        address: Scheduler address; default ``$MATLOOP_DASK_ADDRESS``; if neither, a
+            ``LocalCluster`` is started per flow run.
+        n_workers: Worker processes of the local cluster; default
+            ``$MATLOOP_DASK_WORKERS``, else Dask's default (one per core).
+
+    """
+    address = address or os.environ.get(DASK_ADDRESS_ENV) or None
+    if address:
+        return DaskTaskRunner(address=address)
+    workers = n_workers or int(os.environ.get(DASK_WORKERS_ENV) or 0) or None
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "host": "127.0.0.1",
+            "dashboard_address": None,
+        }
+    )
+
+
+@flow(name="train-surrogate", flow_run_name="{campaign}-train")
+def train_surrogate(campaign: str, uri: str) -> dict[str, Any]:
+    """Fit a campaign's GP on its completed measurements and register it.
+
+    The three steps of :func:`agents.training.train_surrogate` as tasks: read (retries on
+    connection failures), fit with leave-one-out diagnostics (no retries), register
+    (retries; idempotent by data hash).
+
+    Args:
+        campaign: Campaign name.
+        uri: MongoDB URI.
+
+    Returns:
+        ``campaign``, ``model_version``, ``n_train``, ``cv_mae`` and ``cv_rmse``
+        (original units).
+
+    Raises:
+        ValueError: with fewer than 3 completed measurements.
+
+    """
+    artifact = fit_model(load_training_data(campaign, uri))
+    version = register_model(campaign, uri, artifact)
+    return {
+        "campaign": campaign,
+        "model_version": version,
+        "n_train": artifact.metrics["n_train"],
+        "cv_mae": artifact.metrics["cv_mae"],
+        "cv_rmse": artifact.metrics["cv_rmse"],
+    }
+
+
+_DEFAULT_RUNNER: TaskRunner[Any] = dask_task_runner()
+
+
+@flow(name="train-many", task_runner=_DEFAULT_RUNNER)
+def train_many(campaigns: list[str], uri: str) -> dict[str, Any]:
+    """Train several campaigns' surrogates in parallel on Dask (see the module docstring).
+
+    A campaign with too few measurements (or several objectives) is skipped, not an
+    error; any other failure fails the flow run after every campaign has finished.
+
+    Args:
+        campaigns: Campaign names.
+        uri: MongoDB URI (reachable from the Dask workers).
+
+    Returns:
+        ``trained`` (campaign -> model version) and ``skipped`` (campaign -> reason).
+
+    Raises:
+        RuntimeError: naming the campaigns whose training failed otherwise.
+
+    """
+    data = load_training_data.map(campaigns, unmapped(uri))
+    artifacts = fit_model.map(data)
+    versions = register_model.map(campaigns, unmapped(uri), artifacts)
+    versions.wait()
+    trained: dict[str, str] = {}
+    skipped: dict[str, str] = {}
+    failed: dict[str, str] = {}
+    for name, stages in zip(campaigns, zip(data, artifacts, versions, strict=True), strict=True):
+        error = _first_error(stages)
+        if error is None:
+            trained[name] = stages[-1].result()
+        elif isinstance(error, ValueError):
+            skipped[name] = str(error)
+        else:
+            failed[name] = repr(error)
+    if failed:
+        raise RuntimeError(f"training failed for {sorted(failed)}: {failed}")
+    return {"trained": trained, "skipped": skipped}
+
+
+def _first_error(stages: tuple[PrefectFuture[Any], ...]) -> BaseException | None:
+    """The exception of the first stage that did not complete (None if all did)."""
+    for future in stages:
+        future.wait()
+        state = future.state
+        if state.is_completed():
+            continue
+        result = state.result(raise_on_failure=False)
+        if isinstance(result, BaseException):
+            return result
+        return RuntimeError(f"task run ended {state.type.value}: {state.message}")
+    return None
+
+
+__all__ = [
+    "DASK_ADDRESS_ENV",
+    "DASK_WORKERS_ENV",
+    "dask_task_runner",
+    "train_many",
+    "train_surrogate",
+]

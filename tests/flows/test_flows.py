@@ -1,0 +1,157 @@
+"""Each flow run by Prefect's engine (``prefect_test_harness``) against a real SecantusDB."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import flow, task
+from prefect_dask import DaskTaskRunner
+
+from agents import CampaignAgent, LookupOracle
+from db import CampaignStore
+from discovery.datasets import load_csv
+from discovery.domain import CampaignSettings, Direction
+from flows.campaigns import campaign_round, results_reported, run_campaign
+from flows.tasks import transient_failure
+from flows.training import (
+    DASK_ADDRESS_ENV,
+    dask_task_runner,
+    train_many,
+    train_surrogate,
+)
+
+PHOTO_PCE10_CSV = Path(__file__).parents[2] / "matloop/data/olympus/photo_pce10/data.csv"
+
+
+def _measure(agent: CampaignAgent, trials: list[Any]) -> None:
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    agent.observe(oracle.evaluate(trials))
+
+
+def test_campaign_round_proposes_measures_and_stores_one_batch(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    first = campaign_round(random_campaign.name, mongodb_uri)
+    assert first["proposed"] == first["stored"] == first["measurements"] == 10
+    assert (first["batches"], first["rounds"], first["pending"]) == (1, 0, 0)
+    second = campaign_round(random_campaign.name, mongodb_uri)
+    assert (second["proposed"], second["measurements"], second["rounds"]) == (4, 14, 1)
+    assert second["best"] <= first["best"]  # minimise degradation
+    assert random_campaign.status().measurements == 14
+
+
+def test_campaign_round_measures_trials_left_pending_first(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    random_campaign.propose()  # handed out, then the process died
+    result = campaign_round(random_campaign.name, mongodb_uri)
+    assert (result["recovered"], result["proposed"], result["measurements"]) == (10, 4, 14)
+
+
+def test_run_campaign_is_declarative_and_resumable(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    name = random_campaign.name
+    result = run_campaign(name, 2, mongodb_uri)
+    assert (result["rounds"], result["measurements"], result["batches_run"]) == (2, 18, 3)
+    assert run_campaign(name, 2, mongodb_uri)["batches_run"] == 0  # already there
+    random_campaign.propose()  # a round handed out but never measured
+    resumed = run_campaign(name, 3, mongodb_uri)
+    assert (resumed["recovered"], resumed["batches_run"], resumed["measurements"]) == (4, 0, 22)
+    assert random_campaign.status().rounds == 3 and not random_campaign.pending()
+    with pytest.raises(ValueError, match="rounds must be >= 0"):
+        run_campaign(name, -1, mongodb_uri)
+
+
+def test_run_campaign_stops_when_the_pool_is_exhausted(
+    store: CampaignStore, mongodb_uri: str, tmp_path: Path
+) -> None:
+    rows = PHOTO_PCE10_CSV.read_text().splitlines()[:12]
+    path = tmp_path / "tiny.csv"
+    path.write_text("\n".join(["a,b,c,d,degradation", *rows]) + "\n")
+    dataset = load_csv(path, [("degradation", Direction.MINIMIZE)])
+    settings = CampaignSettings("random", initial=10, batch_size=4, seed=0)
+    CampaignAgent.from_dataset(store, "tiny", dataset, settings)
+    result = run_campaign("tiny", 5, mongodb_uri)
+    assert (result["measurements"], result["batches_run"], result["rounds"]) == (12, 2, 1)
+
+
+def test_train_surrogate_flow_registers_a_model(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    _measure(random_campaign, random_campaign.propose())
+    result = train_surrogate(random_campaign.name, mongodb_uri)
+    assert result["model_version"].startswith(f"{random_campaign.name}:gp:")
+    assert result["n_train"] == 10 and 0 < result["cv_mae"] <= result["cv_rmse"]
+    stored = random_campaign.store.load_model(result["model_version"]).metrics
+    assert stored["cv_rmse"] == result["cv_rmse"]
+
+
+def test_results_reported_retrains_and_hands_out_the_next_batch(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    name = random_campaign.name
+    start = results_reported(name, mongodb_uri, count=0)  # nothing measured yet
+    assert start["model_version"] is None and len(start["proposed"]) == 10
+    _measure(random_campaign, random_campaign.pending())  # the instruments report
+    after = results_reported(name, mongodb_uri, count=10)
+    assert after["reported"] == 10 and after["model_version"] is not None
+    assert len(after["proposed"]) == 4 and after["pending"] == 4
+    waiting = results_reported(name, mongodb_uri, count=0)  # batch still out: no new one
+    assert waiting["proposed"] == [] and waiting["model_version"] == after["model_version"]
+
+
+@pytest.mark.slow
+def test_train_many_trains_campaigns_in_parallel_on_dask(
+    store: CampaignStore,
+    random_campaign: CampaignAgent,
+    photo_pce10_campaign: CampaignAgent,
+    mongodb_uri: str,
+) -> None:
+    _measure(random_campaign, random_campaign.propose())
+    _measure(photo_pce10_campaign, photo_pce10_campaign.propose(6))
+    names = [random_campaign.name, photo_pce10_campaign.name]
+    store.create(dataclasses.replace(random_campaign.campaign, name="empty"))  # no results
+    runner = dask_task_runner(n_workers=2)
+    result = train_many.with_options(task_runner=runner)([*names, "empty"], mongodb_uri)
+    assert set(result["trained"]) == set(names)
+    assert "at least 3" in result["skipped"]["empty"]
+    for name, version in result["trained"].items():
+        assert store.load_model(version).metrics["cv"] == "loo", name
+
+
+def test_dask_runner_points_at_a_scheduler_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert isinstance(train_many.task_runner, DaskTaskRunner)
+    monkeypatch.setenv(DASK_ADDRESS_ENV, "tcp://10.0.0.5:8786")
+    assert dask_task_runner().address == "tcp://10.0.0.5:8786"
+    assert dask_task_runner("tcp://127.0.0.1:9999").address == "tcp://127.0.0.1:9999"
+    monkeypatch.delenv(DASK_ADDRESS_ENV)
+    local = dask_task_runner(n_workers=3)
+    assert local.address is None and local.cluster_kwargs["n_workers"] == 3
+    assert local.cluster_kwargs["host"] == "127.0.0.1"
+
+
+def test_database_tasks_retry_connection_failures_only() -> None:
+    calls: list[str] = []
+
+    @task(retries=2, retry_delay_seconds=0, retry_condition_fn=transient_failure)
+    def flaky(error: str) -> str:
+        calls.append(error)
+        if len(calls) == 1:
+            raise ConnectionError("database down") if error == "connection" else ValueError("bad")
+        return "ok"
+
+    @flow
+    def attempt(error: str) -> str:
+        return flaky(error)
+
+    assert attempt("connection") == "ok" and calls == ["connection", "connection"]
+    calls.clear()
+    with pytest.raises(ValueError, match="bad"):
+        attempt("validation")
+    assert calls == ["validation"]

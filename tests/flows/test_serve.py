@@ -1,0 +1,229 @@
+"""``matloop flows serve`` against a full Prefect server: a schedule fires, an event triggers.
+
+The test harness's server runs no scheduler, so this module starts a complete Prefect
+server (scheduler included, tightened loops) on a loopback port with its own SQLite file,
+serves a campaign's deployments with the real command in a subprocess, and waits (at
+most 60 s) for a scheduled ``run-campaign`` run or an event-triggered ``results-reported``
+run to complete.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.events.worker import EventsWorker
+from prefect.settings import PREFECT_API_URL, temporary_settings
+from typer.testing import CliRunner
+
+from agents import CampaignAgent, LookupOracle
+from db.documents import ModelRecord
+from db.server import free_port
+from flows.events import emit_results_reported
+from matloop.flows_cli import flows_app
+
+DEADLINE_S = 60.0
+
+
+def _env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "MATLOOP_"))}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", **extra)
+    return env
+
+
+def _stop(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Stop a process started here, and its children (its own process group)."""
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=5)
+
+
+@pytest.fixture(scope="module")
+def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """API URL of a full Prefect server on loopback (scheduler every 2 s)."""
+    home = tmp_path_factory.mktemp("prefect-server")
+    port = free_port()
+    env = _env(
+        home,
+        PREFECT_SERVER_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{home / 'prefect.db'}",
+        PREFECT_UI_ENABLED="false",
+        PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS="2",
+        PREFECT_SERVER_SERVICES_SCHEDULER_RECENT_DEPLOYMENTS_LOOP_SECONDS="1",
+    )
+    command = [
+        sys.executable, "-m", "uvicorn", "--factory", "prefect.server.api.server:create_app",
+        "--host", "127.0.0.1", "--port", str(port), "--log-level", "error",
+    ]  # fmt: skip
+    log = (home / "server.log").open("wb")
+    process = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    url = f"http://127.0.0.1:{port}/api"
+    try:
+        deadline = time.monotonic() + DEADLINE_S
+        while time.monotonic() < deadline:
+            assert process.poll() is None, (home / "server.log").read_text()
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.25)
+        else:
+            pytest.fail("the Prefect server did not start within 60 s")
+        yield url
+    finally:
+        _stop(process)
+        log.close()
+
+
+@pytest.fixture
+def serving(
+    prefect_server: str, mongodb_uri: str, tmp_path: Path
+) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    """Start ``python -m matloop.flows_cli serve ...`` against the server; stopped afterwards."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(*args: str) -> subprocess.Popen[bytes]:
+        env = _env(
+            tmp_path / "serve-home",
+            PREFECT_API_URL=prefect_server,
+            PREFECT_RUNNER_POLL_FREQUENCY="1",
+            MATLOOP_MONGODB_URI=mongodb_uri,
+        )
+        log = (tmp_path / "serve.log").open("wb")
+        process = subprocess.Popen(
+            [sys.executable, "-m", "matloop.flows_cli", "serve", *args],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    for process in started:
+        _stop(process, signal.SIGINT)  # serve pauses its schedules on the way out
+
+
+def _completed_runs(api: str, flow_name: str, uri: str) -> list[FlowRun]:
+    """Completed runs of a flow on this test's database (the server outlives tests)."""
+    with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as c:
+        runs = c.read_flow_runs(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_run_filter=FlowRunFilter(
+                state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=50,
+        )
+    return [run for run in runs if run.parameters.get("uri") == uri]
+
+
+def _wait_for(
+    check: Callable[[], list[Any]], process: subprocess.Popen[bytes], log: Path, what: str
+) -> list[Any]:
+    deadline = time.monotonic() + DEADLINE_S
+    while time.monotonic() < deadline:
+        assert process.poll() is None, f"serve exited:\n{log.read_text()[-4000:]}"
+        found = check()
+        if found:
+            return found
+        time.sleep(1)
+    pytest.fail(f"no {what} within {DEADLINE_S:.0f} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.mark.slow
+def test_a_served_campaign_runs_on_its_interval_schedule(
+    prefect_server: str,
+    serving: Callable[..., subprocess.Popen[bytes]],
+    random_campaign: CampaignAgent,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    name = random_campaign.name
+    process = serving("--campaign", name, "--rounds", "1", "--interval", "3")
+    runs = _wait_for(
+        lambda: _completed_runs(prefect_server, "run-campaign", mongodb_uri),
+        process,
+        tmp_path / "serve.log",
+        "scheduled run",
+    )
+    assert runs[0].auto_scheduled  # created by the server's scheduler from the interval
+    assert runs[0].parameters == {"campaign": name, "rounds": 1, "uri": mongodb_uri}
+    status = random_campaign.status()
+    assert (status.rounds, status.measurements) == (1, 14)  # initial 10 + one round of 4
+
+
+@pytest.mark.slow
+def test_a_results_reported_event_runs_the_served_campaign_deployment(
+    prefect_server: str,
+    serving: Callable[..., subprocess.Popen[bytes]],
+    random_campaign: CampaignAgent,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    name = random_campaign.name
+    oracle = LookupOracle.from_candidates(random_campaign.store.candidates(name))
+    random_campaign.observe(oracle.evaluate(random_campaign.propose()))  # a lab reported 10
+    process = serving("--campaign", name, "--cron", "0 0 1 1 *")  # no scheduled run due
+    log = tmp_path / "serve.log"
+    _wait_for(lambda: ["up"] if "being served" in log.read_text() else [], process, log, "serve")
+    EventsWorker.drain_all()  # a process's events worker keeps the API it first sent to
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server}):
+        assert emit_results_reported(name, 10) is not None
+        EventsWorker.drain_all()
+    runs = _wait_for(
+        lambda: _completed_runs(prefect_server, "results-reported", mongodb_uri),
+        process,
+        log,
+        "triggered run",
+    )
+    assert not runs[0].auto_scheduled
+    assert runs[0].parameters["campaign"] == name and str(runs[0].parameters["count"]) == "10"
+    assert len(random_campaign.pending()) == 4  # the next batch handed out
+    records = ModelRecord.objects  # and the surrogate retrained on the 10 results
+    assert records.count() == 1 and records.first().metrics["n_train"] == 10
+    assert _completed_runs(prefect_server, "run-campaign", mongodb_uri) == []
+
+
+def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
+    cli = CliRunner()
+    env = {"MATLOOP_MONGODB_URI": mongodb_uri}
+    both = ["serve", "--campaign", "x", "--cron", "* * * * *", "--interval", "5"]
+    for args, message in [
+        (["serve", "--campaign", "x"], "exactly one schedule"),
+        (both, "exactly one schedule"),
+        (["serve", "--campaign", "x", "--interval", "0"], "must be > 0"),
+        (["serve", "--campaign", "x", "--interval", "5", "--rounds", "-1"], "must be >= 0"),
+        (["serve", "--campaign", "nope", "--interval", "5"], "no campaign named 'nope'"),
+    ]:
+        result = cli.invoke(flows_app, args, env=env)
+        assert result.exit_code == 1, result.output
+        assert message in result.output
+    with temporary_settings(restore_defaults={PREFECT_API_URL}):
+        result = cli.invoke(flows_app, ["serve", "--campaign", "x", "--interval", "5"], env=env)
+    assert result.exit_code == 1 and "PREFECT_API_URL is not set" in result.output
