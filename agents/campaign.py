@@ -251,7 +251,7 @@ class CampaignAgent:
         """
         if not results:
             return ObserveReport(0, 0)
-        trials = {t.id: t for t in self.store.trials(self.name)}
+        trials = self.store.trials_by_id(self.name, (r.trial_id for r in results))
         objectives = self.campaign.objectives
         for i, result in enumerate(results):
             if result.trial_id not in trials:

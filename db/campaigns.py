@@ -186,6 +186,12 @@ class CampaignStore:
             raise TrialNotFoundError(f"trial {trial_id} not found in campaign {name!r}")
         return trial_from_document(document, name)
 
+    def trials_by_id(self, name: str, ids: Iterable[str]) -> dict[str, Trial]:
+        """The campaign's trials among ``ids`` (malformed or foreign ids are left out)."""
+        valid = [ObjectId(i) for i in set(ids) if ObjectId.is_valid(i)]
+        found = TrialDocument.objects(campaign=self._document(name), id__in=valid)
+        return {str(d.id): trial_from_document(d, name) for d in found.no_dereference()}
+
     def add_trials(self, name: str, trials: Sequence[Trial]) -> list[Trial]:
         """Store a batch of new trials atomically; returns them with ids and timestamps."""
         campaign = self._document(name)
