@@ -16,7 +16,6 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import asdict
-from datetime import datetime
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -25,7 +24,8 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
 
-from agents.campaign import CampaignAgent, CampaignStatus
+from agents.campaign import CampaignAgent
+from agents.serialize import iso, measurement_json, status_json, trial_json
 from db import (
     CampaignExistsError,
     CampaignStore,
@@ -42,7 +42,6 @@ from discovery.domain import (
     Direction,
     Measurement,
     Objective,
-    Trial,
 )
 from discovery.planners import PLANNERS
 from discovery.spaces import SearchSpace
@@ -139,67 +138,7 @@ class MaterialIn(Body):
     structure: dict[str, Any] | None = None
 
 
-# -- serialisation ----------------------------------------------------------------------
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() + "Z" if value is not None else None
-
-
-def trial_json(trial: Trial) -> dict[str, Any]:
-    """A trial as JSON (timestamps ISO 8601, UTC)."""
-    data = asdict(trial)
-    data["status"] = trial.status.value
-    for key in ("created_at", "updated_at", "lease_expires_at"):
-        data[key] = _iso(data[key])
-    return data
-
-
-def measurement_json(measurement: Measurement) -> dict[str, Any]:
-    """A measurement as JSON."""
-    data = asdict(measurement)
-    data["received_at"] = _iso(measurement.received_at)
-    return data
-
-
-def status_json(status: CampaignStatus) -> dict[str, Any]:
-    """A campaign's progress as JSON."""
-    campaign = status.campaign
-    best = status.best
-    data: dict[str, Any] = {
-        "name": campaign.name,
-        "status": campaign.status,
-        "space": campaign.space.to_dict(),
-        "objectives": [
-            {"name": o.name, "direction": o.direction.value, "unit": o.unit}
-            for o in campaign.objectives
-        ],
-        "settings": asdict(campaign.settings),
-        "pool_size": campaign.pool_size,
-        "trials": status.trials,
-        "measurements": status.measurements,
-        "rounds": status.rounds,
-        "best": None
-        if best is None
-        else {
-            "trial": trial_json(best.trial),
-            "values": best.measurement.values,
-        },
-        "best_so_far": status.best_so_far.tolist(),
-    }
-    if status.efficiency is not None:
-        eff = status.efficiency
-        data["efficiency"] = {
-            "enhancement_factor": _finite(eff.enhancement_factor),
-            "acceleration_factor": _finite(eff.acceleration_factor),
-            "top_fraction": eff.top_fraction.tolist(),
-            "pool_best": eff.pool_best,
-        }
-    return data
-
-
-def _finite(value: float) -> float | None:
-    return value if value == value and abs(value) != float("inf") else None
-
-
+# -- listings ---------------------------------------------------------------------------
 def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in row.items():
@@ -295,52 +234,25 @@ class Service:
     def register(self, app: FastAPI) -> None:
         """Add every API route under ``/api/v1`` (directly, so ``app.routes`` lists them)."""
         r = APIRouter(prefix="/api/v1")
-        r.add_api_route("/campaigns", self.list_campaigns, methods=["GET"], dependencies=[Reader])
-        r.add_api_route(
-            "/campaigns",
-            self.create_campaign,
-            methods=["POST"],
-            status_code=201,
-            dependencies=[Admin],
-        )
-        r.add_api_route(
-            "/campaigns/{name}", self.show_campaign, methods=["GET"], dependencies=[Reader]
-        )
-        r.add_api_route(
-            "/campaigns/{name}/trials", self.list_trials, methods=["GET"], dependencies=[Reader]
-        )
-        r.add_api_route(
-            "/campaigns/{name}/measurements",
-            self.list_measurements,
-            methods=["GET"],
-            dependencies=[Reader],
-        )
-        r.add_api_route(
-            "/campaigns/{name}/claims", self.claim, methods=["POST"], dependencies=[Writer]
-        )
-        r.add_api_route(
-            "/campaigns/{name}/results", self.report, methods=["POST"], dependencies=[Writer]
-        )
-        r.add_api_route(
-            "/campaigns/{name}/trials/{trial_id}/heartbeat",
-            self.heartbeat,
-            methods=["POST"],
-            dependencies=[Writer],
-        )
-        r.add_api_route(
-            "/campaigns/{name}/trials/{trial_id}/fail",
-            self.fail,
-            methods=["POST"],
-            dependencies=[Writer],
-        )
-        r.add_api_route(
-            "/campaigns/{name}/trials/{trial_id}/cancel",
-            self.cancel,
-            methods=["POST"],
-            dependencies=[Writer],
-        )
-        r.add_api_route("/materials", self.list_materials, methods=["GET"], dependencies=[Reader])
-        r.add_api_route("/materials", self.create_material, methods=["POST"], dependencies=[Admin])
+        campaign, trial = "/campaigns/{name}", "/campaigns/{name}/trials/{trial_id}"
+        routes: list[tuple[str, str, Callable[..., Any], Any, int]] = [
+            ("GET", "/campaigns", self.list_campaigns, Reader, 200),
+            ("POST", "/campaigns", self.create_campaign, Admin, 201),
+            ("GET", campaign, self.show_campaign, Reader, 200),
+            ("GET", f"{campaign}/trials", self.list_trials, Reader, 200),
+            ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200),
+            ("POST", f"{campaign}/claims", self.claim, Writer, 200),
+            ("POST", f"{campaign}/results", self.report, Writer, 200),
+            ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200),
+            ("POST", f"{trial}/fail", self.fail, Writer, 200),
+            ("POST", f"{trial}/cancel", self.cancel, Writer, 200),
+            ("GET", "/materials", self.list_materials, Reader, 200),
+            ("POST", "/materials", self.create_material, Admin, 200),
+        ]
+        for method, path, endpoint, guard, status in routes:
+            r.add_api_route(
+                path, endpoint, methods=[method], dependencies=[guard], status_code=status
+            )
         app.router.routes.extend(r.routes)
 
     @access("read")
@@ -355,7 +267,7 @@ class Service:
                     {"name": o.name, "direction": o.direction.value} for o in c.objectives
                 ],
                 "settings": asdict(c.settings),
-                "created_at": _iso(c.created_at),
+                "created_at": iso(c.created_at),
             }
             for c in self.store.campaigns()
         ]

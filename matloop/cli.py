@@ -215,48 +215,29 @@ def campaign_list() -> None:
 def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a campaign's progress: trials, best result, EF and AF on a known pool."""
     from agents import CampaignAgent
+    from agents.serialize import status_json
 
     with errors():
         status = CampaignAgent(store(), name).status()
-    objective = status.campaign.objectives[0]
-    best = status.best
-    summary: dict[str, Any] = {
-        "campaign": name,
-        "strategy": status.campaign.settings.strategy,
-        "trials": status.trials,
-        "measurements": status.measurements,
-        "rounds": status.rounds,
-        "best": None
-        if best is None
-        else {
-            "trial": best.trial.id,
-            "parameters": best.trial.parameters,
-            "values": best.measurement.values,
-        },
-    }
-    if status.efficiency is not None:
-        eff = status.efficiency
-        summary.update(
-            enhancement_factor=eff.enhancement_factor,
-            acceleration_factor=eff.acceleration_factor,
-            top5_found=float(eff.top_fraction[-1]),
-            pool_best=eff.pool_best,
-        )
     if as_json:
-        console.print_json(json.dumps(summary, default=str, allow_nan=True))
+        console.print_json(json.dumps(status_json(status)))
         return
-    console.print(f"[bold]{name}[/bold]  strategy={summary['strategy']}  rounds={status.rounds}")
+    objective = status.campaign.objectives[0].name
+    console.print(
+        f"[bold]{name}[/bold]  strategy={status.campaign.settings.strategy}  rounds={status.rounds}"
+    )
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
-    if best is not None:
+    if status.best is not None:
+        best = status.best
         console.print(
-            f"best {objective.name} = {best.measurement.values[objective.name]:.6g} "
+            f"best {objective} = {best.measurement.values[objective]:.6g} "
             f"at {best.trial.parameters} (trial {best.trial.id})"
         )
     if status.efficiency is not None:
+        eff = status.efficiency
         console.print(
-            f"top-5% found {summary['top5_found']:.0%}; EF {summary['enhancement_factor']:.2f}, "
-            f"AF {summary['acceleration_factor']:.2f} against random; "
-            f"pool best {summary['pool_best']:.6g}"
+            f"top-5% found {eff.top_fraction[-1]:.0%}; EF {eff.enhancement_factor:.2f}, "
+            f"AF {eff.acceleration_factor:.2f} against random; pool best {eff.pool_best:.6g}"
         )
 
 

@@ -74,8 +74,8 @@ def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
     shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
     assert shown["measurements"] == 12
     assert shown["rounds"] == 2
-    assert shown["enhancement_factor"] >= 0
-    assert shown["pool_best"] == pytest.approx(0.001622641)
+    assert shown["efficiency"]["enhancement_factor"] >= 0
+    assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
 
 
 def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:

@@ -1,0 +1,72 @@
+"""JSON views of campaigns, trials and measurements (shared by the API, dashboard and CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from agents.campaign import CampaignStatus
+from discovery.domain import Measurement, Trial
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC (``...Z``), or None."""
+    return value.isoformat() + "Z" if value is not None else None
+
+
+def trial_json(trial: Trial) -> dict[str, Any]:
+    """A trial as JSON (timestamps ISO 8601, UTC)."""
+    data = asdict(trial)
+    data["status"] = trial.status.value
+    for key in ("created_at", "updated_at", "lease_expires_at"):
+        data[key] = iso(data[key])
+    return data
+
+
+def measurement_json(measurement: Measurement) -> dict[str, Any]:
+    """A measurement as JSON."""
+    data = asdict(measurement)
+    data["received_at"] = iso(measurement.received_at)
+    return data
+
+
+def status_json(status: CampaignStatus) -> dict[str, Any]:
+    """A campaign's progress as JSON."""
+    campaign = status.campaign
+    best = status.best
+    data: dict[str, Any] = {
+        "name": campaign.name,
+        "status": campaign.status,
+        "space": campaign.space.to_dict(),
+        "objectives": [
+            {"name": o.name, "direction": o.direction.value, "unit": o.unit}
+            for o in campaign.objectives
+        ],
+        "settings": asdict(campaign.settings),
+        "pool_size": campaign.pool_size,
+        "trials": status.trials,
+        "measurements": status.measurements,
+        "rounds": status.rounds,
+        "best": None
+        if best is None
+        else {
+            "trial": trial_json(best.trial),
+            "values": best.measurement.values,
+        },
+        "best_so_far": status.best_so_far.tolist(),
+    }
+    if status.efficiency is not None:
+        eff = status.efficiency
+        data["efficiency"] = {
+            "enhancement_factor": finite(eff.enhancement_factor),
+            "acceleration_factor": finite(eff.acceleration_factor),
+            "top_fraction": eff.top_fraction.tolist(),
+            "pool_best": eff.pool_best,
+        }
+    return data
+
+
+def finite(value: float) -> float | None:
+    """The value, or None for NaN and infinities (JSON has neither)."""
+    return value if value == value and abs(value) != float("inf") else None
