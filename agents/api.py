@@ -23,6 +23,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field
+from pymongo.errors import ConnectionFailure
 
 from agents.campaign import CampaignAgent
 from agents.serialize import iso, measurement_json, status_json, trial_json
@@ -30,6 +31,7 @@ from db import (
     CampaignExistsError,
     CampaignStore,
     ConcurrentProposalError,
+    TrialStateError,
     connect,
 )
 from db.materials import add_material, page_materials
@@ -404,6 +406,18 @@ def _error(status: int) -> Callable[[Request, Exception], Response]:
     return handler
 
 
+def _unavailable(request: Request, error: Exception) -> Response:
+    # Database down or restarting: nothing was acknowledged, so the client retries.
+    return JSONResponse(
+        {
+            "detail": f"database unavailable ({type(error).__name__}); retry with the same "
+            "idempotency key"
+        },
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
 def create_app(uri: str | None = None, on_results: ResultsHook | None = None) -> FastAPI:
     """Build the API (and dashboard) app.
 
@@ -431,11 +445,13 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
     from agents.dashboard import register_dashboard  # here: the dashboard imports this module
 
     register_dashboard(app, service)
+    app.add_exception_handler(ConnectionFailure, _unavailable)
     for error, status in [
         (FilterError, 400),
         (LookupError, 404),
         (CampaignExistsError, 409),
         (ConcurrentProposalError, 409),
+        (TrialStateError, 409),
         (ValueError, 422),
     ]:
         app.add_exception_handler(error, _error(status))

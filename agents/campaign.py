@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from db import CampaignStore, ConcurrentProposalError
+from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from discovery.datasets import PoolDataset
 from discovery.domain import Campaign, CampaignSettings, Candidate, Measurement, Trial, TrialStatus
 from discovery.metrics import (
@@ -277,7 +277,7 @@ class CampaignAgent:
                 continue
             status = trials[result.trial_id].status
             if not status.is_pending:
-                raise ValueError(
+                raise TrialStateError(
                     f"results[{i}]: trial {result.trial_id} is {status.value}; "
                     "only proposed or running trials accept results"
                 )

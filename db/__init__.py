@@ -11,6 +11,7 @@ from db.campaigns import (
     ConcurrentProposalError,
     RecordReport,
     TrialNotFoundError,
+    TrialStateError,
 )
 from db.connection import connect, disconnect
 from db.server import EmbeddedServer, ephemeral_server
@@ -23,6 +24,7 @@ __all__ = [
     "EmbeddedServer",
     "RecordReport",
     "TrialNotFoundError",
+    "TrialStateError",
     "connect",
     "disconnect",
     "ephemeral_server",

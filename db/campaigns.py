@@ -26,6 +26,7 @@ from db.convert import (
     candidate_to_document,
     measurement_from_document,
     measurement_to_document,
+    reference_id,
     trial_from_document,
     trial_to_document,
 )
@@ -60,6 +61,10 @@ class CampaignExistsError(ValueError):
 
 class TrialNotFoundError(LookupError):
     """No such trial in the campaign."""
+
+
+class TrialStateError(ValueError):
+    """The trial is not in a state that allows this (no longer pending, leased to another)."""
 
 
 class ConcurrentProposalError(RuntimeError):
@@ -188,9 +193,15 @@ class CampaignStore:
 
     def trials_by_id(self, name: str, ids: Iterable[str]) -> dict[str, Trial]:
         """The campaign's trials among ``ids`` (malformed or foreign ids are left out)."""
+        campaign = self._document(name)
         valid = [ObjectId(i) for i in set(ids) if ObjectId.is_valid(i)]
-        found = TrialDocument.objects(campaign=self._document(name), id__in=valid)
-        return {str(d.id): trial_from_document(d, name) for d in found.no_dereference()}
+        # By _id alone (the campaign is checked here): it keeps the _id index in use.
+        found = TrialDocument.objects(id__in=valid).no_dereference()
+        return {
+            str(d.id): trial_from_document(d, name)
+            for d in found
+            if reference_id(d.campaign) == campaign.id
+        }
 
     def add_trials(self, name: str, trials: Sequence[Trial]) -> list[Trial]:
         """Store a batch of new trials atomically; returns them with ids and timestamps."""
@@ -269,7 +280,7 @@ class CampaignStore:
         )
         if not updated:
             trial = self.trial(name, trial_id)
-            raise ValueError(
+            raise TrialStateError(
                 f"trial {trial_id} is {trial.status.value}"
                 + (f", leased to {trial.claimed_by!r}" if trial.claimed_by else "")
                 + f"; {instrument!r} holds no lease on it"
@@ -280,7 +291,7 @@ class CampaignStore:
         """Move a trial along its life cycle (raises ``ValueError`` on a forbidden move)."""
         current = self.trial(name, trial_id)
         if status not in ALLOWED_TRANSITIONS[current.status]:
-            raise ValueError(f"trial {trial_id}: cannot go from {current.status} to {status}")
+            raise TrialStateError(f"trial {trial_id}: cannot go from {current.status} to {status}")
         changes: dict[str, Any] = {"set__status": status.value, "set__updated_at": utcnow()}
         if status in (TrialStatus.FAILED, TrialStatus.ABANDONED):
             changes.update(unset__active_candidate=True, unset__lease_expires_at=True)
@@ -366,7 +377,7 @@ class CampaignStore:
                     session=session,
                 )
                 if result.matched_count != 1:
-                    raise ValueError(f"trial {measurement.trial_id} is no longer pending")
+                    raise TrialStateError(f"trial {measurement.trial_id} is no longer pending")
 
         try:
             _transaction(work)
@@ -434,5 +445,6 @@ __all__ = [
     "ConcurrentProposalError",
     "RecordReport",
     "TrialNotFoundError",
+    "TrialStateError",
     "parse_id",
 ]

@@ -76,7 +76,7 @@ def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
     stolen = api.post(
         f"{base}/{trials[0]['id']}/heartbeat", json={"instrument": "robot-2"}, headers=robot
     )
-    assert stolen.status_code == 422 and "leased to 'robot-1'" in stolen.json()["detail"]
+    assert stolen.status_code == 409 and "leased to 'robot-1'" in stolen.json()["detail"]
     assert api.post(f"{base}/{trials[1]['id']}/fail", headers=robot).json()["status"] == "failed"
     assert api.post(f"{base}/{trials[2]['id']}/cancel", headers=robot).json()["status"] == (
         "abandoned"
@@ -88,7 +88,7 @@ def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
     )
     late = {"trial_id": trials[1]["id"], "values": {"degradation": 0.2}}
     response = api.post("/api/v1/campaigns/photo-pce10/results", json=late, headers=robot)
-    assert response.status_code == 422 and "is failed" in response.json()["detail"]
+    assert response.status_code == 409 and "is failed" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
