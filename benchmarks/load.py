@@ -124,6 +124,8 @@ class Instrument(threading.Thread):
                     self.acknowledged += [t["id"] for t in chunk]
         except Exception as error:  # reported in the summary
             self.error = repr(error)
+        finally:
+            self.client.close()
 
 
 def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
@@ -148,7 +150,11 @@ def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
         elapsed = time.perf_counter() - start
     finally:
         server.terminate()
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     acknowledged = [trial for t in threads for trial in t.acknowledged]
     stored = Counter(str(m.trial.id) for m in MeasurementDocument.objects.no_dereference())
     latencies = np.array([x for t in threads for x in t.latencies])

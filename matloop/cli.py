@@ -518,7 +518,8 @@ def serve(
     from flows.events import emit_results_reported  # a no-op unless PREFECT_API_URL is set
 
     app = create_app(Settings().uri, on_results=emit_results_reported)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    # Bounded shutdown: idle keep-alive clients must not hold a restart up.
+    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
 
 
 # -- demo ---------------------------------------------------------------------------
