@@ -39,16 +39,35 @@ RESULTS = Path(__file__).resolve().parent / "results"
 CLAIM = 50
 
 
-def queue_trials(store: CampaignStore, name: str, n: int, seed: int) -> None:
-    """Create an open-space campaign with ``n`` proposed trials (not timed)."""
-    space = SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(4)))
-    campaign = Campaign(name, space, (Objective("y", Direction.MAXIMIZE),),
-                        CampaignSettings("random", initial=1, batch_size=CLAIM, seed=seed))
-    store.create(campaign)
-    rng = np.random.default_rng(seed)
-    for start in range(0, n, 1000):
-        points = space.sample(min(1000, n - start), rng)
-        store.add_trials(name, [Trial(name, p, f"b{start // 1000:04d}") for p in points])
+SPACE = SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(4)))
+
+
+class Feeder(threading.Thread):
+    """Keeps about ``depth`` proposed trials queued until ``n`` have been queued in all.
+
+    A lab's queue is a few batches deep; queueing all trials up front would measure
+    scans over a 20,000-deep queue instead of the ingestion path.
+    """
+
+    def __init__(self, store: CampaignStore, name: str, n: int, depth: int, seed: int) -> None:
+        super().__init__(daemon=True)
+        self.store, self.name, self.n, self.depth = store, name, n, depth
+        self.rng = np.random.default_rng(seed)
+        self.queued = 0
+        self.stop = threading.Event()
+
+    def top_up(self) -> None:
+        waiting = TrialDocument.objects(status="proposed").count()
+        count = min(self.depth - waiting, self.n - self.queued)
+        if count > 0:
+            points = SPACE.sample(count, self.rng)
+            self.store.add_trials(self.name, [Trial(self.name, p, "queued") for p in points])
+            self.queued += count
+
+    def run(self) -> None:
+        while self.queued < self.n and not self.stop.is_set():
+            self.top_up()
+            time.sleep(0.05)
 
 
 def start_server(uri: str) -> tuple[subprocess.Popen[bytes], str]:
@@ -110,7 +129,8 @@ class Instrument(threading.Thread):
                 trials = self.post("/claims", {"instrument": self.label, "count": want,
                                                "lease_seconds": 600})["trials"]
                 if not trials:
-                    break
+                    time.sleep(0.05)  # the queue is being refilled
+                    continue
                 for i in range(0, len(trials), self.bulk):
                     chunk = trials[i:i + self.bulk]
                     body = {"results": [
@@ -135,7 +155,11 @@ def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
     connect(f"{uri}/{database}")
     store = CampaignStore()
     name = "load"
-    queue_trials(store, name, instruments * per_instrument, seed=bulk)
+    store.create(Campaign(name, SPACE, (Objective("y", Direction.MAXIMIZE),),
+                          CampaignSettings("random", initial=1, batch_size=CLAIM, seed=bulk)))
+    feeder = Feeder(store, name, instruments * per_instrument, depth=20 * CLAIM, seed=bulk)
+    feeder.top_up()
+    feeder.start()
     token, _ = create_token("load-instruments", "instrument", [name])
     server, url = start_server(f"{uri}/{database}")
     try:
@@ -149,6 +173,7 @@ def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
             thread.join(timeout=time_limit + 60)
         elapsed = time.perf_counter() - start
     finally:
+        feeder.stop.set()
         server.terminate()
         try:
             server.wait(timeout=30)
