@@ -22,6 +22,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from mongoengine import ValidationError as MongoValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import ConnectionFailure
 
@@ -90,7 +91,7 @@ class ResultIn(Body):
         default=None, min_length=1, max_length=256, description="Default `<source>:<trial_id>`."
     )
     source: str | None = Field(default=None, pattern=NAME, description="Instrument or person.")
-    units: dict[str, str] = Field(default_factory=dict)
+    units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
 
 
 class ResultsIn(Body):
@@ -120,7 +121,7 @@ class SettingsIn(Body):
     strategy: str = "gp"
     initial: int = Field(default=10, ge=1, le=10_000)
     batch_size: int = Field(default=4, ge=1, le=1000)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**63 - 1)
 
 
 class CampaignIn(Body):
@@ -209,7 +210,7 @@ Reader = Depends(reader)
 Writer = Depends(writer)
 Admin = Depends(admin)
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 Filter = Annotated[str, Query(max_length=2000, description="OPTIMADE filter.")]
 
@@ -282,7 +283,10 @@ class Service:
                 f"settings.strategy: unknown {body.settings.strategy!r}; "
                 f"choose from {sorted(PLANNERS)}"
             )
-        space = SearchSpace.from_dict(body.space)
+        try:
+            space = SearchSpace.from_dict(body.space)
+        except ValueError as error:
+            raise ValueError(f"space: {error}") from None
         campaign = Campaign(
             name=body.name,
             space=space,
@@ -453,6 +457,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         (ConcurrentProposalError, 409),
         (TrialStateError, 409),
         (ValueError, 422),
+        (MongoValidationError, 422),
     ]:
         app.add_exception_handler(error, _error(status))
 

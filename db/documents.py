@@ -59,6 +59,8 @@ class MaterialDocument(Document):
         """Canonicalise the formula and derive elements, count and chemical system."""
         try:
             composition = Composition(self.formula)
+            # Fe2O3, Fe1O1.5 and Fe0.5O0.75 are one material: canonicalise integer amounts.
+            composition = Composition(composition.get_integer_formula_and_factor()[0])
         except Exception as error:
             raise ValidationError(f"formula: cannot parse {self.formula!r} ({error})") from None
         if not composition.valid:

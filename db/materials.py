@@ -31,9 +31,10 @@ def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple
     """
     document = MaterialDocument(formula=formula, structure=structure)
     try:
+        document.clean()  # the caller's fields only: formula and structure
         document.validate()
     except ValidationError as error:
-        raise ValueError(str(error.message if hasattr(error, "message") else error)) from None
+        raise ValueError(str(error.message)) from None
     existing = MaterialDocument.objects(formula=document.formula).first()
     if existing is not None:
         return material_from_document(existing), False

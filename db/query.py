@@ -6,6 +6,7 @@ its MongoDB transformer, so user text never becomes a raw MongoDB operator.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -65,17 +66,30 @@ def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
     return _rename(query, FIELDS[resource], resource)
 
 
+def _literal_pattern(pattern: str) -> str:
+    anchored_start, anchored_end = pattern.startswith("^"), pattern.endswith("$")
+    core = pattern[int(anchored_start) : len(pattern) - int(anchored_end)]
+    return ("^" if anchored_start else "") + re.escape(core) + ("$" if anchored_end else "")
+
+
 def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
+    if isinstance(node, bool):
+        return node
+    if isinstance(node, int) and not -(2**63) <= node < 2**63:
+        raise FilterError(f"filter: {node} is outside the 64-bit integer range")
     if isinstance(node, list):
         return [_rename(item, fields, resource) for item in node]
     if not isinstance(node, dict):
         return node
     renamed: dict[str, Any] = {}
     for key, value in node.items():
-        if key.startswith("$"):
+        if key == "$regex":
+            # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
+            renamed[key] = _literal_pattern(value)
+        elif key.startswith("$"):
             renamed[key] = _rename(value, fields, resource)
         elif key in fields:
-            renamed[fields[key]] = value
+            renamed[fields[key]] = _rename(value, fields, resource)
         else:
             raise FilterError(
                 f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"

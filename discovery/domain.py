@@ -131,6 +131,9 @@ class Campaign:
             raise ValueError("campaign name must not be empty")
         if not self.objectives:
             raise ValueError("a campaign needs at least one objective")
+        names = [o.name for o in self.objectives]
+        if len(set(names)) != len(names):
+            raise ValueError(f"objectives: names appear twice in {names}")
         clash = {o.name for o in self.objectives} & set(self.space.names)
         if clash:
             raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
@@ -212,7 +215,11 @@ class Measurement:
         for name, value in self.values.items():
             if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
-            if not math.isfinite(value):
+            try:
+                finite = math.isfinite(value)
+            except OverflowError:
+                finite = False
+            if not finite:
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not finite ({value})")
 
 

@@ -51,7 +51,10 @@ class ContinuousParameter:
         """Return ``value`` as a float, or raise naming the parameter and the problem."""
         if isinstance(value, bool) or not isinstance(value, int | float | np.number):
             raise ValueError(f"parameter {self.name!r}: expected a number, got {value!r}")
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            raise ValueError(f"parameter {self.name!r}: {value!r} is too large") from None
         if not math.isfinite(number):
             raise ValueError(f"parameter {self.name!r}: {number} is not finite")
         span = self.upper - self.lower
@@ -114,6 +117,11 @@ class SearchSpace:
         if not self.parameters:
             raise ValueError("a search space needs at least one parameter")
         names = [p.name for p in self.parameters]
+        for name in names:
+            if not isinstance(name, str) or not name or name.startswith("$") or "." in name:
+                raise ValueError(
+                    f"parameter name {name!r}: must be non-empty text without '.' or a leading '$'"
+                )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names appear twice: {duplicates}")
@@ -282,16 +290,24 @@ class SearchSpace:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         """Build a space from :meth:`to_dict` output, validating as it goes."""
+        try:
+            return cls._from_dict(data)
+        except (KeyError, TypeError, AttributeError, OverflowError) as error:
+            raise ValueError(f"malformed ({type(error).__name__}: {error})") from None
+
+    @classmethod
+    def _from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
         params: list[Parameter] = []
         for i, raw in enumerate(data.get("parameters", [])):
             kind = raw.get("type", "continuous")
+            unit = raw.get("unit")
+            if unit is not None and not isinstance(unit, str):
+                raise ValueError(f"parameters[{i}].unit: must be text, got {unit!r}")
             if kind == "categorical":
                 params.append(CategoricalParameter(raw["name"], tuple(raw["choices"])))
             elif kind == "continuous":
                 params.append(
-                    ContinuousParameter(
-                        raw["name"], float(raw["lower"]), float(raw["upper"]), raw.get("unit")
-                    )
+                    ContinuousParameter(raw["name"], float(raw["lower"]), float(raw["upper"]), unit)
                 )
             else:
                 raise ValueError(f"parameters[{i}].type: unknown parameter type {kind!r}")
