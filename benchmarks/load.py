@@ -77,7 +77,9 @@ def start_server(uri: str) -> tuple[subprocess.Popen[bytes], str]:
     env.pop("PREFECT_API_URL", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "matloop", "serve", "--port", str(port)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -94,11 +96,22 @@ def start_server(uri: str) -> tuple[subprocess.Popen[bytes], str]:
 class Instrument(threading.Thread):
     """Claims trials and reports ``total`` results, ``bulk`` per request."""
 
-    def __init__(self, url: str, token: str, campaign: str, label: str, total: int,
-                 bulk: int, deadline: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        token: str,
+        campaign: str,
+        label: str,
+        total: int,
+        bulk: int,
+        deadline: float,
+    ) -> None:
         super().__init__(daemon=True)
-        self.client = httpx.Client(base_url=f"{url}/api/v1/campaigns/{campaign}",
-                                   headers={"Authorization": f"Bearer {token}"}, timeout=60)
+        self.client = httpx.Client(
+            base_url=f"{url}/api/v1/campaigns/{campaign}",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=60,
+        )
         self.label, self.total, self.bulk, self.deadline = label, total, bulk, deadline
         self.latencies: list[float] = []
         self.acknowledged: list[str] = []
@@ -126,18 +139,25 @@ class Instrument(threading.Thread):
         try:
             while len(self.acknowledged) < self.total and time.monotonic() < self.deadline:
                 want = min(CLAIM, self.total - len(self.acknowledged))
-                trials = self.post("/claims", {"instrument": self.label, "count": want,
-                                               "lease_seconds": 600})["trials"]
+                trials = self.post(
+                    "/claims", {"instrument": self.label, "count": want, "lease_seconds": 600}
+                )["trials"]
                 if not trials:
                     time.sleep(0.05)  # the queue is being refilled
                     continue
                 for i in range(0, len(trials), self.bulk):
-                    chunk = trials[i:i + self.bulk]
-                    body = {"results": [
-                        {"trial_id": t["id"], "values": {"y": sum(t["parameters"].values())},
-                         "idempotency_key": f"{self.label}:{t['id']}", "source": self.label}
-                        for t in chunk
-                    ]}
+                    chunk = trials[i : i + self.bulk]
+                    body = {
+                        "results": [
+                            {
+                                "trial_id": t["id"],
+                                "values": {"y": sum(t["parameters"].values())},
+                                "idempotency_key": f"{self.label}:{t['id']}",
+                                "source": self.label,
+                            }
+                            for t in chunk
+                        ]
+                    }
                     start = time.perf_counter()
                     self.post("/results", body)
                     self.latencies.append(time.perf_counter() - start)
@@ -148,15 +168,22 @@ class Instrument(threading.Thread):
             self.client.close()
 
 
-def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
-             time_limit: float = 900.0) -> dict[str, Any]:
+def run_load(
+    uri: str, instruments: int, per_instrument: int, bulk: int, time_limit: float = 900.0
+) -> dict[str, Any]:
     """One load run in its own database; returns the counted outcome."""
     database = f"load_{bulk}_{int(time.time())}"
     connect(f"{uri}/{database}")
     store = CampaignStore()
     name = "load"
-    store.create(Campaign(name, SPACE, (Objective("y", Direction.MAXIMIZE),),
-                          CampaignSettings("random", initial=1, batch_size=CLAIM, seed=bulk)))
+    store.create(
+        Campaign(
+            name,
+            SPACE,
+            (Objective("y", Direction.MAXIMIZE),),
+            CampaignSettings("random", initial=1, batch_size=CLAIM, seed=bulk),
+        )
+    )
     feeder = Feeder(store, name, instruments * per_instrument, depth=20 * CLAIM, seed=bulk)
     feeder.top_up()
     feeder.start()
@@ -164,8 +191,10 @@ def run_load(uri: str, instruments: int, per_instrument: int, bulk: int,
     server, url = start_server(f"{uri}/{database}")
     try:
         deadline = time.monotonic() + time_limit
-        threads = [Instrument(url, token, name, f"robot-{i:02d}", per_instrument, bulk, deadline)
-                   for i in range(instruments)]
+        threads = [
+            Instrument(url, token, name, f"robot-{i:02d}", per_instrument, bulk, deadline)
+            for i in range(instruments)
+        ]
         start = time.perf_counter()
         for thread in threads:
             thread.start()
@@ -216,16 +245,21 @@ def main() -> None:
             print(json.dumps(rows[-1]), flush=True)
     machine = {"platform": platform.platform(), "cpus": os.cpu_count()}
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"benchmark": "load", "machine": machine, "runs": rows},
-                                      indent=2))
+    args.output.write_text(
+        json.dumps({"benchmark": "load", "machine": machine, "runs": rows}, indent=2)
+    )
     print()
-    print("| results/request | sent | stored | duplicates | lost | results/s | p50 ms | "
-          "p99 ms | retries |")
+    print(
+        "| results/request | sent | stored | duplicates | lost | results/s | p50 ms | "
+        "p99 ms | retries |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['results_per_request']} | {r['sent']} | {r['stored']} | {r['duplicates']} | "
-              f"{r['lost']} | {r['results_per_second']:.0f} | {r['p50_ms']:.0f} | "
-              f"{r['p99_ms']:.0f} | {r['client_retries']} |")
+        print(
+            f"| {r['results_per_request']} | {r['sent']} | {r['stored']} | {r['duplicates']} | "
+            f"{r['lost']} | {r['results_per_second']:.0f} | {r['p50_ms']:.0f} | "
+            f"{r['p99_ms']:.0f} | {r['client_retries']} |"
+        )
 
 
 if __name__ == "__main__":
