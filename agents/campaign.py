@@ -163,11 +163,16 @@ class CampaignAgent:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
         claimed = self.store.claim(self.name, instrument, count, lease_seconds)
         missing = count - len(claimed)
-        if missing > 0:
+        if missing > 0 and not self.pending_unclaimed():
             batch = self.campaign.settings.batch_size
             self.propose(None if missing <= batch else missing)
+        if missing > 0:
             claimed += self.store.claim(self.name, instrument, missing, lease_seconds)
         return claimed
+
+    def pending_unclaimed(self) -> bool:
+        """Whether proposed trials wait for an instrument (another claim may take them)."""
+        return bool(self.store.page_trials(self.name, {"status": "proposed"}, 1, 0)[0])
 
     def heartbeat(self, trial_id: str, instrument: str, lease_seconds: float = 600.0) -> Trial:
         """Extend an instrument's lease on a trial it is running."""

@@ -184,7 +184,7 @@ def run_load(
             CampaignSettings("random", initial=1, batch_size=CLAIM, seed=bulk),
         )
     )
-    feeder = Feeder(store, name, instruments * per_instrument, depth=20 * CLAIM, seed=bulk)
+    feeder = Feeder(store, name, instruments * per_instrument, depth=40 * CLAIM, seed=bulk)
     feeder.top_up()
     feeder.start()
     token, _ = create_token("load-instruments", "instrument", [name])

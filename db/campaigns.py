@@ -6,6 +6,7 @@ of measurements with their trials' status) run in one transaction: all or nothin
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -14,7 +15,6 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import Document, NotUniqueError, ValidationError
-from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
@@ -236,32 +236,39 @@ class CampaignStore:
     def claim(self, name: str, instrument: str, count: int, lease_seconds: float) -> list[Trial]:
         """Lease up to ``count`` proposed trials to an instrument, oldest first.
 
-        Each trial is taken with one atomic find-and-modify, so two instruments claiming
-        at once never receive the same trial.
+        Three round trips whatever ``count``: read candidate ids, take them with one
+        update conditioned on ``status == proposed`` that stamps a unique claim token,
+        read back what this claim got. Each trial's update is atomic, so two instruments
+        claiming at once never receive the same trial (one may get fewer).
         """
         campaign = self._document(name)
         self.release_expired(name)
         collection = TrialDocument._get_collection()
-        claimed = []
-        for _ in range(count):
-            now = utcnow()
-            raw = collection.find_one_and_update(
-                {"campaign": campaign.id, "status": TrialStatus.PROPOSED.value},
-                {
-                    "$set": {
-                        "status": TrialStatus.RUNNING.value,
-                        "claimed_by": instrument,
-                        "lease_expires_at": now + timedelta(seconds=lease_seconds),
-                        "updated_at": now,
-                    }
-                },
-                sort=[("sequence", 1)],
-                return_document=ReturnDocument.AFTER,
+        waiting = (
+            collection.find(
+                {"campaign": campaign.id, "status": TrialStatus.PROPOSED.value}, {"_id": 1}
             )
-            if raw is None:
-                break
-            claimed.append(trial_from_document(TrialDocument._from_son(raw), name))
-        return claimed
+            .sort("sequence", 1)
+            .limit(count)
+        )
+        ids = [row["_id"] for row in waiting]
+        if not ids:
+            return []
+        token, now = uuid.uuid4().hex, utcnow()
+        collection.update_many(
+            {"_id": {"$in": ids}, "status": TrialStatus.PROPOSED.value},
+            {
+                "$set": {
+                    "status": TrialStatus.RUNNING.value,
+                    "claimed_by": instrument,
+                    "claim_token": token,
+                    "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                    "updated_at": now,
+                }
+            },
+        )
+        taken = TrialDocument.objects(claim_token=token).order_by("sequence").no_dereference()
+        return [trial_from_document(d, name) for d in taken]
 
     def heartbeat(self, name: str, trial_id: str, instrument: str, lease_seconds: float) -> Trial:
         """Extend an instrument's lease on a running trial.

@@ -148,6 +148,7 @@ class TrialDocument(Document):
     model_version = StringField(null=True)
     acquisition_value = FloatField(null=True)
     claimed_by = StringField(null=True)
+    claim_token = StringField()  # the claim that leased it (read back after update_many)
     lease_expires_at = DateTimeField(null=True)
     # Set while a pool candidate is pending or completed: a unique index then forbids
     # proposing it twice, even by agents in different processes.
@@ -166,6 +167,7 @@ class TrialDocument(Document):
             },
             ["campaign", "status"],
             ["campaign", "status", "lease_expires_at"],
+            {"fields": ["claim_token"], "sparse": True},
             ["campaign", "batch"],
             "model_version",
         ],
