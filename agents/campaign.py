@@ -161,13 +161,16 @@ class CampaignAgent:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-        claimed = self.store.claim(self.name, instrument, count, lease_seconds)
-        missing = count - len(claimed)
-        if missing > 0 and not self.pending_unclaimed():
-            batch = self.campaign.settings.batch_size
-            self.propose(None if missing <= batch else missing)
-        if missing > 0:
-            claimed += self.store.claim(self.name, instrument, missing, lease_seconds)
+        claimed: list[Trial] = []
+        for _ in range(5):  # another instrument may take some of the trials read for this one
+            claimed += self.store.claim(self.name, instrument, count - len(claimed), lease_seconds)
+            missing = count - len(claimed)
+            if missing == 0:
+                break
+            if not self.pending_unclaimed():
+                batch = self.campaign.settings.batch_size
+                if not self.propose(None if missing <= batch else missing):
+                    break  # pool exhausted
         return claimed
 
     def pending_unclaimed(self) -> bool:
