@@ -374,17 +374,17 @@ class CampaignStore:
         def work(session: ClientSession) -> None:
             _insert(documents, session)
             pending = [s.value for s in TrialStatus if s.is_pending]
-            for measurement in fresh.values():
-                result = TrialDocument._get_collection().update_one(
-                    {"_id": parse_id(measurement.trial_id), "status": {"$in": pending}},
-                    {
-                        "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
-                        "$unset": {"lease_expires_at": ""},
-                    },
-                    session=session,
-                )
-                if result.matched_count != 1:
-                    raise TrialStateError(f"trial {measurement.trial_id} is no longer pending")
+            ids = [parse_id(m.trial_id) for m in fresh.values()]
+            result = TrialDocument._get_collection().update_many(
+                {"_id": {"$in": ids}, "status": {"$in": pending}},
+                {
+                    "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
+                    "$unset": {"lease_expires_at": ""},
+                },
+                session=session,
+            )
+            if result.matched_count != len(ids):  # one update, aborted as a whole
+                raise TrialStateError("a reported trial is no longer pending; nothing stored")
 
         try:
             _transaction(work)
