@@ -1,0 +1,1217 @@
+"""Normalise entity mentions: material names to formulas, value mentions to quantities.
+
+NER finds mentions as written in papers, often mangled by PDF extraction: formulas
+with their subscripts split off (``"Cd 2 Re 2 O 7"``), Unicode minus signs and
+subscripts, Elsevier glyph swaps (``"À"`` for a minus, ``"¼"`` for ``=``, ``":"`` for a
+decimal point), doping variables whose values sit elsewhere in the sentence. This
+module turns them into comparable values:
+
+* :func:`normalize_material` reads one material mention into a :class:`MaterialName`:
+  a formula string and element amounts when the composition is determined, the
+  doping variables it used, and whether the mention names a class of materials.
+* :func:`resolve_doping` pairs bare doping mentions (``"x = 0.10"``, ``"0.15"``) with
+  the formula they refer to, within one paragraph.
+* :func:`parse_quantity` reads a value mention (``"exceeds 45K"``, ``"1.5 kbar"``,
+  ``"38.5(2) K"``) into a :class:`QuantityValue` in a canonical unit, using pint.
+
+Conventions chosen here:
+
+* ``formula`` keeps the author's element order with groups and hydrates flattened
+  (``Ba(Fe0.9Co0.1)2As2`` -> ``BaFe1.8Co0.2As2``); it always parses with pymatgen's
+  ``Composition``. :attr:`MaterialName.reduced_formula` gives pymatgen's canonical form.
+* Oxygen/charge deficiency ``δ`` without a value is taken as its nominal ``0``
+  (``YBa2Cu3O7−δ`` -> ``YBa2Cu3O7``): ``variables`` records ``{"δ": 0.0}`` and
+  ``assumed`` names it, so a caller that needs exact stoichiometry can refuse it.
+  Other variables without a value (``x``, ``y``, ``z``) leave ``formula`` as ``None``
+  and are listed in ``unresolved``.
+* Abbreviations resolve only from a small documented table (``YBCO``, ``LSCO``,
+  ``Bi-2212``, ``Hg-1201`` ... and ``R-123`` for a rare earth R); others stay names.
+  Doping in an abbreviation stays a variable: ``"LSCO"`` alone has no formula.
+* A class is a mention with a class marker after any formula (``"MgB2-type"``,
+  ``"Fe-based superconductors"``, ``"La1111 series"``), a class noun and no formula
+  (``"cuprates"``, ``"Co oxide"``), or a formula with site symbols (``"AFe2As2"``,
+  ``"LnOFeAs"``). Classes get no formula.
+* Quantities: a list (``"4.2 and 4.6 K"``) gives its first value; a bare ``"C"`` after
+  a number is °C, never coulomb; ``"ambient pressure"`` is 1 atm when a pressure is
+  asked for.
+* Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
+  ``None``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from pymatgen.core import Composition, Element
+
+__all__ = [
+    "MaterialName",
+    "QuantityValue",
+    "normalize_material",
+    "parse_quantity",
+    "resolve_doping",
+]
+
+# --------------------------------------------------------------------------------------
+# Text clean-up shared by both parsers
+# --------------------------------------------------------------------------------------
+
+# Glyphs that PDF extraction (notably of Elsevier papers) puts in place of the real ones.
+_GLYPHS = str.maketrans(
+    {
+        "À": "-",  # minus
+        "¼": "=",
+        "$": "~",  # approximately
+        "\uf02d": "-",  # Symbol-font minus
+        "\uf064": "δ",  # Symbol-font delta
+        "\uf0b1": "±",
+        "\uf0bb": "~",
+        "º": "°",  # masculine ordinal written for a degree sign
+    }
+)
+_DASHES = str.maketrans(dict.fromkeys("−–—‐‑‒﹣－", "-"))
+_DOTS = str.maketrans(dict.fromkeys("•·∙⋅", "·"))
+_APPROX = str.maketrans(dict.fromkeys("∼≈≃≅", "~"))
+
+
+def _clean(text: str) -> str:
+    """Undo glyph swaps, fold Unicode (subscripts, ℃, fullwidth) and unify dashes."""
+    text = unicodedata.normalize("NFKC", text.translate(_GLYPHS))
+    return text.translate(_DASHES).translate(_DOTS).translate(_APPROX)
+
+
+_NUMBER = r"\d+(?:\.\d+)?|\.\d+"
+_NUMBER_RE = re.compile(_NUMBER)
+
+# --------------------------------------------------------------------------------------
+# Materials: data type
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MaterialName:
+    """A material mention, read.
+
+    Attributes:
+        text: The mention as written.
+        name: Cleaned display name: the formula as written (``"LaFeAsO1-xHx"``), an
+            abbreviation (``"YBCO"``), or the cleaned mention (``"iron-based pnictide"``).
+        formula: Composition in the author's element order with all variables
+            substituted (``"LaFeAsO0.9H0.1"``), or ``None`` when it is not determined.
+        composition: Element symbol -> amount per formula unit, or ``None``.
+        variables: Values of doping variables that were used or given
+            (``{"x": 0.1}``); ``{"δ": 0.0}`` when δ was assumed nominal.
+        is_class: ``True`` for a class or family of materials (``"cuprate"``,
+            ``"MgB2-type"``, ``"AFe2As2"``) rather than one material.
+        template: The formula with its variables (``"La2-xSrxCuO4"``) when the mention
+            had one, for resolving doping later.
+        unresolved: Variables without a value, and ``"site"`` for a mixed site with no
+            amounts (``"(Ba,K)Fe2As2"``); non-empty means ``formula`` is ``None``.
+        assumed: Variables set to a nominal value by convention (``("δ",)``).
+    """
+
+    text: str
+    name: str
+    formula: str | None = None
+    composition: dict[str, float] | None = field(default=None, hash=False)
+    variables: dict[str, float] = field(default_factory=dict, hash=False)
+    is_class: bool = False
+    template: str | None = None
+    unresolved: tuple[str, ...] = ()
+    assumed: tuple[str, ...] = ()
+
+    @property
+    def reduced_formula(self) -> str | None:
+        """Reduced formula as pymatgen writes it (electronegativity order), or ``None``."""
+        return None if self.formula is None else Composition(self.formula).reduced_formula
+
+    def with_variables(self, values: Mapping[str, float], text: str | None = None) -> MaterialName:
+        """This material's template evaluated with ``values`` (they override known ones).
+
+        Args:
+            values: Variable name -> value, e.g. ``{"x": 0.15}``.
+            text: Mention to record as ``text``; defaults to this one's.
+
+        Returns:
+            A new :class:`MaterialName`; itself (with ``text``) when it has no template.
+        """
+        text = self.text if text is None else text
+        if self.template is None:
+            return replace(self, text=text)
+        given = {k: v for k, v in self.variables.items() if k not in self.assumed}
+        return _evaluated(text, self.name, self.template, {**given, **values})
+
+
+# --------------------------------------------------------------------------------------
+# Materials: formula grammar
+# --------------------------------------------------------------------------------------
+#
+#   formula := part ("·" part)*            hydrates: Na0.3CoO2·1.3H2O
+#   part    := [linear] unit+              a leading coefficient only after "·"
+#   unit    := (ELEMENT | PLACEHOLDER | "(" inner ")" | "[" inner "]") [linear]
+#   inner   := unit+ ("," unit+)*          (Ba,K) is a mixed site
+#   linear  := term (("+" | "-") term)*    1-x, 7-δ, 2-x-y, 2x
+#   term    := NUMBER [VAR] | VAR
+
+_ELEMENTS = frozenset(e.symbol for e in Element)
+# Site symbols of families of compounds: AFe2As2, LnOFeAs, REBa2Cu3O7, CeMIn5, BiCh2.
+_PLACEHOLDERS = frozenset({"A", "M", "R", "RE", "Ln", "X", "Q", "Ch", "Pn", "TM"})
+_VARIABLES = frozenset("xyzδ")
+_MAX_AMOUNT = 100.0  # "Bi2212", "Y123", "La214" are phase codes, not stoichiometry
+_MAX_DEPTH = 4
+
+_Linear = tuple[float, tuple[tuple[str, float], ...]]  # constant, ((variable, coefficient), ...)
+
+
+@dataclass(frozen=True)
+class _Node:
+    """An element (``symbol``) or a bracketed group (``children``) with its amount."""
+
+    amount: _Linear
+    symbol: str | None = None
+    children: tuple[_Node, ...] = ()
+    mixed: bool = False  # comma-separated members without amounts: (Ba,K)
+
+
+_ONE: _Linear = (1.0, ())
+
+
+class _Parser:
+    """Recursive-descent parser over a compact formula string; ``None`` on failure."""
+
+    def __init__(self, text: str) -> None:
+        self.s = text
+        self.i = 0
+
+    def parse(self) -> tuple[_Node, ...] | None:
+        parts: list[_Node] = []
+        first = True
+        while True:
+            part = self._part(allow_coefficient=not first)
+            if part is None:
+                return None
+            parts.append(part)
+            first = False
+            if self.i < len(self.s) and self.s[self.i] == "·":
+                self.i += 1
+                continue
+            break
+        return tuple(parts) if self.i == len(self.s) else None
+
+    def _part(self, allow_coefficient: bool) -> _Node | None:
+        coefficient = self._linear() if allow_coefficient else None
+        units = self._units(depth=0)
+        if not units:
+            return None
+        return _Node(amount=coefficient or _ONE, children=tuple(units))
+
+    def _units(self, depth: int) -> list[_Node]:
+        units: list[_Node] = []
+        while self.i < len(self.s):
+            unit = self._unit(depth)
+            if unit is None:
+                break
+            units.append(unit)
+        return units
+
+    def _unit(self, depth: int) -> _Node | None:
+        start = self.i
+        char = self.s[self.i]
+        if char in "([" and depth < _MAX_DEPTH:
+            group = self._group(depth)
+            if group is None:
+                self.i = start
+            return group
+        symbol = self._symbol()
+        if symbol is None:
+            return None
+        return _Node(amount=self._linear() or _ONE, symbol=symbol)
+
+    def _group(self, depth: int) -> _Node | None:
+        close = ")" if self.s[self.i] == "(" else "]"
+        self.i += 1
+        members: list[list[_Node]] = []
+        while True:
+            units = self._units(depth + 1)
+            if not units:
+                return None
+            members.append(units)
+            if self.i < len(self.s) and self.s[self.i] == ",":
+                self.i += 1
+                continue
+            break
+        if self.i >= len(self.s) or self.s[self.i] != close:
+            return None
+        self.i += 1
+        mixed = len(members) > 1 and any(
+            u.symbol is not None and u.amount == _ONE for m in members for u in m
+        )
+        children = tuple(u for m in members for u in m)
+        return _Node(amount=self._linear() or _ONE, children=children, mixed=mixed)
+
+    def _symbol(self) -> str | None:
+        # Two letters first: "Co" is cobalt, "Cs" caesium; "Hx" is H with amount x.
+        for size in (2, 1):
+            candidate = self.s[self.i : self.i + size]
+            if len(candidate) == size and (candidate in _ELEMENTS or candidate in _PLACEHOLDERS):
+                self.i += size
+                return candidate
+        return None
+
+    def _linear(self) -> _Linear | None:
+        start = self.i
+        first = self._term(after_sign=False)
+        if first is None:
+            return None
+        constant, terms = self._accumulate(0.0, [], first[0], first[1], 1.0)
+        while self.i < len(self.s) and self.s[self.i] in "+-":
+            mark = self.i
+            sign = 1.0 if self.s[self.i] == "+" else -1.0
+            self.i += 1
+            term = self._term(after_sign=True)
+            if term is None:
+                self.i = mark
+                break
+            constant, terms = self._accumulate(constant, terms, term[0], term[1], sign)
+        if not terms and constant <= 0.0:
+            self.i = start
+            return None
+        return constant, tuple(terms)
+
+    @staticmethod
+    def _accumulate(
+        constant: float, terms: list[tuple[str, float]], value: float, var: str | None, sign: float
+    ) -> tuple[float, list[tuple[str, float]]]:
+        if var is None:
+            return constant + sign * value, terms
+        return constant, [*terms, (var, sign * value)]
+
+    def _term(self, after_sign: bool) -> tuple[float, str | None] | None:
+        match = _NUMBER_RE.match(self.s, self.i)
+        value = 1.0
+        if match:
+            digits = match.group()
+            value = float(digits)
+            # "06" and a literal 0 are extraction errors (CuO6 read as Cu06), not amounts.
+            leading_zero = digits.startswith("0") and not digits.startswith("0.")
+            if leading_zero or value == 0 or value >= _MAX_AMOUNT:
+                return None
+            self.i = match.end()
+        var = self._variable(after_sign)
+        if match is None and var is None:
+            return None
+        return value, var
+
+    def _variable(self, after_sign: bool) -> str | None:
+        char = self.s[self.i : self.i + 1]
+        if char and char in _VARIABLES:
+            self.i += 1
+            return char
+        # "1-d" is how some PDFs render 1-δ; a bare "d" elsewhere is not a variable.
+        if char == "d" and after_sign and self.s[self.i - 1] in "+-":
+            self.i += 1
+            return "δ"
+        return None
+
+
+def _parse_formula(compact: str) -> tuple[_Node, ...] | None:
+    """Parse a compact formula (no spaces) into nodes, or ``None``."""
+    if not compact or not (compact[0].isupper() or compact[0] in "(["):
+        return None
+    return _Parser(compact).parse()
+
+
+def _walk(nodes: Sequence[_Node]) -> Iterator[_Node]:
+    for node in nodes:
+        yield node
+        yield from _walk(node.children)
+
+
+def _variables_of(nodes: Sequence[_Node]) -> set[str]:
+    return {var for node in _walk(nodes) for var, _ in node.amount[1]}
+
+
+def _is_family(nodes: Sequence[_Node]) -> bool:
+    return any(node.symbol in _PLACEHOLDERS for node in _walk(nodes))
+
+
+def _evaluate_amount(amount: _Linear, values: Mapping[str, float]) -> float | None:
+    constant, terms = amount
+    total = constant
+    for var, coefficient in terms:
+        if var not in values:
+            return None
+        total += coefficient * values[var]
+    return total
+
+
+def _accumulate_elements(
+    nodes: Sequence[_Node], values: Mapping[str, float], factor: float, out: dict[str, float]
+) -> bool:
+    """Add element amounts of ``nodes`` times ``factor`` to ``out``; ``False`` if undefined."""
+    for node in nodes:
+        amount = _evaluate_amount(node.amount, values)
+        if amount is None or amount < -1e-9 or node.mixed:
+            return False
+        if node.symbol is not None:
+            out[node.symbol] = out.get(node.symbol, 0.0) + factor * amount
+        elif not _accumulate_elements(node.children, values, factor * amount, out):
+            return False
+    return True
+
+
+def _format_amount(amount: float) -> str:
+    if abs(amount - 1.0) < 1e-9:
+        return ""
+    return f"{amount:.6f}".rstrip("0").rstrip(".")
+
+
+def _composition(
+    nodes: Sequence[_Node], values: Mapping[str, float]
+) -> tuple[str, dict[str, float]] | None:
+    """Formula string and element amounts, or ``None`` if undetermined or invalid."""
+    amounts: dict[str, float] = {}
+    if _is_family(nodes) or not _accumulate_elements(nodes, values, 1.0, amounts):
+        return None
+    amounts = {el: round(a, 6) for el, a in amounts.items() if round(a, 6) > 0}
+    if not amounts:
+        return None
+    formula = "".join(el + _format_amount(a) for el, a in amounts.items())
+    try:  # a guard, not a path: every formula built here should parse
+        Composition(formula)
+    except Exception:
+        return None
+    return formula, amounts
+
+
+def _evaluated(text: str, name: str, template: str, given: Mapping[str, float]) -> MaterialName:
+    """A :class:`MaterialName` for ``template`` with variable values ``given``."""
+    nodes = _parse_formula(template)
+    if nodes is None:
+        return MaterialName(text=text, name=name, variables=dict(given))
+    needed = _variables_of(nodes)
+    values = {k: v for k, v in given.items() if k in needed}
+    assumed = tuple(sorted(v for v in needed - values.keys() if v == "δ"))
+    values.update(dict.fromkeys(assumed, 0.0))
+    unresolved = sorted(needed - values.keys())
+    if any(node.mixed for node in _walk(nodes)):
+        unresolved.append("site")
+    family = _is_family(nodes)
+    result = None if unresolved else _composition(nodes, values)
+    return MaterialName(
+        text=text,
+        name=name,
+        formula=result[0] if result else None,
+        composition=result[1] if result else None,
+        variables={**dict(given), **values},
+        is_class=family,
+        template=template,
+        unresolved=tuple(unresolved),
+        assumed=assumed,
+    )
+
+
+# --------------------------------------------------------------------------------------
+# Materials: finding the formula inside a mention
+# --------------------------------------------------------------------------------------
+
+# A variable assignment: "x = 0.1", "x≈0.35", "Sr x = 0.14", "1-y=0.80", "x = 1/8". A
+# second value ("x = 0.05 and 0.055", "x = 0.1-0.2") makes it ambiguous: recorded, not
+# used. A value with a unit ("d = 3 nm", "x = 7.5 %") is not a composition.
+_ASSIGNMENT = re.compile(
+    rf"(?:(?<![\w)])[A-Z][a-z]?\s+)?(?:(?<![\d.])(?P<minuend>\d+(?:\.\d+)?)\s*-\s*)?"
+    rf"(?<![\w])(?P<var>[a-zδ])(?![\w(])\s*(?P<op>=|~)\s*(?P<value>\d+/[1-9]\d*|{_NUMBER})"
+    rf"(?!\d|\.\d|\s*(?:[nμµmc]?m|K|[MG]Pa|T|Å|%|°)(?![A-Za-z]))"
+    rf"(?P<more>\s*(?:,|and|or|-|to|~)\s*(?:{_NUMBER}))?"
+)
+_FORMULA_CHARS = re.compile(r"[A-Za-z0-9()\[\]+\-.,·δ]+")  # "/" is not one
+_WORDY = re.compile(r"[a-z]{3}")  # three lower-case letters: a word, never a formula
+# YBCO, PCCO, BSCCO, "(PCO)": abbreviations, not Y-B-C-O.
+_ACRONYM = re.compile(r"[A-Z]{4}|\([A-Z]{3,}\)")
+# Polytype and phase prefixes: 2H-NbSe2, 1T-TaS2, β-..., "g-Ti3O5" (γ lost in extraction).
+_PREFIX = re.compile(r"(?<!\S)(?:\d[A-Z][a-z]?|[a-zα-ω])-(?=[A-Z])")
+
+
+@dataclass(frozen=True)
+class _Span:
+    start: int  # character offsets into the cleaned text
+    end: int
+    compact: str
+    nodes: tuple[_Node, ...]
+
+
+def _assignments(text: str) -> tuple[dict[str, float], list[tuple[int, int]]]:
+    """Unambiguous variable values in ``text`` and the spans of all assignments."""
+    values: dict[str, float] = {}
+    ambiguous: set[str] = set()
+    spans: list[tuple[int, int]] = []
+    for match in _ASSIGNMENT.finditer(text):
+        spans.append(match.span())
+        var = match["var"]
+        numerator, _, denominator = match["value"].partition("/")  # "x = 1/8"
+        value = _tidy(float(numerator) / float(denominator or 1))
+        if match["minuend"]:
+            value = _tidy(float(match["minuend"]) - value)
+        if match["more"] or (var in values and not math.isclose(values[var], value)):
+            ambiguous.add(var)
+        values[var] = value
+    return {k: v for k, v in values.items() if k not in ambiguous}, spans
+
+
+def _tokens(text: str) -> list[tuple[int, int, str]]:
+    """Whitespace tokens of ``text`` with offsets; ``/`` (Ni/Bi, PCO/SrTiO3) is its own."""
+    return [(m.start(), m.end(), m.group()) for m in re.finditer(r"/|[^\s/]+", text)]
+
+
+def _trim(compact: str) -> tuple[int, int]:
+    """Offsets that drop edge punctuation and unbalanced brackets from ``compact``."""
+    start, end = 0, len(compact)
+    while True:
+        before = (start, end)
+        depth = _depth(compact[start:end])
+        last, first = compact[end - 1 : end], compact[start : start + 1]
+        if last and (last in ",;:.([" or (last in ")]" and depth < 0)):
+            end -= 1
+        if first and start < end and (first in ",;:.)]" or (first in "([" and depth > 0)):
+            start += 1
+        if (start, end) == before:
+            return start, end
+
+
+def _depth(text: str) -> int:
+    return sum(text.count(c) for c in "([") - sum(text.count(c) for c in ")]")
+
+
+def _span_at(
+    text: str, run: Sequence[tuple[int, int, str]], i: int, j: int, has_next_digit: bool
+) -> _Span | None:
+    """The formula made of tokens ``run[i:j]`` joined without spaces, if it is one."""
+    joined = "".join(tok for _, _, tok in run[i:j])
+    lo, hi = _trim(joined)
+    compact = joined[lo:hi]
+    if not compact or _ACRONYM.search(compact):
+        return None
+    # "Cu 3 O 7" cut before "7" must not be read as CuO: an element needs its amount.
+    if has_next_digit and re.search(r"[A-Za-z]$", compact) and compact[-1] not in _VARIABLES:
+        return None
+    nodes = _parse_formula(compact)
+    if nodes is None:
+        return None
+    if _is_family(nodes) and not re.search(r"[\da-z]", compact):
+        return None  # "AC", "TMO": acronyms, not site formulas
+    start = run[i][0] + min(lo, len(run[i][2]))
+    end = run[j - 1][1] - (len(joined) - hi)
+    return _Span(start=start, end=end, compact=compact, nodes=nodes)
+
+
+def _formula_spans(text: str, max_tokens: int = 24) -> list[_Span]:
+    """Every maximal formula in ``text``: longest first within each start, in order."""
+    tokens = _tokens(text)
+    spans: list[_Span] = []
+    run: list[tuple[int, int, str]] = []
+    for token in [*tokens, (len(text), len(text), "")]:
+        formulaic = _FORMULA_CHARS.fullmatch(token[2]) and not _WORDY.search(token[2])
+        if formulaic:
+            run.append(token)
+            continue
+        spans.extend(_spans_in_run(text, run, max_tokens))
+        run = []
+    return spans
+
+
+def _spans_in_run(text: str, run: Sequence[tuple[int, int, str]], max_tokens: int) -> list[_Span]:
+    """Formulas in one run of formula-like tokens, longest first, left to right."""
+    # Right to left, so that whether a formula starts at j is known when a span ends there.
+    longest: list[tuple[_Span, int] | None] = [None] * (len(run) + 1)
+    for i in reversed(range(len(run))):
+        if not re.match(r"[,;:.)\]]*[A-Z(\[]", run[i][2]):
+            continue  # a formula starts with a capital or a bracket
+        for j in range(min(len(run), i + max_tokens), i, -1):
+            has_next_digit = j < len(run) and run[j][2][:1].isdigit()
+            found = _span_at(text, run, i, j, has_next_digit)
+            if found and not _cut_short(run, j, longest[j] is not None):
+                longest[i] = (found, j)
+                break
+    spans: list[_Span] = []
+    i = 0
+    while i < len(run):
+        entry = longest[i]
+        if entry is None:
+            i += 1
+            continue
+        spans.append(entry[0])
+        i = entry[1]
+    return spans
+
+
+def _cut_short(run: Sequence[tuple[int, int, str]], j: int, formula_at_j: bool) -> bool:
+    """Whether a span ending before ``run[j]`` stops inside a formula that failed to parse.
+
+    "Bi 2 Sr 2 Cu0 6" must not give Bi2Sr2: what follows starts like a formula (a
+    capital) yet no formula starts there, so the whole mention is corrupt.
+    """
+    if j >= len(run) or formula_at_j:
+        return False
+    return run[j][2].lstrip(",;:.)]")[:1].isupper()
+
+
+# --------------------------------------------------------------------------------------
+# Materials: names that are not formulas
+# --------------------------------------------------------------------------------------
+
+# A small documented set of abbreviations, matched with "-", ":" and spaces removed
+# ("Bi-2212", "Y- 123", "Pr:123"). Doping stays a variable: "LSCO" needs its x.
+_ABBREVIATIONS: dict[str, str] = {
+    "YBCO": "YBa2Cu3O7-δ",
+    "Y124": "YBa2Cu4O8",
+    "LSCO": "La2-xSrxCuO4",
+    "La214": "La2-xSrxCuO4",
+    "LBCO": "La2-xBaxCuO4",
+    "LCCO": "La2-xCexCuO4",
+    "PCCO": "Pr2-xCexCuO4",
+    "NCCO": "Nd2-xCexCuO4",
+    "PLCCO": "Pr1-xLaCexCuO4",
+    "SLCO": "Sr1-xLaxCuO2",
+    "BKBO": "Ba1-xKxBiO3",
+    "BSLCO": "Bi2Sr2-xLaxCuO6+δ",
+    "Bi2201": "Bi2Sr2CuO6+δ",
+    "Bi2212": "Bi2Sr2CaCu2O8+δ",
+    "Bi2223": "Bi2Sr2Ca2Cu3O10+δ",
+    "Hg1201": "HgBa2CuO4+δ",
+    "Hg1212": "HgBa2CaCu2O6+δ",
+    "Hg1223": "HgBa2Ca2Cu3O8+δ",
+    "Tl2201": "Tl2Ba2CuO6+δ",
+    "STO": "SrTiO3",
+}
+# "Y-123", "Gd123", "Pr:123": RBa2Cu3O7-δ for a rare earth R; "YBCO 6.7" gives O6.7.
+_RARE_EARTHS = frozenset(e.symbol for e in Element if e.is_rare_earth and not e.is_actinoid)
+_ABBREVIATION = re.compile(
+    r"(?<![\w-])(?P<key>[A-Z]{3,5}|[A-Z][a-z]?[-: ]{0,2}\d{3,4})(?![\w-])"
+    r"(?:\s*(?P<oxygen>[67](?:\.\d+)?)(?![\w.]))?"
+)
+
+
+def _from_abbreviation(residual: str) -> tuple[str, str, dict[str, float]] | None:
+    """``(name, template, values)`` for a known abbreviation in ``residual``, if any."""
+    for match in _ABBREVIATION.finditer(residual):
+        key = re.sub(r"[-: ]", "", match["key"])
+        rare_earth = key[:-3] if key.endswith("123") and key[:-3] in _RARE_EARTHS else None
+        template = _ABBREVIATIONS.get(key)
+        if rare_earth or key == "YBCO":
+            element = rare_earth or "Y"
+            if match["oxygen"]:
+                return key, f"{element}Ba2Cu3Oy", {"y": float(match["oxygen"])}
+            template = f"{element}Ba2Cu3O7-δ"
+        if template is not None:
+            return key, template, {}
+    return None
+
+
+_ELEMENT_ALIASES = {"aluminium": "Al", "sulphur": "S", "caesium": "Cs"}
+_ANIONS = {
+    "oxide": "O",
+    "boride": "B",
+    "carbide": "C",
+    "nitride": "N",
+    "hydride": "H",
+    "fluoride": "F",
+    "chloride": "Cl",
+    "bromide": "Br",
+    "iodide": "I",
+    "sulfide": "S",
+    "sulphide": "S",
+    "selenide": "Se",
+    "telluride": "Te",
+    "phosphide": "P",
+    "arsenide": "As",
+    "silicide": "Si",
+    "germanide": "Ge",
+    "antimonide": "Sb",
+}
+_PREFIXES = {
+    "mon": 1,
+    "mono": 1,
+    "di": 2,
+    "tri": 3,
+    "tetra": 4,
+    "penta": 5,
+    "hexa": 6,
+    "hepta": 7,
+    "octa": 8,
+    "deca": 10,
+    "dodeca": 12,
+}
+_PREFIX_WORDS = "|".join(sorted(_PREFIXES, key=len, reverse=True))
+_CHEMICAL_NAME = re.compile(
+    rf"\b(?P<cpre>{_PREFIX_WORDS})?(?P<cation>[a-z]+)\s+"
+    rf"(?P<apre>{_PREFIX_WORDS})(?P<anion>{'|'.join(_ANIONS)})\b"
+)
+# A class marker after the formula (or with none): "MgB2-type", "Fe-based", "La1111 series".
+_CLASS_MARKER = re.compile(
+    r"(?:-\s*|\s)(?:type|based|like)\b|\b(?:family|families|series|systems?|class)\b"
+)
+_CLASS_NOUN = re.compile(
+    r"cuprate|pnictide|chalcogenide|pyrochlore|perovskite|ruthenate|cobaltate|osmate|fermion"
+    r"|oxyhydrate|oxychloride|oxyhalide|superhydrate|\boxides?\b|\bhydrates?\b|\bhydrated\b"
+    r"|\bcompounds?\b|\bsuperconductors\b|\bmaterials\b|\borganics?\b|\bcarbides\b|\bborides\b"
+    r"|\bnitrides\b|\bhydrides\b|borocarbide|dicalcogenide|dichalcogenide"
+)
+# Family codes: "1111", "122", "R-123", "RE:123", "M-1212" (a site symbol, not an element).
+_PHASE_CODE = re.compile(r"^(?:(?:R|RE|M|Ln|A|TM)\s*[-:]?\s*)?\d{2,4}$")
+
+
+@functools.cache
+def _element_names() -> dict[str, str]:
+    names = {e.long_name.lower(): e.symbol for e in Element}
+    return {**names, **_ELEMENT_ALIASES}
+
+
+def _from_chemical_name(cleaned: str) -> str | None:
+    """Formula for "magnesium diboride", "silicon dioxide"; ``None`` if not that form."""
+    lowered = cleaned.lower()
+    names = _element_names()
+    match = _CHEMICAL_NAME.search(lowered)
+    if match and match["cation"] in names:
+        cation_count = _PREFIXES.get(match["cpre"] or "", 1)
+        anion_count = _PREFIXES[match["apre"]]
+        cation, anion = names[match["cation"]], _ANIONS[match["anion"]]
+        return f"{cation}{_format_amount(cation_count)}{anion}{_format_amount(anion_count)}"
+    words = re.findall(r"[a-z]+", lowered)
+    hits = [names[w] for w in words if w in names]
+    # "mercury", "molecular hydrogen"; not "sulfur hydride" or "nickel borocarbide".
+    compound = any(re.search(r"(?:ide|ate|ite)s?$", w) for w in words)
+    return hits[0] if len(hits) == 1 and not compound else None
+
+
+def _looks_like_class(cleaned: str, span: _Span | None) -> bool:
+    """Whether the mention names a class or family rather than one material."""
+    dehyphenated = re.sub(r"-\s+", "", cleaned).lower()
+    markers = list(_CLASS_MARKER.finditer(cleaned))
+    if markers and (span is None or span.start < markers[-1].end()):
+        return True
+    if span is None:
+        return bool(_CLASS_NOUN.search(dehyphenated) or _PHASE_CODE.match(cleaned.strip()))
+    # "Na oxide", "Co oxides": an element followed by a class noun is not the element.
+    elements = [node for node in _walk(span.nodes) if node.symbol is not None]
+    lone_element = len(elements) == 1 and elements[0].amount == _ONE
+    after = cleaned[span.end :].strip().lower()
+    return lone_element and bool(_CLASS_NOUN.match(after))
+
+
+def _display(text: str) -> str:
+    """Whitespace collapsed, line-break hyphens closed, edge punctuation removed."""
+    text = re.sub(r"(?<=[A-Za-z])-\s+(?=[a-z0-9])", "-", text)
+    return " ".join(text.split()).strip(" ,;:.")
+
+
+# --------------------------------------------------------------------------------------
+# Materials: public functions
+# --------------------------------------------------------------------------------------
+
+
+def normalize_material(mention: str, context: str = "") -> MaterialName:
+    """Read a material mention into a formula, its doping variables and its kind.
+
+    Variables take their values from the mention itself (``"La2−xSrxCuO4 (x = 0.15)"``)
+    and otherwise from ``context`` when it gives one unambiguous value. A mention that
+    is only an assignment (``"x = 0.10"``) is resolved against a formula in
+    ``context`` that uses the variable, the one nearest before the mention if the
+    mention occurs there.
+
+    Args:
+        mention: The mention as written.
+        context: Sentence or paragraph around it (optional).
+
+    Returns:
+        A :class:`MaterialName`; ``formula`` is ``None`` when not determined. Never
+        raises on odd text.
+
+    Example:
+        >>> normalize_material("LaFeAsO 1−x H x", "for x = 0.1").formula
+        'LaFeAsO0.9H0.1'
+    """
+    cleaned = _clean_material(mention)
+    given, assignment_spans = _assignments(cleaned)
+    residual = _blank(cleaned, assignment_spans)
+    residual = _PREFIX.sub(lambda m: " " * len(m.group()), residual)
+    context_values = _assignments(_clean(context))[0] if context else {}
+    result = _read_residual(mention, cleaned, residual, given)
+    if result.template is None and assignment_spans and not result.is_class and context:
+        base = _base_in_context(_clean(context), cleaned, set(given))
+        if base is not None:
+            return base.with_variables({**context_values, **given}, text=mention)
+    open_variables = _free(result) | set(result.assumed)  # δ too, if the context gives it
+    extra = {k: v for k, v in context_values.items() if k in open_variables}
+    if result.template is not None and extra:
+        return result.with_variables({**extra, **given})
+    return result
+
+
+def _clean_material(mention: str) -> str:
+    """:func:`_clean` plus formula-specific PDF repairs."""
+    text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
+    text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
+    return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
+
+
+def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with ``spans`` replaced by spaces (offsets stay valid)."""
+    chars = list(text)
+    for start, end in spans:
+        chars[start:end] = " " * (end - start)
+    return "".join(chars)
+
+
+def _read_residual(
+    mention: str, cleaned: str, residual: str, given: dict[str, float]
+) -> MaterialName:
+    """Interpret what is left of a mention once assignments are removed."""
+    spans = _formula_spans(residual)
+    # The longest formula; a parenthetical aside ("(SLCO)", "(Ln = Ce, Pr)") only if alone.
+    span = max(spans, key=lambda s: (not _aside(s), s.end - s.start, -s.start), default=None)
+    display = _display(cleaned)
+    if _looks_like_class(residual, span):
+        return MaterialName(text=mention, name=display, variables=given, is_class=True)
+    if span is not None:
+        return _evaluated(mention, span.compact, span.compact, given)
+    abbreviation = _from_abbreviation(residual)
+    if abbreviation:
+        key, template, oxygen = abbreviation
+        return _evaluated(mention, key, template, {**given, **oxygen})
+    named = _from_chemical_name(residual)
+    if named is not None:
+        return _evaluated(mention, display, named, given)
+    return MaterialName(text=mention, name=display, variables=given)
+
+
+def _aside(span: _Span) -> bool:
+    return span.compact.startswith("(") and span.compact.endswith(")")
+
+
+def _base_in_context(context: str, mention: str, variables: set[str]) -> MaterialName | None:
+    """The formula in ``context`` that uses ``variables``, nearest before ``mention``."""
+    if not variables:
+        return None
+    residual = _blank(context, _assignments(context)[1])
+    candidates = [s for s in _formula_spans(residual) if variables <= _variables_of(s.nodes)]
+    if not candidates:
+        return None
+    where = context.find(mention.strip())
+    before = [s for s in candidates if where >= 0 and s.start <= where]
+    chosen = before[-1] if before else candidates[0]
+    return _evaluated(mention, chosen.compact, chosen.compact, {})
+
+
+_BARE_NUMBER = re.compile(rf"\s*~?\s*(?P<value>{_NUMBER})\s*[,;)]?\s*")
+
+
+def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialName]:
+    """Normalise the material mentions of one paragraph, in order, pairing doping values.
+
+    A mention with variables (``"La2−xSrxCuO4"``, ``"La2−xSrxCuO4 (x = 0.15)"``)
+    becomes the base; a later assignment-only mention (``"x = 0.10"``) or, after one,
+    a bare number (``"0.15"``) is read as a value of the base's variable. Mentions the
+    sequence cannot place fall back on :func:`normalize_material` with ``context``.
+
+    Args:
+        mentions: Material mentions in reading order.
+        context: The paragraph they come from (optional).
+
+    Returns:
+        One :class:`MaterialName` per mention, in the same order.
+
+    Example:
+        >>> [m.formula for m in resolve_doping(["La2−xSrxCuO4", "x = 0.1", "0.2"])]
+        [None, 'La1.9Sr0.1CuO4', 'La1.8Sr0.2CuO4']
+    """
+    results: list[MaterialName] = []
+    base: MaterialName | None = None
+    last: str | None = None  # the variable that the latest assignment gave a value to
+    for mention in mentions:
+        own = normalize_material(mention)
+        given = set(own.variables) - set(own.assumed)
+        if own.template is not None:
+            if _template_variables(own):
+                base, last = own, _single(given)
+            results.append(normalize_material(mention, context) if _free(own) else own)
+            continue
+        bare = _BARE_NUMBER.fullmatch(_clean(mention))
+        if base is not None and given and not own.is_class:
+            usable = given <= _template_variables(base)
+            last = _single(given) or last
+            if usable:
+                results.append(base.with_variables(own.variables, mention))
+                continue
+        elif base is not None and bare and last in _template_variables(base):
+            results.append(base.with_variables({str(last): float(bare["value"])}, mention))
+            continue
+        results.append(normalize_material(mention, context))
+    return results
+
+
+def _free(material: MaterialName) -> set[str]:
+    """Variables of ``material`` without a value (mixed sites excluded)."""
+    return set(material.unresolved) - {"site"}
+
+
+def _template_variables(material: MaterialName) -> set[str]:
+    """Variables that ``material``'s template uses (δ included)."""
+    nodes = _parse_formula(material.template) if material.template else None
+    return _variables_of(nodes) if nodes else set()
+
+
+def _single(names: set[str]) -> str | None:
+    return next(iter(names)) if len(names) == 1 else None
+
+
+# --------------------------------------------------------------------------------------
+# Quantities
+# --------------------------------------------------------------------------------------
+
+_CANONICAL_UNITS = {
+    "temperature": "K",
+    "pressure": "GPa",
+    "energy": "eV",
+    "time": "h",
+    "mass": "g",
+    "volume": "mL",
+}
+# pint would read these as the wrong thing (coulomb, picohenry, inch, year) or not at all.
+_UNIT_ALIASES = {
+    "C": "degC",
+    "°C": "degC",
+    "oC": "degC",
+    "degC": "degC",
+    "Kelvin": "kelvin",
+    "%": "percent",
+    "wt%": "percent",
+    "wt.%": "percent",
+    "at%": "percent",
+    "at.%": "percent",
+    "mol%": "percent",
+    "vol%": "percent",
+    "vol.%": "percent",
+    "Torr": "torr",
+    "mTorr": "millitorr",
+    "mins": "minute",
+    "hrs": "hour",
+}
+# English words pint also knows as units; after a number they are prose, not units.
+_NOT_UNITS = frozenset(
+    {"a", "an", "are", "as", "at", "in", "is", "it", "on", "or", "pi", "point", "pH", "ton"}
+)
+_DELTA_CELSIUS = "delta_degree_Celsius"
+_QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
+    (r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|≤|<=|⩽", "<="),
+    (r"at\s+least|not\s+(?:less|lower)\s+than|no\s+less\s+than|≥|>=|⩾", ">="),
+    (r"exceed(?:s|ing|ed)?|above|over|beyond|(?:more|greater|higher)\s+than|>", ">"),
+    (r"below|(?:less|lower|smaller)\s+than|<", "<"),
+    (r"about|around|approx(?:imately|\.)?|almost|nearly|roughly|close\s+to|ca\.|circa|~", "~"),
+    (r"=", "="),
+)
+_QUALIFIERS = tuple(
+    (re.compile(rf"(?<![A-Za-z])(?:{pattern})(?![A-Za-z])", re.IGNORECASE), qualifier)
+    for pattern, qualifier in _QUALIFIER_WORDS
+)
+_FLIPPED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
+_SIGNED = re.compile(r"(?<![\w.])-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+# Bounded look-around keeps long texts linear: qualifiers sit just before a number, and
+# a list of values ("4.2 and 4.6 K") shares one unit nearby.
+_PREFIX_WINDOW = 40  # characters searched for "between", "up to", "~"
+_LIST_WINDOW = 80  # characters searched for a list's unit
+_AMBIENT = re.compile(r"\b(?:ambient|atmospheric|normal)\b|^\s*AP\b")
+
+
+@dataclass(frozen=True)
+class QuantityValue:
+    """A value mention, read.
+
+    Attributes:
+        value: The value in ``unit``; the midpoint for a range.
+        low: Lower end of a range, else ``value``.
+        high: Upper end of a range, else ``value``.
+        uncertainty: The ``±`` or parenthesised part in ``unit``, else ``None``.
+        unit: Canonical unit of the kind (``"K"``, ``"GPa"``, ``"eV"``), or the written
+            unit in pint's short form when no kind was asked (``"h"``, ``"°C"``, ``"ml"``);
+            ``""`` for a bare number.
+        qualifier: One of ``"="``, ``"<"``, ``">"``, ``"<="``, ``">="``, ``"~"``.
+        text: The mention as written.
+    """
+
+    value: float
+    low: float
+    high: float
+    uncertainty: float | None
+    unit: str
+    qualifier: str
+    text: str
+
+
+@functools.cache
+def _registry() -> Any:
+    import pint  # lazy: building the registry takes about a second
+
+    return pint.UnitRegistry()
+
+
+@functools.lru_cache(maxsize=4096)
+def _unit(text: str) -> Any | None:
+    """A pint unit for ``text`` as written after a number, or ``None``."""
+    text = _UNIT_ALIASES.get(text, text)
+    if text in _NOT_UNITS or not text:
+        return None
+    expression = re.sub(r"(?<=[A-Za-zμµΩ])(-?\d+)(?![\d.])", r"**\1", text)
+    expression = re.sub(r"\s*/\s*", "/", expression).replace(" ", "*")
+    try:  # pint's parser raises a grab-bag of errors on junk
+        units = _registry().parse_units(expression)
+    except Exception:
+        return None
+    return units
+
+
+# A unit as written: a first token, then tokens that carry an exponent or follow "/"
+# ("mol L-1", "degC min-1", "°C / min").
+_UNIT_TEXT = re.compile(
+    r"-?\s?(?P<unit>(?:°\s?[CF]|[A-Za-zμµΩÅ%][A-Za-zμµΩÅ%.]*(?:-?[123](?![\d.]))?)"
+    r"(?:\s*/\s*[A-Za-zμµΩ°]+[A-Za-zμµΩ]*(?:-?\d)?|\s+[A-Za-zμµΩ]+-\d)*)"
+)
+
+
+def _read_unit(text: str, pos: int) -> tuple[Any, int] | None:
+    """The unit written at ``text[pos:]`` (after spaces) and where it ends, or ``None``."""
+    stripped = len(text) - len(text[pos:].lstrip())
+    match = _UNIT_TEXT.match(text, stripped)
+    if not match:
+        return None
+    written = match["unit"].replace("° ", "°").rstrip(".")
+    for end in range(len(written), 0, -1):  # longest reading that pint accepts
+        candidate = written[:end]
+        if end < len(written) and written[end].isalpha() and candidate[-1].isalpha():
+            continue  # never cut a word in two
+        units = _unit(candidate.strip())
+        if units is not None:
+            return units, match.start("unit") + end
+    return None
+
+
+def _prepare(text: str, physical: bool) -> str:
+    """Clean a value mention: glyphs, ±, scientific notation, split digits."""
+    text = _clean(text)
+    text = re.sub(r"\+\s*/?\s*-", "±", text)
+    text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
+    text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
+    text = re.sub(r"(?<![\d.,])(\d{1,3})[ ,](\d{3})(?![\d.,])", r"\1\2", text)  # 15 000
+    text = re.sub(r"(?<![\d.])(\d) (\d)(?![\d.])", r"\1\2", text)  # "9 0 K"
+    if physical:  # Elsevier's "46:5 K"; never a ratio for a temperature or pressure
+        text = re.sub(r"(?<=\d):(?=\d)", ".", text)
+    text = re.sub(r"\b(?:deg(?:rees?)?\.?\s*C(?:elsius)?|Celsius)\b", "degC", text)
+    text = re.sub(r"\b(?:wt|at|mol|vol)\s?\.?\s?%", "%", text)
+    text = re.sub(r"(?<=[A-Za-z])-\s+(?=\d(?!\d))", "-", text)  # "min- 1": a broken exponent
+    # "molar ratio" is a number of moles per mole, not a concentration.
+    text = re.sub(r"\b(?:molar|mole|mass|weight|atomic|volume|cationic)\s+(?=ratios?\b)", "", text)
+    return re.sub(r"(?<=[\d\s])o\s?C\b", "°C", text)
+
+
+def _qualifier(prefix: str) -> str:
+    """The comparison word or sign nearest the end of ``prefix``; ``"="`` if none."""
+    best, best_end = "=", -1
+    for pattern, qualifier in _QUALIFIERS:
+        for match in pattern.finditer(prefix):
+            if match.end() > best_end:
+                best, best_end = qualifier, match.end()
+    return best
+
+
+def _decimals(number: str) -> int:
+    mantissa = re.split(r"[eE]", number)[0]
+    return len(mantissa.split(".")[1]) if "." in mantissa else 0
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Numbers read at one position, before unit conversion.
+
+    ``direct`` is ``False`` when the unit was borrowed from later in a list.
+    """
+
+    low: float
+    high: float
+    uncertainty: float | None
+    unit: Any | None
+    qualifier: str
+    direct: bool = True
+
+
+_PAREN_UNCERTAINTY = re.compile(rf"\(({_UNSIGNED})\)")
+_PLUS_MINUS = re.compile(rf"\s*±\s*({_UNSIGNED})")
+_RANGE = re.compile(rf"\s*(?:-|to|~)\s*({_UNSIGNED})")
+_RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*({_UNSIGNED})")
+_TRAILING_COMPARISON = re.compile(r"\s*(≤|<=|<|≥|>=|>)")
+
+
+def _read_at(text: str, match: re.Match[str]) -> _Reading:
+    """The value, range, uncertainty and unit starting at number ``match``."""
+    first = float(match.group())
+    pos, uncertainty = match.end(), None
+    paren = _PAREN_UNCERTAINTY.match(text, pos)
+    if paren:  # 38.5(2): uncertainty in the last digits
+        digits = paren.group(1)
+        scale = 1.0 if "." in digits else 10.0 ** -_decimals(match.group())
+        uncertainty, pos = float(digits) * scale, paren.end()
+    plus_minus = _PLUS_MINUS.match(text, pos)
+    if plus_minus:
+        uncertainty, pos = float(plus_minus.group(1)), plus_minus.end()
+    unit_read = _read_unit(text, pos)
+    unit, end = unit_read if unit_read else (None, pos)
+    prefix = text[max(0, match.start() - _PREFIX_WINDOW) : match.start()]  # words just before
+    between = re.search(r"\bbetween\s*$", prefix, re.IGNORECASE)
+    second = (_RANGE_BETWEEN if between else _RANGE).match(text, end)
+    high = first
+    if second:  # "20-30 K", "12 K to 9 K", "between 20 and 30 K"
+        high = float(second.group(1))
+        unit_read = _read_unit(text, second.end())
+        unit, end = unit_read if unit_read else (unit, second.end())
+    qualifier = "=" if second else _qualifier(prefix)
+    trailing = _TRAILING_COMPARISON.match(text, end)
+    if trailing and not second and qualifier == "=":  # "30 ≤ Tc": Tc ≥ 30
+        qualifier = _FLIPPED[_qualifier(trailing.group(1))]
+    direct = unit is not None
+    if unit is None:  # "4.2 and 4.6 K", "39.21, 39.15 and 39.08(5)K": the list's unit
+        unit = _list_unit(text, end)
+    return _Reading(min(first, high), max(first, high), uncertainty, unit, qualifier, direct)
+
+
+_UNCERTAINTY = re.compile(r"\(\d+\)|\s*±\s*[\d.]+")
+
+
+def _list_unit(text: str, pos: int) -> Any | None:
+    """The unit after the first later number in ``text[pos:]`` that has one.
+
+    Only a short window is searched: a list of values shares one unit nearby.
+    """
+    for number in re.finditer(_UNSIGNED, text[pos : pos + _LIST_WINDOW]):
+        end = pos + number.end()
+        uncertainty = _UNCERTAINTY.match(text, end)
+        found = _read_unit(text, uncertainty.end() if uncertainty else end)
+        if found:
+            return found[0]
+    return None
+
+
+def parse_quantity(
+    text: str, default_unit: str | None = None, kind: str | None = None
+) -> QuantityValue | None:
+    """Read a value mention into a number, range, uncertainty and canonical unit.
+
+    Handles qualifiers (``"exceeds 45K"``, ``"up to 48 K"``, ``"~20 K"``), ranges
+    (``"between 20 and 30 K"``, ``"20–30 K"``, ``"12 K to 9 K"``), uncertainties
+    (``"12 ± 0.5 K"``, ``"38.5(2) K"``), scientific notation (``"1.2 × 10 3"``),
+    Unicode minus and PDF artefacts (``"1 . 5 K"``, ``"46:5 K"``). A list
+    (``"4.2 and 4.6 K"``) gives its first value. Units go through pint; a bare
+    ``"C"`` is read as degrees Celsius, not coulomb.
+
+    Args:
+        text: The mention.
+        default_unit: Unit to assume when the text has none (``"K"`` for SuperMat
+            ``tcValue`` mentions, which often omit it).
+        kind: ``"temperature"`` (K), ``"pressure"`` (GPa), ``"energy"`` (eV), ``"time"``
+            (h), ``"mass"`` (g) or ``"volume"`` (mL): convert to that unit and skip
+            numbers whose unit has another dimension. With ``None`` the written unit is
+            kept (a heating rate in °C/min is given in K/min, the same numbers).
+            ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm.
+
+    Returns:
+        A :class:`QuantityValue`, or ``None`` when there is no number, or a ``kind`` was
+        asked and no number carries (or defaults to) a unit of that dimension.
+
+    Raises:
+        ValueError: If ``kind`` is not one of the kinds above.
+
+    Example:
+        >>> parse_quantity("1.5 kbar", kind="pressure").value
+        0.15
+    """
+    if kind is not None and kind not in _CANONICAL_UNITS:
+        raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_CANONICAL_UNITS)}")
+    prepared = _prepare(text, physical=kind is not None)
+    default = _unit(default_unit.strip()) if default_unit else None
+    for match in _SIGNED.finditer(prepared):
+        reading = _read_at(prepared, match)
+        unit = reading.unit if reading.unit is not None else default
+        found = _converted(reading, unit, kind, text, default_unit)
+        if found is None and not reading.direct and default is not None:
+            found = _converted(reading, default, kind, text, default_unit)  # list unit misfit
+        if found is not None or kind is None:
+            return found
+    if kind == "pressure" and _AMBIENT.search(prepared):
+        atm = _registry().Quantity(1.0, "atm").to("GPa").magnitude
+        return QuantityValue(_tidy(atm), _tidy(atm), _tidy(atm), None, "GPa", "~", text)
+    return None
+
+
+def _converted(
+    reading: _Reading, unit: Any | None, kind: str | None, text: str, default_unit: str | None
+) -> QuantityValue | None:
+    """``reading`` in the canonical unit of ``kind``; ``None`` if the unit does not fit."""
+    if unit is None:
+        if kind is not None:
+            return None
+        name = default_unit.strip() if default_unit else ""  # pint-unknown: kept as given
+        return _quantity(reading, lambda v: v, name, text)
+    registry = _registry()
+
+    def convert(value: float) -> float:
+        return float(registry.Quantity(value, unit).to(target).magnitude)
+
+    try:  # pint fails in assorted ways on exotic units (dB, offsets inside compounds)
+        if kind is not None:
+            target = registry.parse_units(_CANONICAL_UNITS[kind])
+            if unit.dimensionality != target.dimensionality:
+                return None
+            name = _CANONICAL_UNITS[kind]
+        else:
+            target = _delta_free(unit)
+            name = f"{target:~C}"
+        return _quantity(reading, convert, name, text)
+    except Exception:
+        return None
+
+
+def _delta_free(unit: Any) -> Any:
+    """``unit`` with Δ°C replaced by K (a heating rate in K/min is the same number)."""
+    if _DELTA_CELSIUS not in str(unit):
+        return unit
+    return _registry().parse_units(str(unit).replace(_DELTA_CELSIUS, "kelvin"))
+
+
+def _quantity(reading: _Reading, convert: Any, unit: str, text: str) -> QuantityValue | None:
+    low, high = convert(reading.low), convert(reading.high)
+    uncertainty = None
+    if reading.uncertainty is not None:  # a difference: offsets (°C) cancel
+        uncertainty = abs(convert(reading.low + reading.uncertainty) - low)
+    values = [low, high, *([uncertainty] if uncertainty is not None else [])]
+    if not all(math.isfinite(v) for v in values):
+        return None
+    low, high = min(low, high), max(low, high)
+    value = low if low == high else (low + high) / 2
+    return QuantityValue(
+        value=_tidy(value),
+        low=_tidy(low),
+        high=_tidy(high),
+        uncertainty=None if uncertainty is None else _tidy(uncertainty),
+        unit=unit,
+        qualifier=reading.qualifier,
+        text=text,
+    )
+
+
+def _tidy(value: float) -> float:
+    """Round away float noise from unit conversion (1.5 kbar -> 0.15, not 0.150...02)."""
+    return float(f"{value:.12g}")

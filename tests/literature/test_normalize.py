@@ -1,0 +1,541 @@
+"""Normalising material and value mentions (literature/normalize.py).
+
+Known cases first, then properties (hypothesis), then sweeps over the real strings of
+the SuperMat corpus and the synthesis-procedures corpus with measured floors.
+"""
+
+from __future__ import annotations
+
+import csv
+import doctest
+import itertools
+import json
+import math
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pint
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pymatgen.core import Composition
+
+from literature import normalize
+from literature.normalize import (
+    MaterialName,
+    QuantityValue,
+    normalize_material,
+    parse_quantity,
+    resolve_doping,
+)
+
+SUPERMAT = Path("/work/shared/data/corpora/supermat")
+SYNTHESIS = Path("/work/shared/data/corpora/synthesis-procedures/data")
+TEI = "{http://www.tei-c.org/ns/1.0}"
+UREG: pint.UnitRegistry = pint.UnitRegistry()
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def composition_of(formula: str) -> dict[str, float]:
+    return dict(Composition(formula).get_el_amt_dict())
+
+
+# -- materials: known cases -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mention", "context", "expected"),
+    [
+        ("Fe2O3", "", "Fe2O3"),
+        ("Cd 2 Re 2 O 7", "", "Cd2Re2O7"),
+        ("MgB2", "", "MgB2"),
+        ("MgB₂", "", "MgB2"),
+        ("MgB2 films", "", "MgB2"),
+        ("single crystals of NbSe2", "", "NbSe2"),
+        ("2H-NbSe 2", "", "NbSe2"),
+        ("LaFeAsO1−xHx", "with x = 0.1", "LaFeAsO0.9H0.1"),
+        ("LaFeAsO 1−x H x", "for x = 0.1 the", "LaFeAsO0.9H0.1"),
+        ("LaFeAsO1−xHx (x = 0.1)", "", "LaFeAsO0.9H0.1"),
+        ("La2−xSrxCuO4 (x = 0.15)", "", "La1.85Sr0.15CuO4"),
+        ("La2−xSrxCuO4 with x=0.15", "", "La1.85Sr0.15CuO4"),
+        ("Ba(Fe1-xCox)2As2", "x = 0.1", "BaFe1.8Co0.2As2"),
+        ("(Ba0.6,K0.4)Fe2As2", "", "Ba0.6K0.4Fe2As2"),
+        ("(Mo 0.96 Zr 0.04 ) 0.85 B 2", "", "Mo0.816Zr0.034B2"),
+        ("Na 0.31 CoO 2 •1.3H 2 O", "", "Na0.31CoO3.3H2.6"),
+        ("Na x CoO 2 • yH 2 O (x ≈ 0.35, y ≈ 1.3)", "", "Na0.35CoO3.3H2.6"),
+        ("Cu x Bi 2 Se 3 (x ¼ 0.31) single crystals", "", "Cu0.31Bi2Se3"),  # ¼ is "="
+        ("Li 0:6 FeAs", "", "Li0.6FeAs"),  # ":" is a decimal point
+        ("T l 0.5 P b 0. 5 Sr 2 CuO 5", "", "Tl0.5Pb0.5Sr2CuO5"),
+        ("Nd 1.85 Ce 0.15 CuO 42d", "", "Nd1.85Ce0.15CuO4"),  # "4−δ" with both glyphs lost
+        ("YBa 2 Cu 3 O 7−δ", "", "YBa2Cu3O7"),
+        ("YBCO", "", "YBa2Cu3O7"),
+        ("YBCO 6.7", "", "YBa2Cu3O6.7"),
+        ("Bi-2212", "", "Bi2Sr2CaCu2O8"),
+        ("Y- 123", "", "YBa2Cu3O7"),
+        ("Magnesium diboride", "", "MgB2"),
+        ("mercury", "", "Hg"),
+        ("x = 0.10", "the La2−xSrxCuO4 samples with x = 0.10 and x = 0.2", "La1.9Sr0.1CuO4"),
+    ],
+)
+def test_known_materials(mention: str, context: str, expected: str) -> None:
+    result = normalize_material(mention, context)
+    assert result.formula is not None, result
+    assert composition_of(result.formula) == pytest.approx(composition_of(expected))
+    assert result.composition == pytest.approx(composition_of(expected))
+    assert not result.is_class
+
+
+def test_formula_keeps_the_authors_element_order_and_reports_variables() -> None:
+    result = normalize_material("LaFeAsO1−xHx", "x = 0.1")
+    assert result.formula == "LaFeAsO0.9H0.1"
+    assert result.name == "LaFeAsO1-xHx"
+    assert result.template == "LaFeAsO1-xHx"
+    assert result.variables == {"x": 0.1}
+    assert result.reduced_formula == Composition("LaFeAsO0.9H0.1").reduced_formula
+
+
+def test_unresolved_variable_gives_no_formula_but_a_template() -> None:
+    result = normalize_material("LaFeAsO 1−x H x")
+    assert result.formula is None
+    assert result.template == "LaFeAsO1-xHx"
+    assert result.unresolved == ("x",)
+    assert not result.is_class
+
+
+def test_delta_is_taken_as_nominal_and_flagged() -> None:
+    result = normalize_material("YBa2Cu3O7−δ")
+    assert result.formula == "YBa2Cu3O7"
+    assert result.variables == {"δ": 0.0}
+    assert result.assumed == ("δ",)
+    given_delta = normalize_material("Sr 2 VFeAsO 3−δ (δ = 0.145)")
+    assert given_delta.formula == "Sr2VFeAsO2.855"
+    assert given_delta.assumed == ()
+
+
+def test_context_can_give_delta_but_not_a_length() -> None:
+    assert normalize_material("YBa2Cu3O7−δ", "with δ = 0.1").formula == "YBa2Cu3O6.9"
+    # "d = 3 nm" is a thickness, not a composition; "x = 7.5 %" is not a fraction here.
+    assert normalize_material("La2−xSrxCuO4", "x = 0.15, d = 3 nm").formula == "La1.85Sr0.15CuO4"
+    assert normalize_material("La2−xSrxCuO4 (x = 7.5 %)").formula is None
+
+
+def test_fractional_doping_value() -> None:
+    result = normalize_material("La 2−x Ba x CuO 4", "near x = 1/8, stripes")
+    assert result.formula == "La1.875Ba0.125CuO4"
+
+
+def test_two_values_for_one_variable_resolve_nothing() -> None:
+    result = normalize_material("La 2-x Sr x CuO 4 samples with x = 0.05 and 0.055")
+    assert result.formula is None
+    assert result.unresolved == ("x",)
+
+
+def test_mixed_site_without_amounts_stays_a_name() -> None:
+    result = normalize_material("(Ba,K)Fe2As2")
+    assert result.formula is None
+    assert result.name == "(Ba,K)Fe2As2"
+    assert result.unresolved == ("site",)
+
+
+def test_doping_mention_alone_keeps_its_value() -> None:
+    result = normalize_material("x = 0.10")
+    assert result.formula is None
+    assert result.variables == {"x": 0.1}
+    assert result.template is None
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "iron-based pnictide",
+        "cuprate",
+        "cuprates",
+        "MgB2-type",
+        "BiS 2 -based compound",
+        "Fe-based superconductors",
+        "H-doped La1111 series",
+        "β-pyrochlore oxides",
+        "Co oxide",
+        "AFe 2 As 2",
+        "LnOFeAs",
+        "R-123",
+        "1111",
+    ],
+)
+def test_classes(mention: str) -> None:
+    result = normalize_material(mention)
+    assert result.is_class
+    assert result.formula is None
+
+
+@pytest.mark.parametrize(
+    "mention",
+    ["pure crystals", "sulfur hydride", "thinner than 4 unit cells", "LSCO", "BSCCO", ""],
+)
+def test_names_without_a_formula(mention: str) -> None:
+    result = normalize_material(mention)
+    assert result.formula is None
+    assert not result.is_class
+
+
+def test_class_marker_before_the_formula_does_not_make_a_class() -> None:
+    result = normalize_material("1212-type RuSr 2 GdCu 2 O 8")
+    assert result.formula == "RuSr2GdCu2O8"
+    assert not result.is_class
+
+
+def test_corrupt_formula_is_refused_rather_than_truncated() -> None:
+    # "Cu0 6" is "CuO 6" with a zero for the O: Bi2Sr2 would be wrong.
+    assert normalize_material("Bi 2 Sr 2 Cu0 6 single crystals").formula is None
+
+
+def test_resolve_doping_pairs_values_with_the_base_formula() -> None:
+    mentions = ["La2−xSrxCuO4", "x = 0.10", "0.15", "0.20", "MgB2"]
+    formulas = [m.formula for m in resolve_doping(mentions)]
+    assert formulas == [None, "La1.9Sr0.1CuO4", "La1.85Sr0.15CuO4", "La1.8Sr0.2CuO4", "MgB2"]
+
+
+def test_resolve_doping_uses_the_paragraph_when_no_mention_is_a_base() -> None:
+    paragraph = "Hole doping of LSCO, La2−xSrxCuO4, with x = 0.15 gives the highest Tc."
+    (result,) = resolve_doping(["x = 0.15"], paragraph)
+    assert result.formula == "La1.85Sr0.15CuO4"
+    assert result.text == "x = 0.15"
+
+
+def test_with_variables_reevaluates_the_template() -> None:
+    base = normalize_material("Ba 1−x K x BiO 3")
+    assert base.with_variables({"x": 0.4}).formula == "Ba0.6K0.4BiO3"
+
+
+def test_material_name_is_hashable_and_frozen() -> None:
+    result = normalize_material("Fe2O3")
+    hash(result)
+    with pytest.raises(AttributeError):
+        setattr(result, "formula", "X")  # noqa: B010 - a frozen dataclass refuses it
+
+
+# -- materials: properties ----------------------------------------------------------------
+
+FORMULA_ALPHABET = st.sampled_from(
+    list("ABCFHKLMNOPRSTXYZabcdeilnorsuxyzδ0123456789 ()[],.-−+·•=~≈₂³¼À:/")
+)
+
+
+@PROPERTY
+@given(
+    st.one_of(st.text(max_size=40), st.text(FORMULA_ALPHABET, max_size=40)), st.text(max_size=60)
+)
+def test_normalize_material_never_raises_and_formulas_parse(mention: str, context: str) -> None:
+    result = normalize_material(mention, context)
+    assert isinstance(result, MaterialName)
+    if result.formula is not None:
+        assert result.composition is not None
+        assert composition_of(result.formula) == pytest.approx(result.composition, rel=1e-5)
+        assert all(amount > 0 for amount in result.composition.values())
+        assert not result.unresolved
+
+
+@PROPERTY
+@given(
+    st.lists(
+        st.sampled_from(["Fe", "O", "La", "Sr", "Cu", "Mg", "B", "As", "Co"]),
+        min_size=1,
+        max_size=8,
+    ),
+    st.data(),
+)
+def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject) -> None:
+    # Implicit 1 only after two-letter symbols: "OOOFe" reads as an acronym, like "YBCO".
+    amounts = [
+        data.draw(st.sampled_from([1, 2, 3, 0.5, 1.85, 0.15, 7] if len(el) == 2 else [2, 0.5, 7]))
+        for el in elements
+    ]
+    pairs = [(el, "" if a == 1 else str(a)) for el, a in zip(elements, amounts, strict=True)]
+    written = "".join(el + a for el, a in pairs)
+    spaced = " ".join(f"{el} {a}" for el, a in pairs)  # as PDF extraction splits them
+    for mention in (written, spaced):
+        result = normalize_material(mention)
+        assert result.formula is not None, mention
+        assert composition_of(result.formula) == pytest.approx(composition_of(written))
+
+
+# -- quantities: known cases ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "kind", "value", "low", "high", "uncertainty", "unit", "qualifier"),
+    [
+        ("exceeds 45K", "temperature", 45.0, 45.0, 45.0, None, "K", ">"),
+        ("up to 48 K", "temperature", 48.0, 48.0, 48.0, None, "K", "<="),
+        ("almost 50 K", "temperature", 50.0, 50.0, 50.0, None, "K", "~"),
+        ("30 K", "temperature", 30.0, 30.0, 30.0, None, "K", "="),
+        ("Tc = 38.5 K", "temperature", 38.5, 38.5, 38.5, None, "K", "="),
+        ("38.5(2) K", "temperature", 38.5, 38.5, 38.5, 0.2, "K", "="),
+        ("6.32(19) K", "temperature", 6.32, 6.32, 6.32, 0.19, "K", "="),
+        ("12 ± 0.5 K", "temperature", 12.0, 12.0, 12.0, 0.5, "K", "="),
+        ("~20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
+        ("∼20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
+        ("below 2 K", "temperature", 2.0, 2.0, 2.0, None, "K", "<"),
+        ("at least 5 K", "temperature", 5.0, 5.0, 5.0, None, "K", ">="),
+        ("30 K ≤ ", "temperature", 30.0, 30.0, 30.0, None, "K", ">="),  # "30 K ≤ Tc"
+        ("between 20 and 30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
+        ("20-30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
+        ("20–30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
+        ("30−50K", "temperature", 40.0, 30.0, 50.0, None, "K", "="),
+        ("26À28 K", "temperature", 27.0, 26.0, 28.0, None, "K", "="),
+        ("12 K to 9 K", "temperature", 10.5, 9.0, 12.0, None, "K", "="),
+        ("1 ∼ 2 K", "temperature", 1.5, 1.0, 2.0, None, "K", "="),
+        ("15.4 mK", "temperature", 0.0154, 0.0154, 0.0154, None, "K", "="),
+        ("133 kelvin", "temperature", 133.0, 133.0, 133.0, None, "K", "="),
+        ("-269.15 °C", "temperature", 4.0, 4.0, 4.0, None, "K", "="),
+        ("−269.15 °C", "temperature", 4.0, 4.0, 4.0, None, "K", "="),
+        ("25 C", "temperature", 298.15, 298.15, 298.15, None, "K", "="),
+        ("25 ± 2 °C", "temperature", 298.15, 298.15, 298.15, 2.0, "K", "="),
+        ("1 . 5 K", "temperature", 1.5, 1.5, 1.5, None, "K", "="),
+        ("46:5 K", "temperature", 46.5, 46.5, 46.5, None, "K", "="),
+        ("9 0 K", "temperature", 90.0, 90.0, 90.0, None, "K", "="),
+        ("18-K", "temperature", 18.0, 18.0, 18.0, None, "K", "="),
+        ("4.2 and 4.6 K", "temperature", 4.2, 4.2, 4.2, None, "K", "="),
+        ("2.5 GPa", "pressure", 2.5, 2.5, 2.5, None, "GPa", "="),
+        ("1.5 kbar", "pressure", 0.15, 0.15, 0.15, None, "GPa", "="),
+        ("500 MPa", "pressure", 0.5, 0.5, 0.5, None, "GPa", "="),
+        ("10 bar", "pressure", 0.001, 0.001, 0.001, None, "GPa", "="),
+        ("1 atm", "pressure", 0.000101325, 0.000101325, 0.000101325, None, "GPa", "="),
+        ("~0.5 GPa", "pressure", 0.5, 0.5, 0.5, None, "GPa", "~"),
+        ("Tc = 30 K at 2 GPa", "pressure", 2.0, 2.0, 2.0, None, "GPa", "="),
+        ("ambient pressure", "pressure", 0.000101325, 0.000101325, 0.000101325, None, "GPa", "~"),
+        ("0.9 meV", "energy", 0.0009, 0.0009, 0.0009, None, "eV", "="),
+        ("1.2 × 10 3", None, 1200.0, 1200.0, 1200.0, None, "", "="),
+        ("1x10-5 M", None, 1e-5, 1e-5, 1e-5, None, "M", "="),
+        ("5 h", None, 5.0, 5.0, 5.0, None, "h", "="),
+        ("800 °C", None, 800.0, 800.0, 800.0, None, "°C", "="),
+        ("10 mL", None, 10.0, 10.0, 10.0, None, "ml", "="),
+        ("2 g", None, 2.0, 2.0, 2.0, None, "g", "="),
+        ("5 °C/min", None, 5.0, 5.0, 5.0, None, "K/min", "="),
+        ("5 degC min-1", None, 5.0, 5.0, 5.0, None, "K/min", "="),
+        ("0.1 mol L-1", None, 0.1, 0.1, 0.1, None, "mol/l", "="),
+        ("5 wt %", None, 5.0, 5.0, 5.0, None, "%", "="),
+        ("15,000 rpm", None, 15000.0, 15000.0, 15000.0, None, "rpm", "="),
+        ("2 mole ratio", None, 2.0, 2.0, 2.0, None, "", "="),
+    ],
+)
+def test_known_quantities(
+    text: str,
+    kind: str | None,
+    value: float,
+    low: float,
+    high: float,
+    uncertainty: float | None,
+    unit: str,
+    qualifier: str,
+) -> None:
+    result = parse_quantity(text, kind=kind)
+    assert result == QuantityValue(value, low, high, uncertainty, unit, qualifier, text)
+
+
+def test_default_unit_applies_only_when_none_is_written() -> None:
+    assert parse_quantity("30", default_unit="K", kind="temperature") == QuantityValue(
+        30.0, 30.0, 30.0, None, "K", "=", "30"
+    )
+    assert parse_quantity("800", default_unit="degC") == QuantityValue(
+        800.0, 800.0, 800.0, None, "°C", "=", "800"
+    )
+    unknown_to_pint = parse_quantity("30", default_unit="sccm")
+    assert unknown_to_pint is not None and unknown_to_pint.unit == "sccm"  # kept as given
+    written_wins = parse_quantity("30 mK", default_unit="GPa", kind="temperature")
+    assert written_wins is not None and written_wins.value == 0.03
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("no number here", None), ("", None), ("high pressures", "pressure"), ("30", "pressure"),
+     ("30 K", "pressure"), ("three times", None)],
+)  # fmt: skip
+def test_nothing_to_read_gives_none(text: str, kind: str | None) -> None:
+    assert parse_quantity(text, kind=kind) is None
+
+
+def test_unknown_kind_is_a_programming_error() -> None:
+    with pytest.raises(ValueError, match="unknown kind"):
+        parse_quantity("30 K", kind="colour")
+
+
+# -- quantities: properties --------------------------------------------------------------
+
+UNITS_BY_KIND = {
+    "temperature": ["K", "mK", "kelvin", "°C", "degC", "C"],
+    "pressure": ["GPa", "MPa", "kbar", "bar", "Pa", "atm"],
+    "energy": ["eV", "meV"],
+}
+PINT_NAMES = {"C": "degC"}
+QUANTITY_ALPHABET = st.sampled_from(list("0123456789.,-−–±()~<>=≤KkGPaeVmC°xX ×()/%µhgLl:¼À"))
+VALUES = st.floats(min_value=-1e6, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@PROPERTY
+@given(
+    st.one_of(st.text(max_size=40), st.text(QUANTITY_ALPHABET, max_size=40)),
+    st.sampled_from([None, "temperature", "pressure", "energy", "time"]),
+    st.sampled_from([None, "K", "GPa", "degC", "sccm", "not a unit"]),
+)
+def test_parse_quantity_never_raises_and_is_ordered(
+    text: str, kind: str | None, default_unit: str | None
+) -> None:
+    result = parse_quantity(text, default_unit=default_unit, kind=kind)
+    if result is not None:
+        assert result.low <= result.value <= result.high
+        assert all(math.isfinite(v) for v in (result.value, result.low, result.high))
+        assert result.qualifier in {"=", "<", ">", "<=", ">=", "~"}
+        assert result.uncertainty is None or result.uncertainty >= 0
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(UNITS_BY_KIND)), st.data(), VALUES)
+def test_round_trip_through_a_random_unit(kind: str, data: st.DataObject, value: float) -> None:
+    unit = data.draw(st.sampled_from(UNITS_BY_KIND[kind]))
+    written = f"{value:.6g}"
+    result = parse_quantity(f"{written} {unit}", kind=kind)
+    target = {"temperature": "K", "pressure": "GPa", "energy": "eV"}[kind]
+    expected = UREG.Quantity(float(written), PINT_NAMES.get(unit, unit)).to(target).magnitude
+    assert result is not None
+    assert result.unit == target
+    assert result.value == pytest.approx(expected, rel=1e-9, abs=1e-12)
+
+
+@PROPERTY
+@given(st.sampled_from(sorted(UNITS_BY_KIND)), st.data(), VALUES, VALUES)
+def test_ranges_round_trip(kind: str, data: st.DataObject, a: float, b: float) -> None:
+    unit = data.draw(st.sampled_from(UNITS_BY_KIND[kind]))
+    a, b = sorted((abs(a), abs(b)))  # "5-3 K" reads as a range, "-5 - -3" is not supported
+    result = parse_quantity(f"between {a:.6g} and {b:.6g} {unit}", kind=kind)
+    assert result is not None
+    assert result.low <= result.value <= result.high
+    target = {"temperature": "K", "pressure": "GPa", "energy": "eV"}[kind]
+    convert = UREG.Quantity
+    low = convert(float(f"{a:.6g}"), PINT_NAMES.get(unit, unit)).to(target).magnitude
+    assert result.low == pytest.approx(low, rel=1e-9, abs=1e-12)
+
+
+# -- the module itself -------------------------------------------------------------------------
+
+
+def test_docstring_examples() -> None:
+    assert doctest.testmod(normalize, raise_on_error=False).failed == 0
+
+
+def test_science_layer_imports_nothing_from_storage_or_services() -> None:
+    code = "import sys, json, literature.normalize; print(json.dumps(sorted(sys.modules)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {name.split(".")[0] for name in json.loads(out.stdout)}
+    forbidden = {"mongoengine", "pymongo", "prefect", "fastapi", "db", "agents", "flows"}
+    assert loaded & forbidden == set()
+    assert "pint" not in loaded  # built on first use only
+
+
+# -- sweeps over the real corpora --------------------------------------------------------------
+
+needs_supermat = pytest.mark.skipif(not SUPERMAT.is_dir(), reason="SuperMat corpus not present")
+needs_synthesis = pytest.mark.skipif(not SYNTHESIS.is_dir(), reason="synthesis corpus not present")
+
+
+@pytest.fixture(scope="module")
+def supermat_links() -> list[dict[str, str]]:
+    with (SUPERMAT / "SuperMat-2.0-links.csv").open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def supermat_material_blocks() -> list[tuple[str, list[str]]]:
+    """(block text, material mentions in order) for every TEI element holding some."""
+    blocks = []
+    for path in sorted(SUPERMAT.glob("batch-*/*.tei.xml")):
+        for element in ET.parse(path).iter():
+            mentions = [
+                "".join(child.itertext())
+                for child in element
+                if child.tag == f"{TEI}rs" and child.get("type") == "material"
+            ]
+            if mentions:
+                blocks.append(("".join(element.itertext()), mentions))
+    return blocks
+
+
+def _fraction(values: list[str], default_unit: str, kind: str) -> float:
+    parsed = [parse_quantity(v, default_unit=default_unit, kind=kind) for v in values]
+    return sum(q is not None for q in parsed) / len(values)
+
+
+@needs_supermat
+def test_supermat_tc_values_parse(supermat_links: list[dict[str, str]]) -> None:
+    values = [row["tcValue"] for row in supermat_links if row["tcValue"].strip()]
+    fraction = _fraction(values, "K", "temperature")
+    print(f"tcValue: {fraction:.4f} of {len(values)} parse to K")
+    assert len(values) > 1000
+    assert fraction >= 0.99  # measured 0.9990: only "temperature of liquid helium" fails
+
+
+@needs_supermat
+def test_supermat_pressures_parse(supermat_links: list[dict[str, str]]) -> None:
+    values = [row["pressure"] for row in supermat_links if row["pressure"].strip()]
+    fraction = _fraction(values, "GPa", "pressure")
+    print(f"pressure: {fraction:.4f} of {len(values)} parse to GPa")
+    assert len(values) > 100
+    assert fraction >= 0.97  # measured 0.9735: the three misses are "high pressures"
+
+
+@needs_supermat
+def test_supermat_materials_give_formulas(
+    supermat_material_blocks: list[tuple[str, list[str]]],
+) -> None:
+    mentions = [m for _, block in supermat_material_blocks for m in block]
+    alone = [normalize_material(m) for m in mentions]
+    in_context = [
+        r for text, block in supermat_material_blocks for r in resolve_doping(block, text)
+    ]
+    fraction_alone = sum(r.formula is not None for r in alone) / len(mentions)
+    fraction_context = sum(r.formula is not None for r in in_context) / len(mentions)
+    print(
+        f"material: {len(mentions)} mentions, formula alone {fraction_alone:.4f}, "
+        f"with paragraph doping {fraction_context:.4f}, classes {sum(r.is_class for r in alone)}"
+    )
+    assert len(mentions) > 5000
+    # Measured 0.534 and 0.602; the rest are doping-only values with no base in reach,
+    # abbreviations whose x is never given, labels ("sample A1") and families.
+    assert fraction_alone >= 0.50
+    assert fraction_context >= 0.57
+    assert fraction_context > fraction_alone
+
+
+def _brat_number_unit_pairs() -> Iterator[str]:
+    """Text of every Number directly followed by an Amount- or Condition-Unit."""
+    for ann in sorted(SYNTHESIS.glob("*.ann")):
+        text = ann.with_suffix(".txt").read_text(encoding="utf-8")
+        entities: list[tuple[int, int, str]] = []
+        for line in ann.read_text(encoding="utf-8").splitlines():
+            fields = line.split("\t")
+            if not line.startswith("T") or len(fields) < 3 or ";" in fields[1]:
+                continue  # relations, events, and discontinuous spans
+            entity, first, last = fields[1].split(" ")
+            entities.append((int(first), int(last), entity))
+        entities.sort()
+        for (start, end, label), (u_start, u_end, u_label) in itertools.pairwise(entities):
+            adjacent = 0 <= u_start - end <= 1
+            if label == "Number" and u_label in ("Amount-Unit", "Condition-Unit") and adjacent:
+                yield text[start:u_end]
+
+
+@needs_synthesis
+def test_synthesis_number_unit_pairs_parse() -> None:
+    pairs = list(_brat_number_unit_pairs())
+    parsed = [parse_quantity(p) for p in pairs]
+    with_value = sum(q is not None for q in parsed) / len(pairs)
+    with_unit = sum(q is not None and q.unit != "" for q in parsed) / len(pairs)
+    print(f"synthesis: {len(pairs)} pairs, value {with_value:.4f}, unit {with_unit:.4f}")
+    assert len(pairs) > 3000
+    # Measured 0.9925 and 0.9799: misses are number words ("three times") and units
+    # pint does not know ("sccm", "equiv").
+    assert with_value >= 0.98
+    assert with_unit >= 0.96
