@@ -218,5 +218,7 @@ ALL_DOCUMENTS: tuple[type[Document], ...] = (
 
 def ensure_indexes() -> None:
     """Create every collection's indexes (idempotent)."""
-    for document in ALL_DOCUMENTS:
+    from db.literature import LITERATURE_DOCUMENTS  # it imports this module
+
+    for document in (*ALL_DOCUMENTS, *LITERATURE_DOCUMENTS):
         document.ensure_indexes()

@@ -1,0 +1,165 @@
+"""Literature service: train and register taggers, ingest papers, answer queries.
+
+Wires the science (:mod:`literature`) to storage (:mod:`db.literature`); the CLI, the
+flows and the HTTP API all go through here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from db.literature import IngestReport, LiteratureStore
+from discovery.domain import ModelArtifact
+from literature.ner import Tagger, TrainConfig
+from literature.pipeline import Extractor
+from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
+
+
+@dataclass
+class IngestSummary:
+    """What a batch of files came to.
+
+    Attributes:
+        papers: Papers stored for the first time.
+        skipped: Papers already stored (re-ingested: nothing written).
+        failed: ``(path, message)`` of each file that could not be read.
+        sentences: Sentences tagged.
+        records_new: New property records.
+        records_merged: Readings added to existing records.
+        seconds: Wall time.
+    """
+
+    papers: int = 0
+    skipped: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    sentences: int = 0
+    records_new: int = 0
+    records_merged: int = 0
+    seconds: float = 0.0
+
+    @property
+    def papers_per_second(self) -> float:
+        """Files read per second (stored, skipped or failed)."""
+        total = self.papers + self.skipped + len(self.failed)
+        return total / self.seconds if self.seconds else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {**asdict(self), "papers_per_second": round(self.papers_per_second, 3)}
+
+
+def corpus_hash(data: CorpusSplit, config: TrainConfig) -> str:
+    """SHA-256 of the training data, labels and settings: the tagger's identity."""
+    digest = hashlib.sha256(json.dumps([data.corpus, data.labels]).encode())
+    for block in (*data.train, *data.validation):
+        spans = [(s.start, s.end, s.label) for s in block.spans]
+        digest.update(json.dumps([block.document, block.text, spans]).encode())
+    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "progress")}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    return digest.hexdigest()
+
+
+def train_and_register(
+    store: LiteratureStore, corpus: str, root: str | Path, config: TrainConfig
+) -> tuple[str, TrainedTagger]:
+    """Fine-tune a tagger on ``corpus``, score it on held-out papers, register it.
+
+    Returns:
+        The registry version and the trained tagger with its scores.
+    """
+    data = load_corpus(corpus, root)
+    trained = train_on_corpus(data, config)
+    metrics = {
+        "test": {k: asdict(v) for k, v in trained.test_scores.items()},
+        "test_documents": data.test_documents,
+        "train_sentences": len(data.train),
+        "training": asdict(trained.report),
+    }
+    artifact = ModelArtifact(
+        kind=f"tagger-{corpus}",
+        data_hash=corpus_hash(data, config),
+        metrics=metrics,
+        weights=trained.tagger.to_bytes(),
+    )
+    return store.save_tagger(artifact), trained
+
+
+def load_tagger(store: LiteratureStore, version: str | None = None) -> tuple[Tagger, str]:
+    """A registered tagger (the newest SuperMat one by default) and its version."""
+    artifact = store.load_tagger(version)
+    assert artifact.version is not None  # set by the registry
+    return Tagger.from_bytes(artifact.weights), artifact.version
+
+
+def make_extractor(
+    store: LiteratureStore, version: str | None = None, embeddings: bool = True
+) -> Extractor:
+    """An extractor with a registered tagger and, optionally, the sentence encoder."""
+    tagger, version = load_tagger(store, version)
+    encoder = None
+    if embeddings:
+        from literature.embeddings import SentenceEncoder
+
+        encoder = SentenceEncoder()
+    return Extractor(tagger, version, encoder)
+
+
+def ingest_paths(
+    store: LiteratureStore,
+    extractor: Extractor,
+    paths: Iterable[str | Path],
+    on_file: Callable[[Path, IngestReport | str], None] | None = None,
+) -> IngestSummary:
+    """Read, extract and store every file; a bad file is reported and the batch goes on.
+
+    Args:
+        store: Where to store.
+        extractor: Tagger and encoder to read with.
+        paths: Files and folders (folders are searched recursively).
+        on_file: Called after each file with its report or its error message.
+
+    Returns:
+        Counts of what was stored, skipped and failed.
+    """
+    from literature.parsing import ParseError, read_papers
+
+    summary = IngestSummary()
+    began = time.perf_counter()
+    for path, paper in read_papers(_files(paths)):
+        outcome: IngestReport | str
+        if isinstance(paper, ParseError):
+            outcome = str(paper)
+            summary.failed.append((str(path), outcome))
+        elif store.has_paper(paper.key):
+            outcome = IngestReport(paper.key, new=False)
+            summary.skipped += 1
+        else:
+            extraction = extractor.extract(paper)
+            outcome = store.ingest(extraction)
+            if outcome.new:
+                summary.papers += 1
+                summary.sentences += outcome.passages
+                summary.records_new += outcome.records_new
+                summary.records_merged += outcome.records_merged
+            else:
+                summary.skipped += 1
+        if on_file is not None:
+            on_file(path, outcome)
+    summary.seconds = time.perf_counter() - began
+    return summary
+
+
+def _files(paths: Iterable[str | Path]) -> list[Path]:
+    found: list[Path] = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+        else:
+            found.append(path)
+    return found

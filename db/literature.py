@@ -1,0 +1,546 @@
+"""Literature repository: papers, passages, mentions and property records, with provenance.
+
+Lineage: PaperDocument -> PassageDocument (one sentence, its embedding) -> MentionDocument
+(tagger version) -> PropertyRecordDocument.sources (paper, passage, offsets, version).
+A paper is stored once (its key is the DOI or a hash of its text): ingesting it again
+writes nothing. The same material, property, value and conditions read in several
+places is one record whose sources are counted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from bson import ObjectId
+from mongoengine import (
+    CASCADE,
+    BinaryField,
+    DateTimeField,
+    DictField,
+    Document,
+    EmbeddedDocument,
+    EmbeddedDocumentListField,
+    FloatField,
+    IntField,
+    ListField,
+    ReferenceField,
+    StringField,
+)
+from pymongo import ReturnDocument
+from pymongo.client_session import ClientSession
+from pymongo.errors import DuplicateKeyError
+
+from db.campaigns import _insert, _transaction
+from db.documents import ModelRecord, utcnow
+from discovery.domain import ModelArtifact
+from literature.records import Mention, PaperExtraction, PropertyRecord
+from literature.vectors import from_bytes, top_k
+
+
+class PaperDocument(Document):
+    """A paper read once, keyed by DOI or text hash."""
+
+    key = StringField(required=True, unique=True)
+    doi = StringField(null=True)
+    title = StringField()
+    authors = ListField(StringField())
+    journal = StringField(null=True)
+    year = IntField(null=True)
+    source = StringField()
+    format = StringField()
+    sections = ListField(StringField())
+    model_version = StringField(required=True)
+    sentences = IntField(min_value=0)
+    mentions = IntField(min_value=0)
+    records = IntField(min_value=0)
+    ingested_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at"]}
+
+
+class PassageDocument(Document):
+    """One sentence of a paper, its embedding and what was found in it."""
+
+    paper = ReferenceField(PaperDocument, required=True, reverse_delete_rule=CASCADE)
+    section = IntField(required=True, min_value=0)
+    section_name = StringField()
+    sentence = IntField(required=True, min_value=0)
+    text = StringField(required=True)
+    embedding = BinaryField(null=True)  # float32 little-endian, unit norm
+    elements = ListField(StringField())
+    labels = ListField(StringField())
+
+    meta: dict[str, Any] = {
+        "collection": "passages",
+        "indexes": [
+            {"fields": ["paper", "section", "sentence"], "unique": True},
+            "elements",
+            "labels",
+        ],
+    }
+
+
+class MentionDocument(Document):
+    """An entity the tagger found, where and with which model version."""
+
+    paper = ReferenceField(PaperDocument, required=True, reverse_delete_rule=CASCADE)
+    passage = ReferenceField(PassageDocument, required=True)
+    label = StringField(required=True)
+    text = StringField(required=True)
+    start = IntField(required=True, min_value=0)
+    end = IntField(required=True, min_value=0)
+    confidence = FloatField(min_value=0, max_value=1)
+    normalized = DictField()
+    model_version = StringField(required=True)
+
+    meta: dict[str, Any] = {
+        "collection": "mentions",
+        "indexes": [
+            {"fields": ["passage", "start", "end", "label", "model_version"], "unique": True},
+            "label",
+        ],
+    }
+
+
+class RecordSource(EmbeddedDocument):
+    """Where a record was read: paper, sentence, both mentions and the tagger version."""
+
+    paper = ReferenceField(PaperDocument, required=True)
+    paper_key = StringField(required=True)
+    passage = ReferenceField(PassageDocument, required=True)
+    section = IntField(required=True)
+    sentence = IntField(required=True)
+    material_span = ListField(IntField())  # [sentence, start, end] of the material mention
+    value_span = ListField(IntField())  # [start, end] in the value's sentence
+    material_text = StringField()
+    value_text = StringField()
+    confidence = FloatField()
+    model_version = StringField(required=True)
+
+
+class PropertyRecordDocument(Document):
+    """A material's property value, with every place it was read."""
+
+    key = StringField(required=True, unique=True)
+    material = StringField(required=True)
+    formula = StringField(null=True)
+    elements = ListField(StringField())
+    nelements = IntField(null=True)
+    property = StringField(required=True)
+    value = FloatField(required=True)
+    low = FloatField()
+    high = FloatField()
+    unit = StringField(required=True)
+    qualifier = StringField()
+    conditions = DictField()
+    confidence = FloatField(min_value=0, max_value=1)  # the best of its sources
+    papers = ListField(StringField())  # distinct paper keys
+    n_papers = IntField(min_value=0)
+    n_sources = IntField(min_value=0)
+    sources = EmbeddedDocumentListField(RecordSource)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {
+        "collection": "property_records",
+        "indexes": ["elements", ["property", "value"], "formula", "nelements"],
+    }
+
+
+LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
+    PaperDocument,
+    PassageDocument,
+    MentionDocument,
+    PropertyRecordDocument,
+)
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What ingesting one paper wrote."""
+
+    paper_key: str
+    new: bool
+    passages: int = 0
+    mentions: int = 0
+    records_new: int = 0
+    records_merged: int = 0
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """A passage found by semantic search."""
+
+    score: float
+    text: str
+    paper_key: str
+    title: str
+    section: int
+    sentence: int
+    elements: list[str]
+    labels: list[str]
+
+
+def record_key(record: PropertyRecord) -> str:
+    """Identity of a record: material, property, value (6 significant digits), conditions."""
+    material = record.formula or " ".join(record.material.lower().split())
+    conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
+    return f"{material}|{record.property}|{record.value:.6g}|{record.unit}|{conditions}"
+
+
+class LiteratureStore:
+    """Stores what the pipeline read and answers researchers' queries about it."""
+
+    def has_paper(self, key: str) -> bool:
+        """Whether a paper with this key was ingested."""
+        return PaperDocument.objects(key=key).count() > 0
+
+    def ingest(self, extraction: PaperExtraction) -> IngestReport:
+        """Store a paper's passages, mentions and records in one transaction.
+
+        Idempotent: a paper whose key is already stored (ingested before, or by a
+        concurrent writer) is skipped and nothing is written.
+        """
+        key = extraction.paper.key
+        if self.has_paper(key):
+            return IngestReport(key, new=False)
+        try:
+            return _transaction(lambda session: self._ingest(extraction, session))
+        except DuplicateKeyError:
+            if self.has_paper(key):
+                return IngestReport(key, new=False)
+            raise
+
+    def _ingest(self, extraction: PaperExtraction, session: ClientSession) -> IngestReport:
+        paper = _paper_document(extraction)
+        _insert([paper], session)
+        passages = _passage_documents(extraction, paper)
+        _insert(list(passages.values()), session)
+        mentions = [
+            MentionDocument(
+                id=ObjectId(),
+                paper=paper,
+                passage=passages[(m.section, m.sentence)],
+                label=m.label,
+                text=m.text,
+                start=m.start,
+                end=m.end,
+                confidence=m.confidence,
+                normalized=m.normalized,
+                model_version=extraction.model_version,
+            )
+            for m in extraction.mentions
+        ]
+        _insert(mentions, session)
+        new = merged = 0
+        collection = PropertyRecordDocument._get_collection()
+        for record in extraction.records:
+            source = _source(record, paper, passages, extraction.model_version)
+            found = collection.find_one_and_update(  # the record after the update
+                {"key": record_key(record)},
+                {
+                    "$push": {"sources": source.to_mongo().to_dict()},
+                    "$addToSet": {"papers": paper.key},
+                    "$inc": {"n_sources": 1},
+                    "$max": {"confidence": record.confidence},
+                    "$set": {"updated_at": utcnow()},
+                },
+                session=session,
+                return_document=ReturnDocument.AFTER,
+            )
+            if found is None:
+                _insert([_record_document(record, source, paper.key)], session)
+                new += 1
+            else:
+                merged += 1
+                if found.get("n_papers") != len(found["papers"]):
+                    collection.update_one(
+                        {"_id": found["_id"]},
+                        {"$set": {"n_papers": len(found["papers"])}},
+                        session=session,
+                    )
+        return IngestReport(paper.key, True, len(passages), len(mentions), new, merged)
+
+    # --- queries ----------------------------------------------------------------------
+
+    def records_query(
+        self,
+        property: str | None = None,
+        elements: Sequence[str] = (),
+        minimum: float | None = None,
+        maximum: float | None = None,
+        min_confidence: float | None = None,
+        material: str | None = None,
+    ) -> dict[str, Any]:
+        """A MongoDB filter for property records.
+
+        Args:
+            property: Property name, e.g. ``"tc"``.
+            elements: Records whose material contains all of these elements.
+            minimum: Smallest value, in the record's unit.
+            maximum: Largest value, in the record's unit.
+            min_confidence: Smallest confidence.
+            material: Formula or name, matched exactly (case-insensitive).
+
+        Raises:
+            ValueError: naming the argument, for an unknown element or a reversed range.
+        """
+        from pymatgen.core import Element
+
+        query: dict[str, Any] = {}
+        if property:
+            query["property"] = str(property)
+        if elements:
+            for symbol in elements:
+                if not Element.is_valid_symbol(symbol):
+                    raise ValueError(f"elements: {symbol!r} is not an element symbol")
+            query["elements"] = {"$all": [str(e) for e in elements]}
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise ValueError(f"minimum: {minimum} is larger than maximum {maximum}")
+        bounds = {op: float(v) for op, v in (("$gte", minimum), ("$lte", maximum)) if v is not None}
+        if bounds:
+            query["value"] = bounds
+        if min_confidence is not None:
+            query["confidence"] = {"$gte": float(min_confidence)}
+        if material:
+            pattern = f"^{re.escape(str(material))}$"
+            query["$or"] = [
+                {"formula": {"$regex": pattern, "$options": "i"}},
+                {"material": {"$regex": pattern, "$options": "i"}},
+            ]
+        return query
+
+    def records(
+        self, query: dict[str, Any], limit: int = 100, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of records (JSON-ready dicts, sources summarised) and the total count."""
+        found = PropertyRecordDocument.objects(__raw__=query).order_by("material", "value")
+        rows = [_record_row(doc) for doc in found.skip(offset).limit(limit).as_pymongo()]
+        return rows, found.count()
+
+    def counts(self) -> dict[str, int]:
+        """Documents per literature collection."""
+        return {d._meta["collection"]: d.objects.count() for d in LITERATURE_DOCUMENTS}
+
+    def search(
+        self,
+        query_vector: np.ndarray,
+        k: int = 10,
+        elements: Sequence[str] = (),
+        labels: Sequence[str] = (),
+        property: str | None = None,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> list[SearchHit]:
+        """Passages nearest ``query_vector`` by cosine, among those matching the filters.
+
+        Args:
+            query_vector: ``384`` unit vector from the same encoder as the passages.
+            k: How many hits.
+            elements: Passages mentioning materials with all of these elements.
+            labels: Passages with mentions of all of these entity types.
+            property: With ``minimum``/``maximum``: passages that are the source of a
+                record of this property in the value range.
+            minimum: Smallest record value.
+            maximum: Largest record value.
+        """
+        filters: dict[str, Any] = {"embedding": {"$ne": None}}
+        if elements:
+            filters["elements"] = {"$all": list(elements)}
+        if labels:
+            filters["labels"] = {"$all": list(labels)}
+        if property or minimum is not None or maximum is not None:
+            records = self.records_query(property=property, minimum=minimum, maximum=maximum)
+            ids = PropertyRecordDocument._get_collection().distinct("sources.passage", records)
+            filters["_id"] = {"$in": ids}
+        rows = list(
+            PassageDocument._get_collection().find(
+                filters,
+                {
+                    "embedding": 1,
+                    "text": 1,
+                    "paper": 1,
+                    "section": 1,
+                    "sentence": 1,
+                    "elements": 1,
+                    "labels": 1,
+                },
+            )
+        )
+        if not rows:
+            return []
+        vectors = np.stack([from_bytes(r["embedding"]) for r in rows])
+        best = top_k(np.asarray(query_vector, dtype=np.float32), vectors, k)
+        papers = {
+            p["_id"]: p
+            for p in PaperDocument._get_collection().find(
+                {"_id": {"$in": [rows[i]["paper"] for i, _ in best]}}, {"key": 1, "title": 1}
+            )
+        }
+        return [
+            SearchHit(
+                score=score,
+                text=rows[i]["text"],
+                paper_key=papers[rows[i]["paper"]]["key"],
+                title=papers[rows[i]["paper"]].get("title", ""),
+                section=rows[i]["section"],
+                sentence=rows[i]["sentence"],
+                elements=rows[i].get("elements", []),
+                labels=rows[i].get("labels", []),
+            )
+            for i, score in best
+        ]
+
+    # --- tagger registry --------------------------------------------------------------
+
+    def save_tagger(self, artifact: ModelArtifact) -> str:
+        """Register a trained tagger (weights in GridFS); idempotent by kind and data hash."""
+        version = f"{artifact.kind}:{artifact.data_hash[:12]}"
+        if ModelRecord.objects(version=version).first() is not None:
+            return version
+        record = ModelRecord(
+            kind=artifact.kind,
+            version=version,
+            metrics=dict(artifact.metrics),
+            data_hash=artifact.data_hash,
+            featurizer_version="all-MiniLM-L6-v2",
+        )
+        record.weights.put(artifact.weights, content_type="application/gzip")
+        record.save()
+        return version
+
+    def load_tagger(
+        self, version: str | None = None, kind: str = "tagger-supermat"
+    ) -> ModelArtifact:
+        """A registered tagger by version, or the newest of ``kind``.
+
+        Raises:
+            LookupError: No such version, or no tagger of ``kind`` yet.
+        """
+        found = (
+            ModelRecord.objects(version=version)
+            if version
+            else ModelRecord.objects(kind=kind).order_by("-created_at")
+        ).first()
+        if found is None:
+            what = f"version {version!r}" if version else f"{kind} model"
+            raise LookupError(f"no {what}: train one with `matloop literature train`")
+        return ModelArtifact(
+            found.kind, found.data_hash, dict(found.metrics), found.weights.read(), found.version
+        )
+
+
+# --- conversions --------------------------------------------------------------------------
+
+
+def _paper_document(extraction: PaperExtraction) -> PaperDocument:
+    paper = extraction.paper
+    return PaperDocument(
+        id=ObjectId(),
+        key=paper.key,
+        doi=paper.doi,
+        title=paper.title,
+        authors=list(paper.authors),
+        journal=paper.journal,
+        year=paper.year,
+        source=paper.source,
+        format=paper.format,
+        sections=[s.name for s in paper.sections],
+        model_version=extraction.model_version,
+        sentences=sum(len(s.sentences) for s in paper.sections),
+        mentions=len(extraction.mentions),
+        records=len(extraction.records),
+    )
+
+
+def _passage_documents(
+    extraction: PaperExtraction, paper: PaperDocument
+) -> dict[tuple[int, int], PassageDocument]:
+    found: dict[tuple[int, int], list[Mention]] = {}
+    for mention in extraction.mentions:
+        found.setdefault((mention.section, mention.sentence), []).append(mention)
+    passages = {}
+    for section_index, sentence_index, text in extraction.paper.sentences():
+        where = (section_index, sentence_index)
+        mentions = found.get(where, [])
+        passages[where] = PassageDocument(
+            id=ObjectId(),
+            paper=paper,
+            section=section_index,
+            section_name=extraction.paper.sections[section_index].name,
+            sentence=sentence_index,
+            text=text,
+            embedding=extraction.embeddings.get(where),
+            elements=sorted({e for m in mentions for e in m.normalized.get("elements", [])}),
+            labels=sorted({m.label for m in mentions}),
+        )
+    return passages
+
+
+def _source(
+    record: PropertyRecord,
+    paper: PaperDocument,
+    passages: dict[tuple[int, int], PassageDocument],
+    model_version: str,
+) -> RecordSource:
+    value, material = record.value_mention, record.material_mention
+    return RecordSource(
+        paper=paper,
+        paper_key=paper.key,
+        passage=passages[(value.section, value.sentence)],
+        section=value.section,
+        sentence=value.sentence,
+        material_span=[material.sentence, material.start, material.end],
+        value_span=[value.start, value.end],
+        material_text=material.text,
+        value_text=value.text,
+        confidence=record.confidence,
+        model_version=model_version,
+    )
+
+
+def _record_document(record: PropertyRecord, source: RecordSource, paper_key: str) -> Any:
+    elements = sorted(record.material_mention.normalized.get("elements", []))
+    return PropertyRecordDocument(
+        id=ObjectId(),
+        key=record_key(record),
+        material=record.material,
+        formula=record.formula,
+        elements=elements,
+        nelements=len(elements) or None,
+        property=record.property,
+        value=record.value,
+        low=record.low,
+        high=record.high,
+        unit=record.unit,
+        qualifier=record.qualifier,
+        conditions=record.conditions,
+        confidence=record.confidence,
+        papers=[paper_key],
+        n_papers=1,
+        n_sources=1,
+        sources=[source],
+    )
+
+
+def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
+    row = {k: v for k, v in raw.items() if k not in ("_id", "sources", "papers", "key")}
+    row["id"] = str(raw["_id"])
+    row["sources"] = [
+        {
+            "paper": s["paper_key"],
+            "section": s["section"],
+            "sentence": s["sentence"],
+            "material_text": s.get("material_text"),
+            "value_text": s.get("value_text"),
+            "value_span": s.get("value_span"),
+            "confidence": s.get("confidence"),
+            "model_version": s["model_version"],
+        }
+        for s in raw.get("sources", [])
+    ]
+    return row

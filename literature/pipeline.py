@@ -1,0 +1,173 @@
+"""From a parsed paper to mentions, linked property records and sentence embeddings.
+
+The steps: tag every sentence, normalise each mention (materials with
+:func:`~literature.normalize.resolve_doping` per section so that ``"x = 0.1"`` finds its
+base formula; values with pint), link values to materials, and embed each sentence for
+search. Nothing here touches storage: the result is a plain
+:class:`~literature.records.PaperExtraction`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from literature.linking import link_conditions, link_values
+from literature.normalize import MaterialName, parse_quantity, resolve_doping
+from literature.records import VALUE_PROPERTIES, Mention, PaperExtraction, PropertyRecord
+from literature.text import Paper
+
+if TYPE_CHECKING:
+    from literature.embeddings import SentenceEncoder
+    from literature.ner import Tagger
+
+# Quantity kind and default unit of each value label.
+QUANTITY_KINDS: dict[str, tuple[str, str]] = {
+    "tcValue": ("temperature", "K"),
+    "pressure": ("pressure", "GPa"),
+}
+
+
+class Extractor:
+    """Reads papers with one tagger version and, optionally, a sentence encoder.
+
+    Args:
+        tagger: The entity tagger.
+        model_version: Registry version of ``tagger``, recorded on every mention.
+        encoder: Sentence encoder for search embeddings; none are made when ``None``.
+        batch_size: Sentences per forward pass.
+    """
+
+    def __init__(
+        self,
+        tagger: Tagger,
+        model_version: str,
+        encoder: SentenceEncoder | None = None,
+        batch_size: int = 64,
+    ) -> None:
+        self.tagger = tagger
+        self.model_version = model_version
+        self.encoder = encoder
+        self.batch_size = batch_size
+
+    def extract(self, paper: Paper) -> PaperExtraction:
+        """Mentions, records and embeddings of ``paper``."""
+        located = paper.sentences()
+        texts = [text for _, _, text in located]
+        spans = self.tagger.predict(texts, batch_size=self.batch_size)
+        mentions = [
+            Mention(
+                label=span.label,
+                text=text[span.start : span.end],
+                section=section,
+                sentence=sentence,
+                start=span.start,
+                end=span.end,
+                confidence=round(span.confidence, 4),
+            )
+            for (section, sentence, text), found in zip(located, spans, strict=True)
+            for span in found
+        ]
+        mentions = normalize_mentions(paper, mentions)
+        embeddings: dict[tuple[int, int], bytes] = {}
+        if self.encoder is not None and texts:
+            from literature.vectors import to_bytes
+
+            vectors = self.encoder.encode(texts, batch_size=self.batch_size)
+            embeddings = {
+                (s, j): to_bytes(v) for (s, j, _), v in zip(located, vectors, strict=True)
+            }
+        return PaperExtraction(
+            paper=paper,
+            mentions=mentions,
+            records=build_records(mentions),
+            model_version=self.model_version,
+            embeddings=embeddings,
+        )
+
+
+def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
+    """Mentions with their ``normalized`` readings filled in, in reading order.
+
+    Materials are read section by section in order, so a doping value (``"x = 0.1"``)
+    resolves against the formula that came before it in the same section.
+    """
+    ordered = sorted(mentions, key=lambda m: m.key)
+    materials: dict[int, list[int]] = defaultdict(list)
+    for index, mention in enumerate(ordered):
+        if mention.label == "material":
+            materials[mention.section].append(index)
+    result: list[Mention] = list(ordered)
+    for section, indices in materials.items():
+        text = paper.sections[section].text
+        names = resolve_doping([ordered[i].text for i in indices], context=text)
+        for i, name in zip(indices, names, strict=True):
+            result[i] = replace(ordered[i], normalized=_material_fields(name))
+    for i, mention in enumerate(result):
+        if mention.label in QUANTITY_KINDS:
+            kind, unit = QUANTITY_KINDS[mention.label]
+            quantity = parse_quantity(mention.text, default_unit=unit, kind=kind)
+            if quantity is not None:
+                result[i] = replace(
+                    mention,
+                    normalized={
+                        "value": quantity.value,
+                        "low": quantity.low,
+                        "high": quantity.high,
+                        "uncertainty": quantity.uncertainty,
+                        "unit": quantity.unit,
+                        "qualifier": quantity.qualifier,
+                    },
+                )
+    return result
+
+
+def build_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
+    """Property records from linked value and material mentions.
+
+    A value that did not parse to a number, or whose material is a class of materials,
+    gives no record. Confidence = value confidence x material confidence x link
+    confidence.
+    """
+    records = []
+    for link in link_values(mentions):
+        value, material = link.value, link.material
+        if "value" not in value.normalized or material.normalized.get("is_class"):
+            continue
+        name, unit = VALUE_PROPERTIES[value.label]
+        conditions: dict[str, Any] = {}
+        pressure = link_conditions(value, mentions, "pressure")
+        if pressure is not None and "value" in pressure.normalized:
+            conditions["pressure_gpa"] = pressure.normalized["value"]
+        records.append(
+            PropertyRecord(
+                material=material.normalized.get("formula")
+                or material.normalized.get("name")
+                or material.text,
+                formula=material.normalized.get("reduced_formula"),
+                property=name,
+                value=value.normalized["value"],
+                low=value.normalized["low"],
+                high=value.normalized["high"],
+                unit=unit,
+                qualifier=value.normalized["qualifier"],
+                confidence=round(value.confidence * material.confidence * link.confidence, 4),
+                material_mention=material,
+                value_mention=value,
+                conditions=conditions,
+            )
+        )
+    return records
+
+
+def _material_fields(name: MaterialName) -> dict[str, Any]:
+    fields: dict[str, Any] = {"name": name.name, "is_class": name.is_class}
+    if name.formula is not None:
+        fields["formula"] = name.formula
+        fields["reduced_formula"] = name.reduced_formula
+        fields["elements"] = sorted(name.composition or {})
+    if name.variables:
+        fields["variables"] = dict(name.variables)
+    return fields

@@ -1,0 +1,100 @@
+"""Plain domain types for what the pipeline reads out of a paper.
+
+A :class:`Mention` is an entity found in one sentence; a :class:`PropertyRecord` links a
+value mention to a material mention; a :class:`PaperExtraction` is everything read from
+one paper by one tagger version. Storage turns these into documents with provenance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from literature.text import Paper
+
+# Entity label -> (property name, canonical unit) for value mentions.
+VALUE_PROPERTIES: dict[str, tuple[str, str]] = {"tcValue": ("tc", "K")}
+
+
+@dataclass(frozen=True)
+class Mention:
+    """An entity in a sentence.
+
+    Attributes:
+        label: Entity type, e.g. ``"material"``, ``"tcValue"``, ``"pressure"``.
+        text: The characters as written.
+        section: Index of the section in the paper.
+        sentence: Index of the sentence in its section.
+        start: First character, as an offset into the sentence.
+        end: End character (exclusive), as an offset into the sentence.
+        confidence: Tagger confidence in ``[0, 1]`` (mean probability of its tokens).
+        normalized: What normalisation made of it: ``formula``, ``elements``, ``value``,
+            ``low``, ``high``, ``unit``, ``qualifier`` ... (JSON-ready).
+    """
+
+    label: str
+    text: str
+    section: int
+    sentence: int
+    start: int
+    end: int
+    confidence: float = 1.0
+    normalized: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[int, int, int, int, str]:
+        """Where it is: unique within a paper."""
+        return (self.section, self.sentence, self.start, self.end, self.label)
+
+
+@dataclass(frozen=True)
+class PropertyRecord:
+    """A material's property value, read from one place in a paper.
+
+    Attributes:
+        material: Display name of the material (resolved formula, or the mention text).
+        formula: Reduced formula when the material parses as a composition, else ``None``.
+        property: Property name, e.g. ``"tc"``.
+        value: Value in ``unit`` (the middle of a range).
+        low: Lower bound in ``unit`` (equals ``value`` for a single number).
+        high: Upper bound in ``unit``.
+        unit: Canonical unit, e.g. ``"K"``.
+        qualifier: ``"="``, ``"<"``, ``">"``, ``"<="``, ``">="`` or ``"~"``.
+        confidence: Probability in ``[0, 1]`` that the record is right (tagger confidences
+            of both mentions times the link's confidence).
+        material_mention: The material as found.
+        value_mention: The value as found.
+        conditions: Other linked mentions (``pressure`` in GPa, ``method``), JSON-ready.
+    """
+
+    material: str
+    formula: str | None
+    property: str
+    value: float
+    low: float
+    high: float
+    unit: str
+    qualifier: str
+    confidence: float
+    material_mention: Mention
+    value_mention: Mention
+    conditions: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PaperExtraction:
+    """Everything read from one paper.
+
+    Attributes:
+        paper: The parsed paper.
+        mentions: Every entity found, in reading order.
+        records: Linked property records.
+        model_version: Version of the tagger that found the mentions.
+        embeddings: Sentence embeddings keyed by ``(section, sentence)``, float32 bytes.
+    """
+
+    paper: Paper
+    mentions: list[Mention]
+    records: list[PropertyRecord]
+    model_version: str
+    embeddings: dict[tuple[int, int], bytes] = field(default_factory=dict)

@@ -1,0 +1,124 @@
+"""Plain domain types for parsed papers and annotated text.
+
+Every parser returns a :class:`Paper`: metadata plus sections, each section a plain text
+with its sentences as character spans into that text. Everything downstream (NER,
+linking, storage) addresses text by ``(section index, sentence index, start, end)``, so
+a record can always be traced back to the exact characters it was read from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Span:
+    """A labelled character span ``text[start:end]``.
+
+    Attributes:
+        start: First character (inclusive).
+        end: Last character (exclusive).
+        label: Entity type, e.g. ``"material"`` or ``"tcValue"``.
+        id: Identifier within its document (SuperMat's ``xml:id``), if any.
+        corresp: Identifier of the span this one refers to (SuperMat's ``corresp``).
+        confidence: How sure the tagger that found it was, in ``[0, 1]`` (1 for gold).
+    """
+
+    start: int
+    end: int
+    label: str
+    id: str | None = None
+    corresp: str | None = None
+    confidence: float = 1.0
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """A sentence of a section, as offsets into the section's text."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Section:
+    r"""A titled block of a paper (title, abstract, a body section, a caption).
+
+    Attributes:
+        name: Heading or role, e.g. ``"title"``, ``"abstract"``, ``"2. Experimental"``.
+        text: Plain text of the section; paragraphs are separated by ``"\\n\\n"``.
+        sentences: Sentence spans into ``text``, in order, non-overlapping.
+    """
+
+    name: str
+    text: str
+    sentences: tuple[Sentence, ...] = ()
+
+    def sentence_text(self, index: int) -> str:
+        """Text of sentence ``index``."""
+        sentence = self.sentences[index]
+        return self.text[sentence.start : sentence.end]
+
+
+@dataclass(frozen=True)
+class Paper:
+    """A parsed paper.
+
+    Attributes:
+        source: Where it was read from (a path or a URL), for messages.
+        format: Parser that read it: ``"text"``, ``"html"``, ``"jats"``, ``"tei"``,
+            ``"elsevier"``, ``"rsc"``, ``"acs"``, ``"springer"``, ``"uspto"``, ``"pdf"``.
+        title: Title, ``""`` when the file has none.
+        doi: DOI in lower case without a resolver prefix, or ``None``.
+        authors: Author names as printed.
+        journal: Journal or publisher name, if known.
+        year: Publication year, if known.
+        sections: Sections in reading order.
+    """
+
+    source: str
+    format: str
+    title: str = ""
+    doi: str | None = None
+    authors: tuple[str, ...] = ()
+    journal: str | None = None
+    year: int | None = None
+    sections: tuple[Section, ...] = field(default_factory=tuple)
+
+    @property
+    def key(self) -> str:
+        """Identity used to deduplicate papers: ``doi:...`` or a hash of the text.
+
+        The same article read twice, from any path, gets the same key.
+        """
+        if self.doi:
+            return f"doi:{self.doi}"
+        digest = hashlib.sha256()
+        for section in self.sections:
+            digest.update(" ".join(section.text.split()).encode())
+            digest.update(b"\x00")
+        return f"sha256:{digest.hexdigest()}"
+
+    def sentences(self) -> list[tuple[int, int, str]]:
+        """Every sentence as ``(section index, sentence index, text)``."""
+        return [
+            (i, j, section.sentence_text(j))
+            for i, section in enumerate(self.sections)
+            for j in range(len(section.sentences))
+        ]
+
+
+@dataclass(frozen=True)
+class AnnotatedText:
+    """A text with gold entity spans: one training or evaluation example.
+
+    Attributes:
+        document: Identifier of the source document (for document-level splits).
+        text: The text.
+        spans: Gold spans into ``text``, non-overlapping, sorted by start.
+    """
+
+    document: str
+    text: str
+    spans: tuple[Span, ...]

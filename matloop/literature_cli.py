@@ -1,0 +1,229 @@
+"""``matloop literature``: train the tagger, ingest papers, search and export records.
+
+Registered in :mod:`matloop.cli`. Models and torch load only when a command runs.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+literature_app = typer.Typer(
+    help="Literature mining: papers to material-property records.", no_args_is_help=True
+)
+
+DEFAULT_CORPORA = Path("../shared/data/corpora")
+
+
+def _corpus_root(corpus: str, data: Path | None) -> Path:
+    if data is not None:
+        return data
+    base = Path(os.environ.get("MATLOOP_CORPORA", DEFAULT_CORPORA))
+    return base / ("supermat" if corpus == "supermat" else "synthesis-procedures")
+
+
+def _store() -> Any:
+    from db.literature import LiteratureStore
+    from matloop.cli import store
+
+    store()  # connects, or explains how to start the database
+    return LiteratureStore()
+
+
+@literature_app.command("train")
+def literature_train(
+    corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
+    data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    batch_size: Annotated[int, typer.Option(min=1)] = 16,
+    learning_rate: Annotated[float, typer.Option(min=0)] = 1e-4,
+    negative_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.3,
+    seed: int = 0,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best)")] = None,
+) -> None:
+    """Fine-tune the MiniLM tagger on a corpus and register it (weights in GridFS)."""
+    from agents.literature import train_and_register
+    from literature.ner import TrainConfig
+    from matloop.cli import console, errors
+
+    with errors():
+        store = _store()
+        config = TrainConfig(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            negative_fraction=negative_fraction,
+            seed=seed,
+            device=device,
+        )
+        version, trained = train_and_register(store, corpus, _corpus_root(corpus, data), config)
+    _print_scores(
+        trained.test_scores, f"held-out {corpus} papers ({len(trained.split.test_documents)})"
+    )
+    console.print(
+        f"registered [bold]{version}[/bold] "
+        f"(best epoch {trained.report.best_epoch}, {trained.report.seconds:.0f} s "
+        f"on {trained.report.device})"
+    )
+
+
+@literature_app.command("eval")
+def literature_eval(
+    version: Annotated[str | None, typer.Option(help="Tagger version (default newest).")] = None,
+    corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
+    data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
+) -> None:
+    """Score a registered tagger on the corpus's held-out papers (strict span match)."""
+    from agents.literature import load_tagger
+    from literature.ner import evaluate
+    from literature.training import load_corpus
+    from matloop.cli import errors
+
+    with errors():
+        tagger, version = load_tagger(_store(), version)
+        split = load_corpus(corpus, _corpus_root(corpus, data))
+        scores = evaluate(tagger, split.test)
+    _print_scores(scores, f"{version} on held-out {corpus} papers ({len(split.test_documents)})")
+
+
+@literature_app.command("ingest")
+def literature_ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    version: Annotated[str | None, typer.Option(help="Tagger version (default newest).")] = None,
+    embeddings: Annotated[bool, typer.Option(help="Embed sentences for search.")] = True,
+) -> None:
+    """Read papers into records; bad files are reported and skipped, the batch goes on."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from agents.literature import _files, ingest_paths, make_extractor
+    from matloop.cli import console, err, errors
+
+    with errors():
+        store = _store()
+        extractor = make_extractor(store, version, embeddings=embeddings)
+        files = _files(paths)
+        if not files:
+            raise ValueError(f"paths: no files under {', '.join(map(str, paths))}")
+        columns = (
+            TextColumn("ingest"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]}"),
+        )
+        with Progress(*columns, console=console, transient=True) as progress:
+            task = progress.add_task("ingest", total=len(files), rate="")
+
+            def on_file(path: Path, outcome: Any) -> None:
+                if isinstance(outcome, str):
+                    err.print(f"[yellow]skipped[/yellow] {outcome}", highlight=False)
+                elapsed = progress.tasks[0].elapsed or 1e-9
+                done = progress.tasks[0].completed + 1
+                progress.update(task, advance=1, rate=f"{done / elapsed:.2f} papers/s")
+
+            summary = ingest_paths(store, extractor, files, on_file)
+    console.print(
+        f"{summary.papers} papers stored, {summary.skipped} already there, "
+        f"{len(summary.failed)} failed; {summary.sentences} sentences, "
+        f"{summary.records_new} new records, {summary.records_merged} merged; "
+        f"{summary.papers_per_second:.2f} papers/s"
+    )
+    if summary.failed and not (summary.papers or summary.skipped):
+        raise typer.Exit(1)
+
+
+@literature_app.command("search")
+def literature_search(
+    query: str,
+    k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
+    element: Annotated[list[str] | None, typer.Option(help="Mentions this element.")] = None,
+    property: Annotated[str | None, typer.Option(help="Source of a record of it.")] = None,
+    minimum: Annotated[float | None, typer.Option("--min")] = None,
+    maximum: Annotated[float | None, typer.Option("--max")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Semantic search over sentences (MiniLM embeddings, cosine), with filters."""
+    from dataclasses import asdict
+
+    from literature.embeddings import SentenceEncoder
+    from matloop.cli import console, errors
+
+    with errors():
+        store = _store()
+        vector = SentenceEncoder().encode([query])[0]
+        hits = store.search(
+            vector, k, elements=element or (), property=property, minimum=minimum, maximum=maximum
+        )
+    if as_json:
+        sys.stdout.write(json.dumps([asdict(h) for h in hits], indent=2) + "\n")
+        return
+    for hit in hits:
+        console.print(f"[bold]{hit.score:.3f}[/bold] {hit.text}", highlight=False)
+        console.print(f"      [dim]{hit.paper_key} §{hit.section}.{hit.sentence} {hit.title}[/dim]")
+
+
+@literature_app.command("records")
+def literature_records(
+    property: Annotated[str | None, typer.Option(help="e.g. tc")] = None,
+    element: Annotated[list[str] | None, typer.Option(help="Contains this element.")] = None,
+    minimum: Annotated[float | None, typer.Option("--min")] = None,
+    maximum: Annotated[float | None, typer.Option("--max")] = None,
+    min_confidence: Annotated[float | None, typer.Option(min=0, max=1)] = None,
+    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    limit: Annotated[int, typer.Option(min=1)] = 100_000,
+    output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+) -> None:
+    """Export property records with their provenance as CSV or JSON."""
+    from matloop.cli import CommandError, console, errors
+
+    with errors():
+        if format not in {"csv", "json"}:
+            raise CommandError(f"--format: expected csv or json, got {format!r}")
+        store = _store()
+        query = store.records_query(property, element or (), minimum, maximum, min_confidence)
+        rows, _ = store.records(query, limit=limit)
+    text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        output.write_text(text)
+        console.print(f"wrote {len(rows)} records to {output}")
+
+
+def records_csv(rows: list[dict[str, Any]]) -> str:
+    """Records as CSV: one row each, sources as JSON in one column."""
+    fields = [
+        "material", "formula", "property", "value", "low", "high", "unit", "qualifier",
+        "confidence", "n_papers", "n_sources", "elements", "conditions", "sources", "id",
+    ]  # fmt: skip
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        flat = {**row, "elements": " ".join(row.get("elements", []))}
+        flat["conditions"] = json.dumps(row.get("conditions", {}))
+        flat["sources"] = json.dumps(row.get("sources", []), default=str)
+        writer.writerow(flat)
+    return buffer.getvalue()
+
+
+def _print_scores(scores: dict[str, Any], title: str) -> None:
+    from rich.table import Table
+
+    from matloop.cli import console
+
+    table = Table(title=title)
+    for column in ("entity", "precision", "recall", "F1", "gold", "predicted"):
+        table.add_column(column, justify="left" if column == "entity" else "right")
+    for label, s in scores.items():
+        table.add_row(
+            label, f"{s.precision:.3f}", f"{s.recall:.3f}", f"{s.f1:.3f}", str(s.support),
+            str(s.predicted),
+        )  # fmt: skip
+    console.print(table)
