@@ -1,0 +1,98 @@
+"""One entry for every format: sniff the content, parse, report per file in batches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from literature.parsing._elsevier import parse_elsevier
+from literature.parsing._html import parse_html
+from literature.parsing._jats import parse_jats
+from literature.parsing._pdf import parse_pdf
+from literature.parsing._plain import parse_text
+from literature.parsing._sniff import sniff
+from literature.parsing._tei import parse_tei
+from literature.parsing._uspto import parse_uspto
+from literature.parsing.errors import ParseError
+from literature.text import Paper
+
+__all__ = ["parse_paper", "read_paper", "read_papers"]
+
+_PARSERS: dict[str, Callable[[bytes, str], Paper]] = {
+    "pdf": parse_pdf,
+    "html": parse_html,
+    "tei": parse_tei,
+    "jats": parse_jats,
+    "elsevier": parse_elsevier,
+    "uspto": parse_uspto,
+    "text": parse_text,
+}
+
+
+def parse_paper(data: bytes, source: str) -> Paper:
+    r"""Parse a paper of any supported format, recognised from its content.
+
+    Formats: plain text, HTML (generic, RSC, ACS), JATS and Springer XML, TEI XML,
+    Elsevier full-text XML, USPTO patent XML and PDF.
+
+    Args:
+        data: The file's bytes.
+        source: Where they came from (a path or URL), used in :attr:`Paper.source` and in
+            error messages.
+
+    Returns:
+        The paper: metadata and sections with sentence offsets.
+
+    Raises:
+        ParseError: Empty, binary, truncated or malformed content, or an unknown format.
+
+    Example:
+        >>> paper = parse_paper(b"A title\n\nTc is 39 K. It rises.", "note.txt")
+        >>> paper.title, paper.sections[1].sentence_text(1)
+        ('A title', 'It rises.')
+    """
+    return _PARSERS[sniff(data, source)](data, source)
+
+
+def read_paper(path: str | Path) -> Paper:
+    """Read and parse the paper at ``path`` (format from content, not only the extension).
+
+    Raises:
+        ParseError: The file is not a readable paper.
+        OSError: The file cannot be read.
+    """
+    return parse_paper(Path(path).read_bytes(), str(path))
+
+
+def read_papers(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Paper | ParseError]]:
+    """Parse many files, reporting each one and carrying on past bad ones.
+
+    Args:
+        paths: Files, or folders whose files (recursively, hidden ones excluded) are read
+            in sorted order.
+
+    Yields:
+        ``(path, paper)`` for each readable file, ``(path, error)`` for each other one
+        (including files that cannot be opened).
+    """
+    for path in _expand(paths):
+        try:
+            yield path, read_paper(path)
+        except ParseError as error:
+            yield path, error
+        except OSError as error:
+            yield path, ParseError(str(path), f"cannot read file ({error.strerror or error})")
+
+
+def _expand(paths: Iterable[str | Path]) -> Iterator[Path]:
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            yield from sorted(
+                p
+                for p in path.rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
+        else:
+            yield path

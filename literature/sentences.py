@@ -1,0 +1,181 @@
+"""Offsets-preserving sentence splitting tuned for scientific and chemistry text.
+
+A sentence boundary is a run of whitespace that either contains a paragraph break (a blank
+line) or follows ``.``, ``!`` or ``?`` (plus closing quotes or brackets) and precedes an
+upper-case letter, a digit or an opening quote, unless the word before the full stop is an
+abbreviation (``Fig.``, ``e.g.``, ``et al.``, ``ca.``) or an initial (``J. Smith``), or is an
+enumerator opening the sentence (``2. Heat the powder.``). A citation glued after the full
+stop (``semiconductors.12,13 The``) still ends the sentence. Full stops inside numbers
+(``3.5 K``) and formulas (``CuSO4.5H2O``) are never followed by whitespace: they never split.
+
+Because boundaries are whitespace runs, the sentences partition the non-whitespace
+characters of the text: every one of them lies in exactly one sentence.
+
+Example:
+    >>> [s.start for s in split_sentences("Tc is 39 K. See Fig. 2 for details.")]
+    [0, 12]
+"""
+
+from __future__ import annotations
+
+import re
+
+from literature.text import Sentence
+
+__all__ = ["split_sentences"]
+
+# Compared case-insensitively, without the final full stop; element symbols in their own
+# spelling ("Ca", "Al") are excluded below so "doped with Ca. The" still splits.
+ABBREVIATIONS = frozenset(
+    {
+        "e.g",
+        "i.e",
+        "al",
+        "fig",
+        "figs",
+        "ref",
+        "refs",
+        "eq",
+        "eqs",
+        "eqn",
+        "eqns",
+        "vs",
+        "approx",
+        "ca",
+        "cf",
+        "no",
+        "nos",
+        "tab",
+        "tabs",
+        "sect",
+        "sects",
+        "sec",
+        "secs",
+        "etc",
+        "viz",
+        "resp",
+        "dr",
+        "prof",
+        "mr",
+        "mrs",
+        "ms",
+        "st",
+        "vol",
+        "vols",
+        "pp",
+        "p",
+        "ch",
+        "chap",
+        "suppl",
+        "inc",
+        "ltd",
+        "corp",
+        "ed",
+        "eds",
+        "jan",
+        "feb",
+        "mar",
+        "apr",
+        "jun",
+        "jul",
+        "aug",
+        "sep",
+        "sept",
+        "oct",
+        "nov",
+        "dec",
+        "calcd",
+        "expt",
+        "temp",
+        "conc",
+        "wt",
+    }
+)
+
+# Chemical element symbols: "Ca." or "Al." ending a sentence is a formula, not "ca."/"et al.".
+_SYMBOLS = """
+H He Li Be B C N O F Ne Na Mg Al Si P S Cl Ar K Ca Sc Ti V Cr Mn Fe Co Ni Cu Zn Ga Ge As Se Br
+Kr Rb Sr Y Zr Nb Mo Tc Ru Rh Pd Ag Cd In Sn Sb Te I Xe Cs Ba La Ce Pr Nd Pm Sm Eu Gd Tb Dy Ho Er
+Tm Yb Lu Hf Ta W Re Os Ir Pt Au Hg Tl Pb Bi Po At Rn Fr Ra Ac Th Pa U Np Pu Am Cm Bk Cf Es Fm Md
+Lr Rf Db Sg Bh Hs Mt Ds Rg Cn Nh Fl Mc Lv Ts Og
+"""
+ELEMENTS = frozenset(_SYMBOLS.split())
+# Abbreviations kept even when spelled like an element ("No. 5" far outnumbers nobelium).
+_ELEMENT_LIKE_ABBREVIATIONS = frozenset({"No"})
+
+_TOKEN = re.compile(r"\S+")
+_CLOSERS = "\"')]}’”»"
+_OPENERS = "\"'“‘«([{"
+_END = re.compile(rf"[.!?][{re.escape(_CLOSERS)}]*$")
+_INITIALS = re.compile(r"^[A-Z](?:\.-?[A-Z])*$")
+_ENUMERATOR = re.compile(r"^\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
+_NUMBER = re.compile(r"^[(\[]?[-+−]?\d+(?:[.,]\d+)*[)\]]?$")
+# A citation glued after the full stop, as HTML renders superscripts: "semiconductors.12,13"
+# or "in 2015.(1)". Only after a lower-case word or before a parenthesis, never "2.5 K".
+_CITATION = r"\d{1,3}(?:[–,-]\d{1,3})*"
+_CITED_END = re.compile(
+    rf"(?:[a-z]{{3,}}[.!?](?:\({_CITATION}\)|{_CITATION})|\d[.!?]\({_CITATION}\))$"
+)
+
+
+def split_sentences(text: str) -> tuple[Sentence, ...]:
+    """Split ``text`` into sentences, as character offsets.
+
+    Args:
+        text: Any text; paragraphs separated by blank lines never share a sentence.
+
+    Returns:
+        Sentences in order, each ``text[start:end]`` without surrounding whitespace; together
+        they cover every non-whitespace character of ``text`` exactly once.
+    """
+    tokens = list(_TOKEN.finditer(text))
+    sentences: list[Sentence] = []
+    start = 0
+    for i, token in enumerate(tokens):
+        if i == 0:
+            start = token.start()
+        if i + 1 == len(tokens):
+            sentences.append(Sentence(start, token.end()))
+            break
+        following = tokens[i + 1]
+        before = tokens[i - 1].group() if i else ""
+        gap = text[token.end() : following.start()]
+        opens = token.start() == start
+        if _is_boundary(gap, token.group(), before, following.group()[0], opens):
+            sentences.append(Sentence(start, token.end()))
+            start = following.start()
+    return tuple(sentences)
+
+
+def _is_boundary(gap: str, token: str, token_before: str, following: str, opens: bool) -> bool:
+    """Whether the whitespace ``gap`` after ``token`` ends a sentence.
+
+    ``opens`` says ``token`` is the first of its sentence: an enumerator ("10.", "b)") there
+    numbers the sentence rather than ending one.
+    """
+    if gap.count("\n") >= 2:
+        return True
+    if opens and _ENUMERATOR.match(token):
+        return False
+    if not (following.isupper() or following.isdigit() or following in _OPENERS):
+        return False
+    if not _END.search(token):
+        return _CITED_END.search(token) is not None and following.isupper()
+    word = token.rstrip(_CLOSERS)
+    return word[-1] in "!?" or not _keeps_full_stop(word[:-1], token_before)
+
+
+def _keeps_full_stop(word: str, word_before: str) -> bool:
+    """Whether the full stop after ``word`` belongs to it (an abbreviation or an initial)."""
+    word = word.lstrip(_OPENERS)
+    if not word or word.endswith("."):
+        # "..." and "word.." are ellipses or stray punctuation: they end the sentence.
+        return False
+    if word.lower() in ABBREVIATIONS and (
+        word not in ELEMENTS or word in _ELEMENT_LIKE_ABBREVIATIONS
+    ):
+        return True
+    if _INITIALS.match(word):
+        # "at 300 K." ends a sentence with a unit; "J. Smith" has an initial.
+        return not (len(word) == 1 and _NUMBER.match(word_before.rstrip(",;:")))
+    return False

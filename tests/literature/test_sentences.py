@@ -1,0 +1,138 @@
+"""Sentence splitting: scientific-text rules, and offsets that always cover the text."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from literature.sentences import split_sentences
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s.start : s.end] for s in split_sentences(text)]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Tc is 39 K. See Fig. 2 for details.", ["Tc is 39 K.", "See Fig. 2 for details."]),
+        # abbreviations
+        (
+            "Smith et al. reported it. We agree, e.g. Ref. 5 and Eq. 3 vs. Eqs. 4.",
+            ["Smith et al. reported it.", "We agree, e.g. Ref. 5 and Eq. 3 vs. Eqs. 4."],
+        ),
+        (
+            "Salts (i.e. NaCl, KCl, etc. In water) at ca. 5 K and approx. 10 K, No. 7.",
+            ["Salts (i.e. NaCl, KCl, etc. In water) at ca. 5 K and approx. 10 K, No. 7."],
+        ),
+        ("Figs. 1 and Tab. 2 in Sect. 3. Done.", ["Figs. 1 and Tab. 2 in Sect. 3.", "Done."]),
+        # initials, but a unit after a number ends a sentence
+        ("J. P. Smith and A.-B. Lee wrote. Then.", ["J. P. Smith and A.-B. Lee wrote.", "Then."]),
+        ("It was 300 K. The end.", ["It was 300 K.", "The end."]),
+        # numbers, formulas and element symbols
+        ("Tc = 3.5 K at 2.5 GPa. Next.", ["Tc = 3.5 K at 2.5 GPa.", "Next."]),
+        ("CuSO4.5H2O and Ca50Mg20Cu25Zn5. Next.", ["CuSO4.5H2O and Ca50Mg20Cu25Zn5.", "Next."]),
+        ("It was doped with Ca. The sample grew.", ["It was doped with Ca.", "The sample grew."]),
+        ("Doped with Fe. and then Co. annealed.", ["Doped with Fe. and then Co. annealed."]),
+        # punctuation, quotes and digits starting a sentence
+        ("Is it? Yes! Really.", ["Is it?", "Yes!", "Really."]),
+        (
+            'He said "stop." "Go." (Later.) 12 samples.',
+            ['He said "stop."', '"Go."', "(Later.)", "12 samples."],
+        ),
+        ("It rose.12,13 The next one.", ["It rose.12,13", "The next one."]),
+        ("a lower case start. and on.", ["a lower case start. and on."]),
+        # an enumerator opening a sentence numbers it
+        (
+            "1. Mix the powders. 2. Heat them. (b) Cool.",
+            ["1. Mix the powders.", "2. Heat them.", "(b) Cool."],
+        ),
+        # paragraph breaks always split; single newlines never do
+        ("A title\n\nThe body starts", ["A title", "The body starts"]),
+        ("A line\nwrapped here. Next", ["A line\nwrapped here.", "Next"]),
+        ("", []),
+        ("  \n\n  ", []),
+    ],
+)
+def test_split_sentences(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+def test_offsets_exclude_surrounding_whitespace() -> None:
+    text = "  First one.  \n Second one.\n\n\tThird  "
+    spans = split_sentences(text)
+    assert [(s.start, s.end) for s in spans] == [(2, 12), (16, 27), (30, 35)]
+
+
+_WORDS = st.sampled_from(
+    [
+        "Fig.",
+        "e.g.",
+        "et",
+        "al.",
+        "J.",
+        "3.5",
+        "K.",
+        "Ca.",
+        "ca.",
+        "The",
+        "the",
+        "x",
+        "?",
+        "!",
+        '"Go."',
+        "(a)",
+        "rose.12",
+        "Tc",
+        "LaFeAsO1−xHx",
+        "...",
+        "No.",
+        "U.S.",
+        "'",
+        ".",
+    ]
+)
+_GAPS = st.sampled_from([" ", "  ", "\n", "\n\n", "\t", " \n \n", "\u00a0", "\u2009", "\r\n"])
+
+
+@st.composite
+def scientific_text(draw: st.DrawFn) -> str:
+    words = draw(st.lists(_WORDS, max_size=30))
+    gaps = draw(st.lists(_GAPS, min_size=len(words) + 1, max_size=len(words) + 1))
+    return gaps[0] + "".join(w + g for w, g in zip(words, gaps[1:], strict=True))
+
+
+def _check_partition(text: str) -> None:
+    spans = split_sentences(text)
+    previous_end = 0
+    for span in spans:
+        assert previous_end <= span.start < span.end <= len(text)  # ordered, disjoint, in range
+        piece = text[span.start : span.end]
+        assert piece == piece.strip()  # no surrounding whitespace
+        assert text[previous_end : span.start].strip() == ""  # only whitespace between
+        previous_end = span.end
+    # so every non-whitespace character lies in exactly one sentence
+    assert text[previous_end:].strip() == ""
+    assert sum(len("".join(text[s.start : s.end].split())) for s in spans) == len(
+        "".join(text.split())
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(scientific_text())
+def test_spans_partition_scientific_text(text: str) -> None:
+    _check_partition(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_spans_partition_any_text(text: str) -> None:
+    _check_partition(text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(scientific_text())
+def test_paragraph_breaks_always_split(text: str) -> None:
+    for span in split_sentences(text):
+        assert "\n\n" not in text[span.start : span.end].replace("\r", "")
