@@ -30,6 +30,7 @@ from mongoengine import (
     ReferenceField,
     StringField,
 )
+from pymatgen.core import Composition
 from pymongo import ReturnDocument
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
@@ -186,8 +187,15 @@ class SearchHit:
 
 
 def record_key(record: PropertyRecord) -> str:
-    """Identity of a record: material, property, value (6 significant digits), conditions."""
-    material = record.formula or " ".join(record.material.lower().split())
+    """Identity of a record: material, property, value (6 significant digits), conditions.
+
+    A formula counts in pymatgen's reduced, alphabetical form, so ``MgB2`` and ``B2Mg``
+    are one material; a name counts lower-cased with single spaces.
+    """
+    if record.formula:
+        material = Composition(record.formula).reduced_composition.alphabetical_formula
+    else:
+        material = " ".join(record.material.lower().split())
     conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
     return f"{material}|{record.property}|{record.value:.6g}|{record.unit}|{conditions}"
 
@@ -355,7 +363,15 @@ class LiteratureStore:
             filters["labels"] = {"$all": list(labels)}
         if property or minimum is not None or maximum is not None:
             records = self.records_query(property=property, minimum=minimum, maximum=maximum)
-            ids = PropertyRecordDocument._get_collection().distinct("sources.passage", records)
+            # SecantusDB's distinct does not reach into arrays of documents: group instead.
+            grouped = PropertyRecordDocument._get_collection().aggregate(
+                [
+                    {"$match": records},
+                    {"$unwind": "$sources"},
+                    {"$group": {"_id": "$sources.passage"}},
+                ]
+            )
+            ids = [row["_id"] for row in grouped]
             filters["_id"] = {"$in": ids}
         rows = list(
             PassageDocument._get_collection().find(

@@ -5,9 +5,9 @@ Submodules load lazily, so ``flows.events`` (what the HTTP wiring needs to emit
 events) imports Prefect's events client without torch, Dask or the database.
 
 Flows: ``campaign_round``, ``run_campaign``, ``results_reported`` (:mod:`flows.campaigns`);
-``train_surrogate``, ``train_many`` (:mod:`flows.training`). Deployments:
-:mod:`flows.deployments`. Events: :mod:`flows.events`. Literature ingestion waits for the
-literature pipeline (issue 5).
+``train_surrogate``, ``train_many`` (:mod:`flows.training`); ``ingest_literature``,
+``train_tagger`` (:mod:`flows.literature`). Deployments: :mod:`flows.deployments`.
+Events: :mod:`flows.events`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,11 @@ _EXPORTS = {
     "train_many": "training",
     "train_surrogate": "training",
     "dask_task_runner": "training",
+    "ingest_literature": "literature",
+    "train_tagger": "literature",
     "campaign_deployments": "deployments",
+    "literature_deployment": "deployments",
+    "serve_literature": "deployments",
     "serve_campaign": "deployments",
     "RESULTS_REPORTED": "events",
     "emit_results_reported": "events",

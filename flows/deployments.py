@@ -10,6 +10,9 @@ Three deployments per campaign, each named after the campaign:
 - ``results-reported/<campaign>``: runs once per ``matloop.results.reported`` event for
   the campaign (:mod:`flows.events`), one at a time (queued).
 
+And ``ingest-literature/scheduled`` (:func:`literature_deployment`): ingests the papers
+dropped into watched folders on a schedule.
+
 Schedules and event triggers need a Prefect server (``prefect server start``, or the
 compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
 the runs. The database URI is a deployment parameter, visible to whoever can read the
@@ -96,6 +99,45 @@ def _built(
     return deployment
 
 
+def literature_deployment(
+    paths: list[str],
+    uri: str,
+    cron: str | None = None,
+    interval: float | None = None,
+    version: str | None = None,
+) -> RunnerDeployment:
+    """A scheduled ``ingest-literature/scheduled`` deployment over folders of papers.
+
+    Each run ingests the files under ``paths``; papers stored before are skipped, so a
+    schedule picks up only what was dropped into the folders since the last run.
+
+    Raises:
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or
+            ``interval <= 0``, or no path is given.
+    """
+    from flows.literature import ingest_literature
+
+    if (cron is None) == (interval is None):
+        raise ValueError("give exactly one schedule: cron or interval")
+    if interval is not None and interval <= 0:
+        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    if not paths:
+        raise ValueError("paths: give at least one folder or file of papers")
+    every = None if interval is None else datetime.timedelta(seconds=interval)
+    deployment = ingest_literature.to_deployment(
+        name="scheduled",
+        cron=cron,
+        interval=every,
+        parameters={"paths": paths, "uri": uri, "version": version},
+        concurrency_limit=ConcurrencyLimitConfig(
+            limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
+        ),
+        description="Ingest new papers dropped into the watched folders.",
+        tags=["matloop", "literature"],
+    )
+    return _built(deployment)
+
+
 def serve_campaign(
     campaign: str,
     uri: str,
@@ -107,4 +149,11 @@ def serve_campaign(
     serve(*campaign_deployments(campaign, uri, rounds, cron=cron, interval=interval))
 
 
-__all__ = ["campaign_deployments", "serve_campaign"]
+def serve_literature(
+    paths: list[str], uri: str, cron: str | None = None, interval: float | None = None
+) -> None:
+    """Serve :func:`literature_deployment` until interrupted (blocks)."""
+    serve(literature_deployment(paths, uri, cron=cron, interval=interval))
+
+
+__all__ = ["campaign_deployments", "literature_deployment", "serve_campaign", "serve_literature"]

@@ -146,7 +146,7 @@ def build_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
                 material=material.normalized.get("formula")
                 or material.normalized.get("name")
                 or material.text,
-                formula=material.normalized.get("reduced_formula"),
+                formula=material.normalized.get("formula"),
                 property=name,
                 value=value.normalized["value"],
                 low=value.normalized["low"],
@@ -166,7 +166,6 @@ def _material_fields(name: MaterialName) -> dict[str, Any]:
     fields: dict[str, Any] = {"name": name.name, "is_class": name.is_class}
     if name.formula is not None:
         fields["formula"] = name.formula
-        fields["reduced_formula"] = name.reduced_formula
         fields["elements"] = sorted(name.composition or {})
     if name.variables:
         fields["variables"] = dict(name.variables)

@@ -53,7 +53,8 @@ class PropertyRecord:
 
     Attributes:
         material: Display name of the material (resolved formula, or the mention text).
-        formula: Reduced formula when the material parses as a composition, else ``None``.
+        formula: Formula with doping variables resolved, in the author's element order
+            (``"La1.85Sr0.15CuO4"``), when the material parses as a composition.
         property: Property name, e.g. ``"tc"``.
         value: Value in ``unit`` (the middle of a range).
         low: Lower bound in ``unit`` (equals ``value`` for a single number).

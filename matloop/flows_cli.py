@@ -63,5 +63,43 @@ def flows_serve(
     serve_campaign(campaign, uri, rounds, cron=cron, interval=interval)
 
 
+@flows_app.command("serve-literature")
+def flows_serve_literature(
+    paths: Annotated[list[str], typer.Argument(help="Folders (or files) of papers to watch.")],
+    cron: Annotated[str | None, typer.Option(help="Cron schedule of ingest-literature.")] = None,
+    interval: Annotated[
+        float | None, typer.Option(help="Interval schedule of ingest-literature, in seconds.")
+    ] = None,
+) -> None:
+    """Serve a scheduled ingest-literature deployment over folders of papers.
+
+    Needs a Prefect server (PREFECT_API_URL) and a registered tagger
+    (`matloop literature train`). Runs until interrupted (Ctrl-C).
+    """
+    from matloop.cli import CommandError, errors, store
+    from matloop.settings import Settings
+
+    with errors():
+        if (cron is None) == (interval is None):
+            raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
+        if interval is not None and interval <= 0:
+            raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
+        from prefect.settings import PREFECT_API_URL
+
+        if not PREFECT_API_URL.value():
+            raise CommandError(
+                "PREFECT_API_URL is not set: schedules need a Prefect server "
+                "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
+            )
+        store()
+        from db.literature import LiteratureStore
+
+        LiteratureStore().load_tagger()  # fail now, not at the first scheduled run
+        from flows.deployments import serve_literature
+
+        uri = Settings().uri
+    serve_literature(paths, uri, cron=cron, interval=interval)
+
+
 if __name__ == "__main__":
     flows_app()

@@ -1,0 +1,111 @@
+"""Flows that read papers into property records, and train the tagger.
+
+``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
+its own task only (reported in the flow's result), never the batch. Storing is
+idempotent by paper key, so a retried task or a re-run flow adds nothing. Each worker
+process loads the tagger and the sentence encoder once.
+
+Scaling out: like ``train_many`` (:mod:`flows.training`), run it with a Dask task runner,
+``ingest_literature.with_options(task_runner=dask_task_runner(address))(paths, uri)``:
+each Dask worker process loads its own models and connects to the database itself.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.futures import wait
+
+from agents.literature import _files, make_extractor, train_and_register
+from db.literature import LiteratureStore
+from flows.tasks import _io, campaign_store
+from literature.ner import TrainConfig
+from literature.pipeline import Extractor
+
+_lock = threading.Lock()
+_extractors: dict[tuple[str | None, bool], Extractor] = {}
+
+
+def extractor(uri: str, version: str | None, embeddings: bool) -> Extractor:
+    """This process's extractor for a tagger version (loaded once, thread-safe)."""
+    with _lock:
+        key = (version, embeddings)
+        if key not in _extractors:
+            campaign_store(uri)  # connects this process
+            _extractors[key] = make_extractor(LiteratureStore(), version, embeddings)
+        return _extractors[key]
+
+
+@task(name="ingest-file", task_run_name="ingest-{path}", **_io)
+def ingest_file(
+    path: str, uri: str, version: str | None = None, embeddings: bool = True
+) -> dict[str, Any]:
+    """Read, extract and store one paper (idempotent by paper key).
+
+    Returns:
+        ``{"path", "status": "stored"|"skipped"|"failed", ...}``; a file that cannot be
+        parsed is reported as ``failed`` with the parser's message, not raised.
+    """
+    from literature.parsing import ParseError, read_paper
+
+    try:
+        paper = read_paper(path)
+    except (ParseError, OSError) as error:
+        return {"path": path, "status": "failed", "error": str(error)}
+    reader = extractor(uri, version, embeddings)
+    store = LiteratureStore()
+    if store.has_paper(paper.key):
+        return {"path": path, "status": "skipped", "paper": paper.key}
+    report = store.ingest(reader.extract(paper))
+    return {
+        "path": path,
+        "status": "stored" if report.new else "skipped",
+        "paper": report.paper_key,
+        "sentences": report.passages,
+        "records_new": report.records_new,
+        "records_merged": report.records_merged,
+    }
+
+
+@flow(name="ingest-literature")
+def ingest_literature(
+    paths: list[str], uri: str, version: str | None = None, embeddings: bool = True
+) -> dict[str, Any]:
+    """Ingest every file under ``paths`` (files or folders); bad files are listed, skipped.
+
+    Args:
+        paths: Files and folders of papers.
+        uri: MongoDB URI.
+        version: Tagger version (the newest SuperMat tagger when ``None``).
+        embeddings: Embed sentences for semantic search.
+
+    Returns:
+        Counts by status and each file's outcome.
+    """
+    files = [str(p) for p in _files(paths)]
+    futures = ingest_file.map(files, uri=uri, version=version, embeddings=embeddings)
+    wait(futures)
+    outcomes = [f.result() for f in futures]
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("stored", "skipped", "failed")}
+    return {**counts, "files": outcomes}
+
+
+@task(name="train-tagger", cache_policy=NO_CACHE)
+def train_tagger_task(uri: str, corpus: str, root: str, config: TrainConfig) -> str:
+    """Fine-tune and register a tagger (computation, then an idempotent write)."""
+    campaign_store(uri)
+    version, _ = train_and_register(LiteratureStore(), corpus, Path(root), config)
+    return version
+
+
+@flow(name="train-tagger")
+def train_tagger(
+    uri: str, root: str, corpus: str = "supermat", epochs: int = 3, seed: int = 0
+) -> str:
+    """Train the literature tagger on a corpus and register it; returns its version."""
+    config = TrainConfig(epochs=epochs, seed=seed, negative_fraction=0.3, progress=False)
+    return train_tagger_task(uri, corpus, root, config)

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+import pytest
+
+from literature.ner import Tagger
+from literature.parsing import parse_paper
+from literature.pipeline import Extractor, build_records, normalize_mentions
+from literature.records import Mention
+from literature.text import Paper, Section, Sentence
+
+TEXT = (
+    "We grew La2−xSrxCuO4 crystals. For x = 0.15 the Tc is 38 K. "
+    "The cuprate family shows Tc up to 133 K at 3 GPa. MgB2 superconducts at 39 K."
+)
+
+
+def paper() -> Paper:
+    spans = []
+    start = 0
+    for piece in ("We grew La2−xSrxCuO4 crystals.", "For x = 0.15 the Tc is 38 K.",
+                  "The cuprate family shows Tc up to 133 K at 3 GPa.", "MgB2 superconducts at 39 K."):  # fmt: skip
+        start = TEXT.index(piece, start)
+        spans.append(Sentence(start, start + len(piece)))
+    return Paper("test.txt", "text", "A test", sections=(Section("body", TEXT, tuple(spans)),))
+
+
+def found(label: str, text: str, sentence: int, p: Paper) -> Mention:
+    sentence_text = p.sections[0].sentence_text(sentence)
+    start = sentence_text.index(text)
+    return Mention(label, text, 0, sentence, start, start + len(text), confidence=0.9)
+
+
+def test_records_resolve_doping_convert_units_and_skip_classes() -> None:
+    p = paper()
+    mentions = [
+        found("material", "La2−xSrxCuO4", 0, p),
+        found("material", "x = 0.15", 1, p),
+        found("tcValue", "38 K", 1, p),
+        found("class", "cuprate", 2, p),
+        found("material", "cuprate family", 2, p),
+        found("tcValue", "up to 133 K", 2, p),
+        found("pressure", "3 GPa", 2, p),
+        found("material", "MgB2", 3, p),
+        found("tcValue", "39 K", 3, p),
+    ]
+    normalized = normalize_mentions(p, mentions)
+    by_text = {m.text: m.normalized for m in normalized}
+    assert by_text["x = 0.15"]["formula"] == "La1.85Sr0.15CuO4"
+    assert by_text["up to 133 K"]["value"] == pytest.approx(133.0)
+    assert by_text["3 GPa"]["value"] == pytest.approx(3.0)
+    records = build_records(normalized)
+    assert [(r.material, r.value, r.unit) for r in records] == [
+        ("La1.85Sr0.15CuO4", 38.0, "K"), ("MgB2", 39.0, "K")]  # fmt: skip
+    first = records[0]
+    assert first.formula == "La1.85Sr0.15CuO4" and first.property == "tc"
+    assert first.confidence == pytest.approx(0.9 * 0.9 * 0.85)
+    assert first.value_mention.sentence == 1 and first.material_mention.text == "x = 0.15"
+
+
+def test_extractor_mentions_slice_their_sentences() -> None:
+    tagger = Tagger.from_encoder(("material", "tcValue"), seed=1)  # untrained: any spans
+    p = parse_paper(TEXT.encode(), "note.txt")
+    extraction = Extractor(tagger, "tagger-test:0").extract(p)
+    assert extraction.model_version == "tagger-test:0"
+    for m in extraction.mentions:
+        sentence = p.sections[m.section].sentence_text(m.sentence)
+        assert sentence[m.start : m.end] == m.text
+        assert 0 < m.confidence <= 1
+    assert extraction.embeddings == {}
