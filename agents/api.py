@@ -5,7 +5,10 @@ walks the app's route list, so a route without a rule fails the tests.
 
 Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign or
 trial, 409 conflict (lease, concurrent proposal, name taken), 413 payload too large,
-422 invalid input (the message names the field). Nothing is written on any error.
+422 invalid input (the message names the field), 503 database unavailable. Nothing is
+written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
+request validation, whose ``detail`` lists the invalid fields; each route declares the
+errors it can answer in the OpenAPI schema.
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi.datastructures import Headers
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mongoengine import ValidationError as MongoValidationError
 from pydantic import BaseModel, ConfigDict, Field
 from pymongo.errors import ConnectionFailure
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.campaign import CampaignAgent
 from agents.serialize import iso, measurement_json, status_json, trial_json
@@ -50,6 +55,7 @@ from discovery.planners import PLANNERS
 from discovery.spaces import SearchSpace
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
+TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
 TOKEN_COOKIE = "matloop_token"
 NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,15 +89,29 @@ class ClaimIn(Body):
 
 
 class ResultIn(Body):
-    """One measured result."""
+    """One measured result (also the rows of ``matloop campaign observe --from-file``)."""
 
     trial_id: str = Field(min_length=1, max_length=64)
-    values: dict[str, float] = Field(description="Objective name -> measured value.")
+    # Strict: `true` or "0.5" is a client bug, not a measured 1.0 or 0.5.
+    values: dict[str, Annotated[float, Field(strict=True)]] = Field(
+        description="Objective name -> measured value."
+    )
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=256, description="Default `<source>:<trial_id>`."
     )
     source: str | None = Field(default=None, pattern=NAME, description="Instrument or person.")
     units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
+
+    def measurement(self, source: str) -> Measurement:
+        """The result as a measurement; from ``source`` unless it names its own."""
+        origin = self.source or source
+        return Measurement(
+            trial_id=self.trial_id,
+            values=dict(self.values),
+            idempotency_key=self.idempotency_key or f"{origin}:{self.trial_id}",
+            source=origin,
+            units=dict(self.units),
+        )
 
 
 class ResultsIn(Body):
@@ -139,6 +159,53 @@ class MaterialIn(Body):
 
     formula: str = Field(min_length=1, max_length=256)
     structure: dict[str, Any] | None = None
+
+
+class Problem(BaseModel):
+    """An error answer (every 4xx and 5xx but a request-validation 422)."""
+
+    detail: str = Field(description="What went wrong, naming the field where there is one.")
+
+
+class FieldError(BaseModel):
+    """One invalid field of a request, as FastAPI reports it."""
+
+    loc: list[str | int]
+    msg: str
+    type: str
+
+
+class Invalid(BaseModel):
+    """A 422: a message from the handlers, or the invalid fields from request validation."""
+
+    detail: str | list[FieldError]
+
+
+ANSWERS = {
+    201: "Registered: a new material (200: one already known, returned as is).",
+    400: "Bad filter (OPTIMADE syntax, an unknown field, a value out of range), or a "
+    "request body that is not UTF-8.",
+    401: "No token, or an unknown or revoked one.",
+    403: "The token lacks the scope (or the campaign) the route needs.",
+    404: "Unknown campaign or trial.",
+    409: "Conflict: trial state or lease, a concurrent proposal, a name taken.",
+    413: TOO_LARGE.capitalize() + ".",
+    422: "Invalid input; the message names the field.",
+    503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
+}
+CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
+
+
+def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | str, dict[str, Any]]:
+    """A route's other OpenAPI responses: ``answers``, 503, text/csv pages if it lists."""
+    declared: dict[int | str, dict[str, Any]] = {}
+    for status in (*answers, 503):
+        declared[status] = {"description": ANSWERS[status]}
+        if status >= 400:
+            declared[status]["model"] = Invalid if status == 422 else Problem
+    if csv_page:
+        declared[200] = {"content": CSV_PAGE}
+    return declared
 
 
 # -- listings ---------------------------------------------------------------------------
@@ -238,23 +305,34 @@ class Service:
         """Add every API route under ``/api/v1`` (directly, so ``app.routes`` lists them)."""
         r = APIRouter(prefix="/api/v1")
         campaign, trial = "/campaigns/{name}", "/campaigns/{name}/trials/{trial_id}"
-        routes: list[tuple[str, str, Callable[..., Any], Any, int]] = [
-            ("GET", "/campaigns", self.list_campaigns, Reader, 200),
-            ("POST", "/campaigns", self.create_campaign, Admin, 201),
-            ("GET", campaign, self.show_campaign, Reader, 200),
-            ("GET", f"{campaign}/trials", self.list_trials, Reader, 200),
-            ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200),
-            ("POST", f"{campaign}/claims", self.claim, Writer, 200),
-            ("POST", f"{campaign}/results", self.report, Writer, 200),
-            ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200),
-            ("POST", f"{trial}/fail", self.fail, Writer, 200),
-            ("POST", f"{trial}/cancel", self.cancel, Writer, 200),
-            ("GET", "/materials", self.list_materials, Reader, 200),
-            ("POST", "/materials", self.create_material, Admin, 200),
+        # What each route answers besides its status (errors, 503 aside), for the schema.
+        read, listed = (401, 403, 404, 422), (400, 401, 403, 404, 422)
+        acted = (401, 403, 404, 409, 413, 422)  # 400 too where a body is parsed
+        written, created = (400, *acted), (400, 401, 403, 409, 413, 422)
+        registered = (201, 400, 401, 403, 413, 422)
+        routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
+            ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403)),
+            ("POST", "/campaigns", self.create_campaign, Admin, 201, created),
+            ("GET", campaign, self.show_campaign, Reader, 200, read),
+            ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
+            ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200, listed),
+            ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
+            ("POST", f"{campaign}/results", self.report, Writer, 200, written),
+            ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200, written),
+            ("POST", f"{trial}/fail", self.fail, Writer, 200, acted),
+            ("POST", f"{trial}/cancel", self.cancel, Writer, 200, acted),
+            ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
+            ("POST", "/materials", self.create_material, Admin, 200, registered),
         ]
-        for method, path, endpoint, guard, status in routes:
+        pages = {self.list_trials, self.list_measurements, self.list_materials}  # CSV too
+        for method, path, endpoint, guard, status, answers in routes:
             r.add_api_route(
-                path, endpoint, methods=[method], dependencies=[guard], status_code=status
+                path,
+                endpoint,
+                methods=[method],
+                dependencies=[guard],
+                status_code=status,
+                responses=responses(answers, csv_page=endpoint in pages),
             )
         app.router.routes.extend(r.routes)
 
@@ -350,17 +428,7 @@ class Service:
     def report(self, name: str, body: ResultsIn | ResultIn) -> dict[str, Any]:
         """Report one result or a list (`{"results": [...]}`); repeats are stored once."""
         items = body.results if isinstance(body, ResultsIn) else [body]
-        results = [
-            Measurement(
-                trial_id=item.trial_id,
-                values=dict(item.values),
-                idempotency_key=item.idempotency_key or f"{item.source or 'api'}:{item.trial_id}",
-                source=item.source or "api",
-                units=dict(item.units),
-            )
-            for item in items
-        ]
-        report = self.agent(name).observe(results)
+        report = self.agent(name).observe([item.measurement("api") for item in items])
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
@@ -462,18 +530,42 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         app.add_exception_handler(error, _error(status))
 
     app.add_middleware(GZipMiddleware, minimum_size=4096)
-
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Callable[..., Any]) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
-            return JSONResponse(
-                {"detail": f"request body over {MAX_BODY_BYTES} bytes"}, status_code=413
-            )
-        response: Response = await call_next(request)
-        return response
-
+    app.add_middleware(BodyLimit, limit=MAX_BODY_BYTES)
     return app
+
+
+class BodyLimit:
+    """Answer 413 to a request body over ``limit`` bytes, before any route reads it all.
+
+    A declared Content-Length is checked up front; a chunked body (no Content-Length) is
+    counted as it arrives, and the read that passes the limit raises a 413
+    ``HTTPException``, which FastAPI answers before the endpoint runs, so nothing is stored.
+    """
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on, with its body counted."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = Headers(scope=scope).get("content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await JSONResponse({"detail": TOO_LARGE}, status_code=413)(scope, receive, send)
+            return
+        received = 0
+
+        async def counted() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise HTTPException(413, TOO_LARGE)
+            return message
+
+        await self.app(scope, counted, send)
 
 
 def _safe(hook: ResultsHook | None) -> ResultsHook | None:

@@ -7,9 +7,12 @@ points of the pool, and the "experiment" returns the measured value (a lookup or
 from __future__ import annotations
 
 import json
+import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any, TypeGuard
 
 import numpy as np
 import pandas as pd
@@ -70,7 +73,8 @@ def load_olympus(folder: str | Path) -> PoolDataset:
 
     Raises:
         FileNotFoundError: if ``data.csv`` or ``config.json`` is missing.
-        ValueError: if the table does not match the configuration.
+        ValueError: naming the file (and the field, or the line) when ``config.json`` is
+            malformed, ``data.csv`` cannot be parsed or does not match the configuration.
 
     """
     folder = Path(folder)
@@ -80,25 +84,20 @@ def load_olympus(folder: str | Path) -> PoolDataset:
             raise FileNotFoundError(
                 f"{path}: not found (an Olympus folder has data.csv and config.json)"
             )
-    config = json.loads(config_path.read_text())
-    names = [p["name"] for p in config["parameters"]]
-    goal = Direction.parse(config.get("default_goal", "minimize"))
-    measured = [m["name"] for m in config["measurements"]]
-    table = pd.read_csv(data_path, header=None)
+    config = _olympus_config(config_path)
+    names, measured = list(config.nominal), list(config.measured)
+    table = _read_csv(data_path, header=None)
     if table.shape[1] != len(names) + len(measured):
         raise ValueError(
             f"{data_path}: {table.shape[1]} columns, config.json describes "
             f"{len(names)} parameters + {len(measured)} measurements"
         )
     table.columns = names + measured
-    objectives = tuple(Objective(m, goal) for m in measured)
-
-    nominal = {
-        p["name"]: (float(p.get("lower", p.get("low"))), float(p.get("upper", p.get("high"))))
-        for p in config["parameters"]
-    }
-    data = _pool_from_table(table, names, objectives, nominal, name=folder.name, source=str(folder))
-    if config.get("constraints", {}).get("parameters") != "simplex":
+    objectives = tuple(Objective(m, config.goal) for m in measured)
+    data = _pool_from_table(
+        table, names, objectives, config.nominal, name=folder.name, source=str(folder)
+    )
+    if not config.simplex:
         return data
     sums = table[names].to_numpy(float).sum(axis=1)
     if np.all(np.abs(sums - 1.0) <= _SIMPLEX_TOL):
@@ -125,13 +124,15 @@ def load_csv(
             columns become continuous parameters (bounds from the data), others categorical.
 
     Raises:
-        ValueError: naming the column (and row) that is missing, empty or not finite.
+        FileNotFoundError: if there is no such file.
+        ValueError: naming the file, and the column and row that is missing, empty or not
+            finite, or the line that cannot be parsed (a row wider than the header too).
 
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
-    table = pd.read_csv(path)
+    table = _read_csv(path, header=0)
     if table.empty:
         raise ValueError(f"{path}: no rows")
     objective_names = [name for name, _ in objectives]
@@ -150,6 +151,106 @@ def load_csv(
     return _pool_from_table(table, chosen, goals, {}, name=path.stem, source=str(path))
 
 
+@dataclass(frozen=True)
+class _OlympusConfig:
+    nominal: dict[str, tuple[float, float]]  # parameter -> configured (lower, upper)
+    measured: tuple[str, ...]
+    goal: Direction
+    simplex: bool
+
+
+def _olympus_config(path: Path) -> _OlympusConfig:
+    """Read and check an Olympus ``config.json``; errors name the file and the field."""
+    try:
+        config = json.loads(path.read_text())
+    except (ValueError, RecursionError) as error:  # JSON syntax, not UTF-8, too deep
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected an object with parameters and measurements")
+    nominal = {}
+    for i, item in enumerate(_named_items(config, "parameters", path)):
+        lower, upper = _bound(item, "lower", "low"), _bound(item, "upper", "high")
+        if lower is None or upper is None:
+            raise ValueError(
+                f"{path}: parameters[{i}] ({item['name']!r}): lower/upper (or low/high) "
+                "must be finite numbers"
+            )
+        nominal[item["name"]] = (lower, upper)
+    measured = tuple(m["name"] for m in _named_items(config, "measurements", path))
+    if len({*nominal, *measured}) < len(config["parameters"]) + len(measured):
+        raise ValueError(f"{path}: parameter and measurement names must be unique")
+    constraints = config.get("constraints", {})
+    if not isinstance(constraints, dict):
+        raise ValueError(f"{path}: constraints: expected an object")
+    simplex = constraints.get("parameters") == "simplex"
+    return _OlympusConfig(nominal, measured, _goal(config, path), simplex)
+
+
+def _goal(config: dict[str, Any], path: Path) -> Direction:
+    goal = config.get("default_goal", "minimize")
+    try:
+        return Direction.parse(goal if isinstance(goal, str) else repr(goal))
+    except ValueError as error:
+        raise ValueError(f"{path}: default_goal: {error}") from None
+
+
+def _named_items(config: dict[str, Any], key: str, path: Path) -> list[dict[str, Any]]:
+    """``config[key]``: a non-empty list of objects, each with a string ``name``."""
+    items = config.get(key)
+    if not isinstance(items, list) or not items:
+        raise ValueError(f"{path}: {key}: expected a non-empty list")
+    for i, item in enumerate(items):
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            raise ValueError(f"{path}: {key}[{i}]: expected an object with a string name")
+    return items
+
+
+def _bound(item: dict[str, Any], *keys: str) -> float | None:
+    """The first of ``keys`` in ``item`` as a float; None if absent or not a finite number."""
+    value = next((item[key] for key in keys if key in item), None)
+    if not _is_number(value) or not math.isfinite(_float_or_inf(value)):
+        return None
+    return float(value)
+
+
+def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
+    """``pd.read_csv`` with the file named in its errors and rows wider than the header refused.
+
+    ``index_col=False``: otherwise pandas reads a first row with one cell more than the
+    header as "the first column is the index" and shifts every column; here it warns
+    instead, which is turned into an error.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            table = pd.read_csv(path, header=header, index_col=False)
+        except pd.errors.ParserWarning:
+            raise ValueError(f"{path}: data row 1 has more cells than the header") from None
+        except ValueError as error:  # pandas' parser errors, not UTF-8, empty file
+            raise ValueError(f"{path}: {error}".strip()) from None
+    return _integers_as_floats(table)
+
+
+def _integers_as_floats(table: pd.DataFrame) -> pd.DataFrame:
+    """Integer columns past 64 bits (pandas keeps Python ints) as floats, inf past range."""
+    for column in table.columns:
+        series = table[column]
+        if series.dtype == object and series.map(_is_number).all():
+            table[column] = series.map(_float_or_inf).astype(float)
+    return table
+
+
+def _is_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _float_or_inf(value: float) -> float:
+    try:
+        return float(value)
+    except OverflowError:  # an integer beyond float range: not a finite number
+        return math.inf if value > 0 else -math.inf
+
+
 def _pool_from_table(
     table: pd.DataFrame,
     names: list[str],
@@ -166,6 +267,12 @@ def _pool_from_table(
             row = int(np.flatnonzero(series.isna().to_numpy())[0])
             raise ValueError(f"{source}: column {column!r} is empty in data row {row + 1}")
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+            bad = np.flatnonzero(~np.isfinite(series.to_numpy(float)))
+            if bad.size:
+                raise ValueError(
+                    f"{source}: column {column!r} is not a finite number in data row "
+                    f"{int(bad[0]) + 1}"
+                )
             lo, hi = float(series.min()), float(series.max())
             if column in nominal:
                 lo, hi = min(lo, nominal[column][0]), max(hi, nominal[column][1])

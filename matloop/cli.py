@@ -15,10 +15,12 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from matloop.flows_cli import flows_app
+from matloop.literature_cli import literature_app
 from matloop.settings import Settings
 
 app = typer.Typer(
@@ -31,6 +33,7 @@ campaign_app = typer.Typer(help="Discovery campaigns.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(flows_app, name="flows")
+app.add_typer(literature_app, name="literature")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -45,9 +48,10 @@ def errors() -> Iterator[None]:
     """Report expected failures as one red line and exit 1, writing nothing more."""
     try:
         yield
-    except (CommandError, ValueError, LookupError, ConnectionError, FileNotFoundError) as error:
+    except (CommandError, ValueError, LookupError, OSError) as error:  # OSError: files, network
         message = error.args[0] if isinstance(error, LookupError) and error.args else error
-        err.print(f"[red]error:[/red] {message}", highlight=False)
+        # Escaped: a message quoting input ("units.[key]") is not Rich markup.
+        err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
         raise typer.Exit(1) from None
 
 
@@ -278,39 +282,97 @@ def _fmt(value: Any) -> str:
 
 
 def _results_from_file(path: Path, source: str) -> list[Any]:
+    """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
+
+    Every row is checked as the API checks a result (``ResultIn``); errors name the file,
+    the row and the field.
+    """
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise CommandError(f"{path}: {error.strerror or error}") from None
+    except ValueError as error:  # not UTF-8
+        raise CommandError(f"{path}: {error}") from None
+    if not text.strip():
+        raise CommandError(f"{path}: no results (the file is empty)")
+    rows = _json_rows(path, text) if path.suffix.lower() == ".json" else _csv_rows(path, text)
+    if not rows:
+        raise CommandError(f"{path}: no results")
+    return [_result(path, where, row, source) for where, row in rows]
+
+
+def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
+    try:
+        rows = json.loads(text)
+    except ValueError as error:
+        raise CommandError(f"{path}: {error}") from None
+    except RecursionError:
+        raise CommandError(f"{path}: JSON too deeply nested") from None
+    if not isinstance(rows, list):
+        raise CommandError(f"{path}: expected a JSON list of results")
+    return [(f"results[{i}]", row) for i, row in enumerate(rows)]
+
+
+def _csv_rows(path: Path, text: str) -> list[tuple[str, Any]]:
+    """Rows as result objects (columns but trial_id and idempotency_key are objectives)."""
+    rows = []
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        if "trial_id" not in (reader.fieldnames or []):
+            raise CommandError(f"{path}: no trial_id column in the header")
+        for i, row in enumerate(reader):
+            where = f"data row {i + 1}"
+            if None in row or None in row.values():
+                more = "more" if None in row else "fewer"
+                raise CommandError(f"{path}: {where} has {more} cells than the header")
+            trial_id = row.pop("trial_id")
+            if not trial_id:
+                raise CommandError(f"{path}: {where} has no trial_id")
+            key = row.pop("idempotency_key", None) or None
+            values = {column: _number(path, where, column, cell) for column, cell in row.items()}
+            rows.append((where, {"trial_id": trial_id, "values": values, "idempotency_key": key}))
+    except csv.Error as error:  # a field over the size limit, ...
+        raise CommandError(f"{path}: {error}") from None
+    return rows
+
+
+def _number(path: Path, where: str, column: str, cell: str) -> float:
+    try:
+        return float(cell)
+    except ValueError:
+        raise CommandError(f"{path}: {where}, {column}: {cell!r} is not a number") from None
+
+
+def _result(path: Path, where: str, row: Any, source: str) -> Any:
+    """One row checked as the API checks a result, as a measurement."""
+    from pydantic import ValidationError
+
+    from agents.api import ResultIn
+
+    if not isinstance(row, dict):
+        raise CommandError(f"{path}: {where}: expected an object, got {row!r:.40}")
+    try:
+        return ResultIn.model_validate(row).measurement(source)
+    except ValidationError as error:
+        first = error.errors(include_url=False)[0]
+        field = ".".join(str(part) for part in first["loc"])
+        got = repr(first["input"])[:40]
+        raise CommandError(f"{path}: {where}: {field}: {first['msg']}, got {got}") from None
+
+
+def _result_from_options(trial: str, value: list[str], key: str | None, source: str) -> Any:
     from discovery.domain import Measurement
 
-    text = path.read_text()
-    if path.suffix.lower() == ".json":
-        rows = json.loads(text)
-        if not isinstance(rows, list):
-            raise CommandError(f"{path}: expected a JSON list of results")
-        return [
-            Measurement(
-                trial_id=str(r.get("trial_id")),
-                values=r.get("values", {}),
-                idempotency_key=str(r.get("idempotency_key") or f"{source}:{r.get('trial_id')}"),
-                source=str(r.get("source", source)),
-                units=r.get("units", {}),
-            )
-            for r in rows
-        ]
-    results = []
-    for i, row in enumerate(csv.DictReader(io.StringIO(text))):
-        trial_id = row.pop("trial_id", None)
-        if not trial_id:
-            raise CommandError(f"{path}: data row {i + 1} has no trial_id")
-        key = row.pop("idempotency_key", None) or f"{source}:{trial_id}"
-        values = {}
-        for column, cell in row.items():
-            try:
-                values[column] = float(cell)
-            except (TypeError, ValueError):
-                raise CommandError(
-                    f"{path}: data row {i + 1}, {column}: {cell!r} is not a number"
-                ) from None
-        results.append(Measurement(trial_id, values, key, source))
-    return results
+    values: dict[str, float] = {}
+    for item in value:
+        objective, sep, number = item.partition("=")
+        try:
+            values[objective] = float(number)
+        except ValueError:
+            raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER") from None
+        if not sep:
+            raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER")
+    return Measurement(trial, values, key or f"{source}:{trial}", source)
 
 
 @campaign_app.command("observe")
@@ -326,7 +388,6 @@ def campaign_observe(
 ) -> None:
     """Report measured results; repeats with the same idempotency key are stored once."""
     from agents import CampaignAgent
-    from discovery.domain import Measurement
 
     with errors():
         if (trial is None) == (from_file is None):
@@ -335,17 +396,12 @@ def campaign_observe(
             results = _results_from_file(from_file, source)
         else:
             assert trial is not None
-            values: dict[str, float] = {}
-            for item in value or []:
-                objective, sep, number = item.partition("=")
-                try:
-                    values[objective] = float(number)
-                except ValueError:
-                    raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER") from None
-                if not sep:
-                    raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER")
-            results = [Measurement(trial, values, key or f"{source}:{trial}", source)]
-        report = CampaignAgent(store(), name).observe(results)
+            results = [_result_from_options(trial, value or [], key, source)]
+        agent = CampaignAgent(store(), name)
+        try:
+            report = agent.observe(results)
+        except ValueError as error:  # "results[i]: ...": name the file they came from
+            raise CommandError(f"{from_file}: {error}" if from_file else str(error)) from None
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
 
 

@@ -57,6 +57,34 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
     assert len(json.loads(out.read_text())) == 3
 
 
+def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    first, second = (
+        t["trial_id"]
+        for t in json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "2", "--json"))
+    )
+    rows = [
+        {
+            "trial_id": first,
+            "values": {"degradation": 1},
+            "source": "xrd-2",
+            "units": {"degradation": "1/h"},
+        },
+        {"trial_id": second, "values": {"degradation": 0.5}, "idempotency_key": "k-1"},
+    ]
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(rows))
+    args = ("campaign", "observe", "opv", "--from-file", str(path), "--source", "lab")
+    assert "stored 2, already stored 0" in _ok(cli, *args)
+    stored = {m.idempotency_key: m for m in MeasurementDocument.objects}
+    assert set(stored) == {f"xrd-2:{first}", "k-1"}
+    assert stored[f"xrd-2:{first}"].source == "xrd-2"
+    assert stored[f"xrd-2:{first}"].units == {"degradation": "1/h"}
+    assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
+
+
 def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
     _ok(
         cli,

@@ -6,8 +6,9 @@ Formulas (``add_material``), measured values (``Measurement.check``), points
 ``campaign observe --from-file``: bad input raises ``ValueError`` (the CLI: exit 1 with
 one line, no traceback), never another exception, and stores nothing.
 
-Property tests keep away from the inputs of the bugs already shown by the explicit
-``xfail`` tests next to them, so that they guard everything else meanwhile.
+A bug found here gets an explicit ``xfail(strict=True)`` test naming the place and a
+reproduction, and the property keeps away from its inputs until it is fixed, so that it
+guards everything else meanwhile.
 """
 
 from __future__ import annotations
@@ -42,17 +43,13 @@ from discovery.spaces import (
 from matloop.cli import app
 
 PYMATGEN_WARNINGS = pytest.mark.filterwarnings("ignore:No Pauling electronegativity:UserWarning")
-UNSHRUNK = (Phase.explicit, Phase.generate)  # xfail properties: stop at the first failure
+UNSHRUNK = (Phase.explicit, Phase.generate)  # stop at the first failure, unshrunk
 SETTINGS = {
     "deadline": None,
     "derandomize": True,
     "database": None,
     "suppress_health_check": list(HealthCheck),
 }
-
-
-def bug(reason: str) -> pytest.MarkDecorator:
-    return pytest.mark.xfail(strict=True, reason=f"BUG {reason}")
 
 
 class Tried:
@@ -276,6 +273,7 @@ def test_space_from_dict_raises_only_value_error(tried: Tried) -> None:
 # -- CSV tables -------------------------------------------------------------------------
 CELLS = st.one_of(
     st.integers(-(10**15), 10**15).map(str),
+    st.sampled_from(["9" * 30, "-" + "9" * 400]),  # past 64 bits, past float range
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
     st.sampled_from(["", "nan", "inf", "-inf", "NA", "x", "water", "True", '"', '""', "a b"]),
     st.text(max_size=4),
@@ -331,36 +329,45 @@ def test_load_csv_of_a_missing_file_or_a_folder(tmp_path: Path) -> None:
         load_csv(tmp_path, [("y", Direction.MAXIMIZE)])
 
 
-@bug(
-    "discovery/datasets.py:178 load_csv(): an objective cell with an integer beyond float "
-    "range makes pd.to_numeric(...).to_numpy(float) raise OverflowError. Repro: a CSV "
-    "'a,y\\n1,999999999999999999999999'. Fix: catch OverflowError as 'not a finite number'"
+HUGE = "9" * 400  # an integer beyond float range
+
+
+@pytest.mark.parametrize(
+    ("text", "column"),
+    [(f"a,y\n1,1\n2,{HUGE}\n", "'y'"), (f"a,y\n1,1\n-{HUGE},2\n", "'a'")],
+    ids=["objective", "parameter"],
 )
-def test_load_csv_with_a_huge_integer_objective(tmp_path: Path) -> None:
+def test_load_csv_with_a_huge_integer_names_the_column(
+    tmp_path: Path, text: str, column: str
+) -> None:
     path = tmp_path / "huge.csv"
-    path.write_text("a,y\n1,1\n2," + "9" * 30 + "\n")
-    with pytest.raises(ValueError, match="'y'"):
+    path.write_text(text)
+    with pytest.raises(ValueError, match=f"{column} is .*not a finite number in data row 2"):
         load_csv(path, [("y", Direction.MAXIMIZE)])
 
 
-@bug(
-    "discovery/datasets.py:134 load_csv(): pd.read_csv takes a row with one cell more than "
-    "the header as 'first column is the index', silently shifting every column (a=2, "
-    "y=3 below). Repro: 'a,y\\n1,2,3\\n' loads with y=3. Fix: pd.read_csv(path, "
-    "index_col=False) and refuse rows whose width differs from the header"
+def test_load_csv_keeps_integers_past_64_bits_as_numbers(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text(f"a,y\n1,1\n{10**30},2\n")
+    pool = load_csv(path, [("y", Direction.MAXIMIZE)])
+    assert pool.space.parameters == (ContinuousParameter("a", 1.0, 1e30),)
+    for point in pool.points:
+        pool.space.validate(point)
+
+
+@pytest.mark.parametrize(
+    ("text", "line"),
+    [("a,y\n1,2,3\n4,5,6\n", "data row 1"), ("a,y\n1,2\n4,5,6\n", "line 3")],
+    ids=["first-row", "later-row"],
 )
-def test_load_csv_refuses_rows_wider_than_the_header(tmp_path: Path) -> None:
+def test_load_csv_refuses_rows_wider_than_the_header(tmp_path: Path, text: str, line: str) -> None:
+    # pandas would read the first case as "column 1 is the index" and shift a and y.
     path = tmp_path / "ragged.csv"
-    path.write_text("a,y\n1,2,3\n4,5,6\n")
-    with pytest.raises(ValueError, match="row"):
+    path.write_text(text)
+    with pytest.raises(ValueError, match=rf"ragged\.csv: .*{line}"):
         load_csv(path, [("y", Direction.MAXIMIZE)])
 
 
-@bug(
-    "discovery/datasets.py:134 load_csv(): pandas' own errors escape without the file name "
-    "('No columns to parse from file', \"'utf-8' codec can't decode byte 0xff\"). Repro: "
-    "load_csv(empty_file, ...). Fix: wrap pd.read_csv errors as ValueError(f'{path}: ...')"
-)
 @pytest.mark.parametrize(
     "data", [b"", b"\xff\xfe\x00y", b'a,y\n"1,2\n'], ids=["empty", "utf16", "quote"]
 )
@@ -372,23 +379,84 @@ def test_load_csv_errors_name_the_file(tmp_path: Path, data: bytes) -> None:
 
 
 OLYMPUS_CONFIGS = [
-    pytest.param({}, id="empty"),
-    pytest.param([], id="list"),
-    pytest.param({"parameters": [{"name": "x"}], "measurements": [{"name": "y"}]}, id="no-bounds"),
-    pytest.param({"parameters": [{"lower": 0, "upper": 1}], "measurements": []}, id="no-name"),
+    pytest.param({}, "parameters", id="empty"),
+    pytest.param([], "expected an object", id="list"),
+    pytest.param("x", "expected an object", id="text"),
+    pytest.param({"parameters": {}, "measurements": []}, "parameters", id="parameters-object"),
+    pytest.param(
+        {"parameters": [5], "measurements": [{"name": "y"}]}, r"parameters\[0\]", id="int"
+    ),
+    pytest.param(
+        {"parameters": [{"name": "x"}], "measurements": [{"name": "y"}]},
+        r"parameters\[0\] \('x'\): lower/upper",
+        id="no-bounds",
+    ),
+    pytest.param(
+        {
+            "parameters": [{"name": "x", "lower": 0, "upper": int(HUGE)}],
+            "measurements": [{"name": "y"}],
+        },
+        "lower/upper",
+        id="huge-bound",
+    ),
+    pytest.param(
+        {"parameters": [{"lower": 0, "upper": 1}], "measurements": []},
+        r"parameters\[0\]: .*name",
+        id="no-name",
+    ),
+    pytest.param(
+        {"parameters": [{"name": "x", "lower": 0, "upper": 1}], "measurements": []},
+        "measurements",
+        id="no-measurements",
+    ),
+    pytest.param(
+        {"parameters": [{"name": "x", "lower": 0, "upper": 1}], "measurements": [{"name": "x"}]},
+        "unique",
+        id="duplicate-name",
+    ),
+    pytest.param(
+        {
+            "parameters": [{"name": "x", "lower": 0, "upper": 1}],
+            "measurements": [{"name": "y"}],
+            "default_goal": 1,
+        },
+        "default_goal",
+        id="goal-int",
+    ),
+    pytest.param(
+        {
+            "parameters": [{"name": "x", "lower": 0, "upper": 1}],
+            "measurements": [{"name": "y"}],
+            "constraints": ["simplex"],
+        },
+        "constraints",
+        id="constraints-list",
+    ),
 ]
 
 
-@bug(
-    "discovery/datasets.py:84 load_olympus(): a config.json of the wrong shape raises "
-    "KeyError/TypeError (the CLI prints \"error: 'parameters'\"). Repro: config.json '{}'. "
-    "Fix: check the keys and raise ValueError naming config.json and the field"
-)
-@pytest.mark.parametrize("config", OLYMPUS_CONFIGS)
-def test_load_olympus_with_a_malformed_config_is_a_value_error(tmp_path: Path, config: Any) -> None:
+@pytest.mark.parametrize(("config", "field"), OLYMPUS_CONFIGS)
+def test_load_olympus_with_a_malformed_config_names_the_field(
+    tmp_path: Path, config: Any, field: str
+) -> None:
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "data.csv").write_text("0.5,1.0\n")
-    with pytest.raises(ValueError, match=r"config\.json"):
+    with pytest.raises(ValueError, match=rf"config\.json: .*{field}"):
+        load_olympus(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"0.5,1.0\n0.5,1.0,3\n", "line 2"), (b"", "No columns"), (b"\xff\xfe0,1", "utf-8")],
+    ids=["ragged", "empty", "utf16"],
+)
+def test_load_olympus_with_a_bad_table_names_the_file(
+    tmp_path: Path, data: bytes, message: str
+) -> None:
+    config = {"parameters": [{"name": "x", "low": 0, "high": 1}], "measurements": [{"name": "y"}]}
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    (tmp_path / "data.csv").write_bytes(data)
+    with pytest.raises(ValueError, match=rf"data\.csv: .*{message}"):
         load_olympus(tmp_path)
 
 
@@ -442,25 +510,59 @@ JUNK_FILES = [
     ("a.json", b"[{", "Expecting"),
     ("b.json", b"{}", "JSON list"),
     ("c.json", b'"text"', "JSON list"),
-    ("d.json", _json([{**GOOD_ROW, "values": {"degradation": "x"}}]), "not a number"),
-    ("e.json", _json([{**GOOD_ROW, "values": {"degradation": True}}]), "not a number"),
+    ("d.json", _json([{**GOOD_ROW, "values": {"degradation": "x"}}]), "degradation: Input"),
+    ("e.json", _json([{**GOOD_ROW, "values": {"degradation": True}}]), "valid number, got True"),
     ("f.json", _json([{**GOOD_ROW, "values": {"$gt": 0}}]), "objective"),
-    ("g.json", _json([{**GOOD_ROW, "trial_id": {"$ne": None}}]), "not a trial"),
-    ("h.json", _json([{**GOOD_ROW, "values": [1, 2]}]), "missing objective"),
+    (
+        "g.json",
+        _json([{**GOOD_ROW, "trial_id": {"$ne": None}}]),
+        "results[0]: trial_id: Input should be a valid string",
+    ),
+    ("h.json", _json([{**GOOD_ROW, "values": [1, 2]}]), "values: Input should be a valid dict"),
     ("i.json", b'[{"trial_id": "{trial}", "values": {"degradation": NaN}}]', "not finite"),
     ("j.csv", b"trial_id,degradation\n,1\n", "no trial_id"),
     ("k.csv", b"trial_id,degradation\n{trial},abc\n", "not a number"),
     ("l.csv", b"trial_id,degradation\n{trial},nan\n", "not finite"),
     ("m.csv", b"trial_id,degradation,$where\n{trial},1,2\n", "unknown objective"),
-    ("n.csv", b"trial_id,degradation\n{trial}\n", "not a number"),
+    ("n.csv", b"trial_id,degradation\n{trial}\n", "data row 1 has fewer cells"),
+    ("n2.csv", b"trial_id,degradation\n{trial},1,2\n", "data row 1 has more cells"),
     ("o.csv", bytes(range(256)), "utf-8"),
     ("p.json", b"\xff\xfe[1]", "utf-8"),
     ("q.csv", b"trial_id,degradation\n" + b"0" * 24 + b",1\n", "not a trial"),
     (
         "r.json",
         b'[{"trial_id": "{trial}", "values": {"degradation": 1' + b"0" * 400 + b"}}]",
-        "not finite",
+        "degradation: Input should be a valid number",
     ),
+    ("list-of-numbers.json", b"[1, 2]", "results[0]: expected an object"),
+    (
+        "values-null.json",
+        _json([{**GOOD_ROW, "values": None}]),
+        "results[0]: values: Input should be a valid dict",
+    ),
+    (
+        "units-list.json",
+        _json([{**GOOD_ROW, "units": [1]}]),
+        "results[0]: units: Input should be a valid dict",
+    ),
+    (
+        "units-operator.json",
+        _json([{**GOOD_ROW, "units": {"$where": "1"}}]),
+        "results[0]: units.$where.[key]: String should match",
+    ),
+    (
+        "source-object.json",
+        _json([{**GOOD_ROW, "source": {"$ne": 1}}]),
+        "results[0]: source: Input should be a valid string",
+    ),
+    ("extra-field.json", _json([{**GOOD_ROW, "note": "x"}]), "results[0]: note: Extra inputs"),
+    ("deep.json", b"[" * 100_000 + b"]" * 100_000, "too deeply nested"),
+    ("huge-field.csv", b"trial_id,degradation\n" + b"x" * 200_000 + b",1\n", "field limit"),
+    ("no-trial-id-column.csv", b"\x00\x01\x02\n", "no trial_id column"),
+    ("empty.csv", b"", "no results"),
+    ("blank.json", b" \n", "no results"),
+    ("empty-list.json", b"[]", "no results"),
+    ("header-only.csv", b"trial_id,degradation\n", "no results"),
 ]
 
 
@@ -472,67 +574,7 @@ def test_observe_junk_file_fails_with_one_line(
 ) -> None:
     code, output = observe(name, data)
     assert code == 1 and fragment in output, output
-
-
-CLI = "matloop/cli.py:280 _results_from_file():"
-JUNK_BUGS = {
-    "list-of-numbers": (
-        b"[1, 2]",
-        f"{CLI} r.get() on a non-object row -> AttributeError traceback. Repro: observe "
-        "--from-file r.json holding '[1, 2]'. Fix: check each row is an object",
-    ),
-    "values-null": (
-        _json([{**GOOD_ROW, "values": None}]),
-        "discovery/domain.py:206 Measurement.check(): values null -> TypeError traceback. "
-        'Repro: \'[{"trial_id": T, "values": null}]\'. Fix: check values is an object in '
-        "_results_from_file (and in check())",
-    ),
-    "units-list": (
-        _json([{**GOOD_ROW, "units": [1]}]),
-        f"{CLI} units [1] reaches db.convert: TypeError traceback. Fix: check units is an "
-        "object of strings",
-    ),
-    "units-operator": (
-        _json([{**GOOD_ROW, "units": {"$where": "1"}}]),
-        "db/campaigns.py:368 record(): units key '$where' -> mongoengine ValidationError "
-        "traceback (not a ValueError). Fix: validate units keys; map ValidationError",
-    ),
-    "deep-json": (
-        b"[" * 100_000 + b"]" * 100_000,
-        f"{CLI} json.loads of deeply nested input -> RecursionError traceback. Fix: catch "
-        "RecursionError as CommandError('too deeply nested')",
-    ),
-    "huge-field": (
-        b"trial_id,degradation\n" + b"x" * 200_000 + b",1\n",
-        f"{CLI} csv.Error 'field larger than field limit (131072)' -> traceback. Fix: "
-        "catch csv.Error as CommandError naming the file",
-    ),
-    "source-object": (
-        _json([{**GOOD_ROW, "source": {"$ne": 1}}]),
-        f'{CLI} str() of a non-string source/trial_id/key, so {{"$ne": 1}} is stored as '
-        "the source \"{'$ne': 1}\" (exit 0). Fix: refuse non-string trial_id, source, key",
-    ),
-    "no-trial-id-column": (
-        b"\x00\x01\x02\n",
-        f"{CLI} a CSV without a trial_id column (and no rows) is 'stored 0', exit 0. Fix: "
-        "require the trial_id column and at least one result",
-    ),
-    "empty-file": (
-        b"",
-        f"{CLI} an empty file is 'stored 0', exit 0. Fix: 'no results in FILE', exit 1",
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    "data",
-    [pytest.param(data, id=name, marks=bug(reason)) for name, (data, reason) in JUNK_BUGS.items()],
-)
-def test_observe_junk_file_that_shows_a_bug(
-    observe: Callable[..., tuple[int, str]], data: bytes
-) -> None:
-    code, _ = observe("junk.json" if data.lstrip()[:1] in (b"[", b"{") else "junk.csv", data)
-    assert code == 1
+    assert name in output, output  # the message names the file
 
 
 def test_observe_a_missing_file(observe: Callable[..., tuple[int, str]], tmp_path: Path) -> None:
@@ -542,11 +584,6 @@ def test_observe_a_missing_file(observe: Callable[..., tuple[int, str]], tmp_pat
     assert result.exit_code == 1 and "No such file" in result.output
 
 
-@bug(
-    "matloop/cli.py:283 _results_from_file(): a folder given as --from-file -> "
-    "IsADirectoryError traceback (errors() catches FileNotFoundError, not OSError). Fix: "
-    "catch OSError in errors() or check path.is_file()"
-)
 def test_observe_a_folder_is_an_error_not_a_traceback(
     observe: Callable[..., tuple[int, str]], tmp_path: Path
 ) -> None:
@@ -555,6 +592,7 @@ def test_observe_a_folder_is_an_error_not_a_traceback(
         app, ["campaign", "observe", "photo-pce10", "--from-file", str(tmp_path / "folder")]
     )
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.exception
+    assert "folder: Is a directory" in result.output, result.output
 
 
 ROWS = st.lists(
@@ -572,15 +610,10 @@ ROWS = st.lists(
 )
 
 
-@bug(
-    "matloop/cli.py:280 _results_from_file(): JSON rows are not checked (see the junk-file "
-    "cases: AttributeError, TypeError, ValidationError tracebacks). Fix: a pydantic model "
-    "per row (reuse agents.api.ResultIn) with errors as CommandError"
-)
 def test_observe_random_json_rows_never_trace_back(
     observe: Callable[..., tuple[int, str]], tried: Tried
 ) -> None:
-    @settings(max_examples=40, phases=UNSHRUNK, **SETTINGS)
+    @settings(max_examples=40, **SETTINGS)
     @given(rows=st.one_of(ROWS, JSON))
     def prop(rows: Any) -> None:
         tried()
