@@ -1,6 +1,9 @@
-"""Literature mining: papers to structured material-property records (issue 5).
+"""Literature mining: papers to structured material-property records.
 
-Science layer: text in, records out; never imports the database, Prefect or HTTP code.
+Parse (:mod:`~literature.parsing`) -> tag (:mod:`~literature.ner`) -> normalise
+(:mod:`~literature.normalize`) -> link (:mod:`~literature.linking`) -> records
+(:mod:`~literature.pipeline`); corpora and training recipes in :mod:`~literature.corpora`
+and :mod:`~literature.training`. Science layer: text in, records out; never imports the database, Prefect or HTTP code.
 Submodules load lazily, so ``import literature`` stays cheap (no lxml, pypdf or torch).
 """
 
@@ -20,6 +23,25 @@ _EXPORTS = {
     "parse_paper": "parsing",
     "read_paper": "parsing",
     "read_papers": "parsing",
+    "MaterialName": "normalize",
+    "QuantityValue": "normalize",
+    "normalize_material": "normalize",
+    "parse_quantity": "normalize",
+    "resolve_doping": "normalize",
+    "Tagger": "ner",
+    "TrainConfig": "ner",
+    "entity_scores": "ner",
+    "evaluate": "ner",
+    "train_tagger": "ner",
+    "DictionaryTagger": "baseline",
+    "SentenceEncoder": "embeddings",
+    "link_values": "linking",
+    "Mention": "records",
+    "PaperExtraction": "records",
+    "PropertyRecord": "records",
+    "Extractor": "pipeline",
+    "load_corpus": "training",
+    "train_on_corpus": "training",
 }
 
 __all__ = sorted(_EXPORTS)

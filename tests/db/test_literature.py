@@ -44,7 +44,10 @@ def extraction(doi: str, sentences: list[tuple[str, list[tuple[str, str]]]]) -> 
 
 MGB2 = ("MgB2 superconducts at 39 K.", [("material", "MgB2"), ("tcValue", "39 K")])
 LSCO = ("La1.85Sr0.15CuO4 has Tc = 38 K.", [("material", "La1.85Sr0.15CuO4"), ("tcValue", "38 K")])
-NBSE2 = ("NbSe2 becomes superconducting below 7.2 K.", [("material", "NbSe2"), ("tcValue", "7.2 K")])
+NBSE2 = (
+    "NbSe2 becomes superconducting below 7.2 K.",
+    [("material", "NbSe2"), ("tcValue", "7.2 K")],
+)
 
 
 @pytest.fixture

@@ -99,7 +99,9 @@ def test_brat_spans_slice_back_to_the_annotated_text() -> None:
 
 def test_sentence_blocks_keep_spans_whole() -> None:
     text = "MgB2 is a superconductor. Its Tc is 39 K. A span. crosses here."
-    block = AnnotatedText("d", text, (Span(0, 4, "material"), Span(36, 40, "tcValue"), Span(44, 55, "x")))
+    block = AnnotatedText(
+        "d", text, (Span(0, 4, "material"), Span(36, 40, "tcValue"), Span(44, 55, "x"))
+    )
 
     def split(t: str) -> list[Sentence]:
         return [Sentence(m.start(), m.end()) for m in re.finditer(r"[^.]+\.", t)]

@@ -27,8 +27,12 @@ def test_else_the_nearest_after_it_else_an_earlier_sentence() -> None:
 
 
 def test_no_link_across_sections_or_too_far_back() -> None:
-    mentions = [mention("material", "MgB2", 0, 0, section=0), mention("tcValue", "39 K", 0, 0, 1),
-                mention("material", "FeSe", 0, 0, section=2), mention("tcValue", "8 K", 9, 0, 2)]  # fmt: skip
+    mentions = [
+        mention("material", "MgB2", 0, 0, section=0),
+        mention("tcValue", "39 K", 0, 0, section=1),
+        mention("material", "FeSe", 0, 0, section=2),
+        mention("tcValue", "8 K", 9, 0, section=2),
+    ]
     assert link_values(mentions) == []
 
 

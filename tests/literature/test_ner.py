@@ -6,13 +6,13 @@ import torch
 from literature.ner import (
     Tagger,
     TrainConfig,
+    _merge,
     bio_tags,
     decode,
     entity_scores,
     token_tags,
     train_tagger,
 )
-from literature.ner import _merge
 from literature.text import AnnotatedText, Span
 
 LABELS = ("material", "tcValue")
@@ -101,7 +101,18 @@ def test_bytes_round_trip_gives_identical_predictions(tagger: Tagger) -> None:
 
 def test_training_learns_a_tiny_corpus_and_is_seeded() -> None:
     # Ten sentences, each with one material and one value: a few steps must fit them.
-    materials = ["MgB2", "NbSe2", "Nb3Sn", "FeSe", "LaFeAsO", "YBa2Cu3O7", "CeCoIn5", "Hg", "Pb", "Nb"]
+    materials = [
+        "MgB2",
+        "NbSe2",
+        "Nb3Sn",
+        "FeSe",
+        "LaFeAsO",
+        "YBa2Cu3O7",
+        "CeCoIn5",
+        "Hg",
+        "Pb",
+        "Nb",
+    ]
     blocks = []
     for i, name in enumerate(materials):
         text = f"The compound {name} becomes superconducting at {10 + i} K."

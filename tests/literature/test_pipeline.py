@@ -17,8 +17,13 @@ TEXT = (
 def paper() -> Paper:
     spans = []
     start = 0
-    for piece in ("We grew La2−xSrxCuO4 crystals.", "For x = 0.15 the Tc is 38 K.",
-                  "The cuprate family shows Tc up to 133 K at 3 GPa.", "MgB2 superconducts at 39 K."):  # fmt: skip
+    pieces = (
+        "We grew La2−xSrxCuO4 crystals.",
+        "For x = 0.15 the Tc is 38 K.",
+        "The cuprate family shows Tc up to 133 K at 3 GPa.",
+        "MgB2 superconducts at 39 K.",
+    )
+    for piece in pieces:
         start = TEXT.index(piece, start)
         spans.append(Sentence(start, start + len(piece)))
     return Paper("test.txt", "text", "A test", sections=(Section("body", TEXT, tuple(spans)),))

@@ -1,0 +1,63 @@
+"""``matloop literature`` commands against a real SecantusDB (an untrained tagger head)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from db.literature import LiteratureStore
+from discovery.domain import ModelArtifact
+from literature.ner import Tagger
+from matloop.cli import app
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
+    LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "2" * 64, {}, tagger.to_bytes()))
+    return CliRunner()
+
+
+def test_ingest_reports_bad_files_and_goes_on_then_adds_nothing(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    (tmp_path / "broken.xml").write_text("<article><front><article-meta><title-group>")
+    (tmp_path / "empty.pdf").write_bytes(b"")
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    assert "1 papers stored, 0 already there, 2 failed" in result.output
+    assert "broken.xml" in result.output and "empty.pdf" in result.output
+    again = cli.invoke(app, ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"])
+    assert "0 papers stored, 1 already there" in again.output
+
+
+def test_ingest_of_nothing_but_bad_files_fails(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "junk.bin").write_bytes(bytes(range(256)) * 8)
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 1
+    missing = cli.invoke(app, ["literature", "ingest", str(tmp_path / "empty-dir")])
+    assert missing.exit_code == 1
+
+
+def test_records_export_validates_its_arguments(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["literature", "records", "--element", "Xx"])
+    assert result.exit_code == 1 and "elements: 'Xx' is not an element symbol" in result.output
+    result = cli.invoke(app, ["literature", "records", "--format", "xml"])
+    assert result.exit_code == 1 and "--format" in result.output
+    empty = cli.invoke(app, ["literature", "records", "--property", "tc"])
+    assert empty.exit_code == 0
+    assert next(csv.reader(io.StringIO(empty.output)))[:4] == [
+        "material",
+        "formula",
+        "property",
+        "value",
+    ]
+    as_json = cli.invoke(app, ["literature", "records", "--format", "json"])
+    assert json.loads(as_json.output) == []
