@@ -28,6 +28,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mongoengine import ValidationError as MongoValidationError
 from pydantic import BaseModel, ConfigDict, Field
+from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -40,6 +41,7 @@ from db import (
     TrialStateError,
     connect,
 )
+from db.literature import LiteratureStore
 from db.materials import add_material, page_materials
 from db.query import FilterError, optimade_to_mongo
 from db.tokens import Principal, authenticate
@@ -288,6 +290,8 @@ class Service:
 
     def __init__(self, on_results: ResultsHook | None = None) -> None:
         self.store = CampaignStore()
+        self.literature = LiteratureStore()
+        self._encoder: Any = None
         self.on_results = on_results
         self._locks: dict[str, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -323,8 +327,17 @@ class Service:
             ("POST", f"{trial}/cancel", self.cancel, Writer, 200, acted),
             ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
             ("POST", "/materials", self.create_material, Admin, 200, registered),
+            ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
+            ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
+            ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 422)),
         ]
-        pages = {self.list_trials, self.list_measurements, self.list_materials}  # CSV too
+        pages = {  # CSV too
+            self.list_trials,
+            self.list_measurements,
+            self.list_materials,
+            self.list_records,
+            self.list_papers,
+        }
         for method, path, endpoint, guard, status, answers in routes:
             r.add_api_route(
                 path,
@@ -455,6 +468,60 @@ class Service:
         """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`)."""
         found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
         return listing([asdict(m) for m in found], total, limit, offset, fmt)
+
+    @access("read")
+    def list_records(
+        self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
+    ) -> Response:
+        """Property records read from papers, with their sources, filtered with OPTIMADE.
+
+        Example filter: `property="tc" AND value>=20 AND elements HAS ALL "Fe","As"`.
+        """
+        rows, total = self.literature.records(optimade_to_mongo(filter, "records"), limit, offset)
+        return listing(rows, total, limit, offset, fmt)
+
+    @access("read")
+    def list_papers(
+        self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
+    ) -> Response:
+        """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`)."""
+        rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
+        return listing(rows, total, limit, offset, fmt)
+
+    @access("read")
+    def search(
+        self,
+        q: Annotated[str, Query(min_length=1, max_length=1000, description="Free text.")],
+        k: Annotated[int, Query(ge=1, le=100)] = 10,
+        element: Annotated[list[str] | None, Query(max_length=20)] = None,
+        property: Annotated[str | None, Query(max_length=64)] = None,
+        minimum: Annotated[float | None, Query(alias="min", allow_inf_nan=False)] = None,
+        maximum: Annotated[float | None, Query(alias="max", allow_inf_nan=False)] = None,
+    ) -> list[dict[str, Any]]:
+        """Sentences nearest the query by meaning (MiniLM embeddings, cosine), filtered.
+
+        Filters: sentences mentioning materials with every `element`, or sentences that
+        are the source of a record of `property` with a value in [min, max].
+        """
+        for symbol in element or ():
+            if not Element.is_valid_symbol(symbol):
+                raise ValueError(f"element: {symbol!r} is not an element symbol")
+        if minimum is not None and maximum is not None and minimum > maximum:
+            raise ValueError(f"min: {minimum} is larger than max {maximum}")
+        vector = self.encoder().encode([q])[0]
+        hits = self.literature.search(
+            vector, k, elements=element or (), property=property, minimum=minimum, maximum=maximum
+        )
+        return [asdict(hit) for hit in hits]
+
+    def encoder(self) -> Any:
+        """The sentence encoder, loaded on first use (torch and the MiniLM weights)."""
+        with self._guard:
+            if self._encoder is None:
+                from literature.embeddings import SentenceEncoder
+
+                self._encoder = SentenceEncoder()
+            return self._encoder
 
     @access("admin")
     def create_material(self, body: MaterialIn, response: Response) -> dict[str, Any]:

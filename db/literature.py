@@ -330,6 +330,19 @@ class LiteratureStore:
         rows = [_record_row(doc) for doc in found.skip(offset).limit(limit).as_pymongo()]
         return rows, found.count()
 
+    def papers(
+        self, query: dict[str, Any], limit: int = 100, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of papers (newest first) as JSON-ready dicts, and the total count."""
+        found = PaperDocument.objects(__raw__=query).order_by("-ingested_at", "key")
+        rows = []
+        for raw in found.skip(offset).limit(limit).as_pymongo():
+            row = {k: v for k, v in raw.items() if k != "_id"}
+            row["id"] = str(raw["_id"])
+            row["ingested_at"] = raw["ingested_at"].isoformat() if raw.get("ingested_at") else None
+            rows.append(row)
+        return rows, found.count()
+
     def counts(self) -> dict[str, int]:
         """Documents per literature collection."""
         return {d._meta["collection"]: d.objects.count() for d in LITERATURE_DOCUMENTS}
@@ -546,6 +559,9 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
 def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
     row = {k: v for k, v in raw.items() if k not in ("_id", "sources", "papers", "key")}
     row["id"] = str(raw["_id"])
+    for stamp in ("created_at", "updated_at"):
+        if raw.get(stamp) is not None:
+            row[stamp] = raw[stamp].isoformat()
     row["sources"] = [
         {
             "paper": s["paper_key"],

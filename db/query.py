@@ -30,6 +30,18 @@ FIELDS: dict[str, dict[str, str]] = {
         "claimed_by": "claimed_by",
     },
     "measurements": {"source": "source", "idempotency_key": "idempotency_key"},
+    "records": {
+        "elements": "elements",
+        "nelements": "nelements",
+        "chemical_formula_descriptive": "formula",
+        "material": "material",
+        "property": "property",
+        "value": "value",
+        "unit": "unit",
+        "confidence": "confidence",
+        "n_papers": "n_papers",
+    },
+    "papers": {"doi": "doi", "title": "title", "year": "year", "journal": "journal"},
 }
 
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from agents import CampaignAgent
@@ -13,6 +15,10 @@ from db import CampaignStore, connect, disconnect, ephemeral_server
 from db.connection import client
 from discovery.datasets import PoolDataset, load_olympus
 from discovery.domain import CampaignSettings
+from literature.pipeline import build_records, normalize_mentions
+from literature.records import Mention, PaperExtraction
+from literature.text import Paper, Section, Sentence
+from literature.vectors import to_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO_PCE10 = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
@@ -51,3 +57,62 @@ def photo_pce10_campaign(store: CampaignStore, photo_pce10_dataset: PoolDataset)
     """A GP campaign on photo_pce10 (initial 10, batches of 4, seed 0), nothing proposed yet."""
     settings = CampaignSettings("gp", initial=10, batch_size=4, seed=0)
     return CampaignAgent.from_dataset(store, "photo-pce10", photo_pce10_dataset, settings)
+
+
+# -- literature: extractions built from hand-placed mentions (no tagger involved) -----------
+TAGGER_VERSION = "tagger-supermat:abc"
+SUPERCONDUCTORS = {
+    "MgB2": ("MgB2 superconducts at 39 K.", [("material", "MgB2"), ("tcValue", "39 K")]),
+    "LSCO": (
+        "La1.85Sr0.15CuO4 has Tc = 38 K.",
+        [("material", "La1.85Sr0.15CuO4"), ("tcValue", "38 K")],
+    ),
+    "NbSe2": (
+        "NbSe2 becomes superconducting below 7.2 K.",
+        [("material", "NbSe2"), ("tcValue", "7.2 K")],
+    ),
+}
+
+
+def unit_vector(i: int) -> np.ndarray:
+    """The i-th 384-d basis vector: a stand-in sentence embedding with known cosines."""
+    vector = np.zeros(384, dtype=np.float32)
+    vector[i] = 1.0
+    return vector
+
+
+def make_extraction(doi: str, names: list[str]) -> PaperExtraction:
+    """A one-section paper of the named SUPERCONDUCTORS sentences, normalised and linked.
+
+    Sentence ``j`` of the paper gets embedding ``unit_vector(j + len(doi))``.
+    """
+    text, spans, mentions = "", [], []
+    for j, name in enumerate(names):
+        sentence, found = SUPERCONDUCTORS[name]
+        start = len(text) + (1 if text else 0)
+        text = f"{text} {sentence}" if text else sentence
+        spans.append(Sentence(start, start + len(sentence)))
+        for label, piece in found:
+            at = sentence.index(piece)
+            mentions.append(Mention(label, piece, 0, j, at, at + len(piece), confidence=0.9))
+    paper = Paper(
+        f"{doi}.xml",
+        "tei",
+        f"Paper {doi}",
+        doi=doi,
+        sections=(Section("body", text, tuple(spans)),),
+    )
+    normalized = normalize_mentions(paper, mentions)
+    embeddings = {(0, j): to_bytes(unit_vector(j + len(doi))) for j in range(len(names))}
+    return PaperExtraction(paper, normalized, build_records(normalized), TAGGER_VERSION, embeddings)
+
+
+@pytest.fixture
+def literature_samples() -> SimpleNamespace:
+    """``.extraction(doi, names)``, ``.unit(i)``, ``.sentences[name]``, ``.version``."""
+    return SimpleNamespace(
+        extraction=make_extraction,
+        unit=unit_vector,
+        sentences={name: s for name, (s, _) in SUPERCONDUCTORS.items()},
+        version=TAGGER_VERSION,
+    )
