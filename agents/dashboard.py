@@ -611,6 +611,42 @@ def calibration_figure(surrogate: Surrogate) -> go.Figure:
     return fig
 
 
+def literature_timeline_figure(timeline: dict[str, list[Any]]) -> go.Figure:
+    """Cumulative papers ingested and distinct records first read, against time."""
+    papers = timeline["papers"]
+    records = [r[0] for r in timeline["records"]]
+    fig = go.Figure()
+    fig.add_scatter(
+        x=papers, y=list(range(1, len(papers) + 1)), name="papers", mode="lines",
+        line={"shape": "hv", "color": "#6b7280"},
+    )  # fmt: skip
+    fig.add_scatter(
+        x=records, y=list(range(1, len(records) + 1)), name="distinct records", mode="lines",
+        line={"shape": "hv", "color": "#2563eb", "width": 2.5},
+    )  # fmt: skip
+    subtitle = f"{len(papers)} papers · {len(records)} records (repeats merged)"
+    fig.update_layout(
+        **_layout("Literature records over time", subtitle, "ingested (UTC)", "count")
+    )
+    return fig
+
+
+def record_values_figure(timeline: dict[str, list[Any]]) -> go.Figure:
+    """Histogram of record values per property, split by confidence."""
+    fig = go.Figure()
+    for name, keep, color in (
+        ("confidence ≥ 0.5", lambda c: c >= 0.5, "#2563eb"),
+        ("confidence < 0.5", lambda c: c < 0.5, "#9ca3af"),
+    ):
+        values = [v for _, prop, v, c in timeline["records"] if prop == "tc" and keep(c)]
+        fig.add_histogram(x=values, name=name, marker={"color": color}, nbinsx=40)
+    fig.update_layout(
+        **_layout("Tc of the records", "values read from papers", "Tc (K)", "records"),
+        barmode="stack",
+    )
+    return fig
+
+
 def figure_div(fig: go.Figure, dom_id: str) -> str:
     """A ``div`` carrying the figure as JSON, drawn by ``dashboard.js``."""
     return (
@@ -620,6 +656,9 @@ def figure_div(fig: go.Figure, dom_id: str) -> str:
 
 
 # -- HTML -----------------------------------------------------------------------------------
+LITERATURE_ROWS = 25
+
+
 def page(
     title: str,
     body: str,
@@ -661,12 +700,12 @@ def page(
 </head>
 <body>
 <header class="top"><a class="brand" href="/dashboard">matloop</a>
-<nav><a href="/dashboard">Campaigns</a></nav><div class="spacer"></div>{who}</header>
+<nav><a href="/dashboard">Campaigns</a><a href="/dashboard/literature">Literature</a></nav>
+<div class="spacer"></div>{who}</header>
 <main>
 {body}
 </main>
-<footer>matloop dashboard · literature records over time wait for the literature pipeline
-(issue 5)</footer>
+<footer>matloop dashboard</footer>
 {scripts}</body>
 </html>
 """
@@ -846,6 +885,7 @@ header.top a { color:#e5e7eb; } .brand { font-weight:700; font-size:17px; letter
 .brand::before { content:""; display:inline-block; width:10px; height:10px; border-radius:3px;
   background:var(--primary); margin-right:8px; box-shadow:6px 6px 0 -2px var(--accent); }
 .spacer { flex:1; } .who { color:#9ca3af; font-size:13px; }
+header.top nav { display:flex; gap:16px; }
 form.inline { display:inline; margin:0; }
 button.link { background:none; border:0; color:#e5e7eb; cursor:pointer; font:inherit; padding:0; }
 button.link:hover { text-decoration:underline; }
@@ -940,6 +980,9 @@ class Dashboard:
         app.add_api_route("/dashboard", self.index, methods=["GET"], **html_route)
         app.add_api_route(
             "/dashboard/campaigns/{name}", self.campaign_page, methods=["GET"], **html_route
+        )
+        app.add_api_route(
+            "/dashboard/literature", self.literature_page, methods=["GET"], **html_route
         )
         app.add_api_route(
             "/dashboard/static/{name}", self.static, methods=["GET"], include_in_schema=False
@@ -1119,6 +1162,60 @@ class Dashboard:
             f'<div class="grid">{trials_table(trials, measured_by_trial, objective)}</div>'
         )
         return page(campaign.name, body, principal, figures=True)
+
+    @access("read")
+    def literature_page(self, principal: Viewer) -> Response:
+        """What was read from papers: records over time, Tc values, most-cited records."""
+        store = self.service.literature
+        counts = store.counts()
+        timeline = store.timeline()
+        rows, total = store.records({}, limit=LITERATURE_ROWS, offset=0, order="-n_papers")
+        tiles = [
+            kpi("papers", str(counts["papers"]), f"{counts['passages']} sentences"),
+            kpi("mentions", str(counts["mentions"]), "entities found by the tagger"),
+            kpi("records", str(counts["property_records"]), "material-property values"),
+            kpi(
+                "in 2+ papers",
+                str(sum(r["n_papers"] >= 2 for r in rows)),
+                f"of the top {len(rows)}",
+            ),
+        ]
+        if timeline["papers"]:
+            panels = [
+                card(figure_div(literature_timeline_figure(timeline), "fig-literature-time")),
+                card(figure_div(record_values_figure(timeline), "fig-literature-values")),
+            ]
+        else:
+            panels = [
+                note_card(
+                    "Literature records over time",
+                    "No papers yet: ingest some with `matloop literature ingest PATH`.",
+                    "wide",
+                )
+            ]
+        head = (
+            '<tr><th>material</th><th>property</th><th class="n">value</th><th>unit</th>'
+            '<th class="n">confidence</th><th class="n">papers</th><th>read in</th></tr>'
+        )
+        body_rows = [
+            f"<tr><td>{esc(r['material'])}</td><td>{esc(r['property'])}</td>"
+            f'<td class="n">{num(r["value"])}</td><td>{esc(r["unit"])}</td>'
+            f'<td class="n">{num(r.get("confidence"), 3)}</td><td class="n">{r["n_papers"]}</td>'
+            f"<td>{esc(r['sources'][0]['paper'] if r['sources'] else '')}: "
+            f"“{esc(r['sources'][0]['value_text'] if r['sources'] else '')}”</td></tr>"
+            for r in rows
+        ]
+        records = table(head, body_rows) if rows else '<p class="muted">No records yet.</p>'
+        body = (
+            "<h1>Literature</h1>"
+            f'<p class="subtitle">{total} records read from {counts["papers"]} papers · '
+            "every record traces to its sentence, paper and tagger version "
+            "(<code>GET /api/v1/literature/records</code>)</p>"
+            f'<div class="kpis">{"".join(tiles)}</div>'
+            f'<div class="grid">{"".join(panels)}</div>'
+            f'<div class="grid">{card(records, "wide")}</div>'
+        )
+        return page("Literature", body, principal, figures=bool(timeline["papers"]))
 
     def _bounds(self, campaign: Campaign) -> np.ndarray:
         """Encoded bounds as GPPlanner uses them: the pool's range, else the space's.

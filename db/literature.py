@@ -323,10 +323,18 @@ class LiteratureStore:
         return query
 
     def records(
-        self, query: dict[str, Any], limit: int = 100, offset: int = 0
+        self, query: dict[str, Any], limit: int = 100, offset: int = 0, order: str = "material"
     ) -> tuple[list[dict[str, Any]], int]:
-        """A page of records (JSON-ready dicts, sources summarised) and the total count."""
-        found = PropertyRecordDocument.objects(__raw__=query).order_by("material", "value")
+        """A page of records (JSON-ready dicts, sources summarised) and the total count.
+
+        Args:
+            query: MongoDB filter (from :meth:`records_query` or an OPTIMADE filter).
+            limit: Page size.
+            offset: Records skipped.
+            order: ``"material"`` (then value), or ``"-n_papers"`` (most read first).
+        """
+        keys = ("material", "value") if order == "material" else ("-n_papers", "-confidence")
+        found = PropertyRecordDocument.objects(__raw__=query).order_by(*keys)
         rows = [_record_row(doc) for doc in found.skip(offset).limit(limit).as_pymongo()]
         return rows, found.count()
 
@@ -342,6 +350,21 @@ class LiteratureStore:
             row["ingested_at"] = raw["ingested_at"].isoformat() if raw.get("ingested_at") else None
             rows.append(row)
         return rows, found.count()
+
+    def timeline(self) -> dict[str, list[Any]]:
+        """When papers were ingested and records first read (for plots over time)."""
+        papers = PaperDocument._get_collection().find({}, {"ingested_at": 1, "records": 1})
+        records = PropertyRecordDocument._get_collection().find(
+            {}, {"created_at": 1, "property": 1, "value": 1, "confidence": 1}
+        )
+        return {
+            "papers": sorted(p["ingested_at"] for p in papers if p.get("ingested_at")),
+            "records": sorted(
+                (r["created_at"], r["property"], r["value"], r.get("confidence", 0.0))
+                for r in records
+                if r.get("created_at")
+            ),
+        }
 
     def counts(self) -> dict[str, int]:
         """Documents per literature collection."""
