@@ -12,13 +12,16 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from db.literature import IngestReport, LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger, TrainConfig
 from literature.pipeline import Extractor
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -153,6 +156,31 @@ def ingest_paths(
             on_file(path, outcome)
     summary.seconds = time.perf_counter() - began
     return summary
+
+
+def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:
+    """Property records as a DataFrame, one row each, for analysis or as campaign priors.
+
+    Args:
+        store: Where the records are.
+        **query: Arguments of :meth:`db.literature.LiteratureStore.records_query`
+            (``property``, ``elements``, ``minimum``, ``maximum``, ``min_confidence``,
+            ``material``).
+
+    Returns:
+        Columns ``material, formula, property, value, low, high, unit, qualifier,
+        confidence, n_papers, n_sources, elements, papers`` (``papers``: the paper keys).
+    """
+    import pandas as pd
+
+    rows, _ = store.records(store.records_query(**query), limit=10**9)
+    columns = [
+        "material", "formula", "property", "value", "low", "high", "unit", "qualifier",
+        "confidence", "n_papers", "n_sources", "elements",
+    ]  # fmt: skip
+    frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    frame["papers"] = [sorted({s["paper"] for s in row["sources"]}) for row in rows]
+    return frame
 
 
 def _files(paths: Iterable[str | Path]) -> list[Path]:

@@ -103,3 +103,15 @@ def test_tagger_registry_round_trip(literature: LiteratureStore) -> None:
     assert loaded.metrics["test"] == {"micro": 0.8}
     with pytest.raises(LookupError, match="no version"):
         literature.load_tagger("nope")
+
+
+def test_records_as_a_dataframe(literature: LiteratureStore, sample: SimpleNamespace) -> None:
+    from agents.literature import records_dataframe
+
+    literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    literature.ingest(sample.extraction("10.1/bb", ["MgB2"]))
+    frame = records_dataframe(literature, property="tc", minimum=30)
+    assert list(frame["material"]) == ["La1.85Sr0.15CuO4", "MgB2"]
+    assert list(frame["value"]) == [38.0, 39.0] and set(frame["unit"]) == {"K"}
+    assert frame.loc[frame["material"] == "MgB2", "papers"].item() == ["doi:10.1/a", "doi:10.1/bb"]
+    assert records_dataframe(literature, elements=["Hg"]).empty
