@@ -54,3 +54,26 @@ def test_literature_deployment_is_scheduled_over_its_folders(mongodb_uri: str) -
         literature_deployment(["/papers"], mongodb_uri)
     with pytest.raises(ValueError, match="paths"):
         literature_deployment([], mongodb_uri, cron="0 * * * *")
+
+
+TEI = """<?xml version="1.0" encoding="UTF-8"?>
+<tei xmlns="http://www.tei-c.org/ns/1.0"><teiHeader><fileDesc><titleStmt>
+<title>Superconductivity in <rs type="material">{material}</rs></title></titleStmt>
+</fileDesc></teiHeader><text><body><p>We find that <rs type="material" xml:id="m1">{material}</rs>
+becomes superconducting at <rs type="tcValue" corresp="#m1">{tc} K</rs>.</p></body></text></tei>
+"""
+
+
+def test_train_tagger_flow_registers_a_tagger(mongodb_uri: str, tmp_path: Path) -> None:
+    from flows.literature import train_tagger
+
+    batch = tmp_path / "batch-1"
+    batch.mkdir()
+    for i, material in enumerate(["MgB2", "NbSe2", "Nb3Sn", "FeSe", "CeCoIn5", "Hg", "Pb", "Nb"]):
+        text = TEI.format(material=material, tc=10 + i)
+        (batch / f"P{i}.superconductors.tei.xml").write_text(text)
+    version = train_tagger(mongodb_uri, str(tmp_path), epochs=1)
+    artifact = LiteratureStore().load_tagger(version)
+    assert artifact.kind == "tagger-supermat"
+    assert artifact.metrics["train_sentences"] > 0
+    assert Tagger.from_bytes(artifact.weights).labels[:2] == ("material", "class")
