@@ -33,7 +33,7 @@ from typing import Any
 
 import torch
 
-from agents.literature import ingest_paths
+from agents.literature import corpus_hash, ingest_paths
 from db import connect, ephemeral_server
 from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
@@ -66,13 +66,18 @@ def main() -> None:
     parser.add_argument("--train", action="store_true", help="train a tagger first")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--skip-ingest", action="store_true")
+    parser.add_argument(
+        "--uri", help="ingest into this MongoDB (kept) instead of a throw-away in-memory one"
+    )
     args = parser.parse_args()
     root = CORPORA / "supermat"
     data = load_corpus("supermat", root)
+    # The recipe of `matloop literature train` (its defaults); --tagger names its output.
+    config = TrainConfig(epochs=args.epochs, negative_fraction=0.3, patience=1)
     if args.tagger:
         tagger, training = Tagger.load(args.tagger), None
     elif args.train:
-        trained = train_on_corpus(data, TrainConfig(epochs=args.epochs, negative_fraction=0.3))
+        trained = train_on_corpus(data, config)
         tagger, training = trained.tagger, asdict(trained.report)
     else:
         parser.error("give --tagger DIR or --train")
@@ -96,7 +101,8 @@ def main() -> None:
     results["linking"] = linking(root, data.test_documents, tagger, baseline)
     results["speed"] = speed(tagger, texts)
     if not args.skip_ingest:
-        results["ingest"] = ingestion(root, tagger)
+        metrics = {"test": results["ner"]["tagger"], "test_documents": data.test_documents}
+        results["ingest"] = ingestion(root, tagger, corpus_hash(data, config), metrics, args.uri)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "literature.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
@@ -218,16 +224,19 @@ def speed(tagger: Tagger, texts: Sequence[str]) -> dict[str, Any]:
 # --- ingestion ----------------------------------------------------------------------------
 
 
-def ingestion(root: Path, tagger: Tagger) -> dict[str, Any]:
+def ingestion(
+    root: Path, tagger: Tagger, data_hash: str, metrics: dict[str, Any], uri: str | None
+) -> dict[str, Any]:
+    from contextlib import nullcontext
+
     from literature.embeddings import SentenceEncoder
 
     files = supermat_files(root)
-    with ephemeral_server() as uri:
-        connect(uri)
+    with nullcontext(uri) if uri else ephemeral_server() as where:
+        connect(where)
         store = LiteratureStore()
-        version = store.save_tagger(
-            ModelArtifact("tagger-supermat", "0" * 64, {}, tagger.to_bytes())
-        )
+        artifact = ModelArtifact("tagger-supermat", data_hash, metrics, tagger.to_bytes())
+        version = store.save_tagger(artifact)
         extractor = Extractor(tagger, version, SentenceEncoder())
         first = ingest_paths(store, extractor, files)
         counts = store.counts()
@@ -238,6 +247,7 @@ def ingestion(root: Path, tagger: Tagger) -> dict[str, Any]:
         by_paper = sum(1 for r in rows if r["sources"])
         read_back = read_paper(files[0])
     return {
+        "tagger_version": version,
         "files": len(files),
         "first": first.to_dict(),
         "second": second.to_dict(),
