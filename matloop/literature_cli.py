@@ -41,7 +41,8 @@ def _store() -> Any:
 def literature_train(
     corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
     data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 4,
+    epochs: Annotated[int, typer.Option(min=1)] = 3,
+    patience: Annotated[int, typer.Option(min=1, help="Epochs without progress.")] = 1,
     batch_size: Annotated[int, typer.Option(min=1)] = 16,
     learning_rate: Annotated[float, typer.Option(min=0)] = 1e-4,
     negative_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.3,
@@ -60,6 +61,7 @@ def literature_train(
             batch_size=batch_size,
             learning_rate=learning_rate,
             negative_fraction=negative_fraction,
+            patience=patience,
             seed=seed,
             device=device,
         )
