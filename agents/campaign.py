@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -175,7 +176,7 @@ class CampaignAgent:
 
     def pending_unclaimed(self) -> bool:
         """Whether proposed trials wait for an instrument (another claim may take them)."""
-        return bool(self.store.page_trials(self.name, {"status": "proposed"}, 1, 0)[0])
+        return self.store.has_waiting(self.name)
 
     def heartbeat(self, trial_id: str, instrument: str, lease_seconds: float = 600.0) -> Trial:
         """Extend an instrument's lease on a trial it is running."""
@@ -259,7 +260,17 @@ class CampaignAgent:
         """
         if not results:
             return ObserveReport(0, 0)
-        trials = self.store.trials_by_id(self.name, (r.trial_id for r in results))
+        # One read of the trials and the stored keys, shared by the checks and the store.
+        report = self.store.record(self.name, results, partial(self._check, results))
+        return ObserveReport(report.stored, report.duplicates)
+
+    def _check(
+        self,
+        results: Sequence[Measurement],
+        trials: dict[str, Trial],
+        stored: dict[str, Measurement],
+    ) -> None:
+        """Refuse the batch with a ValueError naming the first bad result (see observe)."""
         objectives = self.campaign.objectives
         for i, result in enumerate(results):
             if result.trial_id not in trials:
@@ -271,8 +282,8 @@ class CampaignAgent:
                 result.check(objectives)
             except ValueError as error:
                 raise ValueError(f"results[{i}]: {error}") from None
-        stored = self.store.find_measurements(self.name, (r.idempotency_key for r in results))
         seen: dict[str, Measurement] = {}
+        reported: set[str] = set()
         for i, result in enumerate(results):
             key = result.idempotency_key
             earlier = stored.get(key) or seen.get(key)
@@ -289,11 +300,10 @@ class CampaignAgent:
                     f"results[{i}]: trial {result.trial_id} is {status.value}; "
                     "only proposed or running trials accept results"
                 )
-            if any(m.trial_id == result.trial_id for m in seen.values()):
+            if result.trial_id in reported:
                 raise ValueError(f"results[{i}]: two different results for trial {result.trial_id}")
             seen[key] = result
-        report = self.store.record(self.name, results)
-        return ObserveReport(report.stored, report.duplicates)
+            reported.add(result.trial_id)
 
     def start(self, trial_id: str) -> Trial:
         """Mark a proposed trial running (an instrument has begun it)."""

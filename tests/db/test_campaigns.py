@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 
 from db import CampaignExistsError, CampaignNotFoundError, CampaignStore
-from db.documents import CampaignDocument, CandidateDocument, TrialDocument
+from db.documents import CampaignDocument, CandidateDocument, TrialDocument, utcnow
 from discovery.domain import (
     Campaign,
     CampaignSettings,
@@ -116,3 +118,57 @@ def test_delete_removes_the_campaign_and_everything_hanging_off_it(store: Campai
     assert TrialDocument.objects.count() == 0
     with pytest.raises(LookupError):
         store.load_model("blend:gp:cdcdcdcdcdcd")
+
+
+# -- the queue: claims read windows of it, guided by a floor that is only a hint ----------
+def _queued(store: CampaignStore, n: int) -> list[Trial]:
+    store.create(_campaign(), _pool())
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    return store.add_trials("blend", [Trial("blend", point, "b0000") for _ in range(n)])
+
+
+def test_claims_take_the_oldest_waiting_trials_and_the_floor_follows(
+    store: CampaignStore,
+) -> None:
+    queued = _queued(store, 30)
+    first = store.claim("blend", "robot-a", 4, 60)
+    second = store.claim("blend", "robot-b", 4, 60)
+    assert [t.id for t in first + second] == [t.id for t in queued[:8]]
+    assert CampaignDocument.objects.get(name="blend").queue_floor == 8
+    store.set_status("blend", queued[8].id or "", TrialStatus.ABANDONED)
+    assert [t.id for t in store.claim("blend", "robot-c", 2, 60)] == [
+        queued[9].id,
+        queued[10].id,
+    ]
+
+
+def test_a_trial_returned_below_the_floor_is_claimed_first(store: CampaignStore) -> None:
+    queued = _queued(store, 12)
+    [early] = store.claim("blend", "robot-a", 1, 0.05)  # its lease runs out
+    store.claim("blend", "robot-b", 5, 60)
+    TrialDocument.objects(id=early.id).update(set__lease_expires_at=utcnow() - timedelta(1))
+    again = store.claim("blend", "robot-c", 2, 60)
+    assert [t.id for t in again] == [queued[0].id, queued[6].id]
+
+
+def test_a_floor_that_is_too_high_costs_time_but_hides_nothing(store: CampaignStore) -> None:
+    queued = _queued(store, 10)
+    CampaignDocument.objects(name="blend").update(set__queue_floor=7)
+    assert [t.id for t in store.claim("blend", "robot-a", 3, 60)] == [t.id for t in queued[:3]]
+    assert store.has_waiting("blend")
+    assert len(store.claim("blend", "robot-a", 100, 60)) == 7
+    assert not store.has_waiting("blend")
+    assert store.claim("blend", "robot-a", 1, 60) == []
+
+
+def test_a_campaign_stored_before_the_sequence_counter_continues_after_its_last_trial(
+    store: CampaignStore,
+) -> None:
+    _queued(store, 3)
+    CampaignDocument.objects(name="blend").update(
+        unset__next_sequence=True, unset__queue_floor=True
+    )
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    store.add_trials("blend", [Trial("blend", point, "b0001") for _ in range(2)])
+    assert sorted(TrialDocument.objects.distinct("sequence")) == [0, 1, 2, 3, 4]
+    assert len(store.claim("blend", "robot-a", 10, 60)) == 5
