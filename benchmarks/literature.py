@@ -31,6 +31,14 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+if __name__ == "__main__":
+    # Run as a script, this folder comes first on sys.path and this file would shadow the
+    # `literature` package it measures.
+    import sys
+
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
 import torch
 
 from agents.literature import corpus_hash, ingest_paths

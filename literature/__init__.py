@@ -3,7 +3,8 @@
 Parse (:mod:`~literature.parsing`) -> tag (:mod:`~literature.ner`) -> normalise
 (:mod:`~literature.normalize`) -> link (:mod:`~literature.linking`) -> records
 (:mod:`~literature.pipeline`); corpora and training recipes in :mod:`~literature.corpora`
-and :mod:`~literature.training`. Science layer: text in, records out; never imports the database, Prefect or HTTP code.
+and :mod:`~literature.training`. Science layer: text in, records out; never imports the
+database, Prefect or HTTP code.
 Submodules load lazily, so ``import literature`` stays cheap (no lxml, pypdf or torch).
 """
 
