@@ -1197,11 +1197,14 @@ class Dashboard:
             '<tr><th>material</th><th>property</th><th class="n">value</th><th>unit</th>'
             '<th class="n">confidence</th><th class="n">papers</th><th>read in</th></tr>'
         )
+        keys = [r["sources"][0]["paper"] for r in rows if r["sources"]]
+        found, _ = store.papers({"key": {"$in": keys}}, limit=len(keys) or 1)
+        titles = {p["key"]: p.get("title") or p["key"] for p in found}
         body_rows = [
             f"<tr><td>{esc(r['material'])}</td><td>{esc(r['property'])}</td>"
             f'<td class="n">{num(r["value"])}</td><td>{esc(r["unit"])}</td>'
             f'<td class="n">{num(r.get("confidence"), 3)}</td><td class="n">{r["n_papers"]}</td>'
-            f"<td>{esc(r['sources'][0]['paper'] if r['sources'] else '')}: "
+            f"<td>{esc(titles.get(r['sources'][0]['paper'], '') if r['sources'] else '')}: "
             f"“{esc(r['sources'][0]['value_text'] if r['sources'] else '')}”</td></tr>"
             for r in rows
         ]

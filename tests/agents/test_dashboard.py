@@ -324,3 +324,4 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     rows = re.findall(r"<tr><td>([^<]+)</td><td>tc</td>", response.text)
     assert rows == ["MgB2", "La1.85Sr0.15CuO4"]  # the record read in two papers first
     assert "2 records read from 2 papers" in response.text
+    assert "Paper 10.1/a: “39 K”" in response.text  # the paper's title, not its key
