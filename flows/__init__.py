@@ -6,7 +6,7 @@ events) imports Prefect's events client without torch, Dask or the database.
 
 Flows: ``campaign_round``, ``run_campaign``, ``results_reported`` (:mod:`flows.campaigns`);
 ``train_surrogate``, ``train_many`` (:mod:`flows.training`); ``ingest_literature``,
-``train_tagger`` (:mod:`flows.literature`). Deployments: :mod:`flows.deployments`.
+``train_tagger`` (:mod:`flows.ingestion`). Deployments: :mod:`flows.deployments`.
 Events: :mod:`flows.events`.
 """
 
@@ -22,8 +22,8 @@ _EXPORTS = {
     "train_many": "training",
     "train_surrogate": "training",
     "dask_task_runner": "training",
-    "ingest_literature": "literature",
-    "train_tagger": "literature",
+    "ingest_literature": "ingestion",
+    "train_tagger": "ingestion",
     "campaign_deployments": "deployments",
     "literature_deployment": "deployments",
     "serve_literature": "deployments",

@@ -115,7 +115,7 @@ def literature_deployment(
         ValueError: unless exactly one of ``cron`` and ``interval`` is given, or
             ``interval <= 0``, or no path is given.
     """
-    from flows.literature import ingest_literature
+    from flows.ingestion import ingest_literature
 
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one schedule: cron or interval")

@@ -48,3 +48,10 @@ def test_no_text_search_anywhere() -> None:
     for package in PACKAGES:
         for path in (REPO / package).rglob("*.py"):
             assert "$text" not in path.read_text(), path
+
+
+def test_no_flow_module_shadows_a_package() -> None:
+    # Prefect's runner puts a flow file's folder on sys.path: flows/literature.py would
+    # then be imported as the `literature` package (a circular import in served runs).
+    stems = {path.stem for path in (REPO / "flows").glob("*.py")}
+    assert stems & set(PACKAGES) == set()

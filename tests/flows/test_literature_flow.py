@@ -9,7 +9,7 @@ import pytest
 from db.literature import LiteratureStore, PaperDocument, PassageDocument
 from discovery.domain import ModelArtifact
 from flows.deployments import literature_deployment
-from flows.literature import ingest_literature
+from flows.ingestion import ingest_literature
 from literature.ner import Tagger
 
 PAPERS = {
@@ -65,7 +65,7 @@ becomes superconducting at <rs type="tcValue" corresp="#m1">{tc} K</rs>.</p></bo
 
 
 def test_train_tagger_flow_registers_a_tagger(mongodb_uri: str, tmp_path: Path) -> None:
-    from flows.literature import train_tagger
+    from flows.ingestion import train_tagger
 
     batch = tmp_path / "batch-1"
     batch.mkdir()

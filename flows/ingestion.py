@@ -1,5 +1,8 @@
 """Flows that read papers into property records, and train the tagger.
 
+Not named ``literature.py``: Prefect's runner puts a flow file's folder on ``sys.path``,
+where a ``literature`` module would shadow the ``literature`` package.
+
 ``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
 its own task only (reported in the flow's result), never the batch. Storing is
 idempotent by paper key, so a retried task or a re-run flow adds nothing. Each worker
