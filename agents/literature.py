@@ -134,7 +134,7 @@ def ingest_paths(
 
     summary = IngestSummary()
     began = time.perf_counter()
-    for path, paper in read_papers(_files(paths)):
+    for path, paper in read_papers(paper_files(paths)):
         outcome: IngestReport | str
         if isinstance(paper, ParseError):
             outcome = str(paper)
@@ -183,7 +183,8 @@ def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:
     return frame
 
 
-def _files(paths: Iterable[str | Path]) -> list[Path]:
+def paper_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The files under ``paths``: files as given, folders searched recursively, sorted."""
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():

@@ -23,7 +23,7 @@ from prefect import flow, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from agents.literature import _files, make_extractor, train_and_register
+from agents.literature import make_extractor, paper_files, train_and_register
 from db.literature import LiteratureStore
 from flows.tasks import _io, campaign_store
 from literature.ner import TrainConfig
@@ -89,7 +89,7 @@ def ingest_literature(
     Returns:
         Counts by status and each file's outcome.
     """
-    files = [str(p) for p in _files(paths)]
+    files = [str(p) for p in paper_files(paths)]
     futures = ingest_file.map(files, uri=uri, version=version, embeddings=embeddings)
     wait(futures)
     outcomes = [f.result() for f in futures]

@@ -104,13 +104,13 @@ def literature_ingest(
     """Read papers into records; bad files are reported and skipped, the batch goes on."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from agents.literature import _files, ingest_paths, make_extractor
+    from agents.literature import ingest_paths, make_extractor, paper_files
     from matloop.cli import console, err, errors
 
     with errors():
         store = _store()
         extractor = make_extractor(store, version, embeddings=embeddings)
-        files = _files(paths)
+        files = paper_files(paths)
         if not files:
             raise ValueError(f"paths: no files under {', '.join(map(str, paths))}")
         columns = (
