@@ -54,7 +54,6 @@ from literature.corpora import (
 )
 from literature.linking import link_values
 from literature.ner import Scores, Tagger, TrainConfig, entity_scores
-from literature.parsing import read_paper
 from literature.pipeline import Extractor
 from literature.records import Mention
 from literature.sentences import split_sentences
@@ -252,8 +251,6 @@ def ingestion(
         rows, fe_as = store.records(query, limit=5)
         second = ingest_paths(store, extractor, files)
         again = store.counts()
-        by_paper = sum(1 for r in rows if r["sources"])
-        read_back = read_paper(files[0])
     return {
         "tagger_version": version,
         "files": len(files),
@@ -266,8 +263,6 @@ def ingestion(
         "sample_records": [
             {k: r[k] for k in ("material", "value", "unit", "confidence", "n_papers")} for r in rows
         ],
-        "samples_with_sources": by_paper,
-        "first_paper_title": read_back.title,
     }
 
 

@@ -23,7 +23,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -506,11 +506,6 @@ def train_tagger(
         report.thresholds = dict(tagger.thresholds)
     report.seconds = time.perf_counter() - began
     return tagger, report
-
-
-def report_dict(report: TrainReport) -> dict[str, Any]:
-    """A JSON-ready copy of ``report``."""
-    return asdict(report)
 
 
 # --- helpers ----------------------------------------------------------------------------
