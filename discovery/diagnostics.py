@@ -63,6 +63,7 @@ class Calibration:
         rmse: Root mean squared error of the means.
         spearman: Spearman rank correlation of ``|error|`` with ``sigma`` (NaN when either
             is constant); positive when the model knows where it is unsure.
+        nll: Mean Gaussian negative log-likelihood of the observations (nats per point).
 
     """
 
@@ -73,6 +74,7 @@ class Calibration:
     mae: float
     rmse: float
     spearman: float
+    nll: float
 
 
 def loo_predictions(model: SingleTaskGP) -> LeaveOneOut:
@@ -176,6 +178,7 @@ def calibration(
         mae=float(np.mean(np.abs(error))),
         rmse=float(math.sqrt(np.mean(error**2))),
         spearman=spearman(np.abs(error), sigma),
+        nll=float(np.mean(0.5 * z**2 + np.log(sigma) + 0.5 * math.log(2 * math.pi))),
     )
 
 

@@ -114,6 +114,20 @@ def test_calibration_by_hand() -> None:
     assert math.isnan(result.spearman)  # sigma is constant
 
 
+def test_nll_by_hand() -> None:
+    half_log_two_pi = 0.5 * math.log(2 * math.pi)
+    # y = mu: only the normalisation, log(sigma) + 0.5 log(2 pi)
+    exact = calibration(np.full(3, 5.0), np.full(3, 5.0), np.full(3, 2.0))
+    assert exact.nll == pytest.approx(math.log(2.0) + half_log_two_pi, rel=1e-12)
+    # z = 1 and z = 2 with sigma = 1 and 0.5: mean of (0.5 + 0) and (2 + log 0.5)
+    result = calibration(np.array([1.0, -1.0]), np.zeros(2), np.array([1.0, 0.5]))
+    expected = half_log_two_pi + (0.5 + 2.0 + math.log(0.5)) / 2
+    assert result.nll == pytest.approx(expected, rel=1e-12)
+    assert result.nll == pytest.approx(
+        -np.mean(stats.norm.logpdf([1.0, -1.0], loc=0.0, scale=[1.0, 0.5])), rel=1e-12
+    )
+
+
 @pytest.mark.parametrize(("sigma", "observed"), [(1e-6, 0.0), (1e6, 1.0)])
 def test_over_and_underconfidence_give_the_worst_area(sigma: float, observed: float) -> None:
     y = np.linspace(-1, 1, 10) + 0.05

@@ -1,0 +1,405 @@
+"""Property surrogates on materials: train, predict with uncertainty, serialise.
+
+One entry point, :func:`fit_property_model`, trains any surrogate family on materials given
+as formulas (composition models) or pymatgen structures (crystal graphs):
+
+========== ========================================= ===================================
+kind       model                                     input
+========== ========================================= ===================================
+gp         exact GP (``SingleTaskGP``); a sparse      composition descriptors
+           variational GP above ``exact_gp_limit``
+ensemble   deep ensemble of residual MLPs            composition descriptors
+gnn        ensemble of Roost-style composition GNNs  element graph of the composition
+crystal-gnn ensemble of CGCNN-style networks         crystal graph of the structure
+========== ========================================= ===================================
+
+Every model predicts a Gaussian per material; ensembles are recalibrated on the validation
+split, and the GP's own likelihood gives its predictive variance.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.fit import fit_gpytorch_mll
+from botorch.models import SingleTaskGP, SingleTaskVariationalGP
+from botorch.models.transforms.outcome import Standardize
+from gpytorch.mlls import ExactMarginalLogLikelihood, VariationalELBO
+from pymatgen.core import Structure
+
+from discovery.ensembles import (
+    Ensemble,
+    FeatureInputs,
+    Inputs,
+    TrainingConfig,
+    train_ensemble,
+)
+from discovery.featurizers import Compositions, featurizer_version
+
+#: Surrogate families trained by :func:`fit_property_model`.
+KINDS: tuple[str, ...] = ("gp", "ensemble", "gnn", "crystal-gnn")
+
+#: Widest composition (number of elements) the element-set featurization keeps.
+MAX_ELEMENTS = 12
+
+Material = str | Structure
+
+
+@dataclass(frozen=True)
+class PropertyModelConfig:
+    """Settings of a property surrogate.
+
+    Attributes:
+        kind: One of :data:`KINDS`.
+        training: Ensemble training settings (ignored by ``gp``).
+        hidden: Width of the networks (MLP hidden layers, GNN node features).
+        exact_gp_limit: Largest training set fitted with an exact GP.
+        inducing_points: Inducing points of the variational GP above that limit.
+
+    """
+
+    kind: str = "ensemble"
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    hidden: int | None = None
+    exact_gp_limit: int = 4000
+    inducing_points: int = 512
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"kind: unknown surrogate {self.kind!r}; choose from {list(KINDS)}")
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Gaussian predictions for ``n`` materials (target units).
+
+    Attributes:
+        mean: ``n`` predictive means.
+        std: ``n`` predictive standard deviations (noise included, recalibrated).
+        epistemic_std: ``n`` model-uncertainty part of ``std``.
+
+    """
+
+    mean: np.ndarray
+    std: np.ndarray
+    epistemic_std: np.ndarray
+
+
+def _structures(materials: Sequence[Material], where: str) -> list[Structure]:
+    for i, m in enumerate(materials):
+        if not isinstance(m, Structure):
+            raise ValueError(
+                f"{where} row {i}: crystal-gnn needs structures, got {type(m).__name__}"
+            )
+    return list(materials)  # type: ignore[arg-type]
+
+
+def _formulas(materials: Sequence[Material], where: str) -> list[str]:
+    out = []
+    for i, m in enumerate(materials):
+        if isinstance(m, Structure):
+            out.append(m.composition.formula)
+        elif isinstance(m, str):
+            out.append(m)
+        else:
+            raise ValueError(f"{where} row {i}: expected a formula or structure, got {m!r}")
+    return out
+
+
+def _featurizer(kind: str) -> Any:
+    if kind == "crystal-gnn":
+        from discovery.crystal import CrystalGraphFeaturizer
+
+        return CrystalGraphFeaturizer()
+    return None
+
+
+def _inputs(kind: str, materials: Sequence[Material], where: str) -> Inputs:
+    """Model inputs of ``materials`` for a surrogate ``kind``."""
+    if kind == "crystal-gnn":
+        featurizer = _featurizer(kind)
+        return featurizer.featurize(_structures(materials, where))
+    try:
+        compositions = Compositions.from_formulas(_formulas(materials, where), MAX_ELEMENTS)
+    except ValueError as error:  # "row N: ..." -> "val row N: ..."
+        raise ValueError(f"{where} {error}") from None
+    if kind == "gnn":
+        return compositions
+    return FeatureInputs(compositions.features())
+
+
+def _version(kind: str) -> str:
+    featurizer = _featurizer(kind)
+    return featurizer.version if featurizer is not None else featurizer_version()
+
+
+class PropertyModel:
+    """A trained property surrogate.
+
+    Attributes:
+        kind: Surrogate family (:data:`KINDS`).
+        featurizer_version: Version of the featurization it was trained with.
+        metrics: Training diagnostics (sizes, seconds, per-member history).
+
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        featurizer_version: str,
+        metrics: dict[str, Any],
+        ensemble: Ensemble | None = None,
+        gp: _FeatureGP | None = None,
+    ) -> None:
+        self.kind = kind
+        self.featurizer_version = featurizer_version
+        self.metrics = metrics
+        self.ensemble = ensemble
+        self.gp = gp
+
+    def predict(self, materials: Sequence[Material], batch_size: int = 2048) -> Prediction:
+        """Predict ``n`` materials (formulas, or structures for ``crystal-gnn``)."""
+        inputs = _inputs(self.kind, materials, "predict")
+        if self.ensemble is not None:
+            mean, epistemic, std = self.ensemble.predict(inputs, batch_size)
+            return Prediction(mean, std, epistemic)
+        assert self.gp is not None and isinstance(inputs, FeatureInputs)
+        return self.gp.predict(inputs.features, batch_size)
+
+    def to_bytes(self) -> bytes:
+        """Serialise the model (``torch.save`` bytes)."""
+        buffer = io.BytesIO()
+        body = self.ensemble.to_bytes() if self.ensemble is not None else self.gp.to_bytes()  # type: ignore[union-attr]
+        torch.save(
+            {
+                "kind": self.kind,
+                "featurizer_version": self.featurizer_version,
+                "metrics": self.metrics,
+                "body": body,
+            },
+            buffer,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes, device: str | None = None) -> PropertyModel:
+        """Rebuild a model written by :meth:`to_bytes`.
+
+        Raises:
+            ValueError: when the stored featurizer version differs from this code's, since
+                its predictions would silently change.
+
+        """
+        blob = torch.load(io.BytesIO(data), weights_only=True)
+        kind = blob["kind"]
+        if blob["featurizer_version"] != _version(kind):
+            raise ValueError(
+                f"model was trained with featurizer {blob['featurizer_version']!r}, "
+                f"this code has {_version(kind)!r}"
+            )
+        if kind == "gp":
+            return cls(
+                kind,
+                blob["featurizer_version"],
+                blob["metrics"],
+                gp=_FeatureGP.from_bytes(blob["body"]),
+            )
+        ensemble = Ensemble.from_bytes(blob["body"], device)
+        return cls(kind, blob["featurizer_version"], blob["metrics"], ensemble=ensemble)
+
+
+def fit_property_model(
+    materials: Sequence[Material],
+    y: np.ndarray,
+    val_materials: Sequence[Material],
+    y_val: np.ndarray,
+    config: PropertyModelConfig | None = None,
+) -> PropertyModel:
+    """Train a property surrogate; ``val`` early-stops and recalibrates ensembles.
+
+    Args:
+        materials: ``n`` training formulas (or structures for ``crystal-gnn``).
+        y: ``n`` training targets.
+        val_materials: Validation materials (the GP adds them to its training data).
+        y_val: Validation targets.
+        config: Surrogate settings.
+
+    Raises:
+        ValueError: naming the split and row of an unreadable material, or for
+            mismatched lengths or non-finite targets.
+
+    """
+    config = config or PropertyModelConfig()
+    y, y_val = np.asarray(y, dtype=np.float64), np.asarray(y_val, dtype=np.float64)
+    for where, xs, ys in (("train", materials, y), ("val", val_materials, y_val)):
+        if len(xs) != len(ys):
+            raise ValueError(f"{where}: {len(xs)} materials but {len(ys)} targets")
+        if not np.all(np.isfinite(ys)):
+            raise ValueError(
+                f"{where}: row {int(np.flatnonzero(~np.isfinite(ys))[0])}: target is not finite"
+            )
+    started = time.perf_counter()
+    train = _inputs(config.kind, materials, "train")
+    val = _inputs(config.kind, val_materials, "val")
+    featurized = time.perf_counter() - started
+    metrics: dict[str, Any] = {
+        "n_train": len(y),
+        "n_val": len(y_val),
+        "featurize_seconds": featurized,
+    }
+    if config.kind == "gp":
+        assert isinstance(train, FeatureInputs) and isinstance(val, FeatureInputs)
+        X = np.vstack([train.features, val.features])
+        gp = _FeatureGP.fit(X, np.concatenate([y, y_val]), config)
+        metrics["train_seconds"] = time.perf_counter() - started - featurized
+        metrics["gp"] = gp.variant
+        return PropertyModel(config.kind, _version(config.kind), metrics, gp=gp)
+    kind, args = _member(config, train)
+    prepare = None
+    if kind == "mlp":
+        features = torch.from_numpy(train.features)  # type: ignore[attr-defined]
+
+        def prepare(member: Any) -> None:
+            member.fit_input_scaling(features)
+
+    ensemble = train_ensemble(kind, args, train, y, val, y_val, config.training, prepare)
+    metrics["train_seconds"] = time.perf_counter() - started - featurized
+    metrics["members"] = ensemble.history
+    metrics["recalibration_scale"] = ensemble.scale
+    return PropertyModel(config.kind, _version(config.kind), metrics, ensemble=ensemble)
+
+
+def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, Any]]:
+    hidden = config.hidden
+    if config.kind == "ensemble":
+        assert isinstance(train, FeatureInputs)
+        return "mlp", {"n_features": int(train.features.shape[1]), "hidden": hidden or 256}
+    if config.kind == "gnn":
+        return "roost", {"hidden": hidden or 64}
+    return "cgcnn", {"hidden": hidden or 64}
+
+
+class _FeatureGP:
+    """A GP on standardised composition descriptors (exact, or variational when large)."""
+
+    def __init__(
+        self, model: Any, columns: np.ndarray, shift: np.ndarray, scale: np.ndarray
+    ) -> None:
+        self.model = model
+        self.columns, self.shift, self.scale = columns, shift, scale
+
+    @property
+    def variant(self) -> str:
+        return "variational" if isinstance(self.model, SingleTaskVariationalGP) else "exact"
+
+    def _transform(self, features: np.ndarray) -> torch.Tensor:
+        z = (features[:, self.columns] - self.shift) / self.scale
+        return torch.as_tensor(z, dtype=torch.float64)
+
+    @classmethod
+    def fit(cls, features: np.ndarray, y: np.ndarray, config: PropertyModelConfig) -> _FeatureGP:
+        # float64, and one std for both selection and scaling: in float32 a constant column
+        # (p-norms of all-binary data) can show std 6e-8 here and 0 on the subset -> NaN
+        features = np.asarray(features, dtype=np.float64)
+        spread = features.std(0)
+        columns = np.flatnonzero(spread > 1e-8)  # unused elements carry nothing
+        shift, scale = features[:, columns].mean(0), spread[columns]
+        gp = cls(None, columns, shift, scale)
+        X = gp._transform(features)
+        Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
+        torch.manual_seed(config.training.seed)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # jitter and optimizer notices
+            if len(y) <= config.exact_gp_limit:
+                model: Any = SingleTaskGP(X, Y, outcome_transform=Standardize(m=1))
+                fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+            else:
+                model = SingleTaskVariationalGP(
+                    X, Y, inducing_points=config.inducing_points, outcome_transform=Standardize(m=1)
+                )
+                mll = VariationalELBO(model.likelihood, model.model, num_data=len(y))
+                fit_gpytorch_mll(mll)
+        gp.model = model.eval()
+        return gp
+
+    def predict(self, features: np.ndarray, batch_size: int = 2048) -> Prediction:
+        if len(features) == 0:  # as Ensemble.predict; np.concatenate needs one array
+            return Prediction(np.zeros(0), np.zeros(0), np.zeros(0))
+        means, stds, epistemic = [], [], []
+        with torch.no_grad():
+            for start in range(0, len(features), batch_size):
+                X = self._transform(features[start : start + batch_size])
+                latent = self.model.posterior(X)
+                noisy = self.model.posterior(X, observation_noise=True)
+                means.append(latent.mean.squeeze(-1).numpy())
+                epistemic.append(latent.variance.squeeze(-1).sqrt().numpy())
+                stds.append(noisy.variance.squeeze(-1).sqrt().numpy())
+        cat = np.concatenate
+        return Prediction(cat(means), cat(stds), cat(epistemic))
+
+    def to_bytes(self) -> bytes:
+        buffer = io.BytesIO()
+        torch.save(
+            {
+                "variant": self.variant,
+                "columns": torch.as_tensor(self.columns),
+                "shift": torch.as_tensor(self.shift),
+                "scale": torch.as_tensor(self.scale),
+                "train_X": self.model.train_inputs[0] if self.variant == "exact" else None,
+                "train_Y": self.model.train_targets if self.variant == "exact" else None,
+                "state": self.model.state_dict(),
+                "n_inducing": (
+                    None
+                    if self.variant == "exact"
+                    else self.model.model.variational_strategy.inducing_points.shape[0]
+                ),
+            },
+            buffer,
+        )
+        return buffer.getvalue()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> _FeatureGP:
+        blob = torch.load(io.BytesIO(data), weights_only=True)
+        columns, shift, scale = (blob[k].numpy() for k in ("columns", "shift", "scale"))
+        d = len(columns)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the placeholder data below is not standardised
+            if blob["variant"] == "exact":
+                # train_inputs/targets are stored after the outcome transform: rebuild untransformed
+                model: Any = SingleTaskGP(
+                    torch.zeros(2, d, dtype=torch.float64),
+                    torch.zeros(2, 1, dtype=torch.float64),
+                    outcome_transform=Standardize(m=1),
+                )
+                model.load_state_dict(blob["state"], strict=False)
+                model.set_train_data(blob["train_X"], blob["train_Y"], strict=False)
+            else:
+                model = SingleTaskVariationalGP(
+                    torch.zeros(blob["n_inducing"], d, dtype=torch.float64),
+                    torch.zeros(blob["n_inducing"], 1, dtype=torch.float64),
+                    # the stored points themselves: from all-zero placeholder data the
+                    # default allocator picks a single point and the shapes would not match
+                    inducing_points=blob["state"]["model.variational_strategy.inducing_points"],
+                    outcome_transform=Standardize(m=1),
+                )
+                # keep_transforms=False: the default re-standardises the training targets,
+                # which a variational GP does not keep (AttributeError: train_targets)
+                model.load_state_dict(blob["state"], keep_transforms=False)
+        return cls(model.eval(), columns, shift, scale)
+
+
+__all__ = [
+    "KINDS",
+    "Prediction",
+    "PropertyModel",
+    "PropertyModelConfig",
+    "fit_property_model",
+]

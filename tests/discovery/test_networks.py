@@ -1,0 +1,141 @@
+"""Ensemble member networks: shapes, gradients, set invariances and the log-variance clamp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+import torch
+
+from discovery.featurizers import CompositionBatch, Compositions
+from discovery.networks import LOG_VAR_RANGE, MLPNet, RoostNet
+
+
+@pytest.fixture(autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Tiny networks: on a busy machine, intra-op threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def roost_net() -> RoostNet:
+    torch.manual_seed(0)
+    return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.0).eval()
+
+
+@pytest.fixture
+def mlp_net() -> MLPNet:
+    torch.manual_seed(0)
+    return MLPNet(n_features=7, hidden=16, depth=2, dropout=0.0).eval()
+
+
+@pytest.fixture
+def composition_batch() -> CompositionBatch:
+    compositions = Compositions.from_formulas(["NaCl", "Fe2O3", "LiFePO4", "Fe"])
+    return compositions.batch(np.arange(len(compositions)))
+
+
+def assert_finite_grads(net: torch.nn.Module) -> None:
+    grads = [p.grad for p in net.parameters() if p.requires_grad]
+    assert any(g is not None for g in grads)
+    for grad in grads:
+        if grad is not None:
+            assert torch.isfinite(grad).all()
+
+
+def test_mlp_forward_backward() -> None:
+    torch.manual_seed(0)
+    net = MLPNet(n_features=7, hidden=16, depth=2, dropout=0.1)
+    features = torch.randn(5, 7)
+    net.fit_input_scaling(features)
+    mean, log_var = net(features)
+    assert mean.shape == (5,)
+    assert log_var.shape == (5,)
+    (mean.sum() + log_var.sum()).backward()
+    assert_finite_grads(net)
+
+
+def test_mlp_input_scaling_buffers(mlp_net: MLPNet) -> None:
+    features = torch.tensor([[1.0] * 7, [3.0] * 7])
+    mlp_net.fit_input_scaling(features)
+    torch.testing.assert_close(mlp_net.shift, torch.full((7,), 2.0))
+    assert torch.all(mlp_net.scale > 0)
+    assert set(mlp_net.state_dict()) >= {"shift", "scale"}
+
+
+def test_roost_forward_backward(composition_batch: CompositionBatch) -> None:
+    torch.manual_seed(0)
+    net = RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.1)
+    mean, log_var = net(composition_batch)
+    assert mean.shape == (4,)
+    assert log_var.shape == (4,)
+    assert torch.isfinite(mean).all()
+    assert torch.isfinite(log_var).all()
+    (mean.sum() + log_var.sum()).backward()
+    assert_finite_grads(net)
+
+
+def test_roost_permutation_invariance(roost_net: RoostNet) -> None:
+    # LiFePO4: Li, O, P, Fe with fractions 1/7, 4/7, 1/7, 1/7
+    elements = torch.tensor([[3, 8, 15, 26]])
+    fractions = torch.tensor([[1.0, 4.0, 1.0, 1.0]]) / 7.0
+    order = torch.tensor([2, 0, 3, 1])
+    with torch.no_grad():
+        mean, log_var = roost_net(CompositionBatch(elements, fractions))
+        mean_p, log_var_p = roost_net(CompositionBatch(elements[:, order], fractions[:, order]))
+    torch.testing.assert_close(mean_p, mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(log_var_p, log_var, atol=1e-5, rtol=0)
+
+
+def test_roost_padding_invariance(roost_net: RoostNet, composition_batch: CompositionBatch) -> None:
+    padded = CompositionBatch(
+        torch.nn.functional.pad(composition_batch.elements, (0, 1)),
+        torch.nn.functional.pad(composition_batch.fractions, (0, 1)),
+    )
+    assert padded.elements.shape[1] == composition_batch.elements.shape[1] + 1
+    with torch.no_grad():
+        mean, log_var = roost_net(composition_batch)
+        mean_p, log_var_p = roost_net(padded)
+    torch.testing.assert_close(mean_p, mean, atol=1e-5, rtol=0)
+    torch.testing.assert_close(log_var_p, log_var, atol=1e-5, rtol=0)
+
+
+def test_roost_prediction_independent_of_batch_mates(
+    roost_net: RoostNet, composition_batch: CompositionBatch
+) -> None:
+    with torch.no_grad():
+        together, _ = roost_net(composition_batch)
+        alone, _ = roost_net(CompositionBatch(torch.tensor([[11, 17]]), torch.tensor([[0.5, 0.5]])))
+    torch.testing.assert_close(together[:1], alone, atol=1e-5, rtol=0)
+
+
+def test_roost_unary_composition(roost_net: RoostNet) -> None:
+    batch = Compositions.from_formulas(["Fe", "Cu"]).batch(np.arange(2))
+    assert batch.elements.shape == (2, 1)
+    with torch.no_grad():
+        mean, log_var = roost_net(batch)
+    assert mean.shape == (2,)
+    assert torch.isfinite(mean).all()
+    assert torch.isfinite(log_var).all()
+
+
+def test_log_var_is_clamped(
+    mlp_net: MLPNet, roost_net: RoostNet, composition_batch: CompositionBatch
+) -> None:
+    low, high = LOG_VAR_RANGE
+    for net in (mlp_net, roost_net):
+        last = net.head[-1]
+        with torch.no_grad():
+            last.weight.zero_()
+            last.bias.copy_(torch.tensor([0.0, 1e3]))
+        mean, log_var = net(torch.randn(3, 7) if net is mlp_net else composition_batch)
+        assert torch.all(log_var == high)
+        with torch.no_grad():
+            last.bias.copy_(torch.tensor([0.0, -1e3]))
+        mean, log_var = net(torch.randn(3, 7) if net is mlp_net else composition_batch)
+        assert torch.all(log_var == low)
+        assert torch.all(mean == 0)

@@ -1,0 +1,268 @@
+"""Property surrogates on real formulas and rock-salt crystals: fit, predict, store, reload."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from discovery.ensembles import TrainingConfig
+from discovery.property_models import (
+    KINDS,
+    Prediction,
+    PropertyModel,
+    PropertyModelConfig,
+    fit_property_model,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+DATA_NAME = "aflow__ael_bulk_modulus_vrh"
+DATA_FOLDERS = (
+    REPO.parent / "shared" / "data" / "property" / DATA_NAME,
+    Path("/work/shared/data/property") / DATA_NAME,
+)
+
+#: Tiny training: two members, a few epochs, on the CPU.
+TINY_TRAINING = TrainingConfig(
+    n_members=2, epochs=4, patience=4, batch_size=16, lr=3e-3, seed=0, device="cpu"
+)
+
+#: ``(name, config)`` of every composition surrogate checked here.
+COMPOSITION_CONFIGS = {
+    "ensemble": PropertyModelConfig("ensemble", TINY_TRAINING, hidden=16),
+    "gnn": PropertyModelConfig("gnn", TINY_TRAINING, hidden=8),
+    "gp-exact": PropertyModelConfig("gp"),
+    "gp-variational": PropertyModelConfig("gp", exact_gp_limit=10, inducing_points=8),
+}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Tiny models: on a busy machine, intra-op threads only wait on each other.
+
+    Module-scoped so that it runs before the module-scoped training fixtures.
+    """
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bulk_modulus_rows() -> pd.DataFrame:
+    """The first 40 rows (formula, bulk modulus in GPa) of the AFLOW training split."""
+    for folder in DATA_FOLDERS:
+        path = folder / "train.csv"
+        if path.is_file():
+            # keep_default_na=False: formulas such as "NaN" (sodium nitride) are not gaps
+            return pd.read_csv(path, keep_default_na=False, nrows=40)
+    pytest.skip(f"property data {DATA_NAME!r} is not on this machine (looked in {DATA_FOLDERS})")
+
+
+@pytest.fixture(scope="module")
+def splits(bulk_modulus_rows: pd.DataFrame) -> dict[str, object]:
+    rows = bulk_modulus_rows
+    return {
+        "train": list(rows.formula[:30]),
+        "y": rows.target.to_numpy(float)[:30],
+        "val": list(rows.formula[30:]),
+        "y_val": rows.target.to_numpy(float)[30:],
+    }
+
+
+@pytest.fixture(scope="module", params=sorted(COMPOSITION_CONFIGS))
+def composition_model(request: pytest.FixtureRequest, splits: dict) -> tuple[str, PropertyModel]:
+    name = request.param
+    model = fit_property_model(
+        splits["train"], splits["y"], splits["val"], splits["y_val"], COMPOSITION_CONFIGS[name]
+    )
+    return name, model
+
+
+def rock_salt(cation: str, anion: str, a: float) -> Structure:
+    """Conventional (8-atom) rock-salt cell with lattice constant ``a`` (angstrom)."""
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+
+
+@pytest.fixture(scope="module")
+def rock_salts() -> dict[str, object]:
+    """Six rock salts; the target is the lattice constant (angstrom)."""
+    table = [
+        ("Na", "Cl", 5.64),
+        ("K", "Cl", 6.29),
+        ("Mg", "O", 4.21),
+        ("Li", "F", 4.03),
+        ("Ca", "O", 4.81),
+        ("Na", "F", 4.63),
+    ]
+    structures = [rock_salt(cation, anion, a) for cation, anion, a in table]
+    targets = np.array([a for _, _, a in table])
+    return {"train": structures[:4], "y": targets[:4], "val": structures[4:], "y_val": targets[4:]}
+
+
+@pytest.fixture(scope="module")
+def crystal_model(rock_salts: dict) -> PropertyModel:
+    training = TrainingConfig(
+        n_members=1, epochs=3, patience=3, batch_size=2, lr=3e-3, seed=0, device="cpu"
+    )
+    return fit_property_model(
+        rock_salts["train"],
+        rock_salts["y"],
+        rock_salts["val"],
+        rock_salts["y_val"],
+        PropertyModelConfig("crystal-gnn", training, hidden=8),
+    )
+
+
+@pytest.fixture(scope="module")
+def nacl_structure() -> Structure:
+    return rock_salt("Na", "Cl", 5.64)
+
+
+def assert_valid_prediction(prediction: Prediction, n: int) -> None:
+    assert prediction.mean.shape == prediction.std.shape == prediction.epistemic_std.shape == (n,)
+    assert np.all(np.isfinite(prediction.mean))
+    assert np.all(prediction.std > 0)
+    assert np.all(prediction.epistemic_std >= 0)
+    assert np.all(prediction.epistemic_std <= prediction.std * (1 + 1e-9))
+
+
+def assert_same_prediction(got: Prediction, want: Prediction) -> None:
+    for field in ("mean", "std", "epistemic_std"):
+        np.testing.assert_allclose(getattr(got, field), getattr(want, field), rtol=1e-9, atol=0)
+
+
+# ---------------------------------------------------------------- composition models
+
+
+def test_composition_model_predicts(
+    composition_model: tuple[str, PropertyModel], splits: dict
+) -> None:
+    name, model = composition_model
+    assert model.kind == COMPOSITION_CONFIGS[name].kind
+    prediction = model.predict([*splits["val"], "Fe", "LiFePO4"])
+    assert_valid_prediction(prediction, len(splits["val"]) + 2)
+    assert model.metrics["n_train"] == 30
+    assert model.metrics["n_val"] == 10
+    if name.startswith("gp-"):
+        assert model.metrics["gp"] == name.removeprefix("gp-")
+    else:
+        assert len(model.metrics["members"]) == 2
+        assert model.metrics["recalibration_scale"] > 0
+
+
+def test_composition_model_bytes_round_trip(
+    composition_model: tuple[str, PropertyModel], splits: dict
+) -> None:
+    _, model = composition_model
+    restored = PropertyModel.from_bytes(model.to_bytes(), device="cpu")
+    assert restored.kind == model.kind
+    assert restored.featurizer_version == model.featurizer_version
+    assert restored.metrics == model.metrics
+    materials = [*splits["val"], "NaCl"]
+    assert_same_prediction(restored.predict(materials), model.predict(materials))
+
+
+def test_structures_are_read_as_their_composition(
+    composition_model: tuple[str, PropertyModel], nacl_structure: Structure
+) -> None:
+    _, model = composition_model
+    by_structure = model.predict([nacl_structure])
+    by_formula = model.predict(["NaCl"])
+    assert_same_prediction(by_structure, by_formula)
+
+
+def test_empty_prediction(composition_model: tuple[str, PropertyModel]) -> None:
+    _, model = composition_model
+    assert_valid_prediction(model.predict([]), 0)
+
+
+@pytest.mark.parametrize("exact_gp_limit", [4000, 3], ids=["exact", "variational"])
+def test_gp_on_compositions_with_constant_features(exact_gp_limit: int) -> None:
+    # all 1:1 binaries: the p-norm columns are constant, which must not give NaN inputs
+    formulas = ["NaCl", "KCl", "MgO", "LiF", "CaO", "NaF", "FeO", "NiO"]
+    config = PropertyModelConfig("gp", exact_gp_limit=exact_gp_limit, inducing_points=4)
+    y = np.arange(8.0)
+    model = fit_property_model(formulas[:6], y[:6], formulas[6:], y[6:], config)
+    assert_valid_prediction(model.predict(["CoO", "KF"]), 2)
+
+
+def test_from_bytes_rejects_another_featurizer_version(
+    composition_model: tuple[str, PropertyModel],
+) -> None:
+    _, model = composition_model
+    blob = torch.load(io.BytesIO(model.to_bytes()), weights_only=True)
+    blob["featurizer_version"] = "composition:0:000000000000"
+    buffer = io.BytesIO()
+    torch.save(blob, buffer)
+    with pytest.raises(ValueError, match=r"trained with featurizer 'composition:0:"):
+        PropertyModel.from_bytes(buffer.getvalue())
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def test_bad_formula_in_val_names_split_and_row(splits: dict) -> None:
+    val = list(splits["val"])
+    val[3] = "Xx2"
+    with pytest.raises(ValueError, match=r"val row 3: cannot read formula 'Xx2'"):
+        fit_property_model(
+            splits["train"], splits["y"], val, splits["y_val"], COMPOSITION_CONFIGS["ensemble"]
+        )
+
+
+def test_bad_formula_in_predict_names_the_row(splits: dict) -> None:
+    model = fit_property_model(
+        splits["train"][:8], splits["y"][:8], splits["val"][:3], splits["y_val"][:3],
+        COMPOSITION_CONFIGS["gp-exact"],
+    )  # fmt: skip
+    with pytest.raises(ValueError, match=r"predict row 1: cannot read formula"):
+        model.predict(["NaCl", "not a formula"])
+
+
+def test_unknown_kind_raises() -> None:
+    with pytest.raises(ValueError, match=r"unknown surrogate 'random-forest'"):
+        PropertyModelConfig("random-forest")
+    assert set(KINDS) == {"gp", "ensemble", "gnn", "crystal-gnn"}
+
+
+def test_mismatched_lengths_and_non_finite_targets_raise(splits: dict) -> None:
+    config = COMPOSITION_CONFIGS["gp-exact"]
+    with pytest.raises(ValueError, match=r"train: 30 materials but 29 targets"):
+        fit_property_model(
+            splits["train"], splits["y"][:-1], splits["val"], splits["y_val"], config
+        )
+    y_val = splits["y_val"].copy()
+    y_val[4] = np.inf
+    with pytest.raises(ValueError, match=r"val: row 4: target is not finite"):
+        fit_property_model(splits["train"], splits["y"], splits["val"], y_val, config)
+
+
+# ---------------------------------------------------------------- crystal graphs
+
+
+def test_crystal_gnn_predicts_and_round_trips(
+    crystal_model: PropertyModel, rock_salts: dict, nacl_structure: Structure
+) -> None:
+    structures = [*rock_salts["val"], nacl_structure]
+    prediction = crystal_model.predict(structures)
+    assert_valid_prediction(prediction, 3)
+    assert crystal_model.featurizer_version.startswith("crystal-graph:")
+    restored = PropertyModel.from_bytes(crystal_model.to_bytes(), device="cpu")
+    assert restored.kind == "crystal-gnn"
+    assert_same_prediction(restored.predict(structures), prediction)
+
+
+def test_crystal_gnn_needs_structures(
+    crystal_model: PropertyModel, nacl_structure: Structure
+) -> None:
+    with pytest.raises(ValueError, match=r"predict row 1: crystal-gnn needs structures, got str"):
+        crystal_model.predict([nacl_structure, "NaCl"])
