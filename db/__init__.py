@@ -14,6 +14,12 @@ from db.campaigns import (
     TrialStateError,
 )
 from db.connection import connect, disconnect
+from db.models import (
+    describe_model_record,
+    list_model_records,
+    load_model_record,
+    save_model_record,
+)
 from db.server import EmbeddedServer, ephemeral_server
 
 __all__ = [
@@ -26,6 +32,10 @@ __all__ = [
     "TrialNotFoundError",
     "TrialStateError",
     "connect",
+    "describe_model_record",
     "disconnect",
     "ephemeral_server",
+    "list_model_records",
+    "load_model_record",
+    "save_model_record",
 ]

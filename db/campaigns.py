@@ -536,6 +536,8 @@ class CampaignStore:
             new = {
                 f"metrics.{k}": v for k, v in artifact.metrics.items() if k not in existing.metrics
             }
+            if artifact.featurizer_version and not existing.featurizer_version:
+                new["featurizer_version"] = artifact.featurizer_version
             if new:
                 ModelRecord._get_collection().update_one({"version": version}, {"$set": new})
         else:
@@ -545,6 +547,7 @@ class CampaignStore:
                 campaign=campaign,
                 metrics=dict(artifact.metrics),
                 data_hash=artifact.data_hash,
+                featurizer_version=artifact.featurizer_version,
             )
             record.weights.put(artifact.weights, content_type="application/x-torch-state-dict")
             try:
@@ -559,7 +562,12 @@ class CampaignStore:
         if record is None:
             raise LookupError(f"no model version {version!r}")
         return ModelArtifact(
-            record.kind, record.data_hash, dict(record.metrics), record.weights.read(), version
+            kind=record.kind,
+            data_hash=record.data_hash,
+            metrics=dict(record.metrics),
+            weights=record.weights.read(),
+            version=version,
+            featurizer_version=record.featurizer_version,
         )
 
     def counts(self, name: str) -> dict[str, Any]:

@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
+from botorch.acquisition.cached_cholesky import supports_cache_root
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
@@ -40,7 +41,11 @@ def qlognei(
     sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
     pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
     return qLogNoisyExpectedImprovement(
-        model=model, X_baseline=X_baseline, sampler=sampler, X_pending=pending
+        model=model,
+        X_baseline=X_baseline,
+        sampler=sampler,
+        X_pending=pending,
+        cache_root=supports_cache_root(model),  # ensembles have no Cholesky factor to cache
     )
 
 

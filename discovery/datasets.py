@@ -114,6 +114,7 @@ def load_csv(
     path: str | Path,
     objectives: Sequence[tuple[str, Direction]],
     params: Sequence[str] | None = None,
+    composition: str | None = None,
 ) -> PoolDataset:
     """Read a CSV table with a header into a pool data set.
 
@@ -122,6 +123,9 @@ def load_csv(
         objectives: ``(column, direction)`` for each objective column.
         params: Parameter columns; default all columns that are not objectives. Numeric
             columns become continuous parameters (bounds from the data), others categorical.
+        composition: A column of chemical formulas to read as compositions: it becomes one
+            molar-fraction parameter per element of the pool, named by the element symbol
+            and tied by a simplex constraint (sum 1), so that every model sees chemistry.
 
     Raises:
         FileNotFoundError: if there is no such file.
@@ -148,7 +152,47 @@ def load_csv(
     if overlap:
         raise ValueError(f"columns {sorted(overlap)} are both parameter and objective")
     goals = tuple(Objective(name, direction) for name, direction in objectives)
+    if composition is not None:
+        if composition not in table.columns:
+            raise ValueError(
+                f"{path}: composition column {composition!r} not found; "
+                f"columns are {list(table.columns)}"
+            )
+        return _composition_pool(table, composition, goals, path)
     return _pool_from_table(table, chosen, goals, {}, name=path.stem, source=str(path))
+
+
+def _composition_pool(
+    table: pd.DataFrame, column: str, objectives: tuple[Objective, ...], path: Path
+) -> PoolDataset:
+    """A pool whose parameters are the molar fractions of the elements in ``column``."""
+    from pymatgen.core import Element  # pymatgen only for composition pools
+
+    from discovery.featurizers import parse_formula
+
+    # re-read as text: pandas would turn sodium nitride ("NaN") into a missing value
+    formulas = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
+    formulas = formulas.tolist()
+    parsed = [
+        parse_formula(f, f"{path}: {column!r} in data row {i + 1}") for i, f in enumerate(formulas)
+    ]
+    elements = sorted({z for zs, _ in parsed for z in zs})
+    symbols = [Element.from_Z(z).symbol for z in elements]
+    clash = sorted(set(symbols) & {o.name for o in objectives})
+    if clash:
+        raise ValueError(f"{path}: objective column(s) {clash} clash with element names")
+    fractions = pd.DataFrame(0.0, index=table.index, columns=symbols)
+    for row, (zs, fs) in enumerate(parsed):
+        for z, f in zip(zs, fs, strict=True):
+            fractions.iat[row, elements.index(z)] = f
+    expanded = pd.concat([fractions, table[[o.name for o in objectives]]], axis=1)
+    nominal = dict.fromkeys(symbols, (0.0, 1.0))
+    pool = _pool_from_table(
+        expanded, symbols, objectives, nominal, name=path.stem, source=str(path)
+    )
+    space = SearchSpace(pool.space.parameters, (SimplexConstraint(tuple(symbols), 1.0),))
+    note = f"{column!r}: {len(symbols)} elements as molar fractions (simplex)"
+    return replace(pool, space=space, notes=(*pool.notes, note))
 
 
 @dataclass(frozen=True)

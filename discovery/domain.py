@@ -255,6 +255,7 @@ class ModelArtifact:
         metrics: Scalar diagnostics (training size, fitted noise, ...).
         weights: Serialised state (``torch.save`` bytes of the state dict).
         version: Registry version, set once stored.
+        featurizer_version: Version of the featurization the model reads, if any.
 
     """
 
@@ -263,3 +264,4 @@ class ModelArtifact:
     metrics: Mapping[str, Any]
     weights: bytes
     version: str | None = None
+    featurizer_version: str | None = None

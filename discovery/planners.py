@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar, Protocol
 
 import numpy as np
@@ -16,9 +17,10 @@ import torch
 from linear_operator.utils.warnings import NumericalWarning
 
 from discovery.acquisition import optimize_over_box, optimize_over_pool, qlognei
+from discovery.campaign_models import fit_surrogate
 from discovery.domain import ModelArtifact, Objective
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
-from discovery.surrogates import DTYPE, fit_gp, gp_artifact
+from discovery.surrogates import DTYPE
 
 
 @dataclass(frozen=True)
@@ -100,19 +102,26 @@ class RandomPlanner:
 
 @dataclass(frozen=True)
 class GPPlanner:
-    """``SingleTaskGP`` + batch qLogNoisyExpectedImprovement (single objective).
+    """A surrogate + batch qLogNoisyExpectedImprovement (single objective).
 
     Attributes:
         mc_samples: QMC samples for the acquisition function.
         num_restarts: Gradient restarts when optimising over an open space.
         raw_samples: Initial samples for those restarts.
+        surrogate: ``gp`` (``SingleTaskGP``), ``ensemble`` (deep ensemble) or ``gnn``
+            (composition GNN ensemble); see :mod:`discovery.campaign_models`.
 
     """
 
     mc_samples: int = 256
     num_restarts: int = 8
     raw_samples: int = 256
-    name: ClassVar[str] = "gp"
+    surrogate: str = "gp"
+
+    @property
+    def name(self) -> str:
+        """The surrogate's name: the strategy recorded on each trial."""
+        return self.surrogate
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
@@ -136,10 +145,11 @@ class GPPlanner:
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
         train_Y = torch.as_tensor(sign * problem.Y[:, :1], dtype=DTYPE)
         bounds = torch.as_tensor(self._bounds(problem), dtype=DTYPE)
-        model = fit_gp(train_X, train_Y, bounds)
+        model, artifact = fit_surrogate(
+            self.surrogate, problem.space, train_X, train_Y, bounds, seed
+        )
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
         acqf = qlognei(model, train_X, pending, mc_samples=self.mc_samples, seed=seed)
-        artifact = gp_artifact(model, train_X, train_Y)
         if problem.pool is not None:
             available = problem.available_indices()
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
@@ -189,12 +199,14 @@ class GPPlanner:
 
 PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp": GPPlanner,
+    "ensemble": partial(GPPlanner, surrogate="ensemble"),
+    "gnn": partial(GPPlanner, surrogate="gnn"),
     "random": RandomPlanner,
 }
 
 
 def make_planner(name: str) -> Planner:
-    """Build a planner by registry name (``gp``, ``random``)."""
+    """Build a planner by registry name (``gp``, ``ensemble``, ``gnn``, ``random``)."""
     try:
         return PLANNERS[name]()
     except KeyError:

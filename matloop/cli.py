@@ -21,6 +21,7 @@ from rich.table import Table
 
 from matloop.flows_cli import flows_app
 from matloop.literature_cli import literature_app
+from matloop.model_cli import model_app
 from matloop.settings import Settings
 
 app = typer.Typer(
@@ -34,6 +35,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(flows_app, name="flows")
 app.add_typer(literature_app, name="literature")
+app.add_typer(model_app, name="model")
 
 console = Console()
 err = Console(stderr=True, soft_wrap=True)
@@ -168,7 +170,14 @@ def campaign_create(
     param: Annotated[
         list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
     ] = None,
-    strategy: Annotated[str, typer.Option(help="gp or random.")] = "gp",
+    strategy: Annotated[str, typer.Option(help="gp, ensemble, gnn or random.")] = "gp",
+    surrogate: Annotated[
+        str | None, typer.Option(help="gp, ensemble or gnn: the model behind qLogNEI.")
+    ] = None,
+    composition: Annotated[
+        str | None,
+        typer.Option(help="Formula column of --from-csv: candidates become compositions."),
+    ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
     seed: int = 0,
@@ -177,17 +186,18 @@ def campaign_create(
     from agents import CampaignAgent
     from discovery.datasets import load_csv, load_olympus
     from discovery.domain import CampaignSettings
-    from discovery.planners import PLANNERS
 
     with errors():
         if (from_csv is None) == (from_olympus is None):
             raise CommandError("give exactly one of --from-csv FILE or --from-olympus DIR")
-        if strategy not in PLANNERS:
-            raise CommandError(f"--strategy: unknown {strategy!r}; choose from {sorted(PLANNERS)}")
+        strategy = _strategy(strategy, surrogate)
+        if composition is not None and from_csv is None:
+            raise CommandError("--composition needs --from-csv")
         if from_csv is not None:
             if not objective:
                 raise CommandError("--objective COLUMN:max|min is required with --from-csv")
-            dataset = load_csv(from_csv, [_parse_objective(o) for o in objective], param)
+            wanted = [_parse_objective(o) for o in objective]
+            dataset = load_csv(from_csv, wanted, param, composition=composition)
         else:
             assert from_olympus is not None
             dataset = load_olympus(from_olympus)
@@ -200,6 +210,22 @@ def campaign_create(
         f"created campaign [bold]{name}[/bold]: {len(dataset)} candidates, "
         f"{len(dataset.space.parameters)} parameters, objective {goals}"
     )
+
+
+def _strategy(strategy: str, surrogate: str | None) -> str:
+    """The planner name from ``--strategy`` and ``--surrogate`` (which names the model)."""
+    from discovery.campaign_models import SURROGATES
+    from discovery.planners import PLANNERS
+
+    if strategy not in PLANNERS:
+        raise CommandError(f"--strategy: unknown {strategy!r}; choose from {sorted(PLANNERS)}")
+    if surrogate is None:
+        return strategy
+    if surrogate not in SURROGATES:
+        raise CommandError(f"--surrogate: unknown {surrogate!r}; choose from {list(SURROGATES)}")
+    if strategy not in ("gp", surrogate):
+        raise CommandError(f"--surrogate {surrogate} does not go with --strategy {strategy}")
+    return surrogate
 
 
 @campaign_app.command("list")
@@ -414,15 +440,21 @@ def campaign_run(
     oracle: Annotated[
         str, typer.Option(help="Oracle answering trials: lookup (the pool's data).")
     ] = "lookup",
+    surrogate: Annotated[
+        str | None,
+        typer.Option(help="gp, ensemble or gnn for these rounds (default: the campaign's)."),
+    ] = None,
 ) -> None:
     """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
     from agents import CampaignAgent, LookupOracle, run
+    from discovery.planners import make_planner
 
     with errors():
         if oracle != "lookup":
             raise CommandError(f"--oracle: unknown {oracle!r}; available: lookup")
+        planner = make_planner(_strategy("gp", surrogate)) if surrogate else None
         campaign_store = store()
-        agent = CampaignAgent(campaign_store, name)
+        agent = CampaignAgent(campaign_store, name, planner)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds
         columns = (

@@ -159,12 +159,18 @@ def test_available_indices_follow_the_mask_or_default_to_the_whole_pool() -> Non
 def test_make_planner_builds_each_registered_strategy() -> None:
     assert isinstance(make_planner("gp"), GPPlanner)
     assert isinstance(make_planner("random"), RandomPlanner)
-    assert {name: make_planner(name).name for name in PLANNERS} == {"gp": "gp", "random": "random"}
+    assert {name: make_planner(name).name for name in PLANNERS} == {
+        "gp": "gp",
+        "ensemble": "ensemble",
+        "gnn": "gnn",
+        "random": "random",
+    }
 
 
 def test_make_planner_rejects_unknown_names_listing_the_choices() -> None:
     with pytest.raises(
-        ValueError, match=r"unknown strategy 'bayes'; choose from \['gp', 'random'\]"
+        ValueError,
+        match=r"unknown strategy 'bayes'; choose from \['ensemble', 'gnn', 'gp', 'random'\]",
     ):
         make_planner("bayes")
 

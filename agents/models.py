@@ -1,0 +1,771 @@
+"""Property surrogates trained on tables, campaigns or literature records, and registered.
+
+Three sources of training data, one result (:class:`TrainedModel`):
+
+* :func:`train_from_table`: a CSV of formulas (or CIF structures) and a numeric target;
+* :func:`train_from_campaign`: the measured trials of a composition campaign (one
+  molar-fraction parameter per element);
+* :func:`train_from_records`: property records read from papers (one value per formula,
+  the mean of its records).
+
+Each fits :func:`discovery.property_models.fit_property_model` on a training split
+(ensembles early-stop and recalibrate on the validation split; a GP, which would train on
+it, never sees it), scores its Gaussian predictions on the validation split
+(:func:`discovery.diagnostics.calibration`) and hashes the data and settings.
+:func:`register` stores the model in the registry (weights in GridFS) under
+``model:{kind}:{hash[:12]}``, and :func:`load_property_model` reads it back.
+
+Example:
+    >>> trained = train_from_table("bulk.csv", "target", "ensemble")
+    >>> version = register(trained.model, trained.diagnostics, trained.data_hash, trained.info)
+    >>> load_property_model(version).predict(["NaCl"]).mean
+
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pymatgen.core import Composition, Element, Structure
+
+from db import CampaignStore
+from db.literature import LiteratureStore
+from db.models import load_model_record, save_model_record
+from discovery.diagnostics import calibration
+from discovery.domain import ModelArtifact
+from discovery.ensembles import TrainingConfig
+from discovery.featurizers import parse_formula
+from discovery.property_models import (
+    KINDS,
+    Prediction,
+    PropertyModel,
+    PropertyModelConfig,
+    fit_property_model,
+)
+from discovery.spaces import ContinuousParameter
+
+Material = str | Structure
+
+MIN_SAMPLES = 5
+"""Fewest labelled materials (training and validation together) a model is trained on."""
+
+
+@dataclass(frozen=True)
+class LabelledData:
+    """Materials with a target value each.
+
+    Attributes:
+        materials: ``n`` formulas, or pymatgen structures (for ``crystal-gnn``).
+        y: ``n`` target values (target units).
+        labels: ``n`` display names (the formula as written, or the structure's formula).
+        rows: ``n`` 1-based data-row numbers in the source (for error messages).
+
+    """
+
+    materials: list[Material]
+    y: np.ndarray
+    labels: list[str]
+    rows: list[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.materials)
+
+    def subset(self, index: Sequence[int] | np.ndarray) -> LabelledData:
+        """The rows at ``index``, in that order."""
+        index = [int(i) for i in index]
+        rows = [self.rows[i] for i in index] if self.rows else []
+        return LabelledData(
+            [self.materials[i] for i in index],
+            self.y[index],
+            [self.labels[i] for i in index],
+            rows,
+        )
+
+
+@dataclass(frozen=True)
+class Validation:
+    """Predictions on the validation split (for parity and calibration plots).
+
+    Attributes:
+        labels: ``m`` material names.
+        observed: ``m`` measured targets.
+        mean: ``m`` predictive means.
+        std: ``m`` predictive standard deviations (noise included, > 0).
+
+    """
+
+    labels: list[str]
+    observed: np.ndarray
+    mean: np.ndarray
+    std: np.ndarray
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """A fitted property model with its validation diagnostics and data hash.
+
+    Attributes:
+        model: The trained surrogate.
+        diagnostics: Calibration on the validation split: ``mae``, ``rmse`` and ``nll``
+            (target units; NLL in nats per point), ``coverage_95``,
+            ``miscalibration_area`` and ``spearman`` (None when undefined).
+        data_hash: SHA-256 (64 hex digits) of the training and validation materials and
+            targets and the model settings: the model's registry identity.
+        info: What the model predicts and from what: ``target``, ``source``, ``unit``
+            (or None), ``validation`` (how the split was made); stored with its metrics.
+        validation: The validation predictions behind ``diagnostics``.
+        notes: Things worth telling the user (records skipped, ...).
+
+    """
+
+    model: PropertyModel
+    diagnostics: dict[str, float | None]
+    data_hash: str
+    info: dict[str, Any]
+    validation: Validation
+    notes: tuple[str, ...] = ()
+
+
+# -- hashing and splitting -------------------------------------------------------------
+
+
+def _material_text(material: Material) -> str:
+    if isinstance(material, Structure):
+        return json.dumps(material.as_dict(), sort_keys=True, default=str)
+    return str(material)
+
+
+def data_hash(train: LabelledData, val: LabelledData, config: PropertyModelConfig) -> str:
+    """SHA-256 of the materials and targets of both splits and the model settings.
+
+    The device and progress bar are left out: they do not change the model. The settings
+    are in: the same data trained longer, or with more members, is another model.
+
+    Returns:
+        64 lower-case hex digits.
+
+    """
+    settings = asdict(config)
+    for name in ("device", "progress"):
+        settings["training"].pop(name, None)
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for split, data in (("train", train), ("val", val)):
+        digest.update(split.encode())
+        for material, value in zip(data.materials, data.y, strict=True):
+            digest.update(json.dumps([_material_text(material), float(value)]).encode())
+    return digest.hexdigest()
+
+
+def split(data: LabelledData, val_fraction: float, seed: int) -> tuple[LabelledData, LabelledData]:
+    """A seeded random train/validation split; at least one material in each part.
+
+    Args:
+        data: All labelled materials.
+        val_fraction: Share of the materials held out for validation, in ``(0, 1)``.
+        seed: Seed of the shuffle.
+
+    Raises:
+        ValueError: for a fraction outside ``(0, 1)`` or fewer than two materials.
+
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction: must lie in (0, 1), got {val_fraction}")
+    if len(data) < 2:
+        raise ValueError(f"a train/validation split needs at least 2 materials, got {len(data)}")
+    order = np.random.default_rng(seed).permutation(len(data))
+    n_val = min(max(1, round(val_fraction * len(data))), len(data) - 1)
+    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+
+
+def _config(kind: str, config: TrainingConfig | None, seed: int) -> PropertyModelConfig:
+    if kind not in KINDS:
+        raise ValueError(f"kind: unknown surrogate {kind!r}; choose from {list(KINDS)}")
+    return PropertyModelConfig(kind, config or TrainingConfig(seed=seed))
+
+
+def _check_size(n: int, what: str) -> None:
+    if n < MIN_SAMPLES:
+        raise ValueError(
+            f"{what}: {n} labelled material(s); training a model needs at least {MIN_SAMPLES}"
+        )
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _fit(
+    train: LabelledData,
+    val: LabelledData,
+    config: PropertyModelConfig,
+    info: dict[str, Any],
+    notes: Sequence[str] = (),
+) -> TrainedModel:
+    if config.kind == "gp":
+        # fit_property_model adds the validation split to a GP's training data: fit on the
+        # training split alone, so that the validation diagnostics are out of sample.
+        model = fit_property_model(train.materials, train.y, [], np.zeros(0), config)
+        model.metrics["n_val"] = len(val)
+        model.metrics["val_in_training"] = False
+    else:
+        model = fit_property_model(train.materials, train.y, val.materials, val.y, config)
+    prediction = model.predict(val.materials)
+    quality = calibration(val.y, prediction.mean, prediction.std)
+    diagnostics: dict[str, float | None] = {
+        "mae": quality.mae,
+        "rmse": quality.rmse,
+        "nll": quality.nll,
+        "coverage_95": quality.coverage_95,
+        "miscalibration_area": quality.miscalibration_area,
+        "spearman": _finite(quality.spearman),
+    }
+    validation = Validation(val.labels, val.y, prediction.mean, prediction.std)
+    return TrainedModel(
+        model, diagnostics, data_hash(train, val, config), info, validation, tuple(notes)
+    )
+
+
+# -- tables ----------------------------------------------------------------------------
+
+
+def _read_text_csv(path: Path) -> pd.DataFrame:
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: not found")
+    with warnings.catch_warnings():
+        # index_col=False: a row wider than the header warns (an error here) instead of
+        # silently turning the first column into the index
+        warnings.simplefilter("error", pd.errors.ParserWarning)
+        try:
+            # every cell as text: pandas would read sodium nitride ("NaN") as a missing value
+            table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+        except pd.errors.ParserWarning:
+            raise ValueError(f"{path}: a data row has more cells than the header") from None
+        except (ValueError, pd.errors.ParserError) as error:  # parser errors, not UTF-8, empty
+            raise ValueError(f"{path}: {error}".strip()) from None
+    if table.empty:
+        raise ValueError(f"{path}: no data rows")
+    return table
+
+
+def _column(table: pd.DataFrame, path: Path, column: str, role: str) -> list[str]:
+    if column not in table.columns:
+        raise ValueError(
+            f"{path}: {role} column {column!r} not found; columns are {list(table.columns)}"
+        )
+    return [str(v) for v in table[column]]
+
+
+def _number(text: str, where: str) -> float:
+    if not text.strip():
+        raise ValueError(f"{where}: empty, expected a number")
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"{where}: {text!r} is not a number") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{where}: {text!r} is not finite")
+    return value
+
+
+def _formula(text: str, where: str) -> str:
+    if not text.strip():
+        raise ValueError(f"{where}: empty, expected a formula")
+    parse_formula(text, where)  # the featurizer's own reader: its error names ``where``
+    return text.strip()
+
+
+def _structure(text: str, where: str, folder: Path) -> Structure:
+    """A structure from CIF text, or from a CIF file (a path relative to ``folder``)."""
+    if not text.strip():
+        raise ValueError(f"{where}: empty, expected CIF text or a CIF file")
+    is_cif = "\n" in text or text.lstrip().startswith("data_")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # pymatgen's notes on CIF oddities it repaired
+            if is_cif:
+                return Structure.from_str(text, fmt="cif")
+            path = Path(text.strip())
+            path = path if path.is_absolute() else folder / path
+            if not path.is_file():
+                raise ValueError(f"{where}: CIF file {str(path)!r} not found")
+            return Structure.from_file(path)
+    except ValueError as error:
+        if str(error).startswith(where):
+            raise
+        raise ValueError(f"{where}: cannot read the structure ({error})") from None
+    except Exception as error:  # pymatgen raises many kinds on malformed CIF
+        raise ValueError(f"{where}: cannot read the structure ({error})") from None
+
+
+def read_table(
+    path: str | Path,
+    target: str,
+    formula_column: str = "formula",
+    structure_column: str | None = None,
+) -> LabelledData:
+    """Read labelled materials from a CSV with a header.
+
+    Args:
+        path: CSV file, one material per row.
+        target: Column of target values (numbers, finite).
+        formula_column: Column of chemical formulas (read when no ``structure_column``).
+        structure_column: Column of crystal structures: CIF text, or the path of a CIF
+            file relative to the CSV's folder.
+
+    Raises:
+        FileNotFoundError: if there is no such file.
+        ValueError: naming the file, column and data row (1-based) of a missing column,
+            an empty cell, a target that is not a finite number, or an unreadable formula
+            or structure.
+
+    """
+    path = Path(path)
+    table = _read_text_csv(path)
+    targets = _column(table, path, target, "target")
+    if structure_column is not None:
+        cells = _column(table, path, structure_column, "structure")
+    else:
+        cells = _column(table, path, formula_column, "formula")
+    materials: list[Material] = []
+    labels: list[str] = []
+    y = []
+    for i, (cell, value) in enumerate(zip(cells, targets, strict=True)):
+        row = i + 1
+        y.append(_number(value, f"{path}: {target!r} in data row {row}"))
+        if structure_column is not None:
+            where = f"{path}: {structure_column!r} in data row {row}"
+            structure = _structure(cell, where, path.parent)
+            materials.append(structure)
+            labels.append(structure.composition.reduced_formula)
+        else:
+            formula = _formula(cell, f"{path}: {formula_column!r} in data row {row}")
+            materials.append(formula)
+            labels.append(formula)
+    return LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
+
+
+def train_from_table(
+    path: str | Path,
+    target: str,
+    kind: str = "ensemble",
+    *,
+    formula_column: str = "formula",
+    structure_column: str | None = None,
+    val_path: str | Path | None = None,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train a property model on a CSV table of materials and a target column.
+
+    Args:
+        path: Training CSV (header row; one material per row).
+        target: Target column (finite numbers, in the target's units).
+        kind: Surrogate family: ``gp``, ``ensemble``, ``gnn`` or ``crystal-gnn``.
+        formula_column: Column of formulas (composition models).
+        structure_column: Column of CIF text or CIF file paths (relative to the CSV);
+            required by ``crystal-gnn``, and read as compositions by the other kinds.
+        val_path: Validation CSV with the same columns; default a random split of
+            ``path``.
+        val_fraction: Share of ``path`` held out for validation when no ``val_path``.
+        config: Ensemble training settings (default :class:`TrainingConfig` with
+            ``seed``); ignored by ``gp``.
+        seed: Seed of the validation split (and of training when ``config`` is None).
+
+    Raises:
+        FileNotFoundError: if a file is missing.
+        ValueError: naming the file, column and row of bad input; for an unknown kind,
+            ``crystal-gnn`` without a structure column, or fewer than
+            :data:`MIN_SAMPLES` materials.
+
+    """
+    settings = _config(kind, config, seed)
+    if kind == "crystal-gnn" and structure_column is None:
+        raise ValueError(
+            "structure_column: crystal-gnn reads crystal structures; name the column that "
+            "holds CIF text or CIF file paths"
+        )
+    data = read_table(path, target, formula_column, structure_column)
+    if val_path is not None:
+        train = data
+        val = read_table(val_path, target, formula_column, structure_column)
+        how = f"file {val_path}"
+    else:
+        _check_size(len(data), str(path))
+        train, val = split(data, val_fraction, seed)
+        how = f"random {val_fraction:g} (seed {seed})"
+    _check_size(len(train) + len(val), str(path))
+    info = {"target": target, "source": f"table:{path}", "unit": None, "validation": how}
+    return _fit(train, val, settings, info)
+
+
+# -- campaigns -------------------------------------------------------------------------
+
+
+def campaign_data(
+    store: CampaignStore, name: str, objective: str | None = None
+) -> tuple[LabelledData, str, str | None]:
+    """The measured trials of a composition campaign as formulas and values.
+
+    A composition campaign has one continuous parameter per element, holding its molar
+    fraction; a trial's formula is the composition of its non-zero fractions.
+
+    Returns:
+        The formulas and measured values (in proposal order), the objective's name and
+        its unit (or None).
+
+    Raises:
+        CampaignNotFoundError: if there is no such campaign.
+        ValueError: for an unknown or ambiguous objective, or a campaign whose
+            parameters are not element fractions.
+
+    """
+    campaign = store.get(name)
+    names = [o.name for o in campaign.objectives]
+    if objective is None:
+        if len(names) != 1:
+            raise ValueError(f"objective: campaign {name!r} has objectives {names}; choose one")
+        objective = names[0]
+    elif objective not in names:
+        raise ValueError(f"objective: campaign {name!r} has no objective {objective!r}: {names}")
+    others = [
+        p.name
+        for p in campaign.space.parameters
+        if not (isinstance(p, ContinuousParameter) and Element.is_valid_symbol(p.name))
+    ]
+    if others:
+        raise ValueError(
+            f"campaign {name!r}: parameter(s) {others} are not element fractions; a model of "
+            "materials needs a composition campaign (one made from a CSV with a formula column)"
+        )
+    by_trial = {m.trial_id: m for m in store.measurements(name)}
+    materials: list[Material] = []
+    labels: list[str] = []
+    y = []
+    for trial in store.trials(name):
+        measurement = by_trial.get(trial.id) if trial.id is not None else None
+        value = None if measurement is None else measurement.values.get(objective)
+        if value is None or not math.isfinite(float(value)):
+            continue
+        fractions = {el: float(f) for el, f in trial.parameters.items() if float(f) > 0}
+        if not fractions:
+            continue
+        formula = Composition(fractions).formula
+        materials.append(formula)
+        labels.append(Composition(fractions).reduced_formula)
+        y.append(float(value))
+    unit = next(o.unit for o in campaign.objectives if o.name == objective)
+    return LabelledData(materials, np.asarray(y, dtype=float), labels), objective, unit
+
+
+def train_from_campaign(
+    store: CampaignStore,
+    name: str,
+    objective: str | None = None,
+    kind: str = "ensemble",
+    *,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train a property model on a composition campaign's measurements.
+
+    Args:
+        store: A connected campaign store.
+        name: The campaign.
+        objective: Objective modelled; default the campaign's only one.
+        kind: Surrogate family (not ``crystal-gnn``: trials carry no structures).
+        val_fraction: Share of the measurements held out for validation.
+        config: Ensemble training settings; ignored by ``gp``.
+        seed: Seed of the validation split (and of training when ``config`` is None).
+
+    Raises:
+        CampaignNotFoundError: if there is no such campaign.
+        ValueError: for a campaign that is not a composition campaign, an unknown
+            objective, or fewer than :data:`MIN_SAMPLES` measurements.
+
+    """
+    settings = _config(kind, config, seed)
+    if kind == "crystal-gnn":
+        raise ValueError("kind: crystal-gnn needs structures; a campaign's trials have none")
+    data, chosen, unit = campaign_data(store, name, objective)
+    _check_size(len(data), f"campaign {name!r} (objective {chosen!r})")
+    train, val = split(data, val_fraction, seed)
+    info = {
+        "target": chosen,
+        "source": f"campaign:{name}",
+        "unit": unit,
+        "validation": f"random {val_fraction:g} (seed {seed})",
+    }
+    return _fit(train, val, settings, info)
+
+
+# -- literature records ----------------------------------------------------------------
+
+
+def records_data(
+    store: LiteratureStore,
+    property: str,
+    min_confidence: float | None = None,
+    unit: str | None = None,
+) -> tuple[LabelledData, list[str], str | None]:
+    """One value per formula from stored property records: the mean of its records.
+
+    Records whose material pymatgen cannot read as a formula (names such as "LSCO")
+    are skipped; so are records in other units than ``unit`` (default: the most common
+    unit of the property's records).
+
+    Returns:
+        The labelled formulas (reduced formulas, sorted), notes on what was skipped and
+        the unit of the values (None when there are no records).
+
+    """
+    rows, _ = store.records(
+        store.records_query(property=property, min_confidence=min_confidence), limit=10**9
+    )
+    units = Counter(str(r.get("unit", "")) for r in rows)
+    chosen = unit if unit is not None else (units.most_common(1)[0][0] if units else None)
+    values: dict[str, list[float]] = {}
+    unreadable = 0
+    for row in rows:
+        if str(row.get("unit", "")) != chosen:
+            continue
+        text = row.get("formula") or row.get("material") or ""
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                composition = Composition(text)
+                parse_formula(text)
+            if not composition.valid or composition.num_atoms <= 0:
+                raise ValueError(text)
+        except Exception:
+            unreadable += 1
+            continue
+        value = float(row["value"])
+        if math.isfinite(value):
+            values.setdefault(composition.reduced_formula, []).append(value)
+    notes = []
+    if unreadable:
+        notes.append(f"{unreadable} record(s) skipped: no formula pymatgen can read")
+    other = sum(n for u, n in units.items() if u != chosen)
+    if other:
+        notes.append(f"{other} record(s) skipped: unit other than {chosen!r}")
+    formulas = sorted(values)
+    y = np.array([float(np.mean(values[f])) for f in formulas], dtype=float)
+    return LabelledData(list(formulas), y, list(formulas)), notes, chosen
+
+
+def train_from_records(
+    store: LiteratureStore,
+    property: str,
+    kind: str = "ensemble",
+    *,
+    min_confidence: float | None = None,
+    unit: str | None = None,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> TrainedModel:
+    """Train a property model on literature property records (see :func:`records_data`).
+
+    Args:
+        store: A connected literature store.
+        property: Property name, e.g. ``"tc"``.
+        kind: Surrogate family (not ``crystal-gnn``: records carry no structures).
+        min_confidence: Only records at least this confident.
+        unit: Only records in this unit (default: the most common one).
+        val_fraction: Share of the formulas held out for validation.
+        config: Ensemble training settings; ignored by ``gp``.
+        seed: Seed of the validation split (and of training when ``config`` is None).
+
+    Raises:
+        ValueError: for fewer than :data:`MIN_SAMPLES` readable formulas.
+
+    """
+    settings = _config(kind, config, seed)
+    if kind == "crystal-gnn":
+        raise ValueError("kind: crystal-gnn needs structures; literature records have none")
+    data, notes, data_unit = records_data(store, property, min_confidence, unit)
+    if len(data) < MIN_SAMPLES:
+        skipped = f" ({'; '.join(notes)})" if notes else ""
+        raise ValueError(
+            f"property {property!r}: {len(data)} material(s) with a readable formula{skipped}; "
+            f"training a model needs at least {MIN_SAMPLES}"
+        )
+    train, val = split(data, val_fraction, seed)
+    info = {
+        "target": property,
+        "source": f"records:{property}",
+        "unit": data_unit,
+        "validation": f"random {val_fraction:g} (seed {seed})",
+    }
+    return _fit(train, val, settings, info, notes)
+
+
+# -- registry --------------------------------------------------------------------------
+
+
+def _bson_ready(value: Any) -> Any:
+    """Metrics as plain Python: numpy scalars and arrays to floats and lists."""
+    if isinstance(value, Mapping):
+        return {str(k): _bson_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_bson_ready(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return [_bson_ready(v) for v in value.tolist()]
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def register(
+    model: PropertyModel,
+    diagnostics: Mapping[str, float | None],
+    data_hash: str,
+    info: Mapping[str, Any] | None = None,
+    prefix: str = "model",
+) -> str:
+    """Store a trained model in the registry; the same kind and data hash register once.
+
+    The stored metrics are the model's own (sizes, seconds, per-member history), the
+    validation diagnostics prefixed ``val_`` and ``info`` (target, source, unit).
+
+    Args:
+        model: The trained model.
+        diagnostics: Validation calibration (:attr:`TrainedModel.diagnostics`).
+        data_hash: SHA-256 of its data and settings (:attr:`TrainedModel.data_hash`).
+        info: Extra metadata stored with the metrics.
+        prefix: First part of the version.
+
+    Returns:
+        The version, ``"{prefix}:{kind}:{data_hash[:12]}"``.
+
+    """
+    metrics = {
+        **model.metrics,
+        **{f"val_{k}": v for k, v in diagnostics.items()},
+        **(info or {}),
+    }
+    artifact = ModelArtifact(
+        kind=model.kind,
+        data_hash=data_hash,
+        metrics=_bson_ready(metrics),
+        weights=model.to_bytes(),
+        featurizer_version=model.featurizer_version,
+    )
+    return save_model_record(artifact, prefix)
+
+
+def register_trained(trained: TrainedModel, prefix: str = "model") -> str:
+    """:func:`register` a :class:`TrainedModel` with its diagnostics, hash and info."""
+    return register(trained.model, trained.diagnostics, trained.data_hash, trained.info, prefix)
+
+
+def load_property_model(version: str, device: str | None = None) -> PropertyModel:
+    """A registered property model, ready to predict.
+
+    Args:
+        version: Registry version (``matloop model list``).
+        device: ``cpu`` or ``cuda`` for ensembles (default: ``cuda`` when present).
+
+    Raises:
+        LookupError: if no model has that version.
+        ValueError: if the version is not a property model (a campaign GP, a tagger), or
+            was trained with another featurizer version than this code's.
+
+    """
+    artifact = load_model_record(version)
+    if artifact.kind not in KINDS or artifact.featurizer_version is None:
+        raise ValueError(
+            f"model {version!r} ({artifact.kind}) is not a property model of materials; "
+            f"property models are {list(KINDS)} trained with `matloop model train`"
+        )
+    try:
+        return PropertyModel.from_bytes(artifact.weights, device)
+    except ValueError as error:
+        raise ValueError(f"model {version!r}: {error}") from None
+
+
+def read_materials(kind: str, items: Sequence[str], folder: str | Path = ".") -> list[Material]:
+    """Materials to predict: formulas, or for ``crystal-gnn`` CIF files.
+
+    Args:
+        kind: The model's kind.
+        items: Formulas, or CIF file paths (relative to ``folder``) or CIF text.
+        folder: Folder that relative CIF paths start from.
+
+    Raises:
+        ValueError: naming the item that cannot be read.
+
+    """
+    if kind == "crystal-gnn":
+        return [
+            _structure(text, f"material {i + 1} ({text!r})", Path(folder))
+            for i, text in enumerate(items)
+        ]
+    return [_formula(text, f"material {i + 1}") for i, text in enumerate(items)]
+
+
+def predict(model: PropertyModel, materials: Sequence[Material]) -> Prediction:
+    """Gaussian predictions (mean, std, epistemic std; target units) for ``materials``."""
+    return model.predict(list(materials))
+
+
+def write_plots(trained: TrainedModel, folder: str | Path) -> list[Path]:
+    """Parity and calibration plots of the validation predictions, as PNGs.
+
+    Args:
+        trained: The trained model.
+        folder: Where to write ``parity.png`` and ``calibration.png`` (created).
+
+    Returns:
+        The paths written.
+
+    """
+    from discovery.plots import calibration_plot, parity_plot
+
+    folder = Path(folder)
+    v = trained.validation
+    target = trained.info.get("target", "")
+    title = f"{trained.model.kind}: {target} (validation, n={len(v.labels)})"
+    unit = trained.info.get("unit") or ""
+    return [
+        parity_plot(v.observed, v.mean, v.std, folder / "parity.png", title, unit),
+        calibration_plot(v.observed, v.mean, v.std, folder / "calibration.png", title),
+    ]
+
+
+__all__ = [
+    "MIN_SAMPLES",
+    "LabelledData",
+    "TrainedModel",
+    "Validation",
+    "campaign_data",
+    "data_hash",
+    "load_property_model",
+    "predict",
+    "read_materials",
+    "read_table",
+    "records_data",
+    "register",
+    "register_trained",
+    "split",
+    "train_from_campaign",
+    "train_from_records",
+    "train_from_table",
+    "write_plots",
+]

@@ -1,0 +1,200 @@
+"""Model registry for campaign-free surrogates: weights in GridFS, metadata in ``models``.
+
+A property model trained on a table, on literature records or on a campaign's data is
+registered once under ``"{prefix}:{kind}:{data hash[:12]}"``: registering the same kind
+and data hash again returns the stored version and writes nothing. Campaign-bound models
+(``CampaignStore.save_model``) and literature taggers (``LiteratureStore.save_tagger``)
+live in the same collection; :func:`load_model_record` and :func:`list_model_records`
+read them all.
+
+Imports no torch: the weights are opaque bytes here.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from mongoengine import NotUniqueError, ValidationError
+
+from db.documents import CampaignDocument, ModelRecord
+from discovery.domain import ModelArtifact
+
+PREFIX_REGEX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
+"""Allowed version prefixes: a name without ``:`` (it separates the version's parts)."""
+
+
+def model_version(artifact: ModelArtifact, prefix: str = "model") -> str:
+    """The registry version of ``artifact``: ``"{prefix}:{kind}:{data_hash[:12]}"``.
+
+    Raises:
+        ValueError: naming the field, for a malformed prefix, kind or data hash.
+
+    """
+    if not PREFIX_REGEX.match(prefix):
+        raise ValueError(f"prefix: {prefix!r} must be letters, digits, '_', '.' or '-'")
+    if not artifact.kind or ":" in artifact.kind:
+        raise ValueError(f"kind: {artifact.kind!r} must be non-empty and contain no ':'")
+    if not re.fullmatch(r"[0-9a-f]{64}", artifact.data_hash or ""):
+        raise ValueError(f"data_hash: {artifact.data_hash!r} is not 64 lower-case hex digits")
+    return f"{prefix}:{artifact.kind}:{artifact.data_hash[:12]}"
+
+
+def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
+    """Register a model that belongs to no campaign; idempotent by kind and data hash.
+
+    Args:
+        artifact: The trained model: kind, SHA-256 data hash (64 hex digits), metrics
+            (BSON-encodable: str keys, numbers, strings, lists, dicts), weights (bytes,
+            stored in GridFS) and the featurizer version it reads.
+        prefix: First part of the version, e.g. ``"model"``.
+
+    Returns:
+        The version, ``"{prefix}:{kind}:{data_hash[:12]}"``. When that version is already
+        registered it is returned as it is: no second GridFS file, metrics unchanged.
+
+    Raises:
+        ValueError: naming the field, for a malformed prefix, kind, data hash or metrics.
+
+    Example:
+        >>> version = save_model_record(ModelArtifact("gp", "ab" * 32, {}, b"..."))
+        >>> version
+        'model:gp:abababababab'
+
+    """
+    version = model_version(artifact, prefix)
+    if ModelRecord.objects(version=version).first() is not None:
+        return version
+    record = ModelRecord(
+        kind=artifact.kind,
+        version=version,
+        campaign=None,
+        metrics=dict(artifact.metrics),
+        data_hash=artifact.data_hash,
+        featurizer_version=artifact.featurizer_version,
+    )
+    try:
+        record.validate()  # before the GridFS write: a refused record leaves no file behind
+    except ValidationError as error:
+        raise ValueError(f"model {version}: {error}") from None
+    record.weights.put(artifact.weights, content_type="application/x-torch")
+    try:
+        record.save()
+    except NotUniqueError:
+        record.weights.delete()  # a concurrent writer registered it first
+    except Exception:
+        record.weights.delete()  # e.g. metrics BSON cannot encode: no orphaned weights
+        raise
+    return version
+
+
+def load_model_record(version: str) -> ModelArtifact:
+    """A registered model (campaign-bound or not) by version.
+
+    Returns:
+        Its artifact with ``version`` and ``featurizer_version`` set and the weights read
+        from GridFS.
+
+    Raises:
+        LookupError: when no model has that version.
+
+    """
+    record = ModelRecord.objects(version=version).first()
+    if record is None:
+        raise LookupError(f"no model version {version!r}: see `matloop model list`")
+    return ModelArtifact(
+        kind=record.kind,
+        data_hash=record.data_hash,
+        metrics=dict(record.metrics),
+        weights=record.weights.read(),
+        version=record.version,
+        featurizer_version=record.featurizer_version,
+    )
+
+
+def describe_model_record(version: str) -> dict[str, Any]:
+    """A registered model's metadata, without reading its weights.
+
+    Returns:
+        A JSON-ready dict: ``version``, ``kind``, ``created_at`` (ISO 8601, UTC),
+        ``campaign`` (its name, or None), ``featurizer_version``, ``data_hash``,
+        ``weights_bytes`` (size of the GridFS file) and every stored ``metrics`` entry.
+
+    Raises:
+        LookupError: when no model has that version.
+
+    """
+    row = ModelRecord._get_collection().find_one({"version": version})
+    if row is None:
+        raise LookupError(f"no model version {version!r}: see `matloop model list`")
+    described = _describe(row, _campaign_names([row]))
+    described["metrics"] = dict(row.get("metrics") or {})
+    files = ModelRecord._get_db()["model_weights.files"]
+    stored = files.find_one({"_id": row["weights"]}, {"length": 1}) if row.get("weights") else None
+    described["weights_bytes"] = stored["length"] if stored else None
+    return described
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def _iso(stamp: datetime | None) -> str | None:
+    return stamp.isoformat() if stamp is not None else None
+
+
+def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
+    """Registered models, oldest first, without their weights.
+
+    Args:
+        kind: Only models of this kind (``gp``, ``ensemble``, ``tagger-supermat``, ...).
+
+    Returns:
+        One JSON-ready dict per model: ``version``, ``kind``, ``created_at`` (ISO 8601,
+        UTC), ``campaign`` (its name, or None), ``featurizer_version``, ``data_hash`` and
+        ``metrics`` (the top-level scalar metrics only; lists such as per-trial
+        predictions are left out).
+
+    """
+    query: dict[str, Any] = {} if kind is None else {"kind": kind}
+    fields = ("version", "kind", "campaign", "metrics", "data_hash", "featurizer_version")
+    rows = list(
+        ModelRecord._get_collection()
+        .find(query, {name: 1 for name in (*fields, "created_at")})
+        .sort([("created_at", 1), ("version", 1)])
+    )
+    names = _campaign_names(rows)
+    return [_describe(row, names) for row in rows]
+
+
+def _campaign_names(rows: list[dict[str, Any]]) -> dict[Any, str]:
+    """Campaign id -> name for the campaigns that ``rows`` (raw model records) belong to."""
+    ids = list({row["campaign"] for row in rows if row.get("campaign") is not None})
+    if not ids:
+        return {}
+    found = CampaignDocument._get_collection().find({"_id": {"$in": ids}}, {"name": 1})
+    return {raw["_id"]: raw["name"] for raw in found}
+
+
+def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
+    """A raw model record as a JSON-ready dict, scalar metrics only."""
+    return {
+        "version": row["version"],
+        "kind": row["kind"],
+        "created_at": _iso(row.get("created_at")),
+        "campaign": names.get(row.get("campaign")),
+        "featurizer_version": row.get("featurizer_version"),
+        "data_hash": row.get("data_hash"),
+        "metrics": {k: v for k, v in (row.get("metrics") or {}).items() if _scalar(v)},
+    }
+
+
+__all__ = [
+    "PREFIX_REGEX",
+    "describe_model_record",
+    "list_model_records",
+    "load_model_record",
+    "model_version",
+    "save_model_record",
+]

@@ -1,0 +1,316 @@
+"""Property models from tables, campaigns and literature records: train, register, reload."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from pymatgen.core import Lattice, Structure
+
+from agents import CampaignAgent, LookupOracle
+from agents.models import (
+    LabelledData,
+    TrainedModel,
+    data_hash,
+    load_property_model,
+    read_materials,
+    read_table,
+    records_data,
+    register,
+    register_trained,
+    train_from_campaign,
+    train_from_records,
+    train_from_table,
+    write_plots,
+)
+from db import CampaignStore, save_model_record
+from db.documents import ModelRecord
+from db.literature import LiteratureStore, PropertyRecordDocument
+from discovery.datasets import load_csv
+from discovery.domain import CampaignSettings, Direction, ModelArtifact
+from discovery.ensembles import TrainingConfig
+from discovery.property_models import PropertyModelConfig
+
+REPO = Path(__file__).resolve().parents[2]
+DATA = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh" / "train.csv"
+
+#: One member, three epochs, on the CPU: seconds, not minutes.
+TINY = TrainingConfig(n_members=1, epochs=3, patience=3, batch_size=16, lr=3e-3, device="cpu")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Tiny models on a busy machine: intra-op threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def bulk_csv(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The first 40 rows (formula, bulk modulus in GPa) of the AFLOW training split."""
+    if not DATA.is_file():
+        pytest.skip(f"property data not on this machine: {DATA}")
+    lines = DATA.read_text().splitlines()[:41]
+    path = tmp_path_factory.mktemp("bulk") / "bulk.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def bulk_ensemble(bulk_csv: Path) -> TrainedModel:
+    return train_from_table(bulk_csv, "target", "ensemble", config=TINY)
+
+
+def write_csv(path: Path, rows: list[list[str]]) -> Path:
+    with path.open("w", newline="") as handle:
+        csv.writer(handle).writerows(rows)
+    return path
+
+
+# -- tables ------------------------------------------------------------------------------
+
+
+def test_table_model_registers_once_and_reloads_with_identical_predictions(
+    mongodb_uri: str, bulk_ensemble: TrainedModel, tmp_path: Path
+) -> None:
+    trained = bulk_ensemble
+    assert set(trained.diagnostics) == {
+        "mae", "rmse", "nll", "coverage_95", "miscalibration_area", "spearman",
+    }  # fmt: skip
+    assert trained.model.metrics["n_train"] == 36 and trained.model.metrics["n_val"] == 4
+    version = register(trained.model, trained.diagnostics, trained.data_hash, trained.info)
+    assert version == f"model:ensemble:{trained.data_hash[:12]}"
+    assert register_trained(trained) == version and ModelRecord.objects.count() == 1
+    record = ModelRecord.objects.get(version=version)
+    assert record.metrics["val_mae"] == pytest.approx(trained.diagnostics["mae"])
+    assert record.metrics["target"] == "target" and record.metrics["source"].startswith("table:")
+    assert record.featurizer_version == trained.model.featurizer_version
+    formulas = ["NaCl", "Fe2O3", "NaN", "Al3B2Ru4"]  # NaN: sodium nitride
+    reloaded = load_property_model(version, device="cpu")
+    want, got = trained.model.predict(formulas), reloaded.predict(formulas)
+    for name in ("mean", "std", "epistemic_std"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
+    paths = write_plots(trained, tmp_path / "plots")
+    assert [p.name for p in paths] == ["parity.png", "calibration.png"]
+    assert all(p.stat().st_size > 1000 for p in paths)
+
+
+def test_gp_is_scored_out_of_sample_and_same_data_gives_same_version(
+    mongodb_uri: str, bulk_csv: Path
+) -> None:
+    first = train_from_table(bulk_csv, "target", "gp", val_fraction=0.25, seed=1)
+    assert first.model.metrics["n_train"] == 30 and first.model.metrics["n_val"] == 10
+    assert first.diagnostics["mae"] > 1.0  # not in-sample (the GP interpolates its data)
+    again = train_from_table(bulk_csv, "target", "gp", val_fraction=0.25, seed=1)
+    assert again.data_hash == first.data_hash
+    assert register_trained(again) == register_trained(first)
+    other = train_from_table(bulk_csv, "target", "gp", val_fraction=0.25, seed=2)
+    assert other.data_hash != first.data_hash
+
+
+def test_hash_covers_data_and_settings_but_not_the_device() -> None:
+    data = LabelledData(["NaCl", "KCl"], np.array([1.0, 2.0]), ["NaCl", "KCl"])
+    val = LabelledData(["LiF"], np.array([3.0]), ["LiF"])
+    config = PropertyModelConfig("ensemble", TINY)
+    base = data_hash(data, val, config)
+    assert len(base) == 64
+    moved = PropertyModelConfig("ensemble", replace(TINY, device="cuda", progress=True))
+    assert data_hash(data, val, moved) == base
+    longer = PropertyModelConfig("ensemble", replace(TINY, epochs=4))
+    assert data_hash(data, val, longer) != base
+    changed = LabelledData(["NaCl", "KCl"], np.array([1.0, 2.5]), ["NaCl", "KCl"])
+    assert data_hash(changed, val, config) != base
+
+
+@pytest.mark.parametrize(
+    ("rows", "kwargs", "message"),
+    [
+        ([["formula", "y"], ["NaCl", "1"]], {"target": "k"}, r"target column 'k' not found"),
+        ([["name", "k"], ["NaCl", "1"]], {}, r"formula column 'formula' not found"),
+        (
+            [["formula", "k"], ["NaCl", "1"], ["KCl", "soft"]],
+            {},
+            r"'k' in data row 2: 'soft' is not a number",
+        ),
+        ([["formula", "k"], ["NaCl", "NaN"]], {}, r"'k' in data row 1: 'NaN' is not finite"),
+        ([["formula", "k"], ["NaCl", "inf"]], {}, r"'k' in data row 1: 'inf' is not finite"),
+        ([["formula", "k"], ["NaCl", ""]], {}, r"'k' in data row 1: empty"),
+        ([["formula", "k"], ["Xx2O", "1"]], {}, r"'formula' in data row 1: cannot read formula"),
+        ([["formula", "k"], ["", "1"]], {}, r"'formula' in data row 1: empty"),
+        ([["formula", "k"]], {}, r"no data rows"),
+        ([["formula", "k"], ["NaCl", "1", "2"]], {}, r"more cells than the header"),
+        (
+            [["formula", "k"], ["NaCl", "1"]],
+            {"kind": "crystal-gnn"},
+            r"structure_column: crystal-gnn reads crystal structures",
+        ),
+        ([["formula", "k"], ["NaCl", "1"]], {"kind": "mlp"}, r"kind: unknown surrogate 'mlp'"),
+        (
+            [["formula", "k"], ["NaCl", "1"], ["KCl", "2"], ["LiF", "3"]],
+            {},
+            r"3 labelled material\(s\); training a model needs at least 5",
+        ),
+        (
+            [["formula", "k"], *[[f, "1"] for f in ("NaCl", "KCl", "LiF", "MgO", "CaO")]],
+            {"val_fraction": 1.0},
+            r"val_fraction: must lie in \(0, 1\)",
+        ),
+    ],
+)
+def test_bad_tables_are_refused_naming_file_column_and_row(
+    tmp_path: Path, rows: list[list[str]], kwargs: dict, message: str
+) -> None:
+    path = write_csv(tmp_path / "bad.csv", rows)
+    arguments = {"target": "k", "kind": "gp", **kwargs}
+    with pytest.raises(ValueError, match=message) as error:
+        train_from_table(path, arguments.pop("target"), **arguments)
+    if "kind" not in kwargs and "val_fraction" not in kwargs:
+        assert str(path) in str(error.value)
+
+
+def test_missing_files_are_file_not_found(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nowhere\.csv: not found"):
+        train_from_table(tmp_path / "nowhere.csv", "k", "gp")
+    good = write_csv(tmp_path / "ok.csv", [["formula", "k"], ["NaCl", "1"]])
+    with pytest.raises(FileNotFoundError, match=r"val\.csv: not found"):
+        train_from_table(good, "k", "gp", val_path=tmp_path / "val.csv")
+
+
+def rock_salt(cation: str, anion: str, a: float) -> Structure:
+    return Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(a), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+
+
+def test_structures_are_read_from_cif_text_or_cif_files_beside_the_csv(tmp_path: Path) -> None:
+    (tmp_path / "cifs").mkdir()
+    (tmp_path / "cifs" / "kcl.cif").write_text(rock_salt("K", "Cl", 6.29).to(fmt="cif"))
+    rows = [
+        ["id", "cif", "a"],
+        ["1", rock_salt("Na", "Cl", 5.64).to(fmt="cif"), "5.64"],
+        ["2", "cifs/kcl.cif", "6.29"],
+    ]
+    data = read_table(write_csv(tmp_path / "s.csv", rows), "a", structure_column="cif")
+    assert data.labels == ["NaCl", "KCl"] and list(data.y) == [5.64, 6.29]
+    assert all(isinstance(m, Structure) for m in data.materials)
+    assert data.materials[1].lattice.a == pytest.approx(6.29)
+    missing = write_csv(tmp_path / "m.csv", [["cif", "a"], ["cifs/none.cif", "1"]])
+    with pytest.raises(ValueError, match=r"'cif' in data row 1: CIF file .*none.cif' not found"):
+        read_table(missing, "a", structure_column="cif")
+    junk = write_csv(tmp_path / "j.csv", [["cif", "a"], ["data_x\n_cell_length_a oops", "1"]])
+    with pytest.raises(ValueError, match=r"'cif' in data row 1: cannot read the structure"):
+        read_table(junk, "a", structure_column="cif")
+    assert isinstance(read_materials("crystal-gnn", ["kcl.cif"], tmp_path / "cifs")[0], Structure)
+    with pytest.raises(ValueError, match="material 2: cannot read formula 'Qq'"):
+        read_materials("gnn", ["NaCl", "Qq"])
+
+
+def test_crystal_gnn_trains_on_cif_structures_and_reloads(mongodb_uri: str, tmp_path: Path) -> None:
+    salts = [("Na", "Cl", 5.64), ("K", "Cl", 6.29), ("Mg", "O", 4.21),
+             ("Li", "F", 4.03), ("Ca", "O", 4.81), ("Na", "F", 4.63)]  # fmt: skip
+    rows = [["cif", "a"], *[[rock_salt(c, x, a).to(fmt="cif"), str(a)] for c, x, a in salts]]
+    path = write_csv(tmp_path / "salts.csv", rows)
+    tiny = replace(TINY, epochs=2, patience=2, batch_size=2)
+    trained = train_from_table(
+        path, "a", "crystal-gnn", structure_column="cif", val_fraction=0.34, config=tiny
+    )
+    assert trained.model.metrics["n_train"] == 4 and len(trained.validation.labels) == 2
+    version = register_trained(trained)
+    assert version.startswith("model:crystal-gnn:")
+    (tmp_path / "nacl.cif").write_text(rock_salt("Na", "Cl", 5.64).to(fmt="cif"))
+    structures = read_materials("crystal-gnn", ["nacl.cif"], tmp_path)
+    want = trained.model.predict(structures)
+    got = load_property_model(version, device="cpu").predict(structures)
+    np.testing.assert_array_equal(got.mean, want.mean)
+    np.testing.assert_array_equal(got.std, want.std)
+
+
+def test_loading_something_that_is_not_a_property_model_is_refused(mongodb_uri: str) -> None:
+    with pytest.raises(LookupError, match="no model version 'model:gp:123'"):
+        load_property_model("model:gp:123")
+    tagger = save_model_record(ModelArtifact("tagger-supermat", "e" * 64, {}, b"x"), "t")
+    with pytest.raises(ValueError, match="not a property model"):
+        load_property_model(tagger)
+
+
+# -- literature records ------------------------------------------------------------------
+
+
+def stored_record(material: str, value: float, unit: str = "K", formula: str | None = None) -> None:
+    PropertyRecordDocument(
+        key=f"{material}|tc|{value}|{unit}",
+        material=material,
+        formula=formula,
+        property="tc",
+        value=value,
+        unit=unit,
+        confidence=0.9,
+        n_papers=1,
+        n_sources=1,
+    ).save()
+
+
+def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> None:
+    for material, value in [
+        ("MgB2", 39.0), ("B2Mg", 41.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3),
+        ("YBa2Cu3O7", 92.0), ("La1.85Sr0.15CuO4", 38.0), ("Nb", 9.2),
+    ]:  # fmt: skip
+        stored_record(material, value, formula=material)
+    stored_record("LSCO", 38.0)  # a name, not a formula
+    stored_record("Pb", 7200.0, unit="mK", formula="Pb")
+    store = LiteratureStore()
+    data, notes, unit = records_data(store, "tc")
+    assert unit == "K" and "MgB2" in data.labels and "LSCO" not in data.labels
+    assert data.y[data.labels.index("MgB2")] == pytest.approx(40.0)
+    assert len(data) == 6
+    assert any("1 record(s) skipped: no formula" in n for n in notes)
+    assert any("unit other than 'K'" in n for n in notes)
+    trained = train_from_records(store, "tc", "gp")
+    assert trained.info["target"] == "tc" and trained.info["unit"] == "K"
+    assert trained.model.metrics["n_train"] + trained.model.metrics["n_val"] == 6
+    version = register_trained(trained)
+    assert ModelRecord.objects.get(version=version).metrics["source"] == "records:tc"
+    with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
+        train_from_records(store, "kappa", "gp")
+
+
+# -- campaigns ---------------------------------------------------------------------------
+
+
+def test_a_composition_campaign_trains_on_its_measured_formulas(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr", "LiCl", "SrO", "BaO"]
+    rows = [["formula", "a"], *[[f, str(4.0 + 0.2 * i)] for i, f in enumerate(formulas)]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(
+        store, "salts", pool, CampaignSettings("random", initial=3, batch_size=3)
+    )
+    oracle = LookupOracle.from_candidates(store.candidates("salts"))
+    agent.observe(oracle.evaluate(agent.propose(3)))
+    with pytest.raises(ValueError, match=r"campaign 'salts' .*3 labelled material\(s\)"):
+        train_from_campaign(store, "salts", kind="gp")
+    agent.observe(oracle.evaluate(agent.propose(3)))
+    trained = train_from_campaign(store, "salts", kind="gp")
+    assert trained.info == {
+        "target": "a", "source": "campaign:salts", "unit": None,
+        "validation": "random 0.1 (seed 0)",
+    }  # fmt: skip
+    assert trained.model.metrics["n_train"] + trained.model.metrics["n_val"] == 6
+    measured = {t.parameters["Na"] for t in store.trials("salts")}
+    assert measured <= {0.0, 0.5}  # molar fractions: NaCl is Na 0.5, Cl 0.5
+    with pytest.raises(ValueError, match="objective: campaign 'salts' has no objective 'b'"):
+        train_from_campaign(store, "salts", "b", kind="gp")
+
+
+def test_a_campaign_of_other_parameters_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
+    with pytest.raises(ValueError, match=r"parameter\(s\) \['mat_1'.* are not element fractions"):
+        train_from_campaign(photo_pce10_campaign.store, "photo-pce10", kind="gp")

@@ -1,0 +1,133 @@
+"""Campaigns driven by the ensemble and GNN surrogates, from the command line."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from db.campaigns import CampaignStore
+from matloop.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
+BULK_MODULUS = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh"
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny networks train far faster on one thread
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    return CliRunner()
+
+
+@pytest.fixture
+def composition_pool_csv(tmp_path: Path) -> Path:
+    """60 measured compositions (AFLOW bulk moduli, GPa), sodium nitride's "NaN" included."""
+    if not BULK_MODULUS.is_dir():
+        pytest.skip(f"{BULK_MODULUS} is not here")
+    table = pd.read_csv(BULK_MODULUS / "train.csv", keep_default_na=False).head(59)
+    table = pd.concat([table, pd.DataFrame({"formula": ["NaN"], "target": [60.0]})])
+    path = tmp_path / "pool.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def _ok(cli: CliRunner, *args: str) -> str:
+    result = cli.invoke(app, list(args))
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def _trials(cli: CliRunner, name: str) -> list[dict]:
+    return json.loads(_ok(cli, "campaign", "export", name, "--format", "json"))
+
+
+def _model_rounds(trials: list[dict], surrogate: str) -> list[dict]:
+    return [t for t in trials if t["strategy"] == surrogate]
+
+
+@pytest.mark.parametrize("surrogate", ["gnn", "ensemble"])
+def test_photo_pce10_campaign_runs_on_a_neural_surrogate(
+    cli: CliRunner, mongodb_uri: str, surrogate: str
+) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "8")
+    _ok(cli, "campaign", "run", "opv", "--rounds", "2", "--surrogate", surrogate)
+    trials = _trials(cli, "opv")
+    guided = _model_rounds(trials, surrogate)
+    assert len(guided) == 8 and len(trials) == 16  # 2 rounds of the default batch of 4
+    versions = {t["model_version"] for t in guided}
+    assert all(v and v.startswith(f"opv:{surrogate}:") for v in versions)
+    assert len(versions) == 2  # a model per round, each trained on more data
+    artifact = CampaignStore().load_model(sorted(versions)[0])
+    assert artifact.kind == surrogate and artifact.metrics["n_train"] >= 8
+    assert len(artifact.metrics["members"]) == 5
+    for t in guided:  # polymer-blend fractions stay on the simplex
+        assert sum(t[f"mat_{i}"] for i in range(1, 5)) == pytest.approx(1.0, abs=1e-3)
+
+
+@pytest.mark.parametrize("surrogate", ["gnn", "ensemble"])
+def test_composition_pool_campaign_runs_on_a_neural_surrogate(
+    cli: CliRunner, composition_pool_csv: Path, surrogate: str
+) -> None:
+    out = _ok(
+        cli,
+        "campaign",
+        "create",
+        "moduli",
+        "--from-csv",
+        str(composition_pool_csv),
+        "--composition",
+        "formula",
+        "--objective",
+        "target:max",
+        "--surrogate",
+        surrogate,
+        "--initial",
+        "8",
+        "--batch",
+        "3",
+    )
+    assert "60 candidates" in out and "elements as molar fractions" in out
+    _ok(cli, "campaign", "run", "moduli", "--rounds", "2")
+    trials = _trials(cli, "moduli")
+    guided = _model_rounds(trials, surrogate)
+    assert len(guided) == 6
+    assert all(t["model_version"].startswith(f"moduli:{surrogate}:") for t in guided)
+    elements = [k for k in trials[0] if k[0].isupper() and len(k) <= 2 and k != "NaN"]
+    for t in trials:  # every candidate is a composition: fractions on the simplex
+        fractions = [t[e] for e in elements]
+        assert min(fractions) >= 0 and sum(fractions) == pytest.approx(1.0, abs=1e-6)
+    assert len({t["candidate"] for t in trials}) == len(trials)  # never proposed twice
+    artifact = CampaignStore().load_model(guided[0]["model_version"])
+    assert artifact.featurizer_version and artifact.featurizer_version.startswith("composition:")
+
+
+def test_gnn_refuses_a_space_without_compositions(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "process.csv"
+    path.write_text(
+        "temperature,time,yield\n" + "".join(f"{i},{i % 7},{i % 5}\n" for i in range(20))
+    )
+    _ok(cli, "campaign", "create", "proc", "--from-csv", str(path), "--objective", "yield:max")
+    result = cli.invoke(app, ["campaign", "run", "proc", "--rounds", "1", "--surrogate", "gnn"])
+    assert result.exit_code != 0
+    assert "gnn surrogate needs a composition or mixture space" in result.output
+
+
+def test_unknown_surrogate_is_refused(cli: CliRunner) -> None:
+    result = cli.invoke(
+        app, ["campaign", "create", "x", "--from-olympus", str(OLYMPUS), "--surrogate", "svm"]
+    )
+    assert result.exit_code != 0 and "--surrogate: unknown 'svm'" in result.output

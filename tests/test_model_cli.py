@@ -1,0 +1,155 @@
+"""``matloop model`` commands against a real SecantusDB: train, list, show, predict."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from db.documents import ModelRecord
+from db.literature import PropertyRecordDocument
+from matloop.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh" / "train.csv"
+TINY = ["--members", "1", "--epochs", "3", "--patience", "3", "--batch-size", "16"]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def single_torch_thread() -> Iterator[None]:
+    """Tiny models on a busy machine: intra-op threads only wait on each other."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    return CliRunner()
+
+
+@pytest.fixture
+def bulk_csv(tmp_path: Path) -> Path:
+    """The first 40 rows (formula, bulk modulus in GPa) of the AFLOW training split."""
+    if not DATA.is_file():
+        pytest.skip(f"property data not on this machine: {DATA}")
+    path = tmp_path / "bulk.csv"
+    path.write_text("\n".join(DATA.read_text().splitlines()[:41]) + "\n")
+    return path
+
+
+def registered(output: str) -> str:
+    found = re.search(r"registered (\S+)", output)
+    assert found, output
+    return found.group(1)
+
+
+def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_path: Path) -> None:
+    train = ["model", "train", "--data", str(bulk_csv), "--target", "target", "--kind", "ensemble",
+             *TINY, "--device", "cpu", "--plots", str(tmp_path / "plots")]  # fmt: skip
+    result = cli.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    version = registered(result.output)
+    assert version.startswith("model:ensemble:")
+    assert "36 train / 4 validation" in result.output
+    assert re.search(r"validation: MAE \S+, RMSE \S+, NLL \S+, 95% coverage \S+", result.output)
+    assert (tmp_path / "plots" / "parity.png").is_file()
+    assert (tmp_path / "plots" / "calibration.png").is_file()
+    again = cli.invoke(app, train)
+    assert registered(again.output) == version and ModelRecord.objects.count() == 1
+
+    listed = cli.invoke(app, ["model", "list", "--json"])
+    assert listed.exit_code == 0, listed.output
+    (row,) = json.loads(listed.output)
+    assert row["version"] == version and row["campaign"] is None
+    assert row["metrics"]["target"] == "target" and "val_mae" in row["metrics"]
+    table = cli.invoke(app, ["model", "list", "--kind", "ensemble"])
+    assert table.exit_code == 0 and "model:ensemble:" in table.output
+    assert json.loads(cli.invoke(app, ["model", "list", "--kind", "gp", "--json"]).output) == []
+
+    shown = cli.invoke(app, ["model", "show", version, "--json"])
+    assert shown.exit_code == 0, shown.output
+    info = json.loads(shown.output)
+    assert info["featurizer_version"].startswith("composition:")
+    assert info["weights_bytes"] > 0 and len(info["metrics"]["members"]) == 1
+    text = cli.invoke(app, ["model", "show", version])
+    assert "val_coverage_95" in text.output and "featurizer_version" in text.output
+
+    predicted = cli.invoke(app, ["model", "predict", version, "NaCl", "NaN", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    rows = json.loads(predicted.output)
+    assert [r["material"] for r in rows] == ["NaCl", "NaN"]
+    assert all(r["std"] > 0 for r in rows)
+    table = cli.invoke(app, ["model", "predict", version, "Fe2O3"])
+    assert table.exit_code == 0 and "± std" in table.output and "Fe2O3" in table.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["model", "train", "--kind", "gp"], "give exactly one of --data, --campaign or --records"),
+        (
+            ["model", "train", "--data", "x.csv", "--records", "tc"],
+            "(got --data and --records)",
+        ),
+        (["model", "train", "--data", "x.csv"], "--target: name the target column"),
+        (["model", "train", "--records", "tc", "--target", "k"], "--target: applies to --data"),
+        (["model", "train", "--records", "tc", "--objective", "k"], "--objective: applies to"),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--kind", "mlp"],
+            "--kind: unknown model 'mlp'",
+        ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--kind", "crystal-gnn"],
+            "--structure-column: crystal-gnn reads crystal structures",
+        ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--val-fraction", "1"],
+            "--val-fraction: must lie strictly between 0 and 1",
+        ),
+        (["model", "train", "--data", "nowhere.csv", "--target", "k"], "nowhere.csv: not found"),
+        (["model", "train", "--campaign", "ghost"], "no campaign named 'ghost'"),
+        (["model", "train", "--records", "tc", "--kind", "gp"], "property 'tc': 0 material(s)"),
+        (["model", "show", "model:gp:000"], "no model version 'model:gp:000'"),
+        (["model", "predict", "model:gp:000", "NaCl"], "no model version 'model:gp:000'"),
+    ],
+)
+def test_bad_input_is_one_line_and_registers_nothing(
+    cli: CliRunner, arguments: list[str], message: str
+) -> None:
+    result = cli.invoke(app, arguments)
+    assert result.exit_code == 1, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert ModelRecord.objects.count() == 0
+
+
+def test_bad_table_cells_name_the_file_column_and_row(cli: CliRunner, tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("formula,k\nNaCl,1\nKCl,hard\n")
+    result = cli.invoke(app, ["model", "train", "--data", str(path), "--target", "k"])
+    assert result.exit_code == 1
+    assert "'k' in data row 2: 'hard' is not a number" in result.output
+    missing = cli.invoke(app, ["model", "train", "--data", str(path), "--target", "y"])
+    assert missing.exit_code == 1 and "target column 'y' not found" in missing.output
+    assert ModelRecord.objects.count() == 0
+
+
+def test_records_train_a_gp_and_predict_reports_bad_formulas(cli: CliRunner) -> None:
+    for material, value in [("MgB2", 39.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3), ("Nb", 9.2),
+                            ("YBa2Cu3O7", 92.0), ("La2CuO4", 38.0)]:  # fmt: skip
+        PropertyRecordDocument(key=material, material=material, formula=material, property="tc",
+                               value=value, unit="K").save()  # fmt: skip
+    result = cli.invoke(app, ["model", "train", "--records", "tc", "--kind", "gp"])
+    assert result.exit_code == 0, result.output
+    version = registered(result.output)
+    assert version.startswith("model:gp:") and "MAE" in result.output and " K," in result.output
+    bad = cli.invoke(app, ["model", "predict", version, "MgB2", "Qq3"])
+    assert bad.exit_code == 1 and "material 2: cannot read formula 'Qq3'" in bad.output
