@@ -1,0 +1,230 @@
+"""Composition search spaces and candidate generation.
+
+A :class:`CompositionSpace` says which compositions a campaign may propose: the allowed
+elements, at most ``k`` of them at once, molar fractions on a stoichiometry grid
+(multiples of ``1 / grid``), and optionally charge balance, decided by pymatgen's
+oxidation-state guesses (``Composition.oxi_state_guesses``: some assignment of the
+elements' known oxidation states sums to zero).
+
+Candidates come from two generators, both deduplicated by reduced formula:
+
+* :func:`enumerate_compositions`: every composition of the chemical system that the space
+  allows;
+* :func:`substitution_candidates`: known materials with elements swapped by pymatgen's
+  data-mined substitution probabilities (Hautier et al., Inorg. Chem. 50, 656, 2011),
+  kept when the result lies in the space.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from pymatgen.core import Composition, Element
+
+
+@dataclass(frozen=True)
+class CompositionSpace:
+    """Which compositions may be proposed.
+
+    Attributes:
+        elements: Allowed element symbols.
+        max_elements: Largest number of distinct elements in one composition (``k``).
+        grid: Stoichiometry grid: every molar fraction is a multiple of ``1 / grid``.
+        charge_balanced: Require a charge-neutral assignment of oxidation states.
+        min_elements: Smallest number of distinct elements.
+
+    """
+
+    elements: tuple[str, ...]
+    max_elements: int = 3
+    grid: int = 10
+    charge_balanced: bool = False
+    min_elements: int = 1
+
+    def __post_init__(self) -> None:
+        if not self.elements:
+            raise ValueError("elements: at least one element is needed")
+        for symbol in self.elements:
+            if not Element.is_valid_symbol(symbol):
+                raise ValueError(f"elements: {symbol!r} is not an element symbol")
+        if len(set(self.elements)) != len(self.elements):
+            raise ValueError(f"elements: listed twice in {list(self.elements)}")
+        if not 1 <= self.min_elements <= self.max_elements:
+            raise ValueError(
+                f"min_elements/max_elements: need 1 <= {self.min_elements} <= {self.max_elements}"
+            )
+        if self.grid < 1:
+            raise ValueError(f"grid: must be >= 1, got {self.grid}")
+
+    def violations(self, fractions: Mapping[str, float], tol: float = 1e-6) -> list[str]:
+        """Every way ``fractions`` breaks the space's rules (empty when it is allowed).
+
+        Args:
+            fractions: Element symbol to molar fraction (zeros allowed).
+            tol: Tolerance on the sum, the grid and non-negativity.
+
+        """
+        problems = []
+        present = {el: f for el, f in fractions.items() if f > tol}
+        if any(f < -tol for f in fractions.values()):
+            problems.append("negative fraction")
+        unknown = sorted(set(present) - set(self.elements))
+        if unknown:
+            problems.append(f"elements {unknown} not allowed")
+        if abs(sum(fractions.values()) - 1.0) > tol:
+            problems.append(f"fractions sum to {sum(fractions.values()):.6g}, not 1")
+        if not self.min_elements <= len(present) <= self.max_elements:
+            problems.append(
+                f"{len(present)} elements, outside [{self.min_elements}, {self.max_elements}]"
+            )
+        off_grid = [
+            el
+            for el, f in present.items()
+            if abs(f * self.grid - round(f * self.grid)) > tol * self.grid
+        ]
+        if off_grid:
+            problems.append(f"fractions of {off_grid} are not multiples of 1/{self.grid}")
+        if self.charge_balanced and present and not unknown and not is_charge_balanced(present):
+            problems.append("no charge-balanced oxidation states")
+        return problems
+
+    def allows(self, fractions: Mapping[str, float]) -> bool:
+        """Whether ``fractions`` satisfies every rule of the space."""
+        return not self.violations(fractions)
+
+
+@lru_cache(maxsize=100_000)
+def _balanced(formula: str) -> bool:
+    return bool(Composition(formula).oxi_state_guesses(max_sites=-1))
+
+
+def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
+    """Whether pymatgen finds a charge-neutral oxidation-state assignment.
+
+    Args:
+        fractions: Element symbol to amount (fractions or counts; scaled to integers).
+
+    """
+    composition = Composition({el: f for el, f in fractions.items() if f > 0})
+    if len(composition) == 1:
+        return True  # an element: oxidation state 0
+    reduced, _ = composition.get_integer_formula_and_factor(max_denominator=1000)
+    return _balanced(reduced)
+
+
+def reduced_formula(fractions: Mapping[str, float]) -> str:
+    """The reduced formula (pymatgen) of a composition (``{"Fe": 0.4, "O": 0.6}`` → ``Fe2O3``)."""
+    composition = Composition({el: f for el, f in fractions.items() if f > 0})
+    return composition.get_integer_formula_and_factor(max_denominator=1000)[0]
+
+
+def _partitions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
+    """Positive integer tuples of length ``parts`` summing to ``total``."""
+    for cuts in itertools.combinations(range(1, total), parts - 1):
+        bounds = (0, *cuts, total)
+        yield tuple(b - a for a, b in itertools.pairwise(bounds))
+
+
+def enumerate_compositions(
+    space: CompositionSpace, exclude: Iterable[str] = ()
+) -> list[dict[str, float]]:
+    """Every composition the space allows, one per reduced formula.
+
+    Args:
+        space: The composition space.
+        exclude: Formulas already known (in the database, say); their reduced formulas are
+            left out.
+
+    Returns:
+        Element-to-fraction dicts over all of ``space.elements`` (zeros included), sorted
+        by number of elements and then formula, so the result is deterministic.
+
+    """
+    seen = {reduced_formula(Composition(f).fractional_composition.as_dict()) for f in exclude}
+    found: dict[str, dict[str, float]] = {}
+    for n in range(space.min_elements, space.max_elements + 1):
+        for subset in itertools.combinations(sorted(space.elements), n):
+            for counts in _partitions(space.grid, n):
+                fractions = {el: c / space.grid for el, c in zip(subset, counts, strict=True)}
+                formula = reduced_formula(fractions)
+                if formula in seen or formula in found:
+                    continue
+                if space.charge_balanced and not is_charge_balanced(fractions):
+                    continue
+                found[formula] = {el: fractions.get(el, 0.0) for el in space.elements}
+    return [found[f] for f in sorted(found, key=lambda f: (len(Composition(f)), f))]
+
+
+def substitution_candidates(
+    known: Sequence[str],
+    space: CompositionSpace,
+    threshold: float = 1e-3,
+    exclude: Iterable[str] = (),
+) -> list[dict[str, float]]:
+    """Known materials with elements substituted by pymatgen's substitution predictor.
+
+    Each known formula is decorated with its most likely oxidation states, the predictor
+    proposes ionic substitutions with probability above ``threshold``, and a proposal is
+    kept when its composition lies in ``space`` (grid, elements, ``k``, charge) and is not
+    in ``known`` or ``exclude``.
+
+    Args:
+        known: Formulas of known materials (``LiFePO4``).
+        space: Where the candidates must lie.
+        threshold: Smallest substitution probability kept.
+        exclude: Further formulas to leave out.
+
+    Returns:
+        Element-to-fraction dicts over ``space.elements``, most probable first.
+
+    """
+    from pymatgen.analysis.structure_prediction.substitution_probability import (
+        SubstitutionPredictor,
+    )
+
+    predictor = SubstitutionPredictor(threshold=threshold)
+    taken = {reduced_formula(Composition(f).as_dict()) for f in (*known, *exclude)}
+    scored: dict[str, tuple[float, dict[str, float]]] = {}
+    for formula in known:
+        composition = Composition(formula)
+        try:
+            decorated = composition.add_charges_from_oxi_state_guesses()
+        except ValueError:
+            continue
+        species = [s for s in decorated if getattr(s, "oxi_state", None) is not None]
+        if not species or len(species) != len(decorated):
+            continue
+        try:
+            predictions = predictor.list_prediction(species)
+        except ValueError:  # a species the probability model does not know
+            continue
+        for prediction in predictions:
+            swap = {
+                str(old.element): str(new.element)
+                for new, old in prediction["substitutions"].items()
+            }
+            amounts: dict[str, float] = {}
+            for el, amount in composition.fractional_composition.items():
+                target = swap.get(str(el), str(el))
+                amounts[target] = amounts.get(target, 0.0) + float(amount)
+            new_formula = reduced_formula(amounts)
+            if new_formula in taken or not space.allows(amounts):
+                continue
+            best = scored.get(new_formula)
+            if best is None or prediction["probability"] > best[0]:
+                fractions = {el: amounts.get(el, 0.0) for el in space.elements}
+                scored[new_formula] = (float(prediction["probability"]), fractions)
+    ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
+    return [fractions for _, (_, fractions) in ranked]
+
+
+__all__ = [
+    "CompositionSpace",
+    "enumerate_compositions",
+    "is_charge_balanced",
+    "reduced_formula",
+    "substitution_candidates",
+]

@@ -1,0 +1,94 @@
+"""Composition spaces and candidate generators: every candidate obeys its space."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from discovery.compositions import (
+    CompositionSpace,
+    enumerate_compositions,
+    is_charge_balanced,
+    reduced_formula,
+    substitution_candidates,
+)
+
+ELEMENTS = ("Li", "Na", "Mg", "Fe", "Cu", "O", "S", "Cl")
+
+
+@st.composite
+def composition_spaces(draw: st.DrawFn) -> CompositionSpace:
+    elements = draw(st.lists(st.sampled_from(ELEMENTS), min_size=1, max_size=4, unique=True))
+    k = draw(st.integers(1, min(3, len(elements))))
+    return CompositionSpace(
+        tuple(elements),
+        max_elements=k,
+        grid=draw(st.integers(1, 6)),
+        charge_balanced=draw(st.booleans()),
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(space=composition_spaces())
+def test_every_enumerated_composition_obeys_its_space(space: CompositionSpace) -> None:
+    candidates = enumerate_compositions(space)
+    formulas = [reduced_formula(c) for c in candidates]
+    assert len(formulas) == len(set(formulas))  # one per reduced formula
+    for fractions in candidates:
+        assert set(fractions) == set(space.elements)
+        assert space.violations(fractions) == []
+        present = [f for f in fractions.values() if f > 0]
+        assert 1 <= len(present) <= space.max_elements
+        assert sum(fractions.values()) == pytest.approx(1.0)
+        if space.charge_balanced and len(present) > 1:
+            assert is_charge_balanced(fractions)
+
+
+def test_fe_o_on_a_fifths_grid_is_complete_and_charge_balanced() -> None:
+    everything = CompositionSpace(("Fe", "O"), max_elements=2, grid=5)
+    balanced = CompositionSpace(("Fe", "O"), max_elements=2, grid=5, charge_balanced=True)
+    formulas = {reduced_formula(c) for c in enumerate_compositions(everything)}
+    assert formulas == {"Fe", "O2", "Fe4O", "Fe3O2", "Fe2O3", "FeO4"}  # FeO is off the grid
+    # Fe4O, Fe3O2 and FeO4 need oxidation states iron does not have
+    assert {reduced_formula(c) for c in enumerate_compositions(balanced)} == {"Fe", "O2", "Fe2O3"}
+
+
+def test_violations_name_each_broken_rule() -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), max_elements=2, grid=10, charge_balanced=True)
+    problems = space.violations({"Li": 0.25, "Fe": 0.25, "O": 0.45, "S": 0.05})
+    text = "; ".join(problems)
+    assert "['S'] not allowed" in text
+    assert "4 elements" in text
+    assert "multiples of 1/10" in text
+    assert space.violations({"Li": 0.4, "O": 0.6}) == ["no charge-balanced oxidation states"]
+    assert space.allows({"Li": 2 / 3, "O": 1 / 3}) is False  # off the grid
+    assert CompositionSpace(("Li", "O"), grid=3, charge_balanced=True).allows(
+        {"Li": 2 / 3, "O": 1 / 3}
+    )
+
+
+def test_known_formulas_are_left_out() -> None:
+    space = CompositionSpace(("Na", "Cl"), max_elements=2, grid=2)
+    assert "NaCl" in {reduced_formula(c) for c in enumerate_compositions(space)}
+    assert "NaCl" not in {reduced_formula(c) for c in enumerate_compositions(space, ["Na2Cl2"])}
+
+
+def test_bad_spaces_are_refused_naming_the_field() -> None:
+    with pytest.raises(ValueError, match="elements: 'Xx' is not an element symbol"):
+        CompositionSpace(("Fe", "Xx"))
+    with pytest.raises(ValueError, match="min_elements/max_elements"):
+        CompositionSpace(("Fe",), max_elements=0)
+    with pytest.raises(ValueError, match="grid"):
+        CompositionSpace(("Fe",), grid=0)
+
+
+def test_substitutions_of_known_materials_lie_in_the_space_and_are_new() -> None:
+    space = CompositionSpace(
+        ("Li", "Na", "Fe", "Mn", "Co", "Ni", "O"), max_elements=3, grid=4, charge_balanced=True
+    )
+    candidates = substitution_candidates(["LiCoO2"], space, exclude=["NaCoO2"])
+    formulas = [reduced_formula(c) for c in candidates]
+    assert formulas and "LiCoO2" not in formulas and "NaCoO2" not in formulas
+    assert {"LiNiO2", "LiMnO2"} & set(formulas)
+    assert all(space.allows(c) for c in candidates)
