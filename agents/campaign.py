@@ -8,15 +8,24 @@ database resumes exactly where the last one stopped.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
+from typing import Any
 
 import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from discovery.datasets import PoolDataset
-from discovery.domain import Campaign, CampaignSettings, Candidate, Measurement, Trial, TrialStatus
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Candidate,
+    Measurement,
+    Objective,
+    Trial,
+    TrialStatus,
+)
 from discovery.metrics import (
     acceleration_factor,
     best_so_far,
@@ -25,6 +34,7 @@ from discovery.metrics import (
     top_mask,
 )
 from discovery.planners import Planner, PlanningProblem, RandomPlanner, make_planner
+from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
 
@@ -124,6 +134,39 @@ class CampaignAgent:
             for i, (point, row) in enumerate(zip(dataset.points, dataset.values, strict=True))
         ]
         store.create(campaign, candidates)
+        return cls(store, name)
+
+    @classmethod
+    def from_candidates(
+        cls,
+        store: CampaignStore,
+        name: str,
+        space: SearchSpace,
+        objectives: tuple[Objective, ...],
+        points: Sequence[Mapping[str, Any]],
+        settings: CampaignSettings | None = None,
+        source: str = "generated",
+    ) -> CampaignAgent:
+        """Create a campaign over a pool of unmeasured candidates (a lab measures them).
+
+        Raises:
+            ValueError: naming the candidate that is outside ``space``.
+
+        """
+        checked = []
+        for i, point in enumerate(points):
+            try:
+                checked.append(space.validate(point))
+            except ValueError as error:
+                raise ValueError(f"candidate {i}: {error}") from None
+        campaign = Campaign(
+            name=name,
+            space=space,
+            objectives=objectives,
+            settings=settings or CampaignSettings(),
+            source=source,
+        )
+        store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
         return cls(store, name)
 
     # -- ask -------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
@@ -49,3 +50,25 @@ def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list
     """Materials matching a MongoDB query (from :func:`db.query.optimade_to_mongo`)."""
     found = MaterialDocument.objects(__raw__=query).order_by("formula")
     return [material_from_document(d) for d in found.skip(offset).limit(limit)], found.count()
+
+
+def known_formulas(elements: Sequence[str]) -> set[str]:
+    """Formulas the database already knows within a chemical system.
+
+    Materials and literature property records whose elements all lie in ``elements``;
+    candidate generators leave these out.
+
+    Args:
+        elements: Element symbols of the chemical system.
+
+    """
+    from db.literature import PropertyRecordDocument  # it imports this package
+
+    allowed = list(elements)
+    outside = {"elements": {"$not": {"$elemMatch": {"$nin": allowed}}}}
+    formulas = {
+        d["formula"] for d in MaterialDocument.objects(__raw__=outside).only("formula").as_pymongo()
+    }
+    records = PropertyRecordDocument.objects(__raw__=outside | {"formula": {"$ne": None}})
+    formulas |= {d["formula"] for d in records.only("formula").as_pymongo() if d.get("formula")}
+    return formulas

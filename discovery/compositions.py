@@ -24,6 +24,8 @@ from functools import lru_cache
 
 from pymatgen.core import Composition, Element
 
+from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
+
 
 @dataclass(frozen=True)
 class CompositionSpace:
@@ -94,6 +96,15 @@ class CompositionSpace:
     def allows(self, fractions: Mapping[str, float]) -> bool:
         """Whether ``fractions`` satisfies every rule of the space."""
         return not self.violations(fractions)
+
+    def search_space(self) -> SearchSpace:
+        """The campaign search space: one molar-fraction parameter per element, sum 1.
+
+        Surrogates read it as chemistry (:mod:`discovery.campaign_models`); the pool of
+        candidates from the generators below carries the grid, ``k`` and charge rules.
+        """
+        parameters = tuple(ContinuousParameter(el, 0.0, 1.0) for el in self.elements)
+        return SearchSpace(parameters, (SimplexConstraint(self.elements, 1.0),))
 
 
 @lru_cache(maxsize=100_000)

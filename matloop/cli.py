@@ -178,6 +178,19 @@ def campaign_create(
         str | None,
         typer.Option(help="Formula column of --from-csv: candidates become compositions."),
     ] = None,
+    elements: Annotated[
+        str | None,
+        typer.Option(help="Generate a composition pool over these elements (Li,Fe,P,O)."),
+    ] = None,
+    max_elements: Annotated[int, typer.Option(help="At most k elements per candidate.")] = 3,
+    grid: Annotated[int, typer.Option(help="Fractions are multiples of 1/GRID.")] = 10,
+    charge_balanced: Annotated[
+        bool, typer.Option(help="Keep charge-balanced compositions only (pymatgen).")
+    ] = False,
+    substitute_from: Annotated[
+        list[str] | None,
+        typer.Option(help="Known formula to substitute elements in (repeatable)."),
+    ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
     seed: int = 0,
@@ -188,9 +201,31 @@ def campaign_create(
     from discovery.domain import CampaignSettings
 
     with errors():
-        if (from_csv is None) == (from_olympus is None):
-            raise CommandError("give exactly one of --from-csv FILE or --from-olympus DIR")
+        sources = [from_csv, from_olympus, elements]
+        if sum(source is not None for source in sources) != 1:
+            raise CommandError(
+                "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
+            )
         strategy = _strategy(strategy, surrogate)
+        settings = CampaignSettings(strategy, initial, batch, seed)
+        if elements is not None:
+            if not objective:
+                raise CommandError("--objective NAME:max|min is required with --elements")
+            agent = _generated_campaign(
+                name,
+                elements,
+                [_parse_objective(o) for o in objective],
+                max_elements,
+                grid,
+                charge_balanced,
+                substitute_from or [],
+                settings,
+            )
+            console.print(
+                f"created campaign [bold]{name}[/bold]: {agent.campaign.pool_size} generated "
+                f"compositions of {elements}"
+            )
+            return
         if composition is not None and from_csv is None:
             raise CommandError("--composition needs --from-csv")
         if from_csv is not None:
@@ -201,7 +236,6 @@ def campaign_create(
         else:
             assert from_olympus is not None
             dataset = load_olympus(from_olympus)
-        settings = CampaignSettings(strategy, initial, batch, seed)
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
@@ -209,6 +243,43 @@ def campaign_create(
     console.print(
         f"created campaign [bold]{name}[/bold]: {len(dataset)} candidates, "
         f"{len(dataset.space.parameters)} parameters, objective {goals}"
+    )
+
+
+def _generated_campaign(
+    name: str,
+    elements: str,
+    objectives: list[tuple[str, Any]],
+    max_elements: int,
+    grid: int,
+    charge_balanced: bool,
+    substitute_from: list[str],
+    settings: Any,
+) -> Any:
+    """A lab campaign over generated compositions, leaving out formulas already known."""
+    from agents import CampaignAgent
+    from db.materials import known_formulas
+    from discovery.compositions import (
+        CompositionSpace,
+        enumerate_compositions,
+        substitution_candidates,
+    )
+    from discovery.domain import Objective
+
+    symbols = tuple(e.strip() for e in elements.split(",") if e.strip())
+    space = CompositionSpace(symbols, max_elements, grid, charge_balanced)
+    campaign_store = store()
+    known = known_formulas(symbols)
+    points = substitution_candidates(substitute_from, space, exclude=known)
+    taken = {tuple(sorted(p.items())) for p in points}
+    points += [
+        p for p in enumerate_compositions(space, known) if tuple(sorted(p.items())) not in taken
+    ]
+    if not points:
+        raise CommandError("--elements: no composition satisfies these rules")
+    goals = tuple(Objective(n, d) for n, d in objectives)
+    return CampaignAgent.from_candidates(
+        campaign_store, name, space.search_space(), goals, points, settings, source="generated"
     )
 
 

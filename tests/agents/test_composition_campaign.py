@@ -1,0 +1,99 @@
+"""Campaigns over generated compositions: every proposal obeys the composition rules."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from agents import CampaignAgent
+from db.campaigns import CampaignStore
+from db.materials import add_material
+from discovery.compositions import CompositionSpace, enumerate_compositions, reduced_formula
+from discovery.domain import CampaignSettings, Direction, Measurement, Objective
+from matloop.cli import app
+
+ELEMENTS = ("Li", "Mg", "Fe", "Cu", "O", "S")
+_names = itertools.count()
+
+
+@st.composite
+def composition_spaces(draw: st.DrawFn) -> CompositionSpace:
+    elements = draw(st.lists(st.sampled_from(ELEMENTS), min_size=2, max_size=4, unique=True))
+    return CompositionSpace(
+        tuple(elements),
+        max_elements=draw(st.integers(1, min(3, len(elements)))),
+        grid=draw(st.integers(2, 6)),
+        charge_balanced=draw(st.booleans()),
+    )
+
+
+def _measure(agent: CampaignAgent, rng: np.random.Generator) -> None:
+    trials = agent.propose()
+    agent.observe(
+        [
+            Measurement(t.id, {"gap": float(rng.normal())}, idempotency_key=f"k-{t.id}")
+            for t in trials
+        ]
+    )
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(space=composition_spaces(), seed=st.integers(0, 100))
+def test_every_proposal_obeys_the_composition_space(
+    store: CampaignStore, space: CompositionSpace, seed: int
+) -> None:
+    pool = enumerate_compositions(space)
+    name = f"comp-{next(_names)}"
+    agent = CampaignAgent.from_candidates(
+        store,
+        name,
+        space.search_space(),
+        (Objective("gap", Direction.MAXIMIZE),),
+        pool,
+        CampaignSettings("gp", initial=3, batch_size=2, seed=seed),
+    )
+    rng = np.random.default_rng(seed)
+    for _ in range(3):  # the random design, then GP rounds while the pool lasts
+        if agent.status().trials.get("proposed", 0) or len(store.trials(name)) >= len(pool):
+            break
+        _measure(agent, rng)
+    trials = store.trials(name)
+    assert trials and len({t.candidate for t in trials}) == len(trials)
+    for t in trials:
+        assert space.violations(t.parameters) == [], (t.parameters, space)
+
+
+def test_generated_campaign_from_the_command_line(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    CampaignStore()  # connects
+    add_material("Fe2O3")  # known: left out of the pool
+    cli = CliRunner()
+    args = ["campaign", "create", "ferrites", "--elements", "Li,Fe,O", "--max-elements", "3"]
+    args += ["--grid", "20", "--charge-balanced", "--objective", "gap:max"]
+    args += ["--substitute-from", "LiCoO2"]
+    created = cli.invoke(app, args)
+    assert created.exit_code == 0, created.output
+    proposed = cli.invoke(app, ["campaign", "propose", "ferrites", "-n", "6", "--json"])
+    assert proposed.exit_code == 0, proposed.output
+    trials = json.loads(proposed.output)
+    space = CompositionSpace(("Li", "Fe", "O"), max_elements=3, grid=20, charge_balanced=True)
+    assert len(trials) == 6
+    for trial in trials:
+        assert space.violations({el: trial[el] for el in space.elements}) == []
+    pool = CampaignStore().candidates("ferrites")
+    formulas = {reduced_formula(c.parameters) for c in pool}
+    assert "Fe2O3" not in formulas and "LiFeO2" in formulas
+    refused = cli.invoke(
+        app, ["campaign", "create", "x", "--elements", "Fe,Xx", "--objective", "g:max"]
+    )
+    assert refused.exit_code != 0 and "'Xx' is not an element symbol" in refused.output
