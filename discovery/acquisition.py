@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from botorch.acquisition.cached_cholesky import supports_cache_root
-from botorch.acquisition.logei import qLogNoisyExpectedImprovement
+from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
+from botorch.acquisition.monte_carlo import MCAcquisitionFunction, qUpperConfidenceBound
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.sampling import SobolQMCNormalSampler
@@ -49,8 +51,102 @@ def qlognei(
     )
 
 
+@dataclass(frozen=True)
+class AcquisitionInputs:
+    """What an acquisition builder may use.
+
+    Attributes:
+        model: Fitted single-output surrogate (larger is better).
+        X_baseline: ``n x d`` inputs already measured.
+        Y_baseline: ``n x 1`` their values, oriented so that larger is better.
+        X_pending: ``p x d`` inputs handed out but not measured, or None.
+        mc_samples: Number of QMC posterior samples.
+        seed: Sampler seed.
+
+    """
+
+    model: Model
+    X_baseline: torch.Tensor
+    Y_baseline: torch.Tensor
+    X_pending: torch.Tensor | None = None
+    mc_samples: int = 256
+    seed: int = 0
+
+    @property
+    def sampler(self) -> SobolQMCNormalSampler:
+        """A seeded Sobol QMC sampler."""
+        return SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self.seed)
+
+    @property
+    def pending(self) -> torch.Tensor | None:
+        """``X_pending``, or None when empty."""
+        p = self.X_pending
+        return p if p is not None and p.shape[0] > 0 else None
+
+
+def _qlognei(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+    return qlognei(
+        inputs.model, inputs.X_baseline, inputs.X_pending, inputs.mc_samples, inputs.seed
+    )
+
+
+def _qucb(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+    # beta = 2: the common default (BoTorch tutorials), a ~1.4 sigma optimism
+    return qUpperConfidenceBound(
+        inputs.model, beta=2.0, sampler=inputs.sampler, X_pending=inputs.pending
+    )
+
+
+def _qlogei(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+    # BoTorch's default recipe: improvement over the best observed value
+    return qLogExpectedImprovement(
+        inputs.model,
+        best_f=inputs.Y_baseline.max(),
+        sampler=inputs.sampler,
+        X_pending=inputs.pending,
+    )
+
+
+#: Acquisition builders by name; :func:`register_acquisition` adds more.
+ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], MCAcquisitionFunction]] = {
+    "qlognei": _qlognei,
+    "qucb": _qucb,
+    "qlogei": _qlogei,
+}
+
+
+def register_acquisition(
+    name: str, builder: Callable[[AcquisitionInputs], MCAcquisitionFunction]
+) -> None:
+    """Add an acquisition builder under a new name.
+
+    Raises:
+        ValueError: if the name is taken (silently replacing one would change campaigns).
+
+    """
+    if name in ACQUISITIONS:
+        raise ValueError(f"acquisition {name!r} is already registered")
+    ACQUISITIONS[name] = builder
+
+
+def make_acquisition(name: str, inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+    """Build the acquisition function registered as ``name``.
+
+    Raises:
+        ValueError: for an unknown name, listing the registered ones.
+
+    """
+    try:
+        builder = ACQUISITIONS[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown acquisition {name!r}; choose from {sorted(ACQUISITIONS)}"
+        ) from None
+    return builder(inputs)
+
+
 def _greedy(
-    acqf: qLogNoisyExpectedImprovement,
+    acqf: MCAcquisitionFunction,
     q: int,
     pick: Callable[[], tuple[torch.Tensor, float]],
     X_pending: torch.Tensor | None,
@@ -84,7 +180,7 @@ def _greedy(
 
 
 def optimize_over_pool(
-    acqf: qLogNoisyExpectedImprovement,
+    acqf: MCAcquisitionFunction,
     pool: torch.Tensor,
     q: int,
     X_pending: torch.Tensor | None = None,
@@ -121,7 +217,7 @@ def optimize_over_pool(
 
 
 def optimize_over_box(
-    acqf: qLogNoisyExpectedImprovement,
+    acqf: MCAcquisitionFunction,
     bounds: torch.Tensor,
     q: int,
     simplex: Sequence[tuple[Sequence[int], float]] = (),

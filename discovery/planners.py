@@ -16,7 +16,12 @@ import numpy as np
 import torch
 from linear_operator.utils.warnings import NumericalWarning
 
-from discovery.acquisition import optimize_over_box, optimize_over_pool, qlognei
+from discovery.acquisition import (
+    AcquisitionInputs,
+    make_acquisition,
+    optimize_over_box,
+    optimize_over_pool,
+)
 from discovery.campaign_models import fit_surrogate
 from discovery.domain import ModelArtifact, Objective
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
@@ -102,7 +107,7 @@ class RandomPlanner:
 
 @dataclass(frozen=True)
 class GPPlanner:
-    """A surrogate + batch qLogNoisyExpectedImprovement (single objective).
+    """A surrogate + a batch acquisition function, qLogNEI by default (single objective).
 
     Attributes:
         mc_samples: QMC samples for the acquisition function.
@@ -110,6 +115,8 @@ class GPPlanner:
         raw_samples: Initial samples for those restarts.
         surrogate: ``gp`` (``SingleTaskGP``), ``ensemble`` (deep ensemble) or ``gnn``
             (composition GNN ensemble); see :mod:`discovery.campaign_models`.
+        acquisition: A name in :data:`discovery.acquisition.ACQUISITIONS`.
+        label: Strategy name to record instead of the derived one.
 
     """
 
@@ -117,11 +124,16 @@ class GPPlanner:
     num_restarts: int = 8
     raw_samples: int = 256
     surrogate: str = "gp"
+    acquisition: str = "qlognei"
+    label: str | None = None
 
     @property
     def name(self) -> str:
-        """The surrogate's name: the strategy recorded on each trial."""
-        return self.surrogate
+        """The strategy recorded on each trial: ``label``, or surrogate[+acquisition]."""
+        if self.label:
+            return self.label
+        suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
+        return f"{self.surrogate}{suffix}"
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
@@ -149,7 +161,8 @@ class GPPlanner:
             self.surrogate, problem.space, train_X, train_Y, bounds, seed
         )
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
-        acqf = qlognei(model, train_X, pending, mc_samples=self.mc_samples, seed=seed)
+        inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
+        acqf = make_acquisition(self.acquisition, inputs)
         if problem.pool is not None:
             available = problem.available_indices()
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
@@ -201,12 +214,15 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp": GPPlanner,
     "ensemble": partial(GPPlanner, surrogate="ensemble"),
     "gnn": partial(GPPlanner, surrogate="gnn"),
+    "gp+qucb": partial(GPPlanner, acquisition="qucb"),
+    # what a user gets from BoTorch's tutorial recipe: SingleTaskGP + qLogEI, defaults
+    "botorch": partial(GPPlanner, acquisition="qlogei", label="botorch"),
     "random": RandomPlanner,
 }
 
 
 def make_planner(name: str) -> Planner:
-    """Build a planner by registry name (``gp``, ``ensemble``, ``gnn``, ``random``)."""
+    """Build a planner by registry name (see :data:`PLANNERS`)."""
     try:
         return PLANNERS[name]()
     except KeyError:

@@ -12,7 +12,13 @@ import numpy as np
 import pytest
 import torch
 
-from discovery.acquisition import qlognei
+from discovery.acquisition import (
+    ACQUISITIONS,
+    AcquisitionInputs,
+    make_acquisition,
+    qlognei,
+    register_acquisition,
+)
 from discovery.domain import Direction, ModelArtifact, Objective
 from discovery.planners import (
     PLANNERS,
@@ -163,6 +169,8 @@ def test_make_planner_builds_each_registered_strategy() -> None:
         "gp": "gp",
         "ensemble": "ensemble",
         "gnn": "gnn",
+        "gp+qucb": "gp+qucb",
+        "botorch": "botorch",
         "random": "random",
     }
 
@@ -170,7 +178,7 @@ def test_make_planner_builds_each_registered_strategy() -> None:
 def test_make_planner_rejects_unknown_names_listing_the_choices() -> None:
     with pytest.raises(
         ValueError,
-        match=r"unknown strategy 'bayes'; choose from \['ensemble', 'gnn', 'gp', 'random'\]",
+        match=r"unknown strategy 'bayes'; choose from \['botorch', 'ensemble', 'gnn', 'gp', ",
     ):
         make_planner("bayes")
 
@@ -436,3 +444,33 @@ def test_gp_categorical_box_plan_proposes_a_batch() -> None:
     assert len(plan.suggestions) == 2
     for s in plan.suggestions:
         SOLVENT_SPACE.validate(s.parameters)
+
+
+@pytest.mark.parametrize("strategy", ["gp+qucb", "botorch"])
+def test_each_acquisition_proposes_distinct_available_pool_rows(strategy: str) -> None:
+    rng = np.random.default_rng(3)
+    pool = rng.random((40, 2))
+    X, Y = pool[:8], (-((pool[:8] - 0.3) ** 2).sum(1, keepdims=True))
+    available = np.ones(40, bool)
+    available[:10] = False  # measured or pending
+    problem = PlanningProblem(
+        SearchSpace((ContinuousParameter("a", 0, 1), ContinuousParameter("b", 0, 1))),
+        MAXIMIZE_Y,
+        X,
+        Y,
+        pool[8:10],
+        pool,
+        available,
+    )
+    plan = make_planner(strategy).plan(problem, 4, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 4 and all(p is not None and p >= 10 for p in picks)
+    assert all(s.acquisition_value is not None for s in plan.suggestions)
+
+
+def test_the_acquisition_registry_refuses_duplicates_and_unknown_names() -> None:
+    with pytest.raises(ValueError, match="'qucb' is already registered"):
+        register_acquisition("qucb", ACQUISITIONS["qlognei"])
+    inputs = AcquisitionInputs(None, torch.zeros(1, 1), torch.zeros(1, 1))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"unknown acquisition 'pi'; choose from \['qlogei'"):
+        make_acquisition("pi", inputs)

@@ -1,0 +1,161 @@
+"""Fit + propose latency: 1,000 observations, a 100,000-candidate pool, q = 8.
+
+Both paths fit the same model (``SingleTaskGP`` with input normalisation and outcome
+standardisation, BoTorch's default priors) on the same data and choose 8 pool rows by
+qLogNoisyExpectedImprovement, greedily, each pick conditioned on the earlier ones:
+
+* **matloop**: :class:`discovery.planners.GPPlanner` on a :class:`PlanningProblem` (the
+  code a campaign runs, without the database);
+* **raw BoTorch**: ``fit_gpytorch_mll`` + ``qLogNoisyExpectedImprovement`` +
+  ``optimize_acqf_discrete`` written directly.
+
+The objective is the 6-d Hartmann function with noise; the pool is uniform in the box.
+Repeats alternate the two paths so drift hits both alike; the table reports medians and
+matloop's overhead as a ratio of medians.
+
+    python benchmarks/latency.py [--n 1000] [--pool 100000] [--q 8] [--repeats 3]
+
+Writes ``benchmarks/results/latency.{json,md}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.insert(0, str(REPO))
+
+from botorch.acquisition.logei import qLogNoisyExpectedImprovement  # noqa: E402
+from botorch.fit import fit_gpytorch_mll  # noqa: E402
+from botorch.models import SingleTaskGP  # noqa: E402
+from botorch.models.transforms.input import Normalize  # noqa: E402
+from botorch.models.transforms.outcome import Standardize  # noqa: E402
+from botorch.optim import optimize_acqf_discrete  # noqa: E402
+from botorch.sampling import SobolQMCNormalSampler  # noqa: E402
+from botorch.test_functions import Hartmann  # noqa: E402
+from gpytorch.mlls import ExactMarginalLogLikelihood  # noqa: E402
+
+from discovery.domain import Direction, Objective  # noqa: E402
+from discovery.planners import GPPlanner, PlanningProblem  # noqa: E402
+from discovery.spaces import ContinuousParameter, SearchSpace  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+
+
+def problem(n: int, pool: int, seed: int, device: torch.device) -> dict[str, Any]:
+    """Observations and pool of a noisy 6-d Hartmann problem (to be maximised)."""
+    rng = np.random.default_rng(seed)
+    f = Hartmann(dim=6, negate=True)
+    X = rng.random((n, 6))
+    with torch.no_grad():
+        Y = f(torch.as_tensor(X)).numpy()[:, None] + 0.01 * rng.standard_normal((n, 1))
+    return {"X": X, "Y": Y, "pool": rng.random((pool, 6)), "device": device}
+
+
+def matloop_path(data: dict[str, Any], q: int, seed: int) -> dict[str, float]:
+    space = SearchSpace(tuple(ContinuousParameter(f"x{i}", 0.0, 1.0) for i in range(6)))
+    planning = PlanningProblem(
+        space,
+        (Objective("y", Direction.MAXIMIZE),),
+        data["X"],
+        data["Y"],
+        np.empty((0, 6)),
+        data["pool"],
+    )
+    started = time.perf_counter()
+    plan = GPPlanner().plan(planning, q, seed)
+    total = time.perf_counter() - started
+    assert len(plan.suggestions) == q
+    return {"total_s": total}
+
+
+def raw_path(data: dict[str, Any], q: int, seed: int) -> dict[str, float]:
+    dtype, device = torch.float64, data["device"]
+    started = time.perf_counter()
+    X = torch.as_tensor(data["X"], dtype=dtype, device=device)
+    Y = torch.as_tensor(data["Y"], dtype=dtype, device=device)
+    pool = torch.as_tensor(data["pool"], dtype=dtype, device=device)
+    torch.manual_seed(seed)
+    model = SingleTaskGP(X, Y, input_transform=Normalize(d=6), outcome_transform=Standardize(m=1))
+    fit_gpytorch_mll(ExactMarginalLogLikelihood(model.likelihood, model))
+    fitted = time.perf_counter()
+    acqf = qLogNoisyExpectedImprovement(
+        model, X, sampler=SobolQMCNormalSampler(torch.Size([256]), seed=seed)
+    )
+    candidates, _ = optimize_acqf_discrete(acqf, q=q, choices=pool, max_batch_size=2048)
+    assert candidates.shape == (q, 6)
+    done = time.perf_counter()
+    return {"fit_s": fitted - started, "propose_s": done - fitted, "total_s": done - started}
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+        "torch": torch.__version__,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1000)
+    parser.add_argument("--pool", type=int, default=100_000)
+    parser.add_argument("--q", type=int, default=8)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", type=Path, default=RESULTS / "latency")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    data = problem(args.n, args.pool, args.seed, device)
+    runs: dict[str, list[dict[str, float]]] = {"matloop": [], "raw": []}
+    for repeat in range(args.repeats):
+        for name, path in (("matloop", matloop_path), ("raw", raw_path)):
+            runs[name].append(path(data, args.q, args.seed + repeat))
+            print(f"repeat {repeat} {name}: {runs[name][-1]}", flush=True)
+    medians = {k: statistics.median(r["total_s"] for r in v) for k, v in runs.items()}
+    result = {
+        "machine": machine(),
+        "config": {k: v for k, v in vars(args).items() if k != "output"},
+        "runs": runs,
+        "median_total_s": medians,
+        "raw_median_fit_s": statistics.median(r["fit_s"] for r in runs["raw"]),
+        "raw_median_propose_s": statistics.median(r["propose_s"] for r in runs["raw"]),
+        "overhead": medians["matloop"] / medians["raw"] - 1.0,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    args.output.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def markdown(r: dict[str, Any]) -> str:
+    c, m = r["config"], r["machine"]
+    return (
+        f"Fit + propose, {c['n']} observations, {c['pool']:,} candidates, q = {c['q']}, "
+        f"median of {c['repeats']} on {m['device']} ({m['cpus']} CPUs, "
+        f"{m['torch_threads']} torch threads)\n\n"
+        "| path | fit + propose (s) |\n|---|---|\n"
+        f"| raw BoTorch | {r['median_total_s']['raw']:.2f} "
+        f"(fit {r['raw_median_fit_s']:.2f}, propose {r['raw_median_propose_s']:.2f}) |\n"
+        f"| matloop GPPlanner | {r['median_total_s']['matloop']:.2f} |\n\n"
+        f"matloop overhead over raw BoTorch: {100 * r['overhead']:+.1f}%\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
