@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -33,7 +33,8 @@ from discovery.metrics import (
     top_fraction_trace,
     top_mask,
 )
-from discovery.planners import Planner, PlanningProblem, RandomPlanner, make_planner
+from discovery.planners import GPPlanner, Planner, PlanningProblem, RandomPlanner, make_planner
+from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
@@ -105,7 +106,13 @@ class CampaignAgent:
     def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
         self.store = store
         self.campaign = store.get(name)
-        self.planner = planner or make_planner(self.campaign.settings.strategy)
+        self.planner = planner or self._planner(self.campaign.settings)
+
+    def _planner(self, settings: CampaignSettings) -> Planner:
+        planner = make_planner(settings.strategy)
+        if settings.prior_model is None:
+            return planner
+        return with_prior(planner, settings.prior_model, self.campaign.space)
 
     @property
     def name(self) -> str:
@@ -424,3 +431,25 @@ def _same_values(a: Measurement, b: Measurement) -> bool:
     return a.values.keys() == b.values.keys() and all(
         math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
     )
+
+
+def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:
+    """``planner`` with a registered property model's predictions as its prior mean.
+
+    Raises:
+        ValueError: for a planner without a surrogate (random), or a space that is not a
+            composition space.
+        LookupError: for an unknown model version.
+
+    """
+    from agents.models import load_property_model  # torch and the model registry
+
+    if not isinstance(planner, GPPlanner):
+        raise ValueError(f"strategy {planner.name!r} has no surrogate to give a prior mean")
+    model = load_property_model(version)
+    composition_formulas(space, np.zeros((1, space.dim)))  # refuses other spaces now
+
+    def prior(X: np.ndarray) -> np.ndarray:
+        return model.predict(composition_formulas(space, X)).mean
+
+    return replace(planner, prior=prior)

@@ -102,6 +102,7 @@ class SettingsEmbedded(EmbeddedDocument):
     initial = IntField(required=True, min_value=1, default=10)
     batch_size = IntField(required=True, min_value=1, default=4)
     seed = IntField(required=True, default=0)
+    prior_model = StringField(null=True)
 
 
 class CampaignDocument(Document):

@@ -87,6 +87,8 @@ class CampaignSettings:
         initial: Number of random experiments before the model takes over.
         batch_size: Experiments proposed per round.
         seed: Seed from which every round's randomness is derived (so resumes repeat).
+        prior_model: Registered property model whose predictions are the surrogate's
+            prior mean (literature records, another database); None for no prior.
 
     """
 
@@ -94,6 +96,7 @@ class CampaignSettings:
     initial: int = 10
     batch_size: int = 4
     seed: int = 0
+    prior_model: str | None = None
 
     def __post_init__(self) -> None:
         if self.initial < 1:

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import ClassVar, Protocol
 
 import numpy as np
 import torch
+from botorch.models.model import Model
 from linear_operator.utils.warnings import NumericalWarning
 
 from discovery.acquisition import (
@@ -24,6 +25,7 @@ from discovery.acquisition import (
 )
 from discovery.campaign_models import fit_surrogate
 from discovery.domain import ModelArtifact, Objective
+from discovery.priors import Prior, PriorMeanModel, fit_scale
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
 from discovery.surrogates import DTYPE
 
@@ -117,6 +119,9 @@ class GPPlanner:
             (composition GNN ensemble); see :mod:`discovery.campaign_models`.
         acquisition: A name in :data:`discovery.acquisition.ACQUISITIONS`.
         label: Strategy name to record instead of the derived one.
+        prior: Prior prediction of the objective (literature, another database) used as
+            the surrogate's mean, scaled by the data (:mod:`discovery.priors`); pool
+            campaigns only.
 
     """
 
@@ -126,6 +131,7 @@ class GPPlanner:
     surrogate: str = "gp"
     acquisition: str = "qlognei"
     label: str | None = None
+    prior: Prior | None = None
 
     @property
     def name(self) -> str:
@@ -133,7 +139,7 @@ class GPPlanner:
         if self.label:
             return self.label
         suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
-        return f"{self.surrogate}{suffix}"
+        return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
@@ -157,9 +163,7 @@ class GPPlanner:
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
         train_Y = torch.as_tensor(sign * problem.Y[:, :1], dtype=DTYPE)
         bounds = torch.as_tensor(self._bounds(problem), dtype=DTYPE)
-        model, artifact = fit_surrogate(
-            self.surrogate, problem.space, train_X, train_Y, bounds, seed
-        )
+        model, artifact = self._fit(problem, train_X, train_Y, bounds, sign, seed)
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
         inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
         acqf = make_acquisition(self.acquisition, inputs)
@@ -189,6 +193,29 @@ class GPPlanner:
             [Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)], artifact
         )
 
+    def _fit(
+        self,
+        problem: PlanningProblem,
+        train_X: torch.Tensor,
+        train_Y: torch.Tensor,
+        bounds: torch.Tensor,
+        sign: float,
+        seed: int,
+    ) -> tuple[Model, ModelArtifact]:
+        """The surrogate, on the residuals of the scaled prior when there is one."""
+        if self.prior is None:
+            return fit_surrogate(self.surrogate, problem.space, train_X, train_Y, bounds, seed)
+        if problem.pool is None:
+            raise ValueError("a prior mean needs a pool campaign (its candidates are scored)")
+        prior = _RowCache(self.prior, sign)
+        at_data = prior(train_X).unsqueeze(-1)
+        scale = fit_scale(at_data[:, 0].numpy(), train_Y[:, 0].numpy())
+        residual, artifact = fit_surrogate(
+            self.surrogate, problem.space, train_X, train_Y - scale * at_data, bounds, seed
+        )
+        metrics = {**artifact.metrics, "prior_scale": scale}
+        return PriorMeanModel(residual, prior, scale), replace(artifact, metrics=metrics)
+
     @staticmethod
     def _bounds(problem: PlanningProblem) -> np.ndarray:
         if problem.pool is None:
@@ -208,6 +235,23 @@ class GPPlanner:
             for p in space.parameters
             if isinstance(p, CategoricalParameter)
         ]
+
+
+class _RowCache:
+    """A prior evaluated once per distinct input row (the pool is scored many times)."""
+
+    def __init__(self, prior: Prior, sign: float) -> None:
+        self.prior, self.sign = prior, sign
+        self.values: dict[bytes, float] = {}
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        rows = X.detach().cpu().to(torch.float64).numpy()
+        keys = [row.tobytes() for row in rows]
+        missing = [i for i, k in enumerate(keys) if k not in self.values]
+        if missing:
+            predicted = np.asarray(self.prior(rows[missing]), dtype=float).reshape(-1)
+            self.values.update(zip((keys[i] for i in missing), predicted, strict=True))
+        return torch.tensor([self.sign * self.values[k] for k in keys], dtype=DTYPE)
 
 
 PLANNERS: dict[str, Callable[[], Planner]] = {

@@ -191,6 +191,10 @@ def campaign_create(
         list[str] | None,
         typer.Option(help="Known formula to substitute elements in (repeatable)."),
     ] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(help="Property model version whose predictions are the prior mean."),
+    ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
     seed: int = 0,
@@ -207,7 +211,11 @@ def campaign_create(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
         strategy = _strategy(strategy, surrogate)
-        settings = CampaignSettings(strategy, initial, batch, seed)
+        if prior is not None:
+            from agents.models import load_property_model
+
+            load_property_model(prior)  # refuse an unknown model before storing anything
+        settings = CampaignSettings(strategy, initial, batch, seed, prior_model=prior)
         if elements is not None:
             if not objective:
                 raise CommandError("--objective NAME:max|min is required with --elements")
@@ -515,16 +523,29 @@ def campaign_run(
         str | None,
         typer.Option(help="gp, ensemble or gnn for these rounds (default: the campaign's)."),
     ] = None,
+    prior: Annotated[
+        str | None,
+        typer.Option(help="Prior model version for these rounds, or 'none' to switch it off."),
+    ] = None,
 ) -> None:
     """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
     from agents import CampaignAgent, LookupOracle, run
+    from agents.campaign import with_prior
     from discovery.planners import make_planner
 
     with errors():
         if oracle != "lookup":
             raise CommandError(f"--oracle: unknown {oracle!r}; available: lookup")
-        planner = make_planner(_strategy("gp", surrogate)) if surrogate else None
         campaign_store = store()
+        campaign = campaign_store.get(name)
+        planner = None
+        if surrogate is not None or prior is not None:
+            settings = campaign.settings
+            strategy = _strategy(settings.strategy, surrogate) if surrogate else settings.strategy
+            version = settings.prior_model if prior is None else prior
+            planner = make_planner(strategy)
+            if version is not None and version != "none":
+                planner = with_prior(planner, version, campaign.space)
         agent = CampaignAgent(campaign_store, name, planner)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds

@@ -131,3 +131,28 @@ def test_unknown_surrogate_is_refused(cli: CliRunner) -> None:
         app, ["campaign", "create", "x", "--from-olympus", str(OLYMPUS), "--surrogate", "svm"]
     )
     assert result.exit_code != 0 and "--surrogate: unknown 'svm'" in result.output
+
+
+def test_a_literature_prior_enters_the_campaign_and_can_be_switched_off(
+    cli: CliRunner, composition_pool_csv: Path, tmp_path: Path
+) -> None:
+    records = tmp_path / "records.csv"  # "literature" values of the same property
+    table = pd.read_csv(composition_pool_csv, keep_default_na=False)
+    table.assign(target=table.target * 0.9 + 5).to_csv(records, index=False)
+    trained = _ok(
+        cli, "model", "train", "--data", str(records), "--target", "target", "--kind", "ensemble",
+        "--members", "1", "--epochs", "3",
+    )  # fmt: skip
+    version = next(w for w in trained.split() if w.startswith("model:ensemble:"))
+    common = ["--from-csv", str(composition_pool_csv), "--composition", "formula"]
+    common += ["--objective", "target:max", "--initial", "6", "--batch", "2"]
+    refused = cli.invoke(app, ["campaign", "create", "bad", *common, "--prior", "model:gp:000"])
+    assert refused.exit_code != 0 and "no model version" in refused.output
+    assert "bad" not in _ok(cli, "campaign", "list")
+    _ok(cli, "campaign", "create", "moduli", *common, "--prior", version)
+    _ok(cli, "campaign", "run", "moduli", "--rounds", "1")
+    _ok(cli, "campaign", "run", "moduli", "--rounds", "2", "--prior", "none")
+    trials = _trials(cli, "moduli")
+    assert [t["strategy"] for t in trials[6:]] == ["gp+prior"] * 2 + ["gp"] * 2
+    artifact = CampaignStore().load_model(trials[6]["model_version"])
+    assert 0.0 <= artifact.metrics["prior_scale"] <= 2.0

@@ -1,0 +1,126 @@
+"""Prior knowledge as a GP prior mean: campaigns that start from what the literature says.
+
+A prior is any function from a campaign's encoded inputs to a predicted objective value:
+in practice a property surrogate trained on literature records or an imported table
+(:mod:`discovery.property_models`). Other sources measure differently, so the prior is
+trusted only as far as the campaign's own data confirm it: with ``p(x)`` the prior
+prediction, the campaign fits
+
+    y(x) = a p(x) + r(x),    r ~ GP,
+
+where the scale ``a`` (clipped to ``[0, 2]``) is a least-squares fit on the measurements
+and the GP models the residual. With ``a = 0`` (a prior that explains nothing) this is
+the plain GP again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
+from gpytorch.distributions import MultivariateNormal
+from pymatgen.core.periodic_table import Element
+
+from discovery.spaces import SearchSpace
+
+#: A prior: ``n x d`` encoded inputs to ``n`` predicted objective values (objective units).
+Prior = Callable[[np.ndarray], np.ndarray]
+
+#: Range of the prior's fitted scale ``a``.
+SCALE_RANGE = (0.0, 2.0)
+
+
+def fit_scale(prior: np.ndarray, y: np.ndarray) -> float:
+    """Least-squares slope of ``y`` on ``prior`` (with an intercept), clipped to ``[0, 2]``.
+
+    Args:
+        prior: ``n`` prior predictions at the measured inputs.
+        y: ``n`` measured values.
+
+    Returns:
+        The scale ``a``; 0 when the prior does not vary over the measurements.
+
+    """
+    p = prior - prior.mean()
+    denominator = float(p @ p)
+    if denominator <= 1e-12 * max(len(p), 1):
+        return 0.0
+    slope = float(p @ (y - y.mean())) / denominator
+    return float(np.clip(slope, *SCALE_RANGE))
+
+
+class PriorMeanModel(Model):
+    """A residual model plus a scaled prior mean: ``a p(x) + r(x)``.
+
+    Args:
+        residual: Fitted single-output model of the residuals ``y - a p(x)``.
+        prior: Maps ``n x d`` inputs (tensor) to ``n`` prior predictions (tensor).
+        scale: The fitted ``a``.
+
+    """
+
+    def __init__(
+        self, residual: Model, prior: Callable[[torch.Tensor], torch.Tensor], scale: float
+    ) -> None:
+        super().__init__()
+        self.residual = residual
+        self.prior = prior
+        self.scale = scale
+
+    @property
+    def num_outputs(self) -> int:
+        """One output."""
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """No model batch dimensions."""
+        return torch.Size([])
+
+    def posterior(
+        self,
+        X: torch.Tensor,
+        output_indices: list[int] | None = None,
+        observation_noise: bool | torch.Tensor = False,
+        posterior_transform: Any = None,
+        **kwargs: Any,
+    ) -> GPyTorchPosterior:
+        """The residual's posterior over ``X`` (``batch x q x d``), shifted by ``a p(X)``."""
+        inner = self.residual.posterior(X, observation_noise=observation_noise)
+        assert isinstance(inner, GPyTorchPosterior)
+        flat = X.reshape(-1, X.shape[-1])
+        shift = (self.scale * self.prior(flat)).to(X).reshape(X.shape[:-1])
+        mvn = inner.distribution
+        posterior = GPyTorchPosterior(
+            MultivariateNormal(mvn.mean + shift, mvn.lazy_covariance_matrix)
+        )
+        return posterior_transform(posterior) if posterior_transform is not None else posterior
+
+
+def composition_formulas(space: SearchSpace, X: np.ndarray) -> list[str]:
+    """Formulas (``Fe0.4O0.6``) of encoded compositions: one per row of ``X``.
+
+    Args:
+        space: A composition space: its first simplex constraint names element symbols.
+        X: ``n x d`` encoded inputs.
+
+    Raises:
+        ValueError: when the space has no simplex of element symbols.
+
+    """
+    if not space.simplex or not all(Element.is_valid_symbol(n) for n in space.simplex[0].names):
+        raise ValueError("a composition prior needs a composition space (element fractions)")
+    names = list(space.simplex[0].names)
+    columns = [space.columns.index(n) for n in names]
+    formulas = []
+    for row in np.asarray(X)[:, columns]:
+        parts = [f"{el}{f:.8g}" for el, f in zip(names, row, strict=True) if f > 1e-9]
+        formulas.append("".join(parts) or names[0])
+    return formulas
+
+
+__all__ = ["SCALE_RANGE", "Prior", "PriorMeanModel", "composition_formulas", "fit_scale"]
