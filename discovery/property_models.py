@@ -11,6 +11,8 @@ gp         exact GP (``SingleTaskGP``); a sparse      composition descriptors
 ensemble   deep ensemble of residual MLPs            composition descriptors
 gnn        ensemble of Roost-style composition GNNs  element graph of the composition
 crystal-gnn ensemble of CGCNN-style networks         crystal graph of the structure
+hybrid     the ensemble and the gnn, mixed with a    both
+           weight chosen on the validation split
 ========== ========================================= ===================================
 
 Every model predicts a Gaussian per material; ensembles are recalibrated on the validation
@@ -39,12 +41,13 @@ from discovery.ensembles import (
     FeatureInputs,
     Inputs,
     TrainingConfig,
+    recalibration_scale,
     train_ensemble,
 )
 from discovery.featurizers import Compositions, featurizer_version
 
 #: Surrogate families trained by :func:`fit_property_model`.
-KINDS: tuple[str, ...] = ("gp", "ensemble", "gnn", "crystal-gnn")
+KINDS: tuple[str, ...] = ("gp", "ensemble", "gnn", "crystal-gnn", "hybrid")
 
 #: Widest composition (number of elements) the element-set featurization keeps.
 MAX_ELEMENTS = 12
@@ -157,15 +160,20 @@ class PropertyModel:
         metrics: dict[str, Any],
         ensemble: Ensemble | None = None,
         gp: _FeatureGP | None = None,
+        parts: tuple[PropertyModel, PropertyModel] | None = None,
     ) -> None:
         self.kind = kind
         self.featurizer_version = featurizer_version
         self.metrics = metrics
         self.ensemble = ensemble
         self.gp = gp
+        self.parts = parts
 
     def predict(self, materials: Sequence[Material], batch_size: int = 2048) -> Prediction:
         """Predict ``n`` materials (formulas, or structures for ``crystal-gnn``)."""
+        if self.parts is not None:
+            first, second = (part.predict(materials, batch_size) for part in self.parts)
+            return _mixture(first, second, self.metrics["weight"], self.metrics["scale"])
         inputs = _inputs(self.kind, materials, "predict")
         if self.ensemble is not None:
             mean, epistemic, std = self.ensemble.predict(inputs, batch_size)
@@ -176,7 +184,13 @@ class PropertyModel:
     def to_bytes(self) -> bytes:
         """Serialise the model (``torch.save`` bytes)."""
         buffer = io.BytesIO()
-        body = self.ensemble.to_bytes() if self.ensemble is not None else self.gp.to_bytes()  # type: ignore[union-attr]
+        if self.parts is not None:
+            body: Any = [part.to_bytes() for part in self.parts]
+        elif self.ensemble is not None:
+            body = self.ensemble.to_bytes()
+        else:
+            assert self.gp is not None
+            body = self.gp.to_bytes()
         torch.save(
             {
                 "kind": self.kind,
@@ -204,6 +218,9 @@ class PropertyModel:
                 f"model was trained with featurizer {blob['featurizer_version']!r}, "
                 f"this code has {_version(kind)!r}"
             )
+        if kind == "hybrid":
+            first, second = (cls.from_bytes(part, device) for part in blob["body"])
+            return cls(kind, blob["featurizer_version"], blob["metrics"], parts=(first, second))
         if kind == "gp":
             return cls(
                 kind,
@@ -245,6 +262,8 @@ def fit_property_model(
             raise ValueError(
                 f"{where}: row {int(np.flatnonzero(~np.isfinite(ys))[0])}: target is not finite"
             )
+    if config.kind == "hybrid":
+        return _fit_hybrid(materials, y, val_materials, y_val, config)
     started = time.perf_counter()
     train = _inputs(config.kind, materials, "train")
     val = _inputs(config.kind, val_materials, "val")
@@ -274,6 +293,47 @@ def fit_property_model(
     metrics["members"] = ensemble.history
     metrics["recalibration_scale"] = ensemble.scale
     return PropertyModel(config.kind, _version(config.kind), metrics, ensemble=ensemble)
+
+
+def _mixture(first: Prediction, second: Prediction, weight: float, scale: float) -> Prediction:
+    """The two-component Gaussian mixture ``w N1 + (1 - w) N2``, moment-matched, rescaled."""
+    mean = weight * first.mean + (1 - weight) * second.mean
+    spread = weight * (1 - weight) * (first.mean - second.mean) ** 2
+    variance = weight * first.std**2 + (1 - weight) * second.std**2 + spread
+    epistemic = weight * first.epistemic_std**2 + (1 - weight) * second.epistemic_std**2
+    return Prediction(mean, scale * np.sqrt(variance), scale * np.sqrt(epistemic + spread))
+
+
+def _fit_hybrid(
+    materials: Sequence[Material],
+    y: np.ndarray,
+    val_materials: Sequence[Material],
+    y_val: np.ndarray,
+    config: PropertyModelConfig,
+) -> PropertyModel:
+    """The ensemble and the GNN, mixed with the validation-best weight, recalibrated."""
+    started = time.perf_counter()
+    parts = tuple(
+        fit_property_model(
+            materials, y, val_materials, y_val, PropertyModelConfig(kind, config.training)
+        )
+        for kind in ("ensemble", "gnn")
+    )
+    first, second = (part.predict(val_materials) for part in parts)
+    grid = np.linspace(0.0, 1.0, 11)
+    errors = [np.mean(np.abs(w * first.mean + (1 - w) * second.mean - y_val)) for w in grid]
+    weight = float(grid[int(np.argmin(errors))])
+    mixed = _mixture(first, second, weight, 1.0)
+    scale = recalibration_scale(y_val, mixed.mean, mixed.std)
+    metrics = {
+        "n_train": len(y),
+        "n_val": len(y_val),
+        "weight": weight,
+        "scale": scale,
+        "train_seconds": time.perf_counter() - started,
+        "parts": [part.metrics for part in parts],
+    }
+    return PropertyModel("hybrid", featurizer_version(), metrics, parts=(parts[0], parts[1]))
 
 
 def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, Any]]:

@@ -18,7 +18,7 @@ model_app = typer.Typer(
     help="Property surrogates: train, list, show, predict.", no_args_is_help=True
 )
 
-KIND_HELP = "gp, ensemble, gnn or crystal-gnn."
+KIND_HELP = "gp, ensemble, gnn, hybrid (ensemble + gnn) or crystal-gnn."
 
 
 def _json(value: Any) -> None:

@@ -39,6 +39,7 @@ COMPOSITION_CONFIGS = {
     "gnn": PropertyModelConfig("gnn", TINY_TRAINING, hidden=8),
     "gp-exact": PropertyModelConfig("gp"),
     "gp-variational": PropertyModelConfig("gp", exact_gp_limit=10, inducing_points=8),
+    "hybrid": PropertyModelConfig("hybrid", TINY_TRAINING),
 }
 
 
@@ -154,6 +155,9 @@ def test_composition_model_predicts(
     assert model.metrics["n_val"] == 10
     if name.startswith("gp-"):
         assert model.metrics["gp"] == name.removeprefix("gp-")
+    elif name == "hybrid":
+        assert [len(part["members"]) for part in model.metrics["parts"]] == [2, 2]
+        assert model.metrics["scale"] > 0
     else:
         assert len(model.metrics["members"]) == 2
         assert model.metrics["recalibration_scale"] > 0
@@ -231,7 +235,7 @@ def test_bad_formula_in_predict_names_the_row(splits: dict) -> None:
 def test_unknown_kind_raises() -> None:
     with pytest.raises(ValueError, match=r"unknown surrogate 'random-forest'"):
         PropertyModelConfig("random-forest")
-    assert set(KINDS) == {"gp", "ensemble", "gnn", "crystal-gnn"}
+    assert set(KINDS) == {"gp", "ensemble", "gnn", "crystal-gnn", "hybrid"}
 
 
 def test_mismatched_lengths_and_non_finite_targets_raise(splits: dict) -> None:
@@ -266,3 +270,19 @@ def test_crystal_gnn_needs_structures(
 ) -> None:
     with pytest.raises(ValueError, match=r"predict row 1: crystal-gnn needs structures, got str"):
         crystal_model.predict([nacl_structure, "NaCl"])
+
+
+def test_hybrid_mixes_its_parts_with_a_validation_weight(splits: dict) -> None:
+    model = fit_property_model(
+        splits["train"],
+        splits["y"],
+        splits["val"],
+        splits["y_val"],
+        PropertyModelConfig("hybrid", TINY_TRAINING),
+    )
+    assert model.parts is not None and 0.0 <= model.metrics["weight"] <= 1.0
+    first, second = (part.predict(splits["val"]) for part in model.parts)
+    w = model.metrics["weight"]
+    mixed = model.predict(splits["val"])
+    np.testing.assert_allclose(mixed.mean, w * first.mean + (1 - w) * second.mean, rtol=1e-6)
+    assert np.all(mixed.std >= mixed.epistemic_std)
