@@ -313,27 +313,47 @@ def _fit_hybrid(
 ) -> PropertyModel:
     """The ensemble and the GNN, mixed with the validation-best weight, recalibrated."""
     started = time.perf_counter()
-    parts = tuple(
+    first, second = (
         fit_property_model(
             materials, y, val_materials, y_val, PropertyModelConfig(kind, config.training)
         )
         for kind in ("ensemble", "gnn")
     )
-    first, second = (part.predict(val_materials) for part in parts)
+    hybrid = mix_models(first, second, val_materials, y_val)
+    hybrid.metrics |= {"n_train": len(y), "train_seconds": time.perf_counter() - started}
+    return hybrid
+
+
+def mix_models(
+    first: PropertyModel,
+    second: PropertyModel,
+    val_materials: Sequence[Material],
+    y_val: np.ndarray,
+) -> PropertyModel:
+    """Two trained models as one ``hybrid``: mixture weight and recalibration from ``val``.
+
+    Args:
+        first: A trained composition model (the deep ensemble, say).
+        second: Another (the GNN).
+        val_materials: Validation materials, not used to train either.
+        y_val: Their targets.
+
+    """
+    y_val = np.asarray(y_val, dtype=np.float64)
+    parts = (first, second)
+    first_val, second_val = (part.predict(val_materials) for part in parts)
     grid = np.linspace(0.0, 1.0, 11)
-    errors = [np.mean(np.abs(w * first.mean + (1 - w) * second.mean - y_val)) for w in grid]
+    errors = [np.mean(np.abs(w * first_val.mean + (1 - w) * second_val.mean - y_val)) for w in grid]
     weight = float(grid[int(np.argmin(errors))])
-    mixed = _mixture(first, second, weight, 1.0)
-    scale = recalibration_scale(y_val, mixed.mean, mixed.std)
+    mixed = _mixture(first_val, second_val, weight, 1.0)
     metrics = {
-        "n_train": len(y),
+        "n_train": first.metrics.get("n_train"),
         "n_val": len(y_val),
         "weight": weight,
-        "scale": scale,
-        "train_seconds": time.perf_counter() - started,
+        "scale": recalibration_scale(y_val, mixed.mean, mixed.std),
         "parts": [part.metrics for part in parts],
     }
-    return PropertyModel("hybrid", featurizer_version(), metrics, parts=(parts[0], parts[1]))
+    return PropertyModel("hybrid", featurizer_version(), metrics, parts=parts)
 
 
 def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, Any]]:
@@ -462,4 +482,5 @@ __all__ = [
     "PropertyModel",
     "PropertyModelConfig",
     "fit_property_model",
+    "mix_models",
 ]
