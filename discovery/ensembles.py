@@ -27,7 +27,6 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
 from linear_operator.operators import DiagLinearOperator
@@ -35,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from discovery.networks import MLPNet, RoostNet
+from discovery.surrogates import SingleOutputModel
 
 
 class Batch(Protocol):
@@ -396,7 +396,7 @@ def train_ensemble(
     return ensemble
 
 
-class EnsembleModel(Model):
+class EnsembleModel(SingleOutputModel):
     """A trained :class:`Ensemble` as a single-output BoTorch model.
 
     Args:
@@ -418,16 +418,6 @@ class EnsembleModel(Model):
         self.encode = encode
         self.sign = sign
         self.members = nn.ModuleList(ensemble.members)  # so .to() and .eval() reach them
-
-    @property
-    def num_outputs(self) -> int:
-        """One output: the predicted property."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """No model batch dimensions."""
-        return torch.Size([])
 
     def posterior(
         self,

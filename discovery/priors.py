@@ -26,6 +26,7 @@ from gpytorch.distributions import MultivariateNormal
 from pymatgen.core.periodic_table import Element
 
 from discovery.spaces import SearchSpace
+from discovery.surrogates import SingleOutputModel
 
 #: A prior: ``n x d`` encoded inputs to ``n`` predicted objective values (objective units).
 Prior = Callable[[np.ndarray], np.ndarray]
@@ -53,7 +54,7 @@ def fit_scale(prior: np.ndarray, y: np.ndarray) -> float:
     return float(np.clip(slope, *SCALE_RANGE))
 
 
-class PriorMeanModel(Model):
+class PriorMeanModel(SingleOutputModel):
     """A residual model plus a scaled prior mean: ``a p(x) + r(x)``.
 
     Args:
@@ -70,16 +71,6 @@ class PriorMeanModel(Model):
         self.residual = residual
         self.prior = prior
         self.scale = scale
-
-    @property
-    def num_outputs(self) -> int:
-        """One output."""
-        return 1
-
-    @property
-    def batch_shape(self) -> torch.Size:
-        """No model batch dimensions."""
-        return torch.Size([])
 
     def posterior(
         self,

@@ -8,6 +8,7 @@ import io
 import torch
 from botorch.fit import fit_gpytorch_mll
 from botorch.models import SingleTaskGP
+from botorch.models.model import Model
 from botorch.models.transforms.input import Normalize
 from botorch.models.transforms.outcome import Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
@@ -15,6 +16,20 @@ from gpytorch.mlls import ExactMarginalLogLikelihood
 from discovery.domain import ModelArtifact
 
 DTYPE = torch.float64
+
+
+class SingleOutputModel(Model):
+    """Base of the wrappers that are not GPyTorch models: one output, no batch dimensions."""
+
+    @property
+    def num_outputs(self) -> int:
+        """One output: the predicted objective or property."""
+        return 1
+
+    @property
+    def batch_shape(self) -> torch.Size:
+        """No model batch dimensions."""
+        return torch.Size([])
 
 
 def device() -> torch.device:

@@ -3,28 +3,21 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from db.campaigns import CampaignStore
 from matloop.cli import app
 
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 BULK_MODULUS = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh"
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks train far faster on one thread
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

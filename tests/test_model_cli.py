@@ -4,29 +4,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from db.documents import ModelRecord
 from db.literature import PropertyRecordDocument
 from matloop.cli import app
 
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh" / "train.csv"
 TINY = ["--members", "1", "--epochs", "3", "--patience", "3", "--batch-size", "16"]
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Tiny models on a busy machine: intra-op threads only wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture

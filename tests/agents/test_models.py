@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from pymatgen.core import Lattice, Structure
 
 from agents import CampaignAgent, LookupOracle
@@ -36,20 +34,14 @@ from discovery.domain import CampaignSettings, Direction, ModelArtifact
 from discovery.ensembles import TrainingConfig
 from discovery.property_models import PropertyModelConfig
 
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_vrh" / "train.csv"
 
 #: One member, three epochs, on the CPU: seconds, not minutes.
 TINY = TrainingConfig(n_members=1, epochs=3, patience=3, batch_size=16, lr=3e-3, device="cpu")
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Tiny models on a busy machine: intra-op threads only wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
 
 import numpy as np
@@ -19,20 +18,11 @@ from discovery.ensembles import (
     train_ensemble,
 )
 
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 Z_95 = 1.959963984540054
 N_FEATURES = 2
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Tiny networks: on a busy machine, intra-op threads only wait on each other.
-
-    Module-scoped so that it runs before the module-scoped training fixtures.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

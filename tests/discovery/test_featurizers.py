@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import numpy as np
 import pytest
 import torch
@@ -18,14 +16,8 @@ from discovery.featurizers import (
     fractions_to_batch,
 )
 
-
-@pytest.fixture(autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Tiny tensors: on a busy machine, intra-op threads only wait on each other."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +32,9 @@ TINY_TRAINING = TrainingConfig(
     n_members=2, epochs=4, patience=4, batch_size=16, lr=3e-3, seed=0, device="cpu"
 )
 
+# tiny models: on a busy machine, intra-op threads only wait on each other
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
 #: ``(name, config)`` of every composition surrogate checked here.
 COMPOSITION_CONFIGS = {
     "ensemble": PropertyModelConfig("ensemble", TINY_TRAINING, hidden=16),
@@ -41,18 +43,6 @@ COMPOSITION_CONFIGS = {
     "gp-variational": PropertyModelConfig("gp", exact_gp_limit=10, inducing_points=8),
     "hybrid": PropertyModelConfig("hybrid", TINY_TRAINING),
 }
-
-
-@pytest.fixture(scope="module", autouse=True)
-def single_torch_thread() -> Iterator[None]:
-    """Tiny models: on a busy machine, intra-op threads only wait on each other.
-
-    Module-scoped so that it runs before the module-scoped training fixtures.
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
