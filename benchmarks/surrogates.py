@@ -245,7 +245,8 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """One result from runs of different models on the same sets (same machine)."""
     merged: dict[str, Any] = {
         "machine": runs[0]["machine"],
-        "config": runs[0]["config"] | {"models": [m for r in runs for m in r["config"]["models"]]},
+        "config": runs[0]["config"]
+        | {"models": list(dict.fromkeys(m for r in runs for m in r["config"]["models"]))},
         "runs": [r["config"] for r in runs],
         "sets": {},
     }
@@ -303,7 +304,11 @@ def markdown(results: dict[str, Any]) -> str:
     first: dict[str, Any] = next(iter(results["sets"].values()), {})
     for m in models:
         r = first.get(m, {})
-        if "members" in r:
+        if m == "hybrid":
+            lines.append(
+                "hybrid: the ensemble and gnn models of the same run, mixed (weight on val)."
+            )
+        elif "members" in r:
             lines.append(
                 f"{m}: {r['members']} members, <= {r['max_epochs']} epochs, {r['loss']} loss."
             )
@@ -314,7 +319,9 @@ def markdown(results: dict[str, Any]) -> str:
                 f"RF on {name}: {rf.get('trees', 200)} trees, "
                 f"{rf.get('max_features', 1.0):g} of the features per split."
             )
-    lines.append("RF σ is the spread of its trees, uncalibrated.")
+    lines.append("RF σ is the spread of its trees, uncalibrated. An empty cell: not run.")
+    if "runs" in results:
+        lines.append(f"Combined from {len(results['runs'])} runs on this machine, 1-2 at a time.")
     return "\n".join(lines) + "\n"
 
 
