@@ -125,6 +125,7 @@ def model_train(
             batch_size=batch_size,
             seed=seed,
             device=device,
+            progress=sys.stderr.isatty(),  # a bar per member on a terminal, none in logs
         )
         campaigns = store()  # connects first: no training for a registry that is not there
         common: dict[str, Any] = {"val_fraction": val_fraction, "config": config, "seed": seed}
