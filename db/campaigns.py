@@ -40,6 +40,7 @@ from db.documents import (
     TrialDocument,
     utcnow,
 )
+from db.models import load_model_record
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
@@ -558,17 +559,7 @@ class CampaignStore:
 
     def load_model(self, version: str) -> ModelArtifact:
         """Load a registered model's weights and metadata by version."""
-        record = ModelRecord.objects(version=version).first()
-        if record is None:
-            raise LookupError(f"no model version {version!r}")
-        return ModelArtifact(
-            kind=record.kind,
-            data_hash=record.data_hash,
-            metrics=dict(record.metrics),
-            weights=record.weights.read(),
-            version=version,
-            featurizer_version=record.featurizer_version,
-        )
+        return load_model_record(version)
 
     def counts(self, name: str) -> dict[str, Any]:
         """Trial counts by status and the number of measurements."""
