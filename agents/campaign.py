@@ -109,7 +109,7 @@ class CampaignAgent:
         self.planner = planner or self._planner(self.campaign.settings)
 
     def _planner(self, settings: CampaignSettings) -> Planner:
-        planner = make_planner(settings.strategy)
+        planner = strategy_planner(settings.strategy)
         if settings.prior_model is None:
             return planner
         return with_prior(planner, settings.prior_model, self.campaign.space)
@@ -262,7 +262,7 @@ class CampaignAgent:
                     candidate=suggestion.candidate,
                     model_version=version,
                     acquisition_value=suggestion.acquisition_value,
-                    strategy=planner.name,
+                    strategy=suggestion.strategy or planner.name,
                 )
             )
         return self.store.add_trials(self.name, new) if new else []
@@ -292,6 +292,7 @@ class CampaignAgent:
             X_pending=space.encode([t.parameters for t in pending]),
             pool=pool,
             available=available,
+            strategies=tuple(o.trial.strategy for o in observed),
         )
         return problem, candidates
 
@@ -431,6 +432,20 @@ def _same_values(a: Measurement, b: Measurement) -> bool:
     return a.values.keys() == b.values.keys() and all(
         math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
     )
+
+
+def strategy_planner(strategy: str) -> Planner:
+    """The planner of a stored strategy: a registered name, or ``rl:VERSION``.
+
+    Raises:
+        ValueError: for an unknown strategy or a version that is not a policy.
+        LookupError: for an unknown policy version.
+    """
+    from agents.policies import STRATEGY_PREFIX, policy_planner  # the model registry
+
+    if strategy.startswith(STRATEGY_PREFIX):
+        return policy_planner(strategy)
+    return make_planner(strategy)
 
 
 def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:

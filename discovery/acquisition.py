@@ -13,12 +13,22 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.cached_cholesky import supports_cache_root
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
-from botorch.acquisition.monte_carlo import MCAcquisitionFunction, qUpperConfidenceBound
+from botorch.acquisition.monte_carlo import (
+    MCAcquisitionFunction,
+    qSimpleRegret,
+    qUpperConfidenceBound,
+)
+from botorch.acquisition.multi_objective.logei import (
+    qLogNoisyExpectedHypervolumeImprovement,
+)
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.sampling import SobolQMCNormalSampler
+from botorch.utils.multi_objective.hypervolume import infer_reference_point
+from botorch.utils.multi_objective.pareto import is_non_dominated
 
 MAX_CATEGORY_COMBINATIONS = 256
 
@@ -107,11 +117,17 @@ def _qlogei(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
     )
 
 
+def _qsr(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+    # pure exploitation: the expected best of the batch (an arm of the portfolio)
+    return qSimpleRegret(inputs.model, sampler=inputs.sampler, X_pending=inputs.pending)
+
+
 #: Acquisition builders by name; :func:`register_acquisition` adds more.
 ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], MCAcquisitionFunction]] = {
     "qlognei": _qlognei,
     "qucb": _qucb,
     "qlogei": _qlogei,
+    "qsr": _qsr,
 }
 
 
@@ -145,8 +161,45 @@ def make_acquisition(name: str, inputs: AcquisitionInputs) -> MCAcquisitionFunct
     return builder(inputs)
 
 
+def hypervolume_acquisition(
+    model: Model,
+    X_baseline: torch.Tensor,
+    Y_baseline: torch.Tensor,
+    X_pending: torch.Tensor | None = None,
+    mc_samples: int = 128,
+    seed: int = 0,
+) -> AcquisitionFunction:
+    """Build qLogNEHVI for several objectives, with BoTorch's inferred reference point.
+
+    The reference point sits 10% of the observed range below the worst Pareto-optimal
+    value of each objective (``infer_reference_point``), so every measured Pareto point
+    adds hypervolume.
+
+    Args:
+        model: Fitted ``m``-output surrogate (every output larger is better).
+        X_baseline: ``n x d`` inputs already measured.
+        Y_baseline: ``n x m`` their values, oriented so that larger is better.
+        X_pending: ``p x d`` inputs handed out but not measured, or None.
+        mc_samples: Number of QMC posterior samples.
+        seed: Sampler seed.
+
+    """
+    pareto = Y_baseline[is_non_dominated(Y_baseline)]
+    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+    pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    return qLogNoisyExpectedHypervolumeImprovement(
+        model=model,
+        ref_point=infer_reference_point(pareto).tolist(),
+        X_baseline=X_baseline,
+        sampler=sampler,
+        X_pending=pending,
+        prune_baseline=True,
+        cache_root=False,
+    )
+
+
 def _greedy(
-    acqf: MCAcquisitionFunction,
+    acqf: AcquisitionFunction,
     q: int,
     pick: Callable[[], tuple[torch.Tensor, float]],
     X_pending: torch.Tensor | None,
@@ -180,7 +233,7 @@ def _greedy(
 
 
 def optimize_over_pool(
-    acqf: MCAcquisitionFunction,
+    acqf: AcquisitionFunction,
     pool: torch.Tensor,
     q: int,
     X_pending: torch.Tensor | None = None,
@@ -217,7 +270,7 @@ def optimize_over_pool(
 
 
 def optimize_over_box(
-    acqf: MCAcquisitionFunction,
+    acqf: AcquisitionFunction,
     bounds: torch.Tensor,
     q: int,
     simplex: Sequence[tuple[Sequence[int], float]] = (),

@@ -10,24 +10,30 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from typing import ClassVar, Protocol
+from typing import ClassVar, Protocol, cast
 
 import numpy as np
 import torch
+from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.models.model import Model
+from botorch.posteriors.gpytorch import GPyTorchPosterior
 from linear_operator.utils.warnings import NumericalWarning
+from scipy import stats
 
 from discovery.acquisition import (
+    ACQUISITIONS,
     AcquisitionInputs,
+    hypervolume_acquisition,
     make_acquisition,
     optimize_over_box,
     optimize_over_pool,
 )
-from discovery.campaign_models import fit_surrogate
+from discovery.campaign_models import SURROGATES, fit_surrogate
 from discovery.domain import ModelArtifact, Objective
+from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
-from discovery.surrogates import DTYPE
+from discovery.surrogates import DTYPE, fit_gp, gp_artifact
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,9 @@ class PlanningProblem:
         X_pending: ``p x d`` encoded inputs handed out but not measured.
         pool: ``N x d`` encoded pool, or None for an open space.
         available: ``N`` mask of pool rows neither measured nor pending.
+        strategies: Strategy recorded on each completed trial (``n``; empty when unknown),
+            for planners that learn from which of their choices paid off.
+        budget: Total experiments the campaign means to run, when it has a budget.
 
     """
 
@@ -52,6 +61,8 @@ class PlanningProblem:
     X_pending: np.ndarray
     pool: np.ndarray | None = None
     available: np.ndarray | None = None
+    strategies: tuple[str | None, ...] = ()
+    budget: int | None = None
 
     def available_indices(self) -> np.ndarray:
         """Pool indices still available (empty for an open space)."""
@@ -63,11 +74,20 @@ class PlanningProblem:
 
 @dataclass(frozen=True)
 class Suggestion:
-    """One proposed experiment."""
+    """One proposed experiment.
+
+    Attributes:
+        parameters: The experiment.
+        candidate: Its pool index, for pool campaigns.
+        acquisition_value: The acquisition value when it was chosen.
+        strategy: What chose it, when more specific than the planner's name (a
+            portfolio records the acquisition function it drew).
+    """
 
     parameters: Parameters
     candidate: int | None = None
     acquisition_value: float | None = None
+    strategy: str | None = None
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,31 @@ class Planner(Protocol):
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Return up to ``q`` suggestions (fewer only when the pool runs out)."""
         ...
+
+
+def warp_outcomes(Y: np.ndarray) -> np.ndarray:
+    """Standardise each column and Yeo-Johnson transform it (power fitted by likelihood).
+
+    The transform is monotone, so the best measured point stays the best; a column with
+    fewer than 3 distinct values is only standardised.
+
+    Args:
+        Y: ``n x m`` values, oriented so that larger is better.
+
+    Returns:
+        ``n x m`` warped values, each column with mean 0 and standard deviation 1.
+    """
+    warped = np.empty_like(Y, dtype=float)
+    for j in range(Y.shape[1]):
+        column = Y[:, j].astype(float)
+        spread = column.std()
+        z = (column - column.mean()) / spread if spread > 0 else column - column.mean()
+        if np.unique(z).size >= 3:
+            z = np.asarray(stats.yeojohnson(z)[0], dtype=float)
+            spread = z.std()
+            z = (z - z.mean()) / spread if spread > 0 else z - z.mean()
+        warped[:, j] = z
+    return warped
 
 
 class RandomPlanner:
@@ -122,6 +167,9 @@ class GPPlanner:
         prior: Prior prediction of the objective (literature, another database) used as
             the surrogate's mean, scaled by the data (:mod:`discovery.priors`); pool
             campaigns only.
+        warp: Fit the surrogate to Yeo-Johnson-warped values (:func:`warp_outcomes`), so
+            that skewed yields and heavy-tailed errors look Gaussian to it (HEBO,
+            Cowen-Rivers et al., JAIR 2022).
 
     """
 
@@ -132,6 +180,7 @@ class GPPlanner:
     acquisition: str = "qlognei"
     label: str | None = None
     prior: Prior | None = None
+    warp: bool = False
 
     @property
     def name(self) -> str:
@@ -139,6 +188,7 @@ class GPPlanner:
         if self.label:
             return self.label
         suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
+        suffix += "+warp" if self.warp else ""
         return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
@@ -149,24 +199,43 @@ class GPPlanner:
             return self._plan(problem, q, seed)
 
     def _plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
-        if len(problem.objectives) != 1:
-            raise ValueError(
-                f"the gp planner optimises one objective; this campaign has "
-                f"{len(problem.objectives)} ({[o.name for o in problem.objectives]})"
-            )
         if problem.X.shape[0] < 2:
             raise ValueError("the gp planner needs at least 2 measurements; run random first")
         if problem.pool is not None and problem.available_indices().size == 0:
             return Plan([])  # pool exhausted
+        if self.prior is not None and (self.warp or len(problem.objectives) > 1):
+            raise ValueError("a prior mean works with one unwarped objective")
         torch.manual_seed(seed)
-        sign = problem.objectives[0].direction.sign
+        signs = np.array([o.direction.sign for o in problem.objectives])
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
-        train_Y = torch.as_tensor(sign * problem.Y[:, :1], dtype=DTYPE)
+        oriented = signs * problem.Y
+        train_Y = torch.as_tensor(warp_outcomes(oriented) if self.warp else oriented, dtype=DTYPE)
         bounds = torch.as_tensor(self._bounds(problem), dtype=DTYPE)
-        model, artifact = self._fit(problem, train_X, train_Y, bounds, sign, seed)
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
-        inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
-        acqf = make_acquisition(self.acquisition, inputs)
+        model: Model
+        acqf: AcquisitionFunction
+        if len(problem.objectives) > 1:
+            if self.surrogate != "gp":
+                raise ValueError(f"several objectives need the gp surrogate, not {self.surrogate}")
+            model = fit_gp(train_X, train_Y, bounds)
+            artifact = gp_artifact(model, train_X, train_Y)
+            acqf = hypervolume_acquisition(model, train_X, train_Y, pending, self.mc_samples, seed)
+        else:
+            model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
+            inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
+            acqf = make_acquisition(self.acquisition, inputs)
+        return self._optimise(problem, acqf, bounds, pending, q, artifact)
+
+    def _optimise(
+        self,
+        problem: PlanningProblem,
+        acqf: AcquisitionFunction,
+        bounds: torch.Tensor,
+        pending: torch.Tensor,
+        q: int,
+        artifact: ModelArtifact,
+    ) -> Plan:
+        """Maximise ``acqf`` over the available pool, or over the open space."""
         if problem.pool is not None:
             available = problem.available_indices()
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
@@ -254,6 +323,161 @@ class _RowCache:
         return torch.tensor([self.sign * self.values[k] for k in keys], dtype=DTYPE)
 
 
+@dataclass(frozen=True)
+class PortfolioPlanner:
+    """GP-Hedge-style portfolio: each round, draw an acquisition function by its rewards.
+
+    An arm's gain is the sum of the standardised values (larger is better) of the
+    completed experiments it chose, read from the strategy recorded on each trial, so the
+    portfolio needs no state of its own and resumes exactly. The arm is drawn with
+    probability proportional to ``exp(eta * gain)`` (Hedge; Hoffman et al., UAI 2011,
+    with observed rather than predicted rewards).
+
+    Attributes:
+        arms: Acquisition names in :data:`discovery.acquisition.ACQUISITIONS`.
+        eta: Hedge learning rate.
+        base: The planner each arm runs with (surrogate, warping, MC samples).
+
+    """
+
+    arms: tuple[str, ...] = ("qlognei", "qucb", "qsr")
+    eta: float = 1.0
+    base: GPPlanner = GPPlanner(warp=True)
+
+    name: ClassVar[str] = "portfolio"
+
+    def weights(self, problem: PlanningProblem) -> np.ndarray:
+        """Probability of drawing each arm this round, shape ``len(arms)``."""
+        y = problem.objectives[0].direction.sign * problem.Y[:, 0]
+        z = (y - y.mean()) / y.std() if y.size > 1 and y.std() > 0 else np.zeros_like(y)
+        strategies = problem.strategies or (None,) * len(z)
+        gains = np.array(
+            [
+                sum(v for v, s in zip(z, strategies, strict=True) if s == self._label(arm))
+                for arm in self.arms
+            ]
+        )
+        logits = self.eta * np.clip(gains, -50, 50)
+        weights = np.exp(logits - logits.max())
+        return weights / weights.sum()
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        """Draw an arm and let it choose the whole batch."""
+        if len(problem.objectives) != 1:
+            raise ValueError("the portfolio chooses among single-objective acquisitions")
+        rng = np.random.default_rng(seed)
+        arm = self.arms[int(rng.choice(len(self.arms), p=self.weights(problem)))]
+        plan = replace(self.base, acquisition=arm).plan(problem, q, seed)
+        label = self._label(arm)
+        return Plan([replace(s, strategy=label) for s in plan.suggestions], plan.model)
+
+    def _label(self, arm: str) -> str:
+        return f"{self.name}:{arm}"
+
+
+@dataclass(frozen=True)
+class PolicyPlanner:
+    """A learned acquisition policy (:mod:`discovery.policy`) on a GP's posterior.
+
+    Each pick of a batch is the pool candidate the policy scores highest; pending
+    experiments and earlier picks enter as kriging-believer fantasies, which leave the
+    posterior mean unchanged and shrink the standard deviation near them, so a batch
+    spreads out instead of repeating one region.
+
+    Attributes:
+        policy: The trained policy.
+        version: Its registry version (the strategy is recorded as ``rl:VERSION``).
+        horizon: Experiments the policy was trained to spend; the budget left is read
+            against it when the campaign sets no budget.
+        warp: Fit the GP to warped values (see :class:`GPPlanner`).
+
+    """
+
+    policy: AcquisitionPolicy
+    version: str
+    horizon: int = 30
+    warp: bool = False
+
+    @property
+    def name(self) -> str:
+        """``rl:VERSION``."""
+        return f"rl:{self.version}"
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        """Fit a GP and choose ``q`` pool candidates by the policy's scores."""
+        if len(problem.objectives) != 1 or problem.pool is None:
+            raise ValueError("the rl policy chooses from a pool, for one objective")
+        available = problem.available_indices()
+        if available.size == 0:
+            return Plan([])
+        torch.manual_seed(seed)
+        oriented = problem.objectives[0].direction.sign * problem.Y[:, :1]
+        train_Y = torch.as_tensor(warp_outcomes(oriented) if self.warp else oriented, dtype=DTYPE)
+        train_X = torch.as_tensor(problem.X, dtype=DTYPE)
+        bounds = torch.as_tensor(GPPlanner._bounds(problem), dtype=DTYPE)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", NumericalWarning)
+            model = fit_gp(train_X, train_Y, bounds)
+        candidates = torch.as_tensor(problem.pool[available], dtype=DTYPE)
+        pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
+        done = problem.X.shape[0] + pending.shape[0]
+        picks: list[int] = []
+        values: list[float] = []
+        for i in range(min(q, available.size)):
+            mean, std = _believer_posterior(
+                model, candidates, torch.cat([pending, candidates[picks]])
+            )
+            left = self._budget_left(problem, done + i)
+            with torch.no_grad():
+                features = policy_features(mean, std, train_Y[:, 0], left).float()
+                scores = self.policy(features)
+            scores[picks] = -torch.inf
+            best = int(scores.argmax())
+            picks.append(best)
+            values.append(float(scores[best]))
+        chosen = available[picks]
+        points = problem.space.decode(problem.pool[chosen])
+        suggestions = [
+            Suggestion(p, int(i), v) for p, i, v in zip(points, chosen, values, strict=True)
+        ]
+        return Plan(suggestions, gp_artifact(model, train_X, train_Y))
+
+    def _budget_left(self, problem: PlanningProblem, spent: int) -> float:
+        if problem.budget is not None:
+            return float(np.clip(1 - spent / problem.budget, 0.0, 1.0))
+        return float(np.clip(1 - spent / (spent + self.horizon), 0.0, 1.0))
+
+
+def _believer_posterior(
+    model: Model, candidates: torch.Tensor, fantasies: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior mean and std at ``candidates`` after believing the mean at ``fantasies``.
+
+    Args:
+        model: Fitted single-output GP.
+        candidates: ``N x d`` inputs.
+        fantasies: ``p x d`` inputs whose outcome is taken to be the posterior mean.
+
+    Returns:
+        ``N`` means (unchanged by fantasies) and ``N`` latent standard deviations.
+    """
+    with torch.no_grad():
+        posterior = cast(GPyTorchPosterior, model.posterior(candidates))
+        mean, variance = posterior.mean.squeeze(-1), posterior.variance.squeeze(-1)
+        if fantasies.shape[0] > 0:
+            joint = torch.cat(
+                [candidates.unsqueeze(1), fantasies.expand(len(candidates), -1, -1)], 1
+            )
+            # noisy covariance: a fantasy is a noisy measurement like any other
+            noisy = cast(GPyTorchPosterior, model.posterior(joint, observation_noise=True))
+            cov = noisy.distribution.covariance_matrix
+            k = cov[:, 1:, :1]
+            variance = (
+                variance - (k.transpose(1, 2) @ torch.linalg.solve(cov[:, 1:, 1:], k))[:, 0, 0]
+            )
+        return mean, variance.clamp_min(1e-12).sqrt()
+
+
 PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp": GPPlanner,
     "ensemble": partial(GPPlanner, surrogate="ensemble"),
@@ -261,13 +485,30 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp+qucb": partial(GPPlanner, acquisition="qucb"),
     # what a user gets from BoTorch's tutorial recipe: SingleTaskGP + qLogEI, defaults
     "botorch": partial(GPPlanner, acquisition="qlogei", label="botorch"),
+    "gp+warp": partial(GPPlanner, warp=True),
+    "portfolio": PortfolioPlanner,
     "random": RandomPlanner,
 }
 
 
 def make_planner(name: str) -> Planner:
-    """Build a planner by registry name (see :data:`PLANNERS`)."""
-    try:
+    """Build a planner by name: one in :data:`PLANNERS`, or ``surrogate[+acquisition][+warp]``.
+
+    Examples: ``gp``, ``random``, ``portfolio``, ``ensemble+qucb``, ``gp+qlogei+warp``.
+
+    Raises:
+        ValueError: for an unknown name, listing what is known.
+    """
+    if name in PLANNERS:
         return PLANNERS[name]()
-    except KeyError:
-        raise ValueError(f"unknown strategy {name!r}; choose from {sorted(PLANNERS)}") from None
+    surrogate, *options = name.split("+")
+    acquisitions = [o for o in options if o in ACQUISITIONS]
+    known = surrogate in SURROGATES and len(acquisitions) <= 1
+    if not known or set(options) - {*acquisitions, "warp"} or len(set(options)) < len(options):
+        raise ValueError(
+            f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
+            f"surrogate[+acquisition][+warp] with surrogate in {list(SURROGATES)} and "
+            f"acquisition in {sorted(ACQUISITIONS)}"
+        )
+    acquisition = acquisitions[0] if acquisitions else "qlognei"
+    return GPPlanner(surrogate=surrogate, acquisition=acquisition, warp="warp" in options)

@@ -170,9 +170,16 @@ def campaign_create(
     param: Annotated[
         list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
     ] = None,
-    strategy: Annotated[str, typer.Option(help="gp, ensemble, gnn or random.")] = "gp",
+    strategy: Annotated[
+        str,
+        typer.Option(help="gp, ensemble, gnn, random, botorch, portfolio, gp+warp, rl:VERSION."),
+    ] = "gp",
     surrogate: Annotated[
         str | None, typer.Option(help="gp, ensemble or gnn: the model behind qLogNEI.")
+    ] = None,
+    acquisition: Annotated[
+        str | None,
+        typer.Option(help="qlognei, qucb, qlogei, qsr, portfolio or rl:VERSION (a policy)."),
     ] = None,
     composition: Annotated[
         str | None,
@@ -210,7 +217,7 @@ def campaign_create(
             raise CommandError(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
-        strategy = _strategy(strategy, surrogate)
+        strategy = _strategy(strategy, surrogate, acquisition)
         if prior is not None:
             from agents.models import load_property_model
 
@@ -291,13 +298,24 @@ def _generated_campaign(
     )
 
 
-def _strategy(strategy: str, surrogate: str | None) -> str:
-    """The planner name from ``--strategy`` and ``--surrogate`` (which names the model)."""
+def _strategy(strategy: str, surrogate: str | None, acquisition: str | None = None) -> str:
+    """The planner name from ``--strategy``, ``--surrogate`` and ``--acquisition``."""
+    from agents.campaign import strategy_planner
     from discovery.campaign_models import SURROGATES
-    from discovery.planners import PLANNERS
 
-    if strategy not in PLANNERS:
-        raise CommandError(f"--strategy: unknown {strategy!r}; choose from {sorted(PLANNERS)}")
+    if acquisition is not None:
+        if acquisition.startswith("rl:") or acquisition == "portfolio":
+            if surrogate not in (None, "gp"):
+                raise CommandError(f"--acquisition {acquisition} works on the gp surrogate")
+            strategy = acquisition
+        else:
+            strategy = f"{surrogate or strategy}+{acquisition}"
+            surrogate = None
+    try:
+        strategy_planner(strategy)
+    except (ValueError, LookupError) as error:
+        option = "--acquisition" if acquisition is not None else "--strategy"
+        raise CommandError(f"{option}: {error}") from None
     if surrogate is None:
         return strategy
     if surrogate not in SURROGATES:
@@ -523,6 +541,10 @@ def campaign_run(
         str | None,
         typer.Option(help="gp, ensemble or gnn for these rounds (default: the campaign's)."),
     ] = None,
+    acquisition: Annotated[
+        str | None,
+        typer.Option(help="qlognei, qucb, qlogei, qsr, portfolio or rl:VERSION for these rounds."),
+    ] = None,
     prior: Annotated[
         str | None,
         typer.Option(help="Prior model version for these rounds, or 'none' to switch it off."),
@@ -530,8 +552,7 @@ def campaign_run(
 ) -> None:
     """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
     from agents import CampaignAgent, LookupOracle, run
-    from agents.campaign import with_prior
-    from discovery.planners import make_planner
+    from agents.campaign import strategy_planner, with_prior
 
     with errors():
         if oracle != "lookup":
@@ -539,11 +560,14 @@ def campaign_run(
         campaign_store = store()
         campaign = campaign_store.get(name)
         planner = None
-        if surrogate is not None or prior is not None:
+        if surrogate is not None or prior is not None or acquisition is not None:
             settings = campaign.settings
-            strategy = _strategy(settings.strategy, surrogate) if surrogate else settings.strategy
+            strategy = settings.strategy
+            if surrogate is not None or acquisition is not None:
+                base = surrogate or settings.strategy.split("+")[0]
+                strategy = _strategy(base, surrogate, acquisition)
             version = settings.prior_model if prior is None else prior
-            planner = make_planner(strategy)
+            planner = strategy_planner(strategy)
             if version is not None and version != "none":
                 planner = with_prior(planner, version, campaign.space)
         agent = CampaignAgent(campaign_store, name, planner)

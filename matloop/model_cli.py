@@ -15,7 +15,8 @@ from typing import Annotated, Any
 import typer
 
 model_app = typer.Typer(
-    help="Property surrogates: train, list, show, predict.", no_args_is_help=True
+    help="Property surrogates and acquisition policies: train, list, show, predict.",
+    no_args_is_help=True,
 )
 
 KIND_HELP = "gp, ensemble, gnn, hybrid (ensemble + gnn) or crystal-gnn."
@@ -165,6 +166,35 @@ def model_train(
     )
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+
+
+@model_app.command("train-policy")
+def model_train_policy(
+    iterations: Annotated[int, typer.Option(help="Policy-gradient updates.")] = 400,
+    horizon: Annotated[int, typer.Option(help="Experiments per training episode.")] = 30,
+    seed: int = 0,
+) -> None:
+    """Train a learned acquisition policy on GP-sample tasks and register it.
+
+    Use it in a campaign with ``--acquisition rl:VERSION``.
+    """
+    from matloop.cli import CommandError, console, errors, store
+
+    with errors():
+        if iterations < 1 or horizon < 1:
+            raise CommandError("--iterations and --horizon must be >= 1")
+        store()  # connects
+        from agents.policies import register_policy
+        from discovery.policy import PolicyTrainingConfig, train_policy
+
+        config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
+        trained = train_policy(config, progress=sys.stdout.isatty())
+        version = register_policy(trained)
+    console.print(
+        f"registered {version} (trained in {trained.seconds:.0f} s; final regret "
+        f"{trained.metrics()['final_regret']:.4f}); use --acquisition rl:{version}",
+        highlight=False,
+    )
 
 
 @model_app.command("list")

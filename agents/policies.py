@@ -1,0 +1,73 @@
+"""Learned acquisition policies in the model registry: train, register, load as a planner.
+
+A policy is registered under ``policy:rl-policy:{hash}``, the hash being that of its
+training configuration (the tasks are generated from it), so training the same
+configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+
+from db.models import load_model_record, save_model_record
+from discovery.domain import ModelArtifact
+from discovery.planners import PolicyPlanner
+from discovery.policy import (
+    AcquisitionPolicy,
+    PolicyTrainingConfig,
+    TrainedPolicy,
+    expected_improvement_scores,
+    held_out_regret,
+    train_policy,
+)
+
+KIND = "rl-policy"
+PREFIX = "policy"
+STRATEGY_PREFIX = "rl:"
+
+
+def config_hash(config: PolicyTrainingConfig) -> str:
+    """SHA-256 of a training configuration (what determines the trained policy)."""
+    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
+
+
+def register_policy(trained: TrainedPolicy) -> str:
+    """Store a trained policy with its training curve and held-out comparison.
+
+    Returns:
+        Its version, ``policy:rl-policy:{config hash[:12]}``.
+    """
+    metrics = trained.metrics() | {
+        "held_out_regret": held_out_regret(trained.policy, trained.config),
+        "held_out_regret_ei": held_out_regret(expected_improvement_scores, trained.config),
+    }
+    artifact = ModelArtifact(KIND, config_hash(trained.config), metrics, trained.policy.to_bytes())
+    return save_model_record(artifact, PREFIX)
+
+
+def train_and_register(config: PolicyTrainingConfig, progress: bool = False) -> str:
+    """:func:`train_policy` then :func:`register_policy`; returns the version."""
+    return register_policy(train_policy(config, progress))
+
+
+def load_policy(version: str) -> tuple[AcquisitionPolicy, int]:
+    """A registered policy and the horizon it was trained for.
+
+    Raises:
+        LookupError: if no model has that version.
+        ValueError: if the version is not an acquisition policy.
+    """
+    artifact = load_model_record(version)
+    if artifact.kind != KIND:
+        raise ValueError(f"model {version!r} is a {artifact.kind}, not an acquisition policy")
+    horizon = int(dict(artifact.metrics).get("config", {}).get("horizon", 30))
+    return AcquisitionPolicy.from_bytes(artifact.weights), horizon
+
+
+def policy_planner(strategy: str) -> PolicyPlanner:
+    """The planner of strategy ``rl:VERSION``, its policy read from the registry."""
+    version = strategy.removeprefix(STRATEGY_PREFIX)
+    policy, horizon = load_policy(version)
+    return PolicyPlanner(policy, version, horizon)

@@ -1,0 +1,478 @@
+"""Which acquisition finds the best materials in the fewest experiments.
+
+Three kinds of task, every one a measured pool with a lookup oracle:
+
+* the ten Olympus sets: 10 random experiments, then batches of 4 for 15 rounds (capped at
+  a third of the pool); EF and AF against random sampling for the top 5%;
+* composition discovery: AFLOW bulk moduli (4,896 compositions) from 20 random known
+  materials, batches of 4, budget 100; experiments until a top-1% material is measured;
+* two objectives: 1,200 of the 4,872 AFLOW compositions with both a band gap and a bulk
+  modulus (a fixed random sample), both maximised, 20 random to start, batches of 4,
+  budget 60; the fraction of the pool's Pareto-front hypervolume reached (objectives
+  scaled to the pool's range, reference point at the pool's worst values).
+
+Strategies (``discovery.planners``): ``random``; ``botorch``, what a user gets from
+BoTorch's defaults (SingleTaskGP + qLogEI; qLogNEHVI for two objectives); ``gp``
+(qLogNEI); ``gp+warp``, matloop's default GP configuration, fixed before this benchmark
+was run (Yeo-Johnson-warped outcomes, qLogNEI); ``portfolio`` (GP-Hedge over qLogNEI, qUCB
+and qSR); ``rl`` (the learned policy, trained here on GP samples only, stored in the model
+registry of an in-memory SecantusDB and read back from it); ``gp+prior`` on the
+composition task (an MP-trained ensemble as the prior mean, see literature_prior.py).
+
+    python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
+
+Writes ``benchmarks/results/acquisition.{json,md}`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import multiprocessing
+import os
+import platform
+import sys
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+# benchmarks/literature.py would shadow the literature package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.insert(0, str(REPO))
+
+from discovery.datasets import PoolDataset, load_csv, load_olympus  # noqa: E402
+from discovery.domain import Direction  # noqa: E402
+from discovery.metrics import (  # noqa: E402
+    acceleration_factor,
+    enhancement_factor,
+    top_fraction_trace,
+    top_mask,
+)
+from discovery.planners import Planner, PolicyPlanner, make_planner  # noqa: E402
+from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig  # noqa: E402
+from discovery.simulate import PoolTask, simulate  # noqa: E402
+
+OLYMPUS = REPO.parent / "shared" / "data" / "optimization" / "olympus"
+PROPERTY = REPO.parent / "shared" / "data" / "property"
+RESULTS = REPO / "benchmarks" / "results"
+SETS = (
+    "photo_pce10",
+    "photo_wf3",
+    "hplc",
+    "fullerenes",
+    "colors_bob",
+    "suzuki",
+    "alkox",
+    "colors_n9",
+    "benzylation",
+    "snar",
+)
+OLYMPUS_STRATEGIES = ("random", "botorch", "gp", "gp+warp", "portfolio", "rl")
+COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
+MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
+DEFAULT = "gp+warp"
+MULTI_POOL = 1200
+
+
+def sibling(name: str) -> Any:
+    """Import another benchmark script as a module."""
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def composition_pool(name: str) -> PoolDataset:
+    """All splits of a property set as one composition pool (the target maximised)."""
+    frame = pd.concat(
+        pd.read_csv(PROPERTY / name / f"{s}.csv", keep_default_na=False)
+        for s in ("train", "val", "test")
+    )
+    return _pool_from_frame(frame.groupby("formula", as_index=False).target.mean(), ["target"])
+
+
+def two_objective_pool() -> PoolDataset:
+    """AFLOW compositions with both a band gap and a bulk modulus, both maximised."""
+    frames = {}
+    for column, name in (
+        ("band_gap", "aflow__Egap"),
+        ("bulk_modulus", "aflow__ael_bulk_modulus_vrh"),
+    ):
+        frame = pd.concat(
+            pd.read_csv(PROPERTY / name / f"{s}.csv", keep_default_na=False)
+            for s in ("train", "val", "test")
+        )
+        frames[column] = frame.groupby("formula").target.mean()
+    joined = pd.DataFrame(frames).dropna().reset_index(names="formula")
+    # a fixed random 1,200 of them: qLogNEHVI over all 4,872 takes ~30 s a round on 2 CPUs
+    return _pool_from_frame(
+        joined.sample(n=MULTI_POOL, random_state=0), ["band_gap", "bulk_modulus"]
+    )
+
+
+def _pool_from_frame(frame: pd.DataFrame, targets: list[str]) -> PoolDataset:
+    path = RESULTS / f".pool-{os.getpid()}-{'-'.join(targets)}.csv"
+    frame.to_csv(path, index=False)
+    try:
+        return load_csv(path, [(t, Direction.MAXIMIZE) for t in targets], composition="formula")
+    finally:
+        path.unlink()
+
+
+@cache
+def task(key: str) -> PoolTask:
+    """A task by key: an Olympus set name, ``composition`` or ``two-objective``."""
+    if key == "composition":
+        return PoolTask.from_dataset(composition_pool("aflow__ael_bulk_modulus_vrh"))
+    if key == "two-objective":
+        return PoolTask.from_dataset(two_objective_pool())
+    return PoolTask.from_dataset(load_olympus(OLYMPUS / key))
+
+
+def planner(job: dict[str, Any]) -> Planner:
+    """The planner of a job's strategy (policy weights for ``rl``, a prior for ``gp+prior``)."""
+    if job["strategy"] == "rl":
+        return PolicyPlanner(AcquisitionPolicy.from_bytes(job["policy"]), "benchmark")
+    if job["strategy"] == "gp+prior":
+        from discovery.planners import GPPlanner
+        from discovery.priors import composition_formulas
+        from discovery.property_models import PropertyModel
+
+        model = PropertyModel.from_bytes(job["prior"], "cpu")
+        space = task(job["task"]).space
+        return GPPlanner(prior=lambda rows: model.predict(composition_formulas(space, rows)).mean)
+    return make_planner(job["strategy"])
+
+
+def train_prior() -> tuple[bytes, dict[str, float]]:
+    """An ensemble trained on Materials Project bulk moduli (the composition task's prior)."""
+    from discovery.ensembles import TrainingConfig
+    from discovery.property_models import PropertyModelConfig, fit_property_model
+
+    source = pd.read_csv(PROPERTY / "mp_bulk_modulus" / "train.csv", keep_default_na=False)
+    held = source.sample(frac=0.1, random_state=0)
+    kept = source.drop(held.index)
+    start = time.perf_counter()
+    model = fit_property_model(
+        list(kept.formula),
+        kept.target.to_numpy(),
+        list(held.formula),
+        held.target.to_numpy(),
+        PropertyModelConfig("ensemble", TrainingConfig(n_members=3, epochs=60)),
+    )
+    return model.to_bytes(), {"train_seconds": time.perf_counter() - start}
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One campaign: returns the measurement order and the seconds it took."""
+    torch.set_num_threads(1)
+    pool = task(job["task"])
+    until = None
+    if job.get("until") == "top1":
+        top = pool.values[:, 0] >= np.quantile(pool.values[:, 0], 0.99)
+        until = lambda order: bool(top[order].any())  # noqa: E731
+    chooser = planner(job)
+    start = time.perf_counter()
+    result = simulate(
+        chooser, pool, job["initial"], job["batch"], job["rounds"], job["seed"], until
+    )
+    kept = {k: v for k, v in job.items() if k not in ("policy", "prior")}
+    return kept | {"order": result.order.tolist(), "seconds": time.perf_counter() - start}
+
+
+def rounds_for(pool_size: int, initial: int, batch: int, rounds: int) -> int:
+    """Rounds after the initial design, capped so the budget stays within a third of the pool."""
+    return max(1, min(rounds, (pool_size // 3 - initial) // batch))
+
+
+def train_and_reload_policy(iterations: int) -> tuple[bytes, str, dict[str, Any]]:
+    """Train the policy, register it in an in-memory SecantusDB and read it back."""
+    from agents.policies import load_policy, register_policy
+    from db import connect, ephemeral_server
+    from db.models import describe_model_record
+    from discovery.policy import train_policy
+
+    trained = train_policy(PolicyTrainingConfig(iterations=iterations), progress=True)
+    with ephemeral_server() as uri:
+        connect(f"{uri}/benchmark")
+        version = register_policy(trained)
+        policy, _ = load_policy(version)
+        described = describe_model_record(version)["metrics"]
+    info = {k: described[k] for k in ("held_out_regret", "held_out_regret_ei", "seconds")}
+    return policy.to_bytes(), version, info
+
+
+def mean_se(values: list[float]) -> tuple[float, float]:
+    array = np.asarray([v for v in values if math.isfinite(v)], dtype=float)
+    if array.size == 0:
+        return math.nan, math.nan
+    se = float(array.std(ddof=1) / math.sqrt(array.size)) if array.size > 1 else math.nan
+    return float(array.mean()), se
+
+
+def olympus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per set and strategy: EF and AF (top 5%) mean ± se, and AF relative to botorch."""
+    summary: dict[str, Any] = {}
+    for key in dict.fromkeys(r["task"] for r in runs):
+        pool = task(key)
+        top = top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
+        rows: dict[str, Any] = {}
+        for strategy in dict.fromkeys(r["strategy"] for r in runs if r["task"] == key):
+            traces = [
+                top_fraction_trace(r["order"], top)
+                for r in runs
+                if r["task"] == key and r["strategy"] == strategy
+            ]
+            ef = [enhancement_factor(t, len(pool)) for t in traces]
+            af = [acceleration_factor(t, len(pool)) for t in traces]
+            seconds = [r["seconds"] for r in runs if r["task"] == key and r["strategy"] == strategy]
+            rows[strategy] = {
+                "ef": mean_se(ef),
+                "af": mean_se(af),
+                "seeds": len(traces),
+                "seconds": float(np.mean(seconds)),
+            }
+        botorch_af = rows["botorch"]["af"][0] if "botorch" in rows else math.nan
+        for row in rows.values():
+            row["af_vs_botorch"] = row["af"][0] / botorch_af if botorch_af else math.nan
+        summary[key] = {"pool": len(pool), "budget": len(runs[0]["order"]), "strategies": rows}
+    return summary
+
+
+def composition_summary(runs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
+    """Experiments until a top-1% material (a miss counts as the budget)."""
+    pool = task("composition")
+    top = pool.values[:, 0] >= np.quantile(pool.values[:, 0], 0.99)
+    rows = {}
+    for strategy in dict.fromkeys(r["strategy"] for r in runs):
+        counts = []
+        for r in runs:
+            if r["strategy"] == strategy:
+                hits = [i + 1 for i, index in enumerate(r["order"]) if top[index]]
+                counts.append(hits[0] if hits else budget)
+        found = sum(c < budget or top[r["order"][-1]] for c, r in zip(counts, runs, strict=False))
+        rows[strategy] = {"experiments": mean_se(counts), "seeds": len(counts), "found": found}
+    return {"pool": len(pool), "top1": int(top.sum()), "budget": budget, "strategies": rows}
+
+
+def hypervolume_fraction(values: np.ndarray, order: list[int]) -> float:
+    """Hypervolume of the measured points over that of the whole pool (pool-scaled axes)."""
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    scaled = (values - values.min(0)) / np.ptp(values, axis=0)
+    Y = torch.as_tensor(scaled, dtype=torch.float64)
+    hv = Hypervolume(torch.zeros(Y.shape[1], dtype=torch.float64))
+    front = Y[is_non_dominated(Y)]
+    measured = Y[order]
+    return hv.compute(measured[is_non_dominated(measured)]) / hv.compute(front)
+
+
+def multi_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    pool = task("two-objective")
+    rows = {}
+    for strategy in dict.fromkeys(r["strategy"] for r in runs):
+        fractions = [
+            hypervolume_fraction(pool.values, r["order"]) for r in runs if r["strategy"] == strategy
+        ]
+        rows[strategy] = {"hypervolume_fraction": mean_se(fractions), "seeds": len(fractions)}
+    return {"pool": len(pool), "budget": len(runs[0]["order"]), "strategies": rows}
+
+
+def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> list[dict[str, Any]]:
+    jobs = []
+    for key in args.sets:
+        rounds = rounds_for(len(task(key)), args.initial, args.batch, args.rounds)
+        for strategy in args.strategies:
+            for seed in range(args.seeds):
+                jobs.append(
+                    dict(
+                        task=key,
+                        strategy=strategy,
+                        seed=seed,
+                        initial=args.initial,
+                        batch=args.batch,
+                        rounds=rounds,
+                        policy=policy,
+                    )
+                )
+    if not args.skip_composition:
+        for strategy in COMPOSITION_STRATEGIES:
+            for seed in range(args.seeds):
+                jobs.append(
+                    dict(
+                        task="composition",
+                        strategy=strategy,
+                        seed=seed,
+                        initial=20,
+                        batch=4,
+                        rounds=20,
+                        policy=policy,
+                        prior=prior,
+                        until="top1",
+                    )
+                )
+    if not args.skip_multi:
+        for strategy in MULTI_STRATEGIES:
+            for seed in range(args.seeds):
+                jobs.append(
+                    dict(
+                        task="two-objective",
+                        strategy=strategy,
+                        seed=seed,
+                        initial=20,
+                        batch=4,
+                        rounds=10,
+                        policy=policy,
+                    )
+                )
+    return jobs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sets", nargs="*", default=list(SETS))
+    parser.add_argument("--strategies", nargs="*", default=list(OLYMPUS_STRATEGIES))
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--initial", type=int, default=10)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--policy-iterations", type=int, default=400)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--skip-composition", action="store_true")
+    parser.add_argument("--skip-multi", action="store_true")
+    parser.add_argument("--output", type=Path, default=RESULTS / "acquisition")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    started = time.perf_counter()
+    policy, version, policy_info = train_and_reload_policy(args.policy_iterations)
+    print(f"policy {version}: {policy_info}", flush=True)
+    prior, prior_info = (None, {}) if args.skip_composition else train_prior()
+    jobs = jobs_for(args, policy, prior)
+    runs: list[dict[str, Any]] = []
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.workers) as workers:
+        for done in workers.imap_unordered(run_job, jobs):
+            runs.append(done)
+            print(
+                f"[{len(runs)}/{len(jobs)}] {done['task']} {done['strategy']} "
+                f"s{done['seed']}: {done['seconds']:.1f} s",
+                flush=True,
+            )
+    olympus = [r for r in runs if r["task"] in SETS]
+    result = {
+        "machine": machine(),
+        "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
+        "default_strategy": DEFAULT,
+        "policy": {"version": version, **policy_info},
+        "prior": prior_info,
+        "olympus": olympus_summary(olympus) if olympus else {},
+        "composition": composition_summary(
+            [r for r in runs if r["task"] == "composition"], 20 + 20 * 4
+        )
+        if not args.skip_composition
+        else {},
+        "two_objective": multi_summary([r for r in runs if r["task"] == "two-objective"])
+        if not args.skip_multi
+        else {},
+        "seconds": time.perf_counter() - started,
+        "runs": runs,
+    }
+    args.output.with_suffix(".json").write_text(json.dumps(result, indent=1))
+    args.output.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
+    }
+
+
+def fmt(pair: Any) -> str:
+    mean, se = pair
+    if not math.isfinite(mean):
+        return "n/a"
+    return f"{mean:.2f} ± {se:.2f}" if math.isfinite(se) else f"{mean:.2f}"
+
+
+def markdown(r: dict[str, Any]) -> str:
+    c = r["config"]
+    lines = [
+        f"Acquisition benchmark, {c['seeds']} seeds, mean ± standard error. Machine: "
+        f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; {r['seconds'] / 60:.0f} min "
+        f"in all with {c['workers']} workers. matloop's default strategy: {r['default_strategy']}."
+        f" RL policy {r['policy']['version']}: trained here in {r['policy']['seconds']:.0f} s on "
+        f"GP samples only; held-out GP-sample regret {r['policy']['held_out_regret']:.4f} "
+        f"(EI on the same tasks {r['policy']['held_out_regret_ei']:.4f}).",
+        "",
+    ]
+    if r["olympus"]:
+        strategies = list(next(iter(r["olympus"].values()))["strategies"])
+        lines += [
+            "### Olympus: AF against random (top 5%); in brackets AF relative to botorch",
+            "",
+            "| set | pool | budget | " + " | ".join(strategies) + " |",
+            "|---|---|---|" + "---|" * len(strategies),
+        ]
+        for name, entry in r["olympus"].items():
+            rows = entry["strategies"]
+            cells = [f"{fmt(rows[s]['af'])} ({rows[s]['af_vs_botorch']:.2f}x)" for s in strategies]
+            lines.append(
+                f"| {name} | {entry['pool']} | {entry['budget']} | " + " | ".join(cells) + " |"
+            )
+        lines += ["", "EF against random (top 5%):", ""]
+        lines += ["| set | " + " | ".join(strategies) + " |", "|---|" + "---|" * len(strategies)]
+        for name, entry in r["olympus"].items():
+            cells = [fmt(entry["strategies"][s]["ef"]) for s in strategies]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines += ["", "AF relative to botorch, per strategy: sets at >= 1.2x, sets below 0.9x:", ""]
+        for s in strategies:
+            ratios = [e["strategies"][s]["af_vs_botorch"] for e in r["olympus"].values()]
+            lines.append(
+                f"- {s}: {sum(x >= 1.2 for x in ratios)}/{len(ratios)} at >= 1.2x, "
+                f"{sum(x < 0.9 for x in ratios)} below 0.9x (geometric mean "
+                f"{math.exp(np.mean(np.log(ratios))):.2f}x)"
+            )
+        lines.append("")
+    if r["composition"]:
+        comp = r["composition"]
+        lines += [
+            f"### Composition discovery: AFLOW bulk modulus pool ({comp['pool']} compositions, "
+            f"{comp['top1']} in the top 1%), 20 random known materials to start, batches of 4, "
+            f"budget {comp['budget']} (a miss counts as the budget)",
+            "",
+            "| strategy | experiments to a top-1% material | found |",
+            "|---|---|---|",
+        ]
+        for s, row in comp["strategies"].items():
+            lines.append(f"| {s} | {fmt(row['experiments'])} | {row['found']}/{row['seeds']} |")
+        lines.append("")
+    if r["two_objective"]:
+        multi = r["two_objective"]
+        lines += [
+            f"### Two objectives: band gap and bulk modulus, both maximised ({multi['pool']} "
+            f"AFLOW compositions, budget {multi['budget']})",
+            "",
+            "| strategy | fraction of the pool's Pareto hypervolume |",
+            "|---|---|",
+        ]
+        for s, row in multi["strategies"].items():
+            lines.append(f"| {s} | {fmt(row['hypervolume_fraction'])} |")
+        lines.append("")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

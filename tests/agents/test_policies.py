@@ -1,0 +1,110 @@
+"""Learned policies in the registry and in campaigns; the portfolio through the agent."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from agents import CampaignAgent, LookupOracle, run
+from agents.policies import load_policy, policy_planner, register_policy
+from db import CampaignStore
+from db.models import list_model_records
+from discovery.datasets import PoolDataset
+from discovery.domain import CampaignSettings
+from discovery.policy import PolicyTrainingConfig, TrainedPolicy, train_policy
+from matloop.cli import app
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+TINY = PolicyTrainingConfig(iterations=4, tasks=2, rollouts=2, pool=40, horizon=6)
+OLYMPUS = Path(__file__).resolve().parents[2] / "matloop" / "data" / "olympus" / "photo_pce10"
+
+
+@pytest.fixture(scope="module")
+def trained() -> TrainedPolicy:
+    return train_policy(TINY)
+
+
+def test_a_policy_is_registered_once_and_reads_back_the_same(
+    mongodb_uri: str, trained: TrainedPolicy
+) -> None:
+    version = register_policy(trained)
+    assert re.fullmatch(r"policy:rl-policy:[0-9a-f]{12}", version)
+    assert register_policy(trained) == version
+    assert [r["version"] for r in list_model_records("rl-policy")] == [version]
+    policy, horizon = load_policy(version)
+    assert horizon == TINY.horizon
+    assert policy.to_bytes() == trained.policy.to_bytes()
+
+
+def test_a_model_that_is_not_a_policy_is_refused(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    run(photo_pce10_campaign, LookupOracle.from_candidates(store.candidates("photo-pce10")), 1)
+    gp_version = store.trials("photo-pce10")[-1].model_version
+    assert gp_version is not None
+    with pytest.raises(ValueError, match="not an acquisition policy"):
+        policy_planner(f"rl:{gp_version}")
+    with pytest.raises(LookupError):
+        policy_planner("rl:policy:rl-policy:000000000000")
+
+
+def test_a_campaign_runs_on_a_registered_policy(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset, trained: TrainedPolicy
+) -> None:
+    version = register_policy(trained)
+    settings = CampaignSettings(f"rl:{version}", initial=6, batch_size=3, seed=2)
+    agent = CampaignAgent.from_dataset(store, "opv-rl", photo_pce10_dataset, settings)
+    status = run(agent, LookupOracle.from_candidates(store.candidates("opv-rl")), 2)
+    strategies = [t.strategy for t in store.trials("opv-rl")]
+    assert strategies == ["random"] * 6 + [f"rl:{version}"] * 6
+    assert status.measurements == 12
+
+
+def test_the_portfolio_records_the_arm_behind_each_trial(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("portfolio", initial=6, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "opv-hedge", photo_pce10_dataset, settings)
+    run(agent, LookupOracle.from_candidates(store.candidates("opv-hedge")), 2)
+    arms = [t.strategy for t in store.trials("opv-hedge")][6:]
+    assert len(arms) == 4
+    assert all(a in {"portfolio:qlognei", "portfolio:qucb", "portfolio:qsr"} for a in arms)
+    assert arms[0] == arms[1] and arms[2] == arms[3]  # one arm per round
+
+
+def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    cli = CliRunner()
+    trained = cli.invoke(
+        app, ["model", "train-policy", "--iterations", "3", "--horizon", "5", "--seed", "1"]
+    )
+    assert trained.exit_code == 0, trained.output
+    version = re.search(r"registered (\S+)", trained.output)
+    assert version is not None
+    strategy = f"rl:{version.group(1)}"
+    create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "5"]
+    made = cli.invoke(app, [*create, "--acquisition", strategy])
+    assert made.exit_code == 0, made.output
+    ran = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "1"])
+    assert ran.exit_code == 0, ran.output
+    trials = CampaignStore().trials("opv")
+    assert [t.strategy for t in trials][-4:] == [strategy] * 4
+
+
+def test_an_unknown_acquisition_is_refused_by_name(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    cli = CliRunner()
+    create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS)]
+    for acquisition, message in (("qfancy", "unknown strategy"), ("rl:nope", "no model version")):
+        result = cli.invoke(app, [*create, "--acquisition", acquisition])
+        assert result.exit_code != 0
+        assert "--acquisition" in result.output and message in result.output
+    assert CampaignStore().campaigns() == []

@@ -1,0 +1,219 @@
+"""Strategies beyond qLogNEI: warped outcomes, several objectives, the portfolio, the policy.
+
+Problems are small (pools of at most 120, 12-20 measurements) and GP fits are few.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from botorch.utils.multi_objective.pareto import is_non_dominated
+
+from discovery.domain import Direction, Objective
+from discovery.planners import (
+    GPPlanner,
+    PlanningProblem,
+    PolicyPlanner,
+    PortfolioPlanner,
+    _believer_posterior,
+    make_planner,
+    warp_outcomes,
+)
+from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig, train_policy
+from discovery.simulate import PoolTask, simulate
+from discovery.spaces import ContinuousParameter, SearchSpace
+from discovery.surrogates import fit_gp
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+SPACE = SearchSpace((ContinuousParameter("x", 0.0, 1.0), ContinuousParameter("z", 0.0, 1.0)))
+MAXIMIZE = (Objective("y", Direction.MAXIMIZE),)
+SMALL = GPPlanner(mc_samples=32)
+
+
+def grid_pool(n: int = 11) -> np.ndarray:
+    """``n^2 x 2`` grid over the unit square."""
+    axis = np.linspace(0.0, 1.0, n)
+    return np.array([(a, b) for a in axis for b in axis])
+
+
+def bump(X: np.ndarray) -> np.ndarray:
+    """One smooth maximum at (0.7, 0.3)."""
+    return np.exp(-8 * ((X[:, 0] - 0.7) ** 2 + (X[:, 1] - 0.3) ** 2))
+
+
+def problem_on(
+    pool: np.ndarray,
+    values: np.ndarray,
+    measured: np.ndarray,
+    pending: np.ndarray | None = None,
+    objectives: tuple[Objective, ...] = MAXIMIZE,
+    strategies: tuple[str | None, ...] = (),
+) -> PlanningProblem:
+    pending = np.empty(0, int) if pending is None else pending
+    available = np.ones(len(pool), bool)
+    available[measured] = False
+    available[pending] = False
+    return PlanningProblem(
+        SPACE,
+        objectives,
+        pool[measured],
+        values[measured].reshape(len(measured), -1),
+        pool[pending],
+        pool,
+        available,
+        strategies,
+    )
+
+
+@pytest.fixture(scope="module")
+def policy() -> AcquisitionPolicy:
+    config = PolicyTrainingConfig(iterations=20, tasks=4, rollouts=4, pool=50, horizon=10)
+    return train_policy(config).policy
+
+
+# -- warped outcomes -------------------------------------------------------------------
+def test_warping_keeps_the_order_and_standardises() -> None:
+    y = np.array([[0.1], [0.2], [0.15], [5.0], [80.0], [0.3]])  # heavy right tail
+    warped = warp_outcomes(y)
+    assert np.array_equal(np.argsort(warped[:, 0]), np.argsort(y[:, 0]))
+    assert warped.mean() == pytest.approx(0.0, abs=1e-9)
+    assert warped.std() == pytest.approx(1.0)
+    # the tail is pulled in: the largest value is fewer standard deviations out
+    assert warped.max() < (y.max() - y.mean()) / y.std()
+
+
+def test_warping_a_constant_or_two_level_column_only_centres_it() -> None:
+    assert np.allclose(warp_outcomes(np.full((4, 1), 3.0)), 0.0)
+    two = warp_outcomes(np.array([[1.0], [1.0], [2.0], [2.0]]))
+    assert np.allclose(two[:, 0], [-1, -1, 1, 1])
+
+
+# -- names -------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "surrogate", "acquisition", "warp"),
+    [
+        ("gp+warp", "gp", "qlognei", True),
+        ("ensemble+qucb", "ensemble", "qucb", False),
+        ("gp+qsr+warp", "gp", "qsr", True),
+    ],
+)
+def test_strategy_names_compose(name: str, surrogate: str, acquisition: str, warp: bool) -> None:
+    planner = make_planner(name)
+    assert isinstance(planner, GPPlanner)
+    assert (planner.surrogate, planner.acquisition, planner.warp) == (surrogate, acquisition, warp)
+    assert planner.name == name
+
+
+@pytest.mark.parametrize("name", ["gp+qucb+qlogei", "svm", "gp+warp+warp", "gp+fast"])
+def test_unknown_strategy_names_are_refused(name: str) -> None:
+    with pytest.raises(ValueError, match="unknown strategy"):
+        make_planner(name)
+
+
+def test_a_prior_and_warping_do_not_mix() -> None:
+    pool = grid_pool(5)
+    problem = problem_on(pool, bump(pool), np.arange(6))
+    with pytest.raises(ValueError, match="prior"):
+        GPPlanner(warp=True, prior=lambda rows: rows[:, 0]).plan(problem, 1, 0)
+
+
+# -- several objectives ------------------------------------------------------------------
+def test_two_objectives_are_traded_off_by_hypervolume() -> None:
+    pool = grid_pool(9)
+    values = np.stack([pool[:, 0], 1.0 - pool[:, 0] ** 2 + 0.1 * pool[:, 1]], axis=1)
+    measured = np.random.default_rng(0).choice(len(pool), 14, replace=False)
+    objectives = (Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE))
+    problem = problem_on(pool, values, measured, np.array([40]), objectives)
+    plan = SMALL.plan(problem, 3, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 3 and not set(picks) & {*measured.tolist(), 40}
+    # each pick lies on the true Pareto front of the pool (z = 1 is never dominated in b)
+    front = is_non_dominated(torch.as_tensor(values)).numpy()
+    assert sum(front[i] for i in picks) >= 2
+
+
+def test_several_objectives_need_the_gp() -> None:
+    pool = grid_pool(5)
+    values = np.stack([pool[:, 0], pool[:, 1]], axis=1)
+    objectives = (Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MINIMIZE))
+    problem = problem_on(pool, values, np.arange(8), objectives=objectives)
+    with pytest.raises(ValueError, match="gp surrogate"):
+        GPPlanner(surrogate="ensemble").plan(problem, 1, 0)
+
+
+# -- portfolio ---------------------------------------------------------------------------
+def test_the_portfolio_favours_the_arm_whose_picks_paid_off() -> None:
+    pool = grid_pool(5)
+    measured = np.arange(6)
+    values = np.array([0.0, 0.1, 0.0, 5.0, 4.0, 0.2] + [0.0] * (len(pool) - 6))
+    strategies = (None, None, "portfolio:qucb", "portfolio:qsr", "portfolio:qsr", "portfolio:qucb")
+    problem = problem_on(pool, values, measured, strategies=strategies)
+    weights = dict(zip(PortfolioPlanner().arms, PortfolioPlanner().weights(problem), strict=True))
+    assert weights["qsr"] > weights["qlognei"] > weights["qucb"]
+    assert sum(weights.values()) == pytest.approx(1.0)
+
+
+def test_the_portfolio_labels_each_pick_with_its_arm() -> None:
+    pool = grid_pool(6)
+    problem = problem_on(pool, bump(pool), np.arange(0, 36, 5))
+    plan = PortfolioPlanner(base=SMALL).plan(problem, 2, seed=4)
+    labels = {s.strategy for s in plan.suggestions}
+    assert len(labels) == 1 and labels.pop() in {f"portfolio:{a}" for a in PortfolioPlanner.arms}
+
+
+# -- learned policy ----------------------------------------------------------------------
+def test_believing_a_fantasy_shrinks_the_std_near_it_and_keeps_the_mean() -> None:
+    pool = grid_pool(6)
+    measured = np.arange(0, 36, 7)
+    X = torch.as_tensor(pool[measured])
+    model = fit_gp(
+        X, torch.as_tensor(bump(pool[measured]))[:, None], torch.tensor([[0.0] * 2, [1.0] * 2])
+    )
+    candidates = torch.as_tensor(pool)
+    mean0, std0 = _believer_posterior(model, candidates, candidates[:0])
+    mean1, std1 = _believer_posterior(model, candidates, candidates[20:21])
+    assert torch.allclose(mean0, mean1)
+    assert std1[20] < 0.5 * std0[20]
+    assert (std1 <= std0 + 1e-9).all()
+
+
+def test_the_policy_proposes_distinct_available_candidates(policy: AcquisitionPolicy) -> None:
+    pool = grid_pool(8)
+    measured, pending = np.arange(0, 64, 6), np.array([3, 9])
+    problem = problem_on(pool, bump(pool), measured, pending)
+    plan = PolicyPlanner(policy, "v1").plan(problem, 5, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 5
+    assert not set(picks) & {*measured.tolist(), *pending.tolist()}
+    assert plan.model is not None and plan.model.kind == "gp"
+    assert PolicyPlanner(policy, "v1").name == "rl:v1"
+
+
+def test_the_policy_needs_a_pool(policy: AcquisitionPolicy) -> None:
+    pool = grid_pool(4)
+    problem = problem_on(pool, bump(pool), np.arange(5))
+    open_space = PlanningProblem(SPACE, MAXIMIZE, problem.X, problem.Y, problem.X_pending)
+    with pytest.raises(ValueError, match="pool"):
+        PolicyPlanner(policy, "v1").plan(open_space, 1, 0)
+
+
+# -- simulation --------------------------------------------------------------------------
+def test_a_simulated_campaign_spends_its_budget_once_per_candidate() -> None:
+    pool = grid_pool(7)
+    task = PoolTask("bump", SPACE, MAXIMIZE, pool, bump(pool)[:, None])
+    result = simulate(SMALL, task, initial=5, batch_size=3, rounds=2, seed=1)
+    assert len(result.order) == 11 == len(set(result.order.tolist()))
+    assert result.strategies == ("random",) * 5 + ("gp",) * 6
+    again = simulate(make_planner("random"), task, 5, 3, 2, seed=1)
+    assert np.array_equal(again.order[:5], result.order[:5])  # same initial design per seed
+
+
+def test_a_simulated_campaign_stops_when_told() -> None:
+    pool = grid_pool(7)
+    task = PoolTask("bump", SPACE, MAXIMIZE, pool, bump(pool)[:, None])
+    best = int(np.argmax(bump(pool)))
+    result = simulate(SMALL, task, 5, 2, 20, seed=0, until=lambda order: best in order)
+    assert best in result.order.tolist()
+    assert len(result.order) < 45
