@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -23,6 +23,7 @@ from discovery.domain import (
     Candidate,
     Measurement,
     Objective,
+    OutcomeConstraint,
     Trial,
     TrialStatus,
 )
@@ -30,6 +31,8 @@ from discovery.metrics import (
     acceleration_factor,
     best_so_far,
     enhancement_factor,
+    hypervolume,
+    simple_regret,
     top_fraction_trace,
     top_mask,
 )
@@ -75,6 +78,40 @@ class Efficiency:
 
 
 @dataclass(frozen=True)
+class CampaignMetrics:
+    """Live metrics after ``measurements`` results; None where they are not defined.
+
+    Attributes:
+        measurements: Results stored.
+        best: Best value of the first objective.
+        simple_regret: Distance of ``best`` from the pool's best (pools with known values).
+        enhancement_factor: EF against random for the top 5% (pools with known values).
+        acceleration_factor: AF against random for the top 5% (pools with known values).
+        hypervolume: Hypervolume of the measured points (several objectives), above the
+            pool's worst values when known, else 10% of the measured range below the
+            worst measured values.
+        hypervolume_fraction: ``hypervolume`` over that of the whole pool (known pools).
+
+    """
+
+    measurements: int
+    best: float | None = None
+    simple_regret: float | None = None
+    enhancement_factor: float | None = None
+    acceleration_factor: float | None = None
+    hypervolume: float | None = None
+    hypervolume_fraction: float | None = None
+
+    def as_dict(self) -> dict[str, float | None]:
+        """The metrics except the count, NaN as None (JSON and BSON ready)."""
+        values = asdict(self)
+        del values["measurements"]
+        return {
+            k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()
+        }
+
+
+@dataclass(frozen=True)
 class CampaignStatus:
     """A snapshot of a campaign's progress."""
 
@@ -85,6 +122,7 @@ class CampaignStatus:
     best: Observation | None
     best_so_far: np.ndarray
     efficiency: Efficiency | None
+    metrics: CampaignMetrics
 
     @property
     def rounds(self) -> int:
@@ -126,14 +164,29 @@ class CampaignAgent:
         name: str,
         dataset: PoolDataset,
         settings: CampaignSettings | None = None,
+        constraints: Sequence[OutcomeConstraint] = (),
     ) -> CampaignAgent:
-        """Create a pool campaign over a measured data set (values kept as lookup reference)."""
+        """Create a pool campaign over a measured data set (values kept as lookup reference).
+
+        Args:
+            store: Where the campaign is kept.
+            name: Campaign name.
+            dataset: The measured pool.
+            settings: Strategy and batch settings.
+            constraints: Ranges on some of the data set's measured columns; those columns
+                become constrained quantities instead of objectives.
+        """
+        constrained = {c.name for c in constraints}
+        missing = constrained - {o.name for o in dataset.objectives}
+        if missing:
+            raise ValueError(f"constraints: {sorted(missing)} are not measured columns")
         campaign = Campaign(
             name=name,
             space=dataset.space,
-            objectives=dataset.objectives,
+            objectives=tuple(o for o in dataset.objectives if o.name not in constrained),
             settings=settings or CampaignSettings(),
             source=dataset.source,
+            constraints=tuple(constraints),
         )
         names = [o.name for o in dataset.objectives]
         candidates = [
@@ -268,7 +321,7 @@ class CampaignAgent:
         return self.store.add_trials(self.name, new) if new else []
 
     def _problem(self, trials: list[Trial]) -> tuple[PlanningProblem, list[Candidate]]:
-        space = self.campaign.space
+        space, constraints = self.campaign.space, self.campaign.constraints
         observed = self.observations(trials)
         pending = [t for t in trials if t.status.is_pending]
         candidates = self.store.candidates(self.name) if self.campaign.pool_size else []
@@ -293,6 +346,14 @@ class CampaignAgent:
             pool=pool,
             available=available,
             strategies=tuple(o.trial.strategy for o in observed),
+            constraints=constraints,
+            C=np.array(
+                [
+                    [o.measurement.values[c.name] for c in self.campaign.constraints]
+                    for o in observed
+                ],
+                dtype=float,
+            ).reshape(len(observed), len(self.campaign.constraints)),
         )
         return problem, candidates
 
@@ -313,7 +374,19 @@ class CampaignAgent:
             return ObserveReport(0, 0)
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
+        if report.stored:
+            self.record_metrics()
         return ObserveReport(report.stored, report.duplicates)
+
+    def record_metrics(self) -> CampaignMetrics:
+        """Compute the live metrics and store them under the current measurement count."""
+        metrics = self.status().metrics
+        self.store.save_metrics(self.name, metrics.measurements, metrics.as_dict())
+        return metrics
+
+    def metrics_history(self) -> list[dict[str, Any]]:
+        """Stored live metrics, one row per measurement count at which they were recorded."""
+        return self.store.metrics_history(self.name)
 
     def _check(
         self,
@@ -322,7 +395,10 @@ class CampaignAgent:
         stored: dict[str, Measurement],
     ) -> None:
         """Refuse the batch with a ValueError naming the first bad result (see observe)."""
-        objectives = self.campaign.objectives
+        outcomes: list[Objective | OutcomeConstraint] = [
+            *self.campaign.objectives,
+            *self.campaign.constraints,
+        ]
         for i, result in enumerate(results):
             if result.trial_id not in trials:
                 raise ValueError(
@@ -330,7 +406,7 @@ class CampaignAgent:
                     f"campaign {self.name!r}"
                 )
             try:
-                result.check(objectives)
+                result.check(outcomes)
             except ValueError as error:
                 raise ValueError(f"results[{i}]: {error}") from None
         seen: dict[str, Measurement] = {}
@@ -384,21 +460,32 @@ class CampaignAgent:
         return self._best(self.observations())
 
     def _best(self, observed: list[Observation]) -> Observation | None:
+        """The best feasible observation on the first objective."""
         objective = self.campaign.objectives[0]
+        observed = self._feasible(observed)
         if not observed:
             return None
         sign = objective.direction.sign
         return max(observed, key=lambda o: sign * o.measurement.values[objective.name])
 
+    def _feasible(self, observed: list[Observation]) -> list[Observation]:
+        return [o for o in observed if self.campaign.feasible(o.measurement.values)]
+
     def status(self) -> CampaignStatus:
-        """Counts, best result, best-so-far trace and (on a known pool) EF and AF."""
+        """Counts, best result, best-so-far trace and (on a known pool) EF and AF.
+
+        With outcome constraints, the best result, the trace and the metrics count
+        feasible results only.
+        """
         trials = self.store.trials(self.name)
         observed = self.observations(trials)
         objective = self.campaign.objectives[0]
-        values = [o.measurement.values[objective.name] for o in observed]
+        values = [o.measurement.values[objective.name] for o in self._feasible(observed)]
         counts = {s.value: 0 for s in TrialStatus}
         for trial in trials:
             counts[trial.status.value] += 1
+        reference = self._pool_reference() if observed else None
+        efficiency = self._efficiency(observed, reference)
         return CampaignStatus(
             campaign=self.campaign,
             trials=counts,
@@ -406,17 +493,70 @@ class CampaignAgent:
             batches=len({t.batch for t in trials}),
             best=self._best(observed),
             best_so_far=best_so_far(values, objective.direction),
-            efficiency=self._efficiency(observed),
+            efficiency=efficiency,
+            metrics=self._metrics(observed, reference, efficiency),
         )
 
-    def _efficiency(self, observed: list[Observation]) -> Efficiency | None:
-        if not self.campaign.pool_size or not observed:
+    def _pool_reference(self) -> np.ndarray | None:
+        """``N x m`` known objective values of the pool, or None when any is unknown.
+
+        Infeasible members (outcome constraints) get the worst value of each objective.
+        """
+        if not self.campaign.pool_size:
+            return None
+        names = self.campaign.outcome_names
+        reference = [c.reference for c in self.store.candidates(self.name)]
+        if any(r is None or any(n not in r for n in names) for r in reference):
+            return None
+        rows = [r for r in reference if r is not None]
+        values = np.array([[r[o.name] for o in self.campaign.objectives] for r in rows])
+        feasible = np.array([self.campaign.feasible(r) for r in rows])
+        if not feasible.all():
+            signs = np.array([o.direction.sign for o in self.campaign.objectives])
+            worst = signs * (signs * values).min(0)
+            values[~feasible] = worst
+        return values
+
+    def _metrics(
+        self,
+        observed: list[Observation],
+        reference: np.ndarray | None,
+        efficiency: Efficiency | None,
+    ) -> CampaignMetrics:
+        count = len(observed)
+        observed = self._feasible(observed)
+        if not observed:
+            return CampaignMetrics(count)
+        objectives = self.campaign.objectives
+        signs = np.array([o.direction.sign for o in objectives])
+        Y = signs * np.array([[o.measurement.values[x.name] for x in objectives] for o in observed])
+        best = float(signs[0] * Y[:, 0].max())
+        metrics = CampaignMetrics(count, best)
+        if efficiency is not None:
+            metrics = replace(
+                metrics,
+                simple_regret=simple_regret(best, efficiency.pool_best, objectives[0].direction),
+                enhancement_factor=efficiency.enhancement_factor,
+                acceleration_factor=efficiency.acceleration_factor,
+            )
+        if len(objectives) > 1:
+            pool = None if reference is None else signs * reference
+            if pool is not None:
+                ref = pool.min(0)
+            else:
+                ref = Y.min(0) - 0.1 * np.where(np.ptp(Y, 0) > 0, np.ptp(Y, 0), 1.0)
+            volume = hypervolume(Y, ref)
+            fraction = volume / hypervolume(pool, ref) if pool is not None else None
+            metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)
+        return metrics
+
+    def _efficiency(
+        self, observed: list[Observation], reference: np.ndarray | None
+    ) -> Efficiency | None:
+        if reference is None or not observed:
             return None
         objective = self.campaign.objectives[0]
-        reference = [c.reference for c in self.store.candidates(self.name)]
-        if any(r is None or objective.name not in r for r in reference):
-            return None
-        pool_values = np.array([r[objective.name] for r in reference if r is not None])
+        pool_values = reference[:, 0]
         order = [o.trial.candidate for o in observed if o.trial.candidate is not None]
         trace = top_fraction_trace(order, top_mask(pool_values, objective.direction))
         pool_best = float(best_so_far(pool_values, objective.direction)[-1])

@@ -43,6 +43,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
             {"name": o.name, "direction": o.direction.value, "unit": o.unit}
             for o in campaign.objectives
         ],
+        "constraints": [asdict(c) for c in campaign.constraints],
         "settings": asdict(campaign.settings),
         "pool_size": campaign.pool_size,
         "trials": status.trials,
@@ -55,6 +56,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
             "values": best.measurement.values,
         },
         "best_so_far": status.best_so_far.tolist(),
+        "metrics": status.metrics.as_dict(),
     }
     if status.efficiency is not None:
         eff = status.efficiency

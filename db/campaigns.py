@@ -36,6 +36,7 @@ from db.documents import (
     CampaignDocument,
     CandidateDocument,
     MeasurementDocument,
+    MetricsDocument,
     ModelRecord,
     TrialDocument,
     utcnow,
@@ -188,7 +189,8 @@ class CampaignStore:
         document = self._document(name)
         for record in ModelRecord.objects(campaign=document):
             record.weights.delete()
-        for cls in (MeasurementDocument, TrialDocument, CandidateDocument, ModelRecord):
+        classes = (MeasurementDocument, TrialDocument, CandidateDocument, ModelRecord)
+        for cls in (*classes, MetricsDocument):
             cls.objects(campaign=document).delete()
         document.delete()
 
@@ -450,6 +452,26 @@ class CampaignStore:
         query = {"campaign": campaign, "idempotency_key": {"$in": list(set(keys))}}
         rows = MeasurementDocument._get_collection().find(query)
         return {r["idempotency_key"]: measurement_from_raw(r) for r in rows}
+
+    # -- live metrics ----------------------------------------------------------------
+    def save_metrics(self, name: str, measurements: int, values: dict[str, Any]) -> None:
+        """Store the campaign's metrics after ``measurements`` results.
+
+        A row of the same count is replaced, so a repeated report or a resumed agent
+        writes it once.
+        """
+        MetricsDocument._get_collection().update_one(
+            {"campaign": self._id(name), "measurements": measurements},
+            {"$set": {"values": values, "recorded_at": utcnow()}},
+            upsert=True,
+        )
+
+    def metrics_history(self, name: str) -> list[dict[str, Any]]:
+        """Stored metrics rows, by number of measurements: ``{"measurements": n, **values}``."""
+        rows = MetricsDocument._get_collection().find({"campaign": self._id(name)})
+        return [
+            {"measurements": r["measurements"], **r["values"]} for r in rows.sort("measurements", 1)
+        ]
 
     def record(
         self, name: str, measurements: Sequence[Measurement], check: RecordCheck | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from bson import DBRef, ObjectId
@@ -21,6 +22,7 @@ from discovery.domain import (
     Direction,
     Measurement,
     Objective,
+    OutcomeConstraint,
     Trial,
     TrialStatus,
 )
@@ -37,7 +39,8 @@ def campaign_to_document(campaign: Campaign) -> CampaignDocument:
             ObjectiveEmbedded(name=o.name, direction=o.direction.value, unit=o.unit)
             for o in campaign.objectives
         ],
-        constraints=[{"type": "simplex", **c} for c in campaign.space.to_dict()["simplex"]],
+        constraints=[{"type": "simplex", **c} for c in campaign.space.to_dict()["simplex"]]
+        + [{"type": "outcome", **asdict(c)} for c in campaign.constraints],
         settings=SettingsEmbedded(
             strategy=settings.strategy,
             initial=settings.initial,
@@ -71,6 +74,11 @@ def campaign_from_document(document: CampaignDocument) -> Campaign:
         status=document.status,
         source=document.source,
         created_at=document.created_at,
+        constraints=tuple(
+            OutcomeConstraint(c["name"], c.get("lower"), c.get("upper"), c.get("unit"))
+            for c in document.constraints or ()
+            if c.get("type") == "outcome"
+        ),
     )
 
 

@@ -201,6 +201,20 @@ class MeasurementDocument(Document):
     }
 
 
+class MetricsDocument(Document):
+    """A campaign's live metrics after a number of measurements (one row per count)."""
+
+    campaign = ReferenceField(CampaignDocument, required=True, reverse_delete_rule=CASCADE)
+    measurements = IntField(required=True, min_value=0)
+    values = DictField(required=True)
+    recorded_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {
+        "collection": "campaign_metrics",
+        "indexes": [{"fields": ["campaign", "measurements"], "unique": True}],
+    }
+
+
 class ModelRecord(Document):
     """A trained model version: metrics, training-data hash and weights in GridFS."""
 
@@ -222,6 +236,7 @@ ALL_DOCUMENTS: tuple[type[Document], ...] = (
     CandidateDocument,
     TrialDocument,
     MeasurementDocument,
+    MetricsDocument,
     ModelRecord,
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import torch
@@ -24,6 +25,8 @@ from botorch.acquisition.monte_carlo import (
 from botorch.acquisition.multi_objective.logei import (
     qLogNoisyExpectedHypervolumeImprovement,
 )
+from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
+from botorch.acquisition.objective import GenericMCObjective
 from botorch.models.model import Model
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.sampling import SobolQMCNormalSampler
@@ -33,31 +36,76 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 MAX_CATEGORY_COMBINATIONS = 256
 
 
+#: An outcome constraint for BoTorch: samples ``... x q x outputs`` -> feasible where <= 0.
+Constraint = Callable[[torch.Tensor], torch.Tensor]
+
+
+def outcome_constraints(
+    bounds: Sequence[tuple[int, float | None, float | None]],
+) -> list[Constraint]:
+    """BoTorch constraint callables for model outputs that must lie in ranges.
+
+    Args:
+        bounds: ``(output index, lower or None, upper or None)`` per constrained output.
+
+    """
+    constraints: list[Constraint] = []
+    for index, lower, upper in bounds:
+        if lower is not None:
+            constraints.append(partial(_at_least, index=index, bound=lower))
+        if upper is not None:
+            constraints.append(partial(_at_most, index=index, bound=upper))
+    return constraints
+
+
+def _at_least(Z: torch.Tensor, index: int, bound: float) -> torch.Tensor:
+    return bound - Z[..., index]
+
+
+def _at_most(Z: torch.Tensor, index: int, bound: float) -> torch.Tensor:
+    return Z[..., index] - bound
+
+
+def _first_output(Z: torch.Tensor, X: torch.Tensor | None = None) -> torch.Tensor:
+    return Z[..., 0]
+
+
 def qlognei(
     model: Model,
     X_baseline: torch.Tensor,
     X_pending: torch.Tensor | None = None,
     mc_samples: int = 256,
     seed: int = 0,
+    constraints: Sequence[Constraint] = (),
 ) -> qLogNoisyExpectedImprovement:
     """Build qLogNEI with a seeded quasi-Monte-Carlo sampler.
 
     Args:
-        model: Fitted single-output surrogate (larger is better).
+        model: Fitted surrogate; output 0 is the objective (larger is better), any
+            further outputs are constrained quantities.
         X_baseline: ``n x d`` inputs already measured.
         X_pending: ``p x d`` inputs handed out but not measured, or None.
         mc_samples: Number of QMC posterior samples.
         seed: Sampler seed.
+        constraints: Outcome constraints (:func:`outcome_constraints`); improvement is
+            weighted by the probability of feasibility.
 
     """
     sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
     pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    extra: dict[str, Any] = {}
+    if constraints:
+        extra = {
+            "objective": GenericMCObjective(_first_output),
+            "constraints": list(constraints),
+        }
     return qLogNoisyExpectedImprovement(
         model=model,
         X_baseline=X_baseline,
         sampler=sampler,
         X_pending=pending,
         cache_root=supports_cache_root(model),  # ensembles have no Cholesky factor to cache
+        **extra,
     )
 
 
@@ -168,6 +216,7 @@ def hypervolume_acquisition(
     X_pending: torch.Tensor | None = None,
     mc_samples: int = 128,
     seed: int = 0,
+    constraints: Sequence[Constraint] = (),
 ) -> AcquisitionFunction:
     """Build qLogNEHVI for several objectives, with BoTorch's inferred reference point.
 
@@ -176,15 +225,18 @@ def hypervolume_acquisition(
     adds hypervolume.
 
     Args:
-        model: Fitted ``m``-output surrogate (every output larger is better).
+        model: Fitted surrogate: ``m`` objective outputs (larger is better), then any
+            constrained quantities.
         X_baseline: ``n x d`` inputs already measured.
-        Y_baseline: ``n x m`` their values, oriented so that larger is better.
+        Y_baseline: ``n x m`` their objective values, oriented so that larger is better.
         X_pending: ``p x d`` inputs handed out but not measured, or None.
         mc_samples: Number of QMC posterior samples.
         seed: Sampler seed.
+        constraints: Outcome constraints on the outputs after the ``m`` objectives.
 
     """
     pareto = Y_baseline[is_non_dominated(Y_baseline)]
+    m = Y_baseline.shape[-1]
     sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
     pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
     return qLogNoisyExpectedHypervolumeImprovement(
@@ -195,6 +247,8 @@ def hypervolume_acquisition(
         X_pending=pending,
         prune_baseline=True,
         cache_root=False,
+        objective=IdentityMCMultiOutputObjective(outcomes=list(range(m))),
+        constraints=list(constraints) or None,
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -48,6 +48,43 @@ class Objective:
     name: str
     direction: Direction
     unit: str | None = None
+
+
+@dataclass(frozen=True)
+class OutcomeConstraint:
+    """A measured quantity that must fall in a range for a result to count (feasibility).
+
+    Example: ``OutcomeConstraint("band_gap", 1.1, 1.7, "eV")`` for a photovoltaic absorber.
+
+    Attributes:
+        name: The measured quantity (reported with every result, like an objective).
+        lower: Smallest acceptable value, or None for no lower bound.
+        upper: Largest acceptable value, or None for no upper bound.
+        unit: Optional unit label.
+
+    """
+
+    name: str
+    lower: float | None = None
+    upper: float | None = None
+    unit: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lower is None and self.upper is None:
+            raise ValueError(f"constraint {self.name!r}: give a lower or an upper bound")
+        for bound in (self.lower, self.upper):
+            if bound is not None and not math.isfinite(bound):
+                raise ValueError(f"constraint {self.name!r}: bounds must be finite")
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
+            raise ValueError(
+                f"constraint {self.name!r}: lower bound {self.lower} exceeds upper {self.upper}"
+            )
+
+    def satisfied(self, value: float) -> bool:
+        """Whether a measured value is within the bounds."""
+        low = self.lower if self.lower is not None else -math.inf
+        high = self.upper if self.upper is not None else math.inf
+        return low <= value <= high
 
 
 class TrialStatus(StrEnum):
@@ -117,6 +154,8 @@ class Campaign:
         pool_size: Number of candidates in the campaign's discrete pool (0 for an open space).
         status: ``active`` or ``closed``.
         source: Where the campaign's data came from (file, data set name).
+        constraints: Measured quantities that must fall in a range (feasibility); each
+            result reports them alongside the objectives.
 
     """
 
@@ -128,16 +167,17 @@ class Campaign:
     status: str = "active"
     source: str | None = None
     created_at: datetime | None = None
+    constraints: tuple[OutcomeConstraint, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():
             raise ValueError("campaign name must not be empty")
         if not self.objectives:
             raise ValueError("a campaign needs at least one objective")
-        names = [o.name for o in self.objectives]
+        names = self.outcome_names
         if len(set(names)) != len(names):
-            raise ValueError(f"objectives: names appear twice in {names}")
-        clash = {o.name for o in self.objectives} & set(self.space.names)
+            raise ValueError(f"objectives and constraints: names appear twice in {names}")
+        clash = set(names) & set(self.space.names)
         if clash:
             raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
 
@@ -145,6 +185,15 @@ class Campaign:
     def objective_names(self) -> list[str]:
         """Names of the objectives, in order."""
         return [o.name for o in self.objectives]
+
+    @property
+    def outcome_names(self) -> list[str]:
+        """Everything a result reports: the objectives, then the constrained quantities."""
+        return self.objective_names + [c.name for c in self.constraints]
+
+    def feasible(self, values: Mapping[str, float]) -> bool:
+        """Whether a result satisfies every outcome constraint."""
+        return all(c.satisfied(values[c.name]) for c in self.constraints)
 
 
 @dataclass(frozen=True)
@@ -204,8 +253,13 @@ class Measurement:
     units: dict[str, str] = field(default_factory=dict)
     received_at: datetime | None = None
 
-    def check(self, objectives: tuple[Objective, ...]) -> None:
-        """Raise a ValueError naming the field if values miss an objective or are not finite."""
+    def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:
+        """Raise a ValueError naming the field if values miss an outcome or are not finite.
+
+        Args:
+            objectives: Every outcome a result must report: objectives and constrained
+                quantities.
+        """
         if not self.idempotency_key:
             raise ValueError("idempotency_key must not be empty")
         names = {o.name for o in objectives}

@@ -86,3 +86,30 @@ def acceleration_factor(trace: np.ndarray, pool_size: int) -> float:
     target = trace[-1]
     first = int(np.argmax(trace >= target - 1e-12)) + 1
     return float(target * pool_size / first)
+
+
+def simple_regret(best: float, optimum: float, direction: Direction) -> float:
+    """How far the best measured value is from the known optimum (>= 0, objective units)."""
+    return max(0.0, direction.sign * (optimum - best))
+
+
+def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
+    """Hypervolume dominated by ``points`` above ``reference`` (every objective maximised).
+
+    Args:
+        points: ``n x m`` objective values, oriented so that larger is better.
+        reference: ``m`` reference point; points not above it in every objective add nothing.
+
+    Returns:
+        The hypervolume, in the product of the objectives' units.
+    """
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+    from botorch.utils.multi_objective.pareto import is_non_dominated
+
+    Y = torch.as_tensor(np.asarray(points, dtype=float).reshape(-1, len(reference)))
+    ref = torch.as_tensor(np.asarray(reference, dtype=float))
+    Y = Y[(ref < Y).all(-1)]
+    if Y.shape[0] == 0:
+        return 0.0
+    return float(Hypervolume(ref).compute(Y[is_non_dominated(Y)]))

@@ -27,9 +27,11 @@ from discovery.acquisition import (
     make_acquisition,
     optimize_over_box,
     optimize_over_pool,
+    outcome_constraints,
+    qlognei,
 )
 from discovery.campaign_models import SURROGATES, fit_surrogate
-from discovery.domain import ModelArtifact, Objective
+from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
@@ -51,6 +53,8 @@ class PlanningProblem:
         strategies: Strategy recorded on each completed trial (``n``; empty when unknown),
             for planners that learn from which of their choices paid off.
         budget: Total experiments the campaign means to run, when it has a budget.
+        constraints: Outcome constraints (measured quantities that must fall in ranges).
+        C: ``n x c`` measured values of the constrained quantities, in constraint order.
 
     """
 
@@ -63,6 +67,8 @@ class PlanningProblem:
     available: np.ndarray | None = None
     strategies: tuple[str | None, ...] = ()
     budget: int | None = None
+    constraints: tuple[OutcomeConstraint, ...] = ()
+    C: np.ndarray | None = None
 
     def available_indices(self) -> np.ndarray:
         """Pool indices still available (empty for an open space)."""
@@ -214,7 +220,11 @@ class GPPlanner:
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
         model: Model
         acqf: AcquisitionFunction
-        if len(problem.objectives) > 1:
+        if problem.constraints:
+            model, artifact, acqf = self._constrained(
+                problem, train_X, train_Y, bounds, pending, seed
+            )
+        elif len(problem.objectives) > 1:
             if self.surrogate != "gp":
                 raise ValueError(f"several objectives need the gp surrogate, not {self.surrogate}")
             model = fit_gp(train_X, train_Y, bounds)
@@ -225,6 +235,42 @@ class GPPlanner:
             inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
             acqf = make_acquisition(self.acquisition, inputs)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
+
+    def _constrained(
+        self,
+        problem: PlanningProblem,
+        train_X: torch.Tensor,
+        train_Y: torch.Tensor,
+        bounds: torch.Tensor,
+        pending: torch.Tensor,
+        seed: int,
+    ) -> tuple[Model, ModelArtifact, AcquisitionFunction]:
+        """One GP over objectives and constrained quantities; feasibility-weighted acquisition.
+
+        Single objective: qLogNEI weighted by the probability of feasibility; several:
+        qLogNEHVI with the same constraints.
+        """
+        if self.surrogate != "gp" or self.acquisition != "qlognei" or self.prior is not None:
+            raise ValueError(
+                "outcome constraints need the gp surrogate with qlognei (qlognehvi for several "
+                f"objectives), without a prior; this planner is {self.name!r}"
+            )
+        C = problem.C
+        if C is None or C.shape != (train_X.shape[0], len(problem.constraints)):
+            raise ValueError("C: one measured value per constraint and measurement is needed")
+        m = train_Y.shape[1]
+        outputs = torch.cat([train_Y, torch.as_tensor(C, dtype=DTYPE)], dim=1)
+        model = fit_gp(train_X, outputs, bounds)
+        constraints = outcome_constraints(
+            [(m + j, c.lower, c.upper) for j, c in enumerate(problem.constraints)]
+        )
+        if m > 1:
+            acqf = hypervolume_acquisition(
+                model, train_X, train_Y, pending, self.mc_samples, seed, constraints
+            )
+        else:
+            acqf = qlognei(model, train_X, pending, self.mc_samples, seed, constraints)
+        return model, gp_artifact(model, train_X, outputs), acqf
 
     def _optimise(
         self,

@@ -157,6 +157,22 @@ def _parse_objective(text: str) -> tuple[str, Any]:
     return column, Direction.parse(direction)
 
 
+def _parse_constraint(text: str) -> Any:
+    """``NAME:LOWER:UPPER`` (either bound may be empty) to an outcome constraint."""
+    from discovery.domain import OutcomeConstraint
+
+    parts = text.split(":")
+    if len(parts) != 3 or not parts[0]:
+        raise CommandError(
+            f"--constraint {text!r}: expected NAME:LOWER:UPPER (e.g. band_gap:1.1:1.7)"
+        )
+    try:
+        lower, upper = (float(v) if v.strip() else None for v in parts[1:])
+        return OutcomeConstraint(parts[0], lower, upper)
+    except ValueError as error:
+        raise CommandError(f"--constraint {text!r}: {error}") from None
+
+
 @campaign_app.command("create")
 def campaign_create(
     name: str,
@@ -202,6 +218,12 @@ def campaign_create(
         str | None,
         typer.Option(help="Property model version whose predictions are the prior mean."),
     ] = None,
+    constraint: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="NAME:LOWER:UPPER, a measured column that must be in range (--from-csv)."
+        ),
+    ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
     seed: int = 0,
@@ -209,7 +231,7 @@ def campaign_create(
     """Create a campaign over a measured data set (its rows are the candidate pool)."""
     from agents import CampaignAgent
     from discovery.datasets import load_csv, load_olympus
-    from discovery.domain import CampaignSettings
+    from discovery.domain import CampaignSettings, Direction
 
     with errors():
         sources = [from_csv, from_olympus, elements]
@@ -243,15 +265,19 @@ def campaign_create(
             return
         if composition is not None and from_csv is None:
             raise CommandError("--composition needs --from-csv")
+        constraints = [_parse_constraint(c) for c in constraint or []]
+        if constraints and from_csv is None:
+            raise CommandError("--constraint needs --from-csv (a column measured for every row)")
         if from_csv is not None:
             if not objective:
                 raise CommandError("--objective COLUMN:max|min is required with --from-csv")
             wanted = [_parse_objective(o) for o in objective]
+            wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
             dataset = load_csv(from_csv, wanted, param, composition=composition)
         else:
             assert from_olympus is not None
             dataset = load_olympus(from_olympus)
-        agent = CampaignAgent.from_dataset(store(), name, dataset, settings)
+        agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {note}")
     goals = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
@@ -345,9 +371,10 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     from agents.serialize import status_json
 
     with errors():
-        status = CampaignAgent(store(), name).status()
+        agent = CampaignAgent(store(), name)
+        status, history = agent.status(), agent.metrics_history()
     if as_json:
-        console.print_json(json.dumps(status_json(status)))
+        console.print_json(json.dumps(status_json(status) | {"metrics_history": history}))
         return
     objective = status.campaign.objectives[0].name
     console.print(
@@ -366,6 +393,18 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
             f"top-5% found {eff.top_fraction[-1]:.0%}; EF {eff.enhancement_factor:.2f}, "
             f"AF {eff.acceleration_factor:.2f} against random; pool best {eff.pool_best:.6g}"
         )
+    if history:
+        console.print(_metrics_table(history[-10:]))
+
+
+def _metrics_table(rows: list[dict[str, Any]]) -> Table:
+    """Stored live metrics (latest rows), one column per metric that has values."""
+    names = [k for k in rows[-1] if k != "measurements" and any(r.get(k) is not None for r in rows)]
+    table = Table("measurements", *(n.replace("_", " ") for n in names), title="live metrics")
+    for row in rows:
+        cells = ["-" if row.get(n) is None else f"{row[n]:.4g}" for n in names]
+        table.add_row(str(row["measurements"]), *cells)
+    return table
 
 
 @campaign_app.command("propose")

@@ -134,7 +134,7 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
     ("args", "message"),
     [
         (["--from-csv", "missing.csv", "--objective", "y:max"], "not found"),
-        (["--from-olympus", str(OLYMPUS), "--strategy", "magic"], "unknown 'magic'"),
+        (["--from-olympus", str(OLYMPUS), "--strategy", "magic"], "unknown strategy 'magic'"),
         (["--from-csv", "x.csv", "--objective", "y:up"], "direction must be"),
         ([], "exactly one of"),
     ],

@@ -12,6 +12,8 @@ from discovery.metrics import (
     acceleration_factor,
     best_so_far,
     enhancement_factor,
+    hypervolume,
+    simple_regret,
     top_fraction_trace,
     top_mask,
 )
@@ -145,3 +147,19 @@ def test_acceleration_factor_is_nan_when_nothing_was_found() -> None:
     assert math.isnan(acceleration_factor(np.zeros(5), 20))
     assert math.isnan(acceleration_factor(np.array([]), 20))
     assert enhancement_factor(np.zeros(5), 20) == 0.0
+
+
+# -- simple regret and hypervolume ---------------------------------------------------------
+def test_simple_regret_is_the_distance_to_the_optimum_in_either_direction() -> None:
+    assert simple_regret(7.0, 10.0, Direction.MAXIMIZE) == 3.0
+    assert simple_regret(0.5, 0.2, Direction.MINIMIZE) == pytest.approx(0.3)
+    assert simple_regret(10.0, 10.0, Direction.MAXIMIZE) == 0.0
+
+
+def test_hypervolume_of_a_staircase_is_the_area_under_it() -> None:
+    # two points (1, 3) and (3, 1) above (0, 0): 3 + 3 - 1 = 5
+    assert hypervolume(np.array([[1.0, 3.0], [3.0, 1.0]]), np.zeros(2)) == pytest.approx(5.0)
+    # a dominated point and a point below the reference add nothing
+    more = np.array([[1.0, 3.0], [3.0, 1.0], [0.5, 0.5], [-1.0, 9.0]])
+    assert hypervolume(more, np.zeros(2)) == pytest.approx(5.0)
+    assert hypervolume(np.array([[-1.0, -1.0]]), np.zeros(2)) == 0.0

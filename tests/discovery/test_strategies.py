@@ -5,12 +5,14 @@ Problems are small (pools of at most 120, 12-20 measurements) and GP fits are fe
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 from botorch.utils.multi_objective.pareto import is_non_dominated
 
-from discovery.domain import Direction, Objective
+from discovery.domain import Direction, Measurement, Objective, OutcomeConstraint
 from discovery.planners import (
     GPPlanner,
     PlanningProblem,
@@ -217,3 +219,51 @@ def test_a_simulated_campaign_stops_when_told() -> None:
     result = simulate(SMALL, task, 5, 2, 20, seed=0, until=lambda order: best in order)
     assert best in result.order.tolist()
     assert len(result.order) < 45
+
+
+# -- outcome constraints -----------------------------------------------------------------
+def test_an_outcome_constraint_needs_a_sound_range() -> None:
+    with pytest.raises(ValueError, match="lower or an upper"):
+        OutcomeConstraint("gap")
+    with pytest.raises(ValueError, match="exceeds"):
+        OutcomeConstraint("gap", 2.0, 1.0)
+    with pytest.raises(ValueError, match="finite"):
+        OutcomeConstraint("gap", float("nan"), 1.0)
+    window = OutcomeConstraint("gap", 1.1, 1.7, "eV")
+    assert window.satisfied(1.1) and window.satisfied(1.7) and not window.satisfied(1.8)
+    assert OutcomeConstraint("gap", upper=1.0).satisfied(-5.0)
+
+
+def test_a_result_must_report_its_constrained_quantities() -> None:
+    outcomes = (*MAXIMIZE, OutcomeConstraint("gap", 1.1, 1.7))
+    with pytest.raises(ValueError, match=r"missing objective value\(s\) \['gap'\]"):
+        Measurement("t1", {"y": 1.0}, "k").check(outcomes)
+    Measurement("t1", {"y": 1.0, "gap": 9.0}, "k").check(outcomes)  # infeasible, still valid
+
+
+def test_constrained_qlognei_proposes_where_the_constraint_holds() -> None:
+    pool = grid_pool(11)
+    measured = np.random.default_rng(5).choice(len(pool), 20, replace=False)
+    # the objective grows with x; the constrained quantity is z, wanted in [0.4, 0.6]
+    window = OutcomeConstraint("c", 0.4, 0.6)
+    problem = replace(
+        problem_on(pool, pool[:, 0] + 0.1 * pool[:, 1], measured),
+        constraints=(window,),
+        C=pool[measured, 1:2],
+    )
+    best = SMALL.plan(problem, 1, seed=0).suggestions[0].candidate
+    assert best is not None and window.satisfied(pool[best, 1]) and pool[best, 0] == 1.0
+    # without the constraint, the objective alone leads elsewhere (z = 1 adds 0.1)
+    free = SMALL.plan(replace(problem, constraints=(), C=None), 1, seed=0).suggestions[0]
+    assert free.candidate is not None and not window.satisfied(pool[free.candidate, 1])
+
+
+def test_constraints_are_refused_by_planners_that_cannot_weigh_them() -> None:
+    pool = grid_pool(5)
+    problem = replace(
+        problem_on(pool, bump(pool), np.arange(6)),
+        constraints=(OutcomeConstraint("c", upper=0.5),),
+        C=pool[:6, :1],
+    )
+    with pytest.raises(ValueError, match="outcome constraints need"):
+        make_planner("gp+qucb").plan(problem, 1, 0)

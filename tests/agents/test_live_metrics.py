@@ -1,0 +1,89 @@
+"""Live metrics: computed after every stored result, kept in MongoDB, shown by the CLI."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from agents import CampaignAgent, LookupOracle, run
+from db import CampaignStore
+from discovery.datasets import PoolDataset
+from discovery.domain import CampaignSettings, Direction, Measurement, Objective
+from discovery.metrics import hypervolume
+from discovery.spaces import ContinuousParameter, SearchSpace
+from matloop.cli import app
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+def two_objective_dataset() -> PoolDataset:
+    """40 points on a line; a = x rewards large x, b = 1 - x^2 small x: all Pareto-optimal."""
+    x = np.linspace(0.0, 1.0, 40)
+    return PoolDataset(
+        name="tradeoff",
+        space=SearchSpace((ContinuousParameter("x", 0.0, 1.0),)),
+        objectives=(Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE)),
+        points=[{"x": float(v)} for v in x],
+        values=np.stack([x, 1.0 - x**2], axis=1),
+        source="test",
+    )
+
+
+def test_every_stored_batch_records_regret_ef_and_af(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    run(agent, LookupOracle.from_candidates(store.candidates(agent.name)), 2)
+    history = agent.metrics_history()
+    assert [row["measurements"] for row in history] == [10, 14, 18]
+    status = agent.status()
+    last = history[-1]
+    assert last == {"measurements": 18, **status.metrics.as_dict()}
+    assert status.efficiency is not None and status.best is not None
+    best = status.best.measurement.values["degradation"]
+    assert last["best"] == best
+    assert last["simple_regret"] == pytest.approx(best - status.efficiency.pool_best)  # minimised
+    assert last["enhancement_factor"] == pytest.approx(status.efficiency.enhancement_factor)
+    assert last["hypervolume"] is None  # one objective
+    regrets = [row["simple_regret"] for row in history]
+    assert regrets == sorted(regrets, reverse=True)
+
+
+def test_a_repeated_report_writes_no_second_row(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    results = [Measurement(t.id, {"degradation": 0.1 + i}, f"k{i}") for i, t in enumerate(trials)]
+    agent.observe(results)
+    agent.observe(results)
+    assert [row["measurements"] for row in agent.metrics_history()] == [10]
+
+
+def test_two_objectives_record_the_hypervolume_reached(store: CampaignStore) -> None:
+    dataset = two_objective_dataset()
+    settings = CampaignSettings("random", initial=6, batch_size=5, seed=1)
+    agent = CampaignAgent.from_dataset(store, "tradeoff", dataset, settings)
+    run(agent, LookupOracle.from_candidates(store.candidates("tradeoff")), 2)
+    history = agent.metrics_history()
+    fractions = [row["hypervolume_fraction"] for row in history]
+    assert fractions == sorted(fractions) and 0 < fractions[0] < fractions[-1] <= 1.0
+    measured = np.array(
+        [[o.measurement.values["a"], o.measurement.values["b"]] for o in agent.observations()]
+    )
+    reference = dataset.values.min(0)
+    assert history[-1]["hypervolume"] == pytest.approx(hypervolume(measured, reference))
+    assert history[-1]["enhancement_factor"] is not None  # EF/AF on the first objective
+
+
+def test_campaign_show_prints_the_live_metrics(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, photo_pce10_campaign: CampaignAgent
+) -> None:
+    store = photo_pce10_campaign.store
+    run(photo_pce10_campaign, LookupOracle.from_candidates(store.candidates("photo-pce10")), 1)
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    shown = CliRunner().invoke(app, ["campaign", "show", "photo-pce10"])
+    assert shown.exit_code == 0, shown.output
+    assert "live metrics" in shown.output and "simple regret" in shown.output
+    assert "14" in shown.output.split("live metrics")[1]

@@ -1,0 +1,95 @@
+"""Outcome constraints through the agent, the database and the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from agents import CampaignAgent, LookupOracle, run
+from db import CampaignStore
+from discovery.datasets import load_csv
+from discovery.domain import Direction, Measurement, OutcomeConstraint
+from matloop.cli import app
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+GAP = OutcomeConstraint("gap", 1.1, 1.7, "eV")
+
+
+@pytest.fixture
+def absorbers_csv(tmp_path: Path) -> Path:
+    """64 made-up absorbers: efficiency grows with x, the band gap (eV) with z."""
+    axis = np.linspace(0.0, 1.0, 8)
+    x, z = (a.ravel() for a in np.meshgrid(axis, axis))
+    table = pd.DataFrame({"x": x, "z": z, "efficiency": x + 0.2 * z, "gap": 0.5 + 1.5 * z})
+    path = tmp_path / "absorbers.csv"
+    table.to_csv(path, index=False)
+    return path
+
+
+def test_constraints_are_stored_required_and_respected_by_best(
+    store: CampaignStore, absorbers_csv: Path
+) -> None:
+    dataset = load_csv(
+        absorbers_csv, [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    )
+    agent = CampaignAgent.from_dataset(store, "pv", dataset, constraints=[GAP])
+    assert CampaignStore().get("pv").constraints == (GAP,)
+    assert [o.name for o in agent.campaign.objectives] == ["efficiency"]
+    trials = agent.propose(3)
+    with pytest.raises(ValueError, match=r"results\[0\].*missing objective value\(s\) \['gap'\]"):
+        agent.observe([Measurement(trials[0].id, {"efficiency": 1.0}, "k0")])
+    agent.observe(
+        [
+            Measurement(trials[0].id, {"efficiency": 9.0, "gap": 2.5}, "k0"),  # infeasible
+            Measurement(trials[1].id, {"efficiency": 0.3, "gap": 1.4}, "k1"),
+            Measurement(trials[2].id, {"efficiency": 0.2, "gap": 1.2}, "k2"),
+        ]
+    )
+    status = agent.status()
+    assert status.best is not None and status.best.trial.id == trials[1].id
+    assert status.metrics.best == 0.3 and list(status.best_so_far) == [0.3, 0.3]
+
+
+def test_with_a_constraint_the_gp_finds_the_best_feasible_absorber(
+    store: CampaignStore, absorbers_csv: Path
+) -> None:
+    dataset = load_csv(
+        absorbers_csv, [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    )
+    agent = CampaignAgent.from_dataset(store, "pv", dataset, constraints=[GAP])
+    oracle = LookupOracle.from_candidates(store.candidates("pv"))
+    run(agent, oracle, 4)
+    status = agent.status()
+    assert status.best is not None
+    best = status.best.measurement.values
+    feasible = [c.reference for c in store.candidates("pv") if GAP.satisfied(c.reference["gap"])]
+    assert best["efficiency"] == max(r["efficiency"] for r in feasible)
+    assert status.metrics.simple_regret == 0.0
+    # the model-guided rounds propose feasible absorbers
+    guided = [o for o in agent.observations() if o.trial.strategy == "gp"]
+    feasible_share = np.mean([GAP.satisfied(o.measurement.values["gap"]) for o in guided])
+    assert feasible_share >= 0.5
+
+
+def test_the_command_line_creates_a_constrained_campaign(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, absorbers_csv: Path
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    cli = CliRunner()
+    create = ["campaign", "create", "pv", "--from-csv", str(absorbers_csv)]
+    create += ["--objective", "efficiency:max", "--param", "x", "--param", "z"]
+    bad = cli.invoke(app, [*create, "--constraint", "gap:1.7:1.1"])
+    assert bad.exit_code != 0 and "--constraint" in bad.output and "exceeds" in bad.output
+    made = cli.invoke(app, [*create, "--constraint", "gap:1.1:1.7", "--initial", "5"])
+    assert made.exit_code == 0, made.output
+    assert cli.invoke(app, ["campaign", "run", "pv", "--rounds", "1"]).exit_code == 0
+    shown = cli.invoke(app, ["campaign", "show", "pv", "--json"])
+    data = json.loads(shown.output)
+    assert data["constraints"] == [{"name": "gap", "lower": 1.1, "upper": 1.7, "unit": None}]
+    assert GAP.satisfied(data["best"]["values"]["gap"])
