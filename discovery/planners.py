@@ -29,6 +29,7 @@ from discovery.acquisition import (
     optimize_over_pool,
     outcome_constraints,
     qlognei,
+    shortlist,
 )
 from discovery.campaign_models import SURROGATES, fit_surrogate
 from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
@@ -176,6 +177,10 @@ class GPPlanner:
         warp: Fit the surrogate to Yeo-Johnson-warped values (:func:`warp_outcomes`), so
             that skewed yields and heavy-tailed errors look Gaussian to it (HEBO,
             Cowen-Rivers et al., JAIR 2022).
+        shortlist_above: On pools larger than this, the batch acquisition scores only
+            the ``shortlist_size`` candidates with the highest analytic log-EI
+            (:func:`discovery.acquisition.shortlist`); None scores every candidate.
+        shortlist_size: Candidates kept on a large pool.
 
     """
 
@@ -187,6 +192,8 @@ class GPPlanner:
     label: str | None = None
     prior: Prior | None = None
     warp: bool = False
+    shortlist_above: int | None = 10_000
+    shortlist_size: int = 1024
 
     @property
     def name(self) -> str:
@@ -284,6 +291,12 @@ class GPPlanner:
         """Maximise ``acqf`` over the available pool, or over the open space."""
         if problem.pool is not None:
             available = problem.available_indices()
+            model = acqf.model
+            large = self.shortlist_above is not None and available.size > self.shortlist_above
+            if large and model.num_outputs == 1:
+                pool = torch.as_tensor(problem.pool[available], dtype=DTYPE)
+                baseline = torch.as_tensor(problem.X, dtype=DTYPE)
+                available = available[shortlist(model, pool, baseline, self.shortlist_size)]
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]

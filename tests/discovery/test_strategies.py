@@ -267,3 +267,14 @@ def test_constraints_are_refused_by_planners_that_cannot_weigh_them() -> None:
     )
     with pytest.raises(ValueError, match="outcome constraints need"):
         make_planner("gp+qucb").plan(problem, 1, 0)
+
+
+# -- large pools -------------------------------------------------------------------------
+def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
+    rng = np.random.default_rng(11)
+    pool = rng.random((3000, 2))
+    measured = rng.choice(len(pool), 15, replace=False)
+    problem = problem_on(pool, bump(pool), measured, np.array([int(np.argmax(bump(pool)))]))
+    full = GPPlanner(mc_samples=32, shortlist_above=None).plan(problem, 3, seed=0)
+    short = GPPlanner(mc_samples=32, shortlist_above=500, shortlist_size=64).plan(problem, 3, 0)
+    assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
