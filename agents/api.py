@@ -32,7 +32,7 @@ from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agents.campaign import CampaignAgent
+from agents.campaign import CampaignAgent, strategy_planner
 from agents.serialize import iso, measurement_json, status_json, trial_json
 from db import (
     CampaignExistsError,
@@ -52,8 +52,8 @@ from discovery.domain import (
     Direction,
     Measurement,
     Objective,
+    OutcomeConstraint,
 )
-from discovery.planners import PLANNERS
 from discovery.spaces import SearchSpace
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -137,6 +137,15 @@ class ObjectiveIn(Body):
     unit: str | None = None
 
 
+class ConstraintIn(Body):
+    """A measured quantity of a new campaign that must fall in a range."""
+
+    name: str = Field(pattern=NAME)
+    lower: float | None = None
+    upper: float | None = None
+    unit: str | None = None
+
+
 class SettingsIn(Body):
     """How the new campaign chooses experiments."""
 
@@ -152,6 +161,7 @@ class CampaignIn(Body):
     name: str = Field(pattern=NAME)
     space: dict[str, Any]
     objectives: list[ObjectiveIn] = Field(min_length=1, max_length=16)
+    constraints: list[ConstraintIn] = Field(default_factory=list, max_length=16)
     settings: SettingsIn = SettingsIn()
     candidates: list[dict[str, Any]] | None = Field(default=None, max_length=200_000)
 
@@ -369,11 +379,16 @@ class Service:
     @access("admin")
     def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
         """Create a campaign over an open space or a pool of candidates."""
-        if body.settings.strategy not in PLANNERS:
-            raise ValueError(
-                f"settings.strategy: unknown {body.settings.strategy!r}; "
-                f"choose from {sorted(PLANNERS)}"
-            )
+        try:
+            strategy_planner(body.settings.strategy)
+        except (ValueError, LookupError) as error:
+            raise ValueError(f"settings.strategy: {error}") from None
+        constraints = []
+        for i, c in enumerate(body.constraints):
+            try:
+                constraints.append(OutcomeConstraint(c.name, c.lower, c.upper, c.unit))
+            except ValueError as error:
+                raise ValueError(f"constraints[{i}]: {error}") from None
         try:
             space = SearchSpace.from_dict(body.space)
         except ValueError as error:
@@ -386,6 +401,7 @@ class Service:
             ),
             settings=CampaignSettings(**body.settings.model_dump()),
             source="api",
+            constraints=tuple(constraints),
         )
         candidates = []
         for i, point in enumerate(body.candidates or []):

@@ -222,6 +222,34 @@ def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> 
     assert bad.status_code == 422 and "formula" in bad.text
 
 
+def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
+    api: TestClient,
+) -> None:
+    boss = _auth("admin")
+    body = {
+        "name": "absorber",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "efficiency", "direction": "max"}],
+        "constraints": [{"name": "gap", "lower": 1.1, "upper": 1.7, "unit": "eV"}],
+        "settings": {"strategy": "gp+warp", "initial": 2},
+    }
+    created = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert created.status_code == 201, created.text
+    assert created.json()["constraints"] == [body["constraints"][0]]
+    trial = api.post(
+        "/api/v1/campaigns/absorber/claims", json={"instrument": "r", "count": 1}, headers=boss
+    ).json()["trials"][0]
+    result = {"trial_id": trial["id"], "values": {"efficiency": 0.2}, "idempotency_key": "a"}
+    refused = api.post("/api/v1/campaigns/absorber/results", json=result, headers=boss)
+    assert refused.status_code == 422 and "gap" in refused.text
+    for change, message in (
+        ({"settings": {"strategy": "gp+magic"}}, "settings.strategy"),
+        ({"constraints": [{"name": "gap", "lower": 2, "upper": 1}]}, "constraints[0]"),
+    ):
+        bad = api.post("/api/v1/campaigns", json=body | change | {"name": "b2"}, headers=boss)
+        assert bad.status_code == 422 and message in bad.text, bad.text
+
+
 def test_openapi_is_published(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/campaigns/{name}/claims" in spec["paths"]
