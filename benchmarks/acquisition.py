@@ -32,9 +32,9 @@ import json
 import math
 import multiprocessing
 import os
-import platform
 import sys
 import time
+from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -63,23 +63,6 @@ from discovery.simulate import PoolTask, simulate  # noqa: E402
 OLYMPUS = REPO.parent / "shared" / "data" / "optimization" / "olympus"
 PROPERTY = REPO.parent / "shared" / "data" / "property"
 RESULTS = REPO / "benchmarks" / "results"
-SETS = (
-    "photo_pce10",
-    "photo_wf3",
-    "hplc",
-    "fullerenes",
-    "colors_bob",
-    "suzuki",
-    "alkox",
-    "colors_n9",
-    "benzylation",
-    "snar",
-)
-OLYMPUS_STRATEGIES = ("random", "botorch", "gp", "gp+warp", "portfolio", "rl")
-COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
-MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
-DEFAULT = "gp+warp"
-MULTI_POOL = 1200
 
 
 def sibling(name: str) -> Any:
@@ -89,6 +72,16 @@ def sibling(name: str) -> Any:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same sets and budget rule
+SETS: tuple[str, ...] = OLYMPUS_BUDGET.SETS
+LITERATURE_PRIOR = sibling("literature_prior")  # the composition task's prior and machine()
+OLYMPUS_STRATEGIES = ("random", "botorch", "gp", "gp+warp", "portfolio", "rl")
+COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
+MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
+DEFAULT = "gp+warp"
+MULTI_POOL = 1200
 
 
 def composition_pool(name: str) -> PoolDataset:
@@ -155,21 +148,8 @@ def planner(job: dict[str, Any]) -> Planner:
 
 def train_prior() -> tuple[bytes, dict[str, float]]:
     """An ensemble trained on Materials Project bulk moduli (the composition task's prior)."""
-    from discovery.ensembles import TrainingConfig
-    from discovery.property_models import PropertyModelConfig, fit_property_model
-
-    source = pd.read_csv(PROPERTY / "mp_bulk_modulus" / "train.csv", keep_default_na=False)
-    held = source.sample(frac=0.1, random_state=0)
-    kept = source.drop(held.index)
-    start = time.perf_counter()
-    model = fit_property_model(
-        list(kept.formula),
-        kept.target.to_numpy(),
-        list(held.formula),
-        held.target.to_numpy(),
-        PropertyModelConfig("ensemble", TrainingConfig(n_members=3, epochs=60)),
-    )
-    return model.to_bytes(), {"train_seconds": time.perf_counter() - start}
+    model, seconds = LITERATURE_PRIOR.train_prior(PROPERTY)
+    return model.to_bytes(), {"train_seconds": seconds}
 
 
 def run_job(job: dict[str, Any]) -> dict[str, Any]:
@@ -187,11 +167,6 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     )
     kept = {k: v for k, v in job.items() if k not in ("policy", "prior")}
     return kept | {"order": result.order.tolist(), "seconds": time.perf_counter() - start}
-
-
-def rounds_for(pool_size: int, initial: int, batch: int, rounds: int) -> int:
-    """Rounds after the initial design, capped so the budget stays within a third of the pool."""
-    return max(1, min(rounds, (pool_size // 3 - initial) // batch))
 
 
 def train_and_reload_policy(iterations: int) -> tuple[bytes, str, dict[str, Any]]:
@@ -289,53 +264,25 @@ def multi_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> list[dict[str, Any]]:
-    jobs = []
+    """Every (task, strategy, seed) campaign to run."""
+    plans: list[tuple[str, Sequence[str], int, int, int, dict[str, Any]]] = []
     for key in args.sets:
-        rounds = rounds_for(len(task(key)), args.initial, args.batch, args.rounds)
-        for strategy in args.strategies:
-            for seed in range(args.seeds):
-                jobs.append(
-                    dict(
-                        task=key,
-                        strategy=strategy,
-                        seed=seed,
-                        initial=args.initial,
-                        batch=args.batch,
-                        rounds=rounds,
-                        policy=policy,
-                    )
-                )
+        rounds = OLYMPUS_BUDGET.rounds_for(len(task(key)), args.initial, args.batch, args.rounds)
+        plans.append((key, args.strategies, args.initial, args.batch, rounds, {}))
     if not args.skip_composition:
-        for strategy in COMPOSITION_STRATEGIES:
-            for seed in range(args.seeds):
-                jobs.append(
-                    dict(
-                        task="composition",
-                        strategy=strategy,
-                        seed=seed,
-                        initial=20,
-                        batch=4,
-                        rounds=20,
-                        policy=policy,
-                        prior=prior,
-                        until="top1",
-                    )
-                )
+        extra = {"prior": prior, "until": "top1"}
+        plans.append(("composition", COMPOSITION_STRATEGIES, 20, 4, 20, extra))
     if not args.skip_multi:
-        for strategy in MULTI_STRATEGIES:
-            for seed in range(args.seeds):
-                jobs.append(
-                    dict(
-                        task="two-objective",
-                        strategy=strategy,
-                        seed=seed,
-                        initial=20,
-                        batch=4,
-                        rounds=10,
-                        policy=policy,
-                    )
-                )
-    return jobs
+        plans.append(("two-objective", MULTI_STRATEGIES, 20, 4, 10, {}))
+    return [
+        {
+            **dict(task=key, strategy=strategy, seed=seed, policy=policy, **extra),
+            **dict(initial=initial, batch=batch, rounds=rounds),
+        }
+        for key, strategies, initial, batch, rounds, extra in plans
+        for strategy in strategies
+        for seed in range(args.seeds)
+    ]
 
 
 def main() -> None:
@@ -370,7 +317,7 @@ def main() -> None:
             )
     olympus = [r for r in runs if r["task"] in SETS]
     result = {
-        "machine": machine(),
+        "machine": LITERATURE_PRIOR.machine(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "default_strategy": DEFAULT,
         "policy": {"version": version, **policy_info},
@@ -390,14 +337,6 @@ def main() -> None:
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=1))
     args.output.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-    }
 
 
 def fmt(pair: Any) -> str:

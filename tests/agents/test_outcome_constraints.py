@@ -32,13 +32,16 @@ def absorbers_csv(tmp_path: Path) -> Path:
     return path
 
 
+def absorber_campaign(store: CampaignStore, path: Path) -> CampaignAgent:
+    """A pool campaign maximising efficiency with the band gap in [1.1, 1.7] eV."""
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    return CampaignAgent.from_dataset(store, "pv", load_csv(path, columns), constraints=[GAP])
+
+
 def test_constraints_are_stored_required_and_respected_by_best(
     store: CampaignStore, absorbers_csv: Path
 ) -> None:
-    dataset = load_csv(
-        absorbers_csv, [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
-    )
-    agent = CampaignAgent.from_dataset(store, "pv", dataset, constraints=[GAP])
+    agent = absorber_campaign(store, absorbers_csv)
     assert CampaignStore().get("pv").constraints == (GAP,)
     assert [o.name for o in agent.campaign.objectives] == ["efficiency"]
     trials = agent.propose(3)
@@ -59,10 +62,7 @@ def test_constraints_are_stored_required_and_respected_by_best(
 def test_with_a_constraint_the_gp_finds_the_best_feasible_absorber(
     store: CampaignStore, absorbers_csv: Path
 ) -> None:
-    dataset = load_csv(
-        absorbers_csv, [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
-    )
-    agent = CampaignAgent.from_dataset(store, "pv", dataset, constraints=[GAP])
+    agent = absorber_campaign(store, absorbers_csv)
     oracle = LookupOracle.from_candidates(store.candidates("pv"))
     run(agent, oracle, 4)
     status = agent.status()
