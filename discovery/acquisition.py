@@ -358,6 +358,7 @@ def optimize_over_box(
     q: int,
     simplex: Sequence[tuple[Sequence[int], float]] = (),
     one_hot_blocks: Sequence[Sequence[int]] = (),
+    linear: Sequence[tuple[Sequence[int], Sequence[float], float]] = (),
     num_restarts: int = 8,
     raw_samples: int = 256,
     X_pending: torch.Tensor | None = None,
@@ -371,6 +372,7 @@ def optimize_over_box(
         simplex: ``(column indices, total)`` pairs: those columns must sum to ``total``.
         one_hot_blocks: Column indices of each categorical's one-hot block; every
             combination of categories is optimised separately (at most 256).
+        linear: ``(column indices, coefficients, upper)``: ``sum(c * x) <= upper``.
         num_restarts: Gradient restarts per optimisation.
         raw_samples: Initial samples for picking restarts.
         X_pending: ``p x d`` experiments handed out but not measured, or None.
@@ -385,6 +387,14 @@ def optimize_over_box(
             float(total),
         )
         for cols, total in simplex
+    ] or None
+    inequality = [  # BoTorch's form: sum(c * x) >= rhs
+        (
+            torch.tensor(list(cols), dtype=torch.long),
+            -torch.tensor(list(coefficients), dtype=bounds.dtype),
+            -float(upper),
+        )
+        for cols, coefficients, upper in linear
     ] or None
     combinations = list(itertools.product(*one_hot_blocks))
     if len(combinations) > MAX_CATEGORY_COMBINATIONS:
@@ -405,6 +415,7 @@ def optimize_over_box(
             "num_restarts": num_restarts,
             "raw_samples": raw_samples,
             "equality_constraints": equality,
+            "inequality_constraints": inequality,
         }
         if one_hot_blocks:
             X, value = optimize_acqf_mixed(fixed_features_list=fixed_features_list, **options)

@@ -312,6 +312,7 @@ class GPPlanner:
             q,
             simplex=self._simplex_columns(problem.space),
             one_hot_blocks=self._one_hot_blocks(problem.space),
+            linear=self._linear_columns(problem.space),
             num_restarts=self.num_restarts,
             raw_samples=self.raw_samples,
             X_pending=pending,
@@ -354,6 +355,14 @@ class GPPlanner:
     def _simplex_columns(space: SearchSpace) -> list[tuple[list[int], float]]:
         columns = space.columns
         return [([columns.index(n) for n in c.names], c.total) for c in space.simplex]
+
+    @staticmethod
+    def _linear_columns(space: SearchSpace) -> list[tuple[list[int], list[float], float]]:
+        columns = space.columns
+        return [
+            ([columns.index(n) for n, _ in c.terms], [v for _, v in c.terms], c.upper)
+            for c in space.linear
+        ]
 
     @staticmethod
     def _one_hot_blocks(space: SearchSpace) -> list[list[int]]:

@@ -99,6 +99,26 @@ class SimplexConstraint:
 
 
 @dataclass(frozen=True)
+class LinearConstraint:
+    """A linear inequality over continuous parameters: ``sum(c_i * x_i) <= upper``.
+
+    Example: at most 1.5 mol of the two salts together, ``LinearConstraint((("salt_a",
+    1.0), ("salt_b", 1.0)), 1.5)``; a lower limit is the same with negated terms.
+    """
+
+    terms: tuple[tuple[str, float], ...]
+    upper: float
+
+    def value(self, point: Mapping[str, Any]) -> float:
+        """``sum(c_i * x_i)`` at a point."""
+        return sum(c * float(point[name]) for name, c in self.terms)
+
+    def describe(self) -> str:
+        """Readable form, e.g. ``1*salt_a + 1*salt_b <= 1.5``."""
+        return " + ".join(f"{c:g}*{name}" for name, c in self.terms) + f" <= {self.upper:g}"
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """An ordered set of parameters with optional simplex (mixture) constraints.
 
@@ -112,6 +132,7 @@ class SearchSpace:
 
     parameters: tuple[Parameter, ...]
     simplex: tuple[SimplexConstraint, ...] = field(default=())
+    linear: tuple[LinearConstraint, ...] = field(default=())
 
     def __post_init__(self) -> None:
         if not self.parameters:
@@ -138,6 +159,14 @@ class SearchSpace:
                     f"simplex constraint {list(constraint.names)}: total {constraint.total} "
                     f"is outside the bounds' range [{low}, {high}]"
                 )
+        for i, linear in enumerate(self.linear):
+            if not linear.terms or not math.isfinite(linear.upper):
+                raise ValueError(f"linear[{i}]: needs terms and a finite upper limit")
+            for name, coefficient in linear.terms:
+                if not isinstance(by_name.get(name), ContinuousParameter):
+                    raise ValueError(f"linear[{i}]: {name!r} is not a continuous parameter")
+                if not math.isfinite(coefficient):
+                    raise ValueError(f"linear[{i}]: coefficient of {name!r} is not finite")
 
     @property
     def names(self) -> list[str]:
@@ -203,6 +232,10 @@ class SearchSpace:
                     f"parameters {list(constraint.names)} must sum to {constraint.total}, "
                     f"got {total:.6g}"
                 )
+        for linear in self.linear:
+            value = linear.value(clean)
+            if value > linear.upper + _SIMPLEX_TOL * max(1.0, abs(linear.upper)):
+                raise ValueError(f"constraint {linear.describe()} fails: {value:.6g}")
         return clean
 
     def encode(self, points: Sequence[Mapping[str, Any]]) -> np.ndarray:
@@ -236,21 +269,38 @@ class SearchSpace:
             points.append(point)
         return points
 
-    def sample(self, n: int, rng: np.random.Generator) -> list[Parameters]:
-        """Draw ``n`` points uniformly (mixtures uniformly on their simplex, by Dirichlet)."""
+    def sample(self, n: int, rng: np.random.Generator, tries: int = 10_000) -> list[Parameters]:
+        """Draw ``n`` points uniformly (mixtures uniformly on their simplex, by Dirichlet).
+
+        Linear inequalities are met by rejection.
+
+        Raises:
+            ValueError: when ``tries`` draws in a row miss the linear constraints.
+        """
         points: list[Parameters] = []
-        in_simplex = {name for c in self.simplex for name in c.names}
-        for _ in range(n):
-            point: Parameters = {}
-            for p in self.parameters:
-                if isinstance(p, CategoricalParameter):
-                    point[p.name] = p.choices[int(rng.integers(len(p.choices)))]
-                elif p.name not in in_simplex:
-                    point[p.name] = float(rng.uniform(p.lower, p.upper))
-            for c in self.simplex:
-                point.update(self._sample_simplex(c, rng))
-            points.append({name: point[name] for name in self.names})
+        misses = 0
+        while len(points) < n:
+            point = self._sample_one(rng)
+            if all(c.value(point) <= c.upper for c in self.linear):
+                points.append(point)
+                misses = 0
+                continue
+            misses += 1
+            if misses >= tries:
+                raise ValueError("linear constraints leave too little room to sample from")
         return points
+
+    def _sample_one(self, rng: np.random.Generator) -> Parameters:
+        in_simplex = {name for c in self.simplex for name in c.names}
+        point: Parameters = {}
+        for p in self.parameters:
+            if isinstance(p, CategoricalParameter):
+                point[p.name] = p.choices[int(rng.integers(len(p.choices)))]
+            elif p.name not in in_simplex:
+                point[p.name] = float(rng.uniform(p.lower, p.upper))
+        for c in self.simplex:
+            point.update(self._sample_simplex(c, rng))
+        return {name: point[name] for name in self.names}
 
     def _sample_simplex(
         self, constraint: SimplexConstraint, rng: np.random.Generator, tries: int = 10_000
@@ -285,7 +335,8 @@ class SearchSpace:
                     }
                 )
         simplex = [{"names": list(c.names), "total": c.total} for c in self.simplex]
-        return {"parameters": params, "simplex": simplex}
+        linear = [{"terms": dict(c.terms), "upper": c.upper} for c in self.linear]
+        return {"parameters": params, "simplex": simplex, "linear": linear}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
@@ -315,4 +366,10 @@ class SearchSpace:
             SimplexConstraint(tuple(c["names"]), float(c.get("total", 1.0)))
             for c in data.get("simplex", [])
         )
-        return cls(tuple(params), simplex)
+        linear = tuple(
+            LinearConstraint(
+                tuple((str(k), float(v)) for k, v in c["terms"].items()), float(c["upper"])
+            )
+            for c in data.get("linear", [])
+        )
+        return cls(tuple(params), simplex, linear)

@@ -24,7 +24,7 @@ from discovery.planners import (
 )
 from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig, train_policy
 from discovery.simulate import PoolTask, simulate
-from discovery.spaces import ContinuousParameter, SearchSpace
+from discovery.spaces import ContinuousParameter, LinearConstraint, SearchSpace
 from discovery.surrogates import fit_gp
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -278,3 +278,31 @@ def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
     full = GPPlanner(mc_samples=32, shortlist_above=None).plan(problem, 3, seed=0)
     short = GPPlanner(mc_samples=32, shortlist_above=500, shortlist_size=64).plan(problem, 3, 0)
     assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
+
+
+# -- linear parameter constraints --------------------------------------------------------
+SALTS = SearchSpace(
+    (ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)),
+    linear=(LinearConstraint((("a", 1.0), ("b", 2.0)), 1.2),),
+)
+
+
+def test_a_linear_constraint_is_validated_sampled_and_stored() -> None:
+    with pytest.raises(ValueError, match=r"1\*a \+ 2\*b <= 1.2 fails"):
+        SALTS.validate({"a": 1.0, "b": 0.5})
+    points = SALTS.sample(200, np.random.default_rng(0))
+    assert all(p["a"] + 2 * p["b"] <= 1.2 for p in points)
+    assert SearchSpace.from_dict(SALTS.to_dict()) == SALTS
+    with pytest.raises(ValueError, match="not a continuous parameter"):
+        SearchSpace(SALTS.parameters, linear=(LinearConstraint((("c", 1.0),), 1.0),))
+
+
+def test_open_space_proposals_respect_the_linear_constraint() -> None:
+    rng = np.random.default_rng(2)
+    X = SALTS.encode(SALTS.sample(10, rng))
+    y = (X[:, 0] + X[:, 1])[:, None]  # pushes against the constraint
+    problem = PlanningProblem(SALTS, MAXIMIZE, X, y, X[:0])
+    plan = GPPlanner(mc_samples=32, num_restarts=2, raw_samples=64).plan(problem, 3, seed=0)
+    for suggestion in plan.suggestions:
+        SALTS.validate(suggestion.parameters)
+    assert max(s.parameters["a"] + 2 * s.parameters["b"] for s in plan.suggestions) > 1.0
