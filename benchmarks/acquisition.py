@@ -285,6 +285,18 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
     ]
 
 
+def job_key(job: dict[str, Any]) -> tuple[Any, ...]:
+    """What identifies a campaign: task, strategy, seed and budget."""
+    return tuple(job[k] for k in ("task", "strategy", "seed", "initial", "batch", "rounds"))
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Campaigns finished by earlier runs (the policy and prior are seeded, so they hold)."""
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sets", nargs="*", default=list(SETS))
@@ -305,11 +317,18 @@ def main() -> None:
     print(f"policy {version}: {policy_info}", flush=True)
     prior, prior_info = (None, {}) if args.skip_composition else train_prior()
     jobs = jobs_for(args, policy, prior)
-    runs: list[dict[str, Any]] = []
+    # every finished campaign is appended here at once, so an interrupted run resumes
+    journal = args.output.with_suffix(".runs.jsonl")
+    runs = [r for r in read_journal(journal) if job_key(r) in {job_key(j) for j in jobs}]
+    done_keys = {job_key(r) for r in runs}
+    todo = [j for j in jobs if job_key(j) not in done_keys]
+    print(f"{len(runs)} campaigns already in {journal.name}, {len(todo)} to run", flush=True)
     context = multiprocessing.get_context("spawn")
-    with context.Pool(args.workers) as workers:
-        for done in workers.imap_unordered(run_job, jobs):
+    with context.Pool(args.workers) as workers, journal.open("a") as log:
+        for done in workers.imap_unordered(run_job, todo):
             runs.append(done)
+            log.write(json.dumps(done) + "\n")
+            log.flush()
             print(
                 f"[{len(runs)}/{len(jobs)}] {done['task']} {done['strategy']} "
                 f"s{done['seed']}: {done['seconds']:.1f} s",
