@@ -38,6 +38,10 @@ from discovery.priors import Prior, PriorMeanModel, fit_scale
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
 from discovery.surrogates import DTYPE, fit_gp, gp_artifact
 
+#: QMC samples of qLogNEHVI at most: each sample carries its own box decomposition of the
+#: Pareto front, recomputed for every pick of a batch, so its cost grows fast with them.
+MAX_HYPERVOLUME_SAMPLES = 128
+
 
 @dataclass(frozen=True)
 class PlanningProblem:
@@ -236,7 +240,8 @@ class GPPlanner:
                 raise ValueError(f"several objectives need the gp surrogate, not {self.surrogate}")
             model = fit_gp(train_X, train_Y, bounds)
             artifact = gp_artifact(model, train_X, train_Y)
-            acqf = hypervolume_acquisition(model, train_X, train_Y, pending, self.mc_samples, seed)
+            samples = min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES)
+            acqf = hypervolume_acquisition(model, train_X, train_Y, pending, samples, seed)
         else:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
             inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
@@ -273,7 +278,13 @@ class GPPlanner:
         )
         if m > 1:
             acqf = hypervolume_acquisition(
-                model, train_X, train_Y, pending, self.mc_samples, seed, constraints
+                model,
+                train_X,
+                train_Y,
+                pending,
+                min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES),
+                seed,
+                constraints,
             )
         else:
             acqf = qlognei(model, train_X, pending, self.mc_samples, seed, constraints)
