@@ -219,7 +219,8 @@ def olympus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         botorch_af = rows["botorch"]["af"][0] if "botorch" in rows else math.nan
         for row in rows.values():
             row["af_vs_botorch"] = row["af"][0] / botorch_af if botorch_af else math.nan
-        summary[key] = {"pool": len(pool), "budget": len(runs[0]["order"]), "strategies": rows}
+        budget = max(len(r["order"]) for r in runs if r["task"] == key)
+        summary[key] = {"pool": len(pool), "budget": budget, "strategies": rows}
     return summary
 
 
@@ -370,8 +371,9 @@ def markdown(r: dict[str, Any]) -> str:
     c = r["config"]
     lines = [
         f"Acquisition benchmark, {c['seeds']} seeds, mean ± standard error. Machine: "
-        f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; {r['seconds'] / 60:.0f} min "
-        f"in all with {c['workers']} workers. matloop's default strategy: {r['default_strategy']}."
+        f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; "
+        f"{sum(run['seconds'] for run in r['runs']) / 60:.0f} min of campaigns, run by "
+        f"{c['workers']} worker processes. matloop's default strategy: {r['default_strategy']}."
         f" RL policy {r['policy']['version']}: trained here in {r['policy']['seconds']:.0f} s on "
         f"GP samples only; held-out GP-sample regret {r['policy']['held_out_regret']:.4f} "
         f"(EI on the same tasks {r['policy']['held_out_regret_ei']:.4f}).",
