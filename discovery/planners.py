@@ -466,8 +466,9 @@ class PolicyPlanner:
     Attributes:
         policy: The trained policy.
         version: Its registry version (the strategy is recorded as ``rl:VERSION``).
-        horizon: Experiments the policy was trained to spend; the budget left is read
-            against it when the campaign sets no budget.
+        horizon: Experiments the policy was trained to spend. Without a campaign
+            budget, the fraction left is taken as ``horizon / (spent + horizon)``, which
+            shrinks as experiments accumulate.
         warp: Fit the GP to warped values (see :class:`GPPlanner`).
 
     """

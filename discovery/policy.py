@@ -77,7 +77,7 @@ class AcquisitionPolicy(nn.Module):
         """``... x N x 6`` features to ``... x N`` scores (logits of the softmax policy)."""
         return self.net(features).squeeze(-1)
 
-    def to_bytes(self, extra: dict[str, Any] | None = None) -> bytes:
+    def to_bytes(self) -> bytes:
         """Weights and width as ``torch.save`` bytes (for the model registry)."""
         buffer = io.BytesIO()
         state = {k: v.cpu() for k, v in self.state_dict().items()}
