@@ -348,12 +348,9 @@ class CampaignAgent:
             strategies=tuple(o.trial.strategy for o in observed),
             constraints=constraints,
             C=np.array(
-                [
-                    [o.measurement.values[c.name] for c in self.campaign.constraints]
-                    for o in observed
-                ],
+                [[o.measurement.values[c.name] for c in constraints] for o in observed],
                 dtype=float,
-            ).reshape(len(observed), len(self.campaign.constraints)),
+            ).reshape(len(observed), len(constraints)),
         )
         return problem, candidates
 

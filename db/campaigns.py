@@ -128,6 +128,11 @@ def parse_id(text: str, field: str = "trial_id") -> ObjectId:
 class CampaignStore:
     """Persistence of campaigns, pools, trials, measurements and models (connected MongoDB)."""
 
+    def __init__(self) -> None:
+        # A pool never changes after its campaign is created, and every proposal and
+        # every stored result (live metrics) reads it: keep it, keyed by campaign id.
+        self._pools: dict[ObjectId, list[Candidate]] = {}
+
     # -- campaigns -----------------------------------------------------------------
     def create(self, campaign: Campaign, candidates: Sequence[Candidate] = ()) -> Campaign:
         """Store a new campaign with its pool, atomically.
@@ -189,18 +194,26 @@ class CampaignStore:
         document = self._document(name)
         for record in ModelRecord.objects(campaign=document):
             record.weights.delete()
-        classes = (MeasurementDocument, TrialDocument, CandidateDocument, ModelRecord)
-        for cls in (*classes, MetricsDocument):
+        for cls in (
+            MeasurementDocument,
+            TrialDocument,
+            CandidateDocument,
+            ModelRecord,
+            MetricsDocument,
+        ):
             cls.objects(campaign=document).delete()
         document.delete()
 
     # -- pool ------------------------------------------------------------------------
     def candidates(self, name: str) -> list[Candidate]:
         """The campaign's pool, ordered by index."""
-        query = CandidateDocument.objects(campaign=self._document(name)).order_by("index")
-        # Raw documents: building mongoengine objects costs ~1 ms each on large pools.
-        raws = query.only("index", "parameters", "reference").as_pymongo()
-        return [candidate_from_raw(raw) for raw in raws]
+        document = self._document(name)
+        if document.id not in self._pools:
+            query = CandidateDocument.objects(campaign=document).order_by("index")
+            # Raw documents: building mongoengine objects costs ~1 ms each on large pools.
+            raws = query.only("index", "parameters", "reference").as_pymongo()
+            self._pools[document.id] = [candidate_from_raw(raw) for raw in raws]
+        return list(self._pools[document.id])
 
     # -- trials ----------------------------------------------------------------------
     def trials(self, name: str, statuses: Iterable[TrialStatus] | None = None) -> list[Trial]:

@@ -38,6 +38,16 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 MAX_CATEGORY_COMBINATIONS = 256
 
 
+def qmc_sampler(mc_samples: int, seed: int) -> SobolQMCNormalSampler:
+    """A seeded Sobol QMC sampler of ``mc_samples`` posterior draws."""
+    return SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
+
+
+def nonempty(X_pending: torch.Tensor | None) -> torch.Tensor | None:
+    """``X_pending``, or None when there is none (BoTorch's convention)."""
+    return X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+
+
 #: An outcome constraint for BoTorch: samples ``... x q x outputs`` -> feasible where <= 0.
 Constraint = Callable[[torch.Tensor], torch.Tensor]
 
@@ -93,8 +103,7 @@ def qlognei(
             weighted by the probability of feasibility.
 
     """
-    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
-    pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    sampler, pending = qmc_sampler(mc_samples, seed), nonempty(X_pending)
     extra: dict[str, Any] = {}
     if constraints:
         extra = {
@@ -135,13 +144,12 @@ class AcquisitionInputs:
     @property
     def sampler(self) -> SobolQMCNormalSampler:
         """A seeded Sobol QMC sampler."""
-        return SobolQMCNormalSampler(sample_shape=torch.Size([self.mc_samples]), seed=self.seed)
+        return qmc_sampler(self.mc_samples, self.seed)
 
     @property
     def pending(self) -> torch.Tensor | None:
         """``X_pending``, or None when empty."""
-        p = self.X_pending
-        return p if p is not None and p.shape[0] > 0 else None
+        return nonempty(self.X_pending)
 
 
 def _qlognei(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
@@ -239,8 +247,7 @@ def hypervolume_acquisition(
     """
     pareto = Y_baseline[is_non_dominated(Y_baseline)]
     m = Y_baseline.shape[-1]
-    sampler = SobolQMCNormalSampler(sample_shape=torch.Size([mc_samples]), seed=seed)
-    pending = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    sampler, pending = qmc_sampler(mc_samples, seed), nonempty(X_pending)
     return qLogNoisyExpectedHypervolumeImprovement(
         model=model,
         ref_point=infer_reference_point(pareto).tolist(),
@@ -302,7 +309,7 @@ def _greedy(
     Returns:
         ``q x d`` points and the value of each when it was chosen.
     """
-    base = X_pending if X_pending is not None and X_pending.shape[0] > 0 else None
+    base = nonempty(X_pending)
     chosen: list[torch.Tensor] = []
     values: list[float] = []
     for _ in range(q):

@@ -220,8 +220,11 @@ class GPPlanner:
             raise ValueError("the gp planner needs at least 2 measurements; run random first")
         if problem.pool is not None and problem.available_indices().size == 0:
             return Plan([])  # pool exhausted
-        if self.prior is not None and (self.warp or len(problem.objectives) > 1):
-            raise ValueError("a prior mean works with one unwarped objective")
+        joint = bool(problem.constraints) or len(problem.objectives) > 1
+        if self.prior is not None and (self.warp or joint):
+            raise ValueError(
+                "a prior mean works with one unwarped objective and no outcome constraints"
+            )
         torch.manual_seed(seed)
         signs = np.array([o.direction.sign for o in problem.objectives])
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
@@ -231,24 +234,15 @@ class GPPlanner:
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
         model: Model
         acqf: AcquisitionFunction
-        if problem.constraints:
-            model, artifact, acqf = self._constrained(
-                problem, train_X, train_Y, bounds, pending, seed
-            )
-        elif len(problem.objectives) > 1:
-            if self.surrogate != "gp":
-                raise ValueError(f"several objectives need the gp surrogate, not {self.surrogate}")
-            model = fit_gp(train_X, train_Y, bounds)
-            artifact = gp_artifact(model, train_X, train_Y)
-            samples = min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES)
-            acqf = hypervolume_acquisition(model, train_X, train_Y, pending, samples, seed)
+        if joint:
+            model, artifact, acqf = self._joint(problem, train_X, train_Y, bounds, pending, seed)
         else:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
             inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
             acqf = make_acquisition(self.acquisition, inputs)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
 
-    def _constrained(
+    def _joint(
         self,
         problem: PlanningProblem,
         train_X: torch.Tensor,
@@ -257,18 +251,23 @@ class GPPlanner:
         pending: torch.Tensor,
         seed: int,
     ) -> tuple[Model, ModelArtifact, AcquisitionFunction]:
-        """One GP over objectives and constrained quantities; feasibility-weighted acquisition.
+        """One GP over every objective and constrained quantity, and its acquisition.
 
-        Single objective: qLogNEI weighted by the probability of feasibility; several:
-        qLogNEHVI with the same constraints.
+        Several objectives: qLogNEHVI; one: qLogNEI. Either is weighted by the
+        probability of feasibility when there are outcome constraints.
         """
-        if self.surrogate != "gp" or self.acquisition != "qlognei" or self.prior is not None:
+        if self.surrogate != "gp":
+            raise ValueError(
+                f"several objectives and outcome constraints need the gp surrogate, "
+                f"not {self.surrogate}"
+            )
+        if problem.constraints and self.acquisition != "qlognei":
             raise ValueError(
                 "outcome constraints need the gp surrogate with qlognei (qlognehvi for several "
-                f"objectives), without a prior; this planner is {self.name!r}"
+                f"objectives); this planner is {self.name!r}"
             )
-        C = problem.C
-        if C is None or C.shape != (train_X.shape[0], len(problem.constraints)):
+        C = np.empty((train_X.shape[0], 0)) if problem.C is None else problem.C
+        if C.shape != (train_X.shape[0], len(problem.constraints)):
             raise ValueError("C: one measured value per constraint and measurement is needed")
         m = train_Y.shape[1]
         outputs = torch.cat([train_Y, torch.as_tensor(C, dtype=DTYPE)], dim=1)
@@ -277,14 +276,9 @@ class GPPlanner:
             [(m + j, c.lower, c.upper) for j, c in enumerate(problem.constraints)]
         )
         if m > 1:
+            samples = min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES)
             acqf = hypervolume_acquisition(
-                model,
-                train_X,
-                train_Y,
-                pending,
-                min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES),
-                seed,
-                constraints,
+                model, train_X, train_Y, pending, samples, seed, constraints
             )
         else:
             acqf = qlognei(model, train_X, pending, self.mc_samples, seed, constraints)
@@ -501,12 +495,12 @@ class PolicyPlanner:
         candidates = torch.as_tensor(problem.pool[available], dtype=DTYPE)
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
         done = problem.X.shape[0] + pending.shape[0]
+        before = _believer_posterior(model, candidates, pending[:0])
         picks: list[int] = []
         values: list[float] = []
         for i in range(min(q, available.size)):
-            mean, std = _believer_posterior(
-                model, candidates, torch.cat([pending, candidates[picks]])
-            )
+            fantasies = torch.cat([pending, candidates[picks]])
+            mean, std = _believer_posterior(model, candidates, fantasies, before)
             left = self._budget_left(problem, done + i)
             with torch.no_grad():
                 features = policy_features(mean, std, train_Y[:, 0], left).float()
@@ -525,11 +519,14 @@ class PolicyPlanner:
     def _budget_left(self, problem: PlanningProblem, spent: int) -> float:
         if problem.budget is not None:
             return float(np.clip(1 - spent / problem.budget, 0.0, 1.0))
-        return float(np.clip(1 - spent / (spent + self.horizon), 0.0, 1.0))
+        return self.horizon / (spent + self.horizon)
 
 
 def _believer_posterior(
-    model: Model, candidates: torch.Tensor, fantasies: torch.Tensor
+    model: Model,
+    candidates: torch.Tensor,
+    fantasies: torch.Tensor,
+    before: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior mean and std at ``candidates`` after believing the mean at ``fantasies``.
 
@@ -537,13 +534,18 @@ def _believer_posterior(
         model: Fitted single-output GP.
         candidates: ``N x d`` inputs.
         fantasies: ``p x d`` inputs whose outcome is taken to be the posterior mean.
+        before: This function's result without fantasies, if already known (a batch
+            asks once per pick).
 
     Returns:
         ``N`` means (unchanged by fantasies) and ``N`` latent standard deviations.
     """
     with torch.no_grad():
-        posterior = cast(GPyTorchPosterior, model.posterior(candidates))
-        mean, variance = posterior.mean.squeeze(-1), posterior.variance.squeeze(-1)
+        if before is None:
+            posterior = cast(GPyTorchPosterior, model.posterior(candidates))
+            mean, variance = posterior.mean.squeeze(-1), posterior.variance.squeeze(-1)
+        else:
+            mean, variance = before[0], before[1].square()
         if fantasies.shape[0] > 0:
             joint = torch.cat(
                 [candidates.unsqueeze(1), fantasies.expand(len(candidates), -1, -1)], 1

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -191,9 +192,8 @@ class _Tasks:
         B, N = config.tasks, config.pool
         X = torch.rand(B, N, d, generator=generator, dtype=torch.float64)
         lo, hi = config.lengthscales
-        ls = (lo + (hi - lo) * torch.rand(B, generator=generator, dtype=torch.float64)) * math.sqrt(
-            d
-        )
+        u = torch.rand(B, generator=generator, dtype=torch.float64)
+        ls = (lo + (hi - lo) * u) * math.sqrt(d)
         K = _rbf(X, X, ls) + 1e-6 * torch.eye(N, dtype=torch.float64)
         z = torch.randn(B, N, 1, generator=generator, dtype=torch.float64)
         return cls(X, (torch.linalg.cholesky(K) @ z).squeeze(-1), ls)
@@ -246,43 +246,68 @@ def _posterior(
     return mean, var.sqrt()
 
 
+#: Chooses each episode's next candidate: ``E x N x 6`` features, ``E x N`` mask of the
+#: measured ones -> ``E`` pool indices.
+Chooser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def _rollout(
+    tasks: _Tasks, config: PolicyTrainingConfig, generator: torch.Generator, choose: Chooser
+) -> torch.Tensor:
+    """Run ``config.horizon`` experiments on every episode, each chosen by ``choose``.
+
+    Returns:
+        ``E x horizon`` normalised simple regret after each experiment.
+    """
+    E, N = tasks.f.shape
+    best = tasks.f.max(1).values
+    span = (best - tasks.f.mean(1)).clamp_min(1e-6)
+    observed, noisy = tasks.start(config, generator)
+    y = noisy.gather(1, observed)
+    regrets = []
+    for step in range(config.horizon):
+        mean, std = _posterior(tasks, observed, y, config.noise)
+        features = policy_features(mean, std, y, 1.0 - step / config.horizon).float()
+        taken = torch.zeros(E, N, dtype=torch.bool).scatter_(1, observed, True)
+        action = choose(features, taken).unsqueeze(1)
+        observed = torch.cat([observed, action], 1)
+        y = torch.cat([y, noisy.gather(1, action)], 1)
+        regrets.append((best - tasks.f.gather(1, observed).max(1).values) / span)
+    return torch.stack(regrets, 1)
+
+
 def _episode(
     policy: AcquisitionPolicy,
     tasks: _Tasks,
     config: PolicyTrainingConfig,
     generator: torch.Generator,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Roll the policy out on every episode.
+    """Roll the policy out on every episode, sampling its actions.
 
     Returns:
         ``E`` summed log-probabilities of the actions taken, ``E`` mean policy entropies,
         ``E`` returns (minus the area under the normalised regret curve) and ``E`` final
         normalised regrets.
     """
-    E, N = tasks.f.shape
-    best_true = tasks.f.max(1).values
-    span = (best_true - tasks.f.mean(1)).clamp_min(1e-6)
-    observed, noisy = tasks.start(config, generator)
-    y = noisy.gather(1, observed)
-    log_probs = torch.zeros(E)
-    entropy = torch.zeros(E)
-    returns = torch.zeros(E, dtype=torch.float64)
-    regret = torch.zeros(E, dtype=torch.float64)
-    for step in range(config.horizon):
-        mean, std = _posterior(tasks, observed, y, config.noise)
-        features = policy_features(mean, std, y, 1.0 - step / config.horizon).float()
-        taken = torch.zeros(E, N, dtype=torch.bool).scatter_(1, observed, True)
-        logits = policy(features).masked_fill(taken, -torch.inf)
-        distribution = torch.distributions.Categorical(logits=logits)
+    log_probs: list[torch.Tensor] = []
+    entropies: list[torch.Tensor] = []
+
+    def sample(features: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
+        distribution = torch.distributions.Categorical(
+            logits=policy(features).masked_fill(taken, -torch.inf)
+        )
         action = distribution.sample()
-        log_probs = log_probs + distribution.log_prob(action)
-        entropy = entropy + distribution.entropy()
-        observed = torch.cat([observed, action.unsqueeze(1)], 1)
-        y = torch.cat([y, noisy.gather(1, action.unsqueeze(1))], 1)
-        found = tasks.f.gather(1, observed).max(1).values
-        regret = (best_true - found) / span
-        returns = returns - regret
-    return log_probs, entropy / config.horizon, returns, regret
+        log_probs.append(distribution.log_prob(action))
+        entropies.append(distribution.entropy())
+        return action
+
+    regret = _rollout(tasks, config, generator, sample)
+    return (
+        torch.stack(log_probs, 1).sum(1),
+        torch.stack(entropies, 1).mean(1),
+        -regret.sum(1),
+        regret[:, -1],
+    )
 
 
 def train_policy(
@@ -335,7 +360,10 @@ def expected_improvement_scores(features: torch.Tensor) -> torch.Tensor:
 
 
 def held_out_regret(
-    scores: Any, config: PolicyTrainingConfig, episodes: int = 64, seed: int = 12345
+    scores: Callable[[torch.Tensor], torch.Tensor],
+    config: PolicyTrainingConfig,
+    episodes: int = 64,
+    seed: int = 12345,
 ) -> float:
     """Mean normalised simple regret over the horizon of a greedy rule on fresh GP tasks.
 
@@ -352,20 +380,10 @@ def held_out_regret(
     """
     generator = torch.Generator().manual_seed(seed)
     held_out = PolicyTrainingConfig(**{**asdict(config), "tasks": episodes, "seed": seed})
-    tasks = _Tasks.sample(held_out, generator)
-    E, N = tasks.f.shape
-    observed, noisy = tasks.start(config, generator)
-    y = noisy.gather(1, observed)
-    best = tasks.f.max(1).values
-    span = (best - tasks.f.mean(1)).clamp_min(1e-6)
-    total = torch.zeros(E, dtype=torch.float64)
+
+    def greedy(features: torch.Tensor, taken: torch.Tensor) -> torch.Tensor:
+        return scores(features).masked_fill(taken, -torch.inf).argmax(1)
+
     with torch.no_grad():
-        for step in range(config.horizon):
-            mean, std = _posterior(tasks, observed, y, config.noise)
-            features = policy_features(mean, std, y, 1.0 - step / config.horizon).float()
-            taken = torch.zeros(E, N, dtype=torch.bool).scatter_(1, observed, True)
-            action = scores(features).masked_fill(taken, -torch.inf).argmax(1, keepdim=True)
-            observed = torch.cat([observed, action], 1)
-            y = torch.cat([y, noisy.gather(1, action)], 1)
-            total += (best - tasks.f.gather(1, observed).max(1).values) / span
-    return float((total / config.horizon).mean())
+        regret = _rollout(_Tasks.sample(held_out, generator), config, generator, greedy)
+    return float(regret.mean())

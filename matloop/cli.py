@@ -327,10 +327,11 @@ def _generated_campaign(
 def _strategy(strategy: str, surrogate: str | None, acquisition: str | None = None) -> str:
     """The planner name from ``--strategy``, ``--surrogate`` and ``--acquisition``."""
     from agents.campaign import strategy_planner
+    from agents.policies import STRATEGY_PREFIX
     from discovery.campaign_models import SURROGATES
 
     if acquisition is not None:
-        if acquisition.startswith("rl:") or acquisition == "portfolio":
+        if acquisition.startswith(STRATEGY_PREFIX) or acquisition == "portfolio":
             if surrogate not in (None, "gp"):
                 raise CommandError(f"--acquisition {acquisition} works on the gp surrogate")
             strategy = acquisition
