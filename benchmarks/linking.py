@@ -1,0 +1,225 @@
+"""Linking Tc values to materials: the rules against a learned pair classifier.
+
+    python benchmarks/linking.py
+
+The issue asks for rules first and a learned classifier if it beats them. Both are
+scored on gold entities, on the SuperMat development papers only (the training and
+validation papers of :func:`literature.corpora.document_split`; the held-out papers are
+never read), by grouped 5-fold cross-validation over papers: the classifier is fitted on
+four fifths of the papers and links the fifth. Pairs are compared as text with
+``SuperMat-2.0-links.csv``, as in ``benchmarks/literature.py``.
+
+The classifier is a logistic regression over (value, material) candidates within the
+rules' reach (the value's sentence and the two before it), with the rules' own choice
+among its features, so that it can learn to follow them. A value keeps every material
+whose probability passes the threshold; the table shows each threshold.
+
+Writes ``benchmarks/results/linking.json`` and ``.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":  # this folder must not shadow the `literature` package
+    import sys
+
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+
+import numpy as np
+from sklearn.linear_model import LogisticRegression
+
+from literature.corpora import (
+    document_split,
+    load_supermat,
+    load_supermat_file,
+    load_supermat_links,
+    paper_name,
+    supermat_files,
+)
+from literature.linking import LOOKBACK_SENTENCES, link_values
+from literature.records import Mention
+from literature.sentences import split_sentences
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1] / "shared" / "data" / "corpora" / "supermat"
+THRESHOLDS = (0.2, 0.3, 0.4, 0.5, 0.6)
+FOLDS = 5
+
+
+@dataclass(frozen=True)
+class Entity:
+    """A gold mention with its SuperMat identifiers and its sentence's text."""
+
+    mention: Mention
+    id: str | None
+    corresp: str | None
+    sentence: str
+
+
+def main() -> None:
+    papers = load_supermat(ROOT)
+    train, validation, _ = document_split(list(papers))  # the test papers stay unread
+    development = sorted({*train, *validation})
+    files = {paper_name(p): p for p in supermat_files(ROOT)}
+    gold: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for link in load_supermat_links(ROOT / "SuperMat-2.0-links.csv"):
+        if link.paper in development:
+            gold[link.paper].add((norm(link.material), norm(link.tc_value)))
+    entities = {name: gold_entities(files[name]) for name in development}
+
+    rules = {
+        name: {pair_text(x.value, x.material) for x in link_values([e.mention for e in found])}
+        for name, found in entities.items()
+    }
+    results: dict[str, Any] = {
+        "papers": len(development),
+        "gold_pairs": sum(len(g) for g in gold.values()),
+        "rules": score(rules, gold),
+    }
+    probabilities = cross_validated(entities)
+    results["classifier"] = {
+        str(tau): score(links_above(probabilities, tau), gold) for tau in THRESHOLDS
+    }
+    (HERE / "results").mkdir(exist_ok=True)
+    (HERE / "results" / "linking.json").write_text(json.dumps(results, indent=2))
+    table = markdown(results)
+    (HERE / "results" / "linking.md").write_text(table)
+    print(table)
+
+
+def norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def pair_text(value: Mention, material: Mention) -> tuple[str, str]:
+    return norm(material.text), norm(value.text)
+
+
+def gold_entities(path: Path) -> list[Entity]:
+    """A paper's gold mentions, addressed by (block, sentence) as the pipeline does."""
+    found = []
+    for b, block in enumerate(load_supermat_file(path)):
+        for j, sentence in enumerate(split_sentences(block.text)):
+            text = block.text[sentence.start : sentence.end]
+            for span in block.spans:
+                if sentence.start <= span.start and span.end <= sentence.end:
+                    start, end = span.start - sentence.start, span.end - sentence.start
+                    mention = Mention(span.label, text[start:end], b, j, start, end)
+                    found.append(Entity(mention, span.id, span.corresp, text))
+    return sorted(found, key=lambda e: e.mention.key)
+
+
+def candidates(entities: list[Entity]) -> list[tuple[Entity, Entity, list[float], bool]]:
+    """(value, material, features, is a gold link) for every pair within the rules' reach."""
+    materials = [e for e in entities if e.mention.label == "material"]
+    values = [e for e in entities if e.mention.label == "tcValue"]
+    chosen = {x.value.key: x.material.key for x in link_values([e.mention for e in entities])}
+    by_sentence: dict[tuple[str, tuple[int, int]], list[Entity]] = defaultdict(list)
+    for e in entities:
+        by_sentence[e.mention.label, (e.mention.section, e.mention.sentence)].append(e)
+    rows = []
+    for value in values:
+        v = value.mention
+        here = (v.section, v.sentence)
+        for material in materials:
+            m = material.mention
+            back = v.sentence - m.sentence
+            if m.section != v.section or not 0 <= back <= LOOKBACK_SENTENCES:
+                continue
+            lo, hi = sorted((m.key, v.key))
+            between = sum(lo < x.mention.key < hi for x in materials)
+            same_values = by_sentence["tcValue", here]
+            same_materials = by_sentence["material", here]
+            respectively = "respectively" in value.sentence
+            in_order = (
+                back == 0
+                and len(same_values) == len(same_materials)
+                and same_values.index(value) == same_materials.index(material)
+            )
+            gap = (v.start - m.end) if m.key < v.key else (m.start - v.end)
+            features = [
+                back == 0,
+                back == 0 and m.key < v.key,
+                back,
+                math.log1p(between),
+                between == 0,
+                math.log1p(max(gap, 0)) if back == 0 else 0.0,
+                chosen.get(v.key) == m.key,
+                math.log1p(len(same_values)),
+                math.log1p(len(same_materials)),
+                respectively,
+                respectively and in_order,
+                "=" in m.text,
+                any(c.isdigit() for c in m.text),
+                len(m.text.split()) > 3,
+            ]
+            linked = value.corresp is not None and value.corresp.lstrip("#") == material.id
+            rows.append((value, material, [float(f) for f in features], linked))
+    return rows
+
+
+def cross_validated(
+    entities: dict[str, list[Entity]],
+) -> list[tuple[str, Entity, Entity, float]]:
+    """Out-of-fold link probabilities of every candidate pair of every paper."""
+    rows = {name: candidates(found) for name, found in entities.items()}
+    names = sorted(rows)
+    random.Random(0).shuffle(names)
+    out = []
+    for k in range(FOLDS):
+        held = names[k::FOLDS]
+        fit = [r for name in names if name not in held for r in rows[name]]
+        model = LogisticRegression(max_iter=2000)
+        model.fit(np.array([r[2] for r in fit]), np.array([r[3] for r in fit]))
+        for name in held:
+            if rows[name]:
+                p = model.predict_proba(np.array([r[2] for r in rows[name]]))[:, 1]
+                out += [(name, r[0], r[1], float(q)) for r, q in zip(rows[name], p, strict=True)]
+    return out
+
+
+def links_above(
+    probabilities: list[tuple[str, Entity, Entity, float]], threshold: float
+) -> dict[str, set[tuple[str, str]]]:
+    found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for name, value, material, p in probabilities:
+        if p >= threshold:
+            found[name].add(pair_text(value.mention, material.mention))
+    return found
+
+
+def score(found: dict[str, set[tuple[str, str]]], gold: dict[str, set[tuple[str, str]]]) -> dict:
+    hits = sum(len(found.get(p, set()) & g) for p, g in gold.items())
+    predicted = sum(len(found.get(p, set())) for p in gold)
+    n = sum(len(g) for g in gold.values())
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / n if n else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"Linking on gold entities: {results['papers']} SuperMat development papers, "
+        f"{results['gold_pairs']} gold (material, Tc) pairs, grouped {FOLDS}-fold CV.",
+        "",
+        "| linker | P | R | F1 |",
+        "|---|---|---|---|",
+    ]
+    r = results["rules"]
+    lines.append(f"| rules | {r['precision']} | {r['recall']} | {r['f1']} |")
+    for tau, r in results["classifier"].items():
+        lines.append(f"| classifier, p >= {tau} | {r['precision']} | {r['recall']} | {r['f1']} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
