@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tagger", type=Path, help="folder of a saved tagger")
     parser.add_argument("--train", action="store_true", help="train a tagger first")
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, help="default: the recipe's")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument(
         "--uri", help="ingest into this MongoDB (kept) instead of a throw-away in-memory one"
@@ -80,7 +80,7 @@ def main() -> None:
     root = CORPORA / "supermat"
     data = load_corpus("supermat", root)
     # The recipe of `matloop literature train` (its defaults); --tagger names its output.
-    config = TrainConfig(epochs=args.epochs, negative_fraction=0.3, patience=1)
+    config = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
     if args.tagger:
         tagger, training = Tagger.load(args.tagger), None
     elif args.train:

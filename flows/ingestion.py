@@ -16,6 +16,7 @@ each Dask worker process loads its own models and connects to the database itsel
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +108,13 @@ def train_tagger_task(uri: str, corpus: str, root: str, config: TrainConfig) -> 
 
 @flow(name="train-tagger")
 def train_tagger(
-    uri: str, root: str, corpus: str = "supermat", epochs: int = 3, seed: int = 0
+    uri: str, root: str, corpus: str = "supermat", epochs: int | None = None, seed: int = 0
 ) -> str:
-    """Train the literature tagger on a corpus and register it; returns its version."""
-    config = TrainConfig(epochs=epochs, seed=seed, negative_fraction=0.3, progress=False)
+    """Train the literature tagger on a corpus and register it; returns its version.
+
+    ``epochs`` defaults to the recipe's (:class:`literature.ner.TrainConfig`).
+    """
+    config = TrainConfig(seed=seed, progress=False)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
     return train_tagger_task(uri, corpus, root, config)

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from literature.text import AnnotatedText, Span
@@ -48,7 +49,10 @@ def pick_device(device: str | None = None) -> torch.device:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """How to fine-tune the tagger.
+    """How to fine-tune the tagger; the defaults are the project's recipe.
+
+    With them, an epoch over SuperMat's training papers takes about 4 min on two CPU
+    cores, and validation F1 still rose at the fourth epoch.
 
     Attributes:
         epochs: Maximum passes over the training windows.
@@ -66,7 +70,7 @@ class TrainConfig:
         progress: Show a progress bar.
     """
 
-    epochs: int = 8
+    epochs: int = 4
     batch_size: int = 16
     learning_rate: float = 1e-4
     weight_decay: float = 0.01
@@ -74,7 +78,7 @@ class TrainConfig:
     max_length: int = 256
     stride: int = 64
     patience: int = 2
-    negative_fraction: float = 1.0
+    negative_fraction: float = 0.3
     seed: int = 0
     device: str | None = None
     progress: bool = True
@@ -170,12 +174,16 @@ class Tagger:
         Returns:
             For each text, its spans sorted by start, with offsets into that text.
         """
+        if not texts:
+            return []
         windows = self._windows(list(texts))
         logits = self._forward(windows, batch_size)
         spans = []
         for i, text in enumerate(texts):
-            offsets, tag_ids, probabilities = _merge(windows, logits, i)
-            found = decode(text, offsets, tag_ids, self.tags, probabilities)
+            offsets, probabilities = _merge(windows, logits, i)
+            tag_ids = best_path(probabilities, self.tags)
+            confidence = probabilities.gather(1, tag_ids[:, None]).squeeze(1)
+            found = decode(text, offsets, tag_ids, self.tags, confidence)
             if thresholds:
                 found = [s for s in found if s.confidence >= self.thresholds.get(s.label, 0.0)]
             spans.append(found)
@@ -252,20 +260,25 @@ class Tagger:
 
     @torch.inference_mode()
     def _forward(self, windows: dict[str, Any], batch_size: int) -> torch.Tensor:
+        """Logits ``w x t x tags`` of all windows.
+
+        Windows are batched by length and each batch is cut to its longest window, so
+        short sentences do not pay for the padding of the longest one.
+        """
         self.model.eval()
-        outputs = []
+        mask = windows["attention_mask"]
+        logits = torch.zeros(*mask.shape, len(self.tags))
+        lengths = mask.sum(1)
         device = self.device
-        for start in range(0, len(windows["input_ids"]), batch_size):
-            batch = {
-                key: windows[key][start : start + batch_size].to(device)
-                for key in ("input_ids", "attention_mask", "token_type_ids")
-                if key in windows
-            }
+        for batch in lengths.argsort(descending=True).split(batch_size):
+            width = int(lengths[batch].max())
+            feed = {k: windows[k][batch, :width].to(device) for k in MODEL_INPUTS if k in windows}
             with _autocast(device):
-                outputs.append(self.model(**batch).logits.float().cpu())
-        if not outputs:
-            return torch.empty(0, 0, len(self.tags))
-        return torch.cat(outputs)
+                logits[batch, :width] = self.model(**feed).logits.float().cpu()
+        return logits
+
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def bio_tags(labels: Sequence[str]) -> tuple[str, ...]:
@@ -300,6 +313,39 @@ def token_tags(
             if starts[positions[0]] <= span.start:
                 ids[positions[0]] = index[f"B-{span.label}"]
     return ids
+
+
+def best_path(probabilities: torch.Tensor, tags: Sequence[str]) -> torch.Tensor:
+    """The most probable tag sequence that is valid BIO (Viterbi).
+
+    Per-token argmax can leave an ``I-x`` after ``O`` or after another type, which splits
+    or shifts a span; a strict span match then counts it wrong twice. Here ``I-x`` may
+    only follow ``B-x`` or ``I-x``.
+
+    Args:
+        probabilities: ``t x len(tags)`` tag probabilities of consecutive tokens.
+        tags: The tag vocabulary from :func:`bio_tags`.
+
+    Returns:
+        ``t`` tag ids.
+    """
+    if len(probabilities) == 0:
+        return torch.empty(0, dtype=torch.long)
+    inside = np.array([tag.startswith("I-") for tag in tags])
+    allowed = np.array([[not inside[j] or a[2:] == b[2:] != "" for j, b in enumerate(tags)]
+                        for a in tags])  # fmt: skip
+    transition = np.where(allowed, 0.0, -np.inf)
+    log_p = np.log(probabilities.double().clamp_min(1e-12).numpy())
+    score = np.where(inside, -np.inf, log_p[0])
+    back = []
+    for row in log_p[1:]:
+        total = score[:, None] + transition  # previous tag x next tag
+        back.append(total.argmax(0))
+        score = total.max(0) + row
+    path = [int(score.argmax())]
+    for pointers in reversed(back):
+        path.append(int(pointers[path[-1]]))
+    return torch.tensor(path[::-1], dtype=torch.long)
 
 
 def decode(
@@ -531,8 +577,7 @@ def _training_windows(
             )
         ]
     )
-    keys = ("input_ids", "attention_mask", "token_type_ids")
-    return {k: windows[k] for k in keys if k in windows}, targets
+    return {k: windows[k] for k in MODEL_INPUTS if k in windows}, targets
 
 
 def _length_batches(
@@ -555,23 +600,24 @@ def _length_batches(
 
 def _merge(
     windows: dict[str, Any], logits: torch.Tensor, text_index: int
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Offsets, tag ids and tag probabilities of one text's tokens, from its windows."""
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Offsets (``t x 2``) and tag probabilities (``t x tags``) of one text's tokens."""
     rows = (windows["overflow_to_sample_mapping"] == text_index).nonzero().flatten().tolist()
-    best: dict[tuple[int, int], tuple[int, int, float]] = {}  # offsets -> (margin, tag, p)
+    best: dict[tuple[int, int], tuple[int, torch.Tensor]] = {}  # offsets -> (margin, probs)
     for row in rows:
         offsets = windows["offset_mapping"][row]
         real = (offsets[:, 0] != offsets[:, 1]).nonzero().flatten().tolist()
-        probs, tag_ids = logits[row].softmax(-1).max(-1)
+        probs = logits[row].softmax(-1)
         for rank, position in enumerate(real):
             margin = min(rank, len(real) - 1 - rank)
             key = (int(offsets[position, 0]), int(offsets[position, 1]))
             if key not in best or margin > best[key][0]:
-                best[key] = (margin, int(tag_ids[position]), float(probs[position]))
+                best[key] = (margin, probs[position])
     keys = sorted(best)
     offsets = torch.tensor(keys, dtype=torch.long).reshape(-1, 2)
-    tag_ids = torch.tensor([best[k][1] for k in keys], dtype=torch.long)
-    return offsets, tag_ids, torch.tensor([best[k][2] for k in keys])
+    if not keys:
+        return offsets, torch.empty(0, logits.shape[-1])
+    return offsets, torch.stack([best[k][1] for k in keys])
 
 
 def _autocast(device: torch.device) -> Any:

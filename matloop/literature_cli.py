@@ -41,29 +41,37 @@ def _store() -> Any:
 def literature_train(
     corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
     data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
-    epochs: Annotated[int, typer.Option(min=1)] = 3,
-    patience: Annotated[int, typer.Option(min=1, help="Epochs without progress.")] = 1,
-    batch_size: Annotated[int, typer.Option(min=1)] = 16,
-    learning_rate: Annotated[float, typer.Option(min=0)] = 1e-4,
-    negative_fraction: Annotated[float, typer.Option(min=0, max=1)] = 0.3,
+    epochs: Annotated[int | None, typer.Option(min=1, help="Default: the recipe's (4).")] = None,
+    patience: Annotated[
+        int | None, typer.Option(min=1, help="Epochs without progress (default 2).")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    learning_rate: Annotated[float | None, typer.Option(min=0)] = None,
+    negative_fraction: Annotated[
+        float | None, typer.Option(min=0, max=1, help="Entity-free sentences kept (0.3).")
+    ] = None,
     seed: int = 0,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best)")] = None,
 ) -> None:
-    """Fine-tune the MiniLM tagger on a corpus and register it (weights in GridFS)."""
+    """Fine-tune the MiniLM tagger on a corpus and register it (weights in GridFS).
+
+    Settings left out take the recipe's defaults (``literature.ner.TrainConfig``).
+    """
     from agents.literature import train_and_register
     from literature.ner import TrainConfig
     from matloop.cli import console, errors
 
+    given: dict[str, Any] = {
+        "epochs": epochs,
+        "patience": patience,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "negative_fraction": negative_fraction,
+    }
     with errors():
         store = _store()
         config = TrainConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
-            negative_fraction=negative_fraction,
-            patience=patience,
-            seed=seed,
-            device=device,
+            seed=seed, device=device, **{k: v for k, v in given.items() if v is not None}
         )
         version, trained = train_and_register(store, corpus, _corpus_root(corpus, data), config)
     _print_scores(

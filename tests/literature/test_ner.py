@@ -7,6 +7,7 @@ from literature.ner import (
     Tagger,
     TrainConfig,
     _merge,
+    best_path,
     bio_tags,
     decode,
     entity_scores,
@@ -61,6 +62,22 @@ def test_decode_opens_a_span_on_a_stray_inside_tag_and_averages_confidence() -> 
     assert spans[0].confidence == pytest.approx(0.6)
 
 
+def test_best_path_never_opens_a_span_with_an_inside_tag() -> None:
+    tags = bio_tags(LABELS)  # O, B-material, I-material, B-tcValue, I-tcValue
+    probabilities = torch.tensor(
+        [
+            [0.6, 0.1, 0.2, 0.05, 0.05],
+            [0.1, 0.1, 0.5, 0.1, 0.2],  # argmax: I-material right after O
+            [0.1, 0.1, 0.6, 0.1, 0.1],
+            [0.1, 0.1, 0.1, 0.2, 0.5],  # argmax: I-tcValue right after I-material
+        ]
+    )
+    assert probabilities.argmax(-1).tolist() == [0, 2, 2, 4]
+    # O B-m I-m B-t scores .6*.1*.6*.2 = .0072, above O O O B-t at .6*.1*.1*.2 = .0012
+    assert best_path(probabilities, tags).tolist() == [0, 1, 2, 3]
+    assert best_path(torch.empty(0, len(tags)), tags).tolist() == []
+
+
 def test_entity_scores_by_hand() -> None:
     gold = [[Span(0, 4, "material"), Span(10, 14, "tcValue")], [Span(0, 3, "material")]]
     predicted = [[Span(0, 4, "material"), Span(10, 13, "tcValue")], [Span(0, 3, "material"),
@@ -80,14 +97,27 @@ def test_long_texts_are_windowed_and_stitched(tagger: Tagger) -> None:
     windows = small._windows([text])
     assert len(windows["input_ids"]) > 5
     logits = small._forward(windows, batch_size=4)
-    offsets, tag_ids, probabilities = _merge(windows, logits, 0)
+    offsets, probabilities = _merge(windows, logits, 0)
     # Every token of the text once, in order, whatever window it came from.
     whole = tagger.tokenizer(text, return_offsets_mapping=True)["offset_mapping"]
     assert offsets.tolist() == [list(o) for o in whole if o[0] != o[1]]
-    assert len(tag_ids) == len(probabilities) == len(offsets)
-    assert ((probabilities > 0) & (probabilities <= 1)).all()
+    assert probabilities.shape == (len(offsets), len(tagger.tags))
+    assert torch.allclose(probabilities.sum(-1), torch.ones(len(offsets)))
     for span in small.predict([text])[0]:
         assert 0 <= span.start < span.end <= len(text)
+
+
+def test_batches_trimmed_by_length_predict_as_texts_alone(tagger: Tagger) -> None:
+    texts = ["Tc = 39 K.", TEXT * 3, "", "MgB2", TEXT]
+    spans = tagger.predict(texts, batch_size=2, thresholds=False)
+    alone = [tagger.predict([t], thresholds=False)[0] for t in texts]
+    assert any(spans)  # the untrained head tags something: the comparison is not empty
+    assert [[(s.start, s.end, s.label) for s in x] for x in spans] == [
+        [(s.start, s.end, s.label) for s in x] for x in alone
+    ]
+    for x, y in zip(spans, alone, strict=True):
+        assert [s.confidence for s in x] == pytest.approx([s.confidence for s in y], abs=1e-4)
+    assert tagger.predict([]) == []
 
 
 def test_bytes_round_trip_gives_identical_predictions(tagger: Tagger) -> None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from literature.ner import Tagger
@@ -73,3 +74,16 @@ def test_extractor_mentions_slice_their_sentences() -> None:
         assert sentence[m.start : m.end] == m.text
         assert 0 < m.confidence <= 1
     assert extraction.embeddings == {}
+
+
+def test_sentence_embeddings_do_not_depend_on_batching() -> None:
+    from literature.embeddings import SentenceEncoder
+
+    encoder = SentenceEncoder(device="cpu")
+    texts = ["MgB2 superconducts at 39 K.", "Iron pnictides " * 20, "Tc", "Pressure raises Tc."]
+    batched = encoder.encode(texts, batch_size=2)  # sorted by length: not the input order
+    alone = np.concatenate([encoder.encode([t]) for t in texts])
+    assert batched.shape == (4, 384)
+    np.testing.assert_allclose(batched, alone, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
+    assert encoder.encode([]).shape == (0, 384)
