@@ -280,6 +280,22 @@ def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
     assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
 
 
+def test_shortlist_scores_are_botorchs_analytic_log_ei() -> None:
+    from botorch.acquisition.analytic import LogExpectedImprovement
+    from botorch.models import SingleTaskGP
+
+    from discovery.acquisition import _log_ei
+
+    generator = torch.Generator().manual_seed(0)
+    X = torch.rand(20, 3, generator=generator, dtype=torch.float64)
+    model = SingleTaskGP(X, X.sum(-1, keepdim=True).sin())
+    candidates = torch.rand(50, 3, generator=generator, dtype=torch.float64)
+    incumbent = torch.tensor(0.5, dtype=torch.float64)
+    with torch.no_grad():
+        expected = LogExpectedImprovement(model, best_f=incumbent)(candidates.unsqueeze(-2))
+        torch.testing.assert_close(_log_ei(model, candidates, incumbent), expected)
+
+
 # -- linear parameter constraints --------------------------------------------------------
 SALTS = SearchSpace(
     (ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)),
