@@ -33,6 +33,7 @@ import torch
 from literature.text import AnnotatedText, Span
 
 FORMAT_VERSION = 1
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what the model reads
 
 
 def encoder_path() -> Path:
@@ -276,9 +277,6 @@ class Tagger:
             with _autocast(device):
                 logits[batch, :width] = self.model(**feed).logits.float().cpu()
         return logits
-
-
-MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
 
 
 def bio_tags(labels: Sequence[str]) -> tuple[str, ...]:
