@@ -41,14 +41,12 @@ def _store() -> Any:
 def literature_train(
     corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
     data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
-    epochs: Annotated[int | None, typer.Option(min=1, help="Default: the recipe's (4).")] = None,
-    patience: Annotated[
-        int | None, typer.Option(min=1, help="Epochs without progress (default 2).")
-    ] = None,
+    epochs: Annotated[int | None, typer.Option(min=1)] = None,
+    patience: Annotated[int | None, typer.Option(min=1, help="Epochs without progress.")] = None,
     batch_size: Annotated[int | None, typer.Option(min=1)] = None,
     learning_rate: Annotated[float | None, typer.Option(min=0)] = None,
     negative_fraction: Annotated[
-        float | None, typer.Option(min=0, max=1, help="Entity-free sentences kept (0.3).")
+        float | None, typer.Option(min=0, max=1, help="Entity-free sentences kept.")
     ] = None,
     seed: int = 0,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best)")] = None,
