@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from db.literature import IngestReport, LiteratureStore
 from discovery.domain import ModelArtifact
-from literature.ner import Tagger, TrainConfig
+from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.pipeline import Extractor
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
 
@@ -89,6 +89,7 @@ def train_and_register(
         data_hash=corpus_hash(data, config),
         metrics=metrics,
         weights=trained.tagger.to_bytes(),
+        featurizer_version=ENCODER_NAME,
     )
     return store.save_tagger(artifact), trained
 

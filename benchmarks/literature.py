@@ -237,12 +237,15 @@ def ingestion(
     from contextlib import nullcontext
 
     from literature.embeddings import SentenceEncoder
+    from literature.ner import ENCODER_NAME
 
     files = supermat_files(root)
     with nullcontext(uri) if uri else ephemeral_server() as where:
         connect(where)
         store = LiteratureStore()
-        artifact = ModelArtifact("tagger-supermat", data_hash, metrics, tagger.to_bytes())
+        artifact = ModelArtifact(
+            "tagger-supermat", data_hash, metrics, tagger.to_bytes(), None, ENCODER_NAME
+        )
         version = store.save_tagger(artifact)
         extractor = Extractor(tagger, version, SentenceEncoder())
         first = ingest_paths(store, extractor, files)

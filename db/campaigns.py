@@ -41,7 +41,7 @@ from db.documents import (
     TrialDocument,
     utcnow,
 )
-from db.models import load_model_record
+from db.models import load_model_record, register_model
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
@@ -563,34 +563,10 @@ class CampaignStore:
     # -- models ----------------------------------------------------------------------
     def save_model(self, name: str, artifact: ModelArtifact) -> str:
         """Register a trained model; the same kind and data give the same version (idempotent)."""
-        campaign = self._document(name)
         version = f"{name}:{artifact.kind}:{artifact.data_hash[:12]}"
-        existing = ModelRecord.objects(version=version).first()
-        if existing is not None:
-            # Same model, maybe registered by the planner first: keep its weights, add any
-            # metrics it lacked (cross-validation from training, say).
-            new = {
-                f"metrics.{k}": v for k, v in artifact.metrics.items() if k not in existing.metrics
-            }
-            if artifact.featurizer_version and not existing.featurizer_version:
-                new["featurizer_version"] = artifact.featurizer_version
-            if new:
-                ModelRecord._get_collection().update_one({"version": version}, {"$set": new})
-        else:
-            record = ModelRecord(
-                kind=artifact.kind,
-                version=version,
-                campaign=campaign,
-                metrics=dict(artifact.metrics),
-                data_hash=artifact.data_hash,
-                featurizer_version=artifact.featurizer_version,
-            )
-            record.weights.put(artifact.weights, content_type="application/x-torch-state-dict")
-            try:
-                record.save()
-            except NotUniqueError:
-                record.weights.delete()  # a concurrent writer registered it first
-        return version
+        return register_model(
+            artifact, version, self._document(name), "application/x-torch-state-dict"
+        )
 
     def load_model(self, version: str) -> ModelArtifact:
         """Load a registered model's weights and metadata by version."""

@@ -37,6 +37,7 @@ from pymongo.errors import DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
 from db.documents import ModelRecord, utcnow
+from db.models import register_model
 from discovery.domain import ModelArtifact
 from literature.records import Mention, PaperExtraction, PropertyRecord
 from literature.vectors import from_bytes, top_k
@@ -452,18 +453,7 @@ class LiteratureStore:
     def save_tagger(self, artifact: ModelArtifact) -> str:
         """Register a trained tagger (weights in GridFS); idempotent by kind and data hash."""
         version = f"{artifact.kind}:{artifact.data_hash[:12]}"
-        if ModelRecord.objects(version=version).first() is not None:
-            return version
-        record = ModelRecord(
-            kind=artifact.kind,
-            version=version,
-            metrics=dict(artifact.metrics),
-            data_hash=artifact.data_hash,
-            featurizer_version="all-MiniLM-L6-v2",
-        )
-        record.weights.put(artifact.weights, content_type="application/gzip")
-        record.save()
-        return version
+        return register_model(artifact, version, content_type="application/gzip")
 
     def load_tagger(
         self, version: str | None = None, kind: str = "tagger-supermat"

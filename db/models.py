@@ -41,6 +41,62 @@ def model_version(artifact: ModelArtifact, prefix: str = "model") -> str:
     return f"{prefix}:{artifact.kind}:{artifact.data_hash[:12]}"
 
 
+def register_model(
+    artifact: ModelArtifact,
+    version: str,
+    campaign: CampaignDocument | None = None,
+    content_type: str = "application/x-torch",
+) -> str:
+    """Store ``artifact`` under ``version`` once: weights in GridFS, metadata in ``models``.
+
+    The one write path of the registry (campaign models, campaign-free models, taggers).
+
+    Args:
+        artifact: The trained model.
+        version: Its registry version (unique).
+        campaign: The campaign it belongs to, if any.
+        content_type: MIME type of the GridFS weights file.
+
+    Returns:
+        ``version``. When it is already registered, no second GridFS file is written; the
+        record only gains the metrics keys and the featurizer version it lacked (a model
+        registered by the planner first, completed by training's cross-validation).
+
+    Raises:
+        ValueError: naming the model, when the record does not validate.
+
+    """
+    existing = ModelRecord.objects(version=version).first()
+    if existing is not None:
+        new = {f"metrics.{k}": v for k, v in artifact.metrics.items() if k not in existing.metrics}
+        if artifact.featurizer_version and not existing.featurizer_version:
+            new["featurizer_version"] = artifact.featurizer_version
+        if new:
+            ModelRecord._get_collection().update_one({"version": version}, {"$set": new})
+        return version
+    record = ModelRecord(
+        kind=artifact.kind,
+        version=version,
+        campaign=campaign,
+        metrics=dict(artifact.metrics),
+        data_hash=artifact.data_hash,
+        featurizer_version=artifact.featurizer_version,
+    )
+    try:
+        record.validate()  # before the GridFS write: a refused record leaves no file behind
+    except ValidationError as error:
+        raise ValueError(f"model {version}: {error}") from None
+    record.weights.put(artifact.weights, content_type=content_type)
+    try:
+        record.save()
+    except NotUniqueError:
+        record.weights.delete()  # a concurrent writer registered it first
+    except Exception:
+        record.weights.delete()  # e.g. metrics BSON cannot encode: no orphaned weights
+        raise
+    return version
+
+
 def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
     """Register a model that belongs to no campaign; idempotent by kind and data hash.
 
@@ -52,7 +108,7 @@ def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
 
     Returns:
         The version, ``"{prefix}:{kind}:{data_hash[:12]}"``. When that version is already
-        registered it is returned as it is: no second GridFS file, metrics unchanged.
+        registered it is returned as it is: no second GridFS file, stored metrics kept.
 
     Raises:
         ValueError: naming the field, for a malformed prefix, kind, data hash or metrics.
@@ -63,30 +119,7 @@ def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
         'model:gp:abababababab'
 
     """
-    version = model_version(artifact, prefix)
-    if ModelRecord.objects(version=version).first() is not None:
-        return version
-    record = ModelRecord(
-        kind=artifact.kind,
-        version=version,
-        campaign=None,
-        metrics=dict(artifact.metrics),
-        data_hash=artifact.data_hash,
-        featurizer_version=artifact.featurizer_version,
-    )
-    try:
-        record.validate()  # before the GridFS write: a refused record leaves no file behind
-    except ValidationError as error:
-        raise ValueError(f"model {version}: {error}") from None
-    record.weights.put(artifact.weights, content_type="application/x-torch")
-    try:
-        record.save()
-    except NotUniqueError:
-        record.weights.delete()  # a concurrent writer registered it first
-    except Exception:
-        record.weights.delete()  # e.g. metrics BSON cannot encode: no orphaned weights
-        raise
-    return version
+    return register_model(artifact, model_version(artifact, prefix))
 
 
 def load_model_record(version: str) -> ModelArtifact:
@@ -196,5 +229,6 @@ __all__ = [
     "list_model_records",
     "load_model_record",
     "model_version",
+    "register_model",
     "save_model_record",
 ]

@@ -16,8 +16,6 @@ import torch
 from literature.ner import encoder_path, pick_device
 from literature.vectors import DIMENSION
 
-ENCODER_NAME = "all-MiniLM-L6-v2"
-
 
 class SentenceEncoder:
     """Embeds texts as unit vectors.

@@ -34,6 +34,7 @@ import torch
 from literature.text import AnnotatedText, Span
 
 FORMAT_VERSION = 1
+ENCODER_NAME = "all-MiniLM-L6-v2"  # the packaged encoder of encoder_path()
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")  # what the model reads
 
 
