@@ -32,7 +32,7 @@ from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agents.campaign import CampaignAgent, strategy_planner
+from agents.campaign import CampaignAgent, strategy_planner, with_prior
 from agents.serialize import iso, measurement_json, status_json, trial_json
 from db import (
     CampaignExistsError,
@@ -153,6 +153,12 @@ class SettingsIn(Body):
     initial: int = Field(default=10, ge=1, le=10_000)
     batch_size: int = Field(default=4, ge=1, le=1000)
     seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    prior_model: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Registered property model whose predictions are the GP's prior mean "
+        "(a literature prior); composition spaces only.",
+    )
 
 
 class CampaignIn(Body):
@@ -393,6 +399,15 @@ class Service:
             space = SearchSpace.from_dict(body.space)
         except ValueError as error:
             raise ValueError(f"space: {error}") from None
+        if body.settings.prior_model is not None:
+            if not body.candidates:
+                raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
+            try:  # loads the model: a campaign never stores a prior it cannot use
+                with_prior(
+                    strategy_planner(body.settings.strategy), body.settings.prior_model, space
+                )
+            except (ValueError, LookupError) as error:
+                raise ValueError(f"settings.prior_model: {error}") from None
         campaign = Campaign(
             name=body.name,
             space=space,

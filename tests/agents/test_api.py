@@ -6,15 +6,20 @@ import csv
 import io
 import time
 from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
 from agents import CampaignAgent
 from agents.api import create_app
+from agents.models import register
 from db.documents import MeasurementDocument
 from db.materials import add_material
 from db.tokens import create_token
+from discovery.ensembles import TrainingConfig
+from discovery.property_models import PropertyModelConfig, fit_property_model
 
 
 @pytest.fixture
@@ -254,3 +259,53 @@ def test_openapi_is_published(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/campaigns/{name}/claims" in spec["paths"]
     assert api.get("/health").json() == {"status": "ok"}
+
+
+def test_a_campaign_created_with_a_literature_prior_keeps_it(api: TestClient) -> None:
+    formulas = [f"Fe{x}O{10 - x}" for x in range(1, 10)] * 2
+    config = PropertyModelConfig("ensemble", TrainingConfig(n_members=1, epochs=2))
+    values = np.linspace(50.0, 150.0, len(formulas))
+    model = fit_property_model(formulas, values, formulas[:4], values[:4], config)
+    version = register(model, {}, "ab" * 32)
+    boss = _auth("admin")
+    body: dict[str, Any] = {
+        "name": "oxides",
+        "space": {
+            "parameters": [
+                {"name": e, "type": "continuous", "lower": 0, "upper": 1} for e in ("Fe", "O")
+            ],
+            "simplex": [{"names": ["Fe", "O"], "total": 1}],
+        },
+        "objectives": [{"name": "bulk_modulus", "direction": "max", "unit": "GPa"}],
+        "settings": {"initial": 2, "prior_model": version},
+        "candidates": [{"Fe": x / 20, "O": 1 - x / 20} for x in range(1, 20)],
+    }
+    created = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert created.status_code == 201, created.text
+    assert created.json()["settings"]["prior_model"] == version
+    claims = "/api/v1/campaigns/oxides/claims"
+    initial = api.post(claims, json={"instrument": "r", "count": 2}, headers=boss).json()["trials"]
+    results = [
+        {"trial_id": t["id"], "values": {"bulk_modulus": 100.0 + i}} for i, t in enumerate(initial)
+    ]
+    api.post("/api/v1/campaigns/oxides/results", json={"results": results}, headers=boss)
+    guided = api.post(claims, json={"instrument": "r", "count": 1}, headers=boss).json()["trials"]
+    assert [t["strategy"] for t in guided] == ["gp+prior"]
+    open_space = {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]}
+    for change, message in (
+        ({"prior_model": "model:gp:000000000000"}, "no model version"),
+        ({"prior_model": version, "strategy": "random"}, "no surrogate"),
+    ):
+        bad = body | {"name": "b3", "settings": body["settings"] | change}
+        refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
+        assert refused.status_code == 422 and "settings.prior_model" in refused.text, refused.text
+        assert message in refused.text
+    bad = body | {"name": "b4", "space": open_space, "candidates": [{"x": 0.5}]}
+    refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
+    assert refused.status_code == 422 and "composition space" in refused.text, refused.text
+    refused = api.post(
+        "/api/v1/campaigns", json=body | {"name": "b5", "candidates": None}, headers=boss
+    )
+    assert refused.status_code == 422 and "needs a pool" in refused.text, refused.text
+    names = [c["name"] for c in api.get("/api/v1/campaigns", headers=boss).json()]
+    assert "oxides" in names and not {"b3", "b4", "b5"} & set(names)
