@@ -48,6 +48,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from discovery.datasets import PoolDataset, load_csv, load_olympus  # noqa: E402
 from discovery.domain import Direction  # noqa: E402
 from discovery.metrics import (  # noqa: E402
@@ -76,7 +77,7 @@ def sibling(name: str) -> Any:
 
 OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same sets and budget rule
 SETS: tuple[str, ...] = OLYMPUS_BUDGET.SETS
-LITERATURE_PRIOR = sibling("literature_prior")  # the composition task's prior and machine()
+LITERATURE_PRIOR = sibling("literature_prior")  # the composition task's prior
 OLYMPUS_STRATEGIES = ("random", "botorch", "gp", "gp+warp", "portfolio", "rl")
 COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
 MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
@@ -338,7 +339,7 @@ def main() -> None:
             )
     olympus = [r for r in runs if r["task"] in SETS]
     result = {
-        "machine": LITERATURE_PRIOR.machine(),
+        "machine": machine(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "default_strategy": DEFAULT,
         "policy": {"version": version, **policy_info},

@@ -17,18 +17,19 @@ import argparse
 import json
 import math
 import os
-import platform
+import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
-from agents import compare_strategies, summarize
-from db import CampaignStore, connect, ephemeral_server
-from discovery.datasets import load_olympus
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # benchmarks.machine
+
+from agents import compare_strategies, summarize  # noqa: E402
+from benchmarks.machine import machine as describe_machine  # noqa: E402
+from db import CampaignStore, connect, ephemeral_server  # noqa: E402
+from discovery.datasets import load_olympus  # noqa: E402
+
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "optimization" / "olympus"
 RESULTS = REPO / "benchmarks" / "results"
 SETS = (
@@ -105,13 +106,7 @@ def main() -> None:
                 flush=True,
             )
 
-    machine = {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch": torch.__version__,
-        "device": "cuda" if torch.cuda.is_available() else "cpu",
-    }
+    machine = describe_machine()
     payload = {
         "benchmark": "campaign_olympus",
         "settings": {

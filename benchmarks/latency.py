@@ -31,8 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -57,6 +55,7 @@ from botorch.sampling import SobolQMCNormalSampler  # noqa: E402
 from botorch.test_functions import Hartmann  # noqa: E402
 from gpytorch.mlls import ExactMarginalLogLikelihood  # noqa: E402
 
+from benchmarks.machine import machine  # noqa: E402
 from discovery.domain import Direction, Objective  # noqa: E402
 from discovery.planners import GPPlanner, PlanningProblem  # noqa: E402
 from discovery.spaces import ContinuousParameter, SearchSpace  # noqa: E402
@@ -111,17 +110,6 @@ def raw_path(data: dict[str, Any], q: int, seed: int) -> dict[str, float]:
     assert candidates.shape == (q, 6)
     done = time.perf_counter()
     return {"fit_s": fitted - started, "propose_s": done - fitted, "total_s": done - started}
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "torch": torch.__version__,
-    }
 
 
 def main() -> None:

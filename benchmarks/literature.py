@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import time
 from collections import defaultdict
 from collections.abc import Sequence
@@ -38,10 +37,12 @@ if __name__ == "__main__":
 
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.path.insert(0, str(here.parent))  # the repository: benchmarks.machine
 
 import torch
 
 from agents.literature import corpus_hash, ingest_paths
+from benchmarks.machine import machine
 from db import connect, ephemeral_server
 from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
@@ -115,15 +116,6 @@ def main() -> None:
     table = markdown(results)
     (RESULTS / "literature.md").write_text(table)
     print(table)
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "cuda": torch.cuda.get_device_name() if torch.cuda.is_available() else None,
-    }
 
 
 def scores_dict(scores: dict[str, Scores]) -> dict[str, dict[str, float]]:
@@ -270,8 +262,8 @@ def ingestion(
 
 
 def markdown(r: dict[str, Any]) -> str:
-    lines = [f"Machine: {r['machine']['platform']}, {r['machine']['cpu_count']} CPUs, "
-             f"CUDA: {r['machine']['cuda']}", "",
+    lines = [f"Machine: {r['machine']['platform']}, {r['machine']['cpus']} CPUs, "
+             f"device: {r['machine']['device']}", "",
              "| entity | tagger P | tagger R | tagger F1 | baseline F1 | gold |",
              "|---|---|---|---|---|---|"]  # fmt: skip
     for label, s in r["ner"]["tagger"].items():

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -34,6 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from discovery.datasets import load_csv  # noqa: E402
 from discovery.domain import Direction  # noqa: E402
 from discovery.ensembles import TrainingConfig  # noqa: E402
@@ -170,15 +169,6 @@ def summarize(runs: list[dict[str, Any]], budget: int) -> dict[str, Any]:
         "se": se,
         "found": sum(r["experiments_to_top1"] is not None for r in runs),
         "seeds": len(runs),
-    }
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
     }
 
 

@@ -18,8 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.machine import machine  # noqa: E402
 from discovery.diagnostics import calibration  # noqa: E402
 from discovery.ensembles import TrainingConfig  # noqa: E402
 from discovery.featurizers import Compositions  # noqa: E402
@@ -166,17 +165,6 @@ def train_model(
         PropertyModelConfig(kind=kind, training=config),
     )
     return model, time.perf_counter() - started
-
-
-def machine() -> dict[str, Any]:
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else "cpu",
-        "torch": torch.__version__,
-    }
 
 
 def main() -> None:
