@@ -144,13 +144,7 @@ class CampaignAgent:
     def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
         self.store = store
         self.campaign = store.get(name)
-        self.planner = planner or self._planner(self.campaign.settings)
-
-    def _planner(self, settings: CampaignSettings) -> Planner:
-        planner = strategy_planner(settings.strategy)
-        if settings.prior_model is None:
-            return planner
-        return with_prior(planner, settings.prior_model, self.campaign.space)
+        self.planner = planner or campaign_planner(self.campaign)
 
     @property
     def name(self) -> str:
@@ -193,6 +187,7 @@ class CampaignAgent:
             Candidate(i, point, dict(zip(names, map(float, row), strict=True)))
             for i, (point, row) in enumerate(zip(dataset.points, dataset.values, strict=True))
         ]
+        campaign_planner(campaign)  # refuses a strategy or prior it cannot run: nothing stored
         store.create(campaign, candidates)
         return cls(store, name)
 
@@ -226,6 +221,7 @@ class CampaignAgent:
             settings=settings or CampaignSettings(),
             source=source,
         )
+        campaign_planner(campaign)  # refuses a strategy or prior it cannot run: nothing stored
         store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
         return cls(store, name)
 
@@ -583,6 +579,19 @@ def strategy_planner(strategy: str) -> Planner:
     if strategy.startswith(STRATEGY_PREFIX):
         return policy_planner(strategy)
     return make_planner(strategy)
+
+
+def campaign_planner(campaign: Campaign) -> Planner:
+    """The planner of a campaign's settings: its strategy, with its prior model if any.
+
+    Raises:
+        ValueError: for an unknown strategy, or a prior the strategy or space cannot take.
+        LookupError: for an unknown policy or prior model version.
+    """
+    planner = strategy_planner(campaign.settings.strategy)
+    if campaign.settings.prior_model is None:
+        return planner
+    return with_prior(planner, campaign.settings.prior_model, campaign.space)
 
 
 def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:

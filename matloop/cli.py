@@ -240,10 +240,6 @@ def campaign_create(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
         strategy = _strategy(strategy, surrogate, acquisition)
-        if prior is not None:
-            from agents.models import load_property_model
-
-            load_property_model(prior)  # refuse an unknown model before storing anything
         settings = CampaignSettings(strategy, initial, batch, seed, prior_model=prior)
         if elements is not None:
             if not objective:

@@ -141,6 +141,9 @@ def test_a_literature_prior_enters_the_campaign_and_can_be_switched_off(
     common += ["--objective", "target:max", "--initial", "6", "--batch", "2"]
     refused = cli.invoke(app, ["campaign", "create", "bad", *common, "--prior", "model:gp:000"])
     assert refused.exit_code != 0 and "no model version" in refused.output
+    random = [*common, "--prior", version, "--strategy", "random"]
+    refused = cli.invoke(app, ["campaign", "create", "bad", *random])
+    assert refused.exit_code != 0 and "no surrogate to give a prior mean" in refused.output
     assert "bad" not in _ok(cli, "campaign", "list")
     _ok(cli, "campaign", "create", "moduli", *common, "--prior", version)
     _ok(cli, "campaign", "run", "moduli", "--rounds", "1")
