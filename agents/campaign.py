@@ -187,9 +187,9 @@ class CampaignAgent:
             Candidate(i, point, dict(zip(names, map(float, row), strict=True)))
             for i, (point, row) in enumerate(zip(dataset.points, dataset.values, strict=True))
         ]
-        campaign_planner(campaign)  # refuses a strategy or prior it cannot run: nothing stored
+        planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, candidates)
-        return cls(store, name)
+        return cls(store, name, planner)
 
     @classmethod
     def from_candidates(
@@ -221,9 +221,9 @@ class CampaignAgent:
             settings=settings or CampaignSettings(),
             source=source,
         )
-        campaign_planner(campaign)  # refuses a strategy or prior it cannot run: nothing stored
+        planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
-        return cls(store, name)
+        return cls(store, name, planner)
 
     # -- ask -------------------------------------------------------------------------
     def propose(self, n: int | None = None, attempts: int = 3) -> list[Trial]:
