@@ -386,7 +386,7 @@ class Service:
     def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
         """Create a campaign over an open space or a pool of candidates."""
         try:
-            strategy_planner(body.settings.strategy)
+            planner = strategy_planner(body.settings.strategy)
         except (ValueError, LookupError) as error:
             raise ValueError(f"settings.strategy: {error}") from None
         constraints = []
@@ -403,9 +403,7 @@ class Service:
             if not body.candidates:
                 raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
             try:  # loads the model: a campaign never stores a prior it cannot use
-                with_prior(
-                    strategy_planner(body.settings.strategy), body.settings.prior_model, space
-                )
+                with_prior(planner, body.settings.prior_model, space)
             except (ValueError, LookupError) as error:
                 raise ValueError(f"settings.prior_model: {error}") from None
         campaign = Campaign(

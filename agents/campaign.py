@@ -144,7 +144,14 @@ class CampaignAgent:
     def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
         self.store = store
         self.campaign = store.get(name)
-        self.planner = planner or campaign_planner(self.campaign)
+        self._planner = planner
+
+    @property
+    def planner(self) -> Planner:
+        """The campaign's planner, built on first use: status requests never read a model."""
+        if self._planner is None:
+            self._planner = campaign_planner(self.campaign)
+        return self._planner
 
     @property
     def name(self) -> str:

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import agents.models
 from agents import CampaignAgent
 from agents.api import create_app
 from agents.models import register
@@ -261,7 +262,9 @@ def test_openapi_is_published(api: TestClient) -> None:
     assert api.get("/health").json() == {"status": "ok"}
 
 
-def test_a_campaign_created_with_a_literature_prior_keeps_it(api: TestClient) -> None:
+def test_a_campaign_created_with_a_literature_prior_keeps_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     formulas = [f"Fe{x}O{10 - x}" for x in range(1, 10)] * 2
     config = PropertyModelConfig("ensemble", TrainingConfig(n_members=1, epochs=2))
     values = np.linspace(50.0, 150.0, len(formulas))
@@ -283,6 +286,13 @@ def test_a_campaign_created_with_a_literature_prior_keeps_it(api: TestClient) ->
     created = api.post("/api/v1/campaigns", json=body, headers=boss)
     assert created.status_code == 201, created.text
     assert created.json()["settings"]["prior_model"] == version
+    loads = []
+    real_load = agents.models.load_property_model
+    monkeypatch.setattr(
+        agents.models, "load_property_model", lambda v: loads.append(v) or real_load(v)
+    )
+    assert api.get("/api/v1/campaigns/oxides", headers=boss).status_code == 200
+    assert loads == []  # a status request never reads the prior model
     claims = "/api/v1/campaigns/oxides/claims"
     initial = api.post(claims, json={"instrument": "r", "count": 2}, headers=boss).json()["trials"]
     results = [
@@ -291,6 +301,7 @@ def test_a_campaign_created_with_a_literature_prior_keeps_it(api: TestClient) ->
     api.post("/api/v1/campaigns/oxides/results", json={"results": results}, headers=boss)
     guided = api.post(claims, json={"instrument": "r", "count": 1}, headers=boss).json()["trials"]
     assert [t["strategy"] for t in guided] == ["gp+prior"]
+    assert loads == [version]  # read when the model first chose
     open_space = {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]}
     for change, message in (
         ({"prior_model": "model:gp:000000000000"}, "no model version"),
