@@ -37,12 +37,15 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 
 from literature.corpora import (
+    Pair,
     document_split,
+    gold_pairs,
     load_supermat,
     load_supermat_file,
-    load_supermat_links,
+    pair_scores,
     paper_name,
     supermat_files,
+    text_pair,
 )
 from literature.linking import LOOKBACK_SENTENCES, link_values
 from literature.records import Mention
@@ -69,38 +72,30 @@ def main() -> None:
     train, validation, _ = document_split(list(papers))  # the test papers stay unread
     development = sorted({*train, *validation})
     files = {paper_name(p): p for p in supermat_files(ROOT)}
-    gold: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for link in load_supermat_links(ROOT / "SuperMat-2.0-links.csv"):
-        if link.paper in development:
-            gold[link.paper].add((norm(link.material), norm(link.tc_value)))
+    gold = gold_pairs(ROOT / "SuperMat-2.0-links.csv", development)
     entities = {name: gold_entities(files[name]) for name in development}
 
     rules = {
-        name: {pair_text(x.value, x.material) for x in link_values([e.mention for e in found])}
+        name: {
+            text_pair(x.material.text, x.value.text)
+            for x in link_values([e.mention for e in found])
+        }
         for name, found in entities.items()
     }
     results: dict[str, Any] = {
         "papers": len(development),
         "gold_pairs": sum(len(g) for g in gold.values()),
-        "rules": score(rules, gold),
+        "rules": pair_scores(rules, gold),
     }
     probabilities = cross_validated(entities)
     results["classifier"] = {
-        str(tau): score(links_above(probabilities, tau), gold) for tau in THRESHOLDS
+        str(tau): pair_scores(links_above(probabilities, tau), gold) for tau in THRESHOLDS
     }
     (HERE / "results").mkdir(exist_ok=True)
     (HERE / "results" / "linking.json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
     (HERE / "results" / "linking.md").write_text(table)
     print(table)
-
-
-def norm(text: str) -> str:
-    return " ".join(text.split())
-
-
-def pair_text(value: Mention, material: Mention) -> tuple[str, str]:
-    return norm(material.text), norm(value.text)
 
 
 def gold_entities(path: Path) -> list[Entity]:
@@ -188,22 +183,12 @@ def cross_validated(
 
 def links_above(
     probabilities: list[tuple[str, Entity, Entity, float]], threshold: float
-) -> dict[str, set[tuple[str, str]]]:
-    found: dict[str, set[tuple[str, str]]] = defaultdict(set)
+) -> dict[str, set[Pair]]:
+    found: dict[str, set[Pair]] = defaultdict(set)
     for name, value, material, p in probabilities:
         if p >= threshold:
-            found[name].add(pair_text(value.mention, material.mention))
+            found[name].add(text_pair(material.mention.text, value.mention.text))
     return found
-
-
-def score(found: dict[str, set[tuple[str, str]]], gold: dict[str, set[tuple[str, str]]]) -> dict:
-    hits = sum(len(found.get(p, set()) & g) for p, g in gold.items())
-    predicted = sum(len(found.get(p, set())) for p in gold)
-    n = sum(len(g) for g in gold.values())
-    precision = hits / predicted if predicted else 0.0
-    recall = hits / n if n else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-    return {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3)}
 
 
 def markdown(results: dict[str, Any]) -> str:
@@ -214,10 +199,10 @@ def markdown(results: dict[str, Any]) -> str:
         "| linker | P | R | F1 |",
         "|---|---|---|---|",
     ]
-    r = results["rules"]
-    lines.append(f"| rules | {r['precision']} | {r['recall']} | {r['f1']} |")
-    for tau, r in results["classifier"].items():
-        lines.append(f"| classifier, p >= {tau} | {r['precision']} | {r['recall']} | {r['f1']} |")
+    rows = {"rules": results["rules"]}
+    rows |= {f"classifier, p >= {tau}": r for tau, r in results["classifier"].items()}
+    for name, r in rows.items():
+        lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |")
     return "\n".join(lines) + "\n"
 
 

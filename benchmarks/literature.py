@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import time
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -48,10 +47,12 @@ from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.baseline import DictionaryTagger
 from literature.corpora import (
+    gold_pairs,
     load_supermat_file,
-    load_supermat_links,
+    pair_scores,
     paper_name,
     supermat_files,
+    text_pair,
 )
 from literature.linking import link_values
 from literature.ner import Scores, Tagger, TrainConfig, entity_scores
@@ -126,10 +127,6 @@ def scores_dict(scores: dict[str, Scores]) -> dict[str, dict[str, float]]:
 # --- linking ------------------------------------------------------------------------------
 
 
-def norm(text: str) -> str:
-    return " ".join(text.split())
-
-
 def paper_mentions(path: Path, spans_of: Any) -> list[Mention]:
     """Mentions of one SuperMat paper: its blocks cut into sentences, tagged by spans_of."""
     mentions = []
@@ -160,34 +157,23 @@ def gold_spans(block: Any, sentences: Sequence[Any], texts: Sequence[str]) -> li
 def linking(
     root: Path, papers: Sequence[str], tagger: Tagger, baseline: DictionaryTagger
 ) -> dict[str, Any]:
-    links = [
-        link
-        for link in load_supermat_links(root / "SuperMat-2.0-links.csv")
-        if link.paper in papers
-    ]
-    gold: dict[str, set[tuple[str, str]]] = defaultdict(set)
-    for link in links:
-        gold[link.paper].add((norm(link.material), norm(link.tc_value)))
+    gold = gold_pairs(root / "SuperMat-2.0-links.csv", papers)
     files = {paper_name(p): p for p in supermat_files(root)}
-    evaluated = sorted(p for p in papers if p in gold)
     taggers = {
         "gold entities + rules": gold_spans,
         "tagger + rules": lambda block, sentences, texts: tagger.predict(texts),
         "baseline + rules": lambda block, sentences, texts: baseline.predict(texts),
     }
-    out: dict[str, Any] = {"papers": evaluated, "gold_pairs": sum(len(gold[p]) for p in evaluated)}
+    out: dict[str, Any] = {"papers": sorted(gold), "gold_pairs": sum(map(len, gold.values()))}
     for name, spans_of in taggers.items():
-        hits = predicted = 0
-        for paper in evaluated:
-            found = {(norm(x.material.text), norm(x.value.text))
-                     for x in link_values(paper_mentions(files[paper], spans_of))}  # fmt: skip
-            hits += len(found & gold[paper])
-            predicted += len(found)
-        precision = hits / predicted if predicted else 0.0
-        recall = hits / out["gold_pairs"] if out["gold_pairs"] else 0.0
-        f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
-        out[name] = {"precision": round(precision, 4), "recall": round(recall, 4),
-                     "f1": round(f1, 4), "predicted": predicted, "hits": hits}  # fmt: skip
+        found = {
+            paper: {
+                text_pair(x.material.text, x.value.text)
+                for x in link_values(paper_mentions(files[paper], spans_of))
+            }
+            for paper in gold
+        }
+        out[name] = pair_scores(found, gold)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -118,6 +118,50 @@ def load_supermat_links(path: str | Path) -> list[Link]:
         for row in rows
         if row["material"].strip() and row["tcValue"].strip()
     ]
+
+
+Pair = tuple[str, str]
+"""A linked (material text, Tc value text) pair, whitespace collapsed."""
+
+
+def text_pair(material: str, value: str) -> Pair:
+    """``(material, value)`` as compared with SuperMat's links: runs of whitespace collapsed."""
+    return " ".join(material.split()), " ".join(value.split())
+
+
+def gold_pairs(path: str | Path, papers: Collection[str]) -> dict[str, set[Pair]]:
+    """The linked pairs of ``SuperMat-2.0-links.csv`` for ``papers``, per paper name.
+
+    Papers without a link are absent from the result.
+    """
+    pairs: dict[str, set[Pair]] = {}
+    for link in load_supermat_links(path):
+        if link.paper in papers:
+            pairs.setdefault(link.paper, set()).add(text_pair(link.material, link.tc_value))
+    return pairs
+
+
+def pair_scores(found: Mapping[str, set[Pair]], gold: Mapping[str, set[Pair]]) -> dict[str, float]:
+    """Precision, recall and F1 of ``found`` pairs against ``gold``, pooled over papers.
+
+    Only papers in ``gold`` count; a pair must match exactly (after :func:`text_pair`).
+
+    Returns:
+        ``precision``, ``recall``, ``f1`` (rounded to 4 places), ``hits``, ``predicted``.
+    """
+    hits = sum(len(found.get(paper, set()) & pairs) for paper, pairs in gold.items())
+    predicted = sum(len(found.get(paper, set())) for paper in gold)
+    total = sum(len(pairs) for pairs in gold.values())
+    precision = hits / predicted if predicted else 0.0
+    recall = hits / total if total else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if hits else 0.0
+    return {
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(f1, 4),
+        "hits": hits,
+        "predicted": predicted,
+    }
 
 
 def document_split(

@@ -10,11 +10,14 @@ from literature.corpora import (
     SUPERMAT_LABELS,
     brat_split,
     document_split,
+    gold_pairs,
     load_brat,
     load_supermat,
     load_supermat_file,
     load_supermat_links,
+    pair_scores,
     sentence_blocks,
+    text_pair,
 )
 from literature.text import AnnotatedText, Sentence, Span
 
@@ -81,6 +84,32 @@ def test_links_file_names_match_corpus_papers(supermat: dict[str, list[Annotated
     links = load_supermat_links(SUPERMAT / "SuperMat-2.0-links.csv")
     assert len(links) > 900
     assert len({link.paper for link in links} & set(supermat)) >= 100
+
+
+def test_gold_pairs_are_per_paper_and_whitespace_collapsed() -> None:
+    links = load_supermat_links(SUPERMAT / "SuperMat-2.0-links.csv")
+    paper = links[0].paper
+    pairs = gold_pairs(SUPERMAT / "SuperMat-2.0-links.csv", [paper, "no-such-paper"])
+    assert set(pairs) == {paper}
+    expected = {text_pair(x.material, x.tc_value) for x in links if x.paper == paper}
+    assert pairs[paper] == expected
+    assert all("  " not in m and "\n" not in m for m, _ in pairs[paper])
+
+
+def test_pair_scores_by_hand() -> None:
+    assert text_pair(" MgB 2\n", "39  K") == ("MgB 2", "39 K")
+    gold = {"a": {("MgB 2", "39 K"), ("Nb", "9 K")}, "b": {("Pb", "7.2 K")}}
+    found = {
+        "a": {("MgB 2", "39 K"), ("Nb", "8 K")},  # one hit, one miss
+        "b": {("Pb", "7.2 K")},  # a hit
+        "c": {("Hg", "4 K")},  # a paper without gold links does not count
+    }
+    scores = pair_scores(found, gold)
+    assert (scores["hits"], scores["predicted"]) == (2, 3)
+    assert scores["precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert scores["recall"] == pytest.approx(2 / 3, abs=1e-4)
+    assert scores["f1"] == pytest.approx(2 / 3, abs=1e-4)
+    assert pair_scores({}, gold)["f1"] == 0.0
 
 
 @pytest.mark.skipif(not SYNTHESIS.exists(), reason="synthesis corpus not present")
