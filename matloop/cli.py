@@ -11,7 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -23,6 +23,9 @@ from matloop.flows_cli import flows_app
 from matloop.literature_cli import literature_app
 from matloop.model_cli import model_app
 from matloop.settings import Settings
+
+if TYPE_CHECKING:
+    from discovery.planners import Planner
 
 app = typer.Typer(
     help="Closed-loop materials discovery on MongoDB.",
@@ -239,7 +242,7 @@ def campaign_create(
             raise CommandError(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
-        strategy = _strategy(strategy, surrogate, acquisition)
+        strategy, _ = _strategy(strategy, surrogate, acquisition)
         settings = CampaignSettings(strategy, initial, batch, seed, prior_model=prior)
         if elements is not None:
             if not objective:
@@ -320,8 +323,10 @@ def _generated_campaign(
     )
 
 
-def _strategy(strategy: str, surrogate: str | None, acquisition: str | None = None) -> str:
-    """The planner name from ``--strategy``, ``--surrogate`` and ``--acquisition``."""
+def _strategy(
+    strategy: str, surrogate: str | None, acquisition: str | None = None
+) -> tuple[str, Planner]:
+    """The planner, and its name, from ``--strategy``, ``--surrogate`` and ``--acquisition``."""
     from agents.campaign import strategy_planner
     from agents.policies import STRATEGY_PREFIX
     from discovery.campaign_models import SURROGATES
@@ -334,18 +339,19 @@ def _strategy(strategy: str, surrogate: str | None, acquisition: str | None = No
         else:
             strategy = f"{surrogate or strategy}+{acquisition}"
             surrogate = None
+    if surrogate is not None:
+        if surrogate not in SURROGATES:
+            raise CommandError(
+                f"--surrogate: unknown {surrogate!r}; choose from {list(SURROGATES)}"
+            )
+        if strategy not in ("gp", surrogate):
+            raise CommandError(f"--surrogate {surrogate} does not go with --strategy {strategy}")
+        strategy = surrogate
     try:
-        strategy_planner(strategy)
+        return strategy, strategy_planner(strategy)
     except (ValueError, LookupError) as error:
         option = "--acquisition" if acquisition is not None else "--strategy"
         raise CommandError(f"{option}: {error}") from None
-    if surrogate is None:
-        return strategy
-    if surrogate not in SURROGATES:
-        raise CommandError(f"--surrogate: unknown {surrogate!r}; choose from {list(SURROGATES)}")
-    if strategy not in ("gp", surrogate):
-        raise CommandError(f"--surrogate {surrogate} does not go with --strategy {strategy}")
-    return surrogate
 
 
 @campaign_app.command("list")
@@ -598,12 +604,12 @@ def campaign_run(
         planner = None
         if surrogate is not None or prior is not None or acquisition is not None:
             settings = campaign.settings
-            strategy = settings.strategy
             if surrogate is not None or acquisition is not None:
                 base = surrogate or settings.strategy.split("+")[0]
-                strategy = _strategy(base, surrogate, acquisition)
+                _, planner = _strategy(base, surrogate, acquisition)
+            else:
+                planner = strategy_planner(settings.strategy)
             version = settings.prior_model if prior is None else prior
-            planner = strategy_planner(strategy)
             if version is not None and version != "none":
                 planner = with_prior(planner, version, campaign.space)
         agent = CampaignAgent(campaign_store, name, planner)

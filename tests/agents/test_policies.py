@@ -93,8 +93,10 @@ def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
     assert made.exit_code == 0, made.output
     ran = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "1"])
     assert ran.exit_code == 0, ran.output
+    again = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "2", "--acquisition", strategy])
+    assert again.exit_code == 0, again.output
     trials = CampaignStore().trials("opv")
-    assert [t.strategy for t in trials][-4:] == [strategy] * 4
+    assert [t.strategy for t in trials][-8:] == [strategy] * 8
 
 
 def test_an_unknown_acquisition_is_refused_by_name(
