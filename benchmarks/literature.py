@@ -222,7 +222,11 @@ def ingestion(
         connect(where)
         store = LiteratureStore()
         artifact = ModelArtifact(
-            "tagger-supermat", data_hash, metrics, tagger.to_bytes(), None, ENCODER_NAME
+            "tagger-supermat",
+            data_hash,
+            metrics,
+            tagger.to_bytes(),
+            featurizer_version=ENCODER_NAME,
         )
         version = store.save_tagger(artifact)
         extractor = Extractor(tagger, version, SentenceEncoder())
