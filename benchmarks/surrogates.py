@@ -7,8 +7,8 @@ reference. Reported per model: test MAE, RMSE, NLL, 95% interval coverage, misca
 area, Spearman rank correlation of |error| with sigma, training seconds and predictions
 per second.
 
-    python benchmarks/surrogates.py [--data DIR] [--sets NAME ...] [--models rf ensemble gnn gp]
-        [--members 5] [--epochs 300] [--threads 1]
+    python benchmarks/surrogates.py [--data DIR] [--sets NAME ...]
+        [--models rf ensemble gnn transformer hybrid gp] [--members 5] [--epochs 300] [--threads 1]
 
 Writes ``benchmarks/results/surrogates.json`` and ``.md`` and prints the table.
 """
@@ -36,6 +36,7 @@ from discovery.diagnostics import calibration  # noqa: E402
 from discovery.ensembles import TrainingConfig  # noqa: E402
 from discovery.featurizers import Compositions  # noqa: E402
 from discovery.property_models import (  # noqa: E402
+    HYBRID_PARTS,
     PropertyModel,
     PropertyModelConfig,
     fit_property_model,
@@ -125,10 +126,8 @@ def surrogate(
 ) -> dict[str, Any]:
     """Train (or reuse, for the hybrid's parts) a model and score it on the test split."""
     config = configs[kind]
-    if kind == "hybrid":  # the same two models as the ensemble and gnn rows, mixed
-        parts = [
-            trained.get(k) or train_model(k, train, val, configs[k]) for k in ("ensemble", "gnn")
-        ]
+    if kind == "hybrid":  # the same two models as the rows of its parts, mixed
+        parts = [trained.get(k) or train_model(k, train, val, configs[k]) for k in HYBRID_PARTS]
         started = time.perf_counter()
         model = mix_models(parts[0][0], parts[1][0], list(val.formula), val.target.to_numpy())
         seconds = parts[0][1] + parts[1][1] + time.perf_counter() - started
@@ -177,8 +176,12 @@ def main() -> None:
     parser.add_argument("--patience", type=int, default=30)
     parser.add_argument("--rf-trees", type=int, default=200)
     parser.add_argument("--rf-max-features", type=float, default=1.0, help="share per split")
-    parser.add_argument("--gnn-members", type=int, help="GNN members (default --members)")
-    parser.add_argument("--gnn-epochs", type=int, help="GNN epochs (default --epochs)")
+    parser.add_argument(
+        "--gnn-members", type=int, help="GNN and transformer members (default --members)"
+    )
+    parser.add_argument(
+        "--gnn-epochs", type=int, help="GNN and transformer epochs (default --epochs)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     parser.add_argument("--output", type=Path, default=RESULTS / "surrogates")
@@ -221,7 +224,8 @@ def main() -> None:
                     n_members=args.gnn_members or sized.n_members,
                     epochs=args.gnn_epochs or sized.epochs,
                 )
-                configs = {"gp": sized, "ensemble": sized, "gnn": gnn, "hybrid": sized}
+                configs = {"gp": sized, "ensemble": sized, "hybrid": sized}
+                configs |= {"gnn": gnn, "transformer": gnn}
                 row[model] = surrogate(model, train, val, test, configs, trained)
             print(f"  {json.dumps(row[model])}", flush=True)
         results["sets"][name] = row
@@ -294,7 +298,8 @@ def markdown(results: dict[str, Any]) -> str:
         r = first.get(m, {})
         if m == "hybrid":
             lines.append(
-                "hybrid: the ensemble and gnn models of the same run, mixed (weight on val)."
+                f"hybrid: the {' and '.join(HYBRID_PARTS)} models of the same run, mixed "
+                "(weight on val)."
             )
         elif "members" in r:
             lines.append(

@@ -33,7 +33,7 @@ from linear_operator.operators import DiagLinearOperator
 from torch import nn
 from tqdm.auto import tqdm
 
-from discovery.networks import MLPNet, RoostNet
+from discovery.networks import ElementTransformerNet, MLPNet, RoostNet
 from discovery.surrogates import SingleOutputModel
 
 
@@ -81,9 +81,13 @@ def _crystal_net(**kwargs: Any) -> nn.Module:
 MEMBERS: dict[str, Callable[..., nn.Module]] = {
     "mlp": MLPNet,
     "roost": RoostNet,
+    "transformer": ElementTransformerNet,
     "cgcnn": _crystal_net,
 }
 
+
+#: Default peak learning rate per member architecture: attention layers want a gentler one.
+LEARNING_RATES: dict[str, float] = {"mlp": 1e-3, "roost": 1e-3, "transformer": 5e-4, "cgcnn": 1e-3}
 
 #: Training losses: negative log-likelihoods of a Gaussian, beta-weighted Gaussian, Laplace.
 LOSSES = ("gaussian", "beta-gaussian", "laplace")
@@ -98,7 +102,8 @@ class TrainingConfig:
         epochs: Largest number of passes over the training data.
         patience: Epochs without a better validation MAE before a member stops.
         batch_size: Samples per gradient step.
-        lr: Peak AdamW learning rate (cosine decay to 1% over ``epochs``).
+        lr: Peak AdamW learning rate (cosine decay to 1% over ``epochs``); ``None``: the
+            member architecture's own (:data:`LEARNING_RATES`).
         weight_decay: AdamW weight decay.
         loss: ``gaussian`` (Gaussian NLL), ``beta-gaussian`` (beta-NLL, Seitzer et al.,
             ICLR 2022, which keeps the mean fit from neglecting noisy points) or ``laplace``
@@ -115,7 +120,7 @@ class TrainingConfig:
     epochs: int = 300
     patience: int = 30
     batch_size: int = 128
-    lr: float = 1e-3
+    lr: float | None = None
     weight_decay: float = 1e-5
     loss: str = "beta-gaussian"
     beta: float = 0.5
@@ -127,7 +132,7 @@ class TrainingConfig:
         for name in ("n_members", "epochs", "patience", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0:
+        if self.lr is not None and self.lr <= 0:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
@@ -275,17 +280,16 @@ def _train_member(
     val: Inputs,
     y_val: torch.Tensor,
     config: TrainingConfig,
+    lr: float,
     seed: int,
     device: torch.device,
 ) -> tuple[nn.Module, dict[str, float]]:
     generator = torch.Generator().manual_seed(seed)
     member.to(device).train()
-    optimizer = torch.optim.AdamW(
-        member.parameters(), lr=config.lr, weight_decay=config.weight_decay
-    )
+    optimizer = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, config.lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.05
+        optimizer, lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.05
     )
     autocast = device.type == "cuda"
     best, best_state, best_epoch, epoch = math.inf, copy.deepcopy(member.state_dict()), 0, 0
@@ -314,6 +318,7 @@ def _train_member(
     member.load_state_dict(best_state)
     history = {
         "seed": float(seed),
+        "lr": lr,
         "epochs": float(epoch + 1),
         "best_epoch": float(best_epoch + 1),
         "best_val_mae_std_units": best,
@@ -378,6 +383,7 @@ def train_ensemble(
         if not np.all(np.isfinite(targets)):
             raise ValueError(f"{name}: targets must be finite")
     device = torch.device(config.device) if config.device else default_device()
+    lr = config.lr or LEARNING_RATES[kind]
     y_mean, y_std = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
     y = torch.as_tensor((np.asarray(y_train) - y_mean) / y_std, dtype=torch.float32)
     yv = torch.as_tensor((np.asarray(y_val) - y_mean) / y_std, dtype=torch.float32)
@@ -387,7 +393,9 @@ def train_ensemble(
         member = MEMBERS[kind](**member_args)
         if prepare is not None:
             prepare(member)
-        trained, record = _train_member(member, train, y, val, yv, config, config.seed + i, device)
+        trained, record = _train_member(
+            member, train, y, val, yv, config, lr, config.seed + i, device
+        )
         members.append(trained)
         history.append(record)
     ensemble = Ensemble(kind, dict(member_args), members, y_mean, y_std, 1.0, history)
@@ -446,6 +454,7 @@ def config_dict(config: TrainingConfig) -> dict[str, Any]:
 
 
 __all__ = [
+    "LEARNING_RATES",
     "MEMBERS",
     "Ensemble",
     "EnsembleModel",

@@ -8,7 +8,10 @@ their spread plus their predicted noise into a BoTorch posterior.
   campaign's encoded parameters);
 * :class:`RoostNet` - message passing over the fully connected element graph of a
   composition with fraction-weighted soft attention (Goodall & Lee, Nat. Commun. 11, 6280,
-  2020), dense over the padded element sets so that it needs no graph library.
+  2020), dense over the padded element sets so that it needs no graph library;
+* :class:`ElementTransformerNet` - a transformer encoder over the same element sets, with
+  the fractions as sinusoidal encodings (CrabNet: Wang et al., npj Comput. Mater. 7, 77,
+  2021).
 
 The crystal-graph member lives in :mod:`discovery.crystal`.
 """
@@ -25,6 +28,9 @@ from discovery.featurizers import CompositionBatch
 
 #: Bounds on the predicted log-variance (standardised units): keeps the NLL finite.
 LOG_VAR_RANGE = (-10.0, 6.0)
+
+#: Steps of CrabNet's fraction scale (:func:`fraction_encoding`).
+FRACTION_RESOLUTION = 5000
 
 
 def _head_output(out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -207,4 +213,116 @@ class RoostNet(nn.Module):
         return _head_output(self.head(pooled))
 
 
-__all__ = ["LOG_VAR_RANGE", "MLPNet", "RoostNet"]
+def fraction_encoding(fractions: torch.Tensor, width: int, log: bool = False) -> torch.Tensor:
+    """CrabNet's sinusoidal encoding of element fractions.
+
+    The fraction (or, with ``log``, ``0.0025 log2(x)^2`` capped at 1, which spreads out
+    the small fractions of dopants) is read as a position on a 5,000-step scale and encoded
+    like a token position in a transformer, so that nearby fractions get similar codes.
+
+    Args:
+        fractions: ``B x K`` element fractions in (0, 1] (0 in padded slots).
+        width: Even encoding width ``E``.
+        log: Encode the log-scaled fraction instead.
+
+    Returns:
+        ``B x K x E`` encodings.
+
+    """
+    x = fractions.float()
+    if log:
+        x = (0.0025 * torch.log2(x.clamp_min(1e-6)) ** 2).clamp(max=1.0)
+    position = x.clamp_min(1.0 / FRACTION_RESOLUTION) * FRACTION_RESOLUTION - 1.0
+    pairs = torch.arange(0, width, 2, device=x.device, dtype=torch.float32)
+    angle = position.unsqueeze(-1) / 50.0 ** (2.0 * pairs / width)
+    return torch.stack([angle.sin(), angle.cos()], dim=-1).flatten(-2)
+
+
+class _ResidualHead(nn.Module):
+    """Roost's and CrabNet's output network: LeakyReLU layers with linear skips."""
+
+    def __init__(self, sizes: list[int], n_out: int) -> None:
+        super().__init__()
+        pairs = list(itertools.pairwise(sizes))
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in pairs)
+        self.skips = nn.ModuleList(
+            nn.Identity() if a == b else nn.Linear(a, b, bias=False) for a, b in pairs
+        )
+        self.out = nn.Linear(sizes[-1], n_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer, skip in zip(self.layers, self.skips, strict=True):
+            x = nn.functional.leaky_relu(layer(x)) + skip(x)
+        return self.out(x)
+
+
+class ElementTransformerNet(nn.Module):
+    """Composition transformer: self-attention over the elements of each composition.
+
+    CrabNet's design (Wang et al., 2021): each element is a token, its vector the element
+    descriptors (:func:`discovery.elements.standardized_element_table`) projected to
+    ``width`` plus a learned per-element embedding, to which sinusoidal codes of its
+    fraction and log-fraction (:func:`fraction_encoding`) are added, each half of the
+    width with a learned scale. A transformer encoder lets every element attend to the
+    others; a residual head then predicts, per element, a contribution to the mean, a
+    log-variance and a gate, which are averaged over the composition's elements.
+
+    Args:
+        width: Token width (even; divisible by ``n_heads``).
+        n_layers: Transformer encoder layers.
+        n_heads: Attention heads.
+        feedforward: Width of each encoder layer's feed-forward network.
+        dropout: Dropout inside the encoder.
+        head: Hidden widths of the residual output network.
+
+    """
+
+    table: torch.Tensor
+
+    def __init__(
+        self,
+        width: int = 256,
+        n_layers: int = 3,
+        n_heads: int = 4,
+        feedforward: int = 1024,
+        dropout: float = 0.1,
+        head: tuple[int, ...] = (512, 256, 128),
+    ) -> None:
+        super().__init__()
+        if width % 2 or width % n_heads:
+            raise ValueError(f"width must be even and divisible by n_heads, got {width}")
+        table = torch.as_tensor(standardized_element_table())
+        self.register_buffer("table", table)
+        self.project = nn.Linear(table.shape[1], width)
+        self.embedding = nn.Embedding(MAX_Z + 1, width)
+        nn.init.normal_(self.embedding.weight, std=0.02)
+        self.scales = nn.Parameter(torch.ones(3))  # element vector, fraction, log-fraction
+        layer = nn.TransformerEncoderLayer(width, n_heads, feedforward, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.head = _ResidualHead([width, *head], 3)
+
+    def forward(self, batch: CompositionBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """Predict from ``B`` element sets: ``(mean, log_var)``, each ``B``."""
+        elements, fractions, mask = batch.elements, batch.fractions, batch.mask
+        half = self.embedding.embedding_dim // 2
+        tokens = (self.project(self.table[elements]) + self.embedding(elements)) * self.scales[0]
+        codes = torch.cat(
+            [
+                fraction_encoding(fractions, half) * self.scales[1],
+                fraction_encoding(fractions, half, log=True) * self.scales[2],
+            ],
+            dim=-1,
+        )
+        h = self.encoder(tokens + codes, src_key_padding_mask=~mask)
+        out = self.head(h).masked_fill(~mask.unsqueeze(-1), 0.0)
+        mean, log_var, gate = (out.sum(1) / mask.sum(1, keepdim=True)).unbind(-1)
+        return _head_output(torch.stack([mean * torch.sigmoid(gate), log_var], dim=-1))
+
+
+__all__ = [
+    "LOG_VAR_RANGE",
+    "ElementTransformerNet",
+    "MLPNet",
+    "RoostNet",
+    "fraction_encoding",
+]

@@ -10,9 +10,12 @@ gp         exact GP (``SingleTaskGP``); a sparse      composition descriptors
            variational GP above ``exact_gp_limit``
 ensemble   deep ensemble of residual MLPs            composition descriptors
 gnn        ensemble of Roost-style composition GNNs  element graph of the composition
+transformer ensemble of CrabNet-style element        element set of the composition
+           transformers
 crystal-gnn ensemble of CGCNN-style networks         crystal graph of the structure
-hybrid     the ensemble and the gnn, mixed with a    both
-           weight chosen on the validation split
+hybrid     the ensemble and the transformer, mixed   both
+           with a weight chosen on the validation
+           split
 ========== ========================================= ===================================
 
 Every model predicts a Gaussian per material; ensembles are recalibrated on the validation
@@ -47,7 +50,10 @@ from discovery.ensembles import (
 from discovery.featurizers import Compositions, featurizer_version
 
 #: Surrogate families trained by :func:`fit_property_model`.
-KINDS: tuple[str, ...] = ("gp", "ensemble", "gnn", "crystal-gnn", "hybrid")
+KINDS: tuple[str, ...] = ("gp", "ensemble", "gnn", "transformer", "crystal-gnn", "hybrid")
+
+#: The two models a ``hybrid`` mixes: descriptors and element sets see different things.
+HYBRID_PARTS = ("ensemble", "transformer")
 
 #: Widest composition (number of elements) the element-set featurization keeps.
 MAX_ELEMENTS = 12
@@ -62,7 +68,8 @@ class PropertyModelConfig:
     Attributes:
         kind: One of :data:`KINDS`.
         training: Ensemble training settings (ignored by ``gp``).
-        hidden: Width of the networks (MLP hidden layers, GNN node features).
+        hidden: Width of the networks (MLP hidden layers, GNN node features, transformer
+            tokens).
         exact_gp_limit: Largest training set fitted with an exact GP.
         inducing_points: Inducing points of the variational GP above that limit.
 
@@ -133,7 +140,7 @@ def _inputs(kind: str, materials: Sequence[Material], where: str) -> Inputs:
         compositions = Compositions.from_formulas(_formulas(materials, where), MAX_ELEMENTS)
     except ValueError as error:  # "row N: ..." -> "val row N: ..."
         raise ValueError(f"{where} {error}") from None
-    if kind == "gnn":
+    if kind in ("gnn", "transformer"):
         return compositions
     return FeatureInputs(compositions.features())
 
@@ -311,13 +318,13 @@ def _fit_hybrid(
     y_val: np.ndarray,
     config: PropertyModelConfig,
 ) -> PropertyModel:
-    """The ensemble and the GNN, mixed with the validation-best weight, recalibrated."""
+    """The :data:`HYBRID_PARTS`, mixed with the validation-best weight, recalibrated."""
     started = time.perf_counter()
     first, second = (
         fit_property_model(
             materials, y, val_materials, y_val, PropertyModelConfig(kind, config.training)
         )
-        for kind in ("ensemble", "gnn")
+        for kind in HYBRID_PARTS
     )
     hybrid = mix_models(first, second, val_materials, y_val)
     hybrid.metrics |= {"n_train": len(y), "train_seconds": time.perf_counter() - started}
@@ -334,7 +341,7 @@ def mix_models(
 
     Args:
         first: A trained composition model (the deep ensemble, say).
-        second: Another (the GNN).
+        second: Another (the transformer).
         val_materials: Validation materials, not used to train either.
         y_val: Their targets.
 
@@ -363,6 +370,8 @@ def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, 
         return "mlp", {"n_features": int(train.features.shape[1]), "hidden": hidden or 256}
     if config.kind == "gnn":
         return "roost", {"hidden": hidden or 64}
+    if config.kind == "transformer":
+        return "transformer", {"width": hidden or 256}
     return "cgcnn", {"hidden": hidden or 64}
 
 

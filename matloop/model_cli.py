@@ -19,7 +19,7 @@ model_app = typer.Typer(
     no_args_is_help=True,
 )
 
-KIND_HELP = "gp, ensemble, gnn, hybrid (ensemble + gnn) or crystal-gnn."
+KIND_HELP = "gp, ensemble, gnn, transformer, hybrid (ensemble + transformer) or crystal-gnn."
 
 
 def _json(value: Any) -> None:

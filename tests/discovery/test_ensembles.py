@@ -10,6 +10,8 @@ import torch
 from botorch.acquisition.logei import qLogNoisyExpectedImprovement
 
 from discovery.ensembles import (
+    LEARNING_RATES,
+    MEMBERS,
     Ensemble,
     EnsembleModel,
     FeatureInputs,
@@ -110,6 +112,20 @@ def test_training_config_rejects_bad_values(changes: dict[str, object], message:
         TrainingConfig(**changes)  # type: ignore[arg-type]
 
 
+def test_every_member_kind_has_a_default_learning_rate(
+    sum_problem: dict[str, np.ndarray],
+) -> None:
+    assert set(LEARNING_RATES) == set(MEMBERS)
+    config = TrainingConfig(n_members=1, epochs=1, batch_size=32, device="cpu")
+    assert config.lr is None
+    train = FeatureInputs(sum_problem["X"][:40])
+    ensemble = train_ensemble(
+        "mlp", {"n_features": N_FEATURES, "hidden": 8}, train, sum_problem["y"][:40],
+        train, sum_problem["y"][:40], config,
+    )  # fmt: skip
+    assert ensemble.history[0]["lr"] == LEARNING_RATES["mlp"]
+
+
 def test_train_ensemble_rejects_mismatched_lengths(
     sum_problem: dict[str, np.ndarray], training_config: TrainingConfig
 ) -> None:
@@ -145,9 +161,9 @@ def test_train_ensemble_rejects_non_finite_targets(
 def test_train_ensemble_rejects_unknown_kind(
     sum_problem: dict[str, np.ndarray], training_config: TrainingConfig
 ) -> None:
-    with pytest.raises(ValueError, match=r"unknown member kind 'transformer'"):
+    with pytest.raises(ValueError, match=r"unknown member kind 'schnet'"):
         train_ensemble(
-            "transformer",
+            "schnet",
             {},
             FeatureInputs(sum_problem["X"]),
             sum_problem["y"],

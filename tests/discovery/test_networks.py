@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from discovery.featurizers import CompositionBatch, Compositions
-from discovery.networks import LOG_VAR_RANGE, MLPNet, RoostNet
+from discovery.networks import (
+    LOG_VAR_RANGE,
+    ElementTransformerNet,
+    MLPNet,
+    RoostNet,
+    fraction_encoding,
+)
 
 # tiny models: on a busy machine, intra-op threads only wait on each other
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -17,6 +23,21 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 def roost_net() -> RoostNet:
     torch.manual_seed(0)
     return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.0).eval()
+
+
+def tiny_transformer(dropout: float = 0.0) -> ElementTransformerNet:
+    return ElementTransformerNet(
+        width=16, n_layers=2, n_heads=2, feedforward=32, dropout=dropout, head=(16, 8)
+    )
+
+
+@pytest.fixture(params=["roost", "transformer"])
+def set_net(request: pytest.FixtureRequest) -> torch.nn.Module:
+    """Each network over element sets, small, in eval mode."""
+    torch.manual_seed(0)
+    if request.param == "roost":
+        return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.0).eval()
+    return tiny_transformer().eval()
 
 
 @pytest.fixture
@@ -59,9 +80,11 @@ def test_mlp_input_scaling_buffers(mlp_net: MLPNet) -> None:
     assert set(mlp_net.state_dict()) >= {"shift", "scale"}
 
 
-def test_roost_forward_backward(composition_batch: CompositionBatch) -> None:
+@pytest.mark.parametrize("kind", ["roost", "transformer"])
+def test_set_net_forward_backward(kind: str, composition_batch: CompositionBatch) -> None:
     torch.manual_seed(0)
-    net = RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.1)
+    net = RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.1) if kind == "roost" else None
+    net = net or tiny_transformer(dropout=0.1)
     mean, log_var = net(composition_batch)
     assert mean.shape == (4,)
     assert log_var.shape == (4,)
@@ -71,45 +94,47 @@ def test_roost_forward_backward(composition_batch: CompositionBatch) -> None:
     assert_finite_grads(net)
 
 
-def test_roost_permutation_invariance(roost_net: RoostNet) -> None:
+def test_set_net_permutation_invariance(set_net: torch.nn.Module) -> None:
     # LiFePO4: Li, O, P, Fe with fractions 1/7, 4/7, 1/7, 1/7
     elements = torch.tensor([[3, 8, 15, 26]])
     fractions = torch.tensor([[1.0, 4.0, 1.0, 1.0]]) / 7.0
     order = torch.tensor([2, 0, 3, 1])
     with torch.no_grad():
-        mean, log_var = roost_net(CompositionBatch(elements, fractions))
-        mean_p, log_var_p = roost_net(CompositionBatch(elements[:, order], fractions[:, order]))
+        mean, log_var = set_net(CompositionBatch(elements, fractions))
+        mean_p, log_var_p = set_net(CompositionBatch(elements[:, order], fractions[:, order]))
     torch.testing.assert_close(mean_p, mean, atol=1e-5, rtol=0)
     torch.testing.assert_close(log_var_p, log_var, atol=1e-5, rtol=0)
 
 
-def test_roost_padding_invariance(roost_net: RoostNet, composition_batch: CompositionBatch) -> None:
+def test_set_net_padding_invariance(
+    set_net: torch.nn.Module, composition_batch: CompositionBatch
+) -> None:
     padded = CompositionBatch(
         torch.nn.functional.pad(composition_batch.elements, (0, 1)),
         torch.nn.functional.pad(composition_batch.fractions, (0, 1)),
     )
     assert padded.elements.shape[1] == composition_batch.elements.shape[1] + 1
     with torch.no_grad():
-        mean, log_var = roost_net(composition_batch)
-        mean_p, log_var_p = roost_net(padded)
+        mean, log_var = set_net(composition_batch)
+        mean_p, log_var_p = set_net(padded)
     torch.testing.assert_close(mean_p, mean, atol=1e-5, rtol=0)
     torch.testing.assert_close(log_var_p, log_var, atol=1e-5, rtol=0)
 
 
-def test_roost_prediction_independent_of_batch_mates(
-    roost_net: RoostNet, composition_batch: CompositionBatch
+def test_set_net_prediction_independent_of_batch_mates(
+    set_net: torch.nn.Module, composition_batch: CompositionBatch
 ) -> None:
     with torch.no_grad():
-        together, _ = roost_net(composition_batch)
-        alone, _ = roost_net(CompositionBatch(torch.tensor([[11, 17]]), torch.tensor([[0.5, 0.5]])))
+        together, _ = set_net(composition_batch)
+        alone, _ = set_net(CompositionBatch(torch.tensor([[11, 17]]), torch.tensor([[0.5, 0.5]])))
     torch.testing.assert_close(together[:1], alone, atol=1e-5, rtol=0)
 
 
-def test_roost_unary_composition(roost_net: RoostNet) -> None:
+def test_set_net_unary_composition(set_net: torch.nn.Module) -> None:
     batch = Compositions.from_formulas(["Fe", "Cu"]).batch(np.arange(2))
     assert batch.elements.shape == (2, 1)
     with torch.no_grad():
-        mean, log_var = roost_net(batch)
+        mean, log_var = set_net(batch)
     assert mean.shape == (2,)
     assert torch.isfinite(mean).all()
     assert torch.isfinite(log_var).all()
@@ -131,3 +156,27 @@ def test_log_var_is_clamped(
         mean, log_var = net(torch.randn(3, 7) if net is mlp_net else composition_batch)
         assert torch.all(log_var == low)
         assert torch.all(mean == 0)
+
+
+def test_transformer_rejects_odd_width() -> None:
+    with pytest.raises(ValueError, match="width must be even"):
+        ElementTransformerNet(width=15, n_heads=3)
+
+
+def test_fraction_encoding() -> None:
+    fractions = torch.tensor([[0.5, 0.5, 0.0], [0.01, 0.02, 0.97]])
+    for log in (False, True):
+        codes = fraction_encoding(fractions, 8, log=log)
+        assert codes.shape == (2, 3, 8)
+        assert torch.all(codes.abs() <= 1.0)
+        torch.testing.assert_close(codes[0, 0], codes[0, 1])  # equal fractions, equal codes
+    # sin/cos pairs: the first pair is the position itself, sin^2 + cos^2 = 1
+    codes = fraction_encoding(fractions, 8)
+    torch.testing.assert_close(codes[..., 0] ** 2 + codes[..., 1] ** 2, torch.ones(2, 3))
+    # fraction 0.5 sits at step 2499 of 5,000: sin(2499) in the first channel
+    assert codes[0, 0, 0].item() == pytest.approx(np.sin(2499.0), abs=1e-4)
+    # the log scale separates 1% from 2% more than the linear one does
+    linear, log = fraction_encoding(fractions, 64), fraction_encoding(fractions, 64, log=True)
+    linear_gap = (linear[1, 0] - linear[1, 1]).norm()
+    log_gap = (log[1, 0] - log[1, 1]).norm()
+    assert log_gap > linear_gap

@@ -39,6 +39,7 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 COMPOSITION_CONFIGS = {
     "ensemble": PropertyModelConfig("ensemble", TINY_TRAINING, hidden=16),
     "gnn": PropertyModelConfig("gnn", TINY_TRAINING, hidden=8),
+    "transformer": PropertyModelConfig("transformer", TINY_TRAINING, hidden=8),
     "gp-exact": PropertyModelConfig("gp"),
     "gp-variational": PropertyModelConfig("gp", exact_gp_limit=10, inducing_points=8),
     "hybrid": PropertyModelConfig("hybrid", TINY_TRAINING),
@@ -225,7 +226,7 @@ def test_bad_formula_in_predict_names_the_row(splits: dict) -> None:
 def test_unknown_kind_raises() -> None:
     with pytest.raises(ValueError, match=r"unknown surrogate 'random-forest'"):
         PropertyModelConfig("random-forest")
-    assert set(KINDS) == {"gp", "ensemble", "gnn", "crystal-gnn", "hybrid"}
+    assert set(KINDS) == {"gp", "ensemble", "gnn", "transformer", "crystal-gnn", "hybrid"}
 
 
 def test_mismatched_lengths_and_non_finite_targets_raise(splits: dict) -> None:
