@@ -239,7 +239,7 @@ def combine(runs: list[dict[str, Any]]) -> dict[str, Any]:
         "machine": runs[0]["machine"],
         "config": runs[0]["config"]
         | {"models": list(dict.fromkeys(m for r in runs for m in r["config"]["models"]))},
-        "runs": [r["config"] for r in runs],
+        "runs": [c for r in runs for c in r.get("runs", [r["config"]])],  # flatten merges
         "sets": {},
     }
     for run in runs:
@@ -305,6 +305,12 @@ def markdown(results: dict[str, Any]) -> str:
             lines.append(
                 f"{m}: {r['members']} members, <= {r['max_epochs']} epochs, {r['loss']} loss."
             )
+            lines += [
+                f"{m} on {name}: {row[m]['members']} members, <= {row[m]['max_epochs']} epochs."
+                for name, row in results["sets"].items()
+                if m in row
+                and (row[m]["members"], row[m]["max_epochs"]) != (r["members"], r["max_epochs"])
+            ]
     for name, row in results["sets"].items():
         if "rf" in row:
             rf = row["rf"]
