@@ -383,7 +383,7 @@ def train_ensemble(
         if not np.all(np.isfinite(targets)):
             raise ValueError(f"{name}: targets must be finite")
     device = torch.device(config.device) if config.device else default_device()
-    lr = config.lr or LEARNING_RATES[kind]
+    lr = LEARNING_RATES[kind] if config.lr is None else config.lr
     y_mean, y_std = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
     y = torch.as_tensor((np.asarray(y_train) - y_mean) / y_std, dtype=torch.float32)
     yv = torch.as_tensor((np.asarray(y_val) - y_mean) / y_std, dtype=torch.float32)

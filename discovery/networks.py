@@ -229,6 +229,8 @@ def fraction_encoding(fractions: torch.Tensor, width: int, log: bool = False) ->
         ``B x K x E`` encodings.
 
     """
+    if width % 2:
+        raise ValueError(f"width must be even (sine and cosine pairs), got {width}")
     x = fractions.float()
     if log:
         x = (0.0025 * torch.log2(x.clamp_min(1e-6)) ** 2).clamp(max=1.0)
@@ -268,7 +270,8 @@ class ElementTransformerNet(nn.Module):
     log-variance and a gate, which are averaged over the composition's elements.
 
     Args:
-        width: Token width (even; divisible by ``n_heads``).
+        width: Token width: a multiple of 4 (two even halves of fraction codes) and of
+            ``n_heads``.
         n_layers: Transformer encoder layers.
         n_heads: Attention heads.
         feedforward: Width of each encoder layer's feed-forward network.
@@ -289,8 +292,8 @@ class ElementTransformerNet(nn.Module):
         head: tuple[int, ...] = (512, 256, 128),
     ) -> None:
         super().__init__()
-        if width % 2 or width % n_heads:
-            raise ValueError(f"width must be even and divisible by n_heads, got {width}")
+        if width % 4 or width % n_heads:
+            raise ValueError(f"width must be a multiple of 4 and of n_heads, got {width}")
         table = torch.as_tensor(standardized_element_table())
         self.register_buffer("table", table)
         self.project = nn.Linear(table.shape[1], width)

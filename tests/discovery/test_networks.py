@@ -158,9 +158,13 @@ def test_log_var_is_clamped(
         assert torch.all(mean == 0)
 
 
-def test_transformer_rejects_odd_width() -> None:
+def test_transformer_rejects_widths_it_cannot_split() -> None:
+    # 10 is even and divisible by 2 heads, but its halves (5) cannot hold sin/cos pairs
+    for width, n_heads in ((15, 3), (10, 2), (12, 8)):
+        with pytest.raises(ValueError, match="width must be a multiple of 4 and of n_heads"):
+            ElementTransformerNet(width=width, n_heads=n_heads)
     with pytest.raises(ValueError, match="width must be even"):
-        ElementTransformerNet(width=15, n_heads=3)
+        fraction_encoding(torch.full((1, 2), 0.5), 5)
 
 
 def test_fraction_encoding() -> None:
