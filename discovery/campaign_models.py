@@ -1,14 +1,16 @@
-"""Surrogates fitted inside a campaign, chosen by name: ``gp``, ``ensemble``, ``gnn``.
+"""Surrogates fitted inside a campaign, by name: ``gp``, ``ensemble``, ``gnn``, ``transformer``.
 
 A campaign hands its planner encoded arrays. How a surrogate reads them depends on the
 space:
 
 * a composition space (continuous parameters named by element symbols, tied by a simplex
   constraint, from ``load_csv(..., composition=...)``) is read as chemistry: the ensemble
-  sees the Magpie-style descriptors of each composition, the GNN its element graph;
+  sees the Magpie-style descriptors of each composition, the GNN its element graph, the
+  transformer its elements as tokens;
 * a mixture space (a simplex over named components, such as the polymer blends of
   ``photo_pce10``) gives the GNN one node per component with a learned embedding;
-* any other space gives the ensemble the parameters scaled to ``[0, 1]``; the GNN refuses.
+* any other space gives the ensemble the parameters scaled to ``[0, 1]``; the GNN refuses,
+  and the transformer (which reads element descriptors) refuses all but compositions.
 
 Ensembles train on the measurements with a seeded fifth held out for early stopping and
 recalibration, so that a round of a campaign is reproducible.
@@ -43,7 +45,14 @@ from discovery.spaces import SearchSpace
 from discovery.surrogates import data_hash, fit_gp, gp_artifact
 
 #: Surrogates a campaign can use, by name.
-SURROGATES: tuple[str, ...] = ("gp", "ensemble", "gnn")
+SURROGATES: tuple[str, ...] = ("gp", "ensemble", "gnn", "transformer")
+
+#: The ensemble member each element-set surrogate trains.
+_SET_MEMBERS = {"gnn": "roost", "transformer": "transformer"}
+
+#: Peak learning rate on a campaign's few measurements; attention trains less stably at
+#: the MLP's rate (on the property sets 1e-3 lost to 5e-4, see ``LEARNING_RATES``).
+_LEARNING_RATES = {"transformer": 1e-3}
 
 #: Most components with a non-zero fraction that one composition may have.
 MAX_COMPONENTS = 12
@@ -77,20 +86,29 @@ def _encoder(
     """How the surrogate reads encoded inputs: encode function, member kwargs, featurizer."""
     parts = _components(space)
     k = min(len(parts.columns), MAX_COMPONENTS) if parts is not None else 0
-    if surrogate == "gnn":
-        if parts is None:
+    if surrogate in _SET_MEMBERS:
+        if surrogate == "gnn" and parts is None:
             raise ValueError(
                 "the gnn surrogate needs a composition or mixture space (a simplex "
                 "constraint); use gp or ensemble for this campaign"
             )
+        if surrogate == "transformer" and (parts is None or not parts.elements):
+            raise ValueError(
+                "the transformer surrogate needs a composition space (element symbols as "
+                "simplex columns); use gnn for mixtures, gp or ensemble otherwise"
+            )
+        assert parts is not None
 
-        def graphs(X: torch.Tensor) -> CompositionBatch:
+        def element_sets(X: torch.Tensor) -> CompositionBatch:
             return fractions_to_batch(X[..., parts.columns], parts.ids, k)
 
+        if surrogate == "transformer":  # small: a campaign has 10-1000 measurements, not 10^4
+            args = {"width": 64, "n_layers": 2, "feedforward": 128, "head": (64, 32)}
+            return element_sets, args, featurizer_version()
         args = {"hidden": 64, "n_layers": 2}
         if not parts.elements:
             args |= {"n_components": len(parts.columns) + 1, "element_descriptors": False}
-        return graphs, args, featurizer_version() if parts.elements else "mixture-graph"
+        return element_sets, args, featurizer_version() if parts.elements else "mixture-graph"
     if parts is not None and parts.elements:
 
         def descriptors(X: torch.Tensor) -> torch.Tensor:
@@ -116,7 +134,7 @@ def fit_surrogate(
     """Fit a campaign surrogate and describe it for the model registry.
 
     Args:
-        surrogate: ``gp``, ``ensemble`` or ``gnn``.
+        surrogate: ``gp``, ``ensemble``, ``gnn`` or ``transformer``.
         space: The campaign's search space (decides how inputs are read).
         train_X: ``n x d`` encoded inputs of the measurements.
         train_Y: ``n x 1`` targets, oriented so that larger is better.
@@ -127,7 +145,8 @@ def fit_surrogate(
         The fitted BoTorch model and its registry artifact.
 
     Raises:
-        ValueError: for an unknown surrogate, or a GNN on a space without a simplex.
+        ValueError: for an unknown surrogate, a GNN on a space without a simplex, or a
+            transformer on a space that is not a composition space.
 
     """
     if surrogate not in SURROGATES:
@@ -167,12 +186,23 @@ def _train(
     val, train = order[:n_val], order[n_val:]
     y_np = y.detach().cpu().numpy()
     config = TrainingConfig(
-        n_members=5, epochs=100, patience=20, batch_size=min(32, len(train)), lr=3e-3, seed=seed
+        n_members=5,
+        epochs=100,
+        patience=20,
+        batch_size=min(32, len(train)),
+        lr=_LEARNING_RATES.get(surrogate, 3e-3),
+        seed=seed,
     )
-    if surrogate == "gnn":
+    if surrogate in _SET_MEMBERS:
         sets = _Sets(encode(X.detach()))
         return train_ensemble(
-            "roost", args, sets.take(train), y_np[train], sets.take(val), y_np[val], config
+            _SET_MEMBERS[surrogate],
+            args,
+            sets.take(train),
+            y_np[train],
+            sets.take(val),
+            y_np[val],
+            config,
         )
     with torch.no_grad():
         features = encode(X.detach()).cpu().numpy()

@@ -171,8 +171,9 @@ class GPPlanner:
         mc_samples: QMC samples for the acquisition function.
         num_restarts: Gradient restarts when optimising over an open space.
         raw_samples: Initial samples for those restarts.
-        surrogate: ``gp`` (``SingleTaskGP``), ``ensemble`` (deep ensemble) or ``gnn``
-            (composition GNN ensemble); see :mod:`discovery.campaign_models`.
+        surrogate: ``gp`` (``SingleTaskGP``), ``ensemble`` (deep ensemble), ``gnn``
+            (composition GNN ensemble) or ``transformer`` (element transformer ensemble);
+            see :mod:`discovery.campaign_models`.
         acquisition: A name in :data:`discovery.acquisition.ACQUISITIONS`.
         label: Strategy name to record instead of the derived one.
         prior: Prior prediction of the objective (literature, another database) used as
@@ -564,6 +565,7 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     "gp": GPPlanner,
     "ensemble": partial(GPPlanner, surrogate="ensemble"),
     "gnn": partial(GPPlanner, surrogate="gnn"),
+    "transformer": partial(GPPlanner, surrogate="transformer"),
     "gp+qucb": partial(GPPlanner, acquisition="qucb"),
     # what a user gets from BoTorch's tutorial recipe: SingleTaskGP + qLogEI, defaults
     "botorch": partial(GPPlanner, acquisition="qlogei", label="botorch"),

@@ -191,10 +191,12 @@ def campaign_create(
     ] = None,
     strategy: Annotated[
         str,
-        typer.Option(help="gp, ensemble, gnn, random, botorch, portfolio, gp+warp, rl:VERSION."),
+        typer.Option(
+            help="gp, ensemble, gnn, transformer, random, botorch, portfolio, gp+warp, rl:VERSION."
+        ),
     ] = "gp",
     surrogate: Annotated[
-        str | None, typer.Option(help="gp, ensemble or gnn: the model behind qLogNEI.")
+        str | None, typer.Option(help="gp, ensemble, gnn or transformer: the model behind qLogNEI.")
     ] = None,
     acquisition: Annotated[
         str | None,
@@ -581,7 +583,9 @@ def campaign_run(
     ] = "lookup",
     surrogate: Annotated[
         str | None,
-        typer.Option(help="gp, ensemble or gnn for these rounds (default: the campaign's)."),
+        typer.Option(
+            help="gp, ensemble, gnn or transformer for these rounds (default: the campaign's)."
+        ),
     ] = None,
     acquisition: Annotated[
         str | None,

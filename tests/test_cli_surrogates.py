@@ -71,7 +71,7 @@ def test_photo_pce10_campaign_runs_on_a_neural_surrogate(
         assert sum(t[f"mat_{i}"] for i in range(1, 5)) == pytest.approx(1.0, abs=1e-3)
 
 
-@pytest.mark.parametrize("surrogate", ["gnn", "ensemble"])
+@pytest.mark.parametrize("surrogate", ["gnn", "ensemble", "transformer"])
 def test_composition_pool_campaign_runs_on_a_neural_surrogate(
     cli: CliRunner, composition_pool_csv: Path, surrogate: str
 ) -> None:
@@ -117,6 +117,16 @@ def test_gnn_refuses_a_space_without_compositions(cli: CliRunner, tmp_path: Path
     result = cli.invoke(app, ["campaign", "run", "proc", "--rounds", "1", "--surrogate", "gnn"])
     assert result.exit_code != 0
     assert "gnn surrogate needs a composition or mixture space" in result.output
+
+
+def test_transformer_refuses_a_mixture_space(cli: CliRunner) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "8")
+    result = cli.invoke(
+        app, ["campaign", "run", "opv", "--rounds", "2", "--surrogate", "transformer"]
+    )
+    assert result.exit_code != 0
+    assert "transformer surrogate needs a composition space" in result.output
+    assert len(_trials(cli, "opv")) == 8  # the random round ran; the refused one wrote nothing
 
 
 def test_unknown_surrogate_is_refused(cli: CliRunner) -> None:

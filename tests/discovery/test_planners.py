@@ -169,6 +169,7 @@ def test_make_planner_builds_each_registered_strategy() -> None:
         "gp": "gp",
         "ensemble": "ensemble",
         "gnn": "gnn",
+        "transformer": "transformer",
         "gp+qucb": "gp+qucb",
         "botorch": "botorch",
         "gp+warp": "gp+warp",
