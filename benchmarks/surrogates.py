@@ -321,6 +321,13 @@ def markdown(results: dict[str, Any]) -> str:
     lines.append("RF σ is the spread of its trees, uncalibrated. An empty cell: not run.")
     if "runs" in results:
         lines.append(f"Combined from {len(results['runs'])} runs on this machine, 1-2 at a time.")
+        threads = results["machine"]["torch_threads"]
+        lines += [  # train seconds are comparable only at the same thread count
+            f"{', '.join(run['models'])} on {', '.join(run['sets'])}: torch threads "
+            f"{run['threads']}, one process."
+            for run in results["runs"]
+            if run.get("threads", threads) != threads
+        ]
     return "\n".join(lines) + "\n"
 
 
