@@ -50,8 +50,8 @@ SURROGATES: tuple[str, ...] = ("gp", "ensemble", "gnn", "transformer")
 #: The ensemble member each element-set surrogate trains.
 _SET_MEMBERS = {"gnn": "roost", "transformer": "transformer"}
 
-#: Peak learning rate on a campaign's few measurements; attention trains less stably at
-#: the MLP's rate (on the property sets 1e-3 lost to 5e-4, see ``LEARNING_RATES``).
+#: Peak learning rate on a campaign's few measurements (others: 3e-3). Attention needed a
+#: lower rate than the MLPs on the property sets (``LEARNING_RATES``); not tuned on campaigns.
 _LEARNING_RATES = {"transformer": 1e-3}
 
 #: Most components with a non-zero fraction that one composition may have.
