@@ -19,25 +19,26 @@ from discovery.networks import (
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
-@pytest.fixture
-def roost_net() -> RoostNet:
-    torch.manual_seed(0)
-    return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.0).eval()
-
-
-def tiny_transformer(dropout: float = 0.0) -> ElementTransformerNet:
+def tiny_set_net(kind: str, dropout: float = 0.0) -> torch.nn.Module:
+    """A small network over element sets: ``roost`` or ``transformer``."""
+    if kind == "roost":
+        return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=dropout)
     return ElementTransformerNet(
         width=16, n_layers=2, n_heads=2, feedforward=32, dropout=dropout, head=(16, 8)
     )
+
+
+@pytest.fixture
+def roost_net() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return tiny_set_net("roost").eval()
 
 
 @pytest.fixture(params=["roost", "transformer"])
 def set_net(request: pytest.FixtureRequest) -> torch.nn.Module:
     """Each network over element sets, small, in eval mode."""
     torch.manual_seed(0)
-    if request.param == "roost":
-        return RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.0).eval()
-    return tiny_transformer().eval()
+    return tiny_set_net(request.param).eval()
 
 
 @pytest.fixture
@@ -83,8 +84,7 @@ def test_mlp_input_scaling_buffers(mlp_net: MLPNet) -> None:
 @pytest.mark.parametrize("kind", ["roost", "transformer"])
 def test_set_net_forward_backward(kind: str, composition_batch: CompositionBatch) -> None:
     torch.manual_seed(0)
-    net = RoostNet(hidden=16, n_layers=2, n_heads=2, dropout=0.1) if kind == "roost" else None
-    net = net or tiny_transformer(dropout=0.1)
+    net = tiny_set_net(kind, dropout=0.1)
     mean, log_var = net(composition_batch)
     assert mean.shape == (4,)
     assert log_var.shape == (4,)
@@ -141,7 +141,7 @@ def test_set_net_unary_composition(set_net: torch.nn.Module) -> None:
 
 
 def test_log_var_is_clamped(
-    mlp_net: MLPNet, roost_net: RoostNet, composition_batch: CompositionBatch
+    mlp_net: MLPNet, roost_net: torch.nn.Module, composition_batch: CompositionBatch
 ) -> None:
     low, high = LOG_VAR_RANGE
     for net in (mlp_net, roost_net):
