@@ -28,12 +28,16 @@ from botorch.acquisition.multi_objective.logei import (
 )
 from botorch.acquisition.multi_objective.objective import IdentityMCMultiOutputObjective
 from botorch.acquisition.objective import GenericMCObjective
+from botorch.models import SingleTaskGP
 from botorch.models.model import Model
+from botorch.models.transforms.outcome import Standardize
 from botorch.optim import optimize_acqf, optimize_acqf_mixed
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from gpytorch.likelihoods import GaussianLikelihood
+from linear_operator.utils.cholesky import psd_safe_cholesky
 
 MAX_CATEGORY_COMBINATIONS = 256
 
@@ -261,6 +265,15 @@ def hypervolume_acquisition(
     )
 
 
+#: Candidates per posterior in :func:`shortlist`. GPyTorch evaluates the chunk's own
+#: ``chunk x chunk`` kernel block even though only its diagonal is read, so large chunks
+#: cost quadratically: 8,192 took 2.6x as long as 256 at 100,000 candidates (2 CPUs).
+SHORTLIST_CHUNK = 256
+
+#: Training points each candidate's variance bound conditions on (:func:`_log_ei_bound`).
+BOUND_NEIGHBOURS = 16
+
+
 def shortlist(
     model: Model, pool: torch.Tensor, X_baseline: torch.Tensor, size: int
 ) -> torch.Tensor:
@@ -270,6 +283,11 @@ def shortlist(
     baseline and batch that qLogNEI needs; since expected improvement grows with both
     mean and standard deviation, the batch's picks (q of them, and those pending) lie
     among the best few hundred by it, and qLogNEI then chooses among those.
+
+    For an exact GP, the exact variance (the costly part) is computed only where it can
+    matter: every candidate first gets an upper bound on its log-EI, and candidates are
+    scored exactly in decreasing order of that bound until the next bound falls below
+    the ``size``-th best exact score. The result is the same as scoring every candidate.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
@@ -281,10 +299,88 @@ def shortlist(
     Returns:
         Indices into ``pool``, best first, at most ``size``.
     """
+    size = min(size, pool.shape[0])
     with torch.no_grad():
         incumbent = cast(GPyTorchPosterior, model.posterior(X_baseline)).mean.max()
-        scores = torch.cat([_log_ei(model, chunk, incumbent) for chunk in pool.split(8192)])
-    return scores.topk(min(size, pool.shape[0])).indices
+        bound = _log_ei_bound(model, pool, incumbent)
+        if bound is None:
+            chunks = pool.split(SHORTLIST_CHUNK)
+            scores = torch.cat([_log_ei(model, chunk, incumbent) for chunk in chunks])
+            return scores.topk(size).indices
+        order = bound.argsort(descending=True)
+        rows = torch.empty(0, dtype=torch.long)
+        scores = torch.empty(0, dtype=pool.dtype)
+        for chunk in order.split(SHORTLIST_CHUNK):
+            if rows.numel() >= size and bound[chunk[0]] < scores.min():
+                break  # no later candidate can beat the size-th best
+            rows = torch.cat([rows, chunk])
+            scores = torch.cat([scores, _log_ei(model, pool[chunk], incumbent)])
+            best = scores.topk(min(size, scores.numel())).indices
+            rows, scores = rows[best], scores[best]
+    return rows
+
+
+def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> torch.Tensor | None:
+    """An upper bound on each candidate's analytic log-EI, or None for other models.
+
+    The mean is exact; the variance is the posterior variance given only the candidate's
+    :data:`BOUND_NEIGHBOURS` most correlated training points, which is never below the
+    variance given all of them, and EI grows with the standard deviation. Costs
+    ``N x n`` kernel values and ``N`` small Cholesky factors instead of the ``N x n x n``
+    products of the exact variance.
+
+    Args:
+        model: Fitted surrogate; only a homoskedastic ``SingleTaskGP`` with at most a
+            ``Standardize`` outcome transform gets a bound.
+        pool: ``N x d`` candidates.
+        incumbent: The incumbent, in outcome units (computing it builds the GP's
+            prediction caches, which the mean here reuses).
+
+    Returns:
+        ``N`` upper bounds, or None.
+    """
+    if not _bounded(model):
+        return None
+    gp = cast(SingleTaskGP, model)
+    train = gp.train_inputs[0]
+    if train.shape[0] < BOUND_NEIGHBOURS:
+        return None
+    scale, shift = torch.ones(()), torch.zeros(())
+    if isinstance(gp.outcome_transform, Standardize):
+        scale, shift = gp.outcome_transform.stdvs.squeeze(), gp.outcome_transform.means.squeeze()
+    strategy: Any = gp.prediction_strategy  # exists once a posterior was computed
+    if strategy is None:
+        return None
+    mean_cache = strategy.mean_cache  # K^-1 (y - m)
+    noise = gp.likelihood.noise.squeeze()
+    eye = torch.eye(BOUND_NEIGHBOURS, dtype=pool.dtype, device=pool.device)
+    bounds = []
+    for chunk in pool.split(4096):
+        X = gp.transform_inputs(chunk)
+        cross = gp.covar_module(X, train).to_dense()  # chunk x n
+        mean = gp.mean_module(X) + cross @ mean_cache
+        near_k, near = cross.topk(BOUND_NEIGHBOURS, dim=-1)
+        near_X = train[near]  # chunk x m x d
+        K = gp.covar_module(near_X, near_X).to_dense() + noise * eye
+        L = psd_safe_cholesky(K)
+        v = torch.linalg.solve_triangular(L, near_k.unsqueeze(-1), upper=False)
+        prior = gp.covar_module(X, X, diag=True)
+        variance = (prior - v.square().sum((-2, -1))).clamp_min(1e-12)
+        sigma = variance.sqrt() * scale
+        bounds.append(_log_ei_helper((mean * scale + shift - incumbent) / sigma) + sigma.log())
+    return torch.cat(bounds)
+
+
+def _bounded(model: Model) -> bool:
+    """Whether :func:`_log_ei_bound` knows ``model``'s posterior (exactly one plain GP)."""
+    transform = getattr(model, "outcome_transform", None)
+    return (
+        type(model) is SingleTaskGP
+        and type(model.likelihood) is GaussianLikelihood
+        and model.train_inputs[0].dim() == 2
+        and model.num_outputs == 1
+        and (transform is None or isinstance(transform, Standardize))
+    )
 
 
 def _log_ei(model: Model, candidates: torch.Tensor, incumbent: torch.Tensor) -> torch.Tensor:

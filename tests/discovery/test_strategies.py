@@ -276,7 +276,7 @@ def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
     measured = rng.choice(len(pool), 15, replace=False)
     problem = problem_on(pool, bump(pool), measured, np.array([int(np.argmax(bump(pool)))]))
     full = GPPlanner(mc_samples=32, shortlist_above=None).plan(problem, 3, seed=0)
-    short = GPPlanner(mc_samples=32, shortlist_above=500, shortlist_size=64).plan(problem, 3, 0)
+    short = GPPlanner(mc_samples=32, shortlist_above=500, shortlist_min=64).plan(problem, 3, 0)
     assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
 
 
@@ -294,6 +294,55 @@ def test_shortlist_scores_are_botorchs_analytic_log_ei() -> None:
     with torch.no_grad():
         expected = LogExpectedImprovement(model, best_f=incumbent)(candidates.unsqueeze(-2))
         torch.testing.assert_close(_log_ei(model, candidates, incumbent), expected)
+
+
+def fitted_gp_and_pool(n: int = 40, pool: int = 3000) -> tuple:
+    """A fitted GP (input normalisation, standardised outcomes) and a pool around it."""
+    generator = torch.Generator().manual_seed(3)
+    X = 4 * torch.rand(n, 3, generator=generator, dtype=torch.float64) - 2
+    y = -(X**2).sum(-1, keepdim=True) + 0.05 * torch.randn(n, 1, generator=generator)
+    candidates = 4 * torch.rand(pool, 3, generator=generator, dtype=torch.float64) - 2
+    bounds = torch.tensor([[-2.0] * 3, [2.0] * 3], dtype=torch.float64)
+    return fit_gp(X, 10 * y + 3, bounds), X, candidates
+
+
+def test_the_log_ei_bound_never_falls_below_the_exact_score(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from discovery import acquisition
+
+    model, X, candidates = fitted_gp_and_pool()
+    with torch.no_grad():
+        incumbent = model.posterior(X).mean.max()
+        exact = acquisition._log_ei(model, candidates, incumbent)
+        bound = acquisition._log_ei_bound(model, candidates, incumbent)
+        assert bound is not None and (bound >= exact - 1e-9).all()
+        assert (bound - exact).max() > 0.1  # 16 of 40 points: a bound, not the score
+        # conditioned on every training point, the bound is the exact score
+        monkeypatch.setattr(acquisition, "BOUND_NEIGHBOURS", X.shape[0])
+        full = acquisition._log_ei_bound(model, candidates, incumbent)
+        assert full is not None
+        torch.testing.assert_close(full, exact)
+
+
+def test_the_pruned_shortlist_equals_scoring_every_candidate(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from discovery import acquisition
+
+    model, X, candidates = fitted_gp_and_pool()
+    scored: list[int] = []
+    exact = acquisition._log_ei
+
+    def counted(model, rows, incumbent):  # type: ignore[no-untyped-def]
+        scored.append(rows.shape[0])
+        return exact(model, rows, incumbent)
+
+    monkeypatch.setattr(acquisition, "_log_ei", counted)
+    pruned = acquisition.shortlist(model, candidates, X, 64)
+    assert sum(scored) < candidates.shape[0] / 4  # most were ruled out by their bound
+    monkeypatch.setattr(acquisition, "_log_ei_bound", lambda *args: None)
+    assert torch.equal(pruned, acquisition.shortlist(model, candidates, X, 64))
 
 
 # -- linear parameter constraints --------------------------------------------------------
