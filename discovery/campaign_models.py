@@ -130,6 +130,7 @@ def fit_surrogate(
     train_Y: torch.Tensor,
     bounds: torch.Tensor,
     seed: int,
+    input_warp: bool = False,
 ) -> tuple[Model, ModelArtifact]:
     """Fit a campaign surrogate and describe it for the model registry.
 
@@ -140,19 +141,24 @@ def fit_surrogate(
         train_Y: ``n x 1`` targets, oriented so that larger is better.
         bounds: ``2 x d`` bounds of the encoded inputs.
         seed: Seed of the round (members, batch order, validation split).
+        input_warp: Kumaraswamy input warping (``gp`` only, see
+            :func:`discovery.surrogates.build_gp`).
 
     Returns:
         The fitted BoTorch model and its registry artifact.
 
     Raises:
-        ValueError: for an unknown surrogate, a GNN on a space without a simplex, or a
-            transformer on a space that is not a composition space.
+        ValueError: for an unknown surrogate, a GNN on a space without a simplex, a
+            transformer on a space that is not a composition space, or input warping
+            on a network surrogate.
 
     """
     if surrogate not in SURROGATES:
         raise ValueError(f"unknown surrogate {surrogate!r}; choose from {list(SURROGATES)}")
+    if input_warp and surrogate != "gp":
+        raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {surrogate}")
     if surrogate == "gp":
-        gp = fit_gp(train_X, train_Y, bounds)
+        gp = fit_gp(train_X, train_Y, bounds, input_warp)
         return gp, gp_artifact(gp, train_X, train_Y)
     encode, args, featurizer = _encoder(surrogate, space, bounds)
     ensemble = _train(surrogate, encode, args, train_X, train_Y[:, 0], seed)

@@ -182,6 +182,8 @@ class GPPlanner:
         warp: Fit the surrogate to Yeo-Johnson-warped values (:func:`warp_outcomes`), so
             that skewed yields and heavy-tailed errors look Gaussian to it (HEBO,
             Cowen-Rivers et al., JAIR 2022).
+        input_warp: Fit a Kumaraswamy warp of each input with the GP (HEBO's other
+            half; :func:`discovery.surrogates.build_gp`); ``gp`` surrogate only.
         shortlist_above: On pools larger than this, the batch acquisition scores only
             the candidates with the highest analytic log-EI
             (:func:`discovery.acquisition.shortlist`); None scores every candidate.
@@ -201,6 +203,7 @@ class GPPlanner:
     label: str | None = None
     prior: Prior | None = None
     warp: bool = False
+    input_warp: bool = False
     shortlist_above: int | None = 10_000
     shortlist_per_point: int = 32
     shortlist_min: int = 256
@@ -211,6 +214,7 @@ class GPPlanner:
         if self.label:
             return self.label
         suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
+        suffix += "+iwarp" if self.input_warp else ""
         suffix += "+warp" if self.warp else ""
         return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
@@ -277,7 +281,7 @@ class GPPlanner:
             raise ValueError("C: one measured value per constraint and measurement is needed")
         m = train_Y.shape[1]
         outputs = torch.cat([train_Y, torch.as_tensor(C, dtype=DTYPE)], dim=1)
-        model = fit_gp(train_X, outputs, bounds)
+        model = fit_gp(train_X, outputs, bounds, self.input_warp)
         constraints = outcome_constraints(
             [(m + j, c.lower, c.upper) for j, c in enumerate(problem.constraints)]
         )
@@ -345,14 +349,22 @@ class GPPlanner:
     ) -> tuple[Model, ModelArtifact]:
         """The surrogate, on the residuals of the scaled prior when there is one."""
         if self.prior is None:
-            return fit_surrogate(self.surrogate, problem.space, train_X, train_Y, bounds, seed)
+            return fit_surrogate(
+                self.surrogate, problem.space, train_X, train_Y, bounds, seed, self.input_warp
+            )
         if problem.pool is None:
             raise ValueError("a prior mean needs a pool campaign (its candidates are scored)")
         prior = _RowCache(self.prior, sign)
         at_data = prior(train_X).unsqueeze(-1)
         scale = fit_scale(at_data[:, 0].numpy(), train_Y[:, 0].numpy())
         residual, artifact = fit_surrogate(
-            self.surrogate, problem.space, train_X, train_Y - scale * at_data, bounds, seed
+            self.surrogate,
+            problem.space,
+            train_X,
+            train_Y - scale * at_data,
+            bounds,
+            seed,
+            self.input_warp,
         )
         metrics = {**artifact.metrics, "prior_scale": scale}
         return PriorMeanModel(residual, prior, scale), replace(artifact, metrics=metrics)
@@ -576,15 +588,17 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     # what a user gets from BoTorch's tutorial recipe: SingleTaskGP + qLogEI, defaults
     "botorch": partial(GPPlanner, acquisition="qlogei", label="botorch"),
     "gp+warp": partial(GPPlanner, warp=True),
+    # HEBO's surrogate: Kumaraswamy-warped inputs and power-transformed outcomes
+    "gp+iwarp+warp": partial(GPPlanner, input_warp=True, warp=True),
     "portfolio": PortfolioPlanner,
     "random": RandomPlanner,
 }
 
 
 def make_planner(name: str) -> Planner:
-    """Build a planner by name: one in :data:`PLANNERS`, or ``surrogate[+acquisition][+warp]``.
+    """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+iwarp][+warp]``.
 
-    Examples: ``gp``, ``random``, ``portfolio``, ``ensemble+qucb``, ``gp+qlogei+warp``.
+    Examples: ``gp``, ``random``, ``portfolio``, ``ensemble+qucb``, ``gp+qlogei+iwarp``.
 
     Raises:
         ValueError: for an unknown name, listing what is known.
@@ -594,11 +608,18 @@ def make_planner(name: str) -> Planner:
     surrogate, *options = name.split("+")
     acquisitions = [o for o in options if o in ACQUISITIONS]
     known = surrogate in SURROGATES and len(acquisitions) <= 1
-    if not known or set(options) - {*acquisitions, "warp"} or len(set(options)) < len(options):
+    flags = {"warp", "iwarp"}
+    if not known or set(options) - {*acquisitions, *flags} or len(set(options)) < len(options):
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
-            f"surrogate[+acquisition][+warp] with surrogate in {list(SURROGATES)} and "
-            f"acquisition in {sorted(ACQUISITIONS)}"
+            f"surrogate[+acquisition][+iwarp][+warp] with surrogate in {list(SURROGATES)} "
+            f"and acquisition in {sorted(ACQUISITIONS)}"
         )
-    acquisition = acquisitions[0] if acquisitions else "qlognei"
-    return GPPlanner(surrogate=surrogate, acquisition=acquisition, warp="warp" in options)
+    if "iwarp" in options and surrogate != "gp":
+        raise ValueError(f"{name!r}: input warping (iwarp) needs the gp surrogate")
+    return GPPlanner(
+        surrogate=surrogate,
+        acquisition=acquisitions[0] if acquisitions else "qlognei",
+        warp="warp" in options,
+        input_warp="iwarp" in options,
+    )

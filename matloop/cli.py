@@ -192,7 +192,8 @@ def campaign_create(
     strategy: Annotated[
         str,
         typer.Option(
-            help="gp, ensemble, gnn, transformer, random, botorch, portfolio, gp+warp, rl:VERSION."
+            help="gp, ensemble, gnn, transformer, random, botorch, portfolio, gp+warp, "
+            "gp+iwarp+warp, rl:VERSION (surrogate[+acquisition][+iwarp][+warp])."
         ),
     ] = "gp",
     surrogate: Annotated[

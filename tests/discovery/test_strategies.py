@@ -94,17 +94,22 @@ def test_warping_a_constant_or_two_level_column_only_centres_it() -> None:
 
 # -- names -------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("name", "surrogate", "acquisition", "warp"),
+    ("name", "surrogate", "acquisition", "warp", "input_warp"),
     [
-        ("gp+warp", "gp", "qlognei", True),
-        ("ensemble+qucb", "ensemble", "qucb", False),
-        ("gp+qsr+warp", "gp", "qsr", True),
+        ("gp+warp", "gp", "qlognei", True, False),
+        ("ensemble+qucb", "ensemble", "qucb", False, False),
+        ("gp+qsr+warp", "gp", "qsr", True, False),
+        ("gp+iwarp+warp", "gp", "qlognei", True, True),
+        ("gp+qucb+iwarp", "gp", "qucb", False, True),
     ],
 )
-def test_strategy_names_compose(name: str, surrogate: str, acquisition: str, warp: bool) -> None:
+def test_strategy_names_compose(
+    name: str, surrogate: str, acquisition: str, warp: bool, input_warp: bool
+) -> None:
     planner = make_planner(name)
     assert isinstance(planner, GPPlanner)
-    assert (planner.surrogate, planner.acquisition, planner.warp) == (surrogate, acquisition, warp)
+    assert (planner.surrogate, planner.acquisition) == (surrogate, acquisition)
+    assert (planner.warp, planner.input_warp) == (warp, input_warp)
     assert planner.name == name
 
 
@@ -112,6 +117,11 @@ def test_strategy_names_compose(name: str, surrogate: str, acquisition: str, war
 def test_unknown_strategy_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
         make_planner(name)
+
+
+def test_input_warping_needs_the_gp_surrogate() -> None:
+    with pytest.raises(ValueError, match=r"iwarp.*needs the gp surrogate"):
+        make_planner("ensemble+iwarp")
 
 
 def test_a_prior_and_warping_do_not_mix() -> None:
@@ -296,22 +306,23 @@ def test_shortlist_scores_are_botorchs_analytic_log_ei() -> None:
         torch.testing.assert_close(_log_ei(model, candidates, incumbent), expected)
 
 
-def fitted_gp_and_pool(n: int = 40, pool: int = 3000) -> tuple:
+def fitted_gp_and_pool(n: int = 40, pool: int = 3000, input_warp: bool = False) -> tuple:
     """A fitted GP (input normalisation, standardised outcomes) and a pool around it."""
     generator = torch.Generator().manual_seed(3)
     X = 4 * torch.rand(n, 3, generator=generator, dtype=torch.float64) - 2
     y = -(X**2).sum(-1, keepdim=True) + 0.05 * torch.randn(n, 1, generator=generator)
     candidates = 4 * torch.rand(pool, 3, generator=generator, dtype=torch.float64) - 2
     bounds = torch.tensor([[-2.0] * 3, [2.0] * 3], dtype=torch.float64)
-    return fit_gp(X, 10 * y + 3, bounds), X, candidates
+    return fit_gp(X, 10 * y + 3, bounds, input_warp), X, candidates
 
 
+@pytest.mark.parametrize("input_warp", [False, True])
 def test_the_log_ei_bound_never_falls_below_the_exact_score(
-    monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch, input_warp: bool
 ) -> None:
     from discovery import acquisition
 
-    model, X, candidates = fitted_gp_and_pool()
+    model, X, candidates = fitted_gp_and_pool(input_warp=input_warp)
     with torch.no_grad():
         incumbent = model.posterior(X).mean.max()
         exact = acquisition._log_ei(model, candidates, incumbent)
