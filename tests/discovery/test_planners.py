@@ -173,6 +173,7 @@ def test_make_planner_builds_each_registered_strategy() -> None:
         "gp+qucb": "gp+qucb",
         "botorch": "botorch",
         "gp+warp": "gp+warp",
+        "gp+iwarp+warp": "gp+iwarp+warp",
         "portfolio": "portfolio",
         "random": "random",
     }
@@ -182,7 +183,7 @@ def test_make_planner_rejects_unknown_names_listing_the_choices() -> None:
     with pytest.raises(
         ValueError,
         match=r"unknown strategy 'bayes'; choose from \['botorch', 'ensemble', 'gnn', 'gp', .*"
-        r"surrogate\[\+acquisition\]\[\+warp\]",
+        r"surrogate\[\+acquisition\]\[\+iwarp\]\[\+warp\]",
     ):
         make_planner("bayes")
 
