@@ -273,6 +273,9 @@ SHORTLIST_CHUNK = 256
 #: Training points each candidate's variance bound conditions on (:func:`_log_ei_bound`).
 BOUND_NEIGHBOURS = 16
 
+#: Candidate x training kernel values computed at once by the bound (32 MB of float64).
+BOUND_CROSS_ENTRIES = 4_000_000
+
 
 def shortlist(
     model: Model, pool: torch.Tensor, X_baseline: torch.Tensor, size: int
@@ -355,7 +358,8 @@ def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> 
     noise = gp.likelihood.noise.squeeze()
     eye = torch.eye(BOUND_NEIGHBOURS, dtype=pool.dtype, device=pool.device)
     bounds = []
-    for chunk in pool.split(4096):
+    rows = max(SHORTLIST_CHUNK, BOUND_CROSS_ENTRIES // train.shape[0])  # caps memory
+    for chunk in pool.split(rows):
         X = gp.transform_inputs(chunk)
         cross = gp.covar_module(X, train).to_dense()  # chunk x n
         mean = gp.mean_module(X) + cross @ mean_cache
