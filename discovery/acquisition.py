@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, cast
 
+import gpytorch
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.analytic import _log_ei_helper  # LogEI's stable core; pinned
@@ -311,8 +312,8 @@ def shortlist(
             scores = torch.cat([_log_ei(model, chunk, incumbent) for chunk in chunks])
             return scores.topk(size).indices
         order = bound.argsort(descending=True)
-        rows = torch.empty(0, dtype=torch.long)
-        scores = torch.empty(0, dtype=pool.dtype)
+        rows = torch.empty(0, dtype=torch.long, device=pool.device)
+        scores = torch.empty(0, dtype=pool.dtype, device=pool.device)
         for chunk in order.split(SHORTLIST_CHUNK):
             if rows.numel() >= size and bound[chunk[0]] < scores.min():
                 break  # no later candidate can beat the size-th best
@@ -357,6 +358,7 @@ def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> 
     mean_cache = strategy.mean_cache  # K^-1 (y - m)
     noise = gp.likelihood.noise.squeeze()
     eye = torch.eye(BOUND_NEIGHBOURS, dtype=pool.dtype, device=pool.device)
+    floor = gpytorch.settings.min_variance.value(pool.dtype)
     bounds = []
     rows = max(SHORTLIST_CHUNK, BOUND_CROSS_ENTRIES // train.shape[0])  # caps memory
     for chunk in pool.split(rows):
@@ -369,8 +371,10 @@ def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> 
         L = psd_safe_cholesky(K)
         v = torch.linalg.solve_triangular(L, near_k.unsqueeze(-1), upper=False)
         prior = gp.covar_module(X, X, diag=True)
-        variance = (prior - v.square().sum((-2, -1))).clamp_min(1e-12)
-        sigma = variance.sqrt() * scale
+        # GPyTorch floors variances (in latent or outcome units, depending on the path);
+        # flooring both here keeps the bound above the exact score for tiny outcomes
+        latent = (prior - v.square().sum((-2, -1))).clamp_min(floor)
+        sigma = (latent * scale**2).clamp_min(floor).clamp_min(1e-12).sqrt()
         bounds.append(_log_ei_helper((mean * scale + shift - incumbent) / sigma) + sigma.log())
     return torch.cat(bounds)
 

@@ -284,7 +284,7 @@ def test_constraints_are_refused_by_planners_that_cannot_weigh_them() -> None:
 def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
     rng = np.random.default_rng(11)
     pool = rng.random((3000, 2))
-    measured = rng.choice(len(pool), 15, replace=False)
+    measured = rng.choice(len(pool), 24, replace=False)  # enough for the log-EI bound
     problem = problem_on(pool, bump(pool), measured, np.array([int(np.argmax(bump(pool)))]))
     full = GPPlanner(mc_samples=32, shortlist_above=None).plan(problem, 3, seed=0)
     short = GPPlanner(mc_samples=32, shortlist_above=500, shortlist_min=64).plan(problem, 3, 0)
@@ -307,14 +307,28 @@ def test_shortlist_scores_are_botorchs_analytic_log_ei() -> None:
         torch.testing.assert_close(_log_ei(model, candidates, incumbent), expected)
 
 
-def fitted_gp_and_pool(n: int = 40, pool: int = 3000, input_warp: bool = False) -> tuple:
+def fitted_gp_and_pool(
+    n: int = 40, pool: int = 3000, input_warp: bool = False, scale: float = 10.0
+) -> tuple:
     """A fitted GP (input normalisation, standardised outcomes) and a pool around it."""
     generator = torch.Generator().manual_seed(3)
     X = 4 * torch.rand(n, 3, generator=generator, dtype=torch.float64) - 2
     y = -(X**2).sum(-1, keepdim=True) + 0.05 * torch.randn(n, 1, generator=generator)
     candidates = 4 * torch.rand(pool, 3, generator=generator, dtype=torch.float64) - 2
     bounds = torch.tensor([[-2.0] * 3, [2.0] * 3], dtype=torch.float64)
-    return fit_gp(X, 10 * y + 3, bounds, input_warp), X, candidates
+    return fit_gp(X, scale * y + 3, bounds, input_warp), X, candidates
+
+
+def test_the_log_ei_bound_keeps_above_gpytorchs_variance_floor() -> None:
+    from discovery import acquisition
+
+    # outcomes a millionth wide: every posterior variance is raised to GPyTorch's floor
+    model, X, candidates = fitted_gp_and_pool(scale=1e-6)
+    with torch.no_grad():
+        incumbent = model.posterior(X).mean.max()
+        exact = acquisition._log_ei(model, candidates, incumbent)
+        bound = acquisition._log_ei_bound(model, candidates, incumbent)
+    assert bound is not None and (bound >= exact - 1e-9).all()
 
 
 @pytest.mark.parametrize("input_warp", [False, True])
