@@ -380,12 +380,14 @@ def fmt(pair: Any) -> str:
 
 def markdown(r: dict[str, Any]) -> str:
     c = r["config"]
+    first = c.get("first_seed", 0)
     lines = [
-        f"Acquisition benchmark, {c['seeds']} seeds, mean ± standard error. Machine: "
+        f"Acquisition benchmark, {c['seeds']} seeds ({first}-{first + c['seeds'] - 1}), "
+        "mean ± standard error. Machine: "
         f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; "
         f"{sum(run['seconds'] for run in r['runs']) / 60:.0f} min of campaigns, run by "
         f"{c['workers']} worker processes. matloop's best GP configuration: {r['default_strategy']}"
-        " (chosen on development seeds 100-109, not on these)."
+        " (chosen on development seeds 100-109)."
         f" RL policy {r['policy']['version']}: trained here in {r['policy']['seconds']:.0f} s on "
         f"GP samples only; held-out GP-sample regret {r['policy']['held_out_regret']:.4f} "
         f"(EI on the same tasks {r['policy']['held_out_regret_ei']:.4f}).",

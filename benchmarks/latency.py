@@ -158,7 +158,7 @@ def main() -> None:
         "raw_median_propose_s": statistics.median(r["propose_s"] for r in runs["raw"]),
         "speedup": medians["raw"] / medians["matloop"],
         "overhead": medians["matloop_full_small"] / medians["raw_small"] - 1.0,
-        "shortlist": max(GPPlanner.shortlist_min, GPPlanner.shortlist_per_point * args.q),
+        "shortlist": GPPlanner().shortlist_size(args.q),
         # same seed, same data: does the shortlist change the batch on the large pool?
         "shared_picks": len(set(runs["matloop"][0]["rows"]) & set(runs["raw"][0]["rows"])),
     }

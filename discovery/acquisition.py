@@ -374,7 +374,7 @@ def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> 
         # GPyTorch floors variances (in latent or outcome units, depending on the path);
         # flooring both here keeps the bound above the exact score for tiny outcomes
         latent = (prior - v.square().sum((-2, -1))).clamp_min(floor)
-        sigma = (latent * scale**2).clamp_min(floor).clamp_min(1e-12).sqrt()
+        sigma = (latent * scale**2).clamp_min(floor).sqrt()
         bounds.append(_log_ei_helper((mean * scale + shift - incumbent) / sigma) + sigma.log())
     return torch.cat(bounds)
 

@@ -208,6 +208,14 @@ class GPPlanner:
     shortlist_per_point: int = 32
     shortlist_min: int = 256
 
+    def __post_init__(self) -> None:
+        if self.input_warp and self.surrogate != "gp":
+            raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {self.surrogate}")
+
+    def shortlist_size(self, q: int, pending: int = 0) -> int:
+        """Candidates kept on a large pool when choosing ``q`` with ``pending`` handed out."""
+        return max(self.shortlist_min, self.shortlist_per_point * (q + pending))
+
     @property
     def name(self) -> str:
         """The strategy recorded on each trial: ``label``, or surrogate[+acquisition]."""
@@ -311,7 +319,7 @@ class GPPlanner:
             if large and model.num_outputs == 1:
                 pool = torch.as_tensor(problem.pool[available], dtype=DTYPE)
                 baseline = torch.as_tensor(problem.X, dtype=DTYPE)
-                size = max(self.shortlist_min, self.shortlist_per_point * (q + len(pending)))
+                size = self.shortlist_size(q, len(pending))
                 available = available[shortlist(model, pool, baseline, size)]
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
@@ -615,8 +623,6 @@ def make_planner(name: str) -> Planner:
             f"surrogate[+acquisition][+iwarp][+warp] with surrogate in {list(SURROGATES)} "
             f"and acquisition in {sorted(ACQUISITIONS)}"
         )
-    if "iwarp" in options and surrogate != "gp":
-        raise ValueError(f"{name!r}: input warping (iwarp) needs the gp surrogate")
     return GPPlanner(
         surrogate=surrogate,
         acquisition=acquisitions[0] if acquisitions else "qlognei",
