@@ -3,6 +3,10 @@
 Pending experiments (proposed, not yet measured) enter as ``X_pending``, and every pick of
 a batch is conditioned on them and on the earlier picks (greedy sequential batch), so a
 new batch never duplicates work already handed out.
+
+Besides the improvement family, ``top`` hunts for the candidates in the top fraction of
+the pool (Bayesian active search): it scores each by its probability of lying above the
+level that the model expects the pool's top 5% to clear.
 """
 
 from __future__ import annotations
@@ -37,8 +41,10 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from botorch.utils.transforms import t_batch_mode_transform
 from gpytorch.likelihoods import GaussianLikelihood
 from linear_operator.utils.cholesky import psd_safe_cholesky
+from torch.special import log_ndtr, ndtr
 
 MAX_CATEGORY_COMBINATIONS = 256
 
@@ -136,6 +142,8 @@ class AcquisitionInputs:
         X_pending: ``p x d`` inputs handed out but not measured, or None.
         mc_samples: Number of QMC posterior samples.
         seed: Sampler seed.
+        reference: ``r x d`` points standing for the population whose top fraction is
+            hunted (the pool, or a sample of an open space); ``top`` needs them.
 
     """
 
@@ -145,6 +153,7 @@ class AcquisitionInputs:
     X_pending: torch.Tensor | None = None
     mc_samples: int = 256
     seed: int = 0
+    reference: torch.Tensor | None = None
 
     @property
     def sampler(self) -> SobolQMCNormalSampler:
@@ -185,17 +194,95 @@ def _qsr(inputs: AcquisitionInputs) -> MCAcquisitionFunction:
     return qSimpleRegret(inputs.model, sampler=inputs.sampler, X_pending=inputs.pending)
 
 
+#: The share of a pool that counts as its top, as in the campaign metrics (EF, AF): the
+#: ``top`` acquisition hunts for it.
+TOP_FRACTION = 0.05
+
+
+def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACTION) -> float:
+    """The value that a ``fraction`` of ``reference`` is expected to exceed, under ``model``.
+
+    Solves ``mean_i P(f(x_i) > level) = fraction`` over the posterior marginals of the
+    reference points by bisection; the expected share is monotone in the level.
+
+    Args:
+        model: Fitted single-output surrogate (larger is better).
+        reference: ``r x d`` points standing for the population (a pool, or a sample).
+        fraction: Share of the population that counts as its top, in ``(0, 1)``.
+
+    Returns:
+        The level, in the model's outcome units.
+    """
+    if not 0 < fraction < 1:
+        raise ValueError(f"fraction: must be in (0, 1), got {fraction}")
+    with torch.no_grad():
+        mean, sigma = _marginals(model, reference)
+    low = float((mean - 8 * sigma).min())
+    high = float((mean + 8 * sigma).max())
+    for _ in range(60):  # halves a bracket of any width to double precision
+        level = (low + high) / 2
+        share = float(ndtr((mean - level) / sigma).mean())
+        low, high = (level, high) if share > fraction else (low, level)
+    return (low + high) / 2
+
+
+class LogProbabilityOfTop(AcquisitionFunction):
+    """``log P(f(x) > level)``: how likely a candidate is to be a top find.
+
+    Summed over a batch, these probabilities are the expected number of top finds
+    (Garnett et al., ICML 2012, one-step Bayesian active search). By linearity of
+    expectation, pending experiments leave each candidate's term unchanged, so the greedy
+    batch is exact and ``X_pending`` (kept, as every acquisition keeps it) is not read.
+
+    Args:
+        model: Fitted single-output surrogate (larger is better).
+        level: The value a top find must exceed (:func:`top_level`).
+
+    Example:
+        >>> acqf = LogProbabilityOfTop(model, top_level(model, pool))
+        >>> acqf(pool.unsqueeze(-2))  # N log-probabilities
+    """
+
+    def __init__(self, model: Model, level: float) -> None:
+        super().__init__(model)
+        self.level = level
+
+    @t_batch_mode_transform(expected_q=1)
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""
+        mean, sigma = _marginals(self.model, X.squeeze(-2))
+        return log_ndtr((mean - self.level) / sigma)
+
+
+def _marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and standard deviations of output 0 at ``n x d`` points, each ``n``."""
+    parts = [model.posterior(chunk) for chunk in X.split(SHORTLIST_CHUNK)]
+    mean = torch.cat([p.mean[..., 0] for p in parts])
+    variance = torch.cat([p.variance[..., 0] for p in parts])
+    return mean, variance.clamp_min(1e-12).sqrt()
+
+
+def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:
+    if inputs.reference is None:
+        raise ValueError("the top acquisition needs reference points (the pool or a sample)")
+    return LogProbabilityOfTop(inputs.model, top_level(inputs.model, inputs.reference))
+
+
+#: Acquisitions that read ``AcquisitionInputs.reference`` (planners sample it only for them).
+REFERENCED = frozenset({"top"})
+
 #: Acquisition builders by name; :func:`register_acquisition` adds more.
-ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], MCAcquisitionFunction]] = {
+ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
     "qlognei": _qlognei,
     "qucb": _qucb,
     "qlogei": _qlogei,
     "qsr": _qsr,
+    "top": _top,
 }
 
 
 def register_acquisition(
-    name: str, builder: Callable[[AcquisitionInputs], MCAcquisitionFunction]
+    name: str, builder: Callable[[AcquisitionInputs], AcquisitionFunction]
 ) -> None:
     """Add an acquisition builder under a new name.
 
@@ -208,7 +295,7 @@ def register_acquisition(
     ACQUISITIONS[name] = builder
 
 
-def make_acquisition(name: str, inputs: AcquisitionInputs) -> MCAcquisitionFunction:
+def make_acquisition(name: str, inputs: AcquisitionInputs) -> AcquisitionFunction:
     """Build the acquisition function registered as ``name``.
 
     Raises:

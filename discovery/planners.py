@@ -15,6 +15,7 @@ from typing import ClassVar, Protocol, cast
 import numpy as np
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
+from botorch.acquisition.monte_carlo import MCAcquisitionFunction
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from linear_operator.utils.warnings import NumericalWarning
@@ -22,6 +23,7 @@ from scipy import stats
 
 from discovery.acquisition import (
     ACQUISITIONS,
+    REFERENCED,
     AcquisitionInputs,
     hypervolume_acquisition,
     make_acquisition,
@@ -256,7 +258,10 @@ class GPPlanner:
             model, artifact, acqf = self._joint(problem, train_X, train_Y, bounds, pending, seed)
         else:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
-            inputs = AcquisitionInputs(model, train_X, train_Y, pending, self.mc_samples, seed)
+            reference = _reference(problem, seed) if self.acquisition in REFERENCED else None
+            inputs = AcquisitionInputs(
+                model, train_X, train_Y, pending, self.mc_samples, seed, reference
+            )
             acqf = make_acquisition(self.acquisition, inputs)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
 
@@ -316,7 +321,8 @@ class GPPlanner:
             available = problem.available_indices()
             model = acqf.model
             large = self.shortlist_above is not None and available.size > self.shortlist_above
-            if large and model.num_outputs == 1:
+            # analytic acquisitions cost one posterior per candidate: no shortlist needed
+            if large and model.num_outputs == 1 and isinstance(acqf, MCAcquisitionFunction):
                 pool = torch.as_tensor(problem.pool[available], dtype=DTYPE)
                 baseline = torch.as_tensor(problem.X, dtype=DTYPE)
                 size = self.shortlist_size(q, len(pending))
@@ -404,6 +410,23 @@ class GPPlanner:
             for p in space.parameters
             if isinstance(p, CategoricalParameter)
         ]
+
+
+#: Points standing for the population whose top is hunted (``top``): pools larger than
+#: this are subsampled, and open spaces are sampled this densely.
+REFERENCE_POINTS = 4096
+
+
+def _reference(problem: PlanningProblem, seed: int) -> torch.Tensor:
+    """``r x d`` points standing for the population: the whole pool, or a space sample."""
+    rng = np.random.default_rng(seed)
+    if problem.pool is None:
+        points = problem.space.encode(problem.space.sample(REFERENCE_POINTS, rng))
+    elif len(problem.pool) > REFERENCE_POINTS:
+        points = problem.pool[rng.choice(len(problem.pool), REFERENCE_POINTS, replace=False)]
+    else:
+        points = problem.pool
+    return torch.as_tensor(points, dtype=DTYPE)
 
 
 class _RowCache:

@@ -201,7 +201,7 @@ def campaign_create(
     ] = None,
     acquisition: Annotated[
         str | None,
-        typer.Option(help="qlognei, qucb, qlogei, qsr, portfolio or rl:VERSION (a policy)."),
+        typer.Option(help="qlognei, qucb, qlogei, qsr, top, portfolio or rl:VERSION (a policy)."),
     ] = None,
     composition: Annotated[
         str | None,
@@ -590,7 +590,9 @@ def campaign_run(
     ] = None,
     acquisition: Annotated[
         str | None,
-        typer.Option(help="qlognei, qucb, qlogei, qsr, portfolio or rl:VERSION for these rounds."),
+        typer.Option(
+            help="qlognei, qucb, qlogei, qsr, top, portfolio or rl:VERSION for these rounds."
+        ),
     ] = None,
     prior: Annotated[
         str | None,

@@ -10,8 +10,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from botorch.models import SingleTaskGP
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from scipy import stats
 
+from discovery.acquisition import (
+    AcquisitionInputs,
+    LogProbabilityOfTop,
+    make_acquisition,
+    top_level,
+)
 from discovery.domain import Direction, Measurement, Objective, OutcomeConstraint
 from discovery.planners import (
     GPPlanner,
@@ -101,6 +109,7 @@ def test_warping_a_constant_or_two_level_column_only_centres_it() -> None:
         ("gp+qsr+warp", "gp", "qsr", True, False),
         ("gp+iwarp+warp", "gp", "qlognei", True, True),
         ("gp+qucb+iwarp", "gp", "qucb", False, True),
+        ("gp+top+iwarp+warp", "gp", "top", True, True),
     ],
 )
 def test_strategy_names_compose(
@@ -397,3 +406,81 @@ def test_open_space_proposals_respect_the_linear_constraint() -> None:
     for suggestion in plan.suggestions:
         SALTS.validate(suggestion.parameters)
     assert max(s.parameters["a"] + 2 * s.parameters["b"] for s in plan.suggestions) > 1.0
+
+
+# -- hunting the pool's top (active search) ---------------------------------------------
+def fitted_bump(n: int) -> tuple[np.ndarray, np.ndarray, torch.Tensor, SingleTaskGP]:
+    """A grid pool, the bump on it, and a GP fitted to every ``n``-th grid point."""
+    pool = grid_pool()
+    values = bump(pool)
+    measured = torch.as_tensor(pool[::n])
+    model = fit_gp(
+        measured, torch.as_tensor(values[::n, None]), torch.tensor([[0.0] * 2, [1.0] * 2])
+    )
+    return pool, values, measured, model
+
+
+def test_the_top_level_is_the_pools_top_quantile_when_the_model_is_sure() -> None:
+    pool, values, _, model = fitted_bump(1)  # every point measured: the posterior is sharp
+    level = top_level(model, torch.as_tensor(pool), 0.05)
+    assert level == pytest.approx(np.quantile(values, 0.95), abs=0.02)
+    assert top_level(model, torch.as_tensor(pool), 0.5) == pytest.approx(
+        np.median(values), abs=0.02
+    )
+
+
+@pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
+def test_the_top_level_needs_a_fraction_strictly_between_zero_and_one(fraction: float) -> None:
+    _, _, measured, model = fitted_bump(7)
+    with pytest.raises(ValueError, match=r"fraction: must be in \(0, 1\)"):
+        top_level(model, measured, fraction)
+
+
+def test_the_top_acquisition_is_the_posterior_tail_above_the_level() -> None:
+    pool, _, _, model = fitted_bump(7)
+    candidates = torch.as_tensor(pool)
+    acqf = LogProbabilityOfTop(model, 0.6)
+    posterior = model.posterior(candidates)
+    z = (posterior.mean[:, 0] - 0.6) / posterior.variance[:, 0].sqrt()
+    expected = stats.norm.logcdf(z.detach().numpy())
+    np.testing.assert_allclose(acqf(candidates.unsqueeze(-2)).detach(), expected, atol=1e-6)
+
+
+def test_pending_experiments_leave_each_candidates_chance_of_the_top_unchanged() -> None:
+    # the expected number of top finds is a sum over the batch: picks do not interact
+    pool, _, _, model = fitted_bump(7)
+    acqf = LogProbabilityOfTop(model, top_level(model, torch.as_tensor(pool)))
+    candidates = torch.as_tensor(pool).unsqueeze(-2)
+    alone = acqf(candidates)
+    acqf.set_X_pending(torch.as_tensor(pool[:5]))
+    assert torch.equal(acqf(candidates), alone)
+
+
+def test_the_top_acquisition_needs_reference_points() -> None:
+    _, _, measured, model = fitted_bump(7)
+    inputs = AcquisitionInputs(model, measured, torch.zeros(len(measured), 1))
+    with pytest.raises(ValueError, match="top acquisition needs reference points"):
+        make_acquisition("top", inputs)
+
+
+def test_hunting_the_top_proposes_distinct_available_rows_near_the_bump() -> None:
+    pool, values = grid_pool(), bump(grid_pool())
+    measured = np.arange(0, len(pool), 9)
+    problem = problem_on(pool, values, measured, pending=np.array([1, 2]))
+    plan = make_planner("gp+top").plan(problem, 4, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 4
+    assert problem.available is not None and all(problem.available[picks])
+    top = values >= np.quantile(values, 0.8)
+    assert sum(top[picks]) >= 3  # the bump's region, not the corners
+
+
+def test_hunting_the_top_of_an_open_space_samples_the_space() -> None:
+    rng = np.random.default_rng(2)
+    X = SALTS.encode(SALTS.sample(10, rng))
+    problem = PlanningProblem(SALTS, MAXIMIZE, X, (X[:, 0] + X[:, 1])[:, None], X[:0])
+    planner = GPPlanner(acquisition="top", num_restarts=2, raw_samples=64)
+    plan = planner.plan(problem, 3, seed=0)
+    assert len(plan.suggestions) == 3
+    for suggestion in plan.suggestions:
+        SALTS.validate(suggestion.parameters)
