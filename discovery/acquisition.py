@@ -6,12 +6,14 @@ new batch never duplicates work already handed out.
 
 Besides the improvement family, ``top`` hunts for the candidates in the top fraction of
 the pool (Bayesian active search): it scores each by its probability of lying above the
-level that the model expects the pool's top 5% to clear.
+level that the model expects the pool's top 5% to clear, believing that pending
+experiments miss it.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -41,7 +43,6 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
-from botorch.utils.transforms import t_batch_mode_transform
 from gpytorch.likelihoods import GaussianLikelihood
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch.special import log_ndtr, ndtr
@@ -230,9 +231,12 @@ class LogProbabilityOfTop(AcquisitionFunction):
     """``log P(f(x) > level)``: how likely a candidate is to be a top find.
 
     Summed over a batch, these probabilities are the expected number of top finds
-    (Garnett et al., ICML 2012, one-step Bayesian active search). By linearity of
-    expectation, pending experiments leave each candidate's term unchanged, so the greedy
-    batch is exact and ``X_pending`` (kept, as every acquisition keeps it) is not read.
+    (one-step Bayesian active search; Garnett et al., ICML 2012). Left alone, the greedy
+    batch would crowd around the likeliest region, since the count ignores how outcomes
+    correlate. So each pending experiment and earlier pick is believed to miss: the model
+    is conditioned on its expected value given that it stays below the level (sequential
+    simulation with a pessimistic oracle; Jiang et al., NeurIPS 2018), which lowers its
+    neighbours' chances and spreads the batch out.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
@@ -246,17 +250,34 @@ class LogProbabilityOfTop(AcquisitionFunction):
     def __init__(self, model: Model, level: float) -> None:
         super().__init__(model)
         self.level = level
+        self.believed = model
 
-    @t_batch_mode_transform(expected_q=1)
+    def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
+        """Believe each pending experiment misses the top (its mean below the level)."""
+        super().set_X_pending(X_pending)
+        self.believed = self.model
+        if X_pending is not None and len(X_pending):
+            with torch.no_grad():
+                mean, sigma = _marginals(self.model, X_pending)
+                alpha = (self.level - mean) / sigma
+                miss = mean - sigma * torch.exp(_log_pdf(alpha) - log_ndtr(alpha))
+            self.believed = self.model.condition_on_observations(X_pending, miss.unsqueeze(-1))
+
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""
-        mean, sigma = _marginals(self.model, X.squeeze(-2))
-        return log_ndtr((mean - self.level) / sigma)
+        if X.shape[-2] != 1:
+            raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
+        mean, sigma = _marginals(self.believed, X.reshape(-1, X.shape[-1]))
+        return log_ndtr((mean - self.level) / sigma).reshape(X.shape[:-2])
+
+
+def _log_pdf(z: torch.Tensor) -> torch.Tensor:
+    return -0.5 * z.square() - 0.5 * math.log(2 * math.pi)
 
 
 def _marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Posterior means and standard deviations of output 0 at ``n x d`` points, each ``n``."""
-    parts = [model.posterior(chunk) for chunk in X.split(SHORTLIST_CHUNK)]
+    parts = [cast(GPyTorchPosterior, model.posterior(chunk)) for chunk in X.split(SHORTLIST_CHUNK)]
     mean = torch.cat([p.mean[..., 0] for p in parts])
     variance = torch.cat([p.variance[..., 0] for p in parts])
     return mean, variance.clamp_min(1e-12).sqrt()

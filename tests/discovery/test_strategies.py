@@ -446,14 +446,27 @@ def test_the_top_acquisition_is_the_posterior_tail_above_the_level() -> None:
     np.testing.assert_allclose(acqf(candidates.unsqueeze(-2)).detach(), expected, atol=1e-6)
 
 
-def test_pending_experiments_leave_each_candidates_chance_of_the_top_unchanged() -> None:
-    # the expected number of top finds is a sum over the batch: picks do not interact
+def test_a_pending_experiment_believed_to_miss_lowers_its_neighbours_chances() -> None:
     pool, _, _, model = fitted_bump(7)
     acqf = LogProbabilityOfTop(model, top_level(model, torch.as_tensor(pool)))
     candidates = torch.as_tensor(pool).unsqueeze(-2)
     alone = acqf(candidates)
-    acqf.set_X_pending(torch.as_tensor(pool[:5]))
+    peak = int(alone.argmax())
+    distance = np.linalg.norm(pool - pool[peak], axis=1)
+    acqf.set_X_pending(torch.as_tensor(pool[[peak]]))
+    believed = acqf(candidates)
+    near, far = (distance > 0) & (distance < 0.15), distance > 0.8
+    # the expected top finds next to it drop (the batch spreads out); far ones stay
+    assert believed[near].exp().sum() < 0.7 * alone[near].exp().sum()
+    assert torch.allclose(believed[far].exp(), alone[far].exp(), atol=0.01)
+    acqf.set_X_pending(None)
     assert torch.equal(acqf(candidates), alone)
+
+
+def test_the_top_acquisition_scores_one_point_per_t_batch() -> None:
+    pool, _, _, model = fitted_bump(7)
+    with pytest.raises(ValueError, match="one point per t-batch"):
+        LogProbabilityOfTop(model, 0.5)(torch.as_tensor(pool[:4]).unsqueeze(0))
 
 
 def test_the_top_acquisition_needs_reference_points() -> None:
