@@ -213,6 +213,13 @@ class GPPlanner:
     def __post_init__(self) -> None:
         if self.input_warp and self.surrogate != "gp":
             raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {self.surrogate}")
+        if self.acquisition in REFERENCED and (self.surrogate != "gp" or self.prior is not None):
+            # a batch conditions the model on its beliefs, which only the GP supports
+            used = "a prior mean" if self.prior is not None else f"the {self.surrogate} surrogate"
+            raise ValueError(
+                f"the {self.acquisition} acquisition needs the gp surrogate without a prior, "
+                f"not {used}"
+            )
 
     def shortlist_size(self, q: int, pending: int = 0) -> int:
         """Candidates kept on a large pool when choosing ``q`` with ``pending`` handed out."""

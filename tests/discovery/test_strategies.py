@@ -469,6 +469,13 @@ def test_the_top_acquisition_scores_one_point_per_t_batch() -> None:
         LogProbabilityOfTop(model, 0.5)(torch.as_tensor(pool[:4]).unsqueeze(0))
 
 
+def test_the_top_acquisition_needs_the_gp_without_a_prior() -> None:
+    with pytest.raises(ValueError, match=r"top acquisition needs the gp surrogate.*ensemble"):
+        make_planner("ensemble+top")
+    with pytest.raises(ValueError, match=r"top acquisition needs the gp.*not a prior mean"):
+        GPPlanner(acquisition="top", prior=lambda rows: np.zeros(len(rows)))
+
+
 def test_the_top_acquisition_needs_reference_points() -> None:
     _, _, measured, model = fitted_bump(7)
     inputs = AcquisitionInputs(model, measured, torch.zeros(len(measured), 1))
