@@ -234,9 +234,11 @@ class LogProbabilityOfTop(AcquisitionFunction):
     (one-step Bayesian active search; Garnett et al., ICML 2012). Left alone, the greedy
     batch would crowd around the likeliest region, since the count ignores how outcomes
     correlate. So each pending experiment and earlier pick is believed to miss: the model
-    is conditioned on its expected value given that it stays below the level (sequential
-    simulation with a pessimistic oracle; Jiang et al., NeurIPS 2018), which lowers its
-    neighbours' chances and spreads the batch out.
+    is conditioned on its expected value given that it stays below the level, which
+    lowers its neighbours' chances and spreads the batch out. This approximates
+    sequential simulation with a pessimistic oracle (Jiang et al., NeurIPS 2018): every
+    belief is taken from the model before any of them, and all are conditioned on at
+    once. A point sure to clear the level is believed to sit just under it.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
@@ -251,6 +253,7 @@ class LogProbabilityOfTop(AcquisitionFunction):
         super().__init__(model)
         self.level = level
         self.believed = model
+        super().set_X_pending(None)  # read by BoTorch's sequential optimisers
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
         """Believe each pending experiment misses the top (its mean below the level)."""
@@ -562,7 +565,7 @@ def optimize_over_pool(
         X_pending: ``p x d`` experiments handed out but not measured, or None.
 
     Returns:
-        Row indices into ``pool`` and their acquisition values (log-EI), each of length q.
+        Row indices into ``pool`` and their acquisition values, each of length q.
     """
     q = min(q, pool.shape[0])
     if q == 0:

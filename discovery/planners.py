@@ -236,7 +236,7 @@ class GPPlanner:
         return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
-        """Fit a GP to the measurements and choose ``q`` points by qLogNEI."""
+        """Fit the surrogate to the measurements and choose ``q`` points by its acquisition."""
         with warnings.catch_warnings():
             # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
             warnings.simplefilter("ignore", NumericalWarning)
