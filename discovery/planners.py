@@ -328,12 +328,17 @@ class GPPlanner:
             available = problem.available_indices()
             model = acqf.model
             large = self.shortlist_above is not None and available.size > self.shortlist_above
-            # analytic acquisitions cost one posterior per candidate: no shortlist needed
-            if large and model.num_outputs == 1 and isinstance(acqf, MCAcquisitionFunction):
+            if large and model.num_outputs == 1:
                 pool = torch.as_tensor(problem.pool[available], dtype=DTYPE)
-                baseline = torch.as_tensor(problem.X, dtype=DTYPE)
                 size = self.shortlist_size(q, len(pending))
-                available = available[shortlist(model, pool, baseline, size)]
+                if isinstance(acqf, MCAcquisitionFunction):
+                    baseline = torch.as_tensor(problem.X, dtype=DTYPE)
+                    keep = shortlist(model, pool, baseline, size)
+                else:  # analytic (top): its own scores before any belief, in one pass
+                    with torch.no_grad():
+                        scores = acqf(pool.unsqueeze(-2))
+                    keep = scores.topk(min(size, len(pool))).indices.numpy()
+                available = available[keep]
             choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]

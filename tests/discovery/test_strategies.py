@@ -300,6 +300,16 @@ def test_a_shortlisted_large_pool_gets_the_same_batch_as_full_scoring() -> None:
     assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
 
 
+def test_hunting_the_top_of_a_large_pool_shortlists_by_its_own_score() -> None:
+    rng = np.random.default_rng(11)
+    pool = rng.random((3000, 2))
+    measured = rng.choice(len(pool), 24, replace=False)
+    problem = problem_on(pool, bump(pool), measured, np.array([int(np.argmax(bump(pool)))]))
+    full = GPPlanner(acquisition="top", shortlist_above=None).plan(problem, 4, seed=0)
+    short = GPPlanner(acquisition="top", shortlist_above=500, shortlist_min=64).plan(problem, 4, 0)
+    assert [s.candidate for s in short.suggestions] == [s.candidate for s in full.suggestions]
+
+
 def test_shortlist_scores_are_botorchs_analytic_log_ei() -> None:
     from botorch.acquisition.analytic import LogExpectedImprovement
     from botorch.models import SingleTaskGP
