@@ -188,7 +188,8 @@ class GPPlanner:
             half; :func:`discovery.surrogates.build_gp`); ``gp`` surrogate only.
         shortlist_above: On pools larger than this, the batch acquisition scores only
             the candidates with the highest analytic log-EI
-            (:func:`discovery.acquisition.shortlist`); None scores every candidate.
+            (:func:`discovery.acquisition.shortlist`), or for ``top`` its own highest
+            scores before any belief; None scores every candidate.
         shortlist_per_point: Candidates kept on a large pool per point to choose or
             pending, at least ``shortlist_min``. Greedy qLogNEI picks, at 1,000
             observations and 100,000 candidates, ranked at most 3.3 x q by log-EI
