@@ -76,6 +76,17 @@ def test_the_portfolio_records_the_arm_behind_each_trial(
     assert arms[0] == arms[1] and arms[2] == arms[3]  # one arm per round
 
 
+def test_a_campaign_hunting_the_top_runs_and_records_its_strategy(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("gp+top+iwarp+warp", initial=6, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "opv-top", photo_pce10_dataset, settings)
+    status = run(agent, LookupOracle.from_candidates(store.candidates("opv-top")), 2)
+    strategies = [t.strategy for t in store.trials("opv-top")]
+    assert strategies == ["random"] * 6 + ["gp+top+iwarp+warp"] * 4
+    assert status.measurements == 10
+
+
 def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
     mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
