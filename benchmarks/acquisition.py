@@ -24,7 +24,11 @@ composition task (an MP-trained ensemble as the prior mean, see literature_prior
 
     python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
     python benchmarks/acquisition.py --first-seed 100 --strategies botorch gp gp+warp \
-        gp+iwarp+warp --skip-composition --skip-multi --output benchmarks/results/acquisition_dev
+        gp+iwarp+warp gp+top gp+top+warp gp+top+iwarp+warp --skip-composition --skip-multi \
+        --output benchmarks/results/acquisition_dev
+    python benchmarks/acquisition.py --first-seed 200 --strategies botorch gp+iwarp+warp \
+        gp+top+iwarp+warp --skip-composition --skip-multi \
+        --output benchmarks/results/acquisition_check   # a third block of seeds
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
 """
