@@ -13,7 +13,6 @@ experiments miss it.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -43,6 +42,7 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from botorch.sampling import SobolQMCNormalSampler
 from botorch.utils.multi_objective.hypervolume import infer_reference_point
 from botorch.utils.multi_objective.pareto import is_non_dominated
+from botorch.utils.probability.utils import log_phi
 from gpytorch.likelihoods import GaussianLikelihood
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch.special import log_ndtr, ndtr
@@ -263,7 +263,7 @@ class LogProbabilityOfTop(AcquisitionFunction):
             with torch.no_grad():
                 mean, sigma = _marginals(self.model, X_pending)
                 alpha = (self.level - mean) / sigma
-                miss = mean - sigma * torch.exp(_log_pdf(alpha) - log_ndtr(alpha))
+                miss = mean - sigma * torch.exp(log_phi(alpha) - log_ndtr(alpha))
             self.believed = self.model.condition_on_observations(X_pending, miss.unsqueeze(-1))
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -272,10 +272,6 @@ class LogProbabilityOfTop(AcquisitionFunction):
             raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
         mean, sigma = _marginals(self.believed, X.reshape(-1, X.shape[-1]))
         return log_ndtr((mean - self.level) / sigma).reshape(X.shape[:-2])
-
-
-def _log_pdf(z: torch.Tensor) -> torch.Tensor:
-    return -0.5 * z.square() - 0.5 * math.log(2 * math.pi)
 
 
 def _marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -292,8 +288,9 @@ def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:
     return LogProbabilityOfTop(inputs.model, top_level(inputs.model, inputs.reference))
 
 
-#: Acquisitions that read ``AcquisitionInputs.reference`` (planners sample it only for them).
-REFERENCED = frozenset({"top"})
+#: Acquisitions that hunt a population's top: they read ``AcquisitionInputs.reference``
+#: (planners sample it only for them) and condition the model on a batch's beliefs.
+TOP_HUNTING = frozenset({"top"})
 
 #: Acquisition builders by name; :func:`register_acquisition` adds more.
 ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
@@ -510,9 +507,7 @@ def _log_ei(model: Model, candidates: torch.Tensor, incumbent: torch.Tensor) -> 
     (only its diagonal is read) instead of ``N`` one-point posteriors, each of which
     broadcasts the training inputs.
     """
-    posterior = cast(GPyTorchPosterior, model.posterior(candidates))
-    mean = posterior.mean.squeeze(-1)
-    sigma = posterior.variance.squeeze(-1).clamp_min(1e-12).sqrt()
+    mean, sigma = _marginals(model, candidates)
     return _log_ei_helper((mean - incumbent) / sigma) + sigma.log()
 
 

@@ -23,7 +23,7 @@ from scipy import stats
 
 from discovery.acquisition import (
     ACQUISITIONS,
-    REFERENCED,
+    TOP_HUNTING,
     AcquisitionInputs,
     hypervolume_acquisition,
     make_acquisition,
@@ -214,7 +214,7 @@ class GPPlanner:
     def __post_init__(self) -> None:
         if self.input_warp and self.surrogate != "gp":
             raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {self.surrogate}")
-        if self.acquisition in REFERENCED and (self.surrogate != "gp" or self.prior is not None):
+        if self.acquisition in TOP_HUNTING and (self.surrogate != "gp" or self.prior is not None):
             # a batch conditions the model on its beliefs, which only the GP supports
             used = "a prior mean" if self.prior is not None else f"the {self.surrogate} surrogate"
             raise ValueError(
@@ -266,7 +266,7 @@ class GPPlanner:
             model, artifact, acqf = self._joint(problem, train_X, train_Y, bounds, pending, seed)
         else:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
-            reference = _reference(problem, seed) if self.acquisition in REFERENCED else None
+            reference = _reference(problem, seed) if self.acquisition in TOP_HUNTING else None
             inputs = AcquisitionInputs(
                 model, train_X, train_Y, pending, self.mc_samples, seed, reference
             )
