@@ -47,6 +47,8 @@ from gpytorch.likelihoods import GaussianLikelihood
 from linear_operator.utils.cholesky import psd_safe_cholesky
 from torch.special import log_ndtr, ndtr
 
+from discovery.metrics import top_count
+
 MAX_CATEGORY_COMBINATIONS = 256
 
 
@@ -201,10 +203,13 @@ TOP_FRACTION = 0.05
 
 
 def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACTION) -> float:
-    """The value that a ``fraction`` of ``reference`` is expected to exceed, under ``model``.
+    """The value that the top ``fraction`` of ``reference`` is expected to exceed.
 
-    Solves ``mean_i P(f(x_i) > level) = fraction`` over the posterior marginals of the
-    reference points by bisection; the expected share is monotone in the level.
+    Solves ``sum_i P(f(x_i) > level) = k`` over the posterior marginals of the ``r``
+    reference points by bisection (the expected count is monotone in the level), with
+    ``k = ceil(fraction * r)`` as in the campaign metrics' top set
+    (:func:`discovery.metrics.top_count`). On a small pool the rounding matters: a level
+    for ``fraction * r`` expected finds would leave the metrics' last member out.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
@@ -216,14 +221,15 @@ def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACT
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction: must be in (0, 1), got {fraction}")
+    count = min(top_count(len(reference), fraction), len(reference) - 0.5)
     with torch.no_grad():
         mean, sigma = _marginals(model, reference)
     low = float((mean - 8 * sigma).min())
     high = float((mean + 8 * sigma).max())
     for _ in range(60):  # halves a bracket of any width to double precision
         level = (low + high) / 2
-        share = float(ndtr((mean - level) / sigma).mean())
-        low, high = (level, high) if share > fraction else (low, level)
+        expected = float(ndtr((mean - level) / sigma).sum())
+        low, high = (level, high) if expected > count else (low, level)
     return (low + high) / 2
 
 

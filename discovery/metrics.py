@@ -32,6 +32,17 @@ def best_so_far(values: Sequence[float] | np.ndarray, direction: Direction) -> n
     return np.maximum.accumulate(array) if direction.sign > 0 else np.minimum.accumulate(array)
 
 
+def top_count(size: int, fraction: float) -> int:
+    """How many points make the top ``fraction`` of ``size``: ``ceil(fraction * size)``, >= 1.
+
+    Raises:
+        ValueError: ``fraction`` is not in ``(0, 1]``.
+    """
+    if not 0 < fraction <= 1:
+        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+    return max(1, math.ceil(round(fraction * size, 9)))  # 0.07 * 100 is 7.000000000000001
+
+
 def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.05) -> np.ndarray:
     """Boolean mask of the pool's top ``fraction`` (at least one point; ties included).
 
@@ -41,10 +52,8 @@ def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.
         fraction: Size of the top set as a fraction of ``N``.
 
     """
-    if not 0 < fraction <= 1:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
     scores = direction.sign * np.asarray(pool_values, dtype=float)
-    k = max(1, math.ceil(round(fraction * scores.size, 9)))  # 0.07 * 100 is 7.000000000000001
+    k = top_count(scores.size, fraction)
     threshold = np.sort(scores)[::-1][k - 1]
     return scores >= threshold
 

@@ -439,6 +439,16 @@ def test_the_top_level_is_the_pools_top_quantile_when_the_model_is_sure() -> Non
     )
 
 
+def test_the_top_level_leaves_the_metrics_top_set_above_it() -> None:
+    pool = grid_pool()  # 121 points: the top 5% is ceil(6.05) = 7 of them
+    values = pool[:, 0] + 0.37 * pool[:, 1]  # no ties on the grid
+    unit_square = torch.tensor([[0.0] * 2, [1.0] * 2])
+    model = fit_gp(torch.as_tensor(pool), torch.as_tensor(values[:, None]), unit_square)
+    level = top_level(model, torch.as_tensor(pool), 0.05)
+    ranked = np.sort(values)[::-1]
+    assert ranked[7] < level < ranked[6]  # the 7th best is in, the 8th out
+
+
 @pytest.mark.parametrize("fraction", [0.0, 1.0, -0.1])
 def test_the_top_level_needs_a_fraction_strictly_between_zero_and_one(fraction: float) -> None:
     _, _, measured, model = fitted_bump(7)
