@@ -20,14 +20,16 @@ the pool's top 5% by one-step active search instead of improving on the best; ch
 development seeds, see ``DEFAULT``); ``portfolio`` (GP-Hedge over qLogNEI, qUCB
 and qSR); ``rl`` (the learned policy, trained here on GP samples only, stored in the model
 registry of an in-memory SecantusDB and read back from it); ``gp+prior`` on the
-composition task (an MP-trained ensemble as the prior mean, see literature_prior.py).
+composition task (an MP-trained ensemble as the prior mean, see literature_prior.py);
+``oracle``, which reads the answers and measures the best first after the same random
+start: the ceiling, which shows how much room each set leaves over BoTorch.
 
     python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
     python benchmarks/acquisition.py --first-seed 100 --strategies botorch gp gp+warp \
-        gp+iwarp+warp gp+top gp+top+warp gp+top+iwarp+warp --skip-composition --skip-multi \
-        --output benchmarks/results/acquisition_dev
+        gp+iwarp+warp gp+top gp+top+warp gp+top+iwarp+warp oracle --skip-composition \
+        --skip-multi --output benchmarks/results/acquisition_dev
     python benchmarks/acquisition.py --first-seed 200 --strategies botorch gp+iwarp+warp \
-        gp+top+iwarp+warp --skip-composition --skip-multi \
+        gp+top+iwarp+warp oracle --skip-composition --skip-multi \
         --output benchmarks/results/acquisition_check   # a third block of seeds
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
@@ -68,7 +70,7 @@ from discovery.metrics import (  # noqa: E402
 )
 from discovery.planners import Planner, PolicyPlanner, make_planner  # noqa: E402
 from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig  # noqa: E402
-from discovery.simulate import PoolTask, simulate  # noqa: E402
+from discovery.simulate import ClairvoyantPlanner, PoolTask, simulate  # noqa: E402
 
 OLYMPUS = REPO.parent / "shared" / "data" / "optimization" / "olympus"
 PROPERTY = REPO.parent / "shared" / "data" / "property"
@@ -96,6 +98,7 @@ OLYMPUS_STRATEGIES = (
     "gp+top+iwarp+warp",
     "portfolio",
     "rl",
+    "oracle",
 )
 COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
 MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
@@ -156,6 +159,8 @@ def task(key: str) -> PoolTask:
 
 def planner(job: dict[str, Any]) -> Planner:
     """The planner of a job's strategy (policy weights for ``rl``, a prior for ``gp+prior``)."""
+    if job["strategy"] == "oracle":
+        return ClairvoyantPlanner(task(job["task"]))
     if job["strategy"] == "rl":
         return PolicyPlanner(AcquisitionPolicy.from_bytes(job["policy"]), "benchmark")
     if job["strategy"] == "gp+prior":

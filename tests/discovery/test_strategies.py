@@ -21,6 +21,7 @@ from discovery.acquisition import (
     top_level,
 )
 from discovery.domain import Direction, Measurement, Objective, OutcomeConstraint
+from discovery.metrics import acceleration_factor, top_fraction_trace, top_mask
 from discovery.planners import (
     GPPlanner,
     PlanningProblem,
@@ -31,7 +32,7 @@ from discovery.planners import (
     warp_outcomes,
 )
 from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig, train_policy
-from discovery.simulate import PoolTask, simulate
+from discovery.simulate import ClairvoyantPlanner, PoolTask, simulate
 from discovery.spaces import ContinuousParameter, LinearConstraint, SearchSpace
 from discovery.surrogates import fit_gp
 
@@ -239,6 +240,21 @@ def test_a_simulated_campaign_stops_when_told() -> None:
     result = simulate(SMALL, task, 5, 2, 20, seed=0, until=lambda order: best in order)
     assert best in result.order.tolist()
     assert len(result.order) < 45
+
+
+def test_the_clairvoyant_planner_measures_the_best_remaining_first() -> None:
+    pool = grid_pool(7)
+    values = bump(pool)
+    task = PoolTask("bump", SPACE, MAXIMIZE, pool, values[:, None])
+    result = simulate(ClairvoyantPlanner(task), task, initial=5, batch_size=3, rounds=3, seed=2)
+    guided = result.order[5:]
+    remaining = np.setdiff1d(np.arange(len(pool)), result.order[:5])
+    best_remaining = remaining[np.argsort(-values[remaining], kind="stable")[:9]]
+    assert guided.tolist() == best_remaining.tolist()
+    top = top_mask(values, Direction.MAXIMIZE, 0.1)
+    gp = simulate(SMALL, task, 5, 3, 3, seed=2)
+    ceiling = acceleration_factor(top_fraction_trace(result.order, top), len(pool))
+    assert ceiling >= acceleration_factor(top_fraction_trace(gp.order, top), len(pool))
 
 
 # -- outcome constraints -----------------------------------------------------------------
