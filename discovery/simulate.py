@@ -64,6 +64,8 @@ class ClairvoyantPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """The ``q`` best available members (ties broken by pool order)."""
+        if problem.pool is None:
+            raise ValueError("the clairvoyant planner needs a pool")
         available = problem.available_indices()
         scores = self.task.objectives[0].direction.sign * self.task.values[available, 0]
         picks = available[np.argsort(-scores, kind="stable")[:q]]
