@@ -221,6 +221,7 @@ def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACT
     """
     if not 0 < fraction < 1:
         raise ValueError(f"fraction: must be in (0, 1), got {fraction}")
+    # the expected count stays under r at every level: with k = r, aim just below it
     count = min(top_count(len(reference), fraction), len(reference) - 0.5)
     with torch.no_grad():
         mean, sigma = _marginals(model, reference)
