@@ -1,0 +1,81 @@
+"""Pooling the acquisition benchmark's seed blocks (benchmarks/acquisition_pooled.py)."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+POOLED = Path(__file__).resolve().parents[1] / "benchmarks" / "acquisition_pooled.py"
+
+
+@pytest.fixture(scope="module")
+def pooled() -> ModuleType:
+    """benchmarks/acquisition_pooled.py, imported by path (benchmarks is not a package)."""
+    spec = importlib.util.spec_from_file_location("acquisition_pooled", POOLED)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(task: str, strategy: str, seed: int, order: tuple[int, ...] = (0,)) -> dict[str, Any]:
+    return {"task": task, "strategy": strategy, "seed": seed, "order": list(order)}
+
+
+def test_pooling_keeps_the_strategies_every_block_ran(pooled: ModuleType) -> None:
+    journals = {
+        "reported": [
+            run("snar", "botorch", 0),
+            run("snar", "rl", 0),
+            run("composition", "botorch", 0),
+        ],
+        "check": [run("snar", "botorch", 200), run("snar", "rl", 200), run("snar", "oracle", 200)],
+        "dev": [run("snar", "botorch", 100), run("snar", "rl", 100), run("snar", "rl", 101)],
+    }
+    runs = pooled.pooled_runs(journals, ("snar",))
+    assert sorted((r["strategy"], r["seed"]) for r in runs) == [
+        ("botorch", 0),
+        ("botorch", 100),
+        ("botorch", 200),
+        ("rl", 0),
+        ("rl", 100),
+        ("rl", 101),
+        ("rl", 200),
+    ]
+
+
+def test_a_rerun_in_one_block_replaces_and_a_seed_in_two_blocks_is_refused(
+    pooled: ModuleType,
+) -> None:
+    rerun = {"reported": [run("snar", "botorch", 0, (1,)), run("snar", "botorch", 0, (2,))]}
+    (kept,) = pooled.pooled_runs(rerun, ("snar",))
+    assert kept["order"] == [2]
+    twice = {"reported": [run("snar", "botorch", 0)], "dev": [run("snar", "botorch", 0)]}
+    with pytest.raises(ValueError, match="seed 0 of snar botorch is in two blocks"):
+        pooled.pooled_runs(twice, ("snar",))
+
+
+def test_room_share_runs_from_botorch_to_the_oracle(pooled: ModuleType) -> None:
+    assert pooled.room_share(4.0, 4.0, 6.0) == 0.0
+    assert pooled.room_share(6.0, 4.0, 6.0) == 1.0
+    assert pooled.room_share(3.0, 4.0, 6.0) == -0.5
+    assert math.isnan(pooled.room_share(5.0, 4.0, 4.0))
+
+
+def test_the_ratio_interval_pairs_seeds_and_holds_the_ratio_of_means(pooled: ModuleType) -> None:
+    botorch = {s: 2.0 + (s % 5) for s in range(30)}  # mean 4
+    same = pooled.ratio_interval(dict(botorch), botorch)
+    assert same == pytest.approx((1.0, 1.0))  # paired seeds: no spread when the AFs agree
+    better = {s: 1.25 * v for s, v in botorch.items()}
+    assert pooled.ratio_interval(better, botorch) == pytest.approx((1.25, 1.25))
+    noisy = {s: v + (1.0 if s % 2 else -0.5) for s, v in botorch.items()}  # mean 4.25
+    low, high = pooled.ratio_interval(noisy, botorch)
+    assert low < 4.25 / 4 < high
+    # resampled together, the seeds' shared part (2 to 6) cancels; resampled apart it would
+    # widen the interval to about 0.3
+    assert high - low < 0.15
