@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import math
-from pathlib import Path
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
 import pytest
 
-POOLED = Path(__file__).resolve().parents[1] / "benchmarks" / "acquisition_pooled.py"
-
 
 @pytest.fixture(scope="module")
-def pooled() -> ModuleType:
-    """benchmarks/acquisition_pooled.py, imported by path (benchmarks is not a package)."""
-    spec = importlib.util.spec_from_file_location("acquisition_pooled", POOLED)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def pooled(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    """benchmarks/acquisition_pooled.py."""
+    return benchmark_script("acquisition_pooled")
 
 
 def run(task: str, strategy: str, seed: int, order: tuple[int, ...] = (0,)) -> dict[str, Any]:

@@ -6,10 +6,8 @@ queue refilled while instruments claim (the path the full benchmark measures).
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from types import ModuleType
 
 import pytest
@@ -17,17 +15,11 @@ import pytest
 from db import disconnect
 from db.connection import client
 
-LOAD = Path(__file__).resolve().parents[2] / "benchmarks" / "load.py"
-
 
 @pytest.fixture(scope="module")
-def load() -> ModuleType:
-    """benchmarks/load.py, imported by path (benchmarks is not a package)."""
-    spec = importlib.util.spec_from_file_location("load_benchmark", LOAD)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    """benchmarks/load.py."""
+    return benchmark_script("load")
 
 
 @pytest.fixture
