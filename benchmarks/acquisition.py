@@ -38,7 +38,6 @@ Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
 import multiprocessing
@@ -60,6 +59,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchm
 sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine  # noqa: E402
+from benchmarks.scripts import sibling  # noqa: E402
 from discovery.datasets import PoolDataset, load_csv, load_olympus  # noqa: E402
 from discovery.domain import Direction  # noqa: E402
 from discovery.metrics import (  # noqa: E402
@@ -75,15 +75,6 @@ from discovery.simulate import ClairvoyantPlanner, PoolTask, simulate  # noqa: E
 OLYMPUS = REPO.parent / "shared" / "data" / "optimization" / "olympus"
 PROPERTY = REPO.parent / "shared" / "data" / "property"
 RESULTS = REPO / "benchmarks" / "results"
-
-
-def sibling(name: str) -> Any:
-    """Import another benchmark script as a module."""
-    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same sets and budget rule
@@ -230,21 +221,19 @@ def olympus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
         top = top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
         rows: dict[str, Any] = {}
         for strategy in dict.fromkeys(r["strategy"] for r in runs if r["task"] == key):
-            traces = [
-                top_fraction_trace(r["order"], top)
-                for r in runs
-                if r["task"] == key and r["strategy"] == strategy
-            ]
+            chosen = [r for r in runs if r["task"] == key and r["strategy"] == strategy]
+            traces = [top_fraction_trace(r["order"], top) for r in chosen]
             ef = [enhancement_factor(t, len(pool)) for t in traces]
             af = [acceleration_factor(t, len(pool)) for t in traces]
             # what a lab sees: experiments to the first top find (a miss counts as the
             # budget) and top finds at the budget
             first = [float(np.argmax(t > 0) + 1 if t[-1] > 0 else len(t)) for t in traces]
             found = [float(t[-1] * top.sum()) for t in traces]
-            seconds = [r["seconds"] for r in runs if r["task"] == key and r["strategy"] == strategy]
+            seconds = [r["seconds"] for r in chosen]
             rows[strategy] = {
                 "ef": mean_se(ef),
                 "af": mean_se(af),
+                "af_by_seed": {r["seed"]: value for r, value in zip(chosen, af, strict=True)},
                 "first_top": mean_se(first),
                 "top_found": mean_se(found),
                 "seeds": len(traces),

@@ -21,28 +21,23 @@ Writes ``benchmarks/results/acquisition_pooled.{json,md}`` and prints the table.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import math
+import sys
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
+# benchmarks/literature.py would shadow the literature package
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.scripts import sibling  # noqa: E402
+
 RESULTS = REPO / "benchmarks" / "results"
 BLOCKS = ("acquisition", "acquisition_dev", "acquisition_check")
-
-
-def acquisition_module() -> Any:
-    """benchmarks/acquisition.py, imported by path (benchmarks is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        "acquisition", REPO / "benchmarks" / "acquisition.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def pooled_runs(
@@ -107,27 +102,14 @@ def ratio_interval(
     return float(low), float(high)
 
 
-def per_seed_af(runs: list[dict[str, Any]], bench: Any) -> dict[tuple[str, str], dict[int, float]]:
-    """AF of every campaign, by (set, strategy) and seed."""
-    values: dict[tuple[str, str], dict[int, float]] = {}
-    for name in dict.fromkeys(r["task"] for r in runs):
-        pool = bench.task(name)
-        top = bench.top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
-        for run in (r for r in runs if r["task"] == name):
-            trace = bench.top_fraction_trace(run["order"], top)
-            af = bench.acceleration_factor(trace, len(pool))
-            values.setdefault((name, run["strategy"]), {})[run["seed"]] = af
-    return values
-
-
 def markdown(result: dict[str, Any]) -> str:
     """The pooled tables: AF with its ratio to BoTorch and share of the room, and counts."""
     summary = result["olympus"]
     strategies = list(next(iter(summary.values()))["strategies"])
-    seeds = {s: next(iter(summary.values()))["strategies"][s]["seeds"] for s in strategies}
+    seeds = max(row["seeds"] for row in next(iter(summary.values()))["strategies"].values())
     lines = [
         f"Acquisition benchmark, Olympus sets, pooled over the journals of "
-        f"{', '.join(result['blocks'])} ({max(seeds.values())} seeds per set and strategy); "
+        f"{', '.join(result['blocks'])} ({seeds} seeds per set and strategy); "
         "mean ± standard error of AF against random (top 5%). In brackets: AF relative to "
         "botorch with a 90% bootstrap interval over paired seeds, and the share of the room "
         "between botorch and the oracle that the strategy takes. Machine: the one each block "
@@ -153,8 +135,8 @@ def markdown(result: dict[str, Any]) -> str:
     for s in strategies:
         rows = [e["strategies"][s] for e in summary.values()]
         ratios = [row["af_vs_botorch"] for row in rows]
-        lows = [row.get("af_vs_botorch_90", (math.nan,))[0] for row in rows]
-        highs = [row.get("af_vs_botorch_90", (math.nan, math.nan))[1] for row in rows]
+        intervals = [row.get("af_vs_botorch_90", (math.nan, math.nan)) for row in rows]
+        lows, highs = [low for low, _ in intervals], [high for _, high in intervals]
         lines.append(
             f"- {s}: {sum(x >= 1.2 for x in ratios)}/{len(ratios)} at >= 1.2x "
             f"({sum(x >= 1.2 for x in lows)} with the whole interval there), "
@@ -169,7 +151,7 @@ def main() -> None:
     parser.add_argument("--blocks", nargs="*", default=list(BLOCKS))
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_pooled")
     args = parser.parse_args()
-    bench = acquisition_module()
+    bench = sibling("acquisition")
     journals = {b: bench.read_journal(RESULTS / f"{b}.runs.jsonl") for b in args.blocks}
     for block, runs in journals.items():
         if not runs:
@@ -178,15 +160,16 @@ def main() -> None:
     order = {name: i for i, name in enumerate((*bench.SETS, *bench.OLYMPUS_STRATEGIES))}
     runs.sort(key=lambda r: (order[r["task"]], order.get(r["strategy"], len(order)), r["seed"]))
     summary = bench.olympus_summary(runs)
-    afs = per_seed_af(runs, bench)
-    for name, entry in summary.items():
+    for entry in summary.values():
         rows = entry["strategies"]
-        for strategy, row in rows.items():
-            if "botorch" in rows:
-                row["af_vs_botorch_90"] = ratio_interval(afs[name, strategy], afs[name, "botorch"])
-            if "botorch" in rows and "oracle" in rows:
+        if "botorch" not in rows:
+            continue
+        botorch = rows["botorch"]
+        for row in rows.values():
+            row["af_vs_botorch_90"] = ratio_interval(row["af_by_seed"], botorch["af_by_seed"])
+            if "oracle" in rows:
                 row["room_share"] = room_share(
-                    row["af"][0], rows["botorch"]["af"][0], rows["oracle"]["af"][0]
+                    row["af"][0], botorch["af"][0], rows["oracle"]["af"][0]
                 )
     result = {"blocks": args.blocks, "olympus": summary}
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +11,7 @@ import numpy as np
 import pytest
 
 from agents import CampaignAgent
+from benchmarks.scripts import sibling
 from db import CampaignStore, connect, disconnect, ephemeral_server
 from db.connection import client
 from discovery.datasets import PoolDataset, load_olympus
@@ -25,21 +25,10 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTO_PCE10 = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 
 
-def import_benchmark(name: str) -> ModuleType:
-    """``benchmarks/NAME.py``, imported by path (benchmarks is not a package)."""
-    spec = importlib.util.spec_from_file_location(
-        f"{name}_benchmark", REPO / "benchmarks" / f"{name}.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="session")
 def benchmark_script() -> Callable[[str], ModuleType]:
     """Imports a script of ``benchmarks/`` by name."""
-    return import_benchmark
+    return sibling
 
 
 @pytest.fixture(scope="session")
