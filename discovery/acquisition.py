@@ -13,6 +13,7 @@ experiments miss it.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -206,7 +207,8 @@ def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACT
     """The value that the top ``fraction`` of ``reference`` is expected to exceed.
 
     Solves ``sum_i P(f(x_i) > level) = k`` over the posterior marginals of the ``r``
-    reference points by bisection (the expected count is monotone in the level), with
+    reference points (averaged over a fully Bayesian GP's hyperparameter samples) by
+    bisection (the expected count is monotone in the level), with
     ``k = ceil(fraction * r)`` as in the campaign metrics' top set
     (:func:`discovery.metrics.top_count`). On a small pool the rounding matters: a level
     for ``fraction * r`` expected finds would leave the metrics' last member out.
@@ -224,12 +226,12 @@ def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACT
     # the expected count stays under r at every level: with k = r, aim just below it
     count = min(top_count(len(reference), fraction), len(reference) - 0.5)
     with torch.no_grad():
-        mean, sigma = _marginals(model, reference)
+        mean, sigma = _sampled_marginals(model, reference)
     low = float((mean - 8 * sigma).min())
     high = float((mean + 8 * sigma).max())
     for _ in range(60):  # halves a bracket of any width to double precision
         level = (low + high) / 2
-        expected = float(ndtr((mean - level) / sigma).sum())
+        expected = float(ndtr((mean - level) / sigma).mean(0).sum())
         low, high = (level, high) if expected > count else (low, level)
     return (low + high) / 2
 
@@ -246,6 +248,9 @@ class LogProbabilityOfTop(AcquisitionFunction):
     sequential simulation with a pessimistic oracle (Jiang et al., NeurIPS 2018): every
     belief is taken from the model before any of them, and all are conditioned on at
     once. A point sure to clear the level is believed to sit just under it.
+
+    Under a fully Bayesian GP the probability is averaged over its hyperparameter
+    samples, and each sample believes its own miss.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
@@ -268,25 +273,48 @@ class LogProbabilityOfTop(AcquisitionFunction):
         self.believed = self.model
         if X_pending is not None and len(X_pending):
             with torch.no_grad():
-                mean, sigma = _marginals(self.model, X_pending)
+                mean, sigma = _sampled_marginals(self.model, X_pending)
                 alpha = (self.level - mean) / sigma
-                miss = mean - sigma * torch.exp(log_phi(alpha) - log_ndtr(alpha))
-            self.believed = self.model.condition_on_observations(X_pending, miss.unsqueeze(-1))
+                miss = mean - sigma * torch.exp(log_phi(alpha) - log_ndtr(alpha))  # S x p
+            if len(miss) == 1:
+                X_believed, Y_believed = X_pending, miss[0].unsqueeze(-1)
+            else:  # each hyperparameter sample believes its own miss
+                X_believed, Y_believed = X_pending.expand(len(miss), -1, -1), miss.unsqueeze(-1)
+            self.believed = self.model.condition_on_observations(X_believed, Y_believed)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""
         if X.shape[-2] != 1:
             raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
-        mean, sigma = _marginals(self.believed, X.reshape(-1, X.shape[-1]))
-        return log_ndtr((mean - self.level) / sigma).reshape(X.shape[:-2])
+        mean, sigma = _sampled_marginals(self.believed, X.reshape(-1, X.shape[-1]))
+        log_p = log_ndtr((mean - self.level) / sigma)  # S x b
+        mixture = torch.logsumexp(log_p, dim=0) - math.log(len(log_p))
+        return mixture.reshape(X.shape[:-2])
+
+
+def _sampled_marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Posterior means and standard deviations of output 0 at ``n x d`` points, each ``S x n``.
+
+    ``S`` is the number of a fully Bayesian GP's hyperparameter samples (its posterior is
+    their equal mixture), 1 for any other model.
+    """
+    means, variances = [], []
+    for chunk in X.split(SHORTLIST_CHUNK):
+        posterior = cast(GPyTorchPosterior, model.posterior(chunk))
+        means.append(posterior.mean[..., 0].reshape(-1, len(chunk)))
+        variances.append(posterior.variance[..., 0].reshape(-1, len(chunk)))
+    return torch.cat(means, dim=-1), torch.cat(variances, dim=-1).clamp_min(1e-12).sqrt()
 
 
 def _marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Posterior means and standard deviations of output 0 at ``n x d`` points, each ``n``."""
-    parts = [cast(GPyTorchPosterior, model.posterior(chunk)) for chunk in X.split(SHORTLIST_CHUNK)]
-    mean = torch.cat([p.mean[..., 0] for p in parts])
-    variance = torch.cat([p.variance[..., 0] for p in parts])
-    return mean, variance.clamp_min(1e-12).sqrt()
+    """Posterior means and standard deviations of output 0 at ``n x d`` points, each ``n``.
+
+    For a fully Bayesian GP, those of the mixture over its hyperparameter samples.
+    """
+    mean, sigma = _sampled_marginals(model, X)
+    mixture_mean = mean.mean(0)
+    variance = sigma.square().mean(0) + (mean - mixture_mean).square().mean(0)
+    return mixture_mean, variance.clamp_min(1e-12).sqrt()
 
 
 def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:

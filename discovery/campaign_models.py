@@ -1,4 +1,8 @@
-"""Surrogates fitted inside a campaign, by name: ``gp``, ``ensemble``, ``gnn``, ``transformer``.
+"""Surrogates fitted inside a campaign, by name (:data:`SURROGATES`).
+
+``gp`` is BoTorch's ``SingleTaskGP``; ``bayesgp`` is the GP with its hyperparameters
+integrated out by NUTS (:func:`discovery.surrogates.fit_bayesian_gp`); ``ensemble``,
+``gnn`` and ``transformer`` are deep ensembles.
 
 A campaign hands its planner encoded arrays. How a surrogate reads them depends on the
 space:
@@ -42,10 +46,13 @@ from discovery.featurizers import (
     fractions_to_batch,
 )
 from discovery.spaces import SearchSpace
-from discovery.surrogates import data_hash, fit_gp, gp_artifact
+from discovery.surrogates import data_hash, fit_bayesian_gp, fit_gp, gp_artifact
 
 #: Surrogates a campaign can use, by name.
-SURROGATES: tuple[str, ...] = ("gp", "ensemble", "gnn", "transformer")
+SURROGATES: tuple[str, ...] = ("gp", "bayesgp", "ensemble", "gnn", "transformer")
+
+#: Surrogates that are exact GPs: they warp inputs and condition on believed outcomes.
+GAUSSIAN_PROCESSES: tuple[str, ...] = ("gp", "bayesgp")
 
 #: The ensemble member each element-set surrogate trains.
 _SET_MEMBERS = {"gnn": "roost", "transformer": "transformer"}
@@ -135,13 +142,13 @@ def fit_surrogate(
     """Fit a campaign surrogate and describe it for the model registry.
 
     Args:
-        surrogate: ``gp``, ``ensemble``, ``gnn`` or ``transformer``.
+        surrogate: A name in :data:`SURROGATES`.
         space: The campaign's search space (decides how inputs are read).
         train_X: ``n x d`` encoded inputs of the measurements.
         train_Y: ``n x 1`` targets, oriented so that larger is better.
         bounds: ``2 x d`` bounds of the encoded inputs.
-        seed: Seed of the round (members, batch order, validation split).
-        input_warp: Kumaraswamy input warping (``gp`` only, see
+        seed: Seed of the round (members, batch order, validation split, NUTS).
+        input_warp: Kumaraswamy input warping (GPs only, see
             :func:`discovery.surrogates.build_gp`).
 
     Returns:
@@ -155,11 +162,16 @@ def fit_surrogate(
     """
     if surrogate not in SURROGATES:
         raise ValueError(f"unknown surrogate {surrogate!r}; choose from {list(SURROGATES)}")
-    if input_warp and surrogate != "gp":
-        raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {surrogate}")
+    if input_warp and surrogate not in GAUSSIAN_PROCESSES:
+        raise ValueError(
+            f"input warping (iwarp) needs a GP surrogate {GAUSSIAN_PROCESSES}, not {surrogate}"
+        )
     if surrogate == "gp":
         gp = fit_gp(train_X, train_Y, bounds, input_warp)
         return gp, gp_artifact(gp, train_X, train_Y)
+    if surrogate == "bayesgp":
+        bayesian = fit_bayesian_gp(train_X, train_Y, bounds, input_warp, seed)
+        return bayesian, gp_artifact(bayesian, train_X, train_Y)
     encode, args, featurizer = _encoder(surrogate, space, bounds)
     ensemble = _train(surrogate, encode, args, train_X, train_Y[:, 0], seed)
     model = EnsembleModel(ensemble, encode)
@@ -243,4 +255,4 @@ class _Sets:
         return self.take(index).sets
 
 
-__all__ = ["MAX_COMPONENTS", "SURROGATES", "fit_surrogate"]
+__all__ = ["GAUSSIAN_PROCESSES", "MAX_COMPONENTS", "SURROGATES", "fit_surrogate"]

@@ -33,7 +33,7 @@ from discovery.acquisition import (
     qlognei,
     shortlist,
 )
-from discovery.campaign_models import SURROGATES, fit_surrogate
+from discovery.campaign_models import GAUSSIAN_PROCESSES, SURROGATES, fit_surrogate
 from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale
@@ -173,7 +173,8 @@ class GPPlanner:
         mc_samples: QMC samples for the acquisition function.
         num_restarts: Gradient restarts when optimising over an open space.
         raw_samples: Initial samples for those restarts.
-        surrogate: ``gp`` (``SingleTaskGP``), ``ensemble`` (deep ensemble), ``gnn``
+        surrogate: ``gp`` (``SingleTaskGP``), ``bayesgp`` (GP with hyperparameters
+            integrated out by NUTS), ``ensemble`` (deep ensemble), ``gnn``
             (composition GNN ensemble) or ``transformer`` (element transformer ensemble);
             see :mod:`discovery.campaign_models`.
         acquisition: A name in :data:`discovery.acquisition.ACQUISITIONS`.
@@ -185,7 +186,7 @@ class GPPlanner:
             that skewed yields and heavy-tailed errors look Gaussian to it (HEBO,
             Cowen-Rivers et al., JAIR 2022).
         input_warp: Fit a Kumaraswamy warp of each input with the GP (HEBO's other
-            half; :func:`discovery.surrogates.build_gp`); ``gp`` surrogate only.
+            half; :func:`discovery.surrogates.build_gp`); GP surrogates only.
         shortlist_above: On pools larger than this, the batch acquisition scores only
             the candidates with the highest analytic log-EI
             (:func:`discovery.acquisition.shortlist`), or for ``top`` its own highest
@@ -212,14 +213,18 @@ class GPPlanner:
     shortlist_min: int = 256
 
     def __post_init__(self) -> None:
-        if self.input_warp and self.surrogate != "gp":
-            raise ValueError(f"input warping (iwarp) needs the gp surrogate, not {self.surrogate}")
-        if self.acquisition in TOP_HUNTING and (self.surrogate != "gp" or self.prior is not None):
-            # a batch conditions the model on its beliefs, which only the GP supports
+        gp = self.surrogate in GAUSSIAN_PROCESSES
+        if self.input_warp and not gp:
+            raise ValueError(
+                f"input warping (iwarp) needs a GP surrogate {GAUSSIAN_PROCESSES}, "
+                f"not {self.surrogate}"
+            )
+        if self.acquisition in TOP_HUNTING and (not gp or self.prior is not None):
+            # a batch conditions the model on its beliefs, which only the GPs support
             used = "a prior mean" if self.prior is not None else f"the {self.surrogate} surrogate"
             raise ValueError(
-                f"the {self.acquisition} acquisition needs the gp surrogate without a prior, "
-                f"not {used}"
+                f"the {self.acquisition} acquisition needs a GP surrogate {GAUSSIAN_PROCESSES} "
+                f"without a prior, not {used}"
             )
 
     def shortlist_size(self, q: int, pending: int = 0) -> int:

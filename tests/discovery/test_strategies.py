@@ -130,7 +130,7 @@ def test_unknown_strategy_names_are_refused(name: str) -> None:
 
 
 def test_input_warping_needs_the_gp_surrogate() -> None:
-    with pytest.raises(ValueError, match=r"iwarp.*needs the gp surrogate"):
+    with pytest.raises(ValueError, match=r"iwarp.*needs a GP surrogate"):
         make_planner("ensemble+iwarp")
 
 
@@ -505,10 +505,10 @@ def test_the_top_acquisition_scores_one_point_per_t_batch() -> None:
         LogProbabilityOfTop(model, 0.5)(torch.as_tensor(pool[:4]).unsqueeze(0))
 
 
-def test_the_top_acquisition_needs_the_gp_without_a_prior() -> None:
-    with pytest.raises(ValueError, match=r"top acquisition needs the gp surrogate.*ensemble"):
+def test_the_top_acquisition_needs_a_gp_without_a_prior() -> None:
+    with pytest.raises(ValueError, match=r"top acquisition needs a GP surrogate.*ensemble"):
         make_planner("ensemble+top")
-    with pytest.raises(ValueError, match=r"top acquisition needs the gp.*not a prior mean"):
+    with pytest.raises(ValueError, match=r"top acquisition needs a GP.*not a prior mean"):
         GPPlanner(acquisition="top", prior=lambda rows: np.zeros(len(rows)))
 
 
