@@ -23,6 +23,10 @@ registry of an in-memory SecantusDB and read back from it); ``gp+prior`` on the
 composition task (an MP-trained ensemble as the prior mean, see literature_prior.py);
 ``oracle``, which reads the answers and measures the best first after the same random
 start: the ceiling, which shows how much room each set leaves over BoTorch.
+``bayesgp+top+iwarp+warp`` (the same, with the GP's hyperparameters and input warps
+integrated out by NUTS) is a candidate for ``DEFAULT`` still being measured; each of its
+rounds costs a NUTS fit, so until every set has its seeds it runs in a block of its own
+beside the two it is measured against (the last command below).
 
     python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
     python benchmarks/acquisition.py --first-seed 100 --strategies botorch gp gp+warp \
@@ -31,6 +35,9 @@ start: the ceiling, which shows how much room each set leaves over BoTorch.
     python benchmarks/acquisition.py --first-seed 200 --strategies botorch gp+iwarp+warp \
         gp+top+iwarp+warp oracle --skip-composition --skip-multi \
         --output benchmarks/results/acquisition_check   # a third block of seeds
+    python benchmarks/acquisition.py --strategies botorch gp+top+iwarp+warp \
+        bayesgp+top+iwarp+warp --sets benzylation snar colors_n9 --skip-composition \
+        --skip-multi --output benchmarks/results/acquisition_bayesgp
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
 """
