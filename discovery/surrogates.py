@@ -116,8 +116,8 @@ def fit_gp(
 
 
 #: NUTS warm-up steps and draws for :func:`fit_bayesian_gp`, and the thinning that keeps
-#: 16 hyperparameter samples (BoTorch's defaults: 512, 256, 16), so that a fit takes about
-#: 3 s on one CPU core at up to 70 observations.
+#: 16 hyperparameter samples (BoTorch's defaults: 512, 256, 16): on one CPU core a fit takes
+#: a few seconds at 20 observations and up to half a minute near 70 (Olympus campaigns).
 NUTS_WARMUP, NUTS_DRAWS, NUTS_THINNING = 128, 128, 8
 
 
