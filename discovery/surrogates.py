@@ -6,7 +6,6 @@ import hashlib
 import io
 from typing import cast
 
-import jax
 import torch
 from botorch.fit import fit_fully_bayesian_model_nuts, fit_gpytorch_mll
 from botorch.models import SingleTaskGP
@@ -18,6 +17,7 @@ from gpytorch.kernels import Kernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
 
+from discovery.bucketed_nuts import BucketedBayesianGP, bucket_rows, make_room_for
 from discovery.domain import ModelArtifact
 
 DTYPE = torch.float64
@@ -117,7 +117,8 @@ def fit_gp(
 
 #: NUTS warm-up steps and draws for :func:`fit_bayesian_gp`, and the thinning that keeps
 #: 16 hyperparameter samples (BoTorch's defaults: 512, 256, 16): on one CPU core a fit takes
-#: a few seconds at 20 observations and up to half a minute near 70 (Olympus campaigns).
+#: about 2.5 s at 20 to 70 observations, plus about 6 s the first time a process meets a
+#: bucket of data sizes (:mod:`discovery.bucketed_nuts`).
 NUTS_WARMUP, NUTS_DRAWS, NUTS_THINNING = 128, 128, 8
 
 
@@ -127,7 +128,8 @@ def build_bayesian_gp(
     """An unfitted fully Bayesian GP, normalising inputs and standardising the outcome.
 
     Matern-5/2 kernel with the dimension-scaled log-normal lengthscale prior of Hvarfner
-    et al. (ICML 2024), as BoTorch's ``FullyBayesianSingleTaskGP`` builds it.
+    et al. (ICML 2024), as BoTorch's ``FullyBayesianSingleTaskGP`` builds it; the sampler
+    pads the data to a bucket of sizes, so that its compiled code is reused.
 
     Args:
         train_X: ``n x d`` training inputs (encoded space units).
@@ -135,7 +137,7 @@ def build_bayesian_gp(
         bounds: ``2 x d`` bounds of the encoded space.
         input_warp: Also sample a Kumaraswamy warp of each normalised input.
     """
-    return FullyBayesianSingleTaskGP(
+    return BucketedBayesianGP(
         train_X,
         train_Y,
         outcome_transform=Standardize(m=1),
@@ -172,6 +174,7 @@ def fit_bayesian_gp(
     if train_Y.shape[-1] != 1:
         raise ValueError(f"train_Y: a fully Bayesian GP models one output, not {train_Y.shape[-1]}")
     model = build_bayesian_gp(train_X, train_Y, bounds, input_warp)
+    make_room_for((bucket_rows(train_X.shape[0]), train_X.shape[1], input_warp))
     fit_fully_bayesian_model_nuts(
         model,
         warmup_steps=NUTS_WARMUP,
@@ -180,9 +183,6 @@ def fit_bayesian_gp(
         disable_progbar=True,
         seed=seed % 2**31,
     )
-    # every new number of observations compiles new XLA code; a long-lived agent that
-    # kept it all would run out of mapped memory within a few campaigns
-    jax.clear_caches()
     return model.eval()
 
 

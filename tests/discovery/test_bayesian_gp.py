@@ -130,8 +130,9 @@ def test_each_sample_believes_a_pending_pick_misses(
         believed = acqf(candidates)
     distance = (pool - pool[peak]).norm(dim=1)
     near, far = (distance > 0) & (distance < 0.15), distance > 0.8
-    # the expected top finds next to it drop (the batch spreads out); far ones stay
-    assert believed[near].exp().sum() < 0.85 * alone[near].exp().sum()
+    # the chances next to it drop, each of them (the batch spreads out); far ones stay
+    assert near.sum() >= 4 and bool((believed[near] < alone[near]).all())
+    assert believed[near].exp().sum() < 0.95 * alone[near].exp().sum()
     assert torch.allclose(believed[far].exp(), alone[far].exp(), atol=0.01)
     assert math.isfinite(float(believed.max()))
     acqf.set_X_pending(None)
