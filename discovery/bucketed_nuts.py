@@ -11,6 +11,8 @@ rounds and in later campaigns alike.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import jax
 import jax.numpy as jnp
 import numpyro
@@ -20,10 +22,21 @@ from botorch.models.fully_bayesian import FullyBayesianSingleTaskGP, MaternPyroM
 
 #: Smallest step between buckets (rows).
 BUCKET_STEP = 16
-#: Compiled programs one process keeps before it clears JAX's caches (memory, see above).
+#: Compiled samplers one process keeps before it clears JAX's caches (memory, see above).
 MAX_COMPILED_SHAPES = 6
+#: Fits between clears: each fit also compiles a few small programs around the sampler
+#: (about 600 memory maps and 30 MB) that are never reused, and a process that passes
+#: its limit of 65,530 maps dies in the middle of a compile.
+MAX_FITS_BETWEEN_CLEARS = 16
 
-_compiled_shapes: set[tuple[int, ...]] = set()
+
+@dataclass
+class _CompileCache:
+    shapes: set[tuple[int, ...]] = field(default_factory=set)
+    fits: int = 0
+
+
+_cache = _CompileCache()
 
 
 def bucket_rows(n: int) -> int:
@@ -33,11 +46,16 @@ def bucket_rows(n: int) -> int:
 
 
 def make_room_for(shape: tuple[int, ...]) -> None:
-    """Clear JAX's compiled programs before a new shape would exceed the memory bound."""
-    if shape not in _compiled_shapes and len(_compiled_shapes) >= MAX_COMPILED_SHAPES:
+    """Clear JAX's compiled programs before the next fit would pass the memory bounds."""
+    new_shape = shape not in _cache.shapes
+    if _cache.fits >= MAX_FITS_BETWEEN_CLEARS or (
+        new_shape and len(_cache.shapes) >= MAX_COMPILED_SHAPES
+    ):
         jax.clear_caches()
-        _compiled_shapes.clear()
-    _compiled_shapes.add(shape)
+        _cache.shapes.clear()
+        _cache.fits = 0
+    _cache.shapes.add(shape)
+    _cache.fits += 1
 
 
 class BucketedMaternModel(MaternPyroModel):

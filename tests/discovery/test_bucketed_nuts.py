@@ -55,16 +55,28 @@ def test_padded_rows_shift_the_log_likelihood_by_a_constant(n: int) -> None:
     np.testing.assert_allclose(shifts, -padding * math.log(2 * math.pi) / 2, atol=2e-3)
 
 
-def test_compiled_programs_are_cleared_beyond_the_memory_bound(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    clears: list[None] = []
-    monkeypatch.setattr(bucketed_nuts, "_compiled_shapes", set())
-    monkeypatch.setattr(jax, "clear_caches", lambda: clears.append(None))
+@pytest.fixture
+def clears(monkeypatch: pytest.MonkeyPatch) -> list[None]:
+    """JAX's cache clears, counted instead of done, from an empty cache."""
+    cleared: list[None] = []
+    monkeypatch.setattr(bucketed_nuts, "_cache", bucketed_nuts._CompileCache())
+    monkeypatch.setattr(jax, "clear_caches", lambda: cleared.append(None))
+    return cleared
+
+
+def test_compiled_samplers_are_cleared_beyond_the_shape_bound(clears: list[None]) -> None:
     for rows in range(bucketed_nuts.MAX_COMPILED_SHAPES):
         make_room_for((rows, 2, True))
-        make_room_for((0, 2, True))  # seen already: kept
     assert not clears
     make_room_for((99, 2, True))
     assert len(clears) == 1
-    assert bucketed_nuts._compiled_shapes == {(99, 2, True)}
+    assert bucketed_nuts._cache.shapes == {(99, 2, True)}
+
+
+def test_a_process_clears_after_a_bounded_number_of_fits_of_one_shape(clears: list[None]) -> None:
+    for _ in range(bucketed_nuts.MAX_FITS_BETWEEN_CLEARS):
+        make_room_for((16, 2, True))
+    assert not clears
+    make_room_for((16, 2, True))
+    assert len(clears) == 1
+    assert bucketed_nuts._cache.fits == 1
