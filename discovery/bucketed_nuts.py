@@ -1,12 +1,12 @@
 """A fully Bayesian GP whose NUTS program is compiled once per bucket of data sizes.
 
 NumPyro compiles the sampler for the exact shape of the training data. In a campaign the
-number of observations grows every round, so each fit recompiled: about 6 s of an 8 s fit
-on one CPU core, and each compiled program holds about 250 MB and 1,000 memory maps until
+number of observations grows every round, so each fit recompiled: about 9 s of a 12 s fit
+on one CPU core, and each compiled sampler holds about 250 MB and 1,000 memory maps until
 JAX's caches are cleared. Here the data are padded to a bucket of rows (a multiple of 16
-up to 64 rows, then four buckets per doubling), and the padded rows are masked out of the
-likelihood exactly, so one compiled program serves every size in its bucket, in later
-rounds and in later campaigns alike.
+up to 128 rows, then four buckets per doubling), and the padded rows are masked out of the
+likelihood exactly, so one compiled sampler serves every size in its bucket until the
+caches are next cleared (:func:`make_room_for`).
 """
 
 from __future__ import annotations
