@@ -24,9 +24,9 @@ composition task (an MP-trained ensemble as the prior mean, see literature_prior
 ``oracle``, which reads the answers and measures the best first after the same random
 start: the ceiling, which shows how much room each set leaves over BoTorch.
 ``bayesgp+top+iwarp+warp`` (the same, with the GP's hyperparameters and input warps
-integrated out by NUTS) is a candidate for ``DEFAULT`` still being measured; each of its
-rounds costs a NUTS fit, so until every set has its seeds it runs in a block of its own
-beside the two it is measured against (the last command below).
+integrated out by NUTS) was measured in a block of its own on the three smallest sets (the
+last command below); it is not ``DEFAULT``, because on development seeds it loses on the
+longer sets (fullerenes most, see the README).
 
     python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
     python benchmarks/acquisition.py --first-seed 100 --strategies botorch gp gp+warp \

@@ -117,8 +117,8 @@ def fit_gp(
 
 #: NUTS warm-up steps and draws for :func:`fit_bayesian_gp`, and the thinning that keeps
 #: 16 hyperparameter samples (BoTorch's defaults: 512, 256, 16): on one CPU core a fit takes
-#: about 2.5 s at 20 to 70 observations, plus about 6 s the first time a process meets a
-#: bucket of data sizes (:mod:`discovery.bucketed_nuts`).
+#: about 3 s at 20 to 70 observations, and 7 to 10 s when it compiles the sampler for a
+#: new bucket of data sizes (:mod:`discovery.bucketed_nuts`).
 NUTS_WARMUP, NUTS_DRAWS, NUTS_THINNING = 128, 128, 8
 
 
