@@ -148,6 +148,8 @@ class AcquisitionInputs:
         seed: Sampler seed.
         reference: ``r x d`` points standing for the population whose top fraction is
             hunted (the pool, or a sample of an open space); ``top`` needs them.
+        endgame: The batch is one of a budgeted campaign's last, where exploring no
+            longer pays; ``top`` then believes its picks at their mean, not as misses.
 
     """
 
@@ -158,6 +160,7 @@ class AcquisitionInputs:
     mc_samples: int = 256
     seed: int = 0
     reference: torch.Tensor | None = None
+    endgame: bool = False
 
     @property
     def sampler(self) -> SobolQMCNormalSampler:
@@ -236,6 +239,10 @@ def top_level(model: Model, reference: torch.Tensor, fraction: float = TOP_FRACT
     return (low + high) / 2
 
 
+#: What ``top`` believes a batch's picks measure: a miss, or the posterior mean.
+BELIEFS = ("miss", "mean")
+
+
 class LogProbabilityOfTop(AcquisitionFunction):
     """``log P(f(x) > level)``: how likely a candidate is to be a top find.
 
@@ -249,37 +256,50 @@ class LogProbabilityOfTop(AcquisitionFunction):
     belief is taken from the model before any of them, and all are conditioned on at
     once. A point sure to clear the level is believed to sit just under it.
 
+    Spreading out is exploration, and it pays only while later batches can use what it
+    finds. In a campaign's last batches (``belief="mean"``) each pick is believed at its
+    posterior mean instead (the kriging believer), so a batch may stay where top finds
+    are likely; on the very last batch only the marginal probabilities count.
+
     Under a fully Bayesian GP the probability is averaged over its hyperparameter
-    samples, and each sample believes its own miss.
+    samples, and each sample believes its own outcome.
 
     Args:
         model: Fitted single-output surrogate (larger is better).
         level: The value a top find must exceed (:func:`top_level`).
+        belief: What each pending experiment and earlier pick is believed to measure:
+            ``miss`` (its mean below the level) or ``mean`` (its posterior mean).
 
     Example:
         >>> acqf = LogProbabilityOfTop(model, top_level(model, pool))
         >>> acqf(pool.unsqueeze(-2))  # N log-probabilities
     """
 
-    def __init__(self, model: Model, level: float) -> None:
+    def __init__(self, model: Model, level: float, belief: str = "miss") -> None:
+        if belief not in BELIEFS:
+            raise ValueError(f"belief: one of {BELIEFS}, got {belief!r}")
         super().__init__(model)
         self.level = level
+        self.belief = belief
         self.believed = model
         super().set_X_pending(None)  # read by BoTorch's sequential optimisers
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
-        """Believe each pending experiment misses the top (its mean below the level)."""
+        """Condition the model on what each pending experiment is believed to measure."""
         super().set_X_pending(X_pending)
         self.believed = self.model
         if X_pending is not None and len(X_pending):
             with torch.no_grad():
-                mean, sigma = _sampled_marginals(self.model, X_pending)
-                alpha = (self.level - mean) / sigma
-                miss = mean - sigma * torch.exp(log_phi(alpha) - log_ndtr(alpha))  # S x p
-            if len(miss) == 1:
-                X_believed, Y_believed = X_pending, miss[0].unsqueeze(-1)
-            else:  # each hyperparameter sample believes its own miss
-                X_believed, Y_believed = X_pending.expand(len(miss), -1, -1), miss.unsqueeze(-1)
+                mean, sigma = _sampled_marginals(self.model, X_pending)  # S x p
+                believed = mean
+                if self.belief == "miss":
+                    alpha = (self.level - mean) / sigma
+                    believed = mean - sigma * torch.exp(log_phi(alpha) - log_ndtr(alpha))
+            if len(believed) == 1:
+                X_believed, Y_believed = X_pending, believed[0].unsqueeze(-1)
+            else:  # each hyperparameter sample believes its own outcome
+                X_believed = X_pending.expand(len(believed), -1, -1)
+                Y_believed = believed.unsqueeze(-1)
             self.believed = self.model.condition_on_observations(X_believed, Y_believed)
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
@@ -320,7 +340,8 @@ def _marginals(model: Model, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:
     if inputs.reference is None:
         raise ValueError("the top acquisition needs reference points (the pool or a sample)")
-    return LogProbabilityOfTop(inputs.model, top_level(inputs.model, inputs.reference))
+    belief = "mean" if inputs.endgame else "miss"
+    return LogProbabilityOfTop(inputs.model, top_level(inputs.model, inputs.reference), belief)
 
 
 #: Acquisitions that hunt a population's top: they read ``AcquisitionInputs.reference``

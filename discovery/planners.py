@@ -6,6 +6,7 @@ its store and persists the :class:`Plan` it gets back.
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -43,6 +44,11 @@ from discovery.surrogates import DTYPE, fit_gp, gp_artifact
 #: QMC samples of qLogNEHVI at most: each sample carries its own box decomposition of the
 #: Pareto front, recomputed for every pick of a batch, so its cost grows fast with them.
 MAX_HYPERVOLUME_SAMPLES = 128
+
+#: The last batches of a budgeted campaign in which ``+endgame`` believes picks at their
+#: mean (``GPPlanner.endgame_batches``). Three: the whole of a budget of three batches
+#: after the initial design, the Olympus benchmark's smallest; set on development seeds.
+ENDGAME_BATCHES = 3
 
 
 @dataclass(frozen=True)
@@ -196,6 +202,11 @@ class GPPlanner:
             observations and 100,000 candidates, ranked at most 3.3 x q by log-EI
             (Hartmann, Ackley, Levy; q = 8 and 32), so 32 leaves ten times that.
         shortlist_min: The fewest candidates kept on a large pool.
+        endgame_batches: In a budgeted campaign's last this many batches (the one being
+            chosen included), ``top`` believes its picks at their posterior mean instead
+            of as misses: spreading out explores, and exploring pays only while later
+            batches can use it. 0 keeps the misses to the end; open-ended campaigns
+            (no budget) always keep them.
 
     """
 
@@ -211,9 +222,15 @@ class GPPlanner:
     shortlist_above: int | None = 10_000
     shortlist_per_point: int = 32
     shortlist_min: int = 256
+    endgame_batches: int = 0
 
     def __post_init__(self) -> None:
         gp = self.surrogate in GAUSSIAN_PROCESSES
+        if self.endgame_batches and self.acquisition not in TOP_HUNTING:
+            raise ValueError(
+                f"an endgame (endgame_batches = {self.endgame_batches}) changes what the top "
+                f"acquisition believes; this planner uses {self.acquisition}"
+            )
         if self.input_warp and not gp:
             raise ValueError(
                 f"input warping (iwarp) needs a GP surrogate {GAUSSIAN_PROCESSES}, "
@@ -231,6 +248,13 @@ class GPPlanner:
         """Candidates kept on a large pool when choosing ``q`` with ``pending`` handed out."""
         return max(self.shortlist_min, self.shortlist_per_point * (q + pending))
 
+    def in_endgame(self, problem: PlanningProblem, q: int) -> bool:
+        """Whether the batch of ``q`` now chosen is one of the last ``endgame_batches``."""
+        if not self.endgame_batches or problem.budget is None:
+            return False
+        spent = problem.X.shape[0] + len(problem.X_pending)
+        return math.ceil((problem.budget - spent) / q) <= self.endgame_batches
+
     @property
     def name(self) -> str:
         """The strategy recorded on each trial: ``label``, or surrogate[+acquisition]."""
@@ -239,6 +263,7 @@ class GPPlanner:
         suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
         suffix += "+iwarp" if self.input_warp else ""
         suffix += "+warp" if self.warp else ""
+        suffix += "+endgame" if self.endgame_batches else ""
         return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
@@ -273,7 +298,14 @@ class GPPlanner:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
             reference = _reference(problem, seed) if self.acquisition in TOP_HUNTING else None
             inputs = AcquisitionInputs(
-                model, train_X, train_Y, pending, self.mc_samples, seed, reference
+                model,
+                train_X,
+                train_Y,
+                pending,
+                self.mc_samples,
+                seed,
+                reference,
+                endgame=self.in_endgame(problem, q),
             )
             acqf = make_acquisition(self.acquisition, inputs)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
@@ -645,9 +677,11 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
 
 
 def make_planner(name: str) -> Planner:
-    """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+iwarp][+warp]``.
+    """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+flags]``.
 
-    Examples: ``gp``, ``random``, ``portfolio``, ``ensemble+qucb``, ``gp+qlogei+iwarp``.
+    The flags are ``iwarp``, ``warp`` and, with ``top``, ``endgame``
+    (:data:`ENDGAME_BATCHES`). Examples: ``gp``, ``random``, ``portfolio``,
+    ``ensemble+qucb``, ``gp+qlogei+iwarp``, ``gp+top+iwarp+warp+endgame``.
 
     Raises:
         ValueError: for an unknown name, listing what is known.
@@ -657,16 +691,17 @@ def make_planner(name: str) -> Planner:
     surrogate, *options = name.split("+")
     acquisitions = [o for o in options if o in ACQUISITIONS]
     known = surrogate in SURROGATES and len(acquisitions) <= 1
-    flags = {"warp", "iwarp"}
+    flags = {"warp", "iwarp", "endgame"}
     if not known or set(options) - {*acquisitions, *flags} or len(set(options)) < len(options):
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
-            f"surrogate[+acquisition][+iwarp][+warp] with surrogate in {list(SURROGATES)} "
-            f"and acquisition in {sorted(ACQUISITIONS)}"
+            f"surrogate[+acquisition][+iwarp][+warp][+endgame] with surrogate in "
+            f"{list(SURROGATES)} and acquisition in {sorted(ACQUISITIONS)}"
         )
     return GPPlanner(
         surrogate=surrogate,
         acquisition=acquisitions[0] if acquisitions else "qlognei",
         warp="warp" in options,
         input_warp="iwarp" in options,
+        endgame_batches=ENDGAME_BATCHES if "endgame" in options else 0,
     )

@@ -23,6 +23,7 @@ from discovery.acquisition import (
 from discovery.domain import Direction, Measurement, Objective, OutcomeConstraint
 from discovery.metrics import acceleration_factor, top_fraction_trace, top_mask
 from discovery.planners import (
+    ENDGAME_BATCHES,
     GPPlanner,
     PlanningProblem,
     PolicyPlanner,
@@ -121,6 +122,17 @@ def test_strategy_names_compose(
     assert (planner.surrogate, planner.acquisition) == (surrogate, acquisition)
     assert (planner.warp, planner.input_warp) == (warp, input_warp)
     assert planner.name == name
+
+
+def test_the_endgame_flag_composes_with_top_only() -> None:
+    planner = make_planner("gp+top+iwarp+warp+endgame")
+    assert isinstance(planner, GPPlanner)
+    assert (planner.acquisition, planner.endgame_batches) == ("top", ENDGAME_BATCHES)
+    assert planner.name == "gp+top+iwarp+warp+endgame"
+    with pytest.raises(
+        ValueError, match=r"endgame .* top acquisition believes; this planner uses qlognei"
+    ):
+        make_planner("gp+iwarp+endgame")
 
 
 @pytest.mark.parametrize("name", ["gp+qucb+qlogei", "svm", "gp+warp+warp", "gp+fast"])
@@ -499,6 +511,28 @@ def test_a_pending_experiment_believed_to_miss_lowers_its_neighbours_chances() -
     assert torch.equal(acqf(candidates), alone)
 
 
+def test_a_pending_experiment_believed_at_its_mean_keeps_its_neighbours_chances() -> None:
+    pool, _, _, model = fitted_bump(7)
+    acqf = LogProbabilityOfTop(model, top_level(model, torch.as_tensor(pool)), belief="mean")
+    candidates = torch.as_tensor(pool).unsqueeze(-2)
+    alone = acqf(candidates)
+    peak = int(alone.argmax())
+    near = (np.linalg.norm(pool - pool[peak], axis=1) > 0) & (
+        np.linalg.norm(pool - pool[peak], axis=1) < 0.15
+    )
+    acqf.set_X_pending(torch.as_tensor(pool[[peak]]))
+    # the kriging believer: the mean stays, the spread shrinks, so likely finds stay likely
+    means = [m.posterior(torch.as_tensor(pool)).mean[:, 0] for m in (model, acqf.believed)]
+    assert torch.allclose(means[0], means[1], atol=1e-6)
+    assert acqf(candidates)[near].exp().sum() > 0.99 * alone[near].exp().sum()
+
+
+def test_the_top_acquisition_knows_only_two_beliefs() -> None:
+    _, _, _, model = fitted_bump(7)
+    with pytest.raises(ValueError, match=r"belief: one of \('miss', 'mean'\), got 'hit'"):
+        LogProbabilityOfTop(model, 0.5, belief="hit")
+
+
 def test_the_top_acquisition_scores_one_point_per_t_batch() -> None:
     pool, _, _, model = fitted_bump(7)
     with pytest.raises(ValueError, match="one point per t-batch"):
@@ -533,6 +567,38 @@ def test_a_batch_hunting_the_top_covers_two_promising_regions() -> None:
     assert problem.available is not None and all(problem.available[picks])
     right = sum(pool[p, 0] > 0.5 for p in picks)
     assert 2 <= right <= 4  # without the beliefs all six crowd one bump
+
+
+def test_a_last_batch_in_the_endgame_stays_with_the_likelier_bump() -> None:
+    pool = grid_pool(21)
+    values = sum(
+        h * np.exp(-10 * ((pool[:, 0] - a) ** 2 + (pool[:, 1] - b) ** 2))
+        for h, a, b in ((1.0, 0.75, 0.25), (0.97, 0.25, 0.75))
+    )
+    problem = problem_on(pool, values, np.arange(0, len(pool), 23), pending=np.array([1]))
+    spent = len(problem.X) + len(problem.X_pending)
+    planner = make_planner("gp+top+endgame")
+    assert isinstance(planner, GPPlanner)
+    right = []  # picks on the right bump, open-ended, one batch before the endgame, in it
+    for budget in (None, spent + 6 * (ENDGAME_BATCHES + 1), spent + 6 * ENDGAME_BATCHES):
+        budgeted = replace(problem, budget=budget)
+        picks = [s.candidate for s in planner.plan(budgeted, 6, seed=0).suggestions]
+        right.append(sum(pool[p, 0] > 0.5 for p in picks))
+    # believing misses spreads the batch over both bumps; believing means crowds one
+    assert 2 <= right[0] <= 4 and right[1] == right[0]
+    assert right[2] == 6
+
+
+def test_the_endgame_counts_pending_experiments_as_spent() -> None:
+    planner = GPPlanner(acquisition="top", endgame_batches=3)
+    pool = grid_pool()
+    measured, pending = np.arange(0, 60, 2), np.arange(1, 25, 2)  # 30 measured, 12 pending
+    problem = problem_on(pool, bump(pool), measured, pending)
+    # 70 - 42 = 28 left: 7 batches of 4 but 3 of 10; 54 - 42 = 12: the last 3 of 4
+    assert [planner.in_endgame(replace(problem, budget=70), q) for q in (4, 10)] == [False, True]
+    assert planner.in_endgame(replace(problem, budget=54), 4) is True
+    assert planner.in_endgame(replace(problem, budget=55), 4) is False
+    assert GPPlanner(acquisition="top").in_endgame(replace(problem, budget=54), 4) is False
 
 
 def test_hunting_the_top_of_an_open_space_samples_the_space() -> None:
