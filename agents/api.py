@@ -159,6 +159,13 @@ class SettingsIn(Body):
         description="Registered property model whose predictions are the GP's prior mean "
         "(a literature prior); composition spaces only.",
     )
+    budget: int | None = Field(
+        default=None,
+        ge=1,
+        le=10_000_000,
+        description="Experiments the campaign means to run in all (failed ones not counted): "
+        "no proposal goes past it, and planners plan towards it. None: open-ended.",
+    )
 
 
 class CampaignIn(Body):

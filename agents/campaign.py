@@ -246,7 +246,8 @@ class CampaignAgent:
             attempts: Tries when agents in other processes take the same candidates.
 
         Returns:
-            The stored trials (fewer than ``n`` only when the pool is exhausted).
+            The stored trials: fewer than ``n`` only when the pool or the campaign's
+            budget runs out, none when either is spent.
 
         Raises:
             ConcurrentProposalError: if other agents kept taking the chosen candidates.
@@ -277,7 +278,7 @@ class CampaignAgent:
             if not self.pending_unclaimed():
                 batch = self.campaign.settings.batch_size
                 if not self.propose(None if missing <= batch else missing):
-                    break  # pool exhausted
+                    break  # pool or budget spent
         return claimed
 
     def pending_unclaimed(self) -> bool:
@@ -298,6 +299,10 @@ class CampaignAgent:
             raise ValueError(f"n must be >= 1, got {n}")
         problem, candidates = self._problem(trials)
         active = sum(t.status is not TrialStatus.FAILED for t in trials)
+        if settings.budget is not None:
+            n = min(n, settings.budget - active)
+            if n < 1:
+                return []  # the budget is spent (or handed out)
         warm = active >= settings.initial and problem.X.shape[0] >= 2
         planner: Planner = self.planner if warm else RandomPlanner()
         plan = planner.plan(problem, n, seed=settings.seed * 1_000_003 + batches)
@@ -349,6 +354,7 @@ class CampaignAgent:
             pool=pool,
             available=available,
             strategies=tuple(o.trial.strategy for o in observed),
+            budget=self.campaign.settings.budget,
             constraints=constraints,
             C=np.array(
                 [[o.measurement.values[c.name] for c in constraints] for o in observed],

@@ -1142,7 +1142,9 @@ class Dashboard:
         settings = campaign.settings
         subtitle = (
             f"{esc(settings.strategy)} · {settings.initial} initial, batches of "
-            f"{settings.batch_size}, seed {settings.seed} · objective {esc(objective.name)} "
+            f"{settings.batch_size}, seed {settings.seed}"
+            + ("" if settings.budget is None else f", budget {settings.budget}")
+            + f" · objective {esc(objective.name)} "
             f"({esc(goal(objective))})"
             + (
                 f", the first of {len(campaign.objectives)} objectives"

@@ -58,7 +58,7 @@ def run(
     while status.batches < rounds + 1:
         trials = agent.propose()
         if not trials:
-            break  # pool exhausted
+            break  # pool or budget spent
         report = agent.observe(oracle.evaluate(trials))
         status = agent.status()
         if on_round is not None:

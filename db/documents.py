@@ -103,6 +103,7 @@ class SettingsEmbedded(EmbeddedDocument):
     batch_size = IntField(required=True, min_value=1, default=4)
     seed = IntField(required=True, default=0)
     prior_model = StringField(null=True)
+    budget = IntField(min_value=1, null=True)  # absent on older campaigns: open-ended
 
 
 class CampaignDocument(Document):

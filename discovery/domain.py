@@ -126,6 +126,9 @@ class CampaignSettings:
         seed: Seed from which every round's randomness is derived (so resumes repeat).
         prior_model: Registered property model whose predictions are the surrogate's
             prior mean (literature records, another database); None for no prior.
+        budget: Experiments the campaign means to run in all, failed ones not counted;
+            no proposal goes past it, and planners plan towards it (``top``'s endgame,
+            the learned policy's budget left). None: open-ended.
 
     """
 
@@ -134,12 +137,15 @@ class CampaignSettings:
     batch_size: int = 4
     seed: int = 0
     prior_model: str | None = None
+    budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.initial < 1:
             raise ValueError(f"settings.initial must be >= 1, got {self.initial}")
         if self.batch_size < 1:
             raise ValueError(f"settings.batch_size must be >= 1, got {self.batch_size}")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"settings.budget must be >= 1 experiment, got {self.budget}")
 
 
 @dataclass(frozen=True)

@@ -233,6 +233,12 @@ def campaign_create(
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
     seed: int = 0,
+    budget: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Experiments to run in all: no proposal goes past it (top's endgame)."
+        ),
+    ] = None,
 ) -> None:
     """Create a campaign over a measured data set (its rows are the candidate pool)."""
     from agents import CampaignAgent
@@ -246,7 +252,9 @@ def campaign_create(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
         strategy, _ = _strategy(strategy, surrogate, acquisition)
-        settings = CampaignSettings(strategy, initial, batch, seed, prior_model=prior)
+        settings = CampaignSettings(
+            strategy, initial, batch, seed, prior_model=prior, budget=budget
+        )
         if elements is not None:
             if not objective:
                 raise CommandError("--objective NAME:max|min is required with --elements")
@@ -383,8 +391,10 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print_json(json.dumps(status_json(status) | {"metrics_history": history}))
         return
     objective = status.campaign.objectives[0].name
+    settings = status.campaign.settings
+    budget = "" if settings.budget is None else f"  budget={settings.budget}"
     console.print(
-        f"[bold]{name}[/bold]  strategy={status.campaign.settings.strategy}  rounds={status.rounds}"
+        f"[bold]{name}[/bold]  strategy={settings.strategy}  rounds={status.rounds}{budget}"
     )
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
     if status.best is not None:

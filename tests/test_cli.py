@@ -106,6 +106,14 @@ def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
     assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
 
 
+def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
+    args = ("--from-olympus", str(OLYMPUS), "--initial", "6", "--batch", "3", "--budget", "8")
+    _ok(cli, "campaign", "create", "opv", *args)
+    _ok(cli, "campaign", "run", "opv", "--rounds", "5")
+    assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["measurements"] == 8
+    assert "budget=8" in _ok(cli, "campaign", "show", "opv")
+
+
 def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:
     table = tmp_path / "alloys.csv"
     table.write_text(

@@ -256,6 +256,25 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
         assert bad.status_code == 422 and message in bad.text, bad.text
 
 
+def test_a_budgeted_campaign_hands_out_no_more_than_its_budget(api: TestClient) -> None:
+    boss = _auth("admin")
+    body = {
+        "name": "budgeted",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "efficiency", "direction": "max"}],
+        "settings": {"initial": 2, "budget": 3},
+    }
+    created = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert created.status_code == 201 and created.json()["settings"]["budget"] == 3
+    claims = "/api/v1/campaigns/budgeted/claims"
+    claimed = api.post(claims, json={"instrument": "r", "count": 5}, headers=boss)
+    assert claimed.status_code == 200 and len(claimed.json()["trials"]) == 3, claimed.text
+    bad = body | {"name": "b2", "settings": {"budget": 0}}
+    refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"][0]["loc"] == ["body", "settings", "budget"]
+
+
 def test_openapi_is_published(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/campaigns/{name}/claims" in spec["paths"]

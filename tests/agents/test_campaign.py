@@ -7,7 +7,9 @@ import pytest
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
 from db.documents import MeasurementDocument, TrialDocument
-from discovery.domain import Measurement, TrialStatus
+from discovery.datasets import PoolDataset
+from discovery.domain import CampaignSettings, Measurement, TrialStatus
+from discovery.planners import Plan, PlanningProblem, RandomPlanner
 
 
 def _results(agent: CampaignAgent, trials: list) -> list[Measurement]:
@@ -138,3 +140,35 @@ def test_failed_trial_refuses_results_and_frees_its_candidate(
     with pytest.raises(ValueError, match="is failed"):
         agent.observe(_results(agent, trials[:1]))
     assert len(agent.pending()) == 9
+
+
+class _BudgetSpy(RandomPlanner):
+    """Random choices, remembering the budget each problem carried."""
+
+    def __init__(self) -> None:
+        self.budgets: list[int | None] = []
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        self.budgets.append(problem.budget)
+        return super().plan(problem, q, seed)
+
+
+def test_a_budgeted_campaign_plans_towards_its_budget_and_stops_there(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("gp", initial=10, batch_size=4, seed=0, budget=17)
+    CampaignAgent.from_dataset(store, "budgeted", photo_pce10_dataset, settings)
+    spy = _BudgetSpy()
+    agent = CampaignAgent(CampaignStore(), "budgeted", planner=spy)  # settings read back
+    agent.observe(_results(agent, agent.propose()))
+    batches = [agent.propose(), agent.propose()]  # 4, then the 3 left (the first pending)
+    assert [len(b) for b in batches] == [4, 3] and spy.budgets == [17, 17]
+    assert agent.propose() == []  # spent, counting what is handed out
+    agent.fail(batches[1][0].id or "")
+    assert len(agent.propose(4)) == 1  # a failed experiment gives its place back
+    assert agent.status().campaign.settings.budget == 17
+
+
+def test_a_budget_must_be_at_least_one_experiment() -> None:
+    with pytest.raises(ValueError, match=r"settings\.budget must be >= 1 experiment, got 0"):
+        CampaignSettings(budget=0)
