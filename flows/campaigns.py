@@ -73,7 +73,7 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     """Bring a campaign to its initial design plus ``rounds`` rounds (counted in the database).
 
     Resumable and idempotent: trials left pending are measured first; a campaign already
-    at ``rounds`` rounds gets no new round. Stops early when the pool is exhausted.
+    at ``rounds`` rounds gets no new round. Stops early when the pool or budget is spent.
 
     Args:
         campaign: Campaign name (its pool must carry reference values).
@@ -93,7 +93,7 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     for _ in range(max(0, rounds + 1 - summary["batches"])):  # each round adds one batch
         result = campaign_round(campaign, uri)
         if not result["proposed"]:
-            break  # pool exhausted
+            break  # pool or budget spent
         run += 1
         summary = {k: v for k, v in result.items() if k not in ("proposed", "stored")}
     summary.pop("recovered", None)
