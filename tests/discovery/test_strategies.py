@@ -553,14 +553,19 @@ def test_the_top_acquisition_needs_reference_points() -> None:
         make_acquisition("top", inputs)
 
 
-def test_a_batch_hunting_the_top_covers_two_promising_regions() -> None:
-    # two bumps of nearly equal height; believing its picks miss spreads the batch
+def two_bumps() -> tuple[np.ndarray, PlanningProblem]:
+    """A 21 x 21 grid with two bumps of nearly equal height, 20 measured and 1 pending."""
     pool = grid_pool(21)
     values = sum(
         h * np.exp(-10 * ((pool[:, 0] - a) ** 2 + (pool[:, 1] - b) ** 2))
         for h, a, b in ((1.0, 0.75, 0.25), (0.97, 0.25, 0.75))
     )
-    problem = problem_on(pool, values, np.arange(0, len(pool), 23), pending=np.array([1]))
+    return pool, problem_on(pool, values, np.arange(0, len(pool), 23), pending=np.array([1]))
+
+
+def test_a_batch_hunting_the_top_covers_two_promising_regions() -> None:
+    # believing its picks miss spreads the batch over both bumps
+    pool, problem = two_bumps()
     plan = make_planner("gp+top").plan(problem, 6, seed=0)
     picks = [s.candidate for s in plan.suggestions]
     assert len(set(picks)) == 6
@@ -570,12 +575,7 @@ def test_a_batch_hunting_the_top_covers_two_promising_regions() -> None:
 
 
 def test_a_last_batch_in_the_endgame_stays_with_the_likelier_bump() -> None:
-    pool = grid_pool(21)
-    values = sum(
-        h * np.exp(-10 * ((pool[:, 0] - a) ** 2 + (pool[:, 1] - b) ** 2))
-        for h, a, b in ((1.0, 0.75, 0.25), (0.97, 0.25, 0.75))
-    )
-    problem = problem_on(pool, values, np.arange(0, len(pool), 23), pending=np.array([1]))
+    pool, problem = two_bumps()
     spent = len(problem.X) + len(problem.X_pending)
     planner = make_planner("gp+top+endgame")
     assert isinstance(planner, GPPlanner)
