@@ -258,8 +258,8 @@ class LogProbabilityOfTop(AcquisitionFunction):
 
     Spreading out is exploration, and it pays only while later batches can use what it
     finds. In a campaign's last batches (``belief="mean"``) each pick is believed at its
-    posterior mean instead (the kriging believer), so a batch may stay where top finds
-    are likely; on the very last batch only the marginal probabilities count.
+    posterior mean instead (the kriging believer): the means stay and only the spread
+    near a pick shrinks, so a batch may stay where top finds are likely.
 
     Under a fully Bayesian GP the probability is averaged over its hyperparameter
     samples, and each sample believes its own outcome.
