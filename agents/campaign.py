@@ -297,12 +297,12 @@ class CampaignAgent:
             n = settings.initial if batches == 0 else settings.batch_size
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        problem, candidates = self._problem(trials)
         active = sum(t.status is not TrialStatus.FAILED for t in trials)
         if settings.budget is not None:
             n = min(n, settings.budget - active)
             if n < 1:
-                return []  # the budget is spent (or handed out)
+                return []  # the budget is spent (or handed out): no pool read, no fit
+        problem, candidates = self._problem(trials)
         warm = active >= settings.initial and problem.X.shape[0] >= 2
         planner: Planner = self.planner if warm else RandomPlanner()
         plan = planner.plan(problem, n, seed=settings.seed * 1_000_003 + batches)

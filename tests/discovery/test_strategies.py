@@ -517,9 +517,8 @@ def test_a_pending_experiment_believed_at_its_mean_keeps_its_neighbours_chances(
     candidates = torch.as_tensor(pool).unsqueeze(-2)
     alone = acqf(candidates)
     peak = int(alone.argmax())
-    near = (np.linalg.norm(pool - pool[peak], axis=1) > 0) & (
-        np.linalg.norm(pool - pool[peak], axis=1) < 0.15
-    )
+    distance = np.linalg.norm(pool - pool[peak], axis=1)
+    near = (distance > 0) & (distance < 0.15)
     acqf.set_X_pending(torch.as_tensor(pool[[peak]]))
     # the kriging believer: the mean stays, the spread shrinks, so likely finds stay likely
     means = [m.posterior(torch.as_tensor(pool)).mean[:, 0] for m in (model, acqf.believed)]
