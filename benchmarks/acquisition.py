@@ -26,10 +26,11 @@ only, stored in the model registry of an in-memory SecantusDB and read back from
 literature_prior.py); ``oracle``, which reads the answers and measures the best first
 after the same random start: the ceiling, which shows how much room each set leaves over
 BoTorch.
-``bayesgp+top+iwarp+warp`` (the same, with the GP's hyperparameters and input warps
-integrated out by NUTS) was measured in a block of its own on the three smallest sets (the
-last command below); it is not ``DEFAULT``, because on development seeds it loses on the
-longer sets (fullerenes most, see the README).
+``bayesgp+top+iwarp+warp`` and ``bayesgp+top+iwarp+warp+endgame`` (the same, with the
+GP's hyperparameters and input warps integrated out by NUTS) were measured in a block of
+their own on the three smallest sets (the last command below); neither is ``DEFAULT``,
+because on development seeds ``bayesgp`` loses on the longer sets (fullerenes most, see
+the README).
 
     python benchmarks/acquisition.py [--seeds 10] [--workers 2] [--sets ...] [--skip-composition]
     python benchmarks/acquisition.py --first-seed 100 --strategies botorch gp gp+warp \
@@ -39,8 +40,9 @@ longer sets (fullerenes most, see the README).
         gp+top+iwarp+warp gp+top+iwarp+warp+endgame oracle --skip-composition --skip-multi \
         --output benchmarks/results/acquisition_check   # a third block of seeds
     python benchmarks/acquisition.py --strategies botorch gp+top+iwarp+warp \
-        bayesgp+top+iwarp+warp --sets benzylation snar colors_n9 --skip-composition \
-        --skip-multi --output benchmarks/results/acquisition_bayesgp
+        gp+top+iwarp+warp+endgame bayesgp+top+iwarp+warp bayesgp+top+iwarp+warp+endgame \
+        --sets benzylation snar colors_n9 --skip-composition --skip-multi \
+        --output benchmarks/results/acquisition_bayesgp
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
 """
