@@ -167,8 +167,3 @@ def test_a_budgeted_campaign_plans_towards_its_budget_and_stops_there(
     agent.fail(batches[1][0].id or "")
     assert len(agent.propose(4)) == 1  # a failed experiment gives its place back
     assert agent.status().campaign.settings.budget == 17
-
-
-def test_a_budget_must_be_at_least_one_experiment() -> None:
-    with pytest.raises(ValueError, match=r"settings\.budget must be >= 1 experiment, got 0"):
-        CampaignSettings(budget=0)

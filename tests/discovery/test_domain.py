@@ -108,6 +108,11 @@ def test_settings_reject_batch_size_below_one(batch_size: int) -> None:
         CampaignSettings(batch_size=batch_size)
 
 
+def test_settings_reject_a_budget_below_one_experiment() -> None:
+    with pytest.raises(ValueError, match=r"settings\.budget must be >= 1 experiment, got 0"):
+        CampaignSettings(budget=0)
+
+
 def test_settings_accept_the_smallest_legal_values() -> None:
     settings = CampaignSettings("random", initial=1, batch_size=1, seed=99)
     assert settings.initial == settings.batch_size == 1
