@@ -77,6 +77,7 @@ from discovery.domain import Direction  # noqa: E402
 from discovery.metrics import (  # noqa: E402
     acceleration_factor,
     enhancement_factor,
+    hypervolume,
     top_fraction_trace,
     top_mask,
 )
@@ -280,15 +281,9 @@ def composition_summary(runs: list[dict[str, Any]], budget: int) -> dict[str, An
 
 def hypervolume_fraction(values: np.ndarray, order: list[int]) -> float:
     """Hypervolume of the measured points over that of the whole pool (pool-scaled axes)."""
-    from botorch.utils.multi_objective.hypervolume import Hypervolume
-    from botorch.utils.multi_objective.pareto import is_non_dominated
-
     scaled = (values - values.min(0)) / np.ptp(values, axis=0)
-    Y = torch.as_tensor(scaled, dtype=torch.float64)
-    hv = Hypervolume(torch.zeros(Y.shape[1], dtype=torch.float64))
-    front = Y[is_non_dominated(Y)]
-    measured = Y[order]
-    return hv.compute(measured[is_non_dominated(measured)]) / hv.compute(front)
+    origin = np.zeros(scaled.shape[1])
+    return hypervolume(scaled[order], origin) / hypervolume(scaled, origin)
 
 
 def multi_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:

@@ -105,6 +105,10 @@ def simple_regret(best: float, optimum: float, direction: Direction) -> float:
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     """Hypervolume dominated by ``points`` above ``reference`` (every objective maximised).
 
+    Exact, by moocore (HV3D+ for up to 3 objectives, WFG beyond): about a millisecond for
+    600 points in 2 objectives or 30 in 8, where a box decomposition (BoTorch's
+    ``Hypervolume``) takes seconds to minutes; live metrics compute it on every report.
+
     Args:
         points: ``n x m`` objective values, oriented so that larger is better.
         reference: ``m`` reference point; points not above it in every objective add nothing.
@@ -112,13 +116,11 @@ def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     Returns:
         The hypervolume, in the product of the objectives' units.
     """
-    import torch
-    from botorch.utils.multi_objective.hypervolume import Hypervolume
-    from botorch.utils.multi_objective.pareto import is_non_dominated
+    import moocore
 
-    Y = torch.as_tensor(np.asarray(points, dtype=float).reshape(-1, len(reference)))
-    ref = torch.as_tensor(np.asarray(reference, dtype=float))
+    ref = np.asarray(reference, dtype=float)
+    Y = np.asarray(points, dtype=float).reshape(-1, len(ref))
     Y = Y[(ref < Y).all(-1)]
     if Y.shape[0] == 0:
         return 0.0
-    return float(Hypervolume(ref).compute(Y[is_non_dominated(Y)]))
+    return float(moocore.hypervolume(Y, ref=ref, maximise=True))

@@ -163,3 +163,10 @@ def test_hypervolume_of_a_staircase_is_the_area_under_it() -> None:
     more = np.array([[1.0, 3.0], [3.0, 1.0], [0.5, 0.5], [-1.0, 9.0]])
     assert hypervolume(more, np.zeros(2)) == pytest.approx(5.0)
     assert hypervolume(np.array([[-1.0, -1.0]]), np.zeros(2)) == 0.0
+
+
+def test_hypervolume_in_eight_objectives_is_the_union_of_the_boxes() -> None:
+    # two boxes of volume 2 sharing the unit cube: 2 + 2 - 1 = 3
+    points = np.ones((2, 8))
+    points[0, 0] = points[1, 1] = 2.0
+    assert hypervolume(points, np.zeros(8)) == pytest.approx(3.0)
