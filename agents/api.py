@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -23,11 +25,13 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.datastructures import Headers
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mongoengine import ValidationError as MongoValidationError
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,11 +45,13 @@ from db import (
     TrialStateError,
     connect,
 )
+from db.documents import NAME_REGEX
 from db.literature import LiteratureStore
 from db.materials import add_material, page_materials
 from db.query import FilterError, optimade_to_mongo
 from db.tokens import Principal, authenticate
 from discovery.domain import (
+    MAX_SEED,
     Campaign,
     CampaignSettings,
     Candidate,
@@ -77,9 +83,40 @@ def access(rule: Literal["public", "read", "write", "admin"]) -> Callable[[F], F
 
 # -- request and response bodies --------------------------------------------------------
 class Body(BaseModel):
-    """Strict request body: unknown fields are errors."""
+    """Strict request body: unknown fields and text that is not valid Unicode are errors."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        # JSON may escape a lone surrogate ("\\ud800"): valid JSON, but not text that
+        # BSON (UTF-8) can store, so it would fail at the database with no field named.
+        if (where := _lone_surrogate(data, "")) is not None:
+            raise ValueError(f"{where or 'body'}: text is not valid Unicode (lone surrogate)")
+        return data
+
+
+def _lone_surrogate(data: Any, path: str) -> str | None:
+    """The path of the first key or string in ``data`` holding a lone surrogate, or None."""
+    if isinstance(data, str):
+        return path if _SURROGATE.search(data) else None
+    items: list[tuple[Any, Any]] = []
+    if isinstance(data, dict):
+        items = list(data.items())
+    elif isinstance(data, list | tuple):
+        items = list(enumerate(data))
+    for key, value in items:
+        where = f"{path}.{key}" if path else str(key)
+        if isinstance(key, str) and _SURROGATE.search(key):
+            return where
+        found = _lone_surrogate(value, where)
+        if found is not None:
+            return found
+    return None
+
+
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 
 
 class ClaimIn(Body):
@@ -152,7 +189,7 @@ class SettingsIn(Body):
     strategy: str = "gp"
     initial: int = Field(default=10, ge=1, le=10_000)
     batch_size: int = Field(default=4, ge=1, le=1000)
-    seed: int = Field(default=0, ge=0, le=2**63 - 1)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     prior_model: str | None = Field(
         default=None,
         max_length=200,
@@ -171,7 +208,7 @@ class SettingsIn(Body):
 class CampaignIn(Body):
     """A new campaign over an open space or a pool of candidates."""
 
-    name: str = Field(pattern=NAME)
+    name: str = Field(pattern=NAME_REGEX, description="Letters, digits, `_`, `.`, `-`.")
     space: dict[str, Any]
     objectives: list[ObjectiveIn] = Field(min_length=1, max_length=16)
     constraints: list[ConstraintIn] = Field(default_factory=list, max_length=16)
@@ -581,6 +618,14 @@ def _error(status: int) -> Callable[[Request, Exception], Response]:
     return handler
 
 
+def _invalid_request(request: Request, error: Exception) -> Response:
+    # FastAPI's own answer, ASCII-escaped: the inputs it echoes may hold lone surrogates,
+    # which no UTF-8 response body can carry
+    errors = error.errors() if isinstance(error, RequestValidationError) else []
+    body = json.dumps({"detail": jsonable_encoder(errors)}, separators=(",", ":"))
+    return Response(body, status_code=422, media_type="application/json")
+
+
 def _unavailable(request: Request, error: Exception) -> Response:
     # Database down or restarting: nothing was acknowledged, so the client retries.
     return JSONResponse(
@@ -621,6 +666,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
 
     register_dashboard(app, service)
     app.add_exception_handler(ConnectionFailure, _unavailable)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     for error, status in [
         (FilterError, 400),
         (LookupError, 404),

@@ -263,22 +263,32 @@ class CampaignAgent:
     def claim(self, instrument: str, count: int = 1, lease_seconds: float = 600.0) -> list[Trial]:
         """Lease the next ``count`` trials to an instrument, proposing more when none wait.
 
-        A lease that expires returns its trial to the queue for another instrument.
+        A lease that expires returns its trial to the queue for another instrument. A
+        claim that fails (proposing the missing trials raised) leases nothing: the trials it
+        had taken go back to the queue before the error propagates.
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
         claimed: list[Trial] = []
-        for _ in range(5):  # another instrument may take some of the trials read for this one
-            claimed += self.store.claim(self.name, instrument, count - len(claimed), lease_seconds)
-            missing = count - len(claimed)
-            if missing == 0:
-                break
-            if not self.pending_unclaimed():
-                batch = self.campaign.settings.batch_size
-                if not self.propose(None if missing <= batch else missing):
-                    break  # pool or budget spent
+        try:
+            for _ in range(5):  # another instrument may take some of the trials read for it
+                claimed += self.store.claim(
+                    self.name, instrument, count - len(claimed), lease_seconds
+                )
+                missing = count - len(claimed)
+                if missing == 0:
+                    break
+                if not self.pending_unclaimed():
+                    batch = self.campaign.settings.batch_size
+                    if not self.propose(None if missing <= batch else missing):
+                        break  # pool or budget spent
+        except Exception:
+            # the instrument never learns these ids: leased, they would sit until expiry
+            if claimed:
+                self.store.release(self.name, [str(t.id) for t in claimed], instrument)
+            raise
         return claimed
 
     def pending_unclaimed(self) -> bool:
@@ -575,8 +585,13 @@ class CampaignAgent:
 
 
 def _same_values(a: Measurement, b: Measurement) -> bool:
-    return a.values.keys() == b.values.keys() and all(
-        math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
+    """Whether two reports say the same: values (to rounding) in the same units."""
+    return (
+        a.units == b.units
+        and a.values.keys() == b.values.keys()
+        and all(
+            math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
+        )
     )
 
 

@@ -307,6 +307,22 @@ class CampaignStore:
         )
         return result.modified_count
 
+    def release(self, name: str, trial_ids: Iterable[str], instrument: str) -> int:
+        """Return trials an instrument holds to ``proposed`` (a claim that failed); how many."""
+        result = _trials().update_many(
+            {
+                "_id": {"$in": [parse_id(t) for t in trial_ids]},
+                "campaign": self._id(name),
+                "status": TrialStatus.RUNNING.value,
+                "claimed_by": instrument,
+            },
+            {
+                "$set": {"status": PROPOSED, "updated_at": utcnow()},
+                "$unset": {"claimed_by": "", "claim_token": "", "lease_expires_at": ""},
+            },
+        )
+        return result.modified_count
+
     def _waiting(self, queue: dict[str, Any], count: int) -> tuple[list[ObjectId], int]:
         """Ids of the ``count`` oldest proposed trials, and the queue floor after them.
 
@@ -430,7 +446,7 @@ class CampaignStore:
             **changes
         )
         if not updated:
-            raise ValueError(f"trial {trial_id}: its status changed meanwhile, try again")
+            raise TrialStateError(f"trial {trial_id}: its status changed meanwhile, try again")
         return self.trial(name, trial_id)
 
     def page_trials(

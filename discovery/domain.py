@@ -115,6 +115,11 @@ ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
 }
 
 
+#: The largest campaign seed: round seeds (``seed * 1_000_003 + round``) must stay within
+#: the 64 bits that ``torch.manual_seed`` takes.
+MAX_SEED = 2**32 - 1
+
+
 @dataclass(frozen=True)
 class CampaignSettings:
     """How a campaign chooses experiments.
@@ -144,6 +149,8 @@ class CampaignSettings:
             raise ValueError(f"settings.initial must be >= 1, got {self.initial}")
         if self.batch_size < 1:
             raise ValueError(f"settings.batch_size must be >= 1, got {self.batch_size}")
+        if not 0 <= self.seed <= MAX_SEED:
+            raise ValueError(f"settings.seed must be in [0, {MAX_SEED}], got {self.seed}")
         if self.budget is not None and self.budget < 1:
             raise ValueError(f"settings.budget must be >= 1 experiment, got {self.budget}")
 
@@ -238,6 +245,11 @@ class Trial:
     updated_at: datetime | None = None
 
 
+#: The largest magnitude a measured value may have: squares of values beyond ~1e154
+#: overflow double precision, and a surrogate's standardisation squares them.
+MAX_ABS_VALUE = 1e100
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A result reported for a trial.
@@ -284,6 +296,11 @@ class Measurement:
                 finite = False
             if not finite:
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not finite ({value})")
+            if abs(value) > MAX_ABS_VALUE:
+                raise ValueError(
+                    f"trial {self.trial_id}: values.{name} = {value} is beyond +-{MAX_ABS_VALUE:g}"
+                    " (no measurement in any unit; a model could not fit it)"
+                )
 
 
 @dataclass(frozen=True)

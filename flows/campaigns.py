@@ -128,6 +128,8 @@ def results_reported(
     if summary["measurements"] >= MIN_MEASUREMENTS:
         data = load_training_data(campaign, uri)
         version = register_model(campaign, uri, fit_model(data))
+        # read again: an instrument's claim may have proposed a batch during the fit
+        summary = campaign_summary(campaign, uri)
     proposed: list[str] = []
     if propose and summary["pending"] == 0:
         proposed = [str(t.id) for t in propose_batch(campaign, uri)]

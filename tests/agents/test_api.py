@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -120,6 +121,34 @@ def test_bad_results_get_a_clear_4xx_and_store_nothing(
     response = api.post("/api/v1/campaigns/photo-pce10/results", json=payload, headers=robot)
     assert response.status_code == status, response.text
     assert fragment in response.text
+    assert MeasurementDocument.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        (
+            '{"trial_id": "TRIAL", "values": {"y": 0.5}, "idempotency_key": "k\\ud800"}',
+            "idempotency_key",
+        ),
+        ('{"trial_id": "TRIAL", "values": {"y": 0.5}, "units": {"y": "\\udfff"}}', "units.y"),
+    ],
+)
+def test_text_that_is_not_unicode_is_refused_naming_the_field(
+    api: TestClient, body: str, field: str
+) -> None:
+    # "\ud800" is valid JSON but no UTF-8 text: BSON cannot store it
+    robot = _auth("instrument", ["photo-pce10"])
+    [trial] = api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "r"}, headers=robot
+    ).json()["trials"]
+    response = api.post(
+        "/api/v1/campaigns/photo-pce10/results",
+        content=body.replace("TRIAL", trial["id"]),
+        headers={**robot, "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422, response.text
+    assert f"{field}: text is not valid Unicode" in response.text
     assert MeasurementDocument.objects.count() == 0
 
 
@@ -251,9 +280,19 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     for change, message in (
         ({"settings": {"strategy": "gp+magic"}}, "settings.strategy"),
         ({"constraints": [{"name": "gap", "lower": 2, "upper": 1}]}, "constraints[0]"),
+        ({"settings": {"seed": 2**62}}, "less than or equal to 4294967295"),
+        ({"name": "lab:absorber"}, '"loc":["body","name"]'),
     ):
-        bad = api.post("/api/v1/campaigns", json=body | change | {"name": "b2"}, headers=boss)
+        bad = api.post("/api/v1/campaigns", json=body | {"name": "b2"} | change, headers=boss)
         assert bad.status_code == 422 and message in bad.text, bad.text
+    surrogate = json.dumps(body | {"name": "b2"}).replace('"x"', '"x\\ud800"')
+    bad = api.post(
+        "/api/v1/campaigns",
+        content=surrogate,
+        headers={**boss, "Content-Type": "application/json"},
+    )
+    assert bad.status_code == 422 and "space.parameters.0.name: text is not" in bad.text, bad.text
+    assert api.get("/api/v1/campaigns/b2", headers=boss).status_code == 404
 
 
 def test_a_budgeted_campaign_hands_out_no_more_than_its_budget(api: TestClient) -> None:

@@ -8,7 +8,7 @@ from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
 from db.documents import MeasurementDocument, TrialDocument
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings, Measurement, TrialStatus
+from discovery.domain import MAX_SEED, CampaignSettings, Measurement, TrialStatus
 from discovery.planners import Plan, PlanningProblem, RandomPlanner
 
 
@@ -102,6 +102,7 @@ def _bad(trial_id: str, **values: float) -> Measurement:
         (lambda t: _bad(t), r"missing objective value\(s\) \['degradation'\]"),
         (lambda t: _bad(t, degradation=0.1, colour=3.0), "unknown objective"),
         (lambda t: Measurement(t, {"degradation": 0.1}, ""), "idempotency_key"),
+        (lambda t: _bad(t, degradation=-2e200), r"values\.degradation = -2e\+200 is beyond"),
     ],
 )
 def test_bad_results_fail_clearly_and_write_nothing(
@@ -125,9 +126,25 @@ def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: Camp
         agent.observe([Measurement(trials[0].id or "", {"degradation": 0.2}, "run-1")])
     with pytest.raises(ValueError, match="already used for a different result"):
         agent.observe([Measurement(trials[1].id or "", {"degradation": 0.1}, "run-1")])
+    in_percent = Measurement(
+        trials[0].id or "", {"degradation": 0.1}, "run-1", units={"degradation": "%"}
+    )
+    with pytest.raises(ValueError, match="already used for a different result"):
+        agent.observe([in_percent])  # the same number, in a unit the first report did not give
     with pytest.raises(ValueError, match="is completed"):
         agent.observe([Measurement(trials[0].id or "", {"degradation": 0.3}, "run-2")])
     assert MeasurementDocument.objects.count() == 1
+
+
+def test_the_largest_seed_drives_model_rounds(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    # round seeds grow as seed * 1_000_003 + round: they must still seed torch
+    settings = CampaignSettings("gp", initial=4, batch_size=2, seed=MAX_SEED)
+    agent = CampaignAgent.from_dataset(store, "big-seed", photo_pce10_dataset, settings)
+    agent.observe(_results(agent, agent.propose()))
+    [first, second] = agent.propose()
+    assert first.model_version is not None and second.model_version is not None
 
 
 def test_failed_trial_refuses_results_and_frees_its_candidate(

@@ -39,6 +39,23 @@ def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
     assert agent.observe(oracle.evaluate([again])).stored == 1
 
 
+def test_a_claim_that_fails_to_propose_leases_nothing(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    [waiting] = agent.propose(1)
+
+    def taken(n: int | None) -> list[Trial]:
+        raise ConcurrentProposalError("another agent took the candidates")
+
+    monkeypatch.setattr(agent, "_propose_once", taken)
+    with pytest.raises(ConcurrentProposalError):
+        agent.claim("robot-a", count=3, lease_seconds=7 * 24 * 3600)
+    assert agent.store.trial(agent.name, waiting.id or "").status is TrialStatus.PROPOSED
+    [again] = agent.claim("robot-b", count=1)  # not stuck behind robot-a's week-long lease
+    assert again.id == waiting.id and again.claimed_by == "robot-b"
+
+
 def test_the_database_refuses_a_candidate_proposed_twice(
     photo_pce10_campaign: CampaignAgent, store: CampaignStore
 ) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
+    MAX_SEED,
     Campaign,
     CampaignSettings,
     Direction,
@@ -111,6 +112,12 @@ def test_settings_reject_batch_size_below_one(batch_size: int) -> None:
 def test_settings_reject_a_budget_below_one_experiment() -> None:
     with pytest.raises(ValueError, match=r"settings\.budget must be >= 1 experiment, got 0"):
         CampaignSettings(budget=0)
+
+
+@pytest.mark.parametrize("seed", [-1, MAX_SEED + 1])
+def test_settings_reject_a_seed_out_of_range(seed: int) -> None:
+    with pytest.raises(ValueError, match=rf"settings\.seed must be in \[0, {MAX_SEED}\]"):
+        CampaignSettings(seed=seed)
 
 
 def test_settings_accept_the_smallest_legal_values() -> None:
