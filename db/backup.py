@@ -10,15 +10,25 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
+import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import bson
+from bson.codec_options import CodecOptions
+from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 FORMAT = "matloop-dump-1"
 INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
+#: Documents as the server's bytes: a dump copies them, never re-encodes them.
+RAW: CodecOptions = CodecOptions(document_class=RawBSONDocument)
+#: What a dumped collection may be called: no path separators, no leading dot.
+COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}")
 
 
 @dataclass(frozen=True)
@@ -35,10 +45,28 @@ class DumpReport:
 
 
 def dump(database: Database, folder: Path) -> DumpReport:
-    """Write every collection of ``database`` to ``folder`` (created; must be empty)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    if any(folder.iterdir()):
+    """Write every collection of ``database`` to ``folder`` (created; must be empty).
+
+    Documents are copied as the raw bytes the server sent (no decoding, so nothing is
+    lost to a codec), into a hidden sibling folder renamed to ``folder`` only once every
+    file and the manifest are written: a failed dump leaves nothing behind.
+    """
+    if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValueError(f"{folder}: not empty; dump into a new folder")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    try:
+        counts = _write(database, partial)
+        if folder.exists():
+            folder.rmdir()
+        partial.rename(folder)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    return DumpReport(folder, counts)
+
+
+def _write(database: Database, folder: Path) -> dict[str, int]:
     counts: dict[str, int] = {}
     digests: dict[str, str] = {}
     indexes: dict[str, list[dict]] = {}
@@ -46,11 +74,11 @@ def dump(database: Database, folder: Path) -> DumpReport:
         path = folder / f"{name}.bson"
         digest = hashlib.sha256()
         count = 0
+        collection = database[name].with_options(codec_options=RAW)
         with path.open("wb") as out:
-            for document in database[name].find(sort=[("_id", 1)]):
-                data = bson.encode(document)
-                out.write(data)
-                digest.update(data)
+            for document in collection.find(sort=[("_id", 1)]):
+                out.write(document.raw)
+                digest.update(document.raw)
                 count += 1
         counts[name], digests[name] = count, digest.hexdigest()
         indexes[name] = [
@@ -71,11 +99,42 @@ def dump(database: Database, folder: Path) -> DumpReport:
         },
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
-    return DumpReport(folder, counts)
+    return counts
 
 
-def _read(path: Path) -> list[dict]:
-    return list(bson.decode_all(path.read_bytes()))
+def _read(path: Path) -> list[RawBSONDocument]:
+    return list(bson.decode_all(path.read_bytes(), RAW))
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """The checked ``manifest.json`` of a dump.
+
+    Raises:
+        ValueError: naming the manifest, when it is missing, not JSON, of another format,
+            or lists a collection by a name that is not a plain collection name (which
+            would read files outside the dump).
+    """
+    path = folder / "manifest.json"
+    if not path.is_file():
+        raise ValueError(f"{folder}: no manifest.json; not a matloop dump")
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeError) as error:  # JSONDecodeError is a ValueError
+        raise ValueError(f"{path}: not a JSON manifest ({error})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else type(manifest).__name__
+        raise ValueError(f"{path}: format {found!r} is not {FORMAT}")
+    collections = manifest.get("collections")
+    if not isinstance(collections, dict):
+        raise ValueError(f"{path}: collections must be an object of name -> file entry")
+    for name, entry in collections.items():
+        if not COLLECTION_NAME.fullmatch(name) or name.startswith("system."):
+            raise ValueError(f"{path}: collections.{name!r} is not a collection name")
+        if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
+            raise ValueError(f"{path}: collections.{name}.sha256 is missing")
+        if not isinstance(entry.get("indexes", []), list):
+            raise ValueError(f"{path}: collections.{name}.indexes must be a list")
+    return manifest
 
 
 def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
@@ -87,16 +146,11 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
         drop: Replace collections that already hold documents (else refuse).
 
     Raises:
-        ValueError: missing/altered files, or a non-empty target without ``drop``;
-            nothing is written then.
+        ValueError: a bad manifest, missing/altered files, or a non-empty target without
+            ``drop``; nothing is written then.
     """
-    manifest_path = folder / "manifest.json"
-    if not manifest_path.is_file():
-        raise ValueError(f"{folder}: no manifest.json; not a matloop dump")
-    manifest = json.loads(manifest_path.read_text())
-    if manifest.get("format") != FORMAT:
-        raise ValueError(f"{manifest_path}: format {manifest.get('format')!r} is not {FORMAT}")
-    documents: dict[str, list[dict]] = {}
+    manifest = read_manifest(folder)
+    documents: dict[str, list[RawBSONDocument]] = {}
     for name, expected in manifest["collections"].items():
         path = folder / f"{name}.bson"
         if not path.is_file():

@@ -1,11 +1,16 @@
 from __future__ import annotations
 
+import json
+import uuid
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from pymongo.database import Database
 
+import db.backup
 from agents import CampaignAgent, LookupOracle, run
-from db.backup import dump, restore
+from db.backup import FORMAT, RAW, dump, restore
 from db.connection import client, database
 from db.tokens import create_token
 
@@ -66,3 +71,63 @@ def test_dump_refuses_a_folder_that_is_not_empty(mongodb_uri: str, tmp_path: Pat
     (tmp_path / "old.bson").write_bytes(b"")
     with pytest.raises(ValueError, match="not empty"):
         dump(database(), tmp_path)
+
+
+def test_a_dump_copies_documents_byte_for_byte_whatever_their_types(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    # a UUID written by another client (subtype 4): decoding and re-encoding it with
+    # bson's default codec fails, and a copy that re-encodes could also change bytes
+    source = database()
+    source["notes"].insert_one({"_id": uuid.UUID(int=7), "when": datetime(2026, 1, 2)})
+    raw = source["notes"].with_options(codec_options=RAW).find_one().raw
+    dump(source, tmp_path / "dump")
+    target = client()[source.name + "_restored"]
+    try:
+        restore(target, tmp_path / "dump")
+        assert target["notes"].with_options(codec_options=RAW).find_one().raw == raw
+    finally:
+        client().drop_database(target.name)
+
+
+def test_a_failed_dump_leaves_no_folder_behind(
+    mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database()["notes"].insert_one({"x": 1})
+    written = db.backup._write
+
+    def fails_at_the_end(db_: Database, folder: Path) -> dict[str, int]:
+        written(db_, folder)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(db.backup, "_write", fails_at_the_end)
+    with pytest.raises(OSError, match="disk full"):
+        dump(database(), tmp_path / "dump")
+    assert list(tmp_path.iterdir()) == []  # neither the dump nor a partial one
+    monkeypatch.undo()
+    assert dump(database(), tmp_path / "dump").counts["notes"] == 1  # a retry works
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        ("[1, 2]", "format 'list' is not"),
+        ("{not json", "not a JSON manifest"),
+        (json.dumps({"format": FORMAT}), "collections must be an object"),
+        (json.dumps({"format": FORMAT, "collections": []}), "collections must be an object"),
+        (
+            json.dumps({"format": FORMAT, "collections": {"../outside": {"sha256": "0"}}}),
+            "'../outside' is not a collection name",
+        ),
+        (json.dumps({"format": FORMAT, "collections": {"trials": {}}}), "trials.sha256"),
+    ],
+)
+def test_a_bad_manifest_is_refused_naming_it(
+    mongodb_uri: str, tmp_path: Path, manifest: str, message: str
+) -> None:
+    (tmp_path / "manifest.json").write_text(manifest)
+    target = client()[database().name + "_restored"]
+    with pytest.raises(ValueError, match=message) as error:
+        restore(target, tmp_path)
+    assert "manifest.json" in str(error.value)
+    assert target.list_collection_names() == []
