@@ -435,15 +435,18 @@ def campaign_propose(
     with errors():
         trials = CampaignAgent(store(), name).propose(n)
     rows = [
-        {
-            "trial_id": t.id,
-            "batch": t.batch,
-            "strategy": t.strategy,
-            "candidate": t.candidate,
-            "model_version": t.model_version,
-            "acquisition_value": t.acquisition_value,
-            **t.parameters,
-        }
+        _merged(
+            {
+                "trial_id": t.id,
+                "batch": t.batch,
+                "strategy": t.strategy,
+                "candidate": t.candidate,
+                "model_version": t.model_version,
+                "acquisition_value": t.acquisition_value,
+            },
+            "parameter",
+            t.parameters,
+        )
         for t in trials
     ]
     if as_json:
@@ -453,6 +456,18 @@ def campaign_propose(
     for row in rows:
         table.add_row(*(_fmt(v) for v in row.values()))
     console.print(table)
+
+
+def _merged(fixed: dict[str, Any], kind: str, named: dict[str, Any]) -> dict[str, Any]:
+    """``fixed`` columns, then ``named`` ones; a name taken by a fixed column gets ``kind.``.
+
+    A pool may well have a column called ``status`` or ``source``: it must not overwrite
+    the trial's own (parameter and outcome names never contain a dot).
+    """
+    merged = dict(fixed)
+    for name, value in named.items():
+        merged[f"{kind}.{name}" if name in fixed else name] = value
+    return merged
 
 
 def _fmt(value: Any) -> str:
@@ -466,7 +481,7 @@ def _results_from_file(path: Path, source: str) -> list[Any]:
     the row and the field.
     """
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # spreadsheets start files with a BOM
     except OSError as error:
         raise CommandError(f"{path}: {error.strerror or error}") from None
     except ValueError as error:  # not UTF-8
@@ -496,8 +511,12 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, Any]]:
     rows = []
     try:
         reader = csv.DictReader(io.StringIO(text))
-        if "trial_id" not in (reader.fieldnames or []):
+        header = list(reader.fieldnames or [])
+        if "trial_id" not in header:
             raise CommandError(f"{path}: no trial_id column in the header")
+        twice = sorted({c for c in header if header.count(c) > 1})
+        if twice:  # DictReader would keep only the last of them
+            raise CommandError(f"{path}: column(s) {twice} appear more than once in the header")
         for i, row in enumerate(reader):
             where = f"data row {i + 1}"
             if None in row or None in row.values():
@@ -678,23 +697,22 @@ def campaign_export(
     rows = []
     for t in trials:
         m = measured.get(t.id)
-        rows.append(
-            {
-                "trial_id": t.id,
-                "batch": t.batch,
-                "status": t.status.value,
-                "strategy": t.strategy,
-                "candidate": t.candidate,
-                "model_version": t.model_version,
-                "acquisition_value": t.acquisition_value,
-                **t.parameters,
-                **{o: (m.values[o] if m else None) for o in agent.campaign.objective_names},
-                "source": m.source if m else None,
-                "idempotency_key": m.idempotency_key if m else None,
-                "created_at": t.created_at.isoformat() if t.created_at else None,
-                "received_at": m.received_at.isoformat() if m and m.received_at else None,
-            }
-        )
+        fixed = {
+            "trial_id": t.id,
+            "batch": t.batch,
+            "status": t.status.value,
+            "strategy": t.strategy,
+            "candidate": t.candidate,
+            "model_version": t.model_version,
+            "acquisition_value": t.acquisition_value,
+            "source": m.source if m else None,
+            "idempotency_key": m.idempotency_key if m else None,
+            "created_at": t.created_at.isoformat() if t.created_at else None,
+            "received_at": m.received_at.isoformat() if m and m.received_at else None,
+        }
+        # every measured quantity: objectives and constrained outcomes
+        values = {o: (m.values[o] if m else None) for o in agent.campaign.outcome_names}
+        rows.append(_merged(_merged(fixed, "parameter", t.parameters), "measured", values))
     buffer = io.StringIO()
     if format == "json":
         json.dump(rows, buffer, indent=2)
@@ -704,9 +722,10 @@ def campaign_export(
         writer.writerows(rows)
     if output is None:
         sys.stdout.write(buffer.getvalue())
-    else:
+        return
+    with errors():  # an OSError names the file
         output.write_text(buffer.getvalue())
-        console.print(f"wrote {len(rows)} trials to {output}")
+    console.print(f"wrote {len(rows)} trials to {output}")
 
 
 # -- service ------------------------------------------------------------------------

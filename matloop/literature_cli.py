@@ -200,7 +200,8 @@ def literature_records(
     if output is None:
         sys.stdout.write(text)
     else:
-        output.write_text(text)
+        with errors():  # an OSError names the file
+            output.write_text(text)
         console.print(f"wrote {len(rows)} records to {output}")
 
 

@@ -164,6 +164,38 @@ def test_bad_create_arguments_fail_with_a_message(
     assert message in result.output
 
 
+def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    # a pool column called "status" must not overwrite the trial's status
+    table = tmp_path / "pool.csv"
+    table.write_text("x,status,y,gap\n0.1,ok,1.0,1.2\n0.2,ok,2.0,1.5\n0.3,bad,3.0,2.0\n")
+    create = ["campaign", "create", "c1", "--from-csv", str(table), "--objective", "y:max"]
+    _ok(cli, *create, "--constraint", "gap:1.1:1.7", "--param", "x", "--param", "status")
+    [trial] = json.loads(_ok(cli, "campaign", "propose", "c1", "-n", "1", "--json"))
+    assert trial["status"] in {"ok", "bad"}  # propose has no status column of its own
+    results = tmp_path / "results.csv"
+    # written by a spreadsheet: a byte-order mark before the header
+    results.write_text(f"\ufefftrial_id,y,gap\n{trial['trial_id']},2.5,1.4\n", encoding="utf-8")
+    assert "stored 1" in _ok(cli, "campaign", "observe", "c1", "--from-file", str(results))
+    [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
+    assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
+    assert (row["y"], row["gap"]) == ("2.5", "1.4")
+    unwritable = cli.invoke(app, ["campaign", "export", "c1", "--output", "/no/such/dir/c1.csv"])
+    assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output
+
+
+def test_observe_refuses_a_header_with_a_column_twice(cli: CliRunner, tmp_path: Path) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
+    results = tmp_path / "results.csv"
+    results.write_text(f"trial_id,degradation,degradation\n{trial},0.1,0.9\n")
+    result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(results)])
+    assert result.exit_code == 1
+    assert "['degradation'] appear more than once" in result.output
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_observe_nan_fails_and_stores_nothing(cli: CliRunner) -> None:
     _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
     trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
