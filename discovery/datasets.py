@@ -272,6 +272,19 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
             raise ValueError(f"{path}: data row 1 has more cells than the header") from None
         except ValueError as error:  # pandas' parser errors, not UTF-8, empty file
             raise ValueError(f"{path}: {error}".strip()) from None
+        # In text columns only an empty cell is missing: "None" or "NA" is a category
+        # (no dopant, not applicable), which pandas would otherwise read as NaN.
+        text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
+        if text:
+            verbatim = pd.read_csv(
+                path,
+                header=header,
+                index_col=False,
+                dtype=str,
+                keep_default_na=False,
+                na_values=[""],
+            )
+            table[text] = verbatim[text]
     return _integers_as_floats(table)
 
 

@@ -235,6 +235,13 @@ def test_csv_names_the_column_and_row_of_an_empty_parameter(tmp_path: Path) -> N
         load_csv(path, [("yield", Direction.MAXIMIZE)])
 
 
+def test_csv_text_like_none_or_na_is_a_category_not_a_missing_cell(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "dopant,temp,yield\nNone,20,0.5\nMg,40,0.9\nNA,60,0.7\n")
+    data = load_csv(path, [("yield", Direction.MAXIMIZE)])
+    assert data.space.parameters[0] == CategoricalParameter("dopant", ("Mg", "NA", "None"))
+    assert data.points[0] == {"dopant": "None", "temp": 20.0}
+
+
 def test_csv_needs_an_objective(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one objective column"):
         load_csv(write_csv(tmp_path, MIXED), [])
