@@ -6,6 +6,8 @@ points of the pool, and the "experiment" returns the measured value (a lookup or
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import math
 import warnings
@@ -275,6 +277,11 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
         # In text columns only an empty cell is missing: "None" or "NA" is a category
         # (no dopant, not applicable), which pandas would otherwise read as NaN.
         text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
+        if header == 0:  # pandas renames a repeated column "x.1": say what is wrong
+            names = next(csv.reader(io.StringIO(_first_line(path))), [])
+            twice = sorted({n for n in names if names.count(n) > 1})
+            if twice:
+                raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
         if text:
             verbatim = pd.read_csv(
                 path,
@@ -286,6 +293,11 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
             )
             table[text] = verbatim[text]
     return _integers_as_floats(table)
+
+
+def _first_line(path: Path) -> str:
+    with path.open(encoding="utf-8-sig", errors="replace") as file:
+        return file.readline()
 
 
 def _integers_as_floats(table: pd.DataFrame) -> pd.DataFrame:

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import re
 import sys
 import time
 from collections.abc import Iterator
@@ -474,11 +475,14 @@ def _fmt(value: Any) -> str:
     return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
-def _results_from_file(path: Path, source: str) -> list[Any]:
+def _results_from_file(path: Path, source: str) -> list[tuple[str, Any]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
     Every row is checked as the API checks a result (``ResultIn``); errors name the file,
     the row and the field.
+
+    Returns:
+        ``(where, measurement)`` per row: ``data row 3`` in a CSV, ``results[2]`` in JSON.
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # spreadsheets start files with a BOM
@@ -491,7 +495,7 @@ def _results_from_file(path: Path, source: str) -> list[Any]:
     rows = _json_rows(path, text) if path.suffix.lower() == ".json" else _csv_rows(path, text)
     if not rows:
         raise CommandError(f"{path}: no results")
-    return [_result(path, where, row, source) for where, row in rows]
+    return [(where, _result(path, where, row, source)) for where, row in rows]
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
@@ -590,15 +594,22 @@ def campaign_observe(
         if (trial is None) == (from_file is None):
             raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
         if from_file is not None:
-            results = _results_from_file(from_file, source)
+            rows = _results_from_file(from_file, source)
         else:
             assert trial is not None
-            results = [_result_from_options(trial, value or [], key, source)]
+            rows = [("", _result_from_options(trial, value or [], key, source))]
         agent = CampaignAgent(store(), name)
         try:
-            report = agent.observe(results)
-        except ValueError as error:  # "results[i]: ...": name the file they came from
-            raise CommandError(f"{from_file}: {error}" if from_file else str(error)) from None
+            report = agent.observe([result for _, result in rows])
+        except ValueError as error:  # "results[i]: ...": name the file and row instead
+            if from_file is None:
+                raise
+            row = re.sub(  # results[1].trial_id -> data row 2: trial_id
+                r"^results\[(\d+)\](\.)?",
+                lambda m: rows[int(m[1])][0] + (": " if m[2] else ""),
+                str(error),
+            )
+            raise CommandError(f"{from_file}: {row}") from None
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
 
 

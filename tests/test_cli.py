@@ -196,6 +196,17 @@ def test_observe_refuses_a_header_with_a_column_twice(cli: CliRunner, tmp_path: 
     assert MeasurementDocument.objects.count() == 0
 
 
+def test_observe_names_the_data_row_the_database_refuses(cli: CliRunner, tmp_path: Path) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
+    results = tmp_path / "results.csv"
+    results.write_text(f"trial_id,degradation\n{trial},0.1\n{'0' * 24},0.2\n")
+    result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(results)])
+    assert result.exit_code == 1
+    assert f"{results}: data row 2: " in result.output.replace("\n", "")
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_observe_nan_fails_and_stores_nothing(cli: CliRunner) -> None:
     _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
     trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]

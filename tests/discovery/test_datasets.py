@@ -242,6 +242,12 @@ def test_csv_text_like_none_or_na_is_a_category_not_a_missing_cell(tmp_path: Pat
     assert data.points[0] == {"dopant": "None", "temp": 20.0}
 
 
+def test_csv_names_a_column_that_appears_twice(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "temp,temp,yield\n20,25,0.5\n40,45,0.9\n")
+    with pytest.raises(ValueError, match=r"column\(s\) \['temp'\] appear more than once"):
+        load_csv(path, [("yield", Direction.MAXIMIZE)])
+
+
 def test_csv_needs_an_objective(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one objective column"):
         load_csv(write_csv(tmp_path, MIXED), [])
