@@ -14,6 +14,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pymongo.errors import ConnectionFailure
+
 from db.literature import IngestReport, LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
@@ -144,15 +146,21 @@ def ingest_paths(
             outcome = IngestReport(paper.key, new=False)
             summary.skipped += 1
         else:
-            extraction = extractor.extract(paper)
-            outcome = store.ingest(extraction)
-            if outcome.new:
-                summary.papers += 1
-                summary.sentences += outcome.passages
-                summary.records_new += outcome.records_new
-                summary.records_merged += outcome.records_merged
+            try:
+                outcome = store.ingest(extractor.extract(paper))
+            except ConnectionFailure:
+                raise  # the database is gone: every later paper would fail too
+            except Exception as error:  # this paper only (a passage over 16 MB, ...)
+                outcome = f"{path}: {type(error).__name__}: {error}"
+                summary.failed.append((str(path), outcome))
             else:
-                summary.skipped += 1
+                if outcome.new:
+                    summary.papers += 1
+                    summary.sentences += outcome.passages
+                    summary.records_new += outcome.records_new
+                    summary.records_merged += outcome.records_merged
+                else:
+                    summary.skipped += 1
         if on_file is not None:
             on_file(path, outcome)
     summary.seconds = time.perf_counter() - began

@@ -13,6 +13,9 @@ from typer.testing import CliRunner
 from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger
+from literature.pipeline import Extractor
+from literature.records import PaperExtraction
+from literature.text import Paper
 from matloop.cli import app
 
 
@@ -36,6 +39,26 @@ def test_ingest_reports_bad_files_and_goes_on_then_adds_nothing(
     assert "broken.xml" in result.output and "empty.pdf" in result.output
     again = cli.invoke(app, ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"])
     assert "0 papers stored, 1 already there" in again.output
+
+
+def test_a_paper_that_fails_after_parsing_is_reported_and_the_batch_goes_on(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # parsed fine, then refused later (e.g. a passage over MongoDB's 16 MB document limit)
+    extract = Extractor.extract
+
+    def refuses_a(self: Extractor, paper: Paper) -> PaperExtraction:
+        if paper.source.endswith("a.txt"):
+            raise RuntimeError("document too large")
+        return extract(self, paper)
+
+    monkeypatch.setattr(Extractor, "extract", refuses_a)
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.txt").write_text(f"Paper {name}\n\nMgB2 superconducts at 39 K.")
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    assert "1 papers stored, 0 already there, 1 failed" in result.output
+    assert "RuntimeError: document too large" in result.output
 
 
 def test_ingest_of_nothing_but_bad_files_fails(cli: CliRunner, tmp_path: Path) -> None:
