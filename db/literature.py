@@ -188,17 +188,20 @@ class SearchHit:
 
 
 def record_key(record: PropertyRecord) -> str:
-    """Identity of a record: material, property, value (6 significant digits), conditions.
+    """Identity of a record: material, property, reading (6 significant digits), conditions.
 
     A formula counts in pymatgen's reduced, alphabetical form, so ``MgB2`` and ``B2Mg``
-    are one material; a name counts lower-cased with single spaces.
+    are one material; a name counts lower-cased with single spaces. The reading is the
+    value with its qualifier and range: "below 39 K", "39 K" and "30-48 K" are three
+    claims, not three papers agreeing.
     """
     if record.formula:
         material = Composition(record.formula).reduced_composition.alphabetical_formula
     else:
         material = " ".join(record.material.lower().split())
     conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
-    return f"{material}|{record.property}|{record.value:.6g}|{record.unit}|{conditions}"
+    reading = f"{record.qualifier}{record.value:.6g}[{record.low:.6g},{record.high:.6g}]"
+    return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
 
 class LiteratureStore:
@@ -581,6 +584,8 @@ def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
             "section": s["section"],
             "sentence": s["sentence"],
             "material_text": s.get("material_text"),
+            # [sentence, start, end]: a material linked from an earlier sentence is there
+            "material_span": s.get("material_span"),
             "value_text": s.get("value_text"),
             "value_span": s.get("value_span"),
             "confidence": s.get("confidence"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +11,7 @@ from db.literature import (
     PaperDocument,
     PassageDocument,
     PropertyRecordDocument,
+    record_key,
 )
 from discovery.domain import ModelArtifact
 
@@ -46,6 +48,8 @@ def test_ingest_stores_provenance_and_reingesting_adds_nothing(
                                           sentence=source["sentence"])  # fmt: skip
     start, end = source["value_span"]
     assert passage.text[start:end] == "39 K" and passage.elements == ["B", "Mg"]
+    sentence, start, end = source["material_span"]
+    assert sentence == source["sentence"] and passage.text[start:end] == "MgB2"
 
 
 def test_the_same_reading_from_two_papers_is_one_record_with_two_sources(
@@ -57,6 +61,15 @@ def test_the_same_reading_from_two_papers_is_one_record_with_two_sources(
     assert total == 1
     assert rows[0]["n_papers"] == 2 and rows[0]["n_sources"] == 2
     assert {s["paper"] for s in rows[0]["sources"]} == {"doi:10.1/a", "doi:10.1/b"}
+
+
+def test_a_bound_a_range_and_a_value_are_different_records(sample: SimpleNamespace) -> None:
+    [record] = sample.extraction("10.1/a", ["MgB2"]).records  # "= 39 K"
+    below = replace(record, qualifier="<")
+    spread = replace(record, low=30.0, high=48.0)
+    keys = {record_key(r) for r in (record, below, spread)}
+    assert len(keys) == 3
+    assert record_key(replace(record, formula="B2Mg")) == record_key(record)  # one material
 
 
 def test_records_by_element_and_value_range(
