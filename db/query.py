@@ -102,6 +102,9 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
             renamed[key] = _rename(value, fields, resource)
         elif key in fields:
             renamed[fields[key]] = _rename(value, fields, resource)
+        elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
+            # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
+            renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
         else:
             raise FilterError(
                 f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"

@@ -198,6 +198,7 @@ def test_optimade_filters_select_the_right_materials(api: TestClient) -> None:
     assert formulas('chemical_formula_reduced="FeLiO4P"') == ["LiFePO4"]
     assert formulas('nelements=1 OR elements HAS "Na"') == ["Cu", "NaCl"]
     assert formulas('NOT elements HAS "O"') == ["Cu", "NaCl"]
+    assert formulas('elements HAS ONLY "Cu","O"') == ["Cu", "Cu2O", "CuO"]
     bad = api.get("/api/v1/materials", params={"filter": "elements HAS"}, headers=reader)
     assert bad.status_code == 400 and "cannot parse" in bad.json()["detail"]
     unknown = api.get("/api/v1/materials", params={"filter": "density>3"}, headers=reader)
