@@ -24,7 +24,8 @@ _REFERENCES = re.compile(
     r"|bibliography|literature cited|cited literature|works cited)\s*:?$",
     re.IGNORECASE,
 )
-_DOI = re.compile(r"10\.\d{4,9}/[^\s\"'<>]+")
+# "<" and ">" occur in real DOIs (Wiley's SICI ones: 10.1002/(SICI)...35:4<423::AID-JBM3>...)
+_DOI = re.compile(r"10\.\d{4,9}/[^\s\"']+")
 _YEAR = re.compile(r"(?<!\d)(1[5-9]\d\d|20\d\d)(?=\d{4}(?!\d)|(?!\d))")  # also YYYYMMDD
 
 
@@ -59,7 +60,18 @@ def normalise_doi(raw: str | None) -> str | None:
     ``"https://doi.org/10.1039/C6OB02074G"`` -> ``"10.1039/c6ob02074g"``; ``None`` if none.
     """
     match = _DOI.search(raw or "")
-    return match.group().rstrip(".,;)]").lower() if match else None
+    return _trim_doi(match.group()).lower() if match else None
+
+
+def _trim_doi(doi: str) -> str:
+    """Drop punctuation that ends the sentence around a DOI, not the DOI's own brackets."""
+    while doi and (
+        doi[-1] in ".,;"
+        or (doi[-1] == ")" and doi.count(")") > doi.count("("))
+        or (doi[-1] == "]" and doi.count("]") > doi.count("["))
+    ):
+        doi = doi[:-1]
+    return doi
 
 
 def parse_year(raw: str | None) -> int | None:

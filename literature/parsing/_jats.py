@@ -38,9 +38,12 @@ _SPRINGER = ("springer", "biomed central", "nature")
 def parse_jats(data: bytes, source: str) -> Paper:
     """A JATS article, alone or inside a wrapper (Springer API, PMC article set)."""
     root = parse_xml(data, source)
-    article = root if local(root) == "article" else next(iter(descendants(root, "article")), None)
-    if article is None:
+    articles = [root] if local(root) == "article" else list(descendants(root, "article"))
+    if not articles:
         raise ParseError(source, f"JATS XML without an <article> (root <{local(root)}>)")
+    if len(articles) > 1:  # one file is one paper: the others would vanish unreported
+        raise ParseError(source, f"{len(articles)} articles in one file; give one file each")
+    [article] = articles
     meta = first(article, "front", "article-meta")
     builder = SectionBuilder()
     if meta is not None:

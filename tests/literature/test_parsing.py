@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from literature import Paper, ParseError, parse_paper, read_paper, read_papers
-from literature.parsing._common import is_references
+from literature.parsing._common import is_references, normalise_doi
 
 SUPERMAT_PAPER = "batch-1/1609.04957-CC.superconductors.tei.xml"
 SUPERMAT_TITLE = (
@@ -480,6 +480,13 @@ def test_jats() -> None:
     ]
 
 
+def test_a_jats_set_of_several_articles_is_refused_not_cut_to_the_first() -> None:
+    one = JATS.split(b"?>", 1)[1]
+    assert parse_paper(b"<pmc-articleset>" + one + b"</pmc-articleset>", "set.xml").doi
+    with pytest.raises(ParseError, match="2 articles in one file"):
+        parse_paper(b"<pmc-articleset>" + one + one + b"</pmc-articleset>", "set.xml")
+
+
 HTML = b"""<!DOCTYPE html><html><head><title>Site | A paper</title>
 <meta name="citation_title" content="Perovskite  films">
 <meta name="citation_doi" content="https://doi.org/10.1039/C6OB02074G">
@@ -554,6 +561,32 @@ def test_utf16_and_windows_1252_text() -> None:
 
 
 # --- PDF --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "doi"),
+    [
+        (  # Wiley's SICI DOIs hold "<", ">" and ":"; cut there, two papers shared one key
+            "10.1002/(SICI)1097-4636(199706)35:4<423::AID-JBM3>3.0.CO;2-B",
+            "10.1002/(sici)1097-4636(199706)35:4<423::aid-jbm3>3.0.co;2-b",
+        ),
+        ("https://doi.org/10.1000/abc(1)", "10.1000/abc(1)"),  # its own bracket stays
+        ("(see doi:10.1000/abc.12).", "10.1000/abc.12"),  # the sentence's goes
+        ("no identifier here", None),
+    ],
+)
+def test_normalise_doi_keeps_the_whole_doi(raw: str, doi: str | None) -> None:
+    assert normalise_doi(raw) == doi
+
+
+def test_a_pdf_citing_a_doi_on_page_one_does_not_take_it(make_pdf: Callable[..., bytes]) -> None:
+    lines = [
+        "A study of MgB2",
+        "MgB2 superconducts at 39 K [1].",
+        "1. J. Nagamatsu, doi:10.1038/35065039",
+    ]
+    paper = parse_paper(make_pdf([lines], {"Title": "A study of MgB2"}), "cites.pdf")
+    assert paper.doi is None  # keyed by its text, not by the paper it cites
 
 
 def test_pdf(make_pdf: Callable[..., bytes]) -> None:
