@@ -18,6 +18,7 @@ Candidates come from two generators, both deduplicated by reduced formula:
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -25,6 +26,12 @@ from functools import lru_cache
 from pymatgen.core import Composition, Element
 
 from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
+
+#: Grid steps at most (a ternary grid of 1000 is already half a million compositions).
+MAX_GRID = 1000
+#: Denominators pymatgen resolves when fractions become integer counts: past MAX_GRID, since
+#: at its default (1000) a fraction of 1/1000 is taken for noise and its element dropped.
+MAX_DENOMINATOR = 10 * MAX_GRID
 
 
 @dataclass(frozen=True)
@@ -58,8 +65,16 @@ class CompositionSpace:
             raise ValueError(
                 f"min_elements/max_elements: need 1 <= {self.min_elements} <= {self.max_elements}"
             )
-        if self.grid < 1:
-            raise ValueError(f"grid: must be >= 1, got {self.grid}")
+        if not isinstance(self.grid, int) or isinstance(self.grid, bool):
+            raise ValueError(f"grid: must be a whole number of steps, got {self.grid!r}")
+        if not 1 <= self.grid <= MAX_GRID:
+            raise ValueError(f"grid: must be in [1, {MAX_GRID}], got {self.grid}")
+        most = min(len(self.elements), self.grid)  # each element present takes a grid step
+        if self.min_elements > most:
+            raise ValueError(
+                f"min_elements: {self.min_elements} elements cannot be present with "
+                f"{len(self.elements)} elements and a grid of {self.grid}"
+            )
 
     def violations(self, fractions: Mapping[str, float], tol: float = 1e-6) -> list[str]:
         """Every way ``fractions`` breaks the space's rules (empty when it is allowed).
@@ -70,6 +85,8 @@ class CompositionSpace:
 
         """
         problems = []
+        if not all(math.isfinite(f) for f in fractions.values()):
+            return ["fractions are not all finite numbers"]
         present = {el: f for el, f in fractions.items() if f > tol}
         if any(f < -tol for f in fractions.values()):
             problems.append("negative fraction")
@@ -122,14 +139,14 @@ def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
     composition = Composition({el: f for el, f in fractions.items() if f > 0})
     if len(composition) == 1:
         return True  # an element: oxidation state 0
-    reduced, _ = composition.get_integer_formula_and_factor(max_denominator=1000)
+    reduced, _ = composition.get_integer_formula_and_factor(max_denominator=MAX_DENOMINATOR)
     return _balanced(reduced)
 
 
 def reduced_formula(fractions: Mapping[str, float]) -> str:
     """The reduced formula (pymatgen) of a composition (``{"Fe": 0.4, "O": 0.6}`` → ``Fe2O3``)."""
     composition = Composition({el: f for el, f in fractions.items() if f > 0})
-    return composition.get_integer_formula_and_factor(max_denominator=1000)[0]
+    return composition.get_integer_formula_and_factor(max_denominator=MAX_DENOMINATOR)[0]
 
 
 def _partitions(total: int, parts: int) -> Iterator[tuple[int, ...]]:

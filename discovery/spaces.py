@@ -65,6 +65,33 @@ class ContinuousParameter:
         return number
 
 
+def _hit_and_run(
+    room: np.ndarray, free: float, rng: np.random.Generator, steps: int = 100
+) -> np.ndarray:
+    """A near-uniform point of ``{0 <= y <= room, sum(y) = free}`` by hit-and-run.
+
+    Starts from the point that gives every part the same share of its room (inside the
+    polytope), then takes ``steps`` moves along random directions within the plane.
+
+    Args:
+        room: Upper bound of each part, shape ``m``; every entry > 0.
+        free: What the parts add up to, in ``[0, sum(room)]``.
+        rng: Random generator.
+        steps: Moves; the walk forgets its start in a few times ``m`` moves.
+    """
+    y = room * (free / room.sum())
+    for _ in range(steps):
+        direction = rng.standard_normal(len(room))
+        direction -= direction.mean()  # stay on sum(y) = free
+        moving = np.abs(direction) > 1e-12
+        d, to_low, to_high = direction[moving], -y[moving], room[moving] - y[moving]
+        # how far along the direction each bound allows, forwards and backwards
+        ahead = np.where(d > 0, to_high, to_low) / d
+        behind = np.where(d > 0, to_low, to_high) / d
+        y = np.clip(y + rng.uniform(behind.max(), ahead.min()) * direction, 0.0, room)
+    return y
+
+
 @dataclass(frozen=True)
 class CategoricalParameter:
     """A parameter taking one of a fixed set of labels (solvent, precursor, ...)."""
@@ -75,6 +102,11 @@ class CategoricalParameter:
     def __post_init__(self) -> None:
         if len(self.choices) < 2:
             raise ValueError(f"parameter {self.name!r}: a categorical needs at least 2 choices")
+        labels = [c for c in self.choices if not isinstance(c, str)]
+        if labels:  # 1 and "1" would be told apart by validate but not by the database
+            raise ValueError(
+                f'parameter {self.name!r}: choices must be text, got {labels!r} (write "1")'
+            )
         if len(set(self.choices)) != len(self.choices):
             raise ValueError(f"parameter {self.name!r}: choices are not unique")
 
@@ -139,14 +171,20 @@ class SearchSpace:
             raise ValueError("a search space needs at least one parameter")
         names = [p.name for p in self.parameters]
         for name in names:
-            if not isinstance(name, str) or not name or name.startswith("$") or "." in name:
+            # "." and "$": MongoDB field paths; "=": one-hot columns are "name=choice"
+            if not isinstance(name, str) or not name or name.startswith("$") or {*".="} & {*name}:
                 raise ValueError(
-                    f"parameter name {name!r}: must be non-empty text without '.' or a leading '$'"
+                    f"parameter name {name!r}: must be non-empty text without '.', '=' "
+                    "or a leading '$'"
                 )
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"parameter names appear twice: {duplicates}")
         by_name = self.by_name
+        mixed = [name for c in self.simplex for name in c.names]
+        shared = sorted({n for n in mixed if mixed.count(n) > 1})
+        if shared:  # each mixture is sampled on its own: a shared member cannot satisfy both
+            raise ValueError(f"simplex constraints: {shared} appear more than once")
         for constraint in self.simplex:
             members = [by_name.get(name) for name in constraint.names]
             for name, member in zip(constraint.names, members, strict=True):
@@ -303,20 +341,32 @@ class SearchSpace:
         return {name: point[name] for name in self.names}
 
     def _sample_simplex(
-        self, constraint: SimplexConstraint, rng: np.random.Generator, tries: int = 10_000
+        self, constraint: SimplexConstraint, rng: np.random.Generator, tries: int = 200
     ) -> dict[str, float]:
-        """Uniform on ``{sum = total, lower <= x <= upper}``: shifted Dirichlet + rejection."""
+        """A point of ``{sum = total, lower <= x <= upper}``, uniform or nearly so.
+
+        A shifted Dirichlet draw is uniform on the simplex above the lower bounds; one that
+        also keeps the upper bounds is returned. When the upper bounds are tight (eight
+        parts of at most 0.15 each: few draws keep them) it walks by hit-and-run instead.
+        Members whose bounds coincide are fixed there.
+        """
         params = [self.by_name[n] for n in constraint.names]
-        lower = np.array([p.lower for p in params])  # type: ignore[union-attr]
-        upper = np.array([p.upper for p in params])  # type: ignore[union-attr]
+        lower = np.array([p.lower for p in params], dtype=np.float64)  # type: ignore[union-attr]
+        upper = np.array([p.upper for p in params], dtype=np.float64)  # type: ignore[union-attr]
         free = constraint.total - lower.sum()
-        for _ in range(tries):
-            shares = lower + free * rng.dirichlet(np.ones(len(params)))
-            if np.all(shares <= upper + _SIMPLEX_TOL):
-                return {n: float(v) for n, v in zip(constraint.names, shares, strict=True)}
-        raise ValueError(
-            f"simplex {list(constraint.names)}: bounds leave too little room to sample from"
-        )
+        room = upper - lower
+        moving = room > _SIMPLEX_TOL
+        shares = lower.copy()
+        if moving.sum() == 1:
+            shares[moving] += free
+        elif moving.any():
+            draws = free * rng.dirichlet(np.ones(int(moving.sum())), size=tries)
+            kept = np.flatnonzero(np.all(draws <= room[moving] + _SIMPLEX_TOL, axis=1))
+            if len(kept):
+                shares[moving] += draws[kept[0]]
+            else:
+                shares[moving] += _hit_and_run(room[moving], free, rng)
+        return {n: float(v) for n, v in zip(constraint.names, shares, strict=True)}
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description of the space (inverse of :meth:`from_dict`)."""

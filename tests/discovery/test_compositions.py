@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -81,6 +83,22 @@ def test_bad_spaces_are_refused_naming_the_field() -> None:
         CompositionSpace(("Fe",), max_elements=0)
     with pytest.raises(ValueError, match="grid"):
         CompositionSpace(("Fe",), grid=0)
+    with pytest.raises(ValueError, match=r"grid: must be a whole number of steps, got 2.5"):
+        CompositionSpace(("Fe", "O"), grid=2.5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"grid: must be in \[1, 1000\]"):
+        CompositionSpace(("Fe", "O"), grid=1001)
+    with pytest.raises(ValueError, match="min_elements: 2 elements cannot be present"):
+        CompositionSpace(("Fe",), min_elements=2, max_elements=2)
+    assert CompositionSpace(("Fe", "O")).violations({"Fe": math.nan, "O": 1.0}) == [
+        "fractions are not all finite numbers"
+    ]
+
+
+def test_a_fine_grid_keeps_every_element() -> None:
+    # at pymatgen's default precision a fraction of 1/1000 was noise: Li vanished
+    assert reduced_formula({"Li": 0.001, "Fe": 0.023, "O": 0.976}) == "LiFe23O976"
+    space = CompositionSpace(("Li", "O"), max_elements=2, grid=1000)
+    assert len(list(enumerate_compositions(space))) == 1001
 
 
 def test_substitutions_of_known_materials_lie_in_the_space_and_are_new() -> None:

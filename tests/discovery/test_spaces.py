@@ -89,6 +89,12 @@ def test_categorical_rejects_duplicate_choices() -> None:
         CategoricalParameter("s", ("water", "ethanol", "water"))
 
 
+def test_categorical_choices_must_be_text() -> None:
+    # a choice 1 validated to "1" and then was not one of [1, 2]: the campaign stalled
+    with pytest.raises(ValueError, match=r"'n': choices must be text, got \[1, 2\]"):
+        CategoricalParameter("n", (1, 2))  # type: ignore[arg-type]
+
+
 def test_categorical_validate_accepts_only_listed_choices() -> None:
     p = CategoricalParameter("s", ("water", "ethanol"))
     assert p.validate("ethanol") == "ethanol"
@@ -109,6 +115,22 @@ def test_space_needs_a_parameter() -> None:
 def test_space_rejects_duplicate_names_and_lists_them() -> None:
     with pytest.raises(ValueError, match=r"\['x'\]"):
         SearchSpace((ContinuousParameter("x", 0, 1), CategoricalParameter("x", ("a", "b"))))
+
+
+def test_names_may_not_hold_the_one_hot_separator() -> None:
+    # "s=water" would read as the one-hot column of choice water of a categorical s
+    with pytest.raises(ValueError, match=r"'s=water': must be non-empty text without"):
+        SearchSpace(
+            (ContinuousParameter("s=water", 0, 1), CategoricalParameter("s", ("water", "ethanol")))
+        )
+
+
+def test_a_parameter_belongs_to_one_simplex_at_most() -> None:
+    params = tuple(ContinuousParameter(n, 0, 1) for n in "abc")
+    for simplex in ((SimplexConstraint(("a", "b")), SimplexConstraint(("b", "c"))),
+                    (SimplexConstraint(("a", "a", "b")),)):  # fmt: skip
+        with pytest.raises(ValueError, match=r"\['(a|b)'\] appear more than once"):
+            SearchSpace(params, simplex)
 
 
 def test_simplex_must_name_continuous_parameters_of_the_space() -> None:
@@ -235,6 +257,22 @@ def test_sample_respects_bounds_of_simplex_components() -> None:
     )
     for point in space.sample(50, np.random.default_rng(0)):
         space.validate(point)
+
+
+@pytest.mark.parametrize(
+    "bounds",
+    [
+        [(0.0, 1.0), (0.0, 1.0), (0.2, 0.2)],  # a part fixed: no Dirichlet draw hits it
+        [(0.0, 0.15)] * 8,  # tight: the parts can sum to 1.2 at most
+    ],
+)
+def test_sample_reaches_every_feasible_simplex(bounds: list[tuple[float, float]]) -> None:
+    params = tuple(ContinuousParameter(f"p{i}", lo, hi) for i, (lo, hi) in enumerate(bounds))
+    space = SearchSpace(params, (SimplexConstraint(tuple(p.name for p in params)),))
+    points = space.sample(30, np.random.default_rng(0))
+    for point in points:
+        space.validate(point)
+    assert len({round(point["p0"], 9) for point in points}) == 30  # spread, not one point
 
 
 # -- to_dict / from_dict -------------------------------------------------------------------
