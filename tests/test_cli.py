@@ -185,25 +185,26 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output
 
 
-def test_observe_refuses_a_header_with_a_column_twice(cli: CliRunner, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        (
+            "trial_id,degradation,degradation\nTRIAL,0.1,0.9\n",
+            "['degradation'] appear more than once",
+        ),
+        (f"trial_id,degradation\nTRIAL,0.1\n{'0' * 24},0.2\n", "results.csv: data row 2: "),
+    ],
+)
+def test_observe_refuses_a_bad_file_naming_what_is_wrong(
+    cli: CliRunner, tmp_path: Path, rows: str, message: str
+) -> None:
     _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
     trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
     results = tmp_path / "results.csv"
-    results.write_text(f"trial_id,degradation,degradation\n{trial},0.1,0.9\n")
+    results.write_text(rows.replace("TRIAL", trial))
     result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(results)])
     assert result.exit_code == 1
-    assert "['degradation'] appear more than once" in result.output
-    assert MeasurementDocument.objects.count() == 0
-
-
-def test_observe_names_the_data_row_the_database_refuses(cli: CliRunner, tmp_path: Path) -> None:
-    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
-    trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]
-    results = tmp_path / "results.csv"
-    results.write_text(f"trial_id,degradation\n{trial},0.1\n{'0' * 24},0.2\n")
-    result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(results)])
-    assert result.exit_code == 1
-    assert f"{results}: data row 2: " in result.output.replace("\n", "")
+    assert message in result.output.replace("\n", "")
     assert MeasurementDocument.objects.count() == 0
 
 
