@@ -377,8 +377,8 @@ class CampaignAgent:
     def observe(self, results: Sequence[Measurement]) -> ObserveReport:
         """Validate and store results, completing their trials, atomically.
 
-        A result whose idempotency key is already stored (with the same trial and values)
-        is acknowledged again and not stored twice.
+        A result whose idempotency key is already stored (with the same trial, values and
+        units) is acknowledged again and not stored twice.
 
         Raises:
             ValueError: naming the result and field (unknown trial, missing objective,

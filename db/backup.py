@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shutil
 import tempfile
@@ -55,6 +56,7 @@ def dump(database: Database, folder: Path) -> DumpReport:
         raise ValueError(f"{folder}: not empty; dump into a new folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
+    partial.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's owner-only
     try:
         counts = _write(database, partial)
         if folder.exists():
@@ -64,6 +66,12 @@ def dump(database: Database, folder: Path) -> DumpReport:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return DumpReport(folder, counts)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _write(database: Database, folder: Path) -> dict[str, int]:
@@ -132,8 +140,11 @@ def read_manifest(folder: Path) -> dict[str, Any]:
             raise ValueError(f"{path}: collections.{name!r} is not a collection name")
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise ValueError(f"{path}: collections.{name}.sha256 is missing")
-        if not isinstance(entry.get("indexes", []), list):
-            raise ValueError(f"{path}: collections.{name}.indexes must be a list")
+        indexes = entry.get("indexes", [])
+        if not isinstance(indexes, list) or not all(
+            isinstance(i, dict) and isinstance(i.get("keys"), list) for i in indexes
+        ):
+            raise ValueError(f"{path}: collections.{name}.indexes must be a list of {{keys: ...}}")
     return manifest
 
 

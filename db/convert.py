@@ -56,7 +56,19 @@ def campaign_to_document(campaign: Campaign) -> CampaignDocument:
 
 
 def campaign_from_document(document: CampaignDocument) -> Campaign:
-    """Document -> domain campaign."""
+    """Document -> domain campaign.
+
+    Raises:
+        ValueError: naming the campaign, when what is stored breaks a rule added since it
+            was created (delete it, or fix the document).
+    """
+    try:
+        return _campaign(document)
+    except ValueError as error:
+        raise ValueError(f"campaign {document.name!r} as stored: {error}") from None
+
+
+def _campaign(document: CampaignDocument) -> Campaign:
     settings = document.settings
     return Campaign(
         name=document.name,

@@ -116,8 +116,8 @@ ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
 
 
 #: The largest campaign seed: round seeds (``seed * 1_000_003 + round``) must stay within
-#: the 64 bits that ``torch.manual_seed`` takes.
-MAX_SEED = 2**32 - 1
+#: the signed 64 bits that ``torch.manual_seed`` takes, for 10^17 rounds and more.
+MAX_SEED = 2**43 - 1
 
 
 @dataclass(frozen=True)
@@ -272,7 +272,9 @@ class Measurement:
     received_at: datetime | None = None
 
     def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:
-        """Raise a ValueError naming the field if values miss an outcome or are not finite.
+        """Raise a ValueError naming the field if a value is missing, not finite or too large.
+
+        Too large: beyond ``MAX_ABS_VALUE`` in magnitude.
 
         Args:
             objectives: Every outcome a result must report: objectives and constrained

@@ -361,7 +361,7 @@ class SearchSpace:
             shares[moving] += free
         elif moving.any():
             draws = free * rng.dirichlet(np.ones(int(moving.sum())), size=tries)
-            kept = np.flatnonzero(np.all(draws <= room[moving] + _SIMPLEX_TOL, axis=1))
+            kept = np.flatnonzero(np.all(draws <= room[moving], axis=1))
             if len(kept):
                 shares[moving] += draws[kept[0]]
             else:

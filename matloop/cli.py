@@ -708,7 +708,7 @@ def campaign_export(
     rows = []
     for t in trials:
         m = measured.get(t.id)
-        fixed = {
+        head = {
             "trial_id": t.id,
             "batch": t.batch,
             "status": t.status.value,
@@ -716,6 +716,8 @@ def campaign_export(
             "candidate": t.candidate,
             "model_version": t.model_version,
             "acquisition_value": t.acquisition_value,
+        }
+        tail = {
             "source": m.source if m else None,
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": t.created_at.isoformat() if t.created_at else None,
@@ -723,7 +725,8 @@ def campaign_export(
         }
         # every measured quantity: objectives and constrained outcomes
         values = {o: (m.values[o] if m else None) for o in agent.campaign.outcome_names}
-        rows.append(_merged(_merged(fixed, "parameter", t.parameters), "measured", values))
+        row = _merged(_merged(head | tail, "parameter", t.parameters), "measured", values)
+        rows.append({k: v for k, v in row.items() if k not in tail} | tail)  # tail last
     buffer = io.StringIO()
     if format == "json":
         json.dump(rows, buffer, indent=2)

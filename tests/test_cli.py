@@ -181,6 +181,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
     assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
     assert (row["y"], row["gap"]) == ("2.5", "1.4")
+    assert list(row)[-4:] == ["source", "idempotency_key", "created_at", "received_at"]
     unwritable = cli.invoke(app, ["campaign", "export", "c1", "--output", "/no/such/dir/c1.csv"])
     assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output
 

@@ -69,6 +69,7 @@ def _trim_doi(doi: str) -> str:
         doi[-1] in ".,;"
         or (doi[-1] == ")" and doi.count(")") > doi.count("("))
         or (doi[-1] == "]" and doi.count("]") > doi.count("["))
+        or (doi[-1] == ">" and doi.count(">") > doi.count("<"))
     ):
         doi = doi[:-1]
     return doi

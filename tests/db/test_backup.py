@@ -120,6 +120,15 @@ def test_a_failed_dump_leaves_no_folder_behind(
             "'../outside' is not a collection name",
         ),
         (json.dumps({"format": FORMAT, "collections": {"trials": {}}}), "trials.sha256"),
+        (
+            json.dumps(
+                {
+                    "format": FORMAT,
+                    "collections": {"t": {"sha256": "0", "indexes": [{"name": "i"}]}},
+                }
+            ),
+            r"t\.indexes must be a list of \{keys",
+        ),
     ],
 )
 def test_a_bad_manifest_is_refused_naming_it(

@@ -60,6 +60,17 @@ def test_campaign_round_trips_through_the_database(store: CampaignStore) -> None
     ]
 
 
+def test_a_stored_campaign_that_breaks_a_newer_rule_is_named_when_loaded(
+    store: CampaignStore,
+) -> None:
+    store.create(_campaign(), _pool())
+    CampaignDocument.objects(name="blend").update(set__settings__seed=2**60)  # before the limit
+    with pytest.raises(ValueError, match=r"campaign 'blend' as stored: settings\.seed"):
+        store.get("blend")
+    store.delete("blend")  # and it can still be removed
+    assert store.campaigns() == []
+
+
 def test_duplicate_campaign_name_fails_and_writes_nothing(store: CampaignStore) -> None:
     store.create(_campaign(), _pool())
     with pytest.raises(CampaignExistsError, match="blend"):

@@ -248,6 +248,11 @@ def test_csv_names_a_column_that_appears_twice(tmp_path: Path) -> None:
         load_csv(path, [("yield", Direction.MAXIMIZE)])
 
 
+def test_csv_with_unnamed_trailing_columns_still_loads(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "temp,yield,,\n20,0.5,,\n40,0.9,,\n")  # a spreadsheet's
+    assert load_csv(path, [("yield", Direction.MAXIMIZE)], params=["temp"]).space.names == ["temp"]
+
+
 def test_csv_needs_an_objective(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="at least one objective column"):
         load_csv(write_csv(tmp_path, MIXED), [])

@@ -572,6 +572,7 @@ def test_utf16_and_windows_1252_text() -> None:
         ),
         ("https://doi.org/10.1000/abc(1)", "10.1000/abc(1)"),  # its own bracket stays
         ("(see doi:10.1000/abc.12).", "10.1000/abc.12"),  # the sentence's goes
+        ("<https://doi.org/10.1039/C6OB02074G>", "10.1039/c6ob02074g"),  # so do its <...>
         ("no identifier here", None),
     ],
 )
