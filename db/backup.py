@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,8 +54,8 @@ def dump(database: Database, folder: Path) -> DumpReport:
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValueError(f"{folder}: not empty; dump into a new folder")
     folder.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{folder.name}.partial-", dir=folder.parent))
-    partial.chmod(0o777 & ~_umask())  # as mkdir would make it, not mkdtemp's owner-only
+    partial = folder.with_name(f".{folder.name}.partial-{uuid.uuid4().hex}")
+    partial.mkdir()
     try:
         counts = _write(database, partial)
         if folder.exists():
@@ -66,12 +65,6 @@ def dump(database: Database, folder: Path) -> DumpReport:
         shutil.rmtree(partial, ignore_errors=True)
         raise
     return DumpReport(folder, counts)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _write(database: Database, folder: Path) -> dict[str, int]:

@@ -136,11 +136,10 @@ def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
         fractions: Element symbol to amount (fractions or counts; scaled to integers).
 
     """
-    composition = Composition({el: f for el, f in fractions.items() if f > 0})
-    if len(composition) == 1:
+    present = {el: f for el, f in fractions.items() if f > 0}
+    if len(present) == 1:
         return True  # an element: oxidation state 0
-    reduced, _ = composition.get_integer_formula_and_factor(max_denominator=MAX_DENOMINATOR)
-    return _balanced(reduced)
+    return _balanced(reduced_formula(present))
 
 
 def reduced_formula(fractions: Mapping[str, float]) -> str:

@@ -279,7 +279,7 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
         text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
         if header == 0:  # pandas renames a repeated column "x.1": say what is wrong
             names = next(csv.reader(io.StringIO(_first_line(path))), [])
-            twice = sorted({n for n in names if n and names.count(n) > 1})
+            twice = repeated(names)
             if twice:
                 raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
         if text:
@@ -293,6 +293,11 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
             )
             table[text] = verbatim[text]
     return _integers_as_floats(table)
+
+
+def repeated(header: Sequence[str]) -> list[str]:
+    """Column names a header holds more than once (unnamed columns aside), sorted."""
+    return sorted({name for name in header if name and header.count(name) > 1})
 
 
 def _first_line(path: Path) -> str:

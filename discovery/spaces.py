@@ -357,9 +357,7 @@ class SearchSpace:
         room = upper - lower
         moving = room > _SIMPLEX_TOL
         shares = lower.copy()
-        if moving.sum() == 1:
-            shares[moving] += free
-        elif moving.any():
+        if moving.any():
             draws = free * rng.dirichlet(np.ones(int(moving.sum())), size=tries)
             kept = np.flatnonzero(np.all(draws <= room[moving], axis=1))
             if len(kept):

@@ -9,7 +9,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -435,21 +435,17 @@ def campaign_propose(
 
     with errors():
         trials = CampaignAgent(store(), name).propose(n)
-    rows = [
-        _merged(
-            {
-                "trial_id": t.id,
-                "batch": t.batch,
-                "strategy": t.strategy,
-                "candidate": t.candidate,
-                "model_version": t.model_version,
-                "acquisition_value": t.acquisition_value,
-            },
-            "parameter",
-            t.parameters,
-        )
-        for t in trials
-    ]
+    rows = []
+    for t in trials:
+        fixed = {
+            "trial_id": t.id,
+            "batch": t.batch,
+            "strategy": t.strategy,
+            "candidate": t.candidate,
+            "model_version": t.model_version,
+            "acquisition_value": t.acquisition_value,
+        }
+        rows.append(fixed | _columns("parameter", t.parameters, fixed))
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -459,16 +455,14 @@ def campaign_propose(
     console.print(table)
 
 
-def _merged(fixed: dict[str, Any], kind: str, named: dict[str, Any]) -> dict[str, Any]:
-    """``fixed`` columns, then ``named`` ones; a name taken by a fixed column gets ``kind.``.
+def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str, Any]:
+    """``named`` as columns; a name already ``taken`` by a fixed column gets ``kind.``.
 
     A pool may well have a column called ``status`` or ``source``: it must not overwrite
     the trial's own (parameter and outcome names never contain a dot).
     """
-    merged = dict(fixed)
-    for name, value in named.items():
-        merged[f"{kind}.{name}" if name in fixed else name] = value
-    return merged
+    reserved = set(taken)
+    return {f"{kind}.{name}" if name in reserved else name: value for name, value in named.items()}
 
 
 def _fmt(value: Any) -> str:
@@ -518,7 +512,9 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, Any]]:
         header = list(reader.fieldnames or [])
         if "trial_id" not in header:
             raise CommandError(f"{path}: no trial_id column in the header")
-        twice = sorted({c for c in header if header.count(c) > 1})
+        from discovery.datasets import repeated
+
+        twice = repeated(header)
         if twice:  # DictReader would keep only the last of them
             raise CommandError(f"{path}: column(s) {twice} appear more than once in the header")
         for i, row in enumerate(reader):
@@ -725,8 +721,13 @@ def campaign_export(
         }
         # every measured quantity: objectives and constrained outcomes
         values = {o: (m.values[o] if m else None) for o in agent.campaign.outcome_names}
-        row = _merged(_merged(head | tail, "parameter", t.parameters), "measured", values)
-        rows.append({k: v for k, v in row.items() if k not in tail} | tail)  # tail last
+        taken = [*head, *tail]
+        rows.append(
+            head
+            | _columns("parameter", t.parameters, taken)
+            | _columns("measured", values, taken)
+            | tail
+        )
     buffer = io.StringIO()
     if format == "json":
         json.dump(rows, buffer, indent=2)
