@@ -513,7 +513,7 @@ def _log_ei_bound(model: Model, pool: torch.Tensor, incumbent: torch.Tensor) -> 
     train = gp.train_inputs[0]
     if train.shape[0] < BOUND_NEIGHBOURS:
         return None
-    scale, shift = torch.ones(()), torch.zeros(())
+    scale, shift = pool.new_ones(()), pool.new_zeros(())
     if isinstance(gp.outcome_transform, Standardize):
         scale, shift = gp.outcome_transform.stdvs.squeeze(), gp.outcome_transform.means.squeeze()
     strategy: Any = gp.prediction_strategy  # exists once a posterior was computed
@@ -621,7 +621,7 @@ def optimize_over_pool(
     q = min(q, pool.shape[0])
     if q == 0:
         return [], []
-    taken = torch.zeros(pool.shape[0], dtype=torch.bool)
+    taken = torch.zeros(pool.shape[0], dtype=torch.bool, device=pool.device)
     indices: list[int] = []
 
     def pick() -> tuple[torch.Tensor, float]:
@@ -668,16 +668,16 @@ def optimize_over_box(
     """
     equality = [
         (
-            torch.tensor(list(cols), dtype=torch.long),
-            torch.ones(len(cols), dtype=bounds.dtype),
+            torch.tensor(list(cols), dtype=torch.long, device=bounds.device),
+            bounds.new_ones(len(cols)),
             float(total),
         )
         for cols, total in simplex
     ] or None
     inequality = [  # BoTorch's form: sum(c * x) >= rhs
         (
-            torch.tensor(list(cols), dtype=torch.long),
-            -torch.tensor(list(coefficients), dtype=bounds.dtype),
+            torch.tensor(list(cols), dtype=torch.long, device=bounds.device),
+            -torch.tensor(list(coefficients), dtype=bounds.dtype, device=bounds.device),
             -float(upper),
         )
         for cols, coefficients, upper in linear

@@ -40,6 +40,7 @@ from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
 from discovery.surrogates import DTYPE, fit_gp, gp_artifact
+from discovery.surrogates import device as default_device
 
 #: QMC samples of qLogNEHVI at most: each sample carries its own box decomposition of the
 #: Pareto front, recomputed for every pick of a batch, so its cost grows fast with them.
@@ -207,6 +208,10 @@ class GPPlanner:
             of as misses: spreading out explores, and exploring pays only while later
             batches can use it. 0 keeps the misses to the end; open-ended campaigns
             (no budget) always keep them.
+        device: Where the ``gp`` surrogate is fitted and the acquisition scored:
+            ``cuda``, ``cpu``, or None for ``cuda`` when present. The other surrogates
+            place themselves (NUTS runs on the CPU; ensembles train on ``cuda`` when
+            present), so the planner keeps their inputs on the CPU.
 
     """
 
@@ -223,9 +228,17 @@ class GPPlanner:
     shortlist_per_point: int = 32
     shortlist_min: int = 256
     endgame_batches: int = 0
+    device: str | None = None
 
     def __post_init__(self) -> None:
         gp = self.surrogate in GAUSSIAN_PROCESSES
+        if self.device not in (None, "cpu", "cuda"):
+            raise ValueError(f"device: 'cpu', 'cuda' or None (cuda if any), not {self.device!r}")
+        if self.device is not None and self.surrogate != "gp":
+            raise ValueError(
+                f"device: only the gp surrogate is placed by the planner; {self.surrogate} "
+                "places itself"
+            )
         if self.endgame_batches and self.acquisition not in TOP_HUNTING:
             raise ValueError(
                 f"an endgame (endgame_batches = {self.endgame_batches}) changes what the top "
@@ -247,6 +260,18 @@ class GPPlanner:
     def shortlist_size(self, q: int, pending: int = 0) -> int:
         """Candidates kept on a large pool when choosing ``q`` with ``pending`` handed out."""
         return max(self.shortlist_min, self.shortlist_per_point * (q + pending))
+
+    def placement(self) -> torch.device:
+        """The device of the surrogate's inputs and of the acquisition's scores.
+
+        Raises:
+            ValueError: when ``cuda`` is asked for and there is none.
+        """
+        if self.surrogate != "gp":
+            return torch.device("cpu")
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device: cuda was asked for, and this machine has no CUDA device")
+        return torch.device(self.device) if self.device else default_device()
 
     def in_endgame(self, problem: PlanningProblem, q: int) -> bool:
         """Whether the batch of ``q`` now chosen is one of the last ``endgame_batches``."""
@@ -284,19 +309,22 @@ class GPPlanner:
                 "a prior mean works with one unwarped objective and no outcome constraints"
             )
         torch.manual_seed(seed)
+        tensor = partial(torch.as_tensor, dtype=DTYPE, device=self.placement())
         signs = np.array([o.direction.sign for o in problem.objectives])
-        train_X = torch.as_tensor(problem.X, dtype=DTYPE)
+        train_X = tensor(problem.X)
         oriented = signs * problem.Y
-        train_Y = torch.as_tensor(warp_outcomes(oriented) if self.warp else oriented, dtype=DTYPE)
-        bounds = torch.as_tensor(self._bounds(problem), dtype=DTYPE)
-        pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])
+        train_Y = tensor(warp_outcomes(oriented) if self.warp else oriented)
+        bounds = tensor(self._bounds(problem))
+        pending = tensor(problem.X_pending).reshape(-1, train_X.shape[1])
         model: Model
         acqf: AcquisitionFunction
         if joint:
             model, artifact, acqf = self._joint(problem, train_X, train_Y, bounds, pending, seed)
         else:
             model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
-            reference = _reference(problem, seed) if self.acquisition in TOP_HUNTING else None
+            reference = None
+            if self.acquisition in TOP_HUNTING:
+                reference = tensor(_reference(problem, seed))
             inputs = AcquisitionInputs(
                 model,
                 train_X,
@@ -338,7 +366,7 @@ class GPPlanner:
         if C.shape != (train_X.shape[0], len(problem.constraints)):
             raise ValueError("C: one measured value per constraint and measurement is needed")
         m = train_Y.shape[1]
-        outputs = torch.cat([train_Y, torch.as_tensor(C, dtype=DTYPE)], dim=1)
+        outputs = torch.cat([train_Y, torch.as_tensor(C).to(train_Y)], dim=1)
         model = fit_gp(train_X, outputs, bounds, self.input_warp)
         constraints = outcome_constraints(
             [(m + j, c.lower, c.upper) for j, c in enumerate(problem.constraints)]
@@ -367,17 +395,17 @@ class GPPlanner:
             model = acqf.model
             large = self.shortlist_above is not None and available.size > self.shortlist_above
             if large and model.num_outputs == 1:
-                pool = torch.as_tensor(problem.pool[available], dtype=DTYPE)
+                pool = torch.as_tensor(problem.pool[available]).to(bounds)
                 size = self.shortlist_size(q, len(pending))
                 if isinstance(acqf, MCAcquisitionFunction):
-                    baseline = torch.as_tensor(problem.X, dtype=DTYPE)
+                    baseline = torch.as_tensor(problem.X).to(bounds)
                     keep = shortlist(model, pool, baseline, size)
                 else:  # analytic (top): its own scores before any belief, in one pass
                     with torch.no_grad():
                         scores = acqf(pool.unsqueeze(-2))
-                    keep = scores.topk(min(size, len(pool))).indices.numpy()
-                available = available[keep]
-            choices = torch.as_tensor(problem.pool[available], dtype=DTYPE)
+                    keep = scores.topk(min(size, len(pool))).indices
+                available = available[keep.cpu().numpy()]
+            choices = torch.as_tensor(problem.pool[available]).to(bounds)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]
             points = problem.space.decode(problem.pool[picks])
@@ -420,7 +448,7 @@ class GPPlanner:
             raise ValueError("a prior mean needs a pool campaign (its candidates are scored)")
         prior = _RowCache(self.prior, sign)
         at_data = prior(train_X).unsqueeze(-1)
-        scale = fit_scale(at_data[:, 0].numpy(), train_Y[:, 0].numpy())
+        scale = fit_scale(at_data[:, 0].cpu().numpy(), train_Y[:, 0].cpu().numpy())
         residual, artifact = fit_surrogate(
             self.surrogate,
             problem.space,
@@ -467,7 +495,7 @@ class GPPlanner:
 REFERENCE_POINTS = 4096
 
 
-def _reference(problem: PlanningProblem, seed: int) -> torch.Tensor:
+def _reference(problem: PlanningProblem, seed: int) -> np.ndarray:
     """``r x d`` points standing for the population: the whole pool, or a space sample."""
     rng = np.random.default_rng(seed)
     if problem.pool is None:
@@ -476,7 +504,7 @@ def _reference(problem: PlanningProblem, seed: int) -> torch.Tensor:
         points = problem.pool[rng.choice(len(problem.pool), REFERENCE_POINTS, replace=False)]
     else:
         points = problem.pool
-    return torch.as_tensor(points, dtype=DTYPE)
+    return points
 
 
 class _RowCache:
@@ -493,7 +521,8 @@ class _RowCache:
         if missing:
             predicted = np.asarray(self.prior(rows[missing]), dtype=float).reshape(-1)
             self.values.update(zip((keys[i] for i in missing), predicted, strict=True))
-        return torch.tensor([self.sign * self.values[k] for k in keys], dtype=DTYPE)
+        values = [self.sign * self.values[k] for k in keys]
+        return torch.tensor(values, dtype=DTYPE, device=X.device)
 
 
 @dataclass(frozen=True)

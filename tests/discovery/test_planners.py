@@ -241,6 +241,23 @@ def test_gp_planner_needs_two_measurements() -> None:
         SMALL_GP.plan(problem, 2, seed=0)
 
 
+def test_gp_planner_names_a_device_it_cannot_use() -> None:
+    with pytest.raises(ValueError, match=r"device: 'cpu', 'cuda' or None .* not 'tpu'"):
+        GPPlanner(device="tpu")
+    with pytest.raises(ValueError, match=r"only the gp surrogate .* ensemble places itself"):
+        GPPlanner(surrogate="ensemble", device="cuda")
+    assert GPPlanner(surrogate="bayesgp").placement().type == "cpu"  # NUTS runs on the CPU
+    assert GPPlanner(device="cpu").placement().type == "cpu"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_gp_planner_asked_for_cuda_without_one_says_so() -> None:
+    assert GPPlanner().placement().type == "cpu"  # the default falls back
+    problem, _, _ = pool_problem(n_measured=4)
+    with pytest.raises(ValueError, match="cuda was asked for, and this machine has no CUDA"):
+        GPPlanner(device="cuda").plan(problem, 2, seed=0)
+
+
 # -- GPPlanner over a pool -----------------------------------------------------------------
 
 
