@@ -1,4 +1,4 @@
-"""The planners and surrogates on a CUDA device: skipped where there is none (CI).
+"""Planners, campaign surrogates and property models on a CUDA device (skipped without one).
 
 Run on a GPU machine with ``pytest --noconftest tests/discovery/test_cuda.py`` (these tests
 need no database). The GP planner computes in float64 on both devices, so a CUDA plan is
@@ -9,17 +9,20 @@ batches share all but at most one pick (a near tie may fall either way).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import cast
+from typing import Any, cast
 
 import numpy as np
 import pytest
 import torch
 from botorch.posteriors.gpytorch import GPyTorchPosterior
+from pymatgen.core import Composition, Lattice, Structure
 
 from discovery.campaign_models import fit_surrogate
 from discovery.diagnostics import loo_predictions
 from discovery.domain import Direction, Objective, OutcomeConstraint
+from discovery.ensembles import TrainingConfig
 from discovery.planners import GPPlanner, Plan, PlanningProblem, make_planner
+from discovery.property_models import PropertyModel, PropertyModelConfig, fit_property_model
 from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
 from discovery.surrogates import DTYPE, fit_gp, load_gp
 
@@ -162,3 +165,35 @@ def test_network_surrogates_train_on_cuda_and_plan_from_cpu_inputs(surrogate: st
     plan = GPPlanner(surrogate=surrogate).plan(problem, Q, seed=0)
     assert len(picks(plan)) == Q
     assert problem.available is not None and problem.available[sorted(picks(plan))].all()
+
+
+CATIONS = ("Li", "Na", "K", "Rb", "Mg", "Ca", "Sr", "Ba")
+#: Binary formulas with a made-up smooth target: mean electronegativity + mass / 100 (amu).
+FORMULAS = [f"{cation}{anion}" for cation in CATIONS for anion in ("F", "Cl", "Br", "O", "S")]
+TARGETS = np.array(
+    [Composition(f).average_electroneg + Composition(f).weight / 100 for f in FORMULAS]
+)
+#: Rock salts of 16 of them, the target their lattice constant (4 to 4.9 angstrom).
+ROCK_SALTS = [
+    Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(4.0 + 0.06 * i), [cation, anion], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    for i, (cation, anion) in enumerate((c, a) for c in CATIONS for a in ("F", "O"))
+]
+
+
+@pytest.mark.parametrize("kind", ["ensemble", "gnn", "transformer", "hybrid", "crystal-gnn"])
+def test_property_models_train_on_cuda_and_reload_on_the_cpu(kind: str) -> None:
+    training = TrainingConfig(n_members=2, epochs=5, patience=5, batch_size=8, device="cuda")
+    materials: list[Any] = list(FORMULAS)
+    y = TARGETS
+    if kind == "crystal-gnn":
+        materials = list(ROCK_SALTS)
+        y = np.array([s.lattice.a for s in ROCK_SALTS])
+    model = fit_property_model(
+        materials[:-6], y[:-6], materials[-6:], y[-6:], PropertyModelConfig(kind, training)
+    )
+    on_cuda = model.predict(materials[-6:])
+    assert np.isfinite(on_cuda.mean).all() and (on_cuda.std > 0).all()
+    on_cpu = PropertyModel.from_bytes(model.to_bytes(), device="cpu").predict(materials[-6:])
+    np.testing.assert_allclose(on_cpu.mean, on_cuda.mean, rtol=1e-3, atol=1e-3 * np.ptp(y))
