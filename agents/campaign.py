@@ -378,21 +378,35 @@ class CampaignAgent:
         """Validate and store results, completing their trials, atomically.
 
         A result whose idempotency key is already stored (with the same trial, values and
-        units) is acknowledged again and not stored twice.
+        units) is acknowledged again and not stored twice. Values reported in another unit
+        than the outcome's declared one are converted to it first
+        (:meth:`Measurement.in_units_of`).
 
         Raises:
             ValueError: naming the result and field (unknown trial, missing objective,
-                NaN/inf, trial not pending, key reused for another result); nothing is
-                written when any result is invalid.
+                NaN/inf, a unit that does not convert, trial not pending, key reused for
+                another result); nothing is written when any result is invalid.
 
         """
         if not results:
             return ObserveReport(0, 0)
+        results = [self._in_campaign_units(i, result) for i, result in enumerate(results)]
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
         if report.stored:
             self.record_metrics()
         return ObserveReport(report.stored, report.duplicates)
+
+    @property
+    def outcomes(self) -> list[Objective | OutcomeConstraint]:
+        """What every result reports: the objectives, then the constrained quantities."""
+        return [*self.campaign.objectives, *self.campaign.constraints]
+
+    def _in_campaign_units(self, i: int, result: Measurement) -> Measurement:
+        try:
+            return result.in_units_of(self.outcomes)
+        except ValueError as error:
+            raise ValueError(f"results[{i}]: {error}") from None
 
     def record_metrics(self) -> CampaignMetrics:
         """Compute the live metrics and store them under the current measurement count."""
@@ -411,10 +425,7 @@ class CampaignAgent:
         stored: dict[str, Measurement],
     ) -> None:
         """Refuse the batch with a ValueError naming the first bad result (see observe)."""
-        outcomes: list[Objective | OutcomeConstraint] = [
-            *self.campaign.objectives,
-            *self.campaign.constraints,
-        ]
+        outcomes = self.outcomes
         for i, result in enumerate(results):
             if result.trial_id not in trials:
                 raise ValueError(

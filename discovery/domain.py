@@ -9,14 +9,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
 from discovery.spaces import Parameters, SearchSpace
+from discovery.units import convert
 
 
 class Direction(StrEnum):
@@ -245,6 +246,11 @@ class Trial:
     updated_at: datetime | None = None
 
 
+def _is_number(value: object) -> TypeGuard[float]:
+    """A real number, not a bool."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool | np.bool_)
+
+
 #: The largest magnitude a measured value may have: squares of values beyond ~1e154
 #: overflow double precision, and a surrogate's standardisation squares them.
 MAX_ABS_VALUE = 1e100
@@ -271,6 +277,36 @@ class Measurement:
     units: dict[str, str] = field(default_factory=dict)
     received_at: datetime | None = None
 
+    def in_units_of(self, outcomes: Sequence[Objective | OutcomeConstraint]) -> Measurement:
+        """This result with every value in its outcome's declared unit.
+
+        A value reported in another unit of the same quantity is converted by pint
+        (``degC`` to ``K``, ``MPa`` to ``GPa``) and labelled with the declared unit, so
+        that best values, traces and exports compare like with like. An outcome without
+        a declared unit keeps the label it was given.
+
+        Args:
+            outcomes: The campaign's objectives and constrained quantities.
+
+        Raises:
+            ValueError: naming ``units.<name>`` for a unit of a name that is not an
+                outcome, or one that pint cannot convert to the declared unit.
+        """
+        declared = {o.name: o.unit for o in outcomes}
+        values, units = dict(self.values), dict(self.units)
+        for name, unit in self.units.items():
+            if name not in declared:
+                raise ValueError(f"trial {self.trial_id}: units.{name}: not an outcome")
+            target, value = declared[name], values.get(name)
+            if target is None or unit == target or not _is_number(value):
+                continue  # nothing to convert to, or check() refuses the value
+            try:
+                values[name] = convert(float(value), str(unit), target)
+            except ValueError as error:
+                raise ValueError(f"trial {self.trial_id}: units.{name}: {error}") from None
+            units[name] = target
+        return replace(self, values=values, units=units)
+
     def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:
         """Raise a ValueError naming the field if a value is missing, not finite or too large.
 
@@ -290,7 +326,7 @@ class Measurement:
         if unknown:
             raise ValueError(f"trial {self.trial_id}: unknown objective(s) {unknown}")
         for name, value in self.values.items():
-            if isinstance(value, bool | np.bool_) or not isinstance(value, numbers.Real):
+            if not _is_number(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
             try:
                 finite = math.isfinite(value)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -134,6 +135,30 @@ def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: Camp
     with pytest.raises(ValueError, match="is completed"):
         agent.observe([Measurement(trials[0].id or "", {"degradation": 0.3}, "run-2")])
     assert MeasurementDocument.objects.count() == 1
+
+
+def test_results_in_another_unit_are_stored_in_the_objective_unit(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    objective = replace(photo_pce10_dataset.objectives[0], unit="%")
+    dataset = replace(photo_pce10_dataset, objectives=(objective,))
+    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "in-percent", dataset, settings)
+    first, second, *_ = agent.propose()
+    in_ppm = Measurement(first.id or "", {"degradation": 1000.0}, "a", units={"degradation": "ppm"})
+    in_grams = Measurement(second.id or "", {"degradation": 1.0}, "b", units={"degradation": "g"})
+    with pytest.raises(
+        ValueError, match=r"results\[1\]: .*units\.degradation: 'g' cannot be converted to '%'"
+    ):
+        agent.observe([in_ppm, in_grams])
+    assert MeasurementDocument.objects.count() == 0  # nothing of the batch
+    agent.observe([in_ppm])
+    agent.observe([in_ppm])  # the same report again: one result, converted the same way
+    [stored] = MeasurementDocument.objects
+    assert stored.values == {"degradation": pytest.approx(0.1)}
+    assert stored.units == {"degradation": "%"}
+    best = agent.status().best
+    assert best is not None and best.measurement.values == {"degradation": pytest.approx(0.1)}
 
 
 def test_the_largest_seed_drives_model_rounds(

@@ -14,6 +14,7 @@ from discovery.domain import (
     Direction,
     Measurement,
     Objective,
+    OutcomeConstraint,
     TrialStatus,
 )
 from discovery.spaces import ContinuousParameter, SearchSpace
@@ -191,3 +192,36 @@ def test_measurement_rejects_non_numbers_naming_the_field(bad: object) -> None:
 def test_measurement_rejects_non_finite_values_naming_the_field(bad: float) -> None:
     with pytest.raises(ValueError, match=r"trial t1: values\.yield is not finite"):
         Measurement("t1", {"yield": bad, "cost": 1.0}, idempotency_key="k").check(OBJECTIVES)
+
+
+TC_OUTCOMES = (
+    Objective("tc", Direction.MAXIMIZE, "K"),
+    OutcomeConstraint("gap", lower=1.1, upper=1.7, unit="eV"),
+    Objective("cost", Direction.MINIMIZE),
+)
+
+
+def test_values_in_another_unit_are_converted_to_the_declared_one() -> None:
+    result = Measurement(
+        "t1", {"tc": 50.0, "gap": 1500.0, "cost": 3.0}, "k", units={"tc": "degC", "gap": "meV"}
+    )
+    converted = result.in_units_of(TC_OUTCOMES)
+    assert converted.values == {"tc": pytest.approx(323.15), "gap": 1.5, "cost": 3.0}
+    assert converted.units == {"tc": "K", "gap": "eV"}
+    # the declared unit, and no unit, are left alone; so is a label on an outcome without one
+    as_declared = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"tc": "K", "cost": "$"})
+    assert as_declared.in_units_of(TC_OUTCOMES) == as_declared
+
+
+@pytest.mark.parametrize(
+    ("units", "message"),
+    [
+        ({"tc": "eV"}, r"units\.tc: 'eV' cannot be converted to 'K'"),
+        ({"tc": "kelvinz"}, r"units\.tc: 'kelvinz' is not a unit pint knows"),
+        ({"colour": "nm"}, r"units\.colour: not an outcome"),
+    ],
+)
+def test_a_unit_that_does_not_convert_is_named(units: dict[str, str], message: str) -> None:
+    result = Measurement("t1", {"tc": 50.0, "gap": 1.5, "cost": 3.0}, "k", units=units)
+    with pytest.raises(ValueError, match=message):
+        result.in_units_of(TC_OUTCOMES)

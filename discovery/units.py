@@ -1,0 +1,43 @@
+"""Unit conversion of reported values with pint, so that a campaign compares like with like."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+
+@functools.cache
+def _registry() -> Any:
+    import pint  # lazy: building the registry takes about a second
+
+    return pint.UnitRegistry()
+
+
+def convert(value: float, unit: str, target: str) -> float:
+    """``value`` given in ``unit``, expressed in ``target``.
+
+    Offset scales convert as temperatures (50 degC is 323.15 K); equal labels are
+    returned unchanged without asking pint.
+
+    Args:
+        value: The magnitude, in ``unit``.
+        unit: The unit it was given in (pint's syntax: ``K``, ``degC``, ``GPa``, ``mAh/g``).
+        target: The unit wanted.
+
+    Raises:
+        ValueError: when either unit is unknown to pint, or they measure different things.
+    """
+    if unit == target:
+        return value
+    import pint
+
+    registry = _registry()
+    for label in (unit, target):
+        try:
+            registry.parse_units(label)
+        except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
+            raise ValueError(f"{label!r} is not a unit pint knows") from None
+    try:
+        return float(registry.Quantity(value, unit).to(target).magnitude)
+    except pint.errors.DimensionalityError:
+        raise ValueError(f"{unit!r} cannot be converted to {target!r}") from None
