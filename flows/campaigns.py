@@ -17,7 +17,9 @@ from typing import Any
 
 from prefect import flow
 
+from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
+from discovery.domain import TrialStatus
 from flows.tasks import (
     campaign_summary,
     evaluate,
@@ -31,13 +33,20 @@ from flows.tasks import (
 )
 
 
-def _measure_pending(campaign: str, uri: str) -> int:
-    """Measure trials handed out before an interruption with the lookup oracle."""
-    pending = pending_trials(campaign, uri)
-    if not pending:
+def _measure_pending(campaign: str, uri: str, oracle: LookupOracle) -> int:
+    """Measure trials handed out before an interruption with the lookup oracle.
+
+    Only proposed trials that no instrument has claimed: a running trial is an
+    instrument's to report, and a lookup value in its place would refuse the real one.
+    """
+    unclaimed = [
+        trial
+        for trial in pending_trials(campaign, uri)
+        if trial.status is TrialStatus.PROPOSED and trial.claimed_by is None
+    ]
+    if not unclaimed:
         return 0
-    oracle = lookup_oracle(campaign, uri)
-    return observe_results(campaign, uri, evaluate(oracle, pending)).stored
+    return observe_results(campaign, uri, evaluate(oracle, unclaimed)).stored
 
 
 @flow(name="campaign-round", flow_run_name="{campaign}-round")
@@ -58,11 +67,11 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
         first).
 
     """
-    recovered = _measure_pending(campaign, uri)
+    oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
+    recovered = _measure_pending(campaign, uri, oracle)
     trials = propose_batch(campaign, uri)
     stored = 0
     if trials:
-        oracle = lookup_oracle(campaign, uri)
         stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
     summary = campaign_summary(campaign, uri)
     return {**summary, "proposed": len(trials), "stored": stored, "recovered": recovered}
@@ -87,7 +96,7 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
-    recovered = _measure_pending(campaign, uri)
+    recovered = _measure_pending(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run = 0
     for _ in range(max(0, rounds + 1 - summary["batches"])):  # each round adds one batch
@@ -109,8 +118,8 @@ def results_reported(
     Meant to run from a deployment triggered by the ``matloop.results.reported`` event
     (:func:`flows.events.results_reported_trigger`). The instruments are the oracle here,
     so nothing is measured: the surrogate is retrained on all results so far (once there
-    are at least 3), and when no trial of the campaign is still pending the next batch is
-    proposed for the instruments to fetch.
+    are at least 3, for a campaign with one objective), and when no trial of the campaign
+    is still pending the next batch is proposed for the instruments to fetch.
 
     Args:
         campaign: Campaign name.
@@ -120,12 +129,14 @@ def results_reported(
 
     Returns:
         The campaign summary plus ``reported`` (``count``), ``model_version`` (None with
-        fewer than 3 results) and ``proposed`` (trial ids handed out, possibly none).
+        fewer than 3 results or several objectives) and ``proposed`` (trial ids handed
+        out, possibly none).
 
     """
     summary = campaign_summary(campaign, uri)
     version = None
-    if summary["measurements"] >= MIN_MEASUREMENTS:
+    # the registry's surrogate models one objective; several still get their next batch
+    if summary["measurements"] >= MIN_MEASUREMENTS and summary["objectives"] == 1:
         data = load_training_data(campaign, uri)
         version = register_model(campaign, uri, fit_model(data))
         # read again: an instrument's claim may have proposed a batch during the fit

@@ -40,6 +40,7 @@ def campaign_deployments(
     rounds: int,
     cron: str | None = None,
     interval: float | None = None,
+    oracle: bool = True,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
@@ -49,12 +50,23 @@ def campaign_deployments(
         rounds: Target rounds of the scheduled ``run-campaign`` runs.
         cron: Cron schedule of ``run-campaign`` (e.g. ``"0 * * * *"``).
         interval: Interval schedule of ``run-campaign``, in seconds.
+        oracle: Whether the pool carries reference values for the lookup oracle. A lab's
+            campaign, whose instruments measure, gets no ``run-campaign`` and no schedule:
+            its results arrive through the API and trigger ``results-reported``.
 
     Raises:
-        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or with
-            ``rounds < 0`` or ``interval <= 0``.
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
+            an oracle), or with ``rounds < 0`` or ``interval <= 0``.
 
     """
+    if not oracle:
+        if cron is not None or interval is not None:
+            raise ValueError(
+                f"campaign {campaign!r}: its pool has no reference values, so a scheduled "
+                "run-campaign (which measures with the lookup oracle) could never run; "
+                "serve it without a schedule"
+            )
+        return _event_deployments(campaign, uri)
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one schedule: cron or interval")
     if interval is not None and interval <= 0:
@@ -62,7 +74,6 @@ def campaign_deployments(
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     every = None if interval is None else datetime.timedelta(seconds=interval)
-    tags = ["matloop", f"campaign:{campaign}"]
     run = run_campaign.to_deployment(
         name=campaign,
         cron=cron,
@@ -72,8 +83,14 @@ def campaign_deployments(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description=f"Bring {campaign} to {rounds} rounds with its lookup oracle.",
-        tags=tags,
+        tags=_tags(campaign),
     )
+    return [_built(run), *_event_deployments(campaign, uri)]
+
+
+def _event_deployments(campaign: str, uri: str) -> list[RunnerDeployment]:
+    """``train-surrogate`` (on demand) and ``results-reported`` (on results events)."""
+    tags = _tags(campaign)
     train = train_surrogate.to_deployment(
         name=campaign,
         parameters={"campaign": campaign, "uri": uri},
@@ -88,7 +105,11 @@ def campaign_deployments(
         description=f"Retrain and propose when results for {campaign} are reported.",
         tags=tags,
     )
-    return [_built(run), _built(train), _built(reported)]
+    return [_built(train), _built(reported)]
+
+
+def _tags(campaign: str) -> list[str]:
+    return ["matloop", f"campaign:{campaign}"]
 
 
 def _built(
@@ -144,9 +165,10 @@ def serve_campaign(
     rounds: int,
     cron: str | None = None,
     interval: float | None = None,
+    oracle: bool = True,
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit)."""
-    serve(*campaign_deployments(campaign, uri, rounds, cron=cron, interval=interval))
+    serve(*campaign_deployments(campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle))
 
 
 def serve_literature(

@@ -141,8 +141,9 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
 
     Returns:
         ``campaign``, ``batches`` (initial design included), ``rounds`` (after it),
-        ``measurements``, ``pending``, ``trials`` (count by status), ``objective``,
-        ``best`` (best value so far or None) and ``best_trial``.
+        ``measurements``, ``pending``, ``trials`` (count by status), ``objective`` (the
+        first), ``objectives`` (how many), ``best`` (best value so far or None) and
+        ``best_trial``.
 
     """
     status = CampaignAgent(campaign_store(uri), campaign).status()
@@ -156,6 +157,7 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
         "pending": status.trials["proposed"] + status.trials["running"],
         "trials": dict(status.trials),
         "objective": objective,
+        "objectives": len(status.campaign.objectives),
         "best": None if best is None else best.measurement.values[objective],
         "best_trial": None if best is None else best.trial.id,
     }

@@ -40,6 +40,16 @@ DASK_WORKERS_ENV = "MATLOOP_DASK_WORKERS"
 """Environment variable: number of worker processes of the local cluster."""
 
 
+def _env_workers() -> int | None:
+    """``$MATLOOP_DASK_WORKERS`` as a positive count, or None when unset."""
+    raw = os.environ.get(DASK_WORKERS_ENV, "").strip()
+    if not raw:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValueError(f"{DASK_WORKERS_ENV}: expected a positive integer, got {raw!r}")
+    return int(raw)
+
+
 def dask_task_runner(address: str | None = None, n_workers: int | None = None) -> DaskTaskRunner:
     """A Dask task runner: an existing scheduler if one is named, else a local cluster.
 
@@ -53,7 +63,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None) -
     address = address or os.environ.get(DASK_ADDRESS_ENV) or None
     if address:
         return DaskTaskRunner(address=address)
-    workers = n_workers or int(os.environ.get(DASK_WORKERS_ENV) or 0) or None
+    workers = n_workers or _env_workers()
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": workers,

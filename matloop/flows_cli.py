@@ -36,6 +36,9 @@ def flows_serve(
 ) -> None:
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
 
+    A campaign whose pool has no reference values (a lab's) gets no run-campaign and no
+    schedule: its instruments report through the API, which triggers results-reported.
+
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
     """
@@ -43,7 +46,7 @@ def flows_serve(
     from matloop.settings import Settings
 
     with errors():
-        if (cron is None) == (interval is None):
+        if cron is not None and interval is not None:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if interval is not None and interval <= 0:
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
@@ -56,11 +59,21 @@ def flows_serve(
                 "PREFECT_API_URL is not set: schedules and triggers need a Prefect server "
                 "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
             )
-        store().get(campaign)  # fail now, not at the first scheduled run
+        # a lab's pool (no reference values) is measured by instruments, not on a schedule
+        oracle = all(c.reference is not None for c in store().candidates(campaign))
+        scheduled = cron is not None or interval is not None
+        if not oracle and scheduled:
+            raise CommandError(
+                f"campaign {campaign!r}: its pool has no reference values, so run-campaign "
+                "(which measures with the lookup oracle) cannot be scheduled; serve it "
+                "without --cron/--interval for train-surrogate and results-reported"
+            )
+        if oracle and not scheduled:
+            raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         from flows.deployments import serve_campaign
 
         uri = Settings().uri
-    serve_campaign(campaign, uri, rounds, cron=cron, interval=interval)
+    serve_campaign(campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle)
 
 
 @flows_app.command("serve-literature")

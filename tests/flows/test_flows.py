@@ -6,18 +6,20 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
-from discovery.datasets import load_csv
+from discovery.datasets import PoolDataset, load_csv
 from discovery.domain import CampaignSettings, Direction
 from flows.campaigns import campaign_round, results_reported, run_campaign
 from flows.tasks import transient_failure
 from flows.training import (
     DASK_ADDRESS_ENV,
+    DASK_WORKERS_ENV,
     dask_task_runner,
     train_many,
     train_surrogate,
@@ -49,6 +51,28 @@ def test_campaign_round_measures_trials_left_pending_first(
     random_campaign.propose()  # handed out, then the process died
     result = campaign_round(random_campaign.name, mongodb_uri)
     assert (result["recovered"], result["proposed"], result["measurements"]) == (10, 4, 14)
+
+
+def test_campaign_round_leaves_trials_an_instrument_claimed_to_it(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    claimed = random_campaign.claim("robot-1", 2)  # the initial design, two of it leased
+    result = campaign_round(random_campaign.name, mongodb_uri)
+    assert (result["recovered"], result["proposed"], result["measurements"]) == (8, 4, 12)
+    _measure(random_campaign, claimed)  # the robot's own results are still accepted
+    assert random_campaign.status().measurements == 14
+
+
+def test_campaign_round_on_a_pool_without_reference_values_proposes_nothing(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset, mongodb_uri: str
+) -> None:
+    dataset = photo_pce10_dataset
+    lab = CampaignAgent.from_candidates(
+        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
+    )
+    with pytest.raises(ValueError, match="have no reference values"):
+        campaign_round("lab", mongodb_uri)
+    assert lab.status().batches == 0
 
 
 def test_run_campaign_is_declarative_and_resumable(
@@ -104,6 +128,24 @@ def test_results_reported_retrains_and_hands_out_the_next_batch(
     assert waiting["proposed"] == [] and waiting["model_version"] == after["model_version"]
 
 
+def test_results_reported_with_two_objectives_skips_training_and_proposes(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset, mongodb_uri: str
+) -> None:
+    dataset = photo_pce10_dataset
+    second = dataclasses.replace(dataset.objectives[0], name="second")
+    two = dataclasses.replace(
+        dataset,
+        objectives=(*dataset.objectives, second),
+        values=np.hstack([dataset.values, 2 * dataset.values]),
+    )
+    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "two", two, settings)
+    _measure(agent, agent.propose())
+    result = results_reported("two", mongodb_uri, count=4)
+    assert result["model_version"] is None and result["objectives"] == 2
+    assert len(result["proposed"]) == 2
+
+
 @pytest.mark.slow
 def test_train_many_trains_campaigns_in_parallel_on_dask(
     store: CampaignStore,
@@ -134,6 +176,11 @@ def test_dask_runner_points_at_a_scheduler_from_the_environment(
     local = dask_task_runner(n_workers=3)
     assert local.address is None and local.cluster_kwargs["n_workers"] == 3
     assert local.cluster_kwargs["host"] == "127.0.0.1"
+    monkeypatch.setenv(DASK_WORKERS_ENV, "2")
+    assert dask_task_runner().cluster_kwargs["n_workers"] == 2
+    monkeypatch.setenv(DASK_WORKERS_ENV, "two")
+    with pytest.raises(ValueError, match="MATLOOP_DASK_WORKERS: expected a positive integer"):
+        dask_task_runner()
 
 
 def test_database_tasks_retry_connection_failures_only() -> None:

@@ -35,8 +35,12 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle
+from db import CampaignStore
 from db.documents import ModelRecord
 from db.server import free_port
+from discovery.datasets import PoolDataset
+from discovery.domain import CampaignSettings
+from flows.deployments import campaign_deployments
 from flows.events import emit_results_reported
 from matloop.flows_cli import flows_app
 
@@ -215,7 +219,7 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
     env = {"MATLOOP_MONGODB_URI": mongodb_uri}
     both = ["serve", "--campaign", "x", "--cron", "* * * * *", "--interval", "5"]
     for args, message in [
-        (["serve", "--campaign", "x"], "exactly one schedule"),
+        (["serve", "--campaign", "x"], "no campaign named 'x'"),
         (both, "exactly one schedule"),
         (["serve", "--campaign", "x", "--interval", "0"], "must be > 0"),
         (["serve", "--campaign", "x", "--interval", "5", "--rounds", "-1"], "must be >= 0"),
@@ -227,3 +231,22 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         result = cli.invoke(flows_app, ["serve", "--campaign", "x", "--interval", "5"], env=env)
     assert result.exit_code == 1 and "PREFECT_API_URL is not set" in result.output
+
+
+def test_serve_schedules_only_campaigns_its_oracle_can_measure(
+    store: CampaignStore,
+    random_campaign: CampaignAgent,
+    photo_pce10_dataset: PoolDataset,
+    mongodb_uri: str,
+) -> None:
+    dataset = photo_pce10_dataset
+    CampaignAgent.from_candidates(
+        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
+    )
+    cli, env = CliRunner(), {"MATLOOP_MONGODB_URI": mongodb_uri}
+    measured = cli.invoke(flows_app, ["serve", "--campaign", random_campaign.name], env=env)
+    assert measured.exit_code == 1 and "exactly one schedule" in measured.output
+    lab = cli.invoke(flows_app, ["serve", "--campaign", "lab", "--interval", "60"], env=env)
+    assert lab.exit_code == 1 and "'lab': its pool has no reference values" in lab.output
+    deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
+    assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
