@@ -256,6 +256,15 @@ ANSWERS = {
     503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
 }
 CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
+#: What a CSV page says about the listing it is part of (JSON pages carry it in ``meta``).
+PAGE_HEADERS = {
+    name: {"description": description, "schema": {"type": "integer"}}
+    for name, description in (
+        ("X-Total-Count", "Rows matching the filter, on every page."),
+        ("X-Limit", "The page's limit."),
+        ("X-Offset", "The page's offset."),
+    )
+}
 
 
 def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | str, dict[str, Any]]:
@@ -266,23 +275,30 @@ def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | st
         if status >= 400:
             declared[status]["model"] = Invalid if status == 422 else Problem
     if csv_page:
-        declared[200] = {"content": CSV_PAGE}
+        declared[200] = {"content": CSV_PAGE, "headers": PAGE_HEADERS}
     return declared
 
 
 # -- listings ---------------------------------------------------------------------------
 def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested fields dotted; lists as JSON text (what a CSV reader can parse back)."""
     flat: dict[str, Any] = {}
     for key, value in row.items():
         if isinstance(value, dict):
             flat.update(_flatten(value, f"{prefix}{key}."))
+        elif isinstance(value, list | tuple):
+            flat[f"{prefix}{key}"] = json.dumps(value, default=str)
         else:
             flat[f"{prefix}{key}"] = value
     return flat
 
 
 def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt: str) -> Response:
-    """A page of rows as JSON (``data`` + ``meta``) or CSV (nested fields dotted)."""
+    """A page of rows as JSON (``data`` + ``meta``) or CSV.
+
+    A CSV page dots nested fields, writes lists as JSON and gives the listing's size in
+    ``X-Total-Count``, ``X-Limit`` and ``X-Offset`` (a JSON page in ``meta``).
+    """
     if fmt == "csv":
         flat = [_flatten(r) for r in rows]
         columns = list(dict.fromkeys(k for r in flat for k in r))
@@ -290,7 +306,8 @@ def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(flat)
-        return Response(buffer.getvalue(), media_type="text/csv")
+        headers = {"X-Total-Count": str(total), "X-Limit": str(limit), "X-Offset": str(offset)}
+        return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
     meta = {"total": total, "limit": limit, "offset": offset, "returned": len(rows)}
     return JSONResponse({"data": rows, "meta": meta})
 

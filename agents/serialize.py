@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 from agents.campaign import CampaignStatus
+from db.convert import iso
 from discovery.domain import Measurement, Trial
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC (``...Z``), or None."""
-    return value.isoformat() + "Z" if value is not None else None
 
 
 def trial_json(trial: Trial) -> dict[str, Any]:

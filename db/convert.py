@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import DBRef, ObjectId
@@ -27,6 +28,18 @@ from discovery.domain import (
     TrialStatus,
 )
 from discovery.spaces import SearchSpace
+
+
+def iso(value: datetime | None) -> str | None:
+    """ISO 8601 in UTC, marked ``Z``, or None.
+
+    MongoDB stores UTC and returns naive datetimes; an aware one is converted to UTC first.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat() + "Z"
 
 
 def campaign_to_document(campaign: Campaign) -> CampaignDocument:

@@ -36,6 +36,7 @@ from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
+from db.convert import iso
 from db.documents import ModelRecord, utcnow
 from db.models import register_model
 from discovery.domain import ModelArtifact
@@ -351,7 +352,7 @@ class LiteratureStore:
         for raw in found.skip(offset).limit(limit).as_pymongo():
             row = {k: v for k, v in raw.items() if k != "_id"}
             row["id"] = str(raw["_id"])
-            row["ingested_at"] = raw["ingested_at"].isoformat() if raw.get("ingested_at") else None
+            row["ingested_at"] = iso(raw.get("ingested_at"))
             rows.append(row)
         return rows, found.count()
 
@@ -577,7 +578,7 @@ def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
     row["id"] = str(raw["_id"])
     for stamp in ("created_at", "updated_at"):
         if raw.get(stamp) is not None:
-            row[stamp] = raw[stamp].isoformat()
+            row[stamp] = iso(raw[stamp])
     row["sources"] = [
         {
             "paper": s["paper_key"],

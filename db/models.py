@@ -13,11 +13,11 @@ Imports no torch: the weights are opaque bytes here.
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
 
+from db.convert import iso
 from db.documents import CampaignDocument, ModelRecord
 from discovery.domain import ModelArtifact
 
@@ -173,10 +173,6 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def _iso(stamp: datetime | None) -> str | None:
-    return stamp.isoformat() if stamp is not None else None
-
-
 def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
     """Registered models, oldest first, without their weights.
 
@@ -215,7 +211,7 @@ def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
     return {
         "version": row["version"],
         "kind": row["kind"],
-        "created_at": _iso(row.get("created_at")),
+        "created_at": iso(row.get("created_at")),
         "campaign": names.get(row.get("campaign")),
         "featurizer_version": row.get("featurizer_version"),
         "data_hash": row.get("data_hash"),

@@ -694,6 +694,7 @@ def campaign_export(
 ) -> None:
     """Export every trial with its parameters, provenance and measured values."""
     from agents import CampaignAgent
+    from db.convert import iso
 
     with errors():
         if format not in {"csv", "json"}:
@@ -716,8 +717,8 @@ def campaign_export(
         tail = {
             "source": m.source if m else None,
             "idempotency_key": m.idempotency_key if m else None,
-            "created_at": t.created_at.isoformat() if t.created_at else None,
-            "received_at": m.received_at.isoformat() if m and m.received_at else None,
+            "created_at": iso(t.created_at),
+            "received_at": iso(m.received_at) if m else None,
         }
         # every measured quantity: objectives and constrained outcomes
         values = {o: (m.values[o] if m else None) for o in agent.campaign.outcome_names}

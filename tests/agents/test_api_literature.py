@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 from collections.abc import Iterator
 from types import SimpleNamespace
@@ -62,12 +63,20 @@ def test_records_carry_provenance_and_export_as_csv(
     assert page.headers["content-type"].startswith("text/csv")
     rows = list(csv.DictReader(io.StringIO(page.text)))
     assert len(rows) == 2 and {"material", "value", "unit", "confidence"} <= set(rows[0])
+    listing = api.get("/api/v1/literature/records", headers=reader).json()
+    total = listing["meta"]["total"]  # the page says how much it is part of
+    assert (page.headers["x-total-count"], page.headers["x-limit"]) == (str(total), "2")
+    for row in rows:  # lists as JSON, not Python's repr
+        assert isinstance(json.loads(row["elements"]), list)
+        assert all("paper" in source for source in json.loads(row["sources"]))
 
 
 def test_papers_are_listed(api: TestClient, reader: dict[str, str]) -> None:
     response = api.get("/api/v1/literature/papers", headers=reader)
     assert response.json()["meta"]["total"] == 2
     assert {p["doi"] for p in response.json()["data"]} == {"10.1/a", "10.1/bb"}
+    # UTC and marked so, like every other timestamp the API gives
+    assert all(p["ingested_at"].endswith("Z") for p in response.json()["data"])
 
 
 def test_search_finds_sentences_by_meaning_with_filters(
