@@ -11,6 +11,14 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from bson import ObjectId
+from pymatgen.core.periodic_table import Element
+
+from discovery.domain import TrialStatus
+
+#: The trial statuses a filter may name.
+STATUSES = frozenset(status.value for status in TrialStatus)
+
 # OPTIMADE name -> stored field, per resource.
 FIELDS: dict[str, dict[str, str]] = {
     "materials": {
@@ -21,6 +29,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "chemsys": "chemsys",
     },
     "trials": {
+        "id": "_id",
         "status": "status",
         "batch": "batch",
         "strategy": "strategy",
@@ -29,7 +38,11 @@ FIELDS: dict[str, dict[str, str]] = {
         "acquisition_value": "acquisition_value",
         "claimed_by": "claimed_by",
     },
-    "measurements": {"source": "source", "idempotency_key": "idempotency_key"},
+    "measurements": {
+        "trial_id": "trial",
+        "source": "source",
+        "idempotency_key": "idempotency_key",
+    },
     "records": {
         "elements": "elements",
         "nelements": "nelements",
@@ -37,12 +50,49 @@ FIELDS: dict[str, dict[str, str]] = {
         "material": "material",
         "property": "property",
         "value": "value",
+        "low": "low",
+        "high": "high",
+        "qualifier": "qualifier",
         "unit": "unit",
         "confidence": "confidence",
         "n_papers": "n_papers",
+        "paper": "papers",  # the key of a paper it was read in (records list them all)
     },
-    "papers": {"doi": "doi", "title": "title", "year": "year", "journal": "journal"},
+    "papers": {
+        "key": "key",
+        "doi": "doi",
+        "title": "title",
+        "year": "year",
+        "journal": "journal",
+    },
 }
+
+#: What each filterable name holds, where it is not text: a filter that compares it with
+#: anything else is refused instead of silently matching nothing.
+KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "nelements",
+            "batch",
+            "candidate",
+            "acquisition_value",
+            "value",
+            "low",
+            "high",
+            "confidence",
+            "n_papers",
+            "year",
+        ),
+        "number",
+    ),
+    "elements": "element",
+    "status": "status",
+    "id": "id",
+    "trial_id": "id",
+}
+
+#: Operators whose operand is not a value of the field (presence, array size, a pattern).
+_NOT_VALUES = frozenset({"$exists", "$size", "$regex", "$options"})
 
 
 class FilterError(ValueError):
@@ -101,7 +151,7 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
         elif key.startswith("$"):
             renamed[key] = _rename(value, fields, resource)
         elif key in fields:
-            renamed[fields[key]] = _rename(value, fields, resource)
+            renamed[fields[key]] = _typed(key, _rename(value, fields, resource))
         elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
             renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
@@ -110,3 +160,40 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
                 f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"
             )
     return renamed
+
+
+def _typed(name: str, node: Any) -> Any:
+    """``node`` (a field's operators and operands) with each operand checked, ids as ObjectIds.
+
+    Raises:
+        FilterError: naming the field and the operand it cannot hold.
+    """
+    kind = KINDS.get(name, "text")
+    if isinstance(node, dict):
+        if "$regex" in node and kind not in ("text", "element"):
+            raise FilterError(f"filter: {name} is not text: CONTAINS, STARTS and ENDS do not apply")
+        return {op: v if op in _NOT_VALUES else _typed(name, v) for op, v in node.items()}
+    if isinstance(node, list):
+        return [_typed(name, item) for item in node]
+    if node is None:  # IS KNOWN / IS UNKNOWN
+        return node
+    return _operand(name, kind, node)
+
+
+def _operand(name: str, kind: str, value: Any) -> Any:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "number":
+        if not number:
+            raise FilterError(f"filter: {name}: {value!r} is not a number")
+        return value
+    if not isinstance(value, str):
+        raise FilterError(f"filter: {name}: {value!r} is not a string")
+    if kind == "element" and not Element.is_valid_symbol(value):
+        raise FilterError(f"filter: {name}: {value!r} is not an element symbol (case matters)")
+    if kind == "status" and value not in STATUSES:
+        raise FilterError(f"filter: {name}: {value!r} is not one of {sorted(STATUSES)}")
+    if kind == "id":
+        if not ObjectId.is_valid(value):
+            raise FilterError(f"filter: {name}: {value!r} is not an id")
+        return ObjectId(value)
+    return value

@@ -64,6 +64,16 @@ def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) 
     assert shown["measurements"] == 3
     assert shown["best"]["values"] == {"degradation": 0.1}
     assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
+    # lineage: a trial's measurement, by the trial's id
+    second = trials[1]["id"]
+    found = api.get(
+        "/api/v1/campaigns/photo-pce10/measurements",
+        params={"filter": f'trial_id="{second}"'},
+        headers=reader,
+    ).json()
+    assert [(m["trial_id"], m["values"]) for m in found["data"]] == [
+        (second, {"degradation": 0.11})
+    ]
 
 
 def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
@@ -228,6 +238,12 @@ def test_trial_listing_filters_paginates_and_exports_csv(api: TestClient) -> Non
     exported = api.get(url, params={"format": "csv"}, headers=reader)
     rows = list(csv.DictReader(io.StringIO(exported.text)))
     assert len(rows) == 10 and "parameters.mat_1" in rows[0]
+    # one trial by its id; a status that does not exist is named, not an empty page
+    trial_id = rows[0]["id"]
+    one = api.get(url, params={"filter": f'id="{trial_id}"'}, headers=reader).json()
+    assert [t["id"] for t in one["data"]] == [trial_id]
+    bogus = api.get(url, params={"filter": 'status="bogus"'}, headers=reader)
+    assert bogus.status_code == 400 and "'bogus' is not one of" in bogus.json()["detail"]
 
 
 def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> None:

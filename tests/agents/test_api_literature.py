@@ -46,6 +46,28 @@ def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, s
     assert bad.status_code == 400 and "cannot parse" in bad.json()["detail"]
     unknown = api.get("/api/v1/literature/records", params={"filter": "sources=1"}, headers=reader)
     assert unknown.status_code == 400 and "'sources' cannot be filtered" in unknown.text
+    # lineage: the records read in a paper, and that paper by its key
+    assert materials('paper="doi:10.1/bb"') == ["MgB2"]
+    papers = api.get(
+        "/api/v1/literature/papers", params={"filter": 'key="doi:10.1/bb"'}, headers=reader
+    )
+    assert [p["doi"] for p in papers.json()["data"]] == ["10.1/bb"]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('elements HAS "cu"', "elements: 'cu' is not an element symbol"),
+        ('value<"40"', "value: '40' is not a number"),
+        ('material=3', "material: 3 is not a string"),
+        ('value STARTS WITH "4"', "value is not text"),
+    ],
+)
+def test_a_filter_value_a_field_cannot_hold_is_a_400(
+    api: TestClient, reader: dict[str, str], text: str, message: str
+) -> None:
+    response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+    assert response.status_code == 400 and message in response.json()["detail"]
 
 
 def test_records_carry_provenance_and_export_as_csv(
