@@ -294,8 +294,10 @@ class LiteratureStore:
         Args:
             property: Property name, e.g. ``"tc"``.
             elements: Records whose material contains all of these elements.
-            minimum: Smallest value, in the record's unit.
-            maximum: Largest value, in the record's unit.
+            minimum: Smallest value, in the record's unit: records whose stated values
+                reach it (the upper end of a range, or anything ``> x``).
+            maximum: Largest value, in the record's unit: records whose stated values
+                reach down to it (the lower end of a range, or anything ``< x``).
             min_confidence: Smallest confidence.
             material: Formula or name, matched exactly (case-insensitive).
 
@@ -314,17 +316,26 @@ class LiteratureStore:
             query["elements"] = {"$all": [str(e) for e in elements]}
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError(f"minimum: {minimum} is larger than maximum {maximum}")
-        bounds = {op: float(v) for op, v in (("$gte", minimum), ("$lte", maximum)) if v is not None}
-        if bounds:
-            query["value"] = bounds
+        # a record states an interval: [low, high], open above for "> x", below for "< x"
+        overlap = []
+        if minimum is not None:
+            overlap.append(_reaches("high", "$gte", float(minimum), (">", ">=")))
+        if maximum is not None:
+            overlap.append(_reaches("low", "$lte", float(maximum), ("<", "<=")))
         if min_confidence is not None:
             query["confidence"] = {"$gte": float(min_confidence)}
         if material:
             pattern = f"^{re.escape(str(material))}$"
-            query["$or"] = [
-                {"formula": {"$regex": pattern, "$options": "i"}},
-                {"material": {"$regex": pattern, "$options": "i"}},
-            ]
+            overlap.append(
+                {
+                    "$or": [
+                        {"formula": {"$regex": pattern, "$options": "i"}},
+                        {"material": {"$regex": pattern, "$options": "i"}},
+                    ]
+                }
+            )
+        if overlap:
+            query["$and"] = overlap
         return query
 
     def records(
@@ -571,6 +582,20 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
         n_sources=1,
         sources=[source],
     )
+
+
+def _reaches(end: str, op: str, bound: float, open_towards: tuple[str, ...]) -> dict[str, Any]:
+    """Records whose stated interval reaches ``bound`` at its ``end`` (``low``/``high``).
+
+    Records stored before ``low``/``high`` existed are read by their ``value``.
+    """
+    return {
+        "$or": [
+            {end: {op: bound}},
+            {end: {"$exists": False}, "value": {op: bound}},
+            {"qualifier": {"$in": list(open_towards)}},
+        ]
+    }
 
 
 def _record_row(raw: dict[str, Any]) -> dict[str, Any]:

@@ -37,6 +37,11 @@ def _store() -> Any:
     return LiteratureStore()
 
 
+#: A record states an interval (a value, a range, or a bound such as "< 39 K").
+MIN_HELP = "Records whose stated values reach this (a range's upper end, or '> x')."
+MAX_HELP = "Records whose stated values reach down to this (a range's lower end, or '< x')."
+
+
 @literature_app.command("train")
 def literature_train(
     corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
@@ -152,8 +157,8 @@ def literature_search(
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     element: Annotated[list[str] | None, typer.Option(help="Mentions this element.")] = None,
     property: Annotated[str | None, typer.Option(help="Source of a record of it.")] = None,
-    minimum: Annotated[float | None, typer.Option("--min")] = None,
-    maximum: Annotated[float | None, typer.Option("--max")] = None,
+    minimum: Annotated[float | None, typer.Option("--min", help=MIN_HELP)] = None,
+    maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Semantic search over sentences (MiniLM embeddings, cosine), with filters."""
@@ -180,8 +185,8 @@ def literature_search(
 def literature_records(
     property: Annotated[str | None, typer.Option(help="e.g. tc")] = None,
     element: Annotated[list[str] | None, typer.Option(help="Contains this element.")] = None,
-    minimum: Annotated[float | None, typer.Option("--min")] = None,
-    maximum: Annotated[float | None, typer.Option("--max")] = None,
+    minimum: Annotated[float | None, typer.Option("--min", help=MIN_HELP)] = None,
+    maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     min_confidence: Annotated[float | None, typer.Option(min=0, max=1)] = None,
     format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     limit: Annotated[int, typer.Option(min=1)] = 100_000,

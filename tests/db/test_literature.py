@@ -91,6 +91,27 @@ def test_records_by_element_and_value_range(
         literature.records_query(minimum=5, maximum=1)
 
 
+def test_a_value_range_selects_the_records_whose_stated_interval_reaches_it(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    extraction = sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"])
+    mgb2, lsco, nbse2 = extraction.records
+    stated = [
+        replace(mgb2, qualifier="<"),  # "below 39 K"
+        replace(lsco, low=30.0, high=48.0, value=39.0),  # "30-48 K"
+        nbse2,  # "7.2 K"
+    ]
+    literature.ingest(replace(extraction, records=stated))
+
+    def materials(**query: float) -> list[str]:
+        rows, _ = literature.records(literature.records_query(property="tc", **query))
+        return sorted(r["material"] for r in rows)
+
+    assert materials(minimum=40) == ["La1.85Sr0.15CuO4"]  # the range reaches 48
+    assert materials(maximum=35) == ["La1.85Sr0.15CuO4", "MgB2", "NbSe2"]  # 30, below 39, 7.2
+    assert materials(minimum=7, maximum=8) == ["MgB2", "NbSe2"]
+
+
 def test_search_ranks_by_cosine_within_filters(
     literature: LiteratureStore, sample: SimpleNamespace
 ) -> None:
