@@ -39,6 +39,12 @@ def utcnow() -> datetime:
     return now.replace(microsecond=now.microsecond // 1000 * 1000)
 
 
+def alphabetical_formula(composition: Composition) -> str:
+    """OPTIMADE's ``chemical_formula_reduced``: elements in alphabetical order, no 1s (B2Mg)."""
+    reduced = composition.reduced_composition
+    return "".join(f"{el}{formula_double_format(reduced[el])}" for el in sorted(map(str, reduced)))
+
+
 class MaterialDocument(Document):
     """A material, keyed by its canonical reduced formula (pymatgen)."""
 
@@ -78,10 +84,7 @@ class MaterialDocument(Document):
                     f"match formula {composition.reduced_formula}"
                 )
         self.formula = composition.reduced_formula
-        reduced = composition.reduced_composition
-        self.formula_alphabetical = "".join(
-            f"{el}{formula_double_format(reduced[el])}" for el in sorted(map(str, reduced))
-        )
+        self.formula_alphabetical = alphabetical_formula(composition)
         self.elements = sorted(str(e) for e in composition.elements)
         self.nelements = len(self.elements)
         self.chemsys = composition.chemical_system

@@ -37,7 +37,7 @@ from pymongo.errors import DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
 from db.convert import iso
-from db.documents import ModelRecord, utcnow
+from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import register_model
 from discovery.domain import ModelArtifact
 from literature.records import Mention, PaperExtraction, PropertyRecord
@@ -130,7 +130,8 @@ class PropertyRecordDocument(Document):
 
     key = StringField(required=True, unique=True)
     material = StringField(required=True)
-    formula = StringField(null=True)
+    formula = StringField(null=True)  # as the first paper wrote it
+    formula_reduced = StringField(null=True)  # OPTIMADE chemical_formula_reduced (B2Mg)
     elements = ListField(StringField())
     nelements = IntField(null=True)
     property = StringField(required=True)
@@ -150,7 +151,7 @@ class PropertyRecordDocument(Document):
 
     meta: dict[str, Any] = {
         "collection": "property_records",
-        "indexes": ["elements", ["property", "value"], "formula", "nelements"],
+        "indexes": ["elements", ["property", "value"], "formula", "formula_reduced", "nelements"],
     }
 
 
@@ -562,11 +563,13 @@ def _source(
 
 def _record_document(record: PropertyRecord, source: RecordSource, paper_key: str) -> Any:
     elements = sorted(record.material_mention.normalized.get("elements", []))
+    reduced = alphabetical_formula(Composition(record.formula)) if record.formula else None
     return PropertyRecordDocument(
         id=ObjectId(),
         key=record_key(record),
         material=record.material,
         formula=record.formula,
+        formula_reduced=reduced,
         elements=elements,
         nelements=len(elements) or None,
         property=record.property,

@@ -46,6 +46,7 @@ FIELDS: dict[str, dict[str, str]] = {
     "records": {
         "elements": "elements",
         "nelements": "nelements",
+        "chemical_formula_reduced": "formula_reduced",
         "chemical_formula_descriptive": "formula",
         "material": "material",
         "property": "property",

@@ -46,6 +46,8 @@ def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, s
     assert bad.status_code == 400 and "cannot parse" in bad.json()["detail"]
     unknown = api.get("/api/v1/literature/records", params={"filter": "sources=1"}, headers=reader)
     assert unknown.status_code == 400 and "'sources' cannot be filtered" in unknown.text
+    # the reduced formula in alphabetical order, whatever order the paper wrote
+    assert materials('chemical_formula_reduced="B2Mg"') == ["MgB2"]
     # lineage: the records read in a paper, and that paper by its key
     assert materials('paper="doi:10.1/bb"') == ["MgB2"]
     papers = api.get(
