@@ -3,8 +3,9 @@
 Every route declares who may call it (``@access``); ``tests/agents/test_api_access.py``
 walks the app's route list, so a route without a rule fails the tests.
 
-Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign or
-trial, 409 conflict (lease, concurrent proposal, name taken), 413 payload too large,
+Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign,
+trial or model version, 409 conflict (lease, concurrent proposal, name taken), 413 payload
+too large,
 422 invalid input (the message names the field), 503 database unavailable. Nothing is
 written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
 request validation, whose ``detail`` lists the invalid fields; each route declares the
@@ -48,6 +49,7 @@ from db import (
 from db.documents import NAME_REGEX
 from db.literature import LiteratureStore
 from db.materials import add_material, page_materials
+from db.models import describe_model_record, list_model_records
 from db.query import FilterError, optimade_to_mongo
 from db.tokens import Principal, authenticate
 from discovery.domain import (
@@ -249,7 +251,7 @@ ANSWERS = {
     "request body that is not UTF-8.",
     401: "No token, or an unknown or revoked one.",
     403: "The token lacks the scope (or the campaign) the route needs.",
-    404: "Unknown campaign or trial.",
+    404: "Unknown campaign, trial or model version.",
     409: "Conflict: trial state or lease, a concurrent proposal, a name taken.",
     413: TOO_LARGE.capitalize() + ".",
     422: "Invalid input; the message names the field.",
@@ -407,6 +409,8 @@ class Service:
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 422)),
+            ("GET", "/models", self.list_models, Reader, 200, (401, 403, 422)),
+            ("GET", "/models/{version}", self.show_model, Reader, 200, read),
         ]
         pages = {  # CSV too
             self.list_trials,
@@ -577,6 +581,21 @@ class Service:
         """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`)."""
         rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
         return listing(rows, total, limit, offset, fmt)
+
+    @access("read")
+    def list_models(
+        self,
+        kind: Annotated[
+            str | None, Query(max_length=64, description="Only this kind (gp, ensemble, ...).")
+        ] = None,
+    ) -> list[dict[str, Any]]:
+        """Registered models, oldest first: the versions trials name in ``model_version``."""
+        return list_model_records(kind)
+
+    @access("read")
+    def show_model(self, version: str) -> dict[str, Any]:
+        """A model version's kind, campaign, training data hash and every stored metric."""
+        return describe_model_record(version)
 
     @access("read")
     def search(

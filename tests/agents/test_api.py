@@ -19,7 +19,9 @@ from agents.api import create_app
 from agents.models import register
 from db.documents import MeasurementDocument
 from db.materials import add_material
+from db.models import register_model
 from db.tokens import create_token
+from discovery.domain import ModelArtifact
 from discovery.ensembles import TrainingConfig
 from discovery.property_models import PropertyModelConfig, fit_property_model
 
@@ -395,3 +397,16 @@ def test_a_campaign_created_with_a_literature_prior_keeps_it(
     assert refused.status_code == 422 and "needs a pool" in refused.text, refused.text
     names = [c["name"] for c in api.get("/api/v1/campaigns", headers=boss).json()]
     assert "oxides" in names and not {"b3", "b4", "b5"} & set(names)
+
+
+def test_model_versions_named_by_trials_are_readable(api: TestClient) -> None:
+    artifact = ModelArtifact("gp", "f" * 64, {"n_train": 12, "noise": 0.01}, b"weights")
+    version = register_model(artifact, "gp:photo-pce10:test")
+    reader = _auth("researcher")
+    listed = api.get("/api/v1/models", params={"kind": "gp"}, headers=reader).json()
+    assert [m["version"] for m in listed] == [version]
+    shown = api.get(f"/api/v1/models/{version}", headers=reader).json()
+    assert (shown["kind"], shown["metrics"]["n_train"], shown["weights_bytes"]) == ("gp", 12, 7)
+    assert shown["created_at"].endswith("Z")
+    missing = api.get("/api/v1/models/gp:nope", headers=reader)
+    assert missing.status_code == 404 and "no model version 'gp:nope'" in missing.text

@@ -61,7 +61,7 @@ def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, s
     [
         ('elements HAS "cu"', "elements: 'cu' is not an element symbol"),
         ('value<"40"', "value: '40' is not a number"),
-        ('material=3', "material: 3 is not a string"),
+        ("material=3", "material: 3 is not a string"),
         ('value STARTS WITH "4"', "value is not text"),
     ],
 )
