@@ -5,9 +5,8 @@ walks the app's route list, so a route without a rule fails the tests.
 
 Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign,
 trial or model version, 409 conflict (lease, concurrent proposal, name taken), 413 payload
-too large,
-422 invalid input (the message names the field), 503 database unavailable. Nothing is
-written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
+too large, 422 invalid input (the message names the field), 503 database unavailable.
+Nothing is written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
 request validation, whose ``detail`` lists the invalid fields; each route declares the
 errors it can answer in the OpenAPI schema.
 """
