@@ -351,7 +351,8 @@ class LiteratureStore:
             order: ``"material"`` (then value), or ``"-n_papers"`` (most read first).
         """
         keys = ("material", "value") if order == "material" else ("-n_papers", "-confidence")
-        found = PropertyRecordDocument.objects(__raw__=query).order_by(*keys)
+        # the unique key last: pages neither repeat nor skip records that tie on the rest
+        found = PropertyRecordDocument.objects(__raw__=query).order_by(*keys, "key")
         rows = [_record_row(doc) for doc in found.skip(offset).limit(limit).as_pymongo()]
         return rows, found.count()
 
