@@ -476,6 +476,15 @@ class CampaignAgent:
         """Trials handed out whose results have not come back."""
         return self.store.trials(self.name, [TrialStatus.PROPOSED, TrialStatus.RUNNING])
 
+    def unclaimed(self) -> list[Trial]:
+        """Proposed trials that no instrument has claimed: what an oracle may measure.
+
+        A runner that stopped mid-round leaves these; a running trial is an instrument's
+        to report, and an oracle's value in its place would refuse the real one.
+        """
+        proposed = self.store.trials(self.name, [TrialStatus.PROPOSED])
+        return [trial for trial in proposed if trial.claimed_by is None]
+
     def observations(self, trials: list[Trial] | None = None) -> list[Observation]:
         """Completed trials with their measurements, in proposal order."""
         trials = self.store.trials(self.name) if trials is None else trials

@@ -51,9 +51,9 @@ def run(
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
-    pending = agent.pending()
-    if pending:  # handed out before a crash: measure them first
-        agent.observe(oracle.evaluate(pending))
+    left = agent.unclaimed()
+    if left:  # handed out before a crash: measure them first
+        agent.observe(oracle.evaluate(left))
     status = agent.status()
     while status.batches < rounds + 1:
         trials = agent.propose()

@@ -19,7 +19,6 @@ from prefect import flow
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
-from discovery.domain import TrialStatus
 from flows.tasks import (
     campaign_summary,
     evaluate,
@@ -27,23 +26,18 @@ from flows.tasks import (
     load_training_data,
     lookup_oracle,
     observe_results,
-    pending_trials,
     propose_batch,
     register_model,
+    unclaimed_trials,
 )
 
 
 def _measure_pending(campaign: str, uri: str, oracle: LookupOracle) -> int:
     """Measure trials handed out before an interruption with the lookup oracle.
 
-    Only proposed trials that no instrument has claimed: a running trial is an
-    instrument's to report, and a lookup value in its place would refuse the real one.
+    Only those no instrument claimed (:meth:`agents.CampaignAgent.unclaimed`).
     """
-    unclaimed = [
-        trial
-        for trial in pending_trials(campaign, uri)
-        if trial.status is TrialStatus.PROPOSED and trial.claimed_by is None
-    ]
+    unclaimed = unclaimed_trials(campaign, uri)
     if not unclaimed:
         return 0
     return observe_results(campaign, uri, evaluate(oracle, unclaimed)).stored

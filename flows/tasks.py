@@ -88,10 +88,10 @@ _io: dict[str, Any] = {
 
 
 # -- campaign rounds ------------------------------------------------------------------
-@task(name="pending-trials", task_run_name="pending-{campaign}", **_io)
-def pending_trials(campaign: str, uri: str) -> list[Trial]:
-    """Trials handed out whose results have not come back (database read)."""
-    return CampaignAgent(campaign_store(uri), campaign).pending()
+@task(name="unclaimed-trials", task_run_name="unclaimed-{campaign}", **_io)
+def unclaimed_trials(campaign: str, uri: str) -> list[Trial]:
+    """Proposed trials no instrument has claimed (database read; see ``unclaimed``)."""
+    return CampaignAgent(campaign_store(uri), campaign).unclaimed()
 
 
 @task(name="lookup-oracle", task_run_name="oracle-{campaign}", **_io)
@@ -197,8 +197,8 @@ __all__ = [
     "load_training_data",
     "lookup_oracle",
     "observe_results",
-    "pending_trials",
     "propose_batch",
     "register_model",
     "transient_failure",
+    "unclaimed_trials",
 ]

@@ -24,6 +24,18 @@ def test_run_reaches_the_requested_rounds_and_is_idempotent(
     assert efficiency.pool_best == pytest.approx(0.001622641)
 
 
+def test_run_leaves_trials_an_instrument_claimed_to_it(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    claimed = agent.claim("robot-1", 2)  # two of the initial design, leased
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    status = run(agent, oracle, rounds=0)  # measures what the crashed runner left
+    assert (status.measurements, status.trials["running"]) == (8, 2)
+    agent.observe(oracle.evaluate(claimed))  # the robot's results are still accepted
+    assert agent.status().measurements == 10
+
+
 @pytest.mark.slow
 def test_gp_beats_random_on_photo_pce10_over_five_seeds(
     store: CampaignStore, photo_pce10_dataset: PoolDataset

@@ -17,10 +17,10 @@ from flows.tasks import (
     load_training_data,
     lookup_oracle,
     observe_results,
-    pending_trials,
     propose_batch,
     register_model,
     transient_failure,
+    unclaimed_trials,
 )
 
 
@@ -28,10 +28,12 @@ def test_a_round_through_the_task_functions(
     random_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
     name = random_campaign.name
-    assert pending_trials.fn(name, mongodb_uri) == []
+    assert unclaimed_trials.fn(name, mongodb_uri) == []
     trials = propose_batch.fn(name, mongodb_uri)
     assert len(trials) == 10  # the initial design
-    assert [t.id for t in pending_trials.fn(name, mongodb_uri)] == [t.id for t in trials]
+    assert [t.id for t in unclaimed_trials.fn(name, mongodb_uri)] == [t.id for t in trials]
+    random_campaign.claim("robot-1", 3)  # claimed: the instrument's to report
+    assert [t.id for t in unclaimed_trials.fn(name, mongodb_uri)] == [t.id for t in trials[3:]]
     results = evaluate.fn(lookup_oracle.fn(name, mongodb_uri), trials)
     assert [r.idempotency_key for r in results] == [f"lookup:{t.id}" for t in trials]
     report = observe_results.fn(name, mongodb_uri, results)
@@ -79,7 +81,6 @@ def test_campaign_store_connects_once_and_follows_the_uri(
 
 def test_only_database_tasks_retry_and_only_on_connection_failures() -> None:
     io = [
-        pending_trials,
         lookup_oracle,
         observe_results,
         campaign_summary,
