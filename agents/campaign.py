@@ -60,6 +60,19 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class PoolReference:
+    """What a pool with known values holds.
+
+    Attributes:
+        values: ``N x m`` objective values; infeasible members carry the worst of each.
+        feasible: ``N`` mask of the members that meet the outcome constraints.
+    """
+
+    values: np.ndarray
+    feasible: np.ndarray
+
+
+@dataclass(frozen=True)
 class Efficiency:
     """Campaign efficiency on a pool with known values (see :mod:`discovery.metrics`).
 
@@ -67,7 +80,7 @@ class Efficiency:
         top_fraction: Top% found after each experiment, shape ``n``.
         enhancement_factor: EF against random sampling at the current budget.
         acceleration_factor: AF against random sampling for the Top% reached.
-        pool_best: Best known value in the pool.
+        pool_best: Best known value of the pool's feasible members.
 
     """
 
@@ -87,9 +100,9 @@ class CampaignMetrics:
         simple_regret: Distance of ``best`` from the pool's best (pools with known values).
         enhancement_factor: EF against random for the top 5% (pools with known values).
         acceleration_factor: AF against random for the top 5% (pools with known values).
-        hypervolume: Hypervolume of the measured points (several objectives), above the
-            pool's worst values when known, else 10% of the measured range below the
-            worst measured values.
+        hypervolume: Hypervolume of the measured feasible points (several objectives),
+            above a reference 10% of the range below the worst values: the pool's when
+            known, else the measured ones (a reference that moves as results arrive).
         hypervolume_fraction: ``hypervolume`` over that of the whole pool (known pools).
 
     """
@@ -486,10 +499,18 @@ class CampaignAgent:
         return [trial for trial in proposed if trial.claimed_by is None]
 
     def observations(self, trials: list[Trial] | None = None) -> list[Observation]:
-        """Completed trials with their measurements, in proposal order."""
+        """Completed trials with their measurements, in the order the results arrived.
+
+        A lab may report a later batch first: best-so-far and the Top% trace count
+        experiments as they were measured, not as they were proposed.
+        """
         trials = self.store.trials(self.name) if trials is None else trials
-        by_trial = {m.trial_id: m for m in self.store.measurements(self.name)}
-        return [Observation(t, by_trial[t.id]) for t in trials if t.id in by_trial]
+        by_id = {t.id: t for t in trials}
+        return [
+            Observation(by_id[m.trial_id], m)
+            for m in self.store.measurements(self.name)
+            if m.trial_id in by_id
+        ]
 
     def best(self) -> Observation | None:
         """The best observation on the first objective, or None before any result."""
@@ -520,8 +541,9 @@ class CampaignAgent:
         counts = {s.value: 0 for s in TrialStatus}
         for trial in trials:
             counts[trial.status.value] += 1
-        reference = self._pool_reference() if observed else None
-        efficiency = self._efficiency(observed, reference)
+        pool = self._pool_reference() if observed else None
+        efficiency = self._efficiency(observed, pool)
+        reference = None if pool is None else pool.values
         return CampaignStatus(
             campaign=self.campaign,
             trials=counts,
@@ -533,8 +555,8 @@ class CampaignAgent:
             metrics=self._metrics(observed, reference, efficiency),
         )
 
-    def _pool_reference(self) -> np.ndarray | None:
-        """``N x m`` known objective values of the pool, or None when any is unknown.
+    def _pool_reference(self) -> PoolReference | None:
+        """The pool's known objective values, or None when any is unknown.
 
         Infeasible members (outcome constraints) get the worst value of each objective.
         """
@@ -551,7 +573,7 @@ class CampaignAgent:
             signs = np.array([o.direction.sign for o in self.campaign.objectives])
             worst = signs * (signs * values).min(0)
             values[~feasible] = worst
-        return values
+        return PoolReference(values, feasible)
 
     def _metrics(
         self,
@@ -559,43 +581,47 @@ class CampaignAgent:
         reference: np.ndarray | None,
         efficiency: Efficiency | None,
     ) -> CampaignMetrics:
-        count = len(observed)
+        metrics = CampaignMetrics(len(observed))
+        if efficiency is not None:  # defined from the first result, feasible or not
+            metrics = replace(
+                metrics,
+                enhancement_factor=efficiency.enhancement_factor,
+                acceleration_factor=efficiency.acceleration_factor,
+            )
         observed = self._feasible(observed)
         if not observed:
-            return CampaignMetrics(count)
+            return metrics
         objectives = self.campaign.objectives
         signs = np.array([o.direction.sign for o in objectives])
         Y = signs * np.array([[o.measurement.values[x.name] for x in objectives] for o in observed])
         best = float(signs[0] * Y[:, 0].max())
-        metrics = CampaignMetrics(count, best)
+        metrics = replace(metrics, best=best)
         if efficiency is not None:
-            metrics = replace(
-                metrics,
-                simple_regret=simple_regret(best, efficiency.pool_best, objectives[0].direction),
-                enhancement_factor=efficiency.enhancement_factor,
-                acceleration_factor=efficiency.acceleration_factor,
-            )
+            regret = simple_regret(best, efficiency.pool_best, objectives[0].direction)
+            metrics = replace(metrics, simple_regret=regret)
         if len(objectives) > 1:
             pool = None if reference is None else signs * reference
-            if pool is not None:
-                ref = pool.min(0)
-            else:
-                ref = Y.min(0) - 0.1 * np.where(np.ptp(Y, 0) > 0, np.ptp(Y, 0), 1.0)
+            # a margin below the worst values: a Pareto point that is worst in one objective
+            # (and best in another) still adds volume
+            spread = Y if pool is None else pool
+            ref = spread.min(0) - 0.1 * np.where(np.ptp(spread, 0) > 0, np.ptp(spread, 0), 1.0)
             volume = hypervolume(Y, ref)
             fraction = volume / hypervolume(pool, ref) if pool is not None else None
             metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)
         return metrics
 
     def _efficiency(
-        self, observed: list[Observation], reference: np.ndarray | None
+        self, observed: list[Observation], pool: PoolReference | None
     ) -> Efficiency | None:
-        if reference is None or not observed:
-            return None
+        if pool is None or not observed or not pool.feasible.any():
+            return None  # no top set: nothing in the pool meets the constraints
         objective = self.campaign.objectives[0]
-        pool_values = reference[:, 0]
+        pool_values = pool.values[:, 0]
         order = [o.trial.candidate for o in observed if o.trial.candidate is not None]
-        trace = top_fraction_trace(order, top_mask(pool_values, objective.direction))
-        pool_best = float(best_so_far(pool_values, objective.direction)[-1])
+        # the top set is feasible: with fewer feasible members than its size, all of them
+        top = top_mask(pool_values, objective.direction) & pool.feasible
+        trace = top_fraction_trace(order, top)
+        pool_best = float(best_so_far(pool_values[pool.feasible], objective.direction)[-1])
         return Efficiency(
             trace,
             enhancement_factor(trace, len(pool_values)),

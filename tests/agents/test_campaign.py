@@ -209,3 +209,17 @@ def test_a_budgeted_campaign_plans_towards_its_budget_and_stops_there(
     agent.fail(batches[1][0].id or "")
     assert len(agent.propose(4)) == 1  # a failed experiment gives its place back
     assert agent.status().campaign.settings.budget == 17
+
+
+def test_results_reported_out_of_order_are_counted_as_they_arrived(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    first, second = agent.propose(), agent.propose()
+    agent.observe(oracle.evaluate(second))  # the later batch came back first
+    agent.observe(oracle.evaluate(first))
+    observed = agent.observations()
+    assert [o.trial.id for o in observed] == [t.id for t in second + first]
+    status = agent.status()
+    assert status.best_so_far[0] == observed[0].measurement.values["degradation"]

@@ -93,3 +93,30 @@ def test_the_command_line_creates_a_constrained_campaign(
     data = json.loads(shown.output)
     assert data["constraints"] == [{"name": "gap", "lower": 1.1, "upper": 1.7, "unit": None}]
     assert GAP.satisfied(data["best"]["values"]["gap"])
+
+
+def test_a_strict_constraint_makes_its_few_feasible_members_the_top_set(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    # 40 absorbers, one of them (x = 7) with its gap in range: the top 5% (2 members) is it
+    table = pd.DataFrame(
+        {"x": np.arange(40.0), "efficiency": np.arange(40.0), "gap": np.full(40, 3.0)}
+    )
+    table.loc[7, "gap"] = 1.4
+    path = tmp_path / "strict.csv"
+    table.to_csv(path, index=False)
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    agent = CampaignAgent.from_dataset(store, "strict", load_csv(path, columns), constraints=[GAP])
+    oracle = LookupOracle.from_candidates(store.candidates("strict"))
+    trials = agent.propose(5)
+    infeasible = [t for t in trials if t.candidate != 7]
+    agent.observe(oracle.evaluate(infeasible))
+    status = agent.status()  # nothing feasible yet: EF is 0, not undefined
+    assert status.metrics.best is None and status.metrics.enhancement_factor == 0.0
+    assert status.efficiency is not None and status.efficiency.pool_best == 7.0  # feasible
+    agent.observe(oracle.evaluate([t for t in trials if t.candidate == 7]))
+    found = 7 in [t.candidate for t in trials]
+    status = agent.status()
+    assert status.efficiency is not None
+    assert status.efficiency.top_fraction[-1] == (1.0 if found else 0.0)
+    assert status.metrics.enhancement_factor == (40 / len(trials) if found else 0.0)
