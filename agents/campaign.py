@@ -126,7 +126,11 @@ class CampaignMetrics:
 
 @dataclass(frozen=True)
 class CampaignStatus:
-    """A snapshot of a campaign's progress."""
+    """A snapshot of a campaign's progress.
+
+    ``best_so_far`` has one entry per experiment, in the order results arrived; with
+    outcome constraints it is NaN until the first feasible result.
+    """
 
     campaign: Campaign
     trials: dict[str, int]
@@ -531,13 +535,18 @@ class CampaignAgent:
     def status(self) -> CampaignStatus:
         """Counts, best result, best-so-far trace and (on a known pool) EF and AF.
 
-        With outcome constraints, the best result, the trace and the metrics count
-        feasible results only.
+        With outcome constraints, the best result and the metrics count feasible results
+        only; the trace has one entry per experiment, NaN until the first feasible one.
         """
         trials = self.store.trials(self.name)
         observed = self.observations(trials)
         objective = self.campaign.objectives[0]
-        values = [o.measurement.values[objective.name] for o in self._feasible(observed)]
+        values = [  # an infeasible result is an experiment, but not a candidate for best
+            o.measurement.values[objective.name]
+            if self.campaign.feasible(o.measurement.values)
+            else math.nan
+            for o in observed
+        ]
         counts = {s.value: 0 for s in TrialStatus}
         for trial in trials:
             counts[trial.status.value] += 1

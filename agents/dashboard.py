@@ -355,7 +355,7 @@ def best_so_far_figure(status: CampaignStatus, values: np.ndarray) -> go.Figure:
             line={"color": ACCENT, "dash": "dash", "width": 2},
             hovertemplate=f"data-set best {num(best)}<extra></extra>",
         )
-    best_now = num(float(status.best_so_far[-1])) if n else "—"
+    best_now = num(float(status.best_so_far[-1])) if n and status.best is not None else "—"
     subtitle = f"best {best_now} after {n} experiments"
     if status.efficiency is not None:
         subtitle += f" · data-set best {num(status.efficiency.pool_best)}"

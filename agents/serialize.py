@@ -50,7 +50,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
             "trial": trial_json(best.trial),
             "values": best.measurement.values,
         },
-        "best_so_far": status.best_so_far.tolist(),
+        "best_so_far": [finite(v) for v in status.best_so_far.tolist()],
         "metrics": status.metrics.as_dict(),
     }
     if status.efficiency is not None:

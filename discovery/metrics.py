@@ -25,11 +25,15 @@ from discovery.domain import Direction
 
 
 def best_so_far(values: Sequence[float] | np.ndarray, direction: Direction) -> np.ndarray:
-    """Running best of measured values, shape ``n`` (in measurement order)."""
+    """Running best of measured values, shape ``n`` (in measurement order).
+
+    A NaN (a result that does not count, such as an infeasible one) carries the best
+    before it; the trace is NaN until the first value that counts.
+    """
     array = np.asarray(values, dtype=float)
     if array.size == 0:
         return array
-    return np.maximum.accumulate(array) if direction.sign > 0 else np.minimum.accumulate(array)
+    return np.fmax.accumulate(array) if direction.sign > 0 else np.fmin.accumulate(array)
 
 
 def top_count(size: int, fraction: float) -> int:

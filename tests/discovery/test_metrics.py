@@ -35,6 +35,15 @@ def test_best_so_far_of_nothing_is_empty() -> None:
     assert best_so_far([], Direction.MAXIMIZE).shape == (0,)
 
 
+@pytest.mark.parametrize(("direction", "want"), [(Direction.MAXIMIZE, 3), (Direction.MINIMIZE, 1)])
+def test_a_result_that_does_not_count_carries_the_best_before_it(
+    direction: Direction, want: float
+) -> None:
+    out = best_so_far([math.nan, 3.0, math.nan, 1.0], direction)  # NaN: infeasible
+    np.testing.assert_array_equal(out[:3], [math.nan, 3, 3])
+    assert out[-1] == want
+
+
 # -- top_mask ------------------------------------------------------------------------------
 
 POOL20 = np.array(
