@@ -164,6 +164,30 @@ def load_csv(
     return _pool_from_table(table, chosen, goals, {}, name=path.stem, source=str(path))
 
 
+def _refuse_repeated_compositions(
+    parsed: list[tuple[tuple[int, ...], tuple[float, ...]]],
+    formulas: list[str],
+    column: str,
+    path: Path,
+) -> None:
+    """Raise naming two rows that hold one composition (Fe2O3, Fe4O6 and O3Fe2 are one).
+
+    A pool holds each candidate once: two rows of one composition would be handed out
+    as two experiments, and would give the lookup oracle two answers.
+    """
+    first: dict[tuple[tuple[int, float], ...], int] = {}
+    for row, (zs, fs) in enumerate(parsed):
+        key = tuple(sorted(zip(zs, (round(f, 12) for f in fs), strict=True)))
+        if key in first:
+            earlier = first[key]
+            raise ValueError(
+                f"{path}: {column!r} in data rows {earlier + 1} and {row + 1} "
+                f"({formulas[earlier]!r}, {formulas[row]!r}) is one composition; a pool holds "
+                "each once: merge those rows (average their values, say) and load again"
+            )
+        first[key] = row
+
+
 def _composition_pool(
     table: pd.DataFrame, column: str, objectives: tuple[Objective, ...], path: Path
 ) -> PoolDataset:
@@ -178,6 +202,7 @@ def _composition_pool(
     parsed = [
         parse_formula(f, f"{path}: {column!r} in data row {i + 1}") for i, f in enumerate(formulas)
     ]
+    _refuse_repeated_compositions(parsed, formulas, column, path)
     elements = sorted({z for zs, _ in parsed for z in zs})
     symbols = [Element.from_Z(z).symbol for z in elements]
     clash = sorted(set(symbols) & {o.name for o in objectives})

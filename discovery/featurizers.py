@@ -16,6 +16,7 @@ a BoTorch posterior call, and both are deterministic and batched.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 from pymatgen.core import Composition
+from pymatgen.core.periodic_table import DummySpecies
 
 from discovery.elements import COLUMNS, MAX_Z, element_table, table_version
 
@@ -72,11 +74,20 @@ class CompositionBatch:
         return int(self.elements.shape[0])
 
 
+#: An element written with amount 0 ("Fe0O"), which pymatgen silently drops.
+_ZERO_AMOUNT = re.compile(r"[A-Za-z]0(?![.\d])")
+
+
 @lru_cache(maxsize=200_000)
 def _parse(formula: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    if _ZERO_AMOUNT.search(formula):
+        raise ValueError("an element has amount 0")
     composition = Composition(formula)
     if composition.num_atoms <= 0:
         raise ValueError("it has no atoms")
+    unknown = [str(el.symbol) for el in composition if isinstance(el, DummySpecies)]
+    if unknown:  # pymatgen reads an unknown symbol as a placeholder species
+        raise ValueError(f"{unknown[0]!r} is not an element")
     fractions = composition.fractional_composition
     pairs = sorted((el.Z, float(amount)) for el, amount in fractions.items())
     for z, _ in pairs:

@@ -212,14 +212,19 @@ def campaign_create(
         str | None,
         typer.Option(help="Generate a composition pool over these elements (Li,Fe,P,O)."),
     ] = None,
-    max_elements: Annotated[int, typer.Option(help="At most k elements per candidate.")] = 3,
-    grid: Annotated[int, typer.Option(help="Fractions are multiples of 1/GRID.")] = 10,
+    max_elements: Annotated[
+        int | None, typer.Option(help="At most k elements per candidate (--elements; 3).")
+    ] = None,
+    grid: Annotated[
+        int | None, typer.Option(help="Fractions are multiples of 1/GRID (--elements; 10).")
+    ] = None,
     charge_balanced: Annotated[
-        bool, typer.Option(help="Keep charge-balanced compositions only (pymatgen).")
+        bool,
+        typer.Option(help="Keep charge-balanced compositions only (--elements; pymatgen)."),
     ] = False,
     substitute_from: Annotated[
         list[str] | None,
-        typer.Option(help="Known formula to substitute elements in (repeatable)."),
+        typer.Option(help="Known formula to substitute elements in (--elements; repeatable)."),
     ] = None,
     prior: Annotated[
         str | None,
@@ -256,6 +261,12 @@ def campaign_create(
         settings = CampaignSettings(
             strategy, initial, batch, seed, prior_model=prior, budget=budget
         )
+        shaping = [max_elements is not None, grid is not None, charge_balanced, substitute_from]
+        if elements is None and any(shaping):
+            raise CommandError(
+                "--max-elements, --grid, --charge-balanced and --substitute-from shape a "
+                "generated pool: they need --elements (a CSV or Olympus pool is used as it is)"
+            )
         if elements is not None:
             if not objective:
                 raise CommandError("--objective NAME:max|min is required with --elements")
@@ -263,8 +274,8 @@ def campaign_create(
                 name,
                 elements,
                 [_parse_objective(o) for o in objective],
-                max_elements,
-                grid,
+                3 if max_elements is None else max_elements,
+                10 if grid is None else grid,
                 charge_balanced,
                 substitute_from or [],
                 settings,

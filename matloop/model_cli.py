@@ -43,6 +43,24 @@ def _source(data: Path | None, campaign: str | None, records: str | None) -> str
     return given[0]
 
 
+def check_device(device: str | None) -> None:
+    """Refuse a ``--device`` this machine cannot use, naming the option."""
+    from matloop.cli import CommandError
+
+    if device is None or device == "cpu":
+        return
+    if device != "cuda" and not (device.startswith("cuda:") and device[5:].isdigit()):
+        raise CommandError(f"--device: expected cpu, cuda or cuda:N, got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise CommandError(f"--device: {device} was asked for, and this machine has no CUDA")
+    if device != "cuda" and int(device[5:]) >= torch.cuda.device_count():
+        raise CommandError(
+            f"--device: {device}: this machine has {torch.cuda.device_count()} CUDA device(s)"
+        )
+
+
 @model_app.command("train")
 def model_train(
     data: Annotated[Path | None, typer.Option(help="Training CSV (one material a row).")] = None,
@@ -117,8 +135,7 @@ def model_train(
                 "--structure-column: crystal-gnn reads crystal structures; name the column "
                 "of CIF text or CIF file paths"
             )
-        if device not in (None, "cpu", "cuda") and not str(device).startswith("cuda:"):
-            raise CommandError(f"--device: expected cpu or cuda, got {device!r}")
+        check_device(device)
         config = TrainingConfig(
             n_members=members,
             epochs=epochs,
@@ -273,6 +290,7 @@ def model_predict(
     from matloop.cli import console, errors, store
 
     with errors():
+        check_device(device)
         store()
         from agents.models import load_property_model, predict, read_materials
         from db.models import describe_model_record

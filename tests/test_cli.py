@@ -145,12 +145,19 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--from-olympus", str(OLYMPUS), "--strategy", "magic"], "unknown strategy 'magic'"),
         (["--from-csv", "x.csv", "--objective", "y:up"], "direction must be"),
         ([], "exactly one of"),
+        (["--from-csv", "x.csv", "--objective", "y:max", "--grid", "5"], "they need --elements"),
+        (["--from-olympus", str(OLYMPUS), "--charge-balanced"], "they need --elements"),
+        (
+            ["--from-csv", "dup.csv", "--composition", "f", "--objective", "y:max"],
+            "one composition",
+        ),
     ],
 )
 def test_bad_create_arguments_fail_with_a_message(
     cli: CliRunner, args: list[str], message: str, tmp_path: Path
 ) -> None:
     (tmp_path / "x.csv").write_text("a,y\n1,2\n")
+    (tmp_path / "dup.csv").write_text("f,y\nFe2O3,1\nFeO,2\nO3Fe2,3\n")  # rows 1 and 3: one
     result = cli.invoke(
         app,
         [

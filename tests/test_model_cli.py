@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from db.documents import ModelRecord
@@ -111,6 +112,14 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
         (["model", "train", "--records", "tc", "--kind", "gp"], "property 'tc': 0 material(s)"),
         (["model", "show", "model:gp:000"], "no model version 'model:gp:000'"),
         (["model", "predict", "model:gp:000", "NaCl"], "no model version 'model:gp:000'"),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--device", "tpu"],
+            "--device: expected cpu, cuda or cuda:N, got 'tpu'",
+        ),
+        (
+            ["model", "predict", "model:gp:000", "NaCl", "--device", "cuda:x"],
+            "--device: expected cpu, cuda or cuda:N, got 'cuda:x'",
+        ),
     ],
 )
 def test_bad_input_is_one_line_and_registers_nothing(
@@ -121,6 +130,16 @@ def test_bad_input_is_one_line_and_registers_nothing(
     assert message in result.output and "Traceback" not in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert ModelRecord.objects.count() == 0
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+@pytest.mark.parametrize(
+    "command", [["train", "--data", "x.csv", "--target", "k"], ["predict", "v", "NaCl"]]
+)
+def test_cuda_asked_for_without_one_is_named(cli: CliRunner, command: list[str]) -> None:
+    result = cli.invoke(app, ["model", *command, "--device", "cuda"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "--device: cuda was asked for, and this machine has no CUDA" in result.output
 
 
 def test_bad_table_cells_name_the_file_column_and_row(cli: CliRunner, tmp_path: Path) -> None:

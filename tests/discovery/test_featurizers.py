@@ -88,9 +88,14 @@ def test_from_formulas_pads_to_max_elements() -> None:
     np.testing.assert_array_equal(compositions.elements, [[11, 17, 0, 0, 0]])
 
 
-def test_unreadable_formula_names_the_row() -> None:
-    with pytest.raises(ValueError, match=r"row 1: cannot read formula 'Xx2'"):
-        Compositions.from_formulas(["NaCl", "Xx2"])
+@pytest.mark.parametrize(
+    ("formula", "why"),
+    [("Xx2", "'Xx' is not an element"), ("Fe0O", "an element has amount 0")],
+)
+def test_unreadable_formula_names_the_row_and_why(formula: str, why: str) -> None:
+    # pymatgen reads Xx as a placeholder species and drops Fe0: neither may pass
+    with pytest.raises(ValueError, match=rf"row 1: cannot read formula '{formula}': {why}"):
+        Compositions.from_formulas(["NaCl", formula])
 
 
 def test_too_many_elements_names_the_row() -> None:
