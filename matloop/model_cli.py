@@ -181,6 +181,12 @@ def model_train(
         f"NLL {_number(d['nll'])}, 95% coverage {_number(d['coverage_95'])}",
         highlight=False,
     )
+    if metrics.get("val_in_calibration"):
+        console.print(
+            "note: the validation split also stopped training and recalibrated the spread, "
+            "so its coverage is not out of sample; predict a held-out set to measure it",
+            highlight=False,
+        )
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 

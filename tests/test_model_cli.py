@@ -53,6 +53,7 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
     assert version.startswith("model:ensemble:")
     assert "36 train / 4 validation" in result.output
     assert re.search(r"validation: MAE \S+, RMSE \S+, NLL \S+, 95% coverage \S+", result.output)
+    assert "its coverage is not out of sample" in result.output  # the split recalibrated it
     assert (tmp_path / "plots" / "parity.png").is_file()
     assert (tmp_path / "plots" / "calibration.png").is_file()
     again = cli.invoke(app, train)
