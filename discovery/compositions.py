@@ -132,6 +132,10 @@ def _balanced(formula: str) -> bool:
 def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
     """Whether pymatgen finds a charge-neutral oxidation-state assignment.
 
+    A test for ionic compounds with pymatgen's common oxidation states: it drops
+    peroxides and superoxides (O in -1 or -1/2) and intermetallics (no anion), and keeps
+    a single element (oxidation state 0).
+
     Args:
         fractions: Element symbol to amount (fractions or counts; scaled to integers).
 

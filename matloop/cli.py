@@ -220,7 +220,10 @@ def campaign_create(
     ] = None,
     charge_balanced: Annotated[
         bool,
-        typer.Option(help="Keep charge-balanced compositions only (--elements; pymatgen)."),
+        typer.Option(
+            help="Keep charge-balanced ionic compositions only, by pymatgen's common "
+            "oxidation states (drops peroxides and intermetallics; --elements)."
+        ),
     ] = False,
     substitute_from: Annotated[
         list[str] | None,
