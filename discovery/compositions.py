@@ -76,12 +76,16 @@ class CompositionSpace:
                 f"{len(self.elements)} elements and a grid of {self.grid}"
             )
 
-    def violations(self, fractions: Mapping[str, float], tol: float = 1e-6) -> list[str]:
+    def violations(
+        self, fractions: Mapping[str, float], tol: float = 1e-6, on_grid: bool = True
+    ) -> list[str]:
         """Every way ``fractions`` breaks the space's rules (empty when it is allowed).
 
         Args:
             fractions: Element symbol to molar fraction (zeros allowed).
             tol: Tolerance on the sum, the grid and non-negativity.
+            on_grid: Whether the fractions must be multiples of ``1 / grid`` (a known
+                material's substitution keeps its own stoichiometry).
 
         """
         problems = []
@@ -102,7 +106,7 @@ class CompositionSpace:
         off_grid = [
             el
             for el, f in present.items()
-            if abs(f * self.grid - round(f * self.grid)) > tol * self.grid
+            if on_grid and abs(f * self.grid - round(f * self.grid)) > tol * self.grid
         ]
         if off_grid:
             problems.append(f"fractions of {off_grid} are not multiples of 1/{self.grid}")
@@ -110,9 +114,9 @@ class CompositionSpace:
             problems.append("no charge-balanced oxidation states")
         return problems
 
-    def allows(self, fractions: Mapping[str, float]) -> bool:
-        """Whether ``fractions`` satisfies every rule of the space."""
-        return not self.violations(fractions)
+    def allows(self, fractions: Mapping[str, float], on_grid: bool = True) -> bool:
+        """Whether ``fractions`` satisfies every rule of the space (``on_grid``: the grid too)."""
+        return not self.violations(fractions, on_grid=on_grid)
 
     def search_space(self) -> SearchSpace:
         """The campaign search space: one molar-fraction parameter per element, sum 1.
@@ -199,8 +203,10 @@ def substitution_candidates(
 
     Each known formula is decorated with its most likely oxidation states, the predictor
     proposes ionic substitutions with probability above ``threshold``, and a proposal is
-    kept when its composition lies in ``space`` (grid, elements, ``k``, charge) and is not
-    in ``known`` or ``exclude``.
+    kept when it is charge balanced (an ionic substitution keeps neutrality: Li+ for Fe3+
+    in Fe2O3 does not), lies in ``space`` (elements, ``k``, charge; it keeps the known
+    material's stoichiometry, so not necessarily the grid) and is not in ``known`` or
+    ``exclude``.
 
     Args:
         known: Formulas of known materials (``LiFePO4``).
@@ -242,7 +248,9 @@ def substitution_candidates(
                 target = swap.get(str(el), str(el))
                 amounts[target] = amounts.get(target, 0.0) + float(amount)
             new_formula = reduced_formula(amounts)
-            if new_formula in taken or not space.allows(amounts):
+            if new_formula in taken or not space.allows(amounts, on_grid=False):
+                continue
+            if not is_charge_balanced(amounts):
                 continue
             best = scored.get(new_formula)
             if best is None or prediction["probability"] > best[0]:

@@ -227,7 +227,10 @@ def campaign_create(
     ] = False,
     substitute_from: Annotated[
         list[str] | None,
-        typer.Option(help="Known formula to substitute elements in (--elements; repeatable)."),
+        typer.Option(
+            help="Known formula whose pymatgen substitutions make the pool instead of the "
+            "grid (--elements; repeatable)."
+        ),
     ] = None,
     prior: Annotated[
         str | None,
@@ -336,11 +339,15 @@ def _generated_campaign(
     space = CompositionSpace(symbols, max_elements, grid, charge_balanced)
     campaign_store = store()
     known = known_formulas(symbols)
-    points = substitution_candidates(substitute_from, space, exclude=known)
-    taken = {tuple(sorted(p.items())) for p in points}
-    points += [
-        p for p in enumerate_compositions(space, known) if tuple(sorted(p.items())) not in taken
-    ]
+    if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
+        points = substitution_candidates(substitute_from, space, exclude=known)
+        if not points:
+            raise CommandError(
+                f"--substitute-from: no charge-balanced substitution of {substitute_from} "
+                f"lies in {elements} with at most {max_elements} elements"
+            )
+    else:
+        points = list(enumerate_compositions(space, known))
     if not points:
         raise CommandError("--elements: no composition satisfies these rules")
     goals = tuple(Objective(n, d) for n, d in objectives)

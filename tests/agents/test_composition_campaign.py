@@ -80,7 +80,6 @@ def test_generated_campaign_from_the_command_line(
     cli = CliRunner()
     args = ["campaign", "create", "ferrites", "--elements", "Li,Fe,O", "--max-elements", "3"]
     args += ["--grid", "20", "--charge-balanced", "--objective", "gap:max"]
-    args += ["--substitute-from", "LiCoO2"]
     created = cli.invoke(app, args)
     assert created.exit_code == 0, created.output
     proposed = cli.invoke(app, ["campaign", "propose", "ferrites", "-n", "6", "--json"])
@@ -93,6 +92,12 @@ def test_generated_campaign_from_the_command_line(
     pool = CampaignStore().candidates("ferrites")
     formulas = {reduced_formula(c.parameters) for c in pool}
     assert "Fe2O3" not in formulas and "LiFeO2" in formulas
+    # substitutions of a known material make the pool instead of the grid
+    args[2] = "cobalt-swaps"
+    created = cli.invoke(app, [*args, "--substitute-from", "LiCoO2"])
+    assert created.exit_code == 0, created.output
+    swaps = {reduced_formula(c.parameters) for c in CampaignStore().candidates("cobalt-swaps")}
+    assert "LiFeO2" in swaps and len(swaps) < len(formulas) and "Fe2O3" not in swaps
     refused = cli.invoke(
         app, ["campaign", "create", "x", "--elements", "Fe,Xx", "--objective", "g:max"]
     )

@@ -110,3 +110,12 @@ def test_substitutions_of_known_materials_lie_in_the_space_and_are_new() -> None
     assert formulas and "LiCoO2" not in formulas and "NaCoO2" not in formulas
     assert {"LiNiO2", "LiMnO2"} & set(formulas)
     assert all(space.allows(c) for c in candidates)
+
+
+def test_substitutions_keep_the_known_stoichiometry_and_charge_balance() -> None:
+    space = CompositionSpace(("Li", "Na", "Fe", "Mn", "P", "O"), max_elements=4, grid=10)
+    formulas = [reduced_formula(c) for c in substitution_candidates(["LiFePO4"], space)]
+    assert {"NaFePO4", "LiMnPO4"} & set(formulas)  # sevenths: off the grid of 10
+    lithium_iron = CompositionSpace(("Li", "Fe", "O"), max_elements=3, grid=10)
+    from_hematite = substitution_candidates(["Fe2O3"], lithium_iron)
+    assert "Li2O3" not in [reduced_formula(c) for c in from_hematite]  # Li+ for Fe3+
