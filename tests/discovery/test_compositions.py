@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pymatgen.core import Composition
 
 from discovery.compositions import (
     CompositionSpace,
@@ -119,3 +120,17 @@ def test_substitutions_keep_the_known_stoichiometry_and_charge_balance() -> None
     lithium_iron = CompositionSpace(("Li", "Fe", "O"), max_elements=3, grid=10)
     from_hematite = substitution_candidates(["Fe2O3"], lithium_iron)
     assert "Li2O3" not in [reduced_formula(c) for c in from_hematite]  # Li+ for Fe3+
+
+
+@pytest.mark.parametrize(
+    ("elements", "grid"), [(("Li", "Fe", "P", "O"), 8), (("Na", "Cl", "S", "O"), 6)]
+)
+def test_charge_balance_agrees_with_pymatgens_oxidation_state_guesses(
+    elements: tuple[str, ...], grid: int
+) -> None:
+    space = CompositionSpace(elements, max_elements=len(elements), grid=grid)
+    for point in enumerate_compositions(space):
+        formula = reduced_formula(point)
+        guessed = bool(Composition(formula).oxi_state_guesses(max_sites=-1))
+        single = sum(f > 0 for f in point.values()) == 1  # an element: state 0
+        assert is_charge_balanced(point) == (guessed or single), formula
