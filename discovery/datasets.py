@@ -175,9 +175,9 @@ def _refuse_repeated_compositions(
     A pool holds each candidate once: two rows of one composition would be handed out
     as two experiments, and would give the lookup oracle two answers.
     """
-    first: dict[tuple[tuple[int, float], ...], int] = {}
+    first: dict[tuple[tuple[int, ...], tuple[float, ...]], int] = {}
     for row, (zs, fs) in enumerate(parsed):
-        key = tuple(sorted(zip(zs, (round(f, 12) for f in fs), strict=True)))
+        key = (zs, tuple(round(f, 12) for f in fs))  # parse_formula sorts by atomic number
         if key in first:
             earlier = first[key]
             raise ValueError(

@@ -32,7 +32,7 @@ from flows.tasks import (
 )
 
 
-def _measure_pending(campaign: str, uri: str, oracle: LookupOracle) -> int:
+def _measure_unclaimed(campaign: str, uri: str, oracle: LookupOracle) -> int:
     """Measure trials handed out before an interruption with the lookup oracle.
 
     Only those no instrument claimed (:meth:`agents.CampaignAgent.unclaimed`).
@@ -62,7 +62,7 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
 
     """
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
-    recovered = _measure_pending(campaign, uri, oracle)
+    recovered = _measure_unclaimed(campaign, uri, oracle)
     trials = propose_batch(campaign, uri)
     stored = 0
     if trials:
@@ -90,7 +90,7 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
-    recovered = _measure_pending(campaign, uri, lookup_oracle(campaign, uri))
+    recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run = 0
     for _ in range(max(0, rounds + 1 - summary["batches"])):  # each round adds one batch
