@@ -7,6 +7,7 @@ database resumes exactly where the last one stopped.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
@@ -41,6 +42,8 @@ from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -324,7 +327,8 @@ class CampaignAgent:
             n = settings.initial if batches == 0 else settings.batch_size
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        active = sum(t.status is not TrialStatus.FAILED for t in trials)
+        # failed and abandoned trials give their place back: they were never measured
+        active = sum(t.status.is_pending or t.status is TrialStatus.COMPLETED for t in trials)
         if settings.budget is not None:
             n = min(n, settings.budget - active)
             if n < 1:
@@ -411,7 +415,13 @@ class CampaignAgent:
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
         if report.stored:
-            self.record_metrics()
+            try:
+                self.record_metrics()
+            except Exception:
+                # The results are committed: the caller must hear so, or its retry would
+                # be a duplicate and nothing downstream would learn of them. The metrics
+                # are derived data; the next report records them again.
+                logger.exception("results stored in %s; its live metrics were not", self.name)
         return ObserveReport(report.stored, report.duplicates)
 
     @property

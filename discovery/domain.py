@@ -132,9 +132,9 @@ class CampaignSettings:
         seed: Seed from which every round's randomness is derived (so resumes repeat).
         prior_model: Registered property model whose predictions are the surrogate's
             prior mean (literature records, another database); None for no prior.
-        budget: Experiments the campaign means to run in all, failed ones not counted;
-            no proposal goes past it, and planners plan towards it (``top``'s endgame,
-            the learned policy's budget left). None: open-ended.
+        budget: Experiments the campaign means to run in all, failed and abandoned ones
+            not counted; no proposal goes past it, and planners plan towards it (``top``'s
+            endgame, the learned policy's budget left). None: open-ended.
 
     """
 

@@ -4,6 +4,7 @@ import math
 from dataclasses import replace
 
 import pytest
+from pymongo.errors import AutoReconnect
 
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
@@ -62,6 +63,25 @@ def test_same_result_twice_is_stored_once(photo_pce10_campaign: CampaignAgent) -
     assert (again.stored, again.duplicates) == (0, 10)
     assert MeasurementDocument.objects.count() == 10
     assert agent.status().measurements == 10
+
+
+def test_results_stand_when_their_metrics_cannot_be_written(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A connection lost after the commit must not tell the lab that nothing was stored."""
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+
+    def lost(*args: object) -> None:
+        raise AutoReconnect("connection closed")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(agent.store, "save_metrics", lost)
+        assert agent.observe(_results(agent, trials[:4])).stored == 4
+    assert {t.status for t in agent.store.trials(agent.name)} >= {TrialStatus.COMPLETED}
+    assert agent.metrics_history() == []
+    agent.observe(_results(agent, trials[4:]))
+    assert [row["measurements"] for row in agent.metrics_history()] == [10]
 
 
 def test_resumes_from_the_database_alone(
@@ -208,6 +228,8 @@ def test_a_budgeted_campaign_plans_towards_its_budget_and_stops_there(
     assert agent.propose() == []  # spent, counting what is handed out
     agent.fail(batches[1][0].id or "")
     assert len(agent.propose(4)) == 1  # a failed experiment gives its place back
+    agent.abandon(batches[1][1].id or "")
+    assert len(agent.propose(4)) == 1  # so does one cancelled before it ran
     assert agent.status().campaign.settings.budget == 17
 
 
