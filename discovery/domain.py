@@ -17,7 +17,7 @@ from typing import Any, TypeGuard
 import numpy as np
 
 from discovery.spaces import Parameters, SearchSpace
-from discovery.units import convert
+from discovery.units import check_physical, convert
 
 
 class Direction(StrEnum):
@@ -282,7 +282,8 @@ class Measurement:
 
         A value reported in another unit of the same quantity is converted by pint
         (``degC`` to ``K``, ``MPa`` to ``GPa``) and labelled with the declared unit, so
-        that best values, traces and exports compare like with like. An outcome without
+        that best values, traces and exports compare like with like. A value given
+        without a unit is in the declared one, and is labelled so. An outcome without
         a declared unit keeps the label it was given.
 
         Args:
@@ -290,21 +291,24 @@ class Measurement:
 
         Raises:
             ValueError: naming ``units.<name>`` for a unit of a name that is not an
-                outcome, or one that pint cannot convert to the declared unit.
+                outcome, or one that pint cannot convert to the declared unit; naming
+                the field for a temperature below absolute zero.
         """
         declared = {o.name: o.unit for o in outcomes}
         values, units = dict(self.values), dict(self.units)
-        for name, unit in self.units.items():
-            if name not in declared:
-                raise ValueError(f"trial {self.trial_id}: units.{name}: not an outcome")
-            target, value = declared[name], values.get(name)
-            if target is None or unit == target or not _is_number(value):
+        for name in self.units.keys() - declared.keys():
+            raise ValueError(f"trial {self.trial_id}: units.{name}: not an outcome")
+        for name, target in declared.items():
+            value, unit = values.get(name), self.units.get(name, target)
+            if target is None or not _is_number(value):
                 continue  # nothing to convert to, or check() refuses the value
             try:
                 values[name] = convert(float(value), str(unit), target)
+                check_physical(values[name], target)
             except ValueError as error:
-                raise ValueError(f"trial {self.trial_id}: units.{name}: {error}") from None
-            units[name] = target
+                field = f"units.{name}" if name in self.units else f"values.{name}"
+                raise ValueError(f"trial {self.trial_id}: {field}: {error}") from None
+            units[name] = target  # unlabelled means the declared unit: say so
         return replace(self, values=values, units=units)
 
     def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:

@@ -13,6 +13,32 @@ def _registry() -> Any:
     return pint.UnitRegistry()
 
 
+def check_physical(value: float, unit: str) -> None:
+    """Refuse a temperature below absolute zero (``-1 K``, ``-300 degC``).
+
+    Other quantities may be negative (energies, potentials), so only temperatures are
+    checked; a label pint does not know is left to :func:`convert` to refuse.
+
+    Raises:
+        ValueError: naming the value, the unit and absolute zero in that unit.
+    """
+    import pint
+
+    registry = _registry()
+    try:
+        dimensionality = registry.parse_units(unit).dimensionality
+    except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
+        return
+    if dimensionality != registry.kelvin.dimensionality:
+        return
+    try:  # a temperature difference (delta_degC) has no absolute zero
+        zero = float(registry.Quantity(0.0, "kelvin").to(unit).magnitude)
+    except pint.errors.OffsetUnitCalculusError:
+        return
+    if value < zero:
+        raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
+
+
 def convert(value: float, unit: str, target: str) -> float:
     """``value`` given in ``unit``, expressed in ``target``.
 

@@ -211,6 +211,28 @@ def test_values_in_another_unit_are_converted_to_the_declared_one() -> None:
     # the declared unit, and no unit, are left alone; so is a label on an outcome without one
     as_declared = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"tc": "K", "cost": "$"})
     assert as_declared.in_units_of(TC_OUTCOMES) == as_declared
+    # a value without a unit is in the declared one, and says so: a retry labelled "K"
+    # reports the same thing
+    unlabelled = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"cost": "$"})
+    assert unlabelled.in_units_of(TC_OUTCOMES) == as_declared
+
+
+@pytest.mark.parametrize(
+    ("value", "units", "message"),
+    [
+        (-1.0, {}, r"values\.tc: -1 K is below absolute zero \(0 K\)"),
+        (-500.0, {"tc": "degC"}, r"units\.tc: -226.85 K is below absolute zero"),
+    ],
+)
+def test_a_temperature_below_absolute_zero_is_refused(
+    value: float, units: dict[str, str], message: str
+) -> None:
+    result = Measurement("t1", {"tc": value, "gap": 1.5, "cost": 3.0}, "k", units=units)
+    with pytest.raises(ValueError, match=message):
+        result.in_units_of(TC_OUTCOMES)
+    assert Measurement("t1", {"tc": -40.0}, "k", units={"tc": "degC"}).in_units_of(
+        TC_OUTCOMES
+    ).values == {"tc": pytest.approx(233.15)}
 
 
 @pytest.mark.parametrize(
