@@ -24,7 +24,10 @@ from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
 
 FORMAT = "matloop-dump-1"
-INDEX_OPTIONS = ("unique", "sparse", "partialFilterExpression", "expireAfterSeconds")
+#: What an index's description holds besides its options: the rest (unique, sparse,
+#: background, ...) is restored as it was, so that mongoengine's ensure_indexes on the next
+#: connection finds the very index it asks for (SecantusDB refuses one that differs).
+INDEX_FIELDS = ("v", "key", "ns")
 #: Documents as the server's bytes: a dump copies them, never re-encodes them.
 RAW: CodecOptions = CodecOptions(document_class=RawBSONDocument)
 #: What a dumped collection may be called: no path separators, no leading dot.
@@ -85,7 +88,7 @@ def _write(database: Database, folder: Path) -> dict[str, int]:
         indexes[name] = [
             {
                 "keys": list(map(list, info["key"])),
-                **{k: v for k, v in info.items() if k in INDEX_OPTIONS},
+                **{k: v for k, v in info.items() if k not in INDEX_FIELDS},
                 "name": index,
             }
             for index, info in database[name].index_information().items()

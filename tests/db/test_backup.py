@@ -11,7 +11,7 @@ from pymongo.database import Database
 import db.backup
 from agents import CampaignAgent, LookupOracle, run
 from db.backup import FORMAT, RAW, dump, restore
-from db.connection import client, database
+from db.connection import client, connect, database
 from db.tokens import create_token
 
 
@@ -50,6 +50,20 @@ def test_dump_and_restore_round_trip_a_populated_database(
         assert restore(target, tmp_path / "dump", drop=True).total == report.total
     finally:
         client().drop_database(target.name)
+
+
+def test_a_database_restored_over_itself_takes_the_next_connection(
+    photo_pce10_campaign: CampaignAgent, mongodb_uri: str, tmp_path: Path
+) -> None:
+    """connect() asks for every index again: the restored ones must be the same indexes."""
+    agent = photo_pce10_campaign
+    agent.observe(
+        LookupOracle.from_candidates(agent.store.candidates(agent.name)).evaluate(agent.propose())
+    )
+    dump(database(), tmp_path / "dump")
+    restore(database(), tmp_path / "dump", drop=True)
+    connect(mongodb_uri)
+    assert CampaignAgent(agent.store, agent.name).status().measurements == 10
 
 
 def test_an_altered_dump_is_refused_before_anything_is_written(
