@@ -380,6 +380,8 @@ def _strategy(
         if strategy not in ("gp", surrogate):
             raise CommandError(f"--surrogate {surrogate} does not go with --strategy {strategy}")
         strategy = surrogate
+    if strategy.startswith(STRATEGY_PREFIX):
+        store()  # the policy is read from the model registry
     try:
         return strategy, strategy_planner(strategy)
     except (ValueError, LookupError) as error:

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
 from agents.policies import load_policy, policy_planner, register_policy
-from db import CampaignStore
+from db import CampaignStore, disconnect
 from db.models import list_model_records
 from discovery.datasets import PoolDataset
 from discovery.domain import CampaignSettings
@@ -99,6 +99,7 @@ def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
     version = re.search(r"registered (\S+)", trained.output)
     assert version is not None
     strategy = f"rl:{version.group(1)}"
+    disconnect()  # each command is a fresh process: it must connect before reading the policy
     create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "5"]
     made = cli.invoke(app, [*create, "--acquisition", strategy])
     assert made.exit_code == 0, made.output
@@ -116,6 +117,7 @@ def test_an_unknown_acquisition_is_refused_by_name(
     monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
     cli = CliRunner()
     create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS)]
+    disconnect()
     for acquisition, message in (("qfancy", "unknown strategy"), ("rl:nope", "no model version")):
         result = cli.invoke(app, [*create, "--acquisition", acquisition])
         assert result.exit_code != 0
