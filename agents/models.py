@@ -692,9 +692,12 @@ def load_property_model(version: str, device: str | None = None) -> PropertyMode
     """
     artifact = load_model_record(version)
     if artifact.kind not in KINDS or artifact.featurizer_version is None:
+        what = (  # a campaign's surrogate has a property model's kind, but no featurizer
+            f"a {artifact.kind} model" if artifact.kind not in KINDS else "a campaign's surrogate"
+        )
         raise ValueError(
-            f"model {version!r} ({artifact.kind}) is not a property model of materials; "
-            f"property models are {list(KINDS)} trained with `matloop model train`"
+            f"model {version!r} is {what}, not a property model of materials: those are "
+            f"trained with `matloop model train` ({', '.join(KINDS)})"
         )
     try:
         return PropertyModel.from_bytes(artifact.weights, device)

@@ -168,6 +168,7 @@ def literature_search(
     from matloop.cli import console, errors
 
     with errors():
+        _check_elements(element)
         store = _store()
         vector = SentenceEncoder().encode([query])[0]
         hits = store.search(
@@ -198,6 +199,7 @@ def literature_records(
     with errors():
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")
+        _check_elements(element)
         store = _store()
         query = store.records_query(property, element or (), minimum, maximum, min_confidence)
         rows, _ = store.records(query, limit=limit)
@@ -208,6 +210,17 @@ def literature_records(
         with errors():  # an OSError names the file
             output.write_text(text)
         console.print(f"wrote {len(rows)} records to {output}")
+
+
+def _check_elements(symbols: list[str] | None) -> None:
+    """Refuse an --element that is no element symbol, naming the option."""
+    from pymatgen.core import Element
+
+    from matloop.cli import CommandError
+
+    for symbol in symbols or ():
+        if not Element.is_valid_symbol(symbol):
+            raise CommandError(f"--element: {symbol!r} is not an element symbol")
 
 
 def records_csv(rows: list[dict[str, Any]]) -> str:
