@@ -31,7 +31,7 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mongoengine import ValidationError as MongoValidationError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -60,6 +60,7 @@ from discovery.domain import (
     Measurement,
     Objective,
     OutcomeConstraint,
+    TrialStatus,
 )
 from discovery.spaces import SearchSpace
 
@@ -139,7 +140,12 @@ class ResultIn(Body):
     idempotency_key: str | None = Field(
         default=None, min_length=1, max_length=256, description="Default `<source>:<trial_id>`."
     )
-    source: str | None = Field(default=None, pattern=NAME, description="Instrument or person.")
+    source: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="Instrument or person; default: the instrument holding the trial's "
+        "lease, else `api`. A running trial takes results from its leaseholder only.",
+    )
     units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
 
     def measurement(self, source: str) -> Measurement:
@@ -160,11 +166,35 @@ class ResultsIn(Body):
     results: list[ResultIn] = Field(min_length=1, max_length=1000)
 
 
+def _report_shape(data: Any) -> str:
+    return "ResultsIn" if isinstance(data, dict) and "results" in data else "ResultIn"
+
+
+#: A report is one result or ``{"results": [...]}``, told apart by the ``results`` key,
+#: so that a malformed body's errors are those of the shape it was meant to have.
+ReportIn = Annotated[
+    Annotated[ResultsIn, Tag("ResultsIn")] | Annotated[ResultIn, Tag("ResultIn")],
+    Discriminator(_report_shape),
+]
+
+
 class HeartbeatIn(Body):
     """Keep a lease alive."""
 
     instrument: str = Field(pattern=NAME)
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+
+
+class GiveUpIn(Body):
+    """Who gives a trial up, and why."""
+
+    instrument: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="The instrument holding the lease; required on a running trial, "
+        "except for an admin token.",
+    )
+    reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class ObjectiveIn(Body):
@@ -531,10 +561,15 @@ class Service:
         return {"trials": [trial_json(t) for t in trials]}
 
     @access("write")
-    def report(self, name: str, body: ResultsIn | ResultIn) -> dict[str, Any]:
+    def report(self, name: str, body: ReportIn) -> dict[str, Any]:
         """Report one result or a list (`{"results": [...]}`); repeats are stored once."""
         items = body.results if isinstance(body, ResultsIn) else [body]
-        report = self.agent(name).observe([item.measurement("api") for item in items])
+        # unnamed results come from the instrument holding the trial, if one does
+        trials = self.store.trials_by_id(name, [item.trial_id for item in items])
+        holders = {i: t.claimed_by for i, t in trials.items() if t.status is TrialStatus.RUNNING}
+        report = self.agent(name).observe(
+            [item.measurement(holders.get(item.trial_id) or "api") for item in items]
+        )
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
@@ -545,14 +580,41 @@ class Service:
         return trial_json(self.agent(name).heartbeat(trial_id, body.instrument, body.lease_seconds))
 
     @access("write")
-    def fail(self, name: str, trial_id: str) -> dict[str, Any]:
-        """Mark a trial failed: no result will come; its candidate may be proposed again."""
-        return trial_json(self.agent(name).fail(trial_id))
+    def fail(
+        self, name: str, trial_id: str, principal: Caller, body: GiveUpIn | None = None
+    ) -> dict[str, Any]:
+        """Mark a trial failed: no result will come; its candidate may come back (twice).
+
+        A running trial is failed by the instrument holding its lease.
+        """
+        body = body or GiveUpIn()
+        agent = self.agent(name)
+        instrument = self._holder_check(agent, trial_id, body, principal)
+        return trial_json(agent.fail(trial_id, instrument, body.reason))
 
     @access("write")
-    def cancel(self, name: str, trial_id: str) -> dict[str, Any]:
-        """Abandon a trial that was never run."""
-        return trial_json(self.agent(name).abandon(trial_id))
+    def cancel(
+        self, name: str, trial_id: str, principal: Caller, body: GiveUpIn | None = None
+    ) -> dict[str, Any]:
+        """Abandon a trial that was never run (running: by the instrument holding it)."""
+        body = body or GiveUpIn()
+        agent = self.agent(name)
+        instrument = self._holder_check(agent, trial_id, body, principal)
+        return trial_json(agent.abandon(trial_id, instrument, body.reason))
+
+    @staticmethod
+    def _holder_check(
+        agent: CampaignAgent, trial_id: str, body: GiveUpIn, principal: Principal
+    ) -> str | None:
+        """The instrument to check the lease against: None lets an admin move any trial."""
+        if body.instrument is None and not principal.is_admin():
+            trial = agent.store.trial(agent.name, trial_id)
+            if trial.status is TrialStatus.RUNNING:
+                raise TrialStateError(
+                    f"trial {trial_id} is running, leased to {trial.claimed_by!r}: "
+                    "instrument: give the instrument that holds the lease"
+                )
+        return body.instrument
 
     @access("read")
     def list_materials(

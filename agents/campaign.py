@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
@@ -42,6 +43,9 @@ from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
+#: A pool candidate that failed this many times is not proposed again: a sample that
+#: cannot be made would otherwise come back in every batch.
+MAX_FAILURES = 2
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +136,9 @@ class CampaignStatus:
     """A snapshot of a campaign's progress.
 
     ``best_so_far`` has one entry per experiment, in the order results arrived; with
-    outcome constraints it is NaN until the first feasible result.
+    outcome constraints it is NaN until the first feasible result. ``rounds`` counts the
+    batches proposed after the initial design, ``initial_left`` the experiments that
+    design still needs.
     """
 
     campaign: Campaign
@@ -143,11 +149,8 @@ class CampaignStatus:
     best_so_far: np.ndarray
     efficiency: Efficiency | None
     metrics: CampaignMetrics
-
-    @property
-    def rounds(self) -> int:
-        """Model-guided rounds proposed after the initial design."""
-        return max(0, self.batches - 1)
+    rounds: int = 0
+    initial_left: int = 0
 
 
 class CampaignAgent:
@@ -323,12 +326,11 @@ class CampaignAgent:
         settings = self.campaign.settings
         trials = self.store.trials(self.name)
         batches = len({t.batch for t in trials})
-        if n is None:
-            n = settings.initial if batches == 0 else settings.batch_size
+        active = sum(t.status.spends_budget for t in trials)
+        if n is None:  # the rest of the initial design (whoever began it), else a batch
+            n = settings.initial - active if active < settings.initial else settings.batch_size
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        # failed and abandoned trials give their place back: they were never measured
-        active = sum(t.status.is_pending or t.status is TrialStatus.COMPLETED for t in trials)
         if settings.budget is not None:
             n = min(n, settings.budget - active)
             if n < 1:
@@ -369,6 +371,8 @@ class CampaignAgent:
             pool = space.encode([c.parameters for c in candidates])
             available = np.ones(len(candidates), dtype=bool)
             taken = [o.trial.candidate for o in observed] + [t.candidate for t in pending]
+            failures = Counter(t.candidate for t in trials if t.status is TrialStatus.FAILED)
+            taken += [i for i, n in failures.items() if n >= MAX_FAILURES]
             available[[i for i in taken if i is not None]] = False
         problem = PlanningProblem(
             space=space,
@@ -475,11 +479,18 @@ class CampaignAgent:
                         "different result"
                     )
                 continue
-            status = trials[result.trial_id].status
-            if not status.is_pending:
+            trial = trials[result.trial_id]
+            if not trial.status.is_pending:
                 raise TrialStateError(
-                    f"results[{i}]: trial {result.trial_id} is {status.value}; "
+                    f"results[{i}]: trial {result.trial_id} is {trial.status.value}; "
                     "only proposed or running trials accept results"
+                )
+            holder = trial.claimed_by if trial.status is TrialStatus.RUNNING else None
+            if holder is not None and result.source != holder:
+                raise TrialStateError(
+                    f"results[{i}].source: trial {result.trial_id} is leased to {holder!r}; "
+                    f"a result from {result.source!r} is refused (its lease ran out, or it "
+                    "never held one)"
                 )
             if result.trial_id in reported:
                 raise ValueError(f"results[{i}]: two different results for trial {result.trial_id}")
@@ -490,13 +501,24 @@ class CampaignAgent:
         """Mark a proposed trial running (an instrument has begun it)."""
         return self.store.set_status(self.name, trial_id, TrialStatus.RUNNING)
 
-    def fail(self, trial_id: str) -> Trial:
-        """Mark a trial failed (its candidate becomes available again)."""
-        return self.store.set_status(self.name, trial_id, TrialStatus.FAILED)
+    def fail(
+        self, trial_id: str, instrument: str | None = None, reason: str | None = None
+    ) -> Trial:
+        """Mark a trial failed: its candidate is proposed again, up to :data:`MAX_FAILURES`.
 
-    def abandon(self, trial_id: str) -> Trial:
-        """Mark a trial abandoned (no result will come)."""
-        return self.store.set_status(self.name, trial_id, TrialStatus.ABANDONED)
+        Args:
+            trial_id: The trial.
+            instrument: Who reports it; a trial leased to another instrument is refused.
+                None for an operator.
+            reason: Why, kept on the trial (``furnace fault``).
+        """
+        return self.store.set_status(self.name, trial_id, TrialStatus.FAILED, instrument, reason)
+
+    def abandon(
+        self, trial_id: str, instrument: str | None = None, reason: str | None = None
+    ) -> Trial:
+        """Mark a trial abandoned: never run, no result will come (arguments as :meth:`fail`)."""
+        return self.store.set_status(self.name, trial_id, TrialStatus.ABANDONED, instrument, reason)
 
     # -- read ------------------------------------------------------------------------
     def pending(self) -> list[Trial]:
@@ -572,6 +594,7 @@ class CampaignAgent:
             best_so_far=best_so_far(values, objective.direction),
             efficiency=efficiency,
             metrics=self._metrics(observed, reference, efficiency),
+            **_design_progress(trials, self.campaign.settings.initial),
         )
 
     def _pool_reference(self) -> PoolReference | None:
@@ -647,6 +670,20 @@ class CampaignAgent:
             acceleration_factor(trace, len(pool_values)),
             pool_best,
         )
+
+
+def _design_progress(trials: Sequence[Trial], initial: int) -> dict[str, int]:
+    """Batches proposed after the initial design, and experiments it still needs.
+
+    The initial design may take several batches (a lab proposing a few at a time); a
+    round is a batch proposed once it was all handed out.
+    """
+    spent = 0
+    rounds = 0
+    for batch in sorted({t.batch for t in trials}, key=lambda b: (len(b), b)):
+        rounds += spent >= initial
+        spent += sum(t.status.spends_budget for t in trials if t.batch == batch)
+    return {"rounds": rounds, "initial_left": max(0, initial - spent)}
 
 
 def _same_values(a: Measurement, b: Measurement) -> bool:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from discovery.domain import Candidate, Measurement, Trial
+from discovery.domain import Candidate, Measurement, Trial, TrialStatus
 
 
 class Oracle(Protocol):
@@ -20,7 +20,9 @@ class LookupOracle:
     """Answers pool trials with the measured values of a data set.
 
     The pool is the data set, so an "experiment" is a lookup. Keys are ``lookup:<trial>``,
-    so re-evaluating a trial after a crash is acknowledged as a repeat.
+    so re-evaluating a trial after a crash is acknowledged as a repeat. A trial leased to
+    an instrument is measured as that instrument (a simulated lab): a running trial
+    takes results from its leaseholder only.
     """
 
     source = "lookup"
@@ -50,7 +52,9 @@ class LookupOracle:
                     trial_id=trial.id,
                     values=dict(self.reference[trial.candidate]),
                     idempotency_key=f"{self.source}:{trial.id}",
-                    source=self.source,
+                    source=trial.claimed_by
+                    if trial.status is TrialStatus.RUNNING and trial.claimed_by
+                    else self.source,
                 )
             )
         return results

@@ -24,9 +24,9 @@ from discovery.domain import CampaignSettings
 
 @dataclass(frozen=True)
 class RoundReport:
-    """One completed round: its batch, how many results were stored, the best so far."""
+    """One completed batch: its round (0 in the initial design), results stored, best so far."""
 
-    batch: int
+    round: int
     stored: int
     best: float | None
 
@@ -55,7 +55,7 @@ def run(
     if left:  # handed out before a crash: measure them first
         agent.observe(oracle.evaluate(left))
     status = agent.status()
-    while status.batches < rounds + 1:
+    while status.initial_left or status.rounds < rounds:
         trials = agent.propose()
         if not trials:
             break  # pool or budget spent
@@ -67,7 +67,7 @@ def run(
                 if status.best
                 else None
             )
-            on_round(RoundReport(status.batches - 1, report.stored, best))
+            on_round(RoundReport(status.rounds, report.stored, best))
     return status
 
 

@@ -427,24 +427,54 @@ class CampaignStore:
         )
         if not updated.matched_count:
             trial = self.trial(name, trial_id)
+            held = trial.status is TrialStatus.RUNNING and trial.claimed_by
             raise TrialStateError(
                 f"trial {trial_id} is {trial.status.value}"
-                + (f", leased to {trial.claimed_by!r}" if trial.claimed_by else "")
+                + (f", leased to {trial.claimed_by!r}" if held else "")
                 + f"; {instrument!r} holds no lease on it"
             )
         return self.trial(name, trial_id)
 
-    def set_status(self, name: str, trial_id: str, status: TrialStatus) -> Trial:
-        """Move a trial along its life cycle (raises ``ValueError`` on a forbidden move)."""
+    def set_status(
+        self,
+        name: str,
+        trial_id: str,
+        status: TrialStatus,
+        instrument: str | None = None,
+        reason: str | None = None,
+    ) -> Trial:
+        """Move a trial along its life cycle.
+
+        Args:
+            name: The campaign.
+            trial_id: The trial.
+            status: Where it goes.
+            instrument: Who asks; a running trial leased to another instrument is refused.
+                None for an operator, who may move any trial.
+            reason: Why (kept on the trial), for a failed or given-up one.
+
+        Raises:
+            TrialStateError: on a forbidden move, another instrument's lease, or a change
+                made meanwhile.
+        """
         current = self.trial(name, trial_id)
         if status not in ALLOWED_TRANSITIONS[current.status]:
             raise TrialStateError(f"trial {trial_id}: cannot go from {current.status} to {status}")
+        held = current.status is TrialStatus.RUNNING and current.claimed_by is not None
+        if held and instrument is not None and instrument != current.claimed_by:
+            raise TrialStateError(
+                f"trial {trial_id} is leased to {current.claimed_by!r}; "
+                f"{instrument!r} holds no lease on it"
+            )
         changes: dict[str, Any] = {"set__status": status.value, "set__updated_at": utcnow()}
         if status in (TrialStatus.FAILED, TrialStatus.ABANDONED):
             changes.update(unset__active_candidate=True, unset__lease_expires_at=True)
-        updated = TrialDocument.objects(id=parse_id(trial_id), status=current.status.value).update(
-            **changes
-        )
+        if reason is not None:
+            changes["set__reason"] = reason
+        # the status and lease read above must still hold: a reclaim in between aborts
+        updated = TrialDocument.objects(
+            id=parse_id(trial_id), status=current.status.value, claimed_by=current.claimed_by
+        ).update(**changes)
         if not updated:
             raise TrialStateError(f"trial {trial_id}: its status changed meanwhile, try again")
         return self.trial(name, trial_id)
@@ -553,12 +583,15 @@ class CampaignStore:
             document.id = ObjectId()
             document.received_at = utcnow()
 
+        # By _id (membership was checked on the read): the status must still be pending
+        # and the lease with the same instrument, so that a racing report, an abandon or
+        # a reclaim in between aborts the batch.
+        unchanged = [{"_id": i, "claimed_by": trials[str(i)].claimed_by} for i in ids]
+
         def work(session: ClientSession) -> None:
             _insert(documents, session)
-            # By _id alone (membership was checked on the read): status must still be
-            # pending, so a racing report or an abandon in between aborts the batch.
             result = _trials().update_many(
-                {"_id": {"$in": ids}, "status": {"$in": PENDING}},
+                {"$or": unchanged, "status": {"$in": PENDING}},
                 {
                     "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
                     "$unset": {"lease_expires_at": ""},
@@ -566,7 +599,9 @@ class CampaignStore:
                 session=session,
             )
             if result.matched_count != len(ids):  # one update, aborted as a whole
-                raise TrialStateError("a reported trial is no longer pending; nothing stored")
+                raise TrialStateError(
+                    "a reported trial is no longer pending, or changed hands; nothing stored"
+                )
 
         if documents:
             try:

@@ -140,6 +140,7 @@ def trial_to_document(
         acquisition_value=trial.acquisition_value,
         claimed_by=trial.claimed_by,
         lease_expires_at=trial.lease_expires_at,
+        reason=trial.reason,
         active_candidate=trial.candidate if trial.status is not TrialStatus.FAILED else None,
     )
 
@@ -157,6 +158,7 @@ def trial_from_document(document: TrialDocument, campaign_name: str) -> Trial:
         strategy=document.strategy,
         claimed_by=document.claimed_by,
         lease_expires_at=document.lease_expires_at,
+        reason=document.reason,
         id=str(document.id),
         created_at=document.created_at,
         updated_at=document.updated_at,
@@ -176,6 +178,7 @@ def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
         strategy=raw.get("strategy"),
         claimed_by=raw.get("claimed_by"),
         lease_expires_at=raw.get("lease_expires_at"),
+        reason=raw.get("reason"),
         id=str(raw["_id"]),
         created_at=raw.get("created_at"),
         updated_at=raw.get("updated_at"),

@@ -164,6 +164,7 @@ class TrialDocument(Document):
     # (no index: each index costs every trial write ~0.1 ms on SecantusDB).
     claim_token = StringField()
     lease_expires_at = DateTimeField(null=True)
+    reason = StringField(null=True)  # why it failed or was given up
     # Set while a pool candidate is pending or completed: a unique index then forbids
     # proposing it twice, even by agents in different processes.
     active_candidate = IntField(min_value=0)  # absent, not null, when free

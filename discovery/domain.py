@@ -102,6 +102,11 @@ class TrialStatus(StrEnum):
         """Proposed or running: work handed out whose result has not come back."""
         return self in (TrialStatus.PROPOSED, TrialStatus.RUNNING)
 
+    @property
+    def spends_budget(self) -> bool:
+        """Handed out or measured; failed and abandoned trials give their place back."""
+        return self.is_pending or self is TrialStatus.COMPLETED
+
 
 ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
     TrialStatus.PROPOSED: frozenset(
@@ -229,7 +234,10 @@ class Candidate:
 
 @dataclass
 class Trial:
-    """One proposed experiment and what became of it."""
+    """One proposed experiment and what became of it.
+
+    ``reason`` says why it failed or was given up, as its instrument or operator said.
+    """
 
     campaign: str
     parameters: Parameters
@@ -241,6 +249,7 @@ class Trial:
     strategy: str | None = None
     claimed_by: str | None = None
     lease_expires_at: datetime | None = None
+    reason: str | None = None
     id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
@@ -325,7 +334,8 @@ class Measurement:
         names = {o.name for o in objectives}
         missing = sorted(names - set(self.values))
         if missing:
-            raise ValueError(f"trial {self.trial_id}: missing objective value(s) {missing}")
+            kind = "objective" if all(isinstance(o, Objective) for o in objectives) else "outcome"
+            raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
         unknown = sorted(set(self.values) - names)
         if unknown:
             raise ValueError(f"trial {self.trial_id}: unknown objective(s) {unknown}")

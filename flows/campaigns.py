@@ -93,7 +93,7 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run = 0
-    for _ in range(max(0, rounds + 1 - summary["batches"])):  # each round adds one batch
+    while summary["initial_left"] or summary["rounds"] < rounds:
         result = campaign_round(campaign, uri)
         if not result["proposed"]:
             break  # pool or budget spent

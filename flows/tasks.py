@@ -141,6 +141,7 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
 
     Returns:
         ``campaign``, ``batches`` (initial design included), ``rounds`` (after it),
+        ``initial_left`` (experiments the initial design still needs),
         ``measurements``, ``pending``, ``trials`` (count by status), ``objective`` (the
         first), ``objectives`` (how many), ``best`` (best value so far or None) and
         ``best_trial``.
@@ -153,6 +154,7 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
         "campaign": campaign,
         "batches": status.batches,
         "rounds": status.rounds,
+        "initial_left": status.initial_left,
         "measurements": status.measurements,
         "pending": status.trials["proposed"] + status.trials["running"],
         "trials": dict(status.trials),

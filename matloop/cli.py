@@ -193,8 +193,9 @@ def campaign_create(
     strategy: Annotated[
         str,
         typer.Option(
-            help="gp, ensemble, gnn, transformer, random, botorch, portfolio, gp+warp, "
-            "gp+iwarp+warp, rl:VERSION (surrogate[+acquisition][+iwarp][+warp])."
+            help="gp, bayesgp, ensemble, gnn, transformer, random, botorch, portfolio, "
+            "gp+top+iwarp+warp+endgame, rl:VERSION "
+            "(surrogate[+acquisition][+iwarp][+warp][+endgame])."
         ),
     ] = "gp",
     surrogate: Annotated[
@@ -457,7 +458,17 @@ def campaign_propose(
     from agents import CampaignAgent
 
     with errors():
-        trials = CampaignAgent(store(), name).propose(n)
+        agent = CampaignAgent(store(), name)
+        trials = agent.propose(n)
+        if not trials:
+            budget = agent.campaign.settings.budget
+            spent = sum(t.status.spends_budget for t in agent.store.trials(name))
+            why = (
+                f"its budget of {budget} experiments is spent"
+                if budget is not None and spent >= budget
+                else "no candidate is left in its pool"
+            )
+            err.print(f"[yellow]note:[/yellow] nothing proposed: {why}")
     rows = []
     for t in trials:
         fixed = {
@@ -693,10 +704,10 @@ def campaign_run(
 
             def advance(report: Any) -> None:
                 best = "-" if report.best is None else f"{report.best:.6g}"
-                progress.update(task, completed=min(report.batch, rounds), best=best)
+                progress.update(task, completed=min(report.round, rounds), best=best)
                 if not sys.stdout.isatty():
                     console.print(
-                        f"round {report.batch}/{rounds}: stored {report.stored}, best {best}"
+                        f"round {report.round}/{rounds}: stored {report.stored}, best {best}"
                     )
 
             status = run(agent, lookup, rounds, advance)
@@ -876,8 +887,8 @@ def demo(
             rounds,
             prefix="demo-photo_pce10",
             on_round=lambda n, r: (
-                console.print(f"  {n} round {r.batch}: best {r.best:.4g}")
-                if r.batch == rounds
+                console.print(f"  {n} round {r.round}: best {r.best:.4g}")
+                if r.round == rounds
                 else None
             ),
         )

@@ -112,6 +112,8 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     _ok(cli, "campaign", "run", "opv", "--rounds", "5")
     assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["measurements"] == 8
     assert "budget=8" in _ok(cli, "campaign", "show", "opv")
+    spent = _ok(cli, "campaign", "propose", "opv")
+    assert "nothing proposed: its budget of 8 experiments is spent" in spent
 
 
 def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:

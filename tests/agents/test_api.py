@@ -96,10 +96,19 @@ def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
         f"{base}/{trials[0]['id']}/heartbeat", json={"instrument": "robot-2"}, headers=robot
     )
     assert stolen.status_code == 409 and "leased to 'robot-1'" in stolen.json()["detail"]
-    assert api.post(f"{base}/{trials[1]['id']}/fail", headers=robot).json()["status"] == "failed"
-    assert api.post(f"{base}/{trials[2]['id']}/cancel", headers=robot).json()["status"] == (
-        "abandoned"
+    failing = f"{base}/{trials[1]['id']}/fail"
+    anonymous = api.post(failing, headers=robot)  # a running trial: who holds it must say
+    assert anonymous.status_code == 409 and "instrument" in anonymous.json()["detail"]
+    other = api.post(failing, json={"instrument": "robot-2"}, headers=robot)
+    assert other.status_code == 409 and "leased to 'robot-1'" in other.json()["detail"]
+    failed = api.post(
+        failing, json={"instrument": "robot-1", "reason": "furnace fault"}, headers=robot
+    ).json()
+    assert (failed["status"], failed["reason"]) == ("failed", "furnace fault")
+    cancelled = api.post(
+        f"{base}/{trials[2]['id']}/cancel", json={"instrument": "robot-1"}, headers=robot
     )
+    assert cancelled.json()["status"] == "abandoned"
     one = {"trial_id": trials[0]["id"], "values": {"degradation": 0.2}, "idempotency_key": "k1"}
     assert (
         api.post("/api/v1/campaigns/photo-pce10/results", json=one, headers=robot).json()["stored"]
@@ -134,6 +143,24 @@ def test_bad_results_get_a_clear_4xx_and_store_nothing(
     assert response.status_code == status, response.text
     assert fragment in response.text
     assert MeasurementDocument.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("payload", "loc"),
+    [
+        ({"trial_id": "T", "value": {"degradation": 0.1}}, ["body", "ResultIn", "values"]),
+        ({"results": [{"trial_id": "T"}]}, ["body", "ResultsIn", "results", 0, "values"]),
+    ],
+)
+def test_a_malformed_report_is_told_what_its_own_shape_lacks(
+    api: TestClient, payload: dict, loc: list
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    response = api.post("/api/v1/campaigns/photo-pce10/results", json=payload, headers=robot)
+    assert response.status_code == 422, response.text
+    errors = response.json()["detail"]
+    assert errors[0]["loc"] == loc and errors[0]["type"] == "missing", errors
+    assert len(errors) == 1 + ("value" in payload)  # and the unknown field; nothing else
 
 
 @pytest.mark.parametrize(
@@ -312,6 +339,38 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     )
     assert bad.status_code == 422 and "space.parameters.0.name: text is not" in bad.text, bad.text
     assert api.get("/api/v1/campaigns/b2", headers=boss).status_code == 404
+
+
+def test_a_result_from_an_instrument_whose_lease_ran_out_is_refused(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    claims, results = (
+        "/api/v1/campaigns/photo-pce10/claims",
+        "/api/v1/campaigns/photo-pce10/results",
+    )
+    first = {"instrument": "robot-1", "count": 1, "lease_seconds": 0.2}
+    [trial] = api.post(claims, json=first, headers=robot).json()["trials"]
+    time.sleep(0.4)
+    [again] = api.post(claims, json={"instrument": "robot-2"}, headers=robot).json()["trials"]
+    assert again["id"] == trial["id"]
+    late = {"trial_id": trial["id"], "values": {"degradation": 0.3}, "source": "robot-1"}
+    refused = api.post(results, json=late, headers=robot)
+    assert refused.status_code == 409, refused.text
+    assert "leased to 'robot-2'; a result from 'robot-1'" in refused.json()["detail"]
+    unnamed = {"trial_id": trial["id"], "values": {"degradation": 0.2}}  # from its holder
+    assert api.post(results, json=unnamed, headers=robot).json()["stored"] == 1
+    [stored] = MeasurementDocument.objects
+    assert (stored.source, stored.values) == ("robot-2", {"degradation": 0.2})
+
+
+def test_an_admin_gives_up_a_running_trial_without_naming_its_instrument(
+    api: TestClient,
+) -> None:
+    robot, boss = _auth("instrument", ["photo-pce10"]), _auth("admin")
+    claims = "/api/v1/campaigns/photo-pce10/claims"
+    [trial] = api.post(claims, json={"instrument": "robot-1"}, headers=robot).json()["trials"]
+    cancel = f"/api/v1/campaigns/photo-pce10/trials/{trial['id']}/cancel"
+    given_up = api.post(cancel, json={"reason": "robot down for service"}, headers=boss)
+    assert given_up.json()["status"] == "abandoned", given_up.text
 
 
 def test_a_budgeted_campaign_hands_out_no_more_than_its_budget(api: TestClient) -> None:

@@ -11,7 +11,7 @@ from db import CampaignStore
 from db.documents import MeasurementDocument, TrialDocument
 from discovery.datasets import PoolDataset
 from discovery.domain import MAX_SEED, CampaignSettings, Measurement, TrialStatus
-from discovery.planners import Plan, PlanningProblem, RandomPlanner
+from discovery.planners import Plan, PlanningProblem, RandomPlanner, Suggestion
 
 
 def _results(agent: CampaignAgent, trials: list) -> list[Measurement]:
@@ -213,6 +213,31 @@ class _BudgetSpy(RandomPlanner):
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         self.budgets.append(problem.budget)
         return super().plan(problem, q, seed)
+
+
+class _FirstAvailable(RandomPlanner):
+    """The first available pool member each time: a failed one would come straight back."""
+
+    def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
+        first = problem.available_indices()[:q]
+        points = problem.space.decode(problem.pool[first]) if problem.pool is not None else []
+        return Plan([Suggestion(p, int(i)) for p, i in zip(points, first, strict=True)])
+
+
+def test_a_candidate_that_failed_twice_is_not_proposed_again(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = CampaignAgent(photo_pce10_campaign.store, photo_pce10_campaign.name, _FirstAvailable())
+    agent.observe(_results(agent, agent.propose()))
+    candidates = []
+    for _ in range(3):
+        [trial] = agent.propose(1)
+        candidates.append(trial.candidate)
+        agent.fail(trial.id or "", reason="the precursor would not dissolve")
+    assert candidates[0] == candidates[1] != candidates[2]  # a second chance, not a third
+    assert agent.store.trial(agent.name, trial.id or "").reason == (
+        "the precursor would not dissolve"
+    )
 
 
 def test_a_budgeted_campaign_plans_towards_its_budget_and_stops_there(

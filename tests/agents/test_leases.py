@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -36,7 +37,10 @@ def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
         agent.heartbeat(trial.id or "", "robot-a")
     assert agent.heartbeat(trial.id or "", "robot-b", 120).lease_expires_at is not None
     oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
-    assert agent.observe(oracle.evaluate([again])).stored == 1
+    [late] = oracle.evaluate([again])
+    with pytest.raises(ValueError, match=r"leased to 'robot-b'; a result from 'robot-a'"):
+        agent.observe([replace(late, source="robot-a", idempotency_key="a")])  # lease lost
+    assert agent.observe([replace(late, source="robot-b")]).stored == 1
 
 
 def test_a_claim_that_fails_to_propose_leases_nothing(

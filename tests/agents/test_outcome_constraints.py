@@ -45,7 +45,7 @@ def test_constraints_are_stored_required_and_respected_by_best(
     assert CampaignStore().get("pv").constraints == (GAP,)
     assert [o.name for o in agent.campaign.objectives] == ["efficiency"]
     trials = agent.propose(3)
-    with pytest.raises(ValueError, match=r"results\[0\].*missing objective value\(s\) \['gap'\]"):
+    with pytest.raises(ValueError, match=r"results\[0\].*missing outcome value\(s\) \['gap'\]"):
         agent.observe([Measurement(trials[0].id, {"efficiency": 1.0}, "k0")])
     agent.observe(
         [

@@ -15,13 +15,26 @@ def test_run_reaches_the_requested_rounds_and_is_idempotent(
     oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
     seen = []
     status = run(agent, oracle, rounds=2, on_round=seen.append)
-    assert [r.batch for r in seen] == [0, 1, 2]
+    assert [r.round for r in seen] == [0, 1, 2]
     assert status.measurements == 10 + 2 * 4
     assert run(agent, oracle, rounds=2).measurements == 18  # nothing more to do
     assert run(agent, oracle, rounds=3).measurements == 22
     efficiency = status.efficiency
     assert efficiency is not None
     assert efficiency.pool_best == pytest.approx(0.001622641)
+
+
+def test_rounds_count_after_an_initial_design_begun_by_hand(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    agent.observe(oracle.evaluate(agent.propose(4)))  # 4 of the initial 10, by hand
+    assert (agent.status().rounds, agent.status().initial_left) == (0, 6)
+    status = run(agent, oracle, rounds=2)
+    strategies = [t.strategy for t in agent.store.trials(agent.name)]
+    assert strategies == ["random"] * 10 + ["gp"] * 8  # the design's 6 left, then 2 rounds
+    assert (status.rounds, status.initial_left, status.batches) == (2, 0, 4)
 
 
 def test_run_leaves_trials_an_instrument_claimed_to_it(

@@ -284,7 +284,7 @@ def test_an_outcome_constraint_needs_a_sound_range() -> None:
 
 def test_a_result_must_report_its_constrained_quantities() -> None:
     outcomes = (*MAXIMIZE, OutcomeConstraint("gap", 1.1, 1.7))
-    with pytest.raises(ValueError, match=r"missing objective value\(s\) \['gap'\]"):
+    with pytest.raises(ValueError, match=r"missing outcome value\(s\) \['gap'\]"):
         Measurement("t1", {"y": 1.0}, "k").check(outcomes)
     Measurement("t1", {"y": 1.0, "gap": 9.0}, "k").check(outcomes)  # infeasible, still valid
 
