@@ -127,6 +127,12 @@ class ClaimIn(Body):
     instrument: str = Field(pattern=NAME, description="Instrument id, e.g. `xrd-2`.")
     count: int = Field(default=1, ge=1, le=100)
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+    request_id: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="Makes a retried claim safe: the same id gets the trials the first "
+        "request leased while they run, not new ones.",
+    )
 
 
 class ResultIn(Body):
@@ -557,7 +563,7 @@ class Service:
         """Lease the next trial(s); proposes a new batch when none are waiting."""
         agent = self.agent(name)
         with self.lock(name):
-            trials = agent.claim(body.instrument, body.count, body.lease_seconds)
+            trials = agent.claim(body.instrument, body.count, body.lease_seconds, body.request_id)
         return {"trials": [trial_json(t) for t in trials]}
 
     @access("write")

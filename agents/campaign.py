@@ -283,22 +283,35 @@ class CampaignAgent:
                     raise
         raise AssertionError("unreachable")
 
-    def claim(self, instrument: str, count: int = 1, lease_seconds: float = 600.0) -> list[Trial]:
+    def claim(
+        self,
+        instrument: str,
+        count: int = 1,
+        lease_seconds: float = 600.0,
+        request_id: str | None = None,
+    ) -> list[Trial]:
         """Lease the next ``count`` trials to an instrument, proposing more when none wait.
 
         A lease that expires returns its trial to the queue for another instrument. A
         claim that fails (proposing the missing trials raised) leases nothing: the trials it
-        had taken go back to the queue before the error propagates.
+        had taken go back to the queue before the error propagates. A claim repeated with
+        the same ``request_id`` (a client's retry after a timeout) gets the trials the first
+        one leased while they still run, not new ones.
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        token = None if request_id is None else f"request:{instrument}:{request_id}"
+        if token is not None:
+            earlier = self.store.claimed(self.name, instrument, token)
+            if earlier:
+                return earlier
         claimed: list[Trial] = []
         try:
             for _ in range(5):  # another instrument may take some of the trials read for it
                 claimed += self.store.claim(
-                    self.name, instrument, count - len(claimed), lease_seconds
+                    self.name, instrument, count - len(claimed), lease_seconds, token
                 )
                 missing = count - len(claimed)
                 if missing == 0:

@@ -373,14 +373,21 @@ class CampaignStore:
         self._raise_floor(queue, floor)
         return bool(ids)
 
-    def claim(self, name: str, instrument: str, count: int, lease_seconds: float) -> list[Trial]:
+    def claim(
+        self,
+        name: str,
+        instrument: str,
+        count: int,
+        lease_seconds: float,
+        token: str | None = None,
+    ) -> list[Trial]:
         """Lease up to ``count`` proposed trials to an instrument, oldest first.
 
         Reads the oldest waiting ids from a narrow window of the queue (see
         :meth:`_waiting`), takes them with one update conditioned on
-        ``status == proposed`` that stamps a unique claim token, and reads back what this
-        claim got. Each trial's update is atomic, so two instruments claiming at once
-        never receive the same trial (one may get fewer).
+        ``status == proposed`` that stamps a claim token (``token``, else a unique one),
+        and reads back what this claim got. Each trial's update is atomic, so two
+        instruments claiming at once never receive the same trial (one may get fewer).
         """
         queue = self._queue(name)
         self._release_expired(queue["_id"])
@@ -389,7 +396,7 @@ class CampaignStore:
             self._raise_floor(queue, floor)
             return []
         collection = _trials()
-        token, now = uuid.uuid4().hex, utcnow()
+        token, now = token or uuid.uuid4().hex, utcnow()
         collection.update_many(
             {"_id": {"$in": ids}, "status": PROPOSED},
             {
@@ -407,6 +414,18 @@ class CampaignStore:
         taken = sorted((r for r in rows if r.get("claim_token") == token), key=_sequence)
         self._raise_floor(queue, floor)
         return [trial_from_raw(row, name) for row in taken]
+
+    def claimed(self, name: str, instrument: str, token: str) -> list[Trial]:
+        """The trials an instrument still runs under a claim's token, in queue order."""
+        rows = _trials().find(
+            {
+                "campaign": self._id(name),
+                "status": TrialStatus.RUNNING.value,
+                "claimed_by": instrument,
+                "claim_token": token,
+            }
+        )
+        return [trial_from_raw(row, name) for row in sorted(rows, key=_sequence)]
 
     def heartbeat(self, name: str, trial_id: str, instrument: str, lease_seconds: float) -> Trial:
         """Extend an instrument's lease on a running trial.

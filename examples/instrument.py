@@ -21,6 +21,7 @@ import argparse
 import json
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,13 @@ class Instrument:
         raise RuntimeError(f"{path}: no answer after {attempts} attempts")
 
     def claim(self, count: int, lease_seconds: float) -> list[dict[str, Any]]:
-        """Lease up to ``count`` trials."""
-        body = {"instrument": self.name, "count": count, "lease_seconds": lease_seconds}
+        """Lease up to ``count`` trials (a retry of this request gets the same ones)."""
+        body = {
+            "instrument": self.name,
+            "count": count,
+            "lease_seconds": lease_seconds,
+            "request_id": uuid.uuid4().hex,
+        }
         trials: list[dict[str, Any]] = self.call("/claims", body)["trials"]
         return trials
 

@@ -43,6 +43,22 @@ def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
     assert agent.observe([replace(late, source="robot-b")]).stored == 1
 
 
+def test_a_retried_claim_gets_the_trials_of_the_first(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    first = agent.claim("robot-a", count=2, request_id="r-17")
+    retry = agent.claim("robot-a", count=2, request_id="r-17")  # its answer was lost
+    assert [t.id for t in retry] == [t.id for t in first]
+    other = agent.claim("robot-b", count=2, request_id="r-17")  # another instrument's id
+    assert not {t.id for t in other} & {t.id for t in first}
+    assert len(agent.store.trials(agent.name, [TrialStatus.RUNNING])) == 4
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    agent.observe(oracle.evaluate(first))
+    later = agent.claim("robot-a", count=1, request_id="r-17")  # done: the id is free again
+    assert later[0].id not in {t.id for t in first + other}
+
+
 def test_a_claim_that_fails_to_propose_leases_nothing(
     photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
