@@ -34,7 +34,9 @@ def test_a_round_through_the_task_functions(
     assert [t.id for t in unclaimed_trials.fn(name, mongodb_uri)] == [t.id for t in trials]
     random_campaign.claim("robot-1", 3)  # claimed: the instrument's to report
     assert [t.id for t in unclaimed_trials.fn(name, mongodb_uri)] == [t.id for t in trials[3:]]
+    trials = random_campaign.store.trials(name)  # the robot's three report as the robot
     results = evaluate.fn(lookup_oracle.fn(name, mongodb_uri), trials)
+    assert [r.source for r in results] == ["robot-1"] * 3 + ["lookup"] * 7
     assert [r.idempotency_key for r in results] == [f"lookup:{t.id}" for t in trials]
     report = observe_results.fn(name, mongodb_uri, results)
     assert (report.stored, report.duplicates) == (10, 0)
