@@ -36,7 +36,7 @@ from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agents.campaign import CampaignAgent, strategy_planner, with_prior
+from agents.campaign import UNNAMED, CampaignAgent, strategy_planner, with_prior
 from agents.serialize import iso, measurement_json, status_json, trial_json
 from db import (
     CampaignExistsError,
@@ -60,7 +60,6 @@ from discovery.domain import (
     Measurement,
     Objective,
     OutcomeConstraint,
-    TrialStatus,
 )
 from discovery.spaces import SearchSpace
 
@@ -149,8 +148,8 @@ class ResultIn(Body):
     source: str | None = Field(
         default=None,
         pattern=NAME,
-        description="Instrument or person; default: the instrument holding the trial's "
-        "lease, else `api`. A running trial takes results from its leaseholder only.",
+        description="Instrument or person (default `api`). A result naming an instrument "
+        "is refused when the trial is leased to another one (its lease ran out).",
     )
     units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
 
@@ -570,12 +569,7 @@ class Service:
     def report(self, name: str, body: ReportIn) -> dict[str, Any]:
         """Report one result or a list (`{"results": [...]}`); repeats are stored once."""
         items = body.results if isinstance(body, ResultsIn) else [body]
-        # unnamed results come from the instrument holding the trial, if one does
-        trials = self.store.trials_by_id(name, [item.trial_id for item in items])
-        holders = {i: t.claimed_by for i, t in trials.items() if t.status is TrialStatus.RUNNING}
-        report = self.agent(name).observe(
-            [item.measurement(holders.get(item.trial_id) or "api") for item in items]
-        )
+        report = self.agent(name).observe([item.measurement(UNNAMED) for item in items])
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
@@ -594,9 +588,10 @@ class Service:
         A running trial is failed by the instrument holding its lease.
         """
         body = body or GiveUpIn()
-        agent = self.agent(name)
-        instrument = self._holder_check(agent, trial_id, body, principal)
-        return trial_json(agent.fail(trial_id, instrument, body.reason))
+        failed = self.agent(name).fail(
+            trial_id, body.instrument, body.reason, operator=principal.is_admin()
+        )
+        return trial_json(failed)
 
     @access("write")
     def cancel(
@@ -604,23 +599,10 @@ class Service:
     ) -> dict[str, Any]:
         """Abandon a trial that was never run (running: by the instrument holding it)."""
         body = body or GiveUpIn()
-        agent = self.agent(name)
-        instrument = self._holder_check(agent, trial_id, body, principal)
-        return trial_json(agent.abandon(trial_id, instrument, body.reason))
-
-    @staticmethod
-    def _holder_check(
-        agent: CampaignAgent, trial_id: str, body: GiveUpIn, principal: Principal
-    ) -> str | None:
-        """The instrument to check the lease against: None lets an admin move any trial."""
-        if body.instrument is None and not principal.is_admin():
-            trial = agent.store.trial(agent.name, trial_id)
-            if trial.status is TrialStatus.RUNNING:
-                raise TrialStateError(
-                    f"trial {trial_id} is running, leased to {trial.claimed_by!r}: "
-                    "instrument: give the instrument that holds the lease"
-                )
-        return body.instrument
+        abandoned = self.agent(name).abandon(
+            trial_id, body.instrument, body.reason, operator=principal.is_admin()
+        )
+        return trial_json(abandoned)
 
     @access("read")
     def list_materials(

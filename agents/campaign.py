@@ -43,6 +43,9 @@ from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
+#: The source of a result that does not say who measured it (the API's default): it is
+#: taken whoever holds the trial's lease, since it cannot be told apart from the holder's.
+UNNAMED = "api"
 #: A pool candidate that failed this many times is not proposed again: a sample that
 #: cannot be made would otherwise come back in every batch.
 MAX_FAILURES = 2
@@ -263,9 +266,8 @@ class CampaignAgent:
         campaign's planner chooses, with every pending trial passed as pending.
 
         Args:
-            n: Batch size; default ``settings.initial`` for the first batch, else
-                ``settings.batch_size``.
-
+            n: Batch size; default what the initial design still needs (``settings.initial``
+                at first), then ``settings.batch_size``.
             attempts: Tries when agents in other processes take the same candidates.
 
         Returns:
@@ -486,6 +488,8 @@ class CampaignAgent:
             key = result.idempotency_key
             earlier = stored.get(key) or seen.get(key)
             if earlier is not None:
+                # stored before unlabelled values were labelled: read it the same way
+                earlier = earlier.in_units_of(outcomes)
                 if earlier.trial_id != result.trial_id or not _same_values(earlier, result):
                     raise ValueError(
                         f"results[{i}].idempotency_key: {key!r} was already used for a "
@@ -499,7 +503,7 @@ class CampaignAgent:
                     "only proposed or running trials accept results"
                 )
             holder = trial.claimed_by if trial.status is TrialStatus.RUNNING else None
-            if holder is not None and result.source != holder:
+            if holder is not None and result.source not in (holder, UNNAMED):
                 raise TrialStateError(
                     f"results[{i}].source: trial {result.trial_id} is leased to {holder!r}; "
                     f"a result from {result.source!r} is refused (its lease ran out, or it "
@@ -515,23 +519,36 @@ class CampaignAgent:
         return self.store.set_status(self.name, trial_id, TrialStatus.RUNNING)
 
     def fail(
-        self, trial_id: str, instrument: str | None = None, reason: str | None = None
+        self,
+        trial_id: str,
+        instrument: str | None = None,
+        reason: str | None = None,
+        operator: bool = True,
     ) -> Trial:
         """Mark a trial failed: its candidate is proposed again, up to :data:`MAX_FAILURES`.
 
         Args:
             trial_id: The trial.
             instrument: Who reports it; a trial leased to another instrument is refused.
-                None for an operator.
             reason: Why, kept on the trial (``furnace fault``).
+            operator: Whether an operator asks, who may fail a running trial without
+                naming its instrument (an instrument must name itself).
         """
-        return self.store.set_status(self.name, trial_id, TrialStatus.FAILED, instrument, reason)
+        return self.store.set_status(
+            self.name, trial_id, TrialStatus.FAILED, instrument, reason, operator
+        )
 
     def abandon(
-        self, trial_id: str, instrument: str | None = None, reason: str | None = None
+        self,
+        trial_id: str,
+        instrument: str | None = None,
+        reason: str | None = None,
+        operator: bool = True,
     ) -> Trial:
         """Mark a trial abandoned: never run, no result will come (arguments as :meth:`fail`)."""
-        return self.store.set_status(self.name, trial_id, TrialStatus.ABANDONED, instrument, reason)
+        return self.store.set_status(
+            self.name, trial_id, TrialStatus.ABANDONED, instrument, reason, operator
+        )
 
     # -- read ------------------------------------------------------------------------
     def pending(self) -> list[Trial]:
@@ -607,7 +624,7 @@ class CampaignAgent:
             best_so_far=best_so_far(values, objective.direction),
             efficiency=efficiency,
             metrics=self._metrics(observed, reference, efficiency),
-            **_design_progress(trials, self.campaign.settings.initial),
+            **_design_progress(trials, self.campaign.settings),
         )
 
     def _pool_reference(self) -> PoolReference | None:
@@ -685,18 +702,25 @@ class CampaignAgent:
         )
 
 
-def _design_progress(trials: Sequence[Trial], initial: int) -> dict[str, int]:
-    """Batches proposed after the initial design, and experiments it still needs.
+def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dict[str, int]:
+    """Batches the model proposed after the initial design, and experiments it still needs.
 
-    The initial design may take several batches (a lab proposing a few at a time); a
-    round is a batch proposed once it was all handed out.
+    The initial design may take several batches (a lab proposing a few at a time), and a
+    failed trial of it is drawn again at random, so a round is a batch the campaign's
+    planner chose: its trials are recorded as not ``random``. A random campaign's rounds
+    are the batches handed out after its first ``initial`` trials, failed ones included
+    (as they were when proposed), so that a later failure does not undo a round.
     """
-    spent = 0
-    rounds = 0
-    for batch in sorted({t.batch for t in trials}, key=lambda b: (len(b), b)):
-        rounds += spent >= initial
-        spent += sum(t.status.spends_budget for t in trials if t.batch == batch)
-    return {"rounds": rounds, "initial_left": max(0, initial - spent)}
+    initial_left = max(0, settings.initial - sum(t.status.spends_budget for t in trials))
+    if settings.strategy != RandomPlanner.name:
+        rounds = len({t.batch for t in trials if t.strategy != RandomPlanner.name})
+        return {"rounds": rounds, "initial_left": initial_left}
+    per_batch = Counter(t.batch for t in trials)
+    handed_out = rounds = 0
+    for batch in sorted(per_batch, key=lambda b: (len(b), b)):
+        rounds += handed_out >= settings.initial
+        handed_out += per_batch[batch]
+    return {"rounds": rounds, "initial_left": initial_left}
 
 
 def _same_values(a: Measurement, b: Measurement) -> bool:

@@ -302,7 +302,7 @@ class CampaignStore:
             expired,
             {
                 "$set": {"status": PROPOSED, "updated_at": utcnow()},
-                "$unset": {"claimed_by": "", "lease_expires_at": ""},
+                "$unset": {"claimed_by": "", "claim_token": "", "lease_expires_at": ""},
             },
         )
         return result.modified_count
@@ -409,17 +409,31 @@ class CampaignStore:
                 }
             },
         )
-        # Read back by _id (point lookups) and keep what carries this claim's token.
+        # Read back by _id (point lookups) and keep what this claim leased.
         rows = collection.find({"_id": {"$in": ids}})
-        taken = sorted((r for r in rows if r.get("claim_token") == token), key=_sequence)
+        taken = sorted(
+            (
+                r
+                for r in rows
+                if r.get("claim_token") == token
+                and r["status"] == TrialStatus.RUNNING.value
+                and r.get("claimed_by") == instrument
+            ),
+            key=_sequence,
+        )
         self._raise_floor(queue, floor)
         return [trial_from_raw(row, name) for row in taken]
 
     def claimed(self, name: str, instrument: str, token: str) -> list[Trial]:
-        """The trials an instrument still runs under a claim's token, in queue order."""
+        """The trials an instrument still runs under a claim's token, in queue order.
+
+        A lease that ran out is not returned: its trial goes back to the queue first.
+        """
+        campaign = self._id(name)
+        self._release_expired(campaign)
         rows = _trials().find(
             {
-                "campaign": self._id(name),
+                "campaign": campaign,
                 "status": TrialStatus.RUNNING.value,
                 "claimed_by": instrument,
                 "claim_token": token,
@@ -461,6 +475,7 @@ class CampaignStore:
         status: TrialStatus,
         instrument: str | None = None,
         reason: str | None = None,
+        operator: bool = True,
     ) -> Trial:
         """Move a trial along its life cycle.
 
@@ -469,8 +484,9 @@ class CampaignStore:
             trial_id: The trial.
             status: Where it goes.
             instrument: Who asks; a running trial leased to another instrument is refused.
-                None for an operator, who may move any trial.
             reason: Why (kept on the trial), for a failed or given-up one.
+            operator: Whether an operator asks, who may move a running trial without
+                naming its instrument; anyone else must name the leaseholder.
 
         Raises:
             TrialStateError: on a forbidden move, another instrument's lease, or a change
@@ -480,6 +496,11 @@ class CampaignStore:
         if status not in ALLOWED_TRANSITIONS[current.status]:
             raise TrialStateError(f"trial {trial_id}: cannot go from {current.status} to {status}")
         held = current.status is TrialStatus.RUNNING and current.claimed_by is not None
+        if held and instrument is None and not operator:
+            raise TrialStateError(
+                f"trial {trial_id} is running, leased to {current.claimed_by!r}: "
+                "instrument: name the instrument that holds the lease"
+            )
         if held and instrument is not None and instrument != current.claimed_by:
             raise TrialStateError(
                 f"trial {trial_id} is leased to {current.claimed_by!r}; "
@@ -604,20 +625,29 @@ class CampaignStore:
 
         # By _id (membership was checked on the read): the status must still be pending
         # and the lease with the same instrument, so that a racing report, an abandon or
-        # a reclaim in between aborts the batch.
-        unchanged = [{"_id": i, "claimed_by": trials[str(i)].claimed_by} for i in ids]
+        # a reclaim in between aborts the batch. One update per holder: SecantusDB reads
+        # every trial for an $or, but uses the _id index for an $in.
+        by_holder: dict[str | None, list[ObjectId]] = {}
+        for i in ids:
+            by_holder.setdefault(trials[str(i)].claimed_by, []).append(i)
 
         def work(session: ClientSession) -> None:
             _insert(documents, session)
-            result = _trials().update_many(
-                {"$or": unchanged, "status": {"$in": PENDING}},
-                {
-                    "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
-                    "$unset": {"lease_expires_at": ""},
-                },
-                session=session,
-            )
-            if result.matched_count != len(ids):  # one update, aborted as a whole
+            matched = 0
+            for holder, held in by_holder.items():
+                matched += (
+                    _trials()
+                    .update_many(
+                        {"_id": {"$in": held}, "claimed_by": holder, "status": {"$in": PENDING}},
+                        {
+                            "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
+                            "$unset": {"lease_expires_at": ""},
+                        },
+                        session=session,
+                    )
+                    .matched_count
+                )
+            if matched != len(ids):  # the transaction aborts as a whole
                 raise TrialStateError(
                     "a reported trial is no longer pending, or changed hands; nothing stored"
                 )

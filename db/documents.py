@@ -6,6 +6,7 @@ Documents never leave ``db``: :mod:`db.convert` turns them into domain dataclass
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -27,10 +28,13 @@ from mongoengine import (
 )
 from pymatgen.core import Composition, Structure
 from pymatgen.util.string import formula_double_format
+from pymongo.errors import OperationFailure
 
 from discovery.domain import Direction, TrialStatus
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+
+logger = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -246,9 +250,26 @@ ALL_DOCUMENTS: tuple[type[Document], ...] = (
 )
 
 
+#: Server codes for an index that exists under the same name with other options or keys.
+INDEX_CONFLICTS = (85, 86)  # IndexOptionsConflict, IndexKeySpecsConflict
+
+
 def ensure_indexes() -> None:
-    """Create every collection's indexes (idempotent)."""
+    """Create every collection's indexes (idempotent).
+
+    An index that exists with other options (restored from a dump that did not keep them
+    all) is rebuilt as declared here: the collection's indexes are dropped and created
+    again, which the data already satisfies.
+    """
     from db.literature import LITERATURE_DOCUMENTS  # it imports this module
 
     for document in (*ALL_DOCUMENTS, *LITERATURE_DOCUMENTS):
-        document.ensure_indexes()
+        try:
+            document.ensure_indexes()
+        except OperationFailure as error:
+            if error.code not in INDEX_CONFLICTS:
+                raise
+            collection = document._get_collection()
+            logger.warning("rebuilding the indexes of %s: %s", collection.name, error)
+            collection.drop_indexes()
+            document.ensure_indexes()

@@ -301,7 +301,7 @@ class Measurement:
         Raises:
             ValueError: naming ``units.<name>`` for a unit of a name that is not an
                 outcome, or one that pint cannot convert to the declared unit; naming
-                the field for a temperature below absolute zero.
+                the field for a temperature in degC or degF below absolute zero.
         """
         declared = {o.name: o.unit for o in outcomes}
         values, units = dict(self.values), dict(self.units)
@@ -312,8 +312,8 @@ class Measurement:
             if target is None or not _is_number(value):
                 continue  # nothing to convert to, or check() refuses the value
             try:
+                check_physical(float(value), str(unit))
                 values[name] = convert(float(value), str(unit), target)
-                check_physical(values[name], target)
             except ValueError as error:
                 field = f"units.{name}" if name in self.units else f"values.{name}"
                 raise ValueError(f"trial {self.trial_id}: {field}: {error}") from None

@@ -14,10 +14,12 @@ def _registry() -> Any:
 
 
 def check_physical(value: float, unit: str) -> None:
-    """Refuse a temperature below absolute zero (``-1 K``, ``-300 degC``).
+    """Refuse a temperature on an offset scale below its absolute zero (``-300 degC``).
 
-    Other quantities may be negative (energies, potentials), so only temperatures are
-    checked; a label pint does not know is left to :func:`convert` to refuse.
+    Only offset scales (degC, degF) are sure to be absolute temperatures: a value in
+    kelvin may be a difference (a Tc shift of -5 K), and other quantities may be
+    negative (energies, potentials). A label pint does not know is left to
+    :func:`convert`.
 
     Raises:
         ValueError: naming the value, the unit and absolute zero in that unit.
@@ -31,11 +33,8 @@ def check_physical(value: float, unit: str) -> None:
         return
     if dimensionality != registry.kelvin.dimensionality:
         return
-    try:  # a temperature difference (delta_degC) has no absolute zero
-        zero = float(registry.Quantity(0.0, "kelvin").to(unit).magnitude)
-    except pint.errors.OffsetUnitCalculusError:
-        return
-    if value < zero:
+    zero = float(registry.Quantity(0.0, "kelvin").to(unit).magnitude)
+    if zero != 0 and value < zero:  # zero == 0: kelvin, rankine, delta_degC
         raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
 
 

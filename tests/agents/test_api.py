@@ -356,10 +356,23 @@ def test_a_result_from_an_instrument_whose_lease_ran_out_is_refused(api: TestCli
     refused = api.post(results, json=late, headers=robot)
     assert refused.status_code == 409, refused.text
     assert "leased to 'robot-2'; a result from 'robot-1'" in refused.json()["detail"]
-    unnamed = {"trial_id": trial["id"], "values": {"degradation": 0.2}}  # from its holder
-    assert api.post(results, json=unnamed, headers=robot).json()["stored"] == 1
+    holder = {"trial_id": trial["id"], "values": {"degradation": 0.2}, "source": "robot-2"}
+    assert api.post(results, json=holder, headers=robot).json()["stored"] == 1
     [stored] = MeasurementDocument.objects
     assert (stored.source, stored.values) == ("robot-2", {"degradation": 0.2})
+
+
+def test_an_unnamed_result_is_taken_and_its_retry_is_a_repeat(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    claims, results = (
+        "/api/v1/campaigns/photo-pce10/claims",
+        "/api/v1/campaigns/photo-pce10/results",
+    )
+    [trial] = api.post(claims, json={"instrument": "robot-1"}, headers=robot).json()["trials"]
+    unnamed = {"trial_id": trial["id"], "values": {"degradation": 0.2}}
+    assert api.post(results, json=unnamed, headers=robot).json() == {"stored": 1, "duplicates": 0}
+    retry = api.post(results, json=unnamed, headers=robot)  # the answer was lost
+    assert retry.json() == {"stored": 0, "duplicates": 1}, retry.text
 
 
 def test_an_admin_gives_up_a_running_trial_without_naming_its_instrument(

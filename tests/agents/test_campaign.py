@@ -181,6 +181,20 @@ def test_results_in_another_unit_are_stored_in_the_objective_unit(
     assert best is not None and best.measurement.values == {"degradation": pytest.approx(0.1)}
 
 
+def test_a_result_stored_without_its_unit_label_is_repeated_as_the_same(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    objective = replace(photo_pce10_dataset.objectives[0], unit="%")
+    dataset = replace(photo_pce10_dataset, objectives=(objective,))
+    settings = CampaignSettings("random", initial=2, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "labels", dataset, settings)
+    first, _ = agent.propose()
+    result = Measurement(first.id or "", {"degradation": 0.1}, "k")
+    agent.observe([result])
+    MeasurementDocument.objects.update(units={})  # as results were stored before labels
+    assert agent.observe([result]).duplicates == 1
+
+
 def test_the_largest_seed_drives_model_rounds(
     store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import replace
+from datetime import datetime
 
 import pytest
 
@@ -57,6 +58,19 @@ def test_a_retried_claim_gets_the_trials_of_the_first(
     agent.observe(oracle.evaluate(first))
     later = agent.claim("robot-a", count=1, request_id="r-17")  # done: the id is free again
     assert later[0].id not in {t.id for t in first + other}
+
+
+def test_a_claim_retried_after_its_lease_ran_out_is_leased_afresh(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    first = agent.claim("robot-a", count=2, lease_seconds=0.2, request_id="r-1")
+    time.sleep(0.4)
+    retry = agent.claim("robot-a", count=2, lease_seconds=60, request_id="r-1")
+    assert all(t.lease_expires_at and t.lease_expires_at > datetime.now() for t in retry)
+    other = agent.claim("robot-b", count=2, lease_seconds=60)
+    assert not {t.id for t in other} & {t.id for t in retry}
+    assert {t.id for t in retry} == {t.id for t in first}  # back to the queue, oldest first
 
 
 def test_a_claim_that_fails_to_propose_leases_nothing(

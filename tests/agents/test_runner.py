@@ -37,6 +37,21 @@ def test_rounds_count_after_an_initial_design_begun_by_hand(
     assert (status.rounds, status.initial_left, status.batches) == (2, 0, 4)
 
 
+def test_a_round_stays_a_round_when_initial_trials_fail_later(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    design = agent.propose()
+    agent.observe(oracle.evaluate(design[:7]))
+    agent.propose()  # the model's first round, three of the design still out
+    for trial in design[7:]:
+        agent.fail(trial.id or "")
+    assert agent.status().rounds == 1  # the batch the model chose is still a round
+    status = run(agent, oracle, rounds=1)  # measures the round's four; proposes nothing
+    assert (status.rounds, status.measurements, status.batches) == (1, 11, 2)
+
+
 def test_run_leaves_trials_an_instrument_claimed_to_it(
     photo_pce10_campaign: CampaignAgent,
 ) -> None:

@@ -64,6 +64,17 @@ def test_a_database_restored_over_itself_takes_the_next_connection(
     restore(database(), tmp_path / "dump", drop=True)
     connect(mongodb_uri)
     assert CampaignAgent(agent.store, agent.name).status().measurements == 10
+    # a dump from before it kept every option: its indexes are rebuilt as declared
+    manifest = tmp_path / "dump" / "manifest.json"
+    old = json.loads(manifest.read_text())
+    for entry in old["collections"].values():
+        for index in entry["indexes"]:
+            index.pop("background", None)
+    manifest.write_text(json.dumps(old))
+    restore(database(), tmp_path / "dump", drop=True)
+    connect(mongodb_uri)
+    assert CampaignAgent(agent.store, agent.name).status().measurements == 10
+    assert "campaign_1_sequence_1" in database()["trials"].index_information()
 
 
 def test_an_altered_dump_is_refused_before_anything_is_written(

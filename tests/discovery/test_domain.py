@@ -218,21 +218,25 @@ def test_values_in_another_unit_are_converted_to_the_declared_one() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "units", "message"),
+    ("outcomes", "units", "message"),
     [
-        (-1.0, {}, r"values\.tc: -1 K is below absolute zero \(0 K\)"),
-        (-500.0, {"tc": "degC"}, r"units\.tc: -226.85 K is below absolute zero"),
+        (TC_OUTCOMES, {"tc": "degC"}, r"units\.tc: -500 degC is below absolute zero \(-273.15"),
+        ((Objective("tc", Direction.MAXIMIZE, "degC"),), {}, r"values\.tc: -500 degC is below"),
+        (TC_OUTCOMES, {"tc": "degF"}, r"units\.tc: -500 degF is below absolute zero"),
     ],
 )
 def test_a_temperature_below_absolute_zero_is_refused(
-    value: float, units: dict[str, str], message: str
+    outcomes: tuple, units: dict[str, str], message: str
 ) -> None:
-    result = Measurement("t1", {"tc": value, "gap": 1.5, "cost": 3.0}, "k", units=units)
+    result = Measurement("t1", {"tc": -500.0}, "k", units=units)
     with pytest.raises(ValueError, match=message):
-        result.in_units_of(TC_OUTCOMES)
-    assert Measurement("t1", {"tc": -40.0}, "k", units={"tc": "degC"}).in_units_of(
-        TC_OUTCOMES
-    ).values == {"tc": pytest.approx(233.15)}
+        result.in_units_of(outcomes)
+    above = Measurement("t1", {"tc": -40.0}, "k", units={"tc": "degC"}).in_units_of(TC_OUTCOMES)
+    assert above.values == {"tc": pytest.approx(233.15)}
+    # kelvin and delta units may be differences (a Tc shift): negative is allowed
+    for unit in ("K", "delta_degC"):
+        shift = Measurement("t1", {"tc": -5.0}, "k", units={"tc": unit})
+        assert shift.in_units_of(TC_OUTCOMES).values == {"tc": pytest.approx(-5.0)}
 
 
 @pytest.mark.parametrize(
