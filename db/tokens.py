@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,8 +78,14 @@ def create_token(name: str, role: str, campaigns: list[str] | None = None) -> tu
     """Create a token for a role; returns the secret (shown once) and its principal.
 
     Raises:
-        ValueError: unknown role, an instrument without campaigns, or a taken name.
+        ValueError: a name that is not a plain identifier, an unknown role, an instrument
+            without campaigns, or a taken name.
     """
+    if not re.fullmatch(NAME_REGEX, name):
+        raise ValueError(
+            f"name: {name!r} must start with a letter or digit and hold only letters, "
+            "digits, '_', '.' and '-' (at most 128)"
+        )
     if role not in ROLES:
         raise ValueError(f"role: unknown {role!r}; choose from {sorted(ROLES)}")
     if role == "instrument" and not campaigns:

@@ -399,7 +399,8 @@ def campaign_list() -> None:
     for c in campaigns:
         goals = ", ".join(f"{o.name}:{o.direction.value}" for o in c.objectives)
         created = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else ""
-        table.add_row(c.name, c.settings.strategy, str(c.pool_size), goals, c.status, created)
+        cells = (c.name, c.settings.strategy, str(c.pool_size), goals, c.status, created)
+        table.add_row(*map(escape, cells))
     console.print(table)
 
 
@@ -408,32 +409,42 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     """Show a campaign's progress: trials, best result, EF and AF on a known pool."""
     from agents import CampaignAgent
     from agents.serialize import status_json
+    from discovery.domain import TrialStatus
 
     with errors():
         agent = CampaignAgent(store(), name)
         status, history = agent.status(), agent.metrics_history()
+        ended = agent.store.trials(name, [TrialStatus.FAILED, TrialStatus.ABANDONED])
     if as_json:
         console.print_json(json.dumps(status_json(status) | {"metrics_history": history}))
         return
-    objective = status.campaign.objectives[0].name
+    first = status.campaign.objectives[0]
+    objective, unit = first.name, f" {first.unit}" if first.unit else ""
     settings = status.campaign.settings
     budget = "" if settings.budget is None else f"  budget={settings.budget}"
     console.print(
-        f"[bold]{name}[/bold]  strategy={settings.strategy}  rounds={status.rounds}{budget}"
+        f"[bold]{escape(name)}[/bold]  strategy={escape(settings.strategy)}  "
+        f"rounds={status.rounds}{budget}"
     )
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
     if status.best is not None:
         best = status.best
         console.print(
-            f"best {objective} = {best.measurement.values[objective]:.6g} "
-            f"at {best.trial.parameters} (trial {best.trial.id})"
+            escape(
+                f"best {objective} = {best.measurement.values[objective]:.6g}{unit} "
+                f"at {best.trial.parameters} (trial {best.trial.id})"
+            )
         )
     if status.efficiency is not None:
         eff = status.efficiency
+        af = eff.acceleration_factor
         console.print(
             f"top-5% found {eff.top_fraction[-1]:.0%}; EF {eff.enhancement_factor:.2f}, "
-            f"AF {eff.acceleration_factor:.2f} against random; pool best {eff.pool_best:.6g}"
+            f"AF {'-' if math.isnan(af) else f'{af:.2f}'} against random; "
+            f"pool best {eff.pool_best:.6g}{escape(unit)}"
         )
+    for trial in [t for t in ended if t.reason][-10:]:  # why the latest were given up
+        console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
         console.print(_metrics_table(history[-10:]))
 
@@ -483,7 +494,7 @@ def campaign_propose(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(*(rows[0].keys() if rows else ["trial_id"]))
+    table = Table(*(escape(k) for k in (rows[0] if rows else ["trial_id"])))
     for row in rows:
         table.add_row(*(_fmt(v) for v in row.values()))
     console.print(table)
@@ -500,7 +511,8 @@ def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.6g}" if isinstance(value, float) else str(value)
+    """A table cell, as stored: ``[nH]`` in a SMILES is text, not Rich markup."""
+    return escape(f"{value:.6g}" if isinstance(value, float) else str(value))
 
 
 def _results_from_file(path: Path, source: str) -> list[tuple[str, Any]]:
@@ -749,7 +761,10 @@ def campaign_export(
             "acquisition_value": t.acquisition_value,
         }
         tail = {
+            "claimed_by": t.claimed_by,
+            "reason": t.reason,
             "source": m.source if m else None,
+            "units": json.dumps(m.units) if m and m.units else None,
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": iso(t.created_at),
             "received_at": iso(m.received_at) if m else None,

@@ -51,6 +51,7 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
     exported = _ok(cli, "campaign", "export", "opv", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert len(rows) == 3
+    assert {"claimed_by", "reason", "units"} <= set(rows[0])
     assert {r["status"] for r in rows} == {"completed", "proposed"}
     out = tmp_path / "opv.json"
     _ok(cli, "campaign", "export", "opv", "--format", "json", "--output", str(out))
@@ -114,6 +115,29 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     assert "budget=8" in _ok(cli, "campaign", "show", "opv")
     spent = _ok(cli, "campaign", "propose", "opv")
     assert "nothing proposed: its budget of 8 experiments is spent" in spent
+
+
+def test_values_are_printed_as_stored_not_as_markup(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "smiles.csv"
+    pool.write_text("x,smiles,y\n0.1,c1cc[nH]c1,9\n0.3,CCO,2\n0.5,CC[n+]C,5\n")
+    params = ("--param", "x", "--param", "smiles", "--initial", "3")
+    _ok(cli, "campaign", "create", "mol", "--from-csv", str(pool), "--objective", "y:max", *params)
+    proposed = _ok(cli, "campaign", "propose", "mol", "-n", "3")
+    assert "CC[n+]C" in proposed and "c1cc[n" in proposed  # not "CCC", "c1ccc1"
+    [trial] = [
+        r
+        for r in json.loads(_ok(cli, "campaign", "export", "mol", "--format", "json"))
+        if r["smiles"] == "c1cc[nH]c1"
+    ]
+    observed = ("--trial", trial["trial_id"], "--value", "y=9")
+    _ok(cli, "campaign", "observe", "mol", *observed)
+    assert "'smiles': 'c1cc[nH]c1'" in _ok(cli, "campaign", "show", "mol")
+
+
+def test_a_bad_token_name_is_refused_naming_it(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["token", "create", "bad name"])
+    assert result.exit_code == 1 and "name: 'bad name' must start" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:

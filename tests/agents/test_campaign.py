@@ -157,13 +157,18 @@ def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: Camp
     assert MeasurementDocument.objects.count() == 1
 
 
+def _in_percent(store: CampaignStore, dataset: PoolDataset) -> CampaignAgent:
+    """A random campaign whose objective, degradation, is declared in %."""
+    objective = replace(dataset.objectives[0], unit="%")
+    dataset = replace(dataset, objectives=(objective,))
+    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
+    return CampaignAgent.from_dataset(store, "in-percent", dataset, settings)
+
+
 def test_results_in_another_unit_are_stored_in_the_objective_unit(
     store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:
-    objective = replace(photo_pce10_dataset.objectives[0], unit="%")
-    dataset = replace(photo_pce10_dataset, objectives=(objective,))
-    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
-    agent = CampaignAgent.from_dataset(store, "in-percent", dataset, settings)
+    agent = _in_percent(store, photo_pce10_dataset)
     first, second, *_ = agent.propose()
     in_ppm = Measurement(first.id or "", {"degradation": 1000.0}, "a", units={"degradation": "ppm"})
     in_grams = Measurement(second.id or "", {"degradation": 1.0}, "b", units={"degradation": "g"})
@@ -184,11 +189,8 @@ def test_results_in_another_unit_are_stored_in_the_objective_unit(
 def test_a_result_stored_without_its_unit_label_is_repeated_as_the_same(
     store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:
-    objective = replace(photo_pce10_dataset.objectives[0], unit="%")
-    dataset = replace(photo_pce10_dataset, objectives=(objective,))
-    settings = CampaignSettings("random", initial=2, batch_size=2, seed=0)
-    agent = CampaignAgent.from_dataset(store, "labels", dataset, settings)
-    first, _ = agent.propose()
+    agent = _in_percent(store, photo_pce10_dataset)
+    first, *_ = agent.propose()
     result = Measurement(first.id or "", {"degradation": 0.1}, "k")
     agent.observe([result])
     MeasurementDocument.objects.update(units={})  # as results were stored before labels
