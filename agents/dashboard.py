@@ -48,7 +48,7 @@ from agents.campaign import CampaignAgent, CampaignStatus, Observation
 from db import CampaignNotFoundError
 from db.tokens import Principal, authenticate
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
-from discovery.domain import Campaign, Objective, Trial
+from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
 from discovery.surrogates import DTYPE, data_hash, fit_gp
 
 logger = logging.getLogger(__name__)
@@ -414,6 +414,8 @@ def proposals_figure(
 ) -> go.Figure:
     """Measured value of each completed trial by strategy, batches shaded, pending marked."""
     objective = campaign.objectives[0]
+    # in proposal order, batch by batch (results may come back in another order)
+    observed = sorted(observed, key=lambda o: (len(o.trial.batch), o.trial.batch))
     fig = go.Figure()
     extra: dict[str, str] = {}
     batches = list(dict.fromkeys(o.trial.batch for o in observed))
@@ -791,9 +793,13 @@ def campaign_row(status: CampaignStatus) -> str:
 
 
 def trials_table(
-    trials: Sequence[Trial], values: dict[str, dict[str, float]], objective: Objective
+    trials: Sequence[Trial], values: dict[str, dict[str, float]], campaign: Campaign
 ) -> str:
-    """The latest trials, newest first, with parameters and measured values."""
+    """The latest trials, newest first, with parameters and every measured outcome.
+
+    An infeasible result is marked; the instrument and why a trial was given up are shown.
+    """
+    outcomes: list[Objective | OutcomeConstraint] = [*campaign.objectives, *campaign.constraints]
     rows = []
     for trial in list(trials)[::-1][:TRIAL_ROWS]:
         measured = values.get(str(trial.id))
@@ -801,25 +807,40 @@ def trials_table(
             f"{esc(k)}={esc(num(v, 3) if isinstance(v, float) else v)}"
             for k, v in trial.parameters.items()
         )
+        cells = "".join(
+            f'<td class="n">{num(measured[o.name]) if measured else "—"}</td>' for o in outcomes
+        )
+        infeasible = measured is not None and not campaign.feasible(measured)
         rows.append(
             "<tr>"
             f"<td>{esc(trial.batch)}</td>"
             f"<td>{esc(trial.strategy or '')}</td>"
-            f"<td>{pill(trial.status.value)}</td>"
+            f"<td>{pill('infeasible' if infeasible else trial.status.value)}</td>"
             f'<td class="params">{params}</td>'
-            f'<td class="n">{num(measured[objective.name]) if measured else "—"}</td>'
+            f"{cells}"
             f'<td class="n">{num(trial.acquisition_value, 3)}</td>'
             f"<td>{esc(trial.claimed_by or '')}</td>"
+            f"<td>{esc(trial.reason or '')}</td>"
             "</tr>"
         )
+    named = "".join(
+        f'<th class="n">{esc(o.name)}{esc(f" ({o.unit})" if o.unit else "")}</th>' for o in outcomes
+    )
     head = (
         "<tr><th>batch</th><th>strategy</th><th>status</th><th>parameters</th>"
-        f'<th class="n">{esc(objective.name)}</th><th class="n">acquisition</th>'
-        "<th>instrument</th></tr>"
+        f'{named}<th class="n">acquisition</th><th>instrument</th><th>reason</th></tr>'
     )
     shown = min(len(trials), TRIAL_ROWS)
     title = f'<h2>Latest trials <span class="muted">({shown} of {len(trials)})</span></h2>'
     return card(title + table(head, rows), "wide")
+
+
+def _constraint_text(constraint: OutcomeConstraint) -> str:
+    """``gap in [1.1, 1.7] eV``: what a feasible result must measure."""
+    low = "-inf" if constraint.lower is None else f"{constraint.lower:g}"
+    high = "inf" if constraint.upper is None else f"{constraint.upper:g}"
+    unit = f" {constraint.unit}" if constraint.unit else ""
+    return f"feasible: {constraint.name} in [{low}, {high}]{unit}"
 
 
 def card(content: str, kind: str = "") -> str:
@@ -922,7 +943,7 @@ td.params { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:1
   background:#eef2ff; color:#3730a3; }
 .pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
 .pill.proposed, .pill.running { background:#fffbeb; color:#b45309; }
-.pill.failed, .pill.abandoned, .pill.closed { background:#fef2f2; color:#b91c1c; }
+.pill.failed, .pill.abandoned, .pill.closed, .pill.infeasible { background:#fef2f2; color:#b91c1c; }
 .alert { background:#fef2f2; color:#991b1b; border:1px solid #fecaca; border-radius:8px;
   padding:8px 12px; }
 form.login { display:grid; gap:8px; margin-top:12px; }
@@ -1110,7 +1131,8 @@ class Dashboard:
             proposals = proposals_figure(campaign, observed, pending, prediction)
             panels.append(card(figure_div(proposals, "fig-proposals"), "wide"))
         else:
-            panels.append(note_card("Proposals and measurements", "Nothing proposed yet.", "wide"))
+            nothing = "Nothing measured or pending." if trials else "Nothing proposed yet."
+            panels.append(note_card("Proposals and measurements", nothing, "wide"))
         if surrogate is not None:
             panels.append(card(figure_div(parity_figure(surrogate, objective), "fig-parity")))
             panels.append(card(figure_div(calibration_figure(surrogate), "fig-calibration")))
@@ -1120,10 +1142,13 @@ class Dashboard:
 
         eff = status.efficiency
         best = _best_value(status)
+        given_up = f"{status.trials.get('failed', 0)} failed"
+        given_up += f", {status.trials.get('abandoned', 0)} abandoned"
+        unit = f" ({objective.unit})" if objective.unit else ""
         tiles = [
-            kpi("measured", str(status.measurements), f"{status.rounds} model-guided rounds"),
-            kpi("pending", str(len(pending)), f"{status.trials.get('failed', 0)} failed"),
-            kpi(f"best {objective.name}", num(best), goal(objective)),
+            kpi("measured", str(status.measurements), f"{status.rounds} rounds after the design"),
+            kpi("pending", str(len(pending)), given_up),
+            kpi(f"best {objective.name}{unit}", num(best), goal(objective)),
         ]
         if eff is not None:
             tiles += [
@@ -1151,6 +1176,7 @@ class Dashboard:
                 if len(campaign.objectives) > 1
                 else ""
             )
+            + "".join(f" · {esc(_constraint_text(c))}" for c in campaign.constraints)
             + (f" · source {esc(campaign.source)}" if campaign.source else "")
             + (f" · {esc(gp_note)}" if surrogate is not None and gp_note else "")
         )
@@ -1161,7 +1187,7 @@ class Dashboard:
             f'<p class="subtitle">{subtitle}</p>'
             f'<div class="kpis">{"".join(tiles)}</div>'
             f'<div class="grid">{"".join(panels)}</div>'
-            f'<div class="grid">{trials_table(trials, measured_by_trial, objective)}</div>'
+            f'<div class="grid">{trials_table(trials, measured_by_trial, campaign)}</div>'
         )
         return page(campaign.name, body, principal, figures=True)
 

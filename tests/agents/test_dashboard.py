@@ -236,6 +236,20 @@ def test_an_empty_campaign_page_says_so(
     assert _figures(text) == {}
 
 
+def test_trials_given_up_show_their_reason_and_are_counted(
+    client: TestClient, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    first, second = agent.propose(2)
+    agent.fail(first.id or "", reason="furnace fault <3>")
+    agent.abandon(second.id or "", reason="precursor out of stock")
+    _sign_in(client)
+    text = client.get("/dashboard/campaigns/photo-pce10").text
+    assert "furnace fault &lt;3&gt;" in text and "precursor out of stock" in text
+    assert "1 failed, 1 abandoned" in text
+    assert "Nothing measured or pending." in text  # not "nothing proposed": two were
+
+
 def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> None:
     _sign_in(client)
     response = client.get("/dashboard/campaigns/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")
