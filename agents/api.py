@@ -31,7 +31,15 @@ from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from mongoengine import ValidationError as MongoValidationError
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -62,6 +70,7 @@ from discovery.domain import (
     OutcomeConstraint,
 )
 from discovery.spaces import SearchSpace
+from discovery.units import check_unit
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
@@ -202,12 +211,16 @@ class GiveUpIn(Body):
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
+#: A declared unit: one pint knows, so that results reported in another unit convert.
+Unit = Annotated[str | None, AfterValidator(lambda u: u if u is None else check_unit(u))]
+
+
 class ObjectiveIn(Body):
     """An objective of a new campaign."""
 
     name: str = Field(pattern=NAME)
     direction: Literal["max", "min"]
-    unit: str | None = None
+    unit: Unit = None
 
 
 class ConstraintIn(Body):
@@ -216,7 +229,7 @@ class ConstraintIn(Body):
     name: str = Field(pattern=NAME)
     lower: float | None = None
     upper: float | None = None
-    unit: str | None = None
+    unit: Unit = None
 
 
 class SettingsIn(Body):

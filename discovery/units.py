@@ -10,7 +10,33 @@ from typing import Any
 def _registry() -> Any:
     import pint  # lazy: building the registry takes about a second
 
-    return pint.UnitRegistry()
+    registry: Any = pint.UnitRegistry()
+    # per atom and per formula unit, as materials databases quote energies (eV/atom):
+    # dimensions of their own, so that meV/atom converts to eV/atom but never to eV
+    registry.define("atom = [atom]")
+    registry.define("formula_unit = [formula_unit] = fu = f.u.")
+    return registry
+
+
+def _parsed(label: str) -> Any | None:
+    """The unit pint reads in ``label``, or None (its parser raises many kinds of error)."""
+    try:
+        return _registry().parse_units(label)
+    except Exception:
+        return None
+
+
+def check_unit(label: str) -> str:
+    """``label`` if pint knows it as a unit, so that results in other units convert to it.
+
+    Raises:
+        ValueError: naming the label, with examples of pint's syntax.
+    """
+    if _parsed(label) is None:
+        raise ValueError(
+            f"{label!r} is not a unit pint knows (K, degC, eV/atom, mAh/g, %; or no unit)"
+        )
+    return label
 
 
 def check_physical(value: float, unit: str) -> None:
@@ -24,14 +50,8 @@ def check_physical(value: float, unit: str) -> None:
     Raises:
         ValueError: naming the value, the unit and absolute zero in that unit.
     """
-    import pint
-
-    registry = _registry()
-    try:
-        dimensionality = registry.parse_units(unit).dimensionality
-    except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
-        return
-    if dimensionality != registry.kelvin.dimensionality:
+    registry, parsed = _registry(), _parsed(unit)
+    if parsed is None or parsed.dimensionality != registry.kelvin.dimensionality:
         return
     zero = float(registry.Quantity(0.0, "kelvin").to(unit).magnitude)
     if zero != 0 and value < zero:  # zero == 0: kelvin, rankine, delta_degC
@@ -58,10 +78,8 @@ def convert(value: float, unit: str, target: str) -> float:
 
     registry = _registry()
     for label in (unit, target):
-        try:
-            registry.parse_units(label)
-        except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError):
-            raise ValueError(f"{label!r} is not a unit pint knows") from None
+        if _parsed(label) is None:
+            raise ValueError(f"{label!r} is not a unit pint knows")
     try:
         return float(registry.Quantity(value, unit).to(target).magnitude)
     except pint.errors.DimensionalityError:

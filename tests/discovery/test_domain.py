@@ -239,6 +239,21 @@ def test_a_temperature_below_absolute_zero_is_refused(
         assert shift.in_units_of(TC_OUTCOMES).values == {"tc": pytest.approx(-5.0)}
 
 
+def test_energies_per_atom_and_per_formula_unit_convert() -> None:
+    outcomes = (
+        Objective("e_form", Direction.MINIMIZE, "eV/atom"),
+        Objective("e_fu", Direction.MINIMIZE, "eV/fu"),
+    )
+    result = Measurement(
+        "t1", {"e_form": -120.0, "e_fu": -2.5}, "k", units={"e_form": "meV/atom"}
+    ).in_units_of(outcomes)
+    assert result.values == {"e_form": pytest.approx(-0.12), "e_fu": -2.5}
+    assert result.units == {"e_form": "eV/atom", "e_fu": "eV/fu"}
+    per_atom = Measurement("t1", {"e_form": -1.0, "e_fu": -2.5}, "k", units={"e_fu": "eV/atom"})
+    with pytest.raises(ValueError, match=r"units\.e_fu: 'eV/atom' cannot be converted to 'eV/fu'"):
+        per_atom.in_units_of(outcomes)
+
+
 @pytest.mark.parametrize(
     ("units", "message"),
     [
