@@ -1150,6 +1150,16 @@ class Dashboard:
             kpi("pending", str(len(pending)), given_up),
             kpi(f"best {objective.name}{unit}", num(best), goal(objective)),
         ]
+        metrics = status.metrics
+        if metrics.hypervolume is not None:
+            share = metrics.hypervolume_fraction
+            tiles.append(
+                kpi(
+                    "hypervolume",
+                    num(metrics.hypervolume),
+                    f"{num(100 * share, 3)}% of the pool's" if share is not None else "measured",
+                )
+            )
         if eff is not None:
             tiles += [
                 kpi("data-set best", num(eff.pool_best), f"pool of {campaign.pool_size}"),

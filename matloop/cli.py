@@ -723,6 +723,13 @@ def campaign_run(
                     )
 
             status = run(agent, lookup, rounds, advance)
+    if status.rounds < rounds:
+        budget = status.campaign.settings.budget
+        why = "its budget is spent" if budget is not None else "its pool is exhausted"
+        if budget is not None and status.measurements < budget:
+            why = "its pool is exhausted"
+        done = f"{status.rounds} round" + ("" if status.rounds == 1 else "s")
+        err.print(f"[yellow]note:[/yellow] stopped after {done}: {why}")
     best = status.best
     if best is not None:
         objective = status.campaign.objectives[0].name

@@ -15,7 +15,8 @@ from benchmarks.scripts import sibling
 from db import CampaignStore, connect, disconnect, ephemeral_server
 from db.connection import client
 from discovery.datasets import PoolDataset, load_olympus
-from discovery.domain import CampaignSettings
+from discovery.domain import CampaignSettings, Direction, Objective
+from discovery.spaces import ContinuousParameter, SearchSpace
 from literature.pipeline import build_records, normalize_mentions
 from literature.records import Mention, PaperExtraction
 from literature.text import Paper, Section, Sentence
@@ -23,6 +24,20 @@ from literature.vectors import to_bytes
 
 REPO = Path(__file__).resolve().parents[1]
 PHOTO_PCE10 = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
+
+
+@pytest.fixture(scope="session")
+def tradeoff_dataset() -> PoolDataset:
+    """40 points on a line; a = x rewards large x, b = 1 - x^2 small x: all Pareto-optimal."""
+    x = np.linspace(0.0, 1.0, 40)
+    return PoolDataset(
+        name="tradeoff",
+        space=SearchSpace((ContinuousParameter("x", 0.0, 1.0),)),
+        objectives=(Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE)),
+        points=[{"x": float(v)} for v in x],
+        values=np.stack([x, 1.0 - x**2], axis=1),
+        source="test",
+    )
 
 
 @pytest.fixture(scope="session")

@@ -110,7 +110,8 @@ def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
 def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     args = ("--from-olympus", str(OLYMPUS), "--initial", "6", "--batch", "3", "--budget", "8")
     _ok(cli, "campaign", "create", "opv", *args)
-    _ok(cli, "campaign", "run", "opv", "--rounds", "5")
+    ran = _ok(cli, "campaign", "run", "opv", "--rounds", "5")
+    assert "stopped after 1 round: its budget is spent" in ran
     assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["measurements"] == 8
     assert "budget=8" in _ok(cli, "campaign", "show", "opv")
     spent = _ok(cli, "campaign", "propose", "opv")

@@ -18,6 +18,7 @@ from agents import CampaignAgent, LookupOracle, run
 from agents.api import TOKEN_COOKIE, create_app
 from db import CampaignStore
 from db.tokens import create_token, revoke_token
+from discovery.datasets import PoolDataset
 from discovery.domain import Campaign, CampaignSettings, Direction, Measurement, Objective
 from discovery.spaces import CategoricalParameter, ContinuousParameter, SearchSpace
 
@@ -248,6 +249,20 @@ def test_trials_given_up_show_their_reason_and_are_counted(
     assert "furnace fault &lt;3&gt;" in text and "precursor out of stock" in text
     assert "1 failed, 1 abandoned" in text
     assert "Nothing measured or pending." in text  # not "nothing proposed": two were
+
+
+def test_two_objectives_show_both_and_the_hypervolume(
+    client: TestClient, tradeoff_dataset: PoolDataset
+) -> None:
+    store = CampaignStore()
+    settings = CampaignSettings("random", initial=6, batch_size=5, seed=1)
+    agent = CampaignAgent.from_dataset(store, "tradeoff", tradeoff_dataset, settings)
+    run(agent, LookupOracle.from_candidates(store.candidates("tradeoff")), 1)
+    _sign_in(client)
+    text = client.get("/dashboard/campaigns/tradeoff").text
+    fraction = agent.status().metrics.hypervolume_fraction
+    assert fraction is not None and f"{100 * fraction:.3g}% of the pool" in text
+    assert '<th class="n">a</th><th class="n">b</th>' in text
 
 
 def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> None:

@@ -9,25 +9,11 @@ from typer.testing import CliRunner
 from agents import CampaignAgent, LookupOracle, run
 from db import CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings, Direction, Measurement, Objective
+from discovery.domain import CampaignSettings, Measurement
 from discovery.metrics import hypervolume
-from discovery.spaces import ContinuousParameter, SearchSpace
 from matloop.cli import app
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
-
-
-def two_objective_dataset() -> PoolDataset:
-    """40 points on a line; a = x rewards large x, b = 1 - x^2 small x: all Pareto-optimal."""
-    x = np.linspace(0.0, 1.0, 40)
-    return PoolDataset(
-        name="tradeoff",
-        space=SearchSpace((ContinuousParameter("x", 0.0, 1.0),)),
-        objectives=(Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE)),
-        points=[{"x": float(v)} for v in x],
-        values=np.stack([x, 1.0 - x**2], axis=1),
-        source="test",
-    )
 
 
 def test_every_stored_batch_records_regret_ef_and_af(
@@ -61,8 +47,10 @@ def test_a_repeated_report_writes_no_second_row(
     assert [row["measurements"] for row in agent.metrics_history()] == [10]
 
 
-def test_two_objectives_record_the_hypervolume_reached(store: CampaignStore) -> None:
-    dataset = two_objective_dataset()
+def test_two_objectives_record_the_hypervolume_reached(
+    store: CampaignStore, tradeoff_dataset: PoolDataset
+) -> None:
+    dataset = tradeoff_dataset
     settings = CampaignSettings("random", initial=6, batch_size=5, seed=1)
     agent = CampaignAgent.from_dataset(store, "tradeoff", dataset, settings)
     run(agent, LookupOracle.from_candidates(store.candidates("tradeoff")), 2)
