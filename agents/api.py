@@ -70,7 +70,6 @@ from discovery.domain import (
     OutcomeConstraint,
 )
 from discovery.spaces import SearchSpace
-from discovery.units import check_unit
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
@@ -211,8 +210,9 @@ class GiveUpIn(Body):
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
-#: A declared unit: one pint knows, so that results reported in another unit convert.
-Unit = Annotated[str | None, AfterValidator(lambda u: u if u is None else check_unit(u))]
+#: A declared unit; an empty one is none. pint converts results reported in another unit
+#: when it knows both; a label it does not know (wt%) matches only itself.
+Unit = Annotated[str | None, AfterValidator(lambda u: u or None)]
 
 
 class ObjectiveIn(Body):

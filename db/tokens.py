@@ -88,6 +88,9 @@ def create_token(name: str, role: str, campaigns: list[str] | None = None) -> tu
         )
     if role not in ROLES:
         raise ValueError(f"role: unknown {role!r}; choose from {sorted(ROLES)}")
+    for campaign in campaigns or ():
+        if not re.fullmatch(NAME_REGEX, campaign):
+            raise ValueError(f"campaigns: {campaign!r} is not a campaign name")
     if role == "instrument" and not campaigns:
         raise ValueError("campaigns: an instrument token needs at least one campaign")
     secret = PREFIX + secrets.token_urlsafe(32)

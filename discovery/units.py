@@ -14,7 +14,7 @@ def _registry() -> Any:
     # per atom and per formula unit, as materials databases quote energies (eV/atom):
     # dimensions of their own, so that meV/atom converts to eV/atom but never to eV
     registry.define("atom = [atom]")
-    registry.define("formula_unit = [formula_unit] = fu = f.u.")
+    registry.define("formula_unit = [formula_unit] = fu")
     return registry
 
 
@@ -24,19 +24,6 @@ def _parsed(label: str) -> Any | None:
         return _registry().parse_units(label)
     except Exception:
         return None
-
-
-def check_unit(label: str) -> str:
-    """``label`` if pint knows it as a unit, so that results in other units convert to it.
-
-    Raises:
-        ValueError: naming the label, with examples of pint's syntax.
-    """
-    if _parsed(label) is None:
-        raise ValueError(
-            f"{label!r} is not a unit pint knows (K, degC, eV/atom, mAh/g, %; or no unit)"
-        )
-    return label
 
 
 def check_physical(value: float, unit: str) -> None:
@@ -77,9 +64,13 @@ def convert(value: float, unit: str, target: str) -> float:
     import pint
 
     registry = _registry()
-    for label in (unit, target):
-        if _parsed(label) is None:
-            raise ValueError(f"{label!r} is not a unit pint knows")
+    if _parsed(target) is None:
+        raise ValueError(
+            f"the campaign declares {target!r}, a unit pint does not know: report the value "
+            f"in {target!r} or without a unit"
+        )
+    if _parsed(unit) is None:
+        raise ValueError(f"{unit!r} is not a unit pint knows")
     try:
         return float(registry.Quantity(value, unit).to(target).magnitude)
     except pint.errors.DimensionalityError:

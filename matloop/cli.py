@@ -41,8 +41,9 @@ app.add_typer(flows_app, name="flows")
 app.add_typer(literature_app, name="literature")
 app.add_typer(model_app, name="model")
 
-console = Console()
-err = Console(stderr=True, soft_wrap=True)
+# no emoji codes: a reason "1:x:2" or a formula "Li:v:O" is data, printed as stored
+console = Console(emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 class CommandError(Exception):
@@ -288,8 +289,8 @@ def campaign_create(
                 settings,
             )
             console.print(
-                f"created campaign [bold]{name}[/bold]: {agent.campaign.pool_size} generated "
-                f"compositions of {elements}"
+                f"created campaign [bold]{escape(name)}[/bold]: {agent.campaign.pool_size} "
+                f"generated compositions of {escape(elements)}"
             )
             return
         if composition is not None and from_csv is None:
@@ -308,11 +309,11 @@ def campaign_create(
             dataset = load_olympus(from_olympus)
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
-        console.print(f"[yellow]note:[/yellow] {note}")
+        console.print(f"[yellow]note:[/yellow] {escape(note)}")
     goals = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
     console.print(
-        f"created campaign [bold]{name}[/bold]: {len(dataset)} candidates, "
-        f"{len(dataset.space.parameters)} parameters, objective {goals}"
+        f"created campaign [bold]{escape(name)}[/bold]: {len(dataset)} candidates, "
+        f"{len(dataset.space.parameters)} parameters, objective {escape(goals)}"
     )
 
 
@@ -472,14 +473,7 @@ def campaign_propose(
         agent = CampaignAgent(store(), name)
         trials = agent.propose(n)
         if not trials:
-            budget = agent.campaign.settings.budget
-            spent = sum(t.status.spends_budget for t in agent.store.trials(name))
-            why = (
-                f"its budget of {budget} experiments is spent"
-                if budget is not None and spent >= budget
-                else "no candidate is left in its pool"
-            )
-            err.print(f"[yellow]note:[/yellow] nothing proposed: {why}")
+            err.print(f"[yellow]note:[/yellow] nothing proposed: {_why_spent(agent)}")
     rows = []
     for t in trials:
         fixed = {
@@ -508,6 +502,15 @@ def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str
     """
     reserved = set(taken)
     return {f"{kind}.{name}" if name in reserved else name: value for name, value in named.items()}
+
+
+def _why_spent(agent: Any) -> str:
+    """Why a campaign proposes nothing more: its budget (handed-out trials count) or pool."""
+    budget = agent.campaign.settings.budget
+    spent = sum(t.status.spends_budget for t in agent.store.trials(agent.name))
+    if budget is not None and spent >= budget:
+        return f"its budget of {budget} experiments is spent"
+    return "no candidate is left in its pool"
 
 
 def _fmt(value: Any) -> str:
@@ -724,18 +727,16 @@ def campaign_run(
 
             status = run(agent, lookup, rounds, advance)
     if status.rounds < rounds:
-        budget = status.campaign.settings.budget
-        why = "its budget is spent" if budget is not None else "its pool is exhausted"
-        if budget is not None and status.measurements < budget:
-            why = "its pool is exhausted"
-        done = f"{status.rounds} round" + ("" if status.rounds == 1 else "s")
-        err.print(f"[yellow]note:[/yellow] stopped after {done}: {why}")
+        stopped = f"{status.rounds} round" + ("" if status.rounds == 1 else "s")
+        err.print(f"[yellow]note:[/yellow] stopped after {stopped}: {_why_spent(agent)}")
     best = status.best
     if best is not None:
         objective = status.campaign.objectives[0].name
         console.print(
-            f"{name}: {status.measurements} measurements, best {objective} = "
-            f"{best.measurement.values[objective]:.6g}"
+            escape(
+                f"{name}: {status.measurements} measurements, best {objective} = "
+                f"{best.measurement.values[objective]:.6g}"
+            )
         )
 
 
@@ -770,8 +771,8 @@ def campaign_export(
         tail = {
             "claimed_by": t.claimed_by,
             "reason": t.reason,
+            "units": (m.units or None) if m else None,
             "source": m.source if m else None,
-            "units": json.dumps(m.units) if m and m.units else None,
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": iso(t.created_at),
             "received_at": iso(m.received_at) if m else None,
@@ -789,6 +790,8 @@ def campaign_export(
     if format == "json":
         json.dump(rows, buffer, indent=2)
     else:
+        for row in rows:  # a cell of CSV holds the units as JSON
+            row["units"] = json.dumps(row["units"]) if row["units"] else None
         writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["trial_id"])
         writer.writeheader()
         writer.writerows(rows)
@@ -823,9 +826,11 @@ def token_create(
         store()
         secret, principal = create_token(name, role, campaign)
     err.print(
-        f"token {name!r}: scopes {sorted(principal.scopes)}"
-        + (f", campaigns {sorted(principal.campaigns)}" if principal.campaigns else "")
-        + " (shown once; store it now)"
+        escape(
+            f"token {name!r}: scopes {sorted(principal.scopes)}"
+            + (f", campaigns {sorted(principal.campaigns)}" if principal.campaigns else "")
+            + " (shown once; store it now)"
+        )
     )
     print(secret)
 
@@ -841,7 +846,8 @@ def token_list() -> None:
     table = Table("name", "scopes", "campaigns", "created")
     for t in tokens:
         created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
-        table.add_row(t.name, ",".join(sorted(t.scopes)), ",".join(sorted(t.campaigns)), created)
+        cells = (t.name, ",".join(sorted(t.scopes)), ",".join(sorted(t.campaigns)), created)
+        table.add_row(*map(escape, cells))
     console.print(table)
 
 

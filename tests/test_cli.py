@@ -111,7 +111,7 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     args = ("--from-olympus", str(OLYMPUS), "--initial", "6", "--batch", "3", "--budget", "8")
     _ok(cli, "campaign", "create", "opv", *args)
     ran = _ok(cli, "campaign", "run", "opv", "--rounds", "5")
-    assert "stopped after 1 round: its budget is spent" in ran
+    assert "stopped after 1 round: its budget of 8 experiments is spent" in ran
     assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["measurements"] == 8
     assert "budget=8" in _ok(cli, "campaign", "show", "opv")
     spent = _ok(cli, "campaign", "propose", "opv")
@@ -139,6 +139,19 @@ def test_a_bad_token_name_is_refused_naming_it(cli: CliRunner) -> None:
     result = cli.invoke(app, ["token", "create", "bad name"])
     assert result.exit_code == 1 and "name: 'bad name' must start" in result.output
     assert "Traceback" not in result.output
+    result = cli.invoke(app, ["token", "create", "r", "--role", "instrument", "--campaign", "[/]"])
+    assert result.exit_code == 1 and "campaigns: '[/]' is not a campaign name" in result.output
+    assert "r" not in _ok(cli, "token", "list").split()  # nothing stored
+
+
+def test_column_names_are_printed_as_written(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "gaps.csv"
+    pool.write_text("x,gap [eV]\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
+    made = _ok(
+        cli, "campaign", "create", "g", "--from-csv", str(pool), "--objective", "gap [eV]:max"
+    )
+    assert "objective gap [eV] (max)" in made
+    assert "best gap [eV] = 2" in _ok(cli, "campaign", "run", "g", "--rounds", "0")
 
 
 def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) -> None:

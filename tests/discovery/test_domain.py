@@ -239,6 +239,15 @@ def test_a_temperature_below_absolute_zero_is_refused(
         assert shift.in_units_of(TC_OUTCOMES).values == {"tc": pytest.approx(-5.0)}
 
 
+def test_a_declared_label_pint_does_not_know_matches_only_itself() -> None:
+    outcomes = (Objective("fe", Direction.MAXIMIZE, "wt%"),)
+    same = Measurement("t1", {"fe": 12.0}, "k", units={"fe": "wt%"})
+    assert same.in_units_of(outcomes).values == {"fe": 12.0}
+    other = Measurement("t1", {"fe": 12.0}, "k", units={"fe": "%"})
+    with pytest.raises(ValueError, match=r"units\.fe: the campaign declares 'wt%', a unit pint"):
+        other.in_units_of(outcomes)
+
+
 def test_energies_per_atom_and_per_formula_unit_convert() -> None:
     outcomes = (
         Objective("e_form", Direction.MINIMIZE, "eV/atom"),
