@@ -305,8 +305,9 @@ class Measurement:
         """
         declared = {o.name: o.unit for o in outcomes}
         values, units = dict(self.values), dict(self.units)
-        for name in self.units.keys() - declared.keys():
-            raise ValueError(f"trial {self.trial_id}: units.{name}: not an outcome")
+        unknown = sorted(self.units.keys() - declared.keys())
+        if unknown:
+            raise ValueError(f"trial {self.trial_id}: units.{unknown[0]}: not an outcome")
         for name, target in declared.items():
             value, unit = values.get(name), self.units.get(name, target)
             if target is None or not _is_number(value):
