@@ -539,8 +539,12 @@ class Service:
 
     @access("read")
     def show_campaign(self, name: str) -> dict[str, Any]:
-        """A campaign's progress: trial counts, best result, best-so-far, EF/AF."""
-        return status_json(self.agent(name).status())
+        """A campaign's progress: trial counts, best result, best-so-far, EF/AF.
+
+        ``metrics_history`` holds the live metrics recorded after each stored batch.
+        """
+        agent = self.agent(name)
+        return status_json(agent.status()) | {"metrics_history": agent.metrics_history()}
 
     @access("read")
     def list_trials(

@@ -66,6 +66,8 @@ def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) 
     assert shown["measurements"] == 3
     assert shown["best"]["values"] == {"degradation": 0.1}
     assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
+    [recorded] = shown["metrics_history"]  # one stored batch of results
+    assert recorded["measurements"] == 3 and recorded["best"] == 0.1
     # lineage: a trial's measurement, by the trial's id
     second = trials[1]["id"]
     found = api.get(
