@@ -28,7 +28,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -800,6 +800,7 @@ def trials_table(
     An infeasible result is marked; the instrument and why a trial was given up are shown.
     """
     outcomes: list[Objective | OutcomeConstraint] = [*campaign.objectives, *campaign.constraints]
+    now = datetime.now(UTC).replace(tzinfo=None)  # stored times are naive UTC
     rows = []
     for trial in list(trials)[::-1][:TRIAL_ROWS]:
         measured = values.get(str(trial.id))
@@ -810,12 +811,16 @@ def trials_table(
         cells = "".join(
             f'<td class="n">{num(measured[o.name]) if measured else "—"}</td>' for o in outcomes
         )
-        infeasible = measured is not None and not campaign.feasible(measured)
+        status = trial.status.value
+        if measured is not None and not campaign.feasible(measured):
+            status = "infeasible"
+        elif trial.lease_expires_at is not None and trial.lease_expires_at < now:
+            status = "expired"  # running, but its lease ran out: the next claim frees it
         rows.append(
             "<tr>"
             f"<td>{esc(trial.batch)}</td>"
             f"<td>{esc(trial.strategy or '')}</td>"
-            f"<td>{pill('infeasible' if infeasible else trial.status.value)}</td>"
+            f"<td>{pill(status)}</td>"
             f'<td class="params">{params}</td>'
             f"{cells}"
             f'<td class="n">{num(trial.acquisition_value, 3)}</td>'
@@ -942,7 +947,7 @@ td.params { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:1
 .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px;
   background:#eef2ff; color:#3730a3; }
 .pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
-.pill.proposed, .pill.running { background:#fffbeb; color:#b45309; }
+.pill.proposed, .pill.running, .pill.expired { background:#fffbeb; color:#b45309; }
 .pill.failed, .pill.abandoned, .pill.closed, .pill.infeasible { background:#fef2f2; color:#b91c1c; }
 .alert { background:#fef2f2; color:#991b1b; border:1px solid #fecaca; border-radius:8px;
   padding:8px 12px; }

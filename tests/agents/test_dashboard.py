@@ -6,6 +6,7 @@ import base64
 import html
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -249,6 +250,10 @@ def test_trials_given_up_show_their_reason_and_are_counted(
     assert "furnace fault &lt;3&gt;" in text and "precursor out of stock" in text
     assert "1 failed, 1 abandoned" in text
     assert "Nothing measured or pending." in text  # not "nothing proposed": two were
+    agent.claim("robot-1", 1, lease_seconds=0.1)
+    time.sleep(0.2)
+    text = client.get("/dashboard/campaigns/photo-pce10").text
+    assert '<span class="pill expired">expired</span>' in text
 
 
 def test_two_objectives_show_both_and_the_hypervolume(
