@@ -437,8 +437,8 @@ class Service:
         campaign, trial = "/campaigns/{name}", "/campaigns/{name}/trials/{trial_id}"
         # What each route answers besides its status (errors, 503 aside), for the schema.
         read, listed = (401, 403, 404, 422), (400, 401, 403, 404, 422)
-        acted = (401, 403, 404, 409, 413, 422)  # 400 too where a body is parsed
-        written, created = (400, *acted), (400, 401, 403, 409, 413, 422)
+        written = (400, 401, 403, 404, 409, 413, 422)  # 400: a body that is not UTF-8
+        created = (400, 401, 403, 409, 413, 422)
         registered = (201, 400, 401, 403, 413, 422)
         routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
             ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403)),

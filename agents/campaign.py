@@ -43,8 +43,15 @@ from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
 INITIAL_BATCH = "b0000"
-#: The source of a result that does not say who measured it (the API's default): it is
-#: taken whoever holds the trial's lease, since it cannot be told apart from the holder's.
+
+
+def batch_order(label: str) -> tuple[int, str]:
+    """Sort key of batch labels in the order they were proposed (``b9999`` < ``b10000``)."""
+    return len(label), label
+
+
+#: The source of a result that does not say who measured it (the API's default). It is
+#: accepted whoever holds the trial's lease: it cannot be told apart from the holder's.
 UNNAMED = "api"
 #: A pool candidate that failed this many times is not proposed again: a sample that
 #: cannot be made would otherwise come back in every batch.
@@ -717,7 +724,7 @@ def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dic
         return {"rounds": rounds, "initial_left": initial_left}
     per_batch = Counter(t.batch for t in trials)
     handed_out = rounds = 0
-    for batch in sorted(per_batch, key=lambda b: (len(b), b)):
+    for batch in sorted(per_batch, key=batch_order):
         rounds += handed_out >= settings.initial
         handed_out += per_batch[batch]
     return {"rounds": rounds, "initial_left": initial_left}

@@ -28,7 +28,7 @@ import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -44,8 +44,9 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from linear_operator.utils.warnings import NumericalWarning
 
 from agents.api import TOKEN_COOKIE, Service, access, caller
-from agents.campaign import CampaignAgent, CampaignStatus, Observation
+from agents.campaign import CampaignAgent, CampaignStatus, Observation, batch_order
 from db import CampaignNotFoundError
+from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
@@ -415,7 +416,7 @@ def proposals_figure(
     """Measured value of each completed trial by strategy, batches shaded, pending marked."""
     objective = campaign.objectives[0]
     # in proposal order, batch by batch (results may come back in another order)
-    observed = sorted(observed, key=lambda o: (len(o.trial.batch), o.trial.batch))
+    observed = sorted(observed, key=lambda o: batch_order(o.trial.batch))
     fig = go.Figure()
     extra: dict[str, str] = {}
     batches = list(dict.fromkeys(o.trial.batch for o in observed))
@@ -800,7 +801,7 @@ def trials_table(
     An infeasible result is marked; the instrument and why a trial was given up are shown.
     """
     outcomes: list[Objective | OutcomeConstraint] = [*campaign.objectives, *campaign.constraints]
-    now = datetime.now(UTC).replace(tzinfo=None)  # stored times are naive UTC
+    now = utcnow()  # what the store stamps: naive UTC
     rows = []
     for trial in list(trials)[::-1][:TRIAL_ROWS]:
         measured = values.get(str(trial.id))
@@ -841,7 +842,7 @@ def trials_table(
 
 
 def _constraint_text(constraint: OutcomeConstraint) -> str:
-    """``gap in [1.1, 1.7] eV``: what a feasible result must measure."""
+    """``feasible: gap in [1.1, 1.7] eV``: what a feasible result must measure."""
     low = "-inf" if constraint.lower is None else f"{constraint.lower:g}"
     high = "inf" if constraint.upper is None else f"{constraint.upper:g}"
     unit = f" {constraint.unit}" if constraint.unit else ""

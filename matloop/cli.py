@@ -26,6 +26,7 @@ from matloop.model_cli import model_app
 from matloop.settings import Settings
 
 if TYPE_CHECKING:
+    from agents import CampaignAgent
     from discovery.planners import Planner
 
 app = typer.Typer(
@@ -504,7 +505,7 @@ def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str
     return {f"{kind}.{name}" if name in reserved else name: value for name, value in named.items()}
 
 
-def _why_spent(agent: Any) -> str:
+def _why_spent(agent: CampaignAgent) -> str:
     """Why a campaign proposes nothing more: its budget (handed-out trials count) or pool."""
     budget = agent.campaign.settings.budget
     spent = sum(t.status.spends_budget for t in agent.store.trials(agent.name))
