@@ -53,7 +53,7 @@ from db import (
     TrialStateError,
     connect,
 )
-from db.documents import NAME_REGEX
+from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import LiteratureStore
 from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
@@ -74,7 +74,7 @@ from discovery.spaces import SearchSpace
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
 TOKEN_COOKIE = "matloop_token"
-NAME = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
+NAME = SOURCE_REGEX
 F = TypeVar("F", bound=Callable[..., Any])
 
 ResultsHook = Callable[[str, int], object]
@@ -131,7 +131,11 @@ _SURROGATE = re.compile(r"[\ud800-\udfff]")
 class ClaimIn(Body):
     """Ask for work."""
 
-    instrument: str = Field(pattern=NAME, description="Instrument id, e.g. `xrd-2`.")
+    instrument: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="Instrument id, e.g. `xrd-2`; required unless the token is bound to one.",
+    )
     count: int = Field(default=1, ge=1, le=100)
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
     request_id: str | None = Field(
@@ -156,8 +160,9 @@ class ResultIn(Body):
     source: str | None = Field(
         default=None,
         pattern=NAME,
-        description="Instrument or person (default `api`). A result naming an instrument "
-        "is refused when the trial is leased to another one (its lease ran out).",
+        description="Instrument or person (default: the token's instrument, else `api`). "
+        "A result naming an instrument is refused when the trial is leased to another one "
+        "(its lease ran out).",
     )
     units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
 
@@ -194,7 +199,9 @@ ReportIn = Annotated[
 class HeartbeatIn(Body):
     """Keep a lease alive."""
 
-    instrument: str = Field(pattern=NAME)
+    instrument: str | None = Field(
+        default=None, pattern=NAME, description="Required unless the token is bound to one."
+    )
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
 
 
@@ -204,8 +211,8 @@ class GiveUpIn(Body):
     instrument: str | None = Field(
         default=None,
         pattern=NAME,
-        description="The instrument holding the lease; required on a running trial, "
-        "except for an admin token.",
+        description="The instrument holding the lease (default: the token's); required on a "
+        "running trial, except for an admin token.",
     )
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
@@ -297,7 +304,8 @@ ANSWERS = {
     400: "Bad filter (OPTIMADE syntax, an unknown field, a value out of range), or a "
     "request body that is not UTF-8.",
     401: "No token, or an unknown or revoked one.",
-    403: "The token lacks the scope (or the campaign) the route needs.",
+    403: "The token lacks the scope (or the campaign) the route needs, or a token bound to "
+    "an instrument names another one.",
     404: "Unknown campaign, trial or model version.",
     409: "Conflict: trial state or lease, a concurrent proposal, a name taken.",
     413: TOO_LARGE.capitalize() + ".",
@@ -399,6 +407,14 @@ def admin(principal: Caller) -> Principal:
     if not principal.is_admin():
         raise HTTPException(403, f"token {principal.name!r} is not an admin token")
     return principal
+
+
+def _instrument(principal: Principal, named: str | None) -> str:
+    """The instrument a claim or heartbeat acts for: the token's, else the one named."""
+    instrument = principal.acting_as(named)
+    if instrument is None:
+        raise ValueError(f"instrument: required; token {principal.name!r} is not bound to one")
+    return instrument
 
 
 Reader = Depends(reader)
@@ -575,26 +591,39 @@ class Service:
         return listing([measurement_json(m) for m in found], total, limit, offset, fmt)
 
     @access("write")
-    def claim(self, name: str, body: ClaimIn) -> dict[str, Any]:
+    def claim(self, name: str, principal: Caller, body: ClaimIn) -> dict[str, Any]:
         """Lease the next trial(s); proposes a new batch when none are waiting."""
+        instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         with self.lock(name):
-            trials = agent.claim(body.instrument, body.count, body.lease_seconds, body.request_id)
+            trials = agent.claim(instrument, body.count, body.lease_seconds, body.request_id)
         return {"trials": [trial_json(t) for t in trials]}
 
     @access("write")
-    def report(self, name: str, body: ReportIn) -> dict[str, Any]:
-        """Report one result or a list (`{"results": [...]}`); repeats are stored once."""
+    def report(self, name: str, principal: Caller, body: ReportIn) -> dict[str, Any]:
+        """Report one result or a list (`{"results": [...]}`); repeats are stored once.
+
+        A token bound to an instrument reports as it: its results are checked against
+        the trials' leases whether or not they name their source.
+        """
         items = body.results if isinstance(body, ResultsIn) else [body]
-        report = self.agent(name).observe([item.measurement(UNNAMED) for item in items])
+        measurements = []
+        for i, item in enumerate(items):
+            field = f"results[{i}].source" if isinstance(body, ResultsIn) else "source"
+            source = principal.acting_as(item.source, field) or UNNAMED
+            measurements.append(item.measurement(source))
+        report = self.agent(name).observe(measurements)
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
 
     @access("write")
-    def heartbeat(self, name: str, trial_id: str, body: HeartbeatIn) -> dict[str, Any]:
+    def heartbeat(
+        self, name: str, trial_id: str, principal: Caller, body: HeartbeatIn
+    ) -> dict[str, Any]:
         """Extend the caller's lease on a running trial."""
-        return trial_json(self.agent(name).heartbeat(trial_id, body.instrument, body.lease_seconds))
+        instrument = _instrument(principal, body.instrument)
+        return trial_json(self.agent(name).heartbeat(trial_id, instrument, body.lease_seconds))
 
     @access("write")
     def fail(
@@ -606,7 +635,10 @@ class Service:
         """
         body = body or GiveUpIn()
         failed = self.agent(name).fail(
-            trial_id, body.instrument, body.reason, operator=principal.is_admin()
+            trial_id,
+            principal.acting_as(body.instrument),
+            body.reason,
+            operator=principal.is_admin(),
         )
         return trial_json(failed)
 
@@ -617,7 +649,10 @@ class Service:
         """Abandon a trial that was never run (running: by the instrument holding it)."""
         body = body or GiveUpIn()
         abandoned = self.agent(name).abandon(
-            trial_id, body.instrument, body.reason, operator=principal.is_admin()
+            trial_id,
+            principal.acting_as(body.instrument),
+            body.reason,
+            operator=principal.is_admin(),
         )
         return trial_json(abandoned)
 
@@ -771,6 +806,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
     app.add_exception_handler(RequestValidationError, _invalid_request)
     for error, status in [
         (FilterError, 400),
+        (PermissionError, 403),
         (LookupError, 404),
         (CampaignExistsError, 409),
         (ConcurrentProposalError, 409),

@@ -33,6 +33,8 @@ from pymongo.errors import OperationFailure
 from discovery.domain import Direction, TrialStatus
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
+#: Instrument ids and result sources: names that may also hold ':' (``lab:xrd-2``).
+SOURCE_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
 
 logger = logging.getLogger(__name__)
 

@@ -2,6 +2,10 @@
 
 Scopes: ``read`` (researchers, dashboards), ``write`` (instruments: claim trials and
 report results, limited to the token's campaigns), ``admin`` (everything, all campaigns).
+
+An instrument token may be bound to one instrument: it then acts only as that instrument
+(claims, heartbeats, results, give-ups), so a result it sends is checked against the
+trial's lease even when it does not name its source.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from mongoengine import (
     StringField,
 )
 
-from db.documents import NAME_REGEX, utcnow
+from db.documents import NAME_REGEX, SOURCE_REGEX, utcnow
 
 SCOPES = ("read", "write", "admin")
 ROLES: dict[str, tuple[str, ...]] = {
@@ -41,6 +45,7 @@ class TokenDocument(Document):
     token_hash = StringField(required=True, unique=True, regex=r"^[0-9a-f]{64}$")
     scopes = ListField(StringField(choices=SCOPES), required=True)
     campaigns = ListField(StringField())
+    instrument = StringField(regex=SOURCE_REGEX)
     revoked = BooleanField(default=False)
     created_at = DateTimeField(default=utcnow)
 
@@ -49,12 +54,16 @@ class TokenDocument(Document):
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: a token's name, scopes and the campaigns it may write to."""
+    """Who is calling: a token's name, scopes and campaigns it may write to.
+
+    ``instrument`` is the one instrument the token acts for (None: any it names).
+    """
 
     name: str
     scopes: frozenset[str]
     campaigns: frozenset[str]
     created_at: datetime | None = None
+    instrument: str | None = None
 
     def can_read(self) -> bool:
         """Read access to campaigns, trials, measurements, materials."""
@@ -68,18 +77,40 @@ class Principal:
         """Manage campaigns, materials and tokens."""
         return "admin" in self.scopes
 
+    def acting_as(self, named: str | None, field: str = "instrument") -> str | None:
+        """The instrument a request acts for: the bound one, else the one it names.
+
+        Raises:
+            PermissionError: a bound token names another instrument (in ``field``).
+        """
+        if self.instrument is None or named in (None, self.instrument):
+            return self.instrument or named
+        raise PermissionError(
+            f"{field}: token {self.name!r} acts only for instrument {self.instrument!r}, "
+            f"not {named!r}"
+        )
+
 
 def hash_token(secret: str) -> str:
     """SHA-256 of a token (tokens are 256-bit random, so no salt or slow hash is needed)."""
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def create_token(name: str, role: str, campaigns: list[str] | None = None) -> tuple[str, Principal]:
+def create_token(
+    name: str, role: str, campaigns: list[str] | None = None, instrument: str | None = None
+) -> tuple[str, Principal]:
     """Create a token for a role; returns the secret (shown once) and its principal.
+
+    Args:
+        name: The token's name (an identifier).
+        role: ``researcher``, ``instrument`` or ``admin`` (:data:`ROLES`).
+        campaigns: Campaigns an instrument token may write to.
+        instrument: Binds an instrument token to this one instrument.
 
     Raises:
         ValueError: a name that is not a plain identifier, an unknown role, an instrument
-            without campaigns, or a taken name.
+            without campaigns, an instrument bound to a token of another role, or a taken
+            name.
     """
     if not re.fullmatch(NAME_REGEX, name):
         raise ValueError(
@@ -93,12 +124,17 @@ def create_token(name: str, role: str, campaigns: list[str] | None = None) -> tu
             raise ValueError(f"campaigns: {campaign!r} is not a campaign name")
     if role == "instrument" and not campaigns:
         raise ValueError("campaigns: an instrument token needs at least one campaign")
+    if instrument is not None and role != "instrument":
+        raise ValueError(f"instrument: only an instrument token is bound to one, not {role!r}")
+    if instrument is not None and not re.fullmatch(SOURCE_REGEX, instrument):
+        raise ValueError(f"instrument: {instrument!r} is not an instrument id")
     secret = PREFIX + secrets.token_urlsafe(32)
     document = TokenDocument(
         name=name,
         token_hash=hash_token(secret),
         scopes=list(ROLES[role]),
         campaigns=list(campaigns or []),
+        instrument=instrument,
     )
     try:
         document.save()
@@ -135,4 +171,5 @@ def _principal(document: TokenDocument) -> Principal:
         frozenset(document.scopes),
         frozenset(document.campaigns),
         document.created_at,
+        document.instrument,
     )

@@ -819,17 +819,25 @@ def token_create(
     campaign: Annotated[
         list[str] | None, typer.Option(help="Campaign an instrument may write to (repeatable).")
     ] = None,
+    instrument: Annotated[
+        str | None,
+        typer.Option(
+            help="Bind an instrument token to this instrument id: it then claims and reports "
+            "only as it, and its results are checked against the trials' leases."
+        ),
+    ] = None,
 ) -> None:
     """Create a token and print it once; only its hash is stored."""
     from db.tokens import create_token
 
     with errors():
         store()
-        secret, principal = create_token(name, role, campaign)
+        secret, principal = create_token(name, role, campaign, instrument)
     err.print(
         escape(
             f"token {name!r}: scopes {sorted(principal.scopes)}"
             + (f", campaigns {sorted(principal.campaigns)}" if principal.campaigns else "")
+            + (f", instrument {principal.instrument!r}" if principal.instrument else "")
             + " (shown once; store it now)"
         )
     )
@@ -844,10 +852,11 @@ def token_list() -> None:
     with errors():
         store()
         tokens = list_tokens()
-    table = Table("name", "scopes", "campaigns", "created")
+    table = Table("name", "scopes", "campaigns", "instrument", "created")
     for t in tokens:
         created = t.created_at.strftime("%Y-%m-%d %H:%M") if t.created_at else ""
-        cells = (t.name, ",".join(sorted(t.scopes)), ",".join(sorted(t.campaigns)), created)
+        scopes, campaigns = ",".join(sorted(t.scopes)), ",".join(sorted(t.campaigns))
+        cells = (t.name, scopes, campaigns, t.instrument or "", created)
         table.add_row(*map(escape, cells))
     console.print(table)
 

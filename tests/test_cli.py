@@ -135,6 +135,17 @@ def test_values_are_printed_as_stored_not_as_markup(cli: CliRunner, tmp_path: Pa
     assert "'smiles': 'c1cc[nH]c1'" in _ok(cli, "campaign", "show", "mol")
 
 
+def test_a_token_bound_to_an_instrument_is_listed_with_it(cli: CliRunner) -> None:
+    args = ("token", "create", "xrd", "--role", "instrument", "--campaign", "opv")
+    created = cli.invoke(app, [*args, "--instrument", "xrd-2"])
+    assert created.exit_code == 0 and "instrument 'xrd-2'" in created.output, created.output
+    assert created.stdout.strip().startswith("mlp_")
+    [row] = [line for line in _ok(cli, "token", "list").splitlines() if "xrd" in line]
+    assert "xrd-2" in row
+    refused = cli.invoke(app, ["token", "create", "ann", "--instrument", "xrd-2"])
+    assert refused.exit_code != 0 and "instrument: only an instrument token" in refused.output
+
+
 def test_a_bad_token_name_is_refused_naming_it(cli: CliRunner) -> None:
     result = cli.invoke(app, ["token", "create", "bad name"])
     assert result.exit_code == 1 and "name: 'bad name' must start" in result.output

@@ -32,8 +32,13 @@ def api(photo_pce10_campaign: CampaignAgent) -> Iterator[TestClient]:
         yield client
 
 
-def _auth(role: str, campaigns: list[str] | None = None, name: str | None = None) -> dict:
-    secret, _ = create_token(name or f"{role}-{time.monotonic_ns()}", role, campaigns)
+def _auth(
+    role: str,
+    campaigns: list[str] | None = None,
+    name: str | None = None,
+    instrument: str | None = None,
+) -> dict:
+    secret, _ = create_token(name or f"{role}-{time.monotonic_ns()}", role, campaigns, instrument)
     return {"Authorization": f"Bearer {secret}"}
 
 
@@ -375,6 +380,63 @@ def test_an_unnamed_result_is_taken_and_its_retry_is_a_repeat(api: TestClient) -
     assert api.post(results, json=unnamed, headers=robot).json() == {"stored": 1, "duplicates": 0}
     retry = api.post(results, json=unnamed, headers=robot)  # the answer was lost
     assert retry.json() == {"stored": 0, "duplicates": 1}, retry.text
+
+
+def test_a_token_bound_to_an_instrument_acts_only_as_it(api: TestClient) -> None:
+    campaign = "/api/v1/campaigns/photo-pce10"
+    xrd2 = _auth("instrument", ["photo-pce10"], instrument="xrd-2")
+    xrd3 = _auth("instrument", ["photo-pce10"], instrument="xrd-3")
+    first = {"count": 2, "lease_seconds": 0.3}  # no instrument named: the token's
+    trials = api.post(f"{campaign}/claims", json=first, headers=xrd2).json()["trials"]
+    assert [t["claimed_by"] for t in trials] == ["xrd-2", "xrd-2"]
+    posing = api.post(f"{campaign}/claims", json={"instrument": "xrd-3"}, headers=xrd2)
+    assert posing.status_code == 403, posing.text
+    detail = posing.json()["detail"]
+    assert (
+        detail.startswith("instrument: token")
+        and "only for instrument 'xrd-2', not 'xrd-3'" in detail
+    )
+    time.sleep(0.5)  # xrd-2's leases run out, and xrd-3 claims the same trials
+    again = api.post(f"{campaign}/claims", json={"count": 2}, headers=xrd3).json()["trials"]
+    assert {t["id"] for t in again} == {t["id"] for t in trials}
+    # xrd-2's late result does not name its source, and is refused all the same
+    late = {"trial_id": trials[0]["id"], "values": {"degradation": 0.3}}
+    refused = api.post(f"{campaign}/results", json=late, headers=xrd2)
+    assert refused.status_code == 409, refused.text
+    assert "leased to 'xrd-3'; a result from 'xrd-2'" in refused.json()["detail"]
+    # a list naming another instrument is refused whole, naming the item
+    body = {
+        "results": [
+            {"trial_id": trials[0]["id"], "values": {"degradation": 0.2}},
+            {"trial_id": trials[1]["id"], "values": {"degradation": 0.2}, "source": "xrd-2"},
+        ]
+    }
+    posing = api.post(f"{campaign}/results", json=body, headers=xrd3)
+    assert posing.status_code == 403 and "results[1].source" in posing.json()["detail"]
+    assert MeasurementDocument.objects.count() == 0
+    del body["results"][1]["source"]
+    assert api.post(f"{campaign}/results", json=body, headers=xrd3).json()["stored"] == 2
+    retry = api.post(f"{campaign}/results", json=body, headers=xrd3)  # the answer was lost
+    assert retry.json() == {"stored": 0, "duplicates": 2}, retry.text
+    assert {m.source for m in MeasurementDocument.objects} == {"xrd-3"}
+
+
+def test_a_bound_token_heartbeats_and_gives_up_without_naming_itself(api: TestClient) -> None:
+    campaign = "/api/v1/campaigns/photo-pce10"
+    xrd2 = _auth("instrument", ["photo-pce10"], instrument="xrd-2")
+    [beating, failing] = api.post(f"{campaign}/claims", json={"count": 2}, headers=xrd2).json()[
+        "trials"
+    ]
+    beat = api.post(f"{campaign}/trials/{beating['id']}/heartbeat", json={}, headers=xrd2)
+    assert beat.status_code == 200, beat.text
+    failed = api.post(
+        f"{campaign}/trials/{failing['id']}/fail", json={"reason": "jammed"}, headers=xrd2
+    )
+    assert failed.json()["status"] == "failed", failed.text
+    unbound = _auth("instrument", ["photo-pce10"])
+    anonymous = api.post(f"{campaign}/claims", json={"count": 1}, headers=unbound)
+    assert anonymous.status_code == 422, anonymous.text
+    assert anonymous.json()["detail"].startswith("instrument: required")
 
 
 def test_an_admin_gives_up_a_running_trial_without_naming_its_instrument(
