@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import Any
 
 
@@ -18,10 +19,20 @@ def _registry() -> Any:
     return registry
 
 
+#: Lab labels that pint would misread (``at%`` as percent x technical atmosphere, ``a.u.``
+#: as atomic mass unit x year, ``mol%`` as mole x percent): fractions of different kinds
+#: and arbitrary units, which convert to nothing and so match only themselves.
+OPAQUE = re.compile(r"(at|wt|mol|vol)\.?\s*%|a\.\s*u\.?|arb\.?\s*u(nits?)?\.?", re.IGNORECASE)
+#: A power written without a caret, as labs write areas and volumes (``mA/cm2``, ``m2/g``).
+_BARE_POWER = re.compile(r"(?<=[A-Za-z])([23])\b")
+
+
 def _parsed(label: str) -> Any | None:
-    """The unit pint reads in ``label``, or None (its parser raises many kinds of error)."""
-    try:
-        return _registry().parse_units(label)
+    """The unit pint reads in ``label``, or None (unknown, or :data:`OPAQUE`)."""
+    if OPAQUE.fullmatch(label.strip()):
+        return None
+    try:  # pint's parser raises many kinds of error
+        return _registry().parse_units(_BARE_POWER.sub(r"^\1", label))
     except Exception:
         return None
 
@@ -40,7 +51,7 @@ def check_physical(value: float, unit: str) -> None:
     registry, parsed = _registry(), _parsed(unit)
     if parsed is None or parsed.dimensionality != registry.kelvin.dimensionality:
         return
-    zero = float(registry.Quantity(0.0, "kelvin").to(unit).magnitude)
+    zero = float(registry.Quantity(0.0, "kelvin").to(parsed).magnitude)
     if zero != 0 and value < zero:  # zero == 0: kelvin, rankine, delta_degC
         raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
 
@@ -63,15 +74,15 @@ def convert(value: float, unit: str, target: str) -> float:
         return value
     import pint
 
-    registry = _registry()
-    if _parsed(target) is None:
+    to, given = _parsed(target), _parsed(unit)
+    if to is None:
         raise ValueError(
-            f"the campaign declares {target!r}, a unit pint does not know: report the value "
-            f"in {target!r} or without a unit"
+            f"the campaign declares {target!r}, a unit pint does not convert: report the "
+            f"value in {target!r} or without a unit"
         )
-    if _parsed(unit) is None:
-        raise ValueError(f"{unit!r} is not a unit pint knows")
+    if given is None:
+        raise ValueError(f"{unit!r} is not a unit pint converts")
     try:
-        return float(registry.Quantity(value, unit).to(target).magnitude)
+        return float(_registry().Quantity(value, given).to(to).magnitude)
     except pint.errors.DimensionalityError:
         raise ValueError(f"{unit!r} cannot be converted to {target!r}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -248,6 +249,28 @@ def test_a_declared_label_pint_does_not_know_matches_only_itself() -> None:
         other.in_units_of(outcomes)
 
 
+@pytest.mark.parametrize("label", ["at%", "at.%", "mol%", "a.u.", "arb. units"])
+def test_fractions_and_arbitrary_units_pint_would_misread_match_only_themselves(
+    label: str,
+) -> None:
+    outcomes = (Objective("x", Direction.MAXIMIZE, label),)
+    same = Measurement("t1", {"x": 12.0}, "k", units={"x": label})
+    assert same.in_units_of(outcomes).values == {"x": 12.0}
+    # pint reads at% as percent x technical atmosphere and a.u. as amu x year
+    for other in ("%", "Pa", "kg*s"):
+        posing = Measurement("t1", {"x": 12.0}, "k", units={"x": other})
+        with pytest.raises(
+            ValueError, match=rf"units\.x: the campaign declares '{re.escape(label)}'"
+        ):
+            posing.in_units_of(outcomes)
+
+
+def test_powers_written_without_a_caret_convert() -> None:
+    outcomes = (Objective("j", Direction.MAXIMIZE, "A/m^2"),)
+    current = Measurement("t1", {"j": 5.0}, "k", units={"j": "mA/cm2"})
+    assert current.in_units_of(outcomes).values == {"j": pytest.approx(50.0)}
+
+
 def test_energies_per_atom_and_per_formula_unit_convert() -> None:
     outcomes = (
         Objective("e_form", Direction.MINIMIZE, "eV/atom"),
@@ -267,7 +290,7 @@ def test_energies_per_atom_and_per_formula_unit_convert() -> None:
     ("units", "message"),
     [
         ({"tc": "eV"}, r"units\.tc: 'eV' cannot be converted to 'K'"),
-        ({"tc": "kelvinz"}, r"units\.tc: 'kelvinz' is not a unit pint knows"),
+        ({"tc": "kelvinz"}, r"units\.tc: 'kelvinz' is not a unit pint converts"),
         ({"colour": "nm"}, r"units\.colour: not an outcome"),
     ],
 )
