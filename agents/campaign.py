@@ -772,8 +772,8 @@ def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:
     """``planner`` with a registered property model's predictions as its prior mean.
 
     Raises:
-        ValueError: for a planner without a surrogate (random), or a space that is not a
-            composition space.
+        ValueError: for a planner without a surrogate (random), a space that is not a
+            composition space, or a model whose predictions are not finite.
         LookupError: for an unknown model version.
 
     """
@@ -782,7 +782,10 @@ def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:
     if not isinstance(planner, GPPlanner):
         raise ValueError(f"strategy {planner.name!r} has no surrogate to give a prior mean")
     model = load_property_model(version)
-    composition_formulas(space, np.zeros((1, space.dim)))  # refuses other spaces now
+    probe = composition_formulas(space, np.zeros((1, space.dim)))  # refuses other spaces now
+    mean = model.predict(probe).mean
+    if not np.isfinite(mean).all():  # a NaN prior mean would fail every proposal
+        raise ValueError(f"prior model {version!r} predicts {mean[0]} for {probe[0]}; not finite")
 
     def prior(X: np.ndarray) -> np.ndarray:
         return model.predict(composition_formulas(space, X)).mean

@@ -30,7 +30,7 @@ import math
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ from db import CampaignStore
 from db.literature import LiteratureStore
 from db.models import load_model_record, save_model_record
 from discovery.diagnostics import calibration
-from discovery.domain import ModelArtifact
+from discovery.domain import MAX_ABS_VALUE, ModelArtifact
 from discovery.ensembles import TrainingConfig
 from discovery.featurizers import parse_formula
 from discovery.property_models import (
@@ -276,6 +276,8 @@ def _number(text: str, where: str) -> float:
         raise ValueError(f"{where}: {text!r} is not a number") from None
     if not math.isfinite(value):
         raise ValueError(f"{where}: {text!r} is not finite")
+    if abs(value) > MAX_ABS_VALUE:  # the bound on measured values: squares stay finite
+        raise ValueError(f"{where}: {text!r} is beyond +-{MAX_ABS_VALUE:g}")
     return value
 
 
@@ -309,6 +311,35 @@ def _structure(text: str, where: str, folder: Path) -> Structure:
         raise ValueError(f"{where}: cannot read the structure ({error})") from None
 
 
+def _merge_repeats(data: LabelledData, path: Path) -> tuple[LabelledData, list[str]]:
+    """One row per composition (reduced formula), the mean of its rows' targets.
+
+    As :func:`records_data` does for records: repeats of one composition (TlY, Y2Tl2)
+    would otherwise land on both sides of the validation split, scoring the model on
+    what it was trained on.
+
+    Returns:
+        The merged data (first row of each composition, in table order) and a note
+        saying how many rows were merged (none when no composition repeats).
+
+    """
+    groups: dict[str, list[int]] = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pymatgen: no electronegativity for He, Ne, ...
+        for i, formula in enumerate(data.materials):
+            groups.setdefault(Composition(formula).reduced_formula, []).append(i)
+    if len(groups) == len(data):
+        return data, []
+    means = np.array([data.y[rows].mean() for rows in groups.values()], dtype=float)
+    merged = replace(data.subset([rows[0] for rows in groups.values()]), y=means)
+    repeats = len(data) - len(groups)
+    note = (
+        f"{path}: {repeats} row(s) repeat an earlier composition; each composition's "
+        "targets were averaged into one row"
+    )
+    return merged, [note]
+
+
 def read_table(
     path: str | Path,
     target: str,
@@ -317,9 +348,13 @@ def read_table(
 ) -> LabelledData:
     """Read labelled materials from a CSV with a header.
 
+    Rows of one composition (by reduced formula) are merged into one, the mean of their
+    targets; structures are kept as they are (polymorphs differ).
+
     Args:
         path: CSV file, one material per row.
-        target: Column of target values (numbers, finite).
+        target: Column of target values (numbers, finite, at most
+            :data:`~discovery.domain.MAX_ABS_VALUE` in magnitude).
         formula_column: Column of chemical formulas (read when no ``structure_column``).
         structure_column: Column of crystal structures: CIF text, or the path of a CIF
             file relative to the CSV's folder.
@@ -327,11 +362,17 @@ def read_table(
     Raises:
         FileNotFoundError: if there is no such file.
         ValueError: naming the file, column and data row (1-based) of a missing column,
-            an empty cell, a target that is not a finite number, or an unreadable formula
-            or structure.
+            an empty cell, a target that is not a finite number or is too large, or an
+            unreadable formula or structure.
 
     """
-    path = Path(path)
+    return _read_table(Path(path), target, formula_column, structure_column)[0]
+
+
+def _read_table(
+    path: Path, target: str, formula_column: str, structure_column: str | None
+) -> tuple[LabelledData, list[str]]:
+    """:func:`read_table`, with notes on the rows merged."""
     table = _read_text_csv(path)
     targets = _column(table, path, target, "target")
     if structure_column is not None:
@@ -353,7 +394,8 @@ def read_table(
             formula = _formula(cell, f"{path}: {formula_column!r} in data row {row}")
             materials.append(formula)
             labels.append(formula)
-    return LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
+    data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
+    return (data, []) if structure_column is not None else _merge_repeats(data, path)
 
 
 def train_from_table(
@@ -388,7 +430,7 @@ def train_from_table(
         FileNotFoundError: if a file is missing.
         ValueError: naming the file, column and row of bad input; for an unknown kind,
             ``crystal-gnn`` without a structure column, or fewer than
-            :data:`MIN_SAMPLES` materials.
+            :data:`MIN_SAMPLES` compositions (repeats are merged, see :func:`read_table`).
 
     """
     settings = _config(kind, config, seed)
@@ -397,10 +439,11 @@ def train_from_table(
             "structure_column: crystal-gnn reads crystal structures; name the column that "
             "holds CIF text or CIF file paths"
         )
-    data = read_table(path, target, formula_column, structure_column)
+    data, notes = _read_table(Path(path), target, formula_column, structure_column)
     if val_path is not None:
         train = data
-        val = read_table(val_path, target, formula_column, structure_column)
+        val, val_notes = _read_table(Path(val_path), target, formula_column, structure_column)
+        notes += val_notes
         how = f"file {val_path}"
     else:
         _check_size(len(data), str(path))
@@ -408,7 +451,7 @@ def train_from_table(
         how = f"random {val_fraction:g} (seed {seed})"
     _check_size(len(train) + len(val), str(path))
     info = {"target": target, "source": f"table:{path}", "unit": None, "validation": how}
-    return _fit(train, val, settings, info)
+    return _fit(train, val, settings, info, notes)
 
 
 # -- campaigns -------------------------------------------------------------------------
@@ -634,6 +677,20 @@ def _bson_ready(value: Any) -> Any:
     return value
 
 
+def _check_diagnostics(diagnostics: Mapping[str, float | None]) -> None:
+    """Refuse validation metrics that are NaN or infinite (None: undefined, allowed)."""
+    bad = [
+        f"{name} = {value}"
+        for name, value in diagnostics.items()
+        if value is not None and not math.isfinite(value)
+    ]
+    if bad:  # a model that predicts NaN would break every campaign that used it
+        raise ValueError(
+            f"validation {', '.join(bad)}: the model's predictions are not finite; "
+            "it is not registered"
+        )
+
+
 def register(
     model: PropertyModel,
     diagnostics: Mapping[str, float | None],
@@ -656,7 +713,11 @@ def register(
     Returns:
         The version, ``"{prefix}:{kind}:{data_hash[:12]}"``.
 
+    Raises:
+        ValueError: naming the validation metrics that are not finite (NaN or infinite).
+
     """
+    _check_diagnostics(diagnostics)
     metrics = {
         **model.metrics,
         **{f"val_{k}": v for k, v in diagnostics.items()},

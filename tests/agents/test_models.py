@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import csv
+import math
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Lattice, Structure
 
 from agents import CampaignAgent, LookupOracle
 from agents.models import (
@@ -30,9 +31,10 @@ from db import CampaignStore, save_model_record
 from db.documents import ModelRecord
 from db.literature import LiteratureStore, PropertyRecordDocument
 from discovery.datasets import load_csv
+from discovery.diagnostics import calibration
 from discovery.domain import CampaignSettings, Direction, ModelArtifact
 from discovery.ensembles import TrainingConfig
-from discovery.property_models import PropertyModelConfig
+from discovery.property_models import PropertyModel, PropertyModelConfig, fit_property_model
 
 # tiny models: on a busy machine, intra-op threads only wait on each other
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -133,6 +135,12 @@ def test_hash_covers_data_and_settings_but_not_the_device() -> None:
         ),
         ([["formula", "k"], ["NaCl", "NaN"]], {}, r"'k' in data row 1: 'NaN' is not finite"),
         ([["formula", "k"], ["NaCl", "inf"]], {}, r"'k' in data row 1: 'inf' is not finite"),
+        (
+            [["formula", "k"], ["NaCl", "1"], ["Fe2O3", "1e300"]],
+            {},
+            r"'k' in data row 2: '1e300' is beyond \+-1e\+100",
+        ),
+        ([["formula", "k"], ["Fe2O3", "-1e160"]], {}, r"'k' in data row 1: '-1e160' is beyond"),
         ([["formula", "k"], ["NaCl", ""]], {}, r"'k' in data row 1: empty"),
         ([["formula", "k"], ["Xx2O", "1"]], {}, r"'formula' in data row 1: cannot read formula"),
         ([["formula", "k"], ["", "1"]], {}, r"'formula' in data row 1: empty"),
@@ -165,6 +173,57 @@ def test_bad_tables_are_refused_naming_file_column_and_row(
         train_from_table(path, arguments.pop("target"), **arguments)
     if "kind" not in kwargs and "val_fraction" not in kwargs:
         assert str(path) in str(error.value)
+
+
+def test_rows_of_one_composition_become_one_row_with_their_mean_target(tmp_path: Path) -> None:
+    rows = [["formula", "k"], ["TlY", "1"], ["NaCl", "2"], ["Y2Tl2", "3"], ["YTl", "5"],
+            ["KCl", "4"]]  # fmt: skip
+    data = read_table(write_csv(tmp_path / "t.csv", rows), "k")
+    assert data.labels == ["TlY", "NaCl", "KCl"] and data.rows == [1, 2, 5]
+    np.testing.assert_allclose(data.y, [3.0, 2.0, 4.0])
+
+
+def test_copies_of_compositions_cannot_leak_into_the_validation_split(
+    bulk_csv: Path, tmp_path: Path
+) -> None:
+    lines = bulk_csv.read_text().splitlines()
+    doubled = [
+        f"{(Composition(f) * 2).formula.replace(' ', '')},{v}"
+        for f, v in (line.split(",") for line in lines[1:])
+    ]  # Zr1 -> Zr2, K2Mg5Sn3 -> K4Mg10Sn6: the same compositions again
+    copies = tmp_path / "copies.csv"
+    copies.write_text("\n".join([*lines, *doubled]) + "\n")
+    original = train_from_table(bulk_csv, "target", "gp", val_fraction=0.25, seed=1)
+    merged = train_from_table(copies, "target", "gp", val_fraction=0.25, seed=1)
+    assert merged.data_hash == original.data_hash  # the same 40 compositions, split alike
+    assert merged.diagnostics == original.diagnostics
+    assert original.notes == ()
+    assert merged.notes == (
+        f"{copies}: 40 row(s) repeat an earlier composition; each composition's targets "
+        "were averaged into one row",
+    )
+
+
+@pytest.fixture
+def nan_gp() -> PropertyModel:
+    """A GP fitted (past the table reader) on a target of 1e300: it predicts NaN."""
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    y = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 1e300])
+    return fit_property_model(formulas, y, [], np.zeros(0), PropertyModelConfig("gp", TINY))
+
+
+def test_a_model_with_non_finite_validation_metrics_is_not_registered(
+    mongodb_uri: str, nan_gp: PropertyModel
+) -> None:
+    prediction = nan_gp.predict(["KBr", "SrO"])
+    quality = calibration(np.array([3.0, 4.0]), prediction.mean, prediction.std)
+    diagnostics = {"mae": quality.mae, "rmse": quality.rmse, "nll": quality.nll,
+                   "coverage_95": quality.coverage_95, "spearman": None}  # fmt: skip
+    with pytest.raises(ValueError, match=r"validation mae = nan, rmse = nan, nll = nan: .*not "):
+        register(nan_gp, diagnostics, "cd" * 32)
+    with pytest.raises(ValueError, match=r"validation nll = inf"):
+        register(nan_gp, {"mae": 1.0, "nll": math.inf, "spearman": None}, "cd" * 32)
+    assert ModelRecord.objects.count() == 0
 
 
 def test_missing_files_are_file_not_found(tmp_path: Path) -> None:
@@ -301,6 +360,19 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
     assert measured <= {0.0, 0.5}  # molar fractions: NaCl is Na 0.5, Cl 0.5
     with pytest.raises(ValueError, match="objective: campaign 'salts' has no objective 'b'"):
         train_from_campaign(store, "salts", "b", kind="gp")
+
+
+def test_a_prior_model_that_predicts_nan_is_refused_naming_it(
+    store: CampaignStore, nan_gp: PropertyModel, tmp_path: Path
+) -> None:
+    version = register(nan_gp, {}, "cd" * 32)  # no metrics to refuse: as before the check
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(["NaCl", "KCl", "NaF", "KF"])]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    settings = CampaignSettings("gp", initial=2, prior_model=version)
+    with pytest.raises(ValueError, match=rf"prior model '{version}' predicts nan .*not finite"):
+        CampaignAgent.from_dataset(store, "salts", pool, settings)
+    assert store.campaigns() == []  # refused before anything was stored
 
 
 def test_a_campaign_of_other_parameters_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
