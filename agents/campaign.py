@@ -241,8 +241,12 @@ class CampaignAgent:
         points: Sequence[Mapping[str, Any]],
         settings: CampaignSettings | None = None,
         source: str = "generated",
+        constraints: Sequence[OutcomeConstraint] = (),
     ) -> CampaignAgent:
         """Create a campaign over a pool of unmeasured candidates (a lab measures them).
+
+        ``constraints`` are ranges on quantities the lab reports with every result
+        (a band gap between 1.1 and 1.7 eV).
 
         Raises:
             ValueError: naming the candidate that is outside ``space``.
@@ -260,6 +264,7 @@ class CampaignAgent:
             objectives=objectives,
             settings=settings or CampaignSettings(),
             source=source,
+            constraints=tuple(constraints),
         )
         planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])

@@ -199,6 +199,9 @@ class Campaign:
         clash = set(names) & set(self.space.names)
         if clash:
             raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
+        for name in [*names, *self.space.names]:
+            if name.startswith("$"):  # MongoDB refuses such field names in stored results
+                raise ValueError(f"name {name!r}: an outcome or parameter may not start with '$'")
 
     @property
     def objective_names(self) -> list[str]:
@@ -292,15 +295,17 @@ class Measurement:
         A value reported in another unit of the same quantity is converted by pint
         (``degC`` to ``K``, ``MPa`` to ``GPa``) and labelled with the declared unit, so
         that best values, traces and exports compare like with like. A value given
-        without a unit is in the declared one, and is labelled so. An outcome without
-        a declared unit keeps the label it was given.
+        without a unit is in the declared one, and is labelled so. A unit given for an
+        outcome without a declared unit is refused: with nothing to convert to, ``meV``
+        and ``eV`` values would be stored side by side.
 
         Args:
             outcomes: The campaign's objectives and constrained quantities.
 
         Raises:
             ValueError: naming ``units.<name>`` for a unit of a name that is not an
-                outcome, or one that pint cannot convert to the declared unit; naming
+                outcome or has no declared unit, or one that pint cannot convert to the
+                declared unit; naming
                 the field for a temperature in degC or degF below absolute zero.
         """
         declared = {o.name: o.unit for o in outcomes}
@@ -310,6 +315,12 @@ class Measurement:
             raise ValueError(f"trial {self.trial_id}: units.{unknown[0]}: not an outcome")
         for name, target in declared.items():
             value, unit = values.get(name), self.units.get(name, target)
+            if target is None and unit is not None:
+                raise ValueError(
+                    f"trial {self.trial_id}: units.{name}: the campaign declares no unit for "
+                    f"{name!r}, so {unit!r} cannot be converted; report the value without a "
+                    "unit, in the unit of the campaign's other values"
+                )
             if target is None or not _is_number(value):
                 continue  # nothing to convert to, or check() refuses the value
             try:

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -154,27 +155,35 @@ def db_restore(
 
 
 # -- campaign -----------------------------------------------------------------------
-def _parse_objective(text: str) -> tuple[str, Any]:
-    from discovery.domain import Direction
+def _parse_objective(text: str) -> Any:
+    """``NAME:max|min[:UNIT]`` to an objective."""
+    from discovery.domain import Direction, Objective
 
-    column, sep, direction = text.rpartition(":")
-    if not sep or not column:
-        raise CommandError(f"--objective {text!r}: expected COLUMN:max or COLUMN:min")
-    return column, Direction.parse(direction)
+    parts = text.split(":")
+    for cut, unit in ((len(parts) - 1, None), (len(parts) - 2, parts[-1])):
+        name = ":".join(parts[:cut])
+        if cut >= 1 and name and unit != "":
+            try:
+                return Objective(name, Direction.parse(parts[cut]), unit)
+            except ValueError:
+                continue
+    raise CommandError(
+        f"--objective {text!r}: the direction must be max or min, as in NAME:max or NAME:min:UNIT"
+    )
 
 
 def _parse_constraint(text: str) -> Any:
-    """``NAME:LOWER:UPPER`` (either bound may be empty) to an outcome constraint."""
+    """``NAME:LOWER:UPPER[:UNIT]`` (either bound may be empty) to an outcome constraint."""
     from discovery.domain import OutcomeConstraint
 
     parts = text.split(":")
-    if len(parts) != 3 or not parts[0]:
+    if len(parts) not in (3, 4) or not parts[0] or parts[3:] == [""]:
         raise CommandError(
-            f"--constraint {text!r}: expected NAME:LOWER:UPPER (e.g. band_gap:1.1:1.7)"
+            f"--constraint {text!r}: expected NAME:LOWER:UPPER[:UNIT] (e.g. band_gap:1.1:1.7:eV)"
         )
     try:
-        lower, upper = (float(v) if v.strip() else None for v in parts[1:])
-        return OutcomeConstraint(parts[0], lower, upper)
+        lower, upper = (float(v) if v.strip() else None for v in parts[1:3])
+        return OutcomeConstraint(parts[0], lower, upper, *parts[3:])
     except ValueError as error:
         raise CommandError(f"--constraint {text!r}: {error}") from None
 
@@ -187,7 +196,8 @@ def campaign_create(
     ] = None,
     from_olympus: Annotated[Path | None, typer.Option(help="Olympus data set folder.")] = None,
     objective: Annotated[
-        list[str] | None, typer.Option(help="COLUMN:max|min (repeatable).")
+        list[str] | None,
+        typer.Option(help="NAME:max|min[:UNIT]; results in other pint units convert (repeatable)."),
     ] = None,
     param: Annotated[
         list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
@@ -225,9 +235,14 @@ def campaign_create(
         bool,
         typer.Option(
             help="Keep charge-balanced ionic compositions only, by pymatgen's common "
-            "oxidation states (drops peroxides and intermetallics; --elements)."
+            "oxidation states (drops peroxides, intermetallics and, unless --min-elements "
+            "1, pure elements; --elements)."
         ),
     ] = False,
+    min_elements: Annotated[
+        int | None,
+        typer.Option(help="At least this many elements (--elements; 2 if --charge-balanced)."),
+    ] = None,
     substitute_from: Annotated[
         list[str] | None,
         typer.Option(
@@ -242,7 +257,8 @@ def campaign_create(
     constraint: Annotated[
         list[str] | None,
         typer.Option(
-            help="NAME:LOWER:UPPER, a measured column that must be in range (--from-csv)."
+            help="NAME:LOWER:UPPER[:UNIT], a measured quantity that must be in range: a "
+            "column of --from-csv, or one the lab reports with --elements (repeatable)."
         ),
     ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
@@ -266,26 +282,49 @@ def campaign_create(
             raise CommandError(
                 "give exactly one of --from-csv FILE, --from-olympus DIR or --elements LIST"
             )
+        _refuse_unused(
+            elements is None,
+            "shape a generated pool and need --elements (a CSV or Olympus pool is used as it is)",
+            **{
+                "--max-elements": max_elements is not None,
+                "--min-elements": min_elements is not None,
+                "--grid": grid is not None,
+                "--charge-balanced": charge_balanced,
+                "--substitute-from": bool(substitute_from),
+            },
+        )
+        _refuse_unused(
+            from_csv is None,
+            "need --from-csv (they name its columns)",
+            **{"--composition": composition is not None, "--param": bool(param)},
+        )
+        _refuse_unused(
+            bool(substitute_from),
+            "cannot go with --substitute-from: substitutions keep their own stoichiometry",
+            **{"--grid": grid is not None},
+        )
         strategy, _ = _strategy(strategy, surrogate, acquisition)
         settings = CampaignSettings(
             strategy, initial, batch, seed, prior_model=prior, budget=budget
         )
-        shaping = [max_elements is not None, grid is not None, charge_balanced, substitute_from]
-        if elements is None and any(shaping):
-            raise CommandError(
-                "--max-elements, --grid, --charge-balanced and --substitute-from shape a "
-                "generated pool: they need --elements (a CSV or Olympus pool is used as it is)"
-            )
+        constraints = [_parse_constraint(c) for c in constraint or []]
+        if constraints and from_olympus is not None:
+            raise CommandError("--constraint: an Olympus set's columns are its objectives")
+        goals = [_parse_objective(o) for o in objective or []]
+        if from_olympus is None and not goals:
+            raise CommandError("--objective NAME:max|min is required with --from-csv or --elements")
         if elements is not None:
-            if not objective:
-                raise CommandError("--objective NAME:max|min is required with --elements")
             agent = _generated_campaign(
                 name,
                 elements,
-                [_parse_objective(o) for o in objective],
-                3 if max_elements is None else max_elements,
-                10 if grid is None else grid,
-                charge_balanced,
+                goals,
+                constraints,
+                CompositionRules(
+                    3 if max_elements is None else max_elements,
+                    10 if grid is None else grid,
+                    charge_balanced,
+                    min_elements,
+                ),
                 substitute_from or [],
                 settings,
             )
@@ -294,37 +333,49 @@ def campaign_create(
                 f"generated compositions of {escape(elements)}"
             )
             return
-        if composition is not None and from_csv is None:
-            raise CommandError("--composition needs --from-csv")
-        constraints = [_parse_constraint(c) for c in constraint or []]
-        if constraints and from_csv is None:
-            raise CommandError("--constraint needs --from-csv (a column measured for every row)")
         if from_csv is not None:
-            if not objective:
-                raise CommandError("--objective COLUMN:max|min is required with --from-csv")
-            wanted = [_parse_objective(o) for o in objective]
+            wanted = [(o.name, o.direction) for o in goals]
             wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
             dataset = load_csv(from_csv, wanted, param, composition=composition)
+            units = {o.name: o.unit for o in goals}
+            declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
+            dataset = replace(dataset, objectives=declared)
         else:
             assert from_olympus is not None
             dataset = load_olympus(from_olympus)
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
-    goals = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
+    goals_text = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
     console.print(
         f"created campaign [bold]{escape(name)}[/bold]: {len(dataset)} candidates, "
-        f"{len(dataset.space.parameters)} parameters, objective {escape(goals)}"
+        f"{len(dataset.space.parameters)} parameters, objective {escape(goals_text)}"
     )
+
+
+def _refuse_unused(unused: bool, why: str, **given: bool) -> None:
+    """Refuse options that the chosen source would ignore, naming them."""
+    named = [option for option, present in given.items() if present]
+    if unused and named:
+        raise CommandError(f"{', '.join(named)} {why}")
+
+
+@dataclass(frozen=True)
+class CompositionRules:
+    """How ``--elements`` pools are generated: at most k elements, grid, charge balance."""
+
+    max_elements: int
+    grid: int
+    charge_balanced: bool
+    min_elements: int | None  # None: 2 when charge-balanced (no pure elements), else 1
 
 
 def _generated_campaign(
     name: str,
     elements: str,
-    objectives: list[tuple[str, Any]],
-    max_elements: int,
-    grid: int,
-    charge_balanced: bool,
+    objectives: list[Any],
+    constraints: list[Any],
+    rules: CompositionRules,
     substitute_from: list[str],
     settings: Any,
 ) -> Any:
@@ -336,10 +387,14 @@ def _generated_campaign(
         enumerate_compositions,
         substitution_candidates,
     )
-    from discovery.domain import Objective
 
     symbols = tuple(e.strip() for e in elements.split(",") if e.strip())
-    space = CompositionSpace(symbols, max_elements, grid, charge_balanced)
+    fewest = rules.min_elements
+    if fewest is None:
+        fewest = min(2, rules.max_elements, len(symbols)) if rules.charge_balanced else 1
+    space = CompositionSpace(
+        symbols, rules.max_elements, rules.grid, rules.charge_balanced, max(fewest, 1)
+    )
     campaign_store = store()
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
@@ -347,15 +402,21 @@ def _generated_campaign(
         if not points:
             raise CommandError(
                 f"--substitute-from: no charge-balanced substitution of {substitute_from} "
-                f"lies in {elements} with at most {max_elements} elements"
+                f"lies in {elements} with at most {rules.max_elements} elements"
             )
     else:
         points = list(enumerate_compositions(space, known))
     if not points:
         raise CommandError("--elements: no composition satisfies these rules")
-    goals = tuple(Objective(n, d) for n, d in objectives)
     return CampaignAgent.from_candidates(
-        campaign_store, name, space.search_space(), goals, points, settings, source="generated"
+        campaign_store,
+        name,
+        space.search_space(),
+        tuple(objectives),
+        points,
+        settings,
+        source="generated",
+        constraints=constraints,
     )
 
 

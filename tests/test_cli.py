@@ -61,7 +61,10 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
 def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     cli: CliRunner, tmp_path: Path
 ) -> None:
-    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
+    create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "degradation:min:1/h")
     first, second = (
         t["trial_id"]
         for t in json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "2", "--json"))
@@ -71,7 +74,7 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
             "trial_id": first,
             "values": {"degradation": 1},
             "source": "xrd-2",
-            "units": {"degradation": "1/h"},
+            "units": {"degradation": "1/min"},
         },
         {"trial_id": second, "values": {"degradation": 0.5}, "idempotency_key": "k-1"},
     ]
@@ -82,6 +85,7 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     stored = {m.idempotency_key: m for m in MeasurementDocument.objects}
     assert set(stored) == {f"xrd-2:{first}", "k-1"}
     assert stored[f"xrd-2:{first}"].source == "xrd-2"
+    assert stored[f"xrd-2:{first}"].values == {"degradation": pytest.approx(60.0)}
     assert stored[f"xrd-2:{first}"].units == {"degradation": "1/h"}
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
@@ -194,10 +198,19 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
     [
         (["--from-csv", "missing.csv", "--objective", "y:max"], "not found"),
         (["--from-olympus", str(OLYMPUS), "--strategy", "magic"], "unknown strategy 'magic'"),
-        (["--from-csv", "x.csv", "--objective", "y:up"], "direction must be"),
+        (["--from-csv", "x.csv", "--objective", "y:up"], "direction must be max or min"),
         ([], "exactly one of"),
-        (["--from-csv", "x.csv", "--objective", "y:max", "--grid", "5"], "they need --elements"),
-        (["--from-olympus", str(OLYMPUS), "--charge-balanced"], "they need --elements"),
+        (["--from-csv", "x.csv", "--objective", "y:max", "--grid", "5"], "need --elements"),
+        (["--from-olympus", str(OLYMPUS), "--charge-balanced"], "need --elements"),
+        (["--elements", "Li,O", "--objective", "y:max", "--param", "a"], "--param need --from-csv"),
+        (
+            ["--elements", "Li,O", "--objective", "y:max", "--composition", "f"],
+            "--composition need --from-csv",
+        ),
+        (["--elements", "Li,O", "--objective", "$y:max"], "name '$y': an outcome or parameter"),
+        (["--elements", "Li,O", "--objective", "y:max:"], "direction must be max or min"),
+        (["--elements", "Li,O", "--objective", "y:max", "--constraint", "g:1:2:"], "[:UNIT]"),
+        (["--from-olympus", str(OLYMPUS), "--constraint", "g:1:2"], "Olympus set's columns"),
         (
             ["--from-csv", "dup.csv", "--composition", "f", "--objective", "y:max"],
             "one composition",

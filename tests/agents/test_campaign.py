@@ -150,8 +150,8 @@ def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: Camp
     in_percent = Measurement(
         trials[0].id or "", {"degradation": 0.1}, "run-1", units={"degradation": "%"}
     )
-    with pytest.raises(ValueError, match="already used for a different result"):
-        agent.observe([in_percent])  # the same number, in a unit the first report did not give
+    with pytest.raises(ValueError, match="declares no unit for 'degradation'"):
+        agent.observe([in_percent])  # the same number, in a unit the campaign never declared
     with pytest.raises(ValueError, match="is completed"):
         agent.observe([Measurement(trials[0].id or "", {"degradation": 0.3}, "run-2")])
     assert MeasurementDocument.objects.count() == 1

@@ -15,7 +15,13 @@ from agents import CampaignAgent
 from db.campaigns import CampaignStore
 from db.materials import add_material
 from discovery.compositions import CompositionSpace, enumerate_compositions, reduced_formula
-from discovery.domain import CampaignSettings, Direction, Measurement, Objective
+from discovery.domain import (
+    CampaignSettings,
+    Direction,
+    Measurement,
+    Objective,
+    OutcomeConstraint,
+)
 from matloop.cli import app
 
 ELEMENTS = ("Li", "Mg", "Fe", "Cu", "O", "S")
@@ -79,9 +85,12 @@ def test_generated_campaign_from_the_command_line(
     add_material("Fe2O3")  # known: left out of the pool
     cli = CliRunner()
     args = ["campaign", "create", "ferrites", "--elements", "Li,Fe,O", "--max-elements", "3"]
-    args += ["--grid", "20", "--charge-balanced", "--objective", "gap:max"]
-    created = cli.invoke(app, args)
+    args += ["--charge-balanced", "--objective", "gap:max:eV"]
+    created = cli.invoke(app, [*args, "--grid", "20", "--constraint", "ehull::0.05:eV/atom"])
     assert created.exit_code == 0, created.output
+    campaign = CampaignStore().get("ferrites")
+    assert campaign.objectives[0].unit == "eV"
+    assert campaign.constraints == (OutcomeConstraint("ehull", None, 0.05, "eV/atom"),)
     proposed = cli.invoke(app, ["campaign", "propose", "ferrites", "-n", "6", "--json"])
     assert proposed.exit_code == 0, proposed.output
     trials = json.loads(proposed.output)
@@ -92,10 +101,13 @@ def test_generated_campaign_from_the_command_line(
     pool = CampaignStore().candidates("ferrites")
     formulas = {reduced_formula(c.parameters) for c in pool}
     assert "Fe2O3" not in formulas and "LiFeO2" in formulas
+    assert not formulas & {"Li", "Fe", "O2"}  # ionic compositions: no pure elements
     # substitutions of a known material make the pool instead of the grid
     args[2] = "cobalt-swaps"
     created = cli.invoke(app, [*args, "--substitute-from", "LiCoO2"])
     assert created.exit_code == 0, created.output
+    on_grid = cli.invoke(app, [*args, "--substitute-from", "LiCoO2", "--grid", "20"])
+    assert on_grid.exit_code == 1 and "--grid cannot go with --substitute-from" in on_grid.output
     swaps = {reduced_formula(c.parameters) for c in CampaignStore().candidates("cobalt-swaps")}
     assert "LiFeO2" in swaps and len(swaps) < len(formulas) and "Fe2O3" not in swaps
     refused = cli.invoke(

@@ -209,13 +209,18 @@ def test_values_in_another_unit_are_converted_to_the_declared_one() -> None:
     converted = result.in_units_of(TC_OUTCOMES)
     assert converted.values == {"tc": pytest.approx(323.15), "gap": 1.5, "cost": 3.0}
     assert converted.units == {"tc": "K", "gap": "eV"}
-    # the declared unit, and no unit, are left alone; so is a label on an outcome without one
-    as_declared = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"tc": "K", "cost": "$"})
+    # the declared unit, and no unit, are left alone
+    as_declared = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"tc": "K"})
     assert as_declared.in_units_of(TC_OUTCOMES) == as_declared
     # a value without a unit is in the declared one, and says so: a retry labelled "K"
     # reports the same thing
-    unlabelled = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"cost": "$"})
+    unlabelled = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k")
     assert unlabelled.in_units_of(TC_OUTCOMES) == as_declared
+    # an outcome without a declared unit has nothing to convert to: meV and eV values
+    # would be stored side by side, so a label there is refused
+    labelled = Measurement("t1", {"tc": 9.0, "cost": 3.0}, "k", units={"cost": "$"})
+    with pytest.raises(ValueError, match=r"units\.cost: the campaign declares no unit for 'cost'"):
+        labelled.in_units_of(TC_OUTCOMES)
 
 
 @pytest.mark.parametrize(
