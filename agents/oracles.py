@@ -33,6 +33,8 @@ class LookupOracle:
     @classmethod
     def from_candidates(cls, candidates: Sequence[Candidate]) -> LookupOracle:
         """Build from a campaign's pool (candidates carrying reference values)."""
+        if not candidates:
+            raise ValueError("no candidates: an open-space campaign has no pool to look up")
         missing = [c.index for c in candidates if c.reference is None]
         if missing:
             raise ValueError(

@@ -30,7 +30,9 @@ from agents.campaign import CampaignAgent
 from db import CampaignStore
 from discovery.diagnostics import calibration, loo_predictions
 from discovery.domain import ModelArtifact
-from discovery.surrogates import DTYPE, device, fit_gp, gp_artifact
+from discovery.surrogates import DTYPE, data_hash, device, fit_gp, gp_artifact
+
+CPU = torch.device("cpu")
 
 MIN_MEASUREMENTS = 3
 """Fewest completed measurements a surrogate is trained on (leave-one-out needs n - 1 >= 2)."""
@@ -143,8 +145,7 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         )
     where = device()
     devices = [where.index or 0] if where.type == "cuda" else []
-    train_X = torch.as_tensor(data.X, dtype=DTYPE, device=where)
-    train_Y = torch.as_tensor(data.sign * data.y[:, None], dtype=DTYPE, device=where)
+    train_X, train_Y = _tensors(data, where)
     bounds = torch.as_tensor(data.bounds, dtype=DTYPE, device=where)
     with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
         # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
@@ -170,6 +171,23 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         "cv_std": [float(v) for v in loo.std],
     }
     return dataclasses.replace(artifact, metrics=metrics)
+
+
+def _tensors(data: TrainingData, where: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``n x d`` inputs and ``n x 1`` targets (oriented so that larger is better)."""
+    train_X = torch.as_tensor(data.X, dtype=DTYPE, device=where)
+    train_Y = torch.as_tensor(data.sign * data.y[:, None], dtype=DTYPE, device=where)
+    return train_X, train_Y
+
+
+def trained_version(store: CampaignStore, data: TrainingData) -> str | None:
+    """The version :func:`fit_surrogate` would register for ``data``, if it already did.
+
+    Lets a retraining triggered by every report skip a fit whose model, cross-validation
+    included, is already registered (results that arrived together trigger one fit each).
+    """
+    version = store.model_version(data.campaign, "gp", data_hash(*_tensors(data, CPU)))
+    return version if store.has_model(version, "cv_mae") else None
 
 
 def train_surrogate(store: CampaignStore, campaign_name: str) -> str:

@@ -661,9 +661,22 @@ class CampaignStore:
         return RecordReport(len(documents), len(measurements) - len(documents))
 
     # -- models ----------------------------------------------------------------------
+    @staticmethod
+    def model_version(name: str, kind: str, data_hash: str) -> str:
+        """The version of campaign ``name``'s model of ``kind`` trained on data ``data_hash``."""
+        return f"{name}:{kind}:{data_hash[:12]}"
+
+    @staticmethod
+    def has_model(version: str, metric: str | None = None) -> bool:
+        """Whether ``version`` is registered (with ``metric`` among its metrics, if named)."""
+        query = ModelRecord.objects(version=version)
+        if metric is not None:
+            query = query.filter(**{f"metrics__{metric}__exists": True})
+        return query.count() > 0
+
     def save_model(self, name: str, artifact: ModelArtifact) -> str:
         """Register a trained model; the same kind and data give the same version (idempotent)."""
-        version = f"{name}:{artifact.kind}:{artifact.data_hash[:12]}"
+        version = self.model_version(name, artifact.kind, artifact.data_hash)
         return register_model(
             artifact, version, self._document(name), "application/x-torch-state-dict"
         )

@@ -28,6 +28,7 @@ from flows.tasks import (
     observe_results,
     propose_batch,
     register_model,
+    trained_version,
     unclaimed_trials,
 )
 
@@ -72,7 +73,9 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
 
 
 @flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
-def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
+def run_campaign(
+    campaign: str, rounds: int, uri: str, per_run: int | None = None
+) -> dict[str, Any]:
     """Bring a campaign to its initial design plus ``rounds`` rounds (counted in the database).
 
     Resumable and idempotent: trials left pending are measured first; a campaign already
@@ -82,6 +85,8 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
         campaign: Campaign name (its pool must carry reference values).
         rounds: Target number of model-guided rounds after the initial design (>= 0).
         uri: MongoDB URI.
+        per_run: At most this many batches in this run (a schedule then advances the
+            campaign a step per run); None runs them all.
 
     Returns:
         The campaign summary plus ``batches_run`` (batches this run added, the initial
@@ -90,10 +95,12 @@ def run_campaign(campaign: str, rounds: int, uri: str) -> dict[str, Any]:
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
+    if per_run is not None and per_run < 1:
+        raise ValueError(f"per_run must be >= 1, got {per_run}")
     recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run = 0
-    while summary["initial_left"] or summary["rounds"] < rounds:
+    while (summary["initial_left"] or summary["rounds"] < rounds) and run != per_run:
         result = campaign_round(campaign, uri)
         if not result["proposed"]:
             break  # pool or budget spent
@@ -112,7 +119,8 @@ def results_reported(
     Meant to run from a deployment triggered by the ``matloop.results.reported`` event
     (:func:`flows.events.results_reported_trigger`). The instruments are the oracle here,
     so nothing is measured: the surrogate is retrained on all results so far (once there
-    are at least 3, for a campaign with one objective), and when no trial of the campaign
+    are at least 3, for a campaign with one objective; not again when a model of these
+    very results is registered already), and when no trial of the campaign
     is still pending the next batch is proposed for the instruments to fetch.
 
     Args:
@@ -132,7 +140,10 @@ def results_reported(
     # the registry's surrogate models one objective; several still get their next batch
     if summary["measurements"] >= MIN_MEASUREMENTS and summary["objectives"] == 1:
         data = load_training_data(campaign, uri)
-        version = register_model(campaign, uri, fit_model(data))
+        # reports arriving together queue one run each: the first fits, the rest find it
+        version = trained_version(campaign, uri, data)
+        if version is None:
+            version = register_model(campaign, uri, fit_model(data))
         # read again: an instrument's claim may have proposed a batch during the fit
         summary = campaign_summary(campaign, uri)
     proposed: list[str] = []

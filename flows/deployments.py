@@ -3,7 +3,8 @@
 Three deployments per campaign, each named after the campaign:
 
 - ``run-campaign/<campaign>``: on a cron or interval schedule, brings the campaign to
-  ``rounds`` rounds with its lookup oracle (later runs do nothing once it is there).
+  ``rounds`` rounds with its lookup oracle, at most ``per_run`` batches a run (all at
+  once without it; later runs do nothing once it is there).
   One run at a time; a run due while another runs is cancelled.
 - ``train-surrogate/<campaign>``: unscheduled; run it on demand
   (``prefect deployment run train-surrogate/<campaign>``).
@@ -41,6 +42,7 @@ def campaign_deployments(
     cron: str | None = None,
     interval: float | None = None,
     oracle: bool = True,
+    per_run: int | None = None,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
@@ -53,10 +55,11 @@ def campaign_deployments(
         oracle: Whether the pool carries reference values for the lookup oracle. A lab's
             campaign, whose instruments measure, gets no ``run-campaign`` and no schedule:
             its results arrive through the API and trigger ``results-reported``.
+        per_run: Batches each scheduled run adds at most (None: up to ``rounds``).
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
-            an oracle), or with ``rounds < 0`` or ``interval <= 0``.
+            an oracle), or with ``rounds < 0``, ``interval <= 0`` or ``per_run < 1``.
 
     """
     if not oracle:
@@ -73,12 +76,14 @@ def campaign_deployments(
         raise ValueError(f"interval must be > 0 seconds, got {interval}")
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
+    if per_run is not None and per_run < 1:
+        raise ValueError(f"per_run must be >= 1, got {per_run}")
     every = None if interval is None else datetime.timedelta(seconds=interval)
     run = run_campaign.to_deployment(
         name=campaign,
         cron=cron,
         interval=every,
-        parameters={"campaign": campaign, "rounds": rounds, "uri": uri},
+        parameters={"campaign": campaign, "rounds": rounds, "uri": uri, "per_run": per_run},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
@@ -166,9 +171,13 @@ def serve_campaign(
     cron: str | None = None,
     interval: float | None = None,
     oracle: bool = True,
+    per_run: int | None = None,
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit)."""
-    serve(*campaign_deployments(campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle))
+    deployments = campaign_deployments(
+        campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle, per_run=per_run
+    )
+    serve(*deployments)
 
 
 def serve_literature(

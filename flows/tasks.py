@@ -28,6 +28,7 @@ from prefect.states import State
 
 from agents import CampaignAgent, LookupOracle, ObserveReport
 from agents.training import TrainingData, fit_surrogate, training_data
+from agents.training import trained_version as agents_trained_version
 from db import CampaignStore, connect
 from db.connection import database, database_name
 from discovery.domain import Measurement, ModelArtifact, Trial
@@ -177,6 +178,12 @@ def load_training_data(campaign: str, uri: str) -> TrainingData:
     return training_data(campaign_store(uri), campaign)
 
 
+@task(name="trained-version", task_run_name="trained-version-{campaign}", **_io)
+def trained_version(campaign: str, uri: str, data: TrainingData) -> str | None:
+    """The registered version of ``data``'s surrogate, if already trained (database read)."""
+    return agents_trained_version(campaign_store(uri), data)
+
+
 @task(name="fit-surrogate", task_run_name="fit-{data.campaign}", cache_policy=NO_CACHE)
 def fit_model(data: TrainingData) -> ModelArtifact:
     """Fit the GP with leave-one-out diagnostics (computation; no retries)."""
@@ -201,6 +208,7 @@ __all__ = [
     "observe_results",
     "propose_batch",
     "register_model",
+    "trained_version",
     "transient_failure",
     "unclaimed_trials",
 ]

@@ -194,7 +194,10 @@ def campaign_create(
     from_csv: Annotated[
         Path | None, typer.Option(help="CSV table of measured points (a pool).")
     ] = None,
-    from_olympus: Annotated[Path | None, typer.Option(help="Olympus data set folder.")] = None,
+    from_olympus: Annotated[
+        Path | None,
+        typer.Option(help="Olympus data set folder, or the name of one shipped (photo_pce10)."),
+    ] = None,
     objective: Annotated[
         list[str] | None,
         typer.Option(help="NAME:max|min[:UNIT]; results in other pint units convert (repeatable)."),
@@ -342,7 +345,7 @@ def campaign_create(
             dataset = replace(dataset, objectives=declared)
         else:
             assert from_olympus is not None
-            dataset = load_olympus(from_olympus)
+            dataset = load_olympus(_olympus_folder(from_olympus))
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
@@ -351,6 +354,15 @@ def campaign_create(
         f"created campaign [bold]{escape(name)}[/bold]: {len(dataset)} candidates, "
         f"{len(dataset.space.parameters)} parameters, objective {escape(goals_text)}"
     )
+
+
+def _olympus_folder(given: Path) -> Path:
+    """``given``, or the shipped set of that name when there is no such folder."""
+    from matloop.demo import DATA_DIR
+
+    shipped = DATA_DIR / "olympus" / given.name
+    bare_name = given == Path(given.name) and not given.exists()
+    return shipped if bare_name and shipped.is_dir() else given
 
 
 def _refuse_unused(unused: bool, why: str, **given: bool) -> None:

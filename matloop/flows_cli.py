@@ -21,6 +21,39 @@ def flows_main() -> None:
     """Prefect flows: scheduled and event-triggered campaign deployments."""
 
 
+def _check_prefect(cron: str | None) -> None:
+    """Refuse a cron expression Prefect cannot read, and a Prefect server that is not there.
+
+    Both would otherwise surface as tracebacks from inside Prefect's ``serve``.
+    """
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.schedules import CronSchedule
+    from prefect.settings import PREFECT_API_URL
+
+    from matloop.cli import CommandError
+
+    if cron is not None:
+        try:
+            CronSchedule(cron=cron)
+        except ValueError:
+            raise CommandError(
+                f'--cron {cron!r}: not a cron expression (five fields, e.g. "0 * * * *")'
+            ) from None
+    url = PREFECT_API_URL.value()
+    if not url:  # an ephemeral API runs no scheduler: nothing would fire
+        raise CommandError(
+            "PREFECT_API_URL is not set: schedules and triggers need a Prefect server "
+            "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
+        )
+    with get_client(sync_client=True) as client:
+        failure = client.api_healthcheck()
+    if failure is not None:
+        raise CommandError(
+            f"the Prefect server at {url} does not answer ({type(failure).__name__}: "
+            f"{failure}); start it with `prefect server start`"
+        )
+
+
 @flows_app.command("serve")
 def flows_serve(
     campaign: Annotated[str, typer.Option(help="Campaign to serve deployments for.")],
@@ -32,6 +65,10 @@ def flows_serve(
     ] = None,
     interval: Annotated[
         float | None, typer.Option(help="Interval schedule of run-campaign, in seconds.")
+    ] = None,
+    per_run: Annotated[
+        int | None,
+        typer.Option(help="Batches each scheduled run adds at most (default: up to --rounds)."),
     ] = None,
 ) -> None:
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
@@ -52,28 +89,28 @@ def flows_serve(
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
         if rounds < 0:
             raise CommandError(f"--rounds: must be >= 0, got {rounds}")
-        from prefect.settings import PREFECT_API_URL
-
-        if not PREFECT_API_URL.value():  # an ephemeral API runs no scheduler: nothing fires
-            raise CommandError(
-                "PREFECT_API_URL is not set: schedules and triggers need a Prefect server "
-                "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
-            )
-        # a lab's pool (no reference values) is measured by instruments, not on a schedule
-        oracle = all(c.reference is not None for c in store().candidates(campaign))
+        if per_run is not None and per_run < 1:
+            raise CommandError(f"--per-run: must be >= 1, got {per_run}")
+        _check_prefect(cron)
+        # a lab's pool (no reference values) or open space (no pool) is measured by
+        # instruments, not on a schedule
+        pool = store().candidates(campaign)
+        oracle = bool(pool) and all(c.reference is not None for c in pool)
         scheduled = cron is not None or interval is not None
         if not oracle and scheduled:
             raise CommandError(
-                f"campaign {campaign!r}: its pool has no reference values, so run-campaign "
-                "(which measures with the lookup oracle) cannot be scheduled; serve it "
-                "without --cron/--interval for train-surrogate and results-reported"
+                f"campaign {campaign!r}: it has no pool with reference values, so "
+                "run-campaign (which measures with the lookup oracle) cannot be scheduled; "
+                "serve it without --cron/--interval for train-surrogate and results-reported"
             )
         if oracle and not scheduled:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         from flows.deployments import serve_campaign
 
         uri = Settings().uri
-    serve_campaign(campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle)
+    serve_campaign(
+        campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle, per_run=per_run
+    )
 
 
 @flows_app.command("serve-literature")
@@ -97,13 +134,7 @@ def flows_serve_literature(
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if interval is not None and interval <= 0:
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
-        from prefect.settings import PREFECT_API_URL
-
-        if not PREFECT_API_URL.value():
-            raise CommandError(
-                "PREFECT_API_URL is not set: schedules need a Prefect server "
-                "(`prefect server start`, then PREFECT_API_URL=http://127.0.0.1:4200/api)"
-            )
+        _check_prefect(cron)
         store()
         from db.literature import LiteratureStore
 

@@ -90,6 +90,13 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
 
+def test_a_shipped_olympus_set_is_named_without_its_folder(cli: CliRunner) -> None:
+    created = _ok(cli, "campaign", "create", "opv", "--from-olympus", "photo_pce10")
+    assert "1040 candidates" in created
+    missing = cli.invoke(app, ["campaign", "create", "x", "--from-olympus", "no_such_set"])
+    assert missing.exit_code == 1 and "no_such_set" in missing.output
+
+
 def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
     _ok(
         cli,

@@ -84,3 +84,8 @@ def test_gp_beats_random_on_photo_pce10_over_five_seeds(
     assert gp.best_mean < random.best_mean  # minimise degradation
     gp_best = np.mean([o.best_so_far[-1] for o in outcomes if o.strategy == "gp"])
     assert gp_best == pytest.approx(gp.best_mean)
+
+
+def test_a_lookup_oracle_refuses_an_empty_pool() -> None:
+    with pytest.raises(ValueError, match="open-space campaign has no pool"):
+        LookupOracle.from_candidates([])

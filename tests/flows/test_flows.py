@@ -90,6 +90,16 @@ def test_run_campaign_is_declarative_and_resumable(
         run_campaign(name, -1, mongodb_uri)
 
 
+def test_a_scheduled_run_adds_at_most_per_run_batches(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    name = random_campaign.name
+    steps = [run_campaign(name, 2, mongodb_uri, per_run=1) for _ in range(4)]
+    assert [(s["batches_run"], s["rounds"]) for s in steps] == [(1, 0), (1, 1), (1, 2), (0, 2)]
+    with pytest.raises(ValueError, match="per_run must be >= 1"):
+        run_campaign(name, 3, mongodb_uri, per_run=0)
+
+
 def test_run_campaign_stops_when_the_pool_is_exhausted(
     store: CampaignStore, mongodb_uri: str, tmp_path: Path
 ) -> None:
@@ -126,6 +136,25 @@ def test_results_reported_retrains_and_hands_out_the_next_batch(
     assert len(after["proposed"]) == 4 and after["pending"] == 4
     waiting = results_reported(name, mongodb_uri, count=0)  # batch still out: no new one
     assert waiting["proposed"] == [] and waiting["model_version"] == after["model_version"]
+
+
+def test_results_reported_again_on_the_same_results_does_not_refit(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    _measure(random_campaign, random_campaign.propose())
+    first = results_reported(name, mongodb_uri, count=10, propose=False)
+
+    def refit(data: Any) -> None:
+        raise AssertionError("the same results were fitted twice")
+
+    # reports that arrived together queue one run each: the later ones find the model
+    monkeypatch.setattr("flows.tasks.fit_surrogate", refit)
+    again = results_reported(name, mongodb_uri, count=1, propose=False)
+    assert again["model_version"] == first["model_version"] is not None
+    _measure(random_campaign, random_campaign.propose())  # new results: a new fit
+    with pytest.raises(AssertionError, match="fitted twice"):
+        results_reported(name, mongodb_uri, count=4, propose=False)
 
 
 def test_results_reported_with_two_objectives_skips_training_and_proposes(

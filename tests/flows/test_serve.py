@@ -39,7 +39,8 @@ from db import CampaignStore
 from db.documents import ModelRecord
 from db.server import free_port
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings
+from discovery.domain import Campaign, CampaignSettings
+from discovery.spaces import SearchSpace
 from flows.deployments import campaign_deployments
 from flows.events import emit_results_reported
 from matloop.flows_cli import flows_app
@@ -231,6 +232,13 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
     with temporary_settings(restore_defaults={PREFECT_API_URL}):
         result = cli.invoke(flows_app, ["serve", "--campaign", "x", "--interval", "5"], env=env)
     assert result.exit_code == 1 and "PREFECT_API_URL is not set" in result.output
+    cron = cli.invoke(flows_app, ["serve", "--campaign", "x", "--cron", "every hour"], env=env)
+    assert cron.exit_code == 1 and "--cron 'every hour': not a cron expression" in cron.output
+    down = f"http://127.0.0.1:{free_port()}/api"
+    with temporary_settings({PREFECT_API_URL: down}):
+        result = cli.invoke(flows_app, ["serve", "--campaign", "x", "--interval", "5"], env=env)
+    assert result.exit_code == 1, result.output
+    assert f"the Prefect server at {down} does not answer (ConnectError" in result.output
 
 
 def test_serve_schedules_only_campaigns_its_oracle_can_measure(
@@ -247,6 +255,10 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     measured = cli.invoke(flows_app, ["serve", "--campaign", random_campaign.name], env=env)
     assert measured.exit_code == 1 and "exactly one schedule" in measured.output
     lab = cli.invoke(flows_app, ["serve", "--campaign", "lab", "--interval", "60"], env=env)
-    assert lab.exit_code == 1 and "'lab': its pool has no reference values" in lab.output
+    assert lab.exit_code == 1 and "'lab': it has no pool with reference values" in lab.output
+    space = {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]}
+    store.create(Campaign("box", SearchSpace.from_dict(space), dataset.objectives), [])
+    box = cli.invoke(flows_app, ["serve", "--campaign", "box", "--interval", "60"], env=env)
+    assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
     deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
