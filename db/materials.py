@@ -55,8 +55,9 @@ def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list
 def known_formulas(elements: Sequence[str]) -> set[str]:
     """Formulas the database already knows within a chemical system.
 
-    Materials and literature property records whose elements all lie in ``elements``;
-    candidate generators leave these out.
+    Materials, literature property records and compositions measured in campaigns over
+    molar fractions, whose elements all lie in ``elements``; candidate generators leave
+    these out.
 
     Args:
         elements: Element symbols of the chemical system.
@@ -71,4 +72,30 @@ def known_formulas(elements: Sequence[str]) -> set[str]:
     }
     records = PropertyRecordDocument.objects(__raw__=outside | {"formula": {"$ne": None}})
     formulas |= {d["formula"] for d in records.only("formula").as_pymongo() if d.get("formula")}
-    return formulas
+    return formulas | measured_formulas(allowed)
+
+
+def measured_formulas(elements: Sequence[str]) -> set[str]:
+    """Reduced formulas of compositions within ``elements`` that a campaign has measured.
+
+    Campaigns whose parameters are all element symbols (molar fractions: generated pools
+    and ``--composition`` tables); their completed trials.
+    """
+    from pymatgen.core import Element
+
+    from db.documents import CampaignDocument, TrialDocument
+    from discovery.compositions import reduced_formula
+    from discovery.domain import TrialStatus
+
+    chemical = [
+        c["_id"]
+        for c in CampaignDocument.objects.only("space").as_pymongo()
+        if all(Element.is_valid_symbol(p["name"]) for p in c["space"]["parameters"])
+    ]
+    trials = TrialDocument.objects(campaign__in=chemical, status=TrialStatus.COMPLETED.value)
+    allowed, found = set(elements), set()
+    for trial in trials.only("parameters").as_pymongo():
+        present = {el: f for el, f in trial["parameters"].items() if f > 0}
+        if present and present.keys() <= allowed:
+            found.add(reduced_formula(present))
+    return found

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from agents import CampaignAgent
 from db.campaigns import CampaignStore
-from db.materials import add_material
+from db.materials import add_material, known_formulas
 from discovery.compositions import CompositionSpace, enumerate_compositions, reduced_formula
 from discovery.domain import (
     CampaignSettings,
@@ -114,3 +114,22 @@ def test_generated_campaign_from_the_command_line(
         app, ["campaign", "create", "x", "--elements", "Fe,Xx", "--objective", "g:max"]
     )
     assert refused.exit_code != 0 and "'Xx' is not an element symbol" in refused.output
+
+
+def test_compositions_measured_in_an_earlier_campaign_are_known(store: CampaignStore) -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), 3, 10, charge_balanced=True, min_elements=3)
+    pool = enumerate_compositions(space)
+    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
+    goals = (Objective("gap", Direction.MAXIMIZE),)
+    first = CampaignAgent.from_candidates(
+        store, "first", space.search_space(), goals, pool, settings
+    )
+    trials = first.propose()
+    first.observe([Measurement(t.id or "", {"gap": 1.0}, f"lab:{t.id}") for t in trials[:2]])
+    measured = {reduced_formula(t.parameters) for t in trials[:2]}
+    handed_out = {reduced_formula(t.parameters) for t in trials[2:]}  # not measured yet
+    known = known_formulas(["Li", "Fe", "O"])
+    assert measured <= known and not handed_out & known
+    assert not known_formulas(["Li", "O"]) & measured  # outside that chemical system
+    again = enumerate_compositions(space, known)
+    assert len(again) == len(pool) - 2
