@@ -247,11 +247,19 @@ def substitution_candidates(
     Returns:
         Element-to-fraction dicts over ``space.elements``, most probable first.
 
+    Raises:
+        ValueError: naming a known formula pymatgen cannot read.
+
     """
     from pymatgen.analysis.structure_prediction.substitution_probability import (
         SubstitutionPredictor,
     )
 
+    for formula in known:
+        try:
+            Composition(formula)
+        except ValueError as error:  # pymatgen's message names neither the input nor its role
+            raise ValueError(f"known: {formula!r} is not a formula ({error})") from None
     predictor = SubstitutionPredictor(threshold=threshold)
     taken = {reduced_formula(Composition(f).as_dict()) for f in (*known, *exclude)}
     scored: dict[str, tuple[float, dict[str, float]]] = {}

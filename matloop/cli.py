@@ -410,7 +410,10 @@ def _generated_campaign(
     campaign_store = store()
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
-        points = substitution_candidates(substitute_from, space, exclude=known)
+        try:
+            points = substitution_candidates(substitute_from, space, exclude=known)
+        except ValueError as error:
+            raise CommandError(f"--substitute-from: {error}") from None
         if not points:
             raise CommandError(
                 f"--substitute-from: no charge-balanced substitution of {substitute_from} "

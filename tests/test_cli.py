@@ -219,6 +219,10 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--elements", "Li,O", "--objective", "y:max", "--constraint", "g:1:2:"], "[:UNIT]"),
         (["--from-olympus", str(OLYMPUS), "--constraint", "g:1:2"], "Olympus set's columns"),
         (
+            ["--elements", "Li,Fe,O", "--objective", "y:max", "--substitute-from", "Fe2O3x"],
+            "--substitute-from: known: 'Fe2O3x' is not a formula",
+        ),
+        (
             ["--from-csv", "dup.csv", "--composition", "f", "--objective", "y:max"],
             "one composition",
         ),
