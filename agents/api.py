@@ -337,27 +337,37 @@ def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | st
 
 
 # -- listings ---------------------------------------------------------------------------
-def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested fields dotted; lists as JSON text (what a CSV reader can parse back)."""
-    flat: dict[str, Any] = {}
+#: Dicts whose keys the campaign fixes (its parameters and outcomes), the same in every
+#: row: dotted columns (``parameters.x``) that a spreadsheet reads.
+DOTTED = ("parameters", "values")
+
+
+def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's CSV cells: :data:`DOTTED` dicts dotted; other lists and dicts as JSON text.
+
+    Every page of a listing then has the same columns, whatever keys the other dicts
+    (a record's ``conditions``, a result's ``units``) hold.
+    """
+    cells: dict[str, Any] = {}
     for key, value in row.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        elif isinstance(value, list | tuple):
-            flat[f"{prefix}{key}"] = json.dumps(value, default=str)
+        if key in DOTTED and isinstance(value, dict):
+            cells.update({f"{key}.{name}": v for name, v in value.items()})
+        elif isinstance(value, list | tuple | dict):
+            cells[key] = json.dumps(value, default=str)
         else:
-            flat[f"{prefix}{key}"] = value
-    return flat
+            cells[key] = value
+    return cells
 
 
 def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt: str) -> Response:
     """A page of rows as JSON (``data`` + ``meta``) or CSV.
 
-    A CSV page dots nested fields, writes lists as JSON and gives the listing's size in
-    ``X-Total-Count``, ``X-Limit`` and ``X-Offset`` (a JSON page in ``meta``).
+    A CSV page writes lists and dicts as JSON text, so every page of a listing has the same
+    columns, and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
+    ``X-Offset`` (a JSON page in ``meta``).
     """
     if fmt == "csv":
-        flat = [_flatten(r) for r in rows]
+        flat = [_csv_row(r) for r in rows]
         columns = list(dict.fromkeys(k for r in flat for k in r))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=columns)
@@ -417,9 +427,44 @@ def _instrument(principal: Principal, named: str | None) -> str:
     return instrument
 
 
+def _query_names(dependant: Any) -> set[str]:
+    """The query parameters a route (its endpoint and dependencies) declares."""
+    names = {param.alias for param in dependant.query_params}
+    for sub in dependant.dependencies:
+        names |= _query_names(sub)
+    return names
+
+
+def known_parameters(request: Request) -> None:
+    """Refuse query parameters the route does not declare (422, naming each).
+
+    Without this a misspelt ``filtre=`` or ``elements=`` is ignored and the whole listing
+    comes back, as if the caller had asked for it.
+    """
+    route = request.scope.get("route")
+    if route is None:  # not reached through a route: nothing to check against
+        return
+    declared = _query_names(route.dependant)
+    takes = ", ".join(sorted(declared)) or "none"
+    unknown = [name for name in dict.fromkeys(request.query_params) if name not in declared]
+    if unknown:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("query", name),
+                    "msg": f"unknown query parameter {name!r}; this route takes: {takes}",
+                    "input": request.query_params[name],
+                }
+                for name in unknown
+            ]
+        )
+
+
 Reader = Depends(reader)
 Writer = Depends(writer)
 Admin = Depends(admin)
+Known = Depends(known_parameters)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
@@ -457,7 +502,7 @@ class Service:
         created = (400, 401, 403, 409, 413, 422)
         registered = (201, 400, 401, 403, 413, 422)
         routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
-            ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403)),
+            ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403, 422)),
             ("POST", "/campaigns", self.create_campaign, Admin, 201, created),
             ("GET", campaign, self.show_campaign, Reader, 200, read),
             ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
@@ -487,7 +532,7 @@ class Service:
                 path,
                 endpoint,
                 methods=[method],
-                dependencies=[guard],
+                dependencies=[guard, Known],  # the token first: a 401 tells no route's params
                 status_code=status,
                 responses=responses(answers, csv_page=endpoint in pages),
             )

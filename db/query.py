@@ -74,7 +74,6 @@ KINDS: dict[str, str] = {
     **dict.fromkeys(
         (
             "nelements",
-            "batch",
             "candidate",
             "acquisition_value",
             "value",
@@ -92,6 +91,11 @@ KINDS: dict[str, str] = {
     "trial_id": "id",
 }
 
+#: List fields whose length a collection also stores, always in step: ``LENGTH`` filters
+#: compare the count (indexed). Records are not here: theirs is null when a record has no
+#: elements, and records stored before it existed lack it.
+COUNTS: dict[str, dict[str, str]] = {"materials": {"elements": "nelements"}}
+
 #: Operators whose operand is not a value of the field (presence, array size, a pattern).
 _NOT_VALUES = frozenset({"$exists", "$size", "$regex", "$options"})
 
@@ -105,7 +109,19 @@ def _parser_and_transformer() -> tuple[Any, Any]:
     from optimade.filterparser import LarkParser
     from optimade.filtertransformers.mongo import MongoTransformer
 
-    return LarkParser(version=(1, 2, 0)), MongoTransformer()
+    class Transformer(MongoTransformer):
+        """The optimade transformer, leaving ``LENGTH`` comparisons to :func:`_length`."""
+
+        def length_op_rhs(self, arg: list[Any]) -> dict[str, Any]:
+            if len(arg) == 3 and arg[1] == "!=":  # not implemented upstream
+                return {"$not": {"$size": arg[-1]}}
+            return dict(super().length_op_rhs(arg))
+
+        def _apply_length_operators(self, filter_: dict[str, Any]) -> dict[str, Any]:
+            # upstream (optimade 1.5) rewrites "LENGTH >= 4" as "entry 4 exists", one off
+            return filter_
+
+    return LarkParser(version=(1, 2, 0)), Transformer()
 
 
 def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
@@ -151,6 +167,8 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
             renamed[key] = _literal_pattern(value)
         elif key.startswith("$"):
             renamed[key] = _rename(value, fields, resource)
+        elif key in fields and _is_length(value):
+            renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key in fields:
             renamed[fields[key]] = _typed(key, _rename(value, fields, resource))
         elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
@@ -161,6 +179,51 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
                 f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"
             )
     return renamed
+
+
+def _is_length(node: Any) -> bool:
+    """Whether a field's test is a ``LENGTH`` comparison, negated or not."""
+    while isinstance(node, dict) and set(node) == {"$not"}:
+        node = node["$not"]
+    return isinstance(node, dict) and set(node) == {"$size"}
+
+
+_FLIP = {"$eq": "$ne", "$ne": "$eq", "$lt": "$gte", "$gte": "$lt", "$gt": "$lte", "$lte": "$gt"}
+
+
+def _length(name: str, field: str, node: Any, counts: Mapping[str, str]) -> dict[str, Any]:
+    """A ``LENGTH`` test (``{"$size": n}``, ``{"$size": {op: n}}``, maybe under ``$not``).
+
+    Returns:
+        A query on the stored count where there is one, else on the list's entries.
+
+    Raises:
+        FilterError: for a length that is not a count (negative, or past 64 bits).
+    """
+    negated = False
+    while set(node) == {"$not"}:
+        negated, node = not negated, node["$not"]
+    size = node["$size"]
+    op, n = next(iter(size.items())) if isinstance(size, dict) else ("$eq", size)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**63:
+        raise FilterError(f"filter: {name} LENGTH: {n!r} is not a count (0 to 2**63-1)")
+    op = _FLIP[op] if negated else op
+    if name in counts:
+        return {counts[name]: {op: n}}
+    return _entries(field, op, n)
+
+
+def _entries(field: str, op: str, n: int) -> dict[str, Any]:
+    """``field``'s length compared with ``n``, as tests of which entries exist."""
+    if op == "$eq":
+        return {field: {"$size": n}}
+    if op == "$ne":
+        return {field: {"$not": {"$size": n}}}
+    if op in ("$gt", "$gte"):  # at least `least` entries: entry least-1 exists
+        least = n + 1 if op == "$gt" else n
+        return {f"{field}.{least - 1}": {"$exists": True}} if least else {field: {"$nin": []}}
+    most = n - 1 if op == "$lt" else n  # at most `most` entries: entry `most` does not
+    return {f"{field}.{most}": {"$exists": False}} if most >= 0 else {field: {"$in": []}}
 
 
 def _typed(name: str, node: Any) -> Any:

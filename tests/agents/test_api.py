@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 import agents.models
 from agents import CampaignAgent
-from agents.api import create_app
+from agents.api import TOKEN_COOKIE, create_app, listing
 from agents.models import register
 from db.documents import MeasurementDocument
 from db.materials import add_material
@@ -280,6 +280,101 @@ def test_trial_listing_filters_paginates_and_exports_csv(api: TestClient) -> Non
     assert [t["id"] for t in one["data"]] == [trial_id]
     bogus = api.get(url, params={"filter": 'status="bogus"'}, headers=reader)
     assert bogus.status_code == 400 and "'bogus' is not one of" in bogus.json()["detail"]
+
+
+def test_trials_are_filtered_by_their_batch(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    for instrument in ("a", "b"):  # the initial design, then a proposed batch of 4
+        api.post(
+            "/api/v1/campaigns/photo-pce10/claims",
+            json={"instrument": instrument, "count": 10},
+            headers=robot,
+        )
+    reader = _auth("researcher")
+    url = "/api/v1/campaigns/photo-pce10/trials"
+    trials = api.get(url, headers=reader).json()["data"]
+    batches = {t["batch"] for t in trials}
+    assert len(batches) == 2 and all(isinstance(b, str) for b in batches)
+    for batch in batches:
+        found = api.get(url, params={"filter": f'batch="{batch}"'}, headers=reader)
+        assert found.status_code == 200, found.text
+        expected = sorted(t["id"] for t in trials if t["batch"] == batch)
+        assert sorted(t["id"] for t in found.json()["data"]) == expected
+    number = api.get(url, params={"filter": "batch=1"}, headers=reader)
+    assert number.status_code == 400 and "batch: 1 is not a string" in number.text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("elements LENGTH >= 4", ["LiFePO4"]),
+        ("elements LENGTH < 4", ["Cu", "Fe2O3", "MgB2"]),
+        ("elements LENGTH = 2", ["Fe2O3", "MgB2"]),
+        ("elements LENGTH 2", ["Fe2O3", "MgB2"]),
+        ("elements LENGTH != 2", ["Cu", "LiFePO4"]),
+        ("elements LENGTH < 2", ["Cu"]),
+        ("elements LENGTH <= 2", ["Cu", "Fe2O3", "MgB2"]),
+        ("elements LENGTH > 2", ["LiFePO4"]),
+        ("elements LENGTH >= 2", ["Fe2O3", "LiFePO4", "MgB2"]),
+        ("elements LENGTH > 4", []),
+        ("NOT elements LENGTH >= 2", ["Cu"]),
+    ],
+)
+def test_length_compares_a_materials_element_count(
+    api: TestClient, text: str, expected: list[str]
+) -> None:
+    for formula in ("LiFePO4", "Fe2O3", "MgB2", "Cu"):
+        add_material(formula)
+    response = api.get("/api/v1/materials", params={"filter": text}, headers=_auth("researcher"))
+    assert response.status_code == 200, response.text
+    assert sorted(m["formula"] for m in response.json()["data"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        ("/campaigns/photo-pce10/trials", {"status": "running"}, "status"),
+        ("/campaigns/photo-pce10/measurements", {"filtre": 'source="a"'}, "filtre"),
+        ("/materials", {"filter": "nelements=2", "limt": "5"}, "limt"),
+        ("/campaigns", {"name": "x"}, "name"),
+        ("/campaigns/photo-pce10", {"verbose": "1"}, "verbose"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_a_422(
+    api: TestClient, path: str, params: dict[str, str], named: str
+) -> None:
+    reader = _auth("researcher")
+    response = api.get(f"/api/v1{path}", params=params, headers=reader)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", named] and f"unknown query parameter {named!r}" in error["msg"]
+    assert api.get(f"/api/v1{path}", params=params).status_code == 401  # the token first
+
+
+def test_routes_outside_the_api_take_any_query(api: TestClient) -> None:
+    reader = _auth("researcher")
+    assert api.get("/api/v1/materials", params={"limit": 5}, headers=reader).status_code == 200
+    assert api.get("/health", params={"x": 1}).status_code == 200
+    assert api.get("/docs", params={"x": 1}).status_code == 200
+    assert api.get("/openapi.json", params={"x": 1}).status_code == 200
+    login = api.get("/dashboard/login", params={"next": "/dashboard"})
+    assert login.status_code == 200
+    api.cookies.set(TOKEN_COOKIE, reader["Authorization"].removeprefix("Bearer "))
+    page = api.get("/dashboard", params={"x": 1})
+    assert page.status_code == 200, page.text
+
+
+def test_every_csv_page_of_a_listing_has_the_same_columns() -> None:
+    rows = [
+        {"trial_id": "1", "values": {"pce": 1.0}, "units": {}},
+        {"trial_id": "2", "values": {"pce": 2.0}, "units": {"pce": "%"}},
+    ]
+    pages = [listing([row], 2, 1, i, "csv") for i, row in enumerate(rows)]
+    headers = [bytes(page.body).decode().splitlines()[0] for page in pages]
+    assert headers == ["trial_id,values.pce,units"] * 2  # the campaign fixes values' keys
+    second = next(csv.DictReader(io.StringIO(bytes(pages[1].body).decode())))
+    assert json.loads(second["units"]) == {"pce": "%"}  # JSON text a reader parses back
+    assert pages[1].headers["x-total-count"] == "2"
 
 
 def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> None:

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from agents.api import create_app
-from db.literature import LiteratureStore
+from db.literature import LiteratureStore, PropertyRecordDocument
 from db.tokens import create_token
 
 
@@ -54,6 +54,67 @@ def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, s
         "/api/v1/literature/papers", params={"filter": 'key="doi:10.1/bb"'}, headers=reader
     )
     assert [p["doi"] for p in papers.json()["data"]] == ["10.1/bb"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("elements LENGTH >= 4", ["La1.85Sr0.15CuO4"]),
+        ("elements LENGTH < 4", ["MgB2", "NbSe2"]),
+        ("elements LENGTH = 2", ["MgB2", "NbSe2"]),
+        ("elements LENGTH != 2", ["La1.85Sr0.15CuO4"]),
+        ("elements LENGTH < 2", []),
+        ("elements LENGTH <= 2", ["MgB2", "NbSe2"]),
+        ("elements LENGTH > 2", ["La1.85Sr0.15CuO4"]),
+        ("elements LENGTH > 4", []),
+        ("elements LENGTH <= 4", ["La1.85Sr0.15CuO4", "MgB2", "NbSe2"]),
+        ("NOT elements LENGTH > 2", ["MgB2", "NbSe2"]),
+    ],
+)
+def test_length_compares_a_records_element_count(
+    api: TestClient, reader: dict[str, str], text: str, expected: list[str]
+) -> None:
+    response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+    assert response.status_code == 200, response.text
+    assert sorted(r["material"] for r in response.json()["data"]) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "named"),
+    [
+        ("/literature/records", {"filtre": "value>100"}, "filtre"),
+        ("/literature/papers", {"filter": "year>2000", "sort": "year"}, "sort"),
+        ("/literature/search", {"q": "x", "elements": "Cu"}, "elements"),
+    ],
+)
+def test_a_query_parameter_the_route_does_not_take_is_a_422(
+    api: TestClient, reader: dict[str, str], path: str, params: dict[str, str], named: str
+) -> None:
+    response = api.get(f"/api/v1{path}", params=params, headers=reader)
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", named] and f"unknown query parameter {named!r}" in error["msg"]
+
+
+def test_csv_pages_of_records_have_the_same_columns(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    # one record read under pressure, the others under no stated conditions
+    PropertyRecordDocument.objects(material="MgB2").update(set__conditions={"pressure": 2.0})
+    pages = [
+        api.get(
+            "/api/v1/literature/records",
+            params={"format": "csv", "limit": 1, "offset": offset},
+            headers=reader,
+        )
+        for offset in range(3)
+    ]
+    headers = {page.text.splitlines()[0] for page in pages}
+    assert len(headers) == 1 and "conditions" in next(iter(headers)).split(",")
+    rows = [next(csv.DictReader(io.StringIO(page.text))) for page in pages]
+    conditions = {row["material"]: json.loads(row["conditions"]) for row in rows}
+    assert conditions["MgB2"] == {"pressure": 2.0} and conditions["NbSe2"] == {}
+    assert all(page.headers["x-total-count"] == "3" for page in pages)
 
 
 @pytest.mark.parametrize(
