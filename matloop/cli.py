@@ -404,9 +404,7 @@ def _generated_campaign(
     fewest = rules.min_elements
     if fewest is None:
         fewest = min(2, rules.max_elements, len(symbols)) if rules.charge_balanced else 1
-    space = CompositionSpace(
-        symbols, rules.max_elements, rules.grid, rules.charge_balanced, max(fewest, 1)
-    )
+    space = CompositionSpace(symbols, rules.max_elements, rules.grid, rules.charge_balanced, fewest)
     campaign_store = store()
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
