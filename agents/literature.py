@@ -37,6 +37,7 @@ class IngestSummary:
         sentences: Sentences tagged.
         records_new: New property records.
         records_merged: Readings added to existing records.
+        records_rejected: Impossible readings not stored (a Tc below 0 K).
         seconds: Wall time.
     """
 
@@ -46,6 +47,7 @@ class IngestSummary:
     sentences: int = 0
     records_new: int = 0
     records_merged: int = 0
+    records_rejected: int = 0
     seconds: float = 0.0
 
     @property
@@ -142,8 +144,8 @@ def ingest_paths(
         if isinstance(paper, ParseError):
             outcome = str(paper)
             summary.failed.append((str(path), outcome))
-        elif store.has_paper(paper.key):
-            outcome = IngestReport(paper.key, new=False)
+        elif (stored := store.stored_key(paper)) is not None:
+            outcome = IngestReport(stored, new=False)
             summary.skipped += 1
         else:
             try:
@@ -159,6 +161,7 @@ def ingest_paths(
                     summary.sentences += outcome.passages
                     summary.records_new += outcome.records_new
                     summary.records_merged += outcome.records_merged
+                    summary.records_rejected += outcome.records_rejected
                 else:
                     summary.skipped += 1
         if on_file is not None:
@@ -177,19 +180,39 @@ def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:
             ``material``).
 
     Returns:
-        Columns ``material, formula, property, value, low, high, unit, qualifier,
-        confidence, n_papers, n_sources, elements, papers`` (``papers``: the paper keys).
+        Columns ``material, formula, formula_reduced, property, value, low, high, unit,
+        qualifier, conditions, confidence, n_papers, n_sources, elements, papers``:
+        ``formula_reduced`` is OPTIMADE's ``chemical_formula_reduced`` (``B2Mg``; None
+        for a name), ``conditions`` a dict (``{"pressure_gpa": 5.0}``; ``{}`` at
+        ambient), ``papers`` the paper keys. Keep only ``qualifier`` ``=``/``~`` rows
+        with empty ``conditions`` for the material's plain value.
     """
     import pandas as pd
 
-    rows, _ = store.records(store.records_query(**query), limit=10**9)
+    rows, _ = store.records(store.records_query(**query), limit=10**9, sentences=False)
     columns = [
-        "material", "formula", "property", "value", "low", "high", "unit", "qualifier",
-        "confidence", "n_papers", "n_sources", "elements",
+        "material", "formula", "formula_reduced", "property", "value", "low", "high",
+        "unit", "qualifier", "conditions", "confidence", "n_papers", "n_sources", "elements",
     ]  # fmt: skip
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
+    frame["formula_reduced"] = [_formula_reduced(row) for row in rows]
+    frame["conditions"] = [dict(row.get("conditions") or {}) for row in rows]
     frame["papers"] = [sorted({s["paper"] for s in row["sources"]}) for row in rows]
     return frame
+
+
+def _formula_reduced(row: dict[str, Any]) -> str | None:
+    """The stored reduced formula, or one made from ``formula`` for older records."""
+    if row.get("formula_reduced") or not row.get("formula"):
+        return row.get("formula_reduced")
+    from pymatgen.core import Composition
+
+    from db.documents import alphabetical_formula
+
+    try:
+        return alphabetical_formula(Composition(row["formula"]))
+    except Exception:  # pymatgen raises many kinds on text that is not a formula
+        return None
 
 
 def paper_files(paths: Iterable[str | Path]) -> list[Path]:

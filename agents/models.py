@@ -53,6 +53,7 @@ from discovery.property_models import (
     fit_property_model,
 )
 from discovery.spaces import ContinuousParameter
+from literature.records import ABSOLUTE_TEMPERATURES
 
 Material = str | Structure
 
@@ -558,56 +559,100 @@ def train_from_campaign(
 # -- literature records ----------------------------------------------------------------
 
 
+# Qualifiers of a reading that states a value: exact or approximate (None: a record
+# stored before qualifiers were).
+PLAIN_QUALIFIERS: frozenset[str | None] = frozenset({"=", "~", None})
+
+
 def records_data(
     store: LiteratureStore,
     property: str,
     min_confidence: float | None = None,
     unit: str | None = None,
+    *,
+    plain_only: bool = True,
 ) -> tuple[LabelledData, list[str], str | None]:
     """One value per formula from stored property records: the mean of its records.
 
-    Records whose material pymatgen cannot read as a formula (names such as "LSCO")
-    are skipped; so are records in other units than ``unit`` (default: the most common
-    unit of the property's records).
+    By default only plain readings count: a record read under conditions (a Tc at
+    5 GPa), a bound ("< 26 K") or a range ("30-48 K") is not the material's value, and
+    averaging it in would bias the target. Also skipped: records whose material
+    pymatgen cannot read as a formula (names such as "LSCO"), records in other units
+    than ``unit`` (default: the most common unit of the property's records) and
+    absolute temperatures below 0 K (misreadings stored before ingestion dropped them).
+
+    Args:
+        store: A connected literature store.
+        property: Property name, e.g. ``"tc"``.
+        min_confidence: Only records at least this confident.
+        unit: Only records in this unit (default: the most common one).
+        plain_only: False: every record counts by its ``value`` (a range's middle, a
+            bound's limit), whatever its conditions.
 
     Returns:
-        The labelled formulas (reduced formulas, sorted), notes on what was skipped and
-        the unit of the values (None when there are no records).
+        The labelled formulas (reduced formulas, sorted), notes on how many records
+        were skipped and why, and the unit of the values (None when there are no
+        records).
 
     """
     rows, _ = store.records(
-        store.records_query(property=property, min_confidence=min_confidence), limit=10**9
+        store.records_query(property=property, min_confidence=min_confidence),
+        limit=10**9,
+        sentences=False,
     )
     units = Counter(str(r.get("unit", "")) for r in rows)
     chosen = unit if unit is not None else (units.most_common(1)[0][0] if units else None)
     values: dict[str, list[float]] = {}
-    unreadable = 0
+    skipped: Counter[str] = Counter()
     for row in rows:
-        if str(row.get("unit", "")) != chosen:
-            continue
-        text = row.get("formula") or row.get("material") or ""
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                composition = Composition(text)
-                parse_formula(text)
-            if not composition.valid or composition.num_atoms <= 0:
-                raise ValueError(text)
-        except Exception:
-            unreadable += 1
+        reason = _skip_reason(row, chosen, plain_only)
+        formula = _reduced_formula(row) if reason is None else None
+        if reason is None and formula is None:
+            reason = "no formula pymatgen can read"
+        if reason is not None:
+            skipped[reason] += 1
             continue
         value = float(row["value"])
-        if math.isfinite(value):
-            values.setdefault(composition.reduced_formula, []).append(value)
-    notes = []
-    if unreadable:
-        notes.append(f"{unreadable} record(s) skipped: no formula pymatgen can read")
-    other = sum(n for u, n in units.items() if u != chosen)
-    if other:
-        notes.append(f"{other} record(s) skipped: unit other than {chosen!r}")
+        if formula is not None and math.isfinite(value):
+            values.setdefault(formula, []).append(value)
+    notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
     formulas = sorted(values)
     y = np.array([float(np.mean(values[f])) for f in formulas], dtype=float)
     return LabelledData(list(formulas), y, list(formulas)), notes, chosen
+
+
+def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> str | None:
+    """Why a record is not a training value of its material, or None when it is."""
+    if str(row.get("unit", "")) != unit:
+        return f"unit other than {unit!r}"
+    stated = [float(row[k]) for k in ("value", "low", "high") if row.get(k) is not None]
+    if row.get("property") in ABSOLUTE_TEMPERATURES and min(stated, default=0.0) < 0:
+        return "below absolute zero"
+    if not plain_only:
+        return None
+    if row.get("conditions"):
+        return f"read under conditions ({', '.join(sorted(row['conditions']))})"
+    if row.get("qualifier") not in PLAIN_QUALIFIERS:
+        return f"a bound, not a value (qualifier {row['qualifier']!r})"
+    low, high = row.get("low"), row.get("high")
+    if low is not None and high is not None and low != high:
+        return "a range, not a value"
+    return None
+
+
+def _reduced_formula(row: Mapping[str, Any]) -> str | None:
+    """The record's material as a reduced formula, or None when it is not a formula."""
+    text = row.get("formula") or row.get("material") or ""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            composition = Composition(text)
+            parse_formula(text)
+        if not composition.valid or composition.num_atoms <= 0:
+            return None
+    except Exception:  # pymatgen raises many kinds on text that is not a formula
+        return None
+    return str(composition.reduced_formula)
 
 
 def train_from_records(

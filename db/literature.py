@@ -10,7 +10,7 @@ places is one record whose sources are counted.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +41,7 @@ from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import register_model
 from discovery.domain import ModelArtifact
 from literature.records import Mention, PaperExtraction, PropertyRecord
+from literature.text import Paper
 from literature.vectors import from_bytes, top_k
 
 
@@ -60,6 +61,7 @@ class PaperDocument(Document):
     sentences = IntField(min_value=0)
     mentions = IntField(min_value=0)
     records = IntField(min_value=0)
+    records_rejected = IntField(min_value=0)  # impossible readings dropped (below 0 K)
     ingested_at = DateTimeField(default=utcnow)
 
     meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at"]}
@@ -173,6 +175,7 @@ class IngestReport:
     mentions: int = 0
     records_new: int = 0
     records_merged: int = 0
+    records_rejected: int = 0  # impossible readings not stored (a Tc below 0 K)
 
 
 @dataclass(frozen=True)
@@ -213,20 +216,33 @@ class LiteratureStore:
         """Whether a paper with this key was ingested."""
         return PaperDocument.objects(key=key).count() > 0
 
+    def stored_key(self, paper: Paper) -> str | None:
+        """The key ``paper`` is stored under, or ``None`` when it is not stored.
+
+        A paper without a DOI stored before its text-hash key ignored format is found by
+        that older key (:attr:`~literature.text.Paper.legacy_key`), so re-ingesting the
+        same file stays a no-op in an existing database.
+        """
+        for key in (paper.key, paper.legacy_key):
+            if key is not None and self.has_paper(key):
+                return key
+        return None
+
     def ingest(self, extraction: PaperExtraction) -> IngestReport:
         """Store a paper's passages, mentions and records in one transaction.
 
-        Idempotent: a paper whose key is already stored (ingested before, or by a
-        concurrent writer) is skipped and nothing is written.
+        Idempotent: a paper already stored (ingested before, from any format, or by a
+        concurrent writer; see :meth:`stored_key`) is skipped and nothing is written.
         """
-        key = extraction.paper.key
-        if self.has_paper(key):
-            return IngestReport(key, new=False)
+        stored = self.stored_key(extraction.paper)
+        if stored is not None:
+            return IngestReport(stored, new=False)
         try:
             return _transaction(lambda session: self._ingest(extraction, session))
         except DuplicateKeyError:
-            if self.has_paper(key):
-                return IngestReport(key, new=False)
+            stored = self.stored_key(extraction.paper)
+            if stored is not None:
+                return IngestReport(stored, new=False)
             raise
 
     def _ingest(self, extraction: PaperExtraction, session: ClientSession) -> IngestReport:
@@ -277,7 +293,15 @@ class LiteratureStore:
                         {"$set": {"n_papers": len(found["papers"])}},
                         session=session,
                     )
-        return IngestReport(paper.key, True, len(passages), len(mentions), new, merged)
+        return IngestReport(
+            paper.key,
+            new=True,
+            passages=len(passages),
+            mentions=len(mentions),
+            records_new=new,
+            records_merged=merged,
+            records_rejected=extraction.records_rejected,
+        )
 
     # --- queries ----------------------------------------------------------------------
 
@@ -340,7 +364,12 @@ class LiteratureStore:
         return query
 
     def records(
-        self, query: dict[str, Any], limit: int = 100, offset: int = 0, order: str = "material"
+        self,
+        query: dict[str, Any],
+        limit: int = 100,
+        offset: int = 0,
+        order: str = "material",
+        sentences: bool = True,
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of records (JSON-ready dicts, sources summarised) and the total count.
 
@@ -349,12 +378,16 @@ class LiteratureStore:
             limit: Page size.
             offset: Records skipped.
             order: ``"material"`` (then value), or ``"-n_papers"`` (most read first).
+            sentences: Give each source the ``text`` of its sentence (one more query);
+                each source always names its ``passage``.
         """
         keys = ("material", "value") if order == "material" else ("-n_papers", "-confidence")
         # the unique key last: pages neither repeat nor skip records that tie on the rest
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*keys, "key")
-        rows = [_record_row(doc) for doc in found.skip(offset).limit(limit).as_pymongo()]
-        return rows, found.count()
+        page = list(found.skip(offset).limit(limit).as_pymongo())
+        passages = (s["passage"] for raw in page for s in raw.get("sources", []))
+        texts = _sentences(passages) if sentences else {}
+        return [_record_row(raw, texts) for raw in page], found.count()
 
     def papers(
         self, query: dict[str, Any], limit: int = 100, offset: int = 0
@@ -513,6 +546,7 @@ def _paper_document(extraction: PaperExtraction) -> PaperDocument:
         sentences=sum(len(s.sentences) for s in paper.sections),
         mentions=len(extraction.mentions),
         records=len(extraction.records),
+        records_rejected=extraction.records_rejected,
     )
 
 
@@ -602,7 +636,17 @@ def _reaches(end: str, op: str, bound: float, open_towards: tuple[str, ...]) -> 
     }
 
 
-def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
+def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
+    """The text of each passage, in one query (a page's sources share a few papers)."""
+    wanted = list(set(passages))
+    if not wanted:
+        return {}
+    found = PassageDocument._get_collection().find({"_id": {"$in": wanted}}, {"text": 1})
+    return {p["_id"]: p["text"] for p in found}
+
+
+def _record_row(raw: dict[str, Any], sentences: dict[ObjectId, str]) -> dict[str, Any]:
+    """A record as a JSON-ready dict; each source names its passage and sentence text."""
     row = {k: v for k, v in raw.items() if k not in ("_id", "sources", "papers", "key")}
     row["id"] = str(raw["_id"])
     for stamp in ("created_at", "updated_at"):
@@ -611,6 +655,9 @@ def _record_row(raw: dict[str, Any]) -> dict[str, Any]:
     row["sources"] = [
         {
             "paper": s["paper_key"],
+            # lineage down to the sentence: the passage and what it says
+            "passage": str(s["passage"]),
+            "text": sentences.get(s["passage"]),
             "section": s["section"],
             "sentence": s["sentence"],
             "material_text": s.get("material_text"),

@@ -62,8 +62,9 @@ def ingest_file(
         return {"path": path, "status": "failed", "error": str(error)}
     reader = extractor(uri, version, embeddings)
     store = LiteratureStore()
-    if store.has_paper(paper.key):
-        return {"path": path, "status": "skipped", "paper": paper.key}
+    stored = store.stored_key(paper)  # before tagging: a stored paper costs nothing
+    if stored is not None:
+        return {"path": path, "status": "skipped", "paper": stored}
     report = store.ingest(reader.extract(paper))
     return {
         "path": path,
@@ -72,6 +73,7 @@ def ingest_file(
         "sentences": report.passages,
         "records_new": report.records_new,
         "records_merged": report.records_merged,
+        "records_rejected": report.records_rejected,
     }
 
 

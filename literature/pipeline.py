@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 from literature.linking import link_conditions, link_values
 from literature.normalize import MaterialName, parse_quantity, resolve_doping
-from literature.records import VALUE_PROPERTIES, Mention, PaperExtraction, PropertyRecord
+from literature.records import (
+    VALUE_PROPERTIES,
+    Mention,
+    PaperExtraction,
+    PropertyRecord,
+    impossible,
+)
 from literature.text import Paper
 
 if TYPE_CHECKING:
@@ -79,12 +85,15 @@ class Extractor:
             embeddings = {
                 (s, j): to_bytes(v) for (s, j, _), v in zip(located, vectors, strict=True)
             }
+        linked = link_records(mentions)
+        records = [r for r in linked if not impossible(r)]
         return PaperExtraction(
             paper=paper,
             mentions=mentions,
-            records=build_records(mentions),
+            records=records,
             model_version=self.model_version,
             embeddings=embeddings,
+            records_rejected=len(linked) - len(records),
         )
 
 
@@ -125,7 +134,16 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
 
 
 def build_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
-    """Property records from linked value and material mentions.
+    """Property records from linked value and material mentions, impossible ones dropped.
+
+    As :func:`link_records`, less the records whose reading cannot be true
+    (:func:`~literature.records.impossible`: a Tc below 0 K).
+    """
+    return [record for record in link_records(mentions) if not impossible(record)]
+
+
+def link_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
+    """Property records from linked value and material mentions, as read.
 
     A value that did not parse to a number, or whose material is a class of materials,
     gives no record. Confidence = value confidence x material confidence x link

@@ -15,6 +15,9 @@ from literature.text import Paper
 # Entity label -> (property name, canonical unit) for value mentions.
 VALUE_PROPERTIES: dict[str, tuple[str, str]] = {"tcValue": ("tc", "K")}
 
+# Properties that are absolute temperatures in K: nothing can be below 0 K.
+ABSOLUTE_TEMPERATURES: frozenset[str] = frozenset({"tc"})
+
 
 @dataclass(frozen=True)
 class Mention:
@@ -82,6 +85,16 @@ class PropertyRecord:
     conditions: dict[str, Any] = field(default_factory=dict)
 
 
+def impossible(record: PropertyRecord) -> bool:
+    """Whether a reading cannot be true: an absolute temperature below 0 K.
+
+    Such a value is a misreading (a tagged "−1", a "−300 °C"), not a claim.
+    """
+    if record.property not in ABSOLUTE_TEMPERATURES:
+        return False
+    return min(record.value, record.low, record.high) < 0
+
+
 @dataclass(frozen=True)
 class PaperExtraction:
     """Everything read from one paper.
@@ -92,6 +105,8 @@ class PaperExtraction:
         records: Linked property records.
         model_version: Version of the tagger that found the mentions.
         embeddings: Sentence embeddings keyed by ``(section, sentence)``, float32 bytes.
+        records_rejected: Linked records dropped as impossible
+            (:func:`impossible`), not in ``records``.
     """
 
     paper: Paper
@@ -99,3 +114,4 @@ class PaperExtraction:
     records: list[PropertyRecord]
     model_version: str
     embeddings: dict[tuple[int, int], bytes] = field(default_factory=dict)
+    records_rejected: int = 0

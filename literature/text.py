@@ -9,6 +9,7 @@ a record can always be traced back to the exact characters it was read from.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
 
 
@@ -90,10 +91,26 @@ class Paper:
     def key(self) -> str:
         """Identity used to deduplicate papers: ``doi:...`` or a hash of the text.
 
-        The same article read twice, from any path, gets the same key.
+        The same article read twice, from any path or in any format, gets the same key.
+        Without a DOI the hash is of the text's words (letter and digit runs), sorted:
+        section boundaries, caption placement, whitespace and punctuation differ between
+        a TEI file and its plain-text twin, the words do not. Keys stored before this
+        (one hash per section, see :attr:`legacy_key`) still count as the paper.
         """
         if self.doi:
             return f"doi:{self.doi}"
+        text = " ".join(section.text for section in self.sections)
+        words = sorted(re.findall(r"\w+", text))
+        return f"sha256:{hashlib.sha256(' '.join(words).encode()).hexdigest()}"
+
+    @property
+    def legacy_key(self) -> str | None:
+        """The text-hash key stored before it ignored format: one hash per section.
+
+        ``None`` for a paper with a DOI, whose key never changed.
+        """
+        if self.doi:
+            return None
         digest = hashlib.sha256()
         for section in self.sections:
             digest.update(" ".join(section.text.split()).encode())

@@ -144,7 +144,8 @@ def literature_ingest(
     console.print(
         f"{summary.papers} papers stored, {summary.skipped} already there, "
         f"{len(summary.failed)} failed; {summary.sentences} sentences, "
-        f"{summary.records_new} new records, {summary.records_merged} merged; "
+        f"{summary.records_new} new records, {summary.records_merged} merged, "
+        f"{summary.records_rejected} impossible readings dropped; "
         f"{summary.papers_per_second:.2f} papers/s"
     )
     if summary.failed and not (summary.papers or summary.skipped):

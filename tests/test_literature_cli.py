@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -84,3 +86,22 @@ def test_records_export_validates_its_arguments(cli: CliRunner) -> None:
     ]
     as_json = cli.invoke(app, ["literature", "records", "--format", "json"])
     assert json.loads(as_json.output) == []
+
+
+def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_path: Path) -> None:
+    base = Path(
+        os.environ.get("MATLOOP_CORPORA") or Path(__file__).parents[2] / "shared/data/corpora"
+    )
+    article = base / "supermat/batch-1/1609.04957-CC"
+    if not Path(f"{article}.txt").is_file():
+        pytest.skip(f"SuperMat corpus not found at {base}")
+    for suffix in (".superconductors.tei.xml", ".txt"):  # the TEI file and its plain text
+        shutil.copy(f"{article}{suffix}", tmp_path)
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    assert "1 papers stored, 1 already there, 0 failed" in result.output
+    assert "impossible readings dropped" in result.output
+    rows, _ = LiteratureStore().records({}, limit=1000)
+    assert all(row["n_papers"] == 1 for row in rows)
+    again = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert "0 papers stored, 2 already there" in again.output

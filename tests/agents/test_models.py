@@ -6,6 +6,7 @@ import csv
 import math
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -294,9 +295,16 @@ def test_loading_something_that_is_not_a_property_model_is_refused(mongodb_uri: 
 # -- literature records ------------------------------------------------------------------
 
 
-def stored_record(material: str, value: float, unit: str = "K", formula: str | None = None) -> None:
+def stored_record(
+    material: str,
+    value: float,
+    unit: str = "K",
+    formula: str | None = None,
+    **reading: Any,
+) -> None:
+    """A stored tc record; ``reading``: ``qualifier``, ``low``, ``high``, ``conditions``."""
     PropertyRecordDocument(
-        key=f"{material}|tc|{value}|{unit}",
+        key=f"{material}|tc|{value}|{unit}|{sorted(reading.items())}",
         material=material,
         formula=formula,
         property="tc",
@@ -305,6 +313,7 @@ def stored_record(material: str, value: float, unit: str = "K", formula: str | N
         confidence=0.9,
         n_papers=1,
         n_sources=1,
+        **reading,
     ).save()
 
 
@@ -330,6 +339,27 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     assert ModelRecord.objects.get(version=version).metrics["source"] == "records:tc"
     with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
         train_from_records(store, "kappa", "gp")
+
+
+def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
+    stored_record("MgB2", 39.0, formula="MgB2", qualifier="=", low=39.0, high=39.0)
+    stored_record("MgB2", 35.0, formula="MgB2", qualifier="=", conditions={"pressure_gpa": 5.0})
+    stored_record("LaFeAsO", 26.0, formula="LaFeAsO", qualifier="<")  # "< 26 K"
+    stored_record("Nb3Sn", 18.0, formula="Nb3Sn", qualifier="=", low=15.0, high=21.0)
+    stored_record("YBa2Cu3O7", 92.0, formula="YBa2Cu3O7", qualifier="~")
+    stored_record("Nb", -1.0, formula="Nb", qualifier="=")  # a misread "−1", stored earlier
+    store = LiteratureStore()
+    data, notes, _ = records_data(store, "tc")
+    assert dict(zip(data.labels, data.y, strict=True)) == {"MgB2": 39.0, "Ba2YCu3O7": 92.0}
+    assert notes == [
+        "1 record(s) skipped: a bound, not a value (qualifier '<')",
+        "1 record(s) skipped: a range, not a value",
+        "1 record(s) skipped: below absolute zero",
+        "1 record(s) skipped: read under conditions (pressure_gpa)",
+    ]
+    every, notes, _ = records_data(store, "tc", plain_only=False)
+    assert every.y[every.labels.index("MgB2")] == pytest.approx(37.0)  # 39 K and 35 K @ 5 GPa
+    assert "LaFeAsO" in every.labels and notes == ["1 record(s) skipped: below absolute zero"]
 
 
 # -- campaigns ---------------------------------------------------------------------------

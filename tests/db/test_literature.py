@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -50,6 +51,35 @@ def test_ingest_stores_provenance_and_reingesting_adds_nothing(
     assert passage.text[start:end] == "39 K" and passage.elements == ["B", "Mg"]
     sentence, start, end = source["material_span"]
     assert sentence == source["sentence"] and passage.text[start:end] == "MgB2"
+    # lineage reaches the sentence: its passage id and its text
+    assert source["passage"] == str(passage.id) and source["text"] == passage.text
+    (bare,) = literature.records(literature.records_query(material="MgB2"), sentences=False)[0]
+    assert bare["sources"][0]["passage"] == str(passage.id)
+
+
+def test_a_paper_stored_under_its_old_text_hash_key_is_not_stored_again(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    extraction = sample.extraction("10.1/a", ["MgB2"])
+    extraction = replace(extraction, paper=replace(extraction.paper, doi=None))
+    paper = extraction.paper
+    old = hashlib.sha256(" ".join(paper.sections[0].text.split()).encode() + b"\x00")
+    assert paper.legacy_key == f"sha256:{old.hexdigest()}" != paper.key
+    assert literature.ingest(extraction).new
+    PaperDocument.objects(key=paper.key).update(set__key=paper.legacy_key)  # as stored before
+    before = counts()
+    again = literature.ingest(extraction)
+    assert not again.new and again.paper_key == paper.legacy_key and counts() == before
+    assert literature.stored_key(paper) == paper.legacy_key
+
+
+def test_impossible_readings_dropped_at_extraction_are_counted_on_the_paper(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    extraction = replace(sample.extraction("10.1/a", ["MgB2"]), records_rejected=2)
+    report = literature.ingest(extraction)
+    assert report.records_new == 1 and report.records_rejected == 2
+    assert PaperDocument.objects.get(key="doi:10.1/a").records_rejected == 2
 
 
 def test_the_same_reading_from_two_papers_is_one_record_with_two_sources(
@@ -149,3 +179,19 @@ def test_records_as_a_dataframe(literature: LiteratureStore, sample: SimpleNames
     assert list(frame["value"]) == [38.0, 39.0] and set(frame["unit"]) == {"K"}
     assert frame.loc[frame["material"] == "MgB2", "papers"].item() == ["doi:10.1/a", "doi:10.1/bb"]
     assert records_dataframe(literature, elements=["Hg"]).empty
+
+
+def test_the_dataframe_has_conditions_and_the_reduced_formula(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    from agents.literature import records_dataframe
+
+    extraction = sample.extraction("10.1/a", ["MgB2", "NbSe2"])
+    mgb2, nbse2 = extraction.records
+    under = replace(mgb2, value=35.0, low=35.0, high=35.0, conditions={"pressure_gpa": 5.0})
+    literature.ingest(replace(extraction, records=[mgb2, under, nbse2]))
+    PropertyRecordDocument.objects(material="NbSe2").update(unset__formula_reduced=1)  # older
+    frame = records_dataframe(literature, property="tc")
+    assert list(frame["formula_reduced"]) == ["B2Mg", "B2Mg", "NbSe2"]
+    assert list(zip(frame["value"], frame["conditions"], strict=True)) == [
+        (35.0, {"pressure_gpa": 5.0}), (39.0, {}), (7.2, {})]  # fmt: skip

@@ -335,6 +335,7 @@ def test_publisher_text_is_clean(articles: dict[str, Paper]) -> None:
 
 def test_key_is_the_doi(articles: dict[str, Paper]) -> None:
     assert articles["springer/spr_test1.xml"].key == "doi:10.1186/s11671-021-03631-x"
+    assert articles["springer/spr_test1.xml"].legacy_key is None  # DOI keys never changed
     assert articles["uspto/US06840965B2.xml"].key.startswith("sha256:")
 
 
@@ -391,6 +392,20 @@ def test_supermat_batch_matches_its_text(supermat_root: Path) -> None:
                 matched += paragraph in lines
     assert paragraphs > 300
     assert matched / paragraphs > 0.9  # a few .txt files come from another GROBID run
+
+
+def test_a_supermat_article_as_tei_and_as_text_is_one_paper(supermat_root: Path) -> None:
+    tei = supermat_root / SUPERMAT_PAPER
+    both = [read_paper(tei), read_paper(tei.with_name("1609.04957-CC.txt"))]
+    assert [(p.format, len(p.sections), p.doi) for p in both] == [
+        ("tei", 8, None),
+        ("text", 2, None),
+    ]
+    assert both[0].key == both[1].key  # captions sit elsewhere, sections differ: same words
+    assert both[0].legacy_key != both[1].legacy_key  # the per-section hash told them apart
+    other = read_paper(supermat_root / "batch-1/1903.04321-CC.txt")
+    assert other.key != both[0].key
+    assert read_paper(tei).key == both[0].key  # the same file again: the same key
 
 
 GROBID_TEI = b"""<?xml version="1.0" encoding="UTF-8"?>

@@ -1,13 +1,15 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from literature.ner import Tagger
 from literature.parsing import parse_paper
-from literature.pipeline import Extractor, build_records, normalize_mentions
-from literature.records import Mention
-from literature.text import Paper, Section, Sentence
+from literature.pipeline import Extractor, build_records, link_records, normalize_mentions
+from literature.records import Mention, impossible
+from literature.text import Paper, Section, Sentence, Span
 
 TEXT = (
     "We grew La2−xSrxCuO4 crystals. For x = 0.15 the Tc is 38 K. "
@@ -87,3 +89,33 @@ def test_sentence_embeddings_do_not_depend_on_batching() -> None:
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert encoder.encode([]).shape == (0, 384)
+
+
+class SpansOf:
+    """A stand-in tagger that finds the given (label, text) pieces in every sentence."""
+
+    def __init__(self, pieces: list[tuple[str, str]]) -> None:
+        self.pieces = pieces
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[list[Span]]:
+        return [
+            [Span(t.index(s), t.index(s) + len(s), label) for label, s in self.pieces if s in t]
+            for t in texts
+        ]
+
+
+def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
+    text = "MgB2 superconducts at 39 K. Nb has Tc = −1 K. Pb shows Tc near -300 °C."
+    p = parse_paper(text.encode(), "cold.txt")
+    pieces = [("material", m) for m in ("MgB2", "Nb", "Pb")]
+    pieces += [("tcValue", v) for v in ("39 K", "−1 K", "-300 °C")]
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(p)  # type: ignore[arg-type]
+    values = {m.text: m.normalized["value"] for m in extraction.mentions if m.label == "tcValue"}
+    assert values["−1 K"] == -1.0 and values["-300 °C"] == pytest.approx(-26.85)  # as read
+    assert [(r.material, r.value) for r in extraction.records] == [("MgB2", 39.0)]
+    assert extraction.records_rejected == 2
+    assert build_records(extraction.mentions) == extraction.records
+    linked = link_records(extraction.mentions)
+    assert len(linked) == 3 and impossible(linked[1]) and impossible(linked[2])
+    spread = replace(linked[0], low=-5.0, high=10.0, value=2.5)  # "−5–10 K"
+    assert impossible(spread) and not impossible(replace(linked[0], property="kappa", value=-1))
