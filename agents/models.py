@@ -32,7 +32,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -571,7 +571,7 @@ def records_data(
     unit: str | None = None,
     *,
     plain_only: bool = True,
-) -> tuple[LabelledData, list[str], str | None]:
+) -> RecordsData:
     """One value per formula from stored property records: the mean of its records.
 
     By default only plain readings count: a record read under conditions (a Tc at
@@ -591,8 +591,8 @@ def records_data(
 
     Returns:
         The labelled formulas (reduced formulas, sorted), notes on how many records
-        were skipped and why, and the unit of the values (None when there are no
-        records).
+        were skipped and why, the unit of the values (None when there are no records)
+        and the ids of the records used.
 
     """
     rows, _ = store.records(
@@ -603,6 +603,7 @@ def records_data(
     units = Counter(str(r.get("unit", "")) for r in rows)
     chosen = unit if unit is not None else (units.most_common(1)[0][0] if units else None)
     values: dict[str, list[float]] = {}
+    used: list[str] = []
     skipped: Counter[str] = Counter()
     for row in rows:
         reason = _skip_reason(row, chosen, plain_only)
@@ -615,10 +616,20 @@ def records_data(
         value = float(row["value"])
         if formula is not None and math.isfinite(value):
             values.setdefault(formula, []).append(value)
+            used.append(str(row["id"]))
     notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
     formulas = sorted(values)
     y = np.array([float(np.mean(values[f])) for f in formulas], dtype=float)
-    return LabelledData(list(formulas), y, list(formulas)), notes, chosen
+    return RecordsData(LabelledData(list(formulas), y, list(formulas)), notes, chosen, used)
+
+
+class RecordsData(NamedTuple):
+    """What :func:`records_data` read: the training data and where it came from."""
+
+    data: LabelledData
+    notes: list[str]
+    unit: str | None
+    record_ids: list[str]  # lineage: the records behind the values, in reading order
 
 
 def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> str | None:
@@ -685,7 +696,7 @@ def train_from_records(
     settings = _config(kind, config, seed)
     if kind == "crystal-gnn":
         raise ValueError("kind: crystal-gnn needs structures; literature records have none")
-    data, notes, data_unit = records_data(store, property, min_confidence, unit)
+    data, notes, data_unit, record_ids = records_data(store, property, min_confidence, unit)
     if len(data) < MIN_SAMPLES:
         skipped = f" ({'; '.join(notes)})" if notes else ""
         raise ValueError(
@@ -698,6 +709,8 @@ def train_from_records(
         "source": f"records:{property}",
         "unit": data_unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
+        "min_confidence": min_confidence,
+        "record_ids": record_ids,  # lineage: record -> model (each record names its papers)
     }
     return _fit(train, val, settings, info, notes)
 

@@ -326,8 +326,10 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     stored_record("LSCO", 38.0)  # a name, not a formula
     stored_record("Pb", 7200.0, unit="mK", formula="Pb")
     store = LiteratureStore()
-    data, notes, unit = records_data(store, "tc")
+    data, notes, unit, used = records_data(store, "tc")
     assert unit == "K" and "MgB2" in data.labels and "LSCO" not in data.labels
+    read = {str(r.id) for r in PropertyRecordDocument.objects(unit="K", material__ne="LSCO")}
+    assert set(used) == read and len(used) == 7  # MgB2 and B2Mg: two records, one formula
     assert data.y[data.labels.index("MgB2")] == pytest.approx(40.0)
     assert len(data) == 6
     assert any("1 record(s) skipped: no formula" in n for n in notes)
@@ -336,7 +338,8 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     assert trained.info["target"] == "tc" and trained.info["unit"] == "K"
     assert trained.model.metrics["n_train"] + trained.model.metrics["n_val"] == 6
     version = register_trained(trained)
-    assert ModelRecord.objects.get(version=version).metrics["source"] == "records:tc"
+    metrics = ModelRecord.objects.get(version=version).metrics
+    assert metrics["source"] == "records:tc" and sorted(metrics["record_ids"]) == sorted(used)
     with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
         train_from_records(store, "kappa", "gp")
 
@@ -349,7 +352,7 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     stored_record("YBa2Cu3O7", 92.0, formula="YBa2Cu3O7", qualifier="~")
     stored_record("Nb", -1.0, formula="Nb", qualifier="=")  # a misread "−1", stored earlier
     store = LiteratureStore()
-    data, notes, _ = records_data(store, "tc")
+    data, notes, _, _ = records_data(store, "tc")
     assert dict(zip(data.labels, data.y, strict=True)) == {"MgB2": 39.0, "Ba2YCu3O7": 92.0}
     assert notes == [
         "1 record(s) skipped: a bound, not a value (qualifier '<')",
@@ -357,7 +360,7 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
         "1 record(s) skipped: below absolute zero",
         "1 record(s) skipped: read under conditions (pressure_gpa)",
     ]
-    every, notes, _ = records_data(store, "tc", plain_only=False)
+    every, notes, _, _ = records_data(store, "tc", plain_only=False)
     assert every.y[every.labels.index("MgB2")] == pytest.approx(37.0)  # 39 K and 35 K @ 5 GPa
     assert "LaFeAsO" in every.labels and notes == ["1 record(s) skipped: below absolute zero"]
 
