@@ -89,6 +89,7 @@ KINDS: dict[str, str] = {
     "status": "status",
     "id": "id",
     "trial_id": "id",
+    "doi": "doi",
 }
 
 #: List fields whose length a collection also stores, always in step: ``LENGTH`` filters
@@ -260,4 +261,6 @@ def _operand(name: str, kind: str, value: Any) -> Any:
         if not ObjectId.is_valid(value):
             raise FilterError(f"filter: {name}: {value!r} is not an id")
         return ObjectId(value)
+    if kind == "doi":  # DOIs are case-insensitive, and stored in lower case
+        return value.lower()
     return value

@@ -56,3 +56,8 @@ def test_length_bounds_that_every_or_no_list_meets() -> None:
     for count in (-1, 2**63):
         with pytest.raises(FilterError, match=f"LENGTH: {count} is not a count"):
             optimade_to_mongo(f"elements LENGTH > {count}", "materials")
+
+
+def test_a_doi_matches_whatever_its_case() -> None:
+    query = optimade_to_mongo('doi="10.1103/PhysRevB.77.020503"', "papers")
+    assert query == {"doi": {"$eq": "10.1103/physrevb.77.020503"}}  # stored lower-cased
