@@ -217,9 +217,9 @@ class GiveUpIn(Body):
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
-#: A declared unit; an empty one is none. pint converts results reported in another unit
+#: A declared unit; a blank one is none. pint converts results reported in another unit
 #: when it knows both; a label it does not know (wt%) matches only itself.
-Unit = Annotated[str | None, AfterValidator(lambda u: u or None)]
+Unit = Annotated[str | None, AfterValidator(lambda u: (u or "").strip() or None)]
 
 
 class ObjectiveIn(Body):

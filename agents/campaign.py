@@ -442,6 +442,7 @@ class CampaignAgent:
         """
         if not results:
             return ObserveReport(0, 0)
+        # not strict yet: a retry of a result stored with a since-refused label is a repeat
         results = [self._in_campaign_units(i, result) for i, result in enumerate(results)]
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
@@ -460,9 +461,9 @@ class CampaignAgent:
         """What every result reports: the objectives, then the constrained quantities."""
         return [*self.campaign.objectives, *self.campaign.constraints]
 
-    def _in_campaign_units(self, i: int, result: Measurement) -> Measurement:
+    def _in_campaign_units(self, i: int, result: Measurement, strict: bool = False) -> Measurement:
         try:
-            return result.in_units_of(self.outcomes)
+            return result.in_units_of(self.outcomes, strict)
         except ValueError as error:
             raise ValueError(f"results[{i}]: {error}") from None
 
@@ -501,13 +502,14 @@ class CampaignAgent:
             earlier = stored.get(key) or seen.get(key)
             if earlier is not None:
                 # stored before unlabelled values were labelled: read it the same way
-                earlier = earlier.in_units_of(outcomes)
+                earlier = earlier.in_units_of(outcomes, strict=False)
                 if earlier.trial_id != result.trial_id or not _same_values(earlier, result):
                     raise ValueError(
                         f"results[{i}].idempotency_key: {key!r} was already used for a "
                         "different result"
                     )
                 continue
+            self._in_campaign_units(i, result, strict=True)  # a new result: no stray units
             trial = trials[result.trial_id]
             if not trial.status.is_pending:
                 raise TrialStateError(

@@ -710,9 +710,25 @@ def train_from_records(
         "unit": data_unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
         "min_confidence": min_confidence,
-        "record_ids": record_ids,  # lineage: record -> model (each record names its papers)
+        **_lineage(record_ids),
     }
     return _fit(train, val, settings, info, notes)
+
+
+#: Most record ids a model's metrics list (a MongoDB document holds 16 MB); beyond, the
+#: count and hash still identify the set.
+MAX_LINEAGE_IDS = 20_000
+
+
+def _lineage(record_ids: Sequence[str]) -> dict[str, Any]:
+    """Which records a model learned from: their count, a hash, and (up to a cap) ids.
+
+    Each record names the papers and sentences it was read from, so the ids carry
+    lineage from paper to record to model.
+    """
+    digest = hashlib.sha256("\n".join(sorted(record_ids)).encode()).hexdigest()
+    listed = list(record_ids) if len(record_ids) <= MAX_LINEAGE_IDS else None
+    return {"records_used": len(record_ids), "records_hash": digest, "record_ids": listed}
 
 
 # -- registry --------------------------------------------------------------------------

@@ -78,8 +78,9 @@ def known_formulas(elements: Sequence[str]) -> set[str]:
 def measured_formulas(elements: Sequence[str]) -> set[str]:
     """Reduced formulas of compositions within ``elements`` that a campaign has measured.
 
-    Campaigns whose parameters are all element symbols (molar fractions: generated pools
-    and ``--composition`` tables); their completed trials.
+    The compositions are the molar fractions of a campaign's simplex over element symbols
+    (generated pools, ``--composition`` tables), read from its completed trials; its
+    other parameters (a temperature, a solvent) are not chemistry.
     """
     from pymatgen.core import Element
 
@@ -87,15 +88,22 @@ def measured_formulas(elements: Sequence[str]) -> set[str]:
     from discovery.compositions import reduced_formula
     from discovery.domain import TrialStatus
 
-    chemical = [
-        c["_id"]
-        for c in CampaignDocument.objects.only("space").as_pymongo()
-        if all(Element.is_valid_symbol(p["name"]) for p in c["space"]["parameters"])
-    ]
-    trials = TrialDocument.objects(campaign__in=chemical, status=TrialStatus.COMPLETED.value)
+    fractions: dict[Any, list[str]] = {}
+    for campaign in CampaignDocument.objects.only("space").as_pymongo():
+        for simplex in campaign["space"].get("simplex", []):
+            if all(Element.is_valid_symbol(name) for name in simplex["names"]):
+                fractions[campaign["_id"]] = list(simplex["names"])
+    trials = TrialDocument.objects(
+        campaign__in=list(fractions), status=TrialStatus.COMPLETED.value
+    ).only("campaign", "parameters")
     allowed, found = set(elements), set()
-    for trial in trials.only("parameters").as_pymongo():
-        present = {el: f for el, f in trial["parameters"].items() if f > 0}
+    for trial in trials.as_pymongo():
+        parameters = trial["parameters"]
+        present = {
+            el: float(parameters[el])
+            for el in fractions[trial["campaign"]]
+            if isinstance(parameters.get(el), int | float) and parameters[el] > 0
+        }
         if present and present.keys() <= allowed:
             found.add(reduced_formula(present))
     return found

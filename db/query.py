@@ -89,8 +89,11 @@ KINDS: dict[str, str] = {
     "status": "status",
     "id": "id",
     "trial_id": "id",
-    "doi": "doi",
 }
+
+#: Text fields stored in lower case whose values are case-insensitive (DOIs): a filter's
+#: operands, patterns included, are lower-cased to match.
+CASELESS = frozenset({"doi"})
 
 #: List fields whose length a collection also stores, always in step: ``LENGTH`` filters
 #: compare the count (indexed). Records are not here: theirs is null when a record has no
@@ -171,6 +174,7 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
         elif key in fields and _is_length(value):
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key in fields:
+            value = _lowered(value) if key in CASELESS else value
             renamed[fields[key]] = _typed(key, _rename(value, fields, resource))
         elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
@@ -180,6 +184,17 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
                 f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"
             )
     return renamed
+
+
+def _lowered(node: Any) -> Any:
+    """``node`` with every string in it lower-cased."""
+    if isinstance(node, str):
+        return node.lower()
+    if isinstance(node, dict):
+        return {op: _lowered(v) for op, v in node.items()}
+    if isinstance(node, list):
+        return [_lowered(item) for item in node]
+    return node
 
 
 def _is_length(node: Any) -> bool:
@@ -261,6 +276,4 @@ def _operand(name: str, kind: str, value: Any) -> Any:
         if not ObjectId.is_valid(value):
             raise FilterError(f"filter: {name}: {value!r} is not an id")
         return ObjectId(value)
-    if kind == "doi":  # DOIs are case-insensitive, and stored in lower case
-        return value.lower()
     return value

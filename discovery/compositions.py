@@ -43,7 +43,8 @@ class CompositionSpace:
         max_elements: Largest number of distinct elements in one composition (``k``).
         grid: Stoichiometry grid: every molar fraction is a multiple of ``1 / grid``.
         charge_balanced: Require a charge-neutral assignment of oxidation states.
-        min_elements: Smallest number of distinct elements.
+        min_elements: Smallest number of distinct elements; None for :attr:`fewest`'s
+            default.
 
     """
 
@@ -51,7 +52,20 @@ class CompositionSpace:
     max_elements: int = 3
     grid: int = 10
     charge_balanced: bool = False
-    min_elements: int = 1
+    min_elements: int | None = None
+
+    @property
+    def fewest(self) -> int:
+        """The smallest number of elements: ``min_elements``, else a default.
+
+        The default is 2 when charge balanced (an ionic compound has a cation and an
+        anion; Fe or O2 is none), else 1.
+        """
+        if self.min_elements is not None:
+            return self.min_elements
+        if not self.charge_balanced:
+            return 1
+        return max(1, min(2, self.max_elements, len(self.elements), self.grid))
 
     def __post_init__(self) -> None:
         if not self.elements:
@@ -61,18 +75,18 @@ class CompositionSpace:
                 raise ValueError(f"elements: {symbol!r} is not an element symbol")
         if len(set(self.elements)) != len(self.elements):
             raise ValueError(f"elements: listed twice in {list(self.elements)}")
-        if not 1 <= self.min_elements <= self.max_elements:
+        if not 1 <= self.fewest <= self.max_elements:
             raise ValueError(
-                f"min_elements/max_elements: need 1 <= {self.min_elements} <= {self.max_elements}"
+                f"min_elements/max_elements: need 1 <= {self.fewest} <= {self.max_elements}"
             )
         if not isinstance(self.grid, int) or isinstance(self.grid, bool):
             raise ValueError(f"grid: must be a whole number of steps, got {self.grid!r}")
         if not 1 <= self.grid <= MAX_GRID:
             raise ValueError(f"grid: must be in [1, {MAX_GRID}], got {self.grid}")
         most = min(len(self.elements), self.grid)  # each element present takes a grid step
-        if self.min_elements > most:
+        if self.fewest > most:
             raise ValueError(
-                f"min_elements: {self.min_elements} elements cannot be present with "
+                f"min_elements: {self.fewest} elements cannot be present with "
                 f"{len(self.elements)} elements and a grid of {self.grid}"
             )
 
@@ -99,9 +113,9 @@ class CompositionSpace:
             problems.append(f"elements {unknown} not allowed")
         if abs(sum(fractions.values()) - 1.0) > tol:
             problems.append(f"fractions sum to {sum(fractions.values()):.6g}, not 1")
-        if not self.min_elements <= len(present) <= self.max_elements:
+        if not self.fewest <= len(present) <= self.max_elements:
             problems.append(
-                f"{len(present)} elements, outside [{self.min_elements}, {self.max_elements}]"
+                f"{len(present)} elements, outside [{self.fewest}, {self.max_elements}]"
             )
         off_grid = [
             el
@@ -210,7 +224,7 @@ def enumerate_compositions(
     """
     seen = {reduced_formula(Composition(f).fractional_composition.as_dict()) for f in exclude}
     found: dict[str, dict[str, float]] = {}
-    for n in range(space.min_elements, space.max_elements + 1):
+    for n in range(space.fewest, space.max_elements + 1):
         for subset in itertools.combinations(sorted(space.elements), n):
             for counts in _partitions(space.grid, n):
                 fractions = {el: c / space.grid for el, c in zip(subset, counts, strict=True)}

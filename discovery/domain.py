@@ -289,7 +289,9 @@ class Measurement:
     units: dict[str, str] = field(default_factory=dict)
     received_at: datetime | None = None
 
-    def in_units_of(self, outcomes: Sequence[Objective | OutcomeConstraint]) -> Measurement:
+    def in_units_of(
+        self, outcomes: Sequence[Objective | OutcomeConstraint], strict: bool = True
+    ) -> Measurement:
         """This result with every value in its outcome's declared unit.
 
         A value reported in another unit of the same quantity is converted by pint
@@ -301,10 +303,12 @@ class Measurement:
 
         Args:
             outcomes: The campaign's objectives and constrained quantities.
+            strict: False keeps a unit given for an outcome without a declared one, as
+                results stored before that was refused have it.
 
         Raises:
             ValueError: naming ``units.<name>`` for a unit of a name that is not an
-                outcome or has no declared unit, or one that pint cannot convert to the
+                outcome or (``strict``) has no declared unit, or one that pint cannot convert to the
                 declared unit; naming
                 the field for a temperature in degC or degF below absolute zero.
         """
@@ -315,7 +319,7 @@ class Measurement:
             raise ValueError(f"trial {self.trial_id}: units.{unknown[0]}: not an outcome")
         for name, target in declared.items():
             value, unit = values.get(name), self.units.get(name, target)
-            if target is None and unit is not None:
+            if strict and target is None and unit is not None:
                 raise ValueError(
                     f"trial {self.trial_id}: units.{name}: the campaign declares no unit for "
                     f"{name!r}, so {unit!r} cannot be converted; report the value without a "

@@ -20,9 +20,14 @@ def _registry() -> Any:
 
 
 #: Lab labels that pint would misread (``at%`` as percent x technical atmosphere, ``a.u.``
-#: as atomic mass unit x year, ``mol%`` as mole x percent): fractions of different kinds
-#: and arbitrary units, which convert to nothing and so match only themselves.
-OPAQUE = re.compile(r"(at|wt|mol|vol)\.?\s*%|a\.\s*u\.?|arb\.?\s*u(nits?)?\.?", re.IGNORECASE)
+#: as atomic mass unit x year, ``mass%`` as milliarcsecond x percent, ``appm`` as
+#: atto-ppm): fractions of different kinds and arbitrary units, which convert to nothing
+#: and so match only themselves.
+OPAQUE = re.compile(
+    r"(at|wt|mol|vol|mass|a|w|v)\.?\s*(%|ppm|ppb)|%\s*\(?(at|wt|mol|vol|mass)\.?\)?"
+    r"|a\.\s*u\.?|arb\.?\s*u(nits?)?\.?",
+    re.IGNORECASE,
+)
 #: A power written without a caret, as labs write areas and volumes (``mA/cm2``, ``m2/g``).
 _BARE_POWER = re.compile(r"(?<=[A-Za-z])([23])\b")
 
@@ -72,6 +77,8 @@ def convert(value: float, unit: str, target: str) -> float:
     """
     if unit == target:
         return value
+    if not unit.strip() or not target.strip():
+        raise ValueError("a unit must not be blank; give none instead")
     import pint
 
     to, given = _parsed(target), _parsed(unit)

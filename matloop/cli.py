@@ -160,7 +160,7 @@ def _parse_objective(text: str) -> Any:
     from discovery.domain import Direction, Objective
 
     parts = text.split(":")
-    for cut, unit in ((len(parts) - 1, None), (len(parts) - 2, parts[-1])):
+    for cut, unit in ((len(parts) - 1, None), (len(parts) - 2, parts[-1].strip())):
         name = ":".join(parts[:cut])
         if cut >= 1 and name and unit != "":
             try:
@@ -177,13 +177,13 @@ def _parse_constraint(text: str) -> Any:
     from discovery.domain import OutcomeConstraint
 
     parts = text.split(":")
-    if len(parts) not in (3, 4) or not parts[0] or parts[3:] == [""]:
+    if len(parts) not in (3, 4) or not parts[0] or [p.strip() for p in parts[3:]] == [""]:
         raise CommandError(
             f"--constraint {text!r}: expected NAME:LOWER:UPPER[:UNIT] (e.g. band_gap:1.1:1.7:eV)"
         )
     try:
         lower, upper = (float(v) if v.strip() else None for v in parts[1:3])
-        return OutcomeConstraint(parts[0], lower, upper, *parts[3:])
+        return OutcomeConstraint(parts[0], lower, upper, *(p.strip() for p in parts[3:]))
     except ValueError as error:
         raise CommandError(f"--constraint {text!r}: {error}") from None
 
@@ -302,6 +302,11 @@ def campaign_create(
             **{"--composition": composition is not None, "--param": bool(param)},
         )
         _refuse_unused(
+            from_olympus is not None,
+            "cannot go with --from-olympus: an Olympus set declares its own objectives",
+            **{"--objective": bool(objective)},
+        )
+        _refuse_unused(
             bool(substitute_from),
             "cannot go with --substitute-from: substitutions keep their own stoichiometry",
             **{"--grid": grid is not None},
@@ -372,6 +377,14 @@ def _refuse_unused(unused: bool, why: str, **given: bool) -> None:
         raise CommandError(f"{', '.join(named)} {why}")
 
 
+_SPACE_OPTIONS = {
+    "min_elements/max_elements": "--min-elements/--max-elements",
+    "min_elements": "--min-elements",
+    "grid": "--grid",
+    "elements": "--elements",
+}
+
+
 @dataclass(frozen=True)
 class CompositionRules:
     """How ``--elements`` pools are generated: at most k elements, grid, charge balance."""
@@ -379,7 +392,7 @@ class CompositionRules:
     max_elements: int
     grid: int
     charge_balanced: bool
-    min_elements: int | None  # None: 2 when charge-balanced (no pure elements), else 1
+    min_elements: int | None  # None: CompositionSpace's default (no pure elements if ionic)
 
 
 def _generated_campaign(
@@ -401,10 +414,13 @@ def _generated_campaign(
     )
 
     symbols = tuple(e.strip() for e in elements.split(",") if e.strip())
-    fewest = rules.min_elements
-    if fewest is None:
-        fewest = min(2, rules.max_elements, len(symbols)) if rules.charge_balanced else 1
-    space = CompositionSpace(symbols, rules.max_elements, rules.grid, rules.charge_balanced, fewest)
+    try:
+        space = CompositionSpace(
+            symbols, rules.max_elements, rules.grid, rules.charge_balanced, rules.min_elements
+        )
+    except ValueError as error:  # its fields, as the options that set them
+        field, _, rest = str(error).partition(":")
+        raise CommandError(f"{_SPACE_OPTIONS.get(field, field)}:{rest}") from None
     campaign_store = store()
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point

@@ -105,6 +105,8 @@ def flows_serve(
             )
         if oracle and not scheduled:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
+        if per_run is not None and not scheduled:
+            raise CommandError("--per-run paces a schedule: give --cron or --interval with it")
         from flows.deployments import serve_campaign
 
         uri = Settings().uri

@@ -218,6 +218,8 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--elements", "Li,O", "--objective", "y:max:"], "direction must be max or min"),
         (["--elements", "Li,O", "--objective", "y:max", "--constraint", "g:1:2:"], "[:UNIT]"),
         (["--from-olympus", str(OLYMPUS), "--constraint", "g:1:2"], "Olympus set's columns"),
+        (["--from-olympus", str(OLYMPUS), "--objective", "y:min:%"], "--objective cannot go"),
+        (["--elements", "Li,O", "--objective", "y:max", "--min-elements", "4"], "--min-elements"),
         (
             ["--elements", "Li,Fe,O", "--objective", "y:max", "--substitute-from", "Fe2O3x"],
             "--substitute-from: known: 'Fe2O3x' is not a formula",

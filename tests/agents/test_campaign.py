@@ -150,10 +150,25 @@ def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: Camp
     in_percent = Measurement(
         trials[0].id or "", {"degradation": 0.1}, "run-1", units={"degradation": "%"}
     )
-    with pytest.raises(ValueError, match="declares no unit for 'degradation'"):
-        agent.observe([in_percent])  # the same number, in a unit the campaign never declared
+    with pytest.raises(ValueError, match="already used for a different result"):
+        agent.observe([in_percent])  # the same number, in a unit the first report did not give
     with pytest.raises(ValueError, match="is completed"):
         agent.observe([Measurement(trials[0].id or "", {"degradation": 0.3}, "run-2")])
+    assert MeasurementDocument.objects.count() == 1
+
+
+def test_a_result_stored_with_a_since_refused_unit_is_still_a_repeat(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    first, second = agent.propose()[:2]
+    labelled = Measurement(first.id or "", {"degradation": 0.1}, "k1", units={"degradation": "%"})
+    agent.store.record(agent.name, [labelled])  # stored before such units were refused
+    again = agent.observe([labelled])  # the instrument's retry
+    assert (again.stored, again.duplicates) == (0, 1)
+    fresh = Measurement(second.id or "", {"degradation": 0.2}, "k2", units={"degradation": "%"})
+    with pytest.raises(ValueError, match=r"results\[1\]: .*declares no unit for 'degradation'"):
+        agent.observe([labelled, fresh])
     assert MeasurementDocument.objects.count() == 1
 
 

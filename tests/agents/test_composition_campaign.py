@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,10 +12,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from agents import CampaignAgent
+from agents import CampaignAgent, LookupOracle
 from db.campaigns import CampaignStore
 from db.materials import add_material, known_formulas
 from discovery.compositions import CompositionSpace, enumerate_compositions, reduced_formula
+from discovery.datasets import load_csv
 from discovery.domain import (
     CampaignSettings,
     Direction,
@@ -116,7 +118,9 @@ def test_generated_campaign_from_the_command_line(
     assert refused.exit_code != 0 and "'Xx' is not an element symbol" in refused.output
 
 
-def test_compositions_measured_in_an_earlier_campaign_are_known(store: CampaignStore) -> None:
+def test_compositions_measured_in_an_earlier_campaign_are_known(
+    store: CampaignStore, tmp_path: Path
+) -> None:
     space = CompositionSpace(("Li", "Fe", "O"), 3, 10, charge_balanced=True, min_elements=3)
     pool = enumerate_compositions(space)
     settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
@@ -128,7 +132,16 @@ def test_compositions_measured_in_an_earlier_campaign_are_known(store: CampaignS
     first.observe([Measurement(t.id or "", {"gap": 1.0}, f"lab:{t.id}") for t in trials[:2]])
     measured = {reduced_formula(t.parameters) for t in trials[:2]}
     handed_out = {reduced_formula(t.parameters) for t in trials[2:]}  # not measured yet
-    known = known_formulas(["Li", "Fe", "O"])
+    # a process campaign whose parameters happen to be element symbols is no chemistry
+    table = tmp_path / "process.csv"
+    table.write_text("T,S,y\n300,water,1.0\n350,ethanol,2.0\n400,water,1.5\n")
+    process = CampaignAgent.from_dataset(
+        store, "process", load_csv(table, [("y", Direction.MAXIMIZE)]), settings
+    )
+    process.observe(
+        LookupOracle.from_candidates(store.candidates("process")).evaluate(process.propose())
+    )
+    known = known_formulas(["Li", "Fe", "O", "S"])
     assert measured <= known and not handed_out & known
     assert not known_formulas(["Li", "O"]) & measured  # outside that chemical system
     again = enumerate_compositions(space, known)

@@ -53,8 +53,15 @@ def test_fe_o_on_a_fifths_grid_is_complete_and_charge_balanced() -> None:
     balanced = CompositionSpace(("Fe", "O"), max_elements=2, grid=5, charge_balanced=True)
     formulas = {reduced_formula(c) for c in enumerate_compositions(everything)}
     assert formulas == {"Fe", "O2", "Fe4O", "Fe3O2", "Fe2O3", "FeO4"}  # FeO is off the grid
-    # Fe4O, Fe3O2 and FeO4 need oxidation states iron does not have
-    assert {reduced_formula(c) for c in enumerate_compositions(balanced)} == {"Fe", "O2", "Fe2O3"}
+    # Fe4O, Fe3O2 and FeO4 need oxidation states iron does not have; Fe and O2 are no
+    # ionic compounds, unless asked for
+    assert {reduced_formula(c) for c in enumerate_compositions(balanced)} == {"Fe2O3"}
+    elements_too = CompositionSpace(("Fe", "O"), 2, 5, charge_balanced=True, min_elements=1)
+    assert {reduced_formula(c) for c in enumerate_compositions(elements_too)} == {
+        "Fe",
+        "O2",
+        "Fe2O3",
+    }
 
 
 def test_violations_name_each_broken_rule() -> None:

@@ -254,7 +254,7 @@ def test_a_declared_label_pint_does_not_know_matches_only_itself() -> None:
         other.in_units_of(outcomes)
 
 
-@pytest.mark.parametrize("label", ["at%", "at.%", "mol%", "a.u.", "arb. units"])
+@pytest.mark.parametrize("label", ["at%", "at.%", "mol%", "mass%", "appm", "a.u.", "arb. units"])
 def test_fractions_and_arbitrary_units_pint_would_misread_match_only_themselves(
     label: str,
 ) -> None:
@@ -268,6 +268,13 @@ def test_fractions_and_arbitrary_units_pint_would_misread_match_only_themselves(
             ValueError, match=rf"units\.x: the campaign declares '{re.escape(label)}'"
         ):
             posing.in_units_of(outcomes)
+
+
+def test_a_blank_unit_is_refused_not_read_as_dimensionless() -> None:
+    outcomes = (Objective("x", Direction.MAXIMIZE, "%"),)
+    blank = Measurement("t1", {"x": 5.0}, "k", units={"x": " "})
+    with pytest.raises(ValueError, match=r"units\.x: a unit must not be blank"):
+        blank.in_units_of(outcomes)
 
 
 def test_powers_written_without_a_caret_convert() -> None:

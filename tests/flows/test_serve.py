@@ -178,7 +178,8 @@ def test_a_served_campaign_runs_on_its_interval_schedule(
         "scheduled run",
     )
     assert runs[0].auto_scheduled  # created by the server's scheduler from the interval
-    assert runs[0].parameters == {"campaign": name, "rounds": 1, "uri": mongodb_uri}
+    expected = {"campaign": name, "rounds": 1, "uri": mongodb_uri, "per_run": None}
+    assert runs[0].parameters == expected
     status = random_campaign.status()
     assert (status.rounds, status.measurements) == (1, 14)  # initial 10 + one round of 4
 
@@ -224,6 +225,7 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
         (both, "exactly one schedule"),
         (["serve", "--campaign", "x", "--interval", "0"], "must be > 0"),
         (["serve", "--campaign", "x", "--interval", "5", "--rounds", "-1"], "must be >= 0"),
+        (["serve", "--campaign", "x", "--interval", "5", "--per-run", "0"], "must be >= 1"),
         (["serve", "--campaign", "nope", "--interval", "5"], "no campaign named 'nope'"),
     ]:
         result = cli.invoke(flows_app, args, env=env)
@@ -260,5 +262,7 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     store.create(Campaign("box", SearchSpace.from_dict(space), dataset.objectives), [])
     box = cli.invoke(flows_app, ["serve", "--campaign", "box", "--interval", "60"], env=env)
     assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
+    paced = cli.invoke(flows_app, ["serve", "--campaign", "box", "--per-run", "1"], env=env)
+    assert paced.exit_code == 1 and "--per-run paces a schedule" in paced.output
     deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
