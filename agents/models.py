@@ -36,11 +36,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from pymatgen.core import Composition, Element, Structure
+from pymatgen.core import Composition, Structure
 
 from db import CampaignStore
 from db.literature import LiteratureStore
 from db.models import load_model_record, save_model_record
+from discovery.compositions import element_fractions
 from discovery.diagnostics import calibration
 from discovery.domain import MAX_ABS_VALUE, ModelArtifact
 from discovery.ensembles import TrainingConfig
@@ -52,7 +53,6 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from discovery.spaces import ContinuousParameter
 from literature.records import ABSOLUTE_TEMPERATURES
 
 Material = str | Structure
@@ -484,12 +484,9 @@ def campaign_data(
         objective = names[0]
     elif objective not in names:
         raise ValueError(f"objective: campaign {name!r} has no objective {objective!r}: {names}")
-    others = [
-        p.name
-        for p in campaign.space.parameters
-        if not (isinstance(p, ContinuousParameter) and Element.is_valid_symbol(p.name))
-    ]
-    if others:
+    elements = element_fractions(campaign.space) or []
+    others = [p for p in campaign.space.names if p not in elements]
+    if others:  # named like elements (T, P) but outside the simplex: not chemistry
         raise ValueError(
             f"campaign {name!r}: parameter(s) {others} are not element fractions; a model of "
             "materials needs a composition campaign (one made from a CSV with a formula column)"

@@ -82,17 +82,16 @@ def measured_formulas(elements: Sequence[str]) -> set[str]:
     (generated pools, ``--composition`` tables), read from its completed trials; its
     other parameters (a temperature, a solvent) are not chemistry.
     """
-    from pymatgen.core import Element
-
     from db.documents import CampaignDocument, TrialDocument
-    from discovery.compositions import reduced_formula
+    from discovery.compositions import element_fractions, reduced_formula
     from discovery.domain import TrialStatus
+    from discovery.spaces import SearchSpace
 
     fractions: dict[Any, list[str]] = {}
     for campaign in CampaignDocument.objects.only("space").as_pymongo():
-        for simplex in campaign["space"].get("simplex", []):
-            if all(Element.is_valid_symbol(name) for name in simplex["names"]):
-                fractions[campaign["_id"]] = list(simplex["names"])
+        names = element_fractions(SearchSpace.from_dict(campaign["space"]))
+        if names is not None:
+            fractions[campaign["_id"]] = names
     trials = TrialDocument.objects(
         campaign__in=list(fractions), status=TrialStatus.COMPLETED.value
     ).only("campaign", "parameters")

@@ -91,9 +91,10 @@ KINDS: dict[str, str] = {
     "trial_id": "id",
 }
 
-#: Text fields stored in lower case whose values are case-insensitive (DOIs): a filter's
-#: operands, patterns included, are lower-cased to match.
-CASELESS = frozenset({"doi"})
+#: Text fields stored in lower case whose values are case-insensitive (DOIs, and paper
+#: keys: ``doi:`` + the DOI, or ``sha256:`` + hex): a filter's operands, patterns
+#: included, are lower-cased to match.
+CASELESS = frozenset({"doi", "key", "paper"})
 
 #: List fields whose length a collection also stores, always in step: ``LENGTH`` filters
 #: compare the count (indexed). Records are not here: theirs is null when a record has no

@@ -59,7 +59,7 @@ class CompositionSpace:
         """The smallest number of elements: ``min_elements``, else a default.
 
         The default is 2 when charge balanced (an ionic compound has a cation and an
-        anion; Fe or O2 is none), else 1.
+        anion; Fe or O2 is none) and compounds fit in the space, else 1.
         """
         if self.min_elements is not None:
             return self.min_elements
@@ -75,14 +75,14 @@ class CompositionSpace:
                 raise ValueError(f"elements: {symbol!r} is not an element symbol")
         if len(set(self.elements)) != len(self.elements):
             raise ValueError(f"elements: listed twice in {list(self.elements)}")
-        if not 1 <= self.fewest <= self.max_elements:
-            raise ValueError(
-                f"min_elements/max_elements: need 1 <= {self.fewest} <= {self.max_elements}"
-            )
         if not isinstance(self.grid, int) or isinstance(self.grid, bool):
             raise ValueError(f"grid: must be a whole number of steps, got {self.grid!r}")
         if not 1 <= self.grid <= MAX_GRID:
             raise ValueError(f"grid: must be in [1, {MAX_GRID}], got {self.grid}")
+        if not 1 <= self.fewest <= self.max_elements:
+            raise ValueError(
+                f"min_elements/max_elements: need 1 <= {self.fewest} <= {self.max_elements}"
+            )
         most = min(len(self.elements), self.grid)  # each element present takes a grid step
         if self.fewest > most:
             raise ValueError(
@@ -192,6 +192,17 @@ def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
     if len(present) == 1:
         return True  # an element: oxidation state 0
     return _balanced(reduced_formula(present))
+
+
+def element_fractions(space: SearchSpace) -> list[str] | None:
+    """The element symbols of a space's molar-fraction simplex, or None when it has none.
+
+    Parameters named like elements (T, P, S) outside such a simplex are not chemistry.
+    """
+    for simplex in space.simplex:
+        if all(Element.is_valid_symbol(name) for name in simplex.names):
+            return list(simplex.names)
+    return None
 
 
 def reduced_formula(fractions: Mapping[str, float]) -> str:

@@ -23,8 +23,8 @@ import torch
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
 from gpytorch.distributions import MultivariateNormal
-from pymatgen.core.periodic_table import Element
 
+from discovery.compositions import element_fractions
 from discovery.spaces import SearchSpace
 from discovery.surrogates import SingleOutputModel
 
@@ -96,16 +96,16 @@ def composition_formulas(space: SearchSpace, X: np.ndarray) -> list[str]:
     """Formulas (``Fe0.4O0.6``) of encoded compositions: one per row of ``X``.
 
     Args:
-        space: A composition space: its first simplex constraint names element symbols.
+        space: A composition space: a simplex constraint names element symbols.
         X: ``n x d`` encoded inputs.
 
     Raises:
         ValueError: when the space has no simplex of element symbols.
 
     """
-    if not space.simplex or not all(Element.is_valid_symbol(n) for n in space.simplex[0].names):
+    names = element_fractions(space)
+    if names is None:
         raise ValueError("a composition prior needs a composition space (element fractions)")
-    names = list(space.simplex[0].names)
     columns = [space.columns.index(n) for n in names]
     formulas = []
     for row in np.asarray(X)[:, columns]:

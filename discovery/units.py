@@ -23,9 +23,9 @@ def _registry() -> Any:
 #: as atomic mass unit x year, ``mass%`` as milliarcsecond x percent, ``appm`` as
 #: atto-ppm): fractions of different kinds and arbitrary units, which convert to nothing
 #: and so match only themselves.
+_BASIS = r"(at|wt|mole?|vol|mass|[awvm]|[wvm]/[wvm])"  # atomic, weight, w/w, ...
 OPAQUE = re.compile(
-    r"(at|wt|mol|vol|mass|a|w|v)\.?\s*(%|ppm|ppb)|%\s*\(?(at|wt|mol|vol|mass)\.?\)?"
-    r"|a\.\s*u\.?|arb\.?\s*u(nits?)?\.?",
+    rf"{_BASIS}\.?\s*(%|ppm|ppb)|%\s*\(?{_BASIS}\.?\)?|a\.\s*u\.?|arb\.?\s*u(nits?)?\.?",
     re.IGNORECASE,
 )
 #: A power written without a caret, as labs write areas and volumes (``mA/cm2``, ``m2/g``).

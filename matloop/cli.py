@@ -239,7 +239,7 @@ def campaign_create(
         typer.Option(
             help="Keep charge-balanced ionic compositions only, by pymatgen's common "
             "oxidation states (drops peroxides, intermetallics and, unless --min-elements "
-            "1, pure elements; --elements)."
+            "1 or --max-elements 1, pure elements; --elements)."
         ),
     ] = False,
     min_elements: Annotated[

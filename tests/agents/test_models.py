@@ -412,3 +412,14 @@ def test_a_prior_model_that_predicts_nan_is_refused_naming_it(
 def test_a_campaign_of_other_parameters_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
     with pytest.raises(ValueError, match=r"parameter\(s\) \['mat_1'.* are not element fractions"):
         train_from_campaign(photo_pce10_campaign.store, "photo-pce10", kind="gp")
+
+
+def test_a_process_campaign_with_parameters_named_like_elements_is_refused(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    # T and P are tritium and phosphorus to pymatgen, a temperature and a pressure here
+    rows = [["T", "P", "y"], ["300", "1", "1.0"], ["600", "5", "2.0"], ["900", "9", "1.5"]]
+    process = load_csv(write_csv(tmp_path / "process.csv", rows), [("y", Direction.MAXIMIZE)])
+    CampaignAgent.from_dataset(store, "process", process, CampaignSettings("random", initial=3))
+    with pytest.raises(ValueError, match=r"parameter\(s\) \['T', 'P'\] are not element fractions"):
+        train_from_campaign(store, "process", kind="gp")

@@ -61,5 +61,7 @@ def test_length_bounds_that_every_or_no_list_meets() -> None:
 def test_a_doi_matches_whatever_its_case() -> None:
     query = optimade_to_mongo('doi="10.1103/PhysRevB.77.020503"', "papers")
     assert query == {"doi": {"$eq": "10.1103/physrevb.77.020503"}}  # stored lower-cased
+    keyed = optimade_to_mongo('paper="doi:10.1103/PhysRevB.1"', "records")
+    assert keyed == {"papers": {"$eq": "doi:10.1103/physrevb.1"}}
     prefix = optimade_to_mongo('doi STARTS WITH "10.1103/PhysRev"', "papers")
     assert prefix == {"doi": {"$regex": "^10\\.1103/physrev"}}

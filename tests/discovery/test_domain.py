@@ -254,7 +254,10 @@ def test_a_declared_label_pint_does_not_know_matches_only_itself() -> None:
         other.in_units_of(outcomes)
 
 
-@pytest.mark.parametrize("label", ["at%", "at.%", "mol%", "mass%", "appm", "a.u.", "arb. units"])
+OPAQUE_LABELS = ["at%", "at.%", "mol%", "mole%", "mass%", "w/w%", "% v/v", "appm", "a.u.", "arb. u"]
+
+
+@pytest.mark.parametrize("label", OPAQUE_LABELS)
 def test_fractions_and_arbitrary_units_pint_would_misread_match_only_themselves(
     label: str,
 ) -> None:
