@@ -79,9 +79,12 @@ class CompositionSpace:
             raise ValueError(f"grid: must be a whole number of steps, got {self.grid!r}")
         if not 1 <= self.grid <= MAX_GRID:
             raise ValueError(f"grid: must be in [1, {MAX_GRID}], got {self.grid}")
+        if self.max_elements < 1:
+            raise ValueError(f"max_elements: must be at least 1, got {self.max_elements}")
         if not 1 <= self.fewest <= self.max_elements:
             raise ValueError(
-                f"min_elements/max_elements: need 1 <= {self.fewest} <= {self.max_elements}"
+                f"min_elements: must be in [1, max_elements = {self.max_elements}], "
+                f"got {self.fewest}"
             )
         most = min(len(self.elements), self.grid)  # each element present takes a grid step
         if self.fewest > most:

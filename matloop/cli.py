@@ -378,7 +378,7 @@ def _refuse_unused(unused: bool, why: str, **given: bool) -> None:
 
 
 _SPACE_OPTIONS = {
-    "min_elements/max_elements": "--min-elements/--max-elements",
+    "max_elements": "--max-elements",
     "min_elements": "--min-elements",
     "grid": "--grid",
     "elements": "--elements",

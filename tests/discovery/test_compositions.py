@@ -87,8 +87,10 @@ def test_known_formulas_are_left_out() -> None:
 def test_bad_spaces_are_refused_naming_the_field() -> None:
     with pytest.raises(ValueError, match="elements: 'Xx' is not an element symbol"):
         CompositionSpace(("Fe", "Xx"))
-    with pytest.raises(ValueError, match="min_elements/max_elements"):
+    with pytest.raises(ValueError, match="max_elements: must be at least 1, got 0"):
         CompositionSpace(("Fe",), max_elements=0)
+    with pytest.raises(ValueError, match=r"min_elements: must be in \[1, max_elements = 2\]"):
+        CompositionSpace(("Fe", "O"), max_elements=2, min_elements=3)
     with pytest.raises(ValueError, match="grid"):
         CompositionSpace(("Fe",), grid=0)
     with pytest.raises(ValueError, match=r"grid: must be a whole number of steps, got 2.5"):
