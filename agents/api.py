@@ -69,6 +69,7 @@ from discovery.domain import (
     Objective,
     OutcomeConstraint,
 )
+from discovery.planners import check_campaign_shape
 from discovery.spaces import SearchSpace
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -576,7 +577,7 @@ class Service:
             if not body.candidates:
                 raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
             try:  # loads the model: a campaign never stores a prior it cannot use
-                with_prior(planner, body.settings.prior_model, space)
+                planner = with_prior(planner, body.settings.prior_model, space)
             except (ValueError, LookupError) as error:
                 raise ValueError(f"settings.prior_model: {error}") from None
         campaign = Campaign(
@@ -589,6 +590,10 @@ class Service:
             source="api",
             constraints=tuple(constraints),
         )
+        try:  # before anything is stored: not at the first batch after the initial design
+            check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
+        except ValueError as error:
+            raise ValueError(f"settings.strategy: {error}") from None
         candidates = []
         for i, point in enumerate(body.candidates or []):
             try:

@@ -38,7 +38,14 @@ from discovery.metrics import (
     top_fraction_trace,
     top_mask,
 )
-from discovery.planners import GPPlanner, Planner, PlanningProblem, RandomPlanner, make_planner
+from discovery.planners import (
+    GPPlanner,
+    Planner,
+    PlanningProblem,
+    RandomPlanner,
+    check_campaign_shape,
+    make_planner,
+)
 from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
@@ -249,9 +256,12 @@ class CampaignAgent:
         (a band gap between 1.1 and 1.7 eV).
 
         Raises:
-            ValueError: naming the candidate that is outside ``space``.
+            ValueError: for no candidates (that would be an open space), or naming the
+                candidate that is outside ``space``.
 
         """
+        if not points:
+            raise ValueError("candidates: none given; a pool campaign needs at least one")
         checked = []
         for i, point in enumerate(points):
             try:
@@ -766,13 +776,15 @@ def campaign_planner(campaign: Campaign) -> Planner:
     """The planner of a campaign's settings: its strategy, with its prior model if any.
 
     Raises:
-        ValueError: for an unknown strategy, or a prior the strategy or space cannot take.
+        ValueError: for an unknown strategy, one that cannot serve the campaign's objectives
+            and constraints, or a prior the strategy or space cannot take.
         LookupError: for an unknown policy or prior model version.
     """
     planner = strategy_planner(campaign.settings.strategy)
-    if campaign.settings.prior_model is None:
-        return planner
-    return with_prior(planner, campaign.settings.prior_model, campaign.space)
+    if campaign.settings.prior_model is not None:
+        planner = with_prior(planner, campaign.settings.prior_model, campaign.space)
+    check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
+    return planner
 
 
 def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:

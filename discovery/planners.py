@@ -273,6 +273,35 @@ class GPPlanner:
             raise ValueError("device: cuda was asked for, and this machine has no CUDA device")
         return torch.device(self.device) if self.device else default_device()
 
+    def check_shape(self, objectives: int, constraints: int) -> None:
+        """Refuse a campaign of ``objectives`` and ``constraints`` this planner cannot serve.
+
+        Several objectives or outcome constraints take one GP over every output, and
+        qLogNEHVI or qLogNEI weighted by feasibility (:meth:`_joint`).
+
+        Raises:
+            ValueError: naming what the campaign needs of the strategy.
+        """
+        joint = objectives > 1 or constraints > 0
+        if self.prior is not None and (self.warp or joint):
+            raise ValueError(
+                "a prior mean works with one unwarped objective and no outcome constraints"
+            )
+        if not joint:
+            return
+        shape = f"{objectives} objective(s) and {constraints} outcome constraint(s)"
+        if self.surrogate != "gp":
+            raise ValueError(f"{shape} need the gp surrogate, not {self.surrogate}")
+        if self.acquisition in TOP_HUNTING:
+            raise ValueError(f"the {self.acquisition} acquisition hunts the top of one objective")
+        if constraints and self.acquisition != "qlognei":
+            raise ValueError(
+                f"outcome constraints need qlognei (qlognehvi for several objectives); this "
+                f"planner is {self.name!r}"
+            )
+        if self.input_warp:  # its warp is fitted for one output
+            raise ValueError(f"{shape} need a strategy without +iwarp")
+
     def in_endgame(self, problem: PlanningProblem, q: int) -> bool:
         """Whether the batch of ``q`` now chosen is one of the last ``endgame_batches``."""
         if not self.endgame_batches or problem.budget is None:
@@ -303,11 +332,8 @@ class GPPlanner:
             raise ValueError("the gp planner needs at least 2 measurements; run random first")
         if problem.pool is not None and problem.available_indices().size == 0:
             return Plan([])  # pool exhausted
+        self.check_shape(len(problem.objectives), len(problem.constraints))
         joint = bool(problem.constraints) or len(problem.objectives) > 1
-        if self.prior is not None and (self.warp or joint):
-            raise ValueError(
-                "a prior mean works with one unwarped objective and no outcome constraints"
-            )
         torch.manual_seed(seed)
         tensor = partial(torch.as_tensor, dtype=DTYPE, device=self.placement())
         signs = np.array([o.direction.sign for o in problem.objectives])
@@ -352,16 +378,6 @@ class GPPlanner:
         Several objectives: qLogNEHVI; one: qLogNEI. Either is weighted by the
         probability of feasibility when there are outcome constraints.
         """
-        if self.surrogate != "gp":
-            raise ValueError(
-                f"several objectives and outcome constraints need the gp surrogate, "
-                f"not {self.surrogate}"
-            )
-        if problem.constraints and self.acquisition != "qlognei":
-            raise ValueError(
-                "outcome constraints need the gp surrogate with qlognei (qlognehvi for several "
-                f"objectives); this planner is {self.name!r}"
-            )
         C = np.empty((train_X.shape[0], 0)) if problem.C is None else problem.C
         if C.shape != (train_X.shape[0], len(problem.constraints)):
             raise ValueError("C: one measured value per constraint and measurement is needed")
@@ -565,8 +581,7 @@ class PortfolioPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Draw an arm and let it choose the whole batch."""
-        if len(problem.objectives) != 1:
-            raise ValueError("the portfolio chooses among single-objective acquisitions")
+        check_campaign_shape(self, len(problem.objectives), len(problem.constraints))
         rng = np.random.default_rng(seed)
         arm = self.arms[int(rng.choice(len(self.arms), p=self.weights(problem)))]
         plan = replace(self.base, acquisition=arm).plan(problem, q, seed)
@@ -608,8 +623,9 @@ class PolicyPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP and choose ``q`` pool candidates by the policy's scores."""
-        if len(problem.objectives) != 1 or problem.pool is None:
-            raise ValueError("the rl policy chooses from a pool, for one objective")
+        check_campaign_shape(self, len(problem.objectives), len(problem.constraints))
+        if problem.pool is None:
+            raise ValueError("the rl policy chooses from a pool")
         available = problem.available_indices()
         if available.size == 0:
             return Plan([])
@@ -649,6 +665,32 @@ class PolicyPlanner:
         if problem.budget is not None:
             return float(np.clip(1 - spent / problem.budget, 0.0, 1.0))
         return self.horizon / (spent + self.horizon)
+
+
+def check_campaign_shape(planner: Planner, objectives: int, constraints: int) -> None:
+    """Refuse a planner that cannot choose for a campaign of this shape.
+
+    Called when a campaign is created, so that it is refused before its random initial
+    design is spent, not at its first model-guided batch.
+
+    Args:
+        planner: The campaign's planner.
+        objectives: How many objectives the campaign has.
+        constraints: How many outcome constraints it has.
+
+    Raises:
+        ValueError: naming the strategy and what the campaign needs.
+    """
+    if isinstance(planner, RandomPlanner):
+        return
+    if isinstance(planner, GPPlanner):
+        planner.check_shape(objectives, constraints)
+    elif objectives != 1 or constraints:
+        raise ValueError(
+            f"strategy {planner.name!r} chooses for one objective without outcome constraints; "
+            f"this campaign has {objectives} objective(s) and {constraints} constraint(s) "
+            "(gp or gp+warp serve it)"
+        )
 
 
 def _believer_posterior(

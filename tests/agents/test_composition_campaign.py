@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -38,6 +38,7 @@ def composition_spaces(draw: st.DrawFn) -> CompositionSpace:
         max_elements=draw(st.integers(1, min(3, len(elements)))),
         grid=draw(st.integers(2, 6)),
         charge_balanced=draw(st.booleans()),
+        min_elements=draw(st.sampled_from([None, 1])),
     )
 
 
@@ -59,6 +60,7 @@ def test_every_proposal_obeys_the_composition_space(
     store: CampaignStore, space: CompositionSpace, seed: int
 ) -> None:
     pool = enumerate_compositions(space)
+    assume(pool)  # charge-balanced compounds of cations only: there are none
     name = f"comp-{next(_names)}"
     agent = CampaignAgent.from_candidates(
         store,
@@ -146,3 +148,13 @@ def test_compositions_measured_in_an_earlier_campaign_are_known(
     assert not known_formulas(["Li", "O"]) & measured  # outside that chemical system
     again = enumerate_compositions(space, known)
     assert len(again) == len(pool) - 2
+
+
+def test_a_pool_campaign_without_candidates_is_refused(store: CampaignStore) -> None:
+    space = CompositionSpace(("Li", "Mg"), charge_balanced=True)  # cations only: no compound
+    assert enumerate_compositions(space) == []
+    with pytest.raises(ValueError, match="candidates: none given"):
+        CampaignAgent.from_candidates(
+            store, "empty", space.search_space(), (Objective("gap", Direction.MAXIMIZE),), []
+        )
+    assert store.campaigns() == []  # not an open-space campaign by accident

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from agents import CampaignAgent, LookupOracle, run
 from db import CampaignStore
 from discovery.datasets import load_csv
-from discovery.domain import Direction, Measurement, OutcomeConstraint
+from discovery.domain import CampaignSettings, Direction, Measurement, OutcomeConstraint
 from matloop.cli import app
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -121,3 +121,24 @@ def test_a_strict_constraint_makes_its_few_feasible_members_the_top_set(
     assert status.efficiency is not None
     assert status.efficiency.top_fraction[-1] == (1.0 if found else 0.0)
     assert status.metrics.enhancement_factor == (40 / len(trials) if found else 0.0)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "message"),
+    [
+        ("gp+top+iwarp+warp+endgame", "top acquisition hunts the top of one objective"),
+        ("gp+qucb", "outcome constraints need qlognei"),
+        ("gp+iwarp", "need a strategy without \\+iwarp"),
+        ("ensemble", "need the gp surrogate, not ensemble"),
+        ("portfolio", "chooses for one objective without outcome constraints"),
+    ],
+)
+def test_a_strategy_that_cannot_serve_constraints_is_refused_at_creation(
+    store: CampaignStore, absorbers_csv: Path, strategy: str, message: str
+) -> None:
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    settings = CampaignSettings(strategy, initial=4)
+    # refused before the initial design is spent, not at the first model-guided batch
+    with pytest.raises(ValueError, match=message):
+        CampaignAgent.from_dataset(store, "pv", load_csv(absorbers_csv, columns), settings, [GAP])
+    assert store.campaigns() == []

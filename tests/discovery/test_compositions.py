@@ -29,6 +29,7 @@ def composition_spaces(draw: st.DrawFn) -> CompositionSpace:
         max_elements=k,
         grid=draw(st.integers(1, 6)),
         charge_balanced=draw(st.booleans()),
+        min_elements=draw(st.sampled_from([None, 1])),
     )
 
 
@@ -42,7 +43,7 @@ def test_every_enumerated_composition_obeys_its_space(space: CompositionSpace) -
         assert set(fractions) == set(space.elements)
         assert space.violations(fractions) == []
         present = [f for f in fractions.values() if f > 0]
-        assert 1 <= len(present) <= space.max_elements
+        assert space.fewest <= len(present) <= space.max_elements
         assert sum(fractions.values()) == pytest.approx(1.0)
         if space.charge_balanced and len(present) > 1:
             assert is_charge_balanced(fractions)

@@ -154,14 +154,16 @@ def test_a_prior_and_warping_do_not_mix() -> None:
 
 
 # -- several objectives ------------------------------------------------------------------
-@pytest.mark.parametrize("input_warp", [False, True])
-def test_two_objectives_are_traded_off_by_hypervolume(input_warp: bool) -> None:
+def test_two_objectives_are_traded_off_by_hypervolume() -> None:
     pool = grid_pool(9)
     values = np.stack([pool[:, 0], 1.0 - pool[:, 0] ** 2 + 0.1 * pool[:, 1]], axis=1)
     measured = np.random.default_rng(0).choice(len(pool), 14, replace=False)
     objectives = (Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE))
     problem = problem_on(pool, values, measured, np.array([40]), objectives)
-    plan = replace(SMALL, input_warp=input_warp).plan(problem, 3, seed=0)
+    # BoTorch's Warp is one set of shapes for the whole multi-output GP: refused
+    with pytest.raises(ValueError, match="without \\+iwarp"):
+        replace(SMALL, input_warp=True).plan(problem, 3, seed=0)
+    plan = SMALL.plan(problem, 3, seed=0)
     picks = [s.candidate for s in plan.suggestions]
     assert len(set(picks)) == 3 and not set(picks) & {*measured.tolist(), 40}
     # each pick lies on the true Pareto front of the pool (z = 1 is never dominated in b)
