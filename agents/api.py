@@ -45,7 +45,7 @@ from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.campaign import UNNAMED, CampaignAgent, strategy_planner, with_prior
-from agents.serialize import iso, measurement_json, status_json, trial_json
+from agents.serialize import iso, measurement_json, outcomes_json, status_json, trial_json
 from db import (
     CampaignExistsError,
     CampaignStore,
@@ -547,9 +547,7 @@ class Service:
                 "name": c.name,
                 "status": c.status,
                 "pool_size": c.pool_size,
-                "objectives": [
-                    {"name": o.name, "direction": o.direction.value} for o in c.objectives
-                ],
+                **outcomes_json(c),
                 "settings": asdict(c.settings),
                 "created_at": iso(c.created_at),
             }

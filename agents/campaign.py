@@ -49,8 +49,6 @@ from discovery.planners import (
 from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
 
-INITIAL_BATCH = "b0000"
-
 
 def batch_order(label: str) -> tuple[int, str]:
     """Sort key of batch labels in the order they were proposed (``b9999`` < ``b10000``)."""

@@ -7,7 +7,7 @@ from typing import Any
 
 from agents.campaign import CampaignStatus
 from db.convert import iso
-from discovery.domain import Measurement, Trial
+from discovery.domain import Campaign, Measurement, Trial
 
 
 def trial_json(trial: Trial) -> dict[str, Any]:
@@ -26,6 +26,17 @@ def measurement_json(measurement: Measurement) -> dict[str, Any]:
     return data
 
 
+def outcomes_json(campaign: Campaign) -> dict[str, Any]:
+    """A campaign's objectives and constraints, with their units."""
+    return {
+        "objectives": [
+            {"name": o.name, "direction": o.direction.value, "unit": o.unit}
+            for o in campaign.objectives
+        ],
+        "constraints": [asdict(c) for c in campaign.constraints],
+    }
+
+
 def status_json(status: CampaignStatus) -> dict[str, Any]:
     """A campaign's progress as JSON."""
     campaign = status.campaign
@@ -34,11 +45,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "name": campaign.name,
         "status": campaign.status,
         "space": campaign.space.to_dict(),
-        "objectives": [
-            {"name": o.name, "direction": o.direction.value, "unit": o.unit}
-            for o in campaign.objectives
-        ],
-        "constraints": [asdict(c) for c in campaign.constraints],
+        **outcomes_json(campaign),
         "settings": asdict(campaign.settings),
         "pool_size": campaign.pool_size,
         "trials": status.trials,

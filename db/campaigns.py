@@ -233,10 +233,6 @@ class CampaignStore:
             raise TrialNotFoundError(f"trial {trial_id} not found in campaign {name!r}")
         return trial_from_raw(row, name)
 
-    def trials_by_id(self, name: str, ids: Iterable[str]) -> dict[str, Trial]:
-        """The campaign's trials among ``ids`` (malformed or foreign ids are left out)."""
-        return self._trials_by_id(self._id(name), name, ids)
-
     def _trials_by_id(self, campaign: ObjectId, name: str, ids: Iterable[str]) -> dict[str, Trial]:
         valid = [ObjectId(i) for i in set(ids) if ObjectId.is_valid(i)]
         # By _id alone (the campaign is checked here): it keeps the _id index in use.
@@ -285,10 +281,6 @@ class CampaignStore:
         raise CampaignNotFoundError(f"campaign {campaign} was deleted")
 
     # -- leases ----------------------------------------------------------------------
-    def release_expired(self, name: str) -> int:
-        """Return running trials whose lease has expired to ``proposed``; how many."""
-        return self._release_expired(self._id(name))
-
     def _release_expired(self, campaign: ObjectId) -> int:
         expired = {
             "campaign": campaign,
@@ -540,10 +532,6 @@ class CampaignStore:
         found = MeasurementDocument.objects(campaign=self._document(name), __raw__=query)
         page = found.order_by("received_at", "id").skip(offset).limit(limit).no_dereference()
         return [measurement_from_document(d) for d in page], found.count()
-
-    def find_measurements(self, name: str, keys: Iterable[str]) -> dict[str, Measurement]:
-        """Stored measurements by idempotency key, for the given keys."""
-        return self._measurements_by_key(self._id(name), keys)
 
     def _measurements_by_key(
         self, campaign: ObjectId, keys: Iterable[str]

@@ -31,6 +31,7 @@ import torch
 from botorch.models.model import Model
 from pymatgen.core.periodic_table import Element
 
+from discovery.compositions import element_fractions
 from discovery.domain import ModelArtifact
 from discovery.ensembles import (
     Ensemble,
@@ -75,15 +76,19 @@ class _Components:
 
 
 def _components(space: SearchSpace) -> _Components | None:
-    """The first simplex constraint's columns, as elements when all are element symbols."""
+    """The columns a composition model reads, and whether they are elements.
+
+    The element-fraction simplex (:func:`~discovery.compositions.element_fractions`) as
+    elements, else the first simplex as mixture components.
+    """
     if not space.simplex:
         return None
+    symbols = element_fractions(space)
+    if symbols is not None:
+        columns = [space.columns.index(n) for n in symbols]
+        return _Components(columns, torch.tensor([Element(n).Z for n in symbols]), True)
     names = list(space.simplex[0].names)
     columns = [space.columns.index(n) for n in names]
-    symbols = [n for n in names if Element.is_valid_symbol(n)]
-    if len(symbols) == len(names):
-        ids = torch.tensor([Element(n).Z for n in names])
-        return _Components(columns, ids, True)
     return _Components(columns, torch.arange(1, len(names) + 1), False)
 
 

@@ -201,6 +201,13 @@ def element_fractions(space: SearchSpace) -> list[str] | None:
     """The element symbols of a space's molar-fraction simplex, or None when it has none.
 
     Parameters named like elements (T, P, S) outside such a simplex are not chemistry.
+
+    Args:
+        space: Any search space.
+
+    Returns:
+        The names of the first simplex constraint whose names are all element symbols
+        (its parameters are molar fractions, summing to 1), or None.
     """
     for simplex in space.simplex:
         if all(Element.is_valid_symbol(name) for name in simplex.names):

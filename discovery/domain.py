@@ -348,13 +348,13 @@ class Measurement:
         if not self.idempotency_key:
             raise ValueError("idempotency_key must not be empty")
         names = {o.name for o in objectives}
+        kind = "objective" if all(isinstance(o, Objective) for o in objectives) else "outcome"
         missing = sorted(names - set(self.values))
         if missing:
-            kind = "objective" if all(isinstance(o, Objective) for o in objectives) else "outcome"
             raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
         unknown = sorted(set(self.values) - names)
         if unknown:
-            raise ValueError(f"trial {self.trial_id}: unknown objective(s) {unknown}")
+            raise ValueError(f"trial {self.trial_id}: unknown {kind}(s) {unknown}")
         for name, value in self.values.items():
             if not _is_number(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")

@@ -50,6 +50,10 @@ def check_physical(value: float, unit: str) -> None:
     negative (energies, potentials). A label pint does not know is left to
     :func:`convert`.
 
+    Args:
+        value: The magnitude, in ``unit``.
+        unit: Its unit (pint's syntax).
+
     Raises:
         ValueError: naming the value, the unit and absolute zero in that unit.
     """
@@ -65,15 +69,20 @@ def convert(value: float, unit: str, target: str) -> float:
     """``value`` given in ``unit``, expressed in ``target``.
 
     Offset scales convert as temperatures (50 degC is 323.15 K); equal labels are
-    returned unchanged without asking pint.
+    returned unchanged without asking pint. The result keeps 15 significant digits, so
+    that a value on a bound stays on it (1400 meV is 1.4 eV, not 1.4000000000000001).
 
     Args:
         value: The magnitude, in ``unit``.
         unit: The unit it was given in (pint's syntax: ``K``, ``degC``, ``GPa``, ``mAh/g``).
         target: The unit wanted.
 
+    Returns:
+        The magnitude in ``target``.
+
     Raises:
-        ValueError: when either unit is unknown to pint, or they measure different things.
+        ValueError: when either unit is blank, unknown to pint or :data:`OPAQUE`, or the
+            two measure different things.
     """
     if unit == target:
         return value
@@ -90,6 +99,7 @@ def convert(value: float, unit: str, target: str) -> float:
     if given is None:
         raise ValueError(f"{unit!r} is not a unit pint converts")
     try:
-        return float(_registry().Quantity(value, given).to(to).magnitude)
+        converted = float(_registry().Quantity(value, given).to(to).magnitude)
     except pint.errors.DimensionalityError:
         raise ValueError(f"{unit!r} cannot be converted to {target!r}") from None
+    return float(f"{converted:.15g}")  # float noise off: bounds compare as written

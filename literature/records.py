@@ -89,6 +89,13 @@ def impossible(record: PropertyRecord) -> bool:
     """Whether a reading cannot be true: an absolute temperature below 0 K.
 
     Such a value is a misreading (a tagged "−1", a "−300 °C"), not a claim.
+
+    Args:
+        record: A normalised reading; an absolute temperature's ``value``, ``low`` and
+            ``high`` are in K (normalisation converts °C and °F).
+
+    Returns:
+        True for a property in :data:`ABSOLUTE_TEMPERATURES` with a value or bound below 0.
     """
     if record.property not in ABSOLUTE_TEMPERATURES:
         return False

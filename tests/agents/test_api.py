@@ -419,6 +419,11 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     created = api.post("/api/v1/campaigns", json=body, headers=boss)
     assert created.status_code == 201, created.text
     assert created.json()["constraints"] == [body["constraints"][0]]
+    listed = next(
+        c for c in api.get("/api/v1/campaigns", headers=boss).json() if c["name"] == "absorber"
+    )
+    assert listed["constraints"] == [body["constraints"][0]]
+    assert listed["objectives"] == [{"name": "efficiency", "direction": "max", "unit": None}]
     trial = api.post(
         "/api/v1/campaigns/absorber/claims", json={"instrument": "r", "count": 1}, headers=boss
     ).json()["trials"][0]

@@ -280,6 +280,15 @@ def test_a_blank_unit_is_refused_not_read_as_dimensionless() -> None:
         blank.in_units_of(outcomes)
 
 
+def test_a_value_on_a_bound_in_another_unit_stays_on_it() -> None:
+    gap = OutcomeConstraint("gap", 1.1, 1.4, "eV")
+    for mev in (350.0, 700.0, 1150.0, 1400.0):  # pint gives 1.4000000000000001 eV for 1400
+        result = Measurement("t1", {"gap": mev}, "k", units={"gap": "meV"}).in_units_of((gap,))
+        assert result.values["gap"] == mev / 1000
+    assert gap.satisfied(Measurement("t1", {"gap": 1400.0}, "k", units={"gap": "meV"})
+                         .in_units_of((gap,)).values["gap"])  # fmt: skip
+
+
 def test_powers_written_without_a_caret_convert() -> None:
     outcomes = (Objective("j", Direction.MAXIMIZE, "A/m^2"),)
     current = Measurement("t1", {"j": 5.0}, "k", units={"j": "mA/cm2"})
