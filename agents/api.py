@@ -575,7 +575,8 @@ class Service:
             if not body.candidates:
                 raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
             try:  # loads the model: a campaign never stores a prior it cannot use
-                planner = with_prior(planner, body.settings.prior_model, space)
+                unit = body.objectives[0].unit if body.objectives else None
+                planner = with_prior(planner, body.settings.prior_model, space, unit)
             except (ValueError, LookupError) as error:
                 raise ValueError(f"settings.prior_model: {error}") from None
         campaign = Campaign(

@@ -48,6 +48,7 @@ from discovery.planners import (
 )
 from discovery.priors import composition_formulas
 from discovery.spaces import SearchSpace
+from discovery.units import convert
 
 
 def batch_order(label: str) -> tuple[int, str]:
@@ -780,12 +781,15 @@ def campaign_planner(campaign: Campaign) -> Planner:
     """
     planner = strategy_planner(campaign.settings.strategy)
     if campaign.settings.prior_model is not None:
-        planner = with_prior(planner, campaign.settings.prior_model, campaign.space)
+        unit = campaign.objectives[0].unit
+        planner = with_prior(planner, campaign.settings.prior_model, campaign.space, unit)
     check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
     return planner
 
 
-def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:
+def with_prior(
+    planner: Planner, version: str, space: SearchSpace, unit: str | None = None
+) -> Planner:
     """``planner`` with a registered property model's predictions as its prior mean.
 
     Raises:
@@ -795,16 +799,39 @@ def with_prior(planner: Planner, version: str, space: SearchSpace) -> Planner:
 
     """
     from agents.models import load_property_model  # torch and the model registry
+    from db.models import describe_model_record
 
     if not isinstance(planner, GPPlanner):
         raise ValueError(f"strategy {planner.name!r} has no surrogate to give a prior mean")
     model = load_property_model(version)
+    offset, factor = _unit_change(version, describe_model_record(version)["metrics"], unit)
     probe = composition_formulas(space, np.zeros((1, space.dim)))  # refuses other spaces now
     mean = model.predict(probe).mean
     if not np.isfinite(mean).all():  # a NaN prior mean would fail every proposal
         raise ValueError(f"prior model {version!r} predicts {mean[0]} for {probe[0]}; not finite")
 
     def prior(X: np.ndarray) -> np.ndarray:
-        return model.predict(composition_formulas(space, X)).mean
+        return offset + factor * model.predict(composition_formulas(space, X)).mean
 
     return replace(planner, prior=prior)
+
+
+def _unit_change(version: str, metrics: Mapping[str, Any], unit: str | None) -> tuple[float, float]:
+    """``(a, b)`` with ``a + b * x`` a prior's prediction ``x`` in the objective's unit.
+
+    The identity when either unit is undeclared. A prior in K on an objective in mK would
+    otherwise be scaled by the fit, whose scale is clipped, so it would be mis-scaled.
+
+    Raises:
+        ValueError: when the units measure different things or pint cannot convert them.
+    """
+    own = metrics.get("unit")
+    if not own or not unit or own == unit:
+        return 0.0, 1.0
+    try:
+        offset = convert(0.0, own, unit)  # affine: offset scales (degC) included
+        return offset, convert(1.0, own, unit) - offset
+    except ValueError as error:
+        raise ValueError(
+            f"prior model {version!r} predicts in {own!r}, the objective is in {unit!r}: {error}"
+        ) from None

@@ -778,6 +778,7 @@ def campaign_run(
     """Run a campaign against an oracle until it has ROUNDS rounds; resumes after a crash."""
     from agents import CampaignAgent, LookupOracle, run
     from agents.campaign import strategy_planner, with_prior
+    from discovery.planners import check_campaign_shape
 
     with errors():
         if oracle != "lookup":
@@ -794,7 +795,9 @@ def campaign_run(
                 planner = strategy_planner(settings.strategy)
             version = settings.prior_model if prior is None else prior
             if version is not None and version != "none":
-                planner = with_prior(planner, version, campaign.space)
+                unit = campaign.objectives[0].unit
+                planner = with_prior(planner, version, campaign.space, unit)
+            check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
         agent = CampaignAgent(campaign_store, name, planner)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds

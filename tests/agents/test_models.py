@@ -13,6 +13,7 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from agents import CampaignAgent, LookupOracle
+from agents.campaign import with_prior
 from agents.models import (
     LabelledData,
     TrainedModel,
@@ -35,6 +36,7 @@ from discovery.datasets import load_csv
 from discovery.diagnostics import calibration
 from discovery.domain import CampaignSettings, Direction, ModelArtifact
 from discovery.ensembles import TrainingConfig
+from discovery.planners import GPPlanner
 from discovery.property_models import PropertyModel, PropertyModelConfig, fit_property_model
 
 # tiny models: on a busy machine, intra-op threads only wait on each other
@@ -423,3 +425,24 @@ def test_a_process_campaign_with_parameters_named_like_elements_is_refused(
     CampaignAgent.from_dataset(store, "process", process, CampaignSettings("random", initial=3))
     with pytest.raises(ValueError, match=r"parameter\(s\) \['T', 'P'\] are not element fractions"):
         train_from_campaign(store, "process", kind="gp")
+
+
+def test_a_prior_in_another_unit_is_converted_to_the_objectives(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    tc = fit_property_model(formulas, np.arange(1.0, 7.0), [], np.zeros(0),
+                            PropertyModelConfig("gp", TINY))  # fmt: skip
+    version = register(tc, {}, "ef" * 32, {"unit": "K"})
+    rows = [["formula", "a"], *[[f, "1"] for f in ["NaCl", "KCl", "NaF", "KF"]]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    X = np.array([pool.space.encode([p])[0] for p in pool.points])
+    kelvin, millikelvin = (
+        with_prior(GPPlanner(), version, pool.space, unit) for unit in ("K", "mK")
+    )
+    assert isinstance(kelvin, GPPlanner) and isinstance(millikelvin, GPPlanner)
+    assert kelvin.prior is not None and millikelvin.prior is not None
+    np.testing.assert_allclose(millikelvin.prior(X), 1000 * kelvin.prior(X))
+    with pytest.raises(ValueError, match=r"predicts in 'K', the objective is in 'eV'"):
+        with_prior(GPPlanner(), version, pool.space, "eV")
