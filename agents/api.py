@@ -634,10 +634,18 @@ class Service:
         offset: Offset = 0,
         fmt: Format = "json",
     ) -> Response:
-        """Measurements in the order received, filtered with OPTIMADE (`source="xrd-2"`)."""
+        """Measurements in the order received, filtered with OPTIMADE (`source="xrd-2"`).
+
+        With outcome constraints each says whether it is ``feasible``.
+        """
         query = optimade_to_mongo(filter, "measurements")
         found, total = self.store.page_measurements(name, query, limit, offset)
-        return listing([measurement_json(m) for m in found], total, limit, offset, fmt)
+        campaign = self.store.get(name)
+        rows = [measurement_json(m) for m in found]
+        if campaign.constraints:  # whether each result meets them: it counts only if so
+            for row, m in zip(rows, found, strict=True):
+                row["feasible"] = campaign.feasible(m.values)
+        return listing(rows, total, limit, offset, fmt)
 
     @access("write")
     def claim(self, name: str, principal: Caller, body: ClaimIn) -> dict[str, Any]:

@@ -154,7 +154,8 @@ class CampaignStatus:
     ``best_so_far`` has one entry per experiment, in the order results arrived; with
     outcome constraints it is NaN until the first feasible result. ``rounds`` counts the
     batches proposed after the initial design, ``initial_left`` the experiments that
-    design still needs.
+    design still needs, ``feasible`` the results that meet the outcome constraints (None
+    without constraints).
     """
 
     campaign: Campaign
@@ -167,6 +168,7 @@ class CampaignStatus:
     metrics: CampaignMetrics
     rounds: int = 0
     initial_left: int = 0
+    feasible: int | None = None
 
 
 class CampaignAgent:
@@ -648,6 +650,7 @@ class CampaignAgent:
             efficiency=efficiency,
             metrics=self._metrics(observed, reference, efficiency),
             **_design_progress(trials, self.campaign.settings),
+            feasible=len(self._feasible(observed)) if self.campaign.constraints else None,
         )
 
     def _pool_reference(self) -> PoolReference | None:

@@ -50,6 +50,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "pool_size": campaign.pool_size,
         "trials": status.trials,
         "measurements": status.measurements,
+        "feasible": status.feasible,  # None without outcome constraints
         "rounds": status.rounds,
         "best": None
         if best is None

@@ -519,6 +519,11 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         f"rounds={status.rounds}{budget}"
     )
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
+    for c in status.campaign.constraints:
+        bounds = f"{'' if c.lower is None else c.lower}..{'' if c.upper is None else c.upper}"
+        console.print(escape(f"constraint {c.name} in [{bounds}]{' ' + c.unit if c.unit else ''}"))
+    if status.feasible is not None:
+        console.print(f"feasible results: {status.feasible} of {status.measurements}")
     if status.best is not None:
         best = status.best
         console.print(

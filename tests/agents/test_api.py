@@ -430,6 +430,17 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     result = {"trial_id": trial["id"], "values": {"efficiency": 0.2}, "idempotency_key": "a"}
     refused = api.post("/api/v1/campaigns/absorber/results", json=result, headers=boss)
     assert refused.status_code == 422 and "gap" in refused.text
+    infeasible = result | {"values": {"efficiency": 0.2, "gap": 2.5}}
+    assert (
+        api.post("/api/v1/campaigns/absorber/results", json=infeasible, headers=boss).json()[
+            "stored"
+        ]
+        == 1
+    )
+    shown = api.get("/api/v1/campaigns/absorber", headers=boss).json()
+    assert (shown["measurements"], shown["feasible"], shown["best"]) == (1, 0, None)
+    [row] = api.get("/api/v1/campaigns/absorber/measurements", headers=boss).json()["data"]
+    assert row["feasible"] is False
     for change, message in (
         ({"settings": {"strategy": "gp+magic"}}, "settings.strategy"),
         ({"settings": {"strategy": "gp+top"}}, "settings.strategy: the top acquisition"),

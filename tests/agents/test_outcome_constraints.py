@@ -55,6 +55,7 @@ def test_constraints_are_stored_required_and_respected_by_best(
         ]
     )
     status = agent.status()
+    assert status.feasible == 2 and status.measurements == 3
     assert status.best is not None and status.best.trial.id == trials[1].id
     assert status.metrics.best == 0.3  # the trace: one entry per experiment
     np.testing.assert_array_equal(status.best_so_far, [np.nan, 0.3, 0.3])
