@@ -53,7 +53,7 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from literature.records import ABSOLUTE_TEMPERATURES
+from literature.records import impossible_reading
 
 Material = str | Structure
 
@@ -633,8 +633,8 @@ def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> 
     """Why a record is not a training value of its material, or None when it is."""
     if str(row.get("unit", "")) != unit:
         return f"unit other than {unit!r}"
-    stated = [float(row[k]) for k in ("value", "low", "high") if row.get(k) is not None]
-    if row.get("property") in ABSOLUTE_TEMPERATURES and min(stated, default=0.0) < 0:
+    stated = (row.get(k) for k in ("value", "low", "high"))
+    if impossible_reading(str(row.get("property")), row.get("unit"), *stated):
         return "below absolute zero"
     if not plain_only:
         return None

@@ -91,15 +91,20 @@ def impossible(record: PropertyRecord) -> bool:
     Such a value is a misreading (a tagged "−1", a "−300 °C"), not a claim.
 
     Args:
-        record: A normalised reading; an absolute temperature's ``value``, ``low`` and
-            ``high`` are in K (normalisation converts °C and °F).
+        record: A normalised reading (normalisation converts °C and °F to K).
 
     Returns:
-        True for a property in :data:`ABSOLUTE_TEMPERATURES` with a value or bound below 0.
+        True for a property in :data:`ABSOLUTE_TEMPERATURES` in K with a value or bound
+        below 0.
     """
-    if record.property not in ABSOLUTE_TEMPERATURES:
+    return impossible_reading(record.property, record.unit, record.value, record.low, record.high)
+
+
+def impossible_reading(property: str, unit: str | None, *values: float | None) -> bool:
+    """:func:`impossible` on a stored record's fields (``values``: value, low, high)."""
+    if property not in ABSOLUTE_TEMPERATURES or unit != "K":
         return False
-    return min(record.value, record.low, record.high) < 0
+    return min((v for v in values if v is not None), default=0.0) < 0
 
 
 @dataclass(frozen=True)
