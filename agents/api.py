@@ -571,14 +571,8 @@ class Service:
             space = SearchSpace.from_dict(body.space)
         except ValueError as error:
             raise ValueError(f"space: {error}") from None
-        if body.settings.prior_model is not None:
-            if not body.candidates:
-                raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
-            try:  # loads the model: a campaign never stores a prior it cannot use
-                unit = body.objectives[0].unit if body.objectives else None
-                planner = with_prior(planner, body.settings.prior_model, space, unit)
-            except (ValueError, LookupError) as error:
-                raise ValueError(f"settings.prior_model: {error}") from None
+        if body.candidates is not None and not body.candidates:  # not an open space
+            raise ValueError("candidates: none given; a pool campaign needs at least one")
         campaign = Campaign(
             name=body.name,
             space=space,
@@ -589,10 +583,20 @@ class Service:
             source="api",
             constraints=tuple(constraints),
         )
+        shape = len(campaign.objectives), len(campaign.constraints)
         try:  # before anything is stored: not at the first batch after the initial design
-            check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
+            check_campaign_shape(planner, *shape)
         except ValueError as error:
             raise ValueError(f"settings.strategy: {error}") from None
+        if body.settings.prior_model is not None:
+            if not body.candidates:
+                raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
+            try:  # loads the model: a campaign never stores a prior it cannot use
+                unit = campaign.objectives[0].unit
+                prior = with_prior(planner, body.settings.prior_model, space, unit)
+                check_campaign_shape(prior, *shape)
+            except (ValueError, LookupError) as error:
+                raise ValueError(f"settings.prior_model: {error}") from None
         candidates = []
         for i, point in enumerate(body.candidates or []):
             try:

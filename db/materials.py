@@ -89,7 +89,10 @@ def measured_formulas(elements: Sequence[str]) -> set[str]:
 
     fractions: dict[Any, list[str]] = {}
     for campaign in CampaignDocument.objects.only("space").as_pymongo():
-        names = element_fractions(SearchSpace.from_dict(campaign["space"]))
+        try:
+            names = element_fractions(SearchSpace.from_dict(campaign["space"]))
+        except ValueError:  # a space stored under older rules: not one this reads
+            continue
         if names is not None:
             fractions[campaign["_id"]] = names
     trials = TrialDocument.objects(

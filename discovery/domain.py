@@ -51,6 +51,10 @@ class Objective:
     unit: str | None = None
 
 
+#: Relative distance from a constraint's bound within which a value counts as on it.
+BOUND_TOLERANCE = 1e-12
+
+
 @dataclass(frozen=True)
 class OutcomeConstraint:
     """A measured quantity that must fall in a range for a result to count (feasibility).
@@ -82,10 +86,18 @@ class OutcomeConstraint:
             )
 
     def satisfied(self, value: float) -> bool:
-        """Whether a measured value is within the bounds."""
+        """Whether a measured value is within the bounds.
+
+        A value within a relative 1e-12 of a bound is on it: one converted from another
+        unit carries float noise (1400 meV is 1.4000000000000001 eV).
+        """
         low = self.lower if self.lower is not None else -math.inf
         high = self.upper if self.upper is not None else math.inf
-        return low <= value <= high
+        on_bound = any(
+            bound is not None and math.isclose(value, bound, rel_tol=BOUND_TOLERANCE)
+            for bound in (self.lower, self.upper)
+        )
+        return low <= value <= high or on_bound
 
 
 class TrialStatus(StrEnum):

@@ -294,10 +294,12 @@ class GPPlanner:
             raise ValueError(f"{shape} need the gp surrogate, not {self.surrogate}")
         if self.acquisition in TOP_HUNTING:
             raise ValueError(f"the {self.acquisition} acquisition hunts the top of one objective")
-        if constraints and self.acquisition != "qlognei":
+        # the joint acquisition replaces the named one: a trial must not say otherwise
+        # (the botorch baseline's joint form is BoTorch's own qLogNEHVI)
+        if self.acquisition != "qlognei" and self.label != "botorch":
             raise ValueError(
-                f"outcome constraints need qlognei (qlognehvi for several objectives); this "
-                f"planner is {self.name!r}"
+                f"{shape} are served by qLogNEHVI or feasibility-weighted qLogNEI, not by "
+                f"{self.acquisition}: use gp or gp+warp, not {self.name!r}"
             )
         if self.input_warp:  # its warp is fitted for one output
             raise ValueError(f"{shape} need a strategy without +iwarp")

@@ -444,6 +444,7 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     for change, message in (
         ({"settings": {"strategy": "gp+magic"}}, "settings.strategy"),
         ({"settings": {"strategy": "gp+top"}}, "settings.strategy: the top acquisition"),
+        ({"candidates": []}, "candidates: none given"),
         ({"constraints": [{"name": "gap", "lower": 2, "upper": 1}]}, "constraints[0]"),
         ({"settings": {"seed": 2**62}}, f"less than or equal to {2**43 - 1}"),
         ({"name": "lab:absorber"}, '"loc":["body","name"]'),

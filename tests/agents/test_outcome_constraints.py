@@ -128,7 +128,7 @@ def test_a_strict_constraint_makes_its_few_feasible_members_the_top_set(
     ("strategy", "message"),
     [
         ("gp+top+iwarp+warp+endgame", "top acquisition hunts the top of one objective"),
-        ("gp+qucb", "outcome constraints need qlognei"),
+        ("gp+qucb", "served by qLogNEHVI or feasibility-weighted qLogNEI, not by qucb"),
         ("gp+iwarp", "need a strategy without \\+iwarp"),
         ("ensemble", "need the gp surrogate, not ensemble"),
         ("portfolio", "chooses for one objective without outcome constraints"),

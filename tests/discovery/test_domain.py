@@ -281,12 +281,12 @@ def test_a_blank_unit_is_refused_not_read_as_dimensionless() -> None:
 
 
 def test_a_value_on_a_bound_in_another_unit_stays_on_it() -> None:
-    gap = OutcomeConstraint("gap", 1.1, 1.4, "eV")
-    for mev in (350.0, 700.0, 1150.0, 1400.0):  # pint gives 1.4000000000000001 eV for 1400
-        result = Measurement("t1", {"gap": mev}, "k", units={"gap": "meV"}).in_units_of((gap,))
-        assert result.values["gap"] == mev / 1000
-    assert gap.satisfied(Measurement("t1", {"gap": 1400.0}, "k", units={"gap": "meV"})
-                         .in_units_of((gap,)).values["gap"])  # fmt: skip
+    for lower, upper, mev in [(0.35, 1.4, 350.0), (1.1, 1.4, 1400.0), (1 / 3, 1.0, 1000 / 3)]:
+        gap = OutcomeConstraint("gap", lower, upper, "eV")  # pint: 1400 meV = 1.4000000000000001
+        for unit, value in (("meV", mev), ("electron_volt", mev / 1000)):
+            result = Measurement("t1", {"gap": value}, "k", units={"gap": unit})
+            assert gap.satisfied(result.in_units_of((gap,)).values["gap"]), (unit, value)
+    assert not OutcomeConstraint("gap", 1.1, 1.4).satisfied(1.4000001)
 
 
 def test_powers_written_without_a_caret_convert() -> None:
