@@ -699,10 +699,11 @@ class CampaignAgent:
             metrics = replace(metrics, simple_regret=regret)
         if len(objectives) > 1:
             pool = None if reference is None else signs * reference
-            # a margin below the worst values: a Pareto point that is worst in one objective
-            # (and best in another) still adds volume
-            spread = Y if pool is None else pool
-            ref = spread.min(0) - 0.1 * np.where(np.ptp(spread, 0) > 0, np.ptp(spread, 0), 1.0)
+            # the pool's extent when it is known; else the first feasible results (the
+            # initial design's size), so that the reference stays put and the recorded
+            # hypervolumes compare from then on
+            spread = Y[: max(self.campaign.settings.initial, 1)] if pool is None else pool
+            ref = _reference_point(spread)
             volume = hypervolume(Y, ref)
             fraction = volume / hypervolume(pool, ref) if pool is not None else None
             metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)
@@ -726,6 +727,17 @@ class CampaignAgent:
             acceleration_factor(trace, len(pool_values)),
             pool_best,
         )
+
+
+def _reference_point(spread: np.ndarray) -> np.ndarray:
+    """A hypervolume reference below ``n x m`` values (every objective maximised).
+
+    The margin (a tenth of each objective's range, or of its magnitude when the values
+    agree) lets a Pareto point that is worst in one objective still add volume.
+    """
+    low, width = spread.min(0), np.ptp(spread, 0)
+    scale = np.where(width > 0, width, np.maximum(np.abs(low), 1e-12))
+    return low - 0.1 * scale
 
 
 def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dict[str, int]:

@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 from agents import CampaignAgent, LookupOracle, run
 from db import CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings, Measurement
+from discovery.domain import Campaign, CampaignSettings, Direction, Measurement, Objective
 from discovery.metrics import hypervolume
+from discovery.spaces import ContinuousParameter, SearchSpace
 from matloop.cli import app
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -76,3 +77,20 @@ def test_campaign_show_prints_the_live_metrics(
     assert shown.exit_code == 0, shown.output
     assert "live metrics" in shown.output and "simple regret" in shown.output
     assert "14" in shown.output.split("live metrics")[1]
+
+
+def test_on_an_open_space_the_hypervolume_reference_stays_put(store: CampaignStore) -> None:
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("a", Direction.MAXIMIZE, "eV"), Objective("b", Direction.MAXIMIZE, "eV"))
+    store.create(Campaign("open", space, goals, CampaignSettings("random", initial=2)), [])
+    agent = CampaignAgent(store, "open")
+    trials = agent.propose(3)
+    for trial, (a, b) in zip(trials, [(1.0, 1.0), (1.05, 0.95), (1.06, 1.01)], strict=True):
+        agent.observe([Measurement(trial.id or "", {"a": a, "b": b}, f"k-{trial.id}")])
+    volumes = [row["hypervolume"] for row in agent.metrics_history()]
+    # after the initial design each result added to the front: the volume cannot shrink
+    # (a reference recomputed from the results so far made it fall from 0.0100 to 0.0005)
+    assert volumes[1] <= volumes[2]
+    reference = np.array([1.0, 0.95]) - 0.1 * np.array([0.05, 0.05])
+    measured = np.array([[1.0, 1.0], [1.05, 0.95], [1.06, 1.01]])
+    assert volumes[2] == pytest.approx(hypervolume(measured, reference))
