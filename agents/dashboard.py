@@ -322,20 +322,36 @@ def _log_axis(values: Sequence[float]) -> bool:
     return bool(array.size and np.all(array > 0) and array.max() / array.min() > 100)
 
 
-def best_so_far_figure(status: CampaignStatus, values: np.ndarray) -> go.Figure:
-    """Best value so far after each experiment, the measurements, and the data set's best."""
+def best_so_far_figure(
+    status: CampaignStatus, values: np.ndarray, feasible: np.ndarray | None = None
+) -> go.Figure:
+    """Best value so far after each experiment, the measurements, and the data set's best.
+
+    ``feasible`` (one flag per measurement) marks the results that miss the outcome
+    constraints: they are experiments, never the best.
+    """
     objective = status.campaign.objectives[0]
     n = status.best_so_far.size
     x = np.arange(1, n + 1)
+    ok = np.ones(n, dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
     fig = go.Figure()
     fig.add_scatter(
-        x=x,
-        y=values,
+        x=x[ok],
+        y=values[ok],
         mode="markers",
         name="measured",
         marker={"color": "#cbd5e1", "size": 6},
         hovertemplate="experiment %{x}<br>measured %{y:.4g}<extra></extra>",
     )
+    if not ok.all():
+        fig.add_scatter(
+            x=x[~ok],
+            y=values[~ok],
+            mode="markers",
+            name="infeasible",
+            marker={"color": "#b91c1c", "size": 7, "symbol": "x"},
+            hovertemplate="experiment %{x}<br>infeasible %{y:.4g}<extra></extra>",
+        )
     fig.add_scatter(
         x=x,
         y=status.best_so_far,
@@ -1124,7 +1140,9 @@ class Dashboard:
         )
 
         if observed:
-            panels = [card(figure_div(best_so_far_figure(status, values), "fig-best"))]
+            feasible = np.array([campaign.feasible(o.measurement.values) for o in observed])
+            figure = best_so_far_figure(status, values, feasible)
+            panels = [card(figure_div(figure, "fig-best"))]
         else:
             panels = [note_card("Best so far", "No measurements yet.")]
         top = top_fraction_figure(status)

@@ -20,7 +20,14 @@ from agents.api import TOKEN_COOKIE, create_app
 from db import CampaignStore
 from db.tokens import create_token, revoke_token
 from discovery.datasets import PoolDataset
-from discovery.domain import Campaign, CampaignSettings, Direction, Measurement, Objective
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Direction,
+    Measurement,
+    Objective,
+    OutcomeConstraint,
+)
 from discovery.spaces import CategoricalParameter, ContinuousParameter, SearchSpace
 
 SAME_SITE = {"Origin": "http://testserver"}
@@ -359,3 +366,21 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     assert rows == ["MgB2", "La1.85Sr0.15CuO4"]  # the record read in two papers first
     assert "2 records read from 2 papers" in response.text
     assert "Paper 10.1/a: “39 K”" in response.text  # the paper's title, not its key
+
+
+def test_the_best_so_far_figure_marks_infeasible_results(store: CampaignStore) -> None:
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("efficiency", Direction.MAXIMIZE),)
+    gap = OutcomeConstraint("gap", 1.1, 1.7, "eV")
+    settings = CampaignSettings("random", initial=3)
+    store.create(Campaign("pv", space, goals, settings, constraints=(gap,)), [])
+    agent = CampaignAgent(store, "pv")
+    readings = [(0.3, 1.4), (0.9, 2.5), (0.5, 1.2)]  # the 0.9 misses the band gap
+    for trial, (eff, g) in zip(agent.propose(3), readings, strict=True):
+        agent.observe([Measurement(trial.id or "", {"efficiency": eff, "gap": g}, f"k{eff}")])
+    status = agent.status()
+    values = np.array([eff for eff, _ in readings])
+    figure = dashboard.best_so_far_figure(status, values, np.array([True, False, True]))
+    traces = {trace.name: trace for trace in figure.data}
+    assert list(traces["infeasible"].y) == [0.9] and list(traces["measured"].y) == [0.3, 0.5]
+    assert np.nanmax(np.asarray(traces["best so far"].y, dtype=float)) == 0.5
