@@ -807,9 +807,16 @@ def with_prior(
 ) -> Planner:
     """``planner`` with a registered property model's predictions as its prior mean.
 
+    Args:
+        planner: A GP planner.
+        version: The property model's registry version.
+        space: The campaign's composition space.
+        unit: The objective's declared unit: the predictions are converted to it.
+
     Raises:
         ValueError: for a planner without a surrogate (random), a space that is not a
-            composition space, or a model whose predictions are not finite.
+            composition space, a model whose predictions are not finite, or one that
+            predicts in a unit of another quantity.
         LookupError: for an unknown model version.
 
     """
