@@ -68,6 +68,7 @@ from discovery.domain import (
     Measurement,
     Objective,
     OutcomeConstraint,
+    Trial,
 )
 from discovery.planners import check_campaign_shape
 from discovery.spaces import SearchSpace
@@ -462,6 +463,15 @@ def known_parameters(request: Request) -> None:
         )
 
 
+def _give_up(
+    give_up: Callable[..., Trial], trial_id: str, principal: Principal, body: GiveUpIn | None
+) -> dict[str, Any]:
+    """Fail or abandon a trial as the caller: its instrument, and an admin as operator."""
+    body = body or GiveUpIn()
+    instrument = principal.acting_as(body.instrument)
+    return trial_json(give_up(trial_id, instrument, body.reason, operator=principal.is_admin()))
+
+
 Reader = Depends(reader)
 Writer = Depends(writer)
 Admin = Depends(admin)
@@ -694,28 +704,14 @@ class Service:
 
         A running trial is failed by the instrument holding its lease.
         """
-        body = body or GiveUpIn()
-        failed = self.agent(name).fail(
-            trial_id,
-            principal.acting_as(body.instrument),
-            body.reason,
-            operator=principal.is_admin(),
-        )
-        return trial_json(failed)
+        return _give_up(self.agent(name).fail, trial_id, principal, body)
 
     @access("write")
     def cancel(
         self, name: str, trial_id: str, principal: Caller, body: GiveUpIn | None = None
     ) -> dict[str, Any]:
         """Abandon a trial that was never run (running: by the instrument holding it)."""
-        body = body or GiveUpIn()
-        abandoned = self.agent(name).abandon(
-            trial_id,
-            principal.acting_as(body.instrument),
-            body.reason,
-            operator=principal.is_admin(),
-        )
-        return trial_json(abandoned)
+        return _give_up(self.agent(name).abandon, trial_id, principal, body)
 
     @access("read")
     def list_materials(
