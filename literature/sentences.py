@@ -109,7 +109,12 @@ _OPENERS = "\"'“‘«([{"
 _END = re.compile(rf"[.!?][{re.escape(_CLOSERS)}]*$")
 _INITIALS = re.compile(r"^[A-Z](?:\.-?[A-Z])*$")
 _ENUMERATOR = re.compile(r"^\(?(?:\d{1,3}|[a-zA-Z]|[ivxIVX]{1,4})[.)]$")
-_NUMBER = re.compile(r"^[(\[]?[-+−]?\d+(?:[.,]\d+)*[)\]]?$")
+# A number as papers write it before a unit: "300", "~39", "±14", "T=10", "30–40", "39±1",
+# "0.65(3)", "1.8×10^1". A unit initial ("K.") after one ends the sentence.
+_DECIMAL = r"[-+−]?\d+(?:[.,]\d+)*(?:\^[-+−]?\d+)?"
+_NUMBER = re.compile(
+    rf"^[(\[]?(?:[^\s=]*=)?[~∼≈≃<>≤≥±]?{_DECIMAL}(?:\(\d+\))?(?:[-–−±×]{_DECIMAL})?[)\]]?$"
+)
 # A citation glued after the full stop, as HTML renders superscripts: "semiconductors.12,13"
 # or "in 2015.(1)". Only after a lower-case word or before a parenthesis, never "2.5 K".
 _CITATION = r"\d{1,3}(?:[–,-]\d{1,3})*"

@@ -59,6 +59,21 @@ def test_split_sentences(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
 
 
+@pytest.mark.parametrize(
+    "value", ["~39", "∼39", "≈39", "T=39", "30–40", "30-40", "39±1", "0.65(3)", "1.8×10^1"]
+)
+def test_a_unit_after_a_number_as_papers_write_it_ends_the_sentence(value: str) -> None:
+    text = f"Tc is {value} K. Next."
+    assert sentences(text) == [f"Tc is {value} K.", "Next."]
+
+
+@pytest.mark.parametrize(
+    "text", ["A book by J. K. Rowling sold well.", "Measured by K. Lee and T. Smith at 4 K."]
+)
+def test_initials_after_words_still_keep_their_full_stop(text: str) -> None:
+    assert sentences(text) == [text]
+
+
 def test_offsets_exclude_surrounding_whitespace() -> None:
     text = "  First one.  \n Second one.\n\n\tThird  "
     spans = split_sentences(text)
