@@ -27,6 +27,8 @@ Conventions chosen here:
 * Abbreviations resolve only from a small documented table (``YBCO``, ``LSCO``,
   ``Bi-2212``, ``Hg-1201`` ... and ``R-123`` for a rare earth R); others stay names.
   Doping in an abbreviation stays a variable: ``"LSCO"`` alone has no formula.
+* A dopant named beside the formula but absent from it (``"F-doped LaFeAsO"``,
+  ``"Zn-substituted YBCO"``) leaves the amount unknown: no formula, not the parent's.
 * A class is a mention with a class marker after any formula (``"MgB2-type"``,
   ``"Fe-based superconductors"``, ``"La1111 series"``), a class noun and no formula
   (``"cuprates"``, ``"Co oxide"``), or a formula with site symbols (``"AFe2As2"``,
@@ -778,6 +780,17 @@ def _read_residual(
     display = _display(cleaned)
     if _looks_like_class(residual, span):
         return MaterialName(text=mention, name=display, variables=given, is_class=True)
+    result = _read_named(mention, display, residual, span, given)
+    if result.composition is not None and not _dopants(residual) <= result.composition.keys():
+        # "F-doped LaFeAsO" is not LaFeAsO, and how much F it holds is not written.
+        return MaterialName(text=mention, name=display, variables=given)
+    return result
+
+
+def _read_named(
+    mention: str, display: str, residual: str, span: _Span | None, given: dict[str, float]
+) -> MaterialName:
+    """The material that the formula, abbreviation or chemical name in ``residual`` names."""
     if span is not None:
         return _evaluated(mention, span.compact, span.compact, given)
     abbreviation = _from_abbreviation(residual)
@@ -788,6 +801,19 @@ def _read_residual(
     if named is not None:
         return _evaluated(mention, display, named, given)
     return MaterialName(text=mention, name=display, variables=given)
+
+
+# A dopant named beside the formula: "Co-doped", "K doped", "Zn-substituted", "doped with F".
+_DOPANT = re.compile(
+    r"(?<![\w)])(?P<before>[A-Z][a-z]?)[-\s]+(?:doped|substituted|intercalated)\b"
+    r"|\b(?:doped|substituted|intercalated)\s+(?:with|by)\s+(?P<after>[A-Z][a-z]?)\b"
+)
+
+
+def _dopants(residual: str) -> set[str]:
+    """Element symbols that ``residual`` names as dopants."""
+    found = (m["before"] or m["after"] for m in _DOPANT.finditer(residual))
+    return {symbol for symbol in found if symbol in _ELEMENTS}
 
 
 def _aside(span: _Span) -> bool:
@@ -1007,6 +1033,12 @@ def _prepare(text: str, physical: bool) -> str:
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
     text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
+    # A bare power of ten, "10^3" or "10 3" (the superscript set on the line): 1e3, not 10.
+    text = re.sub(
+        r"(?<![\d.,])10(?:\s*\^\s*(?P<e>[-+]?\d{1,3})|\s(?P<s>\d))(?![\d.,])",
+        lambda m: f"1e{m['e'] or m['s']}",
+        text,
+    )
     text = re.sub(r"(?<![\d.,])(\d{1,3})[ ,](\d{3})(?![\d.,])", r"\1\2", text)  # 15 000
     text = re.sub(r"(?<![\d.])(\d) (\d)(?![\d.])", r"\1\2", text)  # "9 0 K"
     if physical:  # Elsevier's "46:5 K"; never a ratio for a temperature or pressure
@@ -1038,7 +1070,8 @@ def _decimals(number: str) -> int:
 class _Reading:
     """Numbers read at one position, before unit conversion.
 
-    ``direct`` is ``False`` when the unit was borrowed from later in a list.
+    ``direct`` is ``False`` when the unit was borrowed from later in a list; ``foreign``
+    is ``True`` when a unit is written that pint cannot read (``"3 μΩcm"``).
     """
 
     low: float
@@ -1047,12 +1080,14 @@ class _Reading:
     unit: Any | None
     qualifier: str
     direct: bool = True
+    foreign: bool = False
 
 
 _PAREN_UNCERTAINTY = re.compile(rf"\(({_UNSIGNED})\)")
 _PLUS_MINUS = re.compile(rf"\s*±\s*({_UNSIGNED})")
-_RANGE = re.compile(rf"\s*(?:-|to|~)\s*({_UNSIGNED})")
-_RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*({_UNSIGNED})")
+# The second number may be negative: "from -20 to -10 °C", "-10--5 °C".
+_RANGE = re.compile(rf"\s*(?:-|to|~)\s*(-?{_UNSIGNED})")
+_RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*(-?{_UNSIGNED})")
 _TRAILING_COMPARISON = re.compile(r"\s*(≤|<=|<|≥|>=|>)")
 
 
@@ -1083,9 +1118,20 @@ def _read_at(text: str, match: re.Match[str]) -> _Reading:
     if trailing and not second and qualifier == "=":  # "30 ≤ Tc": Tc ≥ 30
         qualifier = _FLIPPED[_qualifier(trailing.group(1))]
     direct = unit is not None
-    if unit is None:  # "4.2 and 4.6 K", "39.21, 39.15 and 39.08(5)K": the list's unit
+    foreign = unit is None and _unreadable_unit(text, end)
+    if unit is None and not foreign:  # "4.2 and 4.6 K", "39.21, 39.15 and 39.08(5)K"
         unit = _list_unit(text, end)
-    return _Reading(min(first, high), max(first, high), uncertainty, unit, qualifier, direct)
+    low, high = min(first, high), max(first, high)
+    return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign)
+
+
+def _unreadable_unit(text: str, pos: int) -> bool:
+    """Whether ``text[pos:]`` starts with a unit pint cannot read ("Tesla", "μΩcm").
+
+    Lower-case words are taken for prose ("and", "to", "onset"), not units.
+    """
+    match = _UNIT_TEXT.match(text, len(text) - len(text[pos:].lstrip()))
+    return match is not None and re.fullmatch(r"[a-z]+", match["unit"].rstrip(".")) is None
 
 
 _UNCERTAINTY = re.compile(r"\(\d+\)|\s*±\s*[\d.]+")
@@ -1112,7 +1158,7 @@ def parse_quantity(
 
     Handles qualifiers (``"exceeds 45K"``, ``"up to 48 K"``, ``"~20 K"``), ranges
     (``"between 20 and 30 K"``, ``"20–30 K"``, ``"12 K to 9 K"``), uncertainties
-    (``"12 ± 0.5 K"``, ``"38.5(2) K"``), scientific notation (``"1.2 × 10 3"``),
+    (``"12 ± 0.5 K"``, ``"38.5(2) K"``), scientific notation (``"1.2 × 10 3"``, ``"10^3"``),
     Unicode minus and PDF artefacts (``"1 . 5 K"``, ``"46:5 K"``). A list
     (``"4.2 and 4.6 K"``) gives its first value. Units go through pint; a bare
     ``"C"`` is read as degrees Celsius, not coulomb.
@@ -1123,7 +1169,8 @@ def parse_quantity(
             ``tcValue`` mentions, which often omit it).
         kind: ``"temperature"`` (K), ``"pressure"`` (GPa), ``"energy"`` (eV), ``"time"``
             (h), ``"mass"`` (g) or ``"volume"`` (mL): convert to that unit and skip
-            numbers whose unit has another dimension. With ``None`` the written unit is
+            numbers whose unit has another dimension or is written but unknown to pint
+            (``"0.5 Tesla"``, ``"3 μΩcm"``). With ``None`` the written unit is
             kept (a heating rate in °C/min is given in K/min, the same numbers).
             ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm.
 
@@ -1144,10 +1191,12 @@ def parse_quantity(
     default = _unit(default_unit.strip()) if default_unit else None
     for match in _SIGNED.finditer(prepared):
         reading = _read_at(prepared, match)
-        unit = reading.unit if reading.unit is not None else default
-        found = _converted(reading, unit, kind, text, default_unit)
-        if found is None and not reading.direct and default is not None:
-            found = _converted(reading, default, kind, text, default_unit)  # list unit misfit
+        # "0.5 Tesla", "3 μΩcm": a unit is written, so the default is not this number's.
+        fallback, fallback_name = (None, None) if reading.foreign else (default, default_unit)
+        unit = reading.unit if reading.unit is not None else fallback
+        found = _converted(reading, unit, kind, text, fallback_name)
+        if found is None and not reading.direct and fallback is not None:
+            found = _converted(reading, fallback, kind, text, fallback_name)  # list unit misfit
         if found is not None or kind is None:
             return found
     if kind == "pressure" and _AMBIENT.search(prepared):

@@ -181,6 +181,32 @@ def test_names_without_a_formula(mention: str) -> None:
     assert not result.is_class
 
 
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "F-doped LaFeAsO",
+        "Co-doped BaFe2As2",
+        "K-doped BaFe2As2",
+        "Cu-doped Bi2Se3",
+        "Nb-doped SrTiO3",
+        "Mo-doped Y-123",
+        "LaFeAsO doped with F",
+        "Zn-substituted YBCO",
+    ],
+)
+def test_a_doped_material_without_its_dopant_amount_is_not_its_parent(mention: str) -> None:
+    result = normalize_material(mention)
+    assert result.formula is None and result.composition is None
+    assert result.name == mention and not result.is_class
+
+
+def test_a_dopant_written_into_the_formula_keeps_it() -> None:
+    assert normalize_material("F-doped LaFeAsO0.9F0.1").formula == "LaFeAsO0.9F0.1"
+    doped = normalize_material("Co-doped Ba(Fe1-xCox)2As2", "x = 0.1")
+    assert doped.formula == "BaFe1.8Co0.2As2"
+    assert normalize_material("Ba1-xKxFe2As2").unresolved == ("x",)
+
+
 def test_class_marker_before_the_formula_does_not_make_a_class() -> None:
     result = normalize_material("1212-type RuSr 2 GdCu 2 O 8")
     assert result.formula == "RuSr2GdCu2O8"
@@ -356,6 +382,43 @@ def test_default_unit_applies_only_when_none_is_written() -> None:
 )  # fmt: skip
 def test_nothing_to_read_gives_none(text: str, kind: str | None) -> None:
     assert parse_quantity(text, kind=kind) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("from −20 to −10 °C", 253.15, 263.15),
+        ("−10–−5 °C", 263.15, 268.15),
+        ("between −10 and −5 °C", 263.15, 268.15),
+        ("-5 to 10 °C", 268.15, 283.15),
+    ],
+)
+def test_a_range_may_end_below_zero(text: str, low: float, high: float) -> None:
+    result = parse_quantity(text, kind="temperature")
+    assert result is not None
+    assert (result.low, result.high) == pytest.approx((low, high))
+
+
+@pytest.mark.parametrize(
+    ("text", "value"), [("10^3 K", 1000.0), ("10 3 K", 1000.0), ("10^-3 K", 0.001), ("10 K", 10.0)]
+)
+def test_a_bare_power_of_ten_is_its_value(text: str, value: float) -> None:
+    result = parse_quantity(text, default_unit="K", kind="temperature")
+    assert result is not None and result.value == pytest.approx(value)
+
+
+@pytest.mark.parametrize("text", ["0.5 Tesla", "3 μΩcm", "0.5-1 Tesla", "2 Gauss"])
+def test_a_written_unit_pint_cannot_read_is_not_the_default(text: str) -> None:
+    assert parse_quantity(text, default_unit="K", kind="temperature") is None
+    bare = parse_quantity(text, default_unit="K")
+    assert bare is not None and bare.unit == ""  # kind None: the number, not "K"
+
+
+def test_a_later_number_with_the_asked_unit_is_still_read() -> None:
+    result = parse_quantity("0.5 Tesla and 39 K", default_unit="K", kind="temperature")
+    assert result is not None and result.value == 39.0
+    prose = parse_quantity("39 and 40", default_unit="K", kind="temperature")
+    assert prose is not None and (prose.value, prose.unit) == (39.0, "K")
 
 
 def test_unknown_kind_is_a_programming_error() -> None:
