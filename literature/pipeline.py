@@ -29,6 +29,9 @@ if TYPE_CHECKING:
     from literature.embeddings import SentenceEncoder
     from literature.ner import Tagger
 
+# Atmospheric pressure (1 atm) in GPa, with room for "1 bar" and "0.1 MPa" written for it.
+_AMBIENT_GPA = 1.1e-4
+
 # Quantity kind and default unit of each value label.
 QUANTITY_KINDS: dict[str, tuple[str, str]] = {
     "tcValue": ("temperature", "K"),
@@ -147,7 +150,8 @@ def link_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
 
     A value that did not parse to a number, or whose material is a class of materials,
     gives no record. Confidence = value confidence x material confidence x link
-    confidence.
+    confidence. A linked pressure becomes the record's ``conditions``
+    (:func:`_pressure_conditions`: none at ambient pressure).
     """
     records = []
     for link in link_values(mentions):
@@ -158,7 +162,7 @@ def link_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
         conditions: dict[str, Any] = {}
         pressure = link_conditions(value, mentions, "pressure")
         if pressure is not None and "value" in pressure.normalized:
-            conditions["pressure_gpa"] = pressure.normalized["value"]
+            conditions = _pressure_conditions(pressure.normalized)
         records.append(
             PropertyRecord(
                 material=material.normalized.get("formula")
@@ -178,6 +182,35 @@ def link_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
             )
         )
     return records
+
+
+def _pressure_conditions(reading: dict[str, Any]) -> dict[str, float]:
+    """A record's conditions for the pressure it was read at, in GPa.
+
+    A point gives ``pressure_gpa``; a range gives ``pressure_gpa_low`` and
+    ``pressure_gpa_high``, a bound only its side ("below 20 GPa": ``pressure_gpa_high``),
+    so no pressure the paper never stated (a range's middle) is stored. At or below
+    atmospheric pressure ("ambient", "1 atm", "0.1 MPa", "0 GPa") the reading is the
+    material's plain value: no condition.
+
+    Args:
+        reading: A pressure mention's ``normalized`` fields (``value``, ``low``, ``high``,
+            ``qualifier``), in GPa.
+
+    Returns:
+        The conditions, ``{}`` at ambient pressure.
+    """
+    low, high, qualifier = reading["low"], reading["high"], reading["qualifier"]
+    if qualifier in ("<", "<="):
+        low = None  # "below 20 GPa" says nothing of how low
+    if qualifier in (">", ">="):
+        high = None
+    if high is not None and high <= _AMBIENT_GPA:
+        return {}
+    if low is not None and low == high:
+        return {"pressure_gpa": reading["value"]}
+    bounds = {"pressure_gpa_low": low, "pressure_gpa_high": high}
+    return {key: bound for key, bound in bounds.items() if bound is not None}
 
 
 def _material_fields(name: MaterialName) -> dict[str, Any]:

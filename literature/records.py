@@ -68,7 +68,9 @@ class PropertyRecord:
             of both mentions times the link's confidence).
         material_mention: The material as found.
         value_mention: The value as found.
-        conditions: Other linked mentions (``pressure`` in GPa, ``method``), JSON-ready.
+        conditions: Other linked mentions, JSON-ready: the pressure in GPa as
+            ``pressure_gpa``, or ``pressure_gpa_low``/``pressure_gpa_high`` for a range or
+            a bound; empty at ambient pressure.
     """
 
     material: str

@@ -119,3 +119,35 @@ def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
     assert len(linked) == 3 and impossible(linked[1]) and impossible(linked[2])
     spread = replace(linked[0], low=-5.0, high=10.0, value=2.5)  # "−5–10 K"
     assert impossible(spread) and not impossible(replace(linked[0], property="kappa", value=-1))
+
+
+def records_of(text: str, pieces: list[tuple[str, str]]) -> list[tuple[str, dict[str, float]]]:
+    """(material, conditions) of each record read from ``text`` with the given mentions."""
+    extractor = Extractor(SpansOf(pieces), "tagger-test:0")  # type: ignore[arg-type]
+    return [
+        (r.material, r.conditions)
+        for r in extractor.extract(parse_paper(text.encode(), "p.txt")).records
+    ]
+
+
+@pytest.mark.parametrize("pressure", ["ambient pressure", "0 GPa", "0.1 MPa", "1 atm", "1 bar"])
+def test_a_reading_at_ambient_pressure_has_no_condition(pressure: str) -> None:
+    pieces = [("material", "FeSe"), ("tcValue", "8 K"), ("pressure", pressure)]
+    assert records_of(f"FeSe has a Tc of 8 K at {pressure}.", pieces) == [("FeSe", {})]
+
+
+@pytest.mark.parametrize(
+    ("text", "pressure", "conditions"),
+    [
+        ("Under 8.9 GPa, FeSe has a Tc of 30 K.", "8.9 GPa", {"pressure_gpa": 8.9}),
+        ("In the range 4-10 GPa, FeSe has a Tc of 30 K.", "4-10 GPa",
+         {"pressure_gpa_low": 4.0, "pressure_gpa_high": 10.0}),
+        ("Below 20 GPa, FeSe has a Tc of 30 K.", "Below 20 GPa", {"pressure_gpa_high": 20.0}),
+        ("Above 150 GPa, FeSe has a Tc of 30 K.", "Above 150 GPa", {"pressure_gpa_low": 150.0}),
+    ],
+)  # fmt: skip
+def test_a_pressure_range_or_bound_keeps_its_ends(
+    text: str, pressure: str, conditions: dict[str, float]
+) -> None:
+    pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("pressure", pressure)]
+    assert records_of(text, pieces) == [("FeSe", conditions)]
