@@ -63,6 +63,23 @@ def normalise_doi(raw: str | None) -> str | None:
     return _trim_doi(match.group()).lower() if match else None
 
 
+#: A line that is only a DOI label, near a paper's start: the paper's own. A DOI inside other
+#: text may be a reference cited there, and two papers citing it would share one key.
+_OWN_DOI = re.compile(
+    r"^\s*(?:doi\s*:?|https?://(?:dx\.)?doi\.org/)\s*(10\.\d{4,9}/\S+)\s*$", re.I | re.M
+)
+
+
+def own_doi(front: str) -> str | None:
+    """The DOI that ``front`` (a paper's first page or lines) prints alone on a line.
+
+    ``"doi: 10.1103/PhysRevB.99.014501"`` -> ``"10.1103/physrevb.99.014501"``; ``None`` if
+    no line is only a DOI.
+    """
+    match = _OWN_DOI.search(front)
+    return normalise_doi(match.group(1)) if match else None
+
+
 def _trim_doi(doi: str) -> str:
     """Drop punctuation that ends the sentence around a DOI, not the DOI's own brackets."""
     while doi and (

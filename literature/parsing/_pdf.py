@@ -10,7 +10,7 @@ import re
 import statistics
 from typing import Any
 
-from literature.parsing._common import Metadata, build_paper, clean, normalise_doi
+from literature.parsing._common import Metadata, build_paper, clean, normalise_doi, own_doi
 from literature.parsing._plain import is_heading, sections_from_paragraphs
 from literature.parsing.errors import ParseError
 from literature.text import Paper
@@ -44,22 +44,10 @@ def parse_pdf(data: bytes, source: str) -> Paper:
         lines = lines[1:]
     metadata = Metadata(
         title=title,
-        doi=normalise_doi(info.get("subject", "")) or _own_doi(pages[0]),
+        doi=normalise_doi(info.get("subject", "")) or own_doi(pages[0]),
         authors=_authors(info.get("author", "")),
     )
     return build_paper(source, "pdf", sections_from_paragraphs(_paragraphs(lines)), metadata)
-
-
-#: A line of page 1 that is only a DOI label: the paper's own. A DOI inside other text may
-#: be a reference cited there, and two papers citing it would share one key.
-_OWN_DOI = re.compile(
-    r"^\s*(?:doi\s*:?|https?://(?:dx\.)?doi\.org/)\s*(10\.\d{4,9}/\S+)\s*$", re.I | re.M
-)
-
-
-def _own_doi(page: str) -> str | None:
-    match = _OWN_DOI.search(page)
-    return normalise_doi(match.group(1)) if match else None
 
 
 def _read(data: bytes, source: str) -> tuple[Any, list[str]]:

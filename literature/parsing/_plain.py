@@ -11,6 +11,7 @@ from literature.parsing._common import (
     build_paper,
     clean,
     is_references,
+    own_doi,
 )
 from literature.parsing._sniff import decode
 from literature.text import Paper, Section
@@ -18,6 +19,7 @@ from literature.text import Paper, Section
 __all__ = ["is_heading", "parse_text", "sections_from_paragraphs"]
 
 _TITLE_MAX = 250
+_FRONT_LINES = 40  # about a printed first page: where a paper gives its own DOI
 _KNOWN_HEADINGS = re.compile(
     r"^(?:[\dIVX]+(?:\.\d+)*\.?\s+)?(?:abstract|summary|introduction|background"
     r"|experimental(?: section| details| procedures?| methods)?|materials and methods|methods"
@@ -38,17 +40,19 @@ def parse_text(data: bytes, source: str) -> Paper:
 
     Paragraphs are blocks separated by blank lines, or single lines when the file has no
     blank line; short lines naming a usual section ("Introduction", "2. Experimental") start
-    sections.
+    sections. A line of the first page that is only a DOI ("doi: 10.1103/...") gives the
+    paper's DOI, as in a PDF.
     """
     lines = decode(data, source).splitlines()
     while lines and not lines[0].strip():
         lines.pop(0)
+    doi = own_doi("\n".join(lines[:_FRONT_LINES]))
     title = ""
     rest = lines[1:]
     if rest and any(line.strip() for line in rest) and len(lines[0].strip()) <= _TITLE_MAX:
         title, lines = lines[0], rest
     sections = sections_from_paragraphs(_paragraphs(lines))
-    return build_paper(source, "text", sections, Metadata(title=title))
+    return build_paper(source, "text", sections, Metadata(title=title, doi=doi))
 
 
 def _paragraphs(lines: list[str]) -> list[str]:

@@ -605,6 +605,28 @@ def test_a_pdf_citing_a_doi_on_page_one_does_not_take_it(make_pdf: Callable[...,
     assert paper.doi is None  # keyed by its text, not by the paper it cites
 
 
+@pytest.mark.parametrize(
+    "line",
+    [
+        "doi: 10.1103/PhysRevB.99.014501",
+        "DOI:10.1103/PhysRevB.99.014501",
+        "https://doi.org/10.1103/PhysRevB.99.014501",
+    ],
+)
+def test_a_text_paper_takes_the_doi_it_prints_near_its_start(line: str) -> None:
+    text = f"Pressure-enhanced Tc in FeSe\n\n{line}\n\nResults\n\nFeSe has a Tc of 8 K."
+    paper = parse_paper(text.encode(), "fese.txt")
+    assert paper.doi == "10.1103/physrevb.99.014501"
+    assert paper.key == "doi:10.1103/physrevb.99.014501"  # one article, one key
+
+
+def test_a_text_paper_citing_a_doi_does_not_take_it() -> None:
+    cites = "A study of MgB2\n\nMgB2 superconducts [1].\n\n1. J. Nagamatsu, doi:10.1038/35065039"
+    assert parse_paper(cites.encode(), "cites.txt").doi is None
+    late = "A long paper\n\n" + "Text.\n\n" * 40 + "doi: 10.1038/35065039"
+    assert parse_paper(late.encode(), "late.txt").doi is None  # not on its first page
+
+
 def test_pdf(make_pdf: Callable[..., bytes]) -> None:
     pages = [
         [
