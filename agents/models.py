@@ -573,10 +573,11 @@ def records_data(
 
     By default only plain readings count: a record read under conditions (a Tc at
     5 GPa), a bound ("< 26 K") or a range ("30-48 K") is not the material's value, and
-    averaging it in would bias the target. Also skipped: records whose material
-    pymatgen cannot read as a formula (names such as "LSCO"), records in other units
-    than ``unit`` (default: the most common unit of the property's records) and
-    absolute temperatures below 0 K (misreadings stored before ingestion dropped them).
+    averaging it in would bias the target. Also skipped: records without a formula
+    pymatgen can read (a name such as "LSCO" or "PCCO" is never read as one), records
+    in other units than ``unit`` (default: the most common unit of the property's
+    records) and absolute temperatures below 0 K (misreadings stored before ingestion
+    dropped them).
 
     Args:
         store: A connected literature store.
@@ -649,8 +650,12 @@ def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> 
 
 
 def _reduced_formula(row: Mapping[str, Any]) -> str | None:
-    """The record's material as a reduced formula, or None when it is not a formula."""
-    text = row.get("formula") or row.get("material") or ""
+    """The record's formula, reduced, or None when it has none pymatgen can read.
+
+    A record without a formula names its material ("PCCO", "BSCCO"): read as a formula,
+    the name would give another compound (PC2O), so it is never read.
+    """
+    text = row.get("formula") or ""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -347,6 +347,18 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
         train_from_records(store, "kappa", "gp")
 
 
+def test_records_without_a_formula_are_skipped_not_read_from_their_names(
+    mongodb_uri: str,
+) -> None:
+    stored_record("MgB2", 39.0, formula="MgB2")
+    stored_record("NbSe2", 7.2, formula="NbSe2")
+    for name in ("PCCO", "BSCCO", "STO"):  # PCCO read as a formula would be PC2O
+        stored_record(name, 21.0)
+    data, notes, _, used = records_data(LiteratureStore(), "tc")
+    assert data.labels == ["MgB2", "NbSe2"] and len(used) == 2
+    assert notes == ["3 record(s) skipped: no formula pymatgen can read"]
+
+
 def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     stored_record("MgB2", 39.0, formula="MgB2", qualifier="=", low=39.0, high=39.0)
     stored_record("MgB2", 35.0, formula="MgB2", qualifier="=", conditions={"pressure_gpa": 5.0})
