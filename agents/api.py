@@ -590,12 +590,13 @@ class Service:
                 Objective(o.name, Direction(o.direction), o.unit) for o in body.objectives
             ),
             settings=CampaignSettings(**body.settings.model_dump()),
+            pool_size=len(body.candidates or []),
             source="api",
             constraints=tuple(constraints),
         )
         shape = len(campaign.objectives), len(campaign.constraints)
         try:  # before anything is stored: not at the first batch after the initial design
-            check_campaign_shape(planner, *shape)
+            check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
         except ValueError as error:
             raise ValueError(f"settings.strategy: {error}") from None
         if body.settings.prior_model is not None:

@@ -227,6 +227,7 @@ class CampaignAgent:
             space=dataset.space,
             objectives=tuple(o for o in dataset.objectives if o.name not in constrained),
             settings=settings or CampaignSettings(),
+            pool_size=len(dataset.points),
             source=dataset.source,
             constraints=tuple(constraints),
         )
@@ -274,6 +275,7 @@ class CampaignAgent:
             space=space,
             objectives=objectives,
             settings=settings or CampaignSettings(),
+            pool_size=len(checked),
             source=source,
             constraints=tuple(constraints),
         )
@@ -797,8 +799,12 @@ def campaign_planner(campaign: Campaign) -> Planner:
     planner = strategy_planner(campaign.settings.strategy)
     if campaign.settings.prior_model is not None:
         unit = campaign.objectives[0].unit
-        planner = with_prior(planner, campaign.settings.prior_model, campaign.space, unit)
-    check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
+        try:
+            planner = with_prior(planner, campaign.settings.prior_model, campaign.space, unit)
+        except (ValueError, LookupError) as error:
+            raise type(error)(f"prior_model: {error}") from None
+    shape = len(campaign.objectives), len(campaign.constraints)
+    check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
     return planner
 
 

@@ -625,9 +625,9 @@ class PolicyPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit a GP and choose ``q`` pool candidates by the policy's scores."""
-        check_campaign_shape(self, len(problem.objectives), len(problem.constraints))
-        if problem.pool is None:
-            raise ValueError("the rl policy chooses from a pool")
+        shape = len(problem.objectives), len(problem.constraints)
+        check_campaign_shape(self, *shape, pool=problem.pool is not None)
+        assert problem.pool is not None  # refused above: the policy scores a pool
         available = problem.available_indices()
         if available.size == 0:
             return Plan([])
@@ -669,7 +669,9 @@ class PolicyPlanner:
         return self.horizon / (spent + self.horizon)
 
 
-def check_campaign_shape(planner: Planner, objectives: int, constraints: int) -> None:
+def check_campaign_shape(
+    planner: Planner, objectives: int, constraints: int, pool: bool = True
+) -> None:
     """Refuse a planner that cannot choose for a campaign of this shape.
 
     Called when a campaign is created, so that it is refused before its random initial
@@ -679,12 +681,21 @@ def check_campaign_shape(planner: Planner, objectives: int, constraints: int) ->
         planner: The campaign's planner.
         objectives: How many objectives the campaign has.
         constraints: How many outcome constraints it has.
+        pool: Whether the campaign chooses from a pool of candidates (False: an open space).
 
     Raises:
         ValueError: naming the strategy and what the campaign needs.
     """
     if isinstance(planner, RandomPlanner):
         return
+    scores_pool = isinstance(planner, PolicyPlanner) or (
+        isinstance(planner, GPPlanner) and planner.prior is not None
+    )
+    if scores_pool and not pool:
+        raise ValueError(
+            f"strategy {planner.name!r} scores a pool of candidates; this campaign is an "
+            "open space (give it candidates, or choose a strategy without a policy or prior)"
+        )
     if isinstance(planner, GPPlanner):
         planner.check_shape(objectives, constraints)
     elif objectives != 1 or constraints:
@@ -747,6 +758,23 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
     "portfolio": PortfolioPlanner,
     "random": RandomPlanner,
 }
+
+
+def with_acquisition(name: str, acquisition: str) -> str:
+    """The strategy ``name`` with its acquisition switched to ``acquisition``.
+
+    The surrogate and the flags are kept, but ``endgame``, which only changes how ``top``
+    hunts, goes with any other acquisition. A strategy without a surrogate part
+    (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``) gives ``gp+acquisition``.
+    Examples: ``gp+top+iwarp+warp+endgame`` with ``qucb`` is ``gp+qucb+iwarp+warp``;
+    ``ensemble`` with ``qsr`` is ``ensemble+qsr``.
+    """
+    surrogate, *options = name.split("+")
+    if surrogate not in SURROGATES:
+        return f"gp+{acquisition}"
+    keep_endgame = acquisition in TOP_HUNTING
+    flags = [o for o in options if o not in ACQUISITIONS and (o != "endgame" or keep_endgame)]
+    return "+".join([surrogate, acquisition, *flags])
 
 
 def make_planner(name: str) -> Planner:

@@ -450,29 +450,50 @@ def _generated_campaign(
 
 
 def _strategy(
-    strategy: str, surrogate: str | None, acquisition: str | None = None
+    strategy: str,
+    surrogate: str | None,
+    acquisition: str | None = None,
+    *,
+    stored: bool = False,
 ) -> tuple[str, Planner]:
-    """The planner, and its name, from ``--strategy``, ``--surrogate`` and ``--acquisition``."""
+    """The planner, and its name, from ``--strategy``, ``--surrogate`` and ``--acquisition``.
+
+    Args:
+        strategy: ``--strategy`` when a campaign is created, or the campaign's own strategy
+            when some rounds switch (``stored``).
+        surrogate: ``--surrogate``: the surrogate, with its default acquisition.
+        acquisition: ``--acquisition``: a whole strategy (``portfolio``, ``rl:VERSION``),
+            or an acquisition that replaces the strategy's own (surrogate and flags kept;
+            :func:`discovery.planners.with_acquisition`).
+        stored: Whether ``strategy`` is the campaign's: the options then replace its
+            parts instead of having to agree with it.
+
+    """
     from agents.campaign import strategy_planner
     from agents.policies import STRATEGY_PREFIX
     from discovery.campaign_models import SURROGATES
+    from discovery.planners import with_acquisition
 
-    if acquisition is not None:
-        if acquisition.startswith(STRATEGY_PREFIX) or acquisition == "portfolio":
-            if surrogate not in (None, "gp"):
-                raise CommandError(f"--acquisition {acquisition} works on the gp surrogate")
-            strategy = acquisition
-        else:
-            strategy = f"{surrogate or strategy}+{acquisition}"
-            surrogate = None
+    conflict = "" if stored else f" does not go with --strategy {strategy}"
     if surrogate is not None:
         if surrogate not in SURROGATES:
             raise CommandError(
                 f"--surrogate: unknown {surrogate!r}; choose from {list(SURROGATES)}"
             )
-        if strategy not in ("gp", surrogate):
-            raise CommandError(f"--surrogate {surrogate} does not go with --strategy {strategy}")
+        if conflict and strategy not in ("gp", surrogate):
+            raise CommandError(f"--surrogate {surrogate}{conflict}")
         strategy = surrogate
+    if acquisition is not None:
+        if acquisition.startswith(STRATEGY_PREFIX) or acquisition == "portfolio":
+            if surrogate not in (None, "gp"):
+                raise CommandError(f"--acquisition {acquisition} works on the gp surrogate")
+            if conflict and strategy != "gp":
+                raise CommandError(f"--acquisition {acquisition} is a whole strategy; it{conflict}")
+            strategy = acquisition
+        elif conflict and strategy.split("+")[0] not in SURROGATES:
+            raise CommandError(f"--acquisition {acquisition}{conflict}")
+        else:
+            strategy = with_acquisition(strategy, acquisition)
     if strategy.startswith(STRATEGY_PREFIX):
         store()  # the policy is read from the model registry
     try:
@@ -772,7 +793,9 @@ def campaign_run(
     acquisition: Annotated[
         str | None,
         typer.Option(
-            help="qlognei, qucb, qlogei, qsr, top, portfolio or rl:VERSION for these rounds."
+            help="qlognei, qucb, qlogei, qsr or top in place of the campaign's acquisition "
+            "(its surrogate and flags kept; endgame goes with top only), or the whole "
+            "strategy portfolio or rl:VERSION, for these rounds."
         ),
     ] = None,
     prior: Annotated[
@@ -794,15 +817,18 @@ def campaign_run(
         if surrogate is not None or prior is not None or acquisition is not None:
             settings = campaign.settings
             if surrogate is not None or acquisition is not None:
-                base = surrogate or settings.strategy.split("+")[0]
-                _, planner = _strategy(base, surrogate, acquisition)
+                switched, planner = _strategy(
+                    settings.strategy, surrogate, acquisition, stored=True
+                )
+                console.print(f"these rounds choose with {escape(switched)}")
             else:
                 planner = strategy_planner(settings.strategy)
             version = settings.prior_model if prior is None else prior
             if version is not None and version != "none":
                 unit = campaign.objectives[0].unit
                 planner = with_prior(planner, version, campaign.space, unit)
-            check_campaign_shape(planner, len(campaign.objectives), len(campaign.constraints))
+            shape = len(campaign.objectives), len(campaign.constraints)
+            check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
         agent = CampaignAgent(campaign_store, name, planner)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds

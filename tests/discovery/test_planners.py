@@ -27,6 +27,7 @@ from discovery.planners import (
     PlanningProblem,
     RandomPlanner,
     make_planner,
+    with_acquisition,
 )
 from discovery.spaces import (
     CategoricalParameter,
@@ -481,3 +482,23 @@ def test_the_acquisition_registry_refuses_duplicates_and_unknown_names() -> None
     inputs = AcquisitionInputs(None, torch.zeros(1, 1), torch.zeros(1, 1))  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"unknown acquisition 'pi'; choose from \['qlogei'"):
         make_acquisition("pi", inputs)
+
+
+@pytest.mark.parametrize(
+    ("strategy", "acquisition", "switched"),
+    [
+        ("gp+top+iwarp+warp+endgame", "qucb", "gp+qucb+iwarp+warp"),
+        ("gp+qucb+iwarp", "top", "gp+top+iwarp"),
+        ("gp+top+endgame", "top", "gp+top+endgame"),
+        ("ensemble", "qsr", "ensemble+qsr"),
+        ("gp+iwarp+warp", "qlogei", "gp+qlogei+iwarp+warp"),
+        ("botorch", "qucb", "gp+qucb"),
+        ("rl:policy:rl-policy:0123456789ab", "qucb", "gp+qucb"),
+        ("portfolio", "top", "gp+top"),
+    ],
+)
+def test_switching_acquisition_keeps_the_surrogate_and_flags(
+    strategy: str, acquisition: str, switched: str
+) -> None:
+    assert with_acquisition(strategy, acquisition) == switched
+    make_planner(switched)  # a strategy that exists
