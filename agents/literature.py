@@ -183,7 +183,8 @@ def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:
         Columns ``material, formula, formula_reduced, property, value, low, high, unit,
         qualifier, conditions, confidence, n_papers, n_sources, elements, papers``:
         ``formula_reduced`` is OPTIMADE's ``chemical_formula_reduced`` (``B2Mg``; None
-        for a name), ``conditions`` a dict (``{"pressure_gpa": 5.0}``; ``{}`` at
+        for a name), ``conditions`` a dict (``{"pressure_gpa": 5.0}``, or
+        ``pressure_gpa_low``/``pressure_gpa_high`` for a range or bound; ``{}`` at
         ambient), ``papers`` the paper keys. Keep only ``qualifier`` ``=``/``~`` rows
         with empty ``conditions`` for the material's plain value.
     """

@@ -33,6 +33,19 @@ def config_hash(config: PolicyTrainingConfig) -> str:
     return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
 
 
+def policy_version(config: PolicyTrainingConfig) -> str:
+    """The version a policy trained with ``config`` is registered under."""
+    return f"{PREFIX}:{KIND}:{config_hash(config)[:12]}"
+
+
+def registered_policy(config: PolicyTrainingConfig) -> ModelArtifact | None:
+    """The policy already trained with ``config``, or None: training it again is wasted."""
+    try:
+        return load_model_record(policy_version(config))
+    except LookupError:
+        return None
+
+
 def register_policy(trained: TrainedPolicy) -> str:
     """Store a trained policy with its training curve and held-out comparison.
 

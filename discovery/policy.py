@@ -139,6 +139,35 @@ class PolicyTrainingConfig:
     hidden: int = 64
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        """Refuse settings no episode can run with, naming the field.
+
+        Raises:
+            ValueError: ``"horizon: ..."`` and the like.
+        """
+        for name in ("iterations", "tasks", "rollouts", "pool", "horizon", "hidden"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name}: must be >= 1, got {getattr(self, name)}")
+        if self.initial < 1:  # the incumbent (best so far) is one of the policy's inputs
+            raise ValueError(f"initial: must be >= 1, got {self.initial}")
+        if self.initial + self.horizon > self.pool:  # every step takes one candidate
+            raise ValueError(
+                f"horizon: at most {self.pool - self.initial} (a task's pool of {self.pool} "
+                f"candidates less {self.initial} initial experiments), got {self.horizon}"
+            )
+        if not 0 <= self.seed < 2**63:
+            raise ValueError(f"seed: must be in [0, 2**63), got {self.seed}")
+        low, high = self.dims
+        if not 1 <= low <= high:
+            raise ValueError(f"dims: must be 1 <= low <= high, got {self.dims}")
+        if not 0 < self.lengthscales[0] <= self.lengthscales[1]:
+            raise ValueError(f"lengthscales: must be 0 < low <= high, got {self.lengthscales}")
+        for name in ("noise", "entropy"):
+            if not getattr(self, name) >= 0:
+                raise ValueError(f"{name}: must be >= 0, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ValueError(f"lr: must be > 0, got {self.lr}")
+
 
 @dataclass
 class TrainedPolicy:

@@ -204,18 +204,29 @@ def model_train_policy(
     from matloop.cli import CommandError, console, errors, store
 
     with errors():
-        if iterations < 1 or horizon < 1:
-            raise CommandError("--iterations and --horizon must be >= 1")
-        store()  # connects
-        from agents.policies import register_policy
         from discovery.policy import PolicyTrainingConfig, train_policy
 
-        config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
-        trained = train_policy(config, progress=sys.stdout.isatty())
-        version = register_policy(trained)
+        try:
+            config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
+        except ValueError as error:  # "horizon: ..." names the option
+            raise CommandError(f"--{error}") from None
+        store()  # connects
+        from agents.policies import register_policy, registered_policy
+        from db.models import load_model_record
+
+        stored = registered_policy(config)
+        if stored is None:
+            version = register_policy(train_policy(config, progress=sys.stdout.isatty()))
+            stored = load_model_record(version)
+            said = f"registered {version} ("
+        else:  # same settings, same policy: the stored one is reported, not retrained
+            said = f"already registered {stored.version} (same settings, not retrained; "
+    metrics = dict(stored.metrics)
     console.print(
-        f"registered {version} (trained in {trained.seconds:.0f} s; final regret "
-        f"{trained.metrics()['final_regret']:.4f}); use --acquisition rl:{version}",
+        f"{said}trained in {metrics['seconds']:.0f} s; mean held-out regret "
+        f"{metrics['held_out_regret']:.4f}, expected improvement's "
+        f"{metrics['held_out_regret_ei']:.4f}: lower is better); "
+        f"use --acquisition rl:{stored.version}",
         highlight=False,
     )
 

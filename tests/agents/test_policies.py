@@ -123,3 +123,102 @@ def test_an_unknown_acquisition_is_refused_by_name(
         assert result.exit_code != 0
         assert "--acquisition" in result.output and message in result.output
     assert CampaignStore().campaigns() == []
+
+
+def test_an_open_space_campaign_on_a_policy_is_refused_when_created(
+    photo_pce10_campaign: CampaignAgent, trained: TrainedPolicy
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from agents.api import create_app
+    from db.tokens import create_token
+
+    secret, _ = create_token("admin-rl", "admin")
+    admin = {"Authorization": f"Bearer {secret}"}
+    strategy = f"rl:{register_policy(trained)}"
+    body = {
+        "name": "open-rl",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "f", "direction": "max"}],
+        "settings": {"strategy": strategy, "initial": 2, "batch_size": 1},
+    }
+    with TestClient(create_app()) as api:
+        refused = api.post("/api/v1/campaigns", json=body, headers=admin)
+        assert refused.status_code == 422, refused.text
+        assert "settings.strategy" in refused.text and "open space" in refused.text
+        pool = body | {"candidates": [{"x": 0.2}, {"x": 0.7}]}
+        assert api.post("/api/v1/campaigns", json=pool, headers=admin).status_code == 201
+    assert [c.name for c in CampaignStore().campaigns()] == ["photo-pce10", "open-rl"]
+
+
+def test_switching_acquisition_for_some_rounds_keeps_the_surrogate_and_flags(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    cli = CliRunner()
+    disconnect()
+    create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "4"]
+    top = [*create, "--strategy", "gp+top+iwarp+warp+endgame", "--batch", "2"]
+    assert cli.invoke(app, top).exit_code == 0
+    ran = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "2", "--acquisition", "qucb"])
+    assert ran.exit_code == 0, ran.output
+    assert "these rounds choose with gp+qucb+iwarp+warp" in ran.output
+    trials = CampaignStore().trials("opv")
+    assert [t.strategy for t in trials] == ["random"] * 4 + ["gp+qucb+iwarp+warp"] * 4
+
+
+@pytest.mark.parametrize(
+    ("strategy", "acquisition"),
+    [
+        ("random", "portfolio"),
+        ("bayesgp+top", "rl:policy:rl-policy:000000000000"),
+        ("botorch", "qucb"),
+    ],
+)
+def test_a_created_strategy_is_never_silently_replaced(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, strategy: str, acquisition: str
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS)]
+    refused = CliRunner().invoke(
+        app, [*create, "--strategy", strategy, "--acquisition", acquisition]
+    )
+    assert refused.exit_code != 0
+    assert f"--acquisition {acquisition}" in refused.output
+    assert f"--strategy {strategy}" in refused.output
+    assert CampaignStore().campaigns() == []
+
+
+def test_policy_training_settings_are_checked_before_training(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    with pytest.raises(ValueError, match=r"horizon: at most 195 "):
+        PolicyTrainingConfig(horizon=196)
+    cli = CliRunner()
+    for option, value in (("--horizon", "196"), ("--seed", str(2**70)), ("--iterations", "0")):
+        refused = cli.invoke(app, ["model", "train-policy", option, value])
+        assert refused.exit_code != 0
+        assert f"error: {option}:" in refused.output, refused.output
+
+
+def test_training_a_registered_policy_again_reports_the_stored_one(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    disconnect()
+    cli = CliRunner()
+    command = ["model", "train-policy", "--iterations", "2", "--horizon", "4", "--seed", "5"]
+    first = cli.invoke(app, command)
+    assert first.exit_code == 0, first.output
+    assert "held-out regret" in first.output and "expected improvement's" in first.output
+
+    def never(*args: object, **kwargs: object) -> None:
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr("discovery.policy.train_policy", never)
+    again = cli.invoke(app, command)
+    assert again.exit_code == 0, again.output
+    version = re.search(r"registered (\S+) \(trained", first.output)
+    assert version is not None
+    assert f"already registered {version.group(1)} (same settings" in again.output
