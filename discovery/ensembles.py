@@ -273,6 +273,35 @@ def _validation_mae(
     return float(torch.cat(errors).mean())
 
 
+#: Share of the one-cycle schedule spent warming up to the peak learning rate.
+_WARMUP_FRACTION = 0.05
+
+
+def _one_cycle(
+    optimizer: torch.optim.Optimizer, lr: float, total_steps: int
+) -> torch.optim.lr_scheduler.OneCycleLR:
+    """One-cycle learning-rate schedule: 5% warm-up to ``lr``, then cosine annealing.
+
+    Args:
+        optimizer: The optimiser whose learning rate is scheduled.
+        lr: Peak learning rate.
+        total_steps: Gradient steps of the whole run (epochs x batches per epoch), >= 1.
+
+    Returns:
+        The scheduler, to step once per gradient step.
+
+    """
+    pct_start = _WARMUP_FRACTION
+    # torch divides by the warm-up's last step index, pct_start * total_steps - 1, which is
+    # exactly zero for a one-step warm-up (total_steps == 20); stretch that warm-up to two
+    # steps. Every other run length keeps its schedule, so trained results don't move.
+    if pct_start * total_steps - 1 == 0:
+        pct_start = 2.0 / total_steps
+    return torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, lr, total_steps=total_steps, pct_start=pct_start
+    )
+
+
 def _train_member(
     member: nn.Module,
     train: Inputs,
@@ -288,9 +317,7 @@ def _train_member(
     member.to(device).train()
     optimizer = torch.optim.AdamW(member.parameters(), lr=lr, weight_decay=config.weight_decay)
     steps_per_epoch = math.ceil(len(train) / config.batch_size)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, lr, total_steps=config.epochs * steps_per_epoch, pct_start=0.05
-    )
+    schedule = _one_cycle(optimizer, lr, config.epochs * steps_per_epoch)
     autocast = device.type == "cuda"
     best, best_state, best_epoch, epoch = math.inf, copy.deepcopy(member.state_dict()), 0, 0
     started = time.perf_counter()

@@ -376,13 +376,24 @@ def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, 
 
 
 class _FeatureGP:
-    """A GP on standardised composition descriptors (exact, or variational when large)."""
+    """A GP on standardised composition descriptors (exact, or variational when large).
+
+    Targets are standardised too, before the GP sees them: the model predicts
+    ``(y - y_mean) / y_std``, and :meth:`predict` maps that back to target units.
+    """
 
     def __init__(
-        self, model: Any, columns: np.ndarray, shift: np.ndarray, scale: np.ndarray
+        self,
+        model: Any,
+        columns: np.ndarray,
+        shift: np.ndarray,
+        scale: np.ndarray,
+        y_mean: float = 0.0,
+        y_std: float = 1.0,
     ) -> None:
         self.model = model
         self.columns, self.shift, self.scale = columns, shift, scale
+        self.y_mean, self.y_std = y_mean, y_std
 
     @property
     def variant(self) -> str:
@@ -400,9 +411,15 @@ class _FeatureGP:
         spread = features.std(0)
         columns = np.flatnonzero(spread > 1e-8)  # unused elements carry nothing
         shift, scale = features[:, columns].mean(0), spread[columns]
-        gp = cls(None, columns, shift, scale)
+        # standardise here, as the ensemble does: Standardize alone leaves targets with std
+        # under 1e-8 unscaled, for the GP's unit-scale priors and 1e-4 noise floor to swamp,
+        # and gpytorch clamps the untransformed posterior variance at 1e-10, so targets of
+        # order 1e-9 got std 1e-5 for every material. On these z-scores Standardize is a
+        # no-op, kept so that models stored before still load.
+        y_mean, y_std = float(np.mean(y)), float(np.std(y)) or 1.0
+        gp = cls(None, columns, shift, scale, y_mean, y_std)
         X = gp._transform(features)
-        Y = torch.as_tensor(y, dtype=torch.float64).unsqueeze(-1)
+        Y = torch.as_tensor((y - y_mean) / y_std, dtype=torch.float64).unsqueeze(-1)
         torch.manual_seed(config.training.seed)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # jitter and optimizer notices
@@ -430,8 +447,10 @@ class _FeatureGP:
                 means.append(latent.mean.squeeze(-1).numpy())
                 epistemic.append(latent.variance.squeeze(-1).sqrt().numpy())
                 stds.append(noisy.variance.squeeze(-1).sqrt().numpy())
-        cat = np.concatenate
-        return Prediction(cat(means), cat(stds), cat(epistemic))
+        mean, std, epistemic_std = (np.concatenate(parts) for parts in (means, stds, epistemic))
+        return Prediction(
+            mean * self.y_std + self.y_mean, std * self.y_std, epistemic_std * self.y_std
+        )
 
     def to_bytes(self) -> bytes:
         buffer = io.BytesIO()
@@ -441,6 +460,8 @@ class _FeatureGP:
                 "columns": torch.as_tensor(self.columns),
                 "shift": torch.as_tensor(self.shift),
                 "scale": torch.as_tensor(self.scale),
+                "y_mean": self.y_mean,
+                "y_std": self.y_std,
                 "train_X": self.model.train_inputs[0] if self.variant == "exact" else None,
                 "train_Y": self.model.train_targets if self.variant == "exact" else None,
                 "state": self.model.state_dict(),
@@ -482,7 +503,9 @@ class _FeatureGP:
                 # keep_transforms=False: the default re-standardises the training targets,
                 # which a variational GP does not keep (AttributeError: train_targets)
                 model.load_state_dict(blob["state"], keep_transforms=False)
-        return cls(model.eval(), columns, shift, scale)
+        # models stored before targets were standardised here have neither: identity
+        y_mean, y_std = float(blob.get("y_mean", 0.0)), float(blob.get("y_std", 1.0))
+        return cls(model.eval(), columns, shift, scale, y_mean, y_std)
 
 
 __all__ = [

@@ -16,6 +16,7 @@ from discovery.ensembles import (
     EnsembleModel,
     FeatureInputs,
     TrainingConfig,
+    _one_cycle,
     recalibration_scale,
     train_ensemble,
 )
@@ -206,6 +207,43 @@ def test_seeded_training_is_reproducible(
     means, _ = sum_ensemble.predict_members(inputs.batch(np.arange(40)))
     means_again, _ = again.predict_members(inputs.batch(np.arange(40)))
     torch.testing.assert_close(means_again[0], means[0], rtol=0, atol=0)
+
+
+def test_training_runs_with_a_one_step_warm_up(
+    sum_problem: dict[str, np.ndarray], training_config: TrainingConfig
+) -> None:
+    # 160 rows / 32 per batch x 4 epochs = 20 steps: a 5% warm-up is exactly one step,
+    # where torch's OneCycleLR divided by zero
+    config = replace(training_config, n_members=1, epochs=4)
+    ensemble = train_sum_ensemble(sum_problem, config)
+    assert ensemble.history[0]["epochs"] == 4.0
+
+
+def _learning_rates(schedule: torch.optim.lr_scheduler.LRScheduler, steps: int) -> list[float]:
+    rates = []
+    for _ in range(steps):
+        rates.append(float(schedule.get_last_lr()[0]))
+        schedule.optimizer.step()
+        schedule.step()
+    return rates
+
+
+@pytest.mark.parametrize("total_steps", [*range(1, 45), 75, 1000])
+def test_one_cycle_schedule_works_for_every_length_and_keeps_normal_ones(
+    total_steps: int,
+) -> None:
+    def optimizer() -> torch.optim.Optimizer:
+        return torch.optim.AdamW([torch.zeros(1, requires_grad=True)], lr=1e-3)
+
+    rates = _learning_rates(_one_cycle(optimizer(), 1e-3, total_steps), total_steps)
+    assert all(0 < rate <= 1e-3 for rate in rates)
+    if total_steps != 20:  # only the length torch failed on may change its schedule
+        reference = torch.optim.lr_scheduler.OneCycleLR(
+            optimizer(), 1e-3, total_steps=total_steps, pct_start=0.05
+        )
+        assert rates == _learning_rates(reference, total_steps)
+    else:  # two warm-up steps, then the peak
+        assert rates[0] < rates[1] == pytest.approx(1e-3)
 
 
 def test_bytes_round_trip(sum_ensemble: Ensemble, sum_problem: dict[str, np.ndarray]) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -14,6 +16,7 @@ from discovery.featurizers import (
     composition_features,
     feature_names,
     fractions_to_batch,
+    parse_formula,
 )
 
 # tiny models: on a busy machine, intra-op threads only wait on each other
@@ -96,6 +99,42 @@ def test_unreadable_formula_names_the_row_and_why(formula: str, why: str) -> Non
     # pymatgen reads Xx as a placeholder species and drops Fe0: neither may pass
     with pytest.raises(ValueError, match=rf"row 1: cannot read formula '{formula}': {why}"):
         Compositions.from_formulas(["NaCl", formula])
+
+
+@pytest.mark.parametrize(
+    ("formula", "state"),
+    [
+        ("Fe(III)2O3", "Fe(III)"),
+        ("Fe(II)O", "Fe(II)"),
+        ("V(V)2O5", "V(V)"),
+        ("Mn(IV)O2", "Mn(IV)"),
+        ("Cu (I)2O", "Cu (I)"),
+    ],
+)
+def test_roman_numeral_oxidation_state_is_refused(formula: str, state: str) -> None:
+    # pymatgen reads Fe(III)2O3 as Fe1 I6 O3 and Mn(IV)O2 as MnVIO2: I and V atoms
+    why = f"'{state}' gives an oxidation state in Roman numerals"
+    with pytest.raises(
+        ValueError, match=re.escape(f"row 1: cannot read formula '{formula}': {why}")
+    ):
+        Compositions.from_formulas(["NaCl", formula])
+
+
+@pytest.mark.parametrize(
+    ("formula", "written_out"),
+    [
+        ("Ca(IO3)2", "CaI2O6"),
+        ("Pb(VO3)2", "PbV2O6"),
+        ("Ba(NO3)2", "BaN2O6"),
+        ("(NH4)2SO4", "N2H8SO4"),
+        ("Cs(I3)", "CsI3"),
+        ("Fe(CO)5", "FeC5O5"),
+        ("KI", "K1I1"),
+        ("VI3", "V1I3"),  # vanadium triiodide
+    ],
+)
+def test_groups_of_iodine_and_vanadium_still_parse(formula: str, written_out: str) -> None:
+    assert parse_formula(formula) == parse_formula(written_out)
 
 
 def test_too_many_elements_names_the_row() -> None:

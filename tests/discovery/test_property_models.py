@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from pymatgen.core import Lattice, Structure
+from pymatgen.core import Composition, Lattice, Structure
 
 from discovery.ensembles import TrainingConfig
 from discovery.property_models import (
@@ -188,6 +188,27 @@ def test_gp_on_compositions_with_constant_features(exact_gp_limit: int) -> None:
     y = np.arange(8.0)
     model = fit_property_model(formulas[:6], y[:6], formulas[6:], y[6:], config)
     assert_valid_prediction(model.predict(["CoO", "KF"]), 2)
+
+
+#: Simple binaries; their target below (mean atomic mass, u) is a smooth composition property.
+BINARIES = ["NaCl", "KCl", "MgO", "LiF", "CaO", "NaF", "FeO", "NiO", "KBr", "CsI", "ZnS", "AlN"]
+
+
+@pytest.mark.parametrize("unit", [1e-9, 1e-11])
+@pytest.mark.parametrize("exact_gp_limit", [4000, 5], ids=["exact", "variational"])
+def test_gp_predictions_follow_the_target_units(exact_gp_limit: int, unit: float) -> None:
+    # the same data in another unit may only rescale the predictions; raw targets ~1e-9
+    # hit botorch's and gpytorch's absolute floors (std 1e-5 for every material)
+    y = np.array([Composition(f).weight / Composition(f).num_atoms for f in BINARIES])
+    config = PropertyModelConfig("gp", exact_gp_limit=exact_gp_limit, inducing_points=4)
+
+    def predict(scale: float) -> Prediction:
+        model = fit_property_model(BINARIES[:9], scale * y[:9], BINARIES[9:], scale * y[9:], config)
+        return model.predict(["CoO", "KF", "GaN"])
+
+    base, scaled = predict(1.0), predict(unit)
+    for field in ("mean", "std", "epistemic_std"):
+        np.testing.assert_allclose(getattr(scaled, field), unit * getattr(base, field), rtol=0.02)
 
 
 def test_from_bytes_rejects_another_featurizer_version(
