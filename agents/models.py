@@ -8,12 +8,15 @@ Three sources of training data, one result (:class:`TrainedModel`):
 * :func:`train_from_records`: property records read from papers (one value per formula,
   the mean of its records).
 
-Each fits :func:`discovery.property_models.fit_property_model` on a training split
-(ensembles early-stop and recalibrate on the validation split; a GP, which would train on
-it, never sees it), scores its Gaussian predictions on the validation split
-(:func:`discovery.diagnostics.calibration`) and hashes the data and settings.
-:func:`register` stores the model in the registry (weights in GridFS) under
-``model:{kind}:{hash[:12]}``, and :func:`load_property_model` reads it back.
+Each is :func:`train` of what a ``prepare_*`` function reads and splits
+(:class:`PreparedTraining`, whose data and settings hash to the model's registry version
+before anything is trained): it fits :func:`discovery.property_models.fit_property_model`
+on the training split (ensembles early-stop and recalibrate on the validation split; a
+GP, which would train on it, never sees it) and scores its Gaussian predictions on the
+validation split (:func:`discovery.diagnostics.calibration`). :func:`register` stores the
+model in the registry (weights in GridFS) under ``model:{kind}:{hash[:12]}``,
+:func:`registered` finds it before training again, and :func:`load_property_model`
+reads it back.
 
 Example:
     >>> trained = train_from_table("bulk.csv", "target", "ensemble")
@@ -40,7 +43,12 @@ from pymatgen.core import Composition, Structure
 
 from db import CampaignStore
 from db.literature import LiteratureStore
-from db.models import load_model_record, save_model_record
+from db.models import (
+    describe_model_record,
+    load_model_record,
+    model_version,
+    save_model_record,
+)
 from discovery.compositions import element_fractions
 from discovery.diagnostics import calibration
 from discovery.domain import MAX_ABS_VALUE, ModelArtifact
@@ -48,6 +56,7 @@ from discovery.ensembles import TrainingConfig
 from discovery.featurizers import parse_formula
 from discovery.property_models import (
     KINDS,
+    MAX_ELEMENTS,
     Prediction,
     PropertyModel,
     PropertyModelConfig,
@@ -58,7 +67,15 @@ from literature.records import impossible_reading
 Material = str | Structure
 
 MIN_SAMPLES = 5
-"""Fewest labelled materials (training and validation together) a model is trained on."""
+"""Fewest labelled materials a model is trained on: in its training file when validation
+has a file of its own, else in the data that is split (training and validation together)."""
+
+COMPOSITION_DECIMALS = 6
+"""Decimals of the molar fractions that tell compositions apart. Tables write fractional
+amounts to 8 decimals (as pymatgen's ``Composition.formula`` does), so
+Hf0.16666667Be0.83333333, which is HfBe5, has fractions 3e-9 off HfBe5's: the 12 decimals
+of the campaign pool's check keep the two apart, and a model would be validated on its
+training data."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +154,35 @@ class TrainedModel:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PreparedTraining:
+    """What a model is trained and scored on, read and split but not yet trained.
+
+    Attributes:
+        train: The training split.
+        val: The validation split.
+        config: The model's settings.
+        info: What the model predicts and from what (:attr:`TrainedModel.info`).
+        notes: Things worth telling the user (rows merged, records skipped, ...).
+
+    """
+
+    train: LabelledData
+    val: LabelledData
+    config: PropertyModelConfig
+    info: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def data_hash(self) -> str:
+        """:func:`data_hash` of the splits and settings: the trained model's identity."""
+        return data_hash(self.train, self.val, self.config)
+
+    def version(self, prefix: str = "model") -> str:
+        """The version :func:`register` gives the trained model, known before training."""
+        return model_version(ModelArtifact(self.config.kind, self.data_hash, {}, b""), prefix)
+
+
 # -- hashing and splitting -------------------------------------------------------------
 
 
@@ -146,17 +192,31 @@ def _material_text(material: Material) -> str:
     return str(material)
 
 
+def _used_settings(config: PropertyModelConfig) -> PropertyModelConfig:
+    """``config`` with the settings its kind does not read put back to their defaults.
+
+    A GP given ensemble settings is the same GP, and hashes as one; defaults are kept
+    (not dropped), so models registered with default settings keep their versions.
+    """
+    if config.kind == "gp":  # of the training settings, the GP reads the seed alone
+        return replace(config, training=TrainingConfig(seed=config.training.seed), hidden=None)
+    # the other kinds read no GP settings; a hybrid's parts are built with their own widths
+    hidden = None if config.kind == "hybrid" else config.hidden
+    return PropertyModelConfig(config.kind, config.training, hidden)
+
+
 def data_hash(train: LabelledData, val: LabelledData, config: PropertyModelConfig) -> str:
     """SHA-256 of the materials and targets of both splits and the model settings.
 
-    The device and progress bar are left out: they do not change the model. The settings
-    are in: the same data trained longer, or with more members, is another model.
+    The device and progress bar are left out: they do not change the model, nor do the
+    settings its kind does not read (a GP's ensemble settings). The other settings are
+    in: the same data trained longer, or with more members, is another model.
 
     Returns:
         64 lower-case hex digits.
 
     """
-    settings = asdict(config)
+    settings = asdict(_used_settings(config))
     for name in ("device", "progress"):
         settings["training"].pop(name, None)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
@@ -205,23 +265,25 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _fit(
-    train: LabelledData,
-    val: LabelledData,
-    config: PropertyModelConfig,
-    info: dict[str, Any],
-    notes: Sequence[str] = (),
-) -> TrainedModel:
+def train(prepared: PreparedTraining) -> TrainedModel:
+    """Fit the model on the training split and score it on the validation split."""
+    fit_on, val, config = prepared.train, prepared.val, prepared.config
     if config.kind == "gp":
         # fit_property_model adds the validation split to a GP's training data: fit on the
         # training split alone, so that the validation diagnostics are out of sample.
-        model = fit_property_model(train.materials, train.y, [], np.zeros(0), config)
+        model = fit_property_model(fit_on.materials, fit_on.y, [], np.zeros(0), config)
         model.metrics["n_val"] = len(val)
         model.metrics["val_in_training"] = False
     else:
-        model = fit_property_model(train.materials, train.y, val.materials, val.y, config)
+        model = fit_property_model(fit_on.materials, fit_on.y, val.materials, val.y, config)
         # the split stopped training and scaled the spread: its coverage is not out of sample
         model.metrics["val_in_calibration"] = True
+    return score(model, prepared)
+
+
+def score(model: PropertyModel, prepared: PreparedTraining) -> TrainedModel:
+    """``model``'s diagnostics on the validation split (a registered one's, for plots)."""
+    val = prepared.val
     prediction = model.predict(val.materials)
     quality = calibration(val.y, prediction.mean, prediction.std)
     diagnostics: dict[str, float | None] = {
@@ -234,7 +296,7 @@ def _fit(
     }
     validation = Validation(val.labels, val.y, prediction.mean, prediction.std)
     return TrainedModel(
-        model, diagnostics, data_hash(train, val, config), info, validation, tuple(notes)
+        model, diagnostics, prepared.data_hash, prepared.info, validation, prepared.notes
     )
 
 
@@ -289,6 +351,42 @@ def _formula(text: str, where: str) -> str:
     return text.strip()
 
 
+def _max_elements(kind: str | None) -> int | None:
+    """Most elements a material of a ``kind`` model may have; None: no limit.
+
+    discovery.property_models reads every composition kind (the GP's descriptors too)
+    as element sets at most :data:`MAX_ELEMENTS` wide; crystal graphs have no limit.
+    """
+    return None if kind in (None, "crystal-gnn") else MAX_ELEMENTS
+
+
+def _check_width(material: Material, where: str, kind: str | None) -> None:
+    """Refuse a material wider than a ``kind`` model reads, here where its row is known."""
+    limit = _max_elements(kind)
+    if limit is None:
+        return
+    formula = _composition_formula(material)
+    elements = len(parse_formula(formula, where)[0])
+    if elements > limit:
+        raise ValueError(
+            f"{where}: {formula!r} has {elements} elements; a {kind} model reads at most {limit}"
+        )
+
+
+def _composition_formula(material: Material) -> str:
+    return material.composition.formula if isinstance(material, Structure) else material
+
+
+def _composition_key(material: Material) -> tuple[tuple[int, ...], tuple[float, ...]]:
+    """A material's composition whatever its notation (Li0.5CoO2 and LiCo2O4 are one).
+
+    Its atomic numbers and molar fractions (to :data:`COMPOSITION_DECIMALS`), as the
+    campaign pool tells compositions apart; a structure's is its composition's.
+    """
+    zs, fs = parse_formula(_composition_formula(material))  # sorted by atomic number
+    return zs, tuple(round(f, COMPOSITION_DECIMALS) for f in fs)
+
+
 def _structure(text: str, where: str, folder: Path) -> Structure:
     """A structure from CIF text, or from a CIF file (a path relative to ``folder``)."""
     if not text.strip():
@@ -313,22 +411,20 @@ def _structure(text: str, where: str, folder: Path) -> Structure:
 
 
 def _merge_repeats(data: LabelledData, path: Path) -> tuple[LabelledData, list[str]]:
-    """One row per composition (reduced formula), the mean of its rows' targets.
+    """One row per composition (:func:`_composition_key`), the mean of its rows' targets.
 
-    As :func:`records_data` does for records: repeats of one composition (TlY, Y2Tl2)
-    would otherwise land on both sides of the validation split, scoring the model on
-    what it was trained on.
+    As :func:`records_data` does for records: repeats of one composition (TlY, Y2Tl2,
+    Tl0.5Y0.5) would otherwise land on both sides of the validation split, scoring the
+    model on what it was trained on.
 
     Returns:
         The merged data (first row of each composition, in table order) and a note
         saying how many rows were merged (none when no composition repeats).
 
     """
-    groups: dict[str, list[int]] = {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # pymatgen: no electronegativity for He, Ne, ...
-        for i, formula in enumerate(data.materials):
-            groups.setdefault(Composition(formula).reduced_formula, []).append(i)
+    groups: dict[tuple[tuple[int, ...], tuple[float, ...]], list[int]] = {}
+    for i, material in enumerate(data.materials):
+        groups.setdefault(_composition_key(material), []).append(i)
     if len(groups) == len(data):
         return data, []
     means = np.array([data.y[rows].mean() for rows in groups.values()], dtype=float)
@@ -346,11 +442,13 @@ def read_table(
     target: str,
     formula_column: str = "formula",
     structure_column: str | None = None,
+    kind: str | None = None,
 ) -> LabelledData:
     """Read labelled materials from a CSV with a header.
 
-    Rows of one composition (by reduced formula) are merged into one, the mean of their
-    targets; structures are kept as they are (polymorphs differ).
+    Rows of one composition (in any notation: LiCo2O4 is Li0.5CoO2) are merged into one,
+    the mean of their targets; structures are kept as they are (polymorphs differ), unless
+    ``kind`` is a composition model, which reads only their composition.
 
     Args:
         path: CSV file, one material per row.
@@ -359,19 +457,25 @@ def read_table(
         formula_column: Column of chemical formulas (read when no ``structure_column``).
         structure_column: Column of crystal structures: CIF text, or the path of a CIF
             file relative to the CSV's folder.
+        kind: The surrogate family the table is for (:data:`KINDS`); None: any.
 
     Raises:
         FileNotFoundError: if there is no such file.
         ValueError: naming the file, column and data row (1-based) of a missing column,
-            an empty cell, a target that is not a finite number or is too large, or an
-            unreadable formula or structure.
+            an empty cell, a target that is not a finite number or is too large, an
+            unreadable formula or structure, or a material with more elements than a
+            ``kind`` model reads.
 
     """
-    return _read_table(Path(path), target, formula_column, structure_column)[0]
+    return _read_table(Path(path), target, formula_column, structure_column, kind)[0]
 
 
 def _read_table(
-    path: Path, target: str, formula_column: str, structure_column: str | None
+    path: Path,
+    target: str,
+    formula_column: str,
+    structure_column: str | None,
+    kind: str | None = None,
 ) -> tuple[LabelledData, list[str]]:
     """:func:`read_table`, with notes on the rows merged."""
     table = _read_text_csv(path)
@@ -389,14 +493,43 @@ def _read_table(
         if structure_column is not None:
             where = f"{path}: {structure_column!r} in data row {row}"
             structure = _structure(cell, where, path.parent)
+            _check_width(structure, where, kind)
             materials.append(structure)
             labels.append(structure.composition.reduced_formula)
         else:
-            formula = _formula(cell, f"{path}: {formula_column!r} in data row {row}")
+            where = f"{path}: {formula_column!r} in data row {row}"
+            formula = _formula(cell, where)
+            _check_width(formula, where, kind)
             materials.append(formula)
             labels.append(formula)
     data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
-    return (data, []) if structure_column is not None else _merge_repeats(data, path)
+    if structure_column is not None and kind in (None, "crystal-gnn"):
+        return data, []  # polymorphs of one composition are different crystals
+    return _merge_repeats(data, path)
+
+
+def _material_key(material: Material, kind: str) -> Any:
+    """What a ``kind`` model reads of a material: its composition, or its whole crystal."""
+    return _material_text(material) if kind == "crystal-gnn" else _composition_key(material)
+
+
+def _refuse_overlap(
+    train: LabelledData, val: LabelledData, kind: str, path: Path, val_path: Path
+) -> None:
+    """Refuse a validation file holding materials of the training file, naming how many.
+
+    Scored on materials it was trained on, a model looks better than it is.
+    """
+    trained = {_material_key(m, kind) for m in train.materials}
+    shared = [i for i, m in enumerate(val.materials) if _material_key(m, kind) in trained]
+    if shared:
+        what = "structure(s)" if kind == "crystal-gnn" else "composition(s)"
+        examples = ", ".join(f"data row {val.rows[i]} ({val.labels[i]!r})" for i in shared[:3])
+        raise ValueError(
+            f"val_path: {len(shared)} {what} of {val_path} are also in the training file "
+            f"{path} ({examples}{', ...' if len(shared) > 3 else ''}); a model scored on "
+            "what it was trained on looks better than it is: remove them from one file"
+        )
 
 
 def train_from_table(
@@ -412,6 +545,37 @@ def train_from_table(
     seed: int = 0,
 ) -> TrainedModel:
     """Train a property model on a CSV table of materials and a target column.
+
+    :func:`train` of :func:`prepare_table` (same arguments).
+    """
+    return train(
+        prepare_table(
+            path,
+            target,
+            kind,
+            formula_column=formula_column,
+            structure_column=structure_column,
+            val_path=val_path,
+            val_fraction=val_fraction,
+            config=config,
+            seed=seed,
+        )
+    )
+
+
+def prepare_table(
+    path: str | Path,
+    target: str,
+    kind: str = "ensemble",
+    *,
+    formula_column: str = "formula",
+    structure_column: str | None = None,
+    val_path: str | Path | None = None,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> PreparedTraining:
+    """Read and split a CSV table of materials and a target column for training.
 
     Args:
         path: Training CSV (header row; one material per row).
@@ -430,8 +594,9 @@ def train_from_table(
     Raises:
         FileNotFoundError: if a file is missing.
         ValueError: naming the file, column and row of bad input; for an unknown kind,
-            ``crystal-gnn`` without a structure column, or fewer than
-            :data:`MIN_SAMPLES` compositions (repeats are merged, see :func:`read_table`).
+            ``crystal-gnn`` without a structure column, fewer than :data:`MIN_SAMPLES`
+            compositions (repeats are merged, see :func:`read_table`) in ``path``, or a
+            ``val_path`` that holds materials of ``path``.
 
     """
     settings = _config(kind, config, seed)
@@ -440,19 +605,20 @@ def train_from_table(
             "structure_column: crystal-gnn reads crystal structures; name the column that "
             "holds CIF text or CIF file paths"
         )
-    data, notes = _read_table(Path(path), target, formula_column, structure_column)
+    data, notes = _read_table(Path(path), target, formula_column, structure_column, kind)
     if val_path is not None:
-        train = data
-        val, val_notes = _read_table(Path(val_path), target, formula_column, structure_column)
+        train_part = data
+        val, val_notes = _read_table(Path(val_path), target, formula_column, structure_column, kind)
+        _check_size(len(train_part), str(path))  # validation materials are not trained on
+        _refuse_overlap(train_part, val, kind, Path(path), Path(val_path))
         notes += val_notes
         how = f"file {val_path}"
     else:
         _check_size(len(data), str(path))
-        train, val = split(data, val_fraction, seed)
+        train_part, val = split(data, val_fraction, seed)
         how = f"random {val_fraction:g} (seed {seed})"
-    _check_size(len(train) + len(val), str(path))
     info = {"target": target, "source": f"table:{path}", "unit": None, "validation": how}
-    return _fit(train, val, settings, info, notes)
+    return PreparedTraining(train_part, val, settings, info, tuple(notes))
 
 
 # -- campaigns -------------------------------------------------------------------------
@@ -523,6 +689,27 @@ def train_from_campaign(
 ) -> TrainedModel:
     """Train a property model on a composition campaign's measurements.
 
+    :func:`train` of :func:`prepare_campaign` (same arguments).
+    """
+    return train(
+        prepare_campaign(
+            store, name, objective, kind, val_fraction=val_fraction, config=config, seed=seed
+        )
+    )
+
+
+def prepare_campaign(
+    store: CampaignStore,
+    name: str,
+    objective: str | None = None,
+    kind: str = "ensemble",
+    *,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> PreparedTraining:
+    """Read and split a composition campaign's measurements for training.
+
     Args:
         store: A connected campaign store.
         name: The campaign.
@@ -543,14 +730,14 @@ def train_from_campaign(
         raise ValueError("kind: crystal-gnn needs structures; a campaign's trials have none")
     data, chosen, unit = campaign_data(store, name, objective)
     _check_size(len(data), f"campaign {name!r} (objective {chosen!r})")
-    train, val = split(data, val_fraction, seed)
+    train_part, val = split(data, val_fraction, seed)
     info = {
         "target": chosen,
         "source": f"campaign:{name}",
         "unit": unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
     }
-    return _fit(train, val, settings, info)
+    return PreparedTraining(train_part, val, settings, info)
 
 
 # -- literature records ----------------------------------------------------------------
@@ -588,8 +775,9 @@ def records_data(
             bound's limit), whatever its conditions.
 
     Returns:
-        The labelled formulas (reduced formulas, sorted), notes on how many records
-        were skipped and why, the unit of the values (None when there are no records)
+        The labelled formulas (one per composition, whatever its notation: the first of
+        its records' reduced formulas; sorted), notes on how many records were skipped
+        and why, the unit of the values (None when there are no records)
         and the ids of the records used.
 
     """
@@ -600,7 +788,8 @@ def records_data(
     )
     units = Counter(str(r.get("unit", "")) for r in rows)
     chosen = unit if unit is not None else (units.most_common(1)[0][0] if units else None)
-    values: dict[str, list[float]] = {}
+    values: dict[tuple[tuple[int, ...], tuple[float, ...]], list[float]] = {}
+    names: dict[tuple[tuple[int, ...], tuple[float, ...]], str] = {}
     used: list[str] = []
     skipped: Counter[str] = Counter()
     for row in rows:
@@ -613,12 +802,16 @@ def records_data(
             continue
         value = float(row["value"])
         if formula is not None and math.isfinite(value):
-            values.setdefault(formula, []).append(value)
+            key = _composition_key(formula)  # La1.85Sr0.15CuO4 is La37Sr3Cu20O80
+            values.setdefault(key, []).append(value)
+            # the first in sort order, not in reading order: the data hash stays put
+            names[key] = min(names.get(key, formula), formula)
             used.append(str(row["id"]))
     notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
-    formulas = sorted(values)
-    y = np.array([float(np.mean(values[f])) for f in formulas], dtype=float)
-    return RecordsData(LabelledData(list(formulas), y, list(formulas)), notes, chosen, used)
+    keys = sorted(values, key=lambda k: (names[k], k))
+    formulas: list[Material] = [names[k] for k in keys]
+    y = np.array([float(np.mean(values[k])) for k in keys], dtype=float)
+    return RecordsData(LabelledData(formulas, y, [names[k] for k in keys]), notes, chosen, used)
 
 
 class RecordsData(NamedTuple):
@@ -681,6 +874,35 @@ def train_from_records(
 ) -> TrainedModel:
     """Train a property model on literature property records (see :func:`records_data`).
 
+    :func:`train` of :func:`prepare_records` (same arguments).
+    """
+    return train(
+        prepare_records(
+            store,
+            property,
+            kind,
+            min_confidence=min_confidence,
+            unit=unit,
+            val_fraction=val_fraction,
+            config=config,
+            seed=seed,
+        )
+    )
+
+
+def prepare_records(
+    store: LiteratureStore,
+    property: str,
+    kind: str = "ensemble",
+    *,
+    min_confidence: float | None = None,
+    unit: str | None = None,
+    val_fraction: float = 0.1,
+    config: TrainingConfig | None = None,
+    seed: int = 0,
+) -> PreparedTraining:
+    """Read and split literature property records for training (see :func:`records_data`).
+
     Args:
         store: A connected literature store.
         property: Property name, e.g. ``"tc"``.
@@ -705,7 +927,7 @@ def train_from_records(
             f"property {property!r}: {len(data)} material(s) with a readable formula{skipped}; "
             f"training a model needs at least {MIN_SAMPLES}"
         )
-    train, val = split(data, val_fraction, seed)
+    train_part, val = split(data, val_fraction, seed)
     info = {
         "target": property,
         "source": f"records:{property}",
@@ -714,7 +936,7 @@ def train_from_records(
         "min_confidence": min_confidence,
         **_lineage(record_ids),
     }
-    return _fit(train, val, settings, info, notes)
+    return PreparedTraining(train_part, val, settings, info, tuple(notes))
 
 
 #: Most record ids a model's metrics list (a MongoDB document holds 16 MB); beyond, the
@@ -814,6 +1036,20 @@ def register_trained(trained: TrainedModel, prefix: str = "model") -> str:
     return register(trained.model, trained.diagnostics, trained.data_hash, trained.info, prefix)
 
 
+def registered(prepared: PreparedTraining, prefix: str = "model") -> dict[str, Any] | None:
+    """The registered model of the same data and settings, or None: training it is wasted.
+
+    Returns:
+        Its record as :func:`db.models.describe_model_record` gives it (version, stored
+        metrics, ...; no weights).
+
+    """
+    try:
+        return describe_model_record(prepared.version(prefix))
+    except LookupError:
+        return None
+
+
 def load_property_model(version: str, device: str | None = None) -> PropertyModel:
     """A registered property model, ready to predict.
 
@@ -851,7 +1087,8 @@ def read_materials(kind: str, items: Sequence[str], folder: str | Path = ".") ->
         folder: Folder that relative CIF paths start from.
 
     Raises:
-        ValueError: naming the item that cannot be read.
+        ValueError: naming the item that cannot be read, or that has more elements than
+            a ``kind`` model reads.
 
     """
     if kind == "crystal-gnn":
@@ -859,7 +1096,10 @@ def read_materials(kind: str, items: Sequence[str], folder: str | Path = ".") ->
             _structure(text, f"material {i + 1} ({text!r})", Path(folder))
             for i, text in enumerate(items)
         ]
-    return [_formula(text, f"material {i + 1}") for i, text in enumerate(items)]
+    formulas: list[Material] = [_formula(text, f"material {i + 1}") for i, text in enumerate(items)]
+    for i, formula in enumerate(formulas):
+        _check_width(formula, f"material {i + 1}", kind)
+    return formulas
 
 
 def predict(model: PropertyModel, materials: Sequence[Material]) -> Prediction:
@@ -892,20 +1132,28 @@ def write_plots(trained: TrainedModel, folder: str | Path) -> list[Path]:
 
 
 __all__ = [
+    "COMPOSITION_DECIMALS",
     "MIN_SAMPLES",
     "LabelledData",
+    "PreparedTraining",
     "TrainedModel",
     "Validation",
     "campaign_data",
     "data_hash",
     "load_property_model",
     "predict",
+    "prepare_campaign",
+    "prepare_records",
+    "prepare_table",
     "read_materials",
     "read_table",
     "records_data",
     "register",
     "register_trained",
+    "registered",
+    "score",
     "split",
+    "train",
     "train_from_campaign",
     "train_from_records",
     "train_from_table",

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:  # torch and pymatgen load only when a command runs
+    from agents.models import PreparedTraining
 
 model_app = typer.Typer(
     help="Property surrogates and acquisition policies: train, list, show, predict.",
@@ -61,6 +65,63 @@ def check_device(device: str | None) -> None:
         )
 
 
+def _refuse_ensemble_options(kind: str, options: dict[str, Any]) -> None:
+    """Refuse ensemble training options given with a kind that trains no ensemble."""
+    from matloop.cli import CommandError
+
+    given = [name for name, value in options.items() if value is not None]
+    if kind == "gp" and given:  # ignored, they would only make another registry version
+        raise CommandError(
+            f"{', '.join(given)}: set ensemble training, and --kind gp trains no ensemble "
+            "(a GP fits its kernel on the CPU); leave them out"
+        )
+
+
+def _check_plots_folder(plots: Path) -> None:
+    """Make the ``--plots`` folder now: a bad path is refused before training, not after."""
+    from matloop.cli import CommandError
+
+    if plots.exists() and not plots.is_dir():
+        raise CommandError(f"--plots: {plots} is a file, not a folder")
+    try:
+        plots.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CommandError(f"--plots: cannot make folder {plots}: {error.strerror}") from None
+    if not os.access(plots, os.W_OK | os.X_OK):
+        raise CommandError(f"--plots: folder {plots} is not writable")
+
+
+def _train_and_register(
+    prepared: PreparedTraining, plots: Path | None, device: str | None
+) -> tuple[dict[str, Any], bool, list[Path]]:
+    """Train and register a model, unless the same data and settings already made one.
+
+    Returns:
+        The registry's record of the model (:func:`db.models.describe_model_record`),
+        whether it was trained now, and the plots written to ``plots``.
+
+    """
+    from agents.models import (
+        load_property_model,
+        register_trained,
+        registered,
+        score,
+        train,
+        write_plots,
+    )
+    from db.models import describe_model_record
+
+    stored = registered(prepared)
+    if stored is not None:  # same data and settings, same model: reported, not retrained
+        if plots is None:
+            return stored, False, []
+        model = load_property_model(stored["version"], device)  # its validation predictions
+        return stored, False, write_plots(score(model, prepared), plots)
+    trained = train(prepared)
+    written = write_plots(trained, plots) if plots is not None else []
+    return describe_model_record(register_trained(trained)), True, written
+
+
 @model_app.command("train")
 def model_train(
     data: Annotated[Path | None, typer.Option(help="Training CSV (one material a row).")] = None,
@@ -79,19 +140,32 @@ def model_train(
     ] = None,
     val: Annotated[Path | None, typer.Option(help="Validation CSV (default: a split).")] = None,
     val_fraction: Annotated[
-        float, typer.Option(min=0, max=1, help="Share held out for validation.")
-    ] = 0.1,
-    members: Annotated[int, typer.Option(min=1, help="Ensemble members.")] = 5,
-    epochs: Annotated[int, typer.Option(min=1, help="Largest number of epochs.")] = 300,
-    patience: Annotated[int, typer.Option(min=1, help="Epochs without progress.")] = 30,
-    batch_size: Annotated[int, typer.Option(min=1)] = 128,
+        float | None,
+        typer.Option(min=0, max=1, help="Share held out for validation (no --val; 0.1)."),
+    ] = None,
+    members: Annotated[
+        int | None, typer.Option(min=1, help="Ensemble members (not gp; 5).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(min=1, help="Largest number of epochs (not gp; 300).")
+    ] = None,
+    patience: Annotated[
+        int | None, typer.Option(min=1, help="Epochs without progress (not gp; 30).")
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(min=1, help="Samples a step (not gp; 128).")
+    ] = None,
     seed: int = 0,
     plots: Annotated[
         Path | None, typer.Option(help="Folder for parity and calibration PNGs.")
     ] = None,
-    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best).")] = None,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (not gp; default: best).")] = None,
 ) -> None:
-    """Train a property model on a table, a campaign or literature records; register it."""
+    """Train a property model on a table, a campaign or literature records; register it.
+
+    --members, --epochs, --patience, --batch-size and --device set ensemble training: a
+    gp has none. The same data and settings train once: a registered model is reported.
+    """
     from rich.markup import escape
 
     from matloop.cli import CommandError, console, errors, store
@@ -114,19 +188,23 @@ def model_train(
                 raise CommandError(f"{extra[0]}: applies to --data only, not {source}")
         if objective is not None and source != "--campaign":
             raise CommandError(f"--objective: applies to --campaign only, not {source}")
-        from agents.models import (
-            register_trained,
-            train_from_campaign,
-            train_from_records,
-            train_from_table,
-            write_plots,
-        )
+        from agents.models import prepare_campaign, prepare_records, prepare_table
         from discovery.ensembles import TrainingConfig
         from discovery.property_models import KINDS
 
         if kind not in KINDS:
             raise CommandError(f"--kind: unknown model {kind!r}; choose from {', '.join(KINDS)}")
-        if not 0 < val_fraction < 1:
+        _refuse_ensemble_options(
+            kind,
+            {"--members": members, "--epochs": epochs, "--patience": patience,
+             "--batch-size": batch_size, "--device": device},
+        )  # fmt: skip
+        if val_fraction is not None and val is not None:
+            raise CommandError(
+                "--val-fraction: holds part of --data out for validation, and --val gives "
+                "a validation file instead: give one of them"
+            )
+        if val_fraction is not None and not 0 < val_fraction < 1:
             raise CommandError(
                 f"--val-fraction: must lie strictly between 0 and 1, got {val_fraction}"
             )
@@ -136,49 +214,64 @@ def model_train(
                 "of CIF text or CIF file paths"
             )
         check_device(device)
+        if plots is not None:
+            _check_plots_folder(plots)
+        # only the options given: the defaults are TrainingConfig's own
+        given: dict[str, Any] = {
+            "n_members": members,
+            "epochs": epochs,
+            "patience": patience,
+            "batch_size": batch_size,
+        }
         config = TrainingConfig(
-            n_members=members,
-            epochs=epochs,
-            patience=patience,
-            batch_size=batch_size,
+            **{name: value for name, value in given.items() if value is not None},
             seed=seed,
             device=device,
             progress=sys.stderr.isatty(),  # a bar per member on a terminal, none in logs
         )
         campaigns = store()  # connects first: no training for a registry that is not there
-        common: dict[str, Any] = {"val_fraction": val_fraction, "config": config, "seed": seed}
+        common: dict[str, Any] = {"config": config, "seed": seed}
+        if val_fraction is not None:
+            common["val_fraction"] = val_fraction
         if data is not None:
             assert target is not None
-            trained = train_from_table(
-                data,
-                target,
-                kind,
-                formula_column=formula_column,
-                structure_column=structure_column,
-                val_path=val,
-                **common,
-            )
+            try:
+                prepared = prepare_table(
+                    data,
+                    target,
+                    kind,
+                    formula_column=formula_column,
+                    structure_column=structure_column,
+                    val_path=val,
+                    **common,
+                )
+            except ValueError as error:  # "val_path: ..." names the argument: say the option
+                if not str(error).startswith("val_path: "):
+                    raise
+                raise CommandError(f"--val: {str(error).removeprefix('val_path: ')}") from None
         elif campaign is not None:
-            trained = train_from_campaign(campaigns, campaign, objective, kind, **common)
+            prepared = prepare_campaign(campaigns, campaign, objective, kind, **common)
         else:
             from db.literature import LiteratureStore
 
             assert records is not None
-            trained = train_from_records(LiteratureStore(), records, kind, **common)
-        written = write_plots(trained, plots) if plots is not None else []
-        version = register_trained(trained)
-    for note in trained.notes:
+            prepared = prepare_records(LiteratureStore(), records, kind, **common)
+        stored, fresh, written = _train_and_register(prepared, plots, device)
+    for note in prepared.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
-    d, metrics = trained.diagnostics, trained.model.metrics
-    unit = f" {trained.info['unit']}" if trained.info.get("unit") else ""
+    metrics = stored["metrics"]  # the registry's: a model registered before keeps its own
+    said = "registered" if fresh else "already registered"
+    again = "" if fresh else "same data and settings, not retrained; "
+    unit = f" {metrics['unit']}" if metrics.get("unit") else ""
     console.print(
-        f"registered [bold]{version}[/bold] ({trained.info['target']}, "
-        f"{metrics['n_train']} train / {metrics['n_val']} validation)",
+        f"{said} [bold]{stored['version']}[/bold] ({again}{metrics.get('target')}, "
+        f"{metrics.get('n_train')} train / {metrics.get('n_val')} validation)",
         highlight=False,
     )
     console.print(
-        f"validation: MAE {_number(d['mae'])}{unit}, RMSE {_number(d['rmse'])}{unit}, "
-        f"NLL {_number(d['nll'])}, 95% coverage {_number(d['coverage_95'])}",
+        f"validation: MAE {_number(metrics.get('val_mae'))}{unit}, "
+        f"RMSE {_number(metrics.get('val_rmse'))}{unit}, NLL {_number(metrics.get('val_nll'))}, "
+        f"95% coverage {_number(metrics.get('val_coverage_95'))}",
         highlight=False,
     )
     if metrics.get("val_in_calibration"):

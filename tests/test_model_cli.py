@@ -121,8 +121,23 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
             ["model", "predict", "model:gp:000", "NaCl", "--device", "cuda:x"],
             "--device: expected cpu, cuda or cuda:N, got 'cuda:x'",
         ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--kind", "gp",
+             "--members", "2", "--epochs", "9"],
+            "--members, --epochs: set ensemble training, and --kind gp trains no ensemble",
+        ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--kind", "gp",
+             "--device", "cpu"],
+            "--device: set ensemble training, and --kind gp trains no ensemble",
+        ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--val", "v.csv",
+             "--val-fraction", "0.2"],
+            "--val-fraction: holds part of --data out for validation, and --val gives",
+        ),
     ],
-)
+)  # fmt: skip
 def test_bad_input_is_one_line_and_registers_nothing(
     cli: CliRunner, arguments: list[str], message: str
 ) -> None:
@@ -165,3 +180,70 @@ def test_records_train_a_gp_and_predict_reports_bad_formulas(cli: CliRunner) -> 
     assert version.startswith("model:gp:") and "MAE" in result.output and " K," in result.output
     bad = cli.invoke(app, ["model", "predict", version, "MgB2", "Qq3"])
     assert bad.exit_code == 1 and "material 2: cannot read formula 'Qq3'" in bad.output
+    wide = cli.invoke(app, ["model", "predict", version, "MgB2", "LiBeBNaMgAlSiKCaScTiVCr"])
+    assert wide.exit_code == 1, wide.output
+    assert "material 2: 'LiBeBNaMgAlSiKCaScTiVCr' has 13 elements" in wide.output
+
+
+def salts_csv(path: Path, formulas: list[str]) -> Path:
+    path.write_text("formula,k\n" + "".join(f"{f},{i + 1}\n" for i, f in enumerate(formulas)))
+    return path
+
+
+SALTS = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr", "SrO"]
+
+
+def test_a_validation_file_overlapping_the_training_file_is_refused_naming_val(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    data = salts_csv(tmp_path / "train.csv", SALTS)
+    val = salts_csv(tmp_path / "val.csv", ["BaO", "Na2Cl2"])
+    result = cli.invoke(app, ["model", "train", "--data", str(data), "--target", "k",
+                              "--kind", "gp", "--val", str(val)])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "--val: 1 composition(s) of" in result.output and "'Na2Cl2'" in result.output
+    assert ModelRecord.objects.count() == 0
+
+
+def test_retraining_the_same_data_reports_the_registered_model_without_training(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    train = ["model", "train", "--data", str(salts_csv(tmp_path / "s.csv", SALTS)),
+             "--target", "k", "--kind", "gp", "--val-fraction", "0.25"]  # fmt: skip
+    first = cli.invoke(app, train)
+    assert first.exit_code == 0, first.output
+    version = registered(first.output)
+    ModelRecord._get_collection().update_one(
+        {"version": version}, {"$set": {"metrics.val_mae": 1234.5}}
+    )  # the registry's metrics are reported, not a fresh run's
+
+    def no_training(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a registered model was trained again")
+
+    monkeypatch.setattr("agents.models.fit_property_model", no_training)
+    plots = tmp_path / "plots"
+    again = cli.invoke(app, [*train, "--plots", str(plots)])
+    assert again.exit_code == 0, again.output
+    text = " ".join(again.output.split())  # Rich wraps long lines
+    assert f"already registered {version} (same data and settings, not retrained; k, " in text
+    assert "MAE 1234" in text and "6 train / 2 validation" in text
+    assert (plots / "parity.png").is_file()  # from the registered model's predictions
+    assert ModelRecord.objects.count() == 1
+
+
+def test_a_plots_path_that_cannot_be_a_folder_is_refused_before_training(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    data = salts_csv(tmp_path / "s.csv", SALTS)
+    taken = tmp_path / "taken.png"
+    taken.write_text("not a folder")
+    for plots, message in [
+        (taken, f"--plots: {taken} is a file, not a folder"),
+        (taken / "sub", f"--plots: cannot make folder {taken / 'sub'}: Not a directory"),
+    ]:
+        result = cli.invoke(app, ["model", "train", "--data", str(data), "--target", "k",
+                                  "--kind", "gp", "--plots", str(plots)])  # fmt: skip
+        assert result.exit_code == 1, result.output
+        assert message in " ".join(result.output.split())  # Rich wraps long lines
+        assert "train /" not in result.output
+    assert ModelRecord.objects.count() == 0

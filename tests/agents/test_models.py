@@ -126,6 +126,17 @@ def test_hash_covers_data_and_settings_but_not_the_device() -> None:
     assert data_hash(changed, val, config) != base
 
 
+def test_a_gp_hash_ignores_ensemble_settings_and_keeps_its_registered_version() -> None:
+    data = LabelledData(["NaCl", "KCl"], np.array([1.0, 2.0]), ["NaCl", "KCl"])
+    val = LabelledData(["LiF"], np.array([3.0]), ["LiF"])
+    default = data_hash(data, val, PropertyModelConfig("gp", TrainingConfig(seed=0)))
+    # the version of a default GP before ensemble settings were left out: registries keep it
+    assert default == "397a06a9a52b9dff02a2f8bbeff7130ca625c24ae2f992f193636483abcf7e7b"
+    assert data_hash(data, val, PropertyModelConfig("gp", TINY)) == default  # a GP has no members
+    reseeded = PropertyModelConfig("gp", replace(TINY, seed=1))
+    assert data_hash(data, val, reseeded) != default  # the seed starts its optimiser
+
+
 @pytest.mark.parametrize(
     ("rows", "kwargs", "message"),
     [
@@ -186,6 +197,30 @@ def test_rows_of_one_composition_become_one_row_with_their_mean_target(tmp_path:
     np.testing.assert_allclose(data.y, [3.0, 2.0, 4.0])
 
 
+def test_a_composition_in_another_notation_is_one_composition(tmp_path: Path) -> None:
+    rows = [["formula", "k"], ["Li0.5CoO2", "1"], ["HfBe5", "2"], ["La1.85Sr0.15CuO4", "3"],
+            ["LiCo2O4", "5"], ["Hf0.16666667Be0.83333333", "4"], ["La37Sr3Cu20O80", "7"],
+            ["HfBe4", "9"]]  # fmt: skip
+    data = read_table(write_csv(tmp_path / "t.csv", rows), "k")
+    assert data.labels == ["Li0.5CoO2", "HfBe5", "La1.85Sr0.15CuO4", "HfBe4"]
+    assert data.rows == [1, 2, 3, 7]
+    np.testing.assert_allclose(data.y, [3.0, 3.0, 5.0, 9.0])
+
+
+def test_structures_of_one_composition_merge_for_composition_models_only(
+    tmp_path: Path,
+) -> None:
+    # two NaCl cells (polymorphs, to a crystal model) and KCl
+    rows = [["cif", "a"], *[[rock_salt(c, "Cl", a).to(fmt="cif"), str(a)]
+                            for c, a in (("Na", 5.6), ("K", 6.3), ("Na", 5.8))]]  # fmt: skip
+    path = write_csv(tmp_path / "s.csv", rows)
+    crystals = read_table(path, "a", structure_column="cif", kind="crystal-gnn")
+    assert crystals.labels == ["NaCl", "KCl", "NaCl"]
+    compositions = read_table(path, "a", structure_column="cif", kind="gp")
+    assert compositions.labels == ["NaCl", "KCl"] and compositions.rows == [1, 2]
+    np.testing.assert_allclose(compositions.y, [5.7, 6.3])
+
+
 def test_copies_of_compositions_cannot_leak_into_the_validation_split(
     bulk_csv: Path, tmp_path: Path
 ) -> None:
@@ -227,6 +262,46 @@ def test_a_model_with_non_finite_validation_metrics_is_not_registered(
     with pytest.raises(ValueError, match=r"validation nll = inf"):
         register(nan_gp, {"mae": 1.0, "nll": math.inf, "spearman": None}, "cd" * 32)
     assert ModelRecord.objects.count() == 0
+
+
+SALTS = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr", "SrO"]
+
+
+def test_a_validation_file_sharing_compositions_with_training_is_refused(
+    tmp_path: Path,
+) -> None:
+    training = write_csv(tmp_path / "train.csv", [["formula", "k"], *[[f, "1"] for f in SALTS]])
+    rows = [["formula", "k"], ["BaO", "2"], ["Na2Cl2", "3"], ["K0.5Br0.5", "4"]]
+    overlapping = write_csv(tmp_path / "val.csv", rows)
+    with pytest.raises(ValueError, match=r"val_path: 2 composition\(s\) of .*val\.csv are also "
+                       r"in the training file .*train\.csv \(data row 2 \('Na2Cl2'\), data "
+                       r"row 3 \('K0.5Br0.5'\)\)"):  # fmt: skip
+        train_from_table(training, "k", "gp", val_path=overlapping)
+    held_out = write_csv(tmp_path / "held_out.csv", [["formula", "k"], ["BaO", "2"]])
+    trained = train_from_table(training, "k", "gp", val_path=held_out)
+    assert trained.model.metrics["n_train"] == 8 and trained.validation.labels == ["BaO"]
+
+
+def test_a_validation_file_does_not_count_towards_the_training_minimum(tmp_path: Path) -> None:
+    one = write_csv(tmp_path / "one.csv", [["formula", "k"], ["NaCl", "1"], ["Na2Cl2", "1"]])
+    val = write_csv(tmp_path / "val.csv", [["formula", "k"], *[[f, "1"] for f in SALTS[1:]]])
+    with pytest.raises(ValueError, match=r"one\.csv: 1 labelled material\(s\); training a model "):
+        train_from_table(one, "k", "gp", val_path=val)
+
+
+@pytest.mark.parametrize("kind", ["gp", "ensemble", "transformer"])
+def test_a_formula_wider_than_the_model_reads_is_refused_naming_its_data_row(
+    tmp_path: Path, kind: str
+) -> None:
+    wide = "LiBeBNaMgAlSiKCaScTiVCr"  # 13 elements
+    rows = [["formula", "k"], *[[f, "1"] for f in SALTS[:3]], [wide, "2"], ["SrO", "3"]]
+    path = write_csv(tmp_path / "wide.csv", rows)
+    message = rf"wide\.csv: 'formula' in data row 4: '{wide}' has 13 elements; a {kind} model "
+    with pytest.raises(ValueError, match=message + "reads at most 12"):
+        train_from_table(path, "k", kind, config=TINY)
+    with pytest.raises(ValueError, match=rf"^material 2: '{wide}' has 13 elements"):
+        read_materials(kind, ["NaCl", wide])
+    assert len(read_table(path, "k")) == 5  # no model named: no limit
 
 
 def test_missing_files_are_file_not_found(tmp_path: Path) -> None:
@@ -345,6 +420,17 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     assert metrics["records_used"] == 7 and len(metrics["records_hash"]) == 64
     with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
         train_from_records(store, "kappa", "gp")
+
+
+def test_records_of_one_composition_in_other_notations_are_one_material(
+    mongodb_uri: str,
+) -> None:
+    stored_record("LSCO", 38.0, formula="La1.85Sr0.15CuO4")
+    stored_record("LSCO", 36.0, formula="La37Sr3Cu20O80")
+    stored_record("MgB2", 39.0, formula="MgB2")
+    data, _, _, used = records_data(LiteratureStore(), "tc")
+    assert data.labels == ["MgB2", "Sr0.15La1.85Cu1O4"] and len(used) == 3
+    np.testing.assert_allclose(data.y, [39.0, 37.0])
 
 
 def test_records_without_a_formula_are_skipped_not_read_from_their_names(
