@@ -341,7 +341,8 @@ class GPPlanner:
         signs = np.array([o.direction.sign for o in problem.objectives])
         train_X = tensor(problem.X)
         oriented = signs * problem.Y
-        train_Y = tensor(warp_outcomes(oriented) if self.warp else oriented)
+        scale = np.ones(len(signs)) if self.warp else fitting_scale(oriented)  # warp rescales
+        train_Y = tensor(warp_outcomes(oriented) if self.warp else oriented / scale)
         bounds = tensor(self._bounds(problem))
         pending = tensor(problem.X_pending).reshape(-1, train_X.shape[1])
         model: Model
@@ -349,7 +350,8 @@ class GPPlanner:
         if joint:
             model, artifact, acqf = self._joint(problem, train_X, train_Y, bounds, pending, seed)
         else:
-            model, artifact = self._fit(problem, train_X, train_Y, bounds, float(signs[0]), seed)
+            prior_factor = float(signs[0] / scale[0])
+            model, artifact = self._fit(problem, train_X, train_Y, bounds, prior_factor, seed)
             reference = None
             if self.acquisition in TOP_HUNTING:
                 reference = tensor(_reference(problem, seed))
@@ -384,10 +386,14 @@ class GPPlanner:
         if C.shape != (train_X.shape[0], len(problem.constraints)):
             raise ValueError("C: one measured value per constraint and measurement is needed")
         m = train_Y.shape[1]
-        outputs = torch.cat([train_Y, torch.as_tensor(C).to(train_Y)], dim=1)
+        scale = fitting_scale(C)
+        outputs = torch.cat([train_Y, torch.as_tensor(C / scale).to(train_Y)], dim=1)
         model = fit_gp(train_X, outputs, bounds, self.input_warp)
         constraints = outcome_constraints(
-            [(m + j, c.lower, c.upper) for j, c in enumerate(problem.constraints)]
+            [
+                (m + j, _divided(c.lower, s), _divided(c.upper, s))
+                for j, (c, s) in enumerate(zip(problem.constraints, scale, strict=True))
+            ]
         )
         if m > 1:
             samples = min(self.mc_samples, MAX_HYPERVOLUME_SAMPLES)
@@ -454,17 +460,21 @@ class GPPlanner:
         train_X: torch.Tensor,
         train_Y: torch.Tensor,
         bounds: torch.Tensor,
-        sign: float,
+        prior_factor: float,
         seed: int,
     ) -> tuple[Model, ModelArtifact]:
-        """The surrogate, on the residuals of the scaled prior when there is one."""
+        """The surrogate, on the residuals of the scaled prior when there is one.
+
+        ``prior_factor`` takes the prior's predictions to ``train_Y``'s orientation and
+        units: the objective's sign over its :func:`fitting_scale`.
+        """
         if self.prior is None:
             return fit_surrogate(
                 self.surrogate, problem.space, train_X, train_Y, bounds, seed, self.input_warp
             )
         if problem.pool is None:
             raise ValueError("a prior mean needs a pool campaign (its candidates are scored)")
-        prior = _RowCache(self.prior, sign)
+        prior = _RowCache(self.prior, prior_factor)
         at_data = prior(train_X).unsqueeze(-1)
         scale = fit_scale(at_data[:, 0].cpu().numpy(), train_Y[:, 0].cpu().numpy())
         residual, artifact = fit_surrogate(
@@ -508,6 +518,34 @@ class GPPlanner:
         ]
 
 
+#: Spreads of measured values outside this range are fitted in rescaled units. GPyTorch
+#: and BoTorch floor variances and standard deviations at absolute values (1e-10, 1e-8)
+#: and qLogEI smooths improvements below 1e-6, so an objective in m^2/s (about 1e-12)
+#: would be blurred or flattened. Values with spreads inside are fitted as measured.
+SAFE_SPREAD = (1e-3, 1e6)
+
+
+def fitting_scale(values: np.ndarray) -> np.ndarray:
+    """The divisor of each column of ``values`` that the surrogate is fitted in.
+
+    Args:
+        values: ``n x k`` measured values.
+
+    Returns:
+        ``k`` divisors: the power of two nearest each column's standard deviation where
+        that is outside :data:`SAFE_SPREAD` (dividing by it is exact in floating point),
+        else 1.
+    """
+    spread = np.std(values, axis=0) if len(values) else np.ones(values.shape[1:])
+    low, high = SAFE_SPREAD
+    far = np.isfinite(spread) & (spread > 0) & ((spread < low) | (spread > high))
+    return np.where(far, np.exp2(np.round(np.log2(np.where(far, spread, 1.0)))), 1.0)
+
+
+def _divided(bound: float | None, scale: float) -> float | None:
+    return None if bound is None else bound / scale
+
+
 #: Points standing for the population whose top is hunted (``top``): pools larger than
 #: this are subsampled, and open spaces are sampled this densely.
 REFERENCE_POINTS = 4096
@@ -528,8 +566,8 @@ def _reference(problem: PlanningProblem, seed: int) -> np.ndarray:
 class _RowCache:
     """A prior evaluated once per distinct input row (the pool is scored many times)."""
 
-    def __init__(self, prior: Prior, sign: float) -> None:
-        self.prior, self.sign = prior, sign
+    def __init__(self, prior: Prior, factor: float) -> None:
+        self.prior, self.factor = prior, factor  # orientation and fitting scale
         self.values: dict[bytes, float] = {}
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
@@ -539,7 +577,7 @@ class _RowCache:
         if missing:
             predicted = np.asarray(self.prior(rows[missing]), dtype=float).reshape(-1)
             self.values.update(zip((keys[i] for i in missing), predicted, strict=True))
-        values = [self.sign * self.values[k] for k in keys]
+        values = [self.factor * self.values[k] for k in keys]
         return torch.tensor(values, dtype=DTYPE, device=X.device)
 
 
@@ -633,7 +671,8 @@ class PolicyPlanner:
             return Plan([])
         torch.manual_seed(seed)
         oriented = problem.objectives[0].direction.sign * problem.Y[:, :1]
-        train_Y = torch.as_tensor(warp_outcomes(oriented) if self.warp else oriented, dtype=DTYPE)
+        fitted = warp_outcomes(oriented) if self.warp else oriented / fitting_scale(oriented)
+        train_Y = torch.as_tensor(fitted, dtype=DTYPE)
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
         bounds = torch.as_tensor(GPPlanner._bounds(problem), dtype=DTYPE)
         with warnings.catch_warnings():

@@ -7,6 +7,7 @@ that several tests inspect is computed once per module.
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -19,7 +20,7 @@ from discovery.acquisition import (
     qlognei,
     register_acquisition,
 )
-from discovery.domain import Direction, ModelArtifact, Objective
+from discovery.domain import Direction, ModelArtifact, Objective, OutcomeConstraint
 from discovery.planners import (
     PLANNERS,
     GPPlanner,
@@ -502,3 +503,25 @@ def test_switching_acquisition_keeps_the_surrogate_and_flags(
 ) -> None:
     assert with_acquisition(strategy, acquisition) == switched
     make_planner(switched)  # a strategy that exists
+
+
+@pytest.mark.parametrize("strategy", ["gp", "gp+top", "botorch"])
+@pytest.mark.parametrize("unit", [1e-12, 1e9])
+def test_an_objective_in_tiny_or_huge_units_is_chosen_for_as_in_plain_ones(
+    strategy: str, unit: float
+) -> None:
+    problem, _, _ = pool_problem(seed=3)
+    planner = make_planner(strategy)
+    plain = pool_picks(planner.plan(problem, 4, seed=0))
+    assert pool_picks(planner.plan(replace(problem, Y=problem.Y * unit), 4, seed=0)) == plain
+
+
+def test_a_constraint_in_tiny_units_is_judged_as_in_plain_ones() -> None:
+    problem, measured, _ = pool_problem(seed=4)
+    quantity = np.sin(3 * problem.pool[measured, :1])  # n x 1, the constrained quantity
+    plain = replace(problem, constraints=(OutcomeConstraint("q", -0.2, 0.5),), C=quantity)
+    bounds = OutcomeConstraint("q", -0.2e-12, 0.5e-12)
+    tiny = replace(problem, constraints=(bounds,), C=quantity * 1e-12)
+    planner = make_planner("gp")
+    expected = pool_picks(planner.plan(plain, 3, seed=0))
+    assert pool_picks(planner.plan(tiny, 3, seed=0)) == expected
