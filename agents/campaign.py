@@ -621,14 +621,22 @@ class CampaignAgent:
     def _feasible(self, observed: list[Observation]) -> list[Observation]:
         return [o for o in observed if self.campaign.feasible(o.measurement.values)]
 
-    def status(self) -> CampaignStatus:
+    def status(
+        self, trials: list[Trial] | None = None, observed: list[Observation] | None = None
+    ) -> CampaignStatus:
         """Counts, best result, best-so-far trace and (on a known pool) EF and AF.
 
         With outcome constraints, the best result and the metrics count feasible results
         only; the trace has one entry per experiment, NaN until the first feasible one.
+
+        Args:
+            trials: The campaign's trials, when the caller read them already.
+            observed: Their :meth:`observations`, read with them: a page that draws its
+                own figures from these passes both, so that a result stored meanwhile
+                cannot make the status disagree with them.
         """
-        trials = self.store.trials(self.name)
-        observed = self.observations(trials)
+        trials = self.store.trials(self.name) if trials is None else trials
+        observed = self.observations(trials) if observed is None else observed
         objective = self.campaign.objectives[0]
         values = [  # an infeasible result is an experiment, but not a candidate for best
             o.measurement.values[objective.name]
@@ -704,8 +712,10 @@ class CampaignAgent:
             # the pool's extent when it is known; else the first feasible results (the
             # initial design's size), so that the reference stays put and the recorded
             # hypervolumes compare from then on
-            spread = Y[: max(self.campaign.settings.initial, 1)] if pool is None else pool
-            ref = _reference_point(spread)
+            initial = max(self.campaign.settings.initial, 1)
+            if pool is None and len(Y) < initial:
+                return metrics  # no reference until the initial design is all measured
+            ref = _reference_point(Y[:initial] if pool is None else pool)
             volume = hypervolume(Y, ref)
             fraction = volume / hypervolume(pool, ref) if pool is not None else None
             metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)

@@ -410,7 +410,7 @@ def top_fraction_figure(status: CampaignStatus) -> go.Figure | None:
         line={"shape": "hv", "color": PRIMARY, "width": 3},
         fill="tozeroy",
         fillcolor="rgba(79,70,229,0.08)",
-        hovertemplate="experiment %{x}<br>top 5%% found %{y:.1f}%<extra></extra>",
+        hovertemplate="experiment %{x}<br>top 5% found %{y:.1f}%<extra></extra>",
     )
     subtitle = (
         f"{num(100 * float(efficiency.top_fraction[-1]), 3)}% of the top 5% after {n} "
@@ -455,10 +455,13 @@ def proposals_figure(
                     "layer": "below",
                 }
             )
+    feasible = [campaign.feasible(o.measurement.values) for o in observed]
     for strategy in dict.fromkeys(o.trial.strategy or "unknown" for o in observed):
         rows = [i for i, o in enumerate(observed) if (o.trial.strategy or "unknown") == strategy]
         text = [
-            _trial_hover(observed[i].trial, observed[i].measurement.values, objective) for i in rows
+            _trial_hover(observed[i].trial, observed[i].measurement.values, objective)
+            + ("" if feasible[i] else "<br>infeasible: misses the outcome constraints")
+            for i in rows
         ]
         fig.add_scatter(
             x=x_all[rows],
@@ -469,7 +472,11 @@ def proposals_figure(
                 "color": _strategy_color(strategy, extra),
                 "size": 9,
                 "line": {"color": "white", "width": 1},
-                "symbol": "diamond" if strategy == "gp" else "circle",
+                # an infeasible result is hollow (the best-so-far figure marks it too)
+                "symbol": [
+                    ("diamond" if strategy == "gp" else "circle") + ("" if feasible[i] else "-open")
+                    for i in rows
+                ],
             },
             text=text,
             hovertemplate="%{text}<extra></extra>",
@@ -527,6 +534,16 @@ def proposals_figure(
         layout["yaxis"]["type"] = "log"
     fig.update_layout(layout)
     return fig
+
+
+def _no_top_why(campaign: Campaign) -> str:
+    """Why a campaign page has no Top 5% figure."""
+    if campaign.constraints:
+        return (
+            "Needs measurements on a pool with known values, some of them meeting the "
+            "outcome constraints."
+        )
+    return "Needs measurements on a pool with known values."
 
 
 def _trial_hover(trial: Trial, values: dict[str, float] | None, objective: Objective) -> str:
@@ -1114,7 +1131,7 @@ class Dashboard:
         trials = store.trials(name)
         observed = agent.observations(trials)
         pending = [t for t in trials if t.status.is_pending]
-        status = agent.status()
+        status = agent.status(trials, observed)  # one snapshot: results keep arriving
         values = np.array([o.measurement.values[objective.name] for o in observed], dtype=float)
 
         surrogate: Surrogate | None = None
@@ -1149,7 +1166,7 @@ class Dashboard:
         panels.append(
             card(figure_div(top, "fig-top"))
             if top is not None
-            else note_card("Top 5% found", "Needs measurements on a pool with known values.")
+            else note_card("Top 5% found", _no_top_why(campaign))
         )
         if observed or pending:
             proposals = proposals_figure(campaign, observed, pending, prediction)

@@ -384,3 +384,34 @@ def test_the_best_so_far_figure_marks_infeasible_results(store: CampaignStore) -
     traces = {trace.name: trace for trace in figure.data}
     assert list(traces["infeasible"].y) == [0.9] and list(traces["measured"].y) == [0.3, 0.5]
     assert np.nanmax(np.asarray(traces["best so far"].y, dtype=float)) == 0.5
+
+    proposals = dashboard.proposals_figure(agent.campaign, agent.observations(), [], None)
+    symbols = [symbol for trace in proposals.data for symbol in trace.marker.symbol]
+    assert symbols == ["circle", "circle-open", "circle"]
+    hover = [text for trace in proposals.data for text in trace.text]
+    assert ["infeasible" in text for text in hover] == [False, True, False]
+    assert "meeting the outcome constraints" in dashboard._no_top_why(agent.campaign)
+
+
+def test_the_campaign_page_reads_its_results_once(
+    client: TestClient, store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result stored while the page is drawn cannot make its figures disagree."""
+    run(
+        CampaignAgent(store, "photo-pce10"),
+        LookupOracle.from_candidates(store.candidates("photo-pce10")),
+        1,
+    )
+    read = store.measurements
+    calls = []
+
+    def arriving(name: str) -> list:
+        calls.append(name)
+        stored = read(name)
+        return stored[:-1] if len(calls) == 1 else stored  # the last one lands meanwhile
+
+    monkeypatch.setattr(CampaignStore, "measurements", lambda self, name: arriving(name))
+    _sign_in(client)
+    page = client.get("/dashboard/campaigns/photo-pce10")
+    assert page.status_code == 200, page.text
+    assert "top 5%% found" not in page.text

@@ -88,6 +88,7 @@ def test_on_an_open_space_the_hypervolume_reference_stays_put(store: CampaignSto
     for trial, (a, b) in zip(trials, [(1.0, 1.0), (1.05, 0.95), (1.06, 1.01)], strict=True):
         agent.observe([Measurement(trial.id or "", {"a": a, "b": b}, f"k-{trial.id}")])
     volumes = [row["hypervolume"] for row in agent.metrics_history()]
+    assert volumes[0] is None  # no reference while the initial design is half measured
     # after the initial design each result added to the front: the volume cannot shrink
     # (a reference recomputed from the results so far made it fall from 0.0100 to 0.0005)
     assert volumes[1] <= volumes[2]
