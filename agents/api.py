@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import re
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -80,6 +81,8 @@ NAME = SOURCE_REGEX
 F = TypeVar("F", bound=Callable[..., Any])
 
 ResultsHook = Callable[[str, int], object]
+
+logger = logging.getLogger(__name__)
 
 
 def access(rule: Literal["public", "read", "write", "admin"]) -> Callable[[F], F]:
@@ -807,6 +810,9 @@ def health() -> dict[str, str]:
 
 def _error(status: int) -> Callable[[Request, Exception], Response]:
     def handler(request: Request, error: Exception) -> Response:
+        if isinstance(error, IndexError | KeyError):  # LookupErrors, but bugs, not "not found"
+            logger.error("internal error on %s", request.url.path, exc_info=error)
+            return JSONResponse({"detail": "internal server error"}, status_code=500)
         message = error.args[0] if error.args else str(error)
         return JSONResponse({"detail": str(message)}, status_code=status)
 
@@ -921,8 +927,6 @@ def _safe(hook: ResultsHook | None) -> ResultsHook | None:
         try:
             hook(campaign, stored)
         except Exception:
-            import logging
-
-            logging.getLogger(__name__).exception("results hook failed for %s", campaign)
+            logger.exception("results hook failed for %s", campaign)
 
     return call

@@ -659,3 +659,16 @@ def test_model_versions_named_by_trials_are_readable(api: TestClient) -> None:
     assert shown["created_at"].endswith("Z")
     missing = api.get("/api/v1/models/gp:nope", headers=reader)
     assert missing.status_code == 404 and "no model version 'gp:nope'" in missing.text
+
+
+@pytest.mark.parametrize("bug", [IndexError("index 8 is out of bounds"), KeyError("gap")])
+def test_an_internal_error_is_a_500_not_a_404(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch, bug: Exception
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise bug
+
+    monkeypatch.setattr(CampaignAgent, "status", broken)
+    response = api.get("/api/v1/campaigns/photo-pce10", headers=_auth("researcher"))
+    assert response.status_code == 500, response.text
+    assert api.get("/api/v1/campaigns/nope", headers=_auth("researcher")).status_code == 404
