@@ -368,7 +368,7 @@ def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt
     """A page of rows as JSON (``data`` + ``meta``) or CSV.
 
     A CSV page writes lists and dicts as JSON text, so every page of a listing has the same
-    columns, and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
+    columns (a page with no rows has no header: its columns come from its rows), and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
     ``X-Offset`` (a JSON page in ``meta``).
     """
     if fmt == "csv":
