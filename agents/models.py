@@ -532,35 +532,12 @@ def _refuse_overlap(
         )
 
 
-def train_from_table(
-    path: str | Path,
-    target: str,
-    kind: str = "ensemble",
-    *,
-    formula_column: str = "formula",
-    structure_column: str | None = None,
-    val_path: str | Path | None = None,
-    val_fraction: float = 0.1,
-    config: TrainingConfig | None = None,
-    seed: int = 0,
-) -> TrainedModel:
+def train_from_table(*args: Any, **kwargs: Any) -> TrainedModel:
     """Train a property model on a CSV table of materials and a target column.
 
-    :func:`train` of :func:`prepare_table` (same arguments).
+    :func:`train` of :func:`prepare_table`, which takes the same arguments.
     """
-    return train(
-        prepare_table(
-            path,
-            target,
-            kind,
-            formula_column=formula_column,
-            structure_column=structure_column,
-            val_path=val_path,
-            val_fraction=val_fraction,
-            config=config,
-            seed=seed,
-        )
-    )
+    return train(prepare_table(*args, **kwargs))
 
 
 def prepare_table(
@@ -677,25 +654,12 @@ def campaign_data(
     return LabelledData(materials, np.asarray(y, dtype=float), labels), objective, unit
 
 
-def train_from_campaign(
-    store: CampaignStore,
-    name: str,
-    objective: str | None = None,
-    kind: str = "ensemble",
-    *,
-    val_fraction: float = 0.1,
-    config: TrainingConfig | None = None,
-    seed: int = 0,
-) -> TrainedModel:
+def train_from_campaign(*args: Any, **kwargs: Any) -> TrainedModel:
     """Train a property model on a composition campaign's measurements.
 
-    :func:`train` of :func:`prepare_campaign` (same arguments).
+    :func:`train` of :func:`prepare_campaign`, which takes the same arguments.
     """
-    return train(
-        prepare_campaign(
-            store, name, objective, kind, val_fraction=val_fraction, config=config, seed=seed
-        )
-    )
+    return train(prepare_campaign(*args, **kwargs))
 
 
 def prepare_campaign(
@@ -861,33 +825,12 @@ def _reduced_formula(row: Mapping[str, Any]) -> str | None:
     return str(composition.reduced_formula)
 
 
-def train_from_records(
-    store: LiteratureStore,
-    property: str,
-    kind: str = "ensemble",
-    *,
-    min_confidence: float | None = None,
-    unit: str | None = None,
-    val_fraction: float = 0.1,
-    config: TrainingConfig | None = None,
-    seed: int = 0,
-) -> TrainedModel:
+def train_from_records(*args: Any, **kwargs: Any) -> TrainedModel:
     """Train a property model on literature property records (see :func:`records_data`).
 
-    :func:`train` of :func:`prepare_records` (same arguments).
+    :func:`train` of :func:`prepare_records`, which takes the same arguments.
     """
-    return train(
-        prepare_records(
-            store,
-            property,
-            kind,
-            min_confidence=min_confidence,
-            unit=unit,
-            val_fraction=val_fraction,
-            config=config,
-            seed=seed,
-        )
-    )
+    return train(prepare_records(*args, **kwargs))
 
 
 def prepare_records(
