@@ -219,12 +219,12 @@ class LiteratureStore:
     def stored_key(self, paper: Paper) -> str | None:
         """The key ``paper`` is stored under, or ``None`` when it is not stored.
 
-        A paper without a DOI stored before its text-hash key ignored format is found by
-        that older key (:attr:`~literature.text.Paper.legacy_key`), so re-ingesting the
-        same file stays a no-op in an existing database.
+        A paper stored under an older key (:attr:`~literature.text.Paper.earlier_keys`:
+        before its text-hash key ignored format, or before its printed DOI was read) is
+        found by it, so re-ingesting the same file stays a no-op in an existing database.
         """
-        for key in (paper.key, paper.legacy_key):
-            if key is not None and self.has_paper(key):
+        for key in (paper.key, *paper.earlier_keys):
+            if self.has_paper(key):
                 return key
         return None
 

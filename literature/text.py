@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,17 @@ class Paper:
             digest.update(" ".join(section.text.split()).encode())
             digest.update(b"\x00")
         return f"sha256:{digest.hexdigest()}"
+
+    @property
+    def earlier_keys(self) -> tuple[str, ...]:
+        """Other keys this paper may be stored under, by earlier versions of matloop.
+
+        Its :attr:`legacy_key`; and for a paper with a DOI, the text-hash keys it had
+        without one: a plain-text paper printing its DOI was keyed by its text until its
+        DOI was read.
+        """
+        textual = replace(self, doi=None) if self.doi else self
+        return tuple(k for k in (textual.key, textual.legacy_key) if k and k != self.key)
 
     def sentences(self) -> list[tuple[int, int, str]]:
         """Every sentence as ``(section index, sentence index, text)``."""

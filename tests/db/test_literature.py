@@ -73,6 +73,17 @@ def test_a_paper_stored_under_its_old_text_hash_key_is_not_stored_again(
     assert literature.stored_key(paper) == paper.legacy_key
 
 
+def test_a_paper_stored_by_its_text_before_its_doi_was_read_is_not_stored_again(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    with_doi = sample.extraction("10.1/a", ["MgB2"])
+    by_text = replace(with_doi, paper=replace(with_doi.paper, doi=None))
+    stored = literature.ingest(by_text)  # as a text paper was keyed before its DOI was read
+    before = counts()
+    again = literature.ingest(with_doi)
+    assert not again.new and again.paper_key == stored.paper_key and counts() == before
+
+
 def test_impossible_readings_dropped_at_extraction_are_counted_on_the_paper(
     literature: LiteratureStore, sample: SimpleNamespace
 ) -> None:
