@@ -1033,12 +1033,9 @@ def _prepare(text: str, physical: bool) -> str:
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
     text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
-    # A bare power of ten, "10^3" or "10 3" (the superscript set on the line): 1e3, not 10.
-    text = re.sub(
-        r"(?<![\d.,])10(?:\s*\^\s*(?P<e>[-+]?\d{1,3})|\s(?P<s>\d))(?![\d.,])",
-        lambda m: f"1e{m['e'] or m['s']}",
-        text,
-    )
+    # A bare power of ten with its caret, "10^3": 1e3, not 10. Without the caret "10 5"
+    # may as well be 105 split by a PDF, so it is left to the rules below.
+    text = re.sub(r"(?<![\d.,])10\s*\^\s*([-+]?\d{1,3})(?![\d.,])", r"1e\1", text)
     text = re.sub(r"(?<![\d.,])(\d{1,3})[ ,](\d{3})(?![\d.,])", r"\1\2", text)  # 15 000
     text = re.sub(r"(?<![\d.])(\d) (\d)(?![\d.])", r"\1\2", text)  # "9 0 K"
     if physical:  # Elsevier's "46:5 K"; never a ratio for a temperature or pressure
