@@ -62,7 +62,7 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from literature.records import impossible_reading
+from literature.records import impossible_reading, stated_conditions
 
 Material = str | Structure
 
@@ -796,8 +796,9 @@ def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> 
         return "below absolute zero"
     if not plain_only:
         return None
-    if row.get("conditions"):
-        return f"read under conditions ({', '.join(sorted(row['conditions']))})"
+    conditions = stated_conditions(dict(row.get("conditions") or {}))
+    if conditions:
+        return f"read under conditions ({', '.join(sorted(conditions))})"
     if row.get("qualifier") not in PLAIN_QUALIFIERS:
         return f"a bound, not a value (qualifier {row['qualifier']!r})"
     low, high = row.get("low"), row.get("high")

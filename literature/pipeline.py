@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from literature.linking import link_conditions, link_values
 from literature.normalize import MaterialName, parse_quantity, resolve_doping
 from literature.records import (
+    AMBIENT_GPA,
     VALUE_PROPERTIES,
     Mention,
     PaperExtraction,
@@ -28,9 +29,6 @@ from literature.text import Paper
 if TYPE_CHECKING:
     from literature.embeddings import SentenceEncoder
     from literature.ner import Tagger
-
-# Atmospheric pressure (1 atm) in GPa, with room for "1 bar" and "0.1 MPa" written for it.
-_AMBIENT_GPA = 1.1e-4
 
 # Quantity kind and default unit of each value label.
 QUANTITY_KINDS: dict[str, tuple[str, str]] = {
@@ -205,7 +203,7 @@ def _pressure_conditions(reading: dict[str, Any]) -> dict[str, float]:
         low = None  # "below 20 GPa" says nothing of how low
     if qualifier in (">", ">="):
         high = None
-    if high is not None and high <= _AMBIENT_GPA:
+    if high is not None and high <= AMBIENT_GPA:
         return {}
     if low is not None and low == high:
         return {"pressure_gpa": reading["value"]}

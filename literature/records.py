@@ -109,6 +109,20 @@ def impossible_reading(property: str, unit: str | None, *values: float | None) -
     return min((v for v in values if v is not None), default=0.0) < 0
 
 
+#: Atmospheric pressure (1 atm) in GPa, with room for "1 bar" and "0.1 MPa" written for it:
+#: a reading at or below it is the material's plain value, under no condition.
+AMBIENT_GPA = 1.1e-4
+
+
+def stated_conditions(conditions: dict[str, Any]) -> dict[str, Any]:
+    """A stored record's ``conditions`` without an ambient pressure.
+
+    Records stored before ambient pressure stopped being a condition carry
+    ``pressure_gpa`` 1.01325e-4 for "at ambient pressure"; they are plain readings too.
+    """
+    return {k: v for k, v in conditions.items() if not (k == "pressure_gpa" and v <= AMBIENT_GPA)}
+
+
 @dataclass(frozen=True)
 class PaperExtraction:
     """Everything read from one paper.

@@ -452,9 +452,12 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     stored_record("Nb3Sn", 18.0, formula="Nb3Sn", qualifier="=", low=15.0, high=21.0)
     stored_record("YBa2Cu3O7", 92.0, formula="YBa2Cu3O7", qualifier="~")
     stored_record("Nb", -1.0, formula="Nb", qualifier="=")  # a misread "−1", stored earlier
+    # "at ambient pressure", as stored before ambient pressure stopped being a condition
+    stored_record("FeSe", 8.0, formula="FeSe", qualifier="=", conditions={"pressure_gpa": 1e-4})
     store = LiteratureStore()
     data, notes, _, _ = records_data(store, "tc")
-    assert dict(zip(data.labels, data.y, strict=True)) == {"MgB2": 39.0, "Ba2YCu3O7": 92.0}
+    labelled = dict(zip(data.labels, data.y, strict=True))
+    assert labelled == {"MgB2": 39.0, "Ba2YCu3O7": 92.0, "FeSe": 8.0}
     assert notes == [
         "1 record(s) skipped: a bound, not a value (qualifier '<')",
         "1 record(s) skipped: a range, not a value",
