@@ -45,7 +45,13 @@ from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from agents.campaign import UNNAMED, CampaignAgent, strategy_planner, with_prior
+from agents.campaign import (
+    INTERNAL_ERRORS,
+    UNNAMED,
+    CampaignAgent,
+    strategy_planner,
+    with_prior,
+)
 from agents.serialize import iso, measurement_json, outcomes_json, status_json, trial_json
 from db import (
     CampaignExistsError,
@@ -368,8 +374,9 @@ def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt
     """A page of rows as JSON (``data`` + ``meta``) or CSV.
 
     A CSV page writes lists and dicts as JSON text, so every page of a listing has the same
-    columns (a page with no rows has no header: its columns come from its rows), and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
-    ``X-Offset`` (a JSON page in ``meta``).
+    columns (a page with no rows has no header: its columns come from its rows), and gives
+    the listing's size in ``X-Total-Count``, ``X-Limit`` and ``X-Offset`` (a JSON page in
+    ``meta``).
     """
     if fmt == "csv":
         flat = [_csv_row(r) for r in rows]
@@ -573,6 +580,8 @@ class Service:
         try:
             planner = strategy_planner(body.settings.strategy)
         except (ValueError, LookupError) as error:
+            if isinstance(error, INTERNAL_ERRORS):
+                raise
             raise ValueError(f"settings.strategy: {error}") from None
         constraints = []
         for i, c in enumerate(body.constraints):
@@ -610,6 +619,8 @@ class Service:
                 prior = with_prior(planner, body.settings.prior_model, space, unit)
                 check_campaign_shape(prior, *shape)
             except (ValueError, LookupError) as error:
+                if isinstance(error, INTERNAL_ERRORS):
+                    raise
                 raise ValueError(f"settings.prior_model: {error}") from None
         candidates = []
         for i, point in enumerate(body.candidates or []):
@@ -810,7 +821,7 @@ def health() -> dict[str, str]:
 
 def _error(status: int) -> Callable[[Request, Exception], Response]:
     def handler(request: Request, error: Exception) -> Response:
-        if isinstance(error, IndexError | KeyError):  # LookupErrors, but bugs, not "not found"
+        if isinstance(error, INTERNAL_ERRORS):  # LookupErrors, but bugs, not "not found"
             logger.error("internal error on %s", request.url.path, exc_info=error)
             return JSONResponse({"detail": "internal server error"}, status_code=500)
         message = error.args[0] if error.args else str(error)

@@ -798,6 +798,10 @@ def strategy_planner(strategy: str) -> Planner:
     return make_planner(strategy)
 
 
+#: LookupErrors that are bugs, not a campaign, trial or model version that is not there.
+INTERNAL_ERRORS = (IndexError, KeyError)
+
+
 def campaign_planner(campaign: Campaign) -> Planner:
     """The planner of a campaign's settings: its strategy, with its prior model if any.
 
@@ -812,7 +816,9 @@ def campaign_planner(campaign: Campaign) -> Planner:
         try:
             planner = with_prior(planner, campaign.settings.prior_model, campaign.space, unit)
         except (ValueError, LookupError) as error:
-            raise type(error)(f"prior_model: {error}") from None
+            if isinstance(error, INTERNAL_ERRORS):
+                raise  # a bug, not a refusal of the prior
+            raise type(error)(f"prior_model: {error}") from error
     shape = len(campaign.objectives), len(campaign.constraints)
     check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
     return planner
