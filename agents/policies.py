@@ -10,8 +10,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
+from typing import Any
 
-from db.models import load_model_record, save_model_record
+from db.models import (
+    describe_model_record,
+    load_model_record,
+    model_version,
+    save_model_record,
+)
 from discovery.domain import ModelArtifact
 from discovery.planners import PolicyPlanner
 from discovery.policy import (
@@ -35,13 +41,16 @@ def config_hash(config: PolicyTrainingConfig) -> str:
 
 def policy_version(config: PolicyTrainingConfig) -> str:
     """The version a policy trained with ``config`` is registered under."""
-    return f"{PREFIX}:{KIND}:{config_hash(config)[:12]}"
+    return model_version(ModelArtifact(KIND, config_hash(config), {}, b""), PREFIX)
 
 
-def registered_policy(config: PolicyTrainingConfig) -> ModelArtifact | None:
-    """The policy already trained with ``config``, or None: training it again is wasted."""
+def registered_policy(config: PolicyTrainingConfig) -> dict[str, Any] | None:
+    """The registry's record of the policy trained with ``config`` (no weights), or None.
+
+    Training it again would be wasted: the same configuration trains the same policy.
+    """
     try:
-        return load_model_record(policy_version(config))
+        return describe_model_record(policy_version(config))
     except LookupError:
         return None
 

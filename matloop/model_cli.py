@@ -305,21 +305,21 @@ def model_train_policy(
             raise CommandError(f"--{error}") from None
         store()  # connects
         from agents.policies import register_policy, registered_policy
-        from db.models import load_model_record
+        from db.models import describe_model_record
 
         stored = registered_policy(config)
         if stored is None:
             version = register_policy(train_policy(config, progress=sys.stdout.isatty()))
-            stored = load_model_record(version)
+            stored = describe_model_record(version)
             said = f"registered {version} ("
         else:  # same settings, same policy: the stored one is reported, not retrained
-            said = f"already registered {stored.version} (same settings, not retrained; "
-    metrics = dict(stored.metrics)
+            said = f"already registered {stored['version']} (same settings, not retrained; "
+    metrics, version = stored["metrics"], stored["version"]
     console.print(
         f"{said}trained in {metrics['seconds']:.0f} s; mean held-out regret "
         f"{metrics['held_out_regret']:.4f}, expected improvement's "
         f"{metrics['held_out_regret_ei']:.4f}: lower is better); "
-        f"use --acquisition rl:{stored.version}",
+        f"use --acquisition rl:{version}",
         highlight=False,
     )
 
