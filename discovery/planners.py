@@ -366,6 +366,7 @@ class GPPlanner:
                 endgame=self.in_endgame(problem, q),
             )
             acqf = make_acquisition(self.acquisition, inputs)
+        artifact = _with_scale(artifact, "objective_scale", scale)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
 
     def _joint(
@@ -402,7 +403,8 @@ class GPPlanner:
             )
         else:
             acqf = qlognei(model, train_X, pending, self.mc_samples, seed, constraints)
-        return model, gp_artifact(model, train_X, outputs), acqf
+        artifact = _with_scale(gp_artifact(model, train_X, outputs), "constraint_scale", scale)
+        return model, artifact, acqf
 
     def _optimise(
         self,
@@ -534,12 +536,23 @@ def fitting_scale(values: np.ndarray) -> np.ndarray:
     Returns:
         ``k`` divisors: the power of two nearest each column's standard deviation where
         that is outside :data:`SAFE_SPREAD` (dividing by it is exact in floating point),
-        else 1.
+        else 1. A plan's model artifact notes them (``objective_scale``,
+        ``constraint_scale`` in its metrics) when they are not 1.
     """
     spread = np.std(values, axis=0) if len(values) else np.ones(values.shape[1:])
     low, high = SAFE_SPREAD
     far = np.isfinite(spread) & (spread > 0) & ((spread < low) | (spread > high))
     return np.where(far, np.exp2(np.round(np.log2(np.where(far, spread, 1.0)))), 1.0)
+
+
+def _with_scale(artifact: ModelArtifact, name: str, scale: np.ndarray) -> ModelArtifact:
+    """``artifact`` noting the :func:`fitting_scale` its model was fitted in, if not 1.
+
+    The stored model predicts measured values divided by it.
+    """
+    if (scale == 1).all():
+        return artifact
+    return replace(artifact, metrics={**artifact.metrics, name: scale.tolist()})
 
 
 def _divided(bound: float | None, scale: float) -> float | None:

@@ -490,7 +490,7 @@ def _strategy(
             if conflict and strategy != "gp":
                 raise CommandError(f"--acquisition {acquisition} is a whole strategy; it{conflict}")
             strategy = acquisition
-        elif conflict and strategy.split("+")[0] not in SURROGATES:
+        elif conflict and _names_acquisition(strategy):
             raise CommandError(f"--acquisition {acquisition}{conflict}")
         else:
             strategy = with_acquisition(strategy, acquisition)
@@ -501,6 +501,15 @@ def _strategy(
     except (ValueError, LookupError) as error:
         option = "--acquisition" if acquisition is not None else "--strategy"
         raise CommandError(f"{option}: {error}") from None
+
+
+def _names_acquisition(strategy: str) -> bool:
+    """Whether ``strategy`` chooses its own way: an acquisition, or no surrogate part."""
+    from discovery.acquisition import ACQUISITIONS
+    from discovery.campaign_models import SURROGATES
+
+    surrogate, *options = strategy.split("+")
+    return surrogate not in SURROGATES or any(o in ACQUISITIONS for o in options)
 
 
 @campaign_app.command("list")

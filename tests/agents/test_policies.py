@@ -173,6 +173,7 @@ def test_switching_acquisition_for_some_rounds_keeps_the_surrogate_and_flags(
         ("random", "portfolio"),
         ("bayesgp+top", "rl:policy:rl-policy:000000000000"),
         ("botorch", "qucb"),
+        ("gp+top+endgame", "qucb"),
     ],
 )
 def test_a_created_strategy_is_never_silently_replaced(

@@ -512,8 +512,12 @@ def test_an_objective_in_tiny_or_huge_units_is_chosen_for_as_in_plain_ones(
 ) -> None:
     problem, _, _ = pool_problem(seed=3)
     planner = make_planner(strategy)
-    plain = pool_picks(planner.plan(problem, 4, seed=0))
-    assert pool_picks(planner.plan(replace(problem, Y=problem.Y * unit), 4, seed=0)) == plain
+    plain = planner.plan(problem, 4, seed=0)
+    scaled = planner.plan(replace(problem, Y=problem.Y * unit), 4, seed=0)
+    assert pool_picks(scaled) == pool_picks(plain)
+    assert plain.model is not None and scaled.model is not None
+    assert "objective_scale" not in plain.model.metrics  # fitted as measured
+    assert scaled.model.metrics["objective_scale"][0] == pytest.approx(unit, rel=1)
 
 
 def test_a_constraint_in_tiny_units_is_judged_as_in_plain_ones() -> None:
