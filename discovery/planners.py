@@ -340,9 +340,8 @@ class GPPlanner:
         tensor = partial(torch.as_tensor, dtype=DTYPE, device=self.placement())
         signs = np.array([o.direction.sign for o in problem.objectives])
         train_X = tensor(problem.X)
-        oriented = signs * problem.Y
-        scale = np.ones(len(signs)) if self.warp else fitting_scale(oriented)  # warp rescales
-        train_Y = tensor(warp_outcomes(oriented) if self.warp else oriented / scale)
+        fitted, scale = fitted_outcomes(signs * problem.Y, self.warp)
+        train_Y = tensor(fitted)
         bounds = tensor(self._bounds(problem))
         pending = tensor(problem.X_pending).reshape(-1, train_X.shape[1])
         model: Model
@@ -545,6 +544,23 @@ def fitting_scale(values: np.ndarray) -> np.ndarray:
     return np.where(far, np.exp2(np.round(np.log2(np.where(far, spread, 1.0)))), 1.0)
 
 
+def fitted_outcomes(oriented: np.ndarray, warp: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Measured values as a surrogate is fitted on them, and the scale they were divided by.
+
+    Args:
+        oriented: ``n x m`` values, oriented so that larger is better.
+        warp: Warp them (:func:`warp_outcomes`), which standardises
+            them first; else divide them by their :func:`fitting_scale`.
+
+    Returns:
+        ``n x m`` values to fit and ``m`` divisors (ones when warped).
+    """
+    if warp:
+        return warp_outcomes(oriented), np.ones(oriented.shape[1])
+    scale = fitting_scale(oriented)
+    return oriented / scale, scale
+
+
 def _with_scale(artifact: ModelArtifact, name: str, scale: np.ndarray) -> ModelArtifact:
     """``artifact`` noting the :func:`fitting_scale` its model was fitted in, if not 1.
 
@@ -684,8 +700,7 @@ class PolicyPlanner:
             return Plan([])
         torch.manual_seed(seed)
         oriented = problem.objectives[0].direction.sign * problem.Y[:, :1]
-        fitted = warp_outcomes(oriented) if self.warp else oriented / fitting_scale(oriented)
-        train_Y = torch.as_tensor(fitted, dtype=DTYPE)
+        train_Y = torch.as_tensor(fitted_outcomes(oriented, self.warp)[0], dtype=DTYPE)
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
         bounds = torch.as_tensor(GPPlanner._bounds(problem), dtype=DTYPE)
         with warnings.catch_warnings():
