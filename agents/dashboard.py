@@ -50,6 +50,7 @@ from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
+from discovery.planners import fitted_outcomes
 from discovery.surrogates import DTYPE, data_hash, fit_gp
 
 logger = logging.getLogger(__name__)
@@ -124,16 +125,19 @@ class Surrogate:
     """A GP fitted to a campaign's measurements, with its leave-one-out diagnostics.
 
     Attributes:
-        model: The fitted GP (trained on ``sign * y``, so larger is better).
+        model: The fitted GP (trained on ``sign * y / scale``, so larger is better).
         sign: +1 for a maximised objective, -1 for a minimised one.
+        scale: The objective's fitting scale (:func:`discovery.planners.fitting_scale`;
+            1 unless its spread is tiny or huge), in its units.
         trial_ids: Trials whose measurements trained the model, shape ``n``.
-        loo: Leave-one-out predictions in the objective's own orientation.
+        loo: Leave-one-out predictions in the objective's own units and orientation.
         calibration: Calibration of those predictions.
 
     """
 
     model: SingleTaskGP
     sign: float
+    scale: float
     trial_ids: list[str]
     loo: LeaveOneOut
     calibration: Calibration
@@ -189,17 +193,19 @@ def fit_surrogate(
     ids = [str(o.trial.id) for o in observed]
 
     def fit() -> Surrogate:
+        fitted, scales = fitted_outcomes(y[:, None], warp=False)
+        scale = float(scales[0])
         with warnings.catch_warnings():
             # Cholesky jitter on near-duplicate inputs is routine (as in GPPlanner).
             warnings.simplefilter("ignore", NumericalWarning)
             model = fit_gp(
                 torch.as_tensor(X, dtype=DTYPE),
-                torch.as_tensor(y[:, None], dtype=DTYPE),
+                torch.as_tensor(fitted, dtype=DTYPE),
                 torch.as_tensor(bounds, dtype=DTYPE),
             )
-            raw = loo_predictions(model)
-        loo = LeaveOneOut(sign * raw.observed, sign * raw.mean, raw.std)
-        return Surrogate(model, sign, ids, loo, calibration(loo.observed, loo.mean, loo.std))
+            loo = loo_predictions(model).rescaled(sign * scale)  # the objective's units
+        quality = calibration(loo.observed, loo.mean, loo.std)
+        return Surrogate(model, sign, scale, ids, loo, quality)
 
     return cache.get(campaign.name, X, y, bounds, fit)
 
@@ -212,7 +218,8 @@ def predict(surrogate: Surrogate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
         X: ``p x d`` encoded points.
 
     Returns:
-        Means and standard deviations, each shape ``p``, in the objective's orientation.
+        Means and standard deviations, each shape ``p``, in the objective's units and
+        orientation.
 
     """
     if X.shape[0] == 0:
@@ -224,7 +231,7 @@ def predict(surrogate: Surrogate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
         )
         mean = posterior.mean.reshape(-1).cpu().numpy()
         std = posterior.variance.clamp_min(0).sqrt().reshape(-1).cpu().numpy()
-    return surrogate.sign * mean, std
+    return surrogate.sign * surrogate.scale * mean, surrogate.scale * std
 
 
 # -- formatting ---------------------------------------------------------------------------

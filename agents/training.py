@@ -30,6 +30,7 @@ from agents.campaign import CampaignAgent
 from db import CampaignStore
 from discovery.diagnostics import calibration, loo_predictions
 from discovery.domain import ModelArtifact
+from discovery.planners import fitted_outcomes, with_scale
 from discovery.surrogates import DTYPE, data_hash, device, fit_gp, gp_artifact
 
 CPU = torch.device("cpu")
@@ -120,8 +121,12 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
 
     Leave-one-out predictions are the closed form of
     :func:`discovery.diagnostics.loo_predictions` (hyperparameters fitted on all points,
-    no refits). Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all
-    in the objective's original units and sign:
+    no refits). As the planner, the GP is fitted to the objective divided by its fitting
+    scale (:func:`discovery.planners.fitted_outcomes`), so that an objective of order
+    1e-12 is not lost under GPyTorch's absolute noise floors; the artifact then notes
+    ``objective_scale`` as the planner's does, and its ``noise`` is in the fitted units.
+    Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all in the
+    objective's original units and sign:
 
     - ``objective``: the objective modelled; ``cv``: ``"loo"``.
     - ``cv_mae``, ``cv_rmse``: mean absolute and root-mean-square leave-one-out error.
@@ -145,17 +150,16 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         )
     where = device()
     devices = [where.index or 0] if where.type == "cuda" else []
-    train_X, train_Y = _tensors(data, where)
+    train_X, train_Y, scale = _tensors(data, where)
     bounds = torch.as_tensor(data.bounds, dtype=DTYPE, device=where)
     with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
         # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
         warnings.simplefilter("ignore", NumericalWarning)
         torch.manual_seed(data.seed)
         model = fit_gp(train_X, train_Y, bounds)
-        loo = loo_predictions(model)
-    artifact = gp_artifact(model, train_X, train_Y)
-    predicted = data.sign * loo.mean  # back to the objective's own sign
-    quality = calibration(data.y, predicted, loo.std)
+        loo = loo_predictions(model).rescaled(data.sign * float(scale[0]))  # user's units
+    artifact = with_scale(gp_artifact(model, train_X, train_Y), "objective_scale", scale)
+    quality = calibration(data.y, loo.mean, loo.std)
     metrics: dict[str, Any] = {
         **artifact.metrics,
         "objective": data.objective,
@@ -167,17 +171,25 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         "cv_spearman": None if math.isnan(quality.spearman) else quality.spearman,
         "cv_trials": list(data.trials),
         "cv_measured": [float(v) for v in data.y],
-        "cv_predicted": [float(v) for v in predicted],
+        "cv_predicted": [float(v) for v in loo.mean],
         "cv_std": [float(v) for v in loo.std],
     }
     return dataclasses.replace(artifact, metrics=metrics)
 
 
-def _tensors(data: TrainingData, where: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
-    """``n x d`` inputs and ``n x 1`` targets (oriented so that larger is better)."""
+def _tensors(
+    data: TrainingData, where: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+    """What the ``gp`` planner fits on the same data (same values, so the same data hash).
+
+    Returns:
+        ``n x d`` inputs, ``n x 1`` targets (larger is better, divided by their fitting
+        scale) and that scale, shape ``1`` (:func:`discovery.planners.fitted_outcomes`).
+    """
+    fitted, scale = fitted_outcomes(data.sign * data.y[:, None], warp=False)
     train_X = torch.as_tensor(data.X, dtype=DTYPE, device=where)
-    train_Y = torch.as_tensor(data.sign * data.y[:, None], dtype=DTYPE, device=where)
-    return train_X, train_Y
+    train_Y = torch.as_tensor(fitted, dtype=DTYPE, device=where)
+    return train_X, train_Y, scale
 
 
 def trained_version(store: CampaignStore, data: TrainingData) -> str | None:
@@ -186,7 +198,8 @@ def trained_version(store: CampaignStore, data: TrainingData) -> str | None:
     Lets a retraining triggered by every report skip a fit whose model, cross-validation
     included, is already registered (results that arrived together trigger one fit each).
     """
-    version = store.model_version(data.campaign, "gp", data_hash(*_tensors(data, CPU)))
+    train_X, train_Y, _ = _tensors(data, CPU)
+    version = store.model_version(data.campaign, "gp", data_hash(train_X, train_Y))
     return version if store.has_model(version, "cv_mae") else None
 
 

@@ -47,6 +47,21 @@ class LeaveOneOut:
     mean: np.ndarray
     std: np.ndarray
 
+    def rescaled(self, factor: float) -> LeaveOneOut:
+        """The predictions of ``factor`` times the targets (a negative factor flips them).
+
+        Takes a model's LOO back to the user's units and sign, e.g. with ``factor = sign *
+        scale`` for a model fitted to ``sign * y / scale``
+        (:func:`discovery.planners.fitted_outcomes`). Exact for ``factor = +-1``.
+
+        Args:
+            factor: Nonzero multiplier of the targets.
+
+        Returns:
+            ``observed`` and ``mean`` times ``factor``, ``std`` times ``|factor|``.
+        """
+        return LeaveOneOut(factor * self.observed, factor * self.mean, abs(factor) * self.std)
+
 
 @dataclass(frozen=True)
 class Calibration:

@@ -365,7 +365,7 @@ class GPPlanner:
                 endgame=self.in_endgame(problem, q),
             )
             acqf = make_acquisition(self.acquisition, inputs)
-        artifact = _with_scale(artifact, "objective_scale", scale)
+        artifact = with_scale(artifact, "objective_scale", scale)
         return self._optimise(problem, acqf, bounds, pending, q, artifact)
 
     def _joint(
@@ -402,7 +402,7 @@ class GPPlanner:
             )
         else:
             acqf = qlognei(model, train_X, pending, self.mc_samples, seed, constraints)
-        artifact = _with_scale(gp_artifact(model, train_X, outputs), "constraint_scale", scale)
+        artifact = with_scale(gp_artifact(model, train_X, outputs), "constraint_scale", scale)
         return model, artifact, acqf
 
     def _optimise(
@@ -535,8 +535,8 @@ def fitting_scale(values: np.ndarray) -> np.ndarray:
     Returns:
         ``k`` divisors: the power of two nearest each column's standard deviation where
         that is outside :data:`SAFE_SPREAD` (dividing by it is exact in floating point),
-        else 1. A plan's model artifact notes them (``objective_scale``,
-        ``constraint_scale`` in its metrics) when they are not 1.
+        else 1. A model's artifact notes them (``objective_scale``, ``constraint_scale``
+        in its metrics, :func:`with_scale`) when they are not 1.
     """
     spread = np.std(values, axis=0) if len(values) else np.ones(values.shape[1:])
     low, high = SAFE_SPREAD
@@ -546,6 +546,10 @@ def fitting_scale(values: np.ndarray) -> np.ndarray:
 
 def fitted_outcomes(oriented: np.ndarray, warp: bool) -> tuple[np.ndarray, np.ndarray]:
     """Measured values as a surrogate is fitted on them, and the scale they were divided by.
+
+    The one place that decides it: the planners, campaign training and the dashboard's
+    diagnostics all fit on these values, so that a model trained on some data is the one
+    a proposal on them fits.
 
     Args:
         oriented: ``n x m`` values, oriented so that larger is better.
@@ -561,10 +565,19 @@ def fitted_outcomes(oriented: np.ndarray, warp: bool) -> tuple[np.ndarray, np.nd
     return oriented / scale, scale
 
 
-def _with_scale(artifact: ModelArtifact, name: str, scale: np.ndarray) -> ModelArtifact:
+def with_scale(artifact: ModelArtifact, name: str, scale: np.ndarray) -> ModelArtifact:
     """``artifact`` noting the :func:`fitting_scale` its model was fitted in, if not 1.
 
-    The stored model predicts measured values divided by it.
+    The stored model predicts measured values divided by it. The planner's models and
+    those campaign training registers are noted this way.
+
+    Args:
+        artifact: The fitted model's registry artifact.
+        name: Metric to note the scale under (``objective_scale``, ``constraint_scale``).
+        scale: ``k`` divisors from :func:`fitting_scale` or :func:`fitted_outcomes`.
+
+    Returns:
+        ``artifact`` with ``metrics[name] = scale`` as a list, or unchanged when all are 1.
     """
     if (scale == 1).all():
         return artifact

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import html
 import json
 import re
@@ -415,3 +416,52 @@ def test_the_campaign_page_reads_its_results_once(
     page = client.get("/dashboard/campaigns/photo-pce10")
     assert page.status_code == 200, page.text
     assert "top 5%% found" not in page.text
+
+
+def _trace(figures: dict[str, dict[str, Any]], figure: str, name: str) -> dict[str, Any]:
+    return {t["name"]: t for t in figures[figure]["data"]}[name]
+
+
+def _subtitle_number(figure: dict[str, Any], label: str) -> float:
+    """The number after ``label`` in a figure's subtitle."""
+    found = re.search(rf"{label} (\S+)", figure["layout"]["title"]["subtitle"]["text"])
+    assert found is not None
+    return float(found.group(1))
+
+
+def test_gp_panels_of_an_objective_in_tiny_units_match_the_plain_ones_in_them(
+    client: TestClient,
+    store: CampaignStore,
+    photo_pce10_campaign: CampaignAgent,
+    photo_pce10_dataset: PoolDataset,
+) -> None:
+    """A diffusivity-like objective (~1e-14) is fitted in rescaled units, shown in its own."""
+    unit = 1e-12
+    tiny_data = dataclasses.replace(photo_pce10_dataset, values=photo_pce10_dataset.values * unit)
+    settings = photo_pce10_campaign.campaign.settings
+    tiny = CampaignAgent.from_dataset(store, "photo-pce10-tiny", tiny_data, settings)
+    for agent in (photo_pce10_campaign, tiny):
+        oracle = LookupOracle.from_candidates(store.candidates(agent.name))
+        trials = agent.propose(16)  # one random design: the same trials in both
+        agent.observe(oracle.evaluate(trials[:12]))
+    _sign_in(client)
+    plain, scaled = (
+        _figures(client.get(f"/dashboard/campaigns/{name}").text)
+        for name in ("photo-pce10", "photo-pce10-tiny")
+    )
+    parity = "fig-parity", "LOO mean ± 1σ"
+    pending = "fig-proposals", "pending (GP mean ± 2σ)"
+    for panel in (parity, pending):
+        expected, got = _trace(plain, *panel), _trace(scaled, *panel)
+        x = np.array(expected["x"]) * (unit if panel == parity else 1.0)
+        np.testing.assert_allclose(got["x"], x)
+        np.testing.assert_allclose(got["y"], unit * np.array(expected["y"]), rtol=1e-3)
+        errors = unit * np.array(expected["error_y"]["array"])
+        np.testing.assert_allclose(got["error_y"]["array"], errors, rtol=1e-3)
+    observed = _trace(scaled, "fig-calibration", "observed")["y"]
+    assert observed == _trace(plain, "fig-calibration", "observed")["y"]
+    for label in ("MAE", "RMSE"):
+        expected_error = unit * _subtitle_number(plain["fig-parity"], label)
+        assert _subtitle_number(scaled["fig-parity"], label) == pytest.approx(
+            expected_error, rel=0.01
+        )

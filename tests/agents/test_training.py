@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -7,11 +8,16 @@ import pytest
 
 from agents import CampaignAgent, LookupOracle
 from agents.training import (
+    TrainingData,
     fit_surrogate,
     train_surrogate,
     training_data,
 )
 from db import CampaignNotFoundError, CampaignStore
+from discovery.datasets import PoolDataset
+from discovery.domain import Direction, Objective
+from discovery.planners import GPPlanner, PlanningProblem
+from discovery.spaces import ContinuousParameter, SearchSpace
 
 
 def _oracle(agent: CampaignAgent) -> LookupOracle:
@@ -101,3 +107,53 @@ def test_training_data_is_encoded_like_the_planner(
     np.testing.assert_array_equal(data.bounds, np.stack([pool.min(0), pool.max(0)]))
     artifact = fit_surrogate(data)
     assert artifact.kind == "gp" and artifact.metrics["n_train"] == 5
+
+
+def _tiny_campaign(
+    store: CampaignStore, dataset: PoolDataset, unit: float, like: CampaignAgent
+) -> CampaignAgent:
+    """``like``'s campaign over ``dataset`` with every objective value multiplied by ``unit``."""
+    tiny = dataclasses.replace(dataset, values=dataset.values * unit)
+    return CampaignAgent.from_dataset(store, "photo-pce10-tiny", tiny, like.campaign.settings)
+
+
+def test_training_on_an_objective_in_tiny_units_matches_the_plain_one_in_them(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent, photo_pce10_dataset: PoolDataset
+) -> None:
+    """A diffusivity-like objective (~1e-14) is fitted in rescaled units, reported in its own."""
+    unit = 1e-12
+    tiny = _tiny_campaign(store, photo_pce10_dataset, unit, photo_pce10_campaign)
+    for agent in (photo_pce10_campaign, tiny):
+        agent.observe(_oracle(agent).evaluate(agent.propose(18)))  # one random design of 18
+    plain = store.load_model(train_surrogate(store, photo_pce10_campaign.name)).metrics
+    scaled = store.load_model(train_surrogate(store, tiny.name)).metrics
+    assert "objective_scale" not in plain  # fitted as measured: nothing changes
+    measured = np.array(scaled["cv_measured"])
+    (scale,) = scaled["objective_scale"]
+    assert math.log2(scale).is_integer() and scale == pytest.approx(measured.std(), rel=1)
+    np.testing.assert_array_equal(measured, unit * np.array(plain["cv_measured"]))
+    for name in ("cv_predicted", "cv_std"):
+        np.testing.assert_allclose(scaled[name], unit * np.array(plain[name]), rtol=1e-3)
+    for name in ("cv_mae", "cv_rmse"):
+        assert scaled[name] == pytest.approx(unit * plain[name], rel=1e-3)
+    assert scaled["cv_coverage_95"] == plain["cv_coverage_95"]
+    assert scaled["lengthscale"] == pytest.approx(plain["lengthscale"], rel=1e-3)
+
+
+def test_training_and_the_planner_register_one_version_in_tiny_units() -> None:
+    """Training hashes the targets the ``gp`` planner fits on, so both name one model."""
+    rng = np.random.default_rng(0)
+    space = SearchSpace((ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)))
+    pool = space.encode(space.sample(40, rng))
+    y = 1e-12 * (np.sin(5 * pool[:12, 0]) + pool[:12, 1] ** 2)
+    available = np.arange(40) >= 12
+    objective = Objective("d", Direction.MINIMIZE)
+    problem = PlanningProblem(space, (objective,), pool[:12], y[:, None], pool[:0], pool, available)
+    planned = GPPlanner().plan(problem, 1, seed=0).model
+    bounds = np.stack([pool.min(axis=0), pool.max(axis=0)])
+    trials = tuple(str(i) for i in range(12))
+    data = TrainingData("c", "d", -1.0, pool[:12], y, bounds, trials)
+    trained = fit_surrogate(data)
+    assert planned is not None
+    assert trained.data_hash == planned.data_hash
+    assert trained.metrics["objective_scale"] == planned.metrics["objective_scale"]

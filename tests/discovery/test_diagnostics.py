@@ -14,6 +14,7 @@ from scipy import stats
 
 from discovery.diagnostics import (
     LEVELS,
+    LeaveOneOut,
     calibration,
     central_z,
     loo_predictions,
@@ -171,3 +172,13 @@ def test_calibration_rejects_bad_input(args: tuple[np.ndarray, ...], message: st
         calibration(*args)
     with pytest.raises(ValueError, match="levels"):
         calibration(np.ones(2), np.ones(2), np.ones(2), levels=np.array([0.5, 1.0]))
+
+
+def test_rescaled_loo_is_in_the_units_and_sign_of_the_factor() -> None:
+    loo = LeaveOneOut(np.array([1.0, -2.0]), np.array([0.5, -1.5]), np.array([0.1, 0.2]))
+    flipped = loo.rescaled(-1.0)  # a minimised objective, fitted as measured: exact
+    assert flipped.observed.tolist() == [-1.0, 2.0] and flipped.mean.tolist() == [-0.5, 1.5]
+    assert flipped.std.tolist() == [0.1, 0.2]
+    tiny = loo.rescaled(-(2.0**-40))  # fitted in units of 2^-40 (a diffusivity in m^2/s)
+    np.testing.assert_array_equal(tiny.mean, -(2.0**-40) * loo.mean)
+    np.testing.assert_array_equal(tiny.std, 2.0**-40 * loo.std)
