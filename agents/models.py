@@ -70,6 +70,9 @@ MIN_SAMPLES = 5
 """Fewest labelled materials a model is trained on: in its training file when validation
 has a file of its own, else in the data that is split (training and validation together)."""
 
+DEFAULT_VAL_FRACTION = 0.1
+"""Share of a table held out for validation when neither a fraction nor a file is given."""
+
 COMPOSITION_DECIMALS = 6
 """Decimals of the molar fractions that tell compositions apart. Tables write fractional
 amounts to 8 decimals (as pymatgen's ``Composition.formula`` does), so
@@ -373,6 +376,15 @@ def _check_width(material: Material, where: str, kind: str | None) -> None:
         )
 
 
+def _check_widths(data: LabelledData, where: str, kind: str) -> None:
+    """Refuse, before training, materials wider than a ``kind`` model reads.
+
+    Fitting would refuse them too, but could name only a row of the training split.
+    """
+    for label in data.labels:
+        _check_width(label, where, kind)
+
+
 def _composition_formula(material: Material) -> str:
     return material.composition.formula if isinstance(material, Structure) else material
 
@@ -548,7 +560,7 @@ def prepare_table(
     formula_column: str = "formula",
     structure_column: str | None = None,
     val_path: str | Path | None = None,
-    val_fraction: float = 0.1,
+    val_fraction: float | None = None,
     config: TrainingConfig | None = None,
     seed: int = 0,
 ) -> PreparedTraining:
@@ -563,7 +575,8 @@ def prepare_table(
             required by ``crystal-gnn``, and read as compositions by the other kinds.
         val_path: Validation CSV with the same columns; default a random split of
             ``path``.
-        val_fraction: Share of ``path`` held out for validation when no ``val_path``.
+        val_fraction: Share of ``path`` held out for validation, in ``(0, 1)``; default
+            0.1. Not with ``val_path``, which gives the validation data instead.
         config: Ensemble training settings (default :class:`TrainingConfig` with
             ``seed``); ignored by ``gp``.
         seed: Seed of the validation split (and of training when ``config`` is None).
@@ -571,12 +584,18 @@ def prepare_table(
     Raises:
         FileNotFoundError: if a file is missing.
         ValueError: naming the file, column and row of bad input; for an unknown kind,
-            ``crystal-gnn`` without a structure column, fewer than :data:`MIN_SAMPLES`
-            compositions (repeats are merged, see :func:`read_table`) in ``path``, or a
-            ``val_path`` that holds materials of ``path``.
+            ``crystal-gnn`` without a structure column, both ``val_path`` and
+            ``val_fraction``, fewer than :data:`MIN_SAMPLES` compositions (repeats are
+            merged, see :func:`read_table`) in ``path``, or a ``val_path`` that holds
+            materials of ``path``.
 
     """
     settings = _config(kind, config, seed)
+    if val_path is not None and val_fraction is not None:  # the fraction would go unused
+        raise ValueError(
+            "val_fraction: holds part of the training data out for validation, and "
+            "val_path gives a validation file instead: give one of them"
+        )
     if kind == "crystal-gnn" and structure_column is None:
         raise ValueError(
             "structure_column: crystal-gnn reads crystal structures; name the column that "
@@ -592,8 +611,9 @@ def prepare_table(
         how = f"file {val_path}"
     else:
         _check_size(len(data), str(path))
-        train_part, val = split(data, val_fraction, seed)
-        how = f"random {val_fraction:g} (seed {seed})"
+        fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
+        train_part, val = split(data, fraction, seed)
+        how = f"random {fraction:g} (seed {seed})"
     info = {"target": target, "source": f"table:{path}", "unit": None, "validation": how}
     return PreparedTraining(train_part, val, settings, info, tuple(notes))
 
@@ -668,7 +688,7 @@ def prepare_campaign(
     objective: str | None = None,
     kind: str = "ensemble",
     *,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     config: TrainingConfig | None = None,
     seed: int = 0,
 ) -> PreparedTraining:
@@ -686,7 +706,8 @@ def prepare_campaign(
     Raises:
         CampaignNotFoundError: if there is no such campaign.
         ValueError: for a campaign that is not a composition campaign, an unknown
-            objective, or fewer than :data:`MIN_SAMPLES` measurements.
+            objective, fewer than :data:`MIN_SAMPLES` measurements, or a measured
+            composition with more elements than a ``kind`` model reads (naming it).
 
     """
     settings = _config(kind, config, seed)
@@ -694,6 +715,7 @@ def prepare_campaign(
         raise ValueError("kind: crystal-gnn needs structures; a campaign's trials have none")
     data, chosen, unit = campaign_data(store, name, objective)
     _check_size(len(data), f"campaign {name!r} (objective {chosen!r})")
+    _check_widths(data, f"campaign {name!r} measurements", kind)
     train_part, val = split(data, val_fraction, seed)
     info = {
         "target": chosen,
@@ -841,7 +863,7 @@ def prepare_records(
     *,
     min_confidence: float | None = None,
     unit: str | None = None,
-    val_fraction: float = 0.1,
+    val_fraction: float = DEFAULT_VAL_FRACTION,
     config: TrainingConfig | None = None,
     seed: int = 0,
 ) -> PreparedTraining:
@@ -858,7 +880,8 @@ def prepare_records(
         seed: Seed of the validation split (and of training when ``config`` is None).
 
     Raises:
-        ValueError: for fewer than :data:`MIN_SAMPLES` readable formulas.
+        ValueError: for fewer than :data:`MIN_SAMPLES` readable formulas, or a formula
+            with more elements than a ``kind`` model reads (naming it).
 
     """
     settings = _config(kind, config, seed)
@@ -871,6 +894,7 @@ def prepare_records(
             f"property {property!r}: {len(data)} material(s) with a readable formula{skipped}; "
             f"training a model needs at least {MIN_SAMPLES}"
         )
+    _check_widths(data, f"property {property!r} records", kind)
     train_part, val = split(data, val_fraction, seed)
     info = {
         "target": property,
@@ -1077,6 +1101,7 @@ def write_plots(trained: TrainedModel, folder: str | Path) -> list[Path]:
 
 __all__ = [
     "COMPOSITION_DECIMALS",
+    "DEFAULT_VAL_FRACTION",
     "MIN_SAMPLES",
     "LabelledData",
     "PreparedTraining",

@@ -102,7 +102,10 @@ class TrainingConfig:
         epochs: Largest number of passes over the training data.
         patience: Epochs without a better validation MAE before a member stops.
         batch_size: Samples per gradient step.
-        lr: Peak AdamW learning rate (cosine decay to 1% over ``epochs``); ``None``: the
+        lr: Peak AdamW learning rate of a one-cycle schedule over ``epochs`` (torch's
+            ``OneCycleLR``): a warm-up from ``lr / 25`` over the first 5% of the steps
+            (at least two), then cosine decay to ``lr / 250000`` at the last step of
+            ``epochs`` (early stopping ends sooner, at a higher rate); ``None``: the
             member architecture's own (:data:`LEARNING_RATES`).
         weight_decay: AdamW weight decay.
         loss: ``gaussian`` (Gaussian NLL), ``beta-gaussian`` (beta-NLL, Seitzer et al.,
@@ -276,11 +279,35 @@ def _validation_mae(
 #: Share of the one-cycle schedule spent warming up to the peak learning rate.
 _WARMUP_FRACTION = 0.05
 
+#: Warm-up steps of the shortest warm-up (runs of 40 steps and more have them at 5%).
+_MIN_WARMUP_STEPS = 2
+
+#: The one-cycle learning rate starts at ``peak / _DIV_FACTOR`` and ends at
+#: ``peak / (_DIV_FACTOR * _FINAL_DIV_FACTOR)`` (torch's defaults, stated here).
+_DIV_FACTOR, _FINAL_DIV_FACTOR = 25.0, 1e4
+
+
+def _warmup_fraction(total_steps: int) -> float:
+    """``pct_start`` of a run: 5% of its steps, and at least two of them where it can be.
+
+    torch's warm-up ends at step index ``pct_start * total_steps - 1``: below 1 (runs of
+    fewer than 40 steps at 5%) step 1 is already past the peak, a one-step warm-up, or
+    (below 0, under 20 steps) none at all; at exactly 0 torch divided by zero. Two steps
+    need a third for the decay, so runs of 1 or 2 steps keep 5%. From 40 steps on, 5% is
+    two steps or more and the schedule is torch's own, so trained models don't move.
+    """
+    if total_steps <= _MIN_WARMUP_STEPS:
+        return _WARMUP_FRACTION
+    return max(_WARMUP_FRACTION, _MIN_WARMUP_STEPS / total_steps)
+
 
 def _one_cycle(
     optimizer: torch.optim.Optimizer, lr: float, total_steps: int
 ) -> torch.optim.lr_scheduler.OneCycleLR:
-    """One-cycle learning-rate schedule: 5% warm-up to ``lr``, then cosine annealing.
+    """One-cycle learning-rate schedule: a warm-up to ``lr``, then cosine annealing.
+
+    The rate rises from ``lr / 25`` to ``lr`` over the first 5% of the steps (at least
+    two, :func:`_warmup_fraction`), then anneals (cosine) to ``lr / 250000`` at the last.
 
     Args:
         optimizer: The optimiser whose learning rate is scheduled.
@@ -291,14 +318,13 @@ def _one_cycle(
         The scheduler, to step once per gradient step.
 
     """
-    pct_start = _WARMUP_FRACTION
-    # torch divides by the warm-up's last step index, pct_start * total_steps - 1, which is
-    # exactly zero for a one-step warm-up (total_steps == 20); stretch that warm-up to two
-    # steps. Every other run length keeps its schedule, so trained results don't move.
-    if pct_start * total_steps - 1 == 0:
-        pct_start = 2.0 / total_steps
     return torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, lr, total_steps=total_steps, pct_start=pct_start
+        optimizer,
+        lr,
+        total_steps=total_steps,
+        pct_start=_warmup_fraction(total_steps),
+        div_factor=_DIV_FACTOR,
+        final_div_factor=_FINAL_DIV_FACTOR,
     )
 
 

@@ -9,7 +9,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -34,6 +37,27 @@ def _number(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return "-" if value is None else str(value)
     return f"{value:.4g}" if math.isfinite(value) else str(value)
+
+
+#: Arguments of :func:`agents.models.prepare_table` and the options that set them.
+TABLE_OPTIONS = {"val_path": "--val", "val_fraction": "--val-fraction"}
+
+
+def _as_options(error: ValueError, options: dict[str, str]) -> Exception:
+    """``error`` in the options' words when it starts by naming one of the arguments.
+
+    The library names its arguments (``"val_path: ..."``); a command line user knows the
+    options (``"--val: ..."``). Other errors are returned as they are.
+    """
+    from matloop.cli import CommandError
+
+    message = str(error)
+    if not any(message.startswith(f"{name}: ") for name in options):
+        return error
+    for name, option in options.items():
+        # whole words only: a file named val_path.csv keeps its name
+        message = re.sub(rf"(?<![\w./-]){name}(?![\w/-]|\.\w)", option, message)
+    return CommandError(message)
 
 
 def _source(data: Path | None, campaign: str | None, records: str | None) -> str:
@@ -89,6 +113,36 @@ def _check_plots_folder(plots: Path) -> None:
         raise CommandError(f"--plots: cannot make folder {plots}: {error.strerror}") from None
     if not os.access(plots, os.W_OK | os.X_OK):
         raise CommandError(f"--plots: folder {plots} is not writable")
+
+
+def _folders_to_make(folder: Path) -> list[Path]:
+    """``folder`` and those of its parents that do not exist yet, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+@contextmanager
+def _plots_folder(plots: Path | None) -> Iterator[None]:
+    """Make the ``--plots`` folder for the ``with`` body, and take it back if that fails.
+
+    A bad path is refused before training, not after. When the body raises, the folders
+    made here that are still empty are removed; a folder that was there stays.
+    """
+    if plots is None:
+        yield
+        return
+    made = _folders_to_make(plots)
+    try:
+        _check_plots_folder(plots)
+        yield
+    except BaseException:
+        for folder in made:  # deepest first: a parent empties once its child is gone
+            with suppress(OSError):  # not empty (plots were written), or never made
+                folder.rmdir()
+        raise
 
 
 def _train_and_register(
@@ -199,11 +253,6 @@ def model_train(
             {"--members": members, "--epochs": epochs, "--patience": patience,
              "--batch-size": batch_size, "--device": device},
         )  # fmt: skip
-        if val_fraction is not None and val is not None:
-            raise CommandError(
-                "--val-fraction: holds part of --data out for validation, and --val gives "
-                "a validation file instead: give one of them"
-            )
         if val_fraction is not None and not 0 < val_fraction < 1:
             raise CommandError(
                 f"--val-fraction: must lie strictly between 0 and 1, got {val_fraction}"
@@ -214,49 +263,46 @@ def model_train(
                 "of CIF text or CIF file paths"
             )
         check_device(device)
-        if plots is not None:
-            _check_plots_folder(plots)
-        # only the options given: the defaults are TrainingConfig's own
-        given: dict[str, Any] = {
-            "n_members": members,
-            "epochs": epochs,
-            "patience": patience,
-            "batch_size": batch_size,
-        }
-        config = TrainingConfig(
-            **{name: value for name, value in given.items() if value is not None},
-            seed=seed,
-            device=device,
-            progress=sys.stderr.isatty(),  # a bar per member on a terminal, none in logs
-        )
-        campaigns = store()  # connects first: no training for a registry that is not there
-        common: dict[str, Any] = {"config": config, "seed": seed}
-        if val_fraction is not None:
-            common["val_fraction"] = val_fraction
-        if data is not None:
-            assert target is not None
-            try:
-                prepared = prepare_table(
-                    data,
-                    target,
-                    kind,
-                    formula_column=formula_column,
-                    structure_column=structure_column,
-                    val_path=val,
-                    **common,
-                )
-            except ValueError as error:  # "val_path: ..." names the argument: say the option
-                if not str(error).startswith("val_path: "):
-                    raise
-                raise CommandError(f"--val: {str(error).removeprefix('val_path: ')}") from None
-        elif campaign is not None:
-            prepared = prepare_campaign(campaigns, campaign, objective, kind, **common)
-        else:
-            from db.literature import LiteratureStore
+        with _plots_folder(plots):  # made now; taken back if the command fails
+            # only the options given: the defaults are TrainingConfig's own
+            given: dict[str, Any] = {
+                "n_members": members,
+                "epochs": epochs,
+                "patience": patience,
+                "batch_size": batch_size,
+            }
+            config = TrainingConfig(
+                **{name: value for name, value in given.items() if value is not None},
+                seed=seed,
+                device=device,
+                progress=sys.stderr.isatty(),  # a bar per member on a terminal, none in logs
+            )
+            campaigns = store()  # connects first: no training for a registry that is not there
+            common: dict[str, Any] = {"config": config, "seed": seed}
+            if val_fraction is not None:
+                common["val_fraction"] = val_fraction
+            if data is not None:
+                assert target is not None
+                try:
+                    prepared = prepare_table(
+                        data,
+                        target,
+                        kind,
+                        formula_column=formula_column,
+                        structure_column=structure_column,
+                        val_path=val,
+                        **common,
+                    )
+                except ValueError as error:  # "val_path: ..." names arguments: say options
+                    raise _as_options(error, TABLE_OPTIONS) from None
+            elif campaign is not None:
+                prepared = prepare_campaign(campaigns, campaign, objective, kind, **common)
+            else:
+                from db.literature import LiteratureStore
 
-            assert records is not None
-            prepared = prepare_records(LiteratureStore(), records, kind, **common)
-        stored, fresh, written = _train_and_register(prepared, plots, device)
+                assert records is not None
+                prepared = prepare_records(LiteratureStore(), records, kind, **common)
+            stored, fresh, written = _train_and_register(prepared, plots, device)
     for note in prepared.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     metrics = stored["metrics"]  # the registry's: a model registered before keeps its own
@@ -324,6 +370,42 @@ def model_train_policy(
     )
 
 
+#: Kind of the registered acquisition policies: :data:`agents.policies.KIND`, written out
+#: because importing that module loads torch and botorch.
+POLICY_KIND = "rl-policy"
+
+#: Marks the ``model list`` cells of a policy, whose n and score mean other things.
+POLICY_MARK = "†"
+
+POLICY_LEGEND = (
+    f"{POLICY_MARK} acquisition policy ({POLICY_KIND}): n = training episodes (updates x "
+    "tasks x rollouts), val MAE = held-out regret (mean normalised simple regret on fresh "
+    "GP-sample tasks; lower is better; `model show` has expected improvement's)"
+)
+
+
+def _is_policy(row: dict[str, Any]) -> bool:
+    return bool(row["kind"] == POLICY_KIND)
+
+
+def _episodes(version: str) -> int | None:
+    """Training episodes of a registered policy (updates x tasks x rollouts), or None.
+
+    Read from its stored training configuration, a dict that ``list_model_records``
+    leaves out of its rows.
+    """
+    from db.models import describe_model_record
+
+    config = describe_model_record(version)["metrics"].get("config") or {}
+    episodes = 1
+    for name in ("iterations", "tasks", "rollouts"):
+        count = config.get(name)
+        if type(count) is not int:  # a policy stored without its settings
+            return None
+        episodes *= count
+    return episodes
+
+
 @model_app.command("list")
 def model_list(
     kind: Annotated[str | None, typer.Option(help="Only models of this kind.")] = None,
@@ -338,10 +420,11 @@ def model_list(
     with errors():
         store()
         rows = list_model_records(kind)
+        episodes = {r["version"]: _episodes(r["version"]) for r in rows if _is_policy(r)}
     if as_json:
         _json(rows)
         return
-    table = Table()
+    table = Table(caption=POLICY_LEGEND if episodes else None, caption_justify="left")
     table.add_column("version", no_wrap=True)  # whole, to copy into `show` and `predict`
     for column in ("kind", "campaign", "target"):
         table.add_column(column)
@@ -350,15 +433,22 @@ def model_list(
     table.add_column("created", no_wrap=True)
     for row in rows:
         m = row["metrics"]
-        size = m.get("n_train")
+        if _is_policy(row):  # no target, no MAE: its training and its regret, marked
+            count = episodes[row["version"]]
+            size = f"{'-' if count is None else count}{POLICY_MARK}"
+            score = f"{_number(m.get('held_out_regret'))}{POLICY_MARK}"
+        else:
+            n_train = m.get("n_train")
+            size = "" if n_train is None else str(n_train)
+            score = _number(m.get("val_mae", m.get("cv_mae")))
         created = (row["created_at"] or "")[:16].replace("T", " ")
         table.add_row(
             row["version"],
             row["kind"],
             row["campaign"] or "",
             str(m.get("target") or m.get("objective") or ""),
-            "" if size is None else str(size),
-            _number(m.get("val_mae", m.get("cv_mae"))),
+            size,
+            score,
             created,
         )
     console.print(table)

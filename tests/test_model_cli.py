@@ -134,7 +134,8 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
         (
             ["model", "train", "--data", "x.csv", "--target", "k", "--val", "v.csv",
              "--val-fraction", "0.2"],
-            "--val-fraction: holds part of --data out for validation, and --val gives",
+            "--val-fraction: holds part of the training data out for validation, and --val "
+            "gives a validation file instead: give one of them",
         ),
     ],
 )  # fmt: skip
@@ -247,3 +248,52 @@ def test_a_plots_path_that_cannot_be_a_folder_is_refused_before_training(
         assert message in " ".join(result.output.split())  # Rich wraps long lines
         assert "train /" not in result.output
     assert ModelRecord.objects.count() == 0
+
+
+def test_a_plots_folder_made_for_a_failed_training_is_taken_back(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bad = tmp_path / "bad.csv"
+    bad.write_text("formula,k\nNaCl,1\nKCl,hard\n")
+    nested = tmp_path / "made" / "plots"  # both folders made by the command
+    result = cli.invoke(app, ["model", "train", "--data", str(bad), "--target", "k",
+                              "--kind", "gp", "--plots", str(nested)])  # fmt: skip
+    assert result.exit_code == 1 and "'hard' is not a number" in result.output
+    assert not (tmp_path / "made").exists()
+
+    def failing_fit(*args: object, **kwargs: object) -> None:
+        raise ValueError("the fit failed")
+
+    monkeypatch.setattr("agents.models.fit_property_model", failing_fit)
+    data = salts_csv(tmp_path / "s.csv", SALTS)
+    kept = tmp_path / "kept"
+    kept.mkdir()  # there before the command: it stays, empty or not
+    for plots in (tmp_path / "fresh", kept):
+        result = cli.invoke(app, ["model", "train", "--data", str(data), "--target", "k",
+                                  "--kind", "gp", "--plots", str(plots)])  # fmt: skip
+        assert result.exit_code == 1 and "the fit failed" in result.output, result.output
+    assert not (tmp_path / "fresh").exists() and kept.is_dir()
+    assert ModelRecord.objects.count() == 0
+
+
+def test_model_list_shows_a_policys_training_episodes_and_held_out_regret(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents.policies import KIND, register_policy
+    from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig, TrainedPolicy
+    from matloop.model_cli import POLICY_KIND
+
+    assert POLICY_KIND == KIND  # written out in the CLI, which does not import torch to list
+    config = PolicyTrainingConfig(iterations=3000, tasks=2, rollouts=4, pool=40, horizon=6)
+    version = register_policy(TrainedPolicy(AcquisitionPolicy(config.hidden), config))
+    regret = ModelRecord.objects.get(version=version).metrics["held_out_regret"]
+    monkeypatch.setenv("COLUMNS", "200")  # the whole table on one line per model
+    result = cli.invoke(app, ["model", "list"])
+    assert result.exit_code == 0, result.output
+    (row,) = [line for line in result.output.splitlines() if version in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert "24000†" in cells  # 3000 updates x 2 tasks x 4 rollouts, not 2.4e+04
+    assert f"{regret:.4g}†" in cells
+    legend = " ".join(result.output.split())
+    assert "† acquisition policy (rl-policy): n = training episodes" in legend
+    assert "val MAE = held-out regret" in legend

@@ -19,6 +19,9 @@ from agents.models import (
     TrainedModel,
     data_hash,
     load_property_model,
+    prepare_campaign,
+    prepare_records,
+    prepare_table,
     read_materials,
     read_table,
     records_data,
@@ -304,6 +307,24 @@ def test_a_formula_wider_than_the_model_reads_is_refused_naming_its_data_row(
     assert len(read_table(path, "k")) == 5  # no model named: no limit
 
 
+def test_a_validation_fraction_with_a_validation_file_is_refused_naming_both(
+    tmp_path: Path,
+) -> None:
+    training = write_csv(tmp_path / "train.csv", [["formula", "k"], *[[f, "1"] for f in SALTS]])
+    held_out = write_csv(tmp_path / "held_out.csv", [["formula", "k"], ["BaO", "2"]])
+    message = r"^val_fraction: holds part of the training data out .*, and val_path gives a "
+    with pytest.raises(ValueError, match=message):  # the fraction would be ignored
+        prepare_table(training, "k", "gp", val_path=held_out, val_fraction=0.3)
+    with pytest.raises(ValueError, match=message):  # the default, said out loud, too
+        train_from_table(training, "k", "gp", val_path=held_out, val_fraction=0.1)
+    assert prepare_table(training, "k", "gp", val_path=held_out).info["validation"] == (
+        f"file {held_out}"
+    )
+    split_alone = prepare_table(training, "k", "gp")
+    assert split_alone.info["validation"] == "random 0.1 (seed 0)"  # the default fraction
+    assert len(split_alone.val) == 1
+
+
 def test_missing_files_are_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nowhere\.csv: not found"):
         train_from_table(tmp_path / "nowhere.csv", "k", "gp")
@@ -422,6 +443,22 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
         train_from_records(store, "kappa", "gp")
 
 
+WIDE = "LiBeBNaMgAlSiKCaScTiVCr"  # 13 elements, one more than composition models read
+
+
+def test_records_of_a_formula_wider_than_the_model_reads_are_refused_before_training(
+    mongodb_uri: str,
+) -> None:
+    for material in ("MgB2", "NbSe2", "Nb3Sn", "Nb", "YBa2Cu3O7", "LaFeAsO"):
+        stored_record(material, 10.0, formula=material)
+    stored_record("wide", 5.0, formula=WIDE)
+    store = LiteratureStore()
+    wide = str(Composition(WIDE).reduced_formula)  # records are named by reduced formula
+    message = rf"^property 'tc' records: '{wide}' has 13 elements; a gp model reads at most 12$"
+    with pytest.raises(ValueError, match=message):  # not "train row N" from the fit
+        prepare_records(store, "tc", "gp")
+
+
 def test_records_of_one_composition_in_other_notations_are_one_material(
     mongodb_uri: str,
 ) -> None:
@@ -497,6 +534,25 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
     assert measured <= {0.0, 0.5}  # molar fractions: NaCl is Na 0.5, Cl 0.5
     with pytest.raises(ValueError, match="objective: campaign 'salts' has no objective 'b'"):
         train_from_campaign(store, "salts", "b", kind="gp")
+
+
+def test_a_campaign_composition_wider_than_the_model_reads_is_refused_before_training(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    formulas = [*SALTS[:5], WIDE]
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(formulas)]]
+    pool = load_csv(write_csv(tmp_path / "wide.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(
+        store, "wide", pool, CampaignSettings("random", initial=6, batch_size=6)
+    )
+    oracle = LookupOracle.from_candidates(store.candidates("wide"))
+    agent.observe(oracle.evaluate(agent.propose(6)))  # every material, the wide one too
+    message = (
+        r"^campaign 'wide' measurements: '[^']+' has 13 elements; a gp model reads at most 12$"
+    )
+    with pytest.raises(ValueError, match=message):  # not "train row N" from the fit
+        prepare_campaign(store, "wide", kind="gp")
 
 
 def test_a_prior_model_that_predicts_nan_is_refused_naming_it(
