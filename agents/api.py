@@ -4,8 +4,9 @@ Every route declares who may call it (``@access``); ``tests/agents/test_api_acce
 walks the app's route list, so a route without a rule fails the tests.
 
 Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign,
-trial or model version, 409 conflict (lease, concurrent proposal, name taken), 413 payload
-too large, 422 invalid input (the message names the field), 503 database unavailable.
+trial or model version, 409 conflict (lease, closed campaign, concurrent proposal, name
+taken), 413 payload too large, 422 invalid input (the message names the field), 503
+database unavailable.
 Nothing is written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
 request validation, whose ``detail`` lists the invalid fields; each route declares the
 errors it can answer in the OpenAPI schema.
@@ -60,6 +61,7 @@ from db import (
     TrialStateError,
     connect,
 )
+from db.campaigns import CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import LiteratureStore
 from db.materials import add_material, page_materials
@@ -318,7 +320,8 @@ ANSWERS = {
     403: "The token lacks the scope (or the campaign) the route needs, or a token bound to "
     "an instrument names another one.",
     404: "Unknown campaign, trial or model version.",
-    409: "Conflict: trial state or lease, a concurrent proposal, a name taken.",
+    409: "Conflict: trial state or lease, a closed campaign (no new trials), a concurrent "
+    "proposal, a name taken.",
     413: TOO_LARGE.capitalize() + ".",
     422: "Invalid input; the message names the field.",
     503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
@@ -522,12 +525,14 @@ class Service:
         written = (400, 401, 403, 404, 409, 413, 422)  # 400: a body that is not UTF-8
         created = (400, 401, 403, 409, 413, 422)
         registered = (201, 400, 401, 403, 413, 422)
+        closed = (401, 403, 404, 413, 422)  # 413: any POST body over the limit
         routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
             ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403, 422)),
             ("POST", "/campaigns", self.create_campaign, Admin, 201, created),
             ("GET", campaign, self.show_campaign, Reader, 200, read),
             ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
             ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200, listed),
+            ("POST", f"{campaign}/close", self.close_campaign, Admin, 200, closed),
             ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
             ("POST", f"{campaign}/results", self.report, Writer, 200, written),
             ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200, written),
@@ -639,6 +644,17 @@ class Service:
         """
         agent = self.agent(name)
         return status_json(agent.status()) | {"metrics_history": agent.metrics_history()}
+
+    @access("admin")
+    def close_campaign(self, name: str) -> dict[str, Any]:
+        """Close a campaign: it hands out no more trials (claims answer 409).
+
+        Proposed trials no instrument claimed are abandoned; running ones keep their
+        leases, and their results are still accepted. Idempotent: closing a closed
+        campaign answers 200 with `already_closed` true.
+        """
+        report = self.agent(name).close()
+        return {"name": name, "status": "closed", **asdict(report)}
 
     @access("read")
     def list_trials(
@@ -884,6 +900,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         (PermissionError, 403),
         (LookupError, 404),
         (CampaignExistsError, 409),
+        (CampaignClosedError, 409),
         (ConcurrentProposalError, 409),
         (TrialStateError, 409),
         (ValueError, 422),

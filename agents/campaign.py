@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
+from db.campaigns import CLOSED, CampaignClosedError, CloseReport
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     Campaign,
@@ -300,8 +301,10 @@ class CampaignAgent:
             budget runs out, none when either is spent.
 
         Raises:
+            CampaignClosedError: if the campaign is closed.
             ConcurrentProposalError: if other agents kept taking the chosen candidates.
         """
+        self.ensure_open()  # before planning: a closed campaign fits no model
         for attempt in range(attempts):
             try:
                 return self._propose_once(n)
@@ -324,11 +327,17 @@ class CampaignAgent:
         had taken go back to the queue before the error propagates. A claim repeated with
         the same ``request_id`` (a client's retry after a timeout) gets the trials the first
         one leased while they still run, not new ones.
+
+        Raises:
+            CampaignClosedError: if the campaign is closed. One closed while this claim
+                proposes returns the trials already leased: they run, and their results
+                are accepted.
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
+        self.ensure_open()
         token = None if request_id is None else f"request:{instrument}:{request_id}"
         if token is not None:
             earlier = self.store.claimed(self.name, instrument, token)
@@ -347,12 +356,38 @@ class CampaignAgent:
                     batch = self.campaign.settings.batch_size
                     if not self.propose(None if missing <= batch else missing):
                         break  # pool or budget spent
+        except CampaignClosedError:
+            if claimed:  # leased before the close: running trials, which it leaves be
+                return claimed
+            raise
         except Exception:
             # the instrument never learns these ids: leased, they would sit until expiry
             if claimed:
                 self.store.release(self.name, [str(t.id) for t in claimed], instrument)
             raise
         return claimed
+
+    def ensure_open(self) -> None:
+        """Refuse new work on a closed campaign: every proposal and claim checks here.
+
+        Reads the database, not :attr:`campaign`: another process may have closed it.
+
+        Raises:
+            CampaignClosedError: naming the campaign.
+        """
+        self.store.ensure_open(self.name)
+
+    def close(self) -> CloseReport:
+        """Close the campaign: it hands out no more trials.
+
+        Proposed trials no instrument claimed are abandoned (reason ``campaign closed``),
+        atomically with the status; running trials keep their leases, and their results
+        are still accepted. Closing a closed campaign is not an error
+        (``already_closed``).
+        """
+        report = self.store.close(self.name)
+        self.campaign = replace(self.campaign, status=CLOSED)
+        return report
 
     def pending_unclaimed(self) -> bool:
         """Whether proposed trials wait for an instrument (another claim may take them)."""
@@ -525,8 +560,9 @@ class CampaignAgent:
             self._in_campaign_units(i, result, strict=True)  # a new result: no stray units
             trial = trials[result.trial_id]
             if not trial.status.is_pending:
+                why = f" ({trial.reason})" if trial.reason else ""  # "campaign closed"
                 raise TrialStateError(
-                    f"results[{i}]: trial {result.trial_id} is {trial.status.value}; "
+                    f"results[{i}]: trial {result.trial_id} is {trial.status.value}{why}; "
                     "only proposed or running trials accept results"
                 )
             holder = trial.claimed_by if trial.status is TrialStatus.RUNNING else None

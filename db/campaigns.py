@@ -1,7 +1,8 @@
 """Campaign repository: everything the agent stores and reads, as domain objects.
 
 Writes that touch several documents (a campaign with its pool, a batch of trials, a batch
-of measurements with their trials' status) run in one transaction: all or nothing.
+of measurements with their trials' status, closing a campaign with its waiting trials)
+run in one transaction: all or nothing.
 """
 
 from __future__ import annotations
@@ -56,6 +57,10 @@ T = TypeVar("T")
 PROPOSED = TrialStatus.PROPOSED.value
 PENDING = [s.value for s in TrialStatus if s.is_pending]
 RecordCheck = Callable[[dict[str, Trial], dict[str, Measurement]], None]
+#: A campaign's status (``CampaignDocument.status``): a closed one hands out no trials.
+ACTIVE, CLOSED = "active", "closed"
+#: The reason stored on the trials that closing a campaign abandons.
+CLOSED_REASON = "campaign closed"
 
 
 class CampaignNotFoundError(LookupError):
@@ -76,6 +81,36 @@ class TrialStateError(ValueError):
 
 class ConcurrentProposalError(RuntimeError):
     """Another proposal took a candidate first (retry the proposal)."""
+
+
+class CampaignClosedError(ValueError):
+    """The campaign is closed: it hands out no new trials (running ones may still report)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(
+            f"campaign {name!r} is closed: it hands out no new trials (results of its "
+            "running trials are still accepted)"
+        )
+        self.name = name
+
+    def __reduce__(self) -> tuple[type[CampaignClosedError], tuple[str]]:
+        # rebuilt from the name, not the message, where it is pickled (Prefect, Dask)
+        return type(self), (self.name,)
+
+
+@dataclass(frozen=True)
+class CloseReport:
+    """Outcome of :meth:`CampaignStore.close`.
+
+    Attributes:
+        already_closed: The campaign was closed before this call.
+        abandoned: Proposed trials abandoned now (no instrument had claimed them).
+        running: Trials still running: their instruments may report their results.
+    """
+
+    already_closed: bool
+    abandoned: int
+    running: int
 
 
 @dataclass(frozen=True)
@@ -171,7 +206,7 @@ class CampaignStore:
     def _queue(self, name: str) -> dict[str, Any]:
         """The campaign's id and queue bookkeeping, read raw (hot paths: no mongoengine)."""
         row = CampaignDocument._get_collection().find_one(
-            {"name": name}, {"_id": 1, "next_sequence": 1, "queue_floor": 1}
+            {"name": name}, {"_id": 1, "next_sequence": 1, "queue_floor": 1, "status": 1}
         )
         if row is None:
             raise CampaignNotFoundError(f"no campaign named {name!r}")
@@ -188,6 +223,65 @@ class CampaignStore:
     def campaigns(self) -> list[Campaign]:
         """All campaigns, oldest first."""
         return [campaign_from_document(d) for d in CampaignDocument.objects.order_by("created_at")]
+
+    def ensure_open(self, name: str) -> None:
+        """Refuse new work on a closed campaign.
+
+        Raises:
+            CampaignNotFoundError: if there is no such campaign.
+            CampaignClosedError: if it is closed.
+        """
+        if self._queue(name).get("status") == CLOSED:
+            raise CampaignClosedError(name)
+
+    def close(self, name: str) -> CloseReport:
+        """Close a campaign and abandon its proposed trials, in one transaction.
+
+        Running trials keep their leases, so their results are still accepted. A proposal
+        storing a batch meanwhile writes the campaign's sequence counter in its own
+        transaction (:meth:`add_trials`), so the two conflict and one goes first: the
+        batch lands before the close, which abandons it, or it is refused. Closing a
+        closed campaign is harmless (``already_closed``).
+
+        Raises:
+            CampaignNotFoundError: if there is no such campaign.
+        """
+        campaigns = CampaignDocument._get_collection()
+
+        def work(session: ClientSession) -> CloseReport:
+            before = campaigns.find_one_and_update(
+                {"name": name},
+                {"$set": {"status": CLOSED}},
+                projection={"status": 1},
+                session=session,
+            )
+            if before is None:
+                raise CampaignNotFoundError(f"no campaign named {name!r}")
+            campaign = before["_id"]
+            abandoned = _trials().update_many(
+                {"campaign": campaign, "status": PROPOSED},
+                {  # as set_status abandons one: its candidate and lease are freed
+                    "$set": {
+                        "status": TrialStatus.ABANDONED.value,
+                        "reason": CLOSED_REASON,
+                        "updated_at": utcnow(),
+                    },
+                    "$unset": {"active_candidate": "", "lease_expires_at": ""},
+                },
+                session=session,
+            )
+            running = _trials().find(
+                {"campaign": campaign, "status": TrialStatus.RUNNING.value},
+                {"_id": 1},
+                session=session,
+            )
+            return CloseReport(
+                already_closed=before.get("status") == CLOSED,
+                abandoned=abandoned.modified_count,
+                running=len(list(running)),
+            )
+
+        return _transaction(work)
 
     def delete(self, name: str) -> None:
         """Delete a campaign and everything that hangs off it (pool, trials, results, models)."""
@@ -240,45 +334,68 @@ class CampaignStore:
         return {str(r["_id"]): trial_from_raw(r, name) for r in found if r["campaign"] == campaign}
 
     def add_trials(self, name: str, trials: Sequence[Trial]) -> list[Trial]:
-        """Store a batch of new trials atomically; returns them with ids and timestamps."""
+        """Store a batch of new trials atomically; returns them with ids and timestamps.
+
+        Raises:
+            CampaignClosedError: if the campaign is closed (nothing is stored).
+            ConcurrentProposalError: if another proposal took one of the candidates.
+        """
         if not trials:
             return []
         campaign = self._id(name)
-        start = self._allocate(campaign, len(trials))
-        documents = [trial_to_document(t, campaign, start + i) for i, t in enumerate(trials)]
-        for document in documents:
-            document.id = ObjectId()
+
+        def work(session: ClientSession) -> list[TrialDocument]:
+            # The sequences are taken in the transaction: a close (which writes the same
+            # campaign document) then commits wholly before or after this batch.
+            start = self._allocate(campaign, name, len(trials), session)
+            documents = [trial_to_document(t, campaign, start + i) for i, t in enumerate(trials)]
+            for document in documents:
+                document.id = ObjectId()
+            _insert(documents, session)
+            return documents
+
         try:
-            _transaction(lambda session: _insert(documents, session))
+            documents = _transaction(work)
         except DuplicateKeyError:
             raise ConcurrentProposalError(
                 f"campaign {name!r}: another proposal took some of these candidates; propose again"
             ) from None
         return [trial_from_document(d, name) for d in documents]
 
-    def _allocate(self, campaign: ObjectId, n: int) -> int:
+    def _allocate(self, campaign: ObjectId, name: str, n: int, session: ClientSession) -> int:
         """Reserve ``n`` consecutive trial sequences with one atomic ``$inc``; the first.
 
         Replaces "last sequence + 1", which SecantusDB answers by reading and sorting
         every trial of the campaign (0.6 s at 20,000 trials).
+
+        Raises:
+            CampaignClosedError: if the campaign is closed.
+            CampaignNotFoundError: if it was deleted.
         """
         campaigns = CampaignDocument._get_collection()
         for _ in range(2):
             before = campaigns.find_one_and_update(
-                {"_id": campaign, "next_sequence": {"$exists": True}},
+                {"_id": campaign, "status": {"$ne": CLOSED}, "next_sequence": {"$exists": True}},
                 {"$inc": {"next_sequence": n}},
                 projection={"next_sequence": 1},
+                session=session,
             )
             if before is not None:
                 return int(before["next_sequence"])
+            row = campaigns.find_one({"_id": campaign}, {"status": 1}, session=session)
+            if row is None:
+                break
+            if row.get("status") == CLOSED:
+                raise CampaignClosedError(name)
             # A campaign stored before the counter existed: start it after its last trial.
-            last = _trials().find({"campaign": campaign}, {"sequence": 1}).sort("sequence", -1)
-            start = next((row["sequence"] + 1 for row in last.limit(1)), 0)
+            last = _trials().find({"campaign": campaign}, {"sequence": 1}, session=session)
+            start = next((t["sequence"] + 1 for t in last.sort("sequence", -1).limit(1)), 0)
             campaigns.update_one(
                 {"_id": campaign, "next_sequence": {"$exists": False}},
                 {"$set": {"next_sequence": start}},
+                session=session,
             )
-        raise CampaignNotFoundError(f"campaign {campaign} was deleted")
+        raise CampaignNotFoundError(f"campaign {name!r} was deleted")
 
     # -- leases ----------------------------------------------------------------------
     def _release_expired(self, campaign: ObjectId) -> int:
@@ -380,8 +497,13 @@ class CampaignStore:
         ``status == proposed`` that stamps a claim token (``token``, else a unique one),
         and reads back what this claim got. Each trial's update is atomic, so two
         instruments claiming at once never receive the same trial (one may get fewer).
+
+        Raises:
+            CampaignClosedError: if the campaign is closed: it leases nothing.
         """
         queue = self._queue(name)
+        if queue.get("status") == CLOSED:  # its proposed trials were abandoned
+            raise CampaignClosedError(name)
         self._release_expired(queue["_id"])
         ids, floor = self._waiting(queue, count)
         if not ids:
@@ -688,9 +810,14 @@ class CampaignStore:
 
 
 __all__ = [
+    "ACTIVE",
+    "CLOSED",
+    "CLOSED_REASON",
+    "CampaignClosedError",
     "CampaignExistsError",
     "CampaignNotFoundError",
     "CampaignStore",
+    "CloseReport",
     "ConcurrentProposalError",
     "RecordReport",
     "TrialNotFoundError",

@@ -9,17 +9,27 @@ killed or repeated goes on where the database stands), but it does not call ``ru
 each round is its own ``campaign_round`` subflow made of thin tasks, so a round's
 proposal, measurement and storage show up, time and fail separately, and only the
 database steps retry.
+
+A closed campaign (``matloop campaign close``) gets no new batch: each flow asks
+:func:`campaign_open` (a database read, retried like those of :mod:`flows.tasks`) before
+it proposes, and logs a warning that it skips the work, so a schedule left on a closed
+campaign does nothing, and says so.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow
+from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
+from db.campaigns import CampaignClosedError
 from flows.tasks import (
+    DB_RETRIES,
+    DB_RETRY_DELAYS,
+    campaign_store,
     campaign_summary,
     evaluate,
     fit_model,
@@ -29,8 +39,40 @@ from flows.tasks import (
     propose_batch,
     register_model,
     trained_version,
+    transient_failure,
     unclaimed_trials,
 )
+
+
+@task(
+    name="campaign-open",
+    task_run_name="open-{campaign}",
+    retries=DB_RETRIES,
+    retry_delay_seconds=DB_RETRY_DELAYS,
+    retry_condition_fn=transient_failure,
+    cache_policy=NO_CACHE,
+)
+def campaign_open(campaign: str, uri: str) -> bool:
+    """Whether the campaign still hands out trials (database read; False once closed)."""
+    try:
+        campaign_store(uri).ensure_open(campaign)
+    except CampaignClosedError:
+        return False
+    return True
+
+
+def _skip_closed(campaign: str, uri: str, what: str) -> bool:
+    """Whether the campaign is closed, logging that ``what`` is skipped if so."""
+    if campaign_open(campaign, uri):
+        return False
+    _log_closed(campaign, what)
+    return True
+
+
+def _log_closed(campaign: str, what: str) -> None:
+    get_run_logger().warning(
+        "campaign %r is closed: %s skipped (it hands out no new trials)", campaign, what
+    )
 
 
 def _measure_unclaimed(campaign: str, uri: str, oracle: LookupOracle) -> int:
@@ -57,11 +99,14 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
 
     Returns:
         The campaign summary (see :func:`flows.tasks.campaign_summary`) plus
-        ``proposed`` (trials in this round's batch; 0 when the pool is exhausted),
-        ``stored`` (results stored this round) and ``recovered`` (pending trials measured
-        first).
+        ``proposed`` (trials in this round's batch; 0 when the pool is exhausted or the
+        campaign closed), ``stored`` (results stored this round), ``recovered`` (pending
+        trials measured first) and ``closed`` (the round was skipped: campaign closed).
 
     """
+    if _skip_closed(campaign, uri, "round"):
+        summary = campaign_summary(campaign, uri)
+        return {**summary, "proposed": 0, "stored": 0, "recovered": 0, "closed": True}
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
     recovered = _measure_unclaimed(campaign, uri, oracle)
     trials = propose_batch(campaign, uri)
@@ -69,7 +114,8 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
     if trials:
         stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
     summary = campaign_summary(campaign, uri)
-    return {**summary, "proposed": len(trials), "stored": stored, "recovered": recovered}
+    counts = {"proposed": len(trials), "stored": stored, "recovered": recovered}
+    return {**summary, **counts, "closed": False}
 
 
 @flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
@@ -90,24 +136,29 @@ def run_campaign(
 
     Returns:
         The campaign summary plus ``batches_run`` (batches this run added, the initial
-        design included) and ``recovered`` (pending trials measured first).
+        design included), ``recovered`` (pending trials measured first) and ``closed``
+        (the campaign is closed: the run stopped there, or did nothing).
 
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
+    if _skip_closed(campaign, uri, "run"):
+        summary = campaign_summary(campaign, uri)
+        return {**summary, "batches_run": 0, "recovered": 0, "closed": True}
     recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
-    run = 0
+    run, closed = 0, False
     while (summary["initial_left"] or summary["rounds"] < rounds) and run != per_run:
         result = campaign_round(campaign, uri)
+        closed = result["closed"]  # closed meanwhile: the round said so in its log
         if not result["proposed"]:
-            break  # pool or budget spent
+            break  # pool or budget spent, or campaign closed
         run += 1
-        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored")}
+        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored", "closed")}
     summary.pop("recovered", None)
-    return {**summary, "batches_run": run, "recovered": recovered}
+    return {**summary, "batches_run": run, "recovered": recovered, "closed": closed}
 
 
 @flow(name="results-reported", flow_run_name="{campaign}-results-reported")
@@ -131,8 +182,9 @@ def results_reported(
 
     Returns:
         The campaign summary plus ``reported`` (``count``), ``model_version`` (None with
-        fewer than 3 results or several objectives) and ``proposed`` (trial ids handed
-        out, possibly none).
+        fewer than 3 results or several objectives), ``proposed`` (trial ids handed
+        out, possibly none) and ``closed`` (a closed campaign: results of its running
+        trials still retrain the model, but no batch is proposed).
 
     """
     summary = campaign_summary(campaign, uri)
@@ -147,10 +199,19 @@ def results_reported(
         # read again: an instrument's claim may have proposed a batch during the fit
         summary = campaign_summary(campaign, uri)
     proposed: list[str] = []
-    if propose and summary["pending"] == 0:
+    closed = not campaign_open(campaign, uri)
+    if propose and closed:
+        _log_closed(campaign, "next batch")
+    elif propose and summary["pending"] == 0:
         proposed = [str(t.id) for t in propose_batch(campaign, uri)]
         summary = campaign_summary(campaign, uri)
-    return {**summary, "reported": count, "model_version": version, "proposed": proposed}
+    return {
+        **summary,
+        "reported": count,
+        "model_version": version,
+        "proposed": proposed,
+        "closed": closed,
+    }
 
 
 __all__ = ["campaign_round", "results_reported", "run_campaign"]

@@ -545,8 +545,8 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     settings = status.campaign.settings
     budget = "" if settings.budget is None else f"  budget={settings.budget}"
     console.print(
-        f"[bold]{escape(name)}[/bold]  strategy={escape(settings.strategy)}  "
-        f"rounds={status.rounds}{budget}"
+        f"[bold]{escape(name)}[/bold]  status={escape(status.campaign.status)}  "
+        f"strategy={escape(settings.strategy)}  rounds={status.rounds}{budget}"
     )
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
     for c in status.campaign.constraints:
@@ -822,6 +822,7 @@ def campaign_run(
             raise CommandError(f"--oracle: unknown {oracle!r}; available: lookup")
         campaign_store = store()
         campaign = campaign_store.get(name)
+        campaign_store.ensure_open(name)  # first, even with its rounds done: it runs no more
         planner = None
         if surrogate is not None or prior is not None or acquisition is not None:
             settings = campaign.settings
@@ -872,6 +873,29 @@ def campaign_run(
                 f"{best.measurement.values[objective]:.6g}"
             )
         )
+
+
+@campaign_app.command("close")
+def campaign_close(name: str) -> None:
+    """Close a campaign: it hands out no more trials; closing it again changes nothing.
+
+    Proposed trials no instrument claimed are abandoned; running ones may still report.
+    """
+    from agents import CampaignAgent
+
+    with errors():
+        report = CampaignAgent(store(), name).close()
+    said = "was already closed" if report.already_closed else "closed"
+    notes = []
+    if report.abandoned:
+        notes.append(f"{_count(report.abandoned, 'proposed trial')} abandoned")
+    if report.running:
+        notes.append(f"{_count(report.running, 'running trial')} may still report results")
+    console.print(escape(f"{name} {said}" + (f": {'; '.join(notes)}" if notes else "")))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 @campaign_app.command("export")

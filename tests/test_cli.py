@@ -129,6 +129,26 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     assert "nothing proposed: its budget of 8 experiments is spent" in spent
 
 
+def test_a_closed_campaign_is_shown_closed_and_hands_out_no_more_work(cli: CliRunner) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "4")
+    [first, *_] = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
+    assert "opv closed: 3 proposed trials abandoned" in _ok(cli, "campaign", "close", "opv")
+    assert "opv was already closed" in _ok(cli, "campaign", "close", "opv")  # not an error
+    for command in (["propose", "opv"], ["run", "opv", "--rounds", "1"]):
+        refused = cli.invoke(app, ["campaign", *command])
+        assert refused.exit_code == 1, refused.output
+        assert "campaign 'opv' is closed" in refused.output
+    assert "status=closed" in _ok(cli, "campaign", "show", "opv")
+    shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
+    assert shown["status"] == "closed" and shown["trials"]["abandoned"] == 3
+    assert "closed" in _ok(cli, "campaign", "list")
+    late = ("campaign", "observe", "opv", "--trial", first["trial_id"], "--value", "degradation=1")
+    refused = cli.invoke(app, list(late))
+    assert refused.exit_code == 1 and "abandoned (campaign closed)" in refused.output
+    ghost = cli.invoke(app, ["campaign", "close", "ghost"])
+    assert ghost.exit_code == 1 and "no campaign named 'ghost'" in ghost.output
+
+
 def test_values_are_printed_as_stored_not_as_markup(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "smiles.csv"
     pool.write_text("x,smiles,y\n0.1,c1cc[nH]c1,9\n0.3,CCO,2\n0.5,CC[n+]C,5\n")

@@ -672,3 +672,35 @@ def test_an_internal_error_is_a_500_not_a_404(
     response = api.get("/api/v1/campaigns/photo-pce10", headers=_auth("researcher"))
     assert response.status_code == 500, response.text
     assert api.get("/api/v1/campaigns/nope", headers=_auth("researcher")).status_code == 404
+
+
+def test_an_admin_closes_a_campaign_and_instruments_get_no_more_work(api: TestClient) -> None:
+    robot, boss = _auth("instrument", ["photo-pce10"]), _auth("admin")
+    base = "/api/v1/campaigns/photo-pce10"
+    [trial] = api.post(
+        f"{base}/claims", json={"instrument": "robot-1", "count": 1}, headers=robot
+    ).json()["trials"]  # the initial design: 1 running, 9 waiting
+    assert api.post(f"{base}/close", headers=robot).status_code == 403  # not an instrument's
+    closed = api.post(f"{base}/close", headers=boss)
+    assert closed.status_code == 200, closed.text
+    assert closed.json() == {
+        "name": "photo-pce10",
+        "status": "closed",
+        "already_closed": False,
+        "abandoned": 9,
+        "running": 1,
+    }
+    again = api.post(f"{base}/close", headers=boss)  # idempotent
+    assert again.status_code == 200 and again.json()["already_closed"] is True
+    refused = api.post(f"{base}/claims", json={"instrument": "robot-1"}, headers=robot)
+    assert refused.status_code == 409
+    assert "campaign 'photo-pce10' is closed" in refused.json()["detail"]
+    result = {"trial_id": trial["id"], "values": {"degradation": 0.2}, "source": "robot-1"}
+    stored = api.post(f"{base}/results", json=result, headers=robot)  # the lab's work counts
+    assert stored.json() == {"stored": 1, "duplicates": 0}
+    reader = _auth("researcher")
+    assert api.get(base, headers=reader).json()["status"] == "closed"
+    [listed] = api.get("/api/v1/campaigns", headers=reader).json()
+    assert listed["status"] == "closed"
+    unknown = api.post("/api/v1/campaigns/nope/close", headers=boss)
+    assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]

@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import threading
+import time
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
 from db import CampaignExistsError, CampaignNotFoundError, CampaignStore
+from db.campaigns import CLOSED, CLOSED_REASON, CampaignClosedError, CloseReport
 from db.documents import CampaignDocument, CandidateDocument, TrialDocument, utcnow
 from discovery.domain import (
     Campaign,
@@ -183,3 +187,63 @@ def test_a_campaign_stored_before_the_sequence_counter_continues_after_its_last_
     store.add_trials("blend", [Trial("blend", point, "b0001") for _ in range(2)])
     assert sorted(TrialDocument.objects.distinct("sequence")) == [0, 1, 2, 3, 4]
     assert len(store.claim("blend", "robot-a", 10, 60)) == 5
+
+
+# -- closing: no new trials; waiting ones abandoned with the status, in one transaction ----
+def test_closing_abandons_waiting_trials_keeps_running_ones_and_is_idempotent(
+    store: CampaignStore,
+) -> None:
+    queued = _queued(store, 5)
+    running = store.claim("blend", "robot-a", 2, 60)
+    report = store.close("blend")
+    assert report == CloseReport(already_closed=False, abandoned=3, running=2)
+    assert store.get("blend").status == CLOSED
+    by_id = {t.id: t for t in store.trials("blend")}
+    assert [by_id[t.id].status for t in queued] == [TrialStatus.RUNNING] * 2 + [
+        TrialStatus.ABANDONED
+    ] * 3
+    assert {by_id[t.id].reason for t in queued[2:]} == {CLOSED_REASON}
+    assert {by_id[t.id].claimed_by for t in running} == {"robot-a"}  # leases kept
+    assert store.close("blend") == CloseReport(already_closed=True, abandoned=0, running=2)
+    with pytest.raises(CampaignNotFoundError, match="'nope'"):
+        store.close("nope")
+
+
+def test_a_closed_campaign_stores_no_new_trials_and_leases_none(store: CampaignStore) -> None:
+    _queued(store, 1)
+    store.close("blend")
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    with pytest.raises(CampaignClosedError, match="campaign 'blend' is closed"):
+        store.add_trials("blend", [Trial("blend", point, "b0001")])
+    with pytest.raises(CampaignClosedError, match="campaign 'blend' is closed"):
+        store.claim("blend", "robot-a", 1, 60)
+    with pytest.raises(CampaignClosedError, match="campaign 'blend' is closed"):
+        store.ensure_open("blend")
+    assert len(store.trials("blend")) == 1  # nothing half-written
+
+
+def test_a_close_during_a_proposal_abandons_its_batch_never_leaves_it_waiting(
+    store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.campaigns
+
+    _queued(store, 1)
+    insert, closing = db.campaigns._insert, []
+
+    def slow_insert(documents: list[Any], session: Any) -> None:
+        if documents and isinstance(documents[0], TrialDocument) and not closing:
+            # the batch's sequences are taken: an operator closes before it is written
+            closing.append(threading.Thread(target=store.close, args=("blend",)))
+            closing[0].start()
+            time.sleep(0.5)
+        insert(documents, session)
+
+    monkeypatch.setattr(db.campaigns, "_insert", slow_insert)
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    # the batch holds the campaign's counter: the close waits for it, then abandons it
+    batch = store.add_trials("blend", [Trial("blend", point, "b0001") for _ in range(2)])
+    closing[0].join(timeout=60)
+    assert store.get("blend").status == CLOSED
+    by_id = {t.id: t.status for t in store.trials("blend")}
+    assert [by_id[t.id] for t in batch] == [TrialStatus.ABANDONED] * 2, by_id
+    assert set(by_id.values()) == {TrialStatus.ABANDONED}

@@ -113,6 +113,43 @@ def test_run_campaign_stops_when_the_pool_is_exhausted(
     assert (result["measurements"], result["batches_run"], result["rounds"]) == (12, 2, 1)
 
 
+def test_flows_skip_a_closed_campaign_saying_so(
+    random_campaign: CampaignAgent, mongodb_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = random_campaign.name
+    campaign_round(name, mongodb_uri)  # the initial design, measured
+    random_campaign.propose()  # a batch handed out, then the campaign is closed
+    random_campaign.close()
+    skipped = campaign_round(name, mongodb_uri)
+    assert (skipped["closed"], skipped["proposed"], skipped["measurements"]) == (True, 0, 10)
+    assert skipped["trials"]["abandoned"] == 4 and skipped["pending"] == 0
+    run = run_campaign(name, 3, mongodb_uri)
+    assert (run["closed"], run["batches_run"], run["measurements"]) == (True, 0, 10)
+    reported = results_reported(name, mongodb_uri, count=0)
+    assert reported["closed"] is True and reported["proposed"] == []
+    assert reported["model_version"] is not None  # its results still train the model
+    assert random_campaign.status().batches == 2  # no batch since the close
+    said = [r.getMessage() for r in caplog.records if "is closed" in r.getMessage()]
+    assert f"campaign {name!r} is closed: round skipped" in said[0]
+
+
+def test_a_campaign_closed_during_a_run_stops_it(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    rounds: list[dict[str, Any]] = []
+
+    def then_close(campaign: str, uri: str) -> dict[str, Any]:
+        rounds.append(campaign_round(campaign, uri))
+        random_campaign.close()  # an operator, between two rounds
+        return rounds[-1]
+
+    monkeypatch.setattr("flows.campaigns.campaign_round", then_close)
+    stopped = run_campaign(name, 5, mongodb_uri)
+    assert (stopped["batches_run"], stopped["closed"], stopped["measurements"]) == (1, True, 10)
+    assert [r["closed"] for r in rounds] == [False, True]  # the next round found it closed
+
+
 def test_train_surrogate_flow_registers_a_model(
     random_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
