@@ -29,6 +29,10 @@ import httpx
 import numpy as np
 
 
+class CampaignClosed(Exception):
+    """The campaign was closed: it hands out no more work (``matloop campaign close``)."""
+
+
 class Instrument:
     """An HTTP client for one instrument on one campaign."""
 
@@ -53,6 +57,8 @@ class Instrument:
             if response.status_code >= 500 and attempt < attempts - 1:
                 time.sleep(0.5 * 2**attempt)
                 continue
+            if response.status_code == 409 and "is closed" in response.text:
+                raise CampaignClosed(response.json()["detail"])
             if response.status_code >= 400:
                 raise RuntimeError(f"{path}: {response.status_code} {response.text}")
             return response.json()
@@ -117,7 +123,11 @@ def main(argv: list[str] | None = None) -> int:
     instrument = Instrument(args.url, args.token, args.campaign, args.name)
     stored = duplicates = 0
     for round_ in range(1, args.rounds + 1):
-        trials = instrument.claim(args.batch, args.lease_seconds)
+        try:
+            trials = instrument.claim(args.batch, args.lease_seconds)
+        except CampaignClosed as closed:  # an operator closed it: not this instrument's error
+            print(f"no more work: {closed}")
+            break
         if not trials:
             print("no more work: the pool is exhausted")
             break

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from prefect import flow, get_run_logger, task
-from prefect.cache_policies import NO_CACHE
+from prefect import flow, get_run_logger
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
 from db.campaigns import CampaignClosedError
+from discovery.domain import Trial
 from flows.tasks import (
-    DB_RETRIES,
-    DB_RETRY_DELAYS,
-    campaign_store,
+    campaign_open,
     campaign_summary,
     evaluate,
     fit_model,
@@ -39,26 +37,8 @@ from flows.tasks import (
     propose_batch,
     register_model,
     trained_version,
-    transient_failure,
     unclaimed_trials,
 )
-
-
-@task(
-    name="campaign-open",
-    task_run_name="open-{campaign}",
-    retries=DB_RETRIES,
-    retry_delay_seconds=DB_RETRY_DELAYS,
-    retry_condition_fn=transient_failure,
-    cache_policy=NO_CACHE,
-)
-def campaign_open(campaign: str, uri: str) -> bool:
-    """Whether the campaign still hands out trials (database read; False once closed)."""
-    try:
-        campaign_store(uri).ensure_open(campaign)
-    except CampaignClosedError:
-        return False
-    return True
 
 
 def _skip_closed(campaign: str, uri: str, what: str) -> bool:
@@ -73,6 +53,15 @@ def _log_closed(campaign: str, what: str) -> None:
     get_run_logger().warning(
         "campaign %r is closed: %s skipped (it hands out no new trials)", campaign, what
     )
+
+
+def _propose(campaign: str, uri: str, what: str) -> list[Trial] | None:
+    """The campaign's next batch, or None when it was closed while the batch was planned."""
+    try:
+        return propose_batch(campaign, uri)
+    except CampaignClosedError:  # the check before planning passed: an operator, meanwhile
+        _log_closed(campaign, what)
+        return None
 
 
 def _measure_unclaimed(campaign: str, uri: str, oracle: LookupOracle) -> int:
@@ -109,7 +98,10 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
         return {**summary, "proposed": 0, "stored": 0, "recovered": 0, "closed": True}
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
     recovered = _measure_unclaimed(campaign, uri, oracle)
-    trials = propose_batch(campaign, uri)
+    trials = _propose(campaign, uri, "round")
+    if trials is None:
+        summary = campaign_summary(campaign, uri)
+        return {**summary, "proposed": 0, "stored": 0, "recovered": recovered, "closed": True}
     stored = 0
     if trials:
         stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
@@ -203,7 +195,9 @@ def results_reported(
     if propose and closed:
         _log_closed(campaign, "next batch")
     elif propose and summary["pending"] == 0:
-        proposed = [str(t.id) for t in propose_batch(campaign, uri)]
+        trials = _propose(campaign, uri, "next batch")
+        closed = trials is None
+        proposed = [str(t.id) for t in trials or []]
         summary = campaign_summary(campaign, uri)
     return {
         **summary,

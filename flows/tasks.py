@@ -30,6 +30,7 @@ from agents import CampaignAgent, LookupOracle, ObserveReport
 from agents.training import TrainingData, fit_surrogate, training_data
 from agents.training import trained_version as agents_trained_version
 from db import CampaignStore, connect
+from db.campaigns import CampaignClosedError
 from db.connection import database, database_name
 from discovery.domain import Measurement, ModelArtifact, Trial
 
@@ -93,6 +94,16 @@ _io: dict[str, Any] = {
 def unclaimed_trials(campaign: str, uri: str) -> list[Trial]:
     """Proposed trials no instrument has claimed (database read; see ``unclaimed``)."""
     return CampaignAgent(campaign_store(uri), campaign).unclaimed()
+
+
+@task(name="campaign-open", task_run_name="open-{campaign}", **_io)
+def campaign_open(campaign: str, uri: str) -> bool:
+    """Whether the campaign still hands out trials (database read; False once closed)."""
+    try:
+        campaign_store(uri).ensure_open(campaign)
+    except CampaignClosedError:
+        return False
+    return True
 
 
 @task(name="lookup-oracle", task_run_name="oracle-{campaign}", **_io)
@@ -199,6 +210,7 @@ def register_model(campaign: str, uri: str, artifact: ModelArtifact) -> str:
 __all__ = [
     "DB_RETRIES",
     "TRANSIENT_ERRORS",
+    "campaign_open",
     "campaign_store",
     "campaign_summary",
     "evaluate",

@@ -74,7 +74,8 @@ def flows_serve(
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
 
     A campaign whose pool has no reference values (a lab's) gets no run-campaign and no
-    schedule: its instruments report through the API, which triggers results-reported.
+    schedule: its instruments report through the API, which triggers results-reported. A
+    closed campaign gets no schedule either (its late results may still be served).
 
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
@@ -94,7 +95,8 @@ def flows_serve(
         _check_prefect(cron)
         # a lab's pool (no reference values) or open space (no pool) is measured by
         # instruments, not on a schedule
-        pool = store().candidates(campaign)
+        campaigns = store()
+        pool = campaigns.candidates(campaign)
         oracle = bool(pool) and all(c.reference is not None for c in pool)
         scheduled = cron is not None or interval is not None
         if not oracle and scheduled:
@@ -103,6 +105,8 @@ def flows_serve(
                 "run-campaign (which measures with the lookup oracle) cannot be scheduled; "
                 "serve it without --cron/--interval for train-surrogate and results-reported"
             )
+        if scheduled:  # a closed campaign's scheduled runs would only log that they skip
+            campaigns.ensure_open(campaign)
         if oracle and not scheduled:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if per_run is not None and not scheduled:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import importlib.util
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
 import pytest
+from fastapi.testclient import TestClient
 
 from agents import CampaignAgent, LookupOracle
+from agents.api import create_app
 from db import CampaignStore
 from db.campaigns import CampaignClosedError, CloseReport
 from db.documents import CampaignDocument
+from db.tokens import create_token
 from discovery.domain import Measurement, Trial, TrialStatus
 
 CLOSED = "campaign 'photo-pce10' is closed"
+REPO = Path(__file__).resolve().parents[2]
+OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 
 
 def _results(agent: CampaignAgent, trials: list[Trial]) -> list[Measurement]:
@@ -92,3 +102,29 @@ def test_a_claim_that_meets_a_close_keeps_what_it_leased(
     [leased] = agent.claim("robot-a", count=3)  # one leased, then no more to propose
     assert leased.id == waiting.id and leased.status is TrialStatus.RUNNING
     assert agent.store.trial(agent.name, waiting.id or "").claimed_by == "robot-a"
+
+
+def test_the_example_instrument_stops_cleanly_on_a_closed_campaign(
+    photo_pce10_campaign: CampaignAgent,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    spec = importlib.util.spec_from_file_location("instrument", REPO / "examples/instrument.py")
+    assert spec is not None and spec.loader is not None
+    instrument = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(instrument)
+    app = create_app()
+
+    def client(base_url: str, headers: dict[str, str], timeout: float) -> TestClient:
+        return TestClient(app, base_url=base_url, headers=headers)  # the app, in process
+
+    monkeypatch.setattr(instrument, "httpx", SimpleNamespace(Client=client, TransportError=OSError))
+    token, _ = create_token("robot-c", "instrument", [photo_pce10_campaign.name])
+    photo_pce10_campaign.close()
+    argv = ["--token", token, "--campaign", photo_pce10_campaign.name, "--data", str(OLYMPUS)]
+    assert instrument.main(argv) == 0
+    said = capsys.readouterr().out.splitlines()
+    assert said[0] == f"no more work: {CLOSED}: it hands out no new trials " + (
+        "(results of its running trials are still accepted)"
+    )
+    assert json.loads(said[-1]) == {"stored": 0, "duplicates": 0}

@@ -14,7 +14,7 @@ from prefect_dask import DaskTaskRunner
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
 from discovery.datasets import PoolDataset, load_csv
-from discovery.domain import CampaignSettings, Direction
+from discovery.domain import CampaignSettings, Direction, Trial
 from flows.campaigns import campaign_round, results_reported, run_campaign
 from flows.tasks import transient_failure
 from flows.training import (
@@ -148,6 +148,23 @@ def test_a_campaign_closed_during_a_run_stops_it(
     stopped = run_campaign(name, 5, mongodb_uri)
     assert (stopped["batches_run"], stopped["closed"], stopped["measurements"]) == (1, True, 10)
     assert [r["closed"] for r in rounds] == [False, True]  # the next round found it closed
+
+
+def test_a_close_while_a_batch_is_planned_ends_the_round_saying_so(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    campaign_round(name, mongodb_uri)  # the initial design, measured
+    plan = CampaignAgent._propose_once
+
+    def closed_meanwhile(agent: CampaignAgent, n: int | None) -> list[Trial]:
+        random_campaign.close()  # an operator, after the round's check, during the fit
+        return plan(agent, n)
+
+    monkeypatch.setattr(CampaignAgent, "_propose_once", closed_meanwhile)
+    ended = campaign_round(name, mongodb_uri)
+    assert (ended["closed"], ended["proposed"], ended["measurements"]) == (True, 0, 10)
+    assert random_campaign.status().batches == 1
 
 
 def test_train_surrogate_flow_registers_a_model(

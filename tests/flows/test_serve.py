@@ -264,5 +264,10 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
     paced = cli.invoke(flows_app, ["serve", "--campaign", "box", "--per-run", "1"], env=env)
     assert paced.exit_code == 1 and "--per-run paces a schedule" in paced.output
+    random_campaign.close()
+    closed = cli.invoke(
+        flows_app, ["serve", "--campaign", random_campaign.name, "--interval", "60"], env=env
+    )
+    assert closed.exit_code == 1 and f"{random_campaign.name!r} is closed" in closed.output
     deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
