@@ -209,6 +209,25 @@ def record_key(record: PropertyRecord) -> str:
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
 
+#: Record fields a listing may be sorted by (``-field`` for descending).
+RECORD_ORDERS = ("material", "formula", "value", "confidence", "n_papers", "updated_at")
+
+
+def record_order(order: str) -> tuple[str, ...]:
+    """Sort keys for ``order`` (``field`` or ``-field``), ties broken so pages are stable.
+
+    Raises:
+        ValueError: naming ``sort``, for a field not in :data:`RECORD_ORDERS`.
+    """
+    if order.removeprefix("-") not in RECORD_ORDERS:
+        raise ValueError(
+            f"sort: {order!r} is not a record field to sort by; use one of "
+            f"{', '.join(RECORD_ORDERS)}, with - first for descending"
+        )
+    keys = [order] + [k for k in ("material", "value") if k != order.removeprefix("-")]
+    return (*keys, "key")
+
+
 class LiteratureStore:
     """Stores what the pipeline read and answers researchers' queries about it."""
 
@@ -377,13 +396,17 @@ class LiteratureStore:
             query: MongoDB filter (from :meth:`records_query` or an OPTIMADE filter).
             limit: Page size.
             offset: Records skipped.
-            order: ``"material"`` (then value), or ``"-n_papers"`` (most read first).
+            order: One of :data:`RECORD_ORDERS`, ``-`` first for descending: ``"-value"``
+                (largest first; compare values of one property, whose unit is one),
+                ``"-n_papers"`` (most read first). Ties go by material, then value.
             sentences: Give each source the ``text`` of its sentence (one more query);
                 each source always names its ``passage``.
+
+        Raises:
+            ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
         """
-        keys = ("material", "value") if order == "material" else ("-n_papers", "-confidence")
-        # the unique key last: pages neither repeat nor skip records that tie on the rest
-        found = PropertyRecordDocument.objects(__raw__=query).order_by(*keys, "key")
+        # ties by material and value, then the unique key: pages neither repeat nor skip
+        found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(order))
         page = list(found.skip(offset).limit(limit).as_pymongo())
         passages = (s["passage"] for raw in page for s in raw.get("sources", []))
         texts = _sentences(passages) if sentences else {}

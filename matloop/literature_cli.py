@@ -40,6 +40,7 @@ def _store() -> Any:
 #: A record states an interval (a value, a range, or a bound such as "< 39 K").
 MIN_HELP = "Records whose stated values reach this (a range's upper end, or '> x')."
 MAX_HELP = "Records whose stated values reach down to this (a range's lower end, or '< x')."
+SORT_HELP = "material, formula, value, confidence, n_papers or updated_at; -value: largest first."
 
 
 @literature_app.command("train")
@@ -193,17 +194,22 @@ def literature_records(
     format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
     limit: Annotated[int, typer.Option(min=1)] = 100_000,
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+    sort: Annotated[str, typer.Option(help=SORT_HELP)] = "material",
 ) -> None:
-    """Export property records with their provenance as CSV or JSON."""
+    """Export property records with their provenance as CSV or JSON.
+
+    `--property tc --element Cu --sort=-value --limit 10`: the ten highest Tc with copper.
+    """
     from matloop.cli import CommandError, console, errors
 
     with errors():
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")
         _check_elements(element)
+        _check_sort(sort)
         store = _store()
         query = store.records_query(property, element or (), minimum, maximum, min_confidence)
-        rows, _ = store.records(query, limit=limit)
+        rows, _ = store.records(query, limit=limit, order=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
     if output is None:
         sys.stdout.write(text)
@@ -211,6 +217,17 @@ def literature_records(
         with errors():  # an OSError names the file
             output.write_text(text)
         console.print(f"wrote {len(rows)} records to {output}")
+
+
+def _check_sort(order: str) -> None:
+    """Refuse a --sort that is no record field, naming the option."""
+    from db.literature import record_order
+    from matloop.cli import CommandError
+
+    try:
+        record_order(order)
+    except ValueError as error:  # "sort: ..." names the library's argument
+        raise CommandError(f"--{error}") from None
 
 
 def _check_elements(symbols: list[str] | None) -> None:

@@ -74,6 +74,8 @@ def test_ingest_of_nothing_but_bad_files_fails(cli: CliRunner, tmp_path: Path) -
 def test_records_export_validates_its_arguments(cli: CliRunner) -> None:
     result = cli.invoke(app, ["literature", "records", "--element", "Xx"])
     assert result.exit_code == 1 and "--element: 'Xx' is not an element symbol" in result.output
+    result = cli.invoke(app, ["literature", "records", "--sort", "-tc"])
+    assert result.exit_code == 1 and "--sort: '-tc' is not a record field" in result.output
     result = cli.invoke(app, ["literature", "records", "--format", "xml"])
     assert result.exit_code == 1 and "--format" in result.output
     empty = cli.invoke(app, ["literature", "records", "--property", "tc"])

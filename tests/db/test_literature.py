@@ -132,6 +132,22 @@ def test_records_by_element_and_value_range(
         literature.records_query(minimum=5, maximum=1)
 
 
+def test_records_sort_by_a_field_either_way(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+
+    def values(order: str) -> list[float]:
+        rows, _ = literature.records(literature.records_query(property="tc"), order=order)
+        return [r["value"] for r in rows]
+
+    assert values("-value") == [39.0, 38.0, 7.2]  # the highest Tc first
+    assert values("value") == [7.2, 38.0, 39.0]
+    assert values("material") == [38.0, 39.0, 7.2]  # La1.85..., MgB2, NbSe2
+    with pytest.raises(ValueError, match="sort: 'tc' is not a record field to sort by"):
+        literature.records({}, order="tc")
+
+
 def test_a_value_range_selects_the_records_whose_stated_interval_reaches_it(
     literature: LiteratureStore, sample: SimpleNamespace
 ) -> None:
