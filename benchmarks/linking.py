@@ -14,6 +14,12 @@ rules' reach (the value's sentence and the two before it), with the rules' own c
 among its features, so that it can learn to follow them. A value keeps every material
 whose probability passes the threshold; the table shows each threshold.
 
+Each rule's confidence in :mod:`literature.linking` is its precision measured here on
+the training papers alone: over the values the gold annotation links to a material
+(``corresp``, which may name several targets), how often the rule picks one of them.
+The "respectively" rule is also compared with what the nearest-material rules would
+have picked for the same values.
+
 Writes ``benchmarks/results/linking.json`` and ``.md``.
 """
 
@@ -22,7 +28,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +53,7 @@ from literature.corpora import (
     supermat_files,
     text_pair,
 )
-from literature.linking import LOOKBACK_SENTENCES, link_values
+from literature.linking import LOOKBACK_SENTENCES, Link, link_values
 from literature.records import Mention
 from literature.sentences import split_sentences
 
@@ -76,16 +82,14 @@ def main() -> None:
     entities = {name: gold_entities(files[name]) for name in development}
 
     rules = {
-        name: {
-            text_pair(x.material.text, x.value.text)
-            for x in link_values([e.mention for e in found])
-        }
+        name: {text_pair(x.material.text, x.value.text) for x in rule_links(found)}
         for name, found in entities.items()
     }
     results: dict[str, Any] = {
         "papers": len(development),
         "gold_pairs": sum(len(g) for g in gold.values()),
         "rules": pair_scores(rules, gold),
+        "rule_precision": rule_precision([entities[name] for name in train]),
     }
     probabilities = cross_validated(entities)
     results["classifier"] = {
@@ -112,11 +116,61 @@ def gold_entities(path: Path) -> list[Entity]:
     return sorted(found, key=lambda e: e.mention.key)
 
 
+def sentence_texts(entities: list[Entity]) -> dict[tuple[int, int], str]:
+    """Each sentence's text by ``(section, sentence)``, as the pipeline gives the linker."""
+    return {(e.mention.section, e.mention.sentence): e.sentence for e in entities}
+
+
+def rule_links(entities: list[Entity]) -> list[Link]:
+    """The rule linker's links on a paper's gold mentions."""
+    return link_values([e.mention for e in entities], sentence_texts(entities))
+
+
+def targets(entity: Entity) -> set[str]:
+    """The ids a gold ``corresp`` points at (``"x1,#x2"`` names two)."""
+    return {t.strip().lstrip("#") for t in (entity.corresp or "").split(",") if t.strip()}
+
+
+def rule_precision(papers: list[list[Entity]]) -> dict[str, Any]:
+    """Each rule's precision on the values the gold links to a material.
+
+    Returns:
+        ``gold`` (values linked to a material), per rule its ``fires`` and ``right``, and
+        ``nearest_on_respectively``: how many of the "respectively" rule's values the
+        nearest-material rules alone would have linked right.
+    """
+    fires: Counter[str] = Counter()
+    right: Counter[str] = Counter()
+    gold = nearest_right = 0
+    for entities in papers:
+        by_key = {e.mention.key: e for e in entities}
+        materials = {e.id for e in entities if e.mention.label == "material"}
+        values = [e for e in entities if e.mention.label == "tcValue"]
+        linked = {e.mention.key: targets(e) & materials for e in values if targets(e) & materials}
+        gold += len(linked)
+        nearest = {x.value.key: x for x in link_values([e.mention for e in entities])}
+        for x in rule_links(entities):
+            if x.value.key in linked:
+                fires[x.rule] += 1
+                right[x.rule] += by_key[x.material.key].id in linked[x.value.key]
+                if x.rule == "respectively":
+                    chosen = nearest[x.value.key].material.key
+                    nearest_right += by_key[chosen].id in linked[x.value.key]
+    return {
+        "gold": gold,
+        "rules": {
+            rule: {"fires": n, "right": right[rule], "precision": round(right[rule] / n, 4)}
+            for rule, n in fires.most_common()
+        },
+        "nearest_on_respectively": nearest_right,
+    }
+
+
 def candidates(entities: list[Entity]) -> list[tuple[Entity, Entity, list[float], bool]]:
     """(value, material, features, is a gold link) for every pair within the rules' reach."""
     materials = [e for e in entities if e.mention.label == "material"]
     values = [e for e in entities if e.mention.label == "tcValue"]
-    chosen = {x.value.key: x.material.key for x in link_values([e.mention for e in entities])}
+    chosen = {x.value.key: x.material.key for x in rule_links(entities)}
     by_sentence: dict[tuple[str, tuple[int, int]], list[Entity]] = defaultdict(list)
     for e in entities:
         by_sentence[e.mention.label, (e.mention.section, e.mention.sentence)].append(e)
@@ -156,7 +210,7 @@ def candidates(entities: list[Entity]) -> list[tuple[Entity, Entity, list[float]
                 any(c.isdigit() for c in m.text),
                 len(m.text.split()) > 3,
             ]
-            linked = value.corresp is not None and value.corresp.lstrip("#") == material.id
+            linked = material.id in targets(value)
             rows.append((value, material, [float(f) for f in features], linked))
     return rows
 
@@ -203,6 +257,23 @@ def markdown(results: dict[str, Any]) -> str:
     rows |= {f"classifier, p >= {tau}": r for tau, r in results["classifier"].items()}
     for name, r in rows.items():
         lines.append(f"| {name} | {r['precision']:.3f} | {r['recall']:.3f} | {r['f1']:.3f} |")
+    per_rule = results["rule_precision"]
+    lines += [
+        "",
+        f"Each rule on the training papers' {per_rule['gold']} values linked to a material "
+        "(its confidence in `literature/linking.py`):",
+        "",
+        "| rule | fires | right | precision |",
+        "|---|---|---|---|",
+    ]
+    for rule, r in per_rule["rules"].items():
+        lines.append(f"| {rule} | {r['fires']} | {r['right']} | {r['precision']:.3f} |")
+    lines += [
+        "",
+        f"On the values the respectively rule links, the nearest-material rules alone are "
+        f"right on {per_rule['nearest_on_respectively']} of "
+        f"{per_rule['rules'].get('respectively', {}).get('fires', 0)}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

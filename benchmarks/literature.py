@@ -127,12 +127,17 @@ def scores_dict(scores: dict[str, Scores]) -> dict[str, dict[str, float]]:
 # --- linking ------------------------------------------------------------------------------
 
 
-def paper_mentions(path: Path, spans_of: Any) -> list[Mention]:
-    """Mentions of one SuperMat paper: its blocks cut into sentences, tagged by spans_of."""
-    mentions = []
+def paper_mentions(path: Path, spans_of: Any) -> tuple[list[Mention], dict[tuple[int, int], str]]:
+    """Mentions of one SuperMat paper, tagged by spans_of, and the text of each sentence.
+
+    Its blocks are cut into sentences; the texts are keyed ``(block, sentence)`` as the
+    linker's "respectively" rule reads them.
+    """
+    mentions, by_sentence = [], {}
     for b, block in enumerate(load_supermat_file(path)):
         sentences = split_sentences(block.text)
         texts = [block.text[s.start : s.end] for s in sentences]
+        by_sentence |= {(b, j): text for j, text in enumerate(texts)}
         for j, (sentence, spans) in enumerate(
             zip(sentences, spans_of(block, sentences, texts), strict=True)
         ):
@@ -141,7 +146,7 @@ def paper_mentions(path: Path, spans_of: Any) -> list[Mention]:
                 mentions.append(
                     Mention(span.label, text, b, j, span.start, span.end, span.confidence)
                 )
-    return mentions
+    return mentions, by_sentence
 
 
 def gold_spans(block: Any, sentences: Sequence[Any], texts: Sequence[str]) -> list[list[Any]]:
@@ -169,7 +174,7 @@ def linking(
         found = {
             paper: {
                 text_pair(x.material.text, x.value.text)
-                for x in link_values(paper_mentions(files[paper], spans_of))
+                for x in link_values(*paper_mentions(files[paper], spans_of))
             }
             for paper in gold
         }

@@ -29,13 +29,18 @@ Conventions chosen here:
   Doping in an abbreviation stays a variable: ``"LSCO"`` alone has no formula.
 * A dopant named beside the formula but absent from it (``"F-doped LaFeAsO"``,
   ``"Zn-substituted YBCO"``) leaves the amount unknown: no formula, not the parent's.
+  So does "doped" before a formula of whole amounts (``"hole-doped La2CuO4"``,
+  ``"optimally doped YBCO"``, ``"underdoped Bi2212"``): the parent's formula, not the
+  doped material's. ``"undoped La2CuO4"`` is the parent, and a formula that writes its
+  doping (``"underdoped YBa2Cu3O6.6"``) keeps it.
 * A class is a mention with a class marker after any formula (``"MgB2-type"``,
   ``"Fe-based superconductors"``, ``"La1111 series"``), a class noun and no formula
   (``"cuprates"``, ``"Co oxide"``), or a formula with site symbols (``"AFe2As2"``,
   ``"LnOFeAs"``). Classes get no formula.
 * Quantities: a list (``"4.2 and 4.6 K"``) gives its first value; a bare ``"C"`` after
   a number is °C, never coulomb; ``"ambient pressure"`` is 1 atm when a pressure is
-  asked for.
+  asked for. A unit written but unknown to pint (``"0.5 Tesla"``, ``"3 emu"``) is not
+  the default unit; a short word of prose (``"39 in MgB2"``) is no unit.
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
 """
@@ -781,8 +786,7 @@ def _read_residual(
     if _looks_like_class(residual, span):
         return MaterialName(text=mention, name=display, variables=given, is_class=True)
     result = _read_named(mention, display, residual, span, given)
-    if result.composition is not None and not _dopants(residual) <= result.composition.keys():
-        # "F-doped LaFeAsO" is not LaFeAsO, and how much F it holds is not written.
+    if result.composition is not None and _doped_parent(residual, result.composition):
         return MaterialName(text=mention, name=display, variables=given)
     return result
 
@@ -814,6 +818,25 @@ def _dopants(residual: str) -> set[str]:
     """Element symbols that ``residual`` names as dopants."""
     found = (m["before"] or m["after"] for m in _DOPANT.finditer(residual))
     return {symbol for symbol in found if symbol in _ELEMENTS}
+
+
+# "doped" and the word glued or hyphened before it: "hole-doped", "underdoped", "undoped".
+_DOPED = re.compile(r"([A-Za-z]*)[-\s]*doped\b", re.IGNORECASE)
+_NOT_DOPED = frozenset({"un", "non", "not"})  # "undoped La2CuO4" is La2CuO4
+
+
+def _doped_parent(residual: str, composition: Mapping[str, float]) -> bool:
+    """Whether ``residual`` calls its material doped beyond what the formula writes.
+
+    "F-doped LaFeAsO" (a dopant absent from the formula) and "hole-doped La2CuO4",
+    "optimally doped YBCO", "underdoped Bi2212" (a doping word before a formula of whole
+    amounts, the parent's) are not the parent, and how far they are doped is not
+    written. "optimally doped La1.85Sr0.15CuO4" writes its doping: it keeps its formula.
+    """
+    if not _dopants(residual) <= composition.keys():
+        return True
+    doped = any(m[1].lower() not in _NOT_DOPED for m in _DOPED.finditer(residual))
+    return doped and all(float(a).is_integer() for a in composition.values())
 
 
 def _aside(span: _Span) -> bool:
@@ -932,6 +955,17 @@ _UNIT_ALIASES = {
 _NOT_UNITS = frozenset(
     {"a", "an", "are", "as", "at", "in", "is", "it", "on", "or", "pi", "point", "pH", "ton"}
 )
+# Short lower-case words that follow a number in prose ("39 in MgB2", "4.2 and 4.6 K",
+# "38 for x = 0.1", "Tc = 9 (onset) to 7 mid"): not units, so the default unit stands.
+_PROSE = """
+    also and any are as at be both but by can did do does down each even for from had
+    have her here his if in into is it its just less like many may more most much must
+    near next nor not now of off on once one only onto or our out over own per same see
+    she so some such than that the them then they this thus till to too two up upon
+    very via vs was we well were what when who whom why will with yet
+    due bulk film high low max mid peak zero ref refs fig figs eq eqs four five six nine ten
+"""
+_PROSE_WORDS = frozenset(_PROSE.split())
 _DELTA_CELSIUS = "delta_degree_Celsius"
 _QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
     (r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|≤|<=|⩽", "<="),
@@ -1123,12 +1157,19 @@ def _read_at(text: str, match: re.Match[str]) -> _Reading:
 
 
 def _unreadable_unit(text: str, pos: int) -> bool:
-    """Whether ``text[pos:]`` starts with a unit pint cannot read ("Tesla", "μΩcm").
+    """Whether ``text[pos:]`` starts with a unit pint cannot read ("Tesla", "μΩcm", "emu").
 
-    Lower-case words are taken for prose ("and", "to", "onset"), not units.
+    A lower-case word is prose ("and", "to", "in", "onset") unless it is as short as a
+    unit symbol (two to four letters) and not a word that follows a number in a sentence:
+    "3 emu", "20 sccm" carry a unit, "39 in MgB2" does not.
     """
     match = _UNIT_TEXT.match(text, len(text) - len(text[pos:].lstrip()))
-    return match is not None and re.fullmatch(r"[a-z]+", match["unit"].rstrip(".")) is None
+    if match is None:
+        return False
+    written = match["unit"].rstrip(".")
+    if re.fullmatch(r"[a-z]+", written) is None:
+        return True
+    return 2 <= len(written) <= 4 and written not in _PROSE_WORDS | _NOT_UNITS
 
 
 _UNCERTAINTY = re.compile(r"\(\d+\)|\s*±\s*[\d.]+")
@@ -1167,7 +1208,7 @@ def parse_quantity(
         kind: ``"temperature"`` (K), ``"pressure"`` (GPa), ``"energy"`` (eV), ``"time"``
             (h), ``"mass"`` (g) or ``"volume"`` (mL): convert to that unit and skip
             numbers whose unit has another dimension or is written but unknown to pint
-            (``"0.5 Tesla"``, ``"3 μΩcm"``). With ``None`` the written unit is
+            (``"0.5 Tesla"``, ``"3 μΩcm"``, ``"3 emu"``). With ``None`` the written unit is
             kept (a heating rate in °C/min is given in K/min, the same numbers).
             ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm.
 
@@ -1188,7 +1229,7 @@ def parse_quantity(
     default = _unit(default_unit.strip()) if default_unit else None
     for match in _SIGNED.finditer(prepared):
         reading = _read_at(prepared, match)
-        # "0.5 Tesla", "3 μΩcm": a unit is written, so the default is not this number's.
+        # "0.5 Tesla", "3 emu": a unit is written, so the default is not this number's.
         fallback, fallback_name = (None, None) if reading.foreign else (default, default_unit)
         unit = reading.unit if reading.unit is not None else fallback
         found = _converted(reading, unit, kind, text, fallback_name)

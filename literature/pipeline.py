@@ -10,7 +10,7 @@ search. Nothing here touches storage: the result is a plain
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +86,7 @@ class Extractor:
             embeddings = {
                 (s, j): to_bytes(v) for (s, j, _), v in zip(located, vectors, strict=True)
             }
-        linked = link_records(mentions)
+        linked = link_records(mentions, {(s, j): text for s, j, text in located})
         records = [r for r in linked if not impossible(r)]
         return PaperExtraction(
             paper=paper,
@@ -134,25 +134,34 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     return result
 
 
-def build_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
+def build_records(
+    mentions: Sequence[Mention], sentences: Mapping[tuple[int, int], str] | None = None
+) -> list[PropertyRecord]:
     """Property records from linked value and material mentions, impossible ones dropped.
 
     As :func:`link_records`, less the records whose reading cannot be true
     (:func:`~literature.records.impossible`: a Tc below 0 K).
     """
-    return [record for record in link_records(mentions) if not impossible(record)]
+    return [record for record in link_records(mentions, sentences) if not impossible(record)]
 
 
-def link_records(mentions: Sequence[Mention]) -> list[PropertyRecord]:
+def link_records(
+    mentions: Sequence[Mention], sentences: Mapping[tuple[int, int], str] | None = None
+) -> list[PropertyRecord]:
     """Property records from linked value and material mentions, as read.
 
     A value that did not parse to a number, or whose material is a class of materials,
     gives no record. Confidence = value confidence x material confidence x link
     confidence. A linked pressure becomes the record's ``conditions``
     (:func:`_pressure_conditions`: none at ambient pressure).
+
+    Args:
+        mentions: One paper's normalised mentions.
+        sentences: Text of each sentence by ``(section, sentence)``, for the linker's
+            "respectively" rule (:func:`~literature.linking.link_values`).
     """
     records = []
-    for link in link_values(mentions):
+    for link in link_values(mentions, sentences):
         value, material = link.value, link.material
         if "value" not in value.normalized or material.normalized.get("is_class"):
             continue

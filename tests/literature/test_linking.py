@@ -1,11 +1,23 @@
 from __future__ import annotations
 
-from literature.linking import link_conditions, link_values
+import pytest
+
+from literature.linking import RESPECTIVELY, link_conditions, link_values
 from literature.records import Mention
 
 
 def mention(label: str, text: str, sentence: int, start: int, section: int = 0) -> Mention:
     return Mention(label, text, section, sentence, start, start + len(text))
+
+
+def found(sentence: str, *pieces: tuple[str, str]) -> list[Mention]:
+    """Mentions of ``(label, text)`` pieces, each at its place in sentence 0."""
+    return [mention(label, text, 0, sentence.index(text)) for label, text in pieces]
+
+
+def pairs(sentence: str, mentions: list[Mention]) -> list[tuple[str, str, str]]:
+    links = link_values(mentions, {(0, 0): sentence})
+    return [(x.material.text, x.value.text, x.rule) for x in links]
 
 
 def test_a_value_takes_the_nearest_material_before_it_in_its_sentence() -> None:
@@ -50,3 +62,35 @@ def test_pressure_condition_is_the_nearest_in_the_sentence() -> None:
     found = link_conditions(value, mentions, "pressure")
     assert found is not None and found.text == "3 GPa"
     assert link_conditions(value, [value], "pressure") is None
+
+
+@pytest.mark.parametrize(
+    "sentence",
+    [
+        "MgB2 and NbSe2 have Tc of 39 K and 7 K, respectively.",
+        "Tc of 39 K and 7 K were found for MgB2 and NbSe2, respectively.",
+        "Tc is 39 K in MgB2 and 7 K in NbSe2, respectively.",
+        "MgB2 and NbSe2 (Tc = 39 K and 7 K resp.) were grown.",
+    ],
+)
+def test_respectively_links_the_ith_value_to_the_ith_material(sentence: str) -> None:
+    mentions = found(sentence, ("material", "MgB2"), ("material", "NbSe2"),
+                     ("tcValue", "39 K"), ("tcValue", "7 K"))  # fmt: skip
+    assert pairs(sentence, mentions) == [
+        ("MgB2", "39 K", "respectively"), ("NbSe2", "7 K", "respectively")]  # fmt: skip
+    assert link_values(mentions, {(0, 0): sentence})[0].confidence == RESPECTIVELY
+
+
+def test_respectively_needs_the_word_as_many_materials_as_values_and_the_text() -> None:
+    plain = "MgB2 and NbSe2 have Tc of 39 K and 7 K."
+    mentions = found(plain, ("material", "MgB2"), ("material", "NbSe2"),
+                     ("tcValue", "39 K"), ("tcValue", "7 K"))  # fmt: skip
+    assert {m for m, _, _ in pairs(plain, mentions)} == {"NbSe2"}  # nearest before, both
+    assert {x.rule for x in link_values(mentions)} == {"same-sentence-before"}  # no text
+    uneven = "MgB2 and NbSe2 have Tc of 39 K, 7 K and 2 K, respectively."
+    mentions = found(uneven, ("material", "MgB2"), ("material", "NbSe2"),
+                     ("tcValue", "39 K"), ("tcValue", "7 K"), ("tcValue", "2 K"))  # fmt: skip
+    assert {rule for _, _, rule in pairs(uneven, mentions)} == {"same-sentence-before"}
+    one = "MgB2 and its films have Tc of 39 K and 35 K, respectively."
+    mentions = found(one, ("material", "MgB2"), ("tcValue", "39 K"), ("tcValue", "35 K"))
+    assert {rule for _, _, rule in pairs(one, mentions)} == {"same-sentence-before"}

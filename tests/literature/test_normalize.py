@@ -200,6 +200,40 @@ def test_a_doped_material_without_its_dopant_amount_is_not_its_parent(mention: s
     assert result.name == mention and not result.is_class
 
 
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "hole-doped La2CuO4",
+        "electron-doped Nd2CuO4",
+        "optimally doped YBCO",
+        "underdoped Bi2212",
+        "overdoped Bi-2212",
+        "lightly doped La2CuO4",
+        "heavily doped La2CuO4",
+        "under-doped YBCO",
+        "slightly overdoped YBa2Cu3O7-δ",
+        "carbon doped MgB2",
+        "Pr doped samples",
+    ],
+)
+def test_a_doping_word_before_a_parent_formula_leaves_no_formula(mention: str) -> None:
+    result = normalize_material(mention)
+    assert result.formula is None and result.composition is None
+    assert result.name == mention and not result.is_class
+    (found,) = resolve_doping([mention], context=f"Tc of {mention} is 90 K.")
+    assert found.formula is None
+
+
+def test_undoped_is_the_parent_and_a_written_doping_keeps_its_formula() -> None:
+    assert normalize_material("undoped La2CuO4").formula == "La2CuO4"
+    assert normalize_material("non-doped MgB2").formula == "MgB2"
+    assert normalize_material("un- doped La 2 CuO 4").formula == "La2CuO4"
+    assert normalize_material("underdoped YBa2Cu3O6.6").formula == "YBa2Cu3O6.6"
+    assert normalize_material("optimally doped La1.85Sr0.15CuO4").formula == "La1.85Sr0.15CuO4"
+    lsco = resolve_doping(["optimally doped La2−xSrxCuO4", "x = 0.15"])
+    assert [m.formula for m in lsco] == [None, "La1.85Sr0.15CuO4"]
+
+
 def test_a_dopant_written_into_the_formula_keeps_it() -> None:
     assert normalize_material("F-doped LaFeAsO0.9F0.1").formula == "LaFeAsO0.9F0.1"
     doped = normalize_material("Co-doped Ba(Fe1-xCox)2As2", "x = 0.1")
@@ -412,6 +446,30 @@ def test_a_written_unit_pint_cannot_read_is_not_the_default(text: str) -> None:
     assert parse_quantity(text, default_unit="K", kind="temperature") is None
     bare = parse_quantity(text, default_unit="K")
     assert bare is not None and bare.unit == ""  # kind None: the number, not "K"
+
+
+@pytest.mark.parametrize("text", ["3 emu", "12 oe", "20 sccm", "5 mg"])
+def test_a_short_unknown_word_after_the_number_is_a_unit_not_the_default(text: str) -> None:
+    assert parse_quantity(text, default_unit="K", kind="temperature") is None
+    assert parse_quantity(text, default_unit="GPa", kind="pressure") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("39 K in MgB2", 39.0),
+        ("Tc = 39 in MgB2", 39.0),
+        ("39 for x = 0.1", 39.0),
+        ("38 was reported", 38.0),
+        ("39 onset", 39.0),
+        ("92 mid", 92.0),
+        ("decreases from 78 to 36 K", 57.0),
+        ("3 emu at 20 K", 20.0),
+    ],
+)
+def test_prose_after_the_number_keeps_the_default(text: str, value: float) -> None:
+    result = parse_quantity(text, default_unit="K", kind="temperature")
+    assert result is not None and (result.value, result.unit) == (value, "K")
 
 
 def test_a_later_number_with_the_asked_unit_is_still_read() -> None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from literature.linking import SAME_SENTENCE_BEFORE
 from literature.ner import Tagger
 from literature.parsing import parse_paper
 from literature.pipeline import Extractor, build_records, link_records, normalize_mentions
@@ -61,7 +62,7 @@ def test_records_resolve_doping_convert_units_and_skip_classes() -> None:
         ("La1.85Sr0.15CuO4", 38.0, "K"), ("MgB2", 39.0, "K")]  # fmt: skip
     first = records[0]
     assert first.formula == "La1.85Sr0.15CuO4" and first.property == "tc"
-    assert first.confidence == pytest.approx(0.9 * 0.9 * 0.85)
+    assert first.confidence == pytest.approx(0.9 * 0.9 * SAME_SENTENCE_BEFORE)
     assert first.value_mention.sentence == 1 and first.material_mention.text == "x = 0.15"
 
 
@@ -128,6 +129,14 @@ def records_of(text: str, pieces: list[tuple[str, str]]) -> list[tuple[str, dict
         (r.material, r.conditions)
         for r in extractor.extract(parse_paper(text.encode(), "p.txt")).records
     ]
+
+
+def test_the_extractor_links_respectively_in_order() -> None:
+    text = "We grew films. MgB2 and NbSe2 have Tc of 39 K and 7 K, respectively."
+    pieces = [("material", "MgB2"), ("material", "NbSe2"), ("tcValue", "39 K"), ("tcValue", "7 K")]
+    extractor = Extractor(SpansOf(pieces), "tagger-test:0")  # type: ignore[arg-type]
+    records = extractor.extract(parse_paper(text.encode(), "p.txt")).records
+    assert [(r.material, r.value) for r in records] == [("MgB2", 39.0), ("NbSe2", 7.0)]
 
 
 @pytest.mark.parametrize("pressure", ["ambient pressure", "0 GPa", "0.1 MPa", "1 atm", "1 bar"])
