@@ -20,9 +20,9 @@ import json
 import logging
 import re
 import threading
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict
+from dataclasses import asdict, fields
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -74,6 +74,7 @@ from discovery.domain import (
     CampaignSettings,
     Candidate,
     Direction,
+    Material,
     Measurement,
     Objective,
     OutcomeConstraint,
@@ -86,6 +87,12 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
 TOKEN_COOKIE = "matloop_token"
 NAME = SOURCE_REGEX
+#: Any name an objective or constraint may have: the domain refuses only a leading ``$``
+#: (:class:`~discovery.domain.Campaign`; MongoDB reads it as an operator), so a campaign
+#: made from a CSV file may call one ``band gap``. A result's ``units`` keys follow it;
+#: the campaign then refuses a key that is not one of its outcomes, naming the field.
+#: (A campaign created here names its outcomes with the stricter :data:`NAME`.)
+OUTCOME_NAME = r"^(?:[^$]|$)"
 F = TypeVar("F", bound=Callable[..., Any])
 
 ResultsHook = Callable[[str, int], object]
@@ -177,7 +184,9 @@ class ResultIn(Body):
         "A result naming an instrument is refused when the trial is leased to another one "
         "(its lease ran out).",
     )
-    units: dict[Annotated[str, Field(pattern=NAME)], str] = Field(default_factory=dict)
+    units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
+        default_factory=dict, description="Outcome name -> the unit its value is given in."
+    )
 
     def measurement(self, source: str) -> Measurement:
         """The result as a measurement; from ``source`` unless it names its own."""
@@ -327,6 +336,11 @@ ANSWERS = {
     503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
 }
 CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
+PAGE = (
+    "A page: JSON (`data`, `meta`), or with `format=csv` CSV whose header row names the "
+    "listing's columns, on a page with no rows too (`parameters.<name>` and "
+    "`values.<name>`: the campaign's parameters and outcomes)."
+)
 #: What a CSV page says about the listing it is part of (JSON pages carry it in ``meta``).
 PAGE_HEADERS = {
     name: {"description": description, "schema": {"type": "integer"}}
@@ -346,7 +360,7 @@ def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | st
         if status >= 400:
             declared[status]["model"] = Invalid if status == 422 else Problem
     if csv_page:
-        declared[200] = {"content": CSV_PAGE, "headers": PAGE_HEADERS}
+        declared[200] = {"description": PAGE, "content": CSV_PAGE, "headers": PAGE_HEADERS}
     return declared
 
 
@@ -373,20 +387,111 @@ def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
     return cells
 
 
-def listing(rows: list[dict[str, Any]], total: int, limit: int, offset: int, fmt: str) -> Response:
+def csv_columns(names: Iterable[str], dotted: Mapping[str, Sequence[str]]) -> list[str]:
+    """A listing's columns known without rows: each field, a :data:`DOTTED` one dotted.
+
+    Args:
+        names: The fields of the listing's rows, in order.
+        dotted: The keys each :data:`DOTTED` field's dicts hold (a trial's ``parameters``:
+            the campaign's parameter names).
+    """
+    return [
+        column
+        for name in names
+        for column in ([f"{name}.{key}" for key in dotted[name]] if name in dotted else [name])
+    ]
+
+
+#: The columns of the literature listings, as :class:`db.literature.LiteratureStore` rows
+#: have them (tests/agents/test_api_literature.py checks them against stored rows).
+RECORD_COLUMNS = (
+    "material",
+    "formula",
+    "formula_reduced",
+    "elements",
+    "nelements",
+    "property",
+    "value",
+    "low",
+    "high",
+    "unit",
+    "qualifier",
+    "conditions",
+    "confidence",
+    "n_papers",
+    "n_sources",
+    "created_at",
+    "updated_at",
+    "id",
+    "sources",
+)
+PAPER_COLUMNS = (
+    "key",
+    "doi",
+    "title",
+    "authors",
+    "journal",
+    "year",
+    "source",
+    "format",
+    "sections",
+    "model_version",
+    "sentences",
+    "mentions",
+    "records",
+    "records_rejected",
+    "ingested_at",
+    "id",
+)
+MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
+
+
+def trial_columns(campaign: Campaign) -> list[str]:
+    """The CSV columns of a campaign's trials: ``parameters.<name>`` per parameter."""
+    return csv_columns((f.name for f in fields(Trial)), {"parameters": campaign.space.names})
+
+
+def measurement_columns(campaign: Campaign) -> list[str]:
+    """The CSV columns of a campaign's measurements: ``values.<name>`` per outcome.
+
+    With outcome constraints, ``feasible`` comes last.
+    """
+    names = [f.name for f in fields(Measurement)]
+    columns = csv_columns(names, {"values": campaign.outcome_names})
+    return [*columns, "feasible"] if campaign.constraints else columns
+
+
+def listing(
+    rows: list[dict[str, Any]],
+    total: int,
+    limit: int,
+    offset: int,
+    fmt: str,
+    columns: Sequence[str] = (),
+) -> Response:
     """A page of rows as JSON (``data`` + ``meta``) or CSV.
 
     A CSV page writes lists and dicts as JSON text, so every page of a listing has the same
-    columns (a page with no rows has no header: its columns come from its rows), and gives
-    the listing's size in ``X-Total-Count``, ``X-Limit`` and ``X-Offset`` (a JSON page in
-    ``meta``).
+    columns, and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
+    ``X-Offset`` (a JSON page in ``meta``).
+
+    Args:
+        rows: The page's rows (JSON-ready dicts).
+        total: Rows matching the filter, in all pages.
+        limit: The page's limit.
+        offset: The page's offset.
+        fmt: ``json`` or ``csv``.
+        columns: The listing's columns, known without rows (:func:`csv_columns`): a CSV
+            page's header, in this order, before any other a row holds; a page with no rows
+            has this header alone, so that a CSV reader still gets the columns.
     """
     if fmt == "csv":
         flat = [_csv_row(r) for r in rows]
-        columns = list(dict.fromkeys(k for r in flat for k in r))
+        header = list(dict.fromkeys([*columns, *(k for r in flat for k in r)]))
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
+        writer = csv.DictWriter(buffer, fieldnames=header)
+        if header:  # no columns at all: an empty body, not a blank line
+            writer.writeheader()
         writer.writerows(flat)
         headers = {"X-Total-Count": str(total), "X-Limit": str(limit), "X-Offset": str(offset)}
         return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
@@ -668,7 +773,8 @@ class Service:
         """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`)."""
         query = optimade_to_mongo(filter, "trials")
         trials, total = self.store.page_trials(name, query, limit, offset)
-        return listing([trial_json(t) for t in trials], total, limit, offset, fmt)
+        columns = trial_columns(self.store.get(name))
+        return listing([trial_json(t) for t in trials], total, limit, offset, fmt, columns)
 
     @access("read")
     def list_measurements(
@@ -690,7 +796,7 @@ class Service:
         if campaign.constraints:  # whether each result meets them: it counts only if so
             for row, m in zip(rows, found, strict=True):
                 row["feasible"] = campaign.feasible(m.values)
-        return listing(rows, total, limit, offset, fmt)
+        return listing(rows, total, limit, offset, fmt, measurement_columns(campaign))
 
     @access("write")
     def claim(self, name: str, principal: Caller, body: ClaimIn) -> dict[str, Any]:
@@ -750,7 +856,7 @@ class Service:
     ) -> Response:
         """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`)."""
         found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
-        return listing([asdict(m) for m in found], total, limit, offset, fmt)
+        return listing([asdict(m) for m in found], total, limit, offset, fmt, MATERIAL_COLUMNS)
 
     @access("read")
     def list_records(
@@ -761,7 +867,7 @@ class Service:
         Example filter: `property="tc" AND value>=20 AND elements HAS ALL "Fe","As"`.
         """
         rows, total = self.literature.records(optimade_to_mongo(filter, "records"), limit, offset)
-        return listing(rows, total, limit, offset, fmt)
+        return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 
     @access("read")
     def list_papers(
@@ -769,7 +875,7 @@ class Service:
     ) -> Response:
         """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`)."""
         rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
-        return listing(rows, total, limit, offset, fmt)
+        return listing(rows, total, limit, offset, fmt, PAPER_COLUMNS)
 
     @access("read")
     def list_models(

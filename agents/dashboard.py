@@ -4,10 +4,11 @@ Pages (every route declares its ``@access`` rule, like the API's):
 
 * ``/dashboard/login`` (public): a form that takes an API token and stores it in an
   ``HttpOnly``, ``SameSite=Strict`` cookie (:data:`agents.api.TOKEN_COOKIE`).
-* ``/dashboard`` (read): every campaign with its counts, best value, EF and AF.
-* ``/dashboard/campaigns/{name}`` (read): best-so-far, Top% found against random sampling,
-  proposals against measurements, and leave-one-out parity and calibration of a GP fitted
-  to the campaign's measurements (:mod:`discovery.diagnostics`).
+* ``/dashboard`` (read): every campaign with its counts (:data:`COUNTS`: measured,
+  feasible, failed, abandoned, running, proposed), best value, EF and AF.
+* ``/dashboard/campaigns/{name}`` (read): the same counts, best-so-far, Top% found against
+  random sampling, proposals against measurements, and leave-one-out parity and
+  calibration of a GP fitted to the campaign's measurements (:mod:`discovery.diagnostics`).
 
 Pages without a valid token answer 401 with a link to the login page (not a redirect, so
 that the API's access audit holds for HTML routes too). Login and logout are POSTs that
@@ -796,8 +797,38 @@ def kpi(label: str, value: str, hint: str = "") -> str:
     )
 
 
-def _pending_count(status: CampaignStatus) -> int:
-    return status.trials.get("proposed", 0) + status.trials.get("running", 0)
+#: Trial counts a lab manager reads at a glance, each with what it means; ``feasible``
+#: only for a campaign with outcome constraints.
+COUNTS = (
+    ("measured", "results stored"),
+    ("feasible", "results meeting every outcome constraint"),
+    ("failed", "no result will come"),
+    ("abandoned", "never run"),
+    ("running", "leased to an instrument"),
+    ("proposed", "waiting for an instrument"),
+)
+
+
+def trial_counts(status: CampaignStatus) -> dict[str, int | None]:
+    """The :data:`COUNTS` of one status snapshot; ``feasible`` None without constraints.
+
+    All from the snapshot: a result stored meanwhile cannot make them disagree.
+    """
+    results = {"measured": status.measurements, "feasible": status.feasible}
+    return {
+        label: results[label] if label in results else status.trials.get(label, 0)
+        for label, _ in COUNTS
+    }
+
+
+def count_tiles(status: CampaignStatus) -> list[str]:
+    """A tile per :data:`COUNTS` entry (``feasible`` only with outcome constraints)."""
+    hints = dict(COUNTS) | {"measured": f"{status.rounds} rounds after the design"}
+    return [
+        kpi(label, str(count), hints[label])
+        for label, count in trial_counts(status).items()
+        if count is not None
+    ]
 
 
 def _best_value(status: CampaignStatus) -> float | None:
@@ -813,6 +844,9 @@ def campaign_row(status: CampaignStatus) -> str:
     eff = status.efficiency
     arrow = "↑" if objective.direction.sign > 0 else "↓"
     link = f"/dashboard/campaigns/{quote(c.name, safe='')}"
+    counts = "".join(  # feasible: a dash without outcome constraints
+        f'<td class="n">{"—" if n is None else n}</td>' for n in trial_counts(status).values()
+    )
     return (
         "<tr>"
         f'<td><a href="{esc(link)}">{esc(c.name)}</a>'
@@ -820,9 +854,7 @@ def campaign_row(status: CampaignStatus) -> str:
         f"<td>{pill(c.status)}</td>"
         f"<td>{esc(c.settings.strategy)}</td>"
         f"<td>{esc(objective.name)} {arrow}</td>"
-        f'<td class="n">{status.measurements}</td>'
-        f'<td class="n">{_pending_count(status)}</td>'
-        f'<td class="n">{status.trials.get("failed", 0)}</td>'
+        f"{counts}"
         f'<td class="n">{c.pool_size or "open"}</td>'
         f'<td class="n">{num(_best_value(status))}</td>'
         f'<td class="n">{num(eff.pool_best) if eff else "—"}</td>'
@@ -1103,11 +1135,15 @@ class Dashboard:
         store = self.service.store
         statuses = [self.service.agent(c.name).status() for c in store.campaigns()]
         if statuses:
+            counts = "".join(
+                f'<th class="n" title="{esc(meaning)}">{esc(label)}</th>'
+                for label, meaning in COUNTS
+            )
             head = (
                 "<tr><th>campaign</th><th>status</th><th>strategy</th><th>objective</th>"
-                '<th class="n">measured</th><th class="n">pending</th><th class="n">failed</th>'
-                '<th class="n">pool</th><th class="n">best</th><th class="n">data-set best</th>'
-                '<th class="n">EF</th><th class="n">AF</th><th>created (UTC)</th></tr>'
+                f'{counts}<th class="n">pool</th><th class="n">best</th>'
+                '<th class="n">data-set best</th><th class="n">EF</th><th class="n">AF</th>'
+                "<th>created (UTC)</th></tr>"
             )
             listing = table(head, [campaign_row(s) for s in statuses])
         else:
@@ -1190,12 +1226,9 @@ class Dashboard:
 
         eff = status.efficiency
         best = _best_value(status)
-        given_up = f"{status.trials.get('failed', 0)} failed"
-        given_up += f", {status.trials.get('abandoned', 0)} abandoned"
         unit = f" ({objective.unit})" if objective.unit else ""
         tiles = [
-            kpi("measured", str(status.measurements), f"{status.rounds} rounds after the design"),
-            kpi("pending", str(len(pending)), given_up),
+            *count_tiles(status),
             kpi(f"best {objective.name}{unit}", num(best), goal(objective)),
         ]
         metrics = status.metrics

@@ -17,13 +17,22 @@ import agents.models
 from agents import CampaignAgent
 from agents.api import TOKEN_COOKIE, create_app, listing
 from agents.models import register
+from db import CampaignStore
 from db.documents import MeasurementDocument
 from db.materials import add_material
 from db.models import register_model
 from db.tokens import create_token
-from discovery.domain import ModelArtifact
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Direction,
+    ModelArtifact,
+    Objective,
+    OutcomeConstraint,
+)
 from discovery.ensembles import TrainingConfig
 from discovery.property_models import PropertyModelConfig, fit_property_model
+from discovery.spaces import ContinuousParameter, SearchSpace
 
 
 @pytest.fixture
@@ -375,6 +384,89 @@ def test_every_csv_page_of_a_listing_has_the_same_columns() -> None:
     second = next(csv.DictReader(io.StringIO(bytes(pages[1].body).decode())))
     assert json.loads(second["units"]) == {"pce": "%"}  # JSON text a reader parses back
     assert pages[1].headers["x-total-count"] == "2"
+
+
+def test_a_csv_page_without_rows_still_has_the_listings_header() -> None:
+    columns = ["trial_id", "values.a", "values.b", "units"]
+    empty = listing([], 0, 100, 0, "csv", columns)
+    assert bytes(empty.body).decode() == "trial_id,values.a,values.b,units\r\n"
+    assert empty.headers["x-total-count"] == "0"
+    # a client may report the outcomes in any order: the columns keep the listing's
+    row = {"trial_id": "1", "values": {"b": 2.0, "a": 1.0}, "units": {}}
+    page = bytes(listing([row], 1, 100, 0, "csv", columns).body).decode()
+    assert page.splitlines() == ["trial_id,values.a,values.b,units", "1,1.0,2.0,{}"]
+
+
+@pytest.mark.parametrize(
+    ("path", "nothing", "column"),
+    [
+        ("/campaigns/photo-pce10/trials", 'status="failed"', "parameters.mat_1"),
+        ("/campaigns/photo-pce10/measurements", 'source="nobody"', "values.degradation"),
+        ("/materials", "nelements>50", "formula"),
+    ],
+)
+def test_an_empty_csv_page_has_the_header_of_the_listings_other_pages(
+    api: TestClient, path: str, nothing: str, column: str
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    [trial] = api.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "r"}, headers=robot
+    ).json()["trials"]
+    result = {"trial_id": trial["id"], "values": {"degradation": 0.2}}
+    assert api.post("/api/v1/campaigns/photo-pce10/results", json=result, headers=robot).is_success
+    add_material("CuO")
+    reader = _auth("researcher")
+    full = api.get(f"/api/v1{path}", params={"format": "csv"}, headers=reader)
+    empty = api.get(f"/api/v1{path}", params={"format": "csv", "filter": nothing}, headers=reader)
+    assert empty.status_code == 200 and empty.headers["x-total-count"] == "0"
+    header = full.text.splitlines()[0]
+    assert empty.text.splitlines() == [header] and column in header.split(",")
+    assert list(csv.DictReader(io.StringIO(empty.text))) == []  # columns, and no rows
+
+
+@pytest.fixture
+def band_gap_campaign(store: CampaignStore) -> str:
+    """An open-space campaign whose constrained outcome, in eV, is named ``band gap``."""
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("efficiency", Direction.MAXIMIZE),)
+    gap = OutcomeConstraint("band gap", 1.1, 1.7, "eV")  # a name a CSV column may have
+    settings = CampaignSettings("random", initial=2)
+    store.create(Campaign("pv", space, goals, settings, constraints=(gap,)), [])
+    return "pv"
+
+
+def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
+    api: TestClient, band_gap_campaign: str
+) -> None:
+    robot, reader = _auth("instrument", [band_gap_campaign]), _auth("researcher")
+    url = f"/api/v1/campaigns/{band_gap_campaign}"
+    empty = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
+    header = "trial_id,values.efficiency,values.band gap,idempotency_key,source,units,received_at"
+    assert empty.text.splitlines() == [f"{header},feasible"]
+    [trial] = api.post(f"{url}/claims", json={"instrument": "r"}, headers=robot).json()["trials"]
+    values = {"efficiency": 0.2, "band gap": 1400.0}
+
+    def report(units: dict[str, str]) -> Any:
+        body = {"trial_id": trial["id"], "values": values, "units": units}
+        return api.post(f"{url}/results", json=body, headers=robot)
+
+    stray = report({"band_gap": "meV"})
+    assert stray.status_code == 422, stray.text
+    assert stray.json()["detail"] == (
+        "results[0].units: 'band_gap' is not an outcome of campaign 'pv'; its outcomes are "
+        "['efficiency', 'band gap']"
+    )
+    operator = report({"$where": "meV"})  # never a MongoDB operator, as no outcome is one
+    assert operator.status_code == 422
+    assert operator.json()["detail"][0]["loc"] == ["body", "ResultIn", "units", "$where", "[key]"]
+    assert MeasurementDocument.objects.count() == 0
+    stored = report({"band gap": "meV"})
+    assert stored.status_code == 200, stored.text
+    [row] = api.get(f"{url}/measurements", headers=reader).json()["data"]
+    assert row["values"]["band gap"] == pytest.approx(1.4) and row["feasible"] is True
+    assert row["units"] == {"band gap": "eV"}  # converted from meV
+    page = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
+    assert page.text.splitlines()[0] == f"{header},feasible"  # the empty page's header
 
 
 def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> None:

@@ -12,7 +12,7 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.api import create_app
+from agents.api import PAPER_COLUMNS, RECORD_COLUMNS, create_app
 from db.literature import LiteratureStore, PropertyRecordDocument
 from db.tokens import create_token
 
@@ -115,6 +115,28 @@ def test_csv_pages_of_records_have_the_same_columns(
     conditions = {row["material"]: json.loads(row["conditions"]) for row in rows}
     assert conditions["MgB2"] == {"pressure": 2.0} and conditions["NbSe2"] == {}
     assert all(page.headers["x-total-count"] == "3" for page in pages)
+
+
+@pytest.mark.parametrize(
+    ("path", "nothing", "columns"),
+    [
+        ("/literature/records", 'property="nothing"', RECORD_COLUMNS),
+        ("/literature/papers", "year>3000", PAPER_COLUMNS),
+    ],
+)
+def test_an_empty_csv_page_of_records_or_papers_has_their_header(
+    api: TestClient,
+    reader: dict[str, str],
+    path: str,
+    nothing: str,
+    columns: tuple[str, ...],
+) -> None:
+    rows = api.get(f"/api/v1{path}", headers=reader).json()["data"]
+    assert rows and all(list(row) == list(columns) for row in rows)  # what the store gives
+    full = api.get(f"/api/v1{path}", params={"format": "csv"}, headers=reader)
+    empty = api.get(f"/api/v1{path}", params={"format": "csv", "filter": nothing}, headers=reader)
+    assert empty.status_code == 200 and empty.headers["x-total-count"] == "0"
+    assert empty.text.splitlines() == [full.text.splitlines()[0]] == [",".join(columns)]
 
 
 @pytest.mark.parametrize(

@@ -67,6 +67,12 @@ def _figures(text: str) -> dict[str, dict[str, Any]]:
     return {dom_id: _decode(json.loads(html.unescape(data))) for dom_id, data in found}
 
 
+def _tiles(text: str) -> dict[str, str]:
+    """A page's key-number tiles, label -> value."""
+    found = re.findall(r'<span class="label">([^<]*)</span><span class="value">([^<]*)<', text)
+    return dict(found)
+
+
 def _measure(agent: CampaignAgent, rounds: int) -> None:
     run(agent, LookupOracle.from_candidates(agent.store.candidates(agent.name)), rounds)
 
@@ -158,11 +164,13 @@ def test_campaign_list_shows_counts_best_and_efficiency(
     assert eff is not None
     row = text[text.index("photo-pce10</a>") :].split("</tr>")[0]
     cells = re.findall(r'<td class="n">([^<]*)</td>', row)
-    assert cells[:4] == ["6", "4", "0", "1040"]  # measured, pending, failed, pool
+    # measured, feasible (no constraints: none to meet), failed, abandoned, running,
+    # proposed, pool
+    assert cells[:7] == ["6", "—", "0", "0", "0", "4", "1040"]
     best = status.best
     assert best is not None
-    assert cells[4] == dashboard.num(best.measurement.values["degradation"])
-    assert cells[5:] == [
+    assert cells[7] == dashboard.num(best.measurement.values["degradation"])
+    assert cells[8:] == [
         dashboard.num(eff.pool_best),
         dashboard.num(eff.enhancement_factor, 3),
         dashboard.num(eff.acceleration_factor, 3),
@@ -256,7 +264,14 @@ def test_trials_given_up_show_their_reason_and_are_counted(
     _sign_in(client)
     text = client.get("/dashboard/campaigns/photo-pce10").text
     assert "furnace fault &lt;3&gt;" in text and "precursor out of stock" in text
-    assert "1 failed, 1 abandoned" in text
+    assert _tiles(text) | {"best degradation": ""} == {
+        "measured": "0",
+        "failed": "1",
+        "abandoned": "1",
+        "running": "0",
+        "proposed": "0",
+        "best degradation": "",
+    }  # no feasible tile: the campaign has no outcome constraints
     assert "Nothing measured or pending." in text  # not "nothing proposed": two were
     agent.claim("robot-1", 1, lease_seconds=0.1)
     time.sleep(0.2)
@@ -465,3 +480,54 @@ def test_gp_panels_of_an_objective_in_tiny_units_match_the_plain_ones_in_them(
         assert _subtitle_number(scaled["fig-parity"], label) == pytest.approx(
             expected_error, rel=0.01
         )
+
+
+def test_counts_of_a_constrained_campaign_come_from_the_pages_one_reading(
+    client: TestClient, store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Measured, feasible, failed, abandoned, running and proposed, on both pages."""
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("efficiency", Direction.MAXIMIZE),)
+    gap = OutcomeConstraint("band gap", 1.1, 1.7, "eV")
+    settings = CampaignSettings("random", initial=19)
+    store.create(Campaign("pv", space, goals, settings, constraints=(gap,)), [])
+    agent = CampaignAgent(store, "pv")
+    trials = agent.propose(19)
+    gaps = [1.4, 2.5, 1.2, 1.3, 0.9, 1.5]  # 4 of 6 meet the constraint
+    for trial, g in zip(trials[:6], gaps, strict=True):
+        agent.observe([Measurement(trial.id or "", {"efficiency": g / 3, "band gap": g}, f"k{g}")])
+    agent.fail(trials[6].id or "")
+    for trial in trials[7:9]:
+        agent.abandon(trial.id or "")
+    agent.claim("robot-1", 4)  # 19 - 6 - 1 - 2 - 4 = 6 stay proposed
+    counts = {
+        "measured": "6",
+        "feasible": "4",
+        "failed": "1",
+        "abandoned": "2",
+        "running": "4",
+        "proposed": "6",
+    }
+    _sign_in(client)
+    index = client.get("/dashboard").text
+    head = re.findall(r'<th class="n" title="[^"]*">([^<]*)</th>', index)
+    assert head == list(counts)
+    row = index[index.index("pv</a>") :].split("</tr>")[0]
+    assert re.findall(r'<td class="n">([^<]*)</td>', row)[:7] == [*counts.values(), "open"]
+    tiles = _tiles(client.get("/dashboard/campaigns/pv").text)
+    assert {label: tiles[label] for label in counts} == counts
+
+    # the last result lands while the page is drawn: the counts are those of its figures
+    read, calls = store.measurements, []
+
+    def arriving(name: str) -> list[Measurement]:
+        calls.append(name)
+        return read(name)[:-1] if len(calls) == 1 else read(name)
+
+    monkeypatch.setattr(CampaignStore, "measurements", lambda self, name: arriving(name))
+    text = client.get("/dashboard/campaigns/pv").text
+    tiles = _tiles(text)
+    assert (tiles["measured"], tiles["feasible"]) == ("5", "3")  # the 1.5 eV one not yet
+    best = _figures(text)["fig-best"]["data"]
+    shown = sum(len(t["x"]) for t in best if t["name"] in ("measured", "infeasible"))
+    assert shown == 5

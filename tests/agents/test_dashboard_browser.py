@@ -134,7 +134,7 @@ def test_sign_in_and_see_the_campaign_figures(
     assert "MAE " in subtitles[3] and "95% coverage " in subtitles[4]
     assert browser.find_element(By.TAG_NAME, "h1").text == "photo-pce10"
     kpis = browser.find_element(By.CLASS_NAME, "kpis").text
-    assert "MEASURED\n22" in kpis and "PENDING\n4" in kpis
+    assert "MEASURED\n22" in kpis and "PROPOSED\n4" in kpis and "RUNNING\n0" in kpis
     # no script errors, no Content-Security-Policy violations
     severe = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
     assert not severe, severe
