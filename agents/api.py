@@ -63,13 +63,14 @@ from db import (
 )
 from db.campaigns import CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
-from db.literature import LiteratureStore
+from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import FilterError, optimade_to_mongo
 from db.tokens import Principal, authenticate
 from discovery.domain import (
     MAX_SEED,
+    OUTCOME_NAME,
     Campaign,
     CampaignSettings,
     Candidate,
@@ -87,12 +88,6 @@ MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
 TOKEN_COOKIE = "matloop_token"
 NAME = SOURCE_REGEX
-#: Any name an objective or constraint may have: the domain refuses only a leading ``$``
-#: (:class:`~discovery.domain.Campaign`; MongoDB reads it as an operator), so a campaign
-#: made from a CSV file may call one ``band gap``. A result's ``units`` keys follow it;
-#: the campaign then refuses a key that is not one of its outcomes, naming the field.
-#: (A campaign created here names its outcomes with the stricter :data:`NAME`.)
-OUTCOME_NAME = r"^(?:[^$]|$)"
 F = TypeVar("F", bound=Callable[..., Any])
 
 ResultsHook = Callable[[str, int], object]
@@ -184,6 +179,7 @@ class ResultIn(Body):
         "A result naming an instrument is refused when the trial is leased to another one "
         "(its lease ran out).",
     )
+    # any name an outcome may have ("band gap"); the campaign refuses one not its own
     units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
         default_factory=dict, description="Outcome name -> the unit its value is given in."
     )
@@ -402,46 +398,9 @@ def csv_columns(names: Iterable[str], dotted: Mapping[str, Sequence[str]]) -> li
     ]
 
 
-#: The columns of the literature listings, as :class:`db.literature.LiteratureStore` rows
-#: have them (tests/agents/test_api_literature.py checks them against stored rows).
-RECORD_COLUMNS = (
-    "material",
-    "formula",
-    "formula_reduced",
-    "elements",
-    "nelements",
-    "property",
-    "value",
-    "low",
-    "high",
-    "unit",
-    "qualifier",
-    "conditions",
-    "confidence",
-    "n_papers",
-    "n_sources",
-    "created_at",
-    "updated_at",
-    "id",
-    "sources",
-)
-PAPER_COLUMNS = (
-    "key",
-    "doi",
-    "title",
-    "authors",
-    "journal",
-    "year",
-    "source",
-    "format",
-    "sections",
-    "model_version",
-    "sentences",
-    "mentions",
-    "records",
-    "records_rejected",
-    "ingested_at",
-    "id",
+SORT_RECORDS = (
+    f"A field, `-field` for descending: {', '.join(RECORD_ORDERS)}. Ties go by material, "
+    "then value."
 )
 MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
 
@@ -860,13 +819,20 @@ class Service:
 
     @access("read")
     def list_records(
-        self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
+        self,
+        filter: Filter = "",
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+        sort: Annotated[str, Query(max_length=32, description=SORT_RECORDS)] = "material",
     ) -> Response:
         """Property records read from papers, with their sources, filtered with OPTIMADE.
 
-        Example filter: `property="tc" AND value>=20 AND elements HAS ALL "Fe","As"`.
+        Example: `filter=property="tc" AND elements HAS ALL "Fe","As"&sort=-value&limit=10`,
+        the ten highest Tc of iron arsenides.
         """
-        rows, total = self.literature.records(optimade_to_mongo(filter, "records"), limit, offset)
+        query = optimade_to_mongo(filter, "records")
+        rows, total = self.literature.records(query, limit, offset, order=sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 
     @access("read")

@@ -209,6 +209,48 @@ def record_key(record: PropertyRecord) -> str:
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
 
+#: The fields of :meth:`LiteratureStore.records` rows, in order (a CSV page's columns, on
+#: a page without rows too; tests/agents/test_api_literature.py checks them).
+RECORD_COLUMNS = (
+    "material",
+    "formula",
+    "formula_reduced",
+    "elements",
+    "nelements",
+    "property",
+    "value",
+    "low",
+    "high",
+    "unit",
+    "qualifier",
+    "conditions",
+    "confidence",
+    "n_papers",
+    "n_sources",
+    "created_at",
+    "updated_at",
+    "id",
+    "sources",
+)
+#: The fields of :meth:`LiteratureStore.papers` rows, in order.
+PAPER_COLUMNS = (
+    "key",
+    "doi",
+    "title",
+    "authors",
+    "journal",
+    "year",
+    "source",
+    "format",
+    "sections",
+    "model_version",
+    "sentences",
+    "mentions",
+    "records",
+    "records_rejected",
+    "ingested_at",
+    "id",
+)
 #: Record fields a listing may be sorted by (``-field`` for descending).
 RECORD_ORDERS = ("material", "formula", "value", "confidence", "n_papers", "updated_at")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -138,6 +139,11 @@ ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
 MAX_SEED = 2**43 - 1
 
 
+#: What the name of an outcome or parameter may be: anything but a leading ``$``, which
+#: MongoDB reads as an operator in stored results ("band gap" is a name).
+OUTCOME_NAME = r"^(?:[^$]|$)"
+
+
 @dataclass(frozen=True)
 class CampaignSettings:
     """How a campaign chooses experiments.
@@ -212,7 +218,7 @@ class Campaign:
         if clash:
             raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
         for name in [*names, *self.space.names]:
-            if name.startswith("$"):  # MongoDB refuses such field names in stored results
+            if not re.match(OUTCOME_NAME, name):
                 raise ValueError(f"name {name!r}: an outcome or parameter may not start with '$'")
 
     @property

@@ -12,8 +12,8 @@ from types import SimpleNamespace
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.api import PAPER_COLUMNS, RECORD_COLUMNS, create_app
-from db.literature import LiteratureStore, PropertyRecordDocument
+from agents.api import create_app
+from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
 from db.tokens import create_token
 
 
@@ -54,6 +54,20 @@ def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, s
         "/api/v1/literature/papers", params={"filter": 'key="doi:10.1/bb"'}, headers=reader
     )
     assert [p["doi"] for p in papers.json()["data"]] == ["10.1/bb"]
+
+
+def test_records_sort_by_a_field(api: TestClient, reader: dict[str, str]) -> None:
+    def materials(sort: str) -> list[str]:
+        params = {"filter": 'property="tc"', "sort": sort, "limit": 2}
+        response = api.get("/api/v1/literature/records", params=params, headers=reader)
+        assert response.status_code == 200, response.text
+        return [r["material"] for r in response.json()["data"]]
+
+    assert materials("-value") == ["MgB2", "La1.85Sr0.15CuO4"]  # the two highest Tc
+    assert materials("value") == ["NbSe2", "La1.85Sr0.15CuO4"]
+    assert materials("-n_papers")[0] == "MgB2"  # read in both papers
+    bad = api.get("/api/v1/literature/records", params={"sort": "tc"}, headers=reader)
+    assert bad.status_code == 422 and "sort: 'tc' is not a record field" in bad.text
 
 
 @pytest.mark.parametrize(
