@@ -51,6 +51,7 @@ from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
+from discovery.metrics import pareto_mask
 from discovery.planners import fitted_outcomes
 from discovery.surrogates import DTYPE, data_hash, fit_gp
 
@@ -542,6 +543,71 @@ def proposals_figure(
         layout["yaxis"]["type"] = "log"
     fig.update_layout(layout)
     return fig
+
+
+def pareto_figure(campaign: Campaign, observed: Sequence[Observation]) -> go.Figure:
+    """The first two objectives of every result, with the measured Pareto front marked.
+
+    The front is taken over every objective (a point the plot shows behind another may
+    still be on it when there are more than two) and over feasible results only;
+    infeasible ones are hollow.
+    """
+    first, second = campaign.objectives[:2]
+    Y = np.array([[o.measurement.values[j.name] for j in campaign.objectives] for o in observed])
+    feasible = np.array([campaign.feasible(o.measurement.values) for o in observed], dtype=bool)
+    signs = np.array([j.direction.sign for j in campaign.objectives])
+    front = np.zeros(len(Y), dtype=bool)
+    front[feasible] = pareto_mask(signs * Y[feasible])
+    hover = [_outcomes_hover(o, campaign.objectives) for o in observed]
+    fig = go.Figure()
+    for name, mask, marker in (
+        ("measured", feasible & ~front, {"color": "#cbd5e1", "size": 7}),
+        ("infeasible", ~feasible, {"color": "#b91c1c", "size": 7, "symbol": "circle-open"}),
+        ("Pareto front", front, {"color": PRIMARY, "size": 9}),
+    ):
+        if mask.any():
+            fig.add_scatter(
+                x=Y[mask, 0],
+                y=Y[mask, 1],
+                mode="markers",
+                name=name,
+                marker=marker,
+                text=[h for h, m in zip(hover, mask, strict=True) if m],
+                hovertemplate="%{text}<extra></extra>",
+            )
+    if front.sum() > 1 and len(campaign.objectives) == 2:  # the front as a line, left to right
+        order = np.argsort(Y[front, 0])
+        fig.add_scatter(
+            x=Y[front, 0][order],
+            y=Y[front, 1][order],
+            mode="lines",
+            line={"color": PRIMARY, "dash": "dot", "width": 1.5},
+            showlegend=False,
+            hoverinfo="skip",
+        )
+    more = len(campaign.objectives) - 2
+    subtitle = f"{int(front.sum())} of {len(Y)} results on the front"
+    if more:
+        subtitle += f" (over all {more + 2} objectives; the first two shown)"
+    layout = _layout(
+        "Pareto front",
+        subtitle,
+        f"{objective_label(first)} ({goal(first)})",
+        f"{objective_label(second)} ({goal(second)})",
+    )
+    fig.update_layout(layout)
+    return fig
+
+
+def _outcomes_hover(observation: Observation, objectives: Sequence[Objective]) -> str:
+    trial, values = observation.trial, observation.measurement.values
+    return "<br>".join(
+        [
+            f"batch {esc(trial.batch)} · {esc(trial.strategy or 'unknown')}",
+            *(f"<b>{esc(j.name)} = {num(values[j.name])}</b>" for j in objectives),
+            parameters_text(trial.parameters, 3),
+        ]
+    )
 
 
 def _no_top_why(campaign: Campaign) -> str:
@@ -1205,6 +1271,8 @@ class Dashboard:
             panels = [card(figure_div(figure, "fig-best"))]
         else:
             panels = [note_card("Best so far", "No measurements yet.")]
+        if observed and len(campaign.objectives) > 1:
+            panels.append(card(figure_div(pareto_figure(campaign, observed), "fig-pareto")))
         top = top_fraction_figure(status)
         panels.append(
             card(figure_div(top, "fig-top"))

@@ -106,6 +106,25 @@ def simple_regret(best: float, optimum: float, direction: Direction) -> float:
     return max(0.0, direction.sign * (optimum - best))
 
 
+def pareto_mask(points: np.ndarray) -> np.ndarray:
+    """Which of ``n x m`` points (every objective maximised) no other point dominates.
+
+    Equal points are all kept (moocore's nondominated filter, keeping weak ties).
+
+    Args:
+        points: ``n x m`` objective values, oriented so that larger is better.
+
+    Returns:
+        ``n`` flags, True for the points on the Pareto front.
+    """
+    import moocore
+
+    Y = np.asarray(points, dtype=float)
+    if Y.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    return np.asarray(moocore.is_nondominated(Y, maximise=True, keep_weakly=True), dtype=bool)
+
+
 def hypervolume(points: np.ndarray, reference: np.ndarray) -> float:
     """Hypervolume dominated by ``points`` above ``reference`` (every objective maximised).
 

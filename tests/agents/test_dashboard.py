@@ -293,6 +293,31 @@ def test_two_objectives_show_both_and_the_hypervolume(
     assert '<th class="n">a</th><th class="n">b</th>' in text
 
 
+def test_two_objectives_plot_the_measured_pareto_front(client: TestClient) -> None:
+    x = np.linspace(0.0, 1.0, 11)  # b is minimised: x < 0.5 loses to 1 - x on a, ties on b
+    dataset = PoolDataset(
+        name="front",
+        space=SearchSpace((ContinuousParameter("x", 0.0, 1.0),)),
+        objectives=(Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MINIMIZE)),
+        points=[{"x": float(v)} for v in x],
+        values=np.stack([x, (x - 0.5) ** 2], axis=1),
+        source="test",
+    )
+    store = CampaignStore()
+    settings = CampaignSettings("random", initial=11, batch_size=1, seed=0)
+    agent = CampaignAgent.from_dataset(store, "front", dataset, settings)
+    run(agent, LookupOracle.from_candidates(store.candidates("front")), 0)
+    _sign_in(client)
+    figures = _figures(client.get("/dashboard/campaigns/front").text)
+    assert list(figures)[:2] == ["fig-best", "fig-pareto"]
+    traces = {t.get("name"): t for t in figures["fig-pareto"]["data"]}
+    np.testing.assert_allclose(sorted(traces["Pareto front"]["x"]), x[5:])
+    np.testing.assert_allclose(sorted(traces["measured"]["x"]), x[:5])
+    assert "<b>b = 0.25</b>" in " ".join(traces["Pareto front"]["text"])
+    subtitle = figures["fig-pareto"]["layout"]["title"]["subtitle"]["text"]
+    assert subtitle == "6 of 11 results on the front"
+
+
 def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> None:
     _sign_in(client)
     response = client.get("/dashboard/campaigns/%3Cimg%20src%3Dx%20onerror%3Dalert(1)%3E")

@@ -13,6 +13,7 @@ from discovery.metrics import (
     best_so_far,
     enhancement_factor,
     hypervolume,
+    pareto_mask,
     simple_regret,
     top_fraction_trace,
     top_mask,
@@ -179,3 +180,9 @@ def test_hypervolume_in_eight_objectives_is_the_union_of_the_boxes() -> None:
     points = np.ones((2, 8))
     points[0, 0] = points[1, 1] = 2.0
     assert hypervolume(points, np.zeros(8)) == pytest.approx(3.0)
+
+
+def test_pareto_mask_keeps_the_undominated_and_their_ties() -> None:
+    points = np.array([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5], [1.0, 2.0], [2.0, 0.5]])
+    assert pareto_mask(points).tolist() == [True, True, False, True, False]
+    assert pareto_mask(np.empty((0, 2))).tolist() == []
