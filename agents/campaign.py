@@ -329,15 +329,15 @@ class CampaignAgent:
         one leased while they still run, not new ones.
 
         Raises:
-            CampaignClosedError: if the campaign is closed. One closed while this claim
-                proposes returns the trials already leased: they run, and their results
-                are accepted.
+            CampaignClosedError: if the campaign is closed (:meth:`CampaignStore.claim`
+                refuses it). A retry still gets what the first claim leased, and one
+                closed while this claim proposes returns the trials already leased: they
+                run, and their results are accepted.
         """
         if count < 1:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-        self.ensure_open()
         token = None if request_id is None else f"request:{instrument}:{request_id}"
         if token is not None:
             earlier = self.store.claimed(self.name, instrument, token)
@@ -368,7 +368,7 @@ class CampaignAgent:
         return claimed
 
     def ensure_open(self) -> None:
-        """Refuse new work on a closed campaign: every proposal and claim checks here.
+        """Refuse a proposal on a closed campaign (the store refuses claims itself).
 
         Reads the database, not :attr:`campaign`: another process may have closed it.
 

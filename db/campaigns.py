@@ -235,13 +235,15 @@ class CampaignStore:
             raise CampaignClosedError(name)
 
     def close(self, name: str) -> CloseReport:
-        """Close a campaign and abandon its proposed trials, in one transaction.
+        """Close a campaign and abandon the trials nobody runs, in one transaction.
 
-        Running trials keep their leases, so their results are still accepted. A proposal
-        storing a batch meanwhile writes the campaign's sequence counter in its own
-        transaction (:meth:`add_trials`), so the two conflict and one goes first: the
-        batch lands before the close, which abandons it, or it is refused. Closing a
-        closed campaign is harmless (``already_closed``).
+        Abandoned: proposed trials, and running ones whose lease has run out (their
+        instrument stopped; the queue they would go back to is shut). Trials still
+        leased keep running, and their results are accepted. A proposal storing a batch
+        meanwhile writes the campaign's sequence counter in its own transaction
+        (:meth:`add_trials`), so the two conflict and one goes first: the batch lands
+        before the close, which abandons it, or it is refused. Closing a closed campaign
+        is harmless (``already_closed``) and sweeps again: leases that ran out since.
 
         Raises:
             CampaignNotFoundError: if there is no such campaign.
@@ -257,31 +259,48 @@ class CampaignStore:
             )
             if before is None:
                 raise CampaignNotFoundError(f"no campaign named {name!r}")
-            campaign = before["_id"]
-            abandoned = _trials().update_many(
-                {"campaign": campaign, "status": PROPOSED},
-                {  # as set_status abandons one: its candidate and lease are freed
-                    "$set": {
-                        "status": TrialStatus.ABANDONED.value,
-                        "reason": CLOSED_REASON,
-                        "updated_at": utcnow(),
-                    },
-                    "$unset": {"active_candidate": "", "lease_expires_at": ""},
-                },
-                session=session,
-            )
+            abandoned = self._sweep(before["_id"], session=session)
             running = _trials().find(
-                {"campaign": campaign, "status": TrialStatus.RUNNING.value},
+                {"campaign": before["_id"], "status": TrialStatus.RUNNING.value},
                 {"_id": 1},
                 session=session,
             )
             return CloseReport(
                 already_closed=before.get("status") == CLOSED,
-                abandoned=abandoned.modified_count,
+                abandoned=abandoned,
                 running=len(list(running)),
             )
 
         return _transaction(work)
+
+    @staticmethod
+    def _sweep(
+        campaign: ObjectId, session: ClientSession | None = None, token: str | None = None
+    ) -> int:
+        """Abandon a closed campaign's proposed trials and lapsed leases; how many.
+
+        With ``token``, also the trials a claim leased under it after the close.
+        """
+        running = TrialStatus.RUNNING.value
+        idle: list[dict[str, Any]] = [
+            {"status": PROPOSED},
+            {"status": running, "lease_expires_at": {"$lt": utcnow()}},
+        ]
+        if token is not None:
+            idle.append({"status": running, "claim_token": token})
+        result = _trials().update_many(
+            {"campaign": campaign, "$or": idle},
+            {  # as set_status abandons one: its candidate and lease are freed
+                "$set": {
+                    "status": TrialStatus.ABANDONED.value,
+                    "reason": CLOSED_REASON,
+                    "updated_at": utcnow(),
+                },
+                "$unset": {"active_candidate": "", "lease_expires_at": ""},
+            },
+            session=session,
+        )
+        return result.modified_count
 
     def delete(self, name: str) -> None:
         """Delete a campaign and everything that hangs off it (pool, trials, results, models)."""
@@ -417,11 +436,15 @@ class CampaignStore:
         return result.modified_count
 
     def release(self, name: str, trial_ids: Iterable[str], instrument: str) -> int:
-        """Return trials an instrument holds to ``proposed`` (a claim that failed); how many."""
+        """Return trials an instrument holds to ``proposed`` (a claim that failed); how many.
+
+        On a campaign closed meanwhile they are abandoned instead.
+        """
+        queue = self._queue(name)
         result = _trials().update_many(
             {
                 "_id": {"$in": [parse_id(t) for t in trial_ids]},
-                "campaign": self._id(name),
+                "campaign": queue["_id"],
                 "status": TrialStatus.RUNNING.value,
                 "claimed_by": instrument,
             },
@@ -430,6 +453,8 @@ class CampaignStore:
                 "$unset": {"claimed_by": "", "claim_token": "", "lease_expires_at": ""},
             },
         )
+        if self._queue(name).get("status") == CLOSED:  # read after: a close may be newer
+            self._sweep(queue["_id"])
         return result.modified_count
 
     def _waiting(self, queue: dict[str, Any], count: int) -> tuple[list[ObjectId], int]:
@@ -502,7 +527,8 @@ class CampaignStore:
             CampaignClosedError: if the campaign is closed: it leases nothing.
         """
         queue = self._queue(name)
-        if queue.get("status") == CLOSED:  # its proposed trials were abandoned
+        if queue.get("status") == CLOSED:
+            self._sweep(queue["_id"])  # what a lease returned while it closed
             raise CampaignClosedError(name)
         self._release_expired(queue["_id"])
         ids, floor = self._waiting(queue, count)
@@ -536,6 +562,9 @@ class CampaignStore:
             key=_sequence,
         )
         self._raise_floor(queue, floor)
+        if taken and self._queue(name).get("status") == CLOSED:  # closed while leasing
+            self._sweep(queue["_id"], token=token)  # handed out to nobody yet
+            raise CampaignClosedError(name)
         return [trial_from_raw(row, name) for row in taken]
 
     def claimed(self, name: str, instrument: str, token: str) -> list[Trial]:
@@ -543,8 +572,12 @@ class CampaignStore:
 
         A lease that ran out is not returned: its trial goes back to the queue first.
         """
-        campaign = self._id(name)
-        self._release_expired(campaign)
+        queue = self._queue(name)
+        campaign = queue["_id"]
+        if queue.get("status") == CLOSED:
+            self._sweep(campaign)  # lapsed leases: the queue is shut
+        else:
+            self._release_expired(campaign)
         rows = _trials().find(
             {
                 "campaign": campaign,

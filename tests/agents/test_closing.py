@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -128,3 +130,65 @@ def test_the_example_instrument_stops_cleanly_on_a_closed_campaign(
         "(results of its running trials are still accepted)"
     )
     assert json.loads(said[-1]) == {"stored": 0, "duplicates": 0}
+
+
+def test_a_retried_claim_gets_its_trials_after_the_close(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    first = agent.claim("robot-a", count=2, request_id="r-1")  # its answer was lost
+    agent.close()
+    again = agent.claim("robot-a", count=2, request_id="r-1")
+    assert [t.id for t in again] == [t.id for t in first]  # the retry learns its trials
+    with pytest.raises(CampaignClosedError, match=CLOSED):
+        agent.claim("robot-a", count=2, request_id="r-2")  # a new claim gets nothing
+
+
+def test_lapsed_leases_are_abandoned_not_stranded(photo_pce10_campaign: CampaignAgent) -> None:
+    agent = photo_pce10_campaign
+    lapsed = agent.claim("robot-a", count=2, lease_seconds=0.05)
+    held = agent.claim("robot-b", count=1, lease_seconds=600)
+    time.sleep(0.1)
+    assert agent.close() == CloseReport(already_closed=False, abandoned=9, running=1)
+    statuses = {t.id: t.status for t in agent.store.trials(agent.name)}
+    assert {statuses[t.id] for t in lapsed} == {TrialStatus.ABANDONED}
+    assert statuses[held[0].id] is TrialStatus.RUNNING
+    agent.heartbeat(held[0].id or "", "robot-b", lease_seconds=0.05)
+    time.sleep(0.1)  # its instrument stops too: a second close sweeps it
+    assert agent.close() == CloseReport(already_closed=True, abandoned=1, running=0)
+
+
+def test_a_close_between_a_claims_check_and_its_lease_hands_out_nothing(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    agent.claim("robot-x", count=10, lease_seconds=0.3)  # the whole initial design
+    release = CampaignStore._release_expired
+
+    def closed_meanwhile(store: CampaignStore, campaign: Any) -> int:
+        CampaignAgent(CampaignStore(), agent.name).close()  # after the claim read "active"
+        time.sleep(0.35)  # then robot-x's leases lapse: they go back to the queue
+        return release(store, campaign)
+
+    monkeypatch.setattr(CampaignStore, "_release_expired", closed_meanwhile)
+    with pytest.raises(CampaignClosedError, match=CLOSED):
+        agent.store.claim(agent.name, "robot-a", 3, 600.0)
+    trials = agent.status().trials
+    assert (trials["running"], trials["proposed"], trials["abandoned"]) == (0, 0, 10)
+
+
+def test_a_failed_claim_on_a_campaign_closed_meanwhile_leaves_nothing_waiting(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    agent.propose(2)
+
+    def fails_after_a_close(n: int | None = None) -> list[Trial]:
+        CampaignAgent(CampaignStore(), agent.name).close()
+        raise RuntimeError("planner crashed")
+
+    monkeypatch.setattr(agent, "propose", fails_after_a_close)
+    with pytest.raises(RuntimeError, match="planner crashed"):
+        agent.claim("robot-a", count=3)  # leases 2, proposes, fails: gives the 2 back
+    trials = agent.status().trials
+    assert (trials["proposed"], trials["running"], trials["abandoned"]) == (0, 0, 2)
