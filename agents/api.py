@@ -400,7 +400,7 @@ def csv_columns(names: Iterable[str], dotted: Mapping[str, Sequence[str]]) -> li
 
 SORT_RECORDS = (
     f"A field, `-field` for descending: {', '.join(RECORD_ORDERS)}. Ties go by material, "
-    "then value."
+    "then value (after `n_papers`, by confidence first)."
 )
 MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
 
@@ -832,7 +832,7 @@ class Service:
         the ten highest Tc of iron arsenides.
         """
         query = optimade_to_mongo(filter, "records")
-        rows, total = self.literature.records(query, limit, offset, order=sort)
+        rows, total = self.literature.records(query, limit, offset, sort=sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 
     @access("read")

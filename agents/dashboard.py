@@ -1356,7 +1356,7 @@ class Dashboard:
         store = self.service.literature
         counts = store.counts()
         timeline = store.timeline()
-        rows, total = store.records({}, limit=LITERATURE_ROWS, offset=0, order="-n_papers")
+        rows, total = store.records({}, limit=LITERATURE_ROWS, offset=0, sort="-n_papers")
         tiles = [
             kpi("papers", str(counts["papers"]), f"{counts['passages']} sentences"),
             kpi("mentions", str(counts["mentions"]), "entities found by the tagger"),

@@ -258,6 +258,9 @@ RECORD_ORDERS = ("material", "formula", "value", "confidence", "n_papers", "upda
 def record_order(order: str) -> tuple[str, ...]:
     """Sort keys for ``order`` (``field`` or ``-field``), ties broken so pages are stable.
 
+    Ties go by confidence (highest first) after ``n_papers``, then by material and value,
+    then by the unique key.
+
     Raises:
         ValueError: naming ``sort``, for a field not in :data:`RECORD_ORDERS`.
     """
@@ -266,8 +269,10 @@ def record_order(order: str) -> tuple[str, ...]:
             f"sort: {order!r} is not a record field to sort by; use one of "
             f"{', '.join(RECORD_ORDERS)}, with - first for descending"
         )
-    keys = [order] + [k for k in ("material", "value") if k != order.removeprefix("-")]
-    return (*keys, "key")
+    field = order.removeprefix("-")
+    # the most read first, and of those the surest (the dashboard's "most read" table)
+    first = [order, "-confidence"] if field == "n_papers" else [order]
+    return (*first, *(k for k in ("material", "value") if k != field), "key")
 
 
 class LiteratureStore:
@@ -429,7 +434,7 @@ class LiteratureStore:
         query: dict[str, Any],
         limit: int = 100,
         offset: int = 0,
-        order: str = "material",
+        sort: str = "material",
         sentences: bool = True,
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of records (JSON-ready dicts, sources summarised) and the total count.
@@ -438,9 +443,10 @@ class LiteratureStore:
             query: MongoDB filter (from :meth:`records_query` or an OPTIMADE filter).
             limit: Page size.
             offset: Records skipped.
-            order: One of :data:`RECORD_ORDERS`, ``-`` first for descending: ``"-value"``
+            sort: One of :data:`RECORD_ORDERS`, ``-`` first for descending: ``"-value"``
                 (largest first; compare values of one property, whose unit is one),
-                ``"-n_papers"`` (most read first). Ties go by material, then value.
+                ``"-n_papers"`` (most read first, the surest of them first); see
+                :func:`record_order`.
             sentences: Give each source the ``text`` of its sentence (one more query);
                 each source always names its ``passage``.
 
@@ -448,7 +454,7 @@ class LiteratureStore:
             ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
         """
         # ties by material and value, then the unique key: pages neither repeat nor skip
-        found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(order))
+        found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))
         page = list(found.skip(offset).limit(limit).as_pymongo())
         passages = (s["passage"] for raw in page for s in raw.get("sources", []))
         texts = _sentences(passages) if sentences else {}

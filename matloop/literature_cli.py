@@ -209,7 +209,7 @@ def literature_records(
         _check_sort(sort)
         store = _store()
         query = store.records_query(property, element or (), minimum, maximum, min_confidence)
-        rows, _ = store.records(query, limit=limit, order=sort)
+        rows, _ = store.records(query, limit=limit, sort=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
     if output is None:
         sys.stdout.write(text)

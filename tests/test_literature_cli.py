@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from db.literature import LiteratureStore
+from db.literature import RECORD_ORDERS, LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger
 from literature.pipeline import Extractor
 from literature.records import PaperExtraction
 from literature.text import Paper
 from matloop.cli import app
+from matloop.literature_cli import SORT_HELP
 
 
 @pytest.fixture
@@ -88,6 +89,10 @@ def test_records_export_validates_its_arguments(cli: CliRunner) -> None:
     ]
     as_json = cli.invoke(app, ["literature", "records", "--format", "json"])
     assert json.loads(as_json.output) == []
+
+
+def test_the_sort_help_names_every_field_records_sort_by() -> None:
+    assert all(field in SORT_HELP for field in RECORD_ORDERS)
 
 
 def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_path: Path) -> None:

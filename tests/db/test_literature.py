@@ -13,6 +13,7 @@ from db.literature import (
     PassageDocument,
     PropertyRecordDocument,
     record_key,
+    record_order,
 )
 from discovery.domain import ModelArtifact
 
@@ -138,14 +139,15 @@ def test_records_sort_by_a_field_either_way(
     literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
 
     def values(order: str) -> list[float]:
-        rows, _ = literature.records(literature.records_query(property="tc"), order=order)
+        rows, _ = literature.records(literature.records_query(property="tc"), sort=order)
         return [r["value"] for r in rows]
 
     assert values("-value") == [39.0, 38.0, 7.2]  # the highest Tc first
     assert values("value") == [7.2, 38.0, 39.0]
     assert values("material") == [38.0, 39.0, 7.2]  # La1.85..., MgB2, NbSe2
     with pytest.raises(ValueError, match="sort: 'tc' is not a record field to sort by"):
-        literature.records({}, order="tc")
+        literature.records({}, sort="tc")
+    assert record_order("-n_papers")[:2] == ("-n_papers", "-confidence")  # surest first
 
 
 def test_a_value_range_selects_the_records_whose_stated_interval_reaches_it(
