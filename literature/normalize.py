@@ -40,7 +40,8 @@ Conventions chosen here:
 * Quantities: a list (``"4.2 and 4.6 K"``) gives its first value; a bare ``"C"`` after
   a number is °C, never coulomb; ``"ambient pressure"`` is 1 atm when a pressure is
   asked for. A unit written but unknown to pint (``"0.5 Tesla"``, ``"3 emu"``) is not
-  the default unit; a short word of prose (``"39 in MgB2"``) is no unit.
+  the default unit; a lower-case word (``"39 in MgB2"``) is prose, not a unit, unless it
+  is a unit word pint does not know (``emu``, ``sccm``, ``oe``).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
 """
@@ -955,17 +956,10 @@ _UNIT_ALIASES = {
 _NOT_UNITS = frozenset(
     {"a", "an", "are", "as", "at", "in", "is", "it", "on", "or", "pi", "point", "pH", "ton"}
 )
-# Short lower-case words that follow a number in prose ("39 in MgB2", "4.2 and 4.6 K",
-# "38 for x = 0.1", "Tc = 9 (onset) to 7 mid"): not units, so the default unit stands.
-_PROSE = """
-    also and any are as at be both but by can did do does down each even for from had
-    have her here his if in into is it its just less like many may more most much must
-    near next nor not now of off on once one only onto or our out over own per same see
-    she so some such than that the them then they this thus till to too two up upon
-    very via vs was we well were what when who whom why will with yet
-    due bulk film high low max mid peak zero ref refs fig figs eq eqs four five six nine ten
-"""
-_PROSE_WORDS = frozenset(_PROSE.split())
+# Lower-case unit words pint cannot read ("3 emu", "20 sccm", "2 koe", "38 wt%"): a unit
+# is written, so the default is not the number's. Any other lower-case word after a
+# number is prose ("39 in MgB2", "92 mid", "40 sets"), and the default stands.
+_FOREIGN_UNIT_WORDS = frozenset({"arb", "cgs", "emu", "koe", "oe", "sccm", "wt"})
 _DELTA_CELSIUS = "delta_degree_Celsius"
 _QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
     (r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|≤|<=|⩽", "<="),
@@ -1159,9 +1153,8 @@ def _read_at(text: str, match: re.Match[str]) -> _Reading:
 def _unreadable_unit(text: str, pos: int) -> bool:
     """Whether ``text[pos:]`` starts with a unit pint cannot read ("Tesla", "μΩcm", "emu").
 
-    A lower-case word is prose ("and", "to", "in", "onset") unless it is as short as a
-    unit symbol (two to four letters) and not a word that follows a number in a sentence:
-    "3 emu", "20 sccm" carry a unit, "39 in MgB2" does not.
+    A lower-case word is prose ("and", "to", "in", "onset", "sets") unless it is one of
+    the unit words pint does not know (:data:`_FOREIGN_UNIT_WORDS`: "3 emu", "20 sccm").
     """
     match = _UNIT_TEXT.match(text, len(text) - len(text[pos:].lstrip()))
     if match is None:
@@ -1169,7 +1162,7 @@ def _unreadable_unit(text: str, pos: int) -> bool:
     written = match["unit"].rstrip(".")
     if re.fullmatch(r"[a-z]+", written) is None:
         return True
-    return 2 <= len(written) <= 4 and written not in _PROSE_WORDS | _NOT_UNITS
+    return written in _FOREIGN_UNIT_WORDS
 
 
 _UNCERTAINTY = re.compile(r"\(\d+\)|\s*±\s*[\d.]+")
