@@ -510,13 +510,6 @@ class CampaignAgent:
         return [*self.campaign.objectives, *self.campaign.constraints]
 
     def _in_campaign_units(self, i: int, result: Measurement, strict: bool = False) -> Measurement:
-        outcomes = self.campaign.outcome_names
-        stray = [name for name in result.units if name not in outcomes]
-        if stray:  # quoted: an outcome's name may hold spaces ("band gap")
-            raise ValueError(
-                f"results[{i}].units: {stray[0]!r} is not an outcome of campaign "
-                f"{self.name!r}; its outcomes are {outcomes}"
-            )
         try:
             return result.in_units_of(self.outcomes, strict)
         except ValueError as error:

@@ -325,16 +325,19 @@ class Measurement:
                 results stored before that was refused have it.
 
         Raises:
-            ValueError: naming ``units.<name>`` for a unit of a name that is not an
-                outcome or (``strict``) has no declared unit, or one that pint cannot convert to the
-                declared unit; naming
-                the field for a temperature in degC or degF below absolute zero.
+            ValueError: naming the name in ``units`` that is not an outcome, or
+                ``units.<name>`` for a unit that pint cannot convert to the declared one or
+                (``strict``) of an outcome without a declared unit; naming the field for a
+                temperature in degC or degF below absolute zero.
         """
         declared = {o.name: o.unit for o in outcomes}
         values, units = dict(self.values), dict(self.units)
         unknown = sorted(self.units.keys() - declared.keys())
         if unknown:
-            raise ValueError(f"trial {self.trial_id}: units.{unknown[0]}: not an outcome")
+            raise ValueError(  # quoted: an outcome's name may hold spaces ("band gap")
+                f"trial {self.trial_id}: units: {unknown[0]!r} is not an outcome; the "
+                f"outcomes are {list(declared)}"
+            )
         for name, target in declared.items():
             value, unit = values.get(name), self.units.get(name, target)
             if strict and target is None and unit is not None:

@@ -396,7 +396,10 @@ def _episodes(version: str) -> int | None:
     """
     from db.models import describe_model_record
 
-    config = describe_model_record(version)["metrics"].get("config") or {}
+    try:
+        config = describe_model_record(version)["metrics"].get("config") or {}
+    except LookupError:  # deleted since the listing
+        return None
     episodes = 1
     for name in ("iterations", "tasks", "rollouts"):
         count = config.get(name)
@@ -420,10 +423,10 @@ def model_list(
     with errors():
         store()
         rows = list_model_records(kind)
+        if as_json:
+            _json(rows)
+            return
         episodes = {r["version"]: _episodes(r["version"]) for r in rows if _is_policy(r)}
-    if as_json:
-        _json(rows)
-        return
     table = Table(caption=POLICY_LEGEND if episodes else None, caption_justify="left")
     table.add_column("version", no_wrap=True)  # whole, to copy into `show` and `predict`
     for column in ("kind", "campaign", "target"):

@@ -453,8 +453,8 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     stray = report({"band_gap": "meV"})
     assert stray.status_code == 422, stray.text
     assert stray.json()["detail"] == (
-        "results[0].units: 'band_gap' is not an outcome of campaign 'pv'; its outcomes are "
-        "['efficiency', 'band gap']"
+        f"results[0]: trial {trial['id']}: units: 'band_gap' is not an outcome; the outcomes "
+        "are ['efficiency', 'band gap']"
     )
     operator = report({"$where": "meV"})  # never a MongoDB operator, as no outcome is one
     assert operator.status_code == 422

@@ -315,7 +315,7 @@ def test_energies_per_atom_and_per_formula_unit_convert() -> None:
     [
         ({"tc": "eV"}, r"units\.tc: 'eV' cannot be converted to 'K'"),
         ({"tc": "kelvinz"}, r"units\.tc: 'kelvinz' is not a unit pint converts"),
-        ({"colour": "nm"}, r"units\.colour: not an outcome"),
+        ({"colour": "nm"}, r"units: 'colour' is not an outcome; the outcomes are \['tc'"),
     ],
 )
 def test_a_unit_that_does_not_convert_is_named(units: dict[str, str], message: str) -> None:
