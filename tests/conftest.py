@@ -126,7 +126,9 @@ def make_extraction(doi: str, names: list[str]) -> PaperExtraction:
     )
     normalized = normalize_mentions(paper, mentions)
     embeddings = {(0, j): to_bytes(unit_vector(j + len(doi))) for j in range(len(names))}
-    return PaperExtraction(paper, normalized, build_records(normalized), TAGGER_VERSION, embeddings)
+    sentences = {(s, j): text for s, j, text in paper.sentences()}
+    records = build_records(normalized, sentences)  # as the extractor links them
+    return PaperExtraction(paper, normalized, records, TAGGER_VERSION, embeddings)
 
 
 @pytest.fixture

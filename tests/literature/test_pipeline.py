@@ -115,8 +115,9 @@ def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
     assert values["−1 K"] == -1.0 and values["-300 °C"] == pytest.approx(-26.85)  # as read
     assert [(r.material, r.value) for r in extraction.records] == [("MgB2", 39.0)]
     assert extraction.records_rejected == 2
-    assert build_records(extraction.mentions) == extraction.records
-    linked = link_records(extraction.mentions)
+    sentences = {(s, j): text for s, j, text in p.sentences()}
+    assert build_records(extraction.mentions, sentences) == extraction.records
+    linked = link_records(extraction.mentions, sentences)
     assert len(linked) == 3 and impossible(linked[1]) and impossible(linked[2])
     spread = replace(linked[0], low=-5.0, high=10.0, value=2.5)  # "−5–10 K"
     assert impossible(spread) and not impossible(replace(linked[0], property="kappa", value=-1))
