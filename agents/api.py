@@ -732,7 +732,7 @@ class Service:
         """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`)."""
         query = optimade_to_mongo(filter, "trials")
         trials, total = self.store.page_trials(name, query, limit, offset)
-        columns = trial_columns(self.store.get(name))
+        columns = trial_columns(self.store.get(name)) if fmt == "csv" else ()  # a header only
         return listing([trial_json(t) for t in trials], total, limit, offset, fmt, columns)
 
     @access("read")
