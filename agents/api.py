@@ -759,12 +759,16 @@ class Service:
 
     @access("write")
     def claim(self, name: str, principal: Caller, body: ClaimIn) -> dict[str, Any]:
-        """Lease the next trial(s); proposes a new batch when none are waiting."""
+        """Lease the next trial(s); proposes a new batch when none are waiting.
+
+        An empty `trials` comes with `why` (budget or pool spent); else `why` is null.
+        """
         instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         with self.lock(name):
             trials = agent.claim(instrument, body.count, body.lease_seconds, body.request_id)
-        return {"trials": [trial_json(t) for t in trials]}
+        why = None if trials else agent.why_spent()
+        return {"trials": [trial_json(t) for t in trials], "why": why}
 
     @access("write")
     def report(self, name: str, principal: Caller, body: ReportIn) -> dict[str, Any]:

@@ -367,6 +367,20 @@ class CampaignAgent:
             raise
         return claimed
 
+    def why_spent(self) -> str:
+        """Why the campaign proposes nothing more: its budget, else its pool, is spent.
+
+        For a proposal or claim that came back empty (an open space has no pool to run
+        out: there, other instruments took what waited).
+        """
+        budget = self.campaign.settings.budget
+        spent = sum(t.status.spends_budget for t in self.store.trials(self.name))
+        if budget is not None and spent >= budget:
+            return f"its budget of {budget} experiments is spent"
+        if self.campaign.pool_size:
+            return "no candidate is left in its pool"
+        return "other instruments took the trials that were waiting; ask again"
+
     def ensure_open(self) -> None:
         """Refuse a proposal on a closed campaign (the store refuses claims itself).
 
@@ -732,12 +746,18 @@ class CampaignAgent:
                 enhancement_factor=efficiency.enhancement_factor,
                 acceleration_factor=efficiency.acceleration_factor,
             )
+        objectives = self.campaign.objectives
+        signs = np.array([o.direction.sign for o in objectives])
+
+        def oriented(found: list[Observation]) -> np.ndarray:
+            values = [[o.measurement.values[x.name] for x in objectives] for o in found]
+            return signs * np.array(values).reshape(len(found), len(objectives))
+
+        first = oriented(observed[: self.campaign.settings.initial])  # feasible or not
         observed = self._feasible(observed)
         if not observed:
             return metrics
-        objectives = self.campaign.objectives
-        signs = np.array([o.direction.sign for o in objectives])
-        Y = signs * np.array([[o.measurement.values[x.name] for x in objectives] for o in observed])
+        Y = oriented(observed)
         best = float(signs[0] * Y[:, 0].max())
         metrics = replace(metrics, best=best)
         if efficiency is not None:
@@ -745,13 +765,12 @@ class CampaignAgent:
             metrics = replace(metrics, simple_regret=regret)
         if len(objectives) > 1:
             pool = None if reference is None else signs * reference
-            # the pool's extent when it is known; else the first feasible results (the
-            # initial design's size), so that the reference stays put and the recorded
-            # hypervolumes compare from then on
-            initial = max(self.campaign.settings.initial, 1)
-            if pool is None and len(Y) < initial:
+            # the pool's extent when it is known; else the first results, feasible or
+            # not (as many as the initial design), so that the reference stays put and
+            # the recorded hypervolumes compare from then on, however rare feasible ones
+            if pool is None and len(first) < max(self.campaign.settings.initial, 1):
                 return metrics  # no reference until the initial design is all measured
-            ref = _reference_point(Y[:initial] if pool is None else pool)
+            ref = _reference_point(first if pool is None else pool)
             volume = hypervolume(Y, ref)
             fraction = volume / hypervolume(pool, ref) if pool is not None else None
             metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)

@@ -869,7 +869,7 @@ COUNTS = (
     ("measured", "results stored"),
     ("feasible", "results meeting every outcome constraint"),
     ("failed", "no result will come"),
-    ("abandoned", "never run"),
+    ("abandoned", "given up before a result (each trial says why)"),
     ("running", "leased to an instrument"),
     ("proposed", "waiting for an instrument"),
 )

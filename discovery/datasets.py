@@ -152,7 +152,7 @@ def load_csv(
             )
     overlap = set(chosen) & set(objective_names)
     if overlap:
-        raise ValueError(f"columns {sorted(overlap)} are both parameter and objective")
+        raise ValueError(f"columns {sorted(overlap)} are both parameter and measured outcome")
     goals = tuple(Objective(name, direction) for name, direction in objectives)
     if composition is not None:
         if composition not in table.columns:

@@ -64,16 +64,20 @@ class Instrument:
             return response.json()
         raise RuntimeError(f"{path}: no answer after {attempts} attempts")
 
-    def claim(self, count: int, lease_seconds: float) -> list[dict[str, Any]]:
-        """Lease up to ``count`` trials (a retry of this request gets the same ones)."""
+    def claim(self, count: int, lease_seconds: float) -> tuple[list[dict[str, Any]], str | None]:
+        """Lease up to ``count`` trials (a retry of this request gets the same ones).
+
+        Returns:
+            The trials, and why there are none when there are none.
+        """
         body = {
             "instrument": self.name,
             "count": count,
             "lease_seconds": lease_seconds,
             "request_id": uuid.uuid4().hex,
         }
-        trials: list[dict[str, Any]] = self.call("/claims", body)["trials"]
-        return trials
+        answer = self.call("/claims", body)
+        return answer["trials"], answer.get("why")
 
     def heartbeat(self, trial_id: str, lease_seconds: float) -> None:
         """Extend the lease on a trial being measured."""
@@ -124,12 +128,12 @@ def main(argv: list[str] | None = None) -> int:
     stored = duplicates = 0
     for round_ in range(1, args.rounds + 1):
         try:
-            trials = instrument.claim(args.batch, args.lease_seconds)
+            trials, why = instrument.claim(args.batch, args.lease_seconds)
         except CampaignClosed as closed:  # an operator closed it: not this instrument's error
             print(f"no more work: {closed}")
             break
         if not trials:
-            print("no more work: the pool is exhausted")
+            print(f"no more work: {why}")
             break
         for trial in trials:
             instrument.heartbeat(trial["id"], args.lease_seconds)

@@ -27,7 +27,6 @@ from matloop.model_cli import model_app
 from matloop.settings import Settings
 
 if TYPE_CHECKING:
-    from agents import CampaignAgent
     from discovery.planners import Planner
 
 app = typer.Typer(
@@ -342,6 +341,12 @@ def campaign_create(
             )
             return
         if from_csv is not None:
+            both = sorted({o.name for o in goals} & {c.name for c in constraints})
+            if both:  # an Olympus set's measurements are objectives until constrained
+                raise CommandError(
+                    f"--objective and --constraint both name {both}: a quantity is "
+                    "optimised or constrained, not both"
+                )
             wanted = [(o.name, o.direction) for o in goals]
             wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
             dataset = load_csv(from_csv, wanted, param, composition=composition)
@@ -599,7 +604,7 @@ def campaign_propose(
         agent = CampaignAgent(store(), name)
         trials = agent.propose(n)
         if not trials:
-            err.print(f"[yellow]note:[/yellow] nothing proposed: {_why_spent(agent)}")
+            err.print(f"[yellow]note:[/yellow] nothing proposed: {agent.why_spent()}")
     rows = []
     for t in trials:
         fixed = {
@@ -628,15 +633,6 @@ def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str
     """
     reserved = set(taken)
     return {f"{kind}.{name}" if name in reserved else name: value for name, value in named.items()}
-
-
-def _why_spent(agent: CampaignAgent) -> str:
-    """Why a campaign proposes nothing more: its budget (handed-out trials count) or pool."""
-    budget = agent.campaign.settings.budget
-    spent = sum(t.status.spends_budget for t in agent.store.trials(agent.name))
-    if budget is not None and spent >= budget:
-        return f"its budget of {budget} experiments is spent"
-    return "no candidate is left in its pool"
 
 
 def _fmt(value: Any) -> str:
@@ -737,13 +733,13 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
 
     values: dict[str, float] = {}
     for item in value:
-        objective, sep, number = item.partition("=")
+        outcome, sep, number = item.partition("=")
         try:
-            values[objective] = float(number)
+            values[outcome] = float(number)
         except ValueError:
-            raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER") from None
-        if not sep:
-            raise CommandError(f"--value {item!r}: expected OBJECTIVE=NUMBER")
+            sep = ""
+        if not sep:  # an objective or a constrained quantity, each given its own --value
+            raise CommandError(f"--value {item!r}: expected OUTCOME=NUMBER")
     return Measurement(trial, values, key or f"{source}:{trial}", source)
 
 
@@ -751,7 +747,7 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
 def campaign_observe(
     name: str,
     trial: Annotated[str | None, typer.Option(help="Trial id measured.")] = None,
-    value: Annotated[list[str] | None, typer.Option(help="OBJECTIVE=NUMBER (repeatable).")] = None,
+    value: Annotated[list[str] | None, typer.Option(help="OUTCOME=NUMBER (repeatable).")] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key (default source:trial).")] = None,
     source: Annotated[str, typer.Option(help="Who measured it.")] = "manual",
     from_file: Annotated[
@@ -863,7 +859,7 @@ def campaign_run(
             status = run(agent, lookup, rounds, advance)
     if status.rounds < rounds:
         stopped = f"{status.rounds} round" + ("" if status.rounds == 1 else "s")
-        err.print(f"[yellow]note:[/yellow] stopped after {stopped}: {_why_spent(agent)}")
+        err.print(f"[yellow]note:[/yellow] stopped after {stopped}: {agent.why_spent()}")
     best = status.best
     if best is not None:
         objective = status.campaign.objectives[0].name
@@ -877,9 +873,11 @@ def campaign_run(
 
 @campaign_app.command("close")
 def campaign_close(name: str) -> None:
-    """Close a campaign: it hands out no more trials; closing it again changes nothing.
+    """Close a campaign: it hands out no more trials.
 
-    Proposed trials no instrument claimed are abandoned; running ones may still report.
+    Proposed trials no instrument claimed, and running ones whose lease ran out, are
+    abandoned; running ones may still report. Closing it again abandons the leases that
+    ran out since.
     """
     from agents import CampaignAgent
 
@@ -888,7 +886,8 @@ def campaign_close(name: str) -> None:
     said = "was already closed" if report.already_closed else "closed"
     notes = []
     if report.abandoned:
-        notes.append(f"{_count(report.abandoned, 'proposed trial')} abandoned")
+        idle = _count(report.abandoned, "trial")
+        notes.append(f"{idle} abandoned (proposed, or its lease ran out)")
     if report.running:
         notes.append(f"{_count(report.running, 'running trial')} may still report results")
     console.print(escape(f"{name} {said}" + (f": {'; '.join(notes)}" if notes else "")))
@@ -914,43 +913,49 @@ def campaign_export(
         agent = CampaignAgent(store(), name)
         trials = agent.store.trials(name)
         measured = {o.trial.id: o.measurement for o in agent.observations(trials)}
+    campaign = agent.campaign
     rows = []
-    for t in trials:
-        m = measured.get(t.id)
+    for t in [*trials, None]:  # None: the columns, for a header when there are no trials
+        m = measured.get(t.id) if t is not None else None
         head = {
-            "trial_id": t.id,
-            "batch": t.batch,
-            "status": t.status.value,
-            "strategy": t.strategy,
-            "candidate": t.candidate,
-            "model_version": t.model_version,
-            "acquisition_value": t.acquisition_value,
+            "trial_id": t and t.id,
+            "batch": t and t.batch,
+            "status": t and t.status.value,
+            "strategy": t and t.strategy,
+            "candidate": t and t.candidate,
+            "model_version": t and t.model_version,
+            "acquisition_value": t and t.acquisition_value,
         }
         tail = {
-            "claimed_by": t.claimed_by,
-            "reason": t.reason,
+            "claimed_by": t and t.claimed_by,
+            "reason": t and t.reason,
             "units": (m.units or None) if m else None,
             "source": m.source if m else None,
             "idempotency_key": m.idempotency_key if m else None,
-            "created_at": iso(t.created_at),
+            "created_at": t and iso(t.created_at),
             "received_at": iso(m.received_at) if m else None,
         }
-        # every measured quantity: objectives and constrained outcomes
-        values = {o: (m.values[o] if m else None) for o in agent.campaign.outcome_names}
+        parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
+        # every measured quantity: objectives and constrained outcomes, and whether the
+        # result meets the constraints (where there are any)
+        values = {o: (m.values[o] if m else None) for o in campaign.outcome_names}
+        if campaign.constraints:
+            values["feasible"] = campaign.feasible(m.values) if m else None
         taken = [*head, *tail]
         rows.append(
             head
-            | _columns("parameter", t.parameters, taken)
+            | _columns("parameter", parameters, taken)
             | _columns("measured", values, taken)
             | tail
         )
+    columns = list(rows.pop())
     buffer = io.StringIO()
     if format == "json":
         json.dump(rows, buffer, indent=2)
     else:
         for row in rows:  # a cell of CSV holds the units as JSON
             row["units"] = json.dumps(row["units"]) if row["units"] else None
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["trial_id"])
+        writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)
     if output is None:

@@ -132,7 +132,8 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
 def test_a_closed_campaign_is_shown_closed_and_hands_out_no_more_work(cli: CliRunner) -> None:
     _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "4")
     [first, *_] = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
-    assert "opv closed: 3 proposed trials abandoned" in _ok(cli, "campaign", "close", "opv")
+    closed = _ok(cli, "campaign", "close", "opv")
+    assert "opv closed: 3 trials abandoned (proposed, or its lease ran out)" in closed
     assert "opv was already closed" in _ok(cli, "campaign", "close", "opv")  # not an error
     for command in (["propose", "opv"], ["run", "opv", "--rounds", "1"]):
         refused = cli.invoke(app, ["campaign", *command])
@@ -238,6 +239,10 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--elements", "Li,O", "--objective", "y:max:"], "direction must be max or min"),
         (["--elements", "Li,O", "--objective", "y:max", "--constraint", "g:1:2:"], "[:UNIT]"),
         (["--from-olympus", str(OLYMPUS), "--constraint", "g:1:2"], "Olympus set's columns"),
+        (
+            ["--from-csv", "x.csv", "--objective", "y:max", "--constraint", "y:1:2"],
+            "--objective and --constraint both name ['y']",
+        ),
         (["--from-olympus", str(OLYMPUS), "--objective", "y:min:%"], "--objective cannot go"),
         (["--elements", "Li,O", "--objective", "y:max", "--min-elements", "4"], "--min-elements"),
         (
@@ -276,6 +281,12 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     table.write_text("x,status,y,gap\n0.1,ok,1.0,1.2\n0.2,ok,2.0,1.5\n0.3,bad,3.0,2.0\n")
     create = ["campaign", "create", "c1", "--from-csv", str(table), "--objective", "y:max"]
     _ok(cli, *create, "--constraint", "gap:1.1:1.7", "--param", "x", "--param", "status")
+    header = _ok(cli, "campaign", "export", "c1").splitlines()  # no trials yet: the columns
+    assert header == [
+        "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,"
+        "parameter.status,y,gap,feasible,claimed_by,reason,units,source,idempotency_key,"
+        "created_at,received_at"
+    ]
     [trial] = json.loads(_ok(cli, "campaign", "propose", "c1", "-n", "1", "--json"))
     assert trial["status"] in {"ok", "bad"}  # propose has no status column of its own
     results = tmp_path / "results.csv"
@@ -286,7 +297,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     assert "constraint gap in [1.1..1.7]" in shown and "feasible results: 1 of 1" in shown
     [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
     assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
-    assert (row["y"], row["gap"]) == ("2.5", "1.4")
+    assert (row["y"], row["gap"], row["feasible"]) == ("2.5", "1.4", "True")
     assert list(row)[-4:] == ["source", "idempotency_key", "created_at", "received_at"]
     unwritable = cli.invoke(app, ["campaign", "export", "c1", "--output", "/no/such/dir/c1.csv"])
     assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output

@@ -18,7 +18,7 @@ from agents import CampaignAgent
 from agents.api import TOKEN_COOKIE, create_app, listing
 from agents.models import register
 from db import CampaignStore
-from db.documents import MeasurementDocument
+from db.documents import CampaignDocument, MeasurementDocument
 from db.materials import add_material
 from db.models import register_model
 from db.tokens import create_token
@@ -92,6 +92,16 @@ def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) 
     assert [(m["trial_id"], m["values"]) for m in found["data"]] == [
         (second, {"degradation": 0.11})
     ]
+
+
+def test_an_empty_claim_says_why(api: TestClient) -> None:
+    CampaignDocument.objects(name="photo-pce10").update(set__settings__budget=2)
+    robot = _auth("instrument", ["photo-pce10"])
+    url = "/api/v1/campaigns/photo-pce10/claims"
+    first = api.post(url, json={"instrument": "robot-1", "count": 3}, headers=robot).json()
+    assert len(first["trials"]) == 2 and first["why"] is None
+    spent = api.post(url, json={"instrument": "robot-1", "count": 3}, headers=robot).json()
+    assert spent == {"trials": [], "why": "its budget of 2 experiments is spent"}
 
 
 def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:

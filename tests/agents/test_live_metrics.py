@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
@@ -9,7 +11,14 @@ from typer.testing import CliRunner
 from agents import CampaignAgent, LookupOracle, run
 from db import CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import Campaign, CampaignSettings, Direction, Measurement, Objective
+from discovery.domain import (
+    Campaign,
+    CampaignSettings,
+    Direction,
+    Measurement,
+    Objective,
+    OutcomeConstraint,
+)
 from discovery.metrics import hypervolume
 from discovery.spaces import ContinuousParameter, SearchSpace
 from matloop.cli import app
@@ -95,3 +104,20 @@ def test_on_an_open_space_the_hypervolume_reference_stays_put(store: CampaignSto
     reference = np.array([1.0, 0.95]) - 0.1 * np.array([0.05, 0.05])
     measured = np.array([[1.0, 1.0], [1.05, 0.95], [1.06, 1.01]])
     assert volumes[2] == pytest.approx(hypervolume(measured, reference))
+
+
+def test_rare_feasible_results_still_get_a_hypervolume_after_the_initial_design(
+    store: CampaignStore,
+) -> None:
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MAXIMIZE))
+    gap = OutcomeConstraint("gap", lower=1.1, upper=1.7)
+    campaign = Campaign("rare", space, goals, CampaignSettings("random", initial=3))
+    store.create(replace(campaign, constraints=(gap,)), [])
+    agent = CampaignAgent(store, "rare")
+    results = [(1.0, 2.0, 0.5), (2.0, 1.0, 1.3), (0.5, 0.5, 3.0)]  # one feasible of three
+    for trial, (a, b, g) in zip(agent.propose(3), results, strict=True):
+        agent.observe([Measurement(trial.id or "", {"a": a, "b": b, "gap": g}, f"k-{trial.id}")])
+    volume = agent.metrics_history()[-1]["hypervolume"]
+    reference = np.array([0.5, 0.5]) - 0.1 * np.array([1.5, 1.5])  # from all three
+    assert volume == pytest.approx(hypervolume(np.array([[2.0, 1.0]]), reference))

@@ -260,7 +260,7 @@ def test_csv_needs_an_objective(tmp_path: Path) -> None:
 
 def test_csv_rejects_a_column_that_is_both_parameter_and_objective(tmp_path: Path) -> None:
     path = write_csv(tmp_path, MIXED)
-    with pytest.raises(ValueError, match=r"\['yield'\] are both parameter and objective"):
+    with pytest.raises(ValueError, match=r"\['yield'\] are both parameter and measured outcome"):
         load_csv(path, [("yield", Direction.MAXIMIZE)], params=["temp", "yield"])
 
 
