@@ -713,9 +713,10 @@ class Service:
     def close_campaign(self, name: str) -> dict[str, Any]:
         """Close a campaign: it hands out no more trials (claims answer 409).
 
-        Proposed trials no instrument claimed are abandoned; running ones keep their
-        leases, and their results are still accepted. Idempotent: closing a closed
-        campaign answers 200 with `already_closed` true.
+        Proposed trials no instrument claimed, and running ones whose lease ran out, are
+        abandoned (`abandoned` counts them); running ones keep their leases, and their
+        results are still accepted. Closing a closed campaign answers 200 with
+        `already_closed` true, abandoning the leases that ran out since.
         """
         report = self.agent(name).close()
         return {"name": name, "status": "closed", **asdict(report)}

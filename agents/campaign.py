@@ -394,10 +394,11 @@ class CampaignAgent:
     def close(self) -> CloseReport:
         """Close the campaign: it hands out no more trials.
 
-        Proposed trials no instrument claimed are abandoned (reason ``campaign closed``),
-        atomically with the status; running trials keep their leases, and their results
-        are still accepted. Closing a closed campaign is not an error
-        (``already_closed``).
+        Proposed trials no instrument claimed, and running ones whose lease ran out, are
+        abandoned (reason ``campaign closed``), atomically with the status; running trials
+        keep their leases, and their results are still accepted. Closing a closed
+        campaign is not an error (``already_closed``): it abandons the leases that ran
+        out since.
         """
         report = self.store.close(self.name)
         self.campaign = replace(self.campaign, status=CLOSED)
@@ -753,7 +754,8 @@ class CampaignAgent:
             values = [[o.measurement.values[x.name] for x in objectives] for o in found]
             return signs * np.array(values).reshape(len(found), len(objectives))
 
-        first = oriented(observed[: self.campaign.settings.initial])  # feasible or not
+        initial = max(self.campaign.settings.initial, 1)
+        first = oriented(observed[:initial])  # feasible or not: the hypervolume's reference
         observed = self._feasible(observed)
         if not observed:
             return metrics
@@ -768,7 +770,7 @@ class CampaignAgent:
             # the pool's extent when it is known; else the first results, feasible or
             # not (as many as the initial design), so that the reference stays put and
             # the recorded hypervolumes compare from then on, however rare feasible ones
-            if pool is None and len(first) < max(self.campaign.settings.initial, 1):
+            if pool is None and len(first) < initial:
                 return metrics  # no reference until the initial design is all measured
             ref = _reference_point(first if pool is None else pool)
             volume = hypervolume(Y, ref)
