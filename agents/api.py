@@ -68,6 +68,7 @@ from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import FilterError, optimade_to_mongo
 from db.tokens import Principal, authenticate
+from discovery.compositions import element_fractions
 from discovery.domain import (
     MAX_SEED,
     OUTCOME_NAME,
@@ -406,8 +407,14 @@ MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
 
 
 def trial_columns(campaign: Campaign) -> list[str]:
-    """The CSV columns of a campaign's trials: ``parameters.<name>`` per parameter."""
-    return csv_columns((f.name for f in fields(Trial)), {"parameters": campaign.space.names})
+    """The CSV columns of a campaign's trials: ``parameters.<name>`` per parameter.
+
+    A composition campaign's trials name their ``formula`` after their fractions.
+    """
+    names = [f.name for f in fields(Trial)]
+    if element_fractions(campaign.space) is not None:
+        names.insert(names.index("parameters") + 1, "formula")
+    return csv_columns(names, {"parameters": campaign.space.names})
 
 
 def measurement_columns(campaign: Campaign) -> list[str]:
@@ -541,12 +548,14 @@ def known_parameters(request: Request) -> None:
 
 
 def _give_up(
-    give_up: Callable[..., Trial], trial_id: str, principal: Principal, body: GiveUpIn | None
+    agent: CampaignAgent, fail: bool, trial_id: str, principal: Principal, body: GiveUpIn | None
 ) -> dict[str, Any]:
     """Fail or abandon a trial as the caller: its instrument, and an admin as operator."""
     body = body or GiveUpIn()
     instrument = principal.acting_as(body.instrument)
-    return trial_json(give_up(trial_id, instrument, body.reason, operator=principal.is_admin()))
+    give_up = agent.fail if fail else agent.abandon
+    trial = give_up(trial_id, instrument, body.reason, operator=principal.is_admin())
+    return trial_json(trial, agent.campaign.space)
 
 
 Reader = Depends(reader)
@@ -733,8 +742,9 @@ class Service:
         """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`)."""
         query = optimade_to_mongo(filter, "trials")
         trials, total = self.store.page_trials(name, query, limit, offset)
-        columns = trial_columns(self.store.get(name)) if fmt == "csv" else ()  # a header only
-        return listing([trial_json(t) for t in trials], total, limit, offset, fmt, columns)
+        campaign = self.store.get(name)
+        rows = [trial_json(t, campaign.space) for t in trials]
+        return listing(rows, total, limit, offset, fmt, trial_columns(campaign))
 
     @access("read")
     def list_measurements(
@@ -769,7 +779,7 @@ class Service:
         with self.lock(name):
             trials = agent.claim(instrument, body.count, body.lease_seconds, body.request_id)
         why = None if trials else agent.why_spent()
-        return {"trials": [trial_json(t) for t in trials], "why": why}
+        return {"trials": [trial_json(t, agent.campaign.space) for t in trials], "why": why}
 
     @access("write")
     def report(self, name: str, principal: Caller, body: ReportIn) -> dict[str, Any]:
@@ -795,7 +805,9 @@ class Service:
     ) -> dict[str, Any]:
         """Extend the caller's lease on a running trial."""
         instrument = _instrument(principal, body.instrument)
-        return trial_json(self.agent(name).heartbeat(trial_id, instrument, body.lease_seconds))
+        agent = self.agent(name)
+        trial = agent.heartbeat(trial_id, instrument, body.lease_seconds)
+        return trial_json(trial, agent.campaign.space)
 
     @access("write")
     def fail(
@@ -805,14 +817,14 @@ class Service:
 
         A running trial is failed by the instrument holding its lease.
         """
-        return _give_up(self.agent(name).fail, trial_id, principal, body)
+        return _give_up(self.agent(name), True, trial_id, principal, body)
 
     @access("write")
     def cancel(
         self, name: str, trial_id: str, principal: Caller, body: GiveUpIn | None = None
     ) -> dict[str, Any]:
         """Abandon a trial that was never run (running: by the instrument holding it)."""
-        return _give_up(self.agent(name).abandon, trial_id, principal, body)
+        return _give_up(self.agent(name), False, trial_id, principal, body)
 
     @access("read")
     def list_materials(

@@ -7,12 +7,23 @@ from typing import Any
 
 from agents.campaign import CampaignStatus
 from db.convert import iso
+from discovery.compositions import formula_of
 from discovery.domain import Campaign, Measurement, Trial
+from discovery.spaces import SearchSpace
 
 
-def trial_json(trial: Trial) -> dict[str, Any]:
-    """A trial as JSON (timestamps ISO 8601, UTC)."""
+def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]:
+    """A trial as JSON (timestamps ISO 8601, UTC).
+
+    With the campaign's ``space``, a composition's trial also names its ``formula``
+    (``Mg5Si6``: what to make), after its molar fractions.
+    """
     data = asdict(trial)
+    formula = None if space is None else formula_of(space, trial.parameters)
+    if formula is not None:
+        at = list(data).index("parameters") + 1
+        items = list(data.items())
+        data = dict([*items[:at], ("formula", formula), *items[at:]])
     data["status"] = trial.status.value
     for key in ("created_at", "updated_at", "lease_expires_at"):
         data[key] = iso(data[key])
@@ -55,7 +66,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "best": None
         if best is None
         else {
-            "trial": trial_json(best.trial),
+            "trial": trial_json(best.trial, campaign.space),
             "values": best.measurement.values,
         },
         "best_so_far": [finite(v) for v in status.best_so_far.tolist()],

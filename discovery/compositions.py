@@ -22,6 +22,7 @@ import math
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from pymatgen.core import Composition, Element
 
@@ -215,6 +216,18 @@ def element_fractions(space: SearchSpace) -> list[str] | None:
     return None
 
 
+def formula_of(space: SearchSpace, parameters: Mapping[str, Any]) -> str | None:
+    """The reduced formula of a point of a composition space (``Mg5Si6``), else None.
+
+    What a lab makes, where the parameters are dozens of molar fractions, mostly 0.
+    """
+    names = element_fractions(space)
+    if names is None:
+        return None
+    fractions = {name: float(parameters[name]) for name in names}
+    return reduced_formula(fractions) if any(f > 0 for f in fractions.values()) else None
+
+
 def reduced_formula(fractions: Mapping[str, float]) -> str:
     """The reduced formula (pymatgen) of a composition (``{"Fe": 0.4, "O": 0.6}`` → ``Fe2O3``)."""
     composition = Composition({el: f for el, f in fractions.items() if f > 0})
@@ -335,7 +348,9 @@ def substitution_candidates(
 
 __all__ = [
     "CompositionSpace",
+    "element_fractions",
     "enumerate_compositions",
+    "formula_of",
     "is_charge_balanced",
     "reduced_formula",
     "substitution_candidates",

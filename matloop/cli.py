@@ -28,6 +28,7 @@ from matloop.settings import Settings
 
 if TYPE_CHECKING:
     from discovery.planners import Planner
+    from discovery.spaces import SearchSpace
 
 app = typer.Typer(
     help="Closed-loop materials discovery on MongoDB.",
@@ -564,7 +565,8 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(
             escape(
                 f"best {objective} = {best.measurement.values[objective]:.6g}{unit} "
-                f"at {best.trial.parameters} (trial {best.trial.id})"
+                f"at {_point(status.campaign.space, best.trial.parameters)} "
+                f"(trial {best.trial.id})"
             )
         )
     if status.efficiency is not None:
@@ -615,7 +617,8 @@ def campaign_propose(
             "model_version": t.model_version,
             "acquisition_value": t.acquisition_value,
         }
-        rows.append(fixed | _columns("parameter", t.parameters, fixed))
+        formula = _formula(agent.campaign.space, t.parameters)
+        rows.append(fixed | formula | _columns("parameter", t.parameters, [*fixed, *formula]))
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -633,6 +636,19 @@ def _columns(kind: str, named: dict[str, Any], taken: Iterable[str]) -> dict[str
     """
     reserved = set(taken)
     return {f"{kind}.{name}" if name in reserved else name: value for name, value in named.items()}
+
+
+def _formula(space: SearchSpace, parameters: dict[str, Any]) -> dict[str, Any]:
+    """``{"formula": "Mg5Si6"}`` for a point of a composition space, else nothing."""
+    from discovery.compositions import formula_of
+
+    formula = formula_of(space, parameters)
+    return {} if formula is None else {"formula": formula}
+
+
+def _point(space: SearchSpace, parameters: dict[str, Any]) -> str:
+    """A point as a user reads it: a composition's formula, else its parameters."""
+    return _formula(space, parameters).get("formula") or str(parameters)
 
 
 def _fmt(value: Any) -> str:
@@ -906,6 +922,7 @@ def campaign_export(
     """Export every trial with its parameters, provenance and measured values."""
     from agents import CampaignAgent
     from db.convert import iso
+    from discovery.compositions import element_fractions
 
     with errors():
         if format not in {"csv", "json"}:
@@ -936,14 +953,19 @@ def campaign_export(
             "received_at": iso(m.received_at) if m else None,
         }
         parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
+        if t is None and element_fractions(campaign.space) is not None:
+            formula: dict[str, Any] = {"formula": None}  # a composition's column, no trials
+        else:
+            formula = _formula(campaign.space, parameters)
         # every measured quantity: objectives and constrained outcomes, and whether the
         # result meets the constraints (where there are any)
         values = {o: (m.values[o] if m else None) for o in campaign.outcome_names}
         if campaign.constraints:
             values["feasible"] = campaign.feasible(m.values) if m else None
-        taken = [*head, *tail]
+        taken = [*head, *formula, *tail]
         rows.append(
             head
+            | formula
             | _columns("parameter", parameters, taken)
             | _columns("measured", values, taken)
             | tail

@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle
+from agents.api import create_app
 from db.campaigns import CampaignStore
 from db.materials import add_material, known_formulas
+from db.tokens import create_token
 from discovery.compositions import CompositionSpace, enumerate_compositions, reduced_formula
 from discovery.datasets import load_csv
 from discovery.domain import (
@@ -102,6 +107,10 @@ def test_generated_campaign_from_the_command_line(
     assert len(trials) == 6
     for trial in trials:
         assert space.violations({el: trial[el] for el in space.elements}) == []
+        # what to make, beside the molar fractions
+        assert trial["formula"] == reduced_formula({el: trial[el] for el in space.elements})
+    exported = cli.invoke(app, ["campaign", "export", "ferrites", "--format", "json"])
+    assert [t["formula"] for t in json.loads(exported.output)] == [t["formula"] for t in trials]
     pool = CampaignStore().candidates("ferrites")
     formulas = {reduced_formula(c.parameters) for c in pool}
     assert "Fe2O3" not in formulas and "LiFeO2" in formulas
@@ -158,3 +167,26 @@ def test_a_pool_campaign_without_candidates_is_refused(store: CampaignStore) -> 
             store, "empty", space.search_space(), (Objective("gap", Direction.MAXIMIZE),), []
         )
     assert store.campaigns() == []  # not an open-space campaign by accident
+
+
+def test_instruments_are_told_the_formula_to_make(store: CampaignStore) -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), 3, 10, charge_balanced=True, min_elements=3)
+    settings = CampaignSettings("random", initial=4, batch_size=2, seed=0)
+    goals = (Objective("gap", Direction.MAXIMIZE),)
+    CampaignAgent.from_candidates(
+        store, "lfo", space.search_space(), goals, enumerate_compositions(space), settings
+    )
+    robot = {"Authorization": f"Bearer {create_token('robot', 'instrument', ['lfo'])[0]}"}
+    with TestClient(create_app()) as api:
+        url = "/api/v1/campaigns/lfo"
+        claimed = api.post(f"{url}/claims", json={"instrument": "r", "count": 2}, headers=robot)
+        [first, second] = claimed.json()["trials"]
+        assert first["formula"] == reduced_formula(first["parameters"])
+        assert list(first).index("formula") == list(first).index("parameters") + 1
+        page = api.get(f"{url}/trials", params={"format": "csv"}, headers=robot)
+        rows = list(csv.DictReader(io.StringIO(page.text)))
+        assert [r["formula"] for r in rows[:2]] == [first["formula"], second["formula"]]
+        beat = api.post(
+            f"{url}/trials/{first['id']}/heartbeat", json={"instrument": "r"}, headers=robot
+        )
+        assert beat.json()["formula"] == first["formula"]
