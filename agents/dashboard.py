@@ -49,10 +49,12 @@ from agents.campaign import CampaignAgent, CampaignStatus, Observation, batch_or
 from db import CampaignNotFoundError
 from db.documents import utcnow
 from db.tokens import Principal, authenticate
+from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
 from discovery.metrics import pareto_mask
 from discovery.planners import fitted_outcomes
+from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
 
 logger = logging.getLogger(__name__)
@@ -269,6 +271,15 @@ def parameters_text(parameters: dict[str, Any], digits: int = 4) -> str:
     return "<br>".join(lines)
 
 
+def point_text(space: SearchSpace, parameters: dict[str, Any], digits: int = 4) -> str:
+    """A trial's point: a composition's formula (what to make), else its parameters.
+
+    A composition's dozens of molar fractions, mostly 0, would hide what it is.
+    """
+    formula = formula_of(space, parameters)
+    return parameters_text(parameters, digits) if formula is None else f"<b>{esc(formula)}</b>"
+
+
 def _strategy_color(strategy: str, seen: dict[str, str]) -> str:
     if strategy in STRATEGY_COLORS:
         return STRATEGY_COLORS[strategy]
@@ -468,7 +479,9 @@ def proposals_figure(
     for strategy in dict.fromkeys(o.trial.strategy or "unknown" for o in observed):
         rows = [i for i, o in enumerate(observed) if (o.trial.strategy or "unknown") == strategy]
         text = [
-            _trial_hover(observed[i].trial, observed[i].measurement.values, objective)
+            _trial_hover(
+                observed[i].trial, observed[i].measurement.values, objective, campaign.space
+            )
             + ("" if feasible[i] else "<br>infeasible: misses the outcome constraints")
             for i in rows
         ]
@@ -492,7 +505,7 @@ def proposals_figure(
         )
     if pending:
         x_pending = np.arange(len(observed) + 1, len(observed) + len(pending) + 1)
-        text = [_trial_hover(t, None, objective) for t in pending]
+        text = [_trial_hover(t, None, objective, campaign.space) for t in pending]
         if pending_prediction is not None:
             mean, std = pending_prediction
             fig.add_scatter(
@@ -558,7 +571,7 @@ def pareto_figure(campaign: Campaign, observed: Sequence[Observation]) -> go.Fig
     signs = np.array([j.direction.sign for j in campaign.objectives])
     front = np.zeros(len(Y), dtype=bool)
     front[feasible] = pareto_mask(signs * Y[feasible])
-    hover = [_outcomes_hover(o, campaign.objectives) for o in observed]
+    hover = [_outcomes_hover(o, campaign.objectives, campaign.space) for o in observed]
     fig = go.Figure()
     for name, mask, marker in (
         ("measured", feasible & ~front, {"color": "#cbd5e1", "size": 7}),
@@ -599,13 +612,15 @@ def pareto_figure(campaign: Campaign, observed: Sequence[Observation]) -> go.Fig
     return fig
 
 
-def _outcomes_hover(observation: Observation, objectives: Sequence[Objective]) -> str:
+def _outcomes_hover(
+    observation: Observation, objectives: Sequence[Objective], space: SearchSpace
+) -> str:
     trial, values = observation.trial, observation.measurement.values
     return "<br>".join(
         [
             f"batch {esc(trial.batch)} · {esc(trial.strategy or 'unknown')}",
             *(f"<b>{esc(j.name)} = {num(values[j.name])}</b>" for j in objectives),
-            parameters_text(trial.parameters, 3),
+            point_text(space, trial.parameters, 3),
         ]
     )
 
@@ -620,7 +635,9 @@ def _no_top_why(campaign: Campaign) -> str:
     return "Needs measurements on a pool with known values."
 
 
-def _trial_hover(trial: Trial, values: dict[str, float] | None, objective: Objective) -> str:
+def _trial_hover(
+    trial: Trial, values: dict[str, float] | None, objective: Objective, space: SearchSpace
+) -> str:
     lines = [
         f"batch {esc(trial.batch)} · {esc(trial.strategy or 'unknown')} · {esc(trial.status.value)}"
     ]
@@ -628,7 +645,7 @@ def _trial_hover(trial: Trial, values: dict[str, float] | None, objective: Objec
         lines.append(f"<b>{esc(objective.name)} = {num(values[objective.name])}</b>")
     if trial.acquisition_value is not None:
         lines.append(f"acquisition {num(trial.acquisition_value, 3)}")
-    lines.append(parameters_text(trial.parameters, 3))
+    lines.append(point_text(space, trial.parameters, 3))
     return "<br>".join(lines)
 
 
@@ -943,9 +960,14 @@ def trials_table(
     rows = []
     for trial in list(trials)[::-1][:TRIAL_ROWS]:
         measured = values.get(str(trial.id))
-        params = ", ".join(
-            f"{esc(k)}={esc(num(v, 3) if isinstance(v, float) else v)}"
-            for k, v in trial.parameters.items()
+        formula = formula_of(campaign.space, trial.parameters)
+        params = (
+            esc(formula)
+            if formula is not None
+            else ", ".join(
+                f"{esc(k)}={esc(num(v, 3) if isinstance(v, float) else v)}"
+                for k, v in trial.parameters.items()
+            )
         )
         cells = "".join(
             f'<td class="n">{num(measured[o.name]) if measured else "—"}</td>' for o in outcomes

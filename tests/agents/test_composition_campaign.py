@@ -15,6 +15,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+import agents.dashboard as dashboard
 from agents import CampaignAgent, LookupOracle
 from agents.api import create_app
 from db.campaigns import CampaignStore
@@ -29,6 +30,7 @@ from discovery.domain import (
     Objective,
     OutcomeConstraint,
 )
+from discovery.spaces import ContinuousParameter, SearchSpace
 from matloop.cli import app
 
 ELEMENTS = ("Li", "Mg", "Fe", "Cu", "O", "S")
@@ -190,3 +192,18 @@ def test_instruments_are_told_the_formula_to_make(store: CampaignStore) -> None:
             f"{url}/trials/{first['id']}/heartbeat", json={"instrument": "r"}, headers=robot
         )
         assert beat.json()["formula"] == first["formula"]
+
+
+def test_the_dashboard_shows_a_compositions_formula(store: CampaignStore) -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), 3, 10, charge_balanced=True, min_elements=3)
+    goals = (Objective("gap", Direction.MAXIMIZE),)
+    agent = CampaignAgent.from_candidates(
+        store, "lfo-view", space.search_space(), goals, enumerate_compositions(space)
+    )
+    [trial] = agent.propose(1)
+    formula = reduced_formula(trial.parameters)
+    assert dashboard.point_text(agent.campaign.space, trial.parameters) == f"<b>{formula}</b>"
+    table = dashboard.trials_table([trial], {}, agent.campaign)
+    assert f'<td class="params">{formula}</td>' in table and "Li=" not in table
+    plain = SearchSpace((ContinuousParameter("x", 0, 1),))
+    assert dashboard.point_text(plain, {"x": 0.5}) == "x = 0.5"  # no chemistry: as it was
