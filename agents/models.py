@@ -381,8 +381,8 @@ def _check_widths(data: LabelledData, where: str, kind: str) -> None:
 
     Fitting would refuse them too, but could name only a row of the training split.
     """
-    for label in data.labels:
-        _check_width(label, where, kind)
+    for material in data.materials:
+        _check_width(material, where, kind)
 
 
 def _composition_formula(material: Material) -> str:

@@ -10,10 +10,9 @@ each round is its own ``campaign_round`` subflow made of thin tasks, so a round'
 proposal, measurement and storage show up, time and fail separately, and only the
 database steps retry.
 
-A closed campaign (``matloop campaign close``) gets no new batch: each flow asks
-:func:`campaign_open` (a database read, retried like those of :mod:`flows.tasks`) before
-it proposes, and logs a warning that it skips the work, so a schedule left on a closed
-campaign does nothing, and says so.
+A closed campaign (``matloop campaign close``) gets no new batch: each flow reads it in
+the campaign's summary (``closed``) before it proposes, and logs a warning that it skips
+the work, so a schedule left on a closed campaign does nothing, and says so.
 """
 
 from __future__ import annotations
@@ -27,7 +26,6 @@ from agents.training import MIN_MEASUREMENTS
 from db.campaigns import CampaignClosedError
 from discovery.domain import Trial
 from flows.tasks import (
-    campaign_open,
     campaign_summary,
     evaluate,
     fit_model,
@@ -41,12 +39,11 @@ from flows.tasks import (
 )
 
 
-def _skip_closed(campaign: str, uri: str, what: str) -> bool:
-    """Whether the campaign is closed, logging that ``what`` is skipped if so."""
-    if campaign_open(campaign, uri):
-        return False
-    _log_closed(campaign, what)
-    return True
+def _skip_closed(summary: dict[str, Any], what: str) -> bool:
+    """Whether the summarised campaign is closed, logging that ``what`` is skipped if so."""
+    if summary["closed"]:
+        _log_closed(summary["campaign"], what)
+    return bool(summary["closed"])
 
 
 def _log_closed(campaign: str, what: str) -> None:
@@ -55,13 +52,13 @@ def _log_closed(campaign: str, what: str) -> None:
     )
 
 
-def _propose(campaign: str, uri: str, what: str) -> list[Trial] | None:
-    """The campaign's next batch, or None when it was closed while the batch was planned."""
+def _propose(campaign: str, uri: str, what: str) -> list[Trial]:
+    """The campaign's next batch; none when it was closed while the batch was planned."""
     try:
         return propose_batch(campaign, uri)
     except CampaignClosedError:  # the check before planning passed: an operator, meanwhile
         _log_closed(campaign, what)
-        return None
+        return []
 
 
 def _measure_unclaimed(campaign: str, uri: str, oracle: LookupOracle) -> int:
@@ -89,25 +86,21 @@ def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
     Returns:
         The campaign summary (see :func:`flows.tasks.campaign_summary`) plus
         ``proposed`` (trials in this round's batch; 0 when the pool is exhausted or the
-        campaign closed), ``stored`` (results stored this round), ``recovered`` (pending
-        trials measured first) and ``closed`` (the round was skipped: campaign closed).
+        campaign closed: the summary's ``closed``), ``stored`` (results stored this round)
+        and ``recovered`` (pending trials measured first).
 
     """
-    if _skip_closed(campaign, uri, "round"):
-        summary = campaign_summary(campaign, uri)
-        return {**summary, "proposed": 0, "stored": 0, "recovered": 0, "closed": True}
+    summary = campaign_summary(campaign, uri)
+    if _skip_closed(summary, "round"):
+        return {**summary, "proposed": 0, "stored": 0, "recovered": 0}
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
     recovered = _measure_unclaimed(campaign, uri, oracle)
     trials = _propose(campaign, uri, "round")
-    if trials is None:
-        summary = campaign_summary(campaign, uri)
-        return {**summary, "proposed": 0, "stored": 0, "recovered": recovered, "closed": True}
     stored = 0
     if trials:
         stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
-    summary = campaign_summary(campaign, uri)
     counts = {"proposed": len(trials), "stored": stored, "recovered": recovered}
-    return {**summary, **counts, "closed": False}
+    return {**campaign_summary(campaign, uri), **counts}
 
 
 @flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
@@ -136,21 +129,19 @@ def run_campaign(
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
-    if _skip_closed(campaign, uri, "run"):
-        summary = campaign_summary(campaign, uri)
-        return {**summary, "batches_run": 0, "recovered": 0, "closed": True}
+    summary = campaign_summary(campaign, uri)
+    if _skip_closed(summary, "run"):
+        return {**summary, "batches_run": 0, "recovered": 0}
     recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
-    run, closed = 0, False
+    run = 0
     while (summary["initial_left"] or summary["rounds"] < rounds) and run != per_run:
         result = campaign_round(campaign, uri)
-        closed = result["closed"]  # closed meanwhile: the round said so in its log
+        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored", "recovered")}
         if not result["proposed"]:
-            break  # pool or budget spent, or campaign closed
+            break  # pool or budget spent, or campaign closed (the round said so in its log)
         run += 1
-        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored", "closed")}
-    summary.pop("recovered", None)
-    return {**summary, "batches_run": run, "recovered": recovered, "closed": closed}
+    return {**summary, "batches_run": run, "recovered": recovered}
 
 
 @flow(name="results-reported", flow_run_name="{campaign}-results-reported")
@@ -191,21 +182,10 @@ def results_reported(
         # read again: an instrument's claim may have proposed a batch during the fit
         summary = campaign_summary(campaign, uri)
     proposed: list[str] = []
-    closed = not campaign_open(campaign, uri)
-    if propose and closed:
-        _log_closed(campaign, "next batch")
-    elif propose and summary["pending"] == 0:
-        trials = _propose(campaign, uri, "next batch")
-        closed = trials is None
-        proposed = [str(t.id) for t in trials or []]
+    if propose and not _skip_closed(summary, "next batch") and summary["pending"] == 0:
+        proposed = [str(t.id) for t in _propose(campaign, uri, "next batch")]
         summary = campaign_summary(campaign, uri)
-    return {
-        **summary,
-        "reported": count,
-        "model_version": version,
-        "proposed": proposed,
-        "closed": closed,
-    }
+    return {**summary, "reported": count, "model_version": version, "proposed": proposed}
 
 
 __all__ = ["campaign_round", "results_reported", "run_campaign"]

@@ -30,7 +30,7 @@ from agents import CampaignAgent, LookupOracle, ObserveReport
 from agents.training import TrainingData, fit_surrogate, training_data
 from agents.training import trained_version as agents_trained_version
 from db import CampaignStore, connect
-from db.campaigns import CampaignClosedError
+from db.campaigns import CLOSED
 from db.connection import database, database_name
 from discovery.domain import Measurement, ModelArtifact, Trial
 
@@ -96,16 +96,6 @@ def unclaimed_trials(campaign: str, uri: str) -> list[Trial]:
     return CampaignAgent(campaign_store(uri), campaign).unclaimed()
 
 
-@task(name="campaign-open", task_run_name="open-{campaign}", **_io)
-def campaign_open(campaign: str, uri: str) -> bool:
-    """Whether the campaign still hands out trials (database read; False once closed)."""
-    try:
-        campaign_store(uri).ensure_open(campaign)
-    except CampaignClosedError:
-        return False
-    return True
-
-
 @task(name="lookup-oracle", task_run_name="oracle-{campaign}", **_io)
 def lookup_oracle(campaign: str, uri: str) -> LookupOracle:
     """The campaign's lookup oracle, built from its pool's reference values (database read).
@@ -155,8 +145,8 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
         ``campaign``, ``batches`` (initial design included), ``rounds`` (after it),
         ``initial_left`` (experiments the initial design still needs),
         ``measurements``, ``pending``, ``trials`` (count by status), ``objective`` (the
-        first), ``objectives`` (how many), ``best`` (best value so far or None) and
-        ``best_trial``.
+        first), ``objectives`` (how many), ``best`` (best value so far or None),
+        ``best_trial`` and ``closed`` (the campaign hands out no new trials).
 
     """
     status = CampaignAgent(campaign_store(uri), campaign).status()
@@ -174,6 +164,7 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
         "objectives": len(status.campaign.objectives),
         "best": None if best is None else best.measurement.values[objective],
         "best_trial": None if best is None else best.trial.id,
+        "closed": status.campaign.status == CLOSED,
     }
 
 
@@ -210,7 +201,6 @@ def register_model(campaign: str, uri: str, artifact: ModelArtifact) -> str:
 __all__ = [
     "DB_RETRIES",
     "TRANSIENT_ERRORS",
-    "campaign_open",
     "campaign_store",
     "campaign_summary",
     "evaluate",
