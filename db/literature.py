@@ -209,48 +209,19 @@ def record_key(record: PropertyRecord) -> str:
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
 
-#: The fields of :meth:`LiteratureStore.records` rows, in order (a CSV page's columns, on
-#: a page without rows too; tests/agents/test_api_literature.py checks them).
+#: Stored record fields a :meth:`LiteratureStore.records` row leaves out (``sources``
+#: comes back summarised, last).
+_RECORD_LEFT_OUT = ("id", "key", "papers", "sources")
+
+#: The fields of :meth:`LiteratureStore.records` rows, in order: a CSV page's columns, on
+#: a page without rows too (tests/agents/test_api_literature.py checks them).
 RECORD_COLUMNS = (
-    "material",
-    "formula",
-    "formula_reduced",
-    "elements",
-    "nelements",
-    "property",
-    "value",
-    "low",
-    "high",
-    "unit",
-    "qualifier",
-    "conditions",
-    "confidence",
-    "n_papers",
-    "n_sources",
-    "created_at",
-    "updated_at",
+    *(f for f in PropertyRecordDocument._fields_ordered if f not in _RECORD_LEFT_OUT),
     "id",
     "sources",
 )
 #: The fields of :meth:`LiteratureStore.papers` rows, in order.
-PAPER_COLUMNS = (
-    "key",
-    "doi",
-    "title",
-    "authors",
-    "journal",
-    "year",
-    "source",
-    "format",
-    "sections",
-    "model_version",
-    "sentences",
-    "mentions",
-    "records",
-    "records_rejected",
-    "ingested_at",
-    "id",
-)
+PAPER_COLUMNS = (*(f for f in PaperDocument._fields_ordered if f != "id"), "id")
 #: Record fields a listing may be sorted by (``-field`` for descending).
 RECORD_ORDERS = ("material", "formula", "value", "confidence", "n_papers", "updated_at")
 
@@ -718,7 +689,7 @@ def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
 
 def _record_row(raw: dict[str, Any], sentences: dict[ObjectId, str]) -> dict[str, Any]:
     """A record as a JSON-ready dict; each source names its passage and sentence text."""
-    row = {k: v for k, v in raw.items() if k not in ("_id", "sources", "papers", "key")}
+    row = {k: v for k, v in raw.items() if k != "_id" and k not in _RECORD_LEFT_OUT}
     row["id"] = str(raw["_id"])
     for stamp in ("created_at", "updated_at"):
         if raw.get(stamp) is not None:
