@@ -235,12 +235,12 @@ def record_order(order: str) -> tuple[str, ...]:
     Raises:
         ValueError: naming ``sort``, for a field not in :data:`RECORD_ORDERS`.
     """
-    if order.removeprefix("-") not in RECORD_ORDERS:
+    field = order.removeprefix("-")
+    if field not in RECORD_ORDERS:
         raise ValueError(
             f"sort: {order!r} is not a record field to sort by; use one of "
             f"{', '.join(RECORD_ORDERS)}, with - first for descending"
         )
-    field = order.removeprefix("-")
     # the most read first, and of those the surest (the dashboard's "most read" table)
     first = [order, "-confidence"] if field == "n_papers" else [order]
     return (*first, *(k for k in ("material", "value") if k != field), "key")
