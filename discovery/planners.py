@@ -857,6 +857,24 @@ def with_acquisition(name: str, acquisition: str) -> str:
     return "+".join([surrogate, acquisition, *flags])
 
 
+def with_surrogate(name: str, surrogate: str) -> str:
+    """The strategy ``name`` with its surrogate switched to ``surrogate``.
+
+    The acquisition and flags are kept where the new surrogate serves them: ``top``, its
+    ``endgame`` and ``iwarp`` need a GP (:data:`GAUSSIAN_PROCESSES`), so another surrogate
+    drops them and takes its default acquisition. A strategy without a surrogate part
+    (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``) gives ``surrogate`` alone.
+    Examples: ``gp+qucb+iwarp+warp`` on ``ensemble`` is ``ensemble+qucb+warp``;
+    ``gp+top+iwarp+warp+endgame`` on ``bayesgp`` is ``bayesgp+top+iwarp+warp+endgame``.
+    """
+    base, *options = name.split("+")
+    if base not in SURROGATES:
+        return surrogate
+    needs_gp = {*TOP_HUNTING, "iwarp", "endgame"}
+    gp = surrogate in GAUSSIAN_PROCESSES
+    return "+".join([surrogate, *(o for o in options if gp or o not in needs_gp)])
+
+
 def make_planner(name: str) -> Planner:
     """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+flags]``.
 

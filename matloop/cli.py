@@ -467,7 +467,8 @@ def _strategy(
     Args:
         strategy: ``--strategy`` when a campaign is created, or the campaign's own strategy
             when some rounds switch (``stored``).
-        surrogate: ``--surrogate``: the surrogate, with its default acquisition.
+        surrogate: ``--surrogate``: the surrogate, keeping the strategy's acquisition and
+            flags where it serves them (:func:`discovery.planners.with_surrogate`).
         acquisition: ``--acquisition``: a whole strategy (``portfolio``, ``rl:VERSION``),
             or an acquisition that replaces the strategy's own (surrogate and flags kept;
             :func:`discovery.planners.with_acquisition`).
@@ -478,7 +479,7 @@ def _strategy(
     from agents.campaign import strategy_planner
     from agents.policies import STRATEGY_PREFIX
     from discovery.campaign_models import SURROGATES
-    from discovery.planners import with_acquisition
+    from discovery.planners import with_acquisition, with_surrogate
 
     conflict = "" if stored else f" does not go with --strategy {strategy}"
     if surrogate is not None:
@@ -488,7 +489,7 @@ def _strategy(
             )
         if conflict and strategy not in ("gp", surrogate):
             raise CommandError(f"--surrogate {surrogate}{conflict}")
-        strategy = surrogate
+        strategy = with_surrogate(strategy, surrogate)
     if acquisition is not None:
         if acquisition.startswith(STRATEGY_PREFIX) or acquisition == "portfolio":
             if surrogate not in (None, "gp"):
@@ -808,7 +809,8 @@ def campaign_run(
     surrogate: Annotated[
         str | None,
         typer.Option(
-            help="gp, ensemble, gnn or transformer for these rounds (default: the campaign's)."
+            help="gp, bayesgp, ensemble, gnn or transformer for these rounds (default: the "
+            "campaign's; its acquisition and flags kept where the surrogate serves them)."
         ),
     ] = None,
     acquisition: Annotated[

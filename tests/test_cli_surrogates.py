@@ -56,10 +56,13 @@ def _model_rounds(trials: list[dict], surrogate: str) -> list[dict]:
 def test_photo_pce10_campaign_runs_on_a_neural_surrogate(
     cli: CliRunner, mongodb_uri: str, surrogate: str
 ) -> None:
-    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "8")
-    _ok(cli, "campaign", "run", "opv", "--rounds", "2", "--surrogate", surrogate)
+    create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "8"]
+    _ok(cli, *create, "--strategy", "gp+qucb+iwarp+warp")
+    out = _ok(cli, "campaign", "run", "opv", "--rounds", "2", "--surrogate", surrogate)
+    switched = f"{surrogate}+qucb+warp"  # the campaign's acquisition kept; iwarp is GP-only
+    assert f"these rounds choose with {switched}" in out
     trials = _trials(cli, "opv")
-    guided = _model_rounds(trials, surrogate)
+    guided = _model_rounds(trials, switched)
     assert len(guided) == 8 and len(trials) == 16  # 2 rounds of the default batch of 4
     versions = {t["model_version"] for t in guided}
     assert all(v and v.startswith(f"opv:{surrogate}:") for v in versions)

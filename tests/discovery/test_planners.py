@@ -29,6 +29,7 @@ from discovery.planners import (
     RandomPlanner,
     make_planner,
     with_acquisition,
+    with_surrogate,
 )
 from discovery.spaces import (
     CategoricalParameter,
@@ -502,6 +503,25 @@ def test_switching_acquisition_keeps_the_surrogate_and_flags(
     strategy: str, acquisition: str, switched: str
 ) -> None:
     assert with_acquisition(strategy, acquisition) == switched
+    make_planner(switched)  # a strategy that exists
+
+
+@pytest.mark.parametrize(
+    ("strategy", "surrogate", "switched"),
+    [
+        ("gp+qucb+iwarp+warp", "ensemble", "ensemble+qucb+warp"),
+        ("gp+top+iwarp+warp+endgame", "ensemble", "ensemble+warp"),
+        ("gp+top+iwarp+warp+endgame", "bayesgp", "bayesgp+top+iwarp+warp+endgame"),
+        ("ensemble+qsr", "gp", "gp+qsr"),
+        ("gp", "gnn", "gnn"),
+        ("botorch", "ensemble", "ensemble"),
+        ("portfolio", "bayesgp", "bayesgp"),
+    ],
+)
+def test_switching_surrogate_keeps_what_it_serves(
+    strategy: str, surrogate: str, switched: str
+) -> None:
+    assert with_surrogate(strategy, surrogate) == switched
     make_planner(switched)  # a strategy that exists
 
 
