@@ -972,16 +972,17 @@ def trials_table(
         cells = "".join(
             f'<td class="n">{num(measured[o.name]) if measured else "—"}</td>' for o in outcomes
         )
-        status = trial.status.value
+        # the stored status, as the API and CLI give it, then what the row adds to it
+        status = pill(trial.status.value)
         if measured is not None and not campaign.feasible(measured):
-            status = "infeasible"
+            status += " " + pill("infeasible")
         elif trial.lease_expires_at is not None and trial.lease_expires_at < now:
-            status = "expired"  # running, but its lease ran out: the next claim frees it
+            status += " " + pill("expired")  # its lease ran out: the next claim frees it
         rows.append(
             "<tr>"
             f"<td>{esc(trial.batch)}</td>"
             f"<td>{esc(trial.strategy or '')}</td>"
-            f"<td>{pill(status)}</td>"
+            f"<td>{status}</td>"
             f'<td class="params">{params}</td>'
             f"{cells}"
             f'<td class="n">{num(trial.acquisition_value, 3)}</td>'

@@ -276,7 +276,8 @@ def test_trials_given_up_show_their_reason_and_are_counted(
     agent.claim("robot-1", 1, lease_seconds=0.1)
     time.sleep(0.2)
     text = client.get("/dashboard/campaigns/photo-pce10").text
-    assert '<span class="pill expired">expired</span>' in text
+    running, expired = (f'<span class="pill {s}">{s}</span>' for s in ("running", "expired"))
+    assert f"{running} {expired}" in text  # the stored status, then why it is stale
 
 
 def test_two_objectives_show_both_and_the_hypervolume(
@@ -431,6 +432,10 @@ def test_the_best_so_far_figure_marks_infeasible_results(store: CampaignStore) -
     assert symbols == ["circle", "circle-open", "circle"]
     hover = [text for trace in proposals.data for text in trace.text]
     assert ["infeasible" in text for text in hover] == [False, True, False]
+    values = {str(o.trial.id): o.measurement.values for o in agent.observations()}
+    rows = dashboard.trials_table(agent.store.trials("pv"), values, agent.campaign).split("<tr>")
+    statuses = [re.findall(r'<span class="pill [a-z]+">([a-z]+)</span>', r) for r in rows[2:]]
+    assert statuses == [["completed"], ["completed", "infeasible"], ["completed"]]
     assert "meeting the outcome constraints" in dashboard._no_top_why(agent.campaign)
 
 
