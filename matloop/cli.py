@@ -750,7 +750,7 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
 
     values: dict[str, float] = {}
     for item in value:
-        outcome, sep, number = item.partition("=")
+        outcome, sep, number = item.rpartition("=")  # a name may hold "=", a number not
         try:
             values[outcome] = float(number)
         except ValueError:
@@ -760,11 +760,56 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
     return Measurement(trial, values, key or f"{source}:{trial}", source)
 
 
+def _units_from_options(unit: list[str]) -> dict[str, str]:
+    """``--unit OUTCOME=UNIT`` options as outcome -> unit label."""
+    units: dict[str, str] = {}
+    for item in unit:
+        outcome, _, label = item.rpartition("=")
+        if not outcome or not label.strip():
+            raise CommandError(f"--unit {item!r}: expected OUTCOME=UNIT (gap=meV)")
+        if units.setdefault(outcome, label.strip()) != label.strip():
+            raise CommandError(f"--unit: {outcome!r} is given two units")
+    return units
+
+
+def _check_units(units: dict[str, str], outcomes: list[Any]) -> None:
+    """Refuse a ``--unit`` that is no outcome's, or that cannot become the declared unit."""
+    from discovery.units import convert
+
+    declared = {o.name: o.unit for o in outcomes}
+    for name, label in units.items():
+        option = f"--unit {name}={label}"
+        if name not in declared:
+            raise CommandError(
+                f"{option}: {name!r} is not an outcome; the outcomes are {list(declared)}"
+            )
+        if declared[name] is None:
+            raise CommandError(
+                f"{option}: the campaign declares no unit for {name!r} to convert to"
+            )
+        try:
+            convert(1.0, label, declared[name])
+        except ValueError as error:
+            raise CommandError(f"{option}: {error}") from None
+
+
+def _with_units(result: Any, units: dict[str, str]) -> Any:
+    """``result`` with ``units`` for the outcomes it does not give a unit of its own."""
+    return replace(result, units=units | result.units) if units else result
+
+
 @campaign_app.command("observe")
 def campaign_observe(
     name: str,
     trial: Annotated[str | None, typer.Option(help="Trial id measured.")] = None,
     value: Annotated[list[str] | None, typer.Option(help="OUTCOME=NUMBER (repeatable).")] = None,
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="OUTCOME=UNIT the values are given in, converted to the campaign's "
+            "(repeatable; a JSON row's own units win; default: the campaign's units)."
+        ),
+    ] = None,
     key: Annotated[str | None, typer.Option(help="Idempotency key (default source:trial).")] = None,
     source: Annotated[str, typer.Option(help="Who measured it.")] = "manual",
     from_file: Annotated[
@@ -783,6 +828,9 @@ def campaign_observe(
             assert trial is not None
             rows = [("", _result_from_options(trial, value or [], key, source))]
         agent = CampaignAgent(store(), name)
+        units = _units_from_options(unit or [])
+        _check_units(units, agent.outcomes)
+        rows = [(where, _with_units(result, units)) for where, result in rows]
         try:
             report = agent.observe([result for _, result in rows])
         except ValueError as error:  # "results[i]: ...": name the file and row instead

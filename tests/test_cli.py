@@ -90,6 +90,51 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
 
+def test_observe_converts_values_given_with_unit_options(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
+    create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "degradation:min:1/h")
+    first, second, third = (
+        t["trial_id"]
+        for t in json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
+    )
+    observe = ("campaign", "observe", "opv", "--unit", "degradation=1/min")
+    _ok(cli, *observe, "--trial", first, "--value", "degradation=1")
+    results = tmp_path / "results.csv"
+    results.write_text(f"trial_id,degradation\n{second},0.5\n")
+    _ok(cli, *observe, "--from-file", str(results))
+    rows = [{"trial_id": third, "values": {"degradation": 2}, "units": {"degradation": "1/h"}}]
+    (tmp_path / "results.json").write_text(json.dumps(rows))  # its own unit wins
+    _ok(cli, *observe, "--from-file", str(tmp_path / "results.json"))
+    stored = {m.idempotency_key: m for m in MeasurementDocument.objects}
+    values = {k.split(":")[1]: m.values["degradation"] for k, m in stored.items()}
+    assert values == {first: pytest.approx(60.0), second: pytest.approx(30.0), third: 2.0}
+    assert all(m.units == {"degradation": "1/h"} for m in stored.values())
+
+
+@pytest.mark.parametrize(
+    ("unit", "message"),
+    [
+        ("degradation", "--unit 'degradation': expected OUTCOME=UNIT"),
+        ("gap=eV", "--unit gap=eV: 'gap' is not an outcome; the outcomes are ['degradation']"),
+        ("degradation=kg", "--unit degradation=kg: "),
+    ],
+)
+def test_observe_refuses_a_bad_unit_option_and_stores_nothing(
+    cli: CliRunner, tmp_path: Path, unit: str, message: str
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n")
+    create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "degradation:min:1/h")
+    (trial,) = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "1", "--json"))
+    args = ["--trial", trial["trial_id"], "--value", "degradation=1", "--unit", unit]
+    result = cli.invoke(app, ["campaign", "observe", "opv", *args])
+    assert result.exit_code == 1 and message in result.output
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_a_shipped_olympus_set_is_named_without_its_folder(cli: CliRunner) -> None:
     created = _ok(cli, "campaign", "create", "opv", "--from-olympus", "photo_pce10")
     assert "1040 candidates" in created
