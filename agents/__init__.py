@@ -9,6 +9,7 @@ from agents.campaign import (
     Efficiency,
     Observation,
     ObserveReport,
+    pareto_front,
 )
 from agents.oracles import LookupOracle, Oracle
 from agents.runner import (
@@ -32,6 +33,7 @@ __all__ = [
     "RunOutcome",
     "StrategySummary",
     "compare_strategies",
+    "pareto_front",
     "run",
     "summarize",
 ]

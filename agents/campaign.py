@@ -35,6 +35,7 @@ from discovery.metrics import (
     best_so_far,
     enhancement_factor,
     hypervolume,
+    pareto_mask,
     simple_regret,
     top_fraction_trace,
     top_mask,
@@ -156,7 +157,9 @@ class CampaignStatus:
     outcome constraints it is NaN until the first feasible result. ``rounds`` counts the
     batches proposed after the initial design, ``initial_left`` the experiments that
     design still needs, ``feasible`` the results that meet the outcome constraints (None
-    without constraints).
+    without constraints). ``pareto`` holds, with several objectives, the measured feasible
+    results no other one dominates (:func:`pareto_front`), in the order they arrived; it
+    is empty for a single objective, whose best result is ``best``.
     """
 
     campaign: Campaign
@@ -170,6 +173,30 @@ class CampaignStatus:
     rounds: int = 0
     initial_left: int = 0
     feasible: int | None = None
+    pareto: tuple[Observation, ...] = ()
+
+
+def pareto_front(campaign: Campaign, observed: Sequence[Observation]) -> list[Observation]:
+    """The feasible observations on the Pareto front over every objective, in order.
+
+    Each objective counts in its own direction; an infeasible result (outcome
+    constraints) is on no front, and equal results are all kept.
+
+    Args:
+        campaign: The campaign whose objectives and constraints apply.
+        observed: Measured trials, in any order (the front keeps it).
+
+    Returns:
+        The observations no other feasible one dominates.
+    """
+    feasible = [o for o in observed if campaign.feasible(o.measurement.values)]
+    if not feasible:
+        return []
+    objectives = campaign.objectives
+    signs = np.array([o.direction.sign for o in objectives])
+    Y = np.array([[o.measurement.values[x.name] for x in objectives] for o in feasible])
+    mask = pareto_mask(signs * Y)
+    return [o for o, on_front in zip(feasible, mask, strict=True) if on_front]
 
 
 class CampaignAgent:
@@ -679,6 +706,7 @@ class CampaignAgent:
 
         With outcome constraints, the best result and the metrics count feasible results
         only; the trace has one entry per experiment, NaN until the first feasible one.
+        With several objectives, ``pareto`` is the measured feasible front.
 
         Args:
             trials: The campaign's trials, when the caller read them already.
@@ -712,7 +740,14 @@ class CampaignAgent:
             metrics=self._metrics(observed, reference, efficiency),
             **_design_progress(trials, self.campaign.settings),
             feasible=len(self._feasible(observed)) if self.campaign.constraints else None,
+            pareto=self._pareto(observed),
         )
+
+    def _pareto(self, observed: list[Observation]) -> tuple[Observation, ...]:
+        """The measured feasible front with several objectives; empty with one."""
+        if len(self.campaign.objectives) < 2:
+            return ()
+        return tuple(pareto_front(self.campaign, observed))
 
     def _pool_reference(self) -> PoolReference | None:
         """The pool's known objective values, or None when any is unknown.

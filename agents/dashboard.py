@@ -45,14 +45,19 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from linear_operator.utils.warnings import NumericalWarning
 
 from agents.api import TOKEN_COOKIE, Service, access, caller
-from agents.campaign import CampaignAgent, CampaignStatus, Observation, batch_order
+from agents.campaign import (
+    CampaignAgent,
+    CampaignStatus,
+    Observation,
+    batch_order,
+    pareto_front,
+)
 from db import CampaignNotFoundError
 from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
-from discovery.metrics import pareto_mask
 from discovery.planners import fitted_outcomes
 from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
@@ -568,9 +573,8 @@ def pareto_figure(campaign: Campaign, observed: Sequence[Observation]) -> go.Fig
     first, second = campaign.objectives[:2]
     Y = np.array([[o.measurement.values[j.name] for j in campaign.objectives] for o in observed])
     feasible = np.array([campaign.feasible(o.measurement.values) for o in observed], dtype=bool)
-    signs = np.array([j.direction.sign for j in campaign.objectives])
-    front = np.zeros(len(Y), dtype=bool)
-    front[feasible] = pareto_mask(signs * Y[feasible])
+    on_front = {o.trial.id for o in pareto_front(campaign, observed)}
+    front = np.array([o.trial.id in on_front for o in observed], dtype=bool)
     hover = [_outcomes_hover(o, campaign.objectives, campaign.space) for o in observed]
     fig = go.Figure()
     for name, mask, marker in (

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Any
 
-from agents.campaign import CampaignStatus
+from agents.campaign import CampaignStatus, Observation
 from db.convert import iso
 from discovery.compositions import formula_of
 from discovery.domain import Campaign, Measurement, Trial
@@ -48,8 +48,21 @@ def outcomes_json(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def observation_json(observation: Observation, space: SearchSpace) -> dict[str, Any]:
+    """A measured trial as JSON: ``{"trial": ..., "values": {outcome: value}}``."""
+    return {
+        "trial": trial_json(observation.trial, space),
+        "values": observation.measurement.values,
+    }
+
+
 def status_json(status: CampaignStatus) -> dict[str, Any]:
-    """A campaign's progress as JSON."""
+    """A campaign's progress as JSON.
+
+    A campaign with several objectives also has ``pareto``: its measured feasible
+    results on the Pareto front, each as ``best`` is, in the order they arrived. A
+    single-objective campaign has no ``pareto`` key.
+    """
     campaign = status.campaign
     best = status.best
     data: dict[str, Any] = {
@@ -63,15 +76,12 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "measurements": status.measurements,
         "feasible": status.feasible,  # None without outcome constraints
         "rounds": status.rounds,
-        "best": None
-        if best is None
-        else {
-            "trial": trial_json(best.trial, campaign.space),
-            "values": best.measurement.values,
-        },
+        "best": None if best is None else observation_json(best, campaign.space),
         "best_so_far": [finite(v) for v in status.best_so_far.tolist()],
         "metrics": status.metrics.as_dict(),
     }
+    if len(campaign.objectives) > 1:
+        data["pareto"] = [observation_json(o, campaign.space) for o in status.pareto]
     if status.efficiency is not None:
         eff = status.efficiency
         data["efficiency"] = {

@@ -27,6 +27,8 @@ from matloop.model_cli import model_app
 from matloop.settings import Settings
 
 if TYPE_CHECKING:
+    from agents.campaign import CampaignStatus, Observation
+    from discovery.domain import Objective
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
 
@@ -548,7 +550,7 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print_json(json.dumps(status_json(status) | {"metrics_history": history}))
         return
     first = status.campaign.objectives[0]
-    objective, unit = first.name, f" {first.unit}" if first.unit else ""
+    unit = f" {first.unit}" if first.unit else ""
     settings = status.campaign.settings
     budget = "" if settings.budget is None else f"  budget={settings.budget}"
     console.print(
@@ -562,14 +564,17 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     if status.feasible is not None:
         console.print(f"feasible results: {status.feasible} of {status.measurements}")
     if status.best is not None:
-        best = status.best
-        console.print(
-            escape(
-                f"best {objective} = {best.measurement.values[objective]:.6g}{unit} "
-                f"at {_point(status.campaign.space, best.trial.parameters)} "
-                f"(trial {best.trial.id})"
+        for goal, best in [(first, status.best), *_other_bests(status)]:
+            value = best.measurement.values[goal.name]
+            console.print(
+                escape(
+                    f"best {goal.name} = {value:.6g}{f' {goal.unit}' if goal.unit else ''} "
+                    f"at {_point(status.campaign.space, best.trial.parameters)} "
+                    f"(trial {best.trial.id})"
+                )
             )
-        )
+    if status.pareto:
+        console.print(_pareto_table(status))
     if status.efficiency is not None:
         eff = status.efficiency
         af = eff.acceleration_factor
@@ -582,6 +587,36 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
         console.print(_metrics_table(history[-10:]))
+
+
+def _other_bests(status: CampaignStatus) -> list[tuple[Objective, Observation]]:
+    """The best feasible result on each objective after the first (all on the front)."""
+    bests = []
+    for goal in status.campaign.objectives[1:]:
+        sign, name = goal.direction.sign, goal.name
+        bests.append((goal, max(status.pareto, key=lambda o: sign * o.measurement.values[name])))
+    return bests
+
+
+#: Pareto-front rows ``campaign show`` prints: with several objectives a front can hold
+#: most results.
+PARETO_ROWS = 20
+
+
+def _pareto_table(status: CampaignStatus) -> Table:
+    """The measured feasible Pareto front (its latest rows): trial, point, each objective."""
+    goals = status.campaign.objectives
+    heads = [f"{g.name} ({g.unit})" if g.unit else g.name for g in goals]
+    shown = status.pareto[-PARETO_ROWS:]
+    title = "Pareto front"
+    if len(shown) < len(status.pareto):
+        title += f" (latest {len(shown)} of {len(status.pareto)}; all in --json and export)"
+    table = Table("trial", "point", *map(escape, heads), title=title)
+    for o in shown:
+        values = [_fmt(o.measurement.values[g.name]) for g in goals]
+        point = _point(status.campaign.space, o.trial.parameters)
+        table.add_row(escape(o.trial.id or ""), escape(point), *values)
+    return table
 
 
 def _metrics_table(rows: list[dict[str, Any]]) -> Table:
@@ -970,7 +1005,7 @@ def campaign_export(
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
 ) -> None:
     """Export every trial with its parameters, provenance and measured values."""
-    from agents import CampaignAgent
+    from agents import CampaignAgent, pareto_front
     from db.convert import iso
     from discovery.compositions import element_fractions
 
@@ -979,8 +1014,11 @@ def campaign_export(
             raise CommandError(f"--format: expected csv or json, got {format!r}")
         agent = CampaignAgent(store(), name)
         trials = agent.store.trials(name)
-        measured = {o.trial.id: o.measurement for o in agent.observations(trials)}
+        observed = agent.observations(trials)
+    measured = {o.trial.id: o.measurement for o in observed}
     campaign = agent.campaign
+    several = len(campaign.objectives) > 1
+    front = {o.trial.id for o in pareto_front(campaign, observed)} if several else set()
     rows = []
     for t in [*trials, None]:  # None: the columns, for a header when there are no trials
         m = measured.get(t.id) if t is not None else None
@@ -1007,17 +1045,22 @@ def campaign_export(
             formula: dict[str, Any] = {"formula": None}  # a composition's column, no trials
         else:
             formula = _formula(campaign.space, parameters)
-        # every measured quantity: objectives and constrained outcomes, and whether the
-        # result meets the constraints (where there are any)
+        # every measured quantity: objectives and constrained outcomes; then whether the
+        # result meets the constraints (where there are any) and, with several
+        # objectives, whether it is on the measured feasible Pareto front
         values = {o: (m.values[o] if m else None) for o in campaign.outcome_names}
+        flags: dict[str, Any] = {}
         if campaign.constraints:
-            values["feasible"] = campaign.feasible(m.values) if m else None
-        taken = [*head, *formula, *tail]
+            flags["feasible"] = campaign.feasible(m.values) if m else None
+        if several:
+            flags["pareto"] = (t is not None and t.id in front) if m else None
+        taken = [*head, *formula, *flags, *tail]
         rows.append(
             head
             | formula
             | _columns("parameter", parameters, taken)
             | _columns("measured", values, taken)
+            | flags
             | tail
         )
     columns = list(rows.pop())
