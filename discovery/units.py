@@ -8,15 +8,16 @@ from typing import Any
 
 
 @functools.cache
-def _registry() -> Any:
+def registry() -> Any:
+    """The project's one pint registry (built on first use): it knows eV/atom and eV/fu."""
     import pint  # lazy: building the registry takes about a second
 
-    registry: Any = pint.UnitRegistry()
+    units: Any = pint.UnitRegistry()
     # per atom and per formula unit, as materials databases quote energies (eV/atom):
     # dimensions of their own, so that meV/atom converts to eV/atom but never to eV
-    registry.define("atom = [atom]")
-    registry.define("formula_unit = [formula_unit] = fu")
-    return registry
+    units.define("atom = [atom]")
+    units.define("formula_unit = [formula_unit] = fu")
+    return units
 
 
 #: Lab labels that pint would misread (``at%`` as percent x technical atmosphere, ``a.u.``
@@ -37,7 +38,7 @@ def _parsed(label: str) -> Any | None:
     if OPAQUE.fullmatch(label.strip()):
         return None
     try:  # pint's parser raises many kinds of error
-        return _registry().parse_units(_BARE_POWER.sub(r"^\1", label))
+        return registry().parse_units(_BARE_POWER.sub(r"^\1", label))
     except Exception:
         return None
 
@@ -57,10 +58,10 @@ def check_physical(value: float, unit: str) -> None:
     Raises:
         ValueError: naming the value, the unit and absolute zero in that unit.
     """
-    registry, parsed = _registry(), _parsed(unit)
-    if parsed is None or parsed.dimensionality != registry.kelvin.dimensionality:
+    units, parsed = registry(), _parsed(unit)
+    if parsed is None or parsed.dimensionality != units.kelvin.dimensionality:
         return
-    zero = float(registry.Quantity(0.0, "kelvin").to(parsed).magnitude)
+    zero = float(units.Quantity(0.0, "kelvin").to(parsed).magnitude)
     if zero != 0 and value < zero:  # zero == 0: kelvin, rankine, delta_degC
         raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
 
@@ -98,6 +99,6 @@ def convert(value: float, unit: str, target: str) -> float:
     if given is None:
         raise ValueError(f"{unit!r} is not a unit pint converts")
     try:
-        return float(_registry().Quantity(value, given).to(to).magnitude)
+        return float(registry().Quantity(value, given).to(to).magnitude)
     except pint.errors.DimensionalityError:
         raise ValueError(f"{unit!r} cannot be converted to {target!r}") from None

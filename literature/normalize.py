@@ -41,7 +41,10 @@ Conventions chosen here:
   a number is °C, never coulomb; ``"ambient pressure"`` is 1 atm when a pressure is
   asked for. A unit written but unknown to pint (``"0.5 Tesla"``, ``"3 emu"``) is not
   the default unit; a lower-case word (``"39 in MgB2"``) is prose, not a unit, unless it
-  is a unit word pint does not know (``emu``, ``sccm``, ``oe``).
+  is a unit word pint does not know (``emu``, ``sccm``, ``oe``). A power split off a
+  length unit (``"0.1 emu/cm 3"``, ``"cm^3"``, ``"cm -3"``) belongs to the unit, so it is
+  never read as a value (``"3 K"``). Units are pint's, in the registry that
+  :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
 """
@@ -57,6 +60,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pymatgen.core import Composition, Element
+
+# The project's one pint registry, built on first use; it knows "eV/atom" and "eV/fu".
+# Units are only read here, never defined: aliases and foreign words stay in the tables
+# below, so discovery's conversions are the same whether or not a paper was read.
+from discovery.units import registry
 
 __all__ = [
     "MaterialName",
@@ -1008,23 +1016,16 @@ class QuantityValue:
     text: str
 
 
-@functools.cache
-def _registry() -> Any:
-    import pint  # lazy: building the registry takes about a second
-
-    return pint.UnitRegistry()
-
-
 @functools.lru_cache(maxsize=4096)
 def _unit(text: str) -> Any | None:
     """A pint unit for ``text`` as written after a number, or ``None``."""
     text = _UNIT_ALIASES.get(text, text)
     if text in _NOT_UNITS or not text:
         return None
-    expression = re.sub(r"(?<=[A-Za-zμµΩ])(-?\d+)(?![\d.])", r"**\1", text)
+    expression = re.sub(r"(?<=[A-Za-zμµΩÅ])(-?\d+)(?![\d.])", r"**\1", text)
     expression = re.sub(r"\s*/\s*", "/", expression).replace(" ", "*")
     try:  # pint's parser raises a grab-bag of errors on junk
-        units = _registry().parse_units(expression)
+        units = registry().parse_units(expression)
     except Exception:
         return None
     return units
@@ -1055,9 +1056,18 @@ def _read_unit(text: str, pos: int) -> tuple[Any, int] | None:
     return None
 
 
+# A power of a length unit, with a caret or split off by PDF extraction: "emu/cm 3",
+# "cm^3", "cm -3", "Å 3", "m 2 /g" are cm3, cm-3, Å3, m2/g; the 3 is no value of its own.
+_SPLIT_POWER = re.compile(
+    r"(?<![A-Za-zμµ])([kcmdnμµ]?m|Å)(?:\s*\^\s*|\s+)(-[123]|[23])(?!\d|[.,]\d)"
+)
+_CARET_POWER = re.compile(r"(?<=[A-Za-zμµΩÅ])\s*\^\s*(?=-?\d)")  # "s^-1": s-1
+
+
 def _prepare(text: str, physical: bool) -> str:
-    """Clean a value mention: glyphs, ±, scientific notation, split digits."""
+    """Clean a value mention: glyphs, ±, scientific notation, split digits and powers."""
     text = _clean(text)
+    text = _CARET_POWER.sub("", _SPLIT_POWER.sub(r"\1\2", text))
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
     text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
@@ -1096,7 +1106,8 @@ class _Reading:
     """Numbers read at one position, before unit conversion.
 
     ``direct`` is ``False`` when the unit was borrowed from later in a list; ``foreign``
-    is ``True`` when a unit is written that pint cannot read (``"3 μΩcm"``).
+    is ``True`` when a unit is written that pint cannot read (``"3 μΩcm"``); ``end`` is
+    where the reading's numbers and unit end in the prepared text.
     """
 
     low: float
@@ -1106,6 +1117,7 @@ class _Reading:
     qualifier: str
     direct: bool = True
     foreign: bool = False
+    end: int = 0
 
 
 _PAREN_UNCERTAINTY = re.compile(rf"\(({_UNSIGNED})\)")
@@ -1147,7 +1159,7 @@ def _read_at(text: str, match: re.Match[str]) -> _Reading:
     if unit is None and not foreign:  # "4.2 and 4.6 K", "39.21, 39.15 and 39.08(5)K"
         unit = _list_unit(text, end)
     low, high = min(first, high), max(first, high)
-    return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign)
+    return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign, end)
 
 
 def _unreadable_unit(text: str, pos: int) -> bool:
@@ -1190,7 +1202,7 @@ def parse_quantity(
     Handles qualifiers (``"exceeds 45K"``, ``"up to 48 K"``, ``"~20 K"``), ranges
     (``"between 20 and 30 K"``, ``"20–30 K"``, ``"12 K to 9 K"``), uncertainties
     (``"12 ± 0.5 K"``, ``"38.5(2) K"``), scientific notation (``"1.2 × 10 3"``, ``"10^3"``),
-    Unicode minus and PDF artefacts (``"1 . 5 K"``, ``"46:5 K"``). A list
+    Unicode minus and PDF artefacts (``"1 . 5 K"``, ``"46:5 K"``, ``"g/cm 3"``). A list
     (``"4.2 and 4.6 K"``) gives its first value. Units go through pint; a bare
     ``"C"`` is read as degrees Celsius, not coulomb.
 
@@ -1220,8 +1232,12 @@ def parse_quantity(
         raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_CANONICAL_UNITS)}")
     prepared = _prepare(text, physical=kind is not None)
     default = _unit(default_unit.strip()) if default_unit else None
+    read_to = 0
     for match in _SIGNED.finditer(prepared):
+        if match.start() < read_to:
+            continue  # part of the reading before: "38.5(2) K", the power in "5 s-1"
         reading = _read_at(prepared, match)
+        read_to = reading.end
         # "0.5 Tesla", "3 emu": a unit is written, so the default is not this number's.
         fallback, fallback_name = (None, None) if reading.foreign else (default, default_unit)
         unit = reading.unit if reading.unit is not None else fallback
@@ -1231,7 +1247,7 @@ def parse_quantity(
         if found is not None or kind is None:
             return found
     if kind == "pressure" and _AMBIENT.search(prepared):
-        atm = _registry().Quantity(1.0, "atm").to("GPa").magnitude
+        atm = registry().Quantity(1.0, "atm").to("GPa").magnitude
         return QuantityValue(_tidy(atm), _tidy(atm), _tidy(atm), None, "GPa", "~", text)
     return None
 
@@ -1245,14 +1261,14 @@ def _converted(
             return None
         name = default_unit.strip() if default_unit else ""  # pint-unknown: kept as given
         return _quantity(reading, lambda v: v, name, text)
-    registry = _registry()
+    units = registry()
 
     def convert(value: float) -> float:
-        return float(registry.Quantity(value, unit).to(target).magnitude)
+        return float(units.Quantity(value, unit).to(target).magnitude)
 
     try:  # pint fails in assorted ways on exotic units (dB, offsets inside compounds)
         if kind is not None:
-            target = registry.parse_units(_CANONICAL_UNITS[kind])
+            target = units.parse_units(_CANONICAL_UNITS[kind])
             if unit.dimensionality != target.dimensionality:
                 return None
             name = _CANONICAL_UNITS[kind]
@@ -1268,7 +1284,7 @@ def _delta_free(unit: Any) -> Any:
     """``unit`` with Δ°C replaced by K (a heating rate in K/min is the same number)."""
     if _DELTA_CELSIUS not in str(unit):
         return unit
-    return _registry().parse_units(str(unit).replace(_DELTA_CELSIUS, "kelvin"))
+    return registry().parse_units(str(unit).replace(_DELTA_CELSIUS, "kelvin"))
 
 
 def _quantity(reading: _Reading, convert: Any, unit: str, text: str) -> QuantityValue | None:

@@ -3,10 +3,13 @@
 A sentence boundary is a run of whitespace that either contains a paragraph break (a blank
 line) or follows ``.``, ``!`` or ``?`` (plus closing quotes or brackets) and precedes an
 upper-case letter, a digit or an opening quote, unless the word before the full stop is an
-abbreviation (``Fig.``, ``e.g.``, ``et al.``, ``ca.``) or an initial (``J. Smith``), or is an
-enumerator opening the sentence (``2. Heat the powder.``). A citation glued after the full
-stop (``semiconductors.12,13 The``) still ends the sentence. Full stops inside numbers
-(``3.5 K``) and formulas (``CuSO4.5H2O``) are never followed by whitespace: they never split.
+abbreviation (``Fig.``, ``e.g.``, ``et al.``, ``ca.``, ``Phys. Rev.``) or an initial
+(``J. Smith``), or is an enumerator opening the sentence (``2. Heat the powder.``). A capital
+letter after a number is a unit (``at 300 K. The``), unless the number is a page
+(``pages 100-110 A. Smith``, ``pp. 5 K. Lee``) or a reference marker (``[1] J. Smith``).
+A citation glued after the full stop (``semiconductors.12,13 The``) still ends the sentence.
+Full stops inside numbers (``3.5 K``) and formulas (``CuSO4.5H2O``) are never followed by
+whitespace: they never split.
 
 Because boundaries are whitespace runs, the sentences partition the non-whitespace
 characters of the text: every one of them lies in exactly one sentence.
@@ -89,6 +92,22 @@ ABBREVIATIONS = frozenset(
         "temp",
         "conc",
         "wt",
+        # journals, as references abbreviate them: "J. Phys.", "Phys. Rev. Lett."
+        "phys",
+        "rev",
+        "lett",
+        "appl",
+        "chem",
+        "mater",
+        "soc",
+        "sci",
+        "commun",
+        "proc",
+        "acad",
+        "natl",
+        "condens",
+        "supercond",
+        "technol",
     }
 )
 
@@ -115,6 +134,10 @@ _DECIMAL = r"[-+−]?\d+(?:[.,]\d+)*(?:\^[-+−]?\d+)?"
 _NUMBER = re.compile(
     rf"^[(\[]?(?:[^\s=]*=)?[~∼≈≃<>≤≥±]?{_DECIMAL}(?:\(\d+\))?(?:[-–−±×]{_DECIMAL})?[)\]]?$"
 )
+# Numbers that carry no unit, so that a capital letter after them is an initial: pages
+# ("pages 100-110 A. Smith", "pp. 5 K. Lee") and reference markers ("[1] J. Smith").
+_PAGES = re.compile(r"^(?:pages?|pp?\.?)$", re.IGNORECASE)
+_REFERENCE_MARKER = re.compile(r"^\[\d{1,3}\]$")
 # A citation glued after the full stop, as HTML renders superscripts: "semiconductors.12,13"
 # or "in 2015.(1)". Only after a lower-case word or before a parenthesis, never "2.5 K".
 _CITATION = r"\d{1,3}(?:[–,-]\d{1,3})*"
@@ -143,7 +166,7 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
             sentences.append(Sentence(start, token.end()))
             break
         following = tokens[i + 1]
-        before = tokens[i - 1].group() if i else ""
+        before = tuple(t.group() for t in tokens[max(0, i - 2) : i])
         gap = text[token.end() : following.start()]
         opens = token.start() == start
         if _is_boundary(gap, token.group(), before, following.group()[0], opens):
@@ -152,11 +175,14 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
     return tuple(sentences)
 
 
-def _is_boundary(gap: str, token: str, token_before: str, following: str, opens: bool) -> bool:
+def _is_boundary(
+    gap: str, token: str, before: tuple[str, ...], following: str, opens: bool
+) -> bool:
     """Whether the whitespace ``gap`` after ``token`` ends a sentence.
 
-    ``opens`` says ``token`` is the first of its sentence: an enumerator ("10.", "b)") there
-    numbers the sentence rather than ending one.
+    ``before`` holds the (up to two) tokens before ``token``, nearest last. ``opens`` says
+    ``token`` is the first of its sentence: an enumerator ("10.", "b)") there numbers the
+    sentence rather than ending one.
     """
     if gap.count("\n") >= 2:
         return True
@@ -167,11 +193,14 @@ def _is_boundary(gap: str, token: str, token_before: str, following: str, opens:
     if not _END.search(token):
         return _CITED_END.search(token) is not None and following.isupper()
     word = token.rstrip(_CLOSERS)
-    return word[-1] in "!?" or not _keeps_full_stop(word[:-1], token_before)
+    return word[-1] in "!?" or not _keeps_full_stop(word[:-1], before)
 
 
-def _keeps_full_stop(word: str, word_before: str) -> bool:
-    """Whether the full stop after ``word`` belongs to it (an abbreviation or an initial)."""
+def _keeps_full_stop(word: str, before: tuple[str, ...]) -> bool:
+    """Whether the full stop after ``word`` belongs to it (an abbreviation or an initial).
+
+    ``before`` holds the (up to two) words before ``word``, nearest last.
+    """
     word = word.lstrip(_OPENERS)
     if not word or word.endswith("."):
         # "..." and "word.." are ellipses or stray punctuation: they end the sentence.
@@ -182,5 +211,16 @@ def _keeps_full_stop(word: str, word_before: str) -> bool:
         return True
     if _INITIALS.match(word):
         # "at 300 K." ends a sentence with a unit; "J. Smith" has an initial.
-        return not (len(word) == 1 and _NUMBER.match(word_before.rstrip(",;:")))
+        return not (len(word) == 1 and _has_unit(before))
     return False
+
+
+def _has_unit(before: tuple[str, ...]) -> bool:
+    """Whether the last of ``before`` is a value that a unit may follow ("300", "~39").
+
+    Page numbers ("pages 100-110", "p. 5") and reference markers ("[1]") have no unit.
+    """
+    number = before[-1].rstrip(",;:") if before else ""
+    if not _NUMBER.match(number) or _REFERENCE_MARKER.match(number):
+        return False
+    return len(before) < 2 or _PAGES.match(before[-2]) is None

@@ -455,6 +455,68 @@ def test_a_short_unknown_word_after_the_number_is_a_unit_not_the_default(text: s
 
 
 @pytest.mark.parametrize(
+    "text",
+    ["0.1 emu/cm 3", "0.1 emu/cm^3", "0.1 emu cm 3", "30 emu/cm 3", "5 emu/cm ^ 3", "2 emu/m 2"],
+)
+def test_an_exponent_split_off_its_unit_is_not_a_temperature(text: str) -> None:
+    # PDF extraction writes "emu/cm3" as "emu/cm 3": the 3 is a power of cm, not 3 K.
+    assert parse_quantity(text, default_unit="K", kind="temperature") is None
+    bare = parse_quantity(text, default_unit="K")
+    assert bare is not None and bare.unit == ""  # emu is unknown to pint: the number only
+    assert bare.value == float(text.split()[0])
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit"),
+    [
+        ("5 g/cm 3", 5.0, "g/cm**3"),
+        ("5 g/cm^3", 5.0, "g/cm**3"),
+        ("2 mA/cm 2", 2.0, "mA/cm**2"),
+        ("1e20 cm -3", 1e20, "1/cm**3"),
+        ("120 m 2 /g", 120.0, "m**2/g"),
+        ("160 Å 3", 160.0, "Å**3"),
+    ],
+)
+def test_an_exponent_split_off_a_length_unit_is_read_as_its_power(
+    text: str, value: float, unit: str
+) -> None:
+    result = parse_quantity(text)
+    assert result is not None and (result.value, result.unit) == (value, unit)
+
+
+@pytest.mark.parametrize(
+    ("text", "default_unit", "kind"),
+    [
+        ("5 s-1", "K", "temperature"),
+        ("5 s^-1", "K", "temperature"),
+        ("0.1 mol L-1", "K", "temperature"),
+        ("38.5(2) K", "GPa", "pressure"),
+    ],
+)
+def test_a_number_inside_an_earlier_reading_is_not_read_again(
+    text: str, default_unit: str, kind: str
+) -> None:
+    # the power of s, or the uncertainty digits, are part of the first reading: not 1 K
+    assert parse_quantity(text, default_unit=default_unit, kind=kind) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("0.1 emu/cm 3 at 5 K", 5.0),
+        ("Tc = 3 K", 3.0),
+        ("92 K", 92.0),
+        ("between 3 and 5 K", 4.0),
+        ("3", 3.0),
+        ("Tc = 3 K in 50 nm films", 3.0),
+    ],
+)
+def test_temperatures_beside_split_exponents_are_still_read(text: str, value: float) -> None:
+    result = parse_quantity(text, default_unit="K", kind="temperature")
+    assert result is not None and (result.value, result.unit) == (value, "K")
+
+
+@pytest.mark.parametrize(
     ("text", "value"),
     [
         ("39 K in MgB2", 39.0),
@@ -482,6 +544,29 @@ def test_a_later_number_with_the_asked_unit_is_still_read() -> None:
     assert result is not None and result.value == 39.0
     prose = parse_quantity("39 and 40", default_unit="K", kind="temperature")
     assert prose is not None and (prose.value, prose.unit) == (39.0, "K")
+
+
+def test_quantities_use_the_projects_shared_unit_registry() -> None:
+    from discovery import units
+
+    assert normalize.registry() is units.registry()
+    # its per-atom and per-formula-unit dimensions: "eV/atom" is not an energy in eV
+    per_atom = parse_quantity("-0.5 eV/atom")
+    assert per_atom is not None and (per_atom.value, per_atom.unit) == (-0.5, "eV/atom")
+    assert parse_quantity("-0.5 eV/atom", kind="energy") is None
+    per_fu = parse_quantity("3 meV/fu")  # formula unit, not femto atomic mass unit
+    assert per_fu is not None and per_fu.unit == "meV/fu"
+
+
+def test_reading_quantities_leaves_the_shared_registry_as_discovery_knows_it() -> None:
+    from discovery.units import convert
+
+    for text in ("25 C", "5 wt %", "0.1 emu/cm 3", "10 mTorr", "1.5 kbar", "3 meV/atom"):
+        parse_quantity(text)
+    assert convert(25.0, "degC", "K") == pytest.approx(298.15)
+    assert convert(3.0, "meV/atom", "eV/atom") == pytest.approx(0.003)
+    with pytest.raises(ValueError, match="cannot be converted"):
+        convert(1.0, "eV/atom", "eV")
 
 
 def test_unknown_kind_is_a_programming_error() -> None:

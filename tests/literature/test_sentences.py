@@ -74,6 +74,48 @@ def test_initials_after_words_still_keep_their_full_stop(text: str) -> None:
     assert sentences(text) == [text]
 
 
+@pytest.mark.parametrize(
+    "reference",
+    [
+        "J. Phys. 12, pages 100-110 A. Smith and B. Jones, Phys. Rev. B 5, 1 (2001).",
+        "Appl. Phys. Lett. 7, pp. 100-110 A. Smith, J. Chem. Soc. 3, p. 5 K. Lee.",
+        "[1] J. Smith and K. Lee, Phys. Rev. Lett. 90, page 12 T. Tanaka.",
+    ],
+)
+def test_a_reference_is_one_sentence(reference: str) -> None:
+    assert sentences(reference) == [reference]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "See pages 100-110 A. Smith and B. Jones wrote.",
+        "See Pages 100–110, A. Smith wrote.",
+        "See pp. 100-110 A. Smith wrote.",
+        "See p. 5 K. Lee wrote.",
+        "[1] J. Smith and K. Lee wrote.",
+    ],
+)
+def test_an_initial_after_a_page_or_reference_marker_keeps_its_full_stop(text: str) -> None:
+    # "100-110 A." is a page range and an initial, not a current in amperes: no split.
+    assert sentences(text) == [text]
+
+
+@pytest.mark.parametrize("journal", ["Phys. Rev. B", "J. Chem. Phys.", "Appl. Phys. Lett."])
+def test_journal_abbreviations_keep_their_full_stop(journal: str) -> None:
+    text = f"As in {journal} 12, 1 (2001). Next."
+    assert sentences(text) == [f"As in {journal} 12, 1 (2001).", "Next."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["It was measured at 100-110 K. A second run followed.", "A current of 100-110 A. Then."],
+)
+def test_a_unit_after_a_range_still_ends_the_sentence(text: str) -> None:
+    first, second = text.split(". ", 1)
+    assert sentences(text) == [f"{first}.", second]
+
+
 def test_offsets_exclude_surrounding_whitespace() -> None:
     text = "  First one.  \n Second one.\n\n\tThird  "
     spans = split_sentences(text)
