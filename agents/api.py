@@ -50,8 +50,7 @@ from agents.campaign import (
     INTERNAL_ERRORS,
     UNNAMED,
     CampaignAgent,
-    strategy_planner,
-    with_prior,
+    campaign_planner,
 )
 from agents.serialize import iso, measurement_json, outcomes_json, status_json, trial_json
 from db import (
@@ -82,7 +81,6 @@ from discovery.domain import (
     OutcomeConstraint,
     Trial,
 )
-from discovery.planners import check_campaign_shape
 from discovery.spaces import SearchSpace
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -241,10 +239,23 @@ class GiveUpIn(Body):
 Unit = Annotated[str | None, AfterValidator(lambda u: (u or "").strip() or None)]
 
 
+#: An objective's or constrained quantity's name: what the command line takes ("band gap").
+OutcomeName = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=128,
+        pattern=OUTCOME_NAME,
+        description="Any text of 1 to 128 characters (`band gap`) but a leading `$` or a "
+        "NUL character; results name it in `values` and `units`.",
+    ),
+]
+
+
 class ObjectiveIn(Body):
     """An objective of a new campaign."""
 
-    name: str = Field(pattern=NAME)
+    name: OutcomeName
     direction: Literal["max", "min"]
     unit: Unit = None
 
@@ -252,7 +263,7 @@ class ObjectiveIn(Body):
 class ConstraintIn(Body):
     """A measured quantity of a new campaign that must fall in a range."""
 
-    name: str = Field(pattern=NAME)
+    name: OutcomeName
     lower: float | None = None
     upper: float | None = None
     unit: Unit = None
@@ -655,12 +666,6 @@ class Service:
     @access("admin")
     def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
         """Create a campaign over an open space or a pool of candidates."""
-        try:
-            planner = strategy_planner(body.settings.strategy)
-        except (ValueError, LookupError) as error:
-            if isinstance(error, INTERNAL_ERRORS):
-                raise
-            raise ValueError(f"settings.strategy: {error}") from None
         constraints = []
         for i, c in enumerate(body.constraints):
             try:
@@ -673,6 +678,8 @@ class Service:
             raise ValueError(f"space: {error}") from None
         if body.candidates is not None and not body.candidates:  # not an open space
             raise ValueError("candidates: none given; a pool campaign needs at least one")
+        if body.settings.prior_model is not None and not body.candidates:
+            raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
         campaign = Campaign(
             name=body.name,
             space=space,
@@ -684,22 +691,13 @@ class Service:
             source="api",
             constraints=tuple(constraints),
         )
-        shape = len(campaign.objectives), len(campaign.constraints)
-        try:  # before anything is stored: not at the first batch after the initial design
-            check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
-        except ValueError as error:
-            raise ValueError(f"settings.strategy: {error}") from None
-        if body.settings.prior_model is not None:
-            if not body.candidates:
-                raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
-            try:  # loads the model: a campaign never stores a prior it cannot use
-                unit = campaign.objectives[0].unit
-                prior = with_prior(planner, body.settings.prior_model, space, unit)
-                check_campaign_shape(prior, *shape)
-            except (ValueError, LookupError) as error:
-                if isinstance(error, INTERNAL_ERRORS):
-                    raise
-                raise ValueError(f"settings.prior_model: {error}") from None
+        try:  # before anything is stored, not at the first model-guided batch; loads the
+            campaign_planner(campaign)  # prior model: a campaign never stores one it cannot use
+        except (ValueError, LookupError) as error:
+            if isinstance(error, INTERNAL_ERRORS):
+                raise  # a bug, not a refusal of the settings
+            prior = str(error).startswith("prior_model: ")  # campaign_planner's prefix
+            raise ValueError(f"settings.{'' if prior else 'strategy: '}{error}") from None
         candidates = []
         for i, point in enumerate(body.candidates or []):
             try:

@@ -139,9 +139,10 @@ ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
 MAX_SEED = 2**43 - 1
 
 
-#: What the name of an outcome or parameter may be: anything but a leading ``$``, which
-#: MongoDB reads as an operator in stored results ("band gap" is a name).
-OUTCOME_NAME = r"^(?:[^$]|$)"
+#: What the name of an outcome or parameter may be: any non-empty text ("band gap",
+#: "PCE (AM1.5)") but a leading ``$``, which MongoDB reads as an operator in stored
+#: results, and a NUL character, which no BSON key holds (results key values by name).
+OUTCOME_NAME = r"^[^$\x00][^\x00]*$"
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,10 @@ class Campaign:
             raise ValueError(f"objective names clash with parameter names: {sorted(clash)}")
         for name in [*names, *self.space.names]:
             if not re.match(OUTCOME_NAME, name):
-                raise ValueError(f"name {name!r}: an outcome or parameter may not start with '$'")
+                raise ValueError(
+                    f"name {name!r}: an outcome or parameter name must be non-empty, not "
+                    "start with '$' and hold no NUL character"
+                )
 
     @property
     def objective_names(self) -> list[str]:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 
+import agents.api
 import agents.models
 from agents import CampaignAgent
 from agents.api import TOKEN_COOKIE, create_app, listing
@@ -561,6 +562,70 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     )
     assert bad.status_code == 422 and "space.parameters.0.name: text is not" in bad.text, bad.text
     assert api.get("/api/v1/campaigns/b2", headers=boss).status_code == 404
+
+
+def test_a_campaign_takes_the_outcome_names_the_command_line_takes(api: TestClient) -> None:
+    boss, url = _auth("admin"), "/api/v1/campaigns/spaced"
+    body: dict[str, Any] = {
+        "name": "spaced",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "band gap", "direction": "max", "unit": "eV"}],
+        "constraints": [{"name": "PCE (AM1.5)", "lower": 0.1}],  # a "." is stored as is
+        "settings": {"strategy": "random", "initial": 2},
+    }
+    created = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert created.status_code == 201, created.text
+    [trial] = api.post(f"{url}/claims", json={"instrument": "r"}, headers=boss).json()["trials"]
+    values = {"band gap": 1400.0, "PCE (AM1.5)": 0.2}
+    result = {"trial_id": trial["id"], "values": values, "units": {"band gap": "meV"}}
+    stored = api.post(f"{url}/results", json=result, headers=boss)
+    assert stored.status_code == 200, stored.text
+    [row] = api.get(f"{url}/measurements", headers=boss).json()["data"]
+    assert row["values"] == {"band gap": pytest.approx(1.4), "PCE (AM1.5)": 0.2}
+    assert row["feasible"] is True and row["units"] == {"band gap": "eV"}
+    page = api.get(f"{url}/measurements", params={"format": "csv"}, headers=boss)
+    assert page.text.startswith("trial_id,values.band gap,values.PCE (AM1.5),")
+    assert api.get(url, headers=boss).json()["best"]["values"] == row["values"]
+    for field in ("objectives", "constraints"):
+        for name in ("", "$where", "gap\x00", "g" * 129):  # "$": an operator; NUL: no BSON key
+            bad = {**body, "name": "b6", field: [{**body[field][0], "name": name}]}
+            refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["detail"][0]["loc"] == ["body", field, 0, "name"]
+    assert api.get("/api/v1/campaigns/b6", headers=boss).status_code == 404
+
+
+def test_a_campaign_is_refused_by_the_planner_rules_its_agent_runs_with(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    boss = _auth("admin")
+    body = {
+        "name": "ruled",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "efficiency", "direction": "max"}],
+    }
+    planned: list[str] = []
+
+    def refusing(error: Exception) -> Any:
+        def planner(campaign: Campaign) -> None:
+            planned.append(campaign.name)
+            raise error
+
+        return planner
+
+    for error, detail in (
+        (ValueError("prior_model: predicts nan"), "settings.prior_model: predicts nan"),
+        (LookupError("no policy 'rl:x'"), "settings.strategy: no policy 'rl:x'"),
+        (ValueError("strategy 'gp' serves no 9 objectives"), "settings.strategy: strategy 'gp'"),
+    ):
+        monkeypatch.setattr(agents.api, "campaign_planner", refusing(error))
+        refused = api.post("/api/v1/campaigns", json=body, headers=boss)
+        assert refused.status_code == 422 and detail in refused.json()["detail"], refused.text
+    monkeypatch.setattr(agents.api, "campaign_planner", refusing(KeyError("gap")))
+    bug = api.post("/api/v1/campaigns", json=body, headers=boss)
+    assert bug.status_code == 500, bug.text  # a bug, not a refusal of the settings
+    assert planned == ["ruled"] * 4
+    assert api.get("/api/v1/campaigns/ruled", headers=boss).status_code == 404
 
 
 def test_a_result_from_an_instrument_whose_lease_ran_out_is_refused(api: TestClient) -> None:

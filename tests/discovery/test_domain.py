@@ -157,6 +157,13 @@ def test_campaign_objective_must_not_share_a_parameter_name() -> None:
         Campaign("c1", SPACE, (YIELD, Objective("y", Direction.MINIMIZE)))
 
 
+@pytest.mark.parametrize("name", ["", "$where", "gap\x00"])
+def test_an_outcome_name_no_result_could_store_is_refused(name: str) -> None:
+    # results store outcome names as keys: "$" reads as an operator, NUL ends a BSON key
+    with pytest.raises(ValueError, match="non-empty, not start with '\\$' and hold no NUL"):
+        Campaign("c1", SPACE, (YIELD, Objective(name, Direction.MINIMIZE)))
+
+
 # -- Measurement.check ---------------------------------------------------------------------
 
 OBJECTIVES = (YIELD, Objective("cost", Direction.MINIMIZE))
