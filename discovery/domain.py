@@ -374,12 +374,15 @@ class Measurement:
             raise ValueError("idempotency_key must not be empty")
         names = {o.name for o in objectives}
         kind = "objective" if all(isinstance(o, Objective) for o in objectives) else "outcome"
+        unknown = sorted(set(self.values) - names)
+        if unknown:  # first: a misspelt name ("Tc" for "tc") is also a missing one
+            raise ValueError(
+                f"trial {self.trial_id}: unknown {kind}(s) {unknown}; the campaign's are "
+                f"{[o.name for o in objectives]}"
+            )
         missing = sorted(names - set(self.values))
         if missing:
             raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
-        unknown = sorted(set(self.values) - names)
-        if unknown:
-            raise ValueError(f"trial {self.trial_id}: unknown {kind}(s) {unknown}")
         for name, value in self.values.items():
             if not _is_number(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")

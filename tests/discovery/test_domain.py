@@ -183,6 +183,11 @@ def test_measurement_names_missing_objectives() -> None:
         Measurement("t1", {"yield": 1.0}, idempotency_key="k").check(OBJECTIVES)
 
 
+def test_a_misspelt_objective_is_named_with_the_campaigns_own() -> None:
+    with pytest.raises(ValueError, match=r"unknown objective\(s\) \['Cost'\]; the campaign's are"):
+        Measurement("t1", {"yield": 1.0, "Cost": 1.0}, idempotency_key="k").check(OBJECTIVES)
+
+
 def test_measurement_names_unknown_objectives() -> None:
     values = {"yield": 1.0, "cost": 2.0, "colour": 3.0}
     with pytest.raises(ValueError, match=r"unknown objective\(s\) \['colour'\]"):
