@@ -48,7 +48,7 @@ from discovery.planners import (
     check_campaign_shape,
     make_planner,
 )
-from discovery.priors import composition_formulas
+from discovery.priors import NamedPrior, composition_formulas
 from discovery.spaces import SearchSpace
 from discovery.units import convert
 
@@ -927,6 +927,10 @@ def with_prior(
         space: The campaign's composition space.
         unit: The objective's declared unit: the predictions are converted to it.
 
+    Returns:
+        The planner with a :class:`~discovery.priors.NamedPrior` labelled ``version``:
+        each model it fits names the prior in its ``prior_model`` metric.
+
     Raises:
         ValueError: for a planner without a surrogate (random), a space that is not a
             composition space, a model whose predictions are not finite, or one that
@@ -949,7 +953,7 @@ def with_prior(
     def prior(X: np.ndarray) -> np.ndarray:
         return offset + factor * model.predict(composition_formulas(space, X)).mean
 
-    return replace(planner, prior=prior)
+    return replace(planner, prior=NamedPrior(prior, version))  # its models name the version
 
 
 def _unit_change(version: str, metrics: Mapping[str, Any], unit: str | None) -> tuple[float, float]:

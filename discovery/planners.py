@@ -37,7 +37,7 @@ from discovery.acquisition import (
 from discovery.campaign_models import GAUSSIAN_PROCESSES, SURROGATES, fit_surrogate
 from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
 from discovery.policy import AcquisitionPolicy, policy_features
-from discovery.priors import Prior, PriorMeanModel, fit_scale
+from discovery.priors import Prior, PriorMeanModel, fit_scale, prior_data_hash, prior_label
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
 from discovery.surrogates import DTYPE, fit_gp, gp_artifact
 from discovery.surrogates import device as default_device
@@ -188,7 +188,8 @@ class GPPlanner:
         label: Strategy name to record instead of the derived one.
         prior: Prior prediction of the objective (literature, another database) used as
             the surrogate's mean, scaled by the data (:mod:`discovery.priors`); pool
-            campaigns only.
+            campaigns only. A :class:`discovery.priors.NamedPrior` is named in the
+            model's metrics (``prior_model``).
         warp: Fit the surrogate to Yeo-Johnson-warped values (:func:`warp_outcomes`), so
             that skewed yields and heavy-tailed errors look Gaussian to it (HEBO,
             Cowen-Rivers et al., JAIR 2022).
@@ -487,8 +488,21 @@ class GPPlanner:
             seed,
             self.input_warp,
         )
-        metrics = {**artifact.metrics, "prior_scale": scale}
-        return PriorMeanModel(residual, prior, scale), replace(artifact, metrics=metrics)
+        return PriorMeanModel(residual, prior, scale), self._prior_artifact(artifact, scale)
+
+    def _prior_artifact(self, artifact: ModelArtifact, scale: float) -> ModelArtifact:
+        """``artifact`` of a residual model: the prior's scale and name, its identity hashed.
+
+        The registry keeps one record per data hash, so the prior is folded into it
+        (:func:`discovery.priors.prior_data_hash`): another prior on the same data is
+        another version, whose ``prior_model`` metric names it.
+        """
+        assert self.prior is not None  # only called with a prior
+        label = prior_label(self.prior)
+        named = {} if label is None else {"prior_model": label}
+        metrics = {**artifact.metrics, "prior_scale": scale, **named}
+        data_hash = prior_data_hash(artifact.data_hash, self.prior)
+        return replace(artifact, data_hash=data_hash, metrics=metrics)
 
     @staticmethod
     def _bounds(problem: PlanningProblem) -> np.ndarray:

@@ -15,7 +15,9 @@ the plain GP again.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -33,6 +35,52 @@ Prior = Callable[[np.ndarray], np.ndarray]
 
 #: Range of the prior's fitted scale ``a``.
 SCALE_RANGE = (0.0, 2.0)
+
+
+@dataclass(frozen=True)
+class NamedPrior:
+    """A prior that says where it came from, so a model fitted with it can name it.
+
+    The name travels with the predictions: a planner given another prior cannot keep
+    naming this one.
+
+    Attributes:
+        predict: The prior: ``n x d`` encoded inputs to ``n`` predictions.
+        label: Its source, e.g. the registry version of a property model
+            (``model:gp:8ab081586d27``).
+
+    """
+
+    predict: Prior
+    label: str
+
+    def __call__(self, X: np.ndarray) -> np.ndarray:
+        """The prior's predictions at ``X`` (``n x d``): ``n`` values."""
+        return self.predict(X)
+
+
+def prior_label(prior: Prior) -> str | None:
+    """The label of a :class:`NamedPrior`; None for an anonymous prior."""
+    return prior.label if isinstance(prior, NamedPrior) else None
+
+
+def prior_data_hash(data_hash: str, prior: Prior) -> str:
+    """The data hash of a model fitted on residuals of ``prior``: its identity folded in.
+
+    A model is registered by its kind and data hash; two priors whose residuals agree
+    (a prior with scale 0 leaves the data unchanged) would otherwise share a version,
+    and the registry would keep the first prior's record for both.
+
+    Args:
+        data_hash: SHA-256 (64 hex digits) of the training inputs and residuals.
+        prior: The prior; a :class:`NamedPrior`'s label names it, an anonymous one is
+            only marked as a prior.
+
+    Returns:
+        Another SHA-256 hex digest, distinct for distinct labels.
+    """
+    identity = f"{data_hash}|prior:{prior_label(prior) or ''}"
+    return hashlib.sha256(identity.encode()).hexdigest()
 
 
 def fit_scale(prior: np.ndarray, y: np.ndarray) -> float:
@@ -114,4 +162,13 @@ def composition_formulas(space: SearchSpace, X: np.ndarray) -> list[str]:
     return formulas
 
 
-__all__ = ["SCALE_RANGE", "Prior", "PriorMeanModel", "composition_formulas", "fit_scale"]
+__all__ = [
+    "SCALE_RANGE",
+    "NamedPrior",
+    "Prior",
+    "PriorMeanModel",
+    "composition_formulas",
+    "fit_scale",
+    "prior_data_hash",
+    "prior_label",
+]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -165,3 +166,31 @@ def test_a_literature_prior_enters_the_campaign_and_can_be_switched_off(
     assert [t["strategy"] for t in trials[6:]] == ["gp+prior"] * 2 + ["gp"] * 2
     artifact = CampaignStore().load_model(trials[6]["model_version"])
     assert 0.0 <= artifact.metrics["prior_scale"] <= 2.0
+
+
+def test_rounds_run_with_another_prior_are_traced_to_it_not_to_the_settings(
+    cli: CliRunner, composition_pool_csv: Path
+) -> None:
+    from agents.models import register
+    from discovery.ensembles import TrainingConfig
+    from discovery.property_models import PropertyModelConfig, fit_property_model
+
+    table = pd.read_csv(composition_pool_csv, keep_default_na=False).head(20)
+    config = PropertyModelConfig("gp", TrainingConfig(n_members=1, epochs=3, device="cpu"))
+    formulas = list(table.formula)
+    old, new = (  # two "literature" models of the same property
+        register(fit_property_model(formulas, table.target * a + b, [], np.zeros(0), config), {}, h)
+        for a, b, h in ((0.9, 5.0, "c" * 64), (1.1, -3.0, "d" * 64))
+    )
+    common = ["--from-csv", str(composition_pool_csv), "--composition", "formula"]
+    common += ["--objective", "target:max", "--initial", "6", "--batch", "2"]
+    _ok(cli, "campaign", "create", "moduli", *common, "--prior", old)
+    _ok(cli, "campaign", "run", "moduli", "--rounds", "1")
+    _ok(cli, "campaign", "run", "moduli", "--rounds", "2", "--prior", new)
+    trials = _trials(cli, "moduli")[6:]
+    assert [t["strategy"] for t in trials] == ["gp+prior"] * 4  # the strategy stays as it was
+    store = CampaignStore()
+    named = [store.load_model(t["model_version"]).metrics.get("prior_model") for t in trials]
+    assert named == [old] * 2 + [new] * 2
+    shown = json.loads(_ok(cli, "campaign", "show", "moduli", "--json"))
+    assert shown["settings"]["prior_model"] == old  # these rounds only: settings unchanged

@@ -568,6 +568,31 @@ def test_a_prior_model_that_predicts_nan_is_refused_naming_it(
     assert store.campaigns() == []  # refused before anything was stored
 
 
+def test_batches_planned_with_two_priors_on_the_same_data_each_name_their_prior(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    config = PropertyModelConfig("gp", TINY)
+    priors = [  # constant predictions: scale 0, so the residuals are the same data for both
+        register(fit_property_model(formulas, np.full(6, level), [], np.zeros(0), config), {}, h)
+        for level, h in ((3.0, "a" * 64), (7.0, "b" * 64))
+    ]
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(formulas)]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(store, "salts", pool, CampaignSettings("gp", initial=3))
+    agent.observe(LookupOracle.from_candidates(store.candidates("salts")).evaluate(agent.propose()))
+    batches = [  # nothing measured between them: both fit the same three results
+        CampaignAgent(store, "salts", with_prior(GPPlanner(), version, pool.space)).propose(1)
+        for version in priors
+    ]
+    versions = [trials[0].model_version for trials in batches]
+    assert all(trials[0].strategy == "gp+prior" for trials in batches)
+    assert versions[0] != versions[1] and None not in versions
+    named = [store.load_model(v).metrics["prior_model"] for v in versions if v]
+    assert named == priors
+
+
 def test_a_campaign_of_other_parameters_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
     with pytest.raises(ValueError, match=r"parameter\(s\) \['mat_1'.* are not element fractions"):
         train_from_campaign(photo_pce10_campaign.store, "photo-pce10", kind="gp")

@@ -8,7 +8,7 @@ import torch
 
 from discovery.domain import Direction, Objective
 from discovery.planners import GPPlanner, PlanningProblem
-from discovery.priors import PriorMeanModel, composition_formulas, fit_scale
+from discovery.priors import NamedPrior, PriorMeanModel, composition_formulas, fit_scale
 from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
 
 SPACE = SearchSpace((ContinuousParameter("a", 0, 1), ContinuousParameter("b", 0, 1)))
@@ -56,6 +56,28 @@ def test_a_good_prior_finds_the_best_candidate_at_once(bumpy_problem: PlanningPr
     assert informed.model is not None
     assert informed.model.metrics["prior_scale"] == pytest.approx(2.0)
     assert GPPlanner(prior=lambda X: X[:, 0]).name == "gp+prior"
+
+
+def test_a_named_prior_is_named_by_its_model_and_folded_into_its_data_hash(
+    bumpy_problem: PlanningProblem,
+) -> None:
+    # constant priors explain nothing (scale 0): the residuals are the data for both
+    models = [
+        GPPlanner(prior=prior).plan(bumpy_problem, 1, seed=0).model
+        for prior in (
+            NamedPrior(lambda X: np.zeros(len(X)), "model:gp:aaaaaaaaaaaa"),
+            NamedPrior(lambda X: np.ones(len(X)), "model:gp:bbbbbbbbbbbb"),
+            lambda X: np.zeros(len(X)),
+        )
+    ]
+    plain = GPPlanner().plan(bumpy_problem, 1, seed=0).model
+    assert all(m is not None for m in models) and plain is not None
+    named_a, named_b, anonymous = (m.metrics.get("prior_model") for m in models if m)
+    assert (named_a, named_b, anonymous) == ("model:gp:aaaaaaaaaaaa", "model:gp:bbbbbbbbbbbb", None)
+    assert all(m.metrics["prior_scale"] == 0.0 for m in models if m)
+    hashes = {m.data_hash for m in [*models, plain] if m}
+    assert len(hashes) == 4  # each prior, and none, is its own registry version
+    assert NamedPrior(truth, "x")(bumpy_problem.X).tolist() == truth(bumpy_problem.X).tolist()
 
 
 def test_the_posterior_is_the_residual_shifted_by_the_scaled_prior(
