@@ -862,11 +862,27 @@ class Service:
     def list_models(
         self,
         kind: Annotated[
-            str | None, Query(max_length=64, description="Only this kind (gp, ensemble, ...).")
+            str | None,
+            Query(
+                max_length=64,
+                description="Only this kind, in any case (gp, ensemble, tagger-supermat); a "
+                "family before a '-' matches each of its kinds (tagger: every tagger-*).",
+            ),
         ] = None,
     ) -> list[dict[str, Any]]:
-        """Registered models, oldest first: the versions trials name in ``model_version``."""
-        return list_model_records(kind)
+        """Registered models, oldest first: the versions trials name in ``model_version``.
+
+        No match is an empty list, as for any other listing.
+        """
+        # the registry is small; the kind is matched here, case-insensitively
+        wanted = (kind or "").casefold()
+        return [
+            model
+            for model in list_model_records()
+            if not wanted
+            or (found := model["kind"].casefold()) == wanted
+            or found.startswith(f"{wanted}-")
+        ]
 
     @access("read")
     def show_model(self, version: str) -> dict[str, Any]:

@@ -12,8 +12,10 @@ from functools import lru_cache
 from typing import Any
 
 from bson import ObjectId
+from pymatgen.core import Composition
 from pymatgen.core.periodic_table import Element
 
+from db.documents import alphabetical_formula
 from discovery.domain import TrialStatus
 
 #: The trial statuses a filter may name.
@@ -22,6 +24,7 @@ STATUSES = frozenset(status.value for status in TrialStatus)
 # OPTIMADE name -> stored field, per resource.
 FIELDS: dict[str, dict[str, str]] = {
     "materials": {
+        "id": "_id",
         "elements": "elements",
         "nelements": "nelements",
         "chemical_formula_reduced": "formula_alphabetical",
@@ -44,6 +47,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "idempotency_key": "idempotency_key",
     },
     "records": {
+        "id": "_id",  # what a model's record_ids name
         "elements": "elements",
         "nelements": "nelements",
         "chemical_formula_reduced": "formula_reduced",
@@ -60,6 +64,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "paper": "papers",  # the key of a paper it was read in (records list them all)
     },
     "papers": {
+        "id": "_id",
         "key": "key",
         "doi": "doi",
         "title": "title",
@@ -89,12 +94,21 @@ KINDS: dict[str, str] = {
     "status": "status",
     "id": "id",
     "trial_id": "id",
+    "chemical_formula_reduced": "formula",
+    "chemsys": "chemsys",
 }
 
+#: Resources whose reduced formulas have whole-number amounts: a material Fe0.5O0.75 is
+#: stored as Fe2O3. Records keep the proportions a paper wrote (CuLa1.85O4Sr0.15).
+WHOLE_FORMULAS = frozenset({"materials"})
+
+#: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text.
+UNORDERED = frozenset({"formula", "chemsys"})
+
 #: Text fields stored in lower case whose values are case-insensitive (DOIs, and paper
-#: keys: ``doi:`` + the DOI, or ``sha256:`` + hex): a filter's operands, patterns
-#: included, are lower-cased to match.
-CASELESS = frozenset({"doi", "key", "paper"})
+#: keys: ``doi:`` + the DOI, or ``sha256:`` + hex; property names, ``tc``): a filter's
+#: operands, patterns included, are lower-cased to match.
+CASELESS = frozenset({"doi", "key", "paper", "property"})
 
 #: List fields whose length a collection also stores, always in step: ``LENGTH`` filters
 #: compare the count (indexed). Records are not here: theirs is null when a record has no
@@ -145,9 +159,120 @@ def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
     try:
         query = transformer.transform(parser.parse(text))
     except Exception as error:
-        first = str(error).split("\n", 1)[0]
-        raise FilterError(f"filter: cannot parse {text!r}: {first}") from None
+        raise _syntax_error(text, error.__cause__ or error) from None
     return _rename(query, FIELDS[resource], resource)
+
+
+#: The grammar's tokens in words, in the order messages list them; None: not worth naming.
+_TOKENS: dict[str, str | None] = {
+    "IDENTIFIER": "a lower-case name",
+    "NESTED_IDENTIFIER": "a lower-case name",
+    "ESCAPED_STRING": 'a "double-quoted" string',
+    "SIGNED_INT": "a number",
+    "SIGNED_FLOAT": "a number",
+    "OPERATOR": "a comparison (=, !=, <, <=, >, >=)",
+    "HAS": "HAS",
+    "CONTAINS": "CONTAINS",
+    "STARTS": "STARTS WITH",
+    "ENDS": "ENDS WITH",
+    "IS": "IS KNOWN/UNKNOWN",
+    "LENGTH": "LENGTH",
+    "_AND": "AND",
+    "_OR": "OR",
+    "NOT": "NOT",
+    "LPAR": "(",
+    "RPAR": ")",
+    "COMMA": ",",
+    "TRUE": None,
+    "FALSE": None,
+    "DOT": None,
+    "COLON": None,
+}
+
+#: The filter language's upper-case words.
+_KEYWORDS = frozenset(
+    {"AND", "OR", "NOT", "HAS", "ALL", "ANY", "ONLY", "CONTAINS", "STARTS", "ENDS", "WITH"}
+    | {"IS", "KNOWN", "UNKNOWN", "LENGTH", "TRUE", "FALSE"}
+)
+
+
+def _syntax_error(text: str, error: BaseException) -> FilterError:
+    """A message for a filter the grammar refuses: where, what was expected, and a hint.
+
+    Args:
+        text: The filter.
+        error: Lark's exception (``UnexpectedInput``, or ``VisitError`` from the transformer).
+    """
+    from lark.exceptions import UnexpectedInput, VisitError
+
+    if isinstance(error, VisitError):  # it parses, but the translation has no such query
+        return FilterError(f"filter: {text!r} is not supported: {error.orig_exc}")
+    if not isinstance(error, UnexpectedInput):
+        return FilterError(f"filter: cannot parse {text!r}: {str(error).partition(chr(10))[0]}")
+    # UnexpectedCharacters names what it allowed; UnexpectedToken and UnexpectedEOF expected
+    allowed = getattr(error, "allowed", None) or getattr(error, "expected", None) or ()
+    token = getattr(error, "token", None)
+    if error.column < 1 or (token is not None and token.type == "$END"):
+        return FilterError(
+            f"filter: cannot parse {text!r}: it ends where {_expected(allowed)} should follow"
+            + _end_hint(text)
+        )
+    position = error.pos_in_stream if error.pos_in_stream is not None else error.column - 1
+    found = re.match(r"\w+|\S", text[position:])
+    word = found.group() if found else text[position : position + 1]
+    line = f"line {error.line}, " if error.line > 1 else ""
+    return FilterError(
+        f"filter: cannot parse {text!r} at {line}column {error.column} ({word!r}): "
+        f"expected {_expected(allowed)}{_hint(text[:position], word, allowed)}"
+    )
+
+
+def _expected(tokens: Any) -> str:
+    """The tokens the grammar expected, in words and in a stable order."""
+    words: list[str] = []
+    order = list(_TOKENS)
+    for token in sorted(tokens or (), key=lambda t: (order.index(t) if t in order else 99, t)):
+        word = _TOKENS.get(token, token.strip("_"))
+        if word and word not in words:
+            words.append(word)
+    if len(words) < 3:
+        return " or ".join(words) or "something else"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _hint(before: str, word: str, allowed: Any) -> str:
+    """Why ``word``, after ``before``, is probably wrong ("" when there is no good guess)."""
+    if word in ("'", "`") or word in ("\u2018", "\u2019", "\u201c", "\u201d"):
+        return "; text values take plain double quotes (\"tc\", not 'tc')"
+    if word in "=<>!" and before.rstrip()[-1:] in ("=", "<", ">", "!"):
+        return "; the comparisons are =, !=, <, <=, >, >="
+    if word in ("AND", "OR"):
+        return f"; {word} goes between two comparisons"
+    if word == ")" and before.count("(") <= before.count(")"):
+        return "; no ( is open"
+    previous = before.split()[-1:]
+    if lowered := [w for w in (*previous, word) if w.upper() in _KEYWORDS and not w.isupper()]:
+        return f"; the filter's own words are upper case ({lowered[0].upper()}, not {lowered[0]})"
+    if not word[:1].isalpha() or word in _KEYWORDS or word.islower():
+        return ""
+    last = before.rstrip().rsplit(None, 1)[-1] if before.strip() else ""
+    value_expected = last[-1:] in ("=", "<", ">", ",") or last in _KEYWORDS - {"AND", "OR", "NOT"}
+    if value_expected and "ESCAPED_STRING" in set(allowed or ()):
+        return f'; text values take double quotes ("{word}")'
+    return f"; names are lower case ({word.lower()!r}, not {word!r})"
+
+
+def _end_hint(text: str) -> str:
+    """Why ``text`` ends too early, where there is a likely reason."""
+    words = text.split()
+    last = words[-1] if words else ""
+    if last in ("AND", "OR", "NOT"):
+        return f"; a dangling {last}: a comparison must follow it"
+    if text.count("(") > text.count(")"):
+        return "; a ( is not closed"
+    if last[-1:] in ("=", "<", ">"):
+        return "; a value must follow the comparison"
+    return ""
 
 
 def _literal_pattern(pattern: str) -> str:
@@ -176,7 +301,7 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key in fields:
             value = _lowered(value) if key in CASELESS else value
-            renamed[fields[key]] = _typed(key, _rename(value, fields, resource))
+            renamed[fields[key]] = _typed(key, _rename(value, fields, resource), resource)
         elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
             renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
@@ -243,22 +368,81 @@ def _entries(field: str, op: str, n: int) -> dict[str, Any]:
     return {f"{field}.{most}": {"$exists": False}} if most >= 0 else {field: {"$in": []}}
 
 
-def _typed(name: str, node: Any) -> Any:
-    """``node`` (a field's operators and operands) with each operand checked, ids as ObjectIds.
+_ORDERINGS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+
+
+def _typed(name: str, node: Any, resource: str) -> Any:
+    """``node`` (a field's operators and operands) with each operand checked and stored-form.
+
+    Ids become ObjectIds, formulas and chemical systems their canonical spelling.
 
     Raises:
         FilterError: naming the field and the operand it cannot hold.
     """
     kind = KINDS.get(name, "text")
     if isinstance(node, dict):
-        if "$regex" in node and kind not in ("text", "element"):
+        if "$regex" in node and kind not in ("text", "element", "formula", "chemsys"):
             raise FilterError(f"filter: {name} is not text: CONTAINS, STARTS and ENDS do not apply")
-        return {op: v if op in _NOT_VALUES else _typed(name, v) for op, v in node.items()}
+        if kind in UNORDERED and (ordering := next((op for op in node if op in _ORDERINGS), "")):
+            raise FilterError(
+                f"filter: {name} has no order: {_ORDERINGS[ordering]} does not apply; use = or !="
+            )
+        return {op: v if op in _NOT_VALUES else _typed(name, v, resource) for op, v in node.items()}
     if isinstance(node, list):
-        return [_typed(name, item) for item in node]
+        return [_typed(name, item, resource) for item in node]
     if node is None:  # IS KNOWN / IS UNKNOWN
         return node
+    if kind == "formula":
+        return _formula(name, node, resource in WHOLE_FORMULAS)
     return _operand(name, kind, node)
+
+
+def _formula(name: str, value: Any, whole: bool) -> str:
+    """A formula as OPTIMADE's ``chemical_formula_reduced`` spells it, as it is stored.
+
+    Any spelling of the composition is read as the canonical one (``MgB2``, ``Fe4O6`` ->
+    ``B2Mg``, ``Fe2O3``) rather than refused: it names one composition whatever its order
+    or multiple, so a researcher gets that composition's rows instead of a lesson in
+    OPTIMADE's alphabetical order, and ``!=`` excludes exactly what ``=`` selects.
+
+    Args:
+        name: The field, for messages.
+        value: The filter's operand.
+        whole: Whether amounts are stored as whole numbers (materials: Fe0.5O0.75 is Fe2O3).
+
+    Raises:
+        FilterError: for an operand that is not a formula of known elements.
+    """
+    if not isinstance(value, str):
+        raise FilterError(f"filter: {name}: {value!r} is not a string")
+    try:
+        composition = Composition(value)
+        if whole:
+            composition = Composition(composition.get_integer_formula_and_factor()[0])
+    except Exception:
+        composition = None
+    if composition is None or not composition.valid or composition.num_atoms <= 0:
+        raise FilterError(
+            f"filter: {name}: {value!r} is not a chemical formula (element symbols are "
+            'case-sensitive: "MgB2")'
+        )
+    return alphabetical_formula(composition)
+
+
+def _chemsys(name: str, value: str) -> str:
+    """A chemical system as stored: distinct element symbols, alphabetical (``Mg-B`` -> ``B-Mg``).
+
+    Raises:
+        FilterError: naming a part that is not an element symbol.
+    """
+    symbols = value.split("-")
+    for symbol in symbols:
+        if not Element.is_valid_symbol(symbol):
+            raise FilterError(
+                f"filter: {name}: {symbol!r} in {value!r} is not an element symbol "
+                '(case matters: "B-Mg")'
+            )
+    return "-".join(sorted(set(symbols)))
 
 
 def _operand(name: str, kind: str, value: Any) -> Any:
@@ -275,6 +459,9 @@ def _operand(name: str, kind: str, value: Any) -> Any:
         raise FilterError(f"filter: {name}: {value!r} is not one of {sorted(STATUSES)}")
     if kind == "id":
         if not ObjectId.is_valid(value):
-            raise FilterError(f"filter: {name}: {value!r} is not an id")
+            raise FilterError(f"filter: {name}: {value!r} is not an id (24 hex digits)")
         return ObjectId(value)
+    if kind == "chemsys":
+        # the same reasoning as for formulas: Mg-B names B-Mg's system
+        return _chemsys(name, value)
     return value

@@ -271,6 +271,29 @@ def test_optimade_filters_select_the_right_materials(api: TestClient) -> None:
     assert unknown.status_code == 400 and "'density' cannot be filtered" in unknown.text
 
 
+def test_materials_are_found_by_any_spelling_of_their_formula_and_by_id(
+    api: TestClient,
+) -> None:
+    for formula in ("MgB2", "Fe2O3", "FeO"):
+        add_material(formula)
+    reader = _auth("researcher")
+
+    def formulas(text: str) -> list[str]:
+        response = api.get("/api/v1/materials", params={"filter": text}, headers=reader)
+        assert response.status_code == 200, response.text
+        return sorted(m["formula"] for m in response.json()["data"])
+
+    assert formulas('chemical_formula_reduced="MgB2"') == ["MgB2"]  # stored as B2Mg
+    assert formulas('chemical_formula_reduced="Fe4O6"') == ["Fe2O3"]  # not reduced
+    assert formulas('chemsys="Mg-B"') == ["MgB2"]  # stored as B-Mg
+    assert formulas('chemsys="O-Fe" AND chemical_formula_reduced!="Fe4O6"') == ["FeO"]
+    rows = api.get("/api/v1/materials", headers=reader).json()["data"]
+    ids = {m["formula"]: m["id"] for m in rows}
+    assert formulas(f'id="{ids["FeO"]}" OR id="{ids["MgB2"]}"') == ["FeO", "MgB2"]
+    bad = api.get("/api/v1/materials", params={"filter": 'chemsys="Mg-b"'}, headers=reader)
+    assert bad.status_code == 400 and "chemsys: 'b' in 'Mg-b'" in bad.json()["detail"]
+
+
 def test_trial_listing_filters_paginates_and_exports_csv(api: TestClient) -> None:
     robot = _auth("instrument", ["photo-pce10"])
     api.post(
@@ -826,6 +849,21 @@ def test_model_versions_named_by_trials_are_readable(api: TestClient) -> None:
     assert shown["created_at"].endswith("Z")
     missing = api.get("/api/v1/models/gp:nope", headers=reader)
     assert missing.status_code == 404 and "no model version 'gp:nope'" in missing.text
+
+
+def test_models_are_listed_by_kind_in_any_case_or_by_family(api: TestClient) -> None:
+    gp = register_model(ModelArtifact("gp", "a" * 64, {}, b"w"), "gp:test")
+    tagger = register_model(ModelArtifact("tagger-supermat", "b" * 64, {}, b"w"), "lit")
+    reader = _auth("researcher")
+
+    def versions(kind: str) -> list[str]:
+        response = api.get("/api/v1/models", params={"kind": kind}, headers=reader)
+        assert response.status_code == 200, response.text
+        return [m["version"] for m in response.json()]
+
+    assert versions("GP") == versions("gp") == [gp]
+    assert versions("tagger") == versions("Tagger-SuperMat") == [tagger]
+    assert versions("tag") == versions("gnn") == []  # a family is a whole word before '-'
 
 
 @pytest.mark.parametrize("bug", [IndexError("index 8 is out of bounds"), KeyError("gap")])

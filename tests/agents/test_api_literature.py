@@ -221,3 +221,48 @@ def test_search_finds_sentences_by_meaning_with_filters(
     assert bad.status_code == 422 and "element: 'Qq'" in bad.text
     anonymous = api.get("/api/v1/literature/search", params={"q": "x"})
     assert anonymous.status_code == 401
+
+
+def test_a_models_record_ids_look_up_their_records(api: TestClient, reader: dict[str, str]) -> None:
+    rows = api.get("/api/v1/literature/records", headers=reader).json()["data"]
+    wanted = {row["id"]: row["material"] for row in rows if row["material"] != "MgB2"}
+    text = " OR ".join(f'id="{record_id}"' for record_id in wanted)
+    found = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+    assert found.status_code == 200, found.text
+    assert {row["id"]: row["material"] for row in found.json()["data"]} == wanted
+    bad = api.get("/api/v1/literature/records", params={"filter": 'id="6b13"'}, headers=reader)
+    assert bad.status_code == 400 and "id: '6b13' is not an id" in bad.json()["detail"]
+
+
+def test_a_formula_and_property_in_any_spelling_find_their_records(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    def materials(text: str) -> list[str]:
+        response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+        assert response.status_code == 200, response.text
+        return sorted(r["material"] for r in response.json()["data"])
+
+    assert materials('chemical_formula_reduced="MgB2"') == ["MgB2"]
+    assert materials('chemical_formula_reduced!="MgB2"') == ["La1.85Sr0.15CuO4", "NbSe2"]
+    assert materials('property="Tc" AND value>38.5') == ["MgB2"]
+    wrong = api.get(
+        "/api/v1/literature/records",
+        params={"filter": 'chemical_formula_reduced<"MgB2"'},
+        headers=reader,
+    )
+    assert wrong.status_code == 400 and "has no order" in wrong.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    ("text", "hint"),
+    [
+        ("Value>3", "names are lower case"),
+        ("property='tc'", "double quotes"),
+        ("value > 3 AND", "a dangling AND"),
+    ],
+)
+def test_a_filter_that_does_not_parse_is_a_400_that_says_why(
+    api: TestClient, reader: dict[str, str], text: str, hint: str
+) -> None:
+    response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+    assert response.status_code == 400 and hint in response.json()["detail"]

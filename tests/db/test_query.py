@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
+from bson import ObjectId
 
 from db.query import FilterError, optimade_to_mongo
 
@@ -65,3 +68,103 @@ def test_a_doi_matches_whatever_its_case() -> None:
     assert keyed == {"papers": {"$eq": "doi:10.1103/physrevb.1"}}
     prefix = optimade_to_mongo('doi STARTS WITH "10.1103/PhysRev"', "papers")
     assert prefix == {"doi": {"$regex": "^10\\.1103/physrev"}}
+
+
+def test_records_materials_and_papers_are_found_by_id() -> None:
+    one, two = "6b1396fb11088fdb855c9453", "6b1396fb11088fdb855c9454"
+    for resource in ("records", "materials", "papers"):
+        assert optimade_to_mongo(f'id="{one}"', resource) == {"_id": {"$eq": ObjectId(one)}}
+    # a model's record_ids, several at once
+    several = optimade_to_mongo(f'id="{one}" OR id="{two}"', "records")
+    assert several == {"$or": [{"_id": {"$eq": ObjectId(one)}}, {"_id": {"$eq": ObjectId(two)}}]}
+    with pytest.raises(FilterError, match=r"id: '6b1396fb' is not an id \(24 hex digits\)"):
+        optimade_to_mongo('id="6b1396fb"', "records")
+
+
+@pytest.mark.parametrize(
+    ("text", "resource", "query"),
+    [
+        # OPTIMADE spells a reduced formula alphabetically, a chemical system sorted
+        ('chemical_formula_reduced="MgB2"', "materials", {"formula_alphabetical": {"$eq": "B2Mg"}}),
+        (
+            'chemical_formula_reduced="Fe4O6"',
+            "materials",
+            {"formula_alphabetical": {"$eq": "Fe2O3"}},
+        ),
+        ('chemsys="Mg-B"', "materials", {"chemsys": {"$eq": "B-Mg"}}),
+        (
+            'chemical_formula_reduced="YBa2Cu3O7"',
+            "records",
+            {"formula_reduced": {"$eq": "Ba2Cu3O7Y"}},
+        ),
+        # materials store whole-number amounts, records a paper's proportions
+        (
+            'chemical_formula_reduced="Fe0.5O0.75"',
+            "materials",
+            {"formula_alphabetical": {"$eq": "Fe2O3"}},
+        ),
+        (
+            'chemical_formula_reduced="La1.85Sr0.15CuO4"',
+            "records",
+            {"formula_reduced": {"$eq": "CuLa1.85O4Sr0.15"}},
+        ),
+        ('property="Tc"', "records", {"property": {"$eq": "tc"}}),
+    ],
+)
+def test_formulas_systems_and_properties_are_read_in_their_stored_spelling(
+    text: str, resource: str, query: dict
+) -> None:
+    assert optimade_to_mongo(text, resource) == query
+
+
+def test_a_formula_excluded_is_the_one_selected() -> None:
+    excluded = optimade_to_mongo('chemical_formula_reduced!="MgB2"', "records")
+    assert {"formula_reduced": {"$ne": "B2Mg"}} in excluded["$and"]
+    excluded = optimade_to_mongo('chemsys!="O-Fe-O"', "materials")
+    assert {"chemsys": {"$ne": "Fe-O"}} in excluded["$and"]
+
+
+@pytest.mark.parametrize(
+    ("text", "resource", "message"),
+    [
+        ('chemical_formula_reduced="mgb2"', "records", "'mgb2' is not a chemical formula"),
+        ('chemical_formula_reduced="Qq2"', "materials", "'Qq2' is not a chemical formula"),
+        ("chemical_formula_reduced=2", "materials", "chemical_formula_reduced: 2 is not a string"),
+        ('chemsys="Mg-b"', "materials", "chemsys: 'b' in 'Mg-b' is not an element symbol"),
+        ('chemical_formula_reduced<"MgB2"', "records", "has no order: < does not apply"),
+        ('chemsys>="B-Mg"', "materials", "chemsys has no order: >= does not apply"),
+    ],
+)
+def test_a_formula_or_system_that_is_none_is_refused(
+    text: str, resource: str, message: str
+) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        optimade_to_mongo(text, resource)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "hint"),
+    [
+        ("Value>3", "at column 1 ('Value')", "names are lower case ('value', not 'Value')"),
+        ("property='tc'", "at column 10", "text values take plain double quotes"),
+        ("value > 3 AND", "it ends where", "a dangling AND: a comparison must follow it"),
+        ("nelements=2 OR", "it ends where", "a dangling OR"),
+        ("parameters.Fe>0.4", "at column 12 ('Fe')", "names are lower case ('fe', not 'Fe')"),
+        ("material = MgB2", "at column 12 ('MgB2')", 'text values take double quotes ("MgB2")'),
+        ("value==3", "at column 7 ('=')", "the comparisons are =, !=, <, <=, >, >="),
+        ("value>3 and nelements<2", "at column 13", "upper case (AND, not and)"),
+        ("(value>3", "it ends where AND, OR or ) should follow", "a ( is not closed"),
+        ("value>3)", "at column 8 (')')", "no ( is open"),
+    ],
+)
+def test_a_filter_that_does_not_parse_says_where_and_why(text: str, where: str, hint: str) -> None:
+    with pytest.raises(FilterError) as refused:
+        optimade_to_mongo(text, "records")
+    message = str(refused.value)
+    assert message.startswith(f"filter: cannot parse {text!r}") and "Lark" not in message
+    assert where in message and hint in message
+
+
+def test_a_filter_the_translation_does_not_support_says_so() -> None:
+    with pytest.raises(FilterError, match="is not supported: Comparing strings"):
+        optimade_to_mongo('"a"="b"', "records")
