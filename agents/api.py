@@ -82,6 +82,7 @@ from discovery.domain import (
     Trial,
 )
 from discovery.spaces import SearchSpace
+from literature.formulas import read_formula
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
@@ -305,7 +306,14 @@ class CampaignIn(Body):
 class MaterialIn(Body):
     """A material to register."""
 
-    formula: str = Field(min_length=1, max_length=256)
+    formula: str = Field(
+        min_length=1,
+        max_length=256,
+        description="A chemical formula (`La1.85Sr0.15CuO4`), kept as written as "
+        "`chemical_formula_descriptive`. An abbreviation resolves only to one exact formula "
+        "(`STO`: SrTiO3); others (`YBCO`, `LSCO`: amounts not fixed), Roman-numeral "
+        "oxidation states (`Fe(III)2O3`) and capitals read as atoms (`BSCCO`) are a 422.",
+    )
     structure: dict[str, Any] | None = None
 
 
@@ -926,8 +934,12 @@ class Service:
 
     @access("admin")
     def create_material(self, body: MaterialIn, response: Response) -> dict[str, Any]:
-        """Register a material (idempotent by reduced formula: 201 new, 200 known)."""
-        material, created = add_material(body.formula, body.structure)
+        """Register a material (idempotent by reduced formula: 201 new, 200 known, as stored).
+
+        The formula is read as its writer meant it first (``STO`` is SrTiO3; ``YBCO``,
+        whose oxygen is open, is a 422): :func:`literature.formulas.read_formula`.
+        """
+        material, created = add_material(read_formula(body.formula), body.structure)
         response.status_code = 201 if created else 200
         return asdict(material)
 

@@ -56,6 +56,7 @@ class MaterialDocument(Document):
 
     formula = StringField(required=True, unique=True)
     formula_alphabetical = StringField()  # OPTIMADE chemical_formula_reduced
+    formula_descriptive = StringField()  # OPTIMADE chemical_formula_descriptive: as written
     elements = ListField(StringField(), required=True)
     nelements = IntField(required=True, min_value=1)
     chemsys = StringField(required=True)
@@ -64,11 +65,21 @@ class MaterialDocument(Document):
 
     meta: dict[str, Any] = {
         "collection": "materials",
-        "indexes": ["elements", "nelements", "chemsys", "formula_alphabetical"],
+        "indexes": [
+            "elements",
+            "nelements",
+            "chemsys",
+            "formula_alphabetical",
+            "formula_descriptive",
+        ],
     }
 
     def clean(self) -> None:
-        """Canonicalise the formula and derive elements, count and chemical system."""
+        """Canonicalise the formula and derive elements, count and chemical system.
+
+        The formula as written (whitespace collapsed) stays ``formula_descriptive`` unless
+        one is given.
+        """
         try:
             composition = Composition(self.formula)
             # Fe2O3, Fe1O1.5 and Fe0.5O0.75 are one material: canonicalise integer amounts.
@@ -89,6 +100,9 @@ class MaterialDocument(Document):
                     f"structure: its formula {structure.composition.reduced_formula} does not "
                     f"match formula {composition.reduced_formula}"
                 )
+        if not self.formula_descriptive:
+            written = self.formula if isinstance(self.formula, str) else composition.formula
+            self.formula_descriptive = " ".join(written.split())
         self.formula = composition.reduced_formula
         self.formula_alphabetical = alphabetical_formula(composition)
         self.elements = sorted(str(e) for e in composition.elements)

@@ -1,4 +1,8 @@
-"""Materials repository: canonical records keyed by reduced formula, queried by filter."""
+"""Materials repository: canonical records keyed by reduced formula, queried by filter.
+
+Formulas from outside are read as their writers meant them before they reach here
+(:func:`literature.formulas.read_formula`).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,8 @@ def material_from_document(document: MaterialDocument) -> Material:
         nelements=document.nelements,
         chemsys=document.chemsys,
         formula_alphabetical=document.formula_alphabetical,
+        # stored before formulas were kept as written: the canonical one is what was shown
+        formula_descriptive=document.formula_descriptive or document.formula,
         structure=dict(document.structure) if document.structure else None,
         id=str(document.id),
     )
@@ -26,6 +32,15 @@ def material_from_document(document: MaterialDocument) -> Material:
 
 def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple[Material, bool]:
     """Store a material (idempotent by reduced formula); returns it and whether it is new.
+
+    The formula is kept as written (whitespace collapsed) as the descriptive formula. A
+    material already known under another spelling of its composition (``Fe4O6`` for
+    ``Fe2O3``) is returned as first stored.
+
+    Args:
+        formula: The formula as the user meant it (``"La1.85Sr0.15CuO4"``; see
+            :func:`literature.formulas.read_formula` for text from outside).
+        structure: pymatgen ``Structure.as_dict()`` of the material, if known.
 
     Raises:
         ValueError: naming the field when the formula or structure is invalid.

@@ -28,7 +28,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "elements": "elements",
         "nelements": "nelements",
         "chemical_formula_reduced": "formula_alphabetical",
-        "chemical_formula_descriptive": "formula",
+        "chemical_formula_descriptive": "formula_descriptive",  # as registered
         "chemsys": "chemsys",
     },
     "trials": {
@@ -51,7 +51,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "elements": "elements",
         "nelements": "nelements",
         "chemical_formula_reduced": "formula_reduced",
-        "chemical_formula_descriptive": "formula",
+        "chemical_formula_descriptive": "formula_descriptive",  # as registered
         "material": "material",
         "property": "property",
         "value": "value",

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
@@ -346,12 +347,96 @@ def substitution_candidates(
     return [fractions for _, (_, fractions) in ranked]
 
 
+#: A Roman-numeral oxidation state after an element ("Fe(III)2O3"), which pymatgen silently
+#: reads as iodine and vanadium atoms (Fe1 I6 O3). Amounts inside the parentheses
+#: ("Cs(I3)") or other elements ("Ca(IO3)2") make it a genuine group.
+ROMAN_OXIDATION_STATE = re.compile(r"[A-Z][a-z]?\s*\([IV]+\)")
+
+#: One-letter element symbols one after another ("YBCO", "SCCO" in "BSCCO"), only the last
+#: with an amount: pymatgen reads each capital as an atom, which is where abbreviations hide.
+_LETTER_RUN = re.compile(r"(?:[A-Z](?![a-z]))+")
+
+#: Letters that pymatgen reads as hydrogen isotopes: in a run of capitals, a T is far more
+#: likely titanium's or tin's initial (ITO, BTO) than tritium.
+_ISOTOPES = frozenset("DT")
+
+
+def roman_oxidation_state(formula: str) -> str | None:
+    """Why ``formula`` would be misread for a Roman-numeral oxidation state, if it has one.
+
+    Args:
+        formula: A formula as written (``"Fe(III)2O3"``).
+
+    Returns:
+        The reason (naming the oxidation state), or ``None`` when there is none.
+    """
+    if roman := ROMAN_OXIDATION_STATE.search(formula):
+        return (
+            f"{roman.group()!r} gives an oxidation state in Roman numerals, which would be"
+            " read as I/V atoms; leave it out"
+        )
+    return None
+
+
+def letter_runs(formula: str) -> list[str]:
+    """Runs of three or more one-letter element symbols, amounts only after the last.
+
+    Args:
+        formula: A formula as written.
+
+    Example:
+        >>> letter_runs("YBCO6.7"), letter_runs("NaHCO3"), letter_runs("SiC")
+        (['YBCO'], ['HCO'], [])
+    """
+    return [m.group() for m in _LETTER_RUN.finditer(formula) if len(m.group()) >= 3]
+
+
+def misread_formula(formula: str) -> str | None:
+    """Why pymatgen would read ``formula`` as another composition than its writer meant.
+
+    Refused: a Roman-numeral oxidation state (:func:`roman_oxidation_state`), and a run
+    of one-letter symbols (:func:`letter_runs`) that repeats an element (``"BSCCO"``: a
+    formula writes ``C2``) or holds ``T`` or ``D``, which pymatgen reads as hydrogen
+    (``"ITO"``). Formulas written in capitals (``"CO"``, ``"KSCN"``, ``"HNO3"``) pass;
+    a semi-structural ``"HCOOH"`` does not (write ``CH2O2``).
+
+    Args:
+        formula: A formula as written.
+
+    Returns:
+        The reason, or ``None`` when pymatgen's reading can be taken as meant.
+
+    Example:
+        >>> misread_formula("KSCN") is None, misread_formula("BSCCO") is None
+        (True, False)
+    """
+    if roman := roman_oxidation_state(formula):
+        return roman
+    for run in letter_runs(formula):
+        twice = next((a for a, b in itertools.pairwise(run) if a == b), None)
+        if twice is not None:
+            return (
+                f"{run!r} reads as one atom per capital, with {twice * 2} where a formula"
+                f" writes {twice}2: an abbreviation? write the formula with element symbols"
+                " and amounts"
+            )
+        if isotope := next((c for c in run if c in _ISOTOPES), None):
+            return (
+                f"{run!r} reads as one atom per capital, {isotope} as hydrogen (an isotope):"
+                " an abbreviation? write the formula with element symbols and amounts"
+            )
+    return None
+
+
 __all__ = [
     "CompositionSpace",
     "element_fractions",
     "enumerate_compositions",
     "formula_of",
     "is_charge_balanced",
+    "letter_runs",
+    "misread_formula",
     "reduced_formula",
+    "roman_oxidation_state",
     "substitution_candidates",
 ]

@@ -409,6 +409,8 @@ class Material:
         nelements: Number of distinct elements.
         chemsys: Chemical system (``Fe-O``).
         formula_alphabetical: OPTIMADE ``chemical_formula_reduced`` (``FeLiO4P``).
+        formula_descriptive: OPTIMADE ``chemical_formula_descriptive``: the formula as it
+            was registered, whitespace collapsed (``La1.85Sr0.15CuO4``).
         structure: pymatgen ``Structure.as_dict()``, if known.
     """
 
@@ -417,6 +419,7 @@ class Material:
     nelements: int
     chemsys: str
     formula_alphabetical: str
+    formula_descriptive: str | None = None
     structure: dict[str, Any] | None = None
     id: str | None = None
 

@@ -26,6 +26,7 @@ import torch
 from pymatgen.core import Composition
 from pymatgen.core.periodic_table import DummySpecies
 
+from discovery.compositions import roman_oxidation_state
 from discovery.elements import COLUMNS, MAX_Z, element_table, table_version
 
 #: Statistics of each element property, in feature order.
@@ -77,21 +78,13 @@ class CompositionBatch:
 #: An element written with amount 0 ("Fe0O"), which pymatgen silently drops.
 _ZERO_AMOUNT = re.compile(r"[A-Za-z]0(?![.\d])")
 
-#: A Roman-numeral oxidation state after an element ("Fe(III)2O3"), which pymatgen silently
-#: reads as iodine and vanadium atoms (Fe1 I6 O3). Amounts inside the parentheses
-#: ("Cs(I3)") or other elements ("Ca(IO3)2") make it a genuine group.
-_ROMAN_OXIDATION_STATE = re.compile(r"[A-Z][a-z]?\s*\([IV]+\)")
-
 
 @lru_cache(maxsize=200_000)
 def _parse(formula: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
     if _ZERO_AMOUNT.search(formula):
         raise ValueError("an element has amount 0")
-    if roman := _ROMAN_OXIDATION_STATE.search(formula):
-        raise ValueError(
-            f"{roman.group()!r} gives an oxidation state in Roman numerals, which would be"
-            " read as I/V atoms; leave it out"
-        )
+    if roman := roman_oxidation_state(formula):  # pymatgen reads Fe(III) as Fe I3
+        raise ValueError(roman)
     composition = Composition(formula)
     if composition.num_atoms <= 0:
         raise ValueError("it has no atoms")

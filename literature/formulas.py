@@ -1,0 +1,74 @@
+"""Formulas as people write them, read as they meant them before pymatgen reads them.
+
+pymatgen reads any run of capitals as one atom per letter: ``YBCO`` as Y B C O,
+``Fe(III)2O3`` as iron and iodine. A known abbreviation resolves through the
+normaliser's table when that gives one exact formula (``STO`` is ``SrTiO3``) and is
+refused otherwise (``YBCO``: its oxygen is not fixed); Roman-numeral oxidation states and
+runs of capitals pymatgen would misread (``BSCCO``) are refused
+(:func:`discovery.compositions.misread_formula`).
+"""
+
+from __future__ import annotations
+
+import re
+
+from discovery.compositions import letter_runs, misread_formula
+from literature.normalize import MaterialName, normalize_material
+
+#: Three lower-case letters: a word ("magnesium diboride", "carbon nanotubes"), never an
+#: abbreviation or a formula; names are not resolved here (the normaliser's rule too).
+_WORDY = re.compile(r"[a-z]{3}")
+
+
+def read_formula(text: str) -> str:
+    """A formula as its writer meant it: whitespace collapsed, a known abbreviation resolved.
+
+    Args:
+        text: The formula as written.
+
+    Returns:
+        ``text`` with whitespace collapsed, or the exact formula of the abbreviation it is.
+
+    Raises:
+        ValueError: naming ``formula``, for an abbreviation without one exact formula, a
+            Roman-numeral oxidation state, or capitals pymatgen would misread.
+    """
+    written = " ".join(text.split())
+    if not _WORDY.search(written):
+        if (name := _abbreviation(written)) is not None:
+            return _exact(name, written)
+        for run in letter_runs(written):  # "YBCO6.7": pymatgen reads Y B C O6.7
+            if (part := _abbreviation(run)) is not None:
+                raise ValueError(
+                    f"formula: {written!r}: {run!r} is the abbreviation of {part.template},"
+                    " which pymatgen would read as one atom per capital; write the formula"
+                )
+    if problem := misread_formula(written):
+        raise ValueError(f"formula: {written!r}: {problem}")
+    return written
+
+
+def _abbreviation(text: str) -> MaterialName | None:
+    """The normaliser's reading of ``text`` if its table names it, else ``None``."""
+    name = normalize_material(text)
+    # a formula reads as itself (template "Fe2O3" for "Fe2O3"); an abbreviation does not
+    return None if name.template is None or name.template == name.name else name
+
+
+def _exact(name: MaterialName, written: str) -> str:
+    """The formula of an abbreviation, when the table gives one exact formula.
+
+    Raises:
+        ValueError: naming ``formula`` and the amounts left open (``YBCO``: its oxygen;
+            ``LSCO``: its strontium).
+    """
+    open_ = (*name.unresolved, *name.assumed)
+    if name.formula is None or open_:
+        raise ValueError(
+            f"formula: {written!r} is the abbreviation of {name.template}, in which"
+            f" {' and '.join(open_)} is not fixed; write the formula with its amounts"
+        )
+    return name.formula
+
+
+__all__ = ["read_formula"]

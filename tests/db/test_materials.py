@@ -1,0 +1,102 @@
+"""Formulas are read as their writers meant them; the registry keeps them as written."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.documents import MaterialDocument
+from db.materials import add_material, known_formulas, page_materials
+from literature.formulas import read_formula
+
+
+@pytest.mark.parametrize("formula", ["Fe(III)2O3", "Cu(II)O", "Mn (IV)O2"])
+def test_a_roman_numeral_oxidation_state_is_refused(mongodb_uri: str, formula: str) -> None:
+    # pymatgen reads Fe(III)2O3 as Fe(I2O)3: iodine atoms from the numeral
+    with pytest.raises(ValueError, match=r"^formula: .*Roman numerals"):
+        add_material(read_formula(formula))
+    assert MaterialDocument.objects.count() == 0
+    assert not known_formulas(["Fe", "Cu", "Mn", "I", "V", "O"])
+
+
+@pytest.mark.parametrize(
+    ("formula", "why"),
+    [
+        ("YBCO", r"abbreviation of YBa2Cu3O7-δ, in which δ is not fixed"),
+        ("LSCO", r"abbreviation of La2-xSrxCuO4, in which x is not fixed"),
+        ("Bi2212", r"abbreviation of Bi2Sr2CaCu2O8\+δ"),  # pymatgen: Bi
+        ("YBCO6.7", r"'YBCO' is the abbreviation of YBa2Cu3O7-δ"),  # pymatgen: Y B C O6.7
+        ("BSCCO", r"CC where a formula writes C2"),  # not in the table; pymatgen: B S C2 O
+        ("ITO", r"T as hydrogen"),  # pymatgen: I H O
+    ],
+)
+def test_an_abbreviation_without_one_exact_formula_is_refused(
+    mongodb_uri: str, formula: str, why: str
+) -> None:
+    with pytest.raises(ValueError, match=rf"^formula: '{formula}'.*{why}"):
+        add_material(read_formula(formula))
+    assert MaterialDocument.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("formula", "resolved", "elements"),
+    [
+        ("STO", "SrTiO3", ("O", "Sr", "Ti")),  # pymatgen: S H O
+        ("Y124", "YBa2Cu4O8", ("Ba", "Cu", "O", "Y")),  # pymatgen: Y
+        ("YBCO 6.7", "YBa2Cu3O6.7", ("Ba", "Cu", "O", "Y")),
+    ],
+)
+def test_an_abbreviation_with_one_exact_formula_resolves_to_it(
+    mongodb_uri: str, formula: str, resolved: str, elements: tuple[str, ...]
+) -> None:
+    material, created = add_material(read_formula(formula))
+    assert created
+    assert material.elements == elements
+    assert material.formula_descriptive == resolved  # element symbols, as OPTIMADE asks
+
+
+@pytest.mark.parametrize(
+    ("formula", "elements"),
+    [
+        ("CO", ("C", "O")),
+        ("NO", ("N", "O")),
+        ("BN", ("B", "N")),
+        ("SiC", ("C", "Si")),
+        ("KSCN", ("C", "K", "N", "S")),
+        ("HNO3", ("H", "N", "O")),
+        ("Ca(IO3)2", ("Ca", "I", "O")),  # a group of iodate, not a Roman numeral
+    ],
+)
+def test_formulas_written_in_capitals_still_register(
+    mongodb_uri: str, formula: str, elements: tuple[str, ...]
+) -> None:
+    material, created = add_material(read_formula(formula))
+    assert created and material.elements == elements
+    assert material.formula_descriptive == formula
+
+
+def test_the_descriptive_formula_is_kept_as_written_and_found_by_it(mongodb_uri: str) -> None:
+    material, _ = add_material("La1.85Sr0.15CuO4")
+    assert material.formula_descriptive == "La1.85Sr0.15CuO4"
+    assert material.formula == "Sr3La37(CuO4)20"  # the key: whole amounts, pymatgen's
+    assert material.elements == ("Cu", "La", "O", "Sr")
+    assert material.formula_alphabetical == "Cu20La37O80Sr3"
+    found, total = page_materials({"formula_descriptive": "La1.85Sr0.15CuO4"}, 10, 0)
+    assert total == 1 and found[0].id == material.id
+    spaced, _ = add_material("  (H2O)2\tNa ")
+    assert spaced.formula_descriptive == "(H2O)2 Na"  # whitespace collapsed, not removed
+
+
+def test_another_spelling_of_a_known_composition_returns_it_as_first_written(
+    mongodb_uri: str,
+) -> None:
+    first, created = add_material("La1.85Sr0.15CuO4")
+    assert created
+    for spelling in ("La37Sr3Cu20O80", "La1.85Sr0.15CuO4", " La1.85 Sr0.15 Cu O4"):
+        again, created = add_material(spelling)
+        assert not created and again == first
+    assert MaterialDocument.objects.count() == 1
+
+
+def test_a_document_saved_directly_keeps_its_formula_as_written(mongodb_uri: str) -> None:
+    document = MaterialDocument(formula="Fe4O6").save()
+    assert (document.formula, document.formula_descriptive) == ("Fe2O3", "Fe4O6")
