@@ -51,7 +51,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "elements": "elements",
         "nelements": "nelements",
         "chemical_formula_reduced": "formula_reduced",
-        "chemical_formula_descriptive": "formula_descriptive",  # as registered
+        "chemical_formula_descriptive": "formula",
         "material": "material",
         "property": "property",
         "value": "value",

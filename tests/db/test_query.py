@@ -10,6 +10,16 @@ from bson import ObjectId
 from db.query import FilterError, optimade_to_mongo
 
 
+@pytest.mark.parametrize(
+    ("resource", "field"), [("materials", "formula_descriptive"), ("records", "formula")]
+)
+def test_the_descriptive_formula_is_each_resources_formula_as_written(
+    resource: str, field: str
+) -> None:
+    query = optimade_to_mongo('chemical_formula_descriptive="YBa2Cu3O7"', resource)
+    assert query == {field: {"$eq": "YBa2Cu3O7"}}
+
+
 def test_batch_is_text_as_trials_store_it() -> None:
     assert optimade_to_mongo('batch="b0001"', "trials") == {"batch": {"$eq": "b0001"}}
     with pytest.raises(FilterError, match="batch: 1 is not a string"):
