@@ -312,29 +312,36 @@ class CampaignAgent:
         return cls(store, name, planner)
 
     # -- ask -------------------------------------------------------------------------
-    def propose(self, n: int | None = None, attempts: int = 3) -> list[Trial]:
+    def propose(
+        self, n: int | None = None, attempts: int = 3, rounds: int | None = None
+    ) -> list[Trial]:
         """Choose and store the next batch of ``n`` experiments.
 
         The first ``settings.initial`` experiments are drawn at random; after that the
-        campaign's planner chooses, with every pending trial passed as pending.
+        campaign's planner chooses, with every pending trial passed as pending. A batch
+        is stored only if no other was since the trials it was planned on were read
+        (another process proposing at the same time): else it is planned again.
 
         Args:
             n: Batch size; default what the initial design still needs (``settings.initial``
                 at first), then ``settings.batch_size``.
-            attempts: Tries when agents in other processes take the same candidates.
+            attempts: Tries when agents in other processes propose at the same time.
+            rounds: Propose only while the campaign has fewer model-guided rounds than
+                this (or its initial design is unfinished), as counted when the batch is
+                stored: two runners bringing it to ``rounds`` never overshoot.
 
         Returns:
             The stored trials: fewer than ``n`` only when the pool or the campaign's
-            budget runs out, none when either is spent.
+            budget runs out, none when either is spent or ``rounds`` are reached.
 
         Raises:
             CampaignClosedError: if the campaign is closed.
-            ConcurrentProposalError: if other agents kept taking the chosen candidates.
+            ConcurrentProposalError: if other agents kept proposing first.
         """
         self.ensure_open()  # before planning: a closed campaign fits no model
         for attempt in range(attempts):
             try:
-                return self._propose_once(n)
+                return self._propose_once(n, rounds)
             except ConcurrentProposalError:
                 if attempt == attempts - 1:
                     raise
@@ -381,8 +388,11 @@ class CampaignAgent:
                     break
                 if not self.pending_unclaimed():
                     batch = self.campaign.settings.batch_size
-                    if not self.propose(None if missing <= batch else missing):
-                        break  # pool or budget spent
+                    try:
+                        if not self.propose(None if missing <= batch else missing, attempts=1):
+                            break  # pool or budget spent
+                    except ConcurrentProposalError:
+                        continue  # another instrument's batch came first: claim from it
         except CampaignClosedError:
             if claimed:  # leased before the close: running trials, which it leaves be
                 return claimed
@@ -439,10 +449,15 @@ class CampaignAgent:
         """Extend an instrument's lease on a trial it is running."""
         return self.store.heartbeat(self.name, trial_id, instrument, lease_seconds)
 
-    def _propose_once(self, n: int | None) -> list[Trial]:
+    def _propose_once(self, n: int | None, rounds: int | None = None) -> list[Trial]:
         settings = self.campaign.settings
-        trials = self.store.trials(self.name)
-        batches = len({t.batch for t in trials})
+        stored = self.store.batches_stored(self.name)  # first: a batch stored after the
+        trials = self.store.trials(self.name)  # read refuses this one (add_trials)
+        if rounds is not None:
+            progress = _design_progress(trials, settings)
+            if not progress["initial_left"] and progress["rounds"] >= rounds:
+                return []
+        batches = len({t.batch for t in trials}) if stored is None else stored
         active = sum(t.status.spends_budget for t in trials)
         if n is None:  # the rest of the initial design (whoever began it), else a batch
             n = settings.initial - active if active < settings.initial else settings.batch_size
@@ -476,7 +491,7 @@ class CampaignAgent:
                     strategy=suggestion.strategy or planner.name,
                 )
             )
-        return self.store.add_trials(self.name, new) if new else []
+        return self.store.add_trials(self.name, new, batches) if new else []
 
     def _problem(self, trials: list[Trial]) -> tuple[PlanningProblem, list[Candidate]]:
         space, constraints = self.campaign.space, self.campaign.constraints

@@ -56,9 +56,9 @@ def run(
         agent.observe(oracle.evaluate(left))
     status = agent.status()
     while status.initial_left or status.rounds < rounds:
-        trials = agent.propose()
-        if not trials:
-            break  # pool or budget spent
+        trials = agent.propose(rounds=rounds)  # checked again as it is stored
+        if not trials:  # pool or budget spent, or another runner reached the rounds
+            return agent.status()
         report = agent.observe(oracle.evaluate(trials))
         status = agent.status()
         if on_round is not None:

@@ -145,9 +145,12 @@ class CampaignDocument(Document):
     # document an index lookup matches (no early stop at a limit, counts scan the
     # collection): next_sequence hands out trial sequences without a max() query, and
     # queue_floor (a hint, see CampaignStore.claim) lets a claim read a narrow window
-    # of the queue instead of every proposed trial. Absent on older campaigns.
+    # of the queue instead of every proposed trial; next_batch counts the batches
+    # stored, so that a proposal planned on stale trials is refused rather than stored
+    # beside another one. Absent on older campaigns.
     next_sequence = IntField(min_value=0)
     queue_floor = IntField(min_value=0)
+    next_batch = IntField(min_value=0)
 
     meta: dict[str, Any] = {"collection": "campaigns", "indexes": ["status"]}
 

@@ -79,15 +79,34 @@ def test_a_claim_that_fails_to_propose_leases_nothing(
     agent = photo_pce10_campaign
     [waiting] = agent.propose(1)
 
-    def taken(n: int | None) -> list[Trial]:
-        raise ConcurrentProposalError("another agent took the candidates")
+    def broken(n: int | None, rounds: int | None = None) -> list[Trial]:
+        raise RuntimeError("the surrogate could not be fitted")
 
-    monkeypatch.setattr(agent, "_propose_once", taken)
-    with pytest.raises(ConcurrentProposalError):
+    monkeypatch.setattr(agent, "_propose_once", broken)
+    with pytest.raises(RuntimeError):
         agent.claim("robot-a", count=3, lease_seconds=7 * 24 * 3600)
     assert agent.store.trial(agent.name, waiting.id or "").status is TrialStatus.PROPOSED
     [again] = agent.claim("robot-b", count=1)  # not stuck behind robot-a's week-long lease
     assert again.id == waiting.id and again.claimed_by == "robot-b"
+
+
+def test_a_claim_beaten_to_its_proposal_claims_from_the_other_batch(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    other = CampaignAgent(CampaignStore(), agent.name)  # another instrument's process
+    counted = agent.store.batches_stored
+
+    def then_beaten(name: str) -> int | None:
+        count = counted(name)
+        if count == 0:  # the other stores its batch after this one counted the batches
+            other.propose(4)
+        return count
+
+    monkeypatch.setattr(agent.store, "batches_stored", then_beaten)
+    claimed = agent.claim("robot-a", count=3)
+    assert len(claimed) == 3 and {t.batch for t in claimed} == {"b0000"}
+    assert len(agent.store.trials(agent.name)) == 4  # the stale batch was not stored
 
 
 def test_the_database_refuses_a_candidate_proposed_twice(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+from typing import Any, cast
+
 import numpy as np
 import pytest
 
 from agents import CampaignAgent, LookupOracle, compare_strategies, run, summarize
 from db import CampaignStore
 from discovery.datasets import PoolDataset
+from discovery.planners import make_planner
 
 
 def test_run_reaches_the_requested_rounds_and_is_idempotent(
@@ -22,6 +25,33 @@ def test_run_reaches_the_requested_rounds_and_is_idempotent(
     efficiency = status.efficiency
     assert efficiency is not None
     assert efficiency.pool_best == pytest.approx(0.001622641)
+
+
+def test_two_runners_to_the_same_rounds_do_not_overshoot(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    run(agent, oracle, rounds=1)
+    # a scheduled run, say, on another acquisition: its batch shares no candidate
+    other = CampaignAgent(CampaignStore(), agent.name, make_planner("gp+qucb"))
+    planner = agent.planner
+
+    class Beaten:
+        """Plans this run's round 2 while the other run stores its own round 2."""
+
+        name = planner.name
+
+        def plan(self, *args: Any, **kwargs: Any) -> Any:
+            if agent.store.batches_stored(agent.name) == 2:
+                other.propose(rounds=2)
+            return planner.plan(*args, **kwargs)
+
+    racing = CampaignAgent(agent.store, agent.name, cast(Any, Beaten()))
+    status = run(racing, oracle, rounds=2)
+    assert (status.rounds, status.batches) == (2, 3)  # this run's round 2 was refused
+    assert status.trials["proposed"] == 4  # the other's, left to its runner
+    assert len(agent.store.trials(agent.name)) == 10 + 4 + 4  # not a third batch of 4
 
 
 def test_rounds_count_after_an_initial_design_begun_by_hand(

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from db import CampaignExistsError, CampaignNotFoundError, CampaignStore
+from db import CampaignExistsError, CampaignNotFoundError, CampaignStore, ConcurrentProposalError
 from db.campaigns import CLOSED, CLOSED_REASON, CampaignClosedError, CloseReport
 from db.documents import CampaignDocument, CandidateDocument, TrialDocument, utcnow
 from discovery.domain import (
@@ -187,6 +187,32 @@ def test_a_campaign_stored_before_the_sequence_counter_continues_after_its_last_
     store.add_trials("blend", [Trial("blend", point, "b0001") for _ in range(2)])
     assert sorted(TrialDocument.objects.distinct("sequence")) == [0, 1, 2, 3, 4]
     assert len(store.claim("blend", "robot-a", 10, 60)) == 5
+
+
+def test_a_batch_planned_before_another_was_stored_is_refused(store: CampaignStore) -> None:
+    store.create(_campaign(), _pool())
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    counted = store.batches_stored("blend")
+    assert counted == 0
+    store.add_trials("blend", [Trial("blend", point, "b0000")], counted)
+    with pytest.raises(ConcurrentProposalError, match="another proposal stored a batch first"):
+        store.add_trials("blend", [Trial("blend", point, "b0000")], counted)  # stale count
+    store.add_trials("blend", [Trial("blend", point, "b0001")], counted + 1)
+    assert [t.batch for t in store.trials("blend")] == ["b0000", "b0001"]
+    assert store.batches_stored("blend") == 2
+
+
+def test_a_campaign_stored_before_the_batch_counter_counts_its_batch_names(
+    store: CampaignStore,
+) -> None:
+    _queued(store, 3)  # one batch, b0000
+    CampaignDocument.objects(name="blend").update(unset__next_batch=True)
+    assert store.batches_stored("blend") is None
+    point = {"a": 0.5, "b": 0.5, "solvent": "water"}
+    with pytest.raises(ConcurrentProposalError):
+        store.add_trials("blend", [Trial("blend", point, "b0000")], 0)
+    store.add_trials("blend", [Trial("blend", point, "b0001")], 1)
+    assert store.batches_stored("blend") == 2
 
 
 # -- closing: no new trials; waiting ones abandoned with the status, in one transaction ----
