@@ -5,6 +5,11 @@ Lineage: PaperDocument -> PassageDocument (one sentence, its embedding) -> Menti
 A paper is stored once (its key is the DOI or a hash of its text): ingesting it again
 writes nothing. The same material, property, value and conditions read in several
 places is one record whose sources are counted.
+
+Documents stored by earlier versions are brought up to date on a store's first use in a
+process (:func:`_upgrade`, idempotent): a bound's open end is unset (it was stored equal
+to its number) and a paper's ``records`` becomes the records that cite it (it counted
+its readings, now ``readings``).
 """
 
 from __future__ import annotations
@@ -40,7 +45,14 @@ from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import register_model
 from discovery.domain import ModelArtifact
-from literature.records import Mention, PaperExtraction, PropertyRecord
+from literature.records import (
+    LOWER_BOUNDS,
+    PROPERTIES,
+    UPPER_BOUNDS,
+    Mention,
+    PaperExtraction,
+    PropertyRecord,
+)
 from literature.text import Paper
 from literature.vectors import from_bytes, top_k
 
@@ -60,7 +72,8 @@ class PaperDocument(Document):
     model_version = StringField(required=True)
     sentences = IntField(min_value=0)
     mentions = IntField(min_value=0)
-    records = IntField(min_value=0)
+    readings = IntField(min_value=0)  # values linked to materials (several may be one record)
+    records = IntField(min_value=0)  # distinct records citing the paper (`paper="<key>"`)
     records_rejected = IntField(min_value=0)  # impossible readings dropped (below 0 K)
     ingested_at = DateTimeField(default=utcnow)
 
@@ -137,9 +150,9 @@ class PropertyRecordDocument(Document):
     elements = ListField(StringField())
     nelements = IntField(null=True)
     property = StringField(required=True)
-    value = FloatField(required=True)
-    low = FloatField()
-    high = FloatField()
+    value = FloatField(required=True)  # the stated number: a point, a bound's, a range's middle
+    low = FloatField()  # absent for an upper bound ("<", "<="): it says nothing of how low
+    high = FloatField()  # absent for a lower bound (">", ">=")
     unit = StringField(required=True)
     qualifier = StringField()
     conditions = DictField()
@@ -198,14 +211,18 @@ def record_key(record: PropertyRecord) -> str:
     A formula counts in pymatgen's reduced, alphabetical form, so ``MgB2`` and ``B2Mg``
     are one material; a name counts lower-cased with single spaces. The reading is the
     value with its qualifier and range: "below 39 K", "39 K" and "30-48 K" are three
-    claims, not three papers agreeing.
+    claims, not three papers agreeing. A bound's open end counts as its number, as it was
+    stored before bounds had one end ("< 39 K": ``<39[39,39]``), so a bound read again
+    joins its record.
     """
     if record.formula:
         material = Composition(record.formula).reduced_composition.alphabetical_formula
     else:
         material = " ".join(record.material.lower().split())
     conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
-    reading = f"{record.qualifier}{record.value:.6g}[{record.low:.6g},{record.high:.6g}]"
+    low = record.value if record.low is None else record.low
+    high = record.value if record.high is None else record.high
+    reading = f"{record.qualifier}{record.value:.6g}[{low:.6g},{high:.6g}]"
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
 
@@ -271,6 +288,7 @@ class LiteratureStore:
         Idempotent: a paper already stored (ingested before, from any format, or by a
         concurrent writer; see :meth:`stored_key`) is skipped and nothing is written.
         """
+        _upgrade()
         stored = self.stored_key(extraction.paper)
         if stored is not None:
             return IngestReport(stored, new=False)
@@ -324,11 +342,10 @@ class LiteratureStore:
                 new += 1
             else:
                 merged += 1
-                if found.get("n_papers") != len(found["papers"]):
+                completed = _completed(found, record)
+                if completed:
                     collection.update_one(
-                        {"_id": found["_id"]},
-                        {"$set": {"n_papers": len(found["papers"])}},
-                        session=session,
+                        {"_id": found["_id"]}, {"$set": completed}, session=session
                     )
         return IngestReport(
             paper.key,
@@ -353,13 +370,18 @@ class LiteratureStore:
     ) -> dict[str, Any]:
         """A MongoDB filter for property records.
 
+        ``minimum`` and ``maximum`` compare the stated number, ``value``, as the records
+        filter ``value>=40`` of the HTTP API does: "up to 40 K" (``<=``) is 40, "over
+        45 K" (``>``) 45, "30-48 K" 39. What a record is known to be lies between
+        ``low`` and ``high`` (a bound has one of them only): filter on those for "at
+        least 40 for sure" (``low>=40``).
+
         Args:
-            property: Property name, e.g. ``"tc"``.
-            elements: Records whose material contains all of these elements.
-            minimum: Smallest value, in the record's unit: records whose stated values
-                reach it (the upper end of a range, or anything ``> x``).
-            maximum: Largest value, in the record's unit: records whose stated values
-                reach down to it (the lower end of a range, or anything ``< x``).
+            property: Property name, e.g. ``"tc"``, in any case (``"Tc"``).
+            elements: Records whose material contains all of these elements (records
+                whose elements are unknown, such as "Co-1212", never match).
+            minimum: Smallest ``value``, in the record's unit.
+            maximum: Largest ``value``, in the record's unit.
             min_confidence: Smallest confidence.
             material: Formula or name, matched exactly (case-insensitive).
 
@@ -370,7 +392,7 @@ class LiteratureStore:
 
         query: dict[str, Any] = {}
         if property:
-            query["property"] = str(property)
+            query["property"] = str(property).lower()  # stored lower case: "tc"
         if elements:
             for symbol in elements:
                 if not Element.is_valid_symbol(symbol):
@@ -378,27 +400,25 @@ class LiteratureStore:
             query["elements"] = {"$all": [str(e) for e in elements]}
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError(f"minimum: {minimum} is larger than maximum {maximum}")
-        # a record states an interval: [low, high], open above for "> x", below for "< x"
-        overlap = []
-        if minimum is not None:
-            overlap.append(_reaches("high", "$gte", float(minimum), (">", ">=")))
-        if maximum is not None:
-            overlap.append(_reaches("low", "$lte", float(maximum), ("<", "<=")))
+        bounds = {"$gte": minimum, "$lte": maximum}
+        if minimum is not None or maximum is not None:
+            query["value"] = {op: float(b) for op, b in bounds.items() if b is not None}
         if min_confidence is not None:
             query["confidence"] = {"$gte": float(min_confidence)}
         if material:
             pattern = f"^{re.escape(str(material))}$"
-            overlap.append(
-                {
-                    "$or": [
-                        {"formula": {"$regex": pattern, "$options": "i"}},
-                        {"material": {"$regex": pattern, "$options": "i"}},
-                    ]
-                }
-            )
-        if overlap:
-            query["$and"] = overlap
+            query["$or"] = [
+                {"formula": {"$regex": pattern, "$options": "i"}},
+                {"material": {"$regex": pattern, "$options": "i"}},
+            ]
         return query
+
+    def properties(self) -> list[str]:
+        """Property names records may have: those read (:data:`PROPERTIES`) and stored."""
+        stored = PropertyRecordDocument._get_collection().aggregate(
+            [{"$group": {"_id": "$property"}}]
+        )
+        return sorted({*PROPERTIES, *(str(row["_id"]) for row in stored)})
 
     def records(
         self,
@@ -424,6 +444,7 @@ class LiteratureStore:
         Raises:
             ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
         """
+        _upgrade()
         # ties by material and value, then the unique key: pages neither repeat nor skip
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))
         page = list(found.skip(offset).limit(limit).as_pymongo())
@@ -434,7 +455,13 @@ class LiteratureStore:
     def papers(
         self, query: dict[str, Any], limit: int = 100, offset: int = 0
     ) -> tuple[list[dict[str, Any]], int]:
-        """A page of papers (newest first) as JSON-ready dicts, and the total count."""
+        """A page of papers (newest first) as JSON-ready dicts, and the total count.
+
+        A paper's ``records`` are the records that cite it (those the records filter
+        ``paper="<key>"`` finds); its ``readings`` the values linked to materials in it,
+        several of which may be one record ("Tc = 39 K" read twice).
+        """
+        _upgrade()
         found = PaperDocument.objects(__raw__=query).order_by("-ingested_at", "key")
         rows = []
         for raw in found.skip(offset).limit(limit).as_pymongo():
@@ -587,7 +614,8 @@ def _paper_document(extraction: PaperExtraction) -> PaperDocument:
         model_version=extraction.model_version,
         sentences=sum(len(s.sentences) for s in paper.sections),
         mentions=len(extraction.mentions),
-        records=len(extraction.records),
+        readings=len(extraction.records),
+        records=len({record_key(record) for record in extraction.records}),
         records_rejected=extraction.records_rejected,
     )
 
@@ -638,8 +666,24 @@ def _source(
     )
 
 
+def _elements(record: PropertyRecord) -> list[str]:
+    """The elements of a record's material, sorted; ``[]`` when they are not known."""
+    return sorted(record.material_mention.normalized.get("elements", []))
+
+
+def _completed(found: dict[str, Any], record: PropertyRecord) -> dict[str, Any]:
+    """Fields a merged record lacks: its papers' count, or elements now known ("LSCO")."""
+    completed: dict[str, Any] = {}
+    if found.get("n_papers") != len(found["papers"]):
+        completed["n_papers"] = len(found["papers"])
+    elements = _elements(record)
+    if elements and not found.get("elements"):  # stored before names had elements
+        completed.update(elements=elements, nelements=len(elements))
+    return completed
+
+
 def _record_document(record: PropertyRecord, source: RecordSource, paper_key: str) -> Any:
-    elements = sorted(record.material_mention.normalized.get("elements", []))
+    elements = _elements(record)
     reduced = alphabetical_formula(Composition(record.formula)) if record.formula else None
     return PropertyRecordDocument(
         id=ObjectId(),
@@ -664,18 +708,47 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
     )
 
 
-def _reaches(end: str, op: str, bound: float, open_towards: tuple[str, ...]) -> dict[str, Any]:
-    """Records whose stated interval reaches ``bound`` at its ``end`` (``low``/``high``).
+#: Databases :func:`_upgrade` has brought up to date in this process: (client, name).
+_UPGRADED: set[tuple[int, str]] = set()
 
-    Records stored before ``low``/``high`` existed are read by their ``value``.
+
+def _upgrade() -> None:
+    """Bring documents stored by earlier versions up to date, once per database.
+
+    Idempotent, and a no-op once done: bounds stored with both ends get their open end
+    unset ("up to 40 K" had ``low`` 40, so ``low>=40`` found it), and papers stored
+    when ``records`` counted readings get ``readings`` and the records that cite them.
     """
-    return {
-        "$or": [
-            {end: {op: bound}},
-            {end: {"$exists": False}, "value": {op: bound}},
-            {"qualifier": {"$in": list(open_towards)}},
+    records = PropertyRecordDocument._get_collection()
+    database = records.database
+    done = (id(database.client), database.name)
+    if done in _UPGRADED:
+        return
+    for end, qualifiers in (("low", UPPER_BOUNDS), ("high", LOWER_BOUNDS)):
+        records.update_many(
+            {"qualifier": {"$in": sorted(qualifiers)}, end: {"$exists": True}},
+            {"$unset": {end: ""}},
+        )
+    papers = PaperDocument._get_collection()
+    old = list(papers.find({"readings": {"$exists": False}}, {"key": 1, "records": 1}))
+    if old:
+        cited = _records_citing([paper["key"] for paper in old])
+        for paper in old:
+            counts = {"readings": paper.get("records", 0), "records": cited.get(paper["key"], 0)}
+            papers.update_one({"_id": paper["_id"]}, {"$set": counts})
+    _UPGRADED.add(done)
+
+
+def _records_citing(keys: list[str]) -> dict[str, int]:
+    """How many records cite each paper of ``keys`` (list it in ``papers``)."""
+    grouped = PropertyRecordDocument._get_collection().aggregate(
+        [
+            {"$match": {"papers": {"$in": keys}}},
+            {"$unwind": "$papers"},
+            {"$group": {"_id": "$papers", "n": {"$sum": 1}}},
         ]
-    }
+    )
+    return {row["_id"]: row["n"] for row in grouped}
 
 
 def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
@@ -688,8 +761,12 @@ def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
 
 
 def _record_row(raw: dict[str, Any], sentences: dict[ObjectId, str]) -> dict[str, Any]:
-    """A record as a JSON-ready dict; each source names its passage and sentence text."""
-    row = {k: v for k, v in raw.items() if k != "_id" and k not in _RECORD_LEFT_OUT}
+    """A record as a JSON-ready dict; each source names its passage and sentence text.
+
+    Every row has the :data:`RECORD_COLUMNS`, in order: a field not stored (a bound's
+    open end, a name's formula) is ``None``.
+    """
+    row = {k: raw.get(k) for k in RECORD_COLUMNS}
     row["id"] = str(raw["_id"])
     for stamp in ("created_at", "updated_at"):
         if raw.get(stamp) is not None:

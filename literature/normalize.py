@@ -27,8 +27,9 @@ Conventions chosen here:
 * Abbreviations resolve only from a small documented table (``YBCO``, ``LSCO``,
   ``Bi-2212``, ``Hg-1201`` ... and ``R-123`` for a rare earth R); others stay names.
   Doping in an abbreviation stays a variable: ``"LSCO"`` alone has no formula.
-* A dopant named beside the formula but absent from it (``"F-doped LaFeAsO"``,
-  ``"Zn-substituted YBCO"``) leaves the amount unknown: no formula, not the parent's.
+* A dopant named beside the formula or abbreviation but absent from it
+  (``"F-doped LaFeAsO"``, ``"Zn-substituted YBCO"``, ``"Zn-SLCO"``) leaves the amount
+  unknown: no formula, not the parent's; its elements are the parent's and the dopant.
   So does "doped" before a formula of whole amounts (``"hole-doped La2CuO4"``,
   ``"optimally doped YBCO"``, ``"underdoped Bi2212"``): the parent's formula, not the
   doped material's. ``"undoped La2CuO4"`` is the parent, and a formula that writes its
@@ -65,6 +66,7 @@ from pymatgen.core import Composition, Element
 # Units are only read here, never defined: aliases and foreign words stay in the tables
 # below, so discovery's conversions are the same whether or not a paper was read.
 from discovery.units import registry
+from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
 
 __all__ = [
     "MaterialName",
@@ -130,6 +132,12 @@ class MaterialName:
         unresolved: Variables without a value, and ``"site"`` for a mixed site with no
             amounts (``"(Ba,K)Fe2As2"``); non-empty means ``formula`` is ``None``.
         assumed: Variables set to a nominal value by convention (``("δ",)``).
+        elements: Element symbols of the material, sorted, whenever they are known, even
+            without the amounts: the composition's; a template's (``"LSCO"``: Cu, La, O,
+            Sr); a named abbreviation's (``"BSCCO"``); a parent's and its named dopant's
+            (``"Zn-substituted YBCO"``, ``"Zn-SLCO"``). Empty for a class, a site symbol
+            (``"AFe2As2"``) or a doping whose element is not named (``"hole-doped
+            La2CuO4"``).
     """
 
     text: str
@@ -141,6 +149,7 @@ class MaterialName:
     template: str | None = None
     unresolved: tuple[str, ...] = ()
     assumed: tuple[str, ...] = ()
+    elements: tuple[str, ...] = ()
 
     @property
     def reduced_formula(self) -> str | None:
@@ -357,6 +366,13 @@ def _is_family(nodes: Sequence[_Node]) -> bool:
     return any(node.symbol in _PLACEHOLDERS for node in _walk(nodes))
 
 
+def _elements_of(nodes: Sequence[_Node]) -> tuple[str, ...]:
+    """The element symbols a formula names, sorted; none for a family (``AFe2As2``)."""
+    if _is_family(nodes):
+        return ()
+    return tuple(sorted({node.symbol for node in _walk(nodes) if node.symbol is not None}))
+
+
 def _evaluate_amount(amount: _Linear, values: Mapping[str, float]) -> float | None:
     constant, terms = amount
     total = constant
@@ -420,6 +436,7 @@ def _evaluated(text: str, name: str, template: str, given: Mapping[str, float]) 
         unresolved.append("site")
     family = _is_family(nodes)
     result = None if unresolved else _composition(nodes, values)
+    elements = tuple(sorted(result[1])) if result else _elements_of(nodes)
     return MaterialName(
         text=text,
         name=name,
@@ -430,6 +447,7 @@ def _evaluated(text: str, name: str, template: str, given: Mapping[str, float]) 
         template=template,
         unresolved=tuple(unresolved),
         assumed=assumed,
+        elements=elements,
     )
 
 
@@ -605,10 +623,19 @@ _ABBREVIATIONS: dict[str, str] = {
     "Tl2201": "Tl2Ba2CuO6+δ",
     "STO": "SrTiO3",
 }
+# Abbreviations of a family whose elements are known but not one formula: "BSCCO" is
+# Bi2Sr2CaCu2O8+δ or Bi2Sr2Ca2Cu3O10+δ; either way Bi, Sr, Ca, Cu and O.
+_ABBREVIATION_ELEMENTS: dict[str, tuple[str, ...]] = {
+    "BSCCO": ("Bi", "Ca", "Cu", "O", "Sr"),
+    "TBCCO": ("Ba", "Ca", "Cu", "O", "Tl"),
+    "HBCCO": ("Ba", "Ca", "Cu", "Hg", "O"),
+}
 # "Y-123", "Gd123", "Pr:123": RBa2Cu3O7-δ for a rare earth R; "YBCO 6.7" gives O6.7.
 _RARE_EARTHS = frozenset(e.symbol for e in Element if e.is_rare_earth and not e.is_actinoid)
+# An abbreviation stands alone, or after an element and a hyphen: "Zn-SLCO" is SLCO with Zn.
+_ALONE = r"(?:(?<![\w-])|(?<=(?<![\w-])[A-Z]-)|(?<=(?<![\w-])[A-Z][a-z]-))"
 _ABBREVIATION = re.compile(
-    r"(?<![\w-])(?P<key>[A-Z]{3,5}|[A-Z][a-z]?[-: ]{0,2}\d{3,4})(?![\w-])"
+    _ALONE + r"(?P<key>[A-Z]{3,5}|[A-Z][a-z]?[-: ]{0,2}\d{3,4})(?![\w-])"
     r"(?:\s*(?P<oxygen>[67](?:\.\d+)?)(?![\w.]))?"
 )
 
@@ -626,6 +653,15 @@ def _from_abbreviation(residual: str) -> tuple[str, str, dict[str, float]] | Non
             template = f"{element}Ba2Cu3O7-δ"
         if template is not None:
             return key, template, {}
+    return None
+
+
+def _abbreviation_elements(residual: str) -> tuple[str, tuple[str, ...]] | None:
+    """``(name, elements)`` for an abbreviation of :data:`_ABBREVIATION_ELEMENTS`, if any."""
+    for match in _ABBREVIATION.finditer(residual):
+        key = re.sub(r"[-: ]", "", match["key"])
+        if key in _ABBREVIATION_ELEMENTS:
+            return key, _ABBREVIATION_ELEMENTS[key]
     return None
 
 
@@ -795,8 +831,13 @@ def _read_residual(
     if _looks_like_class(residual, span):
         return MaterialName(text=mention, name=display, variables=given, is_class=True)
     result = _read_named(mention, display, residual, span, given)
-    if result.composition is not None and _doped_parent(residual, result.composition):
-        return MaterialName(text=mention, name=display, variables=given)
+    dopants = _dopants(residual)
+    # a dopant beside a template or a name is no amount of it either: "Ni-doped LSCO"
+    if not dopants <= set(result.elements) or (
+        result.composition is not None and _doped_parent(residual, result.composition)
+    ):
+        elements = _doped_elements(result, dopants)
+        return MaterialName(text=mention, name=display, variables=given, elements=elements)
     return result
 
 
@@ -813,20 +854,41 @@ def _read_named(
     named = _from_chemical_name(residual)
     if named is not None:
         return _evaluated(mention, display, named, given)
+    family = _abbreviation_elements(residual)
+    if family:
+        return MaterialName(text=mention, name=family[0], variables=given, elements=family[1])
     return MaterialName(text=mention, name=display, variables=given)
 
 
-# A dopant named beside the formula: "Co-doped", "K doped", "Zn-substituted", "doped with F".
+# A dopant named beside the formula: "Co-doped", "K doped", "Zn-substituted", "doped with F",
+# or before an abbreviation: "Zn-SLCO", "Pb-BSCCO".
 _DOPANT = re.compile(
     r"(?<![\w)])(?P<before>[A-Z][a-z]?)[-\s]+(?:doped|substituted|intercalated)\b"
     r"|\b(?:doped|substituted|intercalated)\s+(?:with|by)\s+(?P<after>[A-Z][a-z]?)\b"
+    r"|(?<![\w-])(?P<prefix>[A-Z][a-z]?)-(?=[A-Z]{3,5}(?![\w-]))"
 )
 
 
 def _dopants(residual: str) -> set[str]:
     """Element symbols that ``residual`` names as dopants."""
-    found = (m["before"] or m["after"] for m in _DOPANT.finditer(residual))
+    found = (m["before"] or m["after"] or m["prefix"] for m in _DOPANT.finditer(residual))
     return {symbol for symbol in found if symbol in _ELEMENTS}
+
+
+def _doped_elements(parent: MaterialName, dopants: set[str]) -> tuple[str, ...]:
+    """The elements of ``parent`` doped with ``dopants``, when the mention determines them.
+
+    A named dopant beside the parent adds its element ("Zn-substituted YBCO": Y, Ba, Cu, O
+    and Zn). A doping word alone ("underdoped Bi2212") keeps the parent's elements when
+    the parent's template has the doping variable (``δ``, ``x``); otherwise what was
+    added is not named ("hole-doped La2CuO4") and the elements are unknown: ``()``.
+    """
+    elements = set(parent.elements)
+    if not elements:
+        return ()
+    if not dopants <= elements:
+        return tuple(sorted(elements | dopants))
+    return parent.elements if _template_variables(parent) else ()
 
 
 # "doped" and the word glued or hyphened before it: "hole-doped", "underdoped", "undoped".
@@ -996,9 +1058,11 @@ class QuantityValue:
     """A value mention, read.
 
     Attributes:
-        value: The value in ``unit``; the midpoint for a range.
-        low: Lower end of a range, else ``value``.
-        high: Upper end of a range, else ``value``.
+        value: The value in ``unit``: the number stated, the midpoint for a range.
+        low: Lower end of a range, ``value`` for a point, ``None`` for an upper bound
+            (``"<"``, ``"<="``: "up to 48 K" says nothing of how low).
+        high: Upper end of a range, ``value`` for a point, ``None`` for a lower bound
+            (``">"``, ``">="``: "exceeds 45 K").
         uncertainty: The ``±`` or parenthesised part in ``unit``, else ``None``.
         unit: Canonical unit of the kind (``"K"``, ``"GPa"``, ``"eV"``), or the written
             unit in pint's short form when no kind was asked (``"h"``, ``"°C"``, ``"ml"``);
@@ -1008,8 +1072,8 @@ class QuantityValue:
     """
 
     value: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     uncertainty: float | None
     unit: str
     qualifier: str
@@ -1299,8 +1363,8 @@ def _quantity(reading: _Reading, convert: Any, unit: str, text: str) -> Quantity
     value = low if low == high else (low + high) / 2
     return QuantityValue(
         value=_tidy(value),
-        low=_tidy(low),
-        high=_tidy(high),
+        low=None if reading.qualifier in UPPER_BOUNDS else _tidy(low),  # a bound: one end
+        high=None if reading.qualifier in LOWER_BOUNDS else _tidy(high),
         uncertainty=None if uncertainty is None else _tidy(uncertainty),
         unit=unit,
         qualifier=reading.qualifier,

@@ -202,16 +202,13 @@ def _pressure_conditions(reading: dict[str, Any]) -> dict[str, float]:
 
     Args:
         reading: A pressure mention's ``normalized`` fields (``value``, ``low``, ``high``,
-            ``qualifier``), in GPa.
+            ``qualifier``), in GPa; a bound has only its side
+            (:class:`~literature.normalize.QuantityValue`).
 
     Returns:
         The conditions, ``{}`` at ambient pressure.
     """
-    low, high, qualifier = reading["low"], reading["high"], reading["qualifier"]
-    if qualifier in ("<", "<="):
-        low = None  # "below 20 GPa" says nothing of how low
-    if qualifier in (">", ">="):
-        high = None
+    low, high = reading["low"], reading["high"]
     if high is not None and high <= AMBIENT_GPA:
         return {}
     if low is not None and low == high:
@@ -221,10 +218,16 @@ def _pressure_conditions(reading: dict[str, Any]) -> dict[str, float]:
 
 
 def _material_fields(name: MaterialName) -> dict[str, Any]:
+    """A material mention's ``normalized`` fields: ``elements`` whenever they are known.
+
+    ``"LSCO"`` has no formula (its x is not given) but its elements are La, Sr, Cu and O
+    (:attr:`~literature.normalize.MaterialName.elements`).
+    """
     fields: dict[str, Any] = {"name": name.name, "is_class": name.is_class}
     if name.formula is not None:
         fields["formula"] = name.formula
-        fields["elements"] = sorted(name.composition or {})
+    if name.elements:
+        fields["elements"] = list(name.elements)
     if name.variables:
         fields["variables"] = dict(name.variables)
     return fields

@@ -18,6 +18,13 @@ VALUE_PROPERTIES: dict[str, tuple[str, str]] = {"tcValue": ("tc", "K")}
 # Properties that are absolute temperatures in K: nothing can be below 0 K.
 ABSOLUTE_TEMPERATURES: frozenset[str] = frozenset({"tc"})
 
+#: Qualifiers of an upper bound ("below 39 K", "up to 40 K"): the reading has no ``low``.
+UPPER_BOUNDS: frozenset[str] = frozenset({"<", "<="})
+#: Qualifiers of a lower bound ("over 45 K", "at least 5 K"): the reading has no ``high``.
+LOWER_BOUNDS: frozenset[str] = frozenset({">", ">="})
+#: The property names records are read for, sorted (lower case, as stored: ``"tc"``).
+PROPERTIES: tuple[str, ...] = tuple(sorted({name for name, _ in VALUE_PROPERTIES.values()}))
+
 
 @dataclass(frozen=True)
 class Mention:
@@ -59,9 +66,12 @@ class PropertyRecord:
         formula: Formula with doping variables resolved, in the author's element order
             (``"La1.85Sr0.15CuO4"``), when the material parses as a composition.
         property: Property name, e.g. ``"tc"``.
-        value: Value in ``unit`` (the middle of a range).
-        low: Lower bound in ``unit`` (equals ``value`` for a single number).
-        high: Upper bound in ``unit``.
+        value: The stated number in ``unit``: a point's value, a bound's number, the
+            middle of a range.
+        low: Lower end in ``unit``: ``value`` for a point, ``None`` for an upper bound
+            (``"<"``, ``"<="``: "up to 40 K" says nothing of how low).
+        high: Upper end in ``unit``: ``value`` for a point, ``None`` for a lower bound
+            (``">"``, ``">="``).
         unit: Canonical unit, e.g. ``"K"``.
         qualifier: ``"="``, ``"<"``, ``">"``, ``"<="``, ``">="`` or ``"~"``.
         confidence: Probability in ``[0, 1]`` that the record is right (tagger confidences
@@ -77,8 +87,8 @@ class PropertyRecord:
     formula: str | None
     property: str
     value: float
-    low: float
-    high: float
+    low: float | None
+    high: float | None
     unit: str
     qualifier: str
     confidence: float

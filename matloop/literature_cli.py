@@ -37,9 +37,10 @@ def _store() -> Any:
     return LiteratureStore()
 
 
-#: A record states an interval (a value, a range, or a bound such as "< 39 K").
-MIN_HELP = "Records whose stated values reach this (a range's upper end, or '> x')."
-MAX_HELP = "Records whose stated values reach down to this (a range's lower end, or '< x')."
+#: --min/--max compare a record's stated number, ``value``, as the API filter value>=x does.
+MIN_HELP = "Records whose stated value is at least this ('up to 40 K' is 40; API: value>=x)."
+MAX_HELP = "Records whose stated value is at most this (a range's middle; API: value<=x)."
+PROPERTY_HELP = "e.g. tc (any case)."
 SORT_HELP = "material, formula, value, confidence, n_papers or updated_at; -value: largest first."
 
 
@@ -158,7 +159,9 @@ def literature_search(
     query: str,
     k: Annotated[int, typer.Option(min=1, max=1000)] = 10,
     element: Annotated[list[str] | None, typer.Option(help="Mentions this element.")] = None,
-    property: Annotated[str | None, typer.Option(help="Source of a record of it.")] = None,
+    property: Annotated[
+        str | None, typer.Option(help="Source of a record of it, e.g. tc (any case).")
+    ] = None,
     minimum: Annotated[float | None, typer.Option("--min", help=MIN_HELP)] = None,
     maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -172,6 +175,7 @@ def literature_search(
     with errors():
         _check_elements(element)
         store = _store()
+        _check_property(property, store)
         vector = SentenceEncoder().encode([query])[0]
         hits = store.search(
             vector, k, elements=element or (), property=property, minimum=minimum, maximum=maximum
@@ -186,8 +190,10 @@ def literature_search(
 
 @literature_app.command("records")
 def literature_records(
-    property: Annotated[str | None, typer.Option(help="e.g. tc")] = None,
-    element: Annotated[list[str] | None, typer.Option(help="Contains this element.")] = None,
+    property: Annotated[str | None, typer.Option(help=PROPERTY_HELP)] = None,
+    element: Annotated[
+        list[str] | None, typer.Option(help="Contains this element (known elements only).")
+    ] = None,
     minimum: Annotated[float | None, typer.Option("--min", help=MIN_HELP)] = None,
     maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     min_confidence: Annotated[float | None, typer.Option(min=0, max=1)] = None,
@@ -196,9 +202,11 @@ def literature_records(
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
     sort: Annotated[str, typer.Option(help=SORT_HELP)] = "material",
 ) -> None:
-    """Export property records with their provenance as CSV or JSON.
+    """Export property records with their provenance as CSV or JSON, as the API gives them.
 
     `--property tc --element Cu --sort=-value --limit 10`: the ten highest Tc with copper.
+    The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its order,
+    lists and dicts as JSON text.
     """
     from matloop.cli import CommandError, console, errors
 
@@ -208,6 +216,7 @@ def literature_records(
         _check_elements(element)
         _check_sort(sort)
         store = _store()
+        _check_property(property, store)
         query = store.records_query(property, element or (), minimum, maximum, min_confidence)
         rows, _ = store.records(query, limit=limit, sort=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
@@ -230,6 +239,15 @@ def _check_sort(order: str) -> None:
         raise CommandError(f"--{error}") from None
 
 
+def _check_property(name: str | None, store: Any) -> None:
+    """Refuse a --property no record may have, naming those they may (any case: Tc is tc)."""
+    from matloop.cli import CommandError
+
+    known = store.properties()
+    if name is not None and name.lower() not in known:
+        raise CommandError(f"--property: {name!r} is not a record property; use {', '.join(known)}")
+
+
 def _check_elements(symbols: list[str] | None) -> None:
     """Refuse an --element that is no element symbol, naming the option."""
     from pymatgen.core import Element
@@ -242,20 +260,24 @@ def _check_elements(symbols: list[str] | None) -> None:
 
 
 def records_csv(rows: list[dict[str, Any]]) -> str:
-    """Records as CSV: one row each, sources as JSON in one column."""
-    fields = [
-        "material", "formula", "property", "value", "low", "high", "unit", "qualifier",
-        "confidence", "n_papers", "n_sources", "elements", "conditions", "sources", "id",
-    ]  # fmt: skip
+    """Records as the API's CSV pages write them: one row each, the same columns and cells.
+
+    The columns are :data:`db.literature.RECORD_COLUMNS`, in order; a list or dict
+    (``elements``, ``conditions``, ``sources``) is JSON text (``["Ag", "O"]``), a missing
+    value (a bound's open end) an empty cell.
+    """
+    from db.literature import RECORD_COLUMNS
+
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, extrasaction="ignore")
+    writer = csv.DictWriter(buffer, fieldnames=RECORD_COLUMNS)
     writer.writeheader()
-    for row in rows:
-        flat = {**row, "elements": " ".join(row.get("elements", []))}
-        flat["conditions"] = json.dumps(row.get("conditions", {}))
-        flat["sources"] = json.dumps(row.get("sources", []), default=str)
-        writer.writerow(flat)
+    writer.writerows({k: _cell(row.get(k)) for k in RECORD_COLUMNS} for row in rows)
     return buffer.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    """A CSV cell as the API writes it: lists and dicts as JSON text, the rest as is."""
+    return json.dumps(value, default=str) if isinstance(value, list | tuple | dict) else value
 
 
 def _print_scores(scores: dict[str, Any], title: str) -> None:

@@ -8,11 +8,15 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from db.literature import RECORD_ORDERS, LiteratureStore
+from agents.api import create_app
+from db.literature import RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
+from db.tokens import create_token
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger
 from literature.pipeline import Extractor
@@ -81,12 +85,10 @@ def test_records_export_validates_its_arguments(cli: CliRunner) -> None:
     assert result.exit_code == 1 and "--format" in result.output
     empty = cli.invoke(app, ["literature", "records", "--property", "tc"])
     assert empty.exit_code == 0
-    assert next(csv.reader(io.StringIO(empty.output)))[:4] == [
-        "material",
-        "formula",
-        "property",
-        "value",
-    ]
+    assert next(csv.reader(io.StringIO(empty.output))) == list(RECORD_COLUMNS)
+    result = cli.invoke(app, ["literature", "records", "--property", "bandgap"])
+    assert result.exit_code == 1
+    assert "--property: 'bandgap' is not a record property; use tc" in result.output
     as_json = cli.invoke(app, ["literature", "records", "--format", "json"])
     assert json.loads(as_json.output) == []
 
@@ -112,3 +114,32 @@ def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_p
     assert all(row["n_papers"] == 1 for row in rows)
     again = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
     assert "0 papers stored, 2 already there" in again.output
+
+
+@pytest.mark.parametrize(
+    ("options", "api_filter"),
+    [
+        ([], ""),
+        (["--property", "Tc", "--min", "38.5"], 'property="tc" AND value>=38.5'),
+        (["--element", "Cu", "--max", "38"], 'elements HAS "Cu" AND value<=38'),
+    ],
+)
+def test_records_export_is_the_api_csv(
+    cli: CliRunner, literature_samples: SimpleNamespace, options: list[str], api_filter: str
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
+    secret, _ = create_token("reader-cli-csv", "researcher")
+    with TestClient(create_app()) as client:
+        api = client.get(
+            "/api/v1/literature/records",
+            params={"format": "csv", "filter": api_filter},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert api.status_code == 200, api.text
+    result = cli.invoke(app, ["literature", "records", *options])
+    assert result.exit_code == 0, result.output
+    # the same columns, order and cells (elements as ["Cu", "La", "O", "Sr"]), byte for byte
+    assert result.stdout_bytes.decode() == api.text
+    assert len(api.text.splitlines()) > 1  # rows, not a header alone

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
+import db.literature
 from db.literature import (
     LiteratureStore,
     MentionDocument,
@@ -15,7 +16,12 @@ from db.literature import (
     record_key,
     record_order,
 )
+from db.query import optimade_to_mongo
 from discovery.domain import ModelArtifact
+from literature.parsing import parse_paper
+from literature.pipeline import Extractor
+from literature.records import PaperExtraction
+from literature.text import Span
 
 
 @pytest.fixture
@@ -150,25 +156,160 @@ def test_records_sort_by_a_field_either_way(
     assert record_order("-n_papers")[:2] == ("-n_papers", "-confidence")  # surest first
 
 
-def test_a_value_range_selects_the_records_whose_stated_interval_reaches_it(
-    literature: LiteratureStore, sample: SimpleNamespace
-) -> None:
-    extraction = sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"])
-    mgb2, lsco, nbse2 = extraction.records
-    stated = [
-        replace(mgb2, qualifier="<"),  # "below 39 K"
-        replace(lsco, low=30.0, high=48.0, value=39.0),  # "30-48 K"
-        nbse2,  # "7.2 K"
-    ]
-    literature.ingest(replace(extraction, records=stated))
+class SpansOf:
+    """A stand-in tagger that finds the given (label, text) pieces in every sentence."""
 
-    def materials(**query: float) -> list[str]:
-        rows, _ = literature.records(literature.records_query(property="tc", **query))
+    def __init__(self, pieces: list[tuple[str, str]]) -> None:
+        self.pieces = pieces
+
+    def predict(self, texts: list[str], batch_size: int = 64) -> list[list[Span]]:
+        return [
+            [Span(t.index(s), t.index(s) + len(s), label) for label, s in self.pieces if s in t]
+            for t in texts
+        ]
+
+
+def read(doi: str, text: str, materials: list[str], values: list[str]) -> PaperExtraction:
+    """``text`` read as paper ``doi:<doi>`` with these material and Tc mentions."""
+    pieces = [("material", m) for m in materials] + [("tcValue", v) for v in values]
+    paper = replace(parse_paper(text.encode(), f"{doi}.txt"), doi=doi)
+    return Extractor(SpansOf(pieces), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
+
+
+BOUNDS = read(
+    "10.1/bounds",
+    "CoSr2YCu2O7 has Tc up to 40 K. FeSe has Tc over 30 K. MgB2 has Tc 39 K. Nb3Ge has Tc 20-48 K.",
+    ["CoSr2YCu2O7", "FeSe", "MgB2", "Nb3Ge"],
+    ["up to 40 K", "over 30 K", "39 K", "20-48 K"],
+)
+
+
+def filtered(literature: LiteratureStore, text: str) -> list[str]:
+    """Materials of the records an OPTIMADE filter finds, as the HTTP API lists them."""
+    rows, _ = literature.records(optimade_to_mongo(text, "records"))
+    return sorted(r["material"] for r in rows)
+
+
+def test_a_bound_is_stored_with_its_one_end_and_filters_read_it_so(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(BOUNDS)
+    stored = {d["material"]: d for d in PropertyRecordDocument._get_collection().find()}
+    assert "low" not in stored["CoSr2YCu2O7"] and stored["CoSr2YCu2O7"]["high"] == 40.0
+    assert stored["FeSe"]["low"] == 30.0 and "high" not in stored["FeSe"]
+    rows = {r["material"]: r for r in literature.records({})[0]}
+    assert (rows["CoSr2YCu2O7"]["low"], rows["CoSr2YCu2O7"]["value"]) == (None, 40.0)
+    assert (rows["FeSe"]["high"], rows["Nb3Ge"]["low"], rows["Nb3Ge"]["high"]) == (None, 20, 48)
+    # known to be at least 30: not "up to 40 K"; at most 46: not "over 30 K"
+    assert filtered(literature, "low>=30") == ["FeSe", "MgB2"]
+    assert filtered(literature, 'high<=46 AND qualifier=">"') == []
+    assert filtered(literature, "high<=46") == ["CoSr2YCu2O7", "MgB2"]
+    assert filtered(literature, "low IS UNKNOWN") == ["CoSr2YCu2O7"]
+
+
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "api"),
+    [(39, None, "value>=39"), (None, 35, "value<=35"), (30, 39, "value>=30 AND value<=39")],
+)
+def test_min_and_max_compare_the_stated_value_as_the_api_filter_does(
+    literature: LiteratureStore, minimum: float | None, maximum: float | None, api: str
+) -> None:
+    literature.ingest(BOUNDS)  # values 40 (<=), 30 (>), 39, 34 (20-48)
+    rows, _ = literature.records(literature.records_query("tc", (), minimum, maximum))
+    assert sorted(r["material"] for r in rows) == filtered(literature, api)
+    assert rows  # each case finds something
+
+
+def test_a_value_range_selects_the_records_whose_stated_value_is_in_it(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(BOUNDS)
+
+    def materials(minimum: float | None = None, maximum: float | None = None) -> list[str]:
+        query = literature.records_query(property="tc", minimum=minimum, maximum=maximum)
+        return sorted(r["material"] for r in literature.records(query)[0])
+
+    assert materials(minimum=39) == ["CoSr2YCu2O7", "MgB2"]  # "up to 40 K" states 40
+    assert materials(maximum=34) == ["FeSe", "Nb3Ge"]  # "over 30 K", "20-48 K" (34)
+    assert materials(minimum=35, maximum=39.5) == ["MgB2"]
+
+
+def test_bounds_stored_with_both_ends_are_upgraded_and_read_again_into_their_record(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(BOUNDS)
+    records = PropertyRecordDocument._get_collection()
+    # as stored before: a bound's open end equal to its number
+    records.update_one({"material": "CoSr2YCu2O7"}, {"$set": {"low": 40.0}})
+    records.update_one({"material": "FeSe"}, {"$set": {"high": 30.0}})
+    db.literature._UPGRADED.clear()  # a new process meets the old documents
+    assert filtered(literature, "low>=40 OR high<=30") == []
+    again = read("10.1/again", "CoSr2YCu2O7 has Tc up to 40 K.", ["CoSr2YCu2O7"], ["up to 40 K"])
+    assert literature.ingest(again).records_merged == 1  # the same claim: one record
+    (row,) = literature.records(literature.records_query(material="CoSr2YCu2O7"))[0]
+    assert (row["low"], row["high"], row["n_papers"]) == (None, 40.0, 2)
+
+
+def test_elements_of_a_name_without_a_formula_are_filtered_on(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(
+        read(
+            "10.1/names",
+            "BSCCO has Tc 89.5 K. LSCO has Tc 38 K. Co-1212 has Tc 40 K. MgB2 has Tc 39 K.",
+            ["BSCCO", "LSCO", "Co-1212", "MgB2"],
+            ["89.5 K", "38 K", "40 K", "39 K"],
+        )
+    )
+
+    def materials(**query: object) -> list[str]:
+        rows, _ = literature.records(literature.records_query(**query))  # type: ignore[arg-type]
         return sorted(r["material"] for r in rows)
 
-    assert materials(minimum=40) == ["La1.85Sr0.15CuO4"]  # the range reaches 48
-    assert materials(maximum=35) == ["La1.85Sr0.15CuO4", "MgB2", "NbSe2"]  # 30, below 39, 7.2
-    assert materials(minimum=7, maximum=8) == ["MgB2", "NbSe2"]
+    assert materials(elements=["Cu"]) == ["BSCCO", "LSCO"]  # Co-1212's are not known
+    assert filtered(literature, 'elements HAS "Bi" AND nelements=5') == ["BSCCO"]
+    assert filtered(literature, 'NOT elements HAS "O" AND nelements IS KNOWN') == ["MgB2"]
+    assert filtered(literature, 'NOT elements HAS "O"') == ["Co-1212", "MgB2"]  # unknown: in
+
+
+def test_a_record_stored_without_elements_gets_them_when_read_again(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(read("10.1/a", "LSCO has Tc 38 K.", ["LSCO"], ["38 K"]))
+    PropertyRecordDocument.objects(material="LSCO").update(set__elements=[], unset__nelements=1)
+    literature.ingest(read("10.1/b", "LSCO shows Tc 38 K.", ["LSCO"], ["38 K"]))
+    (row,) = literature.records({})[0]
+    assert (row["elements"], row["nelements"], row["n_papers"]) == (["Cu", "La", "O", "Sr"], 4, 2)
+
+
+def test_a_papers_records_are_the_records_citing_it_and_its_readings_are_counted(
+    literature: LiteratureStore,
+) -> None:
+    text = "MgB2 has Tc 39 K. Again, MgB2 has Tc 39 K. FeSe has Tc 8 K."
+    literature.ingest(read("10.1/a", text, ["MgB2", "FeSe"], ["39 K", "8 K"]))
+    (paper,), _ = literature.papers({})
+    assert (paper["readings"], paper["records"]) == (3, 2)
+    assert paper["records"] == len(filtered(literature, 'paper="doi:10.1/a"'))
+
+
+def test_papers_stored_when_records_counted_readings_are_upgraded(
+    literature: LiteratureStore,
+) -> None:
+    text = "MgB2 has Tc 39 K. Again, MgB2 has Tc 39 K."
+    literature.ingest(read("10.1/a", text, ["MgB2"], ["39 K"]))
+    # as stored before: records counted the readings, and there were no readings
+    PaperDocument._get_collection().update_one(
+        {}, {"$set": {"records": 2}, "$unset": {"readings": ""}}
+    )
+    db.literature._UPGRADED.clear()
+    (paper,), _ = literature.papers({})
+    assert (paper["readings"], paper["records"]) == (2, 1)
+
+
+def test_a_property_is_matched_in_any_case(literature: LiteratureStore) -> None:
+    literature.ingest(BOUNDS)
+    assert literature.records(literature.records_query(property="Tc"))[1] == 4
+    assert literature.properties() == ["tc"]
 
 
 def test_search_ranks_by_cosine_within_filters(

@@ -328,8 +328,8 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
 @pytest.mark.parametrize(
     ("text", "kind", "value", "low", "high", "uncertainty", "unit", "qualifier"),
     [
-        ("exceeds 45K", "temperature", 45.0, 45.0, 45.0, None, "K", ">"),
-        ("up to 48 K", "temperature", 48.0, 48.0, 48.0, None, "K", "<="),
+        ("exceeds 45K", "temperature", 45.0, 45.0, None, None, "K", ">"),  # a lower bound
+        ("up to 48 K", "temperature", 48.0, None, 48.0, None, "K", "<="),  # an upper bound
         ("almost 50 K", "temperature", 50.0, 50.0, 50.0, None, "K", "~"),
         ("30 K", "temperature", 30.0, 30.0, 30.0, None, "K", "="),
         ("Tc = 38.5 K", "temperature", 38.5, 38.5, 38.5, None, "K", "="),
@@ -338,9 +338,9 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
         ("12 ± 0.5 K", "temperature", 12.0, 12.0, 12.0, 0.5, "K", "="),
         ("~20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
         ("∼20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
-        ("below 2 K", "temperature", 2.0, 2.0, 2.0, None, "K", "<"),
-        ("at least 5 K", "temperature", 5.0, 5.0, 5.0, None, "K", ">="),
-        ("30 K ≤ ", "temperature", 30.0, 30.0, 30.0, None, "K", ">="),  # "30 K ≤ Tc"
+        ("below 2 K", "temperature", 2.0, None, 2.0, None, "K", "<"),
+        ("at least 5 K", "temperature", 5.0, 5.0, None, None, "K", ">="),
+        ("30 K ≤ ", "temperature", 30.0, 30.0, None, None, "K", ">="),  # "30 K ≤ Tc"
         ("between 20 and 30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
         ("20-30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
         ("20–30 K", "temperature", 25.0, 20.0, 30.0, None, "K", "="),
@@ -386,8 +386,8 @@ def test_known_quantities(
     text: str,
     kind: str | None,
     value: float,
-    low: float,
-    high: float,
+    low: float | None,
+    high: float | None,
     uncertainty: float | None,
     unit: str,
     qualifier: str,
@@ -597,9 +597,14 @@ def test_parse_quantity_never_raises_and_is_ordered(
 ) -> None:
     result = parse_quantity(text, default_unit=default_unit, kind=kind)
     if result is not None:
-        assert result.low <= result.value <= result.high
-        assert all(math.isfinite(v) for v in (result.value, result.low, result.high))
+        low = result.value if result.low is None else result.low
+        high = result.value if result.high is None else result.high
+        assert low <= result.value <= high
+        assert all(math.isfinite(v) for v in (result.value, low, high))
         assert result.qualifier in {"=", "<", ">", "<=", ">=", "~"}
+        # a bound has one end only: the side it states
+        assert (result.low is None) == (result.qualifier in {"<", "<="})
+        assert (result.high is None) == (result.qualifier in {">", ">="})
         assert result.uncertainty is None or result.uncertainty >= 0
 
 
@@ -622,7 +627,7 @@ def test_ranges_round_trip(kind: str, data: st.DataObject, a: float, b: float) -
     unit = data.draw(st.sampled_from(UNITS_BY_KIND[kind]))
     a, b = sorted((abs(a), abs(b)))  # "5-3 K" reads as a range, "-5 - -3" is not supported
     result = parse_quantity(f"between {a:.6g} and {b:.6g} {unit}", kind=kind)
-    assert result is not None
+    assert result is not None and result.low is not None and result.high is not None
     assert result.low <= result.value <= result.high
     target = {"temperature": "K", "pressure": "GPa", "energy": "eV"}[kind]
     convert = UREG.Quantity
@@ -750,3 +755,48 @@ def test_synthesis_number_unit_pairs_parse() -> None:
     # pint does not know ("sccm", "equiv").
     assert with_value >= 0.98
     assert with_unit >= 0.96
+
+
+# -- elements known without a formula ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("mention", "elements"),
+    [
+        ("LSCO", ("Cu", "La", "O", "Sr")),  # La2-xSrxCuO4: x not given
+        ("SLCO", ("Cu", "La", "O", "Sr")),
+        ("La2−xSrxCuO4", ("Cu", "La", "O", "Sr")),
+        ("(Ba,K)Fe2As2", ("As", "Ba", "Fe", "K")),  # a mixed site, amounts unknown
+        ("BSCCO", ("Bi", "Ca", "Cu", "O", "Sr")),  # Bi2212 or Bi2223: either way these
+        ("1% Zn-SLCO", ("Cu", "La", "O", "Sr", "Zn")),  # a dopant before the abbreviation
+        ("Pb-BSCCO", ("Bi", "Ca", "Cu", "O", "Pb", "Sr")),
+        ("Zn-substituted YBCO", ("Ba", "Cu", "O", "Y", "Zn")),
+        ("F-doped LaFeAsO", ("As", "F", "Fe", "La", "O")),
+        ("Ni-doped LSCO", ("Cu", "La", "Ni", "O", "Sr")),
+        ("underdoped Bi2212", ("Bi", "Ca", "Cu", "O", "Sr")),  # doped by its δ
+        ("MgB2", ("B", "Mg")),
+    ],
+)
+def test_elements_are_known_without_the_formula(mention: str, elements: tuple[str, ...]) -> None:
+    assert normalize_material(mention).elements == elements
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "Co-1212",
+        "hole-doped La2CuO4",
+        "carbon doped MgB2",
+        "AFe2As2",
+        "cuprates",
+        "Pr doped samples",
+    ],
+)
+def test_elements_stay_unknown_when_the_mention_does_not_name_them(mention: str) -> None:
+    assert normalize_material(mention).elements == ()
+
+
+def test_a_dopant_beside_an_abbreviation_is_no_amount_of_it() -> None:
+    # "Ni-doped LSCO" with x = 0.1 is not La1.9Sr0.1CuO4: the Ni is in it
+    assert [m.formula for m in resolve_doping(["Ni-doped LSCO", "x = 0.1"])] == [None, None]
+    assert resolve_doping(["LSCO", "x = 0.1"])[1].formula == "La1.9Sr0.1CuO4"

@@ -161,3 +161,31 @@ def test_a_pressure_range_or_bound_keeps_its_ends(
 ) -> None:
     pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("pressure", pressure)]
     assert records_of(text, pieces) == [("FeSe", conditions)]
+
+
+@pytest.mark.parametrize(
+    ("value", "qualifier", "low", "high"),
+    [
+        ("up to 40 K", "<=", None, 40.0),  # an upper bound: nothing said of how low
+        ("over 45 K", ">", 45.0, None),  # a lower bound
+        ("30-48 K", "=", 30.0, 48.0),
+        ("39 K", "=", 39.0, 39.0),
+    ],
+)
+def test_a_bound_is_read_with_one_end(
+    value: str, qualifier: str, low: float | None, high: float | None
+) -> None:
+    extractor = Extractor(SpansOf([("material", "FeSe"), ("tcValue", value)]), "tagger-test:0")  # type: ignore[arg-type]
+    (record,) = extractor.extract(parse_paper(f"FeSe has Tc {value}.".encode(), "p.txt")).records
+    assert (record.qualifier, record.low, record.high) == (qualifier, low, high)
+
+
+def test_a_material_without_a_formula_gets_its_elements() -> None:
+    pieces = [("material", "LSCO"), ("material", "BSCCO"), ("tcValue", "38 K"), ("tcValue", "90 K")]
+    text = "LSCO has Tc 38 K. BSCCO has Tc 90 K."
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(  # type: ignore[arg-type]
+        parse_paper(text.encode(), "p.txt")
+    )
+    found = {r.material: r.material_mention.normalized for r in extraction.records}
+    assert found["LSCO"]["elements"] == ["Cu", "La", "O", "Sr"] and "formula" not in found["LSCO"]
+    assert found["BSCCO"]["elements"] == ["Bi", "Ca", "Cu", "O", "Sr"]
