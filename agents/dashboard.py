@@ -61,6 +61,7 @@ from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
 from discovery.planners import fitted_outcomes
 from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
+from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
 
 logger = logging.getLogger(__name__)
 
@@ -763,19 +764,35 @@ def literature_timeline_figure(timeline: dict[str, list[Any]]) -> go.Figure:
 
 
 def record_values_figure(timeline: dict[str, list[Any]]) -> go.Figure:
-    """Histogram of record values per property, split by confidence."""
+    """Histogram of the Tc records' values, split by confidence; bounds are left out.
+
+    "up to 40 K" says nothing of where below 40 the value lies: counted at 40, it would
+    pile up at round numbers.
+    """
+    bounds = UPPER_BOUNDS | LOWER_BOUNDS
     fig = go.Figure()
     for name, keep, color in (
         ("confidence ≥ 0.5", lambda c: c >= 0.5, "#2563eb"),
         ("confidence < 0.5", lambda c: c < 0.5, "#9ca3af"),
     ):
-        values = [v for _, prop, v, c in timeline["records"] if prop == "tc" and keep(c)]
+        values = [
+            v
+            for _, prop, v, c, qualifier in timeline["records"]
+            if prop == "tc" and keep(c) and qualifier not in bounds
+        ]
         fig.add_histogram(x=values, name=name, marker={"color": color}, nbinsx=40)
+    subtitle = "values read from papers (bounds, such as 'up to 40 K', left out)"
     fig.update_layout(
-        **_layout("Tc of the records", "values read from papers", "Tc (K)", "records"),
+        **_layout("Tc of the records", subtitle, "Tc (K)", "records"),
         barmode="stack",
     )
     return fig
+
+
+def _qualified(record: dict[str, Any]) -> str:
+    """A record's value as stated: ``<= 40`` for "up to 40 K", ``39`` for a point."""
+    qualifier = record.get("qualifier") or "="
+    return num(record["value"]) if qualifier == "=" else f"{qualifier} {num(record['value'])}"
 
 
 def figure_div(fig: go.Figure, dom_id: str) -> str:
@@ -1416,7 +1433,7 @@ class Dashboard:
         titles = {p["key"]: p.get("title") or p["key"] for p in found}
         body_rows = [
             f"<tr><td>{esc(r['material'])}</td><td>{esc(r['property'])}</td>"
-            f'<td class="n">{num(r["value"])}</td><td>{esc(r["unit"])}</td>'
+            f'<td class="n">{esc(_qualified(r))}</td><td>{esc(r["unit"])}</td>'
             f'<td class="n">{num(r.get("confidence"), 3)}</td><td class="n">{r["n_papers"]}</td>'
             f"<td>{esc(titles.get(r['sources'][0]['paper'], '') if r['sources'] else '')}: "
             f"“{esc(r['sources'][0]['value_text'] if r['sources'] else '')}”</td></tr>"

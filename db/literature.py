@@ -472,15 +472,24 @@ class LiteratureStore:
         return rows, found.count()
 
     def timeline(self) -> dict[str, list[Any]]:
-        """When papers were ingested and records first read (for plots over time)."""
+        """When papers were ingested and records first read (for plots over time).
+
+        Each record is ``(created_at, property, value, confidence, qualifier)``; the
+        qualifier (``<=`` for "up to 40 K") is ``""`` for a point or a range.
+        """
         papers = PaperDocument._get_collection().find({}, {"ingested_at": 1, "records": 1})
-        records = PropertyRecordDocument._get_collection().find(
-            {}, {"created_at": 1, "property": 1, "value": 1, "confidence": 1}
-        )
+        fields = {"created_at": 1, "property": 1, "value": 1, "confidence": 1, "qualifier": 1}
+        records = PropertyRecordDocument._get_collection().find({}, fields)
         return {
             "papers": sorted(p["ingested_at"] for p in papers if p.get("ingested_at")),
             "records": sorted(
-                (r["created_at"], r["property"], r["value"], r.get("confidence", 0.0))
+                (
+                    r["created_at"],
+                    r["property"],
+                    r["value"],
+                    r.get("confidence", 0.0),
+                    r.get("qualifier") or "",
+                )
                 for r in records
                 if r.get("created_at")
             ),

@@ -9,6 +9,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import datetime
 from typing import Any
 
 import numpy as np
@@ -408,6 +409,16 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     assert rows == ["MgB2", "La1.85Sr0.15CuO4"]  # the record read in two papers first
     assert "2 records read from 2 papers" in response.text
     assert "Paper 10.1/a: “39 K”" in response.text  # the paper's title, not its key
+
+
+def test_a_bound_is_shown_as_stated_and_left_out_of_the_tc_histogram() -> None:
+    now = datetime(2026, 12, 5)
+    read = [(39.0, 0.9, ""), (40.0, 0.9, "<="), (45.0, 0.2, ">")]  # value, confidence, qualifier
+    records = [(now, "tc", *reading) for reading in read]
+    figure = dashboard.record_values_figure({"papers": [now], "records": records})
+    assert [list(trace.x) for trace in figure.data] == [[39.0], []]
+    assert dashboard._qualified({"value": 40.0, "qualifier": "<="}) == "<= 40"
+    assert dashboard._qualified({"value": 39.0, "qualifier": "="}) == "39"
 
 
 def test_the_best_so_far_figure_marks_infeasible_results(store: CampaignStore) -> None:
