@@ -99,7 +99,7 @@ def train_and_register(
 
 
 def load_tagger(store: LiteratureStore, version: str | None = None) -> tuple[Tagger, str]:
-    """A registered tagger (the newest SuperMat one by default) and its version."""
+    """A registered tagger (by default the SuperMat one best on held-out papers), its version."""
     artifact = store.load_tagger(version)
     assert artifact.version is not None  # set by the registry
     return Tagger.from_bytes(artifact.weights), artifact.version

@@ -41,6 +41,7 @@ def _store() -> Any:
 MIN_HELP = "Records whose stated value is at least this ('up to 40 K' is 40; API: value>=x)."
 MAX_HELP = "Records whose stated value is at most this (a range's middle; API: value<=x)."
 PROPERTY_HELP = "e.g. tc (any case)."
+TAGGER_HELP = "Tagger version (default: the registered one best on its held-out papers)."
 SORT_HELP = "material, formula, value, confidence, n_papers or updated_at; -value: largest first."
 
 
@@ -91,7 +92,7 @@ def literature_train(
 
 @literature_app.command("eval")
 def literature_eval(
-    version: Annotated[str | None, typer.Option(help="Tagger version (default newest).")] = None,
+    version: Annotated[str | None, typer.Option(help=TAGGER_HELP)] = None,
     corpus: Annotated[str, typer.Option(help="supermat or synthesis.")] = "supermat",
     data: Annotated[Path | None, typer.Option(help="Corpus folder.")] = None,
 ) -> None:
@@ -111,7 +112,7 @@ def literature_eval(
 @literature_app.command("ingest")
 def literature_ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
-    version: Annotated[str | None, typer.Option(help="Tagger version (default newest).")] = None,
+    version: Annotated[str | None, typer.Option(help=TAGGER_HELP)] = None,
     embeddings: Annotated[bool, typer.Option(help="Embed sentences for search.")] = True,
 ) -> None:
     """Read papers into records; bad files are reported and skipped, the batch goes on."""

@@ -339,6 +339,20 @@ def test_tagger_registry_round_trip(literature: LiteratureStore) -> None:
         literature.load_tagger("nope")
 
 
+def test_the_default_tagger_is_the_best_on_held_out_papers(literature: LiteratureStore) -> None:
+    def tagger(name: str, f1: float | None) -> str:
+        scores = {} if f1 is None else {"test": {"micro": {"f1": f1}}}
+        return literature.save_tagger(ModelArtifact("tagger-supermat", name * 64, scores, b"w"))
+
+    tagger("a", None)
+    tagger("b", 0.7)
+    better = tagger("c", 0.8)
+    tried = tagger("d", 0.0)  # the newest: a one-epoch try
+    assert literature.load_tagger().version == better
+    assert literature.load_tagger(tried).version == tried  # still there, by name
+    assert tagger("e", 0.8) == literature.load_tagger().version  # the newest of equals
+
+
 def test_records_as_a_dataframe(literature: LiteratureStore, sample: SimpleNamespace) -> None:
     from agents.literature import records_dataframe
 
