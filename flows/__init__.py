@@ -28,9 +28,11 @@ _EXPORTS = {
     "literature_deployment": "deployments",
     "serve_literature": "deployments",
     "serve_campaign": "deployments",
+    "catch_up": "deployments",
     "RESULTS_REPORTED": "events",
     "emit_results_reported": "events",
-    "results_reported_trigger": "events",
+    "results_reported_triggers": "events",
+    "SETTLE_SECONDS": "events",
 }
 
 __all__ = sorted(_EXPORTS)

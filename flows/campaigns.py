@@ -10,9 +10,15 @@ each round is its own ``campaign_round`` subflow made of thin tasks, so a round'
 proposal, measurement and storage show up, time and fail separately, and only the
 database steps retry.
 
+The lookup oracle measures only trials no instrument holds: a trial an instrument
+claimed (over the API, even in the middle of a round) is left for it to report.
+
 A closed campaign (``matloop campaign close``) gets no new batch: each flow reads it in
 the campaign's summary (``closed``) before it proposes, and logs a warning that it skips
 the work, so a schedule left on a closed campaign does nothing, and says so.
+
+Each flow logs one line saying what it did (:data:`MESSAGE` in its result) and returns
+a small JSON-able summary.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from prefect import flow, get_run_logger
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
-from db.campaigns import CampaignClosedError
+from db.campaigns import CampaignClosedError, TrialStateError
 from discovery.domain import Trial
 from flows.tasks import (
     campaign_summary,
@@ -38,6 +44,14 @@ from flows.tasks import (
     unclaimed_trials,
 )
 
+MESSAGE = "message"
+"""Key of a flow result's one-line account of the run (also logged)."""
+
+CLAIM_RACES = 3
+"""Tries at storing oracle results when instruments keep claiming trials meanwhile."""
+
+_ROUND_ONLY = ("proposed", "stored", "recovered", "left_to_instruments", MESSAGE)
+
 
 def _skip_closed(summary: dict[str, Any], what: str) -> bool:
     """Whether the summarised campaign is closed, logging that ``what`` is skipped if so."""
@@ -46,61 +60,155 @@ def _skip_closed(summary: dict[str, Any], what: str) -> bool:
     return bool(summary["closed"])
 
 
+def _closed_message(campaign: str, what: str) -> str:
+    return f"campaign {campaign!r} is closed: {what} skipped (it hands out no new trials)"
+
+
 def _log_closed(campaign: str, what: str) -> None:
-    get_run_logger().warning(
-        "campaign %r is closed: %s skipped (it hands out no new trials)", campaign, what
-    )
+    get_run_logger().warning(_closed_message(campaign, what))
 
 
-def _propose(campaign: str, uri: str, what: str) -> list[Trial]:
-    """The campaign's next batch; none when it was closed while the batch was planned."""
+def _said(summary: dict[str, Any], message: str) -> dict[str, Any]:
+    """``summary`` with ``message`` (logged at INFO: the run's one-line account)."""
+    get_run_logger().info("%s", message)
+    return {**summary, MESSAGE: message}
+
+
+def _best(summary: dict[str, Any]) -> str:
+    """``"14 results, best degradation 0.1234"``: the campaign's results and best so far."""
+    results = f"{summary['measurements']} results"
+    if summary["best"] is None:
+        return f"{results}, no best yet"
+    return f"{results}, best {summary['objective']} {summary['best']:.4g}"
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('ch') else 's'}"
+
+
+def _propose(campaign: str, uri: str, what: str, rounds: int | None = None) -> list[Trial]:
+    """The campaign's next batch, or none.
+
+    None when the campaign was closed while the batch was planned, or (``rounds``) when
+    another run brought it to that many rounds meanwhile.
+    """
     try:
-        return propose_batch(campaign, uri)
+        return propose_batch(campaign, uri, rounds=rounds)
     except CampaignClosedError:  # the check before planning passed: an operator, meanwhile
         _log_closed(campaign, what)
         return []
 
 
-def _measure_unclaimed(campaign: str, uri: str, oracle: LookupOracle) -> int:
-    """Measure trials handed out before an interruption with the lookup oracle.
+def _measure_free(
+    campaign: str, uri: str, oracle: LookupOracle, batch: list[Trial] | None = None
+) -> int:
+    """Measure with the oracle, and store, the trials no instrument holds.
 
-    Only those no instrument claimed (:meth:`agents.CampaignAgent.unclaimed`).
+    A trial an instrument claimed is the instrument's to report: the oracle's value in
+    its place would be refused (``TrialStateError``), and with it every result of the
+    all-or-nothing store. So only unclaimed trials are measured (see
+    :meth:`agents.CampaignAgent.unclaimed`), read just before; a claim landing between
+    that read and the store refuses the store, and the unclaimed trials are read and
+    measured again (at most :data:`CLAIM_RACES` tries).
+
+    Args:
+        campaign: Campaign name.
+        uri: MongoDB URI.
+        oracle: The campaign's lookup oracle.
+        batch: Only these trials (a round's batch); None for every unclaimed trial.
+
+    Returns:
+        Results stored.
+
     """
-    unclaimed = unclaimed_trials(campaign, uri)
-    if not unclaimed:
-        return 0
-    return observe_results(campaign, uri, evaluate(oracle, unclaimed)).stored
+    wanted = None if batch is None else {trial.id for trial in batch}
+    for attempt in range(1, CLAIM_RACES + 1):
+        free = [t for t in unclaimed_trials(campaign, uri) if wanted is None or t.id in wanted]
+        if not free:
+            return 0
+        try:
+            return observe_results(campaign, uri, evaluate(oracle, free)).stored
+        except TrialStateError:
+            if attempt == CLAIM_RACES:
+                raise
+            get_run_logger().info(
+                "an instrument claimed trials of %r while the oracle measured: "
+                "measuring the unclaimed ones again",
+                campaign,
+            )
+    raise AssertionError("unreachable")
 
 
 @flow(name="campaign-round", flow_run_name="{campaign}-round")
-def campaign_round(campaign: str, uri: str) -> dict[str, Any]:
+def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[str, Any]:
     """One round against the campaign's lookup oracle: propose a batch, measure, store.
 
     The first round of a fresh campaign is its random initial design. Trials left pending
-    by an interrupted round are measured first.
+    by an interrupted round are measured first. Trials an instrument claims (before or
+    during the round) are left to it.
 
     Args:
         campaign: Campaign name (its pool must carry reference values).
         uri: MongoDB URI.
+        rounds: Propose only while the campaign has fewer rounds (``run_campaign``'s
+            target), as counted when the batch is stored.
 
     Returns:
         The campaign summary (see :func:`flows.tasks.campaign_summary`) plus
         ``proposed`` (trials in this round's batch; 0 when the pool is exhausted or the
-        campaign closed: the summary's ``closed``), ``stored`` (results stored this round)
-        and ``recovered`` (pending trials measured first).
+        campaign closed: the summary's ``closed``), ``stored`` (results stored this round),
+        ``left_to_instruments`` (trials of the batch not measured here: an instrument
+        claimed them, or a close meanwhile abandoned them), ``recovered`` (pending trials
+        measured first) and ``message`` (the line the run logged).
 
     """
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "round"):
-        return {**summary, "proposed": 0, "stored": 0, "recovered": 0}
+        counts = {"proposed": 0, "stored": 0, "left_to_instruments": 0, "recovered": 0}
+        return {**summary, **counts, MESSAGE: _closed_message(campaign, "round")}
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
-    recovered = _measure_unclaimed(campaign, uri, oracle)
-    trials = _propose(campaign, uri, "round")
-    stored = 0
-    if trials:
-        stored = observe_results(campaign, uri, evaluate(oracle, trials)).stored
-    counts = {"proposed": len(trials), "stored": stored, "recovered": recovered}
-    return {**campaign_summary(campaign, uri), **counts}
+    recovered = _measure_free(campaign, uri, oracle)
+    trials = _propose(campaign, uri, "round", rounds)
+    stored = _measure_free(campaign, uri, oracle, trials) if trials else 0
+    counts = {
+        "proposed": len(trials),
+        "stored": stored,
+        "left_to_instruments": len(trials) - stored,
+        "recovered": recovered,
+    }
+    summary = {**campaign_summary(campaign, uri), **counts}
+    return _said(summary, _round_message(summary, rounds))
+
+
+def _why_none(result: dict[str, Any], rounds: int | None) -> str:
+    """Why a round proposed nothing: closed, the target reached by another run, or spent."""
+    if result["closed"]:
+        return "campaign closed"
+    if rounds is not None and not result["initial_left"] and result["rounds"] >= rounds:
+        return f"another run reached {rounds} rounds"
+    return "pool or budget spent"
+
+
+def _round_message(result: dict[str, Any], rounds: int | None = None) -> str:
+    """``"pce10 batch 2 (round 1): proposed 4, stored 4; 14 results, best ..."``."""
+    done = (
+        f"{result['campaign']}: measured {result['recovered']} pending trials first; "
+        if result["recovered"]
+        else f"{result['campaign']}: "
+    )
+    if not result["proposed"]:
+        return f"{done}nothing proposed ({_why_none(result, rounds)}); {_best(result)}"
+    left, unmeasured = "", result["left_to_instruments"]
+    if unmeasured:
+        left = (
+            f" ({unmeasured} not measured: the campaign was closed meanwhile)"
+            if result["closed"]
+            else f" ({unmeasured} left to the instruments that claimed them)"
+        )
+    return (
+        f"{done}batch {result['batches']} (round {result['rounds']}): proposed "
+        f"{result['proposed']}, stored {result['stored']}{left}; {_best(result)}"
+    )
 
 
 @flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
@@ -120,9 +228,11 @@ def run_campaign(
             campaign a step per run); None runs them all.
 
     Returns:
-        The campaign summary plus ``batches_run`` (batches this run added, the initial
-        design included), ``recovered`` (pending trials measured first) and ``closed``
-        (the campaign is closed: the run stopped there, or did nothing).
+        The campaign summary plus ``target_rounds`` (``rounds``), ``batches_run``
+        (batches this run added, the initial design included), ``recovered`` (pending
+        trials measured first), ``closed`` (the campaign is closed: the run stopped
+        there, or did nothing) and ``message`` (the line the run logged, e.g.
+        ``"opv: added 1 batch, rounds now 3 of 6; 22 results, best pce 9.1"``).
 
     """
     if rounds < 0:
@@ -131,17 +241,38 @@ def run_campaign(
         raise ValueError(f"per_run must be >= 1, got {per_run}")
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "run"):
-        return {**summary, "batches_run": 0, "recovered": 0}
-    recovered = _measure_unclaimed(campaign, uri, lookup_oracle(campaign, uri))
+        counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
+        return {**summary, **counts, MESSAGE: _closed_message(campaign, "run")}
+    recovered = _measure_free(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
-    run = 0
+    run, spent = 0, False
     while (summary["initial_left"] or summary["rounds"] < rounds) and run != per_run:
-        result = campaign_round(campaign, uri)
-        summary = {k: v for k, v in result.items() if k not in ("proposed", "stored", "recovered")}
+        result = campaign_round(campaign, uri, rounds)
+        summary = {k: v for k, v in result.items() if k not in _ROUND_ONLY}
         if not result["proposed"]:
-            break  # pool or budget spent, or campaign closed (the round said so in its log)
+            # pool or budget spent, or campaign closed (the round said so); or another
+            # run reached the target meanwhile: then the summary says so, nothing spent
+            spent = bool(summary["initial_left"]) or summary["rounds"] < rounds
+            break
         run += 1
-    return {**summary, "batches_run": run, "recovered": recovered}
+    summary = {**summary, "target_rounds": rounds, "batches_run": run, "recovered": recovered}
+    return _said(summary, _run_message(summary, spent))
+
+
+def _run_message(result: dict[str, Any], spent: bool) -> str:
+    """The run's account: batches added, rounds now of the target, best so far."""
+    first = f"measured {result['recovered']} pending trials, " if result["recovered"] else ""
+    where = f"rounds {result['rounds']} of {result['target_rounds']}"
+    if result["initial_left"]:
+        where += f", initial design {result['initial_left']} short"
+    if not result["batches_run"] and not spent:
+        what = f"target reached ({where}): nothing to do"
+    else:
+        what = f"added {_plural(result['batches_run'], 'batch')}, {where}"
+        if spent:
+            why = "the campaign was closed" if result["closed"] else "pool or budget spent"
+            what += f"; stopped: {why}"
+    return f"{result['campaign']}: {first}{what}; {_best(result)}"
 
 
 @flow(name="results-reported", flow_run_name="{campaign}-results-reported")
@@ -151,11 +282,11 @@ def results_reported(
     """React to instruments reporting results: retrain, then hand out the next batch.
 
     Meant to run from a deployment triggered by the ``matloop.results.reported`` event
-    (:func:`flows.events.results_reported_trigger`). The instruments are the oracle here,
-    so nothing is measured: the surrogate is retrained on all results so far (once there
-    are at least 3, for a campaign with one objective; not again when a model of these
-    very results is registered already), and when no trial of the campaign
-    is still pending the next batch is proposed for the instruments to fetch.
+    (:func:`flows.events.results_reported_triggers`). The instruments are the oracle
+    here, so nothing is measured: the surrogate is retrained on all results so far (once
+    there are at least 3, for a campaign with one objective; not again when a model of
+    these very results is registered already), and when no trial of the campaign is
+    still pending the next batch is proposed for the instruments to fetch.
 
     Args:
         campaign: Campaign name.
@@ -165,27 +296,61 @@ def results_reported(
 
     Returns:
         The campaign summary plus ``reported`` (``count``), ``model_version`` (None with
-        fewer than 3 results or several objectives), ``proposed`` (trial ids handed
-        out, possibly none) and ``closed`` (a closed campaign: results of its running
-        trials still retrain the model, but no batch is proposed).
+        fewer than 3 results or several objectives), ``retrained`` (this run fitted it),
+        ``proposed`` (trial ids handed out, possibly none), ``closed`` (a closed
+        campaign: results of its running trials still retrain the model, but no batch
+        is proposed) and ``message`` (the line the run logged).
 
     """
     summary = campaign_summary(campaign, uri)
-    version = None
+    version, retrained = None, False
     # the registry's surrogate models one objective; several still get their next batch
     if summary["measurements"] >= MIN_MEASUREMENTS and summary["objectives"] == 1:
         data = load_training_data(campaign, uri)
-        # reports arriving together queue one run each: the first fits, the rest find it
+        # reports arriving together may queue several runs: the first fits, the rest find it
         version = trained_version(campaign, uri, data)
         if version is None:
-            version = register_model(campaign, uri, fit_model(data))
+            version, retrained = register_model(campaign, uri, fit_model(data)), True
         # read again: an instrument's claim may have proposed a batch during the fit
         summary = campaign_summary(campaign, uri)
     proposed: list[str] = []
     if propose and not _skip_closed(summary, "next batch") and summary["pending"] == 0:
         proposed = [str(t.id) for t in _propose(campaign, uri, "next batch")]
         summary = campaign_summary(campaign, uri)
-    return {**summary, "reported": count, "model_version": version, "proposed": proposed}
+    result = {
+        **summary,
+        "reported": count,
+        "model_version": version,
+        "retrained": retrained,
+        "proposed": proposed,
+    }
+    return _said(result, _reported_message(result, propose))
 
 
-__all__ = ["campaign_round", "results_reported", "run_campaign"]
+def _reported_message(result: dict[str, Any], propose: bool) -> str:
+    """What a results-reported run did: the model it (re)trained, the batch it proposed."""
+    if result["model_version"] is None:
+        why = (
+            f"{result['objectives']} objectives"
+            if result["objectives"] != 1
+            else f"fewer than {MIN_MEASUREMENTS} results"
+        )
+        model = f"no model ({why})"
+    elif result["retrained"]:
+        model = f"retrained {result['model_version']}"
+    else:
+        model = f"model {result['model_version']} already fits these results"
+    if result["proposed"]:
+        batch = f"proposed {len(result['proposed'])} trials"
+    elif not propose:
+        batch = "no batch asked for"
+    elif result["closed"]:
+        batch = "nothing proposed (campaign closed)"
+    elif result["pending"]:
+        batch = f"nothing proposed ({result['pending']} trials pending)"
+    else:
+        batch = "nothing proposed (pool or budget spent)"
+    return f"{result['campaign']}: {result['reported']} results reported; {model}; {batch}"
+
+
+__all__ = ["CLAIM_RACES", "MESSAGE", "campaign_round", "results_reported", "run_campaign"]

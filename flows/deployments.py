@@ -5,14 +5,21 @@ Three deployments per campaign, each named after the campaign:
 - ``run-campaign/<campaign>``: on a cron or interval schedule, brings the campaign to
   ``rounds`` rounds with its lookup oracle, at most ``per_run`` batches a run (all at
   once without it; later runs do nothing once it is there).
-  One run at a time; a run due while another runs is cancelled.
+  One run at a time; a run due while another runs is cancelled. Paused for a closed
+  campaign (its runs would only log that they skip).
 - ``train-surrogate/<campaign>``: unscheduled; run it on demand
   (``prefect deployment run train-surrogate/<campaign>``).
-- ``results-reported/<campaign>``: runs once per ``matloop.results.reported`` event for
-  the campaign (:mod:`flows.events`), one at a time (queued).
+- ``results-reported/<campaign>``: runs when instruments report results for the
+  campaign (:mod:`flows.events`), once for a burst of reports, one at a time (queued).
 
 And ``ingest-literature/scheduled`` (:func:`literature_deployment`): ingests the papers
 dropped into watched folders on a schedule.
+
+Interval schedules count from a fixed anchor (:data:`SCHEDULE_ANCHOR`), not from the
+moment a deployment is applied, so restarting ``flows serve`` keeps the cadence: an
+hourly schedule fires on the hour whenever it was (re)started. When serving starts and
+no run of ``run-campaign`` was due within the last interval (the server was down, or
+the schedule is new), :func:`catch_up` starts one at once.
 
 Schedules and event triggers need a Prefect server (``prefect server start``, or the
 compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
@@ -25,14 +32,56 @@ from __future__ import annotations
 import datetime
 from collections.abc import Coroutine
 from typing import Any
+from uuid import UUID
 
-from prefect import serve
+from prefect import get_client, serve
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+)
 from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.runner import RunnerDeployment
+from prefect.logging import get_logger
+from prefect.schedules import Cron, Interval, Schedule
 
 from flows.campaigns import results_reported, run_campaign
-from flows.events import results_reported_trigger
+from flows.events import results_reported_triggers
 from flows.training import train_surrogate
+
+SCHEDULE_ANCHOR = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
+"""Interval schedules fire at this instant plus whole intervals (midnight UTC, 2000-01-01).
+
+Fixed, so a deployment applied again (each ``flows serve`` start) keeps its times; an
+interval that divides a day fires at the same clock times every day.
+"""
+
+CATCH_UP_TAG = "catch-up"
+"""Tag of a run :func:`catch_up` started (the scheduled ones are ``auto_scheduled``)."""
+
+logger = get_logger("matloop.flows")
+
+
+def schedule(cron: str | None = None, interval: float | None = None) -> Schedule:
+    """A cron schedule, or an interval schedule on :data:`SCHEDULE_ANCHOR`.
+
+    Args:
+        cron: Cron expression (``"0 * * * *"``).
+        interval: Seconds between runs (> 0).
+
+    Raises:
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or with
+            ``interval <= 0``.
+
+    """
+    if (cron is None) == (interval is None):
+        raise ValueError("give exactly one schedule: cron or interval")
+    if interval is None:
+        return Cron(str(cron))
+    if interval <= 0:
+        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    return Interval(datetime.timedelta(seconds=interval), anchor_date=SCHEDULE_ANCHOR)
 
 
 def campaign_deployments(
@@ -43,6 +92,7 @@ def campaign_deployments(
     interval: float | None = None,
     oracle: bool = True,
     per_run: int | None = None,
+    closed: bool = False,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
@@ -56,6 +106,8 @@ def campaign_deployments(
             campaign, whose instruments measure, gets no ``run-campaign`` and no schedule:
             its results arrive through the API and trigger ``results-reported``.
         per_run: Batches each scheduled run adds at most (None: up to ``rounds``).
+        closed: The campaign is closed: ``run-campaign`` is deployed paused (its runs
+            would only skip), while late results still retrain (``results-reported``).
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
@@ -70,19 +122,15 @@ def campaign_deployments(
                 "serve it without a schedule"
             )
         return _event_deployments(campaign, uri)
-    if (cron is None) == (interval is None):
-        raise ValueError("give exactly one schedule: cron or interval")
-    if interval is not None and interval <= 0:
-        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    when = schedule(cron, interval)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
-    every = None if interval is None else datetime.timedelta(seconds=interval)
     run = run_campaign.to_deployment(
         name=campaign,
-        cron=cron,
-        interval=every,
+        schedule=when,
+        paused=closed,
         parameters={"campaign": campaign, "rounds": rounds, "uri": uri, "per_run": per_run},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
@@ -105,7 +153,7 @@ def _event_deployments(campaign: str, uri: str) -> list[RunnerDeployment]:
     reported = results_reported.to_deployment(
         name=campaign,
         parameters={"campaign": campaign, "uri": uri},
-        triggers=[results_reported_trigger(campaign)],
+        triggers=list(results_reported_triggers(campaign)),
         concurrency_limit=1,
         description=f"Retrain and propose when results for {campaign} are reported.",
         tags=tags,
@@ -143,17 +191,12 @@ def literature_deployment(
     """
     from flows.ingestion import ingest_literature
 
-    if (cron is None) == (interval is None):
-        raise ValueError("give exactly one schedule: cron or interval")
-    if interval is not None and interval <= 0:
-        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+    when = schedule(cron, interval)
     if not paths:
         raise ValueError("paths: give at least one folder or file of papers")
-    every = None if interval is None else datetime.timedelta(seconds=interval)
     deployment = ingest_literature.to_deployment(
         name="scheduled",
-        cron=cron,
-        interval=every,
+        schedule=when,
         parameters={"paths": paths, "uri": uri, "version": version},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
@@ -172,12 +215,78 @@ def serve_campaign(
     interval: float | None = None,
     oracle: bool = True,
     per_run: int | None = None,
+    closed: bool = False,
 ) -> None:
-    """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit)."""
+    """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit).
+
+    On an interval schedule of an open campaign, first :func:`catch_up`: a run starts at
+    once when none was due within the last interval.
+    """
     deployments = campaign_deployments(
-        campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle, per_run=per_run
+        campaign,
+        uri,
+        rounds,
+        cron=cron,
+        interval=interval,
+        oracle=oracle,
+        per_run=per_run,
+        closed=closed,
     )
+    if interval is not None and oracle and not closed:
+        started = catch_up(deployments[0], interval)
+        if started is not None:
+            logger.info(
+                "no run of run-campaign/%s was due in the last %g s: started one now (%s)",
+                campaign,
+                interval,
+                started,
+            )
     serve(*deployments)
+
+
+def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
+    """Apply ``deployment`` and start a run of it now if none was due in the last interval.
+
+    With the schedule's fixed anchor a restart keeps the cadence, but a slot that fell
+    while nothing served it is lost (pausing on shutdown deletes it, and a new
+    deployment's first slot is up to an interval away). So when no run of the deployment
+    (scheduled, manual or an earlier catch-up, in any state) was expected to start within
+    the last ``interval`` seconds, one run is created now, tagged :data:`CATCH_UP_TAG`.
+    One at most: a restart loop does not pile them up.
+
+    Args:
+        deployment: A scheduled deployment (``run-campaign/<campaign>``).
+        interval: Its interval, in seconds.
+
+    Returns:
+        The id of the run started, or None when a run was due recently.
+
+    """
+    deployment_id = _applied(deployment.apply())
+    now = datetime.datetime.now(datetime.UTC)
+    since = now - datetime.timedelta(seconds=interval)
+    with get_client(sync_client=True) as client:
+        recent = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            # validated: Prefect's DateTime type, not datetime, is what the fields declare
+            flow_run_filter=FlowRunFilter.model_validate(
+                {"expected_start_time": {"after_": since, "before_": now}}
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
+            limit=1,
+        )
+        if recent:
+            return None
+        run = client.create_flow_run_from_deployment(
+            deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]
+        )
+    return run.id
+
+
+def _applied(deployment_id: UUID | Coroutine[Any, Any, UUID]) -> UUID:
+    if not isinstance(deployment_id, UUID):  # apply in an event loop
+        raise RuntimeError("catch_up must be called from synchronous code")
+    return deployment_id
 
 
 def serve_literature(
@@ -187,4 +296,13 @@ def serve_literature(
     serve(literature_deployment(paths, uri, cron=cron, interval=interval))
 
 
-__all__ = ["campaign_deployments", "literature_deployment", "serve_campaign", "serve_literature"]
+__all__ = [
+    "CATCH_UP_TAG",
+    "SCHEDULE_ANCHOR",
+    "campaign_deployments",
+    "catch_up",
+    "literature_deployment",
+    "schedule",
+    "serve_campaign",
+    "serve_literature",
+]

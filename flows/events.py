@@ -13,14 +13,28 @@ lab without Prefect loses nothing; it never raises for Prefect being down either
 (events are queued and sent in the background by Prefect's events worker).
 
 A deployment of :func:`flows.campaigns.results_reported` carrying
-:func:`results_reported_trigger` runs once per event (``matloop flows serve`` sets this up).
+:func:`results_reported_triggers` runs when results come in (``matloop flows serve`` sets
+this up), debounced: a burst of reports (ten results posted one by one) makes at most
+two runs, not one each. The first report starts a run at once, and further reports
+start no run for :data:`SETTLE_SECONDS`; once reports have stopped for
+:data:`SETTLE_SECONDS`, one more run covers those the first run did not see. A steady
+stream of reports gets a run every :data:`SETTLE_SECONDS` at most.
+
+An event that never reaches Prefect (the server was down: Prefect's events worker logs
+that event data may be lost) loses no result: results are stored before the event is
+emitted, and every run, proposal and fit reads all of them from the database, so the
+next event, scheduled round or ``train-surrogate`` run catches up.
 
 This module imports nothing from the loop (no torch, no database).
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Literal
+
 from prefect.events import DeploymentEventTrigger, emit_event
+from prefect.events.schemas.automations import Posture
 from prefect.settings import PREFECT_API_URL
 
 RESULTS_REPORTED = "matloop.results.reported"
@@ -28,6 +42,10 @@ RESULTS_REPORTED = "matloop.results.reported"
 
 RESOURCE_PREFIX = "matloop.campaign."
 """Event resources are ``matloop.campaign.<campaign name>``."""
+
+SETTLE_SECONDS = 30.0
+"""Debounce window of the results-reported triggers, in seconds (>= 10, Prefect's least
+for the trailing trigger)."""
 
 
 def campaign_resource(campaign: str) -> dict[str, str]:
@@ -64,22 +82,76 @@ def emit_results_reported(campaign: str, count: int) -> str | None:
     return None if event is None else str(event.id)
 
 
-def results_reported_trigger(campaign: str | None = None) -> DeploymentEventTrigger:
-    """A deployment trigger that runs the deployment once per results-reported event.
+def results_reported_triggers(
+    campaign: str | None = None, settle: float = SETTLE_SECONDS
+) -> tuple[DeploymentEventTrigger, DeploymentEventTrigger]:
+    """Deployment triggers that run the deployment once per burst of results reports.
 
-    The flow run gets ``campaign`` and ``count`` from the event; other parameters (the
-    database URI) come from the deployment's defaults.
+    Both count events per campaign (``for_each`` resource), so one campaign's reports
+    never hold back another's run under the wildcard.
+
+    - ``first``: reactive, fires on a report unless it fired less than ``settle`` seconds
+      ago (a report within that window is dropped, not deferred).
+    - ``settled``: proactive, fires ``settle`` seconds after a report when no other report
+      came in meanwhile (each report restarts the wait): the run that sees the burst's
+      last results.
+
+    The flow run gets ``campaign`` and ``count`` (that of the report that fired it; the
+    last one of a burst for ``settled``) from the event; other parameters (the database
+    URI) come from the deployment's defaults.
 
     Args:
         campaign: Only this campaign's events; None for every campaign.
+        settle: The debounce window, in seconds (>= 10).
+
+    Raises:
+        ValueError: with ``settle < 10``.
 
     """
+    if settle < 10:
+        raise ValueError(f"settle must be >= 10 seconds (Prefect's least), got {settle}")
     resource = f"{RESOURCE_PREFIX}{campaign}" if campaign is not None else f"{RESOURCE_PREFIX}*"
+    who = campaign or "any campaign"
+    first = _trigger(
+        resource,
+        settle,
+        name=f"results reported: {who}",
+        description=(
+            "Retrain and propose when instruments report results "
+            f"(at most one run per {settle:g} s)."
+        ),
+        posture=Posture.Reactive,
+    )
+    settled = _trigger(
+        resource,
+        settle,
+        name=f"results settled: {who}",
+        description=f"Retrain and propose once reports have stopped for {settle:g} s.",
+        posture=Posture.Proactive,
+        after={RESULTS_REPORTED},  # each report starts the wait again
+    )
+    return first, settled
+
+
+def _trigger(
+    resource: str,
+    settle: float,
+    name: str,
+    description: str,
+    posture: Literal[Posture.Reactive, Posture.Proactive],
+    after: set[str] | None = None,
+) -> DeploymentEventTrigger:
+    """A per-campaign trigger on results-reported events within ``settle`` seconds."""
     return DeploymentEventTrigger(
-        name=f"results reported: {campaign or 'any campaign'}",
-        description="Retrain and propose when instruments report results.",
-        expect={RESULTS_REPORTED},
+        name=name,
+        description=description,
         match={"prefect.resource.id": resource},
+        for_each={"prefect.resource.id"},
+        after=after or set(),
+        expect={RESULTS_REPORTED},
+        posture=posture,
+        threshold=1,
+        within=timedelta(seconds=settle),
         parameters={
             "campaign": "{{ event.payload.campaign }}",
             "count": "{{ event.payload.count }}",
@@ -90,7 +162,8 @@ def results_reported_trigger(campaign: str | None = None) -> DeploymentEventTrig
 __all__ = [
     "RESOURCE_PREFIX",
     "RESULTS_REPORTED",
+    "SETTLE_SECONDS",
     "campaign_resource",
     "emit_results_reported",
-    "results_reported_trigger",
+    "results_reported_triggers",
 ]

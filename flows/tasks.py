@@ -114,7 +114,9 @@ def evaluate(oracle: LookupOracle, trials: list[Trial]) -> list[Measurement]:
 
 
 @task(name="propose", task_run_name="propose-{campaign}", cache_policy=NO_CACHE)
-def propose_batch(campaign: str, uri: str, n: int | None = None) -> list[Trial]:
+def propose_batch(
+    campaign: str, uri: str, n: int | None = None, rounds: int | None = None
+) -> list[Trial]:
     """Plan and store the campaign's next batch (computation, then a non-idempotent write).
 
     Not retried: a retry after a stored batch would hand out a second one.
@@ -123,12 +125,14 @@ def propose_batch(campaign: str, uri: str, n: int | None = None) -> list[Trial]:
         campaign: The campaign.
         uri: MongoDB URI.
         n: Batch size (default: the campaign's settings).
+        rounds: Propose only below this many rounds, counted as the batch is stored:
+            another run reaching it meanwhile (a ``campaign run`` by hand) stops this one.
 
     Returns:
-        The stored trials; empty when the pool is exhausted.
+        The stored trials; empty when the pool is exhausted or ``rounds`` are reached.
 
     """
-    return CampaignAgent(campaign_store(uri), campaign).propose(n)
+    return CampaignAgent(campaign_store(uri), campaign).propose(n, rounds=rounds)
 
 
 @task(name="observe", task_run_name="observe-{campaign}", **_io)

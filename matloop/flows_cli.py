@@ -1,4 +1,4 @@
-"""``matloop flows``: serve a campaign's Prefect deployments (schedules and event triggers).
+"""``matloop flows``: serve a campaign's Prefect deployments, or run its flow once.
 
 Registered in :mod:`matloop.cli` as ``app.add_typer(flows_app, name="flows")``. Prefect
 and the flows are imported only when a command runs, so ``matloop --help`` stays fast.
@@ -6,19 +6,39 @@ and the flows are imported only when a command runs, so ``matloop --help`` stays
 
 from __future__ import annotations
 
-from typing import Annotated
+import json
+from typing import Annotated, Any
 
 import typer
 
 flows_app = typer.Typer(
-    help="Prefect flows: scheduled and event-triggered campaign deployments.",
+    help="Prefect flows: scheduled and event-triggered campaign deployments, one-off runs.",
     no_args_is_help=True,
 )
 
 
 @flows_app.callback()
 def flows_main() -> None:
-    """Prefect flows: scheduled and event-triggered campaign deployments."""
+    """Prefect flows: scheduled and event-triggered campaign deployments, one-off runs."""
+
+
+def _measured(campaigns: Any, campaign: str) -> bool:
+    """Whether the campaign's pool carries reference values (the lookup oracle can measure).
+
+    A lab's pool (no reference values) or an open space (no pool) is measured by
+    instruments. Raises if there is no such campaign.
+    """
+    pool = campaigns.candidates(campaign)
+    return bool(pool) and all(c.reference is not None for c in pool)
+
+
+def _check_pacing(rounds: int, per_run: int | None) -> None:
+    from matloop.cli import CommandError
+
+    if rounds < 0:
+        raise CommandError(f"--rounds: must be >= 0, got {rounds}")
+    if per_run is not None and per_run < 1:
+        raise CommandError(f"--per-run: must be >= 1, got {per_run}")
 
 
 def _check_prefect(cron: str | None) -> None:
@@ -75,11 +95,15 @@ def flows_serve(
 
     A campaign whose pool has no reference values (a lab's) gets no run-campaign and no
     schedule: its instruments report through the API, which triggers results-reported. A
-    closed campaign gets no schedule either (its late results may still be served).
+    closed campaign is served with run-campaign paused (no new batches), so its late
+    results still retrain the model (results-reported); serve says so and keeps running.
+    An interval schedule keeps its times across restarts, and a run starts at once when
+    none was due within the last interval.
 
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
     """
+    from db.campaigns import CLOSED
     from matloop.cli import CommandError, errors, store
     from matloop.settings import Settings
 
@@ -88,16 +112,12 @@ def flows_serve(
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if interval is not None and interval <= 0:
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
-        if rounds < 0:
-            raise CommandError(f"--rounds: must be >= 0, got {rounds}")
-        if per_run is not None and per_run < 1:
-            raise CommandError(f"--per-run: must be >= 1, got {per_run}")
+        _check_pacing(rounds, per_run)
         _check_prefect(cron)
         # a lab's pool (no reference values) or open space (no pool) is measured by
         # instruments, not on a schedule
         campaigns = store()
-        pool = campaigns.candidates(campaign)
-        oracle = bool(pool) and all(c.reference is not None for c in pool)
+        oracle = _measured(campaigns, campaign)
         scheduled = cron is not None or interval is not None
         if not oracle and scheduled:
             raise CommandError(
@@ -105,8 +125,6 @@ def flows_serve(
                 "run-campaign (which measures with the lookup oracle) cannot be scheduled; "
                 "serve it without --cron/--interval for train-surrogate and results-reported"
             )
-        if scheduled:  # a closed campaign's scheduled runs would only log that they skip
-            campaigns.ensure_open(campaign)
         if oracle and not scheduled:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if per_run is not None and not scheduled:
@@ -114,9 +132,78 @@ def flows_serve(
         from flows.deployments import serve_campaign
 
         uri = Settings().uri
+        # not an error: under `restart: unless-stopped` an exit would loop forever, and the
+        # campaign's running trials may still report (their results retrain the model)
+        closed = campaigns.get(campaign).status == CLOSED
+    if closed:
+        paused = f"run-campaign/{campaign} is paused (no new batches); " if oracle else ""
+        _warn(
+            f"campaign {campaign!r} is closed: {paused}serving train-surrogate and "
+            "results-reported for late results"
+        )
     serve_campaign(
-        campaign, uri, rounds, cron=cron, interval=interval, oracle=oracle, per_run=per_run
+        campaign,
+        uri,
+        rounds,
+        cron=cron,
+        interval=interval,
+        oracle=oracle,
+        per_run=per_run,
+        closed=closed,
     )
+
+
+def _warn(message: str) -> None:
+    from rich.markup import escape
+
+    from matloop.cli import err
+
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+
+
+@flows_app.command("run")
+def flows_run(
+    campaign: Annotated[
+        str, typer.Argument(help="Campaign to run (a pool with reference values).")
+    ],
+    rounds: Annotated[
+        int, typer.Option(help="Rounds after the initial design to bring it to (in total).")
+    ] = 15,
+    per_run: Annotated[
+        int | None,
+        typer.Option(help="Batches this run adds at most (default: up to --rounds)."),
+    ] = None,
+) -> None:
+    """Run run-campaign once, in this process, and print its summary (JSON).
+
+    Brings CAMPAIGN to its initial design plus --rounds rounds with its lookup oracle,
+    exactly as a scheduled run does (resumable; trials an instrument claimed are left
+    to it). Needs no Prefect server: without PREFECT_API_URL the run goes to a temporary
+    local Prefect API started for it; with PREFECT_API_URL it shows up on that server.
+    """
+    from rich.markup import escape
+
+    from matloop.cli import CommandError, console, errors, store
+    from matloop.settings import Settings
+
+    with errors():
+        _check_pacing(rounds, per_run)
+        campaigns = store()
+        campaigns.ensure_open(campaign)  # like `campaign run`: a closed one runs no more
+        if not _measured(campaigns, campaign):
+            raise CommandError(
+                f"campaign {campaign!r}: it has no pool with reference values, so the lookup "
+                "oracle cannot measure it; its instruments report through the API"
+            )
+        uri = Settings().uri
+        from flows.campaigns import MESSAGE, run_campaign
+
+    summary = run_campaign(campaign, rounds, uri, per_run=per_run)
+    if summary["closed"]:  # closed while it ran
+        _warn(summary[MESSAGE])
+    else:
+        console.print(escape(summary[MESSAGE]), highlight=False)
+    console.print_json(json.dumps({k: v for k, v in summary.items() if k != MESSAGE}))
 
 
 @flows_app.command("serve-literature")

@@ -6,12 +6,15 @@ import json
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from uuid import UUID
 
+import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.client.schemas.objects import FlowRun
 from prefect.client.schemas.sorting import FlowRunSort
+from prefect.events.schemas.automations import Posture
 from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -21,7 +24,7 @@ from flows.events import (
     RESULTS_REPORTED,
     campaign_resource,
     emit_results_reported,
-    results_reported_trigger,
+    results_reported_triggers,
 )
 
 
@@ -39,18 +42,25 @@ def test_emitting_is_a_no_op_without_a_prefect_api() -> None:
         assert emit_results_reported("opv", 3) is None
 
 
-def test_the_trigger_matches_one_campaign_and_renders_its_parameters() -> None:
-    trigger = results_reported_trigger("opv")
-    assert trigger.expect == {RESULTS_REPORTED}
-    assert trigger.match.model_dump() == {"prefect.resource.id": "matloop.campaign.opv"}
-    assert trigger.parameters == {
-        "campaign": "{{ event.payload.campaign }}",
-        "count": "{{ event.payload.count }}",
-    }
-    assert results_reported_trigger().match.model_dump() == {
+def test_the_triggers_match_one_campaign_and_render_its_parameters() -> None:
+    first, settled = results_reported_triggers("opv")
+    for trigger in (first, settled):
+        assert trigger.expect == {RESULTS_REPORTED}
+        assert trigger.match.model_dump() == {"prefect.resource.id": "matloop.campaign.opv"}
+        assert trigger.for_each == {"prefect.resource.id"}  # campaigns counted apart
+        assert trigger.within == timedelta(seconds=30) and trigger.threshold == 1
+        assert trigger.parameters == {
+            "campaign": "{{ event.payload.campaign }}",
+            "count": "{{ event.payload.count }}",
+        }
+    assert (first.posture, first.after) == (Posture.Reactive, set())
+    assert (settled.posture, settled.after) == (Posture.Proactive, {RESULTS_REPORTED})
+    assert results_reported_triggers()[0].match.model_dump() == {
         "prefect.resource.id": "matloop.campaign.*"
     }
     assert campaign_resource("opv")["prefect.resource.id"] == "matloop.campaign.opv"
+    with pytest.raises(ValueError, match="settle must be >= 10 seconds"):
+        results_reported_triggers("opv", settle=5)
 
 
 def test_a_results_reported_event_starts_a_run_of_the_triggered_deployment(
@@ -60,7 +70,7 @@ def test_a_results_reported_event_starts_a_run_of_the_triggered_deployment(
     deployment = results_reported.to_deployment(
         name=f"{name}-trigger-test",
         parameters={"campaign": name, "uri": mongodb_uri},
-        triggers=[results_reported_trigger(name)],
+        triggers=list(results_reported_triggers(name)),
     )
     deployment_id = deployment.apply()
     assert emit_results_reported("another-campaign", 5) is not None  # must not match
@@ -78,6 +88,44 @@ def test_a_results_reported_event_starts_a_run_of_the_triggered_deployment(
     parameters = runs[0].parameters
     assert parameters["campaign"] == name and parameters["uri"] == mongodb_uri
     assert str(parameters["count"]) == "3"
+
+
+def _wait_for_runs(deployment_id: UUID, n: int, seconds: float) -> list[FlowRun]:
+    deadline = time.monotonic() + seconds
+    runs = _runs_of(deployment_id)
+    while len(runs) < n and time.monotonic() < deadline:
+        time.sleep(0.5)
+        runs = _runs_of(deployment_id)
+    return runs
+
+
+@pytest.mark.slow
+def test_a_burst_of_reports_makes_one_run_at_once_and_one_once_they_settle(
+    random_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    name = random_campaign.name
+    deployment = results_reported.to_deployment(
+        name=f"{name}-debounce-test",
+        parameters={"campaign": name, "uri": mongodb_uri},
+        triggers=list(results_reported_triggers(name, settle=10)),
+    )
+    deployment_id = deployment.apply()
+    runs: list[FlowRun] = []
+    deadline = time.monotonic() + 30
+    while not runs and time.monotonic() < deadline:  # until the server loaded the triggers
+        assert emit_results_reported(name, 1) is not None
+        EventsWorker.drain_all()
+        runs = _wait_for_runs(deployment_id, 1, 5)
+    assert len(runs) == 1, "no flow run within 30 s of the first report"
+    for count in range(2, 12):  # ten more results, posted one by one
+        assert emit_results_reported(name, count) is not None
+    EventsWorker.drain_all()
+    runs = _wait_for_runs(deployment_id, 2, 60)  # 10 s after the last report, then a tick
+    assert len(runs) == 2, f"{len(runs)} runs: want one at once and one once reports settle"
+    time.sleep(12)  # nothing else comes: the burst made no run of its own
+    runs = _runs_of(deployment_id)
+    assert len(runs) == 2
+    assert str(runs[1].parameters["count"]) == "11"  # the settled run: the last report's
 
 
 def test_the_flows_events_module_stays_light() -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,7 @@ from db import CampaignStore
 from discovery.datasets import PoolDataset, load_csv
 from discovery.domain import CampaignSettings, Direction, Trial
 from flows.campaigns import campaign_round, results_reported, run_campaign
-from flows.tasks import transient_failure
+from flows.tasks import evaluate, propose_batch, transient_failure
 from flows.training import (
     DASK_ADDRESS_ENV,
     DASK_WORKERS_ENV,
@@ -61,6 +63,85 @@ def test_campaign_round_leaves_trials_an_instrument_claimed_to_it(
     assert (result["recovered"], result["proposed"], result["measurements"]) == (8, 4, 12)
     _measure(random_campaign, claimed)  # the robot's own results are still accepted
     assert random_campaign.status().measurements == 14
+
+
+def _sizes_measured(monkeypatch: pytest.MonkeyPatch, then: Any = None) -> list[int]:
+    """Record how many trials each oracle evaluation gets; ``then(calls)`` runs before it."""
+    calls: list[int] = []
+
+    def measure(oracle: LookupOracle, trials: list[Trial]) -> Any:
+        calls.append(len(trials))
+        if then is not None:
+            then(calls)
+        return evaluate.fn(oracle, trials)
+
+    monkeypatch.setattr("flows.campaigns.evaluate", measure)
+    return calls
+
+
+def test_a_claim_right_after_the_proposal_leaves_those_trials_to_the_instrument(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    claimed: list[Trial] = []
+
+    def proposed_then_claimed(campaign: str, uri: str) -> list[Trial]:
+        trials = propose_batch.fn(campaign, uri)
+        claimed.extend(random_campaign.claim("xrd", 2))  # an instrument, over the API
+        return trials
+
+    monkeypatch.setattr("flows.campaigns.propose_batch", proposed_then_claimed)
+    sizes = _sizes_measured(monkeypatch)
+    result = campaign_round(random_campaign.name, mongodb_uri)
+    assert (result["proposed"], result["stored"], result["left_to_instruments"]) == (10, 8, 2)
+    assert sizes == [8] and result["measurements"] == 8 and result["pending"] == 2
+    assert "(2 left to the instruments that claimed them)" in result["message"]
+    running = {t.id for t in random_campaign.pending()}
+    assert running == {t.id for t in claimed}  # still the instrument's to report
+    _measure(random_campaign, claimed)
+    assert random_campaign.status().measurements == 10
+
+
+def test_a_claim_while_the_oracle_measures_is_left_to_the_instrument(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def claim_first(calls: list[int]) -> None:
+        if len(calls) == 1:  # between the read of the unclaimed trials and the store
+            random_campaign.claim("xrd", 2)
+
+    sizes = _sizes_measured(monkeypatch, claim_first)
+    result = campaign_round(random_campaign.name, mongodb_uri)
+    assert sizes == [10, 8]  # the refused store wrote nothing; measured again without them
+    assert (result["proposed"], result["stored"], result["left_to_instruments"]) == (10, 8, 2)
+    assert random_campaign.status().trials["running"] == 2
+
+
+def test_each_flow_logs_one_line_and_returns_it_in_a_json_able_summary(
+    random_campaign: CampaignAgent, mongodb_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    name = random_campaign.name
+    caplog.set_level(logging.INFO)
+    first = run_campaign(name, 1, mongodb_uri, per_run=1)
+    assert first["message"].startswith(f"{name}: added 1 batch, rounds 0 of 1; 10 results, ")
+    assert f"best degradation {first['best']:.4g}" in first["message"]
+    second = run_campaign(name, 1, mongodb_uri)
+    assert second["message"].startswith(f"{name}: added 1 batch, rounds 1 of 1; 14 results")
+    done = run_campaign(name, 1, mongodb_uri)
+    assert done["message"].startswith(f"{name}: target reached (rounds 1 of 1): nothing to do")
+    round_ = campaign_round(name, mongodb_uri)
+    assert round_["message"].startswith(f"{name}: batch 3 (round 2): proposed 4, stored 4; ")
+    reported = results_reported(name, mongodb_uri, count=4)
+    assert reported["retrained"] and reported["model_version"] is not None
+    assert reported["message"] == (
+        f"{name}: 4 results reported; retrained {reported['model_version']}; proposed 4 trials"
+    )
+    again = results_reported(name, mongodb_uri, count=0)
+    assert again["message"].endswith(
+        "already fits these results; nothing proposed (4 trials pending)"
+    )
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    for result in (first, second, done, round_, reported, again):
+        assert json.loads(json.dumps(result)) == result
+        assert result["message"] in logged
 
 
 def test_campaign_round_on_a_pool_without_reference_values_proposes_nothing(
@@ -131,6 +212,8 @@ def test_flows_skip_a_closed_campaign_saying_so(
     assert random_campaign.status().batches == 2  # no batch since the close
     said = [r.getMessage() for r in caplog.records if "is closed" in r.getMessage()]
     assert f"campaign {name!r} is closed: round skipped" in said[0]
+    assert skipped["message"] == said[0] and run["message"] == said[1]
+    assert reported["message"].endswith("; nothing proposed (campaign closed)")
 
 
 def test_a_campaign_closed_during_a_run_stops_it(
@@ -139,8 +222,8 @@ def test_a_campaign_closed_during_a_run_stops_it(
     name = random_campaign.name
     rounds: list[dict[str, Any]] = []
 
-    def then_close(campaign: str, uri: str) -> dict[str, Any]:
-        rounds.append(campaign_round(campaign, uri))
+    def then_close(campaign: str, uri: str, target: int | None = None) -> dict[str, Any]:
+        rounds.append(campaign_round(campaign, uri, target))
         random_campaign.close()  # an operator, between two rounds
         return rounds[-1]
 
@@ -150,6 +233,22 @@ def test_a_campaign_closed_during_a_run_stops_it(
     assert [r["closed"] for r in rounds] == [False, True]  # the next round found it closed
 
 
+def test_a_run_stops_where_another_run_took_the_campaign(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    campaign_round(name, mongodb_uri)  # the initial design, measured
+
+    def another_run_first(campaign: str, uri: str, target: int | None = None) -> dict[str, Any]:
+        _measure(random_campaign, random_campaign.propose())  # `campaign run` by hand: round 1
+        return campaign_round(campaign, uri, target)
+
+    monkeypatch.setattr("flows.campaigns.campaign_round", another_run_first)
+    result = run_campaign(name, 1, mongodb_uri)
+    assert (result["rounds"], result["batches_run"], result["measurements"]) == (1, 0, 14)
+    assert result["message"].startswith(f"{name}: target reached (rounds 1 of 1)")
+
+
 def test_a_close_while_a_batch_is_planned_ends_the_round_saying_so(
     random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -157,9 +256,9 @@ def test_a_close_while_a_batch_is_planned_ends_the_round_saying_so(
     campaign_round(name, mongodb_uri)  # the initial design, measured
     plan = CampaignAgent._propose_once
 
-    def closed_meanwhile(agent: CampaignAgent, n: int | None) -> list[Trial]:
+    def closed_meanwhile(agent: CampaignAgent, *args: Any, **kwargs: Any) -> list[Trial]:
         random_campaign.close()  # an operator, after the round's check, during the fit
-        return plan(agent, n)
+        return plan(agent, *args, **kwargs)
 
     monkeypatch.setattr(CampaignAgent, "_propose_once", closed_meanwhile)
     ended = campaign_round(name, mongodb_uri)

@@ -9,11 +9,13 @@ run to complete.
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ import httpx
 import pytest
 from prefect import get_client
 from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
     FlowFilter,
     FlowFilterName,
     FlowRunFilter,
@@ -41,7 +45,13 @@ from db.server import free_port
 from discovery.datasets import PoolDataset
 from discovery.domain import Campaign, CampaignSettings
 from discovery.spaces import SearchSpace
-from flows.deployments import campaign_deployments
+from flows.deployments import (
+    CATCH_UP_TAG,
+    SCHEDULE_ANCHOR,
+    campaign_deployments,
+    catch_up,
+    literature_deployment,
+)
 from flows.events import emit_results_reported
 from matloop.flows_cli import flows_app
 
@@ -172,14 +182,19 @@ def test_a_served_campaign_runs_on_its_interval_schedule(
     name = random_campaign.name
     process = serving("--campaign", name, "--rounds", "1", "--interval", "3")
     runs = _wait_for(
-        lambda: _completed_runs(prefect_server, "run-campaign", mongodb_uri),
+        lambda: [
+            run
+            for run in _completed_runs(prefect_server, "run-campaign", mongodb_uri)
+            if run.auto_scheduled  # created by the server's scheduler from the interval
+        ],
         process,
         tmp_path / "serve.log",
         "scheduled run",
     )
-    assert runs[0].auto_scheduled  # created by the server's scheduler from the interval
     expected = {"campaign": name, "rounds": 1, "uri": mongodb_uri, "per_run": None}
     assert runs[0].parameters == expected
+    first = _completed_runs(prefect_server, "run-campaign", mongodb_uri)[0]
+    assert CATCH_UP_TAG in first.tags and not first.auto_scheduled  # nothing was due: at once
     status = random_campaign.status()
     assert (status.rounds, status.measurements) == (1, 14)  # initial 10 + one round of 4
 
@@ -264,10 +279,62 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
     paced = cli.invoke(flows_app, ["serve", "--campaign", "box", "--per-run", "1"], env=env)
     assert paced.exit_code == 1 and "--per-run paces a schedule" in paced.output
-    random_campaign.close()
-    closed = cli.invoke(
-        flows_app, ["serve", "--campaign", random_campaign.name, "--interval", "60"], env=env
-    )
-    assert closed.exit_code == 1 and f"{random_campaign.name!r} is closed" in closed.output
     deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
+
+
+def test_serving_a_closed_campaign_pauses_its_schedule_and_keeps_serving_results(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    served: list[dict[str, Any]] = []
+    monkeypatch.setattr(
+        "flows.deployments.serve_campaign", lambda *a, **kw: served.append({"args": a, **kw})
+    )
+    name = random_campaign.name
+    random_campaign.close()
+    args = ["serve", "--campaign", name, "--interval", "60"]
+    result = CliRunner().invoke(flows_app, args, env={"MATLOOP_MONGODB_URI": mongodb_uri})
+    # no exit: compose's `restart: unless-stopped` would loop, and late results go unserved
+    assert result.exit_code == 0, result.output
+    assert f"campaign {name!r} is closed: run-campaign/{name} is paused" in result.output
+    assert served[0]["closed"] is True and served[0]["interval"] == 60
+    run, train, reported = campaign_deployments(name, mongodb_uri, 3, interval=60, closed=True)
+    assert run.paused is True and not train.paused and not reported.paused
+    assert campaign_deployments(name, mongodb_uri, 3, interval=60)[0].paused is False
+
+
+def test_interval_schedules_keep_their_times_across_restarts() -> None:
+    def anchor(deployment: Any) -> datetime.datetime:
+        return deployment.schedules[0].schedule.anchor_date
+
+    first = campaign_deployments("opv", "mongodb://db/x", 6, interval=600, per_run=1)[0]
+    time.sleep(0.01)  # a later `flows serve` start
+    again = campaign_deployments("opv", "mongodb://db/x", 6, interval=600, per_run=1)[0]
+    assert anchor(first) == anchor(again) == SCHEDULE_ANCHOR
+    assert first.schedules[0].schedule.interval == datetime.timedelta(seconds=600)
+    papers = literature_deployment(["papers"], "mongodb://db/x", interval=3600)
+    assert anchor(papers) == SCHEDULE_ANCHOR
+    cron = campaign_deployments("opv", "mongodb://db/x", 6, cron="0 * * * *")[0]
+    assert cron.schedules[0].schedule.cron == "0 * * * *"
+
+
+def _runs_of(deployment_id: uuid.UUID) -> list[FlowRun]:
+    with get_client(sync_client=True) as client:
+        return client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+            limit=50,
+        )
+
+
+def test_catch_up_starts_one_run_when_none_was_due_within_the_interval() -> None:
+    # not served: the runs stay scheduled; a campaign name no other test deploys
+    run = campaign_deployments(
+        f"catch-up-{uuid.uuid4().hex[:8]}", "mongodb://db/x", 2, interval=3600
+    )[0]
+    started = catch_up(run, 3600)
+    assert started is not None
+    assert catch_up(run, 3600) is None  # a restart right after: the run is there already
+    runs = _runs_of(run.apply())
+    assert [r.id for r in runs] == [started] and CATCH_UP_TAG in runs[0].tags
+    assert not runs[0].auto_scheduled
