@@ -96,9 +96,9 @@ def test_a_claim_that_meets_a_close_keeps_what_it_leased(
     [waiting] = agent.propose(1)
     propose = agent.propose
 
-    def closed_meanwhile(n: int | None = None) -> list[Trial]:
+    def closed_meanwhile(n: int | None = None, **options: Any) -> list[Trial]:
         CampaignAgent(CampaignStore(), agent.name).close()  # an operator, mid-claim
-        return propose(n)
+        return propose(n, **options)
 
     monkeypatch.setattr(agent, "propose", closed_meanwhile)
     [leased] = agent.claim("robot-a", count=3)  # one leased, then no more to propose
@@ -183,7 +183,7 @@ def test_a_failed_claim_on_a_campaign_closed_meanwhile_leaves_nothing_waiting(
     agent = photo_pce10_campaign
     agent.propose(2)
 
-    def fails_after_a_close(n: int | None = None) -> list[Trial]:
+    def fails_after_a_close(n: int | None = None, **options: Any) -> list[Trial]:
         CampaignAgent(CampaignStore(), agent.name).close()
         raise RuntimeError("planner crashed")
 

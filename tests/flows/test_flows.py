@@ -84,8 +84,8 @@ def test_a_claim_right_after_the_proposal_leaves_those_trials_to_the_instrument(
 ) -> None:
     claimed: list[Trial] = []
 
-    def proposed_then_claimed(campaign: str, uri: str) -> list[Trial]:
-        trials = propose_batch.fn(campaign, uri)
+    def proposed_then_claimed(campaign: str, uri: str, **options: Any) -> list[Trial]:
+        trials = propose_batch.fn(campaign, uri, **options)
         claimed.extend(random_campaign.claim("xrd", 2))  # an instrument, over the API
         return trials
 
