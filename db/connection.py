@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlparse
 
 import mongoengine
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 from db.documents import ensure_indexes
 
 DEFAULT_DATABASE = "matloop"
+logger = logging.getLogger(__name__)
+
 _ALIAS = mongoengine.DEFAULT_CONNECTION_NAME
 
 
@@ -43,7 +47,24 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database:
         mongoengine.disconnect(alias=_ALIAS)
         raise ConnectionError(f"no MongoDB answers at {redact(uri)}: {error}") from None
     ensure_indexes()
+    upgrade_documents()
     return database()
+
+
+def upgrade_documents() -> None:
+    """Bring documents stored by earlier versions up to date (idempotent, on connect).
+
+    A connection that may not write (a reader's credentials) leaves them as they are,
+    with a warning: the reads then see the older shapes.
+    """
+    from db.literature import upgrade_literature  # they import this package
+    from db.materials import upgrade_materials
+
+    try:
+        upgrade_literature()
+        upgrade_materials()
+    except OperationFailure as error:
+        logger.warning("stored documents not upgraded (%s); connect once with write access", error)
 
 
 def disconnect() -> None:

@@ -6,10 +6,10 @@ A paper is stored once (its key is the DOI or a hash of its text): ingesting it 
 writes nothing. The same material, property, value and conditions read in several
 places is one record whose sources are counted.
 
-Documents stored by earlier versions are brought up to date on a store's first use in a
-process (:func:`_upgrade`, idempotent): a bound's open end is unset (it was stored equal
-to its number) and a paper's ``records`` becomes the records that cite it (it counted
-its readings, now ``readings``).
+Documents stored by earlier versions are brought up to date when the database is
+connected (:func:`upgrade_literature`, idempotent): a bound's open end is unset (it was
+stored equal to its number) and a paper's ``records`` becomes the records that cite it
+(it counted its readings, now ``readings``).
 """
 
 from __future__ import annotations
@@ -288,7 +288,6 @@ class LiteratureStore:
         Idempotent: a paper already stored (ingested before, from any format, or by a
         concurrent writer; see :meth:`stored_key`) is skipped and nothing is written.
         """
-        _upgrade()
         stored = self.stored_key(extraction.paper)
         if stored is not None:
             return IngestReport(stored, new=False)
@@ -444,7 +443,6 @@ class LiteratureStore:
         Raises:
             ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
         """
-        _upgrade()
         # ties by material and value, then the unique key: pages neither repeat nor skip
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))
         page = list(found.skip(offset).limit(limit).as_pymongo())
@@ -461,7 +459,6 @@ class LiteratureStore:
         ``paper="<key>"`` finds); its ``readings`` the values linked to materials in it,
         several of which may be one record ("Tc = 39 K" read twice).
         """
-        _upgrade()
         found = PaperDocument.objects(__raw__=query).order_by("-ingested_at", "key")
         rows = []
         for raw in found.skip(offset).limit(limit).as_pymongo():
@@ -730,22 +727,14 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
     )
 
 
-#: Databases :func:`_upgrade` has brought up to date in this process: (client, name).
-_UPGRADED: set[tuple[int, str]] = set()
+def upgrade_literature() -> None:
+    """Bring documents stored by earlier versions up to date (idempotent; on connect).
 
-
-def _upgrade() -> None:
-    """Bring documents stored by earlier versions up to date, once per database.
-
-    Idempotent, and a no-op once done: bounds stored with both ends get their open end
-    unset ("up to 40 K" had ``low`` 40, so ``low>=40`` found it), and papers stored
-    when ``records`` counted readings get ``readings`` and the records that cite them.
+    Bounds stored with both ends get their open end unset ("up to 40 K" had ``low`` 40,
+    so ``low>=40`` found it), and papers stored when ``records`` counted readings get
+    ``readings`` and the records that cite them.
     """
     records = PropertyRecordDocument._get_collection()
-    database = records.database
-    done = (id(database.client), database.name)
-    if done in _UPGRADED:
-        return
     for end, qualifiers in (("low", UPPER_BOUNDS), ("high", LOWER_BOUNDS)):
         records.update_many(
             {"qualifier": {"$in": sorted(qualifiers)}, end: {"$exists": True}},
@@ -758,7 +747,6 @@ def _upgrade() -> None:
         for paper in old:
             counts = {"readings": paper.get("records", 0), "records": cited.get(paper["key"], 0)}
             papers.update_one({"_id": paper["_id"]}, {"$set": counts})
-    _UPGRADED.add(done)
 
 
 def _records_citing(keys: list[str]) -> dict[str, int]:

@@ -61,6 +61,20 @@ def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple
     return material_from_document(document), True
 
 
+def upgrade_materials() -> None:
+    """Give materials stored before it existed their descriptive formula (idempotent).
+
+    They showed their canonical formula as the descriptive one, so filters on
+    ``chemical_formula_descriptive`` find them by it.
+    """
+    collection = MaterialDocument._get_collection()
+    for row in collection.find({"formula_descriptive": {"$exists": False}}, {"formula": 1}):
+        collection.update_one(
+            {"_id": row["_id"], "formula_descriptive": {"$exists": False}},
+            {"$set": {"formula_descriptive": row["formula"]}},
+        )
+
+
 def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list[Material], int]:
     """Materials matching a MongoDB query (from :func:`db.query.optimade_to_mongo`)."""
     found = MaterialDocument.objects(__raw__=query).order_by("formula")

@@ -381,7 +381,9 @@ def _typed(name: str, node: Any, resource: str) -> Any:
     """
     kind = KINDS.get(name, "text")
     if isinstance(node, dict):
-        if "$regex" in node and kind not in ("text", "element", "formula", "chemsys"):
+        if "$regex" in node and kind in UNORDERED:  # patterns would miss other spellings
+            raise FilterError(f"filter: {name}: CONTAINS, STARTS and ENDS do not apply; use =")
+        if "$regex" in node and kind not in ("text", "element"):
             raise FilterError(f"filter: {name} is not text: CONTAINS, STARTS and ENDS do not apply")
         if kind in UNORDERED and (ordering := next((op for op in node if op in _ORDERINGS), "")):
             raise FilterError(

@@ -15,10 +15,11 @@ lab without Prefect loses nothing; it never raises for Prefect being down either
 A deployment of :func:`flows.campaigns.results_reported` carrying
 :func:`results_reported_triggers` runs when results come in (``matloop flows serve`` sets
 this up), debounced: a burst of reports (ten results posted one by one) makes at most
-two runs, not one each. The first report starts a run at once, and further reports
-start no run for :data:`SETTLE_SECONDS`; once reports have stopped for
+two runs, not one each. The first report starts a run at once, and further reports in
+the same window of :data:`SETTLE_SECONDS` start none; once reports have stopped for
 :data:`SETTLE_SECONDS`, one more run covers those the first run did not see. A steady
-stream of reports gets a run every :data:`SETTLE_SECONDS` at most.
+stream of reports gets at most one run per window (Prefect's windows follow one another,
+so two runs may start close together across a window's end).
 
 An event that never reaches Prefect (the server was down: Prefect's events worker logs
 that event data may be lost) loses no result: results are stored before the event is
@@ -90,8 +91,9 @@ def results_reported_triggers(
     Both count events per campaign (``for_each`` resource), so one campaign's reports
     never hold back another's run under the wildcard.
 
-    - ``first``: reactive, fires on a report unless it fired less than ``settle`` seconds
-      ago (a report within that window is dropped, not deferred).
+    - ``first``: reactive, fires on a report unless it fired already in the current
+      ``settle``-second window (a report there is dropped, not deferred; windows follow
+      one another, so two runs may start close together across a window's end).
     - ``settled``: proactive, fires ``settle`` seconds after a report when no other report
       came in meanwhile (each report restarts the wait): the run that sees the burst's
       last results.

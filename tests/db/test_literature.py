@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-import db.literature
+from db.connection import connect
 from db.literature import (
     LiteratureStore,
     MentionDocument,
@@ -235,14 +235,14 @@ def test_a_value_range_selects_the_records_whose_stated_value_is_in_it(
 
 
 def test_bounds_stored_with_both_ends_are_upgraded_and_read_again_into_their_record(
-    literature: LiteratureStore,
+    literature: LiteratureStore, mongodb_uri: str
 ) -> None:
     literature.ingest(BOUNDS)
     records = PropertyRecordDocument._get_collection()
     # as stored before: a bound's open end equal to its number
     records.update_one({"material": "CoSr2YCu2O7"}, {"$set": {"low": 40.0}})
     records.update_one({"material": "FeSe"}, {"$set": {"high": 30.0}})
-    db.literature._UPGRADED.clear()  # a new process meets the old documents
+    connect(mongodb_uri)  # a new process meets the old documents
     assert filtered(literature, "low>=40 OR high<=30") == []
     again = read("10.1/again", "CoSr2YCu2O7 has Tc up to 40 K.", ["CoSr2YCu2O7"], ["up to 40 K"])
     assert literature.ingest(again).records_merged == 1  # the same claim: one record
@@ -293,7 +293,7 @@ def test_a_papers_records_are_the_records_citing_it_and_its_readings_are_counted
 
 
 def test_papers_stored_when_records_counted_readings_are_upgraded(
-    literature: LiteratureStore,
+    literature: LiteratureStore, mongodb_uri: str
 ) -> None:
     text = "MgB2 has Tc 39 K. Again, MgB2 has Tc 39 K."
     literature.ingest(read("10.1/a", text, ["MgB2"], ["39 K"]))
@@ -301,7 +301,7 @@ def test_papers_stored_when_records_counted_readings_are_upgraded(
     PaperDocument._get_collection().update_one(
         {}, {"$set": {"records": 2}, "$unset": {"readings": ""}}
     )
-    db.literature._UPGRADED.clear()
+    connect(mongodb_uri)
     (paper,), _ = literature.papers({})
     assert (paper["readings"], paper["records"]) == (2, 1)
 

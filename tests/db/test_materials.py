@@ -100,3 +100,16 @@ def test_another_spelling_of_a_known_composition_returns_it_as_first_written(
 def test_a_document_saved_directly_keeps_its_formula_as_written(mongodb_uri: str) -> None:
     document = MaterialDocument(formula="Fe4O6").save()
     assert (document.formula, document.formula_descriptive) == ("Fe2O3", "Fe4O6")
+
+
+def test_materials_stored_before_the_descriptive_formula_get_it_on_connect(
+    mongodb_uri: str,
+) -> None:
+    from db.connection import connect
+
+    add_material("Fe2O3")
+    MaterialDocument._get_collection().update_many({}, {"$unset": {"formula_descriptive": ""}})
+    assert page_materials({"formula_descriptive": "Fe2O3"}, 10, 0)[1] == 0  # as stored before
+    connect(mongodb_uri)  # a new process
+    found, total = page_materials({"formula_descriptive": "Fe2O3"}, 10, 0)
+    assert total == 1 and found[0].formula == "Fe2O3"
