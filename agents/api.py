@@ -52,7 +52,14 @@ from agents.campaign import (
     CampaignAgent,
     campaign_planner,
 )
-from agents.serialize import iso, measurement_json, outcomes_json, status_json, trial_json
+from agents.serialize import (
+    csv_cells,
+    iso,
+    measurement_json,
+    outcomes_json,
+    status_json,
+    trial_json,
+)
 from db import (
     CampaignExistsError,
     CampaignStore,
@@ -381,26 +388,6 @@ def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | st
 
 
 # -- listings ---------------------------------------------------------------------------
-#: Dicts whose keys the campaign fixes (its parameters and outcomes), the same in every
-#: row: dotted columns (``parameters.x``) that a spreadsheet reads.
-DOTTED = ("parameters", "values")
-
-
-def _csv_row(row: dict[str, Any]) -> dict[str, Any]:
-    """A row's CSV cells: :data:`DOTTED` dicts dotted; other lists and dicts as JSON text.
-
-    Every page of a listing then has the same columns, whatever keys the other dicts
-    (a record's ``conditions``, a result's ``units``) hold.
-    """
-    cells: dict[str, Any] = {}
-    for key, value in row.items():
-        if key in DOTTED and isinstance(value, dict):
-            cells.update({f"{key}.{name}": v for name, v in value.items()})
-        elif isinstance(value, list | tuple | dict):
-            cells[key] = json.dumps(value, default=str)
-        else:
-            cells[key] = value
-    return cells
 
 
 def csv_columns(names: Iterable[str], dotted: Mapping[str, Sequence[str]]) -> list[str]:
@@ -471,7 +458,7 @@ def listing(
             has this header alone, so that a CSV reader still gets the columns.
     """
     if fmt == "csv":
-        flat = [_csv_row(r) for r in rows]
+        flat = [csv_cells(r) for r in rows]
         header = list(dict.fromkeys([*columns, *(k for r in flat for k in r)]))
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=header)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -96,3 +97,25 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
 def finite(value: float) -> float | None:
     """The value, or None for NaN and infinities (JSON has neither)."""
     return value if value == value and abs(value) != float("inf") else None
+
+
+#: Dicts whose keys the campaign fixes (its parameters and outcomes), the same in every
+#: row: dotted columns (``parameters.x``) that a spreadsheet reads.
+DOTTED = ("parameters", "values")
+
+
+def csv_cells(row: dict[str, Any]) -> dict[str, Any]:
+    """A row's CSV cells: :data:`DOTTED` dicts dotted; other lists and dicts as JSON text.
+
+    Every page of a listing then has the same columns, whatever keys the other dicts
+    (a record's ``conditions``, a result's ``units``) hold.
+    """
+    cells: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in DOTTED and isinstance(value, dict):
+            cells.update({f"{key}.{name}": v for name, v in value.items()})
+        elif isinstance(value, list | tuple | dict):
+            cells[key] = json.dumps(value, default=str)
+        else:
+            cells[key] = value
+    return cells

@@ -267,18 +267,14 @@ def records_csv(rows: list[dict[str, Any]]) -> str:
     (``elements``, ``conditions``, ``sources``) is JSON text (``["Ag", "O"]``), a missing
     value (a bound's open end) an empty cell.
     """
+    from agents.serialize import csv_cells
     from db.literature import RECORD_COLUMNS
 
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=RECORD_COLUMNS)
     writer.writeheader()
-    writer.writerows({k: _cell(row.get(k)) for k in RECORD_COLUMNS} for row in rows)
+    writer.writerows(csv_cells({k: row.get(k) for k in RECORD_COLUMNS}) for row in rows)
     return buffer.getvalue()
-
-
-def _cell(value: Any) -> Any:
-    """A CSV cell as the API writes it: lists and dicts as JSON text, the rest as is."""
-    return json.dumps(value, default=str) if isinstance(value, list | tuple | dict) else value
 
 
 def _print_scores(scores: dict[str, Any], title: str) -> None:
