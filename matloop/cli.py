@@ -808,24 +808,14 @@ def _units_from_options(unit: list[str]) -> dict[str, str]:
 
 
 def _check_units(units: dict[str, str], outcomes: list[Any]) -> None:
-    """Refuse a ``--unit`` that is no outcome's, or that cannot become the declared unit."""
-    from discovery.units import convert
+    """Refuse a ``--unit`` as a result's ``units`` would be refused, before any is read."""
+    from discovery.domain import Measurement
 
-    declared = {o.name: o.unit for o in outcomes}
-    for name, label in units.items():
-        option = f"--unit {name}={label}"
-        if name not in declared:
-            raise CommandError(
-                f"{option}: {name!r} is not an outcome; the outcomes are {list(declared)}"
-            )
-        if declared[name] is None:
-            raise CommandError(
-                f"{option}: the campaign declares no unit for {name!r} to convert to"
-            )
-        try:
-            convert(1.0, label, declared[name])
-        except ValueError as error:
-            raise CommandError(f"{option}: {error}") from None
+    probe = Measurement("--unit", dict.fromkeys(units, 1.0), "-", units=units)
+    try:
+        probe.in_units_of(outcomes)  # the domain's one rule: an outcome's, convertible
+    except ValueError as error:  # "trial --unit: units.gap: ..." -> "--unit gap: ..."
+        raise CommandError(re.sub(r"^trial --unit: units[.:] ?", "--unit ", str(error))) from None
 
 
 def _with_units(result: Any, units: dict[str, str]) -> Any:

@@ -117,8 +117,8 @@ def test_observe_converts_values_given_with_unit_options(cli: CliRunner, tmp_pat
     ("unit", "message"),
     [
         ("degradation", "--unit 'degradation': expected OUTCOME=UNIT"),
-        ("gap=eV", "--unit gap=eV: 'gap' is not an outcome; the outcomes are ['degradation']"),
-        ("degradation=kg", "--unit degradation=kg: "),
+        ("gap=eV", "--unit 'gap' is not an outcome; the outcomes are ['degradation']"),
+        ("degradation=kg", "--unit degradation: 'kg' cannot be converted to '1/h'"),
     ],
 )
 def test_observe_refuses_a_bad_unit_option_and_stores_nothing(
