@@ -193,8 +193,10 @@ def test_a_served_campaign_runs_on_its_interval_schedule(
     )
     expected = {"campaign": name, "rounds": 1, "uri": mongodb_uri, "per_run": None}
     assert runs[0].parameters == expected
+    # a catch-up run may have started first (nothing was due), unless the server's
+    # scheduler had a slot due within the 3 s before serving began: catch_up's own test
     first = _completed_runs(prefect_server, "run-campaign", mongodb_uri)[0]
-    assert CATCH_UP_TAG in first.tags and not first.auto_scheduled  # nothing was due: at once
+    assert first.auto_scheduled or CATCH_UP_TAG in first.tags
     status = random_campaign.status()
     assert (status.rounds, status.measurements) == (1, 14)  # initial 10 + one round of 4
 
