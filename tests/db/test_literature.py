@@ -21,7 +21,7 @@ from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
 from literature.pipeline import Extractor
 from literature.records import PaperExtraction
-from literature.text import Span
+from tests.stand_ins import SpansOf
 
 
 @pytest.fixture
@@ -154,19 +154,6 @@ def test_records_sort_by_a_field_either_way(
     with pytest.raises(ValueError, match="sort: 'tc' is not a record field to sort by"):
         literature.records({}, sort="tc")
     assert record_order("-n_papers")[:2] == ("-n_papers", "-confidence")  # surest first
-
-
-class SpansOf:
-    """A stand-in tagger that finds the given (label, text) pieces in every sentence."""
-
-    def __init__(self, pieces: list[tuple[str, str]]) -> None:
-        self.pieces = pieces
-
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[list[Span]]:
-        return [
-            [Span(t.index(s), t.index(s) + len(s), label) for label, s in self.pieces if s in t]
-            for t in texts
-        ]
 
 
 def read(doi: str, text: str, materials: list[str], values: list[str]) -> PaperExtraction:

@@ -10,7 +10,8 @@ from literature.ner import Tagger
 from literature.parsing import parse_paper
 from literature.pipeline import Extractor, build_records, link_records, normalize_mentions
 from literature.records import Mention, impossible
-from literature.text import Paper, Section, Sentence, Span
+from literature.text import Paper, Section, Sentence
+from tests.stand_ins import SpansOf
 
 TEXT = (
     "We grew La2−xSrxCuO4 crystals. For x = 0.15 the Tc is 38 K. "
@@ -90,19 +91,6 @@ def test_sentence_embeddings_do_not_depend_on_batching() -> None:
     np.testing.assert_allclose(batched, alone, atol=1e-5)
     np.testing.assert_allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-5)
     assert encoder.encode([]).shape == (0, 384)
-
-
-class SpansOf:
-    """A stand-in tagger that finds the given (label, text) pieces in every sentence."""
-
-    def __init__(self, pieces: list[tuple[str, str]]) -> None:
-        self.pieces = pieces
-
-    def predict(self, texts: list[str], batch_size: int = 64) -> list[list[Span]]:
-        return [
-            [Span(t.index(s), t.index(s) + len(s), label) for label, s in self.pieces if s in t]
-            for t in texts
-        ]
 
 
 def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
