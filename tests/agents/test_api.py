@@ -7,6 +7,7 @@ import io
 import json
 import time
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -244,15 +245,19 @@ def test_oversized_payload_is_refused(api: TestClient) -> None:
     assert response.status_code == 413
 
 
+def _formulas(api: TestClient, reader: dict[str, str], text: str) -> list[str]:
+    """The formulas of the materials ``filter=text`` selects, sorted."""
+    response = api.get("/api/v1/materials", params={"filter": text}, headers=reader)
+    assert response.status_code == 200, response.text
+    return sorted(m["formula"] for m in response.json()["data"])
+
+
 def test_optimade_filters_select_the_right_materials(api: TestClient) -> None:
     for formula in ("CuO", "YBa2Cu3O7", "Cu2O", "Fe2O3", "LiFePO4", "Cu", "La2CuO4", "NaCl"):
         add_material(formula)
     reader = _auth("researcher")
 
-    def formulas(text: str) -> list[str]:
-        response = api.get("/api/v1/materials", params={"filter": text}, headers=reader)
-        assert response.status_code == 200, response.text
-        return sorted(m["formula"] for m in response.json()["data"])
+    formulas = partial(_formulas, api, reader)
 
     assert formulas('elements HAS ALL "Cu","O" AND nelements<=4') == [
         "Ba2YCu3O7",
@@ -278,10 +283,7 @@ def test_materials_are_found_by_any_spelling_of_their_formula_and_by_id(
         add_material(formula)
     reader = _auth("researcher")
 
-    def formulas(text: str) -> list[str]:
-        response = api.get("/api/v1/materials", params={"filter": text}, headers=reader)
-        assert response.status_code == 200, response.text
-        return sorted(m["formula"] for m in response.json()["data"])
+    formulas = partial(_formulas, api, reader)
 
     assert formulas('chemical_formula_reduced="MgB2"') == ["MgB2"]  # stored as B2Mg
     assert formulas('chemical_formula_reduced="Fe4O6"') == ["Fe2O3"]  # not reduced
