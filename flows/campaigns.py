@@ -180,11 +180,16 @@ def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[s
     return _said(summary, _round_message(summary, rounds))
 
 
+def _reached(summary: dict[str, Any], rounds: int) -> bool:
+    """Whether a campaign has its initial design and ``rounds`` rounds (as ``run`` counts)."""
+    return not summary["initial_left"] and summary["rounds"] >= rounds
+
+
 def _why_none(result: dict[str, Any], rounds: int | None) -> str:
     """Why a round proposed nothing: closed, the target reached by another run, or spent."""
     if result["closed"]:
         return "campaign closed"
-    if rounds is not None and not result["initial_left"] and result["rounds"] >= rounds:
+    if rounds is not None and _reached(result, rounds):
         return f"another run reached {rounds} rounds"
     return "pool or budget spent"
 
@@ -246,13 +251,13 @@ def run_campaign(
     recovered = _measure_free(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run, spent = 0, False
-    while (summary["initial_left"] or summary["rounds"] < rounds) and run != per_run:
+    while not _reached(summary, rounds) and run != per_run:
         result = campaign_round(campaign, uri, rounds)
         summary = {k: v for k, v in result.items() if k not in _ROUND_ONLY}
         if not result["proposed"]:
             # pool or budget spent, or campaign closed (the round said so); or another
             # run reached the target meanwhile: then the summary says so, nothing spent
-            spent = bool(summary["initial_left"]) or summary["rounds"] < rounds
+            spent = not _reached(summary, rounds)
             break
         run += 1
     summary = {**summary, "target_rounds": rounds, "batches_run": run, "recovered": recovered}
