@@ -55,7 +55,7 @@ from flows.deployments import (
 from flows.events import emit_results_reported
 from matloop.flows_cli import flows_app
 
-DEADLINE_S = 60.0
+DEADLINE_S = 150.0
 
 
 def _env(home: Path, **extra: str) -> dict[str, str]:
