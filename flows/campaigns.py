@@ -18,14 +18,16 @@ the campaign's summary (``closed``) before it proposes, and logs a warning that 
 the work, so a schedule left on a closed campaign does nothing, and says so.
 
 Each flow logs one line saying what it did (:data:`MESSAGE` in its result) and returns
-a small JSON-able summary.
+a small JSON-able summary. The line is also the message of the run's Completed state, so
+the Prefect UI shows it beside the run.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger
+from prefect.states import Completed
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
@@ -68,10 +70,15 @@ def _log_closed(campaign: str, what: str) -> None:
     get_run_logger().warning(_closed_message(campaign, what))
 
 
-def _said(summary: dict[str, Any], message: str) -> dict[str, Any]:
-    """``summary`` with ``message`` (logged at INFO: the run's one-line account)."""
-    get_run_logger().info("%s", message)
-    return {**summary, MESSAGE: message}
+def _said(summary: dict[str, Any], message: str, logged: bool = False) -> dict[str, Any]:
+    """``summary`` with ``message``: the run's one-line account, logged at INFO unless
+    ``logged`` already, and the message of its Completed state.
+
+    Prefect unwraps a returned state: a caller, or a parent flow, gets the dict.
+    """
+    if not logged:
+        get_run_logger().info("%s", message)
+    return cast(dict[str, Any], Completed(message=message, data={**summary, MESSAGE: message}))
 
 
 def _best(summary: dict[str, Any]) -> str:
@@ -165,7 +172,7 @@ def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[s
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "round"):
         counts = {"proposed": 0, "stored": 0, "left_to_instruments": 0, "recovered": 0}
-        return {**summary, **counts, MESSAGE: _closed_message(campaign, "round")}
+        return _said({**summary, **counts}, _closed_message(campaign, "round"), logged=True)
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
     recovered = _measure_free(campaign, uri, oracle)
     trials = _propose(campaign, uri, "round", rounds)
@@ -247,7 +254,7 @@ def run_campaign(
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "run"):
         counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
-        return {**summary, **counts, MESSAGE: _closed_message(campaign, "run")}
+        return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
     recovered = _measure_free(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
     run, spent = 0, False

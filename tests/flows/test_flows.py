@@ -142,6 +142,9 @@ def test_each_flow_logs_one_line_and_returns_it_in_a_json_able_summary(
     for result in (first, second, done, round_, reported, again):
         assert json.loads(json.dumps(result)) == result
         assert result["message"] in logged
+    state = run_campaign(name, 1, mongodb_uri, return_state=True)  # what the UI shows
+    assert state.is_completed() and state.message == state.result()["message"]
+    assert "target reached (rounds 3 of 1)" in state.message
 
 
 def test_campaign_round_on_a_pool_without_reference_values_proposes_nothing(
@@ -210,10 +213,12 @@ def test_flows_skip_a_closed_campaign_saying_so(
     assert reported["closed"] is True and reported["proposed"] == []
     assert reported["model_version"] is not None  # its results still train the model
     assert random_campaign.status().batches == 2  # no batch since the close
-    said = [r.getMessage() for r in caplog.records if "is closed" in r.getMessage()]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
     assert f"campaign {name!r} is closed: round skipped" in said[0]
     assert skipped["message"] == said[0] and run["message"] == said[1]
     assert reported["message"].endswith("; nothing proposed (campaign closed)")
+    state = campaign_round(name, mongodb_uri, return_state=True)
+    assert state.message == said[0]  # the warning, as the run's state message
 
 
 def test_a_campaign_closed_during_a_run_stops_it(
