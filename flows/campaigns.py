@@ -71,10 +71,10 @@ def _log_closed(campaign: str, what: str) -> None:
 
 
 def _said(summary: dict[str, Any], message: str, logged: bool = False) -> dict[str, Any]:
-    """``summary`` with ``message``: the run's one-line account, logged at INFO unless
-    ``logged`` already, and the message of its Completed state.
+    """``summary`` with ``message``, the run's one-line account and its state's message.
 
-    Prefect unwraps a returned state: a caller, or a parent flow, gets the dict.
+    The line is logged at INFO unless ``logged`` already. Prefect unwraps a returned
+    state: a caller, or a parent flow, gets the dict.
     """
     if not logged:
         get_run_logger().info("%s", message)
