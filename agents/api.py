@@ -72,7 +72,7 @@ from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
-from db.query import FilterError, optimade_to_mongo
+from db.query import ORDERS, FilterError, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, authenticate
 from discovery.compositions import element_fractions
 from discovery.domain import (
@@ -409,6 +409,16 @@ SORT_RECORDS = (
     f"A field, `-field` for descending: {', '.join(RECORD_ORDERS)}. Ties go by material, "
     "then value (after `n_papers`, by confidence first)."
 )
+SORT_TRIALS = (
+    f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['trials'])} "
+    "(`created_at`: proposal order, the default). Ties go in proposal order; a trial "
+    "without an `acquisition_value` comes first ascending, last descending."
+)
+SORT_MEASUREMENTS = (
+    f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['measurements'])}, "
+    "or an outcome, `values.<outcome>` (`-values.pce`: best first where larger is better). "
+    "Default: the order received, which also breaks ties."
+)
 MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
 
 
@@ -731,10 +741,17 @@ class Service:
         limit: Limit = 100,
         offset: Offset = 0,
         fmt: Format = "json",
+        sort: Annotated[str, Query(max_length=200, description=SORT_TRIALS)] = "created_at",
     ) -> Response:
-        """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`)."""
+        """Trials, filtered with OPTIMADE (`status="running" AND claimed_by="xrd-2"`).
+
+        Example: `filter=batch="b0003"&sort=-acquisition_value`, a batch's trials, the
+        most promising first. Filterable: id, status, batch, strategy, model_version,
+        candidate, acquisition_value, claimed_by.
+        """
         query = optimade_to_mongo(filter, "trials")
-        trials, total = self.store.page_trials(name, query, limit, offset)
+        order = mongo_sort(sort, "trials")
+        trials, total = self.store.page_trials(name, query, limit, offset, order)
         campaign = self.store.get(name)
         rows = [trial_json(t, campaign.space) for t in trials]
         return listing(rows, total, limit, offset, fmt, trial_columns(campaign))
@@ -747,14 +764,22 @@ class Service:
         limit: Limit = 100,
         offset: Offset = 0,
         fmt: Format = "json",
+        sort: Annotated[str, Query(max_length=300, description=SORT_MEASUREMENTS)] = "received_at",
     ) -> Response:
-        """Measurements in the order received, filtered with OPTIMADE (`source="xrd-2"`).
+        """Measurements, filtered with OPTIMADE (`source="xrd-2" AND values.pce > 9`).
 
-        With outcome constraints each says whether it is ``feasible``.
+        Example: `sort=-values.pce&limit=10`, the ten best results. Filterable:
+        trial_id, source, idempotency_key and each outcome's value. An outcome is
+        `values.<name>`: its name in lower case, each run of characters other than a-z
+        and 0-9 written `_` (`Tc`: `values.tc`, `band gap`: `values.band_gap`,
+        `PCE (AM1.5)`: `values.pce_am1_5`); values are numbers. With outcome constraints
+        each says whether it is ``feasible``.
         """
-        query = optimade_to_mongo(filter, "measurements")
-        found, total = self.store.page_measurements(name, query, limit, offset)
         campaign = self.store.get(name)
+        outcomes = campaign.outcome_names
+        query = optimade_to_mongo(filter, "measurements", outcomes)
+        order = mongo_sort(sort, "measurements", outcomes)
+        found, total = self.store.page_measurements(name, query, limit, offset, order)
         rows = [measurement_json(m) for m in found]
         if campaign.constraints:  # whether each result meets them: it counts only if so
             for row, m in zip(rows, found, strict=True):

@@ -26,7 +26,6 @@ from db.convert import (
     campaign_to_document,
     candidate_from_raw,
     candidate_to_document,
-    measurement_from_document,
     measurement_from_raw,
     measurement_to_document,
     trial_from_document,
@@ -43,6 +42,7 @@ from db.documents import (
     utcnow,
 )
 from db.models import load_model_record, register_model
+from db.query import DEFAULT_ORDERS, SortKey
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
@@ -723,11 +723,26 @@ class CampaignStore:
         return self.trial(name, trial_id)
 
     def page_trials(
-        self, name: str, query: dict[str, Any], limit: int, offset: int
+        self,
+        name: str,
+        query: dict[str, Any],
+        limit: int,
+        offset: int,
+        sort: Sequence[SortKey] = DEFAULT_ORDERS["trials"],
     ) -> tuple[list[Trial], int]:
-        """Trials matching a MongoDB query (from an OPTIMADE filter), in proposal order."""
+        """Trials matching a MongoDB query (from an OPTIMADE filter), and how many match.
+
+        Args:
+            name: The campaign.
+            query: MongoDB filter (:func:`db.query.optimade_to_mongo`).
+            limit: Page size.
+            offset: Trials skipped.
+            sort: Stored fields and directions (:func:`db.query.mongo_sort`), ending in a
+                unique one; by default proposal order.
+        """
         found = TrialDocument.objects(campaign=self._document(name), __raw__=query)
-        page = found.order_by("sequence").skip(offset).limit(limit).no_dereference()
+        order = [f"-{key}" if way < 0 else str(key) for key, way in sort]
+        page = found.order_by(*order).skip(offset).limit(limit).no_dereference()
         return [trial_from_document(d, name) for d in page], found.count()
 
     # -- measurements ----------------------------------------------------------------
@@ -737,12 +752,42 @@ class CampaignStore:
         return [measurement_from_raw(r) for r in rows.sort([("received_at", 1), ("_id", 1)])]
 
     def page_measurements(
-        self, name: str, query: dict[str, Any], limit: int, offset: int
+        self,
+        name: str,
+        query: dict[str, Any],
+        limit: int,
+        offset: int,
+        sort: Sequence[SortKey] = DEFAULT_ORDERS["measurements"],
     ) -> tuple[list[Measurement], int]:
-        """Measurements matching a MongoDB query, in the order they were received."""
-        found = MeasurementDocument.objects(campaign=self._document(name), __raw__=query)
-        page = found.order_by("received_at", "id").skip(offset).limit(limit).no_dereference()
-        return [measurement_from_document(d) for d in page], found.count()
+        """Measurements matching a MongoDB query, and how many match.
+
+        Args:
+            name: The campaign.
+            query: MongoDB filter (:func:`db.query.optimade_to_mongo`).
+            limit: Page size.
+            offset: Measurements skipped.
+            sort: Stored fields or expressions, and directions (:func:`db.query.mongo_sort`),
+                ending in a unique one; by default the order received.
+        """
+        campaign = {"campaign": self._id(name)}
+        match = {"$and": [campaign, query]} if query else campaign
+        collection = MeasurementDocument._get_collection()
+        # an outcome whose name holds a dot has no path: sorted on a computed field
+        computed = {f"_sort{i}": key for i, (key, _) in enumerate(sort) if isinstance(key, dict)}
+        order = {
+            f"_sort{i}" if isinstance(key, dict) else key: way for i, (key, way) in enumerate(sort)
+        }
+        if computed:
+            stages = [
+                {"$addFields": computed},
+                {"$sort": order},
+                {"$skip": offset},
+                {"$limit": limit},
+            ]
+            rows = collection.aggregate([{"$match": match}, *stages])
+        else:
+            rows = collection.find(match).sort(list(order.items())).skip(offset).limit(limit)
+        return [measurement_from_raw(r) for r in rows], collection.count_documents(match)
 
     def _measurements_by_key(
         self, campaign: ObjectId, keys: Iterable[str]

@@ -7,7 +7,7 @@ its MongoDB transformer, so user text never becomes a raw MongoDB operator.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -115,12 +115,49 @@ CASELESS = frozenset({"doi", "key", "paper", "property"})
 #: elements, and records stored before it existed lack it.
 COUNTS: dict[str, dict[str, str]] = {"materials": {"elements": "nelements"}}
 
+#: Resources whose documents hold measured values by outcome name, in this dict field: a
+#: filter or sort names outcome ``x`` as ``values.<x as an identifier>`` (:func:`identifier`).
+OUTCOME_FIELDS: dict[str, str] = {"measurements": "values"}
+
+#: What a listing may be sorted by, per resource: sort name -> stored field. Trials'
+#: ``created_at`` is their proposal order (``sequence``: unique, where times may tie).
+ORDERS: dict[str, dict[str, str]] = {
+    "trials": {
+        "created_at": "sequence",
+        "updated_at": "updated_at",
+        "batch": "batch",
+        "status": "status",
+        "strategy": "strategy",
+        "candidate": "candidate",
+        "acquisition_value": "acquisition_value",
+        "claimed_by": "claimed_by",
+    },
+    "measurements": {"received_at": "received_at", "source": "source", "trial_id": "trial"},
+}
+
+#: Each resource's listing order, which also breaks every sort's ties: unique at the end,
+#: so pages neither repeat nor skip rows.
+DEFAULT_ORDERS: dict[str, tuple[tuple[str, int], ...]] = {
+    "trials": (("sequence", 1),),
+    "measurements": (("received_at", 1), ("_id", 1)),
+}
+
+#: One sort key: a stored field's path, or an expression (an outcome whose name holds a
+#: dot, which no path can reach), and 1 (ascending) or -1 (descending).
+SortKey = tuple[str | dict[str, Any], int]
+
+#: The only tests a measured value takes: comparisons with a number, IS KNOWN / UNKNOWN.
+_VALUE_TESTS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$not"})
+
 #: Operators whose operand is not a value of the field (presence, array size, a pattern).
 _NOT_VALUES = frozenset({"$exists", "$size", "$regex", "$options"})
 
 
 class FilterError(ValueError):
-    """An OPTIMADE filter that does not parse or names a field that cannot be filtered."""
+    """An OPTIMADE filter that does not parse or names a field that cannot be filtered.
+
+    Also a ``sort`` that names no field a listing can be sorted by.
+    """
 
 
 @lru_cache(maxsize=1)
@@ -143,12 +180,20 @@ def _parser_and_transformer() -> tuple[Any, Any]:
     return LarkParser(version=(1, 2, 0)), Transformer()
 
 
-def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
+def optimade_to_mongo(text: str, resource: str, outcomes: Sequence[str] = ()) -> dict[str, Any]:
     """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
 
     Example:
         >>> optimade_to_mongo('elements HAS ALL "Cu","O" AND nelements<=4', "materials")
         {'$and': [{'elements': {'$all': ['Cu', 'O']}}, {'nelements': {'$lte': 4}}]}
+        >>> optimade_to_mongo("values.pce > 9", "measurements", ["PCE"])
+        {'values.PCE': {'$gt': 9}}
+
+    Args:
+        text: The filter.
+        resource: A key of :data:`FIELDS`.
+        outcomes: The campaign's outcome names, which a measurements filter compares as
+            ``values.<name>`` (see :func:`identifier`).
 
     Raises:
         FilterError: naming the problem (syntax, or a field and the fields allowed).
@@ -160,7 +205,144 @@ def optimade_to_mongo(text: str, resource: str) -> dict[str, Any]:
         query = transformer.transform(parser.parse(text))
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
-    return _rename(query, FIELDS[resource], resource)
+    return _rename(query, FIELDS[resource], resource, outcomes)
+
+
+def identifier(outcome: str) -> str | None:
+    """How a filter or sort writes an outcome's name: an OPTIMADE identifier.
+
+    The name in lower case, each run of characters other than ``a-z`` and ``0-9`` one
+    ``_``, none at either end: ``Tc`` -> ``tc``, ``band gap`` -> ``band_gap``,
+    ``PCE (AM1.5)`` -> ``pce_am1_5``.
+
+    Returns:
+        The identifier, or None where the name has none (no letter or digit, a digit
+        first): such an outcome cannot be filtered or sorted on.
+    """
+    spelled = re.sub(r"[^a-z0-9]+", "_", outcome.lower()).strip("_")
+    return spelled if re.fullmatch(r"[a-z][a-z0-9_]*", spelled) else None
+
+
+def _outcome(name: str, outcomes: Sequence[str], parameter: str) -> str:
+    """The outcome that ``values.<name>`` names.
+
+    Args:
+        name: The identifier after ``values.``.
+        outcomes: The campaign's outcome names.
+        parameter: ``filter`` or ``sort``, for messages.
+
+    Raises:
+        FilterError: for a name that is no outcome's, or several outcomes'.
+    """
+    found = [outcome for outcome in outcomes if identifier(outcome) == name]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise FilterError(
+            f"{parameter}: values.{name} names several outcomes ({', '.join(map(repr, found))}): "
+            f"their names differ only in case or punctuation, which a {parameter} cannot tell apart"
+        )
+    spelled = [f"values.{identifier(o)} ({o!r})" for o in outcomes if identifier(o)]
+    unwritable = [repr(o) for o in outcomes if not identifier(o)]
+    raise FilterError(
+        f"{parameter}: values.{name} is not an outcome of this campaign; its outcomes are "
+        + (", ".join(spelled) or "none a filter can name")
+        + (
+            f"; {', '.join(unwritable)} cannot be named (no identifier spells it: "
+            "a letter first, then letters, digits or _)"
+            if unwritable
+            else ""
+        )
+    )
+
+
+def mongo_sort(text: str, resource: str, outcomes: Sequence[str] = ()) -> list[SortKey]:
+    """The MongoDB sort for a listing's ``sort``, ties broken by the listing's own order.
+
+    Example:
+        >>> mongo_sort("-values.pce", "measurements", ["PCE"])
+        [('values.PCE', -1), ('received_at', 1), ('_id', 1)]
+
+    Args:
+        text: Comma-separated keys, each a name of :data:`ORDERS` or (measurements)
+            ``values.<outcome>``, ``-`` first for descending; empty: the listing's order.
+        resource: ``trials`` or ``measurements``.
+        outcomes: The campaign's outcome names.
+
+    Raises:
+        FilterError: naming ``sort`` and the keys allowed, for a key that is none of them.
+    """
+    keys: list[SortKey] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name = part.removeprefix("-")
+        keys.append((_sort_field(name, resource, outcomes), -1 if part.startswith("-") else 1))
+    default = DEFAULT_ORDERS[resource]
+    # the listing's own order reversed ("-received_at") is reversed down to the last tie
+    flip = -1 if keys and keys[0] == (default[0][0], -1) else 1
+    taken = [key for key, _ in keys]
+    return keys + [(key, way * flip) for key, way in default if key not in taken]
+
+
+def _sort_field(name: str, resource: str, outcomes: Sequence[str]) -> str | dict[str, Any]:
+    """The stored field (or expression) that sort key ``name`` names."""
+    orders, values = ORDERS[resource], OUTCOME_FIELDS.get(resource)
+    if name in orders:
+        return orders[name]
+    head, _, rest = name.partition(".")
+    if values is not None and head == values and rest:
+        return _outcome_path(values, _outcome(rest, outcomes, "sort"))
+    allowed = [*orders, *([f"{values}.<outcome>"] if values else [])]
+    raise FilterError(
+        f"sort: {name!r} is not a field to sort {resource} by; use one of {', '.join(allowed)}"
+        ", with - first for descending (several: comma-separated)"
+    )
+
+
+def _outcome_path(field: str, outcome: str) -> str | dict[str, Any]:
+    """Where an outcome's value is: a path, or (a name with a dot) an expression."""
+    if "." not in outcome:
+        return f"{field}.{outcome}"
+    return {"$getField": {"field": {"$literal": outcome}, "input": f"${field}"}}
+
+
+def _outcome_query(field: str, outcome: str, test: dict[str, Any]) -> dict[str, Any]:
+    """A query applying ``test`` (a field's operators) to an outcome's value."""
+    path = _outcome_path(field, outcome)
+    if isinstance(path, str):
+        return {path: test}
+    return {"$expr": _value_expression(path, test)}
+
+
+def _value_expression(value: dict[str, Any], test: dict[str, Any]) -> dict[str, Any]:
+    """``test`` as an aggregation expression on ``value``, matching what the query would.
+
+    Stored values are numbers, so "known" is "a number": SecantusDB's ``$getField`` gives
+    the whole dict, not "missing", for a key it lacks, so ``$type`` cannot tell.
+    """
+    number = {"$isNumber": value}
+    clauses: list[dict[str, Any]] = []
+    for op, operand in test.items():
+        if op == "$not":
+            clauses.append({"$not": [_value_expression(value, operand)]})
+        elif op == "$exists" or operand is None:  # IS KNOWN / IS UNKNOWN
+            known = bool(operand) if op == "$exists" else op == "$ne"
+            clauses.append(number if known else {"$not": [number]})
+        elif op == "$ne":  # as in a query, a value that is not a number differs too
+            clauses.append({"$not": [{"$and": [number, {"$eq": [value, operand]}]}]})
+        else:  # a query's comparison with a number matches numbers only
+            clauses.append({"$and": [number, {op: [value, operand]}]})
+    return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+
+def _value_tests(name: str, node: Any) -> None:
+    """Refuse the tests a number does not take (``HAS``, ``LENGTH``) on outcome ``name``."""
+    if isinstance(node, dict):
+        if refused := sorted(set(node) - _VALUE_TESTS):
+            words = {"$size": "LENGTH does", "$regex": "CONTAINS, STARTS and ENDS do"}
+            word = words.get(refused[0], "HAS does")
+            raise FilterError(f"filter: {name} is a number: {word} not apply")
+        for value in node.values():
+            _value_tests(name, value)
 
 
 #: The grammar's tokens in words, in the order messages list them; None: not worth naming.
@@ -281,22 +463,35 @@ def _literal_pattern(pattern: str) -> str:
     return ("^" if anchored_start else "") + re.escape(core) + ("$" if anchored_end else "")
 
 
-def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
+def _rename(
+    node: Any, fields: Mapping[str, str], resource: str, outcomes: Sequence[str] = ()
+) -> Any:
+    """``node`` with each filter name its stored field's, and each operand checked.
+
+    Args:
+        node: The transformer's query, or a part of it.
+        fields: Filter name -> stored field (:data:`FIELDS`).
+        resource: The resource, for messages and kinds.
+        outcomes: The campaign's outcome names (measurements).
+    """
     if isinstance(node, bool):
         return node
     if isinstance(node, int) and not -(2**63) <= node < 2**63:
         raise FilterError(f"filter: {node} is outside the 64-bit integer range")
     if isinstance(node, list):
-        return [_rename(item, fields, resource) for item in node]
+        return [_rename(item, fields, resource, outcomes) for item in node]
     if not isinstance(node, dict):
         return node
     renamed: dict[str, Any] = {}
+    values = OUTCOME_FIELDS.get(resource)
     for key, value in node.items():
         if key == "$regex":
             # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
             renamed[key] = _literal_pattern(value)
         elif key.startswith("$"):
-            renamed[key] = _rename(value, fields, resource)
+            renamed[key] = _rename(value, fields, resource, outcomes)
+        elif values is not None and key.partition(".")[0] == values:
+            renamed.update(_outcome_test(key, value, values, fields, resource, outcomes))
         elif key in fields and _is_length(value):
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key in fields:
@@ -306,10 +501,31 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str) -> Any:
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
             renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
         else:
+            allowed = [*sorted(fields), *([f"{values}.<outcome>"] if values else [])]
             raise FilterError(
-                f"filter: {key!r} cannot be filtered on for {resource}; use one of {sorted(fields)}"
+                f"filter: {key!r} cannot be filtered on for {resource}; use one of {allowed}"
             )
     return renamed
+
+
+def _outcome_test(
+    key: str,
+    value: Any,
+    field: str,
+    fields: Mapping[str, str],
+    resource: str,
+    outcomes: Sequence[str],
+) -> dict[str, Any]:
+    """The query for a filter's test of ``values.<outcome>`` (``key``): numbers only."""
+    name = key.partition(".")[2]
+    if not name:  # "values" alone
+        raise FilterError(
+            f"filter: {field} holds a value per outcome: compare one, {field}.<outcome>"
+        )
+    outcome = _outcome(name, outcomes, "filter")
+    test = _rename(value, fields, resource, outcomes)
+    _value_tests(key, test)
+    return _outcome_query(field, outcome, _typed(key, test, resource, "number"))
 
 
 def _lowered(node: Any) -> Any:
@@ -371,15 +587,21 @@ def _entries(field: str, op: str, n: int) -> dict[str, Any]:
 _ORDERINGS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 
 
-def _typed(name: str, node: Any, resource: str) -> Any:
+def _typed(name: str, node: Any, resource: str, kind: str | None = None) -> Any:
     """``node`` (a field's operators and operands) with each operand checked and stored-form.
 
     Ids become ObjectIds, formulas and chemical systems their canonical spelling.
 
+    Args:
+        name: The field, as the filter names it.
+        node: Its operators and operands.
+        resource: The resource.
+        kind: What the field holds; None: as :data:`KINDS` says (text where it is silent).
+
     Raises:
         FilterError: naming the field and the operand it cannot hold.
     """
-    kind = KINDS.get(name, "text")
+    kind = kind or KINDS.get(name, "text")
     if isinstance(node, dict):
         if "$regex" in node and kind in UNORDERED:  # patterns would miss other spellings
             raise FilterError(f"filter: {name}: CONTAINS, STARTS and ENDS do not apply; use =")
@@ -389,9 +611,12 @@ def _typed(name: str, node: Any, resource: str) -> Any:
             raise FilterError(
                 f"filter: {name} has no order: {_ORDERINGS[ordering]} does not apply; use = or !="
             )
-        return {op: v if op in _NOT_VALUES else _typed(name, v, resource) for op, v in node.items()}
+        return {
+            op: v if op in _NOT_VALUES else _typed(name, v, resource, kind)
+            for op, v in node.items()
+        }
     if isinstance(node, list):
-        return [_typed(name, item, resource) for item in node]
+        return [_typed(name, item, resource, kind) for item in node]
     if node is None:  # IS KNOWN / IS UNKNOWN
         return node
     if kind == "formula":

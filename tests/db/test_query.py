@@ -7,7 +7,7 @@ import re
 import pytest
 from bson import ObjectId
 
-from db.query import FilterError, optimade_to_mongo
+from db.query import FilterError, identifier, mongo_sort, optimade_to_mongo
 
 
 @pytest.mark.parametrize(
@@ -180,3 +180,107 @@ def test_a_filter_that_does_not_parse_says_where_and_why(text: str, where: str, 
 def test_a_filter_the_translation_does_not_support_says_so() -> None:
     with pytest.raises(FilterError, match="is not supported: Comparing strings"):
         optimade_to_mongo('"a"="b"', "records")
+
+
+@pytest.mark.parametrize(
+    ("outcome", "written"),
+    [
+        ("tc", "tc"),
+        ("Tc", "tc"),
+        ("band gap", "band_gap"),
+        ("PCE (AM1.5)", "pce_am1_5"),
+        ("E_g", "e_g"),
+        ("2theta", None),  # a digit first: no identifier
+        ("Δ", None),
+    ],
+)
+def test_an_outcome_is_written_as_a_lower_case_identifier(
+    outcome: str, written: str | None
+) -> None:
+    assert identifier(outcome) == written
+
+
+OUTCOMES = ["PCE (AM1.5)", "Tc", "band gap", "2theta"]
+
+
+def test_an_outcomes_value_is_compared_at_its_stored_name() -> None:
+    query = optimade_to_mongo("values.tc >= 30 AND values.band_gap < 1.5", "measurements", OUTCOMES)
+    assert query == {"$and": [{"values.Tc": {"$gte": 30}}, {"values.band gap": {"$lt": 1.5}}]}
+
+
+def test_an_outcome_whose_name_holds_a_dot_is_compared_by_expression() -> None:
+    value = {"$getField": {"field": {"$literal": "PCE (AM1.5)"}, "input": "$values"}}
+    query = optimade_to_mongo("values.pce_am1_5 > 9", "measurements", OUTCOMES)
+    assert query == {"$expr": {"$and": [{"$isNumber": value}, {"$gt": [value, 9]}]}}
+
+
+@pytest.mark.parametrize(
+    ("text", "outcomes", "message"),
+    [
+        ('values.tc="high"', OUTCOMES, "filter: values.tc: 'high' is not a number"),
+        ('values.tc CONTAINS "1"', OUTCOMES, "CONTAINS, STARTS and ENDS do not apply"),
+        (
+            "values.theta > 1",
+            OUTCOMES,
+            "filter: values.theta is not an outcome of this campaign; its outcomes are "
+            "values.pce_am1_5 ('PCE (AM1.5)'), values.tc ('Tc'), values.band_gap ('band gap'); "
+            "'2theta' cannot be named",
+        ),
+        (
+            "values.tc > 1",
+            ["Tc", "tc"],
+            "filter: values.tc names several outcomes ('Tc', 'tc'): their names differ only",
+        ),
+        ("values.tc > 1", [], "its outcomes are none a filter can name"),
+    ],
+)
+def test_a_filter_on_an_outcome_it_cannot_name_or_compare_is_refused(
+    text: str, outcomes: list[str], message: str
+) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        optimade_to_mongo(text, "measurements", outcomes)
+
+
+def test_values_are_filtered_on_measurements_only() -> None:
+    with pytest.raises(
+        FilterError, match=re.escape("'values.tc' cannot be filtered on for trials")
+    ):
+        optimade_to_mongo("values.tc > 1", "trials", OUTCOMES)
+
+
+@pytest.mark.parametrize(
+    ("text", "resource", "expected"),
+    [
+        ("", "measurements", [("received_at", 1), ("_id", 1)]),
+        ("-values.tc", "measurements", [("values.Tc", -1), ("received_at", 1), ("_id", 1)]),
+        ("-received_at", "measurements", [("received_at", -1), ("_id", -1)]),  # reversed
+        (
+            "source, values.band_gap",
+            "measurements",
+            [("source", 1), ("values.band gap", 1), ("received_at", 1), ("_id", 1)],
+        ),
+        ("", "trials", [("sequence", 1)]),
+        ("-created_at", "trials", [("sequence", -1)]),
+        (
+            "batch,-acquisition_value",
+            "trials",
+            [("batch", 1), ("acquisition_value", -1), ("sequence", 1)],
+        ),
+    ],
+)
+def test_a_sort_ends_in_the_listings_own_order(
+    text: str, resource: str, expected: list[tuple[str, int]]
+) -> None:
+    assert mongo_sort(text, resource, OUTCOMES) == expected
+
+
+def test_a_sort_on_an_outcome_whose_name_holds_a_dot_is_an_expression() -> None:
+    value = {"$getField": {"field": {"$literal": "PCE (AM1.5)"}, "input": "$values"}}
+    assert mongo_sort("-values.pce_am1_5", "measurements", OUTCOMES)[0] == (value, -1)
+
+
+def test_an_unknown_sort_names_sort_and_the_keys_allowed() -> None:
+    with pytest.raises(FilterError, match=re.escape("sort: 'value' is not a field to sort")):
+        mongo_sort("value", "measurements", OUTCOMES)
+    with pytest.raises(FilterError, match=re.escape("sort: values.voc is not an outcome")):
+        mongo_sort("values.voc", "measurements", OUTCOMES)
