@@ -47,7 +47,7 @@ from prefect.logging import get_logger
 from prefect.schedules import Cron, Interval, Schedule
 
 from flows.campaigns import results_reported, run_campaign
-from flows.events import results_reported_triggers
+from flows.events import SETTLE_SECONDS, results_reported_triggers
 from flows.training import train_surrogate
 
 SCHEDULE_ANCHOR = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -93,6 +93,7 @@ def campaign_deployments(
     oracle: bool = True,
     per_run: int | None = None,
     closed: bool = False,
+    settle: float = SETTLE_SECONDS,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
@@ -108,10 +109,13 @@ def campaign_deployments(
         per_run: Batches each scheduled run adds at most (None: up to ``rounds``).
         closed: The campaign is closed: ``run-campaign`` is deployed paused (its runs
             would only skip), while late results still retrain (``results-reported``).
+        settle: Debounce window of the ``results-reported`` triggers, in seconds (>= 10;
+            see :func:`flows.events.results_reported_triggers`).
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
-            an oracle), or with ``rounds < 0``, ``interval <= 0`` or ``per_run < 1``.
+            an oracle), or with ``rounds < 0``, ``interval <= 0``, ``per_run < 1`` or
+            ``settle < 10``.
 
     """
     if not oracle:
@@ -121,7 +125,7 @@ def campaign_deployments(
                 "run-campaign (which measures with the lookup oracle) could never run; "
                 "serve it without a schedule"
             )
-        return _event_deployments(campaign, uri)
+        return _event_deployments(campaign, uri, settle)
     when = schedule(cron, interval)
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
@@ -138,10 +142,10 @@ def campaign_deployments(
         description=f"Bring {campaign} to {rounds} rounds with its lookup oracle.",
         tags=_tags(campaign),
     )
-    return [_built(run), *_event_deployments(campaign, uri)]
+    return [_built(run), *_event_deployments(campaign, uri, settle)]
 
 
-def _event_deployments(campaign: str, uri: str) -> list[RunnerDeployment]:
+def _event_deployments(campaign: str, uri: str, settle: float) -> list[RunnerDeployment]:
     """``train-surrogate`` (on demand) and ``results-reported`` (on results events)."""
     tags = _tags(campaign)
     train = train_surrogate.to_deployment(
@@ -153,7 +157,7 @@ def _event_deployments(campaign: str, uri: str) -> list[RunnerDeployment]:
     reported = results_reported.to_deployment(
         name=campaign,
         parameters={"campaign": campaign, "uri": uri},
-        triggers=list(results_reported_triggers(campaign)),
+        triggers=list(results_reported_triggers(campaign, settle)),
         concurrency_limit=1,
         description=f"Retrain and propose when results for {campaign} are reported.",
         tags=tags,
@@ -216,6 +220,7 @@ def serve_campaign(
     oracle: bool = True,
     per_run: int | None = None,
     closed: bool = False,
+    settle: float = SETTLE_SECONDS,
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit).
 
@@ -231,6 +236,7 @@ def serve_campaign(
         oracle=oracle,
         per_run=per_run,
         closed=closed,
+        settle=settle,
     )
     if interval is not None and oracle and not closed:
         started = catch_up(deployments[0], interval)

@@ -90,6 +90,14 @@ def flows_serve(
         int | None,
         typer.Option(help="Batches each scheduled run adds at most (default: up to --rounds)."),
     ] = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds without a new report before results-reported runs for the burst's "
+            "last results (>= 10; default: flows.events.SETTLE_SECONDS, 30); also the least "
+            "time between its runs on reports."
+        ),
+    ] = None,
 ) -> None:
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
 
@@ -113,6 +121,8 @@ def flows_serve(
         if interval is not None and interval <= 0:
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
         _check_pacing(rounds, per_run)
+        if settle is not None and settle < 10:
+            raise CommandError(f"--settle: must be >= 10 seconds (Prefect's least), got {settle}")
         _check_prefect(cron)
         # a lab's pool (no reference values) or open space (no pool) is measured by
         # instruments, not on a schedule
@@ -130,6 +140,7 @@ def flows_serve(
         if per_run is not None and not scheduled:
             raise CommandError("--per-run paces a schedule: give --cron or --interval with it")
         from flows.deployments import serve_campaign
+        from flows.events import SETTLE_SECONDS
 
         uri = Settings().uri
         # not an error: under `restart: unless-stopped` an exit would loop forever, and the
@@ -150,6 +161,7 @@ def flows_serve(
         oracle=oracle,
         per_run=per_run,
         closed=closed,
+        settle=SETTLE_SECONDS if settle is None else settle,
     )
 
 

@@ -52,7 +52,7 @@ from flows.deployments import (
     catch_up,
     literature_deployment,
 )
-from flows.events import emit_results_reported
+from flows.events import SETTLE_SECONDS, emit_results_reported
 from matloop.flows_cli import flows_app
 
 DEADLINE_S = 150.0
@@ -243,6 +243,7 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
         (["serve", "--campaign", "x", "--interval", "0"], "must be > 0"),
         (["serve", "--campaign", "x", "--interval", "5", "--rounds", "-1"], "must be >= 0"),
         (["serve", "--campaign", "x", "--interval", "5", "--per-run", "0"], "must be >= 1"),
+        (["serve", "--campaign", "x", "--interval", "5", "--settle", "5"], "must be >= 10"),
         (["serve", "--campaign", "nope", "--interval", "5"], "no campaign named 'nope'"),
     ]:
         result = cli.invoke(flows_app, args, env=env)
@@ -283,6 +284,9 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     assert paced.exit_code == 1 and "--per-run paces a schedule" in paced.output
     deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
+    assert {t.within.total_seconds() for t in deployments[1].triggers} == {SETTLE_SECONDS}
+    slow = campaign_deployments("lab", mongodb_uri, 0, oracle=False, settle=120)[1]
+    assert {t.within.total_seconds() for t in slow.triggers} == {120}
 
 
 def test_serving_a_closed_campaign_pauses_its_schedule_and_keeps_serving_results(
@@ -300,6 +304,11 @@ def test_serving_a_closed_campaign_pauses_its_schedule_and_keeps_serving_results
     assert result.exit_code == 0, result.output
     assert f"campaign {name!r} is closed: run-campaign/{name} is paused" in result.output
     assert served[0]["closed"] is True and served[0]["interval"] == 60
+    assert served[0]["settle"] == SETTLE_SECONDS
+    settled = CliRunner().invoke(
+        flows_app, [*args, "--settle", "90"], env={"MATLOOP_MONGODB_URI": mongodb_uri}
+    )
+    assert settled.exit_code == 0 and served[1]["settle"] == 90
     run, train, reported = campaign_deployments(name, mongodb_uri, 3, interval=60, closed=True)
     assert run.paused is True and not train.paused and not reported.paused
     assert campaign_deployments(name, mongodb_uri, 3, interval=60)[0].paused is False
