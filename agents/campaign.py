@@ -36,6 +36,7 @@ from discovery.metrics import (
     enhancement_factor,
     hypervolume,
     pareto_mask,
+    pareto_top_mask,
     simple_regret,
     top_fraction_trace,
     top_mask,
@@ -123,8 +124,10 @@ class CampaignMetrics:
         measurements: Results stored.
         best: Best value of the first objective.
         simple_regret: Distance of ``best`` from the pool's best (pools with known values).
-        enhancement_factor: EF against random for the top 5% (pools with known values).
-        acceleration_factor: AF against random for the top 5% (pools with known values).
+        enhancement_factor: EF against random for the top 5% (pools with known values;
+            with several objectives the pool's first Pareto layers holding 5% of it,
+            :func:`discovery.metrics.pareto_top_mask`).
+        acceleration_factor: AF against random for the same top set.
         hypervolume: Hypervolume of the measured feasible points (several objectives),
             above a reference 10% of the range below the worst values: the pool's when
             known, else the measured ones (a reference that moves as results arrive).
@@ -833,11 +836,16 @@ class CampaignAgent:
     ) -> Efficiency | None:
         if pool is None or not observed or not pool.feasible.any():
             return None  # no top set: nothing in the pool meets the constraints
-        objective = self.campaign.objectives[0]
+        objectives = self.campaign.objectives
+        objective = objectives[0]
         pool_values = pool.values[:, 0]
         order = [o.trial.candidate for o in observed if o.trial.candidate is not None]
         # the top set is feasible: with fewer feasible members than its size, all of them
-        top = top_mask(pool_values, objective.direction) & pool.feasible
+        if len(objectives) > 1:  # the pool's first Pareto layers
+            signs = np.array([o.direction.sign for o in objectives])
+            top = pareto_top_mask(signs * pool.values) & pool.feasible
+        else:
+            top = top_mask(pool_values, objective.direction) & pool.feasible
         trace = top_fraction_trace(order, top)
         pool_best = float(best_so_far(pool_values[pool.feasible], objective.direction)[-1])
         return Efficiency(

@@ -4,6 +4,8 @@ Definitions follow Rohr et al., Chem. Sci. 11, 2696 (2020) and Liang et al., npj
 Mater. 7, 188 (2021):
 
 * the *top set* is the ``ceil(fraction * N)`` best points of the pool (ties included);
+  with several objectives, the pool's first Pareto layers (nondominated sorting, as in
+  NSGA-II) until they hold that many (:func:`pareto_top_mask`);
 * ``Top%(i)`` is the fraction of the top set found after ``i`` experiments;
 * random sampling without replacement finds, in expectation, ``Top%_rand(i) = i / N``;
 * enhancement factor ``EF(i) = Top%(i) / Top%_rand(i)``;
@@ -60,6 +62,28 @@ def top_mask(pool_values: np.ndarray, direction: Direction, fraction: float = 0.
     k = top_count(scores.size, fraction)
     threshold = np.sort(scores)[::-1][k - 1]
     return scores >= threshold
+
+
+def pareto_top_mask(points: np.ndarray, fraction: float = 0.05) -> np.ndarray:
+    """Boolean mask of the pool's top ``fraction`` with several objectives.
+
+    The pool is sorted into Pareto layers (layer 0 is its front, layer 1 the front of the
+    rest, ...); the top set is the first layers that together hold ``ceil(fraction * N)``
+    points or more. With one objective the layers are the distinct values, best first,
+    so this is :func:`top_mask` (ties included).
+
+    Args:
+        points: ``N x m`` objective values of the pool, oriented so that larger is better.
+        fraction: Least size of the top set as a fraction of ``N``.
+
+    """
+    import moocore
+
+    Y = np.asarray(points, dtype=float)
+    ranks = np.asarray(moocore.pareto_rank(Y, maximise=True))
+    k = top_count(len(Y), fraction)
+    last = np.sort(ranks)[k - 1]  # the layer that brings the count to k
+    return ranks <= last
 
 
 def top_fraction_trace(order: Sequence[int], is_top: np.ndarray) -> np.ndarray:

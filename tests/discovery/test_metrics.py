@@ -14,6 +14,7 @@ from discovery.metrics import (
     enhancement_factor,
     hypervolume,
     pareto_mask,
+    pareto_top_mask,
     simple_regret,
     top_fraction_trace,
     top_mask,
@@ -186,3 +187,18 @@ def test_pareto_mask_keeps_the_undominated_and_their_ties() -> None:
     points = np.array([[1.0, 2.0], [2.0, 1.0], [0.5, 0.5], [1.0, 2.0], [2.0, 0.5]])
     assert pareto_mask(points).tolist() == [True, True, False, True, False]
     assert pareto_mask(np.empty((0, 2))).tolist() == []
+
+
+def test_the_pareto_top_set_takes_whole_layers_until_it_holds_the_fraction() -> None:
+    # layer 0: (3, 1), (1, 3); layer 1: (2, 1), (1, 2); layer 2: (0.5, 0.5), (0, 0)
+    points = np.array([[3, 1], [1, 3], [2, 1], [1, 2], [0.5, 0.5], [0, 0]], dtype=float)
+    assert pareto_top_mask(points, 2 / 6).tolist() == [True, True, False, False, False, False]
+    assert pareto_top_mask(points, 3 / 6).tolist() == [True] * 4 + [False] * 2  # a whole layer
+    assert pareto_top_mask(points, 0.01).sum() == 2  # the front, however small the fraction
+
+
+@pytest.mark.parametrize("fraction", [0.05, 0.1, 0.37])
+def test_with_one_objective_the_pareto_top_set_is_the_top_set(fraction: float) -> None:
+    values = np.random.default_rng(3).integers(0, 40, size=101).astype(float)  # with ties
+    expected = top_mask(values, Direction.MAXIMIZE, fraction)
+    assert pareto_top_mask(values[:, None], fraction).tolist() == expected.tolist()
