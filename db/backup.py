@@ -4,6 +4,10 @@ A dump is a folder with one ``<collection>.bson`` file per collection (BSON docu
 concatenated, as ``mongodump`` writes them, so ``mongorestore`` can read it too) and a
 ``manifest.json`` with document counts and a SHA-256 per file. Restore checks the
 manifest first and writes nothing when a file is missing or altered.
+
+The schema version (:data:`db.connection.SCHEMA_COLLECTION`) is dumped like any
+collection and restored with the documents it describes: a dump without one (written
+before versions) leaves the target without one, so the next connection upgrades them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.database import Database
+
+from db.connection import SCHEMA_COLLECTION
 
 FORMAT = "matloop-dump-1"
 #: What an index's description holds besides its options: the rest (unique, sparse,
@@ -165,9 +171,15 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
         if hashlib.sha256(path.read_bytes()).hexdigest() != expected["sha256"]:
             raise ValueError(f"{path}: checksum differs from manifest.json (altered or truncated)")
         documents[name] = _read(path)
-    occupied = [n for n in documents if database[n].estimated_document_count() > 0]
+    # every connection stamps a version, even into an empty target: it goes with the dump
+    occupied = [
+        n
+        for n in documents
+        if n != SCHEMA_COLLECTION and database[n].estimated_document_count() > 0
+    ]
     if occupied and not drop:
         raise ValueError(f"collections {occupied} are not empty; pass drop=True (--drop)")
+    database.drop_collection(SCHEMA_COLLECTION)
     for name, rows in documents.items():
         database.drop_collection(name)
         database.create_collection(name)

@@ -1,21 +1,84 @@
-"""Connecting mongoengine (and the raw pymongo client behind it) to a MongoDB URI."""
+"""Connecting mongoengine (and the raw pymongo client behind it) to a MongoDB URI.
+
+Schema version: the ``meta`` collection holds one document, ``{_id: "schema", version:
+N}``, the number of the last upgrade step the stored documents have been through.
+:func:`connect` reads it and runs only the steps of :data:`UPGRADE_STEPS` numbered
+above it, raising the version after each (a crash resumes at the step it stopped in).
+
+- A fresh database (no version, no documents) is stamped with :data:`SCHEMA_VERSION`
+  and runs no step; one stored before versions existed (documents, no version) runs
+  every step, once.
+- The version is only ever raised (``$max``): processes that connect at once may both
+  run a step, which is why every step is idempotent, and neither lowers the other's.
+- A database at a newer version than this code's was upgraded by a newer matloop: it is
+  used as it is, with a warning, and nothing is upgraded or written (an error would stop
+  older processes still running during a rolling upgrade).
+- A connection that may not write (a reader's credentials) leaves documents and version
+  as they are, with a warning.
+
+Adding upgrade step N + 1:
+    1. Write the upgrade as a function in the module that owns the documents. It must be
+       idempotent and safe beside a concurrent run of itself: filter each update on the
+       old shape, as :func:`db.materials.upgrade_materials` does.
+    2. Append ``UpgradeStep(N + 1, "what it changes", "db.module:function")`` to
+       :data:`UPGRADE_STEPS`. Never renumber, reorder or remove a released step.
+    3. Test it: store the old shape, set the stored version to N (see
+       ``tests/db/test_schema_version.py``), connect, and read the new shape.
+"""
 
 from __future__ import annotations
 
+import importlib
 import logging
+from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import mongoengine
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import DuplicateKeyError, OperationFailure
 
 from db.documents import ensure_indexes
 
 DEFAULT_DATABASE = "matloop"
+#: Where the schema version is stored: collection and document id.
+SCHEMA_COLLECTION = "meta"
+SCHEMA_ID = "schema"
 logger = logging.getLogger(__name__)
 
 _ALIAS = mongoengine.DEFAULT_CONNECTION_NAME
+
+
+@dataclass(frozen=True)
+class UpgradeStep:
+    """One numbered upgrade of stored documents.
+
+    Attributes:
+        version: The schema version the step brings the documents to (1, 2, ...).
+        name: What it changes, for logs.
+        target: ``"module:function"`` of the idempotent upgrade, imported when it runs
+            (the repositories import this module).
+    """
+
+    version: int
+    name: str
+    target: str
+
+    def run(self) -> None:
+        """Import the upgrade function and call it."""
+        module, function = self.target.split(":")
+        getattr(importlib.import_module(module), function)()
+
+
+#: Every upgrade, in order; append new ones (see the module docstring).
+UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
+    UpgradeStep(1, "unset the open end of bounds", "db.literature:unset_open_bound_ends"),
+    UpgradeStep(2, "papers count readings and citing records", "db.literature:count_readings"),
+    UpgradeStep(3, "materials get a descriptive formula", "db.materials:upgrade_materials"),
+)
+#: The version of the documents this code writes and reads.
+SCHEMA_VERSION = UPGRADE_STEPS[-1].version
 
 
 def database_name(uri: str) -> str:
@@ -24,7 +87,7 @@ def database_name(uri: str) -> str:
 
 
 def connect(uri: str, timeout_ms: int = 5000) -> Database:
-    """Connect the default mongoengine alias to ``uri`` and create indexes.
+    """Connect the default mongoengine alias to ``uri``, create indexes, upgrade documents.
 
     Reconnecting to another URI replaces the previous connection.
 
@@ -51,20 +114,72 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database:
     return database()
 
 
-def upgrade_documents() -> None:
-    """Bring documents stored by earlier versions up to date (idempotent, on connect).
+def upgrade_documents(steps: tuple[UpgradeStep, ...] = ()) -> None:
+    """Run the upgrade steps the stored documents have not been through (on connect).
 
-    A connection that may not write (a reader's credentials) leaves them as they are,
-    with a warning: the reads then see the older shapes.
+    Reads the stored version (one document) and writes nothing when it is current; see
+    the module docstring for fresh, older and newer databases and read-only credentials.
+
+    Args:
+        steps: The upgrades, numbered 1, 2, ... in order; :data:`UPGRADE_STEPS` if empty.
     """
-    from db.literature import upgrade_literature  # they import this package
-    from db.materials import upgrade_materials
-
+    steps = steps or UPGRADE_STEPS
+    current = steps[-1].version
+    found = schema_version()
+    if found == current:
+        return
+    if found is not None and found > current:
+        logger.warning(
+            "stored documents are at schema version %d, newer than this matloop's %d: "
+            "they are used as they are; install the matloop that upgraded them",
+            found,
+            current,
+        )
+        return
+    if found is None:  # before versions, the documents need every step; none are fresh
+        found = 0 if _holds_documents(database()) else current
     try:
-        upgrade_literature()
-        upgrade_materials()
+        _run(steps, found, current)
     except OperationFailure as error:
         logger.warning("stored documents not upgraded (%s); connect once with write access", error)
+
+
+def _run(steps: tuple[UpgradeStep, ...], stored: int, current: int) -> None:
+    """Run the steps above ``stored``, recording each; stamp ``current`` if none is due."""
+    meta = database()[SCHEMA_COLLECTION]
+    for step in steps:
+        if step.version > stored:
+            logger.info("upgrading stored documents, step %d: %s", step.version, step.name)
+            step.run()
+            raise_schema_version(meta, step.version)
+    if stored == current:  # a fresh database: nothing to upgrade, only to stamp
+        raise_schema_version(meta, current)
+
+
+def schema_version() -> int | None:
+    """The stored schema version; ``None`` for a fresh database or one stored before it."""
+    found = database()[SCHEMA_COLLECTION].find_one({"_id": SCHEMA_ID})
+    return None if found is None else int(found.get("version", 0))
+
+
+def raise_schema_version(meta: Collection, version: int) -> None:
+    """Store ``version`` unless a higher one is stored (a newer process may be ahead).
+
+    Args:
+        meta: The :data:`SCHEMA_COLLECTION` collection.
+        version: The version the documents are now at.
+    """
+    update = {"$max": {"version": version}}
+    try:
+        meta.update_one({"_id": SCHEMA_ID}, update, upsert=True)
+    except DuplicateKeyError:  # a concurrent first write inserted it: update that one
+        meta.update_one({"_id": SCHEMA_ID}, update)
+
+
+def _holds_documents(db: Database) -> bool:
+    """Whether any collection holds a document (asked once, for a database without version)."""
+    names = [n for n in db.list_collection_names() if not n.startswith("system.")]
+    return any(db[n].find_one({}, {"_id": 1}) is not None for n in names if n != SCHEMA_COLLECTION)
 
 
 def disconnect() -> None:

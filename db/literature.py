@@ -7,9 +7,10 @@ writes nothing. The same material, property, value and conditions read in severa
 places is one record whose sources are counted.
 
 Documents stored by earlier versions are brought up to date when the database is
-connected (:func:`upgrade_literature`, idempotent): a bound's open end is unset (it was
-stored equal to its number) and a paper's ``records`` becomes the records that cite it
-(it counted its readings, now ``readings``).
+connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open end is unset
+(:func:`unset_open_bound_ends`; it was stored equal to its number) and a paper's
+``records`` becomes the records that cite it (:func:`count_readings`; it counted its
+readings, now ``readings``).
 """
 
 from __future__ import annotations
@@ -727,12 +728,10 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
     )
 
 
-def upgrade_literature() -> None:
-    """Bring documents stored by earlier versions up to date (idempotent; on connect).
+def unset_open_bound_ends() -> None:
+    """Unset the open end of bounds stored with both ends (upgrade step; idempotent).
 
-    Bounds stored with both ends get their open end unset ("up to 40 K" had ``low`` 40,
-    so ``low>=40`` found it), and papers stored when ``records`` counted readings get
-    ``readings`` and the records that cite them.
+    "up to 40 K" was stored with ``low`` 40 too, so ``low>=40`` found it.
     """
     records = PropertyRecordDocument._get_collection()
     for end, qualifiers in (("low", UPPER_BOUNDS), ("high", LOWER_BOUNDS)):
@@ -740,13 +739,22 @@ def upgrade_literature() -> None:
             {"qualifier": {"$in": sorted(qualifiers)}, end: {"$exists": True}},
             {"$unset": {end: ""}},
         )
+
+
+def count_readings() -> None:
+    """Give papers stored when ``records`` counted readings their ``readings`` (upgrade step).
+
+    Their ``records`` becomes the number of records that cite them. Idempotent: only
+    papers without ``readings`` are read, and each is updated only while it has none.
+    """
     papers = PaperDocument._get_collection()
     old = list(papers.find({"readings": {"$exists": False}}, {"key": 1, "records": 1}))
-    if old:
-        cited = _records_citing([paper["key"] for paper in old])
-        for paper in old:
-            counts = {"readings": paper.get("records", 0), "records": cited.get(paper["key"], 0)}
-            papers.update_one({"_id": paper["_id"]}, {"$set": counts})
+    if not old:
+        return
+    cited = _records_citing([paper["key"] for paper in old])
+    for paper in old:
+        counts = {"readings": paper.get("records", 0), "records": cited.get(paper["key"], 0)}
+        papers.update_one({"_id": paper["_id"], "readings": {"$exists": False}}, {"$set": counts})
 
 
 def _records_citing(keys: list[str]) -> dict[str, int]:

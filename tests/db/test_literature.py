@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from db.connection import connect
+from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
 from db.literature import (
     LiteratureStore,
     MentionDocument,
@@ -32,6 +32,11 @@ def literature(mongodb_uri: str) -> LiteratureStore:
 @pytest.fixture
 def sample(literature_samples: SimpleNamespace) -> SimpleNamespace:
     return literature_samples
+
+
+def stored_at_version(version: int) -> None:
+    """Mark the stored documents as of schema ``version`` (older shapes were written)."""
+    database()[SCHEMA_COLLECTION].update_one({"_id": SCHEMA_ID}, {"$set": {"version": version}})
 
 
 def counts() -> dict[str, int]:
@@ -229,6 +234,7 @@ def test_bounds_stored_with_both_ends_are_upgraded_and_read_again_into_their_rec
     # as stored before: a bound's open end equal to its number
     records.update_one({"material": "CoSr2YCu2O7"}, {"$set": {"low": 40.0}})
     records.update_one({"material": "FeSe"}, {"$set": {"high": 30.0}})
+    stored_at_version(0)  # before step 1
     connect(mongodb_uri)  # a new process meets the old documents
     assert filtered(literature, "low>=40 OR high<=30") == []
     again = read("10.1/again", "CoSr2YCu2O7 has Tc up to 40 K.", ["CoSr2YCu2O7"], ["up to 40 K"])
@@ -288,6 +294,7 @@ def test_papers_stored_when_records_counted_readings_are_upgraded(
     PaperDocument._get_collection().update_one(
         {}, {"$set": {"records": 2}, "$unset": {"readings": ""}}
     )
+    stored_at_version(1)  # before step 2
     connect(mongodb_uri)
     (paper,), _ = literature.papers({})
     assert (paper["readings"], paper["records"]) == (2, 1)

@@ -105,10 +105,11 @@ def test_a_document_saved_directly_keeps_its_formula_as_written(mongodb_uri: str
 def test_materials_stored_before_the_descriptive_formula_get_it_on_connect(
     mongodb_uri: str,
 ) -> None:
-    from db.connection import connect
+    from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
 
     add_material("Fe2O3")
     MaterialDocument._get_collection().update_many({}, {"$unset": {"formula_descriptive": ""}})
+    database()[SCHEMA_COLLECTION].update_one({"_id": SCHEMA_ID}, {"$set": {"version": 2}})
     assert page_materials({"formula_descriptive": "Fe2O3"}, 10, 0)[1] == 0  # as stored before
     connect(mongodb_uri)  # a new process
     found, total = page_materials({"formula_descriptive": "Fe2O3"}, 10, 0)
