@@ -15,9 +15,11 @@ from literature.text import AnnotatedText, Span
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _QUALIFIER = r"(?:(?:up to|about|around|above|below|near|almost|nearly|over|of|~|≈|<|>|≥|≤)\s*)?"
+# Not inside a number, nor a power split off a unit ("W m -1 K -1" has no "1 K").
+_VALUE = rf"(?<![\d.])(?<![A-Za-zμµΩÅ]-)(?<![A-Za-zμµΩÅ]\s-){_NUMBER}"
 PATTERNS: dict[str, re.Pattern[str]] = {
-    "tcValue": re.compile(rf"{_QUALIFIER}{_NUMBER}(?:\s*[-–]\s*{_NUMBER})?\s?(?:m?K)\b"),
-    "pressure": re.compile(rf"{_NUMBER}(?:\s*[-–]\s*{_NUMBER})?\s?(?:GPa|MPa|kbar|bar)\b"),
+    "tcValue": re.compile(rf"{_QUALIFIER}{_VALUE}(?:\s*[-–]\s*{_NUMBER})?\s?(?:m?K)\b"),
+    "pressure": re.compile(rf"{_VALUE}(?:\s*[-–]\s*{_NUMBER})?\s?(?:GPa|MPa|kbar|bar)\b"),
     # Two or more element-like capitals with amounts: MgB2, La2-xSrxCuO4, FeSe0.5Te0.5.
     "material": re.compile(
         r"(?<![\w-])(?:[A-Z][a-z]?(?:\d+(?:\.\d+)?|[1-9]?[-−+]?[xyzδ])*){2,}(?![\w-])"

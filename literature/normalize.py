@@ -43,8 +43,9 @@ Conventions chosen here:
   asked for. A unit written but unknown to pint (``"0.5 Tesla"``, ``"3 emu"``) is not
   the default unit; a lower-case word (``"39 in MgB2"``) is prose, not a unit, unless it
   is a unit word pint does not know (``emu``, ``sccm``, ``oe``). A power split off a
-  length unit (``"0.1 emu/cm 3"``, ``"cm^3"``, ``"cm -3"``) belongs to the unit, so it is
-  never read as a value (``"3 K"``). Units are pint's, in the registry that
+  length unit (``"0.1 emu/cm 3"``, ``"cm^3"``, ``"cm -3"``), or a negative power split off
+  any unit (``"5 cm 2 s -1"``, ``"mol L -1"``), belongs to the unit, so it is never read
+  as a value (``"3 K"``, ``"-1 K"``). Units are pint's, in the registry that
   :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
@@ -1044,7 +1045,10 @@ _QUALIFIERS = tuple(
     for pattern, qualifier in _QUALIFIER_WORDS
 )
 _FLIPPED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
-_SIGNED = re.compile(r"(?<![\w.])-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+# A number, but not a power glued to a unit that no reading took in ("g-1" in "mA h g-1").
+_SIGNED = re.compile(
+    r"(?<![\w.])(?!(?<=[A-Za-zμµΩÅ]-)[123](?![\d.]))-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+)
 _UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 # Bounded look-around keeps long texts linear: qualifiers sit just before a number, and
 # a list of values ("4.2 and 4.6 K") shares one unit nearby.
@@ -1098,7 +1102,7 @@ def _unit(text: str) -> Any | None:
 # A unit as written: a first token, then tokens that carry an exponent or follow "/"
 # ("mol L-1", "degC min-1", "°C / min").
 _UNIT_TEXT = re.compile(
-    r"-?\s?(?P<unit>(?:°\s?[CF]|[A-Za-zμµΩÅ%][A-Za-zμµΩÅ%.]*(?:-?[123](?![\d.]))?)"
+    r"-?\s?(?P<unit>(?:°\s?[CF](?:-[123](?![\d.]))?|[A-Za-zμµΩÅ%][A-Za-zμµΩÅ%.]*(?:-?[123](?![\d.]))?)"
     r"(?:\s*/\s*[A-Za-zμµΩ°]+[A-Za-zμµΩ]*(?:-?\d)?|\s+[A-Za-zμµΩ]+-\d)*)"
 )
 
@@ -1126,12 +1130,23 @@ _SPLIT_POWER = re.compile(
     r"(?<![A-Za-zμµ])([kcmdnμµ]?m|Å)(?:\s*\^\s*|\s+)(-[123]|[23])(?!\d|[.,]\d)"
 )
 _CARET_POWER = re.compile(r"(?<=[A-Za-zμµΩÅ])\s*\^\s*(?=-?\d)")  # "s^-1": s-1
+# A negative power split off any unit by PDF extraction: "cm 2 s -1", "mol L -1",
+# "W m -1 K -1", "°C -1". Joined only where the word is a unit pint reads, so that the
+# "-1" is the unit's and never a value of its own ("-1 K" in "s -1 at 300 K").
+_SPLIT_NEGATIVE_POWER = re.compile(r"(?<![\w.°])(°?[A-Za-zμµΩÅ]{1,5})\s+(-[123])(?![\d.,])")
+
+
+def _join_negative_power(match: re.Match[str]) -> str:
+    """``"s -1"`` as ``"s-1"`` when the word is a unit; the text unchanged otherwise."""
+    word, power = match.groups()
+    return word + power if _unit(word) is not None else match.group()
 
 
 def _prepare(text: str, physical: bool) -> str:
     """Clean a value mention: glyphs, ±, scientific notation, split digits and powers."""
     text = _clean(text)
     text = _CARET_POWER.sub("", _SPLIT_POWER.sub(r"\1\2", text))
+    text = _SPLIT_NEGATIVE_POWER.sub(_join_negative_power, text)
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
     text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)

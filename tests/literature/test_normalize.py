@@ -485,6 +485,60 @@ def test_an_exponent_split_off_a_length_unit_is_read_as_its_power(
 
 
 @pytest.mark.parametrize(
+    "text",
+    [
+        "5 cm 2 s -1",
+        "with a diffusion coefficient of 5 cm 2 s -1",
+        "10 s -1",
+        "0.1 mol L -1",
+        "2 W m -1 K -1",
+        "1e18 cm -3",
+        "2 cm 2 V -1 s -1",
+        "3 mA h g -1",
+        "1.2 × 10 -5 °C -1",
+    ],
+)
+def test_a_negative_power_split_off_any_unit_is_not_a_temperature(text: str) -> None:
+    # PDF extraction writes "cm2 s-1" as "cm 2 s -1": the -1 is a power of s, not -1 K.
+    assert parse_quantity(text, default_unit="K", kind="temperature") is None
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "unit"),
+    [
+        ("5 cm 2 s -1", 5.0, "cm**2/s"),
+        ("10 s -1", 10.0, "1/s"),  # one rate, not a range from 1 to 10 s
+        ("0.1 mol L -1", 0.1, "mol/l"),
+        ("2 W m -1 K -1", 2.0, "W/K/m"),
+        ("2 cm 2 V -1 s -1", 2.0, "cm**2/s/V"),
+        ("10 °C min -1", 10.0, "K/min"),
+        ("1.2 × 10 -5 °C -1", 1.2e-5, "1/K"),
+        ("1e18 cm -3", 1e18, "1/cm**3"),
+        ("0.1 emu/cm 3", 0.1, ""),  # emu is unknown to pint: the number only
+    ],
+)
+def test_a_negative_power_split_off_any_unit_is_read_as_its_power(
+    text: str, value: float, unit: str
+) -> None:
+    result = parse_quantity(text)
+    assert result is not None and (result.value, result.unit) == (value, unit)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("with a diffusion coefficient of 5 cm 2 s -1 at 300 K", 300.0),
+        ("2 W m -1 K -1 at 4 K", 4.0),
+        ("from 5 to -1 °C", 275.15),  # "to" is no unit: the -1 is the range's end
+        ("-1 °C", 272.15),
+    ],
+)
+def test_temperatures_beside_split_negative_powers_are_still_read(text: str, value: float) -> None:
+    result = parse_quantity(text, default_unit="K", kind="temperature")
+    assert result is not None and (result.value, result.unit) == (pytest.approx(value), "K")
+
+
+@pytest.mark.parametrize(
     ("text", "default_unit", "kind"),
     [
         ("5 s-1", "K", "temperature"),
