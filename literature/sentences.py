@@ -4,7 +4,11 @@ A sentence boundary is a run of whitespace that either contains a paragraph brea
 line) or follows ``.``, ``!`` or ``?`` (plus closing quotes or brackets) and precedes an
 upper-case letter, a digit or an opening quote, unless the word before the full stop is an
 abbreviation (``Fig.``, ``e.g.``, ``et al.``, ``ca.``, ``Phys. Rev.``) or an initial
-(``J. Smith``), or is an enumerator opening the sentence (``2. Heat the powder.``). A capital
+(``J. Smith``), or is an enumerator opening the sentence (``2. Heat the powder.``).
+Journal titles as reference lists abbreviate them (``J. Am. Chem. Soc.``, ``Angew. Chem.
+Int. Ed.``) keep their full stops: title words that are also element symbols, units or
+English words (``Am.``, ``Mol.``, ``Trans.``) only beside another abbreviated title word or
+before a volume number, so ``The sample contained Am. The next`` still splits. A capital
 letter after a number is a unit (``at 300 K. The``), unless the number is a page
 (``pages 100-110 A. Smith``, ``pp. 5 K. Lee``) or a reference marker (``[1] J. Smith``).
 A citation glued after the full stop (``semiconductors.12,13 The``) still ends the sentence.
@@ -29,7 +33,7 @@ __all__ = ["split_sentences"]
 
 # Compared case-insensitively, without the final full stop; element symbols in their own
 # spelling ("Ca", "Al") are excluded below so "doped with Ca. The" still splits.
-ABBREVIATIONS = frozenset(
+_GENERAL_ABBREVIATIONS = frozenset(
     {
         "e.g",
         "i.e",
@@ -92,24 +96,35 @@ ABBREVIATIONS = frozenset(
         "temp",
         "conc",
         "wt",
-        # journals, as references abbreviate them: "J. Phys.", "Phys. Rev. Lett."
-        "phys",
-        "rev",
-        "lett",
-        "appl",
-        "chem",
-        "mater",
-        "soc",
-        "sci",
-        "commun",
-        "proc",
-        "acad",
-        "natl",
-        "condens",
-        "supercond",
-        "technol",
     }
 )
+
+# Words that journal titles abbreviate (ISO 4, as reference lists write them: "J. Am.
+# Chem. Soc.", "Angew. Chem. Int. Ed.", "Nat. Mater."). These never end a sentence
+# otherwise, so their full stop is always kept.
+_JOURNAL_WORDS = """
+    acad acc adv allg angew annu anorg appl ber bioelectron biol biosens bull calorim catal
+    ceram chem commun compd comput condens corros cosmochim cryst crystallogr electroanal
+    electrochem electrochim energ environ equilib eur europhys funct geochim geophys inorg
+    instrum int jpn kristallogr lett lumin magn mater mech metall microsc miner nanotechnol
+    nat natl nucl opt philos phys polym proc prog radiat rep rev scr sci sens soc spectrosc
+    struct supercond surf technol theor therm thermochim vac
+"""
+JOURNAL_ABBREVIATIONS = frozenset(_JOURNAL_WORDS.split())
+# Title words that are also element symbols, units or English words ("Am.", "Mol.",
+# "Trans.", "Sol.", "Met."): their full stop is kept only inside a journal title, that is,
+# beside another abbreviated title word or before a volume ("Dalton Trans. 12,").
+# "The sample contained Am. The next ..." still ends a sentence.
+_AMBIGUOUS_WORDS = """
+    am anal des electron eng front ind inf ion mag mat math med met mineral mod model mol
+    org planet res sol trans
+"""
+AMBIGUOUS_JOURNAL_WORDS = frozenset(_AMBIGUOUS_WORDS.split())
+ABBREVIATIONS = _GENERAL_ABBREVIATIONS | JOURNAL_ABBREVIATIONS
+# Abbreviated title words that mark a journal title beside an ambiguous one; "J." and "Z."
+# are the initials of "Journal" and "Zeitschrift".
+_TITLE_WORDS = JOURNAL_ABBREVIATIONS | AMBIGUOUS_JOURNAL_WORDS | {"j", "z"}
+_VOLUME = re.compile(r"^\(?\d{1,4}[,:]$")
 
 # Chemical element symbols: "Ca." or "Al." ending a sentence is a formula, not "ca."/"et al.".
 _SYMBOLS = """
@@ -167,39 +182,43 @@ def split_sentences(text: str) -> tuple[Sentence, ...]:
             break
         following = tokens[i + 1]
         before = tuple(t.group() for t in tokens[max(0, i - 2) : i])
+        after = tuple(t.group() for t in tokens[i + 1 : i + 3])
         gap = text[token.end() : following.start()]
         opens = token.start() == start
-        if _is_boundary(gap, token.group(), before, following.group()[0], opens):
+        if _is_boundary(gap, token.group(), before, after, opens):
             sentences.append(Sentence(start, token.end()))
             start = following.start()
     return tuple(sentences)
 
 
 def _is_boundary(
-    gap: str, token: str, before: tuple[str, ...], following: str, opens: bool
+    gap: str, token: str, before: tuple[str, ...], after: tuple[str, ...], opens: bool
 ) -> bool:
     """Whether the whitespace ``gap`` after ``token`` ends a sentence.
 
-    ``before`` holds the (up to two) tokens before ``token``, nearest last. ``opens`` says
-    ``token`` is the first of its sentence: an enumerator ("10.", "b)") there numbers the
-    sentence rather than ending one.
+    ``before`` holds the (up to two) tokens before ``token``, nearest last; ``after`` the
+    (one or two) tokens after it, nearest first. ``opens`` says ``token`` is the first of
+    its sentence: an enumerator ("10.", "b)") there numbers the sentence rather than ending
+    one.
     """
     if gap.count("\n") >= 2:
         return True
     if opens and _ENUMERATOR.match(token):
         return False
+    following = after[0][0]
     if not (following.isupper() or following.isdigit() or following in _OPENERS):
         return False
     if not _END.search(token):
         return _CITED_END.search(token) is not None and following.isupper()
     word = token.rstrip(_CLOSERS)
-    return word[-1] in "!?" or not _keeps_full_stop(word[:-1], before)
+    return word[-1] in "!?" or not _keeps_full_stop(word[:-1], before, after)
 
 
-def _keeps_full_stop(word: str, before: tuple[str, ...]) -> bool:
+def _keeps_full_stop(word: str, before: tuple[str, ...], after: tuple[str, ...]) -> bool:
     """Whether the full stop after ``word`` belongs to it (an abbreviation or an initial).
 
-    ``before`` holds the (up to two) words before ``word``, nearest last.
+    ``before`` holds the (up to two) tokens before ``word``, nearest last; ``after`` the
+    tokens after it, nearest first.
     """
     word = word.lstrip(_OPENERS)
     if not word or word.endswith("."):
@@ -209,10 +228,41 @@ def _keeps_full_stop(word: str, before: tuple[str, ...]) -> bool:
         word not in ELEMENTS or word in _ELEMENT_LIKE_ABBREVIATIONS
     ):
         return True
+    if _title_word(word) in JOURNAL_ABBREVIATIONS or _in_journal_title(word, before, after):
+        return True  # "J. Non-Cryst. Solids", "J. Am. Chem. Soc."
     if _INITIALS.match(word):
         # "at 300 K." ends a sentence with a unit; "J. Smith" has an initial.
         return not (len(word) == 1 and _has_unit(before))
     return False
+
+
+def _in_journal_title(word: str, before: tuple[str, ...], after: tuple[str, ...]) -> bool:
+    """Whether ``word`` is an ambiguous title word abbreviated in a journal title.
+
+    It is ("J. Am. Chem. Soc.", "Dalton Trans. 12,") when it is capitalised and beside
+    another abbreviated title word, or before a volume number.
+    """
+    if not word[0].isupper() or _title_word(word) not in AMBIGUOUS_JOURNAL_WORDS:
+        return False
+    if _VOLUME.match(after[0]):
+        return True
+    return any(_is_title_abbreviation(token) for token in (*before, *after))
+
+
+def _is_title_abbreviation(token: str) -> bool:
+    """Whether ``token`` is an abbreviated journal title word ("Chem.", "J.", "(Am.")."""
+    word = token.lstrip(_OPENERS)
+    return (
+        len(word) > 1
+        and word.endswith(".")
+        and word[0].isupper()
+        and _title_word(word[:-1]) in _TITLE_WORDS
+    )
+
+
+def _title_word(word: str) -> str:
+    """``word`` as the title word lists hold it: lower case, the part after any hyphen."""
+    return word.rpartition("-")[2].lower()
 
 
 def _has_unit(before: tuple[str, ...]) -> bool:

@@ -101,10 +101,59 @@ def test_an_initial_after_a_page_or_reference_marker_keeps_its_full_stop(text: s
     assert sentences(text) == [text]
 
 
-@pytest.mark.parametrize("journal", ["Phys. Rev. B", "J. Chem. Phys.", "Appl. Phys. Lett."])
+@pytest.mark.parametrize(
+    "journal",
+    [
+        "Phys. Rev. B",
+        "J. Chem. Phys.",
+        "Appl. Phys. Lett.",
+        "J. Am. Chem. Soc.",  # "Am." is americium's symbol too
+        "Angew. Chem. Int. Ed.",
+        "Nat. Mater.",
+        "Chem. Mater.",
+        "J. Phys. Chem. C",
+        "Inorg. Chem.",
+        "Adv. Funct. Mater.",
+        "Sci. Rep.",  # the last word before the volume keeps its full stop
+        "J. Alloys Compd.",
+        "Acc. Chem. Res.",
+        "J. Mol. Struct.",
+        "Ind. Eng. Chem. Res.",
+        "Z. Anorg. Allg. Chem.",
+        "IEEE Trans. Magn.",
+        "Dalton Trans.",  # an ambiguous word alone, before the volume
+        "Am. Mineral.",
+        "J. Non-Cryst. Solids",
+        "Sol. Energy Mater. Sol. Cells",
+    ],
+)
 def test_journal_abbreviations_keep_their_full_stop(journal: str) -> None:
     text = f"As in {journal} 12, 1 (2001). Next."
     assert sentences(text) == [f"As in {journal} 12, 1 (2001).", "Next."]
+
+
+def test_a_reference_with_its_year_first_is_one_sentence() -> None:
+    text = "[3] A. Lee, J. Am. Chem. Soc. 2019, 141, 5. Next."
+    assert sentences(text) == ["[3] A. Lee, J. Am. Chem. Soc. 2019, 141, 5.", "Next."]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The sample contained Am. The next one did not.",
+        "I am. The end.",
+        "We added 0.5 mol. The solution turned blue.",
+        "The isomer was trans. The other was cis.",
+        "The gel formed a sol. The sol was dried.",
+        "It became a Mineral. The end.",
+    ],
+)
+def test_a_title_word_that_is_also_a_symbol_unit_or_word_still_ends_a_sentence(
+    text: str,
+) -> None:
+    # only beside another abbreviated title word ("J. Am. Chem.") is "Am." a journal's
+    first, second = text.split(". ", 1)
+    assert sentences(text) == [f"{first}.", second]
 
 
 @pytest.mark.parametrize(
@@ -193,3 +242,10 @@ def test_spans_partition_any_text(text: str) -> None:
 def test_paragraph_breaks_always_split(text: str) -> None:
     for span in split_sentences(text):
         assert "\n\n" not in text[span.start : span.end].replace("\r", "")
+
+
+def test_no_always_kept_journal_word_is_spelled_like_an_element() -> None:
+    # such a word ("Am") goes in AMBIGUOUS_JOURNAL_WORDS, so "contained Am. The" splits
+    from literature.sentences import ELEMENTS, JOURNAL_ABBREVIATIONS
+
+    assert not {word.capitalize() for word in JOURNAL_ABBREVIATIONS} & ELEMENTS
