@@ -52,6 +52,7 @@ from agents.campaign import (
     CampaignAgent,
     campaign_planner,
 )
+from agents.literature import search_sentences
 from agents.serialize import (
     csv_cells,
     iso,
@@ -414,6 +415,8 @@ SORT_TRIALS = (
     "(`created_at`: proposal order, the default). Ties go in proposal order; a trial "
     "without an `acquisition_value` comes first ascending, last descending."
 )
+#: Header of a 409 from the search: why nothing can be searched (``no-embeddings``).
+SEARCH_REASON = "X-Matloop-Reason"
 SORT_MEASUREMENTS = (
     f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['measurements'])}, "
     "or an outcome, `values.<outcome>` (`-values.pce`: best first where larger is better). "
@@ -631,7 +634,7 @@ class Service:
             ("POST", "/materials", self.create_material, Admin, 200, registered),
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
-            ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 422)),
+            ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 409, 422)),
             ("GET", "/models", self.list_models, Reader, 200, (401, 403, 422)),
             ("GET", "/models/{version}", self.show_model, Reader, 200, read),
         ]
@@ -922,18 +925,29 @@ class Service:
         """Sentences nearest the query by meaning (MiniLM embeddings, cosine), filtered.
 
         Filters: sentences mentioning materials with every `element`, or sentences that
-        are the source of a record of `property` with a value in [min, max].
+        are the source of a record of `property` with a value in [min, max]. A 409 when
+        nothing can be searched (no sentence stored, or none embedded: papers ingested
+        with `--no-embeddings`), saying so, with the reason in `X-Matloop-Reason`
+        (`no-sentences`, `no-embeddings`); `[]` means the filters matched nothing.
         """
         for symbol in element or ():
             if not Element.is_valid_symbol(symbol):
                 raise ValueError(f"element: {symbol!r} is not an element symbol")
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError(f"min: {minimum} is larger than max {maximum}")
-        vector = self.encoder().encode([q])[0]
-        hits = self.literature.search(
-            vector, k, elements=element or (), property=property, minimum=minimum, maximum=maximum
+        result = search_sentences(
+            self.literature,
+            q,
+            lambda text: self.encoder().encode([text])[0],
+            k,
+            element or (),
+            property,
+            minimum,
+            maximum,
         )
-        return [asdict(hit) for hit in hits]
+        if result.message is not None:  # [] would read as "nothing matched the filters"
+            raise HTTPException(409, result.message, {SEARCH_REASON: str(result.reason)})
+        return [asdict(hit) for hit in result.hits]
 
     def encoder(self) -> Any:
         """The sentence encoder, loaded on first use (torch and the MiniLM weights)."""

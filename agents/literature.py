@@ -14,16 +14,37 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from pymongo.errors import ConnectionFailure
 
-from db.literature import IngestReport, LiteratureStore
+from db.literature import IngestReport, LiteratureStore, SearchHit
 from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.pipeline import Extractor
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
+from literature.vectors import DIMENSION
 
 if TYPE_CHECKING:
     import pandas as pd
+
+#: :attr:`SearchResult.reason` when no paper is stored at all.
+NO_SENTENCES = "no-sentences"
+#: :attr:`SearchResult.reason` when sentences are stored but none has an embedding.
+NO_EMBEDDINGS = "no-embeddings"
+_REASONS = {
+    NO_SENTENCES: (
+        "no sentences are stored yet: ingest papers with `matloop literature ingest PATHS` "
+        "(it embeds their sentences for search by default)"
+    ),
+    NO_EMBEDDINGS: (
+        "no stored sentence has an embedding, so semantic search has nothing to compare "
+        "the query with (the papers were ingested with --no-embeddings). Embeddings are "
+        "computed when papers are ingested: `matloop literature ingest PATHS` (embeddings "
+        "are on by default, --embeddings). Papers already stored are skipped when "
+        "ingested again: to embed those, ingest them into an empty database "
+        "(MATLOOP_DATABASE or MATLOOP_MONGODB_URI)"
+    ),
+}
 
 
 @dataclass
@@ -59,6 +80,75 @@ class IngestSummary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {**asdict(self), "papers_per_second": round(self.papers_per_second, 3)}
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """What a semantic search found, and why it found nothing when it cannot succeed.
+
+    Attributes:
+        hits: Sentences nearest the query, best first.
+        reason: ``None`` when the search ran over embedded sentences (no hits then means
+            the filters matched nothing); :data:`NO_SENTENCES` or :data:`NO_EMBEDDINGS`
+            when no query could have found anything.
+    """
+
+    hits: list[SearchHit]
+    reason: str | None = None
+
+    @property
+    def message(self) -> str | None:
+        """For a :attr:`reason`, what it means and how to fix it, in words; else ``None``."""
+        return None if self.reason is None else _REASONS[self.reason]
+
+
+def search_sentences(
+    store: LiteratureStore,
+    query: str,
+    encode: Callable[[str], np.ndarray],
+    k: int = 10,
+    elements: Iterable[str] = (),
+    property: str | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> SearchResult:
+    """Sentences nearest ``query`` by meaning (cosine of embeddings), with filters.
+
+    Args:
+        store: Where the sentences are.
+        query: Free text.
+        encode: Text to its ``384`` unit embedding, with the encoder the sentences were
+            embedded with; not called when no sentence is stored.
+        k: How many hits.
+        elements: Sentences mentioning materials with all of these elements.
+        property: With ``minimum``/``maximum``: sentences that are the source of a record
+            of this property in the value range.
+        minimum: Smallest record value.
+        maximum: Largest record value.
+
+    Returns:
+        The hits, and the reason when there are none because nothing can be searched.
+    """
+    if not store.counts().get("passages"):
+        return SearchResult([], NO_SENTENCES)
+    hits = store.search(
+        encode(query),
+        k,
+        elements=tuple(elements),
+        property=property,
+        minimum=minimum,
+        maximum=maximum,
+    )
+    if hits or _any_embedded(store):
+        return SearchResult(hits)
+    return SearchResult([], NO_EMBEDDINGS)
+
+
+def _any_embedded(store: LiteratureStore) -> bool:
+    """Whether any stored sentence has an embedding: the store only searches those."""
+    # Any vector finds an embedded sentence when there is one; asked only after an empty
+    # search, so a search that finds something costs nothing more.
+    return bool(store.search(np.zeros(DIMENSION, dtype=np.float32), 1))
 
 
 def corpus_hash(data: CorpusSplit, config: TrainConfig) -> str:

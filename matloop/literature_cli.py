@@ -167,22 +167,32 @@ def literature_search(
     maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Semantic search over sentences (MiniLM embeddings, cosine), with filters."""
+    """Semantic search over sentences (MiniLM embeddings, cosine), with filters.
+
+    When no stored sentence can be searched (none stored, or none embedded because the
+    papers were ingested with --no-embeddings), says so and how to fix it, and exits 1.
+    """
     from dataclasses import asdict
 
-    from literature.embeddings import SentenceEncoder
-    from matloop.cli import console, errors
+    from rich.markup import escape
+
+    from agents.literature import search_sentences
+    from matloop.cli import console, err, errors
 
     with errors():
         _check_elements(element)
         store = _store()
         _check_property(property, store)
-        vector = SentenceEncoder().encode([query])[0]
-        hits = store.search(
-            vector, k, elements=element or (), property=property, minimum=minimum, maximum=maximum
+        result = search_sentences(
+            store, query, _encode, k, element or (), property, minimum, maximum
         )
+    hits = result.hits
     if as_json:
         sys.stdout.write(json.dumps([asdict(h) for h in hits], indent=2) + "\n")
+    if result.message is not None:  # an empty list alone reads as "nothing matched"
+        err.print(f"[yellow]nothing to search:[/yellow] {escape(result.message)}", highlight=False)
+        raise typer.Exit(1)
+    if as_json:
         return
     for hit in hits:
         console.print(f"[bold]{hit.score:.3f}[/bold] {hit.text}", highlight=False)
@@ -227,6 +237,13 @@ def literature_records(
         with errors():  # an OSError names the file
             output.write_text(text)
         console.print(f"wrote {len(rows)} records to {output}")
+
+
+def _encode(text: str) -> Any:
+    """``text``'s sentence embedding, with the encoder that embedded the stored sentences."""
+    from literature.embeddings import SentenceEncoder
+
+    return SentenceEncoder().encode([text])[0]
 
 
 def _check_sort(order: str) -> None:

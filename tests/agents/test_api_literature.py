@@ -223,6 +223,19 @@ def test_search_finds_sentences_by_meaning_with_filters(
     assert anonymous.status_code == 401
 
 
+def test_a_search_with_nothing_embedded_is_a_409_saying_so(
+    mongodb_uri: str, literature_samples: SimpleNamespace, reader: dict[str, str]
+) -> None:
+    extraction = literature_samples.extraction("10.1/c", ["MgB2"])
+    extraction.embeddings.clear()  # as `literature ingest --no-embeddings` stores it
+    LiteratureStore().ingest(extraction)
+    with TestClient(create_app()) as client:
+        found = client.get("/api/v1/literature/search", params={"q": "x"}, headers=reader)
+    assert found.status_code == 409, found.text  # not [], which means "nothing matched"
+    assert found.headers["X-Matloop-Reason"] == "no-embeddings"
+    assert "no stored sentence has an embedding" in found.json()["detail"]
+
+
 def test_a_models_record_ids_look_up_their_records(api: TestClient, reader: dict[str, str]) -> None:
     rows = api.get("/api/v1/literature/records", headers=reader).json()["data"]
     wanted = {row["id"]: row["material"] for row in rows if row["material"] != "MgB2"}

@@ -1,0 +1,103 @@
+"""Semantic search through the literature service and the CLI, when nothing can be found.
+
+A search over sentences that have no embeddings (papers ingested with --no-embeddings)
+used to return an empty list, as if nothing matched; it now says why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from agents.literature import NO_EMBEDDINGS, NO_SENTENCES, search_sentences
+from db.literature import LiteratureStore
+from discovery.domain import ModelArtifact
+from literature.ner import Tagger
+from matloop.cli import app
+
+
+class Encoder:
+    """A stand-in sentence encoder that records what it was asked."""
+
+    def __init__(self, vector: np.ndarray) -> None:
+        self.vector = vector
+        self.asked: list[str] = []
+
+    def __call__(self, text: str) -> np.ndarray:
+        self.asked.append(text)
+        return self.vector
+
+
+def without_embeddings(extraction: Any) -> Any:
+    """``extraction`` as ``ingest --no-embeddings`` stores it."""
+    extraction.embeddings.clear()
+    return extraction
+
+
+def test_an_empty_store_says_nothing_is_stored_and_encodes_nothing(
+    mongodb_uri: str, literature_samples: SimpleNamespace
+) -> None:
+    encode = Encoder(literature_samples.unit(0))
+    result = search_sentences(LiteratureStore(), "superconductivity", encode)
+    assert (result.hits, result.reason) == ([], NO_SENTENCES)
+    assert result.message is not None and "matloop literature ingest" in result.message
+    assert encode.asked == []  # the encoder (MiniLM) is not even loaded
+
+
+def test_sentences_without_embeddings_say_so_and_how_to_embed_them(
+    mongodb_uri: str, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    store.ingest(without_embeddings(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"])))
+    result = search_sentences(store, "superconductivity", Encoder(literature_samples.unit(0)))
+    assert (result.hits, result.reason) == ([], NO_EMBEDDINGS)
+    assert result.message is not None
+    assert "no stored sentence has an embedding" in result.message
+    assert "matloop literature ingest" in result.message and "--embeddings" in result.message
+
+
+def test_embedded_sentences_are_found_and_no_match_is_no_failure(
+    mongodb_uri: str, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    doi = "10.1/b"
+    store.ingest(literature_samples.extraction(doi, ["MgB2", "LSCO"]))
+    # sentence j of the paper is embedded as unit(j + len(doi)): ask for the second one
+    result = search_sentences(store, "LSCO", Encoder(literature_samples.unit(1 + len(doi))), k=1)
+    assert result.reason is None and result.message is None
+    assert [hit.text for hit in result.hits] == [literature_samples.sentences["LSCO"]]
+    filtered = search_sentences(store, "LSCO", Encoder(literature_samples.unit(0)), elements=["Au"])
+    assert (filtered.hits, filtered.reason) == ([], None)  # the filter matched nothing
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
+    LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "2" * 64, {}, tagger.to_bytes()))
+    # no MiniLM in these tests: the stored sentences have no embedding to compare with
+    monkeypatch.setattr(
+        "matloop.literature_cli._encode", lambda text: np.zeros(384, dtype=np.float32)
+    )
+    return CliRunner()
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_cli_search_without_embeddings_explains_and_fails(
+    cli: CliRunner, tmp_path: Path, as_json: bool
+) -> None:
+    paper = tmp_path / "a.txt"
+    paper.write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    ingested = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    assert ingested.exit_code == 0, ingested.output
+    result = cli.invoke(app, ["literature", "search", "MgB2", *(["--json"] if as_json else [])])
+    assert result.exit_code == 1
+    assert "no stored sentence has an embedding" in result.stderr
+    assert "--embeddings" in result.stderr
+    if as_json:
+        assert result.stdout.strip() == "[]"  # still JSON on stdout
