@@ -22,7 +22,7 @@ from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.pipeline import Extractor
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
-from literature.vectors import DIMENSION
+from literature.vectors import to_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,11 +38,8 @@ _REASONS = {
     ),
     NO_EMBEDDINGS: (
         "no stored sentence has an embedding, so semantic search has nothing to compare "
-        "the query with (the papers were ingested with --no-embeddings). Embeddings are "
-        "computed when papers are ingested: `matloop literature ingest PATHS` (embeddings "
-        "are on by default, --embeddings). Papers already stored are skipped when "
-        "ingested again: to embed those, ingest them into an empty database "
-        "(MATLOOP_DATABASE or MATLOOP_MONGODB_URI)"
+        "the query with (the papers were ingested with --no-embeddings): embed them with "
+        "`matloop literature embed`"
     ),
 }
 
@@ -139,16 +136,41 @@ def search_sentences(
         minimum=minimum,
         maximum=maximum,
     )
-    if hits or _any_embedded(store):
+    if hits or store.has_embeddings():  # asked after an empty search only
         return SearchResult(hits)
     return SearchResult([], NO_EMBEDDINGS)
 
 
-def _any_embedded(store: LiteratureStore) -> bool:
-    """Whether any stored sentence has an embedding: the store only searches those."""
-    # Any vector finds an embedded sentence when there is one; asked only after an empty
-    # search, so a search that finds something costs nothing more.
-    return bool(store.search(np.zeros(DIMENSION, dtype=np.float32), 1))
+def embed_stored(
+    store: LiteratureStore,
+    encode: Callable[[list[str]], np.ndarray],
+    batch: int = 256,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """Embed the stored sentences that have no embedding (papers ingested without).
+
+    Resumable and safe beside another run: each batch is stored as it is encoded, and
+    an embedding stored meanwhile is kept.
+
+    Args:
+        store: Where the sentences are.
+        encode: ``n`` texts to their ``n x 384`` unit embeddings, with the encoder that
+            embeds ingested papers (:class:`literature.embeddings.SentenceEncoder`).
+        batch: Sentences read and encoded at a time.
+        on_batch: Called after each batch with the sentences embedded so far.
+
+    Returns:
+        How many sentences this call embedded.
+    """
+    embedded, after = 0, None
+    while rows := store.unembedded(batch, after):
+        vectors = encode([text for _, text in rows])
+        ids = [passage for passage, _ in rows]
+        embedded += store.store_embeddings(dict(zip(ids, map(to_bytes, vectors), strict=True)))
+        after = ids[-1]
+        if on_batch is not None:
+            on_batch(embedded)
+    return embedded
 
 
 def corpus_hash(data: CorpusSplit, config: TrainConfig) -> str:

@@ -16,7 +16,7 @@ readings, now ``readings``).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +37,7 @@ from mongoengine import (
     StringField,
 )
 from pymatgen.core import Composition
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.errors import DuplicateKeyError
 
@@ -496,6 +496,43 @@ class LiteratureStore:
     def counts(self) -> dict[str, int]:
         """Documents per literature collection."""
         return {d._meta["collection"]: d.objects.count() for d in LITERATURE_DOCUMENTS}
+
+    def unembedded(self, limit: int, after: ObjectId | None = None) -> list[tuple[ObjectId, str]]:
+        """Stored sentences without an embedding (ingested with ``--no-embeddings``).
+
+        Args:
+            limit: At most this many.
+            after: Only those with a larger id (pages through them once, in id order).
+
+        Returns:
+            ``(passage id, text)`` pairs, in id order.
+        """
+        wanted: dict[str, Any] = {"embedding": None}  # null, or stored before the field
+        if after is not None:
+            wanted["_id"] = {"$gt": after}
+        rows = PassageDocument._get_collection().find(wanted, {"text": 1})
+        return [(r["_id"], r["text"]) for r in rows.sort("_id", 1).limit(limit)]
+
+    def store_embeddings(self, embeddings: Mapping[ObjectId, bytes]) -> int:
+        """Store sentences' embeddings where they have none; returns how many were stored.
+
+        Args:
+            embeddings: Passage id -> ``384`` float32 unit vector as bytes
+                (:func:`literature.vectors.to_bytes`). One a concurrent run stored
+                meanwhile is kept.
+        """
+        updates = [
+            UpdateOne({"_id": passage, "embedding": None}, {"$set": {"embedding": vector}})
+            for passage, vector in embeddings.items()
+        ]
+        if not updates:
+            return 0
+        return PassageDocument._get_collection().bulk_write(updates, ordered=False).modified_count
+
+    def has_embeddings(self) -> bool:
+        """Whether any stored sentence has an embedding (search only compares those)."""
+        found = PassageDocument._get_collection().find_one({"embedding": {"$ne": None}}, {"_id": 1})
+        return found is not None
 
     def search(
         self,

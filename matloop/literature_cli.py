@@ -155,6 +155,31 @@ def literature_ingest(
         raise typer.Exit(1)
 
 
+@literature_app.command("embed")
+def literature_embed(
+    batch: Annotated[int, typer.Option(min=1, help="Sentences encoded at a time.")] = 256,
+) -> None:
+    """Embed stored sentences that have none, for search (ingested with --no-embeddings).
+
+    Resumable: run it again after an interruption.
+    """
+    from agents.literature import embed_stored
+    from matloop.cli import console, errors
+
+    with errors():
+        store = _store()
+        with console.status("embedding sentences") as status:
+            embedded = embed_stored(
+                store,
+                _encoder().encode,
+                batch,
+                lambda done: status.update(f"embedded {done} sentences"),
+            )
+    console.print(
+        f"embedded {embedded} sentences" if embedded else "every sentence has an embedding"
+    )
+
+
 @literature_app.command("search")
 def literature_search(
     query: str,
@@ -241,9 +266,14 @@ def literature_records(
 
 def _encode(text: str) -> Any:
     """``text``'s sentence embedding, with the encoder that embedded the stored sentences."""
+    return _encoder().encode([text])[0]
+
+
+def _encoder() -> Any:
+    """The sentence encoder that embeds ingested papers (loads torch and MiniLM)."""
     from literature.embeddings import SentenceEncoder
 
-    return SentenceEncoder().encode([text])[0]
+    return SentenceEncoder()
 
 
 def _check_sort(order: str) -> None:

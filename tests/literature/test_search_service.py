@@ -6,6 +6,7 @@ used to return an empty list, as if nothing matched; it now says why.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -14,7 +15,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from agents.literature import NO_EMBEDDINGS, NO_SENTENCES, search_sentences
+from agents.literature import NO_EMBEDDINGS, NO_SENTENCES, embed_stored, search_sentences
 from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger
@@ -58,7 +59,7 @@ def test_sentences_without_embeddings_say_so_and_how_to_embed_them(
     assert (result.hits, result.reason) == ([], NO_EMBEDDINGS)
     assert result.message is not None
     assert "no stored sentence has an embedding" in result.message
-    assert "matloop literature ingest" in result.message and "--embeddings" in result.message
+    assert "`matloop literature embed`" in result.message
 
 
 def test_embedded_sentences_are_found_and_no_match_is_no_failure(
@@ -98,6 +99,66 @@ def test_cli_search_without_embeddings_explains_and_fails(
     result = cli.invoke(app, ["literature", "search", "MgB2", *(["--json"] if as_json else [])])
     assert result.exit_code == 1
     assert "no stored sentence has an embedding" in result.stderr
-    assert "--embeddings" in result.stderr
+    assert "matloop literature embed" in result.stderr
     if as_json:
         assert result.stdout.strip() == "[]"  # still JSON on stdout
+
+
+class BatchEncoder:
+    """A stand-in for MiniLM's batch ``encode``: sentence i of all it saw is unit(i)."""
+
+    def __init__(self, unit: Any) -> None:
+        self.unit = unit
+        self.batches: list[list[str]] = []
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        seen = sum(len(b) for b in self.batches)
+        self.batches.append(list(texts))
+        return np.stack([self.unit(seen + i) for i in range(len(texts))])
+
+
+def test_stored_sentences_without_embeddings_are_embedded_once_in_batches(
+    mongodb_uri: str, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    materials = ["MgB2", "LSCO", "NbSe2"]
+    store.ingest(without_embeddings(literature_samples.extraction("10.1/a", materials)))
+    store.ingest(literature_samples.extraction("10.1/e", ["MgB2"]))  # embedded at ingest
+    missing = [text for _, text in store.unembedded(100)]
+    assert sorted(missing) == sorted(literature_samples.sentences[m] for m in materials)
+    # another run embedded the first sentence meanwhile: it keeps that embedding
+    first = store.unembedded(1)[0][0]
+    assert store.store_embeddings({first: literature_samples.unit(99).tobytes()}) == 1
+    encoder = BatchEncoder(literature_samples.unit)
+    progress: list[int] = []
+    done = embed_stored(store, encoder.encode, batch=2, on_batch=progress.append)
+    assert done == len(missing) - 1 and store.unembedded(100) == []
+    assert [len(b) for b in encoder.batches] == [2] * (done // 2) + [done % 2] * (done % 2)
+    assert progress[-1] == done
+    assert embed_stored(store, encoder.encode) == 0  # nothing left: a second run is a no-op
+    # the sentence embedded as unit(0) is now what a search for unit(0) finds first
+    found = search_sentences(store, "x", Encoder(literature_samples.unit(0)), k=1)
+    assert [hit.text for hit in found.hits] == [encoder.batches[0][0]]
+
+
+def test_cli_embeds_what_was_ingested_without_and_search_then_finds_it(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    paper = tmp_path / "a.txt"
+    paper.write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    assert cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"]).exit_code == 0
+    unit = np.zeros(384, dtype=np.float32)
+    unit[0] = 1.0
+    encoder = SimpleNamespace(encode=lambda texts: np.tile(unit, (len(texts), 1)))
+    monkeypatch.setattr("matloop.literature_cli._encoder", lambda: encoder)
+    embedded = cli.invoke(app, ["literature", "embed"])
+    assert embedded.exit_code == 0, embedded.output
+    assert embedded.stdout.strip().startswith("embedded ") and "sentences" in embedded.stdout
+    again = cli.invoke(app, ["literature", "embed"])
+    assert "every sentence has an embedding" in again.stdout
+    monkeypatch.setattr("matloop.literature_cli._encode", lambda text: unit)
+    found = cli.invoke(app, ["literature", "search", "MgB2", "--json"])
+    assert found.exit_code == 0, found.output
+    assert "MgB2 becomes superconducting at 39 K." in {
+        hit["text"] for hit in json.loads(found.stdout)
+    }
