@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import time
 from collections.abc import Iterator
 from types import SimpleNamespace
 
@@ -14,7 +13,6 @@ from fastapi.testclient import TestClient
 
 from agents.api import create_app
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
-from db.tokens import create_token
 
 
 @pytest.fixture
@@ -24,12 +22,6 @@ def api(mongodb_uri: str, literature_samples: SimpleNamespace) -> Iterator[TestC
     store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
     with TestClient(create_app()) as client:
         yield client
-
-
-@pytest.fixture
-def reader() -> dict[str, str]:
-    secret, _ = create_token(f"reader-{time.monotonic_ns()}", "researcher")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, str]) -> None:

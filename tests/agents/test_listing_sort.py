@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +12,6 @@ from fastapi.testclient import TestClient
 
 from agents.api import create_app
 from db import CampaignStore
-from db.tokens import create_token
 from discovery.domain import (
     Campaign,
     CampaignSettings,
@@ -64,12 +62,6 @@ def cells(store: CampaignStore) -> list[Trial]:
 def api(cells: list[Trial]) -> Iterator[TestClient]:
     with TestClient(create_app()) as client:
         yield client
-
-
-@pytest.fixture
-def reader() -> dict[str, str]:
-    secret, _ = create_token(f"reader-{time.monotonic_ns()}", "researcher")
-    return {"Authorization": f"Bearer {secret}"}
 
 
 def _get(api: TestClient, reader: dict[str, str], path: str, **params: Any) -> Any:
