@@ -32,6 +32,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi_offline import FastAPIOffline
 from mongoengine import ValidationError as MongoValidationError
 from pydantic import (
     AfterValidator,
@@ -1022,7 +1023,8 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
             connect(uri)
         yield
 
-    app = FastAPI(
+    # the docs pages' scripts come from the package, not a CDN: labs are often offline
+    app = FastAPIOffline(
         title="matloop",
         version="0.1.0",
         summary="Closed-loop materials discovery: instruments claim work and report results.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 from collections.abc import Iterator
 from functools import partial
@@ -394,6 +395,17 @@ def test_a_query_parameter_the_route_does_not_take_is_a_422(
     [error] = response.json()["detail"]
     assert error["loc"] == ["query", named] and f"unknown query parameter {named!r}" in error["msg"]
     assert api.get(f"/api/v1{path}", params=params).status_code == 401  # the token first
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_docs_pages_load_their_scripts_from_the_api_not_a_cdn(
+    api: TestClient, page: str
+) -> None:
+    html = api.get(page).text  # an instrument network is often offline
+    assets = re.findall(r'(?:src|href)="([^"]+\.(?:js|css))"', html)
+    assert assets and all(a.startswith("/static-offline-docs/") for a in assets), assets
+    for asset in assets:
+        assert api.get(asset).status_code == 200
 
 
 def test_routes_outside_the_api_take_any_query(api: TestClient) -> None:
