@@ -871,8 +871,22 @@ class Service:
         the ten highest Tc of iron arsenides.
         """
         query = optimade_to_mongo(filter, "records")
+        for name in sorted(compared_texts(query, "property")):
+            self._check_property(name, "filter: property", FilterError)  # a 400
         rows, total = self.literature.records(query, limit, offset, sort=sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+
+    def _check_property(
+        self, name: str, where: str, error: type[ValueError] = ValueError
+    ) -> None:
+        """Refuse a property no record may have, as the CLI does (not an empty page).
+
+        Raises:
+            ValueError: (``error``) naming ``where``, the property and those records may have.
+        """
+        known = self.literature.properties()
+        if name.lower() not in known:
+            raise error(f"{where}: {name!r} is not a record property; use {', '.join(known)}")
 
     @access("read")
     def list_papers(
@@ -936,6 +950,8 @@ class Service:
                 raise ValueError(f"element: {symbol!r} is not an element symbol")
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError(f"min: {minimum} is larger than max {maximum}")
+        if property is not None:
+            self._check_property(property, "property")
         result = search_sentences(
             self.literature,
             q,
@@ -1006,6 +1022,33 @@ def _unavailable(request: Request, error: Exception) -> Response:
         status_code=503,
         headers={"Retry-After": "1"},
     )
+
+
+def compared_texts(query: Any, field: str) -> set[str]:
+    """The texts a MongoDB query compares ``field`` with (``=``, ``!=``, ``IN``), at any depth.
+
+    Example:
+        >>> sorted(compared_texts({"$or": [{"p": {"$eq": "tc"}}, {"p": "a"}]}, "p"))
+        ['a', 'tc']
+    """
+    found: set[str] = set()
+    if isinstance(query, list):
+        for part in query:
+            found |= compared_texts(part, field)
+    elif isinstance(query, dict):
+        for key, value in query.items():
+            if key != field:
+                found |= compared_texts(value, field)
+            elif isinstance(value, str):
+                found.add(value)
+            elif isinstance(value, dict):
+                for op in ("$eq", "$ne", "$in", "$nin"):
+                    operand = value.get(op)
+                    found |= {operand} if isinstance(operand, str) else set()
+                    if isinstance(operand, list):
+                        found |= {o for o in operand if isinstance(o, str)}
+                found |= compared_texts(value.get("$not"), field)
+    return found
 
 
 def create_app(uri: str | None = None, on_results: ResultsHook | None = None) -> FastAPI:

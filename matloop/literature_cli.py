@@ -219,6 +219,8 @@ def literature_search(
         raise typer.Exit(1)
     if as_json:
         return
+    if not hits:
+        err.print("no sentence matches the filters")
     for hit in hits:
         console.print(f"[bold]{hit.score:.3f}[/bold] {hit.text}", highlight=False)
         console.print(f"      [dim]{hit.paper_key} §{hit.section}.{hit.sentence} {hit.title}[/dim]")

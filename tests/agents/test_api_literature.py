@@ -126,7 +126,7 @@ def test_csv_pages_of_records_have_the_same_columns(
 @pytest.mark.parametrize(
     ("path", "nothing", "columns"),
     [
-        ("/literature/records", 'property="nothing"', RECORD_COLUMNS),
+        ("/literature/records", "value>1e9", RECORD_COLUMNS),
         ("/literature/papers", "year>3000", PAPER_COLUMNS),
     ],
 )
@@ -213,6 +213,25 @@ def test_search_finds_sentences_by_meaning_with_filters(
     assert bad.status_code == 422 and "element: 'Qq'" in bad.text
     anonymous = api.get("/api/v1/literature/search", params={"q": "x"})
     assert anonymous.status_code == 401
+
+
+def test_a_property_no_record_may_have_is_refused_not_an_empty_page(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    records = "/api/v1/literature/records"
+    for text in ('property="bandgap"', 'value>1 AND (property="tc" OR property="bandgap")'):
+        bad = api.get(records, params={"filter": text}, headers=reader)
+        assert bad.status_code == 400, bad.text
+        assert bad.json()["detail"] == (
+            "filter: property: 'bandgap' is not a record property; use tc"
+        )
+    tc = api.get(records, params={"filter": 'property="TC"'}, headers=reader)
+    assert tc.status_code == 200 and tc.json()["meta"]["total"] > 0  # any case
+    search = api.get(
+        "/api/v1/literature/search", params={"q": "x", "property": "bandgap"}, headers=reader
+    )
+    assert search.status_code == 422, search.text
+    assert "property: 'bandgap' is not a record property" in search.json()["detail"]
 
 
 def test_a_search_with_nothing_embedded_is_a_409_saying_so(

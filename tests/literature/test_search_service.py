@@ -162,3 +162,6 @@ def test_cli_embeds_what_was_ingested_without_and_search_then_finds_it(
     assert "MgB2 becomes superconducting at 39 K." in {
         hit["text"] for hit in json.loads(found.stdout)
     }
+    nothing = cli.invoke(app, ["literature", "search", "MgB2", "--element", "Au"])
+    assert nothing.exit_code == 0 and nothing.stdout == ""  # searched: the filters matched none
+    assert "no sentence matches the filters" in nothing.stderr
