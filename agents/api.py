@@ -305,7 +305,35 @@ class CampaignIn(Body):
     """A new campaign over an open space or a pool of candidates."""
 
     name: str = Field(pattern=NAME_REGEX, description="Letters, digits, `_`, `.`, `-`.")
-    space: dict[str, Any]
+    space: dict[str, Any] = Field(
+        description="The search space. `parameters` (required, at least one): continuous "
+        '`{name, type: "continuous" (the default), lower, upper, unit (optional)}` or '
+        'categorical `{name, type: "categorical", choices: [text, ...]}`. `simplex` '
+        "(optional): `{names: [continuous parameters], total (default 1)}`, fractions that "
+        "add up to `total`. `linear` (optional): `{terms: {parameter: coefficient}, upper}`, "
+        "meaning sum(coefficient * parameter) <= upper (negate the terms for a lower "
+        "limit). Any other key, at any level, is a 422 naming it (`space.linear_constraints: "
+        "unknown key ...`).",
+        examples=[
+            {
+                "parameters": [
+                    {
+                        "name": "temperature",
+                        "type": "continuous",
+                        "lower": 20,
+                        "upper": 80,
+                        "unit": "degC",
+                    },
+                    {"name": "solvent", "type": "categorical", "choices": ["water", "ethanol"]},
+                    {"name": "salt_a", "type": "continuous", "lower": 0, "upper": 1},
+                    {"name": "salt_b", "type": "continuous", "lower": 0, "upper": 1},
+                    {"name": "additive", "type": "continuous", "lower": 0, "upper": 1},
+                ],
+                "simplex": [{"names": ["salt_a", "salt_b", "additive"], "total": 1}],
+                "linear": [{"terms": {"salt_a": 1, "salt_b": 1}, "upper": 0.9}],
+            }
+        ],
+    )
     objectives: list[ObjectiveIn] = Field(min_length=1, max_length=16)
     constraints: list[ConstraintIn] = Field(default_factory=list, max_length=16)
     settings: SettingsIn = SettingsIn()
@@ -681,10 +709,7 @@ class Service:
                 constraints.append(OutcomeConstraint(c.name, c.lower, c.upper, c.unit))
             except ValueError as error:
                 raise ValueError(f"constraints[{i}]: {error}") from None
-        try:
-            space = SearchSpace.from_dict(body.space)
-        except ValueError as error:
-            raise ValueError(f"space: {error}") from None
+        space = SearchSpace.from_dict(body.space)  # a ValueError names `space...`: a 422
         if body.candidates is not None and not body.candidates:  # not an open space
             raise ValueError("candidates: none given; a pool campaign needs at least one")
         if body.settings.prior_model is not None and not body.candidates:

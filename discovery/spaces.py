@@ -10,7 +10,9 @@ parameter becomes one one-hot column per choice. Models normalise inputs themsel
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+import numbers
+import re
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -387,37 +389,195 @@ class SearchSpace:
         return {"parameters": params, "simplex": simplex, "linear": linear}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
-        """Build a space from :meth:`to_dict` output, validating as it goes."""
-        try:
-            return cls._from_dict(data)
-        except (KeyError, TypeError, AttributeError, OverflowError) as error:
-            raise ValueError(f"malformed ({type(error).__name__}: {error})") from None
+    def from_dict(cls, data: Any) -> SearchSpace:
+        """Build a space from :meth:`to_dict` output (or a request body), strictly.
 
-    @classmethod
-    def _from_dict(cls, data: Mapping[str, Any]) -> SearchSpace:
-        params: list[Parameter] = []
-        for i, raw in enumerate(data.get("parameters", [])):
-            kind = raw.get("type", "continuous")
-            unit = raw.get("unit")
-            if unit is not None and not isinstance(unit, str):
-                raise ValueError(f"parameters[{i}].unit: must be text, got {unit!r}")
-            if kind == "categorical":
-                params.append(CategoricalParameter(raw["name"], tuple(raw["choices"])))
-            elif kind == "continuous":
-                params.append(
-                    ContinuousParameter(raw["name"], float(raw["lower"]), float(raw["upper"]), unit)
-                )
-            else:
-                raise ValueError(f"parameters[{i}].type: unknown parameter type {kind!r}")
+        The format, keys in brackets optional::
+
+            {"parameters": [
+                 {"name": "T", ["type": "continuous",] "lower": 20, "upper": 80,
+                  ["unit": "degC"]},
+                 {"name": "solvent", "type": "categorical", "choices": ["water", "ethanol"]}],
+             ["simplex": [{"names": ["a", "b"], ["total": 1.0]}],]
+             ["linear": [{"terms": {"a": 1.0, "T": 0.01}, "upper": 1.5}]]}
+
+        A linear constraint has no lower limit: write one as an upper limit of the
+        negated terms.
+
+        Raises:
+            ValueError: the first problem, with its path from ``space`` (``space.simplex[0]
+                .names: required``); an unknown key is refused, listing the keys allowed.
+        """
+        root = _object(data, "space", "a space", _SPACE_KEYS, required=("parameters",))
+        parameters = tuple(
+            _parameter(raw, f"space.parameters[{i}]")
+            for i, raw in enumerate(_list(root["parameters"], "space.parameters"))
+        )
         simplex = tuple(
-            SimplexConstraint(tuple(c["names"]), float(c.get("total", 1.0)))
-            for c in data.get("simplex", [])
+            _simplex(raw, f"space.simplex[{i}]")
+            for i, raw in enumerate(_list(root.get("simplex", []), "space.simplex"))
         )
         linear = tuple(
-            LinearConstraint(
-                tuple((str(k), float(v)) for k, v in c["terms"].items()), float(c["upper"])
-            )
-            for c in data.get("linear", [])
+            _linear(raw, f"space.linear[{i}]")
+            for i, raw in enumerate(_list(root.get("linear", []), "space.linear"))
         )
-        return cls(tuple(params), simplex, linear)
+        try:
+            return cls(parameters, simplex, linear)
+        except ValueError as error:  # the space's own rules; "linear[0]: ..." is a path
+            dot = re.match(r"\w+\[\d+\]: ", str(error)) is not None
+            raise ValueError(f"space{'.' if dot else ': '}{error}") from None
+
+
+# -- from_dict: every level names its keys, and refuses others ----------------------------
+_SPACE_KEYS = ("parameters", "simplex", "linear")
+_CONTINUOUS_KEYS = ("name", "type", "lower", "upper", "unit")
+_CATEGORICAL_KEYS = ("name", "type", "choices")
+_SIMPLEX_KEYS = ("names", "total")
+_LINEAR_KEYS = ("terms", "upper")
+_PARAMETER_TYPES = ("continuous", "categorical")
+
+
+def _show(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _child(path: str, key: Any) -> str:
+    """``path.key``, or ``path['key']`` where the key is not a plain word."""
+    return f"{path}.{key}" if isinstance(key, str) and key.isidentifier() else f"{path}[{key!r}]"
+
+
+def _object(
+    data: Any,
+    path: str,
+    what: str,
+    allowed: Sequence[str],
+    required: Sequence[str],
+    hint: str = "",
+) -> Mapping[str, Any]:
+    """``data`` as a JSON object holding every ``required`` key and no key not ``allowed``.
+
+    Args:
+        data: The value to check.
+        path: Where it is (``space.parameters[0]``), for the messages.
+        what: What it is, with its article (``a space``), for the messages.
+        allowed: Keys it may have, in the order the messages list them.
+        required: Keys it must have.
+        hint: Appended to the list of keys (``; ...``).
+
+    Raises:
+        ValueError: naming the first unknown or missing key, and listing ``allowed``.
+    """
+    keys = f"{what} has {', '.join(allowed)}{hint}"
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{path}: must be an object ({keys}), got {_show(data)}")
+    for key in data:
+        if key not in allowed:
+            raise ValueError(f"{_child(path, key)}: unknown key ({keys})")
+    for key in required:
+        if key not in data:
+            raise ValueError(f"{_child(path, key)}: required ({keys})")
+    return data
+
+
+def _list(data: Any, path: str) -> list[Any] | tuple[Any, ...]:
+    """``data`` if it is a JSON list, else raise naming ``path``."""
+    if not isinstance(data, list | tuple):
+        raise ValueError(f"{path}: must be a list, got {_show(data)}")
+    return data
+
+
+def _text(value: Any, path: str) -> str:
+    """``value`` if it is text, else raise naming ``path``."""
+    if not isinstance(value, str):
+        raise ValueError(f"{path}: must be text, got {_show(value)}")
+    return value
+
+
+def _number(value: Any, path: str) -> float:
+    """``value`` as a finite float, else raise naming ``path`` (true and false are not)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{path}: must be a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ValueError(f"{path}: {_show(value)} is too large") from None
+    if not math.isfinite(number):
+        raise ValueError(f"{path}: must be finite, got {number}")
+    return number
+
+
+def _parameter(raw: Any, path: str) -> Parameter:
+    """One parameter of :meth:`SearchSpace.to_dict`; ``type`` defaults to continuous."""
+    if not isinstance(raw, Mapping):
+        raise ValueError(
+            f"{path}: must be an object (a continuous parameter has "
+            f"{', '.join(_CONTINUOUS_KEYS)}; a categorical one {', '.join(_CATEGORICAL_KEYS)}), "
+            f"got {_show(raw)}"
+        )
+    kind = raw.get("type", "continuous")
+    if kind == "categorical":
+        data = _object(raw, path, "a categorical parameter", _CATEGORICAL_KEYS, ("name", "choices"))
+        name = _text(data["name"], f"{path}.name")
+        choices = _list(data["choices"], f"{path}.choices")
+        labels = tuple(_text(c, f"{path}.choices[{i}]") for i, c in enumerate(choices))
+        return _built(path, lambda: CategoricalParameter(name, labels))
+    if kind != "continuous":  # not `in`: a list or object is no type either
+        raise ValueError(
+            f"{path}.type: unknown parameter type {_show(kind)} "
+            f"(one of {', '.join(_PARAMETER_TYPES)})"
+        )
+    data = _object(
+        raw, path, "a continuous parameter", _CONTINUOUS_KEYS, ("name", "lower", "upper")
+    )
+    name = _text(data["name"], f"{path}.name")
+    lower = _number(data["lower"], f"{path}.lower")
+    upper = _number(data["upper"], f"{path}.upper")
+    unit = data.get("unit")
+    unit = None if unit is None else _text(unit, f"{path}.unit")
+    return _built(path, lambda: ContinuousParameter(name, lower, upper, unit))
+
+
+def _built(path: str, build: Callable[[], Parameter]) -> Parameter:
+    """``build()``, its own rules' refusals (bounds, choices) prefixed with ``path``."""
+    try:
+        return build()
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+
+
+def _simplex(raw: Any, path: str) -> SimplexConstraint:
+    """One simplex constraint of :meth:`SearchSpace.to_dict`; ``total`` defaults to 1."""
+    data = _object(raw, path, "a simplex constraint", _SIMPLEX_KEYS, required=("names",))
+    names = _list(data["names"], f"{path}.names")
+    return SimplexConstraint(
+        tuple(_text(name, f"{path}.names[{i}]") for i, name in enumerate(names)),
+        _number(data.get("total", 1.0), f"{path}.total"),
+    )
+
+
+def _linear(raw: Any, path: str) -> LinearConstraint:
+    """One linear constraint of :meth:`SearchSpace.to_dict`: ``sum(terms) <= upper``."""
+    data = _object(
+        raw,
+        path,
+        "a linear constraint",
+        _LINEAR_KEYS,
+        required=_LINEAR_KEYS,
+        hint="; it means sum(coefficient * parameter) <= upper, so negate the terms "
+        "for a lower limit",
+    )
+    terms = data["terms"]
+    if not isinstance(terms, Mapping) or not terms:
+        raise ValueError(
+            f"{path}.terms: must be a non-empty object of parameter name: coefficient, "
+            f"got {_show(terms)}"
+        )
+    return LinearConstraint(
+        tuple(
+            (_text(name, f"{path}.terms"), _number(c, _child(f"{path}.terms", name)))
+            for name, c in terms.items()
+        ),
+        _number(data["upper"], f"{path}.upper"),
+    )

@@ -272,7 +272,7 @@ def test_sample_reaches_every_feasible_simplex(bounds: list[tuple[float, float]]
     points = space.sample(30, np.random.default_rng(0))
     for point in points:
         space.validate(point)
-    assert len({round(point["p0"], 9) for point in points}) == 30  # spread, not one point
+    assert len({round(float(point["p0"]), 9) for point in points}) == 30  # spread, not one point
 
 
 # -- to_dict / from_dict -------------------------------------------------------------------
@@ -330,4 +330,6 @@ def test_from_dict_validates_as_it_builds() -> None:
     with pytest.raises(ValueError, match="exceeds upper"):
         SearchSpace.from_dict({"parameters": [{"name": "a", "lower": 2, "upper": 1}]})
     with pytest.raises(ValueError, match="at least one parameter"):
+        SearchSpace.from_dict({"parameters": []})
+    with pytest.raises(ValueError, match=r"^space\.parameters: required"):
         SearchSpace.from_dict({})
