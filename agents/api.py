@@ -862,7 +862,13 @@ class Service:
     ) -> dict[str, Any]:
         """Mark a trial failed: no result will come; its candidate may come back (twice).
 
-        A running trial is failed by the instrument holding its lease.
+        A running trial is failed by the instrument holding its lease. Idempotent: the
+        same request again (a retry after a lost answer) is a 200 with the trial as
+        stored, unchanged: the first reason stays and no second failure counts. The same
+        means from the instrument that failed it; an admin token naming no instrument
+        repeats only a failure an admin token made naming none (naming the instrument, it
+        repeats that instrument's). A trial cancelled, or failed by another, is a 409
+        naming who gave it up and how.
         """
         return _give_up(self.agent(name), True, trial_id, principal, body)
 
@@ -870,7 +876,13 @@ class Service:
     def cancel(
         self, name: str, trial_id: str, principal: Caller, body: GiveUpIn | None = None
     ) -> dict[str, Any]:
-        """Abandon a trial that was never run (running: by the instrument holding it)."""
+        """Abandon a trial that was never run (running: by the instrument holding it).
+
+        Idempotent as `/fail`: cancelling it again, as the one that cancelled it (same
+        instrument; an admin token naming none, after one naming none), is a 200 with the
+        trial as stored, unchanged. A trial failed, or cancelled by another, is a 409
+        naming who gave it up and how.
+        """
         return _give_up(self.agent(name), False, trial_id, principal, body)
 
     @access("read")
@@ -901,9 +913,7 @@ class Service:
         rows, total = self.literature.records(query, limit, offset, sort=sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 
-    def _check_property(
-        self, name: str, where: str, error: type[ValueError] = ValueError
-    ) -> None:
+    def _check_property(self, name: str, where: str, error: type[ValueError] = ValueError) -> None:
         """Refuse a property no record may have, as the CLI does (not an empty page).
 
         Raises:

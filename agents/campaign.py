@@ -650,12 +650,21 @@ class CampaignAgent:
     ) -> Trial:
         """Mark a trial failed: its candidate is proposed again, up to :data:`MAX_FAILURES`.
 
+        Safe to retry: failing a trial again, as the same instrument (or, naming none, as
+        an operator again), returns it as stored and changes nothing: no second failure
+        counts against its candidate, and the first reason stays. A trial another gave
+        up, or abandoned, is refused naming who did (:meth:`CampaignStore.set_status`).
+
         Args:
             trial_id: The trial.
             instrument: Who reports it; a trial leased to another instrument is refused.
             reason: Why, kept on the trial (``furnace fault``).
             operator: Whether an operator asks, who may fail a running trial without
                 naming its instrument (an instrument must name itself).
+
+        Raises:
+            TrialStateError: on a trial completed, given up otherwise or by another, or
+                leased to another instrument.
         """
         return self.store.set_status(
             self.name, trial_id, TrialStatus.FAILED, instrument, reason, operator
@@ -668,7 +677,11 @@ class CampaignAgent:
         reason: str | None = None,
         operator: bool = True,
     ) -> Trial:
-        """Mark a trial abandoned: never run, no result will come (arguments as :meth:`fail`)."""
+        """Mark a trial abandoned: never run, no result will come.
+
+        Arguments and retries as :meth:`fail`: abandoning it again, as the same one,
+        returns it unchanged; a trial failed, or abandoned by another, is refused.
+        """
         return self.store.set_status(
             self.name, trial_id, TrialStatus.ABANDONED, instrument, reason, operator
         )

@@ -17,7 +17,7 @@ from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import Document, NotUniqueError, ValidationError
 from pymongo.client_session import ClientSession
-from pymongo.collection import Collection
+from pymongo.collection import Collection, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db import connection
@@ -61,6 +61,14 @@ RecordCheck = Callable[[dict[str, Trial], dict[str, Measurement]], None]
 ACTIVE, CLOSED = "active", "closed"
 #: The reason stored on the trials that closing a campaign abandons.
 CLOSED_REASON = "campaign closed"
+#: The moves that give a trial up: no result will come.
+GIVE_UPS = frozenset({TrialStatus.FAILED, TrialStatus.ABANDONED})
+#: Who gave a trial up (its ``given_up_by``) when no instrument is named: an operator (an
+#: admin token), a caller naming none on a trial no instrument held, the campaign's close.
+#: In parentheses, which no instrument name (``SOURCE_REGEX``) holds: never mistaken for one.
+GIVEN_UP_BY_OPERATOR = "(operator)"
+GIVEN_UP_BY_UNNAMED = "(unnamed)"
+GIVEN_UP_BY_CLOSE = "(close)"
 
 
 class CampaignNotFoundError(LookupError):
@@ -77,6 +85,22 @@ class TrialNotFoundError(LookupError):
 
 class TrialStateError(ValueError):
     """The trial is not in a state that allows this (no longer pending, leased to another)."""
+
+
+def _giver(instrument: str | None, operator: bool) -> str:
+    """What a give-up records as who did it (``given_up_by``)."""
+    if instrument is not None:
+        return instrument
+    return GIVEN_UP_BY_OPERATOR if operator else GIVEN_UP_BY_UNNAMED
+
+
+def _who(giver: str) -> str:
+    """A ``given_up_by`` in words."""
+    return {
+        GIVEN_UP_BY_OPERATOR: "an operator naming no instrument",
+        GIVEN_UP_BY_UNNAMED: "a caller naming no instrument",
+        GIVEN_UP_BY_CLOSE: "the campaign's close",
+    }.get(giver, f"instrument {giver!r}")
 
 
 class ConcurrentProposalError(RuntimeError):
@@ -304,6 +328,7 @@ class CampaignStore:
                 "$set": {
                     "status": TrialStatus.ABANDONED.value,
                     "reason": CLOSED_REASON,
+                    "given_up_by": GIVEN_UP_BY_CLOSE,
                     "updated_at": utcnow(),
                 },
                 "$unset": {"active_candidate": "", "lease_expires_at": ""},
@@ -349,12 +374,16 @@ class CampaignStore:
 
     def trial(self, name: str, trial_id: str) -> Trial:
         """One trial of the campaign (raises :class:`TrialNotFoundError`)."""
+        return trial_from_raw(self._trial_row(name, trial_id), name)
+
+    def _trial_row(self, name: str, trial_id: str) -> dict[str, Any]:
+        """One trial of the campaign, its raw document (raises :class:`TrialNotFoundError`)."""
         # _id first: SecantusDB serves the first clause it can from an index, and
         # campaign first would read every trial of the campaign.
         row = _trials().find_one({"_id": parse_id(trial_id), "campaign": self._id(name)})
         if row is None:
             raise TrialNotFoundError(f"trial {trial_id} not found in campaign {name!r}")
-        return trial_from_raw(row, name)
+        return row
 
     def _trials_by_id(self, campaign: ObjectId, name: str, ids: Iterable[str]) -> dict[str, Trial]:
         valid = [ObjectId(i) for i in set(ids) if ObjectId.is_valid(i)]
@@ -682,6 +711,15 @@ class CampaignStore:
     ) -> Trial:
         """Move a trial along its life cycle.
 
+        Giving a trial up (failed, abandoned) records who did (``given_up_by``): the
+        instrument named, else an operator, else a caller naming none. It is idempotent:
+        the same give-up asked again (same target status, by the same one; a client's
+        retry after a lost answer) returns the trial as stored and changes nothing, so
+        the first reason stays and no second failure is counted. Any other move of a
+        trial given up is refused, naming who gave it up and how. The move is one update
+        conditioned on the status and lease read before: of two identical requests
+        racing, one moves the trial and both get it back.
+
         Args:
             name: The campaign.
             trial_id: The trial.
@@ -692,35 +730,83 @@ class CampaignStore:
                 naming its instrument; anyone else must name the leaseholder.
 
         Raises:
-            TrialStateError: on a forbidden move, another instrument's lease, or a change
-                made meanwhile.
+            TrialNotFoundError: if the campaign has no such trial.
+            TrialStateError: on a forbidden move, another instrument's lease, a trial
+                given up otherwise or by another, or a change made meanwhile.
         """
-        current = self.trial(name, trial_id)
-        if status not in ALLOWED_TRANSITIONS[current.status]:
-            raise TrialStateError(f"trial {trial_id}: cannot go from {current.status} to {status}")
-        held = current.status is TrialStatus.RUNNING and current.claimed_by is not None
+        row = self._trial_row(name, trial_id)
+        current = TrialStatus(row["status"])
+        giver = _giver(instrument, operator)
+        if status in GIVE_UPS and current in GIVE_UPS:
+            return self._given_up(name, trial_id, row, status, giver)
+        if status not in ALLOWED_TRANSITIONS[current]:
+            raise TrialStateError(f"trial {trial_id}: cannot go from {current} to {status}")
+        holder = row.get("claimed_by")
+        held = current is TrialStatus.RUNNING and holder is not None
         if held and instrument is None and not operator:
             raise TrialStateError(
-                f"trial {trial_id} is running, leased to {current.claimed_by!r}: "
+                f"trial {trial_id} is running, leased to {holder!r}: "
                 "instrument: name the instrument that holds the lease"
             )
-        if held and instrument is not None and instrument != current.claimed_by:
+        if held and instrument is not None and instrument != holder:
             raise TrialStateError(
-                f"trial {trial_id} is leased to {current.claimed_by!r}; "
-                f"{instrument!r} holds no lease on it"
+                f"trial {trial_id} is leased to {holder!r}; {instrument!r} holds no lease on it"
             )
-        changes: dict[str, Any] = {"set__status": status.value, "set__updated_at": utcnow()}
-        if status in (TrialStatus.FAILED, TrialStatus.ABANDONED):
-            changes.update(unset__active_candidate=True, unset__lease_expires_at=True)
+        changes: dict[str, Any] = {"$set": {"status": status.value, "updated_at": utcnow()}}
+        if status in GIVE_UPS:  # its candidate and its place in the budget are free again
+            changes["$set"]["given_up_by"] = giver
+            changes["$unset"] = {"active_candidate": "", "lease_expires_at": ""}
         if reason is not None:
-            changes["set__reason"] = reason
-        # the status and lease read above must still hold: a reclaim in between aborts
-        updated = TrialDocument.objects(
-            id=parse_id(trial_id), status=current.status.value, claimed_by=current.claimed_by
-        ).update(**changes)
-        if not updated:
-            raise TrialStateError(f"trial {trial_id}: its status changed meanwhile, try again")
-        return self.trial(name, trial_id)
+            changes["$set"]["reason"] = reason
+        # the status and lease read above must still hold: a reclaim, or an identical
+        # request, in between matches nothing
+        after = _trials().find_one_and_update(
+            {"_id": row["_id"], "status": current.value, "claimed_by": holder},
+            changes,
+            return_document=ReturnDocument.AFTER,
+        )
+        if after is not None:
+            return trial_from_raw(after, name)
+        row = self._trial_row(name, trial_id)
+        if status in GIVE_UPS and TrialStatus(row["status"]) in GIVE_UPS:
+            return self._given_up(name, trial_id, row, status, giver)  # who came first
+        raise TrialStateError(f"trial {trial_id}: its status changed meanwhile, try again")
+
+    @staticmethod
+    def _given_up(
+        name: str, trial_id: str, row: dict[str, Any], status: TrialStatus, giver: str
+    ) -> Trial:
+        """A trial already given up, asked to be given up as ``status`` by ``giver``.
+
+        Returns:
+            The trial as stored, when this repeats the give-up (same status and giver).
+
+        Raises:
+            TrialStateError: naming who gave it up and how, when it does not.
+        """
+        done, by = TrialStatus(row["status"]), row.get("given_up_by")
+        if done is status and by == giver:
+            return trial_from_raw(row, name)
+        how = f"{done.value} by {_who(by)}" if by is not None else done.value
+        why = f" ({row['reason']})" if row.get("reason") else ""
+        if done is not status:
+            raise TrialStateError(
+                f"trial {trial_id}: cannot go from {done} to {status}: it was {how}{why}"
+            )
+        if by is None:  # given up before who did was recorded
+            raise TrialStateError(
+                f"trial {trial_id} was already {how}{why}; who did is not recorded, so "
+                "this cannot be taken for a repeat"
+            )
+        hint = (
+            f" (an admin token repeats it by naming instrument {by!r})"
+            if giver == GIVEN_UP_BY_OPERATOR and _who(by).startswith("instrument ")
+            else ""
+        )
+        raise TrialStateError(
+            f"trial {trial_id} was already {how}{why}; {_who(giver)} did not give it up, "
+            f"so this is not a repeat{hint}"
+        )
 
     def page_trials(
         self,
@@ -947,6 +1033,10 @@ __all__ = [
     "ACTIVE",
     "CLOSED",
     "CLOSED_REASON",
+    "GIVEN_UP_BY_CLOSE",
+    "GIVEN_UP_BY_OPERATOR",
+    "GIVEN_UP_BY_UNNAMED",
+    "GIVE_UPS",
     "CampaignClosedError",
     "CampaignExistsError",
     "CampaignNotFoundError",

@@ -188,6 +188,10 @@ class TrialDocument(Document):
     claim_token = StringField()
     lease_expires_at = DateTimeField(null=True)
     reason = StringField(null=True)  # why it failed or was given up
+    # Who failed or abandoned it: the instrument, else a marker that no instrument name can
+    # be (db.campaigns.GIVEN_UP_BY_*); a repeat of the same give-up is then told apart
+    # from another's. Absent on trials given up before it was recorded.
+    given_up_by = StringField(null=True)
     # Set while a pool candidate is pending or completed: a unique index then forbids
     # proposing it twice, even by agents in different processes.
     active_candidate = IntField(min_value=0)  # absent, not null, when free
