@@ -98,9 +98,11 @@ def results_reported_triggers(
       came in meanwhile (each report restarts the wait): the run that sees the burst's
       last results.
 
-    The flow run gets ``campaign`` and ``count`` (that of the report that fired it; the
-    last one of a burst for ``settled``) from the event; other parameters (the database
-    URI) come from the deployment's defaults.
+    The flow run gets ``campaign`` and ``count`` (that of the report that fired it; for
+    ``settled`` usually the burst's last, though a server that receives the burst out of
+    order may pass another of its reports: the count is informational, every run reads
+    all results from the database) from the event; other parameters (the database URI)
+    come from the deployment's defaults.
 
     Args:
         campaign: Only this campaign's events; None for every campaign.
