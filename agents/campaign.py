@@ -380,12 +380,15 @@ class CampaignAgent:
             earlier = self.store.claimed(self.name, instrument, token)
             if earlier:
                 return earlier
-        claimed: list[Trial] = []
+        # by id: a lease shorter than the proposal below runs out meanwhile, and the next
+        # pass leases that trial again (with a fresh lease): it is one trial, not two
+        claimed: dict[str, Trial] = {}
         try:
             for _ in range(5):  # another instrument may take some of the trials read for it
-                claimed += self.store.claim(
+                taken = self.store.claim(
                     self.name, instrument, count - len(claimed), lease_seconds, token
                 )
+                claimed.update((str(t.id), t) for t in taken)
                 missing = count - len(claimed)
                 if missing == 0:
                     break
@@ -398,14 +401,14 @@ class CampaignAgent:
                         continue  # another instrument's batch came first: claim from it
         except CampaignClosedError:
             if claimed:  # leased before the close: running trials, which it leaves be
-                return claimed
+                return list(claimed.values())
             raise
         except Exception:
             # the instrument never learns these ids: leased, they would sit until expiry
             if claimed:
-                self.store.release(self.name, [str(t.id) for t in claimed], instrument)
+                self.store.release(self.name, list(claimed), instrument)
             raise
-        return claimed
+        return list(claimed.values())
 
     def why_spent(self) -> str:
         """Why the campaign proposes nothing more: its budget, else its pool, is spent.

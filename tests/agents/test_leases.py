@@ -149,3 +149,21 @@ def test_three_instruments_at_different_times_never_share_a_candidate(
     candidates = [t.candidate for t in claimed]
     assert len(candidates) == 18
     assert len(set(candidates)) == 18
+
+
+def test_a_lease_shorter_than_the_proposal_still_claims_each_trial_once(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    agent.claim("robot-a", count=8, lease_seconds=60)  # 2 of the initial 10 still wait
+    propose = agent.propose
+
+    def slow_propose(*args: object, **kwargs: object) -> list[Trial]:
+        time.sleep(0.4)  # the 0.2 s leases of the two waiting trials run out meanwhile
+        return propose(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(agent, "propose", slow_propose)
+    trials = agent.claim("robot-b", count=4, lease_seconds=0.2)
+    ids = [t.id for t in trials]
+    assert len(ids) == len(set(ids)) == 4, ids  # not the two waiting ones twice
+    assert all(t.claimed_by == "robot-b" for t in trials)
