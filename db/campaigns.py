@@ -42,7 +42,7 @@ from db.documents import (
     utcnow,
 )
 from db.models import load_model_record, register_model
-from db.query import DEFAULT_ORDERS, SortKey
+from db.query import DEFAULT_ORDERS, SortKey, identifier
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
@@ -85,6 +85,25 @@ class TrialNotFoundError(LookupError):
 
 class TrialStateError(ValueError):
     """The trial is not in a state that allows this (no longer pending, leased to another)."""
+
+
+def _check_filter_names(outcomes: Sequence[str]) -> None:
+    """Refuse outcomes that filters and sorts could not tell apart (``values.band_gap``).
+
+    Raises:
+        ValueError: naming both outcomes and the identifier they share.
+    """
+    seen: dict[str, str] = {}
+    for outcome in outcomes:
+        spelled = identifier(outcome)
+        if spelled is not None and spelled in seen:
+            raise ValueError(
+                f"objectives and constraints: {seen[spelled]!r} and {outcome!r} are both "
+                f"values.{spelled} in filters and sorts, which could not tell them apart; "
+                "rename one"
+            )
+        if spelled is not None:
+            seen[spelled] = outcome
 
 
 def _giver(instrument: str | None, operator: bool) -> str:
@@ -198,9 +217,11 @@ class CampaignStore:
 
         Raises:
             CampaignExistsError: if the name is taken.
-            ValueError: if a document fails validation (message names the field).
+            ValueError: if a document fails validation (message names the field), or
+                two outcomes share the name a filter writes (``band gap``, ``band_gap``).
 
         """
+        _check_filter_names(campaign.outcome_names)
         document = campaign_to_document(campaign)
         document.pool_size = len(candidates)
         document.next_sequence = document.queue_floor = document.next_batch = 0

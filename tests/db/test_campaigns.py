@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -273,3 +274,14 @@ def test_a_close_during_a_proposal_abandons_its_batch_never_leaves_it_waiting(
     by_id = {t.id: t.status for t in store.trials("blend")}
     assert [by_id[t.id] for t in batch] == [TrialStatus.ABANDONED] * 2, by_id
     assert set(by_id.values()) == {TrialStatus.ABANDONED}
+
+
+def test_outcomes_that_filters_could_not_tell_apart_are_refused_at_creation(
+    store: CampaignStore,
+) -> None:
+    goals = (Objective("band gap", Direction.MAXIMIZE), Objective("band_gap", Direction.MINIMIZE))
+    with pytest.raises(ValueError, match=r"'band gap' and 'band_gap' are both values\.band_gap"):
+        store.create(replace(_campaign("gaps"), objectives=goals))
+    assert not CampaignDocument.objects(name="gaps")  # nothing stored
+    apart = (Objective("band gap", Direction.MAXIMIZE), Objective("2theta", Direction.MINIMIZE))
+    store.create(replace(_campaign("apart"), objectives=apart))  # 2theta: no filter name
