@@ -86,6 +86,23 @@ def store() -> Any:
     return CampaignStore()
 
 
+def wait_for_store(seconds: float, pause: float = 2.0) -> Any:
+    """:func:`store`, retried while the database does not answer, for up to ``seconds``.
+
+    Raises:
+        ConnectionError: when it still does not answer then.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return store()
+        except ConnectionError as error:
+            if time.monotonic() + pause > deadline:
+                raise
+            err.print(f"[yellow]waiting for the database:[/yellow] {escape(str(error))}")
+            time.sleep(pause)
+
+
 # -- db -----------------------------------------------------------------------------
 @db_app.command("start")
 def db_start() -> None:
@@ -1143,6 +1160,14 @@ def token_revoke(name: str) -> None:
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    wait_for_db: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait at start for the database to answer (it may boot after "
+            "the API); 0 fails at once.",
+        ),
+    ] = 60.0,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the dashboard (/dashboard)."""
     import uvicorn
@@ -1150,7 +1175,7 @@ def serve(
     from agents.api import create_app
 
     with errors():
-        store()  # fail fast, with a clear message, when no database answers
+        wait_for_store(wait_for_db)  # then a clear message, when no database answers
     console.print(f"matloop API on http://{host}:{port} (docs /docs, dashboard /dashboard)")
     from flows.events import emit_results_reported  # a no-op unless PREFECT_API_URL is set
 

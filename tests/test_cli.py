@@ -406,3 +406,25 @@ def test_db_commands_manage_the_embedded_server(
     finally:
         assert "stopped" in _ok(cli, "db", "stop")
     assert cli.invoke(app, ["db", "status"]).exit_code == 1
+
+
+def test_serve_waits_for_a_database_that_boots_after_it(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import matloop.cli as cli_module
+
+    tries: list[int] = []
+
+    def booting() -> str:
+        tries.append(1)
+        if len(tries) < 3:
+            raise ConnectionError("no MongoDB answers at mongodb://db:27017/matloop")
+        return "store"
+
+    monkeypatch.setattr(cli_module, "store", booting)
+    assert cli_module.wait_for_store(10, pause=0.01) == "store" and len(tries) == 3
+    assert capsys.readouterr().err.count("waiting for the database: no MongoDB answers") == 2
+    tries.clear()
+    with pytest.raises(ConnectionError):  # 0: fail at once, as before
+        cli_module.wait_for_store(0, pause=0.01)
+    assert len(tries) == 1
