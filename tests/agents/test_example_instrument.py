@@ -26,6 +26,7 @@ from db.documents import MeasurementDocument, TrialDocument
 from db.server import free_port
 from db.tokens import create_token
 from discovery.domain import Trial, TrialStatus
+from tests.live_server import live_server
 
 REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
@@ -43,16 +44,8 @@ def _example() -> ModuleType:
 def url(photo_pce10_campaign: CampaignAgent) -> Iterator[str]:
     """The API on a free loopback port, against the test database."""
     config = uvicorn.Config(create_app(), port=free_port(), log_config=None, access_log=False)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{config.port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with live_server(config) as base:
+        yield base
 
 
 class Run(threading.Thread):

@@ -10,8 +10,6 @@ the dashboard login's ``Set-Cookie`` carries the token to the browser by design.
 from __future__ import annotations
 
 import logging
-import threading
-import time
 from collections.abc import Iterator
 
 import httpx
@@ -22,6 +20,7 @@ from agents import CampaignAgent
 from agents.api import TOKEN_COOKIE, create_app
 from db.server import free_port
 from db.tokens import create_token
+from tests.live_server import live_server
 
 CAMPAIGN = "/api/v1/campaigns/photo-pce10"
 CLIENT_LOGGERS = ("httpx", "httpcore")
@@ -31,20 +30,11 @@ WRONG = "mlp_wrong-token-Zq8vT3xLk2pW9sRb7nYc4dFh6gJm1aQe5uIo0tEr"
 @pytest.fixture
 def server(photo_pce10_campaign: CampaignAgent) -> Iterator[str]:
     """The API and dashboard on a free port, logging through ``logging`` (no own handlers)."""
-    port = free_port()
     config = uvicorn.Config(
-        create_app(), port=port, log_config=None, log_level="debug", access_log=True
+        create_app(), port=free_port(), log_config=None, log_level="debug", access_log=True
     )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=30)
+    with live_server(config) as url:
+        yield url
 
 
 def _requests(url: str, tokens: list[str]) -> list[int]:
