@@ -468,6 +468,7 @@ def trial_columns(campaign: Campaign) -> list[str]:
 def measurement_columns(campaign: Campaign) -> list[str]:
     """The CSV columns of a campaign's measurements: ``values.<name>`` per outcome.
 
+    ``units`` and ``reported`` (what the lab sent, for converted values) are JSON text.
     With outcome constraints, ``feasible`` comes last.
     """
     names = [f.name for f in fields(Measurement)]

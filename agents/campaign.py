@@ -910,7 +910,7 @@ def _same_values(a: Measurement, b: Measurement) -> bool:
         a.units == b.units
         and a.values.keys() == b.values.keys()
         and all(
-            math.isclose(a.values[k], b.values[k], rel_tol=1e-12, abs_tol=0.0) for k in a.values
+            math.isclose(a.values[k], b.values[k], rel_tol=1e-11, abs_tol=0.0) for k in a.values
         )
     )
 

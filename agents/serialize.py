@@ -32,7 +32,12 @@ def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]
 
 
 def measurement_json(measurement: Measurement) -> dict[str, Any]:
-    """A measurement as JSON."""
+    """A measurement as JSON.
+
+    ``values`` are in ``units``, the outcomes' declared units; ``reported`` holds, for each
+    value converted to its declared unit, the value and unit the lab sent
+    (``{"tc": {"value": -250.0, "unit": "degC"}}``), and is empty when none was.
+    """
     data = asdict(measurement)
     data["received_at"] = iso(measurement.received_at)
     return data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -24,6 +25,7 @@ from discovery.domain import (
     Measurement,
     Objective,
     OutcomeConstraint,
+    Reported,
     Trial,
     TrialStatus,
 )
@@ -196,6 +198,10 @@ def measurement_to_document(
         trial=trial,
         values={k: float(v) for k, v in measurement.values.items()},
         units=dict(measurement.units),
+        reported={
+            k: {"value": float(r["value"]), "unit": r["unit"]}
+            for k, r in measurement.reported.items()
+        },
         source=measurement.source,
         idempotency_key=measurement.idempotency_key,
     )
@@ -209,6 +215,7 @@ def measurement_from_document(document: MeasurementDocument) -> Measurement:
         idempotency_key=document.idempotency_key,
         source=document.source,
         units=dict(document.units),
+        reported=_reported(document.reported),
         received_at=document.received_at,
     )
 
@@ -221,8 +228,16 @@ def measurement_from_raw(raw: dict[str, Any]) -> Measurement:
         idempotency_key=raw["idempotency_key"],
         source=raw["source"],
         units=dict(raw.get("units") or {}),
+        reported=_reported(raw.get("reported")),
         received_at=raw.get("received_at"),
     )
+
+
+def _reported(stored: Mapping[str, Any] | None) -> dict[str, Reported]:
+    """A stored ``reported`` field; none (a result stored before it was kept) is empty."""
+    return {
+        k: Reported(value=float(r["value"]), unit=str(r["unit"])) for k, r in (stored or {}).items()
+    }
 
 
 def reference_id(value: Any) -> ObjectId:

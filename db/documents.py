@@ -223,6 +223,9 @@ class MeasurementDocument(Document):
     trial = ReferenceField(TrialDocument, required=True, unique=True)
     values = DictField(required=True)
     units = DictField()
+    # outcome -> {"value", "unit"} as the lab sent it, for each converted value; results
+    # stored before it was kept have none
+    reported = DictField()
     source = StringField(required=True)
     idempotency_key = StringField(required=True, min_length=1, max_length=256)
     received_at = DateTimeField(default=utcnow)

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, TypeGuard
+from typing import Any, TypedDict, TypeGuard
 
 import numpy as np
 
@@ -290,6 +290,13 @@ def _is_number(value: object) -> TypeGuard[float]:
 MAX_ABS_VALUE = 1e100
 
 
+class Reported(TypedDict):
+    """A value as a lab reported it, before it was converted to its outcome's unit."""
+
+    value: float
+    unit: str
+
+
 @dataclass(frozen=True)
 class Measurement:
     """A result reported for a trial.
@@ -300,6 +307,9 @@ class Measurement:
         units: Objective name -> unit label, where the source gives one.
         source: Who measured it (instrument id, ``lookup``, a user).
         idempotency_key: Repeated reports with the same key are stored once.
+        reported: Outcome name -> the value and unit as reported, for each value
+            :meth:`in_units_of` converted to its outcome's declared unit; empty when
+            every value was given in it (or was stored before this was kept).
         received_at: Set by the store when first received.
 
     """
@@ -309,6 +319,7 @@ class Measurement:
     idempotency_key: str
     source: str = "manual"
     units: dict[str, str] = field(default_factory=dict)
+    reported: dict[str, Reported] = field(default_factory=dict)
     received_at: datetime | None = None
 
     def in_units_of(
@@ -318,7 +329,9 @@ class Measurement:
 
         A value reported in another unit of the same quantity is converted by pint
         (``degC`` to ``K``, ``MPa`` to ``GPa``) and labelled with the declared unit, so
-        that best values, traces and exports compare like with like. A value given
+        that best values, traces and exports compare like with like; what was reported
+        is kept in ``reported``, so that the stored value can be traced back to the
+        lab's report (a result converted before keeps its own). A value given
         without a unit is in the declared one, and is labelled so. A unit given for an
         outcome without a declared unit is refused: with nothing to convert to, ``meV``
         and ``eV`` values would be stored side by side.
@@ -335,7 +348,7 @@ class Measurement:
                 temperature in degC or degF below absolute zero.
         """
         declared = {o.name: o.unit for o in outcomes}
-        values, units = dict(self.values), dict(self.units)
+        values, units, reported = dict(self.values), dict(self.units), dict(self.reported)
         unknown = sorted(self.units.keys() - declared.keys())
         if unknown:
             raise ValueError(  # quoted: an outcome's name may hold spaces ("band gap")
@@ -358,8 +371,10 @@ class Measurement:
             except ValueError as error:
                 field = f"units.{name}" if name in self.units else f"values.{name}"
                 raise ValueError(f"trial {self.trial_id}: {field}: {error}") from None
+            if unit != target:  # converted: keep what the lab sent
+                reported[name] = Reported(value=float(value), unit=str(unit))
             units[name] = target  # unlabelled means the declared unit: say so
-        return replace(self, values=values, units=units)
+        return replace(self, values=values, units=units, reported=reported)
 
     def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:
         """Raise a ValueError naming the field if a value is missing, not finite or too large.

@@ -66,11 +66,17 @@ def check_physical(value: float, unit: str) -> None:
         raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
 
 
+#: Significant digits of a converted value: floating-point noise beyond them is dropped.
+SIGNIFICANT_DIGITS = 12
+
+
 def convert(value: float, unit: str, target: str) -> float:
     """``value`` given in ``unit``, expressed in ``target``.
 
     Offset scales convert as temperatures (50 degC is 323.15 K); equal labels are
-    returned unchanged without asking pint.
+    returned unchanged without asking pint. A converted magnitude is rounded to
+    :data:`SIGNIFICANT_DIGITS` significant digits, far below any measurement's precision,
+    to drop binary noise (-250 degC is 23.15 K, not 23.149999999999977).
 
     Args:
         value: The magnitude, in ``unit``.
@@ -78,7 +84,7 @@ def convert(value: float, unit: str, target: str) -> float:
         target: The unit wanted.
 
     Returns:
-        The magnitude in ``target``.
+        The magnitude in ``target``: ``value`` itself for equal labels, else rounded.
 
     Raises:
         ValueError: when either unit is blank, unknown to pint or :data:`OPAQUE`, or the
@@ -99,6 +105,15 @@ def convert(value: float, unit: str, target: str) -> float:
     if given is None:
         raise ValueError(f"{unit!r} is not a unit pint converts")
     try:
-        return float(registry().Quantity(value, given).to(to).magnitude)
+        magnitude = float(registry().Quantity(value, given).to(to).magnitude)
     except pint.errors.DimensionalityError:
         raise ValueError(f"{unit!r} cannot be converted to {target!r}") from None
+    return significant(magnitude)
+
+
+def significant(value: float, digits: int | None = None) -> float:
+    """``value`` rounded to ``digits`` significant digits (default :data:`SIGNIFICANT_DIGITS`).
+
+    Infinities and NaN are returned as they are.
+    """
+    return float(f"{value:.{digits or SIGNIFICANT_DIGITS}g}")

@@ -1042,6 +1042,7 @@ def campaign_export(
             "claimed_by": t and t.claimed_by,
             "reason": t and t.reason,
             "units": (m.units or None) if m else None,
+            "reported": (m.reported or None) if m else None,  # as sent, where converted
             "source": m.source if m else None,
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": t and iso(t.created_at),
@@ -1075,8 +1076,9 @@ def campaign_export(
     if format == "json":
         json.dump(rows, buffer, indent=2)
     else:
-        for row in rows:  # a cell of CSV holds the units as JSON
-            row["units"] = json.dumps(row["units"]) if row["units"] else None
+        for row in rows:  # a cell of CSV holds the units, and what was reported, as JSON
+            for key in ("units", "reported"):
+                row[key] = json.dumps(row[key]) if row[key] else None
         writer = csv.DictWriter(buffer, fieldnames=columns)
         writer.writeheader()
         writer.writerows(rows)

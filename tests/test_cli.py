@@ -113,6 +113,33 @@ def test_observe_converts_values_given_with_unit_options(cli: CliRunner, tmp_pat
     assert all(m.units == {"degradation": "1/h"} for m in stored.values())
 
 
+def test_export_keeps_the_value_and_unit_a_converted_result_was_reported_in(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,tc\n0.1,20.0\n0.2,30.0\n")
+    create = ("campaign", "create", "sc", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "tc:max:K")
+    first, second = (
+        t["trial_id"]
+        for t in json.loads(_ok(cli, "campaign", "propose", "sc", "-n", "2", "--json"))
+    )
+    in_celsius = ("campaign", "observe", "sc", "--trial", first, "--value", "tc=-250")
+    assert "stored 1, already stored 0" in _ok(cli, *in_celsius, "--unit", "tc=degC")
+    assert "stored 0, already stored 1" in _ok(cli, *in_celsius, "--unit", "tc=degC")  # retry
+    _ok(cli, "campaign", "observe", "sc", "--trial", second, "--value", "tc=0.30000000000000004")
+    rows = {
+        r["trial_id"]: r for r in csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "sc")))
+    }
+    assert (rows[first]["tc"], json.loads(rows[first]["units"])) == ("23.15", {"tc": "K"})
+    assert json.loads(rows[first]["reported"]) == {"tc": {"value": -250.0, "unit": "degC"}}
+    assert (rows[second]["tc"], rows[second]["reported"]) == ("0.30000000000000004", "")
+    exported = json.loads(_ok(cli, "campaign", "export", "sc", "--format", "json"))
+    by_trial = {r["trial_id"]: r for r in exported}
+    assert by_trial[first]["reported"] == {"tc": {"value": -250.0, "unit": "degC"}}
+    assert by_trial[second]["reported"] is None
+
+
 @pytest.mark.parametrize(
     ("unit", "message"),
     [
@@ -329,7 +356,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     header = _ok(cli, "campaign", "export", "c1").splitlines()  # no trials yet: the columns
     assert header == [
         "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,"
-        "parameter.status,y,gap,feasible,claimed_by,reason,units,source,idempotency_key,"
+        "parameter.status,y,gap,feasible,claimed_by,reason,units,reported,source,idempotency_key,"
         "created_at,received_at"
     ]
     [trial] = json.loads(_ok(cli, "campaign", "propose", "c1", "-n", "1", "--json"))

@@ -489,7 +489,10 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     robot, reader = _auth("instrument", [band_gap_campaign]), _auth("researcher")
     url = f"/api/v1/campaigns/{band_gap_campaign}"
     empty = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
-    header = "trial_id,values.efficiency,values.band gap,idempotency_key,source,units,received_at"
+    header = (
+        "trial_id,values.efficiency,values.band gap,idempotency_key,source,units,reported,"
+        "received_at"
+    )
     assert empty.text.splitlines() == [f"{header},feasible"]
     [trial] = api.post(f"{url}/claims", json={"instrument": "r"}, headers=robot).json()["trials"]
     values = {"efficiency": 0.2, "band gap": 1400.0}
@@ -513,8 +516,14 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     [row] = api.get(f"{url}/measurements", headers=reader).json()["data"]
     assert row["values"]["band gap"] == pytest.approx(1.4) and row["feasible"] is True
     assert row["units"] == {"band gap": "eV"}  # converted from meV
+    sent = {"band gap": {"value": 1400.0, "unit": "meV"}}
+    assert row["values"]["band gap"] == 1.4 and row["reported"] == sent  # what the lab sent
+    again = report({"band gap": "meV"})  # the instrument's retry: the same report
+    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
     page = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
     assert page.text.splitlines()[0] == f"{header},feasible"  # the empty page's header
+    [cells] = csv.DictReader(io.StringIO(page.text))
+    assert json.loads(cells["reported"]) == sent and cells["values.band gap"] == "1.4"
 
 
 def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> None:

@@ -201,6 +201,44 @@ def test_results_in_another_unit_are_stored_in_the_objective_unit(
     assert best is not None and best.measurement.values == {"degradation": pytest.approx(0.1)}
 
 
+def test_a_retry_in_another_unit_is_a_repeat_and_keeps_the_first_report(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    agent = _in_percent(store, photo_pce10_dataset)
+    first, second, *_ = agent.propose()
+    in_ppm = Measurement(first.id or "", {"degradation": 1234.5}, "a", units={"degradation": "ppm"})
+    assert (agent.observe([in_ppm]).stored, agent.observe([in_ppm]).duplicates) == (1, 1)
+    # the same result in the declared unit is the same report, not a reuse of the key
+    assert agent.observe([replace(in_ppm, values={"degradation": 0.12345}, units={})]).duplicates
+    other = replace(in_ppm, values={"degradation": 1234.6})
+    with pytest.raises(ValueError, match="already used for a different result"):
+        agent.observe([other])
+    [stored] = agent.store.measurements(agent.name)
+    assert stored.values == {"degradation": 0.12345} and stored.units == {"degradation": "%"}
+    assert stored.reported == {"degradation": {"value": 1234.5, "unit": "ppm"}}
+    # a batch repeating one report and adding another in the declared unit
+    fresh = Measurement(second.id or "", {"degradation": 0.2}, "b")
+    assert (agent.observe([in_ppm, fresh]).stored, agent.observe([fresh]).duplicates) == (1, 1)
+    by_key = {m.idempotency_key: m for m in agent.store.measurements(agent.name)}
+    assert by_key["b"].reported == {} and by_key["a"].reported == stored.reported
+
+
+def test_a_result_converted_before_values_were_rounded_is_repeated_as_the_same(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    agent = _in_percent(store, photo_pce10_dataset)
+    first, *_ = agent.propose()
+    in_ppm = Measurement(first.id or "", {"degradation": 1234.5}, "a", units={"degradation": "ppm"})
+    agent.observe([in_ppm])
+    # as stored before: pint's float noise, and nothing of what was reported
+    MeasurementDocument._get_collection().update_many(
+        {}, {"$set": {"values.degradation": 0.12345000000000002}, "$unset": {"reported": ""}}
+    )
+    assert agent.observe([in_ppm]).duplicates == 1
+    [old] = agent.store.measurements(agent.name)
+    assert old.values == {"degradation": 0.12345000000000002} and old.reported == {}
+
+
 def test_a_result_stored_without_its_unit_label_is_repeated_as_the_same(
     store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:

@@ -10,12 +10,20 @@ import pytest
 
 from db import CampaignExistsError, CampaignNotFoundError, CampaignStore, ConcurrentProposalError
 from db.campaigns import CLOSED, CLOSED_REASON, CampaignClosedError, CloseReport
-from db.documents import CampaignDocument, CandidateDocument, TrialDocument, utcnow
+from db.convert import measurement_from_document
+from db.documents import (
+    CampaignDocument,
+    CandidateDocument,
+    MeasurementDocument,
+    TrialDocument,
+    utcnow,
+)
 from discovery.domain import (
     Campaign,
     CampaignSettings,
     Candidate,
     Direction,
+    Measurement,
     ModelArtifact,
     Objective,
     Trial,
@@ -285,3 +293,37 @@ def test_outcomes_that_filters_could_not_tell_apart_are_refused_at_creation(
     assert not CampaignDocument.objects(name="gaps")  # nothing stored
     apart = (Objective("band gap", Direction.MAXIMIZE), Objective("2theta", Direction.MINIMIZE))
     store.create(replace(_campaign("apart"), objectives=apart))  # 2theta: no filter name
+
+
+# -- measurements: what the lab reported, where a value was converted ---------------------
+def _measured(store: CampaignStore, units: dict[str, str]) -> Measurement:
+    """One trial of ``blend`` reported (``yield`` in %) with ``units``; the stored result."""
+    [trial] = _queued(store, 1)
+    result = Measurement(trial.id or "", {"yield": 5000.0}, "k", units=units)
+    store.record("blend", [result.in_units_of(_campaign().objectives)])
+    [stored] = store.measurements("blend")
+    return stored
+
+
+def test_a_converted_result_is_stored_with_what_the_lab_reported(store: CampaignStore) -> None:
+    stored = _measured(store, {"yield": "ppm"})
+    assert (stored.values, stored.units) == ({"yield": 0.5}, {"yield": "%"})
+    assert stored.reported == {"yield": {"value": 5000.0, "unit": "ppm"}}
+    assert MeasurementDocument.objects.get().reported == stored.reported
+    assert measurement_from_document(MeasurementDocument.objects.get()) == stored
+    assert store.page_measurements("blend", {}, 10, 0)[0] == [stored]
+
+
+def test_a_result_in_the_declared_unit_reports_nothing_more(store: CampaignStore) -> None:
+    assert _measured(store, {}).reported == {}
+
+
+def test_a_result_stored_before_reported_values_were_kept_still_loads(
+    store: CampaignStore,
+) -> None:
+    stored = _measured(store, {"yield": "ppm"})
+    MeasurementDocument._get_collection().update_many({}, {"$unset": {"reported": ""}})
+    assert "reported" not in MeasurementDocument._get_collection().find_one({})
+    [old] = store.measurements("blend")
+    assert old == replace(stored, reported={})
+    assert measurement_from_document(MeasurementDocument.objects.get()) == old

@@ -235,6 +235,33 @@ def test_values_in_another_unit_are_converted_to_the_declared_one() -> None:
         labelled.in_units_of(TC_OUTCOMES)
 
 
+def test_a_converted_value_keeps_what_the_lab_reported() -> None:
+    result = Measurement(
+        "t1", {"tc": -250, "gap": 1500.0, "cost": 3.0}, "k", units={"tc": "degC", "gap": "meV"}
+    )
+    converted = result.in_units_of(TC_OUTCOMES)
+    assert converted.values == {"tc": 23.15, "gap": 1.5, "cost": 3.0}  # no float noise
+    assert converted.reported == {
+        "tc": {"value": -250.0, "unit": "degC"},
+        "gap": {"value": 1500.0, "unit": "meV"},
+    }
+    # converting again (a stored result read for a repeat) keeps the lab's report
+    assert converted.in_units_of(TC_OUTCOMES) == converted
+    # only converted outcomes say what was reported
+    mixed = Measurement("t1", {"tc": 9.0, "gap": 1.4, "cost": 3.0}, "k", units={"gap": "meV"})
+    assert mixed.in_units_of(TC_OUTCOMES).reported == {"gap": {"value": 1.4, "unit": "meV"}}
+
+
+@pytest.mark.parametrize("units", [{}, {"tc": "K", "gap": "eV"}])
+def test_a_value_in_the_declared_unit_is_stored_as_sent_with_nothing_reported(
+    units: dict[str, str],
+) -> None:
+    value = 0.1 + 0.2  # 0.30000000000000004: not rounded, as it was not converted
+    result = Measurement("t1", {"tc": value, "gap": 1.4, "cost": 3.0}, "k", units=units)
+    as_declared = result.in_units_of(TC_OUTCOMES)
+    assert as_declared.values["tc"] == value and as_declared.reported == {}
+
+
 @pytest.mark.parametrize(
     ("outcomes", "units", "message"),
     [
