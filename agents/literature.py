@@ -18,9 +18,11 @@ import numpy as np
 from pymongo.errors import ConnectionFailure
 
 from db.literature import IngestReport, LiteratureStore, SearchHit
+from db.models import describe_model_record, headline_metrics
 from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.pipeline import Extractor
+from literature.records import VALUE_PROPERTIES
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
 from literature.vectors import to_bytes
 
@@ -57,6 +59,10 @@ class IngestSummary:
         records_merged: Readings added to existing records.
         records_rejected: Impossible readings not stored (a Tc below 0 K).
         seconds: Wall time.
+        tagger: Registry version of the tagger the papers were read with.
+        tagger_scores: Its held-out F1 scores (:func:`db.models.headline_metrics`:
+            ``test_micro_f1``, ``test_f1_tcValue``, ...), read when no record came out
+            of the sentences tagged; empty otherwise or when it was not scored.
     """
 
     papers: int = 0
@@ -67,6 +73,37 @@ class IngestSummary:
     records_merged: int = 0
     records_rejected: int = 0
     seconds: float = 0.0
+    tagger: str | None = None
+    tagger_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def no_records(self) -> bool:
+        """Whether sentences were tagged but no reading came out of them."""
+        readings = self.records_new + self.records_merged + self.records_rejected
+        return self.sentences > 0 and readings == 0
+
+    @property
+    def hint(self) -> str | None:
+        """When :attr:`no_records`: the tagger, its held-out value F1 and what to do."""
+        if not self.no_records:
+            return None
+        scored = [
+            f"{label} F1 {self.tagger_scores[f'test_f1_{label}']:.2f}"
+            for label in VALUE_PROPERTIES
+            if f"test_f1_{label}" in self.tagger_scores
+        ]
+        held_out = (
+            f"scored {', '.join(scored)} on its held-out papers"
+            if scored
+            else f"has no held-out {'/'.join(VALUE_PROPERTIES)} score"
+        )
+        kind = (self.tagger or "tagger-supermat").partition(":")[0]  # "{kind}:{hash}"
+        return (
+            f"no record came out of {self.sentences} sentences: tagger {self.tagger} "
+            f"{held_out}. If these papers state values, train a better tagger with "
+            "`matloop literature train` or pick one with `--version` (`matloop model list "
+            f"--kind {kind}` lists each one's held-out F1)"
+        )
 
     @property
     def papers_per_second(self) -> float:
@@ -76,7 +113,11 @@ class IngestSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
-        return {**asdict(self), "papers_per_second": round(self.papers_per_second, 3)}
+        return {
+            **asdict(self),
+            "papers_per_second": round(self.papers_per_second, 3),
+            "hint": self.hint,
+        }
 
 
 @dataclass(frozen=True)
@@ -245,11 +286,13 @@ def ingest_paths(
         on_file: Called after each file with its report or its error message.
 
     Returns:
-        Counts of what was stored, skipped and failed.
+        Counts of what was stored, skipped and failed, the tagger's version and, when no
+        record came out of the sentences tagged, its held-out scores (for
+        :attr:`IngestSummary.hint`).
     """
     from literature.parsing import ParseError, read_papers
 
-    summary = IngestSummary()
+    summary = IngestSummary(tagger=extractor.model_version)
     began = time.perf_counter()
     for path, paper in read_papers(paper_files(paths)):
         outcome: IngestReport | str
@@ -279,7 +322,23 @@ def ingest_paths(
         if on_file is not None:
             on_file(path, outcome)
     summary.seconds = time.perf_counter() - began
+    if summary.no_records:
+        summary.tagger_scores = tagger_scores(extractor.model_version)
     return summary
+
+
+def tagger_scores(version: str) -> dict[str, float]:
+    """A registered tagger's held-out F1 scores (:func:`db.models.headline_metrics`).
+
+    Returns:
+        ``test_micro_f1``, ``test_f1_tcValue``, ...; empty when it was not scored or is
+        not registered (an extractor built around an unregistered tagger).
+    """
+    try:
+        described = describe_model_record(version)
+    except LookupError:
+        return {}
+    return headline_metrics(described["kind"], described["metrics"])
 
 
 def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:

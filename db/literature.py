@@ -44,7 +44,7 @@ from pymongo.errors import DuplicateKeyError
 from db.campaigns import _insert, _transaction
 from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, utcnow
-from db.models import register_model
+from db.models import headline_metrics, register_model
 from discovery.domain import ModelArtifact
 from literature.records import (
     LOWER_BOUNDS,
@@ -647,9 +647,8 @@ class LiteratureStore:
 
 
 def _held_out_f1(record: ModelRecord) -> float:
-    """A tagger's micro F1 on its held-out papers; -1 when it was not scored."""
-    micro = (record.metrics or {}).get("test", {}).get("micro")
-    return float(micro.get("f1", -1.0)) if isinstance(micro, dict) else -1.0
+    """A tagger's micro F1 on its held-out papers (as the listing shows it); -1 unscored."""
+    return headline_metrics(record.kind, record.metrics or {}).get("test_micro_f1", -1.0)
 
 
 # --- conversions --------------------------------------------------------------------------

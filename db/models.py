@@ -12,7 +12,9 @@ Imports no torch: the weights are opaque bytes here.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
@@ -20,9 +22,13 @@ from mongoengine import NotUniqueError, ValidationError
 from db.convert import iso
 from db.documents import CampaignDocument, ModelRecord
 from discovery.domain import ModelArtifact
+from literature.records import VALUE_PROPERTIES
 
 PREFIX_REGEX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 """Allowed version prefixes: a name without ``:`` (it separates the version's parts)."""
+
+#: Tagger entities that become property records: the material and each value label.
+RECORD_ENTITIES: tuple[str, ...] = ("material", *VALUE_PROPERTIES)
 
 
 def model_version(artifact: ModelArtifact, prefix: str = "model") -> str:
@@ -173,6 +179,43 @@ def _scalar(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+def headline_metrics(kind: str, metrics: Mapping[str, Any]) -> dict[str, float]:
+    """The held-out scores a model is compared by that its metrics store nested.
+
+    Derived when read, so models registered before still get them. Only literature
+    taggers (``tagger-*``) nest theirs: ``metrics["test"]`` holds per-entity precision,
+    recall and F1 on the held-out papers, plus ``"micro"``, pooled. Property models,
+    campaign GPs and policies store theirs top level (``val_mae``, ``cv_mae``,
+    ``held_out_regret``), so nothing is derived for them.
+
+    Args:
+        kind: The model's kind.
+        metrics: Its stored metrics.
+
+    Returns:
+        For a tagger scored on held-out papers: ``test_micro_f1`` (the score the default
+        tagger is chosen by, :meth:`db.literature.LiteratureStore.load_tagger`) and
+        ``test_f1_{entity}`` for each of :data:`RECORD_ENTITIES` it was scored on
+        (``test_f1_tcValue``); otherwise ``{}``.
+
+    Example:
+        >>> headline_metrics("tagger-supermat", {"test": {"micro": {"f1": 0.8}}})
+        {'test_micro_f1': 0.8}
+
+    """
+    test = metrics.get("test")
+    if not kind.startswith("tagger-") or not isinstance(test, Mapping):
+        return {}
+    found = {"micro": "test_micro_f1"} | {e: f"test_f1_{e}" for e in RECORD_ENTITIES}
+    scores = {}
+    for entity, name in found.items():
+        score = test.get(entity)
+        f1 = score.get("f1") if isinstance(score, Mapping) else None
+        if isinstance(f1, int | float) and not isinstance(f1, bool) and math.isfinite(f1):
+            scores[name] = float(f1)
+    return scores
+
+
 def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
     """Registered models, oldest first, without their weights.
 
@@ -182,8 +225,9 @@ def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
     Returns:
         One JSON-ready dict per model: ``version``, ``kind``, ``created_at`` (ISO 8601,
         UTC), ``campaign`` (its name, or None), ``featurizer_version``, ``data_hash`` and
-        ``metrics`` (the top-level scalar metrics only; lists such as per-trial
-        predictions are left out).
+        ``metrics``: the top-level scalar metrics (lists and dicts, such as per-trial
+        predictions, are left out) and the held-out scores derived from nested ones
+        (:func:`headline_metrics`: a tagger's ``test_micro_f1`` and ``test_f1_tcValue``).
 
     """
     query: dict[str, Any] = {} if kind is None else {"kind": kind}
@@ -207,7 +251,9 @@ def _campaign_names(rows: list[dict[str, Any]]) -> dict[Any, str]:
 
 
 def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
-    """A raw model record as a JSON-ready dict, scalar metrics only."""
+    """A raw model record as a JSON-ready dict: scalar and headline metrics only."""
+    metrics = row.get("metrics") or {}
+    scalars = {k: v for k, v in metrics.items() if _scalar(v)}
     return {
         "version": row["version"],
         "kind": row["kind"],
@@ -215,13 +261,15 @@ def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
         "campaign": names.get(row.get("campaign")),
         "featurizer_version": row.get("featurizer_version"),
         "data_hash": row.get("data_hash"),
-        "metrics": {k: v for k, v in (row.get("metrics") or {}).items() if _scalar(v)},
+        "metrics": headline_metrics(row["kind"], metrics) | scalars,  # stored ones win
     }
 
 
 __all__ = [
     "PREFIX_REGEX",
+    "RECORD_ENTITIES",
     "describe_model_record",
+    "headline_metrics",
     "list_model_records",
     "load_model_record",
     "model_version",

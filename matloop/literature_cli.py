@@ -151,6 +151,8 @@ def literature_ingest(
         f"{summary.records_rejected} impossible readings dropped; "
         f"{summary.papers_per_second:.2f} papers/s"
     )
+    if summary.hint is not None:
+        err.print(f"[yellow]hint[/yellow] {summary.hint}", highlight=False)
     if summary.failed and not (summary.papers or summary.skipped):
         raise typer.Exit(1)
 

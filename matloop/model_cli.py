@@ -384,8 +384,37 @@ POLICY_LEGEND = (
 )
 
 
+#: Marks a literature tagger's cells in ``model list``: its sizes and scores differ.
+TAGGER_MARK = "‡"
+#: Entity whose held-out F1 ``model list`` shows beside a tagger's micro F1: the value
+#: label records are read from (``db.models.RECORD_ENTITIES``, spelled out: no import).
+TAGGER_VALUE = "tcValue"
+TAGGER_LEGEND = (
+    f"{TAGGER_MARK} literature tagger (tagger-*): n = training sentences, val MAE = F1 on "
+    f"its held-out papers, all entities (micro) / {TAGGER_VALUE} (the values records are "
+    "read from); higher is better; the default tagger is the best by micro F1"
+)
+
+
 def _is_policy(row: dict[str, Any]) -> bool:
     return bool(row["kind"] == POLICY_KIND)
+
+
+def _is_tagger(row: dict[str, Any]) -> bool:
+    return bool(str(row["kind"]).startswith("tagger-"))
+
+
+def _tagger_score(metrics: dict[str, Any]) -> str:
+    """A tagger's held-out micro F1 and value-entity F1, ``"0.81 / 0.62‡"``."""
+    micro = _number(metrics.get("test_micro_f1"))
+    value = metrics.get(f"test_f1_{TAGGER_VALUE}")
+    return f"{micro}{'' if value is None else f' / {_number(value)}'}{TAGGER_MARK}"
+
+
+def _legend(rows: list[dict[str, Any]]) -> str | None:
+    """The table's caption: what the marked cells of policies and taggers mean."""
+    marked = ((POLICY_LEGEND, _is_policy), (TAGGER_LEGEND, _is_tagger))
+    return "\n".join(legend for legend, kind in marked if any(map(kind, rows))) or None
 
 
 def _episodes(version: str) -> int | None:
@@ -427,7 +456,7 @@ def model_list(
             _json(rows)
             return
         episodes = {r["version"]: _episodes(r["version"]) for r in rows if _is_policy(r)}
-    table = Table(caption=POLICY_LEGEND if episodes else None, caption_justify="left")
+    table = Table(caption=_legend(rows), caption_justify="left")
     table.add_column("version", no_wrap=True)  # whole, to copy into `show` and `predict`
     for column in ("kind", "campaign", "target"):
         table.add_column(column)
@@ -440,6 +469,10 @@ def model_list(
             count = episodes[row["version"]]
             size = f"{'-' if count is None else count}{POLICY_MARK}"
             score = f"{_number(m.get('held_out_regret'))}{POLICY_MARK}"
+        elif _is_tagger(row):  # sentences, not materials; F1 (higher is better), marked
+            sentences = m.get("train_sentences")
+            size = f"{'-' if sentences is None else sentences}{TAGGER_MARK}"
+            score = _tagger_score(m)
         else:
             n_train = m.get("n_train")
             size = "" if n_train is None else str(n_train)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from literature.text import Span
 
 
@@ -16,3 +18,22 @@ class SpansOf:
             [Span(t.index(s), t.index(s) + len(s), label) for label, s in self.pieces if s in t]
             for t in texts
         ]
+
+
+def tagger_metrics(f1: dict[str, float], train_sentences: int = 900) -> dict[str, Any]:
+    """Metrics as ``agents.literature.train_and_register`` stores them for a tagger.
+
+    Args:
+        f1: Held-out F1 per entity (``"micro"`` for the pooled score).
+        train_sentences: Sentences it was trained on.
+    """
+    scores = {
+        label: {"precision": f, "recall": f, "f1": f, "support": 10, "predicted": 10}
+        for label, f in f1.items()
+    }
+    return {
+        "test": scores,
+        "test_documents": ["a", "b"],
+        "train_sentences": train_sentences,
+        "training": {"best_epoch": 3, "seconds": 1.0, "history": [{"epoch": 1, "f1": 0.5}]},
+    }

@@ -24,6 +24,7 @@ from literature.records import PaperExtraction
 from literature.text import Paper
 from matloop.cli import app
 from matloop.literature_cli import SORT_HELP
+from tests.stand_ins import SpansOf, tagger_metrics
 
 
 @pytest.fixture
@@ -66,6 +67,66 @@ def test_a_paper_that_fails_after_parsing_is_reported_and_the_batch_goes_on(
     assert result.exit_code == 0, result.output
     assert "1 papers stored, 0 already there, 1 failed" in result.output
     assert "RuntimeError: document too large" in result.output
+
+
+def test_ingest_that_reads_sentences_but_makes_no_record_names_the_tagger_and_its_score(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the default: the best micro F1 on held-out papers, though it never finds a Tc value
+    metrics = tagger_metrics({"micro": 0.9, "material": 0.95, "tcValue": 0.0})
+    blind = LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "3" * 64, metrics, b"w"))
+
+    def reads_as(tagger: SpansOf) -> None:  # whichever tagger is loaded finds these pieces
+        monkeypatch.setattr(Tagger, "from_bytes", lambda data, device=None: tagger)
+
+    reads_as(SpansOf([("material", "MgB2")]))
+    (tmp_path / "a.txt").write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 papers stored" in said and "0 new records" in said
+    assert f"no record came out of 2 sentences: tagger {blind} scored tcValue F1 0.00" in said
+    assert "`matloop literature train`" in said and "`--version`" in said
+    # a tagger that was never scored says so; one whose records come out gives no hint
+    unscored = "tagger-supermat:" + "2" * 12
+    (tmp_path / "b.txt").write_text("NbSe2 superconductors\n\nNbSe2 is superconducting at 7 K.")
+    result = cli.invoke(
+        app, ["literature", "ingest", str(tmp_path / "b.txt"), "--no-embeddings",
+              "--version", unscored],
+    )  # fmt: skip
+    said = " ".join(result.output.split())
+    assert f"tagger {unscored} has no held-out tcValue score" in said, said
+    reads_as(SpansOf([("material", "FeSe"), ("tcValue", "8 K")]))
+    (tmp_path / "c.txt").write_text("FeSe superconductors\n\nFeSe is superconducting at 8 K.")
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path / "c.txt"), "--no-embeddings"])
+    assert "1 new records" in result.output and "no record came out" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("sentences", "merged", "rejected", "hinted"),
+    [
+        (4, 0, 0, True),
+        (0, 0, 0, False),  # nothing read: nothing to explain
+        (4, 1, 0, False),
+        (4, 0, 1, False),  # values found, impossible ones
+    ],
+)
+def test_the_ingest_hint_is_given_only_when_sentences_were_read_and_nothing_came_out(
+    sentences: int, merged: int, rejected: int, hinted: bool
+) -> None:
+    from agents.literature import IngestSummary
+
+    summary = IngestSummary(
+        sentences=sentences,
+        records_merged=merged,
+        records_rejected=rejected,
+        tagger="tagger-supermat:abc",
+        tagger_scores={"test_micro_f1": 0.9, "test_f1_tcValue": 0.123},
+    )
+    assert (summary.hint is not None) == hinted
+    assert summary.to_dict()["hint"] == summary.hint
+    if hinted:
+        assert "tagger tagger-supermat:abc scored tcValue F1 0.12" in str(summary.hint)
 
 
 def test_ingest_of_nothing_but_bad_files_fails(cli: CliRunner, tmp_path: Path) -> None:

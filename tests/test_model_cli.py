@@ -12,7 +12,9 @@ from typer.testing import CliRunner
 
 from db.documents import ModelRecord
 from db.literature import PropertyRecordDocument
+from discovery.domain import ModelArtifact
 from matloop.cli import app
+from tests.stand_ins import tagger_metrics
 
 # tiny models: on a busy machine, intra-op threads only wait on each other
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -297,3 +299,34 @@ def test_model_list_shows_a_policys_training_episodes_and_held_out_regret(
     legend = " ".join(result.output.split())
     assert "† acquisition policy (rl-policy): n = training episodes" in legend
     assert "val MAE = held-out regret" in legend
+
+
+def test_model_list_shows_a_taggers_training_sentences_and_held_out_f1(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.literature import LiteratureStore
+    from matloop.model_cli import TAGGER_MARK
+
+    scores = {"micro": 0.71234, "material": 0.8, "tcValue": 0.0}
+    metrics = tagger_metrics(scores, train_sentences=900)
+    scored = LiteratureStore().save_tagger(
+        ModelArtifact("tagger-supermat", "a" * 64, metrics, b"w")
+    )
+    unscored = LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "b" * 64, {}, b"w"))
+    monkeypatch.setenv("COLUMNS", "250")  # the whole table on one line per model
+    result = cli.invoke(app, ["model", "list"])
+    assert result.exit_code == 0, result.output
+
+    def cells(version: str) -> list[str]:
+        (row,) = [line for line in result.output.splitlines() if version in line]
+        return [cell.strip() for cell in row.split("│")]
+
+    assert f"900{TAGGER_MARK}" in cells(scored)
+    assert f"0.7123 / 0{TAGGER_MARK}" in cells(scored)  # micro F1 / tcValue F1
+    assert f"-{TAGGER_MARK}" in cells(unscored)  # not scored: no score, not a 0
+    legend = " ".join(result.output.split())
+    assert f"{TAGGER_MARK} literature tagger (tagger-*): n = training sentences" in legend
+    assert "all entities (micro) / tcValue" in legend and "higher is better" in legend
+    assert "acquisition policy" not in legend  # no policy listed
+    as_json = json.loads(cli.invoke(app, ["model", "list", "--json"]).output)
+    assert as_json[0]["metrics"]["test_f1_tcValue"] == 0.0

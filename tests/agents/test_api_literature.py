@@ -13,6 +13,8 @@ from fastapi.testclient import TestClient
 
 from agents.api import create_app
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
+from discovery.domain import ModelArtifact
+from tests.stand_ins import tagger_metrics
 
 
 @pytest.fixture
@@ -290,3 +292,23 @@ def test_a_filter_that_does_not_parse_is_a_400_that_says_why(
 ) -> None:
     response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
     assert response.status_code == 400 and hint in response.json()["detail"]
+
+
+def test_the_model_listing_gives_each_taggers_held_out_f1(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    store = LiteratureStore()
+    metrics = tagger_metrics({"micro": 0.71, "material": 0.8, "tcValue": 0.0})
+    weak = store.save_tagger(ModelArtifact("tagger-supermat", "a" * 64, metrics, b"w"))
+    response = api.get("/api/v1/models", params={"kind": "tagger"}, headers=reader)
+    assert response.status_code == 200, response.text
+    (listed,) = response.json()
+    assert listed["version"] == weak
+    assert listed["metrics"] == {
+        "train_sentences": 900,
+        "test_micro_f1": 0.71,
+        "test_f1_material": 0.8,
+        "test_f1_tcValue": 0.0,
+    }
+    shown = api.get(f"/api/v1/models/{weak}", headers=reader).json()
+    assert shown["metrics"]["test"]["tcValue"]["f1"] == 0.0  # the stored scores, whole

@@ -13,8 +13,10 @@ from db import (
 )
 from db.documents import ModelRecord
 from db.literature import LiteratureStore
+from db.models import headline_metrics
 from discovery.domain import Campaign, Direction, ModelArtifact, Objective
 from discovery.spaces import ContinuousParameter, SearchSpace
+from tests.stand_ins import tagger_metrics
 
 WEIGHTS = bytes(range(256)) * 40  # 10 KiB, every byte value
 
@@ -109,6 +111,48 @@ def test_list_shows_every_registered_model_with_its_campaign(
     assert isinstance(by_version[free]["created_at"], str)
     assert [r["version"] for r in list_model_records(kind="ensemble")] == [free]
     assert list_model_records(kind="gnn") == []
+
+
+def test_list_gives_a_taggers_held_out_f1_from_its_nested_scores(mongodb_uri: str) -> None:
+    scores = {"micro": 0.71, "material": 0.8, "tcValue": 0.0, "pressure": 0.4, "class": 0.5}
+    metrics = tagger_metrics(scores)
+    # as an earlier tagger is stored: the nested scores only, nothing derived at write time
+    tagger = LiteratureStore().save_tagger(
+        ModelArtifact("tagger-supermat", "d" * 64, metrics, b"t")
+    )
+    assert "test_micro_f1" not in ModelRecord.objects.get(version=tagger).metrics
+    unscored = LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "e" * 64, {}, b"t"))
+    rows = {row["version"]: row for row in list_model_records(kind="tagger-supermat")}
+    assert rows[tagger]["metrics"] == {
+        "train_sentences": 900,
+        "test_micro_f1": 0.71,  # the score the default tagger is chosen by
+        "test_f1_material": 0.8,  # the entities records are read from
+        "test_f1_tcValue": 0.0,
+    }  # no lists, no dicts, no scores of entities that make no record
+    assert rows[unscored]["metrics"] == {}  # not scored: nothing derived
+    assert LiteratureStore().load_tagger().version == tagger  # the best by test_micro_f1
+
+
+@pytest.mark.parametrize(
+    ("kind", "metrics", "expected"),
+    [
+        ("tagger-supermat", {"test": {"micro": 0.8}}, {}),  # not a per-entity dict
+        ("tagger-supermat", {"test": {"micro": {"f1": float("nan")}}}, {}),
+        ("tagger-synthesis", tagger_metrics({"micro": 0.5, "target": 0.2}), {"test_micro_f1": 0.5}),
+        ("gp", {"test": {"micro": {"f1": 0.9}}, "cv_mae": 0.1}, {}),  # taggers only
+        ("ensemble", {"members": [{"best_val_mae_std_units": 0.3}]}, {}),
+    ],
+)
+def test_headline_metrics_are_derived_only_from_a_taggers_held_out_scores(
+    kind: str, metrics: dict[str, object], expected: dict[str, float]
+) -> None:
+    assert headline_metrics(kind, metrics) == expected
+
+
+def test_a_stored_scalar_wins_over_a_derived_one(mongodb_uri: str) -> None:
+    metrics = {**tagger_metrics({"micro": 0.7}), "test_micro_f1": 0.6}
+    LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "d" * 64, metrics, b"t"))
+    assert list_model_records()[0]["metrics"]["test_micro_f1"] == 0.6
 
 
 def test_describe_gives_every_metric_and_the_weights_size(mongodb_uri: str) -> None:
