@@ -54,6 +54,10 @@ class CommandError(Exception):
     """An error to report to the user without a traceback."""
 
 
+class DatabaseNotRunning(CommandError, ConnectionError):
+    """The embedded database is not running (it may be starting)."""
+
+
 @contextmanager
 def errors() -> Iterator[None]:
     """Report expected failures as one red line and exit 1, writing nothing more."""
@@ -78,7 +82,7 @@ def store() -> Any:
 
     settings = Settings()
     if settings.embedded and _server(settings).status() is None:
-        raise CommandError(
+        raise DatabaseNotRunning(
             "the embedded database is not running: start it with `matloop db start` "
             "(or point MATLOOP_MONGODB_URI at a MongoDB)"
         )

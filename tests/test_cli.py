@@ -444,13 +444,17 @@ def test_serve_waits_for_a_database_that_boots_after_it(
 
     def booting() -> str:
         tries.append(1)
-        if len(tries) < 3:
+        if len(tries) == 1:  # the embedded server is still starting
+            raise cli_module.DatabaseNotRunning("the embedded database is not running")
+        if len(tries) == 2:
             raise ConnectionError("no MongoDB answers at mongodb://db:27017/matloop")
         return "store"
 
     monkeypatch.setattr(cli_module, "store", booting)
     assert cli_module.wait_for_store(10, pause=0.01) == "store" and len(tries) == 3
-    assert capsys.readouterr().err.count("waiting for the database: no MongoDB answers") == 2
+    waited = capsys.readouterr().err
+    assert "waiting for the database: the embedded database is not running" in waited
+    assert "waiting for the database: no MongoDB answers" in waited
     tries.clear()
     with pytest.raises(ConnectionError):  # 0: fail at once, as before
         cli_module.wait_for_store(0, pause=0.01)
