@@ -910,19 +910,9 @@ class Service:
         """
         query = optimade_to_mongo(filter, "records")
         for name in sorted(compared_texts(query, "property")):
-            self._check_property(name, "filter: property", FilterError)  # a 400
+            self.literature.check_property(name, "filter: property", FilterError)  # a 400
         rows, total = self.literature.records(query, limit, offset, sort=sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
-
-    def _check_property(self, name: str, where: str, error: type[ValueError] = ValueError) -> None:
-        """Refuse a property no record may have, as the CLI does (not an empty page).
-
-        Raises:
-            ValueError: (``error``) naming ``where``, the property and those records may have.
-        """
-        known = self.literature.properties()
-        if name.lower() not in known:
-            raise error(f"{where}: {name!r} is not a record property; use {', '.join(known)}")
 
     @access("read")
     def list_papers(
@@ -987,7 +977,7 @@ class Service:
         if minimum is not None and maximum is not None and minimum > maximum:
             raise ValueError(f"min: {minimum} is larger than max {maximum}")
         if property is not None:
-            self._check_property(property, "property")
+            self.literature.check_property(property, "property")
         result = search_sentences(
             self.literature,
             q,
@@ -1083,7 +1073,6 @@ def compared_texts(query: Any, field: str) -> set[str]:
                     found |= {operand} if isinstance(operand, str) else set()
                     if isinstance(operand, list):
                         found |= {o for o in operand if isinstance(o, str)}
-                found |= compared_texts(value.get("$not"), field)
     return found
 
 

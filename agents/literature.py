@@ -156,7 +156,7 @@ def search_sentences(
         store: Where the sentences are.
         query: Free text.
         encode: Text to its ``384`` unit embedding, with the encoder the sentences were
-            embedded with; not called when no sentence is stored.
+            embedded with; not called when no sentence has an embedding.
         k: How many hits.
         elements: Sentences mentioning materials with all of these elements.
         property: With ``minimum``/``maximum``: sentences that are the source of a record
@@ -167,8 +167,8 @@ def search_sentences(
     Returns:
         The hits, and the reason when there are none because nothing can be searched.
     """
-    if not store.counts().get("passages"):
-        return SearchResult([], NO_SENTENCES)
+    if not store.has_embeddings():  # one lookup, before the encoder (MiniLM) loads
+        return SearchResult([], NO_EMBEDDINGS if store.has_passages() else NO_SENTENCES)
     hits = store.search(
         encode(query),
         k,
@@ -177,9 +177,7 @@ def search_sentences(
         minimum=minimum,
         maximum=maximum,
     )
-    if hits or store.has_embeddings():  # asked after an empty search only
-        return SearchResult(hits)
-    return SearchResult([], NO_EMBEDDINGS)
+    return SearchResult(hits)
 
 
 def embed_stored(

@@ -420,6 +420,22 @@ class LiteratureStore:
         )
         return sorted({*PROPERTIES, *(str(row["_id"]) for row in stored)})
 
+    def check_property(self, name: str, where: str, error: type[ValueError] = ValueError) -> None:
+        """Refuse a property no record may have (any case: ``Tc`` is ``tc``).
+
+        One indexed lookup when it is known; the names records may have are read only to
+        say so.
+
+        Raises:
+            ValueError: (``error``) naming ``where``, the property and those records may have.
+        """
+        wanted = name.lower()
+        records = PropertyRecordDocument._get_collection()
+        if wanted in PROPERTIES or records.find_one({"property": wanted}, {"_id": 1}):
+            return
+        known = ", ".join(self.properties())
+        raise error(f"{where}: {name!r} is not a record property; use {known}")
+
     def records(
         self,
         query: dict[str, Any],
@@ -528,6 +544,10 @@ class LiteratureStore:
         if not updates:
             return 0
         return PassageDocument._get_collection().bulk_write(updates, ordered=False).modified_count
+
+    def has_passages(self) -> bool:
+        """Whether any sentence is stored."""
+        return PassageDocument._get_collection().find_one({}, {"_id": 1}) is not None
 
     def has_embeddings(self) -> bool:
         """Whether any stored sentence has an embedding (search only compares those)."""

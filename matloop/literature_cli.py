@@ -209,7 +209,8 @@ def literature_search(
     with errors():
         _check_elements(element)
         store = _store()
-        _check_property(property, store)
+        if property is not None:
+            store.check_property(property, "--property")
         result = search_sentences(
             store, query, _encode, k, element or (), property, minimum, maximum
         )
@@ -256,7 +257,8 @@ def literature_records(
         _check_elements(element)
         _check_sort(sort)
         store = _store()
-        _check_property(property, store)
+        if property is not None:
+            store.check_property(property, "--property")
         query = store.records_query(property, element or (), minimum, maximum, min_confidence)
         rows, _ = store.records(query, limit=limit, sort=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
@@ -289,15 +291,6 @@ def _check_sort(order: str) -> None:
         record_order(order)
     except ValueError as error:  # "sort: ..." names the library's argument
         raise CommandError(f"--{error}") from None
-
-
-def _check_property(name: str | None, store: Any) -> None:
-    """Refuse a --property no record may have, naming those they may (any case: Tc is tc)."""
-    from matloop.cli import CommandError
-
-    known = store.properties()
-    if name is not None and name.lower() not in known:
-        raise CommandError(f"--property: {name!r} is not a record property; use {', '.join(known)}")
 
 
 def _check_elements(symbols: list[str] | None) -> None:

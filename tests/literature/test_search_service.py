@@ -55,8 +55,10 @@ def test_sentences_without_embeddings_say_so_and_how_to_embed_them(
 ) -> None:
     store = LiteratureStore()
     store.ingest(without_embeddings(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"])))
-    result = search_sentences(store, "superconductivity", Encoder(literature_samples.unit(0)))
+    encode = Encoder(literature_samples.unit(0))
+    result = search_sentences(store, "superconductivity", encode)
     assert (result.hits, result.reason) == ([], NO_EMBEDDINGS)
+    assert encode.asked == []  # nothing to compare with: the encoder is not loaded
     assert result.message is not None
     assert "no stored sentence has an embedding" in result.message
     assert "`matloop literature embed`" in result.message
