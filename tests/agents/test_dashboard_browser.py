@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from agents import CampaignAgent, LookupOracle, run
 from agents.api import TOKEN_COOKIE, create_app
 from db.server import free_port
 from db.tokens import create_token
+from tests.live_server import live_server
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
@@ -37,21 +37,11 @@ pytestmark = pytest.mark.skipif(
 @pytest.fixture
 def server(mongodb_uri: str) -> Iterator[str]:
     """Base URL of the app served by uvicorn on loopback, against the test database."""
-    port = free_port()
     config = uvicorn.Config(
-        create_app(mongodb_uri), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(mongodb_uri), port=free_port(), log_level="warning", lifespan="on"
     )
-    uv = uvicorn.Server(config)
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not uv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    uv.should_exit = True
-    thread.join(timeout=WAIT_S)
+    with live_server(config) as url:
+        yield url
 
 
 @pytest.fixture
