@@ -19,7 +19,9 @@ the work, so a schedule left on a closed campaign does nothing, and says so.
 
 Each flow logs one line saying what it did (:data:`MESSAGE` in its result) and returns
 a small JSON-able summary. The line is also the message of the run's Completed state, so
-the Prefect UI shows it beside the run.
+the Prefect UI shows it beside the run: the flows return that state, which Prefect
+unwraps for a caller (or a parent flow), who gets the dict; ``flow.fn(...)``, bypassing
+Prefect, returns the state itself (``.result()`` is the dict).
 """
 
 from __future__ import annotations
