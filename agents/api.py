@@ -31,6 +31,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
 from mongoengine import ValidationError as MongoValidationError
@@ -1076,6 +1077,10 @@ def compared_texts(query: Any, field: str) -> set[str]:
     return found
 
 
+#: The documentation pages (fastapi-offline's routes), open to anyone.
+DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+
+
 def create_app(uri: str | None = None, on_results: ResultsHook | None = None) -> FastAPI:
     """Build the API (and dashboard) app.
 
@@ -1098,6 +1103,9 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         summary="Closed-loop materials discovery: instruments claim work and report results.",
         lifespan=lifespan,
     )
+    for route in app.routes:  # fastapi-offline's docs pages: public, as FastAPI's own are
+        if isinstance(route, APIRoute) and route.path in DOCS_PAGES:
+            access("public")(route.endpoint)
     app.add_api_route("/health", health, methods=["GET"])
     service = Service(_safe(on_results))
     service.register(app)
