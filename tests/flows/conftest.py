@@ -44,3 +44,12 @@ def random_campaign(store: CampaignStore, photo_pce10_dataset: PoolDataset) -> C
     """A random-sampling campaign on photo_pce10 (initial 10, batches of 4): fast rounds."""
     settings = CampaignSettings("random", initial=10, batch_size=4, seed=1)
     return CampaignAgent.from_dataset(store, "pce10-random", photo_pce10_dataset, settings)
+
+
+@pytest.fixture
+def lab_campaign(store: CampaignStore, photo_pce10_dataset: PoolDataset) -> CampaignAgent:
+    """A lab's campaign ``lab``: 50 photo_pce10 blends without reference values."""
+    dataset = photo_pce10_dataset
+    return CampaignAgent.from_candidates(
+        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
+    )

@@ -22,6 +22,7 @@ from agents import CampaignAgent
 from flows.campaigns import results_reported
 from flows.events import (
     RESULTS_REPORTED,
+    SETTLE_SECONDS,
     campaign_resource,
     emit_results_reported,
     results_reported_triggers,
@@ -67,27 +68,36 @@ def test_a_results_reported_event_starts_a_run_of_the_triggered_deployment(
     random_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
     name = random_campaign.name
-    deployment = results_reported.to_deployment(
-        name=f"{name}-trigger-test",
-        parameters={"campaign": name, "uri": mongodb_uri},
-        triggers=list(results_reported_triggers(name)),
-    )
-    deployment_id = deployment.apply()
+    deployment_id = _deployed(name, mongodb_uri)
     assert emit_results_reported("another-campaign", 5) is not None  # must not match
-    runs: list[FlowRun] = []
-    deadline = time.monotonic() + 90  # the server loads triggers on its own tick
-    while not runs and time.monotonic() < deadline:
-        assert emit_results_reported(name, 3) is not None
-        EventsWorker.drain_all()
-        for _ in range(10):
-            runs = _runs_of(deployment_id)
-            if runs:
-                break
-            time.sleep(0.5)
-    assert runs, "no flow run within 90 s of the event"
-    parameters = runs[0].parameters
+    parameters = _first_runs(deployment_id, name, 3)[0].parameters
     assert parameters["campaign"] == name and parameters["uri"] == mongodb_uri
     assert str(parameters["count"]) == "3"
+
+
+def _deployed(campaign: str, uri: str, settle: float = SETTLE_SECONDS) -> UUID:
+    """A results-reported deployment of ``campaign``, with its triggers, applied."""
+    deployment = results_reported.to_deployment(
+        name=f"{campaign}-settle-{settle:g}",
+        parameters={"campaign": campaign, "uri": uri},
+        triggers=list(results_reported_triggers(campaign, settle)),
+    )
+    return deployment.apply()
+
+
+def _first_runs(deployment_id: UUID, campaign: str, count: int) -> list[FlowRun]:
+    """Report ``count`` results every 5 s until a run appears (for 90 s at most).
+
+    The server loads the triggers on its own tick: a report before that starts nothing.
+    """
+    runs: list[FlowRun] = []
+    deadline = time.monotonic() + 90
+    while not runs and time.monotonic() < deadline:
+        assert emit_results_reported(campaign, count) is not None
+        EventsWorker.drain_all()
+        runs = _wait_for_runs(deployment_id, 1, 5)
+    assert runs, "no flow run within 90 s of the first report"
+    return runs
 
 
 def _wait_for_runs(deployment_id: UUID, n: int, seconds: float) -> list[FlowRun]:
@@ -104,19 +114,8 @@ def test_a_burst_of_reports_makes_one_run_at_once_and_one_once_they_settle(
     random_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
     name = random_campaign.name
-    deployment = results_reported.to_deployment(
-        name=f"{name}-debounce-test",
-        parameters={"campaign": name, "uri": mongodb_uri},
-        triggers=list(results_reported_triggers(name, settle=10)),
-    )
-    deployment_id = deployment.apply()
-    runs: list[FlowRun] = []
-    deadline = time.monotonic() + 90
-    while not runs and time.monotonic() < deadline:  # until the server loaded the triggers
-        assert emit_results_reported(name, 1) is not None
-        EventsWorker.drain_all()
-        runs = _wait_for_runs(deployment_id, 1, 5)
-    assert runs, "no flow run within 90 s of the first report"
+    deployment_id = _deployed(name, mongodb_uri, settle=10)
+    _first_runs(deployment_id, name, 1)
     for count in range(2, 12):  # ten more results, posted one by one
         assert emit_results_reported(name, count) is not None
     EventsWorker.drain_all()

@@ -148,15 +148,11 @@ def test_each_flow_logs_one_line_and_returns_it_in_a_json_able_summary(
 
 
 def test_campaign_round_on_a_pool_without_reference_values_proposes_nothing(
-    store: CampaignStore, photo_pce10_dataset: PoolDataset, mongodb_uri: str
+    lab_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
-    dataset = photo_pce10_dataset
-    lab = CampaignAgent.from_candidates(
-        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
-    )
     with pytest.raises(ValueError, match="have no reference values"):
         campaign_round("lab", mongodb_uri)
-    assert lab.status().batches == 0
+    assert lab_campaign.status().batches == 0
 
 
 def test_run_campaign_is_declarative_and_resumable(

@@ -12,9 +12,6 @@ import pytest
 from typer.testing import CliRunner
 
 from agents import CampaignAgent
-from db import CampaignStore
-from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings
 from matloop.flows_cli import flows_app
 
 
@@ -43,15 +40,8 @@ def test_flows_run_brings_a_campaign_to_its_rounds_and_prints_what_it_did(
 
 
 def test_flows_run_refuses_what_it_cannot_run(
-    store: CampaignStore,
-    random_campaign: CampaignAgent,
-    photo_pce10_dataset: PoolDataset,
-    mongodb_uri: str,
+    random_campaign: CampaignAgent, lab_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
-    dataset = photo_pce10_dataset
-    CampaignAgent.from_candidates(
-        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
-    )
     cli, env = CliRunner(), {"MATLOOP_MONGODB_URI": mongodb_uri}
     name = random_campaign.name
     for args, message in [

@@ -39,11 +39,9 @@ from prefect.settings import PREFECT_API_URL, temporary_settings
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle
-from db import CampaignStore
 from db.documents import ModelRecord
 from db.server import free_port
-from discovery.datasets import PoolDataset
-from discovery.domain import Campaign, CampaignSettings
+from discovery.domain import Campaign
 from discovery.spaces import SearchSpace
 from flows.deployments import (
     CATCH_UP_TAG,
@@ -262,22 +260,16 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
 
 
 def test_serve_schedules_only_campaigns_its_oracle_can_measure(
-    store: CampaignStore,
-    random_campaign: CampaignAgent,
-    photo_pce10_dataset: PoolDataset,
-    mongodb_uri: str,
+    random_campaign: CampaignAgent, lab_campaign: CampaignAgent, mongodb_uri: str
 ) -> None:
-    dataset = photo_pce10_dataset
-    CampaignAgent.from_candidates(
-        store, "lab", dataset.space, dataset.objectives, dataset.points[:50], CampaignSettings()
-    )
     cli, env = CliRunner(), {"MATLOOP_MONGODB_URI": mongodb_uri}
     measured = cli.invoke(flows_app, ["serve", "--campaign", random_campaign.name], env=env)
     assert measured.exit_code == 1 and "exactly one schedule" in measured.output
     lab = cli.invoke(flows_app, ["serve", "--campaign", "lab", "--interval", "60"], env=env)
     assert lab.exit_code == 1 and "'lab': it has no pool with reference values" in lab.output
     space = {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]}
-    store.create(Campaign("box", SearchSpace.from_dict(space), dataset.objectives), [])
+    goals = lab_campaign.campaign.objectives
+    lab_campaign.store.create(Campaign("box", SearchSpace.from_dict(space), goals), [])
     box = cli.invoke(flows_app, ["serve", "--campaign", "box", "--interval", "60"], env=env)
     assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
     paced = cli.invoke(flows_app, ["serve", "--campaign", "box", "--per-run", "1"], env=env)
