@@ -75,7 +75,7 @@ from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
-from db.query import ORDERS, FilterError, mongo_sort, optimade_to_mongo
+from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, authenticate
 from discovery.compositions import element_fractions
 from discovery.domain import (
@@ -1049,32 +1049,6 @@ def _unavailable(request: Request, error: Exception) -> Response:
         status_code=503,
         headers={"Retry-After": "1"},
     )
-
-
-def compared_texts(query: Any, field: str) -> set[str]:
-    """The texts a MongoDB query compares ``field`` with (``=``, ``!=``, ``IN``), at any depth.
-
-    Example:
-        >>> sorted(compared_texts({"$or": [{"p": {"$eq": "tc"}}, {"p": "a"}]}, "p"))
-        ['a', 'tc']
-    """
-    found: set[str] = set()
-    if isinstance(query, list):
-        for part in query:
-            found |= compared_texts(part, field)
-    elif isinstance(query, dict):
-        for key, value in query.items():
-            if key != field:
-                found |= compared_texts(value, field)
-            elif isinstance(value, str):
-                found.add(value)
-            elif isinstance(value, dict):
-                for op in ("$eq", "$ne", "$in", "$nin"):
-                    operand = value.get(op)
-                    found |= {operand} if isinstance(operand, str) else set()
-                    if isinstance(operand, list):
-                        found |= {o for o in operand if isinstance(o, str)}
-    return found
 
 
 #: The documentation pages (fastapi-offline's routes), open to anyone.

@@ -208,6 +208,32 @@ def optimade_to_mongo(text: str, resource: str, outcomes: Sequence[str] = ()) ->
     return _rename(query, FIELDS[resource], resource, outcomes)
 
 
+def compared_texts(query: Any, field: str) -> set[str]:
+    """The texts a MongoDB query compares ``field`` with (``=``, ``!=``, ``IN``), at any depth.
+
+    Example:
+        >>> sorted(compared_texts({"$or": [{"p": {"$eq": "tc"}}, {"p": "a"}]}, "p"))
+        ['a', 'tc']
+    """
+    found: set[str] = set()
+    if isinstance(query, list):
+        for part in query:
+            found |= compared_texts(part, field)
+    elif isinstance(query, dict):
+        for key, value in query.items():
+            if key != field:
+                found |= compared_texts(value, field)
+            elif isinstance(value, str):
+                found.add(value)
+            elif isinstance(value, dict):
+                for op in ("$eq", "$ne", "$in", "$nin"):
+                    operand = value.get(op)
+                    found |= {operand} if isinstance(operand, str) else set()
+                    if isinstance(operand, list):
+                        found |= {o for o in operand if isinstance(o, str)}
+    return found
+
+
 def identifier(outcome: str) -> str | None:
     """How a filter or sort writes an outcome's name: an OPTIMADE identifier.
 
