@@ -1,16 +1,23 @@
-"""The Olympus acquisition results of several seed blocks, pooled from their journals.
+"""The Olympus acquisition results of several seed blocks, pooled from their campaigns.
 
 One block of 10 seeds leaves a standard error of 0.2 to 0.4 AF on the small sets, enough
 to move a set across the 1.2x line by chance. This reads the campaigns that
-``benchmarks/acquisition.py`` journalled for each block (reported seeds 0-9, development
-seeds 100-109, check seeds 200-209), keeps the strategies that every block ran, and
-summarises them together. It runs no campaign. The development block is where matloop's
-configuration was chosen, so a pool that includes it flatters that configuration a little;
-the check block never served any choice.
+``benchmarks/acquisition.py`` recorded for each block, in the ``runs`` of its committed
+``benchmarks/results/<block>.json`` (reported seeds 0-9, development seeds 100-109, check
+seeds 200-209), keeps the strategies that every block ran, and summarises them together.
+It runs no campaign. The development block is where matloop's configuration was chosen,
+so a pool that includes it flatters that configuration a little; the check block never
+served any choice.
 
 For each set it also gives how much of the room between plain BoTorch and the ``oracle``
 (which reads the answers) a strategy takes: ``(AF - AF_botorch) / (AF_oracle -
 AF_botorch)``, 0 for BoTorch's AF and 1 for the oracle's.
+
+AF is decided by the last top find: ``Top%(end) x N / (experiments until it)``. A second
+table says, per set, how many experiments that took and which row was found last most
+often under matloop's default strategy, with what makes it hard to find: its rank in
+the top set, a tie with the top set's threshold, other rows with the same inputs (a
+repeat in the data, measured apart), and how many of its nearest rows are in the top.
 
     python benchmarks/acquisition_pooled.py [--blocks acquisition acquisition_dev \
         acquisition_check] [--output benchmarks/results/acquisition_pooled]
@@ -24,6 +31,7 @@ import argparse
 import json
 import math
 import sys
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +43,24 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchm
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scripts import sibling  # noqa: E402
+from discovery.metrics import top_mask  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 BLOCKS = ("acquisition", "acquisition_dev", "acquisition_check")
+
+
+def block_runs(path: Path) -> list[dict[str, Any]]:
+    """The campaigns a block's results file records (its ``runs``).
+
+    Raises:
+        SystemExit: naming the file, when it is missing or records no campaign.
+    """
+    if not path.is_file():
+        raise SystemExit(f"{path}: no such results file; run benchmarks/acquisition.py first")
+    runs: list[dict[str, Any]] = json.loads(path.read_text()).get("runs", [])
+    if not runs:
+        raise SystemExit(f"{path}: records no campaign (no 'runs')")
+    return runs
 
 
 def pooled_runs(
@@ -102,13 +125,96 @@ def ratio_interval(
     return float(low), float(high)
 
 
+#: Nearest rows (Euclidean, inputs scaled to [0, 1]) read to tell an isolated top row.
+NEIGHBOURS = 5
+
+
+def last_top_finds(runs: list[dict[str, Any]], top: np.ndarray) -> tuple[list[int], Counter[int]]:
+    """Experiments until each campaign's last top find, and which top row that was.
+
+    Args:
+        runs: Campaigns of one set and strategy (``order``: pool rows as measured).
+        top: The set's top mask, shape ``N``.
+
+    Returns:
+        Per campaign that found any, the experiments until its last top find (AF's
+        denominator); and how often each row was the last found.
+    """
+    reached: list[int] = []
+    last: Counter[int] = Counter()
+    for run in runs:
+        order = list(dict.fromkeys(run["order"]))  # a repeat is no new find
+        finds = [i for i, row in enumerate(order) if top[row]]
+        if finds:
+            reached.append(finds[-1] + 1)
+            last[order[finds[-1]]] += 1
+    return reached, last
+
+
+def describe_top_row(pool: np.ndarray, scores: np.ndarray, top: np.ndarray, row: int) -> str:
+    """What makes a top row hard to find, in words (see the module docstring).
+
+    Args:
+        pool: ``N x d`` encoded inputs.
+        scores: ``N`` objective values, oriented so that larger is better.
+        top: The top mask, shape ``N``.
+        row: The row described.
+    """
+    rank = int((scores[top] > scores[row]).sum()) + 1
+    words = [f"rank {rank} of {int(top.sum())}"]
+    if scores[row] == scores[top].min() and (scores == scores[row]).sum() > 1:
+        words.append("ties the threshold")
+    span = np.ptp(pool, axis=0)
+    scaled = (pool - pool.min(0)) / np.where(span > 0, span, 1.0)
+    distance = np.linalg.norm(scaled - scaled[row], axis=1)
+    twins = np.flatnonzero(distance == 0)
+    if len(twins) > 1:
+        words.append(f"{len(twins) - 1} other row(s) with its inputs")
+    distance[twins] = np.inf
+    nearest = np.argsort(distance)[:NEIGHBOURS]
+    words.append(f"{int(top[nearest].sum())} of its {NEIGHBOURS} nearest rows in the top")
+    return ", ".join(words)
+
+
+def last_finds_summary(
+    runs: list[dict[str, Any]], strategies: tuple[str, ...], default: str
+) -> dict[str, Any]:
+    """Per set: experiments until the last top find by strategy; the row ``default`` found last.
+
+    Returns:
+        ``last_found_by`` (``default``) and ``sets``: per set, ``top`` (rows),
+        ``reached`` (mean and standard error by strategy) and ``last_row`` (``row``,
+        ``share`` of campaigns, ``what``: :func:`describe_top_row`).
+    """
+    bench = sibling("acquisition")
+    summary: dict[str, Any] = {}
+    for key in dict.fromkeys(r["task"] for r in runs):
+        pool = bench.task(key)
+        scores = pool.objectives[0].direction.sign * pool.values[:, 0]
+        top = top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
+        entry: dict[str, Any] = {"top": int(top.sum()), "reached": {}}
+        for strategy in strategies:
+            chosen = [r for r in runs if r["task"] == key and r["strategy"] == strategy]
+            reached, last = last_top_finds(chosen, top)
+            entry["reached"][strategy] = bench.mean_se([float(n) for n in reached])
+            if strategy == default and last:
+                row, count = last.most_common(1)[0]
+                entry["last_row"] = {
+                    "row": row,
+                    "share": count / len(chosen),
+                    "what": describe_top_row(pool.pool, scores, top, row),
+                }
+        summary[key] = entry
+    return {"last_found_by": default, "sets": summary}
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The pooled tables: AF with its ratio to BoTorch and share of the room, and counts."""
     summary = result["olympus"]
     strategies = list(next(iter(summary.values()))["strategies"])
     seeds = max(row["seeds"] for row in next(iter(summary.values()))["strategies"].values())
     lines = [
-        f"Acquisition benchmark, Olympus sets, pooled over the journals of "
+        f"Acquisition benchmark, Olympus sets, pooled over the campaigns of "
         f"{', '.join(result['blocks'])} ({seeds} seeds per set and strategy); "
         "mean ± standard error of AF against random (top 5%). In brackets: AF relative to "
         "botorch with a 90% bootstrap interval over paired seeds, and the share of the room "
@@ -143,7 +249,27 @@ def markdown(result: dict[str, Any]) -> str:
             f"{sum(x < 0.9 for x in ratios)} below 0.9x ({sum(x < 0.9 for x in highs)} with the "
             f"whole interval there); geometric mean {math.exp(np.mean(np.log(ratios))):.2f}x"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines + last_finds_markdown(result["last_finds"])) + "\n"
+
+
+def last_finds_markdown(last_finds: dict[str, Any]) -> list[str]:
+    """The table of last top finds (:func:`last_finds_summary`)."""
+    summary = last_finds["sets"]
+    strategies = list(next(iter(summary.values()))["reached"])
+    lines = [
+        "",
+        "Where AF is decided: mean ± standard error of the experiments until the last top "
+        f"find, and the top row that {last_finds['last_found_by']} found last most often.",
+        "",
+        "| set | top rows | " + " | ".join(strategies) + " | found last most often |",
+        "|---|---|" + "---|" * len(strategies) + "---|",
+    ]
+    for name, entry in summary.items():
+        cells = [f"{m:.1f} ± {se:.1f}" for m, se in entry["reached"].values()]
+        last = entry.get("last_row")
+        said = f"row {last['row']} ({last['share']:.0%}): {last['what']}" if last else "none"
+        lines.append(f"| {name} | {entry['top']} | " + " | ".join(cells) + f" | {said} |")
+    return lines
 
 
 def main() -> None:
@@ -152,11 +278,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_pooled")
     args = parser.parse_args()
     bench = sibling("acquisition")
-    journals = {b: bench.read_journal(RESULTS / f"{b}.runs.jsonl") for b in args.blocks}
-    for block, runs in journals.items():
-        if not runs:
-            raise SystemExit(f"{block}: no journal at {RESULTS / f'{block}.runs.jsonl'}")
-    runs = pooled_runs(journals, tuple(bench.SETS))
+    runs = pooled_runs({b: block_runs(RESULTS / f"{b}.json") for b in args.blocks}, bench.SETS)
     order = {name: i for i, name in enumerate((*bench.SETS, *bench.OLYMPUS_STRATEGIES))}
     runs.sort(key=lambda r: (order[r["task"]], order.get(r["strategy"], len(order)), r["seed"]))
     summary = bench.olympus_summary(runs)
@@ -171,7 +293,11 @@ def main() -> None:
                 row["room_share"] = room_share(
                     row["af"][0], botorch["af"][0], rows["oracle"]["af"][0]
                 )
-    result = {"blocks": args.blocks, "olympus": summary}
+    compared = tuple(
+        s for s in ("botorch", bench.DEFAULT) if s in next(iter(summary.values()))["strategies"]
+    )
+    last_finds = last_finds_summary(runs, compared, bench.DEFAULT)
+    result = {"blocks": args.blocks, "olympus": summary, "last_finds": last_finds}
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
     args.output.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 
@@ -72,3 +75,41 @@ def test_the_ratio_interval_pairs_seeds_and_holds_the_ratio_of_means(pooled: Mod
     # resampled together, the seeds' shared part (2 to 6) cancels; resampled apart it would
     # widen the interval to about 0.3
     assert high - low < 0.15
+
+
+def test_block_runs_reads_a_results_file_and_names_one_without_campaigns(
+    pooled: ModuleType, tmp_path: Path
+) -> None:
+    results = tmp_path / "block.json"
+    results.write_text(json.dumps({"runs": [run("snar", "botorch", 0)]}))
+    assert pooled.block_runs(results) == [run("snar", "botorch", 0)]
+    results.write_text(json.dumps({"olympus": {}}))
+    with pytest.raises(SystemExit, match=r"block\.json: records no campaign"):
+        pooled.block_runs(results)
+    with pytest.raises(SystemExit, match=r"missing\.json: no such results file"):
+        pooled.block_runs(tmp_path / "missing.json")
+
+
+def test_the_last_top_find_decides_and_a_repeat_is_no_find(pooled: ModuleType) -> None:
+    top = np.array([True, False, True, False])
+    runs = [
+        run("snar", "botorch", 0, (1, 0, 0, 2)),  # the repeat of row 0 is no experiment
+        run("snar", "botorch", 1, (2, 3, 0)),
+        run("snar", "botorch", 2, (1, 3)),  # no top find: left out
+    ]
+    reached, last = pooled.last_top_finds(runs, top)
+    assert reached == [3, 3]
+    assert last == {2: 1, 0: 1}
+
+
+def test_a_top_row_is_described_by_rank_ties_twins_and_neighbours(pooled: ModuleType) -> None:
+    pool = np.array([[0.0], [0.0], [0.12], [0.52], [0.93], [1.0], [0.21], [0.66]])
+    scores = np.array([5.0, 3.0, 5.0, 9.0, 1.0, 2.0, 0.0, 4.0])
+    top = scores >= 5.0
+    assert pooled.describe_top_row(pool, scores, top, 3) == (
+        "rank 1 of 3, 1 of its 5 nearest rows in the top"  # its twins are 6th and 7th
+    )
+    assert pooled.describe_top_row(pool, scores, top, 0) == (
+        "rank 2 of 3, ties the threshold, 1 other row(s) with its inputs, "
+        "2 of its 5 nearest rows in the top"
+    )
