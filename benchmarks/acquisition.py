@@ -50,6 +50,7 @@ Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import multiprocessing
@@ -297,6 +298,16 @@ def multi_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {"pool": len(pool), "budget": len(runs[0]["order"]), "strategies": rows}
 
 
+def model_digest(strategy: str, policy: bytes, prior: bytes | None) -> str | None:
+    """Which trained model a strategy's campaigns read: a digest of its weights, else None.
+
+    Part of a campaign's key in the journal, so that a retrained policy or prior reruns
+    its campaigns instead of reusing those of the last one.
+    """
+    weights = {"rl": policy, "gp+prior": prior}.get(strategy)
+    return hashlib.sha256(weights).hexdigest()[:12] if weights else None
+
+
 def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> list[dict[str, Any]]:
     """Every (task, strategy, seed) campaign to run."""
     plans: list[tuple[str, Sequence[str], int, int, int, dict[str, Any]]] = []
@@ -312,6 +323,7 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
         {
             **dict(task=key, strategy=strategy, seed=seed, policy=policy, **extra),
             **dict(initial=initial, batch=batch, rounds=rounds),
+            "model_digest": model_digest(strategy, policy, prior),
         }
         for key, strategies, initial, batch, rounds, extra in plans
         for strategy in strategies
@@ -320,12 +332,17 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
 
 
 def job_key(job: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies a campaign: task, strategy, seed and budget."""
-    return tuple(job[k] for k in ("task", "strategy", "seed", "initial", "batch", "rounds"))
+    """What identifies a campaign: task, strategy, seed, budget and the model it reads."""
+    keys = ("task", "strategy", "seed", "initial", "batch", "rounds")
+    return (*(job[k] for k in keys), job.get("model_digest"))
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Campaigns finished by earlier runs (the policy and prior are seeded, so they hold)."""
+    """Campaigns finished by earlier runs, to resume an interrupted one.
+
+    A campaign is reused when its key (:func:`job_key`) matches, so a retrained policy or
+    prior reruns its own; a change to the code is not in the key: delete the journal.
+    """
     if not path.is_file():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
@@ -348,8 +365,10 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     started = time.perf_counter()
-    policy, version, policy_info = train_and_reload_policy(args.policy_iterations)
-    print(f"policy {version}: {policy_info}", flush=True)
+    policy, version, policy_info = b"", None, dict[str, Any]()
+    if "rl" in args.strategies or not args.skip_composition:  # the composition task runs rl
+        policy, version, policy_info = train_and_reload_policy(args.policy_iterations)
+        print(f"policy {version}: {policy_info}", flush=True)
     prior, prior_info = (None, {}) if args.skip_composition else train_prior()
     jobs = jobs_for(args, policy, prior)
     # every finished campaign is appended here at once, so an interrupted run resumes
@@ -402,6 +421,17 @@ def fmt(pair: Any) -> str:
     return f"{mean:.2f} ± {se:.2f}" if math.isfinite(se) else f"{mean:.2f}"
 
 
+def policy_sentence(policy: dict[str, Any]) -> str:
+    """What the table says of the RL policy: its version and held-out regret, if trained."""
+    if policy.get("version") is None:
+        return ""
+    return (
+        f" RL policy {policy['version']}: trained here in {policy['seconds']:.0f} s on "
+        f"GP samples only; held-out GP-sample regret {policy['held_out_regret']:.4f} "
+        f"(EI on the same tasks {policy['held_out_regret_ei']:.4f})."
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     c = r["config"]
     first = c.get("first_seed", 0)
@@ -411,10 +441,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; "
         f"{sum(run['seconds'] for run in r['runs']) / 60:.0f} min of campaigns, run by "
         f"{c['workers']} worker processes. matloop's best configuration: {r['default_strategy']}"
-        " (chosen on development seeds, see DEFAULT in the script)."
-        f" RL policy {r['policy']['version']}: trained here in {r['policy']['seconds']:.0f} s on "
-        f"GP samples only; held-out GP-sample regret {r['policy']['held_out_regret']:.4f} "
-        f"(EI on the same tasks {r['policy']['held_out_regret_ei']:.4f}).",
+        " (chosen on development seeds, see DEFAULT in the script)." + policy_sentence(r["policy"]),
         "",
     ]
     if r["olympus"]:

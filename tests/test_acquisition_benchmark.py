@@ -1,0 +1,62 @@
+"""The acquisition benchmark's bookkeeping (benchmarks/acquisition.py): journal keys, tables."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def bench(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
+    """benchmarks/acquisition.py."""
+    return benchmark_script("acquisition")
+
+
+def jobs(bench: ModuleType, policy: bytes, prior: bytes | None) -> dict[str, dict[str, Any]]:
+    args = argparse.Namespace(
+        sets=["snar"],
+        strategies=["botorch", "rl"],
+        initial=10,
+        batch=4,
+        rounds=15,
+        skip_composition=False,
+        skip_multi=True,
+        first_seed=0,
+        seeds=1,
+    )
+    return {f"{j['task']} {j['strategy']}": j for j in bench.jobs_for(args, policy, prior)}
+
+
+def test_a_retrained_model_reruns_its_campaigns_and_no_other(bench: ModuleType) -> None:
+    before = jobs(bench, b"policy weights", b"prior weights")
+    after = jobs(bench, b"retrained policy", b"prior weights")
+    key = bench.job_key
+    assert key(before["snar rl"]) != key(after["snar rl"])
+    assert key(before["composition rl"]) != key(after["composition rl"])
+    assert key(before["snar botorch"]) == key(after["snar botorch"])
+    assert key(before["composition gp+prior"]) == key(after["composition gp+prior"])
+    retrained_prior = jobs(bench, b"policy weights", b"another prior")
+    assert key(before["composition gp+prior"]) != key(retrained_prior["composition gp+prior"])
+    # a journal line written before the key held the model matches no rl job
+    old_line = {k: v for k, v in before["snar rl"].items() if k != "model_digest"}
+    assert key(old_line) != key(before["snar rl"])
+    assert key({k: v for k, v in before["snar botorch"].items() if k != "model_digest"}) == key(
+        before["snar botorch"]
+    )
+
+
+def test_the_table_names_the_policy_only_when_one_was_trained(bench: ModuleType) -> None:
+    assert bench.policy_sentence({"version": None}) == ""
+    trained = {
+        "version": "policy:rl-policy:186b65976c28",
+        "seconds": 95.4,
+        "held_out_regret": 0.00359,
+        "held_out_regret_ei": 0.00333,
+    }
+    assert "RL policy policy:rl-policy:186b65976c28: trained here in 95 s" in (
+        bench.policy_sentence(trained)
+    )
