@@ -14,15 +14,20 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
+from importlib.metadata import entry_points
 from typing import Any, cast
 
 import gpytorch
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
-from botorch.acquisition.analytic import _log_ei_helper  # LogEI's stable core; pinned
+from botorch.acquisition.analytic import (
+    AnalyticAcquisitionFunction,
+    _log_ei_helper,  # LogEI's stable core; pinned
+)
 from botorch.acquisition.cached_cholesky import supports_cache_root
 from botorch.acquisition.logei import qLogExpectedImprovement, qLogNoisyExpectedImprovement
 from botorch.acquisition.monte_carlo import (
@@ -358,34 +363,103 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
 }
 
 
+#: The entry-point group through which an installed package adds acquisitions, each
+#: entry point naming a builder: in its ``pyproject.toml``,
+#: ``[project.entry-points."matloop.acquisitions"]`` then ``mine = "my_package.acq:build"``.
+#: Every matloop process (CLI, API, flows, benchmark workers) loads them.
+PLUGIN_GROUP = "matloop.acquisitions"
+
+#: A name is one part of a strategy name (``gp+mine+warp``).
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
 def register_acquisition(
     name: str, builder: Callable[[AcquisitionInputs], AcquisitionFunction]
 ) -> None:
     """Add an acquisition builder under a new name.
 
+    The builder gets the fitted model and the data (:class:`AcquisitionInputs`) and
+    returns an acquisition function that scores ``b x 1 x d`` candidates and holds
+    pending experiments (``set_X_pending``): batches are chosen one point at a time, each
+    conditioned on what is pending and picked before it. BoTorch's Monte-Carlo
+    acquisitions (``qUpperConfidenceBound``, ...) do; its analytic ones do not, and are
+    refused when first built (:func:`make_acquisition`). A campaign names it in its
+    strategy (``gp+mine``), so every process that runs the campaign must register it:
+    an installed package does so through :data:`PLUGIN_GROUP`.
+
     Raises:
-        ValueError: if the name is taken (silently replacing one would change campaigns).
+        ValueError: if the name is taken (silently replacing one would change campaigns),
+            is not lower-case letters, digits and ``_``, or is a word of strategy names
+            (a surrogate, a flag such as ``warp``, a strategy such as ``random``).
 
     """
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"acquisition name {name!r}: lower-case letters, digits and _, starting with a "
+            "letter (it is one part of a strategy name, gp+NAME)"
+        )
+    from discovery.planners import strategy_words  # planners import this module
+
+    if name in strategy_words():
+        raise ValueError(
+            f"acquisition name {name!r} is a word of strategy names; {name!r} would "
+            "change what those strategies mean"
+        )
     if name in ACQUISITIONS:
         raise ValueError(f"acquisition {name!r} is already registered")
     ACQUISITIONS[name] = builder
+
+
+@cache
+def load_plugins() -> tuple[str, ...]:
+    """Register the acquisitions of installed packages (:data:`PLUGIN_GROUP`), once.
+
+    Returns:
+        The names registered.
+
+    Raises:
+        ValueError: naming the entry point, when it cannot be loaded or registered.
+    """
+    names = []
+    for entry in entry_points(group=PLUGIN_GROUP):
+        try:
+            register_acquisition(entry.name, entry.load())
+        except Exception as error:  # an import error, any name problem: name the plugin
+            raise ValueError(
+                f"acquisition plugin {entry.name!r} ({entry.value}): {error}"
+            ) from error
+        names.append(entry.name)
+    return tuple(names)
+
+
+def acquisitions() -> dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]]:
+    """The registered acquisition builders by name, installed plugins included."""
+    load_plugins()
+    return ACQUISITIONS
 
 
 def make_acquisition(name: str, inputs: AcquisitionInputs) -> AcquisitionFunction:
     """Build the acquisition function registered as ``name``.
 
     Raises:
-        ValueError: for an unknown name, listing the registered ones.
+        ValueError: for an unknown name, listing the registered ones; for a function
+            that cannot hold pending experiments (see :func:`register_acquisition`).
 
     """
     try:
-        builder = ACQUISITIONS[name]
+        builder = acquisitions()[name]
     except KeyError:
         raise ValueError(
             f"unknown acquisition {name!r}; choose from {sorted(ACQUISITIONS)}"
         ) from None
-    return builder(inputs)
+    acqf = builder(inputs)
+    if type(acqf).set_X_pending is AnalyticAcquisitionFunction.set_X_pending:
+        raise ValueError(
+            f"acquisition {name!r}: {type(acqf).__name__} is analytic and cannot hold "
+            "pending experiments, which every batch is chosen with; use its Monte-Carlo "
+            "form (qUpperConfidenceBound for UpperConfidenceBound) or override set_X_pending"
+        )
+    return acqf
 
 
 def hypervolume_acquisition(

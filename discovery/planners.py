@@ -23,9 +23,10 @@ from linear_operator.utils.warnings import NumericalWarning
 from scipy import stats
 
 from discovery.acquisition import (
-    ACQUISITIONS,
+    PLUGIN_GROUP,
     TOP_HUNTING,
     AcquisitionInputs,
+    acquisitions,
     hypervolume_acquisition,
     make_acquisition,
     optimize_over_box,
@@ -184,7 +185,7 @@ class GPPlanner:
             integrated out by NUTS), ``ensemble`` (deep ensemble), ``gnn``
             (composition GNN ensemble) or ``transformer`` (element transformer ensemble);
             see :mod:`discovery.campaign_models`.
-        acquisition: A name in :data:`discovery.acquisition.ACQUISITIONS`.
+        acquisition: A registered name (:func:`discovery.acquisition.acquisitions`).
         label: Strategy name to record instead of the derived one.
         prior: Prior prediction of the objective (literature, another database) used as
             the surrogate's mean, scaled by the data (:mod:`discovery.priors`); pool
@@ -648,7 +649,7 @@ class PortfolioPlanner:
     with observed rather than predicted rewards).
 
     Attributes:
-        arms: Acquisition names in :data:`discovery.acquisition.ACQUISITIONS`.
+        arms: Registered acquisition names (:func:`discovery.acquisition.acquisitions`).
         eta: Hedge learning rate.
         base: The planner each arm runs with (surrogate, warping, MC samples).
 
@@ -867,7 +868,7 @@ def with_acquisition(name: str, acquisition: str) -> str:
     if surrogate not in SURROGATES:
         return f"gp+{acquisition}"
     keep_endgame = acquisition in TOP_HUNTING
-    flags = [o for o in options if o not in ACQUISITIONS and (o != "endgame" or keep_endgame)]
+    flags = [o for o in options if o not in acquisitions() and (o != "endgame" or keep_endgame)]
     return "+".join([surrogate, acquisition, *flags])
 
 
@@ -889,6 +890,15 @@ def with_surrogate(name: str, surrogate: str) -> str:
     return "+".join([surrogate, *(o for o in options if gp or o not in needs_gp)])
 
 
+#: Flags of a ``surrogate[+acquisition][+flags]`` strategy name.
+STRATEGY_FLAGS = ("iwarp", "warp", "endgame")
+
+
+def strategy_words() -> frozenset[str]:
+    """Words a strategy name is made of, other than acquisitions: none may name one."""
+    return frozenset({*SURROGATES, *STRATEGY_FLAGS, *PLANNERS, "rl", "oracle"})
+
+
 def make_planner(name: str) -> Planner:
     """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+flags]``.
 
@@ -902,18 +912,21 @@ def make_planner(name: str) -> Planner:
     if name in PLANNERS:
         return PLANNERS[name]()
     surrogate, *options = name.split("+")
-    acquisitions = [o for o in options if o in ACQUISITIONS]
-    known = surrogate in SURROGATES and len(acquisitions) <= 1
-    flags = {"warp", "iwarp", "endgame"}
-    if not known or set(options) - {*acquisitions, *flags} or len(set(options)) < len(options):
+    registered = acquisitions()
+    chosen = [o for o in options if o in registered]
+    known = surrogate in SURROGATES and len(chosen) <= 1
+    extra = set(options) - {*chosen, *STRATEGY_FLAGS}
+    if not known or extra or len(set(options)) < len(options):
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
             f"surrogate[+acquisition][+iwarp][+warp][+endgame] with surrogate in "
-            f"{list(SURROGATES)} and acquisition in {sorted(ACQUISITIONS)}"
+            f"{list(SURROGATES)} and acquisition in {sorted(registered)} (an acquisition "
+            f"of your own is registered by an installed package's {PLUGIN_GROUP!r} entry "
+            "point)"
         )
     return GPPlanner(
         surrogate=surrogate,
-        acquisition=acquisitions[0] if acquisitions else "qlognei",
+        acquisition=chosen[0] if chosen else "qlognei",
         warp="warp" in options,
         input_warp="iwarp" in options,
         endgame_batches=ENDGAME_BATCHES if "endgame" in options else 0,
