@@ -31,9 +31,23 @@ from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
 
 #: Grid steps at most (a ternary grid of 1000 is already half a million compositions).
 MAX_GRID = 1000
-#: Denominators pymatgen resolves when fractions become integer counts: past MAX_GRID, since
-#: at its default (1000) a fraction of 1/1000 is taken for noise and its element dropped.
+#: Atoms at most in the whole-atom formula behind a charge-balance test: past MAX_GRID, so a
+#: known material's own stoichiometry off the grid is still tested as whole atoms.
 MAX_DENOMINATOR = 10 * MAX_GRID
+#: Atoms at most in a written whole-atom formula: every grid point has one (fractions
+#: ``c / grid``, ``grid <= MAX_GRID``). A finer composition (a dopant at 1e-4) is written
+#: with fractional amounts, as a chemist writes it, never rounded onto a coarser ratio.
+MAX_FORMULA_ATOMS = MAX_GRID
+#: Relative tolerance within which a written formula gives back every molar fraction: far
+#: above float64 noise (1e-16 after normalising), far below what any lab can weigh out.
+FORMULA_RTOL = 1e-9
+#: Whole amounts tried for the element a fractional formula is scaled by (``O3`` in
+#: ``La0.7Sr0.3MnO3``); the formula with the fewest digits wins.
+_ANCHOR_AMOUNTS = range(1, 13)
+#: Significant digits of a fractional amount: rounding stays far inside FORMULA_RTOL.
+_DIGITS = 12
+#: An amount in a written formula.
+_NUMBER = re.compile(r"[\d.]+")
 
 
 @dataclass(frozen=True)
@@ -196,7 +210,8 @@ def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
     present = {el: f for el, f in fractions.items() if f > 0}
     if len(present) == 1:
         return True  # an element: oxidation state 0
-    return _balanced(reduced_formula(present))
+    atoms = _whole_atoms(_normalised(present), MAX_DENOMINATOR)
+    return atoms is not None and _balanced(_written(atoms))  # no whole atoms: no states
 
 
 def element_fractions(space: SearchSpace) -> list[str] | None:
@@ -230,9 +245,136 @@ def formula_of(space: SearchSpace, parameters: Mapping[str, Any]) -> str | None:
 
 
 def reduced_formula(fractions: Mapping[str, float]) -> str:
-    """The reduced formula (pymatgen) of a composition (``{"Fe": 0.4, "O": 0.6}`` → ``Fe2O3``)."""
-    composition = Composition({el: f for el, f in fractions.items() if f > 0})
-    return composition.get_integer_formula_and_factor(max_denominator=MAX_DENOMINATOR)[0]
+    """The formula a lab makes of a composition, every element at its own amount.
+
+    Elements in pymatgen's order (by electronegativity), amount 1 left out, no brackets
+    (``Li5Fe6O9``, never pymatgen's ``Li5(Fe2O3)3``). Whole atoms when the composition is
+    a ratio of at most :data:`MAX_FORMULA_ATOMS` atoms (every grid point is), else
+    fractional amounts with the fewest digits (``Zn0.9998Ga0.0002O``): either way
+    pymatgen reads it back to the same fractions (within :data:`FORMULA_RTOL`), so no
+    dopant is dropped or moved. pymatgen's names of the elements as molecules stay
+    (``O2``, ``Li2O2``).
+
+    Args:
+        fractions: Element symbol to amount (molar fractions or counts; zeros ignored).
+
+    Raises:
+        ValueError: when no amount is positive or one is not finite.
+
+    Example:
+        >>> reduced_formula({"Fe": 0.4, "O": 0.6}), reduced_formula({"Li": 5, "Fe": 6, "O": 9})
+        ('Fe2O3', 'Li5Fe6O9')
+    """
+    present = _normalised(fractions)
+    atoms = _whole_atoms(present, MAX_FORMULA_ATOMS)
+    if atoms is None:
+        return _fractional_formula(present)
+    written = _written(atoms)
+    return Composition.special_formulas.get(written, written)
+
+
+def _normalised(amounts: Mapping[str, float]) -> dict[str, float]:
+    """The positive amounts as molar fractions (sum 1)."""
+    if not all(math.isfinite(a) for a in amounts.values()):
+        raise ValueError(f"fractions: not all finite numbers: {dict(amounts)}")
+    present = {el: float(a) for el, a in amounts.items() if a > 0}
+    if not present:
+        raise ValueError("fractions: no element has a positive amount")
+    total = math.fsum(present.values())
+    return {el: a / total for el, a in present.items()}
+
+
+def _whole_atoms(fractions: Mapping[str, float], most: int) -> dict[str, int] | None:
+    """The smallest whole atom counts of ``fractions``, at most ``most`` atoms in all.
+
+    None when no such counts give back every fraction within :data:`FORMULA_RTOL`:
+    rounding would drop or move an element (pymatgen's own integer formula takes a
+    fraction below ``1 / max_denominator`` for noise).
+    """
+    found: dict[str, tuple[int, int]] = {}
+    for el, f in fractions.items():
+        if (ratio := _ratio(f, most)) is None:
+            return None
+        found[el] = ratio
+    common = math.lcm(*(q for _, q in found.values()))
+    counts = {el: p * (common // q) for el, (p, q) in found.items()}
+    divisor = math.gcd(*counts.values())
+    counts = {el: c // divisor for el, c in counts.items()}
+    if sum(counts.values()) > most or not _gives_back(counts, fractions):
+        return None
+    return counts
+
+
+def _ratio(fraction: float, most: int) -> tuple[int, int] | None:
+    """The first convergent ``p / q <= 1`` of ``fraction`` within tolerance, ``q <= most``.
+
+    By continued fractions: ``c / N`` in lowest terms is found whatever float noise it
+    carries. ``Fraction.limit_denominator`` would do too, several times slower over a grid.
+    """
+    p0, q0, p, q = 0, 1, 1, 0
+    rest = fraction
+    while True:
+        whole = math.floor(rest)
+        p0, q0, p, q = p, q, whole * p + p0, whole * q + q0
+        if q > most:
+            return None
+        if abs(p / q - fraction) <= FORMULA_RTOL * fraction:
+            return p, q
+        left = rest - whole
+        if left * (most + 1) < 1:  # the next term alone takes q past most (and 1 / 0 fails)
+            return None
+        rest = 1.0 / left
+
+
+def _gives_back(amounts: Mapping[str, float], fractions: Mapping[str, float]) -> bool:
+    """Whether ``amounts`` are ``fractions`` within :data:`FORMULA_RTOL`, element by element."""
+    total = math.fsum(amounts.values())
+    return amounts.keys() == fractions.keys() and all(
+        abs(amounts[el] / total - f) <= FORMULA_RTOL * f for el, f in fractions.items()
+    )
+
+
+def _fractional_formula(fractions: Mapping[str, float]) -> str:
+    """The formula of ``fractions`` with the fewest digits, one element at a whole amount or none.
+
+    A doped compound reads as its host (``Zn0.9998Ga0.0002O``, ``Sr0.3La0.7Mn0.999Fe0.001O3``),
+    other compositions as their fractions (``Fe0.4123O0.5877``). A scaling past
+    :data:`MAX_FORMULA_ATOMS` atoms is the long whole-atom formula again (``Zn4999GaO5000``).
+    """
+    order = _order(frozenset(fractions))
+    scales = [amount / fractions[anchor] for anchor in order for amount in _ANCHOR_AMOUNTS]
+    written = [
+        _written({el: fractions[el] * scale for el in order})
+        for scale in (*scales, 1.0)  # the host readings first: they win ties
+        if scale <= MAX_FORMULA_ATOMS  # the fractions sum to 1: the scale is the atoms
+    ]
+    return min(written, key=_digits)  # the first of the fewest: deterministic
+
+
+def _digits(formula: str) -> int:
+    """Significant digits of a formula's amounts (``Zn0.9998Ga0.0002O``: 5)."""
+    return sum(len(n.replace(".", "").lstrip("0")) for n in _NUMBER.findall(formula))
+
+
+def _written(amounts: Mapping[str, float]) -> str:
+    """``amounts`` as a plain formula: pymatgen's element order, amount 1 left out."""
+    return "".join(f"{el}{_amount(amounts[el])}" for el in _order(frozenset(amounts)))
+
+
+def _amount(value: float) -> str:
+    """An amount as a formula writes it: ``""`` for 1, ``3``, ``0.9998``; never ``1e-05``."""
+    whole = round(value)
+    if abs(value - whole) <= FORMULA_RTOL * value:
+        return "" if whole == 1 else str(whole)
+    decimals = max(0, _DIGITS - 1 - math.floor(math.log10(value)))
+    return f"{value:.{decimals}f}".rstrip("0").rstrip(".")
+
+
+@lru_cache(maxsize=4096)
+def _order(symbols: frozenset[str]) -> tuple[str, ...]:
+    """Element symbols in pymatgen's formula order (electronegativity, then symbol)."""
+    formula = Composition(dict.fromkeys(symbols, 1)).formula  # "Li1 Fe1 O1"
+    return tuple(part.rstrip("0123456789") for part in formula.split())
 
 
 def _partitions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
@@ -297,34 +439,26 @@ def substitution_candidates(
         Element-to-fraction dicts over ``space.elements``, most probable first.
 
     Raises:
-        ValueError: naming a known formula pymatgen cannot read.
+        ValueError: naming a known formula and why it cannot be used: pymatgen cannot
+            read it, or would read it as another composition (:func:`misread_formula`),
+            finds no ions in it, or its substitution model knows none of them. Nothing is
+            left out quietly: a pool from some of the known materials would pass for all.
 
     """
     from pymatgen.analysis.structure_prediction.substitution_probability import (
         SubstitutionPredictor,
     )
 
-    for formula in known:
-        try:
-            Composition(formula)
-        except ValueError as error:  # pymatgen's message names neither the input nor its role
-            raise ValueError(f"known: {formula!r} is not a formula ({error})") from None
+    ions = {formula: _ions(formula) for formula in known}  # every refusal before any work
     predictor = SubstitutionPredictor(threshold=threshold)
     taken = {reduced_formula(Composition(f).as_dict()) for f in (*known, *exclude)}
     scored: dict[str, tuple[float, dict[str, float]]] = {}
-    for formula in known:
+    for formula, species in ions.items():
         composition = Composition(formula)
         try:
-            decorated = composition.add_charges_from_oxi_state_guesses()
-        except ValueError:
-            continue
-        species = [s for s in decorated if getattr(s, "oxi_state", None) is not None]
-        if not species or len(species) != len(decorated):
-            continue
-        try:
             predictions = predictor.list_prediction(species)
-        except ValueError:  # a species the probability model does not know
-            continue
+        except ValueError as error:  # an ion the probability model does not know
+            raise ValueError(f"known: {formula!r}: {error}") from None
         for prediction in predictions:
             swap = {
                 str(old.element): str(new.element)
@@ -345,6 +479,55 @@ def substitution_candidates(
                 scored[new_formula] = (float(prediction["probability"]), fractions)
     ranked = sorted(scored.items(), key=lambda item: (-item[1][0], item[0]))
     return [fractions for _, (_, fractions) in ranked]
+
+
+def _ions(formula: str) -> list[Any]:
+    """The ions of a known material, by pymatgen's likeliest oxidation states.
+
+    Raises:
+        ValueError: naming ``formula`` and why it has none that the substitution
+            predictor can use.
+    """
+    if problem := misread_formula(formula):
+        raise ValueError(f"known: {formula!r}: {problem}")
+    try:
+        composition = Composition(formula)
+    except ValueError as error:  # pymatgen's message names neither the input nor its role
+        raise ValueError(f"known: {formula!r} is not a formula ({error})") from None
+    if any(abs(a - round(a)) > Composition.amount_tolerance for a in composition.values()):
+        parent = _integer_parent(composition)
+        raise ValueError(
+            f"known: {formula!r}: no oxidation states fit a non-integer composition; give an"
+            f" integer formula{f' such as {parent}' if parent else ''}"
+        )
+    try:
+        decorated = composition.add_charges_from_oxi_state_guesses()
+    except ValueError as error:
+        raise ValueError(
+            f"known: {formula!r}: pymatgen finds no oxidation states ({error})"
+        ) from None
+    species = list(decorated)
+    # pymatgen puts every element at 0 when no assignment is charge balanced
+    if not any(getattr(s, "oxi_state", None) for s in species):
+        raise ValueError(
+            f"known: {formula!r}: pymatgen finds no ions in it (an element or an"
+            " intermetallic?); substitutions swap the ions of an ionic compound"
+        )
+    return species
+
+
+def _integer_parent(composition: Composition) -> str | None:
+    """``composition`` with amounts rounded, if charge balanced (``La0.7Sr0.3MnO3``: ``LaMnO3``).
+
+    None when rounding gives no ionic compound or is a toss-up (``La0.5Sr0.5MnO3``).
+    """
+    if any(0.4 <= a % 1 <= 0.6 for a in composition.values()):
+        return None
+    rounded = {str(el): round(a) for el, a in composition.items()}
+    present = {el: n for el, n in rounded.items() if n > 0}
+    if len(present) < 2 or not is_charge_balanced(present):
+        return None
+    return reduced_formula(present)
 
 
 #: A Roman-numeral oxidation state after an element ("Fe(III)2O3"), which pymatgen silently

@@ -11,7 +11,7 @@ import io
 import json
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeGuard
@@ -117,6 +117,7 @@ def load_csv(
     objectives: Sequence[tuple[str, Direction]],
     params: Sequence[str] | None = None,
     composition: str | None = None,
+    read_formula: Callable[[str], str] | None = None,
 ) -> PoolDataset:
     """Read a CSV table with a header into a pool data set.
 
@@ -128,11 +129,17 @@ def load_csv(
         composition: A column of chemical formulas to read as compositions: it becomes one
             molar-fraction parameter per element of the pool, named by the element symbol
             and tied by a simplex constraint (sum 1), so that every model sees chemistry.
+        read_formula: How a ``composition`` cell is read as its writer meant it, before
+            pymatgen reads it: it returns the formula (``"STO"`` -> ``"SrTiO3"``) or
+            raises ValueError saying why it cannot (``literature.formulas.read_formula``,
+            which this layer may not import). None: cells are read as written, and
+            pymatgen's misreadings (``STO`` as S, tritium, O) are refused.
 
     Raises:
         FileNotFoundError: if there is no such file.
         ValueError: naming the file, and the column and row that is missing, empty or not
-            finite, or the line that cannot be parsed (a row wider than the header too).
+            finite, or the line that cannot be parsed (a row wider than the header too),
+            or the formula that cannot be read or holds a composition twice.
 
     """
     path = Path(path)
@@ -160,7 +167,7 @@ def load_csv(
                 f"{path}: composition column {composition!r} not found; "
                 f"columns are {list(table.columns)}"
             )
-        return _composition_pool(table, composition, goals, path)
+        return _composition_pool(table, composition, goals, path, read_formula)
     return _pool_from_table(table, chosen, goals, {}, name=path.stem, source=str(path))
 
 
@@ -189,7 +196,11 @@ def _refuse_repeated_compositions(
 
 
 def _composition_pool(
-    table: pd.DataFrame, column: str, objectives: tuple[Objective, ...], path: Path
+    table: pd.DataFrame,
+    column: str,
+    objectives: tuple[Objective, ...],
+    path: Path,
+    read_formula: Callable[[str], str] | None = None,
 ) -> PoolDataset:
     """A pool whose parameters are the molar fractions of the elements in ``column``."""
     from pymatgen.core import Element  # pymatgen only for composition pools
@@ -197,11 +208,13 @@ def _composition_pool(
     from discovery.featurizers import parse_formula
 
     # re-read as text: pandas would turn sodium nitride ("NaN") into a missing value
-    formulas = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
-    formulas = formulas.tolist()
-    parsed = [
-        parse_formula(f, f"{path}: {column!r} in data row {i + 1}") for i, f in enumerate(formulas)
-    ]
+    written = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
+    formulas = written.tolist()
+    parsed = []
+    for row, cell in enumerate(formulas, start=1):
+        where = f"{path}: {column!r} in data row {row}"
+        parsed.append(parse_formula(_as_meant(cell, read_formula, where), where))
+    # on the compositions read: "STO" and "SrTiO3" in one file are one
     _refuse_repeated_compositions(parsed, formulas, column, path)
     elements = sorted({z for zs, _ in parsed for z in zs})
     symbols = [Element.from_Z(z).symbol for z in elements]
@@ -220,6 +233,16 @@ def _composition_pool(
     space = SearchSpace(pool.space.parameters, (SimplexConstraint(tuple(symbols), 1.0),))
     note = f"{column!r}: {len(symbols)} elements as molar fractions (simplex)"
     return replace(pool, space=space, notes=(*pool.notes, note))
+
+
+def _as_meant(cell: str, read_formula: Callable[[str], str] | None, where: str) -> str:
+    """A formula cell read by ``read_formula`` (as written without one); errors name ``where``."""
+    if read_formula is None:
+        return cell
+    try:
+        return read_formula(cell)
+    except ValueError as error:  # its own field name is no column of this file
+        raise ValueError(f"{where}: {str(error).removeprefix('formula: ')}") from None
 
 
 @dataclass(frozen=True)

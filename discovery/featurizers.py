@@ -26,7 +26,7 @@ import torch
 from pymatgen.core import Composition
 from pymatgen.core.periodic_table import DummySpecies
 
-from discovery.compositions import roman_oxidation_state
+from discovery.compositions import misread_formula
 from discovery.elements import COLUMNS, MAX_Z, element_table, table_version
 
 #: Statistics of each element property, in feature order.
@@ -83,8 +83,9 @@ _ZERO_AMOUNT = re.compile(r"[A-Za-z]0(?![.\d])")
 def _parse(formula: str) -> tuple[tuple[int, ...], tuple[float, ...]]:
     if _ZERO_AMOUNT.search(formula):
         raise ValueError("an element has amount 0")
-    if roman := roman_oxidation_state(formula):  # pymatgen reads Fe(III) as Fe I3
-        raise ValueError(roman)
+    # pymatgen reads Fe(III) as Fe I3 and STO as S, tritium and O: refuse, never guess
+    if problem := misread_formula(formula):
+        raise ValueError(problem)
     composition = Composition(formula)
     if composition.num_atoms <= 0:
         raise ValueError("it has no atoms")
@@ -105,7 +106,9 @@ def parse_formula(
     """Atomic numbers and molar fractions of a formula, sorted by atomic number.
 
     Raises:
-        ValueError: naming ``where`` and the formula when pymatgen cannot read it.
+        ValueError: naming ``where`` and the formula when pymatgen cannot read it, or
+            would read it as another composition than its writer meant
+            (:func:`discovery.compositions.misread_formula`: ``Fe(III)2O3``, ``STO``).
 
     """
     try:

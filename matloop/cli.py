@@ -9,7 +9,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -373,7 +373,9 @@ def campaign_create(
                 )
             wanted = [(o.name, o.direction) for o in goals]
             wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
-            dataset = load_csv(from_csv, wanted, param, composition=composition)
+            dataset = load_csv(
+                from_csv, wanted, param, composition=composition, read_formula=_read_formula()
+            )
             units = {o.name: o.unit for o in goals}
             declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
             dataset = replace(dataset, objectives=declared)
@@ -450,12 +452,13 @@ def _generated_campaign(
     except ValueError as error:  # its fields, as the options that set them
         field, _, rest = str(error).partition(":")
         raise CommandError(f"{_SPACE_OPTIONS.get(field, field)}:{rest}") from None
+    meant = _substitute_from(substitute_from)  # before any work
     campaign_store = store()
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
         try:
-            points = substitution_candidates(substitute_from, space, exclude=known)
-        except ValueError as error:
+            points = substitution_candidates(meant, space, exclude=known)
+        except ValueError as error:  # a known formula that cannot be used: all or nothing
             raise CommandError(f"--substitute-from: {error}") from None
         if not points:
             raise CommandError(
@@ -476,6 +479,27 @@ def _generated_campaign(
         source="generated",
         constraints=constraints,
     )
+
+
+def _substitute_from(formulas: list[str]) -> list[str]:
+    """``--substitute-from`` formulas as meant: ``STO`` resolved, misreadings refused."""
+    read = _read_formula()
+    try:
+        return [read(formula) for formula in formulas]
+    except ValueError as error:  # "formula: ..." names read_formula's field, not an option
+        raise CommandError(f"--substitute-from: {str(error).removeprefix('formula: ')}") from None
+
+
+def _read_formula() -> Callable[[str], str]:
+    """How formulas from the command line and its files are read as their writers meant.
+
+    :func:`literature.formulas.read_formula`: ``STO`` is ``SrTiO3``; ``YBCO`` (oxygen not
+    fixed), Roman-numeral oxidation states and misread capitals are refused. Imported
+    here, since discovery/ may not import literature/.
+    """
+    from literature.formulas import read_formula
+
+    return read_formula
 
 
 def _strategy(

@@ -459,3 +459,48 @@ def test_serve_waits_for_a_database_that_boots_after_it(
     with pytest.raises(ConnectionError):  # 0: fail at once, as before
         cli_module.wait_for_store(0, pause=0.01)
     assert len(tries) == 1
+
+
+def test_create_reads_formulas_as_their_writers_meant(cli: CliRunner, tmp_path: Path) -> None:
+    # a chemist's abbreviation: STO is SrTiO3 (pymatgen alone reads S, tritium, O)
+    (tmp_path / "titanates.csv").write_text("f,gap\nBaTiO3,3.2\nSTO,3.3\n")
+    (tmp_path / "cuprates.csv").write_text("f,tc\nLa2CuO4,30\nYBCO,92\n")
+    csv_args = ["--composition", "f", "--objective"]
+    created = _ok(
+        cli, "campaign", "create", "t", "--from-csv", str(tmp_path / "titanates.csv"),
+        *csv_args, "gap:max",
+    )  # fmt: skip
+    assert "2 candidates, 4 parameters" in created  # Ba, Sr, Ti, O: no H, no S
+    refused = cli.invoke(
+        app,
+        ["campaign", "create", "c", "--from-csv", str(tmp_path / "cuprates.csv"),
+         *csv_args, "tc:max"],
+    )  # fmt: skip
+    assert refused.exit_code == 1
+    assert "'f' in data row 2: 'YBCO' is the abbreviation of YBa2Cu3O7" in refused.output
+    grid = ["--elements", "Sr,Ba,Ca,Ti,Zr,O", "--max-elements", "3", "--objective", "g:max"]
+    swaps = _ok(cli, "campaign", "create", "s", *grid, "--substitute-from", "STO")
+    assert "generated compositions" in swaps
+
+
+@pytest.mark.parametrize(
+    ("known", "message"),
+    [
+        (
+            "La0.7Sr0.3MnO3",
+            "--substitute-from: known: 'La0.7Sr0.3MnO3': no oxidation states fit a non-integer"
+            " composition; give an integer formula such as LaMnO3",
+        ),
+        ("Fe(III)2O3", "--substitute-from: 'Fe(III)2O3': 'Fe(III)' gives an oxidation state"),
+        ("YBCO", "--substitute-from: 'YBCO' is the abbreviation of YBa2Cu3O7"),
+    ],
+)
+def test_a_known_formula_that_cannot_be_substituted_refuses_the_campaign(
+    cli: CliRunner, known: str, message: str
+) -> None:
+    args = ["campaign", "create", "swaps", "--elements", "Li,Na,La,Sr,Mn,Co,Fe,O"]
+    args += ["--objective", "g:max", "--substitute-from", "LiCoO2", "--substitute-from", known]
+    result = cli.invoke(app, args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "swaps" not in _ok(cli, "campaign", "list")  # not a campaign of LiCoO2 alone

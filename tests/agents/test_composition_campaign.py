@@ -161,6 +161,22 @@ def test_compositions_measured_in_an_earlier_campaign_are_known(
     assert len(again) == len(pool) - 2
 
 
+def test_a_measured_doping_is_known_as_itself_not_as_its_host(store: CampaignStore) -> None:
+    # Ga at 1e-4 once made the formula ZnO: ZnO passed for measured, and was never proposed
+    space = CompositionSpace(("Zn", "Ga", "O"), max_elements=3, grid=2)
+    doped = {"Zn": 0.4999, "Ga": 0.0001, "O": 0.5}
+    settings = CampaignSettings("random", initial=1, batch_size=1, seed=0)
+    agent = CampaignAgent.from_candidates(
+        store, "doped", space.search_space(), (Objective("gap", Direction.MAXIMIZE),), [doped],
+        settings,
+    )  # fmt: skip
+    [trial] = agent.propose()
+    agent.observe([Measurement(trial.id or "", {"gap": 3.3}, "lab:doped")])
+    known = known_formulas(["Zn", "Ga", "O"])
+    assert "Zn0.9998Ga0.0002O" in known and "ZnO" not in known
+    assert {"Zn": 0.5, "Ga": 0.0, "O": 0.5} in enumerate_compositions(space, known)
+
+
 def test_a_pool_campaign_without_candidates_is_refused(store: CampaignStore) -> None:
     space = CompositionSpace(("Li", "Mg"), charge_balanced=True)  # cations only: no compound
     assert enumerate_compositions(space) == []

@@ -144,3 +144,90 @@ def test_charge_balance_agrees_with_pymatgens_oxidation_state_guesses(
         guessed = bool(Composition(formula).oxi_state_guesses(max_sites=-1))
         single = sum(f > 0 for f in point.values()) == 1  # an element: state 0
         assert is_charge_balanced(point) == (guessed or single), formula
+
+
+@pytest.mark.parametrize(
+    ("amounts", "formula"),
+    [
+        ({"Li": 5, "Fe": 6, "O": 9}, "Li5Fe6O9"),  # pymatgen: Li5(Fe2O3)3
+        ({"Li": 1, "Fe": 6, "O": 8}, "LiFe6O8"),  # pymatgen: Li(Fe3O4)2
+        ({"Mn": 1, "Fe": 3, "O": 6}, "MnFe3O6"),  # pymatgen: Mn(FeO2)3
+        ({"Fe": 0.4, "O": 0.6}, "Fe2O3"),
+        ({"Li": 1, "Fe": 1, "P": 1, "O": 4}, "LiFePO4"),
+        ({"Sr": 0.2, "Ti": 0.2, "O": 0.6}, "SrTiO3"),
+        ({"Mg": 5, "Si": 6}, "Mg5Si6"),
+        ({"O": 1}, "O2"),
+    ],
+)
+def test_reduced_formulas_are_plain_with_no_polyanion_brackets(
+    amounts: dict[str, float], formula: str
+) -> None:
+    assert reduced_formula(amounts) == formula
+    written = Composition(formula).fractional_composition
+    assert written.almost_equals(Composition(amounts).fractional_composition)
+
+
+@pytest.mark.parametrize(
+    ("amounts", "formula"),
+    [
+        ({"Zn": 0.4999, "Ga": 0.0001, "O": 0.5}, "Zn0.9998Ga0.0002O"),  # pymatgen: ZnO
+        ({"Zn": 0.4997, "Ga": 0.0003, "O": 0.5}, "Zn0.9994Ga0.0006O"),  # Zn2499(GaO1250)2
+        ({"Zn": 1, "Ga": 1e-7, "O": 1}, "ZnGa0.0000001O"),
+        ({"Fe": 0.4123, "O": 0.5877}, "Fe0.4123O0.5877"),  # no whole-atom ratio on the grid
+    ],
+)
+def test_a_dopant_finer_than_the_grid_is_written_with_fractions(
+    amounts: dict[str, float], formula: str
+) -> None:
+    assert reduced_formula(amounts) == formula
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    amounts=st.dictionaries(
+        st.sampled_from(ELEMENTS),
+        st.floats(1e-6, 1.0) | st.integers(1, 12).map(float),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_formula_gives_back_every_fraction(amounts: dict[str, float]) -> None:
+    # the lab makes what the formula says: no element dropped, none moved past 1e-9
+    formula = reduced_formula(amounts)
+    assert "(" not in formula
+    read = Composition(formula).fractional_composition
+    total = sum(amounts.values())
+    assert {str(el) for el in read} == set(amounts)
+    for element, amount in amounts.items():
+        assert read[element] == pytest.approx(amount / total, rel=1e-9)
+
+
+def test_measured_dopings_are_told_apart_from_their_host() -> None:
+    doped = {"Zn": 0.4999, "Ga": 0.0001, "O": 0.5}
+    space = CompositionSpace(("Zn", "Ga", "O"), max_elements=3, grid=2)
+    # ZnO stays in the pool: the doped sample measured is another composition
+    assert "ZnO" in {
+        reduced_formula(c) for c in enumerate_compositions(space, [reduced_formula(doped)])
+    }
+
+
+@pytest.mark.parametrize(
+    ("known", "why"),
+    [
+        (
+            "La0.7Sr0.3MnO3",
+            "known: 'La0.7Sr0.3MnO3': no oxidation states fit a non-integer composition; "
+            "give an integer formula such as LaMnO3",
+        ),
+        ("Fe(III)2O3", "known: 'Fe(III)2O3': 'Fe(III)' gives an oxidation state in Roman"),
+        ("STO", "known: 'STO': 'STO' reads as one atom per capital, T as hydrogen"),
+        ("Mg5Si6", "known: 'Mg5Si6': pymatgen finds no ions in it"),
+    ],
+)
+def test_a_known_formula_that_cannot_be_used_is_refused_by_name(known: str, why: str) -> None:
+    space = CompositionSpace(
+        ("Li", "Na", "Co", "Ni", "La", "Sr", "Mn", "Fe", "O"), max_elements=4, grid=10
+    )
+    with pytest.raises(ValueError) as refused:
+        substitution_candidates(["LiCoO2", known], space)  # not a pool of LiCoO2 alone
+    assert str(refused.value).startswith(why)

@@ -279,3 +279,48 @@ def test_csv_boolean_column_gives_points_that_validate(tmp_path: Path) -> None:
     data = load_csv(path, [("yield", Direction.MAXIMIZE)])
     for point in data.points:
         data.space.validate(point)
+
+
+# -- CSV composition pools: formulas read as their writers meant them ------------------------
+
+GAP = [("gap", Direction.MAXIMIZE)]
+
+
+def test_csv_composition_misread_capitals_are_refused_naming_the_row(tmp_path: Path) -> None:
+    # pymatgen reads STO as S, tritium and O: no pool of hydrogen sulfate
+    path = write_csv(tmp_path, "f,gap\nBaTiO3,3.2\nSTO,3.3\n")
+    with pytest.raises(ValueError) as refused:
+        load_csv(path, GAP, composition="f")
+    assert str(refused.value).startswith(
+        f"{path}: 'f' in data row 2: cannot read formula 'STO': 'STO' reads as one atom per"
+        " capital, T as hydrogen"
+    )
+
+
+def test_csv_composition_abbreviations_resolve_through_the_reader_given(tmp_path: Path) -> None:
+    from literature.formulas import read_formula  # what the CLI passes
+
+    path = write_csv(tmp_path, "f,gap\nBaTiO3,3.2\nSTO,3.3\n")
+    data = load_csv(path, GAP, composition="f", read_formula=read_formula)
+    assert set(data.space.names) == {"Ba", "Sr", "Ti", "O"}  # no H, no S
+    assert data.points[1] == pytest.approx({"Ba": 0.0, "Sr": 0.2, "Ti": 0.2, "O": 0.6})
+
+
+def test_csv_composition_reader_errors_name_the_file_column_and_row(tmp_path: Path) -> None:
+    from literature.formulas import read_formula
+
+    path = write_csv(tmp_path, "f,gap\nSrTiO3,3.2\nYBCO,0.1\n")
+    with pytest.raises(ValueError) as refused:
+        load_csv(path, GAP, composition="f", read_formula=read_formula)
+    assert str(refused.value).startswith(
+        f"{path}: 'f' in data row 2: 'YBCO' is the abbreviation of YBa2Cu3O7"
+    )
+    assert "not fixed" in str(refused.value)
+
+
+def test_csv_composition_repeats_are_found_among_the_formulas_meant(tmp_path: Path) -> None:
+    from literature.formulas import read_formula
+
+    path = write_csv(tmp_path, "f,gap\nSrTiO3,3.2\nBaTiO3,3.1\nSTO,3.3\n")
+    with pytest.raises(ValueError, match=r"data rows 1 and 3 \('SrTiO3', 'STO'\) is one"):
+        load_csv(path, GAP, composition="f", read_formula=read_formula)

@@ -137,6 +137,26 @@ def test_groups_of_iodine_and_vanadium_still_parse(formula: str, written_out: st
     assert parse_formula(formula) == parse_formula(written_out)
 
 
+@pytest.mark.parametrize(
+    ("formula", "why"),
+    [
+        ("STO", "'STO' reads as one atom per capital, T as hydrogen"),  # pymatgen: H S O
+        ("BTO", "'BTO' reads as one atom per capital, T as hydrogen"),  # pymatgen: B H O
+        ("BSCCO", "'BSCCO' reads as one atom per capital, with CC where a formula writes C2"),
+    ],
+)
+def test_capitals_pymatgen_would_misread_are_refused(formula: str, why: str) -> None:
+    with pytest.raises(
+        ValueError, match=re.escape(f"row 1: cannot read formula '{formula}': {why}")
+    ):
+        Compositions.from_formulas(["NaCl", formula])
+
+
+@pytest.mark.parametrize("formula", ["KSCN", "NaHCO3", "CO", "HNO3"])
+def test_formulas_written_in_capitals_still_parse(formula: str) -> None:
+    assert parse_formula(formula)[0]  # read as written: these are the formulas meant
+
+
 def test_too_many_elements_names_the_row() -> None:
     with pytest.raises(ValueError, match=r"row 2: 'LiFePO4' has more than 3 elements"):
         Compositions.from_formulas(["NaCl", "Fe2O3", "LiFePO4"], max_elements=3)
