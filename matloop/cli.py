@@ -559,11 +559,11 @@ def _strategy(
 
 def _names_acquisition(strategy: str) -> bool:
     """Whether ``strategy`` chooses its own way: an acquisition, or no surrogate part."""
-    from discovery.acquisition import ACQUISITIONS
+    from discovery.acquisition import acquisitions
     from discovery.campaign_models import SURROGATES
 
     surrogate, *options = strategy.split("+")
-    return surrogate not in SURROGATES or any(o in ACQUISITIONS for o in options)
+    return surrogate not in SURROGATES or any(o in acquisitions() for o in options)
 
 
 @campaign_app.command("list")

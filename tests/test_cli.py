@@ -504,3 +504,22 @@ def test_a_known_formula_that_cannot_be_substituted_refuses_the_campaign(
     assert result.exit_code == 1
     assert message in result.output
     assert "swaps" not in _ok(cli, "campaign", "list")  # not a campaign of LiCoO2 alone
+
+
+def test_an_installed_acquisition_plugin_runs_a_campaign(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discovery.acquisition import ACQUISITIONS, load_plugins
+    from tests.discovery.test_acquisition_plugins import install_plugin
+
+    install_plugin(tmp_path, "plug_ucb", "my_acquisitions:build")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    load_plugins.cache_clear()
+    monkeypatch.setattr("discovery.acquisition.ACQUISITIONS", dict(ACQUISITIONS))  # undone after
+    create = ("campaign", "create", "mine", "--from-olympus", str(OLYMPUS), "--initial", "4")
+    _ok(cli, *create, "--acquisition", "plug_ucb", "--batch", "2")
+    _ok(cli, "campaign", "run", "mine", "--rounds", "2")
+    trials = json.loads(_ok(cli, "campaign", "export", "mine", "--format", "json"))
+    strategies = [t["strategy"] for t in trials]
+    assert strategies == ["random"] * 4 + ["gp+plug_ucb"] * 4  # two batches of 2
+    load_plugins.cache_clear()
