@@ -77,7 +77,7 @@ from db.materials import add_material, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, authenticate
-from discovery.compositions import element_fractions
+from discovery.compositions import element_fractions, formula_of
 from discovery.domain import (
     MAX_SEED,
     OUTCOME_NAME,
@@ -619,6 +619,51 @@ Filter = Annotated[str, Query(max_length=2000, description="OPTIMADE filter.")]
 
 
 # -- routes -----------------------------------------------------------------------------
+#: Decimals of the molar fractions that tell two candidate compositions apart: within
+#: 1e-9 (pymatgen's formulas give fractions back to that, ``FORMULA_RTOL``) they are one.
+COMPOSITION_DECIMALS = 9
+
+
+def _candidate_key(space: SearchSpace, elements: Sequence[str], point: Mapping[str, Any]) -> Any:
+    """What makes a candidate the same one: its parameters, its composition reduced.
+
+    ``elements`` are a composition space's element symbols (empty for other spaces):
+    their fractions, divided by their sum, are compared within
+    :data:`COMPOSITION_DECIMALS` decimals, so that Fe2O3 and Fe4O6 are one composition.
+    """
+    others = tuple(point[name] for name in space.names if name not in elements)
+    if not elements:
+        return others
+    fractions = [float(point[name]) for name in elements]
+    total = sum(fractions) or 1.0
+    reduced = tuple(round(f / total, COMPOSITION_DECIMALS) + 0.0 for f in fractions)  # no -0.0
+    return reduced, others
+
+
+def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candidate]) -> None:
+    """Refuse a pool that holds one candidate twice, naming both indices.
+
+    Two copies would be handed out as two experiments, in one batch even.
+
+    Raises:
+        ValueError: ``candidates[j]: ... is candidates[i] again``, with the formula in a
+            composition space.
+    """
+    elements = element_fractions(space) or []
+    first: dict[Any, int] = {}
+    for candidate in candidates:
+        key = _candidate_key(space, elements, candidate.parameters)
+        earlier = first.setdefault(key, candidate.index)
+        if earlier == candidate.index:
+            continue
+        formula = formula_of(space, candidate.parameters) if elements else None
+        what = f"composition {formula}" if formula else "candidate"
+        raise ValueError(
+            f"candidates[{candidate.index}]: {dict(candidate.parameters)} is the {what} of "
+            f"candidates[{earlier}] again; a pool holds each candidate once: drop one"
+        )
+
+
 class Service:
     """The routes, with the store and the per-campaign proposal locks they share."""
 
@@ -704,7 +749,19 @@ class Service:
 
     @access("admin")
     def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
-        """Create a campaign over an open space or a pool of candidates."""
+        """Create a campaign over an open space or a pool of candidates.
+
+        A pool holds each candidate once: a list that repeats one is a 422 naming both
+        indices. In a composition space (a simplex over element symbols) two candidates
+        of one composition are one (Fe2O3 written twice, or as Fe4O6: the same molar
+        fractions within 1e-9) unless their other parameters differ; in any other space,
+        candidates with the same parameter values are.
+        Candidates that are known materials (registered, in literature records, or
+        measured in earlier campaigns) are kept: the list is the caller's choice, as a
+        `--from-csv` pool's rows are; only pools matloop generates itself
+        (`campaign create --elements`) leave known compositions out. A strategy with
+        `+endgame` needs `settings.budget`.
+        """
         constraints = []
         for i, c in enumerate(body.constraints):
             try:
@@ -732,14 +789,16 @@ class Service:
         except (ValueError, LookupError) as error:
             if isinstance(error, INTERNAL_ERRORS):
                 raise  # a bug, not a refusal of the settings
-            prior = str(error).startswith("prior_model: ")  # campaign_planner's prefix
-            raise ValueError(f"settings.{'' if prior else 'strategy: '}{error}") from None
+            # campaign_planner names these settings itself; the rest are the strategy's
+            named = str(error).startswith(("prior_model: ", "budget: "))
+            raise ValueError(f"settings.{'' if named else 'strategy: '}{error}") from None
         candidates = []
         for i, point in enumerate(body.candidates or []):
             try:
                 candidates.append(Candidate(i, space.validate(point)))
             except ValueError as error:
                 raise ValueError(f"candidates[{i}]: {error}") from None
+        _refuse_repeated_candidates(space, candidates)
         self.store.create(campaign, candidates)
         return status_json(self.agent(body.name).status())
 
@@ -951,7 +1010,12 @@ class Service:
 
     @access("read")
     def show_model(self, version: str) -> dict[str, Any]:
-        """A model version's kind, campaign, training data hash and every stored metric."""
+        """A model version's kind, campaign, training data hash and every stored metric.
+
+        A campaign's model also says how it was fitted (`fit`: surrogate, input and outcome
+        warps, prior, seed; part of its version) and which trials trained it
+        (`train_trials`, in the order of its training rows).
+        """
         return describe_model_record(version)
 
     @access("read")

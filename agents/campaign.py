@@ -7,6 +7,7 @@ database resumes exactly where the last one stopped.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 from collections import Counter
@@ -19,12 +20,14 @@ import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from db.campaigns import CLOSED, CampaignClosedError, CloseReport
+from db.models import FIT_METRIC
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     Campaign,
     CampaignSettings,
     Candidate,
     Measurement,
+    ModelArtifact,
     Objective,
     OutcomeConstraint,
     Trial,
@@ -45,11 +48,13 @@ from discovery.planners import (
     GPPlanner,
     Planner,
     PlanningProblem,
+    PolicyPlanner,
+    PortfolioPlanner,
     RandomPlanner,
     check_campaign_shape,
     make_planner,
 )
-from discovery.priors import NamedPrior, composition_formulas
+from discovery.priors import NamedPrior, composition_formulas, prior_label
 from discovery.spaces import SearchSpace
 from discovery.units import convert
 
@@ -65,6 +70,13 @@ UNNAMED = "api"
 #: A pool candidate that failed this many times is not proposed again: a sample that
 #: cannot be made would otherwise come back in every batch.
 MAX_FAILURES = 2
+#: Most trial ids a model's ``train_trials`` lists (a MongoDB document holds 16 MB);
+#: beyond, ``n_train`` and ``train_trials_hash`` still identify the set.
+MAX_LINEAGE_TRIALS = 20_000
+#: Surrogates whose fit does not draw on the round's seed: an exact GP is fitted to the
+#: maximum of its marginal likelihood, so the same data give the same model in any
+#: round. NUTS samples (bayesgp) and ensemble members and splits depend on the seed.
+SEEDLESS_SURROGATES = ("gp",)
 
 logger = logging.getLogger(__name__)
 
@@ -214,15 +226,24 @@ class CampaignAgent:
     """
 
     def __init__(self, store: CampaignStore, name: str, planner: Planner | None = None) -> None:
+        """Act for campaign ``name``, with its own planner or ``planner`` (some rounds').
+
+        Raises:
+            CampaignNotFoundError: if there is no such campaign.
+            ValueError: for a ``planner`` whose endgame the campaign has no budget for
+                (:func:`check_budget`): its trials would name an endgame never played.
+        """
         self.store = store
         self.campaign = store.get(name)
+        if planner is not None:
+            check_budget(planner, self.campaign.settings.budget)
         self._planner = planner
 
     @property
     def planner(self) -> Planner:
         """The campaign's planner, built on first use: status requests never read a model."""
         if self._planner is None:
-            self._planner = campaign_planner(self.campaign)
+            self._planner = campaign_planner(self.campaign, stored=True)
         return self._planner
 
     @property
@@ -473,11 +494,17 @@ class CampaignAgent:
             n = min(n, settings.budget - active)
             if n < 1:
                 return []  # the budget is spent (or handed out): no pool read, no fit
-        problem, candidates = self._problem(trials)
+        observed = self.observations(trials)
+        problem, candidates = self._problem(trials, observed)
         warm = active >= settings.initial and problem.X.shape[0] >= 2
         planner: Planner = self.planner if warm else RandomPlanner()
-        plan = planner.plan(problem, n, seed=settings.seed * 1_000_003 + batches)
-        version = self.store.save_model(self.name, plan.model) if plan.model else None
+        seed = settings.seed * 1_000_003 + batches
+        plan = planner.plan(problem, n, seed=seed)
+        version = None
+        if plan.model is not None:  # registered as the model it is, with its training set
+            trained_on = [str(o.trial.id) for o in observed]
+            model = described(plan.model, fit_settings(planner, seed), trained_on)
+            version = self.store.save_model(self.name, model)
         batch = f"b{batches:04d}"
         new = []
         for suggestion in plan.suggestions:
@@ -499,9 +526,12 @@ class CampaignAgent:
             )
         return self.store.add_trials(self.name, new, batches) if new else []
 
-    def _problem(self, trials: list[Trial]) -> tuple[PlanningProblem, list[Candidate]]:
+    def _problem(
+        self, trials: list[Trial], observed: list[Observation] | None = None
+    ) -> tuple[PlanningProblem, list[Candidate]]:
+        """The planner's view of ``trials`` (and their :meth:`observations`, if read)."""
         space, constraints = self.campaign.space, self.campaign.constraints
-        observed = self.observations(trials)
+        observed = self.observations(trials) if observed is None else observed
         pending = [t for t in trials if t.status.is_pending]
         candidates = self.store.candidates(self.name) if self.campaign.pool_size else []
         pool = available = None
@@ -933,15 +963,25 @@ def strategy_planner(strategy: str) -> Planner:
 INTERNAL_ERRORS = (IndexError, KeyError)
 
 
-def campaign_planner(campaign: Campaign) -> Planner:
+def campaign_planner(campaign: Campaign, stored: bool = False) -> Planner:
     """The planner of a campaign's settings: its strategy, with its prior model if any.
+
+    Args:
+        campaign: The campaign, new (refused when its settings do not hold together) or
+            ``stored``.
+        stored: Whether the campaign is already stored: one stored before endgames
+            needed a budget keeps proposing, without the endgame it never played
+            (:func:`without_idle_endgame`), so that its trials name what chose them.
 
     Raises:
         ValueError: for an unknown strategy, one that cannot serve the campaign's objectives
-            and constraints, or a prior the strategy or space cannot take.
+            and constraints, a prior the strategy or space cannot take, or an endgame
+            without a budget (``budget: ...``, :func:`check_budget`).
         LookupError: for an unknown policy or prior model version.
     """
     planner = strategy_planner(campaign.settings.strategy)
+    if stored:
+        planner = without_idle_endgame(planner, campaign)
     if campaign.settings.prior_model is not None:
         unit = campaign.objectives[0].unit
         try:
@@ -952,7 +992,109 @@ def campaign_planner(campaign: Campaign) -> Planner:
             raise type(error)(f"prior_model: {error}") from error
     shape = len(campaign.objectives), len(campaign.constraints)
     check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
+    check_budget(planner, campaign.settings.budget)
     return planner
+
+
+def check_budget(planner: Planner, budget: int | None) -> None:
+    """Refuse a planner with an endgame for a campaign without a budget.
+
+    The endgame changes a budget's last batches (``GPPlanner.endgame_batches``); with no
+    budget there are no last batches, so the strategy would choose exactly as it does
+    without ``+endgame`` while every trial said ``+endgame``.
+
+    Args:
+        planner: The planner a campaign is created with, or switched to for some rounds.
+        budget: The campaign's ``settings.budget`` (None: open-ended).
+
+    Raises:
+        ValueError: starting ``budget:``, naming the strategy and how to fix it.
+    """
+    if budget is not None or not isinstance(planner, GPPlanner) or not planner.endgame_batches:
+        return
+    raise ValueError(
+        f"budget: strategy {planner.name} believes its last {planner.endgame_batches} batches "
+        "differently and needs a budget to know which they are; set --budget (settings.budget "
+        "in the API) or drop +endgame"
+    )
+
+
+def without_idle_endgame(planner: Planner, campaign: Campaign) -> Planner:
+    """``planner`` without its endgame when ``campaign`` has no budget to play it in.
+
+    For campaigns stored before an endgame needed a budget (:func:`check_budget`): they
+    chose as if without it all along, and their next trials should say so.
+    """
+    if campaign.settings.budget is not None or not isinstance(planner, GPPlanner):
+        return planner
+    if not planner.endgame_batches:
+        return planner
+    played = replace(planner, endgame_batches=0)
+    logger.warning(
+        "campaign %r: strategy %s has no budget to play its endgame in; proposing as %s",
+        campaign.name,
+        planner.name,
+        played.name,
+    )
+    return played
+
+
+def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
+    """What, besides its training data, decides the model ``planner`` fits.
+
+    Part of the model's registry version (:data:`db.models.FIT_METRIC`,
+    :func:`db.models.model_digest`), so that a trial names the model that chose it:
+    models fitted another way on the same data (with input warping, on Yeo-Johnson-warped
+    values, around a prior, with NUTS at another seed) are other versions, while the same
+    model on the same data keeps one (:func:`agents.training.train_surrogate` registers
+    the plain ``gp`` planner's model, so both describe it alike). The acquisition is
+    left out: it chooses with the model, it does not change it.
+
+    Args:
+        planner: The planner that fitted the model.
+        seed: The seed it planned with (it reaches the fit of seeded surrogates only).
+
+    Returns:
+        JSON-ready settings: ``surrogate``, ``input_warp``, ``outcome_warp``
+        (``yeo-johnson`` or None), ``prior`` (its label, ``anonymous``, or None) and
+        ``seed`` (None where the surrogate's fit ignores it); for a planner of another
+        kind, its ``planner`` name.
+    """
+    if isinstance(planner, PortfolioPlanner):
+        planner = planner.base  # each arm fits the base's model; only the acquisition varies
+    if isinstance(planner, PolicyPlanner):
+        planner = GPPlanner(warp=planner.warp)  # it fits the plain gp on its values
+    if not isinstance(planner, GPPlanner):
+        return {"planner": planner.name}
+    prior = None if planner.prior is None else prior_label(planner.prior) or "anonymous"
+    seeded = planner.surrogate not in SEEDLESS_SURROGATES
+    return {
+        "surrogate": planner.surrogate,
+        "input_warp": planner.input_warp,
+        "outcome_warp": "yeo-johnson" if planner.warp else None,
+        "prior": prior,
+        "seed": seed if seeded else None,
+    }
+
+
+def trial_lineage(trial_ids: Sequence[str]) -> dict[str, Any]:
+    """Which measured trials a model was trained on, for its metrics.
+
+    Returns:
+        ``train_trials``: the ids in the order of the training rows (None past
+        :data:`MAX_LINEAGE_TRIALS`), and ``train_trials_hash``, SHA-256 of them.
+    """
+    digest = hashlib.sha256("\n".join(trial_ids).encode()).hexdigest()
+    listed = list(trial_ids) if len(trial_ids) <= MAX_LINEAGE_TRIALS else None
+    return {"train_trials": listed, "train_trials_hash": digest}
+
+
+def described(
+    artifact: ModelArtifact, fit: Mapping[str, Any], trial_ids: Sequence[str]
+) -> ModelArtifact:
+    """``artifact`` with how it was fitted (its version's part) and what it was trained on."""
+    metrics = {**artifact.metrics, FIT_METRIC: dict(fit), **trial_lineage(trial_ids)}
+    return replace(artifact, metrics=metrics)
 
 
 def with_prior(
@@ -972,8 +1114,9 @@ def with_prior(
 
     Raises:
         ValueError: for a planner without a surrogate (random), a space that is not a
-            composition space, a model whose predictions are not finite, or one that
-            predicts in a unit of another quantity.
+            composition space, a model whose predictions are not finite, one that
+            predicts in a unit of another quantity, or one that records no unit for an
+            objective that declares one.
         LookupError: for an unknown model version.
 
     """
@@ -998,15 +1141,25 @@ def with_prior(
 def _unit_change(version: str, metrics: Mapping[str, Any], unit: str | None) -> tuple[float, float]:
     """``(a, b)`` with ``a + b * x`` a prior's prediction ``x`` in the objective's unit.
 
-    The identity when either unit is undeclared. A prior in K on an objective in mK would
-    otherwise be scaled by the fit, whose scale is clipped, so it would be mis-scaled.
+    The identity when the objective declares no unit, or both declare the same. A prior
+    in K on an objective in mK would otherwise be scaled by the fit, whose scale is
+    clipped, so it would be mis-scaled; so would a prior that records no unit at all (a
+    bulk modulus in GPa on an objective in MPa), which is therefore refused for an
+    objective with a unit: nothing could tell that its predictions are of the quantity.
 
     Raises:
-        ValueError: when the units measure different things or pint cannot convert them.
+        ValueError: when the model records no unit and the objective declares one, or the
+            units measure different things or pint cannot convert them.
     """
     own = metrics.get("unit")
-    if not own or not unit or own == unit:
+    if not unit or own == unit:
         return 0.0, 1.0
+    if not own:
+        raise ValueError(
+            f"prior model {version!r} records no unit, and the objective is in {unit!r}: its "
+            "predictions can be neither converted nor checked; retrain it with its unit "
+            "(`matloop model train ... --unit UNIT`) and use that version"
+        )
     try:
         offset = convert(0.0, own, unit)  # affine: offset scales (degC) included
         return offset, convert(1.0, own, unit) - offset

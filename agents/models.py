@@ -62,6 +62,7 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
+from discovery.units import convert
 from literature.records import impossible_reading, stated_conditions
 
 Material = str | Structure
@@ -167,6 +168,10 @@ class PreparedTraining:
         config: The model's settings.
         info: What the model predicts and from what (:attr:`TrainedModel.info`).
         notes: Things worth telling the user (rows merged, records skipped, ...).
+        declared_unit: The target's unit where the user declared it (a table's
+            ``--unit``): part of the identity, since the same numbers in another unit
+            are another model, and a retrained model given its unit must not be the
+            unit-less one registered before.
 
     """
 
@@ -175,11 +180,12 @@ class PreparedTraining:
     config: PropertyModelConfig
     info: dict[str, Any]
     notes: tuple[str, ...] = ()
+    declared_unit: str | None = None
 
     @property
     def data_hash(self) -> str:
-        """:func:`data_hash` of the splits and settings: the trained model's identity."""
-        return data_hash(self.train, self.val, self.config)
+        """:func:`data_hash` of the splits, settings and declared unit: the model's identity."""
+        return data_hash(self.train, self.val, self.config, self.declared_unit)
 
     def version(self, prefix: str = "model") -> str:
         """The version :func:`register` gives the trained model, known before training."""
@@ -208,12 +214,19 @@ def _used_settings(config: PropertyModelConfig) -> PropertyModelConfig:
     return PropertyModelConfig(config.kind, config.training, hidden)
 
 
-def data_hash(train: LabelledData, val: LabelledData, config: PropertyModelConfig) -> str:
+def data_hash(
+    train: LabelledData,
+    val: LabelledData,
+    config: PropertyModelConfig,
+    unit: str | None = None,
+) -> str:
     """SHA-256 of the materials and targets of both splits and the model settings.
 
     The device and progress bar are left out: they do not change the model, nor do the
     settings its kind does not read (a GP's ensemble settings). The other settings are
-    in: the same data trained longer, or with more members, is another model.
+    in: the same data trained longer, or with more members, is another model. So is a
+    declared ``unit``: a model in GPa is not the same numbers with no unit (a model
+    without one keeps the hash it had before units were declared).
 
     Returns:
         64 lower-case hex digits.
@@ -223,6 +236,8 @@ def data_hash(train: LabelledData, val: LabelledData, config: PropertyModelConfi
     for name in ("device", "progress"):
         settings["training"].pop(name, None)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    if unit is not None:
+        digest.update(f"unit:{unit}".encode())
     for split, data in (("train", train), ("val", val)):
         digest.update(split.encode())
         for material, value in zip(data.materials, data.y, strict=True):
@@ -563,6 +578,7 @@ def prepare_table(
     val_fraction: float | None = None,
     config: TrainingConfig | None = None,
     seed: int = 0,
+    unit: str | None = None,
 ) -> PreparedTraining:
     """Read and split a CSV table of materials and a target column for training.
 
@@ -580,10 +596,15 @@ def prepare_table(
         config: Ensemble training settings (default :class:`TrainingConfig` with
             ``seed``); ignored by ``gp``.
         seed: Seed of the validation split (and of training when ``config`` is None).
+        unit: The target's unit (pint's syntax: ``GPa``, ``eV/atom``), stored with the
+            model (``unit`` in its metrics): a campaign converts its predictions to its
+            objective's unit, refuses them for another quantity's, and refuses a prior
+            that records none for an objective that declares one. None: no unit.
 
     Raises:
         FileNotFoundError: if a file is missing.
-        ValueError: naming the file, column and row of bad input; for an unknown kind,
+        ValueError: naming the file, column and row of bad input; for a ``unit`` pint
+            cannot read, an unknown kind,
             ``crystal-gnn`` without a structure column, both ``val_path`` and
             ``val_fraction``, fewer than :data:`MIN_SAMPLES` compositions (repeats are
             merged, see :func:`read_table`) in ``path``, or a ``val_path`` that holds
@@ -591,6 +612,7 @@ def prepare_table(
 
     """
     settings = _config(kind, config, seed)
+    declared = None if unit is None else checked_unit(unit)
     if val_path is not None and val_fraction is not None:  # the fraction would go unused
         raise ValueError(
             "val_fraction: holds part of the training data out for validation, and "
@@ -614,8 +636,29 @@ def prepare_table(
         fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
         train_part, val = split(data, fraction, seed)
         how = f"random {fraction:g} (seed {seed})"
-    info = {"target": target, "source": f"table:{path}", "unit": None, "validation": how}
-    return PreparedTraining(train_part, val, settings, info, tuple(notes))
+    info = {"target": target, "source": f"table:{path}", "unit": declared, "validation": how}
+    return PreparedTraining(train_part, val, settings, info, tuple(notes), declared)
+
+
+def checked_unit(unit: str) -> str:
+    """``unit`` stripped, once pint is known to read it (as a prior's is converted).
+
+    Raises:
+        ValueError: ``unit: ...`` for a blank unit, or one pint cannot read or that
+            matches only itself (``a.u.``, ``wt%``): a prior in it could never be converted
+            to an objective's unit.
+    """
+    label = unit.strip()
+    if not label:
+        raise ValueError("unit: blank; give the target's unit (GPa, eV/atom) or leave it out")
+    try:  # a space apart, the labels differ: convert asks pint to read both
+        convert(1.0, label, f"{label} ")
+    except ValueError:
+        raise ValueError(
+            f"unit: {unit!r} is not a unit pint reads (GPa, eV/atom, K, mAh/g); a prior in "
+            "it could not be converted to a campaign's unit"
+        ) from None
+    return label
 
 
 # -- campaigns -------------------------------------------------------------------------
@@ -1108,6 +1151,7 @@ __all__ = [
     "TrainedModel",
     "Validation",
     "campaign_data",
+    "checked_unit",
     "data_hash",
     "load_property_model",
     "predict",

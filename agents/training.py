@@ -1,15 +1,18 @@
 """Training a campaign's surrogate on its measurements, with cross-validation diagnostics.
 
-The model is the one the ``gp`` planner fits when it proposes (same encoding, bounds, sign
-convention and training-data hash), so a model trained here on some data and the model a
-proposal on the same data reports are one registry version.
+The model is the one the plain ``gp`` planner fits when it proposes (same encoding, bounds,
+sign convention, training-data hash and fit: no input or outcome warp, no prior), so a
+model trained here on some data and the model such a proposal on the same data reports are
+one registry version, which gains the cross-validation metrics. A proposal that fits
+another model (``gp+iwarp``, ``gp+warp``, a prior, another surrogate) registers a version
+of its own (:func:`agents.campaign.fit_settings`), never this one.
 
 Three steps, each usable on its own (the Prefect flows run them as separate tasks so that
 only the database steps retry):
 
 1. :func:`training_data` reads the completed trials (database).
 2. :func:`fit_surrogate` fits the GP and scores its leave-one-out predictions (computation).
-3. ``store.save_model`` registers the artifact (database, idempotent by data hash).
+3. ``store.save_model`` registers the artifact (database, idempotent by data and fit).
 
 :func:`train_surrogate` runs all three.
 """
@@ -26,11 +29,12 @@ import numpy as np
 import torch
 from linear_operator.utils.warnings import NumericalWarning
 
-from agents.campaign import CampaignAgent
+from agents.campaign import CampaignAgent, fit_settings, trial_lineage
 from db import CampaignStore
+from db.models import FIT_METRIC
 from discovery.diagnostics import calibration, loo_predictions
 from discovery.domain import ModelArtifact
-from discovery.planners import fitted_outcomes, with_scale
+from discovery.planners import GPPlanner, fitted_outcomes, with_scale
 from discovery.surrogates import DTYPE, data_hash, device, fit_gp, gp_artifact
 
 CPU = torch.device("cpu")
@@ -128,6 +132,10 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
     Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all in the
     objective's original units and sign:
 
+    - ``fit``: how the model was fitted, as the plain ``gp`` planner describes its own
+      (:func:`fit_settings`): part of the registry version.
+    - ``train_trials``, ``train_trials_hash``: the trials it was trained on
+      (:func:`agents.campaign.trial_lineage`), as a proposal's model records them.
     - ``objective``: the objective modelled; ``cv``: ``"loo"``.
     - ``cv_mae``, ``cv_rmse``: mean absolute and root-mean-square leave-one-out error.
     - ``cv_coverage_95``, ``cv_miscalibration_area``, ``cv_spearman``: calibration of the
@@ -162,6 +170,8 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
     quality = calibration(data.y, loo.mean, loo.std)
     metrics: dict[str, Any] = {
         **artifact.metrics,
+        FIT_METRIC: _fit(data),
+        **trial_lineage(data.trials),
         "objective": data.objective,
         "cv": "loo",
         "cv_mae": quality.mae,
@@ -192,6 +202,11 @@ def _tensors(
     return train_X, train_Y, scale
 
 
+def _fit(data: TrainingData) -> dict[str, Any]:
+    """How :func:`fit_surrogate` fits: as the plain ``gp`` planner, so both name one model."""
+    return fit_settings(GPPlanner(), data.seed)
+
+
 def trained_version(store: CampaignStore, data: TrainingData) -> str | None:
     """The version :func:`fit_surrogate` would register for ``data``, if it already did.
 
@@ -199,7 +214,7 @@ def trained_version(store: CampaignStore, data: TrainingData) -> str | None:
     included, is already registered (results that arrived together trigger one fit each).
     """
     train_X, train_Y, _ = _tensors(data, CPU)
-    version = store.model_version(data.campaign, "gp", data_hash(train_X, train_Y))
+    version = store.model_version(data.campaign, "gp", data_hash(train_X, train_Y), _fit(data))
     return version if store.has_model(version, "cv_mae") else None
 
 
@@ -215,8 +230,9 @@ def train_surrogate(store: CampaignStore, campaign_name: str) -> str:
         campaign_name: The campaign.
 
     Returns:
-        The registered model version (``campaign:gp:<data hash>``); the same data give
-        the same version.
+        The registered model version (``campaign:gp:<digest>``, of the data and the fit,
+        :meth:`db.CampaignStore.model_version`); the same data give the same version,
+        which a ``gp`` proposal on them names too.
 
     Raises:
         CampaignNotFoundError: if there is no such campaign.

@@ -8,7 +8,7 @@ run in one transaction: all or nothing.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -41,7 +41,7 @@ from db.documents import (
     TrialDocument,
     utcnow,
 )
-from db.models import load_model_record, register_model
+from db.models import FIT_METRIC, load_model_record, model_digest, register_model
 from db.query import DEFAULT_ORDERS, SortKey, identifier
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
@@ -1013,9 +1013,18 @@ class CampaignStore:
 
     # -- models ----------------------------------------------------------------------
     @staticmethod
-    def model_version(name: str, kind: str, data_hash: str) -> str:
-        """The version of campaign ``name``'s model of ``kind`` trained on data ``data_hash``."""
-        return f"{name}:{kind}:{data_hash[:12]}"
+    def model_version(
+        name: str, kind: str, data_hash: str, fit: Mapping[str, Any] | None = None
+    ) -> str:
+        """The version of campaign ``name``'s model of ``kind`` fitted as ``fit`` on ``data_hash``.
+
+        ``"{name}:{kind}:{digest[:12]}"`` with :func:`db.models.model_digest` of the data
+        hash and the fit's description, so that two models fitted differently on the same
+        data (with and without input warping) are two versions. Without a description the
+        digest is the data hash, as every version was before fits were described: models
+        registered then keep their versions.
+        """
+        return f"{name}:{kind}:{model_digest(data_hash, fit)[:12]}"
 
     @staticmethod
     def has_model(version: str, metric: str | None = None) -> bool:
@@ -1026,8 +1035,14 @@ class CampaignStore:
         return query.count() > 0
 
     def save_model(self, name: str, artifact: ModelArtifact) -> str:
-        """Register a trained model; the same kind and data give the same version (idempotent)."""
-        version = self.model_version(name, artifact.kind, artifact.data_hash)
+        """Register a trained model; the same model on the same data keeps one version.
+
+        The version is :meth:`model_version` of the artifact's kind, data hash and fit
+        (its :data:`db.models.FIT_METRIC` metric): registering it again writes no weights
+        and only adds the metrics the record lacks (idempotent).
+        """
+        fit = artifact.metrics.get(FIT_METRIC)
+        version = self.model_version(name, artifact.kind, artifact.data_hash, fit)
         return register_model(
             artifact, version, self._document(name), "application/x-torch-state-dict"
         )

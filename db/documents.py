@@ -251,7 +251,13 @@ class MetricsDocument(Document):
 
 
 class ModelRecord(Document):
-    """A trained model version: metrics, training-data hash and weights in GridFS."""
+    """A trained model version: metrics, training-data hash and weights in GridFS.
+
+    The version is derived from the data hash and, where the metrics describe it, how
+    the model was fitted (``metrics.fit``, :func:`db.models.model_digest`); versions
+    registered before fits were described keep the data hash alone, and read as ever. A
+    campaign's models list the trials they were trained on (``metrics.train_trials``).
+    """
 
     kind = StringField(required=True)
     version = StringField(required=True, unique=True)

@@ -1,17 +1,19 @@
 """Model registry for campaign-free surrogates: weights in GridFS, metadata in ``models``.
 
 A property model trained on a table, on literature records or on a campaign's data is
-registered once under ``"{prefix}:{kind}:{data hash[:12]}"``: registering the same kind
-and data hash again returns the stored version and writes nothing. Campaign-bound models
-(``CampaignStore.save_model``) and literature taggers (``LiteratureStore.save_tagger``)
-live in the same collection; :func:`load_model_record` and :func:`list_model_records`
-read them all.
+registered once under ``"{prefix}:{kind}:{digest[:12]}"``, the digest of its data hash and
+of how it was fitted (:func:`model_digest`): registering the same model again returns the
+stored version and writes nothing. Campaign-bound models (``CampaignStore.save_model``)
+and literature taggers (``LiteratureStore.save_tagger``) live in the same collection;
+:func:`load_model_record` and :func:`list_model_records` read them all.
 
 Imports no torch: the weights are opaque bytes here.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 import re
 from collections.abc import Mapping
@@ -30,9 +32,43 @@ PREFIX_REGEX = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
 #: Tagger entities that become property records: the material and each value label.
 RECORD_ENTITIES: tuple[str, ...] = ("material", *VALUE_PROPERTIES)
 
+#: The metrics entry that describes how a model was fitted besides its data (its
+#: surrogate, input and outcome warps, prior, seed): part of its version (:func:`model_digest`).
+FIT_METRIC = "fit"
+
+
+def model_digest(data_hash: str, fit: Mapping[str, Any] | None = None) -> str:
+    """What a model's version is derived from: its training data and how it was fitted.
+
+    The registry keeps the first weights stored under a version and only adds metrics
+    to it later, so two different models must never share one: a GP with input warping
+    and one without, fitted on the same data, are two models. The same model on the same
+    data gives the same digest, so registering it again stays idempotent.
+
+    Args:
+        data_hash: SHA-256 of the training inputs and targets (64 hex digits).
+        fit: JSON-ready description of the fit (:data:`FIT_METRIC`); None or empty for
+            the data alone, as every version was derived before fits were described
+            (models registered then keep their versions, and still read).
+
+    Returns:
+        64 lower-case hex digits: ``data_hash`` itself when there is no ``fit``.
+
+    Example:
+        >>> model_digest("ab" * 32) == "ab" * 32
+        True
+
+    """
+    if not fit:
+        return data_hash
+    described = json.dumps(dict(fit), sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{data_hash}|fit:{described}".encode()).hexdigest()
+
 
 def model_version(artifact: ModelArtifact, prefix: str = "model") -> str:
-    """The registry version of ``artifact``: ``"{prefix}:{kind}:{data_hash[:12]}"``.
+    """The registry version of ``artifact``: ``"{prefix}:{kind}:{digest[:12]}"``.
+
+    The digest is :func:`model_digest` of its data hash and its ``fit`` metric, if any.
 
     Raises:
         ValueError: naming the field, for a malformed prefix, kind or data hash.
@@ -44,7 +80,8 @@ def model_version(artifact: ModelArtifact, prefix: str = "model") -> str:
         raise ValueError(f"kind: {artifact.kind!r} must be non-empty and contain no ':'")
     if not re.fullmatch(r"[0-9a-f]{64}", artifact.data_hash or ""):
         raise ValueError(f"data_hash: {artifact.data_hash!r} is not 64 lower-case hex digits")
-    return f"{prefix}:{artifact.kind}:{artifact.data_hash[:12]}"
+    digest = model_digest(artifact.data_hash, artifact.metrics.get(FIT_METRIC))
+    return f"{prefix}:{artifact.kind}:{digest[:12]}"
 
 
 def register_model(
@@ -104,7 +141,7 @@ def register_model(
 
 
 def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
-    """Register a model that belongs to no campaign; idempotent by kind and data hash.
+    """Register a model that belongs to no campaign; idempotent by kind, data and fit.
 
     Args:
         artifact: The trained model: kind, SHA-256 data hash (64 hex digits), metrics
@@ -113,8 +150,9 @@ def save_model_record(artifact: ModelArtifact, prefix: str = "model") -> str:
         prefix: First part of the version, e.g. ``"model"``.
 
     Returns:
-        The version, ``"{prefix}:{kind}:{data_hash[:12]}"``. When that version is already
-        registered it is returned as it is: no second GridFS file, stored metrics kept.
+        The version, ``"{prefix}:{kind}:{digest[:12]}"`` (:func:`model_version`). When that
+        version is already registered it is returned as it is: no second GridFS file,
+        stored metrics kept.
 
     Raises:
         ValueError: naming the field, for a malformed prefix, kind, data hash or metrics.
@@ -266,12 +304,14 @@ def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
 
 
 __all__ = [
+    "FIT_METRIC",
     "PREFIX_REGEX",
     "RECORD_ENTITIES",
     "describe_model_record",
     "headline_metrics",
     "list_model_records",
     "load_model_record",
+    "model_digest",
     "model_version",
     "register_model",
     "save_model_record",

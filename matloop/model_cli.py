@@ -186,6 +186,14 @@ def model_train(
         str | None, typer.Option(help="Literature records of this property.")
     ] = None,
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(
+            help="Unit of --data's target (GPa, eV/atom; pint's syntax), stored with the "
+            "model: a campaign converts it as a prior, and refuses a prior without one for "
+            "an objective with a unit."
+        ),
+    ] = None,
     objective: Annotated[str | None, typer.Option(help="Objective of --campaign.")] = None,
     kind: Annotated[str, typer.Option(help=KIND_HELP)] = "ensemble",
     formula_column: Annotated[str, typer.Option(help="Formula column of --data.")] = "formula",
@@ -219,6 +227,8 @@ def model_train(
 
     --members, --epochs, --patience, --batch-size and --device set ensemble training: a
     gp has none. The same data and settings train once: a registered model is reported.
+    --unit declares a table's unit; a campaign's model takes its objective's, a records
+    model its records'.
     """
     from rich.markup import escape
 
@@ -235,6 +245,7 @@ def model_train(
                     ("--target", target),
                     ("--val", val),
                     ("--structure-column", structure_column),
+                    ("--unit", unit),  # a campaign's objective, or the records, say theirs
                 )
                 if value is not None
             ]
@@ -242,10 +253,15 @@ def model_train(
                 raise CommandError(f"{extra[0]}: applies to --data only, not {source}")
         if objective is not None and source != "--campaign":
             raise CommandError(f"--objective: applies to --campaign only, not {source}")
-        from agents.models import prepare_campaign, prepare_records, prepare_table
+        from agents.models import checked_unit, prepare_campaign, prepare_records, prepare_table
         from discovery.ensembles import TrainingConfig
         from discovery.property_models import KINDS
 
+        if unit is not None:
+            try:  # before the database and training: "unit: ..." names the option
+                checked_unit(unit)
+            except ValueError as error:
+                raise CommandError(f"--{error}") from None
         if kind not in KINDS:
             raise CommandError(f"--kind: unknown model {kind!r}; choose from {', '.join(KINDS)}")
         _refuse_ensemble_options(
@@ -291,6 +307,7 @@ def model_train(
                         formula_column=formula_column,
                         structure_column=structure_column,
                         val_path=val,
+                        unit=unit,
                         **common,
                     )
                 except ValueError as error:  # "val_path: ..." names arguments: say options

@@ -330,3 +330,50 @@ def test_model_list_shows_a_taggers_training_sentences_and_held_out_f1(
     assert "acquisition policy" not in legend  # no policy listed
     as_json = json.loads(cli.invoke(app, ["model", "list", "--json"]).output)
     assert as_json[0]["metrics"]["test_f1_tcValue"] == 0.0
+
+
+def test_a_table_model_takes_its_unit_and_a_prior_without_one_is_refused(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    table = salts_csv(tmp_path / "bulk.csv", SALTS)  # k, say in GPa
+    train = ["model", "train", "--data", str(table), "--target", "k", "--kind", "gp"]
+    bare = cli.invoke(app, train)
+    assert bare.exit_code == 0, bare.output
+    unitless = registered(bare.output)
+    given = cli.invoke(app, [*train, "--unit", "GPa"])
+    assert given.exit_code == 0, given.output
+    version = registered(given.output)
+    assert version != unitless and " GPa," in given.output  # not the unit-less model again
+    shown = json.loads(cli.invoke(app, ["model", "show", version, "--json"]).output)
+    assert shown["metrics"]["unit"] == "GPa"
+    pool = salts_csv(tmp_path / "pool.csv", ["NaCl", "KCl", "NaF", "KF", "LiCl", "LiBr"])
+    create = ["campaign", "create", "bulk", "--from-csv", str(pool), "--composition", "formula"]
+    create += ["--objective", "k:max:MPa", "--initial", "2"]
+    refused = cli.invoke(app, [*create, "--prior", unitless])
+    assert refused.exit_code == 1, refused.output
+    assert f"prior model '{unitless}' records no unit" in refused.output
+    assert "--unit UNIT" in refused.output
+    assert cli.invoke(app, [*create, "--prior", version]).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--unit", "gigapascool"], "--unit: 'gigapascool' is not a unit pint reads"),
+        (["--unit", "a.u."], "--unit: 'a.u.' is not a unit pint reads"),
+    ],
+)
+def test_a_unit_pint_cannot_read_is_refused_before_training(
+    cli: CliRunner, tmp_path: Path, options: list[str], message: str
+) -> None:
+    table = salts_csv(tmp_path / "bulk.csv", SALTS)
+    train = ["model", "train", "--data", str(table), "--target", "k", "--kind", "gp"]
+    result = cli.invoke(app, [*train, *options])
+    assert result.exit_code == 1 and message in result.output, result.output
+    assert ModelRecord.objects.count() == 0
+
+
+def test_a_unit_applies_to_tables_only(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["model", "train", "--records", "tc", "--unit", "K"])
+    assert result.exit_code == 1
+    assert "--unit: applies to --data only, not --records" in result.output

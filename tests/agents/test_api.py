@@ -808,7 +808,7 @@ def test_a_campaign_created_with_a_literature_prior_keeps_it(
     config = PropertyModelConfig("ensemble", TrainingConfig(n_members=1, epochs=2))
     values = np.linspace(50.0, 150.0, len(formulas))
     model = fit_property_model(formulas, values, formulas[:4], values[:4], config)
-    version = register(model, {}, "ab" * 32)
+    version = register(model, {}, "ab" * 32, {"unit": "GPa"})
     boss = _auth("admin")
     body: dict[str, Any] = {
         "name": "oxides",
@@ -850,6 +850,14 @@ def test_a_campaign_created_with_a_literature_prior_keeps_it(
         refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
         assert refused.status_code == 422 and "settings.prior_model" in refused.text, refused.text
         assert message in refused.text
+    unitless = register(model, {}, "cd" * 32)  # in GPa? eV? nothing says
+    bad = body | {"name": "b6", "settings": body["settings"] | {"prior_model": unitless}}
+    refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["detail"].startswith(
+        f"settings.prior_model: prior model '{unitless}' records no unit, and the objective "
+        "is in 'GPa'"
+    )
     bad = body | {"name": "b4", "space": open_space, "candidates": [{"x": 0.5}]}
     refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
     assert refused.status_code == 422 and "composition space" in refused.text, refused.text

@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from agents.api import create_app
 from db import CampaignStore
 from db.documents import CampaignDocument
+from db.materials import add_material
 from db.tokens import create_token
 from discovery.spaces import SearchSpace
 
@@ -83,3 +84,82 @@ def test_the_openapi_schema_describes_the_space_and_its_example_creates_a_campai
     created = api.post("/api/v1/campaigns", json=_body("documented", example), headers=admin)
     assert created.status_code == 201, created.text
     assert CampaignStore().get("documented").space == SearchSpace.from_dict(example)
+
+
+# -- a pool holds each candidate once --------------------------------------------------------
+def _oxides(candidates: list[dict[str, Any]], name: str = "ferrites") -> dict[str, Any]:
+    elements = ("Li", "Fe", "O")
+    space = {
+        "parameters": [{"name": e, "lower": 0, "upper": 1} for e in elements],
+        "simplex": [{"names": list(elements), "total": 1}],
+    }
+    return _body(name, space) | {"candidates": candidates}
+
+
+@pytest.mark.parametrize(
+    "again",
+    [
+        {"Li": 0, "Fe": 0.4, "O": 0.6},  # the same fractions
+        {"O": 0.6, "Fe": 0.4, "Li": 0.0},  # in another order
+        {"Li": 0, "Fe": 0.4 + 1e-12, "O": 0.6 - 1e-12},  # within the tolerance
+    ],
+)
+def test_a_composition_pool_holding_one_composition_twice_is_a_422_naming_both(
+    api: TestClient, admin: dict[str, str], again: dict[str, float]
+) -> None:
+    fe2o3 = {"Li": 0, "Fe": 0.4, "O": 0.6}
+    body = _oxides([fe2o3, {"Li": 0.5, "Fe": 0.5, "O": 0}, again])
+    answer = api.post("/api/v1/campaigns", json=body, headers=admin)
+    assert answer.status_code == 422, answer.text
+    detail = answer.json()["detail"]
+    assert detail.startswith("candidates[2]: ") and "composition Fe2O3 of candidates[0]" in detail
+    assert CampaignDocument.objects.count() == 0  # nothing stored
+
+
+def test_compositions_that_differ_or_differ_elsewhere_make_a_pool(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    oxides = [{"Li": 0, "Fe": 0.4, "O": 0.6}, {"Li": 0, "Fe": 0.5, "O": 0.5}]
+    created = api.post("/api/v1/campaigns", json=_oxides(oxides), headers=admin)
+    assert created.status_code == 201, created.text
+    # one composition at two temperatures is two experiments
+    body = _oxides([o | {"T": 300} for o in oxides[:1]] + [oxides[0] | {"T": 600}], "fired")
+    body["space"]["parameters"].append({"name": "T", "lower": 200, "upper": 900})
+    assert api.post("/api/v1/campaigns", json=body, headers=admin).status_code == 201
+
+
+def test_a_pool_of_other_parameters_holding_one_point_twice_is_a_422(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    body = _body("cube", {"parameters": [X]}) | {"candidates": [{"x": 0.5}, {"x": 1}, {"x": 1.0}]}
+    answer = api.post("/api/v1/campaigns", json=body, headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith("candidates[2]: {'x': 1.0} is the candidate of ")
+    assert "candidates[1] again" in answer.json()["detail"]
+
+
+def test_an_endgame_without_a_budget_is_a_422_naming_the_budget(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    settings = {"strategy": "gp+top+iwarp+warp+endgame", "initial": 2}
+    body = _body("late", {"parameters": [X]}) | {"settings": settings}
+    answer = api.post("/api/v1/campaigns", json=body, headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith(
+        "settings.budget: strategy gp+top+iwarp+warp+endgame believes its last 3 batches"
+    )
+    assert CampaignDocument.objects.count() == 0
+    budgeted = body | {"settings": settings | {"budget": 20}}
+    assert api.post("/api/v1/campaigns", json=budgeted, headers=admin).status_code == 201
+
+
+def test_a_given_pool_keeps_known_materials_as_a_csv_pool_does_and_says_so(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    add_material("Fe2O3")  # known: a generated pool (--elements) would leave it out
+    oxides = [{"Li": 0, "Fe": 0.4, "O": 0.6}, {"Li": 0, "Fe": 0.5, "O": 0.5}]
+    created = api.post("/api/v1/campaigns", json=_oxides(oxides), headers=admin)
+    assert created.status_code == 201, created.text
+    assert created.json()["pool_size"] == 2
+    described = api.get("/openapi.json").json()["paths"]["/api/v1/campaigns"]["post"]
+    assert "known materials" in described["description"] and "are kept" in described["description"]

@@ -3,15 +3,28 @@ from __future__ import annotations
 import math
 from dataclasses import replace
 
+import numpy as np
 import pytest
 from pymongo.errors import AutoReconnect
+from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
 from db.documents import MeasurementDocument, TrialDocument
 from discovery.datasets import PoolDataset
-from discovery.domain import MAX_SEED, CampaignSettings, Measurement, TrialStatus
-from discovery.planners import Plan, PlanningProblem, RandomPlanner, Suggestion
+from discovery.domain import (
+    MAX_SEED,
+    Campaign,
+    CampaignSettings,
+    Candidate,
+    Direction,
+    Measurement,
+    Objective,
+    TrialStatus,
+)
+from discovery.planners import Plan, PlanningProblem, RandomPlanner, Suggestion, make_planner
+from discovery.spaces import ContinuousParameter, SearchSpace
+from matloop.cli import app
 
 
 def _results(agent: CampaignAgent, trials: list) -> list[Measurement]:
@@ -339,3 +352,69 @@ def test_results_reported_out_of_order_are_counted_as_they_arrived(
     assert [o.trial.id for o in observed] == [t.id for t in second + first]
     status = agent.status()
     assert status.best_so_far[0] == observed[0].measurement.values["degradation"]
+
+
+# -- an endgame needs a budget: without one it never plays, and trials must not say it does --
+ENDGAME = "gp+top+iwarp+warp+endgame"
+NEEDS_BUDGET = (
+    r"^budget: strategy gp\+top\+iwarp\+warp\+endgame believes its last 3 batches differently "
+    r"and needs a budget to know which they are; set --budget \(settings\.budget in the API\) "
+    r"or drop \+endgame$"
+)
+
+
+def test_an_endgame_without_a_budget_is_refused_when_the_campaign_is_created(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    with pytest.raises(ValueError, match=NEEDS_BUDGET):
+        CampaignAgent.from_dataset(store, "opv", photo_pce10_dataset, CampaignSettings(ENDGAME))
+    assert store.campaigns() == []  # refused before anything was stored
+    budgeted = CampaignSettings(ENDGAME, budget=40)
+    agent = CampaignAgent.from_dataset(store, "opv", photo_pce10_dataset, budgeted)
+    assert agent.planner.name == ENDGAME
+
+
+def test_switching_a_campaign_without_a_budget_to_an_endgame_is_refused(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    CampaignAgent.from_dataset(store, "opv", photo_pce10_dataset, CampaignSettings("gp+top"))
+    with pytest.raises(ValueError, match=r"^budget: strategy gp\+top\+endgame believes"):
+        CampaignAgent(store, "opv", make_planner("gp+top+endgame"))  # some rounds' planner
+    assert CampaignAgent(store, "opv", make_planner("bayesgp+top")).planner.name == "bayesgp+top"
+
+
+def test_the_command_line_refuses_an_endgame_without_a_budget(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    cli = CliRunner()
+    create = ["campaign", "create", "opv", "--from-olympus", "photo_pce10", "--strategy", ENDGAME]
+    refused = cli.invoke(app, create)
+    assert refused.exit_code == 1, refused.output
+    assert f"budget: strategy {ENDGAME}" in refused.output and "--budget" in refused.output
+    assert CampaignStore().campaigns() == []
+    created = cli.invoke(app, [*create, "--budget", "40"])
+    assert created.exit_code == 0, created.output
+
+
+def test_a_campaign_stored_with_an_idle_endgame_proposes_without_it_and_says_so(
+    store: CampaignStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    rng = np.random.default_rng(1)
+    space = SearchSpace((ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)))
+    points = space.sample(24, rng)
+    values = [{"y": float(np.sin(4 * p["a"]) + p["b"])} for p in points]
+    old = Campaign(  # stored before an endgame needed a budget: none was asked for
+        "old",
+        space,
+        (Objective("y", Direction.MAXIMIZE),),
+        CampaignSettings("gp+top+endgame", initial=4, batch_size=2),
+        pool_size=len(points),
+    )
+    pool = enumerate(zip(points, values, strict=True))
+    store.create(old, [Candidate(i, p, v) for i, (p, v) in pool])
+    agent = CampaignAgent(store, "old")
+    agent.observe(_results(agent, agent.propose()))
+    guided = agent.propose()
+    assert {t.strategy for t in guided} == {"gp+top"}  # what chose them: no endgame played
+    assert "'old': strategy gp+top+endgame has no budget to play its endgame in" in caplog.text

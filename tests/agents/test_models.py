@@ -27,6 +27,7 @@ from agents.models import (
     records_data,
     register,
     register_trained,
+    train,
     train_from_campaign,
     train_from_records,
     train_from_table,
@@ -35,6 +36,7 @@ from agents.models import (
 from db import CampaignStore, save_model_record
 from db.documents import ModelRecord
 from db.literature import LiteratureStore, PropertyRecordDocument
+from db.models import describe_model_record
 from discovery.datasets import load_csv
 from discovery.diagnostics import calibration
 from discovery.domain import CampaignSettings, Direction, ModelArtifact
@@ -628,3 +630,54 @@ def test_a_prior_in_another_unit_is_converted_to_the_objectives(
     np.testing.assert_allclose(millikelvin.prior(X), 1000 * kelvin.prior(X))
     with pytest.raises(ValueError, match=r"predicts in 'K', the objective is in 'eV'"):
         with_prior(GPPlanner(), version, pool.space, "eV")
+
+
+# -- a prior's unit: declared for a table, refused when missing for an objective with one ----
+def test_a_prior_that_records_no_unit_is_refused_for_an_objective_with_one(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    table = write_csv(tmp_path / "bulk.csv", [["formula", "k"], *[[f, "30"] for f in formulas]])
+    prepared = prepare_table(table, "k", "gp", config=TINY)  # no --unit: GPa, or eV?
+    version = register_trained(train(prepared))
+    rows = [["formula", "a"], *[[f, "1"] for f in ["NaCl", "KCl", "NaF", "KF"]]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    for unit in ("MPa", "eV"):
+        message = (
+            rf"^prior model '{version}' records no unit, and the objective is in '{unit}': "
+            r".*retrain it with its unit \(`matloop model train \.\.\. --unit UNIT`\)"
+        )
+        with pytest.raises(ValueError, match=message):
+            with_prior(GPPlanner(), version, pool.space, unit)
+    assert isinstance(with_prior(GPPlanner(), version, pool.space, None), GPPlanner)
+
+
+def test_a_table_model_keeps_its_declared_unit_and_converts_as_a_prior(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    rows = [["formula", "k"], *[[f, str(10 * (i + 1))] for i, f in enumerate(formulas)]]
+    table = write_csv(tmp_path / "bulk.csv", rows)
+    plain = prepare_table(table, "k", "gp", config=TINY)
+    gpa = prepare_table(table, "k", "gp", config=TINY, unit=" GPa ")
+    assert gpa.info["unit"] == "GPa" and plain.info["unit"] is None
+    assert gpa.version() != plain.version()  # the unit-less model is not this one
+    version = register_trained(train(gpa))
+    assert describe_model_record(version)["metrics"]["unit"] == "GPa"
+    pool = load_csv(write_csv(tmp_path / "salts.csv", [["formula", "a"], ["NaCl", "1"],
+                    ["KF", "2"]]), [("a", Direction.MAXIMIZE)], composition="formula")  # fmt: skip
+    X = pool.space.encode(pool.points)
+    in_gpa, in_mpa = (with_prior(GPPlanner(), version, pool.space, u) for u in ("GPa", "MPa"))
+    assert isinstance(in_gpa, GPPlanner) and isinstance(in_mpa, GPPlanner)
+    assert in_gpa.prior is not None and in_mpa.prior is not None
+    np.testing.assert_allclose(in_mpa.prior(X), 1000 * in_gpa.prior(X))
+    with pytest.raises(ValueError, match=r"predicts in 'GPa', the objective is in 'eV'"):
+        with_prior(GPPlanner(), version, pool.space, "eV")
+
+
+@pytest.mark.parametrize("unit", ["gigapascool", "a.u.", "wt%", "  "])
+def test_a_table_unit_pint_cannot_read_is_refused_naming_it(tmp_path: Path, unit: str) -> None:
+    table = write_csv(tmp_path / "t.csv", [["formula", "k"], ["NaCl", "1"]])
+    with pytest.raises(ValueError, match=r"^unit: "):
+        prepare_table(table, "k", "gp", unit=unit)

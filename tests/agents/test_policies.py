@@ -158,7 +158,7 @@ def test_switching_acquisition_for_some_rounds_keeps_the_surrogate_and_flags(
     cli = CliRunner()
     disconnect()
     create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "4"]
-    top = [*create, "--strategy", "gp+top+iwarp+warp+endgame", "--batch", "2"]
+    top = [*create, "--strategy", "gp+top+iwarp+warp+endgame", "--batch", "2", "--budget", "40"]
     assert cli.invoke(app, top).exit_code == 0
     ran = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "2", "--acquisition", "qucb"])
     assert ran.exit_code == 0, ran.output

@@ -1,12 +1,16 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
+from typing import cast
 
 import numpy as np
 import pytest
+import torch
 
 from agents import CampaignAgent, LookupOracle
+from agents.campaign import fit_settings
 from agents.training import (
     TrainingData,
     fit_surrogate,
@@ -15,8 +19,8 @@ from agents.training import (
 )
 from db import CampaignNotFoundError, CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import Direction, Objective
-from discovery.planners import GPPlanner, PlanningProblem
+from discovery.domain import CampaignSettings, Direction, Objective
+from discovery.planners import GPPlanner, PlanningProblem, make_planner
 from discovery.spaces import ContinuousParameter, SearchSpace
 
 
@@ -157,3 +161,90 @@ def test_training_and_the_planner_register_one_version_in_tiny_units() -> None:
     assert planned is not None
     assert trained.data_hash == planned.data_hash
     assert trained.metrics["objective_scale"] == planned.metrics["objective_scale"]
+
+
+# -- a model's version names the model, not only its data ----------------------------------
+
+
+def _small_pool() -> PoolDataset:
+    """30 points of a smooth function of two inputs, maximised: a GP fits it in moments."""
+    rng = np.random.default_rng(7)
+    space = SearchSpace((ContinuousParameter("a", 0.0, 1.0), ContinuousParameter("b", 0.0, 1.0)))
+    points = space.sample(30, rng)
+    X = space.encode(points)
+    y = np.sin(4 * X[:, 0]) + X[:, 1] ** 2
+    objectives = (Objective("y", Direction.MAXIMIZE),)
+    return PoolDataset("small", space, objectives, points, y[:, None], "test")
+
+
+def _measured(store: CampaignStore, strategy: str, initial: int = 6) -> CampaignAgent:
+    settings = CampaignSettings(strategy, initial=initial, batch_size=2, seed=3)
+    agent = CampaignAgent.from_dataset(store, "small", _small_pool(), settings)
+    agent.observe(_oracle(agent).evaluate(agent.propose()))  # the random initial design
+    return agent
+
+
+def _weights(store: CampaignStore, version: str) -> dict[str, torch.Tensor]:
+    loaded = torch.load(io.BytesIO(store.load_model(version).weights), weights_only=True)
+    return cast(dict[str, torch.Tensor], loaded)
+
+
+def test_an_input_warped_proposal_names_its_own_model_not_the_trained_plain_gp(
+    store: CampaignStore,
+) -> None:
+    agent = _measured(store, "gp+iwarp")
+    trained = train_surrogate(store, agent.name)  # a GP without input warping, first
+    proposed = agent.propose()
+    (version,) = {t.model_version for t in proposed}
+    assert version is not None and version != trained  # same data, another model
+    assert any(k.startswith("input_transform.warp.") for k in _weights(store, version))
+    assert not any(k.startswith("input_transform.warp.") for k in _weights(store, trained))
+    fit = store.load_model(version).metrics["fit"]
+    assert (fit["surrogate"], fit["input_warp"], fit["outcome_warp"]) == ("gp", True, None)
+    assert "cv_mae" not in store.load_model(version).metrics  # training's metrics stay its own
+
+
+def test_a_plain_gp_proposal_and_training_on_its_data_share_one_version_and_lineage(
+    store: CampaignStore,
+) -> None:
+    agent = _measured(store, "gp")
+    first = agent.propose(1)
+    again = agent.propose(1)  # nothing measured since: the same model on the same data
+    assert first[0].model_version == again[0].model_version is not None
+    version = first[0].model_version
+    assert train_surrogate(store, agent.name) == version  # the model training fits too
+    metrics = store.load_model(version).metrics
+    observed = [str(o.trial.id) for o in agent.observations()]
+    assert metrics["train_trials"] == observed == metrics["cv_trials"]
+    assert metrics["n_train"] == 6 and len(metrics["train_trials_hash"]) == 64
+    assert metrics["fit"] == {
+        "surrogate": "gp",
+        "input_warp": False,
+        "outcome_warp": None,
+        "prior": None,
+        "seed": None,
+    }
+
+
+def test_proposal_models_record_the_trials_they_were_trained_on(store: CampaignStore) -> None:
+    agent = _measured(store, "gp+warp", initial=5)
+    batch = agent.propose()
+    agent.observe(_oracle(agent).evaluate(batch))
+    later = agent.propose()
+    versions = [batch[0].model_version, later[0].model_version]
+    assert None not in versions and versions[0] != versions[1]
+    trained_on = [store.load_model(v).metrics["train_trials"] for v in versions if v]
+    ids = [str(o.trial.id) for o in agent.observations()]
+    assert trained_on == [ids[:5], ids[:7]]  # the initial design, then with the batch
+    assert store.load_model(versions[1] or "").metrics["fit"]["outcome_warp"] == "yeo-johnson"
+
+
+def test_the_fit_description_holds_what_changes_the_model_and_not_the_acquisition() -> None:
+    def fit(strategy: str, seed: int = 5) -> dict[str, object]:
+        return fit_settings(make_planner(strategy), seed)
+
+    assert fit("gp") == fit("gp+qucb") == fit("botorch") == fit("gp", seed=6)
+    assert fit("gp+iwarp")["input_warp"] is True and fit("gp+iwarp") != fit("gp")
+    assert fit("gp+warp")["outcome_warp"] == "yeo-johnson"
+    assert fit("bayesgp")["seed"] == 5 and fit("bayesgp", seed=6) != fit("bayesgp")
+    assert fit("portfolio") == fit("gp+warp")  # every arm fits the base's model

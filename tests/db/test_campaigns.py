@@ -327,3 +327,19 @@ def test_a_result_stored_before_reported_values_were_kept_still_loads(
     [old] = store.measurements("blend")
     assert old == replace(stored, reported={})
     assert measurement_from_document(MeasurementDocument.objects.get()) == old
+
+
+def test_a_models_version_is_of_its_data_and_its_fit(store: CampaignStore) -> None:
+    store.create(_campaign(), _pool())
+    fit = {"surrogate": "gp", "input_warp": False, "outcome_warp": None}
+    plain = ModelArtifact("gp", "ab" * 32, {"fit": fit}, b"plain")
+    warped = ModelArtifact("gp", "ab" * 32, {"fit": fit | {"input_warp": True}}, b"warped")
+    version = store.save_model("blend", plain)
+    assert store.save_model("blend", warped) != version  # same data, another model
+    assert store.load_model(store.save_model("blend", warped)).weights == b"warped"
+    reordered = ModelArtifact("gp", "ab" * 32, {"fit": dict(reversed(fit.items()))}, b"again")
+    assert store.save_model("blend", reordered) == version  # the same model: idempotent
+    assert store.load_model(version).weights == b"plain"
+    # described by nothing, as before fits were: the data hash alone, as stored versions are
+    legacy = store.save_model("blend", ModelArtifact("gp", "ab" * 32, {}, b"old"))
+    assert legacy == "blend:gp:abababababab" != version
