@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -115,16 +116,20 @@ def compare_strategies(
 ) -> list[RunOutcome]:
     """Run each strategy with each seed as its own stored campaign on a lookup pool.
 
-    Campaigns are named ``{prefix}-{strategy}-s{seed}``; existing ones of that name are
-    replaced so that a comparison always starts fresh.
+    Campaigns are named ``{prefix}-{strategy}-s{seed}``, with any character a campaign
+    name cannot hold (``+``, ``:``) as ``_``; existing ones of that name are replaced so
+    that a comparison always starts fresh. Each has the budget its rounds spend, so that
+    an endgame knows its last batches.
     """
     outcomes = []
     for strategy in strategies:
         for seed in seeds:
-            name = f"{prefix}-{strategy}-s{seed}"
+            name = f"{prefix}-{re.sub(r'[^A-Za-z0-9_-]', '_', strategy)}-s{seed}"
             with contextlib.suppress(CampaignNotFoundError):
                 store.delete(name)
-            settings = CampaignSettings(strategy, initial, batch_size, seed)
+            # the budget the rounds spend: an endgame strategy knows its last batches
+            budget = initial + rounds * batch_size
+            settings = CampaignSettings(strategy, initial, batch_size, seed, budget=budget)
             agent = CampaignAgent.from_dataset(store, name, dataset, settings)
             oracle = LookupOracle.from_candidates(store.candidates(name))
             start = time.perf_counter()

@@ -119,3 +119,16 @@ def test_gp_beats_random_on_photo_pce10_over_five_seeds(
 def test_a_lookup_oracle_refuses_an_empty_pool() -> None:
     with pytest.raises(ValueError, match="open-space campaign has no pool"):
         LookupOracle.from_candidates([])
+
+
+def test_a_comparison_budgets_its_rounds_so_an_endgame_plays(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    strategy = "gp+top+endgame"
+    [outcome] = compare_strategies(
+        store, photo_pce10_dataset, [strategy], [0], initial=4, batch_size=2, rounds=3, prefix="e"
+    )
+    campaign = store.get(outcome.campaign)
+    assert campaign.settings.budget == 4 + 3 * 2
+    trials = store.trials(outcome.campaign)
+    assert [t.strategy for t in trials].count(strategy) == 6
