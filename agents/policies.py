@@ -58,14 +58,20 @@ def registered_policy(config: PolicyTrainingConfig) -> dict[str, Any] | None:
 def register_policy(trained: TrainedPolicy) -> str:
     """Store a trained policy with its training curve and held-out comparison.
 
+    The version names the configuration, so that a registered one is not trained again;
+    ``weights_sha256`` tells apart the weights two machines (or two versions of the
+    code) trained from it.
+
     Returns:
         Its version, ``policy:rl-policy:{config hash[:12]}``.
     """
+    weights = trained.policy.to_bytes()
     metrics = trained.metrics() | {
         "held_out_regret": held_out_regret(trained.policy, trained.config),
         "held_out_regret_ei": held_out_regret(expected_improvement_scores, trained.config),
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    artifact = ModelArtifact(KIND, config_hash(trained.config), metrics, trained.policy.to_bytes())
+    artifact = ModelArtifact(KIND, config_hash(trained.config), metrics, weights)
     return save_model_record(artifact, PREFIX)
 
 

@@ -217,7 +217,8 @@ def train_and_reload_policy(iterations: int) -> tuple[bytes, str, dict[str, Any]
         version = register_policy(trained)
         policy, _ = load_policy(version)
         described = describe_model_record(version)["metrics"]
-    info = {k: described[k] for k in ("held_out_regret", "held_out_regret_ei", "seconds")}
+    kept = ("held_out_regret", "held_out_regret_ei", "seconds", "weights_sha256")
+    info = {k: described[k] for k in kept}
     return policy.to_bytes(), version, info
 
 
@@ -426,7 +427,9 @@ def policy_sentence(policy: dict[str, Any]) -> str:
     if policy.get("version") is None:
         return ""
     return (
-        f" RL policy {policy['version']}: trained here in {policy['seconds']:.0f} s on "
+        f" RL policy {policy['version']}"
+        + (f" (weights {policy['weights_sha256'][:12]})" if "weights_sha256" in policy else "")
+        + f": trained here in {policy['seconds']:.0f} s on "
         f"GP samples only; held-out GP-sample regret {policy['held_out_regret']:.4f} "
         f"(EI on the same tasks {policy['held_out_regret_ei']:.4f})."
     )

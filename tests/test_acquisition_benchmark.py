@@ -60,3 +60,7 @@ def test_the_table_names_the_policy_only_when_one_was_trained(bench: ModuleType)
     assert "RL policy policy:rl-policy:186b65976c28: trained here in 95 s" in (
         bench.policy_sentence(trained)
     )
+    digested = trained | {"weights_sha256": "0123456789abcdef" * 4}
+    assert "policy:rl-policy:186b65976c28 (weights 0123456789ab): trained" in (
+        bench.policy_sentence(digested)
+    )

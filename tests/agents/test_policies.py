@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from typer.testing import CliRunner
 from agents import CampaignAgent, LookupOracle, run
 from agents.policies import load_policy, policy_planner, register_policy
 from db import CampaignStore, disconnect
-from db.models import list_model_records
+from db.models import describe_model_record, list_model_records
 from discovery.datasets import PoolDataset
 from discovery.domain import CampaignSettings
 from discovery.policy import PolicyTrainingConfig, TrainedPolicy, train_policy
@@ -38,6 +39,9 @@ def test_a_policy_is_registered_once_and_reads_back_the_same(
     policy, horizon = load_policy(version)
     assert horizon == TINY.horizon
     assert policy.to_bytes() == trained.policy.to_bytes()
+    # the version names the configuration; the digest tells two trainings of it apart
+    digest = describe_model_record(version)["metrics"]["weights_sha256"]
+    assert digest == hashlib.sha256(policy.to_bytes()).hexdigest()
 
 
 def test_a_model_that_is_not_a_policy_is_refused(
