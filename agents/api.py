@@ -807,6 +807,15 @@ class Service:
         """A campaign's progress: trial counts, best result, best-so-far, EF/AF.
 
         ``metrics_history`` holds the live metrics recorded after each stored batch.
+        `settings.prior_model` is the property model version whose predictions are the
+        prior mean (null for none; model-guided trials then name their strategy with
+        `+prior`). `pool_size` counts the candidates, `source` says where they came from
+        (a file, `generated`, `api`), and `pool_recipe`, for a pool matloop generated
+        (`campaign create --elements`), how: `elements`, `max_elements`,
+        `min_elements`, `charge_balanced`, `grid` (null for substitutions),
+        `substitute_from` (the known formulas, as read), `threshold` (the smallest
+        substitution probability kept) and `known_left_out` (known compositions the
+        rules allow that the pool leaves out); null for other pools.
         """
         agent = self.agent(name)
         return status_json(agent.status()) | {"metrics_history": agent.metrics_history()}

@@ -30,6 +30,7 @@ from discovery.domain import (
     ModelArtifact,
     Objective,
     OutcomeConstraint,
+    PoolRecipe,
     Trial,
     TrialStatus,
 )
@@ -303,11 +304,13 @@ class CampaignAgent:
         settings: CampaignSettings | None = None,
         source: str = "generated",
         constraints: Sequence[OutcomeConstraint] = (),
+        pool_recipe: PoolRecipe | None = None,
     ) -> CampaignAgent:
         """Create a campaign over a pool of unmeasured candidates (a lab measures them).
 
         ``constraints`` are ranges on quantities the lab reports with every result
-        (a band gap between 1.1 and 1.7 eV).
+        (a band gap between 1.1 and 1.7 eV); ``pool_recipe`` says how the pool was
+        generated, when matloop generated it.
 
         Raises:
             ValueError: for no candidates (that would be an open space), or naming the
@@ -330,6 +333,7 @@ class CampaignAgent:
             pool_size=len(checked),
             source=source,
             constraints=tuple(constraints),
+            pool_recipe=pool_recipe,
         )
         planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
@@ -994,6 +998,25 @@ def campaign_planner(campaign: Campaign, stored: bool = False) -> Planner:
     check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
     check_budget(planner, campaign.settings.budget)
     return planner
+
+
+def trial_strategy(campaign: Campaign) -> str:
+    """The strategy a campaign's model-guided trials name, told without reading any model.
+
+    The settings' strategy, with ``+prior`` when a prior model shapes it, as
+    ``GPPlanner.name`` names a planner with a prior (a labelled one, ``botorch``, keeps
+    its label): a status agrees with the trials without loading the prior.
+    """
+    settings = campaign.settings
+    if settings.prior_model is None:
+        return settings.strategy
+    try:
+        planner = make_planner(settings.strategy)
+    except ValueError:  # a strategy no longer known: as stored
+        return settings.strategy
+    if not isinstance(planner, GPPlanner) or planner.label:
+        return planner.name
+    return f"{planner.name}+prior"
 
 
 def check_budget(planner: Planner, budget: int | None) -> None:

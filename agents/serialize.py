@@ -65,12 +65,15 @@ def observation_json(observation: Observation, space: SearchSpace) -> dict[str, 
 def status_json(status: CampaignStatus) -> dict[str, Any]:
     """A campaign's progress as JSON.
 
+    ``settings.prior_model`` names the prior model, if any; ``source`` where the pool
+    came from (a file, ``generated``, ``api``) and ``pool_recipe`` how matloop
+    generated it (:class:`discovery.domain.PoolRecipe`), None when it did not.
     A campaign with several objectives also has ``pareto``: its measured feasible
     results on the Pareto front, each as ``best`` is, in the order they arrived. A
     single-objective campaign has no ``pareto`` key.
     """
     campaign = status.campaign
-    best = status.best
+    best, recipe = status.best, campaign.pool_recipe
     data: dict[str, Any] = {
         "name": campaign.name,
         "status": campaign.status,
@@ -78,6 +81,8 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         **outcomes_json(campaign),
         "settings": asdict(campaign.settings),
         "pool_size": campaign.pool_size,
+        "source": campaign.source,
+        "pool_recipe": None if recipe is None else recipe.to_dict(),
         "trials": status.trials,
         "measurements": status.measurements,
         "feasible": status.feasible,  # None without outcome constraints

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -49,6 +49,7 @@ from discovery.domain import (
     Candidate,
     Measurement,
     ModelArtifact,
+    PoolRecipe,
     Trial,
     TrialStatus,
 )
@@ -195,6 +196,21 @@ def _insert(documents: Sequence[Document], session: ClientSession) -> None:
         raise DuplicateKeyError(duplicate["errmsg"], 11000) from None
 
 
+def _campaign_of(document: CampaignDocument) -> Campaign:
+    """Document -> domain campaign, with the recipe of a pool matloop generated.
+
+    Raises:
+        ValueError: naming the campaign, when what is stored breaks a rule.
+    """
+    campaign = campaign_from_document(document)
+    if not document.pool_recipe:  # older campaigns, and pools from a file or the API
+        return campaign
+    try:
+        return replace(campaign, pool_recipe=PoolRecipe.from_dict(document.pool_recipe))
+    except (TypeError, ValueError) as error:  # a missing field is a TypeError
+        raise ValueError(f"campaign {document.name!r} as stored: {error}") from None
+
+
 def parse_id(text: str, field: str = "trial_id") -> ObjectId:
     """Parse a document id, raising ``ValueError`` naming ``field`` when malformed."""
     try:
@@ -224,6 +240,8 @@ class CampaignStore:
         _check_filter_names(campaign.outcome_names)
         document = campaign_to_document(campaign)
         document.pool_size = len(candidates)
+        recipe = campaign.pool_recipe
+        document.pool_recipe = None if recipe is None else recipe.to_dict()
         document.next_sequence = document.queue_floor = document.next_batch = 0
         document.id = ObjectId()
         pool = [candidate_to_document(c, document) for c in candidates]
@@ -240,7 +258,7 @@ class CampaignStore:
             raise CampaignExistsError(f"campaign {campaign.name!r} already exists") from None
         except ValidationError as error:
             raise ValueError(f"campaign {campaign.name!r}: {error}") from None
-        return campaign_from_document(CampaignDocument.objects.get(id=document.id))
+        return _campaign_of(CampaignDocument.objects.get(id=document.id))
 
     def _document(self, name: str) -> CampaignDocument:
         document = CampaignDocument.objects(name=name).first()
@@ -273,11 +291,11 @@ class CampaignStore:
 
     def get(self, name: str) -> Campaign:
         """Load a campaign by name (raises :class:`CampaignNotFoundError`)."""
-        return campaign_from_document(self._document(name))
+        return _campaign_of(self._document(name))
 
     def campaigns(self) -> list[Campaign]:
         """All campaigns, oldest first."""
-        return [campaign_from_document(d) for d in CampaignDocument.objects.order_by("created_at")]
+        return [_campaign_of(d) for d in CampaignDocument.objects.order_by("created_at")]
 
     def ensure_open(self, name: str) -> None:
         """Refuse new work on a closed campaign.

@@ -140,6 +140,9 @@ class CampaignDocument(Document):
     pool_size = IntField(min_value=0, default=0)
     status = StringField(choices=["active", "closed"], default="active")
     source = StringField(null=True)
+    # How matloop generated the pool (discovery.domain.PoolRecipe.to_dict); absent on
+    # older campaigns and on pools read from a file or given to the API.
+    pool_recipe = DictField(null=True, default=None)
     created_at = DateTimeField(default=utcnow)
     # The trial queue's bookkeeping, kept here because SecantusDB materialises every
     # document an index lookup matches (no early stop at a limit, counts scan the

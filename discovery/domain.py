@@ -10,7 +10,7 @@ import math
 import numbers
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, TypedDict, TypeGuard
@@ -181,6 +181,57 @@ class CampaignSettings:
 
 
 @dataclass(frozen=True)
+class PoolRecipe:
+    """How matloop generated a campaign's pool of compositions (``--elements``).
+
+    Kept with the campaign so that a chemist can tell later what the pool holds and
+    what it leaves out (was it charge balanced? which known materials were substituted?).
+
+    Attributes:
+        elements: Element symbols the compositions are made of.
+        max_elements: The most elements in one candidate.
+        min_elements: The fewest, as applied (the default, when none was given).
+        charge_balanced: Whether every candidate has charge-balanced common oxidation
+            states (always so for substitutions).
+        grid: Molar fractions are multiples of ``1 / grid``; None for substitutions,
+            which keep the known materials' stoichiometry.
+        substitute_from: Known formulas whose substitutions make the pool, as read
+            (``STO`` is ``SrTiO3``); empty for a grid.
+        threshold: The smallest substitution probability kept; None for a grid.
+        known_left_out: Compositions already known (materials, literature records,
+            measured ones) that the rules allow but the pool leaves out.
+
+    """
+
+    elements: tuple[str, ...]
+    max_elements: int
+    min_elements: int
+    charge_balanced: bool
+    grid: int | None = None
+    substitute_from: tuple[str, ...] = ()
+    threshold: float | None = None
+    known_left_out: int = 0
+
+    def __post_init__(self) -> None:
+        if (self.grid is None) == (not self.substitute_from):
+            raise ValueError("pool_recipe: give a grid or the formulas substituted, not both")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The recipe as JSON-ready data (tuples as lists)."""
+        data = asdict(self)
+        return data | {k: list(data[k]) for k in ("elements", "substitute_from")}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> PoolRecipe:
+        """A recipe from :meth:`to_dict`'s data; keys a later matloop may add are ignored."""
+        known = {f.name for f in fields(cls)} & set(data)
+        given = {k: data[k] for k in known}
+        for key in ("elements", "substitute_from"):
+            given[key] = tuple(given.get(key, ()))
+        return cls(**given)
+
+
+@dataclass(frozen=True)
 class Campaign:
     """A discovery campaign: what may be tried, what is measured, and how to choose.
 
@@ -194,6 +245,8 @@ class Campaign:
         source: Where the campaign's data came from (file, data set name).
         constraints: Measured quantities that must fall in a range (feasibility); each
             result reports them alongside the objectives.
+        pool_recipe: How matloop generated the pool, when it did (``--elements``); None
+            for a pool read from a file (``source`` names it) or given to the API.
 
     """
 
@@ -206,6 +259,7 @@ class Campaign:
     source: str | None = None
     created_at: datetime | None = None
     constraints: tuple[OutcomeConstraint, ...] = ()
+    pool_recipe: PoolRecipe | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():

@@ -28,7 +28,8 @@ from matloop.settings import Settings
 
 if TYPE_CHECKING:
     from agents.campaign import CampaignStatus, Observation
-    from discovery.domain import Objective
+    from discovery.compositions import CompositionSpace
+    from discovery.domain import Campaign, Objective, PoolRecipe
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
 
@@ -457,7 +458,7 @@ def _generated_campaign(
     known = known_formulas(symbols)
     if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
         try:
-            points = substitution_candidates(meant, space, exclude=known)
+            points = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD, exclude=known)
         except ValueError as error:  # a known formula that cannot be used: all or nothing
             raise CommandError(f"--substitute-from: {error}") from None
         if not points:
@@ -478,7 +479,52 @@ def _generated_campaign(
         settings,
         source="generated",
         constraints=constraints,
+        pool_recipe=_pool_recipe(space, meant, known),
     )
+
+
+#: The smallest substitution probability a ``--substitute-from`` pool keeps (pymatgen's
+#: predictor threshold); recorded in the campaign's pool recipe.
+SUBSTITUTION_THRESHOLD = 1e-3
+
+
+def _pool_recipe(space: CompositionSpace, meant: list[str], known: set[str]) -> PoolRecipe:
+    """How ``space`` made a pool: its rules, the formulas substituted, the known left out."""
+    from discovery.domain import PoolRecipe
+
+    substituted = bool(meant)
+    return PoolRecipe(
+        space.elements,
+        space.max_elements,
+        space.fewest,
+        space.charge_balanced or substituted,  # a substitution keeps only balanced ones
+        grid=None if substituted else space.grid,
+        substitute_from=tuple(meant),
+        threshold=SUBSTITUTION_THRESHOLD if substituted else None,
+        # substitutions leave out the formulas substituted too, at their own stoichiometry
+        known_left_out=_known_allowed(space, known | set(meant), substituted),
+    )
+
+
+def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: bool) -> int:
+    """How many distinct compositions of ``known`` a pool generated in ``space`` could hold.
+
+    These are the known compositions the pool leaves out: the grid would hold each of
+    them, and a substitution that made one would be dropped (substitutions keep their
+    own stoichiometry, off the grid, and are always charge balanced).
+    """
+    from pymatgen.core import Composition
+
+    from discovery.compositions import is_charge_balanced, reduced_formula
+
+    allowed = set()
+    for formula in known:
+        fractions = Composition(formula).fractional_composition.as_dict()
+        if not space.allows(fractions, on_grid=not substituted):
+            continue
+        if not substituted or is_charge_balanced(fractions):
+            allowed.add(reduced_formula(fractions))
+    return len(allowed)
 
 
 def _substitute_from(formulas: list[str]) -> list[str]:
@@ -596,12 +642,9 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         return
     first = status.campaign.objectives[0]
     unit = f" {first.unit}" if first.unit else ""
-    settings = status.campaign.settings
-    budget = "" if settings.budget is None else f"  budget={settings.budget}"
-    console.print(
-        f"[bold]{escape(name)}[/bold]  status={escape(status.campaign.status)}  "
-        f"strategy={escape(settings.strategy)}  rounds={status.rounds}{budget}"
-    )
+    console.print(_headline(status))
+    if status.campaign.pool_size:
+        console.print(escape(_pool_line(status.campaign)))
     console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
     for c in status.campaign.constraints:
         bounds = f"{'' if c.lower is None else c.lower}..{'' if c.upper is None else c.upper}"
@@ -632,6 +675,46 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
         console.print(_metrics_table(history[-10:]))
+
+
+def _headline(status: CampaignStatus) -> str:
+    """Name, status, strategy as the model-guided trials name it, prior, rounds, budget."""
+    from agents.campaign import trial_strategy
+
+    campaign = status.campaign
+    settings = campaign.settings
+    prior = "" if settings.prior_model is None else f"  prior={escape(settings.prior_model)}"
+    budget = "" if settings.budget is None else f"  budget={settings.budget}"
+    return (
+        f"[bold]{escape(campaign.name)}[/bold]  status={escape(campaign.status)}  "
+        f"strategy={escape(trial_strategy(campaign))}{prior}  rounds={status.rounds}{budget}"
+    )
+
+
+def _pool_line(campaign: Campaign) -> str:
+    """What the pool holds: its size, and its recipe when matloop generated it."""
+    recipe = campaign.pool_recipe
+    if recipe is None:
+        source = campaign.source or "unknown source"
+        origin = "generated candidates" if source == "generated" else f"candidates from {source}"
+        return f"pool: {campaign.pool_size} {origin}"
+    return f"pool: {campaign.pool_size} compositions of {_recipe_text(recipe)}"
+
+
+def _recipe_text(recipe: PoolRecipe) -> str:
+    """A generated pool's rules in words: elements, how many, grid or substitutions, charge."""
+    most, fewest = recipe.max_elements, recipe.min_elements
+    count = f"at most {most}" if fewest == 1 else f"{fewest} to {most}"
+    count = str(most) if 1 < fewest == most else count
+    made = f"grid {recipe.grid}"
+    if recipe.grid is None:
+        made = f"substitutions of {', '.join(recipe.substitute_from)}"
+        made += "" if recipe.threshold is None else f" (probability above {recipe.threshold:g})"
+    charge = "charge balanced" if recipe.charge_balanced else "not charge balanced"
+    return (
+        f"{','.join(recipe.elements)}, {count} elements, {made}, {charge}; "
+        f"{recipe.known_left_out} known left out"
+    )
 
 
 def _other_bests(status: CampaignStatus) -> list[tuple[Objective, Observation]]:

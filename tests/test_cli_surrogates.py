@@ -194,3 +194,54 @@ def test_rounds_run_with_another_prior_are_traced_to_it_not_to_the_settings(
     assert named == [old] * 2 + [new] * 2
     shown = json.loads(_ok(cli, "campaign", "show", "moduli", "--json"))
     assert shown["settings"]["prior_model"] == old  # these rounds only: settings unchanged
+
+
+def test_show_tells_how_a_generated_pool_was_made_and_which_prior_shapes_it(
+    cli: CliRunner,
+) -> None:
+    from agents.models import register
+    from db.materials import add_material
+    from discovery.ensembles import TrainingConfig
+    from discovery.property_models import PropertyModelConfig, fit_property_model
+
+    formulas = ["TiO2", "ZrO2", "TiN", "ZrN", "TiC", "ZrC"] * 2
+    values = np.linspace(100.0, 250.0, len(formulas))
+    config = PropertyModelConfig("ensemble", TrainingConfig(n_members=1, epochs=2, device="cpu"))
+    model = fit_property_model(formulas, values, formulas[:2], values[:2], config)
+    version = register(model, {}, "ef" * 32, {"unit": "GPa"})
+    for known in ("CO", "CN", "TiO2"):  # TiO2 is off the grid of tenths: not in the pool anyway
+        add_material(known)
+    args = ["campaign", "create", "hard", "--elements", "Ti,Zr,O,N,C", "--max-elements", "3"]
+    args += ["--grid", "10", "--charge-balanced", "--objective", "bulk:max:GPa"]
+    _ok(cli, *args, "--prior", version)
+    shown = " ".join(_ok(cli, "campaign", "show", "hard").split())  # rich wraps long lines
+    assert f"strategy=gp+prior prior={version} rounds=0" in shown  # as its trials name it
+    assert (
+        "pool: 297 compositions of Ti,Zr,O,N,C, 2 to 3 elements, grid 10, charge balanced; "
+        "2 known left out" in shown
+    )
+    data = json.loads(_ok(cli, "campaign", "show", "hard", "--json"))
+    assert data["settings"]["prior_model"] == version
+    assert (data["pool_size"], data["source"]) == (297, "generated")
+    assert data["pool_recipe"] == {
+        "elements": ["Ti", "Zr", "O", "N", "C"],
+        "max_elements": 3,
+        "min_elements": 2,
+        "charge_balanced": True,
+        "grid": 10,
+        "substitute_from": [],
+        "threshold": None,
+        "known_left_out": 2,
+    }
+
+
+def test_show_tells_which_formulas_a_substituted_pool_comes_from(cli: CliRunner) -> None:
+    grid = ["--elements", "Sr,Ba,Ca,Ti,Zr,O", "--max-elements", "3", "--objective", "g:max"]
+    _ok(cli, "campaign", "create", "swaps", *grid, "--substitute-from", "STO")
+    recipe = json.loads(_ok(cli, "campaign", "show", "swaps", "--json"))["pool_recipe"]
+    assert recipe["substitute_from"] == ["SrTiO3"] and recipe["grid"] is None  # STO as read
+    assert recipe["charge_balanced"] is True and recipe["threshold"] == 1e-3
+    assert recipe["known_left_out"] == 1  # SrTiO3 itself
+    shown = " ".join(_ok(cli, "campaign", "show", "swaps").split())
+    assert "strategy=gp rounds=0" in shown and "prior=" not in shown
+    assert "substitutions of SrTiO3 (probability above 0.001), charge balanced" in shown

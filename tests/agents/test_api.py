@@ -32,6 +32,7 @@ from discovery.domain import (
     ModelArtifact,
     Objective,
     OutcomeConstraint,
+    PoolRecipe,
 )
 from discovery.ensembles import TrainingConfig
 from discovery.property_models import PropertyModelConfig, fit_property_model
@@ -793,6 +794,34 @@ def test_a_budgeted_campaign_hands_out_no_more_than_its_budget(api: TestClient) 
     refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
     assert refused.status_code == 422, refused.text
     assert refused.json()["detail"][0]["loc"] == ["body", "settings", "budget"]
+
+
+def test_a_campaign_says_how_its_pool_was_generated(api: TestClient) -> None:
+    from discovery.compositions import CompositionSpace, enumerate_compositions
+
+    space = CompositionSpace(("Ti", "Zr", "O"), 3, 10, charge_balanced=True)
+    recipe = PoolRecipe(space.elements, 3, space.fewest, True, grid=10, known_left_out=1)
+    goal = (Objective("bulk", Direction.MAXIMIZE, "GPa"),)
+    points = enumerate_compositions(space)
+    CampaignAgent.from_candidates(
+        CampaignStore(), "oxides", space.search_space(), goal, points, pool_recipe=recipe
+    )
+    reader = _auth("researcher")
+    shown = api.get("/api/v1/campaigns/oxides", headers=reader).json()
+    assert (shown["pool_size"], shown["source"]) == (len(points), "generated")
+    assert shown["pool_recipe"] == {
+        "elements": ["Ti", "Zr", "O"],
+        "max_elements": 3,
+        "min_elements": 2,
+        "charge_balanced": True,
+        "grid": 10,
+        "substitute_from": [],
+        "threshold": None,
+        "known_left_out": 1,
+    }
+    assert shown["settings"]["prior_model"] is None
+    measured = api.get("/api/v1/campaigns/photo-pce10", headers=reader).json()
+    assert measured["pool_recipe"] is None and measured["source"]  # its data set names it
 
 
 def test_openapi_is_published(api: TestClient) -> None:

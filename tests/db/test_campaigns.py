@@ -26,6 +26,7 @@ from discovery.domain import (
     Measurement,
     ModelArtifact,
     Objective,
+    PoolRecipe,
     Trial,
     TrialStatus,
 )
@@ -82,6 +83,24 @@ def test_a_stored_campaign_that_breaks_a_newer_rule_is_named_when_loaded(
         store.get("blend")
     store.delete("blend")  # and it can still be removed
     assert store.campaigns() == []
+
+
+def test_a_generated_pool_keeps_its_recipe_and_older_campaigns_load_without_one(
+    store: CampaignStore,
+) -> None:
+    recipe = PoolRecipe(("Ti", "Zr", "O"), 3, 2, True, grid=10, known_left_out=4)
+    store.create(replace(_campaign(), pool_recipe=recipe), _pool())
+    assert store.get("blend").pool_recipe == recipe
+    assert [c.pool_recipe for c in store.campaigns()] == [recipe]
+    stored = CampaignDocument.objects.get(name="blend").pool_recipe
+    assert stored["elements"] == ["Ti", "Zr", "O"] and stored["charge_balanced"] is True
+    swaps = PoolRecipe(("Sr", "Ba", "Ti", "O"), 3, 2, True, None, ("SrTiO3",), 1e-3, 1)
+    store.create(replace(_campaign("swaps"), pool_recipe=swaps), _pool())
+    assert store.get("swaps").pool_recipe == swaps
+    CampaignDocument._get_collection().update_one({"name": "blend"}, {"$unset": {"pool_recipe": 1}})
+    assert store.get("blend").pool_recipe is None  # stored before recipes were kept
+    store.create(_campaign("file"), _pool())
+    assert store.get("file").pool_recipe is None
 
 
 def test_duplicate_campaign_name_fails_and_writes_nothing(store: CampaignStore) -> None:
