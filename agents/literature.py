@@ -394,3 +394,63 @@ def paper_files(paths: Iterable[str | Path]) -> list[Path]:
         else:
             found.append(path)
     return found
+
+
+@dataclass(frozen=True)
+class Unsettled:
+    """A file modified too recently to read: it may still be being written.
+
+    Attributes:
+        path: The file.
+        age: Seconds since it was last modified (negative: modified in the future, as
+            a clock ahead of this one wrote it).
+        settle: Seconds a file must go unmodified before it is read.
+    """
+
+    path: Path
+    age: float
+    settle: float
+
+    @property
+    def reason(self) -> str:
+        """Why it was left, in words."""
+        return (
+            f"modified {max(self.age, 0.0):.0f} s ago, less than the {self.settle:g} s "
+            "settle time: it may still be being written; a later run reads it"
+        )
+
+
+def settled_files(
+    files: Iterable[Path], settle: float, now: float | None = None
+) -> tuple[list[Path], list[Unsettled]]:
+    """Split files into those unmodified for ``settle`` seconds and those modified since.
+
+    A watched folder's file that is still being copied in would be stored as a paper of
+    its own (its key is a hash of its text so far), and the whole file later as a second
+    one: such files wait for a later run instead. A file that cannot be looked at is
+    passed on, for reading to report.
+
+    Args:
+        files: Files, as :func:`paper_files` lists them.
+        settle: Seconds since the last modification a file needs (0: every file).
+        now: The time to measure from (``time.time()``).
+
+    Returns:
+        The files to read, in order, and those left for later.
+    """
+    if settle <= 0:
+        return list(files), []
+    now = time.time() if now is None else now
+    ready: list[Path] = []
+    waiting: list[Unsettled] = []
+    for path in files:
+        try:
+            age = now - path.stat().st_mtime
+        except OSError:
+            ready.append(path)
+            continue
+        if age < settle:
+            waiting.append(Unsettled(path, age, settle))
+        else:
+            ready.append(path)
+    return ready, waiting

@@ -31,7 +31,7 @@ from __future__ import annotations
 import importlib
 import logging
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from urllib.parse import urlparse, urlsplit
 
 import mongoengine
 from pymongo import MongoClient
@@ -81,9 +81,72 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version
 
 
+#: The schemes of MongoDB connection strings.
+URI_SCHEMES = ("mongodb", "mongodb+srv")
+#: What a URI looks like, for messages.
+URI_EXAMPLE = "mongodb://HOST[:PORT]/DATABASE, e.g. mongodb://127.0.0.1:27017/matloop"
+#: Characters MongoDB refuses in a database name (the name is the URI's path).
+_BAD_NAME_CHARACTERS = '/\\. "$\x00'
+
+
+def check_uri(uri: str, source: str = "MongoDB URI") -> str:
+    """``uri``, checked to be a MongoDB connection string matloop can connect with.
+
+    Checked before any connection, so that a URI without its scheme
+    (``127.0.0.1:27017``) is not read as a database named ``127.0.0.1:27017``, or
+    ``localhost:27017`` as a database named ``27017`` on the default host.
+
+    Args:
+        uri: The connection string.
+        source: Where it came from, named first in the message
+            (``MATLOOP_MONGODB_URI``, an option).
+
+    Returns:
+        ``uri`` unchanged.
+
+    Raises:
+        ValueError: without a ``mongodb://`` or ``mongodb+srv://`` scheme, without a
+            host, or naming a database MongoDB refuses.
+    """
+    try:
+        parsed = urlsplit(uri)
+        shown = _shown(uri)
+    except ValueError as error:  # "Invalid IPv6 URL", ...
+        raise ValueError(f"{source}: not a MongoDB URI ({error}); expected {URI_EXAMPLE}") from None
+    if parsed.scheme not in URI_SCHEMES:
+        # "host:port" alone parses as a path (or as scheme "host"): suggest the scheme
+        guess = f"; did you mean 'mongodb://{shown}'?" if "://" not in uri else ""
+        raise ValueError(
+            f"{source}: {shown!r} is not a MongoDB URI: it must start with mongodb:// or "
+            f"mongodb+srv:// ({URI_EXAMPLE}){guess}"
+        )
+    if not parsed.netloc.rpartition("@")[2]:
+        raise ValueError(f"{source}: {shown!r} names no host; expected {URI_EXAMPLE}")
+    name = parsed.path.lstrip("/")
+    bad = sorted({c for c in name if c in _BAD_NAME_CHARACTERS})
+    if bad:
+        listed = " ".join(repr(c) for c in bad)
+        raise ValueError(
+            f"{source}: {shown!r}: the database name {name!r} (the URI's path) cannot "
+            f"contain {listed}"
+        )
+    return uri
+
+
+def _shown(uri: str) -> str:
+    """``uri`` without its password, also when it lacks its scheme (``user:pw@host``)."""
+    if "://" in uri:
+        return redact(uri)
+    return redact(f"mongodb://{uri}").removeprefix("mongodb://")
+
+
 def database_name(uri: str) -> str:
-    """The database named in the URI path, or ``matloop``."""
-    return urlparse(uri).path.lstrip("/") or DEFAULT_DATABASE
+    """The database named in the URI path, or ``matloop``.
+
+    Raises:
+        ValueError: for a string that is not a MongoDB URI (:func:`check_uri`).
+    """
+    return urlsplit(check_uri(uri)).path.lstrip("/") or DEFAULT_DATABASE
 
 
 def connect(uri: str, timeout_ms: int = 5000) -> Database:
@@ -92,12 +155,14 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database:
     Reconnecting to another URI replaces the previous connection.
 
     Raises:
+        ValueError: if ``uri`` is not a MongoDB URI (:func:`check_uri`).
         ConnectionError: if no server answers within ``timeout_ms``.
 
     """
+    name = database_name(uri)  # checks the URI before the old connection is dropped
     mongoengine.disconnect(alias=_ALIAS)
     mongoengine.connect(
-        db=database_name(uri),
+        db=name,
         host=uri,
         alias=_ALIAS,
         serverSelectionTimeoutMS=timeout_ms,

@@ -21,6 +21,12 @@ hourly schedule fires on the hour whenever it was (re)started. When serving star
 no run of ``run-campaign`` was due within the last interval (the server was down, or
 the schedule is new), :func:`catch_up` starts one at once.
 
+Before that, serving refuses a working directory that would shadow matloop's packages
+in the runs, and marks ``Crashed`` the runs a stopped serving process left submitted or
+running (:mod:`flows.serving`): they would otherwise hold ``run-campaign``'s one slot
+(its next runs cancelled) until Prefect's lease on it expires. It marks them again
+when it stops itself.
+
 Schedules and event triggers need a Prefect server (``prefect server start``, or the
 compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
 the runs. The database URI is a deployment parameter, visible to whoever can read the
@@ -40,7 +46,12 @@ from prefect.client.schemas.filters import (
     DeploymentFilterId,
     FlowRunFilter,
 )
-from prefect.client.schemas.objects import ConcurrencyLimitConfig, ConcurrencyLimitStrategy
+from prefect.client.schemas.objects import (
+    ConcurrencyLimitConfig,
+    ConcurrencyLimitStrategy,
+    FlowRun,
+    StateType,
+)
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.runner import RunnerDeployment
 from prefect.logging import get_logger
@@ -48,6 +59,7 @@ from prefect.schedules import Cron, Interval, Schedule
 
 from flows.campaigns import results_reported, run_campaign
 from flows.events import SETTLE_SECONDS, results_reported_triggers
+from flows.serving import check_working_directory, settle_on_exit, settle_stopped_runs
 from flows.training import train_surrogate
 
 SCHEDULE_ANCHOR = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -59,6 +71,11 @@ interval that divides a day fires at the same clock times every day.
 
 CATCH_UP_TAG = "catch-up"
 """Tag of a run :func:`catch_up` started (the scheduled ones are ``auto_scheduled``)."""
+
+WATCH_SETTLE_SECONDS = 60.0
+"""Default of ``ingest-literature/scheduled``'s ``settle``: a watched folder's file
+modified less than this long ago may still be being copied in, and waits for a later run.
+"""
 
 logger = get_logger("matloop.flows")
 
@@ -183,25 +200,31 @@ def literature_deployment(
     cron: str | None = None,
     interval: float | None = None,
     version: str | None = None,
+    settle: float = WATCH_SETTLE_SECONDS,
 ) -> RunnerDeployment:
     """A scheduled ``ingest-literature/scheduled`` deployment over folders of papers.
 
     Each run ingests the files under ``paths``; papers stored before are skipped, so a
-    schedule picks up only what was dropped into the folders since the last run.
+    schedule picks up only what was dropped into the folders since the last run. A file
+    modified less than ``settle`` seconds before a run may still be being copied in: it
+    is left (and reported) for a later run, not stored half-written as a paper of its
+    own.
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given, or
-            ``interval <= 0``, or no path is given.
+            ``interval <= 0``, ``settle < 0``, or no path is given.
     """
     from flows.ingestion import ingest_literature
 
     when = schedule(cron, interval)
     if not paths:
         raise ValueError("paths: give at least one folder or file of papers")
+    if settle < 0:
+        raise ValueError(f"settle must be >= 0 seconds, got {settle}")
     deployment = ingest_literature.to_deployment(
         name="scheduled",
         schedule=when,
-        parameters={"paths": paths, "uri": uri, "version": version},
+        parameters={"paths": paths, "uri": uri, "version": version, "settle": settle},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
@@ -224,9 +247,16 @@ def serve_campaign(
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit).
 
-    On an interval schedule of an open campaign, first :func:`catch_up`: a run starts at
-    once when none was due within the last interval.
+    First refuses a working directory that shadows matloop's packages, and marks
+    ``Crashed`` the runs a stopped serving process left in flight
+    (:mod:`flows.serving`). Then, on an interval schedule of an open campaign,
+    :func:`catch_up`: a run starts at once when none was due within the last interval.
+
+    Raises:
+        flows.serving.ShadowedPackageError: see
+            :func:`flows.serving.check_working_directory`.
     """
+    check_working_directory()
     deployments = campaign_deployments(
         campaign,
         uri,
@@ -238,6 +268,7 @@ def serve_campaign(
         closed=closed,
         settle=settle,
     )
+    settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
     if interval is not None and oracle and not closed:
         started = catch_up(deployments[0], interval)
         if started is not None:
@@ -247,7 +278,15 @@ def serve_campaign(
                 interval,
                 started,
             )
-    serve(*deployments)
+    _serve(deployments)
+
+
+def _serve(deployments: list[RunnerDeployment]) -> None:
+    """Prefect's ``serve``, then mark the runs it leaves in flight (it exits without)."""
+    try:
+        serve(*deployments)
+    finally:  # SIGTERM exits through SystemExit, Ctrl-C returns
+        settle_on_exit(deployments)
 
 
 def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
@@ -256,9 +295,13 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
     With the schedule's fixed anchor a restart keeps the cadence, but a slot that fell
     while nothing served it is lost (pausing on shutdown deletes it, and a new
     deployment's first slot is up to an interval away). So when no run of the deployment
-    (scheduled, manual or an earlier catch-up, in any state) was expected to start within
-    the last ``interval`` seconds, one run is created now, tagged :data:`CATCH_UP_TAG`.
-    One at most: a restart loop does not pile them up.
+    (scheduled, manual or an earlier catch-up) was expected to start within the last
+    ``interval`` seconds, one run is created now, tagged :data:`CATCH_UP_TAG`. One at
+    most: a restart loop does not pile them up, since a catch-up run not yet run still
+    counts. A run that did not do the interval's work does not count
+    (:func:`did_or_will_run`): one crashed (its serving process stopped), cancelled (by
+    the concurrency limit while a crashed run held the slot, or by hand), or failed
+    before it started.
 
     Args:
         deployment: A scheduled deployment (``run-campaign/<campaign>``).
@@ -279,14 +322,26 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
                 {"expected_start_time": {"after_": since, "before_": now}}
             ),
             sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
-            limit=1,
+            limit=200,
         )
-        if recent:
+        if any(map(did_or_will_run, recent)):
             return None
         run = client.create_flow_run_from_deployment(
             deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]
         )
     return run.id
+
+
+def did_or_will_run(run: FlowRun) -> bool:
+    """Whether a run did its interval's work, does it, or still will (for :func:`catch_up`).
+
+    Crashed and cancelled runs did not finish it; a failed one counts only if it started
+    (a run that fails again and again is not retried on every restart).
+    """
+    state = run.state.type if run.state is not None else StateType.SCHEDULED
+    if state in (StateType.CRASHED, StateType.CANCELLED):
+        return False
+    return state != StateType.FAILED or run.start_time is not None
 
 
 def _applied(deployment_id: UUID | Coroutine[Any, Any, UUID]) -> UUID:
@@ -296,17 +351,30 @@ def _applied(deployment_id: UUID | Coroutine[Any, Any, UUID]) -> UUID:
 
 
 def serve_literature(
-    paths: list[str], uri: str, cron: str | None = None, interval: float | None = None
+    paths: list[str],
+    uri: str,
+    cron: str | None = None,
+    interval: float | None = None,
+    settle: float = WATCH_SETTLE_SECONDS,
 ) -> None:
-    """Serve :func:`literature_deployment` until interrupted (blocks)."""
-    serve(literature_deployment(paths, uri, cron=cron, interval=interval))
+    """Serve :func:`literature_deployment` until interrupted (blocks).
+
+    Checks the working directory and settles stopped runs first, as
+    :func:`serve_campaign` does.
+    """
+    check_working_directory()
+    deployments = [literature_deployment(paths, uri, cron=cron, interval=interval, settle=settle)]
+    settle_stopped_runs(deployments)
+    _serve(deployments)
 
 
 __all__ = [
     "CATCH_UP_TAG",
     "SCHEDULE_ANCHOR",
+    "WATCH_SETTLE_SECONDS",
     "campaign_deployments",
     "catch_up",
+    "did_or_will_run",
     "literature_deployment",
     "schedule",
     "serve_campaign",

@@ -6,7 +6,10 @@ where a ``literature`` module would shadow the ``literature`` package.
 ``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
 its own task only (reported in the flow's result), never the batch. Storing is
 idempotent by paper key, so a retried task or a re-run flow adds nothing. Each worker
-process loads the tagger and the sentence encoder once.
+process loads the tagger and the sentence encoder once. With ``settle`` (what the
+scheduled deployment over watched folders passes), files modified within the last
+``settle`` seconds are left for a later run: one still being copied in would otherwise
+be stored half-written, as a paper of its own.
 
 Scaling out: like ``train_many`` (:mod:`flows.training`), run it with a Dask task runner,
 ``ingest_literature.with_options(task_runner=dask_task_runner(address))(paths, uri)``:
@@ -20,11 +23,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task
+from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 from prefect.futures import wait
 
-from agents.literature import make_extractor, paper_files, train_and_register
+from agents.literature import make_extractor, paper_files, settled_files, train_and_register
 from db.literature import LiteratureStore
 from flows.tasks import _io, campaign_store
 from literature.ner import TrainConfig
@@ -77,9 +80,18 @@ def ingest_file(
     }
 
 
+#: Status of a file left for a later run: modified within the settle time.
+UNSETTLED = "unsettled"
+STATUSES = ("stored", "skipped", "failed", UNSETTLED)
+
+
 @flow(name="ingest-literature")
 def ingest_literature(
-    paths: list[str], uri: str, version: str | None = None, embeddings: bool = True
+    paths: list[str],
+    uri: str,
+    version: str | None = None,
+    embeddings: bool = True,
+    settle: float = 0.0,
 ) -> dict[str, Any]:
     """Ingest every file under ``paths`` (files or folders); bad files are listed, skipped.
 
@@ -88,16 +100,33 @@ def ingest_literature(
         uri: MongoDB URI.
         version: Tagger version (the newest SuperMat tagger when ``None``).
         embeddings: Embed sentences for semantic search.
+        settle: Leave files modified less than this many seconds ago for a later run
+            (they may still be being written); 0 reads every file. The scheduled
+            deployment passes :data:`flows.deployments.WATCH_SETTLE_SECONDS`.
 
     Returns:
-        Counts by status and each file's outcome.
+        Counts by status (``stored``, ``skipped`` (stored before), ``failed``,
+        ``unsettled`` (left for a later run)) and each file's outcome.
     """
-    files = [str(p) for p in paper_files(paths)]
-    futures = ingest_file.map(files, uri=uri, version=version, embeddings=embeddings)
+    files, waiting = settled_files(paper_files(paths), settle)
+    futures = ingest_file.map(
+        [str(p) for p in files], uri=uri, version=version, embeddings=embeddings
+    )
     wait(futures)
-    outcomes = [f.result() for f in futures]
-    counts = {s: sum(o["status"] == s for o in outcomes) for s in ("stored", "skipped", "failed")}
+    left = [{"path": str(u.path), "status": UNSETTLED, "reason": u.reason} for u in waiting]
+    outcomes = [f.result() for f in futures] + left
+    counts = {s: sum(o["status"] == s for o in outcomes) for s in STATUSES}
+    _log_unsettled(left)
     return {**counts, "files": outcomes}
+
+
+def _log_unsettled(left: list[dict[str, Any]]) -> None:
+    if not left:
+        return
+    logger = get_run_logger()
+    for outcome in left:
+        logger.info("%s left for a later run: %s", outcome["path"], outcome["reason"])
+    logger.info("%d file(s) left for a later run (modified within the settle time)", len(left))
 
 
 @task(name="train-tagger", cache_policy=NO_CACHE)

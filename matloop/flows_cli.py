@@ -110,12 +110,17 @@ def flows_serve(
 
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
+    Runs left submitted or running by a serve process that was stopped are marked
+    Crashed when serving starts (and stops). Start it from a directory without folders
+    named like matloop's packages (db/, flows/, ...): each run starts there and would
+    import those instead.
     """
     from db.campaigns import CLOSED
     from matloop.cli import CommandError, errors, store
     from matloop.settings import Settings
 
     with errors():
+        _check_working_directory()
         if cron is not None and interval is not None:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if interval is not None and interval <= 0:
@@ -163,6 +168,13 @@ def flows_serve(
         closed=closed,
         settle=SETTLE_SECONDS if settle is None else settle,
     )
+
+
+def _check_working_directory() -> None:
+    """Refuse to serve where the runs would import the directory's folders as matloop's."""
+    from flows.serving import check_working_directory
+
+    check_working_directory()  # a ValueError: `errors()` prints it
 
 
 def _warn(message: str) -> None:
@@ -225,29 +237,43 @@ def flows_serve_literature(
     interval: Annotated[
         float | None, typer.Option(help="Interval schedule of ingest-literature, in seconds.")
     ] = None,
+    settle: Annotated[
+        float | None,
+        typer.Option(
+            help="Seconds a file must go unmodified before a run reads it; newer files may "
+            "still be being copied in and wait for a later run (default: "
+            "flows.deployments.WATCH_SETTLE_SECONDS, 60; 0 reads every file)."
+        ),
+    ] = None,
 ) -> None:
     """Serve a scheduled ingest-literature deployment over folders of papers.
 
-    Needs a Prefect server (PREFECT_API_URL) and a registered tagger
-    (`matloop literature train`). Runs until interrupted (Ctrl-C).
+    Each run ingests the files not stored yet, except those modified within the last
+    --settle seconds (still being copied in?): a later run reads them, and the run's
+    result lists them as unsettled. Needs a Prefect server (PREFECT_API_URL) and a
+    registered tagger (`matloop literature train`). Runs until interrupted (Ctrl-C).
     """
     from matloop.cli import CommandError, errors, store
     from matloop.settings import Settings
 
     with errors():
+        _check_working_directory()
         if (cron is None) == (interval is None):
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if interval is not None and interval <= 0:
             raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
+        if settle is not None and settle < 0:
+            raise CommandError(f"--settle: must be >= 0 seconds, got {settle}")
         _check_prefect(cron)
         store()
         from db.literature import LiteratureStore
 
         LiteratureStore().load_tagger()  # fail now, not at the first scheduled run
-        from flows.deployments import serve_literature
+        from flows.deployments import WATCH_SETTLE_SECONDS, serve_literature
 
         uri = Settings().uri
-    serve_literature(paths, uri, cron=cron, interval=interval)
+    watch = WATCH_SETTLE_SECONDS if settle is None else settle
+    serve_literature(paths, uri, cron=cron, interval=interval, settle=watch)
 
 
 if __name__ == "__main__":

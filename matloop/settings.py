@@ -8,6 +8,9 @@ from platformdirs import user_data_path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Prefix of the environment variables that set :class:`Settings`.
+ENV_PREFIX = "MATLOOP_"
+
 
 class Settings(BaseSettings):
     """matloop's settings.
@@ -20,7 +23,7 @@ class Settings(BaseSettings):
 
     """
 
-    model_config = SettingsConfigDict(env_prefix="MATLOOP_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True)
 
     home: Path = Field(default_factory=lambda: user_data_path("matloop"))
     mongodb_uri: str | None = None
@@ -29,10 +32,19 @@ class Settings(BaseSettings):
 
     @property
     def uri(self) -> str:
-        """The URI every command connects to."""
+        """The URI every command connects to.
+
+        Raises:
+            ValueError: naming ``MATLOOP_MONGODB_URI`` (or ``MATLOOP_DATABASE``) when it
+                is not a MongoDB URI (no ``mongodb://`` scheme, no host, a database
+                name MongoDB refuses): commands print it as their ``error:`` line.
+        """
+        from db.connection import check_uri  # here: `matloop --help` loads no database code
+
         if self.mongodb_uri:
-            return self.mongodb_uri
-        return f"mongodb://127.0.0.1:{self.db_port}/{self.database}"
+            return check_uri(self.mongodb_uri, f"{ENV_PREFIX}MONGODB_URI")
+        embedded = f"mongodb://127.0.0.1:{self.db_port}/{self.database}"
+        return check_uri(embedded, f"{ENV_PREFIX}DATABASE")
 
     @property
     def embedded(self) -> bool:

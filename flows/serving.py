@@ -1,0 +1,310 @@
+"""What a serving process (``flows serve``, ``serve-literature``) checks and cleans up.
+
+Served deployments are executed only by the process that serves them: a run is picked
+up, submitted (``Pending``) and run (``Running``) by it, in a child process it starts.
+When that process is killed (``SIGKILL``, or ``SIGTERM`` from ``docker stop``, which
+Prefect 3.8's runner answers without cancelling its runs), its runs stay ``Pending`` or
+``Running`` for ever, and the deployment concurrency slot each holds stays taken until
+Prefect's lease on it expires (300 s): ``run-campaign``'s next runs are then cancelled
+("Deployment concurrency limit reached"). So a serving process, when it starts and when
+it stops, settles the runs of its deployments that no process runs any more
+(:func:`settle_stopped_runs`). Prefect releases a run's slot on its way out of
+``Pending``/``Running``/``Cancelling`` into any other state, ``Crashed`` included.
+
+Scheduled runs (late ones too) are left alone: they never started, hold no slot, and
+the restarted process runs them. So is a run whose process still lives on this machine
+(:func:`local_flow_runs`): a serving process killed alone (``kill -9`` of its pid, not
+of its process group) leaves its runs' processes running, and they finish and report.
+A run's process elsewhere (the serving process moved to another machine or container)
+cannot be seen: it is taken for gone; were it alive, Prefect's engine ends it at its next
+renewal of the slot's lease, which marking the run released.
+
+One serving process per deployment at a time (what compose runs): a second one started
+beside the first, on another machine or container, would take the first's runs for
+stopped ones.
+
+It also refuses a working directory whose folders would be imported in place of
+matloop's packages (:func:`check_working_directory`): Prefect starts each run with
+``python -m prefect.engine`` in the serving process's working directory, which is then
+the first entry of the run's ``sys.path``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import Collection, Iterable, Sequence
+from importlib.machinery import ModuleSpec, PathFinder
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+from prefect import get_client
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterState,
+    FlowRunFilterStateType,
+)
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.sorting import FlowRunSort
+from prefect.exceptions import ObjectNotFound
+from prefect.logging import get_logger
+from prefect.states import Cancelled, Crashed, State
+
+if TYPE_CHECKING:
+    from prefect.client.orchestration import SyncPrefectClient
+    from prefect.deployments.runner import RunnerDeployment
+
+#: matloop's top-level packages (the distribution's ``top_level.txt``).
+PACKAGES = ("agents", "db", "discovery", "flows", "literature", "matloop")
+#: Where the installed packages are (the folder holding ``flows/``).
+PACKAGE_ROOT = Path(__file__).resolve().parents[1]
+
+#: States of a run that only a serving process moves on: it holds a concurrency slot.
+IN_FLIGHT = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+#: Why :func:`settle_stopped_runs` settles a run found when serving starts.
+STOPPED_BEFORE = (
+    "the serving process (`matloop flows serve`) that ran it stopped before it finished "
+    "(killed or restarted); found when serving started again"
+)
+#: What names a flow run in the environment of the process that runs it.
+FLOW_RUN_VARIABLE = b"PREFECT__FLOW_RUN_ID="
+#: Why :func:`settle_stopped_runs` settles a run when serving stops.
+STOPPING = "the serving process (`matloop flows serve`) that ran it stopped before it finished"
+
+logger = get_logger("matloop.flows")
+
+
+class ShadowedPackageError(ValueError):
+    """The working directory holds something a run would import as a matloop package."""
+
+
+def check_working_directory(cwd: Path | None = None) -> None:
+    """Refuse to serve from a directory whose contents shadow matloop's packages.
+
+    Args:
+        cwd: The directory runs would start in (the current one by default).
+
+    Raises:
+        ShadowedPackageError: naming each folder or module, and what to do.
+    """
+    where = Path.cwd() if cwd is None else cwd
+    shadows = shadowing_paths(where)
+    if shadows:
+        found = ", ".join(f"{path} (as package {name!r})" for name, path in shadows.items())
+        raise ShadowedPackageError(
+            f"the working directory {where} holds {found}: every flow run, started in "
+            "this directory, would import it in place of matloop's and fail. Start "
+            "serving from another directory (or rename it)"
+        )
+
+
+def shadowing_paths(cwd: Path) -> dict[str, Path]:
+    """The matloop packages that a run started in ``cwd`` would import from ``cwd`` instead.
+
+    Looks each package up as a ``python -m`` process started in ``cwd`` would (``cwd``
+    first on the path, then this interpreter's path and import hooks), so that only
+    what would win counts: a plain folder shadows an editable install (the install's
+    hook comes after the path), not a regular one; a folder or module with an
+    ``__init__.py`` or ``.py`` shadows both. ``cwd`` being the source tree itself is
+    fine.
+
+    Returns:
+        Package name to the folder or module in ``cwd`` that would be imported.
+    """
+    here = cwd.resolve()
+    shadows: dict[str, Path] = {}
+    for name in PACKAGES:
+        found = _location(_find_spec(name, [str(here), *sys.path]))
+        if found is not None and found.parent == here and found != PACKAGE_ROOT / name:
+            shadows[name] = found
+    return shadows
+
+
+def _find_spec(name: str, path: list[str]) -> ModuleSpec | None:
+    """The spec the import system would give ``name`` with ``path`` as ``sys.path``."""
+    for finder in sys.meta_path:
+        find_spec = getattr(finder, "find_spec", None)
+        if find_spec is None:
+            continue
+        # only the path-based finder reads sys.path; the others (an editable install's
+        # hook) are asked as `import` asks them
+        spec = find_spec(name, path if finder is PathFinder else None)
+        if spec is not None:
+            return spec
+    return None
+
+
+def _location(spec: ModuleSpec | None) -> Path | None:
+    """The folder (a package) or file (a module) a spec imports."""
+    if spec is None:
+        return None
+    if spec.origin is not None and spec.has_location:
+        origin = Path(spec.origin).resolve()
+        return origin.parent if spec.submodule_search_locations is not None else origin
+    locations = list(spec.submodule_search_locations or [])  # a namespace package
+    return Path(locations[0]).resolve() if locations else None
+
+
+def deployment_ids(
+    client: SyncPrefectClient, deployments: Iterable[RunnerDeployment]
+) -> list[UUID]:
+    """The ids of those deployments the server has (a new one has none yet)."""
+    ids = []
+    for deployment in deployments:
+        try:
+            ids.append(
+                client.read_deployment_by_name(f"{deployment.flow_name}/{deployment.name}").id
+            )
+        except ObjectNotFound:
+            continue
+    return ids
+
+
+def in_flight_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
+    """The runs of these deployments that are submitted, running or being cancelled."""
+    if not deployments:
+        return []
+    return client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployments))),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(IN_FLIGHT)))
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,  # the sync client sends no default
+        limit=200,
+    )
+
+
+def settle_runs(
+    client: SyncPrefectClient,
+    deployments: Sequence[UUID],
+    why: str,
+    alive: Collection[UUID] = (),
+) -> list[FlowRun]:
+    """Mark the in-flight runs of ``deployments`` as ended: no process runs them any more.
+
+    A ``Pending`` or ``Running`` run becomes ``Crashed``; a ``Cancelling`` one, whose
+    cancellation its process did not finish, ``Cancelled``. Either move releases the
+    deployment concurrency slot the run held (Prefect's ``ReleaseFlowConcurrencySlots``).
+    Only for runs whose process is gone: see the module docstring.
+
+    Args:
+        client: Prefect client.
+        deployments: Deployment ids.
+        why: The states' message: why the runs ended.
+        alive: Runs whose process still lives (:func:`local_flow_runs`): left alone.
+
+    Returns:
+        The runs settled (as read before).
+    """
+    settled = []
+    for run in in_flight_runs(client, deployments):
+        if run.id in alive:
+            logger.warning(
+                "flow run %s (%s) is %s and its process still lives on this machine: left "
+                "to finish (it holds its deployment's concurrency slot until then)",
+                run.name,
+                run.id,
+                run.state_name,
+            )
+            continue
+        result = client.set_flow_run_state(run.id, _ended(run, why))
+        if result.status == SetStateStatus.ACCEPT:
+            settled.append(run)
+        else:  # it moved on meanwhile: its process is alive after all
+            logger.warning("flow run %s (%s) left as it is: %s", run.name, run.id, result.details)
+    return settled
+
+
+def local_flow_runs(proc: Path = Path("/proc")) -> set[UUID]:
+    """The flow runs that a live process on this machine runs (Linux; none elsewhere).
+
+    A serving process starts each run in a process whose environment names the run
+    (``PREFECT__FLOW_RUN_ID``); processes of other users cannot be read, and are not
+    counted.
+
+    Args:
+        proc: The proc file system.
+    """
+    runs: set[UUID] = set()
+    for environ in proc.glob("[0-9]*/environ"):
+        try:
+            run = _flow_run_in(environ.read_bytes())
+        except OSError:  # gone meanwhile, or another user's
+            continue
+        if run is not None:
+            runs.add(run)
+    return runs
+
+
+def _flow_run_in(environ: bytes) -> UUID | None:
+    """The flow run named in a process's environment (``/proc/PID/environ``), if any."""
+    for variable in environ.split(b"\0"):
+        if variable.startswith(FLOW_RUN_VARIABLE):
+            with contextlib.suppress(ValueError):  # not a run id: not Prefect's
+                return UUID(variable[len(FLOW_RUN_VARIABLE) :].decode())
+    return None
+
+
+def _ended(run: FlowRun, why: str) -> State:
+    if run.state_type == StateType.CANCELLING:  # Prefect allows only Cancelled from there
+        return Cancelled(message=why)
+    return Crashed(message=why)
+
+
+def settle_stopped_runs(deployments: Iterable[RunnerDeployment], starting: bool = True) -> None:
+    """:func:`settle_runs` for these deployments, logging each run settled.
+
+    Called when serving starts (before the runner picks anything up, and before
+    :func:`flows.deployments.catch_up` looks for a recent run) and when it stops.
+
+    Args:
+        deployments: The deployments served.
+        starting: Serving starts (:data:`STOPPED_BEFORE`), or stops (:data:`STOPPING`).
+    """
+    why, moment = (STOPPED_BEFORE, "started") if starting else (STOPPING, "stopped")
+    alive = local_flow_runs()
+    with get_client(sync_client=True) as client:
+        settled = settle_runs(client, deployment_ids(client, deployments), why, alive)
+    for run in settled:
+        logger.warning(
+            "flow run %s (%s) was %s when serving %s: marked %s",
+            run.name,
+            run.id,
+            run.state_name,
+            moment,
+            "Cancelled" if run.state_type == StateType.CANCELLING else "Crashed",
+        )
+
+
+def settle_on_exit(deployments: Sequence[RunnerDeployment]) -> None:
+    """:func:`settle_stopped_runs` as serving stops; a failure is logged, not raised.
+
+    Prefect's runner stops without ending its runs (on ``SIGTERM`` it exits at once,
+    and its child processes go with it): marking them now spares the next start the
+    wait, and shows the truth to whoever looks before then.
+    """
+    try:
+        settle_stopped_runs(deployments, starting=False)
+    except Exception as error:  # the Prefect server is gone too: the next start settles them
+        logger.warning(
+            "runs left in flight not marked on exit (%s: %s)", type(error).__name__, error
+        )
+
+
+__all__ = [
+    "PACKAGES",
+    "STOPPED_BEFORE",
+    "STOPPING",
+    "ShadowedPackageError",
+    "check_working_directory",
+    "in_flight_runs",
+    "local_flow_runs",
+    "settle_on_exit",
+    "settle_runs",
+    "settle_stopped_runs",
+    "shadowing_paths",
+]

@@ -1,0 +1,60 @@
+"""Checking a MongoDB URI before connecting (:func:`db.connection.check_uri`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from db.connection import check_uri, connect, database_name
+from matloop.settings import Settings
+
+
+@pytest.mark.parametrize(
+    ("uri", "name"),
+    [
+        ("mongodb://127.0.0.1:27217", "matloop"),
+        ("mongodb://127.0.0.1:27217/opv", "opv"),
+        ("mongodb://h1:27017,h2:27017/opv?replicaSet=rs0", "opv"),
+        ("mongodb+srv://user:pw@cluster.example.net/opv?retryWrites=true", "opv"),
+    ],
+)
+def test_mongodb_uris_name_their_database(uri: str, name: str) -> None:
+    assert check_uri(uri) == uri and database_name(uri) == name
+
+
+@pytest.mark.parametrize(
+    ("uri", "message"),
+    [
+        ("127.0.0.1:27961", "'127.0.0.1:27961' is not a MongoDB URI: it must start with"),
+        ("localhost:27017", "did you mean 'mongodb://localhost:27017'?"),  # not db "27017"
+        ("http://db:27017/opv", "'http://db:27017/opv' is not a MongoDB URI"),
+        ("mongodb://", "'mongodb://' names no host"),
+        ("mongodb://user:pw@/opv", "'mongodb://user:***@/opv' names no host"),
+        ("mongodb://db/my.opv", "the database name 'my.opv' (the URI's path) cannot contain '.'"),
+        ("mongodb://[::1/opv", "not a MongoDB URI (Invalid IPv6 URL)"),
+        ("admin:secret@db:27017", "'admin:***@db:27017' is not a MongoDB URI"),
+    ],
+)
+def test_what_is_not_a_mongodb_uri_is_refused_naming_its_source(uri: str, message: str) -> None:
+    with pytest.raises(ValueError, match=r"^MATLOOP_MONGODB_URI: ") as raised:
+        check_uri(uri, "MATLOOP_MONGODB_URI")
+    assert message in str(raised.value) and "secret" not in str(raised.value)
+
+
+def test_connect_refuses_a_bad_uri_before_it_drops_its_connection(mongodb_uri: str) -> None:
+    from db.connection import database
+
+    with pytest.raises(ValueError, match=r"^MongoDB URI: '127\.0\.0\.1:1' is not"):
+        connect("127.0.0.1:1")
+    assert database().name == database_name(mongodb_uri)  # still connected
+
+
+def test_settings_check_the_uri_they_come_from(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", "127.0.0.1:27961")
+    with pytest.raises(ValueError, match=r"^MATLOOP_MONGODB_URI: '127\.0\.0\.1:27961'"):
+        Settings().uri  # noqa: B018
+    monkeypatch.delenv("MATLOOP_MONGODB_URI")
+    monkeypatch.setenv("MATLOOP_DATABASE", "my.opv")
+    with pytest.raises(ValueError, match=r"^MATLOOP_DATABASE: .* cannot contain '\.'"):
+        Settings().uri  # noqa: B018
+    monkeypatch.setenv("MATLOOP_DATABASE", "opv")
+    assert Settings().uri.endswith("/opv")

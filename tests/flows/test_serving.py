@@ -1,0 +1,211 @@
+"""What serving does around Prefect's ``serve``: runs a stopped serve left, its directory.
+
+Against the session's Prefect test server (no scheduler, no runner): runs are moved
+through their states by hand, as a serving process would, so no test waits on one.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from prefect import get_client
+from prefect.client.orchestration import SyncPrefectClient
+from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.responses import SetStateStatus
+from prefect.deployments.runner import RunnerDeployment
+from prefect.states import Cancelled, Cancelling, Crashed, Failed, Pending, Running
+from typer.testing import CliRunner
+
+import flows
+from flows.deployments import (
+    CATCH_UP_TAG,
+    campaign_deployments,
+    catch_up,
+    did_or_will_run,
+    serve_campaign,
+)
+from flows.serving import (
+    PACKAGE_ROOT,
+    PACKAGES,
+    STOPPED_BEFORE,
+    STOPPING,
+    ShadowedPackageError,
+    check_working_directory,
+    local_flow_runs,
+    settle_runs,
+    shadowing_paths,
+)
+from matloop.flows_cli import flows_app
+
+EDITABLE = "site-packages" not in Path(flows.__file__).resolve().parts
+
+
+def _deployed(interval: float = 3600) -> tuple[str, list[RunnerDeployment], list[uuid.UUID]]:
+    """A campaign's deployments, applied (named for this test only; nothing serves them)."""
+    name = f"serving-{uuid.uuid4().hex[:8]}"
+    deployments = campaign_deployments(name, "mongodb://db/x", 2, interval=interval)
+    ids = [deployment.apply() for deployment in deployments]
+    assert all(isinstance(i, uuid.UUID) for i in ids)
+    return name, deployments, ids  # type: ignore[return-value]
+
+
+def _started(client: SyncPrefectClient, deployment: uuid.UUID) -> FlowRun:
+    """A run submitted and running, as a serving process moves it (it takes the slot)."""
+    run = client.create_flow_run_from_deployment(deployment)
+    assert client.set_flow_run_state(run.id, Pending()).status == SetStateStatus.ACCEPT
+    assert client.set_flow_run_state(run.id, Running()).status == SetStateStatus.ACCEPT
+    return run
+
+
+def _state(client: SyncPrefectClient, run: FlowRun) -> Any:
+    state = client.read_flow_run(run.id).state
+    assert state is not None
+    return state
+
+
+def test_runs_a_stopped_serve_left_in_flight_are_ended_and_free_their_slot() -> None:
+    _, _, (run_campaign, _, reported) = _deployed()
+    with get_client(sync_client=True) as client:
+        orphan = _started(client, run_campaign)  # its serve process was killed
+        cancelling = _started(client, reported)
+        client.set_flow_run_state(cancelling.id, Cancelling())
+        waiting = client.create_flow_run_from_deployment(run_campaign)  # scheduled: kept
+        settled = settle_runs(client, [run_campaign, reported], STOPPED_BEFORE)
+        assert {run.id for run in settled} == {orphan.id, cancelling.id}
+        crashed = _state(client, orphan)
+        assert crashed.type == StateType.CRASHED and crashed.message == STOPPED_BEFORE
+        assert _state(client, cancelling).type == StateType.CANCELLED
+        assert _state(client, waiting).type == StateType.SCHEDULED
+        # the slot is free: the next run is submitted, not cancelled for the limit
+        submitted: Any = client.set_flow_run_state(waiting.id, Pending())
+        assert submitted.status == SetStateStatus.ACCEPT, submitted.details
+
+
+def test_a_run_whose_process_still_lives_is_left_to_finish() -> None:
+    # `kill -9` of the serving process alone: its run's process goes on, and reports
+    _, _, (deployment, *_) = _deployed()
+    with get_client(sync_client=True) as client:
+        running = _started(client, deployment)
+        assert settle_runs(client, [deployment], STOPPED_BEFORE, alive={running.id}) == []
+        assert _state(client, running).type == StateType.RUNNING
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux's /proc")
+def test_local_flow_runs_are_those_a_live_process_here_runs(tmp_path: Path) -> None:
+    run = uuid.uuid4()
+    env = {**os.environ, "PREFECT__FLOW_RUN_ID": str(run)}
+    process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
+    try:
+        assert run in local_flow_runs()
+    finally:
+        process.kill()
+        process.wait()
+    assert run not in local_flow_runs()
+    fake = tmp_path / "proc"
+    for pid, environ in [("7", f"A=1\0PREFECT__FLOW_RUN_ID={run}\0"), ("8", "A=1\0")]:
+        (fake / pid).mkdir(parents=True)
+        (fake / pid / "environ").write_bytes(environ.encode())
+    (fake / "9" / "environ").mkdir(parents=True)  # unreadable: skipped
+    (fake / "10").mkdir()
+    (fake / "10" / "environ").write_bytes(b"PREFECT__FLOW_RUN_ID=not-a-run\0")
+    assert local_flow_runs(fake) == {run}
+
+
+def test_catch_up_does_not_count_a_run_that_never_finished_the_interval() -> None:
+    _, (run, *_), (deployment, *_) = _deployed()
+    with get_client(sync_client=True) as client:
+        orphan = _started(client, deployment)
+        settle_runs(client, [deployment], STOPPED_BEFORE)  # crashed: no recent run
+        started = catch_up(run, 3600)
+        assert started is not None
+        assert catch_up(run, 3600) is None  # the catch-up, not run yet, counts
+        client.set_flow_run_state(started, Cancelled(), force=True)  # the limit cancelled it
+        again = catch_up(run, 3600)
+        assert again is not None and CATCH_UP_TAG in client.read_flow_run(again).tags
+        assert _state(client, orphan).type == StateType.CRASHED
+
+
+def test_a_run_counts_for_catch_up_when_it_did_will_or_does_run() -> None:
+    def run(state: Any, started: bool = False) -> FlowRun:
+        when = state.timestamp if started else None
+        return FlowRun(flow_id=uuid.uuid4(), state=state, start_time=when)
+
+    assert did_or_will_run(run(Running(), started=True))
+    assert did_or_will_run(run(Failed(), started=True))  # ran, and failed: not retried
+    assert not did_or_will_run(run(Failed()))  # failed before it ran
+    assert not did_or_will_run(run(Crashed(), started=True))
+    assert not did_or_will_run(run(Cancelled()))
+    assert did_or_will_run(FlowRun(flow_id=uuid.uuid4()))  # scheduled
+
+
+def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name, _, (deployment, *_) = _deployed()
+    seen: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        orphan = _started(client, deployment)  # left by a serve process killed before
+
+        def serving(*deployments: RunnerDeployment) -> None:
+            seen["orphan"] = _state(client, orphan).type
+            seen["in flight"] = _started(client, deployment)  # got the slot: it was freed
+            raise SystemExit(0)  # Prefect's runner on SIGTERM (docker stop)
+
+        monkeypatch.setattr("flows.deployments.serve", serving)
+        with pytest.raises(SystemExit):
+            serve_campaign(name, "mongodb://db/x", 2, interval=3600)
+        assert seen["orphan"] == StateType.CRASHED
+        runs = client.read_flow_runs(limit=200)
+        assert any(r.deployment_id == deployment and CATCH_UP_TAG in r.tags for r in runs)
+        left = _state(client, seen["in flight"])
+        assert left.type == StateType.CRASHED and left.message == STOPPING
+
+
+def test_packages_are_those_the_distribution_installs() -> None:
+    top_level = importlib.metadata.distribution("matloop").read_text("top_level.txt")
+    assert top_level is not None and set(PACKAGES) == set(top_level.split())
+
+
+def test_folders_named_like_a_package_in_the_working_directory_are_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # as in `matloop flows serve`: the source tree is not on the path (pytest puts it)
+    outside = [p for p in sys.path if Path(p or ".").resolve() != PACKAGE_ROOT]
+    monkeypatch.setattr(sys, "path", outside)
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "literature.txt").write_text("not a module")
+    assert shadowing_paths(tmp_path) == {}
+    assert shadowing_paths(PACKAGE_ROOT) == {}  # the source tree itself
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "__init__.py").write_text("")  # shadows any install
+    (tmp_path / "discovery.py").write_text("")
+    (tmp_path / "db").mkdir()  # a plain folder: a namespace package
+    expected = {"agents": tmp_path / "agents", "discovery": tmp_path / "discovery.py"}
+    if EDITABLE:  # the editable install's import hook comes after the path
+        expected["db"] = tmp_path / "db"
+    assert shadowing_paths(tmp_path) == {k: v.resolve() for k, v in expected.items()}
+    with pytest.raises(ShadowedPackageError, match="Start serving from another directory"):
+        check_working_directory(tmp_path)
+
+
+def test_serve_refuses_to_start_where_runs_would_import_the_wrong_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "flows").mkdir()
+    (tmp_path / "flows" / "__init__.py").write_text("")
+    monkeypatch.chdir(tmp_path)
+    for args in (
+        ["serve", "--campaign", "opv", "--interval", "60"],
+        ["serve-literature", "papers", "--interval", "60"],
+    ):
+        result = CliRunner().invoke(flows_app, args)
+        assert result.exit_code == 1, result.output
+        assert f"error: the working directory {tmp_path} holds" in result.output
+        assert "(as package 'flows')" in result.output
