@@ -136,8 +136,10 @@ def db_status() -> None:
         from db.connection import redact
         from db.server import ping
 
-        alive = ping(settings.uri, timeout_ms=3000)
-        console.print(f"external database {redact(settings.uri)}: {'up' if alive else 'DOWN'}")
+        with errors():
+            uri = settings.uri  # a bad MATLOOP_MONGODB_URI: its error line, no traceback
+        alive = ping(uri, timeout_ms=3000)
+        console.print(f"external database {redact(uri)}: {'up' if alive else 'DOWN'}")
         raise typer.Exit(0 if alive else 1)
     info = _server(settings).status()
     if info is None:

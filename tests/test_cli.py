@@ -523,3 +523,25 @@ def test_an_installed_acquisition_plugin_runs_a_campaign(
     strategies = [t["strategy"] for t in trials]
     assert strategies == ["random"] * 4 + ["gp+plug_ucb"] * 4  # two batches of 2
     load_plugins.cache_clear()
+
+
+def test_a_mongodb_uri_without_its_scheme_is_an_error_naming_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # read as a path, "127.0.0.1:27961" was the database name: pymongo's InvalidName
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", "127.0.0.1:27961")
+    result = CliRunner().invoke(app, ["campaign", "list"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert result.output.startswith(
+        "error: MATLOOP_MONGODB_URI: '127.0.0.1:27961' is not a MongoDB URI"
+    )
+    assert "did you mean 'mongodb://127.0.0.1:27961'?" in result.output
+
+
+def test_db_status_with_a_mongodb_uri_without_its_scheme_is_an_error_line(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", "127.0.0.1:27961")
+    result = CliRunner().invoke(app, ["db", "status"])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("error: MATLOOP_MONGODB_URI: '127.0.0.1:27961' is not")
