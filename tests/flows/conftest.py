@@ -14,6 +14,7 @@ from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_HOME,
     PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_DATABASE_TIMEOUT,
     temporary_settings,
 )
 from prefect.testing.utilities import prefect_test_harness
@@ -32,7 +33,14 @@ def prefect_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session", autouse=True)
 def prefect_api(prefect_home: Path) -> Iterator[str]:
     """URL of the session's Prefect test server (``prefect_test_harness``)."""
-    updates = {PREFECT_HOME: prefect_home, PREFECT_SERVER_ANALYTICS_ENABLED: False}
+    updates = {
+        PREFECT_HOME: prefect_home,
+        PREFECT_SERVER_ANALYTICS_ENABLED: False,
+        # the server's SQLite waits this long for a lock (10 s by default): on a loaded
+        # 2-core machine its services outwait that, and a run's state came back without
+        # its result ("database is locked", then MissingResult)
+        PREFECT_SERVER_DATABASE_TIMEOUT: 60.0,
+    }
     with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
         url = PREFECT_API_URL.value()
         assert url is not None and url.startswith("http://127.0.0.1:")
