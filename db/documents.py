@@ -30,6 +30,7 @@ from pymatgen.core import Composition, Structure
 from pymatgen.util.string import formula_double_format
 from pymongo.errors import OperationFailure
 
+from discovery.compositions import canonical_composition, reduced_formula
 from discovery.domain import Direction, TrialStatus
 
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
@@ -82,8 +83,8 @@ class MaterialDocument(Document):
         """
         try:
             composition = Composition(self.formula)
-            # Fe2O3, Fe1O1.5 and Fe0.5O0.75 are one material: canonicalise integer amounts.
-            composition = Composition(composition.get_integer_formula_and_factor()[0])
+            # Fe2O3, Fe1O1.5 and Fe0.5O0.75 are one material, Zn0.9999Ga0.0001O is not ZnO
+            composition = canonical_composition(composition)
         except Exception as error:
             raise ValidationError(f"formula: cannot parse {self.formula!r} ({error})") from None
         if not composition.valid:
@@ -95,15 +96,16 @@ class MaterialDocument(Document):
                 structure = Structure.from_dict(self.structure)
             except Exception as error:
                 raise ValidationError(f"structure: not a pymatgen structure ({error})") from None
-            if structure.composition.reduced_formula != composition.reduced_formula:
+            own = reduced_formula(structure.composition.as_dict())
+            if own != reduced_formula(composition.as_dict()):
                 raise ValidationError(
-                    f"structure: its formula {structure.composition.reduced_formula} does not "
-                    f"match formula {composition.reduced_formula}"
+                    f"structure: its formula {own} does not match formula "
+                    f"{reduced_formula(composition.as_dict())}"
                 )
         if not self.formula_descriptive:
             written = self.formula if isinstance(self.formula, str) else composition.formula
             self.formula_descriptive = " ".join(written.split())
-        self.formula = composition.reduced_formula
+        self.formula = reduced_formula(composition.as_dict())  # Li5Fe6O9, not Li5(Fe2O3)3
         self.formula_alphabetical = alphabetical_formula(composition)
         self.elements = sorted(str(e) for e in composition.elements)
         self.nelements = len(self.elements)

@@ -75,6 +75,29 @@ def upgrade_materials() -> None:
         )
 
 
+def plain_material_formulas() -> None:
+    """Rewrite stored canonical formulas in the plain form (idempotent).
+
+    Materials stored before were keyed by pymatgen's reduced formula, which invents
+    polyanion brackets (``Li5(Fe2O3)3``); they now read ``Li5Fe6O9``
+    (:func:`discovery.compositions.reduced_formula`), as new ones are stored and as trials
+    and pools write them. Each update is filtered on the old value, so a concurrent run
+    changes nothing twice. A doped material stored before was already merged into its
+    host, whose record it shares: that cannot be undone here.
+    """
+    from pymatgen.core import Composition
+
+    from discovery.compositions import reduced_formula
+
+    collection = MaterialDocument._get_collection()
+    for row in collection.find({}, {"formula": 1}):
+        plain = reduced_formula(Composition(row["formula"]).as_dict())
+        if plain != row["formula"]:
+            collection.update_one(
+                {"_id": row["_id"], "formula": row["formula"]}, {"$set": {"formula": plain}}
+            )
+
+
 def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list[Material], int]:
     """Materials matching a MongoDB query (from :func:`db.query.optimade_to_mongo`)."""
     found = MaterialDocument.objects(__raw__=query).order_by("formula")

@@ -16,6 +16,7 @@ from pymatgen.core import Composition
 from pymatgen.core.periodic_table import Element
 
 from db.documents import alphabetical_formula
+from discovery.compositions import canonical_composition
 from discovery.domain import TrialStatus
 
 #: The trial statuses a filter may name.
@@ -670,8 +671,8 @@ def _formula(name: str, value: Any, whole: bool) -> str:
         raise FilterError(f"filter: {name}: {value!r} is not a string")
     try:
         composition = Composition(value)
-        if whole:
-            composition = Composition(composition.get_integer_formula_and_factor()[0])
+        if whole:  # as materials store it: Fe0.5O0.75 is Fe2O3, a 1e-4 dopant stays
+            composition = canonical_composition(composition)
     except Exception:
         composition = None
     if composition is None or not composition.valid or composition.num_atoms <= 0:

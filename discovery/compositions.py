@@ -273,6 +273,18 @@ def reduced_formula(fractions: Mapping[str, float]) -> str:
     return Composition.special_formulas.get(written, written)
 
 
+def canonical_composition(composition: Composition) -> Composition:
+    """The one composition every spelling of a material reads as.
+
+    Whole atoms when they give back its fractions (``Fe0.5O0.75`` and ``Fe4O6`` are
+    ``Fe2O3``), else its molar fractions, so that a dopant finer than
+    :data:`MAX_FORMULA_ATOMS` atoms (``Zn0.9999Ga0.0001O``) is never rounded onto its
+    host (pymatgen's integer formula takes it for noise): :func:`reduced_formula`, read
+    back.
+    """
+    return Composition(reduced_formula(composition.as_dict()))
+
+
 def _normalised(amounts: Mapping[str, float]) -> dict[str, float]:
     """The positive amounts as molar fractions (sum 1)."""
     if not all(math.isfinite(a) for a in amounts.values()):

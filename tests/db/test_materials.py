@@ -6,6 +6,7 @@ import pytest
 
 from db.documents import MaterialDocument
 from db.materials import add_material, known_formulas, page_materials
+from db.query import optimade_to_mongo
 from literature.formulas import read_formula
 
 
@@ -77,7 +78,7 @@ def test_formulas_written_in_capitals_still_register(
 def test_the_descriptive_formula_is_kept_as_written_and_found_by_it(mongodb_uri: str) -> None:
     material, _ = add_material("La1.85Sr0.15CuO4")
     assert material.formula_descriptive == "La1.85Sr0.15CuO4"
-    assert material.formula == "Sr3La37(CuO4)20"  # the key: whole amounts, pymatgen's
+    assert material.formula == "Sr3La37Cu20O80"  # the key: whole amounts, no brackets
     assert material.elements == ("Cu", "La", "O", "Sr")
     assert material.formula_alphabetical == "Cu20La37O80Sr3"
     found, total = page_materials({"formula_descriptive": "La1.85Sr0.15CuO4"}, 10, 0)
@@ -114,3 +115,33 @@ def test_materials_stored_before_the_descriptive_formula_get_it_on_connect(
     connect(mongodb_uri)  # a new process
     found, total = page_materials({"formula_descriptive": "Fe2O3"}, 10, 0)
     assert total == 1 and found[0].formula == "Fe2O3"
+
+
+def test_a_material_is_keyed_by_its_plain_formula_and_keeps_a_fine_dopant(
+    mongodb_uri: str,
+) -> None:
+    lithium_ferrite, _ = add_material("Li5Fe6O9")
+    assert lithium_ferrite.formula == "Li5Fe6O9"  # pymatgen's reduced formula: Li5(Fe2O3)3
+    host, _ = add_material("ZnO")
+    doped, new = add_material("Zn0.9999Ga0.0001O")
+    assert new and doped.formula == "Zn0.9999Ga0.0001O" != host.formula
+    again, new = add_material("Zn1.9998Ga0.0002O2")  # another spelling of the same
+    assert not new and again.formula == doped.formula
+    query = optimade_to_mongo('chemical_formula_reduced="Zn0.9999Ga0.0001O"', "materials")
+    assert [m.formula for m in page_materials(query, 10, 0)[0]] == [doped.formula]
+
+
+def test_materials_stored_with_bracketed_formulas_get_plain_ones_on_connect(
+    mongodb_uri: str,
+) -> None:
+    from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
+
+    add_material("Li5Fe6O9")
+    add_material("Fe2O3")
+    collection = MaterialDocument._get_collection()
+    collection.update_one({"formula": "Li5Fe6O9"}, {"$set": {"formula": "Li5(Fe2O3)3"}})
+    database()[SCHEMA_COLLECTION].update_one({"_id": SCHEMA_ID}, {"$set": {"version": 3}})
+    connect(mongodb_uri)  # a new process
+    stored = MaterialDocument._get_collection().find()
+    assert sorted(d["formula"] for d in stored) == ["Fe2O3", "Li5Fe6O9"]
+    assert add_material("Li10Fe12O18")[1] is False  # found under its plain formula
