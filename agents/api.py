@@ -619,25 +619,15 @@ Filter = Annotated[str, Query(max_length=2000, description="OPTIMADE filter.")]
 
 
 # -- routes -----------------------------------------------------------------------------
-#: Decimals of the molar fractions that tell two candidate compositions apart: within
-#: 1e-9 (pymatgen's formulas give fractions back to that, ``FORMULA_RTOL``) they are one.
-COMPOSITION_DECIMALS = 9
-
-
 def _candidate_key(space: SearchSpace, elements: Sequence[str], point: Mapping[str, Any]) -> Any:
-    """What makes a candidate the same one: its parameters, its composition reduced.
+    """What makes a candidate the same one: its parameters, its composition by formula.
 
     ``elements`` are a composition space's element symbols (empty for other spaces):
-    their fractions, divided by their sum, are compared within
-    :data:`COMPOSITION_DECIMALS` decimals, so that Fe2O3 and Fe4O6 are one composition.
+    their fractions count as the formula they make (:func:`formula_of`), so that Fe2O3
+    and Fe4O6 are one composition, as matloop tells known compositions apart.
     """
     others = tuple(point[name] for name in space.names if name not in elements)
-    if not elements:
-        return others
-    fractions = [float(point[name]) for name in elements]
-    total = sum(fractions) or 1.0
-    reduced = tuple(round(f / total, COMPOSITION_DECIMALS) + 0.0 for f in fractions)  # no -0.0
-    return reduced, others
+    return (formula_of(space, point), others) if elements else others
 
 
 def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candidate]) -> None:
@@ -656,7 +646,7 @@ def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candida
         earlier = first.setdefault(key, candidate.index)
         if earlier == candidate.index:
             continue
-        formula = formula_of(space, candidate.parameters) if elements else None
+        formula = key[0] if elements else None
         what = f"composition {formula}" if formula else "candidate"
         raise ValueError(
             f"candidates[{candidate.index}]: {dict(candidate.parameters)} is the {what} of "
@@ -753,8 +743,8 @@ class Service:
 
         A pool holds each candidate once: a list that repeats one is a 422 naming both
         indices. In a composition space (a simplex over element symbols) two candidates
-        of one composition are one (Fe2O3 written twice, or as Fe4O6: the same molar
-        fractions within 1e-9) unless their other parameters differ; in any other space,
+        of one composition are one (Fe2O3 written twice, or as Fe4O6: the same formula)
+        unless their other parameters differ; in any other space,
         candidates with the same parameter values are.
         Candidates that are known materials (registered, in literature records, or
         measured in earlier campaigns) are kept: the list is the caller's choice, as a

@@ -62,7 +62,7 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from discovery.units import convert
+from discovery.units import convertible
 from literature.records import impossible_reading, stated_conditions
 
 Material = str | Structure
@@ -651,13 +651,11 @@ def checked_unit(unit: str) -> str:
     label = unit.strip()
     if not label:
         raise ValueError("unit: blank; give the target's unit (GPa, eV/atom) or leave it out")
-    try:  # a space apart, the labels differ: convert asks pint to read both
-        convert(1.0, label, f"{label} ")
-    except ValueError:
+    if not convertible(label):
         raise ValueError(
             f"unit: {unit!r} is not a unit pint reads (GPa, eV/atom, K, mAh/g); a prior in "
             "it could not be converted to a campaign's unit"
-        ) from None
+        )
     return label
 
 

@@ -43,6 +43,11 @@ def _parsed(label: str) -> Any | None:
         return None
 
 
+def convertible(label: str) -> bool:
+    """Whether pint reads ``label`` as a unit :func:`convert` can convert (not :data:`OPAQUE`)."""
+    return _parsed(label) is not None
+
+
 def check_physical(value: float, unit: str) -> None:
     """Refuse a temperature on an offset scale below its absolute zero (``-300 degC``).
 

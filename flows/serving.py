@@ -276,7 +276,7 @@ def settle_stopped_runs(deployments: Iterable[RunnerDeployment], starting: bool 
             run.id,
             run.state_name,
             moment,
-            "Cancelled" if run.state_type == StateType.CANCELLING else "Crashed",
+            _ended(run, why).name,
         )
 
 
