@@ -12,8 +12,9 @@ Three deployments per campaign, each named after the campaign:
 - ``results-reported/<campaign>``: runs when instruments report results for the
   campaign (:mod:`flows.events`), once for a burst of reports, one at a time (queued).
 
-And ``ingest-literature/scheduled`` (:func:`literature_deployment`): ingests the papers
-dropped into watched folders on a schedule.
+And ``ingest-literature/<watch>`` (:func:`literature_deployment`): ingests the papers
+dropped into watched folders on a schedule, one deployment per set of folders
+(:func:`watch_name`).
 
 Interval schedules count from a fixed anchor (:data:`SCHEDULE_ANCHOR`), not from the
 moment a deployment is applied, so restarting ``flows serve`` keeps the cadence: an
@@ -36,7 +37,10 @@ Prefect server.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Coroutine
+import hashlib
+import re
+from collections.abc import Coroutine, Sequence
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -73,7 +77,7 @@ CATCH_UP_TAG = "catch-up"
 """Tag of a run :func:`catch_up` started (the scheduled ones are ``auto_scheduled``)."""
 
 WATCH_SETTLE_SECONDS = 60.0
-"""Default of ``ingest-literature/scheduled``'s ``settle``: a watched folder's file
+"""Default of ``ingest-literature/<watch>``'s ``settle``: a watched folder's file
 modified less than this long ago may still be being copied in, and waits for a later run.
 """
 
@@ -202,7 +206,7 @@ def literature_deployment(
     version: str | None = None,
     settle: float = WATCH_SETTLE_SECONDS,
 ) -> RunnerDeployment:
-    """A scheduled ``ingest-literature/scheduled`` deployment over folders of papers.
+    """A scheduled ``ingest-literature/<watch>`` deployment over folders of papers.
 
     Each run ingests the files under ``paths``; papers stored before are skipped, so a
     schedule picks up only what was dropped into the folders since the last run. A file
@@ -222,7 +226,7 @@ def literature_deployment(
     if settle < 0:
         raise ValueError(f"settle must be >= 0 seconds, got {settle}")
     deployment = ingest_literature.to_deployment(
-        name="scheduled",
+        name=watch_name(paths),
         schedule=when,
         parameters={"paths": paths, "uri": uri, "version": version, "settle": settle},
         concurrency_limit=ConcurrencyLimitConfig(
@@ -350,6 +354,23 @@ def _applied(deployment_id: UUID | Coroutine[Any, Any, UUID]) -> UUID:
     return deployment_id
 
 
+def watch_name(paths: Sequence[str]) -> str:
+    """The deployment name of a watch over ``paths``: a folder's name and a digest of all.
+
+    Each set of watched folders gets a deployment of its own, so two ``serve-literature``
+    processes on one Prefect server do not share one: a restart of either marks only its
+    own runs (``settle_stopped_runs``) and takes only its own one-run slot. The digest is
+    of the absolute paths, so the same watch started again from another directory (or
+    with the folders in another order) finds its deployment again.
+
+    Example: ``watch_name(["/lab/papers"])`` is ``papers-`` and 8 hex digits.
+    """
+    resolved = sorted({str(Path(path).expanduser().resolve()) for path in paths})
+    digest = hashlib.sha256("\n".join(resolved).encode()).hexdigest()[:8]
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", Path(resolved[0]).name).strip("-.") or "root"
+    return f"{stem[:40]}-{digest}"
+
+
 def serve_literature(
     paths: list[str],
     uri: str,
@@ -379,4 +400,5 @@ __all__ = [
     "schedule",
     "serve_campaign",
     "serve_literature",
+    "watch_name",
 ]

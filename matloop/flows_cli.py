@@ -248,6 +248,9 @@ def flows_serve_literature(
 ) -> None:
     """Serve a scheduled ingest-literature deployment over folders of papers.
 
+    The deployment is named after the folders (`ingest-literature/papers-1a2b3c4d`), one
+    per set of folders, so several watchers can share one Prefect server.
+
     Each run ingests the files not stored yet, except those modified within the last
     --settle seconds (still being copied in?): a later run reads them, and the run's
     result lists them as unsettled. Needs a Prefect server (PREFECT_API_URL) and a

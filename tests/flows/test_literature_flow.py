@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from typer.testing import CliRunner
 from agents.literature import settled_files
 from db.literature import LiteratureStore, PaperDocument, PassageDocument
 from discovery.domain import ModelArtifact
-from flows.deployments import WATCH_SETTLE_SECONDS, literature_deployment
+from flows.deployments import WATCH_SETTLE_SECONDS, literature_deployment, watch_name
 from flows.ingestion import ingest_literature
 from literature.ner import Tagger
 from matloop.flows_cli import flows_app
@@ -53,7 +54,7 @@ def test_ingest_literature_stores_each_paper_once_and_skips_bad_files(
 
 def test_literature_deployment_is_scheduled_over_its_folders(mongodb_uri: str) -> None:
     deployment = literature_deployment(["/papers"], mongodb_uri, interval=3600)
-    assert deployment.name == "scheduled"
+    assert deployment.name == watch_name(["/papers"])
     assert deployment.parameters == {
         "paths": ["/papers"],
         "uri": mongodb_uri,
@@ -69,6 +70,28 @@ def test_literature_deployment_is_scheduled_over_its_folders(mongodb_uri: str) -
         literature_deployment([], mongodb_uri, cron="0 * * * *")
     with pytest.raises(ValueError, match="settle must be >= 0"):
         literature_deployment(["/papers"], mongodb_uri, interval=60, settle=-1)
+
+
+def test_each_watch_has_a_deployment_of_its_own(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # two serve-literature processes on one Prefect server: a restart of one must not
+    # settle the other's runs, nor take its one-run slot
+    monkeypatch.chdir(tmp_path)
+    lab, other = tmp_path / "lab papers", tmp_path / "other"
+    name = watch_name(["lab papers"])
+    assert re.fullmatch(r"lab-papers-[0-9a-f]{8}", name)
+    assert watch_name([str(lab)]) == name  # relative or absolute: one watch
+    assert watch_name([str(other)]) != name
+    both = watch_name([str(lab), str(other)])
+    assert watch_name([str(other), str(lab), f"{lab}/"]) == both  # order, repeats, slashes
+    assert both not in (name, watch_name([str(other)]))
+    applied = {
+        literature_deployment([str(folder)], "mongodb://db/x", interval=3600).apply()
+        for folder in (lab, other, lab)
+    }
+    assert len(applied) == 2
+    assert watch_name(["/"]).startswith("root-")
 
 
 def _age(path: Path, seconds: float) -> None:
