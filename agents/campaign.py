@@ -21,6 +21,7 @@ import numpy as np
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from db.campaigns import CLOSED, CampaignClosedError, CloseReport
 from db.models import FIT_METRIC
+from discovery.campaign_models import surrogate_origin
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     Campaign,
@@ -76,7 +77,8 @@ MAX_FAILURES = 2
 MAX_LINEAGE_TRIALS = 20_000
 #: Surrogates whose fit does not draw on the round's seed: an exact GP is fitted to the
 #: maximum of its marginal likelihood, so the same data give the same model in any
-#: round. NUTS samples (bayesgp) and ensemble members and splits depend on the seed.
+#: round. NUTS samples (bayesgp) and ensemble members and splits depend on the seed, and
+#: so may a registered surrogate's fit: its seed is recorded.
 SEEDLESS_SURROGATES = ("gp",)
 
 logger = logging.getLogger(__name__)
@@ -1071,7 +1073,10 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
     values, around a prior, with NUTS at another seed) are other versions, while the same
     model on the same data keeps one (:func:`agents.training.train_surrogate` registers
     the plain ``gp`` planner's model, so both describe it alike). The acquisition is
-    left out: it chooses with the model, it does not change it.
+    left out: it chooses with the model, it does not change it. A registered surrogate's
+    origin is in (its package's name and version): another release of the plugin may fit
+    another model on the same data, and the registry keeps the first weights stored
+    under a version.
 
     Args:
         planner: The planner that fitted the model.
@@ -1080,8 +1085,11 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
     Returns:
         JSON-ready settings: ``surrogate``, ``input_warp``, ``outcome_warp``
         (``yeo-johnson`` or None), ``prior`` (its label, ``anonymous``, or None) and
-        ``seed`` (None where the surrogate's fit ignores it); for a planner of another
-        kind, its ``planner`` name.
+        ``seed`` (None where the surrogate's fit ignores it), and for a registered
+        surrogate ``plugin``, its origin
+        (:func:`discovery.campaign_models.surrogate_origin`: ``source``,
+        ``distribution``, ``version``); for a planner of another kind, its ``planner``
+        name.
     """
     if isinstance(planner, PortfolioPlanner):
         planner = planner.base  # each arm fits the base's model; only the acquisition varies
@@ -1091,13 +1099,17 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
         return {"planner": planner.name}
     prior = None if planner.prior is None else prior_label(planner.prior) or "anonymous"
     seeded = planner.surrogate not in SEEDLESS_SURROGATES
-    return {
+    settings: dict[str, Any] = {
         "surrogate": planner.surrogate,
         "input_warp": planner.input_warp,
         "outcome_warp": "yeo-johnson" if planner.warp else None,
         "prior": prior,
         "seed": seed if seeded else None,
     }
+    origin = surrogate_origin(planner.surrogate)
+    if origin is not None:  # absent for the built-ins: their versions stay as they were
+        settings["plugin"] = dict(origin)
+    return settings
 
 
 def trial_lineage(trial_ids: Sequence[str]) -> dict[str, Any]:

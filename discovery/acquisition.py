@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, partial
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 import gpytorch
@@ -369,8 +369,8 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
 #: Every matloop process (CLI, API, flows, benchmark workers) loads them.
 PLUGIN_GROUP = "matloop.acquisitions"
 
-#: A name is one part of a strategy name (``gp+mine+warp``).
-_NAME = re.compile(r"[a-z][a-z0-9_]*")
+#: A plugin's name is one part of a strategy name (``gp+mine+warp``, ``mine+top``).
+PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
 
 def register_acquisition(
@@ -393,7 +393,7 @@ def register_acquisition(
             (a surrogate, a flag such as ``warp``, a strategy such as ``random``).
 
     """
-    if not _NAME.fullmatch(name):
+    if not PLUGIN_NAME.fullmatch(name):
         raise ValueError(
             f"acquisition name {name!r}: lower-case letters, digits and _, starting with a "
             "letter (it is one part of a strategy name, gp+NAME)"
@@ -420,14 +420,37 @@ def load_plugins() -> tuple[str, ...]:
     Raises:
         ValueError: naming the entry point, when it cannot be loaded or registered.
     """
+    return register_entry_points(
+        PLUGIN_GROUP, "acquisition", lambda entry: register_acquisition(entry.name, entry.load())
+    )
+
+
+def register_entry_points(
+    group: str, what: str, register: Callable[[EntryPoint], object]
+) -> tuple[str, ...]:
+    """Register every installed entry point of ``group`` with ``register``.
+
+    The loader behind each plugin group (acquisitions here, surrogates in
+    :mod:`discovery.campaign_models`); each group caches its own call, so that every
+    process registers its plugins once, when a strategy name is first read.
+
+    Args:
+        group: The entry-point group (``matloop.acquisitions``, ...).
+        what: What the group adds, for error messages (``acquisition``, ...).
+        register: Loads one entry point and registers it under its name.
+
+    Returns:
+        The names registered, in the order found.
+
+    Raises:
+        ValueError: naming the entry point, when it cannot be loaded or registered.
+    """
     names = []
-    for entry in entry_points(group=PLUGIN_GROUP):
+    for entry in entry_points(group=group):
         try:
-            register_acquisition(entry.name, entry.load())
+            register(entry)
         except Exception as error:  # an import error, any name problem: name the plugin
-            raise ValueError(
-                f"acquisition plugin {entry.name!r} ({entry.value}): {error}"
-            ) from error
+            raise ValueError(f"{what} plugin {entry.name!r} ({entry.value}): {error}") from error
         names.append(entry.name)
     return tuple(names)
 

@@ -18,19 +18,28 @@ space:
 
 Ensembles train on the measurements with a seeded fifth held out for early stopping and
 recalibration, so that a round of a campaign is reproducible.
+
+Surrogates of one's own are registered by name (:func:`register_surrogate`), or by an
+installed package through :data:`SURROGATE_PLUGIN_GROUP`; :func:`surrogates` names them
+all. A builder follows :class:`SurrogateBuilder`, and its models are registered as
+:func:`plugin_artifact` describes.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from importlib.metadata import EntryPoint
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from botorch.models.model import Model
 from pymatgen.core.periodic_table import Element
 
+from discovery.acquisition import ACQUISITIONS, PLUGIN_NAME, register_entry_points
 from discovery.compositions import element_fractions
 from discovery.domain import ModelArtifact
 from discovery.ensembles import (
@@ -49,10 +58,11 @@ from discovery.featurizers import (
 from discovery.spaces import SearchSpace
 from discovery.surrogates import data_hash, fit_bayesian_gp, fit_gp, gp_artifact
 
-#: Surrogates a campaign can use, by name.
+#: The built-in surrogates, by name; :func:`surrogates` adds the registered ones.
 SURROGATES: tuple[str, ...] = ("gp", "bayesgp", "ensemble", "gnn", "transformer")
 
-#: Surrogates that are exact GPs: they warp inputs and condition on believed outcomes.
+#: Built-in surrogates that are exact GPs: they warp inputs and condition on believed
+#: outcomes; :func:`gaussian_processes` adds the registered ones.
 GAUSSIAN_PROCESSES: tuple[str, ...] = ("gp", "bayesgp")
 
 #: The ensemble member each element-set surrogate trains.
@@ -135,6 +145,278 @@ def _encoder(
     return scaled, {"hidden": 64, "depth": 2}, None
 
 
+@dataclass(frozen=True)
+class SurrogateInputs:
+    """What a surrogate builder is fitted on: one objective, the campaign's encoding.
+
+    Attributes:
+        train_X: ``n x d`` encoded inputs of the measurements (float64, on the CPU).
+        train_Y: ``n x 1`` targets, oriented so that larger is better (a minimised
+            objective arrives negated), possibly Yeo-Johnson-warped (``+warp``), divided
+            by a power of two (:func:`discovery.planners.fitting_scale`), or residuals
+            of a prior mean (a campaign's ``prior_model``).
+        bounds: ``2 x d`` bounds of the encoded inputs: the pool's extent, or the space's.
+        seed: Seed of the round; a reproducible fit draws all its randomness from it.
+        space: The campaign's search space, to read the encoded columns by name
+            (``space.columns``; one-hot categories, simplex constraints).
+        input_warp: Whether the strategy asks for input warping (``+iwarp``); only a
+            surrogate registered as a Gaussian process is ever asked.
+
+    """
+
+    train_X: torch.Tensor
+    train_Y: torch.Tensor
+    bounds: torch.Tensor
+    seed: int
+    space: SearchSpace
+    input_warp: bool = False
+
+
+class SurrogateBuilder(Protocol):
+    """Fits a surrogate of one's own to a campaign's measurements.
+
+    Registered under a name (:func:`register_surrogate`, or an installed package's
+    :data:`SURROGATE_PLUGIN_GROUP` entry point), it serves every strategy that names it
+    first: ``mine`` (qLogNEI), ``mine+qucb``, ``mine+warp``; with ``gaussian_process``
+    (:class:`SurrogateSpec`) also ``mine+top``, ``mine+top+endgame`` and ``mine+iwarp``.
+
+    Example:
+        >>> def fit_matern(inputs: SurrogateInputs) -> Model:
+        ...     d = inputs.train_X.shape[-1]
+        ...     gp = SingleTaskGP(
+        ...         inputs.train_X,
+        ...         inputs.train_Y,
+        ...         input_transform=Normalize(d, bounds=inputs.bounds),
+        ...         outcome_transform=Standardize(1),
+        ...     )
+        ...     fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
+        ...     return gp
+        >>> register_surrogate("matern", SurrogateSpec(fit_matern, gaussian_process=True))
+    """
+
+    def __call__(self, inputs: SurrogateInputs, /) -> Model:
+        """Fit a model to ``inputs``.
+
+        Args:
+            inputs: The training data, ``n x d`` inputs and ``n x 1`` targets (larger is
+                better), ``2 x d`` bounds, the round's seed and the search space.
+
+        Returns:
+            A fitted BoTorch ``Model`` with ``num_outputs == 1`` whose ``posterior`` of
+            ``b x q x d`` inputs has a ``b x q x 1`` mean and variance and ``rsample``s
+            (a ``GPyTorchPosterior``, or an ensemble's): qLogNEI, qUCB and the other
+            Monte-Carlo acquisitions then choose with it. Its ``state_dict`` is what the
+            model registry keeps (:func:`plugin_artifact`).
+        """
+        ...
+
+
+def state_dict_bytes(model: Model) -> bytes:
+    """``torch.save`` bytes of ``model``'s state dict on the CPU, as the GPs are stored."""
+    buffer = io.BytesIO()
+    torch.save({k: v.cpu() for k, v in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class SurrogateSpec:
+    """A surrogate builder and what its models support.
+
+    Attributes:
+        fit: The builder.
+        gaussian_process: Its models are exact GPs (GPyTorch): they condition on
+            believed outcomes (``condition_on_observations``, which ``top`` uses for a
+            batch's picks) and the builder honours ``inputs.input_warp``. Strategies
+            with ``top``, ``endgame`` or ``iwarp`` are refused for other surrogates.
+        weights: What the registry keeps of a fitted model: by default its whole state
+            dict (:func:`state_dict_bytes`); a model around a large frozen network may
+            keep its fitted part only, or ``b""`` when nothing can be stored.
+
+    """
+
+    fit: SurrogateBuilder
+    gaussian_process: bool = False
+    weights: Callable[[Model], bytes] = state_dict_bytes
+
+
+@dataclass(frozen=True)
+class RegisteredSurrogate:
+    """A registered surrogate and where it came from.
+
+    Attributes:
+        spec: Its builder and what its models support.
+        origin: ``source`` (``module:function``), ``distribution`` and ``version`` (of
+            the installed package that provides it; None when registered in code).
+    """
+
+    spec: SurrogateSpec
+    origin: Mapping[str, str | None]
+
+
+#: Surrogates registered besides the built-in ones, by name.
+SURROGATE_PLUGINS: dict[str, RegisteredSurrogate] = {}
+
+#: The entry-point group through which an installed package adds surrogates, each entry
+#: point naming a :class:`SurrogateBuilder` or a :class:`SurrogateSpec`: in its
+#: ``pyproject.toml``, ``[project.entry-points."matloop.surrogates"]`` then
+#: ``mine = "my_package.surrogates:fit_mine"``. Every matloop process (CLI, API, flows,
+#: benchmark workers) loads them.
+SURROGATE_PLUGIN_GROUP = "matloop.surrogates"
+
+
+def register_surrogate(
+    name: str,
+    fit: SurrogateBuilder | SurrogateSpec,
+    *,
+    origin: Mapping[str, str | None] | None = None,
+) -> None:
+    """Add a surrogate under a new name.
+
+    A campaign names it in its strategy (``mine+qucb``), so every process that runs the
+    campaign must register it: an installed package does so through
+    :data:`SURROGATE_PLUGIN_GROUP`, and its distribution's version is then recorded with
+    every model it fits (:func:`plugin_artifact`).
+
+    Args:
+        name: The first part of the strategies that use it.
+        fit: The builder, or a :class:`SurrogateSpec` saying what its models support
+            (a plain builder's are not Gaussian processes).
+        origin: Where it comes from (:class:`RegisteredSurrogate`); by default its
+            ``module:function``, with no distribution or version.
+
+    Raises:
+        ValueError: if the name is taken (silently replacing one would change campaigns),
+            is not lower-case letters, digits and ``_`` (``+`` and ``:`` split strategy
+            names), or is another word of strategy names (a flag such as ``warp``, an
+            acquisition such as ``top``, a strategy such as ``random``).
+
+    """
+    if not PLUGIN_NAME.fullmatch(name):
+        raise ValueError(
+            f"surrogate name {name!r}: lower-case letters, digits and _, starting with a "
+            "letter (it is one part of a strategy name, NAME+qucb)"
+        )
+    from discovery.planners import strategy_words  # planners import this module
+
+    if name in SURROGATES or name in SURROGATE_PLUGINS:
+        raise ValueError(f"surrogate {name!r} is already registered")
+    if name in strategy_words() or name in ACQUISITIONS:
+        raise ValueError(
+            f"surrogate name {name!r} is a word of strategy names; {name!r} would "
+            "change what those strategies mean"
+        )
+    spec = fit if isinstance(fit, SurrogateSpec) else SurrogateSpec(fit)
+    SURROGATE_PLUGINS[name] = RegisteredSurrogate(spec, origin or _code_origin(spec.fit))
+
+
+def _code_origin(fit: SurrogateBuilder) -> dict[str, str | None]:
+    """The ``module:function`` of a builder registered in code: it has no package version."""
+    module = getattr(fit, "__module__", None) or type(fit).__module__
+    function = getattr(fit, "__qualname__", None) or type(fit).__qualname__
+    return {"source": f"{module}:{function}", "distribution": None, "version": None}
+
+
+def _register_entry_point(entry: EntryPoint) -> None:
+    dist = entry.dist
+    origin = {
+        "source": entry.value,
+        "distribution": None if dist is None else dist.name,
+        "version": None if dist is None else dist.version,
+    }
+    register_surrogate(entry.name, entry.load(), origin=origin)
+
+
+@cache
+def load_surrogate_plugins() -> tuple[str, ...]:
+    """Register the surrogates of installed packages (:data:`SURROGATE_PLUGIN_GROUP`), once.
+
+    Returns:
+        The names registered.
+
+    Raises:
+        ValueError: naming the entry point, when it cannot be loaded or registered.
+    """
+    return register_entry_points(SURROGATE_PLUGIN_GROUP, "surrogate", _register_entry_point)
+
+
+def surrogates() -> tuple[str, ...]:
+    """The surrogates a strategy may name: built-in, then registered (plugins included)."""
+    load_surrogate_plugins()
+    return (*SURROGATES, *SURROGATE_PLUGINS)
+
+
+def gaussian_processes() -> tuple[str, ...]:
+    """The surrogates that are exact GPs (``top``, ``endgame``, ``iwarp``), plugins included."""
+    load_surrogate_plugins()
+    registered = (n for n, r in SURROGATE_PLUGINS.items() if r.spec.gaussian_process)
+    return (*GAUSSIAN_PROCESSES, *registered)
+
+
+def is_gaussian_process(name: str) -> bool:
+    """Whether surrogate ``name`` is an exact GP; plugins are loaded only for other names.
+
+    Planners are built when :mod:`discovery.planners` is imported (a portfolio's base),
+    before a plugin could import it, so a built-in name must not load plugins.
+    """
+    return name in GAUSSIAN_PROCESSES or (name not in SURROGATES and name in gaussian_processes())
+
+
+def surrogate_origin(name: str) -> Mapping[str, str | None] | None:
+    """Where a registered surrogate comes from (:class:`RegisteredSurrogate`); None if built in."""
+    load_surrogate_plugins()
+    registered = SURROGATE_PLUGINS.get(name)
+    return None if registered is None else registered.origin
+
+
+def plugin_artifact(
+    name: str, model: Model, train_X: torch.Tensor, train_Y: torch.Tensor
+) -> ModelArtifact:
+    """The registry artifact of a registered surrogate's fitted model.
+
+    Its kind is the surrogate's name and its data hash that of the training data, as for
+    the built-in surrogates; its weights are :attr:`SurrogateSpec.weights` of the model
+    (by default the ``torch.save`` bytes of its state dict: rebuild the model with the
+    plugin and the training data, then ``load_state_dict``). Its metrics give ``n_train``,
+    the model's class and ``surrogate_plugin``, the surrogate's origin: a campaign also
+    folds the origin into the model's version (:func:`agents.campaign.fit_settings`), so
+    that another release of the plugin, fitted on the same data, is another version.
+
+    Args:
+        name: A registered surrogate (:data:`SURROGATE_PLUGINS`).
+        model: The model its builder fitted.
+        train_X: ``n x d`` the inputs it was fitted on.
+        train_Y: ``n x 1`` the targets it was fitted on.
+    """
+    registered = SURROGATE_PLUGINS[name]
+    metrics = {
+        "n_train": int(train_X.shape[0]),
+        "model_class": f"{type(model).__module__}.{type(model).__qualname__}",
+        "surrogate_plugin": dict(registered.origin),
+    }
+    weights = registered.spec.weights(model)
+    return ModelArtifact(name, data_hash(train_X, train_Y), metrics, weights)
+
+
+def _fit_registered(name: str, inputs: SurrogateInputs) -> tuple[Model, ModelArtifact]:
+    """Fit a registered surrogate, refusing what the acquisitions cannot use, naming it."""
+    model = SURROGATE_PLUGINS[name].spec.fit(inputs)
+    if not isinstance(model, Model):
+        raise ValueError(
+            f"surrogate {name!r} returned {type(model).__name__}, not a fitted BoTorch Model"
+        )
+    try:
+        outputs = model.num_outputs
+    except NotImplementedError:
+        outputs = None
+    if outputs != 1:
+        raise ValueError(
+            f"surrogate {name!r}: {type(model).__name__} has num_outputs {outputs}; "
+            "a surrogate models one objective (num_outputs == 1)"
+        )
+    model.eval()  # BoTorch's posteriors are those of a model in eval mode
+    return model, plugin_artifact(name, model, inputs.train_X, inputs.train_Y)
+
+
 def fit_surrogate(
     surrogate: str,
     space: SearchSpace,
@@ -147,7 +429,7 @@ def fit_surrogate(
     """Fit a campaign surrogate and describe it for the model registry.
 
     Args:
-        surrogate: A name in :data:`SURROGATES`.
+        surrogate: A name in :func:`surrogates` (built in, or registered).
         space: The campaign's search space (decides how inputs are read).
         train_X: ``n x d`` encoded inputs of the measurements.
         train_Y: ``n x 1`` targets, oriented so that larger is better.
@@ -161,16 +443,20 @@ def fit_surrogate(
 
     Raises:
         ValueError: for an unknown surrogate, a GNN on a space without a simplex, a
-            transformer on a space that is not a composition space, or input warping
-            on a network surrogate.
+            transformer on a space that is not a composition space, input warping
+            on a surrogate that is not a GP, or a registered surrogate whose builder
+            does not return a single-output BoTorch model.
 
     """
-    if surrogate not in SURROGATES:
-        raise ValueError(f"unknown surrogate {surrogate!r}; choose from {list(SURROGATES)}")
-    if input_warp and surrogate not in GAUSSIAN_PROCESSES:
+    if surrogate not in surrogates():
+        raise ValueError(f"unknown surrogate {surrogate!r}; choose from {list(surrogates())}")
+    if input_warp and not is_gaussian_process(surrogate):
         raise ValueError(
-            f"input warping (iwarp) needs a GP surrogate {GAUSSIAN_PROCESSES}, not {surrogate}"
+            f"input warping (iwarp) needs a GP surrogate {gaussian_processes()}, not {surrogate}"
         )
+    if surrogate in SURROGATE_PLUGINS:
+        inputs = SurrogateInputs(train_X, train_Y, bounds, seed, space, input_warp)
+        return _fit_registered(surrogate, inputs)
     if surrogate == "gp":
         gp = fit_gp(train_X, train_Y, bounds, input_warp)
         return gp, gp_artifact(gp, train_X, train_Y)
@@ -260,4 +546,23 @@ class _Sets:
         return self.take(index).sets
 
 
-__all__ = ["GAUSSIAN_PROCESSES", "MAX_COMPONENTS", "SURROGATES", "fit_surrogate"]
+__all__ = [
+    "GAUSSIAN_PROCESSES",
+    "MAX_COMPONENTS",
+    "SURROGATES",
+    "SURROGATE_PLUGINS",
+    "SURROGATE_PLUGIN_GROUP",
+    "RegisteredSurrogate",
+    "SurrogateBuilder",
+    "SurrogateInputs",
+    "SurrogateSpec",
+    "fit_surrogate",
+    "gaussian_processes",
+    "is_gaussian_process",
+    "load_surrogate_plugins",
+    "plugin_artifact",
+    "register_surrogate",
+    "state_dict_bytes",
+    "surrogate_origin",
+    "surrogates",
+]

@@ -35,7 +35,15 @@ from discovery.acquisition import (
     qlognei,
     shortlist,
 )
-from discovery.campaign_models import GAUSSIAN_PROCESSES, SURROGATES, fit_surrogate
+from discovery.campaign_models import (
+    SURROGATE_PLUGIN_GROUP,
+    SURROGATE_PLUGINS,
+    SURROGATES,
+    fit_surrogate,
+    gaussian_processes,
+    is_gaussian_process,
+    surrogates,
+)
 from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale, prior_data_hash, prior_label
@@ -183,7 +191,8 @@ class GPPlanner:
         raw_samples: Initial samples for those restarts.
         surrogate: ``gp`` (``SingleTaskGP``), ``bayesgp`` (GP with hyperparameters
             integrated out by NUTS), ``ensemble`` (deep ensemble), ``gnn``
-            (composition GNN ensemble) or ``transformer`` (element transformer ensemble);
+            (composition GNN ensemble), ``transformer`` (element transformer ensemble)
+            or a registered one (:func:`discovery.campaign_models.register_surrogate`);
             see :mod:`discovery.campaign_models`.
         acquisition: A registered name (:func:`discovery.acquisition.acquisitions`).
         label: Strategy name to record instead of the derived one.
@@ -233,7 +242,7 @@ class GPPlanner:
     device: str | None = None
 
     def __post_init__(self) -> None:
-        gp = self.surrogate in GAUSSIAN_PROCESSES
+        gp = is_gaussian_process(self.surrogate)
         if self.device not in (None, "cpu", "cuda"):
             raise ValueError(f"device: 'cpu', 'cuda' or None (cuda if any), not {self.device!r}")
         if self.device is not None and self.surrogate != "gp":
@@ -248,14 +257,14 @@ class GPPlanner:
             )
         if self.input_warp and not gp:
             raise ValueError(
-                f"input warping (iwarp) needs a GP surrogate {GAUSSIAN_PROCESSES}, "
+                f"input warping (iwarp) needs a GP surrogate {gaussian_processes()}, "
                 f"not {self.surrogate}"
             )
         if self.acquisition in TOP_HUNTING and (not gp or self.prior is not None):
             # a batch conditions the model on its beliefs, which only the GPs support
             used = "a prior mean" if self.prior is not None else f"the {self.surrogate} surrogate"
             raise ValueError(
-                f"the {self.acquisition} acquisition needs a GP surrogate {GAUSSIAN_PROCESSES} "
+                f"the {self.acquisition} acquisition needs a GP surrogate {gaussian_processes()} "
                 f"without a prior, not {used}"
             )
 
@@ -865,7 +874,7 @@ def with_acquisition(name: str, acquisition: str) -> str:
     ``ensemble`` with ``qsr`` is ``ensemble+qsr``.
     """
     surrogate, *options = name.split("+")
-    if surrogate not in SURROGATES:
+    if surrogate not in surrogates():
         return f"gp+{acquisition}"
     keep_endgame = acquisition in TOP_HUNTING
     flags = [o for o in options if o not in acquisitions() and (o != "endgame" or keep_endgame)]
@@ -876,17 +885,18 @@ def with_surrogate(name: str, surrogate: str) -> str:
     """The strategy ``name`` with its surrogate switched to ``surrogate``.
 
     The acquisition and flags are kept where the new surrogate serves them: ``top``, its
-    ``endgame`` and ``iwarp`` need a GP (:data:`GAUSSIAN_PROCESSES`), so another surrogate
-    drops them and takes its default acquisition. A strategy without a surrogate part
+    ``endgame`` and ``iwarp`` need a GP
+    (:func:`~discovery.campaign_models.gaussian_processes`), so another surrogate drops
+    them and takes its default acquisition. A strategy without a surrogate part
     (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``) gives ``surrogate`` alone.
     Examples: ``gp+qucb+iwarp+warp`` on ``ensemble`` is ``ensemble+qucb+warp``;
     ``gp+top+iwarp+warp+endgame`` on ``bayesgp`` is ``bayesgp+top+iwarp+warp+endgame``.
     """
     base, *options = name.split("+")
-    if base not in SURROGATES:
+    if base not in surrogates():
         return surrogate
     needs_gp = {*TOP_HUNTING, "iwarp", "endgame"}
-    gp = surrogate in GAUSSIAN_PROCESSES
+    gp = is_gaussian_process(surrogate)
     return "+".join([surrogate, *(o for o in options if gp or o not in needs_gp)])
 
 
@@ -895,8 +905,12 @@ STRATEGY_FLAGS = ("iwarp", "warp", "endgame")
 
 
 def strategy_words() -> frozenset[str]:
-    """Words a strategy name is made of, other than acquisitions: none may name one."""
-    return frozenset({*SURROGATES, *STRATEGY_FLAGS, *PLANNERS, "rl", "oracle"})
+    """Words a strategy name is made of, other than acquisitions: none may name one.
+
+    The surrogates among them are those registered so far: the plugin loaders ask while
+    they register, so this loads no plugins.
+    """
+    return frozenset({*SURROGATES, *SURROGATE_PLUGINS, *STRATEGY_FLAGS, *PLANNERS, "rl", "oracle"})
 
 
 def make_planner(name: str) -> Planner:
@@ -914,15 +928,15 @@ def make_planner(name: str) -> Planner:
     surrogate, *options = name.split("+")
     registered = acquisitions()
     chosen = [o for o in options if o in registered]
-    known = surrogate in SURROGATES and len(chosen) <= 1
+    known = surrogate in surrogates() and len(chosen) <= 1
     extra = set(options) - {*chosen, *STRATEGY_FLAGS}
     if not known or extra or len(set(options)) < len(options):
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
             f"surrogate[+acquisition][+iwarp][+warp][+endgame] with surrogate in "
-            f"{list(SURROGATES)} and acquisition in {sorted(registered)} (an acquisition "
-            f"of your own is registered by an installed package's {PLUGIN_GROUP!r} entry "
-            "point)"
+            f"{list(surrogates())} and acquisition in {sorted(registered)} (a surrogate or "
+            f"acquisition of your own is registered by an installed package's "
+            f"{SURROGATE_PLUGIN_GROUP!r} or {PLUGIN_GROUP!r} entry point)"
         )
     return GPPlanner(
         surrogate=surrogate,

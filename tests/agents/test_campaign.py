@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+import io
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from pymongo.errors import AutoReconnect
 from typer.testing import CliRunner
 
@@ -25,6 +28,11 @@ from discovery.domain import (
 from discovery.planners import Plan, PlanningProblem, RandomPlanner, Suggestion, make_planner
 from discovery.spaces import ContinuousParameter, SearchSpace
 from matloop.cli import app
+from tests.discovery.test_surrogate_plugins import (
+    PLUG_GP_ORIGIN,
+    install_plugin,
+    restored_surrogate_registry,
+)
 
 
 def _results(agent: CampaignAgent, trials: list) -> list[Measurement]:
@@ -418,3 +426,33 @@ def test_a_campaign_stored_with_an_idle_endgame_proposes_without_it_and_says_so(
     guided = agent.propose()
     assert {t.strategy for t in guided} == {"gp+top"}  # what chose them: no endgame played
     assert "'old': strategy gp+top+endgame has no budget to play its endgame in" in caplog.text
+
+
+def test_a_plugin_surrogate_proposes_and_its_model_is_versioned_with_its_release(
+    store: CampaignStore,
+    photo_pce10_dataset: PoolDataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    install_plugin(tmp_path, "plug_gp", "my_surrogates:PLUG_GP")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with restored_surrogate_registry():  # the entry point is found as in any process
+        settings = CampaignSettings("plug_gp", initial=10, batch_size=4, seed=0)
+        agent = CampaignAgent.from_dataset(store, "plugged", photo_pce10_dataset, settings)
+        agent.observe(_results(agent, agent.propose()))
+        batch = agent.propose()
+    assert {t.strategy for t in batch} == {"plug_gp"}
+    versions = {t.model_version for t in batch}
+    assert len(versions) == 1 and None not in versions
+    version = versions.pop() or ""
+    model = agent.store.load_model(version)
+    assert model.kind == "plug_gp" and model.metrics["n_train"] == 10
+    assert model.metrics["surrogate_plugin"] == PLUG_GP_ORIGIN
+    assert "covar_module.raw_lengthscale" in torch.load(
+        io.BytesIO(model.weights), weights_only=True
+    )
+    fit = model.metrics["fit"]
+    assert fit["surrogate"] == "plug_gp" and fit["plugin"] == PLUG_GP_ORIGIN
+    assert version == store.model_version("plugged", "plug_gp", model.data_hash, fit)
+    release = {**fit, "plugin": {**PLUG_GP_ORIGIN, "version": "0.2"}}  # another release
+    assert store.model_version("plugged", "plug_gp", model.data_hash, release) != version
