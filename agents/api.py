@@ -442,8 +442,9 @@ SORT_RECORDS = (
 )
 SORT_TRIALS = (
     f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['trials'])} "
-    "(`created_at`: proposal order, the default). Ties go in proposal order; a trial "
-    "without an `acquisition_value` comes first ascending, last descending."
+    "(`created_at`: proposal order, the default), or a parameter, `parameters.<name>`. "
+    "Ties go in proposal order; a trial without an `acquisition_value` comes first "
+    "ascending, last descending."
 )
 #: Header of a 409 from the search: why nothing can be searched (``no-embeddings``).
 SEARCH_REASON = "X-Matloop-Reason"
@@ -836,12 +837,17 @@ class Service:
 
         Example: `filter=batch="b0003"&sort=-acquisition_value`, a batch's trials, the
         most promising first. Filterable: id, status, batch, strategy, model_version,
-        candidate, acquisition_value, claimed_by.
+        candidate, acquisition_value, claimed_by and each parameter's value. A parameter
+        is `parameters.<name>`, its name written as an outcome's is (`Temperature (C)`:
+        `parameters.temperature_c`, a composition's `Fe`: `parameters.fe`): a number,
+        or one of a categorical's choices (`parameters.solvent = "water"`). It sorts
+        too: `sort=-parameters.temperature_c`.
         """
-        query = optimade_to_mongo(filter, "trials")
-        order = mongo_sort(sort, "trials")
-        trials, total = self.store.page_trials(name, query, limit, offset, order)
         campaign = self.store.get(name)
+        parameters = campaign.space.parameters
+        query = optimade_to_mongo(filter, "trials", parameters=parameters)
+        order = mongo_sort(sort, "trials", parameters=parameters)
+        trials, total = self.store.page_trials(name, query, limit, offset, order)
         rows = [trial_json(t, campaign.space) for t in trials]
         return listing(rows, total, limit, offset, fmt, trial_columns(campaign))
 
@@ -862,11 +868,14 @@ class Service:
         `values.<name>`: its name in lower case, each run of characters other than a-z
         and 0-9 written `_` (`Tc`: `values.tc`, `band gap`: `values.band_gap`,
         `PCE (AM1.5)`: `values.pce_am1_5`); values are numbers. With outcome constraints
-        each says whether it is ``feasible``.
+        each says whether it is ``feasible``, which filters too: `feasible = false`
+        (or `true`), the results that miss a constraint.
         """
         campaign = self.store.get(name)
         outcomes = campaign.outcome_names
-        query = optimade_to_mongo(filter, "measurements", outcomes)
+        query = optimade_to_mongo(
+            filter, "measurements", outcomes, constraints=campaign.constraints
+        )
         order = mongo_sort(sort, "measurements", outcomes)
         found, total = self.store.page_measurements(name, query, limit, offset, order)
         rows = [measurement_json(m) for m in found]

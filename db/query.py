@@ -1,13 +1,18 @@
 """OPTIMADE filters to MongoDB queries, over a whitelist of fields per resource.
 
 The filter is parsed by the ``optimade`` package's grammar and turned into a query by
-its MongoDB transformer, so user text never becomes a raw MongoDB operator.
+its MongoDB transformer, so user text never becomes a raw MongoDB operator. Beyond the
+fixed fields, a campaign's filters name its outcomes (``values.<outcome>``), its
+parameters (``parameters.<parameter>``) and whether a result meets its outcome
+constraints (``feasible = true``), each checked against the campaign.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
@@ -17,7 +22,8 @@ from pymatgen.core.periodic_table import Element
 
 from db.documents import alphabetical_formula
 from discovery.compositions import canonical_composition
-from discovery.domain import TrialStatus
+from discovery.domain import BOUND_TOLERANCE, OutcomeConstraint, TrialStatus
+from discovery.spaces import CategoricalParameter, Parameter
 
 #: The trial statuses a filter may name.
 STATUSES = frozenset(status.value for status in TrialStatus)
@@ -120,6 +126,16 @@ COUNTS: dict[str, dict[str, str]] = {"materials": {"elements": "nelements"}}
 #: filter or sort names outcome ``x`` as ``values.<x as an identifier>`` (:func:`identifier`).
 OUTCOME_FIELDS: dict[str, str] = {"measurements": "values"}
 
+#: Resources whose documents hold their parameters by name, in this dict field: a filter
+#: or sort names parameter ``x`` as ``parameters.<x as an identifier>`` (:func:`identifier`).
+PARAMETER_FIELDS: dict[str, str] = {"trials": "parameters"}
+
+#: Resources a filter may test with ``feasible = true`` / ``false``: whether a result
+#: meets every outcome constraint. Computed from the values, as the listing shows it: no
+#: document stores it (a trial's is its measurement's).
+FEASIBLE = "feasible"
+FEASIBLE_RESOURCES = frozenset({"measurements"})
+
 #: What a listing may be sorted by, per resource: sort name -> stored field. Trials'
 #: ``created_at`` is their proposal order (``sequence``: unique, where times may tie).
 ORDERS: dict[str, dict[str, str]] = {
@@ -150,6 +166,12 @@ SortKey = tuple[str | dict[str, Any], int]
 #: The only tests a measured value takes: comparisons with a number, IS KNOWN / UNKNOWN.
 _VALUE_TESTS = frozenset({"$eq", "$ne", "$gt", "$gte", "$lt", "$lte", "$exists", "$not"})
 
+#: The tests a categorical parameter takes: =, !=, CONTAINS / STARTS / ENDS, IS KNOWN.
+_CHOICE_TESTS = frozenset({"$eq", "$ne", "$exists", "$not", "$regex", "$options"})
+
+#: The tests ``feasible`` takes: =, != and IS KNOWN / UNKNOWN.
+_TRUTH_TESTS = frozenset({"$eq", "$ne", "$exists", "$not"})
+
 #: Operators whose operand is not a value of the field (presence, array size, a pattern).
 _NOT_VALUES = frozenset({"$exists", "$size", "$regex", "$options"})
 
@@ -159,6 +181,21 @@ class FilterError(ValueError):
 
     Also a ``sort`` that names no field a listing can be sorted by.
     """
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What a campaign's filter may name beyond a resource's fixed fields.
+
+    Attributes:
+        outcomes: Outcome names (``values.<outcome>``).
+        parameters: The search space's parameters (``parameters.<parameter>``).
+        constraints: Outcome constraints (``feasible``).
+    """
+
+    outcomes: Sequence[str] = ()
+    parameters: Sequence[Parameter] = ()
+    constraints: Sequence[OutcomeConstraint] = ()
 
 
 @lru_cache(maxsize=1)
@@ -178,10 +215,38 @@ def _parser_and_transformer() -> tuple[Any, Any]:
             # upstream (optimade 1.5) rewrites "LENGTH >= 4" as "entry 4 exists", one off
             return filter_
 
-    return LarkParser(version=(1, 2, 0)), Transformer()
+        def bool(self, arg: list[Any]) -> bool:
+            """TRUE or FALSE (upstream has no translation)."""
+            return str(arg[0]) == "TRUE"
+
+    parser = LarkParser(version=(1, 2, 0))
+    parser.lark = _lark_keeping_truths(parser.version)
+    return parser, Transformer()
 
 
-def optimade_to_mongo(text: str, resource: str, outcomes: Sequence[str] = ()) -> dict[str, Any]:
+def _lark_keeping_truths(version: tuple[int, int, int]) -> Any:
+    """The grammar's parser, with ``bool`` keeping its token.
+
+    Upstream's ``bool: ( "TRUE" | "FALSE" )`` drops the anonymous token, so the tree
+    cannot tell TRUE from FALSE; ``!`` keeps it.
+    """
+    from lark import Lark
+    from optimade.filterparser.lark_parser import AVAILABLE_PARSERS
+
+    grammar = AVAILABLE_PARSERS[version]["default"].read_text()
+    if grammar.count("\nbool:") != 1:  # a new grammar: this patch needs a look
+        raise RuntimeError(f"OPTIMADE grammar {version}: no single bool rule to patch")
+    return Lark(grammar.replace("\nbool:", "\n!bool:"), maybe_placeholders=False)
+
+
+def optimade_to_mongo(
+    text: str,
+    resource: str,
+    outcomes: Sequence[str] = (),
+    *,
+    parameters: Sequence[Parameter] = (),
+    constraints: Sequence[OutcomeConstraint] = (),
+) -> dict[str, Any]:
     """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
 
     Example:
@@ -189,12 +254,24 @@ def optimade_to_mongo(text: str, resource: str, outcomes: Sequence[str] = ()) ->
         {'$and': [{'elements': {'$all': ['Cu', 'O']}}, {'nelements': {'$lte': 4}}]}
         >>> optimade_to_mongo("values.pce > 9", "measurements", ["PCE"])
         {'values.PCE': {'$gt': 9}}
+        >>> from discovery.spaces import ContinuousParameter as Continuous
+        >>> optimade_to_mongo("parameters.t > 50", "trials", parameters=[Continuous("T", 0, 99)])
+        {'parameters.T': {'$gt': 50}}
+        >>> from discovery.domain import OutcomeConstraint as Constraint
+        >>> gap = Constraint("g", lower=0.0)
+        >>> optimade_to_mongo("feasible = false", "measurements", constraints=[gap])
+        {'$or': [{'values.g': {'$lt': 0.0}}]}
 
     Args:
         text: The filter.
         resource: A key of :data:`FIELDS`.
         outcomes: The campaign's outcome names, which a measurements filter compares as
             ``values.<name>`` (see :func:`identifier`).
+        parameters: The campaign's parameters (``space.parameters``), which a trials
+            filter compares as ``parameters.<name>``: numbers, or one of a categorical's
+            choices.
+        constraints: The campaign's outcome constraints, which a measurements filter's
+            ``feasible = true`` (or ``false``) tests as the listing's ``feasible`` does.
 
     Raises:
         FilterError: naming the problem (syntax, or a field and the fields allowed).
@@ -206,7 +283,7 @@ def optimade_to_mongo(text: str, resource: str, outcomes: Sequence[str] = ()) ->
         query = transformer.transform(parser.parse(text))
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
-    return _rename(query, FIELDS[resource], resource, outcomes)
+    return _rename(query, FIELDS[resource], resource, _Scope(outcomes, parameters, constraints))
 
 
 def compared_texts(query: Any, field: str) -> set[str]:
@@ -251,28 +328,45 @@ def identifier(outcome: str) -> str | None:
 
 
 def _outcome(name: str, outcomes: Sequence[str], parameter: str) -> str:
-    """The outcome that ``values.<name>`` names.
+    """The outcome that ``values.<name>`` names (see :func:`_named`)."""
+    return _named(name, outcomes, parameter, "values", "outcome")
+
+
+def _parameter(name: str, parameters: Sequence[Parameter], parameter: str) -> Parameter:
+    """The campaign parameter that ``parameters.<name>`` names (see :func:`_named`)."""
+    by_name = {p.name: p for p in parameters}
+    return by_name[_named(name, list(by_name), parameter, "parameters", "parameter")]
+
+
+def _named(name: str, names: Sequence[str], parameter: str, field: str, what: str) -> str:
+    """The campaign's name (an outcome's, a parameter's) that ``<field>.<name>`` names.
+
+    Whatever the user wrote after ``<field>.`` is only compared with the identifiers of
+    the campaign's own names: it never becomes a field path itself.
 
     Args:
-        name: The identifier after ``values.``.
-        outcomes: The campaign's outcome names.
+        name: The identifier after ``<field>.`` (more dots: no name's).
+        names: The campaign's names.
         parameter: ``filter`` or ``sort``, for messages.
+        field: ``values`` or ``parameters``, for messages.
+        what: ``outcome`` or ``parameter``, for messages.
 
     Raises:
-        FilterError: for a name that is no outcome's, or several outcomes'.
+        FilterError: for a name that is none of the campaign's, or several.
     """
-    found = [outcome for outcome in outcomes if identifier(outcome) == name]
+    found = [each for each in names if identifier(each) == name]
     if len(found) == 1:
         return found[0]
     if found:
         raise FilterError(
-            f"{parameter}: values.{name} names several outcomes ({', '.join(map(repr, found))}): "
+            f"{parameter}: {field}.{name} names several {what}s ({', '.join(map(repr, found))}): "
             f"their names differ only in case or punctuation, which a {parameter} cannot tell apart"
         )
-    spelled = [f"values.{identifier(o)} ({o!r})" for o in outcomes if identifier(o)]
-    unwritable = [repr(o) for o in outcomes if not identifier(o)]
+    spelled = [f"{field}.{identifier(o)} ({o!r})" for o in names if identifier(o)]
+    unwritable = [repr(o) for o in names if not identifier(o)]
+    article = "an" if what[0] in "aeiou" else "a"
     raise FilterError(
-        f"{parameter}: values.{name} is not an outcome of this campaign; its outcomes are "
+        f"{parameter}: {field}.{name} is not {article} {what} of this campaign; its {what}s are "
         + (", ".join(spelled) or "none a filter can name")
         + (
             f"; {', '.join(unwritable)} cannot be named (no identifier spells it: "
@@ -283,7 +377,13 @@ def _outcome(name: str, outcomes: Sequence[str], parameter: str) -> str:
     )
 
 
-def mongo_sort(text: str, resource: str, outcomes: Sequence[str] = ()) -> list[SortKey]:
+def mongo_sort(
+    text: str,
+    resource: str,
+    outcomes: Sequence[str] = (),
+    *,
+    parameters: Sequence[Parameter] = (),
+) -> list[SortKey]:
     """The MongoDB sort for a listing's ``sort``, ties broken by the listing's own order.
 
     Example:
@@ -291,18 +391,21 @@ def mongo_sort(text: str, resource: str, outcomes: Sequence[str] = ()) -> list[S
         [('values.PCE', -1), ('received_at', 1), ('_id', 1)]
 
     Args:
-        text: Comma-separated keys, each a name of :data:`ORDERS` or (measurements)
-            ``values.<outcome>``, ``-`` first for descending; empty: the listing's order.
+        text: Comma-separated keys, each a name of :data:`ORDERS`, (measurements)
+            ``values.<outcome>`` or (trials) ``parameters.<parameter>``, ``-`` first for
+            descending; empty: the listing's order.
         resource: ``trials`` or ``measurements``.
         outcomes: The campaign's outcome names.
+        parameters: The campaign's parameters (``space.parameters``).
 
     Raises:
         FilterError: naming ``sort`` and the keys allowed, for a key that is none of them.
     """
+    scope = _Scope(outcomes, parameters)
     keys: list[SortKey] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         name = part.removeprefix("-")
-        keys.append((_sort_field(name, resource, outcomes), -1 if part.startswith("-") else 1))
+        keys.append((_sort_field(name, resource, scope), -1 if part.startswith("-") else 1))
     default = DEFAULT_ORDERS[resource]
     # the listing's own order reversed ("-received_at") is reversed down to the last tie
     flip = -1 if keys and keys[0] == (default[0][0], -1) else 1
@@ -310,23 +413,35 @@ def mongo_sort(text: str, resource: str, outcomes: Sequence[str] = ()) -> list[S
     return keys + [(key, way * flip) for key, way in default if key not in taken]
 
 
-def _sort_field(name: str, resource: str, outcomes: Sequence[str]) -> str | dict[str, Any]:
+def _sort_field(name: str, resource: str, scope: _Scope) -> str | dict[str, Any]:
     """The stored field (or expression) that sort key ``name`` names."""
     orders, values = ORDERS[resource], OUTCOME_FIELDS.get(resource)
+    stored = PARAMETER_FIELDS.get(resource)
     if name in orders:
         return orders[name]
     head, _, rest = name.partition(".")
     if values is not None and head == values and rest:
-        return _outcome_path(values, _outcome(rest, outcomes, "sort"))
-    allowed = [*orders, *([f"{values}.<outcome>"] if values else [])]
+        return _outcome_path(values, _outcome(rest, scope.outcomes, "sort"))
+    if stored is not None and head == stored and rest:
+        return _outcome_path(stored, _parameter(rest, scope.parameters, "sort").name)
+    allowed = [*orders, *_patterns(resource)]
     raise FilterError(
         f"sort: {name!r} is not a field to sort {resource} by; use one of {', '.join(allowed)}"
         ", with - first for descending (several: comma-separated)"
     )
 
 
+def _patterns(resource: str) -> list[str]:
+    """How a filter or sort of ``resource`` names a campaign's outcomes and parameters."""
+    values, stored = OUTCOME_FIELDS.get(resource), PARAMETER_FIELDS.get(resource)
+    return [f"{values}.<outcome>"] * bool(values) + [f"{stored}.<parameter>"] * bool(stored)
+
+
 def _outcome_path(field: str, outcome: str) -> str | dict[str, Any]:
-    """Where an outcome's value is: a path, or (a name with a dot) an expression."""
+    """Where an outcome's (or parameter's) value is: a path, or (a dot) an expression.
+
+    Parameter names hold no dot (:class:`discovery.spaces.SearchSpace`): always a path.
+    """
     if "." not in outcome:
         return f"{field}.{outcome}"
     return {"$getField": {"field": {"$literal": outcome}, "input": f"${field}"}}
@@ -361,15 +476,28 @@ def _value_expression(value: dict[str, Any], test: dict[str, Any]) -> dict[str, 
     return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
 
-def _value_tests(name: str, node: Any) -> None:
-    """Refuse the tests a number does not take (``HAS``, ``LENGTH``) on outcome ``name``."""
+def _value_tests(
+    name: str, node: Any, allowed: frozenset[str] = _VALUE_TESTS, what: str = "a number"
+) -> None:
+    """Refuse the tests ``name`` does not take (a number: ``HAS``, ``LENGTH``).
+
+    Args:
+        name: The field, as the filter names it.
+        node: Its operators and operands.
+        allowed: The operators it takes.
+        what: What it holds, for messages.
+    """
     if isinstance(node, dict):
-        if refused := sorted(set(node) - _VALUE_TESTS):
-            words = {"$size": "LENGTH does", "$regex": "CONTAINS, STARTS and ENDS do"}
+        if refused := sorted(set(node) - allowed):
+            words = {
+                "$size": "LENGTH does",
+                "$regex": "CONTAINS, STARTS and ENDS do",
+                **dict.fromkeys(_ORDERINGS, "<, <=, > and >= do"),
+            }
             word = words.get(refused[0], "HAS does")
-            raise FilterError(f"filter: {name} is a number: {word} not apply")
+            raise FilterError(f"filter: {name} is {what}: {word} not apply")
         for value in node.values():
-            _value_tests(name, value)
+            _value_tests(name, value, allowed, what)
 
 
 #: The grammar's tokens in words, in the order messages list them; None: not worth naming.
@@ -490,49 +618,61 @@ def _literal_pattern(pattern: str) -> str:
     return ("^" if anchored_start else "") + re.escape(core) + ("$" if anchored_end else "")
 
 
-def _rename(
-    node: Any, fields: Mapping[str, str], resource: str, outcomes: Sequence[str] = ()
-) -> Any:
+def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope = _Scope()) -> Any:
     """``node`` with each filter name its stored field's, and each operand checked.
 
     Args:
         node: The transformer's query, or a part of it.
         fields: Filter name -> stored field (:data:`FIELDS`).
         resource: The resource, for messages and kinds.
-        outcomes: The campaign's outcome names (measurements).
+        scope: What the campaign adds: outcomes, parameters, constraints.
     """
     if isinstance(node, bool):
         return node
     if isinstance(node, int) and not -(2**63) <= node < 2**63:
         raise FilterError(f"filter: {node} is outside the 64-bit integer range")
     if isinstance(node, list):
-        return [_rename(item, fields, resource, outcomes) for item in node]
+        return [_rename(item, fields, resource, scope) for item in node]
     if not isinstance(node, dict):
         return node
     renamed: dict[str, Any] = {}
-    values = OUTCOME_FIELDS.get(resource)
+    values, stored = OUTCOME_FIELDS.get(resource), PARAMETER_FIELDS.get(resource)
     for key, value in node.items():
+        head = key.partition(".")[0]
         if key == "$regex":
             # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
             renamed[key] = _literal_pattern(value)
         elif key.startswith("$"):
-            renamed[key] = _rename(value, fields, resource, outcomes)
-        elif values is not None and key.partition(".")[0] == values:
-            renamed.update(_outcome_test(key, value, values, fields, resource, outcomes))
+            renamed[key] = _rename(value, fields, resource, scope)
+        elif values is not None and head == values:
+            renamed.update(_outcome_test(key, value, values, fields, resource, scope))
+        elif stored is not None and head == stored:
+            renamed.update(_parameter_test(key, value, stored, fields, resource, scope))
+        elif key == FEASIBLE and resource in FEASIBLE_RESOURCES:
+            renamed.update(_feasible_test(_rename(value, fields, resource), scope.constraints))
         elif key in fields and _is_length(value):
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key in fields:
             value = _lowered(value) if key in CASELESS else value
             renamed[fields[key]] = _typed(key, _rename(value, fields, resource), resource)
-        elif (head := key.partition(".")[0]) in fields and key[len(head) + 1 :].isdigit():
+        elif head in fields and key[len(head) + 1 :].isdigit():
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
             renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
         else:
-            allowed = [*sorted(fields), *([f"{values}.<outcome>"] if values else [])]
-            raise FilterError(
-                f"filter: {key!r} cannot be filtered on for {resource}; use one of {allowed}"
-            )
+            raise _unknown_field(key, fields, resource)
     return renamed
+
+
+def _unknown_field(key: str, fields: Mapping[str, str], resource: str) -> FilterError:
+    """The error for a filter naming ``key``, which ``resource`` does not hold."""
+    feasible = [FEASIBLE] if resource in FEASIBLE_RESOURCES else []
+    allowed = [*sorted([*fields, *feasible]), *_patterns(resource)]
+    hint = ""
+    if key == FEASIBLE and not feasible:  # a trial's is its measurement's
+        hint = f"; {FEASIBLE} is a result's: filter {', '.join(sorted(FEASIBLE_RESOURCES))}"
+    return FilterError(
+        f"filter: {key!r} cannot be filtered on for {resource}; use one of {allowed}{hint}"
+    )
 
 
 def _outcome_test(
@@ -541,7 +681,7 @@ def _outcome_test(
     field: str,
     fields: Mapping[str, str],
     resource: str,
-    outcomes: Sequence[str],
+    scope: _Scope,
 ) -> dict[str, Any]:
     """The query for a filter's test of ``values.<outcome>`` (``key``): numbers only."""
     name = key.partition(".")[2]
@@ -549,10 +689,152 @@ def _outcome_test(
         raise FilterError(
             f"filter: {field} holds a value per outcome: compare one, {field}.<outcome>"
         )
-    outcome = _outcome(name, outcomes, "filter")
-    test = _rename(value, fields, resource, outcomes)
+    outcome = _outcome(name, scope.outcomes, "filter")
+    test = _rename(value, fields, resource, scope)
     _value_tests(key, test)
     return _outcome_query(field, outcome, _typed(key, test, resource, "number"))
+
+
+def _parameter_test(
+    key: str,
+    value: Any,
+    field: str,
+    fields: Mapping[str, str],
+    resource: str,
+    scope: _Scope,
+) -> dict[str, Any]:
+    """The query for a filter's test of ``parameters.<parameter>`` (``key``).
+
+    A continuous parameter takes comparisons with numbers; a categorical one ``=`` and
+    ``!=`` with one of its choices, and ``CONTAINS`` / ``STARTS`` / ``ENDS``.
+    """
+    name = key.partition(".")[2]
+    if not name:  # "parameters" alone
+        raise FilterError(
+            f"filter: {field} holds a value per parameter: compare one, {field}.<parameter>"
+        )
+    parameter = _parameter(name, scope.parameters, "filter")
+    test = _rename(value, fields, resource, scope)
+    if isinstance(parameter, CategoricalParameter):
+        _value_tests(key, test, _CHOICE_TESTS, f"one of {list(parameter.choices)}")
+        _choices(key, test, parameter.choices)  # first: a number is "not one of" them
+        test = _typed(key, test, resource, "text")
+    else:
+        _value_tests(key, test)
+        test = _typed(key, test, resource, "number")
+    return {f"{field}.{parameter.name}": test}
+
+
+def _choices(name: str, node: Any, choices: Sequence[str]) -> None:
+    """Refuse a categorical's ``=`` or ``!=`` with a label that is none of its choices.
+
+    Such a test would match nothing (or everything) because of a typo, not the data.
+    """
+    if not isinstance(node, dict):
+        return
+    for op, operand in node.items():
+        if op in ("$eq", "$ne") and operand is not None and operand not in choices:
+            raise FilterError(f"filter: {name}: {operand!r} is not one of {list(choices)}")
+        _choices(name, operand, choices)
+
+
+def _feasible_test(test: Any, constraints: Sequence[OutcomeConstraint]) -> dict[str, Any]:
+    """The query for a filter's test of ``feasible``: results that meet the constraints, or not.
+
+    Args:
+        test: The test's operators and operands (``{"$eq": True}``).
+        constraints: The campaign's outcome constraints.
+
+    Raises:
+        FilterError: for a campaign without constraints, a value that is not true or
+            false, or a test a truth does not take (``<``, ``HAS``, ``CONTAINS``).
+    """
+    if not constraints:
+        raise FilterError(
+            f"filter: {FEASIBLE}: this campaign has no outcome constraints, so its results "
+            "are not told feasible or not; filter on their values (values.<outcome>)"
+        )
+    _value_tests(FEASIBLE, test, _TRUTH_TESTS, "true or false")
+    truths = _truths(test)
+    if len(truths) != 1:  # every result, or none: IS KNOWN, IS UNKNOWN, "= TRUE AND = FALSE"
+        return {"_id": {"$exists": bool(truths)}}
+    return _feasible_query(constraints, truths.pop())
+
+
+def _truths(test: Any) -> set[bool]:
+    """Which of true and false ``test`` (on a value always known) accepts."""
+    accepted = {True, False}
+    for op, operand in test.items():
+        if op == "$not":
+            accepted &= {True, False} - _truths(operand)
+        elif op == "$exists" or operand is None:  # IS KNOWN, IS UNKNOWN
+            known = bool(operand) if op == "$exists" else op == "$ne"
+            accepted &= {True, False} if known else set()
+        else:
+            truth = _truth(operand)
+            accepted &= {truth} if op == "$eq" else {not truth}
+    return accepted
+
+
+def _truth(operand: Any) -> bool:
+    """A filter's true or false: OPTIMADE's TRUE and FALSE, or in lower case.
+
+    The grammar reads a lower-case ``true`` as a name, which the transformer turns into
+    that name's text: ``"true"`` (quoted) reads the same.
+
+    Raises:
+        FilterError: for anything else (``1``, ``"yes"``).
+    """
+    if isinstance(operand, bool):
+        return operand
+    if operand in ("true", "false"):
+        return bool(operand == "true")
+    raise FilterError(
+        f"filter: {FEASIBLE}: {operand!r} is not true or false "
+        f"(write {FEASIBLE} = true or {FEASIBLE} = false)"
+    )
+
+
+def _feasible_query(constraints: Sequence[OutcomeConstraint], truth: bool) -> dict[str, Any]:
+    """Results that meet every constraint (``truth``), or fail one, as the listing tells."""
+    clauses: list[dict[str, Any]] = []
+    for constraint in constraints:
+        low, high = _accepted(constraint)
+        if truth:
+            within = {op: b for op, b in (("$gte", low), ("$lte", high)) if b is not None}
+            clauses.append(_outcome_query("values", constraint.name, within))
+        else:
+            for op, bound in (("$lt", low), ("$gt", high)):
+                if bound is not None:
+                    clauses.append(_outcome_query("values", constraint.name, {op: bound}))
+    return {"$and": clauses} if truth else {"$or": clauses}
+
+
+def _accepted(constraint: OutcomeConstraint) -> tuple[float | None, float | None]:
+    """The least and greatest values ``constraint.satisfied`` accepts (None: no bound).
+
+    Past its bounds by a relative :data:`~discovery.domain.BOUND_TOLERANCE`: a value
+    converted from another unit carries float noise, and counts as on its bound.
+    """
+    low, high = constraint.lower, constraint.upper
+    return (
+        None if low is None else _edge(constraint, low, -math.inf),
+        None if high is None else _edge(constraint, high, math.inf),
+    )
+
+
+def _edge(constraint: OutcomeConstraint, bound: float, outward: float) -> float:
+    """The last float from ``bound`` towards ``outward`` that the constraint accepts.
+
+    Estimated from the tolerance, then settled by single steps on ``satisfied`` itself,
+    so that the query and the listing's ``feasible`` agree to the last bit.
+    """
+    edge = bound + math.copysign(abs(bound) * BOUND_TOLERANCE, outward)
+    while not constraint.satisfied(edge):
+        edge = math.nextafter(edge, bound)
+    while constraint.satisfied(step := math.nextafter(edge, outward)):
+        edge = step
+    return edge
 
 
 def _lowered(node: Any) -> Any:

@@ -21,7 +21,7 @@ from discovery.domain import (
     OutcomeConstraint,
     Trial,
 )
-from discovery.spaces import ContinuousParameter, SearchSpace
+from discovery.spaces import CategoricalParameter, ContinuousParameter, SearchSpace
 
 URL = "/api/v1/campaigns/cells"
 #: Per result, in the order received: PCE (AM1.5), Tc, band gap. Two PCEs tie at 9.5.
@@ -109,7 +109,10 @@ def test_measurements_are_filtered_by_their_values(
         ),
         ("values.Tc > 1", "names are lower case ('tc', not 'Tc')"),
         ("values > 1", "filter: values holds a value per outcome: compare one, values.<outcome>"),
-        ("voc > 1", "use one of ['idempotency_key', 'source', 'trial_id', 'values.<outcome>']"),
+        (
+            "voc > 1",
+            "use one of ['feasible', 'idempotency_key', 'source', 'trial_id', 'values.<outcome>']",
+        ),
     ],
 )
 def test_a_filter_on_values_that_cannot_apply_is_a_400_naming_it(
@@ -194,3 +197,162 @@ def test_trials_sort_by_acquisition_value_and_batch_ties_in_proposal_order(
     exported = api.get(f"{URL}/trials", params={"format": "csv", "sort": "batch"}, headers=reader)
     batches = [r["batch"] for r in csv.DictReader(io.StringIO(exported.text))]
     assert batches == ["b0", "b0", "b1", "b1", "b1"]
+
+
+FILMS = "/api/v1/campaigns/films"
+#: Per trial, in proposal order: temperature, solvent, and the band gap measured (None: no
+#: result yet). 1.7000000000000002 is on the 1.7 bound (float noise of a unit conversion).
+FILMS_TRIALS = [
+    (25.0, "water", 1.4),
+    (80.0, "ethanol", 1.7000000000000002),
+    (120.0, "water", 1.0),
+    (60.0, "toluene", 1.8),
+    (200.0, "ethanol", None),
+]
+
+
+@pytest.fixture
+def films(store: CampaignStore) -> list[Trial]:
+    """A campaign whose trials differ in a temperature and a solvent, four measured.
+
+    The temperature is named as people write it (``Temperature (C)``); the band gap is
+    constrained to [1.1, 1.7] eV, so results 0 and 1 are feasible, 2 and 3 not.
+    """
+    space = SearchSpace(
+        (
+            ContinuousParameter("Temperature (C)", 0, 300),
+            CategoricalParameter("solvent", ("water", "ethanol", "toluene")),
+        )
+    )
+    goals = (Objective("yield", Direction.MAXIMIZE),)
+    gap = OutcomeConstraint("band gap", 1.1, 1.7, "eV")
+    settings = CampaignSettings("random", initial=2)
+    store.create(Campaign("films", space, goals, settings, constraints=(gap,)), [])
+    trials = []
+    for i, (temperature, solvent, _) in enumerate(FILMS_TRIALS):
+        point = {"Temperature (C)": temperature, "solvent": solvent}
+        trials += store.add_trials("films", [Trial("films", point, f"b{i}")])
+    for i, (*_, gap_ev) in enumerate(FILMS_TRIALS):
+        if gap_ev is not None:
+            values = {"yield": float(i), "band gap": gap_ev}
+            store.record("films", [Measurement(str(trials[i].id), values, f"key-{i}", "lab")])
+    return trials
+
+
+@pytest.fixture
+def films_api(films: list[Trial]) -> Iterator[TestClient]:
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def _films(api: TestClient, reader: dict[str, str], path: str, **params: Any) -> Any:
+    response = api.get(f"{FILMS}/{path}", params=params, headers=reader)
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"filter": "parameters.temperature_c > 50"}, [1, 2, 3, 4]),
+        ({"filter": 'parameters.temperature_c > 50 AND status="completed"'}, [1, 2, 3]),
+        ({"filter": 'parameters.solvent = "water"'}, [0, 2]),
+        ({"filter": 'parameters.solvent != "water" AND parameters.temperature_c < 100'}, [1, 3]),
+        ({"filter": 'parameters.solvent STARTS WITH "eth"'}, [1, 4]),
+        ({"sort": "-parameters.temperature_c"}, [4, 2, 1, 3, 0]),
+        ({"sort": "parameters.solvent,-parameters.temperature_c"}, [4, 1, 3, 2, 0]),
+        (
+            {"filter": "parameters.temperature_c >= 60", "sort": "parameters.temperature_c"},
+            [3, 1, 2, 4],
+        ),
+    ],
+)
+def test_trials_are_filtered_and_sorted_by_their_parameters(
+    films_api: TestClient,
+    reader: dict[str, str],
+    films: list[Trial],
+    params: dict[str, str],
+    expected: list[int],
+) -> None:
+    ids = [str(t.id) for t in films]
+    assert [ids.index(t["id"]) for t in _films(films_api, reader, "trials", **params)] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("feasible = true", [0, 1]),  # 1 is on its bound, as the listing tells
+        ("feasible = TRUE", [0, 1]),
+        ("feasible = false", [2, 3]),
+        ("feasible=FALSE AND values.yield > 2", [3]),
+        ("NOT feasible = true", [2, 3]),
+        ("feasible = true OR values.yield = 3", [0, 1, 3]),
+    ],
+)
+def test_measurements_are_filtered_by_feasibility_as_listed(
+    films_api: TestClient, reader: dict[str, str], text: str, expected: list[int]
+) -> None:
+    rows = _films(films_api, reader, "measurements", filter=text)
+    assert [int(r["idempotency_key"].removeprefix("key-")) for r in rows] == expected
+
+
+def test_the_feasible_filter_selects_the_rows_the_listing_calls_feasible(
+    films_api: TestClient, reader: dict[str, str]
+) -> None:
+    told = {r["idempotency_key"]: r["feasible"] for r in _films(films_api, reader, "measurements")}
+    for truth in (True, False):
+        rows = _films(films_api, reader, "measurements", filter=f"feasible = {truth}".lower())
+        assert sorted(r["idempotency_key"] for r in rows) == sorted(
+            key for key, feasible in told.items() if feasible is truth
+        )
+        assert all(r["feasible"] is truth for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("path", "text", "message"),
+    [
+        (
+            "trials",
+            "parameters.pressure > 1",
+            "filter: parameters.pressure is not a parameter of this campaign; its parameters "
+            "are parameters.temperature_c ('Temperature (C)'), parameters.solvent ('solvent')",
+        ),
+        ("trials", "parameters.solvent.a = 1", "parameters.solvent.a is not a parameter"),
+        (
+            "trials",
+            "parameters.solvent = 1",
+            "filter: parameters.solvent: 1 is not one of ['water', 'ethanol', 'toluene']",
+        ),
+        ("trials", 'parameters.temperature_c > "hot"', "parameters.temperature_c: 'hot' is not a"),
+        ("trials", "feasible = true", "feasible is a result's: filter measurements"),
+        ("measurements", "feasible = 1", "filter: feasible: 1 is not true or false"),
+    ],
+)
+def test_a_filter_on_parameters_or_feasibility_that_cannot_apply_is_a_400(
+    films_api: TestClient, reader: dict[str, str], path: str, text: str, message: str
+) -> None:
+    response = films_api.get(f"{FILMS}/{path}", params={"filter": text}, headers=reader)
+    assert response.status_code == 400 and message in response.json()["detail"]
+
+
+def test_only_the_campaigns_own_parameter_names_reach_the_query(
+    films_api: TestClient, reader: dict[str, str], films: list[Trial]
+) -> None:
+    rows = _films(films_api, reader, "trials", filter='parameters.solvent = "toluene"')
+    assert [r["id"] for r in rows] == [str(films[3].id)]
+    hostile = {
+        ("trials", "parameters.$where = 1"): "filter: cannot parse",
+        ("trials", "parameters.solvent.$ne = 1"): "filter: cannot parse",
+        ("trials", "parameters.solvent.a = 1"): "is not a parameter of this campaign",
+        ("trials", 'parameters.solvent = "$ne"'): "'$ne' is not one of",
+        ("measurements", 'parameters.solvent = "water"'): "cannot be filtered on for measurements",
+    }
+    for (path, text), message in hostile.items():
+        response = films_api.get(f"{FILMS}/{path}", params={"filter": text}, headers=reader)
+        assert response.status_code == 400 and message in response.json()["detail"], text
+
+
+def test_an_unknown_parameter_sort_is_a_400(films_api: TestClient, reader: dict[str, str]) -> None:
+    response = films_api.get(f"{FILMS}/trials", params={"sort": "parameters.x"}, headers=reader)
+    assert response.status_code == 400
+    assert "sort: parameters.x is not a parameter of this campaign" in response.json()["detail"]

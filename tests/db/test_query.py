@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import math
 import re
+from typing import Any
 
 import pytest
 from bson import ObjectId
 
 from db.query import FilterError, identifier, mongo_sort, optimade_to_mongo
+from discovery.domain import OutcomeConstraint
+from discovery.spaces import CategoricalParameter, ContinuousParameter
 
 
 @pytest.mark.parametrize(
@@ -284,3 +288,209 @@ def test_an_unknown_sort_names_sort_and_the_keys_allowed() -> None:
         mongo_sort("value", "measurements", OUTCOMES)
     with pytest.raises(FilterError, match=re.escape("sort: values.voc is not an outcome")):
         mongo_sort("values.voc", "measurements", OUTCOMES)
+
+
+#: A campaign's parameters: a name people write, a categorical, an element's fraction.
+PARAMETERS = (
+    ContinuousParameter("Temperature (C)", 0, 300),
+    CategoricalParameter("solvent", ("water", "ethanol")),
+    ContinuousParameter("Fe", 0, 1),
+    ContinuousParameter("2theta", 0, 90),
+)
+SPELLED = (
+    "parameters.temperature_c ('Temperature (C)'), parameters.solvent ('solvent'), "
+    "parameters.fe ('Fe'); '2theta' cannot be named"
+)
+
+
+def _trials(text: str) -> dict[str, Any]:
+    return optimade_to_mongo(text, "trials", parameters=PARAMETERS)
+
+
+@pytest.mark.parametrize(
+    ("text", "query"),
+    [
+        (
+            'parameters.temperature_c > 50 AND status="completed"',
+            {
+                "$and": [
+                    {"parameters.Temperature (C)": {"$gt": 50}},
+                    {"status": {"$eq": "completed"}},
+                ]
+            },
+        ),
+        ('parameters.solvent = "water"', {"parameters.solvent": {"$eq": "water"}}),
+        ('parameters.solvent STARTS WITH "eth"', {"parameters.solvent": {"$regex": "^eth"}}),
+        ("parameters.fe >= 0.25", {"parameters.Fe": {"$gte": 0.25}}),  # as a composition's
+    ],
+)
+def test_a_parameter_is_compared_at_its_stored_name(text: str, query: dict) -> None:
+    assert _trials(text) == query
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "parameters.pressure > 1",
+            f"filter: parameters.pressure is not a parameter of this campaign; its parameters "
+            f"are {SPELLED}",
+        ),
+        ("parameters.a.b = 1", "filter: parameters.a.b is not a parameter of this campaign"),
+        ("parameters.fe.x = 1", "filter: parameters.fe.x is not a parameter of this campaign"),
+        ("parameters.$where = 1", "cannot parse 'parameters.$where = 1' at column 12 ('$')"),
+        ('parameters."$where" = 1', "cannot parse"),
+        ("parameters = 1", "filter: parameters holds a value per parameter: compare one"),
+        (
+            "parameters.solvent = 1",
+            "filter: parameters.solvent: 1 is not one of ['water', 'ethanol']",
+        ),
+        ('parameters.solvent != "$ne"', "filter: parameters.solvent: '$ne' is not one of"),
+        ('parameters.solvent = "Water"', "'Water' is not one of ['water', 'ethanol']"),
+        (
+            'parameters.solvent > "a"',
+            "filter: parameters.solvent is one of ['water', 'ethanol']: <, <=, > and >= do not",
+        ),
+        (
+            'parameters.solvent HAS "water"',
+            "parameters.solvent is one of ['water', 'ethanol']: HAS",
+        ),
+        (
+            'parameters.temperature_c = "hot"',
+            "filter: parameters.temperature_c: 'hot' is not a number",
+        ),
+        ("parameters.fe = TRUE", "filter: parameters.fe: True is not a number"),
+        ("parameters.fe LENGTH 1", "filter: parameters.fe is a number: LENGTH does not apply"),
+        ('parameters.fe CONTAINS "1"', "parameters.fe is a number: CONTAINS, STARTS and ENDS do"),
+    ],
+)
+def test_a_filter_on_a_parameter_it_cannot_name_or_compare_is_refused(
+    text: str, message: str
+) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        _trials(text)
+
+
+def test_a_parameter_is_named_only_on_trials_and_of_the_campaign_given() -> None:
+    with pytest.raises(FilterError, match="its parameters are none a filter can name"):
+        optimade_to_mongo("parameters.fe > 0", "trials")
+    with pytest.raises(
+        FilterError, match=re.escape("'parameters.fe' cannot be filtered on for measurements")
+    ):
+        optimade_to_mongo("parameters.fe > 0", "measurements", parameters=PARAMETERS)
+    with pytest.raises(FilterError, match=re.escape("'strategy', 'parameters.<parameter>']")):
+        _trials("temperature > 1")
+
+
+def test_a_sort_on_a_parameter_is_its_stored_field() -> None:
+    sort = mongo_sort(
+        "-parameters.temperature_c,parameters.solvent", "trials", parameters=PARAMETERS
+    )
+    assert sort == [("parameters.Temperature (C)", -1), ("parameters.solvent", 1), ("sequence", 1)]
+    with pytest.raises(FilterError, match=re.escape("sort: parameters.a.b is not a parameter")):
+        mongo_sort("parameters.a.b", "trials", parameters=PARAMETERS)
+    with pytest.raises(FilterError, match=re.escape("claimed_by, parameters.<parameter>, with")):
+        mongo_sort("parameters", "trials", parameters=PARAMETERS)
+
+
+#: The outcome constraints of the feasibility tests: a name with a dot, a lower bound only.
+CONSTRAINTS = (OutcomeConstraint("band gap", 1.1, 1.7), OutcomeConstraint("E.g", lower=0.0))
+
+
+def _measurements(text: str) -> dict[str, Any]:
+    return optimade_to_mongo(text, "measurements", constraints=CONSTRAINTS)
+
+
+def _edges(query: dict[str, Any]) -> dict[str, float]:
+    """The bounds of ``band gap`` that a feasibility query compares with, by operator."""
+    clauses = query.get("$and") or query["$or"]
+    return {op: v for c in clauses for op, v in c.get("values.band gap", {}).items()}
+
+
+@pytest.mark.parametrize("text", ["feasible = TRUE", "feasible = true", 'feasible = "true"'])
+def test_feasible_results_meet_every_constraint(text: str) -> None:
+    query = _measurements(text)
+    gap = _edges(query)
+    assert set(gap) == {"$gte", "$lte"} and gap["$gte"] < 1.1 < 1.7 < gap["$lte"]
+    assert query["$and"][1] == {
+        "$expr": {
+            "$and": [
+                {"$isNumber": {"$getField": {"field": {"$literal": "E.g"}, "input": "$values"}}},
+                {"$gte": [{"$getField": {"field": {"$literal": "E.g"}, "input": "$values"}}, 0.0]},
+            ]
+        }
+    }
+
+
+@pytest.mark.parametrize("text", ["feasible = FALSE", "feasible=false", "feasible != TRUE"])
+def test_infeasible_results_fail_a_constraint(text: str) -> None:
+    query = _measurements(text)
+    failed = query["$and"][0] if "$and" in query else query  # != also asks for a value
+    assert len(failed["$or"]) == 3 and set(_edges(failed)) == {"$lt", "$gt"}
+
+
+def test_not_infeasible_is_feasible() -> None:
+    known = {"_id": {"$exists": True}}  # NOT x = v also asks for a value: every result has one
+    assert _measurements("NOT feasible = false") == {
+        "$and": [_measurements("feasible=TRUE"), known]
+    }
+
+
+@pytest.mark.parametrize(
+    "constraint",
+    [
+        OutcomeConstraint("band gap", 1.1, 1.7),
+        OutcomeConstraint("x", -2.5, -1e-300),
+        OutcomeConstraint("x", 0.0, 3e8),
+    ],
+)
+def test_feasible_is_tested_as_the_constraint_itself_tells(constraint: OutcomeConstraint) -> None:
+    """A value a relative 1e-12 past a bound is on it (unit conversion): the query agrees."""
+    query = optimade_to_mongo("feasible = true", "measurements", constraints=[constraint])
+    test = query["$and"][0][f"values.{constraint.name}"]
+    assert set(test) == {"$gte", "$lte"}
+    for op, edge in test.items():
+        outward = -math.inf if op == "$gte" else math.inf
+        assert constraint.satisfied(edge)  # the last value accepted, and the next is not
+        assert not constraint.satisfied(math.nextafter(edge, outward))
+
+
+@pytest.mark.parametrize(
+    ("text", "matches"),
+    [("feasible IS KNOWN", True), ("feasible IS UNKNOWN", False)],
+)
+def test_every_result_is_feasible_or_not(text: str, matches: bool) -> None:
+    assert {"_id": {"$exists": matches}} in _measurements(text)["$" + ("and" if matches else "or")]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('feasible = "yes"', "filter: feasible: 'yes' is not true or false (write feasible = true"),
+        ("feasible = 1", "filter: feasible: 1 is not true or false"),
+        ("feasible = maybe", "filter: feasible: 'maybe' is not true or false"),
+        ("feasible > FALSE", "filter: feasible is true or false: <, <=, > and >= do not apply"),
+        ("feasible HAS TRUE", "filter: feasible is true or false: HAS does not apply"),
+        ('feasible CONTAINS "t"', "feasible is true or false: CONTAINS, STARTS and ENDS do not"),
+    ],
+)
+def test_feasible_takes_true_or_false(text: str, message: str) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        _measurements(text)
+
+
+def test_feasible_needs_outcome_constraints_and_a_result() -> None:
+    with pytest.raises(FilterError, match="feasible: this campaign has no outcome constraints"):
+        optimade_to_mongo("feasible = true", "measurements", ["tc"])
+    with pytest.raises(
+        FilterError, match=re.escape("'feasible' cannot be filtered on for trials; use one of")
+    ) as refused:
+        optimade_to_mongo("feasible = false", "trials", constraints=CONSTRAINTS)
+    assert str(refused.value).endswith("feasible is a result's: filter measurements")
+
+
+def test_true_and_false_are_values_that_other_fields_refuse() -> None:
+    with pytest.raises(FilterError, match="filter: status: True is not a string"):
+        optimade_to_mongo("status = TRUE", "trials")
+    with pytest.raises(FilterError, match="filter: nelements: False is not a number"):
+        optimade_to_mongo("nelements = FALSE", "materials")
