@@ -55,6 +55,13 @@ from agents.campaign import (
     campaign_planner,
 )
 from agents.literature import search_sentences
+from agents.pools import (
+    SUBSTITUTION_THRESHOLD,
+    CompositionRules,
+    GeneratedPool,
+    PoolTooLargeError,
+    generate_pool,
+)
 from agents.serialize import (
     csv_cells,
     iso,
@@ -73,11 +80,11 @@ from db import (
 from db.campaigns import CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
-from db.materials import add_material, page_materials
+from db.materials import add_material, known_formulas, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, authenticate
-from discovery.compositions import element_fractions, formula_of
+from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
     MAX_SEED,
     OUTCOME_NAME,
@@ -302,12 +309,62 @@ class SettingsIn(Body):
     )
 
 
+#: The most candidates a campaign's pool may hold, given or generated.
+MAX_CANDIDATES = 200_000
+
+
+class CompositionsIn(Body):
+    """Rules that generate a pool of compositions, as `matloop campaign create --elements`."""
+
+    elements: list[str] = Field(
+        max_length=118,
+        description='Element symbols the compositions are made of (`["Li", "Fe", "O"]`).',
+    )
+    max_elements: int = Field(default=3, description="The most elements in one composition.")
+    min_elements: int | None = Field(
+        default=None,
+        description="The fewest elements in one composition; default 2 when "
+        "`charge_balanced` (no pure elements), else 1.",
+    )
+    grid: int = Field(
+        default=10,
+        description=f"Molar fractions are multiples of 1/grid (1 to {MAX_GRID}). Not with "
+        "`substitute_from`, whose substitutions keep their own stoichiometry.",
+    )
+    charge_balanced: bool = Field(
+        default=False,
+        description="Keep charge-balanced ionic compositions only, by pymatgen's common "
+        "oxidation states (no peroxides, intermetallics or pure elements).",
+    )
+    substitute_from: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
+        default_factory=list,
+        max_length=50,
+        description="Known formulas (`LiCoO2`; `STO` is SrTiO3) whose likely substitutions "
+        f"(pymatgen's substitution probabilities, at least {SUBSTITUTION_THRESHOLD:g}) within "
+        "`elements` make the pool instead of the grid; always charge balanced.",
+    )
+
+    def rules(self) -> CompositionRules:
+        """The rules; ``grid`` only when given, since it does not go with substitutions."""
+        return CompositionRules(
+            elements=tuple(self.elements),
+            max_elements=self.max_elements,
+            grid=self.grid if "grid" in self.model_fields_set else None,
+            charge_balanced=self.charge_balanced,
+            min_elements=self.min_elements,
+            substitute_from=tuple(self.substitute_from),
+        )
+
+
 class CampaignIn(Body):
-    """A new campaign over an open space or a pool of candidates."""
+    """A new campaign over an open space, a pool of candidates or generated compositions."""
 
     name: str = Field(pattern=NAME_REGEX, description="Letters, digits, `_`, `.`, `-`.")
-    space: dict[str, Any] = Field(
-        description="The search space. `parameters` (required, at least one): continuous "
+    space: dict[str, Any] | None = Field(
+        default=None,
+        description="The search space; required unless `compositions` is given (it then "
+        "makes the space, and giving one too is a 422). `parameters` (required, at least "
+        "one): continuous "
         '`{name, type: "continuous" (the default), lower, upper, unit (optional)}` or '
         'categorical `{name, type: "categorical", choices: [text, ...]}`. `simplex` '
         "(optional): `{names: [continuous parameters], total (default 1)}`, fractions that "
@@ -338,7 +395,22 @@ class CampaignIn(Body):
     objectives: list[ObjectiveIn] = Field(min_length=1, max_length=16)
     constraints: list[ConstraintIn] = Field(default_factory=list, max_length=16)
     settings: SettingsIn = SettingsIn()
-    candidates: list[dict[str, Any]] | None = Field(default=None, max_length=200_000)
+    candidates: list[dict[str, Any]] | None = Field(
+        default=None,
+        max_length=MAX_CANDIDATES,
+        description="The pool: points of `space`, each once (none: an open space). Not with "
+        "`compositions`.",
+    )
+    compositions: CompositionsIn | None = Field(
+        default=None,
+        description="Generate the pool, as `matloop campaign create --elements` does: every "
+        "composition of `elements` on the grid that the rules allow (or the substitutions of "
+        "`substitute_from`), less the compositions already known (registered materials, "
+        "literature records, measured ones). The space is one molar fraction per element, "
+        "summing to 1; `space` and `candidates` must be left out. A pool of more than "
+        f"{MAX_CANDIDATES} compositions is a 422 (`compositions: ...`).",
+        examples=[{"elements": ["Li", "Fe", "P", "O"], "grid": 10, "charge_balanced": True}],
+    )
 
 
 class MaterialIn(Body):
@@ -655,6 +727,46 @@ def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candida
         )
 
 
+def _given_space(body: CampaignIn) -> SearchSpace:
+    """The space of a campaign without ``compositions``: ``space``, read and checked.
+
+    Raises:
+        ValueError: ``space: ...`` when it is missing or invalid (naming the key), or
+            ``candidates: ...`` for an empty pool.
+    """
+    if body.space is None:
+        raise ValueError("space: required (or `compositions`, which generates it)")
+    space = SearchSpace.from_dict(body.space)  # a ValueError names `space...`: a 422
+    if body.candidates is not None and not body.candidates:  # not an open space
+        raise ValueError("candidates: none given; a pool campaign needs at least one")
+    return space
+
+
+def _generated_pool(body: CampaignIn) -> GeneratedPool | None:
+    """The pool that ``body.compositions`` generates, or None without it.
+
+    Known compositions are left out, as ``campaign create --elements`` leaves them out.
+
+    Raises:
+        ValueError: ``space: ...`` or ``candidates: ...`` when given too, and
+            ``compositions.<field>: ...`` or ``compositions: ...`` (more than
+            :data:`MAX_CANDIDATES`) when the rules make no pool.
+    """
+    if body.compositions is None:
+        return None
+    if body.space is not None:
+        raise ValueError("space: leave it out with `compositions`, which generates it")
+    if body.candidates is not None:
+        raise ValueError("candidates: leave them out with `compositions`, which generates them")
+    rules = body.compositions.rules()
+    try:
+        return generate_pool(rules, known_formulas, read_formula=read_formula, limit=MAX_CANDIDATES)
+    except PoolTooLargeError as error:
+        raise ValueError(f"compositions: {error}") from None
+    except ValueError as error:  # it names the rule at fault
+        raise ValueError(f"compositions.{error}") from None
+
+
 class Service:
     """The routes, with the store and the per-campaign proposal locks they share."""
 
@@ -740,7 +852,7 @@ class Service:
 
     @access("admin")
     def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
-        """Create a campaign over an open space or a pool of candidates.
+        """Create a campaign over an open space, a pool of candidates or generated compositions.
 
         A pool holds each candidate once: a list that repeats one is a 422 naming both
         indices. In a composition space (a simplex over element symbols) two candidates
@@ -750,8 +862,13 @@ class Service:
         Candidates that are known materials (registered, in literature records, or
         measured in earlier campaigns) are kept: the list is the caller's choice, as a
         `--from-csv` pool's rows are; only pools matloop generates itself
-        (`campaign create --elements`) leave known compositions out. A strategy with
-        `+endgame` needs `settings.budget`.
+        (`compositions`, or `campaign create --elements`) leave known compositions out.
+        With `compositions` the pool and its space are generated by those rules (the same
+        pool as the command line's), `pool_recipe` says how, and `space` or `candidates`
+        given too is a 422 naming it, as is an invalid rule (`compositions.grid: ...`,
+        `compositions.elements: 'Xx' is not an element symbol`) or a pool of more than
+        200000 compositions (`compositions: ...`, refused before they are all made).
+        A strategy with `+endgame` needs `settings.budget`.
         """
         constraints = []
         for i, c in enumerate(body.constraints):
@@ -759,10 +876,13 @@ class Service:
                 constraints.append(OutcomeConstraint(c.name, c.lower, c.upper, c.unit))
             except ValueError as error:
                 raise ValueError(f"constraints[{i}]: {error}") from None
-        space = SearchSpace.from_dict(body.space)  # a ValueError names `space...`: a 422
-        if body.candidates is not None and not body.candidates:  # not an open space
-            raise ValueError("candidates: none given; a pool campaign needs at least one")
-        if body.settings.prior_model is not None and not body.candidates:
+        generated = _generated_pool(body)
+        if generated is not None:
+            space, points = generated.space, generated.points
+        else:
+            space = _given_space(body)
+            points = body.candidates or []
+        if body.settings.prior_model is not None and not points:
             raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
         campaign = Campaign(
             name=body.name,
@@ -771,9 +891,10 @@ class Service:
                 Objective(o.name, Direction(o.direction), o.unit) for o in body.objectives
             ),
             settings=CampaignSettings(**body.settings.model_dump()),
-            pool_size=len(body.candidates or []),
-            source="api",
+            pool_size=len(points),
+            source="api" if generated is None else "generated",
             constraints=tuple(constraints),
+            pool_recipe=None if generated is None else generated.recipe,
         )
         try:  # before anything is stored, not at the first model-guided batch; loads the
             campaign_planner(campaign)  # prior model: a campaign never stores one it cannot use
@@ -784,12 +905,13 @@ class Service:
             named = str(error).startswith(("prior_model: ", "budget: "))
             raise ValueError(f"settings.{'' if named else 'strategy: '}{error}") from None
         candidates = []
-        for i, point in enumerate(body.candidates or []):
+        for i, point in enumerate(points):
             try:
                 candidates.append(Candidate(i, space.validate(point)))
             except ValueError as error:
                 raise ValueError(f"candidates[{i}]: {error}") from None
-        _refuse_repeated_candidates(space, candidates)
+        if generated is None:  # a generated pool holds each formula once already
+            _refuse_repeated_candidates(space, candidates)
         self.store.create(campaign, candidates)
         return status_json(self.agent(body.name).status())
 

@@ -396,8 +396,12 @@ def _partitions(total: int, parts: int) -> Iterator[tuple[int, ...]]:
         yield tuple(b - a for a, b in itertools.pairwise(bounds))
 
 
+class TooManyCompositionsError(ValueError):
+    """A space allows more compositions than the caller will take."""
+
+
 def enumerate_compositions(
-    space: CompositionSpace, exclude: Iterable[str] = ()
+    space: CompositionSpace, exclude: Iterable[str] = (), limit: int | None = None
 ) -> list[dict[str, float]]:
     """Every composition the space allows, one per reduced formula.
 
@@ -405,25 +409,43 @@ def enumerate_compositions(
         space: The composition space.
         exclude: Formulas already known (in the database, say); their reduced formulas are
             left out.
+        limit: The most compositions wanted (None: all). Enumeration stops once past it,
+            so a space too large to hold is refused without being made whole.
 
     Returns:
         Element-to-fraction dicts over all of ``space.elements`` (zeros included), sorted
         by number of elements and then formula, so the result is deterministic.
 
+    Raises:
+        TooManyCompositionsError: the space allows more than ``limit`` compositions
+            besides ``exclude``.
+
     """
+    found = dict(
+        itertools.islice(_compositions(space, exclude), None if limit is None else limit + 1)
+    )
+    if limit is not None and len(found) > limit:
+        raise TooManyCompositionsError(f"more than {limit} compositions")
+    return [found[f] for f in sorted(found, key=lambda f: (len(Composition(f)), f))]
+
+
+def _compositions(
+    space: CompositionSpace, exclude: Iterable[str]
+) -> Iterator[tuple[str, dict[str, float]]]:
+    """The reduced formula and fractions of each composition the space allows, lazily."""
     seen = {reduced_formula(Composition(f).fractional_composition.as_dict()) for f in exclude}
-    found: dict[str, dict[str, float]] = {}
-    for n in range(space.fewest, space.max_elements + 1):
+    most = min(space.max_elements, len(space.elements), space.grid)  # no empty loops past it
+    for n in range(space.fewest, most + 1):
         for subset in itertools.combinations(sorted(space.elements), n):
             for counts in _partitions(space.grid, n):
                 fractions = {el: c / space.grid for el, c in zip(subset, counts, strict=True)}
                 formula = reduced_formula(fractions)
-                if formula in seen or formula in found:
+                if formula in seen:
                     continue
                 if space.charge_balanced and not is_charge_balanced(fractions):
                     continue
-                found[formula] = {el: fractions.get(el, 0.0) for el in space.elements}
-    return [found[f] for f in sorted(found, key=lambda f: (len(Composition(f)), f))]
+                seen.add(formula)
+                yield formula, {el: fractions.get(el, 0.0) for el in space.elements}
 
 
 def substitution_candidates(
@@ -625,6 +647,7 @@ def misread_formula(formula: str) -> str | None:
 
 __all__ = [
     "CompositionSpace",
+    "TooManyCompositionsError",
     "element_fractions",
     "enumerate_compositions",
     "formula_of",

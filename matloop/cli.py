@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +28,7 @@ from matloop.settings import Settings
 
 if TYPE_CHECKING:
     from agents.campaign import CampaignStatus, Observation
-    from discovery.compositions import CompositionSpace
+    from agents.pools import CompositionRules
     from discovery.domain import Campaign, Objective, PoolRecipe
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
@@ -240,7 +240,11 @@ def campaign_create(
         ),
     ] = "gp",
     surrogate: Annotated[
-        str | None, typer.Option(help="gp, ensemble, gnn or transformer: the model behind qLogNEI.")
+        str | None,
+        typer.Option(
+            help="gp, bayesgp, ensemble, gnn, transformer or an installed plugin's: the "
+            "model behind qLogNEI."
+        ),
     ] = None,
     acquisition: Annotated[
         str | None,
@@ -302,6 +306,7 @@ def campaign_create(
 ) -> None:
     """Create a campaign over a measured data set (its rows are the candidate pool)."""
     from agents import CampaignAgent
+    from agents.pools import CompositionRules
     from discovery.datasets import load_csv, load_olympus
     from discovery.domain import CampaignSettings, Direction
 
@@ -350,16 +355,16 @@ def campaign_create(
         if elements is not None:
             agent = _generated_campaign(
                 name,
-                elements,
                 goals,
                 constraints,
                 CompositionRules(
-                    3 if max_elements is None else max_elements,
-                    10 if grid is None else grid,
-                    charge_balanced,
-                    min_elements,
+                    elements=tuple(e.strip() for e in elements.split(",") if e.strip()),
+                    max_elements=3 if max_elements is None else max_elements,
+                    grid=grid,
+                    charge_balanced=charge_balanced,
+                    min_elements=min_elements,
+                    substitute_from=tuple(substitute_from or []),
                 ),
-                substitute_from or [],
                 settings,
             )
             console.print(
@@ -411,131 +416,50 @@ def _refuse_unused(unused: bool, why: str, **given: bool) -> None:
         raise CommandError(f"{', '.join(named)} {why}")
 
 
-_SPACE_OPTIONS = {
+#: The command-line option of each field of :class:`agents.pools.CompositionRules`.
+_RULE_OPTIONS = {
     "max_elements": "--max-elements",
     "min_elements": "--min-elements",
     "grid": "--grid",
     "elements": "--elements",
+    "substitute_from": "--substitute-from",
 }
-
-
-@dataclass(frozen=True)
-class CompositionRules:
-    """How ``--elements`` pools are generated: at most k elements, grid, charge balance."""
-
-    max_elements: int
-    grid: int
-    charge_balanced: bool
-    min_elements: int | None  # None: CompositionSpace's default (no pure elements if ionic)
 
 
 def _generated_campaign(
     name: str,
-    elements: str,
     objectives: list[Any],
     constraints: list[Any],
     rules: CompositionRules,
-    substitute_from: list[str],
     settings: Any,
 ) -> Any:
     """A lab campaign over generated compositions, leaving out formulas already known."""
     from agents import CampaignAgent
+    from agents.pools import generate_pool
     from db.materials import known_formulas
-    from discovery.compositions import (
-        CompositionSpace,
-        enumerate_compositions,
-        substitution_candidates,
-    )
 
-    symbols = tuple(e.strip() for e in elements.split(",") if e.strip())
+    opened: list[Any] = []  # the store, opened only once the rules hold
+
+    def known(symbols: tuple[str, ...]) -> set[str]:
+        opened.append(store())
+        return known_formulas(symbols)
+
     try:
-        space = CompositionSpace(
-            symbols, rules.max_elements, rules.grid, rules.charge_balanced, rules.min_elements
-        )
+        pool = generate_pool(rules, known, read_formula=_read_formula())
     except ValueError as error:  # its fields, as the options that set them
         field, _, rest = str(error).partition(":")
-        raise CommandError(f"{_SPACE_OPTIONS.get(field, field)}:{rest}") from None
-    meant = _substitute_from(substitute_from)  # before any work
-    campaign_store = store()
-    known = known_formulas(symbols)
-    if substitute_from:  # the pool is the substitutions: likely chemistry, not every grid point
-        try:
-            points = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD, exclude=known)
-        except ValueError as error:  # a known formula that cannot be used: all or nothing
-            raise CommandError(f"--substitute-from: {error}") from None
-        if not points:
-            raise CommandError(
-                f"--substitute-from: no charge-balanced substitution of {substitute_from} "
-                f"lies in {elements} with at most {rules.max_elements} elements"
-            )
-    else:
-        points = list(enumerate_compositions(space, known))
-    if not points:
-        raise CommandError("--elements: no composition satisfies these rules")
+        raise CommandError(f"{_RULE_OPTIONS.get(field, field)}:{rest}") from None
     return CampaignAgent.from_candidates(
-        campaign_store,
+        opened[0],
         name,
-        space.search_space(),
+        pool.space,
         tuple(objectives),
-        points,
+        pool.points,
         settings,
         source="generated",
         constraints=constraints,
-        pool_recipe=_pool_recipe(space, meant, known),
+        pool_recipe=pool.recipe,
     )
-
-
-#: The smallest substitution probability a ``--substitute-from`` pool keeps (pymatgen's
-#: predictor threshold); recorded in the campaign's pool recipe.
-SUBSTITUTION_THRESHOLD = 1e-3
-
-
-def _pool_recipe(space: CompositionSpace, meant: list[str], known: set[str]) -> PoolRecipe:
-    """How ``space`` made a pool: its rules, the formulas substituted, the known left out."""
-    from discovery.domain import PoolRecipe
-
-    substituted = bool(meant)
-    return PoolRecipe(
-        space.elements,
-        space.max_elements,
-        space.fewest,
-        space.charge_balanced or substituted,  # a substitution keeps only balanced ones
-        grid=None if substituted else space.grid,
-        substitute_from=tuple(meant),
-        threshold=SUBSTITUTION_THRESHOLD if substituted else None,
-        # substitutions leave out the formulas substituted too, at their own stoichiometry
-        known_left_out=_known_allowed(space, known | set(meant), substituted),
-    )
-
-
-def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: bool) -> int:
-    """How many distinct compositions of ``known`` a pool generated in ``space`` could hold.
-
-    These are the known compositions the pool leaves out: the grid would hold each of
-    them, and a substitution that made one would be dropped (substitutions keep their
-    own stoichiometry, off the grid, and are always charge balanced).
-    """
-    from pymatgen.core import Composition
-
-    from discovery.compositions import is_charge_balanced, reduced_formula
-
-    allowed = set()
-    for formula in known:
-        fractions = Composition(formula).fractional_composition.as_dict()
-        if not space.allows(fractions, on_grid=not substituted):
-            continue
-        if not substituted or is_charge_balanced(fractions):
-            allowed.add(reduced_formula(fractions))
-    return len(allowed)
-
-
-def _substitute_from(formulas: list[str]) -> list[str]:
-    """``--substitute-from`` formulas as meant: ``STO`` resolved, misreadings refused."""
-    read = _read_formula()
-    try:
-        return [read(formula) for formula in formulas]
-    except ValueError as error:  # "formula: ..." names read_formula's field, not an option
-        raise CommandError(f"--substitute-from: {str(error).removeprefix('formula: ')}") from None
 
 
 def _read_formula() -> Callable[[str], str]:
@@ -573,14 +497,14 @@ def _strategy(
     """
     from agents.campaign import strategy_planner
     from agents.policies import STRATEGY_PREFIX
-    from discovery.campaign_models import SURROGATES
+    from discovery.campaign_models import surrogates
     from discovery.planners import with_acquisition, with_surrogate
 
     conflict = "" if stored else f" does not go with --strategy {strategy}"
     if surrogate is not None:
-        if surrogate not in SURROGATES:
+        if surrogate not in surrogates():
             raise CommandError(
-                f"--surrogate: unknown {surrogate!r}; choose from {list(SURROGATES)}"
+                f"--surrogate: unknown {surrogate!r}; choose from {list(surrogates())}"
             )
         if conflict and strategy not in ("gp", surrogate):
             raise CommandError(f"--surrogate {surrogate}{conflict}")
@@ -608,10 +532,10 @@ def _strategy(
 def _names_acquisition(strategy: str) -> bool:
     """Whether ``strategy`` chooses its own way: an acquisition, or no surrogate part."""
     from discovery.acquisition import acquisitions
-    from discovery.campaign_models import SURROGATES
+    from discovery.campaign_models import surrogates
 
     surrogate, *options = strategy.split("+")
-    return surrogate not in SURROGATES or any(o in acquisitions() for o in options)
+    return surrogate not in surrogates() or any(o in acquisitions() for o in options)
 
 
 @campaign_app.command("list")
@@ -1012,8 +936,9 @@ def campaign_run(
     surrogate: Annotated[
         str | None,
         typer.Option(
-            help="gp, bayesgp, ensemble, gnn or transformer for these rounds (default: the "
-            "campaign's; its acquisition and flags kept where the surrogate serves them)."
+            help="gp, bayesgp, ensemble, gnn, transformer or an installed plugin's for these "
+            "rounds (default: the campaign's; its acquisition and flags kept where the "
+            "surrogate serves them)."
         ),
     ] = None,
     acquisition: Annotated[

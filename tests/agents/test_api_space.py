@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from agents.api import create_app
 from db import CampaignStore
-from db.documents import CampaignDocument
+from db.documents import CampaignDocument, CandidateDocument
 from db.materials import add_material
 from db.tokens import create_token
+from discovery.compositions import reduced_formula
 from discovery.spaces import SearchSpace
+from matloop.cli import app as cli_app
 
 X = {"name": "x", "type": "continuous", "lower": 0, "upper": 1}
 
@@ -163,3 +166,136 @@ def test_a_given_pool_keeps_known_materials_as_a_csv_pool_does_and_says_so(
     assert created.json()["pool_size"] == 2
     described = api.get("/openapi.json").json()["paths"]["/api/v1/campaigns"]["post"]
     assert "known materials" in described["description"] and "are kept" in described["description"]
+
+
+# -- a pool generated from composition rules (`compositions`) -------------------------------
+PHOSPHATES = {"elements": ["Li", "Fe", "P", "O"], "max_elements": 3, "charge_balanced": True}
+
+
+def _generated(name: str, compositions: dict[str, Any], **more: Any) -> dict[str, Any]:
+    body = {"name": name, "objectives": [{"name": "gap", "direction": "max"}]}
+    return body | {"compositions": compositions} | more
+
+
+def _formulas(name: str) -> set[str]:
+    return {reduced_formula(c.parameters) for c in CampaignStore().candidates(name)}
+
+
+def test_generated_compositions_over_http_are_the_command_lines_pool(
+    api: TestClient, admin: dict[str, str], mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    add_material("Fe2O3")  # known: both leave it out
+    add_material("LiFePO4")  # known, but four elements: not in these pools anyway
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    args = ["campaign", "create", "by-cli", "--elements", "Li,Fe,P,O", "--max-elements", "3"]
+    made = CliRunner().invoke(cli_app, [*args, "--charge-balanced", "--objective", "gap:max"])
+    assert made.exit_code == 0, made.output
+    answer = api.post("/api/v1/campaigns", json=_generated("by-http", PHOSPHATES), headers=admin)
+    assert answer.status_code == 201, answer.text
+    shown = api.get("/api/v1/campaigns/by-http", headers=admin).json()
+    by_cli = CampaignStore().get("by-cli")
+    assert shown["pool_size"] == by_cli.pool_size == answer.json()["pool_size"] > 0
+    assert by_cli.pool_recipe is not None
+    assert shown["pool_recipe"] == by_cli.pool_recipe.to_dict()
+    assert shown["pool_recipe"]["grid"] == 10 and shown["pool_recipe"]["min_elements"] == 2
+    assert shown["pool_recipe"]["known_left_out"] == 1  # Fe2O3
+    assert shown["source"] == "generated"
+    assert _formulas("by-http") == _formulas("by-cli")
+    assert "Fe2O3" not in _formulas("by-http") and "FePO3" in _formulas("by-http")
+    assert CampaignStore().get("by-http").space == by_cli.space
+
+
+def test_a_generated_pool_leaves_known_compositions_out(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    ferrites = {"elements": ["Li", "Fe", "O"], "grid": 20, "charge_balanced": True}
+    first = api.post("/api/v1/campaigns", json=_generated("before", ferrites), headers=admin)
+    assert first.status_code == 201, first.text
+    assert "Fe2O3" in _formulas("before")
+    add_material("Fe4O6")  # Fe2O3, as written otherwise
+    answer = api.post("/api/v1/campaigns", json=_generated("after", ferrites), headers=admin)
+    assert answer.status_code == 201, answer.text
+    assert _formulas("after") == _formulas("before") - {"Fe2O3"}
+    assert answer.json()["pool_recipe"]["known_left_out"] == 1
+
+
+def test_substitutions_of_known_formulas_make_a_pool_over_http(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    rules = {"elements": ["Sr", "Ba", "Ti", "O"], "substitute_from": ["STO"]}
+    answer = api.post("/api/v1/campaigns", json=_generated("titanates", rules), headers=admin)
+    assert answer.status_code == 201, answer.text
+    recipe = answer.json()["pool_recipe"]
+    assert recipe["substitute_from"] == ["SrTiO3"] and recipe["grid"] is None
+    assert recipe["threshold"] == 1e-3 and recipe["charge_balanced"]
+    assert "BaTiO3" in _formulas("titanates") and "SrTiO3" not in _formulas("titanates")
+
+
+SEVEN = ["Li", "Na", "K", "Fe", "Mn", "P", "O"]
+
+
+@pytest.mark.parametrize(
+    ("body", "detail"),
+    [
+        (
+            _generated("both", PHOSPHATES, space={"parameters": [X]}),
+            "space: leave it out with `compositions`, which generates it",
+        ),
+        (
+            _generated("given", PHOSPHATES, candidates=[{"Li": 0.5, "O": 0.5}]),
+            "candidates: leave them out with `compositions`, which generates them",
+        ),
+        (_generated("coarse", PHOSPHATES | {"grid": 0}), "compositions.grid: must be in [1, 1000]"),
+        (
+            _generated("alien", {"elements": ["Fe", "Xx"]}),
+            "compositions.elements: 'Xx' is not an element symbol",
+        ),
+        (
+            _generated(
+                "swaps", {"elements": ["Li", "Co", "O"], "grid": 10, "substitute_from": ["LiCoO2"]}
+            ),
+            "compositions.grid: cannot go with substitute_from",
+        ),
+        (
+            _generated(
+                "cuprates", {"elements": ["Y", "Ba", "Cu", "O"], "substitute_from": ["YBCO"]}
+            ),
+            "compositions.substitute_from: 'YBCO' is the abbreviation of YBa2Cu3O7",
+        ),
+        (
+            _generated("huge", {"elements": SEVEN, "max_elements": 5, "grid": 1000}),
+            "compositions: these rules make more than 200000 compositions, the most a pool "
+            "may hold",
+        ),
+        (
+            {"name": "nowhere", "objectives": [{"name": "gap", "direction": "max"}]},
+            "space: required (or `compositions`, which generates it)",
+        ),
+    ],
+)
+def test_conflicting_or_invalid_compositions_are_a_422_naming_the_field_and_store_nothing(
+    api: TestClient, admin: dict[str, str], body: dict[str, Any], detail: str
+) -> None:
+    started = time.perf_counter()
+    answer = api.post("/api/v1/campaigns", json=body, headers=admin)
+    assert time.perf_counter() - started < 30  # a huge grid is counted, never made
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith(detail), answer.text
+    assert CampaignDocument.objects.count() == 0 and CandidateDocument.objects.count() == 0
+    assert api.get("/api/v1/campaigns", headers=admin).json() == []
+
+
+def test_the_openapi_schema_documents_compositions_and_space_is_optional(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    schema = api.get("/openapi.json").json()["components"]["schemas"]
+    body = schema["CampaignIn"]
+    assert "space" not in body["required"] and "compositions" in body["properties"]
+    rules = schema["CompositionsIn"]["properties"]
+    assert set(rules) == {
+        "elements", "max_elements", "min_elements", "grid", "charge_balanced", "substitute_from"
+    }  # fmt: skip
+    assert rules["grid"]["default"] == 10 and rules["max_elements"]["default"] == 3
+    [example] = body["properties"]["compositions"]["examples"]
+    created = api.post("/api/v1/campaigns", json=_generated("documented", example), headers=admin)
+    assert created.status_code == 201, created.text

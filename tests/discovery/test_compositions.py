@@ -11,6 +11,7 @@ from pymatgen.core import Composition
 
 from discovery.compositions import (
     CompositionSpace,
+    TooManyCompositionsError,
     enumerate_compositions,
     is_charge_balanced,
     reduced_formula,
@@ -231,3 +232,15 @@ def test_a_known_formula_that_cannot_be_used_is_refused_by_name(known: str, why:
     with pytest.raises(ValueError) as refused:
         substitution_candidates(["LiCoO2", known], space)  # not a pool of LiCoO2 alone
     assert str(refused.value).startswith(why)
+
+
+def test_enumeration_stops_past_its_limit_and_keeps_the_order() -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), max_elements=3, grid=10, charge_balanced=True)
+    every = enumerate_compositions(space)
+    assert enumerate_compositions(space, limit=len(every)) == every  # sorted as without one
+    with pytest.raises(TooManyCompositionsError, match=f"more than {len(every) - 1} "):
+        enumerate_compositions(space, limit=len(every) - 1)
+    with pytest.raises(TooManyCompositionsError):
+        enumerate_compositions(space, limit=0)
+    known = enumerate_compositions(space, exclude=["Fe2O3"], limit=len(every) - 1)
+    assert len(known) == len(every) - 1  # the known one does not count

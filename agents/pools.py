@@ -1,0 +1,246 @@
+"""Composition pools that matloop generates: the rules, the candidates and their recipe.
+
+The command line (``campaign create --elements``) and the HTTP API (``POST /campaigns``
+with ``compositions``) both make their pools here, so that one set of rules gives one
+pool: every composition the rules allow (or the substitutions of known materials),
+less the compositions already known, with a :class:`~discovery.domain.PoolRecipe` that
+says how it was made.
+
+Example:
+    >>> rules = CompositionRules(("Li", "Fe", "O"), charge_balanced=True)
+    >>> pool = generate_pool(rules, known=lambda elements: {"Fe2O3"})
+    >>> pool.recipe.known_left_out, len(pool.points) > 0
+    (1, True)
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+
+from pymatgen.core import Composition
+
+from discovery.compositions import (
+    CompositionSpace,
+    TooManyCompositionsError,
+    enumerate_compositions,
+    is_charge_balanced,
+    reduced_formula,
+    substitution_candidates,
+)
+from discovery.domain import PoolRecipe
+from discovery.spaces import SearchSpace
+from literature.formulas import read_formula as literature_formula
+
+#: The smallest substitution probability a ``substitute_from`` pool keeps (pymatgen's
+#: predictor threshold); recorded in the campaign's pool recipe.
+SUBSTITUTION_THRESHOLD = 1e-3
+#: Grid steps when none are given: molar fractions in tenths.
+DEFAULT_GRID = 10
+
+#: Formulas already known within a chemical system (its element symbols).
+KnownFormulas = Callable[[tuple[str, ...]], Iterable[str]]
+
+
+class PoolTooLargeError(ValueError):
+    """The rules allow more compositions than a pool may hold."""
+
+
+@dataclass(frozen=True)
+class CompositionRules:
+    """How a pool of compositions is generated.
+
+    Attributes:
+        elements: Element symbols the compositions are made of.
+        max_elements: The most elements in one composition (``k``).
+        grid: Molar fractions are multiples of ``1 / grid``; None for
+            :data:`DEFAULT_GRID`. Not with ``substitute_from``, whose substitutions keep
+            the known materials' stoichiometry.
+        charge_balanced: Keep charge-balanced ionic compositions only, by pymatgen's
+            common oxidation states.
+        min_elements: The fewest elements in one composition; None for
+            :attr:`CompositionSpace.fewest`'s default (2 when charge balanced).
+        substitute_from: Known formulas whose pymatgen substitutions make the pool instead
+            of the grid (written as a chemist writes them: ``STO`` is ``SrTiO3``).
+
+    """
+
+    elements: tuple[str, ...]
+    max_elements: int = 3
+    grid: int | None = None
+    charge_balanced: bool = False
+    min_elements: int | None = None
+    substitute_from: tuple[str, ...] = ()
+
+    def space(self) -> CompositionSpace:
+        """The composition space of these rules.
+
+        Raises:
+            ValueError: naming the field that breaks the space's rules (``grid: ...``,
+                ``elements: ...``), or ``grid`` given with ``substitute_from``.
+        """
+        if self.substitute_from and self.grid is not None:
+            raise ValueError(
+                "grid: cannot go with substitute_from: substitutions keep their own stoichiometry"
+            )
+        grid = DEFAULT_GRID if self.grid is None else self.grid
+        return CompositionSpace(
+            tuple(self.elements), self.max_elements, grid, self.charge_balanced, self.min_elements
+        )
+
+
+@dataclass(frozen=True)
+class GeneratedPool:
+    """A generated pool: where its candidates lie, the candidates and how they were made.
+
+    Attributes:
+        space: The campaign's search space: one molar fraction per element, summing to 1.
+        points: Element-to-fraction dicts over every element (zeros included).
+        recipe: The rules, the formulas substituted and the known compositions left out.
+
+    """
+
+    space: SearchSpace
+    points: list[dict[str, float]]
+    recipe: PoolRecipe
+
+
+def generate_pool(
+    rules: CompositionRules,
+    known: KnownFormulas,
+    *,
+    read_formula: Callable[[str], str] = literature_formula,
+    limit: int | None = None,
+) -> GeneratedPool:
+    """The pool of compositions that ``rules`` make, leaving out those already known.
+
+    Every refusal that needs no database comes before ``known`` is called.
+
+    Args:
+        rules: How the pool is generated.
+        known: Formulas already known within a chemical system
+            (:func:`db.materials.known_formulas`); called once, with ``rules.elements``.
+        read_formula: How a ``substitute_from`` formula is read as its writer meant it
+            (:func:`literature.formulas.read_formula`); a ValueError refuses it.
+        limit: The most candidates the pool may hold (None: no limit). A grid is counted,
+            and refused once past it, before its compositions are made.
+
+    Returns:
+        The search space, the candidates and the recipe.
+
+    Raises:
+        ValueError: whose message starts with the field of ``rules`` at fault
+            (``grid: ...``, ``substitute_from: ...``, ``elements: no composition
+            satisfies these rules``).
+        PoolTooLargeError: a ValueError, for more than ``limit`` candidates.
+
+    """
+    space = rules.space()
+    meant = _read_all(rules.substitute_from, read_formula)  # before any work
+    taken = set(known(space.elements))
+    if meant:  # the pool is the substitutions: likely chemistry, not every grid point
+        points = _substitutions(rules, space, meant, taken)
+        recipe = _pool_recipe(space, meant, taken)  # after: a formula it cannot read is named
+    else:
+        recipe = _pool_recipe(space, meant, taken)
+        points = _grid(space, taken, recipe.known_left_out, limit)
+    if not points:
+        raise ValueError("elements: no composition satisfies these rules")
+    if limit is not None and len(points) > limit:
+        raise PoolTooLargeError(_too_many(space, limit))
+    return GeneratedPool(space.search_space(), points, recipe)
+
+
+def _read_all(formulas: Sequence[str], read: Callable[[str], str]) -> list[str]:
+    """``substitute_from`` formulas as meant: ``STO`` resolved, misreadings refused."""
+    try:
+        return [read(formula) for formula in formulas]
+    except ValueError as error:  # "formula: ..." names read_formula's field, not ours
+        raise ValueError(f"substitute_from: {str(error).removeprefix('formula: ')}") from None
+
+
+def _substitutions(
+    rules: CompositionRules, space: CompositionSpace, meant: list[str], taken: set[str]
+) -> list[dict[str, float]]:
+    """The charge-balanced substitutions of ``meant`` in ``space``, none of ``taken``."""
+    try:
+        points = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD, exclude=taken)
+    except ValueError as error:  # a known formula that cannot be used: all or nothing
+        raise ValueError(f"substitute_from: {error}") from None
+    if not points:
+        raise ValueError(
+            f"substitute_from: no charge-balanced substitution of {list(rules.substitute_from)} "
+            f"lies in {','.join(rules.elements)} with at most {rules.max_elements} elements"
+        )
+    return points
+
+
+def _too_many(space: CompositionSpace, limit: int) -> str:
+    narrower = "fewer elements, a smaller max_elements or grid"
+    if not space.charge_balanced:
+        narrower += ", or charge_balanced"
+    return f"these rules make more than {limit} compositions, the most a pool may hold: {narrower}"
+
+
+def _grid(
+    space: CompositionSpace, taken: set[str], known_left_out: int, limit: int | None
+) -> list[dict[str, float]]:
+    """The grid's compositions, none of ``taken``; refused past ``limit`` before it is made.
+
+    Without charge balance the grid's size is exact, so a pool too large is refused at
+    once; with it the grid's size only bounds the pool, and enumeration stops once past
+    ``limit``.
+    """
+    if limit is not None and _grid_size(space) - known_left_out <= limit:
+        limit = None  # it cannot be past it
+    if limit is not None and not space.charge_balanced:
+        raise PoolTooLargeError(_too_many(space, limit))
+    try:
+        return enumerate_compositions(space, taken, limit)
+    except TooManyCompositionsError:
+        raise PoolTooLargeError(_too_many(space, limit or 0)) from None
+
+
+def _grid_size(space: CompositionSpace) -> int:
+    """How many grid points have ``fewest`` to ``max_elements`` elements (charge aside).
+
+    Each is its own composition: ``C(elements, n)`` element sets times ``C(grid - 1,
+    n - 1)`` ways to share the grid's steps among ``n`` elements, each taking one at least.
+    """
+    most = min(space.max_elements, len(space.elements), space.grid)
+    counts = range(space.fewest, most + 1)
+    return sum(math.comb(len(space.elements), n) * math.comb(space.grid - 1, n - 1) for n in counts)
+
+
+def _pool_recipe(space: CompositionSpace, meant: list[str], known: set[str]) -> PoolRecipe:
+    """How ``space`` made a pool: its rules, the formulas substituted, the known left out."""
+    substituted = bool(meant)
+    return PoolRecipe(
+        space.elements,
+        space.max_elements,
+        space.fewest,
+        space.charge_balanced or substituted,  # a substitution keeps only balanced ones
+        grid=None if substituted else space.grid,
+        substitute_from=tuple(meant),
+        threshold=SUBSTITUTION_THRESHOLD if substituted else None,
+        # substitutions leave out the formulas substituted too, at their own stoichiometry
+        known_left_out=_known_allowed(space, known | set(meant), substituted),
+    )
+
+
+def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: bool) -> int:
+    """How many distinct compositions of ``known`` a pool generated in ``space`` could hold.
+
+    These are the known compositions the pool leaves out: the grid would hold each of
+    them, and a substitution that made one would be dropped (substitutions keep their
+    own stoichiometry, off the grid, and are always charge balanced).
+    """
+    allowed = set()
+    for formula in known:
+        fractions = Composition(formula).fractional_composition.as_dict()
+        if not space.allows(fractions, on_grid=not substituted):
+            continue
+        if not substituted or is_charge_balanced(fractions):
+            allowed.add(reduced_formula(fractions))
+    return len(allowed)
