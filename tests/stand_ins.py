@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from literature.text import Span
+
+
+def install_distribution(root: Path, module: str, source: str, group: str, entry: str) -> None:
+    """A one-module package installed under ``root`` (put it on ``sys.path``): version 0.1.
+
+    Args:
+        root: The folder that stands for site-packages.
+        module: The module's name (``my_surrogates``); the distribution's is the same
+            with ``-`` for ``_``.
+        source: The module's code.
+        group: The entry-point group (``matloop.surrogates``).
+        entry: The entry point, ``name = module:attribute``.
+    """
+    (root / f"{module}.py").write_text(source)
+    info = root / f"{module}-0.1.dist-info"
+    info.mkdir()
+    name = module.replace("_", "-")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n")
 
 
 class SpansOf:

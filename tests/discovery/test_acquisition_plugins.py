@@ -22,6 +22,7 @@ from discovery.acquisition import (
 )
 from discovery.planners import make_planner
 from tests.discovery.test_planners import pool_problem
+from tests.stand_ins import install_distribution
 
 PLUGIN_MODULE = """
 from botorch.acquisition.monte_carlo import qUpperConfidenceBound
@@ -45,11 +46,7 @@ def registry() -> Iterator[None]:
 
 def install_plugin(root: Path, name: str, target: str, module: str = PLUGIN_MODULE) -> None:
     """A package installed under ``root``: its module and the entry point naming it."""
-    (root / "my_acquisitions.py").write_text(module)
-    info = root / "my_acquisitions-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-acquisitions\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{PLUGIN_GROUP}]\n{name} = {target}\n")
+    install_distribution(root, "my_acquisitions", module, PLUGIN_GROUP, f"{name} = {target}")
 
 
 def mc_ucb(inputs: AcquisitionInputs) -> AcquisitionFunction:

@@ -32,6 +32,7 @@ from discovery.campaign_models import (
 from discovery.planners import make_planner, with_acquisition, with_surrogate
 from discovery.simulate import PoolTask, simulate
 from tests.discovery.test_planners import MAXIMIZE_Y, SOLVENT_SPACE, pool_problem, solvent_response
+from tests.stand_ins import install_distribution
 
 PLUGIN_MODULE = """
 from botorch.fit import fit_gpytorch_mll
@@ -86,11 +87,9 @@ def registry() -> Iterator[None]:
 
 def install_plugin(root: Path, name: str, target: str, module: str = PLUGIN_MODULE) -> None:
     """A package installed under ``root``: its module and the entry point naming it."""
-    (root / "my_surrogates.py").write_text(module)
-    info = root / "my_surrogates-0.1.dist-info"
-    info.mkdir()
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: my-surrogates\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text(f"[{SURROGATE_PLUGIN_GROUP}]\n{name} = {target}\n")
+    install_distribution(
+        root, "my_surrogates", module, SURROGATE_PLUGIN_GROUP, f"{name} = {target}"
+    )
 
 
 def fit_plain_gp(inputs: SurrogateInputs) -> Model:
