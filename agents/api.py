@@ -84,6 +84,7 @@ from db.materials import add_material, known_formulas, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, authenticate
+from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
     MAX_SEED,
@@ -1219,6 +1220,8 @@ def _error(status: int) -> Callable[[Request, Exception], Response]:
         if isinstance(error, INTERNAL_ERRORS):  # LookupErrors, but bugs, not "not found"
             logger.error("internal error on %s", request.url.path, exc_info=error)
             return JSONResponse({"detail": "internal server error"}, status_code=500)
+        if status >= 500:  # the server's fault: the traceback is for its operators
+            logger.error("%s on %s", type(error).__name__, request.url.path, exc_info=error)
         message = error.args[0] if error.args else str(error)
         return JSONResponse({"detail": str(message)}, status_code=status)
 
@@ -1292,6 +1295,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         (TrialStateError, 409),
         (ValueError, 422),
         (MongoValidationError, 422),
+        (SurrogatePluginError, 500),  # named, where a bare 500 would leave a lab guessing
     ]:
         app.add_exception_handler(error, _error(status))
 

@@ -13,6 +13,7 @@ experiments miss it.
 from __future__ import annotations
 
 import itertools
+import logging
 import math
 import re
 from collections.abc import Callable, Sequence
@@ -369,6 +370,12 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
 #: Every matloop process (CLI, API, flows, benchmark workers) loads them.
 PLUGIN_GROUP = "matloop.acquisitions"
 
+logger = logging.getLogger(__name__)
+
+#: Installed plugins that could not be registered, by name: why (their package failed to
+#: import, or their name is taken). A strategy naming one is refused with it.
+PLUGIN_FAILURES: dict[str, str] = {}
+
 #: A plugin's name is one part of a strategy name (``gp+mine+warp``, ``mine+top``).
 PLUGIN_NAME = re.compile(r"[a-z][a-z0-9_]*")
 
@@ -398,8 +405,11 @@ def register_acquisition(
             f"acquisition name {name!r}: lower-case letters, digits and _, starting with a "
             "letter (it is one part of a strategy name, gp+NAME)"
         )
+    from discovery.campaign_models import SURROGATE_PLUGINS
     from discovery.planners import strategy_words  # planners import this module
 
+    if name in SURROGATE_PLUGINS:
+        raise ValueError(f"acquisition name {name!r} is a surrogate plugin's name already")
     if name in strategy_words():
         raise ValueError(
             f"acquisition name {name!r} is a word of strategy names; {name!r} would "
@@ -415,10 +425,7 @@ def load_plugins() -> tuple[str, ...]:
     """Register the acquisitions of installed packages (:data:`PLUGIN_GROUP`), once.
 
     Returns:
-        The names registered.
-
-    Raises:
-        ValueError: naming the entry point, when it cannot be loaded or registered.
+        The names registered (those that fail are in :data:`PLUGIN_FAILURES`).
     """
     return register_entry_points(
         PLUGIN_GROUP, "acquisition", lambda entry: register_acquisition(entry.name, entry.load())
@@ -432,32 +439,46 @@ def register_entry_points(
 
     The loader behind each plugin group (acquisitions here, surrogates in
     :mod:`discovery.campaign_models`); each group caches its own call, so that every
-    process registers its plugins once, when a strategy name is first read.
+    process registers its plugins once, when a strategy name is first read. A plugin
+    that cannot be loaded or registered is logged and kept in :data:`PLUGIN_FAILURES`:
+    one broken package must not stop the strategies that do not name it.
 
     Args:
         group: The entry-point group (``matloop.acquisitions``, ...).
-        what: What the group adds, for error messages (``acquisition``, ...).
+        what: What the group adds, for messages (``acquisition``, ...).
         register: Loads one entry point and registers it under its name.
 
     Returns:
         The names registered, in the order found.
-
-    Raises:
-        ValueError: naming the entry point, when it cannot be loaded or registered.
     """
     names = []
     for entry in entry_points(group=group):
         try:
             register(entry)
         except Exception as error:  # an import error, any name problem: name the plugin
-            raise ValueError(f"{what} plugin {entry.name!r} ({entry.value}): {error}") from error
-        names.append(entry.name)
+            why = f"{what} plugin {entry.name!r} ({entry.value}) is not registered: {error}"
+            PLUGIN_FAILURES[entry.name] = why
+            logger.warning("%s", why)
+        else:
+            names.append(entry.name)
     return tuple(names)
+
+
+def load_all_plugins() -> None:
+    """Register the installed acquisitions, then the installed surrogates.
+
+    Always in this order, so that a name both kinds of plugin claim is the acquisition's
+    in every process, and the surrogate is the one refused (:data:`PLUGIN_FAILURES`).
+    """
+    load_plugins()
+    from discovery.campaign_models import load_surrogate_plugins  # it imports this module
+
+    load_surrogate_plugins()
 
 
 def acquisitions() -> dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]]:
     """The registered acquisition builders by name, installed plugins included."""
-    load_plugins()
+    load_all_plugins()
     return ACQUISITIONS
 
 

@@ -28,6 +28,7 @@ all. A builder follows :class:`SurrogateBuilder`, and its models are registered 
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -37,9 +38,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 from botorch.models.model import Model
+from botorch.models.transforms.input import ChainedInputTransform, Warp
 from pymatgen.core.periodic_table import Element
 
-from discovery.acquisition import ACQUISITIONS, PLUGIN_NAME, register_entry_points
+from discovery.acquisition import (
+    ACQUISITIONS,
+    PLUGIN_NAME,
+    load_all_plugins,
+    register_entry_points,
+)
 from discovery.compositions import element_fractions
 from discovery.domain import ModelArtifact
 from discovery.ensembles import (
@@ -56,7 +63,9 @@ from discovery.featurizers import (
     fractions_to_batch,
 )
 from discovery.spaces import SearchSpace
-from discovery.surrogates import data_hash, fit_bayesian_gp, fit_gp, gp_artifact
+from discovery.surrogates import data_hash, fit_bayesian_gp, fit_gp, gp_artifact, safe_bounds
+
+logger = logging.getLogger(__name__)
 
 #: The built-in surrogates, by name; :func:`surrogates` adds the registered ones.
 SURROGATES: tuple[str, ...] = ("gp", "bayesgp", "ensemble", "gnn", "transformer")
@@ -300,7 +309,9 @@ def register_surrogate(
 
     if name in SURROGATES or name in SURROGATE_PLUGINS:
         raise ValueError(f"surrogate {name!r} is already registered")
-    if name in strategy_words() or name in ACQUISITIONS:
+    if name in ACQUISITIONS:
+        raise ValueError(f"surrogate name {name!r} is an acquisition's name already")
+    if name in strategy_words():
         raise ValueError(
             f"surrogate name {name!r} is a word of strategy names; {name!r} would "
             "change what those strategies mean"
@@ -331,23 +342,21 @@ def load_surrogate_plugins() -> tuple[str, ...]:
     """Register the surrogates of installed packages (:data:`SURROGATE_PLUGIN_GROUP`), once.
 
     Returns:
-        The names registered.
-
-    Raises:
-        ValueError: naming the entry point, when it cannot be loaded or registered.
+        The names registered (those that fail are in
+        :data:`discovery.acquisition.PLUGIN_FAILURES`).
     """
     return register_entry_points(SURROGATE_PLUGIN_GROUP, "surrogate", _register_entry_point)
 
 
 def surrogates() -> tuple[str, ...]:
     """The surrogates a strategy may name: built-in, then registered (plugins included)."""
-    load_surrogate_plugins()
+    load_all_plugins()
     return (*SURROGATES, *SURROGATE_PLUGINS)
 
 
 def gaussian_processes() -> tuple[str, ...]:
     """The surrogates that are exact GPs (``top``, ``endgame``, ``iwarp``), plugins included."""
-    load_surrogate_plugins()
+    load_all_plugins()
     registered = (n for n, r in SURROGATE_PLUGINS.items() if r.spec.gaussian_process)
     return (*GAUSSIAN_PROCESSES, *registered)
 
@@ -363,7 +372,7 @@ def is_gaussian_process(name: str) -> bool:
 
 def surrogate_origin(name: str) -> Mapping[str, str | None] | None:
     """Where a registered surrogate comes from (:class:`RegisteredSurrogate`); None if built in."""
-    load_surrogate_plugins()
+    load_all_plugins()
     registered = SURROGATE_PLUGINS.get(name)
     return None if registered is None else registered.origin
 
@@ -397,24 +406,85 @@ def plugin_artifact(
     return ModelArtifact(name, data_hash(train_X, train_Y), metrics, weights)
 
 
+class SurrogatePluginError(RuntimeError):
+    """A registered surrogate failed: its builder raised, or its model cannot be used.
+
+    A fault of the plugin, not of the caller's request: the message names the surrogate
+    and where it comes from (package and version), and the cause is chained.
+    """
+
+
 def _fit_registered(name: str, inputs: SurrogateInputs) -> tuple[Model, ModelArtifact]:
-    """Fit a registered surrogate, refusing what the acquisitions cannot use, naming it."""
-    model = SURROGATE_PLUGINS[name].spec.fit(inputs)
+    """Fit a registered surrogate, refusing what the acquisitions cannot use, naming it.
+
+    Raises:
+        SurrogatePluginError: when the builder raises, returns no single-output BoTorch
+            model, or a model whose posterior at a training input fails or is not finite.
+    """
+    registered = SURROGATE_PLUGINS[name]
+    try:
+        model = registered.spec.fit(inputs)
+    except Exception as error:  # anything the plugin raises is the plugin's fault
+        raise _plugin_error(name, f"{type(error).__name__}: {error}") from error
     if not isinstance(model, Model):
-        raise ValueError(
-            f"surrogate {name!r} returned {type(model).__name__}, not a fitted BoTorch Model"
-        )
+        raise _plugin_error(name, f"returned {type(model).__name__}, not a fitted BoTorch Model")
     try:
         outputs = model.num_outputs
     except NotImplementedError:
         outputs = None
     if outputs != 1:
-        raise ValueError(
-            f"surrogate {name!r}: {type(model).__name__} has num_outputs {outputs}; "
-            "a surrogate models one objective (num_outputs == 1)"
+        raise _plugin_error(
+            name,
+            f"{type(model).__name__} has num_outputs {outputs}; a surrogate models one "
+            "objective (num_outputs == 1)",
         )
     model.eval()  # BoTorch's posteriors are those of a model in eval mode
+    _check_posterior(name, model, inputs.train_X[:1])
+    if inputs.input_warp and not _warps_inputs(model):
+        logger.warning(
+            "surrogate %r was asked to warp its inputs (+iwarp), and its model has no "
+            "BoTorch Warp input transform: if it does not warp them another way, its "
+            "trials and model version claim a warp that was not fitted",
+            name,
+        )
     return model, plugin_artifact(name, model, inputs.train_X, inputs.train_Y)
+
+
+def _plugin_error(name: str, problem: str) -> SurrogatePluginError:
+    origin = SURROGATE_PLUGINS[name].origin
+    package = origin.get("distribution") or origin.get("source")
+    version = f" {origin['version']}" if origin.get("version") else ""
+    return SurrogatePluginError(f"surrogate plugin {name!r} ({package}{version}): {problem}")
+
+
+def _check_posterior(name: str, model: Model, X: torch.Tensor) -> None:
+    """Refuse a model whose posterior at ``X`` (``1 x d``, float64) fails or is not finite.
+
+    Caught here, a float32 model or a posterior of the wrong shape names the plugin,
+    instead of failing deep inside an acquisition function.
+    """
+    try:
+        with torch.no_grad():
+            posterior: Any = model.posterior(X)  # a GPyTorch or an ensemble's: both have these
+            mean, variance = posterior.mean, posterior.variance
+    except Exception as error:
+        problem = f"its posterior at a training input failed: {type(error).__name__}: {error}"
+        raise _plugin_error(name, problem) from error
+    if mean.shape[-2:] != (1, 1) or variance.shape != mean.shape:
+        raise _plugin_error(
+            name,
+            f"its posterior of 1 x d inputs has a mean of shape {tuple(mean.shape)} and a "
+            f"variance of shape {tuple(variance.shape)}, not 1 x 1",
+        )
+    if not (torch.isfinite(mean).all() and torch.isfinite(variance).all()):
+        raise _plugin_error(name, "its posterior at a training input is not finite")
+
+
+def _warps_inputs(model: Model) -> bool:
+    """Whether ``model`` warps its inputs with BoTorch's ``Warp`` (alone or chained)."""
+    transform = getattr(model, "input_transform", None)
+    chained = transform.values() if isinstance(transform, ChainedInputTransform) else [transform]
+    return any(isinstance(t, Warp) for t in chained)
 
 
 def fit_surrogate(
@@ -443,9 +513,9 @@ def fit_surrogate(
 
     Raises:
         ValueError: for an unknown surrogate, a GNN on a space without a simplex, a
-            transformer on a space that is not a composition space, input warping
-            on a surrogate that is not a GP, or a registered surrogate whose builder
-            does not return a single-output BoTorch model.
+            transformer on a space that is not a composition space, or input warping
+            on a surrogate that is not a GP.
+        SurrogatePluginError: when a registered surrogate fails (:func:`_fit_registered`).
 
     """
     if surrogate not in surrogates():
@@ -454,8 +524,8 @@ def fit_surrogate(
         raise ValueError(
             f"input warping (iwarp) needs a GP surrogate {gaussian_processes()}, not {surrogate}"
         )
-    if surrogate in SURROGATE_PLUGINS:
-        inputs = SurrogateInputs(train_X, train_Y, bounds, seed, space, input_warp)
+    if surrogate in SURROGATE_PLUGINS:  # bounds as the built-in GPs see them: never flat
+        inputs = SurrogateInputs(train_X, train_Y, safe_bounds(bounds), seed, space, input_warp)
         return _fit_registered(surrogate, inputs)
     if surrogate == "gp":
         gp = fit_gp(train_X, train_Y, bounds, input_warp)
@@ -555,6 +625,7 @@ __all__ = [
     "RegisteredSurrogate",
     "SurrogateBuilder",
     "SurrogateInputs",
+    "SurrogatePluginError",
     "SurrogateSpec",
     "fit_surrogate",
     "gaussian_processes",

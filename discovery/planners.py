@@ -23,6 +23,7 @@ from linear_operator.utils.warnings import NumericalWarning
 from scipy import stats
 
 from discovery.acquisition import (
+    PLUGIN_FAILURES,
     PLUGIN_GROUP,
     TOP_HUNTING,
     AcquisitionInputs,
@@ -931,6 +932,9 @@ def make_planner(name: str) -> Planner:
     known = surrogate in surrogates() and len(chosen) <= 1
     extra = set(options) - {*chosen, *STRATEGY_FLAGS}
     if not known or extra or len(set(options)) < len(options):
+        broken = [PLUGIN_FAILURES[w] for w in (surrogate, *options) if w in PLUGIN_FAILURES]
+        if broken:  # an installed plugin it names: why that one is missing
+            raise ValueError(f"strategy {name!r}: {broken[0]}")
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
             f"surrogate[+acquisition][+iwarp][+warp][+endgame] with surrogate in "

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -66,9 +66,27 @@ def errors() -> Iterator[None]:
         yield
     except (CommandError, ValueError, LookupError, OSError) as error:  # OSError: files, network
         message = error.args[0] if isinstance(error, LookupError) and error.args else error
-        # Escaped: a message quoting input ("units.[key]") is not Rich markup.
-        err.print(f"[red]error:[/red] {escape(str(message))}", highlight=False)
-        raise typer.Exit(1) from None
+        _fail(str(message))
+    except RuntimeError as error:  # a surrogate plugin that failed names itself
+        if not _plugin_failure(error):
+            raise
+        _fail(str(error))
+
+
+def _fail(message: str) -> NoReturn:
+    # Escaped: a message quoting input ("units.[key]") is not Rich markup.
+    err.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+    raise typer.Exit(1) from None
+
+
+def _plugin_failure(error: RuntimeError) -> bool:
+    """Whether ``error`` is a :class:`discovery.campaign_models.SurrogatePluginError`.
+
+    Looked up where it was raised from: importing the module here would load torch for
+    every command.
+    """
+    models = sys.modules.get("discovery.campaign_models")
+    return models is not None and isinstance(error, models.SurrogatePluginError)
 
 
 def _server(settings: Settings) -> Any:

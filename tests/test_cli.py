@@ -525,6 +525,24 @@ def test_an_installed_acquisition_plugin_runs_a_campaign(
     load_plugins.cache_clear()
 
 
+def test_a_failing_surrogate_plugin_is_an_error_line_naming_it(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discovery.campaign_models import SURROGATE_PLUGINS, register_surrogate
+
+    def fit(inputs: object) -> object:
+        raise RuntimeError("did not converge")
+
+    monkeypatch.setattr("discovery.campaign_models.SURROGATE_PLUGINS", dict(SURROGATE_PLUGINS))
+    register_surrogate("stubborn", fit)
+    create = ("campaign", "create", "stuck", "--from-olympus", str(OLYMPUS), "--initial", "4")
+    _ok(cli, *create, "--strategy", "stubborn", "--batch", "2")
+    result = cli.invoke(app, ["campaign", "run", "stuck", "--rounds", "3"])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "error: surrogate plugin 'stubborn' (" in result.output
+    assert "RuntimeError: did not converge" in result.output
+
+
 def test_a_mongodb_uri_without_its_scheme_is_an_error_naming_the_variable(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

@@ -969,3 +969,33 @@ def test_an_admin_closes_a_campaign_and_instruments_get_no_more_work(api: TestCl
     assert listed["status"] == "closed"
     unknown = api.post("/api/v1/campaigns/nope/close", headers=boss)
     assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]
+
+
+def test_a_failing_surrogate_plugin_is_a_500_naming_it(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discovery.campaign_models import SURROGATE_PLUGINS, register_surrogate
+
+    def fit(inputs: object) -> object:
+        raise ValueError("lengthscale prior must be positive")  # the plugin's, not the lab's
+
+    monkeypatch.setattr("discovery.campaign_models.SURROGATE_PLUGINS", dict(SURROGATE_PLUGINS))
+    register_surrogate("stubborn", fit)
+    boss = _auth("admin")
+    body = {
+        "name": "stuck",
+        "space": {"parameters": [{"name": "a", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "yield", "direction": "max"}],
+        "settings": {"strategy": "stubborn", "initial": 2, "batch_size": 2},
+    }
+    assert api.post("/api/v1/campaigns", json=body, headers=boss).status_code == 201
+    claim = {"instrument": "r", "count": 2}
+    trials = api.post("/api/v1/campaigns/stuck/claims", json=claim, headers=boss).json()["trials"]
+    results = [{"trial_id": t["id"], "values": {"yield": i}} for i, t in enumerate(trials)]
+    stored = api.post("/api/v1/campaigns/stuck/results", json={"results": results}, headers=boss)
+    assert stored.status_code == 200, stored.text
+    failed = api.post("/api/v1/campaigns/stuck/claims", json=claim, headers=boss)
+    assert failed.status_code == 500
+    detail = failed.json()["detail"]
+    assert detail.startswith("surrogate plugin 'stubborn' (")
+    assert detail.endswith("ValueError: lengthscale prior must be positive")

@@ -15,6 +15,7 @@ from botorch.acquisition.monte_carlo import qUpperConfidenceBound
 
 from discovery.acquisition import (
     ACQUISITIONS,
+    PLUGIN_FAILURES,
     PLUGIN_GROUP,
     AcquisitionInputs,
     load_plugins,
@@ -36,11 +37,13 @@ def build(inputs):
 @pytest.fixture
 def registry() -> Iterator[None]:
     """Leave the registry and the plugin cache as they were."""
-    before = dict(ACQUISITIONS)
+    before, failures = dict(ACQUISITIONS), dict(PLUGIN_FAILURES)
     load_plugins.cache_clear()
     yield
     ACQUISITIONS.clear()
     ACQUISITIONS.update(before)
+    PLUGIN_FAILURES.clear()
+    PLUGIN_FAILURES.update(failures)
     load_plugins.cache_clear()
 
 
@@ -112,10 +115,14 @@ def test_an_installed_plugin_is_registered_in_every_process(
     assert out.stdout.strip() == "gp+plug_ucb"
 
 
-def test_a_broken_plugin_is_named(
-    registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_a_broken_plugin_is_named_by_the_strategies_that_name_it_alone(
+    registry: None,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    install_plugin(tmp_path, "warp", "my_acquisitions:build")
+    install_plugin(tmp_path, "warp", "my_acquisitions:build")  # a flag's name
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ValueError, match=r"acquisition plugin 'warp' \(my_acquisitions:build\)"):
-        make_planner("gp+top")
+    assert make_planner("gp+top+warp").name == "gp+top+warp"  # the flag, unchanged
+    assert "acquisition plugin 'warp' (my_acquisitions:build) is not registered" in caplog.text
+    assert "is a word of strategy names" in PLUGIN_FAILURES["warp"]

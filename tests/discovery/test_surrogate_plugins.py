@@ -6,8 +6,9 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -19,10 +20,18 @@ from botorch.models.model import Model
 from botorch.models.transforms import Normalize, Standardize
 from gpytorch.mlls import ExactMarginalLogLikelihood
 
+from discovery.acquisition import (
+    ACQUISITIONS,
+    PLUGIN_FAILURES,
+    PLUGIN_GROUP,
+    acquisitions,
+    load_plugins,
+)
 from discovery.campaign_models import (
     SURROGATE_PLUGIN_GROUP,
     SURROGATE_PLUGINS,
     SurrogateInputs,
+    SurrogatePluginError,
     SurrogateSpec,
     load_surrogate_plugins,
     register_surrogate,
@@ -69,13 +78,15 @@ PLUG_GP_ORIGIN = {
 @contextmanager
 def restored_surrogate_registry() -> Iterator[None]:
     """Leave the registered surrogates and the plugin cache as they were."""
-    before = dict(SURROGATE_PLUGINS)
+    before, failures = dict(SURROGATE_PLUGINS), dict(PLUGIN_FAILURES)
     load_surrogate_plugins.cache_clear()
     try:
         yield
     finally:
         SURROGATE_PLUGINS.clear()
         SURROGATE_PLUGINS.update(before)
+        PLUGIN_FAILURES.clear()
+        PLUGIN_FAILURES.update(failures)
         load_surrogate_plugins.cache_clear()
 
 
@@ -111,8 +122,8 @@ def fit_plain_gp(inputs: SurrogateInputs) -> Model:
         ("warp", "is a word of strategy names"),
         ("iwarp", "is a word of strategy names"),
         ("endgame", "is a word of strategy names"),
-        ("top", "is a word of strategy names"),
-        ("qucb", "is a word of strategy names"),
+        ("top", "is an acquisition's name already"),
+        ("qucb", "is an acquisition's name already"),
         ("random", "is a word of strategy names"),
         ("portfolio", "is a word of strategy names"),
         ("rl", "is a word of strategy names"),
@@ -183,11 +194,66 @@ def test_top_iwarp_and_endgame_need_a_surrogate_registered_as_a_gp(registry: Non
     assert len(picks) == 3 and not picks & {*measured.tolist(), *pending.tolist()}
 
 
-def test_a_builder_that_returns_no_model_is_named(registry: None) -> None:
-    register_surrogate("broken", lambda inputs: inputs.train_Y)
-    problem, _, _ = pool_problem()
-    with pytest.raises(ValueError, match="surrogate 'broken' returned Tensor, not a fitted"):
-        make_planner("broken").plan(problem, 2, seed=0)
+def raises(error: Exception) -> Callable[[SurrogateInputs], Model]:
+    def fit(inputs: SurrogateInputs) -> Model:
+        raise error
+
+    return fit
+
+
+def single_precision(inputs: SurrogateInputs) -> Model:
+    """A GP fitted in float32: the acquisitions ask its posterior in float64."""
+    return fit_plain_gp(
+        replace(inputs, train_X=inputs.train_X.float(), train_Y=inputs.train_Y.float())
+    )
+
+
+@pytest.mark.parametrize(
+    ("fit", "problem"),
+    [
+        (lambda inputs: inputs.train_Y, "returned Tensor, not a fitted BoTorch Model"),
+        (raises(RuntimeError("did not converge")), "RuntimeError: did not converge"),
+        (raises(ValueError("bad prior")), "ValueError: bad prior"),  # not the caller's fault
+        (single_precision, "its posterior at a training input failed: RuntimeError"),
+    ],
+)
+def test_a_failing_plugin_is_named_with_its_origin(
+    registry: None, fit: Callable[[SurrogateInputs], Model], problem: str
+) -> None:
+    register_surrogate("broken", fit)
+    with pytest.raises(SurrogatePluginError) as raised:
+        make_planner("broken").plan(pool_problem()[0], 2, seed=0)
+    message = str(raised.value)
+    assert message.startswith(f"surrogate plugin 'broken' ({__name__}:") and problem in message
+
+
+def test_a_plugin_sees_bounds_it_can_normalise_by(registry: None) -> None:
+    seen: list[torch.Tensor] = []
+
+    def fit(inputs: SurrogateInputs) -> Model:
+        seen.append(inputs.bounds)
+        return fit_plain_gp(inputs)
+
+    register_surrogate("flat", fit)
+    problem = pool_problem()[0]
+    flat = np.array(problem.pool, dtype=float)
+    flat[:, 0] = 0.5  # a column the pool never varies: a constant parameter
+    X, pending = np.array(problem.X, dtype=float), np.array(problem.X_pending, dtype=float)
+    X[:, 0] = pending[:, 0] = 0.5
+    problem = replace(problem, pool=flat, X=X, X_pending=pending)
+    assert len(make_planner("flat").plan(problem, 2, seed=0).suggestions) == 2
+    lower, upper = seen[0]
+    assert bool((upper > lower).all())  # Normalize by them gives no NaN
+
+
+def test_a_gp_plugin_that_does_not_warp_when_asked_is_warned_of(
+    registry: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    register_surrogate("unwarped", SurrogateSpec(fit_plain_gp, gaussian_process=True))
+    problem = pool_problem()[0]
+    with caplog.at_level("WARNING", logger="discovery.campaign_models"):
+        make_planner("unwarped+iwarp").plan(problem, 2, seed=0)
+    assert "asked to warp its inputs (+iwarp)" in caplog.text
 
 
 def test_an_installed_plugin_is_registered_in_every_process(
@@ -215,10 +281,33 @@ def test_an_installed_plugin_is_registered_in_every_process(
     assert out.stdout.strip() == "plug_gp+top"
 
 
-def test_a_broken_plugin_is_named(
+def test_a_broken_plugin_is_named_by_the_strategies_that_name_it_alone(
     registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    install_plugin(tmp_path, "warp", "my_surrogates:PLUG_GP")
+    install_plugin(tmp_path, "forest", "my_surrogates:missing")  # no such attribute
     monkeypatch.syspath_prepend(str(tmp_path))
-    with pytest.raises(ValueError, match=r"surrogate plugin 'warp' \(my_surrogates:PLUG_GP\)"):
-        make_planner("gp+top")
+    assert make_planner("gp+top+iwarp+warp+endgame").name == "gp+top+iwarp+warp+endgame"
+    broken = r"strategy 'forest\+qucb': surrogate plugin 'forest' \(my_surrogates:missing\)"
+    with pytest.raises(ValueError, match=broken + " is not registered: .*missing"):
+        make_planner("forest+qucb")
+
+
+def test_a_name_two_plugins_claim_is_the_acquisitions(
+    registry: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # whichever is asked for first, in every process: the acquisition loads first
+    acquisition = "def build(inputs):\n    raise NotImplementedError\n"
+    entry = "forest = forest_acquisitions:build"
+    install_distribution(tmp_path, "forest_acquisitions", acquisition, PLUGIN_GROUP, entry)
+    install_plugin(tmp_path, "forest", "my_surrogates:PLUG_GP")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = dict(ACQUISITIONS)
+    load_plugins.cache_clear()
+    try:
+        assert "forest" not in surrogates()
+        assert "forest" in acquisitions()
+        assert PLUGIN_FAILURES["forest"].endswith("'forest' is an acquisition's name already")
+    finally:
+        ACQUISITIONS.clear()
+        ACQUISITIONS.update(before)
+        load_plugins.cache_clear()
