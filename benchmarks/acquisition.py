@@ -59,6 +59,7 @@ import sys
 import time
 from collections.abc import Sequence
 from functools import cache
+from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +74,8 @@ sys.path.insert(0, str(REPO))
 
 from benchmarks.machine import machine  # noqa: E402
 from benchmarks.scripts import sibling  # noqa: E402
+from discovery.acquisition import PLUGIN_GROUP  # noqa: E402
+from discovery.campaign_models import SURROGATE_PLUGIN_GROUP  # noqa: E402
 from discovery.datasets import PoolDataset, load_csv, load_olympus  # noqa: E402
 from discovery.domain import Direction  # noqa: E402
 from discovery.metrics import (  # noqa: E402
@@ -108,6 +111,8 @@ OLYMPUS_STRATEGIES = (
 )
 COMPOSITION_STRATEGIES = ("random", "botorch", "gp+warp", "rl", "gp+prior")
 MULTI_STRATEGIES = ("random", "botorch", "gp+warp")
+#: Strategies :func:`planner` builds itself; the others are :func:`make_planner`'s.
+SPECIAL_STRATEGIES = ("oracle", "rl", "gp+prior")
 #: matloop's best configuration on the Olympus sets. gp+top+iwarp+warp was chosen by the
 #: geometric mean of AF relative to botorch over development seeds 100-109, never over the
 #: seeds reported (0-9), against gp, gp+warp, gp+iwarp, gp+iwarp+warp, Matern-kernel
@@ -309,6 +314,24 @@ def model_digest(strategy: str, policy: bytes, prior: bytes | None) -> str | Non
     return hashlib.sha256(weights).hexdigest()[:12] if weights else None
 
 
+def plugin_versions(strategy: str) -> str | None:
+    """The installed plugin packages a strategy names, with their versions, else None.
+
+    ``mine+qucb`` with a surrogate plugin ``mine`` from ``my-surrogates`` 0.2 gives
+    ``mine: my-surrogates 0.2``. Part of a campaign's key in the journal, so that a new
+    release of a plugin reruns its campaigns, and named in the tables.
+    """
+    groups = (SURROGATE_PLUGIN_GROUP, PLUGIN_GROUP)
+    found = {
+        entry.name: f"{entry.name}: {entry.dist.name} {entry.dist.version}"
+        for group in groups
+        for entry in entry_points(group=group)
+        if entry.dist is not None
+    }
+    named = [found[word] for word in strategy.split("+") if word in found]
+    return "; ".join(named) or None
+
+
 def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> list[dict[str, Any]]:
     """Every (task, strategy, seed) campaign to run."""
     plans: list[tuple[str, Sequence[str], int, int, int, dict[str, Any]]] = []
@@ -325,6 +348,7 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
             **dict(task=key, strategy=strategy, seed=seed, policy=policy, **extra),
             **dict(initial=initial, batch=batch, rounds=rounds),
             "model_digest": model_digest(strategy, policy, prior),
+            "plugins": plugin_versions(strategy),
         }
         for key, strategies, initial, batch, rounds, extra in plans
         for strategy in strategies
@@ -333,16 +357,18 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
 
 
 def job_key(job: dict[str, Any]) -> tuple[Any, ...]:
-    """What identifies a campaign: task, strategy, seed, budget and the model it reads."""
+    """What identifies a campaign: task, strategy, seed, budget, the model it reads and
+    the plugin releases it runs."""
     keys = ("task", "strategy", "seed", "initial", "batch", "rounds")
-    return (*(job[k] for k in keys), job.get("model_digest"))
+    return (*(job[k] for k in keys), job.get("model_digest"), job.get("plugins"))
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
     """Campaigns finished by earlier runs, to resume an interrupted one.
 
     A campaign is reused when its key (:func:`job_key`) matches, so a retrained policy or
-    prior reruns its own; a change to the code is not in the key: delete the journal.
+    prior, or a new release of a plugin, reruns its own; a change to matloop's code is not
+    in the key: delete the journal.
     """
     if not path.is_file():
         return []
@@ -364,6 +390,13 @@ def main() -> None:
     parser.add_argument("--skip-multi", action="store_true")
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition")
     args = parser.parse_args()
+    for strategy in args.strategies:  # before the policy trains and the workers spawn
+        if strategy not in SPECIAL_STRATEGIES:
+            try:
+                make_planner(strategy)
+            except ValueError as error:
+                parser.error(f"--strategies: {error}")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(1)
     started = time.perf_counter()
     policy, version, policy_info = b"", None, dict[str, Any]()
@@ -396,6 +429,7 @@ def main() -> None:
         "machine": machine(),
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "default_strategy": DEFAULT,
+        "plugins": {j["strategy"]: j["plugins"] for j in jobs if j["plugins"]},
         "policy": {"version": version, **policy_info},
         "prior": prior_info,
         "olympus": olympus_summary(olympus) if olympus else {},
@@ -435,6 +469,27 @@ def policy_sentence(policy: dict[str, Any]) -> str:
     )
 
 
+def plugin_sentence(plugins: dict[str, str]) -> str:
+    """What the table says of the plugin packages its strategies ran, if any."""
+    named = sorted(set(plugins.values()))
+    return f" Plugins: {'; '.join(named)}." if named else ""
+
+
+def vs_botorch(ratio: float) -> str:
+    """AF relative to botorch, in brackets; nothing where botorch did not run."""
+    return f" ({ratio:.2f}x)" if math.isfinite(ratio) else ""
+
+
+def botorch_line(strategy: str, olympus: dict[str, Any]) -> str:
+    """How often ``strategy``'s AF reaches 1.2x botorch's, falls below 0.9x, and on average."""
+    ratios = [e["strategies"][strategy]["af_vs_botorch"] for e in olympus.values()]
+    return (
+        f"- {strategy}: {sum(x >= 1.2 for x in ratios)}/{len(ratios)} at >= 1.2x, "
+        f"{sum(x < 0.9 for x in ratios)} below 0.9x (geometric mean "
+        f"{math.exp(np.mean(np.log(ratios))):.2f}x)"
+    )
+
+
 def markdown(r: dict[str, Any]) -> str:
     c = r["config"]
     first = c.get("first_seed", 0)
@@ -444,7 +499,9 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; "
         f"{sum(run['seconds'] for run in r['runs']) / 60:.0f} min of campaigns, run by "
         f"{c['workers']} worker processes. matloop's best configuration: {r['default_strategy']}"
-        " (chosen on development seeds, see DEFAULT in the script)." + policy_sentence(r["policy"]),
+        " (chosen on development seeds, see DEFAULT in the script)."
+        + policy_sentence(r["policy"])
+        + plugin_sentence(r.get("plugins", {})),
         "",
     ]
     if r["olympus"]:
@@ -457,7 +514,7 @@ def markdown(r: dict[str, Any]) -> str:
         ]
         for name, entry in r["olympus"].items():
             rows = entry["strategies"]
-            cells = [f"{fmt(rows[s]['af'])} ({rows[s]['af_vs_botorch']:.2f}x)" for s in strategies]
+            cells = [fmt(rows[s]["af"]) + vs_botorch(rows[s]["af_vs_botorch"]) for s in strategies]
             lines.append(
                 f"| {name} | {entry['pool']} | {entry['budget']} | " + " | ".join(cells) + " |"
             )
@@ -477,14 +534,9 @@ def markdown(r: dict[str, Any]) -> str:
                 rows = entry["strategies"]
                 cells = [fmt(rows[s][metric]) if metric in rows[s] else "n/a" for s in strategies]
                 lines.append(f"| {name} | " + " | ".join(cells) + " |")
-        lines += ["", "AF relative to botorch, per strategy: sets at >= 1.2x, sets below 0.9x:", ""]
-        for s in strategies:
-            ratios = [e["strategies"][s]["af_vs_botorch"] for e in r["olympus"].values()]
-            lines.append(
-                f"- {s}: {sum(x >= 1.2 for x in ratios)}/{len(ratios)} at >= 1.2x, "
-                f"{sum(x < 0.9 for x in ratios)} below 0.9x (geometric mean "
-                f"{math.exp(np.mean(np.log(ratios))):.2f}x)"
-            )
+        if "botorch" in strategies:  # the ratios need it
+            lines += ["", "AF relative to botorch, per strategy: sets at >= 1.2x, sets below 0.9x:"]
+            lines += [""] + [botorch_line(s, r["olympus"]) for s in strategies]
         lines.append("")
     if r["composition"]:
         comp = r["composition"]

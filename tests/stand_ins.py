@@ -8,8 +8,10 @@ from typing import Any
 from literature.text import Span
 
 
-def install_distribution(root: Path, module: str, source: str, group: str, entry: str) -> None:
-    """A one-module package installed under ``root`` (put it on ``sys.path``): version 0.1.
+def install_distribution(
+    root: Path, module: str, source: str, group: str, entry: str, version: str = "0.1"
+) -> None:
+    """A one-module package installed under ``root`` (put it on ``sys.path``).
 
     Args:
         root: The folder that stands for site-packages.
@@ -18,12 +20,13 @@ def install_distribution(root: Path, module: str, source: str, group: str, entry
         source: The module's code.
         group: The entry-point group (``matloop.surrogates``).
         entry: The entry point, ``name = module:attribute``.
+        version: The distribution's version.
     """
     (root / f"{module}.py").write_text(source)
-    info = root / f"{module}-0.1.dist-info"
+    info = root / f"{module}-{version}.dist-info"
     info.mkdir()
     name = module.replace("_", "-")
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
     (info / "entry_points.txt").write_text(f"[{group}]\n{entry}\n")
 
 

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 import pytest
+
+#: sys.path as the tests found it
+PATH = list(sys.path)
 
 
 @pytest.fixture(scope="module")
@@ -16,10 +21,15 @@ def bench(benchmark_script: Callable[[str], ModuleType]) -> ModuleType:
     return benchmark_script("acquisition")
 
 
-def jobs(bench: ModuleType, policy: bytes, prior: bytes | None) -> dict[str, dict[str, Any]]:
+def jobs(
+    bench: ModuleType,
+    policy: bytes,
+    prior: bytes | None,
+    strategies: list[str] | None = None,
+) -> dict[str, dict[str, Any]]:
     args = argparse.Namespace(
         sets=["snar"],
-        strategies=["botorch", "rl"],
+        strategies=strategies or ["botorch", "rl"],
         initial=10,
         batch=4,
         rounds=15,
@@ -64,3 +74,36 @@ def test_the_table_names_the_policy_only_when_one_was_trained(bench: ModuleType)
     assert "policy:rl-policy:186b65976c28 (weights 0123456789ab): trained" in (
         bench.policy_sentence(digested)
     )
+
+
+def test_a_new_release_of_a_plugin_reruns_its_campaigns(
+    bench: ModuleType, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from discovery.campaign_models import SURROGATE_PLUGIN_GROUP
+    from tests.stand_ins import install_distribution
+
+    def released(version: str) -> dict[str, dict[str, Any]]:
+        site = tmp_path / version
+        site.mkdir()
+        entry = "mine = my_surrogates:fit"
+        install_distribution(site, "my_surrogates", "", SURROGATE_PLUGIN_GROUP, entry, version)
+        monkeypatch.setattr(sys, "path", [str(site), *PATH])
+        return jobs(bench, b"policy weights", None, ["botorch", "mine+qucb"])
+
+    first, second = released("0.1"), released("0.2")
+    assert first["snar mine+qucb"]["plugins"] == "mine: my-surrogates 0.1"
+    assert bench.job_key(first["snar mine+qucb"]) != bench.job_key(second["snar mine+qucb"])
+    assert bench.job_key(first["snar botorch"]) == bench.job_key(second["snar botorch"])
+    # journal lines of built-in strategies, written before plugins were in the key, match
+    old_line = {k: v for k, v in first["snar botorch"].items() if k != "plugins"}
+    assert bench.job_key(old_line) == bench.job_key(first["snar botorch"])
+
+
+def test_the_table_names_plugins_and_leaves_out_ratios_without_botorch(
+    bench: ModuleType,
+) -> None:
+    assert bench.plugin_sentence({}) == ""
+    named = {"mine": "mine: my-surrogates 0.2", "mine+qucb": "mine: my-surrogates 0.2"}
+    assert bench.plugin_sentence(named) == " Plugins: mine: my-surrogates 0.2."
+    assert bench.vs_botorch(1.234) == " (1.23x)"
+    assert bench.vs_botorch(float("nan")) == ""
