@@ -28,6 +28,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import math
 import warnings
@@ -41,6 +42,7 @@ import numpy as np
 import pandas as pd
 from pymatgen.core import Composition, Structure
 
+from agents.campaign import MAX_LINEAGE_TRIALS, trial_lineage
 from db import CampaignStore
 from db.literature import LiteratureStore
 from db.models import (
@@ -91,6 +93,8 @@ class LabelledData:
         y: ``n`` target values (target units).
         labels: ``n`` display names (the formula as written, or the structure's formula).
         rows: ``n`` 1-based data-row numbers in the source (for error messages).
+        ids: ``n`` ids of the stored items the rows were read from (a campaign's trial
+            ids), for lineage; empty when the rows are not stored items (a table's).
 
     """
 
@@ -98,6 +102,7 @@ class LabelledData:
     y: np.ndarray
     labels: list[str]
     rows: list[int] = field(default_factory=list)
+    ids: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.materials)
@@ -106,11 +111,13 @@ class LabelledData:
         """The rows at ``index``, in that order."""
         index = [int(i) for i in index]
         rows = [self.rows[i] for i in index] if self.rows else []
+        ids = [self.ids[i] for i in index] if self.ids else []
         return LabelledData(
             [self.materials[i] for i in index],
             self.y[index],
             [self.labels[i] for i in index],
             rows,
+            ids,
         )
 
 
@@ -142,9 +149,11 @@ class TrainedModel:
             (target units; NLL in nats per point), ``coverage_95``,
             ``miscalibration_area`` and ``spearman`` (None when undefined).
         data_hash: SHA-256 (64 hex digits) of the training and validation materials and
-            targets and the model settings: the model's registry identity.
+            targets (and of the ids of the records they were read from) and the model
+            settings: the model's registry identity.
         info: What the model predicts and from what: ``target``, ``source``, ``unit``
-            (or None), ``validation`` (how the split was made); stored with its metrics.
+            (or None), ``validation`` (how the split was made) and its lineage (the
+            records and their papers, or the trials); stored with its metrics.
         validation: The validation predictions behind ``diagnostics``.
         notes: Things worth telling the user (records skipped, ...).
 
@@ -172,6 +181,10 @@ class PreparedTraining:
             ``--unit``): part of the identity, since the same numbers in another unit
             are another model, and a retrained model given its unit must not be the
             unit-less one registered before.
+        record_ids: Ids of the literature records the values were read from: part of
+            the identity, since records are averaged per formula, so a new record of a
+            formula's value would leave the data as they were (empty for tables and
+            campaigns, each of whose source rows or trials is a row of the data).
 
     """
 
@@ -181,11 +194,12 @@ class PreparedTraining:
     info: dict[str, Any]
     notes: tuple[str, ...] = ()
     declared_unit: str | None = None
+    record_ids: tuple[str, ...] = ()
 
     @property
     def data_hash(self) -> str:
-        """:func:`data_hash` of the splits, settings and declared unit: the model's identity."""
-        return data_hash(self.train, self.val, self.config, self.declared_unit)
+        """:func:`data_hash` of the splits, settings, declared unit and records: the identity."""
+        return data_hash(self.train, self.val, self.config, self.declared_unit, self.record_ids)
 
     def version(self, prefix: str = "model") -> str:
         """The version :func:`register` gives the trained model, known before training."""
@@ -219,6 +233,7 @@ def data_hash(
     val: LabelledData,
     config: PropertyModelConfig,
     unit: str | None = None,
+    record_ids: Sequence[str] = (),
 ) -> str:
     """SHA-256 of the materials and targets of both splits and the model settings.
 
@@ -226,7 +241,11 @@ def data_hash(
     settings its kind does not read (a GP's ensemble settings). The other settings are
     in: the same data trained longer, or with more members, is another model. So is a
     declared ``unit``: a model in GPa is not the same numbers with no unit (a model
-    without one keeps the hash it had before units were declared).
+    without one keeps the hash it had before units were declared). So is the set of
+    ``record_ids`` the values were read from, in any order: another set of records is
+    another model, whose lineage names other records (without ids, the hash is what it
+    was before they were part of it). Where the data were read (a file's path) is not
+    in: the same data read from anywhere is one model.
 
     Returns:
         64 lower-case hex digits.
@@ -238,6 +257,8 @@ def data_hash(
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     if unit is not None:
         digest.update(f"unit:{unit}".encode())
+    if record_ids:
+        digest.update(f"records:{_ids_hash(record_ids)}".encode())
     for split, data in (("train", train), ("val", val)):
         digest.update(split.encode())
         for material, value in zip(data.materials, data.y, strict=True):
@@ -314,30 +335,39 @@ def score(model: PropertyModel, prepared: PreparedTraining) -> TrainedModel:
     }
     validation = Validation(val.labels, val.y, prediction.mean, prediction.std)
     return TrainedModel(
-        model, diagnostics, prepared.data_hash, prepared.info, validation, prepared.notes
+        model,
+        diagnostics,
+        prepared.data_hash,
+        prepared.info,
+        validation,
+        prepared.notes,
     )
 
 
 # -- tables ----------------------------------------------------------------------------
 
 
-def _read_text_csv(path: Path) -> pd.DataFrame:
+def _read_text_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    """The table's cells as text, and the SHA-256 of the very bytes they were read from."""
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
+    content = path.read_bytes()  # read once: the digest is of what was parsed
     with warnings.catch_warnings():
         # index_col=False: a row wider than the header warns (an error here) instead of
         # silently turning the first column into the index
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
             # every cell as text: pandas would read sodium nitride ("NaN") as a missing value
-            table = pd.read_csv(path, dtype=str, keep_default_na=False, index_col=False)
+            table = pd.read_csv(
+                io.BytesIO(content), dtype=str, keep_default_na=False, index_col=False
+            )
         except pd.errors.ParserWarning:
             raise ValueError(f"{path}: a data row has more cells than the header") from None
         except (ValueError, pd.errors.ParserError) as error:  # parser errors, not UTF-8, empty
             raise ValueError(f"{path}: {error}".strip()) from None
     if table.empty:
         raise ValueError(f"{path}: no data rows")
-    return table
+    return table, hashlib.sha256(content).hexdigest()
 
 
 def _column(table: pd.DataFrame, path: Path, column: str, role: str) -> list[str]:
@@ -494,7 +524,15 @@ def read_table(
             ``kind`` model reads.
 
     """
-    return _read_table(Path(path), target, formula_column, structure_column, kind)[0]
+    return _read_table(Path(path), target, formula_column, structure_column, kind).data
+
+
+class _TableRead(NamedTuple):
+    """What :func:`_read_table` read: the data, notes on rows merged, the file's digest."""
+
+    data: LabelledData
+    notes: list[str]
+    sha256: str  # of the file's bytes, as read: tells whether the file changed since
 
 
 def _read_table(
@@ -503,9 +541,9 @@ def _read_table(
     formula_column: str,
     structure_column: str | None,
     kind: str | None = None,
-) -> tuple[LabelledData, list[str]]:
-    """:func:`read_table`, with notes on the rows merged."""
-    table = _read_text_csv(path)
+) -> _TableRead:
+    """:func:`read_table`, with notes on the rows merged and the file's SHA-256."""
+    table, sha256 = _read_text_csv(path)
     targets = _column(table, path, target, "target")
     if structure_column is not None:
         cells = _column(table, path, structure_column, "structure")
@@ -531,8 +569,8 @@ def _read_table(
             labels.append(formula)
     data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
     if structure_column is not None and kind in (None, "crystal-gnn"):
-        return data, []  # polymorphs of one composition are different crystals
-    return _merge_repeats(data, path)
+        return _TableRead(data, [], sha256)  # polymorphs of one composition are different crystals
+    return _TableRead(*_merge_repeats(data, path), sha256)
 
 
 def _material_key(material: Material, kind: str) -> Any:
@@ -582,6 +620,11 @@ def prepare_table(
 ) -> PreparedTraining:
     """Read and split a CSV table of materials and a target column for training.
 
+    The model's ``source`` names the file by its absolute path (``table:/data/x.csv``),
+    with the SHA-256 of the bytes read (``table_sha256``; ``val_table_sha256`` for
+    ``val_path``): lineage, not identity, so the same file read from any folder is one
+    version.
+
     Args:
         path: Training CSV (header row; one material per row).
         target: Target column (finite numbers, in the target's units).
@@ -623,20 +666,28 @@ def prepare_table(
             "structure_column: crystal-gnn reads crystal structures; name the column that "
             "holds CIF text or CIF file paths"
         )
-    data, notes = _read_table(Path(path), target, formula_column, structure_column, kind)
+    data, notes, sha256 = _read_table(Path(path), target, formula_column, structure_column, kind)
+    # lineage, not identity: where the file is and what it held (the hash is of the data)
+    info: dict[str, Any] = {
+        "target": target,
+        "source": f"table:{Path(path).resolve()}",
+        "table_sha256": sha256,
+        "unit": declared,
+    }
     if val_path is not None:
         train_part = data
-        val, val_notes = _read_table(Path(val_path), target, formula_column, structure_column, kind)
+        val, val_notes, val_sha256 = _read_table(
+            Path(val_path), target, formula_column, structure_column, kind
+        )
         _check_size(len(train_part), str(path))  # validation materials are not trained on
         _refuse_overlap(train_part, val, kind, Path(path), Path(val_path))
         notes += val_notes
-        how = f"file {val_path}"
+        info |= {"validation": f"file {Path(val_path).resolve()}", "val_table_sha256": val_sha256}
     else:
         _check_size(len(data), str(path))
         fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
         train_part, val = split(data, fraction, seed)
-        how = f"random {fraction:g} (seed {seed})"
-    info = {"target": target, "source": f"table:{path}", "unit": declared, "validation": how}
+        info["validation"] = f"random {fraction:g} (seed {seed})"
     return PreparedTraining(train_part, val, settings, info, tuple(notes), declared)
 
 
@@ -671,8 +722,8 @@ def campaign_data(
     fraction; a trial's formula is the composition of its non-zero fractions.
 
     Returns:
-        The formulas and measured values (in proposal order), the objective's name and
-        its unit (or None).
+        The formulas and measured values (in proposal order; each row's ``ids`` entry
+        is its trial's id), the objective's name and its unit (or None).
 
     Raises:
         CampaignNotFoundError: if there is no such campaign.
@@ -699,6 +750,7 @@ def campaign_data(
     materials: list[Material] = []
     labels: list[str] = []
     y = []
+    trials: list[str] = []
     for trial in store.trials(name):
         measurement = by_trial.get(trial.id) if trial.id is not None else None
         value = None if measurement is None else measurement.values.get(objective)
@@ -711,8 +763,10 @@ def campaign_data(
         materials.append(formula)
         labels.append(Composition(fractions).reduced_formula)
         y.append(float(value))
+        trials.append(str(trial.id))
     unit = next(o.unit for o in campaign.objectives if o.name == objective)
-    return LabelledData(materials, np.asarray(y, dtype=float), labels), objective, unit
+    data = LabelledData(materials, np.asarray(y, dtype=float), labels, ids=trials)
+    return data, objective, unit
 
 
 def train_from_campaign(*args: Any, **kwargs: Any) -> TrainedModel:
@@ -734,6 +788,11 @@ def prepare_campaign(
     seed: int = 0,
 ) -> PreparedTraining:
     """Read and split a composition campaign's measurements for training.
+
+    The model lists the trials it was trained on (:func:`_campaign_lineage`) and names
+    the campaign in its ``source`` (``campaign:<name>``). It is not filed under the
+    campaign in the registry: a property model stands alone (another campaign may use it
+    as its prior), and must outlive a campaign deleted with its own surrogates.
 
     Args:
         store: A connected campaign store.
@@ -763,8 +822,24 @@ def prepare_campaign(
         "source": f"campaign:{name}",
         "unit": unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
+        **_campaign_lineage(train_part.ids, val.ids),
     }
     return PreparedTraining(train_part, val, settings, info)
+
+
+def _campaign_lineage(train_trials: Sequence[str], val_trials: Sequence[str]) -> dict[str, Any]:
+    """Which trials a campaign's property model learned from, as a campaign's surrogate says.
+
+    ``train_trials`` and ``train_trials_hash`` (:func:`agents.campaign.trial_lineage`),
+    and the validation split's trials (``val_trials``, in proposal order, None past
+    :data:`~agents.campaign.MAX_LINEAGE_TRIALS`): an ensemble stops training and scales
+    its spread on them. Not part of the model's version, which stays what it was before
+    trials were recorded: every measured trial is a row of the data, so other trials of
+    the campaign are other data (another campaign with the very same measurements shares
+    the model, and its lineage stays that of the first training).
+    """
+    listed = list(val_trials) if len(val_trials) <= MAX_LINEAGE_TRIALS else None
+    return {**trial_lineage(train_trials), "val_trials": listed}
 
 
 # -- literature records ----------------------------------------------------------------
@@ -804,8 +879,9 @@ def records_data(
     Returns:
         The labelled formulas (one per composition, whatever its notation: the first of
         its records' reduced formulas; sorted), notes on how many records were skipped
-        and why, the unit of the values (None when there are no records)
-        and the ids of the records used.
+        and why, the unit of the values (None when there are no records), the ids of
+        the records used and, for each of them, the papers it had been read in when it
+        was read here (a record gains the papers ingested later).
 
     """
     rows, _ = store.records(
@@ -818,6 +894,7 @@ def records_data(
     values: dict[tuple[tuple[int, ...], tuple[float, ...]], list[float]] = {}
     names: dict[tuple[tuple[int, ...], tuple[float, ...]], str] = {}
     used: list[str] = []
+    papers: dict[str, list[str]] = {}
     skipped: Counter[str] = Counter()
     for row in rows:
         reason = _skip_reason(row, chosen, plain_only)
@@ -834,11 +911,13 @@ def records_data(
             # the first in sort order, not in reading order: the data hash stays put
             names[key] = min(names.get(key, formula), formula)
             used.append(str(row["id"]))
+            papers[str(row["id"])] = _paper_keys(row)
     notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
     keys = sorted(values, key=lambda k: (names[k], k))
     formulas: list[Material] = [names[k] for k in keys]
     y = np.array([float(np.mean(values[k])) for k in keys], dtype=float)
-    return RecordsData(LabelledData(formulas, y, [names[k] for k in keys]), notes, chosen, used)
+    data = LabelledData(formulas, y, [names[k] for k in keys])
+    return RecordsData(data, notes, chosen, used, papers)
 
 
 class RecordsData(NamedTuple):
@@ -848,6 +927,13 @@ class RecordsData(NamedTuple):
     notes: list[str]
     unit: str | None
     record_ids: list[str]  # lineage: the records behind the values, in reading order
+    # record id -> keys of the papers it was read in, then (sorted): a snapshot
+    record_papers: dict[str, list[str]]
+
+
+def _paper_keys(row: Mapping[str, Any]) -> list[str]:
+    """The keys of the papers a record row was read in, sorted, each once."""
+    return sorted({str(source["paper"]) for source in row.get("sources") or []})
 
 
 def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> str | None:
@@ -928,7 +1014,7 @@ def prepare_records(
     settings = _config(kind, config, seed)
     if kind == "crystal-gnn":
         raise ValueError("kind: crystal-gnn needs structures; literature records have none")
-    data, notes, data_unit, record_ids = records_data(store, property, min_confidence, unit)
+    data, notes, data_unit, record_ids, papers = records_data(store, property, min_confidence, unit)
     if len(data) < MIN_SAMPLES:
         skipped = f" ({'; '.join(notes)})" if notes else ""
         raise ValueError(
@@ -943,25 +1029,41 @@ def prepare_records(
         "unit": data_unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
         "min_confidence": min_confidence,
-        **_lineage(record_ids),
+        **_lineage(record_ids, papers),
     }
-    return PreparedTraining(train_part, val, settings, info, tuple(notes))
+    return PreparedTraining(
+        train_part, val, settings, info, tuple(notes), record_ids=tuple(record_ids)
+    )
 
 
-#: Most record ids a model's metrics list (a MongoDB document holds 16 MB); beyond, the
-#: count and hash still identify the set.
+#: Most record ids, and most paper keys, a model's metrics list (a MongoDB document
+#: holds 16 MB); beyond, the count and hash still identify the set.
 MAX_LINEAGE_IDS = 20_000
 
 
-def _lineage(record_ids: Sequence[str]) -> dict[str, Any]:
-    """Which records a model learned from: their count, a hash, and (up to a cap) ids.
+def _ids_hash(ids: Sequence[str]) -> str:
+    """SHA-256 of a set of ids or keys, whatever their order."""
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()
+
+
+def _lineage(record_ids: Sequence[str], papers: Mapping[str, Sequence[str]]) -> dict[str, Any]:
+    """Which records, and papers, a model learned from: counts, hashes, (up to a cap) ids.
 
     Each record names the papers and sentences it was read from, so the ids carry
-    lineage from paper to record to model.
+    lineage from paper to record to model; but a record gains the papers ingested after
+    the model was trained, so the papers it had been read in then are listed too
+    (``record_papers``: their keys, sorted; a record's papers then are those of its
+    papers now that the list holds).
     """
-    digest = hashlib.sha256("\n".join(sorted(record_ids)).encode()).hexdigest()
-    listed = list(record_ids) if len(record_ids) <= MAX_LINEAGE_IDS else None
-    return {"records_used": len(record_ids), "records_hash": digest, "record_ids": listed}
+    keys = sorted({key for record in record_ids for key in papers.get(record, ())})
+    return {
+        "records_used": len(record_ids),
+        "records_hash": _ids_hash(record_ids),
+        "record_ids": list(record_ids) if len(record_ids) <= MAX_LINEAGE_IDS else None,
+        "papers_used": len(keys),
+        "record_papers_hash": _ids_hash(keys),
+        "record_papers": keys if len(keys) <= MAX_LINEAGE_IDS else None,
+    }
 
 
 # -- registry --------------------------------------------------------------------------
@@ -1008,7 +1110,7 @@ def register(
     """Store a trained model in the registry; the same kind and data hash register once.
 
     The stored metrics are the model's own (sizes, seconds, per-member history), the
-    validation diagnostics prefixed ``val_`` and ``info`` (target, source, unit).
+    validation diagnostics prefixed ``val_`` and ``info`` (target, source, unit, lineage).
 
     Args:
         model: The trained model.
@@ -1057,6 +1159,33 @@ def registered(prepared: PreparedTraining, prefix: str = "model") -> dict[str, A
         return describe_model_record(prepared.version(prefix))
     except LookupError:
         return None
+
+
+#: Metrics that say where a model's data came from: beside its version, not part of it.
+LINEAGE_METRICS = (
+    "source",
+    "table_sha256",
+    "val_table_sha256",
+    "train_trials_hash",
+    "record_papers_hash",
+)
+
+
+def lineage_changes(prepared: PreparedTraining, stored: Mapping[str, Any]) -> list[str]:
+    """The lineage metrics that ``stored`` (a registered model's metrics) holds otherwise.
+
+    A model is registered once per data and settings (:func:`registered`): the same data
+    read from another file, or from another campaign's trials, is the model registered
+    first, whose metrics keep the lineage of that first training (or none, for a model
+    registered before its lineage was recorded). Named here, so that it can be said.
+
+    Returns:
+        The names, of :data:`LINEAGE_METRICS`, that ``prepared`` records and ``stored``
+        records otherwise or not at all; empty when the lineage is the same.
+
+    """
+    info = prepared.info
+    return [name for name in LINEAGE_METRICS if name in info and stored.get(name) != info[name]]
 
 
 def load_property_model(version: str, device: str | None = None) -> PropertyModel:
@@ -1143,6 +1272,7 @@ def write_plots(trained: TrainedModel, folder: str | Path) -> list[Path]:
 __all__ = [
     "COMPOSITION_DECIMALS",
     "DEFAULT_VAL_FRACTION",
+    "LINEAGE_METRICS",
     "MIN_SAMPLES",
     "LabelledData",
     "PreparedTraining",
@@ -1151,6 +1281,7 @@ __all__ = [
     "campaign_data",
     "checked_unit",
     "data_hash",
+    "lineage_changes",
     "load_property_model",
     "predict",
     "prepare_campaign",

@@ -42,7 +42,8 @@ class PoolDataset:
         objectives: The measured columns, with directions.
         points: The ``N`` candidates, in file order.
         values: Measured objective values, shape ``N x m`` (columns follow ``objectives``).
-        source: Path the data came from.
+        source: Absolute path of the file or folder the data came from (resolved:
+            where it was read from, whatever folder the reader ran in).
         notes: Anything the importer had to decide (dropped constraints, ...).
 
     """
@@ -97,7 +98,13 @@ def load_olympus(folder: str | Path) -> PoolDataset:
     table.columns = names + measured
     objectives = tuple(Objective(m, config.goal) for m in measured)
     data = _pool_from_table(
-        table, names, objectives, config.nominal, name=folder.name, source=str(folder)
+        table,
+        names,
+        objectives,
+        config.nominal,
+        name=folder.name,
+        source=_absolute(folder),
+        where=str(folder),
     )
     if not config.simplex:
         return data
@@ -168,7 +175,9 @@ def load_csv(
                 f"columns are {list(table.columns)}"
             )
         return _composition_pool(table, composition, goals, path, read_formula)
-    return _pool_from_table(table, chosen, goals, {}, name=path.stem, source=str(path))
+    return _pool_from_table(
+        table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=str(path)
+    )
 
 
 def _refuse_repeated_compositions(
@@ -228,7 +237,13 @@ def _composition_pool(
     expanded = pd.concat([fractions, table[[o.name for o in objectives]]], axis=1)
     nominal = dict.fromkeys(symbols, (0.0, 1.0))
     pool = _pool_from_table(
-        expanded, symbols, objectives, nominal, name=path.stem, source=str(path)
+        expanded,
+        symbols,
+        objectives,
+        nominal,
+        name=path.stem,
+        source=_absolute(path),
+        where=str(path),
     )
     space = SearchSpace(pool.space.parameters, (SimplexConstraint(tuple(symbols), 1.0),))
     note = f"{column!r}: {len(symbols)} elements as molar fractions (simplex)"
@@ -373,6 +388,11 @@ def _float_or_inf(value: float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def _absolute(path: Path) -> str:
+    """``path`` absolute, links resolved: one name for one file, wherever it was read from."""
+    return str(path.resolve())
+
+
 def _pool_from_table(
     table: pd.DataFrame,
     names: list[str],
@@ -381,18 +401,20 @@ def _pool_from_table(
     *,
     name: str,
     source: str,
+    where: str,
 ) -> PoolDataset:
+    """A pool of ``table``'s rows; ``where`` (the path as given) starts error messages."""
     parameters: list[Parameter] = []
     for column in names:
         series = table[column]
         if series.isna().any():
             row = int(np.flatnonzero(series.isna().to_numpy())[0])
-            raise ValueError(f"{source}: column {column!r} is empty in data row {row + 1}")
+            raise ValueError(f"{where}: column {column!r} is empty in data row {row + 1}")
         if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
             bad = np.flatnonzero(~np.isfinite(series.to_numpy(float)))
             if bad.size:
                 raise ValueError(
-                    f"{source}: column {column!r} is not a finite number in data row "
+                    f"{where}: column {column!r} is not a finite number in data row "
                     f"{int(bad[0]) + 1}"
                 )
             lo, hi = float(series.min()), float(series.max())
@@ -408,7 +430,7 @@ def _pool_from_table(
         bad = np.flatnonzero(~np.isfinite(column))
         if bad.size:
             raise ValueError(
-                f"{source}: objective {objective.name!r} is missing or not a finite number "
+                f"{where}: objective {objective.name!r} is missing or not a finite number "
                 f"in data row {int(bad[0]) + 1}"
             )
         values[:, j] = column

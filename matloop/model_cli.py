@@ -176,6 +176,27 @@ def _train_and_register(
     return describe_model_record(register_trained(trained)), True, written
 
 
+def _lineage_notes(prepared: PreparedTraining, stored: dict[str, Any], fresh: bool) -> list[str]:
+    """Say so when the registered model of the same data records another lineage.
+
+    Its metrics are those of the training that registered it: the same data read from
+    another file or another campaign's trials, or from records that have been read in
+    more papers since (or registered before lineage was recorded), is the same model,
+    and its lineage is not this training's.
+    """
+    from agents.models import lineage_changes
+
+    changed = [] if fresh else lineage_changes(prepared, stored["metrics"])
+    if not changed:
+        return []
+    return [
+        f"{stored['version']} keeps the lineage of the training that registered it: its "
+        f"{', '.join(changed)} differ from this training's (another file or campaign with "
+        "the same data, papers read since, or a model registered before lineage was "
+        "recorded)"
+    ]
+
+
 @model_app.command("train")
 def model_train(
     data: Annotated[Path | None, typer.Option(help="Training CSV (one material a row).")] = None,
@@ -320,7 +341,7 @@ def model_train(
                 assert records is not None
                 prepared = prepare_records(LiteratureStore(), records, kind, **common)
             stored, fresh, written = _train_and_register(prepared, plots, device)
-    for note in prepared.notes:
+    for note in (*prepared.notes, *_lineage_notes(prepared, stored, fresh)):
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
     metrics = stored["metrics"]  # the registry's: a model registered before keeps its own
     said = "registered" if fresh else "already registered"

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -377,3 +379,96 @@ def test_a_unit_applies_to_tables_only(cli: CliRunner) -> None:
     result = cli.invoke(app, ["model", "train", "--records", "tc", "--unit", "K"])
     assert result.exit_code == 1
     assert "--unit: applies to --data only, not --records" in result.output
+
+
+# -- lineage: what a registered model was trained on ----------------------------------------
+
+TC = [("MgB2", 39.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3), ("Nb", 9.2), ("YBa2Cu3O7", 92.0),
+      ("La2CuO4", 38.0)]  # fmt: skip
+
+
+def show(cli: CliRunner, version: str) -> dict[str, Any]:
+    """``model show VERSION --json``, read."""
+    shown = cli.invoke(app, ["model", "show", version, "--json"])
+    assert shown.exit_code == 0, shown.output
+    described: dict[str, Any] = json.loads(shown.output)
+    return described
+
+
+def test_a_new_record_of_a_known_value_trains_a_new_version(cli: CliRunner) -> None:
+    for material, value in TC:
+        PropertyRecordDocument(key=material, material=material, formula=material, property="tc",
+                               value=value, unit="K").save()  # fmt: skip
+    train = ["model", "train", "--records", "tc", "--kind", "gp"]
+    first = cli.invoke(app, train)
+    assert first.exit_code == 0, first.output
+    # a paper read later states MgB2's Tc again: the data are the same, the records are not
+    PropertyRecordDocument(key="MgB2 again", material="MgB2", formula="MgB2", property="tc",
+                           value=39.0, unit="K").save()  # fmt: skip
+    second = cli.invoke(app, train)
+    assert second.exit_code == 0, second.output
+    assert "already registered" not in second.output
+    versions = [registered(first.output), registered(second.output)]
+    assert versions[0] != versions[1]
+    lineage = [show(cli, v)["metrics"] for v in versions]
+    assert [len(m["record_ids"]) for m in lineage] == [6, 7]
+
+
+def test_a_campaign_model_records_its_trials(cli: CliRunner, tmp_path: Path) -> None:
+    from agents import CampaignAgent, LookupOracle
+    from db import CampaignStore
+    from discovery.datasets import load_csv
+    from discovery.domain import CampaignSettings, Direction
+
+    store = CampaignStore()
+    pool = load_csv(salts_csv(tmp_path / "salts.csv", SALTS), [("k", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(store, "sc", pool, CampaignSettings("random", initial=8))
+    agent.observe(LookupOracle.from_candidates(store.candidates("sc")).evaluate(agent.propose()))
+    result = cli.invoke(app, ["model", "train", "--campaign", "sc", "--kind", "gp"])
+    assert result.exit_code == 0, result.output
+    version = registered(result.output)
+    described = show(cli, version)
+    metrics = described["metrics"]
+    assert metrics["source"] == "campaign:sc"
+    measured = [str(t.id) for t in store.trials("sc")]
+    trained_on = metrics["train_trials"] + metrics["val_trials"]
+    assert sorted(trained_on) == sorted(measured) and len(metrics["train_trials"]) == 7
+    assert len(metrics["train_trials_hash"]) == 64
+    lineage = {f"metrics.{k}": "" for k in ("train_trials", "train_trials_hash", "val_trials")}
+    ModelRecord._get_collection().update_one(
+        {"version": version}, {"$unset": lineage}
+    )  # as it was registered before lineage was recorded: its version is the same
+    again = cli.invoke(app, ["model", "train", "--campaign", "sc", "--kind", "gp"])
+    assert again.exit_code == 0, again.output
+    text = " ".join(again.output.split())
+    assert f"already registered {version}" in text
+    assert "its train_trials_hash differ from this training's" in text
+
+
+def test_a_table_read_from_two_folders_is_one_model_named_by_its_absolute_path(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = salts_csv(tmp_path / "salts.csv", SALTS)
+    (tmp_path / "runs").mkdir()
+    train = ["model", "train", "--target", "k", "--kind", "gp", "--data"]
+    monkeypatch.chdir(tmp_path)
+    first = cli.invoke(app, [*train, "salts.csv"])
+    assert first.exit_code == 0, first.output
+    version = registered(first.output)
+    metrics = show(cli, version)["metrics"]
+    assert metrics["source"] == f"table:{table.resolve()}"
+    assert metrics["table_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    monkeypatch.chdir(tmp_path / "runs")
+    again = cli.invoke(app, [*train, "../salts.csv"])
+    assert again.exit_code == 0, again.output
+    assert f"already registered {version}" in again.output and "note:" not in again.output
+    # the same data in another file: the registered model, whose lineage is not this file's
+    copy = tmp_path / "runs" / "copy.csv"
+    copy.write_text("formula,k,note\n" + "".join(f"{f},{i + 1},x\n" for i, f in enumerate(SALTS)))
+    other = cli.invoke(app, [*train, "copy.csv"])
+    assert other.exit_code == 0, other.output
+    text = " ".join(other.output.split())
+    assert f"already registered {version}" in text
+    assert f"note: {version} keeps the lineage of the training that registered it" in text
+    assert "its source, table_sha256 differ from this training's" in text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import math
 from dataclasses import replace
 from pathlib import Path
@@ -13,11 +14,12 @@ import pytest
 from pymatgen.core import Composition, Lattice, Structure
 
 from agents import CampaignAgent, LookupOracle
-from agents.campaign import with_prior
+from agents.campaign import trial_lineage, with_prior
 from agents.models import (
     LabelledData,
     TrainedModel,
     data_hash,
+    lineage_changes,
     load_property_model,
     prepare_campaign,
     prepare_records,
@@ -27,6 +29,7 @@ from agents.models import (
     records_data,
     register,
     register_trained,
+    registered,
     train,
     train_from_campaign,
     train_from_records,
@@ -35,8 +38,14 @@ from agents.models import (
 )
 from db import CampaignStore, save_model_record
 from db.documents import ModelRecord
-from db.literature import LiteratureStore, PropertyRecordDocument
-from db.models import describe_model_record
+from db.literature import (
+    LiteratureStore,
+    PaperDocument,
+    PassageDocument,
+    PropertyRecordDocument,
+    RecordSource,
+)
+from db.models import describe_model_record, list_model_records
 from discovery.datasets import load_csv
 from discovery.diagnostics import calibration
 from discovery.domain import CampaignSettings, Direction, ModelArtifact
@@ -327,6 +336,31 @@ def test_a_validation_fraction_with_a_validation_file_is_refused_naming_both(
     assert len(split_alone.val) == 1
 
 
+def test_a_table_model_names_its_file_absolutely_with_its_digest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    table = write_csv(tmp_path / "salts.csv", [["formula", "k"], *[[f, "1"] for f in SALTS]])
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path)
+    here = prepare_table("salts.csv", "k", "gp")
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    there = prepare_table(Path("..") / "salts.csv", "k", "gp")
+    for prepared in (here, there):
+        assert prepared.info["source"] == f"table:{table.resolve()}"
+        assert prepared.info["table_sha256"] == hashlib.sha256(table.read_bytes()).hexdigest()
+    # where it was read from is lineage, not identity: one file, one version
+    assert here.version() == there.version()
+    # the same data in a changed file (a column added): the same model, another digest
+    extra = [["formula", "k", "note"], *[[f, "1", "x"] for f in SALTS]]
+    changed = prepare_table(write_csv(tmp_path / "salts.csv", extra), "k", "gp")
+    assert changed.version() == here.version()
+    assert lineage_changes(changed, here.info) == ["table_sha256"]
+    held_out = write_csv(tmp_path / "val.csv", [["formula", "k"], ["BaO", "2"]])
+    with_file = prepare_table(table, "k", "gp", val_path=Path("..") / "val.csv")
+    assert with_file.info["validation"] == f"file {held_out.resolve()}"
+    assert with_file.info["val_table_sha256"] == hashlib.sha256(held_out.read_bytes()).hexdigest()
+
+
 def test_missing_files_are_file_not_found(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"nowhere\.csv: not found"):
         train_from_table(tmp_path / "nowhere.csv", "k", "gp")
@@ -426,7 +460,7 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     stored_record("LSCO", 38.0)  # a name, not a formula
     stored_record("Pb", 7200.0, unit="mK", formula="Pb")
     store = LiteratureStore()
-    data, notes, unit, used = records_data(store, "tc")
+    data, notes, unit, used, _ = records_data(store, "tc")
     assert unit == "K" and "MgB2" in data.labels and "LSCO" not in data.labels
     read = {str(r.id) for r in PropertyRecordDocument.objects(unit="K", material__ne="LSCO")}
     assert set(used) == read and len(used) == 7  # MgB2 and B2Mg: two records, one formula
@@ -443,6 +477,81 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     assert metrics["records_used"] == 7 and len(metrics["records_hash"]) == 64
     with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
         train_from_records(store, "kappa", "gp")
+
+
+def read_in(*papers: str) -> list[RecordSource]:
+    """A record's sources: one sentence of each paper (stored, as ingestion stores them)."""
+    sources = []
+    for key in papers:
+        paper = PaperDocument.objects(key=key).first()
+        if paper is None:
+            paper = PaperDocument(key=key, model_version=TAGGER).save()
+        sentence = PassageDocument.objects(paper=paper).count()  # the paper's next one
+        passage = PassageDocument(paper=paper, section=0, sentence=sentence, text=key).save()
+        sources.append(
+            RecordSource(paper=paper, paper_key=key, passage=passage, section=0,
+                         sentence=sentence, model_version=TAGGER)
+        )  # fmt: skip
+    return sources
+
+
+TAGGER = "tagger-supermat:test"
+TC_RECORDS = [("MgB2", 39.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3), ("YBa2Cu3O7", 92.0),
+              ("La2CuO4", 38.0), ("Nb", 9.2)]  # fmt: skip
+
+
+def read_record(key: str, formula: str, value: float, *papers: str) -> PropertyRecordDocument:
+    """A stored plain tc record of ``formula`` read in ``papers``."""
+    return PropertyRecordDocument(
+        key=key, material=formula, formula=formula, property="tc", value=value, unit="K",
+        qualifier="=", papers=list(papers), n_papers=len(papers), sources=read_in(*papers),
+    ).save()  # fmt: skip
+
+
+def test_a_records_model_keeps_the_papers_its_records_were_read_in_when_it_trained(
+    mongodb_uri: str,
+) -> None:
+    for i, (formula, value) in enumerate(TC_RECORDS):
+        read_record(formula, formula, value, *(["p1"] if i % 2 else ["p1", "p2"]))
+    store = LiteratureStore()
+    prepared = prepare_records(store, "tc", "gp")
+    version = register_trained(train(prepared))
+    metrics = describe_model_record(version)["metrics"]
+    assert metrics["record_papers"] == ["p1", "p2"] and metrics["papers_used"] == 2
+    assert len(metrics["record_papers_hash"]) == 64
+    # a paper ingested later cites MgB2's record: the model was not trained on it
+    mgb2 = PropertyRecordDocument.objects.get(key="MgB2")
+    mgb2.update(push_all__sources=read_in("p3"), push__papers="p3", inc__n_papers=1)
+    assert describe_model_record(version)["metrics"]["record_papers"] == ["p1", "p2"]
+    again = prepare_records(store, "tc", "gp")
+    assert again.info["record_papers"] == ["p1", "p2", "p3"]
+    # the same records and values: the same model, whose papers are those it learned from
+    assert again.version() == version
+    assert lineage_changes(again, metrics) == ["record_papers_hash"]
+    assert lineage_changes(prepared, metrics) == []
+
+
+def test_a_new_record_of_a_known_value_is_another_model_version(mongodb_uri: str) -> None:
+    for formula, value in TC_RECORDS:
+        read_record(formula, formula, value, "p1")
+    store = LiteratureStore()
+    first = prepare_records(store, "tc", "gp")
+    version = register_trained(train(first))
+    assert registered(first) is not None
+    read_record("MgB2 again", "MgB2", 39.0, "p2")  # same formula, same value: same data
+    second = prepare_records(store, "tc", "gp")
+    for part in ("train", "val"):  # the data are as they were
+        was, now = getattr(first, part), getattr(second, part)
+        assert now.materials == was.materials
+        np.testing.assert_array_equal(now.y, was.y)
+    assert second.info["records_used"] == 7 and first.info["records_used"] == 6
+    assert second.version() != version and registered(second) is None
+    assert register_trained(train(second)) == second.version()
+    metrics = describe_model_record(second.version())["metrics"]
+    assert len(metrics["record_ids"]) == 7 and metrics["record_papers"] == ["p1", "p2"]
+    # the set of records, not the order it was read in
+    ids = list(second.record_ids)
+    assert data_hash(second.train, second.val, second.config, None, ids[::-1]) == (second.data_hash)
 
 
 WIDE = "LiBeBNaMgAlSiKCaScTiVCr"  # 13 elements, one more than composition models read
@@ -467,7 +576,7 @@ def test_records_of_one_composition_in_other_notations_are_one_material(
     stored_record("LSCO", 38.0, formula="La1.85Sr0.15CuO4")
     stored_record("LSCO", 36.0, formula="La37Sr3Cu20O80")
     stored_record("MgB2", 39.0, formula="MgB2")
-    data, _, _, used = records_data(LiteratureStore(), "tc")
+    data, _, _, used, _ = records_data(LiteratureStore(), "tc")
     assert data.labels == ["MgB2", "Sr0.15La1.85Cu1O4"] and len(used) == 3
     np.testing.assert_allclose(data.y, [39.0, 37.0])
 
@@ -479,7 +588,7 @@ def test_records_without_a_formula_are_skipped_not_read_from_their_names(
     stored_record("NbSe2", 7.2, formula="NbSe2")
     for name in ("PCCO", "BSCCO", "STO"):  # PCCO read as a formula would be PC2O
         stored_record(name, 21.0)
-    data, notes, _, used = records_data(LiteratureStore(), "tc")
+    data, notes, _, used, _ = records_data(LiteratureStore(), "tc")
     assert data.labels == ["MgB2", "NbSe2"] and len(used) == 2
     assert notes == ["3 record(s) skipped: no formula pymatgen can read"]
 
@@ -494,7 +603,7 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     # "at ambient pressure", as stored before ambient pressure stopped being a condition
     stored_record("FeSe", 8.0, formula="FeSe", qualifier="=", conditions={"pressure_gpa": 1e-4})
     store = LiteratureStore()
-    data, notes, _, _ = records_data(store, "tc")
+    data, notes, *_ = records_data(store, "tc")
     labelled = dict(zip(data.labels, data.y, strict=True))
     assert labelled == {"MgB2": 39.0, "Ba2YCu3O7": 92.0, "FeSe": 8.0}
     assert notes == [
@@ -503,7 +612,7 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
         "1 record(s) skipped: below absolute zero",
         "1 record(s) skipped: read under conditions (pressure_gpa)",
     ]
-    every, notes, _, _ = records_data(store, "tc", plain_only=False)
+    every, notes, *_ = records_data(store, "tc", plain_only=False)
     assert every.y[every.labels.index("MgB2")] == pytest.approx(37.0)  # 39 K and 35 K @ 5 GPa
     assert "LaFeAsO" in every.labels and notes == ["1 record(s) skipped: below absolute zero"]
 
@@ -527,7 +636,8 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
         train_from_campaign(store, "salts", kind="gp")
     agent.observe(oracle.evaluate(agent.propose(3)))
     trained = train_from_campaign(store, "salts", kind="gp")
-    assert trained.info == {
+    lineage = ("train_trials", "train_trials_hash", "val_trials")
+    assert {k: v for k, v in trained.info.items() if k not in lineage} == {
         "target": "a", "source": "campaign:salts", "unit": None,
         "validation": "random 0.1 (seed 0)",
     }  # fmt: skip
@@ -536,6 +646,35 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
     assert measured <= {0.0, 0.5}  # molar fractions: NaCl is Na 0.5, Cl 0.5
     with pytest.raises(ValueError, match="objective: campaign 'salts' has no objective 'b'"):
         train_from_campaign(store, "salts", "b", kind="gp")
+
+
+def test_a_campaign_model_lists_its_trials_and_outlives_its_campaign(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    rows = [["formula", "a"], *[[f, str(4.0 + 0.2 * i)] for i, f in enumerate(SALTS)]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(
+        store, "salts", pool, CampaignSettings("random", initial=8, batch_size=8)
+    )
+    agent.observe(LookupOracle.from_candidates(store.candidates("salts")).evaluate(agent.propose()))
+    prepared = prepare_campaign(store, "salts", kind="gp", val_fraction=0.25)
+    measured = [str(t.id) for t in store.trials("salts")]  # proposal order
+    info = prepared.info
+    assert len(info["train_trials"]) == 6 and len(info["val_trials"]) == 2
+    assert info["train_trials"] == [t for t in measured if t not in info["val_trials"]]
+    assert info["val_trials"] == [t for t in measured if t in info["val_trials"]]
+    assert info["train_trials_hash"] == trial_lineage(info["train_trials"])["train_trials_hash"]
+    # lineage is not identity: the version is what it was before trials were recorded
+    bare = [replace(part, ids=[]) for part in (prepared.train, prepared.val)]
+    assert data_hash(*bare, prepared.config) == prepared.data_hash
+    version = register_trained(train(prepared))
+    described = describe_model_record(version)
+    assert described["campaign"] is None and described["metrics"]["source"] == "campaign:salts"
+    assert described["metrics"]["train_trials"] == info["train_trials"]
+    assert described["metrics"]["val_trials"] == info["val_trials"]
+    store.delete("salts")  # its own surrogates go; a property model may be another's prior
+    assert [r["version"] for r in list_model_records()] == [version]
 
 
 def test_a_campaign_composition_wider_than_the_model_reads_is_refused_before_training(

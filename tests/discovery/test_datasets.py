@@ -324,3 +324,28 @@ def test_csv_composition_repeats_are_found_among_the_formulas_meant(tmp_path: Pa
     path = write_csv(tmp_path, "f,gap\nSrTiO3,3.2\nBaTiO3,3.1\nSTO,3.3\n")
     with pytest.raises(ValueError, match=r"data rows 1 and 3 \('SrTiO3', 'STO'\) is one"):
         load_csv(path, GAP, composition="f", read_formula=read_formula)
+
+
+# -- sources: where the data came from ------------------------------------------------------
+
+
+def test_sources_are_absolute_wherever_the_files_were_read_from(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = write_olympus(tmp_path / "data" / "tiny", TWO_PARAMS, "0.25,0.75,1.5\n1.0,0.0,2.5\n")
+    table = write_csv(tmp_path / "data", "f,gap\nBaTiO3,3.2\nSrTiO3,3.3\n")
+    (tmp_path / "work").mkdir()
+    monkeypatch.chdir(tmp_path / "work")
+    relative = Path("..") / "data"
+    assert load_olympus(relative / "tiny").source == str(folder.resolve())
+    assert load_csv(relative / table.name, GAP).source == str(table.resolve())
+    assert load_csv(relative / table.name, GAP, composition="f").source == str(table.resolve())
+
+
+def test_errors_name_the_path_as_it_was_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_csv(tmp_path, "temp,yield\n20,0.5\n40,\n", name="data.csv")
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=r"^data\.csv: objective 'yield' is missing"):
+        load_csv("data.csv", [("yield", Direction.MAXIMIZE)])
