@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from pymongo.errors import ConnectionFailure
 
-from db.literature import IngestReport, LiteratureStore, SearchHit
+from db.literature import IngestReport, LiteratureStore, SearchHit, canonical_reduced_formula
 from db.models import describe_model_record, headline_metrics
 from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
@@ -277,6 +277,11 @@ def ingest_paths(
 ) -> IngestSummary:
     """Read, extract and store every file; a bad file is reported and the batch goes on.
 
+    A paper's stored ``source`` is its file's absolute, resolved path
+    (:func:`literature.parsing.read_paper`), whatever directory the paths are relative to,
+    so it names the file from anywhere. Papers stored before keep the path as it was
+    typed, relative to where that ingest ran: no upgrade can know that directory.
+
     Args:
         store: Where to store.
         extractor: Tagger and encoder to read with.
@@ -339,50 +344,62 @@ def tagger_scores(version: str) -> dict[str, float]:
     return headline_metrics(described["kind"], described["metrics"])
 
 
-def records_dataframe(store: LiteratureStore, **query: Any) -> pd.DataFrame:
+def records_dataframe(
+    store: LiteratureStore, *, sentences: bool = False, **query: Any
+) -> pd.DataFrame:
     """Property records as a DataFrame, one row each, for analysis or as campaign priors.
+
+    Example:
+        A model's records, back to their papers and sentences::
+
+            metrics = describe_model_record(version)["metrics"]
+            ids = metrics["record_ids"] or []  # None past 20,000 records (a hash only)
+            frame = records_dataframe(LiteratureStore(), ids=ids, sentences=True)
 
     Args:
         store: Where the records are.
+        sentences: Give each source its sentence's ``text`` (and
+            ``material_sentence_text``), as the API's listing does (a query or two more).
         **query: Arguments of :meth:`db.literature.LiteratureStore.records_query`
             (``property``, ``elements``, ``minimum``, ``maximum``, ``min_confidence``,
-            ``material``).
+            ``material``, ``ids``, ``paper``).
 
     Returns:
-        Columns ``material, formula, formula_reduced, property, value, low, high, unit,
-        qualifier, conditions, confidence, n_papers, n_sources, elements, papers``:
-        ``formula_reduced`` is OPTIMADE's ``chemical_formula_reduced`` (``B2Mg``; None
-        for a name), ``conditions`` a dict (``{"pressure_gpa": 5.0}``, or
+        Columns ``id, material, formula, formula_reduced, property, value, low, high,
+        unit, qualifier, conditions, confidence, n_papers, n_sources, elements, papers,
+        sources``: ``id`` is the record's (a model's ``record_ids``, the API's ``id``
+        filter), ``formula_reduced`` OPTIMADE's ``chemical_formula_reduced``, canonical
+        (``B2Mg``, ``Cu20La37O80Sr3`` for La1.85Sr0.15CuO4; None for a name),
+        ``conditions`` a dict (``{"pressure_gpa": 5.0}``, or
         ``pressure_gpa_low``/``pressure_gpa_high`` for a range or bound; ``{}`` at
-        ambient), ``papers`` the paper keys. Keep only ``qualifier`` ``=``/``~`` rows
-        with empty ``conditions`` for the material's plain value.
+        ambient), ``papers`` the paper keys, ``sources`` the API's list of dicts (paper,
+        passage, spans, tagger version). Keep only ``qualifier`` ``=``/``~`` rows with
+        empty ``conditions`` for the material's plain value.
     """
     import pandas as pd
 
-    rows, _ = store.records(store.records_query(**query), limit=10**9, sentences=False)
+    rows, _ = store.records(store.records_query(**query), limit=10**9, sentences=sentences)
     columns = [
-        "material", "formula", "formula_reduced", "property", "value", "low", "high",
+        "id", "material", "formula", "formula_reduced", "property", "value", "low", "high",
         "unit", "qualifier", "conditions", "confidence", "n_papers", "n_sources", "elements",
     ]  # fmt: skip
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
     frame["formula_reduced"] = [_formula_reduced(row) for row in rows]
     frame["conditions"] = [dict(row.get("conditions") or {}) for row in rows]
     frame["papers"] = [sorted({s["paper"] for s in row["sources"]}) for row in rows]
+    frame["sources"] = [row["sources"] for row in rows]
     return frame
 
 
 def _formula_reduced(row: dict[str, Any]) -> str | None:
-    """The stored reduced formula, or one made from ``formula`` for older records."""
+    """The stored reduced formula, or one made from ``formula`` where it is not stored.
+
+    Made as ingestion stores it (:func:`db.literature.canonical_reduced_formula`), for
+    records stored before the field whose database was not upgraded (read-only access).
+    """
     if row.get("formula_reduced") or not row.get("formula"):
         return row.get("formula_reduced")
-    from pymatgen.core import Composition
-
-    from db.documents import alphabetical_formula
-
-    try:
-        return alphabetical_formula(Composition(row["formula"]))
-    except Exception:  # pymatgen raises many kinds on text that is not a formula
-        return None
+    return canonical_reduced_formula(row["formula"])
 
 
 def paper_files(paths: Iterable[str | Path]) -> list[Path]:

@@ -77,6 +77,7 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(2, "papers count readings and citing records", "db.literature:count_readings"),
     UpgradeStep(3, "materials get a descriptive formula", "db.materials:upgrade_materials"),
     UpgradeStep(4, "materials' formulas without brackets", "db.materials:plain_material_formulas"),
+    UpgradeStep(5, "canonical record formulas", "db.literature:canonical_record_formulas"),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

@@ -8,9 +8,10 @@ places is one record whose sources are counted.
 
 Documents stored by earlier versions are brought up to date when the database is
 connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open end is unset
-(:func:`unset_open_bound_ends`; it was stored equal to its number) and a paper's
+(:func:`unset_open_bound_ends`; it was stored equal to its number), a paper's
 ``records`` becomes the records that cite it (:func:`count_readings`; it counted its
-readings, now ``readings``).
+readings, now ``readings``) and a record's ``formula_reduced`` becomes its composition's
+canonical one (:func:`canonical_record_formulas`; it kept a paper's fractions).
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from db.campaigns import _insert, _transaction
 from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import headline_metrics, register_model
+from discovery.compositions import canonical_composition
 from discovery.domain import ModelArtifact
 from literature.records import (
     LOWER_BOUNDS,
@@ -67,6 +69,8 @@ class PaperDocument(Document):
     authors = ListField(StringField())
     journal = StringField(null=True)
     year = IntField(null=True)
+    # the file's absolute, resolved path; papers stored before it was resolved keep the
+    # path as typed, relative to where that ingest ran (no upgrade: the cwd is unknown)
     source = StringField()
     format = StringField()
     sections = ListField(StringField())
@@ -147,7 +151,9 @@ class PropertyRecordDocument(Document):
     key = StringField(required=True, unique=True)
     material = StringField(required=True)
     formula = StringField(null=True)  # as the first paper wrote it
-    formula_reduced = StringField(null=True)  # OPTIMADE chemical_formula_reduced (B2Mg)
+    # OPTIMADE chemical_formula_reduced, canonical (canonical_reduced_formula): B2Mg, and
+    # Cu20La37O80Sr3 for La1.85Sr0.15CuO4, so any spelling or multiple finds the record
+    formula_reduced = StringField(null=True)
     elements = ListField(StringField())
     nelements = IntField(null=True)
     property = StringField(required=True)
@@ -226,6 +232,53 @@ def record_key(record: PropertyRecord) -> str:
     reading = f"{record.qualifier}{record.value:.6g}[{low:.6g},{high:.6g}]"
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
 
+
+def canonical_reduced_formula(formula: str) -> str | None:
+    """A record's ``formula_reduced``: OPTIMADE's ``chemical_formula_reduced``, canonical.
+
+    The composition as materials store it (:func:`~discovery.compositions.canonical_composition`:
+    whole atoms where at most 1000 give back its fractions, else the fractions), elements
+    in alphabetical order: every spelling and multiple of one composition is one formula,
+    which is what the records filter ``chemical_formula_reduced`` compares.
+
+    Example:
+        >>> canonical_reduced_formula("La1.64Eu0.2Sr0.16CuO4")
+        'Cu25Eu5La41O100Sr4'
+        >>> canonical_reduced_formula("Sr4La41Eu5Cu25O100"), canonical_reduced_formula("MgB2")
+        ('Cu25Eu5La41O100Sr4', 'B2Mg')
+
+    Returns:
+        The formula, or None for text pymatgen cannot read as one (a name: "LSCO").
+    """
+    try:
+        composition = canonical_composition(Composition(formula))
+    except Exception:  # pymatgen raises many kinds on text that is not a formula
+        return None
+    if not composition.valid or composition.num_atoms <= 0:
+        return None
+    return alphabetical_formula(composition)
+
+
+def record_ids(ids: str | Iterable[str], where: str = "ids") -> list[ObjectId]:
+    """Record ids (a model's ``record_ids``, a row's ``id``) as stored.
+
+    Args:
+        ids: Ids, 24 hex digits each; one id alone may be given as a string.
+        where: The argument or option they came from, for messages.
+
+    Raises:
+        ValueError: naming ``where`` and the first text that is not an id.
+    """
+    found = []
+    for text in [ids] if isinstance(ids, str) else ids:
+        if not isinstance(text, str) or not ObjectId.is_valid(text):
+            raise ValueError(f"{where}: {text!r} is not a record id (24 hex digits)")
+        found.append(ObjectId(text))
+    return found
+
+
+#: Documents written, or sentences looked up, per request: far below MongoDB's 16 MB.
+_BATCH = 1000
 
 #: Stored record fields a :meth:`LiteratureStore.records` row leaves out (``sources``
 #: comes back summarised, last).
@@ -367,6 +420,8 @@ class LiteratureStore:
         maximum: float | None = None,
         min_confidence: float | None = None,
         material: str | None = None,
+        ids: str | Iterable[str] | None = None,
+        paper: str | None = None,
     ) -> dict[str, Any]:
         """A MongoDB filter for property records.
 
@@ -384,9 +439,18 @@ class LiteratureStore:
             maximum: Largest ``value``, in the record's unit.
             min_confidence: Smallest confidence.
             material: Formula or name, matched exactly (case-insensitive).
+            ids: Only these records (rows' ``id``, a model's ``record_ids``), as the API
+                filter ``id="..." OR id="..."``; an empty list selects none, None all.
+            paper: Only records read in the paper with this key (``doi:10.1/abc``, any
+                case), as the API filter ``paper="..."``.
 
         Raises:
-            ValueError: naming the argument, for an unknown element or a reversed range.
+            ValueError: naming the argument, for an unknown element, a reversed range or
+                an id that is none.
+
+        Example:
+            >>> LiteratureStore().records_query(ids=["6650f0c0a1b2c3d4e5f60718"])
+            {'_id': {'$in': [ObjectId('6650f0c0a1b2c3d4e5f60718')]}}
         """
         from pymatgen.core import Element
 
@@ -411,6 +475,10 @@ class LiteratureStore:
                 {"formula": {"$regex": pattern, "$options": "i"}},
                 {"material": {"$regex": pattern, "$options": "i"}},
             ]
+        if ids is not None:
+            query["_id"] = {"$in": record_ids(ids)}
+        if paper:
+            query["papers"] = str(paper).lower()  # keys are stored lower case
         return query
 
     def properties(self) -> list[str]:
@@ -454,8 +522,10 @@ class LiteratureStore:
                 (largest first; compare values of one property, whose unit is one),
                 ``"-n_papers"`` (most read first, the surest of them first); see
                 :func:`record_order`.
-            sentences: Give each source the ``text`` of its sentence (one more query);
-                each source always names its ``passage``.
+            sentences: Give each source the ``text`` of its sentence and, when the
+                material was named in an earlier sentence, that sentence's text as
+                ``material_sentence_text`` (a query or two more); each source always
+                names its ``passage``.
 
         Raises:
             ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
@@ -463,9 +533,10 @@ class LiteratureStore:
         # ties by material and value, then the unique key: pages neither repeat nor skip
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))
         page = list(found.skip(offset).limit(limit).as_pymongo())
-        passages = (s["passage"] for raw in page for s in raw.get("sources", []))
-        texts = _sentences(passages) if sentences else {}
-        return [_record_row(raw, texts) for raw in page], found.count()
+        sources = [s for raw in page for s in raw.get("sources", [])]
+        texts = _sentences(s["passage"] for s in sources) if sentences else {}
+        earlier = _material_sentences(sources) if sentences else {}
+        return [_record_row(raw, texts, earlier) for raw in page], found.count()
 
     def papers(
         self, query: dict[str, Any], limit: int = 100, offset: int = 0
@@ -760,7 +831,7 @@ def _completed(found: dict[str, Any], record: PropertyRecord) -> dict[str, Any]:
 
 def _record_document(record: PropertyRecord, source: RecordSource, paper_key: str) -> Any:
     elements = _elements(record)
-    reduced = alphabetical_formula(Composition(record.formula)) if record.formula else None
+    reduced = canonical_reduced_formula(record.formula) if record.formula else None
     return PropertyRecordDocument(
         id=ObjectId(),
         key=record_key(record),
@@ -813,6 +884,28 @@ def count_readings() -> None:
         papers.update_one({"_id": paper["_id"], "readings": {"$exists": False}}, {"$set": counts})
 
 
+def canonical_record_formulas() -> None:
+    """Store each record's ``formula_reduced`` canonically (upgrade step; idempotent).
+
+    It kept the fractions a paper wrote (``CuLa1.85O4Sr0.15``), so the same composition
+    written otherwise (``Sr3La37Cu20O80``, as a campaign's trial names it) found nothing;
+    it becomes :func:`canonical_reduced_formula`'s (``Cu20La37O80Sr3``), and records
+    stored before the field existed get it. ``formula`` (as written) stays. Each update
+    is filtered on the value read, so a concurrent run's write is not undone.
+    """
+    records = PropertyRecordDocument._get_collection()
+    found = records.find({"formula": {"$ne": None}}, {"formula": 1, "formula_reduced": 1})
+    updates = []
+    for raw in found:
+        wanted = canonical_reduced_formula(raw["formula"]) if raw["formula"] else None
+        stored = raw.get("formula_reduced")
+        if wanted is not None and wanted != stored:
+            old = {"_id": raw["_id"], "formula_reduced": stored}  # None: null or missing
+            updates.append(UpdateOne(old, {"$set": {"formula_reduced": wanted}}))
+    for start in range(0, len(updates), _BATCH):
+        records.bulk_write(updates[start : start + _BATCH], ordered=False)
+
+
 def _records_citing(keys: list[str]) -> dict[str, int]:
     """How many records cite each paper of ``keys`` (list it in ``papers``)."""
     grouped = PropertyRecordDocument._get_collection().aggregate(
@@ -834,11 +927,48 @@ def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
     return {p["_id"]: p["text"] for p in found}
 
 
-def _record_row(raw: dict[str, Any], sentences: dict[ObjectId, str]) -> dict[str, Any]:
+#: Where a sentence is: paper id, section, sentence.
+_Place = tuple[ObjectId, int, int]
+
+
+def _material_place(source: Mapping[str, Any]) -> _Place | None:
+    """Where a source's material was named, when not in the value's sentence; else None.
+
+    The linker looks back within the value's section only, so the section is the value's.
+    """
+    span = source.get("material_span") or []
+    if not span or span[0] == source["sentence"]:
+        return None
+    return (source["paper"], source["section"], span[0])
+
+
+def _material_sentences(sources: Iterable[Mapping[str, Any]]) -> dict[_Place, str]:
+    """The text of each sentence an earlier-sentence link named its material in.
+
+    Only those sources need it (most name the material beside the value); the unique
+    ``(paper, section, sentence)`` index answers each batch.
+    """
+    wanted = sorted({place for s in sources if (place := _material_place(s)) is not None})
+    found: dict[_Place, str] = {}
+    passages = PassageDocument._get_collection()
+    for start in range(0, len(wanted), _BATCH):
+        batch = wanted[start : start + _BATCH]
+        match = [{"paper": p, "section": section, "sentence": n} for p, section, n in batch]
+        fields = {"paper": 1, "section": 1, "sentence": 1, "text": 1}
+        for row in passages.find({"$or": match}, fields):
+            found[(row["paper"], row["section"], row["sentence"])] = row["text"]
+    return found
+
+
+def _record_row(
+    raw: dict[str, Any],
+    sentences: Mapping[ObjectId, str],
+    material_sentences: Mapping[_Place, str] | None = None,
+) -> dict[str, Any]:
     """A record as a JSON-ready dict; each source names its passage and sentence text.
 
     Every row has the :data:`RECORD_COLUMNS`, in order: a field not stored (a bound's
-    open end, a name's formula) is ``None``.
+    open end, a name's formula) is ``None``. Sources: see :func:`_source_row`.
     """
     row = {k: raw.get(k) for k in RECORD_COLUMNS}
     row["id"] = str(raw["_id"])
@@ -846,21 +976,36 @@ def _record_row(raw: dict[str, Any], sentences: dict[ObjectId, str]) -> dict[str
         if raw.get(stamp) is not None:
             row[stamp] = iso(raw[stamp])
     row["sources"] = [
-        {
-            "paper": s["paper_key"],
-            # lineage down to the sentence: the passage and what it says
-            "passage": str(s["passage"]),
-            "text": sentences.get(s["passage"]),
-            "section": s["section"],
-            "sentence": s["sentence"],
-            "material_text": s.get("material_text"),
-            # [sentence, start, end]: a material linked from an earlier sentence is there
-            "material_span": s.get("material_span"),
-            "value_text": s.get("value_text"),
-            "value_span": s.get("value_span"),
-            "confidence": s.get("confidence"),
-            "model_version": s["model_version"],
-        }
-        for s in raw.get("sources", [])
+        _source_row(s, sentences, material_sentences or {}) for s in raw.get("sources", [])
     ]
     return row
+
+
+def _source_row(
+    source: Mapping[str, Any],
+    sentences: Mapping[ObjectId, str],
+    material_sentences: Mapping[_Place, str],
+) -> dict[str, Any]:
+    """A record's source as a JSON-ready dict; every source has the same keys.
+
+    ``text`` is the value's sentence; ``material_sentence_text`` the sentence the
+    material was named in when that is an earlier one (the same section; see
+    ``material_span``), else ``None``. Either is ``None`` when sentences were not read.
+    """
+    place = _material_place(source)
+    return {
+        "paper": source["paper_key"],
+        # lineage down to the sentence: the passage and what it says
+        "passage": str(source["passage"]),
+        "text": sentences.get(source["passage"]),
+        "section": source["section"],
+        "sentence": source["sentence"],
+        "material_text": source.get("material_text"),
+        # [sentence, start, end]: a material linked from an earlier sentence is there
+        "material_span": source.get("material_span"),
+        "material_sentence_text": None if place is None else material_sentences.get(place),
+        "value_text": source.get("value_text"),
+        "value_span": source.get("value_span"),
+        "confidence": source.get("confidence"),
+        "model_version": source["model_version"],
+    }

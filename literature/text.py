@@ -67,7 +67,8 @@ class Paper:
     """A parsed paper.
 
     Attributes:
-        source: Where it was read from (a path or a URL), for messages.
+        source: Where it was read from (a path or a URL); the absolute, resolved path
+            of a file read with :func:`literature.parsing.read_paper`, as it is stored.
         format: Parser that read it: ``"text"``, ``"html"``, ``"jats"``, ``"tei"``,
             ``"elsevier"``, ``"rsc"``, ``"acs"``, ``"springer"``, ``"uspto"``, ``"pdf"``.
         title: Title, ``""`` when the file has none.

@@ -43,6 +43,8 @@ MAX_HELP = "Records whose stated value is at most this (a range's middle; API: v
 PROPERTY_HELP = "e.g. tc (any case)."
 TAGGER_HELP = "Tagger version (default: the registered one best on its held-out papers)."
 SORT_HELP = "material, formula, value, confidence, n_papers or updated_at; -value: largest first."
+ID_HELP = "This record's id (a row's id, a model's record_ids; API: id=...); repeatable."
+PAPER_HELP = "Records read in the paper with this key, e.g. doi:10.1/abc (API: paper=...)."
 
 
 @literature_app.command("train")
@@ -242,10 +244,13 @@ def literature_records(
     limit: Annotated[int, typer.Option(min=1)] = 100_000,
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
     sort: Annotated[str, typer.Option(help=SORT_HELP)] = "material",
+    record_id: Annotated[list[str] | None, typer.Option("--id", help=ID_HELP)] = None,
+    paper: Annotated[str | None, typer.Option(help=PAPER_HELP)] = None,
 ) -> None:
     """Export property records with their provenance as CSV or JSON, as the API gives them.
 
     `--property tc --element Cu --sort=-value --limit 10`: the ten highest Tc with copper.
+    `--id ID --id ID`: the records a model learned from (its `record_ids`).
     The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its order,
     lists and dicts as JSON text.
     """
@@ -256,10 +261,19 @@ def literature_records(
             raise CommandError(f"--format: expected csv or json, got {format!r}")
         _check_elements(element)
         _check_sort(sort)
+        _check_ids(record_id)
         store = _store()
         if property is not None:
             store.check_property(property, "--property")
-        query = store.records_query(property, element or (), minimum, maximum, min_confidence)
+        query = store.records_query(
+            property,
+            element or (),
+            minimum,
+            maximum,
+            min_confidence,
+            ids=record_id or None,
+            paper=paper,
+        )
         rows, _ = store.records(query, limit=limit, sort=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
     if output is None:
@@ -291,6 +305,17 @@ def _check_sort(order: str) -> None:
         record_order(order)
     except ValueError as error:  # "sort: ..." names the library's argument
         raise CommandError(f"--{error}") from None
+
+
+def _check_ids(ids: list[str] | None) -> None:
+    """Refuse an --id that is no record id, naming the option."""
+    from db.literature import record_ids
+    from matloop.cli import CommandError
+
+    try:
+        record_ids(ids or (), "--id")
+    except ValueError as error:
+        raise CommandError(str(error)) from None
 
 
 def _check_elements(symbols: list[str] | None) -> None:

@@ -183,6 +183,7 @@ def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_p
         ([], ""),
         (["--property", "Tc", "--min", "38.5"], 'property="tc" AND value>=38.5'),
         (["--element", "Cu", "--max", "38"], 'elements HAS "Cu" AND value<=38'),
+        (["--paper", "DOI:10.1/bb"], 'paper="doi:10.1/bb"'),  # keys in any case, as the API
     ],
 )
 def test_records_export_is_the_api_csv(
@@ -204,3 +205,46 @@ def test_records_export_is_the_api_csv(
     # the same columns, order and cells (elements as ["Cu", "La", "O", "Sr"]), byte for byte
     assert result.stdout_bytes.decode() == api.text
     assert len(api.text.splitlines()) > 1  # rows, not a header alone
+
+
+def test_records_export_selects_a_models_records_by_id(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    ids = {row["material"]: row["id"] for row in store.records({})[0]}
+    wanted = [ids["NbSe2"], ids["MgB2"]]  # a model's record_ids, say
+    secret, _ = create_token("reader-cli-ids", "researcher")
+    with TestClient(create_app()) as client:
+        api = client.get(
+            "/api/v1/literature/records",
+            params={"format": "csv", "filter": " OR ".join(f'id="{i}"' for i in wanted)},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert api.status_code == 200, api.text
+    result = cli.invoke(app, ["literature", "records", "--id", wanted[0], "--id", wanted[1]])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode() == api.text
+    rows = list(csv.DictReader(io.StringIO(api.text)))
+    assert sorted((r["id"], r["material"]) for r in rows) == sorted(
+        (i, m) for m, i in ids.items() if i in wanted
+    )
+    as_json = cli.invoke(app, ["literature", "records", "--id", ids["MgB2"], "--format", "json"])
+    assert [row["id"] for row in json.loads(as_json.output)] == [ids["MgB2"]]
+    bad = cli.invoke(app, ["literature", "records", "--id", ids["MgB2"], "--id", "6b13"])
+    assert bad.exit_code == 1
+    assert "--id: '6b13' is not a record id (24 hex digits)" in " ".join(bad.output.split())
+
+
+def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a.txt").write_text("MgB2 superconductors\n\nMgB2 is at 39 K.")
+    monkeypatch.chdir(tmp_path)
+    result = cli.invoke(app, ["literature", "ingest", "papers", "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    (paper,), _ = LiteratureStore().papers({})
+    assert paper["source"] == str((tmp_path / "papers" / "a.txt").resolve())
+    monkeypatch.chdir(tmp_path / "papers")  # another directory still finds it
+    assert Path(paper["source"]).read_text().startswith("MgB2 superconductors")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from literature.parsing._elsevier import parse_elsevier
@@ -57,11 +58,18 @@ def parse_paper(data: bytes, source: str) -> Paper:
 def read_paper(path: str | Path) -> Paper:
     """Read and parse the paper at ``path`` (format from content, not only the extension).
 
+    The paper's :attr:`~literature.text.Paper.source` is the file's absolute, resolved
+    path, so that it names the file from any directory (``papers/a.tei.xml`` typed in
+    ``/data`` is ``/data/papers/a.tei.xml``); a :class:`ParseError` names ``path`` as
+    given.
+
     Raises:
         ParseError: The file is not a readable paper.
         OSError: The file cannot be read.
     """
-    return parse_paper(Path(path).read_bytes(), str(path))
+    path = Path(path)
+    paper = parse_paper(path.read_bytes(), str(path))
+    return replace(paper, source=str(path.resolve()))
 
 
 def read_papers(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Paper | ParseError]]:

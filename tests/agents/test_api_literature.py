@@ -6,15 +6,20 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
+from pymatgen.core import Composition
 
 from agents.api import create_app
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
+from discovery.compositions import CompositionSpace, formula_of
 from discovery.domain import ModelArtifact
-from tests.stand_ins import tagger_metrics
+from literature.parsing import parse_paper
+from literature.pipeline import Extractor
+from tests.stand_ins import SpansOf, tagger_metrics
 
 
 @pytest.fixture
@@ -277,6 +282,57 @@ def test_a_formula_and_property_in_any_spelling_find_their_records(
         headers=reader,
     )
     assert wrong.status_code == 400 and "has no order" in wrong.json()["detail"]
+
+
+def test_a_trials_formula_finds_the_records_of_its_composition(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    # a composition campaign's trial names La1.85Sr0.15CuO4 by whole atoms, as made
+    space = CompositionSpace(("La", "Sr", "Cu", "O"), max_elements=4).search_space()
+    fractions = Composition("La1.85Sr0.15CuO4").fractional_composition.get_el_amt_dict()
+    trial = formula_of(space, fractions)
+    assert trial == "Sr3La37Cu20O80"
+
+    def records(text: str) -> list[dict]:
+        response = api.get("/api/v1/literature/records", params={"filter": text}, headers=reader)
+        assert response.status_code == 200, response.text
+        return response.json()["data"]
+
+    for spelling in (trial, "La1.85Sr0.15CuO4", "La3.7Sr0.3Cu2O8"):  # any order or multiple
+        (found,) = records(f'chemical_formula_reduced="{spelling}"')
+        assert found["material"] == "La1.85Sr0.15CuO4"
+    # what users see: the formula as written; the reduced one as materials spell theirs
+    assert (found["formula"], found["formula_reduced"]) == ("La1.85Sr0.15CuO4", "Cu20La37O80Sr3")
+    assert records('chemical_formula_descriptive="La1.85Sr0.15CuO4"') == [found]
+    assert records(f'chemical_formula_descriptive="{trial}"') == []  # as written only
+
+
+def test_a_sources_material_sentence_is_in_json_and_csv_pages_alike(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    text = "MgB2 is a binary boride. It superconducts at 39.5 K."
+    paper = replace(parse_paper(text.encode(), "earlier.txt"), doi="10.1/earlier")
+    pieces = [("material", "MgB2"), ("tcValue", "39.5 K")]
+    extractor = Extractor(SpansOf(pieces), "tagger-test:0")  # type: ignore[arg-type]
+    LiteratureStore().ingest(extractor.extract(paper))
+    params = {"filter": "value=39.5"}
+    (row,) = api.get("/api/v1/literature/records", params=params, headers=reader).json()["data"]
+    (source,) = row["sources"]
+    assert source["text"] == "It superconducts at 39.5 K."
+    assert source["material_sentence_text"] == "MgB2 is a binary boride."
+    page = api.get("/api/v1/literature/records", params={**params, "format": "csv"}, headers=reader)
+    (cells,) = csv.DictReader(io.StringIO(page.text))
+    assert json.loads(cells["sources"]) == row["sources"]
+    # a page whose sources name the material beside the value: the same columns and keys
+    other = api.get(
+        "/api/v1/literature/records",
+        params={"filter": 'material="NbSe2"', "format": "csv"},
+        headers=reader,
+    )
+    assert other.text.splitlines()[0] == page.text.splitlines()[0]
+    (nbse2,) = csv.DictReader(io.StringIO(other.text))
+    (beside,) = json.loads(nbse2["sources"])
+    assert list(beside) == list(source) and beside["material_sentence_text"] is None
 
 
 @pytest.mark.parametrize(

@@ -373,3 +373,135 @@ def test_the_dataframe_has_conditions_and_the_reduced_formula(
     assert list(frame["formula_reduced"]) == ["B2Mg", "B2Mg", "NbSe2"]
     assert list(zip(frame["value"], frame["conditions"], strict=True)) == [
         (35.0, {"pressure_gpa": 5.0}), (39.0, {}), (7.2, {})]  # fmt: skip
+
+
+# -- lineage: a measured composition, a model's record ids, the material's sentence ---------
+EUROPIUM = read(
+    "10.1/eu",
+    "La1.64Eu0.2Sr0.16CuO4 has Tc 21 K. MgB2 has Tc 39 K.",
+    ["La1.64Eu0.2Sr0.16CuO4", "MgB2"],
+    ["21 K", "39 K"],
+)
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["La1.64Eu0.2Sr0.16CuO4", "Sr4La41Eu5Cu25O100", "La3.28Eu0.4Sr0.32Cu2O8"],
+)
+def test_a_records_composition_is_found_in_any_spelling_or_multiple(
+    literature: LiteratureStore, spelling: str
+) -> None:
+    literature.ingest(EUROPIUM)
+    (row,) = literature.records(literature.records_query(material="La1.64Eu0.2Sr0.16CuO4"))[0]
+    # stored as materials are (whole atoms where they fit); shown as the paper wrote it
+    assert (row["formula_reduced"], row["formula"]) == ("Cu25Eu5La41O100Sr4", row["material"])
+    found = filtered(literature, f'chemical_formula_reduced="{spelling}"')
+    assert found == ["La1.64Eu0.2Sr0.16CuO4"]
+    assert filtered(literature, f'chemical_formula_reduced!="{spelling}"') == ["MgB2"]
+    as_written = 'chemical_formula_descriptive="La1.64Eu0.2Sr0.16CuO4"'
+    assert filtered(literature, as_written) == found
+
+
+def test_record_formulas_stored_as_written_are_upgraded_to_the_canonical_one(
+    literature: LiteratureStore, mongodb_uri: str
+) -> None:
+    literature.ingest(EUROPIUM)
+    records = PropertyRecordDocument._get_collection()
+    # as stored before: the fractions the paper wrote; or no reduced formula at all
+    records.update_one(
+        {"material": "La1.64Eu0.2Sr0.16CuO4"},
+        {"$set": {"formula_reduced": "CuEu0.2La1.64O4Sr0.16"}},
+    )
+    records.update_one({"material": "MgB2"}, {"$unset": {"formula_reduced": ""}})
+    assert filtered(literature, 'chemical_formula_reduced="Sr4La41Eu5Cu25O100"') == []
+    stored_at_version(4)  # before step 5
+    connect(mongodb_uri)
+    reduced = {r["material"]: r["formula_reduced"] for r in literature.records({})[0]}
+    assert reduced == {"La1.64Eu0.2Sr0.16CuO4": "Cu25Eu5La41O100Sr4", "MgB2": "B2Mg"}
+    assert filtered(literature, 'chemical_formula_reduced="Sr4La41Eu5Cu25O100"') == [
+        "La1.64Eu0.2Sr0.16CuO4"
+    ]
+    assert filtered(literature, 'chemical_formula_descriptive="La1.64Eu0.2Sr0.16CuO4"')
+
+
+def test_upgrading_record_formulas_leaves_one_another_process_wrote_meanwhile(
+    literature: LiteratureStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.literature
+
+    literature.ingest(EUROPIUM)
+    records = PropertyRecordDocument._get_collection()
+    records.update_many({}, {"$set": {"formula_reduced": "Old1"}})
+    real = db.literature.canonical_reduced_formula
+
+    def meanwhile(formula: str) -> str | None:
+        records.update_many({"material": "MgB2"}, {"$set": {"formula_reduced": "Newer1"}})
+        return real(formula)
+
+    def reduced() -> dict[str, str]:
+        return {r["material"]: r["formula_reduced"] for r in literature.records({})[0]}
+
+    monkeypatch.setattr(db.literature, "canonical_reduced_formula", meanwhile)
+    db.literature.canonical_record_formulas()
+    assert reduced() == {"La1.64Eu0.2Sr0.16CuO4": "Cu25Eu5La41O100Sr4", "MgB2": "Newer1"}
+    monkeypatch.setattr(db.literature, "canonical_reduced_formula", real)
+    db.literature.canonical_record_formulas()  # again: only what is not canonical changes
+    assert reduced() == {"La1.64Eu0.2Sr0.16CuO4": "Cu25Eu5La41O100Sr4", "MgB2": "B2Mg"}
+
+
+def test_records_are_selected_by_id_and_by_paper_as_the_api_filter_does(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    literature.ingest(sample.extraction("10.1/bb", ["MgB2"]))
+    ids = {r["material"]: r["id"] for r in literature.records({})[0]}
+    wanted = [ids["NbSe2"], ids["La1.85Sr0.15CuO4"]]  # a model's record_ids, say
+
+    def materials(**query: object) -> list[str]:
+        rows, _ = literature.records(literature.records_query(**query))  # type: ignore[arg-type]
+        return sorted(r["material"] for r in rows)
+
+    assert materials(ids=wanted) == ["La1.85Sr0.15CuO4", "NbSe2"]
+    assert materials(ids=wanted) == filtered(literature, " OR ".join(f'id="{i}"' for i in wanted))
+    assert materials(ids=ids["MgB2"]) == ["MgB2"]  # one id alone
+    assert materials(ids=[]) == []  # a model that learned from no record
+    assert materials(ids=wanted, property="tc", minimum=30) == ["La1.85Sr0.15CuO4"]
+    assert materials(paper="DOI:10.1/bb") == ["MgB2"] == filtered(literature, 'paper="doi:10.1/bb"')
+    with pytest.raises(ValueError, match=r"ids: '6b13' is not a record id \(24 hex digits\)"):
+        literature.records_query(ids=[ids["MgB2"], "6b13"])
+
+
+def test_a_source_whose_material_is_in_an_earlier_sentence_gives_that_sentence(
+    literature: LiteratureStore,
+) -> None:
+    text = "MgB2 is a binary boride. It superconducts at 39 K. NbSe2 has Tc 7 K."
+    literature.ingest(read("10.1/earlier", text, ["MgB2", "NbSe2"], ["39 K", "7 K"]))
+    rows = {r["material"]: r for r in literature.records({})[0]}
+    (earlier,) = rows["MgB2"]["sources"]
+    assert earlier["material_span"][0] == 0 and earlier["sentence"] == 1
+    assert earlier["text"] == "It superconducts at 39 K."
+    assert earlier["material_sentence_text"] == "MgB2 is a binary boride."
+    (same,) = rows["NbSe2"]["sources"]  # named beside its value: the same sentence
+    assert same["material_sentence_text"] is None and same["text"] == "NbSe2 has Tc 7 K."
+    assert list(same) == list(earlier)  # every source has the same keys
+    (bare,) = literature.records(literature.records_query(material="MgB2"), sentences=False)[0]
+    assert bare["sources"][0]["material_sentence_text"] is None  # sentences not read
+
+
+def test_the_dataframe_has_each_records_id_and_sources(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    from agents.literature import records_dataframe
+
+    literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO"]))
+    ids = {r["material"]: r["id"] for r in literature.records({})[0]}
+    frame = records_dataframe(literature, property="tc")
+    assert dict(zip(frame["material"], frame["id"], strict=True)) == ids
+    (lsco,) = records_dataframe(
+        literature, ids=[ids["La1.85Sr0.15CuO4"]], sentences=True
+    ).itertuples()
+    assert lsco.formula_reduced == "Cu20La37O80Sr3" and lsco.formula == "La1.85Sr0.15CuO4"
+    (source,) = lsco.sources
+    assert source["paper"] == "doi:10.1/a" and source["text"] == sample.sentences["LSCO"]
+    assert frame["sources"].map(len).tolist() == [1, 1]
+    assert records_dataframe(literature, paper="doi:10.1/none").empty

@@ -763,3 +763,21 @@ def test_importing_literature_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_paper_read_from_a_relative_path_names_its_file_absolutely(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "papers").mkdir()
+    (tmp_path / "papers" / "a.txt").write_text("MgB2\n\nMgB2 superconducts at 39 K.")
+    (tmp_path / "papers" / "bad.txt").write_bytes(b"")
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    paper = read_paper(Path("../papers/a.txt"))  # as typed, relative to where it ran
+    assert paper.source == str((tmp_path / "papers" / "a.txt").resolve())
+    assert Path(paper.source).is_absolute() and ".." not in Path(paper.source).parts
+    [(_, batched)] = read_papers(["../papers/a.txt"])
+    assert isinstance(batched, Paper) and batched.source == paper.source
+    with pytest.raises(ParseError) as caught:  # a message names the file as it was given
+        read_paper("../papers/bad.txt")
+    assert caught.value.source == "../papers/bad.txt"
