@@ -22,7 +22,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
@@ -56,6 +56,7 @@ from agents.campaign import (
 )
 from agents.literature import search_sentences
 from agents.pools import (
+    DEFAULT_GRID,
     SUBSTITUTION_THRESHOLD,
     CompositionRules,
     GeneratedPool,
@@ -77,7 +78,7 @@ from db import (
     TrialStateError,
     connect,
 )
-from db.campaigns import CampaignClosedError
+from db.campaigns import MAX_POOL_SIZE, CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
@@ -311,7 +312,7 @@ class SettingsIn(Body):
 
 
 #: The most candidates a campaign's pool may hold, given or generated.
-MAX_CANDIDATES = 200_000
+MAX_CANDIDATES = MAX_POOL_SIZE
 
 
 class CompositionsIn(Body):
@@ -327,10 +328,11 @@ class CompositionsIn(Body):
         description="The fewest elements in one composition; default 2 when "
         "`charge_balanced` (no pure elements), else 1.",
     )
-    grid: int = Field(
-        default=10,
-        description=f"Molar fractions are multiples of 1/grid (1 to {MAX_GRID}). Not with "
-        "`substitute_from`, whose substitutions keep their own stoichiometry.",
+    grid: int | None = Field(
+        default=None,
+        description=f"Molar fractions are multiples of 1/grid (1 to {MAX_GRID}; default "
+        f"{DEFAULT_GRID}). Not with `substitute_from`, whose substitutions keep their own "
+        "stoichiometry.",
     )
     charge_balanced: bool = Field(
         default=False,
@@ -346,11 +348,11 @@ class CompositionsIn(Body):
     )
 
     def rules(self) -> CompositionRules:
-        """The rules; ``grid`` only when given, since it does not go with substitutions."""
+        """The rules these fields give."""
         return CompositionRules(
             elements=tuple(self.elements),
             max_elements=self.max_elements,
-            grid=self.grid if "grid" in self.model_fields_set else None,
+            grid=self.grid,
             charge_balanced=self.charge_balanced,
             min_elements=self.min_elements,
             substitute_from=tuple(self.substitute_from),
@@ -743,15 +745,14 @@ def _given_space(body: CampaignIn) -> SearchSpace:
     return space
 
 
-def _generated_pool(body: CampaignIn) -> GeneratedPool | None:
-    """The pool that ``body.compositions`` generates, or None without it.
+def _composition_space(body: CampaignIn) -> SearchSpace | None:
+    """The space ``body.compositions`` generates (its rules checked), or None without it.
 
-    Known compositions are left out, as ``campaign create --elements`` leaves them out.
+    Cheap: the pool is made later (:func:`_generated_pool`), once everything else holds.
 
     Raises:
         ValueError: ``space: ...`` or ``candidates: ...`` when given too, and
-            ``compositions.<field>: ...`` or ``compositions: ...`` (more than
-            :data:`MAX_CANDIDATES`) when the rules make no pool.
+            ``compositions.<field>: ...`` for a rule that does not hold.
     """
     if body.compositions is None:
         return None
@@ -759,7 +760,21 @@ def _generated_pool(body: CampaignIn) -> GeneratedPool | None:
         raise ValueError("space: leave it out with `compositions`, which generates it")
     if body.candidates is not None:
         raise ValueError("candidates: leave them out with `compositions`, which generates them")
-    rules = body.compositions.rules()
+    try:
+        return body.compositions.rules().space().search_space()
+    except ValueError as error:  # it names the rule at fault
+        raise ValueError(f"compositions.{error}") from None
+
+
+def _generated_pool(compositions: CompositionsIn) -> GeneratedPool:
+    """The pool ``compositions`` generates, leaving out known compositions as the CLI does.
+
+    Raises:
+        ValueError: ``compositions.<field>: ...``, or ``compositions: ...`` for more than
+            :data:`MAX_CANDIDATES` (or more grid points to test than
+            :data:`agents.pools.MAX_TESTED_POINTS`).
+    """
+    rules = compositions.rules()
     try:
         return generate_pool(rules, known_formulas, read_formula=read_formula, limit=MAX_CANDIDATES)
     except PoolTooLargeError as error:
@@ -868,8 +883,9 @@ class Service:
         pool as the command line's), `pool_recipe` says how, and `space` or `candidates`
         given too is a 422 naming it, as is an invalid rule (`compositions.grid: ...`,
         `compositions.elements: 'Xx' is not an element symbol`) or a pool of more than
-        200000 compositions (`compositions: ...`, refused before they are all made).
-        A strategy with `+endgame` needs `settings.budget`.
+        100000 compositions (`compositions: ...`, refused before they are all made). A
+        taken name or a bad strategy is refused before the pool is made. A strategy with
+        `+endgame` needs `settings.budget`.
         """
         constraints = []
         for i, c in enumerate(body.constraints):
@@ -877,13 +893,10 @@ class Service:
                 constraints.append(OutcomeConstraint(c.name, c.lower, c.upper, c.unit))
             except ValueError as error:
                 raise ValueError(f"constraints[{i}]: {error}") from None
-        generated = _generated_pool(body)
-        if generated is not None:
-            space, points = generated.space, generated.points
-        else:
-            space = _given_space(body)
-            points = body.candidates or []
-        if body.settings.prior_model is not None and not points:
+        space = _composition_space(body) or _given_space(body)
+        points = body.candidates or []
+        generating = body.compositions is not None
+        if body.settings.prior_model is not None and not (points or generating):
             raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
         campaign = Campaign(
             name=body.name,
@@ -892,10 +905,9 @@ class Service:
                 Objective(o.name, Direction(o.direction), o.unit) for o in body.objectives
             ),
             settings=CampaignSettings(**body.settings.model_dump()),
-            pool_size=len(points),
-            source="api" if generated is None else "generated",
+            pool_size=1 if generating else len(points),  # a pool: its size once it is made
+            source="generated" if generating else "api",
             constraints=tuple(constraints),
-            pool_recipe=None if generated is None else generated.recipe,
         )
         try:  # before anything is stored, not at the first model-guided batch; loads the
             campaign_planner(campaign)  # prior model: a campaign never stores one it cannot use
@@ -905,13 +917,19 @@ class Service:
             # campaign_planner names these settings itself; the rest are the strategy's
             named = str(error).startswith(("prior_model: ", "budget: "))
             raise ValueError(f"settings.{'' if named else 'strategy: '}{error}") from None
+        if body.compositions is not None:  # last: a large pool takes a while to make
+            if self.store.exists(body.name):
+                raise CampaignExistsError(f"campaign {body.name!r} already exists")
+            generated = _generated_pool(body.compositions)
+            points = generated.points
+            campaign = replace(campaign, pool_size=len(points), pool_recipe=generated.recipe)
         candidates = []
         for i, point in enumerate(points):
             try:
                 candidates.append(Candidate(i, space.validate(point)))
             except ValueError as error:
                 raise ValueError(f"candidates[{i}]: {error}") from None
-        if generated is None:  # a generated pool holds each formula once already
+        if not generating:  # a generated pool holds each formula once already
             _refuse_repeated_candidates(space, candidates)
         self.store.create(campaign, candidates)
         return status_json(self.agent(body.name).status())
@@ -1097,7 +1115,11 @@ class Service:
         """Property records read from papers, with their sources, filtered with OPTIMADE.
 
         Example: `filter=property="tc" AND elements HAS ALL "Fe","As"&sort=-value&limit=10`,
-        the ten highest Tc of iron arsenides.
+        the ten highest Tc of iron arsenides. `chemical_formula_reduced` names one
+        composition in any spelling or multiple (a trial's `Sr3La37Cu20O80` finds a
+        paper's `La1.85Sr0.15CuO4`). Each source gives the sentence of the value (`text`)
+        and, where the material was named in an earlier sentence, that sentence
+        (`material_sentence_text`; null otherwise).
         """
         query = optimade_to_mongo(filter, "records")
         for name in sorted(compared_texts(query, "property")):

@@ -38,6 +38,10 @@ from literature.formulas import read_formula as literature_formula
 SUBSTITUTION_THRESHOLD = 1e-3
 #: Grid steps when none are given: molar fractions in tenths.
 DEFAULT_GRID = 10
+#: The most grid points a charge-balanced pool tests (pymatgen's oxidation states, one
+#: composition at a time): about half a minute on one core. Beyond, the rules are refused
+#: at once, before any is tested, where a request would otherwise run for hours.
+MAX_TESTED_POINTS = 300_000
 
 #: Formulas already known within a chemical system (its element symbols).
 KnownFormulas = Callable[[tuple[str, ...]], Iterable[str]]
@@ -140,8 +144,8 @@ def generate_pool(
     meant = _read_all(rules.substitute_from, read_formula)  # before any work
     taken = set(known(space.elements))
     if meant:  # the pool is the substitutions: likely chemistry, not every grid point
-        points = _substitutions(rules, space, meant, taken)
-        recipe = _pool_recipe(space, meant, taken)  # after: a formula it cannot read is named
+        points, dropped = _substitutions(rules, space, meant, taken)
+        recipe = _pool_recipe(space, meant, taken, dropped)
     else:
         recipe = _pool_recipe(space, meant, taken)
         points = _grid(space, taken, recipe.known_left_out, limit)
@@ -162,25 +166,42 @@ def _read_all(formulas: Sequence[str], read: Callable[[str], str]) -> list[str]:
 
 def _substitutions(
     rules: CompositionRules, space: CompositionSpace, meant: list[str], taken: set[str]
-) -> list[dict[str, float]]:
-    """The charge-balanced substitutions of ``meant`` in ``space``, none of ``taken``."""
+) -> tuple[list[dict[str, float]], int]:
+    """The charge-balanced substitutions of ``meant`` in ``space``, none of ``taken``.
+
+    Returns:
+        The substitutions kept, and how many were left out as known.
+    """
     try:
-        points = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD, exclude=taken)
+        made = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD)
     except ValueError as error:  # a known formula that cannot be used: all or nothing
         raise ValueError(f"substitute_from: {error}") from None
+    known = {_formula(Composition(f).fractional_composition.as_dict()) for f in taken}
+    points = [point for point in made if _formula(point) not in known]
     if not points:
         raise ValueError(
             f"substitute_from: no charge-balanced substitution of {list(rules.substitute_from)} "
             f"lies in {','.join(rules.elements)} with at most {rules.max_elements} elements"
+            + (f" that is not known ({len(made)} are)" if made else "")
         )
-    return points
+    return points, len(made) - len(points)
+
+
+def _formula(fractions: dict[str, float]) -> str:
+    return reduced_formula({el: f for el, f in fractions.items() if f > 0})
 
 
 def _too_many(space: CompositionSpace, limit: int) -> str:
+    return (
+        f"these rules make more than {limit} compositions, the most a pool may hold: "
+        + _narrower(space)
+    )
+
+
+def _narrower(space: CompositionSpace) -> str:
+    """How rules that make too much can be narrowed."""
     narrower = "fewer elements, a smaller max_elements or grid"
-    if not space.charge_balanced:
-        narrower += ", or charge_balanced"
-    return f"these rules make more than {limit} compositions, the most a pool may hold: {narrower}"
+    return narrower if space.charge_balanced else narrower + ", or charge_balanced"
 
 
 def _grid(
@@ -192,7 +213,13 @@ def _grid(
     once; with it the grid's size only bounds the pool, and enumeration stops once past
     ``limit``.
     """
-    if limit is not None and _grid_size(space) - known_left_out <= limit:
+    size = _grid_size(space)
+    if space.charge_balanced and size > MAX_TESTED_POINTS:  # each is tested, made or not
+        raise PoolTooLargeError(
+            f"these rules make {size} grid points to test for charge balance, more than the "
+            f"{MAX_TESTED_POINTS} tested at most: {_narrower(space)}"
+        )
+    if limit is not None and size - known_left_out <= limit:
         limit = None  # it cannot be past it
     if limit is not None and not space.charge_balanced:
         raise PoolTooLargeError(_too_many(space, limit))
@@ -213,9 +240,25 @@ def _grid_size(space: CompositionSpace) -> int:
     return sum(math.comb(len(space.elements), n) * math.comb(space.grid - 1, n - 1) for n in counts)
 
 
-def _pool_recipe(space: CompositionSpace, meant: list[str], known: set[str]) -> PoolRecipe:
-    """How ``space`` made a pool: its rules, the formulas substituted, the known left out."""
+def _pool_recipe(
+    space: CompositionSpace, meant: list[str], known: set[str], dropped: int = 0
+) -> PoolRecipe:
+    """How ``space`` made a pool: its rules, the formulas substituted, the known left out.
+
+    Args:
+        space: The pool's composition space.
+        meant: The formulas substituted (none: the grid).
+        known: The formulas known in the chemical system.
+        dropped: How many substitutions were known, and left out.
+    """
     substituted = bool(meant)
+    # the grid leaves out every known composition it holds; substitutions, those they
+    # made, and the formulas substituted (at their own stoichiometry, where balanced)
+    left_out = (
+        dropped + _known_allowed(space, set(meant), substituted=True)
+        if substituted
+        else _known_allowed(space, known, substituted=False)
+    )
     return PoolRecipe(
         space.elements,
         space.max_elements,
@@ -224,8 +267,7 @@ def _pool_recipe(space: CompositionSpace, meant: list[str], known: set[str]) -> 
         grid=None if substituted else space.grid,
         substitute_from=tuple(meant),
         threshold=SUBSTITUTION_THRESHOLD if substituted else None,
-        # substitutions leave out the formulas substituted too, at their own stoichiometry
-        known_left_out=_known_allowed(space, known | set(meant), substituted),
+        known_left_out=left_out,
     )
 
 

@@ -88,23 +88,33 @@ class TrialStateError(ValueError):
     """The trial is not in a state that allows this (no longer pending, leased to another)."""
 
 
-def _check_filter_names(outcomes: Sequence[str]) -> None:
-    """Refuse outcomes that filters and sorts could not tell apart (``values.band_gap``).
+def _check_filter_names(names: Sequence[str], field: str, prefix: str) -> None:
+    """Refuse names that filters and sorts could not tell apart (``values.band_gap``).
+
+    Args:
+        names: Outcome or parameter names.
+        field: Where they were given, for the message (``objectives and constraints``).
+        prefix: How a filter names them (``values``, ``parameters``).
 
     Raises:
-        ValueError: naming both outcomes and the identifier they share.
+        ValueError: naming both and the identifier they share.
     """
     seen: dict[str, str] = {}
-    for outcome in outcomes:
-        spelled = identifier(outcome)
+    for name in names:
+        spelled = identifier(name)
         if spelled is not None and spelled in seen:
             raise ValueError(
-                f"objectives and constraints: {seen[spelled]!r} and {outcome!r} are both "
-                f"values.{spelled} in filters and sorts, which could not tell them apart; "
-                "rename one"
+                f"{field}: {seen[spelled]!r} and {name!r} are both {prefix}.{spelled} in "
+                "filters and sorts, which could not tell them apart; rename one"
             )
         if spelled is not None:
-            seen[spelled] = outcome
+            seen[spelled] = name
+
+
+#: The most candidates a campaign's pool may hold. A campaign is stored with its whole
+#: pool in one transaction (never half-written); the embedded database commits about
+#: 120,000 candidates of 20 elements at most, and MongoDB ends a transaction after 60 s.
+MAX_POOL_SIZE = 100_000
 
 
 def _giver(instrument: str | None, operator: bool) -> str:
@@ -233,11 +243,18 @@ class CampaignStore:
 
         Raises:
             CampaignExistsError: if the name is taken.
-            ValueError: if a document fails validation (message names the field), or
-                two outcomes share the name a filter writes (``band gap``, ``band_gap``).
+            ValueError: if a document fails validation (message names the field), two
+                outcomes or two parameters share the name a filter writes (``band gap``,
+                ``band_gap``), or the pool holds more than :data:`MAX_POOL_SIZE`.
 
         """
-        _check_filter_names(campaign.outcome_names)
+        _check_filter_names(campaign.outcome_names, "objectives and constraints", "values")
+        names = [parameter.name for parameter in campaign.space.parameters]
+        _check_filter_names(names, "space.parameters", "parameters")
+        if len(candidates) > MAX_POOL_SIZE:
+            raise ValueError(
+                f"candidates: {len(candidates)}, more than the {MAX_POOL_SIZE} a pool may hold"
+            )
         document = campaign_to_document(campaign)
         document.pool_size = len(candidates)
         recipe = campaign.pool_recipe
@@ -259,6 +276,10 @@ class CampaignStore:
         except ValidationError as error:
             raise ValueError(f"campaign {campaign.name!r}: {error}") from None
         return _campaign_of(CampaignDocument.objects.get(id=document.id))
+
+    def exists(self, name: str) -> bool:
+        """Whether a campaign of this name is stored (:meth:`create` still refuses a race)."""
+        return CampaignDocument.objects(name=name).only("id").first() is not None
 
     def _document(self, name: str) -> CampaignDocument:
         document = CampaignDocument.objects(name=name).first()
@@ -1091,6 +1112,7 @@ __all__ = [
     "GIVEN_UP_BY_OPERATOR",
     "GIVEN_UP_BY_UNNAMED",
     "GIVE_UPS",
+    "MAX_POOL_SIZE",
     "CampaignClosedError",
     "CampaignExistsError",
     "CampaignNotFoundError",

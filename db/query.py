@@ -105,9 +105,12 @@ KINDS: dict[str, str] = {
     "chemsys": "chemsys",
 }
 
-#: Resources whose reduced formulas have whole-number amounts: a material Fe0.5O0.75 is
-#: stored as Fe2O3. Records keep the proportions a paper wrote (CuLa1.85O4Sr0.15).
-WHOLE_FORMULAS = frozenset({"materials"})
+#: Resources whose reduced formulas are canonical: whole-number amounts where they fit
+#: (:func:`~discovery.compositions.canonical_composition`). A material Fe0.5O0.75 is
+#: stored as Fe2O3, a record of La1.85Sr0.15CuO4 as Cu20La37O80Sr3 (the formula as the
+#: paper wrote it is its chemical_formula_descriptive), so a campaign trial's formula
+#: (Sr3La37Cu20O80) finds the records of its composition.
+WHOLE_FORMULAS = frozenset({"materials", "records"})
 
 #: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text.
 UNORDERED = frozenset({"formula", "chemsys"})
@@ -638,6 +641,11 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
     renamed: dict[str, Any] = {}
     values, stored = OUTCOME_FIELDS.get(resource), PARAMETER_FIELDS.get(resource)
     for key, value in node.items():
+        if not isinstance(key, str):  # `1=1`: the transformer keys the test by the constant
+            raise FilterError(
+                "filter: a test compares two constants (such as 1=1); each test names a "
+                f"field, one of {sorted(fields)}"
+            )
         head = key.partition(".")[0]
         if key == "$regex":
             # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
@@ -944,7 +952,8 @@ def _formula(name: str, value: Any, whole: bool) -> str:
     Args:
         name: The field, for messages.
         value: The filter's operand.
-        whole: Whether amounts are stored as whole numbers (materials: Fe0.5O0.75 is Fe2O3).
+        whole: Whether formulas are stored canonically, in whole numbers where they fit
+            (materials and records: Fe0.5O0.75 is Fe2O3, La1.85Sr0.15CuO4 Cu20La37O80Sr3).
 
     Raises:
         FilterError: for an operand that is not a formula of known elements.
@@ -953,7 +962,7 @@ def _formula(name: str, value: Any, whole: bool) -> str:
         raise FilterError(f"filter: {name}: {value!r} is not a string")
     try:
         composition = Composition(value)
-        if whole:  # as materials store it: Fe0.5O0.75 is Fe2O3, a 1e-4 dopant stays
+        if whole:  # as stored: Fe0.5O0.75 is Fe2O3, a 1e-4 dopant stays
             composition = canonical_composition(composition)
     except Exception:
         composition = None

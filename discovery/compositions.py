@@ -29,6 +29,8 @@ from pymatgen.core import Composition, Element
 
 from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint
 
+#: Isotope symbols pymatgen accepts as elements but writes as hydrogen.
+ISOTOPES = {"D": "deuterium", "T": "tritium"}
 #: Grid steps at most (a ternary grid of 1000 is already half a million compositions).
 MAX_GRID = 1000
 #: Atoms at most in the whole-atom formula behind a charge-balance test: past MAX_GRID, so a
@@ -89,6 +91,11 @@ class CompositionSpace:
         for symbol in self.elements:
             if not Element.is_valid_symbol(symbol):
                 raise ValueError(f"elements: {symbol!r} is not an element symbol")
+            if symbol in ISOTOPES:  # pymatgen reads them as H: formulas would lose them
+                raise ValueError(
+                    f"elements: {symbol!r} is {ISOTOPES[symbol]}, which pymatgen's "
+                    "compositions count as H; give H"
+                )
         if len(set(self.elements)) != len(self.elements):
             raise ValueError(f"elements: listed twice in {list(self.elements)}")
         if not isinstance(self.grid, int) or isinstance(self.grid, bool):

@@ -454,6 +454,7 @@ def _generated_campaign(
     """A lab campaign over generated compositions, leaving out formulas already known."""
     from agents import CampaignAgent
     from agents.pools import generate_pool
+    from db.campaigns import MAX_POOL_SIZE
     from db.materials import known_formulas
 
     opened: list[Any] = []  # the store, opened only once the rules hold
@@ -463,7 +464,7 @@ def _generated_campaign(
         return known_formulas(symbols)
 
     try:
-        pool = generate_pool(rules, known, read_formula=_read_formula())
+        pool = generate_pool(rules, known, read_formula=_read_formula(), limit=MAX_POOL_SIZE)
     except ValueError as error:  # its fields, as the options that set them
         field, _, rest = str(error).partition(":")
         raise CommandError(f"{_RULE_OPTIONS.get(field, field)}:{rest}") from None

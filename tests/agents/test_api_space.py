@@ -232,6 +232,7 @@ def test_substitutions_of_known_formulas_make_a_pool_over_http(
 
 
 SEVEN = ["Li", "Na", "K", "Fe", "Mn", "P", "O"]
+BALANCED = {"charge_balanced": True}
 
 
 @pytest.mark.parametrize(
@@ -264,12 +265,24 @@ SEVEN = ["Li", "Na", "K", "Fe", "Mn", "P", "O"]
         ),
         (
             _generated("huge", {"elements": SEVEN, "max_elements": 5, "grid": 1000}),
-            "compositions: these rules make more than 200000 compositions, the most a pool "
+            "compositions: these rules make more than 100000 compositions, the most a pool "
             "may hold",
         ),
         (
             {"name": "nowhere", "objectives": [{"name": "gap", "direction": "max"}]},
             "space: required (or `compositions`, which generates it)",
+        ),
+        (  # 1.6e10 grid points: refused before one is tested for charge balance
+            _generated("balanced", {"elements": SEVEN, "max_elements": 4, "grid": 1000} | BALANCED),
+            "compositions: these rules make 5815865979 grid points to test for charge balance",
+        ),
+        (
+            _generated("heavy", {"elements": ["D", "O"]}),
+            "compositions.elements: 'D' is deuterium, which pymatgen's compositions count as H",
+        ),
+        (
+            _generated("typo", PHOSPHATES, settings={"strategy": "gp+qucbb"}),
+            "settings.strategy: unknown strategy 'gp+qucbb'",
         ),
     ],
 )
@@ -295,7 +308,53 @@ def test_the_openapi_schema_documents_compositions_and_space_is_optional(
     assert set(rules) == {
         "elements", "max_elements", "min_elements", "grid", "charge_balanced", "substitute_from"
     }  # fmt: skip
-    assert rules["grid"]["default"] == 10 and rules["max_elements"]["default"] == 3
+    assert rules["grid"].get("default") is None and "default 10" in rules["grid"]["description"]
+    assert rules["max_elements"]["default"] == 3
     [example] = body["properties"]["compositions"]["examples"]
     created = api.post("/api/v1/campaigns", json=_generated("documented", example), headers=admin)
     assert created.status_code == 201, created.text
+
+
+def test_every_field_sent_at_its_documented_default_means_leaving_it_out(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    # generated clients send every field: grid at its default goes with substitute_from
+    schema = api.get("/openapi.json").json()["components"]["schemas"]["CompositionsIn"]
+    defaults = {k: v["default"] for k, v in schema["properties"].items() if "default" in v}
+    sent = defaults | {"grid": None, "min_elements": None}  # nullable: null, as clients send
+    rules = sent | {"elements": ["Sr", "Ba", "Ti", "O"], "substitute_from": ["SrTiO3"]}
+    answer = api.post("/api/v1/campaigns", json=_generated("sent", rules), headers=admin)
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_taken_name_or_a_bad_strategy_is_refused_before_the_pool_is_made(
+    api: TestClient, admin: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.post("/api/v1/campaigns", json=_generated("pv", PHOSPHATES), headers=admin)
+    monkeypatch.setattr("agents.api.generate_pool", _never_made)
+    again = api.post("/api/v1/campaigns", json=_generated("pv", PHOSPHATES), headers=admin)
+    assert again.status_code == 409 and again.json()["detail"] == "campaign 'pv' already exists"
+    typo = _generated("pw", PHOSPHATES, settings={"strategy": "gp+qucbb"})
+    assert api.post("/api/v1/campaigns", json=typo, headers=admin).status_code == 422
+
+
+def _never_made(*args: object, **kwargs: object) -> None:
+    raise AssertionError("the pool was made before the request was refused")
+
+
+def test_a_substitution_pool_counts_the_known_compositions_it_left_out(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    add_material("Fe2O3")  # no substitution of LiCoO2 (1:1:2) makes it
+    add_material("FeO")
+    rules = {"elements": ["Li", "Fe", "Mn", "Ni", "O"], "substitute_from": ["LiCoO2"]}
+    plain = api.post("/api/v1/campaigns", json=_generated("sw", rules), headers=admin)
+    assert plain.status_code == 201, plain.text
+    assert plain.json()["pool_recipe"]["known_left_out"] == 0
+    made = _formulas("sw")
+    known = sorted(made)[0]
+    add_material(known)  # now one the substitutions make is known
+    again = api.post("/api/v1/campaigns", json=_generated("sw2", rules), headers=admin)
+    assert again.status_code == 201, again.text
+    assert again.json()["pool_recipe"]["known_left_out"] == 1
+    assert _formulas("sw2") == made - {known}

@@ -314,6 +314,29 @@ def test_outcomes_that_filters_could_not_tell_apart_are_refused_at_creation(
     store.create(replace(_campaign("apart"), objectives=apart))  # 2theta: no filter name
 
 
+def test_parameters_that_filters_could_not_tell_apart_are_refused_at_creation(
+    store: CampaignStore,
+) -> None:
+    celsius = ContinuousParameter("Temperature (C)", 0.0, 500.0)
+    oven = SearchSpace((celsius, ContinuousParameter("temperature_c", 0.0, 1.0)))
+    match = r"space.parameters: 'Temperature \(C\)' and 'temperature_c' are both parameters\."
+    with pytest.raises(ValueError, match=match):
+        store.create(replace(_campaign("oven"), space=oven))
+    assert not CampaignDocument.objects(name="oven")
+
+
+def test_a_pool_larger_than_a_transaction_holds_is_refused_before_anything_is_stored(
+    store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("db.campaigns.MAX_POOL_SIZE", 4)
+    with pytest.raises(ValueError, match=r"^candidates: 5, more than the 4 a pool may hold$"):
+        store.create(_campaign("wide"), _pool())
+    assert not CampaignDocument.objects(name="wide")
+    assert not store.exists("wide")
+    store.create(_campaign("narrow"), _pool()[:4])
+    assert store.exists("narrow")
+
+
 # -- measurements: what the lab reported, where a value was converted ---------------------
 def _measured(store: CampaignStore, units: dict[str, str]) -> Measurement:
     """One trial of ``blend`` reported (``yield`` in %) with ``units``; the stored result."""

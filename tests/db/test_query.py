@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from db.literature import canonical_reduced_formula
 from db.query import FilterError, identifier, mongo_sort, optimade_to_mongo
 from discovery.domain import OutcomeConstraint
 from discovery.spaces import CategoricalParameter, ContinuousParameter
@@ -111,7 +112,7 @@ def test_records_materials_and_papers_are_found_by_id() -> None:
             "records",
             {"formula_reduced": {"$eq": "Ba2Cu3O7Y"}},
         ),
-        # materials store whole-number amounts, records a paper's proportions
+        # materials and records store whole-number amounts where they fit
         (
             'chemical_formula_reduced="Fe0.5O0.75"',
             "materials",
@@ -120,7 +121,7 @@ def test_records_materials_and_papers_are_found_by_id() -> None:
         (
             'chemical_formula_reduced="La1.85Sr0.15CuO4"',
             "records",
-            {"formula_reduced": {"$eq": "CuLa1.85O4Sr0.15"}},
+            {"formula_reduced": {"$eq": "Cu20La37O80Sr3"}},
         ),
         ('property="Tc"', "records", {"property": {"$eq": "tc"}}),
     ],
@@ -129,6 +130,29 @@ def test_formulas_systems_and_properties_are_read_in_their_stored_spelling(
     text: str, resource: str, query: dict
 ) -> None:
     assert optimade_to_mongo(text, resource) == query
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "La1.64Eu0.2Sr0.16CuO4",  # as a paper wrote it
+        "Sr4La41Eu5Cu25O100",  # as a campaign's trial names it (formula_of)
+        "La3.28Eu0.4Sr0.32Cu2O8",  # a multiple
+        "Cu25Eu5La41O100Sr4",  # as stored
+    ],
+)
+def test_a_records_formula_in_any_spelling_or_multiple_is_the_stored_one(spelling: str) -> None:
+    stored = canonical_reduced_formula("La1.64Eu0.2Sr0.16CuO4")
+    query = optimade_to_mongo(f'chemical_formula_reduced="{spelling}"', "records")
+    assert query == {"formula_reduced": {"$eq": stored}} and stored == "Cu25Eu5La41O100Sr4"
+
+
+def test_a_dopant_too_fine_for_whole_atoms_is_kept_in_a_records_formula() -> None:
+    kept = canonical_reduced_formula("Zn0.9999Ga0.0001O")
+    assert kept == canonical_reduced_formula("Zn1.9998Ga0.0002O2") == "Ga0.0001OZn0.9999"
+    assert canonical_reduced_formula("LSCO") is None  # a name: no formula
+    query = optimade_to_mongo('chemical_formula_reduced="Zn1.9998Ga0.0002O2"', "records")
+    assert query == {"formula_reduced": {"$eq": kept}}
 
 
 def test_a_formula_excluded_is_the_one_selected() -> None:
@@ -494,3 +518,10 @@ def test_true_and_false_are_values_that_other_fields_refuse() -> None:
         optimade_to_mongo("status = TRUE", "trials")
     with pytest.raises(FilterError, match="filter: nelements: False is not a number"):
         optimade_to_mongo("nelements = FALSE", "materials")
+
+
+@pytest.mark.parametrize("text", ["1=1", 'status="running" OR 1=1', "2.5 = 2"])
+def test_a_test_of_two_constants_is_a_filter_error(text: str) -> None:
+    # the first thing a security scan tries; it was an AttributeError (a bare 500)
+    with pytest.raises(FilterError, match=r"^filter: a test compares two constants"):
+        optimade_to_mongo(text, "trials")
