@@ -21,7 +21,7 @@ import numpy as np
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from db.campaigns import CLOSED, CampaignClosedError, CloseReport
 from db.models import FIT_METRIC
-from discovery.campaign_models import surrogate_origin
+from discovery.campaign_models import surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     Campaign,
@@ -246,8 +246,29 @@ class CampaignAgent:
     def planner(self) -> Planner:
         """The campaign's planner, built on first use: status requests never read a model."""
         if self._planner is None:
-            self._planner = campaign_planner(self.campaign, stored=True)
+            try:
+                self._planner = campaign_planner(self.campaign, stored=True)
+            except ValueError as error:
+                raise ValueError(f"{error}{self._missing_plugin()}") from error
         return self._planner
+
+    def _missing_plugin(self) -> str:
+        """Which package to install, where the strategy names a surrogate plugin not here.
+
+        Read from the campaign's models, which record the plugin that fitted them.
+        """
+        surrogate = self.campaign.settings.strategy.split("+")[0]
+        if surrogate in surrogates():
+            return ""
+        origin = self.store.plugin_origin(self.name, surrogate)
+        if origin is None:
+            return ""
+        package = origin.get("distribution") or origin.get("source")
+        version = f" {origin['version']}" if origin.get("version") else ""
+        return (
+            f"; this campaign's models were fitted by surrogate plugin {surrogate!r} from "
+            f"{package}{version}: install it where the campaign runs"
+        )
 
     @property
     def name(self) -> str:

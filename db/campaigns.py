@@ -1073,6 +1073,21 @@ class CampaignStore:
             query = query.filter(**{f"metrics__{metric}__exists": True})
         return query.count() > 0
 
+    def plugin_origin(self, name: str, kind: str) -> dict[str, Any] | None:
+        """The surrogate plugin that fitted the campaign's latest model of ``kind``, if any.
+
+        Returns:
+            Its recorded origin (``source``, ``distribution``, ``version``), or None.
+        """
+        record = (
+            ModelRecord.objects(campaign=self._document(name), kind=kind)
+            .only("metrics")
+            .order_by("-created_at")
+            .first()
+        )
+        origin = None if record is None else record.metrics.get("surrogate_plugin")
+        return dict(origin) if isinstance(origin, dict) else None
+
     def save_model(self, name: str, artifact: ModelArtifact) -> str:
         """Register a trained model; the same model on the same data keeps one version.
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -456,3 +457,12 @@ def test_a_plugin_surrogate_proposes_and_its_model_is_versioned_with_its_release
     assert version == store.model_version("plugged", "plug_gp", model.data_hash, fit)
     release = {**fit, "plugin": {**PLUG_GP_ORIGIN, "version": "0.2"}}  # another release
     assert store.model_version("plugged", "plug_gp", model.data_hash, release) != version
+    # where the plugin is not installed, the campaign names the package its models need
+    with restored_surrogate_registry(), pytest.raises(ValueError) as missing:
+        monkeypatch.setattr(sys, "path", [p for p in sys.path if p != str(tmp_path)])
+        CampaignAgent(store, "plugged").propose()
+    assert str(missing.value).startswith("unknown strategy 'plug_gp'")
+    assert str(missing.value).endswith(
+        "this campaign's models were fitted by surrogate plugin 'plug_gp' from my-surrogates "
+        "0.1: install it where the campaign runs"
+    )
