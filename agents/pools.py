@@ -39,7 +39,7 @@ SUBSTITUTION_THRESHOLD = 1e-3
 #: Grid steps when none are given: molar fractions in tenths.
 DEFAULT_GRID = 10
 #: The most grid points a charge-balanced pool tests (pymatgen's oxidation states, one
-#: composition at a time): about half a minute on one core. Beyond, the rules are refused
+#: composition at a time): about 10 s on one core here. Beyond, the rules are refused
 #: at once, before any is tested, where a request would otherwise run for hours.
 MAX_TESTED_POINTS = 300_000
 

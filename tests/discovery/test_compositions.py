@@ -244,3 +244,17 @@ def test_enumeration_stops_past_its_limit_and_keeps_the_order() -> None:
         enumerate_compositions(space, limit=0)
     known = enumerate_compositions(space, exclude=["Fe2O3"], limit=len(every) - 1)
     assert len(known) == len(every) - 1  # the known one does not count
+
+
+@pytest.mark.parametrize(
+    ("formula", "balanced"),
+    [
+        ("Fe1001O1501", True),  # 1000 Fe3+ and one Fe2+: past the counts kept per element
+        ("Li1001O500", False),  # one Li+ too many
+        ("Li1000O500", True),
+        ("Fe999O1499", False),  # 2 * 1499 > 3 * 999
+    ],
+)
+def test_charge_balance_of_whole_atoms_past_a_grids_counts(formula: str, balanced: bool) -> None:
+    fractions = Composition(formula).fractional_composition.as_dict()
+    assert is_charge_balanced(fractions) is balanced
