@@ -208,6 +208,7 @@ def single_precision(inputs: SurrogateInputs) -> Model:
     )
 
 
+@pytest.mark.filterwarnings("ignore::botorch.exceptions.warnings.InputDataWarning")  # float32
 @pytest.mark.parametrize(
     ("fit", "problem"),
     [
