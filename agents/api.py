@@ -1151,15 +1151,7 @@ class Service:
 
         No match is an empty list, as for any other listing.
         """
-        # the registry is small; the kind is matched here, case-insensitively
-        wanted = (kind or "").casefold()
-        return [
-            model
-            for model in list_model_records()
-            if not wanted
-            or (found := model["kind"].casefold()) == wanted
-            or found.startswith(f"{wanted}-")
-        ]
+        return list_model_records(kind or None)
 
     @access("read")
     def show_model(self, version: str) -> dict[str, Any]:

@@ -258,7 +258,9 @@ def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
     """Registered models, oldest first, without their weights.
 
     Args:
-        kind: Only models of this kind (``gp``, ``ensemble``, ``tagger-supermat``, ...).
+        kind: Only models of this kind (``gp``, ``ensemble``, ``tagger-supermat``, ...), in
+            any case; a family before a ``-`` matches each of its kinds (``tagger``: every
+            ``tagger-*``).
 
     Returns:
         One JSON-ready dict per model: ``version``, ``kind``, ``created_at`` (ISO 8601,
@@ -268,15 +270,22 @@ def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
         (:func:`headline_metrics`: a tagger's ``test_micro_f1`` and ``test_f1_tcValue``).
 
     """
-    query: dict[str, Any] = {} if kind is None else {"kind": kind}
     fields = ("version", "kind", "campaign", "metrics", "data_hash", "featurizer_version")
-    rows = list(
-        ModelRecord._get_collection()
-        .find(query, {name: 1 for name in (*fields, "created_at")})
+    rows = [
+        row
+        for row in ModelRecord._get_collection()
+        .find({}, {name: 1 for name in (*fields, "created_at")})
         .sort([("created_at", 1), ("version", 1)])
-    )
+        if kind is None or _of_kind(row["kind"], kind)  # the registry is small: matched here
+    ]
     names = _campaign_names(rows)
     return [_describe(row, names) for row in rows]
+
+
+def _of_kind(found: str, wanted: str) -> bool:
+    """Whether kind ``found`` is ``wanted``, or of its family, in any case."""
+    found, wanted = found.casefold(), wanted.casefold()
+    return found == wanted or found.startswith(f"{wanted}-")
 
 
 def _campaign_names(rows: list[dict[str, Any]]) -> dict[Any, str]:

@@ -478,7 +478,13 @@ def _episodes(version: str) -> int | None:
 
 @model_app.command("list")
 def model_list(
-    kind: Annotated[str | None, typer.Option(help="Only models of this kind.")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Only models of this kind, in any case; a family before a '-' matches each "
+            "of its kinds (tagger: every tagger-*)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List registered models (campaign surrogates, property models, taggers)."""

@@ -71,6 +71,8 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
     table = cli.invoke(app, ["model", "list", "--kind", "ensemble"])
     assert table.exit_code == 0 and "model:ensemble:" in table.output
     assert json.loads(cli.invoke(app, ["model", "list", "--kind", "gp", "--json"]).output) == []
+    spelled = cli.invoke(app, ["model", "list", "--kind", "Ensemble", "--json"])
+    assert [r["version"] for r in json.loads(spelled.output)] == [version]  # as the API does
 
     shown = cli.invoke(app, ["model", "show", version, "--json"])
     assert shown.exit_code == 0, shown.output

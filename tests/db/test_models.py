@@ -111,6 +111,10 @@ def test_list_shows_every_registered_model_with_its_campaign(
     assert isinstance(by_version[free]["created_at"], str)
     assert [r["version"] for r in list_model_records(kind="ensemble")] == [free]
     assert list_model_records(kind="gnn") == []
+    # in any case, and a family before a "-" (the CLI's --kind, the API's kind=)
+    assert [r["version"] for r in list_model_records(kind="GP")] == [bound]
+    assert [r["version"] for r in list_model_records(kind="tagger")] == [tagger]
+    assert list_model_records(kind="tag") == []
 
 
 def test_list_gives_a_taggers_held_out_f1_from_its_nested_scores(mongodb_uri: str) -> None:
