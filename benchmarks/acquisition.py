@@ -343,12 +343,20 @@ def jobs_for(args: argparse.Namespace, policy: bytes, prior: bytes | None) -> li
         plans.append(("composition", COMPOSITION_STRATEGIES, 20, 4, 20, extra))
     if not args.skip_multi:
         plans.append(("two-objective", MULTI_STRATEGIES, 20, 4, 10, {}))
+    # once per strategy: they read the weights and every installed distribution's metadata
+    reads = {
+        strategy: {
+            "model_digest": model_digest(strategy, policy, prior),
+            "plugins": plugin_versions(strategy),
+        }
+        for plan in plans
+        for strategy in plan[1]
+    }
     return [
         {
             **dict(task=key, strategy=strategy, seed=seed, policy=policy, **extra),
             **dict(initial=initial, batch=batch, rounds=rounds),
-            "model_digest": model_digest(strategy, policy, prior),
-            "plugins": plugin_versions(strategy),
+            **reads[strategy],
         }
         for key, strategies, initial, batch, rounds, extra in plans
         for strategy in strategies

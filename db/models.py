@@ -271,21 +271,20 @@ def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
 
     """
     fields = ("version", "kind", "campaign", "metrics", "data_hash", "featurizer_version")
-    rows = [
-        row
-        for row in ModelRecord._get_collection()
-        .find({}, {name: 1 for name in (*fields, "created_at")})
+    rows = list(
+        ModelRecord._get_collection()
+        .find(_kind_query(kind), {name: 1 for name in (*fields, "created_at")})
         .sort([("created_at", 1), ("version", 1)])
-        if kind is None or _of_kind(row["kind"], kind)  # the registry is small: matched here
-    ]
+    )
     names = _campaign_names(rows)
     return [_describe(row, names) for row in rows]
 
 
-def _of_kind(found: str, wanted: str) -> bool:
-    """Whether kind ``found`` is ``wanted``, or of its family, in any case."""
-    found, wanted = found.casefold(), wanted.casefold()
-    return found == wanted or found.startswith(f"{wanted}-")
+def _kind_query(kind: str | None) -> dict[str, Any]:
+    """Models of ``kind`` or of its family (``tagger``: ``tagger-*``), in any case."""
+    if kind is None:
+        return {}
+    return {"kind": {"$regex": f"^{re.escape(kind)}(-|$)", "$options": "i"}}
 
 
 def _campaign_names(rows: list[dict[str, Any]]) -> dict[Any, str]:

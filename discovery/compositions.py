@@ -20,6 +20,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -204,6 +205,9 @@ def _balanced(formula: str) -> bool:
 _CARRIED_CACHE_COUNT = MAX_GRID
 #: Element -> the charges 0, 1, 2, ... of its atoms can carry (bits, from the lowest).
 _CARRIED: dict[str, list[int]] = {}
+#: Held while a table grows: API requests generate pools in threads, and two appending
+#: at once would shift every later count's entry.
+_CARRIED_LOCK = threading.Lock()
 
 
 def _carried(symbol: str, count: int) -> tuple[int, int] | None:
@@ -217,11 +221,12 @@ def _carried(symbol: str, count: int) -> tuple[int, int] | None:
     if not states:
         return None
     shifts = [s - states[0] for s in states]
-    table = _CARRIED.setdefault(symbol, [1])
     kept = min(count, _CARRIED_CACHE_COUNT)
-    while len(table) <= kept:
-        table.append(_or_shifts(table[-1], shifts))
-    bits = table[kept]
+    with _CARRIED_LOCK:
+        table = _CARRIED.setdefault(symbol, [1])
+        while len(table) <= kept:
+            table.append(_or_shifts(table[-1], shifts))
+        bits = table[kept]
     for _ in range(count - kept):  # a known material's own stoichiometry: rare, not kept
         bits = _or_shifts(bits, shifts)
     return count * states[0], bits
