@@ -78,6 +78,7 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(3, "materials get a descriptive formula", "db.materials:upgrade_materials"),
     UpgradeStep(4, "materials' formulas without brackets", "db.materials:plain_material_formulas"),
     UpgradeStep(5, "canonical record formulas", "db.literature:canonical_record_formulas"),
+    UpgradeStep(6, "records keyed by composition", "db.literature:merge_records_by_composition"),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

@@ -10,15 +10,19 @@ Documents stored by earlier versions are brought up to date when the database is
 connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open end is unset
 (:func:`unset_open_bound_ends`; it was stored equal to its number), a paper's
 ``records`` becomes the records that cite it (:func:`count_readings`; it counted its
-readings, now ``readings``) and a record's ``formula_reduced`` becomes its composition's
-canonical one (:func:`canonical_record_formulas`; it kept a paper's fractions).
+readings, now ``readings``), a record's ``formula_reduced`` becomes its composition's
+canonical one (:func:`canonical_record_formulas`; it kept a paper's fractions), and
+records are keyed by that composition, those that become one merged
+(:func:`merge_records_by_composition`; La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8 were two).
 """
 
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -34,6 +38,7 @@ from mongoengine import (
     FloatField,
     IntField,
     ListField,
+    ObjectIdField,
     ReferenceField,
     StringField,
 )
@@ -170,10 +175,20 @@ class PropertyRecordDocument(Document):
     sources = EmbeddedDocumentListField(RecordSource)
     created_at = DateTimeField(default=utcnow)
     updated_at = DateTimeField(default=utcnow)
+    # ids of records merged into this one (merge_records_by_composition): lineage that
+    # names them, a model's record_ids, still finds this record by them
+    merged_ids = ListField(ObjectIdField())
 
     meta: dict[str, Any] = {
         "collection": "property_records",
-        "indexes": ["elements", ["property", "value"], "formula", "formula_reduced", "nelements"],
+        "indexes": [
+            "elements",
+            ["property", "value"],
+            "formula",
+            "formula_reduced",
+            "nelements",
+            "merged_ids",
+        ],
     }
 
 
@@ -215,16 +230,15 @@ class SearchHit:
 def record_key(record: PropertyRecord) -> str:
     """Identity of a record: material, property, reading (6 significant digits), conditions.
 
-    A formula counts in pymatgen's reduced, alphabetical form, so ``MgB2`` and ``B2Mg``
-    are one material; a name counts lower-cased with single spaces. The reading is the
-    value with its qualifier and range: "below 39 K", "39 K" and "30-48 K" are three
-    claims, not three papers agreeing. A bound's open end counts as its number, as it was
-    stored before bounds had one end ("< 39 K": ``<39[39,39]``), so a bound read again
-    joins its record.
+    A formula counts as its canonical composition (:func:`canonical_reduced_formula`),
+    so ``MgB2`` and ``B2Mg``, and La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8, are one material;
+    a name counts lower-cased with single spaces. The reading is the value with its
+    qualifier and range: "below 39 K", "39 K" and "30-48 K" are three claims, not three
+    papers agreeing. A bound's open end counts as its number, as it was stored before
+    bounds had one end ("< 39 K": ``<39[39,39]``), so a bound read again joins its record.
     """
-    if record.formula:
-        material = Composition(record.formula).reduced_composition.alphabetical_formula
-    else:
+    material = canonical_reduced_formula(record.formula) if record.formula else None
+    if material is None:
         material = " ".join(record.material.lower().split())
     conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
     low = record.value if record.low is None else record.low
@@ -441,6 +455,7 @@ class LiteratureStore:
             material: Formula or name, matched exactly (case-insensitive).
             ids: Only these records (rows' ``id``, a model's ``record_ids``), as the API
                 filter ``id="..." OR id="..."``; an empty list selects none, None all.
+                A record merged into another is found as that one (its ``merged_ids``).
             paper: Only records read in the paper with this key (``doi:10.1/abc``, any
                 case), as the API filter ``paper="..."``.
 
@@ -449,7 +464,7 @@ class LiteratureStore:
                 an id that is none.
 
         Example:
-            >>> LiteratureStore().records_query(ids=["6650f0c0a1b2c3d4e5f60718"])
+            >>> LiteratureStore().records_query(ids=["6650f0c0a1b2c3d4e5f60718"])["$or"][0]
             {'_id': {'$in': [ObjectId('6650f0c0a1b2c3d4e5f60718')]}}
         """
         from pymatgen.core import Element
@@ -476,7 +491,12 @@ class LiteratureStore:
                 {"material": {"$regex": pattern, "$options": "i"}},
             ]
         if ids is not None:
-            query["_id"] = {"$in": record_ids(ids)}
+            wanted = {"$in": record_ids(ids)}  # by its id, or one merged into it
+            by_id = [{"_id": wanted}, {"merged_ids": wanted}]
+            if "$or" in query:
+                query["$and"] = [{"$or": query.pop("$or")}, {"$or": by_id}]
+            else:
+                query["$or"] = by_id
         if paper:
             query["papers"] = str(paper).lower()  # keys are stored lower case
         return query
@@ -906,6 +926,72 @@ def canonical_record_formulas() -> None:
         records.bulk_write(updates[start : start + _BATCH], ordered=False)
 
 
+def merge_records_by_composition() -> None:
+    """Key records by canonical composition, merging those that become one (upgrade step).
+
+    A formula counted as pymatgen's reduced one, which keeps a paper's fractions, so
+    La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8 (one composition) were two records; keys now
+    use :func:`canonical_reduced_formula` (:func:`record_key`). Records whose keys meet
+    merge into the one created first, in one transaction each: it takes their sources,
+    papers and best confidence, and their ids go to its ``merged_ids``, so lineage that
+    names them (a model's ``record_ids``) still finds it. The papers they cite are
+    recounted (``records``). Idempotent, and safe beside a concurrent run: each merge
+    reads its records again inside its transaction.
+    """
+    records = PropertyRecordDocument._get_collection()
+    groups: dict[str, list[tuple[ObjectId, str]]] = defaultdict(list)
+    for raw in records.find({"formula": {"$ne": None}}, {"key": 1, "formula": 1}):
+        canonical = canonical_reduced_formula(raw["formula"])
+        if canonical is not None:  # a formula never holds "|": the key's first field
+            groups[f"{canonical}|{raw['key'].split('|', 1)[1]}"].append((raw["_id"], raw["key"]))
+    papers: set[str] = set()
+    for key, members in groups.items():
+        if len(members) > 1 or members[0][1] != key:
+            ids = [record_id for record_id, _ in members]
+            papers |= _transaction(partial(_merge_records, key, ids))
+    cited = _records_citing(sorted(papers))
+    for paper in papers:
+        PaperDocument._get_collection().update_one(
+            {"key": paper}, {"$set": {"records": cited.get(paper, 0)}}
+        )
+
+
+def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set[str]:
+    """Merge the records ``ids`` (and any keyed ``key``) into one keyed ``key``.
+
+    Returns:
+        The keys of the papers the merged records cite, to recount.
+    """
+    records = PropertyRecordDocument._get_collection()
+    found = list(records.find({"$or": [{"_id": {"$in": ids}}, {"key": key}]}, session=session))
+    if not found:
+        return set()
+    # the one already keyed so (a concurrent run's), else the first read
+    found.sort(key=lambda r: (r["key"] != key, r.get("created_at") or utcnow(), r["_id"]))
+    survivor, merged = found[0], found[1:]
+    update: dict[str, Any] = {"key": key}
+    if merged:
+        sources = [s for r in found for s in r.get("sources", [])]
+        papers = list(dict.fromkeys(p for r in found for p in r.get("papers", [])))
+        confidences = [r["confidence"] for r in found if r.get("confidence") is not None]
+        update.update(
+            sources=sources,
+            n_sources=len(sources),
+            papers=papers,
+            n_papers=len(papers),
+            merged_ids=[
+                *survivor.get("merged_ids", []),
+                *(i for r in merged for i in (r["_id"], *r.get("merged_ids", []))),
+            ],
+            updated_at=max(r.get("updated_at") or utcnow() for r in found),
+        )
+        if confidences:
+            update["confidence"] = max(confidences)
+        records.delete_many({"_id": {"$in": [r["_id"] for r in merged]}}, session=session)
+    records.update_one({"_id": survivor["_id"]}, {"$set": update}, session=session)
+    return {p for r in found for p in r.get("papers", [])} if merged else set()
+
+
 def _records_citing(keys: list[str]) -> dict[str, int]:
     """How many records cite each paper of ``keys`` (list it in ``papers``)."""
     grouped = PropertyRecordDocument._get_collection().aggregate(
@@ -972,6 +1058,7 @@ def _record_row(
     """
     row = {k: raw.get(k) for k in RECORD_COLUMNS}
     row["id"] = str(raw["_id"])
+    row["merged_ids"] = [str(merged) for merged in raw.get("merged_ids", [])]
     for stamp in ("created_at", "updated_at"):
         if raw.get(stamp) is not None:
             row[stamp] = iso(raw[stamp])

@@ -112,6 +112,11 @@ KINDS: dict[str, str] = {
 #: (Sr3La37Cu20O80) finds the records of its composition.
 WHOLE_FORMULAS = frozenset({"materials", "records"})
 
+#: Resources whose documents keep the ids of those merged into them (``merged_ids``;
+#: :func:`db.literature.merge_records_by_composition`): an ``id`` test matches those too,
+#: so a model's ``record_ids`` still find their records.
+MERGED_IDS = frozenset({"records"})
+
 #: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text.
 UNORDERED = frozenset({"formula", "chemsys"})
 
@@ -660,6 +665,13 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
             renamed.update(_feasible_test(_rename(value, fields, resource), scope.constraints))
         elif key in fields and _is_length(value):
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
+        elif key == "id" and resource in MERGED_IDS:
+            test = _typed(key, _rename(value, fields, resource), resource)
+            clause = _with_merged_ids(fields[key], test)
+            if renamed.keys() & clause.keys():
+                renamed.setdefault("$and", []).append(clause)
+            else:
+                renamed.update(clause)
         elif key in fields:
             value = _lowered(value) if key in CASELESS else value
             renamed[fields[key]] = _typed(key, _rename(value, fields, resource), resource)
@@ -669,6 +681,21 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
         else:
             raise _unknown_field(key, fields, resource)
     return renamed
+
+
+def _with_merged_ids(field: str, test: Any) -> dict[str, Any]:
+    """An id test that holds for the ids merged into a document too (its ``merged_ids``).
+
+    ``id="X"`` finds the record X was merged into; ``id!="X"`` leaves it out. Tests of
+    no id (``IS KNOWN``, orderings) are the document's own id's.
+    """
+    if isinstance(test, dict) and len(test) == 1:
+        ((op, operand),) = test.items()
+        if op in ("$eq", "$in") and operand is not None:
+            return {"$or": [{field: test}, {"merged_ids": test}]}
+        if op in ("$ne", "$nin") and operand is not None:
+            return {field: test, "merged_ids": test}  # an array: none of its ids is X
+    return {field: test}
 
 
 def _unknown_field(key: str, fields: Mapping[str, str], resource: str) -> FilterError:

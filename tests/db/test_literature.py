@@ -16,6 +16,7 @@ from db.literature import (
     record_key,
     record_order,
 )
+from db.literature import merge_records_by_composition as merge_records
 from db.query import optimade_to_mongo
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
@@ -447,6 +448,70 @@ def test_upgrading_record_formulas_leaves_one_another_process_wrote_meanwhile(
     monkeypatch.setattr(db.literature, "canonical_reduced_formula", real)
     db.literature.canonical_record_formulas()  # again: only what is not canonical changes
     assert reduced() == {"La1.64Eu0.2Sr0.16CuO4": "Cu25Eu5La41O100Sr4", "MgB2": "B2Mg"}
+
+
+LSCO_A = read("10.1/lsco-a", "La1.85Sr0.15CuO4 has Tc 38 K.", ["La1.85Sr0.15CuO4"], ["38 K"])
+LSCO_B = read("10.1/lsco-b", "La3.7Sr0.3Cu2O8 has Tc 38 K.", ["La3.7Sr0.3Cu2O8"], ["38 K"])
+
+
+def test_one_composition_written_at_another_multiple_is_one_record(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(LSCO_A)
+    literature.ingest(LSCO_B)
+    (row,) = literature.records({})[0]
+    assert row["formula"] == "La1.85Sr0.15CuO4"  # as the first paper wrote it
+    assert (row["n_papers"], row["formula_reduced"]) == (2, "Cu20La37O80Sr3")
+    assert [s["paper"] for s in row["sources"]] == ["doi:10.1/lsco-a", "doi:10.1/lsco-b"]
+
+
+def test_records_of_one_composition_stored_apart_are_merged_keeping_their_ids(
+    literature: LiteratureStore, mongodb_uri: str
+) -> None:
+    from pymatgen.core import Composition
+
+    def older_key(raw: dict[str, object]) -> str:  # pymatgen's reduced formula, fractions kept
+        material = Composition(str(raw["formula"])).reduced_composition.alphabetical_formula
+        return f"{material}|{str(raw['key']).split('|', 1)[1]}"
+
+    records = PropertyRecordDocument._get_collection()
+    literature.ingest(LSCO_A)
+    literature.ingest(read("10.1/mgb2", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    for raw in records.find():
+        records.update_one({"_id": raw["_id"]}, {"$set": {"key": older_key(raw)}})
+    first = records.find_one({"formula": "La1.85Sr0.15CuO4"})
+    literature.ingest(LSCO_B)  # keyed canonically: it missed the older record
+    second = records.find_one({"formula": "La3.7Sr0.3Cu2O8"})
+    assert second is not None and records.count_documents({}) == 3
+    records.update_one({"_id": second["_id"]}, {"$set": {"key": older_key(second)}})
+    records.update_one({"_id": first["_id"]}, {"$set": {"confidence": 0.5}})
+
+    stored_at_version(5)  # before step 6
+    connect(mongodb_uri)
+    records = PropertyRecordDocument._get_collection()  # the new connection's
+    rows = {r["material"]: r for r in literature.records({})[0]}
+    assert sorted(rows) == ["La1.85Sr0.15CuO4", "MgB2"]
+    lsco = rows["La1.85Sr0.15CuO4"]
+    assert lsco["id"] == str(first["_id"]) and lsco["merged_ids"] == [str(second["_id"])]
+    assert (lsco["n_papers"], lsco["n_sources"]) == (2, 2)
+    assert lsco["confidence"] == second["confidence"]  # the best of the two
+    assert rows["MgB2"]["merged_ids"] == []
+    papers = {p["key"]: p["records"] for p in literature.papers({})[0]}
+    assert papers == {"doi:10.1/lsco-a": 1, "doi:10.1/lsco-b": 1, "doi:10.1/mgb2": 1}
+    # lineage naming the merged record (a model's record_ids) finds the one it joined
+    merged = str(second["_id"])
+    assert [r["id"] for r in literature.records(literature.records_query(ids=[merged]))[0]] == [
+        lsco["id"]
+    ]
+    assert filtered(literature, f'id="{merged}"') == ["La1.85Sr0.15CuO4"]
+    assert filtered(literature, f'NOT id="{merged}"') == ["MgB2"]
+    assert filtered(literature, f'id!="{lsco["id"]}"') == ["MgB2"]
+    assert filtered(literature, "id IS KNOWN") == ["La1.85Sr0.15CuO4", "MgB2"]
+    before = list(records.find())
+    merge_records()  # again: nothing to do
+    assert list(records.find()) == before
+    literature.ingest(read("10.1/c", "Sr3La37Cu20O80 has Tc 38 K.", ["Sr3La37Cu20O80"], ["38 K"]))
+    assert records.count_documents({}) == 2  # a later reading joins the merged record
 
 
 def test_records_are_selected_by_id_and_by_paper_as_the_api_filter_does(

@@ -87,11 +87,17 @@ def test_a_doi_matches_whatever_its_case() -> None:
 
 def test_records_materials_and_papers_are_found_by_id() -> None:
     one, two = "6b1396fb11088fdb855c9453", "6b1396fb11088fdb855c9454"
-    for resource in ("records", "materials", "papers"):
+    for resource in ("materials", "papers"):
         assert optimade_to_mongo(f'id="{one}"', resource) == {"_id": {"$eq": ObjectId(one)}}
+
+    def record(id_: str) -> dict[str, object]:  # its own id, or one merged into it
+        test = {"$eq": ObjectId(id_)}
+        return {"$or": [{"_id": test}, {"merged_ids": test}]}
+
+    assert optimade_to_mongo(f'id="{one}"', "records") == record(one)
     # a model's record_ids, several at once
     several = optimade_to_mongo(f'id="{one}" OR id="{two}"', "records")
-    assert several == {"$or": [{"_id": {"$eq": ObjectId(one)}}, {"_id": {"$eq": ObjectId(two)}}]}
+    assert several == {"$or": [record(one), record(two)]}
     with pytest.raises(FilterError, match=r"id: '6b1396fb' is not an id \(24 hex digits\)"):
         optimade_to_mongo('id="6b1396fb"', "records")
 
