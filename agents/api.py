@@ -84,7 +84,7 @@ from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, Literatu
 from db.materials import add_material, known_formulas, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
-from db.tokens import Principal, authenticate
+from db.tokens import Principal, acting_for, authenticate
 from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
@@ -161,6 +161,12 @@ def _lone_surrogate(data: Any, path: str) -> str | None:
 
 _SURROGATE = re.compile(r"[\ud800-\udfff]")
 
+#: Said of each field naming an instrument (:func:`db.tokens.acting_for`).
+RESERVED = (
+    " An instrument a token is bound to is named only by that token or an admin one "
+    "(another is a 403)."
+)
+
 
 class ClaimIn(Body):
     """Ask for work."""
@@ -168,7 +174,8 @@ class ClaimIn(Body):
     instrument: str | None = Field(
         default=None,
         pattern=NAME,
-        description="Instrument id, e.g. `xrd-2`; required unless the token is bound to one.",
+        description="Instrument id, e.g. `xrd-2`; required unless the token is bound to one."
+        + RESERVED,
     )
     count: int = Field(default=1, ge=1, le=100)
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
@@ -196,7 +203,7 @@ class ResultIn(Body):
         pattern=NAME,
         description="Instrument or person (default: the token's instrument, else `api`). "
         "A result naming an instrument is refused when the trial is leased to another one "
-        "(its lease ran out).",
+        "(its lease ran out)." + RESERVED,
     )
     # any name an outcome may have ("band gap"); the campaign refuses one not its own
     units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
@@ -237,7 +244,9 @@ class HeartbeatIn(Body):
     """Keep a lease alive."""
 
     instrument: str | None = Field(
-        default=None, pattern=NAME, description="Required unless the token is bound to one."
+        default=None,
+        pattern=NAME,
+        description="Required unless the token is bound to one." + RESERVED,
     )
     lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
 
@@ -249,7 +258,7 @@ class GiveUpIn(Body):
         default=None,
         pattern=NAME,
         description="The instrument holding the lease (default: the token's); required on a "
-        "running trial, except for an admin token.",
+        "running trial, except for an admin token." + RESERVED,
     )
     reason: str | None = Field(default=None, min_length=1, max_length=1000)
 
@@ -468,7 +477,9 @@ CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
 PAGE = (
     "A page: JSON (`data`, `meta`), or with `format=csv` CSV whose header row names the "
     "listing's columns, on a page with no rows too (`parameters.<name>` and "
-    "`values.<name>`: the campaign's parameters and outcomes)."
+    "`values.<name>`: the campaign's parameters and outcomes). A CSV text cell starting "
+    "with `=`, `+`, `-`, `@`, a tab or a carriage return starts with `'`, so that a "
+    "spreadsheet shows it instead of running it as a formula; numbers stay numbers."
 )
 #: What a CSV page says about the listing it is part of (JSON pages carry it in ``meta``).
 PAGE_HEADERS = {
@@ -565,7 +576,8 @@ def listing(
 
     A CSV page writes lists and dicts as JSON text, so every page of a listing has the same
     columns, and gives the listing's size in ``X-Total-Count``, ``X-Limit`` and
-    ``X-Offset`` (a JSON page in ``meta``).
+    ``X-Offset`` (a JSON page in ``meta``). Its text cells starting as a formula
+    (``=``, ``+``, ``-``, ``@``) start with ``'`` (:func:`agents.serialize.csv_safe`).
 
     Args:
         rows: The page's rows (JSON-ready dicts).
@@ -633,7 +645,7 @@ def admin(principal: Caller) -> Principal:
 
 def _instrument(principal: Principal, named: str | None) -> str:
     """The instrument a claim or heartbeat acts for: the token's, else the one named."""
-    instrument = principal.acting_as(named)
+    instrument = acting_for(principal, {"instrument": named})["instrument"]
     if instrument is None:
         raise ValueError(f"instrument: required; token {principal.name!r} is not bound to one")
     return instrument
@@ -678,7 +690,7 @@ def _give_up(
 ) -> dict[str, Any]:
     """Fail or abandon a trial as the caller: its instrument, and an admin as operator."""
     body = body or GiveUpIn()
-    instrument = principal.acting_as(body.instrument)
+    instrument = acting_for(principal, {"instrument": body.instrument})["instrument"]
     give_up = agent.fail if fail else agent.abandon
     trial = give_up(trial_id, instrument, body.reason, operator=principal.is_admin())
     return trial_json(trial, agent.campaign.space)
@@ -1029,28 +1041,37 @@ class Service:
     def claim(self, name: str, principal: Caller, body: ClaimIn) -> dict[str, Any]:
         """Lease the next trial(s); proposes a new batch when none are waiting.
 
-        An empty `trials` comes with `why` (budget or pool spent); else `why` is null.
+        Fewer `trials` than asked for (none, say) come with `why` (the budget or pool
+        spent or handed out, the model waiting for the initial design's results) and
+        `ask_again`: whether work may come later (trials still out may free their place,
+        results let the model start); false only when the budget or pool is spent for
+        good. Both are null when every trial asked for comes.
         """
         instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         with self.lock(name):
             trials = agent.claim(instrument, body.count, body.lease_seconds, body.request_id)
-        why = None if trials else agent.why_spent()
-        return {"trials": [trial_json(t, agent.campaign.space) for t in trials], "why": why}
+        answer: dict[str, Any] = {"trials": [trial_json(t, agent.campaign.space) for t in trials]}
+        none = None if len(trials) == body.count else agent.no_work()
+        return answer | {
+            "why": None if none is None else none.why,
+            "ask_again": None if none is None else none.ask_again,
+        }
 
     @access("write")
     def report(self, name: str, principal: Caller, body: ReportIn) -> dict[str, Any]:
         """Report one result or a list (`{"results": [...]}`); repeats are stored once.
 
         A token bound to an instrument reports as it: its results are checked against
-        the trials' leases whether or not they name their source.
+        the trials' leases whether or not they name their source. No other token but an
+        admin one may name that instrument as a `source` (403).
         """
-        items = body.results if isinstance(body, ResultsIn) else [body]
-        measurements = []
-        for i, item in enumerate(items):
-            field = f"results[{i}].source" if isinstance(body, ResultsIn) else "source"
-            source = principal.acting_as(item.source, field) or UNNAMED
-            measurements.append(item.measurement(source))
+        if isinstance(body, ResultsIn):
+            named = {f"results[{i}].source": item for i, item in enumerate(body.results)}
+        else:
+            named = {"source": body}
+        sources = acting_for(principal, {field: item.source for field, item in named.items()})
+        measurements = [item.measurement(sources[f] or UNNAMED) for f, item in named.items()]
         report = self.agent(name).observe(measurements)
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)

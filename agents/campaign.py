@@ -72,6 +72,8 @@ UNNAMED = "api"
 #: A pool candidate that failed this many times is not proposed again: a sample that
 #: cannot be made would otherwise come back in every batch.
 MAX_FAILURES = 2
+#: Results a model needs before it chooses experiments (a GP fits no fewer).
+MIN_RESULTS = 2
 #: Most trial ids a model's ``train_trials`` lists (a MongoDB document holds 16 MB);
 #: beyond, ``n_train`` and ``train_trials_hash`` still identify the set.
 MAX_LINEAGE_TRIALS = 20_000
@@ -90,6 +92,21 @@ class ObserveReport:
 
     stored: int
     duplicates: int
+
+
+@dataclass(frozen=True)
+class NoWork:
+    """Why a campaign handed out nothing (:meth:`CampaignAgent.no_work`).
+
+    Attributes:
+        why: In words, for people and logs.
+        ask_again: Whether asking later may get work (trials still out may free their
+            place, results may let the model start); False when the budget or pool is
+            spent for good.
+    """
+
+    why: str
+    ask_again: bool
 
 
 @dataclass(frozen=True)
@@ -458,19 +475,39 @@ class CampaignAgent:
             raise
         return list(claimed.values())
 
-    def why_spent(self) -> str:
-        """Why the campaign proposes nothing more: its budget, else its pool, is spent.
+    def no_work(self) -> NoWork:
+        """Why a proposal or claim came back empty, and whether asking again may get work.
 
-        For a proposal or claim that came back empty (an open space has no pool to run
-        out: there, other instruments took what waited).
+        Trials still out may fail, be cancelled or lose their lease, which frees their
+        place in the budget and their candidate; results let the model start. Only a
+        spent budget or pool with nothing out is final. (An open space has no pool to run
+        out: there, other instruments took what waited.)
         """
         budget = self.campaign.settings.budget
-        spent = sum(t.status.spends_budget for t in self.store.trials(self.name))
+        trials = self.store.trials(self.name)
+        spent = sum(t.status.spends_budget for t in trials)
+        out = sum(t.status.is_pending for t in trials)
+        later = (
+            f"; {out} trial{'s are' if out != 1 else ' is'} still out (a failure, a "
+            "cancel or a lost lease frees its place): ask again later"
+            if out
+            else ""
+        )
         if budget is not None and spent >= budget:
-            return f"its budget of {budget} experiments is spent"
-        if self.campaign.pool_size:
-            return "no candidate is left in its pool"
-        return "other instruments took the trials that were waiting; ask again"
+            state = "handed out" if out else "spent"
+            return NoWork(f"its budget of {budget} experiments is {state}{later}", bool(out))
+        problem, _ = self._problem(trials)
+        measured = problem.X.shape[0]
+        if self._random_left(spent, measured) == 0:
+            return NoWork(
+                f"the model needs {MIN_RESULTS} results to choose and has {measured}: its "
+                f"initial design is out ({out} pending); ask again when results are in",
+                True,
+            )
+        if problem.pool is not None and problem.available_indices().size == 0:
+            state = "measured, out or failed" if out else "measured or failed"
+            return NoWork(f"every candidate of its pool is {state}{later}", bool(out))
+        return NoWork("other instruments took the trials that were waiting; ask again", True)
 
     def ensure_open(self) -> None:
         """Refuse a proposal on a closed campaign (the store refuses claims itself).
@@ -513,18 +550,22 @@ class CampaignAgent:
                 return []
         batches = len({t.batch for t in trials}) if stored is None else stored
         active = sum(t.status.spends_budget for t in trials)
-        if n is None:  # the rest of the initial design (whoever began it), else a batch
-            n = settings.initial - active if active < settings.initial else settings.batch_size
-        if n < 1:
+        if n is not None and n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
-        if settings.budget is not None:
-            n = min(n, settings.budget - active)
-            if n < 1:
-                return []  # the budget is spent (or handed out): no pool read, no fit
+        if settings.budget is not None and active >= settings.budget:
+            return []  # the budget is spent (or handed out): no pool read, no fit
         observed = self.observations(trials)
         problem, candidates = self._problem(trials, observed)
-        warm = active >= settings.initial and problem.X.shape[0] >= 2
-        planner: Planner = self.planner if warm else RandomPlanner()
+        random_left = self._random_left(active, problem.X.shape[0])
+        if random_left == 0:
+            return []  # the model waits for the results it needs to choose
+        planner: Planner = self.planner if random_left is None else RandomPlanner()
+        if random_left is not None:  # the rest of the design (whoever began it), no more
+            n = random_left if n is None else min(n, random_left)
+        elif n is None:
+            n = settings.initial - active if active < settings.initial else settings.batch_size
+        if settings.budget is not None:
+            n = min(n, settings.budget - active)
         seed = settings.seed * 1_000_003 + batches
         plan = planner.plan(problem, n, seed=seed)
         version = None
@@ -552,6 +593,30 @@ class CampaignAgent:
                 )
             )
         return self.store.add_trials(self.name, new, batches) if new else []
+
+    def _random_left(self, active: int, measured: int) -> int | None:
+        """Random experiments the design still needs before the model chooses.
+
+        The first ``settings.initial`` experiments are random, and so is a second one
+        where ``initial`` is 1 (a model needs 2 results). Random trials past them would
+        spend the budget on chance while results are on their way: the model waits.
+
+        Args:
+            active: Experiments done or pending (that spend the budget).
+            measured: Results the model may learn from.
+
+        Returns:
+            How many random experiments to propose; 0 while the model waits for
+            results; None once it chooses (always, for the random strategy).
+        """
+        initial = self.campaign.settings.initial
+        if self.campaign.settings.strategy == RandomPlanner.name:
+            return None
+        if active < initial:
+            return initial - active
+        if measured >= MIN_RESULTS:
+            return None
+        return max(0, MIN_RESULTS - active)
 
     def _problem(
         self, trials: list[Trial], observed: list[Observation] | None = None
@@ -720,7 +785,8 @@ class CampaignAgent:
             instrument: Who reports it; a trial leased to another instrument is refused.
             reason: Why, kept on the trial (``furnace fault``).
             operator: Whether an operator asks, who may fail a running trial without
-                naming its instrument (an instrument must name itself).
+                naming its instrument (an instrument must name itself), or one no
+                instrument claimed.
 
         Raises:
             TrialStateError: on a trial completed, given up otherwise or by another, or

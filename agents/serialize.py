@@ -114,18 +114,44 @@ def finite(value: float) -> float | None:
 DOTTED = ("parameters", "values")
 
 
+#: What a spreadsheet reads, at the start of a cell, as a formula (OWASP: CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_safe(value: Any) -> Any:
+    """A CSV cell that a spreadsheet shows as written, never runs as a formula.
+
+    Text starting as a formula does (``=HYPERLINK(...)``, from a reason or a key any write
+    token sends) gets a leading ``'``. Only text that could be one: a number (``-0.5``,
+    also as text: a choice ``"-1"``) and a lone sign (a record's qualifier ``=``) stay
+    as they are.
+    """
+    if isinstance(value, str) and len(value) > 1 and value.startswith(FORMULA_STARTS):
+        return value if _is_number(value) else "'" + value
+    return value
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def csv_cells(row: dict[str, Any]) -> dict[str, Any]:
     """A row's CSV cells: :data:`DOTTED` dicts dotted; other lists and dicts as JSON text.
 
     Every page of a listing then has the same columns, whatever keys the other dicts
-    (a record's ``conditions``, a result's ``units``) hold.
+    (a record's ``conditions``, a result's ``units``) hold. Text cells are
+    :func:`csv_safe`.
     """
     cells: dict[str, Any] = {}
     for key, value in row.items():
         if key in DOTTED and isinstance(value, dict):
-            cells.update({f"{key}.{name}": v for name, v in value.items()})
+            cells.update({f"{key}.{name}": csv_safe(v) for name, v in value.items()})
         elif isinstance(value, list | tuple | dict):
-            cells[key] = json.dumps(value, default=str)
+            cells[key] = json.dumps(value, default=str)  # starts with [ or {: no formula
         else:
-            cells[key] = value
+            cells[key] = csv_safe(value)
     return cells

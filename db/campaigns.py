@@ -787,7 +787,8 @@ class CampaignStore:
             instrument: Who asks; a running trial leased to another instrument is refused.
             reason: Why (kept on the trial), for a failed or given-up one.
             operator: Whether an operator asks, who may move a running trial without
-                naming its instrument; anyone else must name the leaseholder.
+                naming its instrument, and give up one no instrument claimed; anyone else
+                must name the leaseholder.
 
         Raises:
             TrialNotFoundError: if the campaign has no such trial.
@@ -801,6 +802,12 @@ class CampaignStore:
             return self._given_up(name, trial_id, row, status, giver)
         if status not in ALLOWED_TRANSITIONS[current]:
             raise TrialStateError(f"trial {trial_id}: cannot go from {current} to {status}")
+        if status in GIVE_UPS and current is TrialStatus.PROPOSED and not operator:
+            # a failure counts against the candidate: only one who ran it, or an operator
+            raise TrialStateError(
+                f"trial {trial_id} is proposed, not running: an instrument gives up only a "
+                "trial it claimed (an admin token may give up one that waits)"
+            )
         holder = row.get("claimed_by")
         held = current is TrialStatus.RUNNING and holder is not None
         if held and instrument is None and not operator:

@@ -21,8 +21,11 @@ with a line saying why; a lease that ran out with nobody taking the trial still 
 result sent, which the server takes. A report refused because of one trial (the results
 endpoint is all or nothing) is sent again one result per request, under the same idempotency
 keys, so the other results are stored once each and only the refused ones are dropped,
-each with the server's reason. Any other refusal (401, 403, 404, 422) stops the script with
-the server's message and exit status 1.
+each with the server's reason. An empty claim that may be followed by work (trials other
+instruments hold may fail or lose their lease; the model starts once the initial design's
+results are in: the server's ``ask_again``) is asked again every ``--poll-seconds``, for
+at most ``--max-wait`` seconds; a spent budget or pool ends the run. Any other refusal
+(401, 403, 404, 422) stops the script with the server's message and exit status 1.
 """
 
 from __future__ import annotations
@@ -122,11 +125,13 @@ class Instrument:
             return response.json()
         raise ApiError(path, 0, f"no answer after {attempts} attempts")  # pragma: no cover
 
-    def claim(self, count: int, lease_seconds: float) -> tuple[list[dict[str, Any]], str | None]:
+    def claim(self, count: int, lease_seconds: float) -> dict[str, Any]:
         """Lease up to ``count`` trials (a retry of this request gets the same ones).
 
         Returns:
-            The trials, and why there are none when there are none.
+            The server's answer: ``trials``; and when there are none, ``why`` and
+            ``ask_again`` (whether work may come later: trials still out may free
+            their place, results may let the model start).
         """
         body = {
             "instrument": self.name,
@@ -134,8 +139,7 @@ class Instrument:
             "lease_seconds": lease_seconds,
             "request_id": uuid.uuid4().hex,
         }
-        answer = self.call("/claims", body)
-        return answer["trials"], answer.get("why")
+        return self.call("/claims", body)
 
     def heartbeat(self, trial_id: str, lease_seconds: float) -> None:
         """Extend the lease on a trial being measured (a :class:`Conflict` if it holds none)."""
@@ -319,6 +323,18 @@ def main(argv: list[str] | None = None) -> int:
         help="Lease asked for each claim; heartbeats renew it every third of it.",
     )
     parser.add_argument("--work-seconds", type=float, default=0.0)
+    parser.add_argument(
+        "--poll-seconds",
+        type=float,
+        default=5.0,
+        help="Wait between claims while the server has no work yet but may have later.",
+    )
+    parser.add_argument(
+        "--max-wait",
+        type=float,
+        default=600.0,
+        help="Seconds to keep asking for work that may come before stopping.",
+    )
     args = parser.parse_args(argv)
 
     table = LookupTable(args.data)
@@ -338,18 +354,37 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def claim_or_wait(instrument: Instrument, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Claim a batch; while none comes and the server says to ask again, wait and ask.
+
+    Work may come later: trials other instruments hold may fail or lose their lease,
+    and the model starts once the initial design's results are in. Gives up, with the
+    server's reason, when the budget or pool is spent or after ``--max-wait`` seconds.
+    """
+    waited = 0.0
+    while True:
+        answer = instrument.claim(args.batch, args.lease_seconds)
+        if answer["trials"]:
+            return list(answer["trials"])
+        if not answer.get("ask_again") or waited >= args.max_wait:
+            print(f"no more work: {answer.get('why')}", flush=True)
+            return []
+        print(f"waiting {args.poll_seconds:g} s: {answer.get('why')}", flush=True)
+        time.sleep(args.poll_seconds)
+        waited += args.poll_seconds
+
+
 def run(
     instrument: Instrument, table: LookupTable, args: argparse.Namespace, totals: dict[str, int]
 ) -> None:
     """The rounds: claim, measure while the leases are kept alive, report; adds to totals."""
     for round_ in range(1, args.rounds + 1):
         try:
-            trials, why = instrument.claim(args.batch, args.lease_seconds)
+            trials = claim_or_wait(instrument, args)
         except CampaignClosed as closed:  # an operator closed it: not this instrument's error
             print(f"no more work: {closed}")
             break
         if not trials:
-            print(f"no more work: {why}")
             break
         with LeaseKeeper(instrument, [t["id"] for t in trials], args.lease_seconds) as leases:
             time.sleep(args.work_seconds)  # measuring; the leases are renewed meanwhile

@@ -715,7 +715,11 @@ def campaign_propose(
         agent = CampaignAgent(store(), name)
         trials = agent.propose(n)
         if not trials:
-            err.print(f"[yellow]note:[/yellow] nothing proposed: {agent.why_spent()}")
+            err.print(f"[yellow]note:[/yellow] nothing proposed: {agent.no_work().why}")
+        elif n is not None and len(trials) < n:
+            err.print(
+                f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work().why}"
+            )
     rows = []
     for t in trials:
         fixed = {
@@ -1024,7 +1028,7 @@ def campaign_run(
             status = run(agent, lookup, rounds, advance)
     if status.rounds < rounds:
         stopped = f"{status.rounds} round" + ("" if status.rounds == 1 else "s")
-        err.print(f"[yellow]note:[/yellow] stopped after {stopped}: {agent.why_spent()}")
+        err.print(f"[yellow]note:[/yellow] stopped after {stopped}: {agent.no_work().why}")
     best = status.best
     if best is not None:
         objective = status.campaign.objectives[0].name
@@ -1133,18 +1137,25 @@ def campaign_export(
     if format == "json":
         json.dump(rows, buffer, indent=2)
     else:
-        for row in rows:  # a cell of CSV holds the units, and what was reported, as JSON
-            for key in ("units", "reported"):
-                row[key] = json.dumps(row[key]) if row[key] else None
-        writer = csv.DictWriter(buffer, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
+        _write_csv(buffer, columns, rows)
     if output is None:
         sys.stdout.write(buffer.getvalue())
         return
     with errors():  # an OSError names the file
         output.write_text(buffer.getvalue())
     console.print(f"wrote {len(rows)} trials to {output}")
+
+
+def _write_csv(buffer: io.StringIO, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    """Rows as CSV (the units, and what was reported, as JSON text), no cell a formula.
+
+    The header's cells too (:func:`agents.serialize.csv_safe`): a pool file, or whoever
+    made the campaign, named the parameters and outcomes.
+    """
+    from agents.serialize import csv_cells, csv_safe
+
+    csv.writer(buffer).writerow([csv_safe(c) for c in columns])
+    csv.DictWriter(buffer, fieldnames=columns).writerows(csv_cells(row) for row in rows)
 
 
 # -- service ------------------------------------------------------------------------

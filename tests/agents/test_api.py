@@ -98,14 +98,31 @@ def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) 
     ]
 
 
-def test_an_empty_claim_says_why(api: TestClient) -> None:
+def test_an_empty_claim_says_why_and_whether_to_ask_again(api: TestClient) -> None:
     CampaignDocument.objects(name="photo-pce10").update(set__settings__budget=2)
     robot = _auth("instrument", ["photo-pce10"])
     url = "/api/v1/campaigns/photo-pce10/claims"
-    first = api.post(url, json={"instrument": "robot-1", "count": 3}, headers=robot).json()
-    assert len(first["trials"]) == 2 and first["why"] is None
-    spent = api.post(url, json={"instrument": "robot-1", "count": 3}, headers=robot).json()
-    assert spent == {"trials": [], "why": "its budget of 2 experiments is spent"}
+    first = api.post(url, json={"instrument": "robot-1", "count": 2}, headers=robot).json()
+    assert len(first["trials"]) == 2 and first["why"] is first["ask_again"] is None
+    out = api.post(url, json={"instrument": "robot-2", "count": 3}, headers=robot).json()
+    assert out == {
+        "trials": [],
+        "why": "its budget of 2 experiments is handed out; 2 trials are still out (a failure, "
+        "a cancel or a lost lease frees its place): ask again later",
+        "ask_again": True,
+    }
+    results = [
+        {"trial_id": t["id"], "values": {"degradation": 0.1 + i}, "source": "robot-1"}
+        for i, t in enumerate(first["trials"])
+    ]
+    reported = api.post(url.replace("claims", "results"), json={"results": results}, headers=robot)
+    assert reported.status_code == 200, reported.text
+    spent = api.post(url, json={"instrument": "robot-2", "count": 3}, headers=robot).json()
+    assert spent == {
+        "trials": [],
+        "why": "its budget of 2 experiments is spent",
+        "ask_again": False,
+    }
 
 
 def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
@@ -331,10 +348,10 @@ def test_trial_listing_filters_paginates_and_exports_csv(api: TestClient) -> Non
 
 def test_trials_are_filtered_by_their_batch(api: TestClient) -> None:
     robot = _auth("instrument", ["photo-pce10"])
-    for instrument in ("a", "b"):  # the initial design, then a proposed batch of 4
+    for instrument, count in (("a", 6), ("b", 10)):  # the initial 10 in two batches: 6 and 4
         api.post(
             "/api/v1/campaigns/photo-pce10/claims",
-            json={"instrument": instrument, "count": 10},
+            json={"instrument": instrument, "count": count},
             headers=robot,
         )
     reader = _auth("researcher")
@@ -789,7 +806,13 @@ def test_a_budgeted_campaign_hands_out_no_more_than_its_budget(api: TestClient) 
     assert created.status_code == 201 and created.json()["settings"]["budget"] == 3
     claims = "/api/v1/campaigns/budgeted/claims"
     claimed = api.post(claims, json={"instrument": "r", "count": 5}, headers=boss)
-    assert claimed.status_code == 200 and len(claimed.json()["trials"]) == 3, claimed.text
+    assert claimed.status_code == 200 and len(claimed.json()["trials"]) == 2, claimed.text
+    assert claimed.json()["ask_again"] and "needs 2 results" in claimed.json()["why"]
+    results = [{"trial_id": t["id"], "values": {"efficiency": 0.1 * i}, "source": "r"}
+               for i, t in enumerate(claimed.json()["trials"])]  # fmt: skip
+    api.post(claims.replace("claims", "results"), json={"results": results}, headers=boss)
+    claimed = api.post(claims, json={"instrument": "r", "count": 5}, headers=boss)
+    assert len(claimed.json()["trials"]) == 1 and "budget of 3" in claimed.json()["why"]
     bad = body | {"name": "b2", "settings": {"budget": 0}}
     refused = api.post("/api/v1/campaigns", json=bad, headers=boss)
     assert refused.status_code == 422, refused.text

@@ -10,7 +10,8 @@ from fastapi.testclient import TestClient
 
 from agents import CampaignAgent
 from agents.api import create_app
-from db.tokens import create_token
+from db.documents import MeasurementDocument
+from db.tokens import TokenDocument, create_token, list_tokens, revoke_token
 
 APP = create_app()
 ROUTES = [
@@ -65,9 +66,127 @@ def test_writes_with_the_wrong_scope_are_403(
 
 
 def test_tokens_are_stored_hashed(api: TestClient) -> None:
-    from db.tokens import TokenDocument
-
     secret, _ = create_token("hashed", "researcher")
     stored = TokenDocument.objects.get(name="hashed")
     assert secret not in str(stored.to_mongo())
     assert len(stored.token_hash) == 64
+
+
+CAMPAIGN = "/api/v1/campaigns/photo-pce10"
+
+
+def _bearer(name: str, role: str, instrument: str | None = None) -> dict[str, str]:
+    campaigns = ["photo-pce10"] if role == "instrument" else None
+    secret, _ = create_token(name, role, campaigns, instrument)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def _claim(api: TestClient, headers: dict[str, str], instrument: str | None, count: int) -> list:
+    body = {"count": count} | ({"instrument": instrument} if instrument else {})
+    response = api.post(f"{CAMPAIGN}/claims", json=body, headers=headers)
+    assert response.status_code == 200, response.text
+    trials: list = response.json()["trials"]
+    return trials
+
+
+def _posing_as_inst_b(api: TestClient, headers: dict[str, str], trials: list) -> dict:
+    """Each write naming ``inst-b``, on its four ``trials``: route -> the response."""
+    first, second = (f"{CAMPAIGN}/trials/{t['id']}" for t in trials[:2])
+    result = {"trial_id": trials[2]["id"], "values": {"degradation": 0.1}}
+    unnamed = {"trial_id": trials[3]["id"], "values": {"degradation": 0.2}}
+    named = {"instrument": "inst-b"}
+    return {
+        "claim": api.post(f"{CAMPAIGN}/claims", json=named, headers=headers),
+        "heartbeat": api.post(f"{first}/heartbeat", json=named, headers=headers),
+        "fail": api.post(f"{first}/fail", json=named | {"reason": "x"}, headers=headers),
+        "cancel": api.post(f"{second}/cancel", json=named, headers=headers),
+        "results": api.post(
+            f"{CAMPAIGN}/results", json=result | {"source": "inst-b"}, headers=headers
+        ),
+        "results[1]": api.post(
+            f"{CAMPAIGN}/results",
+            json={"results": [unnamed, result | {"source": "inst-b"}]},
+            headers=headers,
+        ),
+    }
+
+
+def test_an_unbound_token_may_not_act_as_an_instrument_a_token_is_bound_to(
+    api: TestClient,
+) -> None:
+    tok_b = _bearer("tok-b", "instrument", "inst-b")
+    tok_c = _bearer("tok-c", "instrument")
+    trials = _claim(api, tok_b, None, 4)
+    fields = {
+        "claim": "instrument",
+        "heartbeat": "instrument",
+        "fail": "instrument",
+        "cancel": "instrument",
+        "results": "source",
+        "results[1]": "results[1].source",
+    }
+    for route, response in _posing_as_inst_b(api, tok_c, trials).items():
+        assert response.status_code == 403, (route, response.text)
+        assert response.json()["detail"] == (
+            f"{fields[route]}: instrument 'inst-b' is bound to token 'tok-b'; "
+            "only that token (or an admin token) acts for it"
+        ), route
+    assert MeasurementDocument.objects.count() == 0
+    listed = api.get(f"{CAMPAIGN}/trials", params={"filter": 'status="running"'}, headers=tok_b)
+    assert {t["claimed_by"] for t in listed.json()["data"]} == {"inst-b"}
+    # the bound token still acts as inst-b, naming it or not
+    answers = _posing_as_inst_b(api, tok_b, trials)
+    assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(answers, 200)
+    assert {m.source for m in MeasurementDocument.objects} == {"inst-b"}
+
+
+def test_an_admin_token_still_acts_for_a_bound_instrument(api: TestClient) -> None:
+    trials = _claim(api, _bearer("tok-b", "instrument", "inst-b"), None, 4)
+    answers = _posing_as_inst_b(api, _bearer("boss", "admin"), trials)
+    assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(answers, 200)
+
+
+def test_an_unbound_token_acts_for_an_instrument_no_token_is_bound_to(api: TestClient) -> None:
+    _bearer("tok-b", "instrument", "inst-b")
+    tok_c = _bearer("tok-c", "instrument")
+    [trial] = _claim(api, tok_c, "inst-c", 1)
+    heartbeat = f"{CAMPAIGN}/trials/{trial['id']}/heartbeat"
+    beat = api.post(heartbeat, json={"instrument": "inst-c"}, headers=tok_c)
+    assert beat.status_code == 200, beat.text
+    result = {"trial_id": trial["id"], "values": {"degradation": 0.1}, "source": "inst-c"}
+    stored = api.post(f"{CAMPAIGN}/results", json=result, headers=tok_c)
+    assert stored.json() == {"stored": 1, "duplicates": 0}, stored.text
+    [other] = _claim(api, tok_c, "inst-c", 1)
+    failed = api.post(
+        f"{CAMPAIGN}/trials/{other['id']}/fail", json={"instrument": "inst-c"}, headers=tok_c
+    )
+    assert failed.json()["status"] == "failed", failed.text
+
+
+def test_revoking_the_bound_token_frees_the_instruments_name(api: TestClient) -> None:
+    trials = _claim(api, _bearer("tok-b", "instrument", "inst-b"), None, 4)
+    tok_c = _bearer("tok-c", "instrument")
+    revoke_token("tok-b")
+    answers = _posing_as_inst_b(api, tok_c, trials)
+    assert {r: a.status_code for r, a in answers.items()} == dict.fromkeys(answers, 200)
+
+
+def test_the_instruments_tokens_are_bound_to_are_indexed(api: TestClient) -> None:
+    create_token("indexed", "instrument", ["photo-pce10"], "inst-i")
+    keys = [info["key"] for info in TokenDocument._get_collection().index_information().values()]
+    assert [("instrument", 1)] in keys
+
+
+@pytest.mark.parametrize(
+    ("role", "scopes"), [("researcher", "read"), ("admin", "read, write, admin")]
+)
+def test_campaigns_are_refused_for_a_token_they_would_not_limit(
+    api: TestClient, role: str, scopes: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        create_token("r2", role, ["photo-pce10"])
+    assert str(refused.value) == (
+        "campaigns: they limit the campaigns an instrument token writes to; "
+        f"role {role!r} has {scopes} access to every campaign and is not limited by them"
+    )
+    assert "r2" not in {t.name for t in list_tokens()}

@@ -11,7 +11,8 @@ import pytest
 
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore, ConcurrentProposalError
-from discovery.domain import Trial, TrialStatus
+from discovery.datasets import PoolDataset
+from discovery.domain import CampaignSettings, Trial, TrialStatus
 
 
 def test_claims_lease_trials_proposing_when_the_queue_is_empty(
@@ -21,9 +22,69 @@ def test_claims_lease_trials_proposing_when_the_queue_is_empty(
     first = agent.claim("robot-a", count=3, lease_seconds=60)
     assert len(first) == 3
     assert all(t.status is TrialStatus.RUNNING and t.claimed_by == "robot-a" for t in first)
-    second = agent.claim("robot-b", count=8, lease_seconds=60)  # 7 queued + 1 proposed
-    assert len(second) == 8
+    # the 7 left of the initial design; the model waits for results rather than guess
+    second = agent.claim("robot-b", count=8, lease_seconds=60)
+    assert len(second) == 7 and {t.strategy for t in first + second} == {"random"}
     assert not {t.id for t in first} & {t.id for t in second}
+    waiting = agent.no_work()
+    assert waiting.ask_again and "needs 2 results to choose and has 0" in waiting.why
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    agent.observe(oracle.evaluate(first))
+    third = agent.claim("robot-b", count=6, lease_seconds=60)
+    assert len(third) == 6 and {t.strategy for t in third} == {"gp"}
+
+
+@pytest.mark.parametrize("count", [3, 30])
+def test_a_claim_for_more_than_a_batch_never_overshoots_the_random_design(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset, count: int
+) -> None:
+    settings = CampaignSettings("gp", initial=4, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "claims", photo_pce10_dataset, settings)
+    oracle = LookupOracle.from_candidates(store.candidates("claims"))
+    first = agent.claim("robot-a", count=count, lease_seconds=60)
+    assert len(first) == min(count, 4) and {t.strategy for t in first} == {"random"}
+    agent.observe(oracle.evaluate(first))
+    second = agent.claim("robot-a", count=count, lease_seconds=60)
+    strategies = [t.strategy for t in second]
+    # the rest of the design (one random), then the model chooses for the others
+    assert len(second) == count and strategies.count("random") == 4 - len(first)
+    assert agent.status().initial_left == 0 and agent.status().rounds == 1
+
+
+def test_an_empty_claim_says_whether_work_may_come(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("gp", initial=2, batch_size=2, seed=0, budget=4)
+    agent = CampaignAgent.from_dataset(store, "budget", photo_pce10_dataset, settings)
+    oracle = LookupOracle.from_candidates(store.candidates("budget"))
+    agent.observe(oracle.evaluate(agent.claim("robot-a", count=2, lease_seconds=60)))
+    held = agent.claim("robot-a", count=4, lease_seconds=60)
+    assert len(held) == 2 and agent.claim("robot-b", count=1, lease_seconds=60) == []
+    out = agent.no_work()  # handed out, not spent: a failure frees a place
+    assert out.ask_again
+    assert out.why == (
+        "its budget of 4 experiments is handed out; 2 trials are still out (a failure, a "
+        "cancel or a lost lease frees its place): ask again later"
+    )
+    agent.fail(held[0].id or "", "robot-a", "furnace fault", operator=False)
+    [again] = agent.claim("robot-b", count=1, lease_seconds=60)
+    agent.observe(oracle.evaluate([held[1], again]))
+    spent = agent.no_work()
+    assert (spent.why, spent.ask_again) == ("its budget of 4 experiments is spent", False)
+
+
+def test_an_instrument_gives_up_only_a_trial_it_claimed(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    waiting, other = agent.propose(2)
+    for give_up in (agent.fail, agent.abandon):
+        with pytest.raises(ValueError, match="is proposed, not running: an instrument gives"):
+            give_up(waiting.id or "", "robot-a", "never ran", operator=False)
+    assert agent.fail(waiting.id or "", None, "cannot be made").status is TrialStatus.FAILED
+    [claimed] = agent.claim("robot-a", count=1, lease_seconds=60)
+    assert claimed.id == other.id
+    assert agent.fail(other.id or "", "robot-a", operator=False).status is TrialStatus.FAILED
 
 
 def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
@@ -155,7 +216,10 @@ def test_a_lease_shorter_than_the_proposal_still_claims_each_trial_once(
     photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     agent = photo_pce10_campaign
-    agent.claim("robot-a", count=8, lease_seconds=60)  # 2 of the initial 10 still wait
+    measured = agent.claim("robot-a", count=8, lease_seconds=60)  # 2 of the initial 10 wait
+    agent.observe(
+        LookupOracle.from_candidates(agent.store.candidates(agent.name)).evaluate(measured)
+    )
     propose = agent.propose
 
     def slow_propose(*args: object, **kwargs: object) -> list[Trial]:

@@ -62,7 +62,7 @@ def test_no_token_appears_in_any_log_record(
     server: str, caplog: pytest.LogCaptureFixture, capfd: pytest.CaptureFixture[str]
 ) -> None:
     tokens = [
-        create_token(f"logs-{role}", role, ["photo-pce10"])[0]
+        create_token(f"logs-{role}", role, ["photo-pce10"] if role == "instrument" else None)[0]
         for role in ("researcher", "instrument", "admin")
     ]
     caplog.set_level(logging.DEBUG)  # the root logger: every logger that propagates
