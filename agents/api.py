@@ -685,6 +685,11 @@ def known_parameters(request: Request) -> None:
         )
 
 
+def _single_result_fields(message: str) -> str:
+    """A batch's error message as one result sent alone reads it: ``results[0].x`` is ``x``."""
+    return re.sub(r"^results\[0\](?:\.|: )", "", message)
+
+
 def _give_up(
     agent: CampaignAgent, fail: bool, trial_id: str, principal: Principal, body: GiveUpIn | None
 ) -> dict[str, Any]:
@@ -1072,7 +1077,12 @@ class Service:
             named = {"source": body}
         sources = acting_for(principal, {field: item.source for field, item in named.items()})
         measurements = [item.measurement(sources[f] or UNNAMED) for f, item in named.items()]
-        report = self.agent(name).observe(measurements)
+        try:
+            report = self.agent(name).observe(measurements)
+        except ValueError as error:
+            if not isinstance(body, ResultsIn):  # name the fields as the request has them
+                error.args = (_single_result_fields(str(error)), *error.args[1:])
+            raise
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}

@@ -164,6 +164,15 @@ def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
     late = {"trial_id": trials[1]["id"], "values": {"degradation": 0.2}}
     response = api.post("/api/v1/campaigns/photo-pce10/results", json=late, headers=robot)
     assert response.status_code == 409 and "is failed" in response.json()["detail"]
+    assert response.json()["detail"].startswith(f"trial {trials[1]['id']} is failed")
+    unknown = {"trial_id": "6b1396fb11088fdb855c9453", "values": {"degradation": 0.2}}
+    response = api.post("/api/v1/campaigns/photo-pce10/results", json=unknown, headers=robot)
+    # one result alone: its fields named as sent, not as the first of a batch
+    assert response.status_code == 422 and response.json()["detail"].startswith("trial_id: ")
+    batch = api.post(
+        "/api/v1/campaigns/photo-pce10/results", json={"results": [unknown]}, headers=robot
+    )
+    assert batch.json()["detail"].startswith("results[0].trial_id: ")
 
 
 @pytest.mark.parametrize(
@@ -522,7 +531,7 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     stray = report({"band_gap": "meV"})
     assert stray.status_code == 422, stray.text
     assert stray.json()["detail"] == (
-        f"results[0]: trial {trial['id']}: units: 'band_gap' is not an outcome; the outcomes "
+        f"trial {trial['id']}: units: 'band_gap' is not an outcome; the outcomes "
         "are ['efficiency', 'band gap']"
     )
     operator = report({"$where": "meV"})  # never a MongoDB operator, as no outcome is one
