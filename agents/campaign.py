@@ -20,6 +20,7 @@ import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from db.campaigns import CLOSED, CampaignClosedError, CloseReport
+from db.documents import utcnow
 from db.models import FIT_METRIC
 from discovery.campaign_models import surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
@@ -194,7 +195,9 @@ class CampaignStatus:
     design still needs, ``feasible`` the results that meet the outcome constraints (None
     without constraints). ``pareto`` holds, with several objectives, the measured feasible
     results no other one dominates (:func:`pareto_front`), in the order they arrived; it
-    is empty for a single objective, whose best result is ``best``.
+    is empty for a single objective, whose best result is ``best``. ``expired`` counts
+    the running trials whose lease ran out: still ``running`` in ``trials`` (their
+    results are accepted), the next claim hands them out again.
     """
 
     campaign: Campaign
@@ -209,6 +212,7 @@ class CampaignStatus:
     initial_left: int = 0
     feasible: int | None = None
     pareto: tuple[Observation, ...] = ()
+    expired: int = 0
 
 
 def pareto_front(campaign: Campaign, observed: Sequence[Observation]) -> list[Observation]:
@@ -883,6 +887,13 @@ class CampaignAgent:
         counts = {s.value: 0 for s in TrialStatus}
         for trial in trials:
             counts[trial.status.value] += 1
+        now = utcnow()  # as leases are stamped: naive UTC
+        expired = sum(
+            t.status is TrialStatus.RUNNING
+            and t.lease_expires_at is not None
+            and t.lease_expires_at < now
+            for t in trials
+        )
         pool = self._pool_reference() if observed else None
         efficiency = self._efficiency(observed, pool)
         reference = None if pool is None else pool.values
@@ -898,6 +909,7 @@ class CampaignAgent:
             **_design_progress(trials, self.campaign.settings),
             feasible=len(self._feasible(observed)) if self.campaign.constraints else None,
             pareto=self._pareto(observed),
+            expired=expired,
         )
 
     def _pareto(self, observed: list[Observation]) -> tuple[Observation, ...]:

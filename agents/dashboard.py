@@ -928,6 +928,8 @@ def trial_counts(status: CampaignStatus) -> dict[str, int | None]:
 def count_tiles(status: CampaignStatus) -> list[str]:
     """A tile per :data:`COUNTS` entry (``feasible`` only with outcome constraints)."""
     hints = dict(COUNTS) | {"measured": f"{status.rounds} rounds after the design"}
+    if status.expired:
+        hints["running"] += f"; {status.expired} lease(s) ran out: the next claim frees them"
     return [
         kpi(label, str(count), hints[label])
         for label, count in trial_counts(status).items()

@@ -84,6 +84,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "source": campaign.source,
         "pool_recipe": None if recipe is None else recipe.to_dict(),
         "trials": status.trials,
+        "expired_leases": status.expired,  # of the running ones: the next claim frees them
         "measurements": status.measurements,
         "feasible": status.feasible,  # None without outcome constraints
         "rounds": status.rounds,

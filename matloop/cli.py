@@ -590,7 +590,10 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     console.print(_headline(status))
     if status.campaign.pool_size:
         console.print(escape(_pool_line(status.campaign)))
-    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in status.trials.items() if v))
+    counts = {k: str(v) for k, v in status.trials.items() if v}
+    if status.expired:  # still running (their results count): the next claim frees them
+        counts["running"] += f" ({status.expired} with a lease that ran out)"
+    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     for c in status.campaign.constraints:
         bounds = f"{'' if c.lower is None else c.lower}..{'' if c.upper is None else c.upper}"
         console.print(escape(f"constraint {c.name} in [{bounds}]{' ' + c.unit if c.unit else ''}"))

@@ -10,6 +10,7 @@ from datetime import datetime
 import pytest
 
 from agents import CampaignAgent, LookupOracle
+from agents.serialize import status_json
 from db import CampaignStore, ConcurrentProposalError
 from discovery.datasets import PoolDataset
 from discovery.domain import CampaignSettings, Trial, TrialStatus
@@ -93,7 +94,11 @@ def test_an_expired_lease_returns_its_trial_and_a_late_result_still_counts(
     agent = photo_pce10_campaign
     [trial] = agent.claim("robot-a", count=1, lease_seconds=0.2)
     time.sleep(0.4)
+    stale = agent.status()  # still running (a result would count), its lease run out
+    assert (stale.trials["running"], stale.expired) == (1, 1)
+    assert status_json(stale)["expired_leases"] == 1
     [again] = agent.claim("robot-b", count=1, lease_seconds=60)
+    assert agent.status().expired == 0
     assert again.id == trial.id and again.claimed_by == "robot-b"
     with pytest.raises(ValueError, match="leased to 'robot-b'"):
         agent.heartbeat(trial.id or "", "robot-a")
