@@ -28,13 +28,20 @@ def _oracle(agent: CampaignAgent) -> LookupOracle:
     return LookupOracle.from_candidates(agent.store.candidates(agent.name))
 
 
+def _design_of_18(store: CampaignStore, name: str, dataset: PoolDataset) -> CampaignAgent:
+    """A GP campaign over ``dataset`` whose 18 random experiments are measured."""
+    settings = CampaignSettings("gp", initial=18, batch_size=4, seed=0)
+    agent = CampaignAgent.from_dataset(store, name, dataset, settings)
+    agent.observe(_oracle(agent).evaluate(agent.propose()))
+    return agent
+
+
 def test_train_surrogate_registers_a_gp_with_leave_one_out_metrics(
-    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:
-    agent = photo_pce10_campaign
-    agent.observe(_oracle(agent).evaluate(agent.propose(18)))  # a random design of 18
+    agent = _design_of_18(store, "design", photo_pce10_dataset)
     version = train_surrogate(store, agent.name)
-    assert version.startswith("photo-pce10:gp:")
+    assert version.startswith("design:gp:")
     metrics = store.load_model(version).metrics
     assert metrics["n_train"] == 18 and metrics["cv"] == "loo"
     assert metrics["objective"] == "degradation"
@@ -113,23 +120,15 @@ def test_training_data_is_encoded_like_the_planner(
     assert artifact.kind == "gp" and artifact.metrics["n_train"] == 5
 
 
-def _tiny_campaign(
-    store: CampaignStore, dataset: PoolDataset, unit: float, like: CampaignAgent
-) -> CampaignAgent:
-    """``like``'s campaign over ``dataset`` with every objective value multiplied by ``unit``."""
-    tiny = dataclasses.replace(dataset, values=dataset.values * unit)
-    return CampaignAgent.from_dataset(store, "photo-pce10-tiny", tiny, like.campaign.settings)
-
-
 def test_training_on_an_objective_in_tiny_units_matches_the_plain_one_in_them(
-    store: CampaignStore, photo_pce10_campaign: CampaignAgent, photo_pce10_dataset: PoolDataset
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:
     """A diffusivity-like objective (~1e-14) is fitted in rescaled units, reported in its own."""
     unit = 1e-12
-    tiny = _tiny_campaign(store, photo_pce10_dataset, unit, photo_pce10_campaign)
-    for agent in (photo_pce10_campaign, tiny):
-        agent.observe(_oracle(agent).evaluate(agent.propose(18)))  # one random design of 18
-    plain = store.load_model(train_surrogate(store, photo_pce10_campaign.name)).metrics
+    tiny_data = dataclasses.replace(photo_pce10_dataset, values=photo_pce10_dataset.values * unit)
+    plain_agent = _design_of_18(store, "plain", photo_pce10_dataset)  # the same random design
+    tiny = _design_of_18(store, "tiny", tiny_data)
+    plain = store.load_model(train_surrogate(store, plain_agent.name)).metrics
     scaled = store.load_model(train_surrogate(store, tiny.name)).metrics
     assert "objective_scale" not in plain  # fitted as measured: nothing changes
     measured = np.array(scaled["cv_measured"])
