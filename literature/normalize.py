@@ -19,9 +19,10 @@ Conventions chosen here:
 * ``formula`` keeps the author's element order with groups and hydrates flattened
   (``Ba(Fe0.9Co0.1)2As2`` -> ``BaFe1.8Co0.2As2``); it always parses with pymatgen's
   ``Composition``. :attr:`MaterialName.reduced_formula` gives pymatgen's canonical form.
-* Oxygen/charge deficiency ``δ`` without a value is taken as its nominal ``0``
-  (``YBa2Cu3O7−δ`` -> ``YBa2Cu3O7``): ``variables`` records ``{"δ": 0.0}`` and
-  ``assumed`` names it, so a caller that needs exact stoichiometry can refuse it.
+* Oxygen/charge deficiency ``δ`` without a value, in the mention or the paragraph, is
+  taken as its nominal ``0`` (``YBa2Cu3O7−δ`` -> ``YBa2Cu3O7``): ``variables`` records
+  ``{"δ": 0.0}`` and ``assumed`` names it, so a caller that needs exact stoichiometry
+  can refuse it. A value the paragraph states ("with δ = 0.4") wins: ``YBa2Cu3O6.6``.
   Other variables without a value (``x``, ``y``, ``z``) leave ``formula`` as ``None``
   and are listed in ``unresolved``.
 * Abbreviations resolve only from a small documented table (``YBCO``, ``LSCO``,
@@ -34,6 +35,12 @@ Conventions chosen here:
   ``"optimally doped YBCO"``, ``"underdoped Bi2212"``): the parent's formula, not the
   doped material's. ``"undoped La2CuO4"`` is the parent, and a formula that writes its
   doping (``"underdoped YBa2Cu3O6.6"``) keeps it.
+* A site symbol given its elements is never one of them: given one it is put into the
+  formula (``"RuSr2RCu2O8 (R = Eu)"`` -> ``RuSr2EuCu2O8``); given several
+  (``"M-1222 (M = Nb and Ta)"``) the mention names a family, a class; a label it cannot
+  be put into (``"RE-1222 (RE = Eu)"``) stays a name without a formula.
+  :func:`variables_only` tells a mention that only gives values (``"x = 0.05 to
+  x = 0.44"``, ``"R = Gd"``) and names no material.
 * A class is a mention with a class marker after any formula (``"MgB2-type"``,
   ``"Fe-based superconductors"``, ``"La1111 series"``), a class noun and no formula
   (``"cuprates"``, ``"Co oxide"``), or a formula with site symbols (``"AFe2As2"``,
@@ -45,7 +52,11 @@ Conventions chosen here:
   is a unit word pint does not know (``emu``, ``sccm``, ``oe``). A power split off a
   length unit (``"0.1 emu/cm 3"``, ``"cm^3"``, ``"cm -3"``), or a negative power split off
   any unit (``"5 cm 2 s -1"``, ``"mol L -1"``), belongs to the unit, so it is never read
-  as a value (``"3 K"``, ``"-1 K"``). Units are pint's, in the registry that
+  as a value (``"3 K"``, ``"-1 K"``). Pressure units are read in any case where that is
+  unambiguous (``"8.9 Gpa"``, ``"17 Kbar"``, ``"1 ATM"``; not ``mbar``/``Mbar``). A
+  mention without a qualifier takes one from the words just before it in its sentence
+  (``parse_quantity(..., before=...)``: "Tc exceeds [45 K]" is ``>``; "superconducts
+  below [7.2 K]" is the Tc itself). Units are pint's, in the registry that
   :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
@@ -75,6 +86,7 @@ __all__ = [
     "normalize_material",
     "parse_quantity",
     "resolve_doping",
+    "variables_only",
 ]
 
 # --------------------------------------------------------------------------------------
@@ -188,6 +200,7 @@ class MaterialName:
 _ELEMENTS = frozenset(e.symbol for e in Element)
 # Site symbols of families of compounds: AFe2As2, LnOFeAs, REBa2Cu3O7, CeMIn5, BiCh2.
 _PLACEHOLDERS = frozenset({"A", "M", "R", "RE", "Ln", "X", "Q", "Ch", "Pn", "TM"})
+_SYMBOLS = _ELEMENTS | _PLACEHOLDERS
 _VARIABLES = frozenset("xyzδ")
 _MAX_AMOUNT = 100.0  # "Bi2212", "Y123", "La214" are phase codes, not stoichiometry
 _MAX_DEPTH = 4
@@ -487,6 +500,8 @@ def _assignments(text: str) -> tuple[dict[str, float], list[tuple[int, int]]]:
     ambiguous: set[str] = set()
     spans: list[tuple[int, int]] = []
     for match in _ASSIGNMENT.finditer(text):
+        if _unit_follows(text, match.end("value")):
+            continue  # "δ = 0.4 meV" is a gap, not an oxygen deficiency
         spans.append(match.span())
         var = match["var"]
         numerator, _, denominator = match["value"].partition("/")  # "x = 1/8"
@@ -497,6 +512,54 @@ def _assignments(text: str) -> tuple[dict[str, float], list[tuple[int, int]]]:
             ambiguous.add(var)
         values[var] = value
     return {k: v for k, v in values.items() if k not in ambiguous}, spans
+
+
+def _unit_follows(text: str, pos: int) -> bool:
+    """Whether the word at ``text[pos:]`` (after spaces) is a unit pint reads ("meV", "mK").
+
+    :data:`_ASSIGNMENT` refuses the common units itself; this catches the rest, so that
+    a value with any unit is never taken for a composition. Only a unit's own symbol
+    counts: pint also reads words ("has": hectares), and prose is no unit.
+    """
+    word = re.match(r"\s*([A-Za-zμµΩÅ]+)", text[pos:])
+    if word is None:
+        return False
+    units = _unit(word[1])
+    return units is not None and f"{units:~}" == word[1]
+
+
+# A site symbol given its elements: "M = Nb and Ta", "(RE = Eu)", "R=Ho-Lu", "A = Cs, Rb
+# and K". The symbol stands for each element in turn: it is never one of them.
+_MEMBER = r"[A-Z][a-z]?(?![a-z])"
+_SITE_ASSIGNMENT = re.compile(
+    rf"(?<![\w])(?P<site>{'|'.join(sorted(_PLACEHOLDERS, key=len, reverse=True))})"
+    rf"\s*=\s*(?P<members>{_MEMBER}(?:\s*(?:,|-|/|&|\band\b|\bor\b)\s*(?:for\s+)?{_MEMBER})*)"
+)
+
+# A list of sites that goes on in words: "R=Y and various rare earths", "Ln = La, etc.".
+_LIST_GOES_ON = re.compile(r"\s*(?:,|\band\b|\bor\b|&)\s*\w")
+
+
+def _site_assignments(text: str) -> tuple[dict[str, tuple[str, ...]], list[tuple[int, int]]]:
+    """Site symbols given their elements in ``text`` and the spans that give them.
+
+    A range of elements ("R=Ho-Lu", "R = Pr-Gd") counts as several members whatever
+    lies between its ends.
+
+    Returns:
+        ``({site: members}, spans)``; only symbols whose members are all elements.
+    """
+    sites: dict[str, tuple[str, ...]] = {}
+    spans: list[tuple[int, int]] = []
+    for match in _SITE_ASSIGNMENT.finditer(text):
+        members = tuple(re.findall(_MEMBER, match["members"]))
+        if not set(members) <= _ELEMENTS:
+            continue
+        # "R=Ho-Lu", "R=Y and various rare earth elements", "Ln = La, Sm, etc.": more
+        ranged = "-" in match["members"] or _LIST_GOES_ON.match(text, match.end())
+        sites[match["site"]] = members + (("...",) if ranged else ())
+        spans.append(match.span())
+    return sites, spans
 
 
 def _tokens(text: str) -> list[tuple[int, int, str]]:
@@ -791,19 +854,91 @@ def normalize_material(mention: str, context: str = "") -> MaterialName:
     """
     cleaned = _clean_material(mention)
     given, assignment_spans = _assignments(cleaned)
-    residual = _blank(cleaned, assignment_spans)
+    sites, site_spans = _site_assignments(cleaned)
+    residual = _blank(cleaned, [*assignment_spans, *site_spans])
     residual = _PREFIX.sub(lambda m: " " * len(m.group()), residual)
     context_values = _assignments(_clean(context))[0] if context else {}
     result = _read_residual(mention, cleaned, residual, given)
+    if sites:
+        result = _with_sites(result, sites, residual, _display(cleaned))
     if result.template is None and assignment_spans and not result.is_class and context:
         base = _base_in_context(_clean(context), cleaned, set(given))
         if base is not None:
-            return base.with_variables({**context_values, **given}, text=mention)
+            resolved = base.with_variables({**context_values, **given}, text=mention)
+            # "x ~ 0.03 for R = Zn" of Sr0.9La0.1Cu1-xRxO2: both the amount and the site
+            return _with_sites(resolved, sites, residual, resolved.name) if sites else resolved
     open_variables = _free(result) | set(result.assumed)  # δ too, if the context gives it
     extra = {k: v for k, v in context_values.items() if k in open_variables}
     if result.template is not None and extra:
         return result.with_variables({**extra, **given})
     return result
+
+
+def _with_sites(
+    result: MaterialName, sites: Mapping[str, tuple[str, ...]], residual: str, display: str
+) -> MaterialName:
+    """``result`` read with the elements its site symbols stand for.
+
+    "RuSr2RCu2O8 (R = Eu)" is RuSr2EuCu2O8. A site given several elements names a family
+    ("M-1222 (M = Nb and Ta)", "A = Cs, Rb and K"): a class. A label the site cannot be
+    put into ("RE-1222 (RE = Eu)") stays a name: never the site's element alone.
+    """
+    if result.template is not None and result.is_class:
+        template = _substituted(result.template, sites)
+        if template is not None:
+            return _evaluated(result.text, template, template, result.variables)
+    named = [site for site in sites if re.search(rf"(?<![A-Za-z]){site}(?![a-z])", residual)]
+    if not named or result.is_class or result.formula is not None:
+        return result  # the site is not this material's ("RE = Nd" dopants beside LSCO)
+    several = any(len(sites[site]) > 1 for site in named)
+    return MaterialName(
+        text=result.text, name=display, variables=result.variables, is_class=several
+    )
+
+
+def _substituted(template: str, sites: Mapping[str, tuple[str, ...]]) -> str | None:
+    """``template`` with each site symbol replaced by its one element, if that resolves it.
+
+    Returns:
+        The formula without site symbols, or ``None`` (a site of several elements, or one
+        that ``sites`` does not give).
+    """
+    singles = {site: members[0] for site, members in sites.items() if len(members) == 1}
+    pieces, i = [], 0
+    while i < len(template):  # symbols as the parser reads them: "Re" is rhenium, not R e
+        size = next((n for n in (2, 1) if template[i : i + n] in _SYMBOLS), 1)
+        piece = template[i : i + size]
+        pieces.append(singles.get(piece, piece))
+        i += size
+    formula = "".join(pieces)
+    nodes = _parse_formula(formula)
+    return formula if nodes is not None and not _is_family(nodes) else None
+
+
+def variables_only(mention: str) -> bool:
+    """Whether a material mention gives only values of variables, naming no material.
+
+    ``"x = 0.05 to x = 0.44"``, ``"0.15"``, ``"x > 0.22"``, ``"R = Gd"``: read alone they
+    are nothing (:func:`resolve_doping` gives such a mention its base formula when the
+    paragraph has one). ``"sample A"`` or ``"undoped"`` still name something.
+
+    Args:
+        mention: The mention as written.
+
+    Returns:
+        True when nothing but assignments, numbers, variable letters, signs and
+        connectives ("to", "and", "for" ...) is left.
+    """
+    cleaned = _clean_material(mention)
+    spans = [*_assignments(cleaned)[1], *_site_assignments(cleaned)[1]]
+    return not _CONNECTIVES.sub("", _blank(cleaned, spans))
+
+
+# What a list or range of values is made of besides numbers: connectives, variable letters
+# ("x > 0.22"), and any character that is not a Latin letter.
+_CONNECTIVES = re.compile(
+    r"\b(?:to|and|or|for|from|with|where|etc)\b|(?<![A-Za-z])[a-z](?![A-Za-z])|[^A-Za-z]"
+)
 
 
 def _clean_material(mention: str) -> str:
@@ -960,7 +1095,9 @@ def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialN
         if own.template is not None:
             if _template_variables(own):
                 base, last = own, _single(given)
-            results.append(normalize_material(mention, context) if _free(own) else own)
+            # δ is assumed 0 only when no value is stated: "with δ = 0.4" in the paragraph wins
+            open_ = _free(own) or own.assumed
+            results.append(normalize_material(mention, context) if open_ else own)
             continue
         bare = _BARE_NUMBER.fullmatch(_clean(mention))
         if base is not None and given and not own.is_class:
@@ -1023,6 +1160,11 @@ _UNIT_ALIASES = {
     "mins": "minute",
     "hrs": "hour",
 }
+# Pressure units in any case, as papers write them ("8.9 Gpa", "17 Kbar", "1 ATM"): pint
+# knows only the exact spelling, and reads "pa" as picoyears and "PA" as petaamperes.
+# Each has one reading whatever its case; "mbar" and "Mbar" (milli-, mega-) differ, so
+# they are not here. A spelling pint reads as a pressure ("mPa") keeps pint's reading.
+_PRESSURE_UNITS = {unit.lower(): unit for unit in ("GPa", "MPa", "kPa", "Pa", "kbar", "bar", "atm")}
 # English words pint also knows as units; after a number they are prose, not units.
 _NOT_UNITS = frozenset(
     {"a", "an", "are", "as", "at", "in", "is", "it", "on", "or", "pi", "point", "pH", "ton"}
@@ -1033,7 +1175,11 @@ _NOT_UNITS = frozenset(
 _FOREIGN_UNIT_WORDS = frozenset({"arb", "cgs", "emu", "koe", "oe", "sccm", "wt"})
 _DELTA_CELSIUS = "delta_degree_Celsius"
 _QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
-    (r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|≤|<=|⩽", "<="),
+    (
+        r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|as\s+high\s+as"
+        r"|≤|<=|⩽",
+        "<=",
+    ),
     (r"at\s+least|not\s+(?:less|lower)\s+than|no\s+less\s+than|≥|>=|⩾", ">="),
     (r"exceed(?:s|ing|ed)?|above|over|beyond|(?:more|greater|higher)\s+than|>", ">"),
     (r"below|(?:less|lower|smaller)\s+than|<", "<"),
@@ -1045,6 +1191,33 @@ _QUALIFIERS = tuple(
     for pattern, qualifier in _QUALIFIER_WORDS
 )
 _FLIPPED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
+# The same words, each anchored at the end of the text before a number (the sentence
+# before a value mention): comparisons, hedges ("about", "~") and words that may stand
+# between a comparison and its number ("up to only 5 K"). "as high as" says how high a
+# value reaches, as "up to" does.
+_COMPARISONS_BEFORE = tuple(
+    (re.compile(rf"(?<![A-Za-z])(?:{pattern})\s*$", re.IGNORECASE), qualifier)
+    for pattern, qualifier in _QUALIFIER_WORDS
+    if qualifier in UPPER_BOUNDS | LOWER_BOUNDS
+)
+_HEDGE_BEFORE = re.compile(
+    rf"(?<![A-Za-z])(?:{next(p for p, q in _QUALIFIER_WORDS if q == '~')})\s*$", re.IGNORECASE
+)
+_FILLER_BEFORE = re.compile(r"(?<![A-Za-z])(?:a|an|even|just|only|some)\s*$", re.IGNORECASE)
+# The Tc itself, a few words before "below"/"above": "Tc below 19 K", "the Tc of the films
+# stays below", "the transition temperatures all lie slightly below". Without it the words
+# describe where the material superconducts ("superconducts below 7.2 K", "zero
+# resistance below 6.1 K"), and the number is the Tc, not a bound of it. So do they when
+# another subject or clause comes between ("at Tc the resistivity drops below").
+_TC_SUBJECT = re.compile(
+    r"(?:\bT\s?[cC](?![A-Za-z])|\b(?:critical|transition)\s+temperatures?\b)"
+    r"(?:\s+(?!(?:and|but|while|whereas|which|resist|susceptib|signal|magneti[sz]|Meissner"
+    r"|diamagnet|drop)[\w'()]*)[\w'().+-]+){0,6}\s*$",  # words and formulas
+    re.IGNORECASE,
+)
+# "from 20 K up to 48 K": "up to" ends a range that the first number starts.
+_RANGE_START = re.compile(r"\bfrom\s+(?:~\s*)?-?\d[^,;]*$", re.IGNORECASE)
+_BEFORE_WINDOW = 120  # characters of the sentence read before a value mention
 # A number, but not a power glued to a unit that no reading took in ("g-1" in "mA h g-1").
 _SIGNED = re.compile(
     r"(?<![\w.])(?!(?<=[A-Za-zμµΩÅ]-)[123](?![\d.]))-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
@@ -1054,7 +1227,8 @@ _UNSIGNED = r"(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 # a list of values ("4.2 and 4.6 K") shares one unit nearby.
 _PREFIX_WINDOW = 40  # characters searched for "between", "up to", "~"
 _LIST_WINDOW = 80  # characters searched for a list's unit
-_AMBIENT = re.compile(r"\b(?:ambient|atmospheric|normal)\b|^\s*AP\b")
+# "ambi- ent": a word a PDF broke at its line end
+_AMBIENT = re.compile(r"\b(?:ambi-?\s?ent|atmospheric|normal)\b|^\s*AP\b")
 
 
 @dataclass(frozen=True)
@@ -1090,13 +1264,25 @@ def _unit(text: str) -> Any | None:
     text = _UNIT_ALIASES.get(text, text)
     if text in _NOT_UNITS or not text:
         return None
+    units = _pint_units(text)
+    folded = _PRESSURE_UNITS.get(text.lower())
+    if folded is not None and not _is_pressure(units):  # "Gpa", "KBar"; never "mPa"
+        units = _pint_units(folded)
+    return units
+
+
+def _pint_units(text: str) -> Any | None:
+    """What pint reads in ``text`` (powers without a caret: ``"cm-3"``), or ``None``."""
     expression = re.sub(r"(?<=[A-Za-zμµΩÅ])(-?\d+)(?![\d.])", r"**\1", text)
     expression = re.sub(r"\s*/\s*", "/", expression).replace(" ", "*")
     try:  # pint's parser raises a grab-bag of errors on junk
-        units = registry().parse_units(expression)
+        return registry().parse_units(expression)
     except Exception:
         return None
-    return units
+
+
+def _is_pressure(units: Any | None) -> bool:
+    return units is not None and units.dimensionality == registry().pascal.dimensionality
 
 
 # A unit as written: a first token, then tokens that carry an exponent or follow "/"
@@ -1175,6 +1361,50 @@ def _qualifier(prefix: str) -> str:
     return best
 
 
+def _stated_before(before: str, kind: str | None) -> str:
+    """The qualifier that the words right before a value mention give it, else ``"="``.
+
+    A tagger's value span often leaves out its qualifier ("Tc exceeds [45 K]"). Only a
+    comparison that ends the text counts, or one separated from the number by hedges and
+    fillers ("up to about 48 K": ``"<="``); anything else between them (a comma, a
+    number, "the Tc above, 39 K") and the value is a plain one. A hedge alone gives
+    ``"~"``. For a temperature, "below"/"above" bound the number only when the Tc is
+    what is compared (:data:`_TC_SUBJECT`), and "up to" after "from <number>" ends a
+    range (:data:`_RANGE_START`). A pressure's "below 20 GPa" is always a bound: it is
+    the condition a value was read under.
+
+    Args:
+        before: The sentence text before the mention, cleaned.
+        kind: The quantity kind asked of :func:`parse_quantity`.
+
+    Returns:
+        One of the qualifiers of :class:`QuantityValue`.
+    """
+    tail, hedged = before[-_BEFORE_WINDOW:].rstrip(), False
+    while tail:
+        for pattern, qualifier in _COMPARISONS_BEFORE:
+            found = pattern.search(tail)
+            if found:
+                bound = _bounds_value(found.group(), tail[: found.start()], kind)
+                return qualifier if bound else ("~" if hedged else "=")
+        step = _HEDGE_BEFORE.search(tail) or _FILLER_BEFORE.search(tail)
+        if step is None:
+            break
+        hedged = hedged or step.re is _HEDGE_BEFORE
+        tail = tail[: step.start()].rstrip()
+    return "~" if hedged else "="
+
+
+def _bounds_value(word: str, head: str, kind: str | None) -> bool:
+    """Whether comparison ``word``, after the text ``head``, bounds the number after it."""
+    word = " ".join(word.lower().split())
+    if word in ("below", "above") and kind == "temperature":
+        return _TC_SUBJECT.search(head) is not None
+    if word == "up to":
+        return _RANGE_START.search(head) is None
+    return True
+
+
 def _decimals(number: str) -> int:
     mantissa = re.split(r"[eE]", number)[0]
     return len(mantissa.split(".")[1]) if "." in mantissa else 0
@@ -1207,8 +1437,14 @@ _RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*(-?{_UNSIGNED})")
 _TRAILING_COMPARISON = re.compile(r"\s*(≤|<=|<|≥|>=|>)")
 
 
-def _read_at(text: str, match: re.Match[str]) -> _Reading:
-    """The value, range, uncertainty and unit starting at number ``match``."""
+def _read_at(
+    text: str, match: re.Match[str], before: str = "", kind: str | None = None
+) -> _Reading:
+    """The value, range, uncertainty and unit starting at number ``match``.
+
+    ``before`` (the cleaned sentence text before the mention) gives the qualifier when
+    the mention states none (:func:`_stated_before`).
+    """
     first = float(match.group())
     pos, uncertainty = match.end(), None
     paren = _PAREN_UNCERTAINTY.match(text, pos)
@@ -1230,6 +1466,8 @@ def _read_at(text: str, match: re.Match[str]) -> _Reading:
         unit_read = _read_unit(text, second.end())
         unit, end = unit_read if unit_read else (unit, second.end())
     qualifier = "=" if second else _qualifier(prefix)
+    if qualifier == "=" and not second and before:
+        qualifier = _stated_before(before + text[: match.start()], kind)
     trailing = _TRAILING_COMPARISON.match(text, end)
     if trailing and not second and qualifier == "=":  # "30 ≤ Tc": Tc ≥ 30
         qualifier = _FLIPPED[_qualifier(trailing.group(1))]
@@ -1274,7 +1512,7 @@ def _list_unit(text: str, pos: int) -> Any | None:
 
 
 def parse_quantity(
-    text: str, default_unit: str | None = None, kind: str | None = None
+    text: str, default_unit: str | None = None, kind: str | None = None, before: str = ""
 ) -> QuantityValue | None:
     """Read a value mention into a number, range, uncertainty and canonical unit.
 
@@ -1295,6 +1533,9 @@ def parse_quantity(
             (``"0.5 Tesla"``, ``"3 μΩcm"``, ``"3 emu"``). With ``None`` the written unit is
             kept (a heating rate in °C/min is given in K/min, the same numbers).
             ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm.
+        before: The sentence text before the mention, whose last words give the
+            qualifier when the mention has none: a tagged ``"45 K"`` after "Tc exceeds"
+            is ``">"`` (:func:`_stated_before`).
 
     Returns:
         A :class:`QuantityValue`, or ``None`` when there is no number, or a ``kind`` was
@@ -1310,12 +1551,13 @@ def parse_quantity(
     if kind is not None and kind not in _CANONICAL_UNITS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_CANONICAL_UNITS)}")
     prepared = _prepare(text, physical=kind is not None)
+    outside = _clean(before[-_BEFORE_WINDOW:]) if before else ""
     default = _unit(default_unit.strip()) if default_unit else None
     read_to = 0
     for match in _SIGNED.finditer(prepared):
         if match.start() < read_to:
             continue  # part of the reading before: "38.5(2) K", the power in "5 s-1"
-        reading = _read_at(prepared, match)
+        reading = _read_at(prepared, match, outside, kind)
         read_to = reading.end
         # "0.5 Tesla", "3 emu": a unit is written, so the default is not this number's.
         fallback, fallback_name = (None, None) if reading.foreign else (default, default_unit)

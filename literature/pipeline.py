@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from literature.linking import link_conditions, link_values
-from literature.normalize import MaterialName, parse_quantity, resolve_doping
+from literature.normalize import MaterialName, parse_quantity, resolve_doping, variables_only
 from literature.records import (
     AMBIENT_GPA,
     VALUE_PROPERTIES,
@@ -87,7 +87,7 @@ class Extractor:
                 (s, j): to_bytes(v) for (s, j, _), v in zip(located, vectors, strict=True)
             }
         linked = link_records(mentions, {(s, j): text for s, j, text in located})
-        records = [r for r in linked if not impossible(r)]
+        records = [r for r in linked if rejection(r) is None]
         return PaperExtraction(
             paper=paper,
             mentions=mentions,
@@ -102,7 +102,9 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     """Mentions with their ``normalized`` readings filled in, in reading order.
 
     Materials are read section by section in order, so a doping value (``"x = 0.1"``)
-    resolves against the formula that came before it in the same section.
+    resolves against the formula that came before it in the same section. A value reads
+    its qualifier from the words before it in its sentence when the mention has none (a
+    tagged "45 K" in "Tc exceeds 45 K" is ``">"``: :func:`~literature.normalize.parse_quantity`).
     """
     ordered = sorted(mentions, key=lambda m: m.key)
     materials: dict[int, list[int]] = defaultdict(list)
@@ -118,7 +120,10 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     for i, mention in enumerate(result):
         if mention.label in QUANTITY_KINDS:
             kind, unit = QUANTITY_KINDS[mention.label]
-            quantity = parse_quantity(mention.text, default_unit=unit, kind=kind)
+            before = paper.sections[mention.section].sentence_text(mention.sentence)
+            quantity = parse_quantity(
+                mention.text, default_unit=unit, kind=kind, before=before[: mention.start]
+            )
             if quantity is not None:
                 result[i] = replace(
                     mention,
@@ -137,12 +142,37 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
 def build_records(
     mentions: Sequence[Mention], sentences: Mapping[tuple[int, int], str] | None = None
 ) -> list[PropertyRecord]:
-    """Property records from linked value and material mentions, impossible ones dropped.
+    """Property records from linked value and material mentions, rejected ones dropped.
 
-    As :func:`link_records`, less the records whose reading cannot be true
-    (:func:`~literature.records.impossible`: a Tc below 0 K).
+    As :func:`link_records`, less the records that :func:`rejection` refuses.
     """
-    return [record for record in link_records(mentions, sentences) if not impossible(record)]
+    return [r for r in link_records(mentions, sentences) if rejection(r) is None]
+
+
+def rejection(record: PropertyRecord) -> str | None:
+    """Why a linked reading is not stored, or ``None`` when it is.
+
+    * ``"impossible"``: the reading cannot be true (:func:`~literature.records.impossible`:
+      a Tc below 0 K).
+    * ``"unread pressure"``: the value was linked to a pressure mention that did not read
+      as a pressure ("high pressure", "5 GP"). Stored without it, the value would pass for
+      the material's value at ambient pressure, which the paper does not say.
+    * ``"no material"``: the material mention only gives values of variables that no
+      formula took (``"x = 0.05 to x = 0.44"``, ``"R = Gd"``:
+      :func:`~literature.normalize.variables_only`).
+
+    Each is counted in :attr:`~literature.records.PaperExtraction.records_rejected`.
+    """
+    if impossible(record):
+        return "impossible"
+    pressure = record.pressure_mention
+    if pressure is not None and "value" not in pressure.normalized:
+        return "unread pressure"
+    material = record.material_mention
+    named = material.normalized.get("formula") or material.normalized.get("elements")
+    if not named and variables_only(material.text):
+        return "no material"
+    return None
 
 
 def link_records(
@@ -153,7 +183,9 @@ def link_records(
     A value that did not parse to a number, or whose material is a class of materials,
     gives no record. Confidence = value confidence x material confidence x link
     confidence. A linked pressure becomes the record's ``conditions``
-    (:func:`_pressure_conditions`: none at ambient pressure).
+    (:func:`_pressure_conditions`: none at ambient pressure) and its ``pressure_mention``;
+    one that did not read as a pressure gives no conditions, so :func:`rejection` refuses
+    the record rather than let it pass for an ambient reading.
 
     Args:
         mentions: One paper's normalised mentions.
@@ -186,6 +218,7 @@ def link_records(
                 material_mention=material,
                 value_mention=value,
                 conditions=conditions,
+                pressure_mention=pressure,
             )
         )
     return records

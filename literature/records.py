@@ -81,6 +81,9 @@ class PropertyRecord:
         conditions: Other linked mentions, JSON-ready: the pressure in GPa as
             ``pressure_gpa``, or ``pressure_gpa_low``/``pressure_gpa_high`` for a range or
             a bound; empty at ambient pressure.
+        pressure_mention: The pressure linked to the value as found, if any; when it did
+            not read as a pressure (no ``value`` in its ``normalized``), ``conditions``
+            cannot say it and the record is not stored.
     """
 
     material: str
@@ -95,6 +98,7 @@ class PropertyRecord:
     material_mention: Mention
     value_mention: Mention
     conditions: dict[str, Any] = field(default_factory=dict)
+    pressure_mention: Mention | None = None
 
 
 def impossible(record: PropertyRecord) -> bool:
@@ -143,8 +147,10 @@ class PaperExtraction:
         records: Linked property records.
         model_version: Version of the tagger that found the mentions.
         embeddings: Sentence embeddings keyed by ``(section, sentence)``, float32 bytes.
-        records_rejected: Linked records dropped as impossible
-            (:func:`impossible`), not in ``records``.
+        records_rejected: Linked records not stored, not in ``records``
+            (:func:`literature.pipeline.rejection`): impossible readings
+            (:func:`impossible`), values read under a pressure that could not be read,
+            and materials that are only values of variables ("x = 0.05 to x = 0.44").
     """
 
     paper: Paper

@@ -854,3 +854,176 @@ def test_a_dopant_beside_an_abbreviation_is_no_amount_of_it() -> None:
     # "Ni-doped LSCO" with x = 0.1 is not La1.9Sr0.1CuO4: the Ni is in it
     assert [m.formula for m in resolve_doping(["Ni-doped LSCO", "x = 0.1"])] == [None, None]
     assert resolve_doping(["LSCO", "x = 0.1"])[1].formula == "La1.9Sr0.1CuO4"
+
+
+# -- a stated δ, site symbols, mentions that are only values -----------------------------
+
+
+def test_a_delta_stated_in_the_paragraph_wins_over_the_assumed_one() -> None:
+    text = "The YBa2Cu3O7-δ film with δ = 0.4 shows Tc = 60 K."
+    assert resolve_doping(["YBa2Cu3O7-δ"], context=text)[0].formula == "YBa2Cu3O6.6"
+    assert resolve_doping(["YBCO"], context=text)[0].formula == "YBa2Cu3O6.6"
+    # two values: which one is meant is not said, so the nominal one stays (and says so)
+    both = resolve_doping(["YBa2Cu3O7-δ"], context="with δ = 0.4 and, later, δ = 0.1")[0]
+    assert (both.formula, both.assumed) == ("YBa2Cu3O7", ("δ",))
+
+
+@pytest.mark.parametrize("context", ["a gap δ = 0.4 meV", "δ = 0.4 mK", "δ = 2 ps"])
+def test_a_delta_with_any_unit_is_not_a_composition(context: str) -> None:
+    assert normalize_material("YBa2Cu3O7−δ", context).formula == "YBa2Cu3O7"
+
+
+@pytest.mark.parametrize(
+    ("mention", "is_class"),
+    [
+        ("M-1222 (M= Nb and Ta)", True),  # read in a real paper as "Nb", Tc 30 K
+        ("M-1222 (M=Nb, Ta)", True),
+        ("Mo-1222R (R=Pr and Nd)", True),
+        ("RBa2Cu3O7 (R = Y and Gd)", True),
+        ("RCoO 3 (R=Y and various rare earth elements)", True),  # Y and more: a family
+        ("RBa 2 Cu 3 O z (R=Y or rare earth ion, R-123)", True),
+        ("RE-1222 (RE = Eu)", False),  # Eu-1222: one material, its formula not written
+        ("Ln-1111 (Ln = La)", False),
+        ("A = Cs, Rb and K", False),
+        ("R=Gd", False),
+    ],
+)
+def test_a_site_symbol_given_elements_is_never_one_of_them(mention: str, is_class: bool) -> None:
+    result = normalize_material(mention)
+    assert (result.formula, result.elements, result.is_class) == (None, (), is_class)
+
+
+@pytest.mark.parametrize(
+    ("mention", "context", "formula"),
+    [
+        ("RuSr 2 RCu 2 O 8 (R = Eu)", "", "RuSr2EuCu2O8"),
+        ("CeMIn 5 (M = Co)", "", "CeCoIn5"),
+        ("REFeAsO 0.9 F 0.1 (RE = Sm)", "", "SmFeAsO0.9F0.1"),
+        ("ReRO (R = Y)", "", "ReYO"),  # Re is rhenium, R the site
+        (
+            "x ∼ 0.03 for R = Zn",
+            "We studied Sr0.9La0.1Cu1−xRxO2 for R = Zn and Ni. Tc was nearly constant until"
+            " x ∼ 0.03 for R = Zn while",
+            "Sr0.9La0.1Cu0.97Zn0.03O2",
+        ),
+    ],
+)
+def test_a_site_symbol_of_one_element_is_put_into_the_formula(
+    mention: str, context: str, formula: str
+) -> None:
+    assert normalize_material(mention, context).formula == formula
+
+
+@pytest.mark.parametrize(
+    ("mention", "only"),
+    [
+        ("x = 0.05 to x = 0.44 1", True),  # paper 1609.04957, stored with confidence 0.68
+        ("from x = 0.05 to x = 0.44", True),
+        ("0.15", True),
+        ("x > 0.22", True),
+        ("0.20 ≤ x ≤ 0.44", True),
+        ("x = 0, 0.05, 0.1 and 0.2", True),
+        ("δ = 0.032", True),
+        ("R = Gd", True),
+        ("x ∼ 0.03 for R = Zn", True),
+        ("La", False),
+        ("sample A", False),
+        ("undoped", False),
+        ("x = 0.1 sample", False),
+        ("La2-xSrxCuO4 (x = 0.15)", False),
+        ("M-1222 (M= Nb and Ta)", False),
+    ],
+)
+def test_a_mention_of_only_variable_values_names_no_material(mention: str, only: bool) -> None:
+    assert normalize.variables_only(mention) is only
+
+
+# -- quantities: pressure units in any case, the qualifier before the mention --------------
+
+
+@pytest.mark.parametrize(
+    ("text", "gpa"),
+    [
+        ("8.9 Gpa", 8.9),
+        ("8.9 gpa", 8.9),
+        ("8.9 GPA", 8.9),
+        ("17 Kbar", 1.7),
+        ("17 KBar", 1.7),
+        ("0.5 Mpa", 0.0005),
+        ("0.5 mpa", 0.0005),  # not "0.5" in the default GPa, as before
+        ("100 Bar", 0.01),
+        ("1 ATM", 0.000101325),
+        ("2 PA", 2e-9),  # pint alone: petaamperes
+        ("2 pa", 2e-9),  # pint alone: picoyears
+        ("3 mPa", 3e-12),  # pint reads it as a pressure: millipascals stay
+    ],
+)
+def test_pressure_units_are_read_in_any_case(text: str, gpa: float) -> None:
+    result = parse_quantity(text, default_unit="GPa", kind="pressure")
+    assert result is not None and result.value == pytest.approx(gpa)
+
+
+@pytest.mark.parametrize(
+    ("before", "mention", "qualifier"),
+    [
+        ("The maximum Tc of LaFeAsO1−xHx exceeds ", "45K", ">"),
+        ("at ambient pressure becomes the maximum T c of over ", "45 K", ">"),
+        ("For x = 0.14, T c increases up to ", "40 K", "<="),
+        ("the Tc of the thin films stays below ", "19 K", "<"),
+        ("their transition temperatures all lie slightly below ", "28 K", "<"),
+        ("the Tc (onset) remains above ", "30 K", ">"),
+        ("with T c > ", "10 K", ">"),
+        ("has a Tc of less than ", "2 K", "<"),
+        ("shows superconductivity with Tc as high as ", "30K", "<="),
+        # not adjacent: a hedge or a filler may stand between comparison and number
+        ("the transition temperature was enhanced up to ~", "3.8 K", "<="),
+        ("Tc increases up to about ", "48 K", "<="),
+        ("Tc rises to more than ", "50 K", ">"),
+        ("the Tc exceeding even ", "45 K", ">"),
+        ("The transition temperature T c is ∼ ", "4.5 K", "~"),
+        ("with a transition temperature of about ", "12 K", "~"),
+        ("the Tc of MgB2, 39 K, is approximately ", "39 K", "~"),
+        # not bounds
+        ("MgB2 has the Tc quoted above, ", "39 K", "="),
+        ("the Tc increases from 20 K to ", "30 K", "="),
+        ("the Tc increases from ", "20 K", "="),
+        ("the Tc increases from 20 K up to ", "48 K", "="),  # the end of a range
+        ("appreciably increased over the early T c of ", "11 K", "="),
+        ("NbSe2 becomes superconducting below ", "7.2 K", "="),  # that is its Tc
+        ("the resistivity sharply drops below ", "6.5 K", "="),
+        ("the Meissner effect has been observed below ", "6.3 K", "="),
+        ("the superconducting state below T c ≃ ", "5 K", "~"),
+        ("MgB2 has Tc = ", "39 K", "="),
+    ],
+)
+def test_a_value_takes_the_qualifier_written_just_before_it(
+    before: str, mention: str, qualifier: str
+) -> None:
+    result = parse_quantity(mention, default_unit="K", kind="temperature", before=before)
+    assert result is not None and result.qualifier == qualifier
+    assert (result.low is None) == (qualifier in ("<", "<="))
+    assert (result.high is None) == (qualifier in (">", ">="))
+
+
+@pytest.mark.parametrize(
+    ("before", "mention", "qualifier"),
+    [
+        ("Tc increases linearly with pressure up to ", "1.5 GPa", "<="),
+        ("Below ", "20 GPa", "<"),  # a pressure is a condition: "below" always bounds it
+        ("and then decreases to vanish above ", "3 GPa", ">"),
+        ("under ", "16.1 kbar", "="),  # "under" pressure: at it
+        ("Applying a pressure of ", "8.9 Gpa", "="),
+    ],
+)
+def test_a_pressure_takes_the_qualifier_written_just_before_it(
+    before: str, mention: str, qualifier: str
+) -> None:
+    result = parse_quantity(mention, default_unit="GPa", kind="pressure", before=before)
+    assert result is not None and result.qualifier == qualifier
+
+
+def test_the_qualifier_of_the_mention_itself_comes_first() -> None:
+    result = parse_quantity("~40 K", default_unit="K", kind="temperature", before="Tc up to ")
+    assert result is not None and result.qualifier == "~"
+    ranged = parse_quantity("30-48 K", default_unit="K", kind="temperature", before="over ")
+    assert ranged is not None and (ranged.qualifier, ranged.low, ranged.high) == ("=", 30, 48)

@@ -8,8 +8,14 @@ import pytest
 from literature.linking import SAME_SENTENCE_BEFORE
 from literature.ner import Tagger
 from literature.parsing import parse_paper
-from literature.pipeline import Extractor, build_records, link_records, normalize_mentions
-from literature.records import Mention, impossible
+from literature.pipeline import (
+    Extractor,
+    build_records,
+    link_records,
+    normalize_mentions,
+    rejection,
+)
+from literature.records import Mention, PaperExtraction, impossible
 from literature.text import Paper, Section, Sentence
 from tests.stand_ins import SpansOf
 
@@ -177,3 +183,101 @@ def test_a_material_without_a_formula_gets_its_elements() -> None:
     found = {r.material: r.material_mention.normalized for r in extraction.records}
     assert found["LSCO"]["elements"] == ["Cu", "La", "O", "Sr"] and "formula" not in found["LSCO"]
     assert found["BSCCO"]["elements"] == ["Bi", "Ca", "Cu", "O", "Sr"]
+
+
+def extraction_of(text: str, pieces: list[tuple[str, str]]) -> PaperExtraction:
+    """What the extractor reads in ``text`` when the tagger finds exactly ``pieces``."""
+    extractor = Extractor(SpansOf(pieces), "tagger-test:0")  # type: ignore[arg-type]
+    return extractor.extract(parse_paper(text.encode(), "p.txt"))
+
+
+@pytest.mark.parametrize(
+    ("text", "pressure", "conditions"),
+    [
+        ("Applying a pressure of 8.9 Gpa, the Tc of FeTe0.5Se0.5 rises to 26 K.", "8.9 Gpa",
+         {"pressure_gpa": 8.9}),
+        ("At 17 Kbar, the Tc of FeTe0.5Se0.5 rises to 26 K.", "17 Kbar", {"pressure_gpa": 1.7}),
+        # the tagger leaves the bound's words out of the span; they are read all the same
+        ("The Tc of FeTe0.5Se0.5 rises to 26 K up to 1.5 GPa.", "1.5 GPa",
+         {"pressure_gpa_high": 1.5}),
+        ("Above 10 GPa, the Tc of FeTe0.5Se0.5 rises to 26 K.", "10 GPa",
+         {"pressure_gpa_low": 10.0}),
+    ],
+)  # fmt: skip
+def test_a_pressure_is_read_in_any_case_and_with_its_bound(
+    text: str, pressure: str, conditions: dict[str, float]
+) -> None:
+    pieces = [("material", "FeTe0.5Se0.5"), ("tcValue", "26 K"), ("pressure", pressure)]
+    assert records_of(text, pieces) == [("FeTe0.5Se0.5", conditions)]
+
+
+@pytest.mark.parametrize(
+    ("text", "pressure"),
+    [
+        ("Under high pressure, the Tc of FeSe rises to 37 K.", "high pressure"),
+        ("At 5 GP, the Tc of FeSe rises to 37 K.", "5 GP"),
+    ],
+)
+def test_a_value_under_a_pressure_that_cannot_be_read_is_not_stored_as_ambient(
+    text: str, pressure: str
+) -> None:
+    pieces = [("material", "FeSe"), ("tcValue", "37 K"), ("pressure", pressure)]
+    extraction = extraction_of(text, pieces)
+    assert extraction.records == [] and extraction.records_rejected == 1
+    (linked,) = link_records(extraction.mentions)
+    assert linked.pressure_mention is not None and linked.pressure_mention.text == pressure
+    assert rejection(linked) == "unread pressure"
+
+
+def test_a_delta_stated_in_the_text_gives_the_formula() -> None:
+    text = "The YBa2Cu3O7-δ film with δ = 0.4 shows Tc = 60 K."
+    pieces = [("material", "YBa2Cu3O7-δ"), ("tcValue", "60 K")]
+    (record,) = extraction_of(text, pieces).records
+    assert (record.formula, record.value) == ("YBa2Cu3O6.6", 60.0)
+
+
+def test_a_family_label_is_never_its_sites_element() -> None:
+    text = "The M-1222 (M= Nb and Ta) phases have Tc of 30 K. RE-1222 (RE = Eu) has Tc of 40 K."
+    pieces = [("material", "M-1222 (M= Nb and Ta)"), ("material", "RE-1222 (RE = Eu)")]
+    pieces += [("tcValue", "30 K"), ("tcValue", "40 K")]
+    records = extraction_of(text, pieces).records  # a family of two: a class, no record
+    assert [(r.material, r.formula) for r in records] == [("RE-1222 (RE = Eu)", None)]
+
+
+@pytest.mark.parametrize(
+    ("text", "value", "qualifier", "low", "high"),
+    [
+        ("At ambient pressure the maximum Tc of LaFeAsO0.9H0.1 is over 45 K.", "45 K", ">",
+         45.0, None),
+        ("For LaFeAsO0.86H0.14, Tc increases up to 48 K.", "48 K", "<=", None, 48.0),
+        ("The Tc of LaFeAsO0.86H0.14 films stays below 19 K.", "19 K", "<", None, 19.0),
+        ("LaFeAsO0.86H0.14 shows Tc up to about 48 K.", "48 K", "<=", None, 48.0),
+        ("LaFeAsO0.86H0.14 becomes superconducting below 19 K.", "19 K", "=", 19.0, 19.0),
+        ("LaFeAsO0.86H0.14 keeps the Tc quoted above, 39 K, in films.", "39 K", "=", 39.0,
+         39.0),
+        ("In LaFeAsO0.86H0.14 the Tc is approximately 40 K.", "40 K", "~", 40.0, 40.0),
+    ],
+)  # fmt: skip
+def test_a_bound_is_read_from_the_words_before_the_tagged_value(
+    text: str, value: str, qualifier: str, low: float | None, high: float | None
+) -> None:
+    material = next(m for m in ("LaFeAsO0.9H0.1", "LaFeAsO0.86H0.14") if m in text)
+    (record,) = extraction_of(text, [("material", material), ("tcValue", value)]).records
+    assert (record.qualifier, record.low, record.high) == (qualifier, low, high)
+
+
+def test_a_mention_of_only_variable_values_is_no_record_and_is_counted() -> None:
+    text = "Samples from x = 0.05 to x = 0.44 1 superconduct at 30 K. MgB2 superconducts at 39 K."
+    pieces = [("material", "x = 0.05 to x = 0.44 1"), ("material", "MgB2")]
+    pieces += [("tcValue", "30 K"), ("tcValue", "39 K")]
+    extraction = extraction_of(text, pieces)
+    assert [r.material for r in extraction.records] == ["MgB2"]
+    assert extraction.records_rejected == 1
+    assert [rejection(r) for r in link_records(extraction.mentions)] == ["no material", None]
+
+
+def test_a_doping_value_with_its_base_formula_is_a_record() -> None:
+    text = "We grew La2−xSrxCuO4 crystals. For x = 0.15 the Tc is 38 K."
+    pieces = [("material", "La2−xSrxCuO4"), ("material", "x = 0.15"), ("tcValue", "38 K")]
+    (record,) = extraction_of(text, pieces).records
+    assert record.formula == "La1.85Sr0.15CuO4"
