@@ -534,6 +534,8 @@ SORT_TRIALS = (
 )
 #: Header of a 409 from the search: why nothing can be searched (``no-embeddings``).
 SEARCH_REASON = "X-Matloop-Reason"
+#: Header of a search: sentences matching its filters that have no embedding (not searched).
+SEARCH_UNEMBEDDED = "X-Matloop-Unembedded"
 SORT_MEASUREMENTS = (
     f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['measurements'])}, "
     "or an outcome, `values.<outcome>` (`-values.pce`: best first where larger is better). "
@@ -1198,6 +1200,7 @@ class Service:
     def search(
         self,
         q: Annotated[str, Query(min_length=1, max_length=1000, description="Free text.")],
+        response: Response,
         k: Annotated[int, Query(ge=1, le=100)] = 10,
         element: Annotated[list[str] | None, Query(max_length=20)] = None,
         property: Annotated[str | None, Query(max_length=64)] = None,
@@ -1210,7 +1213,9 @@ class Service:
         are the source of a record of `property` with a value in [min, max]. A 409 when
         nothing can be searched (no sentence stored, or none embedded: papers ingested
         with `--no-embeddings`), saying so, with the reason in `X-Matloop-Reason`
-        (`no-sentences`, `no-embeddings`); `[]` means the filters matched nothing.
+        (`no-sentences`, `no-embeddings`); `[]` means no embedded sentence matched the
+        filters. `X-Matloop-Unembedded` counts the sentences matching them that have no
+        embedding, so were not searched (`matloop literature embed` adds them).
         """
         for symbol in element or ():
             if not Element.is_valid_symbol(symbol):
@@ -1231,6 +1236,7 @@ class Service:
         )
         if result.message is not None:  # [] would read as "nothing matched the filters"
             raise HTTPException(409, result.message, {SEARCH_REASON: str(result.reason)})
+        response.headers[SEARCH_UNEMBEDDED] = str(result.unembedded)
         return [asdict(hit) for hit in result.hits]
 
     def encoder(self) -> Any:

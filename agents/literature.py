@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -46,6 +48,36 @@ _REASONS = {
 }
 
 
+@dataclass(frozen=True)
+class StoredMatch:
+    """A file skipped as already stored, and the stored paper it was taken for.
+
+    A paper without a DOI is keyed by a hash of its words, so another file with the same
+    words (a TEI file's plain-text twin, a copy) is the same paper; naming the stored
+    one shows which.
+
+    Attributes:
+        path: The file skipped, as given.
+        key: The stored paper's key (``doi:...`` or ``sha256:...``).
+        title: The stored paper's title (``""`` when it has none).
+        source: The file the stored paper was read from, ``None`` when not stored.
+        same_file: Whether that is this file, read again.
+    """
+
+    path: str
+    key: str
+    title: str
+    source: str | None
+    same_file: bool
+
+    @property
+    def description(self) -> str:
+        """Which stored paper the file was taken for, in words."""
+        title = f" {self.title!r}" if self.title else " (no title)"
+        source = f", read from {self.source}" if self.source else ", source not stored"
+        return f"{self.path} is stored paper {self.key}{title}{source}"
+
+
 @dataclass
 class IngestSummary:
     """What a batch of files came to.
@@ -53,11 +85,13 @@ class IngestSummary:
     Attributes:
         papers: Papers stored for the first time.
         skipped: Papers already stored (re-ingested: nothing written).
+        matched: For each file skipped, the stored paper it was taken for.
         failed: ``(path, message)`` of each file that could not be read.
         sentences: Sentences tagged.
         records_new: New property records.
         records_merged: Readings added to existing records.
-        records_rejected: Impossible readings not stored (a Tc below 0 K).
+        records_rejected: Readings not stored: impossible (a Tc below 0 K), under a
+            pressure that does not read as one, or of no material ("x = 0.05").
         seconds: Wall time.
         tagger: Registry version of the tagger the papers were read with.
         tagger_scores: Its held-out F1 scores (:func:`db.models.headline_metrics`:
@@ -67,6 +101,7 @@ class IngestSummary:
 
     papers: int = 0
     skipped: int = 0
+    matched: list[StoredMatch] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     sentences: int = 0
     records_new: int = 0
@@ -127,17 +162,35 @@ class SearchResult:
     Attributes:
         hits: Sentences nearest the query, best first.
         reason: ``None`` when the search ran over embedded sentences (no hits then means
-            the filters matched nothing); :data:`NO_SENTENCES` or :data:`NO_EMBEDDINGS`
-            when no query could have found anything.
+            no embedded sentence matched the filters); :data:`NO_SENTENCES` or
+            :data:`NO_EMBEDDINGS` when no query could have found anything.
+        unembedded: Sentences matching the filters that the search could not compare,
+            having no embedding (papers ingested with ``--no-embeddings`` beside
+            embedded ones); 0 when :attr:`reason` is set, which says it already.
     """
 
     hits: list[SearchHit]
     reason: str | None = None
+    unembedded: int = 0
 
     @property
     def message(self) -> str | None:
         """For a :attr:`reason`, what it means and how to fix it, in words; else ``None``."""
         return None if self.reason is None else _REASONS[self.reason]
+
+    @property
+    def note(self) -> str | None:
+        """For :attr:`unembedded` sentences, that they were left out and how to add them."""
+        n = self.unembedded
+        if not n:
+            return None
+        were = (
+            "sentence matching the filters has" if n == 1 else "sentences matching the filters have"
+        )
+        return (
+            f"{n} {were} no embedding and {'was' if n == 1 else 'were'} not searched (papers "
+            "ingested with --no-embeddings): embed them with `matloop literature embed`"
+        )
 
 
 def search_sentences(
@@ -165,19 +218,22 @@ def search_sentences(
         maximum: Largest record value.
 
     Returns:
-        The hits, and the reason when there are none because nothing can be searched.
+        The hits; the reason when there are none because nothing can be searched; and
+        how many sentences matching the filters have no embedding, so were not searched.
     """
     if not store.has_embeddings():  # one lookup, before the encoder (MiniLM) loads
         return SearchResult([], NO_EMBEDDINGS if store.has_passages() else NO_SENTENCES)
+    elements = tuple(elements)
     hits = store.search(
         encode(query),
         k,
-        elements=tuple(elements),
+        elements=elements,
         property=property,
         minimum=minimum,
         maximum=maximum,
     )
-    return SearchResult(hits)
+    missed = store.count_unembedded(elements, property, minimum, maximum)
+    return SearchResult(hits, unembedded=missed)
 
 
 def embed_stored(
@@ -289,9 +345,9 @@ def ingest_paths(
         on_file: Called after each file with its report or its error message.
 
     Returns:
-        Counts of what was stored, skipped and failed, the tagger's version and, when no
-        record came out of the sentences tagged, its held-out scores (for
-        :attr:`IngestSummary.hint`).
+        Counts of what was stored, skipped and failed, the stored paper each skipped file
+        was taken for, the tagger's version and, when no record came out of the
+        sentences tagged, its held-out scores (for :attr:`IngestSummary.hint`).
     """
     from literature.parsing import ParseError, read_papers
 
@@ -305,6 +361,7 @@ def ingest_paths(
         elif (stored := store.stored_key(paper)) is not None:
             outcome = IngestReport(stored, new=False)
             summary.skipped += 1
+            summary.matched.append(stored_match(store, path, paper.source, stored))
         else:
             try:
                 outcome = store.ingest(extractor.extract(paper))
@@ -320,14 +377,56 @@ def ingest_paths(
                     summary.records_new += outcome.records_new
                     summary.records_merged += outcome.records_merged
                     summary.records_rejected += outcome.records_rejected
-                else:
+                else:  # a concurrent writer stored it meanwhile
                     summary.skipped += 1
+                    summary.matched.append(
+                        stored_match(store, path, paper.source, outcome.paper_key)
+                    )
         if on_file is not None:
             on_file(path, outcome)
     summary.seconds = time.perf_counter() - began
     if summary.no_records:
         summary.tagger_scores = tagger_scores(extractor.model_version)
     return summary
+
+
+def stored_match(store: LiteratureStore, path: str | Path, source: str, key: str) -> StoredMatch:
+    """The stored paper keyed ``key`` that the file ``path`` (read from ``source``) matched."""
+    stored = store.paper_brief(key)
+    return StoredMatch(
+        path=str(path),
+        key=key,
+        title=stored.get("title") or "",
+        source=stored.get("source"),
+        same_file=stored.get("source") == source,
+    )
+
+
+@contextmanager
+def quiet_libraries() -> Iterator[None]:
+    """Silence libraries' chatter while papers are read, restoring it afterwards.
+
+    Loading the tagger and the encoder draws transformers' "Loading weights" bars, and
+    pypdf warns of each quirk it repairs ("EOF marker not found"): on stderr they bury
+    matloop's own per-file messages, and a file pypdf cannot read still fails with a
+    :class:`~literature.parsing.ParseError` naming it.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    pypdf = logging.getLogger("pypdf")
+    level = pypdf.level
+    verbosity = transformers_logging.get_verbosity()
+    bars = transformers_logging.is_progress_bar_enabled()
+    pypdf.setLevel(logging.ERROR)
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        pypdf.setLevel(level)
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 def tagger_scores(version: str) -> dict[str, float]:

@@ -84,7 +84,8 @@ class PaperDocument(Document):
     mentions = IntField(min_value=0)
     readings = IntField(min_value=0)  # values linked to materials (several may be one record)
     records = IntField(min_value=0)  # distinct records citing the paper (`paper="<key>"`)
-    records_rejected = IntField(min_value=0)  # impossible readings dropped (below 0 K)
+    # readings not stored: impossible (a Tc below 0 K), under an unread pressure, no material
+    records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
 
     meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at"]}
@@ -210,7 +211,7 @@ class IngestReport:
     mentions: int = 0
     records_new: int = 0
     records_merged: int = 0
-    records_rejected: int = 0  # impossible readings not stored (a Tc below 0 K)
+    records_rejected: int = 0  # readings not stored (literature.pipeline.rejection)
 
 
 @dataclass(frozen=True)
@@ -645,6 +646,54 @@ class LiteratureStore:
         found = PassageDocument._get_collection().find_one({"embedding": {"$ne": None}}, {"_id": 1})
         return found is not None
 
+    def count_unembedded(
+        self,
+        elements: Sequence[str] = (),
+        property: str | None = None,
+        minimum: float | None = None,
+        maximum: float | None = None,
+    ) -> int:
+        """How many sentences match :meth:`search`'s filters but have no embedding.
+
+        Search compares embedded sentences only: those of papers ingested without
+        embeddings, beside embedded ones, are out of its reach until embedded.
+        """
+        filters = self._passage_filters(elements, (), property, minimum, maximum)
+        filters["embedding"] = None  # null, or stored before the field
+        return int(PassageDocument._get_collection().count_documents(filters))
+
+    def paper_brief(self, key: str) -> dict[str, Any]:
+        """A stored paper's ``title`` and ``source`` (the file it was read from); {} if none."""
+        found = PaperDocument._get_collection().find_one({"key": key}, {"title": 1, "source": 1})
+        return {k: found.get(k) for k in ("title", "source")} if found else {}
+
+    def _passage_filters(
+        self,
+        elements: Sequence[str],
+        labels: Sequence[str],
+        property: str | None,
+        minimum: float | None,
+        maximum: float | None,
+    ) -> dict[str, Any]:
+        """The passage filter of :meth:`search`'s arguments (embedding aside)."""
+        filters: dict[str, Any] = {}
+        if elements:
+            filters["elements"] = {"$all": list(elements)}
+        if labels:
+            filters["labels"] = {"$all": list(labels)}
+        if property or minimum is not None or maximum is not None:
+            records = self.records_query(property=property, minimum=minimum, maximum=maximum)
+            # SecantusDB's distinct does not reach into arrays of documents: group instead.
+            grouped = PropertyRecordDocument._get_collection().aggregate(
+                [
+                    {"$match": records},
+                    {"$unwind": "$sources"},
+                    {"$group": {"_id": "$sources.passage"}},
+                ]
+            )
+            filters["_id"] = {"$in": [row["_id"] for row in grouped]}
+        return filters
+
     def search(
         self,
         query_vector: np.ndarray,
@@ -667,23 +716,8 @@ class LiteratureStore:
             minimum: Smallest record value.
             maximum: Largest record value.
         """
-        filters: dict[str, Any] = {"embedding": {"$ne": None}}
-        if elements:
-            filters["elements"] = {"$all": list(elements)}
-        if labels:
-            filters["labels"] = {"$all": list(labels)}
-        if property or minimum is not None or maximum is not None:
-            records = self.records_query(property=property, minimum=minimum, maximum=maximum)
-            # SecantusDB's distinct does not reach into arrays of documents: group instead.
-            grouped = PropertyRecordDocument._get_collection().aggregate(
-                [
-                    {"$match": records},
-                    {"$unwind": "$sources"},
-                    {"$group": {"_id": "$sources.passage"}},
-                ]
-            )
-            ids = [row["_id"] for row in grouped]
-            filters["_id"] = {"$in": ids}
+        filters = self._passage_filters(elements, labels, property, minimum, maximum)
+        filters["embedding"] = {"$ne": None}
         rows = list(
             PassageDocument._get_collection().find(
                 filters,
@@ -1004,13 +1038,17 @@ def _records_citing(keys: list[str]) -> dict[str, int]:
     return {row["_id"]: row["n"] for row in grouped}
 
 
-def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, str]:
-    """The text of each passage, in one query (a page's sources share a few papers)."""
+def _sentences(passages: Iterable[ObjectId]) -> dict[ObjectId, dict[str, Any]]:
+    """Each passage's ``text`` and ``section_name``, in one query.
+
+    A page's sources share a few papers: one lookup by id answers them all.
+    """
     wanted = list(set(passages))
     if not wanted:
         return {}
-    found = PassageDocument._get_collection().find({"_id": {"$in": wanted}}, {"text": 1})
-    return {p["_id"]: p["text"] for p in found}
+    fields = {"text": 1, "section_name": 1}
+    found = PassageDocument._get_collection().find({"_id": {"$in": wanted}}, fields)
+    return {p["_id"]: p for p in found}
 
 
 #: Where a sentence is: paper id, section, sentence.
@@ -1048,7 +1086,7 @@ def _material_sentences(sources: Iterable[Mapping[str, Any]]) -> dict[_Place, st
 
 def _record_row(
     raw: dict[str, Any],
-    sentences: Mapping[ObjectId, str],
+    sentences: Mapping[ObjectId, Mapping[str, Any]],
     material_sentences: Mapping[_Place, str] | None = None,
 ) -> dict[str, Any]:
     """A record as a JSON-ready dict; each source names its passage and sentence text.
@@ -1070,22 +1108,28 @@ def _record_row(
 
 def _source_row(
     source: Mapping[str, Any],
-    sentences: Mapping[ObjectId, str],
+    sentences: Mapping[ObjectId, Mapping[str, Any]],
     material_sentences: Mapping[_Place, str],
 ) -> dict[str, Any]:
     """A record's source as a JSON-ready dict; every source has the same keys.
 
-    ``text`` is the value's sentence; ``material_sentence_text`` the sentence the
-    material was named in when that is an earlier one (the same section; see
-    ``material_span``), else ``None``. Either is ``None`` when sentences were not read.
+    ``text`` is the value's sentence; ``section_name`` its section's heading or role as
+    the parser named it (``"title"``, ``"abstract"``, ``"caption"`` for a figure or table
+    caption, a body heading such as ``"2. Experimental"``);
+    ``material_sentence_text`` the sentence the material was named in when that is an
+    earlier one (the same section; see ``material_span``), else ``None``. Each is
+    ``None`` when sentences were not read.
     """
     place = _material_place(source)
+    passage = sentences.get(source["passage"], {})
     return {
         "paper": source["paper_key"],
         # lineage down to the sentence: the passage and what it says
         "passage": str(source["passage"]),
-        "text": sentences.get(source["passage"]),
+        "text": passage.get("text"),
         "section": source["section"],
+        # a caption reads otherwise than body text: say which the sentence is in
+        "section_name": passage.get("section_name"),
         "sentence": source["sentence"],
         "material_text": source.get("material_text"),
         # [sentence, start, end]: a material linked from an earlier sentence is there

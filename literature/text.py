@@ -62,6 +62,13 @@ class Section:
         return self.text[sentence.start : sentence.end]
 
 
+#: A word of a text-hash key: a letter and digit run, with the decimals of a number ending
+#: it ("2.3", "La1.85"), so that different values make different keys.
+_WORD = re.compile(r"\w*\d(?:\.\d+)+|\w+")
+#: A word of the text-hash keys stored before numbers were one word ("2.3" was 2 and 3).
+_SPLIT_WORD = re.compile(r"\w+")
+
+
 @dataclass(frozen=True)
 class Paper:
     """A parsed paper.
@@ -93,16 +100,23 @@ class Paper:
         """Identity used to deduplicate papers: ``doi:...`` or a hash of the text.
 
         The same article read twice, from any path or in any format, gets the same key.
-        Without a DOI the hash is of the text's words (letter and digit runs), sorted:
-        section boundaries, caption placement, whitespace and punctuation differ between
-        a TEI file and its plain-text twin, the words do not. Keys stored before this
-        (one hash per section, see :attr:`legacy_key`) still count as the paper.
+        Without a DOI the hash is of the text's words, sorted: section boundaries, caption
+        placement, whitespace and punctuation differ between a TEI file and its plain-text
+        twin, the words do not. A word is a letter and digit run, with the decimals of a
+        number ending it: ``2.3`` is one word, so "Tc = 2.3 K" and "Tc = 3.2 K" differ.
+        Keys stored before (see :attr:`earlier_keys`) still count as the paper.
         """
         if self.doi:
             return f"doi:{self.doi}"
-        text = " ".join(section.text for section in self.sections)
-        words = sorted(re.findall(r"\w+", text))
-        return f"sha256:{hashlib.sha256(' '.join(words).encode()).hexdigest()}"
+        return _words_key(self, _WORD)
+
+    @property
+    def split_number_key(self) -> str | None:
+        """The text-hash key stored before numbers were one word: ``2.3`` was 2 and 3.
+
+        ``None`` for a paper with a DOI, whose key never changed.
+        """
+        return None if self.doi else _words_key(self, _SPLIT_WORD)
 
     @property
     def legacy_key(self) -> str | None:
@@ -122,12 +136,13 @@ class Paper:
     def earlier_keys(self) -> tuple[str, ...]:
         """Other keys this paper may be stored under, by earlier versions of matloop.
 
-        Its :attr:`legacy_key`; and for a paper with a DOI, the text-hash keys it had
-        without one: a plain-text paper printing its DOI was keyed by its text until its
-        DOI was read.
+        Its :attr:`split_number_key` and :attr:`legacy_key`; and for a paper with a DOI,
+        the text-hash keys it had without one: a plain-text paper printing its DOI was
+        keyed by its text until its DOI was read. Newest scheme first.
         """
         textual = replace(self, doi=None) if self.doi else self
-        return tuple(k for k in (textual.key, textual.legacy_key) if k and k != self.key)
+        keys = (textual.key, textual.split_number_key, textual.legacy_key)
+        return tuple(dict.fromkeys(k for k in keys if k and k != self.key))
 
     def sentences(self) -> list[tuple[int, int, str]]:
         """Every sentence as ``(section index, sentence index, text)``."""
@@ -136,6 +151,13 @@ class Paper:
             for i, section in enumerate(self.sections)
             for j in range(len(section.sentences))
         ]
+
+
+def _words_key(paper: Paper, word: re.Pattern[str]) -> str:
+    """``sha256:`` and the hash of ``paper``'s words (``word`` matches), sorted."""
+    text = " ".join(section.text for section in paper.sections)
+    words = sorted(word.findall(text))
+    return f"sha256:{hashlib.sha256(' '.join(words).encode()).hexdigest()}"
 
 
 @dataclass(frozen=True)

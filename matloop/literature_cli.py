@@ -8,12 +8,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
+import re
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+
+if TYPE_CHECKING:
+    from agents.literature import StoredMatch
 
 literature_app = typer.Typer(
     help="Literature mining: papers to material-property records.", no_args_is_help=True
@@ -23,10 +28,34 @@ DEFAULT_CORPORA = Path("../shared/data/corpora")
 
 
 def _corpus_root(corpus: str, data: Path | None) -> Path:
+    """The corpus folder: ``--data``, else under ``$MATLOOP_CORPORA`` (or the default).
+
+    Raises:
+        CommandError: naming ``--data`` and ``MATLOOP_CORPORA`` when the folder is not
+            there: the default is relative to the current directory, so a command run
+            outside the repository finds nothing.
+    """
+    from matloop.cli import CommandError
+
     if data is not None:
+        if not data.is_dir():
+            raise CommandError(f"--data: {data} is not a folder")
         return data
-    base = Path(os.environ.get("MATLOOP_CORPORA", DEFAULT_CORPORA))
-    return base / ("supermat" if corpus == "supermat" else "synthesis-procedures")
+    given = os.environ.get("MATLOOP_CORPORA")
+    base = Path(given) if given else DEFAULT_CORPORA
+    root = base / ("supermat" if corpus == "supermat" else "synthesis-procedures")
+    if not root.is_dir():
+        where = (
+            f"MATLOOP_CORPORA={given}"
+            if given
+            else f"the default {DEFAULT_CORPORA}, relative to the current directory {Path.cwd()}"
+        )
+        raise CommandError(
+            f"--corpus {corpus}: no folder {root} (from {where}); give the corpus folder "
+            "with --data, or set MATLOOP_CORPORA to the folder holding supermat/ and "
+            "synthesis-procedures/"
+        )
+    return root
 
 
 def _store() -> Any:
@@ -77,11 +106,12 @@ def literature_train(
         "negative_fraction": negative_fraction,
     }
     with errors():
+        root = _corpus_root(corpus, data)  # before the database: a wrong folder says so first
         store = _store()
         config = TrainConfig(
             seed=seed, device=device, **{k: v for k, v in given.items() if v is not None}
         )
-        version, trained = train_and_register(store, corpus, _corpus_root(corpus, data), config)
+        version, trained = train_and_register(store, corpus, root, config)
     _print_scores(
         trained.test_scores, f"held-out {corpus} papers ({len(trained.split.test_documents)})"
     )
@@ -105,8 +135,9 @@ def literature_eval(
     from matloop.cli import errors
 
     with errors():
+        root = _corpus_root(corpus, data)
         tagger, version = load_tagger(_store(), version)
-        split = load_corpus(corpus, _corpus_root(corpus, data))
+        split = load_corpus(corpus, root)
         scores = evaluate(tagger, split.test)
     _print_scores(scores, f"{version} on held-out {corpus} papers ({len(split.test_documents)})")
 
@@ -120,10 +151,10 @@ def literature_ingest(
     """Read papers into records; bad files are reported and skipped, the batch goes on."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from agents.literature import ingest_paths, make_extractor, paper_files
+    from agents.literature import ingest_paths, make_extractor, paper_files, quiet_libraries
     from matloop.cli import console, err, errors
 
-    with errors():
+    with errors(), quiet_libraries():
         store = _store()
         extractor = make_extractor(store, version, embeddings=embeddings)
         files = paper_files(paths)
@@ -146,17 +177,38 @@ def literature_ingest(
                 progress.update(task, advance=1, rate=f"{done / elapsed:.2f} papers/s")
 
             summary = ingest_paths(store, extractor, files, on_file)
+    _print_matches(summary.matched)
     console.print(
         f"{summary.papers} papers stored, {summary.skipped} already there, "
         f"{len(summary.failed)} failed; {summary.sentences} sentences, "
         f"{summary.records_new} new records, {summary.records_merged} merged, "
-        f"{summary.records_rejected} impossible readings dropped; "
+        f"{summary.records_rejected} readings not stored (impossible, under an unread "
+        "pressure, or of no material); "
         f"{summary.papers_per_second:.2f} papers/s"
     )
     if summary.hint is not None:
         err.print(f"[yellow]hint[/yellow] {summary.hint}", highlight=False)
     if summary.failed and not (summary.papers or summary.skipped):
         raise typer.Exit(1)
+
+
+def _print_matches(matched: list[StoredMatch]) -> None:
+    """Name the stored paper each skipped file was taken for, when it came from another file.
+
+    A file read again from the same path is only counted: a folder ingested again would
+    otherwise list every file. Another file is the surprise: a twin in another format,
+    a copy, or a text whose words are those of a stored one.
+    """
+    from rich.markup import escape
+
+    from matloop.cli import err
+
+    others = [match for match in matched if not match.same_file]
+    for match in others:
+        err.print(f"[yellow]already there[/yellow] {escape(match.description)}", highlight=False)
+    again = len(matched) - len(others)
+    if others and again:
+        err.print(f"{again} more already there, each read before from the same path")
 
 
 @literature_app.command("embed")
@@ -200,6 +252,9 @@ def literature_search(
 
     When no stored sentence can be searched (none stored, or none embedded because the
     papers were ingested with --no-embeddings), says so and how to fix it, and exits 1.
+    Sentences matching the filters that have no embedding (papers ingested with
+    --no-embeddings beside embedded ones) are not searched: a note on stderr counts them
+    and names `matloop literature embed`.
     """
     from dataclasses import asdict
 
@@ -210,6 +265,7 @@ def literature_search(
 
     with errors():
         _check_elements(element)
+        _check_range(minimum, maximum)
         store = _store()
         if property is not None:
             store.check_property(property, "--property")
@@ -222,10 +278,13 @@ def literature_search(
     if result.message is not None:  # an empty list alone reads as "nothing matched"
         err.print(f"[yellow]nothing to search:[/yellow] {escape(result.message)}", highlight=False)
         raise typer.Exit(1)
+    if result.note is not None:  # without it, sentences left out read as "no match"
+        err.print(f"[yellow]note:[/yellow] {escape(result.note)}", highlight=False)
     if as_json:
         return
     if not hits:
-        err.print("no sentence matches the filters")
+        embedded = " embedded" if result.unembedded else ""
+        err.print(f"no{embedded} sentence matches the filters")
     for hit in hits:
         console.print(f"[bold]{hit.score:.3f}[/bold] {hit.text}", highlight=False)
         console.print(f"      [dim]{hit.paper_key} §{hit.section}.{hit.sentence} {hit.title}[/dim]")
@@ -254,12 +313,13 @@ def literature_records(
     The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its order,
     lists and dicts as JSON text.
     """
-    from matloop.cli import CommandError, console, errors
+    from matloop.cli import CommandError, errors
 
     with errors():
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")
         _check_elements(element)
+        _check_range(minimum, maximum)
         _check_sort(sort)
         _check_ids(record_id)
         store = _store()
@@ -276,12 +336,169 @@ def literature_records(
         )
         rows, _ = store.records(query, limit=limit, sort=sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
+    _write(text, output, f"{len(rows)} records")
+
+
+#: What the papers table shows of each paper (``--format json``/``csv`` give every field).
+PAPER_TABLE = ("key", "title", "year", "journal", "source", "readings", "records")
+PAPER_FILTER_HELP = (
+    "OPTIMADE filter on id, key, doi, title, year, journal, as the API's "
+    "/literature/papers takes: 'year>=2015 AND journal CONTAINS \"Phys\"'."
+)
+
+
+@literature_app.command("papers")
+def literature_papers(
+    key: Annotated[
+        list[str] | None,
+        typer.Option(help="This paper's key (a record source's paper), any case; repeatable."),
+    ] = None,
+    doi: Annotated[str | None, typer.Option(help="This DOI (any case, doi.org links too).")] = None,
+    paper_id: Annotated[
+        list[str] | None, typer.Option("--id", help="This paper's id (API: id=...); repeatable.")
+    ] = None,
+    title: Annotated[str | None, typer.Option(help="Title contains this (any case).")] = None,
+    year: Annotated[int | None, typer.Option(help="Published this year.")] = None,
+    journal: Annotated[str | None, typer.Option(help="Journal contains this (any case).")] = None,
+    filter: Annotated[str, typer.Option("--filter", help=PAPER_FILTER_HELP)] = "",
+    format: Annotated[str, typer.Option("--format", help="table, json or csv.")] = "table",
+    limit: Annotated[int, typer.Option(min=1)] = 100_000,
+    output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+) -> None:
+    """List ingested papers, newest first: what a record source's paper key is.
+
+    `--key sha256:...` (a source's `paper`): its title, year, journal, the file it was
+    read from (`source`), its readings and records. The table shows those; `--format
+    json` or `csv` every field, as `GET /api/v1/literature/papers` gives them (the
+    columns, order and cells of its CSV). Options and `--filter` combine (AND).
+    """
+    from matloop.cli import CommandError, err, errors
+
+    with errors():
+        if format not in {"table", "json", "csv"}:
+            raise CommandError(f"--format: expected table, json or csv, got {format!r}")
+        query = _papers_query(key, doi, paper_id, title, year, journal, filter)
+        rows, total = _store().papers(query, limit=limit)
+    if format == "table":
+        _print_papers(rows, output)
+    else:
+        text = (
+            json.dumps(rows, indent=2, default=str) + "\n" if format == "json" else papers_csv(rows)
+        )
+        _write(text, output, f"{len(rows)} papers")
+    if total > len(rows):
+        err.print(f"{len(rows)} of {total} papers (raise --limit for more)")
+    elif not rows and format == "table":
+        err.print("no paper matches the options")
+
+
+def _papers_query(
+    keys: list[str] | None,
+    doi: str | None,
+    ids: list[str] | None,
+    title: str | None,
+    year: int | None,
+    journal: str | None,
+    text: str,
+) -> dict[str, Any]:
+    """The MongoDB filter of ``matloop literature papers``'s options, all of them (AND).
+
+    Raises:
+        CommandError: naming the option, for an id or DOI that is none or a filter that
+            does not parse.
+    """
+    from db.query import optimade_to_mongo
+    from matloop.cli import CommandError
+
+    parts: list[dict[str, Any]] = []
+    if keys:
+        parts.append({"key": {"$in": [k.strip().lower() for k in keys]}})  # stored lower case
+    if doi is not None:
+        parts.append({"doi": _doi(doi)})
+    if ids:
+        parts.append({"_id": {"$in": _paper_ids(ids)}})
+    for field, contains in (("title", title), ("journal", journal)):
+        if contains:
+            parts.append({field: {"$regex": re.escape(contains), "$options": "i"}})
+    if year is not None:
+        parts.append({"year": year})
+    try:
+        parsed = optimade_to_mongo(text, "papers")
+    except ValueError as error:  # FilterError: "filter: " and the problem, the fields allowed
+        raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
+    if parsed:
+        parts.append(parsed)
+    return {} if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
+
+
+def _doi(text: str) -> str:
+    """A --doi as papers store it: lower case, without ``doi:`` or a doi.org link's start."""
+    doi = text.strip().lower()
+    return re.sub(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)", "", doi)
+
+
+def _paper_ids(ids: list[str]) -> list[Any]:
+    """--id values as stored ids; refuses one that is no id, naming the option."""
+    from bson import ObjectId
+
+    from matloop.cli import CommandError
+
+    for text in ids:
+        if not ObjectId.is_valid(text):
+            raise CommandError(f"--id: {text!r} is not a paper id (24 hex digits)")
+    return [ObjectId(text) for text in ids]
+
+
+def _print_papers(rows: list[dict[str, Any]], output: Path | None) -> None:
+    """The papers as a table of :data:`PAPER_TABLE`, on the terminal or in ``output``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from matloop.cli import console, errors
+
+    table = Table()
+    for column in PAPER_TABLE:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in PAPER_TABLE))
+    if output is None:
+        if rows:
+            console.print(table, highlight=False)
+        return
+    with errors(), output.open("w") as handle:  # an OSError names the file
+        Console(file=handle, width=200).print(table, highlight=False)
+    console.print(f"wrote {len(rows)} papers to {output}")
+
+
+def papers_csv(rows: list[dict[str, Any]]) -> str:
+    """Papers as the API's CSV pages write them, cell for cell.
+
+    The columns are :data:`db.literature.PAPER_COLUMNS`, in order, then any other field a
+    row holds (as the API's listing adds them); a list (``authors``, ``sections``) is JSON
+    text, a missing value an empty cell.
+    """
+    from agents.serialize import csv_cells
+    from db.literature import PAPER_COLUMNS
+
+    flat = [csv_cells(row) for row in rows]
+    header = list(dict.fromkeys([*PAPER_COLUMNS, *(k for row in flat for k in row)]))
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=header)
+    writer.writeheader()
+    writer.writerows(flat)
+    return buffer.getvalue()
+
+
+def _write(text: str, output: Path | None, what: str) -> None:
+    """``text`` to stdout, or to ``output`` saying how much was written."""
+    from matloop.cli import console, errors
+
     if output is None:
         sys.stdout.write(text)
-    else:
-        with errors():  # an OSError names the file
-            output.write_text(text)
-        console.print(f"wrote {len(rows)} records to {output}")
+        return
+    with errors():  # an OSError names the file
+        output.write_text(text)
+    console.print(f"wrote {what} to {output}")
 
 
 def _encode(text: str) -> Any:
@@ -294,6 +511,20 @@ def _encoder() -> Any:
     from literature.embeddings import SentenceEncoder
 
     return SentenceEncoder()
+
+
+def _check_range(minimum: float | None, maximum: float | None) -> None:
+    """Refuse a --min/--max that is no finite number, or a --min above --max.
+
+    NaN compares false with everything, so it would match no record and say nothing.
+    """
+    from matloop.cli import CommandError
+
+    for option, bound in (("--min", minimum), ("--max", maximum)):
+        if bound is not None and not math.isfinite(bound):
+            raise CommandError(f"{option}: expected a finite number, got {bound}")
+    if minimum is not None and maximum is not None and minimum > maximum:
+        raise CommandError(f"--min: {minimum:g} is larger than --max {maximum:g}")
 
 
 def _check_sort(order: str) -> None:

@@ -206,6 +206,10 @@ def model_train(
     records: Annotated[
         str | None, typer.Option(help="Literature records of this property.")
     ] = None,
+    min_confidence: Annotated[
+        float | None,
+        typer.Option(min=0, max=1, help="Only --records at least this confident (default: all)."),
+    ] = None,
     target: Annotated[str | None, typer.Option(help="Target column of --data.")] = None,
     unit: Annotated[
         str | None,
@@ -249,7 +253,7 @@ def model_train(
     --members, --epochs, --patience, --batch-size and --device set ensemble training: a
     gp has none. The same data and settings train once: a registered model is reported.
     --unit declares a table's unit; a campaign's model takes its objective's, a records
-    model its records'.
+    model its records'. --min-confidence keeps the --records at least that confident.
     """
     from rich.markup import escape
 
@@ -274,6 +278,8 @@ def model_train(
                 raise CommandError(f"{extra[0]}: applies to --data only, not {source}")
         if objective is not None and source != "--campaign":
             raise CommandError(f"--objective: applies to --campaign only, not {source}")
+        if min_confidence is not None and source != "--records":
+            raise CommandError(f"--min-confidence: applies to --records only, not {source}")
         from agents.models import checked_unit, prepare_campaign, prepare_records, prepare_table
         from discovery.ensembles import TrainingConfig
         from discovery.property_models import KINDS
@@ -339,7 +345,9 @@ def model_train(
                 from db.literature import LiteratureStore
 
                 assert records is not None
-                prepared = prepare_records(LiteratureStore(), records, kind, **common)
+                prepared = prepare_records(
+                    LiteratureStore(), records, kind, min_confidence=min_confidence, **common
+                )
             stored, fresh, written = _train_and_register(prepared, plots, device)
     for note in (*prepared.notes, *_lineage_notes(prepared, stored, fresh)):
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -170,7 +171,7 @@ def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_p
     result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
     assert result.exit_code == 0, result.output
     assert "1 papers stored, 1 already there, 0 failed" in result.output
-    assert "impossible readings dropped" in result.output
+    assert "readings not stored (impossible, under an unread pressure" in result.output
     rows, _ = LiteratureStore().records({}, limit=1000)
     assert all(row["n_papers"] == 1 for row in rows)
     again = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
@@ -248,3 +249,151 @@ def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
     assert paper["source"] == str((tmp_path / "papers" / "a.txt").resolve())
     monkeypatch.chdir(tmp_path / "papers")  # another directory still finds it
     assert Path(paper["source"]).read_text().startswith("MgB2 superconductors")
+
+
+def test_a_skipped_file_names_the_stored_paper_it_was_taken_for(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    text = "MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K."
+    (tmp_path / "a.txt").write_text(text)
+    assert cli.invoke(app, ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"])
+    (paper,), _ = LiteratureStore().papers({})
+    (tmp_path / "copy.txt").write_text(text)  # another file, the same words: the same paper
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "0 papers stored, 2 already there" in said
+    assert (
+        f"already there {tmp_path / 'copy.txt'} is stored paper {paper['key']} "
+        f"{paper['title']!r}, read from {tmp_path / 'a.txt'}"
+    ) in said
+    assert "1 more already there, each read before from the same path" in said
+    assert f"{tmp_path / 'a.txt'} is stored paper" not in said  # the same file: counted only
+
+
+def test_texts_whose_words_differ_only_in_a_numbers_digits_are_two_papers(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    # "2.3" and "3.2" were the words 2, 3 and 3, 2: the same sorted words, one key
+    (tmp_path / "a.txt").write_text("The Tc of CeCoIn5 is 2.3 K.")
+    (tmp_path / "b.txt").write_text("The Tc of CeCoIn5 is 3.2 K.")
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert result.exit_code == 0, result.output
+    assert "2 papers stored, 0 already there" in result.output
+
+
+def test_ingest_keeps_library_chatter_off_stderr(
+    cli: CliRunner, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "a.txt").write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    (tmp_path / "cut.pdf").write_bytes(b"%PDF-1.4\n1 0 obj << >> endobj\n")  # no %%EOF
+    with caplog.at_level(logging.WARNING):  # pypdf warns through logging, not stderr
+        result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    assert "1 papers stored, 0 already there, 1 failed" in result.output, result.output
+    assert "cut.pdf" in result.stderr  # matloop's own message names the file
+    assert "Loading weights" not in result.stderr  # transformers' bar, as the tagger loads
+    assert "EOF marker" not in caplog.text
+    assert logging.getLogger("pypdf").level == logging.NOTSET  # restored after the command
+
+
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        (["--min", "nan"], "--min: expected a finite number, got nan"),
+        (["--max", "inf"], "--max: expected a finite number, got inf"),
+        (["--min", "50", "--max", "10"], "--min: 50 is larger than --max 10"),
+    ],
+)
+def test_records_refuse_a_bound_that_is_no_number_or_reversed(
+    cli: CliRunner, options: list[str], said: str
+) -> None:
+    result = cli.invoke(app, ["literature", "records", *options])
+    assert result.exit_code == 1 and said in " ".join(result.output.split())
+    found = cli.invoke(app, ["literature", "search", "x", *options])  # the same bounds
+    assert found.exit_code == 1 and said in " ".join(found.output.split())
+
+
+def test_train_without_the_corpus_names_data_and_the_variable(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MATLOOP_CORPORA", raising=False)
+    monkeypatch.chdir(tmp_path)  # outside the repository: the default finds nothing
+    result = cli.invoke(app, ["literature", "train"])
+    said = " ".join(result.output.split())
+    assert result.exit_code == 1
+    assert "--data" in said and "MATLOOP_CORPORA" in said and str(tmp_path) in said
+    monkeypatch.setenv("MATLOOP_CORPORA", str(tmp_path / "nowhere"))
+    said = " ".join(cli.invoke(app, ["literature", "eval"]).output.split())
+    assert f"MATLOOP_CORPORA={tmp_path / 'nowhere'}" in said and "--data" in said
+    missing = cli.invoke(app, ["literature", "train", "--data", str(tmp_path / "none")])
+    assert missing.exit_code == 1
+    assert f"--data: {tmp_path / 'none'} is not a folder" in " ".join(missing.output.split())
+
+
+@pytest.mark.parametrize(
+    ("options", "api_filter"),
+    [
+        ([], ""),
+        (["--doi", "https://doi.org/10.1/A"], 'doi="10.1/a"'),  # a link, in any case
+        (["--doi", "doi:10.1/bb"], 'doi="10.1/bb"'),
+        (["--key", "DOI:10.1/BB"], 'key="doi:10.1/bb"'),
+        (["--filter", 'title="Paper 10.1/a"'], 'title="Paper 10.1/a"'),
+    ],
+)
+def test_papers_export_is_the_api_csv(
+    cli: CliRunner, literature_samples: SimpleNamespace, options: list[str], api_filter: str
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"]))
+    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
+    secret, _ = create_token("reader-cli-papers", "researcher")
+    with TestClient(create_app()) as client:
+        api = client.get(
+            "/api/v1/literature/papers",
+            params={"format": "csv", "filter": api_filter},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert api.status_code == 200, api.text
+    result = cli.invoke(app, ["literature", "papers", "--format", "csv", *options])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode() == api.text
+    assert len(api.text.splitlines()) > 1  # rows, not a header alone
+
+
+def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
+    cli: CliRunner, literature_samples: SimpleNamespace, tmp_path: Path
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"]))
+    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
+    (record,), _ = store.records(store.records_query(elements=["Cu"]))  # LSCO: in 10.1/a
+    key = record["sources"][0]["paper"]
+    table = cli.invoke(app, ["literature", "papers", "--key", key])
+    assert table.exit_code == 0, table.output
+    for shown in (key, "Paper 10.1/a", "10.1/a.xml"):  # key, title, source path
+        assert shown in table.stdout
+    assert "10.1/bb" not in table.stdout
+    rows = json.loads(
+        cli.invoke(
+            app, ["literature", "papers", "--title", "paper 10.1/B", "--format", "json"]
+        ).stdout
+    )
+    assert [(r["key"], r["readings"], r["records"]) for r in rows] == [("doi:10.1/bb", 1, 1)]
+    (paper_id,) = [r["id"] for r in rows]
+    by_id = cli.invoke(app, ["literature", "papers", "--id", paper_id, "--format", "json"])
+    assert [r["id"] for r in json.loads(by_id.stdout)] == [paper_id]
+    limited = cli.invoke(app, ["literature", "papers", "--limit", "1", "--format", "json"])
+    assert len(json.loads(limited.stdout)) == 1 and "1 of 2 papers" in limited.stderr
+    none = cli.invoke(app, ["literature", "papers", "--year", "1900"])
+    assert none.exit_code == 0 and "no paper matches" in none.stderr
+    written = tmp_path / "papers.csv"
+    out = cli.invoke(app, ["literature", "papers", "--format", "csv", "--output", str(written)])
+    assert out.exit_code == 0 and f"wrote 2 papers to {written}" in " ".join(out.output.split())
+    assert len(list(csv.DictReader(written.open()))) == 2
+    for options, said in (
+        (["--id", "6b13"], "--id: '6b13' is not a paper id (24 hex digits)"),
+        (["--format", "xml"], "--format: expected table, json or csv, got 'xml'"),
+        (["--filter", "yeer>2000"], "--filter: 'yeer' cannot be filtered on for papers"),
+    ):
+        bad = cli.invoke(app, ["literature", "papers", *options])
+        assert bad.exit_code == 1 and said in " ".join(bad.output.split()), bad.output

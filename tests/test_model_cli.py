@@ -474,3 +474,24 @@ def test_a_table_read_from_two_folders_is_one_model_named_by_its_absolute_path(
     assert f"already registered {version}" in text
     assert f"note: {version} keeps the lineage of the training that registered it" in text
     assert "its source, table_sha256 differ from this training's" in text
+
+
+def test_records_train_on_the_records_at_least_min_confidence_sure(cli: CliRunner) -> None:
+    unsure = [("Nb3Ge", 23.0), ("V3Si", 17.0)]
+    for material, value in [*TC, *unsure]:
+        confidence = 0.1 if (material, value) in unsure else 0.9
+        PropertyRecordDocument(key=material, material=material, formula=material, property="tc",
+                               value=value, unit="K", confidence=confidence).save()  # fmt: skip
+    train = ["model", "train", "--records", "tc", "--kind", "gp", "--min-confidence", "0.5"]
+    result = cli.invoke(app, train)
+    assert result.exit_code == 0, result.output
+    metrics = show(cli, registered(result.output))["metrics"]
+    assert len(metrics["record_ids"]) == len(TC) and metrics["min_confidence"] == 0.5
+    for bound in ("1.5", "-0.1", "nan"):
+        bad = cli.invoke(app, [*train[:-1], bound])
+        assert bad.exit_code == 2 and "--min-confidence" in bad.output, bad.output
+    elsewhere = cli.invoke(
+        app, ["model", "train", "--data", "x.csv", "--target", "k", "--min-confidence", "0.5"]
+    )
+    assert elsewhere.exit_code == 1
+    assert "--min-confidence: applies to --records only, not --data" in elsewhere.output

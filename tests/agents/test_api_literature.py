@@ -14,7 +14,13 @@ from fastapi.testclient import TestClient
 from pymatgen.core import Composition
 
 from agents.api import create_app
-from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
+from db.literature import (
+    PAPER_COLUMNS,
+    RECORD_COLUMNS,
+    LiteratureStore,
+    PassageDocument,
+    PropertyRecordDocument,
+)
 from discovery.compositions import CompositionSpace, formula_of
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
@@ -209,6 +215,12 @@ def test_search_finds_sentences_by_meaning_with_filters(
     )
     assert hits.status_code == 200, hits.text
     assert [h["text"] for h in hits.json()] == ["La1.85Sr0.15CuO4 has Tc = 38 K."]
+    assert hits.headers["X-Matloop-Unembedded"] == "0"
+    PassageDocument.objects(text="La1.85Sr0.15CuO4 has Tc = 38 K.").update(unset__embedding=1)
+    missed = api.get(
+        "/api/v1/literature/search", params={"q": "cuprate", "element": "Cu"}, headers=reader
+    )  # ingested without embeddings beside embedded ones: counted, not searched
+    assert missed.json() == [] and missed.headers["X-Matloop-Unembedded"] == "1"
     in_range = api.get(
         "/api/v1/literature/search",
         params={"q": "superconductor", "property": "tc", "min": 38.5, "k": 10},

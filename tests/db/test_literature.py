@@ -570,3 +570,30 @@ def test_the_dataframe_has_each_records_id_and_sources(
     assert source["paper"] == "doi:10.1/a" and source["text"] == sample.sentences["LSCO"]
     assert frame["sources"].map(len).tolist() == [1, 1]
     assert records_dataframe(literature, paper="doi:10.1/none").empty
+
+
+def test_a_paper_stored_under_its_split_number_key_is_not_stored_again(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    extraction = sample.extraction("10.1/a", ["NbSe2"])  # "7.2 K": a decimal number
+    extraction = replace(extraction, paper=replace(extraction.paper, doi=None))
+    paper = extraction.paper
+    assert paper.split_number_key != paper.key  # "7.2" was the words 7 and 2
+    assert literature.ingest(extraction).new
+    PaperDocument.objects(key=paper.key).update(set__key=paper.split_number_key)  # as before
+    before = counts()
+    again = literature.ingest(extraction)
+    assert not again.new and again.paper_key == paper.split_number_key and counts() == before
+
+
+def test_each_source_names_the_section_its_sentence_is_in(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    literature.ingest(sample.extraction("10.1/a", ["MgB2"]))
+    (row,), _ = literature.records(literature.records_query(material="MgB2"))
+    (source,) = row["sources"]
+    assert source["section_name"] == "body"  # a caption's would be "caption"
+    assert list(source)[:6] == ["paper", "passage", "text", "section", "section_name", "sentence"]
+    (bare,), _ = literature.records(literature.records_query(material="MgB2"), sentences=False)
+    assert bare["sources"][0]["section_name"] is None  # passages not read
+    assert list(bare["sources"][0]) == list(source)  # every source has the same keys
