@@ -22,11 +22,14 @@ hourly schedule fires on the hour whenever it was (re)started. When serving star
 no run of ``run-campaign`` was due within the last interval (the server was down, or
 the schedule is new), :func:`catch_up` starts one at once.
 
-Before that, serving refuses a working directory that would shadow matloop's packages
-in the runs, and marks ``Crashed`` the runs a stopped serving process left submitted or
-running (:mod:`flows.serving`): they would otherwise hold ``run-campaign``'s one slot
-(its next runs cancelled) until Prefect's lease on it expires. It marks them again
-when it stops itself.
+Before anything is applied, serving checks all it was given (the schedule:
+:func:`schedule`), refuses a working directory that would shadow matloop's packages in
+the runs, and refuses deployments another process is serving right now
+(:func:`flows.serving.check_not_served`; ``take_over`` skips that, for a serving
+process killed without stopping). Then it marks ``Crashed`` the runs a stopped serving
+process left submitted or running, with their subflows (:mod:`flows.serving`): they
+would otherwise hold ``run-campaign``'s one slot (its next runs cancelled) until
+Prefect's lease on it expires. It marks them again when it stops itself.
 
 Schedules and event triggers need a Prefect server (``prefect server start``, or the
 compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
@@ -38,6 +41,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import math
 import re
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -45,6 +49,7 @@ from typing import Any
 from uuid import UUID
 
 from prefect import get_client, serve
+from prefect._vendor.croniter import CroniterBadDateError, croniter  # Prefect's scheduler's
 from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
@@ -56,6 +61,7 @@ from prefect.client.schemas.objects import (
     FlowRun,
     StateType,
 )
+from prefect.client.schemas.schedules import CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.runner import RunnerDeployment
 from prefect.logging import get_logger
@@ -63,7 +69,12 @@ from prefect.schedules import Cron, Interval, Schedule
 
 from flows.campaigns import results_reported, run_campaign
 from flows.events import SETTLE_SECONDS, results_reported_triggers
-from flows.serving import check_working_directory, settle_on_exit, settle_stopped_runs
+from flows.serving import (
+    check_not_served,
+    check_working_directory,
+    settle_on_exit,
+    settle_stopped_runs,
+)
 from flows.training import train_surrogate
 
 SCHEDULE_ANCHOR = datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)
@@ -84,25 +95,96 @@ modified less than this long ago may still be being copied in, and waits for a l
 logger = get_logger("matloop.flows")
 
 
+MIN_INTERVAL = 1.0
+"""Shortest interval schedule, in seconds (a runner looks for due runs every few anyway)."""
+
+HORIZON = datetime.timedelta(days=366)
+"""Longest wait for a schedule's next run: an interval at most, a cron's first run."""
+
+CRON_FIELDS = "minute hour day-of-month month day-of-week"
+"""The five fields of a cron expression (Prefect would read a sixth as seconds)."""
+
+
 def schedule(cron: str | None = None, interval: float | None = None) -> Schedule:
     """A cron schedule, or an interval schedule on :data:`SCHEDULE_ANCHOR`.
 
     Args:
-        cron: Cron expression (``"0 * * * *"``).
-        interval: Seconds between runs (> 0).
+        cron: Cron expression (``"0 * * * *"``; see :func:`check_cron`).
+        interval: Seconds between runs (see :func:`check_interval`).
 
     Raises:
-        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or with
-            ``interval <= 0``.
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or when
+            it is refused (the message names it).
 
     """
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one schedule: cron or interval")
     if interval is None:
-        return Cron(str(cron))
-    if interval <= 0:
-        raise ValueError(f"interval must be > 0 seconds, got {interval}")
+        expression = str(cron)
+        try:
+            check_cron(expression)
+        except ValueError as error:
+            raise ValueError(f"cron {expression!r}: {error}") from None
+        return Cron(expression)
+    try:
+        check_interval(interval)
+    except ValueError as error:
+        raise ValueError(f"interval: {error}") from None
     return Interval(datetime.timedelta(seconds=interval), anchor_date=SCHEDULE_ANCHOR)
+
+
+def check_interval(seconds: float) -> None:
+    """Refuse an interval schedule that Prefect cannot keep, or that never comes round.
+
+    Raises:
+        ValueError: unless ``seconds`` is a finite number from :data:`MIN_INTERVAL` to
+            :data:`HORIZON` (366 days).
+    """
+    longest = HORIZON.total_seconds()
+    if not math.isfinite(seconds) or not MIN_INTERVAL <= seconds <= longest:
+        raise ValueError(
+            f"must be from {MIN_INTERVAL:g} to {longest:.0f} seconds (366 days), got {seconds:g}"
+        )
+
+
+def check_cron(expression: str, now: datetime.datetime | None = None) -> datetime.datetime:
+    """Refuse a cron expression that is not five fields, or that runs not within a year.
+
+    Prefect reads six fields as seconds first (``* * * * * *`` fires every second), and
+    takes an expression that never matches (``0 0 31 2 *``) without a word: its
+    scheduler just never creates a run.
+
+    Args:
+        expression: The cron expression, read in UTC as Prefect's ``Cron`` does.
+        now: When to look for the next run from (timezone-aware; now by default).
+
+    Returns:
+        Its next run (UTC, naive).
+
+    Raises:
+        ValueError: saying what is wrong with it.
+    """
+    fields = len(expression.split())
+    if fields != 5:
+        counted = f"{fields} field{'' if fields == 1 else 's'}"
+        raise ValueError(
+            f'not a cron expression: {counted}, not five ({CRON_FIELDS}; e.g. "0 * * * *")'
+        )
+    try:
+        CronSchedule(cron=expression)  # Prefect's own check (no random or hashed fields)
+    except ValueError:
+        raise ValueError(f'not a cron expression ({CRON_FIELDS}; e.g. "0 * * * *")') from None
+    when = datetime.datetime.now(datetime.UTC) if now is None else now
+    start = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    try:
+        upcoming: datetime.datetime = croniter(expression, start, day_or=True).get_next(
+            datetime.datetime
+        )
+    except CroniterBadDateError:  # no match in the 50 years croniter searches
+        raise ValueError("it never runs: no date matches it") from None
+    if upcoming - start > HORIZON:
+        raise ValueError(f"its next run is {upcoming:%Y-%m-%d %H:%M} UTC, more than a year away")
+    return upcoming
 
 
 def campaign_deployments(
@@ -122,8 +204,8 @@ def campaign_deployments(
         campaign: Campaign name (deployments are named after it).
         uri: MongoDB URI passed to every run.
         rounds: Target rounds of the scheduled ``run-campaign`` runs.
-        cron: Cron schedule of ``run-campaign`` (e.g. ``"0 * * * *"``).
-        interval: Interval schedule of ``run-campaign``, in seconds.
+        cron: Cron schedule of ``run-campaign`` (e.g. ``"0 * * * *"``; :func:`check_cron`).
+        interval: Interval schedule of ``run-campaign``, in seconds (:func:`check_interval`).
         oracle: Whether the pool carries reference values for the lookup oracle. A lab's
             campaign, whose instruments measure, gets no ``run-campaign`` and no schedule:
             its results arrive through the API and trigger ``results-reported``.
@@ -135,8 +217,8 @@ def campaign_deployments(
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
-            an oracle), or with ``rounds < 0``, ``interval <= 0``, ``per_run < 1`` or
-            ``settle < 10``.
+            an oracle), with a schedule :func:`schedule` refuses, or with ``rounds < 0``,
+            ``per_run < 1`` or ``settle < 10``.
 
     """
     if not oracle:
@@ -215,8 +297,8 @@ def literature_deployment(
     own.
 
     Raises:
-        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or
-            ``interval <= 0``, ``settle < 0``, or no path is given.
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, with a
+            schedule :func:`schedule` refuses, ``settle < 0``, or no path is given.
     """
     from flows.ingestion import ingest_literature
 
@@ -248,19 +330,36 @@ def serve_campaign(
     per_run: int | None = None,
     closed: bool = False,
     settle: float = SETTLE_SECONDS,
+    take_over: bool = False,
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit).
 
-    First refuses a working directory that shadows matloop's packages, and marks
-    ``Crashed`` the runs a stopped serving process left in flight
-    (:mod:`flows.serving`). Then, on an interval schedule of an open campaign,
+    Nothing is applied before all is checked: the arguments (:func:`campaign_deployments`),
+    the working directory (no folder shadows matloop's packages), and that no other
+    process serves the deployments now (:func:`flows.serving.check_not_served`). Then
+    marks ``Crashed`` the runs a stopped serving process left in flight, with their
+    subflows (:mod:`flows.serving`), and, on an interval schedule of an open campaign,
     :func:`catch_up`: a run starts at once when none was due within the last interval.
 
+    Args:
+        campaign: Campaign name.
+        uri: MongoDB URI passed to every run.
+        rounds: Target rounds of the scheduled runs.
+        cron: Cron schedule of ``run-campaign``.
+        interval: Interval schedule of ``run-campaign``, in seconds.
+        oracle: Whether the pool carries reference values (see :func:`campaign_deployments`).
+        per_run: Batches each scheduled run adds at most.
+        closed: The campaign is closed (``run-campaign`` paused).
+        settle: Debounce window of the ``results-reported`` triggers, in seconds.
+        take_over: Serve the deployments even when another process seems to serve them
+            (one killed without stopping, whose deployments Prefect still has ``READY``).
+
     Raises:
+        ValueError: a bad argument (see :func:`campaign_deployments`).
         flows.serving.ShadowedPackageError: see
             :func:`flows.serving.check_working_directory`.
+        flows.serving.DeploymentServedError: see :func:`flows.serving.check_not_served`.
     """
-    check_working_directory()
     deployments = campaign_deployments(
         campaign,
         uri,
@@ -272,6 +371,7 @@ def serve_campaign(
         closed=closed,
         settle=settle,
     )
+    _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
     if interval is not None and oracle and not closed:
         started = catch_up(deployments[0], interval)
@@ -283,6 +383,19 @@ def serve_campaign(
                 started,
             )
     _serve(deployments)
+
+
+def deployment_names(campaign: str, oracle: bool = True) -> list[str]:
+    """The names of the deployments :func:`serve_campaign` serves for a campaign."""
+    flows = (train_surrogate, results_reported)
+    return [f"{flow.name}/{campaign}" for flow in ((run_campaign, *flows) if oracle else flows)]
+
+
+def _check_serving(deployments: Sequence[RunnerDeployment], take_over: bool) -> None:
+    """The checks before serving: the working directory, and no other serving process."""
+    check_working_directory()
+    if not take_over:
+        check_not_served(f"{d.flow_name}/{d.name}" for d in deployments)
 
 
 def _serve(deployments: list[RunnerDeployment]) -> None:
@@ -377,24 +490,31 @@ def serve_literature(
     cron: str | None = None,
     interval: float | None = None,
     settle: float = WATCH_SETTLE_SECONDS,
+    take_over: bool = False,
 ) -> None:
     """Serve :func:`literature_deployment` until interrupted (blocks).
 
-    Checks the working directory and settles stopped runs first, as
-    :func:`serve_campaign` does.
+    Checks its arguments, the working directory and that no other process serves the
+    watch, then settles stopped runs, as :func:`serve_campaign` does.
     """
-    check_working_directory()
     deployments = [literature_deployment(paths, uri, cron=cron, interval=interval, settle=settle)]
+    _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)
     _serve(deployments)
 
 
 __all__ = [
     "CATCH_UP_TAG",
+    "CRON_FIELDS",
+    "HORIZON",
+    "MIN_INTERVAL",
     "SCHEDULE_ANCHOR",
     "WATCH_SETTLE_SECONDS",
     "campaign_deployments",
     "catch_up",
+    "check_cron",
+    "check_interval",
+    "deployment_names",
     "did_or_will_run",
     "literature_deployment",
     "schedule",

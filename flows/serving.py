@@ -10,18 +10,35 @@ Prefect's lease on it expires (300 s): ``run-campaign``'s next runs are then can
 it stops, settles the runs of its deployments that no process runs any more
 (:func:`settle_stopped_runs`). Prefect releases a run's slot on its way out of
 ``Pending``/``Running``/``Cancelling`` into any other state, ``Crashed`` included.
+What ran inside such a run goes with it: its subflows (``campaign-round``, which have no
+deployment of their own, so no deployment filter finds them) and its task runs that were
+still pending or running are marked ``Crashed`` too (:func:`settle_leftovers`), also
+those of a run that crashed on its own.
 
 Scheduled runs (late ones too) are left alone: they never started, hold no slot, and
 the restarted process runs them. So is a run whose process still lives on this machine
-(:func:`local_flow_runs`): a serving process killed alone (``kill -9`` of its pid, not
-of its process group) leaves its runs' processes running, and they finish and report.
-A run's process elsewhere (the serving process moved to another machine or container)
-cannot be seen: it is taken for gone; were it alive, Prefect's engine ends it at its next
-renewal of the slot's lease, which marking the run released.
+(:func:`local_flow_runs`). A serving process killed alone (``kill -9`` of its pid, not
+of its process group) does not leave its runs' processes working on: each writes its
+output to a pipe that the serving process read, and at its next log line it finds the
+pipe broken and exits (Rich's console handler raises ``SystemExit``), so Prefect marks
+it and its running subflow ``Crashed`` ("Execution was aborted by Python system exit
+call."), usually within seconds. The restarted process then finds a crashed run, not a
+running one, and :func:`flows.deployments.catch_up` starts another. A run's process
+elsewhere (the serving process moved to another machine or container) cannot be seen:
+it is taken for gone; were it alive, Prefect's engine ends it at its next renewal of the
+slot's lease, which marking the run released.
 
-One serving process per deployment at a time (what compose runs): a second one started
-beside the first, on another machine or container, would take the first's runs for
-stopped ones.
+One serving process per deployment at a time: Prefect's runner polls the server for its
+deployments' runs every few seconds (``PREFECT_RUNNER_POLL_FREQUENCY``, 10 s), which
+marks them ``READY`` with the time (``last_polled``), and it pauses them when it stops
+(Ctrl-C, ``SIGTERM``). A deployment that is not paused, ``READY`` and polled within
+Prefect's timeout (60 s; then Prefect marks it ``NOT_READY``) is being served by another
+process, and serving it again is refused (:func:`check_not_served`): a second process
+would apply its own parameters over the first's, take the first's runs for stopped
+ones, and pause the deployments on its way out, leaving the first serving nothing. A
+serving process killed without stopping (``SIGKILL``, the OOM killer) leaves its
+deployments so until 60 s after its last poll: a restart within that is refused,
+unless told to take them over.
 
 It also refuses a working directory whose folders would be imported in place of
 matloop's packages (:func:`check_working_directory`): Prefect starts each run with
@@ -32,6 +49,7 @@ the first entry of the run's ``sys.path``.
 from __future__ import annotations
 
 import contextlib
+import datetime
 import sys
 from collections.abc import Collection, Iterable, Sequence
 from importlib.machinery import ModuleSpec, PathFinder
@@ -44,14 +62,20 @@ from prefect.client.schemas.filters import (
     DeploymentFilter,
     DeploymentFilterId,
     FlowRunFilter,
+    FlowRunFilterId,
+    FlowRunFilterParentFlowRunId,
     FlowRunFilterState,
     FlowRunFilterStateType,
+    TaskRunFilter,
+    TaskRunFilterState,
+    TaskRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import DeploymentStatus, FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
+from prefect.settings import get_current_settings
 from prefect.states import Cancelled, Crashed, State
 
 if TYPE_CHECKING:
@@ -65,6 +89,13 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 
 #: States of a run that only a serving process moves on: it holds a concurrency slot.
 IN_FLIGHT = (StateType.PENDING, StateType.RUNNING, StateType.CANCELLING)
+#: States of a task run that only the process of its flow run moves on.
+TASK_IN_FLIGHT = (StateType.PENDING, StateType.RUNNING)
+#: How many of a deployment's latest crashed runs :func:`settle_runs` looks into for
+#: subflows and task runs left in flight (a crashed run's are settled once, then none).
+RECENT_CRASHES = 20
+#: The most runs one read returns (Prefect's API allows 200).
+READ_LIMIT = 200
 #: Why :func:`settle_stopped_runs` settles a run found when serving starts.
 STOPPED_BEFORE = (
     "the serving process (`matloop flows serve`) that ran it stopped before it finished "
@@ -80,6 +111,10 @@ logger = get_logger("matloop.flows")
 
 class ShadowedPackageError(ValueError):
     """The working directory holds something a run would import as a matloop package."""
+
+
+class DeploymentServedError(ValueError):
+    """Another process serves the deployment right now (:func:`check_not_served`)."""
 
 
 def check_working_directory(cwd: Path | None = None) -> None:
@@ -149,6 +184,61 @@ def _location(spec: ModuleSpec | None) -> Path | None:
     return Path(locations[0]).resolve() if locations else None
 
 
+def poll_timeout() -> int:
+    """Seconds without a poll after which Prefect marks a deployment ``NOT_READY`` (60).
+
+    Prefect's ``PREFECT_SERVER_SERVICES_FOREMAN_DEPLOYMENT_LAST_POLLED_TIMEOUT_SECONDS``,
+    as this process reads it: the server's own, unless it was set differently there.
+    """
+    return get_current_settings().server.services.foreman.deployment_last_polled_timeout_seconds
+
+
+def check_not_served(names: Iterable[str], now: datetime.datetime | None = None) -> None:
+    """Refuse to serve deployments that another process is serving right now.
+
+    A deployment is being served when it is not paused (a runner pauses its deployments
+    when it stops), Prefect has it ``READY`` and it was polled within
+    :func:`poll_timeout`. Call it before anything is applied: applying would replace the
+    serving process's parameters and schedule.
+
+    Args:
+        names: Deployment names (``run-campaign/opv``); those the server lacks are free.
+        now: The current time (UTC; now by default).
+
+    Raises:
+        DeploymentServedError: naming the first such deployment, how long ago it was
+            polled, and what to do.
+    """
+    when = datetime.datetime.now(datetime.UTC) if now is None else now
+    timeout = poll_timeout()
+    with get_client(sync_client=True) as client:
+        for name in names:
+            age = _served_since(client, name, when)
+            if age is not None and age < timeout:
+                raise DeploymentServedError(
+                    f"{name} is being served by another process (Prefect has it READY, "
+                    f"last polled {age:.0f} s ago): stop that one first. If it was killed "
+                    f"and is gone, Prefect marks the deployment NOT_READY {timeout} s after "
+                    "its last poll and serving can start then, or take it over now with "
+                    "--take-over"
+                )
+
+
+def _served_since(client: SyncPrefectClient, name: str, now: datetime.datetime) -> float | None:
+    """Seconds since a runner polled deployment ``name``; None if it is not served.
+
+    Not served: not on the server, paused (its runner stopped), or not ``READY``.
+    """
+    try:
+        deployment = client.read_deployment_by_name(name)
+    except ObjectNotFound:
+        return None
+    polled = deployment.last_polled
+    if deployment.paused or deployment.status != DeploymentStatus.READY or polled is None:
+        return None
+    return max((now - polled).total_seconds(), 0.0)
+
+
 def deployment_ids(
     client: SyncPrefectClient, deployments: Iterable[RunnerDeployment]
 ) -> list[UUID]:
@@ -174,7 +264,7 @@ def in_flight_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> li
             state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(IN_FLIGHT)))
         ),
         sort=FlowRunSort.EXPECTED_START_TIME_ASC,  # the sync client sends no default
-        limit=200,
+        limit=READ_LIMIT,
     )
 
 
@@ -189,7 +279,9 @@ def settle_runs(
     A ``Pending`` or ``Running`` run becomes ``Crashed``; a ``Cancelling`` one, whose
     cancellation its process did not finish, ``Cancelled``. Either move releases the
     deployment concurrency slot the run held (Prefect's ``ReleaseFlowConcurrencySlots``).
-    Only for runs whose process is gone: see the module docstring.
+    Then what those runs, and the deployments' latest crashed ones, left in flight
+    goes too (:func:`settle_leftovers`). Only for runs whose process is gone: see the
+    module docstring.
 
     Args:
         client: Prefect client.
@@ -198,7 +290,7 @@ def settle_runs(
         alive: Runs whose process still lives (:func:`local_flow_runs`): left alone.
 
     Returns:
-        The runs settled (as read before).
+        The runs settled (as read before), then the subflows settled with them.
     """
     settled = []
     for run in in_flight_runs(client, deployments):
@@ -210,13 +302,90 @@ def settle_runs(
                 run.id,
                 run.state_name,
             )
-            continue
-        result = client.set_flow_run_state(run.id, _ended(run, why))
-        if result.status == SetStateStatus.ACCEPT:
+        elif _settle(client, run, why):
             settled.append(run)
-        else:  # it moved on meanwhile: its process is alive after all
-            logger.warning("flow run %s (%s) left as it is: %s", run.name, run.id, result.details)
+    crashed = {run.id for run in crashed_runs(client, deployments)}
+    ended = [run.id for run in settled] + sorted(crashed - {run.id for run in settled})
+    return settled + settle_leftovers(client, [i for i in ended if i not in alive], why)
+
+
+def _settle(client: SyncPrefectClient, run: FlowRun, why: str) -> bool:
+    """Move ``run`` to its ended state; False if it moved on meanwhile (it is alive)."""
+    result = client.set_flow_run_state(run.id, _ended(run, why))
+    if result.status != SetStateStatus.ACCEPT:
+        logger.warning("flow run %s (%s) left as it is: %s", run.name, run.id, result.details)
+    return result.status == SetStateStatus.ACCEPT
+
+
+def crashed_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
+    """The latest :data:`RECENT_CRASHES` crashed runs of these deployments."""
+    if not deployments:
+        return []
+    return client.read_flow_runs(
+        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployments))),
+        flow_run_filter=FlowRunFilter(
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+        limit=RECENT_CRASHES,
+    )
+
+
+def settle_leftovers(client: SyncPrefectClient, runs: Sequence[UUID], why: str) -> list[FlowRun]:
+    """End what ended flow runs left in flight: their subflows, then all their task runs.
+
+    A subflow (``campaign-round``) runs in its parent's process, so it stopped with it,
+    but it has no deployment: the parent's settling does not find it, and Prefect does
+    not end it with its parent. Nor does it end their task runs. Subflows of subflows
+    are followed down. A child run with a deployment of its own (``run_deployment``)
+    has a process of its own, and is left to whoever serves that deployment.
+
+    Args:
+        client: Prefect client.
+        runs: Flow runs that ended (settled, or crashed on their own).
+        why: The states' message.
+
+    Returns:
+        The subflow runs settled (as read before).
+    """
+    settled: list[FlowRun] = []
+    parents = list(runs)
+    while parents:
+        children = [
+            run for run in _in_flight_subflows(client, parents) if _settle(client, run, why)
+        ]
+        settled += children
+        parents = [run.id for run in children]
+    flow_runs = [*runs, *(run.id for run in settled)]
+    for task_run in in_flight_task_runs(client, flow_runs):
+        client.set_task_run_state(task_run.id, Crashed(message=why))
     return settled
+
+
+def _in_flight_subflows(client: SyncPrefectClient, parents: Sequence[UUID]) -> list[FlowRun]:
+    """In-flight subflow runs (no deployment of their own) of these flow runs."""
+    children = client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=list(parents)),
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(IN_FLIGHT))),
+        ),
+        sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+        limit=READ_LIMIT,
+    )
+    return [run for run in children if run.deployment_id is None]
+
+
+def in_flight_task_runs(client: SyncPrefectClient, flow_runs: Sequence[UUID]) -> list[TaskRun]:
+    """The pending or running task runs of these flow runs."""
+    if not flow_runs:
+        return []
+    return client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(flow_runs))),
+        task_run_filter=TaskRunFilter(
+            state=TaskRunFilterState(type=TaskRunFilterStateType(any_=list(TASK_IN_FLIGHT)))
+        ),
+        limit=READ_LIMIT,
+    )
 
 
 def local_flow_runs(proc: Path = Path("/proc")) -> set[UUID]:
@@ -299,10 +468,16 @@ __all__ = [
     "PACKAGES",
     "STOPPED_BEFORE",
     "STOPPING",
+    "DeploymentServedError",
     "ShadowedPackageError",
+    "check_not_served",
     "check_working_directory",
+    "crashed_runs",
     "in_flight_runs",
+    "in_flight_task_runs",
     "local_flow_runs",
+    "poll_timeout",
+    "settle_leftovers",
     "settle_on_exit",
     "settle_runs",
     "settle_stopped_runs",

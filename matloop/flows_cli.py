@@ -7,6 +7,7 @@ and the flows are imported only when a command runs, so ``matloop --help`` stays
 from __future__ import annotations
 
 import json
+import math
 from typing import Annotated, Any
 
 import typer
@@ -41,24 +42,46 @@ def _check_pacing(rounds: int, per_run: int | None) -> None:
         raise CommandError(f"--per-run: must be >= 1, got {per_run}")
 
 
-def _check_prefect(cron: str | None) -> None:
-    """Refuse a cron expression Prefect cannot read, and a Prefect server that is not there.
+def _check_schedule(cron: str | None, interval: float | None) -> None:
+    """Refuse two schedules, and one that Prefect would misread or that never comes round.
 
-    Both would otherwise surface as tracebacks from inside Prefect's ``serve``.
+    Each would otherwise be applied (or fail inside Prefect with a traceback): an
+    interval that is not finite, under a second or over 366 days, a cron expression of
+    other than five fields (six are read as seconds first), or one with no run within
+    a year (``0 0 31 2 *`` never fires).
     """
+    from flows.deployments import check_cron, check_interval
+    from matloop.cli import CommandError
+
+    if cron is not None and interval is not None:
+        raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
+    if interval is not None:
+        try:
+            check_interval(interval)
+        except ValueError as error:
+            raise CommandError(f"--interval: {error}") from None
+    if cron is not None:
+        try:
+            check_cron(cron)
+        except ValueError as error:
+            raise CommandError(f"--cron {cron!r}: {error}") from None
+
+
+def _check_settle(settle: float | None, least: float, why: str = "") -> None:
+    """Refuse a ``--settle`` below ``least`` seconds, or not finite (nan, inf)."""
+    from matloop.cli import CommandError
+
+    if settle is not None and not (math.isfinite(settle) and settle >= least):
+        raise CommandError(f"--settle: must be >= {least:g} seconds{why}, got {settle}")
+
+
+def _check_prefect() -> None:
+    """Refuse a Prefect server that is not there (a traceback from Prefect's ``serve``)."""
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.schedules import CronSchedule
     from prefect.settings import PREFECT_API_URL
 
     from matloop.cli import CommandError
 
-    if cron is not None:
-        try:
-            CronSchedule(cron=cron)
-        except ValueError:
-            raise CommandError(
-                f'--cron {cron!r}: not a cron expression (five fields, e.g. "0 * * * *")'
-            ) from None
     url = PREFECT_API_URL.value()
     if not url:  # an ephemeral API runs no scheduler: nothing would fire
         raise CommandError(
@@ -72,6 +95,29 @@ def _check_prefect(cron: str | None) -> None:
             f"the Prefect server at {url} does not answer ({type(failure).__name__}: "
             f"{failure}); start it with `prefect server start`"
         )
+
+
+def _check_not_served(names: list[str], take_over: bool) -> None:
+    """Refuse deployments another process serves now, unless told to take them over.
+
+    Before anything is applied: a second process would rewrite the first's deployments,
+    and pause them when it stops (see :func:`flows.serving.check_not_served`).
+    """
+    if not take_over:
+        from flows.serving import check_not_served
+
+        check_not_served(names)  # a ValueError: `errors()` prints it
+
+
+TakeOver = Annotated[
+    bool,
+    typer.Option(
+        "--take-over",
+        help="Serve even if another process seems to serve these deployments: for one "
+        "killed without stopping (kill -9), which Prefect takes for serving until 60 s "
+        "after its last poll. Never while that process still runs.",
+    ),
+]
 
 
 @flows_app.command("serve")
@@ -98,6 +144,7 @@ def flows_serve(
             "time between its runs on reports."
         ),
     ] = None,
+    take_over: TakeOver = False,
 ) -> None:
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
 
@@ -106,14 +153,17 @@ def flows_serve(
     closed campaign is served with run-campaign paused (no new batches), so its late
     results still retrain the model (results-reported); serve says so and keeps running.
     An interval schedule keeps its times across restarts, and a run starts at once when
-    none was due within the last interval.
+    none was due within the last interval. An interval is 1 s to 366 days; a cron
+    expression has five fields and a run within a year.
 
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
     Runs left submitted or running by a serve process that was stopped are marked
-    Crashed when serving starts (and stops). Start it from a directory without folders
-    named like matloop's packages (db/, flows/, ...): each run starts there and would
-    import those instead.
+    Crashed, with their subflows, when serving starts (and stops). A campaign that
+    another process serves now (Prefect polled its deployments within the last 60 s)
+    is refused: --take-over serves it anyway, after a serve killed with kill -9. Start
+    it from a directory without folders named like matloop's packages (db/, flows/,
+    ...): each run starts there and would import those instead.
     """
     from db.campaigns import CLOSED
     from matloop.cli import CommandError, errors, store
@@ -121,14 +171,10 @@ def flows_serve(
 
     with errors():
         _check_working_directory()
-        if cron is not None and interval is not None:
-            raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
-        if interval is not None and interval <= 0:
-            raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
+        _check_schedule(cron, interval)
         _check_pacing(rounds, per_run)
-        if settle is not None and settle < 10:
-            raise CommandError(f"--settle: must be >= 10 seconds (Prefect's least), got {settle}")
-        _check_prefect(cron)
+        _check_settle(settle, 10, " (Prefect's least)")
+        _check_prefect()
         # a lab's pool (no reference values) or open space (no pool) is measured by
         # instruments, not on a schedule
         campaigns = store()
@@ -144,13 +190,14 @@ def flows_serve(
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
         if per_run is not None and not scheduled:
             raise CommandError("--per-run paces a schedule: give --cron or --interval with it")
-        from flows.deployments import serve_campaign
+        from flows.deployments import deployment_names, serve_campaign
         from flows.events import SETTLE_SECONDS
 
         uri = Settings().uri
         # not an error: under `restart: unless-stopped` an exit would loop forever, and the
         # campaign's running trials may still report (their results retrain the model)
         closed = campaigns.get(campaign).status == CLOSED
+        _check_not_served(deployment_names(campaign, oracle), take_over)
     if closed:
         paused = f"run-campaign/{campaign} is paused (no new batches); " if oracle else ""
         _warn(
@@ -167,6 +214,7 @@ def flows_serve(
         per_run=per_run,
         closed=closed,
         settle=SETTLE_SECONDS if settle is None else settle,
+        take_over=take_over,
     )
 
 
@@ -245,6 +293,7 @@ def flows_serve_literature(
             "flows.deployments.WATCH_SETTLE_SECONDS, 60; 0 reads every file)."
         ),
     ] = None,
+    take_over: TakeOver = False,
 ) -> None:
     """Serve a scheduled ingest-literature deployment over folders of papers.
 
@@ -255,28 +304,29 @@ def flows_serve_literature(
     --settle seconds (still being copied in?): a later run reads them, and the run's
     result lists them as unsettled. Needs a Prefect server (PREFECT_API_URL) and a
     registered tagger (`matloop literature train`). Runs until interrupted (Ctrl-C).
+    Refuses a watch another process serves now, as `flows serve` does (--take-over).
     """
     from matloop.cli import CommandError, errors, store
     from matloop.settings import Settings
 
     with errors():
         _check_working_directory()
-        if (cron is None) == (interval is None):
+        if cron is None and interval is None:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
-        if interval is not None and interval <= 0:
-            raise CommandError(f"--interval: must be > 0 seconds, got {interval}")
-        if settle is not None and settle < 0:
-            raise CommandError(f"--settle: must be >= 0 seconds, got {settle}")
-        _check_prefect(cron)
+        _check_schedule(cron, interval)
+        _check_settle(settle, 0)
+        _check_prefect()
         store()
         from db.literature import LiteratureStore
 
         LiteratureStore().load_tagger()  # fail now, not at the first scheduled run
-        from flows.deployments import WATCH_SETTLE_SECONDS, serve_literature
+        from flows.deployments import WATCH_SETTLE_SECONDS, serve_literature, watch_name
+        from flows.ingestion import ingest_literature
 
         uri = Settings().uri
+        _check_not_served([f"{ingest_literature.name}/{watch_name(paths)}"], take_over)
     watch = WATCH_SETTLE_SECONDS if settle is None else settle
-    serve_literature(paths, uri, cron=cron, interval=interval, settle=watch)
+    serve_literature(paths, uri, cron=cron, interval=interval, settle=watch, take_over=take_over)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from prefect.client.schemas.filters import (
     FlowRunFilterState,
     FlowRunFilterStateType,
 )
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.objects import DeploymentStatus, FlowRun, StateType
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.events.worker import EventsWorker
 from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -112,6 +112,13 @@ def prefect_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         log.close()
 
 
+def _serve_env(api: str, uri: str, home: Path) -> dict[str, str]:
+    """The environment of a ``flows serve`` process against ``api`` and ``uri``."""
+    return _env(
+        home, PREFECT_API_URL=api, PREFECT_RUNNER_POLL_FREQUENCY="1", MATLOOP_MONGODB_URI=uri
+    )
+
+
 @pytest.fixture
 def serving(
     prefect_server: str, mongodb_uri: str, tmp_path: Path
@@ -120,15 +127,12 @@ def serving(
     started: list[subprocess.Popen[bytes]] = []
 
     def start(*args: str) -> subprocess.Popen[bytes]:
-        env = _env(
-            tmp_path / "serve-home",
-            PREFECT_API_URL=prefect_server,
-            PREFECT_RUNNER_POLL_FREQUENCY="1",
-            MATLOOP_MONGODB_URI=mongodb_uri,
-        )
+        env = _serve_env(prefect_server, mongodb_uri, tmp_path / "serve-home")
         log = (tmp_path / "serve.log").open("wb")
+        # --take-over: the tests serve one campaign name in turn, and a serve killed when
+        # it did not stop in time leaves its deployments READY for a minute
         process = subprocess.Popen(
-            [sys.executable, "-m", "matloop.flows_cli", "serve", *args],
+            [sys.executable, "-m", "matloop.flows_cli", "serve", "--take-over", *args],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -231,6 +235,50 @@ def test_a_results_reported_event_runs_the_served_campaign_deployment(
     assert _completed_runs(prefect_server, "run-campaign", mongodb_uri) == []
 
 
+@pytest.mark.slow
+def test_a_second_serve_of_a_served_campaign_is_refused_and_changes_nothing(
+    prefect_server: str,
+    serving: Callable[..., subprocess.Popen[bytes]],
+    random_campaign: CampaignAgent,
+    mongodb_uri: str,
+    tmp_path: Path,
+) -> None:
+    name = random_campaign.name
+    first = serving("--campaign", name, "--rounds", "1", "--interval", "3600")
+    log = tmp_path / "serve.log"
+    _wait_for(lambda: ["up"] if "being served" in log.read_text() else [], first, log, "serve")
+
+    def deployment() -> Any:
+        with (
+            temporary_settings({PREFECT_API_URL: prefect_server}),
+            get_client(sync_client=True) as client,
+        ):
+            return client.read_deployment_by_name(f"run-campaign/{name}")
+
+    ready = DeploymentStatus.READY  # polled by the first one's runner
+    _wait_for(lambda: [1] if deployment().status == ready else [], first, log, "READY")
+    env = _serve_env(prefect_server, mongodb_uri, tmp_path / "second-home")
+    for args, message in [
+        (["--interval", "1e12"], "error: --interval: must be from 1 to 31622400 seconds"),
+        (["--rounds", "25", "--interval", "60"], f"error: run-campaign/{name} is being served"),
+    ]:
+        second = subprocess.run(
+            [sys.executable, "-m", "matloop.flows_cli", "serve", "--campaign", name, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=DEADLINE_S,
+        )
+        assert second.returncode == 1, second.stdout + second.stderr
+        errors = [line for line in second.stderr.splitlines() if line.startswith("error:")]
+        assert len(errors) == 1 and errors[0].startswith(message), second.stderr
+        assert "Traceback" not in second.stderr
+    served = deployment()  # the first one's, as it applied it, and still served
+    assert served.parameters["rounds"] == 1 and not served.paused
+    assert served.schedules[0].schedule.interval == datetime.timedelta(seconds=3600)
+    assert first.poll() is None
+
+
 def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
     cli = CliRunner()
     env = {"MATLOOP_MONGODB_URI": mongodb_uri}
@@ -238,7 +286,7 @@ def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:
     for args, message in [
         (["serve", "--campaign", "x"], "no campaign named 'x'"),
         (both, "exactly one schedule"),
-        (["serve", "--campaign", "x", "--interval", "0"], "must be > 0"),
+        (["serve", "--campaign", "x", "--interval", "0"], "--interval: must be from 1 to"),
         (["serve", "--campaign", "x", "--interval", "5", "--rounds", "-1"], "must be >= 0"),
         (["serve", "--campaign", "x", "--interval", "5", "--per-run", "0"], "must be >= 1"),
         (["serve", "--campaign", "x", "--interval", "5", "--settle", "5"], "must be >= 10"),

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prefect import get_client
+from prefect import get_client, task
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.objects import FlowRun, StateType
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments.runner import RunnerDeployment
 from prefect.states import Cancelled, Cancelling, Crashed, Failed, Pending, Running
 from typer.testing import CliRunner
 
 import flows
+from flows.campaigns import campaign_round
 from flows.deployments import (
     CATCH_UP_TAG,
     campaign_deployments,
@@ -40,6 +42,7 @@ from flows.serving import (
     check_working_directory,
     local_flow_runs,
     settle_runs,
+    settle_stopped_runs,
     shadowing_paths,
 )
 from matloop.flows_cli import flows_app
@@ -86,6 +89,82 @@ def test_runs_a_stopped_serve_left_in_flight_are_ended_and_free_their_slot() -> 
         # the slot is free: the next run is submitted, not cancelled for the limit
         submitted: Any = client.set_flow_run_state(waiting.id, Pending())
         assert submitted.status == SetStateStatus.ACCEPT, submitted.details
+
+
+@task
+def _placeholder() -> None:
+    """A task in a run (what Prefect creates for each subflow call, and for each task)."""
+
+
+def _task_run(client: SyncPrefectClient, flow_run: uuid.UUID, key: str = "0") -> TaskRun:
+    """A running task run of ``flow_run``, as its process moves it."""
+    run = client.create_task_run(_placeholder, flow_run, key, state=Pending())
+    assert client.set_task_run_state(run.id, Running()).status == SetStateStatus.ACCEPT
+    return run
+
+
+def _subflow(client: SyncPrefectClient, parent: uuid.UUID, key: str = "0") -> FlowRun:
+    """A running ``campaign-round`` subflow of ``parent``, with a running task of its own.
+
+    As ``run-campaign`` calls it: the parent's task run stands for the call, and the
+    subflow's run names it (``parent_task_run_id``); it has no deployment.
+    """
+    call = _task_run(client, parent, key)
+    child = client.create_flow_run(campaign_round, parent_task_run_id=call.id)
+    assert client.set_flow_run_state(child.id, Running()).status == SetStateStatus.ACCEPT
+    _task_run(client, child.id, "own")
+    return child
+
+
+def _task_states(client: SyncPrefectClient, *flow_runs: uuid.UUID) -> list[StateType | None]:
+    runs = client.read_task_runs(
+        flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=list(flow_runs)))
+    )
+    return [run.state_type for run in runs]
+
+
+def test_a_stopped_run_s_subflows_and_task_runs_are_ended_with_it() -> None:
+    # the serve process group was killed mid-round: the run, its round and their tasks
+    _, _, (deployment, *_) = _deployed()
+    with get_client(sync_client=True) as client:
+        parent = _started(client, deployment)
+        child = _subflow(client, parent.id)
+        grandchild = _subflow(client, child.id, key="1")  # subflows of subflows too
+        settled = settle_runs(client, [deployment], STOPPED_BEFORE)
+        assert [run.id for run in settled] == [parent.id, child.id, grandchild.id]
+        for run in (parent, child, grandchild):
+            state = _state(client, run)
+            assert state.type == StateType.CRASHED and state.message == STOPPED_BEFORE
+        ids = (parent.id, child.id, grandchild.id)
+        assert _task_states(client, *ids) == [StateType.CRASHED] * 4  # one a call each
+        assert settle_runs(client, [deployment], STOPPED_BEFORE) == []  # settled once
+
+
+def test_subflows_a_crashed_run_left_running_are_ended_when_serving_starts() -> None:
+    # a run marked Crashed before its subflows were (by hand, or an older matloop)
+    _, deployments, (deployment, *_) = _deployed()
+    with get_client(sync_client=True) as client:
+        parent = _started(client, deployment)
+        child = _subflow(client, parent.id)
+        client.set_flow_run_state(parent.id, Crashed(message="gone"))
+        settle_stopped_runs(deployments)
+        state = _state(client, child)
+        assert state.type == StateType.CRASHED and state.message == STOPPED_BEFORE
+        assert _state(client, parent).message == "gone"  # left as it was
+        assert _task_states(client, parent.id, child.id) == [StateType.CRASHED] * 2
+
+
+def test_a_subflow_with_its_own_deployment_is_left_to_its_own_process() -> None:
+    _, _, (deployment, train, _) = _deployed()
+    with get_client(sync_client=True) as client:
+        parent = _started(client, deployment)
+        call = _task_run(client, parent.id)
+        deployed = client.create_flow_run_from_deployment(train, parent_task_run_id=call.id)
+        client.set_flow_run_state(deployed.id, Pending())
+        client.set_flow_run_state(deployed.id, Running())
+        settled = settle_runs(client, [deployment], STOPPED_BEFORE)
+        assert [run.id for run in settled] == [parent.id]
+        assert _state(client, deployed).type == StateType.RUNNING
 
 
 def test_a_run_whose_process_still_lives_is_left_to_finish() -> None:
