@@ -385,7 +385,11 @@ class CampaignAgent:
 
     # -- ask -------------------------------------------------------------------------
     def propose(
-        self, n: int | None = None, attempts: int = 3, rounds: int | None = None
+        self,
+        n: int | None = None,
+        attempts: int = 3,
+        rounds: int | None = None,
+        request: str | None = None,
     ) -> list[Trial]:
         """Choose and store the next batch of ``n`` experiments.
 
@@ -401,6 +405,9 @@ class CampaignAgent:
             rounds: Propose only while the campaign has fewer model-guided rounds than
                 this (or its initial design is unfinished), as counted when the batch is
                 stored: two runners bringing it to ``rounds`` never overshoot.
+            request: An id for this proposal: asked again with it (a retry after a lost
+                acknowledgement), the campaign's last proposal returns the batch it
+                stored instead of a second one.
 
         Returns:
             The stored trials: fewer than ``n`` only when the pool or the campaign's
@@ -411,9 +418,11 @@ class CampaignAgent:
             ConcurrentProposalError: if other agents kept proposing first.
         """
         self.ensure_open()  # before planning: a closed campaign fits no model
+        if request is not None and (stored := self.store.proposed_for(self.name, request)):
+            return stored
         for attempt in range(attempts):
             try:
-                return self._propose_once(n, rounds)
+                return self._propose_once(n, rounds, request)
             except ConcurrentProposalError:
                 if attempt == attempts - 1:
                     raise
@@ -544,7 +553,9 @@ class CampaignAgent:
         """Extend an instrument's lease on a trial it is running."""
         return self.store.heartbeat(self.name, trial_id, instrument, lease_seconds)
 
-    def _propose_once(self, n: int | None, rounds: int | None = None) -> list[Trial]:
+    def _propose_once(
+        self, n: int | None, rounds: int | None = None, request: str | None = None
+    ) -> list[Trial]:
         settings = self.campaign.settings
         stored = self.store.batches_stored(self.name)  # first: a batch stored after the
         trials = self.store.trials(self.name)  # read refuses this one (add_trials)
@@ -596,7 +607,7 @@ class CampaignAgent:
                     strategy=suggestion.strategy or planner.name,
                 )
             )
-        return self.store.add_trials(self.name, new, batches) if new else []
+        return self.store.add_trials(self.name, new, batches, request) if new else []
 
     def _random_left(self, active: int, measured: int) -> int | None:
         """Random experiments the design still needs before the model chooses.

@@ -156,6 +156,8 @@ class CampaignDocument(Document):
     next_sequence = IntField(min_value=0)
     queue_floor = IntField(min_value=0)
     next_batch = IntField(min_value=0)
+    # the last proposal's request id and the batch it stored: its retry gets that batch
+    last_request = DictField()
 
     meta: dict[str, Any] = {"collection": "campaigns", "indexes": ["status"]}
 

@@ -4,9 +4,9 @@ Retry policy (DESIGN.md convention 4): only tasks whose work is database I/O ret
 only on transient connection failures (:func:`transient_failure`); every write they make
 is idempotent (measurements by idempotency key, models by data hash), so a retry after a
 lost acknowledgement stores nothing twice. Pure computation never retries. Proposing is
-computation followed by a write that is *not* idempotent (a retried proposal would hand
-out a second batch), so :func:`propose_batch` does not retry either; a round that failed
-there is simply run again, and its pending trials are measured first.
+computation followed by a write made idempotent by the task run's id (a retry after its
+batch was stored gets that batch back, not a second one), so :func:`propose_batch`
+retries too: a short database outage does not fail a scheduled run.
 
 No task caches its result (``NO_CACHE``): the same inputs meet a different database state
 every time.
@@ -113,13 +113,15 @@ def evaluate(oracle: LookupOracle, trials: list[Trial]) -> list[Measurement]:
     return oracle.evaluate(trials)
 
 
-@task(name="propose", task_run_name="propose-{campaign}", cache_policy=NO_CACHE)
+@task(name="propose", task_run_name="propose-{campaign}", **_io)
 def propose_batch(
     campaign: str, uri: str, n: int | None = None, rounds: int | None = None
 ) -> list[Trial]:
-    """Plan and store the campaign's next batch (computation, then a non-idempotent write).
+    """Plan and store the campaign's next batch (computation, then an idempotent write).
 
-    Not retried: a retry after a stored batch would hand out a second one.
+    The proposal carries the task run's id, the same across its retries: a retry after
+    the batch was stored (the acknowledgement lost) gets that batch back instead of a
+    second one (``request`` of :meth:`agents.CampaignAgent.propose`).
 
     Args:
         campaign: The campaign.
@@ -132,7 +134,10 @@ def propose_batch(
         The stored trials; empty when the pool is exhausted or ``rounds`` are reached.
 
     """
-    return CampaignAgent(campaign_store(uri), campaign).propose(n, rounds=rounds)
+    from prefect.runtime import task_run  # None outside a task run (``.fn`` in tests)
+
+    request = f"task-run:{task_run.id}" if task_run.id else None
+    return CampaignAgent(campaign_store(uri), campaign).propose(n, rounds=rounds, request=request)
 
 
 @task(name="observe", task_run_name="observe-{campaign}", **_io)

@@ -236,3 +236,26 @@ def test_a_lease_shorter_than_the_proposal_still_claims_each_trial_once(
     ids = [t.id for t in trials]
     assert len(ids) == len(set(ids)) == 4, ids  # not the two waiting ones twice
     assert all(t.claimed_by == "robot-b" for t in trials)
+
+
+def test_a_proposal_retried_after_a_lost_answer_gets_the_batch_it_stored(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pymongo.errors
+
+    agent = photo_pce10_campaign
+    store_batch = agent.store.add_trials
+
+    def stored_then_lost(*args: object, **kwargs: object) -> list[Trial]:
+        store_batch(*args, **kwargs)  # type: ignore[arg-type]
+        raise pymongo.errors.AutoReconnect("connection closed before the answer")
+
+    monkeypatch.setattr(agent.store, "add_trials", stored_then_lost)
+    with pytest.raises(pymongo.errors.AutoReconnect):
+        agent.propose(4, request="run-7:round-1")
+    monkeypatch.undo()
+    again = agent.propose(4, request="run-7:round-1")  # the retry: the same batch
+    assert [t.batch for t in again] == ["b0000"] * 4 and len(agent.store.trials(agent.name)) == 4
+    other = agent.propose(4, request="run-7:round-2")
+    assert {t.batch for t in other} == {"b0001"}
+    assert agent.propose(4, request="run-7:round-1") != again  # only the last is remembered

@@ -385,3 +385,28 @@ def test_database_tasks_retry_connection_failures_only() -> None:
     with pytest.raises(ValueError, match="bad"):
         attempt("validation")
     assert calls == ["validation"]
+
+
+def test_a_proposal_whose_answer_was_lost_is_retried_and_hands_out_one_batch(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pymongo.errors
+
+    from db import CampaignStore as Store
+
+    store_batch = Store.add_trials
+    lost: list[str] = []
+
+    def stored_then_lost(self: Store, *args: Any, **kwargs: Any) -> list[Trial]:
+        stored = store_batch(self, *args, **kwargs)
+        if not lost:  # the first answer never arrives: the task fails, then retries
+            lost.append(stored[0].batch)
+            raise pymongo.errors.AutoReconnect("connection reset after the write")
+        return stored
+
+    monkeypatch.setattr(Store, "add_trials", stored_then_lost)
+    monkeypatch.setattr(propose_batch, "retry_delay_seconds", [0.0])
+    result = campaign_round(random_campaign.name, mongodb_uri)
+    assert lost == ["b0000"] and result["proposed"] == 10
+    trials = random_campaign.store.trials(random_campaign.name)
+    assert len(trials) == 10 and {t.batch for t in trials} == {"b0000"}  # not a second batch
