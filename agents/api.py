@@ -84,7 +84,7 @@ from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, Literatu
 from db.materials import add_material, known_formulas, page_materials
 from db.models import describe_model_record, list_model_records
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
-from db.tokens import Principal, acting_for, authenticate
+from db.tokens import Principal, acting_for, authenticate, bound_to
 from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
@@ -687,6 +687,34 @@ def known_parameters(request: Request) -> None:
         )
 
 
+def _check_unnamed(agent: CampaignAgent, principal: Principal, unnamed: dict[str, str]) -> None:
+    """Refuse results naming no source for trials a bound instrument holds, but from it.
+
+    An unnamed result is taken as the leaseholder's: from a token neither bound to that
+    instrument nor an admin one, it would complete the trial in its place (one query for
+    the holders, one for their tokens, and only then).
+
+    Args:
+        agent: The campaign's agent.
+        principal: The caller.
+        unnamed: Each result's ``source`` field that names none, with its trial id.
+
+    Raises:
+        PermissionError: naming the field, the trial, its holder and the holder's token.
+    """
+    if not unnamed or principal.instrument is not None or principal.is_admin():
+        return
+    holders = agent.store.leaseholders(agent.name, unnamed.values())
+    bound = bound_to(holders.values())
+    for field, trial_id in unnamed.items():
+        holder = holders.get(trial_id)
+        if holder in bound:
+            raise PermissionError(
+                f"{field}: trial {trial_id} is leased to instrument {holder!r}, which only "
+                f"token {bound[holder]!r} (or an admin token) reports for"
+            )
+
+
 def _single_result_fields(message: str) -> str:
     """A batch's error message as one result sent alone reads it: ``results[0].x`` is ``x``."""
     return re.sub(r"^results\[0\](?:\.|: )", "", message)
@@ -1078,9 +1106,12 @@ class Service:
         else:
             named = {"source": body}
         sources = acting_for(principal, {field: item.source for field, item in named.items()})
+        agent = self.agent(name)
+        unnamed = {f: item.trial_id for f, item in named.items() if sources[f] is None}
+        _check_unnamed(agent, principal, unnamed)
         measurements = [item.measurement(sources[f] or UNNAMED) for f, item in named.items()]
         try:
-            report = self.agent(name).observe(measurements)
+            report = agent.observe(measurements)
         except ValueError as error:
             if not isinstance(body, ResultsIn):  # name the fields as the request has them
                 error.args = (_single_result_fields(str(error)), *error.args[1:])

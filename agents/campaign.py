@@ -410,8 +410,10 @@ class CampaignAgent:
                 stored instead of a second one.
 
         Returns:
-            The stored trials: fewer than ``n`` only when the pool or the campaign's
-            budget runs out, none when either is spent or ``rounds`` are reached.
+            The stored trials: fewer than ``n`` when the pool or the campaign's budget
+            runs out, or the initial design needs fewer (random trials never go past
+            it); none when either is spent, the model waits for the design's results
+            (:meth:`no_work` says which), or ``rounds`` are reached.
 
         Raises:
             CampaignClosedError: if the campaign is closed.
@@ -509,15 +511,15 @@ class CampaignAgent:
         if budget is not None and spent >= budget:
             state = "handed out" if out else "spent"
             return NoWork(f"its budget of {budget} experiments is {state}{later}", bool(out))
-        problem, _ = self._problem(trials)
-        measured = problem.X.shape[0]
+        measured = _measured(trials)
         if self._random_left(spent, measured) == 0:
             return NoWork(
                 f"the model needs {MIN_RESULTS} results to choose and has {measured}: its "
                 f"initial design is out ({out} pending); ask again when results are in",
                 True,
             )
-        if problem.pool is not None and problem.available_indices().size == 0:
+        problem = self._problem(trials)[0] if self.campaign.pool_size else None
+        if problem is not None and problem.available_indices().size == 0:
             state = "measured, out or failed" if out else "measured or failed"
             return NoWork(f"every candidate of its pool is {state}{later}", bool(out))
         return NoWork("other instruments took the trials that were waiting; ask again", True)
@@ -569,11 +571,11 @@ class CampaignAgent:
             raise ValueError(f"n must be >= 1, got {n}")
         if settings.budget is not None and active >= settings.budget:
             return []  # the budget is spent (or handed out): no pool read, no fit
+        random_left = self._random_left(active, _measured(trials))
+        if random_left == 0:
+            return []  # the model waits for the results it needs to choose: no pool read
         observed = self.observations(trials)
         problem, candidates = self._problem(trials, observed)
-        random_left = self._random_left(active, problem.X.shape[0])
-        if random_left == 0:
-            return []  # the model waits for the results it needs to choose
         planner: Planner = self.planner if random_left is None else RandomPlanner()
         if random_left is not None:  # the rest of the design (whoever began it), no more
             n = random_left if n is None else min(n, random_left)
@@ -1027,6 +1029,11 @@ def _reference_point(spread: np.ndarray) -> np.ndarray:
     low, width = spread.min(0), np.ptp(spread, 0)
     scale = np.where(width > 0, width, np.maximum(np.abs(low), 1e-12))
     return low - 0.1 * scale
+
+
+def _measured(trials: Sequence[Trial]) -> int:
+    """Results the model may learn from: completed trials (each stored with its result)."""
+    return sum(t.status is TrialStatus.COMPLETED for t in trials)
 
 
 def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dict[str, int]:

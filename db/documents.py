@@ -156,8 +156,9 @@ class CampaignDocument(Document):
     next_sequence = IntField(min_value=0)
     queue_floor = IntField(min_value=0)
     next_batch = IntField(min_value=0)
-    # the last proposal's request id and the batch it stored: its retry gets that batch
-    last_request = DictField()
+    # the last proposals' request ids and the batches they stored (REMEMBERED_REQUESTS of
+    # them): a retry gets its batch back, even after another proposal stored one
+    recent_requests = ListField(DictField())
 
     meta: dict[str, Any] = {"collection": "campaigns", "indexes": ["status"]}
 

@@ -45,7 +45,7 @@ from mongoengine import (
 from pymatgen.core import Composition
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.client_session import ClientSession
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
 from db.convert import iso
@@ -979,15 +979,42 @@ def merge_records_by_composition() -> None:
         if canonical is not None:  # a formula never holds "|": the key's first field
             groups[f"{canonical}|{raw['key'].split('|', 1)[1]}"].append((raw["_id"], raw["key"]))
     papers: set[str] = set()
-    for key, members in groups.items():
-        if len(members) > 1 or members[0][1] != key:
-            ids = [record_id for record_id, _ in members]
-            papers |= _transaction(partial(_merge_records, key, ids))
+    merging = {key: [i for i, _ in members] for key, members in groups.items() if len(members) > 1}
+    alone = [(key, *members[0]) for key, members in groups.items() if len(members) == 1]
+    merging |= _rekeyed([(key, i, old) for key, i, old in alone if old != key])
+    for key, ids in merging.items():
+        papers |= _transaction(partial(_merge_records, key, ids))
     cited = _records_citing(sorted(papers))
     for paper in papers:
         PaperDocument._get_collection().update_one(
             {"key": paper}, {"$set": {"records": cited.get(paper, 0)}}
         )
+
+
+def _rekeyed(moves: list[tuple[str, ObjectId, str]]) -> dict[str, list[ObjectId]]:
+    """Give records that merge with none their new key, in batches (most records).
+
+    Args:
+        moves: New key, record id and the key it has.
+
+    Returns:
+        The moves a record keyed so meanwhile refused (a concurrent ingest): new key ->
+        the record to merge into it instead.
+    """
+    records = PropertyRecordDocument._get_collection()
+    refused: dict[str, list[ObjectId]] = {}
+    for start in range(0, len(moves), _BATCH):
+        batch = moves[start : start + _BATCH]
+        updates = [UpdateOne({"_id": i, "key": old}, {"$set": {"key": k}}) for k, i, old in batch]
+        try:
+            records.bulk_write(updates, ordered=False)
+        except BulkWriteError as error:
+            for failure in error.details.get("writeErrors", []):
+                if failure.get("code") != 11000:
+                    raise
+                key, record_id, _ = batch[failure["index"]]
+                refused[key] = [record_id]
+    return refused
 
 
 def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set[str]:

@@ -38,6 +38,9 @@ ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("read", "write", "admin"),
 }
 PREFIX = "mlp_"
+#: The source a result that names none is stored as (agents.campaign.UNNAMED): no token
+#: may be bound to it, as results under it pass any trial's lease check.
+UNNAMED_SOURCE = "api"
 
 
 class TokenDocument(Document):
@@ -185,6 +188,11 @@ def create_token(
         raise ValueError(f"instrument: only an instrument token is bound to one, not {role!r}")
     if instrument is not None and not re.fullmatch(SOURCE_REGEX, instrument):
         raise ValueError(f"instrument: {instrument!r} is not an instrument id")
+    if instrument == UNNAMED_SOURCE:  # unnamed results are taken as any leaseholder's
+        raise ValueError(
+            f"instrument: {instrument!r} is what a result that names no source is stored as; "
+            "bind the token to the instrument's own id"
+        )
     secret = PREFIX + secrets.token_urlsafe(32)
     document = TokenDocument(
         name=name,

@@ -336,6 +336,8 @@ def main(argv: list[str] | None = None) -> int:
         help="Seconds to keep asking for work that may come before stopping.",
     )
     args = parser.parse_args(argv)
+    if not args.poll_seconds > 0:  # a zero wait would ask the server without a pause
+        parser.error(f"--poll-seconds: must be more than 0, got {args.poll_seconds}")
 
     table = LookupTable(args.data)
     instrument = Instrument(args.url, args.token, args.campaign, args.name)

@@ -41,6 +41,7 @@ from flows.tasks import (
     fit_model,
     load_training_data,
     lookup_oracle,
+    no_work_reason,
     observe_results,
     propose_batch,
     register_model,
@@ -54,7 +55,7 @@ MESSAGE = "message"
 CLAIM_RACES = 3
 """Tries at storing oracle results when instruments keep claiming trials meanwhile."""
 
-_ROUND_ONLY = ("proposed", "stored", "recovered", "left_to_instruments", MESSAGE)
+_ROUND_ONLY = ("proposed", "stored", "recovered", "left_to_instruments", "why_none", MESSAGE)
 
 
 def _skip_closed(summary: dict[str, Any], what: str) -> bool:
@@ -186,6 +187,12 @@ def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[s
         "recovered": recovered,
     }
     summary = {**campaign_summary(campaign, uri), **counts}
+    if (
+        not trials
+        and not summary["closed"]
+        and not (rounds is not None and _reached(summary, rounds))
+    ):
+        summary["why_none"] = no_work_reason(campaign, uri)  # spent, or the model waits
     return _said(summary, _round_message(summary, rounds))
 
 
@@ -195,12 +202,16 @@ def _reached(summary: dict[str, Any], rounds: int) -> bool:
 
 
 def _why_none(result: dict[str, Any], rounds: int | None) -> str:
-    """Why a round proposed nothing: closed, the target reached by another run, or spent."""
+    """Why a round proposed nothing.
+
+    Closed, the target reached by another run, else the campaign's reason (``why_none``:
+    its budget or pool, or its model waiting).
+    """
     if result["closed"]:
         return "campaign closed"
     if rounds is not None and _reached(result, rounds):
         return f"another run reached {rounds} rounds"
-    return "pool or budget spent"
+    return str(result.get("why_none") or "pool or budget spent")
 
 
 def _round_message(result: dict[str, Any], rounds: int | None = None) -> str:
@@ -259,33 +270,35 @@ def run_campaign(
         return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
     recovered = _measure_free(campaign, uri, lookup_oracle(campaign, uri))
     summary = campaign_summary(campaign, uri)
-    run, spent = 0, False
+    run, stopped = 0, None
     while not _reached(summary, rounds) and run != per_run:
         result = campaign_round(campaign, uri, rounds)
         summary = {k: v for k, v in result.items() if k not in _ROUND_ONLY}
         if not result["proposed"]:
-            # pool or budget spent, or campaign closed (the round said so); or another
-            # run reached the target meanwhile: then the summary says so, nothing spent
-            spent = not _reached(summary, rounds)
+            # closed, spent or waiting (the round said why); or another run reached the
+            # target meanwhile: then the summary says so, and nothing stopped this one
+            if result["closed"]:
+                stopped = "the campaign was closed"
+            elif not _reached(summary, rounds):
+                stopped = _why_none(result, rounds)
             break
         run += 1
     summary = {**summary, "target_rounds": rounds, "batches_run": run, "recovered": recovered}
-    return _said(summary, _run_message(summary, spent))
+    return _said(summary, _run_message(summary, stopped))
 
 
-def _run_message(result: dict[str, Any], spent: bool) -> str:
+def _run_message(result: dict[str, Any], stopped: str | None) -> str:
     """The run's account: batches added, rounds now of the target, best so far."""
     first = f"measured {result['recovered']} pending trials, " if result["recovered"] else ""
     where = f"rounds {result['rounds']} of {result['target_rounds']}"
     if result["initial_left"]:
         where += f", initial design {result['initial_left']} short"
-    if not result["batches_run"] and not spent:
+    if not result["batches_run"] and stopped is None:
         what = f"target reached ({where}): nothing to do"
     else:
         what = f"added {_plural(result['batches_run'], 'batch')}, {where}"
-        if spent:
-            why = "the campaign was closed" if result["closed"] else "pool or budget spent"
-            what += f"; stopped: {why}"
+        if stopped is not None:
+            what += f"; stopped: {stopped}"
     return f"{result['campaign']}: {first}{what}; {_best(result)}"
 
 
@@ -331,6 +344,8 @@ def results_reported(
     if propose and not _skip_closed(summary, "next batch") and summary["pending"] == 0:
         proposed = [str(t.id) for t in _propose(campaign, uri, "next batch")]
         summary = campaign_summary(campaign, uri)
+        if not proposed and not summary["closed"]:
+            summary["why_none"] = no_work_reason(campaign, uri)
     result = {
         **summary,
         "reported": count,
@@ -363,7 +378,7 @@ def _reported_message(result: dict[str, Any], propose: bool) -> str:
     elif result["pending"]:
         batch = f"nothing proposed ({result['pending']} trials pending)"
     else:
-        batch = "nothing proposed (pool or budget spent)"
+        batch = f"nothing proposed ({result.get('why_none') or 'pool or budget spent'})"
     return f"{result['campaign']}: {result['reported']} results reported; {model}; {batch}"
 
 

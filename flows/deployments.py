@@ -165,6 +165,8 @@ def check_cron(expression: str, now: datetime.datetime | None = None) -> datetim
         ValueError: saying what is wrong with it.
     """
     fields = len(expression.split())
+    if expression.strip().startswith("@"):  # an alias Prefect takes: @hourly, @daily, ...
+        fields = 5
     if fields != 5:
         counted = f"{fields} field{'' if fields == 1 else 's'}"
         raise ValueError(

@@ -131,7 +131,9 @@ def propose_batch(
             another run reaching it meanwhile (a ``campaign run`` by hand) stops this one.
 
     Returns:
-        The stored trials; empty when the pool is exhausted or ``rounds`` are reached.
+        The stored trials; empty when the pool or budget is spent, the model waits for
+        the initial design's results (:func:`no_work_reason` says which), or ``rounds``
+        are reached.
 
     """
     from prefect.runtime import task_run  # None outside a task run (``.fn`` in tests)
@@ -175,6 +177,16 @@ def campaign_summary(campaign: str, uri: str) -> dict[str, Any]:
         "best_trial": None if best is None else best.trial.id,
         "closed": status.campaign.status == CLOSED,
     }
+
+
+@task(name="no-work", task_run_name="no-work-{campaign}", **_io)
+def no_work_reason(campaign: str, uri: str) -> str:
+    """Why the campaign proposes nothing now, in words (database read).
+
+    Its budget or pool spent or handed out, or its model waiting for the initial design's
+    results (:meth:`agents.CampaignAgent.no_work`).
+    """
+    return CampaignAgent(campaign_store(uri), campaign).no_work().why
 
 
 # -- training -------------------------------------------------------------------------

@@ -1175,12 +1175,18 @@ _NOT_UNITS = frozenset(
 _FOREIGN_UNIT_WORDS = frozenset({"arb", "cgs", "emu", "koe", "oe", "sccm", "wt"})
 _DELTA_CELSIUS = "delta_degree_Celsius"
 _QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
+    # negated comparisons first: "no more than 30 K" is at most 30 K, not over it
     (
-        r"not\s+(?:exceeding|more\s+than|higher\s+than|above)|at\s+most|up\s+to|as\s+high\s+as"
-        r"|≤|<=|⩽",
+        r"(?:not|never)\s+(?:exceed(?:s|ing|ed)?|above|over)"
+        r"|(?:not|no)\s+(?:more|higher|greater|larger)\s+than"
+        r"|at\s+most|up\s+to|as\s+high\s+as|≤|<=|⩽",
         "<=",
     ),
-    (r"at\s+least|not\s+(?:less|lower)\s+than|no\s+less\s+than|≥|>=|⩾", ">="),
+    (
+        r"at\s+least|(?:not|no)\s+(?:less|lower|smaller)\s+than|(?:not|never)\s+(?:below|under)"
+        r"|≥|>=|⩾",
+        ">=",
+    ),
     (r"exceed(?:s|ing|ed)?|above|over|beyond|(?:more|greater|higher)\s+than|>", ">"),
     (r"below|(?:less|lower|smaller)\s+than|<", "<"),
     (r"about|around|approx(?:imately|\.)?|almost|nearly|roughly|close\s+to|ca\.|circa|~", "~"),

@@ -140,6 +140,28 @@ def test_an_unbound_token_may_not_act_as_an_instrument_a_token_is_bound_to(
     assert {m.source for m in MeasurementDocument.objects} == {"inst-b"}
 
 
+def test_an_unnamed_result_for_a_bound_instruments_trial_comes_only_from_its_token(
+    api: TestClient,
+) -> None:
+    tok_b = _bearer("tok-b", "instrument", "inst-b")
+    tok_c = _bearer("tok-c", "instrument")
+    held, free = _claim(api, tok_b, None, 1)[0], _claim(api, tok_c, "inst-c", 1)[0]
+    unnamed = [{"trial_id": t["id"], "values": {"degradation": 0.1}} for t in (free, held)]
+    # taken as the holder's, it would complete inst-b's trial in its place
+    refused = api.post(f"{CAMPAIGN}/results", json={"results": unnamed}, headers=tok_c)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"] == (
+        f"results[1].source: trial {held['id']} is leased to instrument 'inst-b', which only "
+        "token 'tok-b' (or an admin token) reports for"
+    )
+    assert MeasurementDocument.objects.count() == 0
+    mine = api.post(f"{CAMPAIGN}/results", json=unnamed[0], headers=tok_c)  # inst-c: nobody's
+    theirs = api.post(f"{CAMPAIGN}/results", json=unnamed[1], headers=tok_b)
+    assert (mine.status_code, theirs.status_code) == (200, 200), (mine.text, theirs.text)
+    with pytest.raises(ValueError, match="instrument: 'api' is what a result that names no"):
+        create_token("tok-api", "instrument", ["photo-pce10"], "api")
+
+
 def test_an_admin_token_still_acts_for_a_bound_instrument(api: TestClient) -> None:
     trials = _claim(api, _bearer("tok-b", "instrument", "inst-b"), None, 4)
     answers = _posing_as_inst_b(api, _bearer("boss", "admin"), trials)

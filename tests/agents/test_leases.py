@@ -145,7 +145,7 @@ def test_a_claim_that_fails_to_propose_leases_nothing(
     agent = photo_pce10_campaign
     [waiting] = agent.propose(1)
 
-    def broken(n: int | None, rounds: int | None = None) -> list[Trial]:
+    def broken(n: int | None, rounds: int | None = None, request: str | None = None) -> list[Trial]:
         raise RuntimeError("the surrogate could not be fitted")
 
     monkeypatch.setattr(agent, "_propose_once", broken)
@@ -256,6 +256,7 @@ def test_a_proposal_retried_after_a_lost_answer_gets_the_batch_it_stored(
     monkeypatch.undo()
     again = agent.propose(4, request="run-7:round-1")  # the retry: the same batch
     assert [t.batch for t in again] == ["b0000"] * 4 and len(agent.store.trials(agent.name)) == 4
-    other = agent.propose(4, request="run-7:round-2")
+    other = agent.propose(4, request="flow-8:round-1")  # another flow's, meanwhile
     assert {t.batch for t in other} == {"b0001"}
-    assert agent.propose(4, request="run-7:round-1") != again  # only the last is remembered
+    assert agent.propose(4, request="run-7:round-1") == again  # still remembered
+    assert len(agent.store.trials(agent.name)) == 8

@@ -514,6 +514,26 @@ def test_records_of_one_composition_stored_apart_are_merged_keeping_their_ids(
     assert records.count_documents({}) == 2  # a later reading joins the merged record
 
 
+def test_a_record_keyed_so_meanwhile_is_merged_into_not_overwritten(
+    literature: LiteratureStore,
+) -> None:
+    from db.literature import _merge_records, _rekeyed
+
+    records = PropertyRecordDocument._get_collection()
+    literature.ingest(LSCO_A)
+    first = records.find_one()
+    assert first is not None
+    older = "older-key|" + first["key"].split("|", 1)[1]
+    records.update_one({"_id": first["_id"]}, {"$set": {"key": older}})
+    literature.ingest(LSCO_B)  # a concurrent ingest, keyed canonically
+    refused = _rekeyed([(first["key"], first["_id"], older)])
+    assert refused == {first["key"]: [first["_id"]]}  # the unique key refused the move
+    papers = _merge_records(first["key"], refused[first["key"]], None)  # type: ignore[arg-type]
+    (merged,) = records.find()
+    assert merged["key"] == first["key"] and merged["n_papers"] == 2
+    assert papers == {"doi:10.1/lsco-a", "doi:10.1/lsco-b"}
+
+
 def test_records_are_selected_by_id_and_by_paper_as_the_api_filter_does(
     literature: LiteratureStore, sample: SimpleNamespace
 ) -> None:

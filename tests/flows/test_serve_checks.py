@@ -99,12 +99,13 @@ def test_cron_schedules_have_five_fields_and_a_run_within_a_year() -> None:
     now = datetime.datetime(2026, 12, 5, 22, 10, tzinfo=datetime.UTC)
     assert check_cron("0 * * * *", now) == datetime.datetime(2026, 12, 5, 23, 0)
     assert check_cron("0 0 1 1 *", now) == datetime.datetime(2027, 1, 1)
+    assert check_cron("@daily", now) == datetime.datetime(2026, 12, 6)  # Prefect's aliases
     six = "not a cron expression: 6 fields, not five (minute hour day-of-month month"
     for expression, message in [
         ("* * * * * *", six),  # Prefect would fire it every second
         ("0 0 1 1 * 2030", "6 fields, not five"),
         ("every hour", "2 fields, not five"),
-        ("@hourly", "1 field, not five"),
+        ("@bogus", "not a cron expression (minute hour"),
         ("0 25 * * *", "not a cron expression (minute hour"),
         ("H * * * *", "not a cron expression (minute hour"),  # Prefect's: no hashed fields
         ("0 0 31 2 *", "it never runs: no date matches it"),

@@ -983,6 +983,12 @@ def test_pressure_units_are_read_in_any_case(text: str, gpa: float) -> None:
         ("The transition temperature T c is ∼ ", "4.5 K", "~"),
         ("with a transition temperature of about ", "12 K", "~"),
         ("the Tc of MgB2, 39 K, is approximately ", "39 K", "~"),
+        # negated: the other side
+        ("Tc is no more than ", "30 K", "<="),
+        ("the Tc is not greater than ", "30 K", "<="),
+        ("its Tc does not exceed ", "30 K", "<="),
+        ("the Tc is no lower than ", "30 K", ">="),
+        ("the Tc of the films is not below ", "30 K", ">="),
         # not bounds
         ("MgB2 has the Tc quoted above, ", "39 K", "="),
         ("the Tc increases from 20 K to ", "30 K", "="),
