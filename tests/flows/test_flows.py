@@ -410,3 +410,15 @@ def test_a_proposal_whose_answer_was_lost_is_retried_and_hands_out_one_batch(
     assert lost == ["b0000"] and result["proposed"] == 10
     trials = random_campaign.store.trials(random_campaign.name)
     assert len(trials) == 10 and {t.batch for t in trials} == {"b0000"}  # not a second batch
+
+
+def test_a_round_says_the_model_waits_for_the_designs_results(
+    photo_pce10_campaign: CampaignAgent, mongodb_uri: str
+) -> None:
+    name = photo_pce10_campaign.name
+    photo_pce10_campaign.claim("xrd", 10)  # the whole random design, at the instrument
+    result = campaign_round(name, mongodb_uri, rounds=3)
+    waiting = "the model needs 2 results to choose and has 0: its initial design is out"
+    assert result["proposed"] == 0 and f"nothing proposed ({waiting}" in result["message"]
+    run = run_campaign(name, 3, mongodb_uri)
+    assert run["batches_run"] == 0 and f"stopped: {waiting}" in run["message"]
