@@ -406,8 +406,8 @@ class CampaignAgent:
                 this (or its initial design is unfinished), as counted when the batch is
                 stored: two runners bringing it to ``rounds`` never overshoot.
             request: An id for this proposal: asked again with it (a retry after a lost
-                acknowledgement), the campaign's last proposal returns the batch it
-                stored instead of a second one.
+                acknowledgement), it returns the batch it stored instead of a second one
+                (the campaign remembers its last 32 requests).
 
         Returns:
             The stored trials: fewer than ``n`` when the pool or the campaign's budget
