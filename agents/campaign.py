@@ -22,6 +22,7 @@ from db import CampaignStore, ConcurrentProposalError, TrialStateError
 from db.campaigns import CLOSED, CampaignClosedError, CloseReport
 from db.documents import utcnow
 from db.models import FIT_METRIC
+from db.tokens import UNNAMED_SOURCE
 from discovery.campaign_models import surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
 from discovery.domain import (
@@ -68,8 +69,9 @@ def batch_order(label: str) -> tuple[int, str]:
 
 
 #: The source of a result that does not say who measured it (the API's default). It is
-#: accepted whoever holds the trial's lease: it cannot be told apart from the holder's.
-UNNAMED = "api"
+#: accepted whoever holds the trial's lease: it cannot be told apart from the holder's
+#: (so no token may be bound to it: :data:`db.tokens.UNNAMED_SOURCE`).
+UNNAMED = UNNAMED_SOURCE
 #: A pool candidate that failed this many times is not proposed again: a sample that
 #: cannot be made would otherwise come back in every batch.
 MAX_FAILURES = 2

@@ -965,8 +965,9 @@ def merge_records_by_composition() -> None:
 
     A formula counted as pymatgen's reduced one, which keeps a paper's fractions, so
     La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8 (one composition) were two records; keys now
-    use :func:`canonical_reduced_formula` (:func:`record_key`). Records whose keys meet
-    merge into the one created first, in one transaction each: it takes their sources,
+    use :func:`canonical_reduced_formula` (:func:`record_key`). A record that merges with
+    none only changes its key (in batches); records whose keys meet merge into the one
+    created first, in one transaction each: it takes their sources,
     papers and best confidence, and their ids go to its ``merged_ids``, so lineage that
     names them (a model's ``record_ids``) still finds it. The papers they cite are
     recounted (``records``). Idempotent, and safe beside a concurrent run: each merge

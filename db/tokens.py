@@ -38,8 +38,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("read", "write", "admin"),
 }
 PREFIX = "mlp_"
-#: The source a result that names none is stored as (agents.campaign.UNNAMED): no token
-#: may be bound to it, as results under it pass any trial's lease check.
+#: The source a result that names none is stored as (``agents.campaign.UNNAMED``): no
+#: token may be bound to it, as results under it pass any trial's lease check.
 UNNAMED_SOURCE = "api"
 
 

@@ -256,15 +256,26 @@ def deployment_ids(
 
 def in_flight_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
     """The runs of these deployments that are submitted, running or being cancelled."""
+    return _deployment_runs(client, deployments, IN_FLIGHT, FlowRunSort.EXPECTED_START_TIME_ASC)
+
+
+def _deployment_runs(
+    client: SyncPrefectClient,
+    deployments: Sequence[UUID],
+    states: Sequence[StateType],
+    sort: FlowRunSort,
+    limit: int = READ_LIMIT,
+) -> list[FlowRun]:
+    """The runs of these deployments in one of ``states``, in ``sort`` order."""
     if not deployments:
         return []
     return client.read_flow_runs(
         deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployments))),
         flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(IN_FLIGHT)))
+            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=list(states)))
         ),
-        sort=FlowRunSort.EXPECTED_START_TIME_ASC,  # the sync client sends no default
-        limit=READ_LIMIT,
+        sort=sort,  # the sync client sends no default
+        limit=limit,
     )
 
 
@@ -319,16 +330,8 @@ def _settle(client: SyncPrefectClient, run: FlowRun, why: str) -> bool:
 
 def crashed_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
     """The latest :data:`RECENT_CRASHES` crashed runs of these deployments."""
-    if not deployments:
-        return []
-    return client.read_flow_runs(
-        deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=list(deployments))),
-        flow_run_filter=FlowRunFilter(
-            state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.CRASHED]))
-        ),
-        sort=FlowRunSort.EXPECTED_START_TIME_DESC,
-        limit=RECENT_CRASHES,
-    )
+    latest = FlowRunSort.EXPECTED_START_TIME_DESC
+    return _deployment_runs(client, deployments, [StateType.CRASHED], latest, RECENT_CRASHES)
 
 
 def settle_leftovers(client: SyncPrefectClient, runs: Sequence[UUID], why: str) -> list[FlowRun]:
