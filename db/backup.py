@@ -5,6 +5,11 @@ concatenated, as ``mongodump`` writes them, so ``mongorestore`` can read it too)
 ``manifest.json`` with document counts and a SHA-256 per file. Restore checks the
 manifest first and writes nothing when a file is missing or altered.
 
+A dump is one point in time: every collection is read in one read-only transaction at
+snapshot read concern, so a dump taken while instruments report holds no completed trial
+without its measurement, and no GridFS file without its chunks. Restore makes the target
+the dump: with ``drop``, collections the dump does not hold are dropped too.
+
 The schema version (:data:`db.connection.SCHEMA_COLLECTION`) is dumped like any
 collection and restored with the documents it describes: a dump without one (written
 before versions) leaves the target without one, so the next connection upgrades them.
@@ -25,7 +30,10 @@ from typing import Any
 import bson
 from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
+from pymongo.client_session import ClientSession
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
+from pymongo.read_concern import ReadConcern
 
 from db.connection import SCHEMA_COLLECTION
 
@@ -36,16 +44,26 @@ FORMAT = "matloop-dump-1"
 INDEX_FIELDS = ("v", "key", "ns")
 #: Documents as the server's bytes: a dump copies them, never re-encodes them.
 RAW: CodecOptions = CodecOptions(document_class=RawBSONDocument)
+#: Server error codes that end a snapshot transaction: SnapshotTooOld, SnapshotUnavailable,
+#: NoSuchTransaction, TransactionExceededLifetimeLimitSeconds.
+ENDED = frozenset({239, 246, 251, 290})
 #: What a dumped collection may be called: no path separators, no leading dot.
 COLLECTION_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,119}")
 
 
 @dataclass(frozen=True)
 class DumpReport:
-    """What a dump or restore moved: collection name -> documents."""
+    """What a dump or restore moved: collection name -> documents.
+
+    Attributes:
+        folder: The dump.
+        counts: Documents per collection.
+        dropped: Collections of the target that a restore dropped as the dump lacks them.
+    """
 
     folder: Path
     counts: dict[str, int]
+    dropped: tuple[str, ...] = ()
 
     @property
     def total(self) -> int:
@@ -58,7 +76,14 @@ def dump(database: Database, folder: Path) -> DumpReport:
 
     Documents are copied as the raw bytes the server sent (no decoding, so nothing is
     lost to a codec), into a hidden sibling folder renamed to ``folder`` only once every
-    file and the manifest are written: a failed dump leaves nothing behind.
+    file and the manifest are written: a failed dump leaves nothing behind. All
+    collections are read at one point in time (a snapshot transaction), however busy the
+    database is.
+
+    Raises:
+        ValueError: ``folder`` is not empty, or the server ended the snapshot before every
+            collection was read (MongoDB ends a transaction after
+            ``transactionLifetimeLimitSeconds``, 60 s by default); nothing is left then.
     """
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise ValueError(f"{folder}: not empty; dump into a new folder")
@@ -77,29 +102,29 @@ def dump(database: Database, folder: Path) -> DumpReport:
 
 
 def _write(database: Database, folder: Path) -> dict[str, int]:
+    # collections and their indexes are listed first: MongoDB lists neither in a transaction
+    names = sorted(database.list_collection_names())
+    indexes = {name: _indexes(database, name) for name in names}
     counts: dict[str, int] = {}
     digests: dict[str, str] = {}
-    indexes: dict[str, list[dict]] = {}
-    for name in sorted(database.list_collection_names()):
-        path = folder / f"{name}.bson"
-        digest = hashlib.sha256()
-        count = 0
-        collection = database[name].with_options(codec_options=RAW)
-        with path.open("wb") as out:
-            for document in collection.find(sort=[("_id", 1)]):
-                out.write(document.raw)
-                digest.update(document.raw)
-                count += 1
-        counts[name], digests[name] = count, digest.hexdigest()
-        indexes[name] = [
-            {
-                "keys": list(map(list, info["key"])),
-                **{k: v for k, v in info.items() if k not in INDEX_FIELDS},
-                "name": index,
-            }
-            for index, info in database[name].index_information().items()
-            if index != "_id_"
-        ]
+    try:
+        with (
+            database.client.start_session() as session,
+            session.start_transaction(read_concern=ReadConcern("snapshot")),
+        ):
+            for name in names:
+                counts[name], digests[name] = _write_collection(
+                    database, name, folder / f"{name}.bson", session
+                )
+    except OperationFailure as error:
+        if not (error.has_error_label("TransientTransactionError") or error.code in ENDED):
+            raise
+        raise ValueError(
+            f"the database could not be read at one point in time ({error}); the server "
+            "ended the dump's snapshot (MongoDB ends a transaction after "
+            "transactionLifetimeLimitSeconds, 60 s by default): dump again, with the "
+            "writers (matloop serve, flow workers) stopped or that limit raised"
+        ) from None
     manifest = {
         "format": FORMAT,
         "database": database.name,
@@ -110,6 +135,34 @@ def _write(database: Database, folder: Path) -> dict[str, int]:
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return counts
+
+
+def _write_collection(
+    database: Database, name: str, path: Path, session: ClientSession
+) -> tuple[int, str]:
+    """Write one collection's documents, as read in ``session``; their count and SHA-256."""
+    digest = hashlib.sha256()
+    count = 0
+    collection = database[name].with_options(codec_options=RAW)
+    with path.open("wb") as out:
+        for document in collection.find(sort=[("_id", 1)], session=session):
+            out.write(document.raw)
+            digest.update(document.raw)
+            count += 1
+    return count, digest.hexdigest()
+
+
+def _indexes(database: Database, name: str) -> list[dict[str, Any]]:
+    """A collection's indexes but ``_id``'s, as :func:`restore` creates them."""
+    return [
+        {
+            "keys": list(map(list, info["key"])),
+            **{k: v for k, v in info.items() if k not in INDEX_FIELDS},
+            "name": index,
+        }
+        for index, info in database[name].index_information().items()
+        if index != "_id_"
+    ]
 
 
 def _read(path: Path) -> list[RawBSONDocument]:
@@ -156,7 +209,9 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
     Args:
         database: Target database.
         folder: A folder written by :func:`dump`.
-        drop: Replace collections that already hold documents (else refuse).
+        drop: Replace collections that already hold documents (else refuse), and drop
+            the target's collections that the dump does not hold, so that the target is
+            the dump (the report names them).
 
     Raises:
         ValueError: a bad manifest, missing/altered files, or a non-empty target without
@@ -179,7 +234,11 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
     ]
     if occupied and not drop:
         raise ValueError(f"collections {occupied} are not empty; pass drop=True (--drop)")
-    database.drop_collection(SCHEMA_COLLECTION)
+    # a collection the dump lacks would mix the target's past with the dump's (GridFS
+    # files of models the dump does not have, tokens revoked since): it goes
+    others = sorted(set(database.list_collection_names()) - set(documents)) if drop else []
+    for name in [*others, SCHEMA_COLLECTION]:
+        database.drop_collection(name)
     for name, rows in documents.items():
         database.drop_collection(name)
         database.create_collection(name)
@@ -188,4 +247,5 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
             database[name].create_index([tuple(k) for k in index["keys"]], **options)
         if rows:
             database[name].insert_many(rows, ordered=True)
-    return DumpReport(folder, {n: len(r) for n, r in documents.items()})
+    dropped = tuple(n for n in others if n != SCHEMA_COLLECTION)
+    return DumpReport(folder, {n: len(r) for n, r in documents.items()}, dropped)

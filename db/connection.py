@@ -152,10 +152,12 @@ def database_name(uri: str) -> str:
     return urlsplit(check_uri(uri)).path.lstrip("/") or DEFAULT_DATABASE
 
 
-def connect(uri: str, timeout_ms: int = 5000) -> Database:
+def connect(uri: str, timeout_ms: int = 5000, prepare: bool = True) -> Database:
     """Connect the default mongoengine alias to ``uri``, create indexes, upgrade documents.
 
-    Reconnecting to another URI replaces the previous connection.
+    Reconnecting to another URI replaces the previous connection. ``prepare=False``
+    connects only: a backup must copy the documents as they are, not as this matloop
+    would upgrade them (an upgrade cannot be undone).
 
     Raises:
         ValueError: if ``uri`` is not a MongoDB URI (:func:`check_uri`).
@@ -177,8 +179,9 @@ def connect(uri: str, timeout_ms: int = 5000) -> Database:
     except Exception as error:
         mongoengine.disconnect(alias=_ALIAS)
         raise ConnectionError(f"no MongoDB answers at {redact(uri)}: {error}") from None
-    ensure_indexes()
-    upgrade_documents()
+    if prepare:
+        ensure_indexes()
+        upgrade_documents()
     return database()
 
 

@@ -28,8 +28,9 @@ from mongoengine import (
     NotUniqueError,
     StringField,
 )
+from pymongo.database import Database
 
-from db.documents import NAME_REGEX, SOURCE_REGEX, utcnow
+from db.documents import NAME_REGEX, SOURCE_REGEX, check_name, utcnow
 
 SCOPES = ("read", "write", "admin")
 ROLES: dict[str, tuple[str, ...]] = {
@@ -166,11 +167,7 @@ def create_token(
             instrument for a token of another role than instrument, an instrument token
             without campaigns, or a taken name.
     """
-    if not re.fullmatch(NAME_REGEX, name):
-        raise ValueError(
-            f"name: {name!r} must start with a letter or digit and hold only letters, "
-            "digits, '_', '.' and '-' (at most 128)"
-        )
+    check_name(name)
     if role not in ROLES:
         raise ValueError(f"role: unknown {role!r}; choose from {sorted(ROLES)}")
     if campaigns and role != "instrument":
@@ -238,3 +235,16 @@ def _principal(document: TokenDocument) -> Principal:
         document.created_at,
         document.instrument,
     )
+
+
+def token_states(database: Database) -> dict[str, bool]:
+    """Token name -> revoked, as stored in ``database``.
+
+    Read without mongoengine, so that a restore can compare the tokens before and after.
+    """
+    collection = database[TokenDocument._get_collection_name()]
+    return {
+        d["name"]: bool(d.get("revoked"))
+        for d in collection.find({}, {"name": 1, "revoked": 1})
+        if "name" in d
+    }

@@ -95,17 +95,24 @@ def _server(settings: Settings) -> Any:
     return EmbeddedServer(settings.home, port=settings.db_port)
 
 
-def store() -> Any:
-    """Connect to the configured database and return a campaign store."""
+def store(prepare: bool = True) -> Any:
+    """Connect to the configured database and return a campaign store.
+
+    ``prepare=False`` neither creates indexes nor upgrades documents (backups).
+    """
     from db import CampaignStore, connect
 
     settings = Settings()
-    if settings.embedded and _server(settings).status() is None:
-        raise DatabaseNotRunning(
-            "the embedded database is not running: start it with `matloop db start` "
-            "(or point MATLOOP_MONGODB_URI at a MongoDB)"
-        )
-    connect(settings.uri)
+    if settings.embedded:
+        server = _server(settings)
+        running = server.status()
+        if running is None:
+            raise DatabaseNotRunning(
+                "the embedded database is not running: start it with `matloop db start` "
+                "(or point MATLOOP_MONGODB_URI at a MongoDB)"
+            )
+        server.check_port(running)
+    connect(settings.uri, prepare=prepare)
     return CampaignStore()
 
 
@@ -130,26 +137,31 @@ def wait_for_store(seconds: float, pause: float = 2.0) -> Any:
 @db_app.command("start")
 def db_start() -> None:
     """Start the embedded database (SecantusDB) in the background."""
-    settings = Settings()
     with errors():
+        settings = Settings()
         if not settings.embedded:
             raise CommandError("MATLOOP_MONGODB_URI is set: matloop uses that database")
         settings.home.mkdir(parents=True, exist_ok=True)
-        info = _server(settings).start()
+        try:
+            info = _server(settings).start()
+        except RuntimeError as error:  # the port taken, or the server exited
+            raise CommandError(str(error)) from None
     console.print(f"database running: {info.uri} (pid {info.pid}, data {info.data_dir})")
 
 
 @db_app.command("stop")
 def db_stop() -> None:
     """Stop the embedded database."""
-    stopped = _server(Settings()).stop()
+    with errors():
+        stopped = _server(Settings()).stop()
     console.print("database stopped" if stopped else "database was not running")
 
 
 @db_app.command("status")
 def db_status() -> None:
     """Show whether the embedded database runs (exit 1 if it does not)."""
-    settings = Settings()
+    with errors():
+        settings = Settings()
     if not settings.embedded:
         from db.connection import redact
         from db.server import ping
@@ -159,10 +171,13 @@ def db_status() -> None:
         alive = ping(uri, timeout_ms=3000)
         console.print(f"external database {redact(uri)}: {'up' if alive else 'DOWN'}")
         raise typer.Exit(0 if alive else 1)
-    info = _server(settings).status()
+    server = _server(settings)
+    info = server.status()
     if info is None:
         console.print("database not running (start it with `matloop db start`)")
         raise typer.Exit(1)
+    with errors():  # running, but where commands do not look
+        server.check_port(info)
     console.print(
         f"database running: {info.uri} (pid {info.pid})\n"
         f"  data: {info.data_dir}\n  log:  {info.log}"
@@ -176,7 +191,7 @@ def db_dump(folder: Path) -> None:
     from db.connection import database
 
     with errors():
-        store()
+        store(prepare=False)  # the documents as stored, not as this matloop would upgrade them
         report = dump(database(), folder)
     console.print(
         f"dumped {report.total} documents in {len(report.counts)} collections to {folder}"
@@ -186,16 +201,40 @@ def db_dump(folder: Path) -> None:
 @db_app.command("restore")
 def db_restore(
     folder: Path,
-    drop: Annotated[bool, typer.Option(help="Replace collections that hold documents.")] = False,
+    drop: Annotated[
+        bool,
+        typer.Option(help="Replace collections that hold documents; drop those the dump lacks."),
+    ] = False,
 ) -> None:
-    """Restore a dump written by `matloop db dump` (checks every file first)."""
+    """Restore a dump written by `matloop db dump` (checks every file first).
+
+    With --drop the database becomes the dump: collections it lacks are dropped too.
+    """
     from db.backup import restore
     from db.connection import database
+    from db.tokens import token_states
 
     with errors():
-        store()
+        store(prepare=False)  # the next connection upgrades what the dump holds
+        tokens = token_states(database())
         report = restore(database(), folder, drop=drop)
+        after = token_states(database())
     console.print(f"restored {report.total} documents in {len(report.counts)} collections")
+    if report.dropped:
+        console.print(
+            f"dropped {len(report.dropped)} collections the dump lacks: "
+            + ", ".join(report.dropped)
+        )
+    valid_again = sorted(n for n, revoked in after.items() if not revoked and tokens.get(n))
+    if valid_again:
+        console.print(
+            "[yellow]tokens revoked since the dump are valid again: "
+            + ", ".join(valid_again)
+            + " (`matloop token revoke NAME` to revoke them again)[/yellow]"
+        )
+    gone = sorted(n for n, revoked in tokens.items() if not revoked and after.get(n, True))
+    if gone:
+        console.print("tokens no longer valid (revoked or absent in the dump): " + ", ".join(gone))
 
 
 # -- campaign -----------------------------------------------------------------------
@@ -325,10 +364,12 @@ def campaign_create(
     """Create a campaign over a measured data set (its rows are the candidate pool)."""
     from agents import CampaignAgent
     from agents.pools import CompositionRules
+    from db.documents import check_name
     from discovery.datasets import load_csv, load_olympus
     from discovery.domain import CampaignSettings, Direction
 
     with errors():
+        check_name(name)  # before a pool is read
         sources = [from_csv, from_olympus, elements]
         if sum(source is not None for source in sources) != 1:
             raise CommandError(

@@ -604,3 +604,19 @@ def test_export_writes_no_text_cell_a_spreadsheet_would_run(cli: CliRunner, tmp_
     by_id = {r["trial_id"]: r for r in as_json}
     assert by_id[failing]["reason"] == hyperlink and "@x" in by_id[failing]
     assert (by_id[measured]["idempotency_key"], by_id[measured]["degradation"]) == (dde, -0.5)
+
+
+def test_a_restore_names_the_tokens_it_makes_valid_again(cli: CliRunner, tmp_path: Path) -> None:
+    from db.tokens import create_token, revoke_token
+
+    create_token("robot", "researcher")
+    _ok(cli, "db", "dump", str(tmp_path / "dump"))
+    revoke_token("robot")  # a leaked token, revoked after the dump
+    restored = _ok(cli, "db", "restore", str(tmp_path / "dump"), "--drop")
+    assert "tokens revoked since the dump are valid again: robot" in restored
+
+
+def test_a_campaign_name_is_checked_before_its_pool_is_read(cli: CliRunner) -> None:
+    result = cli.invoke(app, ["campaign", "create", "has space", "--from-csv", "missing.csv"])
+    assert result.exit_code == 1
+    assert "name: 'has space' must start with a letter or digit" in result.output

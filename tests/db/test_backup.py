@@ -4,8 +4,10 @@ import json
 import uuid
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
+from pymongo import MongoClient
 from pymongo.database import Database
 
 import db.backup
@@ -131,6 +133,49 @@ def test_a_failed_dump_leaves_no_folder_behind(
     assert list(tmp_path.iterdir()) == []  # neither the dump nor a partial one
     monkeypatch.undo()
     assert dump(database(), tmp_path / "dump").counts["notes"] == 1  # a retry works
+
+
+def test_a_dump_is_one_point_in_time_while_others_write(
+    mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A result stored while the dump runs (its measurement written after the dump read the
+    measurements, its trial before the dump reads the trials) is in neither collection."""
+    source = database()
+    source["measurements"].insert_one({"trial": 1, "idempotency_key": "k1"})
+    source["trials"].insert_one({"_id": 1, "sequence": 1, "status": "completed"})
+    written = db.backup._write_collection
+    other = MongoClient(mongodb_uri)[source.name]  # another process, as an instrument's
+
+    def reported_meanwhile(db_: Database, name: str, *args: Any) -> tuple[int, str]:
+        done = written(db_, name, *args)
+        if name == "measurements":
+            other["measurements"].insert_one({"trial": 2, "idempotency_key": "k2"})
+            other["trials"].insert_one({"_id": 2, "sequence": 2, "status": "completed"})
+        return done
+
+    monkeypatch.setattr(db.backup, "_write_collection", reported_meanwhile)
+    try:
+        report = dump(source, tmp_path / "dump")
+    finally:
+        other.client.close()
+    assert (report.counts["measurements"], report.counts["trials"]) == (1, 1)
+    assert source["trials"].count_documents({}) == 2  # the write went through
+
+
+def test_restore_with_drop_makes_the_target_the_dump(mongodb_uri: str, tmp_path: Path) -> None:
+    source = database()
+    source["trials"].insert_one({"x": 1})
+    dump(source, tmp_path / "dump")
+    target = client()[source.name + "_restored"]
+    try:
+        target["trials"].insert_many([{"x": 2}, {"x": 3}])
+        target["model_weights.files"].insert_one({"length": 6128})  # not in the dump
+        report = restore(target, tmp_path / "dump", drop=True)
+        assert report.dropped == ("model_weights.files",)
+        assert sorted(target.list_collection_names()) == sorted(report.counts)
+        assert [d["x"] for d in target["trials"].find()] == [1]
+    finally:
+        client().drop_database(target.name)
 
 
 @pytest.mark.parametrize(

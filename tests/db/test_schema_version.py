@@ -296,3 +296,15 @@ def test_a_dump_from_before_versions_is_upgraded_on_the_next_connect(
     assert schema_version() is None  # not the target's stamp: its documents are older
     connect(other_uri)
     assert runs == STEP_FUNCTIONS and descriptive_formula() == "Fe2O3"
+
+
+def test_a_backup_connection_copies_documents_as_stored_without_upgrading(
+    mongodb_uri: str, runs: list[str]
+) -> None:
+    """`matloop db dump` must be able to back up a database before this matloop upgrades it."""
+    an_old_material()
+    stored_at(2)
+    connect(mongodb_uri, prepare=False)
+    assert runs == []
+    assert descriptive_formula() is None
+    assert schema_version() == 2
