@@ -912,6 +912,10 @@ def records_data(
             names[key] = min(names.get(key, formula), formula)
             used.append(str(row["id"]))
             papers[str(row["id"])] = _paper_keys(row)
+    if min_confidence is not None:  # the query left them out: say so, or 0 records puzzle
+        _, every = store.records(store.records_query(property=property), limit=1, sentences=False)
+        if every > len(rows):
+            skipped[f"confidence under {min_confidence:g}"] += every - len(rows)
     notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
     keys = sorted(values, key=lambda k: (names[k], k))
     formulas: list[Material] = [names[k] for k in keys]

@@ -39,6 +39,7 @@ from db.documents import (
     MetricsDocument,
     ModelRecord,
     TrialDocument,
+    check_name,
     utcnow,
 )
 from db.models import FIT_METRIC, load_model_record, model_digest, register_model
@@ -256,6 +257,7 @@ class CampaignStore:
                 ``band_gap``), or the pool holds more than :data:`MAX_POOL_SIZE`.
 
         """
+        check_name(campaign.name)
         _check_filter_names(campaign.outcome_names, "objectives and constraints", "values")
         names = [parameter.name for parameter in campaign.space.parameters]
         _check_filter_names(names, "space.parameters", "parameters")

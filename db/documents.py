@@ -7,6 +7,7 @@ Documents never leave ``db``: :mod:`db.convert` turns them into domain dataclass
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -36,6 +37,21 @@ from discovery.domain import Direction, TrialStatus
 NAME_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$"
 #: Instrument ids and result sources: names that may also hold ':' (``lab:xrd-2``).
 SOURCE_REGEX = r"^[A-Za-z0-9][A-Za-z0-9_.\-:]{0,127}$"
+
+
+def check_name(name: str, field: str = "name") -> str:
+    """``name`` when it is a campaign's or token's name (:data:`NAME_REGEX`).
+
+    Raises:
+        ValueError: naming ``field``, the name and what a name may hold.
+    """
+    if not re.fullmatch(NAME_REGEX, name):
+        raise ValueError(
+            f"{field}: {name!r} must start with a letter or digit and hold only letters, "
+            "digits, '_', '.' and '-' (at most 128)"
+        )
+    return name
+
 
 logger = logging.getLogger(__name__)
 

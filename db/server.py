@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 from pymongo import MongoClient
 
 EXECUTABLE = "secantusd-py"
@@ -92,6 +93,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _serves(pid: int, data_dir: str) -> bool:
+    """Whether process ``pid`` is a SecantusDB server keeping ``data_dir``.
+
+    A pid file outlives a reboot or a killed server, and its pid may since belong to any
+    other program: that one must be neither taken for the database nor signalled.
+    """
+    try:
+        command = psutil.Process(pid).cmdline()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        return False
+    if not any(Path(part).name == EXECUTABLE for part in command[:2]):
+        return False
+    flag = "--storage-path"
+    return flag in command[:-1] and command[command.index(flag) + 1] == data_dir
+
+
 class EmbeddedServer:
     """A persistent SecantusDB under ``home``: ``db/`` data, ``secantusd.pid``, ``secantusd.log``.
 
@@ -111,7 +128,12 @@ class EmbeddedServer:
         self.log = self.home / "secantusd.log"
 
     def status(self) -> ServerInfo | None:
-        """The running server recorded in the pid file, or None (a stale pid file is removed)."""
+        """The running server recorded in the pid file, or None.
+
+        A stale pid file (its process gone, or its pid since taken by another program) is
+        removed. The server may run on another port than :attr:`port`
+        (:meth:`check_port`).
+        """
         if not self.pid_file.exists():
             return None
         try:
@@ -119,23 +141,38 @@ class EmbeddedServer:
         except (ValueError, TypeError):
             self.pid_file.unlink()
             return None
-        if _alive(info.pid) and ping(info.uri, timeout_ms=2000):
-            return info
-        if not _alive(info.pid):
+        if not _serves(info.pid, info.data_dir):
             self.pid_file.unlink(missing_ok=True)
             return None
-        return info  # alive but busy: still ours
+        return info  # ours, answering or busy
+
+    def check_port(self, info: ServerInfo) -> ServerInfo:
+        """``info``, when the server runs on :attr:`port`.
+
+        Raises:
+            ValueError: naming both ports, when it runs on another one (started with
+                another ``MATLOOP_DB_PORT``): commands would connect to a port where
+                nothing answers.
+        """
+        if info.port != self.port:
+            raise ValueError(
+                f"the embedded database in {self.home} runs on port {info.port}, not on "
+                f"MATLOOP_DB_PORT {self.port}: set MATLOOP_DB_PORT={info.port}, or stop it "
+                f"(MATLOOP_DB_PORT={info.port} matloop db stop) and start it on {self.port}"
+            )
+        return info
 
     def start(self, timeout: float = 60.0) -> ServerInfo:
         """Start the server (or return the one already running).
 
         Raises:
             RuntimeError: if the port is taken by another program or the server exits.
+            ValueError: if it already runs, on another port (:meth:`check_port`).
 
         """
         running = self.status()
         if running is not None:
-            return running
+            return self.check_port(running)
         uri = f"mongodb://{self.host}:{self.port}"
         if ping(uri):
             raise RuntimeError(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from platformdirs import user_data_path
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 #: Prefix of the environment variables that set :class:`Settings`.
@@ -30,6 +31,18 @@ class Settings(BaseSettings):
     db_port: int = Field(default=27217, ge=1, le=65535)
     database: str = "matloop"
 
+    def __init__(self, **values: Any) -> None:
+        """Read the environment.
+
+        Raises:
+            ValueError: naming each variable that does not read and why, one per line
+                (``MATLOOP_DB_PORT: input should be a valid integer, got 'abc'``).
+        """
+        try:
+            super().__init__(**values)
+        except ValidationError as error:
+            raise ValueError("\n".join(map(_described, error.errors()))) from None
+
     @property
     def uri(self) -> str:
         """The URI every command connects to.
@@ -50,3 +63,10 @@ class Settings(BaseSettings):
     def embedded(self) -> bool:
         """True when commands use the embedded server (no ``MATLOOP_MONGODB_URI``)."""
         return not self.mongodb_uri
+
+
+def _described(error: Any) -> str:
+    """One pydantic error as the environment variable it came from, its problem and value."""
+    variable = ENV_PREFIX + "_".join(map(str, error["loc"])).upper()
+    message = error["msg"][:1].lower() + error["msg"][1:]
+    return f"{variable}: {message}, got {error['input']!r}"

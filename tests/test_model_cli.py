@@ -487,6 +487,10 @@ def test_records_train_on_the_records_at_least_min_confidence_sure(cli: CliRunne
     assert result.exit_code == 0, result.output
     metrics = show(cli, registered(result.output))["metrics"]
     assert len(metrics["record_ids"]) == len(TC) and metrics["min_confidence"] == 0.5
+    assert "2 record(s) skipped: confidence under 0.5" in " ".join(result.output.split())
+    too_sure = cli.invoke(app, [*train[:-1], "0.95"])
+    assert too_sure.exit_code == 1
+    assert f"{len(TC) + 2} record(s) skipped: confidence under 0.95" in too_sure.output
     for bound in ("1.5", "-0.1", "nan"):
         bad = cli.invoke(app, [*train[:-1], bound])
         assert bad.exit_code == 2 and "--min-confidence" in bad.output, bad.output

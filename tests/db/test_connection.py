@@ -58,3 +58,15 @@ def test_settings_check_the_uri_they_come_from(monkeypatch: pytest.MonkeyPatch) 
         Settings().uri  # noqa: B018
     monkeypatch.setenv("MATLOOP_DATABASE", "opv")
     assert Settings().uri.endswith("/opv")
+
+
+@pytest.mark.parametrize(
+    ("port", "message"),
+    [("abc", "a valid integer"), ("0", "greater than or equal to 1"), ("70000", "65535")],
+)
+def test_a_setting_that_does_not_read_names_its_variable(
+    monkeypatch: pytest.MonkeyPatch, port: str, message: str
+) -> None:
+    monkeypatch.setenv("MATLOOP_DB_PORT", port)
+    with pytest.raises(ValueError, match=rf"^MATLOOP_DB_PORT: input should be .*{message}.*, got"):
+        Settings()

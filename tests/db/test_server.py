@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,6 +18,9 @@ def test_embedded_server_keeps_data_across_restarts(tmp_path: Path) -> None:
     info = server.start()
     try:
         assert server.start().pid == info.pid  # starting twice reuses the running server
+        elsewhere = EmbeddedServer(tmp_path / "home", port=info.port + 1)  # another MATLOOP_DB_PORT
+        with pytest.raises(ValueError, match=f"runs on port {info.port}, not on MATLOOP_DB_PORT"):
+            elsewhere.start()
         assert ping(info.uri)
         assert (tmp_path / "home" / "secantusd.pid").exists()
         connect(f"{info.uri}/matloop")
@@ -38,3 +43,20 @@ def test_port_taken_by_a_foreign_database_is_reported(mongodb_server: str, tmp_p
     port = int(mongodb_server.rsplit(":", 1)[1])
     with pytest.raises(RuntimeError, match="MATLOOP_MONGODB_URI"):
         EmbeddedServer(tmp_path, port=port).start()
+
+
+def test_a_pid_file_whose_pid_another_program_took_is_stale(tmp_path: Path) -> None:
+    """After a reboot the pid in the file may be any program's: never taken or signalled."""
+    server = EmbeddedServer(tmp_path, port=free_port())
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        info = {"pid": other.pid, "host": "127.0.0.1", "port": server.port}
+        paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
+        server.pid_file.write_text(json.dumps(info | paths))
+        assert server.status() is None
+        assert not server.pid_file.exists()
+        assert not server.stop()
+        assert other.poll() is None  # still running
+    finally:
+        other.kill()
+        other.wait()
