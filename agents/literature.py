@@ -10,7 +10,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,6 +25,7 @@ from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.pipeline import Extractor
 from literature.records import VALUE_PROPERTIES
+from literature.text import AnnotatedText
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
 from literature.vectors import to_bytes
 
@@ -274,9 +275,18 @@ def corpus_hash(data: CorpusSplit, config: TrainConfig) -> str:
     for block in (*data.train, *data.validation):
         spans = [(s.start, s.end, s.label) for s in block.spans]
         digest.update(json.dumps([block.document, block.text, spans]).encode())
-    settings = {k: v for k, v in asdict(config).items() if k not in ("device", "progress")}
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps(_settings(config), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def _settings(config: TrainConfig) -> dict[str, Any]:
+    """The settings that shape a tagger (not where or how visibly it trained)."""
+    return {k: v for k, v in asdict(config).items() if k not in ("device", "progress")}
+
+
+def _documents(blocks: Sequence[AnnotatedText]) -> list[str]:
+    """The documents ``blocks`` come from, sorted, each once."""
+    return sorted({block.document for block in blocks})
 
 
 def train_and_register(
@@ -292,6 +302,11 @@ def train_and_register(
     metrics = {
         "test": {k: asdict(v) for k, v in trained.test_scores.items()},
         "test_documents": data.test_documents,
+        # lineage: which papers and settings made it (the data hash digests them)
+        "corpus_root": str(Path(root).resolve()),
+        "train_documents": _documents(data.train),
+        "validation_documents": _documents(data.validation),
+        "settings": _settings(config),
         "train_sentences": len(data.train),
         "training": asdict(trained.report),
     }

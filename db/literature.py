@@ -770,6 +770,9 @@ class LiteratureStore:
 
         The best scores the highest micro F1 on its held-out papers, the newest of equals:
         a tagger trained for a minute to try a setting does not become every ingest's.
+        Only scores on the same papers compare: the best is taken among the taggers held
+        out on the most papers (one trained on a part of the corpus is scored on fewer,
+        and its F1 on 4 papers says little against another's on 12).
 
         Raises:
             LookupError: No such version, or no tagger of ``kind`` yet.
@@ -779,7 +782,7 @@ class LiteratureStore:
             if version
             else max(
                 ModelRecord.objects(kind=kind).order_by("-created_at", "-id"),  # newest first
-                key=_held_out_f1,
+                key=_default_rank,
                 default=None,
             )
         )
@@ -791,9 +794,11 @@ class LiteratureStore:
         )
 
 
-def _held_out_f1(record: ModelRecord) -> float:
-    """A tagger's micro F1 on its held-out papers (as the listing shows it); -1 unscored."""
-    return headline_metrics(record.kind, record.metrics or {}).get("test_micro_f1", -1.0)
+def _default_rank(record: ModelRecord) -> tuple[int, float]:
+    """How many papers a tagger was held out on, and its micro F1 on them (-1 unscored)."""
+    metrics = record.metrics or {}
+    f1 = headline_metrics(record.kind, metrics).get("test_micro_f1", -1.0)
+    return len(metrics.get("test_documents") or []), f1
 
 
 # --- conversions --------------------------------------------------------------------------

@@ -617,3 +617,15 @@ def test_each_source_names_the_section_its_sentence_is_in(
     (bare,), _ = literature.records(literature.records_query(material="MgB2"), sentences=False)
     assert bare["sources"][0]["section_name"] is None  # passages not read
     assert list(bare["sources"][0]) == list(source)  # every source has the same keys
+
+
+def test_a_tagger_held_out_on_fewer_papers_does_not_become_the_default(
+    literature: LiteratureStore,
+) -> None:
+    def tagger(name: str, f1: float, papers: int) -> str:
+        metrics = {"test": {"micro": {"f1": f1}}, "test_documents": [str(i) for i in range(papers)]}
+        return literature.save_tagger(ModelArtifact("tagger-supermat", name * 64, metrics, b"w"))
+
+    whole = tagger("a", 0.7, 12)
+    tagger("b", 0.9, 4)  # trained on a part of the corpus: scored on 4 of the 12 papers
+    assert literature.load_tagger().version == whole
