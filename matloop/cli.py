@@ -779,9 +779,19 @@ def campaign_propose(
     if as_json:
         console.print_json(json.dumps(rows))
         return
-    table = Table(*(escape(k) for k in (rows[0] if rows else ["trial_id"])))
+    from discovery.compositions import element_fractions
+
+    # the formula says a composition's fractions (--json has them): a column per element
+    # of a wide system squeezed the ids out of the table
+    hidden = set(element_fractions(agent.campaign.space) or [])
+    columns = [c for c in (rows[0] if rows else ["trial_id"]) if c not in hidden]
+    table = Table()
+    for column in columns:
+        # whole ids and formulas, to copy into `observe`; the rest wrap rather than end in …
+        whole = column in ("trial_id", "formula")
+        table.add_column(escape(column), no_wrap=whole, overflow="fold")
     for row in rows:
-        table.add_row(*(_fmt(v) for v in row.values()))
+        table.add_row(*(_fmt(row[c]) for c in columns))
     console.print(table)
 
 
@@ -908,11 +918,13 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
     for item in value:
         outcome, sep, number = item.rpartition("=")  # a name may hold "=", a number not
         try:
-            values[outcome] = float(number)
+            reading = float(number)
         except ValueError:
             sep = ""
         if not sep:  # an objective or a constrained quantity, each given its own --value
             raise CommandError(f"--value {item!r}: expected OUTCOME=NUMBER")
+        if repr(values.setdefault(outcome, reading)) != repr(reading):  # which one is meant?
+            raise CommandError(f"--value: {outcome!r} is given two values")
     return Measurement(trial, values, key or f"{source}:{trial}", source)
 
 
@@ -1114,7 +1126,9 @@ def _count(n: int, noun: str) -> str:
 def campaign_export(
     name: str,
     format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
-    output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default or '-': stdout).")
+    ] = None,
 ) -> None:
     """Export every trial with its parameters, provenance and measured values."""
     from agents import CampaignAgent, pareto_front
@@ -1146,8 +1160,9 @@ def campaign_export(
         tail = {
             "claimed_by": t and t.claimed_by,
             "reason": t and t.reason,
-            "units": (m.units or None) if m else None,
-            "reported": (m.reported or None) if m else None,  # as sent, where converted
+            # as the API's measurements: {} for none declared or none converted
+            "units": dict(m.units) if m else None,
+            "reported": dict(m.reported) if m else None,  # as sent, where converted
             "source": m.source if m else None,
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": t and iso(t.created_at),
@@ -1182,7 +1197,7 @@ def campaign_export(
         json.dump(rows, buffer, indent=2)
     else:
         _write_csv(buffer, columns, rows)
-    if output is None:
+    if output is None or str(output) == "-":
         sys.stdout.write(buffer.getvalue())
         return
     with errors():  # an OSError names the file
@@ -1229,8 +1244,14 @@ def token_create(
     from db.tokens import create_token
 
     with errors():
-        store()
+        campaigns = {c.name for c in store().campaigns()}
         secret, principal = create_token(name, role, campaign, instrument)
+    unknown = sorted(set(principal.campaigns) - campaigns)
+    if unknown:  # a typo leaves an instrument with 403s; a campaign may also come later
+        err.print(
+            escape(f"note: no campaign named {', '.join(map(repr, unknown))} yet: ")
+            + "the token works there once one is created (`matloop campaign list`)"
+        )
     err.print(
         escape(
             f"token {name!r}: scopes {sorted(principal.scopes)}"

@@ -133,11 +133,15 @@ def test_export_keeps_the_value_and_unit_a_converted_result_was_reported_in(
     }
     assert (rows[first]["tc"], json.loads(rows[first]["units"])) == ("23.15", {"tc": "K"})
     assert json.loads(rows[first]["reported"]) == {"tc": {"value": -250.0, "unit": "degC"}}
-    assert (rows[second]["tc"], rows[second]["reported"]) == ("0.30000000000000004", "")
-    exported = json.loads(_ok(cli, "campaign", "export", "sc", "--format", "json"))
-    by_trial = {r["trial_id"]: r for r in exported}
+    assert (rows[second]["tc"], rows[second]["reported"]) == ("0.30000000000000004", "{}")
+    exported = json.loads(_ok(cli, "campaign", "export", "sc", "--format", "json", "--output", "-"))
+    by_trial = {r["trial_id"]: r for r in exported}  # '-': stdout, as the help says
     assert by_trial[first]["reported"] == {"tc": {"value": -250.0, "unit": "degC"}}
-    assert by_trial[second]["reported"] is None
+    assert by_trial[second]["reported"] == {}  # measured, nothing converted: as the API's
+    assert not (Path.cwd() / "-").exists()
+    twice = cli.invoke(app, ["campaign", "observe", "sc", "--trial", second, "--value", "tc=1",
+                             "--value", "tc=2"])  # fmt: skip
+    assert twice.exit_code == 1 and "--value: 'tc' is given two values" in twice.output
 
 
 @pytest.mark.parametrize(
@@ -244,6 +248,7 @@ def test_a_token_bound_to_an_instrument_is_listed_with_it(cli: CliRunner) -> Non
     created = cli.invoke(app, [*args, "--instrument", "xrd-2"])
     assert created.exit_code == 0 and "instrument 'xrd-2'" in created.output, created.output
     assert created.stdout.strip().startswith("mlp_")
+    assert "note: no campaign named 'opv' yet" in created.output  # a typo, or one to come
     [row] = [line for line in _ok(cli, "token", "list").splitlines() if "xrd" in line]
     assert "xrd-2" in row
     refused = cli.invoke(app, ["token", "create", "ann", "--instrument", "xrd-2"])
@@ -620,3 +625,16 @@ def test_a_campaign_name_is_checked_before_its_pool_is_read(cli: CliRunner) -> N
     result = cli.invoke(app, ["campaign", "create", "has space", "--from-csv", "missing.csv"])
     assert result.exit_code == 1
     assert "name: 'has space' must start with a letter or digit" in result.output
+
+
+def test_the_proposal_table_keeps_trial_ids_whole_in_a_wide_system(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    elements = "Fe,Ni,Co,Mn,Cu,Zn,Ti,V,Cr,Al,Mg,Si,O,N"
+    _ok(cli, "campaign", "create", "wide", "--elements", elements, "--max-elements", "2",
+        "--grid", "2", "--objective", "gap:max")  # fmt: skip
+    table = _ok(cli, "campaign", "propose", "wide", "-n", "2")
+    [exported] = [json.loads(_ok(cli, "campaign", "export", "wide", "--format", "json"))]
+    for trial in exported:  # the ids to report results with, and what to make
+        assert trial["trial_id"] in table and trial["formula"] in table
