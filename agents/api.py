@@ -325,26 +325,35 @@ MAX_CANDIDATES = MAX_POOL_SIZE
 
 
 class CompositionsIn(Body):
-    """Rules that generate a pool of compositions, as `matloop campaign create --elements`."""
+    """Rules that generate a pool of compositions, as `matloop campaign create --elements`.
+
+    The counts and the flag are strict: `true`, `"10"` or `2.0` is a client bug, not a grid
+    of 1, 10 or two elements.
+    """
 
     elements: list[str] = Field(
         max_length=118,
         description='Element symbols the compositions are made of (`["Li", "Fe", "O"]`).',
     )
-    max_elements: int = Field(default=3, description="The most elements in one composition.")
+    max_elements: int = Field(
+        default=3, strict=True, description="The most elements in one composition."
+    )
     min_elements: int | None = Field(
         default=None,
+        strict=True,
         description="The fewest elements in one composition; default 2 when "
         "`charge_balanced` (no pure elements), else 1.",
     )
     grid: int | None = Field(
         default=None,
+        strict=True,
         description=f"Molar fractions are multiples of 1/grid (1 to {MAX_GRID}; default "
         f"{DEFAULT_GRID}). Not with `substitute_from`, whose substitutions keep their own "
         "stoichiometry.",
     )
     charge_balanced: bool = Field(
         default=False,
+        strict=True,
         description="Keep charge-balanced ionic compositions only, by pymatgen's common "
         "oxidation states (no peroxides, intermetallics or pure elements).",
     )
@@ -436,7 +445,13 @@ class MaterialIn(Body):
         "(`STO`: SrTiO3); others (`YBCO`, `LSCO`: amounts not fixed), Roman-numeral "
         "oxidation states (`Fe(III)2O3`) and capitals read as atoms (`BSCCO`) are a 422.",
     )
-    structure: dict[str, Any] | None = None
+    structure: dict[str, Any] | None = Field(
+        default=None,
+        description="The crystal structure, as pymatgen's `Structure.as_dict()` writes it, "
+        "returned as given. Its composition must be the formula's; one that is not a "
+        "structure, or holds a number JSON cannot carry back (NaN, infinity, an integer past "
+        "64 bits), is a 422 naming `structure` and stores nothing.",
+    )
 
 
 class Problem(BaseModel):

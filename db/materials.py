@@ -6,7 +6,8 @@ Formulas from outside are read as their writers meant them before they reach her
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
@@ -25,9 +26,26 @@ def material_from_document(document: MaterialDocument) -> Material:
         formula_alphabetical=document.formula_alphabetical,
         # stored before formulas were kept as written: the canonical one is what was shown
         formula_descriptive=document.formula_descriptive or document.formula,
-        structure=dict(document.structure) if document.structure else None,
+        structure=plain_data(document.structure) if document.structure else None,
         id=str(document.id),
     )
+
+
+def plain_data(value: Any) -> Any:
+    """A deep copy of stored data with plain dicts and lists only.
+
+    mongoengine hands a ``DictField`` back as its ``BaseDict``/``BaseList`` all the way
+    down; those cannot be rebuilt by :func:`dataclasses.asdict` (their constructors want
+    the owning document), so every reader of a material gets plain data instead.
+
+    Args:
+        value: A stored value: a mapping, a list, or a scalar.
+    """
+    if isinstance(value, Mapping):
+        return {str(key): plain_data(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain_data(item) for item in value]
+    return value
 
 
 def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple[Material, bool]:
@@ -43,8 +61,11 @@ def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple
         structure: pymatgen ``Structure.as_dict()`` of the material, if known.
 
     Raises:
-        ValueError: naming the field when the formula or structure is invalid.
+        ValueError: naming the field when the formula or structure is invalid, or the
+            structure does not match the formula; nothing is stored then.
     """
+    if structure is not None:
+        check_structure(structure)
     document = MaterialDocument(formula=formula, structure=structure)
     try:
         document.clean()  # the caller's fields only: formula and structure
@@ -59,6 +80,60 @@ def add_material(formula: str, structure: dict[str, Any] | None = None) -> tuple
     except NotUniqueError:  # stored meanwhile by a concurrent writer
         return material_from_document(MaterialDocument.objects.get(formula=document.formula)), False
     return material_from_document(document), True
+
+
+#: BSON's integers are 64-bit: a larger one cannot be stored.
+_INT64 = range(-(2**63), 2**63)
+
+#: Nesting deeper than any pymatgen structure (sites, species, properties) goes.
+MAX_STRUCTURE_DEPTH = 32
+
+
+def check_structure(structure: Mapping[str, Any]) -> None:
+    """Refuse a structure the database could not store, or store but not give back.
+
+    A pymatgen structure is checked as one (composition included) by
+    :meth:`db.documents.MaterialDocument.clean`; this checks what it ignores, the data
+    itself, so that a stored structure never breaks a later answer: a NaN read back is
+    not JSON, a key starting with ``$`` or holding a NUL is not BSON.
+
+    Args:
+        structure: pymatgen ``Structure.as_dict()``, as sent.
+
+    Raises:
+        ValueError: ``structure...: ...``, naming where it is at fault.
+    """
+    if not structure:  # stored, it would read back as no structure at all
+        raise ValueError("structure: empty; leave it out (null) when it is not known")
+    fault = _unstorable(structure, "structure", 0)
+    if fault is not None:
+        raise ValueError(fault)
+
+
+def _unstorable(value: Any, where: str, depth: int) -> str | None:
+    """Why ``value`` (at ``where``) cannot be stored and read back as JSON, or None."""
+    if depth > MAX_STRUCTURE_DEPTH:
+        return f"{where}: nested deeper than {MAX_STRUCTURE_DEPTH} levels"
+    if value is None or isinstance(value, str):
+        return None
+    if isinstance(value, int):  # bool too
+        return None if value in _INT64 else f"{where}: {value} does not fit 64 bits"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{where}: {value} is not a finite number"
+    if isinstance(value, list | tuple):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    elif isinstance(value, Mapping):
+        if bad := [k for k in value if not _storable_key(k)]:
+            return f"{where}: key {bad[0]!r} cannot be stored (it starts with $ or holds NUL)"
+        items = ((f"{where}.{k}", v) for k, v in value.items())
+    else:
+        return f"{where}: {type(value).__name__} is not JSON data"
+    return next((f for w, v in items if (f := _unstorable(v, w, depth + 1))), None)
+
+
+def _storable_key(key: Any) -> bool:
+    """Whether BSON stores ``key`` as a field name (MongoDB reserves ``$`` for operators)."""
+    return isinstance(key, str) and not key.startswith("$") and "\x00" not in key
 
 
 def upgrade_materials() -> None:

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import csv
+import io
+import json
+import math
+from collections.abc import Callable, Iterator
+from typing import Any, cast
 
 import pytest
 from fastapi.testclient import TestClient
+from pymatgen.core import Lattice, Structure
 
 from agents.api import create_app
 from db.documents import MaterialDocument
@@ -67,3 +73,78 @@ def test_a_material_is_found_by_its_formula_as_written(
     for text in ('chemical_formula_descriptive="La1.85Sr0.15CuO4"', 'chemsys="Cu-La-O-Sr"'):
         found = api.get("/api/v1/materials", params={"filter": text}, headers=admin).json()
         assert [m["formula_descriptive"] for m in found["data"]] == ["La1.85Sr0.15CuO4"], text
+
+
+# -- a material with its crystal structure ---------------------------------------------------
+def _copper() -> dict[str, Any]:
+    """fcc copper's primitive cell as pymatgen writes it, then as JSON carries it."""
+    cell = Structure(Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]])
+    return cast(dict[str, Any], json.loads(json.dumps(cell.as_dict())))
+
+
+def test_a_material_with_a_structure_is_registered_listed_and_registered_again(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    structure = _copper()
+    created = api.post(
+        "/api/v1/materials", json={"formula": "Cu", "structure": structure}, headers=admin
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["structure"] == structure
+    for text, found in (
+        ("", 1),
+        ('elements HAS "Cu"', 1),
+        ('chemsys="Cu"', 1),
+        ('chemsys="Fe"', 0),
+    ):
+        listed = api.get("/api/v1/materials", params={"filter": text}, headers=admin)
+        assert listed.status_code == 200, (text, listed.text)
+        assert listed.json()["data"] == [created.json()] * found, text
+    table = api.get("/api/v1/materials", params={"format": "csv"}, headers=admin)
+    assert table.status_code == 200, table.text
+    [row] = csv.DictReader(io.StringIO(table.text))
+    assert json.loads(row["structure"]) == structure
+    again = api.post(
+        "/api/v1/materials", json={"formula": "Cu", "structure": structure}, headers=admin
+    )
+    assert again.status_code == 200 and again.json() == created.json()
+    assert MaterialDocument.objects.count() == 1
+
+
+def _with(change: Callable[[dict[str, Any]], Any]) -> dict[str, Any]:
+    structure = _copper()
+    change(structure)
+    return structure
+
+
+@pytest.mark.parametrize(
+    ("formula", "structure", "detail"),
+    [
+        ("Fe", _copper(), "structure: its formula Cu does not match formula Fe"),
+        ("Cu", {"sites": []}, "structure: not a pymatgen structure"),
+        ("Cu", {}, "structure: empty; leave it out (null)"),
+        (  # stored, a NaN would make every later listing fail: it is not JSON
+            "Cu",
+            _with(lambda s: s["lattice"].update(a=math.nan)),
+            "structure.lattice.a: nan is not a finite number",
+        ),
+        (
+            "Cu",
+            _with(lambda s: s["sites"][0]["properties"].update(magmom=10**30)),
+            "structure.sites[0].properties.magmom: 10000",
+        ),
+        ("Cu", _with(lambda s: s.update({"$where": 1})), "structure: key '$where' cannot be"),
+    ],
+)
+def test_an_invalid_structure_is_a_422_naming_it_and_stores_nothing(
+    api: TestClient, admin: dict[str, str], formula: str, structure: Any, detail: str
+) -> None:
+    body = json.dumps({"formula": formula, "structure": structure})  # NaN included
+    answer = api.post(
+        "/api/v1/materials", content=body, headers=admin | {"Content-Type": "application/json"}
+    )
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith(detail), answer.text
+    assert MaterialDocument.objects.count() == 0
+    listed = api.get("/api/v1/materials", headers=admin)
+    assert listed.status_code == 200 and listed.json()["data"] == []

@@ -298,6 +298,29 @@ def test_conflicting_or_invalid_compositions_are_a_422_naming_the_field_and_stor
     assert api.get("/api/v1/campaigns", headers=admin).json() == []
 
 
+@pytest.mark.parametrize(
+    ("rule", "field", "kind"),
+    [
+        ({"grid": True}, "grid", "int_type"),  # pydantic's lax mode: a grid of 1
+        ({"grid": "10"}, "grid", "int_type"),
+        ({"grid": 10.0}, "grid", "int_type"),
+        ({"max_elements": 2.0}, "max_elements", "int_type"),
+        ({"min_elements": "2"}, "min_elements", "int_type"),
+        ({"charge_balanced": "true"}, "charge_balanced", "bool_type"),
+        ({"charge_balanced": 1}, "charge_balanced", "bool_type"),
+    ],
+)
+def test_a_composition_rule_of_a_loose_type_is_a_422_naming_it_and_stores_nothing(
+    api: TestClient, admin: dict[str, str], rule: dict[str, Any], field: str, kind: str
+) -> None:
+    rules = {"elements": ["Li", "Fe", "O"]} | rule
+    answer = api.post("/api/v1/campaigns", json=_generated("loose", rules), headers=admin)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", "compositions", field], kind)
+    assert CampaignDocument.objects.count() == 0 and CandidateDocument.objects.count() == 0
+
+
 def test_the_openapi_schema_documents_compositions_and_space_is_optional(
     api: TestClient, admin: dict[str, str]
 ) -> None:

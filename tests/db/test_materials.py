@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+from typing import Any
+
 import pytest
+from pymatgen.core import Lattice, Structure
 
 from db.documents import MaterialDocument
 from db.materials import add_material, known_formulas, page_materials
@@ -145,3 +149,27 @@ def test_materials_stored_with_bracketed_formulas_get_plain_ones_on_connect(
     stored = MaterialDocument._get_collection().find()
     assert sorted(d["formula"] for d in stored) == ["Fe2O3", "Li5Fe6O9"]
     assert add_material("Li10Fe12O18")[1] is False  # found under its plain formula
+
+
+def test_a_stored_structure_reads_back_as_plain_data(mongodb_uri: str) -> None:
+    # mongoengine's BaseDict/BaseList, left nested in it, break dataclasses.asdict
+    rock_salt = Structure.from_spacegroup(
+        "Fm-3m", Lattice.cubic(5.64), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+    )
+    stored, created = add_material("NaCl", rock_salt.as_dict())
+    [listed], _ = page_materials({}, limit=10, offset=0)
+    again, known = add_material("NaCl", rock_salt.as_dict())
+    assert created and not known
+    for material in (stored, listed, again):
+        assert material.structure is not None and _plain(material.structure)
+        assert asdict(material)["structure"] == material.structure
+        assert Structure.from_dict(material.structure) == rock_salt
+
+
+def _plain(data: Any) -> bool:
+    """Whether ``data`` holds builtin dicts and lists only, all the way down."""
+    if type(data) is dict:
+        return all(_plain(v) for v in data.values())
+    if type(data) is list:
+        return all(_plain(v) for v in data)
+    return not isinstance(data, dict | list | tuple)
