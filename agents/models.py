@@ -65,6 +65,7 @@ from discovery.property_models import (
     fit_property_model,
 )
 from discovery.units import convertible
+from literature.formulas import read_formula
 from literature.records import impossible_reading, stated_conditions
 
 Material = str | Structure
@@ -393,10 +394,24 @@ def _number(text: str, where: str) -> float:
 
 
 def _formula(text: str, where: str) -> str:
+    """A formula as its writer meant it, read as pools and ``POST /materials`` read one.
+
+    :func:`literature.formulas.read_formula` resolves an abbreviation with one exact
+    formula (``STO`` is SrTiO3), refuses one pymatgen would misread (``YBCO``, its oxygen
+    open) and writes a hydrate out (``CuSO4.5H2O``); the featurizer's reader then checks
+    that what is left is a composition it reads.
+
+    Raises:
+        ValueError: naming ``where`` and why the formula cannot be read.
+    """
     if not text.strip():
         raise ValueError(f"{where}: empty, expected a formula")
-    parse_formula(text, where)  # the featurizer's own reader: its error names ``where``
-    return text.strip()
+    try:
+        formula = read_formula(text)
+    except ValueError as error:  # its own field name, "formula", is not ours
+        raise ValueError(f"{where}: {str(error).removeprefix('formula: ')}") from None
+    parse_formula(formula, where)  # the featurizer's own reader: its error names ``where``
+    return formula
 
 
 def _max_elements(kind: str | None) -> int | None:
@@ -566,7 +581,7 @@ def _read_table(
             formula = _formula(cell, where)
             _check_width(formula, where, kind)
             materials.append(formula)
-            labels.append(formula)
+            labels.append(" ".join(cell.split()))  # as written: STO, not SrTiO3
     data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
     if structure_column is not None and kind in (None, "crystal-gnn"):
         return _TableRead(data, [], sha256)  # polymorphs of one composition are different crystals
@@ -1223,10 +1238,16 @@ def load_property_model(version: str, device: str | None = None) -> PropertyMode
 def read_materials(kind: str, items: Sequence[str], folder: str | Path = ".") -> list[Material]:
     """Materials to predict: formulas, or for ``crystal-gnn`` CIF files.
 
+    Formulas are read as a pool's are (:func:`_formula`): ``STO`` is SrTiO3, ``YBCO``
+    (its oxygen open) is refused, ``CuSO4.5H2O`` is written out.
+
     Args:
         kind: The model's kind.
         items: Formulas, or CIF file paths (relative to ``folder``) or CIF text.
         folder: Folder that relative CIF paths start from.
+
+    Returns:
+        The formulas as meant, or the structures, in the order of ``items``.
 
     Raises:
         ValueError: naming the item that cannot be read, or that has more elements than

@@ -24,6 +24,7 @@ from pymatgen.core import Composition
 from discovery.compositions import (
     CompositionSpace,
     TooManyCompositionsError,
+    adduct_units,
     enumerate_compositions,
     is_charge_balanced,
     reduced_formula,
@@ -157,7 +158,18 @@ def generate_pool(
 
 
 def _read_all(formulas: Sequence[str], read: Callable[[str], str]) -> list[str]:
-    """``substitute_from`` formulas as meant: ``STO`` resolved, misreadings refused."""
+    """``substitute_from`` formulas as meant: ``STO`` resolved, misreadings refused.
+
+    A hydrate is refused too: the substitution predictor would take its water for ions
+    of one compound (S2- for the O2- of CuSO4.5H2O's water, Cu+ for its H+).
+    """
+    for formula in formulas:
+        units = adduct_units(formula)
+        if len(units) > 1:
+            raise ValueError(
+                f"substitute_from: {formula!r} is a hydrate or adduct; substitutions swap "
+                f"the ions of one compound: give its first unit ({units[0][1].strip()})"
+            )
     try:
         return [read(formula) for formula in formulas]
     except ValueError as error:  # "formula: ..." names read_formula's field, not ours

@@ -517,11 +517,12 @@ def substitution_candidates(
     """Known materials with elements substituted by pymatgen's substitution predictor.
 
     Each known formula is decorated with its most likely oxidation states, the predictor
-    proposes ionic substitutions with probability above ``threshold``, and a proposal is
-    kept when it is charge balanced (an ionic substitution keeps neutrality: Li+ for Fe3+
-    in Fe2O3 does not), lies in ``space`` (elements, ``k``, charge; it keeps the known
-    material's stoichiometry, so not necessarily the grid) and is not in ``known`` or
-    ``exclude``.
+    proposes ionic substitutions with probability above ``threshold``, each ion is swapped
+    at its own amount (a mixed-valence material's ions apart: Zn2+ for the Fe2+ of Fe3O4
+    gives ZnFe2O4), and a proposal is kept when it is charge balanced (an ionic
+    substitution keeps neutrality: Li+ for Fe3+ in Fe2O3 does not), lies in ``space``
+    (elements, ``k``, charge; it keeps the known material's stoichiometry, so not
+    necessarily the grid) and is not in ``known`` or ``exclude``.
 
     Args:
         known: Formulas of known materials (``LiFePO4``).
@@ -547,21 +548,13 @@ def substitution_candidates(
     predictor = SubstitutionPredictor(threshold=threshold)
     taken = {reduced_formula(Composition(f).as_dict()) for f in (*known, *exclude)}
     scored: dict[str, tuple[float, dict[str, float]]] = {}
-    for formula, species in ions.items():
-        composition = Composition(formula)
+    for formula, decorated in ions.items():
         try:
-            predictions = predictor.list_prediction(species)
+            predictions = predictor.list_prediction(list(decorated))
         except ValueError as error:  # an ion the probability model does not know
             raise ValueError(f"known: {formula!r}: {error}") from None
         for prediction in predictions:
-            swap = {
-                str(old.element): str(new.element)
-                for new, old in prediction["substitutions"].items()
-            }
-            amounts: dict[str, float] = {}
-            for el, amount in composition.fractional_composition.items():
-                target = swap.get(str(el), str(el))
-                amounts[target] = amounts.get(target, 0.0) + float(amount)
+            amounts = _normalised(_substituted(decorated, prediction["substitutions"]))
             new_formula = reduced_formula(amounts)
             if new_formula in taken or not space.allows(amounts, on_grid=False):
                 continue
@@ -575,8 +568,31 @@ def substitution_candidates(
     return [fractions for _, (_, fractions) in ranked]
 
 
-def _ions(formula: str) -> list[Any]:
-    """The ions of a known material, by pymatgen's likeliest oxidation states.
+def _substituted(ions: Composition, substitutions: Mapping[Any, Any]) -> dict[str, float]:
+    """Element amounts of ``ions`` once each ion is swapped as ``substitutions`` says.
+
+    Ion by ion, not element by element: in Fe3O4 (Fe2+ Fe3+2 O2-4) Zn2+ for Fe2+ gives
+    ZnFe2O4, where swapping every Fe would give Zn3O4.
+
+    Args:
+        ions: An oxidation-state-decorated composition (species to amount).
+        substitutions: New ion to the ion of ``ions`` it replaces, as pymatgen's
+            ``SubstitutionPredictor.list_prediction`` gives them (each new ion once).
+    """
+    replacing = {old: new for new, old in substitutions.items()}
+    amounts: dict[str, float] = {}
+    for ion, amount in ions.items():
+        element = str(replacing.get(ion, ion).element)
+        amounts[element] = amounts.get(element, 0.0) + float(amount)
+    return amounts
+
+
+def _ions(formula: str) -> Composition:
+    """The ions of a known material and their amounts, by pymatgen's likeliest states.
+
+    Returns:
+        ``formula`` decorated with oxidation states, one species per charge of an element
+        (Fe3O4: Fe2+ 1, Fe3+ 2, O2- 4).
 
     Raises:
         ValueError: naming ``formula`` and why it has none that the substitution
@@ -600,14 +616,13 @@ def _ions(formula: str) -> list[Any]:
         raise ValueError(
             f"known: {formula!r}: pymatgen finds no oxidation states ({error})"
         ) from None
-    species = list(decorated)
     # pymatgen puts every element at 0 when no assignment is charge balanced
-    if not any(getattr(s, "oxi_state", None) for s in species):
+    if not any(getattr(s, "oxi_state", None) for s in decorated):
         raise ValueError(
             f"known: {formula!r}: pymatgen finds no ions in it (an element or an"
             " intermetallic?); substitutions swap the ions of an ionic compound"
         )
-    return species
+    return decorated
 
 
 def _integer_parent(composition: Composition) -> str | None:
@@ -655,6 +670,127 @@ def roman_oxidation_state(formula: str) -> str | None:
     return None
 
 
+#: How many formula units follow an adduct's dot: 7 in ``·7H2O``, 0.5 in ``·0.5H2O``.
+_COUNT = r"\d+(?:\.\d+)?|\.\d+"
+
+#: The dot between the formula units of a hydrate or other adduct, with the count after it.
+#: ``·``, ``•``, ``∙``, ``⋅`` and ``*`` are never anything else. A ``.`` is a decimal point
+#: too (``La1.85Sr0.15CuO4``), so it is read as a dot only before a capital
+#: (``MgSO4.H2O``) or before a count and water or ammonia (``MgSO4.7H2O``,
+#: ``CoCl3.6NH3``, which pymatgen reads as O4.7 and Cl3.6), never after an amount 0
+#: (``Y0.5H2O`` is a decimal).
+ADDUCT_DOT = re.compile(
+    rf"\s*[·•∙⋅*]\s*(?P<count>{_COUNT})?"
+    r"|(?<![A-Za-z]0)\.(?P<dotted>\d+(?:\.\d+)?)?(?=(?:H2O|NH3)(?![a-z\d]))"
+    r"|\.(?=[A-Z])"
+)
+
+
+def adduct_units(formula: str) -> list[tuple[float, str]]:
+    """The formula units of a hydrate or other adduct, each with its count.
+
+    Args:
+        formula: A formula as written.
+
+    Returns:
+        ``(count, unit)`` pairs in order, ``[(1.0, formula)]`` when it has no adduct dot
+        (:data:`ADDUCT_DOT`).
+
+    Example:
+        >>> adduct_units("MgSO4.7H2O"), adduct_units("La1.85Sr0.15CuO4")
+        ([(1.0, 'MgSO4'), (7.0, 'H2O')], [(1.0, 'La1.85Sr0.15CuO4')])
+    """
+    units: list[tuple[float, str]] = []
+    start, count = 0, 1.0
+    for dot in ADDUCT_DOT.finditer(formula):
+        units.append((count, formula[start : dot.start()]))
+        written = dot.group("count") or dot.group("dotted")
+        count, start = (float(written) if written else 1.0), dot.end()
+    units.append((count, formula[start:]))
+    return units
+
+
+def written_out(units: Sequence[tuple[float, str]]) -> str:
+    """One plain formula for an adduct's units, their amounts added.
+
+    Args:
+        units: ``(count, unit)`` pairs (:func:`adduct_units`), each unit as meant.
+
+    Returns:
+        The amounts of one formula unit of the whole, in pymatgen's element order, not
+        reduced.
+
+    Raises:
+        ValueError: for a unit that is missing, counted 0 times, or not a formula.
+
+    Example:
+        >>> written_out([(1.0, "MgSO4"), (7.0, "H2O")])
+        'MgH14SO11'
+    """
+    amounts: dict[str, float] = {}
+    for count, unit in units:
+        if not unit.strip():
+            raise ValueError("a formula unit is missing beside a dot")
+        if count <= 0:
+            raise ValueError(f"{unit!r} is counted {count:g} times")
+        for element, amount in _unit(unit).items():
+            amounts[element] = amounts.get(element, 0.0) + count * amount
+    return _written(amounts)
+
+
+def _unit(unit: str) -> dict[str, float]:
+    """The element amounts of one formula unit of an adduct.
+
+    Raises:
+        ValueError: naming ``unit`` when pymatgen cannot read it, or reads a symbol that
+            is no element.
+    """
+    try:
+        composition = Composition(unit)
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"{unit!r} is not a formula ({error})") from None
+    if composition.num_atoms <= 0 or not all(isinstance(el, Element) for el in composition):
+        raise ValueError(f"{unit!r} is not a formula of elements")
+    return {str(el): float(amount) for el, amount in composition.items()}
+
+
+def adduct_misread(formula: str) -> str | None:
+    """Why pymatgen would misread ``formula`` as a hydrate or other adduct, if it would.
+
+    pymatgen reads one formula unit: ``MgSO4.7H2O`` as Mg H2 S O5.7 and ``CuSO4·5H2O``
+    not at all. A dot it reads right (``MgSO4.H2O``: Mg H2 S O5) passes.
+
+    Args:
+        formula: A formula as written.
+
+    Returns:
+        The reason, with the formula written out when it can be, or ``None``.
+    """
+    units = adduct_units(formula)
+    if len(units) == 1:
+        return None
+    try:
+        meant = written_out(units)
+    except ValueError as error:
+        return f"{formula!r} looks like a hydrate or adduct, but {error}"
+    try:
+        read: Composition | None = Composition(formula)
+    except (ValueError, KeyError):
+        read = None
+    if read is not None and read.almost_equals(Composition(meant), rtol=FORMULA_RTOL, atol=0):
+        return None
+    reading = f"would read as {read.formula}" if read is not None else "cannot read"
+    return (
+        f"{formula!r} is a hydrate or adduct ({' + '.join(_counted(units))}), which"
+        f" pymatgen {reading}; write it out: {meant}"
+    )
+
+
+def _counted(units: Sequence[tuple[float, str]]) -> list[str]:
+    """Each unit with its count (``["MgSO4", "7 H2O"]``)."""
+    return [unit if count == 1 else f"{count:g} {unit}" for count, unit in units]
+
+
 def letter_runs(formula: str) -> list[str]:
     """Runs of three or more one-letter element symbols, amounts only after the last.
 
@@ -671,10 +807,12 @@ def letter_runs(formula: str) -> list[str]:
 def misread_formula(formula: str) -> str | None:
     """Why pymatgen would read ``formula`` as another composition than its writer meant.
 
-    Refused: a Roman-numeral oxidation state (:func:`roman_oxidation_state`), and a run
-    of one-letter symbols (:func:`letter_runs`) that repeats an element (``"BSCCO"``: a
-    formula writes ``C2``) or holds ``T`` or ``D``, which pymatgen reads as hydrogen
-    (``"ITO"``). Formulas written in capitals (``"CO"``, ``"KSCN"``, ``"HNO3"``) pass;
+    Refused: a Roman-numeral oxidation state (:func:`roman_oxidation_state`), a hydrate
+    or other adduct that pymatgen would read as one formula unit (:func:`adduct_misread`:
+    ``"MgSO4.7H2O"`` as O4.7; the literature layer's ``read_formula`` writes it out),
+    and a run of one-letter symbols (:func:`letter_runs`) that repeats an element
+    (``"BSCCO"``: a formula writes ``C2``) or holds ``T`` or ``D``, which pymatgen reads
+    as hydrogen (``"ITO"``). Formulas written in capitals (``"CO"``, ``"KSCN"``, ``"HNO3"``) pass;
     a semi-structural ``"HCOOH"`` does not (write ``CH2O2``).
 
     Args:
@@ -702,12 +840,15 @@ def misread_formula(formula: str) -> str | None:
                 f"{run!r} reads as one atom per capital, {isotope} as hydrogen (an isotope):"
                 " an abbreviation? write the formula with element symbols and amounts"
             )
-    return None
+    return adduct_misread(formula)
 
 
 __all__ = [
+    "ADDUCT_DOT",
     "CompositionSpace",
     "TooManyCompositionsError",
+    "adduct_misread",
+    "adduct_units",
     "element_fractions",
     "enumerate_compositions",
     "formula_of",
@@ -717,4 +858,5 @@ __all__ = [
     "reduced_formula",
     "roman_oxidation_state",
     "substitution_candidates",
+    "written_out",
 ]

@@ -108,7 +108,8 @@ def parse_formula(
     Raises:
         ValueError: naming ``where`` and the formula when pymatgen cannot read it, or
             would read it as another composition than its writer meant
-            (:func:`discovery.compositions.misread_formula`: ``Fe(III)2O3``, ``STO``).
+            (:func:`discovery.compositions.misread_formula`: ``Fe(III)2O3``, ``STO``,
+            ``MgSO4.7H2O``, whose message gives the hydrate written out).
 
     """
     try:

@@ -5,14 +5,16 @@ pymatgen reads any run of capitals as one atom per letter: ``YBCO`` as Y B C O,
 normaliser's table when that gives one exact formula (``STO`` is ``SrTiO3``) and is
 refused otherwise (``YBCO``: its oxygen is not fixed); Roman-numeral oxidation states and
 runs of capitals pymatgen would misread (``BSCCO``) are refused
-(:func:`discovery.compositions.misread_formula`).
+(:func:`discovery.compositions.misread_formula`). A hydrate or other adduct, which
+pymatgen reads as one formula unit (``MgSO4.7H2O`` as O4.7), is written out with its
+units' amounts added (``MgSO4·7H2O``, ``MgSO4.7H2O``: ``MgH14SO11``).
 """
 
 from __future__ import annotations
 
 import re
 
-from discovery.compositions import letter_runs, misread_formula
+from discovery.compositions import adduct_units, letter_runs, misread_formula, written_out
 from literature.normalize import MaterialName, normalize_material
 
 #: Three lower-case letters: a word ("magnesium diboride", "carbon nanotubes"), never an
@@ -27,13 +29,22 @@ def read_formula(text: str) -> str:
         text: The formula as written.
 
     Returns:
-        ``text`` with whitespace collapsed, or the exact formula of the abbreviation it is.
+        ``text`` with whitespace collapsed, the exact formula of the abbreviation it is,
+        or a hydrate's (an adduct's) formula written out (:func:`_adduct`).
 
     Raises:
         ValueError: naming ``formula``, for an abbreviation without one exact formula, a
-            Roman-numeral oxidation state, or capitals pymatgen would misread.
+            Roman-numeral oxidation state, capitals pymatgen would misread, or an adduct
+            with a unit missing or unreadable.
+
+    Example:
+        >>> read_formula("STO"), read_formula("CuSO4.5H2O"), read_formula("La1.85Sr0.15CuO4")
+        ('SrTiO3', 'CuH10SO9', 'La1.85Sr0.15CuO4')
     """
     written = " ".join(text.split())
+    units = adduct_units(written)
+    if len(units) > 1:
+        return _adduct(written, units)
     if not _WORDY.search(written):
         if (name := _abbreviation(written)) is not None:
             return _exact(name, written)
@@ -46,6 +57,21 @@ def read_formula(text: str) -> str:
     if problem := misread_formula(written):
         raise ValueError(f"formula: {written!r}: {problem}")
     return written
+
+
+def _adduct(written: str, units: list[tuple[float, str]]) -> str:
+    """A hydrate or other adduct (``MgSO4·7H2O``) as one plain formula (``MgH14SO11``).
+
+    Each unit is read as meant first (``STO·H2O``: SrTiO3 and water), then their amounts
+    are added (:func:`discovery.compositions.written_out`).
+
+    Raises:
+        ValueError: naming ``formula``, for a unit that cannot be read as meant.
+    """
+    try:
+        return written_out([(count, read_formula(unit)) for count, unit in units])
+    except ValueError as error:  # a unit's own "formula: ..." would hide the whole
+        raise ValueError(f"formula: {written!r}: {str(error).removeprefix('formula: ')}") from None
 
 
 def _abbreviation(text: str) -> MaterialName | None:

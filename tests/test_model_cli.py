@@ -200,6 +200,37 @@ def salts_csv(path: Path, formulas: list[str]) -> Path:
 SALTS = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr", "SrO"]
 
 
+def test_formulas_are_read_as_pools_and_the_materials_api_read_them(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    # STO is SrTiO3 (pymatgen: S, tritium, O): the two rows are one composition, merged
+    table = salts_csv(tmp_path / "s.csv", [*SALTS, "SrTiO3", "STO"])
+    trained = cli.invoke(app, ["model", "train", "--data", str(table), "--target", "k",
+                               "--kind", "gp"])  # fmt: skip
+    assert trained.exit_code == 0, trained.output
+    assert "1 row(s) repeat an earlier composition" in " ".join(trained.output.split())
+    version = registered(trained.output)
+    # YBCO's oxygen is open: refused, never predicted for Y, B, C and O
+    ybco = cli.invoke(app, ["model", "predict", version, "NaCl", "YBCO"])
+    assert ybco.exit_code == 1, ybco.output
+    assert "material 2: 'YBCO' is the abbreviation of YBa2Cu3O7-δ, in which δ is not fixed" in (
+        " ".join(ybco.output.split())
+    )
+    spellings = ["STO", "SrTiO3", "CuSO4.5H2O", "CuH10SO9"]  # pymatgen: CuSO4.5H2O is O5.5
+    predicted = cli.invoke(app, ["model", "predict", version, *spellings, "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    means = [row["mean"] for row in json.loads(predicted.output)]
+    assert means[0] == pytest.approx(means[1]) and means[2] == pytest.approx(means[3])
+    # a training row is read the same way, and its refusal names the row
+    bad = salts_csv(tmp_path / "b.csv", [*SALTS, "YBCO"])
+    refused = cli.invoke(app, ["model", "train", "--data", str(bad), "--target", "k"])
+    assert refused.exit_code == 1, refused.output
+    assert "'formula' in data row 9: 'YBCO' is the abbreviation of YBa2Cu3O7" in (
+        " ".join(refused.output.split())  # Rich wraps long lines
+    )
+    assert ModelRecord.objects.count() == 1
+
+
 def test_a_validation_file_overlapping_the_training_file_is_refused_naming_val(
     cli: CliRunner, tmp_path: Path
 ) -> None:

@@ -60,6 +60,12 @@ def test_substitutions_make_the_pool_with_formulas_read_as_meant() -> None:
     assert recipe.known_left_out == 1  # SrTiO3 itself
 
 
+def test_a_hydrate_is_not_substituted_as_one_compound() -> None:
+    rules = CompositionRules(("Cu", "Zn", "S", "O", "H"), substitute_from=("CuSO4.5H2O",))
+    with pytest.raises(ValueError, match=r"'CuSO4.5H2O' is a hydrate .* its first unit \(CuSO4\)"):
+        generate_pool(rules, _unreachable)
+
+
 def test_the_formula_reader_may_be_injected() -> None:
     def strict(formula: str) -> str:
         raise ValueError(f"formula: {formula!r} is not in my notebook")

@@ -12,10 +12,13 @@ from pymatgen.core import Composition
 from discovery.compositions import (
     CompositionSpace,
     TooManyCompositionsError,
+    adduct_units,
     enumerate_compositions,
     is_charge_balanced,
+    misread_formula,
     reduced_formula,
     substitution_candidates,
+    written_out,
 )
 
 ELEMENTS = ("Li", "Na", "Mg", "Fe", "Cu", "O", "S", "Cl")
@@ -133,6 +136,17 @@ def test_substitutions_keep_the_known_stoichiometry_and_charge_balance() -> None
     assert "Li2O3" not in [reduced_formula(c) for c in from_hematite]  # Li+ for Fe3+
 
 
+def test_a_mixed_valence_materials_ions_are_swapped_each_at_its_own_amount() -> None:
+    # Fe3O4 is Fe2+ Fe3+2 O4: Zn2+ for the Fe2+ alone is the spinel ZnFe2O4, never Zn3O4
+    space = CompositionSpace(("Fe", "Ni", "Zn", "Co", "O"), max_elements=3, grid=10)
+    formulas = {reduced_formula(c) for c in substitution_candidates(["Fe3O4"], space)}
+    assert {"ZnFe2O4", "Fe2NiO4", "Fe2CoO4", "FeNi2O4", "FeCo2O4"} <= formulas
+    assert not {"Ni3O4", "Zn3O4", "Co3O4"} & formulas  # pymatgen predicts none of them
+    # LiMn2O4 is Li+ Mn3+ Mn4+ O4: Fe3+ for the Mn3+ alone, the Mn4+ kept
+    wider = CompositionSpace(("Li", "Mn", "Fe", "Ni", "O"), max_elements=4, grid=10)
+    assert [reduced_formula(c) for c in substitution_candidates(["LiMn2O4"], wider)] == ["LiMnFeO4"]
+
+
 @pytest.mark.parametrize(
     ("elements", "grid"), [(("Li", "Fe", "P", "O"), 8), (("Na", "Cl", "S", "O"), 6)]
 )
@@ -223,6 +237,11 @@ def test_measured_dopings_are_told_apart_from_their_host() -> None:
         ("Fe(III)2O3", "known: 'Fe(III)2O3': 'Fe(III)' gives an oxidation state in Roman"),
         ("STO", "known: 'STO': 'STO' reads as one atom per capital, T as hydrogen"),
         ("Mg5Si6", "known: 'Mg5Si6': pymatgen finds no ions in it"),
+        (
+            "CuSO4.5H2O",
+            "known: 'CuSO4.5H2O': 'CuSO4.5H2O' is a hydrate or adduct (CuSO4 + 5 H2O), which"
+            " pymatgen would read as Cu1 H2 S1 O5.5; write it out: CuH10SO9",
+        ),
     ],
 )
 def test_a_known_formula_that_cannot_be_used_is_refused_by_name(known: str, why: str) -> None:
@@ -258,3 +277,59 @@ def test_enumeration_stops_past_its_limit_and_keeps_the_order() -> None:
 def test_charge_balance_of_whole_atoms_past_a_grids_counts(formula: str, balanced: bool) -> None:
     fractions = Composition(formula).fractional_composition.as_dict()
     assert is_charge_balanced(fractions) is balanced
+
+
+@pytest.mark.parametrize(
+    ("written", "units", "meant"),
+    [
+        ("MgSO4.7H2O", [(1, "MgSO4"), (7, "H2O")], "MgH14SO11"),  # pymatgen: O4.7
+        ("MgSO4·7H2O", [(1, "MgSO4"), (7, "H2O")], "MgH14SO11"),  # pymatgen: unreadable
+        ("MgSO4 • 7H2O", [(1, "MgSO4"), (7, "H2O")], "MgH14SO11"),
+        ("Na2CO3*10H2O", [(1, "Na2CO3"), (10, "H2O")], "Na2H20CO13"),
+        ("KAl(SO4)2.12H2O", [(1, "KAl(SO4)2"), (12, "H2O")], "KAlH24S2O20"),
+        ("CaSO4·0.5H2O", [(1, "CaSO4"), (0.5, "H2O")], "CaHSO4.5"),
+        ("CaSO4.0.5H2O", [(1, "CaSO4"), (0.5, "H2O")], "CaHSO4.5"),
+        ("CoCl3.6NH3", [(1, "CoCl3"), (6, "NH3")], "CoH18N6Cl3"),  # pymatgen: Cl3.6
+    ],
+)
+def test_a_hydrate_is_its_units_added_and_refused_as_pymatgen_would_misread_it(
+    written: str, units: list[tuple[float, str]], meant: str
+) -> None:
+    assert adduct_units(written) == units
+    assert written_out(units) == meant
+    assert Composition(meant) == sum(
+        (Composition(unit) * count for count, unit in units), Composition()
+    )
+    problem = misread_formula(written)
+    assert problem is not None and problem.endswith(f"write it out: {meant}"), problem
+
+
+@pytest.mark.parametrize(
+    "formula", ["La1.85Sr0.15CuO4", "Ba0.6K0.4Fe2As2", "YBa2Cu3O6.5", "Na0.3CoO2", "Y0.5H2O"]
+)
+def test_decimal_points_are_no_hydrate_dots(formula: str) -> None:
+    assert adduct_units(formula) == [(1.0, formula)]
+    assert misread_formula(formula) is None
+
+
+def test_a_hydrate_dot_pymatgen_reads_right_passes() -> None:
+    # "O4." is O4 to pymatgen, and H2O follows: Mg H2 S O5 as meant
+    assert adduct_units("MgSO4.H2O") == [(1.0, "MgSO4"), (1.0, "H2O")]
+    assert written_out(adduct_units("MgSO4.H2O")) == "MgH2SO5"
+    assert misread_formula("MgSO4.H2O") is None
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("MgSO4·", "a formula unit is missing beside a dot"),
+        ("MgSO4·0H2O", "'H2O' is counted 0 times"),
+        ("MgSO4·Xx", "'Xx' is not a formula of elements"),
+    ],
+)
+def test_a_hydrate_with_a_unit_that_cannot_be_read_is_refused_naming_it(
+    written: str, why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        written_out(adduct_units(written))
+    assert misread_formula(written) == f"{written!r} looks like a hydrate or adduct, but {why}"
