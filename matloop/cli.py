@@ -781,15 +781,15 @@ def campaign_propose(
         return
     from discovery.compositions import element_fractions
 
-    # the formula says a composition's fractions (--json has them): a column per element
-    # of a wide system squeezed the ids out of the table
-    hidden = set(element_fractions(agent.campaign.space) or [])
+    # What to make and the id to report it under; --json and `export` have the rest (the
+    # model version, the pool row, a composition's fractions, which the formula says):
+    # with them the ids and parameters were cut to '6b…' on an 80-column terminal.
+    hidden = {"model_version", "candidate", *(element_fractions(agent.campaign.space) or [])}
     columns = [c for c in (rows[0] if rows else ["trial_id"]) if c not in hidden]
     table = Table()
     for column in columns:
-        # whole ids and formulas, to copy into `observe`; the rest wrap rather than end in …
-        whole = column in ("trial_id", "formula")
-        table.add_column(escape(column), no_wrap=whole, overflow="fold")
+        whole = column in ("trial_id", "formula")  # to copy into `observe`, never cut
+        table.add_column(escape(column), no_wrap=whole)
     for row in rows:
         table.add_row(*(_fmt(row[c]) for c in columns))
     console.print(table)
