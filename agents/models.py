@@ -27,10 +27,12 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import io
 import json
 import math
+import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -51,7 +53,8 @@ from db.models import (
     model_version,
     save_model_record,
 )
-from discovery.compositions import element_fractions
+from discovery.compositions import ISOTOPES, element_fractions
+from discovery.datasets import repeated
 from discovery.diagnostics import calibration
 from discovery.domain import MAX_ABS_VALUE, ModelArtifact
 from discovery.ensembles import TrainingConfig
@@ -72,7 +75,8 @@ Material = str | Structure
 
 MIN_SAMPLES = 5
 """Fewest labelled materials a model is trained on: in its training file when validation
-has a file of its own, else in the data that is split (training and validation together)."""
+has a file of its own, else in the training part of the split (so data that is split need
+at least one more, for validation)."""
 
 DEFAULT_VAL_FRACTION = 0.1
 """Share of a table held out for validation when neither a fraction nor a file is given."""
@@ -95,7 +99,8 @@ class LabelledData:
         labels: ``n`` display names (the formula as written, or the structure's formula).
         rows: ``n`` 1-based data-row numbers in the source (for error messages).
         ids: ``n`` ids of the stored items the rows were read from (a campaign's trial
-            ids), for lineage; empty when the rows are not stored items (a table's).
+            ids), for lineage; empty when the rows are not stored items (a table's). A
+            row merged from repeats of one material keeps its first item's id.
 
     """
 
@@ -279,13 +284,48 @@ def split(data: LabelledData, val_fraction: float, seed: int) -> tuple[LabelledD
         ValueError: for a fraction outside ``(0, 1)`` or fewer than two materials.
 
     """
+    train_rows, val_rows = _split_rows(len(data), val_fraction, seed)
+    return data.subset(train_rows), data.subset(val_rows)
+
+
+def _split_rows(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """The row numbers (sorted) of :func:`split`'s training and validation parts."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction: must lie in (0, 1), got {val_fraction}")
-    if len(data) < 2:
-        raise ValueError(f"a train/validation split needs at least 2 materials, got {len(data)}")
-    order = np.random.default_rng(seed).permutation(len(data))
-    n_val = min(max(1, round(val_fraction * len(data))), len(data) - 1)
-    return data.subset(np.sort(order[n_val:])), data.subset(np.sort(order[:n_val]))
+    if n < 2:
+        raise ValueError(f"a train/validation split needs at least 2 materials, got {n}")
+    order = np.random.default_rng(seed).permutation(n)
+    n_val = min(max(1, round(val_fraction * n)), n - 1)
+    return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+
+def _training_split(
+    data: LabelledData, val_fraction: float, seed: int, what: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_split_rows` of ``data``, refused when it leaves too little to train on.
+
+    The size check before the split counts the validation part too: 7 materials with
+    ``val_fraction`` 0.9 would leave 1 to train on, which no model fits.
+
+    Raises:
+        ValueError: ``val_fraction: ...`` naming ``what`` and the counts, for a training
+            part under :data:`MIN_SAMPLES`.
+
+    """
+    train_rows, val_rows = _split_rows(len(data), val_fraction, seed)
+    if len(train_rows) < MIN_SAMPLES:
+        # at least one material is always held out: past that, only more data helps
+        remedy = (
+            "give a smaller val_fraction"
+            if len(data) - 1 >= MIN_SAMPLES
+            else f"give at least {MIN_SAMPLES + 1} materials (one is held out for validation)"
+        )
+        raise ValueError(
+            f"val_fraction: {val_fraction:g} of the {len(data)} labelled materials of {what} "
+            f"holds {len(val_rows)} out for validation and leaves {len(train_rows)} to train "
+            f"on; training a model needs at least {MIN_SAMPLES}: {remedy}"
+        )
+    return train_rows, val_rows
 
 
 def _config(kind: str, config: TrainingConfig | None, seed: int) -> PropertyModelConfig:
@@ -366,9 +406,25 @@ def _read_text_csv(path: Path) -> tuple[pd.DataFrame, str]:
             raise ValueError(f"{path}: a data row has more cells than the header") from None
         except (ValueError, pd.errors.ParserError) as error:  # parser errors, not UTF-8, empty
             raise ValueError(f"{path}: {error}".strip()) from None
+    _refuse_repeated_columns(content, path)
     if table.empty:
         raise ValueError(f"{path}: no data rows")
     return table, hashlib.sha256(content).hexdigest()
+
+
+def _refuse_repeated_columns(content: bytes, path: Path) -> None:
+    """Refuse a header that names a column twice, as a campaign's CSV pool does.
+
+    pandas renames the second ``target`` ``target.1``, so a model would silently train on
+    the first of two columns of one name.
+    """
+    text = content.decode("utf-8-sig", errors="replace")  # pandas read it: it decodes
+    header = next(csv.reader(io.StringIO(text)), [])
+    twice = repeated([name.strip() for name in header])
+    if twice:
+        raise ValueError(
+            f"{path}: column(s) {twice} appear more than once in the header; name each column once"
+        )
 
 
 def _column(table: pd.DataFrame, path: Path, column: str, role: str) -> list[str]:
@@ -398,8 +454,9 @@ def _formula(text: str, where: str) -> str:
 
     :func:`literature.formulas.read_formula` resolves an abbreviation with one exact
     formula (``STO`` is SrTiO3), refuses one pymatgen would misread (``YBCO``, its oxygen
-    open) and writes a hydrate out (``CuSO4.5H2O``); the featurizer's reader then checks
-    that what is left is a composition it reads.
+    open) and writes a hydrate out (``CuSO4.5H2O``); D and T (deuterium, tritium) are
+    refused (:func:`_refuse_isotopes`); the featurizer's reader then checks that what is
+    left is a composition it reads.
 
     Raises:
         ValueError: naming ``where`` and why the formula cannot be read.
@@ -410,8 +467,26 @@ def _formula(text: str, where: str) -> str:
         formula = read_formula(text)
     except ValueError as error:  # its own field name, "formula", is not ours
         raise ValueError(f"{where}: {str(error).removeprefix('formula: ')}") from None
+    _refuse_isotopes(formula, text, where)
     parse_formula(formula, where)  # the featurizer's own reader: its error names ``where``
     return formula
+
+
+def _refuse_isotopes(formula: str, text: str, where: str) -> None:
+    """Refuse D or T as an element symbol: pymatgen's compositions count them as H.
+
+    D3S would otherwise be H3S, merged with it and predicted as it. ``formula`` is
+    ``text`` as :func:`read_formula` resolved it (``STO``'s T is titanium's, not tritium).
+    """
+    # element symbols as pymatgen's formula parser reads them: a capital, then lower case
+    symbols = {token for token in re.findall(r"[A-Z][a-z]*", formula) if token in ISOTOPES}
+    if symbols:
+        named = ", ".join(f"{symbol} ({ISOTOPES[symbol]})" for symbol in sorted(symbols))
+        raise ValueError(
+            f"{where}: {text!r} holds {named}, which pymatgen reads as hydrogen: it would "
+            "be taken for its hydrogen compound; write H where hydrogen is meant, or leave "
+            "it out"
+        )
 
 
 def _max_elements(kind: str | None) -> int | None:
@@ -449,7 +524,11 @@ def _composition_formula(material: Material) -> str:
     return material.composition.formula if isinstance(material, Structure) else material
 
 
-def _composition_key(material: Material) -> tuple[tuple[int, ...], tuple[float, ...]]:
+CompositionKey = tuple[tuple[int, ...], tuple[float, ...]]
+"""A composition as :func:`_composition_key` gives it: atomic numbers, molar fractions."""
+
+
+def _composition_key(material: Material) -> CompositionKey:
     """A material's composition whatever its notation (Li0.5CoO2 and LiCo2O4 are one).
 
     Its atomic numbers and molar fractions (to :data:`COMPOSITION_DECIMALS`), as the
@@ -482,31 +561,78 @@ def _structure(text: str, where: str, folder: Path) -> Structure:
         raise ValueError(f"{where}: cannot read the structure ({error})") from None
 
 
-def _merge_repeats(data: LabelledData, path: Path) -> tuple[LabelledData, list[str]]:
-    """One row per composition (:func:`_composition_key`), the mean of its rows' targets.
+def _structure_matcher() -> Any:
+    """A pymatgen ``StructureMatcher`` with its default tolerances.
+
+    Imported here: it loads pymatgen's analysis modules, which only crystal tables need.
+    """
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
+    return StructureMatcher()
+
+
+def _repeat_groups(materials: Sequence[Material], by_structure: bool) -> list[list[int]]:
+    """The rows of each distinct material: one group per material, in order of first row.
+
+    Materials are one when their compositions are one (:func:`_composition_key`, in any
+    notation) and, ``by_structure``, pymatgen's ``StructureMatcher`` (default tolerances)
+    also matches their crystals: NaCl with its sites shifted by 0.1 A is NaCl,
+    its CsCl-type polymorph is not. Only structures of one composition are compared, so
+    matching stays cheap on large tables.
+    """
+    matcher = _structure_matcher() if by_structure else None
+    by_composition: dict[CompositionKey, list[list[int]]] = {}
+    groups: list[list[int]] = []
+    for i, material in enumerate(materials):
+        alike = by_composition.setdefault(_composition_key(material), [])
+        group = next(
+            (g for g in alike if matcher is None or matcher.fit(materials[g[0]], material)),
+            None,
+        )
+        if group is None:
+            group = []
+            alike.append(group)
+            groups.append(group)
+        group.append(i)
+    return groups
+
+
+def _merged(data: LabelledData, groups: Sequence[Sequence[int]]) -> LabelledData:
+    """One row per group of ``data``'s rows: its first row, with the mean of their targets."""
+    means = np.array([data.y[list(rows)].mean() for rows in groups], dtype=float)
+    return replace(data.subset([rows[0] for rows in groups]), y=means)
+
+
+def _merge_repeats(
+    data: LabelledData, path: Path, by_structure: bool = False
+) -> tuple[LabelledData, list[str]]:
+    """One row per material (:func:`_repeat_groups`), the mean of its rows' targets.
 
     As :func:`records_data` does for records: repeats of one composition (TlY, Y2Tl2,
-    Tl0.5Y0.5) would otherwise land on both sides of the validation split, scoring the
-    model on what it was trained on.
+    Tl0.5Y0.5), or ``by_structure`` of one crystal, would otherwise land on both sides of
+    the validation split, scoring the model on what it was trained on.
 
     Returns:
-        The merged data (first row of each composition, in table order) and a note
-        saying how many rows were merged (none when no composition repeats).
+        The merged data (first row of each material, in table order) and a note saying
+        how many rows were merged (none when no material repeats).
 
     """
-    groups: dict[tuple[tuple[int, ...], tuple[float, ...]], list[int]] = {}
-    for i, material in enumerate(data.materials):
-        groups.setdefault(_composition_key(material), []).append(i)
+    groups = _repeat_groups(data.materials, by_structure)
     if len(groups) == len(data):
         return data, []
-    means = np.array([data.y[rows].mean() for rows in groups.values()], dtype=float)
-    merged = replace(data.subset([rows[0] for rows in groups.values()]), y=means)
     repeats = len(data) - len(groups)
-    note = (
-        f"{path}: {repeats} row(s) repeat an earlier composition; each composition's "
-        "targets were averaged into one row"
-    )
-    return merged, [note]
+    if by_structure:
+        note = (
+            f"{path}: {repeats} row(s) repeat an earlier structure (matched by pymatgen's "
+            "StructureMatcher, default tolerances); each structure's targets were averaged "
+            "into one row"
+        )
+    else:
+        note = (
+            f"{path}: {repeats} row(s) repeat an earlier composition; each composition's "
+            "targets were averaged into one row"
+        )
+    return _merged(data, groups), [note]
 
 
 def read_table(
@@ -519,8 +645,9 @@ def read_table(
     """Read labelled materials from a CSV with a header.
 
     Rows of one composition (in any notation: LiCo2O4 is Li0.5CoO2) are merged into one,
-    the mean of their targets; structures are kept as they are (polymorphs differ), unless
-    ``kind`` is a composition model, which reads only their composition.
+    the mean of their targets. Structures are merged when pymatgen's ``StructureMatcher``
+    (default tolerances) matches them, so polymorphs stay apart, unless ``kind`` is a
+    composition model, which reads only their composition.
 
     Args:
         path: CSV file, one material per row.
@@ -533,10 +660,10 @@ def read_table(
 
     Raises:
         FileNotFoundError: if there is no such file.
-        ValueError: naming the file, column and data row (1-based) of a missing column,
-            an empty cell, a target that is not a finite number or is too large, an
-            unreadable formula or structure, or a material with more elements than a
-            ``kind`` model reads.
+        ValueError: naming the file, column and data row (1-based) of a missing column
+            or one the header names twice, an empty cell, a target that is not a finite
+            number or is too large, an unreadable formula (D or T among its symbols too)
+            or structure, or a material with more elements than a ``kind`` model reads.
 
     """
     return _read_table(Path(path), target, formula_column, structure_column, kind).data
@@ -583,14 +710,30 @@ def _read_table(
             materials.append(formula)
             labels.append(" ".join(cell.split()))  # as written: STO, not SrTiO3
     data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
-    if structure_column is not None and kind in (None, "crystal-gnn"):
-        return _TableRead(data, [], sha256)  # polymorphs of one composition are different crystals
-    return _TableRead(*_merge_repeats(data, path), sha256)
+    # polymorphs of one composition are different crystals to a crystal model
+    by_structure = structure_column is not None and kind in (None, "crystal-gnn")
+    return _TableRead(*_merge_repeats(data, path, by_structure), sha256)
 
 
-def _material_key(material: Material, kind: str) -> Any:
-    """What a ``kind`` model reads of a material: its composition, or its whole crystal."""
-    return _material_text(material) if kind == "crystal-gnn" else _composition_key(material)
+def _shared_materials(train: LabelledData, val: LabelledData, kind: str) -> list[int]:
+    """The rows of ``val`` whose material a ``kind`` model also reads in ``train``.
+
+    A composition model reads compositions; a crystal model reads crystals, which match
+    as :func:`_repeat_groups` matches them (a structure's sites shifted a little, or its
+    cell written another way, is the same crystal), compared within one composition.
+    """
+    if kind != "crystal-gnn":
+        trained = {_composition_key(m) for m in train.materials}
+        return [i for i, m in enumerate(val.materials) if _composition_key(m) in trained]
+    matcher = _structure_matcher()
+    by_composition: dict[CompositionKey, list[Material]] = {}
+    for material in train.materials:
+        by_composition.setdefault(_composition_key(material), []).append(material)
+    return [
+        i
+        for i, material in enumerate(val.materials)
+        if any(matcher.fit(t, material) for t in by_composition.get(_composition_key(material), []))
+    ]
 
 
 def _refuse_overlap(
@@ -600,8 +743,7 @@ def _refuse_overlap(
 
     Scored on materials it was trained on, a model looks better than it is.
     """
-    trained = {_material_key(m, kind) for m in train.materials}
-    shared = [i for i, m in enumerate(val.materials) if _material_key(m, kind) in trained]
+    shared = _shared_materials(train, val, kind)
     if shared:
         what = "structure(s)" if kind == "crystal-gnn" else "composition(s)"
         examples = ", ".join(f"data row {val.rows[i]} ({val.labels[i]!r})" for i in shared[:3])
@@ -664,9 +806,11 @@ def prepare_table(
         ValueError: naming the file, column and row of bad input; for a ``unit`` pint
             cannot read, an unknown kind,
             ``crystal-gnn`` without a structure column, both ``val_path`` and
-            ``val_fraction``, fewer than :data:`MIN_SAMPLES` compositions (repeats are
-            merged, see :func:`read_table`) in ``path``, or a ``val_path`` that holds
-            materials of ``path``.
+            ``val_fraction``, fewer than :data:`MIN_SAMPLES` materials (repeats are
+            merged, see :func:`read_table`) in ``path`` or, split, in its training part
+            (``val_fraction: ...``), or a ``val_path`` that holds materials of ``path``
+            (compositions; for ``crystal-gnn``, crystals pymatgen's ``StructureMatcher``
+            matches).
 
     """
     settings = _config(kind, config, seed)
@@ -701,7 +845,8 @@ def prepare_table(
     else:
         _check_size(len(data), str(path))
         fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
-        train_part, val = split(data, fraction, seed)
+        train_rows, val_rows = _training_split(data, fraction, seed, str(path))
+        train_part, val = data.subset(train_rows), data.subset(val_rows)
         info["validation"] = f"random {fraction:g} (seed {seed})"
     return PreparedTraining(train_part, val, settings, info, tuple(notes), declared)
 
@@ -804,6 +949,11 @@ def prepare_campaign(
 ) -> PreparedTraining:
     """Read and split a composition campaign's measurements for training.
 
+    Measurements of one composition become one row, the mean of their values, before the
+    split, as a table's rows do: a CSV pool may hold one composition twice (TiO2 and
+    Ti0.33333333O0.66666667, whose fractions its check tells apart, see
+    :data:`COMPOSITION_DECIMALS`), and the two would otherwise land on both sides of it.
+
     The model lists the trials it was trained on (:func:`_campaign_lineage`) and names
     the campaign in its ``source`` (``campaign:<name>``). It is not filed under the
     campaign in the registry: a property model stands alone (another campaign may use it
@@ -821,34 +971,51 @@ def prepare_campaign(
     Raises:
         CampaignNotFoundError: if there is no such campaign.
         ValueError: for a campaign that is not a composition campaign, an unknown
-            objective, fewer than :data:`MIN_SAMPLES` measurements, or a measured
-            composition with more elements than a ``kind`` model reads (naming it).
+            objective, fewer than :data:`MIN_SAMPLES` measured compositions (in the
+            training part: ``val_fraction: ...``), or a measured composition with more
+            elements than a ``kind`` model reads (naming it).
 
     """
     settings = _config(kind, config, seed)
     if kind == "crystal-gnn":
         raise ValueError("kind: crystal-gnn needs structures; a campaign's trials have none")
-    data, chosen, unit = campaign_data(store, name, objective)
-    _check_size(len(data), f"campaign {name!r} (objective {chosen!r})")
+    measured, chosen, unit = campaign_data(store, name, objective)
+    what = f"campaign {name!r} (objective {chosen!r})"
+    groups = _repeat_groups(measured.materials, by_structure=False)
+    data = _merged(measured, groups)
+    _check_size(len(data), what)
     _check_widths(data, f"campaign {name!r} measurements", kind)
-    train_part, val = split(data, val_fraction, seed)
+    train_rows, val_rows = _training_split(data, val_fraction, seed, what)
+
+    def trials(rows: np.ndarray) -> list[str]:  # every trial merged into the rows, in order
+        return [measured.ids[i] for i in sorted(i for row in rows for i in groups[row])]
+
     info = {
         "target": chosen,
         "source": f"campaign:{name}",
         "unit": unit,
         "validation": f"random {val_fraction:g} (seed {seed})",
-        **_campaign_lineage(train_part.ids, val.ids),
+        **_campaign_lineage(trials(train_rows), trials(val_rows)),
     }
-    return PreparedTraining(train_part, val, settings, info)
+    notes: tuple[str, ...] = ()
+    if repeats := len(measured) - len(data):
+        notes = (
+            f"campaign {name!r}: {repeats} measurement(s) repeat an earlier composition "
+            "(measured again, or written another way in the pool); each composition's "
+            "values were averaged into one row",
+        )
+    return PreparedTraining(data.subset(train_rows), data.subset(val_rows), settings, info, notes)
 
 
 def _campaign_lineage(train_trials: Sequence[str], val_trials: Sequence[str]) -> dict[str, Any]:
     """Which trials a campaign's property model learned from, as a campaign's surrogate says.
 
     ``train_trials`` and ``train_trials_hash`` (:func:`agents.campaign.trial_lineage`),
-    and the validation split's trials (``val_trials``, in proposal order, None past
+    and the validation split's trials (``val_trials``, None past
     :data:`~agents.campaign.MAX_LINEAGE_TRIALS`): an ensemble stops training and scales
-    its spread on them. Not part of the model's version, which stays what it was before
+    its spread on them. Each lists every trial behind its split's rows (a row merged from
+    measurements of one composition stands for all of their trials), in proposal order.
+    Not part of the model's version, which stays what it was before
     trials were recorded: every measured trial is a row of the data, so other trials of
     the campaign are other data (another campaign with the very same measurements shares
     the model, and its lineage stays that of the first training).
@@ -1026,8 +1193,9 @@ def prepare_records(
         seed: Seed of the validation split (and of training when ``config`` is None).
 
     Raises:
-        ValueError: for fewer than :data:`MIN_SAMPLES` readable formulas, or a formula
-            with more elements than a ``kind`` model reads (naming it).
+        ValueError: for fewer than :data:`MIN_SAMPLES` readable formulas (in all, or in
+            the training part of the split: ``val_fraction: ...``), or a formula with more
+            elements than a ``kind`` model reads (naming it).
 
     """
     settings = _config(kind, config, seed)
@@ -1041,7 +1209,8 @@ def prepare_records(
             f"training a model needs at least {MIN_SAMPLES}"
         )
     _check_widths(data, f"property {property!r} records", kind)
-    train_part, val = split(data, val_fraction, seed)
+    train_rows, val_rows = _training_split(data, val_fraction, seed, f"property {property!r}")
+    train_part, val = data.subset(train_rows), data.subset(val_rows)
     info = {
         "target": property,
         "source": f"records:{property}",
@@ -1216,30 +1385,53 @@ def load_property_model(version: str, device: str | None = None) -> PropertyMode
 
     Raises:
         LookupError: if no model has that version.
-        ValueError: if the version is not a property model (a campaign GP, a tagger), or
+        ValueError: if the version is not a property model (a campaign's surrogate, a
+            tagger), its weights are not a property model's (naming what they lack), or it
             was trained with another featurizer version than this code's.
 
     """
-    artifact = load_model_record(version)
-    if artifact.kind not in KINDS or artifact.featurizer_version is None:
-        what = (  # a campaign's surrogate has a property model's kind, but no featurizer
-            f"a {artifact.kind} model" if artifact.kind not in KINDS else "a campaign's surrogate"
-        )
+    what = _not_a_property_model(version)
+    if what is not None:
         raise ValueError(
             f"model {version!r} is {what}, not a property model of materials: those are "
-            f"trained with `matloop model train` ({', '.join(KINDS)})"
+            f"trained with `matloop model train` ({', '.join(KINDS)}), a campaign's "
+            "measurements too (--campaign NAME)"
         )
+    artifact = load_model_record(version)
     try:
         return PropertyModel.from_bytes(artifact.weights, device)
     except ValueError as error:
         raise ValueError(f"model {version!r}: {error}") from None
 
 
+def _not_a_property_model(version: str) -> str | None:
+    """What the registered ``version`` is when it is no property model, else None.
+
+    A campaign's surrogate may have a property model's kind (gp, ensemble, gnn,
+    transformer) and a featurizer version, but it reads a campaign's encoded inputs, not
+    materials: it is told by the campaign it belongs to (property models belong to none).
+    One whose campaign record is gone is told by its missing featurizer version (a GP's).
+
+    Raises:
+        LookupError: if no model has that version.
+
+    """
+    described = describe_model_record(version)  # no weights read
+    if described["kind"] not in KINDS:
+        return f"a {described['kind']} model"
+    if described["campaign"] is not None:
+        return f"a campaign's surrogate (campaign {described['campaign']!r})"
+    if described["featurizer_version"] is None:
+        return "a campaign's surrogate"
+    return None
+
+
 def read_materials(kind: str, items: Sequence[str], folder: str | Path = ".") -> list[Material]:
     """Materials to predict: formulas, or for ``crystal-gnn`` CIF files.
 
     Formulas are read as a pool's are (:func:`_formula`): ``STO`` is SrTiO3, ``YBCO``
-    (its oxygen open) is refused, ``CuSO4.5H2O`` is written out.
+    (its oxygen open) is refused, ``CuSO4.5H2O`` is written out. D and T are refused:
+    pymatgen would read them as hydrogen (D3S as H3S).
 
     Args:
         kind: The model's kind.

@@ -214,29 +214,63 @@ class PropertyModel:
         """Rebuild a model written by :meth:`to_bytes`.
 
         Raises:
-            ValueError: when the stored featurizer version differs from this code's, since
-                its predictions would silently change.
+            ValueError: when ``data`` is not a property model's (naming the fields it
+                lacks: a campaign's ensemble surrogate stores its ensemble alone), or when
+                the stored featurizer version differs from this code's, since its
+                predictions would silently change.
 
         """
-        blob = torch.load(io.BytesIO(data), weights_only=True)
+        blob = _stored_fields(data)
         kind = blob["kind"]
         if blob["featurizer_version"] != _version(kind):
             raise ValueError(
                 f"model was trained with featurizer {blob['featurizer_version']!r}, "
                 f"this code has {_version(kind)!r}"
             )
+        try:
+            return cls._rebuild(blob, device)
+        except KeyError as error:  # a body written by something else than to_bytes
+            raise ValueError(f"weights: the {kind} model's body has no field {error}") from None
+
+    @classmethod
+    def _rebuild(cls, blob: dict[str, Any], device: str | None) -> PropertyModel:
+        """The model of :meth:`from_bytes`'s checked fields."""
+        kind, version, metrics = blob["kind"], blob["featurizer_version"], blob["metrics"]
         if kind == "hybrid":
             first, second = (cls.from_bytes(part, device) for part in blob["body"])
-            return cls(kind, blob["featurizer_version"], blob["metrics"], parts=(first, second))
+            return cls(kind, version, metrics, parts=(first, second))
         if kind == "gp":
-            return cls(
-                kind,
-                blob["featurizer_version"],
-                blob["metrics"],
-                gp=_FeatureGP.from_bytes(blob["body"]),
-            )
-        ensemble = Ensemble.from_bytes(blob["body"], device)
-        return cls(kind, blob["featurizer_version"], blob["metrics"], ensemble=ensemble)
+            return cls(kind, version, metrics, gp=_FeatureGP.from_bytes(blob["body"]))
+        return cls(kind, version, metrics, ensemble=Ensemble.from_bytes(blob["body"], device))
+
+
+#: Fields of the weights :meth:`PropertyModel.to_bytes` writes.
+STORED_FIELDS = ("kind", "featurizer_version", "metrics", "body")
+
+
+def _stored_fields(data: bytes) -> dict[str, Any]:
+    """The fields :meth:`PropertyModel.to_bytes` wrote, checked to be there.
+
+    Raises:
+        ValueError: ``weights: ...`` for bytes torch cannot read, or that lack a field or
+            name a kind that is not a property model's.
+
+    """
+    try:
+        blob = torch.load(io.BytesIO(data), weights_only=True)
+    except Exception as error:  # torch raises many kinds (unpickling, zip, EOF)
+        raise ValueError(f"weights: torch cannot read them ({type(error).__name__})") from None
+    if not isinstance(blob, dict):
+        raise ValueError(f"weights: hold a {type(blob).__name__}, not a property model's fields")
+    missing = [name for name in STORED_FIELDS if name not in blob]
+    if missing:
+        raise ValueError(
+            f"weights: no {', '.join(map(repr, missing))}; not a property model's "
+            "(written by PropertyModel.to_bytes)"
+        )
+    if blob["kind"] not in KINDS:
+        raise ValueError(f"weights: kind {blob['kind']!r} is none of {list(KINDS)}")
+    return blob
 
 
 def fit_property_model(
@@ -510,6 +544,7 @@ class _FeatureGP:
 
 __all__ = [
     "KINDS",
+    "STORED_FIELDS",
     "Prediction",
     "PropertyModel",
     "PropertyModelConfig",

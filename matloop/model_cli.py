@@ -41,6 +41,8 @@ def _number(value: Any) -> str:
 
 #: Arguments of :func:`agents.models.prepare_table` and the options that set them.
 TABLE_OPTIONS = {"val_path": "--val", "val_fraction": "--val-fraction"}
+#: Those of :func:`agents.models.prepare_campaign` and :func:`~agents.models.prepare_records`.
+SPLIT_OPTIONS = {"val_fraction": "--val-fraction"}
 
 
 def _as_options(error: ValueError, options: dict[str, str]) -> Exception:
@@ -197,6 +199,29 @@ def _lineage_notes(prepared: PreparedTraining, stored: dict[str, Any], fresh: bo
     ]
 
 
+#: What the validation metrics of an ensemble kind (ensemble, gnn, transformer, hybrid,
+#: crystal-gnn) are: its members keep their epoch of least validation MAE, a hybrid's
+#: mixing weight is the one of least validation MAE, and the spread is rescaled to the
+#: split's errors, so the split chose the model it scores.
+SELECTED_ON_VALIDATION = (
+    "the validation split also chose this model (each member's epoch of least validation "
+    "MAE, and a hybrid's mixing weight) and recalibrated its spread, so its MAE, RMSE and "
+    "NLL were used for model selection and are optimistic, and its coverage is not out of "
+    "sample; predict a held-out set to measure them (a gp's validation metrics are held out)"
+)
+#: What a GP's validation metrics are: :func:`agents.models.train` fits it without the split.
+HELD_OUT = "the validation split was held out of the fit: its metrics are out of sample"
+
+
+def _validation_note(metrics: dict[str, Any]) -> str | None:
+    """How far a property model's ``val_`` metrics can be trusted, or None if not recorded."""
+    if metrics.get("val_in_calibration"):
+        return SELECTED_ON_VALIDATION
+    if metrics.get("val_in_training") is False:
+        return HELD_OUT
+    return None
+
+
 @model_app.command("train")
 def model_train(
     data: Annotated[Path | None, typer.Option(help="Training CSV (one material a row).")] = None,
@@ -221,7 +246,9 @@ def model_train(
     ] = None,
     objective: Annotated[str | None, typer.Option(help="Objective of --campaign.")] = None,
     kind: Annotated[str, typer.Option(help=KIND_HELP)] = "ensemble",
-    formula_column: Annotated[str, typer.Option(help="Formula column of --data.")] = "formula",
+    formula_column: Annotated[
+        str | None, typer.Option(help="Formula column of --data (default: formula).")
+    ] = None,
     structure_column: Annotated[
         str | None, typer.Option(help="Column of CIF text or CIF paths (crystal-gnn).")
     ] = None,
@@ -254,6 +281,7 @@ def model_train(
     gp has none. The same data and settings train once: a registered model is reported.
     --unit declares a table's unit; a campaign's model takes its objective's, a records
     model its records'. --min-confidence keeps the --records at least that confident.
+    --formula-column and --structure-column name where --data's materials are: one of them.
     """
     from rich.markup import escape
 
@@ -269,6 +297,7 @@ def model_train(
                 for name, value in (
                     ("--target", target),
                     ("--val", val),
+                    ("--formula-column", formula_column),
                     ("--structure-column", structure_column),
                     ("--unit", unit),  # a campaign's objective, or the records, say theirs
                 )
@@ -276,6 +305,11 @@ def model_train(
             ]
             if extra:
                 raise CommandError(f"{extra[0]}: applies to --data only, not {source}")
+        if formula_column is not None and structure_column is not None:
+            raise CommandError(
+                "--formula-column: --structure-column reads the materials from crystal "
+                "structures, and no formula column is read with it; give one of them"
+            )
         if objective is not None and source != "--campaign":
             raise CommandError(f"--objective: applies to --campaign only, not {source}")
         if min_confidence is not None and source != "--records":
@@ -331,7 +365,7 @@ def model_train(
                         data,
                         target,
                         kind,
-                        formula_column=formula_column,
+                        formula_column=formula_column or "formula",
                         structure_column=structure_column,
                         val_path=val,
                         unit=unit,
@@ -340,14 +374,20 @@ def model_train(
                 except ValueError as error:  # "val_path: ..." names arguments: say options
                     raise _as_options(error, TABLE_OPTIONS) from None
             elif campaign is not None:
-                prepared = prepare_campaign(campaigns, campaign, objective, kind, **common)
+                try:
+                    prepared = prepare_campaign(campaigns, campaign, objective, kind, **common)
+                except ValueError as error:  # "val_fraction: ..." names the argument
+                    raise _as_options(error, SPLIT_OPTIONS) from None
             else:
                 from db.literature import LiteratureStore
 
                 assert records is not None
-                prepared = prepare_records(
-                    LiteratureStore(), records, kind, min_confidence=min_confidence, **common
-                )
+                try:
+                    prepared = prepare_records(
+                        LiteratureStore(), records, kind, min_confidence=min_confidence, **common
+                    )
+                except ValueError as error:
+                    raise _as_options(error, SPLIT_OPTIONS) from None
             stored, fresh, written = _train_and_register(prepared, plots, device)
     for note in (*prepared.notes, *_lineage_notes(prepared, stored, fresh)):
         console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
@@ -367,11 +407,7 @@ def model_train(
         highlight=False,
     )
     if metrics.get("val_in_calibration"):
-        console.print(
-            "note: the validation split also stopped training and recalibrated the spread, "
-            "so its coverage is not out of sample; predict a held-out set to measure it",
-            highlight=False,
-        )
+        console.print(f"note: {SELECTED_ON_VALIDATION}", highlight=False)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 
@@ -561,6 +597,9 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
         if isinstance(value, list | dict):
             value = f"({len(value)} entries; --json shows them)"
         console.print(f"  {key}: {_number(value)}", highlight=False)
+    note = _validation_note(info["metrics"])
+    if note is not None:
+        console.print(f"note: {note}", highlight=False)
 
 
 @model_app.command("predict")
@@ -593,6 +632,7 @@ def model_predict(
             "mean": float(prediction.mean[i]),
             "std": float(prediction.std[i]),
             "epistemic_std": float(prediction.epistemic_std[i]),
+            "unit": unit,  # the model's (None when it records none): the numbers' meaning
         }
         for i, material in enumerate(materials)
     ]

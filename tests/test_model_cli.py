@@ -57,7 +57,10 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
     assert version.startswith("model:ensemble:")
     assert "36 train / 4 validation" in result.output
     assert re.search(r"validation: MAE \S+, RMSE \S+, NLL \S+, 95% coverage \S+", result.output)
-    assert "its coverage is not out of sample" in result.output  # the split recalibrated it
+    said = " ".join(result.output.split())  # Rich wraps long lines
+    assert "its coverage is not out of sample" in said  # the split recalibrated it
+    # members keep their epoch of least validation MAE: the split chose what it scores
+    assert "its MAE, RMSE and NLL were used for model selection and are optimistic" in said
     assert (tmp_path / "plots" / "parity.png").is_file()
     assert (tmp_path / "plots" / "calibration.png").is_file()
     again = cli.invoke(app, train)
@@ -81,12 +84,14 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
     assert info["weights_bytes"] > 0 and len(info["metrics"]["members"]) == 1
     text = cli.invoke(app, ["model", "show", version])
     assert "val_coverage_95" in text.output and "featurizer_version" in text.output
+    assert "were used for model selection and are optimistic" in " ".join(text.output.split())
 
     predicted = cli.invoke(app, ["model", "predict", version, "NaCl", "NaN", "--json"])
     assert predicted.exit_code == 0, predicted.output
     rows = json.loads(predicted.output)
     assert [r["material"] for r in rows] == ["NaCl", "NaN"]
     assert all(r["std"] > 0 for r in rows)
+    assert [r["unit"] for r in rows] == [None, None]  # trained without --unit
     table = cli.invoke(app, ["model", "predict", version, "Fe2O3"])
     assert table.exit_code == 0 and "± std" in table.output and "Fe2O3" in table.output
 
@@ -138,6 +143,20 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
             "--device: set ensemble training, and --kind gp trains no ensemble",
         ),
         (
+            ["model", "train", "--campaign", "sc", "--formula-column", "name"],
+            "--formula-column: applies to --data only, not --campaign",
+        ),
+        (
+            ["model", "train", "--records", "tc", "--formula-column", "name"],
+            "--formula-column: applies to --data only, not --records",
+        ),
+        (
+            ["model", "train", "--data", "x.csv", "--target", "k", "--structure-column", "cif",
+             "--formula-column", "name"],
+            "--formula-column: --structure-column reads the materials from crystal structures, "
+            "and no formula column is read with it; give one of them",
+        ),
+        (
             ["model", "train", "--data", "x.csv", "--target", "k", "--val", "v.csv",
              "--val-fraction", "0.2"],
             "--val-fraction: holds part of the training data out for validation, and --val "
@@ -176,6 +195,33 @@ def test_bad_table_cells_name_the_file_column_and_row(cli: CliRunner, tmp_path: 
     assert ModelRecord.objects.count() == 0
 
 
+def test_a_split_that_leaves_too_little_to_train_on_names_the_fraction(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "small.csv"
+    path.write_text("formula,k\n" + "".join(f"{f},{i}\n" for i, f in enumerate(SALTS[:7])))
+    result = cli.invoke(app, ["model", "train", "--data", str(path), "--target", "k",
+                              "--kind", "gp", "--val-fraction", "0.9"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    text = " ".join(result.output.split())
+    assert "math domain error" not in text
+    assert f"--val-fraction: 0.9 of the 7 labelled materials of {path} holds 6 out for " in text
+    assert "leaves 1 to train on; training a model needs at least 5: give a smaller --val-" in text
+    assert ModelRecord.objects.count() == 0
+
+
+def test_a_column_named_twice_in_a_training_header_is_refused(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    path = tmp_path / "twice.csv"
+    path.write_text("formula,k,k\n" + "".join(f"{f},{i},{-i}\n" for i, f in enumerate(SALTS)))
+    result = cli.invoke(app, ["model", "train", "--data", str(path), "--target", "k",
+                              "--kind", "gp"])  # fmt: skip
+    assert result.exit_code == 1, result.output
+    assert "column(s) ['k'] appear more than once in the header" in " ".join(result.output.split())
+    assert ModelRecord.objects.count() == 0
+
+
 def test_records_train_a_gp_and_predict_reports_bad_formulas(cli: CliRunner) -> None:
     for material, value in [("MgB2", 39.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3), ("Nb", 9.2),
                             ("YBa2Cu3O7", 92.0), ("La2CuO4", 38.0)]:  # fmt: skip
@@ -190,6 +236,13 @@ def test_records_train_a_gp_and_predict_reports_bad_formulas(cli: CliRunner) -> 
     wide = cli.invoke(app, ["model", "predict", version, "MgB2", "LiBeBNaMgAlSiKCaScTiVCr"])
     assert wide.exit_code == 1, wide.output
     assert "material 2: 'LiBeBNaMgAlSiKCaScTiVCr' has 13 elements" in wide.output
+    deuteride = cli.invoke(app, ["model", "predict", version, "MgB2", "D3S"])  # not H3S
+    assert deuteride.exit_code == 1, deuteride.output
+    assert "material 2: 'D3S' holds D (deuterium), which pymatgen reads as hydrogen" in (
+        " ".join(deuteride.output.split())
+    )
+    shown = cli.invoke(app, ["model", "show", version])  # a GP never saw its validation split
+    assert "the validation split was held out of the fit" in " ".join(shown.output.split())
 
 
 def salts_csv(path: Path, formulas: list[str]) -> Path:
@@ -381,6 +434,9 @@ def test_a_table_model_takes_its_unit_and_a_prior_without_one_is_refused(
     assert version != unitless and " GPa," in given.output  # not the unit-less model again
     shown = json.loads(cli.invoke(app, ["model", "show", version, "--json"]).output)
     assert shown["metrics"]["unit"] == "GPa"
+    predicted = cli.invoke(app, ["model", "predict", version, "NaCl", "KF", "--json"])
+    assert predicted.exit_code == 0, predicted.output
+    assert [row["unit"] for row in json.loads(predicted.output)] == ["GPa", "GPa"]
     pool = salts_csv(tmp_path / "pool.csv", ["NaCl", "KCl", "NaF", "KF", "LiCl", "LiBr"])
     create = ["campaign", "create", "bulk", "--from-csv", str(pool), "--composition", "formula"]
     create += ["--objective", "k:max:MPa", "--initial", "2"]
@@ -458,6 +514,12 @@ def test_a_campaign_model_records_its_trials(cli: CliRunner, tmp_path: Path) -> 
                     composition="formula")  # fmt: skip
     agent = CampaignAgent.from_dataset(store, "sc", pool, CampaignSettings("random", initial=8))
     agent.observe(LookupOracle.from_candidates(store.candidates("sc")).evaluate(agent.propose()))
+    too_few = cli.invoke(app, ["model", "train", "--campaign", "sc", "--kind", "gp",
+                               "--val-fraction", "0.5"])  # fmt: skip
+    assert too_few.exit_code == 1, too_few.output
+    assert "--val-fraction: 0.5 of the 8 labelled materials of campaign 'sc'" in (
+        " ".join(too_few.output.split())
+    )
     result = cli.invoke(app, ["model", "train", "--campaign", "sc", "--kind", "gp"])
     assert result.exit_code == 0, result.output
     version = registered(result.output)
@@ -477,6 +539,44 @@ def test_a_campaign_model_records_its_trials(cli: CliRunner, tmp_path: Path) -> 
     text = " ".join(again.output.split())
     assert f"already registered {version}" in text
     assert "its train_trials_hash differ from this training's" in text
+
+
+def test_a_campaigns_ensemble_surrogate_is_refused_as_a_property_model(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    import numpy as np
+
+    from agents import CampaignAgent
+    from db import CampaignStore
+    from discovery.datasets import load_csv
+    from discovery.domain import CampaignSettings, Direction
+    from discovery.ensembles import TrainingConfig
+    from discovery.property_models import PropertyModelConfig, fit_property_model
+
+    store = CampaignStore()
+    pool_csv = salts_csv(tmp_path / "salts.csv", SALTS)
+    pool = load_csv(pool_csv, [("k", Direction.MAXIMIZE)], composition="formula")
+    CampaignAgent.from_dataset(store, "sc", pool, CampaignSettings("gp", initial=2))
+    tiny = TrainingConfig(n_members=1, epochs=2, patience=2, batch_size=4, device="cpu")
+    fitted = fit_property_model(SALTS[:6], np.arange(6.0), SALTS[6:], np.arange(2.0),
+                                PropertyModelConfig("ensemble", tiny))  # fmt: skip
+    assert fitted.ensemble is not None
+    # as a campaign stores its ensemble surrogate: the ensemble alone, and its featurizer
+    surrogate = ModelArtifact(
+        "ensemble",
+        "ab" * 32,
+        {"n_train": 6},
+        fitted.ensemble.to_bytes(),
+        featurizer_version=fitted.featurizer_version,
+    )
+    version = store.save_model("sc", surrogate)
+    said = f"model '{version}' is a campaign's surrogate (campaign 'sc'), not a property model"
+    predicted = cli.invoke(app, ["model", "predict", version, "NaCl"])
+    assert predicted.exit_code == 1 and said in " ".join(predicted.output.split())
+    create = ["campaign", "create", "other", "--from-csv", str(pool_csv), "--composition",
+              "formula", "--objective", "k:max", "--prior", version]  # fmt: skip
+    prior = cli.invoke(app, create)
+    assert prior.exit_code == 1 and said in " ".join(prior.output.split()), prior.output
 
 
 def test_a_table_read_from_two_folders_is_one_model_named_by_its_absolute_path(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import math
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,8 +17,10 @@ from pymatgen.core import Composition, Lattice, Structure
 from agents import CampaignAgent, LookupOracle
 from agents.campaign import trial_lineage, with_prior
 from agents.models import (
+    MIN_SAMPLES,
     LabelledData,
     TrainedModel,
+    campaign_data,
     data_hash,
     lineage_changes,
     load_property_model,
@@ -30,6 +33,7 @@ from agents.models import (
     register,
     register_trained,
     registered,
+    split,
     train,
     train_from_campaign,
     train_from_records,
@@ -151,6 +155,10 @@ def test_a_gp_hash_ignores_ensemble_settings_and_keeps_its_registered_version() 
     assert data_hash(data, val, reseeded) != default  # the seed starts its optimiser
 
 
+#: Seven compositions: a split of 0.9 of them leaves one to train on.
+SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
+
+
 @pytest.mark.parametrize(
     ("rows", "kwargs", "message"),
     [
@@ -190,6 +198,29 @@ def test_a_gp_hash_ignores_ensemble_settings_and_keeps_its_registered_version() 
             {"val_fraction": 1.0},
             r"val_fraction: must lie in \(0, 1\)",
         ),
+        (
+            [["formula", "k", "k"], ["NaCl", "1", "2"]],
+            {},
+            r"bad\.csv: column\(s\) \['k'\] appear more than once in the header",
+        ),
+        (
+            [["formula", "k"], ["H3S", "1"], ["D3S", "2"]],
+            {},
+            r"'formula' in data row 2: 'D3S' holds D \(deuterium\), which pymatgen reads as "
+            "hydrogen",
+        ),
+        (
+            [["formula", "k"], *[[f, "1"] for f in SEVEN_SALTS]],
+            {"val_fraction": 0.9},
+            r"^val_fraction: 0.9 of the 7 labelled materials of .*bad\.csv holds 6 out for "
+            r"validation and leaves 1 to train on; training a model needs at least 5: give a "
+            "smaller val_fraction$",
+        ),
+        (
+            [["formula", "k"], *[[f, "1"] for f in ("NaCl", "KCl", "LiF", "MgO", "CaO")]],
+            {"val_fraction": 0.1},
+            r"^val_fraction: 0.1 of the 5 .* leaves 4 to train on; .*: give at least 6 materials",
+        ),
     ],
 )
 def test_bad_tables_are_refused_naming_file_column_and_row(
@@ -224,15 +255,61 @@ def test_a_composition_in_another_notation_is_one_composition(tmp_path: Path) ->
 def test_structures_of_one_composition_merge_for_composition_models_only(
     tmp_path: Path,
 ) -> None:
-    # two NaCl cells (polymorphs, to a crystal model) and KCl
-    rows = [["cif", "a"], *[[rock_salt(c, "Cl", a).to(fmt="cif"), str(a)]
-                            for c, a in (("Na", 5.6), ("K", 6.3), ("Na", 5.8))]]  # fmt: skip
+    # rock-salt NaCl, KCl and CsCl-type NaCl: two polymorphs of NaCl, to a crystal model
+    cells = [rock_salt("Na", "Cl", 5.6), rock_salt("K", "Cl", 6.3), caesium_chloride("Na", "Cl")]
+    targets = ("5.6", "6.3", "5.8")
+    rows = [["cif", "a"], *[[c.to(fmt="cif"), a] for c, a in zip(cells, targets, strict=True)]]
     path = write_csv(tmp_path / "s.csv", rows)
     crystals = read_table(path, "a", structure_column="cif", kind="crystal-gnn")
     assert crystals.labels == ["NaCl", "KCl", "NaCl"]
     compositions = read_table(path, "a", structure_column="cif", kind="gp")
     assert compositions.labels == ["NaCl", "KCl"] and compositions.rows == [1, 2]
     np.testing.assert_allclose(compositions.y, [5.7, 6.3])
+
+
+def shifted(structure: Structure, angstrom: float = 0.1) -> Structure:
+    """``structure`` with every site moved by ``angstrom`` along x: the same crystal."""
+    moved = structure.copy()
+    moved.translate_sites(list(range(len(moved))), [angstrom, 0, 0], frac_coords=False)
+    return moved
+
+
+def test_one_crystal_written_twice_is_one_row_for_a_crystal_model(tmp_path: Path) -> None:
+    nacl = rock_salt(*SALT_CELLS[0])
+    cells = [*(rock_salt(*cell) for cell in SALT_CELLS), shifted(nacl),
+             nacl.copy().make_supercell(2), caesium_chloride("Na", "Cl")]  # fmt: skip
+    rows = [["cif", "a"], *[[c.to(fmt="cif"), str(i + 1)] for i, c in enumerate(cells)]]
+    path = write_csv(tmp_path / "s.csv", rows)
+    prepared = prepare_table(path, "a", "crystal-gnn", structure_column="cif")
+    values = {
+        row: value for part in (prepared.train, prepared.val)
+        for row, value in zip(part.rows, part.y, strict=True)
+    }  # fmt: skip
+    # rows 8 (shifted) and 9 (a supercell) are row 1's rock-salt NaCl; CsCl-type row 10 is not
+    assert sorted(values) == [1, 2, 3, 4, 5, 6, 7, 10]
+    assert values[1] == pytest.approx((1 + 8 + 9) / 3) and values[10] == 10
+    assert prepared.notes == (
+        f"{path}: 2 row(s) repeat an earlier structure (matched by pymatgen's "
+        "StructureMatcher, default tolerances); each structure's targets were averaged "
+        "into one row",
+    )
+
+
+def test_a_validation_file_holding_a_training_crystal_moved_a_little_is_refused(
+    tmp_path: Path,
+) -> None:
+    salts = [rock_salt(c, x, a) for c, x, a in SALT_CELLS[:5]]
+    rows = [["cif", "a"], *[[c.to(fmt="cif"), str(c.lattice.a)] for c in salts]]
+    training = write_csv(tmp_path / "train.csv", rows)
+    nacl = shifted(salts[0]).to(fmt="cif")  # the first training crystal, moved by 0.1 A
+    moved = write_csv(tmp_path / "moved.csv", [["cif", "a"], [nacl, "5"]])
+    with pytest.raises(ValueError, match=r"^val_path: 1 structure\(s\) of .*moved\.csv are also "
+                       r"in the training file .*train\.csv \(data row 1 \('NaCl'\)\)"):  # fmt: skip
+        prepare_table(training, "a", "crystal-gnn", structure_column="cif", val_path=moved)
+    polymorph = caesium_chloride("Na", "Cl").to(fmt="cif")
+    other = write_csv(tmp_path / "polymorph.csv", [["cif", "a"], [polymorph, "4"]])
+    prepared = prepare_table(training, "a", "crystal-gnn", structure_column="cif", val_path=other)
+    assert len(prepared.train) == 5 and prepared.val.labels == ["NaCl"]
 
 
 def test_copies_of_compositions_cannot_leak_into_the_validation_split(
@@ -318,6 +395,16 @@ def test_a_formula_wider_than_the_model_reads_is_refused_naming_its_data_row(
     assert len(read_table(path, "k")) == 5  # no model named: no limit
 
 
+def test_deuterium_and_tritium_are_refused_not_read_as_hydrogen() -> None:
+    for formula, isotope in (("D3S", "D (deuterium)"), ("T2O", "T (tritium)"),
+                             ("LiD", "D (deuterium)")):  # fmt: skip
+        message = rf"^material 2: '{formula}' holds {re.escape(isotope)}, which pymatgen reads "
+        with pytest.raises(ValueError, match=message + "as hydrogen"):
+            read_materials("gp", ["H3S", formula])
+    # Dy, Te and Ta are elements; STO's T is titanium's (SrTiO3), not tritium
+    assert read_materials("gp", ["DyTe", "TaS2", "STO"]) == ["DyTe", "TaS2", "SrTiO3"]
+
+
 def test_a_validation_fraction_with_a_validation_file_is_refused_naming_both(
     tmp_path: Path,
 ) -> None:
@@ -375,6 +462,16 @@ def rock_salt(cation: str, anion: str, a: float) -> Structure:
     )
 
 
+def caesium_chloride(cation: str, anion: str, a: float = 3.4) -> Structure:
+    """The CsCl-type cell of ``cation`` and ``anion``: another polymorph than rock salt."""
+    return Structure(Lattice.cubic(a), [cation, anion], [[0.0, 0.0, 0.0], [0.5, 0.5, 0.5]])
+
+
+#: Rock-salt cells: cation, anion, lattice constant (A).
+SALT_CELLS = [("Na", "Cl", 5.64), ("K", "Cl", 6.29), ("Mg", "O", 4.21), ("Li", "F", 4.03),
+              ("Ca", "O", 4.81), ("Na", "F", 4.63), ("Sr", "O", 5.16)]  # fmt: skip
+
+
 def test_structures_are_read_from_cif_text_or_cif_files_beside_the_csv(tmp_path: Path) -> None:
     (tmp_path / "cifs").mkdir()
     (tmp_path / "cifs" / "kcl.cif").write_text(rock_salt("K", "Cl", 6.29).to(fmt="cif"))
@@ -399,15 +496,13 @@ def test_structures_are_read_from_cif_text_or_cif_files_beside_the_csv(tmp_path:
 
 
 def test_crystal_gnn_trains_on_cif_structures_and_reloads(mongodb_uri: str, tmp_path: Path) -> None:
-    salts = [("Na", "Cl", 5.64), ("K", "Cl", 6.29), ("Mg", "O", 4.21),
-             ("Li", "F", 4.03), ("Ca", "O", 4.81), ("Na", "F", 4.63)]  # fmt: skip
-    rows = [["cif", "a"], *[[rock_salt(c, x, a).to(fmt="cif"), str(a)] for c, x, a in salts]]
+    rows = [["cif", "a"], *[[rock_salt(c, x, a).to(fmt="cif"), str(a)] for c, x, a in SALT_CELLS]]
     path = write_csv(tmp_path / "salts.csv", rows)
     tiny = replace(TINY, epochs=2, patience=2, batch_size=2)
     trained = train_from_table(
         path, "a", "crystal-gnn", structure_column="cif", val_fraction=0.34, config=tiny
     )
-    assert trained.model.metrics["n_train"] == 4 and len(trained.validation.labels) == 2
+    assert trained.model.metrics["n_train"] == 5 and len(trained.validation.labels) == 2
     version = register_trained(trained)
     assert version.startswith("model:crystal-gnn:")
     (tmp_path / "nacl.cif").write_text(rock_salt("Na", "Cl", 5.64).to(fmt="cif"))
@@ -424,6 +519,32 @@ def test_loading_something_that_is_not_a_property_model_is_refused(mongodb_uri: 
     tagger = save_model_record(ModelArtifact("tagger-supermat", "e" * 64, {}, b"x"), "t")
     with pytest.raises(ValueError, match="not a property model"):
         load_property_model(tagger)
+
+
+def test_a_campaign_ensemble_surrogate_is_named_not_read_as_a_property_model(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(SALTS)]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    CampaignAgent.from_dataset(store, "salts", pool, CampaignSettings("gp", initial=2))
+    fitted = fit_property_model(SALTS[:6], np.arange(6.0), SALTS[6:], np.arange(2.0),
+                                PropertyModelConfig("ensemble", TINY))  # fmt: skip
+    assert fitted.ensemble is not None
+    # as discovery.campaign_models stores one: the ensemble alone, with a featurizer version
+    surrogate = ModelArtifact("ensemble", "ab" * 32, {"n_train": 6}, fitted.ensemble.to_bytes(),
+                              featurizer_version=fitted.featurizer_version)  # fmt: skip
+    version = store.save_model("salts", surrogate)
+    message = rf"^model '{version}' is a campaign's surrogate \(campaign 'salts'\), not a property "
+    with pytest.raises(ValueError, match=message):
+        load_property_model(version)
+    with pytest.raises(ValueError, match=message):  # `campaign create/run --prior VERSION`
+        with_prior(GPPlanner(), version, pool.space)
+    # the same weights filed under no campaign: malformed, named, never a bare KeyError
+    orphan = save_model_record(replace(surrogate, data_hash="cd" * 32))
+    with pytest.raises(ValueError, match=rf"^model '{orphan}': weights: no 'featurizer_version', "
+                       r"'metrics', 'body'; not a property model's"):  # fmt: skip
+        load_property_model(orphan)
 
 
 # -- literature records ------------------------------------------------------------------
@@ -675,6 +796,73 @@ def test_a_campaign_model_lists_its_trials_and_outlives_its_campaign(
     assert described["metrics"]["val_trials"] == info["val_trials"]
     store.delete("salts")  # its own surrogates go; a property model may be another's prior
     assert [r["version"] for r in list_model_records()] == [version]
+
+
+def reduced(formula: str) -> str:
+    """``formula``'s composition to 6 decimals of its molar fractions: TiO2 in any notation."""
+    fractions = Composition(formula).fractional_composition.get_el_amt_dict()
+    return " ".join(f"{el}{round(amount, 6)}" for el, amount in sorted(fractions.items()))
+
+
+#: A pool that writes two compositions twice: fractions 3e-9 apart, which its check keeps.
+TWINS = ["TiO2", "Ti0.33333333O0.66666667", "HfBe5", "Hf0.16666667Be0.83333333"]
+
+
+def test_one_composition_measured_twice_in_a_campaign_is_one_row_on_one_side(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    formulas = [*TWINS, *SALTS]
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(formulas)]]
+    pool = load_csv(write_csv(tmp_path / "twins.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    assert len(pool.points) == 12  # the pool holds each twin: the model must merge them
+    agent = CampaignAgent.from_dataset(
+        store, "twins", pool, CampaignSettings("random", initial=12, batch_size=12)
+    )
+    agent.observe(LookupOracle.from_candidates(store.candidates("twins")).evaluate(agent.propose()))
+    measured = sorted(str(t.id) for t in store.trials("twins"))
+
+    def sides(*parts: LabelledData) -> list[set[str]]:
+        return [{reduced(str(m)) for m in part.materials} for part in parts]
+
+    raw = campaign_data(store, "twins")[0]  # a row per trial, as the split saw them before
+    assert any(set.intersection(*sides(*split(raw, 0.5, seed))) for seed in range(8))
+    for seed in range(8):
+        prepared = prepare_campaign(store, "twins", kind="gp", val_fraction=0.5, seed=seed)
+        train_side, val_side = sides(prepared.train, prepared.val)
+        assert len(prepared.train) + len(prepared.val) == 10 and not train_side & val_side
+        info = prepared.info  # each side lists the trials behind its rows, twins both
+        assert sorted(info["train_trials"] + info["val_trials"]) == measured
+        assert len(info["train_trials"]) == len(prepared.train) + sum(
+            reduced(t) in train_side for t in TWINS[::2]
+        )
+    merged = dict(zip(map(str, prepared.train.materials + prepared.val.materials),
+                      [*prepared.train.y, *prepared.val.y], strict=True))  # fmt: skip
+    titania = next(value for m, value in merged.items() if reduced(m) == reduced("TiO2"))
+    assert titania == pytest.approx(0.5)  # the mean of rows 0 and 1
+    assert prepared.notes == (
+        "campaign 'twins': 2 measurement(s) repeat an earlier composition (measured again, "
+        "or written another way in the pool); each composition's values were averaged into "
+        "one row",
+    )
+
+
+def test_a_campaign_whose_split_leaves_too_little_to_train_on_is_refused(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    rows = [["formula", "a"], *[[f, str(i)] for i, f in enumerate(SALTS)]]
+    pool = load_csv(write_csv(tmp_path / "salts.csv", rows), [("a", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    agent = CampaignAgent.from_dataset(
+        store, "salts", pool, CampaignSettings("random", initial=8, batch_size=8)
+    )
+    agent.observe(LookupOracle.from_candidates(store.candidates("salts")).evaluate(agent.propose()))
+    message = (
+        r"^val_fraction: 0.5 of the 8 labelled materials of campaign 'salts' \(objective 'a'\) "
+        rf"holds 4 out for validation and leaves 4 to train on; .* at least {MIN_SAMPLES}"
+    )
+    with pytest.raises(ValueError, match=message):
+        prepare_campaign(store, "salts", kind="gp", val_fraction=0.5)
 
 
 def test_a_campaign_composition_wider_than_the_model_reads_is_refused_before_training(

@@ -12,6 +12,7 @@ import torch
 from pymatgen.core import Composition, Lattice, Structure
 
 from discovery.ensembles import TrainingConfig
+from discovery.featurizers import featurizer_version
 from discovery.property_models import (
     KINDS,
     Prediction,
@@ -221,6 +222,44 @@ def test_from_bytes_rejects_another_featurizer_version(
     torch.save(blob, buffer)
     with pytest.raises(ValueError, match=r"trained with featurizer 'composition:0:"):
         PropertyModel.from_bytes(buffer.getvalue())
+
+
+def saved(blob: object) -> bytes:
+    """``blob`` as ``torch.save`` writes it."""
+    buffer = io.BytesIO()
+    torch.save(blob, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (  # a campaign's ensemble surrogate stores its ensemble alone
+            saved({"kind": "mlp", "member_args": {}, "states": [], "scale": 1.0}),
+            r"^weights: no 'featurizer_version', 'metrics', 'body'; not a property model's",
+        ),
+        (b"not a torch file", r"^weights: torch cannot read them \(\w+\)$"),
+        (saved([1, 2]), r"^weights: hold a list, not a property model's fields$"),
+        (
+            saved({"kind": "svm", "featurizer_version": "x", "metrics": {}, "body": None}),
+            r"^weights: kind 'svm' is none of \['gp'",
+        ),
+        (
+            saved(
+                {
+                    "kind": "gp",
+                    "featurizer_version": featurizer_version(),
+                    "metrics": {},
+                    "body": saved({"variant": "exact"}),  # a GP's fields left out
+                }
+            ),
+            r"^weights: the gp model's body has no field 'columns'$",
+        ),
+    ],
+)
+def test_from_bytes_names_what_a_malformed_model_lacks(data: bytes, message: str) -> None:
+    with pytest.raises(ValueError, match=message):  # never a bare KeyError
+        PropertyModel.from_bytes(data)
 
 
 # ---------------------------------------------------------------- input checks
