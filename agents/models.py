@@ -32,7 +32,6 @@ import hashlib
 import io
 import json
 import math
-import re
 import warnings
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -53,7 +52,7 @@ from db.models import (
     model_version,
     save_model_record,
 )
-from discovery.compositions import ISOTOPES, element_fractions
+from discovery.compositions import element_fractions
 from discovery.datasets import repeated
 from discovery.diagnostics import calibration
 from discovery.domain import MAX_ABS_VALUE, ModelArtifact
@@ -454,9 +453,9 @@ def _formula(text: str, where: str) -> str:
 
     :func:`literature.formulas.read_formula` resolves an abbreviation with one exact
     formula (``STO`` is SrTiO3), refuses one pymatgen would misread (``YBCO``, its oxygen
-    open) and writes a hydrate out (``CuSO4.5H2O``); D and T (deuterium, tritium) are
-    refused (:func:`_refuse_isotopes`); the featurizer's reader then checks that what is
-    left is a composition it reads.
+    open), refuses deuterium and tritium (``D3S``, which pymatgen reads as H3S) and writes
+    a hydrate out (``CuSO4.5H2O``); the featurizer's reader then checks that what is left
+    is a composition it reads.
 
     Raises:
         ValueError: naming ``where`` and why the formula cannot be read.
@@ -467,26 +466,8 @@ def _formula(text: str, where: str) -> str:
         formula = read_formula(text)
     except ValueError as error:  # its own field name, "formula", is not ours
         raise ValueError(f"{where}: {str(error).removeprefix('formula: ')}") from None
-    _refuse_isotopes(formula, text, where)
     parse_formula(formula, where)  # the featurizer's own reader: its error names ``where``
     return formula
-
-
-def _refuse_isotopes(formula: str, text: str, where: str) -> None:
-    """Refuse D or T as an element symbol: pymatgen's compositions count them as H.
-
-    D3S would otherwise be H3S, merged with it and predicted as it. ``formula`` is
-    ``text`` as :func:`read_formula` resolved it (``STO``'s T is titanium's, not tritium).
-    """
-    # element symbols as pymatgen's formula parser reads them: a capital, then lower case
-    symbols = {token for token in re.findall(r"[A-Z][a-z]*", formula) if token in ISOTOPES}
-    if symbols:
-        named = ", ".join(f"{symbol} ({ISOTOPES[symbol]})" for symbol in sorted(symbols))
-        raise ValueError(
-            f"{where}: {text!r} holds {named}, which pymatgen reads as hydrogen: it would "
-            "be taken for its hydrogen compound; write H where hydrogen is meant, or leave "
-            "it out"
-        )
 
 
 def _max_elements(kind: str | None) -> int | None:

@@ -810,10 +810,11 @@ def misread_formula(formula: str) -> str | None:
     Refused: a Roman-numeral oxidation state (:func:`roman_oxidation_state`), a hydrate
     or other adduct that pymatgen would read as one formula unit (:func:`adduct_misread`:
     ``"MgSO4.7H2O"`` as O4.7; the literature layer's ``read_formula`` writes it out),
-    and a run of one-letter symbols (:func:`letter_runs`) that repeats an element
+    a run of one-letter symbols (:func:`letter_runs`) that repeats an element
     (``"BSCCO"``: a formula writes ``C2``) or holds ``T`` or ``D``, which pymatgen reads
-    as hydrogen (``"ITO"``). Formulas written in capitals (``"CO"``, ``"KSCN"``, ``"HNO3"``) pass;
-    a semi-structural ``"HCOOH"`` does not (write ``CH2O2``).
+    as hydrogen (``"ITO"``), and deuterium or tritium anywhere (``"D3S"`` is not H3S).
+    Formulas written in capitals (``"CO"``, ``"KSCN"``, ``"HNO3"``) pass; a
+    semi-structural ``"HCOOH"`` does not (write ``CH2O2``).
 
     Args:
         formula: A formula as written.
@@ -840,6 +841,13 @@ def misread_formula(formula: str) -> str | None:
                 f"{run!r} reads as one atom per capital, {isotope} as hydrogen (an isotope):"
                 " an abbreviation? write the formula with element symbols and amounts"
             )
+    # symbols as pymatgen's parser reads them: D3S would be H3S, LaD10 LaH10
+    if isotopes := sorted(set(re.findall(r"[A-Z][a-z]*", formula)) & _ISOTOPES):
+        named = ", ".join(f"{symbol} ({ISOTOPES[symbol]})" for symbol in isotopes)
+        return (
+            f"holds {named}, which pymatgen reads as hydrogen: it would be taken for its"
+            " hydrogen compound; write H where hydrogen is meant, or leave it out"
+        )
     return adduct_misread(formula)
 
 

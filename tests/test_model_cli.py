@@ -238,7 +238,7 @@ def test_records_train_a_gp_and_predict_reports_bad_formulas(cli: CliRunner) -> 
     assert "material 2: 'LiBeBNaMgAlSiKCaScTiVCr' has 13 elements" in wide.output
     deuteride = cli.invoke(app, ["model", "predict", version, "MgB2", "D3S"])  # not H3S
     assert deuteride.exit_code == 1, deuteride.output
-    assert "material 2: 'D3S' holds D (deuterium), which pymatgen reads as hydrogen" in (
+    assert "material 2: 'D3S': holds D (deuterium), which pymatgen reads as hydrogen" in (
         " ".join(deuteride.output.split())
     )
     shown = cli.invoke(app, ["model", "show", version])  # a GP never saw its validation split

@@ -206,7 +206,7 @@ SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
         (
             [["formula", "k"], ["H3S", "1"], ["D3S", "2"]],
             {},
-            r"'formula' in data row 2: 'D3S' holds D \(deuterium\), which pymatgen reads as "
+            r"'formula' in data row 2: 'D3S': holds D \(deuterium\), which pymatgen reads as "
             "hydrogen",
         ),
         (
@@ -398,7 +398,7 @@ def test_a_formula_wider_than_the_model_reads_is_refused_naming_its_data_row(
 def test_deuterium_and_tritium_are_refused_not_read_as_hydrogen() -> None:
     for formula, isotope in (("D3S", "D (deuterium)"), ("T2O", "T (tritium)"),
                              ("LiD", "D (deuterium)")):  # fmt: skip
-        message = rf"^material 2: '{formula}' holds {re.escape(isotope)}, which pymatgen reads "
+        message = rf"^material 2: '{formula}': holds {re.escape(isotope)}, which pymatgen reads "
         with pytest.raises(ValueError, match=message + "as hydrogen"):
             read_materials("gp", ["H3S", formula])
     # Dy, Te and Ta are elements; STO's T is titanium's (SrTiO3), not tritium

@@ -333,3 +333,14 @@ def test_a_hydrate_with_a_unit_that_cannot_be_read_is_refused_naming_it(
     with pytest.raises(ValueError, match=why):
         written_out(adduct_units(written))
     assert misread_formula(written) == f"{written!r} looks like a hydrate or adduct, but {why}"
+
+
+@pytest.mark.parametrize("formula", ["D3S", "LaD10", "T2O", "LiOD"])
+def test_deuterium_and_tritium_are_misreadings_wherever_a_formula_is_read(formula: str) -> None:
+    """pymatgen reads D and T as H: D3S would be merged with and predicted as H3S."""
+    assert "which pymatgen reads as hydrogen" in (misread_formula(formula) or "")
+
+
+@pytest.mark.parametrize("formula", ["DyTe", "TaS2", "SrTiO3", "TbTe3"])
+def test_elements_starting_with_d_or_t_are_no_isotopes(formula: str) -> None:
+    assert misread_formula(formula) is None
