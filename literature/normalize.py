@@ -77,6 +77,7 @@ from pymatgen.core import Composition, Element
 # The project's one pint registry, built on first use; it knows "eV/atom" and "eV/fu".
 # Units are only read here, never defined: aliases and foreign words stay in the tables
 # below, so discovery's conversions are the same whether or not a paper was read.
+from discovery.compositions import adduct_units, written_out
 from discovery.units import registry
 from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
 
@@ -942,10 +943,26 @@ _CONNECTIVES = re.compile(
 
 
 def _clean_material(mention: str) -> str:
-    """:func:`_clean` plus formula-specific PDF repairs."""
+    """:func:`_clean` plus formula-specific PDF repairs, and a hydrate written out."""
     text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
     text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
-    return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
+    text = re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
+    return _written_out_adduct(text)
+
+
+def _written_out_adduct(text: str) -> str:
+    """``MgSO4.7H2O`` as ``MgH14SO11`` (pymatgen reads O4.7); else ``text`` as it is.
+
+    Only an adduct of plain formula units is written out: one with doping variables
+    (``NaxCoO2·yH2O``) is left to the variable reader.
+    """
+    units = adduct_units(text)
+    if len(units) == 1:
+        return text
+    try:
+        return written_out(units)
+    except ValueError:
+        return text
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:

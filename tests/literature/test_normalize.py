@@ -1033,3 +1033,16 @@ def test_the_qualifier_of_the_mention_itself_comes_first() -> None:
     assert result is not None and result.qualifier == "~"
     ranged = parse_quantity("30-48 K", default_unit="K", kind="temperature", before="over ")
     assert ranged is not None and (ranged.qualifier, ranged.low, ranged.high) == ("=", 30, 48)
+
+
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [("MgSO4.7H2O", "MgH14SO11"), ("Na0.35CoO2·1.3H2O", "Na0.35CoH2.6O3.3")],
+)
+def test_a_hydrate_is_read_with_its_water(mention: str, formula: str) -> None:
+    # pymatgen alone reads MgSO4.7H2O as MgSO5.7H2
+    assert normalize_material(mention).formula == formula
+
+
+def test_a_hydrate_with_variables_is_left_to_the_variable_reader() -> None:
+    assert normalize_material("NaxCoO2·yH2O").formula is None  # x and y not given
