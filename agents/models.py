@@ -303,26 +303,30 @@ def _training_split(
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_split_rows` of ``data``, refused when it leaves too little to train on.
 
-    The size check before the split counts the validation part too: 7 materials with
-    ``val_fraction`` 0.9 would leave 1 to train on, which no model fits.
+    The split holds at least one material out, so ``data`` needs :data:`MIN_SAMPLES` + 1;
+    and 7 materials with ``val_fraction`` 0.9 would leave 1 to train on, which no model
+    fits.
 
     Raises:
-        ValueError: ``val_fraction: ...`` naming ``what`` and the counts, for a training
-            part under :data:`MIN_SAMPLES`.
+        ValueError: ``val_fraction: ...`` for a fraction outside (0, 1) or a training part
+            under :data:`MIN_SAMPLES`, naming ``what`` and the counts; ``what: ...`` for
+            too few materials to split.
 
     """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction: must lie in (0, 1), got {val_fraction}")
+    if len(data) < MIN_SAMPLES + 1:
+        raise ValueError(
+            f"{what}: {len(data)} labelled material(s); training a model needs at least "
+            f"{MIN_SAMPLES}, and a validation split holds one out: give at least "
+            f"{MIN_SAMPLES + 1}"
+        )
     train_rows, val_rows = _split_rows(len(data), val_fraction, seed)
     if len(train_rows) < MIN_SAMPLES:
-        # at least one material is always held out: past that, only more data helps
-        remedy = (
-            "give a smaller val_fraction"
-            if len(data) - 1 >= MIN_SAMPLES
-            else f"give at least {MIN_SAMPLES + 1} materials (one is held out for validation)"
-        )
         raise ValueError(
             f"val_fraction: {val_fraction:g} of the {len(data)} labelled materials of {what} "
             f"holds {len(val_rows)} out for validation and leaves {len(train_rows)} to train "
-            f"on; training a model needs at least {MIN_SAMPLES}: {remedy}"
+            f"on; training a model needs at least {MIN_SAMPLES}: give a smaller val_fraction"
         )
     return train_rows, val_rows
 
@@ -334,6 +338,7 @@ def _config(kind: str, config: TrainingConfig | None, seed: int) -> PropertyMode
 
 
 def _check_size(n: int, what: str) -> None:
+    """Refuse fewer materials than a model trains on (a split: :func:`_training_split`)."""
     if n < MIN_SAMPLES:
         raise ValueError(
             f"{what}: {n} labelled material(s); training a model needs at least {MIN_SAMPLES}"
@@ -418,7 +423,8 @@ def _refuse_repeated_columns(content: bytes, path: Path) -> None:
     the first of two columns of one name.
     """
     text = content.decode("utf-8-sig", errors="replace")  # pandas read it: it decodes
-    header = next(csv.reader(io.StringIO(text)), [])
+    # pandas skips blank lines before the header: so does this
+    header = next((row for row in csv.reader(io.StringIO(text)) if any(c.strip() for c in row)), [])
     twice = repeated([name.strip() for name in header])
     if twice:
         raise ValueError(
@@ -542,21 +548,28 @@ def _structure(text: str, where: str, folder: Path) -> Structure:
         raise ValueError(f"{where}: cannot read the structure ({error})") from None
 
 
+#: ``StructureMatcher`` tolerances for "one crystal": sites shifted by a tenth of an
+#: Angstrom or a supercell match, a cell strained by 2% does not (pymatgen's defaults,
+#: which rescale volumes, took NaCl at 5.64 and 4.5 A for one crystal: a pressure series,
+#: typical training data for a crystal model, would have been averaged into one row).
+STRUCTURE_TOLERANCES = {"ltol": 0.02, "stol": 0.05, "angle_tol": 1.0, "scale": False}
+
+
 def _structure_matcher() -> Any:
-    """A pymatgen ``StructureMatcher`` with its default tolerances.
+    """A pymatgen ``StructureMatcher`` with :data:`STRUCTURE_TOLERANCES`.
 
     Imported here: it loads pymatgen's analysis modules, which only crystal tables need.
     """
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    return StructureMatcher()
+    return StructureMatcher(**STRUCTURE_TOLERANCES)
 
 
 def _repeat_groups(materials: Sequence[Material], by_structure: bool) -> list[list[int]]:
     """The rows of each distinct material: one group per material, in order of first row.
 
     Materials are one when their compositions are one (:func:`_composition_key`, in any
-    notation) and, ``by_structure``, pymatgen's ``StructureMatcher`` (default tolerances)
+    notation) and, ``by_structure``, pymatgen's ``StructureMatcher`` (:data:`STRUCTURE_TOLERANCES`)
     also matches their crystals: NaCl with its sites shifted by 0.1 A is NaCl,
     its CsCl-type polymorph is not. Only structures of one composition are compared, so
     matching stays cheap on large tables.
@@ -605,8 +618,8 @@ def _merge_repeats(
     if by_structure:
         note = (
             f"{path}: {repeats} row(s) repeat an earlier structure (matched by pymatgen's "
-            "StructureMatcher, default tolerances); each structure's targets were averaged "
-            "into one row"
+            "StructureMatcher: shifts and supercells, not strain); each structure's targets "
+            "were averaged into one row"
         )
     else:
         note = (
@@ -627,8 +640,8 @@ def read_table(
 
     Rows of one composition (in any notation: LiCo2O4 is Li0.5CoO2) are merged into one,
     the mean of their targets. Structures are merged when pymatgen's ``StructureMatcher``
-    (default tolerances) matches them, so polymorphs stay apart, unless ``kind`` is a
-    composition model, which reads only their composition.
+    (:data:`STRUCTURE_TOLERANCES`) matches them, so polymorphs and strained cells stay
+    apart, unless ``kind`` is a composition model, which reads only their composition.
 
     Args:
         path: CSV file, one material per row.
@@ -824,7 +837,6 @@ def prepare_table(
         notes += val_notes
         info |= {"validation": f"file {Path(val_path).resolve()}", "val_table_sha256": val_sha256}
     else:
-        _check_size(len(data), str(path))
         fraction = DEFAULT_VAL_FRACTION if val_fraction is None else val_fraction
         train_rows, val_rows = _training_split(data, fraction, seed, str(path))
         train_part, val = data.subset(train_rows), data.subset(val_rows)
@@ -964,7 +976,6 @@ def prepare_campaign(
     what = f"campaign {name!r} (objective {chosen!r})"
     groups = _repeat_groups(measured.materials, by_structure=False)
     data = _merged(measured, groups)
-    _check_size(len(data), what)
     _check_widths(data, f"campaign {name!r} measurements", kind)
     train_rows, val_rows = _training_split(data, val_fraction, seed, what)
 
@@ -1183,11 +1194,12 @@ def prepare_records(
     if kind == "crystal-gnn":
         raise ValueError("kind: crystal-gnn needs structures; literature records have none")
     data, notes, data_unit, record_ids, papers = records_data(store, property, min_confidence, unit)
-    if len(data) < MIN_SAMPLES:
+    if len(data) < MIN_SAMPLES + 1:  # one more for the validation split
         skipped = f" ({'; '.join(notes)})" if notes else ""
         raise ValueError(
             f"property {property!r}: {len(data)} material(s) with a readable formula{skipped}; "
-            f"training a model needs at least {MIN_SAMPLES}"
+            f"training a model needs at least {MIN_SAMPLES}, and a validation split holds "
+            f"one out: give at least {MIN_SAMPLES + 1}"
         )
     _check_widths(data, f"property {property!r} records", kind)
     train_rows, val_rows = _training_split(data, val_fraction, seed, f"property {property!r}")

@@ -191,7 +191,8 @@ SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
         (
             [["formula", "k"], ["NaCl", "1"], ["KCl", "2"], ["LiF", "3"]],
             {},
-            r"3 labelled material\(s\); training a model needs at least 5",
+            r"3 labelled material\(s\); training a model needs at least 5, and a validation "
+            "split holds one out: give at least 6",
         ),
         (
             [["formula", "k"], *[[f, "1"] for f in ("NaCl", "KCl", "LiF", "MgO", "CaO")]],
@@ -219,7 +220,8 @@ SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
         (
             [["formula", "k"], *[[f, "1"] for f in ("NaCl", "KCl", "LiF", "MgO", "CaO")]],
             {"val_fraction": 0.1},
-            r"^val_fraction: 0.1 of the 5 .* leaves 4 to train on; .*: give at least 6 materials",
+            r"bad\.csv: 5 labelled material\(s\); training a model needs at least 5, and a "
+            "validation split holds one out: give at least 6$",
         ),
     ],
 )
@@ -290,8 +292,8 @@ def test_one_crystal_written_twice_is_one_row_for_a_crystal_model(tmp_path: Path
     assert values[1] == pytest.approx((1 + 8 + 9) / 3) and values[10] == 10
     assert prepared.notes == (
         f"{path}: 2 row(s) repeat an earlier structure (matched by pymatgen's "
-        "StructureMatcher, default tolerances); each structure's targets were averaged "
-        "into one row",
+        "StructureMatcher: shifts and supercells, not strain); each structure's targets "
+        "were averaged into one row",
     )
 
 
@@ -1008,3 +1010,27 @@ def test_a_table_unit_pint_cannot_read_is_refused_naming_it(tmp_path: Path, unit
     table = write_csv(tmp_path / "t.csv", [["formula", "k"], ["NaCl", "1"]])
     with pytest.raises(ValueError, match=r"^unit: "):
         prepare_table(table, "k", "gp", unit=unit)
+
+
+def test_a_strained_crystal_is_not_merged_with_the_relaxed_one() -> None:
+    """A pressure series is training data for a crystal model, not repeats of one row."""
+    from pymatgen.core import Lattice, Structure
+
+    from agents.models import _repeat_groups
+
+    def rock_salt(a: float) -> Structure:
+        return Structure.from_spacegroup(
+            "Fm-3m", Lattice.cubic(a), ["Na", "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]]
+        )
+
+    moved = rock_salt(5.64)
+    moved.translate_sites(range(len(moved)), [0.02, 0.0, 0.0])  # the same crystal, moved
+    crystals = [rock_salt(5.64), moved, rock_salt(5.3), rock_salt(4.5)]
+    assert _repeat_groups(crystals, by_structure=True) == [[0, 1], [2], [3]]
+
+
+def test_a_repeated_column_after_blank_lines_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "blank.csv"
+    path.write_text("\n\nformula,k,k\nNaCl,1,2\n")  # pandas skips the blank lines
+    with pytest.raises(ValueError, match=r"column\(s\) \['k'\] appear more than once"):
+        read_table(path, "k")
