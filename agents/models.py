@@ -548,11 +548,12 @@ def _structure(text: str, where: str, folder: Path) -> Structure:
         raise ValueError(f"{where}: cannot read the structure ({error})") from None
 
 
-#: ``StructureMatcher`` tolerances for "one crystal": sites shifted by a tenth of an
-#: Angstrom or a supercell match, a cell strained by 2% does not (pymatgen's defaults,
-#: which rescale volumes, took NaCl at 5.64 and 4.5 A for one crystal: a pressure series,
-#: typical training data for a crystal model, would have been averaged into one row).
-STRUCTURE_TOLERANCES = {"ltol": 0.02, "stol": 0.05, "angle_tol": 1.0, "scale": False}
+#: ``StructureMatcher`` tolerances for "one crystal" (lattice, site and angle, no volume
+#: rescaling): sites shifted by a tenth of an Angstrom or a supercell match, a cell
+#: strained by 2% does not (pymatgen's defaults, which rescale volumes, took NaCl at 5.64
+#: and 4.5 A for one crystal: a pressure series, typical training data for a crystal
+#: model, would have been averaged into one row).
+STRUCTURE_TOLERANCES = (0.02, 0.05, 1.0)
 
 
 def _structure_matcher() -> Any:
@@ -562,7 +563,8 @@ def _structure_matcher() -> Any:
     """
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    return StructureMatcher(**STRUCTURE_TOLERANCES)
+    ltol, stol, angle_tol = STRUCTURE_TOLERANCES
+    return StructureMatcher(ltol=ltol, stol=stol, angle_tol=angle_tol, scale=False)
 
 
 def _repeat_groups(materials: Sequence[Material], by_structure: bool) -> list[list[int]]:
