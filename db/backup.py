@@ -34,6 +34,7 @@ from pymongo.client_session import ClientSession
 from pymongo.database import Database
 from pymongo.errors import OperationFailure
 from pymongo.read_concern import ReadConcern
+from pymongo.read_preferences import ReadPreference
 
 from db.connection import SCHEMA_COLLECTION
 
@@ -101,21 +102,37 @@ def dump(database: Database, folder: Path) -> DumpReport:
     return DumpReport(folder, counts)
 
 
+def collections(database: Database) -> list[str]:
+    """The collections a dump holds and a restore replaces: not views, not ``system.*``.
+
+    ``system.profile`` and the like are the server's (mongodump leaves them out too): a
+    capped one cannot even be read at snapshot read concern.
+    """
+    names = database.list_collection_names(filter={"type": "collection"})
+    return sorted(n for n in names if not n.startswith("system."))
+
+
 def _write(database: Database, folder: Path) -> dict[str, int]:
     # collections and their indexes are listed first: MongoDB lists neither in a transaction
-    names = sorted(database.list_collection_names())
+    names = collections(database)
     indexes = {name: _indexes(database, name) for name in names}
     counts: dict[str, int] = {}
     digests: dict[str, str] = {}
     try:
         with (
             database.client.start_session() as session,
-            session.start_transaction(read_concern=ReadConcern("snapshot")),
+            # snapshot reads are the primary's: a backup URI may prefer a secondary
+            session.start_transaction(
+                read_concern=ReadConcern("snapshot"), read_preference=ReadPreference.PRIMARY
+            ),
         ):
             for name in names:
                 counts[name], digests[name] = _write_collection(
                     database, name, folder / f"{name}.bson", session
                 )
+        if (created := sorted(set(collections(database)) - set(names))) != []:
+            # e.g. the first model's GridFS bucket: its record may be in the snapshot
+            raise ValueError(f"collections {created} were created while the dump ran: dump again")
     except OperationFailure as error:
         if not (error.has_error_label("TransientTransactionError") or error.code in ENDED):
             raise
@@ -236,7 +253,7 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
         raise ValueError(f"collections {occupied} are not empty; pass drop=True (--drop)")
     # a collection the dump lacks would mix the target's past with the dump's (GridFS
     # files of models the dump does not have, tokens revoked since): it goes
-    others = sorted(set(database.list_collection_names()) - set(documents)) if drop else []
+    others = sorted(set(collections(database)) - set(documents)) if drop else []
     for name in [*others, SCHEMA_COLLECTION]:
         database.drop_collection(name)
     for name, rows in documents.items():

@@ -35,6 +35,7 @@ class ServerInfo:
     port: int
     data_dir: str
     log: str
+    started: float | None = None  # the process's creation time (psutil), None before kept
 
     @property
     def uri(self) -> str:
@@ -93,20 +94,25 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def _serves(pid: int, data_dir: str) -> bool:
-    """Whether process ``pid`` is a SecantusDB server keeping ``data_dir``.
+def _serves(info: ServerInfo) -> bool | None:
+    """Whether ``info``'s process is the server it records; None when it cannot be told.
 
     A pid file outlives a reboot or a killed server, and its pid may since belong to any
-    other program: that one must be neither taken for the database nor signalled.
+    other program: that one must be neither taken for the database nor signalled. The
+    pid and its process's creation time identify the process; a pid file written before
+    the time was kept is checked by the server's data folder on its command line.
     """
     try:
-        command = psutil.Process(pid).cmdline()
-    except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+        process = psutil.Process(info.pid)
+        if info.started is not None:
+            return abs(process.create_time() - info.started) < 0.01
+        command = process.cmdline()
+    except psutil.NoSuchProcess:  # a zombie too: it has exited
         return False
-    if not any(Path(part).name == EXECUTABLE for part in command[:2]):
-        return False
+    except psutil.AccessDenied:  # another user's, or a hardened /proc: ask the server
+        return None
     flag = "--storage-path"
-    return flag in command[:-1] and command[command.index(flag) + 1] == data_dir
+    return flag in command[:-1] and command[command.index(flag) + 1] == info.data_dir
 
 
 class EmbeddedServer:
@@ -141,7 +147,10 @@ class EmbeddedServer:
         except (ValueError, TypeError):
             self.pid_file.unlink()
             return None
-        if not _serves(info.pid, info.data_dir):
+        ours = _serves(info)
+        if ours is None:  # cannot look at the process: alive and answering is ours
+            ours = _alive(info.pid) and ping(info.uri, timeout_ms=2000)
+        if not ours:
             self.pid_file.unlink(missing_ok=True)
             return None
         return info  # ours, answering or busy
@@ -199,7 +208,10 @@ class EmbeddedServer:
                 start_new_session=True,  # survives the command that started it
             )
         _wait_ready(process, uri, self.log, timeout)
-        info = ServerInfo(process.pid, self.host, self.port, str(self.data_dir), str(self.log))
+        started = psutil.Process(process.pid).create_time()
+        info = ServerInfo(
+            process.pid, self.host, self.port, str(self.data_dir), str(self.log), started
+        )
         self.pid_file.write_text(json.dumps(info.__dict__))
         return info
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo import MongoClient
 from pymongo.database import Database
+from pymongo.errors import OperationFailure
 
 import db.backup
 from agents import CampaignAgent, LookupOracle, run
@@ -210,3 +211,34 @@ def test_a_bad_manifest_is_refused_naming_it(
         restore(target, tmp_path)
     assert "manifest.json" in str(error.value)
     assert target.list_collection_names() == []
+
+
+def test_a_snapshot_the_server_ended_is_a_clear_error_and_leaves_nothing(
+    mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    database()["notes"].insert_one({"x": 1})
+
+    def ended(*args: Any) -> tuple[int, str]:  # MongoDB: past transactionLifetimeLimitSeconds
+        raise OperationFailure("transaction aborted", code=290)
+
+    monkeypatch.setattr(db.backup, "_write_collection", ended)
+    with pytest.raises(ValueError, match="could not be read at one point in time"):
+        dump(database(), tmp_path / "dump")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_collection_created_while_the_dump_ran_fails_the_dump(
+    mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = database()
+    source["models"].insert_one({"version": "v1"})
+    written = db.backup._write_collection
+
+    def first_weights_meanwhile(db_: Database, name: str, *args: Any) -> tuple[int, str]:
+        source["model_weights.files"].insert_one({"length": 1})  # its bucket, new
+        return written(db_, name, *args)
+
+    monkeypatch.setattr(db.backup, "_write_collection", first_weights_meanwhile)
+    with pytest.raises(ValueError, match=r"\['model_weights.files'\] were created while"):
+        dump(source, tmp_path / "dump")
+    assert list(tmp_path.iterdir()) == []

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
+import psutil
 import pytest
 
 from db import CampaignStore, connect, disconnect
@@ -57,6 +59,42 @@ def test_a_pid_file_whose_pid_another_program_took_is_stale(tmp_path: Path) -> N
         assert not server.pid_file.exists()
         assert not server.stop()
         assert other.poll() is None  # still running
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_a_process_that_cannot_be_looked_at_is_ours_when_its_server_answers(
+    mongodb_server: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hardened /proc hides the command line: the pid file is kept while the server answers."""
+
+    def hidden(pid: int) -> None:
+        raise psutil.AccessDenied(pid)
+
+    monkeypatch.setattr(psutil, "Process", hidden)
+    host, port = mongodb_server.removeprefix("mongodb://").rsplit(":", 1)
+    server = EmbeddedServer(tmp_path, port=int(port))
+    record = {"pid": os.getpid(), "host": host, "port": int(port), "started": 1.0}
+    paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
+    server.pid_file.write_text(json.dumps(record | paths))
+    assert server.status() is not None
+    server.pid_file.write_text(json.dumps(record | paths | {"port": free_port()}))
+    assert server.status() is None  # nothing answers there: stale
+    assert not server.pid_file.exists()
+
+
+def test_a_pid_file_names_its_process_by_creation_time(tmp_path: Path) -> None:
+    server = EmbeddedServer(tmp_path, port=free_port())
+    other = subprocess.Popen(["sleep", "60"])
+    try:
+        record = {"pid": other.pid, "host": "127.0.0.1", "port": server.port}
+        paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
+        started = psutil.Process(other.pid).create_time()
+        server.pid_file.write_text(json.dumps(record | paths | {"started": started}))
+        assert server.status() is not None  # the very process it recorded
+        server.pid_file.write_text(json.dumps(record | paths | {"started": started - 60}))
+        assert server.status() is None  # its pid, another process
     finally:
         other.kill()
         other.wait()
