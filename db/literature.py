@@ -771,8 +771,9 @@ class LiteratureStore:
         The best scores the highest micro F1 on its held-out papers, the newest of equals:
         a tagger trained for a minute to try a setting does not become every ingest's.
         Only scores on the same papers compare: the best is taken among the taggers held
-        out on the most papers (one trained on a part of the corpus is scored on fewer,
-        and its F1 on 4 papers says little against another's on 12).
+        out on the largest set of papers (one trained on a part of the corpus is scored on
+        fewer, and its F1 on 4 papers says little against another's on 12; of two sets of
+        one size, the newest tagger's).
 
         Raises:
             LookupError: No such version, or no tagger of ``kind`` yet.
@@ -780,10 +781,8 @@ class LiteratureStore:
         found = (
             ModelRecord.objects(version=version).first()
             if version
-            else max(
-                ModelRecord.objects(kind=kind).order_by("-created_at", "-id"),  # newest first
-                key=_default_rank,
-                default=None,
+            else _best_held_out(
+                list(ModelRecord.objects(kind=kind).order_by("-created_at", "-id"))  # newest first
             )
         )
         if found is None:
@@ -794,11 +793,23 @@ class LiteratureStore:
         )
 
 
-def _default_rank(record: ModelRecord) -> tuple[int, float]:
-    """How many papers a tagger was held out on, and its micro F1 on them (-1 unscored)."""
-    metrics = record.metrics or {}
-    f1 = headline_metrics(record.kind, metrics).get("test_micro_f1", -1.0)
-    return len(metrics.get("test_documents") or []), f1
+def _best_held_out(taggers: list[ModelRecord]) -> ModelRecord | None:
+    """The best by micro F1 among ``taggers`` (newest first) held out on the largest set.
+
+    Taggers scored on other papers are not compared with them; the first of equals wins.
+    """
+
+    def held_out(record: ModelRecord) -> frozenset[str]:
+        return frozenset((record.metrics or {}).get("test_documents") or [])
+
+    if not taggers:
+        return None
+    largest = max((held_out(r) for r in taggers), key=len)  # the newest of one size
+    comparable = [r for r in taggers if held_out(r) == largest]
+    return max(
+        comparable,
+        key=lambda r: headline_metrics(r.kind, r.metrics or {}).get("test_micro_f1", -1.0),
+    )
 
 
 # --- conversions --------------------------------------------------------------------------

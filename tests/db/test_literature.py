@@ -629,3 +629,15 @@ def test_a_tagger_held_out_on_fewer_papers_does_not_become_the_default(
     whole = tagger("a", 0.7, 12)
     tagger("b", 0.9, 4)  # trained on a part of the corpus: scored on 4 of the 12 papers
     assert literature.load_tagger().version == whole
+
+
+def test_taggers_held_out_on_other_papers_of_as_many_are_not_compared(
+    literature: LiteratureStore,
+) -> None:
+    def tagger(name: str, f1: float, papers: list[str]) -> str:
+        metrics = {"test": {"micro": {"f1": f1}}, "test_documents": papers}
+        return literature.save_tagger(ModelArtifact("tagger-supermat", name * 64, metrics, b"w"))
+
+    tagger("a", 0.9, ["p1", "p2", "p3"])
+    newest = tagger("b", 0.6, ["p4", "p5", "p6"])  # other papers of one size: the newest set
+    assert literature.load_tagger().version == newest
