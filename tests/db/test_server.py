@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -47,21 +48,32 @@ def test_port_taken_by_a_foreign_database_is_reported(mongodb_server: str, tmp_p
         EmbeddedServer(tmp_path, port=port).start()
 
 
-def test_a_pid_file_whose_pid_another_program_took_is_stale(tmp_path: Path) -> None:
+@pytest.fixture
+def other_program() -> Iterator[subprocess.Popen[bytes]]:
+    """A running process that is no database (a pid a pid file may name after a reboot)."""
+    process = subprocess.Popen(["sleep", "60"])
+    yield process
+    process.kill()
+    process.wait()
+
+
+def write_pid_file(server: EmbeddedServer, pid: int, **fields: object) -> None:
+    """Record ``pid`` as ``server``'s, with ``fields`` (port, started, ...) over the defaults."""
+    record = {"pid": pid, "host": "127.0.0.1", "port": server.port}
+    paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
+    server.pid_file.write_text(json.dumps(record | paths | fields))
+
+
+def test_a_pid_file_whose_pid_another_program_took_is_stale(
+    tmp_path: Path, other_program: subprocess.Popen[bytes]
+) -> None:
     """After a reboot the pid in the file may be any program's: never taken or signalled."""
     server = EmbeddedServer(tmp_path, port=free_port())
-    other = subprocess.Popen(["sleep", "60"])
-    try:
-        info = {"pid": other.pid, "host": "127.0.0.1", "port": server.port}
-        paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
-        server.pid_file.write_text(json.dumps(info | paths))
-        assert server.status() is None
-        assert not server.pid_file.exists()
-        assert not server.stop()
-        assert other.poll() is None  # still running
-    finally:
-        other.kill()
-        other.wait()
+    write_pid_file(server, other_program.pid)
+    assert server.status() is None
+    assert not server.pid_file.exists()
+    assert not server.stop()
+    assert other_program.poll() is None  # still running
 
 
 def test_a_process_that_cannot_be_looked_at_is_ours_when_its_server_answers(
@@ -73,28 +85,20 @@ def test_a_process_that_cannot_be_looked_at_is_ours_when_its_server_answers(
         raise psutil.AccessDenied(pid)
 
     monkeypatch.setattr(psutil, "Process", hidden)
-    host, port = mongodb_server.removeprefix("mongodb://").rsplit(":", 1)
-    server = EmbeddedServer(tmp_path, port=int(port))
-    record = {"pid": os.getpid(), "host": host, "port": int(port), "started": 1.0}
-    paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
-    server.pid_file.write_text(json.dumps(record | paths))
+    server = EmbeddedServer(tmp_path, port=int(mongodb_server.rsplit(":", 1)[1]))
+    write_pid_file(server, os.getpid(), started=1.0)
     assert server.status() is not None
-    server.pid_file.write_text(json.dumps(record | paths | {"port": free_port()}))
+    write_pid_file(server, os.getpid(), started=1.0, port=free_port())
     assert server.status() is None  # nothing answers there: stale
     assert not server.pid_file.exists()
 
 
-def test_a_pid_file_names_its_process_by_creation_time(tmp_path: Path) -> None:
+def test_a_pid_file_names_its_process_by_creation_time(
+    tmp_path: Path, other_program: subprocess.Popen[bytes]
+) -> None:
     server = EmbeddedServer(tmp_path, port=free_port())
-    other = subprocess.Popen(["sleep", "60"])
-    try:
-        record = {"pid": other.pid, "host": "127.0.0.1", "port": server.port}
-        paths = {"data_dir": str(server.data_dir), "log": str(server.log)}
-        started = psutil.Process(other.pid).create_time()
-        server.pid_file.write_text(json.dumps(record | paths | {"started": started}))
-        assert server.status() is not None  # the very process it recorded
-        server.pid_file.write_text(json.dumps(record | paths | {"started": started - 60}))
-        assert server.status() is None  # its pid, another process
-    finally:
-        other.kill()
-        other.wait()
+    started = psutil.Process(other_program.pid).create_time()
+    write_pid_file(server, other_program.pid, started=started)
+    assert server.status() is not None  # the very process it recorded
+    write_pid_file(server, other_program.pid, started=started - 60)
+    assert server.status() is None  # its pid, another process
