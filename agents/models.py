@@ -571,10 +571,10 @@ def _repeat_groups(materials: Sequence[Material], by_structure: bool) -> list[li
     """The rows of each distinct material: one group per material, in order of first row.
 
     Materials are one when their compositions are one (:func:`_composition_key`, in any
-    notation) and, ``by_structure``, pymatgen's ``StructureMatcher`` (:data:`STRUCTURE_TOLERANCES`)
-    also matches their crystals: NaCl with its sites shifted by 0.1 A is NaCl,
-    its CsCl-type polymorph is not. Only structures of one composition are compared, so
-    matching stays cheap on large tables.
+    notation) and, ``by_structure``, pymatgen's ``StructureMatcher``
+    (:data:`STRUCTURE_TOLERANCES`) also matches their crystals: NaCl with its sites
+    shifted by 0.1 A is NaCl, its CsCl-type polymorph is not. Only structures of one
+    composition are compared, so matching stays cheap on large tables.
     """
     matcher = _structure_matcher() if by_structure else None
     by_composition: dict[CompositionKey, list[list[int]]] = {}
@@ -715,21 +715,12 @@ def _shared_materials(train: LabelledData, val: LabelledData, kind: str) -> list
     """The rows of ``val`` whose material a ``kind`` model also reads in ``train``.
 
     A composition model reads compositions; a crystal model reads crystals, which match
-    as :func:`_repeat_groups` matches them (a structure's sites shifted a little, or its
-    cell written another way, is the same crystal), compared within one composition.
+    as :func:`_repeat_groups` matches repeats within one table.
     """
-    if kind != "crystal-gnn":
-        trained = {_composition_key(m) for m in train.materials}
-        return [i for i, m in enumerate(val.materials) if _composition_key(m) in trained]
-    matcher = _structure_matcher()
-    by_composition: dict[CompositionKey, list[Material]] = {}
-    for material in train.materials:
-        by_composition.setdefault(_composition_key(material), []).append(material)
-    return [
-        i
-        for i, material in enumerate(val.materials)
-        if any(matcher.fit(t, material) for t in by_composition.get(_composition_key(material), []))
-    ]
+    both = [*train.materials, *val.materials]
+    groups = _repeat_groups(both, by_structure=kind == "crystal-gnn")
+    n = len(train.materials)
+    return sorted(i - n for g in groups if g[0] < n for i in g if i >= n)
 
 
 def _refuse_overlap(
