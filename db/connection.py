@@ -79,6 +79,9 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(4, "materials' formulas without brackets", "db.materials:plain_material_formulas"),
     UpgradeStep(5, "canonical record formulas", "db.literature:canonical_record_formulas"),
     UpgradeStep(6, "records keyed by composition", "db.literature:merge_records_by_composition"),
+    UpgradeStep(
+        7, "unservable structures set aside", "db.materials:set_aside_unservable_structures"
+    ),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

@@ -78,6 +78,8 @@ class MaterialDocument(Document):
     nelements = IntField(required=True, min_value=1)
     chemsys = StringField(required=True)
     structure = DictField(null=True)
+    # set aside by an upgrade: {structure: as stored, reason}; never served
+    unservable_structure = DictField(null=True)
     created_at = DateTimeField(default=utcnow)
 
     meta: dict[str, Any] = {

@@ -6,6 +6,7 @@ Formulas from outside are read as their writers meant them before they reach her
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,6 +15,8 @@ from mongoengine import NotUniqueError, ValidationError
 
 from db.documents import MaterialDocument
 from discovery.domain import Material
+
+logger = logging.getLogger(__name__)
 
 
 def material_from_document(document: MaterialDocument) -> Material:
@@ -170,6 +173,42 @@ def plain_material_formulas() -> None:
         if plain != row["formula"]:
             collection.update_one(
                 {"_id": row["_id"], "formula": row["formula"]}, {"$set": {"formula": plain}}
+            )
+
+
+def set_aside_unservable_structures() -> None:
+    """Move structures that cannot be served out of the way (idempotent).
+
+    Before :func:`check_structure` guarded writes, a structure holding NaN, infinity or a
+    ``$`` key could be stored, and one such material broke every ``/materials`` listing.
+    Each is moved, as stored, to ``unservable_structure`` beside the reason, and the
+    material reads back with no structure; a warning names it. The update is filtered on
+    the structure still being there, so a concurrent run moves it once.
+    """
+    collection = MaterialDocument._get_collection()
+    for row in collection.find({"structure": {"$type": "object"}}, {"formula": 1, "structure": 1}):
+        if not row["structure"]:
+            continue  # an empty one already reads back as no structure
+        try:
+            check_structure(row["structure"])
+            continue
+        except ValueError as fault:
+            reason = str(fault)
+        moved = collection.update_one(
+            {"_id": row["_id"], "structure": {"$type": "object"}},
+            {
+                "$set": {
+                    "structure": None,
+                    "unservable_structure": {"structure": row["structure"], "reason": reason},
+                }
+            },
+        )
+        if moved.modified_count:
+            logger.warning(
+                "material %s: its stored structure cannot be served (%s); it is kept in "
+                "unservable_structure and the material has no structure",
+                row["formula"],
+                reason,
             )
 
 

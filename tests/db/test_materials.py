@@ -9,7 +9,12 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from db.documents import MaterialDocument
-from db.materials import add_material, known_formulas, page_materials
+from db.materials import (
+    add_material,
+    known_formulas,
+    page_materials,
+    set_aside_unservable_structures,
+)
 from db.query import optimade_to_mongo
 from literature.formulas import read_formula
 
@@ -173,3 +178,42 @@ def _plain(data: Any) -> bool:
     if type(data) is list:
         return all(_plain(v) for v in data)
     return not isinstance(data, dict | list | tuple)
+
+
+def test_an_unservable_structure_stored_before_the_check_is_set_aside_on_upgrade(
+    mongodb_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # before check_structure, a NaN could be stored, and it broke every /materials listing
+    from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
+
+    add_material("Cu", _copper())
+    add_material("NaCl")
+    broken = _copper() | {"lattice": {"a": float("nan")}}
+    collection = MaterialDocument._get_collection()
+    collection.update_one({"formula": "NaCl"}, {"$set": {"structure": broken}})
+    database()[SCHEMA_COLLECTION].update_one({"_id": SCHEMA_ID}, {"$set": {"version": 6}})
+    connect(mongodb_uri)  # a new process upgrades
+    collection = MaterialDocument._get_collection()
+    listed = {m.formula: m.structure for m in page_materials({}, limit=10, offset=0)[0]}
+    assert listed["NaCl"] is None
+    assert Structure.from_dict(listed["Cu"]) == Structure.from_dict(_copper())
+    aside = collection.find_one({"formula": "NaCl"})["unservable_structure"]
+    assert aside["reason"] == "structure.lattice.a: nan is not a finite number"
+    assert aside["structure"]["sites"] == broken["sites"]
+    assert [r.getMessage() for r in caplog.records if r.name == "db.materials"] == [
+        "material NaCl: its stored structure cannot be served "
+        "(structure.lattice.a: nan is not a finite number); it is kept in "
+        "unservable_structure and the material has no structure"
+    ]
+    caplog.clear()
+    set_aside_unservable_structures()  # again: nothing is left to move
+    assert (
+        collection.find_one({"formula": "NaCl"})["unservable_structure"]["reason"]
+        == aside["reason"]
+    )
+    assert not caplog.records
+    assert collection.find_one({"formula": "Cu"}).get("unservable_structure") is None
+
+
+def _copper() -> dict[str, Any]:
+    return Structure(Lattice.cubic(3.61), ["Cu"], [[0, 0, 0]]).as_dict()
