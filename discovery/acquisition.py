@@ -7,7 +7,8 @@ new batch never duplicates work already handed out.
 Besides the improvement family, ``top`` hunts for the candidates in the top fraction of
 the pool (Bayesian active search): it scores each by its probability of lying above the
 level that the model expects the pool's top 5% to clear, believing that pending
-experiments miss it.
+experiments miss it; ``topk`` scores its chance of ranking among the pool's top 5% in
+joint posterior samples.
 """
 
 from __future__ import annotations
@@ -350,9 +351,153 @@ def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:
     return LogProbabilityOfTop(inputs.model, top_level(inputs.model, inputs.reference), belief)
 
 
+#: Joint posterior samples from which ``topk`` estimates each candidate's chance of
+#: ranking in the top.
+MEMBERSHIP_SAMPLES = 2048
+
+
+class LogProbabilityInTop(AcquisitionFunction):
+    """``log P(x ranks among the population's top k)``, from joint posterior samples.
+
+    ``top`` asks whether a candidate clears one level, set from the marginals; but the
+    top set is relative: where the model is unsure of the whole landscape's height, the
+    candidates rise and fall together, and the k-th best moves with them. So this
+    draws joint samples of the latent function over the reference population and the
+    candidates; in each, the top set is the reference's ``k = ceil(0.05 r)`` best, and a
+    candidate's probability is the share of samples in which it clears that sample's
+    k-th value (Thompson-sampling estimates of top-k membership).
+
+    Each pending experiment and earlier pick of a batch is believed to miss, as ``top``
+    believes it, but exactly under the samples: the probabilities are taken over the
+    samples in which none of them ranks in the top (the batch spreads out). In a
+    campaign's endgame (``belief="mean"``) nothing is conditioned on and a batch takes the
+    likeliest candidates.
+
+    The candidates must be given before scoring (:meth:`prepare`), since they are sampled
+    jointly with the reference: the pool's available rows, or a large pool's shortlist
+    (chosen by :meth:`shortlist_scores`). A fully Bayesian GP's samples pool its
+    hyperparameter samples.
+
+    Args:
+        model: Fitted single-output surrogate (larger is better).
+        reference: ``r x d`` points standing for the population (a pool, or a sample of
+            a large one).
+        belief: What each pending experiment and earlier pick is believed to measure:
+            ``miss`` (it ranks outside the top) or ``mean`` (nothing is conditioned on).
+        samples: Joint posterior samples drawn (QMC).
+        seed: Sampler seed.
+
+    Example:
+        >>> acqf = LogProbabilityInTop(model, pool)
+        >>> acqf.prepare(pool[available])
+        >>> acqf(pool[available].unsqueeze(-2))  # log-probabilities, one per candidate
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        reference: torch.Tensor,
+        belief: str = "miss",
+        samples: int = MEMBERSHIP_SAMPLES,
+        seed: int = 0,
+    ) -> None:
+        if belief not in BELIEFS:
+            raise ValueError(f"belief: one of {BELIEFS}, got {belief!r}")
+        super().__init__(model)
+        self.reference, self.belief = reference, belief
+        self.sampler = SobolQMCNormalSampler(torch.Size([samples]), seed=seed)
+        self.count = top_count(len(reference), TOP_FRACTION)
+        self.rows: dict[bytes, int] = {}
+        self.member = torch.zeros(samples, 0, dtype=reference.dtype, device=reference.device)
+        self.weights = torch.ones(samples, dtype=reference.dtype, device=reference.device)
+        super().set_X_pending(None)
+
+    def _draw(self, X: torch.Tensor) -> torch.Tensor:
+        """``S x n`` joint samples of the latent function at ``n x d`` points."""
+        with torch.no_grad():
+            f = self.sampler(self.model.posterior(X))[..., 0]
+        return f.reshape(-1, X.shape[0])
+
+    def _thresholds(self, f: torch.Tensor) -> torch.Tensor:
+        """Each sample's k-th best value over the reference (its first ``r`` columns)."""
+        return f[:, : len(self.reference)].topk(self.count, dim=-1).values[:, -1:]
+
+    def prepare(self, candidates: torch.Tensor, X_pending: torch.Tensor | None = None) -> None:
+        """Sample the candidates (and pending experiments) jointly with the reference.
+
+        Args:
+            candidates: ``n x d`` points that will be scored.
+            X_pending: ``p x d`` experiments handed out but not measured, or None.
+        """
+        rows = {_key(x): i for i, x in enumerate(self.reference)}
+        points = [self.reference]
+        for X in (candidates, X_pending):
+            for x in [] if X is None else X:
+                if _key(x) not in rows:
+                    rows[_key(x)] = len(rows)
+                    points.append(x.unsqueeze(0))
+        f = self._draw(torch.cat(points))
+        self.rows = rows
+        self.member = (f >= self._thresholds(f)).to(f)
+        self.set_X_pending(self.X_pending)
+
+    def shortlist_scores(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Approximate log-probabilities of ``n x d`` candidates, shape ``n``.
+
+        Each candidate is taken as independent of the reference's samples: good enough
+        to shortlist a large pool, since the exact scores of :meth:`prepare` decide.
+        """
+        thresholds = self._thresholds(self._draw(self.reference)).squeeze(-1)  # S
+        with torch.no_grad():
+            mean, sigma = _marginals(self.model, candidates)
+        z = (mean.unsqueeze(-1) - thresholds) / sigma.unsqueeze(-1)  # n x S
+        return torch.logsumexp(log_ndtr(z), dim=-1) - math.log(len(thresholds))
+
+    def _indices(self, X: torch.Tensor) -> torch.Tensor:
+        try:
+            found = [self.rows[_key(x)] for x in X]
+        except KeyError:
+            raise ValueError("topk scores only the candidates it was prepared with") from None
+        return torch.tensor(found, dtype=torch.long, device=self.member.device)
+
+    def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
+        """Weigh each sample by whether every pending experiment misses the top in it."""
+        super().set_X_pending(X_pending)
+        self.weights = torch.ones_like(self.weights)
+        if self.belief == "mean" or X_pending is None or not len(X_pending) or not self.rows:
+            return
+        missed = (1 - self.member[:, self._indices(X_pending)]).prod(dim=-1)
+        if missed.sum() > 0:  # else every sample has one a hit: believe nothing
+            self.weights = missed
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""
+        if X.shape[-2] != 1:
+            raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
+        member = self.member[:, self._indices(X.reshape(-1, X.shape[-1]))]
+        share = (self.weights @ member) / self.weights.sum()
+        samples = len(self.member)
+        # a candidate in no sample's top has probability below 1/S, not 0
+        return ((share * samples + 0.5) / (samples + 1)).log().reshape(X.shape[:-2])
+
+
+def _key(x: torch.Tensor) -> bytes:
+    """A point's identity: its coordinates' bytes (pool rows are scored as stored)."""
+    return x.detach().cpu().numpy().tobytes()
+
+
+def _topk(inputs: AcquisitionInputs) -> AcquisitionFunction:
+    if inputs.reference is None:
+        raise ValueError("the topk acquisition needs reference points (the pool)")
+    belief = "mean" if inputs.endgame else "miss"
+    return LogProbabilityInTop(inputs.model, inputs.reference, belief, seed=inputs.seed)
+
+
 #: Acquisitions that hunt a population's top: they read ``AcquisitionInputs.reference``
 #: (planners sample it only for them) and condition the model on a batch's beliefs.
-TOP_HUNTING = frozenset({"top"})
+TOP_HUNTING = frozenset({"top", "topk"})
+#: Acquisitions that score a pool's rows only (they are sampled jointly).
+POOL_ONLY = frozenset({"topk"})
 
 #: Acquisition builders by name; :func:`register_acquisition` adds more.
 ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
@@ -361,6 +506,7 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
     "qlogei": _qlogei,
     "qsr": _qsr,
     "top": _top,
+    "topk": _topk,
 }
 
 

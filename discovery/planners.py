@@ -25,8 +25,10 @@ from scipy import stats
 from discovery.acquisition import (
     PLUGIN_FAILURES,
     PLUGIN_GROUP,
+    POOL_ONLY,
     TOP_HUNTING,
     AcquisitionInputs,
+    LogProbabilityInTop,
     acquisitions,
     hypervolume_acquisition,
     make_acquisition,
@@ -347,6 +349,11 @@ class GPPlanner:
         if problem.pool is not None and problem.available_indices().size == 0:
             return Plan([])  # pool exhausted
         self.check_shape(len(problem.objectives), len(problem.constraints))
+        if self.acquisition in POOL_ONLY and problem.pool is None:
+            raise ValueError(
+                f"the {self.acquisition} acquisition ranks a pool's candidates; an open space "
+                "needs top"
+            )
         joint = bool(problem.constraints) or len(problem.objectives) > 1
         torch.manual_seed(seed)
         tensor = partial(torch.as_tensor, dtype=DTYPE, device=self.placement())
@@ -437,12 +444,16 @@ class GPPlanner:
                 if isinstance(acqf, MCAcquisitionFunction):
                     baseline = torch.as_tensor(problem.X).to(bounds)
                     keep = shortlist(model, pool, baseline, size)
+                elif isinstance(acqf, LogProbabilityInTop):
+                    keep = acqf.shortlist_scores(pool).topk(min(size, len(pool))).indices
                 else:  # analytic (top): its own scores before any belief, in one pass
                     with torch.no_grad():
                         scores = acqf(pool.unsqueeze(-2))
                     keep = scores.topk(min(size, len(pool))).indices
                 available = available[keep.cpu().numpy()]
             choices = torch.as_tensor(problem.pool[available]).to(bounds)
+            if isinstance(acqf, LogProbabilityInTop):
+                acqf.prepare(choices, pending)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]
             points = problem.space.decode(problem.pool[picks])
@@ -794,12 +805,14 @@ def check_campaign_shape(
     if isinstance(planner, RandomPlanner):
         return
     scores_pool = isinstance(planner, PolicyPlanner) or (
-        isinstance(planner, GPPlanner) and planner.prior is not None
+        isinstance(planner, GPPlanner)
+        and (planner.prior is not None or planner.acquisition in POOL_ONLY)
     )
     if scores_pool and not pool:
         raise ValueError(
             f"strategy {planner.name!r} scores a pool of candidates; this campaign is an "
-            "open space (give it candidates, or choose a strategy without a policy or prior)"
+            "open space (give it candidates, or choose a strategy without a policy, a prior "
+            "or topk)"
         )
     if isinstance(planner, GPPlanner):
         planner.check_shape(objectives, constraints)

@@ -305,7 +305,9 @@ def campaign_create(
     ] = None,
     acquisition: Annotated[
         str | None,
-        typer.Option(help="qlognei, qucb, qlogei, qsr, top, portfolio or rl:VERSION (a policy)."),
+        typer.Option(
+            help="qlognei, qucb, qlogei, qsr, top, topk, portfolio or rl:VERSION (a policy)."
+        ),
     ] = None,
     composition: Annotated[
         str | None,
@@ -1023,8 +1025,8 @@ def campaign_run(
     acquisition: Annotated[
         str | None,
         typer.Option(
-            help="qlognei, qucb, qlogei, qsr or top in place of the campaign's acquisition "
-            "(its surrogate and flags kept; endgame goes with top only), or the whole "
+            help="qlognei, qucb, qlogei, qsr, top or topk in place of the campaign's acquisition "
+            "(its surrogate and flags kept; endgame goes with top and topk only), or the whole "
             "strategy portfolio or rl:VERSION, for these rounds."
         ),
     ] = None,

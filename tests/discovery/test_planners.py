@@ -525,7 +525,7 @@ def test_switching_surrogate_keeps_what_it_serves(
     make_planner(switched)  # a strategy that exists
 
 
-@pytest.mark.parametrize("strategy", ["gp", "gp+top", "botorch"])
+@pytest.mark.parametrize("strategy", ["gp", "gp+top", "gp+topk", "botorch"])
 @pytest.mark.parametrize("unit", [1e-12, 1e9])
 def test_an_objective_in_tiny_or_huge_units_is_chosen_for_as_in_plain_ones(
     strategy: str, unit: float

@@ -16,6 +16,7 @@ from scipy import stats
 
 from discovery.acquisition import (
     AcquisitionInputs,
+    LogProbabilityInTop,
     LogProbabilityOfTop,
     make_acquisition,
     top_level,
@@ -29,6 +30,7 @@ from discovery.planners import (
     PolicyPlanner,
     PortfolioPlanner,
     _believer_posterior,
+    check_campaign_shape,
     make_planner,
     warp_outcomes,
 )
@@ -613,3 +615,103 @@ def test_hunting_the_top_of_an_open_space_samples_the_space() -> None:
         SALTS.validate(suggestion.parameters)
     # y = a + b: every pick clears the top 5% of the space (a + b >= 0.95 or so)
     assert min(s.parameters["a"] + s.parameters["b"] for s in plan.suggestions) > 0.9
+
+
+# -- ranking in the pool's top, from joint samples (topk) --------------------------------
+def prepared_topk(n: int, belief: str = "miss") -> tuple[np.ndarray, LogProbabilityInTop]:
+    """The grid pool and ``topk`` on a GP fitted to every ``n``-th point, prepared on it."""
+    pool, _, _, model = fitted_bump(n)
+    acqf = LogProbabilityInTop(model, torch.as_tensor(pool), belief, samples=512)
+    acqf.prepare(torch.as_tensor(pool))
+    return pool, acqf
+
+
+def chances(acqf: LogProbabilityInTop, points: np.ndarray) -> torch.Tensor:
+    """Each point's probability of ranking in the top, shape ``n``."""
+    return acqf(torch.as_tensor(points).unsqueeze(-2)).exp()
+
+
+def test_topk_chances_add_up_to_the_size_of_the_top_set() -> None:
+    pool, acqf = prepared_topk(7)
+    # every sample ranks exactly k = ceil(0.05 * 121) = 7 of the pool in its top
+    share = (chances(acqf, pool) * 513 - 0.5) / 512  # undo the floor of 1/(2S + 2)
+    assert float(share.sum()) == pytest.approx(7, abs=1e-6)
+
+
+def test_topk_is_sure_of_the_top_set_when_every_point_is_measured() -> None:
+    pool = grid_pool()
+    values = pool[:, 0] + 0.37 * pool[:, 1]  # no ties on the grid
+    unit_square = torch.tensor([[0.0] * 2, [1.0] * 2])
+    model = fit_gp(torch.as_tensor(pool), torch.as_tensor(values[:, None]), unit_square)
+    acqf = LogProbabilityInTop(model, torch.as_tensor(pool), samples=512)
+    acqf.prepare(torch.as_tensor(pool))
+    p = chances(acqf, pool)
+    top = np.argsort(values)[-7:]
+    assert set(torch.topk(p, 7).indices.tolist()) == set(top.tolist())
+    assert float(p[top].min()) > 0.9
+
+
+def test_a_pending_experiment_believed_to_miss_the_topk_passes_its_chance_to_rivals() -> None:
+    pool, acqf = prepared_topk(7)
+    alone = chances(acqf, pool)
+    pending = int((alone - 0.5).abs().argmin())  # a coin flip: in the top or not
+    rivals = (alone > 0.05) & (alone < 0.95)
+    rivals[pending] = False
+    acqf.set_X_pending(torch.as_tensor(pool[[pending]]))
+    believed = chances(acqf, pool)
+    assert float(believed[pending]) < 0.01  # among the samples kept, it never ranks in the top
+    # the top set keeps its size: the place it would have taken goes to the other rivals
+    gained = float((believed - alone)[rivals].sum())
+    assert gained == pytest.approx(float(alone[pending]), abs=0.02)
+    assert torch.all(believed[alone > 0.99] > 0.99)
+    acqf.set_X_pending(None)
+    assert torch.equal(chances(acqf, pool), alone)
+
+
+def test_in_the_endgame_topk_believes_nothing_of_a_pending_experiment() -> None:
+    pool, acqf = prepared_topk(7, belief="mean")
+    alone = chances(acqf, pool)
+    acqf.set_X_pending(torch.as_tensor(pool[[int(alone.argmax())]]))
+    assert torch.equal(chances(acqf, pool), alone)
+
+
+def test_topk_scores_only_the_candidates_it_was_prepared_with() -> None:
+    pool, acqf = prepared_topk(7)
+    with pytest.raises(ValueError, match="topk scores only the candidates it was prepared with"):
+        chances(acqf, np.array([[0.33, 0.33]]))
+    acqf.prepare(torch.as_tensor(pool[:3]), torch.as_tensor(np.array([[0.33, 0.33]])))
+    assert chances(acqf, np.array([[0.33, 0.33]])).shape == (1,)
+
+
+def test_a_batch_ranking_in_the_top_covers_two_promising_regions() -> None:
+    pool, problem = two_bumps()
+    plan = make_planner("gp+topk").plan(problem, 6, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 6
+    assert problem.available is not None and all(problem.available[picks])
+    right = sum(pool[p, 0] > 0.5 for p in picks)
+    assert 2 <= right <= 4  # without the beliefs all six crowd one bump
+
+
+def test_ranking_in_the_top_of_a_large_pool_shortlists_by_approximate_chances() -> None:
+    rng = np.random.default_rng(11)
+    pool = rng.random((3000, 2))
+    measured = rng.choice(len(pool), 24, replace=False)
+    problem = problem_on(pool, bump(pool), measured, np.array([int(np.argmax(bump(pool)))]))
+    full = GPPlanner(acquisition="topk", shortlist_above=None).plan(problem, 4, seed=0)
+    short = GPPlanner(acquisition="topk", shortlist_above=500, shortlist_min=64)
+    kept = short.plan(problem, 4, 0).suggestions
+    # many rows are sure to rank in the top 150 here, so the picks may differ among ties
+    values = [s.acquisition_value for s in full.suggestions]
+    assert [s.acquisition_value for s in kept] == pytest.approx(values, abs=1e-9)
+    assert len({s.candidate for s in kept}) == 4
+
+
+def test_topk_needs_a_pool() -> None:
+    rng = np.random.default_rng(2)
+    X = SALTS.encode(SALTS.sample(10, rng))
+    problem = PlanningProblem(SALTS, MAXIMIZE, X, (X[:, 0] + X[:, 1])[:, None], X[:0])
+    with pytest.raises(ValueError, match="topk acquisition ranks a pool's candidates"):
+        GPPlanner(acquisition="topk").plan(problem, 3, seed=0)
+    with pytest.raises(ValueError, match=r"'gp\+topk' scores a pool of candidates; .*open space"):
+        check_campaign_shape(make_planner("gp+topk"), 1, 0, pool=False)
