@@ -188,7 +188,8 @@ def planner(job: dict[str, Any]) -> Planner:
 
 def train_prior() -> tuple[bytes, dict[str, float]]:
     """An ensemble trained on Materials Project bulk moduli (the composition task's prior)."""
-    model, seconds = LITERATURE_PRIOR.train_prior(PROPERTY)
+    source = pd.read_csv(PROPERTY / "mp_bulk_modulus" / "train.csv", keep_default_na=False)
+    model, seconds = LITERATURE_PRIOR.train_prior(source)
     return model.to_bytes(), {"train_seconds": seconds}
 
 

@@ -107,3 +107,25 @@ def test_the_table_names_plugins_and_leaves_out_ratios_without_botorch(
     assert bench.plugin_sentence(named) == " Plugins: mine: my-surrogates 0.2."
     assert bench.vs_botorch(1.234) == " (1.23x)"
     assert bench.vs_botorch(float("nan")) == ""
+
+
+def test_the_composition_prior_is_trained_on_materials_projects_table(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # literature_prior.train_prior takes the table itself; given a path, the run crashed
+    seen: list[Any] = []
+
+    class Trained:
+        def to_bytes(self) -> bytes:
+            return b"weights"
+
+    def train(source: Any) -> tuple[Trained, float]:
+        seen.append(source)
+        return Trained(), 1.5
+
+    monkeypatch.setattr(bench.LITERATURE_PRIOR, "train_prior", train)
+    if not (bench.PROPERTY / "mp_bulk_modulus" / "train.csv").is_file():
+        pytest.skip("the shared property data is not beside the repository")
+    assert bench.train_prior() == (b"weights", {"train_seconds": 1.5})
+    [source] = seen
+    assert {"formula", "target"} <= set(source.columns) and len(source) > 1000
