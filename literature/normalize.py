@@ -45,6 +45,9 @@ Conventions chosen here:
   ``"Fe-based superconductors"``, ``"La1111 series"``), a class noun and no formula
   (``"cuprates"``, ``"Co oxide"``), or a formula with site symbols (``"AFe2As2"``,
   ``"LnOFeAs"``). Classes get no formula.
+* One element with a whole count over 12 (``"S50"``, ``"N15"``) is a sample label, not a
+  formula, unless it is a fullerene or borospherene (``C60``, ``C70``, ``B40``); a number
+  with a unit after a formula (``"RbV3Sb5 0.92 K"``) is a value, never its amount.
 * Quantities: a list (``"4.2 and 4.6 K"``) gives its first value; a bare ``"C"`` after
   a number is °C, never coulomb; ``"ambient pressure"`` is 1 atm when a pressure is
   asked for. A unit written but unknown to pint (``"0.5 Tesla"``, ``"3 emu"``) is not
@@ -55,8 +58,10 @@ Conventions chosen here:
   as a value (``"3 K"``, ``"-1 K"``). Pressure units are read in any case where that is
   unambiguous (``"8.9 Gpa"``, ``"17 Kbar"``, ``"1 ATM"``; not ``mbar``/``Mbar``). A
   mention without a qualifier takes one from the words just before it in its sentence
-  (``parse_quantity(..., before=...)``: "Tc exceeds [45 K]" is ``>``; "superconducts
-  below [7.2 K]" is the Tc itself). Units are pint's, in the registry that
+  (``parse_quantity(..., before=...)``: "Tc exceeds [45 K]" is ``>``, "Tc>[40 K]" too;
+  "superconducts below [7.2 K]" is the Tc itself; "not superconducting down to [2 K]" is
+  ``<``, the Tc below what the search reached). A pressure range "from ambient to 3 GPa"
+  starts at 1 atm. Units are pint's, in the registry that
   :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
@@ -604,9 +609,38 @@ def _span_at(
         return None
     if _is_family(nodes) and not re.search(r"[\da-z]", compact):
         return None  # "AC", "TMO": acronyms, not site formulas
+    if _sample_label(compact):
+        return None  # "Sample S50 of Nb3Sn": a label, not fifty sulfur atoms
     start = run[i][0] + min(lo, len(run[i][2]))
     end = run[j - 1][1] - (len(joined) - hi)
     return _Span(start=start, end=end, compact=compact, nodes=nodes)
+
+
+# One element with a whole count above this is a sample label ("S50", "N15", "A1-S13"),
+# never a formula, unless it is a molecule of the element named below. Real one-element
+# formulas in papers stop at 12 (N2, O3, P4, As4, S8, Se8, S12, B12: the icosahedron of
+# boron carbides and borides); beyond it only cage molecules are common.
+_LONE_ELEMENT_MAX = 12
+#: Molecular allotropes with more than :data:`_LONE_ELEMENT_MAX` atoms: the fullerenes
+#: (C20, the smallest cage, to C98; counts are even; "C60", "C70" in K3C60, Rb3C60) and
+#: borospherene B40. Rings such as S18 and S20 exist but are rare beside sample labels
+#: written the same way, so they are not listed.
+_ALLOTROPES: dict[str, frozenset[int]] = {
+    "C": frozenset(range(20, 100, 2)),
+    "B": frozenset({40}),
+}
+
+
+def _sample_label(compact: str) -> bool:
+    """Whether ``compact`` is one element symbol and a whole count over 12: a label ("S50").
+
+    A sample name ("S50", "N15", "B13") parses as a formula of one element; a count that
+    large is no molecule of it unless :data:`_ALLOTROPES` names it (C60, C70, B40).
+    """
+    label = re.fullmatch(r"(?P<symbol>[A-Z][a-z]?)(?P<count>[1-9]\d*)", compact)
+    if label is None or int(label["count"]) <= _LONE_ELEMENT_MAX:
+        return False
+    return int(label["count"]) not in _ALLOTROPES.get(label["symbol"], frozenset())
 
 
 def _formula_spans(text: str, max_tokens: int = 24) -> list[_Span]:
@@ -614,14 +648,54 @@ def _formula_spans(text: str, max_tokens: int = 24) -> list[_Span]:
     tokens = _tokens(text)
     spans: list[_Span] = []
     run: list[tuple[int, int, str]] = []
+    value_end = -1  # where a value read after a formula ends ("0.92 K" after RbV3Sb5)
     for token in [*tokens, (len(text), len(text), "")]:
+        if token[0] < value_end:
+            continue  # the value's number or unit: no part of any formula
         formulaic = _FORMULA_CHARS.fullmatch(token[2]) and not _WORDY.search(token[2])
+        if formulaic and run and (end := _value_after(text, run[-1][2], token[0])) is not None:
+            formulaic, value_end = None, end
         if formulaic:
             run.append(token)
             continue
         spans.extend(_spans_in_run(text, run, max_tokens))
         run = []
     return spans
+
+
+# What a value after a formula is measured in: a temperature, a pressure, an energy.
+_VALUE_UNITS = ("K", "GPa", "eV")
+
+
+def _value_after(text: str, previous: str, start: int) -> int | None:
+    """Where the value starting at ``text[start:]`` ends, if it is one and not an amount.
+
+    A formula and a value are both written with spaces ("Cd 2 Re 2 O 7", "RbV3Sb5 0.92
+    K"), so a number after a formula token is its amount unless it is a value: a decimal
+    number after a token ending in a digit ("Sb5 0.92" is no Sb50.92), or a number with a
+    unit of temperature, pressure or energy (K, mK, GPa, kbar, meV). A unit that is also
+    an element ("C", "S", "V", "Pa") is the element ("Mo 3 Al 2 C"), but for "K" after
+    which the formula does not go on with an amount ("FeSe 8.5 K", not "Ba 0.6 K 0.4").
+
+    Returns:
+        The end of the number and its unit, or ``None`` when the number is an amount.
+    """
+    number = _NUMBER_RE.match(text, start)
+    if number is None:
+        return None
+    if previous[-1:].isdigit() and "." in number.group():
+        read = _read_unit(text, number.end())
+        return read[1] if read is not None else number.end()
+    read = _read_unit(text, number.end())
+    if read is None:
+        return None
+    units, end = read
+    written = text[number.end() : end].strip()
+    amount_follows = re.match(r"\s*\.?\d", text[end:]) is not None
+    if written in _ELEMENTS and (written != "K" or amount_follows):
+        return None
+    measured = {registry().parse_units(unit).dimensionality for unit in _VALUE_UNITS}
+    return end if units.dimensionality in measured else None
 
 
 def _spans_in_run(text: str, run: Sequence[tuple[int, int, str]], max_tokens: int) -> list[_Span]:
@@ -1191,27 +1265,37 @@ _NOT_UNITS = frozenset(
 # number is prose ("39 in MgB2", "92 mid", "40 sets"), and the default stands.
 _FOREIGN_UNIT_WORDS = frozenset({"arb", "cgs", "emu", "koe", "oe", "sccm", "wt"})
 _DELTA_CELSIUS = "delta_degree_Celsius"
-_QUALIFIER_WORDS: tuple[tuple[str, str], ...] = (
+# Each qualifier's words and its symbols apart: a word must not be glued to another word
+# ("moreover" is no "over"), a symbol may be glued to anything ("Tc>40 K", "Tc≈93 K").
+_QUALIFIER_WORDS: tuple[tuple[str, str, str], ...] = (
     # negated comparisons first: "no more than 30 K" is at most 30 K, not over it
     (
         r"(?:not|never)\s+(?:exceed(?:s|ing|ed)?|above|over)"
         r"|(?:not|no)\s+(?:more|higher|greater|larger)\s+than"
-        r"|at\s+most|up\s+to|as\s+high\s+as|≤|<=|⩽",
+        r"|at\s+most|up\s+to|as\s+high\s+as",
+        r"≤|<=|⩽",
         "<=",
     ),
     (
-        r"at\s+least|(?:not|no)\s+(?:less|lower|smaller)\s+than|(?:not|never)\s+(?:below|under)"
-        r"|≥|>=|⩾",
+        r"at\s+least|(?:not|no)\s+(?:less|lower|smaller)\s+than|(?:not|never)\s+(?:below|under)",
+        r"≥|>=|⩾",
         ">=",
     ),
-    (r"exceed(?:s|ing|ed)?|above|over|beyond|(?:more|greater|higher)\s+than|>", ">"),
-    (r"below|(?:less|lower|smaller)\s+than|<", "<"),
-    (r"about|around|approx(?:imately|\.)?|almost|nearly|roughly|close\s+to|ca\.|circa|~", "~"),
-    (r"=", "="),
+    (r"exceed(?:s|ing|ed)?|above|over|beyond|(?:more|greater|higher)\s+than", r">", ">"),
+    (r"below|(?:less|lower|smaller)\s+than", r"<", "<"),
+    (r"about|around|approx(?:imately|\.)?|almost|nearly|roughly|close\s+to|ca\.|circa", r"~", "~"),
+    (r"(?!)", r"=", "="),  # no word: "=" is only a sign
 )
+
+
+def _qualifier_pattern(words: str, symbols: str, end: str) -> re.Pattern[str]:
+    """``words`` standing alone (no letter before them), or ``symbols`` anywhere, then ``end``."""
+    return re.compile(rf"(?:(?<![A-Za-z])(?:{words}){end}|(?:{symbols}))", re.IGNORECASE)
+
+
 _QUALIFIERS = tuple(
-    (re.compile(rf"(?<![A-Za-z])(?:{pattern})(?![A-Za-z])", re.IGNORECASE), qualifier)
-    for pattern, qualifier in _QUALIFIER_WORDS
+    (_qualifier_pattern(words, symbols, "(?![A-Za-z])"), qualifier)
+    for words, symbols, qualifier in _QUALIFIER_WORDS
 )
 _FLIPPED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 # The same words, each anchored at the end of the text before a number (the sentence
@@ -1219,12 +1303,14 @@ _FLIPPED = {"<=": ">=", "<": ">", ">=": "<=", ">": "<"}
 # between a comparison and its number ("up to only 5 K"). "as high as" says how high a
 # value reaches, as "up to" does.
 _COMPARISONS_BEFORE = tuple(
-    (re.compile(rf"(?<![A-Za-z])(?:{pattern})\s*$", re.IGNORECASE), qualifier)
-    for pattern, qualifier in _QUALIFIER_WORDS
+    (re.compile(rf"{_qualifier_pattern(words, symbols, '').pattern}\s*$", re.IGNORECASE), qualifier)
+    for words, symbols, qualifier in _QUALIFIER_WORDS
     if qualifier in UPPER_BOUNDS | LOWER_BOUNDS
 )
-_HEDGE_BEFORE = re.compile(
-    rf"(?<![A-Za-z])(?:{next(p for p, q in _QUALIFIER_WORDS if q == '~')})\s*$", re.IGNORECASE
+_HEDGE_BEFORE = next(
+    re.compile(rf"{_qualifier_pattern(words, symbols, '').pattern}\s*$", re.IGNORECASE)
+    for words, symbols, qualifier in _QUALIFIER_WORDS
+    if qualifier == "~"
 )
 _FILLER_BEFORE = re.compile(r"(?<![A-Za-z])(?:a|an|even|just|only|some)\s*$", re.IGNORECASE)
 # The Tc itself, a few words before "below"/"above": "Tc below 19 K", "the Tc of the films
@@ -1236,6 +1322,20 @@ _TC_SUBJECT = re.compile(
     r"(?:\bT\s?[cC](?![A-Za-z])|\b(?:critical|transition)\s+temperatures?\b)"
     r"(?:\s+(?!(?:and|but|while|whereas|which|resist|susceptib|signal|magneti[sz]|Meissner"
     r"|diamagnet|drop)[\w'()]*)[\w'().+-]+){0,6}\s*$",  # words and formulas
+    re.IGNORECASE,
+)
+# "not superconducting down to 2 K", "no superconductivity was observed in Bi2Se3 down to
+# 0.4 K", "non-superconducting above 1.8 K": the temperature is how far the search went,
+# so any Tc lies below it. The negation and the words that reach the number stay in one
+# clause: no comma or full stop (a decimal point is none), no Tc of its own and no "but"
+# between them ("not superconducting but under 5 GPa its Tc rises above 20 K" is no bound).
+_NOT_SUPERCONDUCTING = re.compile(
+    r"(?:\b(?:not|non|no|never)[\s-]+(?:(?:sign|trace|evidence|indication)s?\s+of\s+)?"
+    r"(?:bulk\s+)?superconduct\w*|\b(?:does|do|did)\s?n[o']t\s+superconduct\w*"
+    r"|\babsence\s+of\s+(?:bulk\s+)?superconductivity)"
+    r"(?:(?!\bT\s?[cC](?![A-Za-z])|\b(?:critical|transition)\s+temp|\b(?:but|while|whereas"
+    r"|although|though|however|yet)\b)(?:[^,;.]|(?<=\d)\.(?=\d))){0,80}?"
+    r"(?<![A-Za-z])(?:down\s+to|as\s+low\s+as|above|(?:cooled|cooling)\s+to)\s*$",
     re.IGNORECASE,
 )
 # "from 20 K up to 48 K": "up to" ends a range that the first number starts.
@@ -1252,6 +1352,13 @@ _PREFIX_WINDOW = 40  # characters searched for "between", "up to", "~"
 _LIST_WINDOW = 80  # characters searched for a list's unit
 # "ambi- ent": a word a PDF broke at its line end
 _AMBIENT = re.compile(r"\b(?:ambi-?\s?ent|atmospheric|normal)\b|^\s*AP\b")
+# A range that starts at ambient pressure: "from ambient to 3.0 GPa", "between ambient
+# pressure and 3 GPa", "from AP up to 2 GPa"; its low end is 1 atm, as "ambient pressure".
+_FROM_AMBIENT = re.compile(
+    r"(?:\bfrom|\bbetween)\s+(?:the\s+)?(?:ambi-?\s?ent|atmospheric|normal|AP)\b"
+    r"(?:\s+pressures?)?(?:\s*\(\s*AP\s*\))?\s*(?P<link>-|to|up\s+to|and)\s*(?:~\s*)?$",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -1394,7 +1501,10 @@ def _stated_before(before: str, kind: str | None) -> str:
     ``"~"``. For a temperature, "below"/"above" bound the number only when the Tc is
     what is compared (:data:`_TC_SUBJECT`), and "up to" after "from <number>" ends a
     range (:data:`_RANGE_START`). A pressure's "below 20 GPa" is always a bound: it is
-    the condition a value was read under.
+    the condition a value was read under. A temperature that a search for
+    superconductivity reached without finding it ("not superconducting down to 2 K",
+    "no superconductivity ... above 1.8 K": :data:`_NOT_SUPERCONDUCTING`) is an upper
+    bound of the Tc: ``"<"``.
 
     Args:
         before: The sentence text before the mention, cleaned.
@@ -1405,6 +1515,8 @@ def _stated_before(before: str, kind: str | None) -> str:
     """
     tail, hedged = before[-_BEFORE_WINDOW:].rstrip(), False
     while tail:
+        if kind == "temperature" and _NOT_SUPERCONDUCTING.search(tail):
+            return "<"  # "not superconducting down to 2 K": any Tc is below 2 K
         for pattern, qualifier in _COMPARISONS_BEFORE:
             found = pattern.search(tail)
             if found:
@@ -1439,7 +1551,9 @@ class _Reading:
 
     ``direct`` is ``False`` when the unit was borrowed from later in a list; ``foreign``
     is ``True`` when a unit is written that pint cannot read (``"3 μΩcm"``); ``end`` is
-    where the reading's numbers and unit end in the prepared text.
+    where the reading's numbers and unit end in the prepared text; ``from_ambient`` is
+    ``True`` when the number ends a range that starts at ambient pressure ("from ambient
+    to 3.0 GPa"): ``low`` is then 1 atm once the unit is known to be a pressure.
     """
 
     low: float
@@ -1450,10 +1564,12 @@ class _Reading:
     direct: bool = True
     foreign: bool = False
     end: int = 0
+    from_ambient: bool = False
 
 
 _PAREN_UNCERTAINTY = re.compile(rf"\(({_UNSIGNED})\)")
 _PLUS_MINUS = re.compile(rf"\s*±\s*({_UNSIGNED})")
+_CLOSING_BRACKET = re.compile(r"\s*\)")  # of a value and its ± opened before the value
 # The second number may be negative: "from -20 to -10 °C", "-10--5 °C".
 _RANGE = re.compile(rf"\s*(?:-|to|~)\s*(-?{_UNSIGNED})")
 _RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*(-?{_UNSIGNED})")
@@ -1478,6 +1594,9 @@ def _read_at(
     plus_minus = _PLUS_MINUS.match(text, pos)
     if plus_minus:
         uncertainty, pos = float(plus_minus.group(1)), plus_minus.end()
+        closing = _CLOSING_BRACKET.match(text, pos)
+        if closing and re.search(r"\(\s*$", text[: match.start()]):  # "(2.7 ± 0.1) K"
+            pos = closing.end()
     unit_read = _read_unit(text, pos)
     unit, end = unit_read if unit_read else (None, pos)
     prefix = text[max(0, match.start() - _PREFIX_WINDOW) : match.start()]  # words just before
@@ -1489,17 +1608,25 @@ def _read_at(
         unit_read = _read_unit(text, second.end())
         unit, end = unit_read if unit_read else (unit, second.end())
     qualifier = "=" if second else _qualifier(prefix)
-    if qualifier == "=" and not second and before:
+    from_ambient = not second and _ranges_from_ambient(before + text[: match.start()])
+    if from_ambient:  # "from ambient up to 3 GPa": a range, not "up to 3 GPa"
+        qualifier = "="
+    if qualifier == "=" and not second and not from_ambient:  # "Tc exceeds [45 K]"
         qualifier = _stated_before(before + text[: match.start()], kind)
     trailing = _TRAILING_COMPARISON.match(text, end)
-    if trailing and not second and qualifier == "=":  # "30 ≤ Tc": Tc ≥ 30
+    if trailing and not second and qualifier == "=" and not from_ambient:  # "30 ≤ Tc": Tc ≥ 30
         qualifier = _FLIPPED[_qualifier(trailing.group(1))]
     direct = unit is not None
     foreign = unit is None and _unreadable_unit(text, end)
     if unit is None and not foreign:  # "4.2 and 4.6 K", "39.21, 39.15 and 39.08(5)K"
         unit = _list_unit(text, end)
     low, high = min(first, high), max(first, high)
-    return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign, end)
+    return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign, end, from_ambient)
+
+
+def _ranges_from_ambient(lead: str) -> bool:
+    """Whether the text before a number starts a range at ambient pressure ("from ambient to")."""
+    return _FROM_AMBIENT.search(lead[-_PREFIX_WINDOW:]) is not None
 
 
 def _unreadable_unit(text: str, pos: int) -> bool:
@@ -1541,10 +1668,10 @@ def parse_quantity(
 
     Handles qualifiers (``"exceeds 45K"``, ``"up to 48 K"``, ``"~20 K"``), ranges
     (``"between 20 and 30 K"``, ``"20–30 K"``, ``"12 K to 9 K"``), uncertainties
-    (``"12 ± 0.5 K"``, ``"38.5(2) K"``), scientific notation (``"1.2 × 10 3"``, ``"10^3"``),
-    Unicode minus and PDF artefacts (``"1 . 5 K"``, ``"46:5 K"``, ``"g/cm 3"``). A list
-    (``"4.2 and 4.6 K"``) gives its first value. Units go through pint; a bare
-    ``"C"`` is read as degrees Celsius, not coulomb.
+    (``"12 ± 0.5 K"``, ``"(12 ± 0.5) K"``, ``"38.5(2) K"``), scientific notation
+    (``"1.2 × 10 3"``, ``"10^3"``), Unicode minus and PDF artefacts (``"1 . 5 K"``,
+    ``"46:5 K"``, ``"g/cm 3"``). A list (``"4.2 and 4.6 K"``) gives its first value. Units
+    go through pint; a bare ``"C"`` is read as degrees Celsius, not coulomb.
 
     Args:
         text: The mention.
@@ -1555,7 +1682,8 @@ def parse_quantity(
             numbers whose unit has another dimension or is written but unknown to pint
             (``"0.5 Tesla"``, ``"3 μΩcm"``, ``"3 emu"``). With ``None`` the written unit is
             kept (a heating rate in °C/min is given in K/min, the same numbers).
-            ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm.
+            ``"pressure"`` also reads ``"ambient pressure"``/``"AP"`` as 1 atm, and a
+            range from it ("from ambient to 3.0 GPa") as starting there.
         before: The sentence text before the mention, whose last words give the
             qualifier when the mention has none: a tagged ``"45 K"`` after "Tc exceeds"
             is ``">"`` (:func:`_stated_before`).
@@ -1606,6 +1734,9 @@ def _converted(
         name = default_unit.strip() if default_unit else ""  # pint-unknown: kept as given
         return _quantity(reading, lambda v: v, name, text)
     units = registry()
+    if reading.from_ambient and _is_pressure(unit):  # "from ambient to 3.0 GPa": from 1 atm
+        ambient = float(units.Quantity(1.0, "atm").to(unit).magnitude)
+        reading = replace(reading, low=min(ambient, reading.low), high=max(ambient, reading.high))
 
     def convert(value: float) -> float:
         return float(units.Quantity(value, unit).to(target).magnitude)

@@ -336,6 +336,8 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
         ("38.5(2) K", "temperature", 38.5, 38.5, 38.5, 0.2, "K", "="),
         ("6.32(19) K", "temperature", 6.32, 6.32, 6.32, 0.19, "K", "="),
         ("12 ± 0.5 K", "temperature", 12.0, 12.0, 12.0, 0.5, "K", "="),
+        ("(2.7 ± 0.1) K", "temperature", 2.7, 2.7, 2.7, 0.1, "K", "="),  # bracketed with its ±
+        ("(5.1±0.2)meV", "energy", 0.0051, 0.0051, 0.0051, 0.0002, "eV", "="),
         ("~20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
         ("∼20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
         ("below 2 K", "temperature", 2.0, None, 2.0, None, "K", "<"),
@@ -1046,3 +1048,192 @@ def test_a_hydrate_is_read_with_its_water(mention: str, formula: str) -> None:
 
 def test_a_hydrate_with_variables_is_left_to_the_variable_reader() -> None:
     assert normalize_material("NaxCoO2·yH2O").formula is None  # x and y not given
+
+
+# -- signs glued to Tc, searches that found no Tc, ranges from ambient ----------------------
+
+
+@pytest.mark.parametrize(
+    ("before", "qualifier"),
+    [
+        ("Tc>", ">"),
+        ("Tc<", "<"),
+        ("Tc≤", "<="),
+        ("Tc≥", ">="),
+        ("Tc<=", "<="),
+        ("Tc≈", "~"),
+        ("Tc~", "~"),
+        ("Tc∼", "~"),
+        ("Tc=", "="),
+        ("the onset T c>", ">"),
+    ],
+)
+def test_a_comparison_sign_glued_to_tc_still_qualifies_the_value(
+    before: str, qualifier: str
+) -> None:
+    result = parse_quantity("40 K", "K", "temperature", before=before)
+    assert result is not None and result.qualifier == qualifier
+    assert (result.low is None) == (qualifier in ("<", "<="))
+    assert (result.high is None) == (qualifier in (">", ">="))
+
+
+@pytest.mark.parametrize(
+    ("text", "qualifier"),
+    [
+        ("Tc>40 K", ">"),
+        ("Tc<40 K", "<"),
+        ("Tc≥40 K", ">="),
+        ("Tc≈40 K", "~"),
+        ("moreover 40 K", "="),
+    ],
+)
+def test_a_sign_glued_to_a_word_in_the_mention_qualifies_it_but_a_glued_word_does_not(
+    text: str, qualifier: str
+) -> None:
+    result = parse_quantity(text, "K", "temperature")
+    assert result is not None and (result.value, result.qualifier) == (40.0, qualifier)
+
+
+@pytest.mark.parametrize(
+    ("before", "mention", "high"),
+    [
+        ("For x = 0.25 the material is not superconducting down to ", "2 K", 2.0),
+        ("no superconductivity was observed in Bi2Se3 down to ", "0.4 K", 0.4),
+        ("No superconductivity was detected down to ", "1.8 K", 1.8),
+        ("The parent compound is non-superconducting above ", "2 K", 2.0),
+        ("it does not superconduct down to about ", "50 mK", 0.05),
+        ("the film shows no sign of superconductivity down to ", "2 K", 2.0),
+    ],
+)
+def test_a_temperature_a_search_for_superconductivity_reached_bounds_the_tc_from_above(
+    before: str, mention: str, high: float
+) -> None:
+    result = parse_quantity(mention, "K", "temperature", before=before)
+    assert result is not None
+    assert (result.qualifier, result.low, result.high) == ("<", None, high)
+
+
+def test_a_negation_inside_the_mention_also_bounds_the_tc() -> None:
+    text = "no superconductivity was observed in Bi2Se3 down to 0.4 K"
+    result = parse_quantity(text, "K", "temperature")
+    assert result is not None and (result.value, result.qualifier) == (0.4, "<")
+
+
+@pytest.mark.parametrize(
+    ("before", "mention", "qualifier"),
+    [
+        ("The resistivity was measured down to ", "2 K", "="),  # no negation
+        ("not superconducting but under pressure the Tc rises above ", "20 K", ">"),
+        ("is not superconducting while YBCO has a Tc close to ", "90 K", "~"),
+        ("no superconductivity, whereas NbSe2 superconducts below ", "7.2 K", "="),
+    ],
+)
+def test_a_negation_in_another_clause_does_not_bound_the_value(
+    before: str, mention: str, qualifier: str
+) -> None:
+    result = parse_quantity(mention, "K", "temperature", before=before)
+    assert result is not None and result.qualifier == qualifier
+
+
+def test_a_pressure_after_no_superconductivity_keeps_its_own_comparison() -> None:
+    before = "no superconductivity was observed above "
+    result = parse_quantity("2 GPa", "GPa", "pressure", before=before)
+    assert result is not None and (result.qualifier, result.low) == (">", 2.0)
+
+
+ATM_GPA = 0.000101325
+
+
+@pytest.mark.parametrize(
+    ("text", "before", "high"),
+    [
+        ("from ambient to 3.0 GPa", "", 3.0),
+        ("between ambient and 3.0 GPa", "", 3.0),
+        ("from ambient pressure up to 3.0 GPa", "", 3.0),
+        ("from atmospheric pressure to 30 kbar", "", 3.0),
+        ("3.0 GPa", "Pressure was applied from ambient to ", 3.0),
+        ("3.0 GPa", "measured between ambient pressure and ", 3.0),
+    ],
+)
+def test_a_pressure_range_from_ambient_starts_at_one_atmosphere(
+    text: str, before: str, high: float
+) -> None:
+    result = parse_quantity(text, "GPa", "pressure", before=before)
+    assert result is not None and result.qualifier == "="
+    assert (result.low, result.high) == (pytest.approx(ATM_GPA), high)
+    assert result.value == pytest.approx((ATM_GPA + high) / 2)  # a range's middle
+
+
+@pytest.mark.parametrize(
+    "before", ["at ambient and ", "from 1 GPa to ambient, and then to ", "up to "]
+)
+def test_a_pressure_not_ranged_from_ambient_stays_as_it_was(before: str) -> None:
+    result = parse_quantity("3.0 GPa", "GPa", "pressure", before=before)
+    assert result is not None and result.high == 3.0 and result.low in (3.0, None)
+
+
+def test_a_bracketed_value_with_its_uncertainty_takes_a_default_unit_too() -> None:
+    assert parse_quantity("(2.7 ± 0.1)", "K", "temperature") == QuantityValue(
+        2.7, 2.7, 2.7, 0.1, "K", "=", "(2.7 ± 0.1)"
+    )
+    assert parse_quantity("(2.7 ± 0.1) K", kind="pressure") is None  # the unit still counts
+
+
+# -- sample labels and values are not formulas ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "mention", ["Sample S50 of Nb3Sn", "Sample S1050 of Nb3Sn", "S13 of Nb3Sn", "Nb3Sn sample S20"]
+)
+def test_a_sample_label_beside_a_formula_is_not_the_material(mention: str) -> None:
+    assert normalize_material(mention).formula == "Nb3Sn"
+
+
+@pytest.mark.parametrize("mention", ["S50", "S 20", "N15", "O16", "Sample S13", "C61", "B42"])
+def test_one_element_with_a_large_count_is_a_label_not_a_formula(mention: str) -> None:
+    result = normalize_material(mention)
+    assert result.formula is None and result.elements == ()
+
+
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [("C60", "C60"), ("C 70", "C70"), ("C20", "C20"), ("B40", "B40"), ("B12", "B12"),
+     ("S8", "S8"), ("S12", "S12"), ("P4", "P4"), ("K3C60", "K3C60"), ("Rb 3 C 60", "Rb3C60"),
+     ("Fe7Fe7", "Fe14")],
+)  # fmt: skip
+def test_real_one_element_molecules_and_fullerides_stay_formulas(
+    mention: str, formula: str
+) -> None:
+    assert normalize_material(mention).formula == formula
+
+
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [
+        ("RbV3Sb5 0.92 K", "RbV3Sb5"),
+        ("RbV3Sb5 0.92K", "RbV3Sb5"),
+        ("FeSe 8.5 K", "FeSe"),
+        ("RbV3Sb5 2 K", "RbV3Sb5"),
+        ("Nb 3 Ge 23 K", "Nb3Ge"),
+        ("H3S 203 K at 155 GPa", "H3S"),
+        ("La1.85Sr0.15CuO4 0.15", "La1.85Sr0.15CuO4"),  # a decimal after an amount
+    ],
+)
+def test_a_value_after_a_formula_is_no_amount_of_it(mention: str, formula: str) -> None:
+    assert normalize_material(mention).formula == formula
+
+
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [
+        ("Ba 0.6 K 0.4 Fe 2 As 2", "Ba0.6K0.4Fe2As2"),  # potassium with its amount
+        ("Mo 3 Al 2 C", "Mo3Al2C"),  # carbon, not °C
+        ("Mo 2 N", "Mo2N"),  # nitrogen, not newtons
+        ("LaFeAsO 0.9 F 0.1", "LaFeAsO0.9F0.1"),  # fluorine, not farads
+        ("(Mo 0.96 Zr 0.04 ) 0.85 B 2", "Mo0.816Zr0.034B2"),
+    ],
+)
+def test_a_spaced_amount_before_an_element_named_like_a_unit_stays_an_amount(
+    mention: str, formula: str
+) -> None:
+    assert normalize_material(mention).formula == formula
