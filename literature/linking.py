@@ -7,34 +7,125 @@ respectively"). Otherwise a Tc value refers to the nearest material before it in
 sentence, else the nearest one after it, else the last material of the two sentences
 before. Each rule carries, as its confidence, its precision on the gold links of
 SuperMat's training papers with gold entities (451 values linked to a material: the
-rules fire on 376 and are right on 319; ``benchmarks/linking.py`` measures it). The
+rules fire on 369 and are right on 313; ``benchmarks/linking.py`` measures it). The
 "respectively" rule fires on 18 of them, all right, where the nearest-material rules
 were right on 9.
 
+What the tagger missed does not send a value elsewhere. A formula-like word that no
+mention covers (:func:`formula_like`: "H3S", "NbN", "MoGe", "Nb3Ge"; not "GPa", "Tc",
+"BCS", "In", nor a part or holder, "CuO2 planes", "SrTiO3 substrates") is a material
+the tagger missed: no rule reaches past one that lies between the value and the
+material the rule would pick, nor past one before the value in its sentence when the
+pick lies after the value or in an earlier sentence; such a value stays unlinked. In a
+"respectively" sentence such words make up the count of materials when the tagged ones
+fall short ("CsV3Sb5 and [KV3Sb5] ... 2.5 K and 0.93 K, respectively": 0.93 K to
+KV3Sb5, 2.5 K to nothing), and where the counts still do not match, the other rules may
+not give one material two of the list's values of a property (a material mention that
+lists several, "AOs2O6 (A = Cs, Rb, K)", may). A value that states a change of the
+property rather than the property (:func:`states_change`: "the change in Tc is only
+0.3 K", "Tc rises by 2 K", "a transition width of 0.5 K", "ΔTc = 1 K") is linked to
+nothing and is not counted in a "respectively" list. All three need the sentences'
+text.
+
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
-``benchmarks/linking.py`` and did not clearly beat them (F1 0.720 at its best threshold
-against 0.711, cross-validated over the development papers), so the rules stay.
+``benchmarks/linking.py`` and did not clearly beat them (F1 0.717 at its best threshold
+against 0.704, cross-validated over the development papers), so the rules stay.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from pymatgen.core.periodic_table import Element
+
+from literature.baseline import PATTERNS
 from literature.records import VALUE_PROPERTIES, Mention
 
 # Confidence of each rule: its precision on the SuperMat training papers (gold entities).
 RESPECTIVELY = 0.95  # 18 of 18; (18 + 1) / (18 + 2), as 18 cases cannot show certainty
-SAME_SENTENCE_BEFORE = 0.86  # 180 of 209
+SAME_SENTENCE_BEFORE = 0.86  # 177 of 206
 SAME_SENTENCE_AFTER = 0.78  # 47 of 60
-EARLIER_SENTENCE = 0.83  # 74 of 89
+EARLIER_SENTENCE = 0.84  # 71 of 85
 LOOKBACK_SENTENCES = 2
 
 # "respectively" or its abbreviation "resp.", as a word.
 _RESPECTIVELY = re.compile(r"\brespectively\b|\bresp\.", re.IGNORECASE)
+# A material mention that lists several ("AOs2O6 (A = Cs, Rb, K)", "x = 0, 0.1 and 0.2").
+_LIST = re.compile(r",|\band\b")
+
+_ELEMENTS = frozenset(e.symbol for e in Element)
+# One element of a formula-like word and its amount ("Sr0.15", "O7-δ", "Sr x").
+_PART = re.compile(r"([A-Z][a-z]?)((?:\d+(?:\.\d+)?|[1-9]?[-−+]?[xyzδ])*)")
+
+# Words that say a value is a change of the property, not the property itself.
+_PROPERTY = (
+    r"(?:\bT\s?_?\{?c\}?(?:[a-z]*|'s)(?![A-Za-z])|\btransitions?(?:\s+temperatures?)?"
+    r"|\bcritical\s+temperatures?|\btemperatures?)"
+)
+# Nouns of a change; those that are also verbs only in the singular ("Tc increases
+# with x" is no change stated).
+_CHANGE_NOUN = (
+    r"\b(?:(?:differences?|widths?|broadening|spreads?|hysteresis|enhancements?"
+    r"|suppressions?|reductions?|variations?)|(?:change|shift|increase|decrease|drop|rise"
+    r"|jump))\b"
+)
+_CHANGE = re.compile(
+    rf"(?P<before>{_PROPERTY}\s*[-‐]?\s*)?{_CHANGE_NOUN}"
+    rf"(?P<after>\s+(?:in|of|between)\s+(?:[\w']+\s+){{0,3}}?{_PROPERTY})?"
+    r"|(?P<delta>(?-i:[Δ∆]|(?<![^\s(])δ)\s?T\s?_?\{?c)",
+    re.IGNORECASE,
+)
+_CHANGE_VERB = re.compile(
+    r"\b(?:increas|decreas|rais|rise|rose|risen|drop|fall|fell|shift|chang|enhanc|suppress"
+    r"|reduc|lower|declin|diminish|differ|boost|elevat|depress|jump|improv|go(?:es)?\s+"
+    r"(?:up|down)|went\s+(?:up|down))",
+    re.IGNORECASE,
+)
+_QUALIFIER = (
+    r"(?:only|just|about|approximately|approx\.|roughly|nearly|almost|around|some|over"
+    r"|(?:less|more)\s+than|up\s+to|at\s+(?:least|most)|as\s+(?:much|large|small|little)"
+    r"\s+as|~|≈|∼|<|>|≤|≥)"
+)
+_BY = re.compile(rf"\bby(?:\s*{_QUALIFIER})*\s*$", re.IGNORECASE)
+# What may stand between a change word that names no property and its value.
+_LINKED = re.compile(
+    rf"^\s*(?:of|=|:|is|was|amounts?\s+to|amounting\s+to)?(?:\s*{_QUALIFIER})*\s*$",
+    re.IGNORECASE,
+)
+# A clause ends at these: what comes after them is not what the change word describes.
+_CLAUSE = re.compile(r"[;,]|\b(?:while|whereas|but|although|though|which|where)\b", re.I)
+# The words that end a change statement: "an increase in Tc to 30 K" gives the new value,
+# unless a link word comes first ("a shift of up to 2 K", "amounts to 2 K").
+_DIRECTION = re.compile(r"\b(?:to|from|into|towards?)\b", re.IGNORECASE)
+_NOT_DIRECTION = re.compile(
+    r"(?:\b(?:amounts?|amounting|equal|close|compared|relative|respect)"
+    r"|(?:\b(?:of|is|was|are|were|be)|[=:])\s+up)\s*$",
+    re.IGNORECASE,
+)
+# A value just after these is where something happens ("Tc drops sharply at 39 K").
+_AT = re.compile(r"\b(?:at|near|below|above|under|beyond|toward|towards)\s*$", re.I)
+_STATES_LEVEL = re.compile(
+    r"\b(?:has|have|had|shows?|showed|shown|exhibits?|exhibited|displays?|displayed"
+    r"|possess(?:es|ed)?|becomes?|became|reach\w*|attain\w*|superconduct\w*)\b",
+    re.IGNORECASE,
+)
+_OTHER_VALUE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:m?K|°\s?[CF])(?!\w)")
+_CHANGE_WORDS = 12  # most words between a change word and its value
+# The property named again: a value after "Tc shift of lead (Tc(0 kbar) =" is that Tc.
+_TC = re.compile(r"\bT\s?_?\{?c(?![A-Za-z])")
+# An amount set apart from its formula ("MgB 2", "CuO 2 planes").
+_SPACED_AMOUNT = re.compile(r"(?:\s+\d+(?:\.\d+)?(?![\w.]))?")
+# A formula-like word followed by these names a part or a holder, not a material:
+# "CuO2 planes", "FeSe layers", "SrTiO3 substrates".
+_PART_OF = re.compile(
+    r"\s*(?:[a-z]+-\s*)?(?:planes?|layers?|sheets?|chains?|blocks?|slabs?|octahedra"
+    r"|tetrahedra|bonds?|substrates?|crucibles?)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -47,6 +138,25 @@ class Link:
     rule: str
 
 
+@dataclass(frozen=True)
+class Unnamed:
+    """A formula-like word of a sentence that the tagger did not tag (``"H3S"``).
+
+    Attributes:
+        section: Index of the section in the paper.
+        sentence: Index of the sentence in its section.
+        start: First character, as an offset into the sentence.
+        end: End character (exclusive), as an offset into the sentence.
+        text: The word without whitespace (``"MgB 2"``: ``"MgB2"``).
+    """
+
+    section: int
+    sentence: int
+    start: int
+    end: int
+    text: str
+
+
 def link_values(
     mentions: Sequence[Mention], sentences: Mapping[tuple[int, int], str] | None = None
 ) -> list[Link]:
@@ -55,20 +165,25 @@ def link_values(
     Args:
         mentions: One paper's mentions (any order).
         sentences: Text of each sentence by ``(section, sentence)``; the "respectively"
-            rule needs it and is skipped without it.
+            rule, the untagged formulas that stop the other rules and the values that
+            state a change (:func:`states_change`) need it, and are skipped without it.
 
     Returns:
         One link per value mention that has a material to link to, in reading order.
     """
+    texts = sentences or {}
     ordered = sorted(mentions, key=lambda m: m.key)
     materials = [m for m in ordered if m.label == "material"]
-    paired = _respectively(ordered, sentences or {})
+    values = [m for m in ordered if m.label in VALUE_PROPERTIES and not _states_change(m, texts)]
+    unnamed = unnamed_formulas(ordered, texts)
+    paired, listed = _respectively(materials, values, texts, unnamed)
     links = []
-    for value in (m for m in ordered if m.label in VALUE_PROPERTIES):
-        link = paired.get(value.key) or _link(value, materials)
+    for value in values:
+        # a value the "respectively" rule paired with an untagged formula stays unlinked
+        link = paired.get(value.key) if value.key in listed else _link(value, materials, unnamed)
         if link is not None:
             links.append(link)
-    return links
+    return _without_shared(links, values, texts, paired)
 
 
 def link_conditions(value: Mention, mentions: Sequence[Mention], label: str) -> Mention | None:
@@ -79,51 +194,233 @@ def link_conditions(value: Mention, mentions: Sequence[Mention], label: str) -> 
     return min(same, key=lambda m: abs(m.start - value.start))
 
 
-def _link(value: Mention, materials: Sequence[Mention]) -> Link | None:
-    same = [m for m in materials if _sentence(m) == _sentence(value)]
+def formula_like(word: str) -> bool:
+    """Whether ``word`` reads as a formula: the words a missed material would be.
+
+    Two or more element symbols, all real elements, with an amount or a two-letter
+    symbol among them: ``"H3S"``, ``"NbN"``, ``"MoGe"``, ``"V3Si"``, ``"La2-xSrxCuO4"``.
+    Not a unit (``"GPa"``, ``"K"``), a label (``"Tc"``), one element (``"In"``,
+    ``"Nb"``) or an acronym of one-letter symbols (``"BCS"``, ``"FC"``, ``"II"``).
+    """
+    if PATTERNS["material"].fullmatch(word) is None:
+        return False
+    parts = _PART.findall(word)
+    if not all(symbol in _ELEMENTS for symbol, _ in parts):
+        return False
+    return any(amount or len(symbol) == 2 for symbol, amount in parts)
+
+
+def unnamed_formulas(
+    mentions: Sequence[Mention], sentences: Mapping[tuple[int, int], str]
+) -> dict[tuple[int, int], list[Unnamed]]:
+    """The formula-like words (:func:`formula_like`) no mention covers, by sentence.
+
+    A last amount that PDF extraction set apart is the word's ("MgB 2": ``"MgB2"``).
+
+    Args:
+        mentions: One paper's mentions, of any label.
+        sentences: Text of each sentence by ``(section, sentence)``.
+    """
+    covered: dict[tuple[int, int], list[Mention]] = defaultdict(list)
+    for mention in mentions:
+        covered[_sentence(mention)].append(mention)
+    found: dict[tuple[int, int], list[Unnamed]] = {}
+    for (section, sentence), text in sentences.items():
+        words = []
+        for match in PATTERNS["material"].finditer(text):
+            tail = _SPACED_AMOUNT.match(text, match.end())
+            end = tail.end() if tail else match.end()
+            if (
+                formula_like(match.group())
+                and not _PART_OF.match(text, end)
+                and not any(
+                    m.start < end and match.start() < m.end for m in covered[section, sentence]
+                )
+            ):
+                written = _compact(text[match.start() : end])
+                words.append(Unnamed(section, sentence, match.start(), end, written))
+        if words:
+            found[section, sentence] = words
+    return found
+
+
+def states_change(before: str) -> bool:
+    """Whether the words before a value say it is a change of the property.
+
+    "The overall change in Tc is only [0.3 K]", "Tc rises by [2 K]", "a transition width
+    of [0.5 K]", "ΔTc = [1 K]": a difference, shift, width or broadening, not the
+    property's value. "Tc shifts to [30 K]" and "Tc increases from [30 K]" are values.
+
+    Args:
+        before: The sentence's text before the value's number.
+    """
+    clause = re.split(_CLAUSE, before)[-1]
+    if _BY.search(clause) and _CHANGE_VERB.search(clause):
+        return True
+    for match in _CHANGE.finditer(clause):
+        rest = clause[match.end() :]
+        if _AT.search(rest) or any(
+            not _NOT_DIRECTION.search(rest[: word.start()]) for word in _DIRECTION.finditer(rest)
+        ):
+            continue  # "an increase in Tc to [40 K]", "Tc drop at [39 K]"
+        if _LINKED.match(rest):
+            return True
+        tied = match.group("before") or match.group("after") or match.group("delta")
+        if tied and _describes(rest):
+            return True
+    return False
+
+
+def _describes(rest: str) -> bool:
+    """Whether the words between a change of the property and a value tie them."""
+    return not (
+        len(rest.split()) > _CHANGE_WORDS
+        or _STATES_LEVEL.search(rest)
+        or _OTHER_VALUE.search(rest)
+        or _TC.search(rest)
+    )
+
+
+def _states_change(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
+    text = sentences.get(_sentence(value))
+    if text is None:
+        return False
+    digit = re.search(r"\d", value.text)
+    lead = value.text[: digit.start()] if digit else ""
+    return states_change(text[: value.start] + lead)
+
+
+def _link(
+    value: Mention,
+    materials: Sequence[Mention],
+    unnamed: Mapping[tuple[int, int], Sequence[Unnamed]],
+) -> Link | None:
+    here = _sentence(value)
+    same = [m for m in materials if _sentence(m) == here]
+    words = unnamed.get(here, ())
     before = [m for m in same if m.end <= value.start]
     if before:
+        if _stopped(before[-1], value, unnamed):
+            return None
         return Link(value, before[-1], SAME_SENTENCE_BEFORE, "same-sentence-before")
     after = [m for m in same if m.start >= value.end]
     if after:
+        # an untagged formula before the value is the nearest material before it
+        if any(w.end <= value.start and w.text != _compact(after[0].text) for w in words):
+            return None
+        if _stopped(value, after[0], unnamed):
+            return None
         return Link(value, after[0], SAME_SENTENCE_AFTER, "same-sentence-after")
-    section, sentence = _sentence(value)
+    section, sentence = here
     earlier = [
         m
         for m in materials
         if m.section == section and sentence - LOOKBACK_SENTENCES <= m.sentence < sentence
     ]
     if earlier:
+        if _stopped(earlier[-1], value, unnamed):
+            return None
         return Link(value, earlier[-1], EARLIER_SENTENCE, "earlier-sentence")
     return None
 
 
+def _stopped(
+    first: Mention, last: Mention, unnamed: Mapping[tuple[int, int], Sequence[Unnamed]]
+) -> bool:
+    """Whether an untagged formula other than the material's lies between two mentions.
+
+    ``first`` comes before ``last`` in reading order, in the same section; one of them is
+    the material, whose own formula written again untagged ("MgB2 ... the MgB2 films
+    have ...") stops nothing.
+    """
+    material = first if first.label == "material" else last
+    start, end = (first.sentence, first.end), (last.sentence, last.start)
+    return any(
+        start <= (word.sentence, word.start)
+        and (word.sentence, word.end) <= end
+        and word.text != _compact(material.text)
+        for sentence in range(first.sentence, last.sentence + 1)
+        for word in unnamed.get((first.section, sentence), ())
+    )
+
+
 def _respectively(
-    ordered: Sequence[Mention], sentences: Mapping[tuple[int, int], str]
-) -> dict[tuple[int, int, int, int, str], Link]:
+    materials: Sequence[Mention],
+    values: Sequence[Mention],
+    sentences: Mapping[tuple[int, int], str],
+    unnamed: Mapping[tuple[int, int], Sequence[Unnamed]],
+) -> tuple[dict[tuple[int, int, int, int, str], Link], set[tuple[int, int, int, int, str]]]:
     """Links of "A and B have Tc of 39 K and 7 K, respectively": i-th value, i-th material.
 
     Only where the sentence says "respectively" and has as many materials as values of
     one property, at least two. The order of the two lists is free: "39 K and 7 K for A
     and B, respectively" and "39 K in A and 7 K in B, respectively" pair the same way
     (on SuperMat's training papers, requiring the materials first halves the rule's
-    reach, 8 values instead of 18, and every one of the 18 is right).
+    reach, 8 values instead of 18, and every one of the 18 is right). Where the tagged
+    materials are too few but the untagged formulas make up the count ("CsV3Sb5 and
+    [KV3Sb5] ... 2.5 K and 0.93 K, respectively"), the values paired with an untagged
+    formula stay unlinked.
+
+    Returns:
+        The links by value, and the values the rule paired, linked or not.
     """
     groups: dict[tuple[int, int], list[Mention]] = defaultdict(list)
-    for mention in ordered:
+    for mention in (*materials, *values):
         if _RESPECTIVELY.search(sentences.get(_sentence(mention), "")):
             groups[_sentence(mention)].append(mention)
     links = {}
-    for group in groups.values():
-        materials = [m for m in group if m.label == "material"]
+    listed = set()
+    for place, group in groups.items():
+        named: list[Mention | Unnamed] = [m for m in group if m.label == "material"]
+        every = sorted([*named, *unnamed.get(place, ())], key=lambda m: m.start)
         for label in VALUE_PROPERTIES:
-            values = [m for m in group if m.label == label]
-            if len(values) != len(materials) or len(values) < 2:
+            found = sorted((m for m in group if m.label == label), key=lambda m: m.start)
+            if len(found) < 2:
                 continue
-            for value, material in zip(values, materials, strict=True):
-                links[value.key] = Link(value, material, RESPECTIVELY, "respectively")
-    return links
+            listing = next((x for x in (named, every) if len(x) == len(found)), None)
+            if listing is None:
+                continue
+            for value, material in zip(found, listing, strict=True):
+                listed.add(value.key)
+                if isinstance(material, Mention):
+                    links[value.key] = Link(value, material, RESPECTIVELY, "respectively")
+    return links, listed
 
 
-def _sentence(mention: Mention) -> tuple[int, int]:
+def _without_shared(
+    links: Sequence[Link],
+    values: Sequence[Mention],
+    sentences: Mapping[tuple[int, int], str],
+    paired: Mapping[tuple[int, int, int, int, str], Link],
+) -> list[Link]:
+    """``links`` less those that give one material two values of a "respectively" list.
+
+    "CsV3Sb5 and KV3Sb5 exhibit Tc values of 2.5 K and 0.93 K, respectively" with one
+    material tagged: the fallback rules would give it both values, of which one at most
+    is its own, so it gets neither.
+    """
+    listed = Counter(
+        (_sentence(v), v.label)
+        for v in values
+        if _RESPECTIVELY.search(sentences.get(_sentence(v), ""))
+    )
+    shared = Counter(
+        (_sentence(x.value), x.value.label, x.material.key)
+        for x in links
+        if listed[_sentence(x.value), x.value.label] >= 2
+        and x.value.key not in paired
+        and not _LIST.search(x.material.text)
+    )
+    return [
+        x
+        for x in links
+        if x.value.key in paired or shared[_sentence(x.value), x.value.label, x.material.key] < 2
+    ]
+
+
+def _compact(text: str) -> str:
+    return "".join(text.split())
+
+
+def _sentence(mention: Mention | Unnamed) -> tuple[int, int]:
     return (mention.section, mention.sentence)

@@ -9,6 +9,7 @@ search. Nothing here touches storage: the result is a plain
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -35,6 +36,13 @@ QUANTITY_KINDS: dict[str, tuple[str, str]] = {
     "tcValue": ("temperature", "K"),
     "pressure": ("pressure", "GPa"),
 }
+
+# What joins the two ends of a range the tagger split ("between [36 and] [38 K]"): the
+# first end's unit, if written, then "and", "to" or a dash.
+_RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?:and|to|[-–—−])\s*")
+# The word that opens a range, just before its first number.
+_RANGE_OPENS = re.compile(r"\b(between|from)\s*$", re.IGNORECASE)
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
 
 
 class Extractor:
@@ -101,12 +109,13 @@ class Extractor:
 def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
     """Mentions with their ``normalized`` readings filled in, in reading order.
 
+    A range the tagger split in two is read as one first (:func:`join_ranges`).
     Materials are read section by section in order, so a doping value (``"x = 0.1"``)
     resolves against the formula that came before it in the same section. A value reads
     its qualifier from the words before it in its sentence when the mention has none (a
     tagged "45 K" in "Tc exceeds 45 K" is ``">"``: :func:`~literature.normalize.parse_quantity`).
     """
-    ordered = sorted(mentions, key=lambda m: m.key)
+    ordered = join_ranges(paper, mentions)
     materials: dict[int, list[int]] = defaultdict(list)
     for index, mention in enumerate(ordered):
         if mention.label == "material":
@@ -137,6 +146,57 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
                     },
                 )
     return result
+
+
+def join_ranges(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
+    """Mentions in reading order, each range the tagger split in two made one mention.
+
+    Two value mentions of one label, next to each other in a sentence, are the two ends
+    of one range when "between" or "from" comes just before the first number and only
+    "and", "to" or a dash (after the first end's unit, if written) between the numbers:
+    "Tc between [36 and] [38 K]", "from [36 K] to [38 K]", "between [36] and [38 K]"
+    (each with one number: a third value does not join the range). The range's mention
+    runs from "between"/"from" to the end of the second (``"between 36 and 38 K"``,
+    which reads as 36 to 38 K), with the lower confidence of the two; read apart, they
+    would be two points.
+    """
+    ordered = sorted(mentions, key=lambda m: m.key)
+    joined: list[Mention] = []
+    for mention in ordered:
+        last = joined[-1] if joined else None
+        if last is not None and (both := _range_of(paper, last, mention)) is not None:
+            joined[-1] = both
+        else:
+            joined.append(mention)
+    return joined
+
+
+def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
+    """``first`` and ``second`` as one range mention, or ``None`` when they are not one."""
+    if (
+        first.label not in QUANTITY_KINDS
+        or second.label != first.label
+        or (first.section, first.sentence) != (second.section, second.sentence)
+        or second.start < first.end
+    ):
+        return None
+    low, high = list(_NUMBER.finditer(first.text)), list(_NUMBER.finditer(second.text))
+    if len(low) != 1 or len(high) != 1:  # one end each: no third end joins a range
+        return None
+    sentence = paper.sections[first.section].sentence_text(first.sentence)
+    middle = sentence[first.start + low[0].end() : second.start + high[0].start()]
+    opens = _RANGE_OPENS.search(sentence[: first.start + low[0].start()])
+    if opens is None or _RANGE_JOIN.fullmatch(middle) is None:
+        return None
+    start = min(first.start, opens.start())
+    return replace(
+        first,
+        text=sentence[start : second.end],
+        start=start,
+        end=second.end,
+        confidence=min(first.confidence, second.confidence),
+        normalized={},
+    )
 
 
 def build_records(
@@ -181,16 +241,20 @@ def link_records(
     """Property records from linked value and material mentions, as read.
 
     A value that did not parse to a number, or whose material is a class of materials,
-    gives no record. Confidence = value confidence x material confidence x link
-    confidence. A linked pressure becomes the record's ``conditions``
-    (:func:`_pressure_conditions`: none at ambient pressure) and its ``pressure_mention``;
-    one that did not read as a pressure gives no conditions, so :func:`rejection` refuses
-    the record rather than let it pass for an ambient reading.
+    gives no record; nor does one the linker leaves unlinked, whose material the tagger
+    missed or that states a change of the property ("the change in Tc is 0.3 K"), which
+    it can tell only from ``sentences`` (:func:`~literature.linking.link_values`).
+    Confidence = value confidence x material confidence x link confidence. A linked
+    pressure becomes the record's ``conditions`` (:func:`_pressure_conditions`: none at
+    ambient pressure) and its ``pressure_mention``; one that did not read as a pressure
+    gives no conditions, so :func:`rejection` refuses the record rather than let it pass
+    for an ambient reading.
 
     Args:
         mentions: One paper's normalised mentions.
         sentences: Text of each sentence by ``(section, sentence)``, for the linker's
-            "respectively" rule (:func:`~literature.linking.link_values`).
+            "respectively" rule, untagged formulas and changes
+            (:func:`~literature.linking.link_values`).
     """
     records = []
     for link in link_values(mentions, sentences):

@@ -281,3 +281,89 @@ def test_a_doping_value_with_its_base_formula_is_a_record() -> None:
     pieces = [("material", "La2−xSrxCuO4"), ("material", "x = 0.15"), ("tcValue", "38 K")]
     (record,) = extraction_of(text, pieces).records
     assert record.formula == "La1.85Sr0.15CuO4"
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces", "expected"),
+    [
+        # a material the tagger missed (H3S, TiN, MoGe, CsV3Sb5, Nb3Ge, V3Si) keeps its value
+        ("Ba0.5Sr0.5TiO3 shows a Curie temperature of 253 K. H3S superconducts at 203 K under "
+         "155 GPa.", [("material", "Ba0.5Sr0.5TiO3"), ("tcValue", "203 K"),
+                      ("pressure", "155 GPa")], []),
+        ("NbN films were grown. The TiN buffer has Tc of 4.5 K, and MoGe is superconducting "
+         "below 7 K.", [("material", "NbN"), ("tcValue", "4.5 K"), ("tcValue", "7 K")], []),
+        ("CsV3Sb5 and KV3Sb5 exhibit Tc values of 2.5 K and 0.93 K, respectively.",
+         [("material", "KV3Sb5"), ("tcValue", "2.5 K"), ("tcValue", "0.93 K")],
+         [("KV3Sb5", 0.93)]),
+        ("Nb3Sn: Tc = 18.3 K; Nb3Ge: Tc = 23.2 K; V3Si: Tc = 17.1 K.",
+         [("material", "Nb3Sn"), ("tcValue", "18.3 K"), ("tcValue", "23.2 K"),
+          ("tcValue", "17.1 K")], [("Nb3Sn", 18.3)]),
+        # a change of the property is not the property
+        ("MgB2 films were grown. The overall change in Tc is only 0.3K.",
+         [("material", "MgB2"), ("tcValue", "0.3K")], []),
+    ],
+)  # fmt: skip
+def test_a_value_of_a_material_the_tagger_missed_or_a_change_is_no_record(
+    text: str, pieces: list[tuple[str, str]], expected: list[tuple[str, float]]
+) -> None:
+    records = [(r.material, r.value) for r in extraction_of(text, pieces).records]
+    assert records == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second", "joined"),
+    [
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 and 38 K.", "36 and", "38 K",
+         "between 36 and 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 and 38 K.", "36", "38 K",
+         "between 36 and 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 K and 38 K.", "36 K", "38 K",
+         "between 36 K and 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc from 36 K to 38 K.", "36 K", "38 K",
+         "from 36 K to 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc from 36 – 38 K.", "36", "38 K",
+         "from 36 – 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 and 38 K.", "between 36", "38 K",
+         "between 36 and 38 K"),
+    ],
+)  # fmt: skip
+def test_a_range_the_tagger_split_is_one_reading(
+    text: str, first: str, second: str, joined: str
+) -> None:
+    pieces = [("material", "La2−xSrxCuO4"), ("material", "x = 0.15")]
+    extraction = extraction_of(text, [*pieces, ("tcValue", first), ("tcValue", second)])
+    (value,) = [m for m in extraction.mentions if m.label == "tcValue"]
+    sentence = extraction.paper.sections[0].sentence_text(value.sentence)
+    assert value.text == joined == sentence[value.start : value.end]
+    (record,) = extraction.records
+    assert (record.formula, record.value, record.low, record.high) == (
+        "La1.85Sr0.15CuO4", 37.0, 36.0, 38.0)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "second"),
+    [
+        ("FeSe shows Tc of 36 K and 38 K.", "36 K", "38 K"),  # no "between" or "from"
+        ("FeSe shows Tc from 36 K in films and 38 K.", "36 K", "38 K"),  # words between
+        ("FeSe shows Tc between 36 K and 38 GPa.", "36 K", "38 GPa"),  # not one label
+    ],
+)
+def test_two_values_that_are_not_a_range_stay_two(text: str, first: str, second: str) -> None:
+    label = "pressure" if "GPa" in second else "tcValue"
+    pieces = [("material", "FeSe"), ("tcValue", first), (label, second)]
+    texts = [m.text for m in extraction_of(text, pieces).mentions if m.label != "material"]
+    assert texts == [first, second]
+
+
+def test_a_pressure_range_the_tagger_split_is_one_condition() -> None:
+    text = "Between 1 and 2 GPa, FeSe has a Tc of 30 K."
+    pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("pressure", "1"), ("pressure", "2 GPa")]
+    assert records_of(text, pieces) == [
+        ("FeSe", {"pressure_gpa_low": 1.0, "pressure_gpa_high": 2.0})]  # fmt: skip
+
+
+def test_a_third_value_does_not_join_a_range() -> None:
+    text = "FeSe shows Tc between 36 and 38 K and 40 K in films."
+    pieces = [("material", "FeSe"), ("tcValue", "36"), ("tcValue", "38 K"), ("tcValue", "40 K")]
+    values = [m.text for m in extraction_of(text, pieces).mentions if m.label == "tcValue"]
+    assert values == ["between 36 and 38 K", "40 K"]
