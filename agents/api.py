@@ -5,8 +5,8 @@ walks the app's route list, so a route without a rule fails the tests.
 
 Errors: 400 bad filter, 401 no or unknown token, 403 wrong scope, 404 unknown campaign,
 trial or model version, 409 conflict (lease, closed campaign, concurrent proposal, name
-taken), 413 payload too large, 422 invalid input (the message names the field), 503
-database unavailable.
+taken, a model's records not listed), 413 payload too large, 422 invalid input (the
+message names the field), 503 database unavailable.
 Nothing is written on any error. Every error body is ``{"detail": "message"}``, except a 422 from
 request validation, whose ``detail`` lists the invalid fields; each route declares the
 errors it can answer in the OpenAPI schema.
@@ -82,7 +82,13 @@ from db.campaigns import MAX_POOL_SIZE, CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
-from db.models import describe_model_record, list_model_records
+from db.models import (
+    UnlistedRecordsError,
+    describe_model_record,
+    model_record_ids,
+    page_model_records,
+    records_among,
+)
 from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, acting_for, authenticate, bound_to
 from discovery.campaign_models import SurrogatePluginError
@@ -483,7 +489,8 @@ ANSWERS = {
     "an instrument names another one.",
     404: "Unknown campaign, trial or model version.",
     409: "Conflict: trial state or lease, a closed campaign (no new trials), a concurrent "
-    "proposal, a name taken.",
+    "proposal, a name taken; a model whose records are not listed (past 20,000: their count "
+    "and hash only).",
     413: TOO_LARGE.capitalize() + ".",
     422: "Invalid input; the message names the field.",
     503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
@@ -496,7 +503,13 @@ PAGE = (
     "with `=`, `+`, `-`, `@`, a tab or a carriage return starts with `'`, so that a "
     "spreadsheet shows it instead of running it as a formula; numbers stay numbers."
 )
-#: What a CSV page says about the listing it is part of (JSON pages carry it in ``meta``).
+#: A listing answered as a JSON list, its size in headers (campaigns, models).
+COUNTED = (
+    "A page of the listing, a JSON list; `X-Total-Count` gives the listing's size, "
+    "`X-Limit` and `X-Offset` the page's."
+)
+#: What a CSV page, or a counted JSON list, says about the listing it is part of (JSON
+#: pages carry it in ``meta``).
 PAGE_HEADERS = {
     name: {"description": description, "schema": {"type": "integer"}}
     for name, description in (
@@ -507,8 +520,13 @@ PAGE_HEADERS = {
 }
 
 
-def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | str, dict[str, Any]]:
-    """A route's other OpenAPI responses: ``answers``, 503, text/csv pages if it lists."""
+def responses(
+    answers: tuple[int, ...], csv_page: bool = False, counted: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """A route's other OpenAPI responses: ``answers``, 503, text/csv pages if it lists.
+
+    A ``counted`` listing is a JSON list whose size the page headers give.
+    """
     declared: dict[int | str, dict[str, Any]] = {}
     for status in (*answers, 503):
         declared[status] = {"description": ANSWERS[status]}
@@ -516,6 +534,8 @@ def responses(answers: tuple[int, ...], csv_page: bool = False) -> dict[int | st
             declared[status]["model"] = Invalid if status == 422 else Problem
     if csv_page:
         declared[200] = {"description": PAGE, "content": CSV_PAGE, "headers": PAGE_HEADERS}
+    elif counted:
+        declared[200] = {"description": COUNTED, "headers": PAGE_HEADERS}
     return declared
 
 
@@ -538,8 +558,8 @@ def csv_columns(names: Iterable[str], dotted: Mapping[str, Sequence[str]]) -> li
 
 
 SORT_RECORDS = (
-    f"A field, `-field` for descending: {', '.join(RECORD_ORDERS)}. Ties go by material, "
-    "then value (after `n_papers`, by confidence first)."
+    f"Fields, `-field` for descending, comma-separated: {', '.join(RECORD_ORDERS)}. Ties go "
+    "by confidence where `n_papers` is named, then material, then value."
 )
 SORT_TRIALS = (
     f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['trials'])} "
@@ -618,6 +638,13 @@ def listing(
         return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
     meta = {"total": total, "limit": limit, "offset": offset, "returned": len(rows)}
     return JSONResponse({"data": rows, "meta": meta})
+
+
+def counted(response: Response, total: int, limit: int, offset: int) -> None:
+    """Give a listing answered as a JSON list its size and page, as CSV pages do."""
+    response.headers.update(
+        {"X-Total-Count": str(total), "X-Limit": str(limit), "X-Offset": str(offset)}
+    )
 
 
 # -- authentication ---------------------------------------------------------------------
@@ -753,7 +780,17 @@ Known = Depends(known_parameters)
 Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
-Filter = Annotated[str, Query(max_length=2000, description="OPTIMADE filter.")]
+#: The longest filter a listing takes (``filter=``).
+MAX_FILTER = 2000
+Filter = Annotated[
+    str,
+    Query(
+        max_length=MAX_FILTER,
+        description=f"OPTIMADE filter, at most {MAX_FILTER} characters: for many ids, "
+        '`id HAS ANY "a","b"` (about 70 ids fit).',
+    ),
+]
+RecordSort = Annotated[str, Query(max_length=200, description=SORT_RECORDS)]
 
 
 # -- routes -----------------------------------------------------------------------------
@@ -892,8 +929,16 @@ class Service:
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 409, 422)),
-            ("GET", "/models", self.list_models, Reader, 200, (401, 403, 422)),
+            ("GET", "/models", self.list_models, Reader, 200, read),
             ("GET", "/models/{version}", self.show_model, Reader, 200, read),
+            (
+                "GET",
+                "/models/{version}/records",
+                self.list_model_records,
+                Reader,
+                200,
+                (400, 401, 403, 404, 409, 422),
+            ),
         ]
         pages = {  # CSV too
             self.list_trials,
@@ -901,7 +946,9 @@ class Service:
             self.list_materials,
             self.list_records,
             self.list_papers,
+            self.list_model_records,
         }
+        lists = {self.list_campaigns, self.list_models}  # JSON lists, sized in headers
         for method, path, endpoint, guard, status, answers in routes:
             r.add_api_route(
                 path,
@@ -909,13 +956,21 @@ class Service:
                 methods=[method],
                 dependencies=[guard, Known],  # the token first: a 401 tells no route's params
                 status_code=status,
-                responses=responses(answers, csv_page=endpoint in pages),
+                responses=responses(answers, csv_page=endpoint in pages, counted=endpoint in lists),
             )
         app.router.routes.extend(r.routes)
 
     @access("read")
-    def list_campaigns(self) -> list[dict[str, Any]]:
-        """Campaigns with their objectives and settings."""
+    def list_campaigns(
+        self, response: Response, limit: Limit = 100, offset: Offset = 0
+    ) -> list[dict[str, Any]]:
+        """Campaigns with their objectives and settings, oldest first, a page at a time.
+
+        `X-Total-Count` gives how many campaigns there are; `X-Limit` and `X-Offset` the
+        page.
+        """
+        campaigns = self.store.campaigns()
+        counted(response, len(campaigns), limit, offset)
         return [
             {
                 "name": c.name,
@@ -925,7 +980,7 @@ class Service:
                 "settings": asdict(c.settings),
                 "created_at": iso(c.created_at),
             }
-            for c in self.store.campaigns()
+            for c in campaigns[offset : offset + limit]
         ]
 
     @access("admin")
@@ -1189,7 +1244,7 @@ class Service:
         limit: Limit = 100,
         offset: Offset = 0,
         fmt: Format = "json",
-        sort: Annotated[str, Query(max_length=32, description=SORT_RECORDS)] = "material",
+        sort: RecordSort = "material",
     ) -> Response:
         """Property records read from papers, with their sources, filtered with OPTIMADE.
 
@@ -1200,11 +1255,15 @@ class Service:
         and, where the material was named in an earlier sentence, that sentence
         (`material_sentence_text`; null otherwise).
         """
-        query = optimade_to_mongo(filter, "records")
+        rows, total = self.literature.records(self.records_filter(filter), limit, offset, sort)
+        return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+
+    def records_filter(self, text: str) -> dict[str, Any]:
+        """A records filter as a MongoDB query; a property no record may have is a 400."""
+        query = optimade_to_mongo(text, "records")
         for name in sorted(compared_texts(query, "property")):
             self.literature.check_property(name, "filter: property", FilterError)  # a 400
-        rows, total = self.literature.records(query, limit, offset, sort=sort)
-        return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+        return query
 
     @access("read")
     def list_papers(
@@ -1217,6 +1276,7 @@ class Service:
     @access("read")
     def list_models(
         self,
+        response: Response,
         kind: Annotated[
             str | None,
             Query(
@@ -1225,12 +1285,26 @@ class Service:
                 "family before a '-' matches each of its kinds (tagger: every tagger-*).",
             ),
         ] = None,
+        campaign: Annotated[
+            str | None,
+            Query(
+                pattern=NAME_REGEX,
+                description="Only this campaign's models (its surrogates; the rows' "
+                "`campaign`). An unknown campaign is a 404.",
+            ),
+        ] = None,
+        limit: Limit = 100,
+        offset: Offset = 0,
     ) -> list[dict[str, Any]]:
-        """Registered models, oldest first: the versions trials name in ``model_version``.
+        """Registered models, newest first: the versions trials name in ``model_version``.
 
-        No match is an empty list, as for any other listing.
+        A page at a time (every campaign round may register one): `X-Total-Count` gives
+        how many match, `X-Limit` and `X-Offset` the page. No match is an empty list, as
+        for any other listing.
         """
-        return list_model_records(kind or None)
+        rows, total = page_model_records(kind or None, campaign, limit, offset)
+        counted(response, total, limit, offset)
+        return rows
 
     @access("read")
     def show_model(self, version: str) -> dict[str, Any]:
@@ -1241,6 +1315,30 @@ class Service:
         (`train_trials`, in the order of its training rows).
         """
         return describe_model_record(version)
+
+    @access("read")
+    def list_model_records(
+        self,
+        version: str,
+        filter: Filter = "",
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+        sort: RecordSort = "material",
+    ) -> Response:
+        """The literature records a model version was trained on (its `record_ids`).
+
+        The rows, sorting, paging and CSV of `/literature/records`, for any number of
+        records (a `filter` naming ids holds about 70); `filter` narrows them further
+        (`property="tc" AND value>30`). A record since merged into another is listed as
+        that one, once. A model trained on no records (a campaign's surrogate, a table
+        model) has none: an empty page. Unknown version: a 404; a model that learned from
+        more records than its metrics list (past 20,000: their count and hash only): a 409.
+        """
+        ids = model_record_ids(version)
+        query = self.records_filter(filter)
+        rows, total = records_among(self.literature, ids, query, limit, offset, sort)
+        return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 
     @access("read")
     def search(
@@ -1329,8 +1427,30 @@ def _invalid_request(request: Request, error: Exception) -> Response:
     # FastAPI's own answer, ASCII-escaped: the inputs it echoes may hold lone surrogates,
     # which no UTF-8 response body can carry
     errors = error.errors() if isinstance(error, RequestValidationError) else []
+    errors = [_long_filter_hint(e, request.url.path) for e in errors]
     body = json.dumps({"detail": jsonable_encoder(errors)}, separators=(",", ":"))
     return Response(body, status_code=422, media_type="application/json")
+
+
+def _long_filter_hint(error: Any, path: str) -> Any:
+    """A too-long ``filter`` error saying how to ask for many ids in fewer characters.
+
+    A filter of ``id="..." OR id="..."`` holds about 60 ids; ``id HAS ANY`` about 70, and
+    a model's records, up to 20,000, have their own listing.
+    """
+    loc = tuple(error.get("loc", ())) if isinstance(error, dict) else ()
+    if loc != ("query", "filter") or error.get("type") != "string_too_long":
+        return error
+    hint = (
+        f"filter: at most {MAX_FILTER} characters; for many ids write "
+        '`id HAS ANY "a","b"` (about 70 ids fit, where `id="a" OR id="b"` holds 60)'
+    )
+    if path.endswith("/literature/records"):
+        hint += (
+            ", and for the records a model was trained on (its record_ids) ask "
+            "GET /api/v1/models/{version}/records, which pages through them all"
+        )
+    return error | {"msg": hint}
 
 
 def _unavailable(request: Request, error: Exception) -> Response:
@@ -1390,6 +1510,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         (CampaignClosedError, 409),
         (ConcurrentProposalError, 409),
         (TrialStateError, 409),
+        (UnlistedRecordsError, 409),  # a LookupError, but the model is there
         (ValueError, 422),
         (MongoValidationError, 422),
         (SurrogatePluginError, 500),  # named, where a bare 500 would leave a lab guessing

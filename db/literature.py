@@ -18,7 +18,6 @@ records are keyed by that composition, those that become one merged
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +50,7 @@ from db.campaigns import _insert, _transaction
 from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import headline_metrics, register_model
+from db.query import FilterError, material_query, paper_key
 from discovery.compositions import canonical_composition
 from discovery.domain import ModelArtifact
 from literature.records import (
@@ -308,28 +308,49 @@ RECORD_COLUMNS = (
 )
 #: The fields of :meth:`LiteratureStore.papers` rows, in order.
 PAPER_COLUMNS = (*(f for f in PaperDocument._fields_ordered if f != "id"), "id")
-#: Record fields a listing may be sorted by (``-field`` for descending).
-RECORD_ORDERS = ("material", "formula", "value", "confidence", "n_papers", "updated_at")
+#: Record fields a listing may be sorted by (``-field`` for descending). A bound's open
+#: end is not stored (``low`` of "up to 40 K"): such records come first ascending.
+RECORD_ORDERS = (
+    "material",
+    "formula",
+    "value",
+    "low",
+    "high",
+    "confidence",
+    "n_papers",
+    "n_sources",
+    "created_at",
+    "updated_at",
+)
 
 
 def record_order(order: str) -> tuple[str, ...]:
-    """Sort keys for ``order`` (``field`` or ``-field``), ties broken so pages are stable.
+    """Sort keys for ``order``, ties broken so pages are stable.
 
-    Ties go by confidence (highest first) after ``n_papers``, then by material and value,
-    then by the unique key.
+    ``order`` is comma-separated fields of :data:`RECORD_ORDERS`, each ``-`` first for
+    descending, as trials and measurements are sorted (:func:`db.query.mongo_sort`):
+    ``-value,material``. Ties left go by confidence (highest first) where ``n_papers`` is
+    named, then by material and value, then by the unique key; empty: by material.
 
     Raises:
-        ValueError: naming ``sort``, for a field not in :data:`RECORD_ORDERS`.
+        FilterError: naming ``sort``, for a field not in :data:`RECORD_ORDERS` or one
+            named twice (a 400 from the API, as the other listings' sorts).
     """
-    field = order.removeprefix("-")
-    if field not in RECORD_ORDERS:
-        raise ValueError(
-            f"sort: {order!r} is not a record field to sort by; use one of "
-            f"{', '.join(RECORD_ORDERS)}, with - first for descending"
-        )
+    keys = [part for part in (p.strip() for p in order.split(",")) if part] or ["material"]
+    fields = [key.removeprefix("-") for key in keys]
+    for key, field in zip(keys, fields, strict=True):
+        if field not in RECORD_ORDERS:
+            raise FilterError(
+                f"sort: {key!r} is not a record field to sort by; use one of "
+                f"{', '.join(RECORD_ORDERS)}, with - first for descending (several: "
+                "comma-separated)"
+            )
+        if fields.count(field) > 1:  # which way would it go?
+            raise FilterError(f"sort: {field!r} is named twice in {order!r}")
     # the most read first, and of those the surest (the dashboard's "most read" table)
-    first = [order, "-confidence"] if field == "n_papers" else [order]
-    return (*first, *(k for k in ("material", "value") if k != field), "key")
+    surest = ["-confidence"] if "n_papers" in fields and "confidence" not in fields else []
+    ties = [k for k in ("material", "value") if k not in fields]
+    return (*keys, *surest, *ties, "key")
 
 
 class LiteratureStore:
@@ -453,12 +474,15 @@ class LiteratureStore:
             minimum: Smallest ``value``, in the record's unit.
             maximum: Largest ``value``, in the record's unit.
             min_confidence: Smallest confidence.
-            material: Formula or name, matched exactly (case-insensitive).
+            material: A formula, matched by composition in any spelling or multiple
+                (``B2Mg`` finds MgB2's records), or a name, matched whole in any case
+                (``lsco``), as the API filter ``material="..."`` reads it
+                (:func:`db.query.material_query`).
             ids: Only these records (rows' ``id``, a model's ``record_ids``), as the API
                 filter ``id="..." OR id="..."``; an empty list selects none, None all.
                 A record merged into another is found as that one (its ``merged_ids``).
             paper: Only records read in the paper with this key (``doi:10.1/abc``, any
-                case), as the API filter ``paper="..."``.
+                case; its bare DOI or doi.org link too), as the API filter ``paper="..."``.
 
         Raises:
             ValueError: naming the argument, for an unknown element, a reversed range or
@@ -486,11 +510,7 @@ class LiteratureStore:
         if min_confidence is not None:
             query["confidence"] = {"$gte": float(min_confidence)}
         if material:
-            pattern = f"^{re.escape(str(material))}$"
-            query["$or"] = [
-                {"formula": {"$regex": pattern, "$options": "i"}},
-                {"material": {"$regex": pattern, "$options": "i"}},
-            ]
+            query.update(material_query(str(material)))
         if ids is not None:
             wanted = {"$in": record_ids(ids)}  # by its id, or one merged into it
             by_id = [{"_id": wanted}, {"merged_ids": wanted}]
@@ -499,7 +519,7 @@ class LiteratureStore:
             else:
                 query["$or"] = by_id
         if paper:
-            query["papers"] = str(paper).lower()  # keys are stored lower case
+            query["papers"] = paper_key(str(paper))  # lower case, "doi:" and the DOI
         return query
 
     def properties(self) -> list[str]:
@@ -539,17 +559,17 @@ class LiteratureStore:
             query: MongoDB filter (from :meth:`records_query` or an OPTIMADE filter).
             limit: Page size.
             offset: Records skipped.
-            sort: One of :data:`RECORD_ORDERS`, ``-`` first for descending: ``"-value"``
-                (largest first; compare values of one property, whose unit is one),
-                ``"-n_papers"`` (most read first, the surest of them first); see
-                :func:`record_order`.
+            sort: Fields of :data:`RECORD_ORDERS`, comma-separated, each ``-`` first
+                for descending: ``"-value"`` (largest first; compare values of one
+                property, whose unit is one), ``"-n_papers"`` (most read first, the
+                surest of them first), ``"material,-value"``; see :func:`record_order`.
             sentences: Give each source the ``text`` of its sentence and, when the
                 material was named in an earlier sentence, that sentence's text as
                 ``material_sentence_text`` (a query or two more); each source always
                 names its ``passage``.
 
         Raises:
-            ValueError: naming ``sort``, for an order not in :data:`RECORD_ORDERS`.
+            FilterError: naming ``sort``, for an order :func:`record_order` refuses.
         """
         # ties by material and value, then the unique key: pages neither repeat nor skip
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))

@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
@@ -254,6 +254,15 @@ def headline_metrics(kind: str, metrics: Mapping[str, Any]) -> dict[str, float]:
     return scores
 
 
+#: The stored fields a listing reads of each model (never its weights).
+_LISTED = {
+    name: 1
+    for name in (
+        "version", "kind", "campaign", "metrics", "data_hash", "featurizer_version", "created_at"
+    )
+}  # fmt: skip
+
+
 def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
     """Registered models, oldest first, without their weights.
 
@@ -270,14 +279,162 @@ def list_model_records(kind: str | None = None) -> list[dict[str, Any]]:
         (:func:`headline_metrics`: a tagger's ``test_micro_f1`` and ``test_f1_tcValue``).
 
     """
-    fields = ("version", "kind", "campaign", "metrics", "data_hash", "featurizer_version")
     rows = list(
         ModelRecord._get_collection()
-        .find(_kind_query(kind), {name: 1 for name in (*fields, "created_at")})
+        .find(_kind_query(kind), _LISTED)
         .sort([("created_at", 1), ("version", 1)])
     )
     names = _campaign_names(rows)
     return [_describe(row, names) for row in rows]
+
+
+def page_model_records(
+    kind: str | None = None, campaign: str | None = None, limit: int = 100, offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of registered models, newest first, and how many match.
+
+    Every campaign round may register a model, so the registry grows without bound: the
+    newest are the ones asked for, and a page holds at most ``limit`` of them.
+
+    Args:
+        kind: As for :func:`list_model_records` (any case, a family before a ``-``).
+        campaign: Only the models of the campaign of this name (the rows' ``campaign``:
+            its surrogates; a property model trained on its data with ``model train
+            --campaign`` belongs to none, and names it in its ``source``).
+        limit: The most models returned.
+        offset: Models skipped first.
+
+    Returns:
+        The page's rows, as :func:`list_model_records` gives them, and the number of
+        models matching ``kind`` and ``campaign``. Ties in ``created_at`` go by version,
+        descending, so pages neither repeat nor skip a model.
+
+    Raises:
+        LookupError: naming ``campaign``, for a campaign that does not exist.
+
+    """
+    query = _kind_query(kind)
+    if campaign is not None:
+        found = CampaignDocument._get_collection().find_one({"name": campaign}, {"_id": 1})
+        if found is None:
+            raise LookupError(f"campaign: no campaign named {campaign!r}")
+        query["campaign"] = found["_id"]
+    collection = ModelRecord._get_collection()
+    rows = list(
+        collection.find(query, _LISTED)
+        .sort([("created_at", -1), ("version", -1)])
+        .skip(offset)
+        .limit(limit)
+    )
+    names = _campaign_names(rows)
+    return [_describe(row, names) for row in rows], collection.count_documents(query)
+
+
+class UnlistedRecordsError(LookupError):
+    """A model learned from literature records but lists only their count and hash.
+
+    A model's metrics list at most 20,000 record ids (a MongoDB document holds 16 MB):
+    past that, ``records_used`` and ``records_hash`` identify the set, and no listing of
+    its records can be given.
+    """
+
+
+def model_record_ids(version: str) -> list[str]:
+    """The ids of the literature records a model version learned from (``record_ids``).
+
+    Reads that one metric, however large the model's other metrics are.
+
+    Args:
+        version: A registered model version.
+
+    Returns:
+        The ids in the order the model lists them; ``[]`` for a model trained on no
+        literature records (a campaign's surrogate, a model of a table).
+
+    Raises:
+        LookupError: when no model has that version.
+        UnlistedRecordsError: for a model that learned from more records than its
+            metrics list (their count and hash only).
+
+    """
+    row = ModelRecord._get_collection().find_one(
+        {"version": version}, {"metrics.record_ids": 1, "metrics.records_used": 1}
+    )
+    if row is None:
+        raise LookupError(f"no model version {version!r}: see `matloop model list`")
+    metrics = row.get("metrics") or {}
+    ids = metrics.get("record_ids")
+    if ids is None and metrics.get("records_used"):
+        raise UnlistedRecordsError(
+            f"model {version!r} learned from {metrics['records_used']} literature records, "
+            "more than its metrics list: only their count and hash (records_used, "
+            "records_hash) are stored, so they cannot be listed"
+        )
+    return [str(i) for i in ids or ()]
+
+
+#: Up to this many ids, and with no other filter, a model's records are looked up by id;
+#: else found in one ordered pass over the records the filter selects. The embedded
+#: database checks an ``$in`` against each record it reads, id by id, and reads every
+#: record for one combined with another test: 20,000 ids over 5,000 records took 30 s,
+#: 400 ids in ``id="..." OR ...`` 11 s, the pass 0.5 s.
+IDS_LOOKED_UP = 500
+
+
+def records_among(
+    store: Any,
+    ids: Sequence[str],
+    query: Mapping[str, Any] | None = None,
+    limit: int = 100,
+    offset: int = 0,
+    sort: str = "material",
+) -> tuple[list[dict[str, Any]], int]:
+    """A page of the records with these ids (a model's ``record_ids``), and how many there are.
+
+    The rows, order and count of :meth:`db.literature.LiteratureStore.records` for the
+    filter ``id HAS ANY ...`` and ``query``, for any number of ids: a record merged into
+    another is found as that one (its ``merged_ids``), once.
+
+    Args:
+        store: The :class:`~db.literature.LiteratureStore`.
+        ids: Record ids, 24 hex digits each; none selects no record.
+        query: A MongoDB filter the records must match too (an OPTIMADE filter's).
+        limit: Page size.
+        offset: Records skipped.
+        sort: As for :meth:`~db.literature.LiteratureStore.records`.
+
+    Raises:
+        ValueError: naming ``ids``, for one that is no record id; or naming ``sort``.
+
+    """
+    from db.literature import PropertyRecordDocument, record_ids, record_order
+
+    wanted = record_ids(ids)
+    given = dict(query or {})
+    order = record_order(sort)  # a bad sort is refused whichever way the records are found
+    if len(wanted) <= IDS_LOOKED_UP and not given:  # each id looked up (the _id index)
+        records = PropertyRecordDocument._get_collection()
+        found = {raw["_id"] for raw in records.find({"_id": {"$in": wanted}}, {"_id": 1})}
+        merged = records.find({"merged_ids": {"$in": wanted}}, {"_id": 1})  # indexed
+        found |= {raw["_id"] for raw in merged}
+        return store.records({"_id": {"$in": sorted(found)}}, limit, offset, sort)
+    chosen = set(wanted)
+    ordered = (
+        PropertyRecordDocument.objects(__raw__=given)
+        .order_by(*order)  # the listing's order, ties and all
+        .only("merged_ids")
+        .as_pymongo()
+    )
+    found_in_order = [
+        raw["_id"]
+        for raw in ordered
+        if raw["_id"] in chosen or not chosen.isdisjoint(raw.get("merged_ids") or ())
+    ]
+    page = found_in_order[offset : offset + limit]
+    if not page:  # past the last record
+        return [], len(found_in_order)
+    rows, _ = store.records({"_id": {"$in": page}}, len(page), 0, sort)  # by id, in order
+    return rows, len(found_in_order)
 
 
 def _kind_query(kind: str | None) -> dict[str, Any]:
@@ -313,14 +470,19 @@ def _describe(row: dict[str, Any], names: dict[Any, str]) -> dict[str, Any]:
 
 __all__ = [
     "FIT_METRIC",
+    "IDS_LOOKED_UP",
     "PREFIX_REGEX",
     "RECORD_ENTITIES",
+    "UnlistedRecordsError",
     "describe_model_record",
     "headline_metrics",
     "list_model_records",
     "load_model_record",
     "model_digest",
+    "model_record_ids",
     "model_version",
+    "page_model_records",
+    "records_among",
     "register_model",
     "save_model_record",
 ]

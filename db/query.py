@@ -4,7 +4,10 @@ The filter is parsed by the ``optimade`` package's grammar and turned into a que
 its MongoDB transformer, so user text never becomes a raw MongoDB operator. Beyond the
 fixed fields, a campaign's filters name its outcomes (``values.<outcome>``), its
 parameters (``parameters.<parameter>``) and whether a result meets its outcome
-constraints (``feasible = true``), each checked against the campaign.
+constraints (``feasible = true``), each checked against the campaign. Operands are read
+as writes read them: a formula as a material is registered
+(:func:`literature.formulas.read_formula`: ``STO`` is SrTiO3), a DOI or paper key in any
+of its spellings (a doi.org link, a bare DOI) as papers store it.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from db.documents import alphabetical_formula
 from discovery.compositions import canonical_composition
 from discovery.domain import BOUND_TOLERANCE, OutcomeConstraint, TrialStatus
 from discovery.spaces import CategoricalParameter, Parameter
+from literature.formulas import read_formula
 
 #: The trial statuses a filter may name.
 STATUSES = frozenset(status.value for status in TrialStatus)
@@ -103,6 +107,9 @@ KINDS: dict[str, str] = {
     "trial_id": "id",
     "chemical_formula_reduced": "formula",
     "chemsys": "chemsys",
+    "doi": "doi",
+    "key": "paper",
+    "paper": "paper",
 }
 
 #: Resources whose reduced formulas are canonical: whole-number amounts where they fit
@@ -116,6 +123,10 @@ WHOLE_FORMULAS = frozenset({"materials", "records"})
 #: :func:`db.literature.merge_records_by_composition`): an ``id`` test matches those too,
 #: so a model's ``record_ids`` still find their records.
 MERGED_IDS = frozenset({"records"})
+
+#: Resources whose ``material`` is a record's material (a formula, or a name such as
+#: ``LSCO``): an ``=`` or ``!=`` test reads its operand as :func:`material_query` does.
+MATERIAL_NAMES = frozenset({"records"})
 
 #: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text.
 UNORDERED = frozenset({"formula", "chemsys"})
@@ -667,11 +678,10 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
             renamed.update(_length(key, fields[key], value, COUNTS.get(resource, {})))
         elif key == "id" and resource in MERGED_IDS:
             test = _typed(key, _rename(value, fields, resource), resource)
-            clause = _with_merged_ids(fields[key], test)
-            if renamed.keys() & clause.keys():
-                renamed.setdefault("$and", []).append(clause)
-            else:
-                renamed.update(clause)
+            _add_clause(renamed, _with_merged_ids(fields[key], test))
+        elif key == "material" and resource in MATERIAL_NAMES and _material_test(value):
+            ((op, operand),) = value.items()
+            _add_clause(renamed, material_query(operand, negated=op == "$ne"))
         elif key in fields:
             value = _lowered(value) if key in CASELESS else value
             renamed[fields[key]] = _typed(key, _rename(value, fields, resource), resource)
@@ -681,6 +691,81 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
         else:
             raise _unknown_field(key, fields, resource)
     return renamed
+
+
+def _add_clause(renamed: dict[str, Any], clause: dict[str, Any]) -> None:
+    """Add ``clause`` to a query being built, under ``$and`` where its fields are taken."""
+    if renamed.keys() & clause.keys():
+        renamed.setdefault("$and", []).append(clause)
+    else:
+        renamed.update(clause)
+
+
+def _material_test(test: Any) -> bool:
+    """Whether a ``material`` test is ``=`` or ``!=`` with text: a material to read."""
+    if not isinstance(test, dict) or len(test) != 1:
+        return False
+    ((op, operand),) = test.items()
+    return op in ("$eq", "$ne") and isinstance(operand, str)
+
+
+def material_query(text: str, negated: bool = False) -> dict[str, Any]:
+    """The records of material ``text`` (or, ``negated``, the others), as a filter reads it.
+
+    Text that reads as a formula (:func:`literature.formulas.read_formula`, as materials
+    are written: ``STO`` is SrTiO3, ``CuSO4.5H2O`` written out) names its composition
+    in any spelling or multiple, case-sensitively as in chemistry (``Co`` is cobalt,
+    ``CO`` carbon monoxide), and the records whose material is ``text`` as written. Other
+    text names a material, matched whole in any case as :meth:`records_query
+    <db.literature.LiteratureStore.records_query>` always did: ``LSCO`` (its strontium is
+    open), ``magnesium diboride``, and ``mgb2``, which no element symbols spell, so it
+    finds the records of ``MgB2`` (a record of a formula is named by it).
+
+    Example:
+        >>> material_query("Fe4O6")
+        {'$or': [{'formula_reduced': 'Fe2O3'}, {'material': 'Fe4O6'}]}
+        >>> material_query("lsco")
+        {'material': {'$regex': '^lsco$', '$options': 'i'}}
+    """
+    written = " ".join(text.split())
+    try:
+        formula = _canonical(written, whole=True)
+    except ValueError:  # refused by read_formula: an abbreviation with open amounts
+        formula = None
+    if formula is None:
+        named = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
+        return {"material": {"$not": named} if negated else named}
+    if negated:
+        return {"formula_reduced": {"$ne": formula}, "material": {"$ne": written}}
+    return {"$or": [{"formula_reduced": formula}, {"material": written}]}
+
+
+def doi_text(text: str) -> str:
+    """A DOI as papers store it: lower case, without ``doi:`` or a doi.org link's start.
+
+    As ``matloop literature papers --doi`` reads one.
+
+    Example:
+        >>> doi_text("https://doi.org/10.1103/PhysRevB.64.020501"), doi_text("doi: 10.1/X")
+        ('10.1103/physrevb.64.020501', '10.1/x')
+    """
+    return _DOI_START.sub("", text.strip().lower())
+
+
+def paper_key(text: str) -> str:
+    """A paper's key as stored: ``doi:`` and its DOI however written, else ``text`` lower-cased.
+
+    Example:
+        >>> paper_key("10.1/A"), paper_key("https://dx.doi.org/10.1/a"), paper_key("SHA256:AB")
+        ('doi:10.1/a', 'doi:10.1/a', 'sha256:ab')
+    """
+    key = text.strip().lower()
+    doi = doi_text(key)
+    return f"doi:{doi}" if doi.startswith("10.") else key
+
+
+#: What may come before a DOI: ``doi:``, or a doi.org link's start.
+_DOI_START = re.compile(r"^(?:doi:\s*|(?:https?://)?(?:dx\.|www\.)?doi\.org/)")
 
 
 def _with_merged_ids(field: str, test: Any) -> dict[str, Any]:
@@ -930,6 +1015,10 @@ def _entries(field: str, op: str, n: int) -> dict[str, Any]:
 
 _ORDERINGS = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
 
+#: Kinds that are text, which CONTAINS, STARTS and ENDS take (a pattern of a DOI or key is
+#: compared as written, in lower case: only whole DOIs have spellings to read).
+_TEXTS = frozenset({"text", "element", "doi", "paper"})
+
 
 def _typed(name: str, node: Any, resource: str, kind: str | None = None) -> Any:
     """``node`` (a field's operators and operands) with each operand checked and stored-form.
@@ -949,7 +1038,7 @@ def _typed(name: str, node: Any, resource: str, kind: str | None = None) -> Any:
     if isinstance(node, dict):
         if "$regex" in node and kind in UNORDERED:  # patterns would miss other spellings
             raise FilterError(f"filter: {name}: CONTAINS, STARTS and ENDS do not apply; use =")
-        if "$regex" in node and kind not in ("text", "element"):
+        if "$regex" in node and kind not in _TEXTS:
             raise FilterError(f"filter: {name} is not text: CONTAINS, STARTS and ENDS do not apply")
         if kind in UNORDERED and (ordering := next((op for op in node if op in _ORDERINGS), "")):
             raise FilterError(
@@ -974,7 +1063,10 @@ def _formula(name: str, value: Any, whole: bool) -> str:
     Any spelling of the composition is read as the canonical one (``MgB2``, ``Fe4O6`` ->
     ``B2Mg``, ``Fe2O3``) rather than refused: it names one composition whatever its order
     or multiple, so a researcher gets that composition's rows instead of a lesson in
-    OPTIMADE's alphabetical order, and ``!=`` excludes exactly what ``=`` selects.
+    OPTIMADE's alphabetical order, and ``!=`` excludes exactly what ``=`` selects. It is
+    read as materials are written (:func:`literature.formulas.read_formula`), so a filter
+    for the way a material was written finds it: ``STO`` is SrTiO3, ``MgSO4·7H2O`` the
+    hydrate written out (pymatgen alone reads ``MgSO4`` and ``O7``... as one formula).
 
     Args:
         name: The field, for messages.
@@ -983,21 +1075,43 @@ def _formula(name: str, value: Any, whole: bool) -> str:
             (materials and records: Fe0.5O0.75 is Fe2O3, La1.85Sr0.15CuO4 Cu20La37O80Sr3).
 
     Raises:
-        FilterError: for an operand that is not a formula of known elements.
+        FilterError: for an operand that is not a formula of known elements, or one that
+            writes may not take either (``YBCO``, whose oxygen is open; ``Fe(III)2O3``).
     """
     if not isinstance(value, str):
         raise FilterError(f"filter: {name}: {value!r} is not a string")
     try:
-        composition = Composition(value)
-        if whole:  # as stored: Fe0.5O0.75 is Fe2O3, a 1e-4 dopant stays
-            composition = canonical_composition(composition)
-    except Exception:
-        composition = None
-    if composition is None or not composition.valid or composition.num_atoms <= 0:
+        formula = _canonical(value, whole)
+    except ValueError as error:  # "formula: 'YBCO' is the abbreviation of ..."
+        raise FilterError(f"filter: {name}: {str(error).removeprefix('formula: ')}") from None
+    if formula is None:
         raise FilterError(
             f"filter: {name}: {value!r} is not a chemical formula (element symbols are "
             'case-sensitive: "MgB2")'
         )
+    return formula
+
+
+def _canonical(text: str, whole: bool) -> str | None:
+    """``text`` read as a formula is written, alphabetical; None where pymatgen cannot read it.
+
+    Args:
+        text: The formula.
+        whole: Canonical, in whole numbers where they fit (see :func:`_formula`).
+
+    Raises:
+        ValueError: from :func:`~literature.formulas.read_formula`, naming ``formula``,
+            for text writes refuse (``YBCO``, ``Fe(III)2O3``, ``D2O``).
+    """
+    written = read_formula(text)
+    try:
+        composition = Composition(written)
+        if whole:  # as stored: Fe0.5O0.75 is Fe2O3, a 1e-4 dopant stays
+            composition = canonical_composition(composition)
+    except Exception:  # pymatgen raises many kinds on text that is not a formula
+        return None
+    if not composition.valid or composition.num_atoms <= 0:
+        return None
     return alphabetical_formula(composition)
 
 
@@ -1036,4 +1150,8 @@ def _operand(name: str, kind: str, value: Any) -> Any:
     if kind == "chemsys":
         # the same reasoning as for formulas: Mg-B names B-Mg's system
         return _chemsys(name, value)
+    if kind == "doi":  # a doi.org link or doi: reads as the DOI, as `papers --doi` does
+        return doi_text(value)
+    if kind == "paper":  # a key, or a DOI however written: its paper's key
+        return paper_key(value)
     return value

@@ -71,9 +71,19 @@ MIN_HELP = "Records whose stated value is at least this ('up to 40 K' is 40; API
 MAX_HELP = "Records whose stated value is at most this (a range's middle; API: value<=x)."
 PROPERTY_HELP = "e.g. tc (any case)."
 TAGGER_HELP = "Tagger version (default: the registered one best on its held-out papers)."
-SORT_HELP = "material, formula, value, confidence, n_papers or updated_at; -value: largest first."
+SORT_HELP = (
+    "material, formula, value, low, high, confidence, n_papers, n_sources, created_at or "
+    "updated_at; -value: largest first; several comma-separated (-value,material)."
+)
 ID_HELP = "This record's id (a row's id, a model's record_ids; API: id=...); repeatable."
 PAPER_HELP = "Records read in the paper with this key, e.g. doi:10.1/abc (API: paper=...)."
+RECORD_FILTER_HELP = (
+    "OPTIMADE filter, as the API's /literature/records takes: "
+    '\'property="tc" AND elements HAS ALL "Fe","As" AND value>=30\'.'
+)
+MODEL_HELP = (
+    "The records this model version was trained on (its record_ids; API: /models/VERSION/records)."
+)
 
 
 @literature_app.command("train")
@@ -305,15 +315,20 @@ def literature_records(
     sort: Annotated[str, typer.Option(help=SORT_HELP)] = "material",
     record_id: Annotated[list[str] | None, typer.Option("--id", help=ID_HELP)] = None,
     paper: Annotated[str | None, typer.Option(help=PAPER_HELP)] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
+    filter: Annotated[str, typer.Option("--filter", help=RECORD_FILTER_HELP)] = "",
+    offset: Annotated[int, typer.Option(min=0, help="Records skipped first (pages).")] = 0,
 ) -> None:
     """Export property records with their provenance as CSV or JSON, as the API gives them.
 
     `--property tc --element Cu --sort=-value --limit 10`: the ten highest Tc with copper.
-    `--id ID --id ID`: the records a model learned from (its `record_ids`).
-    The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its order,
-    lists and dicts as JSON text.
+    `--model VERSION`: the records a model learned from (its `record_ids`; or `--id ID
+    --id ID`). `--filter` takes the API's filter language; options and `--filter` combine
+    (AND). The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its
+    order, lists and dicts as JSON text. When `--offset`/`--limit` leave records out, a
+    note on stderr says how many of how many were written (stdout holds the records only).
     """
-    from matloop.cli import CommandError, errors
+    from matloop.cli import CommandError, err, errors
 
     with errors():
         if format not in {"csv", "json"}:
@@ -334,9 +349,70 @@ def literature_records(
             ids=record_id or None,
             paper=paper,
         )
-        rows, _ = store.records(query, limit=limit, sort=sort)
+        query = _all_of([query, _records_filter(store, filter)])
+        if model is None:
+            trained_on = None
+            rows, total = store.records(query, limit=limit, offset=offset, sort=sort)
+        else:  # any number of ids: one pass over the records' ids past a few hundred
+            from db.models import records_among
+
+            trained_on = _model_records(model)
+            rows, total = records_among(store, trained_on, query, limit, offset, sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
     _write(text, output, f"{len(rows)} records")
+    if trained_on == []:  # else no rows would read as "none matched the other options"
+        err.print(f"model {model} was trained on no literature records", highlight=False)
+    if len(rows) < total:  # stdout stays the records alone: a CSV or JSON reader's input
+        shown = f"{offset + 1}-{offset + len(rows)}" if rows else f"none past --offset {offset}"
+        err.print(
+            f"showing {len(rows)} of {total} records ({shown}; page with --offset/--limit)",
+            highlight=False,
+        )
+
+
+def _records_filter(store: Any, text: str) -> dict[str, Any]:
+    """``--filter`` as the API reads a records ``filter``: a MongoDB query.
+
+    The API's translation (:func:`db.query.optimade_to_mongo`), and its check of the
+    properties compared (any case; one no record may have is refused, naming those known).
+
+    Raises:
+        CommandError: naming ``--filter``, for a filter that does not parse or names a field
+            records do not have.
+        ValueError: naming ``--filter: property``, for a property no record may have.
+    """
+    from db.query import compared_texts, optimade_to_mongo
+    from matloop.cli import CommandError
+
+    try:
+        parsed = optimade_to_mongo(text, "records")
+    except ValueError as error:  # FilterError: "filter: " and the problem, the fields allowed
+        raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
+    for name in sorted(compared_texts(parsed, "property")):
+        store.check_property(name, "--filter: property")
+    return parsed
+
+
+def _model_records(version: str) -> list[str]:
+    """The ids of the records model ``version`` was trained on, naming ``--model`` if none.
+
+    Raises:
+        CommandError: naming ``--model``, for an unknown version or a model that lists
+            only the count and hash of its records (past 20,000).
+    """
+    from db.models import model_record_ids
+    from matloop.cli import CommandError
+
+    try:
+        return model_record_ids(version)
+    except LookupError as error:  # UnlistedRecordsError too
+        raise CommandError(f"--model: {error.args[0] if error.args else error}") from None
+
+
+def _all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """One MongoDB query that holds where every one of ``parts`` (empty ones left out) does."""
+    given = [part for part in parts if part]
+    return {} if not given else given[0] if len(given) == 1 else {"$and": given}
 
 
 #: What the papers table shows of each paper (``--format json``/``csv`` give every field).

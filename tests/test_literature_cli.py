@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from agents.api import create_app
 from db.literature import RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
+from db.models import register_model
 from db.tokens import create_token
 from discovery.domain import ModelArtifact
 from literature.ner import Tagger
@@ -235,6 +236,104 @@ def test_records_export_selects_a_models_records_by_id(
     bad = cli.invoke(app, ["literature", "records", "--id", ids["MgB2"], "--id", "6b13"])
     assert bad.exit_code == 1
     assert "--id: '6b13' is not a record id (24 hex digits)" in " ".join(bad.output.split())
+
+
+@pytest.mark.parametrize(
+    ("options", "api_filter"),
+    [
+        (["--filter", 'elements HAS ALL "Cu","O"'], 'elements HAS ALL "Cu","O"'),
+        (["--filter", 'property="Tc" AND value>=38'], 'property="tc" AND value>=38'),
+        # options and --filter combine (AND), as in `literature papers`
+        (["--property", "tc", "--filter", "n_papers>=2"], 'property="tc" AND n_papers>=2'),
+        (["--element", "Se", "--filter", 'NOT elements HAS "O"'], 'elements HAS "Se"'),
+    ],
+)
+def test_records_filter_is_the_apis(
+    cli: CliRunner, literature_samples: SimpleNamespace, options: list[str], api_filter: str
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
+    secret, _ = create_token("reader-cli-filter", "researcher")
+    with TestClient(create_app()) as client:
+        api = client.get(
+            "/api/v1/literature/records",
+            params={"format": "csv", "filter": api_filter},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert api.status_code == 200, api.text
+    result = cli.invoke(app, ["literature", "records", *options])
+    assert result.exit_code == 0, result.output
+    assert result.stdout_bytes.decode() == api.text
+    assert 1 < len(api.text.splitlines()) < 4  # some records, not every one
+
+
+def test_records_filter_is_refused_as_the_api_refuses_it(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    LiteratureStore().ingest(literature_samples.extraction("10.1/a", ["MgB2"]))
+    for text, said in (
+        ("sources=1", "--filter: 'sources' cannot be filtered on for records"),
+        ("value >", "--filter: cannot parse"),
+        ('id="6b13"', "--filter: id: '6b13' is not an id (24 hex digits)"),
+        ('property="gap"', "--filter: property: 'gap' is not a record property; use tc"),
+    ):
+        bad = cli.invoke(app, ["literature", "records", "--filter", text])
+        assert bad.exit_code == 1 and said in " ".join(bad.output.split()), (text, bad.output)
+        assert not bad.stdout  # nothing written
+
+
+def test_records_page_with_offset_and_say_on_stderr_when_records_are_left_out(
+    cli: CliRunner, literature_samples: SimpleNamespace, tmp_path: Path
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    every = [r["material"] for r in store.records({}, limit=10)[0]]
+    assert len(every) == 3
+    first = cli.invoke(app, ["literature", "records", "--format", "json", "--limit", "2"])
+    assert first.exit_code == 0, first.output
+    assert [r["material"] for r in json.loads(first.stdout)] == every[:2]  # stdout: JSON only
+    assert "showing 2 of 3 records (1-2; page with --offset/--limit)" in first.stderr
+    rest = cli.invoke(app, ["literature", "records", "--offset", "2", "--format", "csv"])
+    assert rest.exit_code == 0, rest.output
+    assert [r["material"] for r in csv.DictReader(io.StringIO(rest.stdout))] == every[2:]
+    assert "showing 1 of 3 records (3-3;" in rest.stderr
+    past = cli.invoke(app, ["literature", "records", "--offset", "5"])
+    assert next(csv.reader(io.StringIO(past.stdout))) == list(RECORD_COLUMNS)  # a header only
+    assert "showing 0 of 3 records (none past --offset 5;" in past.stderr
+    whole = cli.invoke(app, ["literature", "records", "--limit", "3"])
+    assert whole.exit_code == 0 and whole.stderr == ""  # nothing left out: no note
+    written = tmp_path / "records.csv"
+    out = cli.invoke(app, ["literature", "records", "--limit", "1", "--output", str(written)])
+    assert "showing 1 of 3 records" in out.stderr
+    assert len(list(csv.DictReader(written.open()))) == 1
+    negative = cli.invoke(app, ["literature", "records", "--offset", "-1"])
+    assert negative.exit_code == 2 and "--offset" in negative.output
+
+
+def test_records_of_a_model_are_its_record_ids(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
+    ids = {row["material"]: row["id"] for row in store.records({})[0]}
+    trained_on = [ids["NbSe2"], ids["MgB2"]]
+    metrics = {"record_ids": trained_on, "records_used": 2}
+    version = register_model(ModelArtifact("ensemble", "e" * 64, metrics, b"w"), "model:e")
+    result = cli.invoke(app, ["literature", "records", "--model", version, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(r["id"] for r in json.loads(result.stdout)) == sorted(trained_on)
+    narrowed = cli.invoke(
+        app, ["literature", "records", "--model", version, "--element", "Se", "--format", "json"]
+    )
+    assert [r["material"] for r in json.loads(narrowed.stdout)] == ["NbSe2"]
+    table = register_model(ModelArtifact("gp", "f" * 64, {"n_train": 9}, b"w"), "model:gp")
+    none = cli.invoke(app, ["literature", "records", "--model", table, "--format", "json"])
+    assert none.exit_code == 0 and json.loads(none.stdout) == []
+    assert f"model {table} was trained on no literature records" in none.stderr
+    unknown = cli.invoke(app, ["literature", "records", "--model", "model:gp:nope"])
+    assert unknown.exit_code == 1
+    assert "--model: no model version 'model:gp:nope'" in " ".join(unknown.output.split())
 
 
 def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(

@@ -72,7 +72,7 @@ def test_records_sort_by_a_field(api: TestClient, reader: dict[str, str]) -> Non
     assert materials("value") == ["NbSe2", "La1.85Sr0.15CuO4"]
     assert materials("-n_papers")[0] == "MgB2"  # read in both papers
     bad = api.get("/api/v1/literature/records", params={"sort": "tc"}, headers=reader)
-    assert bad.status_code == 422 and "sort: 'tc' is not a record field" in bad.text
+    assert bad.status_code == 400 and "sort: 'tc' is not a record field" in bad.text
 
 
 @pytest.mark.parametrize(

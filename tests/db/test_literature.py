@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -17,7 +18,7 @@ from db.literature import (
     record_order,
 )
 from db.literature import merge_records_by_composition as merge_records
-from db.query import optimade_to_mongo
+from db.query import FilterError, optimade_to_mongo
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
 from literature.pipeline import Extractor
@@ -299,6 +300,88 @@ def test_papers_stored_when_records_counted_readings_are_upgraded(
     connect(mongodb_uri)
     (paper,), _ = literature.papers({})
     assert (paper["readings"], paper["records"]) == (2, 1)
+
+
+def test_records_sort_by_several_fields_as_trials_and_measurements_do(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(BOUNDS)  # up to 40 K, over 30 K, 39 K, 20-48 K (34)
+    literature.ingest(read("10.1/again", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+
+    def materials(order: str) -> list[str]:
+        return [r["material"] for r in literature.records({}, sort=order)[0]]
+
+    assert materials("-n_papers,value") == ["MgB2", "FeSe", "Nb3Ge", "CoSr2YCu2O7"]
+    assert materials(" n_papers , -value ") == ["CoSr2YCu2O7", "Nb3Ge", "FeSe", "MgB2"]
+    # what a record is known to lie between: an open end (not stored) first ascending
+    assert materials("-low") == ["MgB2", "FeSe", "Nb3Ge", "CoSr2YCu2O7"]
+    assert materials("high") == ["FeSe", "MgB2", "CoSr2YCu2O7", "Nb3Ge"]
+    assert materials("-n_sources,material")[0] == "MgB2"
+    assert sorted(materials("-created_at")) == sorted(materials(""))  # every record, once
+    # ties left: the surest (of records read as often), then material, then the unique key
+    surest = ("n_papers", "-value", "-confidence", "material", "key")
+    assert record_order("n_papers,-value") == surest
+
+
+@pytest.mark.parametrize(
+    ("order", "message"),
+    [
+        ("tc", "sort: 'tc' is not a record field to sort by; use one of material,"),
+        ("-value,-tc", "sort: '-tc' is not a record field to sort by"),
+        ("value,-value", "sort: 'value' is named twice in 'value,-value'"),
+    ],
+)
+def test_a_record_sort_it_cannot_follow_is_a_filter_error(
+    literature: LiteratureStore, order: str, message: str
+) -> None:
+    # the error the other listings' sorts raise: a 400 from the API, not a 422
+    with pytest.raises(FilterError, match=re.escape(message)):
+        literature.records({}, sort=order)
+
+
+def test_a_material_is_its_composition_in_any_spelling_or_its_name_in_any_case(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(
+        read(
+            "10.1/names",
+            "BSCCO has Tc 89.5 K. LSCO has Tc 38 K. Co-1212 has Tc 40 K. MgB2 has Tc 39 K.",
+            ["BSCCO", "LSCO", "Co-1212", "MgB2"],
+            ["89.5 K", "38 K", "40 K", "39 K"],
+        )
+    )
+
+    def materials(material: str) -> list[str]:
+        rows, _ = literature.records(literature.records_query(material=material))
+        return sorted(r["material"] for r in rows)
+
+    for written, found in [
+        ("MgB2", ["MgB2"]),
+        ("B2Mg", ["MgB2"]),  # a formula: its composition
+        ("Mg2B4", ["MgB2"]),
+        ("mgb2", ["MgB2"]),  # no formula (no symbols spell it): a name, in any case
+        ("lsco", ["LSCO"]),
+        ("Co-1212", ["Co-1212"]),
+        ("CO", []),  # carbon monoxide, not cobalt
+    ]:
+        assert materials(written) == found == filtered(literature, f'material="{written}"')
+    others = ["BSCCO", "Co-1212", "LSCO"]
+    assert filtered(literature, 'material!="B2Mg"') == others  # what = selects, no more
+    assert filtered(literature, 'material!="mgb2"') == others
+
+
+def test_records_of_a_paper_are_found_by_its_doi_however_written(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    literature.ingest(sample.extraction("10.1/a", ["NbSe2"]))
+    literature.ingest(sample.extraction("10.1/bb", ["MgB2"]))
+    for written in ("10.1/BB", "https://doi.org/10.1/bb", "doi: 10.1/bb"):
+        rows, _ = literature.records(literature.records_query(paper=written))
+        assert (
+            [r["material"] for r in rows] == ["MgB2"] == filtered(literature, f'paper="{written}"')
+        )
+        papers, _ = literature.papers(optimade_to_mongo(f'doi="{written}"', "papers"))
+        assert [p["key"] for p in papers] == ["doi:10.1/bb"]
 
 
 def test_a_property_is_matched_in_any_case(literature: LiteratureStore) -> None:

@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 from bson import ObjectId
 
+from db.documents import MaterialDocument
 from db.literature import canonical_reduced_formula
-from db.query import FilterError, identifier, mongo_sort, optimade_to_mongo
+from db.query import FilterError, identifier, material_query, mongo_sort, optimade_to_mongo
 from discovery.domain import OutcomeConstraint
 from discovery.spaces import CategoricalParameter, ContinuousParameter
+from literature.formulas import read_formula
+from literature.normalize import normalize_material
 
 
 @pytest.mark.parametrize(
@@ -186,6 +189,99 @@ def test_a_formula_or_system_that_is_none_is_refused(
 ) -> None:
     with pytest.raises(FilterError, match=re.escape(message)):
         optimade_to_mongo(text, resource)
+
+
+def registered_as(written: str) -> str:
+    """The ``chemical_formula_reduced`` of a material registered (POST) as ``written``."""
+    document = MaterialDocument(formula=read_formula(written))
+    document.clean()
+    return str(document.formula_alphabetical)
+
+
+#: Formulas pymatgen alone misreads: an abbreviation (S, T, O), hydrates (O4.5 and H2O).
+MISREAD = ("STO", "CuSO4.5H2O", "MgSO4·7H2O", "CuSO4 · 5H2O")
+
+
+@pytest.mark.parametrize("written", [*MISREAD, "La1.85Sr0.15CuO4"])
+def test_a_formula_is_read_as_writing_a_material_reads_it(written: str) -> None:
+    # a filter for the way a material was written finds it
+    query = optimade_to_mongo(f'chemical_formula_reduced="{written}"', "materials")
+    assert query == {"formula_alphabetical": {"$eq": registered_as(written)}}
+
+
+@pytest.mark.parametrize("written", MISREAD)
+def test_a_records_formula_is_read_as_a_paper_is(written: str) -> None:
+    stored = canonical_reduced_formula(str(normalize_material(written).formula))
+    query = optimade_to_mongo(f'chemical_formula_reduced="{written}"', "records")
+    assert query == {"formula_reduced": {"$eq": stored}}
+    assert stored != canonical_reduced_formula(written)  # not as pymatgen alone reads it
+
+
+@pytest.mark.parametrize(
+    ("written", "why"),
+    [
+        ("YBCO", "'YBCO' is the abbreviation of YBa2Cu3O7-δ, in which δ is not fixed"),
+        ("YBCO6.7", "'YBCO' is the abbreviation of YBa2Cu3O7-δ"),
+        ("Fe(III)2O3", "'Fe(III)' gives an oxidation state in Roman numerals"),
+        ("D2O", "holds D (deuterium)"),
+    ],
+)
+def test_a_formula_writing_refuses_is_refused_naming_the_field(written: str, why: str) -> None:
+    for resource in ("materials", "records"):
+        with pytest.raises(FilterError, match=re.escape(why)) as refused:
+            optimade_to_mongo(f'chemical_formula_reduced="{written}"', resource)
+        assert str(refused.value).startswith(f"filter: chemical_formula_reduced: '{written}'")
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "10.1103/PhysRevB.1",  # bare
+        "doi:10.1103/physrevb.1",  # as a key spells it
+        "DOI: 10.1103/PhysRevB.1",
+        "https://doi.org/10.1103/PhysRevB.1",  # a link
+        "http://dx.doi.org/10.1103/physrevb.1",
+    ],
+)
+def test_a_doi_however_written_is_compared_as_stored(written: str) -> None:
+    # as `matloop literature papers --doi` reads it: an empty page would say "no such paper"
+    doi = optimade_to_mongo(f'doi="{written}"', "papers")
+    assert doi == {"doi": {"$eq": "10.1103/physrevb.1"}}
+    key = optimade_to_mongo(f'key="{written}"', "papers")
+    assert key == {"key": {"$eq": "doi:10.1103/physrevb.1"}}
+    paper = optimade_to_mongo(f'paper="{written}"', "records")
+    assert paper == {"papers": {"$eq": "doi:10.1103/physrevb.1"}}
+
+
+def test_a_text_hash_key_is_compared_as_written_in_lower_case() -> None:
+    assert optimade_to_mongo('key="SHA256:AB12"', "papers") == {"key": {"$eq": "sha256:ab12"}}
+    assert optimade_to_mongo('paper="sha256:ab12"', "records") == {"papers": {"$eq": "sha256:ab12"}}
+
+
+def test_a_material_that_reads_as_a_formula_is_its_composition_in_any_spelling() -> None:
+    fe2o3 = {"$or": [{"formula_reduced": "Fe2O3"}, {"material": "Fe4O6"}]}
+    assert optimade_to_mongo('material="Fe4O6"', "records") == fe2o3
+    sto = optimade_to_mongo('material="STO"', "records")  # read as written: SrTiO3
+    assert sto == {"$or": [{"formula_reduced": "O3SrTi"}, {"material": "STO"}]}
+    # case-sensitive as in chemistry: cobalt is not carbon monoxide
+    assert material_query("Co")["$or"][0] == {"formula_reduced": "Co"}
+    assert material_query("CO")["$or"][0] == {"formula_reduced": "CO"}
+    excluded = optimade_to_mongo('material!="Fe4O6"', "records")  # what = selects, not more
+    assert {"formula_reduced": {"$ne": "Fe2O3"}, "material": {"$ne": "Fe4O6"}} in excluded["$and"]
+
+
+@pytest.mark.parametrize("written", ["mgb2", "LSCO", "YBCO", "Co-1212", "magnesium diboride"])
+def test_a_material_that_is_no_formula_is_a_name_in_any_case(written: str) -> None:
+    # "mgb2": no element symbols spell it, so it is a name, and finds the records of MgB2
+    name = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
+    assert optimade_to_mongo(f'material="{written}"', "records") == {"material": name}
+    assert material_query(written, negated=True) == {"material": {"$not": name}}
+
+
+def test_a_material_takes_the_other_tests_of_text() -> None:
+    assert optimade_to_mongo('material CONTAINS "Mg"', "records") == {"material": {"$regex": "Mg"}}
+    with pytest.raises(FilterError, match="material: 3 is not a string"):
+        optimade_to_mongo("material=3", "records")
 
 
 @pytest.mark.parametrize(
