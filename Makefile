@@ -1,18 +1,30 @@
 # Two commands do all the set-up on a fresh machine:
 #   make demo   create .venv, install, start the embedded database, run the demo campaign
 #   make test   install if needed, run the whole test suite (what CI runs)
+#
+# PYTHON=python3.12 make demo   builds the venv with that interpreter (3.11 or later)
+# TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu make demo   takes torch from that
+#   index only: on plain PyPI, Linux gets the CUDA build of torch (GBs) without it
 
-PYTHON ?= python3
+PYTHON          ?= python3
+TORCH_INDEX_URL ?=
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 .PHONY: install demo test lint bench db-start db-stop clean
 
-# torch first: the CPU wheel 2.13.0; a bare `torch` requirement would pull CUDA builds.
+# torch first, 2.13.0: with TORCH_INDEX_URL from that index alone (--index-url; with
+# --extra-index-url, PyPI's CUDA build would be taken silently wherever that index has no
+# wheel for this platform or Python), else from pip's configured index.
 $(STAMP): pyproject.toml
+	@test -x $(BIN)/python || { version=$$($(PYTHON) --version 2>/dev/null) \
+	  && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; } \
+	  || { echo "matloop needs Python 3.11 or later; '$(PYTHON)' is $${version:-not found}:" \
+	       "run make with PYTHON=python3.11 (or a later one)" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
+	  torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $(STAMP)
 

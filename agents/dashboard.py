@@ -927,14 +927,25 @@ def trial_counts(status: CampaignStatus) -> dict[str, int | None]:
 
 def count_tiles(status: CampaignStatus) -> list[str]:
     """A tile per :data:`COUNTS` entry (``feasible`` only with outcome constraints)."""
-    hints = dict(COUNTS) | {"measured": f"{status.rounds} rounds after the design"}
+    hints = dict(COUNTS) | {"measured": f"{counted(status.rounds, 'round')} after the design"}
     if status.expired:
-        hints["running"] += f"; {status.expired} lease(s) ran out: the next claim frees them"
+        ran_out = counted(status.expired, "lease")
+        hints["running"] += f"; {ran_out} ran out: the next claim frees them"
     return [
         kpi(label, str(count), hints[label])
         for label, count in trial_counts(status).items()
         if count is not None
     ]
+
+
+def counted(n: int, noun: str) -> str:
+    """``1 round``, ``2 rounds``: a count with its noun, singular for one."""
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def breakable(strategy: str) -> str:
+    """``strategy`` escaped, and free to wrap after each ``+`` (``gp+top+iwarp+...``)."""
+    return "+<wbr>".join(esc(part) for part in strategy.split("+"))
 
 
 def _best_value(status: CampaignStatus) -> float | None:
@@ -953,12 +964,18 @@ def campaign_row(status: CampaignStatus) -> str:
     counts = "".join(  # feasible: a dash without outcome constraints
         f'<td class="n">{"—" if n is None else n}</td>' for n in trial_counts(status).values()
     )
+    # Narrow cells, so that the table fits a laptop's width with every count in view: a
+    # pool's file or folder by its name (the whole path on hover and on the campaign's
+    # page), the strategy wrapped at its +, the time under the date.
+    source = c.source or ""
+    created = f"{c.created_at:%Y-%m-%d}<br>{c.created_at:%H:%M}" if c.created_at else ""
     return (
         "<tr>"
         f'<td><a href="{esc(link)}">{esc(c.name)}</a>'
-        f'<div class="sub">{esc(c.source or "")}</div></td>'
+        f'<div class="sub" title="{esc(source)}">{esc(source.rstrip("/").rsplit("/")[-1])}'
+        "</div></td>"
         f"<td>{pill(c.status)}</td>"
-        f"<td>{esc(c.settings.strategy)}</td>"
+        f"<td>{breakable(c.settings.strategy)}</td>"
         f"<td>{esc(objective.name)} {arrow}</td>"
         f"{counts}"
         f'<td class="n">{c.pool_size or "open"}</td>'
@@ -966,7 +983,7 @@ def campaign_row(status: CampaignStatus) -> str:
         f'<td class="n">{num(eff.pool_best) if eff else "—"}</td>'
         f'<td class="n">{num(eff.enhancement_factor, 3) if eff else "—"}</td>'
         f'<td class="n">{num(eff.acceleration_factor, 3) if eff else "—"}</td>'
-        f"<td>{esc(c.created_at.strftime('%Y-%m-%d %H:%M') if c.created_at else '')}</td>"
+        f'<td class="nowrap">{created}</td>'
         "</tr>"
     )
 
@@ -1038,10 +1055,14 @@ def card(content: str, kind: str = "") -> str:
     return f'<section class="card {kind}">{content}</section>'
 
 
-def table(head: str, rows: Sequence[str]) -> str:
-    """A scrollable table from an escaped header row and escaped body rows."""
+def table(head: str, rows: Sequence[str], kind: str = "") -> str:
+    """A scrollable table from an escaped header row and escaped body rows.
+
+    ``kind``: a class for the table (``campaigns``: compact, fits a laptop's width).
+    """
+    attribute = f' class="{esc(kind)}"' if kind else ""
     return (
-        f'<div class="scroll"><table><thead>{head}</thead>'
+        f'<div class="scroll"><table{attribute}><thead>{head}</thead>'
         f"<tbody>{''.join(rows)}</tbody></table></div>"
     )
 
@@ -1129,6 +1150,10 @@ td.n, th.n { text-align:right; } tbody tr:hover { background:#fafafe; }
 td.params { font-family:ui-monospace,SFMono-Regular,Menlo,monospace; font-size:12px;
   color:#374151; }
 .scroll { overflow-x:auto; }
+table.campaigns th, table.campaigns td { padding:7px 5px; }
+table.campaigns th { font-size:11px; letter-spacing:0; }
+table.campaigns .sub { overflow-wrap:anywhere; }
+table.campaigns .nowrap { white-space:nowrap; }
 .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px;
   background:#eef2ff; color:#3730a3; }
 .pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
@@ -1257,7 +1282,7 @@ class Dashboard:
                 '<th class="n">data-set best</th><th class="n">EF</th><th class="n">AF</th>'
                 "<th>created (UTC)</th></tr>"
             )
-            listing = table(head, [campaign_row(s) for s in statuses])
+            listing = table(head, [campaign_row(s) for s in statuses], "campaigns")
         else:
             listing = (
                 '<p class="muted">No campaigns yet: create one with '
@@ -1265,8 +1290,9 @@ class Dashboard:
             )
         measured = sum(s.measurements for s in statuses)
         body = (
-            f'<h1>Campaigns</h1><p class="subtitle">{len(statuses)} campaigns · {measured} '
-            "measurements · EF and AF against random sampling on pools with known values</p>"
+            f'<h1>Campaigns</h1><p class="subtitle">{counted(len(statuses), "campaign")} · '
+            f"{counted(measured, 'measurement')} · EF and AF against random sampling on pools "
+            "with known values</p>"
             f"{card(listing)}"
         )
         return page("Campaigns", body, principal)

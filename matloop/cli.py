@@ -217,7 +217,10 @@ def db_restore(
     with errors():
         store(prepare=False)  # the next connection upgrades what the dump holds
         tokens = token_states(database())
-        report = restore(database(), folder, drop=drop)
+        try:
+            report = restore(database(), folder, drop=drop)
+        except ValueError as error:  # db.backup names its argument: "pass drop=True (--drop)"
+            raise CommandError(re.sub(r"drop=True \(--drop\)", "--drop", str(error))) from None
         after = token_states(database())
     console.print(f"restored {report.total} documents in {len(report.counts)} collections")
     if report.dropped:
@@ -454,20 +457,38 @@ def campaign_create(
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
-    goals_text = ", ".join(f"{o.name} ({o.direction.value})" for o in agent.campaign.objectives)
+    stored_goals = agent.campaign.objectives
+    goals_text = ", ".join(  # as declared: "gap (max, eV)"
+        f"{o.name} ({o.direction.value}{f', {o.unit}' if o.unit else ''})" for o in stored_goals
+    )
     console.print(
         f"created campaign [bold]{escape(name)}[/bold]: {len(dataset)} candidates, "
-        f"{len(dataset.space.parameters)} parameters, objective {escape(goals_text)}"
+        f"{len(dataset.space.parameters)} parameters, "
+        f"objective{'s' if len(stored_goals) > 1 else ''} {escape(goals_text)}"
     )
 
 
 def _olympus_folder(given: Path) -> Path:
-    """``given``, or the shipped set of that name when there is no such folder."""
+    """``given``, or the shipped set of that name when there is no such folder.
+
+    Raises:
+        CommandError: naming the folder, and the shipped sets, when it does not exist.
+    """
     from matloop.demo import DATA_DIR
 
-    shipped = DATA_DIR / "olympus" / given.name
+    sets = DATA_DIR / "olympus"
+    shipped = sets / given.name
     bare_name = given == Path(given.name) and not given.exists()
-    return shipped if bare_name and shipped.is_dir() else given
+    if bare_name and shipped.is_dir():
+        return shipped
+    if not given.exists():
+        names = sorted(p.name for p in sets.iterdir() if (p / "config.json").is_file())
+        shipped_too = f", and no set of that name is shipped ({', '.join(names)})"
+        raise CommandError(
+            f"--from-olympus: the folder {str(given)!r} does not exist"
+            + (shipped_too if bare_name else "")
+        )
+    return given
 
 
 def _refuse_unused(unused: bool, why: str, **given: bool) -> None:
@@ -762,7 +783,10 @@ def campaign_propose(
         trials = agent.propose(n)
         if not trials:
             err.print(f"[yellow]note:[/yellow] nothing proposed: {agent.no_work().why}")
-        elif n is not None and len(trials) < n:
+            if as_json:  # still a list to read
+                console.print_json("[]")
+            return  # no table: it would have no rows, nor the columns of any
+        if n is not None and len(trials) < n:
             err.print(
                 f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work().why}"
             )
@@ -787,7 +811,7 @@ def campaign_propose(
     # model version, the pool row, a composition's fractions, which the formula says):
     # with them the ids and parameters were cut to '6b…' on an 80-column terminal.
     hidden = {"model_version", "candidate", *(element_fractions(agent.campaign.space) or [])}
-    columns = [c for c in (rows[0] if rows else ["trial_id"]) if c not in hidden]
+    columns = [c for c in rows[0] if c not in hidden]
     table = Table()
     for column in columns:
         whole = column in ("trial_id", "formula")  # to copy into `observe`, never cut

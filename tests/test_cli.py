@@ -3,6 +3,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from matloop.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
+EXAMPLES = REPO / "examples"
 
 
 @pytest.fixture
@@ -170,7 +173,15 @@ def test_a_shipped_olympus_set_is_named_without_its_folder(cli: CliRunner) -> No
     created = _ok(cli, "campaign", "create", "opv", "--from-olympus", "photo_pce10")
     assert "1040 candidates" in created
     missing = cli.invoke(app, ["campaign", "create", "x", "--from-olympus", "no_such_set"])
-    assert missing.exit_code == 1 and "no_such_set" in missing.output
+    assert missing.exit_code == 1
+    assert "the folder 'no_such_set' does not exist, and no set of that name is shipped" in (
+        missing.output
+    )
+    folder = "/no/such/olympus/set"
+    missing = cli.invoke(app, ["campaign", "create", "x", "--from-olympus", folder])
+    assert missing.exit_code == 1, missing.output
+    assert f"--from-olympus: the folder '{folder}' does not exist" in missing.output
+    assert "config.json" not in missing.output  # the folder is missing, not a file in it
 
 
 def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
@@ -203,6 +214,9 @@ def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     assert "budget=8" in _ok(cli, "campaign", "show", "opv")
     spent = _ok(cli, "campaign", "propose", "opv")
     assert "nothing proposed: its budget of 8 experiments is spent" in spent
+    assert "trial_id" not in spent  # no empty table beside the note
+    as_json = cli.invoke(app, ["campaign", "propose", "opv", "--json"])
+    assert as_json.exit_code == 0 and json.loads(as_json.stdout) == []  # the note on stderr
 
 
 def test_a_closed_campaign_is_shown_closed_and_hands_out_no_more_work(cli: CliRunner) -> None:
@@ -621,6 +635,17 @@ def test_a_restore_names_the_tokens_it_makes_valid_again(cli: CliRunner, tmp_pat
     assert "tokens revoked since the dump are valid again: robot" in restored
 
 
+def test_a_restore_over_documents_names_the_option_to_pass(cli: CliRunner, tmp_path: Path) -> None:
+    from db.tokens import create_token
+
+    create_token("robot", "researcher")
+    _ok(cli, "db", "dump", str(tmp_path / "dump"))
+    refused = cli.invoke(app, ["db", "restore", str(tmp_path / "dump")])
+    assert refused.exit_code == 1
+    assert "are not empty; pass --drop" in refused.output
+    assert "drop=True" not in refused.output  # the Python argument, not the option
+
+
 def test_a_campaign_name_is_checked_before_its_pool_is_read(cli: CliRunner) -> None:
     result = cli.invoke(app, ["campaign", "create", "has space", "--from-csv", "missing.csv"])
     assert result.exit_code == 1
@@ -638,3 +663,72 @@ def test_the_proposal_table_keeps_trial_ids_whole_in_a_wide_system(
     [exported] = [json.loads(_ok(cli, "campaign", "export", "wide", "--format", "json"))]
     for trial in exported:  # the ids to report results with, and what to make
         assert trial["trial_id"] in table and trial["formula"] in table
+
+
+def _measured(batch: str, tmp_path: Path, table: str, *args: str) -> Path:
+    """Results for a proposed batch, written by examples/measure.py (the README's lab)."""
+    (tmp_path / "batch.json").write_text(batch)
+    command = [sys.executable, str(EXAMPLES / "measure.py"), str(tmp_path / "batch.json")]
+    done = subprocess.run(
+        [*command, str(EXAMPLES / "data" / table), *args],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    results = tmp_path / "results.csv"
+    results.write_text(done.stdout)
+    return results
+
+
+def test_the_readme_example_tables_make_campaigns_that_take_results(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    data = EXAMPLES / "data"
+    created = _ok(
+        cli, "campaign", "create", "alloys", "--from-csv", str(data / "alloys.csv"),
+        "--objective", "hardness:max:HV", "--param", "x", "--param", "y", "--param", "solvent",
+    )  # fmt: skip
+    assert "72 candidates, 3 parameters, objective hardness (max, HV)" in " ".join(created.split())
+    batch = _ok(cli, "campaign", "propose", "alloys", "-n", "4", "--json")
+    results = _measured(batch, tmp_path, "alloys.csv", "hardness")
+    header, *rows = results.read_text().splitlines()
+    assert header == "trial_id,hardness,idempotency_key" and len(rows) == 4
+    assert "stored 4, already stored 0" in _ok(
+        cli, "campaign", "observe", "alloys", "--from-file", str(results)
+    )
+    with (data / "alloys.csv").open() as handle:
+        table = {
+            (r["x"], r["y"], r["solvent"]): float(r["hardness"]) for r in csv.DictReader(handle)
+        }
+    for trial in json.loads(_ok(cli, "campaign", "export", "alloys", "--format", "json")):
+        point = (f"{trial['x']:g}", f"{trial['y']:g}", trial["solvent"])
+        assert trial["hardness"] == table[point]
+
+    # a lab reporting meV: converted to the campaign's eV
+    created = _ok(
+        cli, "campaign", "create", "pv", "--from-csv", str(data / "absorbers.csv"),
+        "--objective", "band_gap:max:eV", "--param", "x", "--param", "z",
+    )  # fmt: skip
+    assert "91 candidates, 2 parameters, objective band_gap (max, eV)" in " ".join(created.split())
+    batch = _ok(cli, "campaign", "propose", "pv", "-n", "2", "--json")
+    gaps = _measured(batch, tmp_path, "absorbers.csv", "band_gap", "--scale", "band_gap=1000")
+    observe = ("campaign", "observe", "pv", "--from-file", str(gaps), "--unit", "band_gap=meV")
+    assert "stored 2, already stored 0" in _ok(cli, *observe)
+    with (data / "absorbers.csv").open() as handle:
+        table = {(r["x"], r["z"]): float(r["band_gap"]) for r in csv.DictReader(handle)}
+    for trial in json.loads(_ok(cli, "campaign", "export", "pv", "--format", "json")):
+        assert trial["band_gap"] == pytest.approx(table[f"{trial['x']:g}", f"{trial['z']:g}"])
+        assert trial["reported"]["band_gap"]["unit"] == "meV"
+
+    feasible = _ok(
+        cli, "campaign", "create", "pv-feasible", "--from-csv", str(data / "absorbers.csv"),
+        "--objective", "efficiency:max:%", "--constraint", "band_gap:1.1:1.7:eV",
+        "--param", "x", "--param", "z",
+    )  # fmt: skip
+    assert "objective efficiency (max, %)" in " ".join(feasible.split())
+    moduli = _ok(
+        cli, "campaign", "create", "moduli", "--from-csv", str(data / "moduli.csv"),
+        "--composition", "formula", "--objective", "bulk_modulus:max:GPa",
+    )  # fmt: skip
+    assert "120 candidates" in moduli
+    assert "objective bulk_modulus (max, GPa)" in " ".join(moduli.split())

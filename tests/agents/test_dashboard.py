@@ -178,6 +178,34 @@ def test_campaign_list_shows_counts_best_and_efficiency(
     ]
 
 
+def test_the_campaign_list_fits_a_laptop_and_counts_read_as_written(
+    client: TestClient,
+    store: CampaignStore,
+    photo_pce10_campaign: CampaignAgent,
+    photo_pce10_dataset: PoolDataset,
+) -> None:
+    first = photo_pce10_campaign
+    first.observe(
+        LookupOracle.from_candidates(store.candidates(first.name)).evaluate(first.propose(1))
+    )
+    _sign_in(client)
+    assert "1 campaign · 1 measurement ·" in client.get("/dashboard").text  # not "1 campaigns"
+    settings = CampaignSettings("gp+qucb+warp", initial=4, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "opv-qucb", photo_pce10_dataset, settings)
+    _measure(agent, 1)
+    index = client.get("/dashboard").text
+    assert "2 campaigns · 7 measurements ·" in index
+    # compact, so that every count stays in view at 1300 px: the strategy wraps at its +,
+    # the pool's path is named by its last part (whole on hover)
+    assert '<table class="campaigns">' in index
+    assert "<td>gp+<wbr>qucb+<wbr>warp</td>" in index
+    source = agent.campaign.source or ""
+    shown = source.rstrip("/").rsplit("/")[-1]
+    assert f'<div class="sub" title="{html.escape(source)}">{html.escape(shown)}</div>' in index
+    page = client.get("/dashboard/campaigns/opv-qucb").text
+    assert "1 round after the design" in page and "1 rounds" not in page
+
+
 def test_campaign_page_draws_every_figure_from_the_campaign(
     client: TestClient, photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:

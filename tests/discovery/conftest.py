@@ -18,7 +18,8 @@ from discovery.spaces import (
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGED_OLYMPUS = REPO / "matloop" / "data" / "olympus"
-SHARED_OLYMPUS = Path("/work/shared/data/optimization/olympus")
+#: The shared data checked out beside the repository (``../shared`` from its root).
+SHARED_OLYMPUS = REPO.parent / "shared" / "data" / "optimization" / "olympus"
 
 
 def find_olympus_folder(name: str) -> Path:

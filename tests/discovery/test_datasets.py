@@ -13,7 +13,10 @@ from discovery.datasets import PoolDataset, load_csv, load_olympus
 from discovery.domain import Direction
 from discovery.spaces import CategoricalParameter, ContinuousParameter, SimplexConstraint
 
-SHARED_OLYMPUS = Path("/work/shared/data/optimization/olympus")
+#: The shared data checked out beside the repository (``../shared`` from its root).
+SHARED_OLYMPUS = (
+    Path(__file__).resolve().parents[2].parent / "shared" / "data" / "optimization" / "olympus"
+)
 SHARED_NAMES = (
     sorted(p.name for p in SHARED_OLYMPUS.iterdir() if (p / "config.json").is_file())
     if SHARED_OLYMPUS.is_dir()

@@ -23,10 +23,7 @@ from discovery.property_models import (
 
 REPO = Path(__file__).resolve().parents[2]
 DATA_NAME = "aflow__ael_bulk_modulus_vrh"
-DATA_FOLDERS = (
-    REPO.parent / "shared" / "data" / "property" / DATA_NAME,
-    Path("/work/shared/data/property") / DATA_NAME,
-)
+DATA_FOLDERS = (REPO.parent / "shared" / "data" / "property" / DATA_NAME,)
 
 #: Tiny training: two members, a few epochs, on the CPU.
 TINY_TRAINING = TrainingConfig(

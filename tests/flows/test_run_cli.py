@@ -56,6 +56,7 @@ def test_flows_run_refuses_what_it_cannot_run(
     random_campaign.close()
     closed = cli.invoke(flows_app, ["run", name], env=env)
     assert closed.exit_code == 1 and f"campaign {name!r} is closed" in closed.output
+    assert closed.output.startswith("error: ")  # as every command's errors: lower case
     assert random_campaign.status().batches == 0
 
 

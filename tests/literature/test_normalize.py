@@ -32,8 +32,10 @@ from literature.normalize import (
     resolve_doping,
 )
 
-SUPERMAT = Path("/work/shared/data/corpora/supermat")
-SYNTHESIS = Path("/work/shared/data/corpora/synthesis-procedures/data")
+#: The shared data, beside the repository (as the benchmarks and the CLI read it).
+CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "corpora"
+SUPERMAT = CORPORA / "supermat"
+SYNTHESIS = CORPORA / "synthesis-procedures" / "data"
 TEI = "{http://www.tei-c.org/ns/1.0}"
 UREG: pint.UnitRegistry = pint.UnitRegistry()
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
