@@ -105,6 +105,7 @@ OLYMPUS_STRATEGIES = (
     "gp+iwarp+warp",
     "gp+top+iwarp+warp",
     "gp+top+iwarp+warp+endgame",
+    "gp+topk+iwarp+warp+endgame",
     "portfolio",
     "rl",
     "oracle",

@@ -18,6 +18,9 @@ table says, per set, how many experiments that took and which row was found last
 often under matloop's default strategy, with what makes it hard to find: its rank in
 the top set, a tie with the top set's threshold, other rows with the same inputs (a
 repeat in the data, measured apart), and how many of its nearest rows are in the top.
+A third compares the strategies on equal terms: experiments until 50% and 90% of the top
+set were found, since AF, taken at the share each campaign ends with, rewards a strategy
+that stops finding top rows early.
 
     python benchmarks/acquisition_pooled.py [--blocks acquisition acquisition_dev \
         acquisition_check] [--output benchmarks/results/acquisition_pooled]
@@ -43,7 +46,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchm
 sys.path.insert(0, str(REPO))
 
 from benchmarks.scripts import sibling  # noqa: E402
-from discovery.metrics import top_mask  # noqa: E402
+from discovery.metrics import top_fraction_trace, top_mask  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 BLOCKS = ("acquisition", "acquisition_dev", "acquisition_check")
@@ -208,6 +211,61 @@ def last_finds_summary(
     return {"last_found_by": default, "sets": summary}
 
 
+#: Shares of the top set at which strategies are compared on equal terms.
+TARGETS = (0.5, 0.9)
+
+
+def experiments_to(order: list[int], top: np.ndarray, target: float) -> int | None:
+    """Experiments until ``target`` of the top set was found, or None if never.
+
+    Args:
+        order: Pool rows in the order measured (a repeat is no new find).
+        top: The set's top mask, shape ``N``.
+        target: Share of the top set, in ``(0, 1]``.
+    """
+    trace = top_fraction_trace(order, top)
+    reached = np.flatnonzero(trace >= target - 1e-12)
+    return int(reached[0]) + 1 if len(reached) else None
+
+
+def fixed_targets_summary(
+    runs: list[dict[str, Any]], strategies: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """Per set and strategy: experiments to each of :data:`TARGETS`, and campaigns there.
+
+    AF is taken at the share of the top set a campaign ends with, so a strategy that gives
+    up on the last, hard top rows gets there sooner and scores higher while it finds fewer
+    of them. At a share fixed for every strategy the comparison is on equal terms; a
+    campaign that never got there counts as its budget + 1 (a bound in its favour), and
+    how many got there is given beside it.
+
+    Returns:
+        By set, by strategy: ``to`` (target -> mean experiments) and ``reached`` (target
+        -> campaigns that got there), ``campaigns``.
+    """
+    bench = sibling("acquisition")
+    summary: dict[str, dict[str, Any]] = {}
+    for key in dict.fromkeys(r["task"] for r in runs):
+        pool = bench.task(key)
+        top = top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
+        summary[key] = {}
+        for strategy in strategies:
+            chosen = [r for r in runs if r["task"] == key and r["strategy"] == strategy]
+            if not chosen:
+                continue
+            to: dict[str, float] = {}
+            reached: dict[str, int] = {}
+            for target in TARGETS:
+                counts = [experiments_to(r["order"], top, target) for r in chosen]
+                misses = [len(r["order"]) + 1 for r in chosen]
+                to[str(target)] = float(
+                    np.mean([c or m for c, m in zip(counts, misses, strict=True)])
+                )
+                reached[str(target)] = sum(c is not None for c in counts)
+            summary[key][strategy] = {"to": to, "reached": reached, "campaigns": len(chosen)}
+    return summary
+
+
 def markdown(result: dict[str, Any]) -> str:
     """The pooled tables: AF with its ratio to BoTorch and share of the room, and counts."""
     summary = result["olympus"]
@@ -249,7 +307,10 @@ def markdown(result: dict[str, Any]) -> str:
             f"{sum(x < 0.9 for x in ratios)} below 0.9x ({sum(x < 0.9 for x in highs)} with the "
             f"whole interval there); geometric mean {math.exp(np.mean(np.log(ratios))):.2f}x"
         )
-    return "\n".join(lines + last_finds_markdown(result["last_finds"])) + "\n"
+    tables = last_finds_markdown(result["last_finds"]) + fixed_targets_markdown(
+        result["fixed_targets"]
+    )
+    return "\n".join(lines + tables) + "\n"
 
 
 def last_finds_markdown(last_finds: dict[str, Any]) -> list[str]:
@@ -269,6 +330,32 @@ def last_finds_markdown(last_finds: dict[str, Any]) -> list[str]:
         last = entry.get("last_row")
         said = f"row {last['row']} ({last['share']:.0%}): {last['what']}" if last else "none"
         lines.append(f"| {name} | {entry['top']} | " + " | ".join(cells) + f" | {said} |")
+    return lines
+
+
+def fixed_targets_markdown(summary: dict[str, dict[str, Any]]) -> list[str]:
+    """The table of experiments to fixed shares of the top set (:func:`fixed_targets_summary`)."""
+    strategies = list(next(iter(summary.values())))
+    shares = " and ".join(f"{t:.0%}" for t in TARGETS)
+    lines = [
+        "",
+        f"On equal terms: mean experiments until {shares} of the top set were found (a "
+        "campaign that never got there counts as its budget + 1), and in brackets how many "
+        f"campaigns found {TARGETS[-1]:.0%}. AF is taken at the share each campaign ends "
+        "with, so a strategy that stops finding top rows early scores higher than it would "
+        "here.",
+        "",
+        "| set | " + " | ".join(strategies) + " |",
+        "|---|" + "---|" * len(strategies),
+    ]
+    last = str(TARGETS[-1])
+    for name, rows in summary.items():
+        cells = [
+            " / ".join(f"{rows[s]['to'][str(t)]:.1f}" for t in TARGETS)
+            + f" ({rows[s]['reached'][last]}/{rows[s]['campaigns']})"
+            for s in strategies
+        ]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return lines
 
 
@@ -297,7 +384,13 @@ def main() -> None:
         s for s in ("botorch", bench.DEFAULT) if s in next(iter(summary.values()))["strategies"]
     )
     last_finds = last_finds_summary(runs, compared, bench.DEFAULT)
-    result = {"blocks": args.blocks, "olympus": summary, "last_finds": last_finds}
+    strategies = tuple(next(iter(summary.values()))["strategies"])
+    result = {
+        "blocks": args.blocks,
+        "olympus": summary,
+        "last_finds": last_finds,
+        "fixed_targets": fixed_targets_summary(runs, strategies),
+    }
     args.output.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
     args.output.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))

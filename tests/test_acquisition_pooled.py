@@ -113,3 +113,36 @@ def test_a_top_row_is_described_by_rank_ties_twins_and_neighbours(pooled: Module
         "rank 2 of 3, ties the threshold, 1 other row(s) with its inputs, "
         "2 of its 5 nearest rows in the top"
     )
+
+
+def test_experiments_to_a_share_of_the_top_set_count_until_it_is_found(
+    pooled: ModuleType,
+) -> None:
+    top = np.array([True, False, True, False, True, True])
+    order = [1, 0, 3, 2, 4]
+    assert pooled.experiments_to(order, top, 0.5) == 4  # rows 0 and 2: two of four
+    assert pooled.experiments_to(order, top, 0.75) == 5
+    assert pooled.experiments_to(order, top, 1.0) is None  # row 5 never measured
+
+
+def test_on_equal_terms_a_campaign_that_gave_up_counts_as_its_budget(
+    pooled: ModuleType,
+) -> None:
+    bench = pooled.sibling("acquisition")
+    pool = bench.task("snar")
+    top = np.flatnonzero(pooled.top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05))
+    rest = [i for i in range(len(pool)) if i not in set(top)]
+    assert len(top) == 4
+    quick = [*top[:2], *rest[:18]]  # half of the top in 2 experiments, never 90%
+    thorough = [*rest[:2], *top[:2], *rest[2:16], *top[2:]]  # 90% at the 20th
+    runs = [run("snar", "quick", 0, tuple(quick)), run("snar", "thorough", 0, tuple(thorough))]
+    summary = pooled.fixed_targets_summary(runs, ("quick", "thorough"))["snar"]
+    assert summary["quick"] == {
+        "to": {"0.5": 2.0, "0.9": 21.0},
+        "reached": {"0.5": 1, "0.9": 0},
+        "campaigns": 1,
+    }
+    assert summary["thorough"]["to"] == {"0.5": 4.0, "0.9": 20.0}
+    assert summary["thorough"]["reached"]["0.9"] == 1
+    table = "\n".join(pooled.fixed_targets_markdown({"snar": summary}))
+    assert "| snar | 2.0 / 21.0 (0/1) | 4.0 / 20.0 (1/1) |" in table
