@@ -7,30 +7,34 @@ respectively"). Otherwise a Tc value refers to the nearest material before it in
 sentence, else the nearest one after it, else the last material of the two sentences
 before. Each rule carries, as its confidence, its precision on the gold links of
 SuperMat's training papers with gold entities (451 values linked to a material: the
-rules fire on 369 and are right on 313; ``benchmarks/linking.py`` measures it). The
+rules fire on 374 and are right on 318; ``benchmarks/linking.py`` measures it). The
 "respectively" rule fires on 18 of them, all right, where the nearest-material rules
 were right on 9.
 
 What the tagger missed does not send a value elsewhere. A formula-like word that no
 mention covers (:func:`formula_like`: "H3S", "NbN", "MoGe", "Nb3Ge"; not "GPa", "Tc",
-"BCS", "In", nor a part or holder, "CuO2 planes", "SrTiO3 substrates") is a material
-the tagger missed: no rule reaches past one that lies between the value and the
-material the rule would pick, nor past one before the value in its sentence when the
-pick lies after the value or in an earlier sentence; such a value stays unlinked. In a
-"respectively" sentence such words make up the count of materials when the tagged ones
-fall short ("CsV3Sb5 and [KV3Sb5] ... 2.5 K and 0.93 K, respectively": 0.93 K to
-KV3Sb5, 2.5 K to nothing), and where the counts still do not match, the other rules may
-not give one material two of the list's values of a property (a material mention that
-lists several, "AOs2O6 (A = Cs, Rb, K)", may). A value that states a change of the
-property rather than the property (:func:`states_change`: "the change in Tc is only
-0.3 K", "Tc rises by 2 K", "a transition width of 0.5 K", "ΔTc = 1 K") is linked to
-nothing and is not counted in a "respectively" list. All three need the sentences'
-text.
+"BCS", "In", nor a part, holder or addition, "CuO2 planes", "SrTiO3 substrates", "BaZrO3
+nanorods", nor a substrate, additive or source after on, onto, with, without, from or
+over, "grown on MgO", "with SiC") is a material the tagger missed: no rule reaches past
+one that lies between the value and the material the rule would pick, nor past one
+before the value in its sentence when the pick lies after the value or in an earlier
+sentence; such a value stays unlinked. In a "respectively" sentence such words make up
+the count of materials when the tagged ones fall short ("CsV3Sb5 and [KV3Sb5] ... 2.5 K
+and 0.93 K, respectively": 0.93 K to KV3Sb5, 2.5 K to nothing), and where the counts
+still do not match but two materials or more are named, the other rules may not give one
+material two of the list's values of a property (a material mention that lists several,
+"AOs2O6 (A = Cs, Rb, K)", may); with one material named the list is its series, and all
+its values are its own ("MgB2 shows Tc of 39 K and 37 K at 0 and 1 GPa, respectively").
+A value that states a change of the property rather than the property
+(:func:`states_change`: "the change in Tc is only 0.3 K", "Tc rises by 2 K", "a
+transition width of 0.5 K", "ΔTc = 1 K"; not "a drop in resistance at temperatures of 39
+K", which is where Tc is) is linked to nothing and is not counted in a "respectively"
+list. All three need the sentences' text.
 
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
-``benchmarks/linking.py`` and did not clearly beat them (F1 0.717 at its best threshold
-against 0.704, cross-validated over the development papers), so the rules stay.
+``benchmarks/linking.py`` and did not clearly beat them (F1 0.720 at its best threshold
+against 0.712, cross-validated over the development papers), so the rules stay.
 """
 
 from __future__ import annotations
@@ -47,9 +51,9 @@ from literature.records import VALUE_PROPERTIES, Mention
 
 # Confidence of each rule: its precision on the SuperMat training papers (gold entities).
 RESPECTIVELY = 0.95  # 18 of 18; (18 + 1) / (18 + 2), as 18 cases cannot show certainty
-SAME_SENTENCE_BEFORE = 0.86  # 177 of 206
+SAME_SENTENCE_BEFORE = 0.86  # 180 of 209
 SAME_SENTENCE_AFTER = 0.78  # 47 of 60
-EARLIER_SENTENCE = 0.84  # 71 of 85
+EARLIER_SENTENCE = 0.84  # 73 of 87
 LOOKBACK_SENTENCES = 2
 
 # "respectively" or its abbreviation "resp.", as a word.
@@ -67,15 +71,22 @@ _PROPERTY = (
     r"|\bcritical\s+temperatures?|\btemperatures?)"
 )
 # Nouns of a change; those that are also verbs only in the singular ("Tc increases
-# with x" is no change stated).
+# with x" is no change stated). A span (difference, width, shift) is one of temperatures
+# even where no property is named ("a broadening of 0.5 K"); a rise or fall (drop, jump,
+# increase) may be of anything, and where it is of resistance ("a sharp drop in
+# resistance at temperatures of 39 K") its value is where Tc is: it states a change only
+# when tied to the property.
 _CHANGE_NOUN = (
-    r"\b(?:(?:differences?|widths?|broadening|spreads?|hysteresis|enhancements?"
-    r"|suppressions?|reductions?|variations?)|(?:change|shift|increase|decrease|drop|rise"
-    r"|jump))\b"
+    r"\b(?:(?P<span>differences?|widths?|broadening|spreads?|hysteresis|shift)"
+    r"|enhancements?|suppressions?|reductions?|variations?|change|increase|decrease|drop"
+    r"|rise|jump)\b"
 )
+# Words between a change noun and the property it is of ("the change in the onset Tc"),
+# none of them saying where ("a drop in resistance at temperatures of 39 K").
+_OF_WORDS = r"(?:(?!(?:at|near|below|above|under|around)\b)[\w']+\s+){0,3}?"
 _CHANGE = re.compile(
     rf"(?P<before>{_PROPERTY}\s*[-‐]?\s*)?{_CHANGE_NOUN}"
-    rf"(?P<after>\s+(?:in|of|between)\s+(?:[\w']+\s+){{0,3}}?{_PROPERTY})?"
+    rf"(?P<after>\s+(?:in|of|between)\s+{_OF_WORDS}{_PROPERTY})?"
     r"|(?P<delta>(?-i:[Δ∆]|(?<![^\s(])δ)\s?T\s?_?\{?c)",
     re.IGNORECASE,
 )
@@ -119,11 +130,22 @@ _CHANGE_WORDS = 12  # most words between a change word and its value
 _TC = re.compile(r"\bT\s?_?\{?c(?![A-Za-z])")
 # An amount set apart from its formula ("MgB 2", "CuO 2 planes").
 _SPACED_AMOUNT = re.compile(r"(?:\s+\d+(?:\.\d+)?(?![\w.]))?")
-# A formula-like word followed by these names a part or a holder, not a material:
-# "CuO2 planes", "FeSe layers", "SrTiO3 substrates".
+# A formula-like word followed by these names a part, a holder or something added, not a
+# material: "CuO2 planes", "FeSe layers", "SrTiO3 substrates", "BaZrO3 nanorods", "SiC
+# additions". Not "buffer" or "cap": "the TiN buffer has Tc of 4.5 K" is TiN's own Tc.
 _PART_OF = re.compile(
     r"\s*(?:[a-z]+-\s*)?(?:planes?|layers?|sheets?|chains?|blocks?|slabs?|octahedra"
-    r"|tetrahedra|bonds?|substrates?|crucibles?)\b",
+    r"|tetrahedra|bonds?|substrates?|crucibles?|nanorods?|nanoparticles?|nanodots?"
+    r"|nanocolumns?|nano-?inclusions?|inclusions?|precipitates?|additions?|additives?"
+    r"|dopants?|doping|impurit(?:y|ies))\b",
+    re.IGNORECASE,
+)
+# A formula-like word right after these is a substrate, an additive or a source ("MgB2
+# grown on MgO", "YBa2Cu3O7 with 5 wt% BaZrO3", "made from MgH2"), not a material the
+# tagger missed; after "compared with" it is another material.
+_BESIDE = re.compile(
+    r"(?<!compared\s)(?<!comparison\s)\b(?:on|onto|with|without|from|over)"
+    r"(?:\s+(?:an?|the))?(?:\s*\d+(?:\.\d+)?\s*(?:(?:wt|mol|at|vol)\.?\s*)?%)?\s*$",
     re.IGNORECASE,
 )
 
@@ -183,7 +205,7 @@ def link_values(
         link = paired.get(value.key) if value.key in listed else _link(value, materials, unnamed)
         if link is not None:
             links.append(link)
-    return _without_shared(links, values, texts, paired)
+    return _without_shared(links, values, texts, paired, _names(materials, unnamed))
 
 
 def link_conditions(value: Mention, mentions: Sequence[Mention], label: str) -> Mention | None:
@@ -215,7 +237,10 @@ def unnamed_formulas(
 ) -> dict[tuple[int, int], list[Unnamed]]:
     """The formula-like words (:func:`formula_like`) no mention covers, by sentence.
 
-    A last amount that PDF extraction set apart is the word's ("MgB 2": ``"MgB2"``).
+    A last amount that PDF extraction set apart is the word's ("MgB 2": ``"MgB2"``). Not
+    a part, holder or addition ("CuO2 planes", "SrTiO3 substrates", "BaZrO3 nanorods")
+    nor a word right after on, onto, with, without, from or over ("grown on MgO", "with
+    5 wt% SiC", "made from MgH2"): a substrate, additive or source.
 
     Args:
         mentions: One paper's mentions, of any label.
@@ -233,6 +258,7 @@ def unnamed_formulas(
             if (
                 formula_like(match.group())
                 and not _PART_OF.match(text, end)
+                and not _BESIDE.search(text, 0, match.start())
                 and not any(
                     m.start < end and match.start() < m.end for m in covered[section, sentence]
                 )
@@ -249,7 +275,11 @@ def states_change(before: str) -> bool:
 
     "The overall change in Tc is only [0.3 K]", "Tc rises by [2 K]", "a transition width
     of [0.5 K]", "ΔTc = [1 K]": a difference, shift, width or broadening, not the
-    property's value. "Tc shifts to [30 K]" and "Tc increases from [30 K]" are values.
+    property's value. "Tc shifts to [30 K]" and "Tc increases from [30 K]" are values,
+    and so is a rise or fall not tied to the property: "the onset of the resistance drop
+    is [39 K]" is where Tc is. A span (difference, width, broadening, spread, hysteresis,
+    shift) is of temperatures whether or not it names the property ("a broadening of
+    [0.5 K]").
 
     Args:
         before: The sentence's text before the value's number.
@@ -263,9 +293,9 @@ def states_change(before: str) -> bool:
             not _NOT_DIRECTION.search(rest[: word.start()]) for word in _DIRECTION.finditer(rest)
         ):
             continue  # "an increase in Tc to [40 K]", "Tc drop at [39 K]"
-        if _LINKED.match(rest):
-            return True
         tied = match.group("before") or match.group("after") or match.group("delta")
+        if (tied or match.group("span")) and _LINKED.match(rest):
+            return True
         if tied and _describes(rest):
             return True
     return False
@@ -392,30 +422,58 @@ def _without_shared(
     values: Sequence[Mention],
     sentences: Mapping[tuple[int, int], str],
     paired: Mapping[tuple[int, int, int, int, str], Link],
+    names: Mapping[tuple[int, int], set[str]],
 ) -> list[Link]:
     """``links`` less those that give one material two values of a "respectively" list.
 
     "CsV3Sb5 and KV3Sb5 exhibit Tc values of 2.5 K and 0.93 K, respectively" with one
     material tagged: the fallback rules would give it both values, of which one at most
-    is its own, so it gets neither.
+    is its own, so it gets neither. Only where two materials or more are named (tagged
+    or not, ``names``) from the material's sentence to the value's: in "MgB2 shows Tc of
+    39 K and 37 K at 0 and 1 GPa, respectively" the list is one material's series, and
+    both values are its own.
     """
     listed = Counter(
         (_sentence(v), v.label)
         for v in values
         if _RESPECTIVELY.search(sentences.get(_sentence(v), ""))
     )
+
+    def suspect(link: Link) -> bool:
+        value, material = link.value, link.material
+        between = set().union(
+            *(
+                names.get((value.section, j), set())
+                for j in range(material.sentence, value.sentence + 1)
+            )
+        )
+        return (
+            listed[_sentence(value), value.label] >= 2
+            and value.key not in paired
+            and not _LIST.search(material.text)
+            and len(between) >= 2
+        )
+
     shared = Counter(
-        (_sentence(x.value), x.value.label, x.material.key)
-        for x in links
-        if listed[_sentence(x.value), x.value.label] >= 2
-        and x.value.key not in paired
-        and not _LIST.search(x.material.text)
+        (_sentence(x.value), x.value.label, x.material.key) for x in links if suspect(x)
     )
     return [
         x
         for x in links
-        if x.value.key in paired or shared[_sentence(x.value), x.value.label, x.material.key] < 2
+        if not suspect(x) or shared[_sentence(x.value), x.value.label, x.material.key] < 2
     ]
+
+
+def _names(
+    materials: Sequence[Mention], unnamed: Mapping[tuple[int, int], Sequence[Unnamed]]
+) -> dict[tuple[int, int], set[str]]:
+    """The materials each sentence names, tagged or not, each written once."""
+    names: dict[tuple[int, int], set[str]] = defaultdict(set)
+    for material in materials:
+        names[_sentence(material)].add(_compact(material.text))
+    for place, words in unnamed.items():
+        names[place].update(w.text for w in words)
+    return names
 
 
 def _compact(text: str) -> str:

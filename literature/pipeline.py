@@ -43,6 +43,17 @@ _RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?:and|to|[-–
 # The word that opens a range, just before its first number.
 _RANGE_OPENS = re.compile(r"\b(between|from)\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A change just before "from" in its clause: "Tc increases from [30 K] to [40 K]" gives
+# two states, the one before and the one after, not a range of readings.
+_CHANGES_FROM = re.compile(
+    r"\b(?:increas\w*|rais(?:e|es|ed|ing)|rises?|rising|rose|risen|decreas\w*|reduc\w*"
+    r"|lower(?:s|ed|ing)|drop\w*|falls?|falling|fell|fallen|shift\w*|chang\w*|enhanc\w*"
+    r"|suppress\w*|go|goes|going|went|gone|jump\w*|boost\w*)"
+    r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from\s*$",
+    re.IGNORECASE,
+)
+# Where a clause begins: a change before these is not the one the range follows.
+_CLAUSE_START = re.compile(r"[;,:(]|\b(?:while|whereas|but|which|where)\b", re.IGNORECASE)
 
 
 class Extractor:
@@ -158,7 +169,10 @@ def join_ranges(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
     (each with one number: a third value does not join the range). The range's mention
     runs from "between"/"from" to the end of the second (``"between 36 and 38 K"``,
     which reads as 36 to 38 K), with the lower confidence of the two; read apart, they
-    would be two points.
+    would be two points. Two values of a property after a change word and "from" in
+    one clause stay two: "Tc increases from [30 K] to [40 K] under pressure" gives the
+    state before and the one after, not a range. Conditions still join there ("as the
+    pressure increases from [1] to [5 GPa]"): a value read over them holds over the range.
     """
     ordered = sorted(mentions, key=lambda m: m.key)
     joined: list[Mention] = []
@@ -185,9 +199,13 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
         return None
     sentence = paper.sections[first.section].sentence_text(first.sentence)
     middle = sentence[first.start + low[0].end() : second.start + high[0].start()]
-    opens = _RANGE_OPENS.search(sentence[: first.start + low[0].start()])
+    before = sentence[: first.start + low[0].start()]
+    opens = _RANGE_OPENS.search(before)
     if opens is None or _RANGE_JOIN.fullmatch(middle) is None:
         return None
+    clause = re.split(_CLAUSE_START, before)[-1]
+    if first.label in VALUE_PROPERTIES and _CHANGES_FROM.search(clause):
+        return None  # "Tc increases from [30 K] to [40 K]": two states
     start = min(first.start, opens.start())
     return replace(
         first,

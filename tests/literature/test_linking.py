@@ -114,8 +114,6 @@ def multi(sentences: list[str], *pieces: tuple[str, str, int]) -> list[tuple[str
         # the fallback would give both values to the one material: it gets neither
         ("MgB2 and NbSe2 have Tc of 39 K, 7 K and 2 K, respectively.", ["MgB2", "NbSe2"],
          ["39 K", "7 K", "2 K"], []),
-        ("MgB2 and its films have Tc of 39 K and 35 K, respectively.", ["MgB2"],
-         ["39 K", "35 K"], []),
         # an untagged formula makes up the count: its value stays unlinked
         ("CsV3Sb5 and KV3Sb5 exhibit Tc values of 2.5 K and 0.93 K, respectively.",
          ["KV3Sb5"], ["2.5 K", "0.93 K"], [("KV3Sb5", "0.93 K", "respectively")]),
@@ -133,6 +131,50 @@ def test_respectively_with_uneven_counts_never_gives_one_material_two_values(
 ) -> None:
     pieces = [("material", m) for m in materials] + [("tcValue", v) for v in values]
     assert pairs(sentence, found(sentence, *pieces)) == expected
+
+
+@pytest.mark.parametrize(
+    ("sentence", "material", "values"),
+    [
+        ("MgB2 shows Tc of 39 K and 37 K at 0 and 1 GPa, respectively.", "MgB2",
+         ["39 K", "37 K"]),
+        ("Nb3Sn films of 100 and 50 nm have Tc of 18 K and 17 K, respectively.", "Nb3Sn",
+         ["18 K", "17 K"]),
+        ("MgB2 and its films have Tc of 39 K and 35 K, respectively.", "MgB2",
+         ["39 K", "35 K"]),
+    ],
+)  # fmt: skip
+def test_respectively_over_one_materials_series_gives_it_every_value(
+    sentence: str, material: str, values: list[str]
+) -> None:
+    pieces = [("material", material)] + [("tcValue", v) for v in values]
+    assert pairs(sentence, found(sentence, *pieces)) == [
+        (material, v, "same-sentence-before") for v in values]  # fmt: skip
+
+
+def test_respectively_counts_a_material_written_twice_once() -> None:
+    twice = "MgB2 shows Tc of 39 K, 38 K and 37 K at 0, 1 and 2 GPa, respectively, as MgB2 does."
+    again = mention("material", "MgB2", 0, twice.rindex("MgB2"))
+    values = found(twice, ("tcValue", "39 K"), ("tcValue", "38 K"), ("tcValue", "37 K"))
+    links = link_values([mention("material", "MgB2", 0, 0), again, *values], {(0, 0): twice})
+    assert [(x.material.start, x.value.text) for x in links] == [
+        (0, "39 K"), (0, "38 K"), (0, "37 K")]  # fmt: skip
+
+
+def test_respectively_counts_the_materials_from_the_materials_sentence_on() -> None:
+    series = ["MgB2 films were grown.",
+              "Films of 100 and 50 nm have Tc of 39 K and 37 K, respectively."]  # fmt: skip
+    pieces = [("material", "MgB2", 0), ("tcValue", "39 K", 1), ("tcValue", "37 K", 1)]
+    assert multi(series, *pieces) == [
+        ("MgB2", "39 K", "earlier-sentence"), ("MgB2", "37 K", "earlier-sentence")]  # fmt: skip
+    two = ["MgB2 and NbSe2 were grown.", "They have Tc of 39 K and 7 K, respectively."]
+    pieces = [("material", "MgB2", 0), ("material", "NbSe2", 0), ("tcValue", "39 K", 1),
+              ("tcValue", "7 K", 1)]  # fmt: skip
+    assert multi(two, *pieces) == []
+    # an untagged formula is a second material: NbSe2 would take both values
+    untagged = "MgB2 and NbSe2 have Tc of 39 K, 7 K and 2 K, respectively."
+    pieces = [("material", "NbSe2"), ("tcValue", "39 K"), ("tcValue", "7 K"), ("tcValue", "2 K")]
+    assert pairs(untagged, found(untagged, *pieces)) == []
 
 
 def test_respectively_with_uneven_counts_keeps_a_material_with_one_value() -> None:
@@ -164,6 +206,32 @@ def test_unnamed_formulas_are_the_untagged_ones_and_not_parts_or_holders() -> No
     text = "NbN on MgO substrates, with CuO2 planes and bi- layers of FeSe 2 layers, and H3S."
     words = unnamed_formulas([mention("material", "NbN", 0, 0)], {(0, 0): text})
     assert [w.text for w in words[0, 0]] == ["H3S"]
+
+
+def test_substrates_additives_and_sources_are_no_unnamed_formulas() -> None:
+    text = ("MgB2 grown on MgO from MgH2, with 5 wt% SiC, with BaZrO3 nanorods, Y2O3 "
+            "nanoparticles, BaSnO3 additions and NbN, unlike TiN, compared with H3S.")  # fmt: skip
+    words = unnamed_formulas([mention("material", "MgB2", 0, 0)], {(0, 0): text})
+    assert [w.text for w in words[0, 0]] == ["NbN", "TiN", "H3S"]
+
+
+@pytest.mark.parametrize(
+    ("sentence", "material", "value"),
+    [
+        ("MgB2 grown on MgO has Tc = 39 K.", "MgB2", "39 K"),
+        ("MgB2 films on SiC have Tc = 38 K.", "MgB2", "38 K"),
+        ("YBa2Cu3O7 with BaZrO3 nanorods has Tc = 90 K.", "YBa2Cu3O7", "90 K"),
+        ("MgB2 made from MgH2 onto an Al2O3 wafer has Tc = 38 K.", "MgB2", "38 K"),
+        ("MgB2 doped by SiC nanoparticles shows Tc = 37 K.", "MgB2", "37 K"),
+        ("YBa2Cu3O7 without Y2O3 inclusions has Tc = 91 K.", "YBa2Cu3O7", "91 K"),
+    ],
+)  # fmt: skip
+def test_a_substrate_or_additive_does_not_stop_the_nearest_material(
+    sentence: str, material: str, value: str
+) -> None:
+    pieces = [("material", material), ("tcValue", value)]
+    assert pairs(sentence, found(sentence, *pieces)) == [
+        (material, value, "same-sentence-before")]  # fmt: skip
 
 
 def test_an_untagged_formula_stops_the_look_back() -> None:
@@ -221,7 +289,8 @@ def test_untagged_words_that_are_no_formula_or_the_same_material_stop_nothing() 
      "a transition width of ", "ΔTc = ", "The Tc difference between MgB2 and NbSe2 is ",
      "a shift of up to ", "with a broadening of ", "The change in Tc at 5 GPa is ",
      "Tc is suppressed by ", "the width of the superconducting transition is ", "δTc ~ ",
-     "an increase in Tc of ", "Tc drops by "],
+     "an increase in Tc of ", "Tc drops by ", "the Tc drop is ",
+     "a drop of the transition temperature of "],
 )  # fmt: skip
 def test_words_that_state_a_change(before: str) -> None:
     assert states_change(before)
@@ -235,7 +304,11 @@ def test_words_that_state_a_change(before: str) -> None:
      "The change in Tc is 0.3 K while MgB2 has Tc of ", "Tc increases with x and is ",
      "the resistivity drops at ", "With increasing pressure, Tc is ", "Tc was raised to ",
      "the shift of Tc from ", "superconducts below ", "the transition temperature is ",
-     "The pressure was read from the Tc shift of lead (Tc(0 kbar) = "],
+     "The pressure was read from the Tc shift of lead (Tc(0 kbar) = ",
+     # a drop or onset of resistance is where Tc is, not a change of it
+     "A sharp drop in resistance at temperatures of ",
+     "For MgB2 the onset of the resistance drop is ", "the resistivity drop is ",
+     "a jump in the specific heat at temperatures of "],
 )  # fmt: skip
 def test_words_that_state_a_value(before: str) -> None:
     assert not states_change(before)
@@ -251,3 +324,12 @@ def test_a_change_of_the_property_is_linked_to_nothing() -> None:
               ("tcValue", "7 K"), ("tcValue", "32 K")]  # fmt: skip
     assert pairs(listed, found(listed, *pieces)) == [
         ("MgB2", "39 K", "respectively"), ("NbSe2", "7 K", "respectively")]  # fmt: skip
+
+
+def test_a_drop_of_resistance_gives_the_value_where_tc_is() -> None:
+    sentence = "For MgB2 the onset of the resistance drop is 39 K."
+    assert pairs(sentence, found(sentence, ("material", "MgB2"), ("tcValue", "39 K"))) == [
+        ("MgB2", "39 K", "same-sentence-before")]  # fmt: skip
+    sentences = ["MgB2 films were grown.", "A sharp drop in resistance at temperatures of 39 K."]
+    assert multi(sentences, ("material", "MgB2", 0), ("tcValue", "39 K", 1)) == [
+        ("MgB2", "39 K", "earlier-sentence")]  # fmt: skip

@@ -325,6 +325,12 @@ def test_a_value_of_a_material_the_tagger_missed_or_a_change_is_no_record(
          "from 36 – 38 K"),
         ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 and 38 K.", "between 36", "38 K",
          "between 36 and 38 K"),
+        # a range over samples, not a change
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc ranging from 36 K to 38 K.", "36 K", "38 K",
+         "from 36 K to 38 K"),
+        # a change in another clause
+        ("As x increases, La2−xSrxCuO4 with x = 0.15 shows Tc from 36 K to 38 K.", "36 K",
+         "38 K", "from 36 K to 38 K"),
     ],
 )  # fmt: skip
 def test_a_range_the_tagger_split_is_one_reading(
@@ -346,6 +352,12 @@ def test_a_range_the_tagger_split_is_one_reading(
         ("FeSe shows Tc of 36 K and 38 K.", "36 K", "38 K"),  # no "between" or "from"
         ("FeSe shows Tc from 36 K in films and 38 K.", "36 K", "38 K"),  # words between
         ("FeSe shows Tc between 36 K and 38 GPa.", "36 K", "38 GPa"),  # not one label
+        # a change from one state to another
+        ("Tc of FeSe increases from 30 K to 40 K under pressure.", "30 K", "40 K"),
+        ("In FeSe Tc rose sharply with pressure from 8 K to 37 K.", "8 K", "37 K"),
+        ("FeSe films show Tc suppressed from 8 K to 4 K.", "8 K", "4 K"),
+        ("The Tc of FeSe goes from 8 K to 37 K.", "8 K", "37 K"),
+        ("Annealing shifts the Tc of FeSe from 8 to 10 K.", "8", "10 K"),
     ],
 )
 def test_two_values_that_are_not_a_range_stay_two(text: str, first: str, second: str) -> None:
@@ -357,6 +369,21 @@ def test_two_values_that_are_not_a_range_stay_two(text: str, first: str, second:
 
 def test_a_pressure_range_the_tagger_split_is_one_condition() -> None:
     text = "Between 1 and 2 GPa, FeSe has a Tc of 30 K."
+    pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("pressure", "1"), ("pressure", "2 GPa")]
+    assert records_of(text, pieces) == [
+        ("FeSe", {"pressure_gpa_low": 1.0, "pressure_gpa_high": 2.0})]  # fmt: skip
+
+
+def test_a_change_from_one_state_to_another_gives_two_records() -> None:
+    text = "Tc of FeSe increases from 30 K to 40 K under pressure."
+    pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("tcValue", "40 K")]
+    records = extraction_of(text, pieces).records
+    assert [(r.material, r.value, r.low, r.high) for r in records] == [
+        ("FeSe", 30.0, 30.0, 30.0), ("FeSe", 40.0, 40.0, 40.0)]  # fmt: skip
+
+
+def test_a_condition_after_a_change_word_still_joins_its_range() -> None:
+    text = "FeSe keeps a Tc of 30 K as the pressure increases from 1 to 2 GPa."
     pieces = [("material", "FeSe"), ("tcValue", "30 K"), ("pressure", "1"), ("pressure", "2 GPa")]
     assert records_of(text, pieces) == [
         ("FeSe", {"pressure_gpa_low": 1.0, "pressure_gpa_high": 2.0})]  # fmt: skip
