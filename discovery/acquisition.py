@@ -369,9 +369,11 @@ class LogProbabilityInTop(AcquisitionFunction):
 
     Each pending experiment and earlier pick of a batch is believed to miss, as ``top``
     believes it, but exactly under the samples: the probabilities are taken over the
-    samples in which none of them ranks in the top (the batch spreads out). In a
-    campaign's endgame (``belief="mean"``) nothing is conditioned on and a batch takes the
-    likeliest candidates.
+    samples in which none of them ranks in the top (the batch spreads out). Where one of
+    them ranks in the top in every sample, none is left to condition on, and nothing is
+    believed of any of them: the batch then takes the likeliest candidates. (Conditioning
+    on the others alone would keep the spread; the benchmarked campaigns ran as written
+    here.) In a campaign's endgame (``belief="mean"``) nothing is conditioned on either.
 
     The candidates must be given before scoring (:meth:`prepare`), since they are sampled
     jointly with the reference: the pool's available rows, or a large pool's shortlist
@@ -409,7 +411,7 @@ class LogProbabilityInTop(AcquisitionFunction):
         self.count = top_count(len(reference), TOP_FRACTION)
         self.rows: dict[bytes, int] = {}
         self.member = torch.zeros(samples, 0, dtype=reference.dtype, device=reference.device)
-        self.weights = torch.ones(samples, dtype=reference.dtype, device=reference.device)
+        self.weights = self._uniform()
         super().set_X_pending(None)
 
     def _draw(self, X: torch.Tensor) -> torch.Tensor:
@@ -438,7 +440,7 @@ class LogProbabilityInTop(AcquisitionFunction):
                     points.append(x.unsqueeze(0))
         f = self._draw(torch.cat(points))
         self.rows = rows
-        self.member = (f >= self._thresholds(f)).to(f)
+        self.member = (f >= self._thresholds(f)).to(f)  # S x n; S x M under a bayesgp
         self.set_X_pending(self.X_pending)
 
     def shortlist_scores(self, candidates: torch.Tensor) -> torch.Tensor:
@@ -453,6 +455,10 @@ class LogProbabilityInTop(AcquisitionFunction):
         z = (mean.unsqueeze(-1) - thresholds) / sigma.unsqueeze(-1)  # n x S
         return torch.logsumexp(log_ndtr(z), dim=-1) - math.log(len(thresholds))
 
+    def _uniform(self) -> torch.Tensor:
+        """Equal weights for every sample drawn (a fully Bayesian GP's: S times M)."""
+        return torch.ones(len(self.member), dtype=self.member.dtype, device=self.member.device)
+
     def _indices(self, X: torch.Tensor) -> torch.Tensor:
         try:
             found = [self.rows[_key(x)] for x in X]
@@ -463,7 +469,7 @@ class LogProbabilityInTop(AcquisitionFunction):
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
         """Weigh each sample by whether every pending experiment misses the top in it."""
         super().set_X_pending(X_pending)
-        self.weights = torch.ones_like(self.weights)
+        self.weights = self._uniform()
         if self.belief == "mean" or X_pending is None or not len(X_pending) or not self.rows:
             return
         missed = (1 - self.member[:, self._indices(X_pending)]).prod(dim=-1)

@@ -211,7 +211,9 @@ class GPPlanner:
         shortlist_above: On pools larger than this, the batch acquisition scores only
             the candidates with the highest analytic log-EI
             (:func:`discovery.acquisition.shortlist`), or for ``top`` its own highest
-            scores before any belief; None scores every candidate.
+            scores before any belief; ``topk`` shortlists by its approximate chances above
+            :data:`REFERENCE_POINTS` already, as it samples reference and candidates
+            jointly; None scores every candidate.
         shortlist_per_point: Candidates kept on a large pool per point to choose or
             pending, at least ``shortlist_min``. Greedy qLogNEI picks, at 1,000
             observations and 100,000 candidates, ranked at most 3.3 x q by log-EI
@@ -437,7 +439,10 @@ class GPPlanner:
         if problem.pool is not None:
             available = problem.available_indices()
             model = acqf.model
-            large = self.shortlist_above is not None and available.size > self.shortlist_above
+            limit = self.shortlist_above
+            if limit is not None and isinstance(acqf, LogProbabilityInTop):
+                limit = min(limit, REFERENCE_POINTS)  # it samples reference + candidates jointly
+            large = limit is not None and available.size > limit
             if large and model.num_outputs == 1:
                 pool = torch.as_tensor(problem.pool[available]).to(bounds)
                 size = self.shortlist_size(q, len(pending))

@@ -1,4 +1,4 @@
-"""The fully Bayesian GP (``bayesgp``): NUTS fit, registry round trip, and ``top`` over it."""
+"""The fully Bayesian GP (``bayesgp``): NUTS fit, registry round trip, ``top`` and ``topk``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 from botorch.models.fully_bayesian import FullyBayesianSingleTaskGP
 from scipy import stats
 
-from discovery.acquisition import LogProbabilityOfTop, top_level
+from discovery.acquisition import LogProbabilityInTop, LogProbabilityOfTop, top_level
 from discovery.domain import Direction, Objective
 from discovery.metrics import top_count
 from discovery.planners import PlanningProblem, make_planner
@@ -164,3 +164,24 @@ def test_a_bayesgp_planner_proposes_distinct_available_pool_rows() -> None:
     assert planner.name == "bayesgp+top+iwarp+warp"
     # the picks hunt the bump's top: each is within reach of its maximum at (0.7, 0.3)
     assert all(np.linalg.norm(pool[p] - [0.7, 0.3]) < 0.35 for p in picks)
+
+
+def test_topk_pools_the_samples_of_every_hyperparameter_draw(
+    fitted: tuple[FullyBayesianSingleTaskGP, torch.Tensor, torch.Tensor],
+) -> None:
+    model, _, _ = fitted
+    pool = grid_pool()
+    acqf = LogProbabilityInTop(model, pool, samples=64)
+    acqf.prepare(pool)
+    assert acqf.member.shape == (64 * SAMPLES, len(pool))  # S joint draws per sample
+    with torch.no_grad():
+        alone = acqf(pool.unsqueeze(-2)).exp()
+        likely = int(((alone - 0.5).abs()).argmin())  # a coin flip, not a sure hit
+        acqf.set_X_pending(pool[[likely]])
+        believed = acqf(pool.unsqueeze(-2)).exp()
+    assert float(believed[likely]) < 0.01 < float(alone[likely])
+    # every draw ranks k in the top: the chances add up to k, before and after the belief
+    k = top_count(len(pool), 0.05)
+    draws = len(acqf.member)
+    for chances in (alone, believed):
+        assert float(((chances * (draws + 1) - 0.5) / draws).sum()) == pytest.approx(k)

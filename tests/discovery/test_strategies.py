@@ -715,3 +715,24 @@ def test_topk_needs_a_pool() -> None:
         GPPlanner(acquisition="topk").plan(problem, 3, seed=0)
     with pytest.raises(ValueError, match=r"'gp\+topk' scores a pool of candidates; .*open space"):
         check_campaign_shape(make_planner("gp+topk"), 1, 0, pool=False)
+
+
+def test_topk_shortlists_a_pool_larger_than_its_reference_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 5,000 rows: beyond the 4,096 reference points, so not every row is sampled jointly
+    rng = np.random.default_rng(5)
+    pool = rng.random((5000, 2))
+    measured = rng.choice(len(pool), 24, replace=False)
+    problem = problem_on(pool, bump(pool), measured, np.array([], dtype=int))
+    prepared: list[int] = []
+    prepare = LogProbabilityInTop.prepare
+
+    def counted(self: LogProbabilityInTop, candidates: torch.Tensor, *rest: object) -> None:
+        prepared.append(len(candidates))
+        prepare(self, candidates, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(LogProbabilityInTop, "prepare", counted)
+    planner = GPPlanner(acquisition="topk", shortlist_min=64)
+    plan = planner.plan(problem, 4, seed=0)
+    assert prepared == [planner.shortlist_size(4)] and len(plan.suggestions) == 4
