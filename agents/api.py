@@ -89,7 +89,7 @@ from db.models import (
     page_model_records,
     records_among,
 )
-from db.query import ORDERS, FilterError, compared_texts, mongo_sort, optimade_to_mongo
+from db.query import ORDERS, FilterError, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, acting_for, authenticate, bound_to
 from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
@@ -934,7 +934,7 @@ class Service:
             (
                 "GET",
                 "/models/{version}/records",
-                self.list_model_records,
+                self.list_training_records,
                 Reader,
                 200,
                 (400, 401, 403, 404, 409, 422),
@@ -946,7 +946,7 @@ class Service:
             self.list_materials,
             self.list_records,
             self.list_papers,
-            self.list_model_records,
+            self.list_training_records,
         }
         lists = {self.list_campaigns, self.list_models}  # JSON lists, sized in headers
         for method, path, endpoint, guard, status, answers in routes:
@@ -1255,15 +1255,10 @@ class Service:
         and, where the material was named in an earlier sentence, that sentence
         (`material_sentence_text`; null otherwise).
         """
-        rows, total = self.literature.records(self.records_filter(filter), limit, offset, sort)
+        rows, total = self.literature.records(
+            self.literature.records_filter(filter), limit, offset, sort
+        )
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
-
-    def records_filter(self, text: str) -> dict[str, Any]:
-        """A records filter as a MongoDB query; a property no record may have is a 400."""
-        query = optimade_to_mongo(text, "records")
-        for name in sorted(compared_texts(query, "property")):
-            self.literature.check_property(name, "filter: property", FilterError)  # a 400
-        return query
 
     @access("read")
     def list_papers(
@@ -1317,7 +1312,7 @@ class Service:
         return describe_model_record(version)
 
     @access("read")
-    def list_model_records(
+    def list_training_records(
         self,
         version: str,
         filter: Filter = "",
@@ -1336,7 +1331,7 @@ class Service:
         more records than its metrics list (past 20,000: their count and hash only): a 409.
         """
         ids = model_record_ids(version)
-        query = self.records_filter(filter)
+        query = self.literature.records_filter(filter)
         rows, total = records_among(self.literature, ids, query, limit, offset, sort)
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
 

@@ -78,7 +78,7 @@ class MaterialDocument(Document):
     nelements = IntField(required=True, min_value=1)
     chemsys = StringField(required=True)
     structure = DictField(null=True)
-    # set aside by an upgrade: {structure: as stored, reason}; never served
+    # set aside by an upgrade: {json: the structure as stored, as text; reason}; never served
     unservable_structure = DictField(null=True)
     created_at = DateTimeField(default=utcnow)
 

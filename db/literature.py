@@ -50,7 +50,7 @@ from db.campaigns import _insert, _transaction
 from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, utcnow
 from db.models import headline_metrics, register_model
-from db.query import FilterError, material_query, paper_key
+from db.query import FilterError, compared_texts, material_query, optimade_to_mongo, paper_key
 from discovery.compositions import canonical_composition
 from discovery.domain import ModelArtifact
 from literature.records import (
@@ -528,6 +528,18 @@ class LiteratureStore:
             [{"$group": {"_id": "$property"}}]
         )
         return sorted({*PROPERTIES, *(str(row["_id"]) for row in stored)})
+
+    def records_filter(self, text: str) -> dict[str, Any]:
+        """A records ``filter`` (OPTIMADE, as the API takes it) as a MongoDB query.
+
+        Raises:
+            FilterError: ``filter: ...``, for a filter that does not parse, names a field
+                records do not have, or compares a property no record may have.
+        """
+        query = optimade_to_mongo(text, "records")
+        for name in sorted(compared_texts(query, "property")):
+            self.check_property(name, "filter: property", FilterError)
+        return query
 
     def check_property(self, name: str, where: str, error: type[ValueError] = ValueError) -> None:
         """Refuse a property no record may have (any case: ``Tc`` is ``tc``).

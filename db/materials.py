@@ -6,6 +6,7 @@ Formulas from outside are read as their writers meant them before they reach her
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
@@ -181,7 +182,8 @@ def set_aside_unservable_structures() -> None:
 
     Before :func:`check_structure` guarded writes, a structure holding NaN, infinity or a
     ``$`` key could be stored, and one such material broke every ``/materials`` listing.
-    Each is moved, as stored, to ``unservable_structure`` beside the reason, and the
+    Each is moved to ``unservable_structure`` as JSON text (a ``$`` key written back as a
+    field name would be refused by the update itself), beside the reason, and the
     material reads back with no structure; a warning names it. The update is filtered on
     the structure still being there, so a concurrent run moves it once.
     """
@@ -199,7 +201,10 @@ def set_aside_unservable_structures() -> None:
             {
                 "$set": {
                     "structure": None,
-                    "unservable_structure": {"structure": row["structure"], "reason": reason},
+                    "unservable_structure": {
+                        "json": json.dumps(row["structure"], default=str),
+                        "reason": reason,
+                    },
                 }
             },
         )

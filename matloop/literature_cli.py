@@ -13,7 +13,7 @@ import os
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -371,26 +371,18 @@ def literature_records(
 
 
 def _records_filter(store: Any, text: str) -> dict[str, Any]:
-    """``--filter`` as the API reads a records ``filter``: a MongoDB query.
-
-    The API's translation (:func:`db.query.optimade_to_mongo`), and its check of the
-    properties compared (any case; one no record may have is refused, naming those known).
+    """``--filter`` as the API reads a records ``filter`` (:meth:`LiteratureStore.records_filter`).
 
     Raises:
-        CommandError: naming ``--filter``, for a filter that does not parse or names a field
-            records do not have.
-        ValueError: naming ``--filter: property``, for a property no record may have.
+        CommandError: naming ``--filter``, for a filter that does not parse, names a field
+            records do not have, or a property no record may have.
     """
-    from db.query import compared_texts, optimade_to_mongo
     from matloop.cli import CommandError
 
     try:
-        parsed = optimade_to_mongo(text, "records")
-    except ValueError as error:  # FilterError: "filter: " and the problem, the fields allowed
+        return cast(dict[str, Any], store.records_filter(text))
+    except ValueError as error:  # FilterError: "filter: " and the problem
         raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
-    for name in sorted(compared_texts(parsed, "property")):
-        store.check_property(name, "--filter: property")
-    return parsed
 
 
 def _model_records(version: str) -> list[str]:
@@ -483,14 +475,14 @@ def _papers_query(
         CommandError: naming the option, for an id or DOI that is none or a filter that
             does not parse.
     """
-    from db.query import optimade_to_mongo
+    from db.query import doi_text, optimade_to_mongo, paper_key
     from matloop.cli import CommandError
 
     parts: list[dict[str, Any]] = []
-    if keys:
-        parts.append({"key": {"$in": [k.strip().lower() for k in keys]}})  # stored lower case
+    if keys:  # a key, or a DOI however written, as the API's key= reads it
+        parts.append({"key": {"$in": [paper_key(k) for k in keys]}})
     if doi is not None:
-        parts.append({"doi": _doi(doi)})
+        parts.append({"doi": doi_text(doi)})
     if ids:
         parts.append({"_id": {"$in": _paper_ids(ids)}})
     for field, contains in (("title", title), ("journal", journal)):
@@ -502,15 +494,8 @@ def _papers_query(
         parsed = optimade_to_mongo(text, "papers")
     except ValueError as error:  # FilterError: "filter: " and the problem, the fields allowed
         raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
-    if parsed:
-        parts.append(parsed)
-    return {} if not parts else parts[0] if len(parts) == 1 else {"$and": parts}
-
-
-def _doi(text: str) -> str:
-    """A --doi as papers store it: lower case, without ``doi:`` or a doi.org link's start."""
-    doi = text.strip().lower()
-    return re.sub(r"^(?:doi:\s*|https?://(?:dx\.)?doi\.org/)", "", doi)
+    parts.append(parsed)
+    return _all_of(parts)
 
 
 def _paper_ids(ids: list[str]) -> list[Any]:

@@ -436,6 +436,9 @@ def test_train_without_the_corpus_names_data_and_the_variable(
         (["--doi", "https://doi.org/10.1/A"], 'doi="10.1/a"'),  # a link, in any case
         (["--doi", "doi:10.1/bb"], 'doi="10.1/bb"'),
         (["--key", "DOI:10.1/BB"], 'key="doi:10.1/bb"'),
+        # the API's spellings: a link without its scheme, www., a bare DOI as a key
+        (["--doi", "doi.org/10.1/A"], 'doi="https://www.doi.org/10.1/a"'),
+        (["--key", "10.1/BB"], 'key="https://doi.org/10.1/bb"'),
         (["--filter", 'title="Paper 10.1/a"'], 'title="Paper 10.1/a"'),
     ],
 )
