@@ -495,7 +495,8 @@ def records_dataframe(
     rows, _ = store.records(store.records_query(**query), limit=10**9, sentences=sentences)
     columns = [
         "id", "material", "formula", "formula_reduced", "property", "value", "low", "high",
-        "unit", "qualifier", "conditions", "confidence", "n_papers", "n_sources", "elements",
+        "uncertainty", "unit", "qualifier", "conditions", "confidence", "n_papers", "n_sources",
+        "elements",
     ]  # fmt: skip
     frame = pd.DataFrame([{c: row.get(c) for c in columns} for row in rows], columns=columns)
     frame["formula_reduced"] = [_formula_reduced(row) for row in rows]

@@ -147,6 +147,7 @@ class RecordSource(EmbeddedDocument):
     value_span = ListField(IntField())  # [start, end] in the value's sentence
     material_text = StringField()
     value_text = StringField()
+    uncertainty = FloatField(null=True)  # stated with the value there, in the record's unit
     confidence = FloatField()
     model_version = StringField(required=True)
 
@@ -166,6 +167,8 @@ class PropertyRecordDocument(Document):
     value = FloatField(required=True)  # the stated number: a point, a bound's, a range's middle
     low = FloatField()  # absent for an upper bound ("<", "<="): it says nothing of how low
     high = FloatField()  # absent for a lower bound (">", ">=")
+    # the largest uncertainty its sources state (14.5 ± 0.3 K: 0.3), absent if none does
+    uncertainty = FloatField()
     unit = StringField(required=True)
     qualifier = StringField()
     conditions = DictField()
@@ -414,13 +417,16 @@ class LiteratureStore:
         collection = PropertyRecordDocument._get_collection()
         for record in extraction.records:
             source = _source(record, paper, passages, extraction.model_version)
+            largest = {"confidence": record.confidence}
+            if record.uncertainty is not None:  # the most cautious statement stands
+                largest["uncertainty"] = record.uncertainty
             found = collection.find_one_and_update(  # the record after the update
                 {"key": record_key(record)},
                 {
                     "$push": {"sources": source.to_mongo().to_dict()},
                     "$addToSet": {"papers": paper.key},
                     "$inc": {"n_sources": 1},
-                    "$max": {"confidence": record.confidence},
+                    "$max": largest,
                     "$set": {"updated_at": utcnow()},
                 },
                 session=session,
@@ -910,6 +916,7 @@ def _source(
         value_span=[value.start, value.end],
         material_text=material.text,
         value_text=value.text,
+        uncertainty=record.uncertainty,
         confidence=record.confidence,
         model_version=model_version,
     )
@@ -946,6 +953,7 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
         value=record.value,
         low=record.low,
         high=record.high,
+        uncertainty=record.uncertainty,
         unit=record.unit,
         qualifier=record.qualifier,
         conditions=record.conditions,
@@ -1097,6 +1105,9 @@ def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set
         )
         if confidences:
             update["confidence"] = max(confidences)
+        uncertainties = [r["uncertainty"] for r in found if r.get("uncertainty") is not None]
+        if uncertainties:
+            update["uncertainty"] = max(uncertainties)
         records.delete_many({"_id": {"$in": [r["_id"] for r in merged]}}, session=session)
     records.update_one({"_id": survivor["_id"]}, {"$set": update}, session=session)
     return {p for r in found for p in r.get("papers", [])} if merged else set()
@@ -1213,6 +1224,7 @@ def _source_row(
         "material_sentence_text": None if place is None else material_sentences.get(place),
         "value_text": source.get("value_text"),
         "value_span": source.get("value_span"),
+        "uncertainty": source.get("uncertainty"),
         "confidence": source.get("confidence"),
         "model_version": source["model_version"],
     }

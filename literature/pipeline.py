@@ -301,6 +301,7 @@ def link_records(
                 value_mention=value,
                 conditions=conditions,
                 pressure_mention=pressure,
+                uncertainty=value.normalized.get("uncertainty"),
             )
         )
     return records

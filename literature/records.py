@@ -84,6 +84,8 @@ class PropertyRecord:
         pressure_mention: The pressure linked to the value as found, if any; when it did
             not read as a pressure (no ``value`` in its ``normalized``), ``conditions``
             cannot say it and the record is not stored.
+        uncertainty: The uncertainty stated with the value, in ``unit`` ("14.5 ± 0.3 K",
+            "38(1) K"), else ``None``.
     """
 
     material: str
@@ -99,6 +101,7 @@ class PropertyRecord:
     value_mention: Mention
     conditions: dict[str, Any] = field(default_factory=dict)
     pressure_mention: Mention | None = None
+    uncertainty: float | None = None
 
 
 def impossible(record: PropertyRecord) -> bool:

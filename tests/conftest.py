@@ -93,6 +93,9 @@ SUPERCONDUCTORS = {
         "NbSe2 becomes superconducting below 7.2 K.",
         [("material", "NbSe2"), ("tcValue", "7.2 K")],
     ),
+    # MgB2's 39 K again, with the uncertainty it was measured to
+    "MgB2 ± 0.5": ("MgB2 has Tc = 39 ± 0.5 K.", [("material", "MgB2"), ("tcValue", "39 ± 0.5 K")]),
+    "MgB2 (1)": ("MgB2 has Tc = 39(1) K.", [("material", "MgB2"), ("tcValue", "39(1) K")]),
 }
 
 

@@ -118,6 +118,24 @@ def test_the_same_reading_from_two_papers_is_one_record_with_two_sources(
     assert {s["paper"] for s in rows[0]["sources"]} == {"doi:10.1/a", "doi:10.1/b"}
 
 
+def test_a_record_keeps_each_sources_uncertainty_and_states_the_largest(
+    literature: LiteratureStore, sample: SimpleNamespace
+) -> None:
+    literature.ingest(sample.extraction("10.1/a", ["MgB2"]))  # 39 K, no uncertainty
+    rows, _ = literature.records(literature.records_query(material="MgB2"))
+    assert rows[0]["uncertainty"] is None
+    literature.ingest(sample.extraction("10.1/b", ["MgB2 (1)"]))  # 39(1) K
+    literature.ingest(sample.extraction("10.1/c", ["MgB2 ± 0.5"]))  # 39 ± 0.5 K
+    rows, total = literature.records(literature.records_query(material="MgB2"))
+    assert total == 1 and rows[0]["value"] == 39.0
+    assert rows[0]["uncertainty"] == 1.0  # the most cautious statement stands
+    assert {s["paper"]: s["uncertainty"] for s in rows[0]["sources"]} == {
+        "doi:10.1/a": None,
+        "doi:10.1/b": 1.0,
+        "doi:10.1/c": 0.5,
+    }
+
+
 def test_a_bound_a_range_and_a_value_are_different_records(sample: SimpleNamespace) -> None:
     [record] = sample.extraction("10.1/a", ["MgB2"]).records  # "= 39 K"
     below = replace(record, qualifier="<")
@@ -435,9 +453,10 @@ def test_records_as_a_dataframe(literature: LiteratureStore, sample: SimpleNames
     from agents.literature import records_dataframe
 
     literature.ingest(sample.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
-    literature.ingest(sample.extraction("10.1/bb", ["MgB2"]))
+    literature.ingest(sample.extraction("10.1/bb", ["MgB2 ± 0.5"]))
     frame = records_dataframe(literature, property="tc", minimum=30)
     assert list(frame["material"]) == ["La1.85Sr0.15CuO4", "MgB2"]
+    assert frame["uncertainty"].tolist()[1] == 0.5 and frame["uncertainty"].isna().tolist()[0]
     assert list(frame["value"]) == [38.0, 39.0] and set(frame["unit"]) == {"K"}
     assert frame.loc[frame["material"] == "MgB2", "papers"].item() == ["doi:10.1/a", "doi:10.1/bb"]
     assert records_dataframe(literature, elements=["Hg"]).empty
@@ -567,7 +586,8 @@ def test_records_of_one_composition_stored_apart_are_merged_keeping_their_ids(
     second = records.find_one({"formula": "La3.7Sr0.3Cu2O8"})
     assert second is not None and records.count_documents({}) == 3
     records.update_one({"_id": second["_id"]}, {"$set": {"key": older_key(second)}})
-    records.update_one({"_id": first["_id"]}, {"$set": {"confidence": 0.5}})
+    records.update_one({"_id": first["_id"]}, {"$set": {"confidence": 0.5, "uncertainty": 0.2}})
+    records.update_one({"_id": second["_id"]}, {"$set": {"uncertainty": 0.7}})
 
     stored_at_version(5)  # before step 6
     connect(mongodb_uri)
@@ -578,6 +598,7 @@ def test_records_of_one_composition_stored_apart_are_merged_keeping_their_ids(
     assert lsco["id"] == str(first["_id"]) and lsco["merged_ids"] == [str(second["_id"])]
     assert (lsco["n_papers"], lsco["n_sources"]) == (2, 2)
     assert lsco["confidence"] == second["confidence"]  # the best of the two
+    assert lsco["uncertainty"] == 0.7  # the larger of the two
     assert rows["MgB2"]["merged_ids"] == []
     papers = {p["key"]: p["records"] for p in literature.papers({})[0]}
     assert papers == {"doi:10.1/lsco-a": 1, "doi:10.1/lsco-b": 1, "doi:10.1/mgb2": 1}

@@ -394,3 +394,16 @@ def test_a_third_value_does_not_join_a_range() -> None:
     pieces = [("material", "FeSe"), ("tcValue", "36"), ("tcValue", "38 K"), ("tcValue", "40 K")]
     values = [m.text for m in extraction_of(text, pieces).mentions if m.label == "tcValue"]
     assert values == ["between 36 and 38 K", "40 K"]
+
+
+@pytest.mark.parametrize(
+    ("value", "uncertainty"), [("14.5 ± 0.3 K", 0.3), ("38(1) K", 1.0), ("14.5 K", None)]
+)
+def test_a_record_keeps_the_uncertainty_stated_with_its_value(
+    value: str, uncertainty: float | None
+) -> None:
+    extraction = extraction_of(
+        f"Nb3Sn has Tc = {value}.", [("material", "Nb3Sn"), ("tcValue", value)]
+    )
+    [record] = extraction.records
+    assert record.uncertainty == uncertainty
