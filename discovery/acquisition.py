@@ -354,6 +354,9 @@ def _top(inputs: AcquisitionInputs) -> AcquisitionFunction:
 #: Joint posterior samples from which ``topk`` estimates each candidate's chance of
 #: ranking in the top.
 MEMBERSHIP_SAMPLES = 2048
+#: The fewest samples ``topk`` conditions on: a pending pick that would leave fewer (one
+#: in the top in more than 98% of them, at 2,048) is a sure find, believed nothing of.
+MIN_KEPT_SAMPLES = 32
 
 
 class LogProbabilityInTop(AcquisitionFunction):
@@ -369,11 +372,11 @@ class LogProbabilityInTop(AcquisitionFunction):
 
     Each pending experiment and earlier pick of a batch is believed to miss, as ``top``
     believes it, but exactly under the samples: the probabilities are taken over the
-    samples in which none of them ranks in the top (the batch spreads out). Where one of
-    them ranks in the top in every sample, none is left to condition on, and nothing is
-    believed of any of them: the batch then takes the likeliest candidates. (Conditioning
-    on the others alone would keep the spread; the benchmarked campaigns ran as written
-    here.) In a campaign's endgame (``belief="mean"``) nothing is conditioned on either.
+    samples in which none of them ranks in the top (the batch spreads out). They are
+    taken in turn, and one that ranks in the top in all but a few of the samples still
+    kept (fewer than :data:`MIN_KEPT_SAMPLES` would be left: a sure find) is believed
+    nothing of, since chances over so few samples are noise; the others still count. In a
+    campaign's endgame (``belief="mean"``) nothing is conditioned on.
 
     The candidates must be given before scoring (:meth:`prepare`), since they are sampled
     jointly with the reference: the pool's available rows, or a large pool's shortlist
@@ -467,14 +470,15 @@ class LogProbabilityInTop(AcquisitionFunction):
         return torch.tensor(found, dtype=torch.long, device=self.member.device)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
-        """Weigh each sample by whether every pending experiment misses the top in it."""
+        """Keep the samples in which the pending experiments miss the top, each in turn."""
         super().set_X_pending(X_pending)
         self.weights = self._uniform()
         if self.belief == "mean" or X_pending is None or not len(X_pending) or not self.rows:
             return
-        missed = (1 - self.member[:, self._indices(X_pending)]).prod(dim=-1)
-        if missed.sum() > 0:  # else every sample has one a hit: believe nothing
-            self.weights = missed
+        for index in self._indices(X_pending):
+            kept = self.weights * (1 - self.member[:, index])
+            if kept.sum() >= MIN_KEPT_SAMPLES:  # else a sure find: too few samples left
+                self.weights = kept
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""

@@ -736,3 +736,18 @@ def test_topk_shortlists_a_pool_larger_than_its_reference_sample(
     planner = GPPlanner(acquisition="topk", shortlist_min=64)
     plan = planner.plan(problem, 4, seed=0)
     assert prepared == [planner.shortlist_size(4)] and len(plan.suggestions) == 4
+
+
+def test_a_sure_find_pending_leaves_the_other_pending_beliefs_standing() -> None:
+    pool, acqf = prepared_topk(7)
+    alone = chances(acqf, pool)
+    sure, coin = int(alone.argmax()), int((alone - 0.5).abs().argmin())
+    assert float(alone[sure]) > 0.99  # in the top in (nearly) every sample
+    acqf.set_X_pending(torch.as_tensor(pool[[coin]]))
+    coin_only = chances(acqf, pool)
+    assert float(coin_only[coin]) < 0.01 < float(alone[coin])
+    # believing the sure find missed would leave a few samples at most: it is passed over,
+    # in either order, and the coin flip is still believed to miss
+    for pending in ([sure, coin], [coin, sure]):
+        acqf.set_X_pending(torch.as_tensor(pool[pending]))
+        assert torch.equal(chances(acqf, pool), coin_only)
