@@ -179,6 +179,19 @@ def test_a_supermat_article_as_tei_and_text_is_stored_once(cli: CliRunner, tmp_p
     assert "0 papers stored, 2 already there" in again.output
 
 
+def api_csv(route: str, api_filter: str) -> str:
+    """The API's CSV page of ``route`` with ``filter=api_filter``, as a researcher reads it."""
+    secret, _ = create_token("reader-cli", "researcher")
+    with TestClient(create_app()) as client:
+        response = client.get(
+            route,
+            params={"format": "csv", "filter": api_filter},
+            headers={"Authorization": f"Bearer {secret}"},
+        )
+    assert response.status_code == 200, response.text
+    return response.text
+
+
 @pytest.mark.parametrize(
     ("options", "api_filter"),
     [
@@ -194,19 +207,12 @@ def test_records_export_is_the_api_csv(
     store = LiteratureStore()
     store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
     store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    secret, _ = create_token("reader-cli-csv", "researcher")
-    with TestClient(create_app()) as client:
-        api = client.get(
-            "/api/v1/literature/records",
-            params={"format": "csv", "filter": api_filter},
-            headers={"Authorization": f"Bearer {secret}"},
-        )
-    assert api.status_code == 200, api.text
+    api_text = api_csv("/api/v1/literature/records", api_filter)
     result = cli.invoke(app, ["literature", "records", *options])
     assert result.exit_code == 0, result.output
     # the same columns, order and cells (elements as ["Cu", "La", "O", "Sr"]), byte for byte
-    assert result.stdout_bytes.decode() == api.text
-    assert len(api.text.splitlines()) > 1  # rows, not a header alone
+    assert result.stdout_bytes.decode() == api_text
+    assert len(api_text.splitlines()) > 1  # rows, not a header alone
 
 
 def test_records_export_selects_a_models_records_by_id(
@@ -216,18 +222,11 @@ def test_records_export_selects_a_models_records_by_id(
     store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
     ids = {row["material"]: row["id"] for row in store.records({})[0]}
     wanted = [ids["NbSe2"], ids["MgB2"]]  # a model's record_ids, say
-    secret, _ = create_token("reader-cli-ids", "researcher")
-    with TestClient(create_app()) as client:
-        api = client.get(
-            "/api/v1/literature/records",
-            params={"format": "csv", "filter": " OR ".join(f'id="{i}"' for i in wanted)},
-            headers={"Authorization": f"Bearer {secret}"},
-        )
-    assert api.status_code == 200, api.text
+    api_text = api_csv("/api/v1/literature/records", " OR ".join(f'id="{i}"' for i in wanted))
     result = cli.invoke(app, ["literature", "records", "--id", wanted[0], "--id", wanted[1]])
     assert result.exit_code == 0, result.output
-    assert result.stdout_bytes.decode() == api.text
-    rows = list(csv.DictReader(io.StringIO(api.text)))
+    assert result.stdout_bytes.decode() == api_text
+    rows = list(csv.DictReader(io.StringIO(api_text)))
     assert sorted((r["id"], r["material"]) for r in rows) == sorted(
         (i, m) for m, i in ids.items() if i in wanted
     )
@@ -254,18 +253,11 @@ def test_records_filter_is_the_apis(
     store = LiteratureStore()
     store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
     store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    secret, _ = create_token("reader-cli-filter", "researcher")
-    with TestClient(create_app()) as client:
-        api = client.get(
-            "/api/v1/literature/records",
-            params={"format": "csv", "filter": api_filter},
-            headers={"Authorization": f"Bearer {secret}"},
-        )
-    assert api.status_code == 200, api.text
+    api_text = api_csv("/api/v1/literature/records", api_filter)
     result = cli.invoke(app, ["literature", "records", *options])
     assert result.exit_code == 0, result.output
-    assert result.stdout_bytes.decode() == api.text
-    assert 1 < len(api.text.splitlines()) < 4  # some records, not every one
+    assert result.stdout_bytes.decode() == api_text
+    assert 1 < len(api_text.splitlines()) < 4  # some records, not every one
 
 
 def test_records_filter_is_refused_as_the_api_refuses_it(
@@ -448,18 +440,11 @@ def test_papers_export_is_the_api_csv(
     store = LiteratureStore()
     store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"]))
     store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    secret, _ = create_token("reader-cli-papers", "researcher")
-    with TestClient(create_app()) as client:
-        api = client.get(
-            "/api/v1/literature/papers",
-            params={"format": "csv", "filter": api_filter},
-            headers={"Authorization": f"Bearer {secret}"},
-        )
-    assert api.status_code == 200, api.text
+    api_text = api_csv("/api/v1/literature/papers", api_filter)
     result = cli.invoke(app, ["literature", "papers", "--format", "csv", *options])
     assert result.exit_code == 0, result.output
-    assert result.stdout_bytes.decode() == api.text
-    assert len(api.text.splitlines()) > 1  # rows, not a header alone
+    assert result.stdout_bytes.decode() == api_text
+    assert len(api_text.splitlines()) > 1  # rows, not a header alone
 
 
 def test_papers_show_a_record_sources_paper_and_refuse_bad_options(

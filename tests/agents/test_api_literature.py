@@ -5,7 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -29,12 +28,8 @@ from tests.stand_ins import SpansOf, tagger_metrics
 
 
 @pytest.fixture
-def api(mongodb_uri: str, literature_samples: SimpleNamespace) -> Iterator[TestClient]:
-    store = LiteratureStore()
-    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
-    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    with TestClient(create_app()) as client:
-        yield client
+def api(literature_api: TestClient) -> TestClient:
+    return literature_api
 
 
 def test_records_are_filtered_with_optimade(api: TestClient, reader: dict[str, str]) -> None:

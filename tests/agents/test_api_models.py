@@ -6,15 +6,13 @@ import csv
 import hashlib
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from types import SimpleNamespace
 
 import pytest
 from bson import ObjectId
 from fastapi.testclient import TestClient
 
-from agents.api import MAX_FILTER, create_app
+from agents.api import MAX_FILTER
 from db import CampaignStore
 from db.documents import ModelRecord
 from db.literature import RECORD_COLUMNS, LiteratureStore, PropertyRecordDocument
@@ -27,12 +25,8 @@ RECORDS = "/api/v1/literature/records"
 
 
 @pytest.fixture
-def api(mongodb_uri: str, literature_samples: SimpleNamespace) -> Iterator[TestClient]:
-    store = LiteratureStore()
-    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
-    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    with TestClient(create_app()) as client:
-        yield client
+def api(literature_api: TestClient) -> TestClient:
+    return literature_api
 
 
 def _ids() -> dict[str, str]:

@@ -4,14 +4,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from types import SimpleNamespace
-
 import pytest
 from fastapi.testclient import TestClient
 
-from agents.api import create_app
-from db.literature import LiteratureStore
 from db.tokens import create_token
 
 #: Formulas as a lab writes them, which pymatgen alone misreads: an abbreviation (S, T and
@@ -20,12 +15,8 @@ WRITTEN = {"STO": "SrTiO3", "CuSO4.5H2O": "CuH10SO9", "MgSO4·7H2O": "MgH14SO11"
 
 
 @pytest.fixture
-def api(mongodb_uri: str, literature_samples: SimpleNamespace) -> Iterator[TestClient]:
-    store = LiteratureStore()
-    store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO", "NbSe2"]))
-    store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))
-    with TestClient(create_app()) as client:
-        yield client
+def api(literature_api: TestClient) -> TestClient:
+    return literature_api
 
 
 @pytest.fixture

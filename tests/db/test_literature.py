@@ -263,17 +263,19 @@ def test_bounds_stored_with_both_ends_are_upgraded_and_read_again_into_their_rec
     assert (row["low"], row["high"], row["n_papers"]) == (None, 40.0, 2)
 
 
+#: Materials named by abbreviation (BSCCO, LSCO, Co-1212) beside one formula.
+NAMED = read(
+    "10.1/names",
+    "BSCCO has Tc 89.5 K. LSCO has Tc 38 K. Co-1212 has Tc 40 K. MgB2 has Tc 39 K.",
+    ["BSCCO", "LSCO", "Co-1212", "MgB2"],
+    ["89.5 K", "38 K", "40 K", "39 K"],
+)
+
+
 def test_elements_of_a_name_without_a_formula_are_filtered_on(
     literature: LiteratureStore,
 ) -> None:
-    literature.ingest(
-        read(
-            "10.1/names",
-            "BSCCO has Tc 89.5 K. LSCO has Tc 38 K. Co-1212 has Tc 40 K. MgB2 has Tc 39 K.",
-            ["BSCCO", "LSCO", "Co-1212", "MgB2"],
-            ["89.5 K", "38 K", "40 K", "39 K"],
-        )
-    )
+    literature.ingest(NAMED)
 
     def materials(**query: object) -> list[str]:
         rows, _ = literature.records(literature.records_query(**query))  # type: ignore[arg-type]
@@ -360,14 +362,7 @@ def test_a_record_sort_it_cannot_follow_is_a_filter_error(
 def test_a_material_is_its_composition_in_any_spelling_or_its_name_in_any_case(
     literature: LiteratureStore,
 ) -> None:
-    literature.ingest(
-        read(
-            "10.1/names",
-            "BSCCO has Tc 89.5 K. LSCO has Tc 38 K. Co-1212 has Tc 40 K. MgB2 has Tc 39 K.",
-            ["BSCCO", "LSCO", "Co-1212", "MgB2"],
-            ["89.5 K", "38 K", "40 K", "39 K"],
-        )
-    )
+    literature.ingest(NAMED)
 
     def materials(material: str) -> list[str]:
         rows, _ = literature.records(literature.records_query(material=material))
