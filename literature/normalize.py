@@ -1603,10 +1603,14 @@ def _read_at(
     between = re.search(r"\bbetween\s*$", prefix, re.IGNORECASE)
     second = (_RANGE_BETWEEN if between else _RANGE).match(text, end)
     high = first
+    second_read = _read_unit(text, second.end()) if second else None
+    if second and unit is not None and second_read and second_read[0] != unit:
+        # "1 bar to 3 GPa": the first end in the second's unit; "5 K to 3 GPa" is no range
+        converted = _in_unit(first, unit, second_read[0])
+        second, first = (second, converted) if converted is not None else (None, first)
     if second:  # "20-30 K", "12 K to 9 K", "between 20 and 30 K"
         high = float(second.group(1))
-        unit_read = _read_unit(text, second.end())
-        unit, end = unit_read if unit_read else (unit, second.end())
+        unit, end = second_read if second_read else (unit, second.end())
     qualifier = "=" if second else _qualifier(prefix)
     from_ambient = not second and _ranges_from_ambient(before + text[: match.start()])
     if from_ambient:  # "from ambient up to 3 GPa": a range, not "up to 3 GPa"
@@ -1622,6 +1626,14 @@ def _read_at(
         unit = _list_unit(text, end)
     low, high = min(first, high), max(first, high)
     return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign, end, from_ambient)
+
+
+def _in_unit(value: float, unit: Any, target: Any) -> float | None:
+    """``value`` in ``unit`` converted to ``target``; ``None`` if they measure different things."""
+    try:
+        return float(registry().Quantity(value, unit).to(target).magnitude)
+    except Exception:  # pint's DimensionalityError and offset-unit errors
+        return None
 
 
 def _ranges_from_ambient(lead: str) -> bool:

@@ -1167,6 +1167,28 @@ def test_a_pressure_range_from_ambient_starts_at_one_atmosphere(
 
 
 @pytest.mark.parametrize(
+    ("text", "kind", "low", "high"),
+    [
+        ("from 1 bar to 3 GPa", "pressure", 1e-4, 3.0),
+        ("from 100 kbar to 3 GPa", "pressure", 3.0, 10.0),
+        ("from 300 mK to 2 K", "temperature", 0.3, 2.0),
+        ("from 20 °C to 300 K", "temperature", 293.15, 300.0),
+    ],
+)
+def test_a_range_whose_ends_have_their_own_units_converts_the_first(
+    text: str, kind: str, low: float, high: float
+) -> None:
+    result = parse_quantity(text, kind=kind)
+    assert result is not None and result.qualifier == "="
+    assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
+
+
+def test_two_numbers_in_units_of_different_kinds_are_no_range() -> None:
+    result = parse_quantity("5 K to 3 GPa", kind="temperature")
+    assert result is not None and (result.low, result.high, result.unit) == (5.0, 5.0, "K")
+
+
+@pytest.mark.parametrize(
     "before", ["at ambient and ", "from 1 GPa to ambient, and then to ", "up to "]
 )
 def test_a_pressure_not_ranged_from_ambient_stays_as_it_was(before: str) -> None:
