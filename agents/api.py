@@ -969,8 +969,7 @@ class Service:
         `X-Total-Count` gives how many campaigns there are; `X-Limit` and `X-Offset` the
         page.
         """
-        campaigns = self.store.campaigns()
-        counted(response, len(campaigns), limit, offset)
+        counted(response, self.store.campaign_count(), limit, offset)
         return [
             {
                 "name": c.name,
@@ -980,7 +979,7 @@ class Service:
                 "settings": asdict(c.settings),
                 "created_at": iso(c.created_at),
             }
-            for c in campaigns[offset : offset + limit]
+            for c in self.store.campaigns(offset, limit)
         ]
 
     @access("admin")

@@ -349,9 +349,19 @@ class CampaignStore:
         """Load a campaign by name (raises :class:`CampaignNotFoundError`)."""
         return _campaign_of(self._document(name))
 
-    def campaigns(self) -> list[Campaign]:
-        """All campaigns, oldest first."""
-        return [_campaign_of(d) for d in CampaignDocument.objects.order_by("created_at")]
+    def campaigns(self, offset: int = 0, limit: int | None = None) -> list[Campaign]:
+        """Campaigns, oldest first: all, or the page of ``limit`` after ``offset``.
+
+        The page is cut by the database, so a listing reads no more than it shows.
+        """
+        found = CampaignDocument.objects.order_by("created_at", "id").skip(offset)
+        if limit is not None:
+            found = found.limit(limit) if limit > 0 else found.none()  # MongoDB: 0 is all
+        return [_campaign_of(d) for d in found]
+
+    def campaign_count(self) -> int:
+        """How many campaigns there are, open and closed."""
+        return CampaignDocument.objects.count()
 
     def ensure_open(self, name: str) -> None:
         """Refuse new work on a closed campaign.

@@ -74,6 +74,16 @@ def test_campaign_round_trips_through_the_database(store: CampaignStore) -> None
     ]
 
 
+def test_campaigns_are_read_a_page_at_a_time_oldest_first(store: CampaignStore) -> None:
+    for name in ("c1", "c2", "c3"):
+        store.create(_campaign(name), _pool())
+    assert [c.name for c in store.campaigns()] == ["c1", "c2", "c3"]
+    assert [c.name for c in store.campaigns(1, 1)] == ["c2"]
+    assert [c.name for c in store.campaigns(offset=1)] == ["c2", "c3"]
+    assert store.campaigns(0, 0) == [] and store.campaigns(7) == []  # 0 is no page, not all
+    assert store.campaign_count() == 3
+
+
 def test_a_stored_campaign_that_breaks_a_newer_rule_is_named_when_loaded(
     store: CampaignStore,
 ) -> None:
