@@ -21,13 +21,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
-from linear_operator.utils.warnings import NumericalWarning
 
 from agents.campaign import CampaignAgent, fit_settings, trial_lineage
 from db import CampaignStore
@@ -35,7 +33,14 @@ from db.models import FIT_METRIC
 from discovery.diagnostics import calibration, loo_predictions
 from discovery.domain import ModelArtifact
 from discovery.planners import GPPlanner, fitted_outcomes, with_scale
-from discovery.surrogates import DTYPE, data_hash, device, fit_gp, gp_artifact
+from discovery.surrogates import (
+    DTYPE,
+    data_hash,
+    device,
+    fit_gp,
+    gp_artifact,
+    routine_warnings_silenced,
+)
 
 CPU = torch.device("cpu")
 
@@ -160,9 +165,7 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
     devices = [where.index or 0] if where.type == "cuda" else []
     train_X, train_Y, scale = _tensors(data, where)
     bounds = torch.as_tensor(data.bounds, dtype=DTYPE, device=where)
-    with torch.random.fork_rng(devices=devices), warnings.catch_warnings():
-        # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
-        warnings.simplefilter("ignore", NumericalWarning)
+    with torch.random.fork_rng(devices=devices), routine_warnings_silenced():
         torch.manual_seed(data.seed)
         model = fit_gp(train_X, train_Y, bounds)
         loo = loo_predictions(model).rescaled(data.sign * float(scale[0]))  # user's units

@@ -7,7 +7,6 @@ its store and persists the :class:`Plan` it gets back.
 from __future__ import annotations
 
 import math
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
@@ -19,7 +18,6 @@ from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.monte_carlo import MCAcquisitionFunction
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
-from linear_operator.utils.warnings import NumericalWarning
 from scipy import stats
 
 from discovery.acquisition import (
@@ -51,7 +49,7 @@ from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale, prior_data_hash, prior_label
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
-from discovery.surrogates import DTYPE, fit_gp, gp_artifact
+from discovery.surrogates import DTYPE, fit_gp, gp_artifact, routine_warnings_silenced
 from discovery.surrogates import device as default_device
 
 #: QMC samples of qLogNEHVI at most: each sample carries its own box decomposition of the
@@ -340,9 +338,7 @@ class GPPlanner:
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit the surrogate to the measurements and choose ``q`` points by its acquisition."""
-        with warnings.catch_warnings():
-            # Cholesky jitter on near-duplicate inputs is routine, not a user's concern.
-            warnings.simplefilter("ignore", NumericalWarning)
+        with routine_warnings_silenced():
             return self._plan(problem, q, seed)
 
     def _plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
@@ -757,8 +753,7 @@ class PolicyPlanner:
         train_Y = torch.as_tensor(fitted_outcomes(oriented, self.warp)[0], dtype=DTYPE)
         train_X = torch.as_tensor(problem.X, dtype=DTYPE)
         bounds = torch.as_tensor(GPPlanner._bounds(problem), dtype=DTYPE)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", NumericalWarning)
+        with routine_warnings_silenced():
             model = fit_gp(train_X, train_Y, bounds)
         candidates = torch.as_tensor(problem.pool[available], dtype=DTYPE)
         pending = torch.as_tensor(problem.X_pending, dtype=DTYPE).reshape(-1, train_X.shape[1])

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import io
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import cast
 
 import torch
+from botorch.exceptions.warnings import InputDataWarning
 from botorch.fit import fit_fully_bayesian_model_nuts, fit_gpytorch_mll
 from botorch.models import SingleTaskGP
 from botorch.models.fully_bayesian import FullyBayesianSingleTaskGP
@@ -16,11 +20,30 @@ from botorch.models.transforms.outcome import Standardize
 from gpytorch.kernels import Kernel
 from gpytorch.mlls import ExactMarginalLogLikelihood
 from gpytorch.priors import LogNormalPrior
+from linear_operator.utils.warnings import NumericalWarning
 
 from discovery.bucketed_nuts import BucketedBayesianGP, bucket_rows, make_room_for
 from discovery.domain import ModelArtifact
 
 DTYPE = torch.float64
+
+
+@contextmanager
+def routine_warnings_silenced() -> Iterator[None]:
+    """Silence the notices of fitting that are routine here, not a user's concern.
+
+    Cholesky jitter on near-duplicate inputs; BoTorch's note that outcomes are not
+    standardised, which matloop does itself, when they cannot be (all equal, std 0);
+    torch's note that linear_operator's sparse interpolation (multi-task GPs) skips
+    invariant checks.
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NumericalWarning)
+        warnings.filterwarnings(
+            "ignore", r"Data \(outcome observations\) is not standardized", InputDataWarning
+        )
+        warnings.filterwarnings("ignore", "Sparse invariant checks are implicitly disabled")
+        yield
 
 
 class SingleOutputModel(Model):

@@ -5,6 +5,7 @@ Problems are small (pools of at most 120, 12-20 measurements) and GP fits are fe
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import replace
 
 import numpy as np
@@ -102,6 +103,17 @@ def test_warping_a_constant_or_two_level_column_only_centres_it() -> None:
     assert np.allclose(warp_outcomes(np.full((4, 1), 3.0)), 0.0)
     two = warp_outcomes(np.array([[1.0], [1.0], [2.0], [2.0]]))
     assert np.allclose(two[:, 0], [-1, -1, 1, 1])
+
+
+@pytest.mark.parametrize("strategy", ["gp", "gp+top+iwarp+warp+endgame", "botorch"])
+def test_planning_on_outcomes_all_equal_tells_the_user_nothing_of_botorch(strategy: str) -> None:
+    pool = grid_pool()
+    problem = problem_on(pool, np.ones(len(pool)), np.arange(0, len(pool), 9))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plan = make_planner(strategy).plan(problem, 2, seed=0)
+    assert len(plan.suggestions) == 2
+    assert [str(w.message) for w in caught] == []
 
 
 # -- names -------------------------------------------------------------------------------
