@@ -378,6 +378,13 @@ class LogProbabilityInTop(AcquisitionFunction):
     nothing of, since chances over so few samples are noise; the others still count. In a
     campaign's endgame (``belief="mean"``) nothing is conditioned on.
 
+    Late in a campaign the top rows left are unlikely ones, and most candidates rank in
+    the top in none of the samples: counts alone would tie them, and the batch would go
+    by pool order. So each count is completed by one more sample, an analytic one: the
+    candidate's chance of clearing each kept sample's k-th value from its marginal
+    (:meth:`shortlist_scores`' estimate), which ranks candidates however far in the tail
+    and moves a count by less than one sample.
+
     The candidates must be given before scoring (:meth:`prepare`), since they are sampled
     jointly with the reference: the pool's available rows, or a large pool's shortlist
     (chosen by :meth:`shortlist_scores`). A fully Bayesian GP's samples pool its
@@ -414,6 +421,8 @@ class LogProbabilityInTop(AcquisitionFunction):
         self.count = top_count(len(reference), TOP_FRACTION)
         self.rows: dict[bytes, int] = {}
         self.member = torch.zeros(samples, 0, dtype=reference.dtype, device=reference.device)
+        self.thresholds = torch.zeros(samples, dtype=reference.dtype, device=reference.device)
+        self.mean, self.sigma = self.thresholds[:0], self.thresholds[:0]
         self.weights = self._uniform()
         super().set_X_pending(None)
 
@@ -441,9 +450,14 @@ class LogProbabilityInTop(AcquisitionFunction):
                 if _key(x) not in rows:
                     rows[_key(x)] = len(rows)
                     points.append(x.unsqueeze(0))
-        f = self._draw(torch.cat(points))
+        X = torch.cat(points)
+        f = self._draw(X)
         self.rows = rows
-        self.member = (f >= self._thresholds(f)).to(f)  # S x n; S x M under a bayesgp
+        self.thresholds = self._thresholds(f)  # S x 1
+        self.member = (f >= self.thresholds).to(f)  # S x n; S x M under a bayesgp
+        self.thresholds = self.thresholds.squeeze(-1)
+        with torch.no_grad():
+            self.mean, self.sigma = _marginals(self.model, X)
         self.set_X_pending(self.X_pending)
 
     def shortlist_scores(self, candidates: torch.Tensor) -> torch.Tensor:
@@ -484,11 +498,14 @@ class LogProbabilityInTop(AcquisitionFunction):
         """Log-probability of each ``b x 1 x d`` candidate, shape ``b``."""
         if X.shape[-2] != 1:
             raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
-        member = self.member[:, self._indices(X.reshape(-1, X.shape[-1]))]
-        share = (self.weights @ member) / self.weights.sum()
-        samples = len(self.member)
-        # a candidate in no sample's top has probability below 1/S, not 0
-        return ((share * samples + 0.5) / (samples + 1)).log().reshape(X.shape[:-2])
+        columns = self._indices(X.reshape(-1, X.shape[-1]))
+        counts = self.weights @ self.member[:, columns]  # b, over the kept samples
+        kept = self.weights.sum()
+        # the analytic sample: the weighted mean over kept samples of P(f(x) > t_s)
+        z = (self.mean[columns].unsqueeze(-1) - self.thresholds) / self.sigma[columns, None]
+        tail = torch.logsumexp(log_ndtr(z) + self.weights.log(), dim=-1) - kept.log()
+        log_p = torch.logaddexp(counts.log(), tail) - (kept + 1).log()
+        return log_p.reshape(X.shape[:-2])
 
 
 def _key(x: torch.Tensor) -> bytes:

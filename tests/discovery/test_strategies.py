@@ -645,9 +645,23 @@ def chances(acqf: LogProbabilityInTop, points: np.ndarray) -> torch.Tensor:
 
 def test_topk_chances_add_up_to_the_size_of_the_top_set() -> None:
     pool, acqf = prepared_topk(7)
-    # every sample ranks exactly k = ceil(0.05 * 121) = 7 of the pool in its top
-    share = (chances(acqf, pool) * 513 - 0.5) / 512  # undo the floor of 1/(2S + 2)
-    assert float(share.sum()) == pytest.approx(7, abs=1e-6)
+    # every sample ranks exactly k = ceil(0.05 * 121) = 7 of the pool in its top, and so
+    # does the analytic sample that completes the counts, give or take its approximation
+    assert float(chances(acqf, pool).sum()) == pytest.approx(7, abs=0.01)
+
+
+def test_topk_ranks_candidates_no_sample_puts_in_the_top_by_their_marginal_chance() -> None:
+    pool, acqf = prepared_topk(7)
+    log_p = acqf(torch.as_tensor(pool).unsqueeze(-2)).numpy()
+    columns = acqf._indices(torch.as_tensor(pool))
+    tail = np.flatnonzero(acqf.member[:, columns].sum(0).numpy() == 0)
+    assert len(tail) > 50  # most of the pool, as late in a campaign most of what is left
+    mean, sigma = acqf.mean[columns].numpy()[tail], acqf.sigma[columns].numpy()[tail]
+    chance = stats.norm.sf((acqf.thresholds.numpy() - mean[:, None]) / sigma[:, None]).mean(1)
+    # not tied at a floor, where the batch would go by pool order: ranked by marginals
+    assert np.isfinite(log_p[tail]).all() and len(set(log_p[tail])) == len(tail)
+    assert stats.spearmanr(log_p[tail], chance).statistic > 0.999
+    assert np.exp(log_p[tail]).max() < 1 / 513  # less than one sample's worth
 
 
 def test_topk_is_sure_of_the_top_set_when_every_point_is_measured() -> None:
