@@ -493,7 +493,7 @@ ANSWERS = {
     "and hash only).",
     413: TOO_LARGE.capitalize() + ".",
     422: "Invalid input; the message names the field.",
-    503: "Database unavailable: nothing was stored; retry with the same idempotency key.",
+    503: "Database unavailable: nothing was stored; retry (a write with its idempotency keys).",
 }
 CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
 PAGE = (
@@ -1447,13 +1447,26 @@ def _long_filter_hint(error: Any, path: str) -> Any:
     return error | {"msg": hint}
 
 
+#: Methods that write: a retry of one resends its idempotency keys.
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
 def _unavailable(request: Request, error: Exception) -> Response:
-    # Database down or restarting: nothing was acknowledged, so the client retries.
+    """503 for a database down or restarting: nothing was acknowledged, so retry.
+
+    A dashboard page gets the dashboard's HTML page, in words for a person; an API call
+    gets JSON naming the error, and only a write (or a request with an
+    ``Idempotency-Key``) is told to keep its idempotency keys: a read just retries.
+    """
+    path = request.url.path
+    if path == "/dashboard" or path.startswith("/dashboard/"):
+        from agents.dashboard import unavailable_page  # here: the dashboard imports this module
+
+        return unavailable_page()
+    keyed = request.method in WRITES or "idempotency-key" in request.headers
+    retry = "retry with the same idempotency key" if keyed else "retry"
     return JSONResponse(
-        {
-            "detail": f"database unavailable ({type(error).__name__}); retry with the same "
-            "idempotency key"
-        },
+        {"detail": f"database unavailable ({type(error).__name__}); {retry}"},
         status_code=503,
         headers={"Retry-After": "1"},
     )

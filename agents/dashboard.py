@@ -6,9 +6,17 @@ Pages (every route declares its ``@access`` rule, like the API's):
   ``HttpOnly``, ``SameSite=Strict`` cookie (:data:`agents.api.TOKEN_COOKIE`).
 * ``/dashboard`` (read): every campaign with its counts (:data:`COUNTS`: measured,
   feasible, failed, abandoned, running, proposed), best value, EF and AF.
-* ``/dashboard/campaigns/{name}`` (read): the same counts, best-so-far, Top% found against
-  random sampling, proposals against measurements, and leave-one-out parity and
-  calibration of a GP fitted to the campaign's measurements (:mod:`discovery.diagnostics`).
+* ``/dashboard/campaigns/{name}`` (read): the campaign's status, strategy and pool, the
+  same counts, best-so-far, Top% found against random sampling, proposals against
+  measurements, and leave-one-out parity and calibration of a *diagnostic* GP: a plain
+  ``gp`` fitted to the campaign's measurements (:mod:`discovery.diagnostics`), named as
+  such, and said not to be the campaign's own model where its strategy uses another
+  surrogate, warps or a prior.
+* ``/dashboard/literature`` (read): records read from papers.
+
+Every page says when it was drawn (``as of HH:MM:SS UTC``): pages do not refresh
+themselves. With the database down a page answers 503 with an HTML page
+(:func:`unavailable_page`), as the API answers JSON.
 
 Pages without a valid token answer 401 with a link to the login page (not a redirect, so
 that the API's access audit holds for HTML routes too). Login and logout are POSTs that
@@ -24,12 +32,13 @@ import hashlib
 import html
 import logging
 import math
+import shlex
 import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -51,14 +60,16 @@ from agents.campaign import (
     Observation,
     batch_order,
     pareto_front,
+    trial_strategy,
 )
 from db import CampaignNotFoundError
+from db.campaigns import CLOSED
 from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
-from discovery.planners import fitted_outcomes
+from discovery.planners import GPPlanner, fitted_outcomes, make_planner
 from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
 from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
@@ -73,6 +84,8 @@ MAX_GP_POINTS = 500
 COOKIE_SECONDS = 12 * 3600
 #: Shown rows of the latest-trials table.
 TRIAL_ROWS = 25
+#: Margins of the GP panels, whose subtitles take two lines.
+GP_MARGIN = {"l": 64, "r": 20, "t": 112, "b": 52}
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
@@ -97,7 +110,7 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-ser
 
 
 class DashboardError(Exception):
-    """A page-level error answered as a small HTML page (401, 403, 404)."""
+    """A page-level error answered as a small HTML page (401, 403, 404, 503)."""
 
     def __init__(self, status: int, title: str, message: str, login_link: bool = False) -> None:
         super().__init__(message)
@@ -132,7 +145,10 @@ Viewer = Annotated[Principal, Depends(viewer)]
 # -- what the campaign page shows --------------------------------------------------------
 @dataclass(frozen=True)
 class Surrogate:
-    """A GP fitted to a campaign's measurements, with its leave-one-out diagnostics.
+    """A plain diagnostic GP fitted to a campaign's measurements, with its LOO diagnostics.
+
+    Plain: no outcome or input warping and no prior, whatever the campaign proposes with
+    (:func:`model_gap` says when that differs).
 
     Attributes:
         model: The fitted GP (trained on ``sign * y / scale``, so larger is better).
@@ -187,7 +203,10 @@ class SurrogateCache:
 def fit_surrogate(
     campaign: Campaign, observed: Sequence[Observation], bounds: np.ndarray, cache: SurrogateCache
 ) -> Surrogate:
-    """Fit the campaign's GP as :class:`discovery.planners.GPPlanner` does, and diagnose it.
+    """Fit a plain diagnostic GP, as :class:`discovery.planners.GPPlanner` fits ``gp``.
+
+    No warps and no prior: for a campaign whose strategy uses them, or another surrogate,
+    this is not its model (:func:`model_gap`), only a check of what its data support.
 
     Args:
         campaign: The campaign (its space encodes parameters; its first objective is used).
@@ -242,6 +261,49 @@ def predict(surrogate: Surrogate, X: np.ndarray) -> tuple[np.ndarray, np.ndarray
         mean = posterior.mean.reshape(-1).cpu().numpy()
         std = posterior.variance.clamp_min(0).sqrt().reshape(-1).cpu().numpy()
     return surrogate.sign * surrogate.scale * mean, surrogate.scale * std
+
+
+def model_gap(campaign: Campaign) -> str:
+    """Why the diagnostic GP is not the campaign's own model; empty when it is.
+
+    The dashboard fits a plain ``gp`` (no warps, no prior). A campaign that proposes with
+    another surrogate (``gnn``, ``ensemble``), warps (``+warp``, ``+iwarp``), a prior or
+    no model (``random``) is told apart, so that nobody reads the panels as its model's.
+    """
+    settings = campaign.settings
+    try:
+        planner = make_planner(settings.strategy)
+    except ValueError:  # a strategy no longer known (a plugin gone): no plain GP either
+        planner = None
+    plain = (
+        isinstance(planner, GPPlanner)
+        and planner.surrogate == "gp"
+        and not (planner.warp or planner.input_warp)
+        and planner.prior is None
+        and settings.prior_model is None
+    )
+    return "" if plain else f"this campaign proposes with {trial_strategy(campaign)}"
+
+
+def diagnostic_subtitle(gap: str, text: str) -> str:
+    """A GP panel's subtitle: which GP on the first line (a strategy is long), then ``text``.
+
+    Args:
+        gap: :func:`model_gap` of the campaign (unescaped).
+        text: The rest of the subtitle, already escaped.
+
+    """
+    which = f"diagnostic GP (plain; {esc(gap)})" if gap else "diagnostic GP"
+    return f"{which}<br>{text}"
+
+
+def strategy_text(campaign: Campaign) -> str:
+    """The strategy as ``matloop campaign show`` gives it: ``gp+prior prior=VERSION``.
+
+    The trials' name for it (``+prior`` with a prior model), then the prior model.
+    """
+    prior = campaign.settings.prior_model
+    return trial_strategy(campaign) + ("" if prior is None else f" prior={prior}")
 
 
 # -- formatting ---------------------------------------------------------------------------
@@ -454,8 +516,13 @@ def proposals_figure(
     observed: Sequence[Observation],
     pending: Sequence[Trial],
     pending_prediction: tuple[np.ndarray, np.ndarray] | None,
+    gap: str = "",
 ) -> go.Figure:
-    """Measured value of each completed trial by strategy, batches shaded, pending marked."""
+    """Measured value of each completed trial by strategy, batches shaded, pending marked.
+
+    Pending trials are drawn at the diagnostic GP's prediction, when there is one; ``gap``
+    (:func:`model_gap`) says when that GP is not the campaign's model.
+    """
     objective = campaign.objectives[0]
     # in proposal order, batch by batch (results may come back in another order)
     observed = sorted(observed, key=lambda o: batch_order(o.trial.batch))
@@ -519,7 +586,7 @@ def proposals_figure(
                 y=mean,
                 error_y={"type": "data", "array": 2 * std, "color": ACCENT, "thickness": 1.5},
                 mode="markers",
-                name="pending (GP mean ± 2σ)",
+                name="pending (diagnostic GP mean ± 2σ)",
                 marker={
                     "color": ACCENT,
                     "size": 10,
@@ -543,10 +610,12 @@ def proposals_figure(
                         "line": {"color": ACCENT, "dash": "dot", "width": 2},
                     }
                 )
+    predicted = ""
+    if pending and pending_prediction is not None:
+        predicted = " (diagnostic GP mean ± 2σ" + (f"; plain GP, {esc(gap)})" if gap else ")")
     subtitle = (
         f"{len(observed)} measured in {len(batches)} batches · {len(pending)} pending"
-        + (" (GP mean ± 2σ)" if pending and pending_prediction is not None else "")
-        + " · shading alternates by batch"
+        f"{predicted} · shading alternates by batch"
     )
     layout = _layout(
         "Proposals and measurements",
@@ -654,8 +723,11 @@ def _trial_hover(
     return "<br>".join(lines)
 
 
-def parity_figure(surrogate: Surrogate, objective: Objective) -> go.Figure:
-    """Leave-one-out predicted against measured values, with 1σ error bars."""
+def parity_figure(surrogate: Surrogate, objective: Objective, gap: str = "") -> go.Figure:
+    """Leave-one-out predicted against measured values, with 1σ error bars.
+
+    ``gap`` (:func:`model_gap`) says when the diagnostic GP is not the campaign's model.
+    """
     loo = surrogate.loo
     lo = float(min(loo.observed.min(), (loo.mean - loo.std).min()))
     hi = float(max(loo.observed.max(), (loo.mean + loo.std).max()))
@@ -685,13 +757,19 @@ def parity_figure(surrogate: Surrogate, objective: Objective) -> go.Figure:
         hovertemplate="%{text}<br>measured %{x:.4g}<br>predicted %{y:.4g}<extra></extra>",
     )
     c = surrogate.calibration
-    subtitle = (
-        f"GP refit-free leave-one-out on {loo.observed.size} points · MAE {num(c.mae, 3)} · "
-        f"RMSE {num(c.rmse, 3)}"
+    subtitle = diagnostic_subtitle(
+        gap,
+        f"refit-free leave-one-out on {loo.observed.size} points · MAE {num(c.mae, 3)} · "
+        f"RMSE {num(c.rmse, 3)}",
     )
     label = objective_label(objective)
     layout = _layout(
-        "Leave-one-out parity", subtitle, f"measured {label}", f"predicted {label}", height=420
+        "Leave-one-out parity",
+        subtitle,
+        f"measured {label}",
+        f"predicted {label}",
+        height=420,
+        margin=GP_MARGIN,  # room for the subtitle's two lines
     )
     layout["xaxis"].update(range=[lo - pad, hi + pad], constrain="domain")
     layout["yaxis"].update(range=[lo - pad, hi + pad], scaleanchor="x", scaleratio=1)
@@ -700,8 +778,11 @@ def parity_figure(surrogate: Surrogate, objective: Objective) -> go.Figure:
     return fig
 
 
-def calibration_figure(surrogate: Surrogate) -> go.Figure:
-    """Observed against nominal central-interval coverage of the LOO predictions."""
+def calibration_figure(surrogate: Surrogate, gap: str = "") -> go.Figure:
+    """Observed against nominal central-interval coverage of the LOO predictions.
+
+    ``gap`` (:func:`model_gap`) says when the diagnostic GP is not the campaign's model.
+    """
     c = surrogate.calibration
     p = np.concatenate([[0.0], c.levels, [1.0]])
     observed = np.concatenate([[0.0], c.observed, [1.0]])
@@ -725,9 +806,10 @@ def calibration_figure(surrogate: Surrogate) -> go.Figure:
         fillcolor="rgba(217,119,6,0.15)",
         hovertemplate="nominal %{x:.2f}<br>observed %{y:.2f}<extra></extra>",
     )
-    subtitle = (
+    subtitle = diagnostic_subtitle(
+        gap,
         f"miscalibration area {num(c.miscalibration_area, 2)} · 95% coverage "
-        f"{num(100 * c.coverage_95, 3)}% · Spearman ρ(|error|, σ) {num(c.spearman, 2)}"
+        f"{num(100 * c.coverage_95, 3)}% · Spearman ρ(|error|, σ) {num(c.spearman, 2)}",
     )
     layout = _layout(
         "Calibration",
@@ -735,6 +817,7 @@ def calibration_figure(surrogate: Surrogate) -> go.Figure:
         "nominal central-interval probability",
         "observed fraction inside",
         height=420,
+        margin=GP_MARGIN,  # room for the subtitle's two lines
     )
     layout["xaxis"].update(range=[0, 1], constrain="domain", dtick=0.2)
     layout["yaxis"].update(range=[0, 1.02], scaleanchor="x", scaleratio=1, dtick=0.2)
@@ -807,6 +890,11 @@ def figure_div(fig: go.Figure, dom_id: str) -> str:
 LITERATURE_ROWS = 25
 
 
+def drawn_at() -> datetime:
+    """When a page is drawn, in UTC (the page says it: it does not refresh itself)."""
+    return datetime.now(UTC)
+
+
 def page(
     title: str,
     body: str,
@@ -815,6 +903,8 @@ def page(
     figures: bool = False,
 ) -> Response:
     """A complete HTML page with the header, the stylesheet and the security headers.
+
+    The header says when the page was drawn (``as of HH:MM:SS UTC``).
 
     Args:
         title: Page title (escaped here).
@@ -837,6 +927,11 @@ def page(
             '<form method="post" action="/dashboard/logout" class="inline">'
             '<button type="submit" class="link">Sign out</button></form>'
         )
+    now = drawn_at()
+    as_of = (
+        f'<time class="asof" datetime="{now:%Y-%m-%dT%H:%M:%SZ}" title="{now:%Y-%m-%d}">'
+        f"as of {now:%H:%M:%S} UTC</time>"
+    )
     document = f"""<!doctype html>
 <html lang="en">
 <head>
@@ -849,7 +944,7 @@ def page(
 <body>
 <header class="top"><a class="brand" href="/dashboard">matloop</a>
 <nav><a href="/dashboard">Campaigns</a><a href="/dashboard/literature">Literature</a></nav>
-<div class="spacer"></div>{who}</header>
+<div class="spacer"></div>{as_of}{who}</header>
 <main>
 {body}
 </main>
@@ -872,6 +967,16 @@ def error_page(error: DashboardError) -> Response:
     response = page(error.title, body, status=error.status)
     if error.status == 401:
         response.headers["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+def unavailable_page() -> Response:
+    """The 503 page for a database that does not answer: reloading the page is the retry."""
+    error = DashboardError(
+        503, "Database unavailable", "The database is not answering; try again shortly."
+    )
+    response = error_page(error)
+    response.headers["Retry-After"] = "1"
     return response
 
 
@@ -930,12 +1035,20 @@ def count_tiles(status: CampaignStatus) -> list[str]:
     hints = dict(COUNTS) | {"measured": f"{counted(status.rounds, 'round')} after the design"}
     if status.expired:
         ran_out = counted(status.expired, "lease")
-        hints["running"] += f"; {ran_out} ran out: the next claim frees them"
+        hints["running"] += f"; {ran_out} ran out: {_expired_fate(status.campaign)}"
     return [
         kpi(label, str(count), hints[label])
         for label, count in trial_counts(status).items()
         if count is not None
     ]
+
+
+def _expired_fate(campaign: Campaign) -> str:
+    """What becomes of trials whose lease ran out: a closed campaign takes no claims."""
+    if campaign.status == CLOSED:
+        command = f"matloop campaign close {shlex.quote(campaign.name)}"
+        return f"closing again ({command}) abandons them"
+    return "the next claim frees them"
 
 
 def counted(n: int, noun: str) -> str:
@@ -968,6 +1081,9 @@ def campaign_row(status: CampaignStatus) -> str:
     # pool's file or folder by its name (the whole path on hover and on the campaign's
     # page), the strategy wrapped at its +, the time under the date.
     source = c.source or ""
+    prior = ""
+    if c.settings.prior_model is not None:  # as `matloop campaign show` names it
+        prior = f'<div class="sub">prior={esc(c.settings.prior_model)}</div>'
     created = f"{c.created_at:%Y-%m-%d}<br>{c.created_at:%H:%M}" if c.created_at else ""
     return (
         "<tr>"
@@ -975,7 +1091,7 @@ def campaign_row(status: CampaignStatus) -> str:
         f'<div class="sub" title="{esc(source)}">{esc(source.rstrip("/").rsplit("/")[-1])}'
         "</div></td>"
         f"<td>{pill(c.status)}</td>"
-        f"<td>{breakable(c.settings.strategy)}</td>"
+        f"<td>{breakable(trial_strategy(c))}{prior}</td>"
         f"<td>{esc(objective.name)} {arrow}</td>"
         f"{counts}"
         f'<td class="n">{c.pool_size or "open"}</td>'
@@ -1040,6 +1156,13 @@ def trials_table(
     shown = min(len(trials), TRIAL_ROWS)
     title = f'<h2>Latest trials <span class="muted">({shown} of {len(trials)})</span></h2>'
     return card(title + table(head, rows), "wide")
+
+
+def _closed_note(campaign: Campaign) -> str:
+    """What a closed campaign still does, next to its status; empty for an open one."""
+    if campaign.status != CLOSED:
+        return ""
+    return '<span class="muted">no new trials; running ones may still report</span>'
 
 
 def _constraint_text(constraint: OutcomeConstraint) -> str:
@@ -1125,6 +1248,8 @@ main { max-width:1320px; margin:0 auto; padding:24px 28px 8px; }
 h1 { font-size:22px; margin:0 0 4px; } h2 { font-size:15px; margin:0 0 12px; }
 .muted, .sub { color:var(--muted); } .sub { font-size:12px; }
 .crumbs { font-size:13px; color:var(--muted); margin-bottom:6px; }
+.heading { display:flex; align-items:center; flex-wrap:wrap; gap:4px 10px; margin:0 0 4px; }
+.heading h1 { margin:0; } .asof { color:#9ca3af; font-size:13px; }
 .subtitle { color:var(--muted); margin:0 0 18px; }
 .card { background:#fff; border:1px solid var(--line); border-radius:12px; padding:16px 18px;
   box-shadow:0 1px 2px rgba(17,24,39,.04); min-width:0; }
@@ -1299,7 +1424,7 @@ class Dashboard:
 
     @access("read")
     def campaign_page(self, name: str, principal: Viewer) -> Response:
-        """One campaign: progress, efficiency, proposals and the surrogate's diagnostics."""
+        """One campaign: status, progress, efficiency, proposals and a diagnostic GP's panels."""
         try:
             agent: CampaignAgent = self.service.agent(name)
         except CampaignNotFoundError:
@@ -1336,6 +1461,7 @@ class Dashboard:
             if surrogate is not None
             else None
         )
+        gap = model_gap(campaign)  # the panels' GP is plain, whatever the campaign uses
 
         if observed:
             feasible = np.array([campaign.feasible(o.measurement.values) for o in observed])
@@ -1352,14 +1478,15 @@ class Dashboard:
             else note_card("Top 5% found", _no_top_why(campaign))
         )
         if observed or pending:
-            proposals = proposals_figure(campaign, observed, pending, prediction)
+            proposals = proposals_figure(campaign, observed, pending, prediction, gap)
             panels.append(card(figure_div(proposals, "fig-proposals"), "wide"))
         else:
             nothing = "Nothing measured or pending." if trials else "Nothing proposed yet."
             panels.append(note_card("Proposals and measurements", nothing, "wide"))
         if surrogate is not None:
-            panels.append(card(figure_div(parity_figure(surrogate, objective), "fig-parity")))
-            panels.append(card(figure_div(calibration_figure(surrogate), "fig-calibration")))
+            parity = parity_figure(surrogate, objective, gap)
+            panels.append(card(figure_div(parity, "fig-parity")))
+            panels.append(card(figure_div(calibration_figure(surrogate, gap), "fig-calibration")))
         else:
             panels.append(note_card("Leave-one-out parity", gp_note))
             panels.append(note_card("Calibration", gp_note))
@@ -1388,16 +1515,18 @@ class Dashboard:
                 kpi("AF", num(eff.acceleration_factor, 3), "acceleration vs random"),
             ]
         if surrogate is not None:
+            loo = f"LOO on {surrogate.loo.observed.size} points"
             tiles.append(
                 kpi(
-                    "GP 95% coverage",
+                    "diagnostic GP 95% coverage",
                     f"{num(100 * surrogate.calibration.coverage_95, 3)}%",
-                    f"LOO on {surrogate.loo.observed.size} points",
+                    f"{loo}; plain GP, {gap}" if gap else loo,
                 )
             )
         settings = campaign.settings
+        recipe = campaign.pool_recipe
         subtitle = (
-            f"{esc(settings.strategy)} · {settings.initial} initial, batches of "
+            f"{esc(strategy_text(campaign))} · {settings.initial} initial, batches of "
             f"{settings.batch_size}, seed {settings.seed}"
             + ("" if settings.budget is None else f", budget {settings.budget}")
             + f" · objective {esc(objective.name)} "
@@ -1408,13 +1537,18 @@ class Dashboard:
                 else ""
             )
             + "".join(f" · {esc(_constraint_text(c))}" for c in campaign.constraints)
-            + (f" · source {esc(campaign.source)}" if campaign.source else "")
+            + (
+                f" · pool of {campaign.pool_size} compositions of {esc(recipe.describe())}"
+                if recipe is not None  # how matloop generated it, as `campaign show` says
+                else (f" · source {esc(campaign.source)}" if campaign.source else "")
+            )
             + (f" · {esc(gp_note)}" if surrogate is not None and gp_note else "")
         )
         measured_by_trial = {str(o.trial.id): o.measurement.values for o in observed}
         body = (
             '<div class="crumbs"><a href="/dashboard">Campaigns</a> /</div>'
-            f"<h1>{esc(campaign.name)}</h1>"
+            f'<div class="heading"><h1>{esc(campaign.name)}</h1>{pill(campaign.status)}'
+            f"{_closed_note(campaign)}</div>"
             f'<p class="subtitle">{subtitle}</p>'
             f'<div class="kpis">{"".join(tiles)}</div>'
             f'<div class="grid">{"".join(panels)}</div>'

@@ -216,6 +216,26 @@ class PoolRecipe:
         if (self.grid is None) == (not self.substitute_from):
             raise ValueError("pool_recipe: give a grid or the formulas substituted, not both")
 
+    def describe(self) -> str:
+        """The rules in words: elements, how many, grid or substitutions, charge.
+
+        Example:
+            >>> PoolRecipe(("Ti", "O"), 2, 1, True, grid=10, known_left_out=1).describe()
+            'Ti,O, at most 2 elements, grid 10, charge balanced; 1 known left out'
+        """
+        most, fewest = self.max_elements, self.min_elements
+        count = f"at most {most}" if fewest == 1 else f"{fewest} to {most}"
+        count = str(most) if 1 < fewest == most else count
+        made = f"grid {self.grid}"
+        if self.grid is None:
+            made = f"substitutions of {', '.join(self.substitute_from)}"
+            made += "" if self.threshold is None else f" (probability above {self.threshold:g})"
+        charge = "charge balanced" if self.charge_balanced else "not charge balanced"
+        return (
+            f"{','.join(self.elements)}, {count} elements, {made}, {charge}; "
+            f"{self.known_left_out} known left out"
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """The recipe as JSON-ready data (tuples as lists)."""
         data = asdict(self)

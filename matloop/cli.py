@@ -29,7 +29,7 @@ from matloop.settings import Settings
 if TYPE_CHECKING:
     from agents.campaign import CampaignStatus, Observation
     from agents.pools import CompositionRules
-    from discovery.domain import Campaign, Objective, PoolRecipe
+    from discovery.domain import Campaign, Objective
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
 
@@ -710,23 +710,7 @@ def _pool_line(campaign: Campaign) -> str:
         source = campaign.source or "unknown source"
         origin = "generated candidates" if source == "generated" else f"candidates from {source}"
         return f"pool: {campaign.pool_size} {origin}"
-    return f"pool: {campaign.pool_size} compositions of {_recipe_text(recipe)}"
-
-
-def _recipe_text(recipe: PoolRecipe) -> str:
-    """A generated pool's rules in words: elements, how many, grid or substitutions, charge."""
-    most, fewest = recipe.max_elements, recipe.min_elements
-    count = f"at most {most}" if fewest == 1 else f"{fewest} to {most}"
-    count = str(most) if 1 < fewest == most else count
-    made = f"grid {recipe.grid}"
-    if recipe.grid is None:
-        made = f"substitutions of {', '.join(recipe.substitute_from)}"
-        made += "" if recipe.threshold is None else f" (probability above {recipe.threshold:g})"
-    charge = "charge balanced" if recipe.charge_balanced else "not charge balanced"
-    return (
-        f"{','.join(recipe.elements)}, {count} elements, {made}, {charge}; "
-        f"{recipe.known_left_out} known left out"
-    )
+    return f"pool: {campaign.pool_size} compositions of {recipe.describe()}"
 
 
 def _other_bests(status: CampaignStatus) -> list[tuple[Objective, Observation]]:

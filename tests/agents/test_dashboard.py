@@ -243,9 +243,11 @@ def test_campaign_page_draws_every_figure_from_the_campaign(
     assert "EF " in figures["fig-top"]["layout"]["title"]["subtitle"]["text"]
 
     proposals = {t["name"]: t for t in figures["fig-proposals"]["data"]}
-    assert set(proposals) == {"random", "gp", "pending (GP mean ± 2σ)"}
+    assert set(proposals) == {"random", "gp", "pending (diagnostic GP mean ± 2σ)"}
     assert len(proposals["random"]["x"]) == 10 and len(proposals["gp"]["x"]) == 4
-    assert proposals["pending (GP mean ± 2σ)"]["x"] == list(range(n + 1, n + len(pending) + 1))
+    assert proposals["pending (diagnostic GP mean ± 2σ)"]["x"] == list(
+        range(n + 1, n + len(pending) + 1)
+    )
 
     # parity: measured values on x in the objective's own sign, LOO predictions on y
     parity = {t["name"]: t for t in figures["fig-parity"]["data"]}["LOO mean ± 1σ"]
@@ -534,7 +536,7 @@ def test_gp_panels_of_an_objective_in_tiny_units_match_the_plain_ones_in_them(
         for name in ("photo-pce10", "photo-pce10-tiny")
     )
     parity = "fig-parity", "LOO mean ± 1σ"
-    pending = "fig-proposals", "pending (GP mean ± 2σ)"
+    pending = "fig-proposals", "pending (diagnostic GP mean ± 2σ)"
     for panel in (parity, pending):
         expected, got = _trace(plain, *panel), _trace(scaled, *panel)
         x = np.array(expected["x"]) * (unit if panel == parity else 1.0)

@@ -120,7 +120,7 @@ def test_sign_in_and_see_the_campaign_figures(
     subtitles = [e.text for e in browser.find_elements(By.CSS_SELECTOR, ".gtitle-subtitle")]
     assert len(subtitles) == 5
     assert "EF " in subtitles[1] and "AF " in subtitles[1]
-    assert "4 pending (GP mean ± 2σ)" in subtitles[2]
+    assert "4 pending (diagnostic GP mean ± 2σ)" in subtitles[2]
     assert "MAE " in subtitles[3] and "95% coverage " in subtitles[4]
     assert browser.find_element(By.TAG_NAME, "h1").text == "photo-pce10"
     kpis = browser.find_element(By.CLASS_NAME, "kpis").text
