@@ -16,7 +16,7 @@ GP, which would train on it, never sees it) and scores its Gaussian predictions 
 validation split (:func:`discovery.diagnostics.calibration`). :func:`register` stores the
 model in the registry (weights in GridFS) under ``model:{kind}:{hash[:12]}``,
 :func:`registered` finds it before training again, and :func:`load_property_model`
-reads it back.
+reads it back. :func:`evaluate_table` scores a registered model on a held-out table.
 
 Example:
     >>> trained = train_from_table("bulk.csv", "target", "ensemble")
@@ -66,7 +66,7 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from discovery.units import convertible
+from discovery.units import convert, convertible
 from literature.formulas import read_formula
 from literature.records import impossible_reading, stated_conditions
 
@@ -406,14 +406,41 @@ def _read_text_csv(path: Path) -> tuple[pd.DataFrame, str]:
             table = pd.read_csv(
                 io.BytesIO(content), dtype=str, keep_default_na=False, index_col=False
             )
-        except pd.errors.ParserWarning:
-            raise ValueError(f"{path}: a data row has more cells than the header") from None
+        except pd.errors.ParserWarning:  # every row wider: pandas names none
+            said = _wider_row(content, path) or f"{path}: a data row has more cells than the header"
+            raise ValueError(said) from None
         except (ValueError, pd.errors.ParserError) as error:  # parser errors, not UTF-8, empty
-            raise ValueError(f"{path}: {error}".strip()) from None
+            # pandas counts lines of the file ("line 101"), blank ones too: name the data row
+            wider = _wider_row(content, path) if isinstance(error, pd.errors.ParserError) else None
+            raise ValueError(wider or f"{path}: {error}".strip()) from None
     _refuse_repeated_columns(content, path)
     if table.empty:
         raise ValueError(f"{path}: no data rows")
     return table, hashlib.sha256(content).hexdigest()
+
+
+def _blank(row: Sequence[str]) -> bool:
+    """Whether a CSV row is a line pandas skips: empty, or only whitespace."""
+    return not row or (len(row) == 1 and not row[0].strip())
+
+
+def _wider_row(content: bytes, path: Path) -> str | None:
+    """The error naming the first data row with more cells than the header, or None.
+
+    Rows are numbered as the other errors number them (``data row N``: the first row
+    after the header is 1, blank lines are no rows), found with the csv module: pandas
+    names a line of the file, or no line at all when every row is wider.
+    """
+    text = content.decode("utf-8-sig", errors="replace")  # pandas read it: it decodes
+    rows = (row for row in csv.reader(io.StringIO(text)) if not _blank(row))
+    header = next(rows, [])
+    for number, row in enumerate(rows, start=1):
+        if len(row) > len(header):
+            empty = not any(cell.strip() for cell in row[len(header) :])
+            hint = " (its extra cells are empty: a comma at the end of the line?)" if empty else ""
+            cells = f"{len(row)} cells, the header has {len(header)}"
+            return f"{path}: data row {number} has {cells}{hint}"
+    return None
 
 
 def _refuse_repeated_columns(content: bytes, path: Path) -> None:
@@ -681,8 +708,26 @@ def _read_table(
     kind: str | None = None,
 ) -> _TableRead:
     """:func:`read_table`, with notes on the rows merged and the file's SHA-256."""
+    data, sha256 = _read_rows(path, target, formula_column, structure_column, kind)
+    # polymorphs of one composition are different crystals to a crystal model
+    by_structure = structure_column is not None and kind in (None, "crystal-gnn")
+    return _TableRead(*_merge_repeats(data, path, by_structure), sha256)
+
+
+def _read_rows(
+    path: Path,
+    target: str,
+    formula_column: str,
+    structure_column: str | None,
+    kind: str | None = None,
+    target_role: str = "target",
+) -> tuple[LabelledData, str]:
+    """Every data row of a table as a labelled material (none merged), and its SHA-256.
+
+    ``target_role`` names the target column in the error for a missing one.
+    """
     table, sha256 = _read_text_csv(path)
-    targets = _column(table, path, target, "target")
+    targets = _column(table, path, target, target_role)
     if structure_column is not None:
         cells = _column(table, path, structure_column, "structure")
     else:
@@ -705,10 +750,8 @@ def _read_table(
             _check_width(formula, where, kind)
             materials.append(formula)
             labels.append(" ".join(cell.split()))  # as written: STO, not SrTiO3
-    data = LabelledData(materials, np.asarray(y, dtype=float), labels, list(range(1, len(y) + 1)))
-    # polymorphs of one composition are different crystals to a crystal model
-    by_structure = structure_column is not None and kind in (None, "crystal-gnn")
-    return _TableRead(*_merge_repeats(data, path, by_structure), sha256)
+    rows = list(range(1, len(y) + 1))
+    return LabelledData(materials, np.asarray(y, dtype=float), labels, rows), sha256
 
 
 def _shared_materials(train: LabelledData, val: LabelledData, kind: str) -> list[int]:
@@ -1448,6 +1491,193 @@ def predict(model: PropertyModel, materials: Sequence[Material]) -> Prediction:
     return model.predict(list(materials))
 
 
+# -- scoring a held-out table ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """A registered property model's predictions of a labelled table, and their scores.
+
+    Attributes:
+        version: The model's registry version.
+        path: The table scored.
+        target: Its target column.
+        unit: The model's unit, that of the targets, predictions and scores (None: it
+            records none).
+        data: The table's rows, none merged (targets converted to ``unit``).
+        mean: Predictive means, one a row.
+        std: Predictive standard deviations (noise included), one a row.
+        scores: ``n``, ``mae``, ``rmse``, ``r2``, ``nll`` (Gaussian, nats per row),
+            ``coverage_95`` (share inside the central 95% interval),
+            ``miscalibration_area`` and ``spearman`` (of the errors with the std); None
+            where undefined.
+        notes: Things worth telling the user (the file is the model's training file).
+
+    """
+
+    version: str
+    path: Path
+    target: str
+    unit: str | None
+    data: LabelledData
+    mean: np.ndarray
+    std: np.ndarray
+    scores: dict[str, float | int | None]
+    notes: tuple[str, ...] = ()
+
+
+def evaluate_table(
+    version: str,
+    path: str | Path,
+    target: str | None = None,
+    *,
+    formula_column: str = "formula",
+    structure_column: str | None = None,
+    unit: str | None = None,
+    device: str | None = None,
+) -> Evaluation:
+    """Score a registered property model on a labelled CSV, read as a training table is.
+
+    Every row is scored, repeats of a material too (training merges them): scores per
+    row, as published test-set MAEs are.
+
+    Args:
+        version: Registry version of a property model.
+        path: CSV with a header, one material a row (read as :func:`read_table` reads).
+        target: Target column (default: the model's target, the column it was trained on).
+        formula_column: Column of formulas (composition models).
+        structure_column: Column of CIF text or CIF file paths (relative to the CSV);
+            required for a ``crystal-gnn`` model.
+        unit: Unit of the target's values (pint's syntax), converted to the model's;
+            None: they are in the model's unit.
+        device: ``cpu`` or ``cuda`` for ensembles (default: ``cuda`` when present).
+
+    Raises:
+        LookupError: if no model has that version.
+        ValueError: what :func:`load_property_model` refuses (a campaign's surrogate, a
+            policy, a tagger); ``unit: ...`` for a unit that cannot be converted to the
+            model's (or a model without one); ``structure_column: ...`` for a
+            ``crystal-gnn`` model without one; naming the file, column and data row of
+            bad input, as :func:`read_table` does.
+
+    """
+    model = load_property_model(version, device)  # refuses what `model predict` refuses
+    stored = describe_model_record(version)["metrics"]
+    scale, offset = _unit_conversion(unit, stored.get("unit"), version)
+    if model.kind == "crystal-gnn" and structure_column is None:
+        raise ValueError(
+            "structure_column: a crystal-gnn model reads crystal structures; name the column "
+            "that holds CIF text or CIF file paths"
+        )
+    column = target if target is not None else stored.get("target")
+    if column is None:
+        raise ValueError(f"target: model {version!r} records no target; name the target column")
+    role = "target" if target is not None else "the model's target"
+    path = Path(path)
+    data, sha256 = _read_rows(path, column, formula_column, structure_column, model.kind, role)
+    data = replace(data, y=scale * data.y + offset)
+    prediction = predict(model, data.materials)
+    return Evaluation(
+        version,
+        path,
+        column,
+        stored.get("unit"),
+        data,
+        prediction.mean,
+        prediction.std,
+        _scores(data.y, prediction.mean, prediction.std),
+        tuple(_same_file_notes(sha256, stored, version, path)),
+    )
+
+
+def _unit_conversion(unit: str | None, model_unit: str | None, version: str) -> tuple[float, float]:
+    """Scale and offset taking values in ``unit`` to the model's; (1, 0) for none given.
+
+    pint's conversions are affine (temperatures have offsets): two points give them all,
+    so a large table is converted without asking pint for every row.
+
+    Raises:
+        ValueError: ``unit: ...`` for a blank unit, a model that records none, or a unit
+            pint cannot convert to the model's.
+
+    """
+    if unit is None or unit.strip() == model_unit:
+        return 1.0, 0.0
+    label = unit.strip()
+    if not label:
+        raise ValueError("unit: blank; give the unit of the target's values or leave it out")
+    if model_unit is None:
+        raise ValueError(
+            f"unit: model {version!r} records no unit, so values in {label!r} cannot be "
+            "converted to its; leave it out to score the numbers as they are"
+        )
+    try:
+        offset = convert(0.0, label, model_unit)
+        scale = convert(1.0, label, model_unit) - offset
+    except ValueError:
+        raise ValueError(
+            f"unit: {label!r} cannot be converted to the model's unit {model_unit!r}"
+        ) from None
+    return scale, offset
+
+
+def _scores(observed: np.ndarray, mean: np.ndarray, std: np.ndarray) -> dict[str, Any]:
+    """:func:`~discovery.diagnostics.calibration`'s scores, with n and R^2."""
+    quality = calibration(observed, mean, std)
+    return {
+        "n": len(observed),
+        "mae": quality.mae,
+        "rmse": quality.rmse,
+        "r2": _r2(observed, mean),
+        "nll": quality.nll,
+        "coverage_95": quality.coverage_95,
+        "miscalibration_area": quality.miscalibration_area,
+        "spearman": _finite(quality.spearman),
+    }
+
+
+def _r2(observed: np.ndarray, mean: np.ndarray) -> float | None:
+    """The coefficient of determination; None for fewer than 2 rows or a constant target."""
+    spread = float(np.sum((observed - observed.mean()) ** 2))
+    if len(observed) < 2 or spread == 0:
+        return None
+    return 1.0 - float(np.sum((observed - mean) ** 2)) / spread
+
+
+def _same_file_notes(sha256: str, stored: Mapping[str, Any], version: str, path: Path) -> list[str]:
+    """Say so when the scored file is one the model was trained or validated on."""
+    if sha256 == stored.get("table_sha256"):
+        return [f"{path} is the file {version} was trained on: its scores are not held out"]
+    if sha256 == stored.get("val_table_sha256") and stored.get("val_in_calibration"):
+        return [
+            f"{path} is the validation file of {version}, which chose its epochs and scaled "
+            "its spread: its scores are optimistic"
+        ]
+    return []
+
+
+def write_predictions(evaluation: Evaluation, path: str | Path) -> Path:
+    """Write an evaluation's rows as CSV: data_row, formula, target, mean, std.
+
+    Targets and predictions are in the model's unit; the formula is the row's as
+    written (a structure's reduced formula). The folder is made when missing.
+
+    Returns:
+        The path written.
+
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = evaluation.data
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["data_row", "formula", "target", "mean", "std"])
+        for i, label in enumerate(data.labels):
+            values = (data.y[i], evaluation.mean[i], evaluation.std[i])
+            writer.writerow([data.rows[i], label, *(float(v) for v in values)])
+    return path
+
+
 def write_plots(trained: TrainedModel, folder: str | Path) -> list[Path]:
     """Parity and calibration plots of the validation predictions, as PNGs.
 
@@ -1477,6 +1707,7 @@ __all__ = [
     "DEFAULT_VAL_FRACTION",
     "LINEAGE_METRICS",
     "MIN_SAMPLES",
+    "Evaluation",
     "LabelledData",
     "PreparedTraining",
     "TrainedModel",
@@ -1484,6 +1715,7 @@ __all__ = [
     "campaign_data",
     "checked_unit",
     "data_hash",
+    "evaluate_table",
     "lineage_changes",
     "load_property_model",
     "predict",
@@ -1503,4 +1735,5 @@ __all__ = [
     "train_from_records",
     "train_from_table",
     "write_plots",
+    "write_predictions",
 ]

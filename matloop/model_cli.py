@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 if TYPE_CHECKING:  # torch and pymatgen load only when a command runs
-    from agents.models import PreparedTraining
+    from agents.models import Evaluation, PreparedTraining
 
 model_app = typer.Typer(
-    help="Property surrogates and acquisition policies: train, list, show, predict.",
+    help="Property surrogates and acquisition policies: train, list, show, predict, eval.",
     no_args_is_help=True,
 )
 
@@ -40,16 +40,32 @@ def _number(value: Any) -> str:
 
 
 #: Arguments of :func:`agents.models.prepare_table` and the options that set them.
-TABLE_OPTIONS = {"val_path": "--val", "val_fraction": "--val-fraction"}
+TABLE_OPTIONS = {
+    "val_path": "--val",
+    "val_fraction": "--val-fraction",
+    "structure_column": "--structure-column",
+    "unit": "--unit",
+    "kind": "--kind",
+}
 #: Those of :func:`agents.models.prepare_campaign` and :func:`~agents.models.prepare_records`.
-SPLIT_OPTIONS = {"val_fraction": "--val-fraction"}
+SPLIT_OPTIONS = {"val_fraction": "--val-fraction", "objective": "--objective", "kind": "--kind"}
+#: Those of :func:`agents.models.evaluate_table`.
+EVAL_OPTIONS = {
+    "target": "--target",
+    "unit": "--unit",
+    "structure_column": "--structure-column",
+    "formula_column": "--formula-column",
+}
 
 
 def _as_options(error: ValueError, options: dict[str, str]) -> Exception:
     """``error`` in the options' words when it starts by naming one of the arguments.
 
     The library names its arguments (``"val_path: ..."``); a command line user knows the
-    options (``"--val: ..."``). Other errors are returned as they are.
+    options (``"--val: ..."``). An argument named like an identifier (``val_path``) is
+    renamed wherever it stands; one named by a plain word (``objective``, ``kind``) only
+    where it leads the message, since elsewhere the word means itself ("campaign 'x'
+    has no objective 'y'"). Other errors are returned as they are.
     """
     from matloop.cli import CommandError
 
@@ -57,9 +73,20 @@ def _as_options(error: ValueError, options: dict[str, str]) -> Exception:
     if not any(message.startswith(f"{name}: ") for name in options):
         return error
     for name, option in options.items():
+        if "_" not in name:
+            if message.startswith(f"{name}: "):
+                message = option + message[len(name) :]
+            continue
         # whole words only: a file named val_path.csv keeps its name
         message = re.sub(rf"(?<![\w./-]){name}(?![\w/-]|\.\w)", option, message)
     return CommandError(message)
+
+
+#: Refuses both ways of naming where a table's materials are.
+BOTH_COLUMNS = (
+    "--formula-column: --structure-column reads the materials from crystal structures, and "
+    "no formula column is read with it; give one of them"
+)
 
 
 def _source(data: Path | None, campaign: str | None, records: str | None) -> str:
@@ -207,10 +234,31 @@ SELECTED_ON_VALIDATION = (
     "the validation split also chose this model (each member's epoch of least validation "
     "MAE, and a hybrid's mixing weight) and recalibrated its spread, so its MAE, RMSE and "
     "NLL were used for model selection and are optimistic, and its coverage is not out of "
-    "sample; predict a held-out set to measure them (a gp's validation metrics are held out)"
+    "sample; score a held-out file with `matloop model eval` to measure them (a gp's "
+    "validation metrics are held out)"
 )
 #: What a GP's validation metrics are: :func:`agents.models.train` fits it without the split.
 HELD_OUT = "the validation split was held out of the fit: its metrics are out of sample"
+
+
+#: Fewest rows whose scores are printed without saying they are rough: with fewer, one
+#: row moves the MAE a lot, and a 95% coverage of 1 row is 0 or 1.
+FEW_ROWS = 10
+
+
+def _few_rows_note(n: Any, what: str, advice: str = "") -> str | None:
+    """Say that ``what`` (scores) rest on ``n`` rows and are rough, when under FEW_ROWS."""
+    if type(n) is not int or n >= FEW_ROWS:
+        return None
+    if n == 1:
+        why = "one row sets the MAE, and a 95% coverage of one row can only be 0 or 1"
+    else:
+        why = f"each row moves the MAE, and the 95% coverage moves in steps of {1 / n:.2g}"
+    return f"{what} rest on {n} row{'' if n == 1 else 's'} and are rough: {why}{advice}"
+
+
+#: What to do about validation metrics of few rows.
+SCORE_HELD_OUT = f"; score a held-out file of {FEW_ROWS} or more rows with `matloop model eval`"
 
 
 def _validation_note(metrics: dict[str, Any]) -> str | None:
@@ -306,10 +354,7 @@ def model_train(
             if extra:
                 raise CommandError(f"{extra[0]}: applies to --data only, not {source}")
         if formula_column is not None and structure_column is not None:
-            raise CommandError(
-                "--formula-column: --structure-column reads the materials from crystal "
-                "structures, and no formula column is read with it; give one of them"
-            )
+            raise CommandError(BOTH_COLUMNS)
         if objective is not None and source != "--campaign":
             raise CommandError(f"--objective: applies to --campaign only, not {source}")
         if min_confidence is not None and source != "--records":
@@ -408,6 +453,9 @@ def model_train(
     )
     if metrics.get("val_in_calibration"):
         console.print(f"note: {SELECTED_ON_VALIDATION}", highlight=False)
+    rough = _few_rows_note(metrics.get("n_val"), "the validation metrics", SCORE_HELD_OUT)
+    if rough is not None:
+        console.print(f"[yellow]note:[/yellow] {escape(rough)}", highlight=False)
     for path in written:
         console.print(f"wrote {path}", highlight=False)
 
@@ -443,13 +491,20 @@ def model_train_policy(
         else:  # same settings, same policy: the stored one is reported, not retrained
             said = f"already registered {stored['version']} (same settings, not retrained; "
     metrics, version = stored["metrics"], stored["version"]
+    regret, ei = metrics["held_out_regret"], metrics["held_out_regret_ei"]
     console.print(
-        f"{said}trained in {metrics['seconds']:.0f} s; mean held-out regret "
-        f"{metrics['held_out_regret']:.4f}, expected improvement's "
-        f"{metrics['held_out_regret_ei']:.4f}: lower is better); "
-        f"use --acquisition rl:{version}",
+        f"{said}trained in {metrics['seconds']:.0f} s; mean held-out regret {regret:.4f}, "
+        f"expected improvement's {ei:.4f}: lower is better)",
         highlight=False,
     )
+    if regret > ei:  # registered all the same: a baseline, or a start for longer training
+        console.print(
+            f"[yellow]warning:[/yellow] its held-out regret {regret:.4f} is worse than "
+            f"expected improvement's {ei:.4f}: it is not recommended; keep --acquisition ei",
+            highlight=False,
+        )
+    else:
+        console.print(f"use --acquisition rl:{version}", highlight=False)
 
 
 #: Kind of the registered acquisition policies: :data:`agents.policies.KIND`, written out
@@ -520,6 +575,94 @@ def _episodes(version: str) -> int | None:
     return episodes
 
 
+#: Kinds of property models: :data:`discovery.property_models.KINDS`, written out
+#: because importing that module loads torch.
+PROPERTY_KINDS = ("gp", "ensemble", "gnn", "transformer", "crystal-gnn", "hybrid")
+#: Models ``model list`` shows by default: every campaign round may register one.
+LIST_LIMIT = 50
+#: Narrowest terminal whose ``model list`` has kind and campaign columns (both are in
+#: the version too) and the time of day of creation.
+WIDE_LIST = 120
+#: A limit that reads every matching model.
+_EVERY = 2**31 - 1
+
+
+def _is_property_model(row: dict[str, Any]) -> bool:
+    """Whether a listed model is a property model, one `model predict` and `eval` take.
+
+    As :func:`agents.models.load_property_model` tells them: a property model's kind, no
+    campaign, and a featurizer version (a surrogate of a deleted campaign has none).
+    """
+    return bool(
+        row["kind"] in PROPERTY_KINDS
+        and row["campaign"] is None
+        and row["featurizer_version"] is not None
+    )
+
+
+def _listed_models(
+    kind: str | None, campaign: str | None, property_only: bool, limit: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The models ``model list`` shows, newest first, and how many match its filters."""
+    from db.models import page_model_records
+    from matloop.cli import CommandError
+
+    if property_only and campaign is not None:
+        raise CommandError(
+            "--property-only: property models belong to no campaign, and --campaign lists "
+            "a campaign's surrogates; give one of them"
+        )
+    # property models are told apart here, not by the database: read every match
+    wanted = _EVERY if property_only or limit == 0 else limit
+    try:
+        rows, total = page_model_records(kind, campaign, wanted)
+    except LookupError as error:  # "campaign: no campaign named 'x'"
+        raise CommandError(f"--{error.args[0]}") from None
+    if property_only:
+        rows = [row for row in rows if _is_property_model(row)]
+        total = len(rows)
+    return (rows[:limit] if limit else rows), total
+
+
+def _size_and_score(row: dict[str, Any], episodes: int | None) -> tuple[str, str]:
+    """A listed model's n and val MAE cells (a policy's and a tagger's marked)."""
+    m = row["metrics"]
+    if _is_policy(row):  # no target, no MAE: its training and its regret, marked
+        size = f"{'-' if episodes is None else episodes}{POLICY_MARK}"
+        return size, f"{_number(m.get('held_out_regret'))}{POLICY_MARK}"
+    if _is_tagger(row):  # sentences, not materials; F1 (higher is better), marked
+        sentences = m.get("train_sentences")
+        return f"{'-' if sentences is None else sentences}{TAGGER_MARK}", _tagger_score(m)
+    n_train, n_val = m.get("n_train"), m.get("n_val")
+    score = _number(m.get("val_mae", m.get("cv_mae")))
+    if "val_mae" in m and type(n_val) is int:  # how many rows the MAE rests on
+        score = f"{score} (n={n_val})"
+    return ("" if n_train is None else str(n_train)), score
+
+
+def _models_table(rows: list[dict[str, Any]], wide: bool) -> Any:
+    """The ``model list`` table; narrow, without the columns the version repeats."""
+    from rich.table import Table
+
+    episodes = {r["version"]: _episodes(r["version"]) for r in rows if _is_policy(r)}
+    table = Table(caption=_legend(rows), caption_justify="left")
+    table.add_column("version", no_wrap=True)  # whole, to copy into `show` and `predict`
+    # a version is {campaign or "model"}:{kind}:{hash}: narrow, those columns go
+    for column in ("kind", "campaign", "target") if wide else ("target",):
+        table.add_column(column, overflow="fold")
+    table.add_column("n", justify="right", overflow="fold")
+    table.add_column("val MAE", justify="right", overflow="fold")
+    table.add_column("created", no_wrap=True)
+    for row in rows:
+        size, score = _size_and_score(row, episodes.get(row["version"]))
+        m = row["metrics"]
+        created = (row["created_at"] or "")[: 16 if wide else 10].replace("T", " ")
+        target = str(m.get("target") or m.get("objective") or "")
+        named = (row["kind"], row["campaign"] or "", target) if wide else (target,)
+        table.add_row(row["version"], *named, size, score, created)
+    return table
+
+
 @model_app.command("list")
 def model_list(
     kind: Annotated[
@@ -529,53 +672,42 @@ def model_list(
             "of its kinds (tagger: every tagger-*)."
         ),
     ] = None,
+    campaign: Annotated[
+        str | None, typer.Option(help="Only the surrogates of the campaign of this name.")
+    ] = None,
+    property_only: Annotated[
+        bool,
+        typer.Option(
+            "--property-only",
+            help="Only property models (those `model predict` and `model eval` take): no "
+            "campaign surrogates, policies or taggers.",
+        ),
+    ] = False,
+    limit: Annotated[int, typer.Option(min=0, help="The newest N models (0: all).")] = LIST_LIMIT,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List registered models (campaign surrogates, property models, taggers)."""
-    from rich.table import Table
+    """List registered models, newest first (campaign surrogates, property models, ...).
 
-    from db.models import list_model_records
-    from matloop.cli import console, errors, store
+    A terminal narrower than 120 columns drops the kind and campaign columns (the
+    version names both: CAMPAIGN:KIND:HASH, model:KIND:HASH) and the time of creation.
+    """
+    from matloop.cli import console, err, errors, store
 
     with errors():
         store()
-        rows = list_model_records(kind)
-        if as_json:
-            _json(rows)
-            return
-        episodes = {r["version"]: _episodes(r["version"]) for r in rows if _is_policy(r)}
-    table = Table(caption=_legend(rows), caption_justify="left")
-    table.add_column("version", no_wrap=True)  # whole, to copy into `show` and `predict`
-    for column in ("kind", "campaign", "target"):
-        table.add_column(column)
-    table.add_column("n", justify="right")
-    table.add_column("val MAE", justify="right")
-    table.add_column("created", no_wrap=True)
-    for row in rows:
-        m = row["metrics"]
-        if _is_policy(row):  # no target, no MAE: its training and its regret, marked
-            count = episodes[row["version"]]
-            size = f"{'-' if count is None else count}{POLICY_MARK}"
-            score = f"{_number(m.get('held_out_regret'))}{POLICY_MARK}"
-        elif _is_tagger(row):  # sentences, not materials; F1 (higher is better), marked
-            sentences = m.get("train_sentences")
-            size = f"{'-' if sentences is None else sentences}{TAGGER_MARK}"
-            score = _tagger_score(m)
-        else:
-            n_train = m.get("n_train")
-            size = "" if n_train is None else str(n_train)
-            score = _number(m.get("val_mae", m.get("cv_mae")))
-        created = (row["created_at"] or "")[:16].replace("T", " ")
-        table.add_row(
-            row["version"],
-            row["kind"],
-            row["campaign"] or "",
-            str(m.get("target") or m.get("objective") or ""),
-            size,
-            score,
-            created,
-        )
+        rows, total = _listed_models(kind, campaign, property_only, limit)
+        if not as_json:
+            table = _models_table(rows, console.width >= WIDE_LIST)
+    more = total - len(rows)
+    said = f"{len(rows)} of {total} models (newest first); {more} more: --limit 0 lists them all"
+    if as_json:
+        _json(rows)
+        if more:  # said apart from the JSON, which stays a list
+            err.print(said, highlight=False)
+        return
     console.print(table)
+    if more:
+        console.print(said, highlight=False)
 
 
 @model_app.command("show")
@@ -593,13 +725,31 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
     for key in ("version", "kind", "campaign", "featurizer_version", "data_hash", "created_at",
                 "weights_bytes"):  # fmt: skip
         console.print(f"{key}: {info[key] if info[key] is not None else '-'}", highlight=False)
-    for key, value in info["metrics"].items():
+    metrics = info["metrics"]
+    for key, value in metrics.items():
         if isinstance(value, list | dict):
             value = f"({len(value)} entries; --json shows them)"
-        console.print(f"  {key}: {_number(value)}", highlight=False)
-    note = _validation_note(info["metrics"])
-    if note is not None:
-        console.print(f"note: {note}", highlight=False)
+        shown = _number(value)
+        if key == "val_mae" and type(metrics.get("n_val")) is int:  # the rows it rests on
+            shown += f" (n_val {metrics['n_val']})"
+        console.print(f"  {key}: {shown}", highlight=False)
+    rough = _few_rows_note(metrics.get("n_val"), "the validation metrics", SCORE_HELD_OUT)
+    notes = (_validation_note(metrics), rough if "val_mae" in metrics else None)
+    for note in notes:
+        if note is not None:
+            console.print(f"note: {note}", highlight=False)
+
+
+def _refuse_tables(version: str, materials: list[str]) -> None:
+    """Point a CSV file given to ``predict`` (no formula) at ``model eval``, which reads it."""
+    from matloop.cli import CommandError
+
+    for i, item in enumerate(materials, start=1):
+        if item.lower().endswith(".csv"):
+            raise CommandError(
+                f"material {i}: {item!r} is a CSV file, not a formula; `matloop model eval "
+                f"{version} {item}` scores a model on a table"
+            )
 
 
 @model_app.command("predict")
@@ -624,6 +774,7 @@ def model_predict(
 
         unit = describe_model_record(version)["metrics"].get("unit")
         model = load_property_model(version, device)
+        _refuse_tables(version, materials)
         parsed = read_materials(model.kind, materials)
         prediction = predict(model, parsed)
     rows: list[dict[str, Any]] = [
@@ -652,3 +803,117 @@ def model_predict(
             f"{row['epistemic_std']:.3g}",
         )  # fmt: skip
     console.print(table)
+
+
+def _check_output_file(path: Path, data: Path, option: str) -> None:
+    """Refuse, before any work, an output path that is a folder or the ``data`` read."""
+    from matloop.cli import CommandError
+
+    if path.is_dir():
+        raise CommandError(f"{option}: {path} is a folder; give a file path")
+    if path.resolve() == data.resolve():
+        raise CommandError(f"{option}: {path} is the file scored; give another path")
+
+
+def _scores_lines(scores: dict[str, Any], unit: str | None) -> str:
+    """An evaluation's scores on one line, those in the target's units with ``unit``."""
+    after = f" {unit}" if unit else ""
+    return (
+        f"MAE {_number(scores['mae'])}{after}, RMSE {_number(scores['rmse'])}{after}, "
+        f"R^2 {_number(scores['r2'])}, NLL {_number(scores['nll'])} (Gaussian, nats a row), "
+        f"95% coverage {_number(scores['coverage_95'])} (of 0.95 wanted)"
+    )
+
+
+@model_app.command("eval")
+def model_eval(
+    version: Annotated[str, typer.Argument(help="A property model's version.")],
+    data: Annotated[Path, typer.Argument(help="Held-out CSV (one material a row), as --data.")],
+    target: Annotated[
+        str | None, typer.Option(help="Target column (default: the model's target).")
+    ] = None,
+    unit: Annotated[
+        str | None,
+        typer.Option(help="Unit of the target column, converted to the model's (default: its)."),
+    ] = None,
+    formula_column: Annotated[
+        str | None, typer.Option(help="Formula column (default: formula).")
+    ] = None,
+    structure_column: Annotated[
+        str | None, typer.Option(help="Column of CIF text or CIF paths (crystal-gnn).")
+    ] = None,
+    predictions: Annotated[
+        Path | None,
+        typer.Option(help="Write each row's formula, target, mean and std to this CSV."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best).")] = None,
+) -> None:
+    """Score a registered model on a held-out table: MAE, RMSE, R^2, NLL, 95% coverage.
+
+    DATA is read as `model train --data` reads its table (same columns and errors),
+    except that every row is scored, repeats too. The scores are in the model's unit;
+    --unit converts a target column in another.
+    """
+    from matloop.cli import CommandError, errors, store
+
+    with errors():
+        check_device(device)
+        if formula_column is not None and structure_column is not None:
+            raise CommandError(BOTH_COLUMNS)
+        if predictions is not None:
+            _check_output_file(predictions, data, "--predictions")
+        store()
+        from agents.models import evaluate_table, write_predictions
+
+        try:
+            evaluation = evaluate_table(
+                version,
+                data,
+                target,
+                formula_column=formula_column or "formula",
+                structure_column=structure_column,
+                unit=unit,
+                device=device,
+            )
+        except ValueError as error:  # "unit: ..." names the argument: say the option
+            raise _as_options(error, EVAL_OPTIONS) from None
+        written = None
+        if predictions is not None:
+            try:
+                written = write_predictions(evaluation, predictions)
+            except OSError as error:
+                raise CommandError(
+                    f"--predictions: cannot write {predictions}: {error.strerror}"
+                ) from None
+    rough = _few_rows_note(evaluation.scores["n"], "these scores")
+    notes = [*evaluation.notes, *([rough] if rough else [])]
+    if as_json:
+        _json({"version": version, "file": str(data), "target": evaluation.target,
+               "unit": evaluation.unit, **evaluation.scores, "notes": notes,
+               "predictions": None if written is None else str(written)})  # fmt: skip
+        return
+    _print_evaluation(evaluation, unit, notes, written)
+
+
+def _print_evaluation(
+    evaluation: Evaluation, unit: str | None, notes: list[str], written: Path | None
+) -> None:
+    """``model eval``'s report: what was scored, its scores, notes, the file written."""
+    from rich.markup import escape
+
+    from matloop.cli import console
+
+    scores, model_unit = evaluation.scores, evaluation.unit
+    given = unit.strip() if unit else model_unit
+    converted = given if given == model_unit else f"{given}, converted to the model's {model_unit}"
+    console.print(
+        f"{evaluation.version} on {evaluation.path}: {scores['n']} material(s), target "
+        f"{evaluation.target!r}{f' ({converted})' if converted else ''}",
+        highlight=False,
+    )
+    console.print(_scores_lines(scores, model_unit), highlight=False)
+    for note in notes:
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
+    if written is not None:
+        console.print(f"wrote {written}", highlight=False)

@@ -181,7 +181,7 @@ SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
         ([["formula", "k"], ["Xx2O", "1"]], {}, r"'formula' in data row 1: cannot read formula"),
         ([["formula", "k"], ["", "1"]], {}, r"'formula' in data row 1: empty"),
         ([["formula", "k"]], {}, r"no data rows"),
-        ([["formula", "k"], ["NaCl", "1", "2"]], {}, r"more cells than the header"),
+        ([["formula", "k"], ["NaCl", "1", "2"]], {}, r"data row 1 has 3 cells, the header has 2"),
         (
             [["formula", "k"], ["NaCl", "1"]],
             {"kind": "crystal-gnn"},
