@@ -60,13 +60,21 @@ class DatabaseNotRunning(CommandError, ConnectionError):
 
 
 @contextmanager
-def errors() -> Iterator[None]:
-    """Report expected failures as one red line and exit 1, writing nothing more."""
+def errors(options: dict[str, str] | None = None) -> Iterator[None]:
+    """Report expected failures as one red line and exit 1, writing nothing more.
+
+    Args:
+        options: The command's options by the library's names for them: a message that
+            starts by naming one (``prior_model: ...``) names the option (``--prior: ...``).
+    """
     try:
         yield
     except (CommandError, ValueError, LookupError, OSError) as error:  # OSError: files, network
-        message = error.args[0] if isinstance(error, LookupError) and error.args else error
-        _fail(str(message))
+        message = str(error.args[0] if isinstance(error, LookupError) and error.args else error)
+        for name, option in (options or {}).items():
+            if message.startswith(f"{name}: "):
+                message = option + message[len(name) :]
+        _fail(message)
     except RuntimeError as error:  # a surrogate plugin that failed names itself
         if not _plugin_failure(error):
             raise
@@ -373,7 +381,7 @@ def campaign_create(
     from discovery.datasets import load_csv, load_olympus
     from discovery.domain import CampaignSettings, Direction
 
-    with errors():
+    with errors({"prior_model": "--prior"}):
         check_name(name)  # before a pool is read
         sources = [from_csv, from_olympus, elements]
         if sum(source is not None for source in sources) != 1:

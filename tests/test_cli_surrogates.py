@@ -154,7 +154,8 @@ def test_a_literature_prior_enters_the_campaign_and_can_be_switched_off(
     common = ["--from-csv", str(composition_pool_csv), "--composition", "formula"]
     common += ["--objective", "target:max", "--initial", "6", "--batch", "2"]
     refused = cli.invoke(app, ["campaign", "create", "bad", *common, "--prior", "model:gp:000"])
-    assert refused.exit_code != 0 and "no model version" in refused.output
+    assert refused.exit_code != 0 and "error: --prior: " in refused.output
+    assert "no model version" in refused.output and "prior_model" not in refused.output
     random = [*common, "--prior", version, "--strategy", "random"]
     refused = cli.invoke(app, ["campaign", "create", "bad", *random])
     assert refused.exit_code != 0 and "no surrogate to give a prior mean" in refused.output
