@@ -517,8 +517,21 @@ def _formula_reduced(row: dict[str, Any]) -> str | None:
     return canonical_reduced_formula(row["formula"])
 
 
+def missing_paths(paths: Iterable[str | Path]) -> list[Path]:
+    """The paths that name no file or folder (a typo, an unmounted share), in order."""
+    return [path for path in map(Path, paths) if not path.exists()]
+
+
 def paper_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The files under ``paths``: files as given, folders searched recursively, sorted."""
+    """The files under ``paths``: files as given, folders searched recursively, sorted.
+
+    Raises:
+        FileNotFoundError: naming the paths that name no file or folder (read as a file
+            it would only fail later, as if it were a bad paper).
+    """
+    paths = list(paths)
+    if missing := missing_paths(paths):
+        raise FileNotFoundError(f"paths: no such file or folder: {', '.join(map(str, missing))}")
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():

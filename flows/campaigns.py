@@ -17,6 +17,10 @@ A closed campaign (``matloop campaign close``) gets no new batch: each flow read
 the campaign's summary (``closed``) before it proposes, and logs a warning that it skips
 the work, so a schedule left on a closed campaign does nothing, and says so.
 
+Each flow takes the MongoDB URI as an optional ``uri``; a served run gets none and
+connects to the database of ``flows serve``'s settings (:func:`flows.tasks.database_uri`),
+so the URI, which may hold a password, is never a run parameter on the Prefect server.
+
 Each flow logs one line saying what it did (:data:`MESSAGE` in its result) and returns
 a small JSON-able summary. The line is also the message of the run's Completed state, so
 the Prefect UI shows it beside the run: the flows return that state, which Prefect
@@ -37,6 +41,7 @@ from db.campaigns import CampaignClosedError, TrialStateError
 from discovery.domain import Trial
 from flows.tasks import (
     campaign_summary,
+    database_uri,
     evaluate,
     fit_model,
     load_training_data,
@@ -150,7 +155,9 @@ def _measure_free(
 
 
 @flow(name="campaign-round", flow_run_name="{campaign}-round")
-def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[str, Any]:
+def campaign_round(
+    campaign: str, uri: str | None = None, rounds: int | None = None
+) -> dict[str, Any]:
     """One round against the campaign's lookup oracle: propose a batch, measure, store.
 
     The first round of a fresh campaign is its random initial design. Trials left pending
@@ -159,7 +166,7 @@ def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[s
 
     Args:
         campaign: Campaign name (its pool must carry reference values).
-        uri: MongoDB URI.
+        uri: MongoDB URI (default: the settings', :func:`flows.tasks.database_uri`).
         rounds: Propose only while the campaign has fewer rounds (``run_campaign``'s
             target), as counted when the batch is stored.
 
@@ -172,6 +179,7 @@ def campaign_round(campaign: str, uri: str, rounds: int | None = None) -> dict[s
         measured first) and ``message`` (the line the run logged).
 
     """
+    uri = database_uri(uri)
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "round"):
         counts = {"proposed": 0, "stored": 0, "left_to_instruments": 0, "recovered": 0}
@@ -238,7 +246,7 @@ def _round_message(result: dict[str, Any], rounds: int | None = None) -> str:
 
 @flow(name="run-campaign", flow_run_name="{campaign}-to-{rounds}-rounds")
 def run_campaign(
-    campaign: str, rounds: int, uri: str, per_run: int | None = None
+    campaign: str, rounds: int, uri: str | None = None, per_run: int | None = None
 ) -> dict[str, Any]:
     """Bring a campaign to its initial design plus ``rounds`` rounds (counted in the database).
 
@@ -248,7 +256,8 @@ def run_campaign(
     Args:
         campaign: Campaign name (its pool must carry reference values).
         rounds: Target number of model-guided rounds after the initial design (>= 0).
-        uri: MongoDB URI.
+        uri: MongoDB URI (default: the settings'). Passed on to the rounds as given, so
+            a served run's subflows carry no URI either.
         per_run: At most this many batches in this run (a schedule then advances the
             campaign a step per run); None runs them all.
 
@@ -264,15 +273,16 @@ def run_campaign(
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
-    summary = campaign_summary(campaign, uri)
+    db = database_uri(uri)
+    summary = campaign_summary(campaign, db)
     if _skip_closed(summary, "run"):
         counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
         return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
-    recovered = _measure_free(campaign, uri, lookup_oracle(campaign, uri))
-    summary = campaign_summary(campaign, uri)
+    recovered = _measure_free(campaign, db, lookup_oracle(campaign, db))
+    summary = campaign_summary(campaign, db)
     run, stopped = 0, None
     while not _reached(summary, rounds) and run != per_run:
-        result = campaign_round(campaign, uri, rounds)
+        result = campaign_round(campaign, uri, rounds)  # uri as given: None when served
         summary = {k: v for k, v in result.items() if k not in _ROUND_ONLY}
         if not result["proposed"]:
             # closed, spent or waiting (the round said why); or another run reached the
@@ -304,7 +314,11 @@ def _run_message(result: dict[str, Any], stopped: str | None) -> str:
 
 @flow(name="results-reported", flow_run_name="{campaign}-results-reported")
 def results_reported(
-    campaign: str, uri: str, count: int = 0, propose: bool = True
+    campaign: str,
+    uri: str | None = None,
+    count: int = 0,
+    propose: bool = True,
+    rounds: int | None = None,
 ) -> dict[str, Any]:
     """React to instruments reporting results: retrain, then hand out the next batch.
 
@@ -313,13 +327,18 @@ def results_reported(
     here, so nothing is measured: the surrogate is retrained on all results so far (once
     there are at least 3, for a campaign with one objective; not again when a model of
     these very results is registered already), and when no trial of the campaign is
-    still pending the next batch is proposed for the instruments to fetch.
+    still pending the next batch is proposed for the instruments to fetch, unless the
+    campaign has reached ``rounds`` (the target ``flows serve --rounds`` gives a served
+    campaign: results reported on a scheduled campaign never take it past the target
+    its schedule aims for).
 
     Args:
         campaign: Campaign name.
-        uri: MongoDB URI.
+        uri: MongoDB URI (default: the settings', :func:`flows.tasks.database_uri`).
         count: Results stored by the report that triggered this run (informational).
         propose: Propose the next batch when nothing is pending.
+        rounds: Propose only while the campaign has fewer rounds after its initial
+            design, as counted when the batch is stored (None: no target).
 
     Returns:
         The campaign summary plus ``reported`` (``count``), ``model_version`` (None with
@@ -329,6 +348,7 @@ def results_reported(
         is proposed) and ``message`` (the line the run logged).
 
     """
+    uri = database_uri(uri)
     summary = campaign_summary(campaign, uri)
     version, retrained = None, False
     # the registry's surrogate models one objective; several still get their next batch
@@ -342,10 +362,7 @@ def results_reported(
         summary = campaign_summary(campaign, uri)
     proposed: list[str] = []
     if propose and not _skip_closed(summary, "next batch") and summary["pending"] == 0:
-        proposed = [str(t.id) for t in _propose(campaign, uri, "next batch")]
-        summary = campaign_summary(campaign, uri)
-        if not proposed and not summary["closed"]:
-            summary["why_none"] = no_work_reason(campaign, uri)
+        proposed, summary = _next_batch(campaign, uri, summary, rounds)
     result = {
         **summary,
         "reported": count,
@@ -354,6 +371,29 @@ def results_reported(
         "proposed": proposed,
     }
     return _said(result, _reported_message(result, propose))
+
+
+def _next_batch(
+    campaign: str, uri: str, summary: dict[str, Any], rounds: int | None
+) -> tuple[list[str], dict[str, Any]]:
+    """Propose the next batch below ``rounds``: its trial ids, and the summary after.
+
+    The summary says why none was proposed (``why_none``) unless the campaign is closed.
+    """
+    if rounds is not None and _reached(summary, rounds):
+        return [], {**summary, "why_none": _target_reached(summary, rounds)}
+    proposed = [str(t.id) for t in _propose(campaign, uri, "next batch", rounds)]
+    summary = campaign_summary(campaign, uri)
+    if not proposed and not summary["closed"]:
+        if rounds is not None and _reached(summary, rounds):  # another run, meanwhile
+            summary["why_none"] = _target_reached(summary, rounds)
+        else:
+            summary["why_none"] = no_work_reason(campaign, uri)
+    return proposed, summary
+
+
+def _target_reached(summary: dict[str, Any], rounds: int) -> str:
+    return f"target reached: rounds {summary['rounds']} of {rounds}"
 
 
 def _reported_message(result: dict[str, Any], propose: bool) -> str:

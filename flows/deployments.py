@@ -11,14 +11,19 @@ Three deployments per campaign, each named after the campaign:
   (``prefect deployment run train-surrogate/<campaign>``).
 - ``results-reported/<campaign>``: runs when instruments report results for the
   campaign (:mod:`flows.events`), once for a burst of reports, one at a time (queued).
+  It proposes no batch past ``rounds`` (the scheduled runs' target), so reports on a
+  scheduled campaign never take it further than its schedule aims; ``per_run`` paces
+  only the scheduled runs.
 
 And ``ingest-literature/<watch>`` (:func:`literature_deployment`): ingests the papers
 dropped into watched folders on a schedule, one deployment per set of folders
 (:func:`watch_name`).
 
-Interval schedules count from a fixed anchor (:data:`SCHEDULE_ANCHOR`), not from the
-moment a deployment is applied, so restarting ``flows serve`` keeps the cadence: an
-hourly schedule fires on the hour whenever it was (re)started. When serving starts and
+Cron schedules read their expression in UTC unless given a time zone (an IANA name such
+as ``Europe/Berlin``: :func:`check_timezone`), whose daylight saving time they then
+follow. Interval schedules count from a fixed anchor (:data:`SCHEDULE_ANCHOR`), not
+from the moment a deployment is applied, so restarting ``flows serve`` keeps the
+cadence: an hourly schedule fires on the hour whenever it was (re)started. When serving starts and
 no run of ``run-campaign`` was due within the last interval (the server was down, or
 the schedule is new), :func:`catch_up` starts one at once.
 
@@ -33,8 +38,11 @@ Prefect's lease on it expires. It marks them again when it stops itself.
 
 Schedules and event triggers need a Prefect server (``prefect server start``, or the
 compose service) with ``PREFECT_API_URL`` pointing at it; the serving process executes
-the runs. The database URI is a deployment parameter, visible to whoever can read the
-Prefect server.
+the runs. The database URI is no deployment parameter: it may hold a password, and
+parameters are shown to whoever can read the Prefect server. The runs execute in the
+serving process or its children, which inherit its environment, and read the URI from
+matloop's settings there (:func:`flows.tasks.database_uri`): the database the serving
+process was started for.
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ import datetime
 import hashlib
 import math
 import re
+import zoneinfo
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any
@@ -104,28 +113,43 @@ HORIZON = datetime.timedelta(days=366)
 CRON_FIELDS = "minute hour day-of-month month day-of-week"
 """The five fields of a cron expression (Prefect would read a sixth as seconds)."""
 
+CRON_TIMEZONE = "UTC"
+"""The time zone a cron expression is read in when none is given."""
 
-def schedule(cron: str | None = None, interval: float | None = None) -> Schedule:
+INTERVAL_IN_UTC = (
+    "applies to cron schedules only (an interval counts from a fixed UTC anchor, 2000-01-01 00:00)"
+)
+"""Why a time zone is refused with an interval schedule (:data:`SCHEDULE_ANCHOR`)."""
+
+
+def schedule(
+    cron: str | None = None, interval: float | None = None, timezone: str | None = None
+) -> Schedule:
     """A cron schedule, or an interval schedule on :data:`SCHEDULE_ANCHOR`.
 
     Args:
         cron: Cron expression (``"0 * * * *"``; see :func:`check_cron`).
         interval: Seconds between runs (see :func:`check_interval`).
+        timezone: IANA time zone the cron expression is read in (default
+            :data:`CRON_TIMEZONE`; see :func:`check_timezone`). Cron schedules only.
 
     Raises:
-        ValueError: unless exactly one of ``cron`` and ``interval`` is given, or when
-            it is refused (the message names it).
+        ValueError: unless exactly one of ``cron`` and ``interval`` is given, with a
+            time zone for an interval, or when one is refused (the message names it).
 
     """
     if (cron is None) == (interval is None):
         raise ValueError("give exactly one schedule: cron or interval")
     if interval is None:
+        zone = check_timezone(CRON_TIMEZONE if timezone is None else timezone)
         expression = str(cron)
         try:
-            check_cron(expression)
+            check_cron(expression, timezone=zone)
         except ValueError as error:
             raise ValueError(f"cron {expression!r}: {error}") from None
-        return Cron(expression)
+        return Cron(expression, timezone=zone)
+    if timezone is not None:
+        raise ValueError(f"timezone: {INTERVAL_IN_UTC}")
     try:
         check_interval(interval)
     except ValueError as error:
@@ -147,7 +171,27 @@ def check_interval(seconds: float) -> None:
         )
 
 
-def check_cron(expression: str, now: datetime.datetime | None = None) -> datetime.datetime:
+def check_timezone(name: str) -> str:
+    """Refuse a time zone that is not an IANA name Prefect's scheduler knows.
+
+    Returns:
+        ``name``.
+
+    Raises:
+        ValueError: saying so, with examples.
+    """
+    # Prefect checks against this very set when it applies the schedule, and a name it
+    # refuses there (a lower-case "europe/berlin") fails inside Prefect with a traceback
+    if name not in zoneinfo.available_timezones():
+        raise ValueError(
+            f"{name!r} is not an IANA time zone name (e.g. UTC, Europe/Berlin, America/New_York)"
+        )
+    return name
+
+
+def check_cron(
+    expression: str, now: datetime.datetime | None = None, timezone: str = CRON_TIMEZONE
+) -> datetime.datetime:
     """Refuse a cron expression that is not five fields, or that runs not within a year.
 
     Prefect reads six fields as seconds first (``* * * * * *`` fires every second), and
@@ -155,11 +199,13 @@ def check_cron(expression: str, now: datetime.datetime | None = None) -> datetim
     scheduler just never creates a run.
 
     Args:
-        expression: The cron expression, read in UTC as Prefect's ``Cron`` does.
+        expression: The cron expression.
         now: When to look for the next run from (timezone-aware; now by default).
+        timezone: The IANA time zone the expression is read in, as Prefect's ``Cron``
+            reads it (UTC by default).
 
     Returns:
-        Its next run (UTC, naive).
+        Its next run (in ``timezone``, naive).
 
     Raises:
         ValueError: saying what is wrong with it.
@@ -177,7 +223,7 @@ def check_cron(expression: str, now: datetime.datetime | None = None) -> datetim
     except ValueError:
         raise ValueError(f'not a cron expression ({CRON_FIELDS}; e.g. "0 * * * *")') from None
     when = datetime.datetime.now(datetime.UTC) if now is None else now
-    start = when.astimezone(datetime.UTC).replace(tzinfo=None)
+    start = when.astimezone(zoneinfo.ZoneInfo(timezone)).replace(tzinfo=None)
     try:
         upcoming: datetime.datetime = croniter(expression, start, day_or=True).get_next(
             datetime.datetime
@@ -185,27 +231,33 @@ def check_cron(expression: str, now: datetime.datetime | None = None) -> datetim
     except CroniterBadDateError:  # no match in the 50 years croniter searches
         raise ValueError("it never runs: no date matches it") from None
     if upcoming - start > HORIZON:
-        raise ValueError(f"its next run is {upcoming:%Y-%m-%d %H:%M} UTC, more than a year away")
+        raise ValueError(
+            f"its next run is {upcoming:%Y-%m-%d %H:%M} {timezone}, more than a year away"
+        )
     return upcoming
 
 
 def campaign_deployments(
     campaign: str,
-    uri: str,
-    rounds: int,
+    rounds: int | None,
     cron: str | None = None,
     interval: float | None = None,
     oracle: bool = True,
     per_run: int | None = None,
     closed: bool = False,
     settle: float = SETTLE_SECONDS,
+    timezone: str | None = None,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
+    None carries the database URI (the runs read it where they execute; see the module
+    docstring).
+
     Args:
         campaign: Campaign name (deployments are named after it).
-        uri: MongoDB URI passed to every run.
-        rounds: Target rounds of the scheduled ``run-campaign`` runs.
+        rounds: Target rounds of the scheduled ``run-campaign`` runs, past which
+            ``results-reported`` proposes no batch either. None (no target) only without
+            an oracle: a lab's campaign then goes on while its budget and pool last.
         cron: Cron schedule of ``run-campaign`` (e.g. ``"0 * * * *"``; :func:`check_cron`).
         interval: Interval schedule of ``run-campaign``, in seconds (:func:`check_interval`).
         oracle: Whether the pool carries reference values for the lookup oracle. A lab's
@@ -216,13 +268,16 @@ def campaign_deployments(
             would only skip), while late results still retrain (``results-reported``).
         settle: Debounce window of the ``results-reported`` triggers, in seconds (>= 10;
             see :func:`flows.events.results_reported_triggers`).
+        timezone: IANA time zone of the cron schedule (default UTC; :func:`schedule`).
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
-            an oracle), with a schedule :func:`schedule` refuses, or with ``rounds < 0``,
-            ``per_run < 1`` or ``settle < 10``.
+            an oracle), with a schedule :func:`schedule` refuses, or with ``rounds < 0``
+            (None with an oracle), ``per_run < 1`` or ``settle < 10``.
 
     """
+    if rounds is not None and rounds < 0:
+        raise ValueError(f"rounds must be >= 0, got {rounds}")
     if not oracle:
         if cron is not None or interval is not None:
             raise ValueError(
@@ -230,41 +285,42 @@ def campaign_deployments(
                 "run-campaign (which measures with the lookup oracle) could never run; "
                 "serve it without a schedule"
             )
-        return _event_deployments(campaign, uri, settle)
-    when = schedule(cron, interval)
-    if rounds < 0:
-        raise ValueError(f"rounds must be >= 0, got {rounds}")
+        return _event_deployments(campaign, rounds, settle)
+    when = schedule(cron, interval, timezone)
+    if rounds is None:
+        raise ValueError("rounds: a scheduled run-campaign needs a target")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
     run = run_campaign.to_deployment(
         name=campaign,
         schedule=when,
         paused=closed,
-        parameters={"campaign": campaign, "rounds": rounds, "uri": uri, "per_run": per_run},
+        parameters={"campaign": campaign, "rounds": rounds, "per_run": per_run},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
         description=f"Bring {campaign} to {rounds} rounds with its lookup oracle.",
         tags=_tags(campaign),
     )
-    return [_built(run), *_event_deployments(campaign, uri, settle)]
+    return [_built(run), *_event_deployments(campaign, rounds, settle)]
 
 
-def _event_deployments(campaign: str, uri: str, settle: float) -> list[RunnerDeployment]:
+def _event_deployments(campaign: str, rounds: int | None, settle: float) -> list[RunnerDeployment]:
     """``train-surrogate`` (on demand) and ``results-reported`` (on results events)."""
     tags = _tags(campaign)
     train = train_surrogate.to_deployment(
         name=campaign,
-        parameters={"campaign": campaign, "uri": uri},
+        parameters={"campaign": campaign},
         description=f"Retrain {campaign}'s surrogate with leave-one-out diagnostics.",
         tags=tags,
     )
+    target = "" if rounds is None else f", up to {rounds} rounds"
     reported = results_reported.to_deployment(
         name=campaign,
-        parameters={"campaign": campaign, "uri": uri},
+        parameters={"campaign": campaign, "rounds": rounds},
         triggers=list(results_reported_triggers(campaign, settle)),
         concurrency_limit=1,
-        description=f"Retrain and propose when results for {campaign} are reported.",
+        description=f"Retrain and propose when results for {campaign} are reported{target}.",
         tags=tags,
     )
     return [_built(train), _built(reported)]
@@ -284,11 +340,11 @@ def _built(
 
 def literature_deployment(
     paths: list[str],
-    uri: str,
     cron: str | None = None,
     interval: float | None = None,
     version: str | None = None,
     settle: float = WATCH_SETTLE_SECONDS,
+    timezone: str | None = None,
 ) -> RunnerDeployment:
     """A scheduled ``ingest-literature/<watch>`` deployment over folders of papers.
 
@@ -296,15 +352,16 @@ def literature_deployment(
     schedule picks up only what was dropped into the folders since the last run. A file
     modified less than ``settle`` seconds before a run may still be being copied in: it
     is left (and reported) for a later run, not stored half-written as a paper of its
-    own.
+    own. The runs read the database URI where they execute, as the campaign flows do.
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given, with a
-            schedule :func:`schedule` refuses, ``settle < 0``, or no path is given.
+            schedule :func:`schedule` refuses (``timezone`` too), ``settle < 0``, or no
+            path is given.
     """
     from flows.ingestion import ingest_literature
 
-    when = schedule(cron, interval)
+    when = schedule(cron, interval, timezone)
     if not paths:
         raise ValueError("paths: give at least one folder or file of papers")
     if settle < 0:
@@ -312,7 +369,7 @@ def literature_deployment(
     deployment = ingest_literature.to_deployment(
         name=watch_name(paths),
         schedule=when,
-        parameters={"paths": paths, "uri": uri, "version": version, "settle": settle},
+        parameters={"paths": paths, "version": version, "settle": settle},
         concurrency_limit=ConcurrencyLimitConfig(
             limit=1, collision_strategy=ConcurrencyLimitStrategy.CANCEL_NEW
         ),
@@ -324,8 +381,7 @@ def literature_deployment(
 
 def serve_campaign(
     campaign: str,
-    uri: str,
-    rounds: int,
+    rounds: int | None,
     cron: str | None = None,
     interval: float | None = None,
     oracle: bool = True,
@@ -333,6 +389,7 @@ def serve_campaign(
     closed: bool = False,
     settle: float = SETTLE_SECONDS,
     take_over: bool = False,
+    timezone: str | None = None,
 ) -> None:
     """Serve :func:`campaign_deployments` until interrupted (blocks; pauses schedules on exit).
 
@@ -343,10 +400,13 @@ def serve_campaign(
     subflows (:mod:`flows.serving`), and, on an interval schedule of an open campaign,
     :func:`catch_up`: a run starts at once when none was due within the last interval.
 
+    The runs connect to the database of this process's settings (``MATLOOP_*``): they
+    execute here or in children of this process, which inherit its environment.
+
     Args:
         campaign: Campaign name.
-        uri: MongoDB URI passed to every run.
-        rounds: Target rounds of the scheduled runs.
+        rounds: Target rounds of the scheduled runs and of ``results-reported`` (None:
+            none, for a campaign without an oracle).
         cron: Cron schedule of ``run-campaign``.
         interval: Interval schedule of ``run-campaign``, in seconds.
         oracle: Whether the pool carries reference values (see :func:`campaign_deployments`).
@@ -355,6 +415,7 @@ def serve_campaign(
         settle: Debounce window of the ``results-reported`` triggers, in seconds.
         take_over: Serve the deployments even when another process seems to serve them
             (one killed without stopping, whose deployments Prefect still has ``READY``).
+        timezone: IANA time zone of the cron schedule (default UTC).
 
     Raises:
         ValueError: a bad argument (see :func:`campaign_deployments`).
@@ -364,7 +425,6 @@ def serve_campaign(
     """
     deployments = campaign_deployments(
         campaign,
-        uri,
         rounds,
         cron=cron,
         interval=interval,
@@ -372,6 +432,7 @@ def serve_campaign(
         per_run=per_run,
         closed=closed,
         settle=settle,
+        timezone=timezone,
     )
     _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
@@ -488,18 +549,21 @@ def watch_name(paths: Sequence[str]) -> str:
 
 def serve_literature(
     paths: list[str],
-    uri: str,
     cron: str | None = None,
     interval: float | None = None,
     settle: float = WATCH_SETTLE_SECONDS,
     take_over: bool = False,
+    timezone: str | None = None,
 ) -> None:
     """Serve :func:`literature_deployment` until interrupted (blocks).
 
     Checks its arguments, the working directory and that no other process serves the
     watch, then settles stopped runs, as :func:`serve_campaign` does.
     """
-    deployments = [literature_deployment(paths, uri, cron=cron, interval=interval, settle=settle)]
+    deployment = literature_deployment(
+        paths, cron=cron, interval=interval, settle=settle, timezone=timezone
+    )
+    deployments = [deployment]
     _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)
     _serve(deployments)
@@ -508,7 +572,9 @@ def serve_literature(
 __all__ = [
     "CATCH_UP_TAG",
     "CRON_FIELDS",
+    "CRON_TIMEZONE",
     "HORIZON",
+    "INTERVAL_IN_UTC",
     "MIN_INTERVAL",
     "SCHEDULE_ANCHOR",
     "WATCH_SETTLE_SECONDS",
@@ -516,6 +582,7 @@ __all__ = [
     "catch_up",
     "check_cron",
     "check_interval",
+    "check_timezone",
     "deployment_names",
     "did_or_will_run",
     "literature_deployment",

@@ -101,8 +101,9 @@ def results_reported_triggers(
     The flow run gets ``campaign`` and ``count`` (that of the report that fired it; for
     ``settled`` usually the burst's last, though a server that receives the burst out of
     order may pass another of its reports: the count is informational, every run reads
-    all results from the database) from the event; other parameters (the database URI)
-    come from the deployment's defaults.
+    all results from the database) from the event; other parameters (the round target)
+    come from the deployment's, and the database URI from the settings of the process
+    that runs the flow.
 
     Args:
         campaign: Only this campaign's events; None for every campaign.

@@ -4,7 +4,10 @@ Not named ``literature.py``: Prefect's runner puts a flow file's folder on ``sys
 where a ``literature`` module would shadow the ``literature`` package.
 
 ``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
-its own task only (reported in the flow's result), never the batch. Storing is
+its own task only (reported in the flow's result and logged as a warning with its
+error), never the batch; so does a watched path that is gone. The run's final state
+message counts what it did (``2 stored, 1 skipped (stored before), 1 failed``), as the
+campaign flows' do. Storing is
 idempotent by paper key, so a retried task or a re-run flow adds nothing. Each worker
 process loads the tagger and the sentence encoder once. With ``settle`` (what the
 scheduled deployment over watched folders passes), files modified within the last
@@ -21,15 +24,22 @@ from __future__ import annotations
 import threading
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
-from prefect.futures import wait
+from prefect.futures import PrefectFuture, wait
+from prefect.states import Completed
 
-from agents.literature import make_extractor, paper_files, settled_files, train_and_register
+from agents.literature import (
+    make_extractor,
+    missing_paths,
+    paper_files,
+    settled_files,
+    train_and_register,
+)
 from db.literature import LiteratureStore
-from flows.tasks import _io, campaign_store
+from flows.tasks import TRANSIENT_ERRORS, _io, campaign_store, database_uri
 from literature.ner import TrainConfig
 from literature.pipeline import Extractor
 
@@ -88,7 +98,7 @@ STATUSES = ("stored", "skipped", "failed", UNSETTLED)
 @flow(name="ingest-literature")
 def ingest_literature(
     paths: list[str],
-    uri: str,
+    uri: str | None = None,
     version: str | None = None,
     embeddings: bool = True,
     settle: float = 0.0,
@@ -96,8 +106,9 @@ def ingest_literature(
     """Ingest every file under ``paths`` (files or folders); bad files are listed, skipped.
 
     Args:
-        paths: Files and folders of papers.
-        uri: MongoDB URI.
+        paths: Files and folders of papers (one that is not there is reported as
+            failed, and the others are read).
+        uri: MongoDB URI (default: the settings', :func:`flows.tasks.database_uri`).
         version: Tagger version (the newest SuperMat tagger when ``None``).
         embeddings: Embed sentences for semantic search.
         settle: Leave files modified less than this many seconds ago for a later run
@@ -106,18 +117,61 @@ def ingest_literature(
 
     Returns:
         Counts by status (``stored``, ``skipped`` (stored before), ``failed``,
-        ``unsettled`` (left for a later run)) and each file's outcome.
+        ``unsettled`` (left for a later run)) and each file's outcome (a failed one
+        with its ``error``).
     """
-    files, waiting = settled_files(paper_files(paths), settle)
+    uri = database_uri(uri)
+    missing = missing_paths(paths)  # a watched folder gone (unmounted): the rest go on
+    gone = [
+        {"path": str(p), "status": "failed", "error": "no such file or folder"} for p in missing
+    ]
+    present = [p for p in paths if Path(p) not in missing]
+    files, waiting = settled_files(paper_files(present), settle)
     futures = ingest_file.map(
         [str(p) for p in files], uri=uri, version=version, embeddings=embeddings
     )
     wait(futures)
     left = [{"path": str(u.path), "status": UNSETTLED, "reason": u.reason} for u in waiting]
-    outcomes = [f.result() for f in futures] + left
+    outcomes = gone + [_outcome(p, f) for p, f in zip(files, futures, strict=True)] + left
     counts = {s: sum(o["status"] == s for o in outcomes) for s in STATUSES}
+    _log_failed(outcomes)
     _log_unsettled(left)
-    return {**counts, "files": outcomes}
+    message = _ingest_message(counts)
+    get_run_logger().info("%s", message)
+    return cast(dict[str, Any], Completed(message=message, data={**counts, "files": outcomes}))
+
+
+def _outcome(path: Path, future: PrefectFuture[dict[str, Any]]) -> dict[str, Any]:
+    """A file's outcome; one whose task raised (its extraction) failed.
+
+    Raises:
+        Exception: a :data:`flows.tasks.TRANSIENT_ERRORS` error, the database unreachable
+            through the task's retries (every file would fail alike: the run fails).
+    """
+    state = future.state
+    if state.is_completed():
+        return future.result()
+    error = state.result(raise_on_failure=False)
+    if isinstance(error, TRANSIENT_ERRORS):
+        raise error
+    why = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else state.message
+    return {"path": str(path), "status": "failed", "error": str(why)}
+
+
+def _ingest_message(counts: dict[str, int]) -> str:
+    """``"2 stored, 1 skipped (stored before), 1 failed, 0 left for a later run"``."""
+    return (
+        f"{counts['stored']} stored, {counts['skipped']} skipped (stored before), "
+        f"{counts['failed']} failed, {counts[UNSETTLED]} left for a later run"
+    )
+
+
+def _log_failed(outcomes: list[dict[str, Any]]) -> None:
+    """A warning per file that failed, with its error: the run itself completes."""
+    logger = get_run_logger()
+    for outcome in outcomes:
+        if outcome["status"] == "failed":
+            logger.warning("%s failed: %s", outcome["path"], outcome["error"])
 
 
 def _log_unsettled(left: list[dict[str, Any]]) -> None:

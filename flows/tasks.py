@@ -13,6 +13,10 @@ every time.
 
 Every database task takes the MongoDB URI and connects its own process on first use
 (:func:`campaign_store`), so tasks also run on Dask workers in other processes or hosts.
+Flows take the URI as an optional parameter and default it to the settings
+(:func:`database_uri`): a deployment carries none, since a flow run's parameters are shown
+to whoever can read the Prefect server, and a URI may hold a password. Task arguments are
+not sent to the server.
 """
 
 from __future__ import annotations
@@ -45,6 +49,22 @@ DB_RETRY_DELAYS: list[float] = [1.0, 4.0, 10.0]
 
 _lock = threading.Lock()
 _connected: str | None = None
+
+
+def database_uri(uri: str | None = None) -> str:
+    """``uri``, or the database this process is configured for (``MATLOOP_*`` settings).
+
+    A served run executes in ``flows serve``'s process or a child of it, which inherits
+    its environment: it connects to the database the server was started for.
+
+    Raises:
+        ValueError: naming the variable when the configured URI is not a MongoDB URI.
+    """
+    if uri is not None:
+        return uri
+    from matloop.settings import Settings  # the face's settings: read where flows run
+
+    return Settings().uri
 
 
 def transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -224,6 +244,7 @@ __all__ = [
     "TRANSIENT_ERRORS",
     "campaign_store",
     "campaign_summary",
+    "database_uri",
     "evaluate",
     "fit_model",
     "load_training_data",

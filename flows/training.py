@@ -12,26 +12,30 @@ reachable::
     dask scheduler --host 0.0.0.0 --port 8786          # on the scheduler host
     dask worker tcp://scheduler-host:8786               # on each worker host (matloop installed)
     export MATLOOP_DASK_ADDRESS=tcp://scheduler-host:8786
-    matloop flows serve ...                             # or any process running train_many
+    matloop flows train-many opv moduli                 # runs train_many once
 
-``MATLOOP_DASK_ADDRESS`` is read when this module is imported (the flow's task runner is
-fixed then); to choose at call time use
-``train_many.with_options(task_runner=dask_task_runner(address))(campaigns, uri)``.
+``matloop flows train-many`` reads both variables when it runs. ``flows serve`` deploys
+no ``train-many``: run it from that command or from Python. ``MATLOOP_DASK_ADDRESS`` is
+read when this module is imported (the flow's default task runner is fixed then); to
+choose at call time use
+``train_many.with_options(task_runner=dask_task_runner(address))(campaigns)``.
 Workers need the MongoDB URI to be reachable from them (each task connects its own worker
-process) and a Prefect API to report to (``PREFECT_API_URL``).
+process; the flow passes them the URI it was given, or the settings' of the process that
+runs it) and a Prefect API to report to (``PREFECT_API_URL``).
 """
 
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, cast
 
-from prefect import flow, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.futures import PrefectFuture
+from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 
-from flows.tasks import fit_model, load_training_data, register_model
+from flows.tasks import database_uri, fit_model, load_training_data, register_model
 
 DASK_ADDRESS_ENV = "MATLOOP_DASK_ADDRESS"
 """Environment variable: address of an existing Dask scheduler (``tcp://host:8786``)."""
@@ -76,7 +80,7 @@ def dask_task_runner(address: str | None = None, n_workers: int | None = None) -
 
 
 @flow(name="train-surrogate", flow_run_name="{campaign}-train")
-def train_surrogate(campaign: str, uri: str) -> dict[str, Any]:
+def train_surrogate(campaign: str, uri: str | None = None) -> dict[str, Any]:
     """Fit a campaign's GP on its completed measurements and register it.
 
     The three steps of :func:`agents.training.train_surrogate` as tasks: read (retries on
@@ -85,7 +89,7 @@ def train_surrogate(campaign: str, uri: str) -> dict[str, Any]:
 
     Args:
         campaign: Campaign name.
-        uri: MongoDB URI.
+        uri: MongoDB URI (default: the settings', :func:`flows.tasks.database_uri`).
 
     Returns:
         ``campaign``, ``model_version``, ``n_train``, ``cv_mae`` and ``cv_rmse``
@@ -95,6 +99,7 @@ def train_surrogate(campaign: str, uri: str) -> dict[str, Any]:
         ValueError: with fewer than 3 completed measurements.
 
     """
+    uri = database_uri(uri)
     artifact = fit_model(load_training_data(campaign, uri))
     version = register_model(campaign, uri, artifact)
     return {
@@ -106,27 +111,54 @@ def train_surrogate(campaign: str, uri: str) -> dict[str, Any]:
     }
 
 
+class TrainingFailed(RuntimeError):
+    """Training failed for some campaigns (not for too few results: those are skipped).
+
+    Attributes:
+        trained: Campaign -> model version, for those trained.
+        skipped: Campaign -> why it was skipped.
+        failed: Campaign -> the error, for those that failed.
+    """
+
+    def __init__(
+        self, trained: dict[str, str], skipped: dict[str, str], failed: dict[str, str]
+    ) -> None:
+        """Name the failed campaigns and their errors in the message."""
+        errors = "; ".join(f"{name}: {error}" for name, error in sorted(failed.items()))
+        super().__init__(f"training failed for {', '.join(sorted(failed))} ({errors})")
+        self.trained, self.skipped, self.failed = trained, skipped, failed
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # pickled with the run's result: rebuilt from the outcomes, not the message
+        return (type(self), (self.trained, self.skipped, self.failed))
+
+
 _DEFAULT_RUNNER: TaskRunner[Any] = dask_task_runner()
 
 
 @flow(name="train-many", task_runner=_DEFAULT_RUNNER)
-def train_many(campaigns: list[str], uri: str) -> dict[str, Any]:
+def train_many(campaigns: list[str], uri: str | None = None) -> dict[str, Any]:
     """Train several campaigns' surrogates in parallel on Dask (see the module docstring).
 
     A campaign with too few measurements (or several objectives) is skipped, not an
-    error; any other failure fails the flow run after every campaign has finished.
+    error; any other failure fails the flow run after every campaign has finished. The
+    run's final state says what it did (``trained 2, skipped 1 (empty)``), as the
+    campaign flows' do.
 
     Args:
         campaigns: Campaign names.
-        uri: MongoDB URI (reachable from the Dask workers).
+        uri: MongoDB URI, reachable from the Dask workers (default: the settings' of the
+            process that runs the flow, :func:`flows.tasks.database_uri`).
 
     Returns:
         ``trained`` (campaign -> model version) and ``skipped`` (campaign -> reason).
 
     Raises:
-        RuntimeError: naming the campaigns whose training failed otherwise.
+        TrainingFailed: a ``RuntimeError`` naming the campaigns whose training failed
+            otherwise, with every campaign's outcome.
 
     """
+    uri = database_uri(uri)
     data = load_training_data.map(campaigns, unmapped(uri))
     artifacts = fit_model.map(data)
     versions = register_model.map(campaigns, unmapped(uri), artifacts)
@@ -141,10 +173,30 @@ def train_many(campaigns: list[str], uri: str) -> dict[str, Any]:
         elif isinstance(error, ValueError):
             skipped[name] = str(error)
         else:
-            failed[name] = repr(error)
+            failed[name] = f"{type(error).__name__}: {error}"
+    return _ended(trained, skipped, failed)
+
+
+def _ended(
+    trained: dict[str, str], skipped: dict[str, str], failed: dict[str, str]
+) -> dict[str, Any]:
+    """The run's final state: Completed with the outcomes, or Failed naming the failures.
+
+    A returned Failed state fails the run without a traceback in its log (the failures
+    are task errors, logged where they happened); a caller still gets the exception.
+    """
+    logger = get_run_logger()
     if failed:
-        raise RuntimeError(f"training failed for {sorted(failed)}: {failed}")
-    return {"trained": trained, "skipped": skipped}
+        error = TrainingFailed(trained, skipped, failed)
+        logger.error("%s", error)
+        return cast(dict[str, Any], Failed(message=str(error), data=error))
+    message = f"trained {len(trained)}, skipped {len(skipped)}"
+    if skipped:
+        message += f" ({', '.join(sorted(skipped))})"
+    logger.info("%s", message)
+    return cast(
+        dict[str, Any], Completed(message=message, data={"trained": trained, "skipped": skipped})
+    )
 
 
 def _first_error(stages: tuple[PrefectFuture[Any], ...]) -> BaseException | None:
@@ -164,6 +216,7 @@ def _first_error(stages: tuple[PrefectFuture[Any], ...]) -> BaseException | None
 __all__ = [
     "DASK_ADDRESS_ENV",
     "DASK_WORKERS_ENV",
+    "TrainingFailed",
     "dask_task_runner",
     "train_many",
     "train_surrogate",

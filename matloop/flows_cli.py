@@ -1,13 +1,18 @@
-"""``matloop flows``: serve a campaign's Prefect deployments, or run its flow once.
+"""``matloop flows``: serve a campaign's Prefect deployments, or run its flows once.
 
 Registered in :mod:`matloop.cli` as ``app.add_typer(flows_app, name="flows")``. Prefect
 and the flows are imported only when a command runs, so ``matloop --help`` stays fast.
+No deployment or run gets the database URI (it may hold a password, and Prefect shows
+parameters to whoever can read its server): the runs read it from the settings
+(``MATLOOP_*``) of the process that executes them.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -33,28 +38,37 @@ def _measured(campaigns: Any, campaign: str) -> bool:
     return bool(pool) and all(c.reference is not None for c in pool)
 
 
-def _check_pacing(rounds: int, per_run: int | None) -> None:
+#: ``flows serve``'s round target of a scheduled campaign when --rounds is not given.
+DEFAULT_ROUNDS = 15
+
+#: Prefect's setting that sends a server's anonymous usage heartbeats.
+ANALYTICS_ENV = "PREFECT_SERVER_ANALYTICS_ENABLED"
+
+
+def _check_pacing(rounds: int | None, per_run: int | None) -> None:
     from matloop.cli import CommandError
 
-    if rounds < 0:
+    if rounds is not None and rounds < 0:
         raise CommandError(f"--rounds: must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise CommandError(f"--per-run: must be >= 1, got {per_run}")
 
 
-def _check_schedule(cron: str | None, interval: float | None) -> None:
+def _check_schedule(cron: str | None, interval: float | None, timezone: str | None = None) -> None:
     """Refuse two schedules, and one that Prefect would misread or that never comes round.
 
     Each would otherwise be applied (or fail inside Prefect with a traceback): an
     interval that is not finite, under a second or over 366 days, a cron expression of
     other than five fields (six are read as seconds first), or one with no run within
-    a year (``0 0 31 2 *`` never fires).
+    a year (``0 0 31 2 *`` never fires); a time zone that is no IANA name, or one given
+    without a cron schedule.
     """
-    from flows.deployments import check_cron, check_interval
+    from flows.deployments import CRON_TIMEZONE, check_cron, check_interval
     from matloop.cli import CommandError
 
     if cron is not None and interval is not None:
         raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
+    zone = _check_timezone(timezone, cron)
     if interval is not None:
         try:
             check_interval(interval)
@@ -62,9 +76,24 @@ def _check_schedule(cron: str | None, interval: float | None) -> None:
             raise CommandError(f"--interval: {error}") from None
     if cron is not None:
         try:
-            check_cron(cron)
+            check_cron(cron, timezone=zone or CRON_TIMEZONE)
         except ValueError as error:
             raise CommandError(f"--cron {cron!r}: {error}") from None
+
+
+def _check_timezone(timezone: str | None, cron: str | None) -> str | None:
+    """Refuse a --timezone that is no IANA name, or that has no --cron to apply to."""
+    from flows.deployments import INTERVAL_IN_UTC, check_timezone
+    from matloop.cli import CommandError
+
+    if timezone is None:
+        return None
+    if cron is None:
+        raise CommandError(f"--timezone: {INTERVAL_IN_UTC}; give it with --cron")
+    try:
+        return check_timezone(timezone)
+    except ValueError as error:
+        raise CommandError(f"--timezone: {error}") from None
 
 
 def _check_settle(settle: float | None, least: float, why: str = "") -> None:
@@ -75,14 +104,22 @@ def _check_settle(settle: float | None, least: float, why: str = "") -> None:
         raise CommandError(f"--settle: must be >= {least:g} seconds{why}, got {settle}")
 
 
-def _check_prefect() -> None:
-    """Refuse a Prefect server that is not there (a traceback from Prefect's ``serve``)."""
+def _check_prefect(required: bool = True) -> None:
+    """Refuse a Prefect server that is not there (a long traceback from Prefect).
+
+    Args:
+        required: Refuse no ``PREFECT_API_URL`` too (serving: a temporary API runs no
+            scheduler, so nothing would fire); else a run without it goes to a
+            temporary local API, and only a server named and down is refused.
+    """
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL
 
     from matloop.cli import CommandError
 
     url = PREFECT_API_URL.value()
+    if not url and not required:
+        return
     if not url:  # an ephemeral API runs no scheduler: nothing would fire
         raise CommandError(
             "PREFECT_API_URL is not set: schedules and triggers need a Prefect server "
@@ -119,15 +156,30 @@ TakeOver = Annotated[
     ),
 ]
 
+Timezone = Annotated[
+    str | None,
+    typer.Option(
+        "--timezone",
+        help="IANA time zone the --cron expression is read in, e.g. Europe/Berlin "
+        "(default: UTC); the schedule follows its daylight saving time. --cron only.",
+    ),
+]
+
 
 @flows_app.command("serve")
 def flows_serve(
     campaign: Annotated[str, typer.Option(help="Campaign to serve deployments for.")],
     rounds: Annotated[
-        int, typer.Option(help="Rounds after the initial design each scheduled run aims for.")
-    ] = 15,
+        int | None,
+        typer.Option(
+            help="Rounds after the initial design each scheduled run aims for; "
+            "results-reported proposes no batch past them either (default: 15 with a "
+            "schedule; no limit for a campaign served without one)."
+        ),
+    ] = None,
     cron: Annotated[
-        str | None, typer.Option(help='Cron schedule of run-campaign, e.g. "0 * * * *".')
+        str | None,
+        typer.Option(help='Cron schedule of run-campaign, e.g. "0 * * * *" (UTC: --timezone).'),
     ] = None,
     interval: Annotated[
         float | None, typer.Option(help="Interval schedule of run-campaign, in seconds.")
@@ -145,6 +197,7 @@ def flows_serve(
         ),
     ] = None,
     take_over: TakeOver = False,
+    timezone: Timezone = None,
 ) -> None:
     """Serve run-campaign (scheduled), train-surrogate and results-reported deployments.
 
@@ -152,9 +205,15 @@ def flows_serve(
     schedule: its instruments report through the API, which triggers results-reported. A
     closed campaign is served with run-campaign paused (no new batches), so its late
     results still retrain the model (results-reported); serve says so and keeps running.
-    An interval schedule keeps its times across restarts, and a run starts at once when
-    none was due within the last interval. An interval is 1 s to 366 days; a cron
-    expression has five fields and a run within a year.
+    results-reported proposes no batch once the campaign has --rounds rounds, so results
+    an instrument reports never take a scheduled campaign past its target (--per-run
+    paces the scheduled runs only). An interval schedule keeps its times across
+    restarts, and a run starts at once when none was due within the last interval. An
+    interval is 1 s to 366 days; a cron expression has five fields and a run within a
+    year, and is read in UTC unless --timezone names another zone.
+
+    The runs connect to the database this process is configured for (MATLOOP_MONGODB_URI,
+    or the embedded one): no deployment carries the URI, so Prefect never shows it.
 
     Needs a Prefect server for schedules and triggers (`prefect server start`, then
     PREFECT_API_URL=http://127.0.0.1:4200/api). Runs until interrupted (Ctrl-C).
@@ -167,11 +226,10 @@ def flows_serve(
     """
     from db.campaigns import CLOSED
     from matloop.cli import CommandError, errors, store
-    from matloop.settings import Settings
 
     with errors():
         _check_working_directory()
-        _check_schedule(cron, interval)
+        _check_schedule(cron, interval, timezone)
         _check_pacing(rounds, per_run)
         _check_settle(settle, 10, " (Prefect's least)")
         _check_prefect()
@@ -193,7 +251,8 @@ def flows_serve(
         from flows.deployments import deployment_names, serve_campaign
         from flows.events import SETTLE_SECONDS
 
-        uri = Settings().uri
+        if oracle and rounds is None:
+            rounds = DEFAULT_ROUNDS
         # not an error: under `restart: unless-stopped` an exit would loop forever, and the
         # campaign's running trials may still report (their results retrain the model)
         closed = campaigns.get(campaign).status == CLOSED
@@ -206,7 +265,6 @@ def flows_serve(
         )
     serve_campaign(
         campaign,
-        uri,
         rounds,
         cron=cron,
         interval=interval,
@@ -215,6 +273,7 @@ def flows_serve(
         closed=closed,
         settle=SETTLE_SECONDS if settle is None else settle,
         take_over=take_over,
+        timezone=timezone,
     )
 
 
@@ -240,7 +299,7 @@ def flows_run(
     ],
     rounds: Annotated[
         int, typer.Option(help="Rounds after the initial design to bring it to (in total).")
-    ] = 15,
+    ] = DEFAULT_ROUNDS,
     per_run: Annotated[
         int | None,
         typer.Option(help="Batches this run adds at most (default: up to --rounds)."),
@@ -251,12 +310,14 @@ def flows_run(
     Brings CAMPAIGN to its initial design plus --rounds rounds with its lookup oracle,
     exactly as a scheduled run does (resumable; trials an instrument claimed are left
     to it). Needs no Prefect server: without PREFECT_API_URL the run goes to a temporary
-    local Prefect API started for it; with PREFECT_API_URL it shows up on that server.
+    local Prefect API started for it (its usage analytics off unless
+    PREFECT_SERVER_ANALYTICS_ENABLED says otherwise); with PREFECT_API_URL it shows up on
+    that server, which must answer.
     """
+    _quiet_temporary_server()  # first: before anything loads Prefect
     from rich.markup import escape
 
     from matloop.cli import CommandError, console, errors, store
-    from matloop.settings import Settings
 
     with errors():
         _check_pacing(rounds, per_run)
@@ -267,10 +328,11 @@ def flows_run(
                 f"campaign {campaign!r}: it has no pool with reference values, so the lookup "
                 "oracle cannot measure it; its instruments report through the API"
             )
-        uri = Settings().uri
+        _check_prefect(required=False)
         from flows.campaigns import MESSAGE, run_campaign
 
-    summary = run_campaign(campaign, rounds, uri, per_run=per_run)
+    # no uri: the run reads this process's settings, and its parameters show no URI
+    summary = run_campaign(campaign, rounds, per_run=per_run)
     if summary["closed"]:  # closed while it ran
         _warn(summary[MESSAGE])
     else:
@@ -278,10 +340,90 @@ def flows_run(
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != MESSAGE}))
 
 
+def _quiet_temporary_server() -> None:
+    """Default the temporary Prefect server's usage analytics off (``PREFECT_SERVER_...``).
+
+    A run without PREFECT_API_URL gets a temporary local server, whose telemetry
+    heartbeat competes with the run for its SQLite file (~110 lines of "database is
+    locked" tracebacks) or fails to reach Prefect without a route out. Set before Prefect
+    loads its settings, unless the environment sets it: Prefect hands its settings to the
+    temporary server, and to Dask workers, which start temporary servers of their own.
+    """
+    os.environ.setdefault(ANALYTICS_ENV, "false")
+
+
+@flows_app.command("train-many")
+def flows_train_many(
+    campaigns: Annotated[list[str], typer.Argument(help="Campaigns whose surrogates to train.")],
+) -> None:
+    """Train several campaigns' surrogates in parallel on Dask (train-many), once.
+
+    Runs the train-many flow in this process on a local Dask cluster
+    (MATLOOP_DASK_WORKERS worker processes, default one per core) or on the scheduler
+    MATLOOP_DASK_ADDRESS names, whose workers must reach the database. Prints each
+    campaign's outcome: the model version registered, or why it was skipped (fewer
+    than 3 results, several objectives) or failed; exits 1 naming the failed ones. Like
+    `flows run`, it needs no Prefect server (PREFECT_API_URL: one that must answer).
+    """
+    _quiet_temporary_server()  # first: before anything loads Prefect
+    from prefect.task_runners import TaskRunner
+
+    from matloop.cli import errors, store
+
+    with errors():
+        known = store()
+        for name in dict.fromkeys(campaigns):
+            known.get(name)  # a LookupError naming it: refused before a cluster starts
+        _check_prefect(required=False)
+        from flows.training import dask_task_runner, train_many
+
+        runner: TaskRunner[Any] = dask_task_runner()  # MATLOOP_DASK_* read now
+    state = train_many.with_options(task_runner=runner)(
+        list(dict.fromkeys(campaigns)), return_state=True
+    )
+    _report_training(state)
+
+
+def _report_training(state: Any) -> None:
+    """Print each campaign's outcome of a train-many run; exit 1 naming failures."""
+    from rich.markup import escape
+
+    from flows.training import TrainingFailed
+    from matloop.cli import CommandError, console, errors
+
+    result = state.result(raise_on_failure=False)
+    with errors():
+        if isinstance(result, TrainingFailed):
+            _print_training(result.trained, result.skipped, result.failed)
+            raise CommandError(f"training failed for {', '.join(sorted(result.failed))}")
+        if isinstance(result, BaseException) or not isinstance(result, dict):
+            raise CommandError(f"train-many failed: {state.message or result}")
+    _print_training(result["trained"], result["skipped"], {})
+    console.print(escape(state.message or ""), highlight=False, soft_wrap=True)
+
+
+def _print_training(
+    trained: dict[str, str], skipped: dict[str, str], failed: dict[str, str]
+) -> None:
+    """One line per campaign: ``opv: trained opv:gp:913cbe607e0c``, ``x: skipped (...)``."""
+    from rich.markup import escape
+
+    from matloop.cli import console
+
+    lines = [f"{name}: trained {version}" for name, version in trained.items()]
+    lines += [f"{name}: skipped ({why})" for name, why in skipped.items()]
+    lines += [f"{name}: failed ({error})" for name, error in failed.items()]
+    for line in sorted(lines):  # one line each, however long: for grep
+        console.print(escape(line), highlight=False, soft_wrap=True)
+
+
 @flows_app.command("serve-literature")
 def flows_serve_literature(
     paths: Annotated[list[str], typer.Argument(help="Folders (or files) of papers to watch.")],
-    cron: Annotated[str | None, typer.Option(help="Cron schedule of ingest-literature.")] = None,
+    cron: Annotated[
+        str | None,
+        typer.Option(help="Cron schedule of ingest-literature (UTC: --timezone)."),
+    ] = None,
     interval: Annotated[
         float | None, typer.Option(help="Interval schedule of ingest-literature, in seconds.")
     ] = None,
@@ -294,27 +436,32 @@ def flows_serve_literature(
         ),
     ] = None,
     take_over: TakeOver = False,
+    timezone: Timezone = None,
 ) -> None:
     """Serve a scheduled ingest-literature deployment over folders of papers.
 
     The deployment is named after the folders (`ingest-literature/papers-1a2b3c4d`), one
-    per set of folders, so several watchers can share one Prefect server.
+    per set of folders, so several watchers can share one Prefect server. Each path must
+    exist when serving starts (a typo is refused, naming it); one gone at a run's time
+    (an unmounted share) is counted as failed, and the others are read.
 
     Each run ingests the files not stored yet, except those modified within the last
     --settle seconds (still being copied in?): a later run reads them, and the run's
-    result lists them as unsettled. Needs a Prefect server (PREFECT_API_URL) and a
+    result lists them as unsettled. Each file that fails is logged as a warning with
+    its error, and the run's state message counts the files stored, skipped (stored
+    before), failed and left for later. Needs a Prefect server (PREFECT_API_URL) and a
     registered tagger (`matloop literature train`). Runs until interrupted (Ctrl-C).
     Refuses a watch another process serves now, as `flows serve` does (--take-over).
     """
     from matloop.cli import CommandError, errors, store
-    from matloop.settings import Settings
 
     with errors():
         _check_working_directory()
         if cron is None and interval is None:
             raise CommandError("give exactly one schedule: --cron EXPR or --interval SECONDS")
-        _check_schedule(cron, interval)
+        _check_schedule(cron, interval, timezone)
         _check_settle(settle, 0)
+        _check_paths(paths)
         _check_prefect()
         store()
         from db.literature import LiteratureStore
@@ -323,10 +470,20 @@ def flows_serve_literature(
         from flows.deployments import WATCH_SETTLE_SECONDS, serve_literature, watch_name
         from flows.ingestion import ingest_literature
 
-        uri = Settings().uri
         _check_not_served([f"{ingest_literature.name}/{watch_name(paths)}"], take_over)
     watch = WATCH_SETTLE_SECONDS if settle is None else settle
-    serve_literature(paths, uri, cron=cron, interval=interval, settle=watch, take_over=take_over)
+    serve_literature(
+        paths, cron=cron, interval=interval, settle=watch, take_over=take_over, timezone=timezone
+    )
+
+
+def _check_paths(paths: list[str]) -> None:
+    """Refuse paths that name no file or folder: each run would only report them failed."""
+    from matloop.cli import CommandError
+
+    missing = [path for path in paths if not Path(path).exists()]  # as the runs look
+    if missing:
+        raise CommandError(f"PATHS: no such file or folder: {', '.join(missing)}")
 
 
 if __name__ == "__main__":

@@ -52,24 +52,23 @@ def test_ingest_literature_stores_each_paper_once_and_skips_bad_files(
     assert PassageDocument.objects.count() == passages
 
 
-def test_literature_deployment_is_scheduled_over_its_folders(mongodb_uri: str) -> None:
-    deployment = literature_deployment(["/papers"], mongodb_uri, interval=3600)
+def test_literature_deployment_is_scheduled_over_its_folders() -> None:
+    deployment = literature_deployment(["/papers"], interval=3600)
     assert deployment.name == watch_name(["/papers"])
-    assert deployment.parameters == {
+    assert deployment.parameters == {  # no database URI: the runs read the settings
         "paths": ["/papers"],
-        "uri": mongodb_uri,
         "version": None,
         "settle": WATCH_SETTLE_SECONDS,  # a watched folder's files may be half-copied
     }
-    eager = literature_deployment(["/papers"], mongodb_uri, interval=3600, settle=0)
+    eager = literature_deployment(["/papers"], interval=3600, settle=0)
     assert eager.parameters["settle"] == 0
     assert len(deployment.schedules) == 1
     with pytest.raises(ValueError, match="exactly one schedule"):
-        literature_deployment(["/papers"], mongodb_uri)
+        literature_deployment(["/papers"])
     with pytest.raises(ValueError, match="paths"):
-        literature_deployment([], mongodb_uri, cron="0 * * * *")
+        literature_deployment([], cron="0 * * * *")
     with pytest.raises(ValueError, match="settle must be >= 0"):
-        literature_deployment(["/papers"], mongodb_uri, interval=60, settle=-1)
+        literature_deployment(["/papers"], interval=60, settle=-1)
 
 
 def test_each_watch_has_a_deployment_of_its_own(
@@ -87,8 +86,7 @@ def test_each_watch_has_a_deployment_of_its_own(
     assert watch_name([str(other), str(lab), f"{lab}/"]) == both  # order, repeats, slashes
     assert both not in (name, watch_name([str(other)]))
     applied = {
-        literature_deployment([str(folder)], "mongodb://db/x", interval=3600).apply()
-        for folder in (lab, other, lab)
+        literature_deployment([str(folder)], interval=3600).apply() for folder in (lab, other, lab)
     }
     assert len(applied) == 2
     assert watch_name(["/"]).startswith("root-")
@@ -159,12 +157,12 @@ def test_train_tagger_flow_registers_a_tagger(mongodb_uri: str, tmp_path: Path) 
 
 
 def test_serve_literature_leaves_files_a_settle_time_to_be_copied_in(
-    registered_tagger: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+    registered_tagger: str, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     served: list[dict[str, Any]] = []
     monkeypatch.setattr("flows.deployments.serve_literature", lambda *a, **kw: served.append(kw))
     cli, env = CliRunner(), {"MATLOOP_MONGODB_URI": mongodb_uri}
-    args = ["serve-literature", "papers", "--interval", "60"]
+    args = ["serve-literature", str(tmp_path), "--interval", "60"]
     for extra, settle in [([], WATCH_SETTLE_SECONDS), (["--settle", "0"], 0)]:
         result = cli.invoke(flows_app, [*args, *extra], env=env)
         assert result.exit_code == 0, result.output

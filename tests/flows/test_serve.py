@@ -146,18 +146,25 @@ def serving(
         _stop(process, signal.SIGINT)  # serve pauses its schedules on the way out
 
 
-def _completed_runs(api: str, flow_name: str, uri: str) -> list[FlowRun]:
-    """Completed runs of a flow on this test's database (the server outlives tests)."""
+@pytest.fixture
+def started() -> datetime.datetime:
+    """When the test started: the runs it made were created since (the server outlives it)."""
+    return datetime.datetime.now(datetime.UTC)
+
+
+def _completed_runs(api: str, flow_name: str | None, since: datetime.datetime) -> list[FlowRun]:
+    """Completed runs of a flow (of every flow: None) created since ``since``."""
+    named = None if flow_name is None else FlowFilter(name=FlowFilterName(any_=[flow_name]))
     with temporary_settings(updates={PREFECT_API_URL: api}), get_client(sync_client=True) as c:
         runs = c.read_flow_runs(
-            flow_filter=FlowFilter(name=FlowFilterName(any_=[flow_name])),
+            flow_filter=named,
             flow_run_filter=FlowRunFilter(
                 state=FlowRunFilterState(type=FlowRunFilterStateType(any_=[StateType.COMPLETED]))
             ),
             sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-            limit=50,
+            limit=200,
         )
-    return [run for run in runs if run.parameters.get("uri") == uri]
+    return [run for run in runs if run.created is not None and run.created >= since]
 
 
 def _wait_for(
@@ -178,29 +185,32 @@ def test_a_served_campaign_runs_on_its_interval_schedule(
     prefect_server: str,
     serving: Callable[..., subprocess.Popen[bytes]],
     random_campaign: CampaignAgent,
-    mongodb_uri: str,
     tmp_path: Path,
+    started: datetime.datetime,
 ) -> None:
     name = random_campaign.name
     process = serving("--campaign", name, "--rounds", "1", "--interval", "3")
     runs = _wait_for(
         lambda: [
             run
-            for run in _completed_runs(prefect_server, "run-campaign", mongodb_uri)
+            for run in _completed_runs(prefect_server, "run-campaign", started)
             if run.auto_scheduled  # created by the server's scheduler from the interval
         ],
         process,
         tmp_path / "serve.log",
         "scheduled run",
     )
-    expected = {"campaign": name, "rounds": 1, "uri": mongodb_uri, "per_run": None}
-    assert runs[0].parameters == expected
+    # no database URI (it may hold a password): the runs read serve's MATLOOP_MONGODB_URI
+    assert runs[0].parameters == {"campaign": name, "rounds": 1, "per_run": None}
     # a catch-up run may have started first (nothing was due), unless the server's
     # scheduler had a slot due within the 3 s before serving began: catch_up's own test
-    first = _completed_runs(prefect_server, "run-campaign", mongodb_uri)[0]
+    first = _completed_runs(prefect_server, "run-campaign", started)[0]
     assert first.auto_scheduled or CATCH_UP_TAG in first.tags
-    status = random_campaign.status()
+    status = random_campaign.status()  # so they ran on the database serve was started for
     assert (status.rounds, status.measurements) == (1, 14)  # initial 10 + one round of 4
+    every = _completed_runs(prefect_server, None, started)  # campaign-round subflows too
+    assert {r.flow_id for r in every} != {first.flow_id}
+    assert all(r.parameters.get("uri") is None for r in every), [r.parameters for r in every]
 
 
 @pytest.mark.slow
@@ -208,8 +218,8 @@ def test_a_results_reported_event_runs_the_served_campaign_deployment(
     prefect_server: str,
     serving: Callable[..., subprocess.Popen[bytes]],
     random_campaign: CampaignAgent,
-    mongodb_uri: str,
     tmp_path: Path,
+    started: datetime.datetime,
 ) -> None:
     name = random_campaign.name
     oracle = LookupOracle.from_candidates(random_campaign.store.candidates(name))
@@ -222,17 +232,19 @@ def test_a_results_reported_event_runs_the_served_campaign_deployment(
         assert emit_results_reported(name, 10) is not None
         EventsWorker.drain_all()
     runs = _wait_for(
-        lambda: _completed_runs(prefect_server, "results-reported", mongodb_uri),
+        lambda: _completed_runs(prefect_server, "results-reported", started),
         process,
         log,
         "triggered run",
     )
     assert not runs[0].auto_scheduled
     assert runs[0].parameters["campaign"] == name and str(runs[0].parameters["count"]) == "10"
+    assert runs[0].parameters["rounds"] == 15  # serve's default target for a scheduled one
+    assert runs[0].parameters.get("uri") is None
     assert len(random_campaign.pending()) == 4  # the next batch handed out
     records = ModelRecord.objects  # and the surrogate retrained on the 10 results
     assert records.count() == 1 and records.first().metrics["n_train"] == 10
-    assert _completed_runs(prefect_server, "run-campaign", mongodb_uri) == []
+    assert _completed_runs(prefect_server, "run-campaign", started) == []
 
 
 @pytest.mark.slow
@@ -322,10 +334,10 @@ def test_serve_schedules_only_campaigns_its_oracle_can_measure(
     assert box.exit_code == 1 and "'box': it has no pool" in box.output  # an open space
     paced = cli.invoke(flows_app, ["serve", "--campaign", "box", "--per-run", "1"], env=env)
     assert paced.exit_code == 1 and "--per-run paces a schedule" in paced.output
-    deployments = campaign_deployments("lab", mongodb_uri, 0, oracle=False)
+    deployments = campaign_deployments("lab", 0, oracle=False)
     assert [d.flow_name for d in deployments] == ["train-surrogate", "results-reported"]
     assert {t.within.total_seconds() for t in deployments[1].triggers} == {SETTLE_SECONDS}
-    slow = campaign_deployments("lab", mongodb_uri, 0, oracle=False, settle=120)[1]
+    slow = campaign_deployments("lab", 0, oracle=False, settle=120)[1]
     assert {t.within.total_seconds() for t in slow.triggers} == {120}
 
 
@@ -349,23 +361,23 @@ def test_serving_a_closed_campaign_pauses_its_schedule_and_keeps_serving_results
         flows_app, [*args, "--settle", "90"], env={"MATLOOP_MONGODB_URI": mongodb_uri}
     )
     assert settled.exit_code == 0 and served[1]["settle"] == 90
-    run, train, reported = campaign_deployments(name, mongodb_uri, 3, interval=60, closed=True)
+    run, train, reported = campaign_deployments(name, 3, interval=60, closed=True)
     assert run.paused is True and not train.paused and not reported.paused
-    assert campaign_deployments(name, mongodb_uri, 3, interval=60)[0].paused is False
+    assert campaign_deployments(name, 3, interval=60)[0].paused is False
 
 
 def test_interval_schedules_keep_their_times_across_restarts() -> None:
     def anchor(deployment: Any) -> datetime.datetime:
         return deployment.schedules[0].schedule.anchor_date
 
-    first = campaign_deployments("opv", "mongodb://db/x", 6, interval=600, per_run=1)[0]
+    first = campaign_deployments("opv", 6, interval=600, per_run=1)[0]
     time.sleep(0.01)  # a later `flows serve` start
-    again = campaign_deployments("opv", "mongodb://db/x", 6, interval=600, per_run=1)[0]
+    again = campaign_deployments("opv", 6, interval=600, per_run=1)[0]
     assert anchor(first) == anchor(again) == SCHEDULE_ANCHOR
     assert first.schedules[0].schedule.interval == datetime.timedelta(seconds=600)
-    papers = literature_deployment(["papers"], "mongodb://db/x", interval=3600)
+    papers = literature_deployment(["papers"], interval=3600)
     assert anchor(papers) == SCHEDULE_ANCHOR
-    cron = campaign_deployments("opv", "mongodb://db/x", 6, cron="0 * * * *")[0]
+    cron = campaign_deployments("opv", 6, cron="0 * * * *")[0]
     assert cron.schedules[0].schedule.cron == "0 * * * *"
 
 
@@ -380,9 +392,7 @@ def _runs_of(deployment_id: uuid.UUID) -> list[FlowRun]:
 
 def test_catch_up_starts_one_run_when_none_was_due_within_the_interval() -> None:
     # not served: the runs stay scheduled; a campaign name no other test deploys
-    run = campaign_deployments(
-        f"catch-up-{uuid.uuid4().hex[:8]}", "mongodb://db/x", 2, interval=3600
-    )[0]
+    run = campaign_deployments(f"catch-up-{uuid.uuid4().hex[:8]}", 2, interval=3600)[0]
     started = catch_up(run, 3600)
     assert started is not None
     assert catch_up(run, 3600) is None  # a restart right after: the run is there already

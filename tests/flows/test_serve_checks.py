@@ -52,7 +52,7 @@ def _polled(client: SyncPrefectClient, ids: list[uuid.UUID]) -> None:
 
 def _served(name: str, interval: float = 3600, rounds: int = 2) -> list[uuid.UUID]:
     """A campaign's deployments, applied and polled: as another `flows serve` has them."""
-    deployments = campaign_deployments(name, "mongodb://db/x", rounds, interval=interval)
+    deployments = campaign_deployments(name, rounds, interval=interval)
     ids = [_id(deployment) for deployment in deployments]
     with get_client(sync_client=True) as client:
         _polled(client, ids)
@@ -172,16 +172,16 @@ def test_serve_campaign_applies_nothing_while_another_process_serves_it(
     served: list[Any] = []
     monkeypatch.setattr("flows.deployments.serve", lambda *d: served.append(d))
     with pytest.raises(DeploymentServedError, match=f"run-campaign/{name} is being served"):
-        serve_campaign(name, "mongodb://db/x", 15, interval=60)
+        serve_campaign(name, 15, interval=60)
     with pytest.raises(ValueError, match="interval: must be from 1"):  # and checked first
-        serve_campaign(name, "mongodb://db/x", 15, interval=1e12)
+        serve_campaign(name, 15, interval=1e12)
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment(ids[0])
         assert deployment.parameters["rounds"] == 25 and not deployment.paused
         assert deployment.schedules[0].schedule.interval == datetime.timedelta(seconds=3600)
         assert served == []
         # the serving process was killed: taking over applies this one's deployments
-        serve_campaign(name, "mongodb://db/x", 15, interval=60, take_over=True)
+        serve_campaign(name, 15, interval=60, take_over=True)
         assert len(served) == 1
         assert client.read_deployment(ids[0]).parameters["rounds"] == 15
 

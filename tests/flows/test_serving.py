@@ -53,7 +53,7 @@ EDITABLE = "site-packages" not in Path(flows.__file__).resolve().parts
 def _deployed(interval: float = 3600) -> tuple[str, list[RunnerDeployment], list[uuid.UUID]]:
     """A campaign's deployments, applied (named for this test only; nothing serves them)."""
     name = f"serving-{uuid.uuid4().hex[:8]}"
-    deployments = campaign_deployments(name, "mongodb://db/x", 2, interval=interval)
+    deployments = campaign_deployments(name, 2, interval=interval)
     ids = [deployment.apply() for deployment in deployments]
     assert all(isinstance(i, uuid.UUID) for i in ids)
     return name, deployments, ids  # type: ignore[return-value]
@@ -239,7 +239,7 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
 
         monkeypatch.setattr("flows.deployments.serve", serving)
         with pytest.raises(SystemExit):
-            serve_campaign(name, "mongodb://db/x", 2, interval=3600)
+            serve_campaign(name, 2, interval=3600)
         assert seen["orphan"] == StateType.CRASHED
         runs = client.read_flow_runs(limit=200)
         assert any(r.deployment_id == deployment and CATCH_UP_TAG in r.tags for r in runs)

@@ -1,0 +1,66 @@
+"""ingest-literature reports what failed: a warning per file, counts in its state message."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from agents.literature import missing_paths, paper_files
+from db.literature import LiteratureStore, PaperDocument
+from discovery.domain import ModelArtifact
+from flows.ingestion import ingest_literature
+from literature.ner import Tagger
+
+MGB2 = "Superconductivity in MgB2\n\nMgB2 becomes superconducting at 39 K. It is cheap."
+
+
+@pytest.fixture
+def registered_tagger(mongodb_uri: str) -> str:
+    # An untrained head: the flow's reporting, not the tagger's quality, is under test here.
+    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
+    artifact = ModelArtifact("tagger-supermat", "1" * 64, {}, tagger.to_bytes())
+    return LiteratureStore().save_tagger(artifact)
+
+
+def test_paper_files_refuses_paths_that_are_not_there(tmp_path: Path) -> None:
+    (tmp_path / "a.txt").write_text("x")
+    typo = tmp_path / "papres"
+    assert paper_files([tmp_path]) == [tmp_path / "a.txt"]
+    assert missing_paths([tmp_path, typo, str(typo)]) == [typo, typo]
+    with pytest.raises(FileNotFoundError, match=f"paths: no such file or folder: {typo}$"):
+        paper_files([tmp_path, typo])  # not taken for a file, to fail as a bad paper
+
+
+def test_ingest_literature_warns_of_each_failed_file_and_counts_in_its_state(
+    registered_tagger: str,
+    mongodb_uri: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    papers, gone = tmp_path / "papers", tmp_path / "unmounted"
+    papers.mkdir()
+    (papers / "mgb2.txt").write_text(MGB2)
+    (papers / "junk.pdf").write_bytes(b"%PDF-1.4\n\x00\x01 truncated")
+    caplog.set_level(logging.INFO)
+    state = ingest_literature(
+        [str(papers), str(gone)], mongodb_uri, embeddings=False, return_state=True
+    )
+    assert state.is_completed()  # bad files fail alone: the run goes on
+    assert state.message == "1 stored, 0 skipped (stored before), 2 failed, 0 left for a later run"
+    result = state.result()
+    assert (result["stored"], result["failed"]) == (1, 2)
+    assert PaperDocument.objects.count() == 1
+    warned = [  # the run's log (not pypdf's own warning about the junk)
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.WARNING and r.name == "prefect.flow_runs"
+    ]
+    assert f"{gone} failed: no such file or folder" in warned
+    junk = [w for w in warned if w.startswith(f"{papers / 'junk.pdf'} failed: ")]
+    assert len(junk) == 1 and len(warned) == 2
+    logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
+    assert state.message in logged
+    again = ingest_literature([str(papers)], mongodb_uri, embeddings=False, return_state=True)
+    assert again.message == "0 stored, 1 skipped (stored before), 1 failed, 0 left for a later run"
