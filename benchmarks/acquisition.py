@@ -43,6 +43,9 @@ the README).
         gp+top+iwarp+warp+endgame bayesgp+top+iwarp+warp bayesgp+top+iwarp+warp+endgame \
         --sets benzylation snar colors_n9 --skip-composition --skip-multi \
         --output benchmarks/results/acquisition_bayesgp
+    python benchmarks/acquisition.py --first-seed 300 --strategies botorch \
+        gp+top+iwarp+warp+endgame gp+topk+iwarp+warp+endgame --skip-composition \
+        --skip-multi --output benchmarks/results/acquisition_fresh   # seeds nothing saw
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
 """
