@@ -382,8 +382,12 @@ class LogProbabilityInTop(AcquisitionFunction):
     the top in none of the samples: counts alone would tie them, and the batch would go
     by pool order. So each count is completed by one more sample, an analytic one: the
     candidate's chance of clearing each kept sample's k-th value from its marginal
-    (:meth:`shortlist_scores`' estimate), which ranks candidates however far in the tail
-    and moves a count by less than one sample.
+    (:meth:`shortlist_scores`' estimate; under a fully Bayesian GP, the marginal of the
+    sample's own hyperparameter draw), which ranks candidates however far in the tail
+    and moves a count by less than one sample. It follows the beliefs only through the
+    thresholds of the samples kept, not through a candidate's correlation with the
+    pending experiments: among candidates that no sample puts in the top, a batch
+    spreads out little.
 
     The candidates must be given before scoring (:meth:`prepare`), since they are sampled
     jointly with the reference: the pool's available rows, or a large pool's shortlist
@@ -421,8 +425,8 @@ class LogProbabilityInTop(AcquisitionFunction):
         self.count = top_count(len(reference), TOP_FRACTION)
         self.rows: dict[bytes, int] = {}
         self.member = torch.zeros(samples, 0, dtype=reference.dtype, device=reference.device)
-        self.thresholds = torch.zeros(samples, dtype=reference.dtype, device=reference.device)
-        self.mean, self.sigma = self.thresholds[:0], self.thresholds[:0]
+        self.tail_shift = self.member[0]  # n, and S x n: see _prepare_tail
+        self.tail_share = self.member
         self.weights = self._uniform()
         super().set_X_pending(None)
 
@@ -453,12 +457,29 @@ class LogProbabilityInTop(AcquisitionFunction):
         X = torch.cat(points)
         f = self._draw(X)
         self.rows = rows
-        self.thresholds = self._thresholds(f)  # S x 1
-        self.member = (f >= self.thresholds).to(f)  # S x n; S x M under a bayesgp
-        self.thresholds = self.thresholds.squeeze(-1)
-        with torch.no_grad():
-            self.mean, self.sigma = _marginals(self.model, X)
+        thresholds = self._thresholds(f)  # S x 1
+        self.member = (f >= thresholds).to(f)  # S x n; (S M) x n under a bayesgp
+        self._prepare_tail(X, thresholds)
         self.set_X_pending(self.X_pending)
+
+    def _prepare_tail(self, X: torch.Tensor, thresholds: torch.Tensor) -> None:
+        """The analytic sample's terms: ``log P(f(x) > t_s)`` from x's marginal, per sample.
+
+        Kept as ``shift + log(share)`` (the largest over the samples, and ``S x n``
+        shares of it), so that :meth:`forward` averages them over the kept samples with
+        one product, as it counts.
+
+        Args:
+            X: ``n x d`` points sampled.
+            thresholds: ``S x 1`` each sample's k-th value; a fully Bayesian GP's samples
+                cycle through its ``M`` hyperparameter draws (row ``r`` is draw ``r % M``).
+        """
+        with torch.no_grad():
+            mean, sigma = _sampled_marginals(self.model, X)  # M x n
+        cycles = len(thresholds) // len(mean)
+        log_p = log_ndtr((mean.repeat(cycles, 1) - thresholds) / sigma.repeat(cycles, 1))
+        self.tail_shift = log_p.max(0).values
+        self.tail_share = (log_p - self.tail_shift).exp()
 
     def shortlist_scores(self, candidates: torch.Tensor) -> torch.Tensor:
         """Approximate log-probabilities of ``n x d`` candidates, shape ``n``.
@@ -502,8 +523,10 @@ class LogProbabilityInTop(AcquisitionFunction):
         counts = self.weights @ self.member[:, columns]  # b, over the kept samples
         kept = self.weights.sum()
         # the analytic sample: the weighted mean over kept samples of P(f(x) > t_s)
-        z = (self.mean[columns].unsqueeze(-1) - self.thresholds) / self.sigma[columns, None]
-        tail = torch.logsumexp(log_ndtr(z) + self.weights.log(), dim=-1) - kept.log()
+        shares = (self.weights @ self.tail_share[:, columns]).clamp_min(
+            torch.finfo(kept.dtype).tiny
+        )
+        tail = self.tail_shift[columns] + shares.log() - kept.log()
         log_p = torch.logaddexp(counts.log(), tail) - (kept + 1).log()
         return log_p.reshape(X.shape[:-2])
 

@@ -656,11 +656,16 @@ def test_topk_ranks_candidates_no_sample_puts_in_the_top_by_their_marginal_chanc
     columns = acqf._indices(torch.as_tensor(pool))
     tail = np.flatnonzero(acqf.member[:, columns].sum(0).numpy() == 0)
     assert len(tail) > 50  # most of the pool, as late in a campaign most of what is left
-    mean, sigma = acqf.mean[columns].numpy()[tail], acqf.sigma[columns].numpy()[tail]
-    chance = stats.norm.sf((acqf.thresholds.numpy() - mean[:, None]) / sigma[:, None]).mean(1)
-    # not tied at a floor, where the batch would go by pool order: ranked by marginals
+    model = acqf.model
+    with torch.no_grad():
+        f = acqf.sampler(model.posterior(acqf.reference))[..., 0]  # the samples prepared
+        thresholds = f.topk(acqf.count, dim=-1).values[:, -1].numpy()
+        posterior = model.posterior(torch.as_tensor(pool[tail]))
+    mean, sigma = posterior.mean[:, 0].numpy(), posterior.variance[:, 0].sqrt().numpy()
+    chance = stats.norm.sf((thresholds - mean[:, None]) / sigma[:, None]).mean(1)
+    # not tied at a floor, where the batch would go by pool order: each its marginal chance
     assert np.isfinite(log_p[tail]).all() and len(set(log_p[tail])) == len(tail)
-    assert stats.spearmanr(log_p[tail], chance).statistic > 0.999
+    assert np.exp(log_p[tail]) * 513 == pytest.approx(chance, rel=1e-6)
     assert np.exp(log_p[tail]).max() < 1 / 513  # less than one sample's worth
 
 
