@@ -1606,8 +1606,15 @@ def _read_at(
     second_read = _read_unit(text, second.end()) if second else None
     if second and unit is not None and second_read and second_read[0] != unit:
         # "1 bar to 3 GPa": the first end in the second's unit; "5 K to 3 GPa" is no range
-        converted = _in_unit(first, unit, second_read[0])
-        second, first = (second, converted) if converted is not None else (None, first)
+        target = second_read[0]
+        converted = _in_unit(first, unit, target)
+        if converted is None:
+            second = None
+        else:  # its ± too, as a difference: "1 ± 0.5 bar to 3 GPa"
+            if uncertainty is not None:
+                uncertainty = float(registry().Quantity(first + uncertainty, unit).to(target).m)
+                uncertainty -= converted
+            first = converted
     if second:  # "20-30 K", "12 K to 9 K", "between 20 and 30 K"
         high = float(second.group(1))
         unit, end = second_read if second_read else (unit, second.end())

@@ -1183,6 +1183,11 @@ def test_a_range_whose_ends_have_their_own_units_converts_the_first(
     assert (result.low, result.high) == (pytest.approx(low), pytest.approx(high))
 
 
+def test_the_uncertainty_of_a_ranges_first_end_is_converted_with_it() -> None:
+    result = parse_quantity("1 ± 0.5 bar to 3 GPa", kind="pressure")
+    assert result is not None and result.uncertainty == pytest.approx(5e-5)
+
+
 def test_two_numbers_in_units_of_different_kinds_are_no_range() -> None:
     result = parse_quantity("5 K to 3 GPa", kind="temperature")
     assert result is not None and (result.low, result.high, result.unit) == (5.0, 5.0, "K")
