@@ -166,8 +166,8 @@ def literature_ingest(
 
     with errors(), quiet_libraries():
         store = _store()
+        files = paper_files(paths)  # a path that is not there: before the tagger loads
         extractor = make_extractor(store, version, embeddings=embeddings)
-        files = paper_files(paths)
         if not files:
             raise ValueError(f"paths: no files under {', '.join(map(str, paths))}")
         columns = (

@@ -683,7 +683,12 @@ def model_list(
             "campaign surrogates, policies or taggers.",
         ),
     ] = False,
-    limit: Annotated[int, typer.Option(min=0, help="The newest N models (0: all).")] = LIST_LIMIT,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            min=0, help=f"The newest N models (0: all; default {LIST_LIMIT}, all with --json)."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List registered models, newest first (campaign surrogates, property models, ...).
@@ -695,6 +700,8 @@ def model_list(
 
     with errors():
         store()
+        if limit is None:  # a script reading --json gets every model unless it asks
+            limit = 0 if as_json else LIST_LIMIT
         rows, total = _listed_models(kind, campaign, property_only, limit)
         if not as_json:
             table = _models_table(rows, console.width >= WIDE_LIST)
