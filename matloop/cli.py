@@ -71,14 +71,33 @@ def errors(options: dict[str, str] | None = None) -> Iterator[None]:
         yield
     except (CommandError, ValueError, LookupError, OSError) as error:  # OSError: files, network
         message = str(error.args[0] if isinstance(error, LookupError) and error.args else error)
-        for name, option in (options or {}).items():
-            if message.startswith(f"{name}: "):
-                message = option + message[len(name) :]
-        _fail(message)
+        _fail(in_options(message, options or {}))
     except RuntimeError as error:  # a surrogate plugin that failed names itself
         if not _plugin_failure(error):
             raise
         _fail(str(error))
+
+
+def in_options(message: str, options: dict[str, str]) -> str:
+    """``message`` with the library's argument names as the command's options.
+
+    An argument named like an identifier (``prior_model``, ``val_path``) is renamed
+    wherever it stands; one named by a plain word (``objective``, ``kind``) only where it
+    leads the message, since elsewhere the word means itself ("campaign 'x' has no
+    objective 'y'").
+
+    Example:
+        >>> in_options("prior_model: no model version 'x'", {"prior_model": "--prior"})
+        "--prior: no model version 'x'"
+    """
+    for name, option in options.items():
+        if "_" not in name:
+            if message.startswith(f"{name}: "):
+                message = option + message[len(name) :]
+            continue
+        # whole words only: a file named val_path.csv keeps its name
+        message = re.sub(rf"(?<![\w./-]){name}(?![\w/-]|\.\w)", option, message)
+    return message
 
 
 def _fail(message: str) -> NoReturn:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -62,24 +61,15 @@ def _as_options(error: ValueError, options: dict[str, str]) -> Exception:
     """``error`` in the options' words when it starts by naming one of the arguments.
 
     The library names its arguments (``"val_path: ..."``); a command line user knows the
-    options (``"--val: ..."``). An argument named like an identifier (``val_path``) is
-    renamed wherever it stands; one named by a plain word (``objective``, ``kind``) only
-    where it leads the message, since elsewhere the word means itself ("campaign 'x'
-    has no objective 'y'"). Other errors are returned as they are.
+    options (``"--val: ..."``): :func:`matloop.cli.in_options`. Other errors are returned
+    as they are.
     """
-    from matloop.cli import CommandError
+    from matloop.cli import CommandError, in_options
 
     message = str(error)
     if not any(message.startswith(f"{name}: ") for name in options):
         return error
-    for name, option in options.items():
-        if "_" not in name:
-            if message.startswith(f"{name}: "):
-                message = option + message[len(name) :]
-            continue
-        # whole words only: a file named val_path.csv keeps its name
-        message = re.sub(rf"(?<![\w./-]){name}(?![\w/-]|\.\w)", option, message)
-    return CommandError(message)
+    return CommandError(in_options(message, options))
 
 
 #: Refuses both ways of naming where a table's materials are.
