@@ -715,7 +715,9 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
     Text that reads as a formula (:func:`literature.formulas.read_formula`, as materials
     are written: ``STO`` is SrTiO3, ``CuSO4.5H2O`` written out) names its composition
     in any spelling or multiple, case-sensitively as in chemistry (``Co`` is cobalt,
-    ``CO`` carbon monoxide), and the records whose material is ``text`` as written. Other
+    ``CO`` carbon monoxide), and the records whose material is ``text`` as written. One
+    element with an amount (``C60``, ``O3``, ``S1050``) names a molecule, an allotrope or
+    a grade, not the element, whose composition it shares: it is matched as written. Other
     text names a material, matched whole in any case as :meth:`records_query
     <db.literature.LiteratureStore.records_query>` always did: ``LSCO`` (its strontium is
     open), ``magnesium diboride``, and ``mgb2``, which no element symbols spell, so it
@@ -726,6 +728,8 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
         {'$or': [{'formula_reduced': 'Fe2O3'}, {'material': 'Fe4O6'}]}
         >>> material_query("lsco")
         {'material': {'$regex': '^lsco$', '$options': 'i'}}
+        >>> material_query("C60")
+        {'$or': [{'formula': 'C60'}, {'material': 'C60'}]}
     """
     written = " ".join(text.split())
     try:
@@ -735,9 +739,17 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
     if formula is None:
         named = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
         return {"material": {"$not": named} if negated else named}
+    if written not in _ELEMENT_SYMBOLS and Composition(formula).is_element:  # C60, O2
+        if negated:
+            return {"formula": {"$ne": written}, "material": {"$ne": written}}
+        return {"$or": [{"formula": written}, {"material": written}]}
     if negated:
         return {"formula_reduced": {"$ne": formula}, "material": {"$ne": written}}
     return {"$or": [{"formula_reduced": formula}, {"material": written}]}
+
+
+#: Every element's symbol: the reduced formula of any amount of one element.
+_ELEMENT_SYMBOLS = frozenset(element.symbol for element in Element)
 
 
 def doi_text(text: str) -> str:

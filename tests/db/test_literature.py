@@ -383,6 +383,21 @@ def test_a_material_is_its_composition_in_any_spelling_or_its_name_in_any_case(
     assert filtered(literature, 'material!="mgb2"') == others
 
 
+def test_one_element_with_an_amount_is_that_form_and_the_element_is_every_form(
+    literature: LiteratureStore,
+) -> None:
+    carbon = read("10.1/carbon", "C has Tc 4 K. C60 has Tc 5 K.", ["C", "C60"], ["4 K", "5 K"])
+    literature.ingest(carbon)
+
+    def materials(material: str) -> list[str]:
+        rows, _ = literature.records(literature.records_query(material=material))
+        return sorted(r["material"] for r in rows)
+
+    assert materials("C60") == ["C60"] == filtered(literature, 'material="C60"')
+    assert materials("C") == ["C", "C60"]  # the element: fullerene is carbon too
+    assert filtered(literature, 'material!="C60"') == ["C"]
+
+
 def test_records_of_a_paper_are_found_by_its_doi_however_written(
     literature: LiteratureStore, sample: SimpleNamespace
 ) -> None:

@@ -270,6 +270,19 @@ def test_a_material_that_reads_as_a_formula_is_its_composition_in_any_spelling()
     assert {"formula_reduced": {"$ne": "Fe2O3"}, "material": {"$ne": "Fe4O6"}} in excluded["$and"]
 
 
+@pytest.mark.parametrize("written", ["C60", "O3", "O2", "S1050"])
+def test_one_element_with_an_amount_is_matched_as_written_not_as_the_element(
+    written: str,
+) -> None:
+    # fullerene is not graphite, ozone not oxygen, a steel grade not sulfur
+    as_written = [{"formula": written}, {"material": written}]
+    assert optimade_to_mongo(f'material="{written}"', "records") == {"$or": as_written}
+    excluded = {"formula": {"$ne": written}, "material": {"$ne": written}}
+    assert material_query(written, negated=True) == excluded
+    assert material_query("C") == {"$or": [{"formula_reduced": "C"}, {"material": "C"}]}
+    assert material_query("O")["$or"][0] == {"formula_reduced": "O2"}  # every form of oxygen
+
+
 @pytest.mark.parametrize("written", ["mgb2", "LSCO", "YBCO", "Co-1212", "magnesium diboride"])
 def test_a_material_that_is_no_formula_is_a_name_in_any_case(written: str) -> None:
     # "mgb2": no element symbols spell it, so it is a name, and finds the records of MgB2
