@@ -90,12 +90,13 @@ _CHANGE = re.compile(
     r"|(?P<delta>(?-i:[Δ∆]|(?<![^\s(])δ)\s?T\s?_?\{?c)",
     re.IGNORECASE,
 )
-_CHANGE_VERB = re.compile(
-    r"\b(?:increas|decreas|rais|rise|rose|risen|drop|fall|fell|shift|chang|enhanc|suppress"
-    r"|reduc|lower|declin|diminish|differ|boost|elevat|depress|jump|improv|go(?:es)?\s+"
-    r"(?:up|down)|went\s+(?:up|down))",
-    re.IGNORECASE,
+#: The stems of verbs that state a change ("Tc rose by 5 K", "increases from 30 K to 40 K").
+CHANGE_VERB_STEMS = (
+    r"increas|decreas|rais|rise|rose|risen|drop|fall|fell|shift|chang|enhanc|suppress"
+    r"|reduc|lower|declin|diminish|differ|boost|elevat|depress|jump|improv"
+    r"|go(?:es)?\s+(?:up|down)|went\s+(?:up|down)"
 )
+_CHANGE_VERB = re.compile(rf"\b(?:{CHANGE_VERB_STEMS})", re.IGNORECASE)
 _QUALIFIER = (
     r"(?:only|just|about|approximately|approx\.|roughly|nearly|almost|around|some|over"
     r"|(?:less|more)\s+than|up\s+to|at\s+(?:least|most)|as\s+(?:much|large|small|little)"

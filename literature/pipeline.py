@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from literature.linking import link_conditions, link_values
+from literature.linking import CHANGE_VERB_STEMS, link_conditions, link_values
 from literature.normalize import MaterialName, parse_quantity, resolve_doping, variables_only
 from literature.records import (
     AMBIENT_GPA,
@@ -46,9 +46,7 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # A change just before "from" in its clause: "Tc increases from [30 K] to [40 K]" gives
 # two states, the one before and the one after, not a range of readings.
 _CHANGES_FROM = re.compile(
-    r"\b(?:increas\w*|rais(?:e|es|ed|ing)|rises?|rising|rose|risen|decreas\w*|reduc\w*"
-    r"|lower(?:s|ed|ing)|drop\w*|falls?|falling|fell|fallen|shift\w*|chang\w*|enhanc\w*"
-    r"|suppress\w*|go|goes|going|went|gone|jump\w*|boost\w*)"
+    rf"\b(?:(?:{CHANGE_VERB_STEMS})\w*|go|goes|going|went|gone)"
     r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from\s*$",
     re.IGNORECASE,
 )

@@ -358,6 +358,9 @@ def test_a_range_the_tagger_split_is_one_reading(
         ("FeSe films show Tc suppressed from 8 K to 4 K.", "8 K", "4 K"),
         ("The Tc of FeSe goes from 8 K to 37 K.", "8 K", "37 K"),
         ("Annealing shifts the Tc of FeSe from 8 to 10 K.", "8", "10 K"),
+        # every verb the linking reads as a change: one list
+        ("The Tc of FeSe declines from 9 K to 4 K.", "9 K", "4 K"),
+        ("Tc of FeSe is elevated from 8 K to 37 K.", "8 K", "37 K"),
     ],
 )
 def test_two_values_that_are_not_a_range_stay_two(text: str, first: str, second: str) -> None:
