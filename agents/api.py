@@ -78,7 +78,7 @@ from db import (
     TrialStateError,
     connect,
 )
-from db.campaigns import MAX_POOL_SIZE, CampaignClosedError
+from db.campaigns import DEFAULT_LEASE_SECONDS, MAX_POOL_SIZE, CampaignClosedError
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
@@ -184,7 +184,7 @@ class ClaimIn(Body):
         + RESERVED,
     )
     count: int = Field(default=1, ge=1, le=100)
-    lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0, le=7 * 24 * 3600)
     request_id: str | None = Field(
         default=None,
         pattern=NAME,
@@ -254,7 +254,13 @@ class HeartbeatIn(Body):
         pattern=NAME,
         description="Required unless the token is bound to one." + RESERVED,
     )
-    lease_seconds: float = Field(default=600.0, gt=0, le=7 * 24 * 3600)
+    lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="The lease from now on; default: as long as the claim or the last "
+        "heartbeat asked, so a bare heartbeat never shortens a lease.",
+    )
 
 
 class GiveUpIn(Body):

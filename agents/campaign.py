@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
-from db.campaigns import CLOSED, CampaignClosedError, CloseReport
+from db.campaigns import CLOSED, DEFAULT_LEASE_SECONDS, CampaignClosedError, CloseReport
 from db.documents import utcnow
 from db.models import FIT_METRIC
 from db.tokens import UNNAMED_SOURCE
@@ -436,7 +436,7 @@ class CampaignAgent:
         self,
         instrument: str,
         count: int = 1,
-        lease_seconds: float = 600.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
         request_id: str | None = None,
     ) -> list[Trial]:
         """Lease the next ``count`` trials to an instrument, proposing more when none wait.
@@ -553,8 +553,10 @@ class CampaignAgent:
         """Whether proposed trials wait for an instrument (another claim may take them)."""
         return self.store.has_waiting(self.name)
 
-    def heartbeat(self, trial_id: str, instrument: str, lease_seconds: float = 600.0) -> Trial:
-        """Extend an instrument's lease on a trial it is running."""
+    def heartbeat(
+        self, trial_id: str, instrument: str, lease_seconds: float | None = None
+    ) -> Trial:
+        """Extend an instrument's lease on a trial it is running (None: by its last length)."""
         return self.store.heartbeat(self.name, trial_id, instrument, lease_seconds)
 
     def _propose_once(

@@ -74,6 +74,8 @@ GIVE_UPS = frozenset({TrialStatus.FAILED, TrialStatus.ABANDONED})
 GIVEN_UP_BY_OPERATOR = "(operator)"
 GIVEN_UP_BY_UNNAMED = "(unnamed)"
 GIVEN_UP_BY_CLOSE = "(close)"
+#: An instrument's lease on a trial when it asks for none (s).
+DEFAULT_LEASE_SECONDS = 600.0
 
 
 class CampaignNotFoundError(LookupError):
@@ -747,6 +749,7 @@ class CampaignStore:
                     "claimed_by": instrument,
                     "claim_token": token,
                     "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                    "lease_seconds": lease_seconds,
                     "updated_at": now,
                 }
             },
@@ -805,22 +808,42 @@ class CampaignStore:
         )
         return [trial_from_raw(row, name) for row in sorted(rows, key=_sequence)]
 
-    def heartbeat(self, name: str, trial_id: str, instrument: str, lease_seconds: float) -> Trial:
-        """Extend an instrument's lease on a running trial.
+    def heartbeat(
+        self, name: str, trial_id: str, instrument: str, lease_seconds: float | None = None
+    ) -> Trial:
+        """Extend an instrument's lease on a running trial, from now.
+
+        Args:
+            name: The campaign.
+            trial_id: The trial.
+            instrument: The leaseholder.
+            lease_seconds: The lease from now on (s); None renews it for as long as the
+                claim or last heartbeat asked (:data:`DEFAULT_LEASE_SECONDS` for trials
+                leased before that was kept), so that a bare heartbeat never shortens it.
 
         Raises:
             ValueError: if the trial is not running under this instrument's lease.
         """
+        held = {  # _id first: see trial()
+            "_id": parse_id(trial_id),
+            "campaign": self._id(name),
+            "status": TrialStatus.RUNNING.value,
+            "claimed_by": instrument,
+        }
+        if lease_seconds is None:
+            row = _trials().find_one(held, {"lease_seconds": 1}) or {}
+            lease_seconds = row.get("lease_seconds") or DEFAULT_LEASE_SECONDS
         now = utcnow()
         expires = now + timedelta(seconds=lease_seconds)
         updated = _trials().update_one(
-            {  # _id first: see trial()
-                "_id": parse_id(trial_id),
-                "campaign": self._id(name),
-                "status": TrialStatus.RUNNING.value,
-                "claimed_by": instrument,
+            held,
+            {
+                "$set": {
+                    "lease_expires_at": expires,
+                    "lease_seconds": lease_seconds,
+                    "updated_at": now,
+                }
             },
-            {"$set": {"lease_expires_at": expires, "updated_at": now}},
         )
         if not updated.matched_count:
             trial = self.trial(name, trial_id)

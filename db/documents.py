@@ -213,6 +213,9 @@ class TrialDocument(Document):
     # (no index: each index costs every trial write ~0.1 ms on SecantusDB).
     claim_token = StringField()
     lease_expires_at = DateTimeField(null=True)
+    # the lease length last asked for (claim or heartbeat): a heartbeat naming none renews
+    # for as long; absent on trials leased before it was kept (DEFAULT_LEASE_SECONDS)
+    lease_seconds = FloatField(null=True)
     reason = StringField(null=True)  # why it failed or was given up
     # Who failed or abandoned it: the instrument, else a marker that no instrument name can
     # be (db.campaigns.GIVEN_UP_BY_*); a repeat of the same give-up is then told apart

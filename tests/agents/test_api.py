@@ -8,6 +8,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 
@@ -123,6 +124,25 @@ def test_an_empty_claim_says_why_and_whether_to_ask_again(api: TestClient) -> No
         "why": "its budget of 2 experiments is spent",
         "ask_again": False,
     }
+
+
+def test_a_bare_heartbeat_renews_a_lease_for_as_long_as_last_asked(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    claim = {"instrument": "robot-1", "count": 1, "lease_seconds": 3600}
+    (trial,) = api.post("/api/v1/campaigns/photo-pce10/claims", json=claim, headers=robot).json()[
+        "trials"
+    ]
+    beat = f"/api/v1/campaigns/photo-pce10/trials/{trial['id']}/heartbeat"
+
+    def left(answer: Any) -> float:  # seconds of lease the answer gives
+        assert answer.status_code == 200, answer.text
+        expires = datetime.fromisoformat(answer.json()["lease_expires_at"])
+        return (expires - datetime.now(UTC)).total_seconds()
+
+    assert 3500 < left(api.post(beat, json={"instrument": "robot-1"}, headers=robot)) <= 3600
+    shorter = {"instrument": "robot-1", "lease_seconds": 60}
+    assert 0 < left(api.post(beat, json=shorter, headers=robot)) <= 60
+    assert 0 < left(api.post(beat, json={"instrument": "robot-1"}, headers=robot)) <= 60
 
 
 def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
