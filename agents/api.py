@@ -79,6 +79,7 @@ from db import (
     connect,
 )
 from db.campaigns import DEFAULT_LEASE_SECONDS, MAX_POOL_SIZE, CampaignClosedError
+from db.connection import database
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
@@ -1406,8 +1407,15 @@ class Service:
 
 @access("public")
 def health() -> dict[str, str]:
-    """Liveness: the service answers (no token needed)."""
+    """Liveness: the service answers (no token needed), whether or not its database does."""
     return {"status": "ok"}
+
+
+@access("public")
+def ready() -> dict[str, str]:
+    """Readiness: the service and its database answer (no token needed); else a 503."""
+    database().client.admin.command("ping")  # ConnectionFailure: the 503 every route gives
+    return {"status": "ready"}
 
 
 def _error(status: int) -> Callable[[Request, Exception], Response]:
@@ -1508,6 +1516,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
         if isinstance(route, APIRoute) and route.path in DOCS_PAGES:
             access("public")(route.endpoint)
     app.add_api_route("/health", health, methods=["GET"])
+    app.add_api_route("/ready", ready, methods=["GET"], responses=responses(()))
     service = Service(_safe(on_results))
     service.register(app)
     from agents.dashboard import register_dashboard  # here: the dashboard imports this module

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
+from pymongo.errors import ServerSelectionTimeoutError
 
 import agents.api
 import agents.models
@@ -880,6 +881,19 @@ def test_openapi_is_published(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/campaigns/{name}/claims" in spec["paths"]
     assert api.get("/health").json() == {"status": "ok"}
+
+
+def test_ready_answers_only_while_the_database_does(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.get("/ready").json() == {"status": "ready"}
+
+    def down() -> None:
+        raise ServerSelectionTimeoutError("no server")
+
+    monkeypatch.setattr(agents.api, "database", down)
+    assert api.get("/health").status_code == 200  # alive: restarting it would not help
+    assert api.get("/ready").status_code == 503
 
 
 def test_a_campaign_created_with_a_literature_prior_keeps_it(
