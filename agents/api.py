@@ -217,8 +217,13 @@ class ResultIn(Body):
         default_factory=dict, description="Outcome name -> the unit its value is given in."
     )
 
-    def measurement(self, source: str) -> Measurement:
-        """The result as a measurement; from ``source`` unless it names its own."""
+    def measurement(self, source: str, token: str | None = None) -> Measurement:
+        """The result as a measurement; from ``source`` unless it names its own.
+
+        Args:
+            source: Who measured it, unless the result names its source.
+            token: The name of the API token reporting it (``recorded_by``).
+        """
         origin = self.source or source
         return Measurement(
             trial_id=self.trial_id,
@@ -226,7 +231,23 @@ class ResultIn(Body):
             idempotency_key=self.idempotency_key or f"{origin}:{self.trial_id}",
             source=origin,
             units=dict(self.units),
+            recorded_by=token,
         )
+
+
+class CorrectionIn(Body):
+    """A stored result's right values, and why the stored ones are wrong."""
+
+    values: dict[str, Annotated[float, Field(strict=True)]] = Field(
+        description="Every outcome's right value, as a result gives them."
+    )
+    units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
+        default_factory=dict, description="Outcome name -> the unit its value is given in."
+    )
+    reason: str = Field(min_length=1, max_length=1000, description="Why: kept with the old values.")
+    idempotency_key: str = Field(
+        min_length=1, max_length=256, description="The correction's: asked again, stored once."
+    )
 
 
 class ResultsIn(Body):
@@ -600,7 +621,8 @@ def trial_columns(campaign: Campaign) -> list[str]:
 def measurement_columns(campaign: Campaign) -> list[str]:
     """The CSV columns of a campaign's measurements: ``values.<name>`` per outcome.
 
-    ``units`` and ``reported`` (what the lab sent, for converted values) are JSON text.
+    ``units``, ``reported`` (what the lab sent, for converted values) and ``corrections``
+    (the values an operator replaced) are JSON text.
     With outcome constraints, ``feasible`` comes last.
     """
     names = [f.name for f in fields(Measurement)]
@@ -931,6 +953,7 @@ class Service:
             ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200, written),
             ("POST", f"{trial}/fail", self.fail, Writer, 200, written),
             ("POST", f"{trial}/cancel", self.cancel, Writer, 200, written),
+            ("POST", f"{trial}/correction", self.correct, Admin, 200, written),
             ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
             ("POST", "/materials", self.create_material, Admin, 200, registered),
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
@@ -1185,7 +1208,9 @@ class Service:
         agent = self.agent(name)
         unnamed = {f: item.trial_id for f, item in named.items() if sources[f] is None}
         _check_unnamed(agent, principal, unnamed)
-        measurements = [item.measurement(sources[f] or UNNAMED) for f, item in named.items()]
+        measurements = [
+            item.measurement(sources[f] or UNNAMED, principal.name) for f, item in named.items()
+        ]
         try:
             report = agent.observe(measurements)
         except ValueError as error:
@@ -1195,6 +1220,27 @@ class Service:
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
+
+    @access("admin")
+    def correct(
+        self, name: str, trial_id: str, principal: Caller, body: CorrectionIn
+    ) -> dict[str, Any]:
+        """Replace a completed trial's wrong result (a unit mistyped, a sample misread).
+
+        The values replaced stay with the result (`corrections`: values, units, source,
+        `reason`, who corrected them, when), and the trial stays completed; models
+        fitted from now on learn the right values. The same `idempotency_key` with the
+        same values again is a 200 with `duplicate` true; with other values, a 422.
+        Values equal to those stored are a 422; a trial without a result, a 409.
+        """
+        corrected = Measurement(
+            trial_id=trial_id,
+            values=dict(body.values),
+            idempotency_key=body.idempotency_key,
+            units=dict(body.units),
+        )
+        report = self.agent(name).correct(corrected, body.reason, principal.name)
+        return {**measurement_json(report.measurement), "duplicate": report.duplicate}
 
     @access("write")
     def heartbeat(

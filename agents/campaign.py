@@ -19,7 +19,13 @@ from typing import Any
 import numpy as np
 
 from db import CampaignStore, ConcurrentProposalError, TrialStateError
-from db.campaigns import CLOSED, DEFAULT_LEASE_SECONDS, CampaignClosedError, CloseReport
+from db.campaigns import (
+    CLOSED,
+    DEFAULT_LEASE_SECONDS,
+    CampaignClosedError,
+    CloseReport,
+    CorrectionReport,
+)
 from db.documents import utcnow
 from db.models import FIT_METRIC
 from db.tokens import UNNAMED_SOURCE
@@ -782,6 +788,37 @@ class CampaignAgent:
                 raise ValueError(f"results[{i}]: two different results for trial {result.trial_id}")
             seen[key] = result
             reported.add(result.trial_id)
+
+    def correct(self, corrected: Measurement, reason: str, by: str) -> CorrectionReport:
+        """Replace a wrong result's values (a typed unit, a misread sample), keeping the old.
+
+        The values are converted and checked as a report's are; the trial stays
+        completed. Models fitted from now on learn the right values (a new data hash,
+        so a new model version), and the live metrics are recorded again.
+
+        Args:
+            corrected: The trial, its right values (and their units), and the correction's
+                idempotency key: asked again with the same values, it is stored once.
+            reason: Why (kept with the values replaced).
+            by: Who corrects it.
+
+        Raises:
+            ValueError: naming the field: a value or unit refused as a report's would be,
+                an empty reason, a key used for another correction, values as stored.
+            TrialNotFoundError: if the campaign has no such trial.
+            TrialStateError: if the trial has no result to correct.
+        """
+        if not reason.strip():
+            raise ValueError("reason: say why the values are replaced")
+        corrected = corrected.in_units_of(self.outcomes)
+        corrected.check(self.outcomes)
+        report = self.store.correct(self.name, corrected, reason.strip(), by)
+        if not report.duplicate:
+            try:
+                self.record_metrics()
+            except Exception:  # stored: as for observe, the next report records them
+                logger.exception("result corrected in %s; its live metrics were not", self.name)
+        return report
 
     def start(self, trial_id: str) -> Trial:
         """Mark a proposed trial running (an instrument has begun it)."""

@@ -36,10 +36,13 @@ def measurement_json(measurement: Measurement) -> dict[str, Any]:
 
     ``values`` are in ``units``, the outcomes' declared units; ``reported`` holds, for each
     value converted to its declared unit, the value and unit the lab sent
-    (``{"tc": {"value": -250.0, "unit": "degC"}}``), and is empty when none was.
+    (``{"tc": {"value": -250.0, "unit": "degC"}}``), and is empty when none was;
+    ``corrections`` the values an operator replaced, oldest first.
     """
     data = asdict(measurement)
     data["received_at"] = iso(measurement.received_at)
+    for correction, stored in zip(data["corrections"], measurement.corrections, strict=True):
+        correction["at"] = iso(stored.at)
     return data
 
 

@@ -26,6 +26,7 @@ from db.convert import (
     campaign_to_document,
     candidate_from_raw,
     candidate_to_document,
+    correction_to_raw,
     measurement_from_raw,
     measurement_to_document,
     trial_from_document,
@@ -48,6 +49,7 @@ from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
     Candidate,
+    Correction,
     Measurement,
     ModelArtifact,
     PoolRecipe,
@@ -181,6 +183,19 @@ class RecordReport:
     duplicates: int
 
 
+@dataclass(frozen=True)
+class CorrectionReport:
+    """Outcome of :meth:`CampaignStore.correct`.
+
+    Attributes:
+        measurement: The result as now stored.
+        duplicate: Whether the correction repeated one stored under its key.
+    """
+
+    measurement: Measurement
+    duplicate: bool
+
+
 def _trials() -> Collection[Any]:
     return TrialDocument._get_collection()
 
@@ -210,6 +225,36 @@ def _insert(documents: Sequence[Document], session: ClientSession) -> None:
         if duplicate is None:
             raise
         raise DuplicateKeyError(duplicate["errmsg"], 11000) from None
+
+
+def _as_first_reported(measurement: Measurement) -> Measurement:
+    """A result with the values its lab first reported, before any correction."""
+    if not measurement.corrections:
+        return measurement
+    first = measurement.corrections[0]
+    return replace(measurement, values=first.values, units=first.units, reported=first.reported)
+
+
+def _repeated(stored: Measurement, corrected: Measurement) -> Measurement:
+    """``stored``, when ``corrected`` repeats the correction stored under its key.
+
+    Raises:
+        ValueError: naming ``idempotency_key``, when the key corrected another trial or
+            gave other values (the values a correction gave are those the next one
+            replaced, or the stored ones after the last).
+    """
+    keys = [c.idempotency_key for c in stored.corrections]
+    at = keys.index(corrected.idempotency_key)
+    after = stored.corrections[at + 1] if at + 1 < len(keys) else stored
+    if stored.trial_id != corrected.trial_id or (after.values, after.units) != (
+        corrected.values,
+        corrected.units,
+    ):
+        raise ValueError(
+            f"idempotency_key: {corrected.idempotency_key!r} was already used for another "
+            f"correction (trial {stored.trial_id}, values {after.values})"
+        )
+    return stored
 
 
 def remembered(request: dict[str, str]) -> dict[str, Any]:
@@ -824,19 +869,19 @@ class CampaignStore:
         Raises:
             ValueError: if the trial is not running under this instrument's lease.
         """
-        held = {  # _id first: see trial()
+        leased = {  # _id first: see trial()
             "_id": parse_id(trial_id),
             "campaign": self._id(name),
             "status": TrialStatus.RUNNING.value,
             "claimed_by": instrument,
         }
         if lease_seconds is None:
-            row = _trials().find_one(held, {"lease_seconds": 1}) or {}
+            row = _trials().find_one(leased, {"lease_seconds": 1}) or {}
             lease_seconds = row.get("lease_seconds") or DEFAULT_LEASE_SECONDS
         now = utcnow()
         expires = now + timedelta(seconds=lease_seconds)
         updated = _trials().update_one(
-            held,
+            leased,
             {
                 "$set": {
                     "lease_expires_at": expires,
@@ -1040,9 +1085,74 @@ class CampaignStore:
     def _measurements_by_key(
         self, campaign: ObjectId, keys: Iterable[str]
     ) -> dict[str, Measurement]:
+        """The results stored under ``keys``, as first reported: what a retry repeats."""
         query = {"campaign": campaign, "idempotency_key": {"$in": list(set(keys))}}
         rows = MeasurementDocument._get_collection().find(query)
-        return {r["idempotency_key"]: measurement_from_raw(r) for r in rows}
+        return {r["idempotency_key"]: _as_first_reported(measurement_from_raw(r)) for r in rows}
+
+    def correct(self, name: str, corrected: Measurement, reason: str, by: str) -> CorrectionReport:
+        """Replace a stored result's values, keeping those replaced, in one transaction.
+
+        The trial stays completed and the result keeps its key, source and time: a retry
+        of the lab's first report is still a repeat. Asked again with its key and the
+        same values, a correction is a repeat and changes nothing.
+
+        Args:
+            name: The campaign.
+            corrected: The trial and its right values, in the outcomes' declared units
+                (:meth:`~discovery.domain.Measurement.in_units_of`); its
+                ``idempotency_key`` is the correction's.
+            reason: Why the values are replaced.
+            by: Who replaces them.
+
+        Raises:
+            TrialNotFoundError: if the campaign has no such trial.
+            TrialStateError: if the trial has no result to correct.
+            ValueError: naming ``idempotency_key`` used for another correction, or
+                ``values`` that are those stored.
+        """
+        campaign, trial = self._id(name), parse_id(corrected.trial_id)
+        key = corrected.idempotency_key
+        measurements = MeasurementDocument._get_collection()
+
+        def work(session: ClientSession) -> CorrectionReport:
+            used = measurements.find_one(
+                {"campaign": campaign, "corrections.idempotency_key": key}, session=session
+            )
+            if used is not None:
+                return CorrectionReport(_repeated(measurement_from_raw(used), corrected), True)
+            raw = measurements.find_one({"campaign": campaign, "trial": trial}, session=session)
+            if raw is None:
+                status = self.trial(name, corrected.trial_id).status.value  # or not found
+                raise TrialStateError(
+                    f"trial {corrected.trial_id} is {status}: it has no result to correct"
+                )
+            stored = measurement_from_raw(raw)
+            if (stored.values, stored.units) == (corrected.values, corrected.units):
+                raise ValueError(
+                    f"values: {stored.values} are the values stored; nothing to correct"
+                )
+            replaced = Correction(
+                key,
+                stored.values,
+                stored.units,
+                stored.reported,
+                stored.source,
+                reason,
+                by,
+                utcnow(),
+            )
+            new = {"values": corrected.values, "units": corrected.units}
+            new["reported"] = {k: dict(r) for k, r in corrected.reported.items()}
+            measurements.update_one(
+                {"_id": raw["_id"]},
+                {"$set": new, "$push": {"corrections": correction_to_raw(replaced)}},
+                session=session,
+            )
+            return CorrectionReport(measurement_from_raw(measurements.find_one(
+                {"_id": raw["_id"]}, session=session)), False)  # fmt: skip
+
+        return _transaction(work)
 
     # -- live metrics ----------------------------------------------------------------
     def save_metrics(self, name: str, measurements: int, values: dict[str, Any]) -> None:

@@ -21,6 +21,7 @@ from discovery.domain import (
     Campaign,
     CampaignSettings,
     Candidate,
+    Correction,
     Direction,
     Measurement,
     Objective,
@@ -204,20 +205,13 @@ def measurement_to_document(
         },
         source=measurement.source,
         idempotency_key=measurement.idempotency_key,
+        recorded_by=measurement.recorded_by,
     )
 
 
 def measurement_from_document(document: MeasurementDocument) -> Measurement:
     """Document -> domain measurement."""
-    return Measurement(
-        trial_id=str(reference_id(document.trial)),
-        values={k: float(v) for k, v in document.values.items()},
-        idempotency_key=document.idempotency_key,
-        source=document.source,
-        units=dict(document.units),
-        reported=_reported(document.reported),
-        received_at=document.received_at,
-    )
+    return measurement_from_raw(document.to_mongo().to_dict())
 
 
 def measurement_from_raw(raw: dict[str, Any]) -> Measurement:
@@ -230,6 +224,32 @@ def measurement_from_raw(raw: dict[str, Any]) -> Measurement:
         units=dict(raw.get("units") or {}),
         reported=_reported(raw.get("reported")),
         received_at=raw.get("received_at"),
+        recorded_by=raw.get("recorded_by"),
+        corrections=[correction_from_raw(c) for c in raw.get("corrections") or ()],
+    )
+
+
+def correction_to_raw(correction: Correction) -> dict[str, Any]:
+    """Domain correction -> the dict a measurement's ``corrections`` list stores."""
+    raw = asdict(correction)
+    raw["values"] = {k: float(v) for k, v in correction.values.items()}
+    raw["reported"] = {
+        k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in correction.reported.items()
+    }
+    return raw
+
+
+def correction_from_raw(raw: Mapping[str, Any]) -> Correction:
+    """A stored correction -> domain correction."""
+    return Correction(
+        idempotency_key=raw["idempotency_key"],
+        values={k: float(v) for k, v in raw["values"].items()},
+        units=dict(raw.get("units") or {}),
+        reported=_reported(raw.get("reported")),
+        source=raw["source"],
+        reason=raw["reason"],
+        by=raw["by"],
+        at=raw.get("at"),
     )
 
 

@@ -258,6 +258,10 @@ class MeasurementDocument(Document):
     source = StringField(required=True)
     idempotency_key = StringField(required=True, min_length=1, max_length=256)
     received_at = DateTimeField(default=utcnow)
+    recorded_by = StringField(null=True)  # the API token's name: who wrote it, whatever source
+    # the values an operator's corrections replaced, oldest first (discovery.domain
+    # .Correction as a dict, keyed by "idempotency_key"); absent on results never corrected
+    corrections = ListField(DictField())
 
     meta: dict[str, Any] = {
         "collection": "measurements",

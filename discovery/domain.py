@@ -372,6 +372,31 @@ class Reported(TypedDict):
 
 
 @dataclass(frozen=True)
+class Correction:
+    """A measurement's values replaced: what they were, and who replaced them, when and why.
+
+    Attributes:
+        idempotency_key: The correction's key: asked again, it is stored once.
+        values: The values it replaced, in the outcomes' declared units.
+        units: Their units.
+        reported: What the lab had sent for the values converted (see ``Measurement``).
+        source: Who had measured them.
+        reason: Why they were replaced ("MeV typed for meV").
+        by: Who replaced them (an operator, a token's name).
+        at: When.
+    """
+
+    idempotency_key: str
+    values: dict[str, float]
+    units: dict[str, str]
+    reported: dict[str, Reported]
+    source: str
+    reason: str
+    by: str
+    at: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Measurement:
     """A result reported for a trial.
 
@@ -385,6 +410,10 @@ class Measurement:
             :meth:`in_units_of` converted to its outcome's declared unit; empty when
             every value was given in it (or was stored before this was kept).
         received_at: Set by the store when first received.
+        recorded_by: The API token that stored it (its name); None from the command line
+            or a flow, and on results stored before it was kept.
+        corrections: The values this result replaced, oldest first (an operator's
+            corrections of a wrong report); empty when it is as first reported.
 
     """
 
@@ -395,6 +424,8 @@ class Measurement:
     units: dict[str, str] = field(default_factory=dict)
     reported: dict[str, Reported] = field(default_factory=dict)
     received_at: datetime | None = None
+    recorded_by: str | None = None
+    corrections: list[Correction] = field(default_factory=list)
 
     def in_units_of(
         self, outcomes: Sequence[Objective | OutcomeConstraint], strict: bool = True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import getpass
 import io
 import json
 import math
@@ -1040,6 +1041,39 @@ def campaign_observe(
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
 
 
+@campaign_app.command("correct")
+def campaign_correct(
+    name: str,
+    trial: Annotated[str, typer.Option(help="The completed trial whose result is wrong.")],
+    value: Annotated[
+        list[str], typer.Option(help="OUTCOME=NUMBER, the right value (repeatable: every outcome).")
+    ],
+    reason: Annotated[str, typer.Option(help="Why the stored values are wrong (kept with them).")],
+    key: Annotated[str, typer.Option(help="The correction's idempotency key.")],
+    unit: Annotated[
+        list[str] | None,
+        typer.Option(help="OUTCOME=UNIT the right values are given in (repeatable)."),
+    ] = None,
+    by: Annotated[str | None, typer.Option(help="Who corrects it (default: your login).")] = None,
+) -> None:
+    """Replace a completed trial's wrong result, keeping the old values and why."""
+    from agents import CampaignAgent
+
+    with errors():
+        corrected = _with_units(
+            _result_from_options(trial, value, key, "manual"), _units_from_options(unit or [])
+        )
+        agent = CampaignAgent(store(), name)
+        report = agent.correct(corrected, reason, by or getpass.getuser())
+    values = ", ".join(f"{k}={v:g}" for k, v in report.measurement.values.items())
+    if report.duplicate:
+        console.print(f"already corrected under {key!r}: {values}")
+        return
+    replaced = report.measurement.corrections[-1]
+    before = ", ".join(f"{k}={v:g}" for k, v in replaced.values.items())
+    console.print(f"trial {trial}: {before} -> {values}")
+
+
 @campaign_app.command("run")
 def campaign_run(
     name: str,
@@ -1169,6 +1203,7 @@ def campaign_export(
 ) -> None:
     """Export every trial with its parameters, provenance and measured values."""
     from agents import CampaignAgent, pareto_front
+    from agents.serialize import measurement_json
     from db.convert import iso
     from discovery.compositions import element_fractions
 
@@ -1204,6 +1239,9 @@ def campaign_export(
             "idempotency_key": m.idempotency_key if m else None,
             "created_at": t and iso(t.created_at),
             "received_at": iso(m.received_at) if m else None,
+            "recorded_by": m.recorded_by if m else None,  # the API token that stored it
+            # the values an operator replaced, as the API's measurements give them
+            "corrections": measurement_json(m)["corrections"] if m else None,
         }
         parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
         if t is None and element_fractions(campaign.space) is not None:

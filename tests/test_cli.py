@@ -93,6 +93,25 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
 
+def test_correct_replaces_a_wrong_result_in_the_unit_given_and_exports_the_old(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,gap\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
+    _ok(cli, "campaign", "create", "pv", "--from-csv", str(pool), "--objective", "gap:max:eV")
+    proposed = json.loads(_ok(cli, "campaign", "propose", "pv", "-n", "1", "--json"))
+    trial = proposed[0]["trial_id"]
+    _ok(cli, "campaign", "observe", "pv", "--trial", trial, "--value", "gap=2200")  # meant meV
+    fix = ("campaign", "correct", "pv", "--trial", trial, "--value", "gap=2200", "--unit")
+    args = (*fix, "gap=meV", "--reason", "meV, not eV", "--key", "fix-1", "--by", "ana")
+    assert f"trial {trial}: gap=2200 -> gap=2.2" in _ok(cli, *args)
+    assert "already corrected under 'fix-1': gap=2.2" in _ok(cli, *args)
+    (row,) = json.loads(_ok(cli, "campaign", "export", "pv", "--format", "json"))
+    assert row["gap"] == pytest.approx(2.2)
+    (old,) = row["corrections"]
+    assert (old["values"], old["reason"], old["by"]) == ({"gap": 2200.0}, "meV, not eV", "ana")
+
+
 def test_observe_converts_values_given_with_unit_options(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
@@ -376,7 +395,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     assert header == [
         "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,"
         "parameter.status,y,gap,feasible,claimed_by,reason,units,reported,source,idempotency_key,"
-        "created_at,received_at"
+        "created_at,received_at,recorded_by,corrections"
     ]
     [trial] = json.loads(_ok(cli, "campaign", "propose", "c1", "-n", "1", "--json"))
     assert trial["status"] in {"ok", "bad"}  # propose has no status column of its own
@@ -389,7 +408,8 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
     assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
     assert (row["y"], row["gap"], row["feasible"]) == ("2.5", "1.4", "True")
-    assert list(row)[-4:] == ["source", "idempotency_key", "created_at", "received_at"]
+    assert list(row)[-6:-2] == ["source", "idempotency_key", "created_at", "received_at"]
+    assert (row["recorded_by"], row["corrections"]) == ("", "[]")  # from the command line
     unwritable = cli.invoke(app, ["campaign", "export", "c1", "--output", "/no/such/dir/c1.csv"])
     assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output
 

@@ -127,6 +127,49 @@ def test_an_empty_claim_says_why_and_whether_to_ask_again(api: TestClient) -> No
     }
 
 
+def test_an_admin_corrects_a_wrong_result_and_the_old_values_stay_with_it(
+    api: TestClient,
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"], name="robot-token")
+    boss = _auth("admin", name="lab-lead")
+    base = "/api/v1/campaigns/photo-pce10"
+    claim = {"instrument": "robot-1", "count": 2}
+    done, waiting = api.post(f"{base}/claims", json=claim, headers=robot).json()["trials"]
+    wrong = {"trial_id": done["id"], "values": {"degradation": 5.0}, "source": "robot-1"}
+    assert api.post(f"{base}/results", json=wrong, headers=robot).json()["stored"] == 1
+    url = f"{base}/trials/{done['id']}/correction"
+    fix = {"values": {"degradation": 0.05}, "reason": "decimal slip", "idempotency_key": "fix-1"}
+
+    assert api.post(url, json=fix, headers=robot).status_code == 403  # an operator's act
+    corrected = api.post(url, json=fix, headers=boss).json()
+    assert (corrected["values"], corrected["duplicate"]) == ({"degradation": 0.05}, False)
+    (old,) = corrected["corrections"]
+    assert (old["values"], old["source"], old["reason"], old["by"]) == (
+        {"degradation": 5.0}, "robot-1", "decimal slip", "lab-lead")  # fmt: skip
+    assert old["idempotency_key"] == "fix-1" and old["at"]
+    assert corrected["recorded_by"] == "robot-token"  # the token that wrote it, kept
+
+    again = api.post(url, json=fix, headers=boss).json()
+    assert again["duplicate"] and len(again["corrections"]) == 1  # a retry: stored once
+    other = api.post(url, json=fix | {"values": {"degradation": 0.06}}, headers=boss)
+    assert other.status_code == 422 and "idempotency_key" in other.json()["detail"]
+    same = api.post(url, json=fix | {"idempotency_key": "fix-2"}, headers=boss)
+    assert same.status_code == 422 and "nothing to correct" in same.json()["detail"]
+    unmeasured = f"{base}/trials/{waiting['id']}/correction"
+    assert api.post(unmeasured, json=fix | {"idempotency_key": "fix-3"}, headers=boss).json() == {
+        "detail": f"trial {waiting['id']} is running: it has no result to correct"
+    }
+    # the lab's retry of its first report is still a repeat, not a clash with the fix
+    retried = api.post(f"{base}/results", json=wrong, headers=robot).json()
+    assert retried == {"stored": 0, "duplicates": 1}
+
+    shown = api.get(base, headers=boss).json()
+    assert shown["best"]["values"] == {"degradation": 0.05}  # what models and metrics use
+    listed = api.get(f"{base}/measurements", params={"format": "csv"}, headers=boss).text
+    (row,) = csv.DictReader(io.StringIO(listed))
+    assert row["values.degradation"] == "0.05" and "decimal slip" in row["corrections"]
+
+
 def test_a_bare_heartbeat_renews_a_lease_for_as_long_as_last_asked(api: TestClient) -> None:
     robot = _auth("instrument", ["photo-pce10"])
     claim = {"instrument": "robot-1", "count": 1, "lease_seconds": 3600}
@@ -539,7 +582,7 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     empty = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
     header = (
         "trial_id,values.efficiency,values.band gap,idempotency_key,source,units,reported,"
-        "received_at"
+        "received_at,recorded_by,corrections"
     )
     assert empty.text.splitlines() == [f"{header},feasible"]
     [trial] = api.post(f"{url}/claims", json={"instrument": "r"}, headers=robot).json()["trials"]

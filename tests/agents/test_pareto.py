@@ -127,7 +127,8 @@ def test_export_of_a_campaign_without_trials_has_the_pareto_column(cli: CliRunne
     header = _ok(cli, "campaign", "export", "empty").splitlines()
     assert header == [
         "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,a,b,"
-        "pareto,claimed_by,reason,units,reported,source,idempotency_key,created_at,received_at"
+        "pareto,claimed_by,reason,units,reported,source,idempotency_key,created_at,received_at,"
+        "recorded_by,corrections"
     ]
 
 
