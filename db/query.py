@@ -72,7 +72,13 @@ FIELDS: dict[str, dict[str, str]] = {
         "unit": "unit",
         "confidence": "confidence",
         "n_papers": "n_papers",
+        "n_sources": "n_sources",
         "paper": "papers",  # the key of a paper it was read in (records list them all)
+        # the pressure it was read at (GPa): a point, or a range's or a bound's ends;
+        # none of them at ambient pressure
+        "pressure_gpa": "conditions.pressure_gpa",
+        "pressure_gpa_low": "conditions.pressure_gpa_low",
+        "pressure_gpa_high": "conditions.pressure_gpa_high",
     },
     "papers": {
         "id": "_id",
@@ -97,7 +103,11 @@ KINDS: dict[str, str] = {
             "high",
             "confidence",
             "n_papers",
+            "n_sources",
             "year",
+            "pressure_gpa",
+            "pressure_gpa_low",
+            "pressure_gpa_high",
         ),
         "number",
     ),
@@ -721,12 +731,13 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
     text names a material, matched whole in any case as :meth:`records_query
     <db.literature.LiteratureStore.records_query>` always did: ``LSCO`` (its strontium is
     open), ``magnesium diboride``, and ``mgb2``, which no element symbols spell, so it
-    finds the records of ``MgB2`` (a record of a formula is named by it).
+    finds the records of ``MgB2`` (a record of a formula is named by it); or as a paper
+    wrote it (a source's ``material_text``): ``YBCO``, stored as YBa2Cu3O7.
 
     Example:
         >>> material_query("Fe4O6")
         {'$or': [{'formula_reduced': 'Fe2O3'}, {'material': 'Fe4O6'}]}
-        >>> material_query("lsco")
+        >>> material_query("lsco")["$or"][0]
         {'material': {'$regex': '^lsco$', '$options': 'i'}}
         >>> material_query("C60")
         {'$or': [{'formula': 'C60'}, {'material': 'C60'}]}
@@ -736,9 +747,11 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
         formula = _canonical(written, whole=True)
     except ValueError:  # refused by read_formula: an abbreviation with open amounts
         formula = None
-    if formula is None:
+    if formula is None:  # a name: the record's, or as a paper wrote it (YBCO, now YBa2Cu3O7)
         named = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
-        return {"material": {"$not": named} if negated else named}
+        if negated:
+            return {"material": {"$not": named}, "sources.material_text": {"$not": named}}
+        return {"$or": [{"material": named}, {"sources.material_text": named}]}
     if written not in _ELEMENT_SYMBOLS and Composition(formula).is_element:  # C60, O2
         if negated:
             return {"formula": {"$ne": written}, "material": {"$ne": written}}

@@ -202,6 +202,23 @@ def filtered(literature: LiteratureStore, text: str) -> list[str]:
     return sorted(r["material"] for r in rows)
 
 
+def test_records_are_filtered_by_the_pressure_they_were_read_at(
+    literature: LiteratureStore,
+) -> None:
+    text = "FeSe has Tc 37 K at 8.9 GPa. MgB2 has Tc 39 K. H3S has Tc 203 K above 150 GPa."
+    pieces = [("material", "FeSe"), ("tcValue", "37 K"), ("pressure", "8.9 GPa"),
+              ("material", "MgB2"), ("tcValue", "39 K"),
+              ("material", "H3S"), ("tcValue", "203 K"), ("pressure", "above 150 GPa")]  # fmt: skip
+    paper = replace(parse_paper(text.encode(), "10.1/p.txt"), doi="10.1/p")
+    literature.ingest(Extractor(SpansOf(pieces), "tagger-test:0").extract(paper))  # type: ignore[arg-type]
+    assert filtered(literature, "pressure_gpa>1") == ["FeSe"]
+    assert filtered(literature, "pressure_gpa_low>=100") == ["H3S"]  # "above": a low end only
+    ambient = " AND ".join(f"{f} IS UNKNOWN" for f in ("pressure_gpa", "pressure_gpa_low",
+                                                         "pressure_gpa_high"))  # fmt: skip
+    assert filtered(literature, ambient) == ["MgB2"]
+    assert filtered(literature, "n_sources=1") == ["FeSe", "H3S", "MgB2"]
+
+
 def test_a_bound_is_stored_with_its_one_end_and_filters_read_it_so(
     literature: LiteratureStore,
 ) -> None:
@@ -396,6 +413,16 @@ def test_one_element_with_an_amount_is_that_form_and_the_element_is_every_form(
     assert materials("C60") == ["C60"] == filtered(literature, 'material="C60"')
     assert materials("C") == ["C", "C60"]  # the element: fullerene is carbon too
     assert filtered(literature, 'material!="C60"') == ["C"]
+
+
+def test_a_name_finds_the_records_read_under_it_whatever_formula_they_are_stored_as(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(read("10.1/ybco", "YBCO has Tc 92 K. MgB2 has Tc 39 K.",
+                           ["YBCO", "MgB2"], ["92 K", "39 K"]))  # fmt: skip
+    assert filtered(literature, 'material="ybco"') == ["YBa2Cu3O7"]  # as the paper wrote it
+    assert filtered(literature, 'material="YBa2Cu3O7"') == ["YBa2Cu3O7"]
+    assert filtered(literature, 'material!="YBCO"') == ["MgB2"]
 
 
 def test_records_of_a_paper_are_found_by_its_doi_however_written(

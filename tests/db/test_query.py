@@ -287,8 +287,10 @@ def test_one_element_with_an_amount_is_matched_as_written_not_as_the_element(
 def test_a_material_that_is_no_formula_is_a_name_in_any_case(written: str) -> None:
     # "mgb2": no element symbols spell it, so it is a name, and finds the records of MgB2
     name = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
-    assert optimade_to_mongo(f'material="{written}"', "records") == {"material": name}
-    assert material_query(written, negated=True) == {"material": {"$not": name}}
+    as_written = [{"material": name}, {"sources.material_text": name}]  # YBCO: YBa2Cu3O7
+    assert optimade_to_mongo(f'material="{written}"', "records") == {"$or": as_written}
+    excluded = {"material": {"$not": name}, "sources.material_text": {"$not": name}}
+    assert material_query(written, negated=True) == excluded
 
 
 def test_a_material_takes_the_other_tests_of_text() -> None:
