@@ -1378,6 +1378,13 @@ def serve(
             "the API); 0 fails at once.",
         ),
     ] = 60.0,
+    log_level: Annotated[
+        str,
+        typer.Option(
+            help="debug, info (one line per request: client, method, path, status), "
+            "warning (problems only) or error."
+        ),
+    ] = "info",
 ) -> None:
     """Serve the HTTP API (OpenAPI at /docs) and the dashboard (/dashboard)."""
     import uvicorn
@@ -1385,13 +1392,15 @@ def serve(
     from agents.api import create_app
 
     with errors():
+        if log_level not in ("debug", "info", "warning", "error"):
+            raise CommandError(f"--log-level: {log_level!r} is not debug, info, warning or error")
         wait_for_store(wait_for_db)  # then a clear message, when no database answers
     console.print(f"matloop API on http://{host}:{port} (docs /docs, dashboard /dashboard)")
     from flows.events import emit_results_reported  # a no-op unless PREFECT_API_URL is set
 
     app = create_app(Settings().uri, on_results=emit_results_reported)
     # Bounded shutdown: idle keep-alive clients must not hold a restart up.
-    uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
 
 
 # -- demo ---------------------------------------------------------------------------

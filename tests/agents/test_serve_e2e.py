@@ -24,15 +24,16 @@ DATA = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 
 @pytest.mark.slow
 def test_simulated_instrument_runs_twenty_rounds_over_http(
-    mongodb_uri: str, photo_pce10_campaign: CampaignAgent
+    mongodb_uri: str, photo_pce10_campaign: CampaignAgent, tmp_path: Path
 ) -> None:
     token, _ = create_token("sim-1", "instrument", [photo_pce10_campaign.name])
     port = free_port()
     env = {**os.environ, "MATLOOP_MONGODB_URI": mongodb_uri}
+    log = tmp_path / "serve.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "matloop", "serve", "--port", str(port)],
         env=env,
-        stdout=subprocess.DEVNULL,
+        stdout=log.open("w"),  # the request log
         stderr=subprocess.PIPE,
     )
     try:
@@ -70,6 +71,8 @@ def test_simulated_instrument_runs_twenty_rounds_over_http(
     finally:
         server.terminate()
         server.wait(timeout=30)
+    claims = f'"POST /api/v1/campaigns/{photo_pce10_campaign.name}/claims HTTP/1.1" 200'
+    assert claims in log.read_text()  # one line per request, for whoever debugs a lab's client
     status = photo_pce10_campaign.status()
     assert status.measurements == 80
     measurements = list(MeasurementDocument.objects.no_dereference())
