@@ -705,7 +705,11 @@ def reader(principal: Caller) -> Principal:
 def writer(name: str, principal: Caller) -> Principal:
     """Callers that may write to campaign ``name``; else 403."""
     if not principal.can_write(name):
-        raise HTTPException(403, f"token {principal.name!r} may not write to campaign {name!r}")
+        # its own campaigns named: a misspelt one ("OPV" for "opv") is seen at once
+        own = f"; it writes to {sorted(principal.campaigns)}" if principal.campaigns else ""
+        raise HTTPException(
+            403, f"token {principal.name!r} may not write to campaign {name!r}{own}"
+        )
     return principal
 
 

@@ -170,6 +170,17 @@ def test_an_admin_corrects_a_wrong_result_and_the_old_values_stay_with_it(
     assert row["values.degradation"] == "0.05" and "decimal slip" in row["corrections"]
 
 
+def test_a_misspelt_campaign_is_refused_naming_the_campaigns_the_token_writes_to(
+    api: TestClient,
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"], name="robot")
+    refused = api.post("/api/v1/campaigns/PHOTO-PCE10/claims", json={}, headers=robot)
+    assert refused.status_code == 403
+    assert refused.json()["detail"] == (
+        "token 'robot' may not write to campaign 'PHOTO-PCE10'; it writes to ['photo-pce10']"
+    )
+
+
 def test_a_bare_heartbeat_renews_a_lease_for_as_long_as_last_asked(api: TestClient) -> None:
     robot = _auth("instrument", ["photo-pce10"])
     claim = {"instrument": "robot-1", "count": 1, "lease_seconds": 3600}
