@@ -250,6 +250,15 @@ class CorrectionIn(Body):
     )
 
 
+class BudgetIn(Body):
+    """A campaign's new budget."""
+
+    budget: int | None = Field(
+        ge=1,
+        description="Experiments in all, failed and abandoned ones not counted; null: open-ended.",
+    )
+
+
 class ResultsIn(Body):
     """Several results, stored all or nothing."""
 
@@ -952,6 +961,7 @@ class Service:
             ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
             ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200, listed),
             ("POST", f"{campaign}/close", self.close_campaign, Admin, 200, closed),
+            ("PUT", f"{campaign}/budget", self.set_budget, Admin, 200, written),
             ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
             ("POST", f"{campaign}/results", self.report, Writer, 200, written),
             ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200, written),
@@ -1224,6 +1234,18 @@ class Service:
         if self.on_results is not None and report.stored:
             self.on_results(name, report.stored)
         return {"stored": report.stored, "duplicates": report.duplicates}
+
+    @access("admin")
+    def set_budget(self, name: str, body: BudgetIn) -> dict[str, Any]:
+        """Give a campaign another budget (more funding, a cap), or `null` for none.
+
+        Answers `{"budget", "previous", "spent"}` (experiments done or out). A budget
+        below `spent` is a 422 saying the least it can be (close the campaign to stop it),
+        as is none for a strategy with an endgame; a closed campaign is a 409. Planners
+        plan towards it from their next batch.
+        """
+        change = self.agent(name).set_budget(body.budget)
+        return {"budget": change.after, "previous": change.before, "spent": change.spent}
 
     @access("admin")
     def correct(

@@ -104,6 +104,21 @@ class ObserveReport:
 
 
 @dataclass(frozen=True)
+class BudgetChange:
+    """A campaign's budget before and after :meth:`CampaignAgent.set_budget` (None: none).
+
+    Attributes:
+        before: The budget it had.
+        after: The budget it has.
+        spent: Experiments done or out when it changed (failed and abandoned not counted).
+    """
+
+    before: int | None
+    after: int | None
+    spent: int
+
+
+@dataclass(frozen=True)
 class NoWork:
     """Why a campaign handed out nothing (:meth:`CampaignAgent.no_work`).
 
@@ -541,6 +556,38 @@ class CampaignAgent:
             CampaignClosedError: naming the campaign.
         """
         self.store.ensure_open(self.name)
+
+    def set_budget(self, budget: int | None) -> BudgetChange:
+        """Give the campaign another budget (more funding, a cap), or none (open-ended).
+
+        Planners plan towards it from their next batch: ``top``'s endgame moves, the
+        learned policy sees another budget left. A proposal already planning keeps the
+        budget it read.
+
+        Raises:
+            ValueError: naming ``budget``: below 1, below the experiments done or out
+                (proposed ones included: cancel them, or close the campaign), or none
+                for a strategy with an endgame.
+            CampaignClosedError: if the campaign is closed.
+        """
+        if budget is not None and budget < 1:
+            raise ValueError(f"budget: must be >= 1 experiment, got {budget}")
+        self.ensure_open()
+        check_budget(self.planner, budget)
+        statuses = Counter(t.status for t in self.store.trials(self.name))
+        spent = sum(n for status, n in statuses.items() if status.spends_budget)
+        if budget is not None and budget < spent:
+            waiting = statuses[TrialStatus.PROPOSED]
+            raise ValueError(
+                f"budget: {budget} is below the {spent} experiments done or out, {waiting} of "
+                f"them proposed and waiting: cancel those to free their places, or close "
+                "the campaign to stop it"
+            )
+        before = self.campaign.settings.budget
+        self.store.set_budget(self.name, budget)
+        settings = replace(self.campaign.settings, budget=budget)
+        self.campaign = replace(self.campaign, settings=settings)
+        return BudgetChange(before, budget, spent)
 
     def close(self) -> CloseReport:
         """Close the campaign: it hands out no more trials.

@@ -420,6 +420,20 @@ class CampaignStore:
         if self._queue(name).get("status") == CLOSED:
             raise CampaignClosedError(name)
 
+    def set_budget(self, name: str, budget: int | None) -> None:
+        """Set a campaign's ``settings.budget`` (None: open-ended); the caller checks it.
+
+        Raises:
+            CampaignNotFoundError: if there is no such campaign.
+        """
+        change = (
+            {"$set": {"settings.budget": budget}}
+            if budget is not None
+            else {"$unset": {"settings.budget": ""}}
+        )
+        if not CampaignDocument._get_collection().update_one({"name": name}, change).matched_count:
+            raise CampaignNotFoundError(f"no campaign named {name!r}")
+
     def close(self, name: str) -> CloseReport:
         """Close a campaign and abandon the trials nobody runs, in one transaction.
 

@@ -1041,6 +1041,23 @@ def campaign_observe(
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
 
 
+@campaign_app.command("budget")
+def campaign_budget(
+    name: str,
+    budget: Annotated[int | None, typer.Argument(min=1, help="Experiments in all.")] = None,
+    open_ended: Annotated[bool, typer.Option(help="No budget: proposals never stop.")] = False,
+) -> None:
+    """Give a campaign another budget (more funding, a cap), or none."""
+    from agents import CampaignAgent
+
+    with errors():
+        if (budget is None) != open_ended:
+            raise CommandError("give either a BUDGET or --open-ended")
+        change = CampaignAgent(store(), name).set_budget(budget)
+    before, after = ("none" if b is None else str(b) for b in (change.before, change.after))
+    console.print(f"budget of {name}: {before} -> {after} ({change.spent} experiments done or out)")
+
+
 @campaign_app.command("correct")
 def campaign_correct(
     name: str,

@@ -93,6 +93,20 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
 
+def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    create = ("campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    _ok(cli, *create, "--strategy", "gp+top+endgame", "--budget", "6")
+    assert "budget of c: 6 -> 8 (0 experiments done or out)" in _ok(
+        cli, "campaign", "budget", "c", "8"
+    )
+    ended = cli.invoke(app, ["campaign", "budget", "c", "--open-ended"])
+    assert ended.exit_code != 0 and "budget: strategy gp+top+endgame" in ended.output
+    both = cli.invoke(app, ["campaign", "budget", "c", "9", "--open-ended"])
+    assert both.exit_code != 0 and "give either a BUDGET or --open-ended" in both.output
+
+
 def test_correct_replaces_a_wrong_result_in_the_unit_given_and_exports_the_old(
     cli: CliRunner, tmp_path: Path
 ) -> None:

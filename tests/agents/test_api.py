@@ -170,6 +170,34 @@ def test_an_admin_corrects_a_wrong_result_and_the_old_values_stay_with_it(
     assert row["values.degradation"] == "0.05" and "decimal slip" in row["corrections"]
 
 
+def test_an_admin_gives_a_campaign_another_budget_never_below_what_is_out(
+    api: TestClient,
+) -> None:
+    robot, boss = _auth("instrument", ["photo-pce10"]), _auth("admin")
+    url = "/api/v1/campaigns/photo-pce10"
+    assert api.put(f"{url}/budget", json={"budget": 5}, headers=robot).status_code == 403
+    set_to = api.put(f"{url}/budget", json={"budget": 5}, headers=boss).json()
+    assert set_to == {"budget": 5, "previous": None, "spent": 0}
+    claim = {"instrument": "robot-1", "count": 3}
+    assert len(api.post(f"{url}/claims", json=claim, headers=robot).json()["trials"]) == 3
+    below = api.put(f"{url}/budget", json={"budget": 2}, headers=boss)
+    assert below.status_code == 422
+    assert below.json()["detail"] == (  # the design's 5 are stored: 3 claimed, 2 waiting
+        "budget: 2 is below the 5 experiments done or out, 2 of them proposed and waiting: "
+        "cancel those to free their places, or close the campaign to stop it"
+    )
+    assert api.put(f"{url}/budget", json={"budget": 5}, headers=boss).json()["spent"] == 5
+    assert len(api.post(f"{url}/claims", json=claim, headers=robot).json()["trials"]) == 2
+    capped = api.post(f"{url}/claims", json=claim, headers=robot).json()
+    assert capped["trials"] == [] and capped["why"].startswith("its budget of 5 experiments")
+    opened = api.put(f"{url}/budget", json={"budget": None}, headers=boss).json()
+    assert opened == {"budget": None, "previous": 5, "spent": 5}
+    assert api.get(url, headers=boss).json()["settings"]["budget"] is None
+    assert api.put(f"{url}/budget", json={"budget": 0}, headers=boss).status_code == 422
+    api.post(f"{url}/close", headers=boss)
+    assert api.put(f"{url}/budget", json={"budget": 9}, headers=boss).status_code == 409
+
+
 def test_a_misspelt_campaign_is_refused_naming_the_campaigns_the_token_writes_to(
     api: TestClient,
 ) -> None:
