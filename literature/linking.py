@@ -29,7 +29,16 @@ A value that states a change of the property rather than the property
 (:func:`states_change`: "the change in Tc is only 0.3 K", "Tc rises by 2 K", "a
 transition width of 0.5 K", "ΔTc = 1 K"; not "a drop in resistance at temperatures of 39
 K", which is where Tc is) is linked to nothing and is not counted in a "respectively"
-list. All three need the sentences' text.
+list; nor is a value that another transition's symbol introduces
+(:func:`names_other_transition`: "T CDW = 32 K", "T_N ≈ 32 K", "T* ~ 150 K"). All four
+need the sentences' text.
+
+A value's condition (:func:`link_conditions`: its pressure) is the one it was read at in
+its sentence: the one right after it ("133 K at ambient pressure", "164 K under 30
+GPa"), else the nearest that is no other value's (not right after another value, nor in
+a clause of another value's after the first value), where an untagged "ambient
+pressure" counts as a condition, and a number stated as another property's value ("a
+bulk modulus of 160 GPa": :func:`states_other_property`) does not.
 
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
@@ -129,6 +138,39 @@ _OTHER_VALUE = re.compile(r"(?<![\w.])\d+(?:\.\d+)?\s*(?:m?K|°\s?[CF])(?!\w)")
 _CHANGE_WORDS = 12  # most words between a change word and its value
 # The property named again: a value after "Tc shift of lead (Tc(0 kbar) =" is that Tc.
 _TC = re.compile(r"\bT\s?_?\{?c(?![A-Za-z])")
+# The symbol of another transition right before a value: "T CDW = [32 K]", "T_N ≈", "T*
+# ~", "T_{SDW} of". Its subscript is written with its case: "T c" and "T C" are Tc's.
+_OTHER_TRANSITION = re.compile(
+    r"(?<![A-Za-z])T\s?_?\{?\s?(?:CDW|SDW|DW|CO|OO|MIT?|N|N[ée]el|[sS]|str|coh|irr|g|FM|AFM"
+    r"|AF|SG|nem|\*|∗)\}?(?![A-Za-z])"
+    r"(?:\s|[=:≈~∼≃<>≤≥]|\b(?:of|is|was|at|around|about|near|approximately)\b)*$"
+)
+# Words before a number that state it as another property's value: "a bulk modulus of
+# [160 GPa]", "shear modulus G =", "the Vickers hardness of Nb3Sn is about", "a tensile
+# strength of", "a yield stress of", "elastic constant C11 =", "B0 =".
+_OTHER_PROPERTY = re.compile(
+    r"(?:\b(?:modul(?:us|i)|hardness|strengths?|stress(?:es)?|elastic\s+constants?)"
+    r"(?:\s+[^\s;,]+){0,4}?|\bB\s?_?\{?0\}?)"  # a few words between: "of Nb3Sn", "(HV)"
+    r"\s*(?:of|=|:|is|was|are|were|(?:is|was|are|were)\s+(?:found|estimated|calculated"
+    r"|determined|measured)\s+to\s+be)"
+    r"(?:\s*(?:about|around|approximately|nearly|only|~|≈|∼|≃))*\s*$",
+    re.IGNORECASE,
+)
+# Ambient pressure stated, tagged or not ("at ambient pressure", "under atmospheric
+# pressure", "the ambient-pressure Tc").
+_AMBIENT_PRESSURE = re.compile(
+    r"\b(?:ambi-?\s?ent|atmospheric|normal)[\s-]+pressures?\b", re.IGNORECASE
+)
+# What may stand between a value and the condition right after it: words, but no
+# number, comma, semicolon or conjunction ("[39 K] at an applied pressure of [2 GPa]").
+_BOUND = re.compile(
+    r"(?![\s\S]*\b(?:and|or|while|whereas|but|although|though|which|where|then)\b)"
+    r"[^\d;,]*",
+    re.IGNORECASE,
+)
+_BOUND_WORDS = 6  # most words between a value and the condition right after it
+# What stands between two values listed together: "8 K, 14 K and 20 K", "8 K or 14 K".
+_LISTED = re.compile(r"\s*,?\s*(?:(?:and/or|and|or)\s+)?|\s*/\s*", re.IGNORECASE)
 # An amount set apart from its formula ("MgB 2", "CuO 2 planes").
 _SPACED_AMOUNT = re.compile(r"(?:\s+\d+(?:\.\d+)?(?![\w.]))?")
 # A formula-like word followed by these names a part, a holder or something added, not a
@@ -197,7 +239,13 @@ def link_values(
     texts = sentences or {}
     ordered = sorted(mentions, key=lambda m: m.key)
     materials = [m for m in ordered if m.label == "material"]
-    values = [m for m in ordered if m.label in VALUE_PROPERTIES and not _states_change(m, texts)]
+    values = [
+        m
+        for m in ordered
+        if m.label in VALUE_PROPERTIES
+        and not _states_change(m, texts)
+        and not _of_other_transition(m, texts)
+    ]
     unnamed = unnamed_formulas(ordered, texts)
     paired, listed = _respectively(materials, values, texts, unnamed)
     links = []
@@ -209,12 +257,77 @@ def link_values(
     return _without_shared(links, values, texts, paired, _names(materials, unnamed))
 
 
-def link_conditions(value: Mention, mentions: Sequence[Mention], label: str) -> Mention | None:
-    """The ``label`` mention (e.g. ``pressure``) nearest to ``value`` in its sentence."""
-    same = [m for m in mentions if m.label == label and _sentence(m) == _sentence(value)]
-    if not same:
+def link_conditions(
+    value: Mention,
+    mentions: Sequence[Mention],
+    label: str,
+    sentences: Mapping[tuple[int, int], str] | None = None,
+) -> Mention | None:
+    """The ``label`` mention (e.g. ``pressure``) that ``value`` was read at, if any.
+
+    Without the sentence's text, the one nearest to ``value`` in its sentence. With it:
+
+    * A number stated as another property's value ("a bulk modulus of [160 GPa]", "a
+      Vickers hardness of 12 GPa", "a tensile strength of 1 GPa") is no condition
+      (:func:`states_other_property`).
+    * "ambient", "atmospheric" or "normal pressure", tagged or not, is a condition: the
+      value it is nearest to is read at ambient pressure, with no ``label`` mention.
+    * A condition right after a value, with no number, comma or conjunction between them
+      ("[133 K] at ambient pressure", "[164 K] under [30 GPa]"), is that value's.
+    * A condition that is another value's is not this one's: one right after another
+      value, or one after the sentence's first value in a clause (between commas,
+      semicolons, "while", "but" ...) that holds another value and not this one
+      ("[133 K], rising to [164 K] under [30 GPa]"; "[8 K], and under [2 GPa] it reaches
+      [37 K]"). Values listed together ("[8 K], [10 K] and [12 K] at [1 GPa]") share
+      their conditions; a condition before every value ("The Tc at [2 GPa] is [3.3 K]
+      for Cs, [6.3 K] for Rb") or in a clause of no value ("Under [8.9 GPa], FeSe has a
+      Tc of [30 K]") may be any value's.
+    * Of the rest, the nearest to the value (fewest characters between them).
+
+    Args:
+        value: The value mention.
+        mentions: The paper's mentions, of any label.
+        label: The condition's label.
+        sentences: Text of each sentence by ``(section, sentence)``.
+
+    Returns:
+        The condition's mention, or ``None`` where the value has none or is read at
+        ambient pressure stated untagged.
+    """
+    here = _sentence(value)
+    same = [m for m in mentions if m.label == label and _sentence(m) == here]
+    text = (sentences or {}).get(here)
+    if text is None:
+        return min(same, key=lambda m: abs(m.start - value.start)) if same else None
+    stated: list[Mention | _Place] = [m for m in same if not _states_other_property(text, m)]
+    for match in _AMBIENT_PRESSURE.finditer(text):
+        if not any(m.start < match.end() and match.start() < m.end for m in same):
+            stated.append(_Place(match.start(), match.end()))
+    if not stated:
         return None
-    return min(same, key=lambda m: abs(m.start - value.start))
+    values = sorted(
+        (m for m in mentions if m.label == value.label and _sentence(m) == here),
+        key=lambda m: m.start,
+    )
+    listed = _listed_with(value, values, text)
+    others = [v for v in values if all(v.key != x.key for x in listed)]
+    after = [c for c in stated if _follows(text, value, c)]
+    free = after or [c for c in stated if not _claimed(c, listed, others, text)]
+    own = min(free, key=lambda c: _gap(value, c)) if free else None
+    return own if isinstance(own, Mention) else None
+
+
+def states_other_property(before: str) -> bool:
+    """Whether the words before a number state it as another property's value.
+
+    "a bulk modulus of", "the shear modulus G =", "a Vickers hardness (HV) of about", "a
+    tensile strength of", "a yield stress of": a number in GPa after them is that
+    property's value, not a pressure a value was read at.
+
+    Args:
+        before: The sentence's text before the number.
+    """
+    return _OTHER_PROPERTY.search(before) is not None
 
 
 def formula_like(word: str) -> bool:
@@ -302,6 +415,64 @@ def states_change(before: str) -> bool:
     return False
 
 
+@dataclass(frozen=True)
+class _Place:
+    """Where an untagged condition stands in its sentence ("ambient pressure")."""
+
+    start: int
+    end: int
+
+
+def _states_other_property(text: str, mention: Mention) -> bool:
+    digit = re.search(r"\d", mention.text)
+    lead = mention.text[: digit.start()] if digit else ""
+    return states_other_property(text[: mention.start] + lead)
+
+
+def _follows(text: str, value: Mention, condition: Mention | _Place) -> bool:
+    """Whether ``condition`` comes right after ``value``: "[39 K] at [2 GPa]"."""
+    if condition.start < value.end:
+        return False
+    between = text[value.end : condition.start]
+    return _BOUND.fullmatch(between) is not None and len(between.split()) <= _BOUND_WORDS
+
+
+def _listed_with(value: Mention, values: Sequence[Mention], text: str) -> list[Mention]:
+    """``value`` and the values listed with it: "[8 K], [14 K] and [20 K] at 2 GPa"."""
+    index = next(i for i, v in enumerate(values) if v.key == value.key)
+    first = last = index
+    while first > 0 and _LISTED.fullmatch(text[values[first - 1].end : values[first].start]):
+        first -= 1
+    while last + 1 < len(values) and _LISTED.fullmatch(
+        text[values[last].end : values[last + 1].start]
+    ):
+        last += 1
+    return list(values[first : last + 1])
+
+
+def _claimed(
+    condition: Mention | _Place, listed: Sequence[Mention], others: Sequence[Mention], text: str
+) -> bool:
+    """Whether ``condition`` is another value's, not one of the ``listed`` values'."""
+    if any(_follows(text, other, condition) for other in others):
+        return True
+    if all(condition.start < v.start for v in (*listed, *others)):
+        return False  # the sentence's opening: "The Tc at [2 GPa] is [3 K] for Cs, [6 K] ..."
+    clause = _clause_of(text, condition.start)
+    return any(_clause_of(text, v.start) == clause for v in others) and not any(
+        _clause_of(text, v.start) == clause for v in listed
+    )
+
+
+def _clause_of(text: str, position: int) -> int:
+    """The number of the clause that ``position`` is in (clause ends: :data:`_CLAUSE`)."""
+    return sum(1 for _ in _CLAUSE.finditer(text, 0, position))
+
+
+def _gap(value: Mention, condition: Mention | _Place) -> int:
+    return max(condition.start - value.end, value.start - condition.end, 0)
+
+
 def _describes(rest: str) -> bool:
     """Whether the words between a change of the property and a value tie them."""
     return not (
@@ -312,13 +483,37 @@ def _describes(rest: str) -> bool:
     )
 
 
-def _states_change(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
+def names_other_transition(before: str) -> bool:
+    """Whether the words right before a value give it another transition's symbol.
+
+    "T CDW = [32 K]", "T_N ≈ [32 K]", "T* ~ [150 K]", "T s of [130 K]": the temperature
+    of a charge- or spin-density wave, a Néel, structural, pseudogap or other
+    transition, not Tc ("T c", "T C", "T onset" are Tc's).
+
+    Args:
+        before: The sentence's text before the value's number.
+    """
+    return _OTHER_TRANSITION.search(before) is not None
+
+
+def _before_number(value: Mention, sentences: Mapping[tuple[int, int], str]) -> str | None:
+    """The sentence's text before the value's number (its mention's words included)."""
     text = sentences.get(_sentence(value))
     if text is None:
-        return False
+        return None
     digit = re.search(r"\d", value.text)
     lead = value.text[: digit.start()] if digit else ""
-    return states_change(text[: value.start] + lead)
+    return text[: value.start] + lead
+
+
+def _states_change(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
+    before = _before_number(value, sentences)
+    return before is not None and states_change(before)
+
+
+def _of_other_transition(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
+    before = _before_number(value, sentences)
+    return before is not None and names_other_transition(before)
 
 
 def _link(

@@ -60,7 +60,10 @@ Conventions chosen here:
   mention without a qualifier takes one from the words just before it in its sentence
   (``parse_quantity(..., before=...)``: "Tc exceeds [45 K]" is ``>``, "Tc>[40 K]" too;
   "superconducts below [7.2 K]" is the Tc itself; "not superconducting down to [2 K]" is
-  ``<``, the Tc below what the search reached). A pressure range "from ambient to 3 GPa"
+  ``<``, the Tc below what the search reached; a comma may stand between the Tc and the
+  comparison, "the highest Tc, above [11 K]" is ``>``). A mention whose unit the
+  sentence goes on dividing (``after=``: "dTc/dP of [0.5 K]/GPa", "[2 K] min-1") is a
+  rate, not a quantity of the kind asked. A pressure range "from ambient to 3 GPa"
   starts at 1 atm. Units are pint's, in the registry that
   :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
@@ -1317,11 +1320,12 @@ _FILLER_BEFORE = re.compile(r"(?<![A-Za-z])(?:a|an|even|just|only|some)\s*$", re
 # stays below", "the transition temperatures all lie slightly below". Without it the words
 # describe where the material superconducts ("superconducts below 7.2 K", "zero
 # resistance below 6.1 K"), and the number is the Tc, not a bound of it. So do they when
-# another subject or clause comes between ("at Tc the resistivity drops below").
+# another subject or clause comes between ("at Tc the resistivity drops below"). A comma
+# may set the comparison apart from its subject: "the highest Tc, above 11 K".
 _TC_SUBJECT = re.compile(
     r"(?:\bT\s?[cC](?![A-Za-z])|\b(?:critical|transition)\s+temperatures?\b)"
     r"(?:\s+(?!(?:and|but|while|whereas|which|resist|susceptib|signal|magneti[sz]|Meissner"
-    r"|diamagnet|drop)[\w'()]*)[\w'().+-]+){0,6}\s*$",  # words and formulas
+    r"|diamagnet|drop)[\w'()]*)[\w'().+-]+){0,6}\s*,?\s*$",  # words and formulas
     re.IGNORECASE,
 )
 # "not superconducting down to 2 K", "no superconductivity was observed in Bi2Se3 down to
@@ -1648,6 +1652,41 @@ def _ranges_from_ambient(lead: str) -> bool:
     return _FROM_AMBIENT.search(lead[-_PREFIX_WINDOW:]) is not None
 
 
+# A unit that the text after a value mention divides its unit by: "/GPa", " / min",
+# " per GPa", " GPa-1", " min−1", " GPa^-1".
+_RATE_AFTER = re.compile(
+    r"\s*(?:/|\bper\s)\s*(?:(?:at|wt|mol)\s?\.?\s?(?=%))?(?P<per>%|°?[A-Za-zμµ]+)"
+    r"|\s+(?P<inverse>[A-Za-zμµ]{1,5})\s?\^?\s?-\s?1(?!\d|\.\d)"
+)
+_RATE_WINDOW = 20  # characters after a mention read for the unit it is divided by
+# What a value's unit is divided by in a rate: pressure, time, field, temperature, %.
+_RATE_UNITS = ("GPa", "s", "T", "Oe", "K", "percent")
+
+
+def _rate(reading: _Reading, prepared: str, after: str) -> bool:
+    """Whether ``reading`` ends its mention with a unit that ``after`` divides (a rate)."""
+    ends = reading.end >= len(prepared.rstrip())  # nothing after its unit in the mention
+    return reading.unit is not None and ends and _continues_as_rate(after)
+
+
+def _continues_as_rate(after: str) -> bool:
+    """Whether the text after a mention divides its unit by another: a rate ("/GPa").
+
+    Args:
+        after: The sentence text right after the mention, which ends with its unit.
+    """
+    match = _RATE_AFTER.match(_clean(after[:_RATE_WINDOW]))
+    if match is None:
+        return False
+    word = match["per"] or match["inverse"]
+    if word in _ELEMENTS:  # "39 K/Nb films", "/Ga": a material, not pint's gigayear
+        return False
+    units = _unit(_UNIT_ALIASES.get(word, word))
+    return units is not None and any(
+        units.dimensionality == registry().parse_units(unit).dimensionality for unit in _RATE_UNITS
+    )
+
+
 def _unreadable_unit(text: str, pos: int) -> bool:
     """Whether ``text[pos:]`` starts with a unit pint cannot read ("Tesla", "μΩcm", "emu").
 
@@ -1681,7 +1720,11 @@ def _list_unit(text: str, pos: int) -> Any | None:
 
 
 def parse_quantity(
-    text: str, default_unit: str | None = None, kind: str | None = None, before: str = ""
+    text: str,
+    default_unit: str | None = None,
+    kind: str | None = None,
+    before: str = "",
+    after: str = "",
 ) -> QuantityValue | None:
     """Read a value mention into a number, range, uncertainty and canonical unit.
 
@@ -1706,6 +1749,10 @@ def parse_quantity(
         before: The sentence text before the mention, whose last words give the
             qualifier when the mention has none: a tagged ``"45 K"`` after "Tc exceeds"
             is ``">"`` (:func:`_stated_before`).
+        after: The sentence text after the mention. Where the mention ends with its
+            unit and ``after`` goes on with a unit it is divided by ("dTc/dP of
+            [0.5 K]/GPa", "[2 K] min-1", "[0.5 K] per GPa"), the number is a rate, not
+            a quantity of ``kind``: ``None`` (:func:`_continues_as_rate`).
 
     Returns:
         A :class:`QuantityValue`, or ``None`` when there is no number, or a ``kind`` was
@@ -1735,6 +1782,8 @@ def parse_quantity(
         found = _converted(reading, unit, kind, text, fallback_name)
         if found is None and not reading.direct and fallback is not None:
             found = _converted(reading, fallback, kind, text, fallback_name)  # list unit misfit
+        if found is not None and kind is not None and _rate(reading, prepared, after):
+            return None  # "dTc/dP of [0.5 K]/GPa": a rate, not a temperature
         if found is not None or kind is None:
             return found
     if kind == "pressure" and _AMBIENT.search(prepared):

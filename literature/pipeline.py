@@ -122,7 +122,9 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     Materials are read section by section in order, so a doping value (``"x = 0.1"``)
     resolves against the formula that came before it in the same section. A value reads
     its qualifier from the words before it in its sentence when the mention has none (a
-    tagged "45 K" in "Tc exceeds 45 K" is ``">"``: :func:`~literature.normalize.parse_quantity`).
+    tagged "45 K" in "Tc exceeds 45 K" is ``">"``: :func:`~literature.normalize.parse_quantity`),
+    and a value whose unit the sentence goes on dividing ("dTc/dP of [0.5 K]/GPa") is a
+    rate and is left unread.
     """
     ordered = join_ranges(paper, mentions)
     materials: dict[int, list[int]] = defaultdict(list)
@@ -138,9 +140,13 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     for i, mention in enumerate(result):
         if mention.label in QUANTITY_KINDS:
             kind, unit = QUANTITY_KINDS[mention.label]
-            before = paper.sections[mention.section].sentence_text(mention.sentence)
+            sentence = paper.sections[mention.section].sentence_text(mention.sentence)
             quantity = parse_quantity(
-                mention.text, default_unit=unit, kind=kind, before=before[: mention.start]
+                mention.text,
+                default_unit=unit,
+                kind=kind,
+                before=sentence[: mention.start],
+                after=sentence[mention.end :],
             )
             if quantity is not None:
                 result[i] = replace(
@@ -260,8 +266,11 @@ def link_records(
     gives no record; nor does one the linker leaves unlinked, whose material the tagger
     missed or that states a change of the property ("the change in Tc is 0.3 K"), which
     it can tell only from ``sentences`` (:func:`~literature.linking.link_values`).
-    Confidence = value confidence x material confidence x link confidence. A linked
-    pressure becomes the record's ``conditions`` (:func:`_pressure_conditions`: none at
+    Confidence = value confidence x material confidence x link confidence. The pressure
+    the value was read at (:func:`~literature.linking.link_conditions`: the one right
+    after it, else the nearest that is no other value's; none where ambient pressure is
+    stated by it, and never another property's value, "a bulk modulus of 160 GPa")
+    becomes the record's ``conditions`` (:func:`_pressure_conditions`: none at
     ambient pressure) and its ``pressure_mention``; one that did not read as a pressure
     gives no conditions, so :func:`rejection` refuses the record rather than let it pass
     for an ambient reading.
@@ -279,7 +288,7 @@ def link_records(
             continue
         name, unit = VALUE_PROPERTIES[value.label]
         conditions: dict[str, Any] = {}
-        pressure = link_conditions(value, mentions, "pressure")
+        pressure = link_conditions(value, mentions, "pressure", sentences)
         if pressure is not None and "value" in pressure.normalized:
             conditions = _pressure_conditions(pressure.normalized)
         records.append(

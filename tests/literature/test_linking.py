@@ -7,7 +7,9 @@ from literature.linking import (
     formula_like,
     link_conditions,
     link_values,
+    names_other_transition,
     states_change,
+    states_other_property,
     unnamed_formulas,
 )
 from literature.records import Mention
@@ -69,6 +71,67 @@ def test_pressure_condition_is_the_nearest_in_the_sentence() -> None:
     found = link_conditions(value, mentions, "pressure")
     assert found is not None and found.text == "3 GPa"
     assert link_conditions(value, [value], "pressure") is None
+
+
+def conditions(sentence: str, values: list[str], pressures: list[str]) -> dict[str, str | None]:
+    """The pressure each value of ``sentence`` is read at, given the tagged mentions."""
+    mentions = found(sentence, *[("tcValue", v) for v in values],
+                     *[("pressure", p) for p in pressures])  # fmt: skip
+    texts = {(0, 0): sentence}
+    linked = [(v, link_conditions(v, mentions, "pressure", texts)) for v in mentions[: len(values)]]
+    return {v.text: None if p is None else p.text for v, p in linked}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "values", "pressures", "expected"),
+    [
+        # ambient pressure stated next to a value, untagged: no condition of the sentence's
+        ("HgBa2Ca2Cu3O8 has the highest Tc of 133 K at ambient pressure, rising to 164 K "
+         "under 30 GPa.", ["133 K", "164 K"], ["30 GPa"], {"133 K": None, "164 K": "30 GPa"}),
+        ("FeSe has Tc of 8 K at ambient pressure and 37 K under 8.9 GPa.", ["8 K", "37 K"],
+         ["8.9 GPa"], {"8 K": None, "37 K": "8.9 GPa"}),
+        ("The ambient-pressure Tc of FeSe is 8 K and rises to 37 K at 8.9 GPa.",
+         ["8 K", "37 K"], ["8.9 GPa"], {"8 K": None, "37 K": "8.9 GPa"}),
+        # a condition right after another value, or in its clause, is that value's
+        ("HgBa2Ca2Cu3O8 has a Tc of 133 K, rising to 164 K under 30 GPa.", ["133 K", "164 K"],
+         ["30 GPa"], {"133 K": None, "164 K": "30 GPa"}),
+        ("FeSe has a Tc of 8 K, and under 2 GPa it reaches 37 K.", ["8 K", "37 K"],
+         ["2 GPa"], {"8 K": None, "37 K": "2 GPa"}),
+        ("Tc of FeSe is 30 K while FeTe has 14 K at 2 GPa.", ["30 K", "14 K"], ["2 GPa"],
+         {"30 K": None, "14 K": "2 GPa"}),
+        # values listed together share it; so do all a condition that opens the sentence
+        ("FeSe shows Tc of 8 K, 10 K and 12 K at 1 GPa.", ["8 K", "10 K", "12 K"], ["1 GPa"],
+         {"8 K": "1 GPa", "10 K": "1 GPa", "12 K": "1 GPa"}),
+        ("Under 8.9 GPa, FeSe has a Tc of 30 K and FeTe a Tc of 14 K.", ["30 K", "14 K"],
+         ["8.9 GPa"], {"30 K": "8.9 GPa", "14 K": "8.9 GPa"}),
+        ("The Tc at 2 GPa is 3.3 K for Cs, 6.3 K for Rb and 9.6 K for K.",
+         ["3.3 K", "6.3 K", "9.6 K"], ["2 GPa"],
+         {"3.3 K": "2 GPa", "6.3 K": "2 GPa", "9.6 K": "2 GPa"}),
+        # another property's value in GPa is no pressure
+        ("Nb3Sn has Tc = 18 K and a bulk modulus of 160 GPa.", ["18 K"], ["160 GPa"],
+         {"18 K": None}),
+        ("Nb3Sn has Tc = 18 K under 2 GPa and a bulk modulus of 160 GPa.", ["18 K"],
+         ["2 GPa", "160 GPa"], {"18 K": "2 GPa"}),
+        ("The Vickers hardness of Nb3Sn is about 12 GPa and its Tc = 18 K.", ["18 K"],
+         ["12 GPa"], {"18 K": None}),
+    ],
+)  # fmt: skip
+def test_a_value_takes_the_condition_it_was_read_at(
+    sentence: str, values: list[str], pressures: list[str], expected: dict[str, str | None]
+) -> None:
+    assert conditions(sentence, values, pressures) == expected
+
+
+@pytest.mark.parametrize(
+    ("before", "other"),
+    [("a bulk modulus of ", True), ("the shear modulus G = ", True), ("B0 = ", True),
+     ("a Vickers hardness (HV) of about ", True), ("a tensile strength of ", True),
+     ("elastic constant C11 = ", True), ("FeSe has Tc of 8 K at ", False),
+     ("Tc rises with pressure up to ", False), ("the coupling strength is enhanced at ", False),
+     ("Applying a pressure of ", False)],
+)  # fmt: skip
+def test_words_that_state_another_property_in_gpa(before: str, other: bool) -> None:
+    assert states_other_property(before) is other
 
 
 @pytest.mark.parametrize(
@@ -333,3 +396,22 @@ def test_a_drop_of_resistance_gives_the_value_where_tc_is() -> None:
     sentences = ["MgB2 films were grown.", "A sharp drop in resistance at temperatures of 39 K."]
     assert multi(sentences, ("material", "MgB2", 0), ("tcValue", "39 K", 1)) == [
         ("MgB2", "39 K", "earlier-sentence")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("before", "other"),
+    [("respectively, T c =7.1 K and T CDW =", True), ("T_N ≈ ", True), ("T* ~ ", True),
+     ("T_{SDW} of about ", True), ("TCDW = ", True), ("T s of ", True),
+     ("Tc = ", False), ("T c = ", False), ("T C = ", False), ("T c onset = ", False),
+     ("T onset = ", False), ("T zero = ", False), ("at T = ", False),
+     ("the T N and Tc of ", False), ("T CDW = 94 K and T c = ", False)],
+)  # fmt: skip
+def test_the_symbol_of_another_transition(before: str, other: bool) -> None:
+    assert names_other_transition(before) is other
+
+
+def test_a_value_of_another_transition_is_linked_to_nothing() -> None:
+    sentence = "For CsV3Sb5 we find, respectively, T c =7.1 K and T CDW =32 K."
+    pieces = [("material", "CsV3Sb5"), ("tcValue", "7.1 K"), ("tcValue", "32 K")]
+    assert pairs(sentence, found(sentence, *pieces)) == [
+        ("CsV3Sb5", "7.1 K", "same-sentence-before")]  # fmt: skip

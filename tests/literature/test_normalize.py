@@ -977,6 +977,8 @@ def test_pressure_units_are_read_in_any_case(text: str, gpa: float) -> None:
         ("their transition temperatures all lie slightly below ", "28 K", "<"),
         ("the Tc (onset) remains above ", "30 K", ">"),
         ("with T c > ", "10 K", ">"),
+        ("the MgB2 film gave the highest T c , above ", "11 K", ">"),  # a comma between
+        ("the Tc of the films, below ", "19 K", "<"),
         ("has a Tc of less than ", "2 K", "<"),
         ("shows superconductivity with Tc as high as ", "30K", "<="),
         # not adjacent: a hedge or a filler may stand between comparison and number
@@ -1030,6 +1032,36 @@ def test_a_pressure_takes_the_qualifier_written_just_before_it(
 ) -> None:
     result = parse_quantity(mention, default_unit="GPa", kind="pressure", before=before)
     assert result is not None and result.qualifier == qualifier
+
+
+@pytest.mark.parametrize(
+    ("mention", "after", "kind", "rate"),
+    [
+        ("0.5 K", "/GPa", "temperature", True),  # "dTc/dP of [0.5 K]/GPa"
+        ("0.5 K", " / GPa", "temperature", True),
+        ("0.5 K", " GPa-1", "temperature", True),
+        ("0.5 K", " GPa−1 up to 5 GPa", "temperature", True),
+        ("2 K", " min-1", "temperature", True),
+        ("0.5 K", " per GPa", "temperature", True),
+        ("0.5 K", "/T", "temperature", True),
+        ("0.5 K", "/at.%", "temperature", True),
+        ("3 GPa", "/min", "pressure", True),
+        # the sentence goes on with no rate
+        ("39 K", "/40 K (onset/zero)", "temperature", False),
+        ("39 K", "/Nb bilayers", "temperature", False),  # a material, not a unit
+        ("39 K", " per se", "temperature", False),
+        ("39 K", ", and 40 K", "temperature", False),
+        ("39 K", " in MgB2", "temperature", False),
+        ("3 GPa", " at 5 K", "pressure", False),
+        ("0.5 K/GPa", "", "temperature", True),  # the whole rate in the mention
+    ],
+)
+def test_a_value_whose_unit_the_sentence_divides_is_a_rate(
+    mention: str, after: str, kind: str, rate: bool
+) -> None:
+    unit = {"temperature": "K", "pressure": "GPa"}[kind]
+    result = parse_quantity(mention, default_unit=unit, kind=kind, after=after)
+    assert (result is None) is rate
 
 
 def test_the_qualifier_of_the_mention_itself_comes_first() -> None:

@@ -5,6 +5,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from literature.baseline import DictionaryTagger
 from literature.linking import SAME_SENTENCE_BEFORE
 from literature.ner import Tagger
 from literature.parsing import parse_paper
@@ -256,6 +257,9 @@ def test_a_family_label_is_never_its_sites_element() -> None:
         ("LaFeAsO0.86H0.14 keeps the Tc quoted above, 39 K, in films.", "39 K", "=", 39.0,
          39.0),
         ("In LaFeAsO0.86H0.14 the Tc is approximately 40 K.", "40 K", "~", 40.0, 40.0),
+        # a comma between the Tc and its comparison
+        ("Of all films, LaFeAsO0.86H0.14 gave the highest T c , above 11 K.", "11 K", ">",
+         11.0, None),
     ],
 )  # fmt: skip
 def test_a_bound_is_read_from_the_words_before_the_tagged_value(
@@ -410,3 +414,51 @@ def test_a_record_keeps_the_uncertainty_stated_with_its_value(
     )
     [record] = extraction.records
     assert record.uncertainty == uncertainty
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces", "expected"),
+    [
+        # the 133 K is stated at ambient pressure; the 30 GPa is the 164 K's
+        ("HgBa2Ca2Cu3O8 has the highest Tc of 133 K at ambient pressure, rising to 164 K "
+         "under 30 GPa.", [("material", "HgBa2Ca2Cu3O8"), ("tcValue", "133 K"),
+                           ("tcValue", "164 K"), ("pressure", "30 GPa")],
+         [(133.0, {}), (164.0, {"pressure_gpa": 30.0})]),
+        # a modulus in GPa is no pressure
+        ("Nb3Sn has Tc = 18 K and a bulk modulus of 160 GPa.",
+         [("material", "Nb3Sn"), ("tcValue", "18 K"), ("pressure", "160 GPa")],
+         [(18.0, {})]),
+    ],
+)  # fmt: skip
+def test_a_pressure_elsewhere_in_the_sentence_is_not_the_values_condition(
+    text: str, pieces: list[tuple[str, str]], expected: list[tuple[float, dict[str, float]]]
+) -> None:
+    extraction = extraction_of(text, pieces)
+    assert [(r.value, r.conditions) for r in extraction.records] == expected
+    assert extraction.records_rejected == 0
+
+
+def test_a_modulus_the_pattern_tagger_reads_as_a_pressure_is_no_condition() -> None:
+    tagger = DictionaryTagger(("material", "tcValue", "pressure")).fit([])
+    text = "Nb3Sn has Tc = 18 K and a bulk modulus of 160 GPa."
+    extraction = Extractor(tagger, "baseline:0").extract(parse_paper(text.encode(), "p.txt"))  # type: ignore[arg-type]
+    assert ("pressure", "160 GPa") in [(m.label, m.text) for m in extraction.mentions]
+    assert [(r.material, r.value, r.conditions) for r in extraction.records] == [
+        ("Nb3Sn", 18.0, {})]  # fmt: skip
+
+
+@pytest.mark.parametrize("rate", ["0.5 K/GPa", "0.5 K GPa-1", "0.5 K per GPa", "0.5 K/min"])
+def test_a_rate_whose_unit_the_tagger_cut_short_is_no_tc(rate: str) -> None:
+    text = f"MgB2 has Tc = 39 K and a dTc/dP of {rate}."
+    pieces = [("material", "MgB2"), ("tcValue", "39 K"), ("tcValue", "0.5 K")]
+    extraction = extraction_of(text, pieces)
+    assert [(r.material, r.value) for r in extraction.records] == [("MgB2", 39.0)]
+    (rate_mention,) = [m for m in extraction.mentions if m.text == "0.5 K"]
+    assert rate_mention.normalized == {}
+
+
+def test_a_value_of_another_transition_is_no_tc() -> None:
+    text = "For CsV3Sb5 we find, respectively, T c =7.1 K and T CDW =32 K."
+    pieces = [("material", "CsV3Sb5"), ("tcValue", "7.1 K"), ("tcValue", "32 K")]
+    records = extraction_of(text, pieces).records
+    assert [(r.material, r.value) for r in records] == [("CsV3Sb5", 7.1)]
