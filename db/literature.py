@@ -147,6 +147,10 @@ class RecordSource(EmbeddedDocument):
     value_span = ListField(IntField())  # [start, end] in the value's sentence
     material_text = StringField()
     value_text = StringField()
+    # the pressure the value was read at, as written, and [start, end] in its sentence;
+    # absent at ambient pressure, and on sources stored before it was kept
+    condition_text = StringField()
+    condition_span = ListField(IntField())
     uncertainty = FloatField(null=True)  # stated with the value there, in the record's unit
     confidence = FloatField()
     model_version = StringField(required=True)
@@ -905,8 +909,16 @@ def _source(
     passages: dict[tuple[int, int], PassageDocument],
     model_version: str,
 ) -> RecordSource:
-    value, material = record.value_mention, record.material_mention
+    value, material, pressure = (
+        record.value_mention,
+        record.material_mention,
+        record.pressure_mention,
+    )
+    where = {}
+    if pressure is not None:
+        where = {"condition_text": pressure.text, "condition_span": [pressure.start, pressure.end]}
     return RecordSource(
+        **where,
         paper=paper,
         paper_key=paper.key,
         passage=passages[(value.section, value.sentence)],
@@ -1224,6 +1236,9 @@ def _source_row(
         "material_sentence_text": None if place is None else material_sentences.get(place),
         "value_text": source.get("value_text"),
         "value_span": source.get("value_span"),
+        # the pressure it was read at, in the same sentence (None at ambient pressure)
+        "condition_text": source.get("condition_text"),
+        "condition_span": source.get("condition_span") or None,
         "uncertainty": source.get("uncertainty"),
         "confidence": source.get("confidence"),
         "model_version": source["model_version"],

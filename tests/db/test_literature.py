@@ -217,6 +217,10 @@ def test_records_are_filtered_by_the_pressure_they_were_read_at(
                                                          "pressure_gpa_high"))  # fmt: skip
     assert filtered(literature, ambient) == ["MgB2"]
     assert filtered(literature, "n_sources=1") == ["FeSe", "H3S", "MgB2"]
+    rows = {r["material"]: r["sources"][0] for r in literature.records({})[0]}
+    start, end = rows["FeSe"]["condition_span"]  # lineage down to the pressure's words
+    assert rows["FeSe"]["condition_text"] == "8.9 GPa" == rows["FeSe"]["text"][start:end]
+    assert rows["MgB2"]["condition_text"] is rows["MgB2"]["condition_span"] is None
 
 
 def test_a_bound_is_stored_with_its_one_end_and_filters_read_it_so(
