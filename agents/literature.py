@@ -63,6 +63,8 @@ class StoredMatch:
         title: The stored paper's title (``""`` when it has none).
         source: The file the stored paper was read from, ``None`` when not stored.
         same_file: Whether that is this file, read again.
+        tagger: The tagger version the stored paper was read with (its records are
+            that tagger's; ``""`` when not stored).
     """
 
     path: str
@@ -70,6 +72,7 @@ class StoredMatch:
     title: str
     source: str | None
     same_file: bool
+    tagger: str = ""
 
     @property
     def description(self) -> str:
@@ -414,6 +417,7 @@ def stored_match(store: LiteratureStore, path: str | Path, source: str, key: str
         title=stored.get("title") or "",
         source=stored.get("source"),
         same_file=stored.get("source") == source,
+        tagger=stored.get("model_version") or "",
     )
 
 

@@ -705,9 +705,10 @@ class LiteratureStore:
         return int(PassageDocument._get_collection().count_documents(filters))
 
     def paper_brief(self, key: str) -> dict[str, Any]:
-        """A stored paper's ``title`` and ``source`` (the file it was read from); {} if none."""
-        found = PaperDocument._get_collection().find_one({"key": key}, {"title": 1, "source": 1})
-        return {k: found.get(k) for k in ("title", "source")} if found else {}
+        """A stored paper's title, source file and tagger (``model_version``); {} if none."""
+        fields = ("title", "source", "model_version")
+        found = PaperDocument._get_collection().find_one({"key": key}, dict.fromkeys(fields, 1))
+        return {k: found.get(k) for k in fields} if found else {}
 
     def _passage_filters(
         self,

@@ -188,6 +188,12 @@ def literature_ingest(
 
             summary = ingest_paths(store, extractor, files, on_file)
     _print_matches(summary.matched)
+    if read_otherwise := sum(m.tagger != summary.tagger for m in summary.matched):
+        err.print(
+            f"[yellow]{read_otherwise} of the papers already there were read with another "
+            f"tagger than {summary.tagger}[/yellow]: their records stay as it read them "
+            "(ingest into a fresh database to read them with this one)"
+        )
     console.print(
         f"{summary.papers} papers stored, {summary.skipped} already there, "
         f"{len(summary.failed)} failed; {summary.sentences} sentences, "

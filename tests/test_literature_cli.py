@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from agents.api import create_app
-from db.literature import RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
+from db.literature import RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore, PaperDocument
 from db.models import register_model
 from db.tokens import create_token
 from discovery.domain import ModelArtifact
@@ -340,6 +340,25 @@ def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
     assert paper["source"] == str((tmp_path / "papers" / "a.txt").resolve())
     monkeypatch.chdir(tmp_path / "papers")  # another directory still finds it
     assert Path(paper["source"]).read_text().startswith("MgB2 superconductors")
+
+
+def test_papers_read_before_with_another_tagger_are_said_to_keep_its_records(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    (tmp_path / "a.txt").write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    ingest = ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"]
+    assert cli.invoke(app, ingest).exit_code == 0
+    tagger = Tagger.from_encoder(("material", "tcValue"), seed=1)
+    newer = LiteratureStore().save_tagger(
+        ModelArtifact("tagger-supermat", "3" * 64, {}, tagger.to_bytes())
+    )
+    again = cli.invoke(app, [*ingest, "--version", newer])
+    said = " ".join(again.output.split())
+    assert f"1 of the papers already there were read with another tagger than {newer}" in said
+    assert "ingest into a fresh database to read them with this one" in said
+    first = PaperDocument.objects.get().model_version  # the tagger that read it
+    same = " ".join(cli.invoke(app, [*ingest, "--version", first]).output.split())
+    assert "0 papers stored, 1 already there" in same and "another tagger" not in same
 
 
 def test_a_skipped_file_names_the_stored_paper_it_was_taken_for(
