@@ -201,7 +201,10 @@ def create_token(
     try:
         document.save()
     except NotUniqueError:
-        raise ValueError(f"name: a token named {name!r} already exists") from None
+        # a revoked token keeps its name: results it recorded (recorded_by) stay its own
+        revoked = TokenDocument.objects(name=name, revoked=True).count() > 0
+        why = " (revoked: a name is never given to another token)" if revoked else ""
+        raise ValueError(f"name: a token named {name!r} already exists{why}") from None
     return secret, _principal(document)
 
 

@@ -302,6 +302,20 @@ def test_a_token_bound_to_an_instrument_is_listed_with_it(cli: CliRunner) -> Non
     assert refused.exit_code != 0 and "instrument: only an instrument token" in refused.output
 
 
+def test_a_revoked_tokens_name_is_never_given_again_and_says_why(cli: CliRunner) -> None:
+    _ok(cli, "token", "create", "robot", "--role", "researcher")
+    taken = cli.invoke(app, ["token", "create", "robot", "--role", "researcher"])
+    assert taken.exit_code == 1 and "already exists" in taken.output
+    assert "revoked" not in taken.output
+    _ok(cli, "token", "revoke", "robot")
+    again = " ".join(
+        cli.invoke(app, ["token", "create", "robot", "--role", "researcher"]).output.split()
+    )
+    assert (
+        "a token named 'robot' already exists (revoked: a name is never given to another" in again
+    )
+
+
 def test_a_bad_token_name_is_refused_naming_it(cli: CliRunner) -> None:
     result = cli.invoke(app, ["token", "create", "bad name"])
     assert result.exit_code == 1 and "name: 'bad name' must start" in result.output
