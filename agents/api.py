@@ -79,7 +79,7 @@ from db import (
     connect,
 )
 from db.campaigns import DEFAULT_LEASE_SECONDS, MAX_POOL_SIZE, CampaignClosedError
-from db.connection import database
+from db.connection import client
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
@@ -1257,7 +1257,8 @@ class Service:
         `reason`, who corrected them, when), and the trial stays completed; models
         fitted from now on learn the right values. The same `idempotency_key` with the
         same values again is a 200 with `duplicate` true; with other values, a 422.
-        Values equal to those stored are a 422; a trial without a result, a 409.
+        Values equal to those stored are a 422; a trial without a result, a 409. Like
+        results, a correction emits `matloop.results.reported` when Prefect is set up.
         """
         corrected = Measurement(
             trial_id=trial_id,
@@ -1266,6 +1267,8 @@ class Service:
             units=dict(body.units),
         )
         report = self.agent(name).correct(corrected, body.reason, principal.name)
+        if self.on_results is not None and not report.duplicate:  # retrain, as for results
+            self.on_results(name, 1)
         return {**measurement_json(report.measurement), "duplicate": report.duplicate}
 
     @access("write")
@@ -1486,7 +1489,7 @@ def health() -> dict[str, str]:
 @access("public")
 def ready() -> dict[str, str]:
     """Readiness: the service and its database answer (no token needed); else a 503."""
-    database().client.admin.command("ping")  # ConnectionFailure: the 503 every route gives
+    client().admin.command("ping")  # ConnectionFailure: the 503 every route gives
     return {"status": "ready"}
 
 

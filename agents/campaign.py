@@ -42,6 +42,7 @@ from discovery.domain import (
     PoolRecipe,
     Trial,
     TrialStatus,
+    same_reading,
 )
 from discovery.metrics import (
     acceleration_factor,
@@ -561,8 +562,9 @@ class CampaignAgent:
         """Give the campaign another budget (more funding, a cap), or none (open-ended).
 
         Planners plan towards it from their next batch: ``top``'s endgame moves, the
-        learned policy sees another budget left. A proposal already planning keeps the
-        budget it read.
+        learned policy sees another budget left. A proposal or claim already under way
+        keeps the budget it read, so one racing this change may end past a budget just
+        lowered.
 
         Raises:
             ValueError: naming ``budget``: below 1, below the experiments done or out
@@ -573,11 +575,13 @@ class CampaignAgent:
         if budget is not None and budget < 1:
             raise ValueError(f"budget: must be >= 1 experiment, got {budget}")
         self.ensure_open()
-        check_budget(self.planner, budget)
-        statuses = Counter(t.status for t in self.store.trials(self.name))
-        spent = sum(n for status, n in statuses.items() if status.spends_budget)
+        strategy = self.campaign.settings.strategy
+        if "endgame" in strategy.split("+"):  # the planner alone: no prior or policy read
+            check_budget(strategy_planner(strategy), budget)
+        statuses = self.store.counts(self.name)["trials"]
+        spent = sum(n for status, n in statuses.items() if TrialStatus(status).spends_budget)
         if budget is not None and budget < spent:
-            waiting = statuses[TrialStatus.PROPOSED]
+            waiting = statuses[TrialStatus.PROPOSED.value]
             raise ValueError(
                 f"budget: {budget} is below the {spent} experiments done or out, {waiting} of "
                 f"them proposed and waiting: cancel those to free their places, or close "
@@ -810,7 +814,7 @@ class CampaignAgent:
             if earlier is not None:
                 # stored before unlabelled values were labelled: read it the same way
                 earlier = earlier.in_units_of(outcomes, strict=False)
-                if earlier.trial_id != result.trial_id or not _same_values(earlier, result):
+                if earlier.trial_id != result.trial_id or not same_reading(earlier, result):
                     raise ValueError(
                         f"results[{i}].idempotency_key: {key!r} was already used for a "
                         "different result"
@@ -1143,17 +1147,6 @@ def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dic
         rounds += handed_out >= settings.initial
         handed_out += per_batch[batch]
     return {"rounds": rounds, "initial_left": initial_left}
-
-
-def _same_values(a: Measurement, b: Measurement) -> bool:
-    """Whether two reports say the same: values (to rounding) in the same units."""
-    return (
-        a.units == b.units
-        and a.values.keys() == b.values.keys()
-        and all(
-            math.isclose(a.values[k], b.values[k], rel_tol=1e-11, abs_tol=0.0) for k in a.values
-        )
-    )
 
 
 def strategy_planner(strategy: str) -> Planner:

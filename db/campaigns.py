@@ -55,6 +55,7 @@ from discovery.domain import (
     PoolRecipe,
     Trial,
     TrialStatus,
+    same_reading,
 )
 
 T = TypeVar("T")
@@ -246,10 +247,7 @@ def _repeated(stored: Measurement, corrected: Measurement) -> Measurement:
     keys = [c.idempotency_key for c in stored.corrections]
     at = keys.index(corrected.idempotency_key)
     after = stored.corrections[at + 1] if at + 1 < len(keys) else stored
-    if stored.trial_id != corrected.trial_id or (after.values, after.units) != (
-        corrected.values,
-        corrected.units,
-    ):
+    if stored.trial_id != corrected.trial_id or not same_reading(after, corrected):
         raise ValueError(
             f"idempotency_key: {corrected.idempotency_key!r} was already used for another "
             f"correction (trial {stored.trial_id}, values {after.values})"
@@ -1142,31 +1140,26 @@ class CampaignStore:
                     f"trial {corrected.trial_id} is {status}: it has no result to correct"
                 )
             stored = measurement_from_raw(raw)
-            if (stored.values, stored.units) == (corrected.values, corrected.units):
+            if same_reading(stored, corrected):
                 raise ValueError(
                     f"values: {stored.values} are the values stored; nothing to correct"
                 )
-            replaced = Correction(
-                key,
-                stored.values,
-                stored.units,
-                stored.reported,
-                stored.source,
-                reason,
-                by,
-                utcnow(),
-            )
+            was = (stored.values, stored.units, stored.reported, stored.source)
+            replaced = Correction(key, *was, reason=reason, by=by, at=utcnow())
             new = {"values": corrected.values, "units": corrected.units}
             new["reported"] = {k: dict(r) for k, r in corrected.reported.items()}
-            measurements.update_one(
+            after = measurements.find_one_and_update(
                 {"_id": raw["_id"]},
                 {"$set": new, "$push": {"corrections": correction_to_raw(replaced)}},
+                return_document=ReturnDocument.AFTER,
                 session=session,
             )
-            return CorrectionReport(measurement_from_raw(measurements.find_one(
-                {"_id": raw["_id"]}, session=session)), False)  # fmt: skip
+            return CorrectionReport(measurement_from_raw(after), False)
 
-        return _transaction(work)
+        try:
+            return _transaction(work)
+        except DuplicateKeyError:  # the key corrected another trial meanwhile: say which
+            return _transaction(work)
 
     # -- live metrics ----------------------------------------------------------------
     def save_metrics(self, name: str, measurements: int, values: dict[str, Any]) -> None:
@@ -1349,6 +1342,7 @@ __all__ = [
     "ACTIVE",
     "CLOSED",
     "CLOSED_REASON",
+    "DEFAULT_LEASE_SECONDS",
     "GIVEN_UP_BY_CLOSE",
     "GIVEN_UP_BY_OPERATOR",
     "GIVEN_UP_BY_UNNAMED",
@@ -1360,6 +1354,7 @@ __all__ = [
     "CampaignStore",
     "CloseReport",
     "ConcurrentProposalError",
+    "CorrectionReport",
     "RecordReport",
     "TrialNotFoundError",
     "TrialStateError",

@@ -265,7 +265,14 @@ class MeasurementDocument(Document):
 
     meta: dict[str, Any] = {
         "collection": "measurements",
-        "indexes": [{"fields": ["campaign", "idempotency_key"], "unique": True}],
+        "indexes": [
+            {"fields": ["campaign", "idempotency_key"], "unique": True},
+            {  # a correction's key names one correction in its campaign
+                "fields": ["campaign", "corrections.idempotency_key"],
+                "unique": True,
+                "partialFilterExpression": {"corrections.idempotency_key": {"$exists": True}},
+            },
+        ],
     }
 
 

@@ -916,7 +916,7 @@ def _source(
         record.pressure_mention,
     )
     where = {}
-    if pressure is not None:
+    if pressure is not None and record.conditions:  # not "at ambient pressure", "0 GPa"
         where = {"condition_text": pressure.text, "condition_span": [pressure.start, pressure.end]}
     return RecordSource(
         **where,

@@ -753,9 +753,10 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
             return {"material": {"$not": named}, "sources.material_text": {"$not": named}}
         return {"$or": [{"material": named}, {"sources.material_text": named}]}
     if written not in _ELEMENT_SYMBOLS and Composition(formula).is_element:  # C60, O2
+        compact = written.replace(" ", "")  # "C 60", as a PDF may set it apart
         if negated:
-            return {"formula": {"$ne": written}, "material": {"$ne": written}}
-        return {"$or": [{"formula": written}, {"material": written}]}
+            return {"formula": {"$ne": compact}, "material": {"$ne": written}}
+        return {"$or": [{"formula": compact}, {"material": written}]}
     if negated:
         return {"formula_reduced": {"$ne": formula}, "material": {"$ne": written}}
     return {"$or": [{"formula_reduced": formula}, {"material": written}]}

@@ -519,6 +519,17 @@ class Measurement:
                 )
 
 
+def same_reading(a: Measurement | Correction, b: Measurement | Correction) -> bool:
+    """Whether two results say the same: values (to rounding) in the same units."""
+    return (
+        a.units == b.units
+        and a.values.keys() == b.values.keys()
+        and all(
+            math.isclose(a.values[k], b.values[k], rel_tol=1e-11, abs_tol=0.0) for k in a.values
+        )
+    )
+
+
 @dataclass(frozen=True)
 class Material:
     """A material by its canonical reduced formula (pymatgen), optionally with a structure.

@@ -973,7 +973,7 @@ def test_ready_answers_only_while_the_database_does(
     def down() -> None:
         raise ServerSelectionTimeoutError("no server")
 
-    monkeypatch.setattr(agents.api, "database", down)
+    monkeypatch.setattr(agents.api, "client", down)
     assert api.get("/health").status_code == 200  # alive: restarting it would not help
     assert api.get("/ready").status_code == 503
 

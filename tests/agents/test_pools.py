@@ -105,6 +105,9 @@ def test_no_composition_left_is_refused_naming_the_elements() -> None:
     rules = CompositionRules(("Li", "O"), grid=3, charge_balanced=True)  # Li2O alone
     assert len(generate_pool(rules, _none_known).points) == 1
     with pytest.raises(ValueError, match=r"^elements: no composition satisfies these rules$"):
+        generate_pool(CompositionRules(("Li", "Na"), grid=3, charge_balanced=True), _none_known)
+    known = r"^elements: no composition satisfies these rules but the 1 already known, left out$"
+    with pytest.raises(ValueError, match=known):  # Li2O was: say so, not "no composition"
         generate_pool(rules, lambda elements: {"Li2O"})
     swaps = CompositionRules(("Li", "Co", "O"), max_elements=3, substitute_from=("LiCoO2",))
     with pytest.raises(ValueError, match=r"^substitute_from: no charge-balanced substitution"):

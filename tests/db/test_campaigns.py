@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from pymongo.errors import DuplicateKeyError
 
 from db import CampaignExistsError, CampaignNotFoundError, CampaignStore, ConcurrentProposalError
 from db.campaigns import CLOSED, CLOSED_REASON, CampaignClosedError, CloseReport
@@ -379,6 +380,38 @@ def test_a_result_stored_before_reported_values_were_kept_still_loads(
     [old] = store.measurements("blend")
     assert old == replace(stored, reported={})
     assert measurement_from_document(MeasurementDocument.objects.get()) == old
+
+
+def test_a_result_corrected_twice_keeps_each_correction_and_repeats_each_key(
+    store: CampaignStore,
+) -> None:
+    first = _measured(store, {"yield": "ppm"})  # 5000 ppm: 0.5 %
+    fix = replace(first, values={"yield": 50.0}, units={"yield": "%"}, idempotency_key="fix-1")
+    assert not store.correct("blend", fix, "ppm for %", "ann").duplicate
+    refix = replace(fix, values={"yield": 55.0}, idempotency_key="fix-2")
+    now = store.correct("blend", refix, "misread", "bob").measurement
+    assert now.values == {"yield": 55.0}
+    assert [(c.idempotency_key, c.values, c.by) for c in now.corrections] == [
+        ("fix-1", {"yield": 0.5}, "ann"), ("fix-2", {"yield": 50.0}, "bob")]  # fmt: skip
+    again = store.correct("blend", replace(fix, values={"yield": 50.0 * (1 + 1e-13)}), "x", "y")
+    assert again.duplicate and again.measurement == now  # what fix-1 set, to rounding
+    with pytest.raises(ValueError, match="idempotency_key: 'fix-1' was already used"):
+        store.correct("blend", replace(fix, values={"yield": 60.0}), "x", "y")
+    # the lab's first report, retried, is still read as it first was
+    assert store.record("blend", [first]).duplicates == 1
+
+
+def test_a_correction_key_names_one_correction_in_its_campaign(store: CampaignStore) -> None:
+    _measured(store, {})
+    [trial] = store.add_trials(
+        "blend", [Trial("blend", {"a": 0.5, "b": 0.5, "solvent": "water"}, "b1")]
+    )
+    store.record("blend", [Measurement(trial.id or "", {"yield": 1.0}, "k2")])
+    documents = MeasurementDocument._get_collection()
+    pushed = {"$push": {"corrections": {"idempotency_key": "fix"}}}
+    documents.update_one({"idempotency_key": "k"}, pushed)
+    with pytest.raises(DuplicateKeyError):  # two trials, one key: refused by the index
+        documents.update_one({"idempotency_key": "k2"}, pushed)
 
 
 def test_a_models_version_is_of_its_data_and_its_fit(store: CampaignStore) -> None:

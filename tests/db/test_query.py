@@ -281,6 +281,8 @@ def test_one_element_with_an_amount_is_matched_as_written_not_as_the_element(
     assert material_query(written, negated=True) == excluded
     assert material_query("C") == {"$or": [{"formula_reduced": "C"}, {"material": "C"}]}
     assert material_query("O")["$or"][0] == {"formula_reduced": "O2"}  # every form of oxygen
+    spaced = [{"formula": "C60"}, {"material": "C 60"}]  # set apart, as PDFs may write it
+    assert material_query("C 60") == {"$or": spaced}
 
 
 @pytest.mark.parametrize("written", ["mgb2", "LSCO", "YBCO", "Co-1212", "magnesium diboride"])
