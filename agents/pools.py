@@ -151,8 +151,8 @@ def generate_pool(
         recipe = _pool_recipe(space, meant, taken)
         points = _grid(space, taken, recipe.known_left_out, limit)
     if not points:
-        known = recipe.known_left_out
-        why = f" but the {known} already known, left out" if known else ""
+        left_out = recipe.known_left_out
+        why = f" but the {left_out} already known, left out" if left_out else ""
         raise ValueError(f"elements: no composition satisfies these rules{why}")
     if limit is not None and len(points) > limit:
         raise PoolTooLargeError(_too_many(space, limit))
