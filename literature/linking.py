@@ -34,11 +34,15 @@ list; nor is a value that another transition's symbol introduces
 need the sentences' text.
 
 A value's condition (:func:`link_conditions`: its pressure) is the one it was read at in
-its sentence: the one right after it ("133 K at ambient pressure", "164 K under 30
-GPa"), else the nearest that is no other value's (not right after another value, nor in
-a clause of another value's after the first value), where an untagged "ambient
-pressure" counts as a condition, and a number stated as another property's value ("a
-bulk modulus of 160 GPa": :func:`states_other_property`) does not.
+its sentence: in a "respectively" sentence that lists as many conditions as values, the
+i-th listed ("39 K and 37 K at 0 and 1 GPa, respectively"); else the one right after it
+("133 K at ambient pressure", "164 K under 30 GPa"), else the nearest that is no other
+value's (not right after another value, nor in a clause of another value's after the
+first value, nor in a clause of no value after a value that introduces the next value:
+"8 K; at 1.5 GPa, the Tc is 21 K"), where an untagged "ambient pressure" counts as a
+condition, and a number stated as another property's value ("a bulk modulus of 160
+GPa", "a yield stress of": :func:`states_other_property`; not "a uniaxial stress of")
+does not.
 
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
@@ -99,11 +103,13 @@ _CHANGE = re.compile(
     r"|(?P<delta>(?-i:[Δ∆]|(?<![^\s(])δ)\s?T\s?_?\{?c)",
     re.IGNORECASE,
 )
-#: The stems of verbs that state a change ("Tc rose by 5 K", "increases from 30 K to 40 K").
+#: The stems of verbs that state a change ("Tc rose by 5 K", "increases from 30 K to 40 K"),
+#: each matching every form of its verb as a word's start: "rises", "rising", "risen",
+#: "rose"; "goes up", "going up", "gone up", "went up".
 CHANGE_VERB_STEMS = (
-    r"increas|decreas|rais|rise|rose|risen|drop|fall|fell|shift|chang|enhanc|suppress"
-    r"|reduc|lower|declin|diminish|differ|boost|elevat|depress|jump|improv"
-    r"|go(?:es)?\s+(?:up|down)|went\s+(?:up|down)"
+    r"increas|decreas|rais|ris(?:e|es|en|ing)\b|rose|drop|fall|fell|shift|chang|enhanc"
+    r"|suppress|reduc|lower|declin|diminish|differ|boost|elevat|depress|jump|improv"
+    r"|go(?:es|ing|ne)?\s+(?:up|down)|went\s+(?:up|down)"
 )
 _CHANGE_VERB = re.compile(rf"\b(?:{CHANGE_VERB_STEMS})", re.IGNORECASE)
 _QUALIFIER = (
@@ -147,9 +153,12 @@ _OTHER_TRANSITION = re.compile(
 )
 # Words before a number that state it as another property's value: "a bulk modulus of
 # [160 GPa]", "shear modulus G =", "the Vickers hardness of Nb3Sn is about", "a tensile
-# strength of", "a yield stress of", "elastic constant C11 =", "B0 =".
+# strength of", "a yield stress of", "elastic constant C11 =", "B0 =". A stress or strength
+# that is no material's property is a condition: "under a uniaxial stress of [0.7 GPa]".
 _OTHER_PROPERTY = re.compile(
-    r"(?:\b(?:modul(?:us|i)|hardness|strengths?|stress(?:es)?|elastic\s+constants?)"
+    r"(?:\b(?:modul(?:us|i)|hardness|elastic\s+constants?"
+    r"|(?:yield|tensile|flow|fracture|ultimate|compressive|flexural|shear)\s+strengths?"
+    r"|(?:yield|flow|fracture)\s+stress(?:es)?)"
     r"(?:\s+[^\s;,]+){0,4}?|\bB\s?_?\{?0\}?)"  # a few words between: "of Nb3Sn", "(HV)"
     r"\s*(?:of|=|:|is|was|are|were|(?:is|was|are|were)\s+(?:found|estimated|calculated"
     r"|determined|measured)\s+to\s+be)"
@@ -171,6 +180,12 @@ _BOUND = re.compile(
 _BOUND_WORDS = 6  # most words between a value and the condition right after it
 # What stands between two values listed together: "8 K, 14 K and 20 K", "8 K or 14 K".
 _LISTED = re.compile(r"\s*,?\s*(?:(?:and/or|and|or)\s+)?|\s*/\s*", re.IGNORECASE)
+# A clause that opens with a past participle describes the value before it ("[8 K],
+# measured at [1.5 GPa], and [14 K] ..."): it introduces no value after it.
+_DESCRIBES_BEFORE = re.compile(
+    r"\s*(?:(?:and|or|then)\s+)?(?:(?!applied\b)[a-z]+ed|taken|seen|shown|grown|found)\b",
+    re.IGNORECASE,
+)
 # An amount set apart from its formula ("MgB 2", "CuO 2 planes").
 _SPACED_AMOUNT = re.compile(r"(?:\s+\d+(?:\.\d+)?(?![\w.]))?")
 # A formula-like word followed by these names a part, a holder or something added, not a
@@ -269,19 +284,29 @@ def link_conditions(
 
     * A number stated as another property's value ("a bulk modulus of [160 GPa]", "a
       Vickers hardness of 12 GPa", "a tensile strength of 1 GPa") is no condition
-      (:func:`states_other_property`).
+      (:func:`states_other_property`); a stress applied to the sample is ("under a
+      uniaxial stress of [0.7 GPa]").
     * "ambient", "atmospheric" or "normal pressure", tagged or not, is a condition: the
       value it is nearest to is read at ambient pressure, with no ``label`` mention.
+    * In a sentence that says "respectively" and lists together as many conditions as
+      it has values of the property (two or more), the i-th value takes the i-th
+      ("[39 K] and [37 K] at [0] and [1 GPa], respectively"); the rules below are not
+      asked.
     * A condition right after a value, with no number, comma or conjunction between them
       ("[133 K] at ambient pressure", "[164 K] under [30 GPa]"), is that value's.
     * A condition that is another value's is not this one's: one right after another
       value, or one after the sentence's first value in a clause (between commas,
       semicolons, "while", "but" ...) that holds another value and not this one
       ("[133 K], rising to [164 K] under [30 GPa]"; "[8 K], and under [2 GPa] it reaches
-      [37 K]"). Values listed together ("[8 K], [10 K] and [12 K] at [1 GPa]") share
-      their conditions; a condition before every value ("The Tc at [2 GPa] is [3.3 K]
-      for Cs, [6.3 K] for Rb") or in a clause of no value ("Under [8.9 GPa], FeSe has a
-      Tc of [30 K]") may be any value's.
+      [37 K]"), and one in a clause of no value after a value, which introduces the
+      next value ("[8 K]; at [1.5 GPa], the Tc is [21 K]", "[8 K], but under [1.5 GPa],
+      it reaches [21 K]"), unless that value has a condition right after it or the
+      clause opens with a past participle ("[8 K], measured at [1.5 GPa], and ...").
+      Values listed together ("[8 K], [10 K] and [12 K] at [1 GPa]") share their
+      conditions; a condition before every value ("The Tc at [2 GPa] is [3.3 K] for Cs,
+      [6.3 K] for Rb") or in a clause of no value with no value after it ("Under [8.9
+      GPa], FeSe has a Tc of [30 K]"; "[8 K], measured at [1.5 GPa].") may be any
+      value's.
     * Of the rest, the nearest to the value (fewest characters between them).
 
     Args:
@@ -309,10 +334,13 @@ def link_conditions(
         (m for m in mentions if m.label == value.label and _sentence(m) == here),
         key=lambda m: m.start,
     )
+    respective = _respective(value, values, stated, text)
+    if respective is not None:
+        return respective if isinstance(respective, Mention) else None
     listed = _listed_with(value, values, text)
     others = [v for v in values if all(v.key != x.key for x in listed)]
     after = [c for c in stated if _follows(text, value, c)]
-    free = after or [c for c in stated if not _claimed(c, listed, others, text)]
+    free = after or [c for c in stated if not _claimed(c, listed, others, stated, text)]
     own = min(free, key=lambda c: _gap(value, c)) if free else None
     return own if isinstance(own, Mention) else None
 
@@ -322,7 +350,9 @@ def states_other_property(before: str) -> bool:
 
     "a bulk modulus of", "the shear modulus G =", "a Vickers hardness (HV) of about", "a
     tensile strength of", "a yield stress of": a number in GPa after them is that
-    property's value, not a pressure a value was read at.
+    property's value, not a pressure a value was read at. A stress or strength that is
+    no mechanical property ("under a uniaxial stress of", "a stress of", "the coupling
+    strength is") states none.
 
     Args:
         before: The sentence's text before the number.
@@ -451,17 +481,90 @@ def _listed_with(value: Mention, values: Sequence[Mention], text: str) -> list[M
 
 
 def _claimed(
-    condition: Mention | _Place, listed: Sequence[Mention], others: Sequence[Mention], text: str
+    condition: Mention | _Place,
+    listed: Sequence[Mention],
+    others: Sequence[Mention],
+    conditions: Sequence[Mention | _Place],
+    text: str,
 ) -> bool:
-    """Whether ``condition`` is another value's, not one of the ``listed`` values'."""
+    """Whether ``condition`` is another value's, not one of the ``listed`` values'.
+
+    ``conditions`` are all the sentence's conditions, ``condition`` among them.
+    """
     if any(_follows(text, other, condition) for other in others):
         return True
-    if all(condition.start < v.start for v in (*listed, *others)):
+    values = sorted((*listed, *others), key=lambda v: v.start)
+    if all(condition.start < v.start for v in values):
         return False  # the sentence's opening: "The Tc at [2 GPa] is [3 K] for Cs, [6 K] ..."
     clause = _clause_of(text, condition.start)
+    if not any(_clause_of(text, v.start) == clause for v in values):
+        introduced = _introduced(condition, values, conditions, text)
+        if introduced is not None:  # "[8 K]; at [1.5 GPa], the Tc is [21 K]"
+            return all(introduced.key != v.key for v in listed)
     return any(_clause_of(text, v.start) == clause for v in others) and not any(
         _clause_of(text, v.start) == clause for v in listed
     )
+
+
+def _introduced(
+    condition: Mention | _Place,
+    values: Sequence[Mention],
+    conditions: Sequence[Mention | _Place],
+    text: str,
+) -> Mention | None:
+    """The value that a clause of no value, after a value, introduces with its condition.
+
+    "[8 K]; at [1.5 GPa], the Tc is [21 K]", "[8 K], but under [1.5 GPa], it reaches [21
+    K]": the next value in the sentence. None where there is none, where that value has a
+    condition right after it of its own ("[8 K], at [1.5 GPa], and [21 K] at [3 GPa]"),
+    or where the clause opens with a past participle, which describes the value before it
+    ("[8 K], measured at [1.5 GPa], and [14 K] ...").
+    """
+    following = [v for v in values if v.start >= condition.end]
+    if not following:
+        return None
+    introduced = following[0]
+    if any(c is not condition and _follows(text, introduced, c) for c in conditions):
+        return None
+    opening = max((m.end() for m in _CLAUSE.finditer(text, 0, condition.start)), default=0)
+    if _DESCRIBES_BEFORE.match(text, opening, condition.start):
+        return None
+    return introduced
+
+
+def _respective(
+    value: Mention,
+    values: Sequence[Mention],
+    conditions: Sequence[Mention | _Place],
+    text: str,
+) -> Mention | _Place | None:
+    """The condition of ``value`` by "respectively": the i-th listed, for the i-th value.
+
+    Only where the sentence says "respectively" and lists together (:data:`_LISTED`: "at
+    [0] and [1 GPa]", "at ambient pressure and [2 GPa]") as many conditions as it has
+    values of the property, at least two: "MgB2 shows Tc of [39 K] and [37 K] at [0] and
+    [1 GPa], respectively". A value that states a change or another transition's is not
+    counted (:func:`link_values`). ``None`` where the rule does not apply.
+    """
+    if not _RESPECTIVELY.search(text):
+        return None
+    place = {_sentence(value): text}
+    counted = [
+        v for v in values if not _states_change(v, place) and not _of_other_transition(v, place)
+    ]
+    if len(counted) < 2 or all(v.key != value.key for v in counted):
+        return None
+    lists: list[list[Mention | _Place]] = []
+    for condition in sorted(conditions, key=lambda c: c.start):
+        last = lists[-1][-1] if lists else None
+        if last is not None and _LISTED.fullmatch(text[last.end : condition.start]):
+            lists[-1].append(condition)
+        else:
+            lists.append([condition])
+    fitting = [x for x in lists if len(x) == len(counted)]
+    if len(fitting) != 1:
+        return None
+    return next(c for v, c in zip(counted, fitting[0], strict=True) if v.key == value.key)
 
 
 def _clause_of(text: str, position: int) -> int:

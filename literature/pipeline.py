@@ -267,8 +267,9 @@ def link_records(
     missed or that states a change of the property ("the change in Tc is 0.3 K"), which
     it can tell only from ``sentences`` (:func:`~literature.linking.link_values`).
     Confidence = value confidence x material confidence x link confidence. The pressure
-    the value was read at (:func:`~literature.linking.link_conditions`: the one right
-    after it, else the nearest that is no other value's; none where ambient pressure is
+    the value was read at (:func:`~literature.linking.link_conditions`: the i-th of a
+    "respectively" list of as many as the values, else the one right after it, else the
+    nearest that is no other value's; none where ambient pressure is
     stated by it, and never another property's value, "a bulk modulus of 160 GPa")
     becomes the record's ``conditions`` (:func:`_pressure_conditions`: none at
     ambient pressure) and its ``pressure_mention``; one that did not read as a pressure

@@ -114,6 +114,38 @@ def conditions(sentence: str, values: list[str], pressures: list[str]) -> dict[s
          ["2 GPa", "160 GPa"], {"18 K": "2 GPa"}),
         ("The Vickers hardness of Nb3Sn is about 12 GPa and its Tc = 18 K.", ["18 K"],
          ["12 GPa"], {"18 K": None}),
+        ("Nb3Sn has a yield strength of 0.2 GPa and Tc = 18 K.", ["18 K"], ["0.2 GPa"],
+         {"18 K": None}),
+        # a stress applied to the sample is a condition
+        ("Sr2RuO4 has Tc rising to 3.5 K under a uniaxial stress of 0.7 GPa.", ["3.5 K"],
+         ["0.7 GPa"], {"3.5 K": "0.7 GPa"}),
+        ("Under a stress of 0.7 GPa, Sr2RuO4 has Tc = 3.5 K.", ["3.5 K"], ["0.7 GPa"],
+         {"3.5 K": "0.7 GPa"}),
+        # a condition in a clause of no value, after a value, is the next value's
+        ("FeSe has a Tc of 8 K; at 1.5 GPa, the Tc is 21 K.", ["8 K", "21 K"], ["1.5 GPa"],
+         {"8 K": None, "21 K": "1.5 GPa"}),
+        ("FeSe has a Tc of 8 K, but under 1.5 GPa, it reaches 21 K.", ["8 K", "21 K"],
+         ["1.5 GPa"], {"8 K": None, "21 K": "1.5 GPa"}),
+        ("FeSe has a Tc of 8 K and, at 1.5 GPa, a Tc of 21 K.", ["8 K", "21 K"], ["1.5 GPa"],
+         {"8 K": None, "21 K": "1.5 GPa"}),
+        ("FeSe has a Tc of 21 K at 1.5 GPa, but at ambient pressure, it has 8 K.",
+         ["21 K", "8 K"], ["1.5 GPa"], {"21 K": "1.5 GPa", "8 K": None}),
+        # ... unless the next value has its own right after it, or the clause describes
+        # the value before it
+        ("FeSe has a Tc of 8 K, at 1.5 GPa, and 21 K at 3 GPa.", ["8 K", "21 K"],
+         ["1.5 GPa", "3 GPa"], {"8 K": "1.5 GPa", "21 K": "3 GPa"}),
+        ("FeSe has a Tc of 8 K, measured at 1.5 GPa, and FeTe a Tc of 14 K.", ["8 K", "14 K"],
+         ["1.5 GPa"], {"8 K": "1.5 GPa", "14 K": "1.5 GPa"}),
+        # "respectively" with as many conditions listed as values: i-th to i-th
+        ("MgB2 shows Tc of 39 K and 37 K at 0 and 1 GPa, respectively.", ["39 K", "37 K"],
+         ["0", "1 GPa"], {"39 K": "0", "37 K": "1 GPa"}),
+        ("FeSe has Tc of 30 K and 35 K at 5 GPa and 10 GPa, respectively.", ["30 K", "35 K"],
+         ["5 GPa", "10 GPa"], {"30 K": "5 GPa", "35 K": "10 GPa"}),
+        ("At ambient pressure and 2 GPa, Tc is 39 K and 41 K, respectively.",
+         ["39 K", "41 K"], ["2 GPa"], {"39 K": None, "41 K": "2 GPa"}),
+        # one condition for a list of materials' values is every value's
+        ("MgB2 and NbSe2 have Tc of 39 K and 7 K at 1 GPa, respectively.", ["39 K", "7 K"],
+         ["1 GPa"], {"39 K": "1 GPa", "7 K": "1 GPa"}),
     ],
 )  # fmt: skip
 def test_a_value_takes_the_condition_it_was_read_at(
@@ -127,8 +159,12 @@ def test_a_value_takes_the_condition_it_was_read_at(
     [("a bulk modulus of ", True), ("the shear modulus G = ", True), ("B0 = ", True),
      ("a Vickers hardness (HV) of about ", True), ("a tensile strength of ", True),
      ("elastic constant C11 = ", True), ("FeSe has Tc of 8 K at ", False),
+     ("a yield stress of ", True), ("the ultimate tensile strength is ", True),
+     ("a compressive strength of about ", True), ("a flow stress of ", True),
      ("Tc rises with pressure up to ", False), ("the coupling strength is enhanced at ", False),
-     ("Applying a pressure of ", False)],
+     ("Applying a pressure of ", False), ("under a uniaxial stress of ", False),
+     ("a hydrostatic stress of ", False), ("an applied stress of ", False),
+     ("a stress of ", False)],
 )  # fmt: skip
 def test_words_that_state_another_property_in_gpa(before: str, other: bool) -> None:
     assert states_other_property(before) is other
@@ -236,8 +272,8 @@ def test_respectively_counts_the_materials_from_the_materials_sentence_on() -> N
     assert multi(two, *pieces) == []
     # an untagged formula is a second material: NbSe2 would take both values
     untagged = "MgB2 and NbSe2 have Tc of 39 K, 7 K and 2 K, respectively."
-    pieces = [("material", "NbSe2"), ("tcValue", "39 K"), ("tcValue", "7 K"), ("tcValue", "2 K")]
-    assert pairs(untagged, found(untagged, *pieces)) == []
+    tagged = [("material", "NbSe2"), ("tcValue", "39 K"), ("tcValue", "7 K"), ("tcValue", "2 K")]
+    assert pairs(untagged, found(untagged, *tagged)) == []
 
 
 def test_respectively_with_uneven_counts_keeps_a_material_with_one_value() -> None:
@@ -349,6 +385,7 @@ def test_untagged_words_that_are_no_formula_or_the_same_material_stop_nothing() 
 @pytest.mark.parametrize(
     "before",
     ["The overall change in Tc is only ", "Tc rises by ", "Tc increased by about ",
+     "Tc rising by ", "Tc going up by ",
      "a transition width of ", "ΔTc = ", "The Tc difference between MgB2 and NbSe2 is ",
      "a shift of up to ", "with a broadening of ", "The change in Tc at 5 GPa is ",
      "Tc is suppressed by ", "the width of the superconducting transition is ", "δTc ~ ",

@@ -365,6 +365,8 @@ def test_a_range_the_tagger_split_is_one_reading(
         # every verb the linking reads as a change: one list
         ("The Tc of FeSe declines from 9 K to 4 K.", "9 K", "4 K"),
         ("Tc of FeSe is elevated from 8 K to 37 K.", "8 K", "37 K"),
+        ("The Tc of FeSe, rising from 8 K to 37 K, is high.", "8 K", "37 K"),
+        ("The Tc of FeSe kept going up from 8 K to 37 K.", "8 K", "37 K"),
     ],
 )
 def test_two_values_that_are_not_a_range_stay_two(text: str, first: str, second: str) -> None:
@@ -428,6 +430,24 @@ def test_a_record_keeps_the_uncertainty_stated_with_its_value(
         ("Nb3Sn has Tc = 18 K and a bulk modulus of 160 GPa.",
          [("material", "Nb3Sn"), ("tcValue", "18 K"), ("pressure", "160 GPa")],
          [(18.0, {})]),
+        # a stress applied to the sample is
+        ("The Tc of Sr2RuO4 rises to 3.5 K under a uniaxial stress of 0.7 GPa.",
+         [("material", "Sr2RuO4"), ("tcValue", "3.5 K"), ("pressure", "0.7 GPa")],
+         [(3.5, {"pressure_gpa": 0.7})]),
+        # a clause of no value after a value introduces the next one
+        *[(text, [("material", "FeSe"), ("tcValue", "8 K"), ("tcValue", "21 K"),
+                  ("pressure", "1.5 GPa")], [(8.0, {}), (21.0, {"pressure_gpa": 1.5})])
+          for text in ("FeSe has a Tc of 8 K; at 1.5 GPa, the Tc is 21 K.",
+                       "FeSe has a Tc of 8 K, but under 1.5 GPa, it reaches 21 K.",
+                       "FeSe has a Tc of 8 K and, at 1.5 GPa, a Tc of 21 K.")],
+        # "respectively": the i-th condition listed is the i-th value's; 0 GPa is ambient
+        ("MgB2 shows Tc of 39 K and 37 K at 0 and 1 GPa, respectively.",
+         [("material", "MgB2"), ("tcValue", "39 K"), ("tcValue", "37 K"), ("pressure", "0"),
+          ("pressure", "1 GPa")], [(39.0, {}), (37.0, {"pressure_gpa": 1.0})]),
+        ("FeSe has Tc of 30 K and 35 K at 5 GPa and 10 GPa, respectively.",
+         [("material", "FeSe"), ("tcValue", "30 K"), ("tcValue", "35 K"),
+          ("pressure", "5 GPa"), ("pressure", "10 GPa")],
+         [(30.0, {"pressure_gpa": 5.0}), (35.0, {"pressure_gpa": 10.0})]),
     ],
 )  # fmt: skip
 def test_a_pressure_elsewhere_in_the_sentence_is_not_the_values_condition(
