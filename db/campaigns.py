@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -120,10 +121,12 @@ def _check_filter_names(names: Sequence[str], field: str, prefix: str) -> None:
             seen[spelled] = name
 
 
-#: The most candidates a campaign's pool may hold. A campaign is stored with its whole
-#: pool in one transaction (never half-written); the embedded database commits about
-#: 120,000 candidates of 20 elements at most, and MongoDB ends a transaction after 60 s.
+#: The most candidates a campaign's pool may hold (proposals score the whole pool).
 MAX_POOL_SIZE = 100_000
+#: Candidates written per transaction. One transaction must fit the database's cache:
+#: the embedded one (1 GiB) stalls for good on one of ~90,000 candidates, and MongoDB
+#: ends a transaction after 60 s; chunks of this size commit in about a second each.
+POOL_CHUNK = 5_000
 
 
 def _giver(instrument: str | None, operator: bool) -> str:
@@ -293,7 +296,13 @@ class CampaignStore:
 
     # -- campaigns -----------------------------------------------------------------
     def create(self, campaign: Campaign, candidates: Sequence[Candidate] = ()) -> Campaign:
-        """Store a new campaign with its pool, atomically.
+        """Store a new campaign with its pool, never half of it.
+
+        A pool of up to :data:`POOL_CHUNK` candidates is stored with the campaign in one
+        transaction. A larger one is written first, :data:`POOL_CHUNK` at a time, and
+        the campaign last: until then no campaign names its candidates, so no one sees
+        them, and a failure removes them. (A process killed between the two leaves
+        candidates no campaign names, unseen.)
 
         Raises:
             CampaignExistsError: if the name is taken.
@@ -320,16 +329,30 @@ class CampaignStore:
         for candidate in pool:
             candidate.id = ObjectId()
 
+        alone = len(pool) <= POOL_CHUNK  # with the campaign, in its transaction
+        chunks = (
+            [] if alone else [pool[i : i + POOL_CHUNK] for i in range(0, len(pool), POOL_CHUNK)]
+        )
+
         def work(session: ClientSession) -> None:
             _insert([document], session)
-            _insert(pool, session)
+            if alone:
+                _insert(pool, session)
 
         try:
+            if chunks and self.exists(campaign.name):  # before minutes of writing
+                raise DuplicateKeyError(campaign.name)
+            for chunk in chunks:
+                _transaction(partial(_insert, chunk))
             _transaction(work)
-        except (DuplicateKeyError, NotUniqueError):
-            raise CampaignExistsError(f"campaign {campaign.name!r} already exists") from None
-        except ValidationError as error:
-            raise ValueError(f"campaign {campaign.name!r}: {error}") from None
+        except BaseException as error:
+            if chunks:  # nothing half-written: no campaign names them, so remove them
+                CandidateDocument._get_collection().delete_many({"campaign": document.id})
+            if isinstance(error, DuplicateKeyError | NotUniqueError):
+                raise CampaignExistsError(f"campaign {campaign.name!r} already exists") from None
+            if isinstance(error, ValidationError):
+                raise ValueError(f"campaign {campaign.name!r}: {error}") from None
+            raise
         return _campaign_of(CampaignDocument.objects.get(id=document.id))
 
     def exists(self, name: str) -> bool:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pymongo.errors import DuplicateKeyError
 
+import db.campaigns
 from db import CampaignExistsError, CampaignNotFoundError, CampaignStore, ConcurrentProposalError
 from db.campaigns import CLOSED, CLOSED_REASON, CampaignClosedError, CloseReport
 from db.convert import measurement_from_document
@@ -346,6 +347,29 @@ def test_a_pool_larger_than_a_transaction_holds_is_refused_before_anything_is_st
     assert not store.exists("wide")
     store.create(_campaign("narrow"), _pool()[:4])
     assert store.exists("narrow")
+
+
+def test_a_large_pool_is_written_in_chunks_and_seen_only_once_whole(
+    store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("db.campaigns.POOL_CHUNK", 2)  # five candidates: three chunks
+    created = store.create(_campaign(), _pool())
+    assert created.pool_size == 5 and len(store.candidates("blend")) == 5
+    with pytest.raises(CampaignExistsError):  # refused before any chunk is written
+        store.create(_campaign(), _pool())
+    assert CandidateDocument.objects.count() == 5
+
+    def broken(documents: Any, session: Any) -> None:  # the database fails mid-way
+        if documents[0].index == 4:
+            raise ConnectionError("the database went away")
+        insert(documents, session)
+
+    insert = db.campaigns._insert
+    monkeypatch.setattr("db.campaigns._insert", broken)
+    with pytest.raises(ConnectionError):
+        store.create(_campaign("other"), _pool())
+    assert not store.exists("other")
+    assert CandidateDocument.objects.count() == 5  # the chunks written were removed
 
 
 # -- measurements: what the lab reported, where a value was converted ---------------------
