@@ -21,6 +21,7 @@ import itertools
 import math
 import re
 import threading
+import warnings
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
@@ -445,7 +446,9 @@ def _amount(value: float) -> str:
 @lru_cache(maxsize=4096)
 def _order(symbols: frozenset[str]) -> tuple[str, ...]:
     """Element symbols in pymatgen's formula order (electronegativity, then symbol)."""
-    formula = Composition(dict.fromkeys(symbols, 1)).formula  # "Li1 Fe1 O1"
+    with warnings.catch_warnings():  # noble gases have none: pymatgen orders them last
+        warnings.filterwarnings("ignore", "No Pauling electronegativity", UserWarning)
+        formula = Composition(dict.fromkeys(symbols, 1)).formula  # "Li1 Fe1 O1"
     return tuple(part.rstrip("0123456789") for part in formula.split())
 
 

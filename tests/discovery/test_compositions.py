@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pymatgen.core import Composition
 
+import discovery.compositions as compositions
 from discovery.compositions import (
     CompositionSpace,
     TooManyCompositionsError,
@@ -344,3 +345,11 @@ def test_deuterium_and_tritium_are_misreadings_wherever_a_formula_is_read(formul
 @pytest.mark.parametrize("formula", ["DyTe", "TaS2", "SrTiO3", "TbTe3"])
 def test_elements_starting_with_d_or_t_are_no_isotopes(formula: str) -> None:
     assert misread_formula(formula) is None
+
+
+def test_noble_gases_take_their_place_in_a_formula_without_a_warning(
+    recwarn: pytest.WarningsRecorder,
+) -> None:
+    compositions._order.cache_clear()  # a cached order would warn nothing either way
+    assert compositions._order(frozenset({"He", "Li", "O"})) == ("Li", "O", "He")
+    assert not [w for w in recwarn if "Pauling" in str(w.message)]
