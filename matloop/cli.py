@@ -1058,6 +1058,14 @@ def campaign_budget(
     console.print(f"budget of {name}: {before} -> {after} ({change.spent} experiments done or out)")
 
 
+def _login() -> str:
+    """Who runs the command: the login name, or ``operator`` where none is known."""
+    try:  # a container's user may have no name (no passwd entry, no USER)
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "operator"
+
+
 @campaign_app.command("correct")
 def campaign_correct(
     name: str,
@@ -1081,7 +1089,7 @@ def campaign_correct(
             _result_from_options(trial, value, key, "manual"), _units_from_options(unit or [])
         )
         agent = CampaignAgent(store(), name)
-        report = agent.correct(corrected, reason, by or getpass.getuser())
+        report = agent.correct(corrected, reason, by or _login())
     values = ", ".join(f"{k}={v:g}" for k, v in report.measurement.values.items())
     if report.duplicate:
         console.print(f"already corrected under {key!r}: {values}")

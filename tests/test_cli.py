@@ -780,3 +780,17 @@ def test_the_readme_example_tables_make_campaigns_that_take_results(
     )  # fmt: skip
     assert "120 candidates" in moduli
     assert "objective bulk_modulus (max, GPa)" in " ".join(moduli.split())
+
+
+def test_a_correction_by_a_user_without_a_name_is_the_operators(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import getpass
+
+    from matloop import cli
+
+    def nameless() -> str:
+        raise KeyError("getpwuid(): uid not found: 1000640000")
+
+    monkeypatch.setattr(getpass, "getuser", nameless)
+    assert cli._login() == "operator"
