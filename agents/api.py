@@ -1240,9 +1240,9 @@ class Service:
         """Give a campaign another budget (more funding, a cap), or `null` for none.
 
         Answers `{"budget", "previous", "spent"}` (experiments done or out). A budget
-        below `spent` is a 422 saying the least it can be (close the campaign to stop it),
-        as is none for a strategy with an endgame; a closed campaign is a 409. Planners
-        plan towards it from their next batch.
+        below `spent` is a 422 saying how many of them wait unclaimed (cancel those, or
+        close the campaign to stop it), as is none for a strategy with an endgame; a
+        closed campaign is a 409. Planners plan towards it from their next batch.
         """
         change = self.agent(name).set_budget(body.budget)
         return {"budget": change.after, "previous": change.before, "spent": change.spent}
