@@ -41,9 +41,13 @@ def measurement_json(measurement: Measurement) -> dict[str, Any]:
     """
     data = asdict(measurement)
     data["received_at"] = iso(measurement.received_at)
-    for correction, stored in zip(data["corrections"], measurement.corrections, strict=True):
-        correction["at"] = iso(stored.at)
+    data["corrections"] = corrections_json(measurement)
     return data
+
+
+def corrections_json(measurement: Measurement) -> list[dict[str, Any]]:
+    """The values an operator replaced in a result, oldest first, as JSON."""
+    return [asdict(c) | {"at": iso(c.at)} for c in measurement.corrections]
 
 
 def outcomes_json(campaign: Campaign) -> dict[str, Any]:

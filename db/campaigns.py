@@ -339,9 +339,10 @@ class CampaignStore:
             if alone:
                 _insert(pool, session)
 
+        taken = CampaignExistsError(f"campaign {campaign.name!r} already exists")
+        if chunks and self.exists(campaign.name):  # before minutes of writing
+            raise taken
         try:
-            if chunks and self.exists(campaign.name):  # before minutes of writing
-                raise DuplicateKeyError(campaign.name)
             for chunk in chunks:
                 _transaction(partial(_insert, chunk))
             _transaction(work)
@@ -349,7 +350,7 @@ class CampaignStore:
             if chunks:  # nothing half-written: no campaign names them, so remove them
                 CandidateDocument._get_collection().delete_many({"campaign": document.id})
             if isinstance(error, DuplicateKeyError | NotUniqueError):
-                raise CampaignExistsError(f"campaign {campaign.name!r} already exists") from None
+                raise taken from None
             if isinstance(error, ValidationError):
                 raise ValueError(f"campaign {campaign.name!r}: {error}") from None
             raise

@@ -254,13 +254,7 @@ def link_values(
     texts = sentences or {}
     ordered = sorted(mentions, key=lambda m: m.key)
     materials = [m for m in ordered if m.label == "material"]
-    values = [
-        m
-        for m in ordered
-        if m.label in VALUE_PROPERTIES
-        and not _states_change(m, texts)
-        and not _of_other_transition(m, texts)
-    ]
+    values = [m for m in ordered if m.label in VALUE_PROPERTIES and _is_reading(m, texts)]
     unnamed = unnamed_formulas(ordered, texts)
     paired, listed = _respectively(materials, values, texts, unnamed)
     links = []
@@ -324,7 +318,9 @@ def link_conditions(
     text = (sentences or {}).get(here)
     if text is None:
         return min(same, key=lambda m: abs(m.start - value.start)) if same else None
-    stated: list[Mention | _Place] = [m for m in same if not _states_other_property(text, m)]
+    stated: list[Mention | _Place] = [
+        m for m in same if not states_other_property(_before_number(text, m))
+    ]
     for match in _AMBIENT_PRESSURE.finditer(text):
         if not any(m.start < match.end() and match.start() < m.end for m in same):
             stated.append(_Place(match.start(), match.end()))
@@ -453,12 +449,6 @@ class _Place:
     end: int
 
 
-def _states_other_property(text: str, mention: Mention) -> bool:
-    digit = re.search(r"\d", mention.text)
-    lead = mention.text[: digit.start()] if digit else ""
-    return states_other_property(text[: mention.start] + lead)
-
-
 def _follows(text: str, value: Mention, condition: Mention | _Place) -> bool:
     """Whether ``condition`` comes right after ``value``: "[39 K] at [2 GPa]"."""
     if condition.start < value.end:
@@ -549,9 +539,7 @@ def _respective(
     if not _RESPECTIVELY.search(text):
         return None
     place = {_sentence(value): text}
-    counted = [
-        v for v in values if not _states_change(v, place) and not _of_other_transition(v, place)
-    ]
+    counted = [v for v in values if _is_reading(v, place)]
     if len(counted) < 2 or all(v.key != value.key for v in counted):
         return None
     lists: list[list[Mention | _Place]] = []
@@ -599,24 +587,20 @@ def names_other_transition(before: str) -> bool:
     return _OTHER_TRANSITION.search(before) is not None
 
 
-def _before_number(value: Mention, sentences: Mapping[tuple[int, int], str]) -> str | None:
-    """The sentence's text before the value's number (its mention's words included)."""
+def _before_number(text: str, mention: Mention) -> str:
+    """The sentence's text before the mention's number (its mention's words included)."""
+    digit = re.search(r"\d", mention.text)
+    lead = mention.text[: digit.start()] if digit else ""
+    return text[: mention.start] + lead
+
+
+def _is_reading(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
+    """Whether a value states the property itself: not a change, nor another transition's."""
     text = sentences.get(_sentence(value))
     if text is None:
-        return None
-    digit = re.search(r"\d", value.text)
-    lead = value.text[: digit.start()] if digit else ""
-    return text[: value.start] + lead
-
-
-def _states_change(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
-    before = _before_number(value, sentences)
-    return before is not None and states_change(before)
-
-
-def _of_other_transition(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
-    before = _before_number(value, sentences)
-    return before is not None and names_other_transition(before)
+        return True
+    before = _before_number(text, value)
+    return not states_change(before) and not names_other_transition(before)
 
 
 def _link(

@@ -1228,7 +1228,7 @@ def campaign_export(
 ) -> None:
     """Export every trial with its parameters, provenance and measured values."""
     from agents import CampaignAgent, pareto_front
-    from agents.serialize import measurement_json
+    from agents.serialize import corrections_json
     from db.convert import iso
     from discovery.compositions import element_fractions
 
@@ -1266,7 +1266,7 @@ def campaign_export(
             "received_at": iso(m.received_at) if m else None,
             "recorded_by": m.recorded_by if m else None,  # the API token that stored it
             # the values an operator replaced, as the API's measurements give them
-            "corrections": measurement_json(m)["corrections"] if m else None,
+            "corrections": corrections_json(m) if m else None,
         }
         parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
         if t is None and element_fractions(campaign.space) is not None:
