@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -11,6 +12,7 @@ import pytest
 import torch
 from pymatgen.core import Composition, Lattice, Structure
 
+from discovery import property_models
 from discovery.ensembles import TrainingConfig
 from discovery.featurizers import featurizer_version
 from discovery.property_models import (
@@ -39,7 +41,8 @@ COMPOSITION_CONFIGS = {
     "gnn": PropertyModelConfig("gnn", TINY_TRAINING, hidden=8),
     "transformer": PropertyModelConfig("transformer", TINY_TRAINING, hidden=8),
     "gp-exact": PropertyModelConfig("gp"),
-    "gp-variational": PropertyModelConfig("gp", exact_gp_limit=10, inducing_points=8),
+    # kernel fitted on 12 rows, conditioned on a sample of 25 of the 40
+    "gp-sampled": PropertyModelConfig("gp", hyper_rows=12, exact_gp_limit=25),
     "hybrid": PropertyModelConfig("hybrid", TINY_TRAINING),
 }
 
@@ -143,7 +146,8 @@ def test_composition_model_predicts(
     assert model.metrics["n_train"] == 30
     assert model.metrics["n_val"] == 10
     if name.startswith("gp-"):
-        assert model.metrics["gp"] == name.removeprefix("gp-")
+        assert model.metrics["gp"] == "exact"
+        assert model.metrics["gp_rows"] == {"gp-exact": 40, "gp-sampled": 25}[name]
     elif name == "hybrid":
         assert [len(part["members"]) for part in model.metrics["parts"]] == [2, 2]
         assert model.metrics["scale"] > 0
@@ -178,11 +182,17 @@ def test_empty_prediction(composition_model: tuple[str, PropertyModel]) -> None:
     assert_valid_prediction(model.predict([]), 0)
 
 
-@pytest.mark.parametrize("exact_gp_limit", [4000, 3], ids=["exact", "variational"])
-def test_gp_on_compositions_with_constant_features(exact_gp_limit: int) -> None:
+#: ``(hyper_rows, exact_gp_limit)``: the kernel fitted on all rows, on a subset, on a
+#: subset of a sample.
+GP_SUBSETS = [(1000, 8000), (3, 8000), (3, 5)]
+GP_SUBSET_IDS = ["all", "kernel-subset", "sampled"]
+
+
+@pytest.mark.parametrize(("hyper_rows", "exact_gp_limit"), GP_SUBSETS, ids=GP_SUBSET_IDS)
+def test_gp_on_compositions_with_constant_features(hyper_rows: int, exact_gp_limit: int) -> None:
     # all 1:1 binaries: the p-norm columns are constant, which must not give NaN inputs
     formulas = ["NaCl", "KCl", "MgO", "LiF", "CaO", "NaF", "FeO", "NiO"]
-    config = PropertyModelConfig("gp", exact_gp_limit=exact_gp_limit, inducing_points=4)
+    config = PropertyModelConfig("gp", hyper_rows=hyper_rows, exact_gp_limit=exact_gp_limit)
     y = np.arange(8.0)
     model = fit_property_model(formulas[:6], y[:6], formulas[6:], y[6:], config)
     assert_valid_prediction(model.predict(["CoO", "KF"]), 2)
@@ -193,12 +203,14 @@ BINARIES = ["NaCl", "KCl", "MgO", "LiF", "CaO", "NaF", "FeO", "NiO", "KBr", "CsI
 
 
 @pytest.mark.parametrize("unit", [1e-9, 1e-11])
-@pytest.mark.parametrize("exact_gp_limit", [4000, 5], ids=["exact", "variational"])
-def test_gp_predictions_follow_the_target_units(exact_gp_limit: int, unit: float) -> None:
+@pytest.mark.parametrize(("hyper_rows", "exact_gp_limit"), GP_SUBSETS, ids=GP_SUBSET_IDS)
+def test_gp_predictions_follow_the_target_units(
+    hyper_rows: int, exact_gp_limit: int, unit: float
+) -> None:
     # the same data in another unit may only rescale the predictions; raw targets ~1e-9
     # hit botorch's and gpytorch's absolute floors (std 1e-5 for every material)
     y = np.array([Composition(f).weight / Composition(f).num_atoms for f in BINARIES])
-    config = PropertyModelConfig("gp", exact_gp_limit=exact_gp_limit, inducing_points=4)
+    config = PropertyModelConfig("gp", hyper_rows=hyper_rows, exact_gp_limit=exact_gp_limit)
 
     def predict(scale: float) -> Prediction:
         model = fit_property_model(BINARIES[:9], scale * y[:9], BINARIES[9:], scale * y[9:], config)
@@ -207,6 +219,50 @@ def test_gp_predictions_follow_the_target_units(exact_gp_limit: int, unit: float
     base, scaled = predict(1.0), predict(unit)
     for field in ("mean", "std", "epistemic_std"):
         np.testing.assert_allclose(getattr(scaled, field), unit * getattr(base, field), rtol=0.02)
+
+
+def test_a_gp_conditions_on_every_row_with_the_kernel_fitted_on_a_subset(
+    splits: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fitted: list[Any] = []
+    fit_hyperparameters = property_models._fit_hyperparameters
+
+    def spy(model: Any, config: PropertyModelConfig) -> None:
+        fit_hyperparameters(model, config)
+        fitted.append(model)
+
+    monkeypatch.setattr(property_models, "_fit_hyperparameters", spy)
+    config = PropertyModelConfig("gp", hyper_rows=10)
+    model = fit_property_model(splits["train"], splits["y"], [], np.zeros(0), config)
+    assert model.gp is not None and model.metrics["gp_rows"] == 30
+    [subset] = fitted
+    assert len(subset.train_targets) == 10  # a seeded sample of the 30 rows
+    conditioned = model.gp.model
+    assert len(conditioned.train_targets) == 30
+    for part in ("mean_module", "covar_module", "likelihood"):
+        got, want = getattr(conditioned, part).state_dict(), getattr(subset, part).state_dict()
+        assert got.keys() == want.keys()
+        assert all(torch.equal(got[key], want[key]) for key in want)
+
+
+@pytest.mark.filterwarnings("ignore:Using an outcome transform")  # botorch, on minibatches
+def test_a_stored_variational_gp_still_loads() -> None:
+    # GPs over 4,000 rows were stored as sparse variational GPs before December 2026
+    from botorch.models import SingleTaskVariationalGP
+    from botorch.models.transforms.outcome import Standardize
+
+    from discovery.property_models import _FeatureGP
+
+    X, Y = torch.rand(6, 3, dtype=torch.float64), torch.rand(6, 1, dtype=torch.float64)
+    model = SingleTaskVariationalGP(X, Y, inducing_points=4, outcome_transform=Standardize(m=1))
+    stored = _FeatureGP(model.eval(), np.arange(3), np.zeros(3), np.ones(3), 2.0, 3.0)
+    features = np.random.default_rng(0).random((5, 3))
+    want = stored.predict(features)  # a first call sets up the variational parameters
+    restored = _FeatureGP.from_bytes(stored.to_bytes())
+    assert (restored.variant, restored.rows) == ("variational", 0)
+    got = restored.predict(features)
+    np.testing.assert_allclose(got.mean, want.mean, rtol=1e-9)
+    np.testing.assert_allclose(got.std, want.std, rtol=1e-9)
 
 
 def test_from_bytes_rejects_another_featurizer_version(
