@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from discovery.polytopes import FLAT, Polytope
+
 ParameterValue = float | str
 Parameters = dict[str, ParameterValue]
 
@@ -207,6 +209,71 @@ class SearchSpace:
                     raise ValueError(f"linear[{i}]: {name!r} is not a continuous parameter")
                 if not math.isfinite(coefficient):
                     raise ValueError(f"linear[{i}]: coefficient of {name!r} is not finite")
+        if self.linear:
+            self._check_room()
+
+    def _check_room(self) -> None:
+        """Refuse linear constraints that no point meets, or only points on an edge.
+
+        A space that is flat without them (a simplex pinned by its members' bounds) is
+        left as it was.
+        """
+        found = self._polytope(self.linear)[1].slack()
+        if found is not None and found[0] > FLAT:
+            return
+        unconstrained = self._polytope(())[1].slack()
+        if found is not None and (unconstrained is None or unconstrained[0] <= FLAT):
+            return
+        within = "within the parameters' bounds" + (" and simplex totals" if self.simplex else "")
+        for i, linear in enumerate(self.linear):
+            alone = self._polytope((linear,))[1].slack()
+            if alone is None:
+                raise ValueError(f"linear[{i}]: {linear.describe()} cannot hold {within}")
+            if alone[0] <= FLAT:
+                raise ValueError(
+                    f"linear[{i}]: {linear.describe()} leaves no room {within}: only points "
+                    "on an edge meet it (loosen it, or fix the parameters by their bounds)"
+                )
+        together = "; ".join(linear.describe() for linear in self.linear)
+        what = "cannot all hold" if found is None else "leave no room (only an edge meets them)"
+        raise ValueError(f"linear constraints {together}: together they {what} {within}")
+
+    def _polytope(
+        self, linear: Sequence[LinearConstraint]
+    ) -> tuple[list[ContinuousParameter], Polytope]:
+        """The constrained continuous parameters free to vary, and their polytope.
+
+        The parameters are those of the space's linear constraints and simplexes; the rows
+        are ``linear`` and the simplex totals. A fixed parameter's value moves to the
+        limits.
+        """
+        continuous = [p for p in self.parameters if isinstance(p, ContinuousParameter)]
+        # the same coordinates whichever rows are asked for; the others are drawn on their
+        # own, uniformly
+        bound = {name for c in self.linear for name, _ in c.terms} | {
+            name for c in self.simplex for name in c.names
+        }
+        free = [p for p in continuous if p.upper > p.lower and p.name in bound]
+        column = {p.name: i for i, p in enumerate(free)}
+        value = {p.name: p.lower for p in continuous}
+        room = np.array([p.upper - p.lower for p in free])
+
+        def row(terms: Sequence[tuple[str, float]], limit: float) -> tuple[np.ndarray, float]:
+            coefficients = np.zeros(len(free))
+            for name, c in terms:
+                if name in column:
+                    coefficients[column[name]] += c
+            # sum c x = sum c (lower + room u): the lower ends (and fixed values) move right
+            return coefficients * room, limit - sum(c * value[name] for name, c in terms)
+
+        def stack(rows: list[tuple[np.ndarray, float]]) -> tuple[np.ndarray, np.ndarray]:
+            return np.array([r for r, _ in rows]).reshape(len(rows), len(free)), np.array(
+                [limit for _, limit in rows], dtype=float
+            )
+
+        A, b = stack([row(c.terms, c.upper) for c in linear])
+        E, f = stack([row([(n, 1.0) for n in c.names], c.total) for c in self.simplex])
+        return free, Polytope(A, b, E, f)
 
     @property
     def names(self) -> list[str]:
@@ -309,13 +376,13 @@ class SearchSpace:
             points.append(point)
         return points
 
-    def sample(self, n: int, rng: np.random.Generator, tries: int = 10_000) -> list[Parameters]:
+    def sample(self, n: int, rng: np.random.Generator, tries: int = 1_000) -> list[Parameters]:
         """Draw ``n`` points uniformly (mixtures uniformly on their simplex, by Dirichlet).
 
-        Linear inequalities are met by rejection.
-
-        Raises:
-            ValueError: when ``tries`` draws in a row miss the linear constraints.
+        Linear inequalities are met by rejection while draws in the box land often
+        enough; after ``tries`` misses in a row (the constraints keep a small corner of
+        the box) the continuous parameters are drawn inside them by hit-and-run
+        (:class:`~discovery.polytopes.Polytope`), near-uniformly.
         """
         points: list[Parameters] = []
         misses = 0
@@ -327,7 +394,18 @@ class SearchSpace:
                 continue
             misses += 1
             if misses >= tries:
-                raise ValueError("linear constraints leave too little room to sample from")
+                return points + self._sample_inside(n - len(points), rng)
+        return points
+
+    def _sample_inside(self, n: int, rng: np.random.Generator) -> list[Parameters]:
+        """``n`` points whose continuous parameters are drawn inside the polytope."""
+        free, polytope = self._polytope(self.linear)
+        points = []
+        for shares in polytope.sample(n, rng):
+            point = self._sample_one(rng)  # the categories; fixed values; the rest replaced
+            for p, share in zip(free, shares, strict=True):
+                point[p.name] = float(p.lower + (p.upper - p.lower) * share)
+            points.append(point)
         return points
 
     def _sample_one(self, rng: np.random.Generator) -> Parameters:

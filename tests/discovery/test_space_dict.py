@@ -93,6 +93,9 @@ def test_the_linear_hint_says_how_to_write_a_lower_limit() -> None:
 
 
 # -- missing keys and wrong shapes: a path and a problem, never a Python exception --------
+#: Two parameters in [0, 1].
+AB = [{"name": "a", "lower": 0, "upper": 1}, {"name": "b", "lower": 0, "upper": 1}]
+
 MALFORMED = {
     "parameters-object": ({"parameters": {"x": [0, 1]}}, "space.parameters: must be a list"),
     "parameter-text": ({"parameters": ["x"]}, "space.parameters[0]: must be an object"),
@@ -179,6 +182,29 @@ MALFORMED = {
         "space.linear[0]: 'y' is not a continuous parameter",
     ),
     "no-parameter": ({"parameters": []}, "space: a search space needs at least one parameter"),
+    # linear constraints that no point of the bounds and simplex totals meets
+    "linear-beyond-a-simplex": (
+        {
+            "parameters": [AB[0], AB[1], {"name": "c", "lower": 0, "upper": 0.3}],
+            "simplex": [{"names": ["a", "b", "c"]}],
+            "linear": [{"terms": {"a": 1, "b": 1}, "upper": 0.5}],
+        },
+        "space.linear[0]: 1*a + 1*b <= 0.5 cannot hold within the parameters' bounds and "
+        "simplex totals",
+    ),
+    "linear-on-an-edge": (
+        {"parameters": AB, "linear": [{"terms": {"a": 1, "b": 1}, "upper": 0}]},
+        "space.linear[0]: 1*a + 1*b <= 0 leaves no room within the parameters' bounds: only "
+        "points on an edge meet it",
+    ),
+    "linear-against-each-other": (
+        {
+            "parameters": AB,
+            "linear": [{"terms": {"a": 1}, "upper": 0.6}, {"terms": {"a": -1}, "upper": -0.7}],
+        },
+        "space: linear constraints 1*a <= 0.6; -1*a <= -0.7: together they cannot all hold "
+        "within the parameters' bounds",
+    ),
 }
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 
 import numpy as np
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from discovery.spaces import (
     CategoricalParameter,
     ContinuousParameter,
+    LinearConstraint,
     Parameter,
     SearchSpace,
     SimplexConstraint,
@@ -58,6 +59,46 @@ def search_spaces(draw: st.DrawFn, allow_simplex: bool = True) -> SearchSpace:
         params.append(draw(continuous_parameters("x0")))
     order = draw(st.permutations(params))
     return SearchSpace(tuple(order), simplex)
+
+
+@st.composite
+def linearly_constrained_spaces(draw: st.DrawFn) -> SearchSpace:
+    """A space of :func:`search_spaces` with 1-3 linear constraints that a point meets.
+
+    Each limit is a constraint's value at a sampled point plus a margin, up to a quarter of
+    its range over the box: often a small corner of it.
+    """
+    space = draw(search_spaces())
+    continuous = [p for p in space.parameters if isinstance(p, ContinuousParameter)]
+    assume(continuous)
+    inside = space.sample(1, np.random.default_rng(draw(st.integers(0, 2**32 - 1))))[0]
+    coefficient = st.floats(min_value=-3.0, max_value=3.0).filter(lambda c: abs(c) > 0.1)
+    linear = []
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        chosen = draw(st.lists(st.sampled_from(continuous), min_size=1, unique=True))
+        terms = tuple((p.name, draw(coefficient)) for p in chosen)
+        spread = sum(abs(c) * (p.upper - p.lower) for p, (_, c) in zip(chosen, terms, strict=True))
+        margin = draw(st.floats(min_value=1e-3, max_value=0.25)) * max(spread, 1e-6)
+        at = LinearConstraint(terms, 0.0).value(inside)
+        linear.append(LinearConstraint(terms, at + margin))
+    try:
+        return SearchSpace(space.parameters, space.simplex, tuple(linear))
+    except ValueError as error:  # a fixed parameter or a pinned simplex: nothing to vary
+        assume("leaves no room" not in str(error) and "only an edge" not in str(error))
+        raise
+
+
+@PROPERTY
+@given(space=linearly_constrained_spaces(), seed=st.integers(min_value=0, max_value=2**32 - 1))
+def test_points_sampled_inside_linear_constraints_always_validate(
+    space: SearchSpace, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    for tries in (1, 1_000):  # inside the polytope at the first miss; rejection first
+        points = space.sample(8, rng, tries=tries)
+        assert len(points) == 8
+        for point in points:
+            assert space.validate(point) == point
 
 
 @PROPERTY

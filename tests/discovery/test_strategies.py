@@ -451,6 +451,30 @@ def test_a_linear_constraint_is_validated_sampled_and_stored() -> None:
         SearchSpace(SALTS.parameters, linear=(LinearConstraint((("c", 1.0),), 1.0),))
 
 
+#: Five dopants of at most 0.5 each, 0.2 in all: 1 draw in 10,000 of the box lands.
+DOPANTS = SearchSpace(
+    (
+        ContinuousParameter("anneal_T", 300.0, 900.0),
+        *(ContinuousParameter(f"d{i}", 0.0, 0.5) for i in range(1, 6)),
+    ),
+    linear=(LinearConstraint(tuple((f"d{i}", 1.0) for i in range(1, 6)), 0.2),),
+)
+
+
+def test_a_small_corner_of_the_box_is_sampled_inside_it_uniformly() -> None:
+    points = DOPANTS.sample(2000, np.random.default_rng(0))
+    for point in points:
+        DOPANTS.validate(point)
+    X = DOPANTS.encode(points)
+    total = X[:, 1:].sum(axis=1)
+    # uniform in {d >= 0, sum(d) <= s} in 5 dimensions: the sum has mean 5 s / 6, each
+    # dopant s / 6; the unconstrained temperature is uniform on its whole range
+    assert total.mean() == pytest.approx(5 / 6 * 0.2, abs=0.005)
+    np.testing.assert_allclose(X[:, 1:].mean(axis=0), 0.2 / 6, atol=0.003)
+    assert X[:, 0].mean() == pytest.approx(600.0, abs=15.0)
+    assert X[:, 0].min() < 320.0 and X[:, 0].max() > 880.0
+
+
 def test_open_space_proposals_respect_the_linear_constraint() -> None:
     rng = np.random.default_rng(2)
     X = SALTS.encode(SALTS.sample(10, rng))
