@@ -262,6 +262,32 @@ def pareto_front(campaign: Campaign, observed: Sequence[Observation]) -> list[Ob
     return [o for o, on_front in zip(feasible, mask, strict=True) if on_front]
 
 
+def _refuse_an_infeasible_pool(
+    dataset: PoolDataset, constraints: Sequence[OutcomeConstraint]
+) -> None:
+    """Refuse constraints that no row of a measured pool meets: nothing could be found."""
+    if not constraints:
+        return
+    columns = [o.name for o in dataset.objectives]
+    meets = np.ones(len(dataset.values), dtype=bool)
+    for constraint in constraints:
+        values = np.asarray(dataset.values, dtype=float)[:, columns.index(constraint.name)]
+        kept = np.array([constraint.satisfied(float(v)) for v in values], dtype=bool)
+        if not kept.any():
+            raise ValueError(
+                f"constraint {constraint.name!r}: no pool row has {constraint.describe()}"
+                f" (the pool's {constraint.name} spans {values.min():.6g} to "
+                f"{values.max():.6g}), so no result could be feasible"
+            )
+        meets &= kept
+    if not meets.any():
+        raise ValueError(
+            "constraints: no pool row meets them all together ("
+            + "; ".join(c.describe() for c in constraints)
+            + "), so no result could be feasible"
+        )
+
+
 class CampaignAgent:
     """Propose experiments, observe results, report the best: all through the database.
 
@@ -343,6 +369,7 @@ class CampaignAgent:
         missing = constrained - {o.name for o in dataset.objectives}
         if missing:
             raise ValueError(f"constraints: {sorted(missing)} are not measured columns")
+        _refuse_an_infeasible_pool(dataset, constraints)
         campaign = Campaign(
             name=name,
             space=dataset.space,

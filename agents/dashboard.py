@@ -1167,10 +1167,7 @@ def _closed_note(campaign: Campaign) -> str:
 
 def _constraint_text(constraint: OutcomeConstraint) -> str:
     """``feasible: gap in [1.1, 1.7] eV``: what a feasible result must measure."""
-    low = "-inf" if constraint.lower is None else f"{constraint.lower:g}"
-    high = "inf" if constraint.upper is None else f"{constraint.upper:g}"
-    unit = f" {constraint.unit}" if constraint.unit else ""
-    return f"feasible: {constraint.name} in [{low}, {high}]{unit}"
+    return f"feasible: {constraint.describe()}"
 
 
 def card(content: str, kind: str = "") -> str:

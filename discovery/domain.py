@@ -100,6 +100,13 @@ class OutcomeConstraint:
         )
         return low <= value <= high or on_bound
 
+    def describe(self) -> str:
+        """The range in words: ``band_gap in [1.1, 1.7] eV``, ``gap in [-inf, 2]``."""
+        low = "-inf" if self.lower is None else f"{self.lower:g}"
+        high = "inf" if self.upper is None else f"{self.upper:g}"
+        unit = f" {self.unit}" if self.unit else ""
+        return f"{self.name} in [{low}, {high}]{unit}"
+
 
 class TrialStatus(StrEnum):
     """Life cycle of a trial: proposed -> running -> completed | failed | abandoned."""

@@ -307,7 +307,10 @@ class GPPlanner:
         if self.surrogate != "gp":
             raise ValueError(f"{shape} need the gp surrogate, not {self.surrogate}")
         if self.acquisition in TOP_HUNTING:
-            raise ValueError(f"the {self.acquisition} acquisition hunts the top of one objective")
+            raise ValueError(
+                f"{shape} are beyond the {self.acquisition} acquisition, which hunts the top "
+                f"of one unconstrained objective: use gp or gp+warp, not {self.name!r}"
+            )
         # the joint acquisition replaces the named one: a trial must not say otherwise
         # (the botorch baseline's joint form is BoTorch's own qLogNEHVI)
         if self.acquisition != "qlognei" and self.label != "botorch":

@@ -127,7 +127,11 @@ def test_a_strict_constraint_makes_its_few_feasible_members_the_top_set(
 @pytest.mark.parametrize(
     ("strategy", "message"),
     [
-        ("gp+top+iwarp+warp+endgame", "top acquisition hunts the top of one objective"),
+        (
+            "gp+top+iwarp+warp+endgame",
+            r"1 objective\(s\) and 1 outcome constraint\(s\) are beyond the top acquisition, "
+            r"which hunts the top of one unconstrained objective: use gp or gp\+warp",
+        ),
         ("gp+qucb", "served by qLogNEHVI or feasibility-weighted qLogNEI, not by qucb"),
         ("gp+iwarp", "need a strategy without \\+iwarp"),
         ("ensemble", "need the gp surrogate, not ensemble"),
@@ -142,4 +146,35 @@ def test_a_strategy_that_cannot_serve_constraints_is_refused_at_creation(
     # refused before the initial design is spent, not at the first model-guided batch
     with pytest.raises(ValueError, match=message):
         CampaignAgent.from_dataset(store, "pv", load_csv(absorbers_csv, columns), settings, [GAP])
+    assert store.campaigns() == []
+
+
+@pytest.mark.parametrize(
+    ("constraints", "message"),
+    [
+        (
+            [OutcomeConstraint("gap", 5.0, 6.0, "eV")],
+            r"constraint 'gap': no pool row has gap in \[5, 6\] eV \(the pool's gap spans 0.5 "
+            r"to 2\), so no result could be feasible",
+        ),
+        (
+            [OutcomeConstraint("gap", upper=1.0), OutcomeConstraint("efficiency", lower=1.1)],
+            r"constraints: no pool row meets them all together \(gap in \[-inf, 1\]; "
+            r"efficiency in \[1.1, inf\]\)",
+        ),
+    ],
+    ids=["one", "together"],
+)
+def test_constraints_no_pool_row_meets_are_refused_at_creation(
+    store: CampaignStore,
+    absorbers_csv: Path,
+    constraints: list[OutcomeConstraint],
+    message: str,
+) -> None:
+    # the pool's measured values are known: a campaign that could find nothing is refused
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    with pytest.raises(ValueError, match=message):
+        CampaignAgent.from_dataset(
+            store, "pv", load_csv(absorbers_csv, columns), CampaignSettings("gp"), constraints
+        )
     assert store.campaigns() == []
