@@ -381,3 +381,38 @@ def test_a_substitution_pool_counts_the_known_compositions_it_left_out(
     assert again.status_code == 201, again.text
     assert again.json()["pool_recipe"]["known_left_out"] == 1
     assert _formulas("sw2") == made - {known}
+
+
+#: Anneal temperature and five dopants of at most 0.5, 0.2 in all: a small corner of the box.
+DOPANTS = {
+    "parameters": [{"name": "anneal_T", "lower": 300, "upper": 900}]
+    + [{"name": f"d{i}", "lower": 0, "upper": 0.5} for i in range(1, 6)],
+    "linear": [{"terms": {f"d{i}": 1 for i in range(1, 6)}, "upper": 0.2}],
+}
+
+
+def test_a_small_corner_of_the_box_gets_its_first_experiments(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    created = api.post("/api/v1/campaigns", json=_body("dopants", DOPANTS), headers=admin)
+    assert created.status_code == 201, created.text
+    claim = {"instrument": "furnace", "count": 6}
+    answer = api.post("/api/v1/campaigns/dopants/claims", json=claim, headers=admin)
+    assert answer.status_code == 200, answer.text
+    trials = answer.json()["trials"]
+    assert len(trials) == 6
+    for trial in trials:
+        assert sum(trial["parameters"][f"d{i}"] for i in range(1, 6)) <= 0.2 + 1e-9
+
+
+def test_linear_constraints_no_point_meets_are_a_422_and_nothing_is_stored(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    space = {**DOPANTS, "linear": [*DOPANTS["linear"], {"terms": {"d1": -1}, "upper": -0.3}]}
+    answer = api.post("/api/v1/campaigns", json=_body("impossible", space), headers=admin)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].startswith(
+        "space: linear constraints 1*d1 + 1*d2 + 1*d3 + 1*d4 + 1*d5 <= 0.2; -1*d1 <= -0.3: "
+        "together they cannot all hold within the parameters' bounds"
+    ), answer.text
+    assert CampaignDocument.objects(name="impossible").count() == 0
