@@ -281,9 +281,24 @@ def _parse_objective(text: str) -> Any:
                 return Objective(name, Direction.parse(parts[cut]), unit)
             except ValueError:
                 continue
-    raise CommandError(
-        f"--objective {text!r}: the direction must be max or min, as in NAME:max or NAME:min:UNIT"
-    )
+    after = [i for i, part in enumerate(parts) if i and _is_direction(part)]
+    if after and parts[after[-1] + 1 :] == [""]:
+        problem = f"the unit after {parts[after[-1]]!r} is empty (leave out the last ':')"
+    elif after:
+        problem = f"one unit after {parts[after[-1]]!r}, not {':'.join(parts[after[-1] + 1 :])!r}"
+    else:
+        problem = "the direction must be max or min"
+    raise CommandError(f"--objective {text!r}: {problem}, as in NAME:max or NAME:min:UNIT")
+
+
+def _is_direction(text: str) -> bool:
+    from discovery.domain import Direction
+
+    try:
+        Direction.parse(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _parse_constraint(text: str) -> Any:
@@ -295,9 +310,17 @@ def _parse_constraint(text: str) -> Any:
         raise CommandError(
             f"--constraint {text!r}: expected NAME:LOWER:UPPER[:UNIT] (e.g. band_gap:1.1:1.7:eV)"
         )
+    bounds: list[float | None] = []
+    for which, value in zip(("lower", "upper"), parts[1:3], strict=True):
+        try:
+            bounds.append(float(value) if value.strip() else None)
+        except ValueError:
+            raise CommandError(
+                f"--constraint {text!r}: the {which} bound {value!r} is not a number"
+            ) from None
     try:
-        lower, upper = (float(v) if v.strip() else None for v in parts[1:3])
-        return OutcomeConstraint(parts[0], lower, upper, *(p.strip() for p in parts[3:]))
+        unit = parts[3].strip() if len(parts) == 4 else None
+        return OutcomeConstraint(parts[0], bounds[0], bounds[1], unit)
     except ValueError as error:
         raise CommandError(f"--constraint {text!r}: {error}") from None
 
