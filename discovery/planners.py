@@ -61,6 +61,9 @@ MAX_HYPERVOLUME_SAMPLES = 128
 #: after the initial design, the Olympus benchmark's smallest; set on development seeds.
 ENDGAME_BATCHES = 3
 
+#: Share of a parameter's range within which an optimised value is put on its bound.
+OPTIMISER_NOISE = 1e-9
+
 
 @dataclass(frozen=True)
 class PlanningProblem:
@@ -477,7 +480,7 @@ class GPPlanner:
             raw_samples=self.raw_samples,
             X_pending=pending,
         )
-        points = problem.space.decode(X.detach().cpu().numpy())
+        points = problem.space.decode(X.detach().cpu().numpy(), snap=OPTIMISER_NOISE)
         return Plan(
             [Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)], artifact
         )

@@ -359,8 +359,14 @@ class SearchSpace:
                     col += 1
         return out
 
-    def decode(self, X: np.ndarray) -> list[Parameters]:
-        """Decode an ``n x d`` matrix back to points (argmax for one-hot blocks)."""
+    def decode(self, X: np.ndarray, snap: float = 0.0) -> list[Parameters]:
+        """Decode an ``n x d`` matrix back to points (argmax for one-hot blocks).
+
+        Args:
+            X: Encoded points.
+            snap: Values within this share of their range from a bound are put on it: an
+                optimiser's ``79.99999999990574`` of an upper bound 80, ``2e-23`` of 0.
+        """
         points: list[Parameters] = []
         for row in np.atleast_2d(X):
             point: Parameters = {}
@@ -371,7 +377,11 @@ class SearchSpace:
                     point[p.name] = p.choices[int(np.argmax(block))]
                     col += len(p.choices)
                 else:
-                    point[p.name] = float(np.clip(row[col], p.lower, p.upper))
+                    value = float(np.clip(row[col], p.lower, p.upper))
+                    near = snap * (p.upper - p.lower)
+                    if value - p.lower <= near or p.upper - value <= near:
+                        value = p.lower if value - p.lower <= p.upper - value else p.upper
+                    point[p.name] = value
                     col += 1
             points.append(point)
         return points

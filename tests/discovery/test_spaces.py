@@ -333,3 +333,10 @@ def test_from_dict_validates_as_it_builds() -> None:
         SearchSpace.from_dict({"parameters": []})
     with pytest.raises(ValueError, match=r"^space\.parameters: required"):
         SearchSpace.from_dict({})
+
+
+def test_decode_snaps_optimiser_noise_onto_the_bounds_only_when_asked() -> None:
+    space = SearchSpace((ContinuousParameter("T", 20.0, 80.0), ContinuousParameter("a", 0.0, 1.0)))
+    X = np.array([[79.99999999990574, 2.0136274140054294e-23], [79.9, 0.5]])
+    assert space.decode(X, snap=1e-9) == [{"T": 80.0, "a": 0.0}, {"T": 79.9, "a": 0.5}]
+    assert space.decode(X)[0] == {"T": 79.99999999990574, "a": 2.0136274140054294e-23}
