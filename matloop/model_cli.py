@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -208,12 +209,23 @@ def _lineage_notes(prepared: PreparedTraining, stored: dict[str, Any], fresh: bo
     changed = [] if fresh else lineage_changes(prepared, stored["metrics"])
     if not changed:
         return []
+    shown = "; ".join(
+        f"{name} {_short(stored['metrics'].get(name))} there, {_short(prepared.info[name])} here"
+        for name in changed
+    )
     return [
-        f"{stored['version']} keeps the lineage of the training that registered it: its "
-        f"{', '.join(changed)} differ from this training's (another file or campaign with "
-        "the same data, papers read since, or a model registered before lineage was "
-        "recorded)"
+        f"{stored['version']} keeps the lineage of the training that registered it, not this "
+        f"training's: {shown} (another file or campaign with the same data, papers read "
+        "since, or a model registered before lineage was recorded)"
     ]
+
+
+def _short(value: Any) -> str:
+    """A lineage value as said in a note: hashes cut to 12 digits, none said as none."""
+    if value is None:
+        return "none"
+    text = str(value)
+    return text[:12] if re.fullmatch(r"[0-9a-f]{40,}", text) else repr(text)
 
 
 #: What the validation metrics of an ensemble kind (ensemble, gnn, transformer, hybrid,

@@ -539,7 +539,8 @@ def test_a_campaign_model_records_its_trials(cli: CliRunner, tmp_path: Path) -> 
     assert again.exit_code == 0, again.output
     text = " ".join(again.output.split())
     assert f"already registered {version}" in text
-    assert "its train_trials_hash differ from this training's" in text
+    hash_here = metrics["train_trials_hash"][:12]
+    assert f"not this training's: train_trials_hash none there, {hash_here} here" in text
 
 
 def test_a_campaigns_ensemble_surrogate_is_refused_as_a_property_model(
@@ -606,7 +607,9 @@ def test_a_table_read_from_two_folders_is_one_model_named_by_its_absolute_path(
     text = " ".join(other.output.split())
     assert f"already registered {version}" in text
     assert f"note: {version} keeps the lineage of the training that registered it" in text
-    assert "its source, table_sha256 differ from this training's" in text
+    assert "not this training's: source 'table:" in text
+    assert "copy.csv'here;" in "".join(other.output.split())  # a long path wraps anywhere
+    assert f"table_sha256 {metrics['table_sha256'][:12]} there" in text
 
 
 def test_records_train_on_the_records_at_least_min_confidence_sure(cli: CliRunner) -> None:
