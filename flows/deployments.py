@@ -83,6 +83,7 @@ from flows.serving import (
     check_working_directory,
     settle_on_exit,
     settle_stopped_runs,
+    sigterm_as_ctrl_c,
 )
 from flows.training import train_surrogate
 
@@ -462,10 +463,14 @@ def _check_serving(deployments: Sequence[RunnerDeployment], take_over: bool) -> 
 
 
 def _serve(deployments: list[RunnerDeployment]) -> None:
-    """Prefect's ``serve``, then mark the runs it leaves in flight (it exits without)."""
+    """Prefect's ``serve``, then mark the runs it leaves in flight (it exits without).
+
+    ``SIGTERM`` stops it as Ctrl-C does (:func:`flows.serving.sigterm_as_ctrl_c`).
+    """
     try:
-        serve(*deployments)
-    finally:  # SIGTERM exits through SystemExit, Ctrl-C returns
+        with sigterm_as_ctrl_c(lambda: settle_on_exit(deployments)):
+            serve(*deployments)
+    finally:  # Ctrl-C and SIGTERM return
         settle_on_exit(deployments)
 
 

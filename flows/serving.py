@@ -50,11 +50,14 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import os
+import signal
 import sys
-from collections.abc import Collection, Iterable, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from importlib.machinery import ModuleSpec, PathFinder
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from prefect import get_client
@@ -452,6 +455,58 @@ def settle_stopped_runs(deployments: Iterable[RunnerDeployment], starting: bool 
         )
 
 
+#: Seconds a serving process told to stop (``SIGTERM``) may take to pause its schedules and
+#: settle its runs before it ends regardless (Docker's own grace is 10 s, then SIGKILL).
+STOP_GRACE_SECONDS = 30.0
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c(
+    on_overrun: Callable[[], None],
+    grace: float = STOP_GRACE_SECONDS,
+    end: Callable[[int], None] = os._exit,
+) -> Iterator[None]:
+    """Within, Prefect's runner answers ``SIGTERM`` (``docker stop``) as it does Ctrl-C.
+
+    Prefect 3.8's runner answers ``SIGTERM`` with ``sys.exit`` from inside the signal
+    handler, without awaiting its own stop: landing while a run was being submitted, that
+    exit was swallowed, and the process served on half-stopped, its schedules neither
+    paused nor picked up, holding the next run's slot, until a second ``SIGTERM``. Ctrl-C
+    takes asyncio's road instead: the runner's task is cancelled, and it pauses its
+    schedules on the way out. So ``SIGTERM`` raises ``SIGINT``; and should stopping take
+    longer than ``grace`` seconds (the block not left by then), ``on_overrun`` (settling
+    the runs) is called and the process ends (``end(1)``).
+    """
+    from prefect.runner import Runner
+
+    watchdogs: list[threading.Timer] = []
+
+    def stop(runner: Runner, *args: Any, **kwargs: Any) -> None:
+        runner._logger.info("SIGTERM received: stopping as on Ctrl-C")
+        watchdog = threading.Timer(grace, _overrun, (on_overrun, grace, end))
+        watchdog.daemon = True
+        watchdog.start()
+        watchdogs.append(watchdog)
+        signal.raise_signal(signal.SIGINT)
+
+    original = Runner.handle_sigterm
+    Runner.handle_sigterm = stop  # type: ignore[method-assign,assignment]
+    try:
+        yield
+    finally:
+        Runner.handle_sigterm = original  # type: ignore[method-assign]
+        for watchdog in watchdogs:  # stopped in time
+            watchdog.cancel()
+
+
+def _overrun(on_overrun: Callable[[], None], grace: float, end: Callable[[int], None]) -> None:
+    logger.error("serving did not stop within %g s of SIGTERM: ending it", grace)
+    try:
+        on_overrun()
+    finally:
+        end(1)
+
+
 def settle_on_exit(deployments: Sequence[RunnerDeployment]) -> None:
     """:func:`settle_stopped_runs` as serving stops; a failure is logged, not raised.
 
@@ -471,6 +526,7 @@ __all__ = [
     "PACKAGES",
     "STOPPED_BEFORE",
     "STOPPING",
+    "STOP_GRACE_SECONDS",
     "DeploymentServedError",
     "ShadowedPackageError",
     "check_not_served",
@@ -485,4 +541,5 @@ __all__ = [
     "settle_runs",
     "settle_stopped_runs",
     "shadowing_paths",
+    "sigterm_as_ctrl_c",
 ]

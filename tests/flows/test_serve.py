@@ -293,6 +293,11 @@ def test_a_second_serve_of_a_served_campaign_is_refused_and_changes_nothing(
     assert served.parameters["rounds"] == 1 and not served.paused
     assert served.schedules[0].schedule.interval == datetime.timedelta(seconds=3600)
     assert first.poll() is None
+    # docker stop: SIGTERM stops it as Ctrl-C does, its schedule paused on the way out
+    os.killpg(first.pid, signal.SIGTERM)
+    assert first.wait(timeout=60) == 0, log.read_text()[-4000:]
+    assert "SIGTERM received: stopping as on Ctrl-C" in log.read_text()
+    assert deployment().paused
 
 
 def test_serve_rejects_bad_options_before_serving(mongodb_uri: str) -> None:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -44,6 +46,7 @@ from flows.serving import (
     settle_runs,
     settle_stopped_runs,
     shadowing_paths,
+    sigterm_as_ctrl_c,
 )
 from matloop.flows_cli import flows_app
 
@@ -245,6 +248,32 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
         assert any(r.deployment_id == deployment and CATCH_UP_TAG in r.tags for r in runs)
         left = _state(client, seen["in flight"])
         assert left.type == StateType.CRASHED and left.message == STOPPING
+
+
+def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process() -> None:
+    from prefect.runner import Runner
+
+    interrupted: list[int] = []
+    settled: list[bool] = []
+    ended: list[int] = []
+    original = Runner.handle_sigterm
+    previous = signal.signal(signal.SIGINT, lambda number, frame: interrupted.append(number))
+    try:
+        with sigterm_as_ctrl_c(lambda: settled.append(True), grace=0.3, end=ended.append):
+            Runner().handle_sigterm()  # what Prefect's runner calls on SIGTERM
+            assert interrupted == [signal.SIGINT]  # asyncio cancels the runner's task on it
+            assert not ended  # its grace to stop in
+            deadline = time.monotonic() + 10
+            while not ended and time.monotonic() < deadline:  # a stop that hangs
+                time.sleep(0.05)
+        assert settled == [True] and ended == [1]
+        assert Runner.handle_sigterm is original
+        with sigterm_as_ctrl_c(lambda: settled.append(True), grace=0.3, end=ended.append):
+            Runner().handle_sigterm()  # a stop in time: the watchdog is called off
+        time.sleep(0.6)
+        assert settled == [True] and ended == [1]
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def test_packages_are_those_the_distribution_installs() -> None:
