@@ -81,6 +81,7 @@ from flows.events import SETTLE_SECONDS, results_reported_triggers
 from flows.serving import (
     check_not_served,
     check_working_directory,
+    deployment_ids,
     settle_on_exit,
     settle_stopped_runs,
     sigterm_as_ctrl_c,
@@ -437,6 +438,7 @@ def serve_campaign(
     )
     _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
+    drop_stale_runs(deployments)  # and a run of old settings is none either
     if interval is not None and oracle and not closed:
         started = catch_up(deployments[0], interval)
         if started is not None:
@@ -517,6 +519,51 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
     return run.id
 
 
+def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
+    """Delete the waiting scheduled and catch-up runs made with other parameters.
+
+    A run carries the parameters its deployment had when the run was made. Applying the
+    deployment again drops its future scheduled runs, but not those already late (the
+    serving process stopped before picking them up) nor an earlier serve's catch-up run:
+    the restarted process would run one with the old target, ``--rounds 0`` after
+    ``--rounds 3``, past what it now serves. Runs made by hand (``prefect deployment
+    run``, parameters of their own) are kept.
+
+    Returns:
+        The runs deleted.
+    """
+    dropped = []
+    with get_client(sync_client=True) as client:
+        for deployment in deployments:
+            ids = deployment_ids(client, [deployment])
+            if not ids:
+                continue
+            waiting = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
+                flow_run_filter=FlowRunFilter.model_validate(
+                    {"state": {"type": {"any_": [StateType.SCHEDULED]}}}
+                ),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=200,
+            )
+            for run in waiting:
+                made_here = run.auto_scheduled or CATCH_UP_TAG in run.tags
+                if made_here and run.parameters != deployment.parameters:
+                    client.delete_flow_run(run.id)
+                    dropped.append(run)
+                    logger.warning(
+                        "flow run %s (%s) of %s/%s waited with other parameters (%s, now %s):"
+                        " deleted",
+                        run.name,
+                        run.id,
+                        deployment.flow_name,
+                        deployment.name,
+                        run.parameters,
+                        deployment.parameters,
+                    )
+    return dropped
+
+
 def did_or_will_run(run: FlowRun) -> bool:
     """Whether a run did its interval's work, does it, or still will (for :func:`catch_up`).
 
@@ -590,6 +637,7 @@ __all__ = [
     "check_timezone",
     "deployment_names",
     "did_or_will_run",
+    "drop_stale_runs",
     "literature_deployment",
     "schedule",
     "serve_campaign",

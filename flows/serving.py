@@ -16,7 +16,8 @@ still pending or running are marked ``Crashed`` too (:func:`settle_leftovers`), 
 those of a run that crashed on its own.
 
 Scheduled runs (late ones too) are left alone: they never started, hold no slot, and
-the restarted process runs them. So is a run whose process still lives on this machine
+the restarted process runs them (unless made with other parameters than those now
+served: :func:`flows.deployments.drop_stale_runs`). So is a run whose process still lives on this machine
 (:func:`local_flow_runs`). A serving process killed alone (``kill -9`` of its pid, not
 of its process group) does not leave its runs' processes working on: each writes its
 output to a pipe that the serving process read, and at its next log line it finds the

@@ -6,6 +6,7 @@ through their states by hand, as a serving process would, so no test waits on on
 
 from __future__ import annotations
 
+import datetime
 import importlib.metadata
 import os
 import signal
@@ -23,7 +24,16 @@ from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments.runner import RunnerDeployment
-from prefect.states import Cancelled, Cancelling, Crashed, Failed, Pending, Running
+from prefect.exceptions import ObjectNotFound
+from prefect.states import (
+    Cancelled,
+    Cancelling,
+    Crashed,
+    Failed,
+    Pending,
+    Running,
+    Scheduled,
+)
 from typer.testing import CliRunner
 
 import flows
@@ -33,6 +43,7 @@ from flows.deployments import (
     campaign_deployments,
     catch_up,
     did_or_will_run,
+    drop_stale_runs,
     serve_campaign,
 )
 from flows.serving import (
@@ -248,6 +259,30 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
         assert any(r.deployment_id == deployment and CATCH_UP_TAG in r.tags for r in runs)
         left = _state(client, seen["in flight"])
         assert left.type == StateType.CRASHED and left.message == STOPPING
+
+
+def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept() -> None:
+    name, old, (run_campaign, *_) = _deployed()  # served with --rounds 2 before
+    new = campaign_deployments(name, 3, interval=3600)  # now served with --rounds 3
+    late = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
+    with get_client(sync_client=True) as client:
+
+        def waiting(tags: list[str], parameters: dict[str, Any] | None = None) -> FlowRun:
+            return client.create_flow_run_from_deployment(
+                run_campaign, parameters=parameters, state=Scheduled(scheduled_time=late), tags=tags
+            )
+
+        stale = waiting([CATCH_UP_TAG])  # an earlier serve's catch-up run, not run yet
+        current = waiting([CATCH_UP_TAG], new[0].parameters)
+        by_hand = waiting([], {"rounds": 7})
+        assert stale.parameters["rounds"] == 2 and current.parameters["rounds"] == 3
+        assert [run.id for run in drop_stale_runs(new)] == [stale.id]
+        with pytest.raises(ObjectNotFound):
+            client.read_flow_run(stale.id)
+        for kept in (current, by_hand):
+            assert _state(client, kept).type == StateType.SCHEDULED
+        # served with --rounds 2 again: the catch-up run made for 3 waits with other ones
+        assert [run.id for run in drop_stale_runs(old)] == [current.id]
 
 
 def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process() -> None:
