@@ -47,6 +47,7 @@ process was started for.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import hashlib
 import math
@@ -73,6 +74,7 @@ from prefect.client.schemas.objects import (
 from prefect.client.schemas.schedules import CronSchedule
 from prefect.client.schemas.sorting import FlowRunSort
 from prefect.deployments.runner import RunnerDeployment
+from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
 from prefect.schedules import Cron, Interval, Schedule
 
@@ -249,6 +251,7 @@ def campaign_deployments(
     closed: bool = False,
     settle: float = SETTLE_SECONDS,
     timezone: str | None = None,
+    schedule_active: bool = True,
 ) -> list[RunnerDeployment]:
     """Deployments of ``run-campaign`` (scheduled), ``train-surrogate`` and ``results-reported``.
 
@@ -271,6 +274,8 @@ def campaign_deployments(
         settle: Debounce window of the ``results-reported`` triggers, in seconds (>= 10;
             see :func:`flows.events.results_reported_triggers`).
         timezone: IANA time zone of the cron schedule (default UTC; :func:`schedule`).
+        schedule_active: False: ``run-campaign``'s schedule is deployed paused (as it was
+            paused in Prefect: :func:`schedule_paused`).
 
     Raises:
         ValueError: unless exactly one of ``cron`` and ``interval`` is given (none without
@@ -288,7 +293,7 @@ def campaign_deployments(
                 "serve it without a schedule"
             )
         return _event_deployments(campaign, rounds, settle)
-    when = schedule(cron, interval, timezone)
+    when = dataclasses.replace(schedule(cron, interval, timezone), active=schedule_active)
     if rounds is None:
         raise ValueError("rounds: a scheduled run-campaign needs a target")
     if per_run is not None and per_run < 1:
@@ -425,6 +430,7 @@ def serve_campaign(
             :func:`flows.serving.check_working_directory`.
         flows.serving.DeploymentServedError: see :func:`flows.serving.check_not_served`.
     """
+    paused = oracle and schedule_paused(f"{run_campaign.name}/{campaign}")
     deployments = campaign_deployments(
         campaign,
         rounds,
@@ -435,11 +441,21 @@ def serve_campaign(
         closed=closed,
         settle=settle,
         timezone=timezone,
+        schedule_active=not paused,
     )
     _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
     drop_stale_runs(deployments)  # and a run of old settings is none either
-    if interval is not None and oracle and not closed:
+    if paused:
+        logger.warning(
+            "the schedule of %s/%s was paused in Prefect: it stays paused (`prefect "
+            "deployment schedule resume %s/%s SCHEDULE_ID` resumes it)",
+            run_campaign.name,
+            campaign,
+            run_campaign.name,
+            campaign,
+        )
+    if interval is not None and oracle and not closed and not paused:
         started = catch_up(deployments[0], interval)
         if started is not None:
             logger.info(
@@ -517,6 +533,21 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
             deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]
         )
     return run.id
+
+
+def schedule_paused(name: str) -> bool:
+    """Whether every schedule of the deployment ``name`` (``flow/deployment``) is paused.
+
+    Paused in Prefect, by hand (``prefect deployment schedule pause``): a serve that stops
+    pauses its deployments, not their schedules. Applying the deployment again would make
+    its schedule active, so :func:`serve_campaign` deploys it paused instead.
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            return False
+    return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
 
 
 def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
@@ -640,6 +671,7 @@ __all__ = [
     "drop_stale_runs",
     "literature_deployment",
     "schedule",
+    "schedule_paused",
     "serve_campaign",
     "serve_literature",
     "watch_name",

@@ -20,7 +20,12 @@ from typing import Any
 import pytest
 from prefect import get_client, task
 from prefect.client.orchestration import SyncPrefectClient
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+from prefect.client.schemas.filters import (
+    DeploymentFilter,
+    DeploymentFilterId,
+    FlowRunFilter,
+    FlowRunFilterId,
+)
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments.runner import RunnerDeployment
@@ -44,6 +49,7 @@ from flows.deployments import (
     catch_up,
     did_or_will_run,
     drop_stale_runs,
+    schedule_paused,
     serve_campaign,
 )
 from flows.serving import (
@@ -283,6 +289,28 @@ def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept() -> N
             assert _state(client, kept).type == StateType.SCHEDULED
         # served with --rounds 2 again: the catch-up run made for 3 waits with other ones
         assert [run.id for run in drop_stale_runs(old)] == [current.id]
+
+
+def test_a_schedule_paused_in_prefect_stays_paused_when_serving_restarts(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name, _, (run_campaign, *_) = _deployed()
+    deployment_name = f"run-campaign/{name}"
+    with get_client(sync_client=True) as client:
+        client.pause_deployment(run_campaign)  # as a serve that stops does: not by hand
+        assert not schedule_paused(deployment_name)
+        [scheduled] = client.read_deployment_schedules(run_campaign)
+        client.update_deployment_schedule(run_campaign, scheduled.id, active=False)
+        assert schedule_paused(deployment_name)
+        # serving applies the deployments (Prefect's runner does, as it starts)
+        monkeypatch.setattr("flows.deployments.serve", lambda *ds: [d.apply() for d in ds])
+        serve_campaign(name, 2, interval=60)  # no catch-up run either
+        [again] = client.read_deployment_schedules(run_campaign)
+        assert again.active is False
+        assert not client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[run_campaign]))
+        )
+    assert not schedule_paused("run-campaign/never-deployed")
 
 
 def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process() -> None:
