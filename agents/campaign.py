@@ -957,8 +957,11 @@ class CampaignAgent:
         """Proposed trials that no instrument has claimed: what an oracle may measure.
 
         A runner that stopped mid-round leaves these; a running trial is an instrument's
-        to report, and an oracle's value in its place would refuse the real one.
+        to report, and an oracle's value in its place would refuse the real one. One whose
+        lease ran out goes back to the queue first, as for a claim: the oracle measures it
+        (a scheduled round would otherwise count it done, unmeasured, for good).
         """
+        self.store.release_expired(self.name)
         proposed = self.store.trials(self.name, [TrialStatus.PROPOSED])
         return [trial for trial in proposed if trial.claimed_by is None]
 

@@ -702,6 +702,13 @@ class CampaignStore:
             )
 
     # -- leases ----------------------------------------------------------------------
+    def release_expired(self, name: str) -> int:
+        """Return the running trials whose lease ran out to the queue; how many.
+
+        Claims do so first; an oracle that measures what no instrument holds does too.
+        """
+        return self._release_expired(self._queue(name)["_id"])
+
     def _release_expired(self, campaign: ObjectId) -> int:
         expired = {
             "campaign": campaign,

@@ -265,3 +265,21 @@ def test_a_proposal_retried_after_a_lost_answer_gets_the_batch_it_stored(
     assert {t.batch for t in other} == {"b0001"}
     assert agent.propose(4, request="run-7:round-1") == again  # still remembered
     assert len(agent.store.trials(agent.name)) == 8
+
+
+def test_an_oracle_measures_a_trial_whose_lease_ran_out(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    # a lab claimed work and went quiet: a scheduled round's oracle takes it over
+    agent = photo_pce10_campaign
+    held, lapsed = agent.claim("robot-a", count=2, lease_seconds=60)
+    agent.heartbeat(lapsed.id or "", "robot-a", 0.2)
+    time.sleep(0.4)
+    waiting = {t.id: t for t in agent.unclaimed()}  # with the batch's unclaimed rest
+    assert lapsed.id in waiting and held.id not in waiting  # its lease holds: robot-a's
+    returned = waiting[lapsed.id]
+    assert returned.status is TrialStatus.PROPOSED and returned.claimed_by is None
+    oracle = LookupOracle.from_candidates(agent.store.candidates(agent.name))
+    assert agent.observe(oracle.evaluate([returned])).stored == 1
+    trials = agent.status().trials
+    assert (trials["completed"], trials["running"]) == (1, 1)
