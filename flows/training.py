@@ -102,13 +102,22 @@ def train_surrogate(campaign: str, uri: str | None = None) -> dict[str, Any]:
     uri = database_uri(uri)
     artifact = fit_model(load_training_data(campaign, uri))
     version = register_model(campaign, uri, artifact)
-    return {
+    summary = {
         "campaign": campaign,
         "model_version": version,
         "n_train": artifact.metrics["n_train"],
         "cv_mae": artifact.metrics["cv_mae"],
         "cv_rmse": artifact.metrics["cv_rmse"],
     }
+    get_run_logger().info(  # the other flows say what they did in one line too
+        "%s: registered %s on %d results (leave-one-out MAE %.4g, RMSE %.4g)",
+        campaign,
+        version,
+        summary["n_train"],
+        summary["cv_mae"],
+        summary["cv_rmse"],
+    )
+    return summary
 
 
 class TrainingFailed(RuntimeError):

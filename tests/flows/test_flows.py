@@ -267,15 +267,18 @@ def test_a_close_while_a_batch_is_planned_ends_the_round_saying_so(
     assert random_campaign.status().batches == 1
 
 
-def test_train_surrogate_flow_registers_a_model(
-    random_campaign: CampaignAgent, mongodb_uri: str
+def test_train_surrogate_flow_registers_a_model_and_says_so(
+    random_campaign: CampaignAgent, mongodb_uri: str, caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.INFO)
     _measure(random_campaign, random_campaign.propose())
     result = train_surrogate(random_campaign.name, mongodb_uri)
     assert result["model_version"].startswith(f"{random_campaign.name}:gp:")
     assert result["n_train"] == 10 and 0 < result["cv_mae"] <= result["cv_rmse"]
     stored = random_campaign.store.load_model(result["model_version"]).metrics
     assert stored["cv_rmse"] == result["cv_rmse"]
+    said = f"{random_campaign.name}: registered {result['model_version']} on 10 results"
+    assert any(r.getMessage().startswith(said) for r in caplog.records), caplog.text
 
 
 def test_results_reported_retrains_and_hands_out_the_next_batch(
