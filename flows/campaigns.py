@@ -33,12 +33,14 @@ from __future__ import annotations
 from typing import Any, cast
 
 from prefect import flow, get_run_logger
+from prefect.runtime import deployment
 from prefect.states import Completed
 
 from agents.oracles import LookupOracle
 from agents.training import MIN_MEASUREMENTS
 from db.campaigns import CampaignClosedError, TrialStateError
 from discovery.domain import Trial
+from flows.serving import settle_crashed_leftovers
 from flows.tasks import (
     campaign_summary,
     database_uri,
@@ -273,6 +275,7 @@ def run_campaign(
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
         raise ValueError(f"per_run must be >= 1, got {per_run}")
+    settle_crashed_leftovers(deployment.id)  # what an earlier run left as it crashed
     db = database_uri(uri)
     summary = campaign_summary(campaign, db)
     if _skip_closed(summary, "run"):

@@ -17,14 +17,17 @@ those of a run that crashed on its own.
 
 Scheduled runs (late ones too) are left alone: they never started, hold no slot, and
 the restarted process runs them (unless made with other parameters than those now
-served: :func:`flows.deployments.drop_stale_runs`). So is a run whose process still lives on this machine
-(:func:`local_flow_runs`). A serving process killed alone (``kill -9`` of its pid, not
-of its process group) does not leave its runs' processes working on: each writes its
-output to a pipe that the serving process read, and at its next log line it finds the
-pipe broken and exits (Rich's console handler raises ``SystemExit``), so Prefect marks
-it and its running subflow ``Crashed`` ("Execution was aborted by Python system exit
-call."), usually within seconds. The restarted process then finds a crashed run, not a
-running one, and :func:`flows.deployments.catch_up` starts another. A run's process
+served: :func:`flows.deployments.drop_stale_runs`). So is a run whose process still
+lives on this machine (:func:`local_flow_runs`). A serving process killed alone
+(``kill -9`` of its pid, not of its process group) does not leave its runs' processes
+working on: each writes its output to a pipe that the serving process read, and at its
+next log line it finds the pipe broken and exits (Rich's console handler raises
+``SystemExit``), so Prefect marks it and its running subflow ``Crashed`` ("Execution was
+aborted by Python system exit call."), usually within seconds. The restarted process
+then finds a crashed run, not a running one, and :func:`flows.deployments.catch_up`
+starts another. A run whose own process crashed while the serve goes on leaves its
+subflows running: the deployment's next run ends them
+(:func:`settle_crashed_leftovers`). A run's process
 elsewhere (the serving process moved to another machine or container) cannot be seen:
 it is taken for gone; were it alive, Prefect's engine ends it at its next renewal of the
 slot's lease, which marking the run released.
@@ -109,6 +112,12 @@ STOPPED_BEFORE = (
 FLOW_RUN_VARIABLE = b"PREFECT__FLOW_RUN_ID="
 #: Why :func:`settle_stopped_runs` settles a run when serving stops.
 STOPPING = "the serving process (`matloop flows serve`) that ran it stopped before it finished"
+
+#: Why :func:`settle_crashed_leftovers` ends a subflow or task run.
+PARENT_CRASHED = (
+    "the flow run it belonged to crashed (its process ended); found by the next run of its "
+    "deployment"
+)
 
 logger = get_logger("matloop.flows")
 
@@ -324,6 +333,33 @@ def settle_runs(
     return settled + settle_leftovers(client, [i for i in ended if i not in alive], why)
 
 
+def settle_crashed_leftovers(deployment: UUID | str | None) -> list[FlowRun]:
+    """End what the deployment's recent crashed runs left in flight, as a run of it starts.
+
+    A run whose process crashed (``kill -9`` of it, the OOM killer) is marked ``Crashed``
+    by the serve, which goes on serving; its ``campaign-round`` subflow and their task
+    runs stayed ``Running`` until the serve stopped. A failure is logged, not raised: the
+    run's own work comes first.
+
+    Args:
+        deployment: The starting run's deployment (None: a run not served, nothing done).
+
+    Returns:
+        The subflow runs settled.
+    """
+    if deployment is None:
+        return []
+    try:
+        with get_client(sync_client=True) as client:
+            crashed = [run.id for run in crashed_runs(client, [UUID(str(deployment))])]
+            return settle_leftovers(client, crashed, PARENT_CRASHED)
+    except Exception as error:
+        logger.warning(
+            "what crashed runs left in flight not marked (%s: %s)", type(error).__name__, error
+        )
+        return []
+
+
 def _settle(client: SyncPrefectClient, run: FlowRun, why: str) -> bool:
     """Move ``run`` to its ended state; False if it moved on meanwhile (it is alive)."""
     result = client.set_flow_run_state(run.id, _ended(run, why))
@@ -525,6 +561,7 @@ def settle_on_exit(deployments: Sequence[RunnerDeployment]) -> None:
 
 __all__ = [
     "PACKAGES",
+    "PARENT_CRASHED",
     "STOPPED_BEFORE",
     "STOPPING",
     "STOP_GRACE_SECONDS",
@@ -537,6 +574,7 @@ __all__ = [
     "in_flight_task_runs",
     "local_flow_runs",
     "poll_timeout",
+    "settle_crashed_leftovers",
     "settle_leftovers",
     "settle_on_exit",
     "settle_runs",

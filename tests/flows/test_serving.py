@@ -55,11 +55,13 @@ from flows.deployments import (
 from flows.serving import (
     PACKAGE_ROOT,
     PACKAGES,
+    PARENT_CRASHED,
     STOPPED_BEFORE,
     STOPPING,
     ShadowedPackageError,
     check_working_directory,
     local_flow_runs,
+    settle_crashed_leftovers,
     settle_runs,
     settle_stopped_runs,
     shadowing_paths,
@@ -172,6 +174,21 @@ def test_subflows_a_crashed_run_left_running_are_ended_when_serving_starts() -> 
         assert state.type == StateType.CRASHED and state.message == STOPPED_BEFORE
         assert _state(client, parent).message == "gone"  # left as it was
         assert _task_states(client, parent.id, child.id) == [StateType.CRASHED] * 2
+
+
+def test_the_next_run_ends_what_a_run_that_crashed_on_its_own_left_running() -> None:
+    # kill -9 of a run's process: Prefect marks it Crashed, its round is left running
+    _, _, (deployment, *_) = _deployed()
+    with get_client(sync_client=True) as client:
+        parent = _started(client, deployment)
+        child = _subflow(client, parent.id)
+        client.set_flow_run_state(parent.id, Crashed(message="Process exited with -9"))
+        assert [run.id for run in settle_crashed_leftovers(str(deployment))] == [child.id]
+        state = _state(client, child)
+        assert state.type == StateType.CRASHED and state.message == PARENT_CRASHED
+        assert _task_states(client, parent.id, child.id) == [StateType.CRASHED] * 2
+        assert settle_crashed_leftovers(deployment) == []  # once
+    assert settle_crashed_leftovers(None) == []  # a run not served: nothing to look for
 
 
 def test_a_subflow_with_its_own_deployment_is_left_to_its_own_process() -> None:
