@@ -1237,6 +1237,39 @@ def campaign_close(name: str) -> None:
     console.print(escape(f"{name} {said}" + (f": {'; '.join(notes)}" if notes else "")))
 
 
+@campaign_app.command("delete")
+def campaign_delete(
+    name: str,
+    with_results: Annotated[
+        bool,
+        typer.Option(help="Delete one with results too (`matloop db dump` keeps a copy first)."),
+    ] = False,
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (needed off a terminal).")] = False,
+) -> None:
+    """Delete a campaign: its pool, trials, results, metrics and surrogates; the name is free.
+
+    For a campaign created by mistake. One with results is refused unless --with-results.
+    Property models trained on its results, registered materials and API tokens naming it
+    are kept (a campaign created under this name again is theirs to write to). A delete
+    cut short leaves the campaign in place, to be deleted again.
+    """
+    with errors():
+        campaigns = store()
+        trials, results = len(campaigns.trials(name)), len(campaigns.measurements(name))
+        if results and not with_results:
+            raise CommandError(
+                f"campaign {name!r} has {_count(results, 'result')}: deleting it loses them;"
+                " pass --with-results (after `matloop db dump`), or close it instead"
+            )
+        what = f"campaign {name!r} with {_count(trials, 'trial')} and {_count(results, 'result')}"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError(f"deleting {what}: pass --yes to confirm")
+            typer.confirm(f"delete {what}?", abort=True)
+        campaigns.delete(name)
+    console.print(escape(f"deleted {what}"))
+
+
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 

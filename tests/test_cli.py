@@ -273,6 +273,30 @@ def test_a_closed_campaign_is_shown_closed_and_hands_out_no_more_work(cli: CliRu
     assert ghost.exit_code == 1 and "no campaign named 'ghost'" in ghost.output
 
 
+def test_a_campaign_created_by_mistake_is_deleted_and_its_name_is_free(cli: CliRunner) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "4")
+    [first, *_] = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
+    unconfirmed = cli.invoke(app, ["campaign", "delete", "opv"])  # no terminal to ask on
+    assert unconfirmed.exit_code == 1
+    assert "deleting campaign 'opv' with 3 trials and 0 results: pass --yes" in " ".join(
+        unconfirmed.output.split()
+    )
+    _ok(cli, "campaign", "observe", "opv", "--trial", first["trial_id"], "--value", "degradation=1")
+    measured = cli.invoke(app, ["campaign", "delete", "opv", "--yes"])
+    assert measured.exit_code == 1
+    assert "campaign 'opv' has 1 result: deleting it loses them; pass --with-results" in " ".join(
+        measured.output.split()
+    )
+    assert "opv" in _ok(cli, "campaign", "list")  # refused: all of it still there
+    deleted = _ok(cli, "campaign", "delete", "opv", "--with-results", "--yes")
+    assert "deleted campaign 'opv' with 3 trials and 1 result" in deleted
+    assert "opv" not in _ok(cli, "campaign", "list")
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))  # the name is free
+    assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["measurements"] == 0
+    ghost = cli.invoke(app, ["campaign", "delete", "ghost", "--yes"])
+    assert ghost.exit_code == 1 and "no campaign named 'ghost'" in ghost.output
+
+
 def test_values_are_printed_as_stored_not_as_markup(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "smiles.csv"
     pool.write_text("x,smiles,y\n0.1,c1cc[nH]c1,9\n0.3,CCO,2\n0.5,CC[n+]C,5\n")
