@@ -10,7 +10,7 @@ import math
 import re
 import sys
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -301,6 +301,25 @@ def _is_direction(text: str) -> bool:
     return True
 
 
+def _warn_unknown_units(quantities: Sequence[Any]) -> None:
+    """Say which declared units pint does not know: results in others cannot convert.
+
+    Not refused: a label such as ``at%`` or ``a.u.`` is meant to match only itself; but a
+    misspelt ``pecent`` would leave every result given in ``%`` refused.
+    """
+    from discovery.units import OPAQUE, convertible
+
+    for quantity in quantities:
+        unit = quantity.unit
+        if unit and not convertible(unit) and not OPAQUE.fullmatch(unit.strip()):
+            console.print(
+                f"[yellow]note:[/yellow] {escape(quantity.name)}'s unit {escape(repr(unit))} "
+                "is not one pint knows: results must be given in it or without a unit, "
+                "none converts to it (check its spelling)",
+                highlight=False,
+            )
+
+
 def _parse_constraint(text: str) -> Any:
     """``NAME:LOWER:UPPER[:UNIT]`` (either bound may be empty) to an outcome constraint."""
     from discovery.domain import OutcomeConstraint
@@ -467,6 +486,7 @@ def campaign_create(
         goals = [_parse_objective(o) for o in objective or []]
         if from_olympus is None and not goals:
             raise CommandError("--objective NAME:max|min is required with --from-csv or --elements")
+        _warn_unknown_units([*goals, *constraints])
         if elements is not None:
             agent = _generated_campaign(
                 name,

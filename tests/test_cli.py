@@ -823,3 +823,14 @@ def test_a_correction_by_a_user_without_a_name_is_the_operators(
 
     monkeypatch.setattr(getpass, "getuser", nameless)
     assert cli._login() == "operator"
+
+
+def test_a_unit_pint_does_not_know_is_noted_at_creation(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y,g\n0.1,9,1\n0.3,2,2\n0.5,5,3\n")
+    args = ["campaign", "create", "typo", "--from-csv", str(pool), "--param", "x"]
+    created = _ok(cli, *args, "--objective", "y:max:pecent", "--constraint", "g:0:5:eV")
+    said = " ".join(created.split())
+    assert "note: y's unit 'pecent' is not one pint knows" in said and "g's unit" not in said
+    meant = _ok(cli, *args[:2], "labelled", *args[3:], "--objective", "y:max:at%")
+    assert "not one pint knows" not in meant  # a label meant to match only itself
