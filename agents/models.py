@@ -233,6 +233,23 @@ def _used_settings(config: PropertyModelConfig) -> PropertyModelConfig:
     return PropertyModelConfig(config.kind, config.training, hidden)
 
 
+#: The GP settings in the hash of every other kind, which reads none of them: the defaults
+#: they had when those models were first registered, kept so that they keep their versions.
+_GP_SETTINGS_OF_OTHER_KINDS = {"exact_gp_limit": 4000, "inducing_points": 512}
+
+
+def _hashed_settings(config: PropertyModelConfig) -> dict[str, Any]:
+    """The settings :func:`data_hash` digests: those ``config``'s kind reads."""
+    settings = asdict(_used_settings(config))
+    for name in ("device", "progress"):
+        settings["training"].pop(name, None)
+    if config.kind != "gp":
+        for name in ("hyper_rows", "fit_iterations", "exact_gp_limit"):
+            del settings[name]
+        settings.update(_GP_SETTINGS_OF_OTHER_KINDS)
+    return settings
+
+
 def data_hash(
     train: LabelledData,
     val: LabelledData,
@@ -256,9 +273,7 @@ def data_hash(
         64 lower-case hex digits.
 
     """
-    settings = asdict(_used_settings(config))
-    for name in ("device", "progress"):
-        settings["training"].pop(name, None)
+    settings = _hashed_settings(config)
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     if unit is not None:
         digest.update(f"unit:{unit}".encode())

@@ -156,6 +156,29 @@ def test_a_gp_hash_ignores_ensemble_settings_and_is_pinned() -> None:
     assert data_hash(data, val, reseeded) != default  # the seed starts its optimiser
 
 
+#: Hashes of models of the other kinds registered with default settings (seed 0), as
+#: first registered: the GP's settings changing must leave them be.
+PINNED = {
+    "ensemble": "80e551845f8936f6570923acd88f8989fdbc9c66f512c6688fefc4fcb86eac70",
+    "gnn": "c8bca9d832aa35dd194bfcba0dcf8b72233b2b2a6a6a5969bed9bf2078fb2bd3",
+    "transformer": "f015c1bb1e1c85890315aa58c37d3735865062dd6849c926f26c5b552e6ee594",
+    "hybrid": "b7e06f86bf610d38b195ea7fb1054f4555a7a442b4ff243aebdf9a306180a0b2",
+    "crystal-gnn": "47ac352850719a9fd2dbce5c0ae4546d9e00743a455b2d9e0895ae0b4427d293",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(PINNED))
+def test_models_of_other_kinds_keep_their_registered_versions(kind: str) -> None:
+    data = LabelledData(["NaCl", "KCl"], np.array([1.0, 2.0]), ["NaCl", "KCl"])
+    val = LabelledData(["LiF"], np.array([3.0]), ["LiF"])
+    config = PropertyModelConfig(kind, TrainingConfig(seed=0))
+    assert data_hash(data, val, config) == PINNED[kind]
+    wider = PropertyModelConfig("ensemble", TrainingConfig(seed=3, epochs=7), hidden=32)
+    assert data_hash(data, val, wider) == (
+        "68fa102ba25996fe0f56ebca113a88de268866da404c4dc55df2eb6826dd5c05"
+    )
+
+
 #: Seven compositions: a split of 0.9 of them leaves one to train on.
 SEVEN_SALTS = ("NaCl", "KCl", "LiF", "MgO", "CaO", "NaF", "KBr")
 
