@@ -93,6 +93,9 @@ class PropertyModelConfig:
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
             raise ValueError(f"kind: unknown surrogate {self.kind!r}; choose from {list(KINDS)}")
+        for name in ("hyper_rows", "fit_iterations", "exact_gp_limit"):
+            if getattr(self, name) < 2:
+                raise ValueError(f"{name}: must be at least 2, got {getattr(self, name)}")
 
 
 @dataclass(frozen=True)

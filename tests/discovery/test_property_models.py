@@ -336,6 +336,12 @@ def test_bad_formula_in_predict_names_the_row(splits: dict) -> None:
         model.predict(["NaCl", "not a formula"])
 
 
+@pytest.mark.parametrize("name", ["hyper_rows", "fit_iterations", "exact_gp_limit"])
+def test_gp_sizes_below_two_are_refused_naming_them(name: str) -> None:
+    with pytest.raises(ValueError, match=rf"^{name}: must be at least 2, got 0$"):
+        PropertyModelConfig("gp", **{name: 0})
+
+
 def test_unknown_kind_raises() -> None:
     with pytest.raises(ValueError, match=r"unknown surrogate 'random-forest'"):
         PropertyModelConfig("random-forest")
