@@ -705,9 +705,13 @@ class CampaignStore:
     def release_expired(self, name: str) -> int:
         """Return the running trials whose lease ran out to the queue; how many.
 
-        Claims do so first; an oracle that measures what no instrument holds does too.
+        Claims do so first; an oracle that measures what no instrument holds does too. On
+        a closed campaign they are abandoned instead, as a claim there abandons them.
         """
-        return self._release_expired(self._queue(name)["_id"])
+        queue = self._queue(name)
+        if queue.get("status") == CLOSED:
+            return self._sweep(queue["_id"])
+        return self._release_expired(queue["_id"])
 
     def _release_expired(self, campaign: ObjectId) -> int:
         expired = {

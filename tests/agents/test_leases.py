@@ -283,3 +283,16 @@ def test_an_oracle_measures_a_trial_whose_lease_ran_out(
     assert agent.observe(oracle.evaluate([returned])).stored == 1
     trials = agent.status().trials
     assert (trials["completed"], trials["running"]) == (1, 1)
+
+
+def test_on_a_closed_campaign_a_lapsed_lease_is_abandoned_not_handed_to_the_oracle(
+    photo_pce10_campaign: CampaignAgent,
+) -> None:
+    agent = photo_pce10_campaign
+    held, lapsed = agent.claim("robot-a", count=2, lease_seconds=60)
+    agent.close()
+    agent.heartbeat(lapsed.id or "", "robot-a", 0.2)
+    time.sleep(0.4)
+    assert agent.unclaimed() == []
+    assert agent.store.trial(agent.name, lapsed.id or "").status is TrialStatus.ABANDONED
+    assert agent.store.trial(agent.name, held.id or "").status is TrialStatus.RUNNING
