@@ -493,8 +493,11 @@ def settle_stopped_runs(deployments: Iterable[RunnerDeployment], starting: bool 
 
 
 #: Seconds a serving process told to stop (``SIGTERM``) may take to pause its schedules and
-#: settle its runs before it ends regardless (Docker's own grace is 10 s, then SIGKILL).
+#: settle its runs before it ends regardless (compose gives the worker 40 s before SIGKILL).
 STOP_GRACE_SECONDS = 30.0
+#: Seconds a serving process that ends regardless waits for its runs to be settled: the
+#: Prefect server may be what hangs.
+SETTLE_WAIT_SECONDS = 8.0
 
 
 @contextlib.contextmanager
@@ -502,6 +505,7 @@ def sigterm_as_ctrl_c(
     on_overrun: Callable[[], None],
     grace: float = STOP_GRACE_SECONDS,
     end: Callable[[int], None] = os._exit,
+    settle_wait: float = SETTLE_WAIT_SECONDS,
 ) -> Iterator[None]:
     """Within, Prefect's runner answers ``SIGTERM`` (``docker stop``) as it does Ctrl-C.
 
@@ -510,38 +514,51 @@ def sigterm_as_ctrl_c(
     exit was swallowed, and the process served on half-stopped, its schedules neither
     paused nor picked up, holding the next run's slot, until a second ``SIGTERM``. Ctrl-C
     takes asyncio's road instead: the runner's task is cancelled, and it pauses its
-    schedules on the way out. So ``SIGTERM`` raises ``SIGINT``; and should stopping take
-    longer than ``grace`` seconds (the block not left by then), ``on_overrun`` (settling
-    the runs) is called and the process ends (``end(1)``).
+    schedules on the way out. So ``SIGTERM`` raises ``SIGINT`` (answered even where it
+    was ignored, as in a background job of a script). Should stopping take longer than
+    ``grace`` seconds, or a second ``SIGTERM`` come, ``on_overrun`` (settling the runs) is
+    given ``settle_wait`` seconds and the process ends (``end(1)``). On leaving, the
+    signal handlers are those before.
     """
     from prefect.runner import Runner
 
+    stopping = threading.Event()
     watchdogs: list[threading.Timer] = []
 
+    def give_up(why: str) -> None:
+        logger.error("%s: settling its runs and ending it", why)
+        settler = threading.Thread(target=on_overrun, name="settle-on-overrun", daemon=True)
+        settler.start()
+        settler.join(settle_wait)
+        end(1)
+
     def stop(runner: Runner, *args: Any, **kwargs: Any) -> None:
+        if stopping.is_set():
+            give_up("SIGTERM again while serving stopped")
+            return
+        stopping.set()
         runner._logger.info("SIGTERM received: stopping as on Ctrl-C")
-        watchdog = threading.Timer(grace, _overrun, (on_overrun, grace, end))
+        why = f"serving did not stop within {grace:g} s of SIGTERM"
+        watchdog = threading.Timer(grace, give_up, (why,))
         watchdog.daemon = True
         watchdog.start()
         watchdogs.append(watchdog)
         signal.raise_signal(signal.SIGINT)
 
+    main = threading.current_thread() is threading.main_thread()  # signals are its alone
+    handlers = {n: signal.getsignal(n) for n in (signal.SIGTERM, signal.SIGINT)} if main else {}
+    if main and handlers[signal.SIGINT] is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # for asyncio to take over
     original = Runner.handle_sigterm
     Runner.handle_sigterm = stop  # type: ignore[method-assign,assignment]
     try:
         yield
     finally:
         Runner.handle_sigterm = original  # type: ignore[method-assign]
+        for number, handler in handlers.items():  # the runner left its own on SIGTERM
+            signal.signal(number, handler)
         for watchdog in watchdogs:  # stopped in time
             watchdog.cancel()
-
-
-def _overrun(on_overrun: Callable[[], None], grace: float, end: Callable[[int], None]) -> None:
-    logger.error("serving did not stop within %g s of SIGTERM: ending it", grace)
-    try:
-        on_overrun()
-    finally:
-        end(1)
 
 
 def settle_on_exit(deployments: Sequence[RunnerDeployment]) -> None:
@@ -562,6 +579,7 @@ def settle_on_exit(deployments: Sequence[RunnerDeployment]) -> None:
 __all__ = [
     "PACKAGES",
     "PARENT_CRASHED",
+    "SETTLE_WAIT_SECONDS",
     "STOPPED_BEFORE",
     "STOPPING",
     "STOP_GRACE_SECONDS",

@@ -67,8 +67,8 @@ def test_the_stack_readme_creates_the_campaign_the_worker_schedules(
 
 
 def test_docker_stop_leaves_the_worker_time_to_stop_on_its_own() -> None:
-    from flows.serving import STOP_GRACE_SECONDS
+    from flows.serving import SETTLE_WAIT_SECONDS, STOP_GRACE_SECONDS
 
     worker = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["worker"]
     grace = re.fullmatch(r"(\d+)s", worker["stop_grace_period"])
-    assert grace is not None and int(grace.group(1)) > STOP_GRACE_SECONDS
+    assert grace is not None and int(grace.group(1)) > STOP_GRACE_SECONDS + SETTLE_WAIT_SECONDS

@@ -336,10 +336,14 @@ def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process(
     interrupted: list[int] = []
     settled: list[bool] = []
     ended: list[int] = []
+
+    def serving(grace: float = 0.3) -> Any:
+        return sigterm_as_ctrl_c(lambda: settled.append(True), grace, ended.append, 1.0)
+
     original = Runner.handle_sigterm
     previous = signal.signal(signal.SIGINT, lambda number, frame: interrupted.append(number))
     try:
-        with sigterm_as_ctrl_c(lambda: settled.append(True), grace=0.3, end=ended.append):
+        with serving():
             Runner().handle_sigterm()  # what Prefect's runner calls on SIGTERM
             assert interrupted == [signal.SIGINT]  # asyncio cancels the runner's task on it
             assert not ended  # its grace to stop in
@@ -348,12 +352,34 @@ def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process(
                 time.sleep(0.05)
         assert settled == [True] and ended == [1]
         assert Runner.handle_sigterm is original
-        with sigterm_as_ctrl_c(lambda: settled.append(True), grace=0.3, end=ended.append):
+        with serving():
             Runner().handle_sigterm()  # a stop in time: the watchdog is called off
         time.sleep(0.6)
         assert settled == [True] and ended == [1]
+        with serving(grace=60):
+            runner = Runner()
+            runner.handle_sigterm()
+            runner.handle_sigterm()  # docker stop twice: no more waiting
+            assert settled == [True, True] and ended == [1, 1]
+        assert len(interrupted) == 3  # not a second Ctrl-C mid-stop
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def test_sigterm_is_answered_where_sigint_was_ignored_and_handlers_are_put_back() -> None:
+    # a serve started in the background by a script ignores SIGINT: asyncio then takes
+    # no Ctrl-C, and raising it would do nothing
+    before = {n: signal.getsignal(n) for n in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with sigterm_as_ctrl_c(lambda: None):
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            signal.signal(signal.SIGTERM, lambda number, frame: None)  # as the runner does
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is before[signal.SIGTERM]
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 def test_packages_are_those_the_distribution_installs() -> None:
