@@ -4,8 +4,11 @@ A search space's continuous parameters with linear inequalities (``a + b <= 0.2`
 simplex totals (``a + b + c = 1``) form a polytope. Drawing in the box and rejecting misses
 fails when the polytope is a small corner of it (five dopants of at most 0.5 summing to
 at most 0.2 keep 1 draw in 10,000); hit-and-run (Smith, Operations Research 1984) walks
-inside it instead: from an interior point found by linear programming, each move goes a
-uniform distance along a random direction, within the polytope, in its equality plane.
+inside it instead: each move goes a uniform distance along a random direction, within the
+polytope, in its equality plane. A long thin polytope (a simplex of four with two parts
+at most 0.02 together) mixes slowly from one start, so the chains start at random mixtures
+of its vertices (found by linear programming), and half the moves follow the vertices'
+spread (a rounding of the polytope), half go anywhere in the plane.
 
 Pure numpy and scipy (no torch): spaces are (de)serialised by the storage layer.
 """
@@ -16,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: Slack (in units of each parameter's range) under which a polytope is taken as flat.
-FLAT = 1e-9
+#: Slack (in units of each parameter's range) under which a polytope is taken as flat:
+#: HiGHS meets constraints to 1e-7.
+FLAT = 1e-6
 
 
 @dataclass(frozen=True)
@@ -53,31 +57,53 @@ class Polytope:
         """How deep inside the polytope its most central point lies, and that point.
 
         The largest ``s`` (at most 0.5) for which some ``u`` in the equality plane keeps
-        every inequality and bound at least ``s`` from its limit, the rows measured in
-        their own norm (a linear program).
+        every inequality and bound at least ``s`` from its limit, distances measured within
+        the plane (a row constant on it, ``a + b + c <= 1`` beside ``a + b + c = 1``, is
+        only met or not); a linear program.
 
         Returns:
             ``(s, u)``, or None when no point meets every constraint.
         """
-        from scipy.optimize import linprog  # only spaces with linear constraints need it
-
         m = self.dim
         rows, limits = self._limits()
-        depth = np.concatenate([np.linalg.norm(self.A, axis=1), np.ones(2 * m)])
+        depth = np.linalg.norm(rows @ self._plane(), axis=1)
+        depth[depth < 1e-12] = 0.0
         objective = np.zeros(m + 1)
         objective[-1] = -1.0  # maximise s
+        result = self._solve(objective, np.hstack([rows, depth[:, None]]), limits, slack=True)
+        if result is None or result[-1] < -FLAT:
+            return None
+        return float(result[-1]), np.clip(result[:m], 0.0, 1.0)
+
+    def _solve(
+        self, objective: np.ndarray, rows: np.ndarray, limits: np.ndarray, slack: bool = False
+    ) -> np.ndarray | None:
+        """The LP's minimiser over ``rows @ x <= limits`` and the equalities, or None."""
+        from scipy.optimize import linprog  # only spaces with linear constraints need it
+
+        extra = 1 if slack else 0
+        equal = np.hstack([self.E, np.zeros((len(self.E), extra))])
         result = linprog(
             objective,
-            A_ub=np.hstack([rows, depth[:, None]]),
+            A_ub=rows,
             b_ub=limits,
-            A_eq=np.hstack([self.E, np.zeros((len(self.E), 1))]) if len(self.E) else None,
+            A_eq=equal if len(self.E) else None,
             b_eq=self.f if len(self.E) else None,
-            bounds=[(None, None)] * m + [(None, 0.5)],
+            bounds=[(None, None)] * self.dim + [(None, 0.5)] * extra,
             method="highs",
         )
-        if result.status != 0 or result.x[-1] < -FLAT:
-            return None
-        return float(result.x[-1]), np.clip(result.x[:m], 0.0, 1.0)
+        return result.x if result.status == 0 else None
+
+    def _plane(self) -> np.ndarray:
+        """``m x r`` orthonormal basis of the directions that keep the equalities."""
+        return np.eye(self.dim) if not len(self.E) else _null_space(self.E)
+
+    def vertices(self, count: int, rng: np.random.Generator) -> np.ndarray:
+        """Up to ``count`` vertices, each minimising a random linear objective."""
+        rows, limits = self._limits()
+        found = [self._solve(rng.standard_normal(self.dim), rows, limits) for _ in range(count)]
+        kept = [np.clip(v, 0.0, 1.0) for v in found if v is not None]
+        return np.array(kept).reshape(len(kept), self.dim)
 
     def sample(self, n: int, rng: np.random.Generator, moves: int | None = None) -> np.ndarray:
         """``n`` near-uniform points by hit-and-run, ``n`` chains walked side by side.
@@ -97,19 +123,18 @@ class Polytope:
         if found is None:
             raise ValueError("no point meets every constraint")
         m = self.dim
-        # directions stay in the equality plane: the null space of E
-        basis = np.eye(m) if not len(self.E) else _null_space(self.E)
+        basis = self._plane()  # directions stay in the equality plane
         rows, limits = self._limits()
-        u = np.repeat(found[1][None, :], n, axis=0)
+        corners = np.vstack([found[1], self.vertices(2 * m + 2, rng)])
+        u = rng.dirichlet(np.ones(len(corners)), size=n) @ corners  # inside: convex
         if basis.shape[1] == 0:  # the equalities pin a single point
             return u
-        free = basis.shape[1]
+        spread = (corners - corners.mean(axis=0)) @ basis  # the vertices' spread, in-plane
         for _ in range(moves if moves is not None else 20 * m + 100):
-            # half the chains move along a basis vector: in a long thin polytope a random
-            # direction hits the near wall at once, and the long axis would barely mix
-            direction = rng.standard_normal((n, free))
-            along_axis = rng.random(n) < 0.5
-            direction[along_axis] = np.eye(free)[rng.integers(free, size=int(along_axis.sum()))]
+            # half the moves follow the spread, so a long thin polytope's long axis mixes
+            direction = rng.standard_normal((n, basis.shape[1]))
+            rounded = rng.random(n) < 0.5
+            direction[rounded] = rng.standard_normal((int(rounded.sum()), len(corners))) @ spread
             direction = direction @ basis.T
             along = direction @ rows.T  # n x rows: how fast each limit nears
             room = np.maximum(limits - u @ rows.T, 0.0)
@@ -122,9 +147,10 @@ class Polytope:
 
 
 def _null_space(E: np.ndarray) -> np.ndarray:
-    """``m x r`` orthonormal basis of ``{x : E x = 0}``."""
-    _, singular, vt = np.linalg.svd(E)
-    rank = int((singular > 1e-10 * max(singular.max(initial=0.0), 1.0)).sum())
+    """``m x r`` orthonormal basis of ``{x : E x = 0}`` (E's rows are non-zero)."""
+    unit_rows = E / np.linalg.norm(E, axis=1, keepdims=True)
+    _, singular, vt = np.linalg.svd(unit_rows)
+    rank = int((singular > 1e-10 * singular.max(initial=0.0)).sum())
     return vt[rank:].T
 
 

@@ -272,7 +272,9 @@ class SearchSpace:
             )
 
         A, b = stack([row(c.terms, c.upper) for c in linear])
-        E, f = stack([row([(n, 1.0) for n in c.names], c.total) for c in self.simplex])
+        totals = [row([(n, 1.0) for n in c.names], c.total) for c in self.simplex]
+        # a simplex with no member free to vary was checked, to its tolerance, on creation
+        E, f = stack([(r, total) for r, total in totals if r.any()])
         return free, Polytope(A, b, E, f)
 
     @property
@@ -365,26 +367,42 @@ class SearchSpace:
         Args:
             X: Encoded points.
             snap: Values within this share of their range from a bound are put on it: an
-                optimiser's ``79.99999999990574`` of an upper bound 80, ``2e-23`` of 0.
+                optimiser's ``79.99999999990574`` of an upper bound 80, ``2e-23`` of 0. Not
+                where that would break a linear constraint or a simplex total the point
+                keeps (ranges of different sizes: the point is then decoded as it is).
         """
-        points: list[Parameters] = []
+        points = []
         for row in np.atleast_2d(X):
-            point: Parameters = {}
-            col = 0
-            for p in self.parameters:
-                if isinstance(p, CategoricalParameter):
-                    block = row[col : col + len(p.choices)]
-                    point[p.name] = p.choices[int(np.argmax(block))]
-                    col += len(p.choices)
-                else:
-                    value = float(np.clip(row[col], p.lower, p.upper))
-                    near = snap * (p.upper - p.lower)
-                    if value - p.lower <= near or p.upper - value <= near:
-                        value = p.lower if value - p.lower <= p.upper - value else p.upper
-                    point[p.name] = value
-                    col += 1
+            point = self._decoded(row, snap)
+            if snap and (self.linear or self.simplex) and not self._keeps(point):
+                point = self._decoded(row, 0.0)
             points.append(point)
         return points
+
+    def _decoded(self, row: np.ndarray, snap: float) -> Parameters:
+        point: Parameters = {}
+        col = 0
+        for p in self.parameters:
+            if isinstance(p, CategoricalParameter):
+                block = row[col : col + len(p.choices)]
+                point[p.name] = p.choices[int(np.argmax(block))]
+                col += len(p.choices)
+            else:
+                value = float(np.clip(row[col], p.lower, p.upper))
+                near = snap * (p.upper - p.lower)
+                if value - p.lower <= near or p.upper - value <= near:
+                    value = p.lower if value - p.lower <= p.upper - value else p.upper
+                point[p.name] = value
+                col += 1
+        return point
+
+    def _keeps(self, point: Parameters) -> bool:
+        """Whether ``point`` meets the linear constraints and simplex totals."""
+        try:
+            self.validate(point)
+        except ValueError:
+            return False
+        return True
 
     def sample(self, n: int, rng: np.random.Generator, tries: int = 1_000) -> list[Parameters]:
         """Draw ``n`` points uniformly (mixtures uniformly on their simplex, by Dirichlet).

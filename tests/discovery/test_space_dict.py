@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 from discovery.spaces import (
@@ -206,6 +207,33 @@ MALFORMED = {
         "within the parameters' bounds",
     ),
 }
+
+
+#: Spaces whose linear constraints leave room, however they look.
+ROOMY = {
+    # constant on the simplex's plane, and met everywhere on it: no edge
+    "redundant-with-a-simplex": {
+        "parameters": [AB[0], AB[1], {"name": "c", "lower": 0, "upper": 1}],
+        "simplex": [{"names": ["a", "b", "c"]}],
+        "linear": [{"terms": {"a": 1, "b": 1, "c": 1}, "upper": 1}],
+    },
+    # a simplex of fixed parts that meets its total only to its tolerance
+    "fixed-simplex-to-tolerance": {
+        "parameters": [
+            *({"name": n, "lower": 0.3333333, "upper": 0.3333333} for n in ("p", "q", "r")),
+            {"name": "x", "lower": 0, "upper": 1},
+        ],
+        "simplex": [{"names": ["p", "q", "r"]}],
+        "linear": [{"terms": {"x": 1}, "upper": 0.5}],
+    },
+}
+
+
+@pytest.mark.parametrize("data", ROOMY.values(), ids=ROOMY.keys())
+def test_linear_constraints_that_leave_room_are_accepted_and_sampled(data: Any) -> None:
+    space = SearchSpace.from_dict(data)
+    for point in space.sample(20, np.random.default_rng(0), tries=1):
+        space.validate(point)
 
 
 @pytest.mark.parametrize(("data", "message"), MALFORMED.values(), ids=MALFORMED.keys())

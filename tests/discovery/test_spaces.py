@@ -11,6 +11,7 @@ import pytest
 from discovery.spaces import (
     CategoricalParameter,
     ContinuousParameter,
+    LinearConstraint,
     SearchSpace,
     SimplexConstraint,
 )
@@ -340,3 +341,13 @@ def test_decode_snaps_optimiser_noise_onto_the_bounds_only_when_asked() -> None:
     X = np.array([[79.99999999990574, 2.0136274140054294e-23], [79.9, 0.5]])
     assert space.decode(X, snap=1e-9) == [{"T": 80.0, "a": 0.0}, {"T": 79.9, "a": 0.5}]
     assert space.decode(X)[0] == {"T": 79.99999999990574, "a": 2.0136274140054294e-23}
+
+
+def test_decode_snaps_nothing_that_would_break_a_linear_constraint() -> None:
+    # y's range is 1e6: within 1e-9 of it, 5e-4 would go to 0 and break x - y <= 0
+    space = SearchSpace(
+        (ContinuousParameter("x", 0.0, 1.0), ContinuousParameter("y", 0.0, 1e6)),
+        linear=(LinearConstraint((("x", 1.0), ("y", -1.0)), 0.0),),
+    )
+    X = np.array([[5e-4, 5e-4], [1.0 - 1e-12, 5e5]])
+    assert space.decode(X, snap=1e-9) == [{"x": 5e-4, "y": 5e-4}, {"x": 1.0, "y": 5e5}]

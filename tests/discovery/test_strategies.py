@@ -37,7 +37,12 @@ from discovery.planners import (
 )
 from discovery.policy import AcquisitionPolicy, PolicyTrainingConfig, train_policy
 from discovery.simulate import ClairvoyantPlanner, PoolTask, simulate
-from discovery.spaces import ContinuousParameter, LinearConstraint, SearchSpace
+from discovery.spaces import (
+    ContinuousParameter,
+    LinearConstraint,
+    SearchSpace,
+    SimplexConstraint,
+)
 from discovery.surrogates import fit_gp
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -473,6 +478,33 @@ def test_a_small_corner_of_the_box_is_sampled_inside_it_uniformly() -> None:
     np.testing.assert_allclose(X[:, 1:].mean(axis=0), 0.2 / 6, atol=0.003)
     assert X[:, 0].mean() == pytest.approx(600.0, abs=15.0)
     assert X[:, 0].min() < 320.0 and X[:, 0].max() > 880.0
+
+
+def test_a_long_thin_polytope_is_sampled_evenly_along_its_length() -> None:
+    # a four-part mixture with two parts at most 0.02 together: 1 Dirichlet draw in 830
+    # lands, and the rest is a thin sliver along c + d ~ 1; one start mixed it badly
+    names = ("a", "b", "c", "d")
+    thin = SearchSpace(
+        tuple(ContinuousParameter(n, 0.0, 1.0) for n in names),
+        (SimplexConstraint(names, 1.0),),
+        (LinearConstraint((("a", 1.0), ("b", 1.0)), 0.02),),
+    )
+    rng = np.random.default_rng(0)
+    X = thin.encode(thin.sample(3000, rng, tries=1))  # inside the polytope at once
+    reference = rng.dirichlet(np.ones(4), size=400_000)
+    reference = reference[reference[:, 0] + reference[:, 1] <= 0.02]  # rejection: exact
+    assert len(reference) > 300
+    np.testing.assert_allclose(X.mean(axis=0), reference.mean(axis=0), atol=0.03)
+    # a diagonal strip |x - y| <= 0.001: even along its length, not bunched at one end
+    strip = SearchSpace(
+        (ContinuousParameter("x", 0.0, 1.0), ContinuousParameter("y", 0.0, 1.0)),
+        linear=(
+            LinearConstraint((("x", 1.0), ("y", -1.0)), 0.001),
+            LinearConstraint((("x", -1.0), ("y", 1.0)), 0.001),
+        ),
+    )
+    x = strip.encode(strip.sample(3000, rng, tries=1))[:, 0]
+    np.testing.assert_allclose(np.quantile(x, [0.25, 0.5, 0.75]), [0.25, 0.5, 0.75], atol=0.05)
 
 
 def test_open_space_proposals_respect_the_linear_constraint() -> None:
