@@ -84,6 +84,7 @@ from flows.serving import (
     check_not_served,
     check_working_directory,
     deployment_ids,
+    deployment_runs,
     settle_on_exit,
     settle_stopped_runs,
     sigterm_as_ctrl_c,
@@ -550,6 +551,11 @@ def schedule_paused(name: str) -> bool:
     return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
 
 
+#: Names of the ``SCHEDULED`` states of a run that has not run: not ``AwaitingRetry`` nor
+#: ``AwaitingConcurrencySlot``.
+NOT_YET_RUN = frozenset({"Scheduled", "Late"})
+
+
 def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
     """Delete the waiting scheduled and catch-up runs made with other parameters.
 
@@ -558,7 +564,8 @@ def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
     serving process stopped before picking them up) nor an earlier serve's catch-up run:
     the restarted process would run one with the old target, ``--rounds 0`` after
     ``--rounds 3``, past what it now serves. Runs made by hand (``prefect deployment
-    run``, parameters of their own) are kept.
+    run``, parameters of their own) are kept, and so, as Prefect's own clean-up keeps
+    them, are runs that ran before (waiting to retry) or wait for a concurrency slot.
 
     Returns:
         The runs deleted.
@@ -569,17 +576,13 @@ def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
             ids = deployment_ids(client, [deployment])
             if not ids:
                 continue
-            waiting = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=ids)),
-                flow_run_filter=FlowRunFilter.model_validate(
-                    {"state": {"type": {"any_": [StateType.SCHEDULED]}}}
-                ),
-                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
-                limit=200,
+            waiting = deployment_runs(
+                client, ids, [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC
             )
             for run in waiting:
                 made_here = run.auto_scheduled or CATCH_UP_TAG in run.tags
-                if made_here and run.parameters != deployment.parameters:
+                never_ran = run.run_count == 0 and run.state_name in NOT_YET_RUN
+                if made_here and never_ran and run.parameters != deployment.parameters:
                     client.delete_flow_run(run.id)
                     dropped.append(run)
                     logger.warning(
@@ -659,6 +662,7 @@ __all__ = [
     "HORIZON",
     "INTERVAL_IN_UTC",
     "MIN_INTERVAL",
+    "NOT_YET_RUN",
     "SCHEDULE_ANCHOR",
     "WATCH_SETTLE_SECONDS",
     "campaign_deployments",

@@ -269,10 +269,10 @@ def deployment_ids(
 
 def in_flight_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
     """The runs of these deployments that are submitted, running or being cancelled."""
-    return _deployment_runs(client, deployments, IN_FLIGHT, FlowRunSort.EXPECTED_START_TIME_ASC)
+    return deployment_runs(client, deployments, IN_FLIGHT, FlowRunSort.EXPECTED_START_TIME_ASC)
 
 
-def _deployment_runs(
+def deployment_runs(
     client: SyncPrefectClient,
     deployments: Sequence[UUID],
     states: Sequence[StateType],
@@ -371,7 +371,7 @@ def _settle(client: SyncPrefectClient, run: FlowRun, why: str) -> bool:
 def crashed_runs(client: SyncPrefectClient, deployments: Sequence[UUID]) -> list[FlowRun]:
     """The latest :data:`RECENT_CRASHES` crashed runs of these deployments."""
     latest = FlowRunSort.EXPECTED_START_TIME_DESC
-    return _deployment_runs(client, deployments, [StateType.CRASHED], latest, RECENT_CRASHES)
+    return deployment_runs(client, deployments, [StateType.CRASHED], latest, RECENT_CRASHES)
 
 
 def settle_leftovers(client: SyncPrefectClient, runs: Sequence[UUID], why: str) -> list[FlowRun]:

@@ -31,6 +31,7 @@ from prefect.client.schemas.responses import SetStateStatus
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import (
+    AwaitingRetry,
     Cancelled,
     Cancelling,
     Crashed,
@@ -298,11 +299,14 @@ def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept() -> N
         stale = waiting([CATCH_UP_TAG])  # an earlier serve's catch-up run, not run yet
         current = waiting([CATCH_UP_TAG], new[0].parameters)
         by_hand = waiting([], {"rounds": 7})
+        retrying = client.create_flow_run_from_deployment(  # it ran, and waits to retry
+            run_campaign, state=AwaitingRetry(scheduled_time=late), tags=[CATCH_UP_TAG]
+        )
         assert stale.parameters["rounds"] == 2 and current.parameters["rounds"] == 3
         assert [run.id for run in drop_stale_runs(new)] == [stale.id]
         with pytest.raises(ObjectNotFound):
             client.read_flow_run(stale.id)
-        for kept in (current, by_hand):
+        for kept in (current, by_hand, retrying):
             assert _state(client, kept).type == StateType.SCHEDULED
         # served with --rounds 2 again: the catch-up run made for 3 waits with other ones
         assert [run.id for run in drop_stale_runs(old)] == [current.id]
