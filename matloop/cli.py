@@ -282,7 +282,9 @@ def _parse_objective(text: str) -> Any:
             except ValueError:
                 continue
     after = [i for i, part in enumerate(parts) if i and _is_direction(part)]
-    if after and parts[after[-1] + 1 :] == [""]:
+    if not parts[0].strip():
+        problem = "the name before the direction is empty"
+    elif after and parts[after[-1] + 1 :] == [""]:
         problem = f"the unit after {parts[after[-1]]!r} is empty (leave out the last ':')"
     elif after:
         problem = f"one unit after {parts[after[-1]]!r}, not {':'.join(parts[after[-1] + 1 :])!r}"

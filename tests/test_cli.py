@@ -400,6 +400,7 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--elements", "Li,O", "--objective", "$y:max"], "name '$y': an outcome or parameter"),
         (["--elements", "Li,O", "--objective", "y:max:"], "the unit after 'max' is empty"),
         (["--elements", "Li,O", "--objective", "y:max:%:x"], "one unit after 'max', not '%:x'"),
+        (["--elements", "Li,O", "--objective", ":max"], "the name before the direction is empty"),
         (
             ["--elements", "Li,O", "--objective", "y:max", "--constraint", "g:abc:1.7"],
             "--constraint 'g:abc:1.7': the lower bound 'abc' is not a number",
