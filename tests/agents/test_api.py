@@ -722,7 +722,11 @@ def test_a_campaign_with_an_outcome_constraint_and_a_composed_strategy(
     assert row["feasible"] is False
     for change, message in (
         ({"settings": {"strategy": "gp+magic"}}, "settings.strategy"),
-        ({"settings": {"strategy": "gp+top"}}, "settings.strategy: the top acquisition"),
+        (
+            {"settings": {"strategy": "gp+top"}},
+            "settings.strategy: 1 objective(s) and 1 outcome constraint(s) are beyond the "
+            "top acquisition",
+        ),
         ({"candidates": []}, "candidates: none given"),
         ({"constraints": [{"name": "gap", "lower": 2, "upper": 1}]}, "constraints[0]"),
         ({"settings": {"seed": 2**62}}, f"less than or equal to {2**43 - 1}"),
