@@ -428,13 +428,17 @@ def mongo_sort(
         parameters: The campaign's parameters (``space.parameters``).
 
     Raises:
-        FilterError: naming ``sort`` and the keys allowed, for a key that is none of them.
+        FilterError: naming ``sort`` and the keys allowed, for a key that is none of them,
+            or naming a key given twice (``values.pce`` and ``-values.PCE`` too).
     """
     scope = _Scope(outcomes, parameters)
     keys: list[SortKey] = []
     for part in filter(None, (p.strip() for p in text.split(","))):
         name = part.removeprefix("-")
-        keys.append((_sort_field(name, resource, scope), -1 if part.startswith("-") else 1))
+        field = _sort_field(name, resource, scope)
+        if any(field == taken for taken, _ in keys):  # the database would keep the last
+            raise FilterError(f"sort: {name!r} is named twice in {text!r}")
+        keys.append((field, -1 if part.startswith("-") else 1))
     default = DEFAULT_ORDERS[resource]
     # the listing's own order reversed ("-received_at") is reversed down to the last tie
     flip = -1 if keys and keys[0] == (default[0][0], -1) else 1

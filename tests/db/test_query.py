@@ -433,6 +433,21 @@ def test_an_unknown_sort_names_sort_and_the_keys_allowed() -> None:
         mongo_sort("values.voc", "measurements", OUTCOMES)
 
 
+@pytest.mark.parametrize(
+    ("text", "resource", "twice"),
+    [
+        ("-values.band_gap,values.band_gap", "measurements", "values.band_gap"),
+        ("batch,-batch", "trials", "batch"),
+        ("source,source", "measurements", "source"),
+        ("-values.pce_am1_5,values.pce_am1_5", "measurements", "values.pce_am1_5"),
+    ],
+)
+def test_a_sort_key_named_twice_is_refused_naming_it(text: str, resource: str, twice: str) -> None:
+    # the database would keep the last: "-x,x" would sort ascending, silently
+    with pytest.raises(FilterError, match=re.escape(f"sort: {twice!r} is named twice in")):
+        mongo_sort(text, resource, OUTCOMES)
+
+
 #: A campaign's parameters: a name people write, a categorical, an element's fraction.
 PARAMETERS = (
     ContinuousParameter("Temperature (C)", 0, 300),
