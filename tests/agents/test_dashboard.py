@@ -441,6 +441,22 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     assert "Paper 10.1/a: “39 K”" in response.text  # the paper's title, not its key
 
 
+def test_the_records_read_in_two_papers_are_counted_beyond_the_page(
+    client: TestClient, literature_samples: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from db.literature import LiteratureStore
+
+    _sign_in(client)
+    store = LiteratureStore()
+    for paper in ("10.1/a", "10.1/bb"):  # both materials read in both papers
+        store.ingest(literature_samples.extraction(paper, ["MgB2", "LSCO"]))
+    monkeypatch.setattr(dashboard, "LITERATURE_ROWS", 1)  # a page of the most read only
+    response = client.get("/dashboard/literature")
+    assert len(re.findall(r"<tr><td>([^<]+)</td><td>tc</td>", response.text)) == 1
+    tile = re.search(r'in 2\+ papers</span><span class="value">(\d+)</span>', response.text)
+    assert tile is not None and tile.group(1) == "2"
+
+
 def test_a_bound_is_shown_as_stated_and_left_out_of_the_tc_histogram() -> None:
     now = datetime(2026, 12, 5)
     read = [(39.0, 0.9, ""), (40.0, 0.9, "<="), (45.0, 0.2, ">")]  # value, confidence, qualifier
