@@ -805,11 +805,33 @@ class CampaignAgent:
         except ValueError as error:
             raise ValueError(f"results[{i}]: {error}") from None
 
-    def record_metrics(self) -> CampaignMetrics:
-        """Compute the live metrics and store them under the current measurement count."""
+    def record_metrics(self, since: str | None = None) -> CampaignMetrics:
+        """Compute the live metrics and store them under the current measurement count.
+
+        Args:
+            since: A trial whose result changed (corrected): the rows stored at counts
+                from its result's place on are computed again, from the results as they
+                now are.
+        """
         metrics = self.status().metrics
         self.store.save_metrics(self.name, metrics.measurements, metrics.as_dict())
+        if since is not None:
+            self._record_metrics_again(since)
         return metrics
+
+    def _record_metrics_again(self, trial_id: str) -> None:
+        observed = self.observations()
+        place = next((i for i, o in enumerate(observed) if o.trial.id == trial_id), None)
+        if place is None or not observed:
+            return
+        pool = self._pool_reference()
+        reference = None if pool is None else pool.values
+        for row in self.store.metrics_history(self.name):
+            count = row["measurements"]
+            if place < count < len(observed):  # the current row is recorded above
+                first = observed[:count]
+                metrics = self._metrics(first, reference, self._efficiency(first, pool))
+                self.store.save_metrics(self.name, count, metrics.as_dict())
 
     def metrics_history(self) -> list[dict[str, Any]]:
         """Stored live metrics, one row per measurement count at which they were recorded."""
@@ -872,7 +894,8 @@ class CampaignAgent:
 
         The values are converted and checked as a report's are; the trial stays
         completed. Models fitted from now on learn the right values (a new data hash,
-        so a new model version), and the live metrics are recorded again.
+        so a new model version), and the live metrics are recorded again: every stored
+        row from the result's place on, so that the history agrees with the best-so-far.
 
         Args:
             corrected: The trial, its right values (and their units), and the correction's
@@ -893,7 +916,7 @@ class CampaignAgent:
         report = self.store.correct(self.name, corrected, reason.strip(), by)
         if not report.duplicate:
             try:
-                self.record_metrics()
+                self.record_metrics(since=corrected.trial_id)
             except Exception:  # stored: as for observe, the next report records them
                 logger.exception("result corrected in %s; its live metrics were not", self.name)
         return report

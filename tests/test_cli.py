@@ -126,6 +126,29 @@ def test_correct_replaces_a_wrong_result_in_the_unit_given_and_exports_the_old(
     assert (old["values"], old["reason"], old["by"]) == ({"gap": 2200.0}, "meV, not eV", "ana")
 
 
+def test_a_correction_records_the_metrics_history_again_from_its_result_on(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,gap\n0.1,1.0\n0.2,2.0\n0.3,1.5\n0.4,1.2\n")
+    _ok(cli, "campaign", "create", "pv", "--from-csv", str(pool), "--objective", "gap:max:eV")
+    first, second, third = (
+        t["trial_id"]
+        for t in json.loads(_ok(cli, "campaign", "propose", "pv", "-n", "3", "--json"))
+    )
+    for trial, gap in ((first, "1.0"), (second, "2200"), (third, "1.5")):  # 2200: meant meV
+        _ok(cli, "campaign", "observe", "pv", "--trial", trial, "--value", f"gap={gap}")
+    fix = ("campaign", "correct", "pv", "--trial", second, "--value", "gap=2.2")
+    _ok(cli, *fix, "--reason", "meV, not eV", "--key", "fix-1")
+    history = json.loads(_ok(cli, "campaign", "show", "pv", "--json"))["metrics_history"]
+    # before the wrong result, as it was; from it on, as the results now are
+    assert [(row["measurements"], row["best"]) for row in history] == [
+        (1, 1.0),
+        (2, 2.2),
+        (3, 2.2),
+    ]
+
+
 def test_observe_converts_values_given_with_unit_options(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n0.3,1.5\n")
