@@ -269,9 +269,10 @@ def _refuse_an_infeasible_pool(
     if not constraints:
         return
     columns = [o.name for o in dataset.objectives]
-    meets = np.ones(len(dataset.values), dtype=bool)
+    table = np.asarray(dataset.values, dtype=float)
+    meets = np.ones(len(table), dtype=bool)
     for constraint in constraints:
-        values = np.asarray(dataset.values, dtype=float)[:, columns.index(constraint.name)]
+        values = table[:, columns.index(constraint.name)]
         kept = np.array([constraint.satisfied(float(v)) for v in values], dtype=bool)
         if not kept.any():
             raise ValueError(
@@ -822,7 +823,7 @@ class CampaignAgent:
     def _record_metrics_again(self, trial_id: str) -> None:
         observed = self.observations()
         place = next((i for i, o in enumerate(observed) if o.trial.id == trial_id), None)
-        if place is None or not observed:
+        if place is None:
             return
         pool = self._pool_reference()
         reference = None if pool is None else pool.values
