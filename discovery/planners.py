@@ -18,7 +18,7 @@ from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.monte_carlo import MCAcquisitionFunction
 from botorch.models.model import Model
 from botorch.posteriors.gpytorch import GPyTorchPosterior
-from scipy import stats
+from scipy import spatial, stats
 
 from discovery.acquisition import (
     PLUGIN_FAILURES,
@@ -63,6 +63,17 @@ ENDGAME_BATCHES = 3
 
 #: Share of a parameter's range within which an optimised value is put on its bound.
 OPTIMISER_NOISE = 1e-9
+
+#: Share of every parameter's range within which two open-space points are one experiment
+#: (0.1 K of a 1,000 K range): a proposal that close to a measured or pending one repeats it.
+SAME_EXPERIMENT = 1e-4
+
+#: Points drawn to replace a repeated open-space proposal: from the whole space, and at
+#: each of :data:`NEARBY_SCALES` (shares of each range) around the repeat.
+REPLACEMENT_DRAWS = 512
+NEARBY_SCALES = (0.01, 0.03, 0.1)
+#: Draws of random sampling that may repeat an experiment before it is kept anyway.
+REDRAWS = 100
 
 
 @dataclass(frozen=True)
@@ -178,11 +189,31 @@ class RandomPlanner:
         """Draw ``q`` points uniformly at random without replacement."""
         rng = np.random.default_rng(seed)
         if problem.pool is None:
-            return Plan([Suggestion(p) for p in problem.space.sample(q, rng)])
+            return Plan([Suggestion(p) for p in self._new_draws(problem, q, rng)])
         available = problem.available_indices()
         picks = rng.choice(available, size=min(q, available.size), replace=False)
         points = problem.space.decode(problem.pool[picks])
         return Plan([Suggestion(p, int(i)) for p, i in zip(points, picks, strict=True)])
+
+    @staticmethod
+    def _new_draws(problem: PlanningProblem, q: int, rng: np.random.Generator) -> list[Parameters]:
+        """``q`` draws from the space, each repeating an experiment drawn again (100 tries).
+
+        Only a space with few points (categorical choices) repeats: those draws and no
+        others are redrawn, so a continuous space's draws are as they always were.
+        """
+        space = problem.space
+        tolerance = SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
+        taken = np.vstack([problem.X, problem.X_pending]).reshape(-1, space.dim)
+        points = []
+        for point in space.sample(q, rng):
+            for _ in range(REDRAWS):
+                if not _repeats(space.encode([point]), taken, tolerance)[0]:
+                    break
+                point = space.sample(1, rng)[0]
+            taken = np.vstack([taken, space.encode([point])])
+            points.append(point)
+        return points
 
 
 @dataclass(frozen=True)
@@ -389,7 +420,7 @@ class GPPlanner:
             )
             acqf = make_acquisition(self.acquisition, inputs)
         artifact = with_scale(artifact, "objective_scale", scale)
-        return self._optimise(problem, acqf, bounds, pending, q, artifact)
+        return self._optimise(problem, acqf, bounds, pending, q, artifact, seed)
 
     def _joint(
         self,
@@ -436,6 +467,7 @@ class GPPlanner:
         pending: torch.Tensor,
         q: int,
         artifact: ModelArtifact,
+        seed: int,
     ) -> Plan:
         """Maximise ``acqf`` over the available pool, or over the open space."""
         if problem.pool is not None:
@@ -481,9 +513,7 @@ class GPPlanner:
             X_pending=pending,
         )
         points = problem.space.decode(X.detach().cpu().numpy(), snap=OPTIMISER_NOISE)
-        return Plan(
-            [Suggestion(p, None, float(v)) for p, v in zip(points, values, strict=True)], artifact
-        )
+        return Plan(new_experiments(problem, acqf, pending, points, values, seed), artifact)
 
     def _fit(
         self,
@@ -567,6 +597,82 @@ class GPPlanner:
 #: and qLogEI smooths improvements below 1e-6, so an objective in m^2/s (about 1e-12)
 #: would be blurred or flattened. Values with spreads inside are fitted as measured.
 SAFE_SPREAD = (1e-3, 1e6)
+
+
+def new_experiments(
+    problem: PlanningProblem,
+    acqf: AcquisitionFunction,
+    pending: torch.Tensor,
+    points: list[Parameters],
+    values: list[float],
+    seed: int,
+) -> list[Suggestion]:
+    """Open-space ``points``, each one that repeats an experiment replaced by a new one.
+
+    Once a noise-free surrogate has measured the optimum, its acquisition is flat and the
+    optimiser returns there, batch after batch (a corner of the box, mostly): a lab would
+    run one experiment again and again. A point within :data:`SAME_EXPERIMENT` of a
+    measured one, a pending one or an earlier pick of the batch is replaced by the best,
+    by ``acqf`` given the pending experiments and the picks so far, of points drawn from
+    the space and around the repeat (the space's own draws, so constraints hold). A pool
+    campaign never repeats, as its measured rows are not available; neither does this.
+    When every draw repeats (a small categorical space measured in full) the point stays.
+
+    Args:
+        problem: The planning problem (its space, measured ``X``, ``X_pending``).
+        acqf: The acquisition function the points maximise.
+        pending: ``p x d`` experiments handed out, on ``acqf``'s device.
+        points: The optimised batch, decoded.
+        values: Each point's acquisition value.
+        seed: Seed of the replacement draws.
+
+    Returns:
+        One suggestion per point, in order.
+    """
+    space = problem.space
+    tolerance = SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
+    taken = [np.asarray(problem.X, float).reshape(-1, space.dim), pending.cpu().numpy()]
+    rng = np.random.default_rng(seed)
+    suggestions = []
+    for point, value in zip(points, values, strict=True):
+        x = space.encode([point])
+        if _repeats(x, np.vstack(taken), tolerance)[0]:
+            draws = _replacement_draws(space, x[0], rng)
+            fresh = draws[~_repeats(draws, np.vstack(taken), tolerance)]
+            if len(fresh):
+                picks = torch.as_tensor(np.vstack(taken[1:]), dtype=pending.dtype)
+                rows, scores = optimize_over_pool(
+                    acqf, torch.as_tensor(fresh).to(pending), 1, picks.to(pending)
+                )
+                x, value = fresh[rows], scores[0]
+                point = space.decode(x)[0]
+        taken.append(x)
+        suggestions.append(Suggestion(point, None, float(value)))
+    return suggestions
+
+
+def _repeats(X: np.ndarray, taken: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """``n`` mask: whether each row of ``X`` is within ``tolerance`` of a row of ``taken``."""
+    if not len(taken):
+        return np.zeros(len(X), bool)
+    unit = np.where(tolerance > 0, tolerance, 1.0)  # a fixed parameter: equal everywhere
+    distance, _ = spatial.cKDTree(taken / unit).query(X / unit, p=np.inf)
+    return np.asarray(distance <= 1.0)
+
+
+def _replacement_draws(space: SearchSpace, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Encoded points from the whole space, and around ``x`` at each of the scales."""
+    draws = [space.encode(space.sample(REPLACEMENT_DRAWS, rng))]
+    bounds = space.bounds()
+    widths = [len(getattr(p, "choices", ())) or 1 for p in space.parameters]
+    categorical = [isinstance(p, CategoricalParameter) for p in space.parameters]
+    span = np.where(np.repeat(categorical, widths), 0.0, np.ptp(bounds, axis=0))  # keep choices
+    for scale in NEARBY_SCALES:
+        moved = x + rng.normal(size=(REPLACEMENT_DRAWS, space.dim)) * scale * span
+        nearby = [p for p in space.decode(np.clip(moved, *bounds)) if space.contains(p)]
+        if nearby:
+            draws.append(space.encode(nearby))
+    return np.vstack(draws)
 
 
 def fitting_scale(values: np.ndarray) -> np.ndarray:

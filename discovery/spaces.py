@@ -374,7 +374,7 @@ class SearchSpace:
         points = []
         for row in np.atleast_2d(X):
             point = self._decoded(row, snap)
-            if snap and (self.linear or self.simplex) and not self._keeps(point):
+            if snap and (self.linear or self.simplex) and not self.contains(point):
                 point = self._decoded(row, 0.0)
             points.append(point)
         return points
@@ -396,8 +396,8 @@ class SearchSpace:
                 col += 1
         return point
 
-    def _keeps(self, point: Parameters) -> bool:
-        """Whether ``point`` meets the linear constraints and simplex totals."""
+    def contains(self, point: Parameters) -> bool:
+        """Whether ``point`` is in the space: bounds, choices, simplex totals, constraints."""
         try:
             self.validate(point)
         except ValueError:

@@ -456,6 +456,73 @@ def test_gp_categorical_box_plan_proposes_a_batch() -> None:
         SOLVENT_SPACE.validate(s.parameters)
 
 
+BOX = SearchSpace((ContinuousParameter("x", 0.0, 1.0), ContinuousParameter("y", 0.0, 1.0)))
+
+
+def box_corner_problem(pending: list[dict[str, float]]) -> PlanningProblem:
+    """A noise-free slope whose best point, the corner (1, 1), is measured already."""
+    points = [{"x": 1.0, "y": 1.0}, *BOX.sample(7, np.random.default_rng(0))]
+    X = BOX.encode(points)
+    empty = np.empty((0, BOX.dim))
+    return PlanningProblem(
+        BOX, MAXIMIZE_Y, X, X @ [[1.0], [0.5]], BOX.encode(pending) if pending else empty
+    )
+
+
+def test_gp_open_space_never_proposes_a_measured_or_pending_experiment_again() -> None:
+    # the optimiser lands on the measured corner; a lab would run it again and again
+    pending = [{"x": 1.0, "y": 0.999}]
+    problem = box_corner_problem(pending)
+    plan = SMALL_GP.plan(problem, 3, seed=0)
+    unit = BOX.encode([s.parameters for s in plan.suggestions])  # the box is the unit square
+    done = np.vstack([problem.X, problem.X_pending])
+    assert np.abs(unit[:, None] - done[None]).max(axis=-1).min() > 1e-4
+    assert min(np.abs(unit[i] - unit[j]).max() for i in range(3) for j in range(i)) > 1e-4
+    for s in plan.suggestions:
+        BOX.validate(s.parameters)
+        assert s.acquisition_value is not None and np.isfinite(s.acquisition_value)
+    assert unit.sum(axis=1).min() > 1.5  # still near the best corner, not thrown away
+
+
+def test_a_repeat_is_replaced_inside_the_space_s_constraints() -> None:
+    rng = np.random.default_rng(1)
+    X = MIXTURE_SPACE.encode(
+        [{"a": 1.0, "b": 0.0, "c": 0.0, "temperature": 80.0}, *MIXTURE_SPACE.sample(9, rng)]
+    )
+    Y = X[:, :1] + X[:, 3:] / 80.0  # best at the measured corner a = 1, 80 degrees
+    empty = np.empty((0, MIXTURE_SPACE.dim))
+    plan = SMALL_GP.plan(PlanningProblem(MIXTURE_SPACE, MAXIMIZE_Y, X, Y, empty), 2, seed=0)
+    unit = to_unit(MIXTURE_SPACE, MIXTURE_SPACE.encode([s.parameters for s in plan.suggestions]))
+    assert np.abs(unit[:, None] - to_unit(MIXTURE_SPACE, X)[None]).max(axis=-1).min() > 1e-4
+    for s in plan.suggestions:
+        MIXTURE_SPACE.validate(s.parameters)
+
+
+def test_a_categorical_space_measured_in_full_proposes_a_repeat_rather_than_nothing() -> None:
+    space = SearchSpace((CategoricalParameter("solvent", ("water", "ethanol")),))
+    X = space.encode([{"solvent": "water"}, {"solvent": "ethanol"}] * 2)
+    empty = np.empty((0, space.dim))
+    plan = SMALL_GP.plan(PlanningProblem(space, MAXIMIZE_Y, X, X[:, :1], empty), 1, seed=0)
+    assert [s.parameters for s in plan.suggestions] == [{"solvent": "water"}]
+
+
+def test_random_open_space_draws_choices_not_yet_tried_first() -> None:
+    space = SearchSpace((CategoricalParameter("solvent", ("water", "ethanol", "toluene")),))
+    X = space.encode([{"solvent": "water"}])
+    pending = space.encode([{"solvent": "toluene"}])
+    problem = PlanningProblem(space, MAXIMIZE_Y, X, np.ones((1, 1)), pending)
+    for seed in range(5):
+        (first, second) = RandomPlanner().plan(problem, 2, seed=seed).suggestions
+        assert first.parameters == {"solvent": "ethanol"}  # the one choice left
+        assert second.parameters["solvent"] in {"water", "ethanol", "toluene"}  # then any
+
+
+def test_random_open_continuous_draws_are_unchanged_by_the_repeat_check() -> None:
+    problem = box_corner_problem([])
+    drawn = RandomPlanner().plan(problem, 4, seed=3).suggestions
+    assert [s.parameters for s in drawn] == BOX.sample(4, np.random.default_rng(3))
+
+
 @pytest.mark.parametrize("strategy", ["gp+qucb", "botorch"])
 def test_each_acquisition_proposes_distinct_available_pool_rows(strategy: str) -> None:
     rng = np.random.default_rng(3)
