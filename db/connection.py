@@ -82,6 +82,9 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(
         7, "unservable structures set aside", "db.materials:set_aside_unservable_structures"
     ),
+    UpgradeStep(
+        8, "materials keyed as written formulas read today", "db.materials:reread_written_formulas"
+    ),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

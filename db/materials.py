@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
+from pymongo.errors import DuplicateKeyError
 
 from db.documents import MaterialDocument
 from discovery.domain import Material
@@ -214,6 +215,67 @@ def set_aside_unservable_structures() -> None:
                 "unservable_structure and the material has no structure",
                 row["formula"],
                 reason,
+            )
+
+
+def reread_written_formulas() -> None:
+    """Key each material by its written formula read as it is read today (idempotent).
+
+    Before hydrates were written out, ``CuSO4.5H2O`` was keyed as pymatgen reads it (Cu S
+    O4.5 H2 O: ``CuH2SO5.5``), so the same formula registered today (``CuH10SO9``) became a
+    second material. Each material's written formula is read again
+    (:func:`literature.formulas.read_formula`) and the material stored as it would be
+    today: its key, elements and descriptive formula change, or, when a material already
+    has the new key, it is merged into that one (pool candidates naming it follow) and
+    removed, with a log line. A written formula today's reader refuses (``YBCO``), or a
+    material whose structure matches its old key, is left as stored, with a warning. Each
+    write is filtered on the key read, so a concurrent run changes nothing twice.
+    """
+    from db.documents import CandidateDocument
+    from literature.formulas import read_formula
+
+    collection = MaterialDocument._get_collection()
+    rows = collection.find({}, {"formula": 1, "formula_descriptive": 1, "structure": 1})
+    for row in rows:
+        written = row.get("formula_descriptive") or row["formula"]
+        try:
+            today = MaterialDocument(formula=read_formula(written))
+            today.clean()
+        except (ValueError, ValidationError) as refused:
+            if str(refused).startswith("formula: "):  # a formula's, not a pymatgen crash
+                logger.warning("material %s: %s; left as stored", row["formula"], refused)
+            continue
+        if today.formula == row["formula"]:
+            continue
+        if row.get("structure"):
+            logger.warning(
+                "material %s: written %r, which reads as %s today, but its structure is %s's;"
+                " left as stored",
+                row["formula"],
+                written,
+                today.formula,
+                row["formula"],
+            )
+            continue
+        fields = ("formula", "formula_alphabetical", "formula_descriptive", "elements")
+        update = {name: today[name] for name in (*fields, "nelements", "chemsys")}
+        old = {"_id": row["_id"], "formula": row["formula"]}
+        known = collection.find_one({"formula": today.formula}, {"_id": 1})
+        if known is None:
+            try:
+                collection.update_one(old, {"$set": update})
+                continue
+            except DuplicateKeyError:  # registered meanwhile
+                known = collection.find_one({"formula": today.formula}, {"_id": 1})
+        CandidateDocument._get_collection().update_many(
+            {"material": row["_id"]}, {"$set": {"material": known["_id"]}}
+        )
+        if collection.delete_one(old).deleted_count:
+            logger.info(
+                "material %s (written %r) is %s, already stored: merged into it",
+                row["formula"],
+                written,
+                today.formula,
             )
 
 

@@ -14,6 +14,7 @@ from db.materials import (
     add_material,
     known_formulas,
     page_materials,
+    reread_written_formulas,
     set_aside_unservable_structures,
 )
 from db.query import optimade_to_mongo
@@ -237,3 +238,80 @@ def test_a_structure_with_a_dollar_key_is_set_aside_as_text(mongodb_uri: str) ->
         == "structure.lattice: key '$a' cannot be stored (it starts with $ or holds NUL)"
     )
     assert page_materials({}, limit=10, offset=0)[0][0].structure is None
+
+
+def _stored_as_before_hydrates(mongodb_uri: str) -> None:
+    """Mark the database as stored before step 8 and connect again, as a new process."""
+    from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
+
+    database()[SCHEMA_COLLECTION].update_one({"_id": SCHEMA_ID}, {"$set": {"version": 7}})
+    connect(mongodb_uri)
+
+
+def test_a_hydrate_keyed_as_pymatgen_misread_it_is_keyed_as_written_on_upgrade(
+    mongodb_uri: str,
+) -> None:
+    old, _ = add_material("CuSO4.5H2O")  # as stored before: Cu S O4.5 H2 O
+    assert old.formula == "Cu2H4S2O11"
+    _stored_as_before_hydrates(mongodb_uri)
+    (material,), total = page_materials({}, limit=10, offset=0)
+    assert total == 1
+    assert (material.id, material.formula, material.formula_descriptive) == (
+        old.id,
+        "CuH10SO9",
+        "CuH10SO9",
+    )
+    assert material.elements == ("Cu", "H", "O", "S")
+    assert add_material(read_formula("CuSO4.5H2O")) == (material, False)  # no second one
+
+
+def test_a_hydrate_stored_twice_is_merged_into_the_one_read_as_written_on_upgrade(
+    mongodb_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    from bson import ObjectId
+
+    from db.documents import CandidateDocument
+
+    caplog.set_level("INFO", logger="db.materials")
+    misread, _ = add_material("CuSO4.5H2O")
+    meant, _ = add_material(read_formula("CuSO4.5H2O"))
+    CandidateDocument._get_collection().insert_one(
+        {"campaign": ObjectId(), "index": 0, "parameters": {}, "material": ObjectId(misread.id)}
+    )
+    add_material("NaCl")
+    _stored_as_before_hydrates(mongodb_uri)
+    candidate = CandidateDocument._get_collection()  # the new connection's
+    assert [m.formula for m in page_materials({}, limit=10, offset=0)[0]] == [
+        "CuH10SO9",
+        "NaCl",
+    ]
+    assert page_materials({}, limit=10, offset=0)[0][0].id == meant.id
+    assert candidate.find_one({})["material"] == ObjectId(meant.id)
+    assert [r.getMessage() for r in caplog.records if r.name == "db.materials"] == [
+        "material Cu2H4S2O11 (written 'CuSO4.5H2O') is CuH10SO9, already stored: merged into it"
+    ]
+    caplog.clear()
+    reread_written_formulas()  # again: nothing is left to change
+    assert not caplog.records
+    assert MaterialDocument.objects.count() == 2
+
+
+def test_a_material_today_s_reader_refuses_or_with_a_structure_is_left_with_a_warning(
+    mongodb_uri: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    collection = MaterialDocument._get_collection()
+    add_material("YBa2Cu3O7")
+    collection.update_one({}, {"$set": {"formula_descriptive": "YBCO"}})  # refused today
+    add_material("CuSO4.5H2O")
+    collection.update_one({"formula": "Cu2H4S2O11"}, {"$set": {"structure": _copper()}})
+    before = sorted(collection.find({}), key=lambda row: row["formula"])
+    _stored_as_before_hydrates(mongodb_uri)
+    collection = MaterialDocument._get_collection()
+    assert sorted(collection.find({}), key=lambda row: row["formula"]) == before
+    warned = [r.getMessage() for r in caplog.records if r.name == "db.materials"]
+    assert warned == [
+        "material Ba2YCu3O7: formula: 'YBCO' is the abbreviation of YBa2Cu3O7-δ, in which δ "
+        "is not fixed; write the formula with its amounts; left as stored",
+        "material Cu2H4S2O11: written 'CuSO4.5H2O', which reads as CuH10SO9 today, but its "
+        "structure is Cu2H4S2O11's; left as stored",
+    ]
