@@ -551,6 +551,57 @@ def schedule_paused(name: str) -> bool:
     return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
 
 
+def set_schedule_active(name: str, active: bool) -> list[str]:
+    """Pause (``active=False``) or resume every schedule of the deployment ``name``.
+
+    Prefect deletes a paused schedule's runs still waiting, and makes them again when it
+    is resumed; a serve keeps serving the deployment meanwhile (results events, runs made
+    by hand), and a restarted serve keeps the schedule as it finds it
+    (:func:`schedule_paused`).
+
+    Args:
+        name: ``flow/deployment``, e.g. ``run-campaign/opv``.
+        active: Whether the schedules should run.
+
+    Returns:
+        The schedules changed, described (``every 3600 s``), empty when all were already
+        so.
+
+    Raises:
+        LookupError: naming ``name``, when no such deployment exists or it has no schedule.
+    """
+    flow, _, served = name.partition("/")
+    with get_client(sync_client=True) as client:
+        try:
+            deployment = client.read_deployment_by_name(name)
+        except ObjectNotFound:
+            try:  # a lab's campaign: served for its results events only
+                client.read_deployment_by_name(f"results-reported/{served}")
+            except ObjectNotFound:
+                raise LookupError(f"{name}: no such deployment; serve it first") from None
+            raise LookupError(
+                f"{name}: no such deployment: {served} is served without a schedule (its "
+                f"instruments report results), so there is no {flow} schedule to change"
+            ) from None
+        if not deployment.schedules:
+            raise LookupError(f"{name}: it has no schedule (served without --cron or --every)")
+        changed = []
+        for each in deployment.schedules:
+            if each.active != active:
+                client.update_deployment_schedule(deployment.id, each.id, active=active)
+                changed.append(_described(each.schedule))
+    return changed
+
+
+def _described(when: Any) -> str:
+    """A Prefect schedule in a few words: ``cron '0 * * * *' (UTC)``, ``every 3600 s``."""
+    if getattr(when, "cron", None):
+        return f"cron {when.cron!r} ({when.timezone or 'UTC'})"
+    if getattr(when, "interval", None):
+        return f"every {when.interval.total_seconds():g} s"
+    return str(when)
+
+
 #: Names of the ``SCHEDULED`` states of a run that has not run: not ``AwaitingRetry`` nor
 #: ``AwaitingConcurrencySlot``.
 NOT_YET_RUN = frozenset({"Scheduled", "Late"})

@@ -340,6 +340,53 @@ def flows_run(
     console.print_json(json.dumps({k: v for k, v in summary.items() if k != MESSAGE}))
 
 
+@flows_app.command("pause")
+def flows_pause(
+    campaign: Annotated[str, typer.Argument(help="Campaign whose run-campaign schedule to pause.")],
+) -> None:
+    """Pause CAMPAIGN's schedule: no scheduled run starts until `flows resume`.
+
+    The serve goes on (results still retrain and propose) and a restarted serve keeps the
+    schedule paused. Needs the Prefect server (PREFECT_API_URL).
+    """
+    _set_schedule(campaign, active=False)
+
+
+@flows_app.command("resume")
+def flows_resume(
+    campaign: Annotated[str, typer.Argument(help="Campaign whose paused schedule to resume.")],
+) -> None:
+    """Resume CAMPAIGN's paused schedule (runs missed meanwhile are not caught up)."""
+    _set_schedule(campaign, active=True)
+
+
+def _set_schedule(campaign: str, active: bool) -> None:
+    from rich.markup import escape
+
+    from matloop.cli import CommandError, console, errors
+
+    name = f"run-campaign/{campaign}"
+    with errors():
+        _check_prefect()
+        from flows.deployments import set_schedule_active
+
+        try:
+            changed = set_schedule_active(name, active)
+        except LookupError as missing:
+            raise CommandError(str(missing)) from None
+    done = "resumed" if active else "paused"
+    if not changed:
+        console.print(escape(f"{name}: its schedule was {done} already"), highlight=False)
+        return
+    undo = "resume" if not active else "pause"
+    console.print(
+        escape(
+            f"{name}: {done} ({', '.join(changed)}); `matloop flows {undo} {campaign}` undoes it"
+        ),
+        highlight=False,
+    )
+
+
 def _quiet_temporary_server() -> None:
     """Default the temporary Prefect server's usage analytics off (``PREFECT_SERVER_...``).
 

@@ -334,6 +334,40 @@ def test_a_schedule_paused_in_prefect_stays_paused_when_serving_restarts(
     assert not schedule_paused("run-campaign/never-deployed")
 
 
+def test_flows_pause_and_resume_a_campaign_s_schedule_while_it_is_served() -> None:
+    name, _, (run_campaign, *_) = _deployed(interval=600)
+    with get_client(sync_client=True) as client:
+        paused = CliRunner().invoke(flows_app, ["pause", name])
+        assert paused.exit_code == 0, paused.output
+        assert " ".join(paused.output.split()) == (
+            f"run-campaign/{name}: paused (every 600 s); `matloop flows resume {name}` undoes it"
+        )
+        assert schedule_paused(f"run-campaign/{name}")
+        again = CliRunner().invoke(flows_app, ["pause", name])
+        assert "its schedule was paused already" in again.output
+        resumed = CliRunner().invoke(flows_app, ["resume", name])
+        assert resumed.exit_code == 0, resumed.output
+        assert not schedule_paused(f"run-campaign/{name}")
+        [schedule] = client.read_deployment_schedules(run_campaign)
+        assert schedule.active is True
+    missing = CliRunner().invoke(flows_app, ["pause", "never-served"])
+    assert missing.exit_code == 1
+    assert "error: run-campaign/never-served: no such deployment; serve it first" in (
+        " ".join(missing.output.split())
+    )
+
+
+def test_flows_pause_says_a_lab_s_campaign_is_served_without_a_schedule() -> None:
+    name = f"serving-{uuid.uuid4().hex[:8]}"
+    for deployment in campaign_deployments(name, None, oracle=False):  # results events only
+        deployment.apply()
+    result = CliRunner().invoke(flows_app, ["pause", name])
+    assert result.exit_code == 1
+    assert f"{name} is served without a schedule (its instruments report results)" in (
+        " ".join(result.output.split())
+    )
+
+
 def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process() -> None:
     from prefect.runner import Runner
 
