@@ -85,6 +85,9 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(
         8, "materials keyed as written formulas read today", "db.materials:reread_written_formulas"
     ),
+    UpgradeStep(
+        9, "records read from hydrates get their water", "db.literature:reread_adduct_records"
+    ),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

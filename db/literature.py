@@ -1061,6 +1061,36 @@ def merge_records_by_composition() -> None:
         )
 
 
+def reread_adduct_records() -> None:
+    """Records read from a hydrate before hydrates were written out get its water (upgrade).
+
+    ``MgSO4.7H2O`` was read as pymatgen reads it (O4.7 and H2: ``MgSO5.7H2``), so the same
+    claim read today (``MgH14SO11``) became a second record. A record whose source
+    mention is a hydrate or other adduct (:func:`literature.normalize.adduct_formula`)
+    gets today's formula, then records are keyed and merged again
+    (:func:`merge_records_by_composition`). Idempotent: each update is filtered on the
+    formula read, and a record already so read changes nothing.
+    """
+    from literature.normalize import adduct_formula
+
+    records = PropertyRecordDocument._get_collection()
+    fields = {"formula": 1, "sources.material_text": 1}
+    reread = False
+    for raw in records.find({"formula": {"$ne": None}}, fields):
+        texts = (source.get("material_text") or "" for source in raw.get("sources", []))
+        meant = next((f for f in map(adduct_formula, texts) if f is not None), None)
+        wanted = canonical_reduced_formula(meant) if meant else None
+        if wanted is None or wanted == canonical_reduced_formula(raw["formula"]):
+            continue
+        elements = sorted(str(element) for element in Composition(meant).elements)
+        update: dict[str, Any] = {"material": meant, "formula": meant, "formula_reduced": wanted}
+        update |= {"elements": elements, "nelements": len(elements)}
+        records.update_one({"_id": raw["_id"], "formula": raw["formula"]}, {"$set": update})
+        reread = True
+    if reread:
+        merge_records_by_composition()
+
+
 def _rekeyed(moves: list[tuple[str, ObjectId, str]]) -> dict[str, list[ObjectId]]:
     """Give records that merge with none their new key, in batches (most records).
 

@@ -1021,25 +1021,40 @@ _CONNECTIVES = re.compile(
 
 def _clean_material(mention: str) -> str:
     """:func:`_clean` plus formula-specific PDF repairs, and a hydrate written out."""
+    text = _repaired_material(mention)
+    return _written_out_adduct(text) or text
+
+
+def _repaired_material(mention: str) -> str:
+    """:func:`_clean` plus formula-specific PDF repairs."""
     text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
     text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
-    text = re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
-    return _written_out_adduct(text)
+    return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
 
 
-def _written_out_adduct(text: str) -> str:
-    """``MgSO4.7H2O`` as ``MgH14SO11`` (pymatgen reads O4.7); else ``text`` as it is.
+def adduct_formula(mention: str) -> str | None:
+    """The plain formula of a hydrate or other adduct mention, as records store it.
+
+    Example:
+        >>> adduct_formula("MgSO4·7H2O"), adduct_formula("MgB2")
+        ('MgH14SO11', None)
+    """
+    return _written_out_adduct(_repaired_material(mention))
+
+
+def _written_out_adduct(text: str) -> str | None:
+    """``MgSO4.7H2O`` as ``MgH14SO11`` (pymatgen reads O4.7); None for no adduct.
 
     Only an adduct of plain formula units is written out: one with doping variables
-    (``NaxCoO2·yH2O``) is left to the variable reader.
+    (``NaxCoO2·yH2O``) is left to the variable reader (None).
     """
     units = adduct_units(text)
     if len(units) == 1:
-        return text
+        return None
     try:
         return written_out(units)
     except ValueError:
-        return text
+        return None
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:

@@ -16,6 +16,7 @@ from db.literature import (
     PropertyRecordDocument,
     record_key,
     record_order,
+    reread_adduct_records,
 )
 from db.literature import merge_records_by_composition as merge_records
 from db.query import FilterError, optimade_to_mongo
@@ -591,6 +592,45 @@ def test_upgrading_record_formulas_leaves_one_another_process_wrote_meanwhile(
     monkeypatch.setattr(db.literature, "canonical_reduced_formula", real)
     db.literature.canonical_record_formulas()  # again: only what is not canonical changes
     assert reduced() == {"La1.64Eu0.2Sr0.16CuO4": "Cu25Eu5La41O100Sr4", "MgB2": "B2Mg"}
+
+
+def test_a_record_read_from_a_hydrate_before_its_water_was_read_is_merged_on_upgrade(
+    literature: LiteratureStore, mongodb_uri: str
+) -> None:
+    def hydrate(doi: str) -> PaperExtraction:
+        return read(doi, "MgSO4.7H2O has Tc 5 K.", ["MgSO4.7H2O"], ["5 K"])
+
+    records = PropertyRecordDocument._get_collection()
+    literature.ingest(hydrate("10.1/hydrate-a"))
+    literature.ingest(read("10.1/mgb2", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    old = records.find_one({"formula": "MgH14SO11"})
+    misread = {"material": "MgSO5.7H2", "formula": "MgSO5.7H2", "elements": ["H", "Mg", "O", "S"]}
+    misread |= {
+        "formula_reduced": "H20Mg10O57S10",
+        "key": "H20Mg10O57S10|" + old["key"].split("|", 1)[1],
+    }
+    records.update_one({"_id": old["_id"]}, {"$set": misread})  # as it was read before
+    literature.ingest(hydrate("10.1/hydrate-b"))  # read today: it missed the older record
+    assert records.count_documents({}) == 3
+
+    stored_at_version(8)  # before step 9
+    connect(mongodb_uri)
+    rows = {r["material"]: r for r in literature.records({})[0]}
+    assert sorted(rows) == ["MgB2", "MgH14SO11"]
+    water = rows["MgH14SO11"]
+    assert water["merged_ids"] == [str(old["_id"])]  # lineage naming the old one finds it
+    assert (water["formula"], water["formula_reduced"]) == ("MgH14SO11", "H14MgO11S")
+    assert (water["n_papers"], water["n_sources"]) == (2, 2)
+    assert {source["paper"] for source in water["sources"]} == {
+        "doi:10.1/hydrate-a",
+        "doi:10.1/hydrate-b",
+    }
+    assert rows["MgB2"]["n_papers"] == 1
+
+    db_literature_records = PropertyRecordDocument._get_collection()
+    before = sorted(db_literature_records.find({}), key=lambda row: str(row["_id"]))
+    reread_adduct_records()  # again: nothing left to read
+    assert sorted(db_literature_records.find({}), key=lambda row: str(row["_id"])) == before
 
 
 LSCO_A = read("10.1/lsco-a", "La1.85Sr0.15CuO4 has Tc 38 K.", ["La1.85Sr0.15CuO4"], ["38 K"])
