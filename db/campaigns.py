@@ -428,6 +428,10 @@ class CampaignStore:
             found = found.limit(limit) if limit > 0 else found.none()  # MongoDB: 0 is all
         return [_campaign_of(d) for d in found]
 
+    def campaign_names(self) -> set[str]:
+        """The names of all campaigns, read without loading any (cheap, and never refused)."""
+        return {d["name"] for d in CampaignDocument.objects.only("name").as_pymongo()}
+
     def campaign_count(self) -> int:
         """How many campaigns there are, open and closed."""
         return CampaignDocument.objects.count()

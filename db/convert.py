@@ -88,7 +88,7 @@ def _campaign(document: CampaignDocument) -> Campaign:
     settings = document.settings
     return Campaign(
         name=document.name,
-        space=SearchSpace.from_dict(document.space),
+        space=SearchSpace.from_dict(document.space, check_room=False),
         objectives=tuple(
             Objective(o.name, Direction(o.direction), o.unit) for o in document.objectives
         ),

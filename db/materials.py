@@ -323,7 +323,7 @@ def measured_formulas(elements: Sequence[str]) -> set[str]:
     fractions: dict[Any, list[str]] = {}
     for campaign in CampaignDocument.objects.only("space").as_pymongo():
         try:
-            names = element_fractions(SearchSpace.from_dict(campaign["space"]))
+            names = element_fractions(SearchSpace.from_dict(campaign["space"], check_room=False))
         except ValueError:  # a space stored under older rules: not one this reads
             continue
         if names is not None:

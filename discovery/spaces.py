@@ -13,7 +13,7 @@ import math
 import numbers
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -169,8 +169,11 @@ class SearchSpace:
     parameters: tuple[Parameter, ...]
     simplex: tuple[SimplexConstraint, ...] = field(default=())
     linear: tuple[LinearConstraint, ...] = field(default=())
+    #: Refuse linear constraints that leave no room (:meth:`_check_room`); False for a
+    #: space read back from storage, created before that rule: it still loads and shows.
+    check_room: InitVar[bool] = True
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, check_room: bool) -> None:
         if not self.parameters:
             raise ValueError("a search space needs at least one parameter")
         names = [p.name for p in self.parameters]
@@ -209,7 +212,7 @@ class SearchSpace:
                     raise ValueError(f"linear[{i}]: {name!r} is not a continuous parameter")
                 if not math.isfinite(coefficient):
                     raise ValueError(f"linear[{i}]: coefficient of {name!r} is not finite")
-        if self.linear:
+        if self.linear and check_room:
             self._check_room()
 
     def _check_room(self) -> None:
@@ -495,7 +498,7 @@ class SearchSpace:
         return {"parameters": params, "simplex": simplex, "linear": linear}
 
     @classmethod
-    def from_dict(cls, data: Any) -> SearchSpace:
+    def from_dict(cls, data: Any, check_room: bool = True) -> SearchSpace:
         """Build a space from :meth:`to_dict` output (or a request body), strictly.
 
         The format, keys in brackets optional::
@@ -509,6 +512,11 @@ class SearchSpace:
 
         A linear constraint has no lower limit: write one as an upper limit of the
         negated terms.
+
+        Args:
+            data: The space as a mapping.
+            check_room: Whether linear constraints must leave room (False when reading
+                a stored campaign back).
 
         Raises:
             ValueError: the first problem, with its path from ``space`` (``space.simplex[0]
@@ -528,7 +536,7 @@ class SearchSpace:
             for i, raw in enumerate(_list(root.get("linear", []), "space.linear"))
         )
         try:
-            return cls(parameters, simplex, linear)
+            return cls(parameters, simplex, linear, check_room)
         except ValueError as error:  # the space's own rules; "linear[0]: ..." is a path
             dot = re.match(r"\w+\[\d+\]: ", str(error)) is not None
             raise ValueError(f"space{'.' if dot else ': '}{error}") from None

@@ -1422,7 +1422,7 @@ def token_create(
     from db.tokens import create_token
 
     with errors():
-        campaigns = {c.name for c in store().campaigns()}
+        campaigns = store().campaign_names()
         secret, principal = create_token(name, role, campaign, instrument)
     unknown = sorted(set(principal.campaigns) - campaigns)
     if unknown:  # a typo leaves an instrument with 403s; a campaign may also come later

@@ -97,6 +97,21 @@ def test_a_stored_campaign_that_breaks_a_newer_rule_is_named_when_loaded(
     assert store.campaigns() == []
 
 
+def test_a_campaign_stored_before_linear_constraints_needed_room_still_loads(
+    store: CampaignStore,
+) -> None:
+    # created when the room check did not exist: listing, showing and tokens must not fail
+    store.create(_campaign(), _pool())
+    store.create(_campaign("other"), _pool())
+    no_room = {"terms": {"a": 1.0, "b": 1.0}, "upper": 0.5}  # a + b = 1 on the simplex
+    CampaignDocument.objects(name="blend").update(push__space__linear=no_room)
+    assert store.get("blend").space.linear[0].describe() == "1*a + 1*b <= 0.5"
+    assert [c.name for c in store.campaigns()] == ["blend", "other"]
+    assert store.campaign_names() == {"blend", "other"}
+    with pytest.raises(ValueError, match=r"space\.linear\[0\]: 1\*a \+ 1\*b <= 0\.5 cannot"):
+        SearchSpace.from_dict(CampaignDocument.objects.get(name="blend").space)  # a new one
+
+
 def test_a_generated_pool_keeps_its_recipe_and_older_campaigns_load_without_one(
     store: CampaignStore,
 ) -> None:
