@@ -104,6 +104,8 @@ def _serves(info: ServerInfo) -> bool | None:
     """
     try:
         process = psutil.Process(info.pid)
+        if process.status() == psutil.STATUS_ZOMBIE:  # killed, and not yet reaped
+            return False
         if info.started is not None:
             return abs(process.create_time() - info.started) < 0.01
         command = process.cmdline()

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -102,3 +103,21 @@ def test_a_pid_file_names_its_process_by_creation_time(
     assert server.status() is not None  # the very process it recorded
     write_pid_file(server, other_program.pid, started=started - 60)
     assert server.status() is None  # its pid, another process
+
+
+def test_a_killed_server_not_yet_reaped_is_not_taken_for_a_running_one(tmp_path: Path) -> None:
+    # kill -9 leaves a zombie until its parent waits for it: `db start` said "running"
+    server = EmbeddedServer(tmp_path, port=free_port())
+    killed = subprocess.Popen(["sleep", "60"])
+    started = psutil.Process(killed.pid).create_time()
+    killed.kill()
+    write_pid_file(server, killed.pid, started=started)
+    try:
+        deadline = time.monotonic() + 10
+        while psutil.Process(killed.pid).status() != psutil.STATUS_ZOMBIE:  # still unreaped
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        assert server.status() is None
+        assert not server.pid_file.exists()
+    finally:
+        killed.wait()
