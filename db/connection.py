@@ -180,6 +180,7 @@ def connect(uri: str, timeout_ms: int = 5000, prepare: bool = True) -> Database:
         host=uri,
         alias=_ALIAS,
         serverSelectionTimeoutMS=timeout_ms,
+        journal=True,  # acknowledged once in MongoDB's journal: a crash keeps what was answered
         uuidRepresentation="standard",
         tz_aware=False,
     )

@@ -203,6 +203,9 @@ class EmbeddedServer:
                     str(self.data_dir),
                     "--log-level",
                     "WARNING",
+                    # an acknowledged write is on disk: without it, a server killed within
+                    # a few tenths of a second of a 200 lost the result (kill -9, OOM)
+                    "--sync-on-commit",
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

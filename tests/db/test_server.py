@@ -43,6 +43,27 @@ def test_embedded_server_keeps_data_across_restarts(tmp_path: Path) -> None:
     assert not server.stop()
 
 
+def test_an_acknowledged_write_survives_the_server_being_killed_at_once(tmp_path: Path) -> None:
+    # without a synced commit, kill -9 (or the OOM killer) lost the last tenths of a second
+    server = EmbeddedServer(tmp_path / "home", port=free_port())
+    info = server.start()
+    try:
+        connect(f"{info.uri}/matloop")
+        space = SearchSpace((ContinuousParameter("x", 0, 1),))
+        CampaignStore().create(
+            Campaign("acknowledged", space, (Objective("y", Direction.MAXIMIZE),))
+        )
+        os.kill(info.pid, 9)
+        disconnect()
+        psutil.Process(info.pid).wait(10)  # reaped: a zombie is not a running server either
+        info = server.start()
+        connect(f"{info.uri}/matloop")
+        assert [c.name for c in CampaignStore().campaigns()] == ["acknowledged"]
+        disconnect()
+    finally:
+        server.stop()
+
+
 def test_port_taken_by_a_foreign_database_is_reported(mongodb_server: str, tmp_path: Path) -> None:
     port = int(mongodb_server.rsplit(":", 1)[1])
     with pytest.raises(RuntimeError, match="MATLOOP_MONGODB_URI"):
