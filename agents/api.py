@@ -397,8 +397,9 @@ class CompositionsIn(Body):
     charge_balanced: bool = Field(
         default=False,
         strict=True,
-        description="Keep charge-balanced ionic compositions only, by pymatgen's common "
-        "oxidation states (no peroxides, intermetallics or pure elements).",
+        description="Keep compositions that can be ionic compounds only: pymatgen's "
+        "oxidation states, each element of one sign, anions more electronegative than "
+        "cations (no intermetallics, peroxides or pure elements).",
     )
     substitute_from: list[Annotated[str, Field(min_length=1, max_length=256)]] = Field(
         default_factory=list,

@@ -2,9 +2,9 @@
 
 A :class:`CompositionSpace` says which compositions a campaign may propose: the allowed
 elements, at most ``k`` of them at once, molar fractions on a stoichiometry grid
-(multiples of ``1 / grid``), and optionally charge balance, decided by pymatgen's
-oxidation-state guesses (``Composition.oxi_state_guesses``: some assignment of the
-elements' known oxidation states sums to zero).
+(multiples of ``1 / grid``), and optionally charge balance: some assignment of
+pymatgen's oxidation states sums to zero, each element all cations or all anions, and
+anions more electronegative than cations (:func:`is_charge_balanced`).
 
 Candidates come from two generators, both deduplicated by reduced formula:
 
@@ -172,25 +172,46 @@ class CompositionSpace:
 
 @lru_cache(maxsize=100_000)
 def _balanced(formula: str) -> bool:
-    """Whether some choice of oxidation states, atom by atom, sums to zero.
+    """Whether ``formula``'s atoms can take oxidation states that make an ionic compound.
 
-    The question ``Composition.oxi_state_guesses(max_sites=-1)`` answers, with its states
-    (each atom of an element may take any of them), without ranking the answers. The
-    charges an element's atoms can carry together are the set bits of an integer
-    (:func:`_carried`); the elements' sets are added (a sumset: shifts by the set bits of
-    the smaller), and zero is reachable when the last element's set, mirrored, meets the
-    others' sum: a grid of thousands of compositions takes milliseconds, not minutes.
+    Each element's atoms are all cations or all anions, each atom in one of that sign's
+    states (:func:`_states`; mixed valence, as Fe2+ Fe3+2 O4, is one sign), every anion
+    is more electronegative (Pauling) than every cation, as SMACT's test has it, and the
+    charges sum to zero. An element both cation and anion at once (S7O3 as S2- and S6+)
+    would make nearly any composition of a nonmetal "balanced".
+
+    The charges an element's atoms can carry together are the set bits of an integer
+    (:func:`_carried`), so each choice of signs is a sumset test (:func:`_sums_to_zero`):
+    a grid of thousands of compositions takes milliseconds.
     """
-    carried = []
+    choices = []
     for element, amount in Composition(formula).items():
         count = round(amount)
         if abs(amount - count) > 1e-8:
             return False  # not whole atoms
-        charges = _carried(str(element), count)
-        if charges is None:
+        signs = [(sign, str(element), count) for sign in (1, -1) if _states(str(element), sign)]
+        if not signs:
             return False  # no known oxidation state (noble gases)
-        carried.append(charges)
-    carried.sort(key=lambda charges: charges[1].bit_count())  # the widest set last
+        choices.append(signs)
+    for chosen in itertools.product(*choices):
+        cations = [_electronegativity(symbol) for sign, symbol, _ in chosen if sign > 0]
+        anions = [_electronegativity(symbol) for sign, symbol, _ in chosen if sign < 0]
+        if not cations or not anions or max(cations) >= min(anions):
+            continue
+        if _sums_to_zero([_carried(symbol, sign, count) for sign, symbol, count in chosen]):
+            return True
+    return False
+
+
+def _electronegativity(symbol: str) -> float:
+    """Pauling electronegativity; an element without one (Rf) orders below every other."""
+    value = Element(symbol).X
+    return value if math.isfinite(value) else -math.inf
+
+
+def _sums_to_zero(carried: list[tuple[int, int]]) -> bool:
+    """Whether one total of each element's ``(lowest, bits)`` charges sums to zero."""
+    carried = sorted(carried, key=lambda charges: charges[1].bit_count())  # widest last
     (lowest, bits), (last_lowest, last_bits) = (0, 1), carried.pop()
     for low, more in carried:
         lowest, bits = lowest + low, _sumset(bits, more)
@@ -204,27 +225,25 @@ def _balanced(formula: str) -> bool:
 
 #: Atom counts up to which each element's carried charges are kept (a grid's counts).
 _CARRIED_CACHE_COUNT = MAX_GRID
-#: Element -> the charges 0, 1, 2, ... of its atoms can carry (bits, from the lowest).
-_CARRIED: dict[str, list[int]] = {}
+#: (element, sign) -> the charges 0, 1, 2, ... of its atoms can carry (bits, from the lowest).
+_CARRIED: dict[tuple[str, int], list[int]] = {}
 #: Held while a table grows: API requests generate pools in threads, and two appending
 #: at once would shift every later count's entry.
 _CARRIED_LOCK = threading.Lock()
 
 
-def _carried(symbol: str, count: int) -> tuple[int, int] | None:
-    """The total charges ``count`` atoms of ``symbol`` can carry, or None without states.
+def _carried(symbol: str, sign: int, count: int) -> tuple[int, int]:
+    """The total charges ``count`` atoms of ``symbol``, all of one sign, can carry.
 
     Returns:
         ``(lowest, bits)``: bit ``i`` of ``bits`` is set when a total of ``lowest + i``
-        can be carried, each atom in one of :func:`_states`.
+        can be carried, each atom in one of ``_states(symbol, sign)``.
     """
-    states = _states(symbol)
-    if not states:
-        return None
+    states = _states(symbol, sign)
     shifts = [s - states[0] for s in states]
     kept = min(count, _CARRIED_CACHE_COUNT)
     with _CARRIED_LOCK:
-        table = _CARRIED.setdefault(symbol, [1])
+        table = _CARRIED.setdefault((symbol, sign), [1])
         while len(table) <= kept:
             table.append(_or_shifts(table[-1], shifts))
         bits = table[kept]
@@ -234,13 +253,15 @@ def _carried(symbol: str, count: int) -> tuple[int, int] | None:
 
 
 @cache
-def _states(symbol: str) -> tuple[int, ...]:
-    """An element's oxidation states as pymatgen chooses them, sorted (none: a noble gas).
+def _states(symbol: str, sign: int) -> tuple[int, ...]:
+    """An element's oxidation states of one sign, sorted: pymatgen's ICSD and common ones.
 
-    Those seen in the ICSD, else the common ones.
+    Both lists, as each misses states the other has: the ICSD's chlorine is only Cl-,
+    which would drop every chlorate (NaClO3), and the common list lacks Mn3+ (Mn2O3).
     """
     element = Element(symbol)
-    return tuple(sorted(set(element.icsd_oxidation_states or element.common_oxidation_states)))
+    known = {*element.icsd_oxidation_states, *element.common_oxidation_states}
+    return tuple(sorted(state for state in known if state * sign > 0))
 
 
 def _sumset(bits: int, more: int) -> int:
@@ -258,11 +279,13 @@ def _or_shifts(bits: int, shifts: list[int]) -> int:
 
 
 def is_charge_balanced(fractions: Mapping[str, float]) -> bool:
-    """Whether pymatgen finds a charge-neutral oxidation-state assignment.
+    """Whether the composition can be an ionic compound with charges summing to zero.
 
-    A test for ionic compounds with pymatgen's oxidation states (those seen in the ICSD,
-    else the common ones): it drops peroxides and superoxides (O in -1 or -1/2) and
-    intermetallics (no anion), and keeps a single element (oxidation state 0).
+    Each element all cations or all anions, in pymatgen's oxidation states (ICSD and
+    common), anions more electronegative than cations (:func:`_balanced`): it drops
+    intermetallics (no anion), peroxides and superoxides (O in -1 or -1/2) and
+    sub-oxides of nonmetals (S7O3, I4O), keeps mixed valence (Fe3O4, LiMn2O4) and
+    oxyanions (NaClO3, K3IO), and keeps a single element (oxidation state 0).
 
     Args:
         fractions: Element symbol to amount (fractions or counts; scaled to integers).

@@ -401,9 +401,10 @@ def campaign_create(
     charge_balanced: Annotated[
         bool,
         typer.Option(
-            help="Keep charge-balanced ionic compositions only, by pymatgen's common "
-            "oxidation states (drops peroxides, intermetallics and, unless --min-elements "
-            "1 or --max-elements 1, pure elements; --elements)."
+            help="Keep compositions that can be ionic compounds only: pymatgen's oxidation "
+            "states, each element of one sign, anions more electronegative than cations "
+            "(drops intermetallics, peroxides and, unless --min-elements 1 or "
+            "--max-elements 1, pure elements; --elements)."
         ),
     ] = False,
     min_elements: Annotated[

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 import discovery.compositions as compositions
 from discovery.compositions import (
@@ -148,18 +149,59 @@ def test_a_mixed_valence_materials_ions_are_swapped_each_at_its_own_amount() -> 
     assert [reduced_formula(c) for c in substitution_candidates(["LiMn2O4"], wider)] == ["LiMnFeO4"]
 
 
+def _ionic_by_brute_force(formula: str) -> bool:
+    """The rule spelled out: every atom's state enumerated, each element of one sign."""
+    amounts = {str(e): round(n) for e, n in Composition(formula).items()}
+    options = []
+    for symbol in amounts:
+        element = Element(symbol)
+        states = {*element.icsd_oxidation_states, *element.common_oxidation_states} - {0}
+        by_sign = {sign: [s for s in states if s * sign > 0] for sign in (1, -1)}
+        options.append([(symbol, sign, signed) for sign, signed in by_sign.items() if signed])
+    for chosen in itertools.product(*options):
+        cations = [Element(sym).X for sym, sign, _ in chosen if sign > 0]
+        anions = [Element(sym).X for sym, sign, _ in chosen if sign < 0]
+        if not cations or not anions or max(cations) >= min(anions):
+            continue
+        totals = [
+            {sum(c) for c in itertools.combinations_with_replacement(states, amounts[sym])}
+            for sym, _, states in chosen
+        ]
+        if 0 in {sum(t) for t in itertools.product(*totals)}:
+            return True
+    return False
+
+
 @pytest.mark.parametrize(
     ("elements", "grid"), [(("Li", "Fe", "P", "O"), 8), (("Na", "Cl", "S", "O"), 6)]
 )
-def test_charge_balance_agrees_with_pymatgens_oxidation_state_guesses(
+def test_charge_balance_agrees_with_the_rule_spelled_out_atom_by_atom(
     elements: tuple[str, ...], grid: int
 ) -> None:
     space = CompositionSpace(elements, max_elements=len(elements), grid=grid)
     for point in enumerate_compositions(space):
         formula = reduced_formula(point)
-        guessed = bool(Composition(formula).oxi_state_guesses(max_sites=-1))
         single = sum(f > 0 for f in point.values()) == 1  # an element: state 0
-        assert is_charge_balanced(point) == (guessed or single), formula
+        assert is_charge_balanced(point) == (single or _ionic_by_brute_force(formula)), formula
+
+
+@pytest.mark.parametrize(
+    ("formula", "ionic"),
+    [
+        ("S7O3", False),  # S2- and S6+ at once: not a compound
+        ("I4O", False),
+        ("CuS9", False),
+        ("Na2O2", False),  # a peroxide: O- is no state of oxygen here
+        ("Fe3Al", False),  # an intermetallic: no anion
+        ("NaClO3", True),  # Cl5+: the ICSD lists only Cl-
+        ("Na3ClO", True),  # an antiperovskite: Cl- and O2- both anions
+        ("Fe3O4", True),  # Fe2+ Fe3+2: mixed valence of one sign
+        ("LiMn2O4", True),
+        ("NH4Cl", True),
+    ],
+)
+def test_charge_balance_keeps_ionic_compounds_only(formula: str, ionic: bool) -> None:
+    assert is_charge_balanced(Composition(formula).fractional_composition.as_dict()) is ionic
 
 
 @pytest.mark.parametrize(
