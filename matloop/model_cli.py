@@ -502,7 +502,8 @@ def model_train_policy(
     if regret > ei:  # registered all the same: a baseline, or a start for longer training
         console.print(
             f"[yellow]warning:[/yellow] its held-out regret {regret:.4f} is worse than "
-            f"expected improvement's {ei:.4f}: it is not recommended; keep --acquisition ei",
+            f"expected improvement's {ei:.4f}: it is not recommended; keep an expected-improvement "
+            "acquisition (the default qlognei, or --acquisition qlogei)",
             highlight=False,
         )
     else:

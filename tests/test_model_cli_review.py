@@ -373,7 +373,8 @@ def test_train_policy_recommends_only_a_policy_that_beats_ei(
     assert ("use --acquisition rl:policy:rl-policy:abc" in said) is recommended
     warned = (
         f"warning: its held-out regret {regret:.4f} is worse than expected improvement's "
-        "0.0183: it is not recommended; keep --acquisition ei"
+        "0.0183: it is not recommended; keep an expected-improvement acquisition (the "
+        "default qlognei, or --acquisition qlogei)"
     )
     assert (warned in said) is not recommended
 
