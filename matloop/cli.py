@@ -907,11 +907,28 @@ def _fmt(value: Any) -> str:
     return escape(f"{value:.6g}" if isinstance(value, float) else str(value))
 
 
-def _results_from_file(path: Path, source: str) -> list[tuple[str, Any]]:
+#: Columns of `campaign propose --json` beside the parameters, which a lab's results file
+#: may keep (their values are the proposal's, not measurements).
+PROPOSAL_COLUMNS = frozenset(
+    {"batch", "strategy", "candidate", "model_version", "acquisition_value", "formula"}
+)
+
+
+def _proposal_columns(agent: Any) -> frozenset[str]:
+    """Columns of a proposal a results CSV may keep: not outcomes, so not read as values."""
+    names = agent.campaign.space.names
+    proposal = {*PROPOSAL_COLUMNS, *names, *(f"parameter.{n}" for n in names)}
+    return frozenset(proposal - {o.name for o in agent.outcomes})
+
+
+def _results_from_file(
+    path: Path, source: str, ignored: frozenset[str] = frozenset()
+) -> list[tuple[str, Any]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
     Every row is checked as the API checks a result (``ResultIn``); errors name the file,
-    the row and the field.
+    the row and the field. A CSV's ``ignored`` columns (the proposal's own: its
+    parameters, ``formula``, ``batch``...) are left out.
 
     Returns:
         ``(where, measurement)`` per row: ``data row 3`` in a CSV, ``results[2]`` in JSON.
@@ -924,7 +941,10 @@ def _results_from_file(path: Path, source: str) -> list[tuple[str, Any]]:
         raise CommandError(f"{path}: {error}") from None
     if not text.strip():
         raise CommandError(f"{path}: no results (the file is empty)")
-    rows = _json_rows(path, text) if path.suffix.lower() == ".json" else _csv_rows(path, text)
+    if path.suffix.lower() == ".json":
+        rows = _json_rows(path, text)
+    else:
+        rows = _csv_rows(path, text, ignored)
     if not rows:
         raise CommandError(f"{path}: no results")
     return [(where, _result(path, where, row, source)) for where, row in rows]
@@ -942,8 +962,8 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
     return [(f"results[{i}]", row) for i, row in enumerate(rows)]
 
 
-def _csv_rows(path: Path, text: str) -> list[tuple[str, Any]]:
-    """Rows as result objects (columns but trial_id and idempotency_key are objectives)."""
+def _csv_rows(path: Path, text: str, ignored: frozenset[str]) -> list[tuple[str, Any]]:
+    """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``."""
     rows = []
     try:
         reader = csv.DictReader(io.StringIO(text))
@@ -964,7 +984,11 @@ def _csv_rows(path: Path, text: str) -> list[tuple[str, Any]]:
             if not trial_id:
                 raise CommandError(f"{path}: {where} has no trial_id")
             key = row.pop("idempotency_key", None) or None
-            values = {column: _number(path, where, column, cell) for column, cell in row.items()}
+            values = {
+                column: _number(path, where, column, cell)
+                for column, cell in row.items()
+                if column not in ignored
+            }
             rows.append((where, {"trial_id": trial_id, "values": values, "idempotency_key": key}))
     except csv.Error as error:  # a field over the size limit, ...
         raise CommandError(f"{path}: {error}") from None
@@ -1064,12 +1088,12 @@ def campaign_observe(
     with errors():
         if (trial is None) == (from_file is None):
             raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
+        agent = CampaignAgent(store(), name)
         if from_file is not None:
-            rows = _results_from_file(from_file, source)
+            rows = _results_from_file(from_file, source, _proposal_columns(agent))
         else:
             assert trial is not None
             rows = [("", _result_from_options(trial, value or [], key, source))]
-        agent = CampaignAgent(store(), name)
         units = _units_from_options(unit or [])
         _check_units(units, agent.outcomes)
         rows = [(where, _with_units(result, units)) for where, result in rows]

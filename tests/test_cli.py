@@ -93,6 +93,30 @@ def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     assert stored["k-1"].source == "lab" and stored["k-1"].values == {"degradation": 0.5}
 
 
+def test_observe_reads_a_proposal_kept_in_the_results_file_and_still_names_a_typo(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("formula,gap\nFe2O3,2.0\nZnO,3.3\nMgO,7.0\n")
+    create = ("campaign", "create", "ox", "--from-csv", str(pool), "--composition", "formula")
+    _ok(cli, *create, "--objective", "gap:max:eV")
+    proposed = json.loads(_ok(cli, "campaign", "propose", "ox", "-n", "2", "--json"))
+    # a lab echoes the proposal back, its measurement added
+    results = tmp_path / "results.csv"
+    columns = ["trial_id", "batch", "strategy", "formula", "Fe", "gap"]
+    lines = [",".join(columns)] + [
+        ",".join(str(row.get(c, "")) for c in columns[:-1]) + ",1.5" for row in proposed
+    ]
+    results.write_text("\n".join(lines) + "\n")
+    assert "stored 2" in _ok(cli, "campaign", "observe", "ox", "--from-file", str(results))
+    typo = tmp_path / "typo.csv"
+    typo.write_text(f"trial_id,formula,gpa\n{proposed[0]['trial_id']},ZnO,1.0\n")
+    failed = cli.invoke(app, ["campaign", "observe", "ox", "--from-file", str(typo)])
+    assert failed.exit_code == 1
+    said = " ".join(failed.output.split())
+    assert said.endswith("unknown objective(s) ['gpa']; the campaign's are ['gap']"), said
+
+
 def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
