@@ -1554,7 +1554,9 @@ def _unavailable(request: Request, error: Exception) -> Response:
 
         return unavailable_page()
     keyed = request.method in WRITES or "idempotency-key" in request.headers
-    retry = "retry with the same idempotency key" if keyed else "retry"
+    retry = "retry" if not keyed else "retry with the same idempotency key"
+    if request.method == "POST" and path.endswith("/claims"):  # a claim's key is its request_id
+        retry = "retry with the same request_id"
     return JSONResponse(
         {"detail": f"database unavailable ({type(error).__name__}); {retry}"},
         status_code=503,

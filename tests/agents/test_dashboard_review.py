@@ -116,6 +116,11 @@ def test_the_api_tells_only_writes_to_keep_their_idempotency_keys(
     )
     assert write.status_code == 503
     assert write.json()["detail"].endswith("; retry with the same idempotency key")
+    claim = client.post(
+        "/api/v1/campaigns/photo-pce10/claims", json={"instrument": "robot"}, headers=headers
+    )
+    assert claim.status_code == 503
+    assert claim.json()["detail"].endswith("; retry with the same request_id")  # its key
 
 
 # -- 2. a closed campaign ---------------------------------------------------------------------
