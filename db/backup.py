@@ -32,7 +32,7 @@ from bson.codec_options import CodecOptions
 from bson.raw_bson import RawBSONDocument
 from pymongo.client_session import ClientSession
 from pymongo.database import Database
-from pymongo.errors import OperationFailure
+from pymongo.errors import OperationFailure, PyMongoError
 from pymongo.read_concern import ReadConcern
 from pymongo.read_preferences import ReadPreference
 
@@ -220,6 +220,10 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     return manifest
 
 
+class RestoreInterruptedError(ValueError):
+    """A restore that failed while writing: the target is half restored."""
+
+
 def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
     """Load a dump into ``database``.
 
@@ -233,6 +237,8 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
     Raises:
         ValueError: a bad manifest, missing/altered files, or a non-empty target without
             ``drop``; nothing is written then.
+        RestoreInterruptedError: when a write fails (another process writing to the
+            target, the server gone), naming the collection and what to do.
     """
     manifest = read_manifest(folder)
     documents: dict[str, list[RawBSONDocument]] = {}
@@ -254,15 +260,24 @@ def restore(database: Database, folder: Path, drop: bool = False) -> DumpReport:
     # a collection the dump lacks would mix the target's past with the dump's (GridFS
     # files of models the dump does not have, tokens revoked since): it goes
     others = sorted(set(collections(database)) - set(documents)) if drop else []
-    for name in [*others, SCHEMA_COLLECTION]:
-        database.drop_collection(name)
-    for name, rows in documents.items():
-        database.drop_collection(name)
-        database.create_collection(name)
-        for index in manifest["collections"][name].get("indexes", []):
-            options = {k: v for k, v in index.items() if k != "keys"}
-            database[name].create_index([tuple(k) for k in index["keys"]], **options)
-        if rows:
-            database[name].insert_many(rows, ordered=True)
+    name = SCHEMA_COLLECTION
+    try:
+        for name in [*others, SCHEMA_COLLECTION]:
+            database.drop_collection(name)
+        for name, rows in documents.items():
+            database.drop_collection(name)
+            database.create_collection(name)
+            for index in manifest["collections"][name].get("indexes", []):
+                options = {k: v for k, v in index.items() if k != "keys"}
+                database[name].create_index([tuple(k) for k in index["keys"]], **options)
+            if rows:
+                database[name].insert_many(rows, ordered=True)
+    except PyMongoError as error:  # a writer meanwhile (a duplicate key), the server gone
+        raise RestoreInterruptedError(
+            f"restore stopped at collection {name!r} ({type(error).__name__}: "
+            f"{str(error)[:160]}): the database now holds part of the dump and whatever was "
+            "written meanwhile. Stop everything that writes to it (matloop serve, flows "
+            "serve, instruments) and restore again with drop=True (--drop)"
+        ) from None
     dropped = tuple(n for n in others if n != SCHEMA_COLLECTION)
     return DumpReport(folder, {n: len(r) for n, r in documents.items()}, dropped)

@@ -179,6 +179,39 @@ def test_restore_with_drop_makes_the_target_the_dump(mongodb_uri: str, tmp_path:
         client().drop_database(target.name)
 
 
+def test_a_restore_that_fails_while_writing_says_it_is_half_done_and_what_to_do(
+    mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = database()
+    source["trials"].insert_many([{"_id": i, "sequence": i} for i in (1, 2)])  # unique
+    dump(source, tmp_path / "dump")
+    target = client()[source.name + "_restored"]
+    real = target.create_collection
+
+    def written_meanwhile(name: str, **options: Any) -> Any:  # a serve proposes a trial
+        created = real(name, **options)
+        if name == "trials":
+            created.insert_one({"_id": 2, "sequence": 3})
+        return created
+
+    monkeypatch.setattr(target, "create_collection", written_meanwhile)
+    try:
+        with pytest.raises(db.backup.RestoreInterruptedError) as stopped:
+            restore(target, tmp_path / "dump", drop=True)
+        said = str(stopped.value)
+        assert said.startswith("restore stopped at collection 'trials' (BulkWriteError: ")
+        assert said.endswith(
+            "the database now holds part of the dump and whatever was written meanwhile. "
+            "Stop everything that writes to it (matloop serve, flows serve, instruments) and "
+            "restore again with drop=True (--drop)"
+        )
+        monkeypatch.undo()  # nothing writes any more
+        restore(target, tmp_path / "dump", drop=True)
+        assert [d["_id"] for d in target["trials"].find(sort=[("_id", 1)])] == [1, 2]
+    finally:
+        client().drop_database(target.name)
+
+
 @pytest.mark.parametrize(
     ("manifest", "message"),
     [
