@@ -94,7 +94,7 @@ class IngestSummary:
         sentences: Sentences tagged.
         records_new: New property records.
         records_merged: Readings added to existing records.
-        records_rejected: Readings not stored: impossible (a Tc below 0 K), under a
+        records_rejected: Readings not stored: impossible (a Tc below 0 K or at 0 K), under a
             pressure that does not read as one, or of no material ("x = 0.05").
         seconds: Wall time.
         tagger: Registry version of the tagger the papers were read with.

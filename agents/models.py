@@ -68,7 +68,7 @@ from discovery.property_models import (
 )
 from discovery.units import convert, convertible
 from literature.formulas import read_formula
-from literature.records import impossible_reading, stated_conditions
+from literature.records import stated_conditions, why_impossible
 
 Material = str | Structure
 
@@ -1170,8 +1170,8 @@ def _skip_reason(row: Mapping[str, Any], unit: str | None, plain_only: bool) -> 
     if str(row.get("unit", "")) != unit:
         return f"unit other than {unit!r}"
     stated = (row.get(k) for k in ("value", "low", "high"))
-    if impossible_reading(str(row.get("property")), row.get("unit"), *stated):
-        return "below absolute zero"
+    if why := why_impossible(str(row.get("property")), row.get("unit"), *stated):
+        return why
     if not plain_only:
         return None
     conditions = stated_conditions(dict(row.get("conditions") or {}))

@@ -84,7 +84,7 @@ class PaperDocument(Document):
     mentions = IntField(min_value=0)
     readings = IntField(min_value=0)  # values linked to materials (several may be one record)
     records = IntField(min_value=0)  # distinct records citing the paper (`paper="<key>"`)
-    # readings not stored: impossible (a Tc below 0 K), under an unread pressure, no material
+    # readings not stored: impossible (a Tc at or below 0 K), under an unread pressure, no material
     records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
 

@@ -234,8 +234,8 @@ def build_records(
 def rejection(record: PropertyRecord) -> str | None:
     """Why a linked reading is not stored, or ``None`` when it is.
 
-    * ``"impossible"``: the reading cannot be true (:func:`~literature.records.impossible`:
-      a Tc below 0 K).
+    * ``"impossible"``: the reading cannot be a claim
+      (:func:`~literature.records.impossible`: a Tc below 0 K, or at 0 K).
     * ``"unread pressure"``: the value was linked to a pressure mention that did not read
       as a pressure ("high pressure", "5 GP"). Stored without it, the value would pass for
       the material's value at ambient pressure, which the paper does not say.

@@ -105,25 +105,33 @@ class PropertyRecord:
 
 
 def impossible(record: PropertyRecord) -> bool:
-    """Whether a reading cannot be true: an absolute temperature below 0 K.
+    """Whether a reading cannot be a claim: an absolute temperature below 0 K, or at 0 K.
 
-    Such a value is a misreading (a tagged "−1", a "−300 °C"), not a claim.
+    A value below 0 K is a misreading (a tagged "−1", a "−300 °C"). A transition at 0 K
+    is none: "Tc rises from 0 K (y = 0) to 42 K (y = 1)" says the y = 0 end does not
+    superconduct, and a prior trained on it would learn a Tc of 0 K.
 
     Args:
         record: A normalised reading (normalisation converts °C and °F to K).
 
     Returns:
         True for a property in :data:`ABSOLUTE_TEMPERATURES` in K with a value or bound
-        below 0.
+        below 0, or with every stated number 0.
     """
-    return impossible_reading(record.property, record.unit, record.value, record.low, record.high)
+    values = (record.value, record.low, record.high)
+    return why_impossible(record.property, record.unit, *values) is not None
 
 
-def impossible_reading(property: str, unit: str | None, *values: float | None) -> bool:
-    """:func:`impossible` on a stored record's fields (``values``: value, low, high)."""
-    if property not in ABSOLUTE_TEMPERATURES or unit != "K":
-        return False
-    return min((v for v in values if v is not None), default=0.0) < 0
+def why_impossible(property: str, unit: str | None, *values: float | None) -> str | None:
+    """Why a reading is :func:`impossible` (``values``: value, low, high), or None."""
+    stated = [v for v in values if v is not None]
+    if property not in ABSOLUTE_TEMPERATURES or unit != "K" or not stated:
+        return None
+    if min(stated) < 0:
+        return "below absolute zero"
+    if max(stated) == 0:
+        return "at 0 K, which is no transition"
+    return None
 
 
 #: Atmospheric pressure (1 atm) in GPa, with room for "1 bar" and "0.1 MPa" written for it:

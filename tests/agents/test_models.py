@@ -747,6 +747,7 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     stored_record("Nb3Sn", 18.0, formula="Nb3Sn", qualifier="=", low=15.0, high=21.0)
     stored_record("YBa2Cu3O7", 92.0, formula="YBa2Cu3O7", qualifier="~")
     stored_record("Nb", -1.0, formula="Nb", qualifier="=")  # a misread "−1", stored earlier
+    stored_record("Hg2Sr2YCu2O8", 0.0, formula="Hg2Sr2YCu2O8", qualifier="=")  # no transition
     # "at ambient pressure", as stored before ambient pressure stopped being a condition
     stored_record("FeSe", 8.0, formula="FeSe", qualifier="=", conditions={"pressure_gpa": 1e-4})
     store = LiteratureStore()
@@ -756,12 +757,16 @@ def test_records_train_on_plain_readings_only(mongodb_uri: str) -> None:
     assert notes == [
         "1 record(s) skipped: a bound, not a value (qualifier '<')",
         "1 record(s) skipped: a range, not a value",
+        "1 record(s) skipped: at 0 K, which is no transition",
         "1 record(s) skipped: below absolute zero",
         "1 record(s) skipped: read under conditions (pressure_gpa)",
     ]
     every, notes, *_ = records_data(store, "tc", plain_only=False)
     assert every.y[every.labels.index("MgB2")] == pytest.approx(37.0)  # 39 K and 35 K @ 5 GPa
-    assert "LaFeAsO" in every.labels and notes == ["1 record(s) skipped: below absolute zero"]
+    assert "LaFeAsO" in every.labels and notes == [
+        "1 record(s) skipped: at 0 K, which is no transition",
+        "1 record(s) skipped: below absolute zero",
+    ]
 
 
 # -- campaigns ---------------------------------------------------------------------------

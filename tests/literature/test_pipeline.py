@@ -118,6 +118,20 @@ def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
     assert impossible(spread) and not impossible(replace(linked[0], property="kappa", value=-1))
 
 
+def test_a_tc_of_0_k_is_no_transition_and_gives_no_record() -> None:
+    # "from 0 K (y = 0)": the y = 0 end does not superconduct; a prior would learn Tc 0
+    text = "MgB2 superconducts at 39 K. Hg2Sr2YCu2O8 has Tc = 0 K. Nb3Ge has Tc of 0-23 K."
+    pieces = [("material", m) for m in ("MgB2", "Hg2Sr2YCu2O8", "Nb3Ge")]
+    pieces += [("tcValue", v) for v in ("39 K", "0 K", "0-23 K")]
+    paper = parse_paper(text.encode(), "zero.txt")
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
+    assert [(r.material, r.low, r.high) for r in extraction.records] == [
+        ("MgB2", 39.0, 39.0),
+        ("Nb3Ge", 0.0, 23.0),  # a range from 0 K is a claim
+    ]
+    assert extraction.records_rejected == 1
+
+
 def records_of(text: str, pieces: list[tuple[str, str]]) -> list[tuple[str, dict[str, float]]]:
     """(material, conditions) of each record read from ``text`` with the given mentions."""
     extractor = Extractor(SpansOf(pieces), "tagger-test:0")  # type: ignore[arg-type]
