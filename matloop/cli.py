@@ -509,6 +509,7 @@ def campaign_create(
                 f"created campaign [bold]{escape(name)}[/bold]: {agent.campaign.pool_size} "
                 f"generated compositions of {escape(elements)}"
             )
+            _note_prior_target(agent.campaign)
             return
         if from_csv is not None:
             both = sorted({o.name for o in goals} & {c.name for c in constraints})
@@ -540,6 +541,34 @@ def campaign_create(
         f"{len(dataset.space.parameters)} parameters, "
         f"objective{'s' if len(stored_goals) > 1 else ''} {escape(goals_text)}"
     )
+    _note_prior_target(agent.campaign)
+
+
+def _note_prior_target(campaign: Any) -> None:
+    """Say when a prior model predicts a property named otherwise than the objective.
+
+    Units are checked (a K prior for an eV objective is refused), but an objective
+    without a unit, or one in the prior's unit, takes any prior: a Tc model for a band
+    gap would be scaled to fit and shape every choice.
+    """
+    version = campaign.settings.prior_model
+    if version is None:
+        return
+    from db.models import describe_model_record
+
+    target = str(describe_model_record(version)["metrics"].get("target") or "")
+    objective = campaign.objectives[0].name
+
+    def plain(name: str) -> str:
+        return re.sub(r"[\W_]+", "", name).lower()
+
+    if target and plain(target) != plain(objective):
+        err.print(
+            f"[yellow]note:[/yellow] prior {escape(version)} predicts {escape(repr(target))} "
+            f"and the objective is {escape(repr(objective))}: the prior mean is fitted to "
+            "the measurements by a scale factor, so a prior of another property is taken "
+            "without an error; check it is the same quantity"
+        )
 
 
 def _olympus_folder(given: Path) -> Path:

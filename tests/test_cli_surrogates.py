@@ -160,7 +160,13 @@ def test_a_literature_prior_enters_the_campaign_and_can_be_switched_off(
     refused = cli.invoke(app, ["campaign", "create", "bad", *random])
     assert refused.exit_code != 0 and "no surrogate to give a prior mean" in refused.output
     assert "bad" not in _ok(cli, "campaign", "list")
-    _ok(cli, "campaign", "create", "moduli", *common, "--prior", version)
+    assert "predicts" not in _ok(cli, "campaign", "create", "moduli", *common, "--prior", version)
+    gaps = tmp_path / "gaps.csv"  # another property, in no unit either
+    table.rename(columns={"target": "gap"}).to_csv(gaps, index=False)
+    other = ["--from-csv", str(gaps), "--composition", "formula", "--objective", "gap:max"]
+    created = cli.invoke(app, ["campaign", "create", "gaps", *other, "--prior", version])
+    noted = " ".join(created.output.split())
+    assert f"note: prior {version} predicts 'target' and the objective is 'gap'" in noted
     _ok(cli, "campaign", "run", "moduli", "--rounds", "1")
     _ok(cli, "campaign", "run", "moduli", "--rounds", "2", "--prior", "none")
     trials = _trials(cli, "moduli")
