@@ -756,6 +756,7 @@ class CampaignAgent:
             available=available,
             strategies=tuple(o.trial.strategy for o in observed),
             budget=self.campaign.settings.budget,
+            initial=self.campaign.settings.initial,
             constraints=constraints,
             C=np.array(
                 [[o.measurement.values[c.name] for c in constraints] for o in observed],

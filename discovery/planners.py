@@ -91,6 +91,8 @@ class PlanningProblem:
         strategies: Strategy recorded on each completed trial (``n``; empty when unknown),
             for planners that learn from which of their choices paid off.
         budget: Total experiments the campaign means to run, when it has a budget.
+        initial: Experiments of the campaign's initial design (random), before any model
+            chooses.
         constraints: Outcome constraints (measured quantities that must fall in ranges).
         C: ``n x c`` measured values of the constrained quantities, in constraint order.
 
@@ -107,6 +109,7 @@ class PlanningProblem:
     budget: int | None = None
     constraints: tuple[OutcomeConstraint, ...] = ()
     C: np.ndarray | None = None
+    initial: int = 0
 
     def available_indices(self) -> np.ndarray:
         """Pool indices still available (empty for an open space)."""
@@ -835,9 +838,11 @@ class PolicyPlanner:
     Attributes:
         policy: The trained policy.
         version: Its registry version (the strategy is recorded as ``rl:VERSION``).
-        horizon: Experiments the policy was trained to spend. Without a campaign
-            budget, the fraction left is taken as ``horizon / (spent + horizon)``, which
-            shrinks as experiments accumulate.
+        horizon: Experiments the policy was trained to choose after an initial design.
+            The fraction of its budget left is, as in training, that of the model's own
+            choices: ``1 - chosen / (budget - initial)``, with ``horizon`` for the
+            campaign's choices when it has no budget; never below ``1 / horizon``, the
+            last value training showed it.
         warp: Fit the GP to warped values (see :class:`GPPlanner`).
 
     """
@@ -892,9 +897,11 @@ class PolicyPlanner:
         return Plan(suggestions, gp_artifact(model, train_X, train_Y))
 
     def _budget_left(self, problem: PlanningProblem, spent: int) -> float:
-        if problem.budget is not None:
-            return float(np.clip(1 - spent / problem.budget, 0.0, 1.0))
-        return self.horizon / (spent + self.horizon)
+        """Share of the model's choices left: in training, ``1 - step / horizon``."""
+        chosen = max(spent - problem.initial, 0)  # the initial design is not the policy's
+        horizon = self.horizon if problem.budget is None else problem.budget - problem.initial
+        horizon = max(horizon, 1)
+        return float(np.clip(1 - chosen / horizon, 1 / horizon, 1.0))
 
 
 def check_campaign_shape(

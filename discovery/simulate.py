@@ -131,6 +131,7 @@ def simulate(
             available=available,
             strategies=tuple(strategies),
             budget=budget,
+            initial=initial,
         )
         chooser: Planner = planner if round_ > 0 else RandomPlanner()
         plan = chooser.plan(

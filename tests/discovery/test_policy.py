@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
+from discovery.domain import Direction, Objective
+from discovery.planners import PlanningProblem, PolicyPlanner
 from discovery.policy import (
     FEATURES,
     AcquisitionPolicy,
@@ -14,6 +17,7 @@ from discovery.policy import (
     policy_features,
     train_policy,
 )
+from discovery.spaces import ContinuousParameter, SearchSpace
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -77,3 +81,26 @@ def test_a_policy_trained_on_other_features_refuses_to_load(trained: Acquisition
     torch.save(saved, buffer)
     with pytest.raises(ValueError, match="features"):
         AcquisitionPolicy.from_bytes(buffer.getvalue())
+
+
+@pytest.mark.parametrize(
+    ("budget", "spent", "left"),
+    [
+        (20, 5, 1.0),  # the first choice after an initial design of 5: as in training
+        (20, 12, 1 - 7 / 15),
+        (20, 40, 1 / 15),  # past the budget: the last value training showed
+        (None, 5, 1.0),  # no budget: the policy's own horizon of 10 choices
+        (None, 10, 0.5),
+        (None, 100, 0.1),
+    ],
+)
+def test_a_campaign_shows_the_policy_the_budget_left_as_training_did(
+    trained: AcquisitionPolicy, budget: int | None, spent: int, left: float
+) -> None:
+    space = SearchSpace((ContinuousParameter("x", 0.0, 1.0),))
+    empty = np.empty((0, 1))
+    problem = PlanningProblem(
+        space, (Objective("y", Direction.MAXIMIZE),), empty, empty, empty, budget=budget, initial=5
+    )
+    planner = PolicyPlanner(trained, "test", horizon=10)
+    assert planner._budget_left(problem, spent) == pytest.approx(left)
