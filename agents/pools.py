@@ -144,6 +144,8 @@ def generate_pool(
     space = rules.space()
     meant = _read_all(rules.substitute_from, read_formula)  # before any work
     taken = set(known(space.elements))
+    if not meant:  # Ti0.33333333O0.66666667, written with floats, is the grid's TiO2
+        taken |= {_on_the_grid(space, formula) for formula in taken}
     if meant:  # the pool is the substitutions: likely chemistry, not every grid point
         points, dropped = _substitutions(rules, space, meant, taken)
         recipe = _pool_recipe(space, meant, taken, dropped)
@@ -297,6 +299,17 @@ def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: b
         fractions = Composition(formula).fractional_composition.as_dict()
         if not space.allows(fractions, on_grid=not substituted):
             continue
-        if not substituted or is_charge_balanced(fractions):
+        if substituted and is_charge_balanced(fractions):
             allowed.add(reduced_formula(fractions))
+        elif not substituted:  # the grid point it is: TiO2 and Ti0.333O0.667 are one
+            allowed.add(_on_the_grid(space, formula))
     return len(allowed)
+
+
+def _on_the_grid(space: CompositionSpace, formula: str) -> str:
+    """``formula``'s reduced formula at the nearest grid point (itself when off any)."""
+    fractions = Composition(formula).fractional_composition.as_dict()
+    if not space.allows(fractions):
+        return formula
+    steps = {element: round(share * space.grid) for element, share in fractions.items()}
+    return reduced_formula({element: n for element, n in steps.items() if n})

@@ -49,6 +49,16 @@ def test_a_grid_pool_is_every_allowed_composition_less_the_known_ones() -> None:
     assert recipe.known_left_out == 1  # Fe2O3 once; LiO2 is not balanced, CoO not Li-Fe-O
 
 
+def test_a_known_composition_written_with_floats_is_its_grid_point() -> None:
+    # a CSV's Ti0.33333333O0.66666667 is the grid's TiO2: left out once, and counted so
+    floats = {"Ti0.33333333O0.66666667", "Ti0.9999O0.0001"}  # the second on no grid's point
+    rules = CompositionRules(("Ti", "O"), grid=3, min_elements=1)
+    for written in (floats, {*floats, "TiO2"}):
+        pool = generate_pool(rules, lambda elements, written=written: written)
+        assert sorted(reduced_formula(p) for p in pool.points) == ["O2", "Ti", "Ti2O"]
+        assert pool.recipe.known_left_out == 1
+
+
 def test_substitutions_make_the_pool_with_formulas_read_as_meant() -> None:
     rules = CompositionRules(("Sr", "Ba", "Ti", "O"), substitute_from=("STO",))
     pool = generate_pool(rules, _none_known)
