@@ -191,7 +191,8 @@ def _substitutions(
     try:
         made = substitution_candidates(meant, space, SUBSTITUTION_THRESHOLD)
     except ValueError as error:  # a known formula that cannot be used: all or nothing
-        raise ValueError(f"substitute_from: {error}") from None
+        said = str(error).removeprefix("known: ")  # the generator's argument, not the option
+        raise ValueError(f"substitute_from: {said}") from None
     known = {_formula(Composition(f).fractional_composition.as_dict()) for f in taken}
     points = [point for point in made if _formula(point) not in known]
     if not points:

@@ -496,7 +496,7 @@ def campaign_create(
                 goals,
                 constraints,
                 CompositionRules(
-                    elements=tuple(e.strip() for e in elements.split(",") if e.strip()),
+                    elements=tuple(e.strip() for e in elements.split(",")),  # "" refused
                     max_elements=3 if max_elements is None else max_elements,
                     grid=grid,
                     charge_balanced=charge_balanced,

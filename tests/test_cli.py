@@ -462,7 +462,7 @@ def test_create_from_csv_with_chosen_parameters(cli: CliRunner, tmp_path: Path) 
         (["--elements", "Li,O", "--objective", "y:max", "--min-elements", "4"], "--min-elements"),
         (
             ["--elements", "Li,Fe,O", "--objective", "y:max", "--substitute-from", "Fe2O3x"],
-            "--substitute-from: known: 'Fe2O3x' is not a formula",
+            "--substitute-from: 'Fe2O3x' is not a formula",
         ),
         (
             ["--from-csv", "dup.csv", "--composition", "f", "--objective", "y:max"],
@@ -632,7 +632,7 @@ def test_create_reads_formulas_as_their_writers_meant(cli: CliRunner, tmp_path: 
     [
         (
             "La0.7Sr0.3MnO3",
-            "--substitute-from: known: 'La0.7Sr0.3MnO3': no oxidation states fit a non-integer"
+            "--substitute-from: 'La0.7Sr0.3MnO3': no oxidation states fit a non-integer"
             " composition; give an integer formula such as LaMnO3",
         ),
         ("Fe(III)2O3", "--substitute-from: 'Fe(III)2O3': 'Fe(III)' gives an oxidation state"),

@@ -129,6 +129,10 @@ def test_generated_campaign_from_the_command_line(
         app, ["campaign", "create", "x", "--elements", "Fe,Xx", "--objective", "g:max"]
     )
     assert refused.exit_code != 0 and "'Xx' is not an element symbol" in refused.output
+    empty = cli.invoke(
+        app, ["campaign", "create", "x", "--elements", "Li,,O", "--objective", "g:max"]
+    )
+    assert empty.exit_code != 0 and "'' is not an element symbol" in empty.output  # as the API
 
 
 def test_compositions_measured_in_an_earlier_campaign_are_known(
