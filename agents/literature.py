@@ -529,6 +529,10 @@ def missing_paths(paths: Iterable[str | Path]) -> list[Path]:
 def paper_files(paths: Iterable[str | Path]) -> list[Path]:
     """The files under ``paths``: files as given, folders searched recursively, sorted.
 
+    A folder's hidden files and folders (``.DS_Store``, ``.git``) and office lock files
+    (``~$paper.docx``, written beside a document open in an editor) are no papers and are
+    left out; a file named on its own is read whatever its name.
+
     Raises:
         FileNotFoundError: naming the paths that name no file or folder (read as a file
             it would only fail later, as if it were a bad paper).
@@ -539,10 +543,16 @@ def paper_files(paths: Iterable[str | Path]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*") if p.is_file()))
+            found.extend(sorted(p for p in path.rglob("*") if p.is_file() and _paper(p, path)))
         else:
             found.append(path)
     return found
+
+
+def _paper(path: Path, folder: Path) -> bool:
+    """Whether a file found under ``folder`` may be a paper: not hidden, not a lock file."""
+    parts = path.relative_to(folder).parts
+    return not any(part.startswith(".") for part in parts) and not path.name.startswith("~$")
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,15 @@ def test_paper_files_refuses_paths_that_are_not_there(tmp_path: Path) -> None:
         paper_files([tmp_path, typo])  # not taken for a file, to fail as a bad paper
 
 
+def test_paper_files_leave_out_hidden_and_lock_files_of_a_folder(tmp_path: Path) -> None:
+    for name in ("a.txt", ".DS_Store", "~$draft.docx", ".git/HEAD", "sub/b.xml", ".hid/c.txt"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("x")
+    assert paper_files([tmp_path]) == [tmp_path / "a.txt", tmp_path / "sub" / "b.xml"]
+    named = tmp_path / ".DS_Store"
+    assert paper_files([named]) == [named]  # named on its own: read, and refused if junk
+
+
 def test_ingest_literature_warns_of_each_failed_file_and_counts_in_its_state(
     registered_tagger: str,
     mongodb_uri: str,
