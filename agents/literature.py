@@ -90,6 +90,8 @@ class IngestSummary:
         papers: Papers stored for the first time.
         skipped: Papers already stored (re-ingested: nothing written).
         matched: For each file skipped, the stored paper it was taken for.
+        revised: ``(path, keys)`` of each file stored as a new paper while papers read
+            from the same file before are stored too (an edited file: both count).
         failed: ``(path, message)`` of each file that could not be read.
         sentences: Sentences tagged.
         records_new: New property records.
@@ -106,6 +108,7 @@ class IngestSummary:
     papers: int = 0
     skipped: int = 0
     matched: list[StoredMatch] = field(default_factory=list)
+    revised: list[tuple[str, list[str]]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     sentences: int = 0
     records_new: int = 0
@@ -391,6 +394,8 @@ def ingest_paths(
             else:
                 if outcome.new:
                     summary.papers += 1
+                    if older := store.keys_read_from(paper.source, outcome.paper_key):
+                        summary.revised.append((str(path), older))
                     summary.sentences += outcome.passages
                     summary.records_new += outcome.records_new
                     summary.records_merged += outcome.records_merged

@@ -456,6 +456,30 @@ class LiteratureStore:
             records_rejected=extraction.records_rejected,
         )
 
+    def keys_read_from(self, source: str, other_than: str) -> list[str]:
+        """Keys of the papers read from the file ``source``, but ``other_than``'s, oldest first.
+
+        An edited file is another text, so another paper: its earlier versions remain.
+        """
+        found = PaperDocument.objects(source=source, key__ne=other_than).order_by("ingested_at")
+        return [str(d["key"]) for d in found.only("key").as_pymongo()]
+
+    def remove_paper(self, key: str) -> RemovedPaper:
+        """Remove a paper, its sentences and mentions, and what its records took from it.
+
+        For a paper stored by mistake, or an old version of an edited file (a changed
+        text is another paper). A record read in it alone goes; one also read elsewhere
+        keeps its other sources, its papers and confidence recounted from them. All or
+        nothing, in one transaction.
+
+        Args:
+            key: The paper's key, in any spelling :func:`db.query.paper_key` reads.
+
+        Raises:
+            LookupError: ``paper: no paper ...`` when none has that key.
+        """
+        return _transaction(partial(_remove_paper, paper_key(key)))
+
     # --- queries ----------------------------------------------------------------------
 
     def records_query(
@@ -1154,6 +1178,54 @@ def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set
         records.delete_many({"_id": {"$in": [r["_id"] for r in merged]}}, session=session)
     records.update_one({"_id": survivor["_id"]}, {"$set": update}, session=session)
     return {p for r in found for p in r.get("papers", [])} if merged else set()
+
+
+@dataclass(frozen=True)
+class RemovedPaper:
+    """What :meth:`LiteratureStore.remove_paper` removed.
+
+    Attributes:
+        key: The paper's key.
+        title: Its title.
+        records_deleted: Records read in it alone, deleted.
+        records_kept: Records also read in other papers, which keep those sources.
+    """
+
+    key: str
+    title: str
+    records_deleted: int
+    records_kept: int
+
+
+def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
+    papers = PaperDocument._get_collection()
+    paper = papers.find_one({"key": key}, {"title": 1}, session=session)
+    if paper is None:
+        raise LookupError(f"paper: no paper {key!r} (`matloop literature papers` lists them)")
+    records = PropertyRecordDocument._get_collection()
+    deleted = kept = 0
+    for raw in records.find({"papers": key}, session=session):
+        sources = [s for s in raw.get("sources", []) if s.get("paper_key") != key]
+        if not sources:
+            records.delete_one({"_id": raw["_id"]}, session=session)
+            deleted += 1
+            continue
+        cited = list(dict.fromkeys(s["paper_key"] for s in sources))
+        update: dict[str, Any] = {"sources": sources, "n_sources": len(sources)}
+        update |= {"papers": cited, "n_papers": len(cited), "updated_at": utcnow()}
+        change: dict[str, Any] = {"$set": update}
+        for field in ("confidence", "uncertainty"):  # the best, the most cautious: of those left
+            stated = [s[field] for s in sources if s.get(field) is not None]
+            if stated:
+                update[field] = max(stated)
+            else:
+                change["$unset"] = {**change.get("$unset", {}), field: ""}
+        records.update_one({"_id": raw["_id"]}, change, session=session)
+        kept += 1
+    for documents in (MentionDocument, PassageDocument):
+        documents._get_collection().delete_many({"paper": paper["_id"]}, session=session)
+    papers.delete_one({"_id": paper["_id"]}, session=session)
+    return RemovedPaper(key, str(paper.get("title") or ""), deleted, kept)
 
 
 def _records_citing(keys: list[str]) -> dict[str, int]:

@@ -159,6 +159,7 @@ def literature_ingest(
     embeddings: Annotated[bool, typer.Option(help="Embed sentences for search.")] = True,
 ) -> None:
     """Read papers into records; bad files are reported and skipped, the batch goes on."""
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     from agents.literature import ingest_paths, make_extractor, paper_files, quiet_libraries
@@ -202,6 +203,15 @@ def literature_ingest(
         "pressure, or of no material); "
         f"{summary.papers_per_second:.2f} papers/s"
     )
+    for path, older in summary.revised:
+        err.print(
+            escape(
+                f"note: {path} was stored before as paper {', '.join(older)}, whose text "
+                "differs: both are kept and count as two papers; `matloop literature remove "
+                f"{older[-1]}` removes the older one"
+            ),
+            highlight=False,
+        )
     if summary.hint is not None:
         err.print(f"[yellow]hint[/yellow] {summary.hint}", highlight=False)
     if summary.failed and not (summary.papers or summary.skipped):
@@ -464,6 +474,47 @@ def literature_papers(
         err.print(f"{len(rows)} of {total} papers (raise --limit for more)")
     elif not rows and format == "table":
         err.print("no paper matches the options")
+
+
+@literature_app.command("remove")
+def literature_remove(
+    key: Annotated[str, typer.Argument(help="The paper's key (`literature papers`), any case.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask (needed off a terminal).")] = False,
+) -> None:
+    """Remove a paper: its sentences, mentions, and what its records took from it.
+
+    For a paper stored by mistake, or the old version of an edited file (its new text is
+    another paper, and both count as evidence until one goes). A record read in it alone
+    is deleted; one also read elsewhere keeps its other sources, papers and confidence.
+    Models trained on its records keep their lineage, which then names records no longer
+    there.
+    """
+    from rich.markup import escape
+
+    from db.query import paper_key
+    from matloop.cli import CommandError, console, errors
+
+    with errors():
+        store = _store()
+        found, _ = store.papers({"key": paper_key(key)}, limit=1)
+        if not found:
+            raise CommandError(f"no paper {key!r} (`matloop literature papers` lists them)")
+        what = f"paper {found[0]['key']} ({found[0].get('title') or 'no title'})"
+        if not yes:
+            if not sys.stdin.isatty():
+                raise CommandError(f"removing {what}: pass --yes to confirm")
+            typer.confirm(f"remove {what}?", abort=True)
+        try:
+            removed = store.remove_paper(key)
+        except LookupError as error:  # removed meanwhile
+            raise CommandError(str(error)) from None
+    console.print(
+        escape(
+            f"removed {what}: {removed.records_deleted} record(s) read in it alone deleted, "
+            f"{removed.records_kept} keep their other papers"
+        ),
+        highlight=False,
+    )
 
 
 def _papers_query(

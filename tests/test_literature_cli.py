@@ -51,6 +51,30 @@ def test_ingest_reports_bad_files_and_goes_on_then_adds_nothing(
     assert "0 papers stored, 1 already there" in again.output
 
 
+def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: Path) -> None:
+    paper = tmp_path / "lf.txt"
+    paper.write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
+    _ = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    listed = cli.invoke(app, ["literature", "papers", "--format", "json"])
+    (old,) = json.loads(listed.output)
+    paper.write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39.5 K.")
+    edited = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    said = " ".join(edited.output.split())
+    assert f"note: {paper} was stored before as paper {old['key']}, whose text differs" in said
+    assert f"`matloop literature remove {old['key']}` removes the older one" in said
+    asked = cli.invoke(app, ["literature", "remove", old["key"]])  # off a terminal
+    assert asked.exit_code == 1 and "pass --yes to confirm" in asked.output
+    removed = cli.invoke(app, ["literature", "remove", old["key"].upper(), "--yes"])
+    assert removed.exit_code == 0, removed.output
+    assert f"removed paper {old['key']} (MgB2 superconductors): " in " ".join(
+        removed.output.split()
+    )
+    (left,) = json.loads(cli.invoke(app, ["literature", "papers", "--format", "json"]).output)
+    assert left["key"] != old["key"]
+    missing = cli.invoke(app, ["literature", "remove", old["key"], "--yes"])
+    assert missing.exit_code == 1 and "no paper" in missing.output
+
+
 def test_a_paper_that_fails_after_parsing_is_reported_and_the_batch_goes_on(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -648,6 +648,33 @@ def test_one_composition_written_at_another_multiple_is_one_record(
     assert [s["paper"] for s in row["sources"]] == ["doi:10.1/lsco-a", "doi:10.1/lsco-b"]
 
 
+def test_removing_a_paper_takes_its_sentences_and_its_part_of_every_record(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(LSCO_A)
+    literature.ingest(LSCO_B)  # the same claim: one record, two papers
+    literature.ingest(read("10.1/mgb2", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    before = counts()
+    PropertyRecordDocument._get_collection().update_many(
+        {"material": "La1.85Sr0.15CuO4"},
+        {"$set": {"sources.1.confidence": 0.99, "confidence": 0.99}},
+    )
+    removed = literature.remove_paper("https://doi.org/10.1/LSCO-B")  # any spelling
+    assert (removed.key, removed.records_deleted, removed.records_kept) == ("doi:10.1/lsco-b", 0, 1)
+    (lsco,) = [r for r in literature.records({})[0] if r["material"] == "La1.85Sr0.15CuO4"]
+    assert (lsco["n_papers"], lsco["n_sources"]) == (1, 1)
+    assert [source["paper"] for source in lsco["sources"]] == ["doi:10.1/lsco-a"]
+    assert lsco["confidence"] < 0.99  # the removed source's confidence went with it
+    assert literature.remove_paper("doi:10.1/mgb2").records_deleted == 1
+    assert [r["material"] for r in literature.records({})[0]] == ["La1.85Sr0.15CuO4"]
+    after = counts()
+    assert after["PaperDocument"] == 1 and after["PropertyRecordDocument"] == 1
+    assert 0 < after["PassageDocument"] < before["PassageDocument"]
+    assert 0 < after["MentionDocument"] < before["MentionDocument"]
+    with pytest.raises(LookupError, match=r"paper: no paper 'doi:10\.1/mgb2'"):
+        literature.remove_paper("doi:10.1/mgb2")
+
+
 def test_records_of_one_composition_stored_apart_are_merged_keeping_their_ids(
     literature: LiteratureStore, mongodb_uri: str
 ) -> None:
