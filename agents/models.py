@@ -1109,6 +1109,7 @@ def records_data(
         was read here (a record gains the papers ingested later).
 
     """
+    store.check_property(property, "property")  # "band_gap": name those records may have
     rows, _ = store.records(
         store.records_query(property=property, min_confidence=min_confidence),
         limit=10**9,

@@ -337,7 +337,7 @@ def model_train(
 
     from matloop.cli import CommandError, console, errors, store
 
-    with errors():
+    with errors({"property": "--records"}):
         source = _source(data, campaign, records)
         if source == "--data" and target is None:
             raise CommandError("--target: name the target column of --data")

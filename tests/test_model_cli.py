@@ -122,6 +122,10 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
         (["model", "train", "--data", "nowhere.csv", "--target", "k"], "nowhere.csv: not found"),
         (["model", "train", "--campaign", "ghost"], "no campaign named 'ghost'"),
         (["model", "train", "--records", "tc", "--kind", "gp"], "property 'tc': 0 material(s)"),
+        (
+            ["model", "train", "--records", "band_gap"],
+            "--records: 'band_gap' is not a record property; use tc",
+        ),
         (["model", "show", "model:gp:000"], "no model version 'model:gp:000'"),
         (["model", "predict", "model:gp:000", "NaCl"], "no model version 'model:gp:000'"),
         (

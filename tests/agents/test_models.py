@@ -622,7 +622,7 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
     metrics = ModelRecord.objects.get(version=version).metrics
     assert metrics["source"] == "records:tc" and sorted(metrics["record_ids"]) == sorted(used)
     assert metrics["records_used"] == 7 and len(metrics["records_hash"]) == 64
-    with pytest.raises(ValueError, match=r"property 'kappa': 0 material\(s\)"):
+    with pytest.raises(ValueError, match=r"property: 'kappa' is not a record property; use tc"):
         train_from_records(store, "kappa", "gp")
 
 
