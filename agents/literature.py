@@ -23,6 +23,7 @@ from db.literature import IngestReport, LiteratureStore, SearchHit, canonical_re
 from db.models import describe_model_record, headline_metrics
 from discovery.domain import ModelArtifact
 from literature.ner import ENCODER_NAME, Tagger, TrainConfig
+from literature.parsing import MAX_SENTENCES
 from literature.pipeline import Extractor
 from literature.records import VALUE_PROPERTIES
 from literature.text import AnnotatedText
@@ -351,6 +352,7 @@ def ingest_paths(
     extractor: Extractor,
     paths: Iterable[str | Path],
     on_file: Callable[[Path, IngestReport | str], None] | None = None,
+    max_sentences: int = MAX_SENTENCES,
 ) -> IngestSummary:
     """Read, extract and store every file; a bad file is reported and the batch goes on.
 
@@ -364,6 +366,8 @@ def ingest_paths(
         extractor: Tagger and encoder to read with.
         paths: Files and folders (folders are searched recursively).
         on_file: Called after each file with its report or its error message.
+        max_sentences: A file with more sentences fails, unread
+            (:data:`literature.parsing.MAX_SENTENCES`).
 
     Returns:
         Counts of what was stored, skipped and failed, the stored paper each skipped file
@@ -374,7 +378,7 @@ def ingest_paths(
 
     summary = IngestSummary(tagger=extractor.model_version)
     began = time.perf_counter()
-    for path, paper in read_papers(paper_files(paths)):
+    for path, paper in read_papers(paper_files(paths), max_sentences):
         outcome: IngestReport | str
         if isinstance(paper, ParseError):
             outcome = str(paper)

@@ -157,6 +157,14 @@ def literature_ingest(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
     version: Annotated[str | None, typer.Option(help=TAGGER_HELP)] = None,
     embeddings: Annotated[bool, typer.Option(help="Embed sentences for search.")] = True,
+    max_sentences: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="A file with more sentences is refused unread (a book or a data dump: "
+            "tagging reads about 10 a second on two cores).",
+        ),
+    ] = 20_000,
 ) -> None:
     """Read papers into records; bad files are reported and skipped, the batch goes on."""
     from rich.markup import escape
@@ -187,7 +195,7 @@ def literature_ingest(
                 done = progress.tasks[0].completed + 1
                 progress.update(task, advance=1, rate=f"{done / elapsed:.2f} papers/s")
 
-            summary = ingest_paths(store, extractor, files, on_file)
+            summary = ingest_paths(store, extractor, files, on_file, max_sentences)
     _print_matches(summary.matched)
     if read_otherwise := sum(m.tagger != summary.tagger for m in summary.matched):
         err.print(

@@ -75,6 +75,25 @@ def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: 
     assert missing.exit_code == 1 and "no paper" in missing.output
 
 
+def test_a_file_with_more_sentences_than_a_paper_is_refused_unread(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    import inspect
+
+    from literature.parsing import MAX_SENTENCES
+    from matloop.literature_cli import literature_ingest
+
+    (tmp_path / "a.txt").write_text("MgB2\n\nMgB2 becomes superconducting at 39 K.")
+    (tmp_path / "book.txt").write_text("A book\n\n" + "MgB2 is a metal. " * 25)
+    args = ["literature", "ingest", str(tmp_path), "--no-embeddings", "--max-sentences", "10"]
+    result = cli.invoke(app, args)
+    said = " ".join(result.output.split())
+    assert "1 papers stored, 0 already there, 1 failed" in said
+    assert "book.txt: 26 sentences, more than the 10 a paper may have" in said  # title too
+    default = inspect.signature(literature_ingest).parameters["max_sentences"].default
+    assert default == MAX_SENTENCES  # the option's default is the parser's
+
+
 def test_a_paper_that_fails_after_parsing_is_reported_and_the_batch_goes_on(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -5,7 +5,7 @@ format is recognised from the content. Malformed input raises :class:`ParseError
 message names the file and the problem; :func:`read_papers` reports per file and goes on.
 """
 
-from literature.parsing._api import parse_paper, read_paper, read_papers
+from literature.parsing._api import MAX_SENTENCES, parse_paper, read_paper, read_papers
 from literature.parsing.errors import ParseError
 
-__all__ = ["ParseError", "parse_paper", "read_paper", "read_papers"]
+__all__ = ["MAX_SENTENCES", "ParseError", "parse_paper", "read_paper", "read_papers"]
