@@ -180,7 +180,8 @@ class CampaignMetrics:
     Attributes:
         measurements: Results stored.
         best: Best value of the first objective.
-        simple_regret: Distance of ``best`` from the pool's best (pools with known values).
+        simple_regret: Distance of ``best`` from the pool's best (pools with known values);
+            negative when a result beats it (the lab's values and the pool's disagree).
         enhancement_factor: EF against random for the top 5% (pools with known values;
             with several objectives the pool's first Pareto layers holding 5% of it,
             :func:`discovery.metrics.pareto_top_mask`).

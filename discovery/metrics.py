@@ -126,8 +126,13 @@ def acceleration_factor(trace: np.ndarray, pool_size: int) -> float:
 
 
 def simple_regret(best: float, optimum: float, direction: Direction) -> float:
-    """How far the best measured value is from the known optimum (>= 0, objective units)."""
-    return max(0.0, direction.sign * (optimum - best))
+    """How far the best measured value is from the pool's known optimum (objective units).
+
+    Negative when the measured best beats the pool's reference value: a lab measured
+    better than the table said, and its values and the pool's disagree. Clamped to 0 it
+    would read as "the optimum was found".
+    """
+    return direction.sign * (optimum - best)
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:
