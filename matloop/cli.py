@@ -1246,7 +1246,10 @@ def campaign_run(
                 switched, planner = _strategy(
                     settings.strategy, surrogate, acquisition, stored=True
                 )
-                console.print(f"these rounds choose with {escape(switched)}")
+                instead = (
+                    f" instead of {settings.strategy}" if switched != settings.strategy else ""
+                )
+                console.print(f"these rounds choose with {escape(switched + instead)}")
             else:
                 planner = strategy_planner(settings.strategy)
             version = settings.prior_model if prior is None else prior
