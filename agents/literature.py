@@ -92,7 +92,8 @@ class IngestSummary:
         skipped: Papers already stored (re-ingested: nothing written).
         matched: For each file skipped, the stored paper it was taken for.
         revised: ``(path, keys)`` of each file stored as a new paper while papers read
-            from the same file before are stored too (an edited file: both count).
+            from the same file under the same title are stored too (an edited file:
+            both count).
         failed: ``(path, message)`` of each file that could not be read.
         sentences: Sentences tagged.
         records_new: New property records.
@@ -398,7 +399,8 @@ def ingest_paths(
             else:
                 if outcome.new:
                     summary.papers += 1
-                    if older := store.keys_read_from(paper.source, outcome.paper_key):
+                    older = store.earlier_versions(paper.source, paper.title, outcome.paper_key)
+                    if older:
                         summary.revised.append((str(path), older))
                     summary.sentences += outcome.passages
                     summary.records_new += outcome.records_new

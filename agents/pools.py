@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pymatgen.core import Composition
 
@@ -297,20 +297,24 @@ def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: b
     """
     allowed = set()
     for formula in known:
+        if not substituted:  # the grid point it is: TiO2 and Ti0.333O0.667 are one
+            formula = _on_the_grid(space, formula)
         fractions = Composition(formula).fractional_composition.as_dict()
         if not space.allows(fractions, on_grid=not substituted):
             continue
-        if substituted and is_charge_balanced(fractions):
+        if not substituted or is_charge_balanced(fractions):
             allowed.add(reduced_formula(fractions))
-        elif not substituted:  # the grid point it is: TiO2 and Ti0.333O0.667 are one
-            allowed.add(_on_the_grid(space, formula))
     return len(allowed)
 
 
 def _on_the_grid(space: CompositionSpace, formula: str) -> str:
-    """``formula``'s reduced formula at the nearest grid point (itself when off any)."""
+    """``formula``'s reduced formula at the nearest grid point (itself when off any).
+
+    On the grid as the space reads it, charge balance aside: Ti0.33333333O0.66666667 has
+    no whole atoms to balance, its grid point TiO2 has.
+    """
     fractions = Composition(formula).fractional_composition.as_dict()
-    if not space.allows(fractions):
+    if not replace(space, charge_balanced=False).allows(fractions):
         return formula
     steps = {element: round(share * space.grid) for element, share in fractions.items()}
     return reduced_formula({element: n for element, n in steps.items() if n})

@@ -88,7 +88,7 @@ class PaperDocument(Document):
     records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
 
-    meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at"]}
+    meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at", "source"]}
 
 
 class PassageDocument(Document):
@@ -456,13 +456,18 @@ class LiteratureStore:
             records_rejected=extraction.records_rejected,
         )
 
-    def keys_read_from(self, source: str, other_than: str) -> list[str]:
-        """Keys of the papers read from the file ``source``, but ``other_than``'s, oldest first.
+    def earlier_versions(self, source: str, title: str, other_than: str) -> list[str]:
+        """Keys of other papers read from the file ``source`` under ``title``, oldest first.
 
-        An edited file is another text, so another paper: its earlier versions remain.
+        An edited file is another text, so another paper: its earlier versions remain. A
+        reused file name holding another paper (``scan0001.pdf``) has another title.
         """
         found = PaperDocument.objects(source=source, key__ne=other_than).order_by("ingested_at")
-        return [str(d["key"]) for d in found.only("key").as_pymongo()]
+        rows = found.only("key", "title").as_pymongo()
+        same = " ".join(title.split()).lower()
+        return [
+            str(d["key"]) for d in rows if " ".join(str(d.get("title", "")).split()).lower() == same
+        ]
 
     def remove_paper(self, key: str) -> RemovedPaper:
         """Remove a paper, its sentences and mentions, and what its records took from it.
@@ -1092,14 +1097,14 @@ def reread_adduct_records() -> None:
     claim read today (``MgH14SO11``) became a second record. A record whose source
     mention is a hydrate or other adduct (:func:`literature.normalize.adduct_formula`)
     gets today's formula, then records are keyed and merged again
-    (:func:`merge_records_by_composition`). Idempotent: each update is filtered on the
-    formula read, and a record already so read changes nothing.
+    (:func:`merge_records_by_composition`, always: a run that stopped between the two
+    leaves formulas read and keys not yet merged). Idempotent: each update is filtered on
+    the formula read, and a record already so read changes nothing.
     """
     from literature.normalize import adduct_formula
 
     records = PropertyRecordDocument._get_collection()
     fields = {"formula": 1, "sources.material_text": 1}
-    reread = False
     for raw in records.find({"formula": {"$ne": None}}, fields):
         texts = (source.get("material_text") or "" for source in raw.get("sources", []))
         meant = next((f for f in map(adduct_formula, texts) if f is not None), None)
@@ -1110,9 +1115,7 @@ def reread_adduct_records() -> None:
         update: dict[str, Any] = {"material": meant, "formula": meant, "formula_reduced": wanted}
         update |= {"elements": elements, "nelements": len(elements)}
         records.update_one({"_id": raw["_id"], "formula": raw["formula"]}, {"$set": update})
-        reread = True
-    if reread:
-        merge_records_by_composition()
+    merge_records_by_composition()
 
 
 def _rekeyed(moves: list[tuple[str, ObjectId, str]]) -> dict[str, list[ObjectId]]:

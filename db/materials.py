@@ -222,7 +222,7 @@ def reread_written_formulas() -> None:
     """Key each material by its written formula read as it is read today (idempotent).
 
     Before hydrates were written out, ``CuSO4.5H2O`` was keyed as pymatgen reads it (Cu S
-    O4.5 H2 O: ``CuH2SO5.5``), so the same formula registered today (``CuH10SO9``) became a
+    O4.5 H2 O: ``Cu2H4S2O11``), so the same formula registered today (``CuH10SO9``) became a
     second material. Each material's written formula is read again
     (:func:`literature.formulas.read_formula`) and the material stored as it would be
     today: its key, elements and descriptive formula change, or, when a material already

@@ -672,10 +672,20 @@ def _replacement_draws(space: SearchSpace, x: np.ndarray, rng: np.random.Generat
     span = np.where(np.repeat(categorical, widths), 0.0, np.ptp(bounds, axis=0))  # keep choices
     for scale in NEARBY_SCALES:
         moved = x + rng.normal(size=(REPLACEMENT_DRAWS, space.dim)) * scale * span
-        nearby = [p for p in space.decode(np.clip(moved, *bounds)) if space.contains(p)]
+        points = [_onto_totals(space, p) for p in space.decode(np.clip(moved, *bounds))]
+        nearby = [p for p in points if space.contains(p)]
         if nearby:
             draws.append(space.encode(nearby))
     return np.vstack(draws)
+
+
+def _onto_totals(space: SearchSpace, point: Parameters) -> Parameters:
+    """``point`` with each mixture rescaled to its simplex total (a move breaks it)."""
+    for simplex in space.simplex:
+        total = sum(float(point[name]) for name in simplex.names)
+        if total > 0:
+            point |= {name: float(point[name]) * simplex.total / total for name in simplex.names}
+    return point
 
 
 def fitting_scale(values: np.ndarray) -> np.ndarray:

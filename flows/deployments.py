@@ -449,11 +449,10 @@ def serve_campaign(
     drop_stale_runs(deployments)  # and a run of old settings is none either
     if paused:
         logger.warning(
-            "the schedule of %s/%s was paused in Prefect: it stays paused (`prefect "
-            "deployment schedule resume %s/%s SCHEDULE_ID` resumes it)",
+            "the schedule of %s/%s was paused in Prefect: it stays paused (`matloop flows "
+            "resume %s` resumes it)",
             run_campaign.name,
             campaign,
-            run_campaign.name,
             campaign,
         )
     if interval is not None and oracle and not closed and not paused:
@@ -554,10 +553,11 @@ def schedule_paused(name: str) -> bool:
 def set_schedule_active(name: str, active: bool) -> list[str]:
     """Pause (``active=False``) or resume every schedule of the deployment ``name``.
 
-    Prefect deletes a paused schedule's runs still waiting, and makes them again when it
-    is resumed; a serve keeps serving the deployment meanwhile (results events, runs made
-    by hand), and a restarted serve keeps the schedule as it finds it
-    (:func:`schedule_paused`).
+    Pausing deletes the schedule's runs still waiting: Prefect deletes its future ones,
+    and this the ones already late and a serve's catch-up run, which would still start
+    (runs made by hand are kept). Resuming makes them again from now on. A serve keeps
+    serving the deployment meanwhile (results events, runs made by hand), and a restarted
+    serve keeps the schedule as it finds it (:func:`schedule_paused`).
 
     Args:
         name: ``flow/deployment``, e.g. ``run-campaign/opv``.
@@ -590,6 +590,14 @@ def set_schedule_active(name: str, active: bool) -> list[str]:
             if each.active != active:
                 client.update_deployment_schedule(deployment.id, each.id, active=active)
                 changed.append(_described(each.schedule))
+        if not active:
+            waiting = deployment_runs(
+                client, [deployment.id], [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC
+            )
+            for run in waiting:
+                made_here = run.auto_scheduled or CATCH_UP_TAG in run.tags
+                if made_here and run.run_count == 0 and run.state_name in NOT_YET_RUN:
+                    client.delete_flow_run(run.id)
     return changed
 
 

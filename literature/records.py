@@ -122,14 +122,21 @@ def impossible(record: PropertyRecord) -> bool:
     return why_impossible(record.property, record.unit, *values) is not None
 
 
-def why_impossible(property: str, unit: str | None, *values: float | None) -> str | None:
-    """Why a reading is :func:`impossible` (``values``: value, low, high), or None."""
-    stated = [v for v in values if v is not None]
+def why_impossible(
+    property: str, unit: str | None, value: float | None, low: float | None, high: float | None
+) -> str | None:
+    """Why a reading is :func:`impossible`, or None.
+
+    A lower bound of 0 K ("Tc > 0 K": a ``low``, no ``high``) says the material
+    superconducts: kept.
+    """
+    stated = [v for v in (value, low, high) if v is not None]
     if property not in ABSOLUTE_TEMPERATURES or unit != "K" or not stated:
         return None
     if min(stated) < 0:
         return "below absolute zero"
-    if max(stated) == 0:
+    lower_bound = low is not None and high is None  # "> 0 K"; a bare value is a point
+    if not lower_bound and max(stated) == 0:
         return "at 0 K, which is no transition"
     return None
 

@@ -73,6 +73,9 @@ def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: 
     assert left["key"] != old["key"]
     missing = cli.invoke(app, ["literature", "remove", old["key"], "--yes"])
     assert missing.exit_code == 1 and "no paper" in missing.output
+    paper.write_text("Nb3Ge films\n\nNb3Ge becomes superconducting at 23 K.")  # name reused
+    other = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    assert "1 papers stored" in other.output and "stored before" not in other.output
 
 
 def test_a_file_with_more_sentences_than_a_paper_is_refused_unread(

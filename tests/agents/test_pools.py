@@ -57,6 +57,10 @@ def test_a_known_composition_written_with_floats_is_its_grid_point() -> None:
         pool = generate_pool(rules, lambda elements, written=written: written)
         assert sorted(reduced_formula(p) for p in pool.points) == ["O2", "Ti", "Ti2O"]
         assert pool.recipe.known_left_out == 1
+    # charge balanced: the floats have no whole atoms to balance, their grid point has
+    balanced = CompositionRules(("Ti", "O"), grid=3, charge_balanced=True)
+    with pytest.raises(ValueError, match="but the 1 already known, left out"):
+        generate_pool(balanced, lambda elements: floats)  # TiO2 was the only one
 
 
 def test_substitutions_make_the_pool_with_formulas_read_as_meant() -> None:

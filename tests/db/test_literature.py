@@ -633,6 +633,20 @@ def test_a_record_read_from_a_hydrate_before_its_water_was_read_is_merged_on_upg
     assert sorted(db_literature_records.find({}), key=lambda row: str(row["_id"])) == before
 
 
+def test_a_hydrate_reread_that_stopped_before_merging_merges_when_run_again(
+    literature: LiteratureStore,
+) -> None:
+    records = PropertyRecordDocument._get_collection()
+    literature.ingest(read("10.1/h-a", "MgSO4.7H2O has Tc 5 K.", ["MgSO4.7H2O"], ["5 K"]))
+    old = records.find_one({})
+    stale = "H20Mg10O57S10|" + old["key"].split("|", 1)[1]  # its formula read, key not yet
+    records.update_one({"_id": old["_id"]}, {"$set": {"key": stale}})
+    literature.ingest(read("10.1/h-b", "MgSO4.7H2O has Tc 5 K.", ["MgSO4.7H2O"], ["5 K"]))
+    assert records.count_documents({}) == 2
+    reread_adduct_records()  # the step run again after a crash
+    assert records.count_documents({}) == 1
+
+
 LSCO_A = read("10.1/lsco-a", "La1.85Sr0.15CuO4 has Tc 38 K.", ["La1.85Sr0.15CuO4"], ["38 K"])
 LSCO_B = read("10.1/lsco-b", "La3.7Sr0.3Cu2O8 has Tc 38 K.", ["La3.7Sr0.3Cu2O8"], ["38 K"])
 

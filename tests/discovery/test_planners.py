@@ -496,6 +496,8 @@ def test_a_repeat_is_replaced_inside_the_space_s_constraints() -> None:
     assert np.abs(unit[:, None] - to_unit(MIXTURE_SPACE, X)[None]).max(axis=-1).min() > 1e-4
     for s in plan.suggestions:
         MIXTURE_SPACE.validate(s.parameters)
+    # drawn around the repeat, rescaled onto the mixture's total: still by the best corner
+    assert max(float(s.parameters["a"]) for s in plan.suggestions) > 0.99
 
 
 def test_a_categorical_space_measured_in_full_proposes_a_repeat_rather_than_nothing() -> None:

@@ -336,13 +336,23 @@ def test_a_schedule_paused_in_prefect_stays_paused_when_serving_restarts(
 
 def test_flows_pause_and_resume_a_campaign_s_schedule_while_it_is_served() -> None:
     name, _, (run_campaign, *_) = _deployed(interval=600)
+    late = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
     with get_client(sync_client=True) as client:
+        caught_up, by_hand = (  # a catch-up run, late (its serve busy): it would still start
+            client.create_flow_run_from_deployment(
+                run_campaign, state=Scheduled(scheduled_time=late), tags=tags
+            )
+            for tags in ([CATCH_UP_TAG], [])
+        )
         paused = CliRunner().invoke(flows_app, ["pause", name])
         assert paused.exit_code == 0, paused.output
         assert " ".join(paused.output.split()) == (
             f"run-campaign/{name}: paused (every 600 s); `matloop flows resume {name}` undoes it"
         )
         assert schedule_paused(f"run-campaign/{name}")
+        with pytest.raises(ObjectNotFound):
+            client.read_flow_run(caught_up.id)
+        assert _state(client, by_hand).type == StateType.SCHEDULED  # made by hand: kept
         again = CliRunner().invoke(flows_app, ["pause", name])
         assert "its schedule was paused already" in again.output
         resumed = CliRunner().invoke(flows_app, ["resume", name])

@@ -130,6 +130,8 @@ def test_a_tc_of_0_k_is_no_transition_and_gives_no_record() -> None:
         ("Nb3Ge", 0.0, 23.0),  # a range from 0 K is a claim
     ]
     assert extraction.records_rejected == 1
+    above_zero = replace(extraction.records[0], value=0.0, low=0.0, high=None, qualifier=">")
+    assert not impossible(above_zero)  # "Tc > 0 K": it superconducts
 
 
 def records_of(text: str, pieces: list[tuple[str, str]]) -> list[tuple[str, dict[str, float]]]:
