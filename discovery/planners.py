@@ -207,7 +207,7 @@ class RandomPlanner:
         """
         space = problem.space
         tolerance = SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
-        taken = np.vstack([problem.X, problem.X_pending]).reshape(-1, space.dim)
+        taken = np.vstack([np.reshape(a, (-1, space.dim)) for a in (problem.X, problem.X_pending)])
         points = []
         for point in space.sample(q, rng):
             for _ in range(REDRAWS):
