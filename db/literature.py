@@ -1097,25 +1097,30 @@ def reread_adduct_records() -> None:
     claim read today (``MgH14SO11``) became a second record. A record whose source
     mention is a hydrate or other adduct (:func:`literature.normalize.adduct_formula`)
     gets today's formula, then records are keyed and merged again
-    (:func:`merge_records_by_composition`, always: a run that stopped between the two
-    leaves formulas read and keys not yet merged). Idempotent: each update is filtered on
-    the formula read, and a record already so read changes nothing.
+    (:func:`merge_records_by_composition`) when a record's key is not its formula's: also
+    when a run stopped between the two, its formulas read and keys not yet merged.
+    Idempotent: each update is filtered on the formula read, and a record already so read
+    changes nothing.
     """
     from literature.normalize import adduct_formula
 
     records = PropertyRecordDocument._get_collection()
-    fields = {"formula": 1, "sources.material_text": 1}
+    fields = {"formula": 1, "key": 1, "sources.material_text": 1}
+    rekey = False
     for raw in records.find({"formula": {"$ne": None}}, fields):
+        stored = canonical_reduced_formula(raw["formula"])
         texts = (source.get("material_text") or "" for source in raw.get("sources", []))
         meant = next((f for f in map(adduct_formula, texts) if f is not None), None)
-        wanted = canonical_reduced_formula(meant) if meant else None
-        if wanted is None or wanted == canonical_reduced_formula(raw["formula"]):
+        wanted = canonical_reduced_formula(meant) if meant else stored
+        rekey |= raw["key"].split("|", 1)[0] != wanted
+        if meant is None or wanted is None or wanted == stored:
             continue
         elements = sorted(str(element) for element in Composition(meant).elements)
         update: dict[str, Any] = {"material": meant, "formula": meant, "formula_reduced": wanted}
         update |= {"elements": elements, "nelements": len(elements)}
         records.update_one({"_id": raw["_id"], "formula": raw["formula"]}, {"$set": update})
-    merge_records_by_composition()
+    if rekey:
+        merge_records_by_composition()
 
 
 def _rekeyed(moves: list[tuple[str, ObjectId, str]]) -> dict[str, list[ObjectId]]:
