@@ -144,12 +144,11 @@ def generate_pool(
     space = rules.space()
     meant = _read_all(rules.substitute_from, read_formula)  # before any work
     taken = set(known(space.elements))
-    if not meant:  # Ti0.33333333O0.66666667, written with floats, is the grid's TiO2
-        taken |= {_on_the_grid(space, formula) for formula in taken}
     if meant:  # the pool is the substitutions: likely chemistry, not every grid point
         points, dropped = _substitutions(rules, space, meant, taken)
         recipe = _pool_recipe(space, meant, taken, dropped)
-    else:
+    else:  # Ti0.33333333O0.66666667, written with floats, is the grid's TiO2
+        taken = {_on_the_grid(space, formula) for formula in taken}
         recipe = _pool_recipe(space, meant, taken)
         points = _grid(space, taken, recipe.known_left_out, limit)
     if not points:
@@ -296,9 +295,7 @@ def _known_allowed(space: CompositionSpace, known: Iterable[str], substituted: b
     own stoichiometry, off the grid, and are always charge balanced).
     """
     allowed = set()
-    for formula in known:
-        if not substituted:  # the grid point it is: TiO2 and Ti0.333O0.667 are one
-            formula = _on_the_grid(space, formula)
+    for formula in known:  # on a grid, each as its grid point (:func:`_on_the_grid`)
         fractions = Composition(formula).fractional_composition.as_dict()
         if not space.allows(fractions, on_grid=not substituted):
             continue

@@ -206,7 +206,7 @@ class RandomPlanner:
         others are redrawn, so a continuous space's draws are as they always were.
         """
         space = problem.space
-        tolerance = SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
+        tolerance = _same_experiment(space)
         taken = np.vstack([np.reshape(a, (-1, space.dim)) for a in (problem.X, problem.X_pending)])
         points = []
         for point in space.sample(q, rng):
@@ -633,25 +633,30 @@ def new_experiments(
         One suggestion per point, in order.
     """
     space = problem.space
-    tolerance = SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
+    tolerance = _same_experiment(space)
     taken = [np.asarray(problem.X, float).reshape(-1, space.dim), pending.cpu().numpy()]
     rng = np.random.default_rng(seed)
     suggestions = []
     for point, value in zip(points, values, strict=True):
-        x = space.encode([point])
-        if _repeats(x, np.vstack(taken), tolerance)[0]:
+        x, done = space.encode([point]), np.vstack(taken)
+        if _repeats(x, done, tolerance)[0]:
             draws = _replacement_draws(space, x[0], rng)
-            fresh = draws[~_repeats(draws, np.vstack(taken), tolerance)]
+            fresh = draws[~_repeats(draws, done, tolerance)]
             if len(fresh):
-                picks = torch.as_tensor(np.vstack(taken[1:]), dtype=pending.dtype)
+                picks = torch.as_tensor(np.vstack(taken[1:])).to(pending)  # pending + batch
                 rows, scores = optimize_over_pool(
-                    acqf, torch.as_tensor(fresh).to(pending), 1, picks.to(pending)
+                    acqf, torch.as_tensor(fresh).to(pending), 1, picks
                 )
                 x, value = fresh[rows], scores[0]
                 point = space.decode(x)[0]
         taken.append(x)
         suggestions.append(Suggestion(point, None, float(value)))
     return suggestions
+
+
+def _same_experiment(space: SearchSpace) -> np.ndarray:
+    """``d`` distances within which two encoded points are one experiment (SAME_EXPERIMENT)."""
+    return SAME_EXPERIMENT * np.ptp(space.bounds(), axis=0)
 
 
 def _repeats(X: np.ndarray, taken: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
