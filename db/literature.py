@@ -200,11 +200,30 @@ class PropertyRecordDocument(Document):
     }
 
 
+class FailedFileDocument(Document):
+    """A watched file that could not be read into a paper, as it was when it failed.
+
+    A watch (``flows serve-literature``) does not read it again, nor warn again, while
+    its size and modification time and the matloop version stay the same: the same file
+    fails the same way. Storing a paper from the path forgets it.
+    """
+
+    path = StringField(required=True, unique=True)  # absolute, resolved
+    size = IntField(required=True, min_value=0)  # bytes
+    modified_ns = IntField(required=True)  # st_mtime_ns
+    reader = StringField(required=True)  # "matloop 0.1.0": a new version reads it again
+    error = StringField(required=True)
+    failed_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "failed_files"}
+
+
 LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     PaperDocument,
     PassageDocument,
     MentionDocument,
     PropertyRecordDocument,
+    FailedFileDocument,
 )
 
 
@@ -417,6 +436,7 @@ class LiteratureStore:
             for m in extraction.mentions
         ]
         _insert(mentions, session)
+        FailedFileDocument._get_collection().delete_one({"path": paper.source}, session=session)
         new = merged = 0
         collection = PropertyRecordDocument._get_collection()
         for record in extraction.records:
@@ -455,6 +475,32 @@ class LiteratureStore:
             records_merged=merged,
             records_rejected=extraction.records_rejected,
         )
+
+    def failed_before(
+        self, path: str, size: int, modified_ns: int, reader: str
+    ) -> FailedFileDocument | None:
+        """How the file at ``path`` failed, if it did as it is now (size, time, reader)."""
+        found = FailedFileDocument.objects(
+            path=path, size=size, modified_ns=modified_ns, reader=reader
+        )
+        return found.first()
+
+    def remember_failure(
+        self, path: str, size: int, modified_ns: int, reader: str, error: str
+    ) -> None:
+        """Remember that the file at ``path``, as it is now, failed with ``error``."""
+        FailedFileDocument.objects(path=path).update_one(
+            upsert=True,
+            set__size=size,
+            set__modified_ns=modified_ns,
+            set__reader=reader,
+            set__error=error,
+            set__failed_at=utcnow(),
+        )
+
+    def forget_failure(self, path: str) -> None:
+        """Forget a failure at ``path`` (its paper is stored, or stored before)."""
+        FailedFileDocument.objects(path=path).delete()
 
     def earlier_versions(self, source: str, title: str, other_than: str) -> list[str]:
         """Keys of other papers read from the file ``source`` under ``title``, oldest first.

@@ -5,14 +5,15 @@ where a ``literature`` module would shadow the ``literature`` package.
 
 ``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
 its own task only (reported in the flow's result and logged as a warning with its
-error), never the batch; so does a watched path that is gone. The run's final state
-message counts what it did (``2 stored, 1 skipped (stored before), 1 failed``), as the
-campaign flows' do. Storing is
-idempotent by paper key, so a retried task or a re-run flow adds nothing. Each worker
-process loads the tagger and the sentence encoder once. With ``settle`` (what the
-scheduled deployment over watched folders passes), files modified within the last
-``settle`` seconds are left for a later run: one still being copied in would otherwise
-be stored half-written, as a paper of its own.
+error), never the batch; so does a watched path that is gone. A failed file is
+remembered: unchanged, it is not read nor warned about again (``failed_before``). The
+run's final state message counts what it did (``2 stored, 1 skipped (stored before), 1
+failed, ...``), as the campaign flows' do. Storing is idempotent by paper key, so a
+retried task or a re-run flow adds nothing. Each worker process loads the tagger and
+the sentence encoder once. With ``settle`` (what the scheduled deployment over watched
+folders passes), files modified within the last ``settle`` seconds are left for a later
+run: one still being copied in would otherwise be stored half-written, as a paper of
+its own.
 
 Scaling out: like ``train_many`` (:mod:`flows.training`), run it with a Dask task runner,
 ``ingest_literature.with_options(task_runner=dask_task_runner(address))(paths, uri)``:
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,6 +40,7 @@ from agents.literature import (
     settled_files,
     train_and_register,
 )
+from db.convert import iso
 from db.literature import LiteratureStore
 from flows.tasks import TRANSIENT_ERRORS, _io, campaign_store, database_uri
 from literature.ner import TrainConfig
@@ -57,28 +60,58 @@ def extractor(uri: str, version: str | None, embeddings: bool) -> Extractor:
         return _extractors[key]
 
 
+#: What reads a watched file; a file that failed is read again by another matloop version.
+READER = f"matloop {package_version('matloop')}"
+
+
 @task(name="ingest-file", task_run_name="ingest-{path}", **_io)
 def ingest_file(
     path: str, uri: str, version: str | None = None, embeddings: bool = True
 ) -> dict[str, Any]:
     """Read, extract and store one paper (idempotent by paper key).
 
+    A file that failed before and is unchanged since (its size and modification time,
+    and the matloop version) is not read again, nor warned about again: the same file
+    fails the same way. It is reported as ``failed_before``, with its error.
+
     Returns:
-        ``{"path", "status": "stored"|"skipped"|"failed", ...}``; a file that cannot be
-        parsed is reported as ``failed`` with the parser's message, not raised.
+        ``{"path", "status": "stored"|"skipped"|"failed"|"failed_before", ...}``; a file
+        that cannot be parsed is reported as ``failed`` with the parser's message, not
+        raised.
     """
     from literature.parsing import ParseError, read_paper
 
-    try:
-        paper = read_paper(path)
-    except (ParseError, OSError) as error:
-        return {"path": path, "status": "failed", "error": str(error)}
-    reader = extractor(uri, version, embeddings)
+    campaign_store(uri)  # connects this process
     store = LiteratureStore()
+    try:
+        where, size, modified_ns = _file_stamp(path)
+        earlier = store.failed_before(where, size, modified_ns, READER)
+        if earlier is not None:
+            return {
+                "path": path,
+                "status": FAILED_BEFORE,
+                "error": earlier.error,
+                "failed_at": iso(earlier.failed_at),
+            }
+        paper = read_paper(path)
+    except OSError as error:  # unreadable, or gone since it was listed: not remembered
+        return {"path": path, "status": "failed", "error": str(error)}
+    except ParseError as error:
+        store.remember_failure(where, size, modified_ns, READER, str(error))
+        return {"path": path, "status": "failed", "error": str(error)}
     stored = store.stored_key(paper)  # before tagging: a stored paper costs nothing
     if stored is not None:
+        store.forget_failure(where)
         return {"path": path, "status": "skipped", "paper": stored}
-    report = store.ingest(reader.extract(paper))
+    reader = extractor(uri, version, embeddings)  # no tagger fails every file: not remembered
+    try:
+        report = store.ingest(reader.extract(paper))
+    except TRANSIENT_ERRORS:
+        raise
+    except Exception as error:  # the text itself fails extraction: it would again
+        why = f"{type(error).__name__}: {error}"
+        store.remember_failure(where, size, modified_ns, READER, why)
+        raise
     return {
         "path": path,
         "status": "stored" if report.new else "skipped",
@@ -90,9 +123,17 @@ def ingest_file(
     }
 
 
+def _file_stamp(path: str) -> tuple[str, int, int]:
+    """A file's absolute, resolved path, size (bytes) and modification time (ns)."""
+    info = Path(path).stat()
+    return str(Path(path).resolve()), info.st_size, info.st_mtime_ns
+
+
 #: Status of a file left for a later run: modified within the settle time.
 UNSETTLED = "unsettled"
-STATUSES = ("stored", "skipped", "failed", UNSETTLED)
+#: Status of a file not read again: it failed before and is unchanged.
+FAILED_BEFORE = "failed_before"
+STATUSES = ("stored", "skipped", "failed", FAILED_BEFORE, UNSETTLED)
 
 
 @flow(name="ingest-literature")
@@ -117,8 +158,9 @@ def ingest_literature(
 
     Returns:
         Counts by status (``stored``, ``skipped`` (stored before), ``failed``,
-        ``unsettled`` (left for a later run)) and each file's outcome (a failed one
-        with its ``error``).
+        ``failed_before`` (unchanged since it failed: not read again), ``unsettled``
+        (left for a later run)) and each file's outcome (a failed one with its
+        ``error``).
     """
     uri = database_uri(uri)
     missing = missing_paths(paths)  # a watched folder gone (unmounted): the rest go on
@@ -135,6 +177,7 @@ def ingest_literature(
     outcomes = gone + [_outcome(p, f) for p, f in zip(files, futures, strict=True)] + left
     counts = {s: sum(o["status"] == s for o in outcomes) for s in STATUSES}
     _log_failed(outcomes)
+    _log_failed_before(outcomes)
     _log_unsettled(left)
     message = _ingest_message(counts)
     get_run_logger().info("%s", message)
@@ -159,10 +202,11 @@ def _outcome(path: Path, future: PrefectFuture[dict[str, Any]]) -> dict[str, Any
 
 
 def _ingest_message(counts: dict[str, int]) -> str:
-    """``"2 stored, 1 skipped (stored before), 1 failed, 0 left for a later run"``."""
+    """What a run did, e.g. ``"2 stored, 1 skipped (stored before), 1 failed, ..."``."""
     return (
         f"{counts['stored']} stored, {counts['skipped']} skipped (stored before), "
-        f"{counts['failed']} failed, {counts[UNSETTLED]} left for a later run"
+        f"{counts['failed']} failed, {counts[FAILED_BEFORE]} failed before (unchanged), "
+        f"{counts[UNSETTLED]} left for a later run"
     )
 
 
@@ -172,6 +216,18 @@ def _log_failed(outcomes: list[dict[str, Any]]) -> None:
     for outcome in outcomes:
         if outcome["status"] == "failed":
             logger.warning("%s failed: %s", outcome["path"], outcome["error"])
+
+
+def _log_failed_before(outcomes: list[dict[str, Any]]) -> None:
+    """One line for the files not read again, which were warned about when they failed."""
+    paths = [o["path"] for o in outcomes if o["status"] == FAILED_BEFORE]
+    if paths:
+        get_run_logger().info(
+            "%d file(s) failed before and are unchanged, not read again: %s "
+            "(`matloop literature ingest PATH` reads one now)",
+            len(paths),
+            ", ".join(paths),
+        )
 
 
 def _log_unsettled(left: list[dict[str, Any]]) -> None:

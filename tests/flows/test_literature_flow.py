@@ -48,7 +48,7 @@ def test_ingest_literature_stores_each_paper_once_and_skips_bad_files(
     assert passages == 6 and all(p.embedding for p in PassageDocument.objects)
     assert {p.model_version for p in PaperDocument.objects} == {registered_tagger}
     again = ingest_literature([str(tmp_path)], mongodb_uri)
-    assert (again["stored"], again["skipped"], again["failed"]) == (0, 2, 1)
+    assert (again["stored"], again["skipped"], again["failed_before"]) == (0, 2, 1)
     assert PassageDocument.objects.count() == passages
 
 

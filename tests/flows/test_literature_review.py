@@ -8,10 +8,12 @@ from pathlib import Path
 import pytest
 
 from agents.literature import missing_paths, paper_files
-from db.literature import LiteratureStore, PaperDocument
+from db.literature import FailedFileDocument, LiteratureStore, PaperDocument
 from discovery.domain import ModelArtifact
 from flows.ingestion import ingest_literature
 from literature.ner import Tagger
+from literature.pipeline import Extractor
+from literature.text import Paper
 
 MGB2 = "Superconductivity in MgB2\n\nMgB2 becomes superconducting at 39 K. It is cheap."
 
@@ -57,7 +59,10 @@ def test_ingest_literature_warns_of_each_failed_file_and_counts_in_its_state(
         [str(papers), str(gone)], mongodb_uri, embeddings=False, return_state=True
     )
     assert state.is_completed()  # bad files fail alone: the run goes on
-    assert state.message == "1 stored, 0 skipped (stored before), 2 failed, 0 left for a later run"
+    assert state.message == (
+        "1 stored, 0 skipped (stored before), 2 failed, 0 failed before (unchanged), "
+        "0 left for a later run"
+    )
     result = state.result()
     assert (result["stored"], result["failed"]) == (1, 2)
     assert PaperDocument.objects.count() == 1
@@ -72,4 +77,70 @@ def test_ingest_literature_warns_of_each_failed_file_and_counts_in_its_state(
     logged = [r.getMessage() for r in caplog.records if r.levelno == logging.INFO]
     assert state.message in logged
     again = ingest_literature([str(papers)], mongodb_uri, embeddings=False, return_state=True)
-    assert again.message == "0 stored, 1 skipped (stored before), 1 failed, 0 left for a later run"
+    assert again.message == (  # the junk failed before: not read nor warned about again
+        "0 stored, 1 skipped (stored before), 0 failed, 1 failed before (unchanged), "
+        "0 left for a later run"
+    )
+
+
+def test_a_watched_file_that_failed_is_not_read_again_while_it_is_unchanged(
+    registered_tagger: str,
+    mongodb_uri: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    papers = tmp_path / "papers"
+    papers.mkdir()
+    junk = papers / "junk.pdf"
+    junk.write_bytes(b"%PDF-1.4\n\x00\x01 truncated")
+
+    def run() -> tuple[str, list[str]]:
+        caplog.clear()
+        with caplog.at_level(logging.INFO):
+            state = ingest_literature(
+                [str(papers)], mongodb_uri, embeddings=False, return_state=True
+            )
+        warned = [
+            r.getMessage()
+            for r in caplog.records
+            if r.levelno == logging.WARNING and r.name == "prefect.flow_runs"
+        ]
+        return str(state.message), warned
+
+    message, warned = run()
+    assert message.startswith("0 stored, 0 skipped (stored before), 1 failed, 0 failed before")
+    assert len(warned) == 1 and FailedFileDocument.objects.count() == 1
+    message, warned = run()  # the same file: no second warning, counted apart
+    assert message == (
+        "0 stored, 0 skipped (stored before), 0 failed, 1 failed before (unchanged), "
+        "0 left for a later run"
+    )
+    assert warned == []
+    assert any(f"not read again: {junk}" in r.getMessage() for r in caplog.records)
+    monkeypatch.setattr("flows.ingestion.READER", "matloop 99.0")  # an upgrade reads it again
+    assert run()[0].startswith("0 stored, 0 skipped (stored before), 1 failed, 0 failed before")
+    junk.write_bytes(b"%PDF-1.4\n\x00\x01 truncated, copied again")  # changed: read again
+    message, warned = run()
+    assert ", 1 failed, 0 failed before" in message and len(warned) == 1
+    junk.write_text(MGB2)  # mended: stored, and the failure forgotten
+    assert run()[0].startswith("1 stored, 0 skipped (stored before), 0 failed, 0 failed before")
+    assert FailedFileDocument.objects.count() == 0
+
+
+def test_a_file_whose_extraction_fails_is_remembered_as_failed(
+    registered_tagger: str, mongodb_uri: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "mgb2.txt").write_text(MGB2)
+
+    def refuse(self: Extractor, paper: Paper) -> None:
+        raise ValueError("a sentence the tagger cannot take")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Extractor, "extract", refuse)
+        first = ingest_literature([str(tmp_path)], mongodb_uri, embeddings=False)
+    assert first["failed"] == 1
+    assert first["files"][0]["error"] == "ValueError: a sentence the tagger cannot take"
+    again = ingest_literature([str(tmp_path)], mongodb_uri, embeddings=False)
+    assert again["failed_before"] == 1 and PaperDocument.objects.count() == 0
+    assert again["files"][0]["error"] == "ValueError: a sentence the tagger cannot take"
