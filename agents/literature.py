@@ -95,6 +95,9 @@ class IngestSummary:
             from the same file under the same title are stored too (an edited file:
             both count).
         failed: ``(path, message)`` of each file that could not be read.
+        not_english: ``(path, share)`` of each paper stored that is not in English, with
+            its share of English function words (:attr:`literature.text.Paper.english_share`):
+            the tagger reads English, so few or no records come out of it.
         sentences: Sentences tagged.
         records_new: New property records.
         records_merged: Readings added to existing records.
@@ -112,6 +115,7 @@ class IngestSummary:
     matched: list[StoredMatch] = field(default_factory=list)
     revised: list[tuple[str, list[str]]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
+    not_english: list[tuple[str, float]] = field(default_factory=list)
     sentences: int = 0
     records_new: int = 0
     records_merged: int = 0
@@ -402,6 +406,8 @@ def ingest_paths(
                     older = store.earlier_versions(paper.source, paper.title, outcome.paper_key)
                     if older:
                         summary.revised.append((str(path), older))
+                    if not paper.in_english:
+                        summary.not_english.append((str(path), paper.english_share or 0.0))
                     summary.sentences += outcome.passages
                     summary.records_new += outcome.records_new
                     summary.records_merged += outcome.records_merged
@@ -417,6 +423,21 @@ def ingest_paths(
     if summary.no_records:
         summary.tagger_scores = tagger_scores(extractor.model_version)
     return summary
+
+
+def not_english(path: str | Path, share: float) -> str:
+    """What is said of a paper that is not in English.
+
+    Args:
+        path: Its file.
+        share: Its share of English function words
+            (:attr:`literature.text.Paper.english_share`).
+    """
+    return (
+        f"{path} does not read as English ({share:.0%} of its words are English function "
+        "words, against 16% or more in English papers): the tagger reads English, so "
+        "expect few or no records from it"
+    )
 
 
 def stored_match(store: LiteratureStore, path: str | Path, source: str, key: str) -> StoredMatch:

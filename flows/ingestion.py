@@ -36,6 +36,7 @@ from prefect.states import Completed
 from agents.literature import (
     make_extractor,
     missing_paths,
+    not_english,
     paper_files,
     settled_files,
     train_and_register,
@@ -112,7 +113,8 @@ def ingest_file(
         why = f"{type(error).__name__}: {error}"
         store.remember_failure(where, size, modified_ns, READER, why)
         raise
-    return {
+    english = {} if paper.in_english else {"note": not_english(path, paper.english_share or 0)}
+    return english | {
         "path": path,
         "status": "stored" if report.new else "skipped",
         "paper": report.paper_key,
@@ -211,11 +213,13 @@ def _ingest_message(counts: dict[str, int]) -> str:
 
 
 def _log_failed(outcomes: list[dict[str, Any]]) -> None:
-    """A warning per file that failed, with its error: the run itself completes."""
+    """A warning per file that failed, with its error, and per paper not in English."""
     logger = get_run_logger()
     for outcome in outcomes:
         if outcome["status"] == "failed":
             logger.warning("%s failed: %s", outcome["path"], outcome["error"])
+        elif "note" in outcome:
+            logger.warning("%s", outcome["note"])
 
 
 def _log_failed_before(outcomes: list[dict[str, Any]]) -> None:

@@ -170,7 +170,13 @@ def literature_ingest(
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-    from agents.literature import ingest_paths, make_extractor, paper_files, quiet_libraries
+    from agents.literature import (
+        ingest_paths,
+        make_extractor,
+        not_english,
+        paper_files,
+        quiet_libraries,
+    )
     from matloop.cli import console, err, errors
 
     with errors(), quiet_libraries():
@@ -220,6 +226,8 @@ def literature_ingest(
             ),
             highlight=False,
         )
+    for path, share in summary.not_english:
+        err.print(escape(f"note: {not_english(path, share)}"), highlight=False)
     if summary.hint is not None:
         err.print(f"[yellow]hint[/yellow] {summary.hint}", highlight=False)
     if summary.failed and not (summary.papers or summary.skipped):

@@ -7,6 +7,17 @@ from typing import Any
 
 from literature.text import Span
 
+#: A German abstract of 60 words: Latin letters, formulas and units as an English one has.
+GERMAN = (
+    "Supraleitung in MgB2\n\n"
+    "Wir berichten über Supraleitung in Magnesiumdiborid MgB2 mit einer Sprungtemperatur "
+    "von 39 K. Die Proben wurden durch Festkörperreaktion aus Magnesium und Bor bei 900 °C "
+    "hergestellt. Die kritische Temperatur steigt unter Druck leicht an, während die "
+    "Dotierung mit Aluminium sie deutlich senkt. Messungen des Widerstands und der "
+    "Suszeptibilität zeigen einen scharfen Übergang. Die Ergebnisse deuten auf eine "
+    "phononvermittelte Paarung hin, wie sie für leichte Elemente erwartet wird."
+)
+
 
 def install_distribution(
     root: Path, module: str, source: str, group: str, entry: str, version: str = "0.1"

@@ -26,7 +26,7 @@ from literature.records import PaperExtraction
 from literature.text import Paper
 from matloop.cli import app
 from matloop.literature_cli import SORT_HELP
-from tests.stand_ins import SpansOf, tagger_metrics
+from tests.stand_ins import GERMAN, SpansOf, tagger_metrics
 
 
 @pytest.fixture
@@ -549,3 +549,13 @@ def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
     ):
         bad = cli.invoke(app, ["literature", "papers", *options])
         assert bad.exit_code == 1 and said in " ".join(bad.output.split()), bad.output
+
+
+def test_ingest_notes_a_paper_that_is_not_in_english(cli: CliRunner, tmp_path: Path) -> None:
+    (tmp_path / "de.txt").write_text(GERMAN)
+    (tmp_path / "en.txt").write_text("MgB2\n\n" + "MgB2 becomes superconducting at 39 K. " * 9)
+    result = cli.invoke(app, ["literature", "ingest", str(tmp_path), "--no-embeddings"])
+    said = " ".join(result.output.split())
+    assert "2 papers stored" in said
+    assert f"note: {tmp_path / 'de.txt'} does not read as English (0% of its words" in said
+    assert "en.txt does not read" not in said

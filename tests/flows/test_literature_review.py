@@ -14,6 +14,7 @@ from flows.ingestion import ingest_literature
 from literature.ner import Tagger
 from literature.pipeline import Extractor
 from literature.text import Paper
+from tests.stand_ins import GERMAN
 
 MGB2 = "Superconductivity in MgB2\n\nMgB2 becomes superconducting at 39 K. It is cheap."
 
@@ -144,3 +145,14 @@ def test_a_file_whose_extraction_fails_is_remembered_as_failed(
     again = ingest_literature([str(tmp_path)], mongodb_uri, embeddings=False)
     assert again["failed_before"] == 1 and PaperDocument.objects.count() == 0
     assert again["files"][0]["error"] == "ValueError: a sentence the tagger cannot take"
+
+
+def test_ingest_literature_warns_of_a_paper_not_in_english(
+    registered_tagger: str, mongodb_uri: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "de.txt").write_text(GERMAN)
+    with caplog.at_level(logging.WARNING):
+        result = ingest_literature([str(tmp_path)], mongodb_uri, embeddings=False)
+    (outcome,) = result["files"]
+    assert outcome["status"] == "stored" and "does not read as English" in outcome["note"]
+    assert outcome["note"] in [r.getMessage() for r in caplog.records]

@@ -16,6 +16,7 @@ import pytest
 
 from literature import Paper, ParseError, parse_paper, read_paper, read_papers
 from literature.parsing._common import is_references, normalise_doi
+from tests.stand_ins import GERMAN
 
 SUPERMAT_PAPER = "batch-1/1609.04957-CC.superconductors.tei.xml"
 SUPERMAT_TITLE = (
@@ -781,3 +782,14 @@ def test_a_paper_read_from_a_relative_path_names_its_file_absolutely(
     with pytest.raises(ParseError) as caught:  # a message names the file as it was given
         read_paper("../papers/bad.txt")
     assert caught.value.source == "../papers/bad.txt"
+
+
+def test_a_paper_in_another_language_does_not_read_as_english(
+    supermat_root: Path, tmp_path: Path
+) -> None:
+    german = parse_paper(GERMAN.encode(), "de.txt")
+    assert german.english_share == 0.0 and not german.in_english
+    shares = [read_paper(p).english_share for p in sorted(supermat_root.rglob("*.xml"))]
+    assert len(shares) == 120 and min(s for s in shares if s is not None) > 0.15
+    short = parse_paper(b"MgB2\n\nMgB2 becomes superconducting at 39 K.", "short.txt")
+    assert short.english_share is None and short.in_english  # too few words to tell
