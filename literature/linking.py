@@ -3,13 +3,17 @@
 Rules: in a sentence that says "respectively" (or "resp.") and lists n >= 2 materials
 and n values of one property, the i-th value refers to the i-th material ("MgB2 and
 NbSe2 have Tc of 39 K and 7 K, respectively"; "39 K and 7 K for MgB2 and NbSe2,
-respectively"). Otherwise a Tc value refers to the nearest material before it in its
-sentence, else the nearest one after it, else the last material of the two sentences
-before. Each rule carries, as its confidence, its precision on the gold links of
-SuperMat's training papers with gold entities (451 values linked to a material: the
-rules fire on 374 and are right on 318; ``benchmarks/linking.py`` measures it). The
+respectively"). Otherwise a Tc value refers to the material named right after it
+("[40 K] for [x ∼ 0.15]", "[42 K] ([y = 1.0])", "[32 K] for the [Pb-doped series]", "[48
+K] at [x = 0.2]": :data:`_RIGHT_AFTER`), so that "Tc rises from 40 K for x ∼ 0.15 to 70
+K for x ∼ 0.40" gives each value its own doping; else to the nearest material before it
+in its sentence, else the nearest one after it, else the last material of the two
+sentences before. Each rule carries, as its confidence, its precision on the gold links
+of SuperMat's training papers with gold entities (451 values linked to a material: the
+rules fire on 374 and are right on 336; ``benchmarks/linking.py`` measures it). The
 "respectively" rule fires on 18 of them, all right, where the nearest-material rules
-were right on 9.
+were right on 9; the material named right after a value is right on 36 of 38, where the
+rules without it were right on 18.
 
 What the tagger missed does not send a value elsewhere. A formula-like word that no
 mention covers (:func:`formula_like`: "H3S", "NbN", "MoGe", "Nb3Ge"; not "GPa", "Tc",
@@ -25,13 +29,18 @@ still do not match but two materials or more are named, the other rules may not 
 material two of the list's values of a property (a material mention that lists several,
 "AOs2O6 (A = Cs, Rb, K)", may); with one material named the list is its series, and all
 its values are its own ("MgB2 shows Tc of 39 K and 37 K at 0 and 1 GPa, respectively").
-A value that states a change of the property rather than the property
-(:func:`states_change`: "the change in Tc is only 0.3 K", "Tc rises by 2 K", "a
+The value of a doping variable or a formula-like word that no mention covers, named
+right after a value ("70 K for x ∼ 0.40"), is a material the tagger missed too: the
+value stays unlinked. A value that states a change of the property rather than the
+property (:func:`states_change`: "the change in Tc is only 0.3 K", "Tc rises by 2 K", "a
 transition width of 0.5 K", "ΔTc = 1 K"; not "a drop in resistance at temperatures of 39
 K", which is where Tc is) is linked to nothing and is not counted in a "respectively"
 list; nor is a value that another transition's symbol introduces
-(:func:`names_other_transition`: "T CDW = 32 K", "T_N ≈ 32 K", "T* ~ 150 K"). All four
-need the sentences' text.
+(:func:`names_other_transition`: "T CDW = 32 K", "T_N ≈ 32 K", "T* ~ 150 K"), nor one
+that says how far a measurement went (:func:`states_limit`: "measured down to 0.4 K",
+"remains metallic down to 0.4 K"; not "no superconductivity was observed down to 0.4
+K", which normalisation reads as the bound Tc < 0.4 K, nor "Tc is suppressed down to 5
+K"). All of these need the sentences' text.
 
 A value's condition (:func:`link_conditions`: its pressure) is the one it was read at in
 its sentence: in a "respectively" sentence that lists as many conditions as values, the
@@ -47,7 +56,8 @@ does not.
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
 ``benchmarks/linking.py`` and did not clearly beat them (F1 0.720 at its best threshold
-against 0.712, cross-validated over the development papers), so the rules stay.
+against 0.712, cross-validated over the development papers; with the right-after rule,
+0.733 against 0.740), so the rules stay.
 """
 
 from __future__ import annotations
@@ -60,12 +70,14 @@ from dataclasses import dataclass
 from pymatgen.core.periodic_table import Element
 
 from literature.baseline import PATTERNS
+from literature.normalize import searched_without_finding
 from literature.records import VALUE_PROPERTIES, Mention
 
 # Confidence of each rule: its precision on the SuperMat training papers (gold entities).
 RESPECTIVELY = 0.95  # 18 of 18; (18 + 1) / (18 + 2), as 18 cases cannot show certainty
-SAME_SENTENCE_BEFORE = 0.86  # 180 of 209
-SAME_SENTENCE_AFTER = 0.78  # 47 of 60
+RIGHT_AFTER = 0.95  # 36 of 38
+SAME_SENTENCE_BEFORE = 0.94  # 177 of 188 (180 of 209 before the right-after rule took 21)
+SAME_SENTENCE_AFTER = 0.74  # 32 of 43
 EARLIER_SENTENCE = 0.84  # 73 of 87
 LOOKBACK_SENTENCES = 2
 
@@ -207,6 +219,52 @@ _BESIDE = re.compile(
     re.IGNORECASE,
 )
 
+# What joins a value to the material named right after it: "[40 K] for [x ∼ 0.15]", "[42
+# K] ([y = 1.0])", "[32 K] for the [Pb-doped series]", "[48 K] at [x = 0.2]", "[1 K] in
+# [CeRhIrIn5]": a unit the tagger left out, "(", "for", "in" or "at", and a few words
+# that name no other thing (an article, a sample noun), so that "[1.5 K] in contrast to
+# [MgB2]" is no such join.
+_RIGHT_AFTER = re.compile(
+    r"(?:\s*(?:m?K|°\s?[CF])(?![A-Za-z]))?\s*(?:\(\s*(?:(?:for|in|at)\s+)?|(?:for|in|at)\s+)"
+    r"(?:(?:the|a|an|both|all|each|our|this|these|those|its|their|pure|undoped|parent"
+    r"|samples?|films?|crystals?|compounds?|series|phases?|compositions?|case|system|of"
+    r"|with)\s+){0,3}",
+    re.IGNORECASE,
+)
+# A value of a doping variable that no mention covers ("x ∼ 0.40", "x=0.1"): a material
+# the tagger missed, when it is named right after a value.
+_DOPING = re.compile(r"(?<![A-Za-z])[xyzδ]\s*(?:=|∼|~|≈|≃)\s*\d")
+
+# Words that bring in how far a measurement went ("measured down to [0.4 K]", "at
+# temperatures as low as [50 mK]", "cooled to [2 K]", "measurements above [2 K]"), and
+# the hedges that may follow them ("down to about [2 K]").
+_REACHED = re.compile(
+    r"(?<![A-Za-z])(?P<reach>down\s+to|as\s+low\s+as|cool(?:ed|ing)\s+(?:down\s+)?to|above)"
+    rf"(?:\s*{_QUALIFIER})*\s*$",
+    re.IGNORECASE,
+)
+# The property named: "Tc is suppressed down to [5 K]", "the critical temperature, as low
+# as [2 K]". Written with its case: "T c", "T C", "T_c".
+_NAMES_TC = re.compile(
+    r"\bT\s?_?\{?[cC]\}?(?![A-Za-z])|\b(?:critical|transition)\s+temperatures?\b"
+)
+# Words of measuring, after which "above" gives the lowest temperature measured
+# ("measured above [2 K]"); a PDF may break "mea- surements".
+_MEASURED = re.compile(r"\b(?:mea-?\s*sur\w*|data)\b", re.IGNORECASE)
+# Words of looking, after which a temperature reached is the search's, whatever a verb
+# moved ("decreasing the temperature down to [2 K]", "no drops are observed down to").
+_SEARCHED = re.compile(
+    r"\b(?:mea-?\s*sur\w*|data|cool\w*|temperatures?|observ\w*|detect\w*|investigat\w*"
+    r"|stud(?:y|ies|ied))\b",
+    re.IGNORECASE,
+)
+# Verbs that carry the property to a new value: "Tc is suppressed down to [5 K]",
+# "superconductivity is reduced to as low as [2 K]", "Tc falls, reaching down to [5 K]".
+_CARRIES = re.compile(rf"\b(?:{CHANGE_VERB_STEMS}|reach)", re.IGNORECASE)
+# An aside in parentheses: "(T c ≈ 31 K)" in "measurements on B0.63K0.37BiO3 (T c ≈ 31
+# K) down to [0.4 K]" names no Tc of the clause.
+_ASIDE = re.compile(r"\([^()]*\)")
+
 
 @dataclass(frozen=True)
 class Link:
@@ -245,8 +303,10 @@ def link_values(
     Args:
         mentions: One paper's mentions (any order).
         sentences: Text of each sentence by ``(section, sentence)``; the "respectively"
-            rule, the untagged formulas that stop the other rules and the values that
-            state a change (:func:`states_change`) need it, and are skipped without it.
+            and right-after rules, the untagged formulas that stop the other rules and the
+            values that state a change (:func:`states_change`), another transition's
+            (:func:`names_other_transition`) or a measurement's limit
+            (:func:`states_limit`) need it, and are skipped without it.
 
     Returns:
         One link per value mention that has a material to link to, in reading order.
@@ -260,7 +320,10 @@ def link_values(
     links = []
     for value in values:
         # a value the "respectively" rule paired with an untagged formula stays unlinked
-        link = paired.get(value.key) if value.key in listed else _link(value, materials, unnamed)
+        text = texts.get(_sentence(value))
+        link = (
+            paired.get(value.key) if value.key in listed else _link(value, materials, unnamed, text)
+        )
         if link is not None:
             links.append(link)
     return _without_shared(links, values, texts, paired, _names(materials, unnamed))
@@ -594,23 +657,62 @@ def _before_number(text: str, mention: Mention) -> str:
     return text[: mention.start] + lead
 
 
+def states_limit(before: str) -> bool:
+    """Whether the words right before a value give it as how far a measurement went.
+
+    "The resistivity was measured down to [0.4 K]", "Bi2Se3 remains metallic down to [0.4
+    K]", "at temperatures as low as [50 mK]", "samples were cooled to [2 K]",
+    "measurements above [2 K]": the lowest temperature looked at, which is no Tc. Not
+    where a search for superconductivity found none ("no superconductivity was observed
+    down to [0.4 K]": an upper bound of the Tc, as
+    :func:`~literature.normalize.searched_without_finding` reads it), nor where the Tc is
+    named in the clause ("Tc is suppressed down to [5 K]", "Tc as low as [2 K]"; an aside
+    in parentheses does not count), nor where a verb carries the property there with no
+    word of measuring in the clause ("superconductivity is suppressed down to [5 K]",
+    "reaching down to [5 K]"; but "decreasing the temperature down to [2 K]" is a limit).
+    "Above" is a limit only after a word of measuring ("measured", "data"): "superconducts
+    above [30 K]" says where the Tc is.
+
+    Args:
+        before: The sentence's text before the value's number.
+    """
+    reached = _REACHED.search(before)
+    if reached is None or searched_without_finding(before):
+        return False
+    clauses = re.split(_CLAUSE, _ASIDE.sub(" ", before[: reached.start()]))
+    # an apposition reads its clause's subject: "a reduced Tc, as low as [2 K]"
+    clause = next((c for c in reversed(clauses) if c.strip()), "")
+    if _NAMES_TC.search(clause):
+        return False
+    if reached.group("reach").lower() == "above":
+        return _MEASURED.search(clause) is not None
+    return _SEARCHED.search(clause) is not None or _CARRIES.search(clause) is None
+
+
 def _is_reading(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
-    """Whether a value states the property itself: not a change, nor another transition's."""
+    """Whether a value states the property: no change, other transition's or limit."""
     text = sentences.get(_sentence(value))
     if text is None:
         return True
     before = _before_number(text, value)
-    return not states_change(before) and not names_other_transition(before)
+    return not (states_change(before) or names_other_transition(before) or states_limit(before))
 
 
 def _link(
     value: Mention,
     materials: Sequence[Mention],
     unnamed: Mapping[tuple[int, int], Sequence[Unnamed]],
+    text: str | None,
 ) -> Link | None:
     here = _sentence(value)
     same = [m for m in materials if _sentence(m) == here]
     words = unnamed.get(here, ())
+    if text is not None:
+        named = _right_after(value, same, text)
+        if named is not None:
+            return Link(value, named, RIGHT_AFTER, "right-after")
+        if _missed_right_after(value, words, text):
+            return None
     before = [m for m in same if m.end <= value.start]
     if before:
         if _stopped(before[-1], value, unnamed):
@@ -635,6 +737,35 @@ def _link(
             return None
         return Link(value, earlier[-1], EARLIER_SENTENCE, "earlier-sentence")
     return None
+
+
+def _right_after(value: Mention, same: Sequence[Mention], text: str) -> Mention | None:
+    """The material of ``value``'s sentence named right after it (:data:`_RIGHT_AFTER`).
+
+    "Tc rises from [40 K] for [x ∼ 0.15] to [70 K] for [x ∼ 0.40]": each value is the
+    material's that follows it, not the nearest one before it.
+    """
+    return next(
+        (
+            m
+            for m in same
+            if m.start >= value.end and _RIGHT_AFTER.fullmatch(text, value.end, m.start)
+        ),
+        None,
+    )
+
+
+def _missed_right_after(value: Mention, words: Sequence[Unnamed], text: str) -> bool:
+    """Whether a material the tagger missed is named right after ``value``.
+
+    A formula-like word (:func:`unnamed_formulas`) or a value of a doping variable that no
+    mention covers ("[70 K] for x ∼ 0.40"): the value is that material's, so no rule may
+    give it to another.
+    """
+    join = _RIGHT_AFTER.match(text, value.end)
+    if join is None:
+        return False
+    return any(w.start == join.end() for w in words) or _DOPING.match(text, join.end()) is not None
 
 
 def _stopped(

@@ -1532,10 +1532,10 @@ def _stated_before(before: str, kind: str | None) -> str:
     Returns:
         One of the qualifiers of :class:`QuantityValue`.
     """
+    if kind == "temperature" and searched_without_finding(before):
+        return "<"  # "not superconducting down to 2 K": any Tc is below 2 K
     tail, hedged = before[-_BEFORE_WINDOW:].rstrip(), False
     while tail:
-        if kind == "temperature" and _NOT_SUPERCONDUCTING.search(tail):
-            return "<"  # "not superconducting down to 2 K": any Tc is below 2 K
         for pattern, qualifier in _COMPARISONS_BEFORE:
             found = pattern.search(tail)
             if found:
@@ -1547,6 +1547,28 @@ def _stated_before(before: str, kind: str | None) -> str:
         hedged = hedged or step.re is _HEDGE_BEFORE
         tail = tail[: step.start()].rstrip()
     return "~" if hedged else "="
+
+
+def searched_without_finding(before: str) -> bool:
+    """Whether the words before a temperature say a search for superconductivity reached it.
+
+    "not superconducting down to [2 K]", "no superconductivity was observed in Bi2Se3 down
+    to about [0.4 K]", "non-superconducting above [1.8 K]" (:data:`_NOT_SUPERCONDUCTING`;
+    hedges and fillers may stand before the number): the search found none, so any Tc is
+    below the number, which :func:`parse_quantity` reads as ``"<"``.
+
+    Args:
+        before: The sentence's text before the number.
+    """
+    tail = _clean(before[-_BEFORE_WINDOW:]).rstrip()
+    while tail:
+        if _NOT_SUPERCONDUCTING.search(tail):
+            return True
+        step = _HEDGE_BEFORE.search(tail) or _FILLER_BEFORE.search(tail)
+        if step is None:
+            return False
+        tail = tail[: step.start()].rstrip()
+    return False
 
 
 def _bounds_value(word: str, head: str, kind: str | None) -> bool:

@@ -4,11 +4,13 @@ import pytest
 
 from literature.linking import (
     RESPECTIVELY,
+    RIGHT_AFTER,
     formula_like,
     link_conditions,
     link_values,
     names_other_transition,
     states_change,
+    states_limit,
     states_other_property,
     unnamed_formulas,
 )
@@ -280,9 +282,10 @@ def test_respectively_with_uneven_counts_keeps_a_material_with_one_value() -> No
     sentence = "Tc of 39 K in MgB2 and 7 K in NbSe2, respectively, and 2 K."
     pieces = [("material", "MgB2"), ("material", "NbSe2"), ("tcValue", "39 K"),
               ("tcValue", "7 K"), ("tcValue", "2 K")]  # fmt: skip
-    # the fallback gives MgB2 39 K (after) and 7 K (before): neither is kept
+    # each of the first two takes the material right after it; NbSe2 would take 2 K too
+    # (nearest before), so neither of its values is kept
     assert pairs(sentence, found(sentence, *pieces)) == [
-        ("NbSe2", "2 K", "same-sentence-before")]  # fmt: skip
+        ("MgB2", "39 K", "right-after")]  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -452,3 +455,118 @@ def test_a_value_of_another_transition_is_linked_to_nothing() -> None:
     pieces = [("material", "CsV3Sb5"), ("tcValue", "7.1 K"), ("tcValue", "32 K")]
     assert pairs(sentence, found(sentence, *pieces)) == [
         ("CsV3Sb5", "7.1 K", "same-sentence-before")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sentence", "materials", "values", "expected"),
+    [
+        # "VALUE for MATERIAL": each value is the material's that follows it, not the
+        # nearest one before it
+        ("Tc rises from 40 K for x ∼ 0.15 to 70 K for x ∼ 0.40.", ["x ∼ 0.15", "x ∼ 0.40"],
+         ["40 K", "70 K"], ["x ∼ 0.15", "x ∼ 0.40"]),
+        ("Tc increases from 0 K (y = 0) to 42 K (y = 1.0).", ["y = 0", "y = 1.0"],
+         ["0 K", "42 K"], ["y = 0", "y = 1.0"]),
+        ("Tc is 6 K for the Pb-free series and 12 K for the Pb-doped series.",
+         ["Pb-free series", "Pb-doped series"], ["6 K", "12 K"],
+         ["Pb-free series", "Pb-doped series"]),
+        ("The Tc of LSCO reaches its maximum of 38 K at x = 0.15.", ["LSCO", "x = 0.15"],
+         ["38 K"], ["x = 0.15"]),
+        ("Substituting Rh in CeIrIn5 raises Tc up to 1 K in CeRhIrIn5.",
+         ["CeIrIn5", "CeRhIrIn5"], ["1 K"], ["CeRhIrIn5"]),
+    ],
+)  # fmt: skip
+def test_a_value_takes_the_material_named_right_after_it(
+    sentence: str, materials: list[str], values: list[str], expected: list[str]
+) -> None:
+    pieces = [("material", m) for m in materials] + [("tcValue", v) for v in values]
+    links = link_values(found(sentence, *pieces), {(0, 0): sentence})
+    assert [(x.material.text, x.value.text, x.rule) for x in links] == [
+        (m, v, "right-after") for m, v in zip(expected, values, strict=True)]  # fmt: skip
+    assert {x.confidence for x in links} == {RIGHT_AFTER}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "materials", "value", "expected"),
+    [
+        # other words between the value and the next material: no such join
+        ("MgB2 has a Tc of 39 K in contrast to NbSe2.", ["MgB2", "NbSe2"], "39 K",
+         ("MgB2", "same-sentence-before")),
+        ("MgB2 has a Tc of 39 K, unlike NbSe2.", ["MgB2", "NbSe2"], "39 K",
+         ("MgB2", "same-sentence-before")),
+        ("For x = 0.15 the Tc is 38 K.", ["x = 0.15"], "38 K",
+         ("x = 0.15", "same-sentence-before")),
+        ("A Tc of 39 K in zero field was found for MgB2.", ["MgB2"], "39 K",
+         ("MgB2", "same-sentence-after")),
+        ("Tc increases from 21 K in the first sample to 60 K in FeSe.", ["FeSe"], "21 K",
+         ("FeSe", "same-sentence-after")),
+    ],
+)  # fmt: skip
+def test_a_material_after_other_words_is_not_named_right_after_the_value(
+    sentence: str, materials: list[str], value: str, expected: tuple[str, str]
+) -> None:
+    pieces = [("material", m) for m in materials] + [("tcValue", value)]
+    assert pairs(sentence, found(sentence, *pieces)) == [(expected[0], value, expected[1])]
+
+
+def test_a_material_the_tagger_missed_right_after_a_value_keeps_it() -> None:
+    # x ∼ 0.40 untagged: 70 K is its value, not x ∼ 0.15's
+    doping = "Tc rises from 40 K for x ∼ 0.15 to 70 K for x ∼ 0.40."
+    pieces = [("material", "x ∼ 0.15"), ("tcValue", "40 K"), ("tcValue", "70 K")]
+    assert pairs(doping, found(doping, *pieces)) == [("x ∼ 0.15", "40 K", "right-after")]
+    formula = "Unlike MgB2, a Tc of 203 K for H3S was found."
+    assert pairs(formula, found(formula, ("material", "MgB2"), ("tcValue", "203 K"))) == []
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["The resistivity was measured down to ", "Resistivity measurements were carried out down to ",
+     "Bi2Se3 remains metallic down to ", "There is no static magnetism in SLCO down to ",
+     "at temperatures as low as ", "The samples were cooled to ", "measured down to about ",
+     "decreasing the temperature down to ", "The resistivity measured above ",
+     "Measurements above ", "penetration depth measure- ments on B0.63K0.37BiO3 (T c ≈ 31 K) "
+     "down to "],
+)  # fmt: skip
+def test_words_that_state_a_measurement_limit(before: str) -> None:
+    assert states_limit(before)
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["Tc is suppressed down to ", "The Tc of MgB2 decreases down to ",
+     "superconductivity is suppressed down to ", "Tc falls with x, reaching down to ",
+     "MgB2 films with Tc as low as ", "The films have a reduced Tc, as low as ",
+     "the transition shifts down to ", "the critical temperature drops to as low as ",
+     "MgB2 superconducts above ", "Tc is above ", "MgB2 has Tc of ",
+     # a search for superconductivity that found none: an upper bound of the Tc
+     "No superconductivity was observed down to ", "Bi2Se3 is non-superconducting above ",
+     "no trace of superconductivity could be detected (resistively) down to "],
+)  # fmt: skip
+def test_words_that_state_no_measurement_limit(before: str) -> None:
+    assert not states_limit(before)
+
+
+@pytest.mark.parametrize(
+    ("second", "expected"),
+    [
+        ("The resistivity was measured down to 0.4 K.", []),
+        ("Bi2Se3 remains metallic down to 0.4 K.", []),
+        ("Measurements above 0.4 K show no anomaly.", []),
+        ("No superconductivity was observed down to 0.4 K.",
+         [("Bi2Se3", "0.4 K", "earlier-sentence")]),  # Tc < 0.4 K: normalisation's bound
+        ("Under pressure, Tc is suppressed down to 0.4 K.",
+         [("Bi2Se3", "0.4 K", "earlier-sentence")]),
+    ],
+)  # fmt: skip
+def test_a_measurement_limit_is_linked_to_nothing(
+    second: str, expected: list[tuple[str, str, str]]
+) -> None:
+    sentences = ["Bi2Se3 crystals were grown.", second]
+    assert multi(sentences, ("material", "Bi2Se3", 0), ("tcValue", "0.4 K", 1)) == expected
+
+
+def test_a_measurement_limit_is_not_counted_in_a_respectively_list() -> None:
+    sentence = "MgB2 and NbSe2 have Tc of 39 K and 7 K, respectively, measured down to 2 K."
+    pieces = [("material", "MgB2"), ("material", "NbSe2"), ("tcValue", "39 K"),
+              ("tcValue", "7 K"), ("tcValue", "2 K")]  # fmt: skip
+    assert pairs(sentence, found(sentence, *pieces)) == [
+        ("MgB2", "39 K", "respectively"), ("NbSe2", "7 K", "respectively")]  # fmt: skip

@@ -498,3 +498,69 @@ def test_a_value_of_another_transition_is_no_tc() -> None:
     pieces = [("material", "CsV3Sb5"), ("tcValue", "7.1 K"), ("tcValue", "32 K")]
     records = extraction_of(text, pieces).records
     assert [(r.material, r.value) for r in records] == [("CsV3Sb5", 7.1)]
+
+
+def test_each_value_of_a_doping_series_is_the_dopings_named_right_after_it() -> None:
+    text = "We grew La2−xSrxCuO4 crystals. Tc rises from 40 K for x ∼ 0.15 to 70 K for x ∼ 0.40."
+    pieces = [("material", "La2−xSrxCuO4"), ("material", "x ∼ 0.15"), ("tcValue", "40 K"),
+              ("tcValue", "70 K")]  # fmt: skip
+    records = extraction_of(text, [*pieces, ("material", "x ∼ 0.40")]).records
+    assert [(r.formula, r.value) for r in records] == [
+        ("La1.85Sr0.15CuO4", 40.0), ("La1.6Sr0.4CuO4", 70.0)]  # fmt: skip
+    # x ∼ 0.40 untagged: 70 K is a material's the tagger missed, not x ∼ 0.15's
+    records = extraction_of(text, pieces).records
+    assert [(r.formula, r.value) for r in records] == [("La1.85Sr0.15CuO4", 40.0)]
+
+
+@pytest.mark.parametrize(
+    ("second", "value", "expected"),
+    [
+        # how far the measurement went: no Tc
+        ("The resistivity was measured down to 0.4 K.", "0.4 K", []),
+        ("Bi2Se3 remains metallic down to 0.4 K.", "0.4 K", []),
+        # a search that found no superconductivity: Tc < 0.4 K
+        ("No superconductivity was observed down to 0.4 K.", "0.4 K", [("<", None, 0.4)]),
+        # the Tc itself
+        ("Under pressure, Tc is suppressed down to 5 K.", "5 K", [("=", 5.0, 5.0)]),
+        ("Bi2Se3 films have a Tc as low as 5 K.", "5 K", [("=", 5.0, 5.0)]),
+    ],
+)  # fmt: skip
+def test_a_measurement_limit_is_no_tc_record(
+    second: str, value: str, expected: list[tuple[str, float | None, float | None]]
+) -> None:
+    text = f"We grew Bi2Se3 crystals. {second}"
+    records = extraction_of(text, [("material", "Bi2Se3"), ("tcValue", value)]).records
+    assert [(r.qualifier, r.low, r.high) for r in records] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # each value with its own sample: two readings, not a range
+        ("Tc of FeSe increases from 21 K in the first sample to 60 K in the second one.",
+         [(21.0, 21.0, 21.0), (60.0, 60.0, 60.0)]),
+        ("Tc of FeSe ranges from 21 K to 60 K.", [(40.5, 21.0, 60.0)]),
+    ],
+)  # fmt: skip
+def test_values_of_two_samples_are_no_range(
+    text: str, expected: list[tuple[float, float, float]]
+) -> None:
+    pieces = [("material", "FeSe"), ("tcValue", "21 K"), ("tcValue", "60 K")]
+    records = extraction_of(text, pieces).records
+    assert [(r.value, r.low, r.high) for r in records] == expected
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="join_ranges reads a change's clause from the '(' of '(y = 1.0)' on, so it misses "
+    "the change and joins 21 K and 60 K (pipeline._range_of, not the linker)",
+)
+def test_values_of_a_change_after_an_aside_are_no_range() -> None:
+    text = (
+        "In both series Tc of La2−yBayCuO4 increases from 0 K (y = 0) to 42 K (y = 1.0) for "
+        "the first series and from 21 K to 60 K in the second one."
+    )
+    pieces = [("material", "La2−yBayCuO4"), ("material", "y = 0"), ("material", "y = 1.0")]
+    pieces += [("tcValue", v) for v in ("0 K", "42 K", "21 K", "60 K")]
+    values = [m.text for m in extraction_of(text, pieces).mentions if m.label == "tcValue"]
+    assert values == ["0 K", "42 K", "21 K", "60 K"]
