@@ -1243,12 +1243,15 @@ class RemovedPaper:
         title: Its title.
         records_deleted: Records read in it alone, deleted.
         records_kept: Records also read in other papers, which keep those sources.
+        models: Versions of the models trained on records read in it (their lineage's
+            ``record_papers`` name it), oldest first: their lineage keeps naming it.
     """
 
     key: str
     title: str
     records_deleted: int
     records_kept: int
+    models: tuple[str, ...] = ()
 
 
 def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
@@ -1279,7 +1282,11 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
     for documents in (MentionDocument, PassageDocument):
         documents._get_collection().delete_many({"paper": paper["_id"]}, session=session)
     papers.delete_one({"_id": paper["_id"]}, session=session)
-    return RemovedPaper(key, str(paper.get("title") or ""), deleted, kept)
+    trained = ModelRecord._get_collection().find(
+        {"metrics.record_papers": key}, {"version": 1}, session=session
+    )
+    models = tuple(row["version"] for row in trained.sort("created_at", 1))
+    return RemovedPaper(key, str(paper.get("title") or ""), deleted, kept, models)
 
 
 def _records_citing(keys: list[str]) -> dict[str, int]:

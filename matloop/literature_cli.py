@@ -503,12 +503,12 @@ def literature_remove(
     another paper, and both count as evidence until one goes). A record read in it alone
     is deleted; one also read elsewhere keeps its other sources, papers and confidence.
     Models trained on its records keep their lineage, which then names records no longer
-    there.
+    there: they are listed, to be trained again without it.
     """
     from rich.markup import escape
 
     from db.query import paper_key
-    from matloop.cli import CommandError, console, errors
+    from matloop.cli import CommandError, console, err, errors
 
     with errors():
         store = _store()
@@ -531,6 +531,15 @@ def literature_remove(
         ),
         highlight=False,
     )
+    if removed.models:
+        err.print(
+            escape(
+                f"note: {len(removed.models)} model(s) were trained on records read in it: "
+                f"{', '.join(removed.models)}; their lineage still names it and records no "
+                "longer there: train them again to leave it out"
+            ),
+            highlight=False,
+        )
 
 
 def _papers_query(

@@ -64,11 +64,13 @@ def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: 
     assert f"`matloop literature remove {old['key']}` removes the older one" in said
     asked = cli.invoke(app, ["literature", "remove", old["key"]])  # off a terminal
     assert asked.exit_code == 1 and "pass --yes to confirm" in asked.output
+    lineage = {"record_papers": [old["key"]]}  # a model trained on its records, as written
+    register_model(ModelArtifact("tc-gp", "3" * 64, lineage, b"w"), "tc-gp:333")
     removed = cli.invoke(app, ["literature", "remove", old["key"].upper(), "--yes"])
     assert removed.exit_code == 0, removed.output
-    assert f"removed paper {old['key']} (MgB2 superconductors): " in " ".join(
-        removed.output.split()
-    )
+    said = " ".join(removed.output.split())
+    assert f"removed paper {old['key']} (MgB2 superconductors): " in said
+    assert "note: 1 model(s) were trained on records read in it: tc-gp:333;" in said
     (left,) = json.loads(cli.invoke(app, ["literature", "papers", "--format", "json"]).output)
     assert left["key"] != old["key"]
     missing = cli.invoke(app, ["literature", "remove", old["key"], "--yes"])

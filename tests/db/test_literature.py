@@ -19,6 +19,7 @@ from db.literature import (
     reread_adduct_records,
 )
 from db.literature import merge_records_by_composition as merge_records
+from db.models import register_model
 from db.query import FilterError, optimade_to_mongo
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
@@ -673,8 +674,12 @@ def test_removing_a_paper_takes_its_sentences_and_its_part_of_every_record(
         {"material": "La1.85Sr0.15CuO4"},
         {"$set": {"sources.1.confidence": 0.99, "confidence": 0.99}},
     )
+    for version, papers in (("tc:on-b", ["doi:10.1/lsco-a", "doi:10.1/lsco-b"]), ("tc:on-a", [])):
+        metrics = {"record_papers": papers or ["doi:10.1/lsco-a"]}  # lineage, as training writes
+        register_model(ModelArtifact("tc-gp", version[-1] * 64, metrics, b"w"), version)
     removed = literature.remove_paper("https://doi.org/10.1/LSCO-B")  # any spelling
     assert (removed.key, removed.records_deleted, removed.records_kept) == ("doi:10.1/lsco-b", 0, 1)
+    assert removed.models == ("tc:on-b",)  # trained on its records: named, to train again
     (lsco,) = [r for r in literature.records({})[0] if r["material"] == "La1.85Sr0.15CuO4"]
     assert (lsco["n_papers"], lsco["n_sources"]) == (1, 1)
     assert [source["paper"] for source in lsco["sources"]] == ["doi:10.1/lsco-a"]
