@@ -1219,6 +1219,19 @@ def strategy_planner(strategy: str) -> Planner:
     return make_planner(strategy)
 
 
+def stored_strategy(strategy: str) -> str:
+    """A strategy as a campaign stores it: ``rl:`` with its policy's version in full.
+
+    Raises:
+        LookupError: for an unknown or ambiguous policy version.
+    """
+    from agents.policies import STRATEGY_PREFIX, full_policy_version  # the model registry
+
+    if not strategy.startswith(STRATEGY_PREFIX):
+        return strategy
+    return STRATEGY_PREFIX + full_policy_version(strategy.removeprefix(STRATEGY_PREFIX))
+
+
 #: LookupErrors that are bugs, not a campaign, trial or model version that is not there.
 INTERNAL_ERRORS = (IndexError, KeyError)
 

@@ -2,7 +2,9 @@
 
 A policy is registered under ``policy:rl-policy:{hash}``, the hash being that of its
 training configuration (the tasks are generated from it), so training the same
-configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``.
+configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``,
+VERSION in full or shortened to its hash or the start of it (``rl:3f2a9c``); the
+campaign stores it in full.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 from db.models import (
     describe_model_record,
+    list_model_records,
     load_model_record,
     model_version,
     save_model_record,
@@ -94,8 +97,52 @@ def load_policy(version: str) -> tuple[AcquisitionPolicy, int]:
     return AcquisitionPolicy.from_bytes(artifact.weights), horizon
 
 
+#: The shortest start of a policy's hash that names it (as ``git`` takes a commit's).
+MIN_HASH_PREFIX = 4
+
+
+def full_policy_version(version: str) -> str:
+    """A policy's registry version from its version, its hash or the start of its hash.
+
+    ``policy:rl-policy:3f2a9c0d1e2b``, ``rl-policy:3f2a9c0d1e2b``, ``3f2a9c0d1e2b`` and
+    ``3f2a`` name the same policy while no other policy's hash starts so. A version that
+    is registered, of any kind, is returned as it is (:func:`load_policy` then says what
+    it is).
+
+    Raises:
+        LookupError: for no such policy, or a start that several policies' hashes share
+            (naming them).
+    """
+    try:
+        return str(describe_model_record(version)["version"])
+    except LookupError:
+        pass
+    short = version.lower().removeprefix(f"{PREFIX}:").removeprefix(f"{KIND}:")
+    versions = [str(row["version"]) for row in list_model_records(KIND)]
+    found = [
+        v
+        for v in versions
+        if len(short) >= MIN_HASH_PREFIX and v.rpartition(":")[2].startswith(short)
+    ]
+    if len(found) == 1:
+        return found[0]
+    if found:
+        raise LookupError(
+            f"policy {version!r} is the start of {len(found)} policies' versions "
+            f"({', '.join(found)}): give more of it"
+        )
+    raise LookupError(
+        f"no model version {version!r}: see `matloop model list --kind {KIND}` "
+        f"({len(versions)} policies registered)"
+    )
+
+
 def policy_planner(strategy: str) -> PolicyPlanner:
-    """The planner of strategy ``rl:VERSION``, its policy read from the registry."""
-    version = strategy.removeprefix(STRATEGY_PREFIX)
+    """The planner of strategy ``rl:VERSION``, its policy read from the registry.
+
+    VERSION may be shortened (:func:`full_policy_version`); the planner's name, which
+    trials and campaigns record, has it in full.
+    """
+    version = full_policy_version(strategy.removeprefix(STRATEGY_PREFIX))
     policy, horizon = load_policy(version)
     return PolicyPlanner(policy, version, horizon)

@@ -709,7 +709,9 @@ def _strategy(
     if strategy.startswith(STRATEGY_PREFIX):
         store()  # the policy is read from the model registry
     try:
-        return strategy, strategy_planner(strategy)
+        planner = strategy_planner(strategy)
+        # a policy's version in full, as the campaign stores it, however it was shortened
+        return (planner.name if strategy.startswith(STRATEGY_PREFIX) else strategy), planner
     except (ValueError, LookupError) as error:
         option = "--acquisition" if acquisition is not None else "--strategy"
         raise CommandError(f"{option}: {error}") from None

@@ -7,14 +7,17 @@ import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
-from agents.policies import load_policy, policy_planner, register_policy
+from agents.api import create_app
+from agents.policies import full_policy_version, load_policy, policy_planner, register_policy
 from db import CampaignStore, disconnect
-from db.models import describe_model_record, list_model_records
+from db.models import describe_model_record, list_model_records, register_model
+from db.tokens import create_token
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings
+from discovery.domain import CampaignSettings, ModelArtifact
 from discovery.policy import PolicyTrainingConfig, TrainedPolicy, train_policy
 from matloop.cli import app
 
@@ -102,17 +105,35 @@ def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
     assert trained.exit_code == 0, trained.output
     version = re.search(r"registered (\S+)", trained.output)
     assert version is not None
-    strategy = f"rl:{version.group(1)}"
+    strategy, digest = f"rl:{version.group(1)}", version.group(1).rpartition(":")[2]
     disconnect()  # each command is a fresh process: it must connect before reading the policy
     create = ["campaign", "create", "opv", "--from-olympus", str(OLYMPUS), "--initial", "5"]
-    made = cli.invoke(app, [*create, "--acquisition", strategy])
+    made = cli.invoke(app, [*create, "--acquisition", f"rl:{digest[:6]}"])  # its hash's start
     assert made.exit_code == 0, made.output
+    assert CampaignStore().get("opv").settings.strategy == strategy  # stored in full
     ran = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "1"])
     assert ran.exit_code == 0, ran.output
-    again = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "2", "--acquisition", strategy])
+    switch = ["--acquisition", f"rl:rl-policy:{digest}"]
+    again = cli.invoke(app, ["campaign", "run", "opv", "--rounds", "2", *switch])
     assert again.exit_code == 0, again.output
     trials = CampaignStore().trials("opv")
     assert [t.strategy for t in trials][-8:] == [strategy] * 8
+
+
+def test_a_policy_is_named_by_its_hash_or_its_start_while_that_is_one_policy_s(
+    mongodb_uri: str,
+) -> None:
+    for digest in ("abcd12000000", "abcd34000000"):
+        artifact = ModelArtifact("rl-policy", digest[:4] * 16, {}, b"w")
+        register_model(artifact, f"policy:rl-policy:{digest}")
+    assert full_policy_version("abcd12") == "policy:rl-policy:abcd12000000"
+    assert full_policy_version("rl-policy:ABCD34000000") == "policy:rl-policy:abcd34000000"
+    with pytest.raises(LookupError, match=r"'abcd' is the start of 2 policies' versions"):
+        full_policy_version("abcd")
+    with pytest.raises(LookupError, match="no model version 'abc': see `matloop model list"):
+        full_policy_version("abc")  # too short to name one
+    with pytest.raises(LookupError, match="no model version 'ffff12'"):
+        full_policy_version("ffff12")
 
 
 def test_an_unknown_acquisition_is_refused_by_name(
@@ -228,3 +249,26 @@ def test_training_a_registered_policy_again_reports_the_stored_one(
     version = re.search(r"registered (\S+) \(trained", first.output)
     assert version is not None
     assert f"already registered {version.group(1)} (same settings" in again.output
+
+
+def test_the_api_stores_a_shortened_policy_in_full(
+    mongodb_uri: str, trained: TrainedPolicy
+) -> None:
+    version = register_policy(trained)
+    secret, _ = create_token("boss", "admin")
+    body = {
+        "name": "rl-api",
+        "space": {"parameters": [{"name": "x", "type": "continuous", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "y", "direction": "max"}],
+        "candidates": [{"x": x / 10} for x in range(10)],
+        "settings": {"strategy": f"rl:{version.rpartition(':')[2][:5]}", "initial": 2},
+    }
+    with TestClient(create_app()) as api:
+        auth = {"Authorization": f"Bearer {secret}"}
+        created = api.post("/api/v1/campaigns", json=body, headers=auth)
+        assert created.status_code == 201, created.text
+        unknown = body | {"name": "rl-bad", "settings": {"strategy": "rl:ffff0"}}
+        refused = api.post("/api/v1/campaigns", json=unknown, headers=auth)
+    assert CampaignStore().get("rl-api").settings.strategy == f"rl:{version}"
+    assert refused.status_code == 422
+    assert "settings.strategy: no model version 'ffff0'" in refused.text
