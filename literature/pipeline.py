@@ -43,15 +43,27 @@ _RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?:and|to|[-–
 # The word that opens a range, just before its first number.
 _RANGE_OPENS = re.compile(r"\b(between|from)\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
+# A change word and then "from", at most four words on.
+_CHANGE_THEN_FROM = (
+    rf"\b(?:(?:{CHANGE_VERB_STEMS})\w*|go|goes|going|went|gone)"
+    r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from"
+)
 # A change just before "from" in its clause: "Tc increases from [30 K] to [40 K]" gives
 # two states, the one before and the one after, not a range of readings.
-_CHANGES_FROM = re.compile(
-    rf"\b(?:(?:{CHANGE_VERB_STEMS})\w*|go|goes|going|went|gone)"
-    r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from\s*$",
-    re.IGNORECASE,
-)
-# Where a clause begins: a change before these is not the one the range follows.
-_CLAUSE_START = re.compile(r"[;,:(]|\b(?:while|whereas|but|which|where)\b", re.IGNORECASE)
+_CHANGES_FROM = re.compile(rf"{_CHANGE_THEN_FROM}\s*$", re.IGNORECASE)
+# A "from" with no verb of its own, after a comma or a conjunction: "… and from".
+_AND_FROM = re.compile(r"(?:,|\b(?:and|or|then))\s*from\s*$", re.IGNORECASE)
+# A change's "from … to …", which such a "from" repeats: "Tc increases from [0 K] to [42 K]
+# for one series and from [21 K] to [60 K] in the other" gives two states of each series.
+_CHANGE_FROM_TO = re.compile(rf"{_CHANGE_THEN_FROM}\b.*?\bto\b", re.IGNORECASE)
+# Where a part of a sentence begins: a change before these is not the one a range follows.
+# A "(" left once the asides are gone opens the aside that the range is in.
+_PART_START = re.compile(r"[;:(]|\b(?:while|whereas|but|which|where)\b", re.IGNORECASE)
+# Where a clause begins: a part's start or a comma.
+_CLAUSE_START = re.compile(rf",|{_PART_START.pattern}", re.IGNORECASE)
+# An aside in parentheses, "(y = 1.0)" or the "(1−x)" of a formula: it opens no clause, so
+# the change before it is still the one the range follows.
+_ASIDE = re.compile(r"\([^()]*\)")
 
 
 class Extractor:
@@ -175,8 +187,11 @@ def join_ranges(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
     which reads as 36 to 38 K), with the lower confidence of the two; read apart, they
     would be two points. Two values of a property after a change word and "from" in
     one clause stay two: "Tc increases from [30 K] to [40 K] under pressure" gives the
-    state before and the one after, not a range. Conditions still join there ("as the
-    pressure increases from [1] to [5 GPa]"): a value read over them holds over the range.
+    state before and the one after, not a range. So do those after a "from" that repeats
+    such a change ("… and from [21 K] to [60 K] in the second series"); asides in
+    parentheses between the change and "from" are read past. Conditions still join there
+    ("as the pressure increases from [1] to [5 GPa]"): a value read over them holds over
+    the range.
     """
     ordered = sorted(mentions, key=lambda m: m.key)
     joined: list[Mention] = []
@@ -207,8 +222,7 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
     opens = _RANGE_OPENS.search(before)
     if opens is None or _RANGE_JOIN.fullmatch(middle) is None:
         return None
-    clause = re.split(_CLAUSE_START, before)[-1]
-    if first.label in VALUE_PROPERTIES and _CHANGES_FROM.search(clause):
+    if first.label in VALUE_PROPERTIES and _follows_change(before):
         return None  # "Tc increases from [30 K] to [40 K]": two states
     start = min(first.start, opens.start())
     return replace(
@@ -219,6 +233,36 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
         confidence=min(first.confidence, second.confidence),
         normalized={},
     )
+
+
+def _follows_change(before: str) -> bool:
+    """Whether the "from" that ends ``before`` gives a change's two states, not a range.
+
+    It does when a change word comes just before it in its clause ("Tc increases from"),
+    or when it repeats an earlier change's "from … to …" in its part of the sentence
+    ("increases from 0 K to 42 K for one series and from"). Asides in parentheses are
+    read past: "increases from 0 K (y = 0) to 42 K (y = 1.0) … and from" is one part.
+    """
+    bare = _without_asides(before)
+    clause = re.split(_CLAUSE_START, bare)[-1]
+    return bool(_CHANGES_FROM.search(clause)) or _repeats_change(re.split(_PART_START, bare)[-1])
+
+
+def _repeats_change(part: str) -> bool:
+    """Whether the "from" that ends ``part`` repeats a change's "from … to …" in it.
+
+    A list of them runs over commas: "rises from 8 K to 9 K in films, from 21 K to 60 K
+    in bulk and from". A "from" after a verb of its own ("and ranges from") repeats none.
+    """
+    ending = _AND_FROM.search(part)
+    return ending is not None and _CHANGE_FROM_TO.search(part, 0, ending.start()) is not None
+
+
+def _without_asides(text: str) -> str:
+    """``text`` less each closed parenthesised aside, nested ones too ("Ba(1−x)" is "Ba")."""
+    while (bare := _ASIDE.sub("", text)) != text:
+        text = bare
+    return text
 
 
 def build_records(
