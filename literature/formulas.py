@@ -13,6 +13,7 @@ units' amounts added (``MgSO4·7H2O``, ``MgSO4.7H2O``: ``MgH14SO11``).
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from discovery.compositions import adduct_units, letter_runs, misread_formula, written_out
 from literature.normalize import MaterialName, normalize_material
@@ -29,8 +30,10 @@ def read_formula(text: str) -> str:
         text: The formula as written.
 
     Returns:
-        ``text`` with whitespace collapsed, the exact formula of the abbreviation it is,
-        or a hydrate's (an adduct's) formula written out (:func:`_adduct`).
+        ``text`` with whitespace collapsed and subscript digits written as digits
+        (``Fe₂O₃`` is ``Fe2O3``: Unicode's compatibility form, NFKC), the exact formula of
+        the abbreviation it is, or a hydrate's (an adduct's) formula written out
+        (:func:`_adduct`).
 
     Raises:
         ValueError: naming ``formula``, for an abbreviation without one exact formula, a
@@ -41,7 +44,7 @@ def read_formula(text: str) -> str:
         >>> read_formula("STO"), read_formula("CuSO4.5H2O"), read_formula("La1.85Sr0.15CuO4")
         ('SrTiO3', 'CuH10SO9', 'La1.85Sr0.15CuO4')
     """
-    written = " ".join(text.split())
+    written = " ".join(unicodedata.normalize("NFKC", text).split())
     units = adduct_units(written)
     if len(units) > 1:
         return _adduct(written, units)

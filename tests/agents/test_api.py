@@ -680,6 +680,8 @@ def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> 
     assert api.post("/api/v1/materials", json={"formula": "Fe4O6"}, headers=boss).status_code == 201
     again = api.post("/api/v1/materials", json={"formula": "Fe2O3"}, headers=boss)
     assert again.status_code == 200 and again.json()["formula"] == "Fe2O3"
+    typeset = api.post("/api/v1/materials", json={"formula": "Fe₂O₃"}, headers=boss)
+    assert typeset.status_code == 200 and typeset.json()["formula"] == "Fe2O3"  # subscripts
     bad = api.post("/api/v1/materials", json={"formula": "Qq2"}, headers=boss)
     assert bad.status_code == 422 and "formula" in bad.text
 

@@ -63,3 +63,11 @@ def test_a_hydrate_whose_unit_cannot_be_read_is_refused_naming_the_whole(
 def test_one_element_molecules_read_as_written(formula: str) -> None:
     # the normaliser takes "S50" for a sample label; real molecules are no abbreviation
     assert read_formula(formula) == formula
+
+
+@pytest.mark.parametrize(
+    ("written", "meant"),
+    [("Fe₂O₃", "Fe2O3"), ("La₁.₈₅Sr₀.₁₅CuO₄", "La1.85Sr0.15CuO4"), ("CuSO₄·5H₂O", "CuH10SO9")],
+)
+def test_subscript_digits_read_as_digits(written: str, meant: str) -> None:
+    assert read_formula(written) == meant
