@@ -195,10 +195,12 @@ def literature_ingest(
             task = progress.add_task("ingest", total=len(files), rate="")
 
             def on_file(path: Path, outcome: Any) -> None:
+                done = progress.tasks[0].completed + 1
                 if isinstance(outcome, str):
                     err.print(f"[yellow]skipped[/yellow] {outcome}", highlight=False)
+                elif not console.is_terminal:  # no progress bar: a line a paper, in a log
+                    err.print(escape(f"{done}/{len(files)} {path}: {_read(outcome)}"))
                 elapsed = progress.tasks[0].elapsed or 1e-9
-                done = progress.tasks[0].completed + 1
                 progress.update(task, advance=1, rate=f"{done / elapsed:.2f} papers/s")
 
             summary = ingest_paths(store, extractor, files, on_file, max_sentences)
@@ -232,6 +234,16 @@ def literature_ingest(
         err.print(f"[yellow]hint[/yellow] {summary.hint}", highlight=False)
     if summary.failed and not (summary.papers or summary.skipped):
         raise typer.Exit(1)
+
+
+def _read(report: Any) -> str:
+    """What ingesting one paper did (an :class:`~db.literature.IngestReport`), in a few words."""
+    if not report.new:
+        return f"already there as {report.paper_key}"
+    return (
+        f"stored as {report.paper_key}, {report.records_new} new records, "
+        f"{report.records_merged} merged"
+    )
 
 
 def _print_matches(matched: list[StoredMatch]) -> None:
@@ -360,6 +372,7 @@ def literature_records(
     order, lists and dicts as JSON text. When `--offset`/`--limit` leave records out, a
     note on stderr says how many of how many were written (stdout holds the records only).
     """
+    from db.query import paper_key
     from matloop.cli import CommandError, err, errors
 
     with errors():
@@ -372,6 +385,10 @@ def literature_records(
         store = _store()
         if property is not None:
             store.check_property(property, "--property")
+        if paper is not None and not store.has_paper(paper_key(paper)):  # else: no rows, mute
+            raise CommandError(
+                f"--paper: no paper {paper!r} (`matloop literature papers` lists them)"
+            )
         query = store.records_query(
             property,
             element or (),

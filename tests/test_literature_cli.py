@@ -49,6 +49,10 @@ def test_ingest_reports_bad_files_and_goes_on_then_adds_nothing(
     assert "broken.xml" in result.output and "empty.pdf" in result.output
     again = cli.invoke(app, ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"])
     assert "0 papers stored, 1 already there" in again.output
+    # off a terminal, no progress bar: a line a paper says how far a long ingest has come
+    said = " ".join(result.output.split())
+    assert f"1/3 {tmp_path / 'a.txt'}: stored as sha256:" in said
+    assert f"1/1 {tmp_path / 'a.txt'}: already there as sha256:" in " ".join(again.output.split())
 
 
 def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: Path) -> None:
@@ -261,6 +265,17 @@ def test_records_export_is_the_api_csv(
     # the same columns, order and cells (elements as ["Cu", "La", "O", "Sr"]), byte for byte
     assert result.stdout_bytes.decode() == api_text
     assert len(api_text.splitlines()) > 1  # rows, not a header alone
+
+
+def test_records_of_a_paper_that_is_not_there_are_refused_not_an_empty_page(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    LiteratureStore().ingest(literature_samples.extraction("10.1/a", ["MgB2"]))
+    found = cli.invoke(app, ["literature", "records", "--paper", "https://doi.org/10.1/A"])
+    assert found.exit_code == 0 and "MgB2" in found.output
+    result = cli.invoke(app, ["literature", "records", "--paper", "10.1/nonexistent"])
+    assert result.exit_code == 1
+    assert "--paper: no paper '10.1/nonexistent'" in " ".join(result.output.split())
 
 
 def test_records_export_selects_a_models_records_by_id(
