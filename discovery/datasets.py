@@ -229,7 +229,11 @@ def _composition_pool(
     symbols = [Element.from_Z(z).symbol for z in elements]
     clash = sorted(set(symbols) & {o.name for o in objectives})
     if clash:
-        raise ValueError(f"{path}: objective column(s) {clash} clash with element names")
+        raise ValueError(
+            f"{path}: objective column(s) {clash} clash with element names: each element of "
+            f"the pool is a parameter named by its symbol; rename the column ({clash[0]!r} "
+            f"as {clash[0].lower() + '_value'!r}, say) and name it so in --objective"
+        )
     fractions = pd.DataFrame(0.0, index=table.index, columns=symbols)
     for row, (zs, fs) in enumerate(parsed):
         for z, f in zip(zs, fs, strict=True):

@@ -352,3 +352,14 @@ def test_errors_name_the_path_as_it_was_given(
     monkeypatch.chdir(tmp_path)
     with pytest.raises(ValueError, match=r"^data\.csv: objective 'yield' is missing"):
         load_csv("data.csv", [("yield", Direction.MAXIMIZE)])
+
+
+def test_an_objective_named_as_an_element_of_the_pool_is_refused_saying_what_to_do(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path, "f,Tc\nTcO2,1.0\nMgB2,39\n")  # technetium, and its Tc
+    with pytest.raises(ValueError, match=r"\['Tc'\] clash with element names: .* rename the"):
+        load_csv(path, [("Tc", Direction.MAXIMIZE)], composition="f")
+    other = write_csv(tmp_path, "f,Tc\nNbN,16\nMgB2,39\n")  # no technetium: the name is free
+    pool = load_csv(other, [("Tc", Direction.MAXIMIZE)], composition="f")
+    assert [o.name for o in pool.objectives] == ["Tc"]
