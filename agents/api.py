@@ -90,6 +90,7 @@ from db.models import (
     model_record_ids,
     page_model_records,
     records_among,
+    records_gone,
 )
 from db.query import ORDERS, FilterError, mongo_sort, optimade_to_mongo
 from db.tokens import Principal, acting_for, authenticate, bound_to
@@ -1414,11 +1415,14 @@ class Service:
         that one, once. A model trained on no records (a campaign's surrogate, a table
         model) has none: an empty page. Unknown version: a 404; a model that learned from
         more records than its metrics list (past 20,000: their count and hash only): a 409.
+        `X-Records-Gone` counts those no longer stored (read only in a paper removed since).
         """
         ids = model_record_ids(version)
         query = self.literature.records_filter(filter)
         rows, total = records_among(self.literature, ids, query, limit, offset, sort)
-        return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+        page = listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+        page.headers["X-Records-Gone"] = str(records_gone(ids))
+        return page
 
     @access("read")
     def search(

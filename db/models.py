@@ -437,6 +437,25 @@ def records_among(
     return rows, len(found_in_order)
 
 
+def records_gone(ids: Sequence[str]) -> int:
+    """How many of these records (a model's ``record_ids``) are no longer stored.
+
+    A record read only in a paper since removed (``literature remove``) is gone; one
+    merged into another is not (that one holds it, in its ``merged_ids``).
+
+    Raises:
+        ValueError: naming ``ids``, for one that is no record id.
+    """
+    from db.literature import PropertyRecordDocument, record_ids
+
+    wanted = set(record_ids(ids))
+    records = PropertyRecordDocument._get_collection()
+    found = {raw["_id"] for raw in records.find({"_id": {"$in": list(wanted)}}, {"_id": 1})}
+    holding = records.find({"merged_ids": {"$in": list(wanted)}}, {"merged_ids": 1})
+    found |= {merged for raw in holding for merged in raw["merged_ids"]}
+    return len(wanted - found)
+
+
 def _kind_query(kind: str | None) -> dict[str, Any]:
     """Models of ``kind`` or of its family (``tagger``: ``tagger-*``), in any case."""
     if kind is None:

@@ -403,7 +403,7 @@ def literature_records(
             trained_on = None
             rows, total = store.records(query, limit=limit, offset=offset, sort=sort)
         else:  # any number of ids: one pass over the records' ids past a few hundred
-            from db.models import records_among
+            from db.models import records_among, records_gone
 
             trained_on = _model_records(model)
             rows, total = records_among(store, trained_on, query, limit, offset, sort)
@@ -411,6 +411,12 @@ def literature_records(
     _write(text, output, f"{len(rows)} records")
     if trained_on == []:  # else no rows would read as "none matched the other options"
         err.print(f"model {model} was trained on no literature records", highlight=False)
+    elif trained_on and (gone := records_gone(trained_on)):
+        err.print(
+            f"{gone} of the {len(trained_on)} records model {model} was trained on are gone: "
+            "read only in papers removed since (`literature remove`)",
+            highlight=False,
+        )
     if len(rows) < total:  # stdout stays the records alone: a CSV or JSON reader's input
         shown = f"{offset + 1}-{offset + len(rows)}" if rows else f"none past --offset {offset}"
         err.print(

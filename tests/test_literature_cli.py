@@ -576,3 +576,18 @@ def test_ingest_notes_a_paper_that_is_not_in_english(cli: CliRunner, tmp_path: P
     assert "2 papers stored" in said
     assert f"note: {tmp_path / 'de.txt'} does not read as English (0% of its words" in said
     assert "en.txt does not read" not in said
+
+
+def test_records_of_a_model_say_how_many_are_gone(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    store = LiteratureStore()
+    store.ingest(literature_samples.extraction("10.1/a", ["MgB2"]))
+    (row,) = store.records({})[0]
+    lineage = {"record_ids": [row["id"]], "records_used": 1}
+    register_model(ModelArtifact("ensemble", "4" * 64, lineage, b"w"), "model:ensemble:444")
+    store.remove_paper("doi:10.1/a")
+    result = cli.invoke(app, ["literature", "records", "--model", "model:ensemble:444"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "1 of the 1 records model model:ensemble:444 was trained on are gone" in said

@@ -95,6 +95,18 @@ def test_a_models_training_records_are_listed_as_the_records_listing_gives_them(
     there = api.get(RECORDS, params={"sort": "tc"}, headers=reader)
     assert wrong.status_code == there.status_code >= 400  # refused as there, in its words
     assert wrong.json() == there.json() and "'tc'" in wrong.text
+    assert response.headers["X-Records-Gone"] == "0"
+
+
+def test_a_models_training_records_read_only_in_a_removed_paper_are_counted_gone(
+    api: TestClient, reader: dict[str, str]
+) -> None:
+    ids = _ids()
+    version = _records_model([ids["NbSe2"], ids["MgB2"]])
+    LiteratureStore().remove_paper("doi:10.1/a")  # NbSe2 read there alone; MgB2 twice
+    response = api.get(f"{MODELS}/{version}/records", headers=reader)
+    assert [r["material"] for r in response.json()["data"]] == ["MgB2"]
+    assert response.headers["X-Records-Gone"] == "1"
 
 
 def test_a_models_training_records_come_as_the_records_csv(
