@@ -3,8 +3,9 @@
 Lineage: PaperDocument -> PassageDocument (one sentence, its embedding) -> MentionDocument
 (tagger version) -> PropertyRecordDocument.sources (paper, passage, offsets, version).
 A paper is stored once (its key is the DOI or a hash of its text): ingesting it again
-writes nothing. The same material, property, value and conditions read in several
-places is one record whose sources are counted.
+writes nothing, nor does ingesting a near twin of it (its title and numbers, its words but a
+few that another converter left out). The same material, property, value and conditions read
+in several places is one record whose sources are counted.
 
 Documents stored by earlier versions are brought up to date when the database is
 connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open end is unset
@@ -18,7 +19,7 @@ records are keyed by that composition, those that become one merged
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -61,7 +62,7 @@ from literature.records import (
     PaperExtraction,
     PropertyRecord,
 )
-from literature.text import Paper
+from literature.text import Paper, near_twin, word_counts
 from literature.vectors import from_bytes, top_k
 
 
@@ -88,7 +89,10 @@ class PaperDocument(Document):
     records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
 
-    meta: dict[str, Any] = {"collection": "papers", "indexes": ["doi", "ingested_at", "source"]}
+    meta: dict[str, Any] = {
+        "collection": "papers",
+        "indexes": ["doi", "ingested_at", "source", "title"],  # title: near twins' candidates
+    }
 
 
 class PassageDocument(Document):
@@ -392,10 +396,29 @@ class LiteratureStore:
         A paper stored under an older key (:attr:`~literature.text.Paper.earlier_keys`:
         before its text-hash key ignored format, or before its printed DOI was read) is
         found by it, so re-ingesting the same file stays a no-op in an existing database.
+        A near twin of a stored paper is that paper (:meth:`twin_key`).
         """
         for key in (paper.key, *paper.earlier_keys):
             if self.has_paper(key):
                 return key
+        return self.twin_key(paper)
+
+    def twin_key(self, paper: Paper) -> str | None:
+        """The key of a stored paper that ``paper`` is a near twin of, or ``None``.
+
+        A near twin has the stored paper's title and numbers, and its words but for some
+        left out (:func:`literature.text.near_twin`): the same article from another
+        converter, which dropped a keywords line or a word. Without a title there is no
+        near twin (untitled files say nothing of being one article), nor with another DOI.
+        """
+        if not paper.title:
+            return None
+        words = paper.word_counts()
+        for row in PaperDocument.objects(title=paper.title).only("key", "doi").as_pymongo():
+            if paper.doi and row.get("doi") and row["doi"] != paper.doi:
+                continue  # two DOIs are two papers, whatever their words
+            if near_twin(words, _stored_words(row["_id"])):
+                return str(row["key"])
         return None
 
     def ingest(self, extraction: PaperExtraction) -> IngestReport:
@@ -953,6 +976,12 @@ def _paper_document(extraction: PaperExtraction) -> PaperDocument:
         records=len({record_key(record) for record in extraction.records}),
         records_rejected=extraction.records_rejected,
     )
+
+
+def _stored_words(paper: ObjectId) -> Counter[str]:
+    """The word counts of a stored paper: its sentences hold every word of its text."""
+    passages = PassageDocument._get_collection().find({"paper": paper}, {"text": 1})
+    return word_counts(str(passage["text"]) for passage in passages)
 
 
 def _passage_documents(

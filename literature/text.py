@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 
@@ -79,6 +81,11 @@ _ENGLISH_WORDS = frozenset(f"{_ENGLISH} we its has have been not these than".spl
 LANGUAGE_MIN_WORDS = 50
 #: A paper whose share of English function words is below this is not in English.
 ENGLISH_BELOW = 0.05
+#: A near twin (:func:`near_twin`) has at least this share of the other text's words. Of the
+#: SuperMat articles whose TEI and text files differ in words but not in numbers, the file
+#: with fewer words has 98.2% or more of the other's (a keywords line or a word left out); of
+#: two different articles of that corpus, the closest share 57% of their words.
+NEAR_TWIN_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -175,6 +182,10 @@ class Paper:
         share = self.english_share
         return share is None or share >= ENGLISH_BELOW
 
+    def word_counts(self) -> Counter[str]:
+        """How often each word of its text-hash :attr:`key` occurs in the paper."""
+        return word_counts(section.text for section in self.sections)
+
     def sentences(self) -> list[tuple[int, int, str]]:
         """Every sentence as ``(section index, sentence index, text)``."""
         return [
@@ -189,6 +200,33 @@ def _words_key(paper: Paper, word: re.Pattern[str]) -> str:
     text = " ".join(section.text for section in paper.sections)
     words = sorted(word.findall(text))
     return f"sha256:{hashlib.sha256(' '.join(words).encode()).hexdigest()}"
+
+
+def word_counts(texts: Iterable[str]) -> Counter[str]:
+    """How often each word of ``texts`` occurs, words as a text-hash key reads them."""
+    return Counter(word for text in texts for word in _WORD.findall(text))
+
+
+def near_twin(words: Counter[str], other: Counter[str]) -> bool:
+    """Whether two papers' words (:func:`word_counts`) are one paper's, read from two files.
+
+    Two converters of one article differ: one leaves out a keywords line or a word that the
+    other keeps. So one text's words are the other's with some left out, no more than
+    :data:`NEAR_TWIN_SHARE` allows, and its numbers (words with a digit) are the same. A word
+    that changed, or a number that came or went, is an edit: another paper ("Tc = 2.3 K" and
+    "Tc = 3.2 K"), whose records may differ. The titles are not compared here.
+    """
+    if _numbers(words) != _numbers(other):
+        return False
+    fewer, more = sorted((words, other), key=Counter.total)
+    if fewer - more:  # a word of its own: changed, not left out
+        return False
+    return fewer.total() >= NEAR_TWIN_SHARE * more.total()
+
+
+def _numbers(words: Counter[str]) -> Counter[str]:
+    """The words with a digit: values, formulas, labels ("2.3", "CeCoIn5", the 2 of "Fig. 2")."""
+    return Counter({word: n for word, n in words.items() if any(c.isdigit() for c in word)})
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import replace
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
 from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
 from db.literature import (
+    IngestReport,
     LiteratureStore,
     MentionDocument,
     PaperDocument,
@@ -22,7 +25,7 @@ from db.literature import merge_records_by_composition as merge_records
 from db.models import register_model
 from db.query import FilterError, optimade_to_mongo
 from discovery.domain import ModelArtifact
-from literature.parsing import parse_paper
+from literature.parsing import parse_paper, read_paper
 from literature.pipeline import Extractor
 from literature.records import PaperExtraction
 from tests.stand_ins import SpansOf
@@ -98,6 +101,91 @@ def test_a_paper_stored_by_its_text_before_its_doi_was_read_is_not_stored_again(
     before = counts()
     again = literature.ingest(with_doi)
     assert not again.new and again.paper_key == stored.paper_key and counts() == before
+
+
+#: SuperMat articles whose TEI and text files print different numbers (a PACS line, a table
+#: or a quarter of the text that one file lacks, "Ce=0.6" printed "Ce=0."): two papers each.
+SUPERMAT_APART = {
+    "L094127001-CC",
+    "L095117006-CC",
+    "L095167004-CC",
+    "Liu_2018_Supercond._Sci._Technol._31_125011-CC",
+    "P066024503-CC",
+    "P066132510-CC",
+}
+
+
+def supermat_root() -> Path:
+    """The SuperMat corpus, where tests/literature finds it; the test skips without it."""
+    base = os.environ.get("MATLOOP_CORPORA") or Path(__file__).parents[3] / "shared/data/corpora"
+    root = Path(base) / "supermat"
+    if not root.is_dir():
+        pytest.skip(f"SuperMat corpus not found at {root}")
+    return root
+
+
+def text_paper(title: str, text: str, doi: str | None = None) -> PaperExtraction:
+    """A plain-text file's paper, its first line ``title``, read by a tagger finding nothing."""
+    paper = replace(parse_paper(f"{title}\n\n{text}".encode(), "/papers/lf.txt"), doi=doi)
+    return Extractor(SpansOf([]), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
+
+
+def test_each_supermat_article_stored_from_both_its_files_is_one_paper_but_where_numbers_differ(
+    literature: LiteratureStore,
+) -> None:
+    reader = Extractor(SpansOf([]), "tagger-test:0")  # type: ignore[arg-type]
+    teis = sorted(supermat_root().rglob("*.superconductors.tei.xml"))
+    for i, tei in enumerate(teis):  # 111 with the same words, 3 near twins, 6 apart
+        name = tei.name.removesuffix(".superconductors.tei.xml")
+        txt = tei.with_name(f"{name}.txt")
+        order = (tei, txt) if i % 2 == 0 else (txt, tei)  # either may be stored first
+        first, then = (literature.ingest(reader.extract(read_paper(f))) for f in order)
+        assert first.new and then.new == (name in SUPERMAT_APART), name
+        if not then.new:  # the file read second is taken for the paper stored first
+            assert then.paper_key == first.paper_key, name
+    assert len(teis) == 120 and PaperDocument.objects.count() == 120 + len(SUPERMAT_APART)
+
+
+ABSTRACT = (
+    "We report that MgB2 becomes superconducting at 39 K, found by resistivity and "
+    "magnetization measurements on dense polycrystalline samples sintered at 950 C under "
+    "argon; the transition is sharp and the upper critical field reaches 14 T."
+)
+
+
+def test_an_edited_paper_is_a_new_paper_unless_it_only_lost_a_few_words(
+    literature: LiteratureStore,
+) -> None:
+    stored = literature.ingest(text_paper("Superconductivity in MgB2", ABSTRACT)).paper_key
+    lost = text_paper("Superconductivity in MgB2", ABSTRACT.replace(" and magnetization", ""))
+    assert literature.ingest(lost) == IngestReport(stored, new=False)  # as another converter
+    for edit in (
+        ABSTRACT.replace("39 K", "39.5 K"),  # a value changed
+        ABSTRACT.replace("sintered at 950 C", "sintered"),  # a number left out
+        f"{ABSTRACT} At 2 GPa Tc is 37 K.",  # a reading added
+        ABSTRACT.replace("sharp", "broad"),  # a word changed, no number
+    ):
+        report = literature.ingest(text_paper("Superconductivity in MgB2", edit))
+        assert report.new, edit
+        assert literature.earlier_versions("/papers/lf.txt", "Superconductivity in MgB2",
+                                           report.paper_key)[0] == stored  # fmt: skip
+    assert PaperDocument.objects.count() == 5
+
+
+def test_two_papers_with_one_title_stay_two(literature: LiteratureStore) -> None:
+    title = "Superconductivity in MgB2"
+    first = literature.ingest(text_paper(title, ABSTRACT)).paper_key
+    other = "MgB2 films made at 950 C on sapphire are superconducting at 39 K and keep 14 T."
+    assert literature.ingest(text_paper(title, other)).new  # the same numbers, other words
+    summary = "MgB2 becomes superconducting at 39 K, sintered at 950 C; the field reaches 14 T."
+    assert literature.ingest(text_paper(title, summary)).new  # its words, but under half
+    lost = ABSTRACT.replace(" and magnetization", "")  # a near twin of the first...
+    assert literature.ingest(text_paper("MgB2", lost)).new  # ... under another title
+    assert not literature.ingest(text_paper(title, lost, doi="10.1/its")).new  # first has none
+    assert literature.stored_key(text_paper(title, lost).paper) == first
+    assert literature.ingest(text_paper("At 39 K", ABSTRACT, doi="10.1/a")).new
+    assert literature.ingest(text_paper("At 39 K", lost, doi="10.1/b")).new  # another DOI
+    assert PaperDocument.objects.count() == 6
 
 
 def test_impossible_readings_dropped_at_extraction_are_counted_on_the_paper(
