@@ -26,7 +26,7 @@ from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.parsing import MAX_SENTENCES
 from literature.pipeline import Extractor
 from literature.records import VALUE_PROPERTIES
-from literature.text import AnnotatedText
+from literature.text import AnnotatedText, Paper
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
 from literature.vectors import to_bytes
 
@@ -66,6 +66,9 @@ class StoredMatch:
         same_file: Whether that is this file, read again.
         tagger: The tagger version the stored paper was read with (its records are
             that tagger's; ``""`` when not stored).
+        near: Whether the file's words are not the stored paper's but a near twin's
+            (:meth:`db.literature.LiteratureStore.twin_key`: a few left out, none changed,
+            the same title and numbers).
     """
 
     path: str
@@ -74,13 +77,15 @@ class StoredMatch:
     source: str | None
     same_file: bool
     tagger: str = ""
+    near: bool = False
 
     @property
     def description(self) -> str:
         """Which stored paper the file was taken for, in words."""
         title = f" {self.title!r}" if self.title else " (no title)"
         source = f", read from {self.source}" if self.source else ", source not stored"
-        return f"{self.path} is stored paper {self.key}{title}{source}"
+        near = " (nearly: some words left out, its title and numbers the same)" * self.near
+        return f"{self.path} is stored paper {self.key}{near}{title}{source}"
 
 
 @dataclass
@@ -391,7 +396,7 @@ def ingest_paths(
         elif (stored := store.stored_key(paper)) is not None:
             outcome = IngestReport(stored, new=False)
             summary.skipped += 1
-            summary.matched.append(stored_match(store, path, paper.source, stored))
+            summary.matched.append(stored_match(store, path, paper, stored))
         else:
             try:
                 outcome = store.ingest(extractor.extract(paper))
@@ -414,9 +419,7 @@ def ingest_paths(
                     summary.records_rejected += outcome.records_rejected
                 else:  # a concurrent writer stored it meanwhile
                     summary.skipped += 1
-                    summary.matched.append(
-                        stored_match(store, path, paper.source, outcome.paper_key)
-                    )
+                    summary.matched.append(stored_match(store, path, paper, outcome.paper_key))
         if on_file is not None:
             on_file(path, outcome)
     summary.seconds = time.perf_counter() - began
@@ -440,16 +443,17 @@ def not_english(path: str | Path, share: float) -> str:
     )
 
 
-def stored_match(store: LiteratureStore, path: str | Path, source: str, key: str) -> StoredMatch:
-    """The stored paper keyed ``key`` that the file ``path`` (read from ``source``) matched."""
+def stored_match(store: LiteratureStore, path: str | Path, paper: Paper, key: str) -> StoredMatch:
+    """The stored paper keyed ``key`` that ``paper``, read from the file ``path``, matched."""
     stored = store.paper_brief(key)
     return StoredMatch(
         path=str(path),
         key=key,
         title=stored.get("title") or "",
         source=stored.get("source"),
-        same_file=stored.get("source") == source,
+        same_file=stored.get("source") == paper.source,
         tagger=stored.get("model_version") or "",
+        near=key not in (paper.key, *paper.earlier_keys),
     )
 
 

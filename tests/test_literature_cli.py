@@ -591,3 +591,16 @@ def test_records_of_a_model_say_how_many_are_gone(
     assert result.exit_code == 0, result.output
     said = " ".join(result.output.split())
     assert "1 of the 1 records model model:ensemble:444 was trained on are gone" in said
+
+
+def test_a_near_twin_is_named_even_from_the_same_path(cli: CliRunner, tmp_path: Path) -> None:
+    body = "MgB2 becomes superconducting at 39 K, as the resistivity and susceptibility show. "
+    paper = tmp_path / "mgb2.txt"
+    paper.write_text("MgB2 superconductors\n\n" + body * 3 + "It is cheap and light.")
+    _ = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    paper.write_text("MgB2 superconductors\n\n" + body * 3 + "It is cheap.")  # "and light" lost
+    again = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    said = " ".join(again.output.split())
+    assert "0 papers stored, 1 already there" in said
+    assert f"already there {paper} is stored paper sha256:" in said
+    assert "(nearly: some words left out, its title and numbers the same)" in said
