@@ -296,6 +296,16 @@ class HeartbeatIn(Body):
     )
 
 
+class RejectionIn(Body):
+    """Why a literature record is wrong."""
+
+    reason: str = Field(
+        min_length=1,
+        max_length=1000,
+        description="Why the record is wrong (\"tantalum's Tc, not MgB2's\"): kept with it.",
+    )
+
+
 class GiveUpIn(Body):
     """Who gives a trial up, and why."""
 
@@ -836,6 +846,13 @@ Filter = Annotated[
     ),
 ]
 RecordSort = Annotated[str, Query(max_length=200, description=SORT_RECORDS)]
+Rejected = Annotated[
+    Literal["exclude", "include", "only"],
+    Query(
+        description="Records a curator rejected (POST .../rejection): left out (exclude), "
+        "listed too (include), or alone (only)."
+    ),
+]
 
 
 # -- routes -----------------------------------------------------------------------------
@@ -951,6 +968,7 @@ class Service:
         """Add every API route under ``/api/v1`` (directly, so ``app.routes`` lists them)."""
         r = APIRouter(prefix="/api/v1")
         campaign, trial = "/campaigns/{name}", "/campaigns/{name}/trials/{trial_id}"
+        record = "/literature/records/{record_id}"
         # What each route answers besides its status (errors, 503 aside), for the schema.
         read, listed = (401, 403, 404, 422), (400, 401, 403, 404, 422)
         written = (400, 401, 403, 404, 409, 413, 422)  # 400: a body that is not UTF-8
@@ -974,6 +992,8 @@ class Service:
             ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
             ("POST", "/materials", self.create_material, Admin, 200, registered),
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
+            ("POST", f"{record}/rejection", self.reject_record, Admin, 200, written),
+            ("DELETE", f"{record}/rejection", self.restore_record, Admin, 200, read),
             ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 409, 422)),
             ("GET", "/models", self.list_models, Reader, 200, read),
@@ -1331,6 +1351,7 @@ class Service:
         offset: Offset = 0,
         fmt: Format = "json",
         sort: RecordSort = "material",
+        rejected: Rejected = "exclude",
     ) -> Response:
         """Property records read from papers, with their sources, filtered with OPTIMADE.
 
@@ -1339,12 +1360,29 @@ class Service:
         composition in any spelling or multiple (a trial's `Sr3La37Cu20O80` finds a
         paper's `La1.85Sr0.15CuO4`). Each source gives the sentence of the value (`text`)
         and, where the material was named in an earlier sentence, that sentence
-        (`material_sentence_text`; null otherwise).
+        (`material_sentence_text`; null otherwise). Records a curator rejected are left
+        out unless `rejected` asks for them; their `rejection` says who, when and why.
         """
         rows, total = self.literature.records(
-            self.literature.records_filter(filter), limit, offset, sort
+            self.literature.records_filter(filter), limit, offset, sort, rejected=rejected
         )
         return listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
+
+    @access("admin")
+    def reject_record(self, record_id: str, principal: Caller, body: RejectionIn) -> dict[str, Any]:
+        """Mark a record the pipeline misread as wrong; listings and training leave it out.
+
+        The record keeps its sources (a paper stating it again adds one) and its
+        `rejection` (`reason`, `by`: the token's name, `at`). Rejecting again replaces the
+        reason. A merged record's old id finds the record it was merged into. Unknown id: a
+        404; text that is no id: a 422.
+        """
+        return self.literature.reject_record(record_id, body.reason, principal.name)
+
+    @access("admin")
+    def restore_record(self, record_id: str) -> dict[str, Any]:
+        """Undo a rejection: the record is listed and trained on again."""
+        return self.literature.restore_record(record_id)
 
     @access("read")
     def list_papers(

@@ -1142,6 +1142,11 @@ def records_data(
         _, every = store.records(store.records_query(property=property), limit=1, sentences=False)
         if every > len(rows):
             skipped[f"confidence under {min_confidence:g}"] += every - len(rows)
+    _, rejected = store.records(
+        store.records_query(property=property), limit=1, sentences=False, rejected="only"
+    )
+    if rejected:  # left out by the query too: a curator said they are wrong
+        skipped["rejected by a curator (`literature reject`)"] += rejected
     notes = [f"{n} record(s) skipped: {reason}" for reason, n in sorted(skipped.items())]
     keys = sorted(values, key=lambda k: (names[k], k))
     formulas: list[Material] = [names[k] for k in keys]

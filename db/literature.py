@@ -190,6 +190,10 @@ class PropertyRecordDocument(Document):
     # ids of records merged into this one (merge_records_by_composition): lineage that
     # names them, a model's record_ids, still finds this record by them
     merged_ids = ListField(ObjectIdField())
+    # a curator's word that the record is wrong ("tantalum's Tc, not MgB2's"): {"reason",
+    # "by", "at"}. Listings leave it out unless asked (REJECTED), and so does training; a
+    # paper that states it again adds a source to it, and it stays rejected.
+    rejection = DictField(default=None, null=True)
 
     meta: dict[str, Any] = {
         "collection": "property_records",
@@ -320,6 +324,31 @@ def record_ids(ids: str | Iterable[str], where: str = "ids") -> list[ObjectId]:
             raise ValueError(f"{where}: {text!r} is not a record id (24 hex digits)")
         found.append(ObjectId(text))
     return found
+
+
+#: Which records a listing gives (``rejected=``): those not rejected (the default), all,
+#: or the rejected ones alone (:meth:`LiteratureStore.reject_record`).
+REJECTED: dict[str, dict[str, Any]] = {
+    "exclude": {"rejection": None},
+    "include": {},
+    "only": {"rejection": {"$ne": None}},
+}
+#: The longest reason a rejection keeps.
+MAX_REASON = 1000
+
+
+def with_rejected(query: dict[str, Any], rejected: str) -> dict[str, Any]:
+    """``query`` narrowed to the records ``rejected`` (a key of :data:`REJECTED`) selects.
+
+    Raises:
+        ValueError: naming ``rejected``, for another word.
+    """
+    if rejected not in REJECTED:
+        raise ValueError(f"rejected: {rejected!r} is not one of {', '.join(REJECTED)}")
+    narrowed = REJECTED[rejected]
+    if not narrowed:
+        return query
+    return {"$and": [query, narrowed]} if query else narrowed
 
 
 #: Documents written, or sentences looked up, per request: far below MongoDB's 16 MB.
@@ -499,6 +528,60 @@ class LiteratureStore:
             records_rejected=extraction.records_rejected,
         )
 
+    def reject_record(self, record_id: str, reason: str, by: str) -> dict[str, Any]:
+        """Mark a record wrong: listings and training leave it out from now on.
+
+        For a value the pipeline misread (another element's Tc, a substrate taken for the
+        material, a measurement's limit). The record keeps its sources, and a paper that
+        states it again adds one: a rejection stands until :meth:`restore_record`.
+        Rejecting again replaces the reason.
+
+        Args:
+            record_id: The record's id (a row's ``id``; a merged record's old id finds
+                the record it was merged into).
+            reason: Why it is wrong, kept with it.
+            by: Who says so (a login or token name).
+
+        Returns:
+            The record's row, its ``rejection`` set (``reason``, ``by``, ``at``).
+
+        Raises:
+            ValueError: naming ``reason`` (empty, or over :data:`MAX_REASON` characters)
+                or ``id``.
+            LookupError: ``record: no record ...`` when none has that id.
+        """
+        said = " ".join(reason.split())
+        if not said:
+            raise ValueError("reason: say why the record is wrong")
+        if len(said) > MAX_REASON:
+            raise ValueError(f"reason: {len(said)} characters, more than {MAX_REASON}")
+        rejection = {"reason": said, "by": by, "at": utcnow()}
+        return self._set_rejection(record_id, {"$set": {"rejection": rejection}})
+
+    def restore_record(self, record_id: str) -> dict[str, Any]:
+        """Undo :meth:`reject_record`: the record is listed and trained on again.
+
+        Raises:
+            ValueError: naming ``id``, for text that is no record id.
+            LookupError: ``record: no record ...`` when none has that id.
+        """
+        return self._set_rejection(record_id, {"$unset": {"rejection": ""}})
+
+    def _set_rejection(self, record_id: str, change: dict[str, Any]) -> dict[str, Any]:
+        (wanted,) = record_ids(record_id, "id")
+        records = PropertyRecordDocument._get_collection()
+        found = records.find_one_and_update(
+            {"$or": [{"_id": wanted}, {"merged_ids": wanted}]},
+            {**change, "$set": {**change.get("$set", {}), "updated_at": utcnow()}},
+            projection={"_id": 1},
+        )
+        if found is None:
+            raise LookupError(
+                f"record: no record {record_id!r} (`matloop literature records` lists them)"
+            )
+        rows, _ = self.records({"_id": found["_id"]}, limit=1, rejected="include")
+        return rows[0]
+
     def failed_before(
         self, path: str, size: int, modified_ns: int, reader: str
     ) -> FailedFileDocument | None:
@@ -672,6 +755,7 @@ class LiteratureStore:
         offset: int = 0,
         sort: str = "material",
         sentences: bool = True,
+        rejected: str = "exclude",
     ) -> tuple[list[dict[str, Any]], int]:
         """A page of records (JSON-ready dicts, sources summarised) and the total count.
 
@@ -687,10 +771,15 @@ class LiteratureStore:
                 material was named in an earlier sentence, that sentence's text as
                 ``material_sentence_text`` (a query or two more); each source always
                 names its ``passage``.
+            rejected: ``exclude`` the records a curator rejected (what the literature
+                says, as far as anyone checked), ``include`` them, or ``only`` them
+                (:data:`REJECTED`).
 
         Raises:
             FilterError: naming ``sort``, for an order :func:`record_order` refuses.
+            ValueError: naming ``rejected``, for a word not of :data:`REJECTED`.
         """
+        query = with_rejected(query, rejected)
         # ties by material and value, then the unique key: pages neither repeat nor skip
         found = PropertyRecordDocument.objects(__raw__=query).order_by(*record_order(sort))
         page = list(found.skip(offset).limit(limit).as_pymongo())
@@ -1389,6 +1478,8 @@ def _record_row(
     row = {k: raw.get(k) for k in RECORD_COLUMNS}
     row["id"] = str(raw["_id"])
     row["merged_ids"] = [str(merged) for merged in raw.get("merged_ids", [])]
+    if row["rejection"]:
+        row["rejection"] = {**row["rejection"], "at": iso(row["rejection"].get("at"))}
     for stamp in ("created_at", "updated_at"):
         if raw.get(stamp) is not None:
             row[stamp] = iso(raw[stamp])

@@ -417,7 +417,9 @@ def records_among(
         found = {raw["_id"] for raw in records.find({"_id": {"$in": wanted}}, {"_id": 1})}
         merged = records.find({"merged_ids": {"$in": wanted}}, {"_id": 1})  # indexed
         found |= {raw["_id"] for raw in merged}
-        return store.records({"_id": {"$in": sorted(found)}}, limit, offset, sort)
+        return store.records(
+            {"_id": {"$in": sorted(found)}}, limit, offset, sort, rejected="include"
+        )
     chosen = set(wanted)
     ordered = (
         PropertyRecordDocument.objects(__raw__=given)
@@ -433,7 +435,8 @@ def records_among(
     page = found_in_order[offset : offset + limit]
     if not page:  # past the last record
         return [], len(found_in_order)
-    rows, _ = store.records({"_id": {"$in": page}}, len(page), 0, sort)  # by id, in order
+    # by id, in order; rejected records too: the model learned from them
+    rows, _ = store.records({"_id": {"$in": page}}, len(page), 0, sort, rejected="include")
     return rows, len(found_in_order)
 
 

@@ -77,6 +77,10 @@ SORT_HELP = (
 )
 ID_HELP = "This record's id (a row's id, a model's record_ids; API: id=...); repeatable."
 PAPER_HELP = "Records read in the paper with this key, e.g. doi:10.1/abc (API: paper=...)."
+REJECTED_HELP = (
+    "Records a curator rejected (`literature reject`): exclude (default), include, or only "
+    "(API: rejected=...). A model's records (--model) include them: it learned from them."
+)
 RECORD_FILTER_HELP = (
     "OPTIMADE filter, as the API's /literature/records takes: "
     '\'property="tc" AND elements HAS ALL "Fe","As" AND value>=30\'.'
@@ -363,6 +367,7 @@ def literature_records(
     model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     filter: Annotated[str, typer.Option("--filter", help=RECORD_FILTER_HELP)] = "",
     offset: Annotated[int, typer.Option(min=0, help="Records skipped first (pages).")] = 0,
+    rejected: Annotated[str, typer.Option(help=REJECTED_HELP)] = "exclude",
 ) -> None:
     """Export property records with their provenance as CSV or JSON, as the API gives them.
 
@@ -402,7 +407,7 @@ def literature_records(
         query = _all_of([query, _records_filter(store, filter)])
         if model is None:
             trained_on = None
-            rows, total = store.records(query, limit=limit, offset=offset, sort=sort)
+            rows, total = store.records(query, limit, offset, sort, rejected=rejected)
         else:  # any number of ids: one pass over the records' ids past a few hundred
             from db.models import records_among, records_gone
 
@@ -561,6 +566,53 @@ def literature_remove(
                 f"note: {len(removed.models)} model(s) were trained on records read in it: "
                 f"{', '.join(removed.models)}; their lineage still names it and records no "
                 "longer there: train them again to leave it out"
+            ),
+            highlight=False,
+        )
+
+
+@literature_app.command("reject")
+def literature_reject(
+    record_id: Annotated[str, typer.Argument(help="The record's id (`literature records`).")],
+    reason: Annotated[
+        str | None, typer.Option(help="Why it is wrong, kept with it (needed to reject).")
+    ] = None,
+    undo: Annotated[bool, typer.Option("--undo", help="Restore a rejected record.")] = False,
+) -> None:
+    """Mark a record the pipeline misread as wrong: listings and training leave it out.
+
+    For a value that is another material's (tantalum's Tc in a paper on MgB2), a
+    substrate's, or no Tc at all (a measurement's limit, a Curie temperature). The record
+    keeps its sources; a paper that states it again adds one, and it stays rejected.
+    `--undo` restores it. `literature records --rejected only` lists the rejected ones,
+    with who rejected them, when and why.
+    """
+    from rich.markup import escape
+
+    from matloop.cli import CommandError, _login, console, errors
+
+    with errors():
+        if undo == (reason is not None):
+            raise CommandError("give --reason to reject the record, or --undo to restore it")
+        store = _store()
+        try:
+            if undo:
+                row = store.restore_record(record_id)
+            else:
+                assert reason is not None  # checked above
+                row = store.reject_record(record_id, reason, _login())
+        except LookupError as error:
+            raise CommandError(str(error)) from None
+    what = (
+        f"record {row['id']} ({row['material']} {row['property']} {row['value']:g} {row['unit']})"
+    )
+    if undo:
+        console.print(escape(f"restored {what}: listed and trained on again"), highlight=False)
+    else:
+        console.print(
+            escape(
+                f"rejected {what}: left out of listings and training from now on; "
+                f"`matloop literature reject {row['id']} --undo` restores it"
             ),
             highlight=False,
         )

@@ -604,3 +604,27 @@ def test_a_near_twin_is_named_even_from_the_same_path(cli: CliRunner, tmp_path: 
     assert "0 papers stored, 1 already there" in said
     assert f"already there {paper} is stored paper sha256:" in said
     assert "(nearly: some words left out, its title and numbers the same)" in said
+
+
+def test_a_curator_rejects_a_misread_record_and_restores_it(
+    cli: CliRunner, literature_samples: SimpleNamespace
+) -> None:
+    LiteratureStore().ingest(literature_samples.extraction("10.1/a", ["MgB2", "NbSe2"]))
+    rows = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
+    wrong = next(r for r in rows if r["material"] == "NbSe2")
+    asked = cli.invoke(app, ["literature", "reject", wrong["id"]])
+    assert asked.exit_code == 1 and "give --reason to reject the record" in asked.output
+    rejected = cli.invoke(app, ["literature", "reject", wrong["id"], "--reason", "a substrate"])
+    assert rejected.exit_code == 0, rejected.output
+    assert f"rejected record {wrong['id']} (NbSe2 tc" in " ".join(rejected.output.split())
+    listed = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
+    assert "NbSe2" not in [r["material"] for r in listed]
+    only = cli.invoke(app, ["literature", "records", "--format", "json", "--rejected", "only"])
+    (row,) = json.loads(only.output)
+    assert row["id"] == wrong["id"] and row["rejection"]["reason"] == "a substrate"
+    restored = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
+    assert restored.exit_code == 0 and "restored record" in restored.output
+    again = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
+    assert len(again) == len(rows)
+    unknown = cli.invoke(app, ["literature", "reject", "0" * 24, "--reason", "x"])
+    assert unknown.exit_code == 1 and "no record" in unknown.output

@@ -20,6 +20,7 @@ from db.literature import (
     PassageDocument,
     PropertyRecordDocument,
 )
+from db.tokens import create_token
 from discovery.compositions import CompositionSpace, formula_of
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper
@@ -375,3 +376,32 @@ def test_the_model_listing_gives_each_taggers_held_out_f1(
     }
     shown = api.get(f"/api/v1/models/{weak}", headers=reader).json()
     assert shown["metrics"]["test"]["tcValue"]["f1"] == 0.0  # the stored scores, whole
+
+
+RECORDS = "/api/v1/literature/records"
+
+
+def test_an_admin_rejects_a_record_and_restores_it(literature_api: TestClient) -> None:
+    admin = {"Authorization": f"Bearer {create_token('curator', 'admin')[0]}"}
+    reader = {"Authorization": f"Bearer {create_token('reader-r', 'researcher')[0]}"}
+    rows = literature_api.get(RECORDS, headers=reader).json()["data"]
+    wrong = next(r for r in rows if r["material"] == "NbSe2")
+    url = f"{RECORDS}/{wrong['id']}/rejection"
+    body = {"reason": "tantalum's Tc"}
+    assert literature_api.post(url, json=body, headers=reader).status_code == 403
+    rejected = literature_api.post(url, json=body, headers=admin)
+    assert rejected.status_code == 200, rejected.text
+    assert rejected.json()["rejection"]["by"] == "curator"
+    left = literature_api.get(RECORDS, headers=reader).json()["data"]
+    assert len(left) == len(rows) - 1
+    only = literature_api.get(RECORDS, params={"rejected": "only"}, headers=reader).json()
+    assert [r["id"] for r in only["data"]] == [wrong["id"]]
+    bad = literature_api.get(RECORDS, params={"rejected": "maybe"}, headers=reader)
+    assert bad.status_code == 422 and "rejected" in bad.text
+    empty = literature_api.post(url, json={"reason": ""}, headers=admin)
+    assert empty.status_code == 422 and "reason" in empty.text
+    missing = literature_api.post(f"{RECORDS}/{'0' * 24}/rejection", json=body, headers=admin)
+    assert missing.status_code == 404 and "no record" in missing.text
+    restored = literature_api.delete(url, headers=admin)
+    assert restored.status_code == 200 and restored.json()["rejection"] is None
+    assert len(literature_api.get(RECORDS, headers=reader).json()["data"]) == len(rows)

@@ -626,6 +626,19 @@ def test_records_train_one_mean_value_per_readable_formula(mongodb_uri: str) -> 
         train_from_records(store, "kappa", "gp")
 
 
+def test_records_a_curator_rejected_are_not_trained_on(mongodb_uri: str) -> None:
+    for value in (39.0, 41.0, 4.4):  # 4.4 K: tantalum's Tc, read as MgB2's
+        stored_record("MgB2", value, formula="MgB2")
+    stored_record("NbSe2", 7.2, formula="NbSe2")
+    store = LiteratureStore()
+    wrong = PropertyRecordDocument.objects.get(value=4.4)
+    store.reject_record(str(wrong.id), "tantalum's Tc", "curator")
+    data, notes, _, used, _ = records_data(store, "tc")
+    assert data.y[data.labels.index("MgB2")] == pytest.approx(40.0)
+    assert str(wrong.id) not in used and len(used) == 3
+    assert "1 record(s) skipped: rejected by a curator (`literature reject`)" in notes
+
+
 def read_in(*papers: str) -> list[RecordSource]:
     """A record's sources: one sentence of each paper (stored, as ingestion stores them)."""
     sources = []

@@ -960,3 +960,31 @@ def test_taggers_held_out_on_other_papers_of_as_many_are_not_compared(
     tagger("a", 0.9, ["p1", "p2", "p3"])
     newest = tagger("b", 0.6, ["p4", "p5", "p6"])  # other papers of one size: the newest set
     assert literature.load_tagger().version == newest
+
+
+def test_a_rejected_record_is_left_out_of_listings_until_restored(
+    literature: LiteratureStore,
+) -> None:
+    literature.ingest(read("10.1/ta", "MgB2 and Ta: Tc = 4.4 K.", ["MgB2"], ["4.4 K"]))
+    literature.ingest(read("10.1/mg", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    wrong = next(r for r in literature.records({})[0] if r["value"] == 4.4)
+    row = literature.reject_record(wrong["id"], "  tantalum's Tc,\nnot MgB2's ", "curator")
+    assert row["rejection"]["reason"] == "tantalum's Tc, not MgB2's"
+    assert row["rejection"]["by"] == "curator" and row["rejection"]["at"].endswith("Z")
+    assert [r["value"] for r in literature.records({})[0]] == [39.0]
+    assert [r["value"] for r in literature.records({}, rejected="only")[0]] == [4.4]
+    assert len(literature.records({}, rejected="include")[0]) == 2
+    # another paper stating it again adds a source; the curator's word stands
+    literature.ingest(read("10.1/ta2", "MgB2 and Ta: Tc = 4.4 K.", ["MgB2"], ["4.4 K"]))
+    (again,) = literature.records({}, rejected="only")[0]
+    assert again["n_papers"] == 2 and again["rejection"]["by"] == "curator"
+    assert literature.restore_record(wrong["id"])["rejection"] is None
+    assert len(literature.records({})[0]) == 2
+    with pytest.raises(ValueError, match="reason: say why"):
+        literature.reject_record(wrong["id"], " ", "curator")
+    with pytest.raises(ValueError, match="id: 'x' is not a record id"):
+        literature.reject_record("x", "wrong", "curator")
+    with pytest.raises(ValueError, match="rejected: 'some' is not one of exclude, include, only"):
+        literature.records({}, rejected="some")
+    with pytest.raises(LookupError, match=r"record: no record '0{24}'"):
+        literature.restore_record("0" * 24)
