@@ -382,9 +382,12 @@ class CampaignAgent:
             constraints=tuple(constraints),
         )
         names = [o.name for o in dataset.objectives]
+        labels = dataset.labels or (None,) * len(dataset.points)
         candidates = [
-            Candidate(i, point, dict(zip(names, map(float, row), strict=True)))
-            for i, (point, row) in enumerate(zip(dataset.points, dataset.values, strict=True))
+            Candidate(i, point, dict(zip(names, map(float, row), strict=True)), label)
+            for i, (point, row, label) in enumerate(
+                zip(dataset.points, dataset.values, labels, strict=True)
+            )
         ]
         planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, candidates)
@@ -694,6 +697,11 @@ class CampaignAgent:
                     parameters=parameters,
                     batch=batch,
                     candidate=suggestion.candidate,
+                    label=(
+                        None
+                        if suggestion.candidate is None
+                        else candidates[suggestion.candidate].label
+                    ),
                     model_version=version,
                     acquisition_value=suggestion.acquisition_value,
                     strategy=suggestion.strategy or planner.name,

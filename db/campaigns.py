@@ -551,7 +551,7 @@ class CampaignStore:
         if document.id not in self._pools:
             query = CandidateDocument.objects(campaign=document).order_by("index")
             # Raw documents: building mongoengine objects costs ~1 ms each on large pools.
-            raws = query.only("index", "parameters", "reference").as_pymongo()
+            raws = query.only("index", "parameters", "reference", "label").as_pymongo()
             self._pools[document.id] = [candidate_from_raw(raw) for raw in raws]
         return list(self._pools[document.id])
 

@@ -119,12 +119,13 @@ def candidate_to_document(candidate: Candidate, campaign: CampaignDocument) -> C
         index=candidate.index,
         parameters=dict(candidate.parameters),
         reference=dict(candidate.reference) if candidate.reference is not None else None,
+        label=candidate.label,
     )
 
 
 def candidate_from_raw(raw: dict[str, Any]) -> Candidate:
     """Raw candidate document (``as_pymongo``: pools are large) -> domain candidate."""
-    return Candidate(raw["index"], dict(raw["parameters"]), raw.get("reference"))
+    return Candidate(raw["index"], dict(raw["parameters"]), raw.get("reference"), raw.get("label"))
 
 
 def trial_to_document(
@@ -137,6 +138,7 @@ def trial_to_document(
         batch=trial.batch,
         parameters=dict(trial.parameters),
         candidate=trial.candidate,
+        label=trial.label,
         status=trial.status.value,
         strategy=trial.strategy,
         model_version=trial.model_version,
@@ -156,6 +158,7 @@ def trial_from_document(document: TrialDocument, campaign_name: str) -> Trial:
         batch=document.batch,
         status=TrialStatus(document.status),
         candidate=document.candidate,
+        label=document.label,
         model_version=document.model_version,
         acquisition_value=document.acquisition_value,
         strategy=document.strategy,
@@ -176,6 +179,7 @@ def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
         batch=raw["batch"],
         status=TrialStatus(raw["status"]),
         candidate=raw.get("candidate"),
+        label=raw.get("label"),
         model_version=raw.get("model_version"),
         acquisition_value=raw.get("acquisition_value"),
         strategy=raw.get("strategy"),

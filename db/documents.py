@@ -188,6 +188,7 @@ class CandidateDocument(Document):
     index = IntField(required=True, min_value=0)
     parameters = DictField(required=True)
     reference = DictField(null=True)
+    label = StringField(null=True)  # as the pool names it: a sample id, a formula as written
     material = ReferenceField(MaterialDocument, null=True)
 
     meta: dict[str, Any] = {
@@ -204,6 +205,7 @@ class TrialDocument(Document):
     batch = StringField(required=True)
     parameters = DictField(required=True)
     candidate = IntField(null=True, min_value=0)
+    label = StringField(null=True)  # its candidate's: what the lab knows it by
     status = StringField(required=True, choices=[s.value for s in TrialStatus])
     strategy = StringField(null=True)
     model_version = StringField(null=True)

@@ -49,6 +49,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "strategy": "strategy",
         "model_version": "model_version",
         "candidate": "candidate",
+        "label": "label",
         "acquisition_value": "acquisition_value",
         "claimed_by": "claimed_by",
     },

@@ -45,6 +45,8 @@ class PoolDataset:
         source: Absolute path of the file or folder the data came from (resolved:
             where it was read from, whatever folder the reader ran in).
         notes: Anything the importer had to decide (dropped constraints, ...).
+        labels: What the file names each candidate by (a sample id, a formula as
+            written), in file order, None for an empty cell; empty when it names none.
 
     """
 
@@ -55,6 +57,7 @@ class PoolDataset:
     values: np.ndarray
     source: str
     notes: tuple[str, ...] = field(default=())
+    labels: tuple[str | None, ...] = field(default=())
 
     def __len__(self) -> int:
         return len(self.points)
@@ -125,6 +128,7 @@ def load_csv(
     params: Sequence[str] | None = None,
     composition: str | None = None,
     read_formula: Callable[[str], str] | None = None,
+    label: str | None = None,
 ) -> PoolDataset:
     """Read a CSV table with a header into a pool data set.
 
@@ -141,6 +145,10 @@ def load_csv(
             raises ValueError saying why it cannot (``literature.formulas.read_formula``,
             which this layer may not import). None: cells are read as written, and
             pymatgen's misreadings (``STO`` as S, tritium, O) are refused.
+        label: A column that names each row (``sample``: ``P001``), read as text and
+            kept with each candidate (:attr:`PoolDataset.labels`). Default: the
+            ``composition`` column, as written (``K3C60``, whose fractions read as KC20).
+            A column not read is named in the notes.
 
     Raises:
         FileNotFoundError: if there is no such file.
@@ -168,16 +176,33 @@ def load_csv(
     if overlap:
         raise ValueError(f"columns {sorted(overlap)} are both parameter and measured outcome")
     goals = tuple(Objective(name, direction) for name, direction in objectives)
-    if composition is not None:
-        if composition not in table.columns:
+    for named, what in ((composition, "composition"), (label, "label")):
+        if named is not None and named not in table.columns:
             raise ValueError(
-                f"{path}: composition column {composition!r} not found; "
-                f"columns are {list(table.columns)}"
+                f"{path}: {what} column {named!r} not found; columns are {list(table.columns)}"
             )
-        return _composition_pool(table, composition, goals, path, read_formula)
-    return _pool_from_table(
-        table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=str(path)
-    )
+    if composition is not None:
+        pool = _composition_pool(table, composition, goals, path, read_formula)
+        used = {composition, *objective_names}
+    else:
+        pool = _pool_from_table(
+            table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=str(path)
+        )
+        used = {*chosen, *objective_names}
+    label = label or composition
+    unused = [c for c in table.columns if c not in used and c != label]
+    notes = [
+        f"column(s) {unused} not read (a measured one: --objective or --constraint; one "
+        "naming each row, a sample id: --label)"
+    ]
+    labels = _labels(path, label) if label is not None else ()
+    return replace(pool, labels=labels, notes=(*pool.notes, *notes[: bool(unused)]))
+
+
+def _labels(path: Path, column: str) -> tuple[str | None, ...]:
+    """A column's cells as written (text: ``007`` keeps its zeros), None for an empty one."""
+    cells = pd.read_csv(path, usecols=[column], dtype=str, keep_default_na=False)[column]
+    return tuple(" ".join(cell.split()) or None for cell in cells)
 
 
 def _refuse_repeated_compositions(

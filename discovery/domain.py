@@ -330,19 +330,24 @@ class Candidate:
         parameters: The candidate's point in the search space.
         reference: Known values of the objectives (a measured data set used as an
             oracle); never shown to the planner.
+        label: The candidate as its pool names it (a sample id ``P001``, a formula as
+            written, ``K3C60``, which the composition's formula reduces to ``KC20``), or
+            None; never shown to the planner.
 
     """
 
     index: int
     parameters: Parameters
     reference: dict[str, float] | None = None
+    label: str | None = None
 
 
 @dataclass
 class Trial:
     """One proposed experiment and what became of it.
 
-    ``reason`` says why it failed or was given up, as its instrument or operator said.
+    ``reason`` says why it failed or was given up, as its instrument or operator said;
+    ``label`` is its pool candidate's (:attr:`Candidate.label`).
     """
 
     campaign: str
@@ -350,6 +355,7 @@ class Trial:
     batch: str
     status: TrialStatus = TrialStatus.PROPOSED
     candidate: int | None = None
+    label: str | None = None
     model_version: str | None = None
     acquisition_value: float | None = None
     strategy: str | None = None

@@ -34,6 +34,7 @@ PROPOSAL_COLUMNS = {
     "batch",
     "strategy",
     "candidate",
+    "label",
     "model_version",
     "acquisition_value",
     "formula",

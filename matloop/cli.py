@@ -388,6 +388,13 @@ def campaign_create(
         str | None,
         typer.Option(help="Formula column of --from-csv: candidates become compositions."),
     ] = None,
+    label: Annotated[
+        str | None,
+        typer.Option(
+            help="Column of --from-csv naming each row (a sample id): proposals and exports "
+            "show it (default: the --composition column, as written)."
+        ),
+    ] = None,
     elements: Annotated[
         str | None,
         typer.Option(help="Generate a composition pool over these elements (Li,Fe,P,O)."),
@@ -467,7 +474,11 @@ def campaign_create(
         _refuse_unused(
             from_csv is None,
             "need --from-csv (they name its columns)",
-            **{"--composition": composition is not None, "--param": bool(param)},
+            **{
+                "--composition": composition is not None,
+                "--param": bool(param),
+                "--label": label is not None,
+            },
         )
         _refuse_unused(
             from_olympus is not None,
@@ -520,9 +531,7 @@ def campaign_create(
                 )
             wanted = [(o.name, o.direction) for o in goals]
             wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
-            dataset = load_csv(
-                from_csv, wanted, param, composition=composition, read_formula=_read_formula()
-            )
+            dataset = load_csv(from_csv, wanted, param, composition, _read_formula(), label=label)
             units = {o.name: o.unit for o in goals}
             declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
             dataset = replace(dataset, objectives=declared)
@@ -879,6 +888,7 @@ def campaign_propose(
             err.print(
                 f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work().why}"
             )
+    labelled = any(t.label is not None for t in trials)  # a pool's sample ids, say
     rows = []
     for t in trials:
         fixed = {
@@ -886,6 +896,7 @@ def campaign_propose(
             "batch": t.batch,
             "strategy": t.strategy,
             "candidate": t.candidate,
+            **({"label": t.label} if labelled else {}),
             "model_version": t.model_version,
             "acquisition_value": t.acquisition_value,
         }
@@ -941,7 +952,7 @@ def _fmt(value: Any) -> str:
 #: Columns of `campaign propose --json` beside the parameters, which a lab's results file
 #: may keep (their values are the proposal's, not measurements).
 PROPOSAL_COLUMNS = frozenset(
-    {"batch", "strategy", "candidate", "model_version", "acquisition_value", "formula"}
+    {"batch", "strategy", "candidate", "label", "model_version", "acquisition_value", "formula"}
 )
 
 
@@ -1375,6 +1386,8 @@ def campaign_export(
         agent = CampaignAgent(store(), name)
         trials = agent.store.trials(name)
         observed = agent.observations(trials)
+        # what the pool names each candidate by (a sample id), for every trial of it
+        labelled = any(c.label is not None for c in agent.store.candidates(name))
     measured = {o.trial.id: o.measurement for o in observed}
     campaign = agent.campaign
     several = len(campaign.objectives) > 1
@@ -1388,6 +1401,7 @@ def campaign_export(
             "status": t and t.status.value,
             "strategy": t and t.strategy,
             "candidate": t and t.candidate,
+            **({"label": t and t.label} if labelled else {}),
             "model_version": t and t.model_version,
             "acquisition_value": t and t.acquisition_value,
         }

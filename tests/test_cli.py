@@ -832,31 +832,43 @@ def test_the_readme_example_tables_make_campaigns_that_take_results(
     # a lab reporting meV: converted to the campaign's eV
     created = _ok(
         cli, "campaign", "create", "pv", "--from-csv", str(data / "absorbers.csv"),
-        "--objective", "band_gap:max:eV", "--param", "x", "--param", "z",
+        "--objective", "band_gap:max:eV", "--param", "x", "--param", "z", "--label", "sample",
     )  # fmt: skip
     assert "91 candidates, 2 parameters, objective band_gap (max, eV)" in " ".join(created.split())
+    assert "column(s) ['efficiency'] not read (a measured one: --objective" in created
     batch = _ok(cli, "campaign", "propose", "pv", "-n", "2", "--json")
     gaps = _measured(batch, tmp_path, "absorbers.csv", "band_gap", "--scale", "band_gap=1000")
     observe = ("campaign", "observe", "pv", "--from-file", str(gaps), "--unit", "band_gap=meV")
     assert "stored 2, already stored 0" in _ok(cli, *observe)
     with (data / "absorbers.csv").open() as handle:
-        table = {(r["x"], r["z"]): float(r["band_gap"]) for r in csv.DictReader(handle)}
+        rows = list(csv.DictReader(handle))
+    table = {(r["x"], r["z"]): float(r["band_gap"]) for r in rows}
+    samples = {(r["x"], r["z"]): r["sample"] for r in rows}
+    proposed = {t["trial_id"]: t["label"] for t in json.loads(batch)}
     for trial in json.loads(_ok(cli, "campaign", "export", "pv", "--format", "json")):
-        assert trial["band_gap"] == pytest.approx(table[f"{trial['x']:g}", f"{trial['z']:g}"])
+        point = f"{trial['x']:g}", f"{trial['z']:g}"
+        assert trial["band_gap"] == pytest.approx(table[point])
         assert trial["reported"]["band_gap"]["unit"] == "meV"
+        assert trial["label"] == samples[point] == proposed[trial["trial_id"]]  # P001, ...
 
     feasible = _ok(
         cli, "campaign", "create", "pv-feasible", "--from-csv", str(data / "absorbers.csv"),
         "--objective", "efficiency:max:%", "--constraint", "band_gap:1.1:1.7:eV",
         "--param", "x", "--param", "z",
     )  # fmt: skip
-    assert "objective efficiency (max, %)" in " ".join(feasible.split())
+    said = " ".join(feasible.split())
+    assert "objective efficiency (max, %)" in said
+    assert "note: column(s) ['sample'] not read" in said and "sample id: --label)" in said
     moduli = _ok(
         cli, "campaign", "create", "moduli", "--from-csv", str(data / "moduli.csv"),
         "--composition", "formula", "--objective", "bulk_modulus:max:GPa",
     )  # fmt: skip
     assert "120 candidates" in moduli
     assert "objective bulk_modulus (max, GPa)" in " ".join(moduli.split())
+    with (data / "moduli.csv").open() as handle:
+        written = {r["formula"] for r in csv.DictReader(handle)}
+    for trial in json.loads(_ok(cli, "campaign", "propose", "moduli", "-n", "3", "--json")):
+        assert trial["label"] in written  # as the file writes it: F3K1Pd1, not KPdF3
 
 
 def test_a_correction_by_a_user_without_a_name_is_the_operators(

@@ -1153,3 +1153,22 @@ def test_a_failing_surrogate_plugin_is_a_500_naming_it(
     detail = failed.json()["detail"]
     assert detail.startswith("surrogate plugin 'stubborn' (")
     assert detail.endswith("ValueError: lengthscale prior must be positive")
+
+
+def test_trials_name_their_pool_candidates_label_and_are_found_by_it(
+    api: TestClient, store: CampaignStore, tmp_path: Any
+) -> None:
+    from discovery.datasets import load_csv
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("sample,x,y\n" + "".join(f"P{i:03d},{i / 10},{i}\n" for i in range(8)))
+    dataset = load_csv(pool, [("y", Direction.MAXIMIZE)], params=["x"], label="sample")
+    agent = CampaignAgent.from_dataset(store, "labelled", dataset)
+    proposed = agent.propose(2)
+    assert all(t.label == f"P{t.candidate:03d}" for t in proposed)
+    url, boss = "/api/v1/campaigns/labelled/trials", _auth("researcher")
+    listed = api.get(url, headers=boss).json()["data"]
+    assert {t["label"] for t in listed} == {t.label for t in proposed}
+    wanted = proposed[0].label
+    found = api.get(url, params={"filter": f'label="{wanted}"'}, headers=boss).json()["data"]
+    assert [t["id"] for t in found] == [proposed[0].id]

@@ -363,3 +363,14 @@ def test_an_objective_named_as_an_element_of_the_pool_is_refused_saying_what_to_
     other = write_csv(tmp_path, "f,Tc\nNbN,16\nMgB2,39\n")  # no technetium: the name is free
     pool = load_csv(other, [("Tc", Direction.MAXIMIZE)], composition="f")
     assert [o.name for o in pool.objectives] == ["Tc"]
+
+
+def test_a_label_column_names_each_candidate_as_written(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "sample,x,gap\n007,0.1,1.2\n,0.2,1.3\nP 3,0.3,1.4\n")
+    pool = load_csv(path, GAP, params=["x"], label="sample")
+    assert pool.labels == ("007", None, "P 3")  # text: its zeros kept; an empty cell: none
+    assert not any("not read" in note for note in pool.notes)
+    with pytest.raises(ValueError, match=r"label column 'name' not found; columns are"):
+        load_csv(path, GAP, params=["x"], label="name")
+    formulas = write_csv(tmp_path, "f,gap\nK3C60,1.0\nMgB2,2.0\n")
+    assert load_csv(formulas, GAP, composition="f").labels == ("K3C60", "MgB2")
