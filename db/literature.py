@@ -786,7 +786,8 @@ class LiteratureStore:
         sources = [s for raw in page for s in raw.get("sources", [])]
         texts = _sentences(s["passage"] for s in sources) if sentences else {}
         earlier = _material_sentences(sources) if sentences else {}
-        return [_record_row(raw, texts, earlier) for raw in page], found.count()
+        cited = _paper_briefs({s["paper_key"] for s in sources}) if sentences else {}
+        return [_record_row(raw, texts, earlier, cited) for raw in page], found.count()
 
     def papers(
         self, query: dict[str, Any], limit: int = 100, offset: int = 0
@@ -1065,6 +1066,14 @@ def _paper_document(extraction: PaperExtraction) -> PaperDocument:
         records=len({record_key(record) for record in extraction.records}),
         records_rejected=extraction.records_rejected,
     )
+
+
+def _paper_briefs(keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Title, year and DOI of each paper of ``keys`` (one query): what a citation needs."""
+    found = PaperDocument._get_collection().find(
+        {"key": {"$in": sorted(keys)}}, {"key": 1, "title": 1, "year": 1, "doi": 1}
+    )
+    return {row["key"]: row for row in found}
 
 
 def _stored_words(paper: ObjectId) -> Counter[str]:
@@ -1469,6 +1478,7 @@ def _record_row(
     raw: dict[str, Any],
     sentences: Mapping[ObjectId, Mapping[str, Any]],
     material_sentences: Mapping[_Place, str] | None = None,
+    papers: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """A record as a JSON-ready dict; each source names its passage and sentence text.
 
@@ -1484,7 +1494,8 @@ def _record_row(
         if raw.get(stamp) is not None:
             row[stamp] = iso(raw[stamp])
     row["sources"] = [
-        _source_row(s, sentences, material_sentences or {}) for s in raw.get("sources", [])
+        _source_row(s, sentences, material_sentences or {}, papers or {})
+        for s in raw.get("sources", [])
     ]
     return row
 
@@ -1493,20 +1504,26 @@ def _source_row(
     source: Mapping[str, Any],
     sentences: Mapping[ObjectId, Mapping[str, Any]],
     material_sentences: Mapping[_Place, str],
+    papers: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, Any]:
     """A record's source as a JSON-ready dict; every source has the same keys.
 
-    ``text`` is the value's sentence; ``section_name`` its section's heading or role as
-    the parser named it (``"title"``, ``"abstract"``, ``"caption"`` for a figure or table
-    caption, a body heading such as ``"2. Experimental"``);
-    ``material_sentence_text`` the sentence the material was named in when that is an
-    earlier one (the same section; see ``material_span``), else ``None``. Each is
-    ``None`` when sentences were not read.
+    ``paper_title``, ``paper_year`` and ``paper_doi`` cite the paper (a researcher needs
+    no second query to say where a value was read); ``text`` is the value's sentence;
+    ``section_name`` its section's heading or role as the parser named it (``"title"``,
+    ``"abstract"``, ``"caption"`` for a figure or table caption, a body heading such as
+    ``"2. Experimental"``); ``material_sentence_text`` the sentence the material was named
+    in when that is an earlier one (the same section; see ``material_span``), else
+    ``None``. Each is ``None`` when sentences were not read.
     """
     place = _material_place(source)
     passage = sentences.get(source["passage"], {})
+    paper = papers.get(source["paper_key"], {})
     return {
         "paper": source["paper_key"],
+        "paper_title": paper.get("title"),
+        "paper_year": paper.get("year"),
+        "paper_doi": paper.get("doi"),
         # lineage down to the sentence: the passage and what it says
         "passage": str(source["passage"]),
         "text": passage.get("text"),

@@ -932,7 +932,9 @@ def test_each_source_names_the_section_its_sentence_is_in(
     (row,), _ = literature.records(literature.records_query(material="MgB2"))
     (source,) = row["sources"]
     assert source["section_name"] == "body"  # a caption's would be "caption"
-    assert list(source)[:6] == ["paper", "passage", "text", "section", "section_name", "sentence"]
+    assert list(source)[:4] == ["paper", "paper_title", "paper_year", "paper_doi"]
+    assert list(source)[4:9] == ["passage", "text", "section", "section_name", "sentence"]
+    assert (source["paper_doi"], source["paper_title"]) == ("10.1/a", "Paper 10.1/a")
     (bare,), _ = literature.records(literature.records_query(material="MgB2"), sentences=False)
     assert bare["sources"][0]["section_name"] is None  # passages not read
     assert list(bare["sources"][0]) == list(source)  # every source has the same keys
