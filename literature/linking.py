@@ -40,7 +40,13 @@ list; nor is a value that another transition's symbol introduces
 that says how far a measurement went (:func:`states_limit`: "measured down to 0.4 K",
 "remains metallic down to 0.4 K"; not "no superconductivity was observed down to 0.4
 K", which normalisation reads as the bound Tc < 0.4 K, nor "Tc is suppressed down to 5
-K"). All of these need the sentences' text.
+K"), or the range it spanned or how far a measured behaviour held ("in a temperature
+range between 14 K and 290 K", "T² dependence in the resistivity up to 240 K"; not "Tc
+between 36 and 38 K" nor "superconducting up to 30 K"). A change may be written as a
+difference of Tc's ("∆Tc = Tc(onset) − Tc(zero) ∼ 15-20 K"), its delta in any of the
+glyphs papers use (Δ, ∆, △, the Symbol font's); another transition may be named in
+words, whatever symbol follows ("ferromagnetic Curie temperature TC = 131 K", "a CDW
+transition at 94 K"). All of these need the sentences' text.
 
 A value's condition (:func:`link_conditions`: its pressure) is the one it was read at in
 its sentence: in a "respectively" sentence that lists as many conditions as values, the
@@ -48,10 +54,14 @@ i-th listed ("39 K and 37 K at 0 and 1 GPa, respectively"); else the one right a
 ("133 K at ambient pressure", "164 K under 30 GPa"), else the nearest that is no other
 value's (not right after another value, nor in a clause of another value's after the
 first value, nor in a clause of no value after a value that introduces the next value:
-"8 K; at 1.5 GPa, the Tc is 21 K"), where an untagged "ambient pressure" counts as a
-condition, and a number stated as another property's value ("a bulk modulus of 160
-GPa", "a yield stress of": :func:`states_other_property`; not "a uniaxial stress of")
-does not.
+"8 K; at 1.5 GPa, the Tc is 21 K"), where an untagged "ambient pressure" ("at AP")
+counts as a condition, and a number stated as another property's value ("a bulk modulus
+of 160 GPa", "a yield stress of": :func:`states_other_property`; not "a uniaxial stress
+of") does not. The state before a change ("Tc increases from 1.0 K to 3.0 K at 2 GPa":
+:func:`follows_change`) takes only a condition right after it: the others are the
+change's. An applied magnetic field, which SuperMat does not tag (:func:`applied_fields`),
+is a value's only where it is stated with it (:func:`link_field`: "an onset in an
+applied magnetic field of 14 T at 10.2 K", "15 K at 9 T").
 
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
@@ -109,12 +119,21 @@ _CHANGE_NOUN = (
 # Words between a change noun and the property it is of ("the change in the onset Tc"),
 # none of them saying where ("a drop in resistance at temperatures of 39 K").
 _OF_WORDS = r"(?:(?!(?:at|near|below|above|under|around)\b)[\w']+\s+){0,3}?"
+# A capital delta as papers write it: Greek (U+0394), the increment sign (U+2206), a
+# triangle (U+25B3) or the Symbol font's glyph in the private use area (U+F044).
+_DELTA = "Δ∆△\uf044"
 _CHANGE = re.compile(
     rf"(?P<before>{_PROPERTY}\s*[-‐]?\s*)?{_CHANGE_NOUN}"
     rf"(?P<after>\s+(?:in|of|between)\s+{_OF_WORDS}{_PROPERTY})?"
-    r"|(?P<delta>(?-i:[Δ∆]|(?<![^\s(])δ)\s?T\s?_?\{?c)",
+    rf"|(?P<delta>(?-i:[{_DELTA}]|(?<![^\s(])δ)\s?T\s?_?\{{?c)"
+    rf"|(?P<span_symbol>(?-i:[{_DELTA}])\s?T(?![A-Za-z]))",  # "∆ T of 2 K": a difference
     re.IGNORECASE,
 )
+# One of the property's values, with its criterion: "Tc", "T c (onset)", "Tc,zero".
+_TC_TERM = r"\bT\s?_?\{?c\}?(?:\s*\([^()]{1,12}\)|\s?,?\s?[a-z]+(?![\w(]))?"
+# Two of them subtracted: the definition of a change written out, "∆T c = T c (onset) -T
+# c (zero) ∼ [15-20 K]", which names the property without stating its value.
+_TC_DIFFERENCE = re.compile(rf"{_TC_TERM}\s*[-−–]\s*{_TC_TERM}")
 #: The stems of verbs that state a change ("Tc rose by 5 K", "increases from 30 K to 40 K"),
 #: each matching every form of its verb as a word's start: "rises", "rising", "risen",
 #: "rose"; "goes up", "going up", "gone up", "went up".
@@ -163,6 +182,31 @@ _OTHER_TRANSITION = re.compile(
     r"|AF|SG|nem|\*|∗)\}?(?![A-Za-z])"
     r"(?:\s|[=:≈~∼≃<>≤≥]|\b(?:of|is|was|at|around|about|near|approximately)\b)*$"
 )
+# Another transition (or a material's other temperature: Debye, Kondo, coherence) named
+# in words right before a value, with or without its symbol:
+# "ferromagnetic Curie temperature TC = [131 K]" (TC here is no Tc), "the Néel
+# temperature, T N, of about [17 K]", "a CDW transition at [94 K]", "the magnetic ordering
+# temperature of", "a structural phase transition at", "antiferromagnetic ordering at".
+# Not "the superconducting transition temperature", nor "transition temperature" alone:
+# those are Tc's; nor an order not named ("the simultaneous ordering temperature of [42
+# K]" in La2CuO4.11, where superconductivity and magnetism set in together). Acronyms
+# and symbols are written with their case.
+_OTHER_NAME = (
+    r"(?:\b(?:Curie|N[ée]el|Weiss|Verwey|Kondo|Debye|coherence|pseudogap|freezing"
+    r"|(?:anti-?)?ferr[oi]-?\s?magnetic|magnetic|metamagnetic|(?-i:AFM?|FM|CDW|SDW|DW|MIT)"
+    r"|(?:charge|spin)[\s-]+density[\s-]+wave|density[\s-]+wave|structural|nematic"
+    r"|spin[\s-]+glass|metal[\s-]+insulator)(?:[\s-]+(?:ordering|order|phase))?)"
+)
+_OTHER_NAMED = re.compile(
+    rf"{_OTHER_NAME}[\s-]+(?:(?:transition[\s-]+)?(?:temperatures?|transitions?|points?)"
+    r"|order(?:ing)?)"
+    r"(?:\s*,?\s*\(?\s*(?-i:T|θ|Θ)\s?_?\{?\s?[A-Za-z*]{0,4}\}?\s*\)?)?"  # "TC", "(T N )"
+    r"(?:\s|[=:≈~∼≃<>≤≥,]|\b(?:of|is|was|at|around|about|near|approximately)\b)*$",
+    re.IGNORECASE,
+)
+# A name after these is one of two transitions named together ("the superconducting and
+# magnetic transition temperatures of [30 K] and [50 K]"): the first value is Tc's.
+_BOTH_NAMED = re.compile(r"superconduct\w*\s+(?:and|or)\s+$", re.IGNORECASE)
 # Words before a number that state it as another property's value: "a bulk modulus of
 # [160 GPa]", "shear modulus G =", "the Vickers hardness of Nb3Sn is about", "a tensile
 # strength of", "a yield stress of", "elastic constant C11 =", "B0 =". A stress or strength
@@ -178,9 +222,34 @@ _OTHER_PROPERTY = re.compile(
     re.IGNORECASE,
 )
 # Ambient pressure stated, tagged or not ("at ambient pressure", "under atmospheric
-# pressure", "the ambient-pressure Tc").
+# pressure", "the ambient-pressure Tc"), or its abbreviation where a condition stands
+# ("6.3 K at AP", "under AP"; in capitals; not "in AP films", which may be as-prepared).
 _AMBIENT_PRESSURE = re.compile(
-    r"\b(?:ambi-?\s?ent|atmospheric|normal)[\s-]+pressures?\b", re.IGNORECASE
+    r"\b(?:ambi-?\s?ent|atmospheric|normal)[\s-]+pressures?\b"
+    r"|\b(?:at|under)\s+(?-i:AP)\b",
+    re.IGNORECASE,
+)
+# An applied magnetic field, untagged (SuperMat tags none): "in an externally applied
+# magnetic field of [14 T]", "under a high magnetic field of ∼[7 T]", "at [9 T]", "in an
+# applied [14 T] field", "μ0H = [5 T]"; its unit in T (μ0H for Oe). Not a field that is a
+# property: "a critical field of 1.9 T", "the paramagnetic limit of µ o H = 4 T", "H c2 =
+# 61 T", "in magnetic fields up to 6 T" (how far a measurement went).
+_APPLIED_FIELD = re.compile(
+    r"(?i:\b(?:in|at|under)\s+(?:an?\s+)?"
+    r"(?:(?:high|low|applied|external(?:ly)?|static|dc|ac|constant)\s+)*"
+    r"(?:(?:magnetic\s+)?fields?\s+(?:of\s+)?)?|\b(?:magnetic|applied)\s+fields?\s+of\s+)"
+    r"(?:[μµ]0?\s?H\s*=\s*|(?<![\w])[HB]\s*=\s*)?|[μµ]0?\s?H\s*=\s*|(?<![\w])[HB]\s*=\s*"
+)
+_FIELD_VALUE = re.compile(
+    r"\s*(?:[~∼≈]\s*)?(?P<number>\d+(?:\.\d+)?)\s*(?P<unit>kOe|Oe|mT|kG|T|G|[Tt]esla)"
+    r"(?![A-Za-z\d]|\s?_?c\b)"  # "2 T c" is twice Tc
+)
+_FIELD_LISTED = re.compile(r"\s*,?\s*(?:and|or)?(?=\s*\d)", re.IGNORECASE)
+_TESLA = {"T": 1.0, "Tesla": 1.0, "tesla": 1.0, "mT": 1e-3, "kG": 0.1, "G": 1e-4, "kOe": 0.1,
+          "Oe": 1e-4}  # fmt: skip
+_FIELD_PROPERTY = re.compile(
+    r"(?:\b(?:critical|limit\w*|Pauli|irreversibility|coercive|saturation)"
+    r"|(?<![A-Za-z])[HB]\s?_?\{?\s?(?:c\s?[12]?|irr|p|P)\}?)(?:\W+\w+){0,3}\W*$"
 )
 # What may stand between a value and the condition right after it: words, but no
 # number, comma, semicolon or conjunction ("[39 K] at an applied pressure of [2 GPa]").
@@ -236,10 +305,16 @@ _RIGHT_AFTER = re.compile(
 _DOPING = re.compile(r"(?<![A-Za-z])[xyzδ]\s*(?:=|∼|~|≈|≃)\s*\d")
 
 # Words that bring in how far a measurement went ("measured down to [0.4 K]", "at
-# temperatures as low as [50 mK]", "cooled to [2 K]", "measurements above [2 K]"), and
-# the hedges that may follow them ("down to about [2 K]").
+# temperatures as low as [50 mK]", "cooled to [2 K]", "measurements above [2 K]"), the
+# ends of the range it spanned ("measured between [14 K] and [290 K]", "from [2 K] to",
+# "between temperatures of 20 K and [1.8 K]"; a range the tagger split is one mention
+# that opens with its word, "between 14 K and 290 K"), how far it rose ("up to [240
+# K]"), and the hedges that may follow them ("down to about [2 K]").
 _REACHED = re.compile(
-    r"(?<![A-Za-z])(?P<reach>down\s+to|as\s+low\s+as|cool(?:ed|ing)\s+(?:down\s+)?to|above)"
+    r"(?<![A-Za-z])(?:(?P<reach>down\s+to|as\s+low\s+as|cool(?:ed|ing)\s+(?:down\s+)?to)"
+    r"|(?P<above>above)|(?P<up>up\s+to)"
+    r"|(?P<range>(?:between|from)(?:\s+temperatures?\s+of)?"
+    r"(?:\s*\d+(?:\.\d+)?\s*(?:m?K)?\s*(?:and|to|[-–]))?))"
     rf"(?:\s*{_QUALIFIER})*\s*$",
     re.IGNORECASE,
 )
@@ -258,11 +333,46 @@ _SEARCHED = re.compile(
     r"|stud(?:y|ies|ied))\b",
     re.IGNORECASE,
 )
+# Words after which a range ("between", "from") is the one a measurement spanned:
+# measuring, cooling, a range of temperatures ("in a temperature range between [14 K]
+# and [290 K]"); and those after which "up to" is how far a measured behaviour held too
+# ("exhibits T 2 dependence in the resistivity up to [240 K]", "a linear fit up to").
+# "Tc between 36 and 38 K", "Tc up to 40 K" and "superconducting up to 30 K" name none.
+_SPANNED = (
+    r"\b(?:mea-?\s*sur\w*|data|cool\w*|warm\w*|temperature\s+(?:range|interval|window)s?"
+    r"|ranges?\s+of\s+temperatures?)\b"
+)
+_RANGED = re.compile(_SPANNED, re.IGNORECASE)
+_HELD = re.compile(
+    rf"{_SPANNED}|\b(?:dependen\w*|behavio\w*|laws?|linear\w*|fit\w*|follow\w*)\b",
+    re.IGNORECASE,
+)
 # Verbs that carry the property to a new value: "Tc is suppressed down to [5 K]",
 # "superconductivity is reduced to as low as [2 K]", "Tc falls, reaching down to [5 K]".
 _CARRIES = re.compile(rf"\b(?:{CHANGE_VERB_STEMS}|reach)", re.IGNORECASE)
+# A change word and then "from", at most four words on.
+_CHANGE_THEN_FROM = (
+    rf"\b(?:(?:{CHANGE_VERB_STEMS})\w*|go|goes|going|went|gone)"
+    r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from"
+)
+# A change just before "from" in its clause: "Tc increases from [30 K] to [40 K]" gives
+# two states, the one before and the one after, not a range of readings.
+_CHANGES_FROM = re.compile(rf"{_CHANGE_THEN_FROM}\s*$", re.IGNORECASE)
+# A "from" with no verb of its own, after a comma or a conjunction: "… and from".
+_AND_FROM = re.compile(r"(?:,|\b(?:and|or|then))\s*from\s*$", re.IGNORECASE)
+# A change's "from … to …", which such a "from" repeats: "Tc increases from [0 K] to [42 K]
+# for one series and from [21 K] to [60 K] in the other" gives two states of each series.
+_CHANGE_FROM_TO = re.compile(rf"{_CHANGE_THEN_FROM}\b.*?\bto\b", re.IGNORECASE)
+# Where a part of a sentence begins: a change before these is not the one a range follows.
+# A "(" left once the asides are gone opens the aside that the range is in.
+_PART_START = re.compile(r"[;:(]|\b(?:while|whereas|but|which|where)\b", re.IGNORECASE)
+# Where a clause begins: a part's start or a comma.
+_CLAUSE_START = re.compile(rf",|{_PART_START.pattern}", re.IGNORECASE)
+# A word a PDF broke at its line's end: "depen- dence".
+_LINE_BREAK = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
 # An aside in parentheses: "(T c ≈ 31 K)" in "measurements on B0.63K0.37BiO3 (T c ≈ 31
-# K) down to [0.4 K]" names no Tc of the clause.
+# K) down to [0.4 K]" names no Tc of the clause; "(y = 1.0)" or the "(1−x)" of a formula
+# opens no clause, so the change before it is still the one a "from" follows.
 _ASIDE = re.compile(r"\([^()]*\)")
 
 
@@ -344,13 +454,17 @@ def link_conditions(
       (:func:`states_other_property`); a stress applied to the sample is ("under a
       uniaxial stress of [0.7 GPa]").
     * "ambient", "atmospheric" or "normal pressure", tagged or not, is a condition: the
-      value it is nearest to is read at ambient pressure, with no ``label`` mention.
+      value it is nearest to is read at ambient pressure, with no ``label`` mention. So
+      is "at AP" or "under AP" (capitals), its abbreviation: "[6.3 K] at AP".
     * In a sentence that says "respectively" and lists together as many conditions as
       it has values of the property (two or more), the i-th value takes the i-th
       ("[39 K] and [37 K] at [0] and [1 GPa], respectively"); the rules below are not
       asked.
     * A condition right after a value, with no number, comma or conjunction between them
       ("[133 K] at ambient pressure", "[164 K] under [30 GPa]"), is that value's.
+    * The state before a change (:func:`follows_change`: "Tc increases from [1.0 K] to
+      [3.0 K] at [2 GPa]", "[8.2 K], raised from [6.3 K]") has no other: the change's
+      conditions are those it leads to.
     * A condition that is another value's is not this one's: one right after another
       value, or one after the sentence's first value in a clause (between commas,
       semicolons, "while", "but" ...) that holds another value and not this one
@@ -399,8 +513,84 @@ def link_conditions(
     listed = _listed_with(value, values, text)
     others = [v for v in values if all(v.key != x.key for x in listed)]
     after = [c for c in stated if _follows(text, value, c)]
+    if not after and follows_change(_before_number(text, value)):
+        return None  # "Tc increases from [1.0 K] to [3.0 K] at [2 GPa]": the state before
     free = after or [c for c in stated if not _claimed(c, listed, others, stated, text)]
     own = min(free, key=lambda c: _gap(value, c)) if free else None
+    return own if isinstance(own, Mention) else None
+
+
+def applied_fields(sentences: Mapping[tuple[int, int], str]) -> list[Mention]:
+    """The magnetic fields that values may have been read in, as ``field`` mentions.
+
+    SuperMat tags no field, so they are found in the text (:data:`_APPLIED_FIELD`), each
+    mention spanning its words and number: "[in an externally applied magnetic field of
+    14 T] at 10.2 K", "15 K [at 9 T]". A field that is a property's value is none ("an
+    upper critical field of 61 T", "the paramagnetic limit of µ o H = 4 T"), nor is a
+    measurement's reach ("in fields up to 6 T"). Each mention's ``normalized`` holds
+    ``value``, the field in T (μ0H for a field in Oe).
+
+    Args:
+        sentences: Text of each sentence by ``(section, sentence)``.
+    """
+    found = []
+    for (section, sentence), text in sentences.items():
+        for applied in _APPLIED_FIELD.finditer(text):
+            field = _FIELD_VALUE.match(text, applied.end())
+            if field is None or _FIELD_PROPERTY.search(text, 0, applied.start()):
+                continue
+            start = applied.start()
+            while field is not None:  # and those listed after it: "at [1 T] and [5 T]"
+                tesla = float(f"{float(field['number']) * _TESLA[field['unit']]:.12g}")
+                reading = {"value": tesla, "unit": "T"}
+                end = field.end()
+                found.append(
+                    Mention("field", text[start:end], section, sentence, start, end, 1.0, reading)
+                )
+                more = _FIELD_LISTED.match(text, end)
+                field = _FIELD_VALUE.match(text, more.end()) if more else None
+                start = field.start("number") if field else end
+    return found
+
+
+def link_field(
+    value: Mention,
+    mentions: Sequence[Mention],
+    sentences: Mapping[tuple[int, int], str] | None = None,
+) -> Mention | None:
+    """The applied magnetic field (a ``field`` mention: :func:`applied_fields`) of ``value``.
+
+    Stricter than a pressure (:func:`link_conditions`), since a field elsewhere in a
+    sentence is most often the one a magnetisation was measured in or a property's: the
+    i-th of a "respectively" list of as many fields as values; else one right after the
+    value or the values listed with it ("[15 K] at [9 T]", "[4 K] even under a high
+    magnetic field of ∼7 T"); else one right before them, with no number, comma or
+    conjunction between ("in an externally applied magnetic field of [14 T] at [10.2
+    K], [14.8 K], and [18.5 K]"). None otherwise.
+
+    Args:
+        value: The value mention.
+        mentions: The paper's mentions, ``field`` mentions among them.
+        sentences: Text of each sentence by ``(section, sentence)``.
+    """
+    here = _sentence(value)
+    text = (sentences or {}).get(here)
+    fields: list[Mention | _Place] = [
+        m for m in mentions if m.label == "field" and _sentence(m) == here
+    ]
+    if text is None or not fields:
+        return None
+    values = sorted(
+        (m for m in mentions if m.label == value.label and _sentence(m) == here),
+        key=lambda m: m.start,
+    )
+    own = _respective(value, values, fields, text)
+    if own is None:
+        listed = _listed_with(value, values, text)
+        first, last = listed[0], listed[-1]
+        after = (f for f in fields if _follows(text, last, f))
+        before = (f for f in fields if f.end <= first.start and _bound(text[f.end : first.start]))
+        own = next(after, None) or next(before, None)
     return own if isinstance(own, Mention) else None
 
 
@@ -487,7 +677,8 @@ def states_change(before: str) -> bool:
     Args:
         before: The sentence's text before the value's number.
     """
-    clause = re.split(_CLAUSE, before)[-1]
+    # a difference of Tc's defines the change, whatever commas it holds ("Tc,onset")
+    clause = re.split(_CLAUSE, _TC_DIFFERENCE.sub(" ", before))[-1]
     if _BY.search(clause) and _CHANGE_VERB.search(clause):
         return True
     for match in _CHANGE.finditer(clause):
@@ -497,7 +688,8 @@ def states_change(before: str) -> bool:
         ):
             continue  # "an increase in Tc to [40 K]", "Tc drop at [39 K]"
         tied = match.group("before") or match.group("after") or match.group("delta")
-        if (tied or match.group("span")) and _LINKED.match(rest):
+        spanned = match.group("span") or match.group("span_symbol")
+        if (tied or spanned) and _LINKED.match(rest):
             return True
         if tied and _describes(rest):
             return True
@@ -514,9 +706,11 @@ class _Place:
 
 def _follows(text: str, value: Mention, condition: Mention | _Place) -> bool:
     """Whether ``condition`` comes right after ``value``: "[39 K] at [2 GPa]"."""
-    if condition.start < value.end:
-        return False
-    between = text[value.end : condition.start]
+    return condition.start >= value.end and _bound(text[value.end : condition.start])
+
+
+def _bound(between: str) -> bool:
+    """Whether the words ``between`` a value and a condition tie them (:data:`_BOUND`)."""
     return _BOUND.fullmatch(between) is not None and len(between.split()) <= _BOUND_WORDS
 
 
@@ -638,16 +832,23 @@ def _describes(rest: str) -> bool:
 
 
 def names_other_transition(before: str) -> bool:
-    """Whether the words right before a value give it another transition's symbol.
+    """Whether the words right before a value give it another transition's symbol or name.
 
     "T CDW = [32 K]", "T_N ≈ [32 K]", "T* ~ [150 K]", "T s of [130 K]": the temperature
     of a charge- or spin-density wave, a Néel, structural, pseudogap or other
-    transition, not Tc ("T c", "T C", "T onset" are Tc's).
+    transition, not Tc ("T c", "T C", "T onset" are Tc's). So is a value that such a
+    transition's name introduces, whatever symbol follows it: "ferromagnetic Curie
+    temperature TC = [131 K]", "a CDW transition at [94 K]", "the magnetic ordering
+    temperature of [42 K]" (not "the superconducting and magnetic transition
+    temperatures of [30 K]").
 
     Args:
         before: The sentence's text before the value's number.
     """
-    return _OTHER_TRANSITION.search(before) is not None
+    if _OTHER_TRANSITION.search(before) is not None:
+        return True
+    named = _OTHER_NAMED.search(before)
+    return named is not None and _BOTH_NAMED.search(before, 0, named.start()) is None
 
 
 def _before_number(text: str, mention: Mention) -> str:
@@ -671,7 +872,14 @@ def states_limit(before: str) -> bool:
     word of measuring in the clause ("superconductivity is suppressed down to [5 K]",
     "reaching down to [5 K]"; but "decreasing the temperature down to [2 K]" is a limit).
     "Above" is a limit only after a word of measuring ("measured", "data"): "superconducts
-    above [30 K]" says where the Tc is.
+    above [30 K]" says where the Tc is. So are either end of a range, "between" or "from"
+    ("in a temperature range between [14 K] and [290 K]", "C(T) was measured between [0.6
+    K] and"), after a word of measuring or a range of temperatures, and "up to" after one
+    of those or of a measured behaviour ("T 2 dependence in the resistivity up to [240
+    K]", "a linear fit up to"): "Tc between 36 and 38 K", "Tc up to 40 K" and
+    "superconducting up to 30 K" are Tc's. A Tc named before a value of its own ("crystals
+    with Tc = 87 K in a temperature range between") is that value's, not this one's. A
+    word a PDF broke at its line's end ("depen- dence") is read whole.
 
     Args:
         before: The sentence's text before the value's number.
@@ -681,12 +889,53 @@ def states_limit(before: str) -> bool:
         return False
     clauses = re.split(_CLAUSE, _ASIDE.sub(" ", before[: reached.start()]))
     # an apposition reads its clause's subject: "a reduced Tc, as low as [2 K]"
-    clause = next((c for c in reversed(clauses) if c.strip()), "")
-    if _NAMES_TC.search(clause):
+    clause = _LINE_BREAK.sub("", next((c for c in reversed(clauses) if c.strip()), ""))
+    named = [m.end() for m in _NAMES_TC.finditer(clause)]
+    # a Tc with its own value before this one is that value's: "crystals with Tc = 87 K
+    # in a temperature range between [14 K] and [290 K]"
+    if named and not _OTHER_VALUE.search(clause, named[-1]):
         return False
-    if reached.group("reach").lower() == "above":
+    if reached["above"]:
         return _MEASURED.search(clause) is not None
+    if reached["range"] or reached["up"]:
+        return (_RANGED if reached["range"] else _HELD).search(clause) is not None
     return _SEARCHED.search(clause) is not None or _CARRIES.search(clause) is None
+
+
+def follows_change(before: str) -> bool:
+    """Whether the "from" that ends ``before`` gives a change's two states, not a range.
+
+    It does when a change word comes just before it in its clause ("Tc increases from"),
+    or when it repeats an earlier change's "from … to …" in its part of the sentence
+    ("increases from 0 K to 42 K for one series and from"). Asides in parentheses are
+    read past: "increases from 0 K (y = 0) to 42 K (y = 1.0) … and from" is one part.
+    The value after such a "from" is the state before the change: no range's end
+    (:func:`~literature.pipeline.join_ranges`), and not read at the condition the change
+    leads to (:func:`link_conditions`).
+
+    Args:
+        before: The sentence's text before the value's number.
+    """
+    bare = _without_asides(before)
+    clause = re.split(_CLAUSE_START, bare)[-1]
+    return bool(_CHANGES_FROM.search(clause)) or _repeats_change(re.split(_PART_START, bare)[-1])
+
+
+def _repeats_change(part: str) -> bool:
+    """Whether the "from" that ends ``part`` repeats a change's "from … to …" in it.
+
+    A list of them runs over commas: "rises from 8 K to 9 K in films, from 21 K to 60 K
+    in bulk and from". A "from" after a verb of its own ("and ranges from") repeats none.
+    """
+    ending = _AND_FROM.search(part)
+    return ending is not None and _CHANGE_FROM_TO.search(part, 0, ending.start()) is not None
+
+
+def _without_asides(text: str) -> str:
+    """``text`` less each closed parenthesised aside, nested ones too ("Ba(1−x)" is "Ba")."""
+    while (bare := _ASIDE.sub("", text)) != text:
+        text = bare
+    return text
 
 
 def _is_reading(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:

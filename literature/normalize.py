@@ -59,13 +59,21 @@ Conventions chosen here:
   unambiguous (``"8.9 Gpa"``, ``"17 Kbar"``, ``"1 ATM"``; not ``mbar``/``Mbar``). A
   mention without a qualifier takes one from the words just before it in its sentence
   (``parse_quantity(..., before=...)``: "Tc exceeds [45 K]" is ``>``, "Tc>[40 K]" too;
-  "superconducts below [7.2 K]" is the Tc itself; "not superconducting down to [2 K]" is
-  ``<``, the Tc below what the search reached; a comma may stand between the Tc and the
-  comparison, "the highest Tc, above [11 K]" is ``>``). A mention whose unit the
-  sentence goes on dividing (``after=``: "dTc/dP of [0.5 K]/GPa", "[2 K] min-1") is a
-  rate, not a quantity of the kind asked. A pressure range "from ambient to 3 GPa"
-  starts at 1 atm. Units are pint's, in the registry that
-  :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom, per formula unit).
+  "superconducts below [7.2 K]" is the Tc itself; "not superconducting down to [2 K]" or
+  "no drop in resistivity down to [2 K]" is ``<``, the Tc below what the search reached;
+  a comma may stand between the Tc and the comparison, "the highest Tc, above [11 K]"
+  is ``>``). A mention whose unit the sentence goes on dividing (``after=``: "dTc/dP
+  of [0.5 K]/GPa", "[2 K] min-1") is a rate, not a quantity of the kind asked. A
+  pressure range "from ambient to 3 GPa" starts at 1 atm. Units are pint's, in the
+  registry that :mod:`discovery.units` shares (``eV/atom`` and ``eV/fu`` are per atom,
+  per formula unit).
+* A formula is read whole or not at all: where an element or an amount beside the part
+  that reads does not (``"Na z' CoO 2"``, ``"Sr 2 CuO 2+ Cl 1.2"``), the mention has no
+  formula, never the smaller one (CoO2, Cl1.2). A refined amount with its uncertainty
+  is its amount (``"Na 0.31(3) CoO 2"``: Na0.31CoO2). Deuterium and tritium, which
+  pymatgen reads as hydrogen, are no elements here (as in
+  :func:`discovery.compositions.misread_formula`: D3S is not H3S), so
+  ``"Na0.3CoO2·1.3D2O"`` has no formula either.
 * Nothing here raises on odd text: what cannot be read gives ``formula=None`` or
   ``None``.
 """
@@ -85,7 +93,7 @@ from pymatgen.core import Composition, Element
 # The project's one pint registry, built on first use; it knows "eV/atom" and "eV/fu".
 # Units are only read here, never defined: aliases and foreign words stay in the tables
 # below, so discovery's conversions are the same whether or not a paper was read.
-from discovery.compositions import adduct_units, written_out
+from discovery.compositions import ISOTOPES, adduct_units, written_out
 from discovery.units import registry
 from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
 
@@ -1029,7 +1037,13 @@ def _repaired_material(mention: str) -> str:
     """:func:`_clean` plus formula-specific PDF repairs."""
     text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
     text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
+    text = _AMOUNT_UNCERTAINTY.sub(r"\1", text)  # a refined amount, "Na 0.31(3)": 0.31
     return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
+
+
+# A decimal amount with its uncertainty in the last digits, "0.31(3)", "1.25(2)": a
+# refinement's result, whose amount is the number before the parentheses.
+_AMOUNT_UNCERTAINTY = re.compile(r"(\d\.\d+)\(\d{1,2}\)")
 
 
 def adduct_formula(mention: str) -> str | None:
@@ -1046,15 +1060,23 @@ def _written_out_adduct(text: str) -> str | None:
     """``MgSO4.7H2O`` as ``MgH14SO11`` (pymatgen reads O4.7); None for no adduct.
 
     Only an adduct of plain formula units is written out: one with doping variables
-    (``NaxCoO2·yH2O``) is left to the variable reader (None).
+    (``NaxCoO2·yH2O``) is left to the variable reader (None). Nor is one with deuterium or
+    tritium (``Na0.3CoO2·1.3D2O``): pymatgen reads them as hydrogen, and the project
+    never does (:data:`discovery.compositions.ISOTOPES`: D3S is not H3S), so the parser,
+    which knows no such element, refuses the formula.
     """
     units = adduct_units(text)
-    if len(units) == 1:
+    if len(units) == 1 or any(_isotopes(unit) for _, unit in units):
         return None
     try:
         return written_out(units)
     except ValueError:
         return None
+
+
+def _isotopes(formula: str) -> bool:
+    """Whether ``formula`` holds a hydrogen isotope's symbol as pymatgen reads symbols."""
+    return not ISOTOPES.keys().isdisjoint(re.findall(r"[A-Z][a-z]*", formula))
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -1072,6 +1094,8 @@ def _read_residual(
     spans = _formula_spans(residual)
     # The longest formula; a parenthetical aside ("(SLCO)", "(Ln = Ce, Pr)") only if alone.
     span = max(spans, key=lambda s: (not _aside(s), s.end - s.start, -s.start), default=None)
+    if span is not None and _part_of_more(residual, span):
+        span = None  # "Na z' CoO 2" is no CoO2: a formula with an amount not read
     display = _display(cleaned)
     if _looks_like_class(residual, span):
         return MaterialName(text=mention, name=display, variables=given, is_class=True)
@@ -1153,6 +1177,43 @@ def _doped_parent(residual: str, composition: Mapping[str, float]) -> bool:
         return True
     doped = any(m[1].lower() not in _NOT_DOPED for m in _DOPED.finditer(residual))
     return doped and all(float(a).is_integer() for a in composition.values())
+
+
+# What an amount no element took looks like as a word of its own: numbers and doping
+# variables, with signs, primes and brackets ("0.31(3", "z'", "1-x"), but no other letter
+# ("1212-type" is a class marker); or the dot of an adduct's next unit.
+_LOOSE_AMOUNT = re.compile(r"(?:\d|\.\d|[xyzδ])[\d.,()\[\]'′″+\-xyzδ]*")
+_NEXT_UNIT = re.compile(r"·.*")
+_ENDS_WITH_ELEMENT = re.compile(rf"(?:{'|'.join(sorted(_ELEMENTS, key=len, reverse=True))})$")
+
+
+def _part_of_more(text: str, span: _Span) -> bool:
+    """Whether ``span`` is only the part that reads of a longer formula written around it.
+
+    A formula set apart by spaces goes on past the span when an element and an amount
+    that did not read come right before it ("Na z' CoO 2": CoO2 after Na and its z'), or
+    right after it come the amount of its last element, which has none ("Na z'": the z'),
+    or the dot of an adduct's next unit that did not read ("Na 0.31 CoO 2 ·1.25D 2 O":
+    deuterium is no element here). The material is then none of its parts: a smaller
+    formula would drop an element. A number before the formula alone is no amount of it
+    ("11 B 4 C": boron-11), nor is one after an amount ("EuSr 2 RuCu 2 O 8 12": a
+    reference) or one with a unit ("FeSe 8.5 K": a value, :func:`_value_after`).
+    """
+    before = re.search(r"(\S+)\s+(\S+)\s+$", text[: span.start])
+    if before and _LOOSE_AMOUNT.fullmatch(before[2]) and _ENDS_WITH_ELEMENT.search(before[1]):
+        return True
+    after = re.match(r"\s+(\S+)", text[span.end :])
+    if after is None:
+        return False
+    if _NEXT_UNIT.fullmatch(after[1]):
+        return True
+    no_amount = re.search(r"[A-Za-z]$", span.compact) and span.compact[-1] not in _VARIABLES
+    start = span.end + after.start(1)
+    return (
+        bool(no_amount)
+        and _LOOSE_AMOUNT.fullmatch(after[1]) is not None
+        and _value_after(text, span.compact, start) is None  # "FeSe 8.5 K": a value
+    )
 
 
 def _aside(span: _Span) -> bool:
@@ -1345,13 +1406,25 @@ _TC_SUBJECT = re.compile(
 )
 # "not superconducting down to 2 K", "no superconductivity was observed in Bi2Se3 down to
 # 0.4 K", "non-superconducting above 1.8 K": the temperature is how far the search went,
-# so any Tc lies below it. The negation and the words that reach the number stay in one
-# clause: no comma or full stop (a decimal point is none), no Tc of its own and no "but"
-# between them ("not superconducting but under 5 GPa its Tc rises above 20 K" is no bound).
+# so any Tc lies below it. So is it where the sign of superconductivity looked for was
+# not seen: "no drops in resistivity are observed above 7 GPa down to 4.2 K", "no
+# diamagnetic signal down to 2 K", "no zero resistance", "no superconducting transition".
+# The negation and the words that reach the number stay in one clause: no comma or full
+# stop (a decimal point is none), no Tc of its own and no "but" between them ("not
+# superconducting but under 5 GPa its Tc rises above 20 K" is no bound).
+_SIGN = (
+    r"(?:(?:sharp|clear|abrupt|sudden|resistive|diamagnetic|superconducting)\s+)*"
+    r"(?:drops?\s+(?:in|of)\s+(?:the\s+)?(?:electrical\s+)?(?:resistiv|resistan|suscepti)\w*"
+    r"|(?:resistiv\w*|resistance|susceptibility)\s+drops?"
+    r"|(?:superconducting|resistive|diamagnetic)\s+transitions?|(?:diamagnetic|Meissner)"
+    r"\s+(?:signals?|signs?|effect|shielding|response)|diamagnetism|zero\s+resistance)"
+)
 _NOT_SUPERCONDUCTING = re.compile(
     r"(?:\b(?:not|non|no|never)[\s-]+(?:(?:sign|trace|evidence|indication)s?\s+of\s+)?"
     r"(?:bulk\s+)?superconduct\w*|\b(?:does|do|did)\s?n[o']t\s+superconduct\w*"
-    r"|\babsence\s+of\s+(?:bulk\s+)?superconductivity)"
+    r"|\babsence\s+of\s+(?:bulk\s+)?superconductivity"
+    r"|\b(?:no|absence\s+of)\s+(?:(?:sign|trace|evidence|indication)s?\s+of\s+)?"
+    rf"(?:an?\s+|the\s+)?{_SIGN})"
     r"(?:(?!\bT\s?[cC](?![A-Za-z])|\b(?:critical|transition)\s+temp|\b(?:but|while|whereas"
     r"|although|though|however|yet)\b)(?:[^,;.]|(?<=\d)\.(?=\d))){0,80}?"
     r"(?<![A-Za-z])(?:down\s+to|as\s+low\s+as|above|(?:cooled|cooling)\s+to)\s*$",
@@ -1553,9 +1626,11 @@ def searched_without_finding(before: str) -> bool:
     """Whether the words before a temperature say a search for superconductivity reached it.
 
     "not superconducting down to [2 K]", "no superconductivity was observed in Bi2Se3 down
-    to about [0.4 K]", "non-superconducting above [1.8 K]" (:data:`_NOT_SUPERCONDUCTING`;
-    hedges and fillers may stand before the number): the search found none, so any Tc is
-    below the number, which :func:`parse_quantity` reads as ``"<"``.
+    to about [0.4 K]", "non-superconducting above [1.8 K]", "no drops in resistivity are
+    observed above 7 GPa down to [4.2 K]", "no diamagnetic signal down to [2 K]"
+    (:data:`_NOT_SUPERCONDUCTING`; hedges and fillers may stand before the number): the
+    search found none, so any Tc is below the number, which :func:`parse_quantity` reads
+    as ``"<"``.
 
     Args:
         before: The sentence's text before the number.

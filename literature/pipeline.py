@@ -15,10 +15,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from literature.linking import CHANGE_VERB_STEMS, link_conditions, link_values
+from literature.linking import (
+    applied_fields,
+    follows_change,
+    link_conditions,
+    link_field,
+    link_values,
+)
 from literature.normalize import MaterialName, parse_quantity, resolve_doping, variables_only
 from literature.records import (
     AMBIENT_GPA,
+    MEASURING_FIELD_T,
     VALUE_PROPERTIES,
     Mention,
     PaperExtraction,
@@ -43,27 +50,6 @@ _RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?:and|to|[-–
 # The word that opens a range, just before its first number.
 _RANGE_OPENS = re.compile(r"\b(between|from)\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
-# A change word and then "from", at most four words on.
-_CHANGE_THEN_FROM = (
-    rf"\b(?:(?:{CHANGE_VERB_STEMS})\w*|go|goes|going|went|gone)"
-    r"(?:\s+(?![;,])[^\s;,]+){0,4}?\s+from"
-)
-# A change just before "from" in its clause: "Tc increases from [30 K] to [40 K]" gives
-# two states, the one before and the one after, not a range of readings.
-_CHANGES_FROM = re.compile(rf"{_CHANGE_THEN_FROM}\s*$", re.IGNORECASE)
-# A "from" with no verb of its own, after a comma or a conjunction: "… and from".
-_AND_FROM = re.compile(r"(?:,|\b(?:and|or|then))\s*from\s*$", re.IGNORECASE)
-# A change's "from … to …", which such a "from" repeats: "Tc increases from [0 K] to [42 K]
-# for one series and from [21 K] to [60 K] in the other" gives two states of each series.
-_CHANGE_FROM_TO = re.compile(rf"{_CHANGE_THEN_FROM}\b.*?\bto\b", re.IGNORECASE)
-# Where a part of a sentence begins: a change before these is not the one a range follows.
-# A "(" left once the asides are gone opens the aside that the range is in.
-_PART_START = re.compile(r"[;:(]|\b(?:while|whereas|but|which|where)\b", re.IGNORECASE)
-# Where a clause begins: a part's start or a comma.
-_CLAUSE_START = re.compile(rf",|{_PART_START.pattern}", re.IGNORECASE)
-# An aside in parentheses, "(y = 1.0)" or the "(1−x)" of a formula: it opens no clause, so
-# the change before it is still the one the range follows.
-_ASIDE = re.compile(r"\([^()]*\)")
 
 
 class Extractor:
@@ -222,7 +208,7 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
     opens = _RANGE_OPENS.search(before)
     if opens is None or _RANGE_JOIN.fullmatch(middle) is None:
         return None
-    if first.label in VALUE_PROPERTIES and _follows_change(before):
+    if first.label in VALUE_PROPERTIES and follows_change(before):
         return None  # "Tc increases from [30 K] to [40 K]": two states
     start = min(first.start, opens.start())
     return replace(
@@ -233,36 +219,6 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
         confidence=min(first.confidence, second.confidence),
         normalized={},
     )
-
-
-def _follows_change(before: str) -> bool:
-    """Whether the "from" that ends ``before`` gives a change's two states, not a range.
-
-    It does when a change word comes just before it in its clause ("Tc increases from"),
-    or when it repeats an earlier change's "from … to …" in its part of the sentence
-    ("increases from 0 K to 42 K for one series and from"). Asides in parentheses are
-    read past: "increases from 0 K (y = 0) to 42 K (y = 1.0) … and from" is one part.
-    """
-    bare = _without_asides(before)
-    clause = re.split(_CLAUSE_START, bare)[-1]
-    return bool(_CHANGES_FROM.search(clause)) or _repeats_change(re.split(_PART_START, bare)[-1])
-
-
-def _repeats_change(part: str) -> bool:
-    """Whether the "from" that ends ``part`` repeats a change's "from … to …" in it.
-
-    A list of them runs over commas: "rises from 8 K to 9 K in films, from 21 K to 60 K
-    in bulk and from". A "from" after a verb of its own ("and ranges from") repeats none.
-    """
-    ending = _AND_FROM.search(part)
-    return ending is not None and _CHANGE_FROM_TO.search(part, 0, ending.start()) is not None
-
-
-def _without_asides(text: str) -> str:
-    """``text`` less each closed parenthesised aside, nested ones too ("Ba(1−x)" is "Ba")."""
-    while (bare := _ASIDE.sub("", text)) != text:
-        text = bare
-    return text
 
 
 def build_records(
@@ -318,7 +274,10 @@ def link_records(
     becomes the record's ``conditions`` (:func:`_pressure_conditions`: none at
     ambient pressure) and its ``pressure_mention``; one that did not read as a pressure
     gives no conditions, so :func:`rejection` refuses the record rather than let it pass
-    for an ambient reading.
+    for an ambient reading. An applied magnetic field stated with the value, untagged
+    ("an onset in an applied magnetic field of 14 T at [10.2 K]":
+    :func:`~literature.linking.link_field`), is its ``field_t`` in T, unless it is a
+    measuring field (:data:`~literature.records.MEASURING_FIELD_T`, 100 Oe or less).
 
     Args:
         mentions: One paper's normalised mentions.
@@ -327,6 +286,7 @@ def link_records(
             (:func:`~literature.linking.link_values`).
     """
     records = []
+    fields = [*mentions, *applied_fields(sentences or {})]
     for link in link_values(mentions, sentences):
         value, material = link.value, link.material
         if "value" not in value.normalized or material.normalized.get("is_class"):
@@ -336,6 +296,9 @@ def link_records(
         pressure = link_conditions(value, mentions, "pressure", sentences)
         if pressure is not None and "value" in pressure.normalized:
             conditions = _pressure_conditions(pressure.normalized)
+        field = link_field(value, fields, sentences)
+        if field is not None and field.normalized["value"] > MEASURING_FIELD_T:
+            conditions["field_t"] = field.normalized["value"]
         records.append(
             PropertyRecord(
                 material=material.normalized.get("formula")

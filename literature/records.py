@@ -78,9 +78,10 @@ class PropertyRecord:
             of both mentions times the link's confidence).
         material_mention: The material as found.
         value_mention: The value as found.
-        conditions: Other linked mentions, JSON-ready: the pressure in GPa as
+        conditions: What the value was read under, JSON-ready: the pressure in GPa as
             ``pressure_gpa``, or ``pressure_gpa_low``/``pressure_gpa_high`` for a range or
-            a bound; empty at ambient pressure.
+            a bound; an applied magnetic field in T as ``field_t``. Empty at ambient
+            pressure in zero field or a measuring field (:data:`MEASURING_FIELD_T`).
         pressure_mention: The pressure linked to the value as found, if any; when it did
             not read as a pressure (no ``value`` in its ``normalized``), ``conditions``
             cannot say it and the record is not stored.
@@ -144,6 +145,13 @@ def why_impossible(
 #: Atmospheric pressure (1 atm) in GPa, with room for "1 bar" and "0.1 MPa" written for it:
 #: a reading at or below it is the material's plain value, under no condition.
 AMBIENT_GPA = 1.1e-4
+
+
+#: The largest magnetic field, in T, that a Tc measured in is still the material's plain
+#: value: 10 mT (100 Oe). Magnetisation is measured in fields of 1 to 100 Oe, which move a
+#: Tc by hundredths of a kelvin (an upper critical field rises by 0.1 to several T per K
+#: below Tc); a Tc read in 1 T or 14 T is another reading, made under a condition.
+MEASURING_FIELD_T = 0.01
 
 
 def stated_conditions(conditions: dict[str, Any]) -> dict[str, Any]:

@@ -5,8 +5,10 @@ import pytest
 from literature.linking import (
     RESPECTIVELY,
     RIGHT_AFTER,
+    applied_fields,
     formula_like,
     link_conditions,
+    link_field,
     link_values,
     names_other_transition,
     states_change,
@@ -148,6 +150,24 @@ def conditions(sentence: str, values: list[str], pressures: list[str]) -> dict[s
         # one condition for a list of materials' values is every value's
         ("MgB2 and NbSe2 have Tc of 39 K and 7 K at 1 GPa, respectively.", ["39 K", "7 K"],
          ["1 GPa"], {"39 K": "1 GPa", "7 K": "1 GPa"}),
+        # "AP", untagged where a condition stands, is ambient pressure
+        ("At 2 GPa the Tc of RbOs2O6 is 8.2 K, compared to 6.3 K at AP.", ["8.2 K", "6.3 K"],
+         ["2 GPa"], {"8.2 K": "2 GPa", "6.3 K": None}),
+        ("At 2 GPa the Tc of RbOs2O6 is 8.2 K, compared to 6.3 K in AP films.",
+         ["8.2 K", "6.3 K"], ["2 GPa"], {"8.2 K": "2 GPa", "6.3 K": "2 GPa"}),  # as-prepared?
+        # the state before a change is not read at the condition the change leads to
+        ("T c increases from 1.0 K to 3.0 K at 2 GPa and then decreases to vanish above "
+         "3 GPa.", ["1.0 K", "3.0 K"], ["2 GPa", "3 GPa"], {"1.0 K": None, "3.0 K": "2 GPa"}),
+        ("The T c at 2 GPa is 8.2 K, raised from 6.3 K.", ["8.2 K", "6.3 K"], ["2 GPa"],
+         {"8.2 K": "2 GPa", "6.3 K": None}),
+        ("The T c at 2 GPa is 8.2 K, raised from 6.3 K at AP.", ["8.2 K", "6.3 K"], ["2 GPa"],
+         {"8.2 K": "2 GPa", "6.3 K": None}),
+        # ... unless its own stands right after it
+        ("Tc increases from 1.0 K at 0.5 GPa to 3.0 K at 2 GPa.", ["1.0 K", "3.0 K"],
+         ["0.5 GPa", "2 GPa"], {"1.0 K": "0.5 GPa", "3.0 K": "2 GPa"}),
+        # a range of readings is no change: both ends share the condition
+        ("Under 2 GPa, FeSe films show Tc from 30 K to 35 K.", ["30 K", "35 K"], ["2 GPa"],
+         {"30 K": "2 GPa", "35 K": "2 GPa"}),
     ],
 )  # fmt: skip
 def test_a_value_takes_the_condition_it_was_read_at(
@@ -393,7 +413,13 @@ def test_untagged_words_that_are_no_formula_or_the_same_material_stop_nothing() 
      "a shift of up to ", "with a broadening of ", "The change in Tc at 5 GPa is ",
      "Tc is suppressed by ", "the width of the superconducting transition is ", "δTc ~ ",
      "an increase in Tc of ", "Tc drops by ", "the Tc drop is ",
-     "a drop of the transition temperature of "],
+     "a drop of the transition temperature of ",
+     # a change defined as a difference of Tc's; Δ as the increment sign, a triangle or
+     # the Symbol font's glyph; a difference of temperatures, ΔT
+     "Broad resistivity transition width ∆T c = T c (onset) -T c (zero) ∼ ",
+     "ΔTc = Tc(onset) − Tc(zero) = ", "the difference Tc,onset - Tc,zero is ",
+     "∆T c = ", "△Tc of ", "The transition widths (\uf044T c ) are \uf044T c = ",
+     "a sharp transition ∆ T of ", "△T = "],
 )  # fmt: skip
 def test_words_that_state_a_change(before: str) -> None:
     assert states_change(before)
@@ -411,7 +437,9 @@ def test_words_that_state_a_change(before: str) -> None:
      # a drop or onset of resistance is where Tc is, not a change of it
      "A sharp drop in resistance at temperatures of ",
      "For MgB2 the onset of the resistance drop is ", "the resistivity drop is ",
-     "a jump in the specific heat at temperatures of "],
+     "a jump in the specific heat at temperatures of ",
+     # a Tc with its criterion, named again after a change: its value
+     "ΔTc = 1 K and Tc(onset) = ", "MgB2 has T c (onset) of ", "at a temperature T = "],
 )  # fmt: skip
 def test_words_that_state_a_value(before: str) -> None:
     assert not states_change(before)
@@ -447,6 +475,30 @@ def test_a_drop_of_resistance_gives_the_value_where_tc_is() -> None:
      ("the T N and Tc of ", False), ("T CDW = 94 K and T c = ", False)],
 )  # fmt: skip
 def test_the_symbol_of_another_transition(before: str, other: bool) -> None:
+    assert names_other_transition(before) is other
+
+
+@pytest.mark.parametrize(
+    ("before", "other"),
+    [("RuSr2GdCu2O8 with ferromagnetic Curie temperature TC = ", True),
+     ("The Curie temperature T C ∼ ", True), ("down to Curie temperature T C of ", True),
+     ("an unusually high Néel temperature, T N, of about ", True),
+     ("the Néel temperature (T N ) of ", True), ("the magnetic ordering temperature is ",
+     True), ("a CDW transition at ", True),
+     ("a structural phase transition at ", True), ("antiferromagnetic ordering at ", True),
+     ("the spin-density-wave transition temperature T SDW = ", True),
+     ("a metal-insulator transition near ", True), ("a Debye temperature of ", True),
+     # Tc's
+     ("and supercon- ducting transition temperature Tc = ", False),
+     ("the transition temperature is ", False), ("the ferromagnetic superconductor has TC = ",
+     False), ("the superconducting and magnetic transition temperatures of ", False),
+     ("the Curie temperature of 131 K and Tc of ", False),
+     # an order not named: in La2CuO4.11 superconductivity and magnetism set in together
+     ("the absence of a clear magnetic contri- bution at the simultaneous ordering "
+      "temperature of ", False),
+     ("in an applied magnetic field of 14 T at ", False)],
+)  # fmt: skip
+def test_the_name_of_another_transition(before: str, other: bool) -> None:
     assert names_other_transition(before) is other
 
 
@@ -524,7 +576,15 @@ def test_a_material_the_tagger_missed_right_after_a_value_keeps_it() -> None:
      "at temperatures as low as ", "The samples were cooled to ", "measured down to about ",
      "decreasing the temperature down to ", "The resistivity measured above ",
      "Measurements above ", "penetration depth measure- ments on B0.63K0.37BiO3 (T c ≈ 31 K) "
-     "down to "],
+     "down to ",
+     # the range a measurement spanned, either end, and how far a measured behaviour held
+     "single crystals with T c = 87 -90 K in a temperature range between ",
+     "C(T ) was mea- sured between ", "The specific heat was measured between temperatures of ",
+     "The specific heat was measured between temperatures of 20K and ",
+     "The resistivity was measured from 2 K to ", "data were taken from ",
+     "MgB 2 , which shows super- conductivity at T c = 39 K 3 , also exhibits T 2 depen- "
+     "dence in the resistivity up to ", "The magnetization was measured up to ",
+     "The resistivity follows a linear behaviour up to ", "Tc = 30 K was measured down to "],
 )  # fmt: skip
 def test_words_that_state_a_measurement_limit(before: str) -> None:
     assert states_limit(before)
@@ -539,7 +599,13 @@ def test_words_that_state_a_measurement_limit(before: str) -> None:
      "MgB2 superconducts above ", "Tc is above ", "MgB2 has Tc of ",
      # a search for superconductivity that found none: an upper bound of the Tc
      "No superconductivity was observed down to ", "Bi2Se3 is non-superconducting above ",
-     "no trace of superconductivity could be detected (resistively) down to "],
+     "no trace of superconductivity could be detected (resistively) down to ",
+     "no drops in resistivity are observed above 7 GPa down to ",
+     # a range or a rise of the Tc: "between" and "up to" with no measurement
+     "La2−xSrxCuO4 with x = 0.15 shows Tc between ", "Tc of FeSe ranges from ",
+     "FeSe samples show Tc from ", "Tc in the temperature range between ", "Tc up to ",
+     "The sample remains superconducting up to ", "Tc increases linearly up to ",
+     "Tc is suppressed from 40 K down to ", "Tc of FeSe increases from 30 K to "],
 )  # fmt: skip
 def test_words_that_state_no_measurement_limit(before: str) -> None:
     assert not states_limit(before)
@@ -570,3 +636,43 @@ def test_a_measurement_limit_is_not_counted_in_a_respectively_list() -> None:
               ("tcValue", "7 K"), ("tcValue", "2 K")]  # fmt: skip
     assert pairs(sentence, found(sentence, *pieces)) == [
         ("MgB2", "39 K", "respectively"), ("NbSe2", "7 K", "respectively")]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("sentence", "values", "expected"),
+    [
+        ("MgB 2 fibers showed an onset of superconductivity in an externally applied magnetic "
+         "field of 14 T at 10.2 K, 14.8 K, and 18.5 K for pure, 0.6%, and 2.1% carbon doping.",
+         ["10.2 K", "14.8 K", "18.5 K"], {"10.2 K": 14.0, "14.8 K": 14.0, "18.5 K": 14.0}),
+        ("It shows an onset T onset c , of ∼ 15 K at 9 T and a rise.", ["15 K"], {"15 K": 9.0}),
+        ("The transition is seen at approximately 4 K even under a high magnetic field of ∼7 T.",
+         ["4 K"], {"4 K": 7.0}),
+        ("We expect an onset in an applied 14 T field at a temperature between 15 K and 18 K.",
+         ["between 15 K and 18 K"], {"between 15 K and 18 K": 14.0}),
+        ("Tc is 39 K at μ0H = 0.5 T and 35 K at 5 T.", ["39 K", "35 K"],
+         {"39 K": 0.5, "35 K": 5.0}),
+        ("Tc is 39 K and 35 K at 1 T and 5 T, respectively.", ["39 K", "35 K"],
+         {"39 K": 1.0, "35 K": 5.0}),
+        # a measuring field, in Oe: read, and left to the pipeline's threshold
+        ("The onset of a diamagnetic signal at 43 K in a field of 3 Oe.", ["43 K"],
+         {"43 K": 3e-4}),
+        # a field elsewhere in the sentence, or one that is a property's value, is none
+        ("The system is not saturated at 50 T, far above the paramagnetic limit of µ o H = 4 T "
+         "for this sample with T c ~ 2.4K.", ["2.4K"], {"2.4K": None}),
+        ("We estimate TC = 4.6 K, HC2(0) = 61.0 T and HC1(0) = 28.1 Oe.", ["4.6 K"],
+         {"4.6 K": None}),
+        ("They report Tc of 18 K and a critical field of 30 T.", ["18 K"], {"18 K": None}),
+        ("Tc = 18 K was measured in magnetic fields up to 6 T.", ["Tc = 18 K"],
+         {"Tc = 18 K": None}),
+        ("In a field of 10 Oe after cooling, a signal appears at 4 K.", ["4 K"], {"4 K": None}),
+        ("MgB2 has Tc = 39 K at 2 T c of NbSe2.", ["39 K"], {"39 K": None}),  # twice a Tc
+    ],
+)  # fmt: skip
+def test_a_value_takes_the_field_stated_with_it(
+    sentence: str, values: list[str], expected: dict[str, float | None]
+) -> None:
+    mentions = found(sentence, *[("tcValue", v) for v in values])
+    texts = {(0, 0): sentence}
+    fields = [*mentions, *applied_fields(texts)]
+    linked = {v.text: link_field(v, fields, texts) for v in mentions}
+    assert {v: f and f.normalized["value"] for v, f in linked.items()} == expected

@@ -1084,6 +1084,45 @@ def test_a_hydrate_with_variables_is_left_to_the_variable_reader() -> None:
     assert normalize_material("NaxCoO2·yH2O").formula is None  # x and y not given
 
 
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [
+        ("Na 0.31(3) CoO 2", "Na0.31CoO2"),  # a refined amount and its uncertainty
+        ("Na 0.31(3) CoO 2 •1.25(2)H 2 O", "Na0.31CoH2.5O3.25"),
+        ("Na0.31(3)CoO2", "Na0.31CoO2"),
+        # a value with its uncertainty after a formula is no amount
+        ("RbV3Sb5 0.92(1) K", "RbV3Sb5"),
+        ("Ba 0.6 K 0.4 Fe 2 As 2", "Ba0.6K0.4Fe2As2"),
+        # nor is a number before the formula alone, or one after an amount: a mass number,
+        # a reference
+        ("11 B 4 C", "B4C"),
+        ("EuSr 2 RuCu 2 O 8 12", "EuSr2RuCu2O8"),
+        ("Y Ba 2 Cu 3 O 7−δ 9", "YBa2Cu3O7"),
+    ],
+)
+def test_an_amount_with_its_uncertainty_is_the_amount(mention: str, formula: str) -> None:
+    assert normalize_material(mention).formula == formula
+
+
+@pytest.mark.parametrize(
+    "mention",
+    [
+        "Na z' CoO 2",  # an amount that does not read: not CoO2
+        "Na z' Co 1-x M x O 2 (M=Ir and Ga)",
+        "La 1,8 Sr 0.2 CuO 4",  # not Sr0.2CuO4
+        "Sr 2 CuO 2+ Cl 1.2",  # not Cl1.2
+        # deuterium: pymatgen reads it as hydrogen, so it is no element here; not CoO2 either
+        "Na 0.31(3) CoO 2 •1.25(2)D 2 O",
+        "Na0.3CoO2·1.3D2O",
+        "Na x CoO 2 •4xD 2 O",  # nor NaxCoO2, with x from the paragraph
+        "D3S",
+    ],
+)
+def test_a_formula_with_an_element_or_amount_that_does_not_read_is_refused(mention: str) -> None:
+    result = normalize_material(mention, "for x = 0.3")
+    assert (result.formula, result.template, result.elements) == (None, None, ())
+
+
 # -- signs glued to Tc, searches that found no Tc, ranges from ambient ----------------------
 
 

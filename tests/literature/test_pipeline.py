@@ -614,3 +614,121 @@ def test_a_range_stays_one_reading_beside_asides_and_changes(
     pieces = [("material", "FeSe"), *[("tcValue", v) for v in values]]
     texts = [m.text for m in extraction_of(text, pieces).mentions if m.label == "tcValue"]
     assert texts == joined
+
+
+@pytest.mark.parametrize(
+    ("text", "material"),
+    [
+        # an amount with its uncertainty, and heavy water: deuterium is no element here
+        ("The refined composition, Na 0.31(3) CoO 2 •1.25(2)D 2 O, suggests that the maximum "
+         "T c is achieved at 4.5 K.", "Na 0.31(3) CoO 2 •1.25(2)D 2 O"),
+        # an amount that does not read
+        ("The system can be obtained from Na z' CoO 2 by de-intercalating Na + ions. The "
+         "transition temperature T c is ~4.5 K.", "Na z' CoO 2"),
+    ],
+)  # fmt: skip
+def test_a_formula_that_does_not_read_wholly_is_no_smaller_one(text: str, material: str) -> None:
+    value = "4.5 K" if "4.5 K." in text else "~4.5 K"
+    (record,) = extraction_of(text, [("material", material), ("tcValue", value)]).records
+    assert (record.formula, record.material_mention.normalized.get("elements")) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("material", "formula"),
+    [("Na 0.31(3) CoO 2 •1.25(2)H 2 O", "Na0.31CoH2.5O3.25"), ("Na 0.31(3) CoO 2", "Na0.31CoO2")],
+)
+def test_a_refined_amount_is_read_without_its_uncertainty(material: str, formula: str) -> None:
+    text = f"The refined composition, {material}, superconducts at 4.5 K."
+    (record,) = extraction_of(text, [("material", material), ("tcValue", "4.5 K")]).records
+    assert record.formula == formula
+
+
+@pytest.mark.parametrize(
+    ("material", "text", "values", "expected"),
+    [
+        # a change defined as a difference of Tc's; Δ in the Symbol font
+        ("RuSr 2 GdCu 2 O 8", "Broad resistivity transition width ∆T c = T c (onset) -T c "
+         "(zero) ∼ 15-20 K observed is most likely originated from the coexistence.",
+         ["15-20 K"], []),
+        ("FeTe 0.5 Se 0.5", "The transition widths (\uf044T c ) are \uf044T c = 4.6 K for "
+         "65 nm.", ["4.6 K"], []),
+        # another transition's temperature, whatever its symbol
+        ("RuSr 2 GdCu 2 O 8", "A spontaneous vortex state (SVS) between 30 K and 56 K was "
+         "observed for the weak-ferromagnetic superconductor RuSr 2 GdCu 2 O 8 with "
+         "ferromagnetic Curie temperature TC = 131 K and supercon- ducting transition "
+         "temperature Tc = 56 K.", ["131 K", "56 K"], [(56.0, "=", 56.0, 56.0)]),
+        # the range a measurement spanned; how far a measured behaviour held
+        ("Bi 2 Sr 2 CaCu 2 O 8-x", "We present electron-tunneling spectroscopy of slightly "
+         "overdoped Bi 2 Sr 2 CaCu 2 O 8-x (Bi2212) single crystals with T c = 87 -90 K in a "
+         "temperature range between 14 K and 290 K using a break-junction technique.",
+         ["87 -90 K", "14 K", "290 K"], [(88.5, "=", 87.0, 90.0)]),
+        ("MgB 2", "Interest- ingly, a layered compound MgB 2 , which shows super- conductivity "
+         "at T c = 39 K 3 , also exhibits T 2 depen- dence in the resistivity up to 240 K 4,5 .",
+         ["39 K", "240 K"], [(39.0, "=", 39.0, 39.0)]),
+        # no drop in resistivity down to 4.2 K: Tc < 4.2 K there
+        ("RbOs 2 O 6", "It is reduced gradually with further increasing pressure, and at last "
+         "no drops in resistivity are observed above 7 GPa down to 4.2 K.", ["4.2 K"],
+         [(4.2, "<", None, 4.2)]),
+    ],
+)  # fmt: skip
+def test_values_that_are_no_tc_of_the_material_or_only_bound_it(
+    material: str,
+    text: str,
+    values: list[str],
+    expected: list[tuple[float, str, float | None, float | None]],
+) -> None:
+    pieces = [("material", material), *[("tcValue", v) for v in values]]
+    records = extraction_of(f"We grew {material} samples. {text}", pieces).records
+    assert [(r.value, r.qualifier, r.low, r.high) for r in records] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "values", "pressures", "expected"),
+    [
+        # "AP": ambient pressure
+        ("In the case of RbOs 2 O 6 , as shown in , the T c at 2 GPa is 8.2 K, raised from "
+         "6.3 K at AP.", ["8.2 K", "6.3 K"], ["2 GPa"],
+         [(8.2, {"pressure_gpa": 2.0}), (6.3, {})]),
+        ("At 2 GPa the T c of RbOs 2 O 6 is 8.2 K, compared to 6.3 K at AP.", ["8.2 K", "6.3 K"],
+         ["2 GPa"], [(8.2, {"pressure_gpa": 2.0}), (6.3, {})]),
+        # the state before a change is not read at the condition the change leads to
+        ("In the α-pyrochlore oxide superconductor Cd 2 Re 2 O 7 the high pressure study "
+         "revealed that T c increases from 1.0 K to 3.0 K at 2 GPa and then decreases to "
+         "vanish above 3 GPa.", ["1.0 K", "3.0 K"], ["2 GPa", "3 GPa"],
+         [(1.0, {}), (3.0, {"pressure_gpa": 2.0})]),
+        ("In Cd 2 Re 2 O 7 T c increases from 1.0 K at 0.5 GPa to 3.0 K at 2 GPa.",
+         ["1.0 K", "3.0 K"], ["0.5 GPa", "2 GPa"],
+         [(1.0, {"pressure_gpa": 0.5}), (3.0, {"pressure_gpa": 2.0})]),
+    ],
+)  # fmt: skip
+def test_a_value_is_read_at_ambient_pressure_or_before_a_change(
+    text: str,
+    values: list[str],
+    pressures: list[str],
+    expected: list[tuple[float, dict[str, float]]],
+) -> None:
+    material = "RbOs 2 O 6" if "RbOs" in text else "Cd 2 Re 2 O 7"
+    pieces = [("material", material), *[("tcValue", v) for v in values]]
+    pieces += [("pressure", p) for p in pressures]
+    assert [(r.value, r.conditions) for r in extraction_of(text, pieces).records] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("MgB 2 fibers reacted at 1200 o C for 48 hours showed an onset of superconductivity in "
+         "an externally applied magnetic field of 14 T at 10.2 K, 14.8 K, and 18.5 K for pure, "
+         "0.6%, and 2.1% carbon doping .", [{"field_t": 14.0}] * 3),
+        # a measuring field is no condition
+        ("MgB 2 fibers showed an onset of a diamagnetic signal in an applied magnetic field of "
+         "10 Oe at 10.2 K, 14.8 K, and 18.5 K.", [{}] * 3),
+        # nor is a field stated apart from the values
+        ("MgB 2 fibers have an upper critical field of 14 T, and an onset of superconductivity "
+         "at 10.2 K, 14.8 K, and 18.5 K.", [{}] * 3),
+    ],
+)  # fmt: skip
+def test_a_tc_read_in_a_magnetic_field_keeps_the_field(
+    text: str, expected: list[dict[str, float]]
+) -> None:
+    pieces = [("material", "MgB 2"), *[("tcValue", v) for v in ("10.2 K", "14.8 K", "18.5 K")]]
+    assert [r.conditions for r in extraction_of(text, pieces).records] == expected
