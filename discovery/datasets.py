@@ -166,7 +166,8 @@ def load_csv(
     objective_names = [name for name, _ in objectives]
     if not objective_names:
         raise ValueError("at least one objective column is needed (--objective COL:max|min)")
-    chosen = list(params) if params else [c for c in table.columns if c not in objective_names]
+    not_parameters = {*objective_names, label}  # a label names a row: never a parameter
+    chosen = list(params) if params else [c for c in table.columns if c not in not_parameters]
     for column in (*objective_names, *chosen):
         if column not in table.columns:
             raise ValueError(

@@ -370,6 +370,7 @@ def test_a_label_column_names_each_candidate_as_written(tmp_path: Path) -> None:
     pool = load_csv(path, GAP, params=["x"], label="sample")
     assert pool.labels == ("007", None, "P 3")  # text: its zeros kept; an empty cell: none
     assert not any("not read" in note for note in pool.notes)
+    assert load_csv(path, GAP, label="sample").space.names == ["x"]  # not a parameter
     with pytest.raises(ValueError, match=r"label column 'name' not found; columns are"):
         load_csv(path, GAP, params=["x"], label="name")
     formulas = write_csv(tmp_path, "f,gap\nK3C60,1.0\nMgB2,2.0\n")
