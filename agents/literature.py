@@ -84,7 +84,7 @@ class StoredMatch:
         """Which stored paper the file was taken for, in words."""
         title = f" {self.title!r}" if self.title else " (no title)"
         source = f", read from {self.source}" if self.source else ", source not stored"
-        near = " (nearly: some words left out, its title and numbers the same)" * self.near
+        near = " (nearly: a few words more or fewer, its title and numbers the same)" * self.near
         return f"{self.path} is stored paper {self.key}{near}{title}{source}"
 
 
@@ -394,6 +394,7 @@ def ingest_paths(
             outcome = str(paper)
             summary.failed.append((str(path), outcome))
         elif (stored := store.stored_key(paper)) is not None:
+            store.forget_failure(paper.source)  # a watch's failure, stored since as a twin
             outcome = IngestReport(stored, new=False)
             summary.skipped += 1
             summary.matched.append(stored_match(store, path, paper, stored))
@@ -499,7 +500,7 @@ def tagger_scores(version: str) -> dict[str, float]:
 
 
 def records_dataframe(
-    store: LiteratureStore, *, sentences: bool = False, **query: Any
+    store: LiteratureStore, *, sentences: bool = False, rejected: str = "exclude", **query: Any
 ) -> pd.DataFrame:
     """Property records as a DataFrame, one row each, for analysis or as campaign priors.
 
@@ -508,7 +509,7 @@ def records_dataframe(
 
             metrics = describe_model_record(version)["metrics"]
             ids = metrics["record_ids"] or []  # None past 20,000 records (a hash only)
-            frame = records_dataframe(LiteratureStore(), ids=ids, sentences=True)
+            frame = records_dataframe(LiteratureStore(), ids=ids, rejected="include")
 
     Args:
         store: Where the records are.
@@ -517,6 +518,8 @@ def records_dataframe(
         **query: Arguments of :meth:`db.literature.LiteratureStore.records_query`
             (``property``, ``elements``, ``minimum``, ``maximum``, ``min_confidence``,
             ``material``, ``ids``, ``paper``).
+        rejected: Records a curator rejected: ``exclude`` (default), ``include`` (a
+            model's records: it learned from them) or ``only``.
 
     Returns:
         Columns ``id, material, formula, formula_reduced, property, value, low, high,
@@ -532,7 +535,8 @@ def records_dataframe(
     """
     import pandas as pd
 
-    rows, _ = store.records(store.records_query(**query), limit=10**9, sentences=sentences)
+    found = store.records_query(**query)
+    rows, _ = store.records(found, limit=10**9, sentences=sentences, rejected=rejected)
     columns = [
         "id", "material", "formula", "formula_reduced", "property", "value", "low", "high",
         "uncertainty", "unit", "qualifier", "conditions", "confidence", "n_papers", "n_sources",

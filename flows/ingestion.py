@@ -5,8 +5,8 @@ where a ``literature`` module would shadow the ``literature`` package.
 
 ``ingest_literature`` maps one task per file: read, extract, store. A bad file fails
 its own task only (reported in the flow's result and logged as a warning with its
-error), never the batch; so does a watched path that is gone. A failed file is
-remembered: unchanged, it is not read nor warned about again (``failed_before``). The
+error), never the batch; so does a watched path that is gone. A file that did not
+parse is remembered: unchanged, it is not read nor warned about again (``failed_before``). The
 run's final state message counts what it did (``2 stored, 1 skipped (stored before), 1
 failed, ...``), as the campaign flows' do. Storing is idempotent by paper key, so a
 retried task or a re-run flow adds nothing. Each worker process loads the tagger and
@@ -22,6 +22,7 @@ each Dask worker process loads its own models and connects to the database itsel
 
 from __future__ import annotations
 
+import hashlib
 import threading
 from dataclasses import replace
 from importlib.metadata import version as package_version
@@ -61,8 +62,22 @@ def extractor(uri: str, version: str | None, embeddings: bool) -> Extractor:
         return _extractors[key]
 
 
-#: What reads a watched file; a file that failed is read again by another matloop version.
-READER = f"matloop {package_version('matloop')}"
+def _reader() -> str:
+    """What reads a watched file: matloop's version and a digest of its parsers' code.
+
+    A file that failed is read again by other parsers: an upgrade, or a fix deployed from
+    git under the same version number.
+    """
+    import literature.parsing
+
+    code = hashlib.sha256()
+    for module in sorted(Path(literature.parsing.__file__).parent.glob("*.py")):
+        code.update(module.read_bytes())
+    return f"matloop {package_version('matloop')} parsers {code.hexdigest()[:12]}"
+
+
+#: What reads a watched file (:func:`_reader`), part of what a failure is remembered by.
+READER = _reader()
 
 
 @task(name="ingest-file", task_run_name="ingest-{path}", **_io)
@@ -71,9 +86,10 @@ def ingest_file(
 ) -> dict[str, Any]:
     """Read, extract and store one paper (idempotent by paper key).
 
-    A file that failed before and is unchanged since (its size and modification time,
-    and the matloop version) is not read again, nor warned about again: the same file
-    fails the same way. It is reported as ``failed_before``, with its error.
+    A file that did not parse, and is unchanged since (its size and modification time,
+    and the parsers' code), is not read again, nor warned about again: the same file
+    fails the same way. It is reported as ``failed_before``, with its error. A failure
+    past parsing (the tagger, the database) may not recur: it is reported, not remembered.
 
     Returns:
         ``{"path", "status": "stored"|"skipped"|"failed"|"failed_before", ...}``; a file
@@ -104,15 +120,7 @@ def ingest_file(
     if stored is not None:
         store.forget_failure(where)
         return {"path": path, "status": "skipped", "paper": stored}
-    reader = extractor(uri, version, embeddings)  # no tagger fails every file: not remembered
-    try:
-        report = store.ingest(reader.extract(paper))
-    except TRANSIENT_ERRORS:
-        raise
-    except Exception as error:  # the text itself fails extraction: it would again
-        why = f"{type(error).__name__}: {error}"
-        store.remember_failure(where, size, modified_ns, READER, why)
-        raise
+    report = store.ingest(extractor(uri, version, embeddings).extract(paper))
     english = {} if paper.in_english else {"note": not_english(path, paper.english_share or 0)}
     return english | {
         "path": path,
