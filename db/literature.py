@@ -62,7 +62,7 @@ from literature.records import (
     PaperExtraction,
     PropertyRecord,
 )
-from literature.text import Paper, near_twin, word_counts
+from literature.text import NEAR_TWIN_SHARE, Paper, near_twin, numbers_digest, word_counts
 from literature.vectors import from_bytes, top_k
 
 
@@ -88,10 +88,14 @@ class PaperDocument(Document):
     # readings not stored: impossible (a Tc at or below 0 K), under an unread pressure, no material
     records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
+    # what finds a near twin's candidates without reading their sentences: the count of
+    # its words and a digest of its numbers (absent on papers stored before: no twins)
+    words = IntField(min_value=0)
+    numbers = StringField()
 
     meta: dict[str, Any] = {
         "collection": "papers",
-        "indexes": ["doi", "ingested_at", "source", "title"],  # title: near twins' candidates
+        "indexes": ["doi", "ingested_at", "source", ["title", "numbers"]],  # near twins
     }
 
 
@@ -211,15 +215,16 @@ class PropertyRecordDocument(Document):
 class FailedFileDocument(Document):
     """A watched file that could not be read into a paper, as it was when it failed.
 
-    A watch (``flows serve-literature``) does not read it again, nor warn again, while
-    its size and modification time and the matloop version stay the same: the same file
-    fails the same way. Storing a paper from the path forgets it.
+    A file that did not parse: a watch (``flows serve-literature``) does not read it
+    again, nor warn again, while its size and modification time and matloop's parsers
+    stay the same: the same file fails the same way. Storing a paper from the path, or
+    finding it stored, forgets it.
     """
 
     path = StringField(required=True, unique=True)  # absolute, resolved
     size = IntField(required=True, min_value=0)  # bytes
     modified_ns = IntField(required=True)  # st_mtime_ns
-    reader = StringField(required=True)  # "matloop 0.1.0": a new version reads it again
+    reader = StringField(required=True)  # flows.ingestion.READER: other parsers read it again
     error = StringField(required=True)
     failed_at = DateTimeField(default=utcnow)
 
@@ -438,12 +443,23 @@ class LiteratureStore:
         A near twin has the stored paper's title and numbers, and its words but for some
         left out (:func:`literature.text.near_twin`): the same article from another
         converter, which dropped a keywords line or a word. Without a title there is no
-        near twin (untitled files say nothing of being one article), nor with another DOI.
+        near twin (untitled files say nothing of being one article), nor with another DOI,
+        nor from the stored paper's own file (an edit, however small, is another text), nor
+        of a paper stored before twins were looked for (its word count is not stored).
+        Candidates are found by title, numbers and word count: only theirs are read.
         """
         if not paper.title:
             return None
         words = paper.word_counts()
-        for row in PaperDocument.objects(title=paper.title).only("key", "doi").as_pymongo():
+        total = words.total()
+        candidates = PaperDocument.objects(
+            title=paper.title,
+            numbers=numbers_digest(words),
+            words__gte=NEAR_TWIN_SHARE * total,
+            words__lte=total / NEAR_TWIN_SHARE,
+            source__ne=paper.source,
+        )
+        for row in candidates.only("key", "doi").as_pymongo():
             if paper.doi and row.get("doi") and row["doi"] != paper.doi:
                 continue  # two DOIs are two papers, whatever their words
             if near_twin(words, _stored_words(row["_id"])):
@@ -914,6 +930,7 @@ class LiteratureStore:
             filters["labels"] = {"$all": list(labels)}
         if property or minimum is not None or maximum is not None:
             records = self.records_query(property=property, minimum=minimum, maximum=maximum)
+            records = with_rejected(records, "exclude")  # a misread value finds no sentence
             # SecantusDB's distinct does not reach into arrays of documents: group instead.
             grouped = PropertyRecordDocument._get_collection().aggregate(
                 [
@@ -1048,6 +1065,7 @@ def _best_held_out(taggers: list[ModelRecord]) -> ModelRecord | None:
 
 def _paper_document(extraction: PaperExtraction) -> PaperDocument:
     paper = extraction.paper
+    words = paper.word_counts()
     return PaperDocument(
         id=ObjectId(),
         key=paper.key,
@@ -1065,6 +1083,8 @@ def _paper_document(extraction: PaperExtraction) -> PaperDocument:
         readings=len(extraction.records),
         records=len({record_key(record) for record in extraction.records}),
         records_rejected=extraction.records_rejected,
+        words=words.total(),
+        numbers=numbers_digest(words),
     )
 
 

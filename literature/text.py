@@ -224,6 +224,15 @@ def near_twin(words: Counter[str], other: Counter[str]) -> bool:
     return fewer.total() >= NEAR_TWIN_SHARE * more.total()
 
 
+def numbers_digest(words: Counter[str]) -> str:
+    """A digest of the numbers among ``words`` (:func:`word_counts`), counts included.
+
+    Two near twins (:func:`near_twin`) share it: it finds a twin's candidates at once.
+    """
+    numbers = sorted(_numbers(words).items())
+    return hashlib.sha256(repr(numbers).encode()).hexdigest()
+
+
 def _numbers(words: Counter[str]) -> Counter[str]:
     """The words with a digit: values, formulas, labels ("2.3", "CeCoIn5", the 2 of "Fig. 2")."""
     return Counter({word: n for word, n in words.items() if any(c.isdigit() for c in word)})

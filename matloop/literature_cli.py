@@ -255,14 +255,14 @@ def _print_matches(matched: list[StoredMatch]) -> None:
 
     A file read again from the same path is only counted: a folder ingested again would
     otherwise list every file. Another file is the surprise: a twin in another format,
-    a copy, or a text whose words are those of a stored one; and so is a near twin (some
-    words left out), from the same path too: an edited file that only lost words.
+    a copy, a text whose words are those of a stored one, or a near twin (a few words
+    more or fewer).
     """
     from rich.markup import escape
 
     from matloop.cli import err
 
-    others = [match for match in matched if not match.same_file or match.near]
+    others = [match for match in matched if not match.same_file]
     for match in others:
         err.print(f"[yellow]already there[/yellow] {escape(match.description)}", highlight=False)
     again = len(matched) - len(others)

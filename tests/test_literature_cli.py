@@ -593,17 +593,22 @@ def test_records_of_a_model_say_how_many_are_gone(
     assert "1 of the 1 records model model:ensemble:444 was trained on are gone" in said
 
 
-def test_a_near_twin_is_named_even_from_the_same_path(cli: CliRunner, tmp_path: Path) -> None:
+def test_a_near_twin_is_named_and_an_edit_of_the_same_file_is_another_paper(
+    cli: CliRunner, tmp_path: Path
+) -> None:
     body = "MgB2 becomes superconducting at 39 K, as the resistivity and susceptibility show. "
-    paper = tmp_path / "mgb2.txt"
+    paper, twin = tmp_path / "mgb2.txt", tmp_path / "mgb2-converted.txt"
     paper.write_text("MgB2 superconductors\n\n" + body * 3 + "It is cheap and light.")
     _ = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
-    paper.write_text("MgB2 superconductors\n\n" + body * 3 + "It is cheap.")  # "and light" lost
-    again = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    twin.write_text("MgB2 superconductors\n\n" + body * 3 + "It is cheap.")  # "and light" lost
+    again = cli.invoke(app, ["literature", "ingest", str(twin), "--no-embeddings"])
     said = " ".join(again.output.split())
     assert "0 papers stored, 1 already there" in said
-    assert f"already there {paper} is stored paper sha256:" in said
-    assert "(nearly: some words left out, its title and numbers the same)" in said
+    assert f"already there {twin} is stored paper sha256:" in said
+    assert "(nearly: a few words more or fewer, its title and numbers the same)" in said
+    paper.write_text("MgB2 superconductors\n\n" + body * 3 + "It is not cheap and light.")
+    edited = cli.invoke(app, ["literature", "ingest", str(paper), "--no-embeddings"])
+    assert "1 papers stored" in edited.output  # its own file edited: another text
 
 
 def test_a_curator_rejects_a_misread_record_and_restores_it(

@@ -124,9 +124,11 @@ def supermat_root() -> Path:
     return root
 
 
-def text_paper(title: str, text: str, doi: str | None = None) -> PaperExtraction:
+def text_paper(
+    title: str, text: str, doi: str | None = None, source: str = "/papers/lf.txt"
+) -> PaperExtraction:
     """A plain-text file's paper, its first line ``title``, read by a tagger finding nothing."""
-    paper = replace(parse_paper(f"{title}\n\n{text}".encode(), "/papers/lf.txt"), doi=doi)
+    paper = replace(parse_paper(f"{title}\n\n{text}".encode(), source), doi=doi)
     return Extractor(SpansOf([]), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
 
 
@@ -157,8 +159,11 @@ def test_an_edited_paper_is_a_new_paper_unless_it_only_lost_a_few_words(
     literature: LiteratureStore,
 ) -> None:
     stored = literature.ingest(text_paper("Superconductivity in MgB2", ABSTRACT)).paper_key
-    lost = text_paper("Superconductivity in MgB2", ABSTRACT.replace(" and magnetization", ""))
+    shorter = ABSTRACT.replace(" and magnetization", "")
+    lost = text_paper("Superconductivity in MgB2", shorter, source="/papers/lf-grobid.txt")
     assert literature.ingest(lost) == IngestReport(stored, new=False)  # as another converter
+    edit = text_paper("Superconductivity in MgB2", shorter)  # its own file: an edit
+    assert literature.ingest(edit).new
     for edit in (
         ABSTRACT.replace("39 K", "39.5 K"),  # a value changed
         ABSTRACT.replace("sintered at 950 C", "sintered"),  # a number left out
@@ -169,7 +174,7 @@ def test_an_edited_paper_is_a_new_paper_unless_it_only_lost_a_few_words(
         assert report.new, edit
         assert literature.earlier_versions("/papers/lf.txt", "Superconductivity in MgB2",
                                            report.paper_key)[0] == stored  # fmt: skip
-    assert PaperDocument.objects.count() == 5
+    assert PaperDocument.objects.count() == 6
 
 
 def test_two_papers_with_one_title_stay_two(literature: LiteratureStore) -> None:
@@ -181,10 +186,11 @@ def test_two_papers_with_one_title_stay_two(literature: LiteratureStore) -> None
     assert literature.ingest(text_paper(title, summary)).new  # its words, but under half
     lost = ABSTRACT.replace(" and magnetization", "")  # a near twin of the first...
     assert literature.ingest(text_paper("MgB2", lost)).new  # ... under another title
-    assert not literature.ingest(text_paper(title, lost, doi="10.1/its")).new  # first has none
-    assert literature.stored_key(text_paper(title, lost).paper) == first
+    twin = "/papers/lf-grobid.txt"  # another converter's file
+    assert not literature.ingest(text_paper(title, lost, "10.1/its", twin)).new  # first: none
+    assert literature.stored_key(text_paper(title, lost, source=twin).paper) == first
     assert literature.ingest(text_paper("At 39 K", ABSTRACT, doi="10.1/a")).new
-    assert literature.ingest(text_paper("At 39 K", lost, doi="10.1/b")).new  # another DOI
+    assert literature.ingest(text_paper("At 39 K", lost, "10.1/b", twin)).new  # another DOI
     assert PaperDocument.objects.count() == 6
 
 
