@@ -53,7 +53,7 @@ from agents.campaign import (
     UNNAMED,
     CampaignAgent,
     campaign_planner,
-    stored_strategy,
+    with_stored_strategy,
 )
 from agents.literature import search_sentences
 from agents.pools import (
@@ -1093,8 +1093,7 @@ class Service:
             constraints=tuple(constraints),
         )
         try:  # before anything is stored, not at the first model-guided batch; loads the
-            strategy = stored_strategy(campaign.settings.strategy)  # rl:3f2a: in full
-            campaign = replace(campaign, settings=replace(campaign.settings, strategy=strategy))
+            campaign = with_stored_strategy(campaign)  # rl:3f2a: the version in full
             campaign_planner(campaign)  # prior model: a campaign never stores one it cannot use
         except (ValueError, LookupError) as error:
             if isinstance(error, INTERNAL_ERRORS):

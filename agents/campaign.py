@@ -389,6 +389,7 @@ class CampaignAgent:
                 zip(dataset.points, dataset.values, labels, strict=True)
             )
         ]
+        campaign = with_stored_strategy(campaign)  # rl:3f2a: the policy's version in full
         planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, candidates)
         return cls(store, name, planner)
@@ -435,6 +436,7 @@ class CampaignAgent:
             constraints=tuple(constraints),
             pool_recipe=pool_recipe,
         )
+        campaign = with_stored_strategy(campaign)  # rl:3f2a: the policy's version in full
         planner = campaign_planner(campaign)  # refused before anything is stored
         store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
         return cls(store, name, planner)
@@ -1238,6 +1240,16 @@ def stored_strategy(strategy: str) -> str:
     if not strategy.startswith(STRATEGY_PREFIX):
         return strategy
     return STRATEGY_PREFIX + full_policy_version(strategy.removeprefix(STRATEGY_PREFIX))
+
+
+def with_stored_strategy(campaign: Campaign) -> Campaign:
+    """``campaign`` with its strategy as stored (:func:`stored_strategy`).
+
+    Raises:
+        LookupError: for an unknown or ambiguous policy version.
+    """
+    strategy = stored_strategy(campaign.settings.strategy)
+    return replace(campaign, settings=replace(campaign.settings, strategy=strategy))
 
 
 #: LookupErrors that are bugs, not a campaign, trial or model version that is not there.

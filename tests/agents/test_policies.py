@@ -63,8 +63,10 @@ def test_a_campaign_runs_on_a_registered_policy(
     store: CampaignStore, photo_pce10_dataset: PoolDataset, trained: TrainedPolicy
 ) -> None:
     version = register_policy(trained)
-    settings = CampaignSettings(f"rl:{version}", initial=6, batch_size=3, seed=2)
+    short = f"rl:{version.rpartition(':')[2][:6]}"  # as a script might name it
+    settings = CampaignSettings(short, initial=6, batch_size=3, seed=2)
     agent = CampaignAgent.from_dataset(store, "opv-rl", photo_pce10_dataset, settings)
+    assert store.get("opv-rl").settings.strategy == f"rl:{version}"  # stored in full
     status = run(agent, LookupOracle.from_candidates(store.candidates("opv-rl")), 2)
     strategies = [t.strategy for t in store.trials("opv-rl")]
     assert strategies == ["random"] * 6 + [f"rl:{version}"] * 6
