@@ -279,6 +279,14 @@ _PART_OF = re.compile(
     r"|dopants?|doping|impurit(?:y|ies))\b",
     re.IGNORECASE,
 )
+# A material followed by these holds or bounds the sample measured: "in [Fe] sheaths", "at
+# the [SrTiO3] interface". Not a buffer: "Tc = 4.5 K in the [TiN] buffer" is TiN's.
+_HOLDER = re.compile(
+    r"\s*(?:sheaths?|tubes?|interfaces?|surfaces?|matri(?:x|ces))\b",
+    re.IGNORECASE,
+)
+# A material with a value of its own right after it: "([Nb]: 9.2 K)", "[Nb] = 9.2 K".
+_OWN_VALUE = re.compile(r"\s*[:=]\s*\d")
 # A formula-like word right after these is a substrate, an additive or a source ("MgB2
 # grown on MgO", "YBa2Cu3O7 with 5 wt% BaZrO3", "made from MgH2"), not a material the
 # tagger missed; after "compared with" it is another material.
@@ -370,6 +378,9 @@ _PART_START = re.compile(r"[;:(]|\b(?:while|whereas|but|which|where)\b", re.IGNO
 _CLAUSE_START = re.compile(rf",|{_PART_START.pattern}", re.IGNORECASE)
 # A word a PDF broke at its line's end: "depen- dence".
 _LINE_BREAK = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
+# Superconductivity named after what a sentence measured: the value that follows is where
+# it sets in ("resistivity data show that MgB2 superconducts above [35 K]"), no limit.
+_SUPERCONDUCTS = re.compile(r"\bsupercond\w*|\btransitions?\b", re.IGNORECASE)
 # An aside in parentheses: "(T c ≈ 31 K)" in "measurements on B0.63K0.37BiO3 (T c ≈ 31
 # K) down to [0.4 K]" names no Tc of the clause; "(y = 1.0)" or the "(1−x)" of a formula
 # opens no clause, so the change before it is still the one a "from" follows.
@@ -877,7 +888,10 @@ def states_limit(before: str) -> bool:
     K] and"), after a word of measuring or a range of temperatures, and "up to" after one
     of those or of a measured behaviour ("T 2 dependence in the resistivity up to [240
     K]", "a linear fit up to"): "Tc between 36 and 38 K", "Tc up to 40 K" and
-    "superconducting up to 30 K" are Tc's. A Tc named before a value of its own ("crystals
+    "superconducting up to 30 K" are Tc's, as is a value after superconductivity named
+    past the last word of measuring ("resistivity data show that MgB2 superconducts above
+    [35 K]"; but "the superconducting sample was measured between [2 K] and" is a limit).
+    A Tc named before a value of its own ("crystals
     with Tc = 87 K in a temperature range between") is that value's, not this one's. A
     word a PDF broke at its line's end ("depen- dence") is read whole.
 
@@ -895,6 +909,9 @@ def states_limit(before: str) -> bool:
     # in a temperature range between [14 K] and [290 K]"
     if named and not _OTHER_VALUE.search(clause, named[-1]):
         return False
+    looked = [m.end() for m in _SEARCHED.finditer(clause)]
+    if _SUPERCONDUCTS.search(clause, looked[-1] if looked else 0):
+        return False  # what was looked at is the Tc: "data show MgB2 superconducts above"
     if reached["above"]:
         return _MEASURED.search(clause) is not None
     if reached["range"] or reached["up"]:
@@ -960,9 +977,17 @@ def _link(
         named = _right_after(value, same, text)
         if named is not None:
             return Link(value, named, RIGHT_AFTER, "right-after")
-        if _missed_right_after(value, words, text):
-            return None
     before = [m for m in same if m.end <= value.start]
+    # a doping the tagger missed is its own material, unless it sets the open amounts of
+    # the formula before ("La2-xSrxCuO4 crystals with Tc = 38 K for x = 0.15")
+    nearest = before[-1] if before else None
+    templated = (
+        nearest is not None
+        and bool(nearest.normalized.get("unresolved") or nearest.normalized.get("variables"))
+        and _DOPING.match(nearest.text) is None  # "x ∼ 0.15" is a doping, not its formula
+    )
+    if text is not None and not templated and _missed_right_after(value, words, text):
+        return None
     if before:
         if _stopped(before[-1], value, unnamed):
             return None
@@ -994,7 +1019,7 @@ def _right_after(value: Mention, same: Sequence[Mention], text: str) -> Mention 
     "Tc rises from [40 K] for [x ∼ 0.15] to [70 K] for [x ∼ 0.40]": each value is the
     material's that follows it, not the nearest one before it.
     """
-    return next(
+    named = next(
         (
             m
             for m in same
@@ -1002,6 +1027,22 @@ def _right_after(value: Mention, same: Sequence[Mention], text: str) -> Mention 
         ),
         None,
     )
+    if named is None or not _names_the_sample(named, text):
+        return None
+    return named
+
+
+def _names_the_sample(material: Mention, text: str) -> bool:
+    """Whether a material named right after a value is the one measured.
+
+    Not a class ("in the [CeMIn5 family]"), a part or a holder ("in [Fe] sheaths", "at
+    the [SrTiO3] interface": :data:`_PART_OF`, :data:`_HOLDER`), nor a material with a
+    value of its own ("39 K ([Nb]: 9.2 K)"): the other rules then read the sentence.
+    """
+    if material.normalized.get("is_class"):
+        return False
+    after = text[material.end :]
+    return not (_PART_OF.match(after) or _HOLDER.match(after) or _OWN_VALUE.match(after))
 
 
 def _missed_right_after(value: Mention, words: Sequence[Unnamed], text: str) -> bool:

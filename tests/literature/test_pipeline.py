@@ -732,3 +732,31 @@ def test_a_tc_read_in_a_magnetic_field_keeps_the_field(
 ) -> None:
     pieces = [("material", "MgB 2"), *[("tcValue", v) for v in ("10.2 K", "14.8 K", "18.5 K")]]
     assert [r.conditions for r in extraction_of(text, pieces).records] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "pieces", "read"),
+    [  # from the diff review: ordinary sentences the limit and right-after rules misread
+        ("Resistivity data show that MgB2 superconducts above 35 K.", ["MgB2", "35 K"],
+         [("MgB2", 35.0)]),
+        ("Resistivity measurements show superconductivity up to 55 K in SmFeAsO.",
+         ["SmFeAsO", "55 K"], [("SmFeAsO", 55.0)]),
+        ("MgB2 wires showed Tc = 38 K in Fe sheaths.", ["MgB2", "38 K", "Fe"], [("MgB2", 38.0)]),
+        ("YBCO films with Tc = 90 K at the SrTiO3 interface.", ["YBCO", "90 K", "SrTiO3"],
+         [("YBa2Cu3O7", 90.0)]),
+        ("MgB2 samples have Tc = 39 K (Nb: 9.2 K).", ["MgB2", "39 K", "Nb", "9.2 K"],
+         [("MgB2", 39.0), ("Nb", 9.2)]),
+        ("CeCoIn5 has Tc = 2.3 K in the CeMIn5 family.", ["CeCoIn5", "2.3 K", "CeMIn5 family"],
+         [("CeCoIn5", 2.3)]),
+        ("We grew La2-xSrxCuO4 crystals with Tc = 38 K for x = 0.15.", ["La2-xSrxCuO4", "38 K"],
+         [("La1.85Sr0.15CuO4", 38.0)]),
+        ("The resistivity of MgB2 was measured between 14 K and 290 K.",
+         ["MgB2", "14 K", "290 K"], []),
+    ],
+)  # fmt: skip
+def test_a_value_goes_to_the_sample_measured_and_a_tc_after_a_measurement_stays(
+    text: str, pieces: list[str], read: list[tuple[str, float]]
+) -> None:
+    tagged = [("tcValue" if piece[0].isdigit() else "material", piece) for piece in pieces]
+    records = extraction_of(text, tagged).records
+    assert [(r.material, r.value) for r in records] == read
