@@ -132,7 +132,7 @@ def simple_regret(best: float, optimum: float, direction: Direction) -> float:
     better than the table said, and its values and the pool's disagree. Clamped to 0 it
     would read as "the optimum was found".
     """
-    return direction.sign * (optimum - best)
+    return direction.sign * (optimum - best) + 0.0  # + 0.0: the optimum found is 0, not -0
 
 
 def pareto_mask(points: np.ndarray) -> np.ndarray:

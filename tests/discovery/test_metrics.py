@@ -165,6 +165,8 @@ def test_simple_regret_is_the_distance_to_the_optimum_in_either_direction() -> N
     assert simple_regret(7.0, 10.0, Direction.MAXIMIZE) == 3.0
     assert simple_regret(0.5, 0.2, Direction.MINIMIZE) == pytest.approx(0.3)
     assert simple_regret(10.0, 10.0, Direction.MAXIMIZE) == 0.0
+    found = simple_regret(0.2, 0.2, Direction.MINIMIZE)
+    assert found == 0.0 and math.copysign(1.0, found) == 1.0  # shown as 0, not -0
     # a lab's best beyond the pool's known optimum: said, not hidden as "found"
     assert simple_regret(0.12, 0.24, Direction.MINIMIZE) == pytest.approx(-0.12)
 
