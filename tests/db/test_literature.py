@@ -28,7 +28,7 @@ from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper, read_paper
 from literature.pipeline import Extractor
 from literature.records import PaperExtraction
-from tests.stand_ins import SpansOf
+from tests.stand_ins import SUPERMAT_NUMBERS_DIFFER, SpansOf
 
 
 @pytest.fixture
@@ -103,18 +103,6 @@ def test_a_paper_stored_by_its_text_before_its_doi_was_read_is_not_stored_again(
     assert not again.new and again.paper_key == stored.paper_key and counts() == before
 
 
-#: SuperMat articles whose TEI and text files print different numbers (a PACS line, a table
-#: or a quarter of the text that one file lacks, "Ce=0.6" printed "Ce=0."): two papers each.
-SUPERMAT_APART = {
-    "L094127001-CC",
-    "L095117006-CC",
-    "L095167004-CC",
-    "Liu_2018_Supercond._Sci._Technol._31_125011-CC",
-    "P066024503-CC",
-    "P066132510-CC",
-}
-
-
 def supermat_root() -> Path:
     """The SuperMat corpus, where tests/literature finds it; the test skips without it."""
     base = os.environ.get("MATLOOP_CORPORA") or Path(__file__).parents[3] / "shared/data/corpora"
@@ -142,10 +130,10 @@ def test_each_supermat_article_stored_from_both_its_files_is_one_paper_but_where
         txt = tei.with_name(f"{name}.txt")
         order = (tei, txt) if i % 2 == 0 else (txt, tei)  # either may be stored first
         first, then = (literature.ingest(reader.extract(read_paper(f))) for f in order)
-        assert first.new and then.new == (name in SUPERMAT_APART), name
+        assert first.new and then.new == (name in SUPERMAT_NUMBERS_DIFFER), name
         if not then.new:  # the file read second is taken for the paper stored first
             assert then.paper_key == first.paper_key, name
-    assert len(teis) == 120 and PaperDocument.objects.count() == 120 + len(SUPERMAT_APART)
+    assert len(teis) == 120 and PaperDocument.objects.count() == 120 + len(SUPERMAT_NUMBERS_DIFFER)
 
 
 ABSTRACT = (

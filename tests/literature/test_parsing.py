@@ -17,7 +17,7 @@ import pytest
 from literature import Paper, ParseError, parse_paper, read_paper, read_papers
 from literature.parsing._common import is_references, normalise_doi
 from literature.text import near_twin
-from tests.stand_ins import GERMAN
+from tests.stand_ins import GERMAN, SUPERMAT_NUMBERS_DIFFER
 
 SUPERMAT_PAPER = "batch-1/1609.04957-CC.superconductors.tei.xml"
 SUPERMAT_TITLE = (
@@ -408,20 +408,6 @@ def test_a_supermat_article_as_tei_and_as_text_is_one_paper(supermat_root: Path)
     other = read_paper(supermat_root / "batch-1/1903.04321-CC.txt")
     assert other.key != both[0].key
     assert read_paper(tei).key == both[0].key  # the same file again: the same key
-
-
-#: SuperMat articles whose TEI and text files print different numbers, as the corpus has
-#: them: the text file has a PACS line, a table or a figure's labels that the TEI lacks, or
-#: lacks a quarter of its text, or "Ce=0.6" is "Ce=0." in it. Each is two papers, as an
-#: edited file is: no rule tells these from a changed value.
-SUPERMAT_NUMBERS_DIFFER = {
-    "L094127001-CC",
-    "L095117006-CC",
-    "L095167004-CC",
-    "Liu_2018_Supercond._Sci._Technol._31_125011-CC",
-    "P066024503-CC",
-    "P066132510-CC",
-}
 
 
 def test_each_supermat_article_as_tei_and_as_text_is_one_paper_but_where_numbers_differ(
