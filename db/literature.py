@@ -622,7 +622,11 @@ class LiteratureStore:
 
     def forget_failure(self, path: str) -> None:
         """Forget a failure at ``path`` (its paper is stored, or stored before)."""
-        FailedFileDocument.objects(path=path).delete()
+        found = FailedFileDocument.objects(path=path)
+        # read first: a watch asks this of every stored file on every run, and a write
+        # waits for the disk (--sync-on-commit) even when it deletes nothing
+        if found.only("id").first() is not None:
+            found.delete()
 
     def earlier_versions(self, source: str, title: str, other_than: str) -> list[str]:
         """Keys of other papers read from the file ``source`` under ``title``, oldest first.

@@ -11,6 +11,7 @@ import pytest
 
 from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
 from db.literature import (
+    FailedFileDocument,
     IngestReport,
     LiteratureStore,
     MentionDocument,
@@ -984,3 +985,16 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
         literature.records({}, rejected="some")
     with pytest.raises(LookupError, match=r"record: no record '0{24}'"):
         literature.restore_record("0" * 24)
+
+
+def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
+    literature: LiteratureStore,
+) -> None:
+    literature.remember_failure("/papers/junk.pdf", 10, 1, "reader-1", "truncated")
+    assert literature.failed_before("/papers/junk.pdf", 10, 1, "reader-1") is not None
+    assert literature.failed_before("/papers/junk.pdf", 11, 1, "reader-1") is None  # changed
+    assert literature.failed_before("/papers/junk.pdf", 10, 1, "reader-2") is None  # parsers
+    literature.forget_failure("/papers/other.pdf")  # none there: nothing happens
+    assert FailedFileDocument.objects.count() == 1
+    literature.forget_failure("/papers/junk.pdf")
+    assert FailedFileDocument.objects.count() == 0
