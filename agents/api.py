@@ -41,6 +41,7 @@ from pydantic import (
     ConfigDict,
     Discriminator,
     Field,
+    StringConstraints,
     Tag,
     model_validator,
 )
@@ -478,6 +479,14 @@ class CampaignIn(Body):
         description="The pool: points of `space`, each once (none: an open space). Not with "
         "`compositions`.",
     )
+    labels: list[Annotated[str, StringConstraints(max_length=256)] | None] | None = Field(
+        default=None,
+        max_length=MAX_CANDIDATES,
+        description="What the lab calls each candidate (a sample id, `P001`), in the order "
+        "of `candidates` and as many: kept with its trials (`label`, found by "
+        '`filter=label="P001"`), never a parameter. Null or blank for one without a name.',
+        examples=[["P001", "P002", None]],
+    )
     compositions: CompositionsIn | None = Field(
         default=None,
         description="Generate the pool, as `matloop campaign create --elements` does: every "
@@ -867,6 +876,31 @@ def _candidate_key(space: SearchSpace, elements: Sequence[str], point: Mapping[s
     return (formula_of(space, point), others) if elements else others
 
 
+def _pool_labels(
+    labels: Sequence[str | None] | None, pool_size: int, generating: bool
+) -> list[str | None] | None:
+    """Each candidate's label (None for none), as a CSV pool's ``--label`` cells read.
+
+    Returns:
+        One label per candidate, or None when none are given.
+
+    Raises:
+        ValueError: ``labels: ...`` for labels of a generated pool or an open space, or
+            not one per candidate.
+    """
+    if labels is None:
+        return None
+    if generating or not pool_size:
+        pool = "a generated pool" if generating else "an open space (no candidates)"
+        raise ValueError(f"labels: {pool} has no candidates to name; leave labels out")
+    if len(labels) != pool_size:
+        raise ValueError(
+            f"labels: {len(labels)} given for {pool_size} candidates; give one per "
+            "candidate, in their order (null for one without a name)"
+        )
+    return [" ".join(label.split()) or None if label else None for label in labels]
+
+
 def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candidate]) -> None:
     """Refuse a pool that holds one candidate twice, naming both indices.
 
@@ -1079,6 +1113,7 @@ class Service:
         space = _composition_space(body) or _given_space(body)
         points = body.candidates or []
         generating = body.compositions is not None
+        labels = _pool_labels(body.labels, len(points), generating)
         if body.settings.prior_model is not None and not (points or generating):
             raise ValueError("settings.prior_model: a prior mean needs a pool (candidates)")
         campaign = Campaign(
@@ -1110,7 +1145,8 @@ class Service:
         candidates = []
         for i, point in enumerate(points):
             try:
-                candidates.append(Candidate(i, space.validate(point)))
+                label = labels[i] if labels else None
+                candidates.append(Candidate(i, space.validate(point), label=label))
             except ValueError as error:
                 raise ValueError(f"candidates[{i}]: {error}") from None
         if not generating:  # a generated pool holds each formula once already

@@ -1172,3 +1172,34 @@ def test_trials_name_their_pool_candidates_label_and_are_found_by_it(
     wanted = proposed[0].label
     found = api.get(url, params={"filter": f'label="{wanted}"'}, headers=boss).json()["data"]
     assert [t["id"] for t in found] == [proposed[0].id]
+
+
+def test_a_pool_sent_to_the_api_keeps_its_labels(api: TestClient) -> None:
+    boss, url = _auth("admin"), "/api/v1/campaigns"
+    body: dict[str, Any] = {
+        "name": "samples",
+        "space": {"parameters": [{"name": "x", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "y", "direction": "max"}],
+        "settings": {"strategy": "random", "initial": 3},
+        "candidates": [{"x": 0.1}, {"x": 0.5}, {"x": 0.9}],
+        "labels": ["P001", "  P  002 ", None],
+    }
+    assert api.post(url, json=body, headers=boss).status_code == 201
+    claimed = api.post(f"{url}/samples/claims", json={"instrument": "r", "count": 3}, headers=boss)
+    named = {t["parameters"]["x"]: t["label"] for t in claimed.json()["trials"]}
+    assert named == {0.1: "P001", 0.5: "P 002", 0.9: None}
+    listed = api.get(f"{url}/samples/trials", params={"filter": 'label="P001"'}, headers=boss)
+    assert [t["parameters"] for t in listed.json()["data"]] == [{"x": 0.1}]
+    open_space = {k: v for k, v in body.items() if k != "candidates"}
+    generated = {k: v for k, v in open_space.items() if k != "space"} | {
+        "compositions": {"elements": ["Fe", "O"], "grid": 4}
+    }
+    for sent, message in (
+        (body | {"labels": ["P001", "P002"]}, "labels: 2 given for 3 candidates"),
+        (open_space, "labels: an open space (no candidates) has no candidates to name"),
+        (generated, "labels: a generated pool has no candidates to name"),
+        (body | {"labels": ["P" * 257, None, None]}, '"loc":["body","labels",0]'),
+    ):
+        bad = api.post(url, json=sent | {"name": "bad"}, headers=boss)
+        assert bad.status_code == 422 and message in bad.text, bad.text
+    assert api.get(f"{url}/bad", headers=boss).status_code == 404
