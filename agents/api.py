@@ -83,6 +83,12 @@ from db import (
 from db.campaigns import DEFAULT_LEASE_SECONDS, MAX_POOL_SIZE, CampaignClosedError
 from db.connection import client
 from db.documents import NAME_REGEX, SOURCE_REGEX
+from db.lineage import (
+    lineage_of_measurement,
+    lineage_of_model,
+    lineage_of_paper,
+    lineage_of_trial,
+)
 from db.literature import PAPER_COLUMNS, RECORD_COLUMNS, RECORD_ORDERS, LiteratureStore
 from db.materials import add_material, known_formulas, page_materials
 from db.models import (
@@ -1023,6 +1029,15 @@ class Service:
             ("POST", f"{trial}/fail", self.fail, Writer, 200, written),
             ("POST", f"{trial}/cancel", self.cancel, Writer, 200, written),
             ("POST", f"{trial}/correction", self.correct, Admin, 200, written),
+            ("GET", f"{trial}/lineage", self.trial_lineage, Reader, 200, read),
+            (
+                "GET",
+                f"{campaign}/measurements/{{key:path}}/lineage",
+                self.measurement_lineage,
+                Reader,
+                200,
+                read,
+            ),
             ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
             ("POST", "/materials", self.create_material, Admin, 200, registered),
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
@@ -1030,8 +1045,10 @@ class Service:
             ("DELETE", f"{record}/rejection", self.restore_record, Admin, 200, read),
             ("GET", "/literature/papers", self.list_papers, Reader, 200, (400, 401, 403, 422)),
             ("GET", "/literature/search", self.search, Reader, 200, (401, 403, 409, 422)),
+            ("GET", "/literature/papers/{key:path}/lineage", self.paper_lineage, Reader, 200, read),
             ("GET", "/models", self.list_models, Reader, 200, read),
             ("GET", "/models/{version}", self.show_model, Reader, 200, read),
+            ("GET", "/models/{version}/lineage", self.model_lineage, Reader, 200, read),
             (
                 "GET",
                 "/models/{version}/records",
@@ -1496,6 +1513,57 @@ class Service:
         page = listing(rows, total, limit, offset, fmt, RECORD_COLUMNS)
         page.headers["X-Records-Gone"] = str(records_gone(ids))
         return page
+
+    @access("read")
+    def trial_lineage(self, name: str, trial_id: str) -> dict[str, Any]:
+        """A trial's lineage back to the papers, in one answer.
+
+        `measurements` (its result, a list of one once reported), `trial` (strategy,
+        `model_version`, batch, `claimed_by`, parameters, formula), `model` (the campaign
+        model that proposed it, null for a random draw: its `prior_model` and
+        `prior_scale`), `prior` (the property model it took as its prior mean, null
+        without one: `source`, `unit`, `records` it learned from: `used`, `stored`,
+        `rejected` and `gone` since, with their ids, and `papers`, each `key`, `title`,
+        `year`, `doi`, `stored`) and `notes` (what changed since, in words). Unknown
+        campaign or trial: a 404 naming it.
+        """
+        return lineage_of_trial(name, trial_id)
+
+    @access("read")
+    def measurement_lineage(self, name: str, key: str) -> dict[str, Any]:
+        """The lineage of the trial whose result was stored under idempotency key `key`.
+
+        As `GET .../trials/{trial_id}/lineage` answers it; a correction's key finds the
+        result it corrected. No result with that key: a 404 naming it.
+        """
+        return lineage_of_measurement(name, key)
+
+    @access("read")
+    def paper_lineage(self, key: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        """What a paper fed: its records, the models trained on them, campaigns, trials.
+
+        `key` is the paper's key or DOI in any spelling (`doi:10.1/abc`, `10.1/ABC`, a
+        doi.org link; a DOI's `/` may stay as it is). `records` read in it (`total`,
+        `rejected`, the first 1000 listed), `models` trained on them (their lineage names
+        the paper), `campaigns` whose models took those as a prior mean (trials counted by
+        status, `measured`), and `trials` those models proposed: `total` and `measured` in
+        full, `items` a page (`limit`, `offset`, oldest first), each with its
+        `measurement` (null before one). A paper removed since (`literature remove`) is
+        `stored: false` and still followed through the models that name it; neither
+        stored nor named: a 404.
+        """
+        return lineage_of_paper(key, limit, offset)
+
+    @access("read")
+    def model_lineage(self, version: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:
+        """A model version's lineage both ways: what it learned from, and what it fed.
+
+        `model`: its records and papers, as a trial's `prior` gives them. Then the
+        `campaigns` whose models took it as a prior mean (or, for a campaign's own model,
+        its campaign) and the `trials` those models proposed, as the paper lineage
+        gives them. Unknown version: a 404.
+        """
+        return lineage_of_model(version, limit, offset)
 
     @access("read")
     def search(

@@ -23,6 +23,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from matloop.flows_cli import flows_app
+from matloop.lineage_cli import lineage_app
 from matloop.literature_cli import literature_app
 from matloop.model_cli import model_app
 from matloop.settings import Settings
@@ -45,6 +46,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(flows_app, name="flows")
 app.add_typer(literature_app, name="literature")
+app.add_typer(lineage_app, name="lineage")
 app.add_typer(model_app, name="model")
 
 # no emoji codes: a reason "1:x:2" or a formula "Li:v:O" is data, printed as stored

@@ -1,0 +1,309 @@
+"""``matloop lineage``: from a measurement back to the papers, and from a paper forward.
+
+Registered in :mod:`matloop.cli`. Reads :mod:`db.lineage`, which answers the HTTP API's
+``.../lineage`` routes too: ``--json`` prints what they answer. The database loads only
+when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any
+
+import typer
+
+lineage_app = typer.Typer(
+    help="Lineage both ways: paper -> record -> model -> proposal -> measurement.",
+    no_args_is_help=True,
+)
+
+JSON_HELP = "Print the lineage as JSON (what the API's .../lineage route answers)."
+LIMIT_HELP = "Most trials listed (their counts are always whole)."
+OFFSET_HELP = "Trials skipped first (oldest first: the order proposed)."
+#: Most record ids a human-readable answer prints in one list (--json gives them all).
+SHOWN_IDS = 10
+
+
+def _json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, indent=2, default=str) + "\n")
+
+
+def _say(text: str, indent: int = 0) -> None:
+    """One line as written: no Rich markup (titles may hold brackets), never wrapped."""
+    from rich.markup import escape
+
+    from matloop.cli import console
+
+    console.print(escape(" " * indent + text), highlight=False, soft_wrap=True)
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return "-" if value is None else str(value)
+    return f"{value:.6g}" if math.isfinite(value) else str(value)
+
+
+def _values(values: Mapping[str, Any]) -> str:
+    return ", ".join(f"{name}={_number(value)}" for name, value in values.items()) or "-"
+
+
+def _ids(ids: Sequence[str], total: int) -> str:
+    shown = ", ".join(ids[:SHOWN_IDS])
+    more = total - min(len(ids), SHOWN_IDS)
+    return shown + (f" and {more} more (--json lists them)" if more > 0 else "")
+
+
+@lineage_app.command("trial")
+def lineage_trial(
+    campaign: Annotated[str, typer.Argument(help="The campaign's name.")],
+    trial_id: Annotated[str, typer.Argument(help="The trial's id (`campaign propose --json`).")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """A trial back to the papers: its measurement, model, prior model, records, papers.
+
+    API: GET /api/v1/campaigns/CAMPAIGN/trials/TRIAL_ID/lineage.
+    """
+    from db.lineage import lineage_of_trial
+    from matloop.cli import errors, store
+
+    with errors({"trial_id": "TRIAL_ID"}):
+        store()
+        found = lineage_of_trial(campaign, trial_id)
+    _backward(found, as_json)
+
+
+@lineage_app.command("measurement")
+def lineage_measurement(
+    campaign: Annotated[str, typer.Argument(help="The campaign's name.")],
+    key: Annotated[str, typer.Argument(help="The result's idempotency key (or a correction's).")],
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """A measurement back to the papers, found by its idempotency key, as `lineage trial`.
+
+    API: GET /api/v1/campaigns/CAMPAIGN/measurements/KEY/lineage.
+    """
+    from db.lineage import lineage_of_measurement
+    from matloop.cli import errors, store
+
+    with errors():
+        store()
+        found = lineage_of_measurement(campaign, key)
+    _backward(found, as_json)
+
+
+@lineage_app.command("paper")
+def lineage_paper(
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="The paper's key or DOI, any case (doi:10.1/abc, 10.1/abc, a doi.org link)."
+        ),
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    offset: Annotated[int, typer.Option(min=0, help=OFFSET_HELP)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """A paper forward: its records, models trained on them, campaigns, trials, results.
+
+    A paper removed since (`literature remove`) is still followed through the models
+    whose lineage names it. API: GET /api/v1/literature/papers/KEY/lineage.
+    """
+    from db.lineage import lineage_of_paper
+    from matloop.cli import errors, store
+
+    with errors():
+        store()
+        found = lineage_of_paper(key, limit, offset)
+    if as_json:
+        _json(found)
+        return
+    paper = found["paper"]
+    if paper["stored"]:
+        year = f" ({paper['year']})" if paper.get("year") else ""
+        _say(f"paper {paper['key']}: {paper.get('title') or 'no title'}{year}")
+    else:
+        _say(f"paper {paper['key']}: no longer stored (`literature remove`)")
+    records = found["records"]
+    rejected = f", {records['rejected']} rejected by a curator" if records["rejected"] else ""
+    _say(f"records read in it: {records['total']}{rejected}")
+    for record in records["items"][: 2 * SHOWN_IDS]:
+        flag = "  (rejected)" if record["rejected"] else ""
+        stated = "" if record.get("qualifier") in (None, "", "=") else record["qualifier"]
+        value = f"{stated}{_number(record['value'])} {record['unit']}"
+        _say(f"{record['id']}  {record['material']}  {record['property']} {value}{flag}", 2)
+    if records["total"] > 2 * SHOWN_IDS:
+        _say(f"... and {records['total'] - 2 * SHOWN_IDS} more (--json lists them)", 2)
+    _say(f"property models trained on its records: {len(found['models'])}")
+    for model in found["models"]:
+        via = "" if model["names_paper"] else ", by its records (its lineage lists no papers)"
+        _say(
+            f"{model['version']} ({model['kind']}, {model['source']}, "
+            f"{model['records_used']} records, {model['created_at']}{via})",
+            2,
+        )
+    _forward(found, "campaigns whose models took them as their prior mean")
+
+
+@lineage_app.command("model")
+def lineage_model(
+    version: Annotated[str, typer.Argument(help="A model version (`model list`).")],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    offset: Annotated[int, typer.Option(min=0, help=OFFSET_HELP)] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """A model both ways: the records and papers it learned from, the trials it fed.
+
+    A property model feeds the campaigns whose models took it as their prior mean; a
+    campaign's model, the trials it proposed. API: GET /api/v1/models/VERSION/lineage.
+    """
+    from db.lineage import lineage_of_model
+    from matloop.cli import errors, store
+
+    with errors():
+        store()
+        found = lineage_of_model(version, limit, offset)
+    if as_json:
+        _json(found)
+        return
+    _model(found["model"], "model")
+    own = found["model"]["campaign"]
+    _forward(found, "its campaign" if own else "campaigns whose models took it as their prior mean")
+
+
+def _backward(found: Mapping[str, Any], as_json: bool) -> None:
+    """Print a trial's lineage (:func:`db.lineage.lineage_of_trial`)."""
+    if as_json:
+        _json(found)
+        return
+    campaign, trial = found["campaign"], found["trial"]
+    _say(f"campaign {campaign['name']} ({campaign['status']}), strategy {campaign['strategy']}")
+    made = f"{trial['formula']}, " if trial.get("formula") else ""
+    _say(
+        f"trial {trial['id']}: {made}batch {trial['batch']} (#{trial['sequence']}), "
+        f"{trial['status']}"
+    )
+    _say(
+        f"strategy {trial['strategy']}, model {trial['model_version'] or '-'}, "
+        f"acquisition {_number(trial['acquisition_value'])}, "
+        f"claimed by {trial['claimed_by'] or '-'}",
+        2,
+    )
+    if not found["measurements"]:
+        _say("measurement: none yet")
+    for result in found["measurements"]:
+        corrected = len(result.get("corrections") or ())
+        also = f", corrected {corrected} time(s)" if corrected else ""
+        _say(
+            f"measurement: {_values(result['values'])} (source {result['source']}, key "
+            f"{result['idempotency_key']}, received {result['received_at']}{also})"
+        )
+    model = found["model"]
+    if model is not None and model["stored"]:
+        trained = model["trained_on_trials"]
+        fitted = f", fitted on {trained} trial(s)" if trained is not None else ""
+        _say(f"proposed by model {model['version']} ({model['kind']}{fitted})")
+        if model["prior_model"] is not None:
+            scale = f" (scale {_number(model['prior_scale'])})" if model["prior_scale"] else ""
+            _say(f"prior mean: {model['prior_model']}{scale}", 2)
+    if found["prior"] is not None:
+        _model(found["prior"], "prior model")
+    for note in found["notes"]:
+        _say(f"note: {note}")
+
+
+def _model(model: Mapping[str, Any], what: str) -> None:
+    """Print what a model learned from (:func:`db.lineage.property_model_lineage`)."""
+    if not model["stored"]:
+        _say(f"{what} {model['version']}: not in the registry")
+        return
+    about = ", ".join(
+        str(part)
+        for part in (
+            model["kind"],
+            model["source"],
+            model["unit"] and f"unit {model['unit']}",
+            model["campaign"] and f"campaign {model['campaign']}",
+            model["created_at"],
+        )
+        if part
+    )
+    _say(f"{what} {model['version']} ({about})")
+    records = model["records"]
+    if records is None:
+        return
+    if not records["listed"]:
+        _say(f"trained on {records['used']} records (its metrics list only their count)", 2)
+        _papers(model)
+        return
+    since = [
+        f"{records['merged']} merged into others" if records["merged"] else "",
+        f"{records['rejected']} rejected by a curator since" if records["rejected"] else "",
+    ]
+    kept = f" ({', '.join(part for part in since if part)})" if any(since) else ""
+    _say(
+        f"trained on {records['used']} records: {records['stored']} still stored{kept}, "
+        f"{records['gone']} gone",
+        2,
+    )
+    if records["ids"]:
+        _say(f"ids: {_ids(records['ids'], records['used'])}", 4)
+    if records["rejected"]:
+        _say(f"rejected: {_ids(records['rejected_ids'], records['rejected'])}", 4)
+    if records["gone"]:
+        _say(f"gone: {_ids(records['gone_ids'], records['gone'])}", 4)
+    _papers(model)
+
+
+def _papers(model: Mapping[str, Any]) -> None:
+    """Print the papers a model's records were read in."""
+    _say(f"papers ({model['papers_used']}):", 2)
+    for paper in model["papers"]:
+        if not paper["stored"]:
+            _say(f"{paper['key']}  (no longer stored)", 4)
+            continue
+        year = f" ({paper['year']})" if paper.get("year") else ""
+        doi = f", doi {paper['doi']}" if paper.get("doi") else ""
+        _say(f"{paper['key']}  {paper.get('title') or 'no title'}{year}{doi}", 4)
+    if model["papers_since"]:
+        _say(f"its records were read since in: {', '.join(model['papers_since'])}", 2)
+
+
+def _forward(found: Mapping[str, Any], heading: str) -> None:
+    """Print the campaigns and trials a paper or model fed, under ``heading``."""
+    _say(f"{heading}: {len(found['campaigns'])}")
+    for campaign in found["campaigns"]:
+        statuses = ", ".join(f"{n} {status}" for status, n in campaign["by_status"].items())
+        _say(
+            f"{campaign['name']} ({campaign['status']}): {campaign['models']} model(s), "
+            f"{campaign['trials']} trial(s){f' ({statuses})' if statuses else ''}",
+            2,
+        )
+    trials = found["trials"]
+    items = trials["items"]
+    where = (
+        f"; showing {trials['offset'] + 1}-{trials['offset'] + len(items)}"
+        if items and len(items) < trials["total"]
+        else ""
+    )
+    if not items and trials["total"]:
+        where = f"; none past --offset {trials['offset']}"
+    _say(f"trials they proposed: {trials['total']}, {trials['measured']} measured{where}")
+    for item in items:
+        result = item["measurement"]
+        measured = "-" if result is None else _values(result["values"])
+        made = item.get("formula") or item.get("label") or "-"
+        _say(
+            f"{item['campaign']} {item['batch']} {item['id']}  {made}  {item['strategy']}  "
+            f"{item['status']}  {measured}",
+            2,
+        )
+    if len(items) < trials["total"] and items:
+        _say("page with --offset/--limit", 2)
+    for note in found["notes"]:
+        _say(f"note: {note}")
+
+
+__all__ = ["lineage_app"]

@@ -1,0 +1,215 @@
+"""db.lineage: a real chain (papers, records, a prior, a campaign) walked both ways."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from bson import ObjectId
+
+from agents import CampaignAgent, LookupOracle
+from db import CampaignNotFoundError, CampaignStore, TrialNotFoundError
+from db.lineage import (
+    lineage_of_measurement,
+    lineage_of_model,
+    lineage_of_paper,
+    lineage_of_trial,
+    property_model_lineage,
+)
+from db.literature import LiteratureStore, PaperDocument, PropertyRecordDocument
+from db.models import save_model_record
+from discovery.domain import ModelArtifact
+from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+KEY_A, KEY_B = f"doi:{PAPER_A[0]}", f"doi:{PAPER_B[0]}"
+
+
+@pytest.fixture
+def chain(store: CampaignStore, tmp_path: Path) -> Chain:
+    return build_chain(store, tmp_path)
+
+
+def test_a_guided_trial_walks_back_to_the_papers_its_prior_learned_from(chain: Chain) -> None:
+    found = lineage_of_trial(CAMPAIGN, str(chain.guided.id))
+    assert found["campaign"]["name"] == CAMPAIGN and found["campaign"]["prior_model"] == chain.prior
+    trial = found["trial"]
+    assert trial["id"] == chain.guided.id and trial["strategy"] == "gp+prior"
+    assert trial["model_version"] == chain.model and trial["batch"] == "b0001"
+    assert trial["claimed_by"] == "xrd-1" and trial["status"] == "completed"
+    assert trial["formula"] == chain.guided.label and trial["parameters"]  # what to make
+    (measured,) = found["measurements"]
+    assert measured["trial_id"] == chain.guided.id and measured["source"] == "xrd-1"
+    assert set(measured["values"]) == {"tc"}
+    model = found["model"]
+    assert model["stored"] and model["version"] == chain.model and model["campaign"] == CAMPAIGN
+    assert model["prior_model"] == chain.prior and model["trained_on_trials"] == 2
+    prior = found["prior"]
+    assert prior["version"] == chain.prior and prior["source"] == "records:tc"
+    assert prior["unit"] == "K" and prior["target"] == "tc"
+    records = prior["records"]
+    assert records["used"] == 7 and records["listed"] and records["ids"] == chain.record_ids
+    assert (records["stored"], records["rejected"], records["gone"], records["merged"]) == (
+        7, 0, 0, 0,
+    )  # fmt: skip
+    assert prior["papers"] == [
+        {"key": KEY_A, "title": PAPER_A[1], "year": 2001, "doi": PAPER_A[0], "stored": True},
+        {"key": KEY_B, "title": PAPER_B[1], "year": 2005, "doi": PAPER_B[0], "stored": True},
+    ]
+    assert prior["papers_used"] == 2 and prior["papers_since"] == [] and found["notes"] == []
+    # from its result: the same lineage
+    assert lineage_of_measurement(CAMPAIGN, f"lookup:{chain.guided.id}") == found
+
+
+def test_a_trial_of_the_initial_design_was_proposed_by_no_model(chain: Chain) -> None:
+    found = lineage_of_trial(CAMPAIGN, str(chain.random.id))
+    assert found["trial"]["strategy"] == "random" and found["trial"]["model_version"] is None
+    assert found["model"] is None and found["prior"] is None
+    assert len(found["measurements"]) == 1
+    assert "was proposed by no model (strategy 'random'" in found["notes"][0]
+
+
+def test_a_pending_trial_has_no_measurement_yet(chain: Chain, store: CampaignStore) -> None:
+    (pending,) = CampaignAgent(store, CAMPAIGN).propose()
+    found = lineage_of_trial(CAMPAIGN, str(pending.id))
+    assert found["measurements"] == [] and found["trial"]["status"] == "proposed"
+    assert found["prior"]["version"] == chain.prior
+
+
+def test_a_record_rejected_since_is_counted_and_named(chain: Chain) -> None:
+    wrong = chain.record("Nb3Sn")
+    LiteratureStore().reject_record(wrong, "read from a table of another alloy", "curator")
+    prior = lineage_of_trial(CAMPAIGN, str(chain.guided.id))["prior"]
+    records = prior["records"]
+    assert (records["stored"], records["rejected"], records["gone"]) == (7, 1, 0)
+    assert records["rejected_ids"] == [wrong]
+    forward = lineage_of_paper(PAPER_A[0])
+    assert forward["records"]["total"] == 4 and forward["records"]["rejected"] == 1
+    (row,) = [r for r in forward["records"]["items"] if r["id"] == wrong]
+    assert row["rejected"] and row["formula"] == "Nb3Sn"
+
+
+def test_a_removed_paper_leaves_its_records_gone_and_is_still_followed(chain: Chain) -> None:
+    removed = LiteratureStore().remove_paper(PAPER_B[0])
+    assert removed.models == (chain.prior,)  # `literature remove` names the same models
+    back = lineage_of_trial(CAMPAIGN, str(chain.guided.id))
+    records = back["prior"]["records"]
+    # YBa2Cu3O7, La2CuO4 and V3Si were read in it alone; MgB2 keeps paper A
+    assert (records["used"], records["stored"], records["gone"]) == (7, 4, 3)
+    assert chain.record("MgB2") not in records["gone_ids"]
+    assert set(records["gone_ids"]) <= set(chain.record_ids)
+    paper = next(p for p in back["prior"]["papers"] if p["key"] == KEY_B)
+    assert paper == {"key": KEY_B, "title": None, "year": None, "doi": None, "stored": False}
+    said = " ".join(back["notes"])
+    assert "3 of the 7 records" in said and "are gone" in said and "literature remove" in said
+    # forward from the removed paper: by its DOI as a link, in any case
+    forward = lineage_of_paper(f"https://doi.org/{PAPER_B[0].upper()}")
+    assert forward["paper"] == {
+        "key": KEY_B, "stored": False, "title": None, "year": None, "doi": None, "journal": None,
+    }  # fmt: skip
+    assert forward["records"]["total"] == 0
+    assert [m["version"] for m in forward["models"]] == [chain.prior]
+    assert forward["models"][0]["names_paper"]
+    assert forward["trials"]["total"] == 1 and forward["trials"]["measured"] == 1
+    assert "no longer stored" in forward["notes"][0]
+
+
+@pytest.mark.parametrize("looked_up", [0, 500])  # one pass over the records, or by id
+def test_a_record_merged_since_is_found_as_the_one_it_was_merged_into(
+    chain: Chain, monkeypatch: pytest.MonkeyPatch, looked_up: int
+) -> None:
+    monkeypatch.setattr("db.lineage.IDS_LOOKED_UP", looked_up)
+    merged, into = chain.record("NbN"), chain.record("NbSe2")
+    records = PropertyRecordDocument._get_collection()  # as db.literature._merge_records does
+    records.delete_one({"_id": ObjectId(merged)})
+    records.update_one({"_id": ObjectId(into)}, {"$set": {"merged_ids": [ObjectId(merged)]}})
+    found = property_model_lineage(chain.prior)
+    assert found["records"]["stored"] == 7 and found["records"]["gone"] == 0
+    assert found["records"]["merged"] == 1 and found["records"]["merged_into"] == {merged: into}
+
+
+def test_a_paper_feeds_its_records_models_campaigns_trials_and_results(chain: Chain) -> None:
+    forward = lineage_of_paper(KEY_A.upper())  # any case
+    assert forward["paper"]["key"] == KEY_A and forward["paper"]["title"] == PAPER_A[1]
+    assert forward["paper"]["stored"] and forward["paper"]["year"] == 2001
+    materials = [r["material"] for r in forward["records"]["items"]]
+    assert materials == ["MgB2", "Nb3Sn", "NbN", "NbSe2"]
+    ((model),) = forward["models"]
+    assert model["version"] == chain.prior and model["records_used"] == 7
+    ((campaign),) = forward["campaigns"]
+    assert campaign["name"] == CAMPAIGN and campaign["prior_model"] == chain.prior
+    assert (campaign["models"], campaign["trials"], campaign["measured"]) == (1, 1, 1)
+    trials = forward["trials"]
+    assert (trials["total"], trials["measured"]) == (1, 1)
+    (item,) = trials["items"]
+    assert item["id"] == chain.guided.id and item["campaign"] == CAMPAIGN
+    assert item["model_version"] == chain.model and item["prior_model"] == chain.prior
+    assert item["measurement"]["source"] == "xrd-1" and set(item["measurement"]["values"]) == {"tc"}
+    assert forward["notes"] == []
+
+
+def test_a_models_trials_are_counted_whole_and_listed_a_page_at_a_time(
+    chain: Chain, store: CampaignStore
+) -> None:
+    agent = CampaignAgent(store, CAMPAIGN)
+    second = agent.propose()  # a second guided batch, from a model fitted on three results
+    agent.observe(LookupOracle.from_candidates(store.candidates(CAMPAIGN)).evaluate(second))
+    third = agent.propose()  # and one left pending
+    forward = lineage_of_model(chain.prior, limit=1, offset=1)
+    (campaign,) = forward["campaigns"]
+    assert campaign["models"] == 3 and campaign["trials"] == 3 and campaign["measured"] == 2
+    assert campaign["by_status"] == {"completed": 2, "proposed": 1}
+    trials = forward["trials"]
+    assert (trials["total"], trials["measured"], trials["limit"], trials["offset"]) == (3, 2, 1, 1)
+    assert [t["id"] for t in trials["items"]] == [second[0].id]  # oldest first
+    last = lineage_of_model(chain.prior, limit=5, offset=2)["trials"]["items"]
+    assert [t["id"] for t in last] == [third[0].id] and last[0]["measurement"] is None
+    assert lineage_of_model(chain.prior, offset=9)["trials"]["items"] == []
+    # forward from the campaign's own model: the trial it proposed
+    own = lineage_of_model(chain.model)
+    assert own["model"]["campaign"] == CAMPAIGN and own["model"]["records"] is None
+    assert [t["id"] for t in own["trials"]["items"]] == [chain.guided.id]
+    assert own["trials"]["items"][0]["prior_model"] == chain.prior
+
+
+def test_models_no_campaign_used_and_models_of_no_records_say_so(chain: Chain) -> None:
+    table = save_model_record(ModelArtifact("gp", "ab" * 32, {"source": "table:/x.csv"}, b"w"))
+    found = lineage_of_model(table)
+    assert found["model"]["records"] is None and found["campaigns"] == []
+    assert found["trials"]["total"] == 0
+    assert "was trained on table:/x.csv, not literature records" in found["notes"][0]
+    assert f"no campaign model took {table} as its prior mean" in found["notes"][1]
+    PaperDocument(key="doi:10.9/unread", model_version="t").save()  # a paper of no record
+    unread = lineage_of_paper("10.9/UNREAD")
+    assert unread["records"]["total"] == 0 and unread["models"] == []
+    assert unread["trials"]["total"] == 0 and unread["campaigns"] == []
+
+
+def test_a_model_of_more_records_than_its_metrics_list_says_so(chain: Chain) -> None:
+    metrics = {"source": "records:tc", "records_used": 25_000, "record_ids": None,
+               "record_papers": [KEY_A], "papers_used": 1}  # fmt: skip
+    big = save_model_record(ModelArtifact("gp", "cd" * 32, metrics, b"w"))
+    found = property_model_lineage(big)
+    records = found["records"]
+    assert records["used"] == 25_000 and not records["listed"] and records["ids"] == []
+    assert records["stored"] is None and records["gone"] is None  # not known
+    assert [p["key"] for p in found["papers"]] == [KEY_A]
+    assert "more than its metrics list" in found["notes"][0]
+    forward = lineage_of_paper(PAPER_A[0])
+    assert [m["version"] for m in forward["models"]] == [chain.prior, big]  # oldest first
+
+
+def test_unknown_things_are_named(chain: Chain) -> None:
+    with pytest.raises(CampaignNotFoundError, match="no campaign named 'nope'"):
+        lineage_of_trial("nope", str(chain.guided.id))
+    with pytest.raises(TrialNotFoundError, match=f"trial {'0' * 24} not found in campaign"):
+        lineage_of_trial(CAMPAIGN, "0" * 24)
+    with pytest.raises(ValueError, match="trial_id: 'xyz' is not a valid id"):
+        lineage_of_trial(CAMPAIGN, "xyz")
+    with pytest.raises(LookupError, match="measurement: no result with idempotency key 'k'"):
+        lineage_of_measurement(CAMPAIGN, "k")
+    with pytest.raises(LookupError, match=r"paper: no paper '10.1/none' \(`matloop literature"):
+        lineage_of_paper("10.1/none")
+    with pytest.raises(LookupError, match="no model version 'model:gp:000000000000'"):
+        lineage_of_model("model:gp:000000000000")
