@@ -88,6 +88,12 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(
         9, "records read from hydrates get their water", "db.literature:reread_adduct_records"
     ),
+    UpgradeStep(10, "papers' words counted for near twins", "db.literature:count_paper_words"),
+    UpgradeStep(
+        11,
+        "values stated exactly and approximately one record",
+        "db.literature:merge_stated_readings",
+    ),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

@@ -5,7 +5,8 @@ Lineage: PaperDocument -> PassageDocument (one sentence, its embedding) -> Menti
 A paper is stored once (its key is the DOI or a hash of its text): ingesting it again
 writes nothing, nor does ingesting a near twin of it (its title and numbers, its words but a
 few that another converter left out). The same material, property, value and conditions read
-in several places is one record whose sources are counted.
+in several places is one record whose sources are counted, whether each states the value
+exactly or approximately ("Tc = 39 K", "Tc ~ 39 K"; :func:`record_qualifier`).
 
 Documents stored by earlier versions are brought up to date when the database is
 connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open end is unset
@@ -14,14 +15,20 @@ connected (upgrade steps of :mod:`db.connection`, idempotent): a bound's open en
 readings, now ``readings``), a record's ``formula_reduced`` becomes its composition's
 canonical one (:func:`canonical_record_formulas`; it kept a paper's fractions), and
 records are keyed by that composition, those that become one merged
-(:func:`merge_records_by_composition`; La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8 were two).
+(:func:`merge_records_by_composition`; La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8 were two),
+a paper gets its word count from its sentences (:func:`count_paper_words`; near twins of
+it were not found), and a value's records stated exactly and approximately are merged
+(:func:`merge_stated_readings`; the key held the qualifier).
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -65,6 +72,8 @@ from literature.records import (
 from literature.text import NEAR_TWIN_SHARE, Paper, near_twin, numbers_digest, word_counts
 from literature.vectors import from_bytes, top_k
 
+logger = logging.getLogger(__name__)
+
 
 class PaperDocument(Document):
     """A paper read once, keyed by DOI or text hash."""
@@ -89,7 +98,8 @@ class PaperDocument(Document):
     records_rejected = IntField(min_value=0)
     ingested_at = DateTimeField(default=utcnow)
     # what finds a near twin's candidates without reading their sentences: the count of
-    # its words and a digest of its numbers (absent on papers stored before: no twins)
+    # its words and a digest of its numbers (papers stored before get them from their
+    # sentences: count_paper_words)
     words = IntField(min_value=0)
     numbers = StringField()
 
@@ -160,6 +170,9 @@ class RecordSource(EmbeddedDocument):
     condition_text = StringField()
     condition_span = ListField(IntField())
     uncertainty = FloatField(null=True)  # stated with the value there, in the record's unit
+    # as stated there: "=" or "~" (one record: see PropertyRecordDocument.qualifier), or
+    # the record's bound; absent on sources stored before it was kept, where unknown
+    qualifier = StringField()
     confidence = FloatField()
     model_version = StringField(required=True)
 
@@ -182,6 +195,8 @@ class PropertyRecordDocument(Document):
     # the largest uncertainty its sources state (14.5 ± 0.3 K: 0.3), absent if none does
     uncertainty = FloatField()
     unit = StringField(required=True)
+    # a bound's ("<", "<=", ">", ">="), or for a stated value "=", or "~" while every
+    # source says approximately (record_qualifier): "Tc = 39 K" and "Tc ~ 39 K" are one
     qualifier = StringField()
     conditions = DictField()
     confidence = FloatField(min_value=0, max_value=1)  # the best of its sources
@@ -267,6 +282,11 @@ class SearchHit:
     labels: list[str]
 
 
+#: Qualifiers of a stated value, exactly (``=``) or approximately (``~``): one claim,
+#: keyed ``=`` (:func:`record_key`); a bound's qualifier is a claim of its own.
+STATED_QUALIFIERS: frozenset[str] = frozenset({"=", "~"})
+
+
 def record_key(record: PropertyRecord) -> str:
     """Identity of a record: material, property, reading (6 significant digits), conditions.
 
@@ -274,8 +294,10 @@ def record_key(record: PropertyRecord) -> str:
     so ``MgB2`` and ``B2Mg``, and La1.85Sr0.15CuO4 and La3.7Sr0.3Cu2O8, are one material;
     a name counts lower-cased with single spaces. The reading is the value with its
     qualifier and range: "below 39 K", "39 K" and "30-48 K" are three claims, not three
-    papers agreeing. A bound's open end counts as its number, as it was stored before
-    bounds had one end ("< 39 K": ``<39[39,39]``), so a bound read again joins its record.
+    papers agreeing; "Tc = 39 K" and "Tc ~ 39 K" are one (both keyed ``=``: the record's
+    qualifier says which its sources state, :func:`record_qualifier`). A bound's open end
+    counts as its number, as it was stored before bounds had one end ("< 39 K":
+    ``<39[39,39]``), so a bound read again joins its record.
     """
     material = canonical_reduced_formula(record.formula) if record.formula else None
     if material is None:
@@ -283,8 +305,31 @@ def record_key(record: PropertyRecord) -> str:
     conditions = ",".join(f"{k}={v:.6g}" for k, v in sorted(record.conditions.items()))
     low = record.value if record.low is None else record.low
     high = record.value if record.high is None else record.high
-    reading = f"{record.qualifier}{record.value:.6g}[{low:.6g},{high:.6g}]"
+    qualifier = "=" if record.qualifier in STATED_QUALIFIERS else record.qualifier
+    reading = f"{qualifier}{record.value:.6g}[{low:.6g},{high:.6g}]"
     return f"{material}|{record.property}|{reading}|{record.unit}|{conditions}"
+
+
+def record_qualifier(sources: Iterable[Mapping[str, Any]], stored: str | None) -> str | None:
+    """A record's qualifier, from its sources' (stored ``RecordSource`` dicts).
+
+    The sources of one record share their reading (:func:`record_key`): one bound, or a
+    value each states exactly or approximately. The record is approximate (``~``) only
+    while every source says so: one paper's exact statement makes it exact (``=``).
+
+    Example:
+        >>> record_qualifier([{"qualifier": "~"}, {"qualifier": "="}], "~")
+        '='
+
+    Args:
+        sources: The record's sources; one stored before sources kept their qualifier
+            (none) says nothing.
+        stored: The record's qualifier as stored, kept where no source says one.
+    """
+    said = {source["qualifier"] for source in sources if source.get("qualifier")}
+    if said and said <= STATED_QUALIFIERS:
+        return "=" if "=" in said else "~"
+    return said.pop() if len(said) == 1 else stored
 
 
 def canonical_reduced_formula(formula: str) -> str | None:
@@ -445,8 +490,9 @@ class LiteratureStore:
         converter, which dropped a keywords line or a word. Without a title there is no
         near twin (untitled files say nothing of being one article), nor with another DOI,
         nor from the stored paper's own file (an edit, however small, is another text), nor
-        of a paper stored before twins were looked for (its word count is not stored).
-        Candidates are found by title, numbers and word count: only theirs are read.
+        of a paper without a stored word count (one stored before twins were looked for
+        gets it on upgrade, :func:`count_paper_words`, unless its sentences are not all
+        there). Candidates are found by title, numbers and word count: only theirs are read.
         """
         if not paper.title:
             return None
@@ -1101,7 +1147,11 @@ def _paper_briefs(keys: Iterable[str]) -> dict[str, dict[str, Any]]:
 
 
 def _stored_words(paper: ObjectId) -> Counter[str]:
-    """The word counts of a stored paper: its sentences hold every word of its text."""
+    """The word counts of a stored paper: its sentences hold every word of its text.
+
+    Sentence boundaries are whitespace (:mod:`literature.sentences`): the sentences of a
+    section partition its non-whitespace characters, and every sentence is stored.
+    """
     passages = PassageDocument._get_collection().find({"paper": paper}, {"text": 1})
     return word_counts(str(passage["text"]) for passage in passages)
 
@@ -1156,6 +1206,7 @@ def _source(
         material_text=material.text,
         value_text=value.text,
         uncertainty=record.uncertainty,
+        qualifier=record.qualifier,
         confidence=record.confidence,
         model_version=model_version,
     )
@@ -1167,10 +1218,17 @@ def _elements(record: PropertyRecord) -> list[str]:
 
 
 def _completed(found: dict[str, Any], record: PropertyRecord) -> dict[str, Any]:
-    """Fields a merged record lacks: its papers' count, or elements now known ("LSCO")."""
+    """Fields a merged record lacks: papers' count, qualifier, elements now known ("LSCO").
+
+    Its qualifier becomes ``=`` when the source added states exactly the value the others
+    state approximately (:func:`record_qualifier`).
+    """
     completed: dict[str, Any] = {}
     if found.get("n_papers") != len(found["papers"]):
         completed["n_papers"] = len(found["papers"])
+    qualifier = record_qualifier(found["sources"], found.get("qualifier"))
+    if qualifier != found.get("qualifier"):
+        completed["qualifier"] = qualifier
     elements = _elements(record)
     if elements and not found.get("elements"):  # stored before names had elements
         completed.update(elements=elements, nelements=len(elements))
@@ -1233,6 +1291,77 @@ def count_readings() -> None:
         papers.update_one({"_id": paper["_id"], "readings": {"$exists": False}}, {"$set": counts})
 
 
+#: Papers whose sentences :func:`count_paper_words` reads at once: a few thousand
+#: sentences, not every sentence of a large database.
+_PAPERS_PER_BATCH = 100
+#: A paper without its word count or numbers digest (:attr:`PaperDocument.words`), as
+#: stored before near twins were looked for.
+_UNCOUNTED: dict[str, Any] = {"$or": [{"words": None}, {"numbers": None}]}
+
+
+def count_paper_words() -> None:
+    """Give papers stored before near twins were looked for their words (upgrade step).
+
+    Their ``words`` and ``numbers`` are counted from their stored sentences, which hold
+    every word of the text (:func:`_stored_words`; for every file of the SuperMat corpus
+    the counts of its sentences are those of its text), so a near twin of such a paper is
+    found at ingest (:meth:`LiteratureStore.twin_key`). A paper whose stored sentences
+    are fewer than its ``sentences`` count says less than its text: it is left without,
+    and named in a warning. Batched by :data:`_PAPERS_PER_BATCH` papers; idempotent and
+    safe beside a concurrent run: each update is filtered on a missing field.
+    """
+    papers = PaperDocument._get_collection()
+    after: ObjectId | None = None
+    incomplete: list[str] = []
+    while True:
+        page = _UNCOUNTED if after is None else {"$and": [_UNCOUNTED, {"_id": {"$gt": after}}]}
+        batch = list(
+            papers.find(page, {"key": 1, "sentences": 1}).sort("_id", 1).limit(_PAPERS_PER_BATCH)
+        )
+        if not batch:
+            break
+        after = batch[-1]["_id"]
+        incomplete += _count_words_of(batch)
+    if incomplete:
+        logger.warning(
+            "%d papers not given a word count (their stored sentences are not all there, "
+            "so near twins of them are not found): %s",
+            len(incomplete),
+            ", ".join(incomplete[:10]) + (" ..." if len(incomplete) > 10 else ""),
+        )
+
+
+def _count_words_of(batch: list[dict[str, Any]]) -> list[str]:
+    """Store the ``words`` and ``numbers`` of the papers ``batch`` from their sentences.
+
+    Args:
+        batch: Papers' ``_id``, ``key`` and ``sentences`` (how many were stored).
+
+    Returns:
+        The keys of those left without: fewer sentences stored than they had.
+    """
+    wanted = [paper["_id"] for paper in batch]
+    passages = PassageDocument._get_collection().find(
+        {"paper": {"$in": wanted}}, {"paper": 1, "text": 1}
+    )
+    words: dict[ObjectId, Counter[str]] = defaultdict(Counter)
+    stored: Counter[ObjectId] = Counter()
+    for passage in passages:
+        words[passage["paper"]].update(word_counts([str(passage["text"])]))
+        stored[passage["paper"]] += 1
+    updates, incomplete = [], []
+    for paper in batch:
+        counted = words[paper["_id"]]
+        if stored[paper["_id"]] != paper.get("sentences"):
+            incomplete.append(str(paper["key"]))
+            continue
+        shape = {"words": counted.total(), "numbers": numbers_digest(counted)}
+        updates.append(UpdateOne({"_id": paper["_id"], **_UNCOUNTED}, {"$set": shape}))
+    if updates:
+        PaperDocument._get_collection().bulk_write(updates, ordered=False)
+    return incomplete
+
+
 def canonical_record_formulas() -> None:
     """Store each record's ``formula_reduced`` canonically (upgrade step; idempotent).
 
@@ -1274,10 +1403,101 @@ def merge_records_by_composition() -> None:
         canonical = canonical_reduced_formula(raw["formula"])
         if canonical is not None:  # a formula never holds "|": the key's first field
             groups[f"{canonical}|{raw['key'].split('|', 1)[1]}"].append((raw["_id"], raw["key"]))
-    papers: set[str] = set()
     merging = {key: [i for i, _ in members] for key, members in groups.items() if len(members) > 1}
     alone = [(key, *members[0]) for key, members in groups.items() if len(members) == 1]
     merging |= _rekeyed([(key, i, old) for key, i, old in alone if old != key])
+    _merge_and_recount(merging)
+
+
+def merge_stated_readings() -> None:
+    """Make a value stated exactly and approximately one record (upgrade step; idempotent).
+
+    The record key held the qualifier, so "Tc = 39 K" in one paper and "Tc ~ 39 K" in
+    another were two records of one claim; both are keyed ``=`` now (:func:`record_key`).
+    First each source stored without its qualifier gets its record's, which its key held
+    (:func:`_qualify_sources`); then each record keyed ``~`` takes the ``=`` key (in
+    batches), and where a record is keyed so already, the two merge, as
+    :func:`merge_records_by_composition` merges: into the one keyed so, the other's id in
+    its ``merged_ids``, its qualifier ``=`` (a source states the value exactly), rejected
+    if either was (:func:`_merge_records`). The papers they cite are recounted. Safe
+    beside a concurrent run: updates are filtered on the key or sources read, and merges
+    read their records again inside their transaction.
+    """
+    _qualify_sources()
+    records = PropertyRecordDocument._get_collection()
+    moves = []
+    for raw in records.find({}, {"key": 1}):
+        stated = _stated_key(raw["key"])
+        if stated != raw["key"]:
+            moves.append((stated, raw["_id"], raw["key"]))
+    _merge_and_recount(_rekeyed(moves))
+
+
+#: The reading of a record key (:func:`record_key`): qualifier, value, ``[low,high]``.
+_KEY_READING = re.compile(r"(<=|>=|<|>|=|~)([^\[\]]*\[[^\]]*\])")
+
+
+def _key_reading(key: str) -> re.Match[str] | None:
+    """The reading a record key holds (qualifier, then the rest), or None.
+
+    Keys stored before the reading joined them (``6021fb4``) hold the value alone. The
+    material is the one field that may hold ``|``: the reading is third from the end.
+    """
+    fields = key.rsplit("|", 4)
+    return _KEY_READING.fullmatch(fields[2]) if len(fields) == 5 else None
+
+
+def _stated_key(key: str) -> str:
+    """``key`` as :func:`record_key` now writes it: a value stated approximately as ``=``."""
+    reading = _key_reading(key)
+    if reading is None or reading[1] != "~":
+        return key
+    fields = key.rsplit("|", 4)
+    fields[2] = f"={reading[2]}"
+    return "|".join(fields)
+
+
+def _key_qualifier(key: str) -> str | None:
+    """The qualifier a record key holds (``=`` for a stated value, read now), else None."""
+    reading = _key_reading(key)
+    return None if reading is None else reading[1]
+
+
+def _qualify_sources() -> None:
+    """Give sources stored without their qualifier their record's, where its key held it.
+
+    Before ``=`` and ``~`` were one reading, the key held the qualifier: every source of a
+    record read it. A record whose key holds none (stored before the reading joined the
+    key) merged bounds and values: its sources are left without. Each update is filtered
+    on the record's key and qualifier, its number of sources and those still without.
+    """
+    records = PropertyRecordDocument._get_collection()
+    found = records.find(
+        {"sources": {"$elemMatch": {"qualifier": {"$exists": False}}}},
+        {"key": 1, "qualifier": 1, "sources.qualifier": 1},
+    )
+    updates = []
+    for raw in found:
+        qualifier = raw.get("qualifier")
+        if not qualifier or _key_qualifier(raw["key"]) != qualifier:
+            continue
+        sources = raw.get("sources", [])
+        missing = [f"sources.{i}.qualifier" for i, s in enumerate(sources) if "qualifier" not in s]
+        old = {"_id": raw["_id"], "key": raw["key"], "qualifier": qualifier}
+        old |= {"sources": {"$size": len(sources)}}  # a removal meanwhile moves them
+        old |= {path: {"$exists": False} for path in missing}
+        updates.append(UpdateOne(old, {"$set": dict.fromkeys(missing, qualifier)}))
+    for start in range(0, len(updates), _BATCH):
+        records.bulk_write(updates[start : start + _BATCH], ordered=False)
+
+
+def _merge_and_recount(merging: Mapping[str, list[ObjectId]]) -> None:
+    """Merge each group of records into one keyed so, then recount the papers they cite.
+
+    Args:
+        merging: Key -> ids of the records to merge under it (with any keyed so).
+    """
+    papers: set[str] = set()
     for key, ids in merging.items():
         papers |= _transaction(partial(_merge_records, key, ids))
     cited = _records_citing(sorted(papers))
@@ -1361,7 +1581,7 @@ def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set
     survivor, merged = found[0], found[1:]
     update: dict[str, Any] = {"key": key}
     if merged:
-        sources = [s for r in found for s in r.get("sources", [])]
+        sources = [s for r in found for s in _qualified_sources(r)]
         papers = list(dict.fromkeys(p for r in found for p in r.get("papers", [])))
         confidences = [r["confidence"] for r in found if r.get("confidence") is not None]
         update.update(
@@ -1380,9 +1600,29 @@ def _merge_records(key: str, ids: list[ObjectId], session: ClientSession) -> set
         uncertainties = [r["uncertainty"] for r in found if r.get("uncertainty") is not None]
         if uncertainties:
             update["uncertainty"] = max(uncertainties)
+        qualifier = record_qualifier(sources, survivor.get("qualifier"))
+        if qualifier is not None:
+            update["qualifier"] = qualifier
+        # a curator's word that the claim is wrong stands for every statement of it, as
+        # it does for a paper stating it again; the latest word, where several were said
+        rejections = [r["rejection"] for r in found if r.get("rejection")]
+        if rejections:
+            update["rejection"] = max(rejections, key=lambda said: said.get("at") or datetime.min)
         records.delete_many({"_id": {"$in": [r["_id"] for r in merged]}}, session=session)
     records.update_one({"_id": survivor["_id"]}, {"$set": update}, session=session)
     return {p for r in found for p in r.get("papers", [])} if merged else set()
+
+
+def _qualified_sources(record: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """A stored record's sources, each with its qualifier (a merge moves them elsewhere).
+
+    A source stored without one gets the record's, where its key held it
+    (:func:`_qualify_sources`).
+    """
+    held = _key_qualifier(record["key"])
+    if held is None or held != record.get("qualifier"):
+        return list(record.get("sources", []))
+    return [{"qualifier": held, **source} for source in record.get("sources", [])]
 
 
 @dataclass(frozen=True)
@@ -1421,6 +1661,9 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
         cited = list(dict.fromkeys(s["paper_key"] for s in sources))
         update: dict[str, Any] = {"sources": sources, "n_sources": len(sources)}
         update |= {"papers": cited, "n_papers": len(cited), "updated_at": utcnow()}
+        qualifier = record_qualifier(sources, raw.get("qualifier"))
+        if qualifier is not None:  # "~" again when the removed paper stated it exactly
+            update["qualifier"] = qualifier
         change: dict[str, Any] = {"$set": update}
         for field in ("confidence", "uncertainty"):  # the best, the most cautious: of those left
             stated = [s[field] for s in sources if s.get(field) is not None]
@@ -1561,6 +1804,8 @@ def _source_row(
         "material_sentence_text": None if place is None else material_sentences.get(place),
         "value_text": source.get("value_text"),
         "value_span": source.get("value_span"),
+        # as stated there ("=", "~", a bound); None on sources stored before it was kept
+        "qualifier": source.get("qualifier"),
         # the pressure it was read at, in the same sentence (None at ambient pressure)
         "condition_text": source.get("condition_text"),
         "condition_span": source.get("condition_span") or None,
