@@ -246,12 +246,32 @@ class FailedFileDocument(Document):
     meta: dict[str, Any] = {"collection": "failed_files"}
 
 
+class RejectedClaimDocument(Document):
+    """A rejected record whose papers were all removed: its rejection, until read again.
+
+    Removing a record's last paper deletes the record; a curator's word that the claim is
+    wrong must not go with it, or ingesting the paper again would bring the misreading
+    back. The record read again (the same :func:`record_key`) takes back its rejection and
+    its ids, so models that name them find it again; the claim is then forgotten. A
+    change of :func:`record_key` must rekey these claims too (its upgrade step).
+    """
+
+    key = StringField(required=True, unique=True)  # the record's record_key
+    record_id = ObjectIdField(required=True)  # its id, and those merged into it
+    merged_ids = ListField(ObjectIdField())
+    rejection = DictField(required=True)
+    removed_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "rejected_claims", "indexes": ["record_id"]}
+
+
 LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     PaperDocument,
     PassageDocument,
     MentionDocument,
     PropertyRecordDocument,
     FailedFileDocument,
+    RejectedClaimDocument,
 )
 
 
@@ -571,7 +591,8 @@ class LiteratureStore:
                 return_document=ReturnDocument.AFTER,
             )
             if found is None:
-                _insert([_record_document(record, source, paper.key)], session)
+                document = _record_document(record, source, paper.key)
+                _insert([_with_remembered_rejection(document, session)], session)
                 new += 1
             else:
                 merged += 1
@@ -595,7 +616,8 @@ class LiteratureStore:
 
         For a value the pipeline misread (another element's Tc, a substrate taken for the
         material, a measurement's limit). The record keeps its sources, and a paper that
-        states it again adds one: a rejection stands until :meth:`restore_record`.
+        states it again adds one: a rejection stands until :meth:`restore_record`, even
+        through the removal of every paper stating it (:class:`RejectedClaimDocument`).
         Rejecting again replaces the reason.
 
         Args:
@@ -1656,6 +1678,8 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
         sources = [s for s in raw.get("sources", []) if s.get("paper_key") != key]
         if not sources:
             records.delete_one({"_id": raw["_id"]}, session=session)
+            if raw.get("rejection"):
+                _remember_rejection(raw, session)
             deleted += 1
             continue
         cited = list(dict.fromkeys(s["paper_key"] for s in sources))
@@ -1681,6 +1705,34 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
     )
     models = tuple(row["version"] for row in trained.sort("created_at", 1))
     return RemovedPaper(key, str(paper.get("title") or ""), deleted, kept, models)
+
+
+def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:
+    """Keep the rejection of record ``raw`` (raw, deleted now) for when it is read again."""
+    claim = {
+        "record_id": raw["_id"],
+        "merged_ids": list(raw.get("merged_ids") or ()),
+        "rejection": raw["rejection"],
+        "removed_at": utcnow(),
+    }
+    RejectedClaimDocument._get_collection().update_one(
+        {"key": raw["key"]}, {"$set": claim}, upsert=True, session=session
+    )
+
+
+def _with_remembered_rejection(document: Any, session: ClientSession) -> Any:
+    """A new record ``document``, rejected again if its claim was (then forgotten).
+
+    It takes back the ids of the record removed with its last paper, so models that
+    name them (``record_ids``) find it again.
+    """
+    claims = RejectedClaimDocument._get_collection()
+    claim = claims.find_one_and_delete({"key": document.key}, session=session)
+    if claim is not None:
+        document.id = claim["record_id"]
+        document.merged_ids = list(claim.get("merged_ids") or ())
+        document.rejection = claim["rejection"]
+    return document
 
 
 def _records_citing(keys: list[str]) -> dict[str, int]:

@@ -18,6 +18,7 @@ from db.literature import (
     PaperDocument,
     PassageDocument,
     PropertyRecordDocument,
+    RejectedClaimDocument,
     record_key,
     record_order,
     reread_adduct_records,
@@ -985,6 +986,27 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
         literature.records({}, rejected="some")
     with pytest.raises(LookupError, match=r"record: no record '0{24}'"):
         literature.restore_record("0" * 24)
+
+
+def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
+    literature: LiteratureStore,
+) -> None:
+    misread = read("10.1/ta", "MgB2 and Ta: Tc = 4.4 K.", ["MgB2"], ["4.4 K"])
+    literature.ingest(misread)
+    literature.ingest(read("10.1/mg", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    wrong = next(r for r in literature.records({})[0] if r["value"] == 4.4)
+    literature.reject_record(wrong["id"], "tantalum's Tc", "curator")
+    assert literature.remove_paper("doi:10.1/ta").records_deleted == 1
+    assert len(literature.records({}, rejected="include")[0]) == 1
+    literature.ingest(misread)  # the same paper again: the misreading stays rejected
+    (again,) = literature.records({}, rejected="only")[0]
+    assert again["id"] == wrong["id"]  # the id a model's record_ids name finds it again
+    assert again["rejection"]["reason"] == "tantalum's Tc"
+    assert RejectedClaimDocument.objects.count() == 0  # the record holds it again
+    literature.restore_record(wrong["id"])
+    literature.remove_paper("doi:10.1/ta")  # not rejected now: nothing is remembered
+    literature.ingest(misread)
+    assert [r["value"] for r in literature.records({})[0]] == [4.4, 39.0]
 
 
 def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
