@@ -88,6 +88,8 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(
         9, "records read from hydrates get their water", "db.literature:reread_adduct_records"
     ),
+    UpgradeStep(10, "materials get molar fractions", "db.materials:fill_material_fractions"),
+    UpgradeStep(11, "records get molar fractions", "db.literature:fill_record_fractions"),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version
