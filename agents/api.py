@@ -1219,11 +1219,17 @@ class Service:
         is `parameters.<name>`, its name written as an outcome's is (`Temperature (C)`:
         `parameters.temperature_c`, a composition's `Fe`: `parameters.fe`): a number,
         or one of a categorical's choices (`parameters.solvent = "water"`). It sorts
-        too: `sort=-parameters.temperature_c`.
+        too: `sort=-parameters.temperature_c`. A composition campaign's trials also
+        take `elements` (`elements HAS ALL "Fe","O"`, an element present: its fraction
+        above 1e-12), `nelements` (`nelements <= 2`), `chemical_formula_reduced`
+        (`chemical_formula_reduced = "Fe2O3"`, in any spelling) and `fraction.<element>`
+        (`fraction.fe >= 0.25`, as `parameters.fe`); an element outside the campaign's is
+        a 400, as an unknown parameter is, and so are these names on other campaigns.
         """
         campaign = self.store.get(name)
         parameters = campaign.space.parameters
-        query = optimade_to_mongo(filter, "trials", parameters=parameters)
+        composition = element_fractions(campaign.space)
+        query = optimade_to_mongo(filter, "trials", parameters=parameters, composition=composition)
         order = mongo_sort(sort, "trials", parameters=parameters)
         trials, total = self.store.page_trials(name, query, limit, offset, order)
         rows = [trial_json(t, campaign.space) for t in trials]
@@ -1391,7 +1397,11 @@ class Service:
     def list_materials(
         self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
     ) -> Response:
-        """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`)."""
+        """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`).
+
+        An element's molar fraction is `fraction.<element>`, its symbol in lower case:
+        `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material without Fe).
+        """
         found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
         return listing([asdict(m) for m in found], total, limit, offset, fmt, MATERIAL_COLUMNS)
 
@@ -1410,7 +1420,9 @@ class Service:
         Example: `filter=property="tc" AND elements HAS ALL "Fe","As"&sort=-value&limit=10`,
         the ten highest Tc of iron arsenides. `chemical_formula_reduced` names one
         composition in any spelling or multiple (a trial's `Sr3La37Cu20O80` finds a
-        paper's `La1.85Sr0.15CuO4`). Each source gives the sentence of the value (`text`)
+        paper's `La1.85Sr0.15CuO4`). `fraction.<element>` is an element's molar fraction
+        (`fraction.sr > 0.02`: La1.85Sr0.15CuO4's is 0.15/7; 0 without Sr; a record of a
+        name, `LSCO`, has none). Each source gives the sentence of the value (`text`)
         and, where the material was named in an earlier sentence, that sentence
         (`material_sentence_text`; null otherwise). Records a curator rejected are left
         out unless `rejected` asks for them; their `rejection` says who, when and why.

@@ -94,6 +94,8 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
         "values stated exactly and approximately one record",
         "db.literature:merge_stated_readings",
     ),
+    UpgradeStep(12, "materials get molar fractions", "db.materials:fill_material_fractions"),
+    UpgradeStep(13, "records get molar fractions", "db.literature:fill_record_fractions"),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

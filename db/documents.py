@@ -7,6 +7,7 @@ Documents never leave ``db``: :mod:`db.convert` turns them into domain dataclass
 from __future__ import annotations
 
 import logging
+import math
 import re
 from datetime import UTC, datetime
 from typing import Any
@@ -68,6 +69,31 @@ def alphabetical_formula(composition: Composition) -> str:
     return "".join(f"{el}{formula_double_format(reduced[el])}" for el in sorted(map(str, reduced)))
 
 
+def molar_fractions(composition: Composition) -> dict[str, float]:
+    """Each element's molar fraction of ``composition``, by symbol in alphabetical order.
+
+    What the filter ``fraction.<element>`` compares on materials and records: stored with
+    them (``fractions``) from their canonical composition, so La1.85Sr0.15CuO4
+    (Cu20La37O80Sr3) holds Sr at 3/140 = 0.15/7 and a hydrate its water's H and O
+    (``MgSO4·7H2O``, MgH14SO11: Mg 1/27). An element absent has no entry: its fraction is 0.
+
+    Example:
+        >>> molar_fractions(Composition("Fe2O3"))
+        {'Fe': 0.4, 'O': 0.6}
+
+    Args:
+        composition: Amounts of each element (atoms, or any multiple of them).
+
+    Raises:
+        ValueError: naming ``formula``, for a composition with no atoms.
+    """
+    amounts = {str(element): float(amount) for element, amount in composition.items()}
+    total = math.fsum(amounts.values())
+    if not total > 0:
+        raise ValueError(f"formula: {composition.formula!r} has no atoms")
+    return {symbol: amounts[symbol] / total for symbol in sorted(amounts)}
+
+
 class MaterialDocument(Document):
     """A material, keyed by its canonical reduced formula (pymatgen)."""
 
@@ -77,6 +103,8 @@ class MaterialDocument(Document):
     elements = ListField(StringField(), required=True)
     nelements = IntField(required=True, min_value=1)
     chemsys = StringField(required=True)
+    # symbol -> molar fraction (molar_fractions): what filters' fraction.<element> compare
+    fractions = DictField()
     structure = DictField(null=True)
     # set aside by an upgrade: {json: the structure as stored, as text; reason}; never served
     unservable_structure = DictField(null=True)
@@ -94,7 +122,7 @@ class MaterialDocument(Document):
     }
 
     def clean(self) -> None:
-        """Canonicalise the formula and derive elements, count and chemical system.
+        """Canonicalise the formula and derive elements, count, chemical system and fractions.
 
         The formula as written (whitespace collapsed) stays ``formula_descriptive`` unless
         one is given.
@@ -128,6 +156,7 @@ class MaterialDocument(Document):
         self.elements = sorted(str(e) for e in composition.elements)
         self.nelements = len(self.elements)
         self.chemsys = composition.chemical_system
+        self.fractions = molar_fractions(composition)
 
 
 class ObjectiveEmbedded(EmbeddedDocument):

@@ -56,7 +56,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
 from db.convert import iso
-from db.documents import ModelRecord, alphabetical_formula, utcnow
+from db.documents import ModelRecord, alphabetical_formula, molar_fractions, utcnow
 from db.models import headline_metrics, register_model
 from db.query import FilterError, compared_texts, material_query, optimade_to_mongo, paper_key
 from discovery.compositions import canonical_composition
@@ -188,6 +188,9 @@ class PropertyRecordDocument(Document):
     formula_reduced = StringField(null=True)
     elements = ListField(StringField())
     nelements = IntField(null=True)
+    # symbol -> molar fraction of formula_reduced (db.documents.molar_fractions), what
+    # filters' fraction.<element> compare; null for a name ("LSCO": its amounts are open)
+    fractions = DictField(default=None, null=True)
     property = StringField(required=True)
     value = FloatField(required=True)  # the stated number: a point, a bound's, a range's middle
     low = FloatField()  # absent for an upper bound ("<", "<="): it says nothing of how low
@@ -378,6 +381,21 @@ def canonical_reduced_formula(formula: str) -> str | None:
     return alphabetical_formula(composition)
 
 
+def record_fractions(formula_reduced: str | None) -> dict[str, float] | None:
+    """A record's ``fractions``: each element's molar fraction in its ``formula_reduced``.
+
+    Example:
+        >>> record_fractions("Cu20La37O80Sr3")["Sr"] == 3 / 140  # La1.85Sr0.15CuO4: 0.15 / 7
+        True
+
+    Returns:
+        Symbol -> fraction, or None for a record without a formula (a name, "LSCO").
+    """
+    if formula_reduced is None:
+        return None
+    return molar_fractions(Composition(formula_reduced))
+
+
 def record_ids(ids: str | Iterable[str], where: str = "ids") -> list[ObjectId]:
     """Record ids (a model's ``record_ids``, a row's ``id``) as stored.
 
@@ -426,7 +444,7 @@ _BATCH = 1000
 
 #: Stored record fields a :meth:`LiteratureStore.records` row leaves out (``sources``
 #: comes back summarised, last).
-_RECORD_LEFT_OUT = ("id", "key", "papers", "sources")
+_RECORD_LEFT_OUT = ("id", "key", "papers", "sources", "fractions")
 
 #: The fields of :meth:`LiteratureStore.records` rows, in order: a CSV page's columns, on
 #: a page without rows too (tests/agents/test_api_literature.py checks them).
@@ -1266,6 +1284,7 @@ def _record_document(record: PropertyRecord, source: RecordSource, paper_key: st
         material=record.material,
         formula=record.formula,
         formula_reduced=reduced,
+        fractions=record_fractions(reduced),
         elements=elements,
         nelements=len(elements) or None,
         property=record.property,
@@ -1557,9 +1576,34 @@ def reread_adduct_records() -> None:
         elements = sorted(str(element) for element in Composition(meant).elements)
         update: dict[str, Any] = {"material": meant, "formula": meant, "formula_reduced": wanted}
         update |= {"elements": elements, "nelements": len(elements)}
+        update["fractions"] = record_fractions(wanted)
         records.update_one({"_id": raw["_id"], "formula": raw["formula"]}, {"$set": update})
     if rekey:
         merge_records_by_composition()
+
+
+def fill_record_fractions() -> None:
+    """Give each record the molar fractions of its ``formula_reduced`` (upgrade step).
+
+    Records stored before ``fractions`` existed lack it, and filters' ``fraction.<element>``
+    would miss them; a record whose fractions are not its formula's (a rewrite that
+    changed the formula alone) gets them right. Idempotent, and safe beside a concurrent
+    run: each update is filtered on the formula read, and a record already right is not
+    written.
+    """
+    records = PropertyRecordDocument._get_collection()
+    found = records.find({"formula_reduced": {"$ne": None}}, {"formula_reduced": 1, "fractions": 1})
+    updates = []
+    for raw in found:
+        try:
+            wanted = record_fractions(raw["formula_reduced"])
+        except Exception:  # pymatgen raises many kinds; step 5 writes none it cannot read
+            continue
+        if raw.get("fractions") != wanted:
+            old = {"_id": raw["_id"], "formula_reduced": raw["formula_reduced"]}
+            updates.append(UpdateOne(old, {"$set": {"fractions": wanted}}))
+    for start in range(0, len(updates), _BATCH):
+        records.bulk_write(updates[start : start + _BATCH], ordered=False)
 
 
 def _rekeyed(moves: list[tuple[str, ObjectId, str]]) -> dict[str, list[ObjectId]]:

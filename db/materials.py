@@ -258,7 +258,7 @@ def reread_written_formulas() -> None:
             )
             continue
         fields = ("formula", "formula_alphabetical", "formula_descriptive", "elements")
-        update = {name: today[name] for name in (*fields, "nelements", "chemsys")}
+        update = {name: today[name] for name in (*fields, "nelements", "chemsys", "fractions")}
         old = {"_id": row["_id"], "formula": row["formula"]}
         known = collection.find_one({"formula": today.formula}, {"_id": 1})
         if known is None:
@@ -276,6 +276,31 @@ def reread_written_formulas() -> None:
                 row["formula"],
                 written,
                 today.formula,
+            )
+
+
+def fill_material_fractions() -> None:
+    """Give each material its elements' molar fractions, as stored today (idempotent).
+
+    Materials stored before ``fractions`` existed lack it, and filters' ``fraction.<element>``
+    would miss them (:func:`db.documents.molar_fractions` of the canonical formula). Each
+    update is filtered on the formula read, so a concurrent run or a rekeying writes
+    nothing stale; a material whose fractions are already right is not written.
+    """
+    from pymatgen.core import Composition
+
+    from db.documents import molar_fractions
+
+    collection = MaterialDocument._get_collection()
+    for row in collection.find({}, {"formula": 1, "fractions": 1}):
+        try:
+            wanted = molar_fractions(Composition(row["formula"]))
+        except Exception as refused:  # pymatgen raises many kinds: not a formula stored today
+            logger.warning("material %s: no fractions (%s)", row["formula"], refused)
+            continue
+        if row.get("fractions") != wanted:
+            collection.update_one(
+                {"_id": row["_id"], "formula": row["formula"]}, {"$set": {"fractions": wanted}}
             )
 
 

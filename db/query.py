@@ -4,7 +4,11 @@ The filter is parsed by the ``optimade`` package's grammar and turned into a que
 its MongoDB transformer, so user text never becomes a raw MongoDB operator. Beyond the
 fixed fields, a campaign's filters name its outcomes (``values.<outcome>``), its
 parameters (``parameters.<parameter>``) and whether a result meets its outcome
-constraints (``feasible = true``), each checked against the campaign. Operands are read
+constraints (``feasible = true``), each checked against the campaign. An element's molar
+fraction is ``fraction.<element>`` on every resource with a composition (``fraction.fe >=
+0.1 AND fraction.fe < 0.3``), and a composition campaign's trials take the composition
+names materials take (``elements HAS "Fe"``, ``nelements``, ``chemical_formula_reduced``),
+read as tests of their fraction parameters. Operands are read
 as writes read them: a formula as a material is registered
 (:func:`literature.formulas.read_formula`: ``STO`` is SrTiO3), a DOI or paper key in any
 of its spellings (a doi.org link, a bare DOI) as papers store it.
@@ -13,18 +17,19 @@ of its spellings (a doi.org link, a bare DOI) as papers store it.
 from __future__ import annotations
 
 import math
+import operator
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any
 
 from bson import ObjectId
 from pymatgen.core import Composition
 from pymatgen.core.periodic_table import Element
 
-from db.documents import alphabetical_formula
-from discovery.compositions import canonical_composition
+from db.documents import alphabetical_formula, molar_fractions
+from discovery.compositions import FORMULA_RTOL, canonical_composition
 from discovery.domain import BOUND_TOLERANCE, OutcomeConstraint, TrialStatus
 from discovery.spaces import CategoricalParameter, Parameter
 from literature.formulas import read_formula
@@ -160,6 +165,30 @@ OUTCOME_FIELDS: dict[str, str] = {"measurements": "values"}
 #: or sort names parameter ``x`` as ``parameters.<x as an identifier>`` (:func:`identifier`).
 PARAMETER_FIELDS: dict[str, str] = {"trials": "parameters"}
 
+#: How a filter names an element's molar fraction, on every resource with a composition:
+#: ``fraction.<symbol in lower case>`` (``fraction.fe``; the grammar's names are lower
+#: case, and no two symbols differ in case only), as ``values.<outcome>`` names an outcome.
+#: A number from 0 to 1, 0 for an element the composition lacks.
+FRACTION = "fraction"
+
+#: Resources that store each element's molar fraction, in this dict field: symbol ->
+#: fraction (:func:`db.documents.molar_fractions`), null where the composition is not
+#: known (a record of a name: ``LSCO``, whose strontium is open). An element it lacks
+#: has fraction 0. No index: a range of one element's fraction scans, as a ``value``
+#: range without a property does.
+FRACTION_FIELDS: dict[str, str] = {"materials": "fractions", "records": "fractions"}
+
+#: Resources whose composition is their campaign's molar-fraction parameters (a
+#: composition space's, :func:`discovery.compositions.element_fractions`): nothing stored
+#: names their elements or formula, so these names, as materials take them, are tests of
+#: the parameters, and ``fraction.<element>`` is the element's parameter.
+COMPOSITION_RESOURCES = frozenset({"trials"})
+COMPOSITION_NAMES = ("elements", "nelements", "chemical_formula_reduced")
+
+#: The largest fraction parameter that is no element: stored float noise (``1 - 0.7 -
+#: 0.3`` is 5.6e-17) is far below it, and any dopant a lab weighs out far above it.
+ZERO_FRACTION = BOUND_TOLERANCE
+
 #: Resources a filter may test with ``feasible = true`` / ``false``: whether a result
 #: meets every outcome constraint. Computed from the values, as the listing shows it: no
 #: document stores it (a trial's is its measurement's).
@@ -221,11 +250,14 @@ class _Scope:
         outcomes: Outcome names (``values.<outcome>``).
         parameters: The search space's parameters (``parameters.<parameter>``).
         constraints: Outcome constraints (``feasible``).
+        composition: The element symbols of the space's molar fractions (``elements``,
+            ``fraction.<element>`` ...); None where the space has none.
     """
 
     outcomes: Sequence[str] = ()
     parameters: Sequence[Parameter] = ()
     constraints: Sequence[OutcomeConstraint] = ()
+    composition: Sequence[str] | None = None
 
 
 @lru_cache(maxsize=1)
@@ -276,6 +308,7 @@ def optimade_to_mongo(
     *,
     parameters: Sequence[Parameter] = (),
     constraints: Sequence[OutcomeConstraint] = (),
+    composition: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
 
@@ -291,6 +324,10 @@ def optimade_to_mongo(
         >>> gap = Constraint("g", lower=0.0)
         >>> optimade_to_mongo("feasible = false", "measurements", constraints=[gap])
         {'$or': [{'values.g': {'$lt': 0.0}}]}
+        >>> optimade_to_mongo('elements HAS "Fe"', "trials", composition=["Fe", "O"])
+        {'parameters.Fe': {'$gt': 1e-12}}
+        >>> optimade_to_mongo("fraction.sr >= 0.02", "records")
+        {'fractions.Sr': {'$gte': 0.02}}
 
     Args:
         text: The filter.
@@ -302,6 +339,11 @@ def optimade_to_mongo(
             choices.
         constraints: The campaign's outcome constraints, which a measurements filter's
             ``feasible = true`` (or ``false``) tests as the listing's ``feasible`` does.
+        composition: The element symbols of the campaign's molar fractions
+            (:func:`discovery.compositions.element_fractions` of its space), which a
+            trials filter tests as ``elements``, ``nelements``,
+            ``chemical_formula_reduced`` and ``fraction.<element>``; None (a space
+            without them): those names are refused.
 
     Raises:
         FilterError: naming the problem (syntax, or a field and the fields allowed).
@@ -313,7 +355,8 @@ def optimade_to_mongo(
         query = transformer.transform(parser.parse(text))
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
-    return _rename(query, FIELDS[resource], resource, _Scope(outcomes, parameters, constraints))
+    scope = _Scope(outcomes, parameters, constraints, composition)
+    return _rename(query, FIELDS[resource], resource, scope)
 
 
 def compared_texts(query: Any, field: str) -> set[str]:
@@ -687,6 +730,10 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
             renamed.update(_outcome_test(key, value, values, fields, resource, scope))
         elif stored is not None and head == stored:
             renamed.update(_parameter_test(key, value, stored, fields, resource, scope))
+        elif head == FRACTION and _has_fractions(resource):
+            _add_clause(renamed, _fraction_test(key, value, fields, resource, scope))
+        elif head in COMPOSITION_NAMES and resource in COMPOSITION_RESOURCES:
+            _add_clause(renamed, _composition_test(key, value, scope))
         elif key == FEASIBLE and resource in FEASIBLE_RESOURCES:
             renamed.update(_feasible_test(_rename(value, fields, resource), scope.constraints))
         elif key in fields and _is_length(value):
@@ -704,7 +751,7 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
             # an array position the grammar writes itself (HAS ONLY: "elements.0" exists)
             renamed[fields[head] + key[len(head) :]] = _rename(value, fields, resource)
         else:
-            raise _unknown_field(key, fields, resource)
+            raise _unknown_field(key, fields, resource, scope)
     return renamed
 
 
@@ -814,13 +861,24 @@ def _with_merged_ids(field: str, test: Any) -> dict[str, Any]:
     return {field: test}
 
 
-def _unknown_field(key: str, fields: Mapping[str, str], resource: str) -> FilterError:
+def _unknown_field(
+    key: str, fields: Mapping[str, str], resource: str, scope: _Scope = _Scope()
+) -> FilterError:
     """The error for a filter naming ``key``, which ``resource`` does not hold."""
     feasible = [FEASIBLE] if resource in FEASIBLE_RESOURCES else []
-    allowed = [*sorted([*fields, *feasible]), *_patterns(resource)]
+    composed = resource in COMPOSITION_RESOURCES and scope.composition is not None
+    names = [*fields, *feasible, *(COMPOSITION_NAMES if composed else ())]
+    fraction = [f"{FRACTION}.<element>"] if resource in FRACTION_FIELDS or composed else []
+    allowed = [*sorted(set(names)), *_patterns(resource), *fraction]
     hint = ""
     if key == FEASIBLE and not feasible:  # a trial's is its measurement's
         hint = f"; {FEASIBLE} is a result's: filter {', '.join(sorted(FEASIBLE_RESOURCES))}"
+    head = key.partition(".")[0]
+    if resource == "measurements" and head in (*COMPOSITION_NAMES, FRACTION):
+        hint = (  # no result stores its composition: its trial's parameters do
+            f"; a result's composition is its trial's: filter the campaign's trials by "
+            f"{key}, then measurements by trial_id"
+        )
     return FilterError(
         f"filter: {key!r} cannot be filtered on for {resource}; use one of {allowed}{hint}"
     )
@@ -887,6 +945,290 @@ def _choices(name: str, node: Any, choices: Sequence[str]) -> None:
         if op in ("$eq", "$ne") and operand is not None and operand not in choices:
             raise FilterError(f"filter: {name}: {operand!r} is not one of {list(choices)}")
         _choices(name, operand, choices)
+
+
+def _has_fractions(resource: str) -> bool:
+    """Whether ``resource``'s filters take ``fraction.<element>``."""
+    return resource in FRACTION_FIELDS or resource in COMPOSITION_RESOURCES
+
+
+#: Every element's symbol by its name in a filter: the symbol in lower case.
+_SYMBOLS = {element.symbol.lower(): element.symbol for element in Element}
+
+
+def _fraction_symbol(key: str) -> str:
+    """The element symbol that ``fraction.<name>`` (``key``) names: ``fraction.fe`` is Fe.
+
+    Raises:
+        FilterError: for ``fraction`` alone, or a name that is no element's symbol.
+    """
+    name = key.partition(".")[2]
+    if not name:
+        raise FilterError(
+            f"filter: {FRACTION} holds a value per element: compare one, "
+            f"{FRACTION}.<element>, its symbol in lower case ({FRACTION}.fe for Fe)"
+        )
+    if name not in _SYMBOLS:
+        raise FilterError(
+            f"filter: {key}: {name!r} is not an element symbol (write it in lower case: "
+            f"{FRACTION}.fe for Fe)"
+        )
+    return _SYMBOLS[name]
+
+
+def _fraction_test(
+    key: str, value: Any, fields: Mapping[str, str], resource: str, scope: _Scope
+) -> dict[str, Any]:
+    """The query for a filter's test of ``fraction.<element>`` (``key``): numbers only.
+
+    A trial's is its element's fraction parameter, as ``parameters.<element>`` compares
+    it; a material's or record's its stored fraction (:func:`_stored_fraction`).
+    """
+    symbol = _fraction_symbol(key)
+    if resource in COMPOSITION_RESOURCES:  # first: the campaign's, whatever the test
+        _space_symbols(key, [symbol], _composition(key, scope))
+    test = _rename(value, fields, resource, scope)
+    _value_tests(key, test)
+    test = _typed(key, test, resource, "number")
+    if resource in COMPOSITION_RESOURCES:
+        return {f"{PARAMETER_FIELDS[resource]}.{symbol}": test}
+    return _stored_fraction(FRACTION_FIELDS[resource], symbol, test)
+
+
+def _stored_fraction(field: str, symbol: str, test: dict[str, Any]) -> dict[str, Any]:
+    """``test`` of an element's stored fraction, 0 where a known composition lacks it.
+
+    Only the elements present are stored: the test matches a document without ``symbol``
+    (its fraction 0) where it accepts 0, and one whose composition is not known (no
+    ``field``) where it accepts a missing value, as MongoDB would (``IS UNKNOWN``).
+
+    Example:
+        >>> _stored_fraction("fractions", "Fe", {"$lt": 0.3})["$or"][1]
+        {'fractions': {'$type': 'object'}, 'fractions.Fe': {'$exists': False}}
+    """
+    path = f"{field}.{symbol}"
+    stored: dict[str, Any] = {"$and": [{path: {"$exists": True}}, {path: test}]}
+    branches: list[dict[str, Any]] = [stored if _accepts(test, None) else {path: test}]
+    if _accepts(test, 0.0):
+        branches.append({field: {"$type": "object"}, path: {"$exists": False}})
+    if _accepts(test, None):
+        branches.append({field: None})  # null or missing
+    return branches[0] if len(branches) == 1 else {"$or": branches}
+
+
+_COMPARE: dict[str, Callable[[float, float], bool]] = {
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+    "$lt": operator.lt,
+    "$lte": operator.le,
+}
+
+
+def _accepts(test: Mapping[str, Any], value: float | None) -> bool:
+    """Whether MongoDB's ``test`` (of :data:`_VALUE_TESTS`) matches ``value`` (None: missing)."""
+    for op, operand in test.items():
+        if op == "$not":
+            accepted = not _accepts(operand, value)
+        elif op == "$exists":
+            accepted = (value is not None) == bool(operand)
+        elif op in ("$eq", "$ne"):
+            accepted = (value == operand) == (op == "$eq")
+        else:  # an ordering matches numbers only
+            accepted = value is not None and operand is not None and _COMPARE[op](value, operand)
+        if not accepted:
+            return False
+    return True
+
+
+def _composition(name: str, scope: _Scope) -> Sequence[str]:
+    """The elements of the campaign's molar fractions, which ``name`` tests.
+
+    Raises:
+        FilterError: naming ``name``, for a campaign whose space has none.
+    """
+    if scope.composition is None:
+        raise FilterError(
+            f"filter: {name}: this campaign's space is not a composition (no parameters "
+            "that are molar fractions of elements, summing to 1), so its trials have no "
+            "elements, formula or fractions; filter on its parameters (parameters.<parameter>)"
+        )
+    return scope.composition
+
+
+def _space_symbols(name: str, symbols: Sequence[Any], space: Sequence[str]) -> list[str]:
+    """``symbols``, each an element symbol of the campaign's composition.
+
+    An element outside it is refused as an unknown parameter is: no trial can hold it, and
+    a filter naming it is more likely a slip (``"Co"`` for ``"C"``) than a question.
+
+    Raises:
+        FilterError: naming ``name`` and the symbol, with the campaign's elements.
+    """
+    for symbol in symbols:
+        _operand(name, "element", symbol)
+        if symbol not in space:
+            raise FilterError(
+                f"filter: {name}: {symbol} is not an element of this campaign "
+                f"(its elements are {', '.join(space)}): no trial holds it"
+            )
+    return list(symbols)
+
+
+#: Queries that match every document, and none.
+_EVERY: dict[str, Any] = {"_id": {"$exists": True}}
+_NONE: dict[str, Any] = {"_id": {"$exists": False}}
+
+
+def _present(symbol: str) -> dict[str, Any]:
+    """Trials whose composition holds ``symbol``: its fraction above :data:`ZERO_FRACTION`."""
+    return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$gt": ZERO_FRACTION}}
+
+
+def _absent(symbol: str) -> dict[str, Any]:
+    """Trials whose composition lacks ``symbol`` (a fraction of noise, or none)."""
+    return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$not": {"$gt": ZERO_FRACTION}}}
+
+
+def _any(queries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Documents matching one of ``queries`` (none: no document)."""
+    return _NONE if not queries else queries[0] if len(queries) == 1 else {"$or": list(queries)}
+
+
+def _all(queries: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """Documents matching each of ``queries`` (none: every document)."""
+    return _EVERY if not queries else queries[0] if len(queries) == 1 else {"$and": list(queries)}
+
+
+def _count(space: Sequence[str], op: str, n: float) -> dict[str, Any]:
+    """Trials whose number of elements present compares with ``n`` as ``op`` says."""
+    field = PARAMETER_FIELDS["trials"]
+    present = [{"$cond": [{"$gt": [f"${field}.{e}", ZERO_FRACTION]}, 1, 0]} for e in space]
+    return {"$expr": {op: [{"$add": present}, n]}}
+
+
+def _known(space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+    """``IS KNOWN`` / ``IS UNKNOWN`` of a trial's composition: some element present, or none.
+
+    Args:
+        space: The campaign's elements.
+        op: ``$exists``, ``$eq`` or ``$ne`` (with None: what the grammar writes).
+        operand: ``$exists``'s truth, or None.
+    """
+    known = bool(operand) if op == "$exists" else op == "$ne"
+    present = _any([_present(symbol) for symbol in space])
+    return present if known else {"$nor": [present]}
+
+
+def _composition_test(key: str, node: Any, scope: _Scope) -> dict[str, Any]:
+    """The query for a trial filter's ``elements``, ``nelements`` or ``chemical_formula_reduced``.
+
+    Each is read from the campaign's fraction parameters as a listing's ``formula`` is
+    (:func:`discovery.compositions.formula_of`), but for float noise: an element is present
+    when its fraction is above :data:`ZERO_FRACTION`, not merely above 0.
+
+    Raises:
+        FilterError: for a campaign without a composition, an element outside it, or a
+            test the name does not take.
+    """
+    head, _, rest = key.partition(".")
+    space = _composition(head, scope)
+    if rest:  # HAS ONLY's "elements.0 exists": at least one element
+        if head != "elements" or not rest.isdigit():
+            raise _unknown_field(key, FIELDS["trials"], "trials", scope)
+        clause = partial(_entry_clause, space, int(rest))
+    else:
+        clauses = {
+            "elements": _element_clause,
+            "nelements": _count_clause,
+            "chemical_formula_reduced": _formula_clause,
+        }
+        clause = partial(clauses[head], head, space)
+    return _tests(node, clause)
+
+
+def _tests(node: Any, clause: Callable[[str, Any], dict[str, Any]]) -> dict[str, Any]:
+    """``node``'s tests (operator -> operand, ``$not`` of tests) as one query, each a ``clause``."""
+    if not isinstance(node, dict):  # a bare value: equality
+        node = {"$eq": node}
+    parts = [
+        {"$nor": [_tests(operand, clause)]} if op == "$not" else clause(op, operand)
+        for op, operand in node.items()
+    ]
+    return _all(parts)
+
+
+#: The tests of a trial's ``elements`` that name elements (HAS ONLY's aside).
+_ELEMENT_TESTS = frozenset({"#only", "$in", "$eq", "$all", "$nin", "$ne"})
+
+
+def _element_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+    """One test of a trial's ``elements``: HAS (ALL, ANY, ONLY), LENGTH, IS KNOWN."""
+    if op == "$exists" or operand is None:
+        return _known(space, op, operand)
+    if op == "$size":
+        return _count(space, *_size(name, operand))
+    if op == "$elemMatch" and isinstance(operand, dict) and set(operand) == {"$nin"}:
+        outside = set(space) - set(_space_symbols(name, operand["$nin"], space))
+        return _any([_present(e) for e in space if e in outside])  # HAS ONLY's opposite
+    if op not in _ELEMENT_TESTS:
+        raise FilterError(
+            f"filter: {name}: only HAS, HAS ALL, HAS ANY, HAS ONLY, LENGTH and IS KNOWN "
+            "apply to a trial's elements"
+        )
+    listed = _space_symbols(name, operand if isinstance(operand, list) else [operand], space)
+    if op == "#only":  # HAS ONLY under NOT, which upstream leaves unexpanded
+        return _all([_absent(e) for e in space if e not in listed])
+    if op in ("$in", "$eq"):  # HAS, HAS ANY (= of a list holding it, as MongoDB reads it)
+        return _any([_present(e) for e in listed])
+    if op == "$all":
+        return _all([_present(e) for e in listed])
+    return _all([_absent(e) for e in listed])  # $nin, $ne: NOT HAS
+
+
+def _entry_clause(space: Sequence[str], index: int, op: str, operand: Any) -> dict[str, Any]:
+    """The grammar's own test that element ``index`` exists (or not): a count of elements."""
+    if op != "$exists":
+        raise FilterError(f"filter: elements.{index} cannot be filtered on for trials")
+    return _count(space, "$gt" if operand else "$lte", index)
+
+
+def _count_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+    """One test of a trial's ``nelements``: a comparison with a number, IS KNOWN."""
+    _value_tests(name, {op: operand})
+    if op == "$exists" or operand is None:
+        return _known(space, op, operand)
+    return _count(space, op, _operand(name, "number", operand))
+
+
+def _formula_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+    """One test of a trial's ``chemical_formula_reduced``: ``=`` or ``!=`` a formula, IS KNOWN.
+
+    A formula is read as the other resources read it (:func:`_formula_composition`), and
+    matches the trials whose fraction of each of its elements is its own within
+    :data:`~discovery.compositions.FORMULA_RTOL` (the listing's ``formula`` is then this
+    formula's composition) and whose other elements are absent.
+    """
+    if op == "$exists" or operand is None:
+        return _known(space, op, operand)
+    if op == "$regex":  # as for materials: a pattern would miss other spellings
+        raise FilterError(f"filter: {name}: CONTAINS, STARTS and ENDS do not apply; use =")
+    if op not in ("$eq", "$ne"):
+        refused = _ORDERINGS.get(op, "HAS")
+        raise FilterError(f"filter: {name} has no order: {refused} does not apply; use = or !=")
+    fractions = molar_fractions(_formula_composition(name, operand, whole=True))
+    outside = sorted(set(fractions) - set(space))
+    if outside:
+        raise FilterError(
+            f"filter: {name}: {operand!r} holds {', '.join(outside)}, not elements of this "
+            f"campaign (its elements are {', '.join(space)}): no trial is it"
+        )
+    path = PARAMETER_FIELDS["trials"]
+    within = [
+        {f"{path}.{e}": {"$gte": f - FORMULA_RTOL * f, "$lte": f + FORMULA_RTOL * f}}
+        for e, f in fractions.items()
+    ]
+    query = _all([*within, *(_absent(e) for e in space if e not in fractions)])
+    return query if op == "$eq" else {"$nor": [query]}
 
 
 def _feasible_test(test: Any, constraints: Sequence[OutcomeConstraint]) -> dict[str, Any]:
@@ -1021,14 +1363,23 @@ def _length(name: str, field: str, node: Any, counts: Mapping[str, str]) -> dict
     negated = False
     while set(node) == {"$not"}:
         negated, node = not negated, node["$not"]
-    size = node["$size"]
-    op, n = next(iter(size.items())) if isinstance(size, dict) else ("$eq", size)
-    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**63:
-        raise FilterError(f"filter: {name} LENGTH: {n!r} is not a count (0 to 2**63-1)")
+    op, n = _size(name, node["$size"])
     op = _FLIP[op] if negated else op
     if name in counts:
         return {counts[name]: {op: n}}
     return _entries(field, op, n)
+
+
+def _size(name: str, size: Any) -> tuple[str, int]:
+    """A ``LENGTH`` test's comparison and count (``2``, ``{"$gte": 2}``).
+
+    Raises:
+        FilterError: for a length that is not a count (negative, or past 64 bits).
+    """
+    op, n = next(iter(size.items())) if isinstance(size, dict) else ("$eq", size)
+    if isinstance(n, bool) or not isinstance(n, int) or not 0 <= n < 2**63:
+        raise FilterError(f"filter: {name} LENGTH: {n!r} is not a count (0 to 2**63-1)")
+    return op, n
 
 
 def _entries(field: str, op: str, n: int) -> dict[str, Any]:
@@ -1109,18 +1460,33 @@ def _formula(name: str, value: Any, whole: bool) -> str:
         FilterError: for an operand that is not a formula of known elements, or one that
             writes may not take either (``YBCO``, whose oxygen is open; ``Fe(III)2O3``).
     """
+    return alphabetical_formula(_formula_composition(name, value, whole))
+
+
+def _formula_composition(name: str, value: Any, whole: bool) -> Composition:
+    """A filter's formula operand read as writes read it (see :func:`_formula`).
+
+    Args:
+        name: The field, for messages.
+        value: The filter's operand.
+        whole: Canonical, in whole numbers where they fit (see :func:`_formula`).
+
+    Raises:
+        FilterError: for an operand that is not a formula of known elements, or one that
+            writes may not take either (``YBCO``, whose oxygen is open; ``Fe(III)2O3``).
+    """
     if not isinstance(value, str):
         raise FilterError(f"filter: {name}: {value!r} is not a string")
     try:
-        formula = _canonical(value, whole)
+        composition = _composition_read(value, whole)
     except ValueError as error:  # "formula: 'YBCO' is the abbreviation of ..."
         raise FilterError(f"filter: {name}: {str(error).removeprefix('formula: ')}") from None
-    if formula is None:
+    if composition is None:
         raise FilterError(
             f"filter: {name}: {value!r} is not a chemical formula (element symbols are "
             'case-sensitive: "MgB2")'
         )
-    return formula
+    return composition
 
 
 def _canonical(text: str, whole: bool) -> str | None:
@@ -1134,6 +1500,20 @@ def _canonical(text: str, whole: bool) -> str | None:
         ValueError: from :func:`~literature.formulas.read_formula`, naming ``formula``,
             for text writes refuse (``YBCO``, ``Fe(III)2O3``, ``D2O``).
     """
+    composition = _composition_read(text, whole)
+    return None if composition is None else alphabetical_formula(composition)
+
+
+def _composition_read(text: str, whole: bool) -> Composition | None:
+    """``text`` read as a formula is written; None where pymatgen cannot read it as one.
+
+    Args:
+        text: The formula.
+        whole: Canonical, in whole numbers where they fit (see :func:`_formula`).
+
+    Raises:
+        ValueError: from :func:`~literature.formulas.read_formula`, for text writes refuse.
+    """
     written = read_formula(text)
     try:
         composition = Composition(written)
@@ -1143,7 +1523,7 @@ def _canonical(text: str, whole: bool) -> str | None:
         return None
     if not composition.valid or composition.num_atoms <= 0:
         return None
-    return alphabetical_formula(composition)
+    return composition
 
 
 def _chemsys(name: str, value: str) -> str:

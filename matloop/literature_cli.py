@@ -83,7 +83,9 @@ REJECTED_HELP = (
 )
 RECORD_FILTER_HELP = (
     "OPTIMADE filter, as the API's /literature/records takes: "
-    '\'property="tc" AND elements HAS ALL "Fe","As" AND value>=30\'.'
+    '\'property="tc" AND elements HAS ALL "Fe","As" AND value>=30\'; an element\'s molar '
+    "fraction is fraction.<element>, its symbol in lower case: 'fraction.sr > 0.02 AND "
+    "fraction.sr < 0.03'."
 )
 MODEL_HELP = (
     "The records this model version was trained on (its record_ids; API: /models/VERSION/records)."
