@@ -29,7 +29,7 @@ from pymatgen.core import Composition
 from pymatgen.core.periodic_table import Element
 
 from db.documents import alphabetical_formula, molar_fractions
-from discovery.compositions import FORMULA_RTOL, canonical_composition
+from discovery.compositions import FORMULA_RTOL, ZERO_FRACTION, canonical_composition
 from discovery.domain import BOUND_TOLERANCE, OutcomeConstraint, TrialStatus
 from discovery.spaces import CategoricalParameter, Parameter
 from literature.formulas import read_formula
@@ -185,9 +185,6 @@ FRACTION_FIELDS: dict[str, str] = {"materials": "fractions", "records": "fractio
 COMPOSITION_RESOURCES = frozenset({"trials"})
 COMPOSITION_NAMES = ("elements", "nelements", "chemical_formula_reduced")
 
-#: The largest fraction parameter that is no element: stored float noise (``1 - 0.7 -
-#: 0.3`` is 5.6e-17) is far below it, and any dopant a lab weighs out far above it.
-ZERO_FRACTION = BOUND_TOLERANCE
 
 #: Resources a filter may test with ``feasible = true`` / ``false``: whether a result
 #: meets every outcome constraint. Computed from the values, as the listing shows it: no

@@ -316,16 +316,23 @@ def element_fractions(space: SearchSpace) -> list[str] | None:
     return None
 
 
+#: The largest molar fraction that is no element: stored float noise (``1 - 0.7 - 0.3``
+#: is 5.6e-17) is far below it, and any dopant a lab weighs out far above it.
+ZERO_FRACTION = 1e-12
+
+
 def formula_of(space: SearchSpace, parameters: Mapping[str, Any]) -> str | None:
     """The reduced formula of a point of a composition space (``Mg5Si6``), else None.
 
-    What a lab makes, where the parameters are dozens of molar fractions, mostly 0.
+    What a lab makes, where the parameters are dozens of molar fractions, mostly 0; a
+    fraction of float noise (at most :data:`ZERO_FRACTION`) is none.
     """
     names = element_fractions(space)
     if names is None:
         return None
     fractions = {name: float(parameters[name]) for name in names}
-    return reduced_formula(fractions) if any(f > 0 for f in fractions.values()) else None
+    held = {name: f for name, f in fractions.items() if f > ZERO_FRACTION}
+    return reduced_formula(held) if held else None
 
 
 def reduced_formula(fractions: Mapping[str, float]) -> str:

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from db.query import ZERO_FRACTION, FilterError, optimade_to_mongo
-from discovery.compositions import FORMULA_RTOL
+from db.query import FilterError, optimade_to_mongo
+from discovery.compositions import FORMULA_RTOL, ZERO_FRACTION
 from discovery.spaces import ContinuousParameter
 
 ELEMENTS = ["Li", "Fe", "O"]

@@ -16,6 +16,7 @@ from discovery.compositions import (
     TooManyCompositionsError,
     adduct_units,
     enumerate_compositions,
+    formula_of,
     is_charge_balanced,
     misread_formula,
     reduced_formula,
@@ -109,6 +110,15 @@ def test_bad_spaces_are_refused_naming_the_field() -> None:
     assert CompositionSpace(("Fe", "O")).violations({"Fe": math.nan, "O": 1.0}) == [
         "fractions are not all finite numbers"
     ]
+
+
+def test_a_trials_formula_leaves_out_float_noise_but_keeps_a_dopant() -> None:
+    space = CompositionSpace(("Li", "Fe", "O"), max_elements=3).search_space()
+    noisy = {"Li": 4e-17, "Fe": 0.30000000000000004, "O": 0.7}  # 1 - 0.7 - 0.3 is not 0
+    assert formula_of(space, noisy) == "Fe3O7"
+    doped = {"Li": 1e-6, "Fe": 0.3 - 1e-6, "O": 0.7}
+    assert formula_of(space, doped) == "Li0.00001Fe2.99999O7"
+    assert formula_of(space, {"Li": 1e-17, "Fe": 0.0, "O": 0.0}) is None
 
 
 def test_a_fine_grid_keeps_every_element() -> None:
