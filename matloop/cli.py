@@ -1368,6 +1368,35 @@ def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
+TRIAL_FILTER_HELP = (
+    "OPTIMADE filter, as the API's /campaigns/{name}/trials takes: status, batch, strategy, "
+    "model_version, candidate, label, claimed_by, parameters.<name>; a composition's "
+    "elements, nelements, chemical_formula_reduced, fraction.<element>."
+)
+
+
+def _filtered_trials(agent: Any, trials: list[Any], text: str) -> list[Any]:
+    """The trials of ``trials`` that ``--filter`` keeps, in their order.
+
+    Raises:
+        CommandError: naming ``--filter``, for a filter that does not parse or names a
+            field trials do not have.
+    """
+    from db.query import optimade_to_mongo
+    from discovery.compositions import element_fractions
+
+    space = agent.campaign.space
+    try:
+        query = optimade_to_mongo(
+            text, "trials", parameters=space.parameters, composition=element_fractions(space)
+        )
+    except ValueError as error:  # FilterError: "filter: " and the problem
+        raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
+    kept, _ = agent.store.page_trials(agent.campaign.name, query, max(1, len(trials)), 0)
+    wanted = {t.id for t in kept}
+    return [t for t in trials if t.id in wanted]
+
+
 @campaign_app.command("export")
 def campaign_export(
     name: str,
@@ -1375,8 +1404,14 @@ def campaign_export(
     output: Annotated[
         Path | None, typer.Option(help="File to write (default or '-': stdout).")
     ] = None,
+    filter: Annotated[str, typer.Option("--filter", help=TRIAL_FILTER_HELP)] = "",
 ) -> None:
-    """Export every trial with its parameters, provenance and measured values."""
+    """Export every trial with its parameters, provenance and measured values.
+
+    `--filter` takes the API's trials filter: `status="completed"`, `batch="b0003"`,
+    `parameters.temperature_c > 50`; on a composition campaign also `elements HAS "Fe"`,
+    `chemical_formula_reduced = "Fe2O3"` and `fraction.fe >= 0.25`.
+    """
     from agents import CampaignAgent, pareto_front
     from agents.serialize import corrections_json
     from db.convert import iso
@@ -1386,8 +1421,9 @@ def campaign_export(
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")
         agent = CampaignAgent(store(), name)
-        trials = agent.store.trials(name)
-        observed = agent.observations(trials)
+        every = agent.store.trials(name)
+        observed = agent.observations(every)  # the Pareto front is of every result
+        trials = _filtered_trials(agent, every, filter) if filter else every
         # what the pool names each candidate by (a sample id), for every trial of it
         labelled = any(c.label is not None for c in agent.store.candidates(name))
     measured = {o.trial.id: o.measurement for o in observed}

@@ -117,6 +117,28 @@ def test_observe_reads_a_proposal_kept_in_the_results_file_and_still_names_a_typ
     assert said.endswith("unknown objective(s) ['gpa']; the campaign's are ['gap']"), said
 
 
+def test_export_takes_the_apis_trials_filter(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("formula,gap\nFe2O3,2.0\nZnO,3.3\nMgO,7.0\nFeO,2.4\n")
+    create = ("campaign", "create", "ox", "--from-csv", str(pool), "--composition", "formula")
+    _ok(cli, *create, "--objective", "gap:max:eV", "--strategy", "random")
+    _ok(cli, "campaign", "propose", "ox", "-n", "4")
+
+    def exported(text: str) -> list[str]:
+        export = ("campaign", "export", "ox", "--format", "json", "--filter", text)
+        rows = json.loads(_ok(cli, *export))
+        return sorted(row["formula"] for row in rows)
+
+    assert exported('elements HAS "Fe"') == ["Fe2O3", "FeO"]
+    assert exported('chemical_formula_reduced = "Fe4O6"') == ["Fe2O3"]
+    assert exported("fraction.o > 0.55") == ["Fe2O3"]
+    assert exported('status = "proposed" AND NOT elements HAS "Fe"') == ["MgO", "ZnO"]
+    unknown = cli.invoke(app, ["campaign", "export", "ox", "--filter", 'elements HAS "Cu"'])
+    assert unknown.exit_code == 1
+    said = " ".join(unknown.output.split())
+    assert "--filter: elements: Cu is not an element of this campaign" in said, said
+
+
 def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
