@@ -84,6 +84,7 @@ from db.campaigns import DEFAULT_LEASE_SECONDS, MAX_POOL_SIZE, CampaignClosedErr
 from db.connection import client
 from db.documents import NAME_REGEX, SOURCE_REGEX
 from db.lineage import (
+    lineage_of_material,
     lineage_of_measurement,
     lineage_of_model,
     lineage_of_paper,
@@ -1040,6 +1041,7 @@ class Service:
             ),
             ("GET", "/materials", self.list_materials, Reader, 200, (400, 401, 403, 422)),
             ("POST", "/materials", self.create_material, Admin, 200, registered),
+            ("GET", "/materials/{formula}/lineage", self.material_lineage, Reader, 200, read),
             ("GET", "/literature/records", self.list_records, Reader, 200, (400, 401, 403, 422)),
             ("POST", f"{record}/rejection", self.reject_record, Admin, 200, written),
             ("DELETE", f"{record}/rejection", self.restore_record, Admin, 200, read),
@@ -1565,6 +1567,23 @@ class Service:
         stored nor named: a 404.
         """
         return lineage_of_paper(key, limit, offset)
+
+    @access("read")
+    def material_lineage(
+        self, formula: str, limit: Limit = 100, offset: Offset = 0
+    ) -> dict[str, Any]:
+        """Everything stored of one composition: registered, read in papers, made in campaigns.
+
+        `formula` in any spelling or multiple, read as the filter
+        `chemical_formula_reduced="..."` reads it (`Fe4O6` is Fe2O3, `STO` SrTiO3; one with
+        amounts not fixed, `YBCO`, is a 422 naming `formula`). `registered` materials;
+        `records` (`total`, `rejected`, per `properties` and unit the records, papers and
+        range of values a curator did not reject, the first 1000 `items` with their
+        papers); the composition `campaigns` that proposed it and its `trials` (`total`
+        and `measured` in full, `items` a page, oldest first, each with its
+        `measurement`). Nothing stored of it: a 404.
+        """
+        return lineage_of_material(formula, limit, offset)
 
     @access("read")
     def model_lineage(self, version: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:

@@ -34,6 +34,7 @@ the campaigns set to take it (``settings.prior_model``). Imports no torch.
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -43,11 +44,17 @@ from bson import ObjectId
 
 from db.campaigns import CampaignNotFoundError, TrialNotFoundError, parse_id
 from db.convert import iso, measurement_from_raw, reference_id
-from db.documents import CampaignDocument, MeasurementDocument, ModelRecord, TrialDocument
+from db.documents import (
+    CampaignDocument,
+    MaterialDocument,
+    MeasurementDocument,
+    ModelRecord,
+    TrialDocument,
+)
 from db.literature import PaperDocument, PropertyRecordDocument
 from db.models import IDS_LOOKED_UP
-from db.query import paper_key
-from discovery.compositions import formula_of
+from db.query import FilterError, optimade_to_mongo, paper_key
+from discovery.compositions import element_fractions, formula_of
 from discovery.spaces import SearchSpace
 
 #: Most ids (records, papers) one answer lists; its counts are always whole. A model's
@@ -488,6 +495,176 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     }
 
 
+def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """Everything stored of one composition: registered, read in papers, made in campaigns.
+
+    The formula is read as the filter ``chemical_formula_reduced = "..."`` reads it
+    (:func:`db.query.optimade_to_mongo`): any spelling or multiple of the composition
+    (``Fe4O6`` is Fe2O3, ``STO`` SrTiO3), on registered materials, literature records and
+    the trials of every composition campaign whose elements hold it.
+
+    Args:
+        formula: A chemical formula.
+        limit: Most trials listed (counts are whole).
+        offset: Trials skipped first (oldest first, across campaigns).
+
+    Returns:
+        A JSON-ready dict: ``material`` (``formula`` as given, ``reduced``: the canonical
+        formula records store); ``registered``: the materials registered with it (``id``,
+        ``formula`` as written, ``structure``: whether one is stored); ``records``:
+        ``total``, ``rejected``, ``properties`` (per property and unit: ``records``,
+        ``papers``, ``min``, ``max`` of the stated values, rejected left out) and
+        ``items`` (the first :data:`MAX_LISTED`, as :func:`lineage_of_paper` lists them,
+        with ``papers``); ``campaigns``: those that proposed it, each ``name``,
+        ``status``, ``trials``, ``by_status`` and ``measured``; ``trials`` (``total``,
+        ``measured``, ``limit``, ``offset``, ``items`` as :func:`lineage_of_model`
+        lists them); ``notes``.
+
+    Raises:
+        ValueError: naming ``formula``, for text that is no formula with fixed amounts.
+        LookupError: ``material: ...`` when nothing of the composition is stored.
+    """
+    test = f"chemical_formula_reduced = {json.dumps(formula, ensure_ascii=False)}"
+    try:
+        records_query = optimade_to_mongo(test, "records")
+        materials_query = optimade_to_mongo(test, "materials")
+    except FilterError as error:
+        said = str(error).removeprefix("filter: chemical_formula_reduced: ")
+        raise ValueError(f"formula: {said}") from None
+    reduced = records_query["formula_reduced"]["$eq"]
+    registered = MaterialDocument._get_collection().find(
+        materials_query, {"formula": 1, "structure": 1}
+    )
+    materials = [
+        {"id": str(row["_id"]), "formula": row["formula"], "structure": bool(row.get("structure"))}
+        for row in registered.sort("formula", 1)
+    ]
+    fields = {**_RECORD_FIELDS, "papers": 1}
+    ordered = [("property", 1), ("value", 1), ("_id", 1)]
+    records = list(
+        PropertyRecordDocument._get_collection().find(records_query, fields).sort(ordered)
+    )
+    made = _composition_trials(test, limit, offset)
+    if not (materials or records or made["trials"]["total"]):
+        raise LookupError(
+            f"material: nothing stored of {formula!r} ({reduced}): no registered material, "
+            "literature record or campaign trial of that composition"
+        )
+    return {
+        "material": {"formula": formula, "reduced": reduced},
+        "registered": materials,
+        "records": {
+            "total": len(records),
+            "rejected": sum(bool(raw.get("rejection")) for raw in records),
+            "properties": _property_summary(records),
+            "items": [
+                _record(raw) | {"papers": list(raw.get("papers") or ())}
+                for raw in records[:MAX_LISTED]
+            ],
+        },
+        **made,
+        "notes": [],
+    }
+
+
+def _property_summary(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Per property and unit, of the records a curator did not reject: counts and range."""
+    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    for raw in records:
+        if not raw.get("rejection"):
+            groups[(str(raw.get("property")), str(raw.get("unit")))].append(raw)
+    summary = []
+    for (name, unit), rows in sorted(groups.items()):
+        values = [float(r["value"]) for r in rows if r.get("value") is not None]
+        summary.append(
+            {
+                "property": name,
+                "unit": unit,
+                "records": len(rows),
+                "papers": len({p for r in rows for p in r.get("papers") or ()}),
+                "min": min(values, default=None),
+                "max": max(values, default=None),
+            }
+        )
+    return summary
+
+
+def _composition_trials(test: str, limit: int, offset: int) -> dict[str, Any]:
+    """``campaigns`` and ``trials`` of :func:`lineage_of_material`: trials filtered by ``test``.
+
+    Each composition campaign reads ``test`` over its own elements; one without an element
+    of the formula holds no such trial (the filter refuses it) and is passed over.
+    """
+    queries, campaigns = [], {}
+    for row in CampaignDocument._get_collection().find({}, {"name": 1, "status": 1, "space": 1}):
+        space = _space(row)
+        elements = None if space is None else element_fractions(space)
+        if space is None or elements is None:
+            continue
+        try:
+            query = optimade_to_mongo(
+                test, "trials", parameters=space.parameters, composition=elements
+            )
+        except FilterError:  # an element of the formula is not the campaign's
+            continue
+        queries.append({"$and": [{"campaign": row["_id"]}, query]})
+        campaigns[row["_id"]] = row
+    trials = TrialDocument._get_collection()
+    match: dict[str, Any] = {"$or": queries} if queries else _NO_TRIAL
+    counts: dict[Any, dict[str, int]] = defaultdict(dict)
+    for group in trials.aggregate(
+        [
+            {"$match": match},
+            {"$group": {"_id": {"c": "$campaign", "s": "$status"}, "n": {"$sum": 1}}},
+        ]
+    ):
+        counts[group["_id"]["c"]][str(group["_id"]["s"])] = int(group["n"])
+    ordered = trials.find(match, _TRIAL_FIELDS).sort([("created_at", 1), ("_id", 1)])
+    page = list(ordered.skip(offset).limit(limit))
+    results = _results_of(page)
+    items = []
+    for row in page:
+        campaign = campaigns[row["campaign"]]
+        item = _trial(row, _space(campaign), campaign["name"])
+        result = results.get(row["_id"])
+        item["measurement"] = None if result is None else _measurement_brief(result)
+        items.append(item)
+    rows = [
+        {
+            "name": campaigns[c]["name"],
+            "status": campaigns[c].get("status"),
+            "trials": sum(by_status.values()),
+            "by_status": dict(sorted(by_status.items())),
+            "measured": by_status.get("completed", 0),
+        }
+        for c, by_status in counts.items()
+    ]
+    rows.sort(key=lambda r: r["name"])
+    return {
+        "campaigns": rows,
+        "trials": {
+            "total": sum(r["trials"] for r in rows),
+            "measured": sum(r["measured"] for r in rows),
+            "limit": limit,
+            "offset": offset,
+            "items": items,
+        },
+    }
+
+
+#: A query no trial matches (no composition campaign could hold the formula).
+_NO_TRIAL: dict[str, Any] = {"_id": {"$exists": False}}
+
+
+def _results_of(page: Sequence[Mapping[str, Any]]) -> dict[Any, Mapping[str, Any]]:
+    """The results of a page of raw trials, by trial id (the unique index on ``trial``)."""
+    if not page:
+        return {}
+    wanted = {"trial": {"$in": [row["_id"] for row in page]}}
+    found = MeasurementDocument._get_collection().find(wanted)
+    return {reference_id(raw["trial"]): raw for raw in found}
+
+
 def lineage_of_model(version: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
     """What model ``version`` learned from, and what it fed: campaigns, trials, results.
 
@@ -578,11 +755,7 @@ def _downstream(
     if versions:  # oldest first, as proposed
         ordered = trials.find(match, _TRIAL_FIELDS).sort([("created_at", 1), ("_id", 1)])
         page = list(ordered.skip(offset).limit(limit))
-    results: dict[Any, Mapping[str, Any]] = {}
-    if page:  # the page's results alone, by the unique index on their trial
-        wanted = {"trial": {"$in": [row["_id"] for row in page]}}
-        for raw in MeasurementDocument._get_collection().find(wanted):
-            results[reference_id(raw["trial"])] = raw
+    results = _results_of(page)  # the page's results alone
     spaces = {c: _space(row) for c, row in campaigns.items()}
     items = []
     for row in page:
@@ -740,6 +913,7 @@ def _record(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 __all__ = [
     "MAX_LISTED",
+    "lineage_of_material",
     "lineage_of_measurement",
     "lineage_of_model",
     "lineage_of_paper",

@@ -173,6 +173,53 @@ def lineage_model(
     _forward(found, "its campaign" if own else "campaigns whose models took it as their prior mean")
 
 
+@lineage_app.command("material")
+def lineage_material(
+    formula: Annotated[
+        str, typer.Argument(help="A formula, any spelling or multiple (Fe4O6 is Fe2O3; STO).")
+    ],
+    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    offset: Annotated[int, typer.Option(min=0, help="Trials skipped first (oldest first).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
+) -> None:
+    """Everything stored of a composition: registered, read in papers, made in campaigns.
+
+    Its registered materials, its literature records (per property: how many, from how
+    many papers, their range) and the trials of every composition campaign that proposed
+    it, with their results. API: GET /api/v1/materials/FORMULA/lineage.
+    """
+    from db.lineage import lineage_of_material
+    from matloop.cli import errors, store
+
+    with errors():
+        store()
+        found = lineage_of_material(formula, limit, offset)
+    if as_json:
+        _json(found)
+        return
+    material = found["material"]
+    _say(f"material {material['formula']} (stored as {material['reduced']})")
+    registered = found["registered"]
+    _say(f"registered: {', '.join(m['formula'] for m in registered) if registered else 'no'}")
+    records = found["records"]
+    rejected = f", {records['rejected']} rejected by a curator" if records["rejected"] else ""
+    _say(f"literature records: {records['total']}{rejected}")
+    for summary in records["properties"]:
+        spread = _number(summary["min"])
+        if summary["max"] != summary["min"]:
+            spread += f" to {_number(summary['max'])}"
+        _say(
+            f"{summary['property']}: {summary['records']} record(s) from "
+            f"{summary['papers']} paper(s), {spread} {summary['unit']}",
+            2,
+        )
+    _say(f"campaigns that proposed it: {len(found['campaigns'])}")
+    for campaign in found["campaigns"]:
+        statuses = ", ".join(f"{n} {status}" for status, n in campaign["by_status"].items())
+        _say(f"{campaign['name']} ({campaign['status']}): {statuses}", 2)
+    _trial_lines(found["trials"], "trials of it")
+
+
 def _backward(found: Mapping[str, Any], as_json: bool) -> None:
     """Print a trial's lineage (:func:`db.lineage.lineage_of_trial`)."""
     if as_json:
@@ -281,7 +328,13 @@ def _forward(found: Mapping[str, Any], heading: str) -> None:
             f"{campaign['trials']} trial(s){f' ({statuses})' if statuses else ''}",
             2,
         )
-    trials = found["trials"]
+    _trial_lines(found["trials"], "trials they proposed")
+    for note in found["notes"]:
+        _say(f"note: {note}")
+
+
+def _trial_lines(trials: Mapping[str, Any], heading: str) -> None:
+    """Print a page of listed trials with their results, under ``heading``."""
     items = trials["items"]
     where = (
         f"; showing {trials['offset'] + 1}-{trials['offset'] + len(items)}"
@@ -290,7 +343,7 @@ def _forward(found: Mapping[str, Any], heading: str) -> None:
     )
     if not items and trials["total"]:
         where = f"; none past --offset {trials['offset']}"
-    _say(f"trials they proposed: {trials['total']}, {trials['measured']} measured{where}")
+    _say(f"{heading}: {trials['total']}, {trials['measured']} measured{where}")
     for item in items:
         result = item["measurement"]
         measured = "-" if result is None else _values(result["values"])
@@ -302,8 +355,6 @@ def _forward(found: Mapping[str, Any], heading: str) -> None:
         )
     if len(items) < trials["total"] and items:
         _say("page with --offset/--limit", 2)
-    for note in found["notes"]:
-        _say(f"note: {note}")
 
 
 __all__ = ["lineage_app"]

@@ -120,3 +120,14 @@ def test_the_lineage_group_lists_its_commands(cli: CliRunner) -> None:
     text = said(cli, "lineage", "--help")
     for command in ("trial", "measurement", "paper", "model"):
         assert command in text
+
+
+def test_a_material_is_gathered_from_papers_and_campaigns(cli: CliRunner, chain: Chain) -> None:
+    text = said(cli, "lineage", "material", "MgB2")
+    assert "material MgB2 (stored as B2Mg)" in text and "registered: no" in text
+    assert "literature records: 1" in text and "tc: 1 record(s) from 2 paper(s), 39 K" in text
+    made = said(cli, "lineage", "material", str(chain.guided.label))
+    assert f"{CAMPAIGN} (active): 1 completed" in made
+    assert f"trials of it: 1, 1 measured\n{CAMPAIGN} b0001 {chain.guided.id}" in made
+    missing = said(cli, "lineage", "material", "Fe2O3", code=1)
+    assert "material: nothing stored of 'Fe2O3'" in missing

@@ -11,7 +11,12 @@ from fastapi.testclient import TestClient
 
 from agents.api import create_app
 from db import CampaignStore
-from db.lineage import lineage_of_model, lineage_of_paper, lineage_of_trial
+from db.lineage import (
+    lineage_of_material,
+    lineage_of_model,
+    lineage_of_paper,
+    lineage_of_trial,
+)
 from db.literature import LiteratureStore
 from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
 
@@ -128,3 +133,17 @@ def test_the_schema_declares_the_lineage_routes(api: TestClient) -> None:
         "/api/v1/models/{version}/lineage",
     ):
         assert {"401", "403", "404", "422"} <= set(paths[path]["get"]["responses"]), path
+
+
+def test_a_material_answers_its_lineage(
+    api: TestClient, chain: Chain, reader: dict[str, str]
+) -> None:
+    formula = quote(str(chain.guided.label), safe="")
+    response = api.get(f"{API}/materials/{formula}/lineage", headers=reader)
+    assert response.status_code == 200, response.text
+    assert response.json() == lineage_of_material(str(chain.guided.label))
+    assert response.json()["trials"]["items"][0]["id"] == chain.guided.id
+    missing = api.get(f"{API}/materials/Fe2O3/lineage", headers=reader)
+    assert missing.status_code == 404 and "material: nothing stored of 'Fe2O3'" in missing.text
+    vague = api.get(f"{API}/materials/YBCO/lineage", headers=reader)
+    assert vague.status_code == 422 and "formula: 'YBCO'" in vague.text

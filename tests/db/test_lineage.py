@@ -10,6 +10,7 @@ from bson import ObjectId
 from agents import CampaignAgent, LookupOracle
 from db import CampaignNotFoundError, CampaignStore, TrialNotFoundError
 from db.lineage import (
+    lineage_of_material,
     lineage_of_measurement,
     lineage_of_model,
     lineage_of_paper,
@@ -17,6 +18,7 @@ from db.lineage import (
     property_model_lineage,
 )
 from db.literature import LiteratureStore, PaperDocument, PropertyRecordDocument
+from db.materials import add_material
 from db.models import save_model_record
 from discovery.domain import ModelArtifact
 from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
@@ -213,3 +215,28 @@ def test_unknown_things_are_named(chain: Chain) -> None:
         lineage_of_paper("10.1/none")
     with pytest.raises(LookupError, match="no model version 'model:gp:000000000000'"):
         lineage_of_model("model:gp:000000000000")
+
+
+def test_a_material_gathers_its_registration_records_and_trials(chain: Chain) -> None:
+    add_material("MgB2")
+    found = lineage_of_material("B2Mg")  # any spelling
+    assert found["material"] == {"formula": "B2Mg", "reduced": "B2Mg"}
+    assert [m["formula"] for m in found["registered"]] == ["MgB2"]
+    records = found["records"]
+    assert records["total"] == 1 and records["rejected"] == 0
+    assert records["properties"] == [
+        {"property": "tc", "unit": "K", "records": 1, "papers": 2, "min": 39.0, "max": 39.0}
+    ]
+    assert records["items"][0]["papers"] == [KEY_A, KEY_B]
+    made = lineage_of_material(str(chain.guided.label))  # a composition the campaign made
+    (item,) = made["trials"]["items"]
+    assert item["id"] == chain.guided.id and item["campaign"] == CAMPAIGN
+    assert item["measurement"] is not None and set(item["measurement"]["values"]) == {"tc"}
+    (campaign,) = made["campaigns"]
+    assert (campaign["name"], campaign["trials"], campaign["measured"]) == (CAMPAIGN, 1, 1)
+    assert made["trials"]["total"] == 1 and made["trials"]["measured"] == 1
+    assert lineage_of_material(str(chain.guided.label), offset=1)["trials"]["items"] == []
+    with pytest.raises(LookupError, match=r"material: nothing stored of 'Fe4O6' \(Fe2O3\)"):
+        lineage_of_material("Fe4O6")  # no campaign holds Fe: passed over, not an error
+    with pytest.raises(ValueError, match=r"^formula: 'YBCO' is the abbreviation"):
+        lineage_of_material("YBCO")
