@@ -22,6 +22,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from matloop.backtest_cli import backtest
 from matloop.flows_cli import flows_app
 from matloop.lineage_cli import lineage_app
 from matloop.literature_cli import literature_app
@@ -31,6 +32,7 @@ from matloop.settings import Settings
 if TYPE_CHECKING:
     from agents.campaign import CampaignStatus, Observation
     from agents.pools import CompositionRules
+    from discovery.datasets import PoolDataset
     from discovery.domain import Campaign, Objective
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
@@ -48,6 +50,7 @@ app.add_typer(flows_app, name="flows")
 app.add_typer(literature_app, name="literature")
 app.add_typer(lineage_app, name="lineage")
 app.add_typer(model_app, name="model")
+app.command("backtest")(backtest)
 
 # no emoji codes: a reason "1:x:2" or a formula "Li:v:O" is data, printed as stored
 console = Console(emoji=False)
@@ -452,8 +455,7 @@ def campaign_create(
     from agents import CampaignAgent
     from agents.pools import CompositionRules
     from db.documents import check_name
-    from discovery.datasets import load_csv, load_olympus
-    from discovery.domain import CampaignSettings, Direction
+    from discovery.domain import CampaignSettings
 
     with errors({"prior_model": "--prior"}):
         check_name(name)  # before a pool is read
@@ -524,22 +526,9 @@ def campaign_create(
             )
             _note_prior_target(agent.campaign)
             return
-        if from_csv is not None:
-            both = sorted({o.name for o in goals} & {c.name for c in constraints})
-            if both:  # an Olympus set's measurements are objectives until constrained
-                raise CommandError(
-                    f"--objective and --constraint both name {both}: a quantity is "
-                    "optimised or constrained, not both"
-                )
-            wanted = [(o.name, o.direction) for o in goals]
-            wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
-            dataset = load_csv(from_csv, wanted, param, composition, _read_formula(), label=label)
-            units = {o.name: o.unit for o in goals}
-            declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
-            dataset = replace(dataset, objectives=declared)
-        else:
-            assert from_olympus is not None
-            dataset = load_olympus(_olympus_folder(from_olympus))
+        dataset = measured_pool(
+            from_csv, from_olympus, goals, constraints, param, composition, label
+        )
         agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
@@ -553,6 +542,40 @@ def campaign_create(
         f"objective{'s' if len(stored_goals) > 1 else ''} {escape(goals_text)}"
     )
     _note_prior_target(agent.campaign)
+
+
+def measured_pool(
+    from_csv: Path | None,
+    from_olympus: Path | None,
+    goals: Sequence[Objective],
+    constraints: Sequence[Any],
+    param: list[str] | None,
+    composition: str | None,
+    label: str | None,
+) -> PoolDataset:
+    """The measured data set of ``--from-csv`` (its columns as named) or ``--from-olympus``.
+
+    Raises:
+        CommandError: for a quantity named both objective and constraint.
+    """
+    from discovery.datasets import load_csv, load_olympus
+    from discovery.domain import Direction
+
+    if from_csv is None:
+        assert from_olympus is not None
+        return load_olympus(_olympus_folder(from_olympus))
+    both = sorted({o.name for o in goals} & {c.name for c in constraints})
+    if both:  # an Olympus set's measurements are objectives until constrained
+        raise CommandError(
+            f"--objective and --constraint both name {both}: a quantity is "
+            "optimised or constrained, not both"
+        )
+    wanted = [(o.name, o.direction) for o in goals]
+    wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
+    dataset = load_csv(from_csv, wanted, param, composition, _read_formula(), label=label)
+    units = {o.name: o.unit for o in goals}
+    declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
+    return replace(dataset, objectives=declared)
 
 
 def _note_prior_target(campaign: Any) -> None:

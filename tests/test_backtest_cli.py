@@ -1,0 +1,80 @@
+"""``matloop backtest``: strategies replayed on a measured table, against a real SecantusDB."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from db import CampaignStore
+from matloop.cli import app
+
+pytestmark = pytest.mark.usefixtures("single_torch_thread")
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    return CliRunner()
+
+
+@pytest.fixture
+def table(tmp_path: Path) -> Path:
+    """40 measured points of a smooth curve: its best rows lie near x = 0.7."""
+    path = tmp_path / "measured.csv"
+    rows = "".join(f"{i / 40},{-((i / 40 - 0.7) ** 2):.6f}\n" for i in range(40))
+    path.write_text("x,y\n" + rows)
+    return path
+
+
+def backtest(cli: CliRunner, *args: str, code: int = 0) -> str:
+    result = cli.invoke(app, ["backtest", *args])
+    assert result.exit_code == code, result.output
+    return result.output
+
+
+SMALL = ("--seeds", "2", "--initial", "4", "--batch", "2", "--rounds", "3")
+
+
+def test_strategies_are_compared_and_their_campaigns_deleted(
+    cli: CliRunner, table: Path, store: CampaignStore
+) -> None:
+    source = ("--from-csv", str(table), "--objective", "y:max")
+    said = backtest(cli, *source, *SMALL, "--strategy", "random", "--strategy", "gp", "--json")
+    found = json.loads(said[said.index("{") :])  # a line on stderr says what runs first
+    assert found["pool"] == 40
+    first, second = found["strategies"]
+    assert (first["strategy"], second["strategy"]) == ("random", "gp")
+    assert first["seeds"] == second["seeds"] == 2
+    if first["af_mean"] and second["af_mean"]:
+        assert second["af_ratio"] == pytest.approx(second["af_mean"] / first["af_mean"])
+    assert [(r["strategy"], r["seed"]) for r in found["runs"]] == [
+        ("random", 0), ("random", 1), ("gp", 0), ("gp", 1),
+    ]  # fmt: skip
+    assert all(r["campaign"] is None for r in found["runs"])
+    assert store.campaigns() == []  # throw-away: nothing left behind
+    table_said = backtest(cli, *source, *SMALL, "--strategy", "gp", "--keep")
+    assert "AF / gp" in table_said and "the pool's best: 0" in table_said
+    (kept_one, kept_two) = store.campaigns()
+    assert kept_one.name.startswith("backtest-") and kept_one.name.endswith("-gp-s0")
+    assert f"campaigns kept: {kept_one.name.removesuffix('-gp-s0')}-*" in table_said
+    assert kept_two.name.endswith("-gp-s1")
+
+
+def test_a_backtest_is_refused_before_anything_runs(
+    cli: CliRunner, table: Path, store: CampaignStore
+) -> None:
+    source = ("--from-csv", str(table), "--objective", "y:max")
+    for args, message in (
+        ((*source, "--strategy", "gp+magic"), "--strategy: "),
+        ((*source, "--rounds", "20", "--batch", "2"), "--rounds: 50 experiments (10 + 20 x 2)"),
+        (("--objective", "y:max"), "give exactly one of --from-csv FILE or --from-olympus DIR"),
+        (("--from-csv", str(table)), "--objective NAME:max|min is required"),
+        ((*source, "--from-olympus", "photo_pce10"), "give exactly one of"),
+        (("--from-olympus", "photo_pce10", "--param", "x"), "--param and --composition"),
+    ):
+        said = " ".join(backtest(cli, *args, code=1).split())
+        assert message in said, said
+    assert store.campaigns() == []
