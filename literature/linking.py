@@ -63,11 +63,26 @@ change's. An applied magnetic field, which SuperMat does not tag (:func:`applied
 is a value's only where it is stated with it (:func:`link_field`: "an onset in an
 applied magnetic field of 14 T at 10.2 K", "15 K at 9 T").
 
+A value may belong to another material than the paper's: an element the tagger left
+untagged, named with it (:func:`named_elements`: a symbol, or a name read by pymatgen's
+element names, "Tantalum"), takes it before any other rule ("element-named") where it
+owns the value: "W (Tc = [0.012 K]) and Be (Tc = [0.026 K])", "(Nb: [9.2 K])", "T c (Al)
+≈ [1.69 K]", "the Tc of the Nb leads is [9 K]", "Tantalum exhibits a slight negative α
+below T c = [4.4 K]" (:func:`_owns`; not a dopant or additive, "doped with Zn (Tc = 20
+K)"). A tagged material that is a substrate, holder, part or addition ("sputtering on
+[LaAlO3]", "[SrTiO3] substrates": :func:`_holds_or_adds`) is no value's for the
+nearest-material rules: "Tc is [86-92 K], depending on the substrate" is not LaAlO3's. A
+value that is no Tc of any material is linked to nothing: a temperature stated against
+Tc (:func:`states_against_tc`: "at [25 K] (seven times Tc!)", "[40 K], just above Tc"),
+one the paper doubts (:func:`doubted`: "reported T c ~ [115 K] is doubtful") and another
+characteristic temperature's ("T 0 = [30 K]": :func:`names_other_transition`).
+
 A learned pair classifier (logistic regression over distance, order, intervening
 materials, "respectively" and the rules' own choice) was tried against these rules by
 ``benchmarks/linking.py`` and did not clearly beat them (F1 0.720 at its best threshold
 against 0.712, cross-validated over the development papers; with the right-after rule,
-0.733 against 0.740), so the rules stay.
+0.733 against 0.740; with the rules for other materials' values, 0.735 against 0.741), so
+the rules stay.
 """
 
 from __future__ import annotations
@@ -80,7 +95,7 @@ from dataclasses import dataclass
 from pymatgen.core.periodic_table import Element
 
 from literature.baseline import PATTERNS
-from literature.normalize import searched_without_finding
+from literature.normalize import element_symbol, searched_without_finding
 from literature.records import VALUE_PROPERTIES, Mention
 
 # Confidence of each rule: its precision on the SuperMat training papers (gold entities).
@@ -89,6 +104,11 @@ RIGHT_AFTER = 0.95  # 36 of 38
 SAME_SENTENCE_BEFORE = 0.94  # 177 of 188 (180 of 209 before the right-after rule took 21)
 SAME_SENTENCE_AFTER = 0.74  # 32 of 43
 EARLIER_SENTENCE = 0.84  # 73 of 87
+# 6 of 6 with SuperMat's element mentions withheld, as a tagger that misses them leaves
+# the text (SuperMat tags them, so the benchmark's gold entities never reach the rule);
+# (6 + 1) / (6 + 2). It fires on no other value of the development papers, even with
+# every material mention withheld.
+ELEMENT_NAMED = 0.88
 LOOKBACK_SENTENCES = 2
 
 # "respectively" or its abbreviation "resp.", as a word.
@@ -176,18 +196,21 @@ _CHANGE_WORDS = 12  # most words between a change word and its value
 # The property named again: a value after "Tc shift of lead (Tc(0 kbar) =" is that Tc.
 _TC = re.compile(r"\bT\s?_?\{?c(?![A-Za-z])")
 # The symbol of another transition right before a value: "T CDW = [32 K]", "T_N ≈", "T*
-# ~", "T_{SDW} of". Its subscript is written with its case: "T c" and "T C" are Tc's.
+# ~", "T_{SDW} of", or another characteristic temperature, "T 0 = [30 K]" (where a vortex
+# state sets in, a fit's scale). Its subscript is written with its case: "T c" and "T C"
+# are Tc's, and so is "T c0".
 _OTHER_TRANSITION = re.compile(
     r"(?<![A-Za-z])T\s?_?\{?\s?(?:CDW|SDW|DW|CO|OO|MIT?|N|N[ée]el|[sS]|str|coh|irr|g|FM|AFM"
-    r"|AF|SG|nem|\*|∗)\}?(?![A-Za-z])"
+    r"|AF|SG|nem|0|\*|∗)\}?(?![A-Za-z\d])"
     r"(?:\s|[=:≈~∼≃<>≤≥]|\b(?:of|is|was|at|around|about|near|approximately)\b)*$"
 )
 # Another transition (or a material's other temperature: Debye, Kondo, coherence) named
 # in words right before a value, with or without its symbol:
 # "ferromagnetic Curie temperature TC = [131 K]" (TC here is no Tc), "the Néel
 # temperature, T N, of about [17 K]", "a CDW transition at [94 K]", "the magnetic ordering
-# temperature of", "a structural phase transition at", "antiferromagnetic ordering at".
-# Not "the superconducting transition temperature", nor "transition temperature" alone:
+# temperature of", "a structural phase transition at", "antiferromagnetic ordering at",
+# "the same magnetic order T C (Ru) of [131 K]" (with the site that orders). Not "the
+# superconducting transition temperature", nor "transition temperature" alone:
 # those are Tc's; nor an order not named ("the simultaneous ordering temperature of [42
 # K]" in La2CuO4.11, where superconductivity and magnetism set in together). Acronyms
 # and symbols are written with their case.
@@ -201,6 +224,7 @@ _OTHER_NAMED = re.compile(
     rf"{_OTHER_NAME}[\s-]+(?:(?:transition[\s-]+)?(?:temperatures?|transitions?|points?)"
     r"|order(?:ing)?)"
     r"(?:\s*,?\s*\(?\s*(?-i:T|θ|Θ)\s?_?\{?\s?[A-Za-z*]{0,4}\}?\s*\)?)?"  # "TC", "(T N )"
+    r"(?:\s*\(\s*(?-i:[A-Z][a-z]?)\s*\))?"  # the site that orders: "T C (Ru)"
     r"(?:\s|[=:≈~∼≃<>≤≥,]|\b(?:of|is|was|at|around|about|near|approximately)\b)*$",
     re.IGNORECASE,
 )
@@ -311,6 +335,123 @@ _RIGHT_AFTER = re.compile(
 # A value of a doping variable that no mention covers ("x ∼ 0.40", "x=0.1"): a material
 # the tagger missed, when it is named right after a value.
 _DOPING = re.compile(r"(?<![A-Za-z])[xyzδ]\s*(?:=|∼|~|≈|≃)\s*\d")
+
+# A word that may name an element the tagger left untagged: a symbol, with its case ("W",
+# "Nb"), or a name ("Tantalum", "in- dium", which a PDF broke at its line's end). Not part
+# of a formula ("Nb3Sn"), a hyphenated word ("Co-doped") nor "Tc", the critical
+# temperature far more often than technetium.
+_WORD = re.compile(r"(?<![\w\-–/+.])[A-Za-z]+(?:-\s+[a-z]+)?(?![\w\-–/+])")
+_NOT_ELEMENTS = frozenset({"Tc"})
+# Symbols that are English words too, most often at a sentence's start ("In zero field").
+_WORD_SYMBOLS = frozenset({"In", "As", "At", "Be", "No", "He", "Am", "Es"})
+# An amount, a unit's number or a spaced formula right before a word: "5% Co", "40 K", "Cu
+# 3 O": no element named.
+_AMOUNT_BEFORE = re.compile(r"[\d%]\s*$")
+# A one-letter symbol after these is a label: "sample B", "Fig. C", "films A and B".
+_LABEL_BEFORE = re.compile(
+    r"(?:(?i:\b(?:samples?|films?|crystals?|specimens?|batch(?:es)?|series|types?|phases?"
+    r"|regions?|sites?|panels?|curves?|cases?|points?|lines?|groups?|sets?|stages?|states?"
+    r"|steps?|parts?|modes?|structures?|figs?\.?|figures?|tables?|eqs?\.?))"
+    r"|(?<![A-Za-z])[A-Z]\s*(?:,|&|\band\b|\bor\b))\s*$"
+)
+# Words before an element that make it a dopant, an additive, a substrate or a source,
+# not the sample: "doped with Zn (Tc = 20 K)", "Cu substituted by Zn"; not "compared with".
+_ADDED_BEFORE = re.compile(rf"{_BESIDE.pattern}|\bby\s*$", re.IGNORECASE)
+# Words before a tagged compound that make it a substrate or an addition: "grown on",
+# "films on (001)", "sputtering on", "doped with", "with 5 wt%". Not "measurements on",
+# "studies on" or "the literature on", whose material is the sample.
+_LAID_ON_OR_ADDED = re.compile(
+    r"(?:\b(?:grow|grew|grown|deposit|sputter|evaporat|ablat|films?\b|layers?\b|epitax"
+    r"|coat|buffer|mount)\w*(?:\s+[^\s;,.]+){0,4}?\s+(?:on|onto|over)"
+    r"|\b(?:doped|added|mixed|admixed|co-doped)\s+with"
+    r"|\bwith(?:out)?\s*\d+(?:\.\d+)?\s*(?:(?:wt|mol|at|vol)\.?\s*)?%)(?:\s+(?:an?|the))?\s*$",
+    re.IGNORECASE,
+)
+# A piece of an element measured as the element: "the Tc of the Nb leads", "a Zn plate".
+_PIECE = (
+    r"(?i:leads?|films?|electrodes?|wires?|foils?|plates?|pieces?|tips?|contacts?|strips?"
+    r"|islands?|grains?|particles?|spheres?|samples?|crystals?|metal|layers?|sheets?)"
+)
+# The property named, with its criterion or condition: "T c", "T C onset", "T c (0)", "T c
+# (p = 0)", "the critical temperature".
+_TC_NAME = (
+    r"(?:(?<![A-Za-z])T\s?_?\{?[cC]\}?(?:\s?(?i:onset|zero|mid|0))?(?![A-Za-z])"
+    r"|\b(?i:critical|transition)\s+(?i:temperatures?)\b)(?:\s*\([^()]{0,24}\))?"
+)
+# Words that state what a named Tc is: "T c (Al) [≈] 1.69 K", "Tc of Al [is known to be]".
+_STATED = (
+    r"(?:\s*(?:[=≈~∼≃:<>≤≥]|\b(?i:is|was|are|were|of|be|been|about|around|approximately"
+    r"|nearly|close\s+to|equal\s+to|known|found|reported|measured|estimated|taken|to|as)\b))*\s*"
+)
+# A value stated as a Tc by the words right before it: "Tc = [39 K]", "T c of [39 K]".
+_STATED_AS_TC = re.compile(rf"{_TC_NAME}{_STATED}$")
+# An element with a value of its own right after it: "(Nb: [9.2 K])", "Nb = [9.2 K]".
+_OWN_VALUE_OF = re.compile(r"\s*[:=]\s*")
+# An aside opened right after an element, a reference number maybe between (after a
+# name): "W (Tc = [0.012 K])", "In [T c (0) = [3.4 K]]", "tungsten 24 (ξ 0 = 32 µm, T c =".
+_ASIDE_OPENS = re.compile(r"(?P<reference>\s+\d{1,3})?\s*[(\[]")
+# A Tc named with an element before it: "T c (" of "T c (Al) ≈ [1.69 K]"; "Tc of the", "Tc
+# for", "Tc in" of "the Tc of the Nb leads is [9 K]".
+_TC_WITH_ELEMENT = re.compile(
+    rf"{_TC_NAME}(?:(?P<paren>\s*\(\s*)|\s+(?i:of|for|in)\s+"
+    r"(?i:(?:the|a|an|pure|bulk|elemental|metallic)\s+)*)$"
+)
+_IN_TC_PARENS = re.compile(rf"\s*\)(?:\s*\([^()]{{0,24}}\))?{_STATED}")
+_AFTER_TC_OF = re.compile(rf"(?:\s+{_PIECE})?(?:\s*,?\s*{_TC_NAME})?{_STATED}")
+# An element that opens its sentence, or a part after ";", as the subject of a verb of
+# having, showing or being: "Tantalum exhibits a slight negative α below T c = [4.4 K]",
+# "Pure niobium has Tc = [9.2 K]", "Lead becomes superconducting at [7.2 K]".
+_OPENS = re.compile(
+    r"(?:^|;)\s*(?i:(?:the|pure|bulk|elemental|metallic|clean|polycrystalline)\s+)*$"
+)
+_SUBJECT_VERB = re.compile(
+    rf"(?:\s+{_PIECE})?\s+(?:\w+ly\s+)?(?i:has|have|had|shows?|showed|exhibits?|exhibited"
+    r"|displays?|displayed|possess(?:es|ed)?|becomes?|became|superconducts?|undergoes"
+    r"|underwent|is|was|are|were)\b"
+)
+# Words after which the value is no longer what the subject has: another clause, a
+# change, a substitution ("Carbon is known to reduce Tc to [37 K]", "Al is added").
+_SUBJECT_ENDS = re.compile(
+    rf"[;]|\b(?:while|whereas|but|although|though|which|where|than|{CHANGE_VERB_STEMS})"
+    r"|\b(?:dop|substitut|add|replac|content|concentration|intercalat|alloy)",
+    re.IGNORECASE,
+)
+# Superconductivity named: the subject's value is its Tc ("becomes superconducting at").
+_SUPERCONDUCTIVITY = re.compile(r"\bsupercond", re.IGNORECASE)
+_NUMBER_WORDS = (
+    r"(?i:one|two|three|four|five|six|seven|eight|nine|ten|several|half|a\s+third"
+    r"|a\s+quarter)"
+)
+# A temperature stated against Tc right after a value: "at [25 K] (seven times Tc!)",
+# "[40 K], just above Tc", "[2 K] (0.05 T c )", "[300 K] ≫ Tc": where something was looked
+# at, no Tc. Not a Tc compared with another's: "above the Tc of Nb3Sn", "above T c,onset";
+# nor a bound, "[16 K] > T c > 10 K".
+_AGAINST_TC = re.compile(
+    r"(?:\s*m?K(?![A-Za-z]))?\s*[(\[,]?\s*"
+    r"(?:(?i:i\.\s?e\.|about|roughly|approximately|nearly|almost|only|just|well|far"
+    r"|slightly)\s*,?\s*|[~≈∼]\s*)*"
+    rf"(?:(?:\d+(?:\.\d+)?|{_NUMBER_WORDS})\s*(?:(?i:times)|×)?\s*|(?i:twice|thrice)\s+"
+    r"|(?i:above|below|over|under|beyond)\s+(?i:the\s+)?|[≪≫]\s*)"
+    r"(?i:bulk\s+)?T\s?_?\{?[cC]\}?(?![A-Za-z])"
+    r"(?!\s*(?:\(|(?i:of)\b|,?\s*(?i:onset|zero|mid|on|off)\b))"
+)
+# Words that doubt a value: "reported T c ~ [115 K] is doubtful", "a dubious report of
+# superconductivity at [115 K]", "[30 K], which was not reproduced".
+_DOUBT = (
+    r"(?i:doubtful|questionable|dubious|unconfirmed|spurious|disputed|alleged|erroneous"
+    r"|controversial|unreliable|unlikely|an?\s+artifact|not\s+(?:reproducible|reproduced"
+    r"|confirmed|intrinsic|reliable))"
+)
+_DOUBTED_AFTER = re.compile(
+    r"(?:\s*m?K(?![A-Za-z]))?\s*\)?\s*,?\s*(?i:(?:which|that)\s+)?"
+    r"(?i:is|was|are|were|seems?|seemed|appears?|appeared|remains?|remained|looks?)\s+"
+    r"(?i:to\s+be\s+)?(?i:(?:very|highly|rather|quite|somewhat|still|thus|therefore|also"
+    rf"|probably|likely)\s+)*{_DOUBT}\b"
+)
+_DOUBTED_BEFORE = re.compile(
+    r"\b(?i:doubtful|questionable|dubious|unconfirmed|spurious|disputed|alleged|erroneous)\b"
+    r"(?:\s+[^\s\d;,.]+){0,5}\s*$"
+)
 
 # Words that bring in how far a measurement went ("measured down to [0.4 K]", "at
 # temperatures as low as [50 mK]", "cooled to [2 K]", "measurements above [2 K]"), the
@@ -438,16 +579,41 @@ def link_values(
     values = [m for m in ordered if m.label in VALUE_PROPERTIES and _is_reading(m, texts)]
     unnamed = unnamed_formulas(ordered, texts)
     paired, listed = _respectively(materials, values, texts, unnamed)
+    samples = [m for m in materials if not _holds_or_adds(m, texts.get(_sentence(m)))]
+    by_sentence: dict[tuple[int, int], list[Mention]] = defaultdict(list)
+    for mention in ordered:
+        by_sentence[_sentence(mention)].append(mention)
     links = []
     for value in values:
-        # a value the "respectively" rule paired with an untagged formula stays unlinked
         text = texts.get(_sentence(value))
-        link = (
-            paired.get(value.key) if value.key in listed else _link(value, materials, unnamed, text)
-        )
+        if value.key in listed:
+            # a value the "respectively" rule paired with an untagged formula stays unlinked
+            link = paired.get(value.key)
+        else:
+            here = by_sentence[_sentence(value)]
+            link = _element_link(value, here, unnamed, text) or _link(value, samples, unnamed, text)
         if link is not None:
             links.append(link)
     return _without_shared(links, values, texts, paired, _names(materials, unnamed))
+
+
+def _element_link(
+    value: Mention,
+    here: Sequence[Mention],
+    unnamed: Mapping[tuple[int, int], Sequence[Unnamed]],
+    text: str | None,
+) -> Link | None:
+    """The link of ``value`` to an untagged element of its sentence that owns it, if any.
+
+    ``here`` are the mentions of the value's sentence (:func:`_element_owner`).
+    """
+    if text is None:
+        return None
+    elements = named_elements(text, value.section, value.sentence, here)
+    between: list[Mention | Unnamed] = [m for m in here if m.label == "material"]
+    between += unnamed.get(_sentence(value), ())
+    owner = _element_owner(value, text, elements, between)
+    return None if owner is None else Link(value, owner, ELEMENT_NAMED, "element-named")
 
 
 def link_conditions(
@@ -845,13 +1011,13 @@ def _describes(rest: str) -> bool:
 def names_other_transition(before: str) -> bool:
     """Whether the words right before a value give it another transition's symbol or name.
 
-    "T CDW = [32 K]", "T_N ≈ [32 K]", "T* ~ [150 K]", "T s of [130 K]": the temperature
-    of a charge- or spin-density wave, a Néel, structural, pseudogap or other
-    transition, not Tc ("T c", "T C", "T onset" are Tc's). So is a value that such a
-    transition's name introduces, whatever symbol follows it: "ferromagnetic Curie
-    temperature TC = [131 K]", "a CDW transition at [94 K]", "the magnetic ordering
-    temperature of [42 K]" (not "the superconducting and magnetic transition
-    temperatures of [30 K]").
+    "T CDW = [32 K]", "T_N ≈ [32 K]", "T* ~ [150 K]", "T s of [130 K]", "T 0 = [30 K]": the
+    temperature of a charge- or spin-density wave, a Néel, structural, pseudogap or other
+    transition, or another characteristic temperature, not Tc ("T c", "T C", "T c0", "T
+    onset" are Tc's). So is a value that such a transition's name introduces, whatever
+    symbol follows it: "ferromagnetic Curie temperature TC = [131 K]", "a CDW transition
+    at [94 K]", "the magnetic ordering temperature of [42 K]" (not "the superconducting
+    and magnetic transition temperatures of [30 K]").
 
     Args:
         before: The sentence's text before the value's number.
@@ -956,12 +1122,192 @@ def _without_asides(text: str) -> str:
 
 
 def _is_reading(value: Mention, sentences: Mapping[tuple[int, int], str]) -> bool:
-    """Whether a value states the property: no change, other transition's or limit."""
+    """Whether a value states the property: no change, other transition's or limit.
+
+    Nor a temperature stated against Tc (:func:`states_against_tc`), nor one the paper
+    doubts (:func:`doubted`).
+    """
     text = sentences.get(_sentence(value))
     if text is None:
         return True
-    before = _before_number(text, value)
-    return not (states_change(before) or names_other_transition(before) or states_limit(before))
+    before, after = _before_number(text, value), text[value.end :]
+    return not (
+        states_change(before)
+        or names_other_transition(before)
+        or states_limit(before)
+        or states_against_tc(before, after)
+        or doubted(before, after)
+    )
+
+
+def states_against_tc(before: str, after: str) -> bool:
+    """Whether the words right after a value state it as a temperature against Tc.
+
+    "at [25 K] (seven times Tc!)", "[40 K], just above Tc", "[2 K] (0.05 T c )", "[300 K]
+    ≫ Tc": a temperature something was looked at, no Tc (a bound, "[16 K] > T c", is one).
+    Not where the words before state the value as a Tc ("Tc = [39 K], above Tc of Nb3Sn"
+    compares two Tc's), nor where the Tc after it is another's or has its criterion
+    ("above the Tc of Nb", "above T c,onset").
+
+    Args:
+        before: The sentence's text before the value's number.
+        after: The sentence's text after the value mention.
+    """
+    return _AGAINST_TC.match(after) is not None and _STATED_AS_TC.search(before) is None
+
+
+def doubted(before: str, after: str) -> bool:
+    """Whether the words around a value say the paper doubts it.
+
+    "Although reported T c ~ [115 K] is doubtful", "a dubious report of superconductivity
+    at [115 K]", "[30 K], which was not reproduced": no Tc the paper gives any material.
+
+    Args:
+        before: The sentence's text before the value's number.
+        after: The sentence's text after the value mention.
+    """
+    return _DOUBTED_AFTER.match(after) is not None or _DOUBTED_BEFORE.search(before) is not None
+
+
+def named_elements(
+    text: str, section: int, sentence: int, covered: Sequence[Mention]
+) -> list[Mention]:
+    """The elements a sentence names in words no mention covers, as material mentions.
+
+    A symbol, written with its case ("W", "Nb"), or a name read by pymatgen's element
+    names ("Tantalum", "in- dium"): :func:`~literature.normalize.element_symbol`. Not a
+    word after an amount or a number ("5% Co", "40 K"), "Tc", nor a one-letter symbol
+    that labels a sample or a panel ("sample B", "films A and B"). Each mention's
+    ``normalized`` gives the element as its ``formula`` and ``elements``.
+
+    Args:
+        text: The sentence's text.
+        section: Index of the section in the paper.
+        sentence: Index of the sentence in its section.
+        covered: The sentence's mentions, of any label.
+    """
+    found = []
+    for match in _WORD.finditer(text):
+        word, start, end = match.group(), match.start(), match.end()
+        symbol = element_symbol(word)
+        if (
+            symbol is None
+            or word in _NOT_ELEMENTS
+            or _AMOUNT_BEFORE.search(text, 0, start)
+            or (len(word) == 1 and _LABEL_BEFORE.search(text, 0, start))
+            or any(m.start < end and start < m.end for m in covered)
+        ):
+            continue
+        name = re.sub(r"-\s+", "", word)
+        fields = {"name": name, "is_class": False, "formula": symbol, "elements": [symbol]}
+        found.append(Mention("material", word, section, sentence, start, end, 1.0, fields))
+    return found
+
+
+def _element_owner(
+    value: Mention,
+    text: str,
+    elements: Sequence[Mention],
+    between: Sequence[Mention | Unnamed],
+) -> Mention | None:
+    """The untagged element of ``value``'s sentence whose value it is, if any.
+
+    The nearest before the value that owns it (:func:`_owns`), with no tagged material or
+    untagged formula (``between``: the sentence's) between them.
+    """
+    for element in reversed([e for e in elements if e.end <= value.start]):  # nearest first
+        if any(element.end <= m.start and m.end <= value.start for m in between):
+            return None
+        if _owns(element, value, text):
+            return element
+    return None
+
+
+def _owns(element: Mention, value: Mention, text: str) -> bool:
+    """Whether the words from an untagged element to a value make the value the element's.
+
+    Its own value, "(Nb: [9.2 K])"; an aside opened right after it, "W (Tc = [0.012 K])"
+    (:func:`_in_aside`); a Tc named with it, "T c (Al) ≈ [1.69 K]", "the Tc of the Nb leads
+    is [9 K]", "the transition temperature of a Zn plate, T c = [0.875 K]"; or the
+    subject of its clause, "Tantalum exhibits a slight negative α below T c = [4.4 K]"
+    (:func:`_subject_of`). Not a dopant, additive or substrate ("doped with Zn (Tc =
+    [20 K])"). A one-letter symbol, so often a label or a physical quantity's ("T c (H)",
+    "B = 5 T"), only in an aside that names the Tc; a symbol that is a temperature's
+    ("Tm = 39 K", "Ts") owns no value after "=" or ":".
+    """
+    word, before = element.text, text[: element.start]
+    between = text[element.end : value.start]
+    if _ADDED_BEFORE.search(before):
+        return False
+    if _in_aside(word, between):
+        return True
+    if len(word) == 1:
+        return False
+    if _OWN_VALUE_OF.fullmatch(between):
+        return not word.startswith("T")  # "Tm = 39 K" is a melting temperature, no thulium
+    tc = _TC_WITH_ELEMENT.search(before)
+    if tc is not None:
+        return (_IN_TC_PARENS if tc["paren"] else _AFTER_TC_OF).fullmatch(between) is not None
+    return word not in _WORD_SYMBOLS and _subject_of(before, between)
+
+
+def _in_aside(word: str, between: str) -> bool:
+    """Whether a value lies in an aside opened right after an element ``word``.
+
+    "W (Tc = [0.012 K])", "In [T c (0) = [3.4 K]]", "tungsten 24 (ξ 0 = 32 µm, T c = [15.4
+    mK])": a reference number may stand before the aside of a name, never of a symbol
+    ("Sn 3 (" is a formula). Not an aside that gives a doping ("Zn (x = 0.02, Tc = 20 K)"),
+    nor, after a one-letter symbol, one that names no Tc.
+    """
+    opened = _ASIDE_OPENS.match(between)
+    if opened is None or (opened["reference"] and element_symbol(word) == word):
+        return False
+    inside = between[opened.end() :]
+    depth = 1
+    for char in inside:
+        depth += (char in "([") - (char in ")]")
+        if depth == 0:
+            return False  # the aside closed before the value
+    if _DOPING.search(inside):
+        return False
+    return len(word) > 1 or _NAMES_TC.search(inside) is not None
+
+
+def _subject_of(before: str, between: str) -> bool:
+    """Whether an element that opens its clause is the subject that has the value.
+
+    It opens the sentence or a part after ";" (an article or "pure" may come first),
+    a verb of having, showing or being follows it, the words up to the value name the
+    Tc or superconductivity, and none of them changes, substitutes or adds, or opens
+    another clause: "Tantalum exhibits a slight negative α below T c = [4.4 K]"; not
+    "Carbon is known to reduce Tc to [37 K]".
+    """
+    return (
+        _OPENS.search(before) is not None
+        and _SUBJECT_VERB.match(between) is not None
+        and (_NAMES_TC.search(between) or _SUPERCONDUCTIVITY.search(between)) is not None
+        and _SUBJECT_ENDS.search(between) is None
+    )
+
+
+def _holds_or_adds(material: Mention, text: str | None) -> bool:
+    """Whether a tagged material is a substrate, holder, part or addition, not the sample.
+
+    "sputtering on [LaAlO3]", "doped with [SiC]", "with 5 wt% [SiC]", "[SrTiO3] substrates",
+    "in [Fe] sheaths", "the [CuO2] planes" (:data:`_LAID_ON_OR_ADDED`, :data:`_PART_OF`,
+    :data:`_HOLDER`): a value the nearest-material rules would give it is the sample's
+    ("Tc is 86-92 K, depending on the substrate"). Before the material, only a compound:
+    "with 5% [Co]" names the sample's doping.
+    """
+    if text is None:
+        return False
+    after = text[material.end :]
+    if _PART_OF.match(after) or _HOLDER.match(after):
+        return True
+    compound = len(material.normalized.get("elements", ())) > 1 or formula_like(
+        _compact(material.text)
+    )
+    return compound and _LAID_ON_OR_ADDED.search(text, 0, material.start) is not None
 
 
 def _link(

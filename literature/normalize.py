@@ -874,6 +874,21 @@ def _element_names() -> dict[str, str]:
     return {**names, **_ELEMENT_ALIASES}
 
 
+def element_symbol(word: str) -> str | None:
+    """The symbol of the element that one word names, by its symbol or its name.
+
+    A symbol is written with its case ("Nb", "W"; "in" is no symbol); a name in any case,
+    British spellings too, and a line break a PDF left in it closed ("Tantalum",
+    "tungsten", "aluminium", "in- dium"). ``None`` for any other word.
+
+    Args:
+        word: One word as written.
+    """
+    if word in _ELEMENTS:
+        return word
+    return _element_names().get(re.sub(r"-\s+", "", word).lower())
+
+
 def _from_chemical_name(cleaned: str) -> str | None:
     """Formula for "magnesium diboride", "silicon dioxide"; ``None`` if not that form."""
     lowered = cleaned.lower()
