@@ -2,6 +2,7 @@
 
     python benchmarks/literature.py --tagger DIR     # a tagger saved by Tagger.save
     python benchmarks/literature.py --train          # train one first (long on CPU)
+    python benchmarks/literature.py --train --save DIR  # and keep it for --tagger DIR
 
 Measures, in one run and on the same held-out papers (document-level split of
 :func:`literature.corpora.document_split`, never seen in training):
@@ -69,10 +70,17 @@ CORPORA = Path(
 )
 
 
+#: The training report ``--save`` keeps beside the tagger, for a later ``--tagger`` run.
+TRAINING_REPORT = "training.json"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--tagger", type=Path, help="folder of a saved tagger")
     parser.add_argument("--train", action="store_true", help="train a tagger first")
+    parser.add_argument(
+        "--save", type=Path, help="with --train: keep the tagger (and its report) in this folder"
+    )
     parser.add_argument("--epochs", type=int, help="default: the recipe's")
     parser.add_argument("--skip-ingest", action="store_true")
     parser.add_argument(
@@ -83,11 +91,16 @@ def main() -> None:
     data = load_corpus("supermat", root)
     # The recipe of `matloop literature train` (its defaults); --tagger names its output.
     config = TrainConfig() if args.epochs is None else TrainConfig(epochs=args.epochs)
-    if args.tagger:
-        tagger, training = Tagger.load(args.tagger), None
+    if args.tagger:  # its training report where --save kept one
+        report = args.tagger / TRAINING_REPORT
+        tagger = Tagger.load(args.tagger)
+        training = json.loads(report.read_text()) if report.exists() else None
     elif args.train:
         trained = train_on_corpus(data, config)
         tagger, training = trained.tagger, asdict(trained.report)
+        if args.save:
+            tagger.save(args.save)
+            (args.save / TRAINING_REPORT).write_text(json.dumps(training, default=str))
     else:
         parser.error("give --tagger DIR or --train")
 
