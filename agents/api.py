@@ -1226,7 +1226,7 @@ class Service:
         above 1e-12), `nelements` (`nelements <= 2`), `chemical_formula_reduced`
         (`chemical_formula_reduced = "Fe2O3"`, in any spelling) and `fraction.<element>`
         (`fraction.fe >= 0.25`, as `parameters.fe`); an element outside the campaign's is
-        a 400, as an unknown parameter is, and so are these names on other campaigns.
+        in none of its trials (its fraction 0), and these names on other campaigns are a 400.
         """
         campaign = self.store.get(name)
         parameters = campaign.space.parameters

@@ -982,14 +982,16 @@ def _fraction_test(
     it; a material's or record's its stored fraction (:func:`_stored_fraction`).
     """
     symbol = _fraction_symbol(key)
-    if resource in COMPOSITION_RESOURCES:  # first: the campaign's, whatever the test
-        _space_symbols(key, [symbol], _composition(key, scope))
+    trials = resource in COMPOSITION_RESOURCES
+    space = _composition(key, scope) if trials else ()  # first: refused without, whatever the test
     test = _rename(value, fields, resource, scope)
     _value_tests(key, test)
     test = _typed(key, test, resource, "number")
-    if resource in COMPOSITION_RESOURCES:
-        return {f"{PARAMETER_FIELDS[resource]}.{symbol}": test}
-    return _stored_fraction(FRACTION_FIELDS[resource], symbol, test)
+    if not trials:
+        return _stored_fraction(FRACTION_FIELDS[resource], symbol, test)
+    if symbol not in space:  # no trial holds it: its fraction is 0 in each, as a material's
+        return _EVERY if _accepts(test, 0.0) else _NONE
+    return {f"{PARAMETER_FIELDS[resource]}.{symbol}": test}
 
 
 def _stored_fraction(field: str, symbol: str, test: dict[str, Any]) -> dict[str, Any]:
@@ -1052,23 +1054,13 @@ def _composition(name: str, scope: _Scope) -> Sequence[str]:
     return scope.composition
 
 
-def _space_symbols(name: str, symbols: Sequence[Any], space: Sequence[str]) -> list[str]:
-    """``symbols``, each an element symbol of the campaign's composition.
-
-    An element outside it is refused as an unknown parameter is: no trial can hold it, and
-    a filter naming it is more likely a slip (``"Co"`` for ``"C"``) than a question.
+def _element_symbols(name: str, symbols: Sequence[Any]) -> list[str]:
+    """``symbols``, each an element symbol (one the campaign lacks is in no trial).
 
     Raises:
-        FilterError: naming ``name`` and the symbol, with the campaign's elements.
+        FilterError: naming ``name``, for text that is no element symbol.
     """
-    for symbol in symbols:
-        _operand(name, "element", symbol)
-        if symbol not in space:
-            raise FilterError(
-                f"filter: {name}: {symbol} is not an element of this campaign "
-                f"(its elements are {', '.join(space)}): no trial holds it"
-            )
-    return list(symbols)
+    return [_operand(name, "element", symbol) for symbol in symbols]
 
 
 #: Queries that match every document, and none.
@@ -1076,13 +1068,23 @@ _EVERY: dict[str, Any] = {"_id": {"$exists": True}}
 _NONE: dict[str, Any] = {"_id": {"$exists": False}}
 
 
-def _present(symbol: str) -> dict[str, Any]:
-    """Trials whose composition holds ``symbol``: its fraction above :data:`ZERO_FRACTION`."""
+def _present(symbol: str, space: Sequence[str]) -> dict[str, Any]:
+    """Trials whose composition holds ``symbol``: its fraction above :data:`ZERO_FRACTION`.
+
+    None, for an element the campaign lacks.
+    """
+    if symbol not in space:
+        return _NONE
     return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$gt": ZERO_FRACTION}}
 
 
-def _absent(symbol: str) -> dict[str, Any]:
-    """Trials whose composition lacks ``symbol`` (a fraction of noise, or none)."""
+def _absent(symbol: str, space: Sequence[str]) -> dict[str, Any]:
+    """Trials whose composition lacks ``symbol`` (a fraction of noise, or none).
+
+    All, for an element the campaign lacks.
+    """
+    if symbol not in space:
+        return _EVERY
     return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$not": {"$gt": ZERO_FRACTION}}}
 
 
@@ -1112,7 +1114,7 @@ def _known(space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
         operand: ``$exists``'s truth, or None.
     """
     known = bool(operand) if op == "$exists" else op == "$ne"
-    present = _any([_present(symbol) for symbol in space])
+    present = _any([_present(symbol, space) for symbol in space])
     return present if known else {"$nor": [present]}
 
 
@@ -1124,7 +1126,7 @@ def _composition_test(key: str, node: Any, scope: _Scope) -> dict[str, Any]:
     when its fraction is above :data:`ZERO_FRACTION`, not merely above 0.
 
     Raises:
-        FilterError: for a campaign without a composition, an element outside it, or a
+        FilterError: for a campaign without a composition, text that is no element, or a
             test the name does not take.
     """
     head, _, rest = key.partition(".")
@@ -1165,21 +1167,21 @@ def _element_clause(name: str, space: Sequence[str], op: str, operand: Any) -> d
     if op == "$size":
         return _count(space, *_size(name, operand))
     if op == "$elemMatch" and isinstance(operand, dict) and set(operand) == {"$nin"}:
-        outside = set(space) - set(_space_symbols(name, operand["$nin"], space))
-        return _any([_present(e) for e in space if e in outside])  # HAS ONLY's opposite
+        outside = set(space) - set(_element_symbols(name, operand["$nin"]))
+        return _any([_present(e, space) for e in space if e in outside])  # HAS ONLY's opposite
     if op not in _ELEMENT_TESTS:
         raise FilterError(
             f"filter: {name}: only HAS, HAS ALL, HAS ANY, HAS ONLY, LENGTH and IS KNOWN "
             "apply to a trial's elements"
         )
-    listed = _space_symbols(name, operand if isinstance(operand, list) else [operand], space)
+    listed = _element_symbols(name, operand if isinstance(operand, list) else [operand])
     if op == "#only":  # HAS ONLY under NOT, which upstream leaves unexpanded
-        return _all([_absent(e) for e in space if e not in listed])
+        return _all([_absent(e, space) for e in space if e not in listed])
     if op in ("$in", "$eq"):  # HAS, HAS ANY (= of a list holding it, as MongoDB reads it)
-        return _any([_present(e) for e in listed])
+        return _any([_present(e, space) for e in listed])
     if op == "$all":
-        return _all([_present(e) for e in listed])
-    return _all([_absent(e) for e in listed])  # $nin, $ne: NOT HAS
+        return _all([_present(e, space) for e in listed])
+    return _all([_absent(e, space) for e in listed])  # $nin, $ne: NOT HAS
 
 
 def _entry_clause(space: Sequence[str], index: int, op: str, operand: Any) -> dict[str, Any]:
@@ -1213,18 +1215,14 @@ def _formula_clause(name: str, space: Sequence[str], op: str, operand: Any) -> d
         refused = _ORDERINGS.get(op, "HAS")
         raise FilterError(f"filter: {name} has no order: {refused} does not apply; use = or !=")
     fractions = molar_fractions(_formula_composition(name, operand, whole=True))
-    outside = sorted(set(fractions) - set(space))
-    if outside:
-        raise FilterError(
-            f"filter: {name}: {operand!r} holds {', '.join(outside)}, not elements of this "
-            f"campaign (its elements are {', '.join(space)}): no trial is it"
-        )
+    if set(fractions) - set(space):  # an element the campaign lacks: no trial is it
+        return _NONE if op == "$eq" else _EVERY
     path = PARAMETER_FIELDS["trials"]
     within = [
         {f"{path}.{e}": {"$gte": f - FORMULA_RTOL * f, "$lte": f + FORMULA_RTOL * f}}
         for e, f in fractions.items()
     ]
-    query = _all([*within, *(_absent(e) for e in space if e not in fractions)])
+    query = _all([*within, *(_absent(e, space) for e in space if e not in fractions)])
     return query if op == "$eq" else {"$nor": [query]}
 
 

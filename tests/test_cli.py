@@ -133,10 +133,11 @@ def test_export_takes_the_apis_trials_filter(cli: CliRunner, tmp_path: Path) -> 
     assert exported('chemical_formula_reduced = "Fe4O6"') == ["Fe2O3"]
     assert exported("fraction.o > 0.55") == ["Fe2O3"]
     assert exported('status = "proposed" AND NOT elements HAS "Fe"') == ["MgO", "ZnO"]
-    unknown = cli.invoke(app, ["campaign", "export", "ox", "--filter", 'elements HAS "Cu"'])
+    assert exported('elements HAS ANY "Cu","Zn"') == ["ZnO"]  # no Cu: in no trial
+    unknown = cli.invoke(app, ["campaign", "export", "ox", "--filter", 'elements HAS "cu"'])
     assert unknown.exit_code == 1
     said = " ".join(unknown.output.split())
-    assert "--filter: elements: Cu is not an element of this campaign" in said, said
+    assert "--filter: elements: 'cu' is not an element symbol (case matters)" in said, said
 
 
 def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path) -> None:
