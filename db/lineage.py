@@ -678,8 +678,11 @@ def lineage_of_model(version: str, limit: int = 100, offset: int = 0) -> dict[st
 
     Returns:
         A JSON-ready dict: ``model`` (:func:`property_model_lineage`: its records and
-        papers); ``campaigns``, each ``name``, ``status``, ``prior_model`` (its settings'),
-        ``models`` (of its models that took the prior, or proposed), ``trials``,
+        papers); for a campaign's model, ``fitted`` (how many of its trials it was fitted
+        on, the prior mean it took: as :func:`lineage_of_trial`'s ``model``) and ``prior``
+        (that property model's records and papers), else None; ``campaigns``, each
+        ``name``, ``status``, ``prior_model`` (its settings'), ``models`` (of its models
+        that took the prior, or proposed), ``trials``,
         ``by_status`` and ``measured`` (trials with a result); ``trials``: ``total``,
         ``measured``, ``limit``, ``offset`` and ``items``, each trial's campaign, id,
         sequence, batch, status, strategy, model_version, ``prior_model``, claimed_by,
@@ -694,10 +697,17 @@ def lineage_of_model(version: str, limit: int = 100, offset: int = 0) -> dict[st
     if row is None:
         raise LookupError(f"no model version {version!r}: see `matloop model list`")
     model = property_model_lineage(version)
-    direct = [version] if row.get("campaign") is not None else []
+    notes = model.pop("notes")
+    fitted = prior = None
+    if row.get("campaign") is not None:  # a campaign's: its trials, and the prior it took
+        fitted = _campaign_model(version)
+        if fitted["prior_model"] is not None:
+            prior = property_model_lineage(fitted["prior_model"])
+            notes += prior.pop("notes")
+    direct = [version] if fitted is not None else []
     forward = _downstream([version], direct, limit, offset)
-    notes = model.pop("notes") + forward.pop("notes")
-    return {"model": model, **forward, "notes": notes}
+    notes += forward.pop("notes")
+    return {"model": model, "fitted": fitted, "prior": prior, **forward, "notes": notes}
 
 
 def _downstream(

@@ -21,10 +21,20 @@ lineage_app = typer.Typer(
 )
 
 JSON_HELP = "Print the lineage as JSON (what the API's .../lineage route answers)."
-LIMIT_HELP = "Most trials listed (their counts are always whole)."
+LIMIT_HELP = (
+    "Most trials listed (their counts are always whole). Default: 20, or with --json 100, "
+    "as the API's route."
+)
+#: Trials listed unless --limit says: a screenful, or with --json the API's default page.
+SHOWN_TRIALS, API_PAGE = 20, 100
 OFFSET_HELP = "Trials skipped first (oldest first: the order proposed)."
 #: Most record ids a human-readable answer prints in one list (--json gives them all).
 SHOWN_IDS = 10
+
+
+def _page(limit: int | None, as_json: bool) -> int:
+    """Trials to list: ``--limit``, else a screenful, or the API's page with ``--json``."""
+    return limit if limit is not None else API_PAGE if as_json else SHOWN_TRIALS
 
 
 def _json(value: Any) -> None:
@@ -102,7 +112,7 @@ def lineage_paper(
             help="The paper's key or DOI, any case (doi:10.1/abc, 10.1/abc, a doi.org link)."
         ),
     ],
-    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = None,
     offset: Annotated[int, typer.Option(min=0, help=OFFSET_HELP)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -116,7 +126,7 @@ def lineage_paper(
 
     with errors():
         store()
-        found = lineage_of_paper(key, limit, offset)
+        found = lineage_of_paper(key, _page(limit, as_json), offset)
     if as_json:
         _json(found)
         return
@@ -150,7 +160,7 @@ def lineage_paper(
 @lineage_app.command("model")
 def lineage_model(
     version: Annotated[str, typer.Argument(help="A model version (`model list`).")],
-    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = None,
     offset: Annotated[int, typer.Option(min=0, help=OFFSET_HELP)] = 0,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -164,12 +174,21 @@ def lineage_model(
 
     with errors():
         store()
-        found = lineage_of_model(version, limit, offset)
+        found = lineage_of_model(version, _page(limit, as_json), offset)
     if as_json:
         _json(found)
         return
     _model(found["model"], "model")
-    own = found["model"]["campaign"]
+    fitted = found["fitted"]
+    if fitted is not None:  # a campaign's model: what it was fitted on, and its prior
+        trained = fitted["trained_on_trials"]
+        _say(f"fitted on {trained if trained is not None else 'its'} trial(s) of its campaign", 2)
+        if fitted["prior_model"] is not None:
+            scale = f" (scale {_number(fitted['prior_scale'])})" if fitted["prior_scale"] else ""
+            _say(f"prior mean: {fitted['prior_model']}{scale}", 2)
+    if found["prior"] is not None:
+        _model(found["prior"], "prior model")
+    own = fitted is not None
     _forward(found, "its campaign" if own else "campaigns whose models took it as their prior mean")
 
 
@@ -178,7 +197,7 @@ def lineage_material(
     formula: Annotated[
         str, typer.Argument(help="A formula, any spelling or multiple (Fe4O6 is Fe2O3; STO).")
     ],
-    limit: Annotated[int, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = 20,
+    limit: Annotated[int | None, typer.Option(min=1, max=1000, help=LIMIT_HELP)] = None,
     offset: Annotated[int, typer.Option(min=0, help="Trials skipped first (oldest first).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help=JSON_HELP)] = False,
 ) -> None:
@@ -193,7 +212,7 @@ def lineage_material(
 
     with errors():
         store()
-        found = lineage_of_material(formula, limit, offset)
+        found = lineage_of_material(formula, _page(limit, as_json), offset)
     if as_json:
         _json(found)
         return

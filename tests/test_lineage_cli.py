@@ -68,16 +68,18 @@ def test_a_paper_and_a_model_are_followed_forward(cli: CliRunner, chain: Chain) 
     assert "trials they proposed: 1, 1 measured" in text
     assert f"{CAMPAIGN} b0001 {chain.guided.id} {chain.guided.label} gp+prior completed tc=" in text
     as_json = json.loads(said(cli, "lineage", "paper", f"doi:{PAPER_A[0]}", "--json"))
-    assert as_json == lineage_of_paper(PAPER_A[0], limit=20)
+    assert as_json == lineage_of_paper(PAPER_A[0])  # the API's page
     model = said(cli, "lineage", "model", chain.prior, "--limit", "1")
     assert f"model {chain.prior} (gp, records:tc, unit K," in model
     assert "campaigns whose models took it as their prior mean: 1" in model
     own = said(cli, "lineage", "model", chain.model)  # a campaign's model: the trial it proposed
+    assert f"fitted on 2 trial(s) of its campaign\nprior mean: {chain.prior}" in own
+    assert f"prior model {chain.prior} (gp, records:tc, unit K," in own
     assert f"model {chain.model} (gp, campaign {CAMPAIGN}," in own and "its campaign: 1" in own
     assert f"{CAMPAIGN} b0001 {chain.guided.id}" in own
     assert "trials they proposed: 1, 1 measured" in model
     page = json.loads(said(cli, "lineage", "model", chain.prior, "--offset", "3", "--json"))
-    assert page == lineage_of_model(chain.prior, limit=20, offset=3)
+    assert page == lineage_of_model(chain.prior, offset=3)
     assert page["trials"]["items"] == [] and page["trials"]["total"] == 1
     past = said(cli, "lineage", "model", chain.prior, "--offset", "3")
     assert "trials they proposed: 1, 1 measured; none past --offset 3" in past

@@ -173,6 +173,11 @@ def test_a_models_trials_are_counted_whole_and_listed_a_page_at_a_time(
     assert own["model"]["campaign"] == CAMPAIGN and own["model"]["records"] is None
     assert [t["id"] for t in own["trials"]["items"]] == [chain.guided.id]
     assert own["trials"]["items"][0]["prior_model"] == chain.prior
+    # and back: the trials it was fitted on, the prior it took and that prior's papers
+    assert own["fitted"]["trained_on_trials"] == 2 and own["fitted"]["prior_model"] == chain.prior
+    assert own["prior"]["version"] == chain.prior and own["prior"]["records"]["used"] == 7
+    assert [p["key"] for p in own["prior"]["papers"]] == [KEY_A, KEY_B]
+    assert lineage_of_model(chain.prior)["fitted"] is None
 
 
 def test_models_no_campaign_used_and_models_of_no_records_say_so(chain: Chain) -> None:
