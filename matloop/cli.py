@@ -603,6 +603,26 @@ def _note_prior_target(campaign: Any) -> None:
             "the measurements by a scale factor, so a prior of another property is taken "
             "without an error; check it is the same quantity"
         )
+    _note_stale_prior(version)
+
+
+def _note_stale_prior(version: str) -> None:
+    """Say when records a prior model learned from were rejected or removed since."""
+    from db.lineage import property_model_lineage
+
+    records = property_model_lineage(version)["records"]
+    if not records or not (records["rejected"] or records["gone"]):
+        return
+    changed = [
+        f"{records['rejected']} rejected by a curator" if records["rejected"] else "",
+        f"{records['gone']} gone with their papers" if records["gone"] else "",
+    ]
+    err.print(
+        f"[yellow]note:[/yellow] prior {escape(version)} learned from {records['used']} "
+        f"literature records, {' and '.join(c for c in changed if c)} since: a model "
+        "trained on the records now (`matloop model train --records ...`) leaves them out "
+        f"(`matloop lineage model {escape(version)}` names them)"
+    )
 
 
 def _olympus_folder(given: Path) -> Path:

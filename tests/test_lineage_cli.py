@@ -133,3 +133,20 @@ def test_a_material_is_gathered_from_papers_and_campaigns(cli: CliRunner, chain:
     assert f"trials of it: 1, 1 measured\n{CAMPAIGN} b0001 {chain.guided.id}" in made
     missing = said(cli, "lineage", "material", "Fe2O3", code=1)
     assert "material: nothing stored of 'Fe2O3'" in missing
+
+
+def test_a_campaign_given_a_stale_prior_says_so(
+    cli: CliRunner, chain: Chain, tmp_path: Path
+) -> None:
+    def create(name: str) -> str:
+        pool = str(tmp_path / "borides.csv")
+        options = ["--composition", "formula", "--objective", "tc:max:K", "--prior", chain.prior]
+        return said(cli, "campaign", "create", name, "--from-csv", pool, *options)
+
+    assert "learned from 7" not in create("again")  # nothing changed since it was trained
+    LiteratureStore().reject_record(chain.record("Nb3Sn"), "another alloy's", "curator")
+    LiteratureStore().remove_paper(PAPER_B[0])
+    assert (
+        f"note: prior {chain.prior} learned from 7 literature records, 1 rejected by a "
+        "curator and 3 gone with their papers since"
+    ) in create("again2")
