@@ -264,8 +264,16 @@ class RejectedClaimDocument(Document):
     merged_ids = ListField(ObjectIdField())
     rejection = DictField(required=True)
     removed_at = DateTimeField(default=utcnow)
+    # what the record said, for a curator who lifts the rejection while it is gone
+    material = StringField()
+    property = StringField()
+    value = FloatField()
+    unit = StringField()
 
-    meta: dict[str, Any] = {"collection": "rejected_claims", "indexes": ["record_id"]}
+    meta: dict[str, Any] = {
+        "collection": "rejected_claims",
+        "indexes": ["record_id", "merged_ids"],
+    }
 
 
 LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
@@ -663,11 +671,26 @@ class LiteratureStore:
     def restore_record(self, record_id: str) -> dict[str, Any]:
         """Undo :meth:`reject_record`: the record is listed and trained on again.
 
+        A record gone with its last paper keeps its rejection for when a paper states it
+        again (:class:`RejectedClaimDocument`): undone, that is forgotten, and its row
+        says ``gone``.
+
         Raises:
             ValueError: naming ``id``, for text that is no record id.
             LookupError: ``record: no record ...`` when none has that id.
         """
-        return self._set_rejection(record_id, {"$unset": {"rejection": ""}})
+        try:
+            return self._set_rejection(record_id, {"$unset": {"rejection": ""}})
+        except LookupError:
+            (wanted,) = record_ids(record_id, "id")
+            claims = RejectedClaimDocument._get_collection()
+            claim = claims.find_one_and_delete(
+                {"$or": [{"record_id": wanted}, {"merged_ids": wanted}]}
+            )
+            if claim is None:
+                raise
+        said = {field: claim.get(field) for field in ("material", "property", "value", "unit")}
+        return {"id": str(claim["record_id"]), **said, "rejection": None, "gone": True}
 
     def _set_rejection(self, record_id: str, change: dict[str, Any]) -> dict[str, Any]:
         (wanted,) = record_ids(record_id, "id")
@@ -1758,6 +1781,7 @@ def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:
         "merged_ids": list(raw.get("merged_ids") or ()),
         "rejection": raw["rejection"],
         "removed_at": utcnow(),
+        **{field: raw.get(field) for field in ("material", "property", "value", "unit")},
     }
     RejectedClaimDocument._get_collection().update_one(
         {"key": raw["key"]}, {"$set": claim}, upsert=True, session=session

@@ -608,7 +608,15 @@ def literature_reject(
     what = (
         f"record {row['id']} ({row['material']} {row['property']} {row['value']:g} {row['unit']})"
     )
-    if undo:
+    if undo and row.get("gone"):
+        console.print(
+            escape(
+                f"restored {what}: gone with the papers that stated it; a paper stating it "
+                "again brings it back, no longer rejected"
+            ),
+            highlight=False,
+        )
+    elif undo:
         console.print(escape(f"restored {what}: listed and trained on again"), highlight=False)
     else:
         console.print(

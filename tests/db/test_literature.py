@@ -8,6 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from bson import ObjectId
 
 from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, connect, database
 from db.literature import (
@@ -1007,6 +1008,20 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     literature.remove_paper("doi:10.1/ta")  # not rejected now: nothing is remembered
     literature.ingest(misread)
     assert [r["value"] for r in literature.records({})[0]] == [4.4, 39.0]
+    # a rejection is lifted while the record is gone: it comes back listed
+    read_again = next(r for r in literature.records({})[0] if r["value"] == 4.4)["id"]
+    literature.reject_record(read_again, "tantalum's Tc", "curator")
+    literature.remove_paper("doi:10.1/ta")
+    lifted = literature.restore_record(read_again)
+    assert lifted == {
+        "id": read_again, "material": "MgB2", "property": "tc", "value": 4.4, "unit": "K",
+        "rejection": None, "gone": True,
+    }  # fmt: skip
+    assert RejectedClaimDocument.objects.count() == 0
+    literature.ingest(misread)
+    assert [r["value"] for r in literature.records({})[0]] == [4.4, 39.0]
+    with pytest.raises(LookupError, match="record: no record"):
+        literature.restore_record(str(ObjectId()))
 
 
 def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
