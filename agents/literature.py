@@ -108,6 +108,8 @@ class IngestSummary:
         records_merged: Readings added to existing records.
         records_rejected: Readings not stored: impossible (a Tc below 0 K or at 0 K), under a
             pressure that does not read as one, or of no material ("x = 0.05").
+        records_curator_rejected: Readings stored (new or merged) in records a curator
+            rejected, which stay rejected: left out of listings and training.
         seconds: Wall time.
         tagger: Registry version of the tagger the papers were read with.
         tagger_scores: Its held-out F1 scores (:func:`db.models.headline_metrics`:
@@ -125,6 +127,7 @@ class IngestSummary:
     records_new: int = 0
     records_merged: int = 0
     records_rejected: int = 0
+    records_curator_rejected: int = 0
     seconds: float = 0.0
     tagger: str | None = None
     tagger_scores: dict[str, float] = field(default_factory=dict)
@@ -418,6 +421,7 @@ def ingest_paths(
                     summary.records_new += outcome.records_new
                     summary.records_merged += outcome.records_merged
                     summary.records_rejected += outcome.records_rejected
+                    summary.records_curator_rejected += outcome.records_curator_rejected
                 else:  # a concurrent writer stored it meanwhile
                     summary.skipped += 1
                     summary.matched.append(stored_match(store, path, paper, outcome.paper_key))

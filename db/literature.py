@@ -297,6 +297,8 @@ class IngestReport:
     records_new: int = 0
     records_merged: int = 0
     records_rejected: int = 0  # readings not stored (literature.pipeline.rejection)
+    # readings, new or merged, of records a curator rejected: stored, and left out
+    records_curator_rejected: int = 0
 
 
 @dataclass(frozen=True)
@@ -597,7 +599,7 @@ class LiteratureStore:
         ]
         _insert(mentions, session)
         FailedFileDocument._get_collection().delete_one({"path": paper.source}, session=session)
-        new = merged = 0
+        new = merged = curator_rejected = 0
         collection = PropertyRecordDocument._get_collection()
         for record in extraction.records:
             source = _source(record, paper, passages, extraction.model_version)
@@ -617,11 +619,15 @@ class LiteratureStore:
                 return_document=ReturnDocument.AFTER,
             )
             if found is None:
-                document = _record_document(record, source, paper.key)
-                _insert([_with_remembered_rejection(document, session)], session)
+                document = _with_remembered_rejection(
+                    _record_document(record, source, paper.key), session
+                )
+                _insert([document], session)
                 new += 1
+                curator_rejected += bool(document.rejection)
             else:
                 merged += 1
+                curator_rejected += bool(found.get("rejection"))
                 completed = _completed(found, record)
                 if completed:
                     collection.update_one(
@@ -635,6 +641,7 @@ class LiteratureStore:
             records_new=new,
             records_merged=merged,
             records_rejected=extraction.records_rejected,
+            records_curator_rejected=curator_rejected,
         )
 
     def reject_record(self, record_id: str, reason: str, by: str) -> dict[str, Any]:

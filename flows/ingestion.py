@@ -130,6 +130,7 @@ def ingest_file(
         "records_new": report.records_new,
         "records_merged": report.records_merged,
         "records_rejected": report.records_rejected,
+        "records_curator_rejected": report.records_curator_rejected,
     }
 
 

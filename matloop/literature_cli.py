@@ -225,6 +225,13 @@ def literature_ingest(
         "pressure, or of no material); "
         f"{summary.papers_per_second:.2f} papers/s"
     )
+    if summary.records_curator_rejected:
+        err.print(
+            f"note: {summary.records_curator_rejected} of the readings are of records a "
+            "curator rejected (`literature reject`): they stay rejected, left out of "
+            "listings and training",
+            highlight=False,
+        )
     for path, older in summary.revised:
         err.print(
             escape(

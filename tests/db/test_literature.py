@@ -974,7 +974,8 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
     assert [r["value"] for r in literature.records({}, rejected="only")[0]] == [4.4]
     assert len(literature.records({}, rejected="include")[0]) == 2
     # another paper stating it again adds a source; the curator's word stands
-    literature.ingest(read("10.1/ta2", "MgB2 and Ta: Tc = 4.4 K.", ["MgB2"], ["4.4 K"]))
+    stated = literature.ingest(read("10.1/ta2", "MgB2 and Ta: Tc = 4.4 K.", ["MgB2"], ["4.4 K"]))
+    assert (stated.records_merged, stated.records_curator_rejected) == (1, 1)
     (again,) = literature.records({}, rejected="only")[0]
     assert again["n_papers"] == 2 and again["rejection"]["by"] == "curator"
     assert literature.restore_record(wrong["id"])["rejection"] is None
@@ -999,7 +1000,8 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     literature.reject_record(wrong["id"], "tantalum's Tc", "curator")
     assert literature.remove_paper("doi:10.1/ta").records_deleted == 1
     assert len(literature.records({}, rejected="include")[0]) == 1
-    literature.ingest(misread)  # the same paper again: the misreading stays rejected
+    report = literature.ingest(misread)  # the same paper again: the misreading stays rejected
+    assert (report.records_new, report.records_curator_rejected) == (1, 1)
     (again,) = literature.records({}, rejected="only")[0]
     assert again["id"] == wrong["id"]  # the id a model's record_ids name finds it again
     assert again["rejection"]["reason"] == "tantalum's Tc"
