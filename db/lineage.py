@@ -533,10 +533,14 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         raise ValueError(f"formula: {said}") from None
     reduced = records_query["formula_reduced"]["$eq"]
     registered = MaterialDocument._get_collection().find(
-        materials_query, {"formula": 1, "structure": 1}
+        materials_query, {"formula": 1, "formula_descriptive": 1, "structure": 1}
     )
     materials = [
-        {"id": str(row["_id"]), "formula": row["formula"], "structure": bool(row.get("structure"))}
+        {
+            "id": str(row["_id"]),
+            "formula": row.get("formula_descriptive") or row["formula"],  # as registered
+            "structure": bool(row.get("structure")),
+        }
         for row in registered.sort("formula", 1)
     ]
     fields = {**_RECORD_FIELDS, "papers": 1}

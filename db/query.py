@@ -1477,11 +1477,23 @@ def _formula_composition(name: str, value: Any, whole: bool) -> Composition:
     except ValueError as error:  # "formula: 'YBCO' is the abbreviation of ..."
         raise FilterError(f"filter: {name}: {str(error).removeprefix('formula: ')}") from None
     if composition is None:
+        if value[:1].isupper() and _VARIABLE_AMOUNT.search(value):  # a formula's start
+            raise FilterError(
+                f"filter: {name}: {value!r} has an amount that is a variable (x, y, z, δ), "
+                'which no stored formula has: write the amounts ("La1.85Sr0.15CuO4")'
+            )
         raise FilterError(
             f"filter: {name}: {value!r} is not a chemical formula (element symbols are "
             'case-sensitive: "MgB2")'
         )
     return composition
+
+
+#: An amount written as a variable: "La2-xSrxCuO4", "YBa2Cu3O7-δ", "Fe1+yTe". Not the y
+#: of Dy, the one element symbol with a lower-case letter among x, y, z.
+_VARIABLE_AMOUNT = re.compile(
+    r"[-+]\s*[xyzδ](?![a-z])|(?<=[A-Za-z\d])[xzδ](?![a-z])|(?<!D)y(?![a-z])"
+)
 
 
 def _canonical(text: str, whole: bool) -> str | None:

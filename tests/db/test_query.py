@@ -176,6 +176,10 @@ def test_a_formula_excluded_is_the_one_selected() -> None:
     [
         ('chemical_formula_reduced="mgb2"', "records", "'mgb2' is not a chemical formula"),
         ('chemical_formula_reduced="Qq2"', "materials", "'Qq2' is not a chemical formula"),
+        ('chemical_formula_reduced="xyz"', "records", "'xyz' is not a chemical formula"),
+        ('chemical_formula_reduced="La2-xSrxCuO4"', "records",
+         "'La2-xSrxCuO4' has an amount that is a variable (x, y, z, δ)"),
+        ('chemical_formula_reduced="Fe1+yTe"', "materials", "'Fe1+yTe' has an amount that is"),
         ("chemical_formula_reduced=2", "materials", "chemical_formula_reduced: 2 is not a string"),
         ('chemsys="Mg-b"', "materials", "chemsys: 'b' in 'Mg-b' is not an element symbol"),
         ('chemical_formula_reduced<"MgB2"', "records", "has no order: < does not apply"),
@@ -183,7 +187,7 @@ def test_a_formula_excluded_is_the_one_selected() -> None:
         ('chemical_formula_reduced STARTS WITH "Mg"', "materials", "STARTS and ENDS do not"),
         ('chemsys CONTAINS "Mg-B"', "materials", "chemsys: CONTAINS, STARTS and ENDS do not"),
     ],
-)
+)  # fmt: skip
 def test_a_formula_or_system_that_is_none_is_refused(
     text: str, resource: str, message: str
 ) -> None:
