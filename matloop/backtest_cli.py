@@ -15,10 +15,11 @@ import json
 import math
 import secrets
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+
+from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params
 
 #: What a backtest compares unless told: a BoTorch-default GP, and the strategy the
 #: acquisition benchmark found best (benchmarks/results/acquisition.md). Random sampling
@@ -27,24 +28,11 @@ DEFAULT_STRATEGIES = ("botorch", "gp+top+iwarp+warp+endgame")
 
 
 def backtest(
-    from_csv: Annotated[
-        Path | None, typer.Option(help="CSV table of measured points: the pool.")
-    ] = None,
-    from_olympus: Annotated[
-        Path | None,
-        typer.Option(help="Olympus data set folder, or the name of one shipped (photo_pce10)."),
-    ] = None,
-    objective: Annotated[
-        list[str] | None,
-        typer.Option(help="NAME:max|min[:UNIT], a column of --from-csv (repeatable)."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
-    ] = None,
-    composition: Annotated[
-        str | None,
-        typer.Option(help="Formula column of --from-csv: candidates become compositions."),
-    ] = None,
+    from_csv: FromCsv = None,
+    from_olympus: FromOlympus = None,
+    objective: Objectives = None,
+    param: Params = None,
+    composition: CompositionColumn = None,
     strategy: Annotated[
         list[str] | None,
         typer.Option(

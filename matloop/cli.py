@@ -27,6 +27,7 @@ from matloop.flows_cli import flows_app
 from matloop.lineage_cli import lineage_app
 from matloop.literature_cli import literature_app
 from matloop.model_cli import model_app
+from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params
 from matloop.settings import Settings
 
 if TYPE_CHECKING:
@@ -354,20 +355,10 @@ def _parse_constraint(text: str) -> Any:
 @campaign_app.command("create")
 def campaign_create(
     name: str,
-    from_csv: Annotated[
-        Path | None, typer.Option(help="CSV table of measured points (a pool).")
-    ] = None,
-    from_olympus: Annotated[
-        Path | None,
-        typer.Option(help="Olympus data set folder, or the name of one shipped (photo_pce10)."),
-    ] = None,
-    objective: Annotated[
-        list[str] | None,
-        typer.Option(help="NAME:max|min[:UNIT]; results in other pint units convert (repeatable)."),
-    ] = None,
-    param: Annotated[
-        list[str] | None, typer.Option(help="Parameter column (repeatable; default: all others).")
-    ] = None,
+    from_csv: FromCsv = None,
+    from_olympus: FromOlympus = None,
+    objective: Objectives = None,
+    param: Params = None,
     strategy: Annotated[
         str,
         typer.Option(
@@ -389,10 +380,7 @@ def campaign_create(
             help="qlognei, qucb, qlogei, qsr, top, topk, portfolio or rl:VERSION (a policy)."
         ),
     ] = None,
-    composition: Annotated[
-        str | None,
-        typer.Option(help="Formula column of --from-csv: candidates become compositions."),
-    ] = None,
+    composition: CompositionColumn = None,
     label: Annotated[
         str | None,
         typer.Option(
