@@ -9,6 +9,7 @@ from types import ModuleType, SimpleNamespace
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
 from agents import CampaignAgent
 from benchmarks.scripts import sibling
@@ -67,6 +68,13 @@ def mongodb_uri(mongodb_server: str) -> Iterator[str]:
 @pytest.fixture
 def store(mongodb_uri: str) -> CampaignStore:
     return CampaignStore()
+
+
+@pytest.fixture
+def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    """A runner of ``matloop`` commands on the test's fresh database."""
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    return CliRunner()
 
 
 @pytest.fixture(scope="session")

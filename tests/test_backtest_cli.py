@@ -15,12 +15,6 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
-@pytest.fixture
 def table(tmp_path: Path) -> Path:
     """40 measured points of a smooth curve: its best rows lie near x = 0.7."""
     path = tmp_path / "measured.csv"

@@ -19,12 +19,6 @@ OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 EXAMPLES = REPO / "examples"
 
 
-@pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
 def _ok(cli: CliRunner, *args: str) -> str:
     result = cli.invoke(app, list(args))
     assert result.exit_code == 0, result.output

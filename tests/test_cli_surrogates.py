@@ -22,12 +22,6 @@ BULK_MODULUS = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_m
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
-@pytest.fixture
 def composition_pool_csv(tmp_path: Path) -> Path:
     """60 measured compositions (AFLOW bulk moduli, GPa), sodium nitride's "NaN" included."""
     if not BULK_MODULUS.is_dir():

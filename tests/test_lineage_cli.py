@@ -18,12 +18,6 @@ pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
-@pytest.fixture
 def chain(cli: CliRunner, store: CampaignStore, tmp_path: Path) -> Chain:
     return build_chain(store, tmp_path)
 

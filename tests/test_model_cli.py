@@ -27,12 +27,6 @@ TINY = ["--members", "1", "--epochs", "3", "--patience", "3", "--batch-size", "1
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
-@pytest.fixture
 def bulk_csv(tmp_path: Path) -> Path:
     """The first 40 rows (formula, bulk modulus in GPa) of the AFLOW training split."""
     if not DATA.is_file():

@@ -26,12 +26,6 @@ BULK = REPO.parent / "shared" / "data" / "property" / "aflow__ael_bulk_modulus_v
 HELD_OUT = ["BaO", "LiCl", "NaBr", "KF", "CsCl"]
 
 
-@pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    return CliRunner()
-
-
 def one_line(output: str) -> str:
     return " ".join(output.split())  # Rich wraps long lines
 
