@@ -34,15 +34,21 @@ from discovery.spaces import SearchSpace
 
 
 def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC, marked ``Z``, or None.
+    """ISO 8601 in UTC to the millisecond, marked ``Z``, or None.
 
-    MongoDB stores UTC and returns naive datetimes; an aware one is converted to UTC first.
+    MongoDB stores UTC to the millisecond and returns naive datetimes; an aware one is
+    converted to UTC first. Always three decimals (``...:01.000Z``), so that a column of
+    times reads alike, whether a time was read back or not stored yet.
+
+    Example:
+        >>> iso(datetime(2026, 12, 6, 18, 48, 1)), iso(datetime(2026, 12, 6, 18, 48, 0, 942123))
+        ('2026-12-06T18:48:01.000Z', '2026-12-06T18:48:00.942Z')
     """
     if value is None:
         return None
     if value.tzinfo is not None:
         value = value.astimezone(UTC).replace(tzinfo=None)
-    return value.isoformat() + "Z"
+    return value.isoformat(timespec="milliseconds") + "Z"
 
 
 def campaign_to_document(campaign: Campaign) -> CampaignDocument:
