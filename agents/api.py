@@ -1229,10 +1229,8 @@ class Service:
         in none of its trials (its fraction 0), and these names on other campaigns are a 400.
         """
         campaign = self.store.get(name)
-        parameters = campaign.space.parameters
-        composition = element_fractions(campaign.space)
-        query = optimade_to_mongo(filter, "trials", parameters=parameters, composition=composition)
-        order = mongo_sort(sort, "trials", parameters=parameters)
+        query = self.store.trial_query(campaign, filter)
+        order = mongo_sort(sort, "trials", parameters=campaign.space.parameters)
         trials, total = self.store.page_trials(name, query, limit, offset, order)
         rows = [trial_json(t, campaign.space) for t in trials]
         return listing(rows, total, limit, offset, fmt, trial_columns(campaign))

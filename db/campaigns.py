@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from bson.errors import InvalidId
 from mongoengine import Document, NotUniqueError, ValidationError
+from pymongo import UpdateOne
 from pymongo.client_session import ClientSession
 from pymongo.collection import Collection, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
@@ -45,7 +46,8 @@ from db.documents import (
     utcnow,
 )
 from db.models import FIT_METRIC, load_model_record, model_digest, register_model
-from db.query import DEFAULT_ORDERS, SortKey, identifier
+from db.query import DEFAULT_ORDERS, SortKey, identifier, optimade_to_mongo
+from discovery.compositions import element_fractions, present_elements
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
     Campaign,
@@ -58,6 +60,7 @@ from discovery.domain import (
     TrialStatus,
     same_reading,
 )
+from discovery.spaces import SearchSpace
 
 T = TypeVar("T")
 #: Proposal requests a campaign remembers with their batches (CampaignStore.proposed_for):
@@ -80,6 +83,8 @@ GIVEN_UP_BY_UNNAMED = "(unnamed)"
 GIVEN_UP_BY_CLOSE = "(close)"
 #: An instrument's lease on a trial when it asks for none (s).
 DEFAULT_LEASE_SECONDS = 600.0
+#: Trials an upgrade step writes per request.
+UPGRADE_BATCH = 1000
 
 
 class CampaignNotFoundError(LookupError):
@@ -206,6 +211,55 @@ def _trials() -> Collection[Any]:
 
 def _sequence(row: dict[str, Any]) -> int:
     return int(row["sequence"])
+
+
+def _space_elements(space: Any) -> list[str] | None:
+    """The element symbols of a stored space's molar fractions; None where it has none.
+
+    Also None for a space stored under older rules, which no longer reads as a space.
+    """
+    try:
+        return element_fractions(SearchSpace.from_dict(space, check_room=False))
+    except ValueError:
+        return None
+
+
+def _composition_of(campaign: ObjectId) -> list[str] | None:
+    """The element symbols of a stored campaign's molar fractions (:func:`_space_elements`)."""
+    row = CampaignDocument._get_collection().find_one({"_id": campaign}, {"space": 1})
+    return None if row is None else _space_elements(row.get("space"))
+
+
+def fill_trial_elements() -> None:
+    """Give composition campaigns' trials their ``elements`` and ``nelements`` (upgrade step).
+
+    Trials stored before they were kept lack them, and filters would read those trials'
+    compositions from their fraction parameters, scanning (:meth:`CampaignStore.trial_query`).
+    Each gets them as a new trial does (:func:`db.convert.trial_to_document`); other
+    campaigns' trials get none. Idempotent and safe beside a concurrent run: only trials
+    without them are read, and each update is filtered on the count still missing (a
+    trial's parameters never change).
+    """
+    for row in CampaignDocument._get_collection().find({}, {"space": 1}):
+        composition = _space_elements(row.get("space"))
+        if composition is None:
+            continue
+        lacking = {"campaign": row["_id"], "nelements": {"$exists": False}}
+        updates = [
+            UpdateOne(
+                {"_id": trial["_id"], "nelements": {"$exists": False}},
+                {"$set": _elements_fields(composition, trial.get("parameters") or {})},
+            )
+            for trial in _trials().find(lacking, {"parameters": 1})
+        ]
+        for start in range(0, len(updates), UPGRADE_BATCH):
+            _trials().bulk_write(updates[start : start + UPGRADE_BATCH], ordered=False)
+
+
+def _elements_fields(composition: Sequence[str], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's ``elements`` and ``nelements``, from its fraction parameters."""
+    present = present_elements(composition, parameters)
+    return {"elements": present, "nelements": len(present)}
 
 
 def _transaction(work: Callable[[ClientSession], T]) -> T:
@@ -609,13 +663,16 @@ class CampaignStore:
         if not trials:
             return []
         campaign = self._id(name)
+        composition = _composition_of(campaign)  # a composition's trials store their elements
 
         def work(session: ClientSession) -> list[TrialDocument]:
             # The sequences are taken in the transaction: a close (which writes the same
             # campaign document) then commits wholly before or after this batch.
             remembered = None if request is None else {"id": request, "batch": trials[0].batch}
             start = self._allocate(campaign, name, len(trials), session, batches, remembered)
-            documents = [trial_to_document(t, campaign, start + i) for i, t in enumerate(trials)]
+            documents = [
+                trial_to_document(t, campaign, start + i, composition) for i, t in enumerate(trials)
+            ]
             for document in documents:
                 document.id = ObjectId()
             _insert(documents, session)
@@ -1065,6 +1122,40 @@ class CampaignStore:
             f"trial {trial_id} was already {how}{why}; {_who(giver)} did not give it up, "
             f"so this is not a repeat{hint}"
         )
+
+    def trial_query(self, campaign: Campaign, text: str) -> dict[str, Any]:
+        """The MongoDB query of OPTIMADE filter ``text`` on ``campaign``'s trials.
+
+        A composition campaign's ``elements`` and ``nelements`` are tested where its
+        trials store them (every trial does, once :func:`fill_trial_elements` has run):
+        an index serves them. Else they are read from the trials' fraction parameters,
+        which reads every trial of the campaign (a count of elements sums one term per
+        element of the space for each).
+
+        Raises:
+            db.query.FilterError: naming the problem (:func:`db.query.optimade_to_mongo`).
+        """
+        space = campaign.space
+        composition = element_fractions(space)
+        # asked only where a filter may name them: one read, not one per listing
+        stored = bool(text.strip()) and composition is not None
+        return optimade_to_mongo(
+            text,
+            "trials",
+            parameters=space.parameters,
+            composition=composition,
+            elements_stored=stored and self.elements_stored(campaign.name),
+        )
+
+    def elements_stored(self, name: str) -> bool:
+        """Whether every trial of campaign ``name`` stores its ``elements`` and ``nelements``.
+
+        A composition campaign's trials do, but for those an older matloop stored that the
+        upgrade has not reached (a reader's credentials cannot run it); other campaigns'
+        trials store neither. One indexed read.
+        """
+        lacking = {"campaign": self._id(name), "nelements": None}  # None: missing too
+        return _trials().find_one(lacking, {"_id": 1}) is None
 
     def page_trials(
         self,

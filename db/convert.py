@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +17,7 @@ from db.documents import (
     SettingsEmbedded,
     TrialDocument,
 )
+from discovery.compositions import present_elements
 from discovery.domain import (
     Campaign,
     CampaignSettings,
@@ -135,14 +136,30 @@ def candidate_from_raw(raw: dict[str, Any]) -> Candidate:
 
 
 def trial_to_document(
-    trial: Trial, campaign: CampaignDocument | ObjectId, sequence: int
+    trial: Trial,
+    campaign: CampaignDocument | ObjectId,
+    sequence: int,
+    composition: Sequence[str] | None = None,
 ) -> TrialDocument:
-    """Domain trial -> document (not saved); ``sequence`` orders trials within a campaign."""
+    """Domain trial -> document (not saved).
+
+    Args:
+        trial: The trial.
+        campaign: Its campaign.
+        sequence: Its place among the campaign's trials.
+        composition: The element symbols of the campaign's molar fractions
+            (:func:`discovery.compositions.element_fractions` of its space): the document
+            stores the elements the trial holds, and how many; None (a space without
+            them): neither.
+    """
+    present = None if composition is None else present_elements(composition, trial.parameters)
     return TrialDocument(
         campaign=campaign,
         sequence=sequence,
         batch=trial.batch,
         parameters=dict(trial.parameters),
+        elements=present,
+        nelements=None if present is None else len(present),
         candidate=trial.candidate,
         label=trial.label,
         status=trial.status.value,

@@ -235,6 +235,12 @@ class TrialDocument(Document):
     parameters = DictField(required=True)
     candidate = IntField(null=True, min_value=0)
     label = StringField(null=True)  # its candidate's: what the lab knows it by
+    # A composition campaign's trial: the elements its fraction parameters hold
+    # (discovery.compositions.present_elements: float noise is none), alphabetical, and how
+    # many, which trial filters' elements and nelements test. Absent on other campaigns'
+    # trials (and on trials stored before them, until the upgrade).
+    elements = ListField(StringField(), default=None)
+    nelements = IntField(min_value=0)
     status = StringField(required=True, choices=[s.value for s in TrialStatus])
     strategy = StringField(null=True)
     model_version = StringField(null=True)
@@ -271,6 +277,12 @@ class TrialDocument(Document):
             ["campaign", "status", "sequence"],
             ["campaign", "status", "lease_expires_at"],
             ["campaign", "batch"],
+            # A composition campaign's trials filtered by element or by count: one index
+            # each. With one over campaign, nelements and elements, SecantusDB reads every
+            # trial of the campaign for an element, and its <= on nelements misses the
+            # bound (0.7.0b3: nelements <= 2 found no trial of 2 elements).
+            ["campaign", "elements"],
+            ["campaign", "nelements"],
             "model_version",
         ],
     }

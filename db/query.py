@@ -7,9 +7,10 @@ parameters (``parameters.<parameter>``) and whether a result meets its outcome
 constraints (``feasible = true``), each checked against the campaign. An element's molar
 fraction is ``fraction.<element>`` on every resource with a composition (``fraction.fe >=
 0.1 AND fraction.fe < 0.3``), and a composition campaign's trials take the composition
-names materials take (``elements HAS "Fe"``, ``nelements``, ``chemical_formula_reduced``),
-read as tests of their fraction parameters. Operands are read
-as writes read them: a formula as a material is registered
+names materials take (``elements HAS "Fe"``, ``nelements``, ``chemical_formula_reduced``):
+its elements and their count as the trials store them, where they do, else as tests of
+their fraction parameters, as a formula is. Operands are read as writes read them: a
+formula as a material is registered
 (:func:`literature.formulas.read_formula`: ``STO`` is SrTiO3), a DOI or paper key in any
 of its spellings (a doi.org link, a bare DOI) as papers store it.
 """
@@ -19,7 +20,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any
@@ -179,11 +180,15 @@ FRACTION = "fraction"
 FRACTION_FIELDS: dict[str, str] = {"materials": "fractions", "records": "fractions"}
 
 #: Resources whose composition is their campaign's molar-fraction parameters (a
-#: composition space's, :func:`discovery.compositions.element_fractions`): nothing stored
-#: names their elements or formula, so these names, as materials take them, are tests of
-#: the parameters, and ``fraction.<element>`` is the element's parameter.
+#: composition space's, :func:`discovery.compositions.element_fractions`): these names,
+#: as materials take them, are tests of the parameters, and ``fraction.<element>`` is the
+#: element's parameter; but ``elements`` and ``nelements`` are tests of the elements and
+#: count the documents store beside them (:data:`STORED_ELEMENTS`), where they do.
 COMPOSITION_RESOURCES = frozenset({"trials"})
 COMPOSITION_NAMES = ("elements", "nelements", "chemical_formula_reduced")
+#: Where a composition resource's documents store the symbols of the elements present
+#: (alphabetical, :func:`discovery.compositions.present_elements`) and how many.
+STORED_ELEMENTS = ("elements", "nelements")
 
 
 #: Resources a filter may test with ``feasible = true`` / ``false``: whether a result
@@ -249,12 +254,36 @@ class _Scope:
         constraints: Outcome constraints (``feasible``).
         composition: The element symbols of the space's molar fractions (``elements``,
             ``fraction.<element>`` ...); None where the space has none.
+        elements_stored: Whether every trial stores its elements and their count
+            (:data:`STORED_ELEMENTS`), which ``elements`` and ``nelements`` then test.
     """
 
     outcomes: Sequence[str] = ()
     parameters: Sequence[Parameter] = ()
     constraints: Sequence[OutcomeConstraint] = ()
     composition: Sequence[str] | None = None
+    elements_stored: bool = False
+
+
+@dataclass(frozen=True)
+class _Elements:
+    """A composition campaign's elements, and whether its trials store those they hold.
+
+    Iterating and ``in`` are over ``symbols``.
+
+    Attributes:
+        symbols: The element symbols of the space's molar fractions.
+        stored: Whether every trial stores its elements and count (:data:`STORED_ELEMENTS`).
+    """
+
+    symbols: tuple[str, ...]
+    stored: bool = False
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.symbols)
+
+    def __contains__(self, symbol: object) -> bool:
+        return symbol in self.symbols
 
 
 @lru_cache(maxsize=1)
@@ -306,6 +335,7 @@ def optimade_to_mongo(
     parameters: Sequence[Parameter] = (),
     constraints: Sequence[OutcomeConstraint] = (),
     composition: Sequence[str] | None = None,
+    elements_stored: bool = False,
 ) -> dict[str, Any]:
     """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
 
@@ -323,6 +353,10 @@ def optimade_to_mongo(
         {'$or': [{'values.g': {'$lt': 0.0}}]}
         >>> optimade_to_mongo('elements HAS "Fe"', "trials", composition=["Fe", "O"])
         {'parameters.Fe': {'$gt': 1e-12}}
+        >>> optimade_to_mongo(
+        ...     "nelements <= 2", "trials", composition=["Fe", "O"], elements_stored=True
+        ... )
+        {'nelements': {'$lte': 2}}
         >>> optimade_to_mongo("fraction.sr >= 0.02", "records")
         {'fractions.Sr': {'$gte': 0.02}}
 
@@ -341,6 +375,10 @@ def optimade_to_mongo(
             trials filter tests as ``elements``, ``nelements``,
             ``chemical_formula_reduced`` and ``fraction.<element>``; None (a space
             without them): those names are refused.
+        elements_stored: Whether every trial of the campaign stores its elements and
+            their count (:data:`STORED_ELEMENTS`;
+            :meth:`db.campaigns.CampaignStore.elements_stored`): ``elements`` and
+            ``nelements`` are then tests of those, else of the fraction parameters.
 
     Raises:
         FilterError: naming the problem (syntax, or a field and the fields allowed).
@@ -352,7 +390,7 @@ def optimade_to_mongo(
         query = transformer.transform(parser.parse(text))
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
-    scope = _Scope(outcomes, parameters, constraints, composition)
+    scope = _Scope(outcomes, parameters, constraints, composition, elements_stored)
     return _rename(query, FIELDS[resource], resource, scope)
 
 
@@ -1039,7 +1077,7 @@ def _accepts(test: Mapping[str, Any], value: float | None) -> bool:
     return True
 
 
-def _composition(name: str, scope: _Scope) -> Sequence[str]:
+def _composition(name: str, scope: _Scope) -> _Elements:
     """The elements of the campaign's molar fractions, which ``name`` tests.
 
     Raises:
@@ -1051,7 +1089,7 @@ def _composition(name: str, scope: _Scope) -> Sequence[str]:
             "that are molar fractions of elements, summing to 1), so its trials have no "
             "elements, formula or fractions; filter on its parameters (parameters.<parameter>)"
         )
-    return scope.composition
+    return _Elements(tuple(scope.composition), scope.elements_stored)
 
 
 def _element_symbols(name: str, symbols: Sequence[Any]) -> list[str]:
@@ -1068,7 +1106,7 @@ _EVERY: dict[str, Any] = {"_id": {"$exists": True}}
 _NONE: dict[str, Any] = {"_id": {"$exists": False}}
 
 
-def _present(symbol: str, space: Sequence[str]) -> dict[str, Any]:
+def _present(symbol: str, space: _Elements) -> dict[str, Any]:
     """Trials whose composition holds ``symbol``: its fraction above :data:`ZERO_FRACTION`.
 
     None, for an element the campaign lacks.
@@ -1078,7 +1116,7 @@ def _present(symbol: str, space: Sequence[str]) -> dict[str, Any]:
     return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$gt": ZERO_FRACTION}}
 
 
-def _absent(symbol: str, space: Sequence[str]) -> dict[str, Any]:
+def _absent(symbol: str, space: _Elements) -> dict[str, Any]:
     """Trials whose composition lacks ``symbol`` (a fraction of noise, or none).
 
     All, for an element the campaign lacks.
@@ -1086,6 +1124,43 @@ def _absent(symbol: str, space: Sequence[str]) -> dict[str, Any]:
     if symbol not in space:
         return _EVERY
     return {f"{PARAMETER_FIELDS['trials']}.{symbol}": {"$not": {"$gt": ZERO_FRACTION}}}
+
+
+def _any_present(symbols: Sequence[str], space: _Elements) -> dict[str, Any]:
+    """Trials holding one of ``symbols`` at least (none listed, or none the campaign's: none)."""
+    if not space.stored:
+        return _any([_present(e, space) for e in symbols])
+    held = [e for e in symbols if e in space]
+    return _stored_elements("$in", held) if held else _NONE
+
+
+def _all_present(symbols: Sequence[str], space: _Elements) -> dict[str, Any]:
+    """Trials holding each of ``symbols`` (none listed: every trial)."""
+    if not space.stored:
+        return _all([_present(e, space) for e in symbols])
+    if any(e not in space for e in symbols):
+        return _NONE
+    return _stored_elements("$all", symbols) if symbols else _EVERY
+
+
+def _all_absent(symbols: Sequence[str], space: _Elements) -> dict[str, Any]:
+    """Trials holding none of ``symbols`` (none listed, or none the campaign's: every trial)."""
+    if not space.stored:
+        return _all([_absent(e, space) for e in symbols])
+    held = [e for e in symbols if e in space]
+    return _stored_elements("$nin", held) if held else _EVERY
+
+
+def _stored_elements(op: str, symbols: Sequence[str]) -> dict[str, Any]:
+    """``op`` (``$in``, ``$all``, ``$nin``) of ``symbols`` on the elements trials store.
+
+    One symbol's ``$in`` or ``$all`` is written as equality (``elements HAS "Fe"``): a
+    plain lookup in the campaign's index of elements.
+    """
+    field = STORED_ELEMENTS[0]
+    if len(symbols) == 1 and op != "$nin":
+        return {field: symbols[0]}
+    return {field: {op: list(symbols)}}
 
 
 def _any(queries: Sequence[dict[str, Any]]) -> dict[str, Any]:
@@ -1098,14 +1173,21 @@ def _all(queries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     return _EVERY if not queries else queries[0] if len(queries) == 1 else {"$and": list(queries)}
 
 
-def _count(space: Sequence[str], op: str, n: float) -> dict[str, Any]:
-    """Trials whose number of elements present compares with ``n`` as ``op`` says."""
+def _count(space: _Elements, op: str, n: float) -> dict[str, Any]:
+    """Trials whose number of elements present compares with ``n`` as ``op`` says.
+
+    The count stored, else a sum over the space's elements of one where the element's
+    fraction is present (SecantusDB evaluates it on every trial of the campaign: seconds
+    for thousands of trials over dozens of elements).
+    """
+    if space.stored:
+        return {STORED_ELEMENTS[1]: {op: n}}
     field = PARAMETER_FIELDS["trials"]
     present = [{"$cond": [{"$gt": [f"${field}.{e}", ZERO_FRACTION]}, 1, 0]} for e in space]
     return {"$expr": {op: [{"$add": present}, n]}}
 
 
-def _known(space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+def _known(space: _Elements, op: str, operand: Any) -> dict[str, Any]:
     """``IS KNOWN`` / ``IS UNKNOWN`` of a trial's composition: some element present, or none.
 
     Args:
@@ -1114,6 +1196,8 @@ def _known(space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
         operand: ``$exists``'s truth, or None.
     """
     known = bool(operand) if op == "$exists" else op == "$ne"
+    if space.stored:
+        return _count(space, "$gt" if known else "$eq", 0)
     present = _any([_present(symbol, space) for symbol in space])
     return present if known else {"$nor": [present]}
 
@@ -1160,7 +1244,7 @@ def _tests(node: Any, clause: Callable[[str, Any], dict[str, Any]]) -> dict[str,
 _ELEMENT_TESTS = frozenset({"#only", "$in", "$eq", "$all", "$nin", "$ne"})
 
 
-def _element_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+def _element_clause(name: str, space: _Elements, op: str, operand: Any) -> dict[str, Any]:
     """One test of a trial's ``elements``: HAS (ALL, ANY, ONLY), LENGTH, IS KNOWN."""
     if op == "$exists" or operand is None:
         return _known(space, op, operand)
@@ -1168,7 +1252,7 @@ def _element_clause(name: str, space: Sequence[str], op: str, operand: Any) -> d
         return _count(space, *_size(name, operand))
     if op == "$elemMatch" and isinstance(operand, dict) and set(operand) == {"$nin"}:
         outside = set(space) - set(_element_symbols(name, operand["$nin"]))
-        return _any([_present(e, space) for e in space if e in outside])  # HAS ONLY's opposite
+        return _any_present([e for e in space if e in outside], space)  # HAS ONLY's opposite
     if op not in _ELEMENT_TESTS:
         raise FilterError(
             f"filter: {name}: only HAS, HAS ALL, HAS ANY, HAS ONLY, LENGTH and IS KNOWN "
@@ -1176,22 +1260,22 @@ def _element_clause(name: str, space: Sequence[str], op: str, operand: Any) -> d
         )
     listed = _element_symbols(name, operand if isinstance(operand, list) else [operand])
     if op == "#only":  # HAS ONLY under NOT, which upstream leaves unexpanded
-        return _all([_absent(e, space) for e in space if e not in listed])
+        return _all_absent([e for e in space if e not in listed], space)
     if op in ("$in", "$eq"):  # HAS, HAS ANY (= of a list holding it, as MongoDB reads it)
-        return _any([_present(e, space) for e in listed])
+        return _any_present(listed, space)
     if op == "$all":
-        return _all([_present(e, space) for e in listed])
-    return _all([_absent(e, space) for e in listed])  # $nin, $ne: NOT HAS
+        return _all_present(listed, space)
+    return _all_absent(listed, space)  # $nin, $ne: NOT HAS
 
 
-def _entry_clause(space: Sequence[str], index: int, op: str, operand: Any) -> dict[str, Any]:
+def _entry_clause(space: _Elements, index: int, op: str, operand: Any) -> dict[str, Any]:
     """The grammar's own test that element ``index`` exists (or not): a count of elements."""
     if op != "$exists":
         raise FilterError(f"filter: elements.{index} cannot be filtered on for trials")
     return _count(space, "$gt" if operand else "$lte", index)
 
 
-def _count_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+def _count_clause(name: str, space: _Elements, op: str, operand: Any) -> dict[str, Any]:
     """One test of a trial's ``nelements``: a comparison with a number, IS KNOWN."""
     _value_tests(name, {op: operand})
     if op == "$exists" or operand is None:
@@ -1199,7 +1283,7 @@ def _count_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dic
     return _count(space, op, _operand(name, "number", operand))
 
 
-def _formula_clause(name: str, space: Sequence[str], op: str, operand: Any) -> dict[str, Any]:
+def _formula_clause(name: str, space: _Elements, op: str, operand: Any) -> dict[str, Any]:
     """One test of a trial's ``chemical_formula_reduced``: ``=`` or ``!=`` a formula, IS KNOWN.
 
     A formula is read as the other resources read it (:func:`_formula_composition`), and

@@ -335,6 +335,30 @@ def formula_of(space: SearchSpace, parameters: Mapping[str, Any]) -> str | None:
     return reduced_formula(held) if held else None
 
 
+def present_elements(names: Sequence[str], parameters: Mapping[str, Any]) -> list[str]:
+    """The elements a point of a composition space holds, alphabetical.
+
+    Those of ``names`` whose fraction is above :data:`ZERO_FRACTION` (float noise is no
+    element), as :func:`formula_of` reads them: what a composition campaign's trial stores
+    as its ``elements``. A fraction missing or not a number is none.
+
+    Example:
+        >>> present_elements(["Li", "Fe", "O"], {"Li": 4e-17, "Fe": 0.3, "O": 0.7})
+        ['Fe', 'O']
+
+    Args:
+        names: The space's element symbols (:func:`element_fractions`).
+        parameters: The point: symbol -> molar fraction.
+    """
+    return sorted(
+        name
+        for name in names
+        if isinstance(fraction := parameters.get(name), int | float)
+        and not isinstance(fraction, bool)
+        and fraction > ZERO_FRACTION
+    )
+
+
 def reduced_formula(fractions: Mapping[str, float]) -> str:
     """The formula a lab makes of a composition, every element at its own amount.
 

@@ -1413,14 +1413,8 @@ def _filtered_trials(agent: Any, trials: list[Any], text: str) -> list[Any]:
         CommandError: naming ``--filter``, for a filter that does not parse or names a
             field trials do not have.
     """
-    from db.query import optimade_to_mongo
-    from discovery.compositions import element_fractions
-
-    space = agent.campaign.space
     try:
-        query = optimade_to_mongo(
-            text, "trials", parameters=space.parameters, composition=element_fractions(space)
-        )
+        query = agent.store.trial_query(agent.campaign, text)
     except ValueError as error:  # FilterError: "filter: " and the problem
         raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
     kept, _ = agent.store.page_trials(agent.campaign.name, query, max(1, len(trials)), 0)
