@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.campaign import CampaignAgent, CampaignStatus
+from agents.campaign import CampaignAgent, CampaignStatus, campaign_planner, with_stored_strategy
 from agents.oracles import LookupOracle, Oracle
 from db import CampaignNotFoundError, CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import CampaignSettings
+from discovery.domain import Campaign, CampaignSettings
 
 
 @dataclass(frozen=True)
@@ -113,14 +113,22 @@ def compare_strategies(
     rounds: int,
     prefix: str,
     on_round: Callable[[str, RoundReport], None] | None = None,
+    on_run: Callable[[RunOutcome], None] | None = None,
 ) -> list[RunOutcome]:
     """Run each strategy with each seed as its own stored campaign on a lookup pool.
 
     Campaigns are named ``{prefix}-{strategy}-s{seed}``, with any character a campaign
     name cannot hold (``+``, ``:``) as ``_``; existing ones of that name are replaced so
     that a comparison always starts fresh. Each has the budget its rounds spend, so that
-    an endgame knows its last batches.
+    an endgame knows its last batches. Every strategy is checked against the data set
+    (its objectives, its space) before the first runs; ``on_run`` hears of each run done.
+
+    Raises:
+        ValueError: ``strategy S: ...`` for one the data set's campaigns cannot take.
     """
+    budget = initial + rounds * batch_size
+    for strategy in strategies:
+        _check_strategy(dataset, CampaignSettings(strategy, initial, batch_size, budget=budget))
     outcomes = []
     for strategy in strategies:
         for seed in seeds:
@@ -128,7 +136,6 @@ def compare_strategies(
             with contextlib.suppress(CampaignNotFoundError):
                 store.delete(name)
             # the budget the rounds spend: an endgame strategy knows its last batches
-            budget = initial + rounds * batch_size
             settings = CampaignSettings(strategy, initial, batch_size, seed, budget=budget)
             agent = CampaignAgent.from_dataset(store, name, dataset, settings)
             oracle = LookupOracle.from_candidates(store.candidates(name))
@@ -138,20 +145,37 @@ def compare_strategies(
             seconds = time.perf_counter() - start
             efficiency = status.efficiency
             assert efficiency is not None  # a lookup pool always has reference values
-            outcomes.append(
-                RunOutcome(
-                    strategy,
-                    seed,
-                    name,
-                    status.best_so_far,
-                    efficiency.top_fraction,
-                    efficiency.enhancement_factor,
-                    efficiency.acceleration_factor,
-                    float(status.best_so_far[-1]),
-                    seconds,
-                )
+            outcome = RunOutcome(
+                strategy,
+                seed,
+                name,
+                status.best_so_far,
+                efficiency.top_fraction,
+                efficiency.enhancement_factor,
+                efficiency.acceleration_factor,
+                float(status.best_so_far[-1]),
+                seconds,
             )
+            outcomes.append(outcome)
+            if on_run is not None:
+                on_run(outcome)
     return outcomes
+
+
+def _check_strategy(dataset: PoolDataset, settings: CampaignSettings) -> None:
+    """Refuse a strategy a campaign on ``dataset`` would refuse, before anything runs."""
+    campaign = Campaign(
+        name="check",
+        space=dataset.space,
+        objectives=dataset.objectives,
+        settings=settings,
+        pool_size=len(dataset.points),
+        source=dataset.source,
+    )
+    try:
+        campaign_planner(with_stored_strategy(campaign))
+    except (ValueError, LookupError) as error:
+        raise ValueError(f"strategy {settings.strategy}: {error}") from None
 
 
 def summarize(outcomes: Sequence[RunOutcome], optimum: float) -> list[StrategySummary]:

@@ -189,6 +189,7 @@ def load_csv(
         pool = _pool_from_table(
             table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=str(path)
         )
+        pool = replace(pool, notes=(*pool.notes, *_table_notes(table, chosen)))
         used = {*chosen, *objective_names}
     label = label or composition
     unused = [c for c in table.columns if c not in used and c != label]
@@ -198,6 +199,37 @@ def load_csv(
     ]
     labels = _labels(path, label) if label is not None else ()
     return replace(pool, labels=labels, notes=(*pool.notes, *notes[: bool(unused)]))
+
+
+#: Fewest rows for a text column with a value of its own in each to read as a sample id.
+ID_LIKE_ROWS = 10
+
+
+def _table_notes(table: pd.DataFrame, parameters: Sequence[str]) -> list[str]:
+    """What a lab should know of its table's parameter columns before a campaign runs.
+
+    A text column with a different value in every row (a sample id) tells a model nothing
+    as a parameter; rows that repeat a point (replicates) are kept, each with its value.
+    """
+    notes = []
+    for column in parameters:
+        series = table[column]
+        numeric = pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series)
+        if not numeric and len(table) >= ID_LIKE_ROWS and series.nunique() == len(table):
+            notes.append(
+                f"column {column!r} has a different value in every row: as a parameter it "
+                "tells the model nothing; if it names the rows, give it as --label (and "
+                "the parameters as --param)"
+            )
+    repeated = table.duplicated(subset=list(parameters), keep=False)
+    if repeated.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(repeated.to_numpy())]
+        notes.append(
+            f"data rows {rows[:6]}{' ...' if len(rows) > 6 else ''} repeat a point of another "
+            "row: each is a candidate with its own measured value (average replicates into "
+            "one row for one candidate)"
+        )
+    return notes
 
 
 def _labels(path: Path, column: str) -> tuple[str | None, ...]:

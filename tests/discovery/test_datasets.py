@@ -375,3 +375,23 @@ def test_a_label_column_names_each_candidate_as_written(tmp_path: Path) -> None:
         load_csv(path, GAP, params=["x"], label="name")
     formulas = write_csv(tmp_path, "f,gap\nK3C60,1.0\nMgB2,2.0\n")
     assert load_csv(formulas, GAP, composition="f").labels == ("K3C60", "MgB2")
+
+
+def test_a_table_notes_a_sample_id_read_as_a_parameter_and_repeated_points(
+    tmp_path: Path,
+) -> None:
+    rows = [f"s{i},{i / 10},{i}" for i in range(12)] + ["s12,0.1,99"]  # 0.1 measured twice
+    table = tmp_path / "lab.csv"
+    table.write_text("id,x,y\n" + "\n".join(rows) + "\n")
+    notes = load_csv(table, [("y", Direction.MAXIMIZE)]).notes
+    assert any("column 'id' has a different value in every row" in n for n in notes), notes
+    assert not any("repeat a point" in n for n in notes)  # the ids tell the rows apart
+    by_x = load_csv(table, [("y", Direction.MAXIMIZE)], params=["x"]).notes
+    assert by_x == (
+        "data rows [2, 13] repeat a point of another row: each is a candidate with its "
+        "own measured value (average replicates into one row for one candidate)",
+        "column(s) ['id'] not read (a measured one: --objective or --constraint; one naming "
+        "each row, a sample id: --label)",
+    )
+    labelled = load_csv(table, [("y", Direction.MAXIMIZE)], label="id").notes
+    assert not any("different value in every row" in n for n in labelled)
