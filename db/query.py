@@ -145,8 +145,9 @@ MERGED_IDS = frozenset({"records"})
 #: ``LSCO``): an ``=`` or ``!=`` test reads its operand as :func:`material_query` does.
 MATERIAL_NAMES = frozenset({"records"})
 
-#: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text.
-UNORDERED = frozenset({"formula", "chemsys"})
+#: Kinds with no order: ``<``, ``<=``, ``>``, ``>=`` on them are refused, not compared as text
+#: (a trial's status in the alphabet's order means nothing).
+UNORDERED = frozenset({"formula", "chemsys", "status"})
 
 #: Text fields stored in lower case whose values are case-insensitive (DOIs, and paper
 #: keys: ``doi:`` + the DOI, or ``sha256:`` + hex; property names, ``tc``): a filter's

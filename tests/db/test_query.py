@@ -184,6 +184,7 @@ def test_a_formula_excluded_is_the_one_selected() -> None:
         ('chemsys="Mg-b"', "materials", "chemsys: 'b' in 'Mg-b' is not an element symbol"),
         ('chemical_formula_reduced<"MgB2"', "records", "has no order: < does not apply"),
         ('chemsys>="B-Mg"', "materials", "chemsys has no order: >= does not apply"),
+        ('status<="proposed"', "trials", "status has no order: <= does not apply; use = or !="),
         ('chemical_formula_reduced STARTS WITH "Mg"', "materials", "STARTS and ENDS do not"),
         ('chemsys CONTAINS "Mg-B"', "materials", "chemsys: CONTAINS, STARTS and ENDS do not"),
     ],
