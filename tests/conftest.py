@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -63,6 +64,16 @@ def mongodb_uri(mongodb_server: str) -> Iterator[str]:
     yield uri
     client().drop_database(name)
     disconnect()
+
+
+@pytest.fixture(scope="session")
+def supermat_root() -> Path:
+    """The SuperMat corpus (TEI with ``.txt`` twins), from ``$MATLOOP_CORPORA`` or shared/."""
+    base = Path(os.environ.get("MATLOOP_CORPORA") or REPO.parent / "shared" / "data" / "corpora")
+    root = base / "supermat"
+    if not root.is_dir():
+        pytest.skip(f"SuperMat corpus not found at {root}")
+    return root
 
 
 @pytest.fixture

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -106,15 +105,6 @@ def test_a_paper_stored_by_its_text_before_its_doi_was_read_is_not_stored_again(
     assert not again.new and again.paper_key == stored.paper_key and counts() == before
 
 
-def supermat_root() -> Path:
-    """The SuperMat corpus, where tests/literature finds it; the test skips without it."""
-    base = os.environ.get("MATLOOP_CORPORA") or Path(__file__).parents[3] / "shared/data/corpora"
-    root = Path(base) / "supermat"
-    if not root.is_dir():
-        pytest.skip(f"SuperMat corpus not found at {root}")
-    return root
-
-
 def text_paper(
     title: str, text: str, doi: str | None = None, source: str = "/papers/lf.txt"
 ) -> PaperExtraction:
@@ -124,10 +114,10 @@ def text_paper(
 
 
 def test_each_supermat_article_stored_from_both_its_files_is_one_paper_but_where_numbers_differ(
-    literature: LiteratureStore,
+    literature: LiteratureStore, supermat_root: Path
 ) -> None:
     reader = Extractor(SpansOf([]), "tagger-test:0")  # type: ignore[arg-type]
-    teis = sorted(supermat_root().rglob("*.superconductors.tei.xml"))
+    teis = sorted(supermat_root.rglob("*.superconductors.tei.xml"))
     for i, tei in enumerate(teis):  # 111 with the same words, 3 near twins, 6 apart
         name = tei.name.removesuffix(".superconductors.tei.xml")
         txt = tei.with_name(f"{name}.txt")

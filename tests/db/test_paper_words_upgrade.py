@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -71,19 +70,10 @@ def test_a_near_twin_of_a_paper_stored_before_words_were_counted_is_that_paper(
     assert literature.ingest(edit).new  # a value changed: another paper, as for any
 
 
-def supermat_root() -> Path:
-    """The SuperMat corpus, where tests/literature finds it; the test skips without it."""
-    base = os.environ.get("MATLOOP_CORPORA") or Path(__file__).parents[3] / "shared/data/corpora"
-    root = Path(base) / "supermat"
-    if not root.is_dir():
-        pytest.skip(f"SuperMat corpus not found at {root}")
-    return root
-
-
 def test_words_of_every_supermat_file_counted_from_its_sentences_are_its_texts(
-    literature: LiteratureStore,
+    literature: LiteratureStore, supermat_root: Path
 ) -> None:
-    files = sorted(supermat_root().rglob("*.superconductors.tei.xml"))
+    files = sorted(supermat_root.rglob("*.superconductors.tei.xml"))
     files += [tei.with_name(tei.name.replace(".superconductors.tei.xml", ".txt")) for tei in files]
     for i, path in enumerate(files):  # a DOI each: each file is a paper, twins too
         paper = replace(read_paper(path), doi=f"10.0/{i}")

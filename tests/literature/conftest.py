@@ -70,16 +70,6 @@ def cde_test_data() -> Path:
     return data
 
 
-@pytest.fixture(scope="session")
-def supermat_root() -> Path:
-    """The SuperMat corpus (TEI with ``.txt`` twins), from ``$MATLOOP_CORPORA`` or shared/."""
-    base = Path(os.environ.get("MATLOOP_CORPORA") or REPO.parent / "shared" / "data" / "corpora")
-    root = base / "supermat"
-    if not root.is_dir():
-        pytest.skip(f"SuperMat corpus not found at {root}")
-    return root
-
-
 def _pdf(pages: Sequence[Sequence[str]], metadata: dict[str, str] | None = None) -> bytes:
     """A PDF with one text line per string (TrueType fonts, so text is extractable)."""
     import matplotlib
