@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
@@ -176,18 +177,25 @@ def test_records_stored_apart_by_their_qualifier_are_merged_on_upgrade(
     assert (row["qualifier"], row["n_papers"]) == ("~", 1)  # the merged source's own
 
 
-def test_an_approximate_record_alone_takes_the_stated_key_and_keeps_its_qualifier(
-    literature: LiteratureStore,
-) -> None:
+def about_stored_under(literature: LiteratureStore, old_key: Callable[[str], str]) -> str:
+    """Store ABOUT as an older matloop did; return the key matloop gives it today.
+
+    It is stored under ``old_key`` of that key, its source without a qualifier.
+    """
     records = PropertyRecordDocument._get_collection()
     literature.ingest(ABOUT)
     about = records.find_one()
     assert about is not None
-    key = about["key"]
-    records.update_one(
-        {"_id": about["_id"]},
-        {"$set": {"key": key.replace("|=39[", "|~39[")}, "$unset": {"sources.0.qualifier": ""}},
-    )
+    change = {"$set": {"key": old_key(about["key"])}, "$unset": {"sources.0.qualifier": ""}}
+    records.update_one({"_id": about["_id"]}, change)
+    return str(about["key"])
+
+
+def test_an_approximate_record_alone_takes_the_stated_key_and_keeps_its_qualifier(
+    literature: LiteratureStore,
+) -> None:
+    records = PropertyRecordDocument._get_collection()
+    key = about_stored_under(literature, lambda key: key.replace("|=39[", "|~39["))
     merge_stated_readings()
     (raw,) = records.find()
     assert (raw["key"], raw["qualifier"], raw["merged_ids"]) == (key, "~", [])
@@ -201,12 +209,8 @@ def test_sources_of_a_record_keyed_before_its_reading_are_left_without_a_qualifi
 ) -> None:
     """A record keyed by its value alone (before 6021fb4) merged bounds and values."""
     records = PropertyRecordDocument._get_collection()
-    literature.ingest(ABOUT)
-    about = records.find_one()
-    assert about is not None
     oldest = "B2Mg|tc|39|K|"
-    change = {"$set": {"key": oldest}, "$unset": {"sources.0.qualifier": ""}}
-    records.update_one({"_id": about["_id"]}, change)
+    about_stored_under(literature, lambda _: oldest)
     merge_stated_readings()
     (raw,) = records.find()
     assert raw["key"] == oldest and "qualifier" not in raw["sources"][0]
