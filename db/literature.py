@@ -1802,8 +1802,10 @@ def _with_remembered_rejection(document: Any, session: ClientSession) -> Any:
     name them (``record_ids``) find it again.
     """
     claims = RejectedClaimDocument._get_collection()
-    claim = claims.find_one_and_delete({"key": document.key}, session=session)
+    # read first: a write for every new record would cost even where none is remembered
+    claim = claims.find_one({"key": document.key}, session=session)
     if claim is not None:
+        claims.delete_one({"_id": claim["_id"]}, session=session)
         document.id = claim["record_id"]
         document.merged_ids = list(claim.get("merged_ids") or ())
         document.rejection = claim["rejection"]
