@@ -8,7 +8,8 @@ Besides the improvement family, ``top`` hunts for the candidates in the top frac
 the pool (Bayesian active search): it scores each by its probability of lying above the
 level that the model expects the pool's top 5% to clear, believing that pending
 experiments miss it; ``topk`` scores its chance of ranking among the pool's top 5% in
-joint posterior samples.
+joint posterior samples; ``ens`` adds the top finds its outcome would make likelier among
+the experiments the budget has left (nonmyopic active search).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
 
 import gpytorch
+import numpy as np
 import torch
 from botorch.acquisition.acquisition import AcquisitionFunction
 from botorch.acquisition.analytic import (
@@ -157,6 +159,8 @@ class AcquisitionInputs:
             hunted (the pool, or a sample of an open space); ``top`` needs them.
         endgame: The batch is one of a budgeted campaign's last, where exploring no
             longer pays; ``top`` then believes its picks at their mean, not as misses.
+        budget_left: Experiments of the campaign's budget not yet measured (pending
+            included), or None without a budget; ``ens`` looks ahead to them.
 
     """
 
@@ -168,6 +172,7 @@ class AcquisitionInputs:
     seed: int = 0
     reference: torch.Tensor | None = None
     endgame: bool = False
+    budget_left: int | None = None
 
     @property
     def sampler(self) -> SobolQMCNormalSampler:
@@ -543,11 +548,180 @@ def _topk(inputs: AcquisitionInputs) -> AcquisitionFunction:
     return LogProbabilityInTop(inputs.model, inputs.reference, belief, seed=inputs.seed)
 
 
+#: Gauss-Hermite nodes over which ``ens`` averages a candidate's possible outcomes.
+OUTCOME_NODES = 8
+#: What ``ens`` counts: the top finds at the budget's end, or summed over the experiments
+#: left (a find counted once for every experiment after it: the sooner the better).
+REWARDS = ("final", "cumulative")
+#: Candidates ``ens`` scores at most: it keeps their joint covariance (``n x n``).
+ENS_CANDIDATES = 2048
+#: Candidates whose lookahead ``ens`` computes at once (memory ``chunk x n`` per node).
+ENS_CHUNK = 128
+
+
+class ExpectedTopFinds(LogProbabilityOfTop):
+    """Efficient nonmyopic search (ENS): the top finds expected from the experiments left.
+
+    ``top`` counts only the finds of the batch being chosen. But an experiment also
+    teaches the model where the top lies, which pays while experiments remain. ENS
+    (Jiang et al., ICML 2017) scores a candidate by its own chance of being a top find
+    plus the expected sum of the ``k`` highest chances that would remain among the other
+    candidates once its outcome is known, ``k`` being the experiments left after it: as
+    if the rest of the budget were then spent at once. Early on the second term favours
+    informative candidates; as the budget runs out ``k`` shrinks and the score becomes
+    ``top``'s, so exploration ends when it no longer pays, with no endgame rule.
+
+    ``reward="final"`` is Jiang et al.'s: the finds at the budget's end, however late
+    they come. It is indifferent to when a sure find is measured, so it leaves sure
+    finds for last and spends the budget learning first. A lab counts experiments until
+    its finds, so by default (``"cumulative"``) a find counts once for every experiment
+    left from it on, the area under the discovery curve: the ``j``-th best chance left is
+    the ``(j + 1)``-th experiment from now and weighs ``1 - j / (k + 1)``.
+
+    The outcome is averaged over :data:`OUTCOME_NODES` Gauss-Hermite nodes of its
+    predictive distribution; each updates the other candidates' marginals exactly (one
+    Gaussian observation). A batch is chosen by sequential simulation, each pick believed
+    to miss (or, with ``belief="mean"``, at its mean) as in ``top``; Jiang et al.
+    (NeurIPS 2018) found the pessimistic belief the better one for batch ENS. Without a
+    budget nothing is left to look ahead to, and the scores are ``top``'s.
+
+    The candidates must be given before scoring (:meth:`prepare`): their joint posterior
+    is kept, at most :data:`ENS_CANDIDATES` of them (a large pool's shortlist).
+
+    Args:
+        model: Fitted single-output GP (larger is better).
+        level: The value a top find must exceed (:func:`top_level`).
+        budget_left: Experiments not yet measured in the campaign's budget (those pending
+            included), or None for an open-ended campaign.
+        belief: What each pending experiment and earlier pick is believed to measure.
+        reward: ``cumulative`` (finds weighted by the experiments left after them) or
+            ``final`` (finds at the budget's end).
+
+    Example:
+        >>> acqf = ExpectedTopFinds(model, top_level(model, pool), budget_left=40)
+        >>> acqf.prepare(pool[available])
+        >>> acqf(pool[available].unsqueeze(-2))  # one score per candidate
+    """
+
+    def __init__(
+        self,
+        model: Model,
+        level: float,
+        budget_left: int | None,
+        belief: str = "miss",
+        reward: str = "cumulative",
+    ) -> None:
+        if budget_left is not None and budget_left < 0:
+            raise ValueError(f"budget_left: must be >= 0, got {budget_left}")
+        if reward not in REWARDS:
+            raise ValueError(f"reward: one of {REWARDS}, got {reward!r}")
+        super().__init__(model, level, belief)
+        self.budget_left, self.reward = budget_left, reward
+        self.candidates: torch.Tensor | None = None
+        self.rows: dict[bytes, int] = {}
+        self.scores: torch.Tensor | None = None  # computed when first asked for
+
+    def shortlist_scores(self, candidates: torch.Tensor) -> torch.Tensor:
+        """Log-chances of ``n x d`` candidates before any belief (``top``'s), shape ``n``."""
+        with torch.no_grad():
+            return LogProbabilityOfTop.forward(self, candidates.unsqueeze(-2))
+
+    def prepare(self, candidates: torch.Tensor, X_pending: torch.Tensor | None = None) -> None:
+        """Keep the candidates to be scored.
+
+        Args:
+            candidates: ``n x d`` points that will be scored.
+            X_pending: ``p x d`` experiments handed out but not measured, or None.
+        """
+        if len(candidates) > ENS_CANDIDATES:
+            raise ValueError(
+                f"candidates: ens scores at most {ENS_CANDIDATES} (got {len(candidates)}); "
+                "shortlist them first"
+            )
+        self.candidates = candidates
+        self.rows = {_key(x): i for i, x in enumerate(candidates)}
+        self.set_X_pending(X_pending)
+
+    def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
+        """Condition on the pending experiments' beliefs; the candidates are scored anew."""
+        super().set_X_pending(X_pending)
+        self.scores = None
+
+    def _expected_finds(self, X: torch.Tensor) -> torch.Tensor:
+        """ENS score of every candidate ``X`` (``n x d``), shape ``n``.
+
+        Averaged over a fully Bayesian GP's hyperparameter samples. The candidates
+        pending or picked are not looked ahead to.
+        """
+        pending = self.X_pending if self.X_pending is not None else X[:0]
+        excluded = torch.zeros(len(X), dtype=torch.bool, device=X.device)
+        for x in pending:
+            if (row := self.rows.get(_key(x))) is not None:
+                excluded[row] = True
+        ahead = 0 if self.budget_left is None else self.budget_left - len(pending) - 1
+        posterior = cast(GPyTorchPosterior, self.believed.posterior(X))
+        mean = posterior.mean[..., 0].reshape(-1, len(X))  # S x n
+        covariance = posterior.mvn.covariance_matrix.reshape(-1, len(X), len(X))  # S x n x n
+        noisy = cast(GPyTorchPosterior, self.believed.posterior(X, observation_noise=True))
+        variance = covariance.diagonal(dim1=-2, dim2=-1).clamp_min(1e-12)
+        outcome_variance = torch.maximum(noisy.variance[..., 0].reshape(-1, len(X)), variance)
+        own = ndtr((mean - self.level) / variance.sqrt())  # S x n
+        ahead = min(ahead, int((~excluded).sum()) - 1)
+        if ahead <= 0:
+            return own.mean(0)
+        nodes, weights = _outcome_nodes(X)
+        future = torch.zeros_like(own)
+        order = torch.arange(1, ahead + 1, dtype=X.dtype, device=X.device)
+        rank_weights = 1 - order / (ahead + 1) if self.reward == "cumulative" else order**0
+        for s in range(len(mean)):
+            for rows in torch.arange(len(X), device=X.device).split(ENS_CHUNK):
+                # the update of every candidate's marginal by a standardised outcome t at x
+                shift = covariance[s, rows] / outcome_variance[s, rows, None].sqrt()
+                sigma = (variance[s] - shift.square()).clamp_min(1e-12).sqrt()  # chunk x n
+                gone = excluded | torch.nn.functional.one_hot(rows, len(X)).bool()
+                for t, w in zip(nodes, weights, strict=True):
+                    chance = ndtr((mean[s] + shift * t - self.level) / sigma)
+                    chance = chance.masked_fill(gone, 0.0)
+                    future[s, rows] += w * chance.topk(ahead, dim=-1).values @ rank_weights
+        return (own + future).mean(0)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        """ENS score of each ``b x 1 x d`` candidate, shape ``b``."""
+        if X.shape[-2] != 1:
+            raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
+        try:
+            found = [self.rows[_key(x)] for x in X.reshape(-1, X.shape[-1])]
+        except KeyError:
+            raise ValueError("ens scores only the candidates it was prepared with") from None
+        if self.scores is None:
+            with torch.no_grad():
+                self.scores = self._expected_finds(cast(torch.Tensor, self.candidates))
+        return self.scores[torch.tensor(found, device=X.device)].reshape(X.shape[:-2])
+
+
+def _outcome_nodes(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Probabilists' Gauss-Hermite nodes and weights for a standard normal outcome."""
+    nodes, weights = np.polynomial.hermite_e.hermegauss(OUTCOME_NODES)
+    weights = weights / weights.sum()
+    return torch.as_tensor(nodes).to(like), torch.as_tensor(weights).to(like)
+
+
+def _ens(inputs: AcquisitionInputs, reward: str = "cumulative") -> AcquisitionFunction:
+    if inputs.reference is None:
+        raise ValueError("the ens acquisitions need reference points (the pool)")
+    belief = "mean" if inputs.endgame else "miss"
+    level = top_level(inputs.model, inputs.reference)
+    return ExpectedTopFinds(inputs.model, level, inputs.budget_left, belief, reward)
+
+
 #: Acquisitions that hunt a population's top: they read ``AcquisitionInputs.reference``
 #: (planners sample it only for them) and condition the model on a batch's beliefs.
-TOP_HUNTING = frozenset({"top", "topk"})
-#: Acquisitions that score a pool's rows only (they are sampled jointly).
-POOL_ONLY = frozenset({"topk"})
+TOP_HUNTING = frozenset({"top", "topk", "ens", "ensfinal"})
+#: Acquisitions that score a pool's rows only (sampled jointly, or their covariance kept).
+POOL_ONLY = frozenset({"topk", "ens", "ensfinal"})
+#: Acquisitions that look ahead to the experiments a campaign's budget has left: without
+#: a budget they score as ``top`` does.
+LOOKAHEAD = frozenset({"ens", "ensfinal"})
 
 #: Acquisition builders by name; :func:`register_acquisition` adds more.
 ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
@@ -557,6 +731,8 @@ ACQUISITIONS: dict[str, Callable[[AcquisitionInputs], AcquisitionFunction]] = {
     "qsr": _qsr,
     "top": _top,
     "topk": _topk,
+    "ens": _ens,
+    "ensfinal": partial(_ens, reward="final"),
 }
 
 

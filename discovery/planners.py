@@ -21,11 +21,13 @@ from botorch.posteriors.gpytorch import GPyTorchPosterior
 from scipy import spatial, stats
 
 from discovery.acquisition import (
+    ENS_CANDIDATES,
     PLUGIN_FAILURES,
     PLUGIN_GROUP,
     POOL_ONLY,
     TOP_HUNTING,
     AcquisitionInputs,
+    ExpectedTopFinds,
     LogProbabilityInTop,
     acquisitions,
     hypervolume_acquisition,
@@ -420,6 +422,7 @@ class GPPlanner:
                 seed,
                 reference,
                 endgame=self.in_endgame(problem, q),
+                budget_left=None if problem.budget is None else problem.budget - len(problem.X),
             )
             acqf = make_acquisition(self.acquisition, inputs)
         artifact = with_scale(artifact, "objective_scale", scale)
@@ -479,6 +482,8 @@ class GPPlanner:
             limit = self.shortlist_above
             if limit is not None and isinstance(acqf, LogProbabilityInTop):
                 limit = min(limit, REFERENCE_POINTS)  # it samples reference + candidates jointly
+            if isinstance(acqf, ExpectedTopFinds):  # keeps the candidates' joint covariance
+                limit = ENS_CANDIDATES if limit is None else min(limit, ENS_CANDIDATES)
             large = limit is not None and available.size > limit
             if large and model.num_outputs == 1:
                 pool = torch.as_tensor(problem.pool[available]).to(bounds)
@@ -486,7 +491,7 @@ class GPPlanner:
                 if isinstance(acqf, MCAcquisitionFunction):
                     baseline = torch.as_tensor(problem.X).to(bounds)
                     keep = shortlist(model, pool, baseline, size)
-                elif isinstance(acqf, LogProbabilityInTop):
+                elif isinstance(acqf, LogProbabilityInTop | ExpectedTopFinds):
                     keep = acqf.shortlist_scores(pool).topk(min(size, len(pool))).indices
                 else:  # analytic (top): its own scores before any belief, in one pass
                     with torch.no_grad():
@@ -494,7 +499,7 @@ class GPPlanner:
                     keep = scores.topk(min(size, len(pool))).indices
                 available = available[keep.cpu().numpy()]
             choices = torch.as_tensor(problem.pool[available]).to(bounds)
-            if isinstance(acqf, LogProbabilityInTop):
+            if isinstance(acqf, LogProbabilityInTop | ExpectedTopFinds):
                 acqf.prepare(choices, pending)
             rows, values = optimize_over_pool(acqf, choices, q, pending)
             picks = available[rows]
@@ -945,8 +950,8 @@ def check_campaign_shape(
     if scores_pool and not pool:
         raise ValueError(
             f"strategy {planner.name!r} scores a pool of candidates; this campaign is an "
-            "open space (give it candidates, or choose a strategy without a policy, a prior "
-            "or topk)"
+            "open space (give it candidates, or choose a strategy without a policy, a prior, "
+            "topk, ens or ensfinal)"
         )
     if isinstance(planner, GPPlanner):
         planner.check_shape(objectives, constraints)

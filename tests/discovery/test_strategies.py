@@ -16,7 +16,9 @@ from botorch.utils.multi_objective.pareto import is_non_dominated
 from scipy import stats
 
 from discovery.acquisition import (
+    ENS_CANDIDATES,
     AcquisitionInputs,
+    ExpectedTopFinds,
     LogProbabilityInTop,
     LogProbabilityOfTop,
     make_acquisition,
@@ -838,3 +840,136 @@ def test_a_sure_find_pending_leaves_the_other_pending_beliefs_standing() -> None
     for pending in ([sure, coin], [coin, sure]):
         acqf.set_X_pending(torch.as_tensor(pool[pending]))
         assert torch.equal(chances(acqf, pool), coin_only)
+
+
+# -- nonmyopic search: the top finds expected by the budget's end (ens) ----------------
+def prepared_ens(budget_left: int | None, n: int = 7) -> tuple[np.ndarray, ExpectedTopFinds]:
+    """The grid pool and ``ens`` on a GP fitted to every ``n``-th point, prepared on it."""
+    pool, _, _, model = fitted_bump(n)
+    acqf = ExpectedTopFinds(model, top_level(model, torch.as_tensor(pool)), budget_left)
+    acqf.prepare(torch.as_tensor(pool))
+    return pool, acqf
+
+
+def ens_scores(acqf: ExpectedTopFinds, points: np.ndarray) -> torch.Tensor:
+    return acqf(torch.as_tensor(points).unsqueeze(-2))
+
+
+@pytest.mark.parametrize("budget_left", [None, 0, 1])
+def test_with_nothing_left_to_look_ahead_to_ens_is_the_top_chance(
+    budget_left: int | None,
+) -> None:
+    pool, acqf = prepared_ens(budget_left)
+    top = LogProbabilityOfTop(acqf.model, acqf.level)(torch.as_tensor(pool).unsqueeze(-2))
+    torch.testing.assert_close(ens_scores(acqf, pool), top.exp())
+
+
+@pytest.mark.parametrize("reward", ["final", "cumulative"])
+def test_ens_adds_the_best_chances_left_after_each_outcome_of_the_candidate(reward: str) -> None:
+    # brute force for two candidates: condition the GP on each Gauss-Hermite outcome
+    pool, acqf = prepared_ens(budget_left=6)
+    acqf.reward = reward
+    acqf.set_X_pending(None)
+    candidates = torch.as_tensor(pool)
+    level, model = acqf.level, acqf.model
+    scores = ens_scores(acqf, pool)
+    nodes, weights = np.polynomial.hermite_e.hermegauss(8)
+    # 6 left: this one and 5 after it, the j-th of them the (j + 1)-th experiment from now
+    later = np.ones(5) if reward == "final" else 1 - np.arange(1, 6) / 6
+
+    def chances(model: SingleTaskGP) -> np.ndarray:
+        posterior = model.posterior(candidates)
+        z = (level - posterior.mean[:, 0]) / posterior.variance[:, 0].sqrt()
+        return stats.norm.sf(z.numpy())
+
+    with torch.no_grad():
+        for row in (0, 60):
+            x = candidates[[row]]
+            outcome = model.posterior(x, observation_noise=True)
+            mean, sd = float(outcome.mean), float(outcome.variance.sqrt())
+            future = 0.0
+            for t, w in zip(nodes, weights / weights.sum(), strict=True):
+                told = model.condition_on_observations(x, torch.tensor([[mean + sd * t]]))
+                chance = chances(told)
+                chance[row] = 0.0
+                future += w * np.sort(chance)[::-1][:5] @ later
+            own = chances(model)[row]
+            assert float(scores[row]) == pytest.approx(own + future, rel=1e-4)
+
+
+def test_ens_knows_two_rewards() -> None:
+    _, acqf = prepared_ens(budget_left=6)
+    with pytest.raises(ValueError, match=r"reward: one of \('final', 'cumulative'\), got 'x'"):
+        ExpectedTopFinds(acqf.model, acqf.level, 6, reward="x")
+
+
+def test_ens_looks_ahead_only_to_experiments_the_budget_has_left() -> None:
+    pool, acqf = prepared_ens(budget_left=5)
+    before = ens_scores(acqf, pool)
+    picks = torch.as_tensor(pool[[0, 1]])
+    acqf.set_X_pending(picks)  # 5 - 2 pending: 2 experiments after the next one
+    pending = ens_scores(acqf, pool)
+    shorter = ExpectedTopFinds(acqf.believed, acqf.level, budget_left=3)
+    shorter.prepare(torch.as_tensor(pool))
+    # the same as three left and nothing pending, save that the picks are not looked to
+    assert (pending <= ens_scores(shorter, pool) + 1e-9).all()
+    assert not torch.allclose(pending, before)
+    acqf.set_X_pending(None)
+    torch.testing.assert_close(ens_scores(acqf, pool), before)
+
+
+def test_a_long_budget_makes_ens_pick_where_an_outcome_teaches_most() -> None:
+    # a short budget takes the likeliest find; a long one a point whose outcome moves
+    # many neighbours' chances
+    pool, short = prepared_ens(budget_left=1)
+    _, long = prepared_ens(budget_left=40)
+    assert int(ens_scores(short, pool).argmax()) != int(ens_scores(long, pool).argmax())
+    gain = ens_scores(long, pool) - ens_scores(short, pool)
+    assert gain.min() > 0
+
+
+def test_ens_scores_only_prepared_candidates_and_at_most_its_limit() -> None:
+    _, acqf = prepared_ens(budget_left=10)
+    with pytest.raises(ValueError, match="ens scores only the candidates it was prepared"):
+        acqf(torch.tensor([[[0.123, 0.456]]], dtype=torch.float64))
+    too_many = torch.rand(ENS_CANDIDATES + 1, 2, dtype=torch.float64)
+    with pytest.raises(ValueError, match=f"ens scores at most {ENS_CANDIDATES}"):
+        acqf.prepare(too_many)
+    with pytest.raises(ValueError, match="budget_left: must be >= 0, got -1"):
+        ExpectedTopFinds(acqf.model, acqf.level, budget_left=-1)
+
+
+def test_a_budgeted_ens_batch_is_distinct_available_and_spread() -> None:
+    pool, problem = two_bumps()
+    budgeted = replace(problem, budget=len(problem.X) + 1 + 30)
+    plan = make_planner("gp+ens").plan(budgeted, 6, seed=0)
+    picks = [s.candidate for s in plan.suggestions]
+    assert len(set(picks)) == 6
+    assert problem.available is not None and all(problem.available[picks])
+    assert 1 <= sum(pool[p, 0] > 0.5 for p in picks) <= 5  # not all on one bump
+
+
+def test_ens_shortlists_a_pool_larger_than_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = np.random.default_rng(5)
+    pool = rng.random((ENS_CANDIDATES + 500, 2))
+    measured = rng.choice(len(pool), 24, replace=False)
+    problem = replace(problem_on(pool, bump(pool), measured), budget=60)
+    prepared: list[int] = []
+    prepare = ExpectedTopFinds.prepare
+
+    def counted(self: ExpectedTopFinds, candidates: torch.Tensor, *rest: object) -> None:
+        prepared.append(len(candidates))
+        prepare(self, candidates, *rest)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ExpectedTopFinds, "prepare", counted)
+    planner = GPPlanner(acquisition="ens", shortlist_above=None, shortlist_min=64)
+    plan = planner.plan(problem, 4, seed=0)
+    assert prepared == [planner.shortlist_size(4)] and len(plan.suggestions) == 4
+
+
+def test_ens_needs_a_pool() -> None:
+    rng = np.random.default_rng(2)
+    X = SALTS.encode(SALTS.sample(10, rng))
+    problem = PlanningProblem(SALTS, MAXIMIZE, X, (X[:, 0] + X[:, 1])[:, None], X[:0])
+    with pytest.raises(ValueError, match="ens acquisition ranks a pool's candidates"):
+        GPPlanner(acquisition="ens").plan(problem, 3, seed=0)
