@@ -29,6 +29,7 @@ from db.campaigns import (
 from db.documents import utcnow
 from db.models import FIT_METRIC
 from db.tokens import UNNAMED_SOURCE
+from discovery.acquisition import LOOKAHEAD
 from discovery.campaign_models import surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
 from discovery.domain import (
@@ -610,7 +611,7 @@ class CampaignAgent:
             raise ValueError(f"budget: must be >= 1 experiment, got {budget}")
         self.ensure_open()
         strategy = self.campaign.settings.strategy
-        if "endgame" in strategy.split("+"):  # the planner alone: no prior or policy read
+        if {"endgame", *LOOKAHEAD} & set(strategy.split("+")):  # no prior or policy read
             check_budget(strategy_planner(strategy), budget)
         statuses = self.store.counts(self.name)["trials"]
         spent = sum(n for status, n in statuses.items() if TrialStatus(status).spends_budget)
@@ -1309,11 +1310,12 @@ def trial_strategy(campaign: Campaign) -> str:
 
 
 def check_budget(planner: Planner, budget: int | None) -> None:
-    """Refuse a planner with an endgame for a campaign without a budget.
+    """Refuse a planner that plans towards a budget for a campaign without one.
 
-    The endgame changes a budget's last batches (``GPPlanner.endgame_batches``); with no
-    budget there are no last batches, so the strategy would choose exactly as it does
-    without ``+endgame`` while every trial said ``+endgame``.
+    The endgame changes a budget's last batches (``GPPlanner.endgame_batches``), and
+    ``ens`` looks ahead to the experiments the budget has left; with no budget the
+    strategy would choose exactly as it does without ``+endgame``, or as ``top``, while
+    every trial named it.
 
     Args:
         planner: The planner a campaign is created with, or switched to for some rounds.
@@ -1322,7 +1324,14 @@ def check_budget(planner: Planner, budget: int | None) -> None:
     Raises:
         ValueError: starting ``budget:``, naming the strategy and how to fix it.
     """
-    if budget is not None or not isinstance(planner, GPPlanner) or not planner.endgame_batches:
+    if budget is not None or not isinstance(planner, GPPlanner):
+        return
+    if planner.acquisition in LOOKAHEAD:
+        raise ValueError(
+            f"budget: strategy {planner.name} looks ahead to the experiments the budget has "
+            "left and needs one; set --budget (settings.budget in the API) or hunt with top"
+        )
+    if not planner.endgame_batches:
         return
     raise ValueError(
         f"budget: strategy {planner.name} believes its last {planner.endgame_batches} batches "

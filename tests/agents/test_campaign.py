@@ -392,6 +392,22 @@ def test_switching_a_campaign_without_a_budget_to_an_endgame_is_refused(
     assert CampaignAgent(store, "opv", make_planner("bayesgp+top")).planner.name == "bayesgp+top"
 
 
+def test_looking_ahead_to_a_budget_needs_one_to_create_and_to_keep(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    looks_ahead = r"^budget: strategy gp\+ens\+warp looks ahead to the experiments the budget"
+    with pytest.raises(ValueError, match=looks_ahead):
+        CampaignAgent.from_dataset(
+            store, "opv", photo_pce10_dataset, CampaignSettings("gp+ens+warp")
+        )
+    assert store.campaigns() == []
+    settings = CampaignSettings("gp+ens+warp", budget=40)
+    agent = CampaignAgent.from_dataset(store, "opv", photo_pce10_dataset, settings)
+    with pytest.raises(ValueError, match=looks_ahead):
+        agent.set_budget(None)
+    assert agent.set_budget(60).after == 60
+
+
 def test_the_command_line_refuses_an_endgame_without_a_budget(
     mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
