@@ -377,7 +377,8 @@ def campaign_create(
     acquisition: Annotated[
         str | None,
         typer.Option(
-            help="qlognei, qucb, qlogei, qsr, top, topk, portfolio or rl:VERSION (a policy)."
+            help="qlognei, qucb, qlogei, qsr, top, topk, ens, ensfinal, portfolio or rl:VERSION "
+            "(a policy)."
         ),
     ] = None,
     composition: CompositionColumn = None,
@@ -1264,8 +1265,9 @@ def campaign_run(
     acquisition: Annotated[
         str | None,
         typer.Option(
-            help="qlognei, qucb, qlogei, qsr, top or topk in place of the campaign's acquisition "
-            "(its surrogate and flags kept; endgame goes with top and topk only), or the whole "
+            help="qlognei, qucb, qlogei, qsr, top, topk, ens or ensfinal in place of the "
+            "campaign's acquisition (its surrogate and flags kept; endgame goes with the top "
+            "hunters top, topk, ens and ensfinal only), or the whole "
             "strategy portfolio or rl:VERSION, for these rounds."
         ),
     ] = None,
