@@ -1,0 +1,235 @@
+"""Development tasks for pool acquisition: BoTorch's test functions on measured-like pools.
+
+Acquisition strategies are chosen here, never on the Olympus sets that
+``benchmarks/acquisition.py`` reports. Each task is a fixed Sobol pool of a standard test
+function (minimised), its values measured once with Gaussian noise of 5% of their spread,
+run with the Olympus protocol: 10 random experiments, then batches of 4 for 15 rounds,
+capped at a third of the pool. Pool sizes span the Olympus range (66 to 1,386 rows).
+AF and EF against random sampling for the top 5%, and AF relative to ``botorch`` per
+seed (geometric mean over seeds and tasks).
+
+    python benchmarks/acquisition_synthetic.py --strategies botorch \
+        gp+top+iwarp+warp+endgame gp+ens+iwarp+warp [--seeds 10] [--workers 2] \
+        [--reuse benchmarks/results/acquisition_synthetic.json]
+
+Writes ``benchmarks/results/acquisition_synthetic.{json,md}`` (or ``--output``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import multiprocessing
+import sys
+import time
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from botorch.test_functions import synthetic
+from torch.quasirandom import SobolEngine
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != REPO / "benchmarks"]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.machine import machine  # noqa: E402
+from benchmarks.scripts import sibling  # noqa: E402
+from discovery.domain import Direction, Objective  # noqa: E402
+from discovery.metrics import (  # noqa: E402
+    acceleration_factor,
+    enhancement_factor,
+    top_fraction_trace,
+    top_mask,
+)
+from discovery.planners import make_planner  # noqa: E402
+from discovery.simulate import PoolTask, simulate  # noqa: E402
+from discovery.spaces import ContinuousParameter, SearchSpace  # noqa: E402
+
+RESULTS = REPO / "benchmarks" / "results"
+OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same budget rule
+#: name: (test function, pool rows). Fixed before any strategy was run on them.
+TASKS: dict[str, tuple[Any, int]] = {
+    "branin": (synthetic.Branin(), 100),
+    "hartmann3": (synthetic.Hartmann(dim=3), 250),
+    "ackley4": (synthetic.Ackley(dim=4), 250),
+    "styblinskitang4": (synthetic.StyblinskiTang(dim=4), 70),
+    "rosenbrock4": (synthetic.Rosenbrock(dim=4), 250),
+    "levy4": (synthetic.Levy(dim=4), 1000),
+    "hartmann6": (synthetic.Hartmann(dim=6), 1000),
+}
+NOISE = 0.05  # of the pool's standard deviation, measured once per row
+
+
+@cache
+def task(name: str) -> PoolTask:
+    """The named test function on its fixed Sobol pool, with its one noisy measurement."""
+    function, rows = TASKS[name]
+    bounds = function.bounds.to(torch.float64)
+    unit = SobolEngine(function.dim, scramble=True, seed=0).draw(rows, dtype=torch.float64)
+    points = bounds[0] + (bounds[1] - bounds[0]) * unit
+    values = function(points).numpy()
+    values = values + NOISE * values.std() * np.random.default_rng(0).standard_normal(rows)
+    space = SearchSpace(
+        tuple(
+            ContinuousParameter(f"x{i}", float(lo), float(hi))
+            for i, (lo, hi) in enumerate(bounds.T.tolist())
+        )
+    )
+    objective = Objective("value", Direction.MINIMIZE)
+    return PoolTask(name, space, (objective,), points.numpy(), values.reshape(-1, 1))
+
+
+def _key(job: dict[str, Any]) -> tuple[Any, ...]:
+    return tuple(job[k] for k in ("task", "strategy", "seed", "initial", "batch", "rounds"))
+
+
+def run_job(job: dict[str, Any]) -> dict[str, Any]:
+    """One campaign: its measurement order and seconds."""
+    torch.set_num_threads(1)
+    pool = task(job["task"])
+    start = time.perf_counter()
+    result = simulate(
+        make_planner(job["strategy"]),
+        pool,
+        job["initial"],
+        job["batch"],
+        job["rounds"],
+        job["seed"],
+    )
+    return job | {"order": result.order.tolist(), "seconds": time.perf_counter() - start}
+
+
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per task and strategy: AF and EF mean ± se, AF relative to botorch over paired seeds."""
+    table: dict[str, Any] = {}
+    for name in dict.fromkeys(r["task"] for r in runs):
+        pool = task(name)
+        top = top_mask(pool.values[:, 0], Direction.MINIMIZE, 0.05)
+        af: dict[str, dict[int, float]] = {}
+        rows: dict[str, Any] = {}
+        for run in (r for r in runs if r["task"] == name):
+            trace = top_fraction_trace(run["order"], top)
+            af.setdefault(run["strategy"], {})[run["seed"]] = acceleration_factor(trace, len(pool))
+            rows.setdefault(run["strategy"], {"ef": []})["ef"].append(
+                enhancement_factor(trace, len(pool))
+            )
+        for strategy, row in rows.items():
+            seeds = af[strategy]
+            base = af.get("botorch", {})
+            paired = [
+                math.log(seeds[s] / base[s])
+                for s in seeds
+                if s in base and base[s] > 0 and seeds[s] > 0  # both found a top row
+            ]
+            row.update(
+                ef=_mean_se(row["ef"]),
+                af=_mean_se(list(seeds.values())),
+                log_ratio=paired,
+                af_vs_botorch=math.exp(float(np.mean(paired))) if paired else math.nan,
+            )
+        table[name] = {"pool": len(pool), "strategies": rows}
+    return table
+
+
+def _mean_se(values: list[float]) -> tuple[float, float]:
+    array = np.asarray(values, dtype=float)
+    array = array[np.isfinite(array)]  # AF is undefined where nothing was found
+    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else math.nan
+    return float(array.mean()), se
+
+
+def markdown(result: dict[str, Any]) -> str:
+    table = result["tasks"]
+    strategies = list(dict.fromkeys(s for t in table.values() for s in t["strategies"]))
+    lines = [
+        f"Synthetic development tasks, {result['config']['seeds']} seeds from "
+        f"{result['config']['first_seed']}; AF against random (top 5%), mean ± se, and in "
+        "brackets the geometric mean over paired seeds of AF relative to botorch. Machine: "
+        f"{result['machine']['cpus']} CPUs; "
+        f"{sum(r['seconds'] for r in result['runs']) / 60:.0f} min of campaigns.",
+        "",
+        "| task | pool | " + " | ".join(strategies) + " |",
+        "|---|---|" + "---|" * len(strategies),
+    ]
+    for name, entry in table.items():
+        cells = []
+        for strategy in strategies:
+            row = entry["strategies"].get(strategy)
+            mean, se = row["af"] if row else (math.nan, math.nan)
+            cells.append(f"{mean:.2f} ± {se:.2f} ({row['af_vs_botorch']:.2f}x)" if row else "")
+        lines.append(f"| {name} | {entry['pool']} | " + " | ".join(cells) + " |")
+    overall = []
+    for strategy in strategies:
+        logs = [x for t in table.values() for x in t["strategies"][strategy]["log_ratio"]]
+        overall.append(f"{math.exp(float(np.mean(logs))):.3f}x" if logs else "n/a")
+    lines.append("| all (geometric mean) | | " + " | ".join(overall) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", nargs="*", default=list(TASKS))
+    parser.add_argument("--strategies", nargs="+", required=True)
+    parser.add_argument("--seeds", type=int, default=10)
+    parser.add_argument("--first-seed", type=int, default=0)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_synthetic")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        nargs="*",
+        default=[],
+        help="earlier outputs (.json) whose campaigns of the same jobs are taken, not rerun",
+    )
+    args = parser.parse_args()
+    for strategy in args.strategies:
+        try:
+            make_planner(strategy)
+        except ValueError as error:
+            parser.error(f"--strategies: {error}")
+    jobs = [
+        {
+            "task": name,
+            "strategy": strategy,
+            "seed": seed,
+            "initial": 10,
+            "batch": 4,
+            "rounds": OLYMPUS_BUDGET.rounds_for(TASKS[name][1], 10, 4, 15),
+        }
+        for name in args.tasks
+        for strategy in args.strategies
+        for seed in range(args.first_seed, args.first_seed + args.seeds)
+    ]
+    started = time.perf_counter()
+    wanted = {_key(j) for j in jobs}
+    earlier = (r for path in args.reuse for r in json.loads(path.read_text())["runs"])
+    runs = list({_key(r): r for r in earlier if _key(r) in wanted}.values())
+    todo = [j for j in jobs if _key(j) not in {_key(r) for r in runs}]
+    print(f"{len(runs)} campaigns reused, {len(todo)} to run", flush=True)
+    with multiprocessing.get_context("spawn").Pool(args.workers) as workers:
+        for done in workers.imap_unordered(run_job, todo):
+            runs.append(done)
+            print(
+                f"[{len(runs)}/{len(jobs)}] {done['task']} {done['strategy']} "
+                f"s{done['seed']}: {done['seconds']:.1f} s",
+                flush=True,
+            )
+    result = {
+        "machine": machine(),
+        "config": json.loads(json.dumps(vars(args), default=str)),
+        "seconds": time.perf_counter() - started,
+        "tasks": summary(runs),
+        "runs": runs,
+    }
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(result, indent=1, default=float))
+    args.output.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()
