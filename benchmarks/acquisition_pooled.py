@@ -23,7 +23,10 @@ set were found, since AF, taken at the share each campaign ends with, rewards a 
 that stops finding top rows early.
 
     python benchmarks/acquisition_pooled.py [--blocks acquisition acquisition_dev \
-        acquisition_check] [--output benchmarks/results/acquisition_pooled]
+        acquisition_check] [--extra BLOCK ...] [--output benchmarks/results/acquisition_pooled]
+
+A strategy added later is run on the same seeds in blocks of its own and joins with
+``--extra`` (each (set, seed) of the pooled botorch campaigns, no more, no fewer).
 
 Writes ``benchmarks/results/acquisition_pooled.{json,md}`` and prints the table.
 """
@@ -91,6 +94,39 @@ def pooled_runs(
                 raise ValueError(f"{block}: seed {key[2]} of {key[0]} {key[1]} is in two blocks")
             pooled[key] = {**run, "block": block}  # a rerun within a block replaces
     return list(pooled.values())
+
+
+def with_extra(
+    runs: list[dict[str, Any]], extra: dict[str, list[dict[str, Any]]], sets: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """``runs`` and the campaigns of strategies that blocks run later added on their seeds.
+
+    A strategy new to the comparison is run on the pooled seeds in blocks of its own
+    (``--extra``), and compared with the others over exactly those seeds.
+
+    Raises:
+        ValueError: when an added strategy is already pooled, or misses or adds a (set,
+            seed) of the pooled botorch campaigns (the comparison would not be paired).
+    """
+    pooled = {r["strategy"] for r in runs}
+    seeds = {(r["task"], r["seed"]) for r in runs if r["strategy"] == "botorch"}
+    added: dict[str, dict[tuple[str, int], dict[str, Any]]] = {}
+    for block, block_runs_ in extra.items():
+        for run in (r for r in block_runs_ if r["task"] in sets):
+            if run["strategy"] in pooled:
+                raise ValueError(f"{block}: {run['strategy']} is pooled already")
+            added.setdefault(run["strategy"], {})[(run["task"], run["seed"])] = {
+                **run,
+                "block": block,
+            }
+    for strategy, campaigns in added.items():
+        if set(campaigns) != seeds:
+            missing, more = len(seeds - set(campaigns)), len(set(campaigns) - seeds)
+            raise ValueError(
+                f"{strategy}: {missing} pooled (set, seed) campaign(s) missing, {more} beyond "
+                "them; run it on the pooled seeds"
+            )
+    return runs + [run for campaigns in added.values() for run in campaigns.values()]
 
 
 def room_share(af: float, botorch: float, oracle: float) -> float:
@@ -273,7 +309,13 @@ def markdown(result: dict[str, Any]) -> str:
     seeds = max(row["seeds"] for row in next(iter(summary.values()))["strategies"].values())
     lines = [
         f"Acquisition benchmark, Olympus sets, pooled over the campaigns of "
-        f"{', '.join(result['blocks'])} ({seeds} seeds per set and strategy); "
+        f"{', '.join(result['blocks'])}"
+        + (
+            f", and of {', '.join(result['extra'])} for the strategies they add"
+            if result.get("extra")
+            else ""
+        )
+        + f" ({seeds} seeds per set and strategy); "
         "mean ± standard error of AF against random (top 5%). In brackets: AF relative to "
         "botorch with a 90% bootstrap interval over paired seeds, and the share of the room "
         "between botorch and the oracle that the strategy takes. Machine: the one each block "
@@ -362,10 +404,21 @@ def fixed_targets_markdown(summary: dict[str, dict[str, Any]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--blocks", nargs="*", default=list(BLOCKS))
+    parser.add_argument(
+        "--extra",
+        nargs="*",
+        default=[],
+        help="blocks of strategies run later on the pooled seeds (see with_extra)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_pooled")
     args = parser.parse_args()
     bench = sibling("acquisition")
     runs = pooled_runs({b: block_runs(RESULTS / f"{b}.json") for b in args.blocks}, bench.SETS)
+    extra = {b: block_runs(RESULTS / f"{b}.json") for b in args.extra}
+    try:
+        runs = with_extra(runs, extra, bench.SETS)
+    except ValueError as error:
+        parser.error(f"--extra: {error}")
     order = {name: i for i, name in enumerate((*bench.SETS, *bench.OLYMPUS_STRATEGIES))}
     runs.sort(key=lambda r: (order[r["task"]], order.get(r["strategy"], len(order)), r["seed"]))
     summary = bench.olympus_summary(runs)
@@ -387,6 +440,7 @@ def main() -> None:
     strategies = tuple(next(iter(summary.values()))["strategies"])
     result = {
         "blocks": args.blocks,
+        "extra": args.extra,
         "olympus": summary,
         "last_finds": last_finds,
         "fixed_targets": fixed_targets_summary(runs, strategies),

@@ -56,6 +56,26 @@ def test_a_rerun_in_one_block_replaces_and_a_seed_in_two_blocks_is_refused(
         pooled.pooled_runs(twice, ("snar",))
 
 
+def test_a_strategy_added_later_joins_on_exactly_the_pooled_seeds(pooled: ModuleType) -> None:
+    runs = [run("snar", "botorch", 0), run("snar", "botorch", 100), run("snar", "rl", 0)]
+    later = {"ens0": [run("snar", "ens", 0)], "ens100": [run("snar", "ens", 100)]}
+    joined = pooled.with_extra(runs, later, ("snar",))
+    assert sorted((r["strategy"], r["seed"], r.get("block")) for r in joined) == [
+        ("botorch", 0, None),
+        ("botorch", 100, None),
+        ("ens", 0, "ens0"),
+        ("ens", 100, "ens100"),
+        ("rl", 0, None),
+    ]
+    with pytest.raises(ValueError, match=r"ens: 1 pooled \(set, seed\) campaign\(s\) missing, 0"):
+        pooled.with_extra(runs, {"ens0": later["ens0"]}, ("snar",))
+    beyond = {**later, "ens5": [run("snar", "ens", 5)]}
+    with pytest.raises(ValueError, match=r"ens: 0 pooled .* missing, 1 beyond them"):
+        pooled.with_extra(runs, beyond, ("snar",))
+    with pytest.raises(ValueError, match="again: rl is pooled already"):
+        pooled.with_extra(runs, {"again": [run("snar", "rl", 100)]}, ("snar",))
+
+
 def test_room_share_runs_from_botorch_to_the_oracle(pooled: ModuleType) -> None:
     assert pooled.room_share(4.0, 4.0, 6.0) == 0.0
     assert pooled.room_share(6.0, 4.0, 6.0) == 1.0
