@@ -93,7 +93,12 @@ def backtest(
             err.print(f"note: {note}", highlight=False)
         several = len(dataset.objectives) > 1
         given = strategy or (DEFAULT_PARETO_STRATEGIES if several else DEFAULT_STRATEGIES)
-        named = [_strategy(name, None)[0] for name in dict.fromkeys(given)]  # known names
+        # each strategy once, by the name its trials record (gp+qlognei is gp)
+        recorded = {name: _strategy(name, None)[1].name for name in dict.fromkeys(given)}
+        named = list(dict.fromkeys(recorded.values()))
+        for name in named:
+            if len(spellings := [g for g, r in recorded.items() if r == name]) > 1:
+                err.print(f"note: {', '.join(spellings)} are one strategy, {name}: run once")
         chosen = [*named, *([REFERENCE] if REFERENCE not in named else [])]
         budget = initial + rounds * batch
         if budget >= len(dataset):

@@ -61,6 +61,16 @@ def test_strategies_are_compared_and_their_campaigns_deleted(
     assert f"campaigns kept: {kept[0].removesuffix('-gp-s0')}-*" in table_said
 
 
+def test_two_spellings_of_one_strategy_run_once(
+    cli: CliRunner, table: Path, store: CampaignStore
+) -> None:
+    source = ("--from-csv", str(table), "--objective", "y:max", "--json")
+    said = backtest(cli, *source, *SMALL, "--strategy", "gp", "--strategy", "gp+qlognei")
+    assert "note: gp, gp+qlognei are one strategy, gp: run once" in said
+    found = json.loads(said[said.index("{") :])
+    assert [s["strategy"] for s in found["strategies"]] == ["gp", "random"]
+
+
 def test_a_backtest_is_refused_before_anything_runs(
     cli: CliRunner, table: Path, store: CampaignStore
 ) -> None:
