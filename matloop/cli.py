@@ -774,7 +774,12 @@ def campaign_list() -> None:
     """List campaigns."""
     with errors():
         campaigns = store().campaigns()
-    table = Table("name", "strategy", "pool", "objectives", "status", "created")
+    table = Table()
+    # a name is typed back whole: it keeps its width, the other columns fold
+    widest = max((len(c.name) for c in campaigns), default=4)
+    table.add_column("name", no_wrap=True, min_width=widest)
+    for column in ("strategy", "pool", "objectives", "status", "created"):
+        table.add_column(column, overflow="fold")
     for c in campaigns:
         goals = ", ".join(f"{o.name}:{o.direction.value}" for o in c.objectives)
         created = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else ""

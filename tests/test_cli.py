@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from db.documents import MeasurementDocument
 from db.server import free_port
-from matloop.cli import app
+from matloop.cli import app, console
 
 REPO = Path(__file__).resolve().parents[1]
 OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
@@ -132,6 +132,22 @@ def test_export_takes_the_apis_trials_filter(cli: CliRunner, tmp_path: Path) -> 
     assert unknown.exit_code == 1
     said = " ".join(unknown.output.split())
     assert "--filter: elements: 'cu' is not an element symbol (case matters)" in said, said
+
+
+def test_campaign_list_shows_long_names_whole(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(console, "width", 80)  # a terminal's, or rich's off one
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    name = "backtest-1a2b3c-gp_top_iwarp_warp_endgame-s0"  # as a kept backtest names one
+    strategy = "gp+top+iwarp+warp+endgame"
+    create = ("campaign", "create", name, "--from-csv", str(pool), "--objective", "y:max")
+    _ok(cli, *create, "--strategy", strategy, "--budget", "6")
+    listed = _ok(cli, "campaign", "list")
+    assert name in listed  # on one line, as it is typed back; the other columns fold
+    cells = [line.split("│")[2].strip() for line in listed.splitlines() if "│" in line]
+    assert "".join(cells) == strategy
 
 
 def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path) -> None:
