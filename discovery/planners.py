@@ -261,6 +261,9 @@ class GPPlanner:
             of as misses: spreading out explores, and exploring pays only while later
             batches can use it. 0 keeps the misses to the end; open-ended campaigns
             (no budget) always keep them.
+        believer: ``top`` believes every batch's picks at their posterior mean (the
+            kriging believer), from the first batch on, with or without a budget; an
+            endgame would change nothing.
         device: Where the ``gp`` surrogate is fitted and the acquisition scored:
             ``cuda``, ``cpu``, or None for ``cuda`` when present. The other surrogates
             place themselves (NUTS runs on the CPU; ensembles train on ``cuda`` when
@@ -281,6 +284,7 @@ class GPPlanner:
     shortlist_per_point: int = 32
     shortlist_min: int = 256
     endgame_batches: int = 0
+    believer: bool = False
     device: str | None = None
 
     def __post_init__(self) -> None:
@@ -296,6 +300,16 @@ class GPPlanner:
             raise ValueError(
                 f"an endgame (endgame_batches = {self.endgame_batches}) changes what the top "
                 f"acquisition believes; this planner uses {self.acquisition}"
+            )
+        if self.believer and self.acquisition not in TOP_HUNTING:
+            raise ValueError(
+                f"the believer changes what the top acquisitions believe; this planner uses "
+                f"{self.acquisition}"
+            )
+        if self.believer and self.endgame_batches:
+            raise ValueError(
+                "the believer believes every batch at its mean already: an endgame would "
+                "change nothing (drop +endgame)"
             )
         if self.input_warp and not gp:
             raise ValueError(
@@ -376,6 +390,7 @@ class GPPlanner:
         suffix += "+iwarp" if self.input_warp else ""
         suffix += "+warp" if self.warp else ""
         suffix += "+endgame" if self.endgame_batches else ""
+        suffix += "+believer" if self.believer else ""
         return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
@@ -421,7 +436,7 @@ class GPPlanner:
                 self.mc_samples,
                 seed,
                 reference,
-                endgame=self.in_endgame(problem, q),
+                endgame=self.believer or self.in_endgame(problem, q),
                 budget_left=None if problem.budget is None else problem.budget - len(problem.X),
             )
             acqf = make_acquisition(self.acquisition, inputs)
@@ -1020,8 +1035,8 @@ PLANNERS: dict[str, Callable[[], Planner]] = {
 def with_acquisition(name: str, acquisition: str) -> str:
     """The strategy ``name`` with its acquisition switched to ``acquisition``.
 
-    The surrogate and the flags are kept, but ``endgame``, which only changes how ``top``
-    hunts, goes with any other acquisition. A strategy without a surrogate part
+    The surrogate and the flags are kept, but ``endgame`` and ``believer``, which only
+    change what the top hunters believe, go with any other acquisition. A strategy without a surrogate part
     (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``) gives ``gp+acquisition``.
     Examples: ``gp+top+iwarp+warp+endgame`` with ``qucb`` is ``gp+qucb+iwarp+warp``;
     ``ensemble`` with ``qsr`` is ``ensemble+qsr``.
@@ -1029,8 +1044,9 @@ def with_acquisition(name: str, acquisition: str) -> str:
     surrogate, *options = name.split("+")
     if surrogate not in surrogates():
         return f"gp+{acquisition}"
-    keep_endgame = acquisition in TOP_HUNTING
-    flags = [o for o in options if o not in acquisitions() and (o != "endgame" or keep_endgame)]
+    hunting = acquisition in TOP_HUNTING
+    beliefs = ("endgame", "believer")  # what top hunters believe: no other's concern
+    flags = [o for o in options if o not in acquisitions() and (o not in beliefs or hunting)]
     return "+".join([surrogate, acquisition, *flags])
 
 
@@ -1048,13 +1064,13 @@ def with_surrogate(name: str, surrogate: str) -> str:
     base, *options = name.split("+")
     if base not in surrogates():
         return surrogate
-    needs_gp = {*TOP_HUNTING, "iwarp", "endgame"}
+    needs_gp = {*TOP_HUNTING, "iwarp", "endgame", "believer"}
     gp = is_gaussian_process(surrogate)
     return "+".join([surrogate, *(o for o in options if gp or o not in needs_gp)])
 
 
 #: Flags of a ``surrogate[+acquisition][+flags]`` strategy name.
-STRATEGY_FLAGS = ("iwarp", "warp", "endgame")
+STRATEGY_FLAGS = ("iwarp", "warp", "endgame", "believer")
 
 
 def strategy_words() -> frozenset[str]:
@@ -1069,8 +1085,8 @@ def strategy_words() -> frozenset[str]:
 def make_planner(name: str) -> Planner:
     """Build a planner by name: in :data:`PLANNERS`, or ``surrogate[+acquisition][+flags]``.
 
-    The flags are ``iwarp``, ``warp`` and, with ``top``, ``endgame``
-    (:data:`ENDGAME_BATCHES`). Examples: ``gp``, ``random``, ``portfolio``,
+    The flags are ``iwarp``, ``warp`` and, with the top hunters, ``endgame``
+    (:data:`ENDGAME_BATCHES`) or ``believer``. Examples: ``gp``, ``random``, ``portfolio``,
     ``ensemble+qucb``, ``gp+qlogei+iwarp``, ``gp+top+iwarp+warp+endgame``.
 
     Raises:
@@ -1089,7 +1105,7 @@ def make_planner(name: str) -> Planner:
             raise ValueError(f"strategy {name!r}: {broken[0]}")
         raise ValueError(
             f"unknown strategy {name!r}; choose from {sorted(PLANNERS)} or "
-            f"surrogate[+acquisition][+iwarp][+warp][+endgame] with surrogate in "
+            f"surrogate[+acquisition][+iwarp][+warp][+endgame|+believer] with surrogate in "
             f"{list(surrogates())} and acquisition in {sorted(registered)} (a surrogate or "
             f"acquisition of your own is registered by an installed package's "
             f"{SURROGATE_PLUGIN_GROUP!r} or {PLUGIN_GROUP!r} entry point)"
@@ -1100,4 +1116,5 @@ def make_planner(name: str) -> Planner:
         warp="warp" in options,
         input_warp="iwarp" in options,
         endgame_batches=ENDGAME_BATCHES if "endgame" in options else 0,
+        believer="believer" in options,
     )

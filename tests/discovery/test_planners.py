@@ -551,7 +551,8 @@ def test_the_acquisition_registry_refuses_duplicates_and_unknown_names() -> None
     with pytest.raises(ValueError, match="'qucb' is already registered"):
         register_acquisition("qucb", ACQUISITIONS["qlognei"])
     inputs = AcquisitionInputs(None, torch.zeros(1, 1), torch.zeros(1, 1))  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match=r"unknown acquisition 'pi'; choose from \['qlogei'"):
+    unknown = r"unknown acquisition 'pi'; choose from \['ens', 'ensfinal', 'qlogei'"
+    with pytest.raises(ValueError, match=unknown):
         make_acquisition("pi", inputs)
 
 
@@ -561,6 +562,8 @@ def test_the_acquisition_registry_refuses_duplicates_and_unknown_names() -> None
         ("gp+top+iwarp+warp+endgame", "qucb", "gp+qucb+iwarp+warp"),
         ("gp+qucb+iwarp", "top", "gp+top+iwarp"),
         ("gp+top+endgame", "top", "gp+top+endgame"),
+        ("gp+top+iwarp+warp+believer", "ens", "gp+ens+iwarp+warp+believer"),
+        ("gp+top+iwarp+warp+believer", "qlogei", "gp+qlogei+iwarp+warp"),
         ("ensemble", "qsr", "ensemble+qsr"),
         ("gp+iwarp+warp", "qlogei", "gp+qlogei+iwarp+warp"),
         ("botorch", "qucb", "gp+qucb"),
@@ -581,6 +584,7 @@ def test_switching_acquisition_keeps_the_surrogate_and_flags(
         ("gp+qucb+iwarp+warp", "ensemble", "ensemble+qucb+warp"),
         ("gp+top+iwarp+warp+endgame", "ensemble", "ensemble+warp"),
         ("gp+top+iwarp+warp+endgame", "bayesgp", "bayesgp+top+iwarp+warp+endgame"),
+        ("gp+top+warp+believer", "ensemble", "ensemble+warp"),
         ("ensemble+qsr", "gp", "gp+qsr"),
         ("gp", "gnn", "gnn"),
         ("botorch", "ensemble", "ensemble"),

@@ -156,6 +156,16 @@ def test_the_endgame_flag_composes_with_top_only() -> None:
         make_planner("gp+iwarp+endgame")
 
 
+def test_the_believer_flag_composes_with_the_top_hunters_alone() -> None:
+    planner = make_planner("gp+top+iwarp+warp+believer")
+    assert isinstance(planner, GPPlanner) and planner.believer
+    assert planner.name == "gp+top+iwarp+warp+believer"
+    with pytest.raises(ValueError, match="believer changes what the top acquisitions believe"):
+        make_planner("gp+warp+believer")
+    with pytest.raises(ValueError, match=r"an endgame would change nothing \(drop \+endgame\)"):
+        make_planner("gp+top+endgame+believer")
+
+
 @pytest.mark.parametrize("name", ["gp+qucb+qlogei", "svm", "gp+warp+warp", "gp+fast"])
 def test_unknown_strategy_names_are_refused(name: str) -> None:
     with pytest.raises(ValueError, match="unknown strategy"):
@@ -660,6 +670,16 @@ def test_a_last_batch_in_the_endgame_stays_with_the_likelier_bump() -> None:
     # believing misses spreads the batch over both bumps; believing means crowds one
     assert 2 <= right[0] <= 4 and right[1] == right[0]
     assert right[2] == 6
+
+
+def test_a_believer_batch_stays_with_the_likelier_bump_without_a_budget() -> None:
+    pool, problem = two_bumps()
+    picks = [s.candidate for s in make_planner("gp+top+believer").plan(problem, 6, 0).suggestions]
+    # every batch believes its picks at their mean, as an endgame's last batches do
+    assert sum(pool[p, 0] > 0.5 for p in picks) == 6
+    last = replace(problem, budget=len(problem.X) + len(problem.X_pending) + 6)
+    endgame = make_planner("gp+top+endgame").plan(last, 6, seed=0).suggestions
+    assert picks == [s.candidate for s in endgame]
 
 
 def test_the_endgame_counts_pending_experiments_as_spent() -> None:
