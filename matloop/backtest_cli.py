@@ -27,7 +27,7 @@ from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Object
 #: What a backtest compares unless told: a BoTorch-default GP, and the strategy the
 #: acquisition benchmark found best (benchmarks/results/acquisition.md); with several
 #: objectives (which ``top`` does not take), the GP's qLogNEHVI.
-DEFAULT_STRATEGIES = ("botorch", "gp+top+iwarp+warp+endgame")
+DEFAULT_STRATEGIES = ("botorch", "gp+top+iwarp+warp+believer")
 DEFAULT_PARETO_STRATEGIES = ("gp",)
 #: Always run as well, as a reference: on a small table or a short run random sampling's
 #: own AF is well above 1 (the first time a level is reached comes early by chance), so
@@ -45,7 +45,7 @@ def backtest(
         list[str] | None,
         typer.Option(
             help="A strategy to compare, as `campaign create --strategy` takes it (rl:VERSION, "
-            "portfolio, random, ...; repeatable). Default: botorch, gp+top+iwarp+warp+endgame. "
+            "portfolio, random, ...; repeatable). Default: botorch, gp+top+iwarp+warp+believer. "
             "The first is the one the others' AF is compared with."
         ),
     ] = None,

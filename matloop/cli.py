@@ -363,8 +363,8 @@ def campaign_create(
         str,
         typer.Option(
             help="gp, bayesgp, ensemble, gnn, transformer, random, botorch, portfolio, "
-            "gp+top+iwarp+warp+endgame, rl:VERSION "
-            "(surrogate[+acquisition][+iwarp][+warp][+endgame])."
+            "gp+top+iwarp+warp+believer, rl:VERSION "
+            "(surrogate[+acquisition][+iwarp][+warp][+endgame|+believer])."
         ),
     ] = "gp",
     surrogate: Annotated[
@@ -1271,8 +1271,8 @@ def campaign_run(
         str | None,
         typer.Option(
             help="qlognei, qucb, qlogei, qsr, top, topk, ens or ensfinal in place of the "
-            "campaign's acquisition (its surrogate and flags kept; endgame goes with the top "
-            "hunters top, topk, ens and ensfinal only), or the whole "
+            "campaign's acquisition (its surrogate and flags kept; endgame and believer go "
+            "with the top hunters top, topk, ens and ensfinal only), or the whole "
             "strategy portfolio or rl:VERSION, for these rounds."
         ),
     ] = None,
