@@ -1036,8 +1036,9 @@ def with_acquisition(name: str, acquisition: str) -> str:
     """The strategy ``name`` with its acquisition switched to ``acquisition``.
 
     The surrogate and the flags are kept, but ``endgame`` and ``believer``, which only
-    change what the top hunters believe, go with any other acquisition. A strategy without a surrogate part
-    (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``) gives ``gp+acquisition``.
+    change what the top hunters believe, go with any other acquisition. A strategy
+    without a surrogate part (``random``, ``botorch``, ``portfolio``, ``rl:VERSION``)
+    gives ``gp+acquisition``.
     Examples: ``gp+top+iwarp+warp+endgame`` with ``qucb`` is ``gp+qucb+iwarp+warp``;
     ``ensemble`` with ``qsr`` is ``ensemble+qsr``.
     """
