@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from db.documents import MeasurementDocument
 from db.server import free_port
-from matloop.cli import app, console
+from matloop.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 OLYMPUS = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
@@ -137,7 +137,7 @@ def test_export_takes_the_apis_trials_filter(cli: CliRunner, tmp_path: Path) -> 
 def test_campaign_list_shows_long_names_whole(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(console, "width", 80)  # a terminal's, or rich's off one
+    monkeypatch.setenv("COLUMNS", "80")  # a terminal's width, or rich's off one
     pool = tmp_path / "pool.csv"
     pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
     name = "backtest-1a2b3c-gp_top_iwarp_warp_endgame-s0"  # as a kept backtest names one
