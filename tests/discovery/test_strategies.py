@@ -826,23 +826,35 @@ def test_topk_needs_a_pool() -> None:
         check_campaign_shape(make_planner("gp+topk"), 1, 0, pool=False)
 
 
-def test_topk_shortlists_a_pool_larger_than_its_reference_sample(
+@pytest.mark.parametrize(
+    ("acquisition", "scorer", "rows", "shortlist_above"),
+    [
+        # beyond the 4,096 reference points: not every row is sampled jointly
+        ("topk", LogProbabilityInTop, 5000, 10_000),
+        # beyond the rows whose covariance ens keeps, even with no shortlist asked for
+        ("ens", ExpectedTopFinds, ENS_CANDIDATES + 500, None),
+    ],
+)
+def test_a_pool_scored_jointly_is_shortlisted_past_its_limit(
     monkeypatch: pytest.MonkeyPatch,
+    acquisition: str,
+    scorer: type[LogProbabilityInTop | ExpectedTopFinds],
+    rows: int,
+    shortlist_above: int | None,
 ) -> None:
-    # 5,000 rows: beyond the 4,096 reference points, so not every row is sampled jointly
     rng = np.random.default_rng(5)
-    pool = rng.random((5000, 2))
+    pool = rng.random((rows, 2))
     measured = rng.choice(len(pool), 24, replace=False)
-    problem = problem_on(pool, bump(pool), measured, np.array([], dtype=int))
+    problem = replace(problem_on(pool, bump(pool), measured), budget=60)
     prepared: list[int] = []
-    prepare = LogProbabilityInTop.prepare
+    prepare = scorer.prepare
 
-    def counted(self: LogProbabilityInTop, candidates: torch.Tensor, *rest: object) -> None:
+    def counted(self: object, candidates: torch.Tensor, *rest: object) -> None:
         prepared.append(len(candidates))
         prepare(self, candidates, *rest)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(LogProbabilityInTop, "prepare", counted)
-    planner = GPPlanner(acquisition="topk", shortlist_min=64)
+    monkeypatch.setattr(scorer, "prepare", counted)
+    planner = GPPlanner(acquisition=acquisition, shortlist_above=shortlist_above, shortlist_min=64)
     plan = planner.plan(problem, 4, seed=0)
     assert prepared == [planner.shortlist_size(4)] and len(plan.suggestions) == 4
 
@@ -967,24 +979,6 @@ def test_a_budgeted_ens_batch_is_distinct_available_and_spread() -> None:
     assert len(set(picks)) == 6
     assert problem.available is not None and all(problem.available[picks])
     assert 1 <= sum(pool[p, 0] > 0.5 for p in picks) <= 5  # not all on one bump
-
-
-def test_ens_shortlists_a_pool_larger_than_its_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    rng = np.random.default_rng(5)
-    pool = rng.random((ENS_CANDIDATES + 500, 2))
-    measured = rng.choice(len(pool), 24, replace=False)
-    problem = replace(problem_on(pool, bump(pool), measured), budget=60)
-    prepared: list[int] = []
-    prepare = ExpectedTopFinds.prepare
-
-    def counted(self: ExpectedTopFinds, candidates: torch.Tensor, *rest: object) -> None:
-        prepared.append(len(candidates))
-        prepare(self, candidates, *rest)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(ExpectedTopFinds, "prepare", counted)
-    planner = GPPlanner(acquisition="ens", shortlist_above=None, shortlist_min=64)
-    plan = planner.plan(problem, 4, seed=0)
-    assert prepared == [planner.shortlist_size(4)] and len(plan.suggestions) == 4
 
 
 def test_ens_needs_a_pool() -> None:
