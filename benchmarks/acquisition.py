@@ -531,7 +531,7 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['machine']['cpus']} CPUs, {r['machine']['device']}; "
         f"{sum(run['seconds'] for run in r['runs']) / 60:.0f} min of campaigns, run by "
         f"{c['workers']} worker processes. matloop's best configuration: {r['default_strategy']}"
-        " (chosen on development seeds, see DEFAULT in the script)."
+        " (chosen in development, see DEFAULT in the script)."
         + policy_sentence(r["policy"])
         + plugin_sentence(r.get("plugins", {})),
         "",
