@@ -503,6 +503,8 @@ class GPPlanner:
             if large and model.num_outputs == 1:
                 pool = torch.as_tensor(problem.pool[available]).to(bounds)
                 size = self.shortlist_size(q, len(pending))
+                if isinstance(acqf, ExpectedTopFinds):  # a plate-sized batch: still what it keeps
+                    size = min(size, ENS_CANDIDATES)
                 if isinstance(acqf, MCAcquisitionFunction):
                     baseline = torch.as_tensor(problem.X).to(bounds)
                     keep = shortlist(model, pool, baseline, size)

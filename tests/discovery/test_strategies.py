@@ -981,6 +981,23 @@ def test_a_budgeted_ens_batch_is_distinct_available_and_spread() -> None:
     assert 1 <= sum(pool[p, 0] > 0.5 for p in picks) <= 5  # not all on one bump
 
 
+def test_a_batch_larger_than_ens_keeps_is_shortlisted_to_what_it_keeps(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # 32 rows per point of a 10-point batch (320) would pass the rows ens keeps (here 300)
+    import discovery.acquisition as acquisition
+    import discovery.planners as planners
+
+    monkeypatch.setattr(acquisition, "ENS_CANDIDATES", 300)
+    monkeypatch.setattr(planners, "ENS_CANDIDATES", 300)
+    rng = np.random.default_rng(5)
+    pool = rng.random((400, 2))
+    measured = rng.choice(len(pool), 24, replace=False)
+    problem = replace(problem_on(pool, bump(pool), measured), budget=60)
+    plan = GPPlanner(acquisition="ens", shortlist_min=256).plan(problem, 10, seed=0)
+    assert len({s.candidate for s in plan.suggestions}) == 10
+
+
 def test_ens_needs_a_pool() -> None:
     rng = np.random.default_rng(2)
     X = SALTS.encode(SALTS.sample(10, rng))
