@@ -1329,7 +1329,8 @@ def check_budget(planner: Planner, budget: int | None) -> None:
     if planner.acquisition in LOOKAHEAD:
         raise ValueError(
             f"budget: strategy {planner.name} looks ahead to the experiments the budget has "
-            "left and needs one; set --budget (settings.budget in the API) or hunt with top"
+            "left and needs one: --budget N at creation, `matloop campaign budget NAME N` "
+            "after (settings.budget, PUT .../budget in the API), or hunt with top"
         )
     if not planner.endgame_batches:
         return

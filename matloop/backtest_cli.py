@@ -24,8 +24,8 @@ import typer
 
 from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params
 
-#: What a backtest compares unless told: a BoTorch-default GP, and the strategy the
-#: acquisition benchmark found best (benchmarks/results/acquisition.md); with several
+#: What a backtest compares unless told: a BoTorch-default GP, and matloop's default
+#: (chosen on benchmarks/results/acquisition_synthetic.md's development tasks); with several
 #: objectives (which ``top`` does not take), the GP's qLogNEHVI.
 DEFAULT_STRATEGIES = ("botorch", "gp+top+iwarp+warp+believer")
 DEFAULT_PARETO_STRATEGIES = ("gp",)
