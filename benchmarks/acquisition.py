@@ -33,7 +33,7 @@ finds the sooner the better) was developed on BoTorch's test functions
 (``benchmarks/acquisition_synthetic.py``), never on these sets, and measured here in
 blocks of its own on the seeds of the first two blocks above (the last command below);
 it is not ``DEFAULT``: on the development tasks it ties the endgame (1.129x BoTorch
-against 1.124x, 20 seeds), ahead on the 1,000-row pools and behind on the small ones,
+against 1.124x, 20 seeds), ahead on the 1,000-row pools and behind on most small ones,
 and the believer beat both (1.162x). The believer ran in blocks of its own on the seeds
 of all four blocks above.
 ``bayesgp+top+iwarp+warp`` and ``bayesgp+top+iwarp+warp+endgame`` (the same, with the

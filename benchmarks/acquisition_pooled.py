@@ -433,11 +433,12 @@ def main() -> None:
                 row["room_share"] = room_share(
                     row["af"][0], botorch["af"][0], rows["oracle"]["af"][0]
                 )
-    compared = tuple(
-        s for s in ("botorch", bench.DEFAULT) if s in next(iter(summary.values()))["strategies"]
-    )
-    last_finds = last_finds_summary(runs, compared, bench.DEFAULT)
     strategies = tuple(next(iter(summary.values()))["strategies"])
+    # the last finds of DEFAULT, or of the strategy the --extra blocks add when it is absent
+    added = [r["strategy"] for r in runs if r.get("block") in args.extra]
+    studied = bench.DEFAULT if bench.DEFAULT in strategies else (added or ["botorch"])[-1]
+    compared = tuple(dict.fromkeys(s for s in ("botorch", studied) if s in strategies))
+    last_finds = last_finds_summary(runs, compared, studied)
     result = {
         "blocks": args.blocks,
         "extra": args.extra,

@@ -148,7 +148,8 @@ def markdown(result: dict[str, Any]) -> str:
     lines = [
         f"Synthetic development tasks, {result['config']['seeds']} seeds from "
         f"{result['config']['first_seed']}; AF against random (top 5%), mean ± se, and in "
-        "brackets the geometric mean over paired seeds of AF relative to botorch. Machine: "
+        "brackets the geometric mean over paired seeds of AF relative to botorch (a seed "
+        "where either found no top row has no AF and is left out of both). Machine: "
         f"{result['machine']['cpus']} CPUs; "
         f"{sum(r['seconds'] for r in result['runs']) / 60:.0f} min of campaigns.",
         "",
