@@ -220,6 +220,10 @@ def test_local_flow_runs_are_those_a_live_process_here_runs(tmp_path: Path) -> N
     env = {**os.environ, "PREFECT__FLOW_RUN_ID": str(run)}
     process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env=env)
     try:
+        # the child shows its environment once it has exec'd: not at once on a loaded machine
+        deadline = time.monotonic() + 10
+        while run not in local_flow_runs() and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert run in local_flow_runs()
     finally:
         process.kill()
