@@ -51,6 +51,7 @@ from discovery.spaces import ContinuousParameter, SearchSpace  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same budget rule
+ACQUISITION = sibling("acquisition")  # its mean ± se (AF is NaN where nothing was found)
 #: name: (test function, pool rows). Fixed before any strategy was run on them.
 TASKS: dict[str, tuple[Any, int]] = {
     "branin": (synthetic.Branin(), 100),
@@ -126,20 +127,13 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
                 if s in base and base[s] > 0 and seeds[s] > 0  # both found a top row
             ]
             row.update(
-                ef=_mean_se(row["ef"]),
-                af=_mean_se(list(seeds.values())),
+                ef=ACQUISITION.mean_se(row["ef"]),
+                af=ACQUISITION.mean_se(list(seeds.values())),
                 log_ratio=paired,
                 af_vs_botorch=math.exp(float(np.mean(paired))) if paired else math.nan,
             )
         table[name] = {"pool": len(pool), "strategies": rows}
     return table
-
-
-def _mean_se(values: list[float]) -> tuple[float, float]:
-    array = np.asarray(values, dtype=float)
-    array = array[np.isfinite(array)]  # AF is undefined where nothing was found
-    se = float(array.std(ddof=1) / math.sqrt(len(array))) if len(array) > 1 else math.nan
-    return float(array.mean()), se
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -503,11 +503,7 @@ class LogProbabilityInTop(AcquisitionFunction):
         return torch.ones(len(self.member), dtype=self.member.dtype, device=self.member.device)
 
     def _indices(self, X: torch.Tensor) -> torch.Tensor:
-        try:
-            found = [self.rows[_key(x)] for x in X]
-        except KeyError:
-            raise ValueError("topk scores only the candidates it was prepared with") from None
-        return torch.tensor(found, dtype=torch.long, device=self.member.device)
+        return _prepared_rows(self.rows, X, "topk").to(self.member.device)
 
     def set_X_pending(self, X_pending: torch.Tensor | None = None) -> None:
         """Keep the samples in which the pending experiments miss the top, each in turn."""
@@ -539,6 +535,19 @@ class LogProbabilityInTop(AcquisitionFunction):
 def _key(x: torch.Tensor) -> bytes:
     """A point's identity: its coordinates' bytes (pool rows are scored as stored)."""
     return x.detach().cpu().numpy().tobytes()
+
+
+def _prepared_rows(rows: dict[bytes, int], X: torch.Tensor, name: str) -> torch.Tensor:
+    """Rows of ``n x d`` points among the candidates acquisition ``name`` was prepared with.
+
+    Raises:
+        ValueError: for a point it was not prepared with.
+    """
+    try:
+        found = [rows[_key(x)] for x in X]
+    except KeyError:
+        raise ValueError(f"{name} scores only the candidates it was prepared with") from None
+    return torch.tensor(found, dtype=torch.long, device=X.device)
 
 
 def _topk(inputs: AcquisitionInputs) -> AcquisitionFunction:
@@ -672,7 +681,9 @@ class ExpectedTopFinds(LogProbabilityOfTop):
         nodes, weights = _outcome_nodes(X)
         future = torch.zeros_like(own)
         order = torch.arange(1, ahead + 1, dtype=X.dtype, device=X.device)
-        rank_weights = 1 - order / (ahead + 1) if self.reward == "cumulative" else order**0
+        rank_weights = (
+            1 - order / (ahead + 1) if self.reward == "cumulative" else torch.ones_like(order)
+        )
         for s in range(len(mean)):
             for rows in torch.arange(len(X), device=X.device).split(ENS_CHUNK):
                 # the update of every candidate's marginal by a standardised outcome t at x
@@ -689,14 +700,11 @@ class ExpectedTopFinds(LogProbabilityOfTop):
         """ENS score of each ``b x 1 x d`` candidate, shape ``b``."""
         if X.shape[-2] != 1:
             raise ValueError(f"X: one point per t-batch is scored, got q = {X.shape[-2]}")
-        try:
-            found = [self.rows[_key(x)] for x in X.reshape(-1, X.shape[-1])]
-        except KeyError:
-            raise ValueError("ens scores only the candidates it was prepared with") from None
+        found = _prepared_rows(self.rows, X.reshape(-1, X.shape[-1]), "ens")
         if self.scores is None:
             with torch.no_grad():
                 self.scores = self._expected_finds(cast(torch.Tensor, self.candidates))
-        return self.scores[torch.tensor(found, device=X.device)].reshape(X.shape[:-2])
+        return self.scores[found.to(self.scores.device)].reshape(X.shape[:-2])
 
 
 def _outcome_nodes(like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -816,14 +816,16 @@ def test_ranking_in_the_top_of_a_large_pool_shortlists_by_approximate_chances() 
     assert len({s.candidate for s in kept}) == 4
 
 
-def test_topk_needs_a_pool() -> None:
+@pytest.mark.parametrize("acquisition", ["topk", "ens"])
+def test_a_jointly_scored_acquisition_needs_a_pool(acquisition: str) -> None:
     rng = np.random.default_rng(2)
     X = SALTS.encode(SALTS.sample(10, rng))
     problem = PlanningProblem(SALTS, MAXIMIZE, X, (X[:, 0] + X[:, 1])[:, None], X[:0])
-    with pytest.raises(ValueError, match="topk acquisition ranks a pool's candidates"):
-        GPPlanner(acquisition="topk").plan(problem, 3, seed=0)
-    with pytest.raises(ValueError, match=r"'gp\+topk' scores a pool of candidates; .*open space"):
-        check_campaign_shape(make_planner("gp+topk"), 1, 0, pool=False)
+    with pytest.raises(ValueError, match=f"{acquisition} acquisition ranks a pool's candidates"):
+        GPPlanner(acquisition=acquisition).plan(problem, 3, seed=0)
+    strategy = f"gp+{acquisition}"
+    with pytest.raises(ValueError, match=rf"'gp\+{acquisition}' scores a pool of candidates; "):
+        check_campaign_shape(make_planner(strategy), 1, 0, pool=False)
 
 
 @pytest.mark.parametrize(
@@ -996,11 +998,3 @@ def test_a_batch_larger_than_ens_keeps_is_shortlisted_to_what_it_keeps(
     problem = replace(problem_on(pool, bump(pool), measured), budget=60)
     plan = GPPlanner(acquisition="ens", shortlist_min=256).plan(problem, 10, seed=0)
     assert len({s.candidate for s in plan.suggestions}) == 10
-
-
-def test_ens_needs_a_pool() -> None:
-    rng = np.random.default_rng(2)
-    X = SALTS.encode(SALTS.sample(10, rng))
-    problem = PlanningProblem(SALTS, MAXIMIZE, X, (X[:, 0] + X[:, 1])[:, None], X[:0])
-    with pytest.raises(ValueError, match="ens acquisition ranks a pool's candidates"):
-        GPPlanner(acquisition="ens").plan(problem, 3, seed=0)
