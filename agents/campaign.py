@@ -1336,8 +1336,9 @@ def check_budget(planner: Planner, budget: int | None) -> None:
         return
     raise ValueError(
         f"budget: strategy {planner.name} believes its last {planner.endgame_batches} batches "
-        "differently and needs a budget to know which they are; set --budget (settings.budget "
-        "in the API) or drop +endgame"
+        "differently and needs a budget to know which they are: --budget N at creation, "
+        "`matloop campaign budget NAME N` after (settings.budget, PUT .../budget in the API), "
+        "or drop +endgame"
     )
 
 

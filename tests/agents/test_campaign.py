@@ -367,8 +367,8 @@ def test_results_reported_out_of_order_are_counted_as_they_arrived(
 ENDGAME = "gp+top+iwarp+warp+endgame"
 NEEDS_BUDGET = (
     r"^budget: strategy gp\+top\+iwarp\+warp\+endgame believes its last 3 batches differently "
-    r"and needs a budget to know which they are; set --budget \(settings\.budget in the API\) "
-    r"or drop \+endgame$"
+    r"and needs a budget to know which they are: --budget N at creation, `matloop campaign "
+    r"budget NAME N` after \(settings\.budget, PUT \.\.\./budget in the API\), or drop \+endgame$"
 )
 
 
