@@ -145,13 +145,21 @@ DEFAULT = "gp+top+iwarp+warp+believer"
 MULTI_POOL = 600
 
 
-def composition_pool(name: str) -> PoolDataset:
-    """All splits of a property set as one composition pool (the target maximised)."""
+def composition_pool(name: str, rows: int | None = None) -> PoolDataset:
+    """All splits of a property set as one composition pool (the target maximised).
+
+    Args:
+        name: A folder of ``../shared/data/property``.
+        rows: Keep a fixed random sample of this many formulas (None: all of them).
+    """
     frame = pd.concat(
         pd.read_csv(PROPERTY / name / f"{s}.csv", keep_default_na=False)
         for s in ("train", "val", "test")
     )
-    return _pool_from_frame(frame.groupby("formula", as_index=False).target.mean(), ["target"])
+    frame = frame.groupby("formula", as_index=False).target.mean()
+    if rows is not None:
+        frame = frame.sample(n=rows, random_state=0)
+    return _pool_from_frame(frame, ["target"])
 
 
 def two_objective_pool() -> PoolDataset:

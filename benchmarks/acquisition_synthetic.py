@@ -1,12 +1,20 @@
-"""Development tasks for pool acquisition: BoTorch's test functions on measured-like pools.
+"""Development tasks for pool acquisition, none of them an Olympus set.
 
 Acquisition strategies are chosen here, never on the Olympus sets that
-``benchmarks/acquisition.py`` reports. Each task is a fixed Sobol pool of a standard test
-function (minimised), its values measured once with Gaussian noise of 5% of their spread,
-run with the Olympus protocol: 10 random experiments, then batches of 4 for 15 rounds,
-capped at a third of the pool. Pool sizes span the Olympus range (66 to 1,386 rows).
-AF and EF against random sampling for the top 5%, and AF relative to ``botorch`` per
-seed (geometric mean over seeds and tasks).
+``benchmarks/acquisition.py`` reports. Three families of fixed, measured pools:
+
+* ``TASKS``: BoTorch's standard test functions (minimised) on Sobol pools;
+* ``MIXTURES``: mixtures on the simplex, as the Olympus blend and dye sets are (minimised),
+  on Dirichlet(1) pools: dyes mixing by Beer-Lambert's law towards a target colour, a
+  Scheffe special-cubic blend, Hartmann 6 on six fractions;
+* ``MEASURED``: real measurements, fixed samples of two property sets as composition pools
+  (each element's molar fraction, on the simplex), the property maximised.
+
+The first two are measured once with Gaussian noise of 5% of their spread; the property
+sets are taken as published. Every task runs the Olympus protocol: 10 random experiments,
+then batches of 4 for 15 rounds, capped at a third of the pool. Pool sizes span the
+Olympus range (66 to 1,386 rows). AF and EF against random sampling for the top 5%, and
+AF relative to ``botorch`` per seed (geometric mean over seeds and tasks).
 
     python benchmarks/acquisition_synthetic.py --strategies botorch \
         gp+top+iwarp+warp+endgame gp+ens+iwarp+warp [--seeds 10] [--workers 2] \
@@ -24,6 +32,7 @@ import multiprocessing
 import sys
 import time
 from functools import cache
+from itertools import combinations
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +56,7 @@ from discovery.metrics import (  # noqa: E402
 )
 from discovery.planners import make_planner  # noqa: E402
 from discovery.simulate import PoolTask, simulate  # noqa: E402
-from discovery.spaces import ContinuousParameter, SearchSpace  # noqa: E402
+from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 OLYMPUS_BUDGET = sibling("campaign_olympus")  # the same budget rule
@@ -62,18 +71,109 @@ TASKS: dict[str, tuple[Any, int]] = {
     "levy4": (synthetic.Levy(dim=4), 1000),
     "hartmann6": (synthetic.Hartmann(dim=6), 1000),
 }
+#: name: (components, pool rows). Added after the believer was chosen on TASKS, fixed
+#: before any strategy was run on them.
+MIXTURES: dict[str, tuple[int, int]] = {
+    "dyes5": (5, 250),
+    "blend4": (4, 1000),
+    "hartmann6mix": (6, 500),
+}
+#: name: (property set, pool rows), fixed like MIXTURES. Not the AFLOW sets, which
+#: acquisition.py's own tasks use, nor mp_bulk_modulus, which measures the same property.
+MEASURED: dict[str, tuple[str, int]] = {
+    "mp_shear500": ("mp_shear_modulus", 500),
+    "oqmd_gap1000": ("OQMD_Bandgap", 1000),
+}
 NOISE = 0.05  # of the pool's standard deviation, measured once per row
+
+
+def pool_rows(name: str) -> int:
+    """How many rows the named task's pool has (without building it)."""
+    return {**TASKS, **MIXTURES, **MEASURED}[name][1]
+
+
+def dye_colour_distance(fractions: np.ndarray) -> np.ndarray:
+    """How far a dye mixture's colour is from a target colour: the dyes5 response.
+
+    Five dyes with Gaussian absorbance bands (peak absorbance 1-3) mix by Beer-Lambert's
+    law; white light through the mixture is seen by three Gaussian sensitivities (red,
+    green, blue; 40 nm wide); the target is the colour of a fixed mixture outside the pool.
+
+    Args:
+        fractions: ``n x 5`` dye fractions, each row summing to 1.
+
+    Returns:
+        ``n`` Euclidean distances in RGB (each channel 0-1).
+    """
+    rng = np.random.default_rng(1)
+    wavelengths = np.linspace(400.0, 700.0, 61)  # nm
+    centres, widths = rng.uniform(420.0, 680.0, 5), rng.uniform(20.0, 60.0, 5)
+    peaks = rng.uniform(1.0, 3.0, 5)
+    absorbance = peaks[:, None] * np.exp(
+        -0.5 * ((wavelengths - centres[:, None]) / widths[:, None]) ** 2
+    )  # dyes x wavelengths
+    sensors = np.exp(-0.5 * ((wavelengths - np.array([[610.0], [545.0], [450.0]])) / 40.0) ** 2)
+    sensors /= sensors.sum(axis=1, keepdims=True)
+
+    def colour(mixture: np.ndarray) -> np.ndarray:
+        return np.exp(-mixture @ absorbance) @ sensors.T  # n x 3
+
+    target = colour(rng.dirichlet(np.ones(5))[None])
+    return np.linalg.norm(colour(fractions) - target, axis=1)
+
+
+def scheffe_special_cubic(fractions: np.ndarray) -> np.ndarray:
+    """A Scheffe special-cubic blend response with fixed standard-normal coefficients.
+
+    The model of mixture designs: linear blending, plus binary and ternary synergies
+    (scaled by 4 and 27, the inverse of their largest value inside the simplex).
+
+    Args:
+        fractions: ``n x q`` component fractions, each row summing to 1.
+
+    Returns:
+        ``n`` responses.
+    """
+    rng = np.random.default_rng(3)
+    q = fractions.shape[1]
+    value = fractions @ rng.standard_normal(q)
+    for i, j in combinations(range(q), 2):
+        value += 4.0 * rng.standard_normal() * fractions[:, i] * fractions[:, j]
+    for i, j, k in combinations(range(q), 3):
+        value += 27.0 * rng.standard_normal() * fractions[:, i] * fractions[:, j] * fractions[:, k]
+    return value
+
+
+def hartmann6_mixture(fractions: np.ndarray) -> np.ndarray:
+    """Hartmann 6 at six fractions (a point of the unit cube's simplex face)."""
+    return synthetic.Hartmann(dim=6)(torch.as_tensor(fractions)).numpy()
+
+
+RESPONSES = {
+    "dyes5": dye_colour_distance,
+    "blend4": scheffe_special_cubic,
+    "hartmann6mix": hartmann6_mixture,
+}
+
+
+def _measured_once(values: np.ndarray) -> np.ndarray:
+    """``values`` with one draw of Gaussian noise, ``NOISE`` of their spread."""
+    return values + NOISE * values.std() * np.random.default_rng(0).standard_normal(len(values))
 
 
 @cache
 def task(name: str) -> PoolTask:
-    """The named test function on its fixed Sobol pool, with its one noisy measurement."""
+    """The named task's fixed pool, with its one measurement per row."""
+    if name in MIXTURES:
+        return mixture_task(name)
+    if name in MEASURED:
+        dataset = ACQUISITION.composition_pool(*MEASURED[name])
+        return PoolTask.from_dataset(dataset)
     function, rows = TASKS[name]
     bounds = function.bounds.to(torch.float64)
     unit = SobolEngine(function.dim, scramble=True, seed=0).draw(rows, dtype=torch.float64)
     points = bounds[0] + (bounds[1] - bounds[0]) * unit
-    values = function(points).numpy()
-    values = values + NOISE * values.std() * np.random.default_rng(0).standard_normal(rows)
+    values = _measured_once(function(points).numpy())
     space = SearchSpace(
         tuple(
             ContinuousParameter(f"x{i}", float(lo), float(hi))
@@ -82,6 +182,20 @@ def task(name: str) -> PoolTask:
     )
     objective = Objective("value", Direction.MINIMIZE)
     return PoolTask(name, space, (objective,), points.numpy(), values.reshape(-1, 1))
+
+
+def mixture_task(name: str) -> PoolTask:
+    """The named mixture on its Dirichlet(1) pool, with its one noisy measurement."""
+    components, rows = MIXTURES[name]
+    fractions = np.random.default_rng(10).dirichlet(np.ones(components), rows)
+    names = tuple(f"x{i}" for i in range(components))
+    space = SearchSpace(
+        tuple(ContinuousParameter(n, 0.0, 1.0) for n in names),
+        (SimplexConstraint(names, 1.0),),
+    )
+    values = _measured_once(RESPONSES[name](fractions))
+    objective = Objective("value", Direction.MINIMIZE)
+    return PoolTask(name, space, (objective,), fractions, values.reshape(-1, 1))
 
 
 def _key(job: dict[str, Any]) -> tuple[Any, ...]:
@@ -109,7 +223,7 @@ def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     table: dict[str, Any] = {}
     for name in dict.fromkeys(r["task"] for r in runs):
         pool = task(name)
-        top = top_mask(pool.values[:, 0], Direction.MINIMIZE, 0.05)
+        top = top_mask(pool.values[:, 0], pool.objectives[0].direction, 0.05)
         af: dict[str, dict[int, float]] = {}
         rows: dict[str, Any] = {}
         for run in (r for r in runs if r["task"] == name):
@@ -140,7 +254,7 @@ def markdown(result: dict[str, Any]) -> str:
     table = result["tasks"]
     strategies = list(dict.fromkeys(s for t in table.values() for s in t["strategies"]))
     lines = [
-        f"Synthetic development tasks, {result['config']['seeds']} seeds from "
+        f"Development tasks, {result['config']['seeds']} seeds from "
         f"{result['config']['first_seed']}; AF against random (top 5%), mean ± se, and in "
         "brackets the geometric mean over paired seeds of AF relative to botorch (a seed "
         "where either found no top row has no AF and is left out of both). Machine: "
@@ -167,7 +281,7 @@ def markdown(result: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", nargs="*", default=list(TASKS))
+    parser.add_argument("--tasks", nargs="*", default=[*TASKS, *MIXTURES, *MEASURED])
     parser.add_argument("--strategies", nargs="+", required=True)
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--first-seed", type=int, default=0)
@@ -193,7 +307,7 @@ def main() -> None:
             "seed": seed,
             "initial": 10,
             "batch": 4,
-            "rounds": OLYMPUS_BUDGET.rounds_for(TASKS[name][1], 10, 4, 15),
+            "rounds": OLYMPUS_BUDGET.rounds_for(pool_rows(name), 10, 4, 15),
         }
         for name in args.tasks
         for strategy in args.strategies
