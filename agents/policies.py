@@ -1,8 +1,8 @@
 """Learned acquisition policies in the model registry: train, register, load as a planner.
 
 A policy is registered under ``policy:rl-policy:{hash}``, the hash being that of its
-training configuration (the tasks are generated from it), so training the same
-configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``,
+training configuration (the tasks are generated from it) and of the development pools it
+trained on, if any, so training the same configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``,
 VERSION in full or shortened to its hash or the start of it (``rl:3f2a9c``); the
 campaign stores it in full.
 """
@@ -38,7 +38,11 @@ STRATEGY_PREFIX = "rl:"
 
 
 def config_hash(config: PolicyTrainingConfig) -> str:
-    """SHA-256 of a training configuration (what determines the trained policy)."""
+    """SHA-256 of a training configuration (what determines a policy trained on GP samples).
+
+    :meth:`TrainedPolicy.tasks_digest` gives the same for such a policy, and also hashes
+    the pools of one trained on development pools.
+    """
     return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
 
 
@@ -66,7 +70,7 @@ def register_policy(trained: TrainedPolicy) -> str:
     code) trained from it.
 
     Returns:
-        Its version, ``policy:rl-policy:{config hash[:12]}``.
+        Its version, ``policy:rl-policy:{tasks digest[:12]}``.
     """
     weights = trained.policy.to_bytes()
     metrics = trained.metrics() | {
@@ -74,7 +78,7 @@ def register_policy(trained: TrainedPolicy) -> str:
         "held_out_regret_ei": held_out_regret(expected_improvement_scores, trained.config),
         "weights_sha256": hashlib.sha256(weights).hexdigest(),
     }
-    artifact = ModelArtifact(KIND, config_hash(trained.config), metrics, weights)
+    artifact = ModelArtifact(KIND, trained.tasks_digest(), metrics, weights)
     return save_model_record(artifact, PREFIX)
 
 

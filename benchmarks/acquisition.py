@@ -242,19 +242,25 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
 
 
 def train_and_reload_policy(iterations: int) -> tuple[bytes, str, dict[str, Any]]:
-    """Train the policy, register it in an in-memory SecantusDB and read it back."""
+    """Train the policy, register it in an in-memory SecantusDB and read it back.
+
+    It trains on GP samples and, for half its updates, on the development tasks of
+    ``acquisition_synthetic.py`` (never on a task of this script).
+    """
     from agents.policies import load_policy, register_policy
     from db import connect, ephemeral_server
     from db.models import describe_model_record
     from discovery.policy import train_policy
 
-    trained = train_policy(PolicyTrainingConfig(iterations=iterations), progress=True)
+    pools = sibling("acquisition_synthetic").training_pools()
+    config = PolicyTrainingConfig(iterations=iterations)
+    trained = train_policy(config, progress=True, pools=pools)
     with ephemeral_server() as uri:
         connect(f"{uri}/benchmark")
         version = register_policy(trained)
         policy, _ = load_policy(version)
         described = describe_model_record(version)["metrics"]
-    kept = ("held_out_regret", "held_out_regret_ei", "seconds", "weights_sha256")
+    kept = ("held_out_regret", "held_out_regret_ei", "seconds", "weights_sha256", "training_tasks")
     info = {k: described[k] for k in kept}
     return policy.to_bytes(), version, info
 
@@ -504,7 +510,8 @@ def policy_sentence(policy: dict[str, Any]) -> str:
         f" RL policy {policy['version']}"
         + (f" (weights {policy['weights_sha256'][:12]})" if "weights_sha256" in policy else "")
         + f": trained here in {policy['seconds']:.0f} s on "
-        f"GP samples only; held-out GP-sample regret {policy['held_out_regret']:.4f} "
+        f"{policy.get('training_tasks', 'GP samples only')}; held-out GP-sample regret "
+        f"{policy['held_out_regret']:.4f} "
         f"(EI on the same tasks {policy['held_out_regret_ei']:.4f})."
     )
 

@@ -55,6 +55,7 @@ from discovery.metrics import (  # noqa: E402
     top_mask,
 )
 from discovery.planners import make_planner  # noqa: E402
+from discovery.policy import TrainingPool, training_pool  # noqa: E402
 from discovery.simulate import PoolTask, simulate  # noqa: E402
 from discovery.spaces import ContinuousParameter, SearchSpace, SimplexConstraint  # noqa: E402
 
@@ -196,6 +197,16 @@ def mixture_task(name: str) -> PoolTask:
     values = _measured_once(RESPONSES[name](fractions))
     objective = Objective("value", Direction.MINIMIZE)
     return PoolTask(name, space, (objective,), fractions, values.reshape(-1, 1))
+
+
+def training_pools() -> list[TrainingPool]:
+    """Every development task as a pool the RL policy trains on (none an Olympus set)."""
+    pools = []
+    for name in [*TASKS, *MIXTURES, *MEASURED]:
+        pool = task(name)
+        maximise = pool.objectives[0].direction is Direction.MAXIMIZE
+        pools.append(training_pool(name, pool.pool, pool.values[:, 0], maximise))
+    return pools
 
 
 def _key(job: dict[str, Any]) -> tuple[Any, ...]:

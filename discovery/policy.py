@@ -7,20 +7,25 @@ the values measured so far, plus the fraction of the budget left -- and scores i
 small shared MLP. A softmax over the scores is the distribution of the next experiment.
 
 It is trained here, with REINFORCE and a leave-one-out baseline (several rollouts per task),
-on a family of synthetic tasks: functions drawn from Gaussian-process priors on random
-pools, optimised with the true GP posterior. The reward of a step is minus the simple
-regret, normalised per task, so the return is the area under the regret curve.
+on a family of tasks: functions drawn from Gaussian-process priors on random pools,
+optimised with the true GP posterior, and, when given, measured development pools
+(:class:`TrainingPool`: random subsets of each, seen through a GP fitted to the pool once,
+as MetaBO fits its tasks' hyperparameters beforehand). The reward of a step is minus the
+simple regret, normalised per task, so the return is the area under the regret curve.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -178,6 +183,8 @@ class TrainedPolicy:
         config: The training configuration.
         regret: Mean final normalised simple regret per iteration (lower is better).
         seconds: Wall-clock training time.
+        pools: The development pools it also trained on (none: GP samples only).
+        pool_share: The share of updates drawn from ``pools``.
 
     """
 
@@ -185,6 +192,16 @@ class TrainedPolicy:
     config: PolicyTrainingConfig
     regret: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    pools: tuple[TrainingPool, ...] = ()
+    pool_share: float = 0.0
+
+    def tasks_digest(self) -> str:
+        """SHA-256 of what determined the training tasks: the configuration and the pools."""
+        config = asdict(self.config)
+        if not self.pools:  # as agents.policies.config_hash has it
+            return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
+        family = {"pools": [p.digest() for p in self.pools], "pool_share": self.pool_share}
+        return hashlib.sha256(json.dumps(config | family, sort_keys=True).encode()).hexdigest()
 
     def metrics(self) -> dict[str, Any]:
         """Scalars and curves for the model registry."""
@@ -196,8 +213,106 @@ class TrainedPolicy:
             "final_regret": float(sum(tail) / len(tail)),
             "regret_curve": [round(r, 5) for r in self.regret],
             "seconds": round(self.seconds, 1),
-            "training_tasks": "GP prior samples (RBF), random pools in the unit cube",
+            "training_tasks": "GP prior samples (RBF), random pools in the unit cube"
+            + (
+                f"; {self.pool_share:.0%} of updates on development pools: "
+                + ", ".join(p.name for p in self.pools)
+                if self.pools
+                else ""
+            ),
+            "training_pools": [
+                {"name": p.name, "rows": len(p.y), "dims": p.X.shape[1], "sha256": p.digest()}
+                for p in self.pools
+            ],
         }
+
+
+@dataclass(frozen=True)
+class TrainingPool:
+    """A measured development pool the policy also trains on, with the GP it sees it through.
+
+    Built by :func:`training_pool`. Each training task is a random subset of its rows; the
+    policy's posterior there is the GP below (RBF, fixed hyperparameters), as a GP sample's
+    is its own prior.
+
+    Attributes:
+        name: What the pool is (kept in the policy's metrics).
+        X: ``N x d`` inputs, scaled to the unit cube.
+        y: ``N`` values, standardised, larger is better.
+        lengthscale: RBF lengthscale of the pool's GP (unit-cube units).
+        noise: Its observation-noise standard deviation (standardised units).
+
+    """
+
+    name: str
+    X: torch.Tensor
+    y: torch.Tensor
+    lengthscale: float
+    noise: float
+
+    def digest(self) -> str:
+        """SHA-256 of the pool and its GP (what training on it depends on)."""
+        h = hashlib.sha256(self.name.encode())
+        for array in (self.X, self.y, torch.tensor([self.lengthscale, self.noise])):
+            h.update(array.to(torch.float64).contiguous().numpy().tobytes())
+        return h.hexdigest()
+
+
+#: Grids over which :func:`training_pool` maximises the GP's marginal likelihood.
+POOL_LENGTHSCALES = tuple(float(x) for x in np.geomspace(0.03, 3.0, 25))  # x sqrt(d)
+POOL_NOISES = (0.01, 0.03, 0.1, 0.3, 0.6)
+#: Most rows the marginal likelihood is computed on (a fixed random subset).
+POOL_FIT_ROWS = 400
+
+
+def training_pool(name: str, X: np.ndarray, values: np.ndarray, maximise: bool) -> TrainingPool:
+    """A measured pool as a :class:`TrainingPool`: scaled, standardised, its GP fitted.
+
+    The RBF lengthscale (times ``sqrt(d)``, as the GP-sample tasks draw theirs) and the
+    noise maximise the GP's marginal likelihood over the grids ``POOL_LENGTHSCALES`` x
+    ``POOL_NOISES``, on at most ``POOL_FIT_ROWS`` rows.
+
+    Args:
+        name: What the pool is.
+        X: ``N x d`` numeric inputs (a constant column is kept, at 0).
+        values: ``N`` measured values.
+        maximise: Whether larger values are better (else smaller are).
+
+    Returns:
+        The pool, ready for :func:`train_policy`.
+
+    Raises:
+        ValueError: naming ``X`` or ``values`` for shapes that do not match, values that are
+            not finite, or all equal.
+    """
+    X = np.asarray(X, dtype=float)
+    values = np.asarray(values, dtype=float)
+    if X.ndim != 2 or values.shape != (len(X),):
+        raise ValueError(f"values: {values.shape} does not match X's {X.shape} (N x d and N)")
+    if not (np.isfinite(X).all() and np.isfinite(values).all()):
+        raise ValueError(f"values: pool {name!r} has values or inputs that are not finite")
+    if not values.std() > 0:
+        raise ValueError(f"values: pool {name!r} has all its values equal")
+    low, span = X.min(0), np.ptp(X, axis=0)
+    unit = torch.as_tensor((X - low) / np.where(span > 0, span, 1.0))
+    signed = values if maximise else -values
+    y = torch.as_tensor((signed - signed.mean()) / signed.std())
+    fit = torch.randperm(len(y), generator=torch.Generator().manual_seed(0))[:POOL_FIT_ROWS]
+    Xf, yf = unit[fit], y[fit]
+    d = unit.shape[1]
+    best = max(
+        ((ls * math.sqrt(d), noise) for ls in POOL_LENGTHSCALES for noise in POOL_NOISES),
+        key=lambda h: _log_marginal_likelihood(Xf, yf, *h),
+    )
+    return TrainingPool(name, unit, y, *best)
+
+
+def _log_marginal_likelihood(X: torch.Tensor, y: torch.Tensor, ls: float, noise: float) -> float:
+    """``log p(y | X)`` under a zero-mean, unit-variance RBF GP (``n x d``, ``n``)."""
+    K = _rbf(X[None], X[None], torch.tensor([ls], dtype=X.dtype))[0]
+    L = torch.linalg.cholesky(K + (noise**2 + 1e-8) * torch.eye(len(y), dtype=X.dtype))
+    alpha = torch.cholesky_solve(y[:, None], L)[:, 0]
+    return float(-0.5 * y @ alpha - L.diagonal().log().sum() - 0.5 * len(y) * math.log(2 * math.pi))
 
 
 def _rbf(a: torch.Tensor, b: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:
@@ -208,11 +323,13 @@ def _rbf(a: torch.Tensor, b: torch.Tensor, lengthscale: torch.Tensor) -> torch.T
 
 @dataclass(frozen=True)
 class _Tasks:
-    """A batch of GP-sample tasks sharing pool size and dimension."""
+    """A batch of tasks sharing pool size and dimension: GP samples, or one pool's subsets."""
 
     X: torch.Tensor  # B x N x d
-    f: torch.Tensor  # B x N, the noise-free function
+    f: torch.Tensor  # B x N, the noise-free function (a pool's: its measured values)
     lengthscale: torch.Tensor  # B
+    noise: torch.Tensor  # B, the GP's observation noise
+    measured: float  # noise added to f when measured (0 for a pool: measured already)
 
     @classmethod
     def sample(cls, config: PolicyTrainingConfig, generator: torch.Generator) -> _Tasks:
@@ -225,7 +342,20 @@ class _Tasks:
         ls = (lo + (hi - lo) * u) * math.sqrt(d)
         K = _rbf(X, X, ls) + 1e-6 * torch.eye(N, dtype=torch.float64)
         z = torch.randn(B, N, 1, generator=generator, dtype=torch.float64)
-        return cls(X, (torch.linalg.cholesky(K) @ z).squeeze(-1), ls)
+        f = (torch.linalg.cholesky(K) @ z).squeeze(-1)
+        noise = torch.full((B,), config.noise, dtype=torch.float64)
+        return cls(X, f, ls, noise, config.noise)
+
+    @classmethod
+    def subsets(
+        cls, pool: TrainingPool, config: PolicyTrainingConfig, generator: torch.Generator
+    ) -> _Tasks:
+        """``config.tasks`` random subsets of ``config.pool`` rows (all, if fewer) of a pool."""
+        B, N = config.tasks, min(config.pool, len(pool.y))
+        rows = torch.stack([torch.randperm(len(pool.y), generator=generator)[:N] for _ in range(B)])
+        ls = torch.full((B,), pool.lengthscale, dtype=torch.float64)
+        noise = torch.full((B,), pool.noise, dtype=torch.float64)
+        return cls(pool.X[rows], pool.y[rows], ls, noise, 0.0)
 
     def start(
         self, config: PolicyTrainingConfig, generator: torch.Generator
@@ -235,7 +365,7 @@ class _Tasks:
         observed = torch.stack(
             [torch.randperm(N, generator=generator)[: config.initial] for _ in range(E)]
         )
-        noise = config.noise * torch.randn(E, N, generator=generator, dtype=torch.float64)
+        noise = self.measured * torch.randn(E, N, generator=generator, dtype=torch.float64)
         return observed, self.f + noise
 
     def repeat(self, rollouts: int) -> _Tasks:
@@ -244,19 +374,20 @@ class _Tasks:
             self.X.repeat_interleave(rollouts, 0),
             self.f.repeat_interleave(rollouts, 0),
             self.lengthscale.repeat_interleave(rollouts, 0),
+            self.noise.repeat_interleave(rollouts, 0),
+            self.measured,
         )
 
 
 def _posterior(
-    tasks: _Tasks, observed: torch.Tensor, y: torch.Tensor, noise: float
+    tasks: _Tasks, observed: torch.Tensor, y: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact GP posterior (the task's own prior) at every pool point.
+    """Exact GP posterior (the task's own prior, or its pool's GP) at every pool point.
 
     Args:
         tasks: ``E`` episodes.
         observed: ``E x n`` pool indices measured.
         y: ``E x n`` their noisy values.
-        noise: Observation-noise standard deviation.
 
     Returns:
         ``E x N`` posterior means and standard deviations.
@@ -265,7 +396,8 @@ def _posterior(
     index = observed.unsqueeze(-1).expand(-1, -1, tasks.X.shape[-1])
     X_obs = tasks.X.gather(1, index)
     n = observed.shape[1]
-    K = _rbf(X_obs, X_obs, tasks.lengthscale) + noise**2 * torch.eye(n, dtype=torch.float64)
+    noise = tasks.noise.view(-1, 1, 1) ** 2 * torch.eye(n, dtype=torch.float64)
+    K = _rbf(X_obs, X_obs, tasks.lengthscale) + noise
     L = torch.linalg.cholesky(K)
     cross = _rbf(X_obs, tasks.X, tasks.lengthscale)  # E x n x N
     v = torch.linalg.solve_triangular(L, cross, upper=False)
@@ -295,7 +427,7 @@ def _rollout(
     y = noisy.gather(1, observed)
     regrets = []
     for step in range(config.horizon):
-        mean, std = _posterior(tasks, observed, y, config.noise)
+        mean, std = _posterior(tasks, observed, y)
         features = policy_features(mean, std, y, 1.0 - step / config.horizon).float()
         taken = torch.zeros(E, N, dtype=torch.bool).scatter_(1, observed, True)
         action = choose(features, taken).unsqueeze(1)
@@ -340,27 +472,46 @@ def _episode(
 
 
 def train_policy(
-    config: PolicyTrainingConfig | None = None, progress: bool = False
+    config: PolicyTrainingConfig | None = None,
+    progress: bool = False,
+    pools: Sequence[TrainingPool] = (),
+    pool_share: float = 0.5,
 ) -> TrainedPolicy:
-    """Train an acquisition policy by REINFORCE on GP-sample tasks.
+    """Train an acquisition policy by REINFORCE on GP-sample tasks and development pools.
 
     Args:
         config: Training configuration (defaults: 300 updates of 8 tasks x 4 rollouts).
         progress: Print the running regret every 25 updates.
+        pools: Measured development pools (:func:`training_pool`); none: GP samples only,
+            drawn exactly as without this argument.
+        pool_share: The chance that an update's tasks are subsets of one pool (chosen
+            uniformly) instead of GP samples.
 
     Returns:
         The trained policy with its regret curve.
 
+    Raises:
+        ValueError: naming ``pool_share`` outside [0, 1], or ``pools`` for a pool with
+            fewer rows than an episode measures (``initial + horizon``).
+
     """
     config = config or PolicyTrainingConfig()
+    if not 0.0 <= pool_share <= 1.0:
+        raise ValueError(f"pool_share: must be in [0, 1], got {pool_share}")
+    for pool in pools:
+        if len(pool.y) < config.initial + config.horizon:
+            raise ValueError(
+                f"pools: {pool.name!r} has {len(pool.y)} rows, fewer than an episode "
+                f"measures ({config.initial} initial + {config.horizon} horizon)"
+            )
     torch.manual_seed(config.seed)
     generator = torch.Generator().manual_seed(config.seed)
     policy = AcquisitionPolicy(config.hidden)
     optimiser = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    trained = TrainedPolicy(policy, config)
+    trained = TrainedPolicy(policy, config, pools=tuple(pools), pool_share=pool_share * bool(pools))
     start = time.perf_counter()
     for iteration in range(config.iterations):
-        tasks = _Tasks.sample(config, generator).repeat(config.rollouts)
+        tasks = _training_tasks(config, generator, pools, pool_share).repeat(config.rollouts)
         log_probs, entropy, returns, regret = _episode(policy, tasks, config, generator)
         grouped = returns.view(config.tasks, config.rollouts)
         others = (grouped.sum(1, keepdim=True) - grouped) / max(config.rollouts - 1, 1)
@@ -377,6 +528,19 @@ def train_policy(
     trained.seconds = time.perf_counter() - start
     policy.eval()
     return trained
+
+
+def _training_tasks(
+    config: PolicyTrainingConfig,
+    generator: torch.Generator,
+    pools: Sequence[TrainingPool],
+    pool_share: float,
+) -> _Tasks:
+    """One update's tasks: GP samples, or (with chance ``pool_share``) one pool's subsets."""
+    if pools and float(torch.rand(1, generator=generator)) < pool_share:
+        choice = int(torch.randint(len(pools), (1,), generator=generator))
+        return _Tasks.subsets(pools[choice], config, generator)
+    return _Tasks.sample(config, generator)
 
 
 def expected_improvement_scores(features: torch.Tensor) -> torch.Tensor:

@@ -6,6 +6,7 @@ import hashlib
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -18,7 +19,7 @@ from db.models import describe_model_record, list_model_records, register_model
 from db.tokens import create_token
 from discovery.datasets import PoolDataset
 from discovery.domain import CampaignSettings, ModelArtifact
-from discovery.policy import PolicyTrainingConfig, TrainedPolicy, train_policy
+from discovery.policy import PolicyTrainingConfig, TrainedPolicy, train_policy, training_pool
 from matloop.cli import app
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -45,6 +46,21 @@ def test_a_policy_is_registered_once_and_reads_back_the_same(
     # the version names the configuration; the digest tells two trainings of it apart
     digest = describe_model_record(version)["metrics"]["weights_sha256"]
     assert digest == hashlib.sha256(policy.to_bytes()).hexdigest()
+
+
+def test_a_policy_trained_on_development_pools_is_its_own_version(
+    mongodb_uri: str, trained: TrainedPolicy
+) -> None:
+    rng = np.random.default_rng(0)
+    X = rng.uniform(size=(60, 2))
+    pool = training_pool("bowl", X, -((X - 0.3) ** 2).sum(1), maximise=True)
+    with_pool = train_policy(TINY, pools=[pool], pool_share=1.0)
+    version = register_policy(with_pool)
+    assert version != register_policy(trained)  # the same configuration, other tasks
+    assert version == f"policy:rl-policy:{with_pool.tasks_digest()[:12]}"
+    metrics = describe_model_record(version)["metrics"]
+    assert [p["name"] for p in metrics["training_pools"]] == ["bowl"]
+    assert load_policy(version)[0].to_bytes() == with_pool.policy.to_bytes()
 
 
 def test_a_model_that_is_not_a_policy_is_refused(

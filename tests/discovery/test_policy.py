@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from typing import Any
+
 import numpy as np
 import pytest
 import torch
@@ -16,6 +19,7 @@ from discovery.policy import (
     held_out_regret,
     policy_features,
     train_policy,
+    training_pool,
 )
 from discovery.spaces import ContinuousParameter, SearchSpace
 
@@ -104,3 +108,60 @@ def test_a_campaign_shows_the_policy_the_budget_left_as_training_did(
     )
     planner = PolicyPlanner(trained, "test", horizon=10)
     assert planner._budget_left(problem, spent) == pytest.approx(left)
+
+
+def _gp_sample_pool(lengthscale: float, rows: int = 150, seed: int = 0) -> tuple[Any, Any]:
+    """A 2-d pool (inputs in [0, 10]^2) whose values are one draw of an RBF GP, noise 0.1."""
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(0.0, 10.0, (rows, 2))
+    distance = np.linalg.norm(X[:, None] - X[None], axis=-1) / 10.0  # unit-cube units
+    K = np.exp(-0.5 * (distance / lengthscale) ** 2) + 1e-8 * np.eye(rows)
+    f = np.linalg.cholesky(K) @ rng.standard_normal(rows)
+    return X, 3.0 * (f + 0.1 * rng.standard_normal(rows)) + 40.0
+
+
+def test_a_training_pool_is_scaled_standardised_and_its_gp_fitted() -> None:
+    X, values = _gp_sample_pool(lengthscale=0.2)
+    pool = training_pool("sample", X, values, maximise=False)
+    assert pool.X.min() == 0.0 and pool.X.max() == 1.0
+    assert float(pool.y.mean()) == pytest.approx(0.0, abs=1e-9)
+    assert float(pool.y.std(unbiased=False)) == pytest.approx(1.0)
+    assert int(pool.y.argmax()) == int(np.argmin(values))  # smaller is better: flipped
+    # the marginal likelihood finds the lengthscale the values were drawn with (x sqrt(2))
+    assert 0.12 < pool.lengthscale / math.sqrt(2) < 0.35
+    assert pool.noise <= 0.3
+    rough = training_pool("rough", *_gp_sample_pool(lengthscale=0.05), maximise=True)
+    assert rough.lengthscale < pool.lengthscale
+
+
+@pytest.mark.parametrize(
+    ("values", "problem"),
+    [([1.0, 2.0], "does not match"), ([1.0, 1.0, 1.0], "all its values equal")],
+)
+def test_a_training_pool_refuses_values_it_cannot_use(values: list[float], problem: str) -> None:
+    with pytest.raises(ValueError, match=f"^values: .*{problem}"):
+        training_pool("bad", np.zeros((3, 2)), np.array(values), maximise=True)
+
+
+def test_a_policy_trains_on_development_pools_seeded_and_apart_from_gp_samples() -> None:
+    config = PolicyTrainingConfig(iterations=6, tasks=2, rollouts=2, pool=30, horizon=5, seed=3)
+    pools = [training_pool(f"p{i}", *_gp_sample_pool(0.2, seed=i), maximise=True) for i in (1, 2)]
+    a = train_policy(config, pools=pools, pool_share=1.0)
+    b = train_policy(config, pools=pools, pool_share=1.0)
+    alone = train_policy(config)
+    assert a.regret == b.regret and a.tasks_digest() == b.tasks_digest()
+    assert a.regret != alone.regret and a.tasks_digest() != alone.tasks_digest()
+    assert alone.tasks_digest() == train_policy(config, pools=()).tasks_digest()
+    assert [p["name"] for p in a.metrics()["training_pools"]] == ["p1", "p2"]
+    assert "100% of updates on development pools: p1, p2" in a.metrics()["training_tasks"]
+    other = [training_pool("p1", *_gp_sample_pool(0.2, seed=3), maximise=True), pools[1]]
+    assert train_policy(config, pools=other, pool_share=1.0).tasks_digest() != a.tasks_digest()
+
+
+def test_training_refuses_a_pool_smaller_than_an_episode_and_a_share_outside_0_1() -> None:
+    config = PolicyTrainingConfig(iterations=1, tasks=2, rollouts=2, pool=30, horizon=5)
+    small = training_pool("small", *_gp_sample_pool(0.2, rows=5), maximise=True)
+    with pytest.raises(ValueError, match=r"^pools: 'small' has 5 rows, fewer than an episode"):
+        train_policy(config, pools=[small])
+    with pytest.raises(ValueError, match=r"^pool_share: must be in \[0, 1\], got 1.5"):
+        train_policy(config, pool_share=1.5)
