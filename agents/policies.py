@@ -2,16 +2,15 @@
 
 A policy is registered under ``policy:rl-policy:{hash}``, the hash being that of its
 training configuration (the tasks are generated from it) and of the development pools it
-trained on, if any, so training the same configuration twice registers once. Campaigns select it as strategy ``rl:VERSION``,
-VERSION in full or shortened to its hash or the start of it (``rl:3f2a9c``); the
-campaign stores it in full.
+trained on, if any, so training the same configuration twice registers once. Campaigns
+select it as strategy ``rl:VERSION``, VERSION in full or shortened to its hash or the
+start of it (``rl:3f2a9c``); the campaign stores it in full.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-from dataclasses import asdict
+from collections.abc import Sequence
 from typing import Any
 
 from db.models import (
@@ -27,9 +26,11 @@ from discovery.policy import (
     AcquisitionPolicy,
     PolicyTrainingConfig,
     TrainedPolicy,
+    TrainingPool,
     expected_improvement_scores,
     held_out_regret,
     train_policy,
+    training_digest,
 )
 
 KIND = "rl-policy"
@@ -37,27 +38,24 @@ PREFIX = "policy"
 STRATEGY_PREFIX = "rl:"
 
 
-def config_hash(config: PolicyTrainingConfig) -> str:
-    """SHA-256 of a training configuration (what determines a policy trained on GP samples).
-
-    :meth:`TrainedPolicy.tasks_digest` gives the same for such a policy, and also hashes
-    the pools of one trained on development pools.
-    """
-    return hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
-
-
-def policy_version(config: PolicyTrainingConfig) -> str:
-    """The version a policy trained with ``config`` is registered under."""
-    return model_version(ModelArtifact(KIND, config_hash(config), {}, b""), PREFIX)
+def policy_version(
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+) -> str:
+    """The version a policy trained with ``config`` (and ``pools``) is registered under."""
+    digest = training_digest(config, pools, pool_share)
+    return model_version(ModelArtifact(KIND, digest, {}, b""), PREFIX)
 
 
-def registered_policy(config: PolicyTrainingConfig) -> dict[str, Any] | None:
-    """The registry's record of the policy trained with ``config`` (no weights), or None.
+def registered_policy(
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+) -> dict[str, Any] | None:
+    """The registry's record of the policy trained so (no weights), or None.
 
-    Training it again would be wasted: the same configuration trains the same policy.
+    Training it again would be wasted: the same configuration and pools train the same
+    policy.
     """
     try:
-        return describe_model_record(policy_version(config))
+        return describe_model_record(policy_version(config, pools, pool_share))
     except LookupError:
         return None
 

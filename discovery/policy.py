@@ -196,12 +196,8 @@ class TrainedPolicy:
     pool_share: float = 0.0
 
     def tasks_digest(self) -> str:
-        """SHA-256 of what determined the training tasks: the configuration and the pools."""
-        config = asdict(self.config)
-        if not self.pools:  # as agents.policies.config_hash has it
-            return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()
-        family = {"pools": [p.digest() for p in self.pools], "pool_share": self.pool_share}
-        return hashlib.sha256(json.dumps(config | family, sort_keys=True).encode()).hexdigest()
+        """SHA-256 of what determined the training tasks (:func:`training_digest`)."""
+        return training_digest(self.config, self.pools, self.pool_share)
 
     def metrics(self) -> dict[str, Any]:
         """Scalars and curves for the model registry."""
@@ -313,6 +309,20 @@ def _log_marginal_likelihood(X: torch.Tensor, y: torch.Tensor, ls: float, noise:
     L = torch.linalg.cholesky(K + (noise**2 + 1e-8) * torch.eye(len(y), dtype=X.dtype))
     alpha = torch.cholesky_solve(y[:, None], L)[:, 0]
     return float(-0.5 * y @ alpha - L.diagonal().log().sum() - 0.5 * len(y) * math.log(2 * math.pi))
+
+
+def training_digest(
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+) -> str:
+    """SHA-256 of what determines a trained policy: its configuration and pools, if any.
+
+    Without pools it is the configuration's alone (``pool_share`` is then ignored), as
+    policies trained before pools existed were named.
+    """
+    settings = asdict(config)
+    if pools:
+        settings |= {"pools": [p.digest() for p in pools], "pool_share": pool_share}
+    return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
 def _rbf(a: torch.Tensor, b: torch.Tensor, lengthscale: torch.Tensor) -> torch.Tensor:

@@ -467,10 +467,22 @@ def model_train_policy(
     iterations: Annotated[int, typer.Option(help="Policy-gradient updates.")] = 400,
     horizon: Annotated[int, typer.Option(help="Experiments per training episode.")] = 30,
     seed: int = 0,
+    pool: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="A measured data set to train on too: an Olympus folder, or "
+            "FILE.csv:NAME:max|min (the other columns are parameters); repeatable."
+        ),
+    ] = None,
+    pool_share: Annotated[
+        float, typer.Option(help="Share of updates on the --pool data sets.")
+    ] = 0.5,
 ) -> None:
     """Train a learned acquisition policy on GP-sample tasks and register it.
 
-    Use it in a campaign with ``--acquisition rl:VERSION``.
+    With ``--pool``, a share of the updates trains on random subsets of your own measured
+    data sets instead (never evaluate it on one of them). Use it in a campaign with
+    ``--acquisition rl:VERSION``.
     """
     from matloop.cli import CommandError, console, errors, store
 
@@ -481,13 +493,17 @@ def model_train_policy(
             config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
         except ValueError as error:  # "horizon: ..." names the option
             raise CommandError(f"--{error}") from None
+        if not 0.0 <= pool_share <= 1.0:
+            raise CommandError(f"--pool-share: must be in [0, 1], got {pool_share}")
+        pools = [_training_pool(spec, config) for spec in pool or []]
         store()  # connects
         from agents.policies import register_policy, registered_policy
         from db.models import describe_model_record
 
-        stored = registered_policy(config)
+        stored = registered_policy(config, pools, pool_share)
         if stored is None:
-            version = register_policy(train_policy(config, progress=sys.stdout.isatty()))
+            trained = train_policy(config, sys.stdout.isatty(), pools, pool_share)
+            version = register_policy(trained)
             stored = describe_model_record(version)
             said = f"registered {version} ("
         else:  # same settings, same policy: the stored one is reported, not retrained
@@ -508,6 +524,42 @@ def model_train_policy(
         )
     else:
         console.print(f"use --acquisition rl:{version}", highlight=False)
+
+
+def _training_pool(spec: str, config: Any) -> Any:
+    """``--pool SPEC`` (an Olympus folder or ``FILE.csv:NAME:max|min``) as a training pool.
+
+    Raises:
+        CommandError: ``--pool 'SPEC': ...`` saying what is wrong with it.
+    """
+    from discovery.domain import Direction
+    from discovery.policy import training_pool
+    from matloop.cli import CommandError, _parse_objective, measured_pool
+
+    folder = Path(spec)
+    try:
+        if folder.is_dir():
+            dataset = measured_pool(None, folder, [], [], None, None, None)
+        else:
+            file, _, objective = spec.partition(":")
+            if not objective:
+                raise CommandError("not a folder, nor FILE.csv:NAME:max|min")
+            if not Path(file).is_file():
+                raise CommandError(f"no such file {file!r}")
+            goal = _parse_objective(objective)
+            dataset = measured_pool(Path(file), None, [goal], [], None, None, None)
+        points = dataset.space.encode(dataset.points)
+        maximise = dataset.objectives[0].direction is Direction.MAXIMIZE
+        pool = training_pool(dataset.name, points, dataset.values[:, 0], maximise)
+    except (CommandError, ValueError) as error:
+        said = str(error).removeprefix("--objective ")
+        raise CommandError(f"--pool {spec!r}: {said}") from None
+    if len(pool.y) < config.initial + config.horizon:
+        raise CommandError(
+            f"--pool {spec!r}: {len(pool.y)} rows, fewer than a training episode measures "
+            f"({config.initial} initial + {config.horizon} --horizon)"
+        )
+    return pool
 
 
 #: Kind of the registered acquisition policies: :data:`agents.policies.KIND`, written out

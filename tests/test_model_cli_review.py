@@ -359,7 +359,7 @@ def test_train_policy_recommends_only_a_policy_that_beats_ei(
 ) -> None:
     metrics = {"seconds": 3.0, "held_out_regret": regret, "held_out_regret_ei": 0.0183}
     stored = {"version": "policy:rl-policy:abc", "metrics": metrics}
-    monkeypatch.setattr("agents.policies.registered_policy", lambda config: stored)
+    monkeypatch.setattr("agents.policies.registered_policy", lambda *settings: stored)
     result = cli.invoke(app, ["model", "train-policy", "--iterations", "1", "--horizon", "3"])
     assert result.exit_code == 0, result.output
     said = one_line(result.output)

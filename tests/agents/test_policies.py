@@ -269,6 +269,57 @@ def test_training_a_registered_policy_again_reports_the_stored_one(
     assert f"already registered {version.group(1)} (same settings" in again.output
 
 
+def test_the_command_line_trains_a_policy_on_measured_data_sets_too(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    disconnect()
+    rng = np.random.default_rng(0)
+    table = tmp_path / "furnace.csv"
+    x = rng.uniform(size=(40, 2))
+    table.write_text("a,b,loss\n" + "".join(f"{a},{b},{(a - 0.3) ** 2 + b}\n" for a, b in x))
+    cli = CliRunner()
+    command = ["model", "train-policy", "--iterations", "2", "--horizon", "4", "--seed", "5"]
+    pools = ["--pool", str(OLYMPUS), "--pool", f"{table}:loss:min"]
+    trained = cli.invoke(app, [*command, *pools])
+    assert trained.exit_code == 0, trained.output
+    version = re.search(r"registered (\S+) \(trained", trained.output)
+    assert version is not None
+    metrics = describe_model_record(version.group(1))["metrics"]
+    assert [p["name"] for p in metrics["training_pools"]] == ["photo_pce10", "furnace"]
+    assert metrics["training_pools"][1]["rows"] == 40
+    alone = cli.invoke(app, command)  # GP samples only: another policy
+    assert alone.exit_code == 0 and version.group(1) not in alone.output
+    again = cli.invoke(app, [*command, *pools])
+    assert f"already registered {version.group(1)} (same settings" in again.output
+
+
+@pytest.mark.parametrize(
+    ("spec", "problem"),
+    [
+        ("{table}", "not a folder, nor FILE.csv:NAME:max|min"),
+        ("{table}:loss:up", "'loss:up': the direction must be max or min"),
+        ("{table}:gain:max", "gain"),
+        ("{missing}:loss:max", "no such file"),
+        ("{small}:loss:max", "6 rows, fewer than a training episode measures (5 initial + 4"),
+    ],
+)
+def test_a_training_pool_the_command_line_cannot_use_is_refused_by_name(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, spec: str, problem: str
+) -> None:
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    table, small = tmp_path / "t.csv", tmp_path / "small.csv"
+    table.write_text("a,loss\n" + "".join(f"{i},{i * i % 7}\n" for i in range(30)))
+    small.write_text("a,loss\n" + "".join(f"{i},{i * i % 7}\n" for i in range(6)))
+    given = spec.format(table=table, small=small, missing=tmp_path / "none.csv")
+    command = ["model", "train-policy", "--iterations", "2", "--horizon", "4", "--pool", given]
+    refused = CliRunner().invoke(app, command)
+    assert refused.exit_code != 0
+    assert f"error: --pool {given!r}: " in " ".join(refused.output.split()), refused.output
+    assert problem in " ".join(refused.output.split()), refused.output
+    assert list_model_records("rl-policy") == []
+
+
 def test_the_api_stores_a_shortened_policy_in_full(
     mongodb_uri: str, trained: TrainedPolicy
 ) -> None:
