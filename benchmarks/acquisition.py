@@ -23,7 +23,10 @@ on development seeds of these sets); ``gp+top+iwarp+warp+believer``, matloop's b
 configuration (every batch's picks believed at their mean; chosen on the development
 tasks of ``acquisition_synthetic.py``, see ``DEFAULT``); ``portfolio`` (GP-Hedge
 over qLogNEI, qUCB and qSR); ``rl`` (the learned policy, trained here on GP samples
-only, stored in the model registry of an in-memory SecantusDB and read back from it);
+and, for half its updates, the development tasks of ``acquisition_synthetic.py``, none of
+them a task here; stored in the model registry of an in-memory SecantusDB and read back
+from it; the main table's row is the earlier policy's, trained on GP samples only, and
+``acquisition_rl_pools`` the current one's, seeds 0-9);
 ``gp+prior`` on the composition task (an MP-trained ensemble as the prior mean, see
 literature_prior.py); ``oracle``, which reads the answers and measures the best first
 after the same random start: the ceiling, which shows how much room each set leaves over
@@ -61,6 +64,12 @@ the README).
         set -- $block; python benchmarks/acquisition.py --first-seed $1 \
         --strategies gp+top+iwarp+warp+believer --skip-composition --skip-multi \
         --output benchmarks/results/$2; done   # the same for gp+ens+iwarp+warp, 0 and 100
+    python benchmarks/acquisition.py --strategies botorch rl --skip-composition \
+        --skip-multi --output benchmarks/results/acquisition_rl_pools   # the current policy
+    for block in "400 acquisition_confirm_a" "420 acquisition_confirm_b"; do set -- $block
+        python benchmarks/acquisition.py --first-seed $1 --seeds 20 --strategies botorch \
+        gp+top+iwarp+warp+believer oracle --skip-composition --skip-multi \
+        --output benchmarks/results/$2; done   # the confirmation block, seeds 400-439
 
 Writes ``benchmarks/results/acquisition.{json,md}`` (or ``--output``) and prints the table.
 """

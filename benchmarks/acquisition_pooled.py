@@ -26,7 +26,8 @@ that stops finding top rows early.
         acquisition_check] [--extra BLOCK ...] [--output benchmarks/results/acquisition_pooled]
 
 A strategy added later is run on the same seeds in blocks of its own and joins with
-``--extra`` (each (set, seed) of the pooled botorch campaigns, no more, no fewer).
+``--extra`` (each (set, seed) of the pooled botorch campaigns, no more, no fewer); a block
+of ``--blocks`` that ran it beside botorch (a later block of fresh seeds) completes it.
 
 Writes ``benchmarks/results/acquisition_pooled.{json,md}`` and prints the table.
 """
@@ -97,12 +98,17 @@ def pooled_runs(
 
 
 def with_extra(
-    runs: list[dict[str, Any]], extra: dict[str, list[dict[str, Any]]], sets: tuple[str, ...]
+    runs: list[dict[str, Any]],
+    extra: dict[str, list[dict[str, Any]]],
+    sets: tuple[str, ...],
+    partial: dict[str, list[dict[str, Any]]] | None = None,
 ) -> list[dict[str, Any]]:
     """``runs`` and the campaigns of strategies that blocks run later added on their seeds.
 
     A strategy new to the comparison is run on the pooled seeds in blocks of its own
-    (``--extra``), and compared with the others over exactly those seeds.
+    (``--extra``), and compared with the others over exactly those seeds. ``partial``
+    (by block: campaigns of ``--blocks`` of strategies not every block ran) completes an
+    added strategy's seeds: a later block of seeds that ran it beside botorch.
 
     Raises:
         ValueError: when an added strategy is already pooled, or misses or adds a (set,
@@ -119,6 +125,12 @@ def with_extra(
                 **run,
                 "block": block,
             }
+    for block, block_runs_ in (partial or {}).items():
+        for run in (r for r in block_runs_ if r["strategy"] in added and r["task"] in sets):
+            key = (run["task"], run["seed"])
+            if key in added[run["strategy"]]:
+                raise ValueError(f"{block}: seed {key[1]} of {key[0]} {run['strategy']} twice")
+            added[run["strategy"]][key] = {**run, "block": block}
     for strategy, campaigns in added.items():
         if set(campaigns) != seeds:
             missing, more = len(seeds - set(campaigns)), len(set(campaigns) - seeds)
@@ -413,10 +425,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_pooled")
     args = parser.parse_args()
     bench = sibling("acquisition")
-    runs = pooled_runs({b: block_runs(RESULTS / f"{b}.json") for b in args.blocks}, bench.SETS)
+    journals = {b: block_runs(RESULTS / f"{b}.json") for b in args.blocks}
+    runs = pooled_runs(journals, bench.SETS)
+    common = {r["strategy"] for r in runs}
+    partial = {b: [r for r in js if r["strategy"] not in common] for b, js in journals.items()}
     extra = {b: block_runs(RESULTS / f"{b}.json") for b in args.extra}
     try:
-        runs = with_extra(runs, extra, bench.SETS)
+        runs = with_extra(runs, extra, bench.SETS, partial)
     except ValueError as error:
         parser.error(f"--extra: {error}")
     order = {name: i for i, name in enumerate((*bench.SETS, *bench.OLYMPUS_STRATEGIES))}

@@ -76,6 +76,24 @@ def test_a_strategy_added_later_joins_on_exactly_the_pooled_seeds(pooled: Module
         pooled.with_extra(runs, {"again": [run("snar", "rl", 100)]}, ("snar",))
 
 
+def test_a_later_block_that_ran_an_added_strategy_completes_its_seeds(pooled: ModuleType) -> None:
+    runs = [run("snar", "botorch", 0), run("snar", "botorch", 400)]
+    later = {"ens0": [run("snar", "ens", 0)]}
+    partial = {"confirm": [run("snar", "ens", 400), run("snar", "oracle", 400)]}
+    joined = pooled.with_extra(runs, later, ("snar",), partial)
+    assert sorted((r["strategy"], r["seed"], r.get("block")) for r in joined) == [
+        ("botorch", 0, None),
+        ("botorch", 400, None),
+        ("ens", 0, "ens0"),
+        ("ens", 400, "confirm"),  # the oracle, added by no --extra block, stays out
+    ]
+    with pytest.raises(ValueError, match=r"ens: 1 pooled \(set, seed\) campaign\(s\) missing"):
+        pooled.with_extra(runs, later, ("snar",))
+    twice = {"confirm": [run("snar", "ens", 0)]}
+    with pytest.raises(ValueError, match="confirm: seed 0 of snar ens twice"):
+        pooled.with_extra(runs, later, ("snar",), twice)
+
+
 def test_room_share_runs_from_botorch_to_the_oracle(pooled: ModuleType) -> None:
     assert pooled.room_share(4.0, 4.0, 6.0) == 0.0
     assert pooled.room_share(6.0, 4.0, 6.0) == 1.0
