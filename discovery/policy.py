@@ -278,15 +278,16 @@ def training_pool(name: str, X: np.ndarray, values: np.ndarray, maximise: bool) 
         The pool, ready for :func:`train_policy`.
 
     Raises:
-        ValueError: naming ``X`` or ``values`` for shapes that do not match, values that are
-            not finite, or all equal.
+        ValueError: naming ``values`` for a shape that does not match ``X``'s or values all
+            equal, and ``X`` or ``values`` for entries that are not finite.
     """
     X = np.asarray(X, dtype=float)
     values = np.asarray(values, dtype=float)
     if X.ndim != 2 or values.shape != (len(X),):
         raise ValueError(f"values: {values.shape} does not match X's {X.shape} (N x d and N)")
-    if not (np.isfinite(X).all() and np.isfinite(values).all()):
-        raise ValueError(f"values: pool {name!r} has values or inputs that are not finite")
+    for field_name, array in (("X", X), ("values", values)):
+        if not np.isfinite(array).all():
+            raise ValueError(f"{field_name}: pool {name!r} has entries that are not finite")
     if not values.std() > 0:
         raise ValueError(f"values: pool {name!r} has all its values equal")
     low, span = X.min(0), np.ptp(X, axis=0)

@@ -136,11 +136,17 @@ def test_a_training_pool_is_scaled_standardised_and_its_gp_fitted() -> None:
 
 @pytest.mark.parametrize(
     ("values", "problem"),
-    [([1.0, 2.0], "does not match"), ([1.0, 1.0, 1.0], "all its values equal")],
+    [
+        ([1.0, 2.0], "values: .*does not match"),
+        ([1.0, 1.0, 1.0], "values: .*all its values equal"),
+        ([1.0, np.nan, 2.0], "values: pool 'bad' has entries that are not finite"),
+    ],
 )
 def test_a_training_pool_refuses_values_it_cannot_use(values: list[float], problem: str) -> None:
-    with pytest.raises(ValueError, match=f"^values: .*{problem}"):
+    with pytest.raises(ValueError, match=f"^{problem}"):
         training_pool("bad", np.zeros((3, 2)), np.array(values), maximise=True)
+    with pytest.raises(ValueError, match=r"^X: pool 'bad' has entries that are not finite"):
+        training_pool("bad", np.full((3, 2), np.inf), np.array([1.0, 2.0, 3.0]), maximise=True)
 
 
 def test_a_policy_trains_on_development_pools_seeded_and_apart_from_gp_samples() -> None:
