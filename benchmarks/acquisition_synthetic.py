@@ -20,7 +20,8 @@ AF relative to ``botorch`` per seed (geometric mean over seeds and tasks).
         gp+top+iwarp+warp+endgame gp+ens+iwarp+warp [--seeds 10] [--workers 2] \
         [--reuse benchmarks/results/acquisition_synthetic.json]
 
-Writes ``benchmarks/results/acquisition_synthetic.{json,md}`` (or ``--output``).
+Writes ``benchmarks/results/acquisition_synthetic.{json,md}`` (or ``--output``); finished
+campaigns are journalled beside them (``.runs.jsonl``), so an interrupted run resumes.
 """
 
 from __future__ import annotations
@@ -326,12 +327,17 @@ def main() -> None:
     ]
     started = time.perf_counter()
     wanted = {_key(j) for j in jobs}
-    earlier = (r for path in args.reuse for r in json.loads(path.read_text())["runs"])
+    journal = args.output.with_suffix(".runs.jsonl")  # an interrupted run resumes from it
+    earlier = [r for path in args.reuse for r in json.loads(path.read_text())["runs"]]
+    earlier += ACQUISITION.read_journal(journal)
     runs = list({_key(r): r for r in earlier if _key(r) in wanted}.values())
     todo = [j for j in jobs if _key(j) not in {_key(r) for r in runs}]
     print(f"{len(runs)} campaigns reused, {len(todo)} to run", flush=True)
-    with multiprocessing.get_context("spawn").Pool(args.workers) as workers:
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(args.workers) as workers, journal.open("a") as log:
         for done in workers.imap_unordered(run_job, todo):
+            log.write(json.dumps(done) + "\n")
+            log.flush()
             runs.append(done)
             print(
                 f"[{len(runs)}/{len(jobs)}] {done['task']} {done['strategy']} "
