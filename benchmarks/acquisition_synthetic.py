@@ -21,7 +21,8 @@ AF relative to ``botorch`` per seed (geometric mean over seeds and tasks).
         [--reuse benchmarks/results/acquisition_synthetic.json]
 
 Writes ``benchmarks/results/acquisition_synthetic.{json,md}`` (or ``--output``); finished
-campaigns are journalled beside them (``.runs.jsonl``), so an interrupted run resumes.
+campaigns are journalled beside them (``.runs.jsonl``), so an interrupted run resumes; a
+change to matloop's code or to a task is not in a campaign's key: delete the journal.
 """
 
 from __future__ import annotations

@@ -217,13 +217,20 @@ class TrainedPolicy:
                 else ""
             ),
             "training_pools": [
-                {"name": p.name, "rows": len(p.y), "dims": p.X.shape[1], "sha256": p.digest()}
+                {
+                    "name": p.name,
+                    "rows": len(p.y),
+                    "dims": p.X.shape[1],
+                    "lengthscale": p.lengthscale,
+                    "noise": p.noise,
+                    "sha256": p.digest(),
+                }
                 for p in self.pools
             ],
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # tensors: compared by identity, not elementwise
 class TrainingPool:
     """A measured development pool the policy also trains on, with the GP it sees it through.
 
@@ -248,15 +255,21 @@ class TrainingPool:
 
     def digest(self) -> str:
         """SHA-256 of the pool and its GP (what training on it depends on)."""
-        h = hashlib.sha256(self.name.encode())
-        for array in (self.X, self.y, torch.tensor([self.lengthscale, self.noise])):
+        header = {
+            "name": self.name,
+            "shape": list(self.X.shape),
+            "lengthscale": self.lengthscale,
+            "noise": self.noise,
+        }
+        h = hashlib.sha256(json.dumps(header, sort_keys=True).encode())
+        for array in (self.X, self.y):
             h.update(array.to(torch.float64).contiguous().numpy().tobytes())
         return h.hexdigest()
 
 
 #: Grids over which :func:`training_pool` maximises the GP's marginal likelihood.
-POOL_LENGTHSCALES = tuple(float(x) for x in np.geomspace(0.03, 3.0, 25))  # x sqrt(d)
-POOL_NOISES = (0.01, 0.03, 0.1, 0.3, 0.6)
+POOL_LENGTHSCALES = tuple(float(x) for x in np.geomspace(0.005, 3.0, 33))  # x sqrt(d)
+POOL_NOISES = (0.01, 0.03, 0.1, 0.3, 0.6, 1.0)
 #: Most rows the marginal likelihood is computed on (a fixed random subset).
 POOL_FIT_ROWS = 400
 
@@ -264,9 +277,12 @@ POOL_FIT_ROWS = 400
 def training_pool(name: str, X: np.ndarray, values: np.ndarray, maximise: bool) -> TrainingPool:
     """A measured pool as a :class:`TrainingPool`: scaled, standardised, its GP fitted.
 
-    The RBF lengthscale (times ``sqrt(d)``, as the GP-sample tasks draw theirs) and the
-    noise maximise the GP's marginal likelihood over the grids ``POOL_LENGTHSCALES`` x
-    ``POOL_NOISES``, on at most ``POOL_FIT_ROWS`` rows.
+    Each input column is scaled to [0, 1] on its own, as the campaign GP normalises a
+    pool to its bounds (a rare element's fraction spans as much as oxygen's). The RBF
+    lengthscale (times ``sqrt(d)``, as the GP-sample tasks draw theirs) and the noise
+    maximise the GP's marginal likelihood over the grids ``POOL_LENGTHSCALES`` x
+    ``POOL_NOISES``, on at most ``POOL_FIT_ROWS`` rows; both are kept in the policy's
+    metrics.
 
     Args:
         name: What the pool is.
@@ -278,12 +294,14 @@ def training_pool(name: str, X: np.ndarray, values: np.ndarray, maximise: bool) 
         The pool, ready for :func:`train_policy`.
 
     Raises:
-        ValueError: naming ``values`` for a shape that does not match ``X``'s or values all
-            equal, and ``X`` or ``values`` for entries that are not finite.
+        ValueError: naming ``X`` when it is not 2-d, ``values`` for a shape that does not
+            match ``X``'s or values all equal, and either for entries that are not finite.
     """
     X = np.asarray(X, dtype=float)
     values = np.asarray(values, dtype=float)
-    if X.ndim != 2 or values.shape != (len(X),):
+    if X.ndim != 2:
+        raise ValueError(f"X: must be N x d, got shape {X.shape}")
+    if values.shape != (len(X),):
         raise ValueError(f"values: {values.shape} does not match X's {X.shape} (N x d and N)")
     for field_name, array in (("X", X), ("values", values)):
         if not np.isfinite(array).all():
@@ -317,12 +335,18 @@ def training_digest(
 ) -> str:
     """SHA-256 of what determines a trained policy: its configuration and pools, if any.
 
-    Without pools it is the configuration's alone (``pool_share`` is then ignored), as
-    policies trained before pools existed were named.
+    Args:
+        config: The training configuration.
+        pools: The development pools it trains on too.
+        pool_share: The share of updates on them.
+
+    Returns:
+        64 hex digits. Without pools (or with a share of 0, when they are never drawn) the
+        configuration's alone, as policies trained before pools existed were named.
     """
     settings = asdict(config)
-    if pools:
-        settings |= {"pools": [p.digest() for p in pools], "pool_share": pool_share}
+    if pools and pool_share > 0:
+        settings |= {"pools": [p.digest() for p in pools], "pool_share": float(pool_share)}
     return hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()
 
 
@@ -493,8 +517,8 @@ def train_policy(
     Args:
         config: Training configuration (defaults: 300 updates of 8 tasks x 4 rollouts).
         progress: Print the running regret every 25 updates.
-        pools: Measured development pools (:func:`training_pool`); none: GP samples only,
-            drawn exactly as without this argument.
+        pools: Measured development pools (:func:`training_pool`); none (or a
+            ``pool_share`` of 0): GP samples only, drawn exactly as without this argument.
         pool_share: The chance that an update's tasks are subsets of one pool (chosen
             uniformly) instead of GP samples.
 
@@ -519,10 +543,12 @@ def train_policy(
     generator = torch.Generator().manual_seed(config.seed)
     policy = AcquisitionPolicy(config.hidden)
     optimiser = torch.optim.Adam(policy.parameters(), lr=config.lr)
-    trained = TrainedPolicy(policy, config, pools=tuple(pools), pool_share=pool_share * bool(pools))
+    drawn = tuple(pools) if pool_share > 0 else ()
+    share = float(pool_share) if drawn else 0.0
+    trained = TrainedPolicy(policy, config, pools=drawn, pool_share=share)
     start = time.perf_counter()
     for iteration in range(config.iterations):
-        tasks = _training_tasks(config, generator, pools, pool_share).repeat(config.rollouts)
+        tasks = _training_tasks(config, generator, drawn, share).repeat(config.rollouts)
         log_probs, entropy, returns, regret = _episode(policy, tasks, config, generator)
         grouped = returns.view(config.tasks, config.rollouts)
         others = (grouped.sum(1, keepdim=True) - grouped) / max(config.rollouts - 1, 1)

@@ -20,6 +20,7 @@ import typer
 
 if TYPE_CHECKING:  # torch and pymatgen load only when a command runs
     from agents.models import Evaluation, PreparedTraining
+    from discovery.policy import PolicyTrainingConfig, TrainingPool
 
 model_app = typer.Typer(
     help="Property surrogates and acquisition policies: train, list, show, predict, eval.",
@@ -470,13 +471,13 @@ def model_train_policy(
     pool: Annotated[
         list[str] | None,
         typer.Option(
-            help="A measured data set to train on too: an Olympus folder, or "
-            "FILE.csv:NAME:max|min (the other columns are parameters); repeatable."
+            help="A measured data set to train on too: an Olympus folder or shipped set "
+            "name, or FILE.csv:NAME:max|min (the other columns are parameters); repeatable."
         ),
     ] = None,
     pool_share: Annotated[
-        float, typer.Option(help="Share of updates on the --pool data sets.")
-    ] = 0.5,
+        float | None, typer.Option(help="Share of updates on the --pool data sets [0.5].")
+    ] = None,
 ) -> None:
     """Train a learned acquisition policy on GP-sample tasks and register it.
 
@@ -493,6 +494,9 @@ def model_train_policy(
             config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
         except ValueError as error:  # "horizon: ..." names the option
             raise CommandError(f"--{error}") from None
+        if pool_share is not None and not pool:
+            raise CommandError("--pool-share: the share of updates on --pool data sets; give one")
+        pool_share = 0.5 if pool_share is None else pool_share
         if not 0.0 <= pool_share <= 1.0:
             raise CommandError(f"--pool-share: must be in [0, 1], got {pool_share}")
         pools = [_training_pool(spec, config) for spec in pool or []]
@@ -526,8 +530,8 @@ def model_train_policy(
         console.print(f"use --acquisition rl:{version}", highlight=False)
 
 
-def _training_pool(spec: str, config: Any) -> Any:
-    """``--pool SPEC`` (an Olympus folder or ``FILE.csv:NAME:max|min``) as a training pool.
+def _training_pool(spec: str, config: PolicyTrainingConfig) -> TrainingPool:
+    """``--pool SPEC`` (an Olympus folder or set, or ``FILE.csv:NAME:max|min``) as a pool.
 
     Raises:
         CommandError: ``--pool 'SPEC': ...`` saying what is wrong with it.
@@ -536,23 +540,23 @@ def _training_pool(spec: str, config: Any) -> Any:
     from discovery.policy import training_pool
     from matloop.cli import CommandError, _parse_objective, measured_pool
 
-    folder = Path(spec)
+    # the file is the longest start before a ':' that is one (a path may hold ':')
+    cuts = [i for i, c in enumerate(spec) if c == ":" and Path(spec[:i]).is_file()]
     try:
-        if folder.is_dir():
-            dataset = measured_pool(None, folder, [], [], None, None, None)
+        if cuts:
+            goal = _parse_objective(spec[cuts[-1] + 1 :])
+            dataset = measured_pool(Path(spec[: cuts[-1]]), None, [goal], [], None, None, None)
+        elif Path(spec).is_file():
+            raise CommandError("a file needs the objective after it, as FILE.csv:NAME:max|min")
+        elif ":" in spec:
+            raise CommandError(f"no such file {spec.split(':')[0]!r}")
         else:
-            file, _, objective = spec.partition(":")
-            if not objective:
-                raise CommandError("not a folder, nor FILE.csv:NAME:max|min")
-            if not Path(file).is_file():
-                raise CommandError(f"no such file {file!r}")
-            goal = _parse_objective(objective)
-            dataset = measured_pool(Path(file), None, [goal], [], None, None, None)
+            dataset = measured_pool(None, Path(spec), [], [], None, None, None)
         points = dataset.space.encode(dataset.points)
         maximise = dataset.objectives[0].direction is Direction.MAXIMIZE
         pool = training_pool(dataset.name, points, dataset.values[:, 0], maximise)
-    except (CommandError, ValueError) as error:
-        said = str(error).removeprefix("--objective ")
+    except (CommandError, ValueError, OSError) as error:
+        said = str(error).removeprefix("--objective ").removeprefix("--from-olympus: ")
         raise CommandError(f"--pool {spec!r}: {said}") from None
     if len(pool.y) < config.initial + config.horizon:
         raise CommandError(

@@ -280,7 +280,7 @@ def test_the_command_line_trains_a_policy_on_measured_data_sets_too(
     table.write_text("a,b,loss\n" + "".join(f"{a},{b},{(a - 0.3) ** 2 + b}\n" for a, b in x))
     cli = CliRunner()
     command = ["model", "train-policy", "--iterations", "2", "--horizon", "4", "--seed", "5"]
-    pools = ["--pool", str(OLYMPUS), "--pool", f"{table}:loss:min"]
+    pools = ["--pool", "photo_pce10", "--pool", f"{table}:loss:min"]  # a shipped set, a CSV
     trained = cli.invoke(app, [*command, *pools])
     assert trained.exit_code == 0, trained.output
     version = re.search(r"registered (\S+) \(trained", trained.output)
@@ -292,15 +292,21 @@ def test_the_command_line_trains_a_policy_on_measured_data_sets_too(
     assert alone.exit_code == 0 and version.group(1) not in alone.output
     again = cli.invoke(app, [*command, *pools])
     assert f"already registered {version.group(1)} (same settings" in again.output
+    shared = cli.invoke(app, [*command, *pools, "--pool-share", "1"])  # other tasks
+    assert shared.exit_code == 0 and version.group(1) not in shared.output
+    unused = cli.invoke(app, [*command, "--pool-share", "0.3"])
+    assert unused.exit_code != 0 and "error: --pool-share: " in unused.output
 
 
 @pytest.mark.parametrize(
     ("spec", "problem"),
     [
-        ("{table}", "not a folder, nor FILE.csv:NAME:max|min"),
+        ("{table}", "a file needs the objective after it, as FILE.csv:NAME:max|min"),
         ("{table}:loss:up", "'loss:up': the direction must be max or min"),
         ("{table}:gain:max", "gain"),
         ("{missing}:loss:max", "no such file"),
+        ("{tmp}", "config.json"),  # a folder, but no Olympus set
+        ("no-such-set", "does not exist, and no set of that name is shipped"),
         ("{small}:loss:max", "6 rows, fewer than a training episode measures (5 initial + 4"),
     ],
 )
@@ -311,7 +317,7 @@ def test_a_training_pool_the_command_line_cannot_use_is_refused_by_name(
     table, small = tmp_path / "t.csv", tmp_path / "small.csv"
     table.write_text("a,loss\n" + "".join(f"{i},{i * i % 7}\n" for i in range(30)))
     small.write_text("a,loss\n" + "".join(f"{i},{i * i % 7}\n" for i in range(6)))
-    given = spec.format(table=table, small=small, missing=tmp_path / "none.csv")
+    given = spec.format(table=table, small=small, missing=tmp_path / "none.csv", tmp=tmp_path)
     command = ["model", "train-policy", "--iterations", "2", "--horizon", "4", "--pool", given]
     refused = CliRunner().invoke(app, command)
     assert refused.exit_code != 0

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ from discovery.policy import (
     held_out_regret,
     policy_features,
     train_policy,
+    training_digest,
     training_pool,
 )
 from discovery.spaces import ContinuousParameter, SearchSpace
@@ -157,7 +161,12 @@ def test_a_policy_trains_on_development_pools_seeded_and_apart_from_gp_samples()
     alone = train_policy(config)
     assert a.regret == b.regret and a.tasks_digest() == b.tasks_digest()
     assert a.regret != alone.regret and a.tasks_digest() != alone.tasks_digest()
-    assert alone.tasks_digest() == train_policy(config, pools=()).tasks_digest()
+    # without pools (or never drawing them): the GP-sample training and name of before
+    named_so = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()
+    assert training_digest(config) == alone.tasks_digest() == named_so
+    never = train_policy(config, pools=pools, pool_share=0.0)
+    assert never.regret == alone.regret and never.tasks_digest() == named_so
+    assert training_digest(config, pools, 1) == training_digest(config, pools, 1.0)
     assert [p["name"] for p in a.metrics()["training_pools"]] == ["p1", "p2"]
     assert "100% of updates on development pools: p1, p2" in a.metrics()["training_tasks"]
     other = [training_pool("p1", *_gp_sample_pool(0.2, seed=3), maximise=True), pools[1]]
