@@ -19,6 +19,10 @@ AF relative to ``botorch`` per seed (geometric mean over seeds and tasks).
     python benchmarks/acquisition_synthetic.py --strategies botorch \
         gp+top+iwarp+warp+endgame gp+ens+iwarp+warp [--seeds 10] [--workers 2] \
         [--reuse benchmarks/results/acquisition_synthetic.json]
+    python benchmarks/acquisition_synthetic.py --tasks dyes5 blend4 hartmann6mix \
+        mp_shear500 oqmd_gap1000 --strategies botorch gp+top+iwarp+warp+endgame \
+        gp+top+iwarp+warp+believer gp+ens+iwarp+warp \
+        --output benchmarks/results/acquisition_devtasks   # the later tasks, 10 seeds
 
 Writes ``benchmarks/results/acquisition_synthetic.{json,md}`` (or ``--output``); finished
 campaigns are journalled beside them (``.runs.jsonl``), so an interrupted run resumes; a
