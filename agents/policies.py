@@ -23,6 +23,7 @@ from db.models import (
 from discovery.domain import ModelArtifact
 from discovery.planners import PolicyPlanner
 from discovery.policy import (
+    POOL_SHARE,
     AcquisitionPolicy,
     PolicyTrainingConfig,
     TrainedPolicy,
@@ -39,7 +40,7 @@ STRATEGY_PREFIX = "rl:"
 
 
 def policy_version(
-    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = POOL_SHARE
 ) -> str:
     """The version a policy trained with ``config`` (and ``pools``) is registered under."""
     digest = training_digest(config, pools, pool_share)
@@ -47,7 +48,7 @@ def policy_version(
 
 
 def registered_policy(
-    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = POOL_SHARE
 ) -> dict[str, Any] | None:
     """The registry's record of the policy trained so (no weights), or None.
 

@@ -267,6 +267,8 @@ class TrainingPool:
         return h.hexdigest()
 
 
+#: The share of policy-gradient updates drawn from development pools, when given.
+POOL_SHARE = 0.5
 #: Grids over which :func:`training_pool` maximises the GP's marginal likelihood.
 POOL_LENGTHSCALES = tuple(float(x) for x in np.geomspace(0.005, 3.0, 33))  # x sqrt(d)
 POOL_NOISES = (0.01, 0.03, 0.1, 0.3, 0.6, 1.0)
@@ -331,7 +333,7 @@ def _log_marginal_likelihood(X: torch.Tensor, y: torch.Tensor, ls: float, noise:
 
 
 def training_digest(
-    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = 0.5
+    config: PolicyTrainingConfig, pools: Sequence[TrainingPool] = (), pool_share: float = POOL_SHARE
 ) -> str:
     """SHA-256 of what determines a trained policy: its configuration and pools, if any.
 
@@ -510,7 +512,7 @@ def train_policy(
     config: PolicyTrainingConfig | None = None,
     progress: bool = False,
     pools: Sequence[TrainingPool] = (),
-    pool_share: float = 0.5,
+    pool_share: float = POOL_SHARE,
 ) -> TrainedPolicy:
     """Train an acquisition policy by REINFORCE on GP-sample tasks and development pools.
 

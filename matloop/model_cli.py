@@ -488,7 +488,7 @@ def model_train_policy(
     from matloop.cli import CommandError, console, errors, store
 
     with errors():
-        from discovery.policy import PolicyTrainingConfig, train_policy
+        from discovery.policy import POOL_SHARE, PolicyTrainingConfig, train_policy
 
         try:
             config = PolicyTrainingConfig(iterations=iterations, horizon=horizon, seed=seed)
@@ -496,7 +496,7 @@ def model_train_policy(
             raise CommandError(f"--{error}") from None
         if pool_share is not None and not pool:
             raise CommandError("--pool-share: the share of updates on --pool data sets; give one")
-        pool_share = 0.5 if pool_share is None else pool_share
+        pool_share = POOL_SHARE if pool_share is None else pool_share
         if not 0.0 <= pool_share <= 1.0:
             raise CommandError(f"--pool-share: must be in [0, 1], got {pool_share}")
         pools = [_training_pool(spec, config) for spec in pool or []]
