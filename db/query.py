@@ -159,6 +159,18 @@ CASELESS = frozenset({"doi", "key", "paper", "property"})
 #: elements, and records stored before it existed lack it.
 COUNTS: dict[str, dict[str, str]] = {"materials": {"elements": "nelements"}}
 
+#: The filter names that hold lists, per resource: only they take ``HAS`` and ``LENGTH``.
+#: On a field of one value those are refused, rather than matching nothing (``label HAS
+#: "P"``). A composition campaign's trials take ``elements`` too (:data:`COMPOSITION_NAMES`).
+LISTS: dict[str, frozenset[str]] = {
+    "materials": frozenset({"elements"}),
+    "records": frozenset({"elements", "paper"}),
+}
+
+#: The operators the grammar writes for ``HAS`` (``ALL``, ``ANY``, ``ONLY``, ``NOT``) and
+#: ``LENGTH``.
+_LIST_TESTS = frozenset({"$in", "$nin", "$all", "$elemMatch", "$size"})
+
 #: Resources whose documents hold measured values by outcome name, in this dict field: a
 #: filter or sort names outcome ``x`` as ``values.<x as an identifier>`` (:func:`identifier`).
 OUTCOME_FIELDS: dict[str, str] = {"measurements": "values"}
@@ -757,6 +769,8 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
                 f"field, one of {sorted(fields)}"
             )
         head = key.partition(".")[0]
+        if head in fields and head not in LISTS.get(resource, ()):
+            _refuse_list_tests(head, key, value)
         if key == "$regex":
             # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
             renamed[key] = _literal_pattern(value)
@@ -789,6 +803,23 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
         else:
             raise _unknown_field(key, fields, resource, scope)
     return renamed
+
+
+def _refuse_list_tests(name: str, key: str, node: Any) -> None:
+    """Refuse ``HAS`` and ``LENGTH`` (or an array position) on ``name``, a field of one value."""
+    if key != name or _LIST_TESTS & _operators(node):
+        raise FilterError(
+            f"filter: {name} holds one value, not a list: HAS and LENGTH do not apply; use = or !="
+        )
+
+
+def _operators(node: Any) -> set[str]:
+    """Every operator in a field's test, under ``$not`` and in lists too."""
+    if isinstance(node, list):
+        return set().union(*map(_operators, node))
+    if not isinstance(node, dict):
+        return set()
+    return {*node, *_operators(list(node.values()))}
 
 
 def _add_clause(renamed: dict[str, Any], clause: dict[str, Any]) -> None:

@@ -79,6 +79,36 @@ def test_length_bounds_that_every_or_no_list_meets() -> None:
             optimade_to_mongo(f"elements LENGTH > {count}", "materials")
 
 
+@pytest.mark.parametrize(
+    ("text", "resource"),
+    [
+        ('label HAS "P"', "trials"),
+        ('label HAS ALL "P","Q"', "trials"),
+        ('label HAS ONLY "P"', "trials"),
+        ('NOT label HAS ANY "P","Q"', "trials"),
+        ("label LENGTH 3", "trials"),
+        ("candidate HAS 3", "trials"),
+        ('title HAS "x"', "papers"),
+        ('property HAS "tc"', "records"),
+        ('chemsys HAS "Fe-O"', "materials"),
+    ],
+)
+def test_has_and_length_on_a_field_of_one_value_are_refused_naming_it(
+    text: str, resource: str
+) -> None:
+    name = text.removeprefix("NOT ").split()[0]
+    with pytest.raises(FilterError, match=f"{name} holds one value, not a list: HAS and LENGTH"):
+        optimade_to_mongo(text, resource)
+
+
+def test_has_tests_the_lists_of_papers_and_elements() -> None:
+    assert optimade_to_mongo('paper HAS "k1"', "records") == {"papers": {"$in": ["k1"]}}
+    assert optimade_to_mongo('elements HAS "Fe"', "materials") == {"elements": {"$in": ["Fe"]}}
+    assert optimade_to_mongo('NOT elements HAS "Fe"', "records")["$and"][0] == {
+        "elements": {"$nin": ["Fe"]}
+    }
+
+
 def test_a_doi_matches_whatever_its_case() -> None:
     query = optimade_to_mongo('doi="10.1103/PhysRevB.77.020503"', "papers")
     assert query == {"doi": {"$eq": "10.1103/physrevb.77.020503"}}  # stored lower-cased
