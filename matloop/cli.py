@@ -1456,8 +1456,6 @@ def campaign_export(
         every = agent.store.trials(name)
         observed = agent.observations(every)  # the Pareto front is of every result
         trials = _filtered_trials(agent, every, filter) if filter else every
-        # what the pool names each candidate by (a sample id), for every trial of it
-        labelled = any(c.label is not None for c in agent.store.candidates(name))
     measured = {o.trial.id: o.measurement for o in observed}
     campaign = agent.campaign
     several = len(campaign.objectives) > 1
@@ -1471,7 +1469,9 @@ def campaign_export(
             "status": t and t.status.value,
             "strategy": t and t.strategy,
             "candidate": t and t.candidate,
-            **({"label": t and t.label} if labelled else {}),
+            # what the pool names the candidate by (a sample id); empty where it names none,
+            # so that every campaign's export has the API's columns
+            "label": t and t.label,
             "model_version": t and t.model_version,
             "acquisition_value": t and t.acquisition_value,
         }

@@ -531,7 +531,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     _ok(cli, *create, "--constraint", "gap:1.1:1.7", "--param", "x", "--param", "status")
     header = _ok(cli, "campaign", "export", "c1").splitlines()  # no trials yet: the columns
     assert header == [
-        "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,"
+        "trial_id,batch,status,strategy,candidate,label,model_version,acquisition_value,x,"
         "parameter.status,y,gap,feasible,claimed_by,reason,units,reported,source,idempotency_key,"
         "created_at,received_at,recorded_by,corrections"
     ]
