@@ -159,17 +159,18 @@ CASELESS = frozenset({"doi", "key", "paper", "property"})
 #: elements, and records stored before it existed lack it.
 COUNTS: dict[str, dict[str, str]] = {"materials": {"elements": "nelements"}}
 
-#: The filter names that hold lists, per resource: only they take ``HAS`` and ``LENGTH``.
-#: On a field of one value those are refused, rather than matching nothing (``label HAS
-#: "P"``). A composition campaign's trials take ``elements`` too (:data:`COMPOSITION_NAMES`).
+#: The filter names that hold lists, per resource: only they take ``HAS ALL``, ``HAS ONLY``
+#: and ``LENGTH``. On a field of one value those are refused rather than matching nothing
+#: (``label HAS ALL "P","Q"``), while ``HAS`` and ``HAS ANY`` read as "one of", as MongoDB
+#: reads ``$in``: ``id HAS ANY "a","b"`` selects records by id. A composition campaign's
+#: trials take ``elements`` too (:data:`COMPOSITION_NAMES`).
 LISTS: dict[str, frozenset[str]] = {
     "materials": frozenset({"elements"}),
     "records": frozenset({"elements", "paper"}),
 }
 
-#: The operators the grammar writes for ``HAS`` (``ALL``, ``ANY``, ``ONLY``, ``NOT``) and
-#: ``LENGTH``.
-_LIST_TESTS = frozenset({"$in", "$nin", "$all", "$elemMatch", "$size"})
+#: The operators the grammar writes for ``HAS ALL``, ``HAS ONLY`` and ``LENGTH``.
+_LIST_TESTS = frozenset({"$all", "$elemMatch", "$size"})
 
 #: Resources whose documents hold measured values by outcome name, in this dict field: a
 #: filter or sort names outcome ``x`` as ``values.<x as an identifier>`` (:func:`identifier`).
@@ -806,10 +807,11 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
 
 
 def _refuse_list_tests(name: str, key: str, node: Any) -> None:
-    """Refuse ``HAS`` and ``LENGTH`` (or an array position) on ``name``, a field of one value."""
+    """Refuse ``HAS ALL``, ``HAS ONLY``, ``LENGTH`` or an array position on ``name``."""
     if key != name or _LIST_TESTS & _operators(node):
         raise FilterError(
-            f"filter: {name} holds one value, not a list: HAS and LENGTH do not apply; use = or !="
+            f"filter: {name} holds one value, not a list: HAS ALL, HAS ONLY and LENGTH do "
+            "not apply (HAS ANY is one of its values, CONTAINS a part of a text)"
         )
 
 

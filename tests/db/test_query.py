@@ -82,31 +82,33 @@ def test_length_bounds_that_every_or_no_list_meets() -> None:
 @pytest.mark.parametrize(
     ("text", "resource"),
     [
-        ('label HAS "P"', "trials"),
         ('label HAS ALL "P","Q"', "trials"),
         ('label HAS ONLY "P"', "trials"),
-        ('NOT label HAS ANY "P","Q"', "trials"),
+        ('NOT label HAS ALL "P","Q"', "trials"),
         ("label LENGTH 3", "trials"),
-        ("candidate HAS 3", "trials"),
-        ('title HAS "x"', "papers"),
-        ('property HAS "tc"', "records"),
-        ('chemsys HAS "Fe-O"', "materials"),
+        ("candidate LENGTH >= 1", "trials"),
+        ('title HAS ALL "x","y"', "papers"),
+        ('property HAS ONLY "tc"', "records"),
+        ("chemsys LENGTH 2", "materials"),
     ],
 )
-def test_has_and_length_on_a_field_of_one_value_are_refused_naming_it(
-    text: str, resource: str
-) -> None:
+def test_a_list_test_on_a_field_of_one_value_is_refused_naming_it(text: str, resource: str) -> None:
     name = text.removeprefix("NOT ").split()[0]
-    with pytest.raises(FilterError, match=f"{name} holds one value, not a list: HAS and LENGTH"):
+    with pytest.raises(FilterError, match=f"{name} holds one value, not a list: HAS ALL"):
         optimade_to_mongo(text, resource)
 
 
-def test_has_tests_the_lists_of_papers_and_elements() -> None:
-    assert optimade_to_mongo('paper HAS "k1"', "records") == {"papers": {"$in": ["k1"]}}
-    assert optimade_to_mongo('elements HAS "Fe"', "materials") == {"elements": {"$in": ["Fe"]}}
-    assert optimade_to_mongo('NOT elements HAS "Fe"', "records")["$and"][0] == {
-        "elements": {"$nin": ["Fe"]}
+def test_has_any_on_a_field_of_one_value_is_one_of_and_lists_take_every_test() -> None:
+    assert optimade_to_mongo('label HAS ANY "P1","P2"', "trials") == {
+        "label": {"$in": ["P1", "P2"]}
     }
+    assert optimade_to_mongo('paper HAS ALL "k1","k2"', "records") == {
+        "papers": {"$all": ["k1", "k2"]}
+    }
+    assert optimade_to_mongo('elements HAS ALL "Fe","O"', "materials") == {
+        "elements": {"$all": ["Fe", "O"]}
+    }
+    assert optimade_to_mongo("paper LENGTH >= 2", "records") == {"papers.1": {"$exists": True}}
 
 
 def test_a_doi_matches_whatever_its_case() -> None:
