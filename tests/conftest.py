@@ -67,6 +67,18 @@ def mongodb_uri(mongodb_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
+def untrained_tagger_bytes() -> bytes:
+    """A tagger with an untrained head (material, tcValue; seed 0), as stored: any spans.
+
+    For tests of the plumbing around a tagger, not of its quality. Built once: building
+    and serialising one takes seconds, storing it a fraction of that.
+    """
+    from literature.ner import Tagger
+
+    return Tagger.from_encoder(("material", "tcValue"), seed=0).to_bytes()
+
+
+@pytest.fixture(scope="session")
 def supermat_root() -> Path:
     """The SuperMat corpus (TEI with ``.txt`` twins), from ``$MATLOOP_CORPORA`` or shared/."""
     base = Path(os.environ.get("MATLOOP_CORPORA") or REPO.parent / "shared" / "data" / "corpora")

@@ -30,10 +30,12 @@ from tests.stand_ins import GERMAN, SpansOf, tagger_metrics
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(
+    mongodb_uri: str, untrained_tagger_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
     monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
-    LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "2" * 64, {}, tagger.to_bytes()))
+    tagger = ModelArtifact("tagger-supermat", "2" * 64, {}, untrained_tagger_bytes)
+    LiteratureStore().save_tagger(tagger)
     return CliRunner()
 
 

@@ -26,10 +26,9 @@ PAPERS = {
 
 
 @pytest.fixture
-def registered_tagger(mongodb_uri: str) -> str:
+def registered_tagger(mongodb_uri: str, untrained_tagger_bytes: bytes) -> str:
     # An untrained head: the flow's plumbing, not the tagger's quality, is under test here.
-    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
-    artifact = ModelArtifact("tagger-supermat", "1" * 64, {}, tagger.to_bytes())
+    artifact = ModelArtifact("tagger-supermat", "1" * 64, {}, untrained_tagger_bytes)
     return LiteratureStore().save_tagger(artifact)
 
 

@@ -11,7 +11,6 @@ from agents.literature import missing_paths, paper_files
 from db.literature import FailedFileDocument, LiteratureStore, PaperDocument
 from discovery.domain import ModelArtifact
 from flows.ingestion import ingest_literature
-from literature.ner import Tagger
 from literature.pipeline import Extractor
 from literature.text import Paper
 from tests.stand_ins import GERMAN
@@ -20,10 +19,9 @@ MGB2 = "Superconductivity in MgB2\n\nMgB2 becomes superconducting at 39 K. It is
 
 
 @pytest.fixture
-def registered_tagger(mongodb_uri: str) -> str:
+def registered_tagger(mongodb_uri: str, untrained_tagger_bytes: bytes) -> str:
     # An untrained head: the flow's reporting, not the tagger's quality, is under test here.
-    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
-    artifact = ModelArtifact("tagger-supermat", "1" * 64, {}, tagger.to_bytes())
+    artifact = ModelArtifact("tagger-supermat", "1" * 64, {}, untrained_tagger_bytes)
     return LiteratureStore().save_tagger(artifact)
 
 

@@ -18,7 +18,6 @@ from typer.testing import CliRunner
 from agents.literature import NO_EMBEDDINGS, NO_SENTENCES, embed_stored, search_sentences
 from db.literature import LiteratureStore
 from discovery.domain import ModelArtifact
-from literature.ner import Tagger
 from matloop.cli import app
 
 
@@ -79,10 +78,12 @@ def test_embedded_sentences_are_found_and_no_match_is_no_failure(
 
 
 @pytest.fixture
-def cli(mongodb_uri: str, monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(
+    mongodb_uri: str, untrained_tagger_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> CliRunner:
     monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
-    tagger = Tagger.from_encoder(("material", "tcValue"), seed=0)
-    LiteratureStore().save_tagger(ModelArtifact("tagger-supermat", "2" * 64, {}, tagger.to_bytes()))
+    tagger = ModelArtifact("tagger-supermat", "2" * 64, {}, untrained_tagger_bytes)
+    LiteratureStore().save_tagger(tagger)
     # no MiniLM in these tests: the stored sentences have no embedding to compare with
     monkeypatch.setattr(
         "matloop.literature_cli._encode", lambda text: np.zeros(384, dtype=np.float32)
