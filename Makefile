@@ -34,10 +34,15 @@ demo: install
 	$(BIN)/matloop db start
 	$(BIN)/matloop demo
 
+# pytest-xdist: a worker per core, at most TEST_WORKERS (each holds torch, models and its
+# own database and Prefect servers); a test file stays on one worker, so its module
+# fixtures are built once. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 4
+
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter 0,$(TEST_WORKERS)),,-n auto --maxprocesses $(TEST_WORKERS) --dist loadfile)
 
 lint: install
 	$(BIN)/ruff check .

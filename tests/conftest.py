@@ -28,6 +28,19 @@ REPO = Path(__file__).resolve().parents[1]
 PHOTO_PCE10 = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (``make test``), each worker's torch takes its share of the cores.
+
+    Every worker's torch would otherwise start one intra-op thread per core, and on the
+    2-core box two workers' threads only wait on each other.
+    """
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        import torch
+
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+
+
 @pytest.fixture(scope="session")
 def tradeoff_dataset() -> PoolDataset:
     """40 points on a line; a = x rewards large x, b = 1 - x^2 small x: all Pareto-optimal."""
