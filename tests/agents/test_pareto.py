@@ -113,7 +113,7 @@ def test_show_prints_the_front_and_the_best_of_each_objective(
 
 def test_export_flags_the_rows_on_the_front(cli: CliRunner, tradeoff: list[str]) -> None:
     rows = list(csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "two"))))
-    assert list(rows[0])[7:13] == ["x", "a", "b", "gap", "feasible", "pareto"]
+    assert list(rows[0])[8:14] == ["x", "a", "b", "gap", "feasible", "pareto"]
     flags = {r["trial_id"]: r["pareto"] for r in rows}
     assert [flags[t] for t in tradeoff] == ["True", "True", "False", "False", "True", ""]
     exported = json.loads(_ok(cli, "campaign", "export", "two", "--format", "json"))
@@ -126,7 +126,7 @@ def test_export_of_a_campaign_without_trials_has_the_pareto_column(cli: CliRunne
     CampaignStore().create(Campaign("empty", space, goals, CampaignSettings("random")), [])
     header = _ok(cli, "campaign", "export", "empty").splitlines()
     assert header == [
-        "trial_id,batch,status,strategy,candidate,model_version,acquisition_value,x,a,b,"
+        "trial_id,batch,status,strategy,candidate,label,model_version,acquisition_value,x,a,b,"
         "pareto,claimed_by,reason,units,reported,source,idempotency_key,created_at,received_at,"
         "recorded_by,corrections"
     ]
