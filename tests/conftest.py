@@ -29,11 +29,17 @@ PHOTO_PCE10 = REPO / "matloop" / "data" / "olympus" / "photo_pce10"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (``make test``), each worker's torch takes its share of the cores.
+    """Under pytest-xdist (``make test``), a worker runs tests as one process would.
 
-    Every worker's torch would otherwise start one intra-op thread per core, and on the
-    2-core box two workers' threads only wait on each other.
+    Its torch takes its share of the cores: every worker's torch would otherwise start one
+    intra-op thread per core, and on the 2-core box two workers' threads only wait on each
+    other. And it forgets the ``COLUMNS=80`` and ``LINES=24`` it starts with: the
+    commands' consoles would fix their width at import, and a test's own ``COLUMNS``
+    would be ignored.
     """
+    if "PYTEST_XDIST_WORKER" in os.environ:
+        os.environ.pop("COLUMNS", None)
+        os.environ.pop("LINES", None)
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         import torch

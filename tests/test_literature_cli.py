@@ -532,8 +532,12 @@ def test_papers_export_is_the_api_csv(
 
 
 def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
-    cli: CliRunner, literature_samples: SimpleNamespace, tmp_path: Path
+    cli: CliRunner,
+    literature_samples: SimpleNamespace,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the file's path, however long, in one piece
     store = LiteratureStore()
     store.ingest(literature_samples.extraction("10.1/a", ["MgB2", "LSCO"]))
     store.ingest(literature_samples.extraction("10.1/bb", ["MgB2"]))

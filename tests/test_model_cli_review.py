@@ -55,7 +55,10 @@ def predicted_means(cli: CliRunner, version: str) -> list[dict[str, Any]]:
 # -- model eval: a registered model scored on a held-out file ------------------------------
 
 
-def test_eval_scores_a_held_out_file_as_predict_predicts_it(cli: CliRunner, tmp_path: Path) -> None:
+def test_eval_scores_a_held_out_file_as_predict_predicts_it(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the file's path, however long, on one line
     version = train_gp(cli, tmp_path, "--unit", "GPa")
     values = [3.0, 5.0, 2.0, 4.0, 6.0]
     test = held_out_csv(tmp_path / "test.csv", values)
