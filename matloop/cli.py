@@ -1004,15 +1004,18 @@ def _proposal_columns(agent: Any) -> frozenset[str]:
 
 def _results_from_file(
     path: Path, source: str, ignored: frozenset[str] = frozenset()
-) -> list[tuple[str, Any]]:
+) -> list[tuple[str, Any, dict[str, str]]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
     Every row is checked as the API checks a result (``ResultIn``); errors name the file,
     the row and the field. A CSV's ``ignored`` columns (the proposal's own: its
-    parameters, ``formula``, ``batch``...) are left out.
+    parameters, ``label``, ``batch``...) are not values: they are kept aside, for
+    :func:`_check_samples` to hold against the trial.
 
     Returns:
-        ``(where, measurement)`` per row: ``data row 3`` in a CSV, ``results[2]`` in JSON.
+        ``(where, measurement, sample cells)`` per row: ``data row 3`` in a CSV,
+        ``results[2]`` in JSON; the cells of the ``ignored`` columns that are not blank
+        (none in JSON).
     """
     try:
         text = path.read_text(encoding="utf-8-sig")  # spreadsheets start files with a BOM
@@ -1028,10 +1031,10 @@ def _results_from_file(
         rows = _csv_rows(path, text, ignored)
     if not rows:
         raise CommandError(f"{path}: no results")
-    return [(where, _result(path, where, row, source)) for where, row in rows]
+    return [(where, _result(path, where, row, source), cells) for where, row, cells in rows]
 
 
-def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
+def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
     try:
         rows = json.loads(text)
     except ValueError as error:
@@ -1040,11 +1043,16 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, Any]]:
         raise CommandError(f"{path}: JSON too deeply nested") from None
     if not isinstance(rows, list):
         raise CommandError(f"{path}: expected a JSON list of results")
-    return [(f"results[{i}]", row) for i, row in enumerate(rows)]
+    return [(f"results[{i}]", row, {}) for i, row in enumerate(rows)]
 
 
-def _csv_rows(path: Path, text: str, ignored: frozenset[str]) -> list[tuple[str, Any]]:
-    """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``."""
+def _csv_rows(
+    path: Path, text: str, ignored: frozenset[str]
+) -> list[tuple[str, Any, dict[str, str]]]:
+    """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``.
+
+    Each with the cells of its ``ignored`` columns that are not blank.
+    """
     rows = []
     try:
         reader = csv.DictReader(io.StringIO(text))
@@ -1070,10 +1078,63 @@ def _csv_rows(path: Path, text: str, ignored: frozenset[str]) -> list[tuple[str,
                 for column, cell in row.items()
                 if column not in ignored
             }
-            rows.append((where, {"trial_id": trial_id, "values": values, "idempotency_key": key}))
+            cells = {column: cell for column, cell in row.items() if column in ignored and cell}
+            result = {"trial_id": trial_id, "values": values, "idempotency_key": key}
+            rows.append((where, result, cells))
     except csv.Error as error:  # a field over the size limit, ...
         raise CommandError(f"{path}: {error}") from None
     return rows
+
+
+def _check_samples(path: Path, agent: Any, rows: Sequence[tuple[str, Any, dict[str, str]]]) -> None:
+    """Refuse a results file whose row says its trial is another sample than it is.
+
+    A lab keeps the proposal's columns (``label``, ``candidate``, ``batch``, the
+    parameters) beside its results to catch rows that were mixed up: a ``label`` or a
+    parameter that is not the trial's names the row before anything is stored. A number
+    is the trial's where the trial's rounds to it as written (``0.3`` for 0.2999); a
+    blank cell, and a trial id the campaign does not have, are left to the results'
+    own checks.
+
+    Raises:
+        CommandError: naming the file, the row, the column and both values.
+    """
+    trials = {t.id: t for t in agent.store.trials(agent.name)}
+    space = agent.campaign.space.by_name
+    for where, result, cells in rows:
+        if (trial := trials.get(result.trial_id)) is None:
+            continue
+        for column, cell in cells.items():
+            name = column.removeprefix("parameter.")  # a parameter named as a proposal column
+            if column in ("label", "candidate", "batch"):
+                expected = getattr(trial, column)
+            elif name in space:
+                expected = trial.parameters.get(name)
+            else:
+                continue  # formula, strategy, model_version, acquisition_value: not the sample
+            if expected is not None and not _written_as(cell, expected):
+                raise CommandError(
+                    f"{path}: {where}: {column} {cell!r} is not trial {trial.id}'s "
+                    f"({expected!r}): were rows mixed up? Nothing was stored"
+                )
+
+
+def _written_as(cell: str, value: Any) -> bool:
+    """Whether a CSV cell is ``value`` as written: a number rounded to the cell's digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return cell.strip() == str(value)
+    from decimal import Decimal, InvalidOperation
+
+    try:
+        written = Decimal(cell.strip())
+    except InvalidOperation:
+        return False
+    if not written.is_finite():
+        return False
+    exponent = written.as_tuple().exponent
+    assert isinstance(exponent, int)  # finite
+    half_digit = 0.5 * 10.0**exponent
+    return abs(float(written) - float(value)) <= half_digit * (1 + 1e-9) + 1e-12 * abs(value)
 
 
 def _number(path: Path, where: str, column: str, cell: str) -> float:
@@ -1171,7 +1232,9 @@ def campaign_observe(
             raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
         agent = CampaignAgent(store(), name)
         if from_file is not None:
-            rows = _results_from_file(from_file, source, _proposal_columns(agent))
+            read = _results_from_file(from_file, source, _proposal_columns(agent))
+            _check_samples(from_file, agent, read)
+            rows = [(where, result) for where, result, _ in read]
         else:
             assert trial is not None
             rows = [("", _result_from_options(trial, value or [], key, source))]

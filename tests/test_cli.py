@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from db.documents import MeasurementDocument
 from db.server import free_port
@@ -927,3 +927,44 @@ def test_a_unit_pint_does_not_know_is_noted_at_creation(cli: CliRunner, tmp_path
     assert "note: y's unit 'pecent' is not one pint knows" in said and "g's unit" not in said
     meant = _ok(cli, *args[:2], "labelled", *args[3:], "--objective", "y:max:at%")
     assert "not one pint knows" not in meant  # a label meant to match only itself
+
+
+def test_a_results_row_whose_label_or_parameters_are_another_trials_is_refused(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # the file's path, however long, on one line
+    pool = tmp_path / "pool.csv"
+    pool.write_text(
+        "sample,x,solvent,y\n"
+        + "".join(f"S{i:02d},{i / 30:.6f},{('water', 'ethanol')[i % 2]},{i}\n" for i in range(30))
+    )
+    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
+    _ok(cli, *create, "--label", "sample", "--initial", "4")
+    first, second = json.loads(_ok(cli, "campaign", "propose", "lab", "-n", "2", "--json"))
+    results = tmp_path / "results.csv"
+
+    def observe(*rows: tuple[dict, str, str, str]) -> Result:
+        lines = [f"{t['trial_id']},{label},{x},{solvent},7" for t, label, x, solvent in rows]
+        results.write_text("\n".join(["trial_id,label,x,solvent,y", *lines]) + "\n")
+        return cli.invoke(app, ["campaign", "observe", "lab", "--from-file", str(results)])
+
+    x1, x2 = f"{first['x']:.2f}", f"{second['x']:.2f}"  # rounded as a spreadsheet shows them
+    swapped = observe((first, first["label"], x1, first["solvent"]),
+                      (second, first["label"], x2, second["solvent"]))  # fmt: skip
+    assert swapped.exit_code == 1, swapped.output
+    said = " ".join(swapped.output.split())
+    assert (
+        f"data row 2: label {first['label']!r} is not trial {second['trial_id']}'s "
+        f"({second['label']!r}): were rows mixed up? Nothing was stored"
+    ) in said
+    moved = float(x2) + 0.02  # two hundredths off: no rounding of the trial's x gives it
+    wrong_x = observe((second, second["label"], f"{moved:.2f}", second["solvent"]))
+    assert wrong_x.exit_code == 1
+    assert f"data row 1: x '{moved:.2f}' is not trial {second['trial_id']}'s" in wrong_x.output
+    other = "ethanol" if second["solvent"] == "water" else "water"
+    wrong_choice = observe((second, second["label"], x2, other))
+    assert f"data row 1: solvent {other!r} is not trial" in wrong_choice.output
+    assert "completed" not in _ok(cli, "campaign", "show", "lab")  # nothing was stored
+    right = observe((first, first["label"], x1, first["solvent"]),
+                    (second, second["label"], x2, second["solvent"]))  # fmt: skip
+    assert right.exit_code == 0 and "stored 2" in right.output, right.output
