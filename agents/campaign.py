@@ -581,6 +581,14 @@ class CampaignAgent:
         if problem is not None and problem.available_indices().size == 0:
             state = "measured, out or failed" if out else "measured or failed"
             return NoWork(f"every candidate of its pool is {state}{later}", bool(out))
+        model_led = self.campaign.settings.strategy != RandomPlanner.name
+        if model_led and trials and trials[-1].strategy == RandomPlanner.name:
+            # the latest batch was the design's, and the model chooses now: it ended it
+            return NoWork(
+                "the last batch ended the initial design (random experiments never go past "
+                "it); the model chooses the next batch: ask again",
+                True,
+            )
         return NoWork("other instruments took the trials that were waiting; ask again", True)
 
     def ensure_open(self) -> None:

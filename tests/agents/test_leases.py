@@ -52,6 +52,23 @@ def test_a_claim_for_more_than_a_batch_never_overshoots_the_random_design(
     assert agent.status().initial_left == 0 and agent.status().rounds == 1
 
 
+def test_a_proposal_the_design_cut_short_says_the_model_chooses_next(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("gp", initial=6, batch_size=4, seed=0)
+    agent = CampaignAgent.from_dataset(store, "design", photo_pce10_dataset, settings)
+    oracle = LookupOracle.from_candidates(store.candidates("design"))
+    agent.observe(oracle.evaluate(agent.propose(4)))
+    last = agent.propose(4)  # the design's last two: random trials never go past it
+    assert [t.strategy for t in last] == ["random", "random"]
+    short = agent.no_work()
+    assert short.ask_again and short.why == (
+        "the last batch ended the initial design (random experiments never go past it); the "
+        "model chooses the next batch: ask again"
+    )
+    assert {t.strategy for t in agent.propose(4)} == {"gp"}
+
+
 def test_an_empty_claim_says_whether_work_may_come(
     store: CampaignStore, photo_pce10_dataset: PoolDataset
 ) -> None:
