@@ -407,12 +407,14 @@ class CampaignAgent:
         source: str = "generated",
         constraints: Sequence[OutcomeConstraint] = (),
         pool_recipe: PoolRecipe | None = None,
+        labels: Sequence[str | None] = (),
     ) -> CampaignAgent:
         """Create a campaign over a pool of unmeasured candidates (a lab measures them).
 
         ``constraints`` are ranges on quantities the lab reports with every result
         (a band gap between 1.1 and 1.7 eV); ``pool_recipe`` says how the pool was
-        generated, when matloop generated it.
+        generated, when matloop generated it; ``labels``, one per candidate or none, what
+        the lab names each by (a sample id).
 
         Raises:
             ValueError: for no candidates (that would be an open space), or naming the
@@ -421,6 +423,8 @@ class CampaignAgent:
         """
         if not points:
             raise ValueError("candidates: none given; a pool campaign needs at least one")
+        if labels and len(labels) != len(points):
+            raise ValueError(f"labels: {len(labels)} given for {len(points)} candidates")
         checked = []
         for i, point in enumerate(points):
             try:
@@ -439,7 +443,12 @@ class CampaignAgent:
         )
         campaign = with_stored_strategy(campaign)  # rl:3f2a: the policy's version in full
         planner = campaign_planner(campaign)  # refused before anything is stored
-        store.create(campaign, [Candidate(i, p) for i, p in enumerate(checked)])
+        named = labels or (None,) * len(checked)
+        candidates = [
+            Candidate(i, p, label=label)
+            for i, (p, label) in enumerate(zip(checked, named, strict=True))
+        ]
+        store.create(campaign, candidates)
         return cls(store, name, planner)
 
     # -- ask -------------------------------------------------------------------------

@@ -122,6 +122,12 @@ def load_olympus(folder: str | Path) -> PoolDataset:
     return replace(data, notes=(*data.notes, note))
 
 
+#: How a refusal of a table with measurements missing says what a table of candidates is.
+UNMEASURED_HINT = (
+    "a table of candidates a lab will measure leaves it out or empty: campaign create --unmeasured"
+)
+
+
 def load_csv(
     path: str | Path,
     objectives: Sequence[tuple[str, Direction]],
@@ -129,12 +135,14 @@ def load_csv(
     composition: str | None = None,
     read_formula: Callable[[str], str] | None = None,
     label: str | None = None,
+    measured: bool = True,
 ) -> PoolDataset:
     """Read a CSV table with a header into a pool data set.
 
     Args:
-        path: CSV file with one row per measured point.
-        objectives: ``(column, direction)`` for each objective column.
+        path: CSV file with one row per measured point, or per candidate to measure.
+        objectives: ``(column, direction)`` for each objective column: each measured in
+            every row, or (``measured`` False) in none.
         params: Parameter columns; default all columns that are not objectives. Numeric
             columns become continuous parameters (bounds from the data), others categorical.
         composition: A column of chemical formulas to read as compositions: it becomes one
@@ -149,12 +157,15 @@ def load_csv(
             kept with each candidate (:attr:`PoolDataset.labels`). Default: the
             ``composition`` column, as written (``K3C60``, whose fractions read as KC20).
             A column not read is named in the notes.
+        measured: False: the rows are candidates a lab will measure, and the objective
+            columns are left out or empty; ``values`` is NaN.
 
     Raises:
         FileNotFoundError: if there is no such file.
         ValueError: naming the file, and the column and row that is missing, empty or not
             finite, or the line that cannot be parsed (a row wider than the header too),
-            or the formula that cannot be read or holds a composition twice.
+            or the formula that cannot be read or holds a composition twice; or an
+            objective column holding a value where ``measured`` is False.
 
     """
     path = Path(path)
@@ -166,12 +177,16 @@ def load_csv(
     objective_names = [name for name, _ in objectives]
     if not objective_names:
         raise ValueError("at least one objective column is needed (--objective COL:max|min)")
+    written = list(table.columns)  # as the file has them, for messages
+    if not measured:
+        table = _without_measurements(table, objective_names, path)
     not_parameters = {*objective_names, label}  # a label names a row: never a parameter
     chosen = list(params) if params else [c for c in table.columns if c not in not_parameters]
     for column in (*objective_names, *chosen):
         if column not in table.columns:
+            unmeasured = f" ({UNMEASURED_HINT})" if column in objective_names else ""
             raise ValueError(
-                f"{path}: column {column!r} not found; columns are {list(table.columns)}"
+                f"{path}: column {column!r} not found; columns are {written}" + unmeasured
             )
     overlap = set(chosen) & set(objective_names)
     if overlap:
@@ -179,16 +194,16 @@ def load_csv(
     goals = tuple(Objective(name, direction) for name, direction in objectives)
     for named, what in ((composition, "composition"), (label, "label")):
         if named is not None and named not in table.columns:
-            raise ValueError(
-                f"{path}: {what} column {named!r} not found; columns are {list(table.columns)}"
-            )
+            raise ValueError(f"{path}: {what} column {named!r} not found; columns are {written}")
     if composition is not None:
-        pool = _composition_pool(table, composition, goals, path, read_formula)
+        pool = _composition_pool(table, composition, goals, path, read_formula, measured)
         used = {composition, *objective_names}
     else:
+        where = str(path)
         pool = _pool_from_table(
-            table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=str(path)
-        )
+            table, chosen, goals, {}, name=path.stem, source=_absolute(path), where=where,
+            measured=measured,
+        )  # fmt: skip
         pool = replace(pool, notes=(*pool.notes, *_table_notes(table, chosen)))
         used = {*chosen, *objective_names}
     label = label or composition
@@ -199,6 +214,22 @@ def load_csv(
     ]
     labels = _labels(path, label) if label is not None else ()
     return replace(pool, labels=labels, notes=(*pool.notes, *notes[: bool(unused)]))
+
+
+def _without_measurements(table: pd.DataFrame, objectives: list[str], path: Path) -> pd.DataFrame:
+    """``table`` with every objective column empty: candidates that a lab will measure.
+
+    Raises:
+        ValueError: naming the file and the column that holds a measurement.
+    """
+    for name in objectives:
+        if name in table.columns and table[name].notna().any():
+            row = int(np.flatnonzero(table[name].notna().to_numpy())[0])
+            raise ValueError(
+                f"{path}: column {name!r} holds a measurement (data row {row + 1}): a table "
+                "of candidates to measure leaves its objectives out or empty"
+            )
+    return table.assign(**{name: np.nan for name in objectives})
 
 
 #: Fewest rows for a text column with a value of its own in each to read as a sample id.
@@ -268,6 +299,7 @@ def _composition_pool(
     objectives: tuple[Objective, ...],
     path: Path,
     read_formula: Callable[[str], str] | None = None,
+    measured: bool = True,
 ) -> PoolDataset:
     """A pool whose parameters are the molar fractions of the elements in ``column``."""
     from pymatgen.core import Element  # pymatgen only for composition pools
@@ -306,6 +338,7 @@ def _composition_pool(
         name=path.stem,
         source=_absolute(path),
         where=str(path),
+        measured=measured,
     )
     space = SearchSpace(pool.space.parameters, (SimplexConstraint(tuple(symbols), 1.0),))
     note = f"{column!r}: {len(symbols)} elements as molar fractions (simplex)"
@@ -464,8 +497,12 @@ def _pool_from_table(
     name: str,
     source: str,
     where: str,
+    measured: bool = True,
 ) -> PoolDataset:
-    """A pool of ``table``'s rows; ``where`` (the path as given) starts error messages."""
+    """A pool of ``table``'s rows; ``where`` (the path as given) starts error messages.
+
+    Its values are the objective columns', or NaN where the rows are not ``measured``.
+    """
     parameters: list[Parameter] = []
     for column in names:
         series = table[column]
@@ -486,14 +523,15 @@ def _pool_from_table(
         else:
             choices = tuple(sorted(str(v) for v in series.unique()))
             parameters.append(CategoricalParameter(column, choices))
-    values = np.empty((len(table), len(objectives)))
-    for j, objective in enumerate(objectives):
+    values = np.full((len(table), len(objectives)), np.nan)
+    for j, objective in enumerate(objectives if measured else ()):
         column = pd.to_numeric(table[objective.name], errors="coerce").to_numpy(float)
         bad = np.flatnonzero(~np.isfinite(column))
         if bad.size:
             raise ValueError(
                 f"{where}: objective {objective.name!r} is missing or not a finite number "
-                f"in data row {int(bad[0]) + 1}"
+                f"in data row {int(bad[0]) + 1} (a measured table measures every row; "
+                f"{UNMEASURED_HINT})"
             )
         values[:, j] = column
     points: list[Parameters] = []

@@ -389,6 +389,15 @@ def campaign_create(
             "show it (default: the --composition column, as written)."
         ),
     ] = None,
+    unmeasured: Annotated[
+        bool,
+        typer.Option(
+            "--unmeasured",
+            help="--from-csv lists candidates the lab will measure: its objective and "
+            "--constraint columns are left out or empty (no lookup oracle: campaign run "
+            "needs one).",
+        ),
+    ] = False,
     elements: Annotated[
         str | None,
         typer.Option(help="Generate a composition pool over these elements (Li,Fe,P,O)."),
@@ -440,7 +449,12 @@ def campaign_create(
         ),
     ] = None,
 ) -> None:
-    """Create a campaign over a measured data set (its rows are the candidate pool)."""
+    """Create a campaign over a data set's rows, or over generated compositions.
+
+    A measured table (`--from-csv`, `--from-olympus`) is a pool whose values answer as a
+    lookup oracle (`campaign run`, backtests); with `--unmeasured`, a CSV's rows are
+    candidates the lab will measure, their objective columns left out or empty.
+    """
     from agents import CampaignAgent
     from agents.pools import CompositionRules
     from db.documents import check_name
@@ -471,6 +485,7 @@ def campaign_create(
                 "--composition": composition is not None,
                 "--param": bool(param),
                 "--label": label is not None,
+                "--unmeasured": unmeasured,
             },
         )
         _refuse_unused(
@@ -516,9 +531,17 @@ def campaign_create(
             _note_prior_target(agent.campaign)
             return
         dataset = measured_pool(
-            from_csv, from_olympus, goals, constraints, param, composition, label
+            from_csv, from_olympus, goals, constraints, param, composition, label, not unmeasured
         )
-        agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
+        if unmeasured:
+            constrained = {c.name for c in constraints}
+            agent = CampaignAgent.from_candidates(
+                store(), name, dataset.space,
+                tuple(o for o in dataset.objectives if o.name not in constrained),
+                dataset.points, settings, dataset.source, constraints, labels=dataset.labels,
+            )  # fmt: skip
+        else:
+            agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
     for note in dataset.notes:
         console.print(f"[yellow]note:[/yellow] {escape(note)}")
     stored_goals = agent.campaign.objectives
@@ -541,8 +564,11 @@ def measured_pool(
     param: list[str] | None,
     composition: str | None,
     label: str | None,
+    measured: bool = True,
 ) -> PoolDataset:
     """The measured data set of ``--from-csv`` (its columns as named) or ``--from-olympus``.
+
+    Not ``measured``: the CSV's candidates, for a lab to measure (values NaN).
 
     Raises:
         CommandError: for a quantity named both objective and constraint.
@@ -561,7 +587,9 @@ def measured_pool(
         )
     wanted = [(o.name, o.direction) for o in goals]
     wanted += [(c.name, Direction.MAXIMIZE) for c in constraints]  # read, not optimised
-    dataset = load_csv(from_csv, wanted, param, composition, _read_formula(), label=label)
+    dataset = load_csv(
+        from_csv, wanted, param, composition, _read_formula(), label=label, measured=measured
+    )
     units = {o.name: o.unit for o in goals}
     declared = tuple(replace(o, unit=units.get(o.name)) for o in dataset.objectives)
     return replace(dataset, objectives=declared)

@@ -968,3 +968,49 @@ def test_a_results_row_whose_label_or_parameters_are_another_trials_is_refused(
     right = observe((first, first["label"], x1, first["solvent"]),
                     (second, second["label"], x2, second["solvent"]))  # fmt: skip
     assert right.exit_code == 0 and "stored 2" in right.output, right.output
+
+
+def test_a_lab_creates_a_campaign_of_candidates_it_will_measure(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # messages naming the file's path on one line
+    pool = tmp_path / "lab.csv"
+    pool.write_text(
+        "sample,x,solvent\n"
+        + "".join(f"S{i:02d},{i / 20:.3f},{('water', 'ethanol')[i % 2]}\n" for i in range(20))
+    )
+    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max:%"]
+    missing = cli.invoke(app, create)  # a measured table is meant unless told
+    assert missing.exit_code == 1
+    assert "column 'y' not found" in missing.output
+    assert "campaign create --unmeasured" in " ".join(missing.output.split())
+    created = _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", "3")
+    assert "20 candidates, 2 parameters, objective y (max, %)" in " ".join(created.split())
+    batch = json.loads(_ok(cli, "campaign", "propose", "lab", "-n", "3", "--json"))
+    assert {t["label"] for t in batch} <= {f"S{i:02d}" for i in range(20)}
+    rows = [f"{t['trial_id']},{t['label']},{i + 1}" for i, t in enumerate(batch)]
+    results = tmp_path / "results.csv"
+    results.write_text("trial_id,label,y\n" + "\n".join(rows) + "\n")
+    assert "stored 3" in _ok(cli, "campaign", "observe", "lab", "--from-file", str(results))
+    assert "best y = 3 %" in " ".join(_ok(cli, "campaign", "show", "lab").split())
+    [chosen] = json.loads(_ok(cli, "campaign", "propose", "lab", "-n", "1", "--json"))
+    assert chosen["strategy"] == "gp"  # the model chooses from the lab's results
+    ran = cli.invoke(app, ["campaign", "run", "lab", "--rounds", "1"])
+    assert ran.exit_code == 1  # nothing to look its values up in
+    assert "this pool is not a measured data set" in " ".join(ran.output.split())
+
+
+def test_unmeasured_is_refused_where_a_table_holds_measurements_or_is_not_a_csv(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "half.csv"
+    pool.write_text("x,y\n0.1,\n0.2,5\n0.3,\n")
+    create = ["campaign", "create", "half", "--from-csv", str(pool), "--objective", "y:max"]
+    mixed = cli.invoke(app, [*create, "--unmeasured"])
+    assert mixed.exit_code == 1
+    assert "column 'y' holds a measurement (data row 2)" in " ".join(mixed.output.split())
+    olympus = cli.invoke(
+        app, ["campaign", "create", "o", "--from-olympus", "photo_pce10", "--unmeasured"]
+    )
+    assert olympus.exit_code == 1 and "--unmeasured" in olympus.output
+    assert "half" not in _ok(cli, "campaign", "list") and " o " not in _ok(cli, "campaign", "list")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -223,6 +224,33 @@ def test_csv_names_the_column_and_row_of_a_missing_objective(tmp_path: Path) -> 
     path = write_csv(tmp_path, "temp,yield\n20,0.5\n40,\n60,0.7\n")
     with pytest.raises(ValueError, match=r"objective 'yield' is missing .* in data row 2"):
         load_csv(path, [("yield", Direction.MAXIMIZE)])
+
+
+@pytest.mark.parametrize("header", ["temp,solvent", "temp,solvent,yield"])
+def test_csv_of_candidates_to_measure_has_no_values(tmp_path: Path, header: str) -> None:
+    blank = "," if header.endswith("yield") else ""  # the column out, or there and empty
+    path = write_csv(tmp_path, f"{header}\n20,water{blank}\n40,ethanol{blank}\n")
+    data = load_csv(path, [("yield", Direction.MAXIMIZE)], measured=False)
+    assert data.space.names == ["temp", "solvent"] and len(data) == 2
+    assert data.values.shape == (2, 1) and np.isnan(data.values).all()
+    columns = header.split(",")
+    with pytest.raises(ValueError, match=re.escape(f"'tmp' not found; columns are {columns}")):
+        load_csv(path, [("yield", Direction.MAXIMIZE)], params=["tmp"], measured=False)
+
+
+def test_a_measurement_in_a_table_of_candidates_is_refused_naming_it(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "temp,yield\n20,\n40,0.6\n")
+    with pytest.raises(ValueError, match=r"column 'yield' holds a measurement \(data row 2\)"):
+        load_csv(path, [("yield", Direction.MAXIMIZE)], measured=False)
+    with pytest.raises(ValueError, match=r"in data row 1 .*campaign create --unmeasured"):
+        load_csv(path, [("yield", Direction.MAXIMIZE)])  # measured: every row or none
+
+
+def test_a_composition_table_of_candidates_reads_its_formulas(tmp_path: Path) -> None:
+    path = write_csv(tmp_path, "formula,k\nFe2O3,\nFeO,\n")
+    data = load_csv(path, [("k", Direction.MAXIMIZE)], composition="formula", measured=False)
+    assert sorted(data.space.names) == ["Fe", "O"] and np.isnan(data.values).all()
+    assert data.labels == ("Fe2O3", "FeO")
 
 
 @pytest.mark.parametrize("bad", ["NaN", "inf", "n/a", "high"])
