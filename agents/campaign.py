@@ -904,9 +904,15 @@ class CampaignAgent:
             trial = trials[result.trial_id]
             if not trial.status.is_pending:
                 why = f" ({trial.reason})" if trial.reason else ""  # "campaign closed"
+                fix = (  # a second result under another key: a correction is meant
+                    " (its result is stored: a correction replaces it, `campaign correct` "
+                    "or POST .../trials/{id}/correction)"
+                    if trial.status is TrialStatus.COMPLETED
+                    else ""
+                )
                 raise TrialStateError(
                     f"results[{i}]: trial {result.trial_id} is {trial.status.value}{why}; "
-                    "only proposed or running trials accept results"
+                    f"only proposed or running trials accept results{fix}"
                 )
             holder = trial.claimed_by if trial.status is TrialStatus.RUNNING else None
             if holder is not None and result.source not in (holder, UNNAMED):

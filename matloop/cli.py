@@ -1031,14 +1031,18 @@ def _proposal_columns(agent: Any) -> frozenset[str]:
 
 
 def _results_from_file(
-    path: Path, source: str, ignored: frozenset[str] = frozenset()
+    path: Path,
+    source: str,
+    ignored: frozenset[str] = frozenset(),
+    outcomes: frozenset[str] = frozenset(),
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
     Every row is checked as the API checks a result (``ResultIn``); errors name the file,
     the row and the field. A CSV's ``ignored`` columns (the proposal's own: its
     parameters, ``label``, ``batch``...) are not values: they are kept aside, for
-    :func:`_check_samples` to hold against the trial.
+    :func:`_check_samples` to hold against the trial. Given the campaign's ``outcomes``,
+    any other column is refused by name.
 
     Returns:
         ``(where, measurement, sample cells)`` per row: ``data row 3`` in a CSV,
@@ -1056,7 +1060,7 @@ def _results_from_file(
     if path.suffix.lower() == ".json":
         rows = _json_rows(path, text)
     else:
-        rows = _csv_rows(path, text, ignored)
+        rows = _csv_rows(path, text, ignored, outcomes)
     if not rows:
         raise CommandError(f"{path}: no results")
     return [(where, _result(path, where, row, source), cells) for where, row, cells in rows]
@@ -1075,29 +1079,28 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
 
 
 def _csv_rows(
-    path: Path, text: str, ignored: frozenset[str]
+    path: Path, text: str, ignored: frozenset[str], outcomes: frozenset[str] = frozenset()
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``.
 
-    Each with the cells of its ``ignored`` columns that are not blank.
+    Each with the cells of its ``ignored`` columns that are not blank. Header names and
+    trial ids are read without the spaces around them. Given the campaign's ``outcomes``,
+    a column that is none of these is refused by name before any row is read; a trial
+    given two different results is refused too (a stored one is replaced by a correction).
     """
     rows = []
+    first: dict[str, tuple[str, Any]] = {}  # trial id -> where, and its result
     try:
         reader = csv.DictReader(io.StringIO(text))
-        header = list(reader.fieldnames or [])
-        if "trial_id" not in header:
-            raise CommandError(f"{path}: no trial_id column in the header")
-        from discovery.datasets import repeated
-
-        twice = repeated(header)
-        if twice:  # DictReader would keep only the last of them
-            raise CommandError(f"{path}: column(s) {twice} appear more than once in the header")
+        header = [name.strip() for name in reader.fieldnames or []]
+        reader.fieldnames = header
+        _check_results_header(path, header, ignored, outcomes)
         for i, row in enumerate(reader):
             where = f"data row {i + 1}"
             if None in row or None in row.values():
                 more = "more" if None in row else "fewer"
                 raise CommandError(f"{path}: {where} has {more} cells than the header")
-            trial_id = row.pop("trial_id")
+            trial_id = row.pop("trial_id").strip()
             if not trial_id:
                 raise CommandError(f"{path}: {where} has no trial_id")
             key = row.pop("idempotency_key", None) or None
@@ -1108,10 +1111,38 @@ def _csv_rows(
             }
             cells = {column: cell for column, cell in row.items() if column in ignored and cell}
             result = {"trial_id": trial_id, "values": values, "idempotency_key": key}
+            earlier, said = first.setdefault(trial_id, (where, result))
+            if said != result:
+                raise CommandError(
+                    f"{path}: {where}: trial {trial_id} has a result in {earlier} too: one "
+                    "result per trial (a stored one is replaced by `campaign correct`)"
+                )
             rows.append((where, result, cells))
     except csv.Error as error:  # a field over the size limit, ...
         raise CommandError(f"{path}: {error}") from None
     return rows
+
+
+def _check_results_header(
+    path: Path, header: list[str], ignored: frozenset[str], outcomes: frozenset[str]
+) -> None:
+    """Refuse a results header without trial_id, with a column twice or one not known."""
+    if "trial_id" not in header:
+        separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
+        hint = f" (its columns look separated by {separator!r}: use commas)" if separator else ""
+        raise CommandError(f"{path}: no trial_id column in the header{hint}")
+    from discovery.datasets import repeated
+
+    twice = repeated(header)
+    if twice:  # DictReader would keep only the last of them
+        raise CommandError(f"{path}: column(s) {twice} appear more than once in the header")
+    known = {"trial_id", "idempotency_key", *ignored, *outcomes}
+    unknown = [name for name in header if name not in known]
+    if outcomes and unknown:
+        raise CommandError(
+            f"{path}: column(s) {unknown} are not outcomes of the campaign "
+            f"({sorted(outcomes)}) nor a proposal's columns: rename or drop them"
+        )
 
 
 def _check_samples(path: Path, agent: Any, rows: Sequence[tuple[str, Any, dict[str, str]]]) -> None:
@@ -1260,7 +1291,8 @@ def campaign_observe(
             raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
         agent = CampaignAgent(store(), name)
         if from_file is not None:
-            read = _results_from_file(from_file, source, _proposal_columns(agent))
+            outcomes = frozenset(o.name for o in agent.outcomes)
+            read = _results_from_file(from_file, source, _proposal_columns(agent), outcomes)
             _check_samples(from_file, agent, read)
             rows = [(where, result) for where, result, _ in read]
         else:
@@ -1272,8 +1304,9 @@ def campaign_observe(
         try:
             report = agent.observe([result for _, result in rows])
         except ValueError as error:  # "results[i]: ...": name the file and row instead
-            if from_file is None:
-                raise
+            if from_file is None:  # the API's "results[0].idempotency_key" is --key here
+                alone = re.sub(r"^results\[0\](: |\.)", "", str(error))
+                raise CommandError(re.sub(r"^idempotency_key\b", "--key", alone)) from None
             row = re.sub(  # results[1].trial_id -> data row 2: trial_id
                 r"^results\[(\d+)\](\.)?",
                 lambda m: rows[int(m[1])][0] + (": " if m[2] else ""),

@@ -108,7 +108,10 @@ def test_observe_reads_a_proposal_kept_in_the_results_file_and_still_names_a_typ
     failed = cli.invoke(app, ["campaign", "observe", "ox", "--from-file", str(typo)])
     assert failed.exit_code == 1
     said = " ".join(failed.output.split())
-    assert said.endswith("unknown objective(s) ['gpa']; the campaign's are ['gap']"), said
+    assert said.endswith(
+        "typo.csv: column(s) ['gpa'] are not outcomes of the campaign (['gap']) nor a "
+        "proposal's columns: rename or drop them"
+    ), said
 
 
 def test_export_takes_the_apis_trials_filter(cli: CliRunner, tmp_path: Path) -> None:
@@ -1014,3 +1017,44 @@ def test_unmeasured_is_refused_where_a_table_holds_measurements_or_is_not_a_csv(
     )
     assert olympus.exit_code == 1 and "--unmeasured" in olympus.output
     assert "half" not in _ok(cli, "campaign", "list") and " o " not in _ok(cli, "campaign", "list")
+
+
+def test_a_results_file_is_read_as_a_lab_writes_it_and_refused_by_name(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")  # messages naming the file's path on one line
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    first, second = json.loads(_ok(cli, "campaign", "propose", "c", "-n", "2", "--json"))
+    one, two = first["trial_id"], second["trial_id"]
+    results = tmp_path / "results.csv"
+
+    def observe(text: str) -> str:
+        results.write_text(text)
+        done = cli.invoke(app, ["campaign", "observe", "c", "--from-file", str(results)])
+        return f"{done.exit_code} " + " ".join(done.output.split())
+
+    said = observe(f"trial_id,y,notes\n{one},1,ok\n")
+    assert said == (
+        f"1 error: {results}: column(s) ['notes'] are not outcomes of the campaign (['y']) "
+        "nor a proposal's columns: rename or drop them"
+    )
+    assert "(its columns look separated by ';': use commas)" in observe(f"trial_id;y\n{one};1\n")
+    assert observe(f"trial_id,y\n{one},1\n{two},2\n{one},3\n") == (
+        f"1 error: {results}: data row 3: trial {one} has a result in data row 1 too: one "
+        "result per trial (a stored one is replaced by `campaign correct`)"
+    )
+    assert "completed" not in _ok(cli, "campaign", "show", "c")  # nothing was stored
+    assert observe(f"trial_id , y\n {one} ,1\n{one},1\n") == "0 stored 1, already stored 1"
+    again = cli.invoke(app, ["campaign", "observe", "c", "--trial", one, "--value", "y=2"])
+    assert " ".join(again.output.split()) == (
+        f"error: --key: 'manual:{one}' was already used for a different result"
+    )
+    robot = ["--trial", one, "--value", "y=2", "--source", "robot"]
+    later = cli.invoke(app, ["campaign", "observe", "c", *robot])
+    assert " ".join(later.output.split()) == (
+        f"error: trial {one} is completed; only proposed or running trials accept results "
+        "(its result is stored: a correction replaces it, `campaign correct` or POST "
+        ".../trials/{id}/correction)"
+    )

@@ -523,7 +523,7 @@ JUNK_FILES = [
     ("j.csv", b"trial_id,degradation\n,1\n", "no trial_id"),
     ("k.csv", b"trial_id,degradation\n{trial},abc\n", "not a number"),
     ("l.csv", b"trial_id,degradation\n{trial},nan\n", "not finite"),
-    ("m.csv", b"trial_id,degradation,$where\n{trial},1,2\n", "unknown objective"),
+    ("m.csv", b"trial_id,degradation,$where\n{trial},1,2\n", "['$where'] are not outcomes"),
     ("n.csv", b"trial_id,degradation\n{trial}\n", "data row 1 has fewer cells"),
     ("n2.csv", b"trial_id,degradation\n{trial},1,2\n", "data row 1 has more cells"),
     ("o.csv", bytes(range(256)), "utf-8"),
