@@ -1301,6 +1301,7 @@ def campaign_observe(
         units = _units_from_options(unit or [])
         _check_units(units, agent.outcomes)
         rows = [(where, _with_units(result, units)) for where, result in rows]
+        before = agent.observations()
         try:
             report = agent.observe([result for _, result in rows])
         except ValueError as error:  # "results[i]: ...": name the file and row instead
@@ -1313,7 +1314,43 @@ def campaign_observe(
                 str(error),
             )
             raise CommandError(f"{from_file}: {row}") from None
+        if report.stored:
+            _note_far_values(before, agent.observations(), agent.outcomes)
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
+
+
+#: How many times larger or smaller in size than every earlier result a value is noted.
+FAR_FACTOR = 100.0
+
+
+def _note_far_values(before: Sequence[Any], after: Sequence[Any], outcomes: Sequence[Any]) -> None:
+    """Note new values that look like a unit slip; they are stored either way.
+
+    A value over :data:`FAR_FACTOR` times larger or smaller in size than every earlier
+    result of its outcome (three at least), or negative where they are all positive, is
+    a unit slip (meV sent as eV) more often than a discovery.
+    """
+    earlier = {o.trial.id for o in before}
+    for outcome in outcomes:
+        seen = [v for o in before if (v := o.measurement.values.get(outcome.name)) is not None]
+        if len(seen) < 3:
+            continue
+        low, high = min(map(abs, seen)), max(map(abs, seen))
+        unit = f" {outcome.unit}" if outcome.unit else ""
+        for o in after:
+            value = o.measurement.values.get(outcome.name)
+            if o.trial.id in earlier or value is None:
+                continue
+            far = abs(value) > FAR_FACTOR * high or 0 < abs(value) * FAR_FACTOR < low
+            if not (far or value < 0 < min(seen)):
+                continue
+            err.print(
+                f"[yellow]note:[/yellow] {escape(outcome.name)} = {value:g}{escape(unit)} "
+                f"(trial {o.trial.id}) is far from the {len(seen)} results before it "
+                f"({min(seen):g} to {max(seen):g}{escape(unit)}): a unit slip? It is stored; "
+                "`campaign correct` replaces it",
+                highlight=False,
+            )
 
 
 @campaign_app.command("budget")

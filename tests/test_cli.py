@@ -1058,3 +1058,30 @@ def test_a_results_file_is_read_as_a_lab_writes_it_and_refused_by_name(
         "(its result is stored: a correction replaces it, `campaign correct` or POST "
         ".../trials/{id}/correction)"
     )
+
+
+def test_a_result_far_from_every_earlier_one_is_noted_as_a_unit_slip(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,gap\n" + "".join(f"{i / 10},{1 + i / 10}\n" for i in range(10)))
+    create = ["campaign", "create", "pv", "--from-csv", str(pool), "--objective", "gap:max:eV"]
+    _ok(cli, *create, "--initial", "6")
+    trials = json.loads(_ok(cli, "campaign", "propose", "pv", "-n", "6", "--json"))
+    for trial, gap in zip(trials[:3], ("1.2", "1.5", "1.9"), strict=True):
+        _ok(cli, "campaign", "observe", "pv", "--trial", trial["trial_id"], "--value", f"gap={gap}")
+    negative = cli.invoke(app, ["campaign", "observe", "pv", "--trial", trials[3]["trial_id"],
+                                "--value", "gap=-1.5"])  # fmt: skip
+    assert "note: gap = -1.5 eV" in " ".join(negative.output.split())  # all before are > 0
+    quiet = cli.invoke(app, ["campaign", "observe", "pv", "--trial", trials[4]["trial_id"],
+                             "--value", "gap=0"])  # fmt: skip
+    assert quiet.exit_code == 0 and "note" not in quiet.output  # a zero is no slip
+    slip = trials[5]["trial_id"]
+    noted = cli.invoke(app, ["campaign", "observe", "pv", "--trial", slip, "--value", "gap=1780"])
+    said = " ".join(noted.output.split())
+    assert noted.exit_code == 0 and "stored 1" in said
+    assert (
+        f"note: gap = 1780 eV (trial {slip}) is far from the 5 results before it (-1.5 to 1.9 "
+        "eV): a unit slip? It is stored; `campaign correct` replaces it"
+    ) in said
