@@ -1035,6 +1035,7 @@ def _results_from_file(
     source: str,
     ignored: frozenset[str] = frozenset(),
     outcomes: frozenset[str] = frozenset(),
+    by_label: Callable[[str], str] | None = None,
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
@@ -1042,7 +1043,8 @@ def _results_from_file(
     the row and the field. A CSV's ``ignored`` columns (the proposal's own: its
     parameters, ``label``, ``batch``...) are not values: they are kept aside, for
     :func:`_check_samples` to hold against the trial. Given the campaign's ``outcomes``,
-    any other column is refused by name.
+    any other column is refused by name. A CSV without ``trial_id`` may name each row's
+    trial by its ``label``, which ``by_label`` reads as the trial's id.
 
     Returns:
         ``(where, measurement, sample cells)`` per row: ``data row 3`` in a CSV,
@@ -1060,7 +1062,7 @@ def _results_from_file(
     if path.suffix.lower() == ".json":
         rows = _json_rows(path, text)
     else:
-        rows = _csv_rows(path, text, ignored, outcomes)
+        rows = _csv_rows(path, text, ignored, outcomes, by_label)
     if not rows:
         raise CommandError(f"{path}: no results")
     return [(where, _result(path, where, row, source), cells) for where, row, cells in rows]
@@ -1079,7 +1081,11 @@ def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
 
 
 def _csv_rows(
-    path: Path, text: str, ignored: frozenset[str], outcomes: frozenset[str] = frozenset()
+    path: Path,
+    text: str,
+    ignored: frozenset[str],
+    outcomes: frozenset[str] = frozenset(),
+    by_label: Callable[[str], str] | None = None,
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``.
 
@@ -1087,6 +1093,8 @@ def _csv_rows(
     trial ids are read without the spaces around them. Given the campaign's ``outcomes``,
     a column that is none of these is refused by name before any row is read; a trial
     given two different results is refused too (a stored one is replaced by a correction).
+    Without a ``trial_id`` column, ``by_label`` reads each row's ``label`` as its trial's
+    id (raising a :class:`CommandError` that names the label).
     """
     rows = []
     first: dict[str, tuple[str, Any]] = {}  # trial id -> where, and its result
@@ -1094,13 +1102,18 @@ def _csv_rows(
         reader = csv.DictReader(io.StringIO(text))
         header = [name.strip() for name in reader.fieldnames or []]
         reader.fieldnames = header
-        _check_results_header(path, header, ignored, outcomes)
+        labelled = by_label is not None and "trial_id" not in header and "label" in header
+        _check_results_header(path, header, ignored, outcomes, labelled)
         for i, row in enumerate(reader):
             where = f"data row {i + 1}"
             if None in row or None in row.values():
                 more = "more" if None in row else "fewer"
                 raise CommandError(f"{path}: {where} has {more} cells than the header")
-            trial_id = row.pop("trial_id").strip()
+            if labelled:
+                assert by_label is not None
+                trial_id = _labelled_trial(path, where, row["label"].strip(), by_label)
+            else:
+                trial_id = row.pop("trial_id").strip()
             if not trial_id:
                 raise CommandError(f"{path}: {where} has no trial_id")
             key = row.pop("idempotency_key", None) or None
@@ -1123,14 +1136,53 @@ def _csv_rows(
     return rows
 
 
+def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str], str]) -> str:
+    """The id of the trial a row names by its label, or a refusal naming the row."""
+    if not label:
+        raise CommandError(f"{path}: {where} has no label (nor a trial_id column)")
+    try:
+        return by_label(label)
+    except LookupError as error:
+        raise CommandError(f"{path}: {where}: {error.args[0]}") from None
+
+
+def _trial_by_label(trials: Sequence[Any]) -> Callable[[str], str]:
+    """A reader of a label as the id of the trial it names, among ``trials``.
+
+    The trial still out (proposed or running) with that label, else the only trial with
+    it (a results file sent again). A label no trial has, or one that two trials still
+    out or two ended ones have, raises a LookupError saying so.
+    """
+    named: dict[str, list[Any]] = {}
+    for trial in trials:
+        if trial.label is not None:
+            named.setdefault(trial.label, []).append(trial)
+
+    def read(label: str) -> str:
+        found = named.get(label, [])
+        pending = [t for t in found if t.status.is_pending]
+        chosen = pending if pending else found
+        if len(chosen) == 1:
+            return str(chosen[0].id)
+        if not chosen:
+            raise LookupError(f"label {label!r} is no trial's: give trial_id")
+        ids = ", ".join(str(t.id) for t in chosen)
+        raise LookupError(f"label {label!r} names {len(chosen)} trials ({ids}): give trial_id")
+
+    return read
+
+
 def _check_results_header(
-    path: Path, header: list[str], ignored: frozenset[str], outcomes: frozenset[str]
+    path: Path, header: list[str], ignored: frozenset[str], outcomes: frozenset[str], labelled: bool
 ) -> None:
-    """Refuse a results header without trial_id, with a column twice or one not known."""
-    if "trial_id" not in header:
+    """Refuse a results header without trial_id (or ``labelled``), a column twice or unknown."""
+    if "trial_id" not in header and not labelled:
         separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
         hint = f" (its columns look separated by {separator!r}: use commas)" if separator else ""
-        raise CommandError(f"{path}: no trial_id column in the header{hint}")
+        raise CommandError(
+            f"{path}: no trial_id column in the header (nor label, where the pool names "
+            f"its candidates){hint}"
+        )
     from discovery.datasets import repeated
 
     twice = repeated(header)
@@ -1292,7 +1344,9 @@ def campaign_observe(
         agent = CampaignAgent(store(), name)
         if from_file is not None:
             outcomes = frozenset(o.name for o in agent.outcomes)
-            read = _results_from_file(from_file, source, _proposal_columns(agent), outcomes)
+            by_label = _trial_by_label(agent.store.trials(name))
+            columns = _proposal_columns(agent)
+            read = _results_from_file(from_file, source, columns, outcomes, by_label)
             _check_samples(from_file, agent, read)
             rows = [(where, result) for where, result, _ in read]
         else:

@@ -1085,3 +1085,28 @@ def test_a_result_far_from_every_earlier_one_is_noted_as_a_unit_slip(
         f"note: gap = 1780 eV (trial {slip}) is far from the 5 results before it (-1.5 to 1.9 "
         "eV): a unit slip? It is stored; `campaign correct` replaces it"
     ) in said
+
+
+def test_a_results_file_may_name_each_trial_by_its_samples_label(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("sample,x\n" + "".join(f"S{i:02d},{i / 20}\n" for i in range(20)))
+    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
+    _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", "3")
+    batch = json.loads(_ok(cli, "campaign", "propose", "lab", "-n", "3", "--json"))
+    results = tmp_path / "results.csv"
+    rows = [f"{t['label']},{i}" for i, t in enumerate(batch)]
+    results.write_text("label,y\n" + "\n".join(rows) + "\n")
+    observe = ["campaign", "observe", "lab", "--from-file", str(results)]
+    assert "stored 3" in _ok(cli, *observe)
+    assert "already stored 3" in _ok(cli, *observe)  # sent again: the same trials
+    measured = {t["label"]: t["y"] for t in json.loads(_ok(cli, "campaign", "export", "lab",
+                                                          "--format", "json"))}  # fmt: skip
+    assert measured == {t["label"]: float(i) for i, t in enumerate(batch)}
+    untaken = next(f"S{i:02d}" for i in range(20) if f"S{i:02d}" not in measured)
+    results.write_text(f"label,y\n{untaken},1\n")
+    refused = cli.invoke(app, observe)
+    assert refused.exit_code == 1
+    assert f"data row 1: label {untaken!r} is no trial's: give trial_id" in refused.output
