@@ -558,13 +558,17 @@ class CampaignAgent:
             raise
         return list(claimed.values())
 
-    def no_work(self) -> NoWork:
-        """Why a proposal or claim came back empty, and whether asking again may get work.
+    def no_work(self, batch: Sequence[Trial] = ()) -> NoWork:
+        """Why a proposal or claim came back empty or short, and whether asking again may.
 
         Trials still out may fail, be cancelled or lose their lease, which frees their
         place in the budget and their candidate; results let the model start. Only a
         spent budget or pool with nothing out is final. (An open space has no pool to run
         out: there, other instruments took what waited.)
+
+        Args:
+            batch: What the short proposal gave: random trials alone, with the model to
+                choose next, were the end of the initial design.
         """
         budget = self.campaign.settings.budget
         trials = self.store.trials(self.name)
@@ -591,8 +595,7 @@ class CampaignAgent:
             state = "measured, out or failed" if out else "measured or failed"
             return NoWork(f"every candidate of its pool is {state}{later}", bool(out))
         model_led = self.campaign.settings.strategy != RandomPlanner.name
-        if model_led and trials and trials[-1].strategy == RandomPlanner.name:
-            # the latest batch was the design's, and the model chooses now: it ended it
+        if model_led and batch and all(t.strategy == RandomPlanner.name for t in batch):
             return NoWork(
                 "the last batch ended the initial design (random experiments never go past "
                 "it); the model chooses the next batch: ask again",
@@ -904,9 +907,9 @@ class CampaignAgent:
             trial = trials[result.trial_id]
             if not trial.status.is_pending:
                 why = f" ({trial.reason})" if trial.reason else ""  # "campaign closed"
-                fix = (  # a second result under another key: a correction is meant
-                    " (its result is stored: a correction replaces it, `campaign correct` "
-                    "or POST .../trials/{id}/correction)"
+                fix = (  # a second result under another key or source
+                    " (its result is stored under another idempotency key; to replace it: "
+                    "`campaign correct` or POST .../trials/{id}/correction)"
                     if trial.status is TrialStatus.COMPLETED
                     else ""
                 )

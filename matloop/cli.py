@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
@@ -953,7 +954,7 @@ def campaign_propose(
             return  # no table: it would have no rows, nor the columns of any
         if n is not None and len(trials) < n:
             err.print(
-                f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work().why}"
+                f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work(trials).why}"
             )
     labelled = any(t.label is not None for t in trials)  # a pool's sample ids, say
     rows = []
@@ -1094,7 +1095,10 @@ def _csv_rows(
     a column that is none of these is refused by name before any row is read; a trial
     given two different results is refused too (a stored one is replaced by a correction).
     Without a ``trial_id`` column, ``by_label`` reads each row's ``label`` as its trial's
-    id (raising a :class:`CommandError` that names the label).
+    id.
+
+    Raises:
+        CommandError: naming the file and the header, or the row and what is wrong in it.
     """
     rows = []
     first: dict[str, tuple[str, Any]] = {}  # trial id -> where, and its result
@@ -1137,7 +1141,11 @@ def _csv_rows(
 
 
 def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str], str]) -> str:
-    """The id of the trial a row names by its label, or a refusal naming the row."""
+    """The id of the trial a row names by its label.
+
+    Raises:
+        CommandError: naming the file, the row and the label no trial is read from.
+    """
     if not label:
         raise CommandError(f"{path}: {where} has no label (nor a trial_id column)")
     try:
@@ -1146,36 +1154,59 @@ def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str]
         raise CommandError(f"{path}: {where}: {error.args[0]}") from None
 
 
-def _trial_by_label(trials: Sequence[Any]) -> Callable[[str], str]:
-    """A reader of a label as the id of the trial it names, among ``trials``.
+def _trial_by_label(agent: Any) -> Callable[[str], str]:
+    """A reader of a label as the id of the trial it names, in ``agent``'s campaign.
 
-    The trial still out (proposed or running) with that label, else the only trial with
-    it (a results file sent again). A label no trial has, or one that two trials still
-    out or two ended ones have, raises a LookupError saying so.
+    A label names one candidate of the pool (as written, spaces collapsed), and the
+    reader gives that candidate's trial still out, else its completed one (a results file
+    sent again), else its latest. The pool and trials are read at the first label.
+
+    Raises:
+        LookupError: from the reader, for a label no candidate has, one that two
+            candidates have, or one whose candidate was never proposed.
     """
-    named: dict[str, list[Any]] = {}
-    for trial in trials:
-        if trial.label is not None:
-            named.setdefault(trial.label, []).append(trial)
+    from discovery.domain import TrialStatus
+
+    @cache
+    def trials_by_candidate() -> tuple[dict[str, list[int]], dict[int, list[Any]]]:
+        named: dict[str, list[int]] = {}
+        for candidate in agent.store.candidates(agent.name):
+            if candidate.label is not None:
+                named.setdefault(_spaced(candidate.label), []).append(candidate.index)
+        trials: dict[int, list[Any]] = {}
+        for trial in agent.store.trials(agent.name):  # proposal order: the latest last
+            trials.setdefault(trial.candidate, []).append(trial)
+        return named, trials
 
     def read(label: str) -> str:
-        found = named.get(label, [])
+        named, trials = trials_by_candidate()
+        indices = named.get(_spaced(label), [])
+        if len(indices) != 1:
+            many = f"names {len(indices)} candidates" if indices else "is no candidate's"
+            raise LookupError(f"label {label!r} {many}: give trial_id")
+        found = trials.get(indices[0], [])
+        if not found:
+            raise LookupError(f"label {label!r}: its candidate was never proposed")
         pending = [t for t in found if t.status.is_pending]
-        chosen = pending if pending else found
-        if len(chosen) == 1:
-            return str(chosen[0].id)
-        if not chosen:
-            raise LookupError(f"label {label!r} is no trial's: give trial_id")
-        ids = ", ".join(str(t.id) for t in chosen)
-        raise LookupError(f"label {label!r} names {len(chosen)} trials ({ids}): give trial_id")
+        completed = [t for t in found if t.status is TrialStatus.COMPLETED]
+        return str((pending or completed or found)[-1].id)
 
     return read
+
+
+def _spaced(text: str) -> str:
+    """``text`` as a pool keeps a label: spaces collapsed (``S  01`` is ``S 01``)."""
+    return " ".join(text.split())
 
 
 def _check_results_header(
     path: Path, header: list[str], ignored: frozenset[str], outcomes: frozenset[str], labelled: bool
 ) -> None:
-    """Refuse a results header without trial_id (or ``labelled``), a column twice or unknown."""
+    """Refuse a results header without trial_id (or ``labelled``), a column twice or unknown.
+
+    Raises:
+        CommandError: naming the file and the columns.
+    """
     if "trial_id" not in header and not labelled:
         separator = next((s for s in ";\t|" if len(header) == 1 and s in header[0]), None)
         hint = f" (its columns look separated by {separator!r}: use commas)" if separator else ""
@@ -1231,21 +1262,33 @@ def _check_samples(path: Path, agent: Any, rows: Sequence[tuple[str, Any, dict[s
 
 
 def _written_as(cell: str, value: Any) -> bool:
-    """Whether a CSV cell is ``value`` as written: a number rounded to the cell's digits."""
+    """Whether a CSV cell is ``value`` as written: a number rounded to the cell's digits.
+
+    Text as a spreadsheet may give it back: spaces collapsed, as a pool keeps labels; the
+    leading ``'`` that exports put before a cell a spreadsheet would run (``'-5``);
+    ``TRUE`` for ``True``.
+    """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        return cell.strip() == str(value)
+        text = _spaced(cell)
+        if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@"):
+            text = text[1:]
+        lowered = str(value).lower()
+        return text == _spaced(str(value)) or (lowered in BOOLEANS and text.lower() == lowered)
     from decimal import Decimal, InvalidOperation
 
     try:
         written = Decimal(cell.strip())
     except InvalidOperation:
         return False
-    if not written.is_finite():
-        return False
     exponent = written.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite
-    half_digit = 0.5 * 10.0**exponent
-    return abs(float(written) - float(value)) <= half_digit * (1 + 1e-9) + 1e-12 * abs(value)
+    if not isinstance(exponent, int):  # NaN, infinity
+        return False
+    half_digit = Decimal(5).scaleb(exponent - 1)  # in Decimal: 1e400 is no overflow
+    return abs(written - Decimal(float(value))) <= half_digit + Decimal("1e-12") * abs(written)
+
+
+#: How a boolean cell is written, in lower case, either way.
+BOOLEANS = frozenset({"true", "false"})
 
 
 def _number(path: Path, where: str, column: str, cell: str) -> float:
@@ -1344,7 +1387,7 @@ def campaign_observe(
         agent = CampaignAgent(store(), name)
         if from_file is not None:
             outcomes = frozenset(o.name for o in agent.outcomes)
-            by_label = _trial_by_label(agent.store.trials(name))
+            by_label = _trial_by_label(agent)
             columns = _proposal_columns(agent)
             read = _results_from_file(from_file, source, columns, outcomes, by_label)
             _check_samples(from_file, agent, read)
@@ -1359,9 +1402,8 @@ def campaign_observe(
         try:
             report = agent.observe([result for _, result in rows])
         except ValueError as error:  # "results[i]: ...": name the file and row instead
-            if from_file is None:  # the API's "results[0].idempotency_key" is --key here
-                alone = re.sub(r"^results\[0\](: |\.)", "", str(error))
-                raise CommandError(re.sub(r"^idempotency_key\b", "--key", alone)) from None
+            if from_file is None:
+                raise CommandError(_in_result_options(str(error))) from None
             row = re.sub(  # results[1].trial_id -> data row 2: trial_id
                 r"^results\[(\d+)\](\.)?",
                 lambda m: rows[int(m[1])][0] + (": " if m[2] else ""),
@@ -1373,6 +1415,28 @@ def campaign_observe(
     console.print(f"stored {report.stored}, already stored {report.duplicates}")
 
 
+#: The options of `campaign observe --trial` by the result fields they give.
+RESULT_OPTIONS = {
+    "trial_id": "--trial",
+    "idempotency_key": "--key",
+    "source": "--source",
+    "values": "--value",
+    "units": "--unit",
+}
+
+
+def _in_result_options(message: str) -> str:
+    """An error of the one result ``--trial`` gives, in the command's words.
+
+    ``results[0].idempotency_key: ...`` (the API's) is ``--key: ...``.
+    """
+    alone = re.sub(r"^results\[0\](: |\.)", "", message)
+    field = re.match(r"^(\w+):", alone)
+    if field is None or field[1] not in RESULT_OPTIONS:
+        return alone
+    return RESULT_OPTIONS[field[1]] + alone[len(field[1]) :]
+
+
 #: How many times larger or smaller in size than every earlier result a value is noted.
 FAR_FACTOR = 100.0
 
@@ -1381,22 +1445,25 @@ def _note_far_values(before: Sequence[Any], after: Sequence[Any], outcomes: Sequ
     """Note new values that look like a unit slip; they are stored either way.
 
     A value over :data:`FAR_FACTOR` times larger or smaller in size than every earlier
-    result of its outcome (three at least), or negative where they are all positive, is
-    a unit slip (meV sent as eV) more often than a discovery.
+    non-zero result of its outcome (three at least), or of the other sign than all of
+    them, is a unit slip (meV sent as eV) more often than a discovery. Zeros (no yield,
+    no transition) are no slip, nor a measure of size.
     """
     earlier = {o.trial.id for o in before}
     for outcome in outcomes:
-        seen = [v for o in before if (v := o.measurement.values.get(outcome.name)) is not None]
+        values = (o.measurement.values.get(outcome.name) for o in before)
+        seen = [v for v in values if v is not None and v != 0]
         if len(seen) < 3:
             continue
         low, high = min(map(abs, seen)), max(map(abs, seen))
         unit = f" {outcome.unit}" if outcome.unit else ""
         for o in after:
             value = o.measurement.values.get(outcome.name)
-            if o.trial.id in earlier or value is None:
+            if o.trial.id in earlier or not value:  # None, or 0
                 continue
-            far = abs(value) > FAR_FACTOR * high or 0 < abs(value) * FAR_FACTOR < low
-            if not (far or value < 0 < min(seen)):
+            far = abs(value) > FAR_FACTOR * high or abs(value) * FAR_FACTOR < low
+            flipped = value < 0 < min(seen) or value > 0 > max(seen)
+            if not (far or flipped):
                 continue
             err.print(
                 f"[yellow]note:[/yellow] {escape(outcome.name)} = {value:g}{escape(unit)} "

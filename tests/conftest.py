@@ -44,7 +44,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if workers > 1:
         import torch
 
-        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+        threads = max(1, len(os.sched_getaffinity(0)) // workers)  # the cores it may use
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)  # the servers and commands it starts
 
 
 @pytest.fixture(scope="session")

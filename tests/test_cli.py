@@ -1055,8 +1055,8 @@ def test_a_results_file_is_read_as_a_lab_writes_it_and_refused_by_name(
     later = cli.invoke(app, ["campaign", "observe", "c", *robot])
     assert " ".join(later.output.split()) == (
         f"error: trial {one} is completed; only proposed or running trials accept results "
-        "(its result is stored: a correction replaces it, `campaign correct` or POST "
-        ".../trials/{id}/correction)"
+        "(its result is stored under another idempotency key; to replace it: `campaign "
+        "correct` or POST .../trials/{id}/correction)"
     )
 
 
@@ -1082,9 +1082,20 @@ def test_a_result_far_from_every_earlier_one_is_noted_as_a_unit_slip(
     said = " ".join(noted.output.split())
     assert noted.exit_code == 0 and "stored 1" in said
     assert (
-        f"note: gap = 1780 eV (trial {slip}) is far from the 5 results before it (-1.5 to 1.9 "
+        f"note: gap = 1780 eV (trial {slip}) is far from the 4 results before it (-1.5 to 1.9 "
         "eV): a unit slip? It is stored; `campaign correct` replaces it"
-    ) in said
+    ) in said  # the zero is no measure of size
+
+
+def test_a_first_value_after_zeros_is_no_unit_slip(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max:%")
+    trials = json.loads(_ok(cli, "campaign", "propose", "c", "-n", "4", "--json"))
+    for trial, value in zip(trials, ("0", "0", "0", "12.5"), strict=True):
+        said = _ok(cli, "campaign", "observe", "c", "--trial", trial["trial_id"], "--value",
+                   f"y={value}")  # fmt: skip
+        assert "note" not in said
 
 
 def test_a_results_file_may_name_each_trial_by_its_samples_label(
@@ -1106,7 +1117,48 @@ def test_a_results_file_may_name_each_trial_by_its_samples_label(
                                                           "--format", "json"))}  # fmt: skip
     assert measured == {t["label"]: float(i) for i, t in enumerate(batch)}
     untaken = next(f"S{i:02d}" for i in range(20) if f"S{i:02d}" not in measured)
-    results.write_text(f"label,y\n{untaken},1\n")
-    refused = cli.invoke(app, observe)
-    assert refused.exit_code == 1
-    assert f"data row 1: label {untaken!r} is no trial's: give trial_id" in refused.output
+    for label, why in [
+        (untaken, ": its candidate was never proposed"),
+        ("S99", " is no candidate's: give trial_id"),
+        ("S 00", " is no candidate's: give trial_id"),
+    ]:
+        results.write_text(f"label,y\n{label},1\n")
+        refused = cli.invoke(app, observe)
+        assert refused.exit_code == 1
+        assert f"data row 1: label {label!r}{why}" in " ".join(refused.output.split())
+
+
+def test_a_label_two_candidates_share_does_not_name_a_trial(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("sample,x\n" + "".join(f"S  {i % 5},{i / 10}\n" for i in range(10)))
+    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
+    _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", "10")
+    _ok(cli, "campaign", "propose", "lab", "-n", "10")
+    results = tmp_path / "results.csv"
+    results.write_text("label,y\nS 1,1\n")  # as the pool keeps it: spaces collapsed
+    refused = cli.invoke(app, ["campaign", "observe", "lab", "--from-file", str(results)])
+    assert "data row 1: label 'S 1' names 2 candidates: give trial_id" in refused.output
+
+
+@pytest.mark.parametrize(
+    ("cell", "value", "same"),
+    [
+        ("0.3", 0.2999, True),  # rounded in the file
+        ("0.3", 0.24, False),
+        ("3", 3, True),
+        ("3", 4, False),
+        ("1e400", 1.0, False),  # too large for a float: a mismatch, not a crash
+        ("nan", 1.0, False),
+        ("TRUE", True, True),  # as a spreadsheet writes it
+        ("S  01", "S 01", True),  # as a pool keeps a label
+        ("'-5x", "-5x", True),  # an export's guard against formulas
+        ("ethanol", "water", False),
+    ],
+)
+def test_a_cell_is_its_trials_value_as_written(cell: str, value: object, same: bool) -> None:
+    from matloop.cli import _written_as
+
+    assert _written_as(cell, value) is same

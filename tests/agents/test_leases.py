@@ -61,7 +61,8 @@ def test_a_proposal_the_design_cut_short_says_the_model_chooses_next(
     agent.observe(oracle.evaluate(agent.propose(4)))
     last = agent.propose(4)  # the design's last two: random trials never go past it
     assert [t.strategy for t in last] == ["random", "random"]
-    short = agent.no_work()
+    assert "ended the initial design" not in agent.no_work().why  # an empty one: not said
+    short = agent.no_work(last)
     assert short.ask_again and short.why == (
         "the last batch ended the initial design (random experiments never go past it); the "
         "model chooses the next batch: ask again"
