@@ -1098,14 +1098,19 @@ def test_a_first_value_after_zeros_is_no_unit_slip(cli: CliRunner, tmp_path: Pat
         assert "note" not in said
 
 
+def _labelled_lab(cli: CliRunner, tmp_path: Path, labels: list[str], initial: int) -> None:
+    """An --unmeasured campaign ``lab`` (objective y), its candidates named ``labels``."""
+    pool = tmp_path / "pool.csv"
+    pool.write_text("sample,x\n" + "".join(f"{s},{i}\n" for i, s in enumerate(labels)))
+    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
+    _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", str(initial))
+
+
 def test_a_results_file_may_name_each_trial_by_its_samples_label(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "1000")
-    pool = tmp_path / "pool.csv"
-    pool.write_text("sample,x\n" + "".join(f"S{i:02d},{i / 20}\n" for i in range(20)))
-    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
-    _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", "3")
+    _labelled_lab(cli, tmp_path, [f"S{i:02d}" for i in range(20)], initial=3)
     batch = json.loads(_ok(cli, "campaign", "propose", "lab", "-n", "3", "--json"))
     results = tmp_path / "results.csv"
     rows = [f"{t['label']},{i}" for i, t in enumerate(batch)]
@@ -1132,10 +1137,7 @@ def test_a_label_two_candidates_share_does_not_name_a_trial(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "1000")
-    pool = tmp_path / "pool.csv"
-    pool.write_text("sample,x\n" + "".join(f"S  {i % 5},{i / 10}\n" for i in range(10)))
-    create = ["campaign", "create", "lab", "--from-csv", str(pool), "--objective", "y:max"]
-    _ok(cli, *create, "--unmeasured", "--label", "sample", "--initial", "10")
+    _labelled_lab(cli, tmp_path, [f"S  {i % 5}" for i in range(10)], initial=10)
     _ok(cli, "campaign", "propose", "lab", "-n", "10")
     results = tmp_path / "results.csv"
     results.write_text("label,y\nS 1,1\n")  # as the pool keeps it: spaces collapsed
