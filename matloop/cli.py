@@ -956,6 +956,51 @@ def campaign_propose(
             err.print(
                 f"[yellow]note:[/yellow] proposed {len(trials)} of {n}: {agent.no_work(trials).why}"
             )
+    _print_trials(agent, trials, as_json)
+
+
+@campaign_app.command("claim")
+def campaign_claim(
+    name: str,
+    n: Annotated[int, typer.Option("-n", min=1, help="Trials to take.")] = 1,
+    who: Annotated[
+        str,
+        typer.Option(
+            "--as",
+            help="Who measures them: the --source their results name (observe's default "
+            "is manual).",
+        ),
+    ] = "manual",
+    hours: Annotated[
+        float, typer.Option(min=0.001, help="The lease: past it, the trials go back to the queue.")
+    ] = 24.0,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Take trials to measure by hand: proposed trials waiting, or a new batch.
+
+    They are leased to `--as` for `--hours`, as an instrument's claim leases them: no
+    instrument is handed them meanwhile, and closing the campaign leaves them running, so
+    their results are still taken (`campaign observe --source` the same name).
+    """
+    from agents import CampaignAgent
+
+    with errors():
+        agent = CampaignAgent(store(), name)
+        trials = agent.claim(who, count=n, lease_seconds=hours * 3600)
+        if not trials:
+            err.print(f"[yellow]note:[/yellow] nothing claimed: {agent.no_work().why}")
+            if as_json:
+                console.print_json("[]")
+            return
+        if len(trials) < n:
+            err.print(
+                f"[yellow]note:[/yellow] claimed {len(trials)} of {n}: {agent.no_work(trials).why}"
+            )
+    _print_trials(agent, trials, as_json)
+
+
+def _print_trials(agent: Any, trials: Sequence[Any], as_json: bool) -> None:
+    """Trials handed out, as a table or (``as_json``) a JSON list with every column."""
     labelled = any(t.label is not None for t in trials)  # a pool's sample ids, say
     rows = []
     for t in trials:

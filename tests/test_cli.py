@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
+from agents import CampaignAgent
+from db import CampaignStore
 from db.documents import MeasurementDocument
 from db.server import free_port
 from matloop.cli import app
@@ -1164,3 +1166,24 @@ def test_a_cell_is_its_trials_value_as_written(cell: str, value: object, same: b
     from matloop.cli import _written_as
 
     assert _written_as(cell, value) is same
+
+
+def test_trials_claimed_by_hand_are_no_instruments_and_report_after_a_close(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    _ok(cli, "campaign", "propose", "c", "-n", "2")  # waiting in the queue
+    mine = json.loads(_ok(cli, "campaign", "claim", "c", "-n", "2", "--json"))
+    assert {t["trial_id"] for t in mine} == {
+        t.id for t in CampaignStore().trials("c") if t.claimed_by == "manual"
+    }
+    agent = CampaignAgent(CampaignStore(), "c")
+    robot = agent.claim("robot-1", count=3, lease_seconds=60)
+    assert not {t.id for t in robot} & {t["trial_id"] for t in mine}  # not handed out again
+    assert "may still report" in _ok(cli, "campaign", "close", "c")
+    for trial in mine:  # measured by hand: taken after the close
+        _ok(cli, "campaign", "observe", "c", "--trial", trial["trial_id"], "--value", "y=1")
+    alice = cli.invoke(app, ["campaign", "claim", "c", "--as", "alice"])
+    assert alice.exit_code == 1 and "closed" in alice.output
