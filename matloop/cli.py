@@ -1199,12 +1199,12 @@ def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str]
         raise CommandError(f"{path}: {where}: {error.args[0]}") from None
 
 
-def _trial_by_label(agent: Any) -> Callable[[str], str]:
-    """A reader of a label as the id of the trial it names, in ``agent``'s campaign.
+def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
+    """A reader of a label as the id of the trial it names: one of ``agent``'s ``trials``.
 
     A label names one candidate of the pool (as written, spaces collapsed), and the
     reader gives that candidate's trial still out, else its completed one (a results file
-    sent again), else its latest. The pool and trials are read at the first label.
+    sent again), else its latest. The pool is read at the first label.
 
     Raises:
         LookupError: from the reader, for a label no candidate has, one that two
@@ -1218,18 +1218,18 @@ def _trial_by_label(agent: Any) -> Callable[[str], str]:
         for candidate in agent.store.candidates(agent.name):
             if candidate.label is not None:
                 named.setdefault(_spaced(candidate.label), []).append(candidate.index)
-        trials: dict[int, list[Any]] = {}
-        for trial in agent.store.trials(agent.name):  # proposal order: the latest last
-            trials.setdefault(trial.candidate, []).append(trial)
-        return named, trials
+        by_candidate: dict[int, list[Any]] = {}
+        for trial in trials:  # proposal order: the latest last
+            by_candidate.setdefault(trial.candidate, []).append(trial)
+        return named, by_candidate
 
     def read(label: str) -> str:
-        named, trials = trials_by_candidate()
+        named, by_candidate = trials_by_candidate()
         indices = named.get(_spaced(label), [])
         if len(indices) != 1:
             many = f"names {len(indices)} candidates" if indices else "is no candidate's"
             raise LookupError(f"label {label!r} {many}: give trial_id")
-        found = trials.get(indices[0], [])
+        found = by_candidate.get(indices[0], [])
         if not found:
             raise LookupError(f"label {label!r}: its candidate was never proposed")
         pending = [t for t in found if t.status.is_pending]
@@ -1273,7 +1273,12 @@ def _check_results_header(
         )
 
 
-def _check_samples(path: Path, agent: Any, rows: Sequence[tuple[str, Any, dict[str, str]]]) -> None:
+def _check_samples(
+    path: Path,
+    space: SearchSpace,
+    trials: Sequence[Any],
+    rows: Sequence[tuple[str, Any, dict[str, str]]],
+) -> None:
     """Refuse a results file whose row says its trial is another sample than it is.
 
     A lab keeps the proposal's columns (``label``, ``candidate``, ``batch``, the
@@ -1286,16 +1291,16 @@ def _check_samples(path: Path, agent: Any, rows: Sequence[tuple[str, Any, dict[s
     Raises:
         CommandError: naming the file, the row, the column and both values.
     """
-    trials = {t.id: t for t in agent.store.trials(agent.name)}
-    space = agent.campaign.space.by_name
+    by_id = {t.id: t for t in trials}
+    parameters = space.by_name
     for where, result, cells in rows:
-        if (trial := trials.get(result.trial_id)) is None:
+        if (trial := by_id.get(result.trial_id)) is None:
             continue
         for column, cell in cells.items():
             name = column.removeprefix("parameter.")  # a parameter named as a proposal column
             if column in ("label", "candidate", "batch"):
                 expected = getattr(trial, column)
-            elif name in space:
+            elif name in parameters:
                 expected = trial.parameters.get(name)
             else:
                 continue  # formula, strategy, model_version, acquisition_value: not the sample
@@ -1430,12 +1435,13 @@ def campaign_observe(
         if (trial is None) == (from_file is None):
             raise CommandError("give either --trial ID --value OBJ=NUMBER or --from-file FILE")
         agent = CampaignAgent(store(), name)
+        trials = agent.store.trials(name)  # read once: the file's checks and the notes
         if from_file is not None:
             outcomes = frozenset(o.name for o in agent.outcomes)
-            by_label = _trial_by_label(agent)
+            by_label = _trial_by_label(agent, trials)
             columns = _proposal_columns(agent)
             read = _results_from_file(from_file, source, columns, outcomes, by_label)
-            _check_samples(from_file, agent, read)
+            _check_samples(from_file, agent.campaign.space, trials, read)
             rows = [(where, result) for where, result, _ in read]
         else:
             assert trial is not None
@@ -1443,7 +1449,7 @@ def campaign_observe(
         units = _units_from_options(unit or [])
         _check_units(units, agent.outcomes)
         rows = [(where, _with_units(result, units)) for where, result in rows]
-        before = agent.observations()
+        before = agent.observations(trials)
         try:
             report = agent.observe([result for _, result in rows])
         except ValueError as error:  # "results[i]: ...": name the file and row instead
