@@ -54,6 +54,7 @@ from agents.campaign import (
     UNNAMED,
     CampaignAgent,
     campaign_planner,
+    earlier_results,
     with_stored_strategy,
 )
 from agents.literature import search_sentences
@@ -105,6 +106,7 @@ from db.tokens import Principal, acting_for, authenticate, bound_to
 from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
+    IMPORTED,
     MAX_SEED,
     OUTCOME_NAME,
     Campaign,
@@ -243,6 +245,19 @@ class ResultIn(Body):
             units=dict(self.units),
             recorded_by=token,
         )
+
+
+class EarlierResultIn(Body):
+    """A candidate the lab measured before the campaign, and its result."""
+
+    candidate: int = Field(ge=0, description="Its index in `candidates`.")
+    values: dict[str, Annotated[float, Field(strict=True)]] = Field(
+        description="Outcome name -> measured value: every objective and constraint."
+    )
+    units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
+        default_factory=dict, description="Outcome name -> the unit its value is given in."
+    )
+    source: str = Field(default=IMPORTED, pattern=NAME, description="Who measured it.")
 
 
 class CorrectionIn(Body):
@@ -493,6 +508,17 @@ class CampaignIn(Body):
         "of `candidates` and as many: kept with its trials (`label`, found by "
         '`filter=label="P001"`), never a parameter. Null or blank for one without a name.',
         examples=[["P001", "P002", None]],
+    )
+    results: list[EarlierResultIn] | None = Field(
+        default=None,
+        max_length=MAX_CANDIDATES,
+        description="Candidates the lab measured before the campaign, each once, with their "
+        "results (as `matloop campaign create --unmeasured` reads the rows of its table "
+        "that hold values): stored with the campaign as the completed trials of batch "
+        "`b0000`, strategy `imported`, so the model learns from them. They count towards "
+        "`settings.initial` and `settings.budget` as experiments done. A result that "
+        "names no candidate or lacks an outcome is a 422 and nothing is stored.",
+        examples=[[{"candidate": 2, "values": {"band_gap": 1.4}, "units": {"band_gap": "eV"}}]],
     )
     compositions: CompositionsIn | None = Field(
         default=None,
@@ -908,6 +934,31 @@ def _pool_labels(
     return [" ".join(label.split()) or None if label else None for label in labels]
 
 
+def _earlier(
+    results: Sequence[EarlierResultIn] | None, pool_size: int, generating: bool
+) -> dict[int, Measurement]:
+    """A new campaign's earlier ``results`` by candidate (:func:`earlier_results`).
+
+    Raises:
+        ValueError: ``results...`` for results of a generated pool or an open space, or
+            for a candidate twice.
+    """
+    if results and (generating or not pool_size):
+        pool = "a generated pool" if generating else "an open space (no candidates)"
+        raise ValueError(f"results: {pool} has no candidates measured before it")
+    by_candidate: dict[int, Measurement] = {}
+    for i, result in enumerate(results or ()):
+        if result.candidate in by_candidate:
+            raise ValueError(
+                f"results[{i}].candidate: {result.candidate} has a result already; give "
+                "one per candidate"
+            )
+        by_candidate[result.candidate] = Measurement(
+            "", dict(result.values), "", result.source, dict(result.units)
+        )
+    return by_candidate
+
+
 def _refuse_repeated_candidates(space: SearchSpace, candidates: Sequence[Candidate]) -> None:
     """Refuse a pool that holds one candidate twice, naming both indices.
 
@@ -1170,14 +1221,22 @@ class Service:
                 raise ValueError(f"candidates[{i}]: {error}") from None
         if not generating:  # a generated pool holds each formula once already
             _refuse_repeated_candidates(space, candidates)
-        self.store.create(campaign, candidates)
-        return status_json(self.agent(body.name).status())
+        earlier = earlier_results(
+            campaign, candidates, _earlier(body.results, len(points), generating)
+        )
+        self.store.create(campaign, candidates, earlier)
+        agent = self.agent(body.name)
+        if earlier:
+            agent.record_metrics()
+        return status_json(agent.status())
 
     @access("read")
     def show_campaign(self, name: str) -> dict[str, Any]:
         """A campaign's progress: trial counts, best result, best-so-far, EF/AF.
 
-        ``metrics_history`` holds the live metrics recorded after each stored batch.
+        ``metrics_history`` holds the live metrics recorded after each stored batch;
+        ``rounds`` counts the batches the model chose, ``initial_left`` the experiments
+        the random initial design still needs.
         `settings.prior_model` is the property model version whose predictions are the
         prior mean (null for none; model-guided trials then name their strategy with
         `+prior`). `pool_size` counts the candidates, `source` says where they came from

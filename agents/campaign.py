@@ -33,6 +33,7 @@ from discovery.acquisition import LOOKAHEAD
 from discovery.campaign_models import surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
 from discovery.domain import (
+    IMPORTED,
     Campaign,
     CampaignSettings,
     Candidate,
@@ -69,6 +70,11 @@ from discovery.planners import (
 from discovery.priors import NamedPrior, composition_formulas, prior_label
 from discovery.spaces import SearchSpace
 from discovery.units import convert
+
+
+def batch_name(index: int) -> str:
+    """The label of a campaign's ``index``-th batch (``b0000`` is the first)."""
+    return f"b{index:04d}"
 
 
 def batch_order(label: str) -> tuple[int, str]:
@@ -408,6 +414,7 @@ class CampaignAgent:
         constraints: Sequence[OutcomeConstraint] = (),
         pool_recipe: PoolRecipe | None = None,
         labels: Sequence[str | None] = (),
+        results: Mapping[int, Measurement] | None = None,
     ) -> CampaignAgent:
         """Create a campaign over a pool of unmeasured candidates (a lab measures them).
 
@@ -416,9 +423,16 @@ class CampaignAgent:
         generated, when matloop generated it; ``labels``, one per candidate or none, what
         the lab names each by (a sample id).
 
+        ``results`` are what the lab measured before the campaign (candidate index ->
+        its result, :func:`earlier_results`). Each is stored with the campaign as a
+        completed trial of its first batch (strategy :data:`IMPORTED`), so the model
+        learns from them: they count towards the initial design and the budget, as
+        experiments done.
+
         Raises:
             ValueError: for no candidates (that would be an open space), or naming the
-                candidate that is outside ``space``.
+                candidate that is outside ``space``, or the result that names no
+                candidate or lacks an outcome.
 
         """
         if not points:
@@ -448,8 +462,12 @@ class CampaignAgent:
             Candidate(i, p, label=label)
             for i, (p, label) in enumerate(zip(checked, named, strict=True))
         ]
-        store.create(campaign, candidates)
-        return cls(store, name, planner)
+        earlier = earlier_results(campaign, candidates, results or {})
+        store.create(campaign, candidates, earlier)
+        agent = cls(store, name, planner)
+        if earlier:
+            agent.record_metrics()
+        return agent
 
     # -- ask -------------------------------------------------------------------------
     def propose(
@@ -706,7 +724,7 @@ class CampaignAgent:
             trained_on = [str(o.trial.id) for o in observed]
             model = described(plan.model, fit_settings(planner, seed), trained_on)
             version = self.store.save_model(self.name, model)
-        batch = f"b{batches:04d}"
+        batch = batch_name(batches)
         new = []
         for suggestion in plan.suggestions:
             parameters = (
@@ -1216,6 +1234,50 @@ def _reference_point(spread: np.ndarray) -> np.ndarray:
     return low - 0.1 * scale
 
 
+def earlier_results(
+    campaign: Campaign, candidates: Sequence[Candidate], results: Mapping[int, Measurement]
+) -> list[tuple[Trial, Measurement]]:
+    """The completed trials, and their results, of candidates measured before ``campaign``.
+
+    Args:
+        campaign: The new campaign.
+        candidates: Its pool.
+        results: Candidate index -> its result (``trial_id`` and ``idempotency_key`` are
+            set here: ``imported-<index>``); values in another unit than their
+            outcome's are converted, as a report's are.
+
+    Raises:
+        ValueError: ``results: candidate ...``, naming the index that is no candidate's,
+            or the candidate (and its label) whose result lacks an outcome, holds one not
+            finite or gives a unit that does not convert.
+    """
+    outcomes: list[Objective | OutcomeConstraint] = [*campaign.objectives, *campaign.constraints]
+    earlier = []
+    for i in sorted(results):
+        if not 0 <= i < len(candidates):
+            raise ValueError(f"results: candidate {i} is not one of the {len(candidates)}")
+        candidate = candidates[i]
+        result = replace(results[i], trial_id="", idempotency_key=f"{IMPORTED}-{i}")
+        try:
+            result.check(outcomes)
+            result = result.in_units_of(outcomes)
+        except ValueError as error:
+            named = f" ({candidate.label})" if candidate.label else ""
+            why = str(error).removeprefix("trial : ")  # it has no trial yet
+            raise ValueError(f"results: candidate {i}{named}: {why}") from None
+        trial = Trial(
+            campaign=campaign.name,
+            parameters=candidate.parameters,
+            batch=batch_name(0),
+            status=TrialStatus.COMPLETED,
+            candidate=i,
+            label=candidate.label,
+            strategy=IMPORTED,
+        )
+        earlier.append((trial, result))
+    return earlier
+
+
 def _measured(trials: Sequence[Trial]) -> int:
     """Results the model may learn from: completed trials (each stored with its result)."""
     return sum(t.status is TrialStatus.COMPLETED for t in trials)
@@ -1226,13 +1288,15 @@ def _design_progress(trials: Sequence[Trial], settings: CampaignSettings) -> dic
 
     The initial design may take several batches (a lab proposing a few at a time), and a
     failed trial of it is drawn again at random, so a round is a batch the campaign's
-    planner chose: its trials are recorded as not ``random``. A random campaign's rounds
-    are the batches handed out after its first ``initial`` trials, failed ones included
-    (as they were when proposed), so that a later failure does not undo a round.
+    planner chose: its trials are recorded as neither ``random`` nor :data:`IMPORTED`. A
+    random campaign's rounds are the batches handed out after its first ``initial``
+    trials, failed ones included (as they were when proposed), so that a later failure
+    does not undo a round.
     """
     initial_left = max(0, settings.initial - sum(t.status.spends_budget for t in trials))
     if settings.strategy != RandomPlanner.name:
-        rounds = len({t.batch for t in trials if t.strategy != RandomPlanner.name})
+        not_chosen = (RandomPlanner.name, IMPORTED)
+        rounds = len({t.batch for t in trials if t.strategy not in not_chosen})
         return {"rounds": rounds, "initial_left": initial_left}
     per_batch = Counter(t.batch for t in trials)
     handed_out = rounds = 0

@@ -95,6 +95,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "measurements": status.measurements,
         "feasible": status.feasible,  # None without outcome constraints
         "rounds": status.rounds,
+        "initial_left": status.initial_left,  # experiments the random design still needs
         "best": None if best is None else observation_json(best, campaign.space),
         "best_so_far": [finite(v) for v in status.best_so_far.tolist()],
         "metrics": status.metrics.as_dict(),

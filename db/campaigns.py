@@ -349,14 +349,23 @@ class CampaignStore:
         self._pools: dict[ObjectId, list[Candidate]] = {}
 
     # -- campaigns -----------------------------------------------------------------
-    def create(self, campaign: Campaign, candidates: Sequence[Candidate] = ()) -> Campaign:
-        """Store a new campaign with its pool, never half of it.
+    def create(
+        self,
+        campaign: Campaign,
+        candidates: Sequence[Candidate] = (),
+        results: Sequence[tuple[Trial, Measurement]] = (),
+    ) -> Campaign:
+        """Store a new campaign with its pool and earlier results, never half of it.
 
         A pool of up to :data:`POOL_CHUNK` candidates is stored with the campaign in one
         transaction. A larger one is written first, :data:`POOL_CHUNK` at a time, and
         the campaign last: until then no campaign names its candidates, so no one sees
         them, and a failure removes them. (A process killed between the two leaves
         candidates no campaign names, unseen.)
+
+        ``results`` are measurements the lab made before the campaign, each with the
+        completed trial it completes (its ``trial_id`` is ignored): they are stored with
+        the campaign, in its transaction, as its first batch.
 
         Raises:
             CampaignExistsError: if the name is taken.
@@ -382,6 +391,7 @@ class CampaignStore:
         pool = [candidate_to_document(c, document) for c in candidates]
         for candidate in pool:
             candidate.id = ObjectId()
+        trials, measurements = self._earlier_results(campaign, document, results)
 
         alone = len(pool) <= POOL_CHUNK  # with the campaign, in its transaction
         chunks = (
@@ -392,6 +402,8 @@ class CampaignStore:
             _insert([document], session)
             if alone:
                 _insert(pool, session)
+            _insert(trials, session)
+            _insert(measurements, session)
 
         taken = CampaignExistsError(f"campaign {campaign.name!r} already exists")
         if chunks and self.exists(campaign.name):  # before minutes of writing
@@ -409,6 +421,27 @@ class CampaignStore:
                 raise ValueError(f"campaign {campaign.name!r}: {error}") from None
             raise
         return _campaign_of(CampaignDocument.objects.get(id=document.id))
+
+    @staticmethod
+    def _earlier_results(
+        campaign: Campaign,
+        document: CampaignDocument,
+        results: Sequence[tuple[Trial, Measurement]],
+    ) -> tuple[list[TrialDocument], list[MeasurementDocument]]:
+        """The documents of a new campaign's earlier results; its counters count them."""
+        composition = element_fractions(campaign.space)
+        trials = [
+            trial_to_document(trial, document, sequence, composition)
+            for sequence, (trial, _) in enumerate(results)
+        ]
+        measurements = []
+        for trial, (_, measurement) in zip(trials, results, strict=True):
+            trial.id = ObjectId()
+            measurements.append(measurement_to_document(measurement, document, trial))
+            measurements[-1].id = ObjectId()
+        document.next_sequence = document.queue_floor = len(trials)
+        document.next_batch = len({t.batch for t in trials})
+        return trials, measurements
 
     def exists(self, name: str) -> bool:
         """Whether a campaign of this name is stored (:meth:`create` still refuses a race)."""

@@ -55,6 +55,7 @@ from db.literature import PaperDocument, PropertyRecordDocument
 from db.models import IDS_LOOKED_UP
 from db.query import FilterError, optimade_to_mongo, paper_key
 from discovery.compositions import element_fractions, formula_of
+from discovery.domain import IMPORTED
 from discovery.spaces import SearchSpace
 
 #: Most ids (records, papers) one answer lists; its counts are always whole. A model's
@@ -180,7 +181,12 @@ def _backward(campaign: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
     result = MeasurementDocument._get_collection().find_one({"trial": row["_id"]})
     version = row.get("model_version")
     model = prior = None
-    if version is None:
+    if version is None and row.get("strategy") == IMPORTED:
+        notes.append(
+            f"trial {row['_id']} was measured before the campaign began: its result came "
+            "with the table of candidates, and no model proposed it"
+        )
+    elif version is None:
         notes.append(
             f"trial {row['_id']} was proposed by no model (strategy {row.get('strategy')!r}: "
             "a random draw, such as the initial design's)"

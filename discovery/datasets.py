@@ -41,7 +41,8 @@ class PoolDataset:
         space: Search space spanned by the pool.
         objectives: The measured columns, with directions.
         points: The ``N`` candidates, in file order.
-        values: Measured objective values, shape ``N x m`` (columns follow ``objectives``).
+        values: Measured objective values, shape ``N x m`` (columns follow ``objectives``);
+            NaN in the rows of candidates not yet measured (``load_csv(measured=False)``).
         source: Absolute path of the file or folder the data came from (resolved:
             where it was read from, whatever folder the reader ran in).
         notes: Anything the importer had to decide (dropped constraints, ...).
@@ -124,7 +125,8 @@ def load_olympus(folder: str | Path) -> PoolDataset:
 
 #: How a refusal of a table with measurements missing says what a table of candidates is.
 UNMEASURED_HINT = (
-    "a table of candidates a lab will measure leaves it out or empty: campaign create --unmeasured"
+    "a table of candidates a lab will measure leaves it out or empty where a row is not "
+    "measured yet: campaign create --unmeasured"
 )
 
 
@@ -142,7 +144,7 @@ def load_csv(
     Args:
         path: CSV file with one row per measured point, or per candidate to measure.
         objectives: ``(column, direction)`` for each objective column: each measured in
-            every row, or (``measured`` False) in none.
+            every row, or (``measured`` False) in the rows already measured.
         params: Parameter columns; default all columns that are not objectives. Numeric
             columns become continuous parameters (bounds from the data), others categorical.
         composition: A column of chemical formulas to read as compositions: it becomes one
@@ -157,15 +159,16 @@ def load_csv(
             kept with each candidate (:attr:`PoolDataset.labels`). Default: the
             ``composition`` column, as written (``K3C60``, whose fractions read as KC20).
             A column not read is named in the notes.
-        measured: False: the rows are candidates a lab will measure, and the objective
-            columns are left out or empty; ``values`` is NaN.
+        measured: False: the rows are candidates a lab will measure. A row it has
+            measured already holds a value in every objective column, the others none
+            (or the columns are left out); ``values`` is NaN in the rows not measured.
 
     Raises:
         FileNotFoundError: if there is no such file.
         ValueError: naming the file, and the column and row that is missing, empty or not
             finite, or the line that cannot be parsed (a row wider than the header too),
-            or the formula that cannot be read or holds a composition twice; or an
-            objective column holding a value where ``measured`` is False.
+            or the formula that cannot be read or holds a composition twice; or, where
+            ``measured`` is False, a row measured in some objective columns only.
 
     """
     path = Path(path)
@@ -178,8 +181,8 @@ def load_csv(
     if not objective_names:
         raise ValueError("at least one objective column is needed (--objective COL:max|min)")
     written = list(table.columns)  # as the file has them, for messages
-    if not measured:
-        table = _without_measurements(table, objective_names, path)
+    if not measured:  # a table of candidates may leave its outcome columns out
+        table = table.assign(**{n: np.nan for n in objective_names if n not in table})
     not_parameters = {*objective_names, label}  # a label names a row: never a parameter
     chosen = list(params) if params else [c for c in table.columns if c not in not_parameters]
     for column in (*objective_names, *chosen):
@@ -214,22 +217,6 @@ def load_csv(
     ]
     labels = _labels(path, label) if label is not None else ()
     return replace(pool, labels=labels, notes=(*pool.notes, *notes[: bool(unused)]))
-
-
-def _without_measurements(table: pd.DataFrame, objectives: list[str], path: Path) -> pd.DataFrame:
-    """``table`` with every objective column empty: candidates that a lab will measure.
-
-    Raises:
-        ValueError: naming the file and the column that holds a measurement.
-    """
-    for name in objectives:
-        if name in table.columns and table[name].notna().any():
-            row = int(np.flatnonzero(table[name].notna().to_numpy())[0])
-            raise ValueError(
-                f"{path}: column {name!r} holds a measurement (data row {row + 1}): a table "
-                "of candidates to measure leaves its objectives out or empty"
-            )
-    return table.assign(**{name: np.nan for name in objectives})
 
 
 #: Fewest rows for a text column with a value of its own in each to read as a sample id.
@@ -343,6 +330,26 @@ def _composition_pool(
     space = SearchSpace(pool.space.parameters, (SimplexConstraint(tuple(symbols), 1.0),))
     note = f"{column!r}: {len(symbols)} elements as molar fractions (simplex)"
     return replace(pool, space=space, notes=(*pool.notes, note))
+
+
+def _refuse_partly_measured(
+    values: np.ndarray, objectives: Sequence[Objective], where: str
+) -> None:
+    """Raise naming the first row measured in some objective columns but not all.
+
+    Such a row is neither a result (it lacks outcomes every result reports) nor a
+    candidate to measure (it holds some).
+    """
+    known = np.isfinite(values)
+    partly = np.flatnonzero(known.any(axis=1) & ~known.all(axis=1))
+    if partly.size:
+        row = int(partly[0])
+        empty = [o.name for o, k in zip(objectives, known[row], strict=True) if not k]
+        held = [o.name for o, k in zip(objectives, known[row], strict=True) if k]
+        raise ValueError(
+            f"{where}: data row {row + 1} holds {held} but not {empty}: a row is measured "
+            "in every outcome column, or in none (a candidate not measured yet)"
+        )
 
 
 def _as_meant(cell: str, read_formula: Callable[[str], str] | None, where: str) -> str:
@@ -524,16 +531,25 @@ def _pool_from_table(
             choices = tuple(sorted(str(v) for v in series.unique()))
             parameters.append(CategoricalParameter(column, choices))
     values = np.full((len(table), len(objectives)), np.nan)
-    for j, objective in enumerate(objectives if measured else ()):
-        column = pd.to_numeric(table[objective.name], errors="coerce").to_numpy(float)
-        bad = np.flatnonzero(~np.isfinite(column))
-        if bad.size:
+    for j, objective in enumerate(objectives):
+        cells = table[objective.name]
+        column = pd.to_numeric(cells, errors="coerce").to_numpy(float)
+        given = (cells.notna() & (cells.astype(str).str.strip() != "")).to_numpy()
+        bad = np.flatnonzero(~np.isfinite(column) & (given | measured))
+        if bad.size and measured:
             raise ValueError(
                 f"{where}: objective {objective.name!r} is missing or not a finite number "
                 f"in data row {int(bad[0]) + 1} (a measured table measures every row; "
                 f"{UNMEASURED_HINT})"
             )
+        if bad.size:
+            raise ValueError(
+                f"{where}: objective {objective.name!r} is not a finite number in data row "
+                f"{int(bad[0]) + 1} ({cells.iloc[bad[0]]!r}): a row not measured yet leaves "
+                "it empty"
+            )
         values[:, j] = column
+    _refuse_partly_measured(values, objectives, where)
     points: list[Parameters] = []
     for record in table[names].to_dict(orient="records"):
         points.append(

@@ -342,6 +342,11 @@ class Candidate:
     label: str | None = None
 
 
+#: The strategy of a trial whose result the lab had before its campaign began (and the
+#: source of that result, unless the lab names one): the campaign's first batch.
+IMPORTED = "imported"
+
+
 @dataclass
 class Trial:
     """One proposed experiment and what became of it.

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from agents.campaign import CampaignStatus, Observation
     from agents.pools import CompositionRules
     from discovery.datasets import PoolDataset
-    from discovery.domain import Campaign, Objective
+    from discovery.domain import Campaign, Measurement, Objective
     from discovery.planners import Planner
     from discovery.spaces import SearchSpace
 
@@ -395,8 +395,9 @@ def campaign_create(
         typer.Option(
             "--unmeasured",
             help="--from-csv lists candidates the lab will measure: its objective and "
-            "--constraint columns are left out or empty (no lookup oracle: campaign run "
-            "needs one).",
+            "--constraint columns are left out or empty, except in rows measured already, "
+            "whose results the campaign starts from (no lookup oracle: campaign run needs "
+            "one).",
         ),
     ] = False,
     elements: Annotated[
@@ -534,12 +535,16 @@ def campaign_create(
         dataset = measured_pool(
             from_csv, from_olympus, goals, constraints, param, composition, label, not unmeasured
         )
+        earlier = {}
+        if unmeasured and from_csv is not None:  # rows measured before the campaign
+            earlier = _measured_rows(dataset, f"import:{from_csv.name}")
         if unmeasured:
             constrained = {c.name for c in constraints}
             agent = CampaignAgent.from_candidates(
                 store(), name, dataset.space,
                 tuple(o for o in dataset.objectives if o.name not in constrained),
                 dataset.points, settings, dataset.source, constraints, labels=dataset.labels,
+                results=earlier,
             )  # fmt: skip
         else:
             agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
@@ -555,6 +560,37 @@ def campaign_create(
         f"objective{'s' if len(stored_goals) > 1 else ''} {escape(goals_text)}"
     )
     _note_prior_target(agent.campaign)
+    if earlier:
+        _note_earlier_results(len(earlier), agent.campaign.settings.initial)
+
+
+def _measured_rows(dataset: PoolDataset, source: str) -> dict[int, Measurement]:
+    """The rows of a table of candidates that hold results already: row -> result."""
+    from discovery.domain import Measurement
+
+    names = [o.name for o in dataset.objectives]
+    rows = (dict(zip(names, map(float, row), strict=True)) for row in dataset.values)
+    return {
+        i: Measurement("", values, "", source)
+        for i, values in enumerate(rows)
+        if all(map(math.isfinite, values.values()))
+    }
+
+
+def _note_earlier_results(imported: int, initial: int) -> None:
+    """Say what a new campaign made of the results its table of candidates held."""
+    from discovery.domain import IMPORTED
+
+    design = (
+        f"{initial - imported} random experiment(s) complete the initial design of {initial}"
+        if imported < initial
+        else "the model chooses from the first proposal on"
+    )
+    console.print(
+        f"[yellow]note:[/yellow] {imported} row(s) hold results: stored as the completed "
+        f"trials of batch b0000 (strategy {IMPORTED}), experiments done that count towards "
+        f"--initial and --budget; {design}"
+    )
 
 
 def measured_pool(

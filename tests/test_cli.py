@@ -1005,15 +1005,43 @@ def test_a_lab_creates_a_campaign_of_candidates_it_will_measure(
     assert "this pool is not a measured data set" in " ".join(ran.output.split())
 
 
-def test_unmeasured_is_refused_where_a_table_holds_measurements_or_is_not_a_csv(
+def test_a_table_of_candidates_partly_measured_starts_from_its_results(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "half.csv"
+    rows = [f"S{i:02d},{i / 20:.3f},{i if i % 5 == 0 else ''}" for i in range(20)]
+    pool.write_text("sample,x,y\n" + "\n".join(rows) + "\n")  # S00, S05, S10, S15 measured
+    created = _ok(cli, "campaign", "create", "half", "--from-csv", str(pool), "--objective",
+                  "y:max", "--unmeasured", "--label", "sample", "--initial", "6")  # fmt: skip
+    assert "4 row(s) hold results" in created
+    assert "2 random experiment(s) complete the initial design of 6" in " ".join(created.split())
+    assert "best y = 15" in " ".join(_ok(cli, "campaign", "show", "half").split())
+    exported = json.loads(_ok(cli, "campaign", "export", "half", "--format", "json"))
+    assert {t["label"]: t["y"] for t in exported} == {"S00": 0, "S05": 5, "S10": 10, "S15": 15}
+    assert {t["strategy"] for t in exported} == {"imported"}
+    design = json.loads(_ok(cli, "campaign", "propose", "half", "--json"))
+    assert len(design) == 2 and {t["strategy"] for t in design} == {"random"}
+    assert not {t["label"] for t in design} & {"S00", "S05", "S10", "S15"}
+    again = tmp_path / "again.csv"  # an imported result sent again as a lab's
+    again.write_text("label,y\nS05,5\n")
+    refused = cli.invoke(app, ["campaign", "observe", "half", "--from-file", str(again)])
+    assert refused.exit_code == 1 and "is completed" in refused.output
+    for t in design:
+        _ok(cli, "campaign", "observe", "half", "--trial", t["trial_id"], "--value", "y=1")
+    [chosen] = json.loads(_ok(cli, "campaign", "propose", "half", "-n", "1", "--json"))
+    assert chosen["strategy"] == "gp" and chosen["batch"] == "b0002"
+
+
+def test_unmeasured_is_refused_where_a_row_is_half_measured_or_not_a_csv(
     cli: CliRunner, tmp_path: Path
 ) -> None:
     pool = tmp_path / "half.csv"
-    pool.write_text("x,y\n0.1,\n0.2,5\n0.3,\n")
+    pool.write_text("x,y,gap\n0.1,,\n0.2,5,\n0.3,,\n")
     create = ["campaign", "create", "half", "--from-csv", str(pool), "--objective", "y:max"]
-    mixed = cli.invoke(app, [*create, "--unmeasured"])
+    mixed = cli.invoke(app, [*create, "--constraint", "gap:1:2", "--unmeasured"])
     assert mixed.exit_code == 1
-    assert "column 'y' holds a measurement (data row 2)" in " ".join(mixed.output.split())
+    assert "data row 2 holds ['y'] but not ['gap']" in " ".join(mixed.output.split())
     olympus = cli.invoke(
         app, ["campaign", "create", "o", "--from-olympus", "photo_pce10", "--unmeasured"]
     )

@@ -1203,3 +1203,45 @@ def test_a_pool_sent_to_the_api_keeps_its_labels(api: TestClient) -> None:
         bad = api.post(url, json=sent | {"name": "bad"}, headers=boss)
         assert bad.status_code == 422 and message in bad.text, bad.text
     assert api.get(f"{url}/bad", headers=boss).status_code == 404
+
+
+def test_a_pool_sent_to_the_api_may_bring_the_results_measured_before_it(
+    api: TestClient,
+) -> None:
+    boss, url = _auth("admin"), "/api/v1/campaigns"
+    body: dict[str, Any] = {
+        "name": "measured-some",
+        "space": {"parameters": [{"name": "x", "lower": 0, "upper": 1}]},
+        "objectives": [{"name": "gap", "direction": "max", "unit": "eV"}],
+        "settings": {"initial": 3},
+        "candidates": [{"x": i / 9} for i in range(10)],
+        "labels": [f"P{i}" for i in range(10)],
+        "results": [
+            {"candidate": 2, "values": {"gap": 1.5}, "source": "old-xrd"},
+            {"candidate": 7, "values": {"gap": 900}, "units": {"gap": "meV"}},
+        ],
+    }
+    created = api.post(url, json=body, headers=boss)
+    assert created.status_code == 201, created.text
+    assert created.json()["best"]["values"] == {"gap": 1.5}
+    assert created.json()["initial_left"] == 1
+    trials = api.get(f"{url}/measured-some/trials", headers=boss).json()["data"]
+    assert {(t["label"], t["strategy"], t["status"]) for t in trials} == {
+        ("P2", "imported", "completed"),
+        ("P7", "imported", "completed"),
+    }
+    measured = api.get(f"{url}/measured-some/measurements", headers=boss).json()["data"]
+    assert {(m["source"], m["values"]["gap"]) for m in measured} == {
+        ("old-xrd", 1.5),
+        ("imported", 0.9),
+    }
+    no_pool = {k: v for k, v in body.items() if k not in ("candidates", "labels")}
+    for sent, message in (
+        (body | {"results": [body["results"][0]] * 2}, "results[1].candidate: 2 has a result"),
+        (body | {"results": [{"candidate": 10, "values": {"gap": 1}}]}, "candidate 10 is not"),
+        (body | {"results": [{"candidate": 1, "values": {}}]}, "candidate 1 (P1): "),
+        (no_pool, "results: an open space (no candidates) has no candidates measured"),
+    ):
+        bad = api.post(url, json=sent | {"name": "bad"}, headers=boss)
+        assert bad.status_code == 422 and message in bad.text, bad.text
+    assert api.get(f"{url}/bad", headers=boss).status_code == 404

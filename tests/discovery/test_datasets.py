@@ -238,12 +238,33 @@ def test_csv_of_candidates_to_measure_has_no_values(tmp_path: Path, header: str)
         load_csv(path, [("yield", Direction.MAXIMIZE)], params=["tmp"], measured=False)
 
 
-def test_a_measurement_in_a_table_of_candidates_is_refused_naming_it(tmp_path: Path) -> None:
-    path = write_csv(tmp_path, "temp,yield\n20,\n40,0.6\n")
-    with pytest.raises(ValueError, match=r"column 'yield' holds a measurement \(data row 2\)"):
-        load_csv(path, [("yield", Direction.MAXIMIZE)], measured=False)
+def test_a_table_of_candidates_keeps_the_values_of_rows_measured_already(
+    tmp_path: Path,
+) -> None:
+    path = write_csv(tmp_path, "temp,yield,purity\n20,,\n40,0.6,0.9\n60, , \n")
+    goals = [("yield", Direction.MAXIMIZE), ("purity", Direction.MAXIMIZE)]
+    data = load_csv(path, goals, measured=False)
+    assert np.isnan(data.values[[0, 2]]).all()  # a blank cell is an empty one
+    assert data.values[1].tolist() == [0.6, 0.9]
     with pytest.raises(ValueError, match=r"in data row 1 .*campaign create --unmeasured"):
-        load_csv(path, [("yield", Direction.MAXIMIZE)])  # measured: every row or none
+        load_csv(path, goals)  # measured: every row
+
+
+@pytest.mark.parametrize(
+    ("rows", "message"),
+    [
+        ("20,0.5,\n", r"data row 1 holds \['yield'\] but not \['purity'\]"),
+        ("20,0.5,0.9\n40,,0.8\n", r"data row 2 holds \['purity'\] but not \['yield'\]"),
+        ("20,pending,\n", r"objective 'yield' is not a finite number in data row 1 \('pending'\)"),
+    ],
+)
+def test_a_table_of_candidates_refuses_a_row_half_measured_or_a_text_value(
+    tmp_path: Path, rows: str, message: str
+) -> None:
+    path = write_csv(tmp_path, "temp,yield,purity\n" + rows)
+    goals = [("yield", Direction.MAXIMIZE), ("purity", Direction.MAXIMIZE)]
+    with pytest.raises(ValueError, match=message):
+        load_csv(path, goals, measured=False)
 
 
 def test_a_composition_table_of_candidates_reads_its_formulas(tmp_path: Path) -> None:
