@@ -329,6 +329,23 @@ def _warn_unknown_units(quantities: Sequence[Any]) -> None:
             )
 
 
+def _note_units_in_names(objectives: Sequence[Objective]) -> None:
+    """Say when an objective's name ends in a unit: ``y:%:max`` names ``y:%``, unitless."""
+    from discovery.units import OPAQUE, convertible
+
+    for objective in objectives:
+        head, _, tail = objective.name.rpartition(":")
+        unit = tail.strip()
+        if head and objective.unit is None and (convertible(unit) or OPAQUE.fullmatch(unit)):
+            direction = objective.direction.value
+            console.print(
+                f"[yellow]note:[/yellow] the objective is named {escape(repr(objective.name))}, "
+                f"without a unit; for {escape(head)} in {escape(unit)}, write --objective "
+                f"{escape(f'{head}:{direction}:{unit}')} (the unit comes last)",
+                highlight=False,
+            )
+
+
 def _parse_constraint(text: str) -> Any:
     """``NAME:LOWER:UPPER[:UNIT]`` (either bound may be empty) to an outcome constraint."""
     from discovery.domain import OutcomeConstraint
@@ -511,6 +528,7 @@ def campaign_create(
         if from_olympus is None and not goals:
             raise CommandError("--objective NAME:max|min is required with --from-csv or --elements")
         _warn_unknown_units([*goals, *constraints])
+        _note_units_in_names(goals)
         if elements is not None:
             agent = _generated_campaign(
                 name,

@@ -932,6 +932,26 @@ def test_a_unit_pint_does_not_know_is_noted_at_creation(cli: CliRunner, tmp_path
     assert "note: y's unit 'pecent' is not one pint knows" in said and "g's unit" not in said
     meant = _ok(cli, *args[:2], "labelled", *args[3:], "--objective", "y:max:at%")
     assert "not one pint knows" not in meant  # a label meant to match only itself
+    assert "the objective is named" not in created + meant
+
+
+def test_an_objective_written_with_its_unit_before_the_direction_is_noted(
+    cli: CliRunner, tmp_path: Path
+) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n0.1,9\n0.3,2\n0.5,5\n")
+    swapped = cli.invoke(app, ["campaign", "create", "c", "--from-csv", str(pool),
+                               "--objective", "y:%:max"])  # fmt: skip
+    said = " ".join(swapped.output.split())
+    assert "the objective is named 'y:%', without a unit" in said
+    assert "write --objective y:max:% (the unit comes last)" in said
+    assert swapped.exit_code == 1 and "column 'y:%' not found" in said
+    generated = _ok(cli, "campaign", "create", "g", "--elements", "Fe,O", "--objective",
+                    "gap:eV:min")  # fmt: skip
+    assert "write --objective gap:min:eV" in " ".join(generated.split())
+    colon = _ok(cli, "campaign", "create", "k", "--from-csv", str(pool), "--param", "x",
+                "--objective", "y:max")  # fmt: skip
+    assert "the objective is named" not in colon
 
 
 def test_a_results_row_whose_label_or_parameters_are_another_trials_is_refused(
