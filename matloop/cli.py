@@ -1256,9 +1256,11 @@ def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str]
 def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
     """A reader of a label as the id of the trial it names: one of ``agent``'s ``trials``.
 
-    A label names one candidate of the pool (as written, spaces collapsed), and the
-    reader gives that candidate's trial still out, else its completed one (a results file
-    sent again), else its latest. The pool is read at the first label.
+    A label names one candidate of the pool (as written, spaces collapsed; digits that no
+    label is also name the label that is those digits after zeros a spreadsheet dropped:
+    ``7`` for ``007``), and the reader gives that candidate's trial still out, else its
+    completed one (a results file sent again), else its latest. The pool is read at the
+    first label.
 
     Raises:
         LookupError: from the reader, for a label no candidate has, one that two
@@ -1267,19 +1269,26 @@ def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
     from discovery.domain import TrialStatus
 
     @cache
-    def trials_by_candidate() -> tuple[dict[str, list[int]], dict[int, list[Any]]]:
+    def trials_by_candidate() -> tuple[dict[str, list[int]], dict[int, list[int]], dict]:
         named: dict[str, list[int]] = {}
+        zeros_dropped: dict[int, list[int]] = {}
         for candidate in agent.store.candidates(agent.name):
             if candidate.label is not None:
-                named.setdefault(_spaced(candidate.label), []).append(candidate.index)
+                label = _spaced(candidate.label)
+                named.setdefault(label, []).append(candidate.index)
+                if (number := _digits(label)) is not None:
+                    zeros_dropped.setdefault(number, []).append(candidate.index)
         by_candidate: dict[int, list[Any]] = {}
         for trial in trials:  # proposal order: the latest last
             by_candidate.setdefault(trial.candidate, []).append(trial)
-        return named, by_candidate
+        return named, zeros_dropped, by_candidate
 
     def read(label: str) -> str:
-        named, by_candidate = trials_by_candidate()
-        indices = named.get(_spaced(label), [])
+        named, zeros_dropped, by_candidate = trials_by_candidate()
+        written = _spaced(label)
+        indices = named.get(written, [])
+        if not indices and (number := _digits(written)) is not None:
+            indices = zeros_dropped.get(number, [])  # 007, as a spreadsheet gives it back: 7
         if len(indices) != 1:
             many = f"names {len(indices)} candidates" if indices else "is no candidate's"
             raise LookupError(f"label {label!r} {many}: give trial_id")
@@ -1291,6 +1300,11 @@ def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
         return str((pending or completed or found)[-1].id)
 
     return read
+
+
+def _digits(text: str) -> int | None:
+    """The number a label of ASCII digits is (``007``: 7); None for any other label."""
+    return int(text) if text.isascii() and text.isdigit() else None
 
 
 def _spaced(text: str) -> str:
@@ -1370,14 +1384,16 @@ def _written_as(cell: str, value: Any) -> bool:
 
     Text as a spreadsheet may give it back: spaces collapsed, as a pool keeps labels; the
     leading ``'`` that exports put before a cell a spreadsheet would run (``'-5``);
-    ``TRUE`` for ``True``.
+    ``TRUE`` for ``True``; digits without their leading zeros (``7`` for ``007``).
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
-        text = _spaced(cell)
+        text, meant = _spaced(cell), _spaced(str(value))
         if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@"):
             text = text[1:]
-        lowered = str(value).lower()
-        return text == _spaced(str(value)) or (lowered in BOOLEANS and text.lower() == lowered)
+        lowered = meant.lower()
+        digits = _digits(text)
+        zeros_dropped = digits is not None and digits == _digits(meant)
+        return text == meant or zeros_dropped or (lowered in BOOLEANS and text.lower() == lowered)
     from decimal import Decimal, InvalidOperation
 
     try:

@@ -1195,6 +1195,27 @@ def test_a_label_two_candidates_share_does_not_name_a_trial(
     assert "data row 1: label 'S 1' names 2 candidates: give trial_id" in refused.output
 
 
+def test_a_label_a_spreadsheet_took_for_a_number_still_names_its_trial(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    _labelled_lab(cli, tmp_path, ["007", "010", "0010", "7b", "12", "012"], initial=6)
+    batch = {t["label"]: t for t in json.loads(_ok(cli, "campaign", "propose", "lab", "--json"))}
+    results = tmp_path / "results.csv"
+    observe = ["campaign", "observe", "lab", "--from-file", str(results)]
+    results.write_text(f"trial_id,label,y\n{batch['007']['trial_id']},7,1\n")
+    assert "stored 1" in _ok(cli, *observe)  # held against its trial's label: the same
+    results.write_text("label,y\n7,1\n12,3\n")  # 12 names 12 itself, not 012
+    assert "stored 1, already stored 1" in _ok(cli, *observe)  # 7 again: 007's stored one
+    assert "stored 0, already stored 2" in _ok(cli, *observe)
+    measured = {t["label"]: t["y"] for t in json.loads(_ok(cli, "campaign", "export", "lab",
+                                                          "--format", "json"))}  # fmt: skip
+    assert {k: v for k, v in measured.items() if v is not None} == {"007": 1, "12": 3}
+    results.write_text("label,y\n10,2\n")
+    refused = cli.invoke(app, observe)
+    assert "label '10' names 2 candidates: give trial_id" in refused.output
+
+
 @pytest.mark.parametrize(
     ("cell", "value", "same"),
     [
@@ -1207,6 +1228,9 @@ def test_a_label_two_candidates_share_does_not_name_a_trial(
         ("TRUE", True, True),  # as a spreadsheet writes it
         ("S  01", "S 01", True),  # as a pool keeps a label
         ("'-5x", "-5x", True),  # an export's guard against formulas
+        ("7", "007", True),  # a spreadsheet drops a label's leading zeros
+        ("7", "017", False),
+        ("²", "2", False),  # a digit, but no number
         ("ethanol", "water", False),
     ],
 )
