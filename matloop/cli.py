@@ -1053,6 +1053,45 @@ def campaign_claim(
     _print_trials(agent, trials, as_json)
 
 
+@campaign_app.command("extend")
+def campaign_extend(
+    name: str,
+    who: Annotated[str, typer.Option("--as", help="Whose leases: claim's --as.")] = "manual",
+    hours: Annotated[
+        float, typer.Option(min=0.001, help="The leases from now on: past it, back to the queue.")
+    ] = 24.0,
+    trial: Annotated[
+        list[str] | None,
+        typer.Option(help="Only this trial (repeatable); default every one leased to --as."),
+    ] = None,
+) -> None:
+    """Extend the leases on trials taken by hand (`campaign claim`), from now.
+
+    A measurement that takes longer than its lease keeps its trials this way: past the
+    lease they go back to the queue, and an instrument may be handed them.
+    """
+    from agents import CampaignAgent
+    from discovery.domain import TrialStatus
+
+    with errors():
+        agent = CampaignAgent(store(), name)
+        held = [t for t in agent.store.trials(name, [TrialStatus.RUNNING]) if t.claimed_by == who]
+        wanted = set(trial or ())
+        for trial_id in sorted(wanted - {t.id for t in held}):
+            agent.heartbeat(trial_id, who, hours * 3600)  # refused: the store says why
+        held = [t for t in held if not wanted or t.id in wanted]
+        if not held:
+            raise CommandError(
+                f"--as {who!r}: no trial of campaign {name!r} is leased to it (claim some "
+                "with `campaign claim --as`)"
+            )
+        extended = [agent.heartbeat(str(t.id), who, hours * 3600) for t in held]
+    until = max(t.lease_expires_at for t in extended if t.lease_expires_at is not None)
+    console.print(
+        f"extended {len(extended)} lease(s) held by {escape(who)} until {until:%Y-%m-%d %H:%M} UTC"
+    )
+
+
 def _print_trials(agent: Any, trials: Sequence[Any], as_json: bool) -> None:
     """Trials handed out, as a table or (``as_json``) a JSON list with every column."""
     labelled = any(t.label is not None for t in trials)  # a pool's sample ids, say

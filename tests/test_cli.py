@@ -1240,6 +1240,32 @@ def test_a_cell_is_its_trials_value_as_written(cell: str, value: object, same: b
     assert _written_as(cell, value) is same
 
 
+def test_leases_taken_by_hand_are_extended_by_their_holder(cli: CliRunner, tmp_path: Path) -> None:
+    from db.documents import utcnow
+
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    mine = json.loads(_ok(cli, "campaign", "claim", "c", "-n", "2", "--as", "alice",
+                          "--hours", "1", "--json"))  # fmt: skip
+    bobs = json.loads(_ok(cli, "campaign", "claim", "c", "--as", "bob", "--json"))
+    said = _ok(cli, "campaign", "extend", "c", "--as", "alice", "--hours", "48")
+    assert "extended 2 lease(s) held by alice until" in said
+    leases = {t.id: t.lease_expires_at for t in CampaignStore().trials("c")}
+    for t in mine:
+        left = (leases[t["trial_id"]] - utcnow()).total_seconds() / 3600
+        assert 47.9 < left <= 48
+    assert (leases[bobs[0]["trial_id"]] - utcnow()).total_seconds() < 24.1 * 3600
+    one = _ok(cli, "campaign", "extend", "c", "--as", "bob", "--trial", bobs[0]["trial_id"])
+    assert "extended 1 lease(s) held by bob" in one
+    for args, why in (
+        (["--as", "carol"], "--as 'carol': no trial of campaign 'c' is leased to it"),
+        (["--as", "bob", "--trial", mine[0]["trial_id"]], "leased to 'alice'; 'bob' holds no"),
+    ):
+        refused = cli.invoke(app, ["campaign", "extend", "c", *args])
+        assert refused.exit_code == 1 and why in " ".join(refused.output.split())
+
+
 def test_trials_claimed_by_hand_are_no_instruments_and_report_after_a_close(
     cli: CliRunner, tmp_path: Path
 ) -> None:
