@@ -182,9 +182,10 @@ def _backward(campaign: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
     version = row.get("model_version")
     model = prior = None
     if version is None and row.get("strategy") == IMPORTED:
+        source = (result or {}).get("source")
         notes.append(
             f"trial {row['_id']} was measured before the campaign began: its result came "
-            "with the table of candidates, and no model proposed it"
+            f"with the campaign's pool (source {source!r}), and no model proposed it"
         )
     elif version is None:
         notes.append(

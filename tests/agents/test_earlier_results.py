@@ -60,7 +60,10 @@ def test_earlier_results_are_the_first_batch_and_count_as_experiments_done(
     assert design[0].batch == "b0001"
     lineage = lineage_of_trial("earlier", str(imported[0].id))
     assert lineage["measurements"][0]["source"] == "import:lab.csv"
-    assert "measured before the campaign began" in lineage["notes"][0]
+    assert (
+        "began: its result came with the campaign's pool (source 'import:lab.csv')"
+        in (lineage["notes"][0])
+    )
     agent.observe([Measurement(str(t.id), {"y": 1.0}, f"r-{t.id}") for t in design])
     chosen = agent.propose()
     assert len(chosen) == 2 and {t.strategy for t in chosen} == {"gp"}
