@@ -57,6 +57,7 @@ from db.query import FilterError, optimade_to_mongo, paper_key
 from discovery.compositions import element_fractions, formula_of
 from discovery.domain import IMPORTED
 from discovery.spaces import SearchSpace
+from literature.records import LOWER_BOUNDS, UPPER_BOUNDS
 
 #: Most ids (records, papers) one answer lists; its counts are always whole. A model's
 #: records in full: ``GET /models/{version}/records``, ``literature records --model``.
@@ -104,8 +105,8 @@ _MODEL_BRIEF = {
 _RECORD_FIELDS = {
     name: 1
     for name in (
-        "material", "formula", "property", "value", "unit", "qualifier", "rejection",
-        "merged_ids",
+        "material", "formula", "property", "value", "low", "high", "unit", "qualifier",
+        "conditions", "rejection", "merged_ids",
     )
 }  # fmt: skip
 
@@ -519,10 +520,12 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         A JSON-ready dict: ``material`` (``formula`` as given, ``reduced``: the canonical
         formula records store); ``registered``: the materials registered with it (``id``,
         ``formula`` as written, ``structure``: whether one is stored); ``records``:
-        ``total``, ``rejected``, ``properties`` (per property and unit: ``records``,
-        ``papers``, ``min``, ``max`` of the stated values, rejected left out) and
-        ``items`` (the first :data:`MAX_LISTED`, as :func:`lineage_of_paper` lists them,
-        with ``papers``); ``campaigns``: those that proposed it, each ``name``,
+        ``total``, ``rejected``, ``properties`` (per property, unit and
+        ``conditions``, rejected records left out: ``records``, ``papers``, ``min`` and
+        ``max`` of the stated values and ranges' ends, ``upper_bounds`` and
+        ``lower_bounds`` as stated: :func:`_property_summary`) and ``items`` (the
+        first :data:`MAX_LISTED`, as :func:`lineage_of_paper` lists them, each with its
+        ``low``, ``high``, ``qualifier`` and ``conditions``, and ``papers``); ``campaigns``: those that proposed it, each ``name``,
         ``status``, ``trials``, ``by_status`` and ``measured``; ``trials`` (``total``,
         ``measured``, ``limit``, ``offset``, ``items`` as :func:`lineage_of_model`
         lists them); ``notes``.
@@ -579,25 +582,44 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
 
 
 def _property_summary(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per property and unit, of the records a curator did not reject: counts and range."""
-    groups: dict[tuple[str, str], list[Mapping[str, Any]]] = defaultdict(list)
+    """Per property, unit and conditions, of the records a curator did not reject.
+
+    A reading under a condition (10 GPa, 1 T) is summed up apart from those under none,
+    and a bound ("below 2 K") apart from values and ranges: ``min`` and ``max`` span the
+    stated values and the ends of stated ranges, ``upper_bounds`` and ``lower_bounds``
+    list the bounds as stated (``{"qualifier": "<", "value": 2.0}``).
+    """
+    groups: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
     for raw in records:
         if not raw.get("rejection"):
-            groups[(str(raw.get("property")), str(raw.get("unit")))].append(raw)
+            conditions = json.dumps(raw.get("conditions") or {}, sort_keys=True)
+            groups[(str(raw.get("property")), str(raw.get("unit")), conditions)].append(raw)
     summary = []
-    for (name, unit), rows in sorted(groups.items()):
-        values = [float(r["value"]) for r in rows if r.get("value") is not None]
+    plain_first = sorted(groups, key=lambda k: (k[0], k[1], k[2] != "{}", k[2]))
+    for (name, unit, conditions), rows in ((k, groups[k]) for k in plain_first):
+        spans = [r for r in rows if r.get("low") is not None and r.get("high") is not None]
         summary.append(
             {
                 "property": name,
                 "unit": unit,
+                "conditions": json.loads(conditions),
                 "records": len(rows),
                 "papers": len({p for r in rows for p in r.get("papers") or ()}),
-                "min": min(values, default=None),
-                "max": max(values, default=None),
+                "min": min((float(r["low"]) for r in spans), default=None),
+                "max": max((float(r["high"]) for r in spans), default=None),
+                "upper_bounds": _bounds(rows, UPPER_BOUNDS),
+                "lower_bounds": _bounds(rows, LOWER_BOUNDS),
             }
         )
     return summary
+
+
+def _bounds(rows: Sequence[Mapping[str, Any]], qualifiers: frozenset[str]) -> list[dict[str, Any]]:
+    """The bounds among ``rows`` stated with one of ``qualifiers``, by value."""
+    stated = {
+        (str(r["qualifier"]), float(r["value"])) for r in rows if r.get("qualifier") in qualifiers
+    }
+    return [{"qualifier": q, "value": v} for q, v in sorted(stated, key=lambda b: (b[1], b[0]))]
 
 
 def _composition_trials(test: str, limit: int, offset: int) -> dict[str, Any]:
@@ -923,11 +945,12 @@ def _model_brief(row: Mapping[str, Any], names_paper: bool) -> dict[str, Any]:
 
 
 def _record(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A raw record in a paper's forward lineage."""
+    """A raw record in a paper's forward lineage: what it states, as stated."""
+    fields = ("material", "formula", "property", "value", "low", "high", "unit", "qualifier")
     return {
         "id": str(raw["_id"]),
-        **{f: raw.get(f) for f in ("material", "formula", "property", "value", "unit")},
-        "qualifier": raw.get("qualifier"),
+        **{f: raw.get(f) for f in fields},
+        "conditions": dict(raw.get("conditions") or {}),
         "rejected": bool(raw.get("rejection")),
     }
 

@@ -56,6 +56,21 @@ def _number(value: Any) -> str:
     return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
+def _stated(record: Mapping[str, Any]) -> str:
+    """A record's reading as its paper stated it: ``< 2``, ``~39``, ``87 to 90``."""
+    low, high = record.get("low"), record.get("high")
+    if low is not None and high is not None and low != high:
+        return f"{_number(low)} to {_number(high)}"
+    qualifier = record.get("qualifier")
+    stated = "" if qualifier in (None, "", "=") else f"{qualifier} "
+    return f"{stated}{_number(record['value'])}"
+
+
+def _under(conditions: Mapping[str, Any] | None) -> str:
+    """`` at pressure_gpa=10``: the conditions a reading was made under; "" for none."""
+    return f" at {_values(conditions)}" if conditions else ""
+
+
 def _values(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={_number(value)}" for name, value in values.items()) or "-"
 
@@ -141,8 +156,7 @@ def lineage_paper(
     _say(f"records read in it: {records['total']}{rejected}")
     for record in records["items"][: 2 * SHOWN_IDS]:
         flag = "  (rejected)" if record["rejected"] else ""
-        stated = "" if record.get("qualifier") in (None, "", "=") else record["qualifier"]
-        value = f"{stated}{_number(record['value'])} {record['unit']}"
+        value = f"{_stated(record)} {record['unit']}{_under(record.get('conditions'))}"
         _say(f"{record['id']}  {record['material']}  {record['property']} {value}{flag}", 2)
     if records["total"] > 2 * SHOWN_IDS:
         _say(f"... and {records['total'] - 2 * SHOWN_IDS} more (--json lists them)", 2)
@@ -224,12 +238,17 @@ def lineage_material(
     rejected = f", {records['rejected']} rejected by a curator" if records["rejected"] else ""
     _say(f"literature records: {records['total']}{rejected}")
     for summary in records["properties"]:
-        spread = _number(summary["min"])
-        if summary["max"] != summary["min"]:
-            spread += f" to {_number(summary['max'])}"
+        stated = []
+        if summary["min"] is not None:
+            spread = _number(summary["min"])
+            if summary["max"] != summary["min"]:
+                spread += f" to {_number(summary['max'])}"
+            stated.append(spread)
+        bounds = [*summary["upper_bounds"], *summary["lower_bounds"]]
+        stated += [f"{b['qualifier']} {_number(b['value'])}" for b in bounds]
         _say(
-            f"{summary['property']}: {summary['records']} record(s) from "
-            f"{summary['papers']} paper(s), {spread} {summary['unit']}",
+            f"{summary['property']}{_under(summary['conditions'])}: {summary['records']} "
+            f"record(s) from {summary['papers']} paper(s), {', '.join(stated)} {summary['unit']}",
             2,
         )
     _say(f"campaigns that proposed it: {len(found['campaigns'])}")

@@ -36,6 +36,15 @@ PAPER_B = (
     2005,
     [("MgB2", "39 K"), ("YBa2Cu3O7", "92 K"), ("La2CuO4", "38 K"), ("V3Si", "17 K")],
 )
+#: One paper's readings of CaB6: a bound, a value under pressure, a range, another bound.
+CAB6 = [
+    ("CaB6 does not superconduct down to 2 K.", [("material", "CaB6"), ("tcValue", "2 K")]),
+    ("CaB6 has Tc = 33 K at 10 GPa.",
+     [("material", "CaB6"), ("tcValue", "33 K"), ("pressure", "10 GPa")]),
+    ("CaB6 has Tc = 87-90 K.", [("material", "CaB6"), ("tcValue", "87-90 K")]),
+    ("CaB6 has Tc = 80 K.", [("material", "CaB6"), ("tcValue", "80 K")]),
+    ("CaB6 has Tc above 100 K.", [("material", "CaB6"), ("tcValue", "above 100 K")]),
+]  # fmt: skip
 #: The campaign's pool: formulas and their measured Tc (the lookup oracle's answers).
 POOL = [("MgB2", 39.0), ("NbSe2", 7.2), ("Nb3Sn", 18.3), ("NbN", 16.0), ("V3Si", 17.0),
         ("Nb3Ge", 23.2), ("MgB4", 0.5), ("NbB2", 0.6)]  # fmt: skip
@@ -44,13 +53,23 @@ CAMPAIGN = "lineage-borides"
 
 def extraction(doi: str, title: str, year: int, readings: list[tuple[str, str]]) -> PaperExtraction:
     """A one-section paper stating each formula's Tc in a sentence, read as ingestion reads it."""
+    statements = [
+        (f"{formula} has Tc = {value}.", [("material", formula), ("tcValue", value)])
+        for formula, value in readings
+    ]
+    return stated(doi, title, year, statements)
+
+
+def stated(
+    doi: str, title: str, year: int, statements: list[tuple[str, list[tuple[str, str]]]]
+) -> PaperExtraction:
+    """A one-section paper of these sentences, each with its mentions (label, text in it)."""
     text, spans, mentions = "", [], []
-    for j, (formula, value) in enumerate(readings):
-        sentence = f"{formula} has Tc = {value}."
+    for j, (sentence, pieces) in enumerate(statements):
         start = len(text) + (1 if text else 0)
         text = f"{text} {sentence}" if text else sentence
         spans.append(Sentence(start, start + len(sentence)))
-        for label, piece in (("material", formula), ("tcValue", value)):
+        for label, piece in pieces:
             at = sentence.index(piece)
             mentions.append(Mention(label, piece, 0, j, at, at + len(piece), confidence=0.9))
     paper = Paper(

@@ -12,7 +12,7 @@ from db import CampaignStore
 from db.lineage import lineage_of_model, lineage_of_paper, lineage_of_trial
 from db.literature import LiteratureStore
 from matloop.cli import app
-from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
+from tests.lineage_chain import CAB6, CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain, stated
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -110,6 +110,16 @@ def test_unknown_things_are_one_error_line_naming_them(cli: CliRunner, chain: Ch
         text = said(cli, "lineage", *args, code=1)
         assert message in text, args
         assert "Traceback" not in text
+
+
+def test_readings_are_shown_as_stated_with_their_conditions(cli: CliRunner) -> None:
+    LiteratureStore().ingest(stated("10.5555/cab6", "Borides", 2020, CAB6))
+    summary = said(cli, "lineage", "material", "CaB6")
+    assert "tc: 4 record(s) from 1 paper(s), 80 to 90, < 2, > 100 K" in summary
+    assert "tc at pressure_gpa=10: 1 record(s) from 1 paper(s), 33 K" in summary
+    listed = said(cli, "lineage", "paper", "10.5555/cab6")
+    for reading in ("tc < 2 K", "tc 87 to 90 K", "tc 33 K at pressure_gpa=10", "tc > 100 K"):
+        assert reading in listed
 
 
 def test_the_lineage_group_lists_its_commands(cli: CliRunner) -> None:

@@ -21,7 +21,7 @@ from db.literature import LiteratureStore, PaperDocument, PropertyRecordDocument
 from db.materials import add_material
 from db.models import save_model_record
 from discovery.domain import ModelArtifact
-from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
+from tests.lineage_chain import CAB6, CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain, stated
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -230,8 +230,9 @@ def test_a_material_gathers_its_registration_records_and_trials(chain: Chain) ->
     records = found["records"]
     assert records["total"] == 1 and records["rejected"] == 0
     assert records["properties"] == [
-        {"property": "tc", "unit": "K", "records": 1, "papers": 2, "min": 39.0, "max": 39.0}
-    ]
+        {"property": "tc", "unit": "K", "conditions": {}, "records": 1, "papers": 2,
+         "min": 39.0, "max": 39.0, "upper_bounds": [], "lower_bounds": []}
+    ]  # fmt: skip
     assert records["items"][0]["papers"] == [KEY_A, KEY_B]
     made = lineage_of_material(str(chain.guided.label))  # a composition the campaign made
     (item,) = made["trials"]["items"]
@@ -245,3 +246,23 @@ def test_a_material_gathers_its_registration_records_and_trials(chain: Chain) ->
         lineage_of_material("Fe4O6")  # no campaign holds Fe: passed over, not an error
     with pytest.raises(ValueError, match=r"^formula: 'YBCO' is the abbreviation"):
         lineage_of_material("YBCO")
+
+
+def test_a_materials_summary_keeps_bounds_ranges_and_conditions_apart(
+    mongodb_uri: str,
+) -> None:
+    LiteratureStore().ingest(stated("10.5555/cab6", "Borides", 2020, CAB6))
+    found = lineage_of_material("CaB6")
+    ambient, pressed = found["records"]["properties"]
+    assert ambient == {
+        "property": "tc", "unit": "K", "conditions": {}, "records": 4, "papers": 1,
+        "min": 80.0, "max": 90.0,  # the value and the range's ends, not its middle
+        "upper_bounds": [{"qualifier": "<", "value": 2.0}],
+        "lower_bounds": [{"qualifier": ">", "value": 100.0}],
+    }  # fmt: skip
+    assert pressed["conditions"] == {"pressure_gpa": 10.0}
+    assert (pressed["records"], pressed["min"], pressed["max"]) == (1, 33.0, 33.0)
+    items = {item["value"]: item for item in lineage_of_paper("10.5555/cab6")["records"]["items"]}
+    assert (items[88.5]["low"], items[88.5]["high"]) == (87.0, 90.0)
+    assert (items[2.0]["qualifier"], items[2.0]["low"]) == ("<", None)
+    assert items[33.0]["conditions"] == {"pressure_gpa": 10.0}
