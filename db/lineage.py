@@ -525,8 +525,9 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         ``max`` of the stated values and ranges' ends, ``upper_bounds`` and
         ``lower_bounds`` as stated: :func:`_property_summary`) and ``items`` (the
         first :data:`MAX_LISTED`, as :func:`lineage_of_paper` lists them, each with its
-        ``low``, ``high``, ``qualifier`` and ``conditions``, and ``papers``); ``campaigns``: those that proposed it, each ``name``,
-        ``status``, ``trials``, ``by_status`` and ``measured``; ``trials`` (``total``,
+        ``low``, ``high``, ``qualifier`` and ``conditions``, and ``papers``);
+        ``campaigns``: those that proposed it, each ``name``, ``status``, ``trials``,
+        ``by_status`` and ``measured``; ``trials`` (``total``,
         ``measured``, ``limit``, ``offset``, ``items`` as :func:`lineage_of_model`
         lists them); ``notes``.
 

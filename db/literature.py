@@ -276,6 +276,24 @@ class RejectedClaimDocument(Document):
     }
 
 
+class RemovedRecordDocument(Document):
+    """A record whose papers were all removed: its ids, until a paper states it again.
+
+    Models name the records they learned from by id (``record_ids``). The record read
+    again (the same :func:`record_key`) takes its ids back, so that a paper removed and
+    ingested again leaves their lineage whole instead of counting its records gone. A
+    rejected record keeps its ids with its rejection instead (:class:`RejectedClaimDocument`).
+    A change of :func:`record_key` must rekey these too.
+    """
+
+    key = StringField(required=True, unique=True)  # the record's record_key
+    record_id = ObjectIdField(required=True)
+    merged_ids = ListField(ObjectIdField())
+    removed_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "removed_records"}
+
+
 LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     PaperDocument,
     PassageDocument,
@@ -283,6 +301,7 @@ LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     PropertyRecordDocument,
     FailedFileDocument,
     RejectedClaimDocument,
+    RemovedRecordDocument,
 )
 
 
@@ -696,6 +715,7 @@ class LiteratureStore:
             )
             if claim is None:
                 raise
+            _remember_ids(claim["key"], claim["record_id"], claim.get("merged_ids"))  # kept
         said = {field: claim.get(field) for field in ("material", "property", "value", "unit")}
         return {"id": str(claim["record_id"]), **said, "rejection": None, "gone": True}
 
@@ -1754,6 +1774,8 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
             records.delete_one({"_id": raw["_id"]}, session=session)
             if raw.get("rejection"):
                 _remember_rejection(raw, session)
+            else:
+                _remember_ids(raw["key"], raw["_id"], raw.get("merged_ids"), session)
             deleted += 1
             continue
         cited = list(dict.fromkeys(s["paper_key"] for s in sources))
@@ -1795,20 +1817,35 @@ def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:
     )
 
 
+def _remember_ids(
+    key: str,
+    record_id: ObjectId,
+    merged_ids: Sequence[ObjectId] | None,
+    session: ClientSession | None = None,
+) -> None:
+    """Keep the ids of a record deleted with its last paper for when it is read again."""
+    ids = {"record_id": record_id, "merged_ids": list(merged_ids or ()), "removed_at": utcnow()}
+    RemovedRecordDocument._get_collection().update_one(
+        {"key": key}, {"$set": ids}, upsert=True, session=session
+    )
+
+
 def _with_remembered_rejection(document: Any, session: ClientSession) -> Any:
     """A new record ``document``, rejected again if its claim was (then forgotten).
 
-    It takes back the ids of the record removed with its last paper, so models that
-    name them (``record_ids``) find it again.
+    It takes back the ids of the record removed with its last paper, rejected or not, so
+    models that name them (``record_ids``) find it again.
     """
-    claims = RejectedClaimDocument._get_collection()
     # read first: a write for every new record would cost even where none is remembered
-    claim = claims.find_one({"key": document.key}, session=session)
-    if claim is not None:
-        claims.delete_one({"_id": claim["_id"]}, session=session)
-        document.id = claim["record_id"]
-        document.merged_ids = list(claim.get("merged_ids") or ())
-        document.rejection = claim["rejection"]
+    for memory in (RejectedClaimDocument, RemovedRecordDocument):
+        remembered = memory._get_collection()
+        found = remembered.find_one({"key": document.key}, session=session)
+        if found is not None:
+            remembered.delete_one({"_id": found["_id"]}, session=session)
+            document.id = found["record_id"]
+            document.merged_ids = list(found.get("merged_ids") or ())
+            document.rejection = found.get("rejection")  # None for a record not rejected
+            return document
     return document
 
 

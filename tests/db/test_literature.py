@@ -19,12 +19,13 @@ from db.literature import (
     PassageDocument,
     PropertyRecordDocument,
     RejectedClaimDocument,
+    RemovedRecordDocument,
     record_key,
     record_order,
     reread_adduct_records,
 )
 from db.literature import merge_records_by_composition as merge_records
-from db.models import register_model
+from db.models import records_gone, register_model
 from db.query import FilterError, optimade_to_mongo
 from discovery.domain import ModelArtifact
 from literature.parsing import parse_paper, read_paper
@@ -1012,8 +1013,24 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     assert RejectedClaimDocument.objects.count() == 0
     literature.ingest(misread)
     assert [r["value"] for r in literature.records({})[0]] == [4.4, 39.0]
+    assert next(r for r in literature.records({})[0] if r["value"] == 4.4)["id"] == read_again
     with pytest.raises(LookupError, match="record: no record"):
         literature.restore_record(str(ObjectId()))
+
+
+def test_a_paper_removed_and_read_again_gives_its_records_their_ids_back(
+    literature: LiteratureStore,
+) -> None:
+    paper = read("10.1/mg", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"])
+    literature.ingest(paper)
+    ((before,), _) = literature.records({})
+    literature.remove_paper("doi:10.1/mg")
+    assert RemovedRecordDocument.objects.count() == 1
+    assert literature.ingest(paper).records_new == 1
+    ((after,), _) = literature.records({})
+    assert after["id"] == before["id"]  # the id a model's record_ids name finds it again
+    assert records_gone([before["id"]]) == 0
+    assert RemovedRecordDocument.objects.count() == 0
 
 
 def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
