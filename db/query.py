@@ -401,11 +401,50 @@ def optimade_to_mongo(
         return {}
     parser, transformer = _parser_and_transformer()
     try:
-        query = transformer.transform(parser.parse(text))
+        tree = parser.parse(text)
+        _refuse_bare_names(tree)
+        query = transformer.transform(tree)
+    except FilterError:
+        raise
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
     scope = _Scope(outcomes, parameters, constraints, composition, elements_stored)
     return _rename(query, FIELDS[resource], resource, scope)
+
+
+#: Bare words a filter may compare with: ``feasible = true`` reads as the boolean.
+_BARE_WORDS = frozenset({"true", "false"})
+
+
+def _refuse_bare_names(tree: Any) -> None:
+    """Refuse a value written as a bare name (``status = completed``), naming it.
+
+    OPTIMADE reads an unquoted name as another field, which no listing compares with;
+    the transformer would take it as text, so a slip (``model_version = null``) would
+    quietly match nothing.
+
+    Raises:
+        FilterError: naming the field and the word, with how to write it.
+    """
+    for comparison in tree.find_data("property_first_comparison"):
+        field, rhs = comparison.children[0], comparison.children[-1]
+        for value in rhs.find_data("value"):
+            named = value.children[0] if value.children else None
+            if getattr(named, "data", None) != "property":
+                continue
+            word = _dotted(named)
+            if word in _BARE_WORDS:
+                continue
+            missing = f" (a missing value: {_dotted(field)} IS UNKNOWN)" if word == "null" else ""
+            raise FilterError(
+                f"filter: {_dotted(field)}: {word} is not quoted, so it names a field, and "
+                f'a field is compared with values, not fields: text is written "{word}"{missing}'
+            )
+
+
+def _dotted(name: Any) -> str:
+    """A ``property`` node of the grammar as the filter wrote it (``values.gap``)."""
+    return ".".join(str(token) for token in name.children)
 
 
 def compared_texts(query: Any, field: str) -> set[str]:

@@ -661,9 +661,25 @@ def test_every_result_is_feasible_or_not(text: str, matches: bool) -> None:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
+        ("model_version = null", 'text is written "null" (a missing value: model_version IS '
+         "UNKNOWN)"),
+        ("status=completed", 'filter: status: completed is not quoted, so it names a field'),
+        ('label HAS ANY "a", b', 'label: b is not quoted'),
+        ("parameters.solvent CONTAINS water", 'text is written "water"'),
+    ],
+)  # fmt: skip
+def test_a_bare_name_as_a_value_is_refused_not_read_as_text(text: str, message: str) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        optimade_to_mongo(text, "trials", parameters=["solvent"])
+    assert optimade_to_mongo('status = "completed"', "trials") == {"status": {"$eq": "completed"}}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
         ('feasible = "yes"', "filter: feasible: 'yes' is not true or false (write feasible = true"),
         ("feasible = 1", "filter: feasible: 1 is not true or false"),
-        ("feasible = maybe", "filter: feasible: 'maybe' is not true or false"),
+        ("feasible = maybe", "filter: feasible: maybe is not quoted, so it names a field"),
         ("feasible > FALSE", "filter: feasible is true or false: <, <=, > and >= do not apply"),
         ("feasible HAS TRUE", "filter: feasible is true or false: HAS does not apply"),
         ('feasible CONTAINS "t"', "feasible is true or false: CONTAINS, STARTS and ENDS do not"),

@@ -102,7 +102,7 @@ def test_a_stored_fraction_is_compared_where_stored_and_zero_where_absent() -> N
         ("fraction > 0.1", "filter: fraction holds a value per element: compare one, "
          "fraction.<element>"),
         ('fraction.fe > "0.1"', "filter: fraction.fe: '0.1' is not a number"),
-        ("fraction.fe > fraction.o", "filter: fraction.fe: 'fraction.o' is not a number"),
+        ("fraction.fe > fraction.o", "fraction.fe: fraction.o is not quoted, so it names a field"),
         ("fraction.fe HAS 0.1", "filter: fraction.fe is a number: HAS does not apply"),
         ('fraction.fe CONTAINS "1"', "filter: fraction.fe is a number: CONTAINS"),
         ("fraction.Fe > 0.1", "names are lower case ('fe', not 'Fe')"),
