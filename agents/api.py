@@ -589,7 +589,9 @@ ANSWERS = {
 }
 CSV_PAGE = {"text/csv": {"schema": {"type": "string"}}}
 PAGE = (
-    "A page: JSON (`data`, `meta`), or with `format=csv` CSV whose header row names the "
+    "A page: JSON (`data`: the rows; `meta`: `total`, `limit`, `offset`, `returned`; the "
+    "headers `X-Total-Count`, `X-Limit` and `X-Offset` say the same), or with `format=csv` "
+    "CSV whose header row names the "
     "listing's columns, on a page with no rows too (`parameters.<name>` and "
     "`values.<name>`: the campaign's parameters and outcomes). A CSV text cell starting "
     "with `=`, `+`, `-`, `@`, a tab or a carriage return starts with `'`, so that a "
@@ -719,6 +721,7 @@ def listing(
             page's header, in this order, before any other a row holds; a page with no rows
             has this header alone, so that a CSV reader still gets the columns.
     """
+    headers = {"X-Total-Count": str(total), "X-Limit": str(limit), "X-Offset": str(offset)}
     if fmt == "csv":
         flat = [csv_cells(r) for r in rows]
         header = list(dict.fromkeys([*columns, *(k for r in flat for k in r)]))
@@ -727,10 +730,9 @@ def listing(
         if header:  # no columns at all: an empty body, not a blank line
             writer.writeheader()
         writer.writerows(flat)
-        headers = {"X-Total-Count": str(total), "X-Limit": str(limit), "X-Offset": str(offset)}
         return Response(buffer.getvalue(), media_type="text/csv", headers=headers)
     meta = {"total": total, "limit": limit, "offset": offset, "returned": len(rows)}
-    return JSONResponse({"data": rows, "meta": meta})
+    return JSONResponse({"data": rows, "meta": meta}, headers=headers)  # as every listing
 
 
 def counted(response: Response, total: int, limit: int, offset: int) -> None:

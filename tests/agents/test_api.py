@@ -1225,6 +1225,9 @@ def test_a_pool_sent_to_the_api_may_bring_the_results_measured_before_it(
     assert created.status_code == 201, created.text
     assert created.json()["best"]["values"] == {"gap": 1.5}
     assert created.json()["initial_left"] == 1
+    listed = api.get(f"{url}/measured-some/trials", params={"limit": 1}, headers=boss)
+    assert (listed.headers["X-Total-Count"], listed.headers["X-Limit"]) == ("2", "1")
+    assert listed.json()["meta"] == {"total": 2, "limit": 1, "offset": 0, "returned": 1}
     trials = api.get(f"{url}/measured-some/trials", headers=boss).json()["data"]
     assert {(t["label"], t["strategy"], t["status"]) for t in trials} == {
         ("P2", "imported", "completed"),
