@@ -1288,6 +1288,10 @@ class Service:
         (`chemical_formula_reduced = "Fe2O3"`, in any spelling) and `fraction.<element>`
         (`fraction.fe >= 0.25`, as `parameters.fe`); an element outside the campaign's is
         in none of its trials (its fraction 0), and these names on other campaigns are a 400.
+        A trial's result is tested as the measurements filter tests it:
+        `values.hardness > 400`, `feasible = true`; such a test holds for the trials
+        whose result it matches, so a trial not measured yet meets none of them (nor
+        their `NOT`).
         """
         campaign = self.store.get(name)
         query = self.store.trial_query(campaign, filter)

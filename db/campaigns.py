@@ -1159,6 +1159,8 @@ class CampaignStore:
     def trial_query(self, campaign: Campaign, text: str) -> dict[str, Any]:
         """The MongoDB query of OPTIMADE filter ``text`` on ``campaign``'s trials.
 
+        A test of results (``values.<outcome>``, ``feasible``) holds for the trials
+        whose result it matches, read from the measurements: one query per test.
         A composition campaign's ``elements`` and ``nelements`` are tested where its
         trials store them (every trial does, once :func:`fill_trial_elements` has run):
         an index serves them. Else they are read from the trials' fraction parameters,
@@ -1172,12 +1174,20 @@ class CampaignStore:
         composition = element_fractions(space)
         # asked only where a filter may name them: one read, not one per listing
         stored = bool(text.strip()) and composition is not None
+
+        def measured(query: dict[str, Any]) -> list[Any]:  # a test of results: their trials
+            mine = {"campaign": self._id(campaign.name)}
+            return MeasurementDocument._get_collection().distinct("trial", {"$and": [mine, query]})
+
         return optimade_to_mongo(
             text,
             "trials",
+            campaign.outcome_names,
             parameters=space.parameters,
+            constraints=campaign.constraints,
             composition=composition,
             elements_stored=stored and self.elements_stored(campaign.name),
+            results=measured,
         )
 
     def elements_stored(self, name: str) -> bool:

@@ -270,6 +270,8 @@ class _Scope:
             ``fraction.<element>`` ...); None where the space has none.
         elements_stored: Whether every trial stores its elements and their count
             (:data:`STORED_ELEMENTS`), which ``elements`` and ``nelements`` then test.
+        results: The ids of the trials whose result a measurements query matches: a
+            trials filter then tests ``values.<outcome>`` and ``feasible`` on results.
     """
 
     outcomes: Sequence[str] = ()
@@ -277,6 +279,7 @@ class _Scope:
     constraints: Sequence[OutcomeConstraint] = ()
     composition: Sequence[str] | None = None
     elements_stored: bool = False
+    results: Callable[[dict[str, Any]], list[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -350,6 +353,7 @@ def optimade_to_mongo(
     constraints: Sequence[OutcomeConstraint] = (),
     composition: Sequence[str] | None = None,
     elements_stored: bool = False,
+    results: Callable[[dict[str, Any]], list[Any]] | None = None,
 ) -> dict[str, Any]:
     """Translate an OPTIMADE filter for ``resource`` into a MongoDB query.
 
@@ -393,6 +397,11 @@ def optimade_to_mongo(
             their count (:data:`STORED_ELEMENTS`;
             :meth:`db.campaigns.CampaignStore.elements_stored`): ``elements`` and
             ``nelements`` are then tests of those, else of the fraction parameters.
+        results: For trials, the ids of the trials whose result a measurements query
+            matches (:meth:`db.campaigns.CampaignStore.trial_query`): a trials filter
+            then also tests results, ``values.<outcome>`` and ``feasible`` as a
+            measurements filter does, each test holding for the trials that have a
+            result it matches (so a trial not measured yet meets none, and its NOT).
 
     Raises:
         FilterError: naming the problem (syntax, or a field and the fields allowed).
@@ -408,7 +417,7 @@ def optimade_to_mongo(
         raise
     except Exception as error:
         raise _syntax_error(text, error.__cause__ or error) from None
-    scope = _Scope(outcomes, parameters, constraints, composition, elements_stored)
+    scope = _Scope(outcomes, parameters, constraints, composition, elements_stored, results)
     return _rename(query, FIELDS[resource], resource, scope)
 
 
@@ -816,6 +825,9 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
             renamed[key] = _literal_pattern(value)
         elif key.startswith("$"):
             renamed[key] = _rename(value, fields, resource, scope)
+        elif scope.results is not None and _tests_a_result(resource, head):
+            measured = _rename({key: value}, FIELDS["measurements"], "measurements", scope)
+            _add_clause(renamed, {fields["id"]: {"$in": scope.results(measured)}})
         elif values is not None and head == values:
             renamed.update(_outcome_test(key, value, values, fields, resource, scope))
         elif stored is not None and head == stored:
@@ -861,6 +873,11 @@ def _operators(node: Any) -> set[str]:
     if not isinstance(node, dict):
         return set()
     return {*node, *_operators(list(node.values()))}
+
+
+def _tests_a_result(resource: str, head: str) -> bool:
+    """Whether a trials filter's name ``head`` is a result's (``values``, ``feasible``)."""
+    return resource == "trials" and head in (OUTCOME_FIELDS["measurements"], FEASIBLE)
 
 
 def _add_clause(renamed: dict[str, Any], clause: dict[str, Any]) -> None:
@@ -973,11 +990,13 @@ def _unknown_field(
     key: str, fields: Mapping[str, str], resource: str, scope: _Scope = _Scope()
 ) -> FilterError:
     """The error for a filter naming ``key``, which ``resource`` does not hold."""
-    feasible = [FEASIBLE] if resource in FEASIBLE_RESOURCES else []
+    results = scope.results is not None and _tests_a_result(resource, FEASIBLE)
+    feasible = [FEASIBLE] if resource in FEASIBLE_RESOURCES or results else []
     composed = resource in COMPOSITION_RESOURCES and scope.composition is not None
     names = [*fields, *feasible, *(COMPOSITION_NAMES if composed else ())]
     fraction = [f"{FRACTION}.<element>"] if resource in FRACTION_FIELDS or composed else []
-    allowed = [*sorted(set(names)), *_patterns(resource), *fraction]
+    outcomes = [f"{OUTCOME_FIELDS['measurements']}.<outcome>"] if results else []
+    allowed = [*sorted(set(names)), *_patterns(resource), *outcomes, *fraction]
     hint = ""
     if key == FEASIBLE and not feasible:  # a trial's is its measurement's
         hint = f"; {FEASIBLE} is a result's: filter {', '.join(sorted(FEASIBLE_RESOURCES))}"

@@ -1850,8 +1850,9 @@ def _count(n: int, noun: str) -> str:
 
 TRIAL_FILTER_HELP = (
     "OPTIMADE filter, as the API's /campaigns/{name}/trials takes: status, batch, strategy, "
-    "model_version, candidate, label, claimed_by, parameters.<name>; a composition's "
-    "elements, nelements, chemical_formula_reduced, fraction.<element>."
+    "model_version, candidate, label, claimed_by, parameters.<name>; a result's "
+    "values.<outcome> and feasible; a composition's elements, nelements, "
+    "chemical_formula_reduced, fraction.<element>."
 )
 
 

@@ -1040,6 +1040,8 @@ def test_a_table_of_candidates_partly_measured_starts_from_its_results(
     exported = json.loads(_ok(cli, "campaign", "export", "half", "--format", "json"))
     assert {t["label"]: t["y"] for t in exported} == {"S00": 0, "S05": 5, "S10": 10, "S15": 15}
     assert {t["strategy"] for t in exported} == {"imported"}
+    high = _ok(cli, "campaign", "export", "half", "--format", "json", "--filter", "values.y > 7")
+    assert sorted(t["label"] for t in json.loads(high)) == ["S10", "S15"]
     design = json.loads(_ok(cli, "campaign", "propose", "half", "--json"))
     assert len(design) == 2 and {t["strategy"] for t in design} == {"random"}
     assert not {t["label"] for t in design} & {"S00", "S05", "S10", "S15"}

@@ -103,3 +103,26 @@ def test_earlier_results_are_stored_with_a_pool_written_in_chunks(
     assert len(store.candidates("chunked")) == 20
     assert [t.candidate for t in store.trials("chunked")] == [0, 19]
     assert {t.strategy for t in agent.propose()} == {"gp"}  # the design is done
+
+
+def test_trials_are_filtered_on_their_results(store: CampaignStore) -> None:
+    constrained = CampaignAgent.from_candidates(
+        store, "gapped", SPACE, GOALS, POOL, CampaignSettings("gp", initial=4),
+        constraints=[OutcomeConstraint("gap", 1.1, 1.7, "eV")], labels=LABELS,
+        results={i: _earlier({"y": float(i), "gap": 1.0 + i / 10}) for i in (2, 5, 9)},
+    )  # fmt: skip
+    waiting = constrained.propose(1)  # a trial without a result: it meets no test of one
+    campaign = store.get("gapped")
+
+    def labels(text: str) -> list[str | None]:
+        found, _ = store.page_trials("gapped", store.trial_query(campaign, text), 100, 0)
+        return sorted(t.label for t in found)
+
+    assert labels("values.y > 3") == ["S05", "S09"]
+    assert labels('values.y > 3 AND parameters.x < 0.4 OR label = "S02"') == ["S02", "S05"]
+    assert labels("feasible = true") == ["S02", "S05"]  # gap 1.2 and 1.5; 1.9 misses
+    assert labels("NOT values.y > 3") == ["S02"]  # a test of results: measured trials only
+    assert labels("values.y > 3 AND values.gap < 1.6") == ["S05"]
+    assert labels('status = "proposed"') == [waiting[0].label]
+    with pytest.raises(ValueError, match=r"values.tc.* not an outcome|outcome"):
+        store.trial_query(campaign, "values.tc > 1")
