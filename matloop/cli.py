@@ -77,13 +77,30 @@ def errors(options: dict[str, str] | None = None) -> Iterator[None]:
     """
     try:
         yield
-    except (CommandError, ValueError, LookupError, OSError) as error:  # OSError: files, network
+    except OSError as error:  # files, network
+        _fail(in_options(_os_error(error), options or {}))
+    except (CommandError, ValueError, LookupError) as error:
         message = str(error.args[0] if isinstance(error, LookupError) and error.args else error)
         _fail(in_options(message, options or {}))
     except RuntimeError as error:  # a surrogate plugin that failed names itself
         if not _plugin_failure(error):
             raise
         _fail(str(error))
+
+
+def _os_error(error: OSError) -> str:
+    """A failed file operation as a person reads it: the file, and what went wrong.
+
+    ``[Errno 2] No such file or directory: 'out/a.json'`` reads ``out/a.json: no such
+    file or directory (the folder out does not exist)``.
+    """
+    if error.filename is None or not error.strerror:
+        return str(error)
+    path = Path(error.filename)
+    said = f"{path}: {error.strerror[0].lower()}{error.strerror[1:]}"
+    if isinstance(error, FileNotFoundError) and not path.parent.is_dir():
+        said += f" (the folder {path.parent} does not exist)"
+    return said
 
 
 def in_options(message: str, options: dict[str, str]) -> str:

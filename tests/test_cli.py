@@ -1242,6 +1242,21 @@ def test_a_cell_is_its_trials_value_as_written(cell: str, value: object, same: b
     assert _written_as(cell, value) is same
 
 
+def test_an_output_in_a_missing_folder_is_named_plainly(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n0.1,1\n0.2,2\n")
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    target = tmp_path / "out" / "a.json"
+    failed = cli.invoke(app, ["campaign", "export", "c", "--output", str(target)])
+    assert failed.exit_code == 1
+    said = " ".join(failed.output.split())
+    assert f"{target}: no such file or directory (the folder {target.parent} does not" in said
+    assert "Errno" not in said
+
+
 def test_leases_taken_by_hand_are_extended_by_their_holder(cli: CliRunner, tmp_path: Path) -> None:
     from db.documents import utcnow
 

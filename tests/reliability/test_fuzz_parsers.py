@@ -581,7 +581,7 @@ def test_observe_a_missing_file(observe: Callable[..., tuple[int, str]], tmp_pat
     result = CliRunner().invoke(
         app, ["campaign", "observe", "photo-pce10", "--from-file", str(tmp_path / "nope.csv")]
     )
-    assert result.exit_code == 1 and "No such file" in result.output
+    assert result.exit_code == 1 and "no such file" in result.output.lower()
 
 
 def test_observe_a_folder_is_an_error_not_a_traceback(
