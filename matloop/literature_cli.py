@@ -414,9 +414,12 @@ def literature_records(
             paper=paper,
         )
         query = _all_of([query, _records_filter(store, filter)])
+        hidden = 0  # records asked for by id that a curator rejected
         if model is None:
             trained_on = None
             rows, total = store.records(query, limit, offset, sort, rejected=rejected)
+            if record_id and not total and rejected == "exclude":  # asked for by id
+                hidden = store.records(query, 1, 0, sort, rejected="only")[1]
         else:  # any number of ids: one pass over the records' ids past a few hundred
             from db.models import records_among, records_gone
 
@@ -424,6 +427,12 @@ def literature_records(
             rows, total = records_among(store, trained_on, query, limit, offset, sort)
     text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
     _write(text, output, f"{len(rows)} records")
+    if hidden:  # else an id asked for would seem not stored
+        err.print(
+            f"{hidden} record(s) of these ids were rejected by a curator: --rejected include "
+            "lists them with their rejection",
+            highlight=False,
+        )
     if trained_on == []:  # else no rows would read as "none matched the other options"
         err.print(f"model {model} was trained on no literature records", highlight=False)
     elif trained_on and (gone := records_gone(trained_on)):

@@ -633,6 +633,11 @@ def test_a_curator_rejects_a_misread_record_and_restores_it(
     only = cli.invoke(app, ["literature", "records", "--format", "json", "--rejected", "only"])
     (row,) = json.loads(only.output)
     assert row["id"] == wrong["id"] and row["rejection"]["reason"] == "a substrate"
+    by_id = cli.invoke(app, ["literature", "records", "--format", "json", "--id", wrong["id"]])
+    assert json.loads(by_id.stdout) == []  # stdout stays the records alone
+    assert "1 record(s) of these ids were rejected by a curator: --rejected include" in (
+        " ".join(by_id.stderr.split())
+    )
     restored = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
     assert restored.exit_code == 0 and "restored record" in restored.output
     again = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
