@@ -71,6 +71,14 @@ def _under(conditions: Mapping[str, Any] | None) -> str:
     return f" at {_values(conditions)}" if conditions else ""
 
 
+def _sample(trial: Mapping[str, Any]) -> str:
+    """What a trial made: its formula, and the pool's label for it (``Nb3Si (A15)``)."""
+    formula, label = trial.get("formula"), trial.get("label")
+    if formula and label and label != formula:
+        return f"{formula} ({label})"
+    return str(formula or label or "")
+
+
 def _values(values: Mapping[str, Any]) -> str:
     return ", ".join(f"{name}={_number(value)}" for name, value in values.items()) or "-"
 
@@ -265,7 +273,7 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         return
     campaign, trial = found["campaign"], found["trial"]
     _say(f"campaign {campaign['name']} ({campaign['status']}), strategy {campaign['strategy']}")
-    made = f"{trial['formula']}, " if trial.get("formula") else ""
+    made = f"{sample}, " if (sample := _sample(trial)) else ""
     _say(
         f"trial {trial['id']}: {made}batch {trial['batch']} (#{trial['sequence']}), "
         f"{trial['status']}"
@@ -385,7 +393,7 @@ def _trial_lines(trials: Mapping[str, Any], heading: str) -> None:
     for item in items:
         result = item["measurement"]
         measured = "-" if result is None else _values(result["values"])
-        made = item.get("formula") or item.get("label") or "-"
+        made = _sample(item) or "-"
         _say(
             f"{item['campaign']} {item['batch']} {item['id']}  {made}  {item['strategy']}  "
             f"{item['status']}  {measured}",

@@ -1045,6 +1045,10 @@ def test_a_table_of_candidates_partly_measured_starts_from_its_results(
     design = json.loads(_ok(cli, "campaign", "propose", "half", "--json"))
     assert len(design) == 2 and {t["strategy"] for t in design} == {"random"}
     assert not {t["label"] for t in design} & {"S00", "S05", "S10", "S15"}
+    imported = next(t for t in exported if t["label"] == "S05")
+    traced = " ".join(_ok(cli, "lineage", "trial", "half", imported["trial_id"]).split())
+    assert f"trial {imported['trial_id']}: S05, batch b0000" in traced
+    assert "measured before the campaign began" in traced
     again = tmp_path / "again.csv"  # an imported result sent again as a lab's
     again.write_text("label,y\nS05,5\n")
     refused = cli.invoke(app, ["campaign", "observe", "half", "--from-file", str(again)])
