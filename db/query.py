@@ -1653,6 +1653,9 @@ def _formula_composition(name: str, value: Any, whole: bool) -> Composition:
     except ValueError as error:  # "formula: 'YBCO' is the abbreviation of ..."
         raise FilterError(f"filter: {name}: {str(error).removeprefix('formula: ')}") from None
     if composition is None:
+        unknown = [s for s in _SYMBOL.findall(value) if not Element.is_valid_symbol(s)]
+        if value[:1].isupper() and unknown:  # a formula, of a symbol no element has
+            raise FilterError(f"filter: {name}: {unknown[0]!r} in {value!r} is not an element")
         if value[:1].isupper() and _VARIABLE_AMOUNT.search(value):  # a formula's start
             raise FilterError(
                 f"filter: {name}: {value!r} has an amount that is a variable (x, y, z, δ), "
@@ -1695,7 +1698,8 @@ def _composition_read(text: str, whole: bool) -> Composition | None:
         whole: Canonical, in whole numbers where they fit (see :func:`_formula`).
 
     Raises:
-        ValueError: from :func:`~literature.formulas.read_formula`, for text writes refuse.
+        ValueError: from :func:`~literature.formulas.read_formula`, for text writes refuse;
+            ``formula: ...`` for one that gives an element the amount 0 (``Fe0O3``).
     """
     written = read_formula(text)
     try:
@@ -1706,7 +1710,15 @@ def _composition_read(text: str, whole: bool) -> Composition | None:
         return None
     if not composition.valid or composition.num_atoms <= 0:
         return None
+    named = {symbol for symbol in _SYMBOL.findall(written) if Element.is_valid_symbol(symbol)}
+    dropped = sorted(named - {element.symbol for element in composition.elements})
+    if dropped:  # pymatgen drops an element of amount 0: Fe0O3 would read as O2
+        raise ValueError(f"formula: {text!r} gives {dropped[0]} the amount 0")
     return composition
+
+
+#: An element symbol as a formula writes it (a capital, then maybe a small letter).
+_SYMBOL = re.compile(r"[A-Z][a-z]?")
 
 
 def _chemsys(name: str, value: str) -> str:
