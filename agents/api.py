@@ -1278,7 +1278,8 @@ class Service:
 
         Example: `filter=batch="b0003"&sort=-acquisition_value`, a batch's trials, the
         most promising first. Filterable: id, status, batch, strategy, model_version,
-        candidate, acquisition_value, claimed_by and each parameter's value. A parameter
+        candidate, label, acquisition_value, claimed_by, reason (why a trial failed or
+        was given up: `reason = "campaign closed"`) and each parameter's value. A parameter
         is `parameters.<name>`, its name written as an outcome's is (`Temperature (C)`:
         `parameters.temperature_c`, a composition's `Fe`: `parameters.fe`): a number,
         or one of a categorical's choices (`parameters.solvent = "water"`). It sorts
@@ -1517,7 +1518,11 @@ class Service:
     def list_papers(
         self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
     ) -> Response:
-        """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`)."""
+        """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`).
+
+        Filterable: id, key, doi, title, year, journal and source (the file it was read
+        from: `source ENDS WITH ".pdf"`).
+        """
         rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
         return listing(rows, total, limit, offset, fmt, PAPER_COLUMNS)
 

@@ -58,6 +58,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "label": "label",
         "acquisition_value": "acquisition_value",
         "claimed_by": "claimed_by",
+        "reason": "reason",  # why it failed or was given up ("campaign closed")
     },
     "measurements": {
         "trial_id": "trial",
@@ -86,6 +87,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "pressure_gpa": "conditions.pressure_gpa",
         "pressure_gpa_low": "conditions.pressure_gpa_low",
         "pressure_gpa_high": "conditions.pressure_gpa_high",
+        "field_t": "conditions.field_t",  # the magnetic field it was read in (T); none: 0
+        "uncertainty": "uncertainty",
     },
     "papers": {
         "id": "_id",
@@ -94,6 +97,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "title": "title",
         "year": "year",
         "journal": "journal",
+        "source": "source",  # the file it was read from
     },
 }
 
@@ -115,6 +119,8 @@ KINDS: dict[str, str] = {
             "pressure_gpa",
             "pressure_gpa_low",
             "pressure_gpa_high",
+            "field_t",
+            "uncertainty",
         ),
         "number",
     ),
@@ -223,6 +229,7 @@ ORDERS: dict[str, dict[str, str]] = {
         "candidate": "candidate",
         "acquisition_value": "acquisition_value",
         "claimed_by": "claimed_by",
+        "label": "label",
     },
     "measurements": {"received_at": "received_at", "source": "source", "trial_id": "trial"},
 }

@@ -324,7 +324,7 @@ def test_the_feasible_filter_selects_the_rows_the_listing_calls_feasible(
             "filter: parameters.solvent: 1 is not one of ['water', 'ethanol', 'toluene']",
         ),
         ("trials", 'parameters.temperature_c > "hot"', "parameters.temperature_c: 'hot' is not a"),
-        ("trials", "feasible = true", "feasible is a result's: filter measurements"),
+        ("trials", "feasible = 1", "filter: feasible: 1 is not true or false"),  # a result's
         ("measurements", "feasible = 1", "filter: feasible: 1 is not true or false"),
     ],
 )

@@ -586,7 +586,9 @@ def test_a_sort_on_a_parameter_is_its_stored_field() -> None:
     assert sort == [("parameters.Temperature (C)", -1), ("parameters.solvent", 1), ("sequence", 1)]
     with pytest.raises(FilterError, match=re.escape("sort: parameters.a.b is not a parameter")):
         mongo_sort("parameters.a.b", "trials", parameters=PARAMETERS)
-    with pytest.raises(FilterError, match=re.escape("claimed_by, parameters.<parameter>, with")):
+    with pytest.raises(
+        FilterError, match=re.escape("claimed_by, label, parameters.<parameter>, with")
+    ):
         mongo_sort("parameters", "trials", parameters=PARAMETERS)
 
 
@@ -714,3 +716,18 @@ def test_a_test_of_two_constants_is_a_filter_error(text: str) -> None:
     # the first thing a security scan tries; it was an AttributeError (a bare 500)
     with pytest.raises(FilterError, match=r"^filter: a test compares two constants"):
         optimade_to_mongo(text, "trials")
+
+
+def test_records_trials_and_papers_take_the_fields_researchers_ask_for() -> None:
+    unknown = [{"conditions.field_t": {"$exists": False}}, {"conditions.field_t": {"$eq": None}}]
+    assert optimade_to_mongo("field_t IS UNKNOWN AND uncertainty < 1", "records") == {
+        "$and": [{"$or": unknown}, {"uncertainty": {"$lt": 1}}]
+    }
+    assert optimade_to_mongo('reason = "campaign closed"', "trials") == {
+        "reason": {"$eq": "campaign closed"}
+    }
+    assert optimade_to_mongo('source ENDS WITH ".pdf"', "papers") == {
+        "source": {"$regex": "\\.pdf$"}
+    }
+    with pytest.raises(FilterError, match="field_t: 'high' is not a number"):
+        optimade_to_mongo('field_t > "high"', "records")
