@@ -51,9 +51,9 @@ from db.documents import (
     ModelRecord,
     TrialDocument,
 )
-from db.literature import PaperDocument, PropertyRecordDocument
+from db.literature import PaperDocument, PropertyRecordDocument, resolve_paper_key
 from db.models import IDS_LOOKED_UP
-from db.query import FilterError, optimade_to_mongo, paper_key
+from db.query import FilterError, optimade_to_mongo
 from discovery.compositions import element_fractions, formula_of
 from discovery.domain import IMPORTED
 from discovery.spaces import SearchSpace
@@ -455,7 +455,7 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         LookupError: ``paper: ...`` when no paper has that key and no model's lineage
             names it.
     """
-    key = paper_key(text)
+    key = resolve_paper_key(text)
     paper = PaperDocument._get_collection().find_one(
         {"key": key}, {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
     )

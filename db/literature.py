@@ -786,12 +786,12 @@ class LiteratureStore:
         nothing, in one transaction.
 
         Args:
-            key: The paper's key, in any spelling :func:`db.query.paper_key` reads.
+            key: The paper's key, in any spelling :func:`resolve_paper_key` reads.
 
         Raises:
             LookupError: ``paper: no paper ...`` when none has that key.
         """
-        return _transaction(partial(_remove_paper, paper_key(key)))
+        return _transaction(partial(_remove_paper, resolve_paper_key(key)))
 
     # --- queries ----------------------------------------------------------------------
 
@@ -866,7 +866,7 @@ class LiteratureStore:
             else:
                 query["$or"] = by_id
         if paper:
-            query["papers"] = paper_key(str(paper))  # lower case, "doi:" and the DOI
+            query["papers"] = resolve_paper_key(str(paper))  # lower case, "doi:" and the DOI
         return query
 
     def properties(self) -> list[str]:
@@ -1759,6 +1759,33 @@ class RemovedPaper:
     records_deleted: int
     records_kept: int
     models: tuple[str, ...] = ()
+
+
+def resolve_paper_key(text: str) -> str:
+    """A paper's key as stored, from any spelling or from the start of its hash.
+
+    Spellings are those :func:`db.query.paper_key` reads. A start of a file's hash
+    (``sha256:895c3fc8``, at least 8 hex digits) names the one stored key that starts so,
+    as git reads a commit's; else the key is as read.
+
+    Raises:
+        LookupError: ``paper: ...`` for a start that several papers' keys share.
+    """
+    key = paper_key(text)
+    if _HASH_START.fullmatch(key) is None:
+        return key
+    papers = PaperDocument._get_collection()
+    if papers.find_one({"key": key}, {"_id": 1}) is not None:
+        return key
+    starting = {"key": {"$regex": f"^{re.escape(key)}"}}
+    found = [row["key"] for row in papers.find(starting, {"key": 1}).limit(2)]
+    if len(found) > 1:
+        raise LookupError(f"paper: {text!r} starts the keys of several papers: give more of it")
+    return found[0] if found else key
+
+
+#: The start of a file key's hash that may name its paper: 8 hex digits or more.
+_HASH_START = re.compile(r"sha256:[0-9a-f]{8,63}")
 
 
 def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:

@@ -965,13 +965,22 @@ def doi_text(text: str) -> str:
 def paper_key(text: str) -> str:
     """A paper's key as stored: ``doi:`` and its DOI however written, else ``text`` lower-cased.
 
+    A bare SHA-256 (64 hex digits, a file's hash as ``sha256sum`` prints it) is the key
+    of the file it hashes: ``sha256:`` and the hash.
+
     Example:
         >>> paper_key("10.1/A"), paper_key("https://dx.doi.org/10.1/a"), paper_key("SHA256:AB")
         ('doi:10.1/a', 'doi:10.1/a', 'sha256:ab')
     """
     key = text.strip().lower()
+    if _SHA256.fullmatch(key):
+        return f"sha256:{key}"
     doi = doi_text(key)
     return f"doi:{doi}" if doi.startswith("10.") else key
+
+
+#: A file's SHA-256, as hex.
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 #: What may come before a DOI: ``doi:``, or a doi.org link's start.

@@ -387,7 +387,7 @@ def literature_records(
     order, lists and dicts as JSON text. When `--offset`/`--limit` leave records out, a
     note on stderr says how many of how many were written (stdout holds the records only).
     """
-    from db.query import paper_key
+    from db.literature import resolve_paper_key
     from matloop.cli import CommandError, err, errors
 
     with errors():
@@ -400,7 +400,7 @@ def literature_records(
         store = _store()
         if property is not None:
             store.check_property(property, "--property")
-        if paper is not None and not store.has_paper(paper_key(paper)):  # else: no rows, mute
+        if paper is not None and not store.has_paper(resolve_paper_key(paper)):  # else: mute
             raise CommandError(
                 f"--paper: no paper {paper!r} (`matloop literature papers` lists them)"
             )
@@ -554,12 +554,12 @@ def literature_remove(
     """
     from rich.markup import escape
 
-    from db.query import paper_key
+    from db.literature import resolve_paper_key
     from matloop.cli import CommandError, console, err, errors
 
     with errors():
         store = _store()
-        found, _ = store.papers({"key": paper_key(key)}, limit=1)
+        found, _ = store.papers({"key": resolve_paper_key(key)}, limit=1)
         if not found:
             raise CommandError(f"no paper {key!r} (`matloop literature papers` lists them)")
         what = f"paper {found[0]['key']} ({found[0].get('title') or 'no title'})"
@@ -659,12 +659,13 @@ def _papers_query(
         CommandError: naming the option, for an id or DOI that is none or a filter that
             does not parse.
     """
-    from db.query import doi_text, optimade_to_mongo, paper_key
+    from db.literature import resolve_paper_key
+    from db.query import doi_text, optimade_to_mongo
     from matloop.cli import CommandError
 
     parts: list[dict[str, Any]] = []
     if keys:  # a key, or a DOI however written, as the API's key= reads it
-        parts.append({"key": {"$in": [paper_key(k) for k in keys]}})
+        parts.append({"key": {"$in": [resolve_paper_key(k) for k in keys]}})
     if doi is not None:
         parts.append({"doi": doi_text(doi)})
     if ids:

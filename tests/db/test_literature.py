@@ -23,6 +23,7 @@ from db.literature import (
     record_key,
     record_order,
     reread_adduct_records,
+    resolve_paper_key,
 )
 from db.literature import merge_records_by_composition as merge_records
 from db.models import records_gone, register_model
@@ -1044,3 +1045,19 @@ def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
     assert FailedFileDocument.objects.count() == 1
     literature.forget_failure("/papers/junk.pdf")
     assert FailedFileDocument.objects.count() == 0
+
+
+def test_a_paper_is_named_by_its_bare_hash_or_a_unique_start_of_it(
+    literature: LiteratureStore,
+) -> None:
+    first, second = "ab12cd34" + "0" * 56, "ab12cd34" + "1" * 56
+    for digest in (first, second):
+        PaperDocument(key=f"sha256:{digest}", model_version="t").save()
+    assert resolve_paper_key(first.upper()) == f"sha256:{first}"  # as sha256sum prints it
+    assert resolve_paper_key("sha256:ab12cd340") == f"sha256:{first}"
+    assert resolve_paper_key("SHA256:AB12CD341") == f"sha256:{second}"
+    with pytest.raises(LookupError, match="starts the keys of several papers: give more"):
+        resolve_paper_key("sha256:ab12cd34")
+    assert resolve_paper_key("sha256:ab12") == "sha256:ab12"  # too short to be a start
+    assert resolve_paper_key("sha256:ffffffff") == "sha256:ffffffff"  # none: as read
+    assert resolve_paper_key("10.1/A") == "doi:10.1/a"
