@@ -1645,11 +1645,14 @@ class Service:
         `formula` in any spelling or multiple, read as the filter
         `chemical_formula_reduced="..."` reads it (`Fe4O6` is Fe2O3, `STO` SrTiO3; one with
         amounts not fixed, `YBCO`, is a 422 naming `formula`). `registered` materials;
-        `records` (`total`, `rejected`, per `properties` and unit the records, papers and
-        range of values a curator did not reject, the first 1000 `items` with their
-        papers); the composition `campaigns` that proposed it and its `trials` (`total`
-        and `measured` in full, `items` a page, oldest first, each with its
-        `measurement`). Nothing stored of it: a 404.
+        `records` (`total`, `rejected`; `properties`, per property, unit and
+        `conditions` (a reading at 10 GPa apart from those at none), of the records a
+        curator did not reject: their count, papers, `min` and `max` of the stated values
+        and ranges' ends, and the bounds as stated, `upper_bounds` and `lower_bounds`
+        (`{"qualifier": "<", "value": 2}`); the first 1000 `items`, each with its `low`,
+        `high`, `qualifier`, `conditions` and papers); the composition `campaigns` that
+        proposed it and its `trials` (`total` and `measured` in full, `items` a page,
+        oldest first, each with its `measurement`). Nothing stored of it: a 404.
         """
         return lineage_of_material(formula, limit, offset)
 
