@@ -937,9 +937,11 @@ def _pool_labels(
 
 
 def _earlier(
-    results: Sequence[EarlierResultIn] | None, pool_size: int, generating: bool
+    results: Sequence[EarlierResultIn] | None, pool_size: int, generating: bool, token: str
 ) -> dict[int, Measurement]:
     """A new campaign's earlier ``results`` by candidate (:func:`earlier_results`).
+
+    ``token`` is the name of the API token that sends them (their ``recorded_by``).
 
     Raises:
         ValueError: ``results...`` for results of a generated pool or an open space, or
@@ -956,7 +958,7 @@ def _earlier(
                 "one per candidate"
             )
         by_candidate[result.candidate] = Measurement(
-            "", dict(result.values), "", result.source, dict(result.units)
+            "", dict(result.values), "", result.source, dict(result.units), recorded_by=token
         )
     return by_candidate
 
@@ -1156,7 +1158,7 @@ class Service:
         ]
 
     @access("admin")
-    def create_campaign(self, body: CampaignIn) -> dict[str, Any]:
+    def create_campaign(self, body: CampaignIn, principal: Caller) -> dict[str, Any]:
         """Create a campaign over an open space, a pool of candidates or generated compositions.
 
         A pool holds each candidate once: a list that repeats one is a 422 naming both
@@ -1223,13 +1225,12 @@ class Service:
                 raise ValueError(f"candidates[{i}]: {error}") from None
         if not generating:  # a generated pool holds each formula once already
             _refuse_repeated_candidates(space, candidates)
-        earlier = earlier_results(
-            campaign, candidates, _earlier(body.results, len(points), generating)
-        )
+        given = _earlier(body.results, len(points), generating, principal.name)
+        earlier = earlier_results(campaign, candidates, given)
         self.store.create(campaign, candidates, earlier)
         agent = self.agent(body.name)
         if earlier:
-            agent.record_metrics()
+            agent.record_metrics_after_commit()
         return status_json(agent.status())
 
     @access("read")

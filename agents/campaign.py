@@ -466,7 +466,7 @@ class CampaignAgent:
         store.create(campaign, candidates, earlier)
         agent = cls(store, name, planner)
         if earlier:
-            agent.record_metrics()
+            agent.record_metrics_after_commit()
         return agent
 
     # -- ask -------------------------------------------------------------------------
@@ -837,14 +837,20 @@ class CampaignAgent:
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
         if report.stored:
-            try:
-                self.record_metrics()
-            except Exception:
-                # The results are committed: the caller must hear so, or its retry would
-                # be a duplicate and nothing downstream would learn of them. The metrics
-                # are derived data; the next report records them again.
-                logger.exception("results stored in %s; its live metrics were not", self.name)
+            self.record_metrics_after_commit()
         return ObserveReport(report.stored, report.duplicates)
+
+    def record_metrics_after_commit(self) -> None:
+        """Record the live metrics of results just committed, logging a failure instead.
+
+        The results are stored: the caller must hear so, or its retry would be a
+        duplicate (a campaign created twice) and nothing downstream would learn of them.
+        The metrics are derived data; the next report records them again.
+        """
+        try:
+            self.record_metrics()
+        except Exception:
+            logger.exception("results stored in %s; its live metrics were not", self.name)
 
     @property
     def outcomes(self) -> list[Objective | OutcomeConstraint]:

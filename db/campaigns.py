@@ -428,7 +428,14 @@ class CampaignStore:
         document: CampaignDocument,
         results: Sequence[tuple[Trial, Measurement]],
     ) -> tuple[list[TrialDocument], list[MeasurementDocument]]:
-        """The documents of a new campaign's earlier results; its counters count them."""
+        """The documents of a new campaign's earlier results; its counters count them.
+
+        Raises:
+            ValueError: ``results: ...`` for two results under one idempotency key.
+        """
+        keys = [measurement.idempotency_key for _, measurement in results]
+        if len(set(keys)) < len(keys):
+            raise ValueError("results: two results share an idempotency key")
         composition = element_fractions(campaign.space)
         trials = [
             trial_to_document(trial, document, sequence, composition)
@@ -1160,7 +1167,9 @@ class CampaignStore:
         """The MongoDB query of OPTIMADE filter ``text`` on ``campaign``'s trials.
 
         A test of results (``values.<outcome>``, ``feasible``) holds for the trials
-        whose result it matches, read from the measurements: one query per test.
+        whose result it matches, read from the measurements: one query per test, whose
+        trial ids the query then lists (a test matching some hundred thousand results
+        makes a query of megabytes; MongoDB's limit is 16 MB).
         A composition campaign's ``elements`` and ``nelements`` are tested where its
         trials store them (every trial does, once :func:`fill_trial_elements` has run):
         an index serves them. Else they are read from the trials' fraction parameters,

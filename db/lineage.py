@@ -436,8 +436,9 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     """What a paper fed: its records, the models trained on them, their campaigns and trials.
 
     Args:
-        text: The paper's key or DOI, in any spelling :func:`db.query.paper_key` reads
-            (``doi:10.1/ABC``, ``10.1/abc``, a doi.org link).
+        text: The paper's key or DOI, in any spelling
+            :func:`db.literature.resolve_paper_key` reads (``doi:10.1/ABC``,
+            ``10.1/abc``, a doi.org link, a start of a file's hash).
         limit: Most trials listed (counts are whole).
         offset: Trials skipped first (in the order proposed: oldest first).
 

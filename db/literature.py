@@ -709,13 +709,9 @@ class LiteratureStore:
             return self._set_rejection(record_id, {"$unset": {"rejection": ""}})
         except LookupError:
             (wanted,) = record_ids(record_id, "id")
-            claims = RejectedClaimDocument._get_collection()
-            claim = claims.find_one_and_delete(
-                {"$or": [{"record_id": wanted}, {"merged_ids": wanted}]}
-            )
+            claim = _transaction(partial(_lift_claim, wanted))
             if claim is None:
                 raise
-            _remember_ids(claim["key"], claim["record_id"], claim.get("merged_ids"))  # kept
         said = {field: claim.get(field) for field in ("material", "property", "value", "unit")}
         return {"id": str(claim["record_id"]), **said, "rejection": None, "gone": True}
 
@@ -834,6 +830,8 @@ class LiteratureStore:
         Raises:
             ValueError: naming the argument, for an unknown element, a reversed range or
                 an id that is none.
+            LookupError: ``paper: ...`` for a start of a hash that several papers' keys
+                share (:func:`resolve_paper_key`).
 
         Example:
             >>> LiteratureStore().records_query(ids=["6650f0c0a1b2c3d4e5f60718"])["$or"][0]
@@ -1842,6 +1840,16 @@ def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:
     RejectedClaimDocument._get_collection().update_one(
         {"key": raw["key"]}, {"$set": claim}, upsert=True, session=session
     )
+
+
+def _lift_claim(record_id: ObjectId, session: ClientSession) -> dict[str, Any] | None:
+    """Forget the rejection of a record gone with its papers, keeping its ids; the claim."""
+    claims = RejectedClaimDocument._get_collection()
+    by_id = {"$or": [{"record_id": record_id}, {"merged_ids": record_id}]}
+    claim = claims.find_one_and_delete(by_id, session=session)
+    if claim is not None:
+        _remember_ids(claim["key"], claim["record_id"], claim.get("merged_ids"), session)
+    return claim
 
 
 def _remember_ids(

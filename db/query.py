@@ -1669,7 +1669,7 @@ def _formula_composition(name: str, value: Any, whole: bool) -> Composition:
     except ValueError as error:  # "formula: 'YBCO' is the abbreviation of ..."
         raise FilterError(f"filter: {name}: {str(error).removeprefix('formula: ')}") from None
     if composition is None:
-        unknown = [s for s in _SYMBOL.findall(value) if not Element.is_valid_symbol(s)]
+        unknown = [s for s in _SYMBOL.findall(value) if not _element_or_variable(s)]
         if value[:1].isupper() and unknown:  # a formula, of a symbol no element has
             raise FilterError(f"filter: {name}: {unknown[0]!r} in {value!r} is not an element")
         if value[:1].isupper() and _VARIABLE_AMOUNT.search(value):  # a formula's start
@@ -1735,6 +1735,13 @@ def _composition_read(text: str, whole: bool) -> Composition | None:
 
 #: An element symbol as a formula writes it (a capital, then maybe a small letter).
 _SYMBOL = re.compile(r"[A-Z][a-z]?")
+
+
+def _element_or_variable(symbol: str) -> bool:
+    """Whether ``symbol`` is an element's, or one's with a variable amount (``Kx``)."""
+    if Element.is_valid_symbol(symbol):
+        return True
+    return symbol[1:] in ("x", "y", "z") and Element.is_valid_symbol(symbol[:1])
 
 
 def _chemsys(name: str, value: str) -> str:

@@ -596,7 +596,7 @@ def campaign_create(
     )
     _note_prior_target(agent.campaign)
     if earlier:
-        _note_earlier_results(len(earlier), agent.campaign.settings.initial)
+        _note_earlier_results(len(earlier), agent.campaign.settings)
 
 
 def _measured_rows(dataset: PoolDataset, source: str) -> dict[int, Measurement]:
@@ -612,19 +612,24 @@ def _measured_rows(dataset: PoolDataset, source: str) -> dict[int, Measurement]:
     }
 
 
-def _note_earlier_results(imported: int, initial: int) -> None:
+def _note_earlier_results(imported: int, settings: Any) -> None:
     """Say what a new campaign made of the results its table of candidates held."""
+    from agents.campaign import MIN_RESULTS
     from discovery.domain import IMPORTED
+    from discovery.planners import RandomPlanner
 
-    design = (
-        f"{initial - imported} random experiment(s) complete the initial design of {initial}"
-        if imported < initial
-        else "the model chooses from the first proposal on"
-    )
+    design = ""
+    if settings.strategy != RandomPlanner.name:  # a model needs MIN_RESULTS results
+        needed = max(settings.initial, MIN_RESULTS)
+        design = (
+            f"; {needed - imported} random experiment(s) complete the initial design of {needed}"
+            if imported < needed
+            else "; the model chooses from the first proposal on"
+        )
     console.print(
         f"[yellow]note:[/yellow] {imported} row(s) hold results: stored as the completed "
         f"trials of batch b0000 (strategy {IMPORTED}), experiments done that count towards "
-        f"--initial and --budget; {design}"
+        f"--initial and --budget{design}"
     )
 
 
@@ -1088,12 +1093,13 @@ def campaign_extend(
     lease they go back to the queue, and an instrument may be handed them.
     """
     from agents import CampaignAgent
+    from db.campaigns import parse_id
     from discovery.domain import TrialStatus
 
-    with errors():
+    with errors({"trial_id": "--trial"}):
         agent = CampaignAgent(store(), name)
         held = [t for t in agent.store.trials(name, [TrialStatus.RUNNING]) if t.claimed_by == who]
-        wanted = set(trial or ())
+        wanted = {str(parse_id(t)) for t in trial or ()}  # as stored: lower-case hex
         for trial_id in sorted(wanted - {t.id for t in held}):
             agent.heartbeat(trial_id, who, hours * 3600)  # refused: the store says why
         held = [t for t in held if not wanted or t.id in wanted]
@@ -1358,6 +1364,17 @@ def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
     return read
 
 
+def _zeros_dropped(cell: str, label: str, labels: Callable[[], frozenset[str]]) -> bool:
+    """Whether ``cell`` is ``label`` as a spreadsheet gives digits back (``7`` for ``007``).
+
+    Not where a candidate of the pool (``labels``) is called ``cell`` itself: the row
+    then names that one.
+    """
+    text = _spaced(cell)
+    digits = _digits(text)
+    return digits is not None and digits == _digits(_spaced(label)) and text not in labels()
+
+
 def _digits(text: str) -> int | None:
     """The number a label of ASCII digits is (``007``: 7); None for any other label."""
     return int(text) if text.isascii() and text.isdigit() else None
@@ -1397,11 +1414,22 @@ def _check_results_header(
         )
 
 
+def _pool_labels(agent: Any) -> Callable[[], frozenset[str]]:
+    """A reader of the labels ``agent``'s pool names its candidates by, read at first need."""
+
+    @cache
+    def labels() -> frozenset[str]:
+        return frozenset(_spaced(c.label) for c in agent.store.candidates(agent.name) if c.label)
+
+    return labels
+
+
 def _check_samples(
     path: Path,
     space: SearchSpace,
     trials: Sequence[Any],
     rows: Sequence[tuple[str, Any, dict[str, str]]],
+    labels: Callable[[], frozenset[str]] = frozenset,
 ) -> None:
     """Refuse a results file whose row says its trial is another sample than it is.
 
@@ -1410,7 +1438,8 @@ def _check_samples(
     parameter that is not the trial's names the row before anything is stored. A number
     is the trial's where the trial's rounds to it as written (``0.3`` for 0.2999); a
     blank cell, and a trial id the campaign does not have, are left to the results'
-    own checks.
+    own checks. A label of digits is its trial's where a spreadsheet dropped its leading
+    zeros (``7`` for ``007``), unless another candidate is named so (``labels``: the pool's).
 
     Raises:
         CommandError: naming the file, the row, the column and both values.
@@ -1428,7 +1457,10 @@ def _check_samples(
                 expected = trial.parameters.get(name)
             else:
                 continue  # formula, strategy, model_version, acquisition_value: not the sample
-            if expected is not None and not _written_as(cell, expected):
+            same = _written_as(cell, expected) or (
+                column == "label" and _zeros_dropped(cell, str(expected), labels)
+            )
+            if expected is not None and not same:
                 raise CommandError(
                     f"{path}: {where}: {column} {cell!r} is not trial {trial.id}'s "
                     f"({expected!r}): were rows mixed up? Nothing was stored"
@@ -1440,16 +1472,14 @@ def _written_as(cell: str, value: Any) -> bool:
 
     Text as a spreadsheet may give it back: spaces collapsed, as a pool keeps labels; the
     leading ``'`` that exports put before a cell a spreadsheet would run (``'-5``);
-    ``TRUE`` for ``True``; digits without their leading zeros (``7`` for ``007``).
+    ``TRUE`` for ``True``.
     """
     if isinstance(value, bool) or not isinstance(value, int | float):
         text, meant = _spaced(cell), _spaced(str(value))
         if text[:1] == "'" and text[1:2] in ("=", "+", "-", "@"):
             text = text[1:]
         lowered = meant.lower()
-        digits = _digits(text)
-        zeros_dropped = digits is not None and digits == _digits(meant)
-        return text == meant or zeros_dropped or (lowered in BOOLEANS and text.lower() == lowered)
+        return text == meant or (lowered in BOOLEANS and text.lower() == lowered)
     from decimal import Decimal, InvalidOperation
 
     try:
@@ -1567,7 +1597,7 @@ def campaign_observe(
             by_label = _trial_by_label(agent, trials)
             columns = _proposal_columns(agent)
             read = _results_from_file(from_file, source, columns, outcomes, by_label)
-            _check_samples(from_file, agent.campaign.space, trials, read)
+            _check_samples(from_file, agent.campaign.space, trials, read, _pool_labels(agent))
             rows = [(where, result) for where, result, _ in read]
         else:
             assert trial is not None
@@ -1867,7 +1897,8 @@ def _count(n: int, noun: str) -> str:
 
 TRIAL_FILTER_HELP = (
     "OPTIMADE filter, as the API's /campaigns/{name}/trials takes: status, batch, strategy, "
-    "model_version, candidate, label, claimed_by, parameters.<name>; a result's "
+    "model_version, candidate, label, acquisition_value, claimed_by, reason, "
+    "parameters.<name>; a result's "
     "values.<outcome> and feasible; a composition's elements, nelements, "
     "chemical_formula_reduced, fraction.<element>."
 )

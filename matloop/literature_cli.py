@@ -664,7 +664,7 @@ def _papers_query(
     from matloop.cli import CommandError
 
     parts: list[dict[str, Any]] = []
-    if keys:  # a key, or a DOI however written, as the API's key= reads it
+    if keys:  # a key, or a DOI however written, or a start of a file's hash
         parts.append({"key": {"$in": [resolve_paper_key(k) for k in keys]}})
     if doi is not None:
         parts.append({"doi": doi_text(doi)})

@@ -1037,6 +1037,11 @@ def test_a_table_of_candidates_partly_measured_starts_from_its_results(
     assert "4 row(s) hold results" in created
     assert "2 random experiment(s) complete the initial design of 6" in " ".join(created.split())
     assert "best y = 15" in " ".join(_ok(cli, "campaign", "show", "half").split())
+    one = tmp_path / "one.csv"  # one result, and a model needs two
+    one.write_text("x,y\n0.1,1\n0.2,\n0.3,\n")
+    single = _ok(cli, "campaign", "create", "one", "--from-csv", str(one), "--objective",
+                 "y:max", "--unmeasured", "--initial", "1")  # fmt: skip
+    assert "1 random experiment(s) complete the initial design of 2" in " ".join(single.split())
     exported = json.loads(_ok(cli, "campaign", "export", "half", "--format", "json"))
     assert {t["label"]: t["y"] for t in exported} == {"S00": 0, "S05": 5, "S10": 10, "S15": 15}
     assert {t["strategy"] for t in exported} == {"imported"}
@@ -1220,6 +1225,21 @@ def test_a_label_a_spreadsheet_took_for_a_number_still_names_its_trial(
     results.write_text("label,y\n10,2\n")
     refused = cli.invoke(app, observe)
     assert "label '10' names 2 candidates: give trial_id" in refused.output
+    results.write_text(f"trial_id,label,y\n{batch['012']['trial_id']},12,1\n")
+    mixed = cli.invoke(app, observe)  # 12 is a sample of its own: the rows were mixed up
+    assert "label '12' is not trial" in mixed.output and "('012')" in mixed.output
+
+
+def test_a_label_is_its_trials_as_a_spreadsheet_gives_digits_back() -> None:
+    from matloop.cli import _zeros_dropped
+
+    def pool() -> frozenset[str]:
+        return frozenset({"007", "12", "012"})
+
+    assert _zeros_dropped("7", "007", pool)
+    assert not _zeros_dropped("12", "012", pool)  # another sample is called 12
+    assert not _zeros_dropped("7", "017", pool)
+    assert not _zeros_dropped("²", "2", pool)  # a digit, but no number
 
 
 @pytest.mark.parametrize(
@@ -1234,9 +1254,7 @@ def test_a_label_a_spreadsheet_took_for_a_number_still_names_its_trial(
         ("TRUE", True, True),  # as a spreadsheet writes it
         ("S  01", "S 01", True),  # as a pool keeps a label
         ("'-5x", "-5x", True),  # an export's guard against formulas
-        ("7", "007", True),  # a spreadsheet drops a label's leading zeros
-        ("7", "017", False),
-        ("²", "2", False),  # a digit, but no number
+        ("7", "007", False),  # a label's dropped zeros: only against the pool's labels
         ("ethanol", "water", False),
     ],
 )
@@ -1277,11 +1295,13 @@ def test_leases_taken_by_hand_are_extended_by_their_holder(cli: CliRunner, tmp_p
         left = (leases[t["trial_id"]] - utcnow()).total_seconds() / 3600
         assert 47.9 < left <= 48
     assert (leases[bobs[0]["trial_id"]] - utcnow()).total_seconds() < 24.1 * 3600
-    one = _ok(cli, "campaign", "extend", "c", "--as", "bob", "--trial", bobs[0]["trial_id"])
+    upper = bobs[0]["trial_id"].upper()  # an id as some tools print it
+    one = _ok(cli, "campaign", "extend", "c", "--as", "bob", "--trial", upper)
     assert "extended 1 lease(s) held by bob" in one
     for args, why in (
         (["--as", "carol"], "--as 'carol': no trial of campaign 'c' is leased to it"),
         (["--as", "bob", "--trial", mine[0]["trial_id"]], "leased to 'alice'; 'bob' holds no"),
+        (["--trial", "xyz"], "--trial: 'xyz' is not a valid id"),
     ):
         refused = cli.invoke(app, ["campaign", "extend", "c", *args])
         assert refused.exit_code == 1 and why in " ".join(refused.output.split())

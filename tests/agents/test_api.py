@@ -1208,7 +1208,7 @@ def test_a_pool_sent_to_the_api_keeps_its_labels(api: TestClient) -> None:
 def test_a_pool_sent_to_the_api_may_bring_the_results_measured_before_it(
     api: TestClient,
 ) -> None:
-    boss, url = _auth("admin"), "/api/v1/campaigns"
+    boss, url = _auth("admin", name="importer"), "/api/v1/campaigns"
     body: dict[str, Any] = {
         "name": "measured-some",
         "space": {"parameters": [{"name": "x", "lower": 0, "upper": 1}]},
@@ -1238,6 +1238,7 @@ def test_a_pool_sent_to_the_api_may_bring_the_results_measured_before_it(
         ("old-xrd", 1.5),
         ("imported", 0.9),
     }
+    assert {m["recorded_by"] for m in measured} == {"importer"}  # the token that sent them
     no_pool = {k: v for k, v in body.items() if k not in ("candidates", "labels")}
     for sent, message in (
         (body | {"results": [body["results"][0]] * 2}, "results[1].candidate: 2 has a result"),

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from agents import CampaignAgent
 from db import CampaignStore
+from db.documents import CandidateDocument, TrialDocument
 from db.lineage import lineage_of_trial
 from discovery.domain import (
     IMPORTED,
+    Campaign,
     CampaignSettings,
+    Candidate,
     Direction,
     Measurement,
     Objective,
     OutcomeConstraint,
+    Trial,
     TrialStatus,
 )
 from discovery.spaces import ContinuousParameter, SearchSpace
@@ -126,3 +132,23 @@ def test_trials_are_filtered_on_their_results(store: CampaignStore) -> None:
     assert labels('status = "proposed"') == [waiting[0].label]
     with pytest.raises(ValueError, match=r"values.tc.* not an outcome|outcome"):
         store.trial_query(campaign, "values.tc > 1")
+
+
+@pytest.mark.parametrize("chunk", [None, 6])
+def test_a_campaign_whose_earlier_result_fails_to_store_leaves_nothing(
+    store: CampaignStore, monkeypatch: pytest.MonkeyPatch, chunk: int | None
+) -> None:
+    if chunk is not None:  # the pool written in chunks before the campaign
+        monkeypatch.setattr("db.campaigns.POOL_CHUNK", chunk)
+    campaign = Campaign("broken", SPACE, GOALS, CampaignSettings("gp"), pool_size=len(POOL))
+    candidates = [Candidate(i, point, label=LABELS[i]) for i, point in enumerate(POOL)]
+    trial = Trial("broken", POOL[0], "b0000", TrialStatus.COMPLETED, 0, strategy=IMPORTED)
+    unkeyed = Measurement("", {"y": 1.0}, "", "import:lab.csv")  # a key is required
+    with pytest.raises(ValueError, match=r"campaign 'broken'.*idempotency_key"):
+        store.create(campaign, candidates, [(trial, unkeyed)])
+    assert not store.exists("broken")
+    assert CandidateDocument.objects.count() == TrialDocument.objects.count() == 0
+    keyed = replace(unkeyed, idempotency_key="k")
+    with pytest.raises(ValueError, match="results: two results share an idempotency key"):
+        store.create(campaign, candidates, [(trial, keyed), (replace(trial, candidate=1), keyed)])
+    assert not store.exists("broken")

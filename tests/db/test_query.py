@@ -209,6 +209,8 @@ def test_a_formula_excluded_is_the_one_selected() -> None:
         ('chemical_formula_reduced="mgb2"', "records", "'mgb2' is not a chemical formula"),
         ('chemical_formula_reduced="Qq2"', "materials", "'Qq' in 'Qq2' is not an element"),
         ('chemical_formula_reduced="Xx2O"', "materials", "'Xx' in 'Xx2O' is not an element"),
+        ('chemical_formula_reduced="Ba1-xKxFe2As2"', "records", "has an amount that is a var"),
+        ('chemical_formula_reduced="KxC60"', "records", "'KxC60' has an amount that is a var"),
         ('chemical_formula_reduced="Fe0O3"', "records", "'Fe0O3' gives Fe the amount 0"),
         ('chemical_formula_reduced="xyz"', "records", "'xyz' is not a chemical formula"),
         ('chemical_formula_reduced="La2-xSrxCuO4"', "records",
