@@ -489,7 +489,7 @@ def _all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
 #: What the papers table shows of each paper (``--format json``/``csv`` give every field).
 PAPER_TABLE = ("key", "title", "year", "journal", "source", "readings", "records")
 PAPER_FILTER_HELP = (
-    "OPTIMADE filter on id, key, doi, title, year, journal, as the API's "
+    "OPTIMADE filter on id, key, doi, title, year, journal, source, as the API's "
     "/literature/papers takes: 'year>=2015 AND journal CONTAINS \"Phys\"'."
 )
 
@@ -703,10 +703,11 @@ def _print_papers(rows: list[dict[str, Any]], output: Path | None) -> None:
     from matloop.cli import console, errors
 
     table = Table()
-    for column in PAPER_TABLE:
-        table.add_column(column, overflow="fold")
+    for column in PAPER_TABLE:  # a key on one line, to copy whole
+        table.add_column(column, overflow="fold", no_wrap=column == "key")
     for row in rows:
-        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in PAPER_TABLE))
+        cells = {**row, "key": _short_key(str(row["key"]))}
+        table.add_row(*("" if cells.get(c) is None else str(cells[c]) for c in PAPER_TABLE))
     if output is None:
         if rows:
             console.print(table, highlight=False)
@@ -714,6 +715,19 @@ def _print_papers(rows: list[dict[str, Any]], output: Path | None) -> None:
     with errors(), output.open("w") as handle:  # an OSError names the file
         Console(file=handle, width=200).print(table, highlight=False)
     console.print(f"wrote {len(rows)} papers to {output}")
+
+
+def _short_key(key: str) -> str:
+    """A paper's key as a table shows it: a file's hash cut short, a DOI's in full.
+
+    Twelve hex digits, as git shows a commit's, name the paper wherever a key is read
+    (:func:`db.literature.resolve_paper_key`).
+    """
+    return key[: len(FILE_KEY) + SHORT_HASH] if key.startswith(FILE_KEY) else key
+
+
+#: How a file's key starts, and the hex digits of its hash a table shows.
+FILE_KEY, SHORT_HASH = "sha256:", 12
 
 
 def papers_csv(rows: list[dict[str, Any]]) -> str:

@@ -405,6 +405,14 @@ def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
     assert paper["source"] == str((tmp_path / "papers" / "a.txt").resolve())
     monkeypatch.chdir(tmp_path / "papers")  # another directory still finds it
     assert Path(paper["source"]).read_text().startswith("MgB2 superconductors")
+    short = paper["key"][: len("sha256:") + 12]  # as the table shows it, at any width
+    monkeypatch.setenv("COLUMNS", "80")
+    table = cli.invoke(app, ["literature", "papers"]).stdout
+    assert short in table and paper["key"] not in table
+    found = cli.invoke(app, ["literature", "papers", "--key", short, "--format", "json"])
+    assert [p["key"] for p in json.loads(found.stdout)] == [paper["key"]]
+    traced = cli.invoke(app, ["lineage", "paper", short])
+    assert traced.exit_code == 0 and paper["key"] in traced.stdout
 
 
 def test_papers_read_before_with_another_tagger_are_said_to_keep_its_records(
