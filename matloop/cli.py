@@ -1318,11 +1318,11 @@ def _labelled_trial(path: Path, where: str, label: str, by_label: Callable[[str]
 def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
     """A reader of a label as the id of the trial it names: one of ``agent``'s ``trials``.
 
-    A label names one candidate of the pool (as written, spaces collapsed; digits that no
-    label is also name the label that is those digits after zeros a spreadsheet dropped:
-    ``7`` for ``007``), and the reader gives that candidate's trial still out, else its
-    completed one (a results file sent again), else its latest. The pool is read at the
-    first label.
+    A label names one candidate of the pool, as written with spaces collapsed; digits
+    that no candidate is called name the one whose label they are with leading zeros, as
+    a spreadsheet gives ``007`` back: ``7``. The reader gives that candidate's trial still
+    out, else its completed one (a results file sent again), else its latest. The pool is
+    read at the first label.
 
     Raises:
         LookupError: from the reader, for a label no candidate has, one that two
@@ -1331,7 +1331,9 @@ def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
     from discovery.domain import TrialStatus
 
     @cache
-    def trials_by_candidate() -> tuple[dict[str, list[int]], dict[int, list[int]], dict]:
+    def trials_by_candidate() -> tuple[
+        dict[str, list[int]], dict[int, list[int]], dict[int | None, list[Any]]
+    ]:
         named: dict[str, list[int]] = {}
         zeros_dropped: dict[int, list[int]] = {}
         for candidate in agent.store.candidates(agent.name):
@@ -1340,7 +1342,7 @@ def _trial_by_label(agent: Any, trials: Sequence[Any]) -> Callable[[str], str]:
                 named.setdefault(label, []).append(candidate.index)
                 if (number := _digits(label)) is not None:
                     zeros_dropped.setdefault(number, []).append(candidate.index)
-        by_candidate: dict[int, list[Any]] = {}
+        by_candidate: dict[int | None, list[Any]] = {}
         for trial in trials:  # proposal order: the latest last
             by_candidate.setdefault(trial.candidate, []).append(trial)
         return named, zeros_dropped, by_candidate
@@ -1457,10 +1459,12 @@ def _check_samples(
                 expected = trial.parameters.get(name)
             else:
                 continue  # formula, strategy, model_version, acquisition_value: not the sample
+            if expected is None:
+                continue
             same = _written_as(cell, expected) or (
                 column == "label" and _zeros_dropped(cell, str(expected), labels)
             )
-            if expected is not None and not same:
+            if not same:
                 raise CommandError(
                     f"{path}: {where}: {column} {cell!r} is not trial {trial.id}'s "
                     f"({expected!r}): were rows mixed up? Nothing was stored"
@@ -1898,9 +1902,8 @@ def _count(n: int, noun: str) -> str:
 TRIAL_FILTER_HELP = (
     "OPTIMADE filter, as the API's /campaigns/{name}/trials takes: status, batch, strategy, "
     "model_version, candidate, label, acquisition_value, claimed_by, reason, "
-    "parameters.<name>; a result's "
-    "values.<outcome> and feasible; a composition's elements, nelements, "
-    "chemical_formula_reduced, fraction.<element>."
+    "parameters.<name>; a result's values.<outcome> and feasible; a composition's "
+    "elements, nelements, chemical_formula_reduced, fraction.<element>."
 )
 
 
