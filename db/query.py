@@ -87,7 +87,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "pressure_gpa": "conditions.pressure_gpa",
         "pressure_gpa_low": "conditions.pressure_gpa_low",
         "pressure_gpa_high": "conditions.pressure_gpa_high",
-        "field_t": "conditions.field_t",  # the magnetic field it was read in (T); none: 0
+        "field_t": "conditions.field_t",  # the field it was read in (T); none in zero field
         "uncertainty": "uncertainty",
     },
     "papers": {
