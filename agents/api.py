@@ -1137,14 +1137,21 @@ class Service:
 
     @access("read")
     def list_campaigns(
-        self, response: Response, limit: Limit = 100, offset: Offset = 0
+        self,
+        response: Response,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        status: Annotated[
+            Literal["active", "closed"] | None,
+            Query(description="Only the campaigns still running (`active`) or `closed`."),
+        ] = None,
     ) -> list[dict[str, Any]]:
         """Campaigns with their objectives and settings, oldest first, a page at a time.
 
-        `X-Total-Count` gives how many campaigns there are; `X-Limit` and `X-Offset` the
-        page.
+        `X-Total-Count` gives how many campaigns there are (of `status`, where given);
+        `X-Limit` and `X-Offset` the page.
         """
-        counted(response, self.store.campaign_count(), limit, offset)
+        counted(response, self.store.campaign_count(status), limit, offset)
         return [
             {
                 "name": c.name,
@@ -1154,7 +1161,7 @@ class Service:
                 "settings": asdict(c.settings),
                 "created_at": iso(c.created_at),
             }
-            for c in self.store.campaigns(offset, limit)
+            for c in self.store.campaigns(offset, limit, status)
         ]
 
     @access("admin")

@@ -134,6 +134,19 @@ MAX_POOL_SIZE = 100_000
 POOL_CHUNK = 5_000
 
 
+def _with_status(status: str | None) -> dict[str, Any]:
+    """The campaign query of a listing's ``status``: any, or :data:`ACTIVE` or :data:`CLOSED`.
+
+    Raises:
+        ValueError: ``status: ...`` for another one.
+    """
+    if status is None:
+        return {}
+    if status not in (ACTIVE, CLOSED):
+        raise ValueError(f"status: {status!r} is not one of {ACTIVE}, {CLOSED}")
+    return {"status": CLOSED} if status == CLOSED else {"status__ne": CLOSED}  # also unset
+
+
 def _giver(instrument: str | None, operator: bool) -> str:
     """What a give-up records as who did it (``given_up_by``)."""
     if instrument is not None:
@@ -512,12 +525,16 @@ class CampaignStore:
         """Load a campaign by name (raises :class:`CampaignNotFoundError`)."""
         return _campaign_of(self._document(name))
 
-    def campaigns(self, offset: int = 0, limit: int | None = None) -> list[Campaign]:
+    def campaigns(
+        self, offset: int = 0, limit: int | None = None, status: str | None = None
+    ) -> list[Campaign]:
         """Campaigns, oldest first: all, or the page of ``limit`` after ``offset``.
 
         The page is cut by the database, so a listing reads no more than it shows.
+        ``status`` (:data:`ACTIVE` or :data:`CLOSED`) keeps those alone.
         """
-        found = CampaignDocument.objects.order_by("created_at", "id").skip(offset)
+        found = CampaignDocument.objects(**_with_status(status))
+        found = found.order_by("created_at", "id").skip(offset)
         if limit is not None:
             found = found.limit(limit) if limit > 0 else found.none()  # MongoDB: 0 is all
         return [_campaign_of(d) for d in found]
@@ -526,9 +543,9 @@ class CampaignStore:
         """The names of all campaigns, read without loading any (cheap, and never refused)."""
         return {d["name"] for d in CampaignDocument.objects.only("name").as_pymongo()}
 
-    def campaign_count(self) -> int:
-        """How many campaigns there are, open and closed."""
-        return CampaignDocument.objects.count()
+    def campaign_count(self, status: str | None = None) -> int:
+        """How many campaigns there are, open and closed, or of one ``status``."""
+        return CampaignDocument.objects(**_with_status(status)).count()
 
     def ensure_open(self, name: str) -> None:
         """Refuse new work on a closed campaign.

@@ -875,10 +875,14 @@ def _names_acquisition(strategy: str) -> bool:
 
 
 @campaign_app.command("list")
-def campaign_list() -> None:
-    """List campaigns."""
-    with errors():
-        campaigns = store().campaigns()
+def campaign_list(
+    status: Annotated[
+        str | None, typer.Option(help="Only the campaigns still running (active) or closed.")
+    ] = None,
+) -> None:
+    """List campaigns, oldest first."""
+    with errors({"status": "--status"}):
+        campaigns = store().campaigns(status=status)
     table = Table()
     # a name is typed back whole: it keeps its width, the other columns fold
     widest = max((len(c.name) for c in campaigns), default=4)

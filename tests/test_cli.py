@@ -351,6 +351,13 @@ def test_a_closed_campaign_is_shown_closed_and_hands_out_no_more_work(cli: CliRu
     shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
     assert shown["status"] == "closed" and shown["trials"]["abandoned"] == 3
     assert "closed" in _ok(cli, "campaign", "list")
+    _ok(cli, "campaign", "create", "next", "--from-olympus", str(OLYMPUS))
+    running = _ok(cli, "campaign", "list", "--status", "active")
+    assert "next" in running and "opv" not in running
+    ended = _ok(cli, "campaign", "list", "--status", "closed")
+    assert "opv" in ended and "next" not in ended
+    odd = cli.invoke(app, ["campaign", "list", "--status", "done"])
+    assert odd.exit_code == 1 and "--status: 'done' is not one of active, closed" in odd.output
     late = ("campaign", "observe", "opv", "--trial", first["trial_id"], "--value", "degradation=1")
     refused = cli.invoke(app, list(late))
     assert refused.exit_code == 1 and "abandoned (campaign closed)" in refused.output

@@ -192,3 +192,21 @@ def test_a_failed_claim_on_a_campaign_closed_meanwhile_leaves_nothing_waiting(
         agent.claim("robot-a", count=3)  # leases 2, proposes, fails: gives the 2 back
     trials = agent.status().trials
     assert (trials["proposed"], trials["running"], trials["abandoned"]) == (0, 0, 2)
+
+
+def test_the_campaign_listing_keeps_one_status_where_asked(
+    store: CampaignStore, photo_pce10_campaign: CampaignAgent
+) -> None:
+    CampaignDocument.objects(name=photo_pce10_campaign.name).update(unset__status=True)  # older
+    secret, _ = create_token("lister", "researcher")
+    headers = {"Authorization": f"Bearer {secret}"}
+    with TestClient(create_app()) as api:
+        url = "/api/v1/campaigns"
+        active = api.get(url, params={"status": "active"}, headers=headers)
+        assert [c["name"] for c in active.json()] == [photo_pce10_campaign.name]
+        assert active.headers["X-Total-Count"] == "1"
+        photo_pce10_campaign.close()
+        closed = api.get(url, params={"status": "closed"}, headers=headers)
+        assert [c["name"] for c in closed.json()] == [photo_pce10_campaign.name]
+        assert api.get(url, params={"status": "active"}, headers=headers).json() == []
+        assert api.get(url, params={"status": "done"}, headers=headers).status_code == 422
