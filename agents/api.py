@@ -1287,7 +1287,9 @@ class Service:
         Example: `filter=batch="b0003"&sort=-acquisition_value`, a batch's trials, the
         most promising first. Filterable: id, status, batch, strategy, model_version,
         candidate, label, acquisition_value, claimed_by, reason (why a trial failed or
-        was given up: `reason = "campaign closed"`) and each parameter's value. A parameter
+        was given up: `reason = "campaign closed"`), created_at and updated_at (ISO 8601,
+        UTC unless an offset says: `created_at > "2026-12-07T09:00:00Z"`) and each
+        parameter's value. A parameter
         is `parameters.<name>`, its name written as an outcome's is (`Temperature (C)`:
         `parameters.temperature_c`, a composition's `Fe`: `parameters.fe`): a number,
         or one of a categorical's choices (`parameters.solvent = "water"`). It sorts
@@ -1322,7 +1324,8 @@ class Service:
         """Measurements, filtered with OPTIMADE (`source="xrd-2" AND values.pce > 9`).
 
         Example: `sort=-values.pce&limit=10`, the ten best results. Filterable:
-        trial_id, source, idempotency_key and each outcome's value. An outcome is
+        trial_id, source, idempotency_key, received_at (ISO 8601, UTC unless an offset
+        says: `received_at >= "2026-12-07"`) and each outcome's value. An outcome is
         `values.<name>`: its name in lower case, each run of characters other than a-z
         and 0-9 written `_` (`Tc`: `values.tc`, `band gap`: `values.band_gap`,
         `PCE (AM1.5)`: `values.pce_am1_5`); values are numbers. With outcome constraints
@@ -1474,7 +1477,8 @@ class Service:
         """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`).
 
         An element's molar fraction is `fraction.<element>`, its symbol in lower case:
-        `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material without Fe).
+        `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material without Fe). When
+        one was registered is `created_at`, ISO 8601: `created_at >= "2026-12-01"`.
         """
         found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
         return listing([asdict(m) for m in found], total, limit, offset, fmt, MATERIAL_COLUMNS)
@@ -1528,8 +1532,8 @@ class Service:
     ) -> Response:
         """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`).
 
-        Filterable: id, key, doi, title, year, journal and source (the file it was read
-        from: `source ENDS WITH ".pdf"`).
+        Filterable: id, key, doi, title, year, journal, source (the file it was read
+        from: `source ENDS WITH ".pdf"`) and ingested_at (`ingested_at >= "2026-12-01"`).
         """
         rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
         return listing(rows, total, limit, offset, fmt, PAPER_COLUMNS)

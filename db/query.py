@@ -22,6 +22,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import lru_cache, partial
 from typing import Any
 
@@ -47,6 +48,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "chemical_formula_reduced": "formula_alphabetical",
         "chemical_formula_descriptive": "formula_descriptive",  # as registered
         "chemsys": "chemsys",
+        "created_at": "created_at",  # when it was registered
     },
     "trials": {
         "id": "_id",
@@ -59,11 +61,14 @@ FIELDS: dict[str, dict[str, str]] = {
         "acquisition_value": "acquisition_value",
         "claimed_by": "claimed_by",
         "reason": "reason",  # why it failed or was given up ("campaign closed")
+        "created_at": "created_at",  # when it was proposed
+        "updated_at": "updated_at",  # its last change of status or lease
     },
     "measurements": {
         "trial_id": "trial",
         "source": "source",
         "idempotency_key": "idempotency_key",
+        "received_at": "received_at",
     },
     "records": {
         "id": "_id",  # what a model's record_ids name
@@ -89,6 +94,8 @@ FIELDS: dict[str, dict[str, str]] = {
         "pressure_gpa_high": "conditions.pressure_gpa_high",
         "field_t": "conditions.field_t",  # the field it was read in (T); none in zero field
         "uncertainty": "uncertainty",
+        "created_at": "created_at",  # first read
+        "updated_at": "updated_at",  # a source added or removed, a rejection set or lifted
     },
     "papers": {
         "id": "_id",
@@ -98,6 +105,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "year": "year",
         "journal": "journal",
         "source": "source",  # the file it was read from
+        "ingested_at": "ingested_at",
     },
 }
 
@@ -124,6 +132,7 @@ KINDS: dict[str, str] = {
         ),
         "number",
     ),
+    **dict.fromkeys(("created_at", "updated_at", "received_at", "ingested_at"), "time"),
     "elements": "element",
     "status": "status",
     "id": "id",
@@ -1766,6 +1775,8 @@ def _operand(name: str, kind: str, value: Any) -> Any:
         if not number:
             raise FilterError(f"filter: {name}: {value!r} is not a number")
         return value
+    if kind == "time":
+        return _time(name, value)
     if not isinstance(value, str):
         raise FilterError(f"filter: {name}: {value!r} is not a string")
     if kind == "element" and not Element.is_valid_symbol(value):
@@ -1784,3 +1795,26 @@ def _operand(name: str, kind: str, value: Any) -> Any:
     if kind == "paper":  # a key, or a DOI however written: its paper's key
         return paper_key(value)
     return value
+
+
+def _time(name: str, value: Any) -> datetime:
+    """An ISO 8601 date or time as times are stored: UTC, without an offset.
+
+    A time without an offset is UTC, as every stored time is; a date is its midnight, so
+    ``received_at >= "2026-12-07" AND received_at < "2026-12-08"`` is one day's results.
+
+    Raises:
+        FilterError: naming the field, for an operand that is no ISO 8601 date or time.
+    """
+    try:
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except ValueError:
+        moment = None
+    if moment is None:
+        raise FilterError(
+            f"filter: {name}: {value!r} is not a time; write an ISO 8601 date or time in "
+            'double quotes, UTC unless an offset says: "2026-12-07", "2026-12-07T09:30:00Z"'
+        )
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment

@@ -1905,8 +1905,9 @@ def _count(n: int, noun: str) -> str:
 
 TRIAL_FILTER_HELP = (
     "OPTIMADE filter, as the API's /campaigns/{name}/trials takes: status, batch, strategy, "
-    "model_version, candidate, label, acquisition_value, claimed_by, reason, "
-    "parameters.<name>; a result's values.<outcome> and feasible; a composition's "
+    "model_version, candidate, label, acquisition_value, claimed_by, reason, created_at, "
+    'updated_at (ISO 8601, UTC: created_at > "2026-12-07"), parameters.<name>; a '
+    "result's values.<outcome> and feasible; a composition's "
     "elements, nelements, chemical_formula_reduced, fraction.<element>."
 )
 

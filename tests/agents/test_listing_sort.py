@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from agents.api import create_app
 from db import CampaignStore
+from db.documents import MeasurementDocument, TrialDocument
 from discovery.domain import (
     Campaign,
     CampaignSettings,
@@ -111,7 +113,8 @@ def test_measurements_are_filtered_by_their_values(
         ("values > 1", "filter: values holds a value per outcome: compare one, values.<outcome>"),
         (
             "voc > 1",
-            "use one of ['feasible', 'idempotency_key', 'source', 'trial_id', 'values.<outcome>']",
+            "use one of ['feasible', 'idempotency_key', 'received_at', 'source', 'trial_id', "
+            "'values.<outcome>']",
         ),
     ],
 )
@@ -120,6 +123,28 @@ def test_a_filter_on_values_that_cannot_apply_is_a_400_naming_it(
 ) -> None:
     response = api.get(f"{URL}/measurements", params={"filter": text}, headers=reader)
     assert response.status_code == 400 and message in response.json()["detail"]
+
+
+def test_results_and_trials_are_filtered_by_when_they_came(
+    api: TestClient, reader: dict[str, str], cells: list[Trial]
+) -> None:
+    for i, trial in enumerate(cells):  # result i came on 1 + i December, at noon UTC
+        noon = datetime(2026, 12, 1 + i, 12)
+        TrialDocument.objects(id=trial.id).update(set__created_at=noon - timedelta(days=1))
+        MeasurementDocument.objects(trial=trial.id).update(set__received_at=noon)
+    assert _keys(
+        api, reader, filter='received_at >= "2026-12-02" AND received_at < "2026-12-04"'
+    ) == [1, 2]
+    # 13:00 at UTC+2 is 11:00 UTC, before the second result's noon
+    assert _keys(api, reader, filter='received_at < "2026-12-02T13:00:00+02:00"') == [0]
+    assert _keys(api, reader, filter='received_at > "2026-12-05T11:59:59Z"') == [4]
+    proposed = _get(api, reader, "trials", filter='created_at < "2026-12-01"')["data"]
+    assert [row["id"] for row in proposed] == [str(cells[0].id)]
+    for text in ('received_at > "yesterday"', "received_at > 5"):
+        response = api.get(f"{URL}/measurements", params={"filter": text}, headers=reader)
+        assert response.status_code == 400
+        assert "filter: received_at:" in response.json()["detail"]
+        assert "is not a time; write an ISO 8601 date or time" in response.json()["detail"]
 
 
 def test_the_best_results_come_first_and_ties_in_the_order_received(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -32,6 +33,48 @@ def test_batch_is_text_as_trials_store_it() -> None:
     assert optimade_to_mongo('batch="b0001"', "trials") == {"batch": {"$eq": "b0001"}}
     with pytest.raises(FilterError, match="batch: 1 is not a string"):
         optimade_to_mongo("batch=1", "trials")
+
+
+@pytest.mark.parametrize(
+    ("resource", "field"),
+    [
+        ("materials", "created_at"),
+        ("trials", "created_at"),
+        ("trials", "updated_at"),
+        ("measurements", "received_at"),
+        ("records", "created_at"),
+        ("records", "updated_at"),
+        ("papers", "ingested_at"),
+    ],
+)
+def test_times_are_read_as_stored_utc_without_an_offset(resource: str, field: str) -> None:
+    """A date is its midnight, a time without an offset UTC, one with an offset converted."""
+    query = optimade_to_mongo(
+        f'{field} >= "2026-12-07" AND {field} < "2026-12-07T09:30:00+02:00" '
+        f'OR {field} = "2026-12-07T03:00:00Z"',
+        resource,
+    )
+    window = [
+        {field: {"$gte": datetime(2026, 12, 7)}},
+        {field: {"$lt": datetime(2026, 12, 7, 7, 30)}},
+    ]
+    assert query == {"$or": [{"$and": window}, {field: {"$eq": datetime(2026, 12, 7, 3)}}]}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('created_at > "yesterday"', "created_at: 'yesterday' is not a time; write an ISO 8601"),
+        ('created_at > "07/12/2026"', "created_at: '07/12/2026' is not a time"),
+        ("created_at > 2026", "created_at: 2026 is not a time"),
+        ('created_at CONTAINS "2026"', "created_at is not text: CONTAINS"),
+    ],
+)
+def test_a_time_that_is_no_iso_8601_text_is_refused_naming_the_field(
+    text: str, message: str
+) -> None:
+    with pytest.raises(FilterError, match=re.escape(message)):
+        optimade_to_mongo(text, "records")
 
 
 @pytest.mark.parametrize(
@@ -577,7 +620,9 @@ def test_a_parameter_is_named_only_on_trials_and_of_the_campaign_given() -> None
         FilterError, match=re.escape("'parameters.fe' cannot be filtered on for measurements")
     ):
         optimade_to_mongo("parameters.fe > 0", "measurements", parameters=PARAMETERS)
-    with pytest.raises(FilterError, match=re.escape("'strategy', 'parameters.<parameter>']")):
+    with pytest.raises(
+        FilterError, match=re.escape("'strategy', 'updated_at', 'parameters.<parameter>']")
+    ):
         _trials("temperature > 1")
 
 
