@@ -69,6 +69,7 @@ from agents.pools import (
 from agents.serialize import (
     csv_cells,
     iso,
+    material_json,
     measurement_json,
     outcomes_json,
     status_json,
@@ -669,6 +670,10 @@ SORT_MEASUREMENTS = (
     f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['measurements'])}, "
     "or an outcome, `values.<outcome>` (`-values.pce`: best first where larger is better). "
     "Default: the order received, which also breaks ties."
+)
+SORT_MATERIALS = (
+    f"Fields, `-field` for descending, comma-separated: {', '.join(ORDERS['materials'])} "
+    "(`formula`, the default, is unique and breaks ties): `nelements,formula`, `-created_at`."
 )
 MATERIAL_COLUMNS = tuple(f.name for f in fields(Material))
 
@@ -1472,7 +1477,12 @@ class Service:
 
     @access("read")
     def list_materials(
-        self, filter: Filter = "", limit: Limit = 100, offset: Offset = 0, fmt: Format = "json"
+        self,
+        filter: Filter = "",
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+        sort: Annotated[str, Query(max_length=200, description=SORT_MATERIALS)] = "formula",
     ) -> Response:
         """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`).
 
@@ -1480,8 +1490,10 @@ class Service:
         `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material without Fe). When
         one was registered is `created_at`, ISO 8601: `created_at >= "2026-12-01"`.
         """
-        found, total = page_materials(optimade_to_mongo(filter, "materials"), limit, offset)
-        return listing([asdict(m) for m in found], total, limit, offset, fmt, MATERIAL_COLUMNS)
+        query, order = optimade_to_mongo(filter, "materials"), mongo_sort(sort, "materials")
+        found, total = page_materials(query, limit, offset, order)
+        rows = [material_json(m) for m in found]
+        return listing(rows, total, limit, offset, fmt, MATERIAL_COLUMNS)
 
     @access("read")
     def list_records(
@@ -1740,7 +1752,7 @@ class Service:
         """
         material, created = add_material(read_formula(body.formula), body.structure)
         response.status_code = 201 if created else 200
-        return asdict(material)
+        return material_json(material)
 
 
 @access("public")

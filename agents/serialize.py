@@ -9,7 +9,7 @@ from typing import Any
 from agents.campaign import CampaignStatus, Observation
 from db.convert import iso
 from discovery.compositions import formula_of
-from discovery.domain import Campaign, Measurement, Trial
+from discovery.domain import Campaign, Material, Measurement, Trial
 from discovery.spaces import SearchSpace
 
 
@@ -43,6 +43,11 @@ def measurement_json(measurement: Measurement) -> dict[str, Any]:
     data["received_at"] = iso(measurement.received_at)
     data["corrections"] = corrections_json(measurement)
     return data
+
+
+def material_json(material: Material) -> dict[str, Any]:
+    """A material as JSON (``created_at`` ISO 8601, UTC)."""
+    return asdict(material) | {"created_at": iso(material.created_at)}
 
 
 def corrections_json(measurement: Measurement) -> list[dict[str, Any]]:

@@ -16,6 +16,7 @@ from mongoengine import NotUniqueError, ValidationError
 from pymongo.errors import DuplicateKeyError
 
 from db.documents import MaterialDocument
+from db.query import DEFAULT_ORDERS, SortKey
 from discovery.domain import Material
 
 logger = logging.getLogger(__name__)
@@ -33,6 +34,7 @@ def material_from_document(document: MaterialDocument) -> Material:
         formula_descriptive=document.formula_descriptive or document.formula,
         structure=plain_data(document.structure) if document.structure else None,
         id=str(document.id),
+        created_at=document.created_at,
     )
 
 
@@ -304,10 +306,25 @@ def fill_material_fractions() -> None:
             )
 
 
-def page_materials(query: dict[str, Any], limit: int, offset: int) -> tuple[list[Material], int]:
-    """Materials matching a MongoDB query (from :func:`db.query.optimade_to_mongo`)."""
-    found = MaterialDocument.objects(__raw__=query).order_by("formula")
-    return [material_from_document(d) for d in found.skip(offset).limit(limit)], found.count()
+def page_materials(
+    query: dict[str, Any],
+    limit: int,
+    offset: int,
+    order: Sequence[SortKey] = DEFAULT_ORDERS["materials"],
+) -> tuple[list[Material], int]:
+    """A page of the materials matching a query, and how many match.
+
+    Args:
+        query: A MongoDB query (from :func:`db.query.optimade_to_mongo`).
+        limit: Most materials returned.
+        offset: Materials skipped first.
+        order: Stored fields and directions (:func:`db.query.mongo_sort`), ending in a
+            unique one; by default by formula.
+    """
+    found = MaterialDocument.objects(__raw__=query)
+    keys = [f"-{key}" if way < 0 else str(key) for key, way in order]
+    page = found.order_by(*keys).skip(offset).limit(limit)
+    return [material_from_document(d) for d in page], found.count()
 
 
 def known_formulas(elements: Sequence[str]) -> set[str]:

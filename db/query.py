@@ -241,6 +241,13 @@ ORDERS: dict[str, dict[str, str]] = {
         "label": "label",
     },
     "measurements": {"received_at": "received_at", "source": "source", "trial_id": "trial"},
+    "materials": {
+        "formula": "formula",  # as matloop names it (pymatgen's order: Fe2O3, LiFePO4)
+        "chemical_formula_reduced": "formula_alphabetical",
+        "nelements": "nelements",
+        "chemsys": "chemsys",
+        "created_at": "created_at",
+    },
 }
 
 #: Each resource's listing order, which also breaks every sort's ties: unique at the end,
@@ -248,6 +255,7 @@ ORDERS: dict[str, dict[str, str]] = {
 DEFAULT_ORDERS: dict[str, tuple[tuple[str, int], ...]] = {
     "trials": (("sequence", 1),),
     "measurements": (("received_at", 1), ("_id", 1)),
+    "materials": (("formula", 1),),  # unique
 }
 
 #: One sort key: a stored field's path, or an expression (an outcome whose name holds a
@@ -580,7 +588,7 @@ def mongo_sort(
         text: Comma-separated keys, each a name of :data:`ORDERS`, (measurements)
             ``values.<outcome>`` or (trials) ``parameters.<parameter>``, ``-`` first for
             descending; empty: the listing's order.
-        resource: ``trials`` or ``measurements``.
+        resource: ``trials``, ``measurements`` or ``materials``.
         outcomes: The campaign's outcome names.
         parameters: The campaign's parameters (``space.parameters``).
 

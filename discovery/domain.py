@@ -561,6 +561,8 @@ class Material:
         formula_descriptive: OPTIMADE ``chemical_formula_descriptive``: the formula as it
             was registered, whitespace collapsed (``La1.85Sr0.15CuO4``).
         structure: pymatgen ``Structure.as_dict()``, if known.
+        id: Its database id, once stored.
+        created_at: When it was registered (UTC), once stored.
     """
 
     formula: str
@@ -571,6 +573,7 @@ class Material:
     formula_descriptive: str | None = None
     structure: dict[str, Any] | None = None
     id: str | None = None
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)

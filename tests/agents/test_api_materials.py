@@ -7,6 +7,7 @@ import io
 import json
 import math
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from typing import Any, cast
 
 import pytest
@@ -148,3 +149,34 @@ def test_an_invalid_structure_is_a_422_naming_it_and_stores_nothing(
     assert MaterialDocument.objects.count() == 0
     listed = api.get("/api/v1/materials", headers=admin)
     assert listed.status_code == 200 and listed.json()["data"] == []
+
+
+def test_materials_are_sorted_and_filtered_by_when_they_were_registered(
+    api: TestClient, admin: dict[str, str]
+) -> None:
+    for day, formula in enumerate(["MgB2", "Fe2O3", "LiFePO4", "Cu"], start=1):
+        api.post("/api/v1/materials", json={"formula": formula}, headers=admin)
+        MaterialDocument.objects(formula=formula).update(set__created_at=datetime(2026, 12, day))
+
+    def formulas(**params: Any) -> list[str]:
+        response = api.get("/api/v1/materials", params=params, headers=admin)
+        assert response.status_code == 200, response.text
+        return [row["formula"] for row in response.json()["data"]]
+
+    assert formulas() == ["Cu", "Fe2O3", "LiFePO4", "MgB2"]  # by formula, the default
+    assert formulas(sort="-created_at") == ["Cu", "LiFePO4", "Fe2O3", "MgB2"]
+    assert formulas(sort="-nelements") == ["LiFePO4", "Fe2O3", "MgB2", "Cu"]  # ties by formula
+    assert formulas(sort="nelements,-formula") == ["Cu", "MgB2", "Fe2O3", "LiFePO4"]
+    # OPTIMADE's spelling: B2Mg, Cu, Fe2O3, FeLiO4P
+    assert formulas(sort="chemical_formula_reduced") == ["MgB2", "Cu", "Fe2O3", "LiFePO4"]
+    assert formulas(filter='created_at >= "2026-12-02" AND created_at < "2026-12-04"') == [
+        "Fe2O3",
+        "LiFePO4",
+    ]
+    (row,) = api.get(
+        "/api/v1/materials", params={"filter": 'chemsys = "Cu"'}, headers=admin
+    ).json()["data"]
+    assert row["created_at"] == "2026-12-04T00:00:00.000Z"
+    response = api.get("/api/v1/materials", params={"sort": "mass"}, headers=admin)
+    assert response.status_code == 400
+    assert "sort: 'mass' is not a field to sort materials by; use one of formula," in response.text
