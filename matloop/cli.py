@@ -1948,6 +1948,7 @@ def campaign_export(
     from db.convert import iso
     from discovery.compositions import element_fractions
 
+    format = format.lower()  # CSV, as a file's extension may be written
     with errors():
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")

@@ -390,6 +390,7 @@ def literature_records(
     from db.literature import resolve_paper_key
     from matloop.cli import CommandError, err, errors
 
+    format = format.lower()  # CSV, as a file's extension may be written
     with errors():
         if format not in {"csv", "json"}:
             raise CommandError(f"--format: expected csv or json, got {format!r}")
@@ -521,6 +522,7 @@ def literature_papers(
     """
     from matloop.cli import CommandError, err, errors
 
+    format = format.lower()  # CSV, as a file's extension may be written
     with errors():
         if format not in {"table", "json", "csv"}:
             raise CommandError(f"--format: expected table, json or csv, got {format!r}")

@@ -47,7 +47,7 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
     assert shown["measurements"] == 2
     assert shown["best"]["values"] == {"degradation": 0.05}
 
-    exported = _ok(cli, "campaign", "export", "opv", "--format", "csv")
+    exported = _ok(cli, "campaign", "export", "opv", "--format", "Csv")  # any case
     rows = list(csv.DictReader(io.StringIO(exported)))
     assert len(rows) == 3
     assert {"claimed_by", "reason", "units"} <= set(rows[0])

@@ -570,7 +570,9 @@ def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
     none = cli.invoke(app, ["literature", "papers", "--year", "1900"])
     assert none.exit_code == 0 and "no paper matches" in none.stderr
     written = tmp_path / "papers.csv"
-    out = cli.invoke(app, ["literature", "papers", "--format", "csv", "--output", str(written)])
+    out = cli.invoke(
+        app, ["literature", "papers", "--format", "CSV", "--output", str(written)]
+    )  # any case
     assert out.exit_code == 0 and f"wrote 2 papers to {written}" in " ".join(out.output.split())
     assert len(list(csv.DictReader(written.open()))) == 2
     for options, said in (
