@@ -858,8 +858,9 @@ def _strategy(
         store()  # the policy is read from the model registry
     try:
         planner = strategy_planner(strategy)
-        # a policy's version in full, as the campaign stores it, however it was shortened
-        return (planner.name if strategy.startswith(STRATEGY_PREFIX) else strategy), planner
+        # as the campaign stores it: a policy's version in full, however it was shortened,
+        # and the other strategies' parts in one order (gp+warp+qucb is gp+qucb+warp)
+        return planner.name, planner
     except (ValueError, LookupError) as error:
         option = "--acquisition" if acquisition is not None else "--strategy"
         raise CommandError(f"{option}: {error}") from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
 from agents.api import create_app
+from agents.campaign import trial_strategy
 from agents.policies import full_policy_version, load_policy, policy_planner, register_policy
 from db import CampaignStore, disconnect
 from db.models import describe_model_record, list_model_records, register_model
@@ -110,6 +112,22 @@ def test_a_campaign_hunting_the_top_runs_and_records_its_strategy(
     strategies = [t.strategy for t in store.trials("opv-top")]
     assert strategies == ["random"] * 6 + ["gp+top+iwarp+warp"] * 4
     assert status.measurements == 10
+
+
+def test_a_strategy_written_in_any_order_is_stored_as_its_trials_name_it(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset
+) -> None:
+    settings = CampaignSettings("gp+warp+top+iwarp", initial=6, batch_size=2, seed=0)
+    agent = CampaignAgent.from_dataset(store, "opv-order", photo_pce10_dataset, settings)
+    campaign = store.get("opv-order")
+    assert campaign.settings.strategy == "gp+top+iwarp+warp"
+    run(agent, LookupOracle.from_candidates(store.candidates("opv-order")), 2)
+    query = store.trial_query(campaign, 'strategy = "gp+top+iwarp+warp"')
+    guided, total = store.page_trials("opv-order", query, 100, 0)
+    assert total == 4 and all(t.strategy == "gp+top+iwarp+warp" for t in guided)
+    # a campaign stored before strategies were stored in one order: its trials' name
+    as_written = replace(campaign, settings=replace(campaign.settings, strategy="gp+warp+qucb"))
+    assert trial_strategy(as_written) == "gp+qucb+warp"
 
 
 def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(
