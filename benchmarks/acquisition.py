@@ -104,7 +104,7 @@ from benchmarks.scripts import sibling  # noqa: E402
 from discovery.acquisition import PLUGIN_GROUP  # noqa: E402
 from discovery.campaign_models import SURROGATE_PLUGIN_GROUP  # noqa: E402
 from discovery.datasets import PoolDataset, load_csv, load_olympus  # noqa: E402
-from discovery.domain import Direction  # noqa: E402
+from discovery.domain import RECOMMENDED_STRATEGY, Direction  # noqa: E402
 from discovery.metrics import (  # noqa: E402
     acceleration_factor,
     enhancement_factor,
@@ -150,7 +150,7 @@ SPECIAL_STRATEGIES = ("oracle", "rl", "gp+prior")
 #: mean, not only the last three) was chosen over the endgame on development tasks that
 #: are not these sets (acquisition_synthetic.py: 1.162x botorch against 1.124x, 7 tasks x
 #: 20 seeds), before it ran here.
-DEFAULT = "gp+top+iwarp+warp+believer"
+DEFAULT = RECOMMENDED_STRATEGY
 MULTI_POOL = 600
 
 

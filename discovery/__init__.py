@@ -18,6 +18,7 @@ _EXPORTS = {
     "Measurement": "domain",
     "ModelArtifact": "domain",
     "Objective": "domain",
+    "RECOMMENDED_STRATEGY": "domain",
     "Trial": "domain",
     "TrialStatus": "domain",
     "CategoricalParameter": "spaces",
@@ -37,6 +38,12 @@ _EXPORTS = {
     "RandomPlanner": "planners",
     "Suggestion": "planners",
     "make_planner": "planners",
+    # extension points: a surrogate or an acquisition of one's own (also by entry point)
+    "SurrogateInputs": "campaign_models",
+    "SurrogateSpec": "campaign_models",
+    "register_surrogate": "campaign_models",
+    "AcquisitionInputs": "acquisition",
+    "register_acquisition": "acquisition",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -151,13 +151,18 @@ MAX_SEED = 2**43 - 1
 #: results, and a NUL character, which no BSON key holds (results key values by name).
 OUTCOME_NAME = r"^[^$\x00][^\x00]*$"
 
+#: The strategy to choose for one objective over a pool, as benchmarks/acquisition.py
+#: measured it (chosen on development tasks, benchmarks/acquisition_synthetic.py). Not
+#: the default: ``gp`` serves every campaign, with several objectives and constraints too.
+RECOMMENDED_STRATEGY = "gp+top+iwarp+warp+believer"
+
 
 @dataclass(frozen=True)
 class CampaignSettings:
     """How a campaign chooses experiments.
 
     Attributes:
-        strategy: Planner name (``gp`` or ``random``).
+        strategy: Planner name (``gp``, ``random``, :data:`RECOMMENDED_STRATEGY`, ...).
         initial: Number of random experiments before the model takes over.
         batch_size: Experiments proposed per round.
         seed: Seed from which every round's randomness is derived (so resumes repeat).

@@ -22,12 +22,13 @@ from typing import Annotated, Any
 
 import typer
 
+from discovery.domain import RECOMMENDED_STRATEGY
 from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params
 
-#: What a backtest compares unless told: a BoTorch-default GP, and matloop's default
-#: (chosen on benchmarks/results/acquisition_synthetic.md's development tasks); with several
-#: objectives (which ``top`` does not take), the GP's qLogNEHVI.
-DEFAULT_STRATEGIES = ("botorch", "gp+top+iwarp+warp+believer")
+#: What a backtest compares unless told: a BoTorch-default GP, and matloop's recommended
+#: strategy (chosen on benchmarks/results/acquisition_synthetic.md's development tasks);
+#: with several objectives (which ``top`` does not take), the GP's qLogNEHVI.
+DEFAULT_STRATEGIES = ("botorch", RECOMMENDED_STRATEGY)
 DEFAULT_PARETO_STRATEGIES = ("gp",)
 #: Always run as well, as a reference: on a small table or a short run random sampling's
 #: own AF is well above 1 (the first time a level is reached comes early by chance), so

@@ -397,8 +397,9 @@ def campaign_create(
     strategy: Annotated[
         str,
         typer.Option(
-            help="gp, bayesgp, ensemble, gnn, transformer, random, botorch, portfolio, "
-            "gp+top+iwarp+warp+believer, rl:VERSION "
+            help="gp (serves every campaign), bayesgp, ensemble, gnn, transformer, random, "
+            "botorch, portfolio, gp+top+iwarp+warp+believer (recommended for one objective "
+            "over a pool), rl:VERSION "
             "(surrogate[+acquisition][+iwarp][+warp][+endgame|+believer])."
         ),
     ] = "gp",
