@@ -187,15 +187,21 @@ class SurrogateBuilder(Protocol):
     Registered under a name (:func:`register_surrogate`, or an installed package's
     :data:`SURROGATE_PLUGIN_GROUP` entry point), it serves every strategy that names it
     first: ``mine`` (qLogNEI), ``mine+qucb``, ``mine+warp``; with ``gaussian_process``
-    (:class:`SurrogateSpec`) also ``mine+top``, ``mine+top+endgame`` and ``mine+iwarp``.
+    (:class:`SurrogateSpec`) also ``mine+top``, ``mine+top+endgame``, ``mine+top+believer``
+    and ``mine+iwarp``.
 
-    Example:
+    Example (a GP: it honours ``input_warp``, as :class:`SurrogateSpec` asks):
+        >>> from discovery.surrogates import kumaraswamy_warp
         >>> def fit_matern(inputs: SurrogateInputs) -> Model:
         ...     d = inputs.train_X.shape[-1]
+        ...     scale = Normalize(d, bounds=inputs.bounds)
+        ...     if inputs.input_warp:  # +iwarp: warp the [0, 1] inputs too
+        ...         warp = kumaraswamy_warp(inputs.train_X)
+        ...         scale = ChainedInputTransform(normalize=scale, warp=warp)
         ...     gp = SingleTaskGP(
         ...         inputs.train_X,
         ...         inputs.train_Y,
-        ...         input_transform=Normalize(d, bounds=inputs.bounds),
+        ...         input_transform=scale,
         ...         outcome_transform=Standardize(1),
         ...     )
         ...     fit_gpytorch_mll(ExactMarginalLogLikelihood(gp.likelihood, gp))
@@ -236,7 +242,8 @@ class SurrogateSpec:
         gaussian_process: Its models are exact GPs (GPyTorch): they condition on
             believed outcomes (``condition_on_observations``, which ``top`` uses for a
             batch's picks) and the builder honours ``inputs.input_warp``. Strategies
-            with ``top``, ``endgame`` or ``iwarp`` are refused for other surrogates.
+            with ``top``, ``endgame``, ``believer`` or ``iwarp`` are refused for other
+            surrogates.
         weights: What the registry keeps of a fitted model: by default its whole state
             dict (:func:`state_dict_bytes`); a model around a large frozen network may
             keep its fitted part only, or ``b""`` when nothing can be stored.

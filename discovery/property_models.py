@@ -419,11 +419,16 @@ def _member(config: PropertyModelConfig, train: Inputs) -> tuple[str, dict[str, 
         return "roost", {"hidden": hidden or 64}
     if config.kind == "transformer":
         return "transformer", {"width": hidden or 256}
-    return "cgcnn", {"hidden": hidden or 64}
+    if config.kind == "crystal-gnn":
+        return "cgcnn", {"hidden": hidden or 64}
+    # a kind added to KINDS without its network (gp and hybrid never get here)
+    raise ValueError(f"kind: {config.kind!r} has no ensemble member network")
 
 
 class _FeatureGP:
-    """A GP on standardised composition descriptors (exact, or variational when large).
+    """An exact GP on standardised composition descriptors.
+
+    Variational GPs, which models stored before December 2026 may be, still load and predict.
 
     Targets are standardised too, before the GP sees them: the model predicts
     ``(y - y_mean) / y_std``, and :meth:`predict` maps that back to target units.
