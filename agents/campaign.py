@@ -44,6 +44,7 @@ from discovery.domain import (
     PoolRecipe,
     Trial,
     TrialStatus,
+    round_seed,
     same_reading,
 )
 from discovery.metrics import (
@@ -717,7 +718,7 @@ class CampaignAgent:
             n = settings.initial - active if active < settings.initial else settings.batch_size
         if settings.budget is not None:
             n = min(n, settings.budget - active)
-        seed = settings.seed * 1_000_003 + batches
+        seed = round_seed(settings.seed, batches)
         plan = planner.plan(problem, n, seed=seed)
         version = None
         if plan.model is not None:  # registered as the model it is, with its training set

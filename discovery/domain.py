@@ -141,9 +141,18 @@ ALLOWED_TRANSITIONS: dict[TrialStatus, frozenset[TrialStatus]] = {
 }
 
 
-#: The largest campaign seed: round seeds (``seed * 1_000_003 + round``) must stay within
-#: the signed 64 bits that ``torch.manual_seed`` takes, for 10^17 rounds and more.
+#: The largest campaign seed: round seeds (:func:`round_seed`) must stay within the
+#: signed 64 bits that ``torch.manual_seed`` takes, for 10^17 rounds and more.
 MAX_SEED = 2**43 - 1
+
+
+def round_seed(seed: int, round_: int) -> int:
+    """The seed a campaign plans its round ``round_`` (0 first) with: one per round.
+
+    Stored campaigns (:mod:`agents.campaign`) and simulated ones (:mod:`discovery.simulate`)
+    derive their rounds' seeds alike.
+    """
+    return seed * 1_000_003 + round_
 
 
 #: What the name of an outcome or parameter may be: any non-empty text ("band gap",

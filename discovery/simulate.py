@@ -14,7 +14,7 @@ from typing import ClassVar
 import numpy as np
 
 from discovery.datasets import PoolDataset
-from discovery.domain import Objective
+from discovery.domain import Objective, round_seed
 from discovery.planners import Plan, Planner, PlanningProblem, RandomPlanner, Suggestion
 from discovery.spaces import SearchSpace
 
@@ -106,7 +106,7 @@ def simulate(
             of one seed starts from the same ones).
         batch_size: Experiments per round; each batch is measured before the next.
         rounds: Model-guided rounds.
-        seed: Campaign seed; round ``r`` is planned with ``seed * 1_000_003 + r`` as the
+        seed: Campaign seed; round ``r`` is planned with ``round_seed(seed, r)`` as the
             agent does.
         until: Stops the campaign early once it returns True for the order so far.
 
@@ -135,7 +135,7 @@ def simulate(
         )
         chooser: Planner = planner if round_ > 0 else RandomPlanner()
         plan = chooser.plan(
-            problem, initial if round_ == 0 else batch_size, seed * 1_000_003 + round_
+            problem, initial if round_ == 0 else batch_size, round_seed(seed, round_)
         )
         for suggestion in plan.suggestions:
             assert suggestion.candidate is not None  # pool planners always name a candidate
