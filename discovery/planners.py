@@ -1111,7 +1111,8 @@ def make_planner(name: str) -> Planner:
             f"surrogate[+acquisition][+iwarp][+warp][+endgame|+believer] with surrogate in "
             f"{list(surrogates())} and acquisition in {sorted(registered)} (a surrogate or "
             f"acquisition of your own is registered by an installed package's "
-            f"{SURROGATE_PLUGIN_GROUP!r} or {PLUGIN_GROUP!r} entry point)"
+            f"{SURROGATE_PLUGIN_GROUP!r} or {PLUGIN_GROUP!r} entry point); a campaign also "
+            "takes rl:VERSION, a policy trained by matloop model train-policy"
         )
     return GPPlanner(
         surrogate=surrogate,

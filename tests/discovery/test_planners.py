@@ -186,7 +186,7 @@ def test_make_planner_rejects_unknown_names_listing_the_choices() -> None:
     with pytest.raises(
         ValueError,
         match=r"unknown strategy 'bayes'; choose from \['botorch', 'ensemble', 'gnn', 'gp', .*"
-        r"surrogate\[\+acquisition\]\[\+iwarp\]\[\+warp\]",
+        r"surrogate\[\+acquisition\]\[\+iwarp\]\[\+warp\].*a campaign also takes rl:VERSION",
     ):
         make_planner("bayes")
 
