@@ -1486,9 +1486,12 @@ class Service:
     ) -> Response:
         """Materials, filtered with OPTIMADE (`elements HAS ALL "Cu","O" AND nelements<=4`).
 
-        An element's molar fraction is `fraction.<element>`, its symbol in lower case:
-        `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material without Fe). When
-        one was registered is `created_at`, ISO 8601: `created_at >= "2026-12-01"`.
+        Filterable: id, elements, nelements, chemical_formula_reduced (one composition in
+        any spelling: `"Fe4O6"` is Fe2O3), chemical_formula_descriptive (as registered),
+        chemsys (`"Fe-O"`), created_at (when it was registered, ISO 8601: `created_at >=
+        "2026-12-01"`) and each element's molar fraction, `fraction.<element>`, its symbol
+        in lower case: `fraction.fe >= 0.1 AND fraction.fe < 0.3` (0 for a material
+        without Fe).
         """
         query, order = optimade_to_mongo(filter, "materials"), mongo_sort(sort, "materials")
         found, total = page_materials(query, limit, offset, order)

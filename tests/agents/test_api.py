@@ -26,6 +26,7 @@ from db import CampaignStore
 from db.documents import CampaignDocument, MeasurementDocument
 from db.materials import add_material
 from db.models import register_model
+from db.query import FIELDS
 from db.tokens import create_token
 from discovery.domain import (
     Campaign,
@@ -969,6 +970,23 @@ def test_openapi_is_published(api: TestClient) -> None:
     spec = api.get("/openapi.json").json()
     assert "/api/v1/campaigns/{name}/claims" in spec["paths"]
     assert api.get("/health").json() == {"status": "ok"}
+
+
+@pytest.mark.parametrize(
+    ("path", "resource"),
+    [
+        ("/api/v1/campaigns/{name}/trials", "trials"),
+        ("/api/v1/campaigns/{name}/measurements", "measurements"),
+        ("/api/v1/literature/papers", "papers"),
+        ("/api/v1/materials", "materials"),
+    ],
+)
+def test_a_listings_published_description_names_every_field_it_filters(
+    api: TestClient, path: str, resource: str
+) -> None:
+    described = api.get("/openapi.json").json()["paths"][path]["get"]["description"]
+    unnamed = [name for name in FIELDS[resource] if not re.search(rf"\b{name}\b", described)]
+    assert unnamed == [], f"{path}: its description does not name {unnamed}"
 
 
 def test_ready_answers_only_while_the_database_does(
