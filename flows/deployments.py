@@ -23,9 +23,11 @@ Cron schedules read their expression in UTC unless given a time zone (an IANA na
 as ``Europe/Berlin``: :func:`check_timezone`), whose daylight saving time they then
 follow. Interval schedules count from a fixed anchor (:data:`SCHEDULE_ANCHOR`), not
 from the moment a deployment is applied, so restarting ``flows serve`` keeps the
-cadence: an hourly schedule fires on the hour whenever it was (re)started. When serving starts and
-no run of ``run-campaign`` was due within the last interval (the server was down, or
-the schedule is new), :func:`catch_up` starts one at once.
+cadence: an hourly schedule fires on the hour whenever it was (re)started. When serving
+starts and no run of ``run-campaign`` was due since the schedule's last time (the last
+interval, or a cron's last run time) because nothing served it, :func:`catch_up` starts
+one at once; so does a new interval schedule, while a new cron schedule waits for its
+first time. Not when the next run is due within :data:`CATCH_UP_GRACE`: that one does it.
 
 Before anything is applied, serving checks all it was given (the schedule:
 :func:`schedule`), refuses a working directory that would shadow matloop's packages in
@@ -100,6 +102,11 @@ interval that divides a day fires at the same clock times every day.
 
 CATCH_UP_TAG = "catch-up"
 """Tag of a run :func:`catch_up` started (the scheduled ones are ``auto_scheduled``)."""
+
+CATCH_UP_GRACE = datetime.timedelta(seconds=60)
+"""No catch-up run when the schedule's next run is this close: that run does the work,
+where a catch-up still running then would have it cancelled ("Deployment concurrency
+limit reached")."""
 
 WATCH_SETTLE_SECONDS = 60.0
 """Default of ``ingest-literature/<watch>``'s ``settle``: a watched folder's file
@@ -405,8 +412,9 @@ def serve_campaign(
     the working directory (no folder shadows matloop's packages), and that no other
     process serves the deployments now (:func:`flows.serving.check_not_served`). Then
     marks ``Crashed`` the runs a stopped serving process left in flight, with their
-    subflows (:mod:`flows.serving`), and, on an interval schedule of an open campaign,
-    :func:`catch_up`: a run starts at once when none was due within the last interval.
+    subflows (:mod:`flows.serving`), and, for an open campaign, :func:`catch_up`: a run
+    starts at once when none was due since the schedule's last time (see the module's
+    docstring).
 
     The runs connect to the database of this process's settings (``MATLOOP_*``): they
     execute here or in children of this process, which inherit its environment.
@@ -455,15 +463,17 @@ def serve_campaign(
             campaign,
             campaign,
         )
-    if interval is not None and oracle and not closed and not paused:
-        started = catch_up(deployments[0], interval)
-        if started is not None:
-            logger.info(
-                "no run of run-campaign/%s was due in the last %g s: started one now (%s)",
-                campaign,
-                interval,
-                started,
-            )
+    if oracle and not closed and not paused:
+        since, upcoming = schedule_window(cron, interval, timezone)
+        if upcoming - datetime.datetime.now(datetime.UTC) > CATCH_UP_GRACE:
+            started = catch_up(deployments[0], since, missed_only=cron is not None)
+            if started is not None:
+                logger.info(
+                    "no run of run-campaign/%s was due since %s: started one now (%s)",
+                    campaign,
+                    f"{since:%Y-%m-%d %H:%M:%S} UTC",
+                    started,
+                )
     _serve(deployments)
 
 
@@ -492,14 +502,49 @@ def _serve(deployments: list[RunnerDeployment]) -> None:
         settle_on_exit(deployments)
 
 
-def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
-    """Apply ``deployment`` and start a run of it now if none was due in the last interval.
+def schedule_window(
+    cron: str | None,
+    interval: float | None,
+    timezone: str | None = None,
+    now: datetime.datetime | None = None,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """Since when a run of the schedule was due, and when its next one is (both UTC).
+
+    An interval's window is the last interval; a cron's starts a second before its last
+    run time (one that ran on time counts), read in ``timezone`` as Prefect reads it.
+
+    Args:
+        cron: Cron expression, or None for ``interval``.
+        interval: Seconds between runs, or None for ``cron``.
+        timezone: IANA time zone of ``cron`` (default :data:`CRON_TIMEZONE`).
+        now: The present (timezone-aware; now by default).
+    """
+    now = datetime.datetime.now(datetime.UTC) if now is None else now
+    if interval is not None:
+        step = datetime.timedelta(seconds=interval)
+        upcoming = SCHEDULE_ANCHOR + ((now - SCHEDULE_ANCHOR) // step + 1) * step
+        return now - step, upcoming
+    zone = zoneinfo.ZoneInfo(timezone or CRON_TIMEZONE)
+    local = now.astimezone(zone).replace(tzinfo=None)
+    last, upcoming = (
+        croniter(str(cron), local, day_or=True).get_prev(datetime.datetime),
+        croniter(str(cron), local, day_or=True).get_next(datetime.datetime),
+    )
+    since = last.replace(tzinfo=zone) - datetime.timedelta(seconds=1)
+    return since.astimezone(datetime.UTC), upcoming.replace(tzinfo=zone).astimezone(datetime.UTC)
+
+
+def catch_up(
+    deployment: RunnerDeployment, since: datetime.datetime, missed_only: bool = False
+) -> UUID | None:
+    """Apply ``deployment`` and start a run of it now if none was due since ``since``.
 
     With the schedule's fixed anchor a restart keeps the cadence, but a slot that fell
     while nothing served it is lost (pausing on shutdown deletes it, and a new
     deployment's first slot is up to an interval away). So when no run of the deployment
-    (scheduled, manual or an earlier catch-up) was expected to start within the last
-    ``interval`` seconds, one run is created now, tagged :data:`CATCH_UP_TAG`. One at
+    (scheduled, manual or an earlier catch-up) was expected to start since ``since``
+    (:func:`schedule_window`: the last interval, or a cron's last run time), one run is
+    created now, tagged :data:`CATCH_UP_TAG`. One at
     most: a restart loop does not pile them up, since a catch-up run not yet run still
     counts. A run that did not do the interval's work does not count
     (:func:`did_or_will_run`): one crashed (its serving process stopped), cancelled (by
@@ -508,7 +553,10 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
 
     Args:
         deployment: A scheduled deployment (``run-campaign/<campaign>``).
-        interval: Its interval, in seconds.
+        since: The start of the window (timezone-aware).
+        missed_only: Start one only when the schedule was served before (a run of it
+            was expected before ``since``): a cron schedule names its times, so a new
+            one waits for the first, where a new interval starts at once.
 
     Returns:
         The id of the run started, or None when a run was due recently.
@@ -516,18 +564,20 @@ def catch_up(deployment: RunnerDeployment, interval: float) -> UUID | None:
     """
     deployment_id = _applied(deployment.apply())
     now = datetime.datetime.now(datetime.UTC)
-    since = now - datetime.timedelta(seconds=interval)
     with get_client(sync_client=True) as client:
-        recent = client.read_flow_runs(
-            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-            # validated: Prefect's DateTime type, not datetime, is what the fields declare
-            flow_run_filter=FlowRunFilter.model_validate(
-                {"expected_start_time": {"after_": since, "before_": now}}
-            ),
-            sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
-            limit=200,
-        )
-        if any(map(did_or_will_run, recent)):
+
+        def runs(window: dict[str, datetime.datetime], limit: int) -> list[FlowRun]:
+            return client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+                # validated: Prefect's DateTime type, not datetime, is what the fields declare
+                flow_run_filter=FlowRunFilter.model_validate({"expected_start_time": window}),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
+                limit=limit,
+            )
+
+        if any(map(did_or_will_run, runs({"after_": since, "before_": now}, 200))):
+            return None
+        if missed_only and not runs({"before_": since}, 1):
             return None
         run = client.create_flow_run_from_deployment(
             deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]

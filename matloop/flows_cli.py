@@ -208,9 +208,11 @@ def flows_serve(
     results-reported proposes no batch once the campaign has --rounds rounds, so results
     an instrument reports never take a scheduled campaign past its target (--per-run
     paces the scheduled runs only). An interval schedule keeps its times across
-    restarts, and a run starts at once when none was due within the last interval. An
-    interval is 1 s to 366 days; a cron expression has five fields and a run within a
-    year, and is read in UTC unless --timezone names another zone.
+    restarts. A run starts at once when the schedule's last time passed with no run (the
+    worker was down) or the interval schedule is new (a new cron waits for its time),
+    unless the next run is due within a minute. An interval is 1 s to 366 days; a cron
+    expression has five fields and a run within a year, and is read in UTC unless
+    --timezone names another zone.
 
     The runs connect to the database this process is configured for (MATLOOP_MONGODB_URI,
     or the embedded one): no deployment carries the URI, so Prefect never shows it.

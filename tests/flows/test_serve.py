@@ -49,6 +49,7 @@ from flows.deployments import (
     campaign_deployments,
     catch_up,
     literature_deployment,
+    schedule_window,
 )
 from flows.events import SETTLE_SECONDS, emit_results_reported
 from matloop.flows_cli import flows_app
@@ -399,12 +400,48 @@ def _runs_of(deployment_id: uuid.UUID) -> list[FlowRun]:
         )
 
 
+def _hour_ago() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+
+
 def test_catch_up_starts_one_run_when_none_was_due_within_the_interval() -> None:
     # not served: the runs stay scheduled; a campaign name no other test deploys
     run = campaign_deployments(f"catch-up-{uuid.uuid4().hex[:8]}", 2, interval=3600)[0]
-    started = catch_up(run, 3600)
+    started = catch_up(run, _hour_ago())
     assert started is not None
-    assert catch_up(run, 3600) is None  # a restart right after: the run is there already
+    assert catch_up(run, _hour_ago()) is None  # a restart right after: the run is there
     runs = _runs_of(run.apply())
     assert [r.id for r in runs] == [started] and CATCH_UP_TAG in runs[0].tags
     assert not runs[0].auto_scheduled
+
+
+def test_a_cron_schedule_catches_up_a_missed_run_but_a_new_one_waits_for_its_time() -> None:
+    run = campaign_deployments(f"catch-up-{uuid.uuid4().hex[:8]}", 2, cron="0 2 * * *")[0]
+    assert catch_up(run, _hour_ago(), missed_only=True) is None  # new: waits for 02:00
+    with get_client(sync_client=True) as client:  # a run of an earlier serving
+        earlier = client.create_flow_run_from_deployment(run.apply())
+    missed = datetime.datetime.now(datetime.UTC)  # its 02:00 run fell while nothing served
+    started = catch_up(run, missed, missed_only=True)
+    assert started is not None and started != earlier.id
+    assert catch_up(run, missed, missed_only=True) is None  # one catch-up at most
+
+
+@pytest.mark.parametrize(
+    ("cron", "interval", "timezone", "since", "upcoming"),
+    [
+        (None, 3600, None, "2026-12-07T05:45:30", "2026-12-07T07:00:00"),  # on the hour
+        (None, 60, None, "2026-12-07T06:44:30", "2026-12-07T06:46:00"),
+        ("* * * * *", None, None, "2026-12-07T06:44:59", "2026-12-07T06:46:00"),
+        # 02:00 in Berlin is 01:00 UTC in winter; a second before it, so that it counts
+        ("0 2 * * *", None, "Europe/Berlin", "2026-12-07T00:59:59", "2026-12-08T01:00:00"),
+    ],
+)
+def test_a_schedules_window_is_since_its_last_run_time_and_until_its_next(
+    cron: str | None, interval: float | None, timezone: str | None, since: str, upcoming: str
+) -> None:
+    now = datetime.datetime(2026, 12, 7, 6, 45, 30, tzinfo=datetime.UTC)
+    window = schedule_window(cron, interval, timezone, now)
+    utc = [
+        datetime.datetime.fromisoformat(t).replace(tzinfo=datetime.UTC) for t in (since, upcoming)
+    ]
+    assert window == tuple(utc)

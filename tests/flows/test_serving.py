@@ -244,11 +244,12 @@ def test_catch_up_does_not_count_a_run_that_never_finished_the_interval() -> Non
     with get_client(sync_client=True) as client:
         orphan = _started(client, deployment)
         settle_runs(client, [deployment], STOPPED_BEFORE)  # crashed: no recent run
-        started = catch_up(run, 3600)
+        hour_ago = datetime.datetime.now(datetime.UTC) - datetime.timedelta(hours=1)
+        started = catch_up(run, hour_ago)
         assert started is not None
-        assert catch_up(run, 3600) is None  # the catch-up, not run yet, counts
+        assert catch_up(run, hour_ago) is None  # the catch-up, not run yet, counts
         client.set_flow_run_state(started, Cancelled(), force=True)  # the limit cancelled it
-        again = catch_up(run, 3600)
+        again = catch_up(run, hour_ago)
         assert again is not None and CATCH_UP_TAG in client.read_flow_run(again).tags
         assert _state(client, orphan).type == StateType.CRASHED
 
