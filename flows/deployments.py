@@ -600,6 +600,19 @@ def schedule_paused(name: str) -> bool:
     return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
 
 
+def deployment_paused(name: str) -> bool:
+    """Whether the deployment ``name`` is paused itself, whatever its schedules.
+
+    A closed campaign's ``run-campaign`` is served paused, and a runner pauses its
+    deployments when it stops (see :mod:`flows.serving`).
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            return bool(client.read_deployment_by_name(name).paused)
+        except ObjectNotFound:
+            return False
+
+
 def set_schedule_active(name: str, active: bool) -> list[str]:
     """Pause (``active=False``) or resume every schedule of the deployment ``name``.
 
@@ -688,22 +701,26 @@ def drop_stale_runs(deployments: Sequence[RunnerDeployment]) -> list[FlowRun]:
             waiting = deployment_runs(
                 client, ids, [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC
             )
+            stale: dict[str, list[FlowRun]] = {}  # by their parameters, one line each
             for run in waiting:
                 made_here = run.auto_scheduled or CATCH_UP_TAG in run.tags
                 never_ran = run.run_count == 0 and run.state_name in NOT_YET_RUN
                 if made_here and never_ran and run.parameters != deployment.parameters:
                     client.delete_flow_run(run.id)
-                    dropped.append(run)
-                    logger.warning(
-                        "flow run %s (%s) of %s/%s waited with other parameters (%s, now %s):"
-                        " deleted",
-                        run.name,
-                        run.id,
-                        deployment.flow_name,
-                        deployment.name,
-                        run.parameters,
-                        deployment.parameters,
-                    )
+                    stale.setdefault(repr(run.parameters), []).append(run)
+            for runs in stale.values():
+                logger.warning(
+                    "%d flow run(s) of %s/%s waiting with other parameters (%s, now %s) "
+                    "deleted, the first %s (%s)",
+                    len(runs),
+                    deployment.flow_name,
+                    deployment.name,
+                    runs[0].parameters,
+                    deployment.parameters,
+                    runs[0].name,
+                    runs[0].id,
+                )
+                dropped += runs
     return dropped
 
 

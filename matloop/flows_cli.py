@@ -370,12 +370,17 @@ def _set_schedule(campaign: str, active: bool) -> None:
     name = f"run-campaign/{campaign}"
     with errors():
         _check_prefect()
-        from flows.deployments import set_schedule_active
+        from flows.deployments import deployment_paused, set_schedule_active
 
         try:
             changed = set_schedule_active(name, active)
         except LookupError as missing:
             raise CommandError(str(missing)) from None
+        if active and deployment_paused(name):  # then no scheduled run starts either way
+            _warn(
+                f"{name} itself is paused: a closed campaign's is, for good (no new batches), "
+                "and so is one whose `flows serve` stopped, until it serves again"
+            )
     done = "resumed" if active else "paused"
     if not changed:
         console.print(escape(f"{name}: its schedule was {done} already"), highlight=False)

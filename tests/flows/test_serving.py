@@ -290,7 +290,13 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
         assert left.type == StateType.CRASHED and left.message == STOPPING
 
 
-def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept() -> None:
+def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    said: list[str] = []
+    monkeypatch.setattr(
+        "flows.deployments.logger.warning", lambda text, *args: said.append(text % args)
+    )
     name, old, (run_campaign, *_) = _deployed()  # served with --rounds 2 before
     new = campaign_deployments(name, 3, interval=3600)  # now served with --rounds 3
     late = datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=5)
@@ -302,13 +308,16 @@ def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept() -> N
             )
 
         stale = waiting([CATCH_UP_TAG])  # an earlier serve's catch-up run, not run yet
+        scheduled = [waiting([CATCH_UP_TAG]) for _ in range(2)]  # and earlier ones'
         current = waiting([CATCH_UP_TAG], new[0].parameters)
         by_hand = waiting([], {"rounds": 7})
         retrying = client.create_flow_run_from_deployment(  # it ran, and waits to retry
             run_campaign, state=AwaitingRetry(scheduled_time=late), tags=[CATCH_UP_TAG]
         )
         assert stale.parameters["rounds"] == 2 and current.parameters["rounds"] == 3
-        assert [run.id for run in drop_stale_runs(new)] == [stale.id]
+        assert {run.id for run in drop_stale_runs(new)} == {stale.id, *(r.id for r in scheduled)}
+        (line,) = said  # one line for the three
+        assert line.startswith(f"3 flow run(s) of run-campaign/{name} waiting with other ")
         with pytest.raises(ObjectNotFound):
             client.read_flow_run(stale.id)
         for kept in (current, by_hand, retrying):
@@ -370,6 +379,17 @@ def test_flows_pause_and_resume_a_campaign_s_schedule_while_it_is_served() -> No
     assert "error: run-campaign/never-served: no such deployment; serve it first" in (
         " ".join(missing.output.split())
     )
+
+
+def test_resuming_a_closed_campaign_s_schedule_says_its_deployment_stays_paused() -> None:
+    name = f"serving-{uuid.uuid4().hex[:8]}"
+    campaign_deployments(name, 2, interval=600, closed=True)[0].apply()  # as serve deploys it
+    assert CliRunner().invoke(flows_app, ["pause", name]).exit_code == 0
+    resumed = CliRunner().invoke(flows_app, ["resume", name])
+    assert resumed.exit_code == 0, resumed.output
+    said = " ".join(resumed.output.split())
+    assert f"warning: run-campaign/{name} itself is paused: a closed campaign's is" in said
+    assert f"run-campaign/{name}: resumed (every 600 s)" in said
 
 
 def test_flows_pause_says_a_lab_s_campaign_is_served_without_a_schedule() -> None:
