@@ -658,8 +658,9 @@ class CampaignAgent:
             waiting = statuses[TrialStatus.PROPOSED.value]
             raise ValueError(
                 f"budget: {budget} is below the {spent} experiments done or out, {waiting} of "
-                f"them proposed and waiting: cancel those to free their places, or close "
-                "the campaign to stop it"
+                f"them proposed and waiting: cancel those to free their places (`matloop "
+                f"campaign cancel {self.name} --waiting`, or POST .../trials/{{id}}/cancel), "
+                "or close the campaign to stop it"
             )
         before = self.campaign.settings.budget
         self.store.set_budget(self.name, budget)

@@ -1121,6 +1121,77 @@ def campaign_extend(
     )
 
 
+GIVE_UP_TRIALS = Annotated[
+    list[str] | None, typer.Argument(help="Trial ids (as `propose`/`claim` print them).")
+]
+GIVE_UP_REASON = Annotated[str | None, typer.Option(help="Why, kept on the trial.")]
+
+
+@campaign_app.command("cancel")
+def campaign_cancel(
+    name: str,
+    trial: GIVE_UP_TRIALS = None,
+    waiting: Annotated[
+        bool, typer.Option("--waiting", help="Every proposed trial no one has claimed.")
+    ] = False,
+    reason: GIVE_UP_REASON = None,
+) -> None:
+    """Cancel trials that will not be run, as an operator: no result will come.
+
+    Their places in the budget and their candidates are freed (a cancelled trial is no
+    experiment; its candidate may be proposed again). A running trial is cancelled too:
+    its instrument's result is then refused. Cancelling again changes nothing.
+    """
+    _give_up(name, trial, waiting, reason, fail=False)
+
+
+@campaign_app.command("fail")
+def campaign_fail(
+    name: str,
+    trial: GIVE_UP_TRIALS = None,
+    reason: GIVE_UP_REASON = None,
+) -> None:
+    """Mark trials failed, as an operator: their candidates may be proposed again.
+
+    A failure counts against its candidate: one that failed twice is not proposed again.
+    Failing a trial again changes nothing.
+    """
+    _give_up(name, trial, False, reason, fail=True)
+
+
+def _give_up(
+    name: str, trial_ids: Sequence[str] | None, waiting: bool, reason: str | None, fail: bool
+) -> None:
+    """Fail or cancel (abandon) trials as an operator.
+
+    Each trial is its own write, safe to repeat: one refused (completed, say) is named,
+    and the others are given up all the same.
+    """
+    from agents import CampaignAgent
+    from discovery.domain import TrialStatus
+
+    what = "failed" if fail else "cancelled"
+    with errors():
+        if not trial_ids and not waiting:
+            raise CommandError("name the trials (their ids), or --waiting for every unclaimed one")
+        agent = CampaignAgent(store(), name)
+        ids = list(dict.fromkeys(trial_ids or ()))
+        if waiting:
+            proposed = agent.store.trials(name, [TrialStatus.PROPOSED])
+            ids += [str(t.id) for t in proposed if t.claimed_by is None and t.id not in ids]
+        give_up = agent.fail if fail else agent.abandon
+        done, refused = 0, []
+        for trial_id in ids:
+            try:
+                give_up(trial_id, None, reason, operator=True)
+                done += 1
+            except (ValueError, LookupError) as error:  # the store names the trial and why
+                refused.append(str(error.args[0] if isinstance(error, LookupError) else error))
+        console.print(f"{what} {done} trial(s) of {escape(name)}")
+        if refused:
+            raise CommandError("; ".join(refused))
+
+
 def _print_trials(agent: Any, trials: Sequence[Any], as_json: bool) -> None:
     """Trials handed out, as a table or (``as_json``) a JSON list with every column."""
     labelled = any(t.label is not None for t in trials)  # a pool's sample ids, say

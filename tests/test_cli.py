@@ -169,6 +169,40 @@ def test_budget_changes_and_an_endgame_keeps_one(cli: CliRunner, tmp_path: Path)
     assert both.exit_code != 0 and "give either a BUDGET or --open-ended" in both.output
 
 
+def test_trials_are_cancelled_or_failed_from_the_command_line_to_free_the_budget(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,y\n" + "".join(f"{i / 10},{i}\n" for i in range(10)))
+    _ok(cli, "campaign", "create", "c", "--from-csv", str(pool), "--objective", "y:max")
+    _ok(cli, "campaign", "budget", "c", "4")
+    one, two, three, four = (
+        t["trial_id"] for t in json.loads(_ok(cli, "campaign", "propose", "c", "-n", "4", "--json"))
+    )
+    _ok(cli, "campaign", "claim", "c", "-n", "1")  # the first proposed: taken by hand
+    cut = cli.invoke(app, ["campaign", "budget", "c", "2"])
+    assert cut.exit_code == 1 and "(`matloop campaign cancel c --waiting`" in cut.output
+    assert "cancelled 1 trial(s) of c" in _ok(cli, "campaign", "cancel", "c", two)
+    assert "cancelled 1 trial(s) of c" in _ok(cli, "campaign", "cancel", "c", two)  # again
+    assert "failed 1 trial(s) of c" in _ok(cli, "campaign", "fail", "c", three, "--reason", "x")
+    assert "cancelled 1 trial(s) of c" in _ok(cli, "campaign", "cancel", "c", "--waiting")
+    trials = {t.id: t for t in CampaignStore().trials("c")}
+    assert [trials[t].status.value for t in (one, two, three, four)] == [
+        "running",  # claimed by hand: --waiting leaves it
+        "abandoned",
+        "failed",
+        "abandoned",
+    ]
+    assert trials[three].reason == "x"
+    assert "budget of c: 4 -> 2" in _ok(cli, "campaign", "budget", "c", "2")  # places freed
+    refused = cli.invoke(app, ["campaign", "fail", "c", two, one])  # two: cancelled before
+    assert refused.exit_code == 1 and "failed 1 trial(s) of c" in refused.output
+    assert two in refused.output and CampaignStore().trial("c", one).status.value == "failed"
+    bare = cli.invoke(app, ["campaign", "cancel", "c"])
+    assert bare.exit_code == 1 and "or --waiting for every unclaimed one" in bare.output
+
+
 def test_correct_replaces_a_wrong_result_in_the_unit_given_and_exports_the_old(
     cli: CliRunner, tmp_path: Path
 ) -> None:
