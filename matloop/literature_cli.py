@@ -24,32 +24,26 @@ literature_app = typer.Typer(
     help="Literature mining: papers to material-property records.", no_args_is_help=True
 )
 
-DEFAULT_CORPORA = Path("../shared/data/corpora")
-
 
 def _corpus_root(corpus: str, data: Path | None) -> Path:
-    """The corpus folder: ``--data``, else under ``$MATLOOP_CORPORA`` (or the default).
+    """The corpus folder: ``--data``, else under the settings' ``corpora``.
 
     Raises:
         CommandError: naming ``--data`` and ``MATLOOP_CORPORA`` when the folder is not
-            there: the default is relative to the current directory, so a command run
-            outside the repository finds nothing.
+            there (an installed matloop has no checkout beside it to find them in).
     """
     from matloop.cli import CommandError
+    from matloop.settings import Settings
 
     if data is not None:
         if not data.is_dir():
             raise CommandError(f"--data: {data} is not a folder")
         return data
     given = os.environ.get("MATLOOP_CORPORA")
-    base = Path(given) if given else DEFAULT_CORPORA
+    base = Settings().corpora
     root = base / ("supermat" if corpus == "supermat" else "synthesis-procedures")
     if not root.is_dir():
-        where = (
-            f"MATLOOP_CORPORA={given}"
-            if given
-            else f"the default {DEFAULT_CORPORA}, relative to the current directory {Path.cwd()}"
-        )
+        where = f"MATLOOP_CORPORA={given}" if given else f"the default {base}, beside the checkout"
         raise CommandError(
             f"--corpus {corpus}: no folder {root} (from {where}); give the corpus folder "
             "with --data, or set MATLOOP_CORPORA to the folder holding supermat/ and "

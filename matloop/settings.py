@@ -12,6 +12,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 #: Prefix of the environment variables that set :class:`Settings`.
 ENV_PREFIX = "MATLOOP_"
 
+#: The annotated corpora of a checkout: ``shared/data/corpora`` beside the repository, as
+#: the team's machines hold it, wherever a command is run from.
+DEFAULT_CORPORA = Path(__file__).resolve().parents[2] / "shared" / "data" / "corpora"
+
 
 class Settings(BaseSettings):
     """matloop's settings.
@@ -21,6 +25,8 @@ class Settings(BaseSettings):
         mongodb_uri: Any MongoDB to use instead of the embedded one.
         db_port: Port of the embedded database server (loopback only).
         database: Database name used with the embedded server.
+        corpora: The folder holding the annotated corpora (``supermat/``,
+            ``synthesis-procedures/``) that ``matloop literature train``/``eval`` read.
 
     """
 
@@ -30,6 +36,7 @@ class Settings(BaseSettings):
     mongodb_uri: str | None = None
     db_port: int = Field(default=27217, ge=1, le=65535)
     database: str = "matloop"
+    corpora: Path = Field(default_factory=lambda: DEFAULT_CORPORA)
 
     def __init__(self, **values: Any) -> None:
         """Read the environment.

@@ -500,11 +500,13 @@ def test_train_without_the_corpus_names_data_and_the_variable(
     cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("MATLOOP_CORPORA", raising=False)
-    monkeypatch.chdir(tmp_path)  # outside the repository: the default finds nothing
+    # an installed matloop: no checkout beside it, so the default finds nothing
+    monkeypatch.setattr("matloop.settings.DEFAULT_CORPORA", tmp_path / "corpora")
     result = cli.invoke(app, ["literature", "train"])
     said = " ".join(result.output.split())
     assert result.exit_code == 1
-    assert "--data" in said and "MATLOOP_CORPORA" in said and str(tmp_path) in said
+    assert "--data" in said and "MATLOOP_CORPORA" in said
+    assert f"(from the default {tmp_path / 'corpora'}, beside the checkout)" in said
     monkeypatch.setenv("MATLOOP_CORPORA", str(tmp_path / "nowhere"))
     said = " ".join(cli.invoke(app, ["literature", "eval"]).output.split())
     assert f"MATLOOP_CORPORA={tmp_path / 'nowhere'}" in said and "--data" in said
