@@ -44,6 +44,7 @@ from discovery.domain import (
     PoolRecipe,
     Trial,
     TrialStatus,
+    canonical_strategy,
     round_seed,
     same_reading,
 )
@@ -1331,10 +1332,10 @@ def strategy_planner(strategy: str) -> Planner:
 def stored_strategy(strategy: str) -> str:
     """A strategy as a campaign stores it: the name its trials record.
 
-    That is its planner's name: its parts in one order (``gp+warp+qucb`` is
-    ``gp+qucb+warp``, ``gp+qlognei`` is ``gp``), so the campaign and a filter on its
-    trials' ``strategy`` name it alike; ``rl:`` takes its policy's version in full. An
-    unknown strategy is kept as written, for :func:`campaign_planner` to refuse.
+    That is its planner's name: its parts in one order
+    (:func:`discovery.domain.canonical_strategy`: ``gp+warp+qucb`` is ``gp+qucb+warp``),
+    so the campaign and a filter on its trials' ``strategy`` name it alike; ``rl:`` takes
+    its policy's version in full.
 
     Raises:
         LookupError: for an unknown or ambiguous policy version.
@@ -1343,10 +1344,7 @@ def stored_strategy(strategy: str) -> str:
 
     if strategy.startswith(STRATEGY_PREFIX):
         return STRATEGY_PREFIX + full_policy_version(strategy.removeprefix(STRATEGY_PREFIX))
-    try:
-        return make_planner(strategy).name
-    except ValueError:
-        return strategy
+    return canonical_strategy(strategy)
 
 
 def with_stored_strategy(campaign: Campaign) -> Campaign:
@@ -1404,11 +1402,13 @@ def trial_strategy(campaign: Campaign) -> str:
     its label): a status agrees with the trials without loading the prior.
     """
     settings = campaign.settings
-    try:  # in one order, as planners name themselves (campaigns stored before 2026-12-07
-        planner = make_planner(settings.strategy)  # kept the strategy as written)
-    except ValueError:  # a policy (rl:...), or a strategy no longer known: as stored
+    if settings.prior_model is None:
         return settings.strategy
-    if settings.prior_model is None or not isinstance(planner, GPPlanner) or planner.label:
+    try:
+        planner = make_planner(settings.strategy)
+    except ValueError:  # a strategy no longer known: as stored
+        return settings.strategy
+    if not isinstance(planner, GPPlanner) or planner.label:
         return planner.name
     return f"{planner.name}+prior"
 

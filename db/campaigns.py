@@ -58,6 +58,7 @@ from discovery.domain import (
     PoolRecipe,
     Trial,
     TrialStatus,
+    canonical_strategy,
     same_reading,
 )
 from discovery.spaces import SearchSpace
@@ -267,6 +268,25 @@ def fill_trial_elements() -> None:
         ]
         for start in range(0, len(updates), UPGRADE_BATCH):
             _trials().bulk_write(updates[start : start + UPGRADE_BATCH], ordered=False)
+
+
+def canonical_campaign_strategies() -> None:
+    """Store each campaign's strategy as its trials name it (upgrade step).
+
+    Campaigns stored before strategies were stored in one order keep theirs as written
+    (``gp+warp+qucb``) while their trials record ``gp+qucb+warp``, so a filter on the
+    trials' ``strategy`` with the campaign's finds none
+    (:func:`discovery.domain.canonical_strategy`). Idempotent: each update is filtered on
+    the strategy it replaces.
+    """
+    campaigns = CampaignDocument._get_collection()
+    for row in campaigns.find({}, {"settings.strategy": 1}):
+        written = (row.get("settings") or {}).get("strategy")
+        if isinstance(written, str) and canonical_strategy(written) != written:
+            campaigns.update_one(
+                {"_id": row["_id"], "settings.strategy": written},
+                {"$set": {"settings.strategy": canonical_strategy(written)}},
+            )
 
 
 def _elements_fields(composition: Sequence[str], parameters: Mapping[str, Any]) -> dict[str, Any]:

@@ -97,6 +97,11 @@ UPGRADE_STEPS: tuple[UpgradeStep, ...] = (
     UpgradeStep(12, "materials get molar fractions", "db.materials:fill_material_fractions"),
     UpgradeStep(13, "records get molar fractions", "db.literature:fill_record_fractions"),
     UpgradeStep(14, "composition trials store their elements", "db.campaigns:fill_trial_elements"),
+    UpgradeStep(
+        15,
+        "campaigns' strategies as their trials name them",
+        "db.campaigns:canonical_campaign_strategies",
+    ),
 )
 #: The version of the documents this code writes and reads.
 SCHEMA_VERSION = UPGRADE_STEPS[-1].version

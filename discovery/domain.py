@@ -160,6 +160,32 @@ def round_seed(seed: int, round_: int) -> int:
 #: results, and a NUL character, which no BSON key holds (results key values by name).
 OUTCOME_NAME = r"^[^$\x00][^\x00]*$"
 
+#: Flags of a ``surrogate[+acquisition][+flags]`` strategy name, in the order names give them.
+STRATEGY_FLAGS = ("iwarp", "warp", "endgame", "believer")
+#: The acquisition a strategy name leaves out (``gp`` is ``gp+qlognei``).
+DEFAULT_ACQUISITION = "qlognei"
+
+
+def canonical_strategy(name: str) -> str:
+    """A strategy name with its parts in one order, as its planner names itself.
+
+    ``gp+warp+qucb`` is ``gp+qucb+warp``, ``gp+qlognei`` is ``gp``: the surrogate, the
+    acquisition unless the default, then the flags in :data:`STRATEGY_FLAGS` order
+    (``discovery.planners.GPPlanner.name``). Told without loading any planner, so stored
+    campaigns are read and upgraded in the storage layer. A name of one word (``botorch``,
+    ``random``), a policy (``rl:...``) and text that is no strategy are kept as written.
+    """
+    surrogate, *options = name.split("+")
+    acquisitions = [o for o in options if o not in STRATEGY_FLAGS]
+    if not options or name.startswith("rl:") or len(set(options)) < len(options):
+        return name
+    if len(acquisitions) > 1 or "" in options:
+        return name
+    flags = [f for f in STRATEGY_FLAGS if f in options]
+    chosen = [a for a in acquisitions if a != DEFAULT_ACQUISITION]
+    return "+".join([surrogate, *chosen, *flags])
+
+
 #: The strategy to choose for one objective over a pool, as benchmarks/acquisition.py
 #: measured it (chosen on development tasks, benchmarks/acquisition_synthetic.py). Not
 #: the default: ``gp`` serves every campaign, with several objectives and constraints too.

@@ -47,7 +47,13 @@ from discovery.campaign_models import (
     is_gaussian_process,
     surrogates,
 )
-from discovery.domain import ModelArtifact, Objective, OutcomeConstraint
+from discovery.domain import (
+    DEFAULT_ACQUISITION,
+    STRATEGY_FLAGS,
+    ModelArtifact,
+    Objective,
+    OutcomeConstraint,
+)
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale, prior_data_hash, prior_label
 from discovery.spaces import CategoricalParameter, Parameters, SearchSpace
@@ -275,7 +281,7 @@ class GPPlanner:
     num_restarts: int = 8
     raw_samples: int = 256
     surrogate: str = "gp"
-    acquisition: str = "qlognei"
+    acquisition: str = DEFAULT_ACQUISITION
     label: str | None = None
     prior: Prior | None = None
     warp: bool = False
@@ -386,7 +392,7 @@ class GPPlanner:
         """The strategy recorded on each trial: ``label``, or surrogate[+acquisition]."""
         if self.label:
             return self.label
-        suffix = "" if self.acquisition == "qlognei" else f"+{self.acquisition}"
+        suffix = "" if self.acquisition == DEFAULT_ACQUISITION else f"+{self.acquisition}"
         suffix += "+iwarp" if self.input_warp else ""
         suffix += "+warp" if self.warp else ""
         suffix += "+endgame" if self.endgame_batches else ""
@@ -1072,10 +1078,6 @@ def with_surrogate(name: str, surrogate: str) -> str:
     return "+".join([surrogate, *(o for o in options if gp or o not in needs_gp)])
 
 
-#: Flags of a ``surrogate[+acquisition][+flags]`` strategy name.
-STRATEGY_FLAGS = ("iwarp", "warp", "endgame", "believer")
-
-
 def strategy_words() -> frozenset[str]:
     """Words a strategy name is made of, other than acquisitions: none may name one.
 
@@ -1116,7 +1118,7 @@ def make_planner(name: str) -> Planner:
         )
     return GPPlanner(
         surrogate=surrogate,
-        acquisition=chosen[0] if chosen else "qlognei",
+        acquisition=chosen[0] if chosen else DEFAULT_ACQUISITION,
         warp="warp" in options,
         input_warp="iwarp" in options,
         endgame_batches=ENDGAME_BATCHES if "endgame" in options else 0,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +13,10 @@ from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
 from agents.api import create_app
-from agents.campaign import trial_strategy
 from agents.policies import full_policy_version, load_policy, policy_planner, register_policy
-from db import CampaignStore, disconnect
+from db import CampaignStore, connect, disconnect
+from db.connection import SCHEMA_COLLECTION, SCHEMA_ID, UPGRADE_STEPS, database
+from db.documents import CampaignDocument
 from db.models import describe_model_record, list_model_records, register_model
 from db.tokens import create_token
 from discovery.datasets import PoolDataset
@@ -125,9 +125,23 @@ def test_a_strategy_written_in_any_order_is_stored_as_its_trials_name_it(
     query = store.trial_query(campaign, 'strategy = "gp+top+iwarp+warp"')
     guided, total = store.page_trials("opv-order", query, 100, 0)
     assert total == 4 and all(t.strategy == "gp+top+iwarp+warp" for t in guided)
-    # a campaign stored before strategies were stored in one order: its trials' name
-    as_written = replace(campaign, settings=replace(campaign.settings, strategy="gp+warp+qucb"))
-    assert trial_strategy(as_written) == "gp+qucb+warp"
+
+
+def test_a_campaign_stored_with_its_strategy_as_written_is_upgraded_to_its_trials_name(
+    store: CampaignStore, photo_pce10_dataset: PoolDataset, mongodb_uri: str
+) -> None:
+    for name in ("written", "rl", "unknown"):
+        CampaignAgent.from_dataset(store, name, photo_pce10_dataset, CampaignSettings("gp"))
+    stored_as = {"written": "gp+warp+qlognei+iwarp", "rl": "rl:policy:x", "unknown": "gp+magic+x"}
+    campaigns = CampaignDocument._get_collection()
+    for name, strategy in stored_as.items():  # as stored before 2026-12-07
+        campaigns.update_one({"name": name}, {"$set": {"settings.strategy": strategy}})
+    (step,) = [s for s in UPGRADE_STEPS if s.target.endswith(":canonical_campaign_strategies")]
+    meta = database()[SCHEMA_COLLECTION]
+    meta.update_one({"_id": SCHEMA_ID}, {"$set": {"version": step.version - 1}})
+    connect(mongodb_uri)  # a new process runs the step
+    upgraded = {name: store.get(name).settings.strategy for name in stored_as}
+    assert upgraded == {"written": "gp+iwarp+warp", "rl": "rl:policy:x", "unknown": "gp+magic+x"}
 
 
 def test_the_command_line_trains_a_policy_and_a_campaign_uses_it(

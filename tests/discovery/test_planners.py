@@ -20,7 +20,13 @@ from discovery.acquisition import (
     qlognei,
     register_acquisition,
 )
-from discovery.domain import Direction, ModelArtifact, Objective, OutcomeConstraint
+from discovery.domain import (
+    Direction,
+    ModelArtifact,
+    Objective,
+    OutcomeConstraint,
+    canonical_strategy,
+)
 from discovery.planners import (
     PLANNERS,
     GPPlanner,
@@ -180,6 +186,32 @@ def test_make_planner_builds_each_registered_strategy() -> None:
         "portfolio": "portfolio",
         "random": "random",
     }
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "gp",
+        "gp+qlognei",
+        "gp+warp+qucb",
+        "gp+warp+top+iwarp+believer",
+        "gp+endgame+top",
+        "bayesgp+iwarp+top+warp",
+        "ensemble+qucb+warp",
+        "gp+ens+iwarp+warp",
+        "botorch",
+        "portfolio",
+        "random",
+    ],
+)
+def test_a_strategy_in_one_order_is_what_its_planner_is_named(name: str) -> None:
+    assert canonical_strategy(name) == make_planner(name).name
+    assert canonical_strategy(canonical_strategy(name)) == canonical_strategy(name)
+
+
+@pytest.mark.parametrize("text", ["rl:policy:rl-policy:abc", "gp+qucb+qsr", "gp+warp+warp", "gp+"])
+def test_text_that_names_no_one_strategy_is_kept_as_written(text: str) -> None:
+    assert canonical_strategy(text) == text
 
 
 def test_make_planner_rejects_unknown_names_listing_the_choices() -> None:
