@@ -512,6 +512,9 @@ def schedule_window(
 
     An interval's window is the last interval; a cron's starts a second before its last
     run time (one that ran on time counts), read in ``timezone`` as Prefect reads it.
+    Around a daylight-saving change croniter may put the last time after ``now`` or the
+    next before it; the next run is then taken as due now, so that no catch-up starts
+    (:data:`CATCH_UP_GRACE`) where the schedule's times are in doubt.
 
     Args:
         cron: Cron expression, or None for ``interval``.
@@ -530,8 +533,11 @@ def schedule_window(
         croniter(str(cron), local, day_or=True).get_prev(datetime.datetime),
         croniter(str(cron), local, day_or=True).get_next(datetime.datetime),
     )
-    since = last.replace(tzinfo=zone) - datetime.timedelta(seconds=1)
-    return since.astimezone(datetime.UTC), upcoming.replace(tzinfo=zone).astimezone(datetime.UTC)
+    since = (last.replace(tzinfo=zone) - datetime.timedelta(seconds=1)).astimezone(datetime.UTC)
+    after = upcoming.replace(tzinfo=zone).astimezone(datetime.UTC)
+    if since > now or after <= now:  # a daylight-saving change: times in doubt
+        return min(since, now), now
+    return since, after
 
 
 def catch_up(
@@ -554,9 +560,10 @@ def catch_up(
     Args:
         deployment: A scheduled deployment (``run-campaign/<campaign>``).
         since: The start of the window (timezone-aware).
-        missed_only: Start one only when the schedule was served before (a run of it
-            was expected before ``since``): a cron schedule names its times, so a new
-            one waits for the first, where a new interval starts at once.
+        missed_only: Start one only when the deployment was there before ``since`` (a
+            time passed while nothing served it, the deployment then left with no run at
+            all): a cron schedule names its times, so a new one waits for the first,
+            where a new interval starts at once.
 
     Returns:
         The id of the run started, or None when a run was due recently.
@@ -577,8 +584,10 @@ def catch_up(
 
         if any(map(did_or_will_run, runs({"after_": since, "before_": now}, 200))):
             return None
-        if missed_only and not runs({"before_": since}, 1):
-            return None
+        if missed_only:  # new since its last time (an upsert keeps when it was created)
+            created = client.read_deployment(deployment_id).created
+            if created is None or created >= since:
+                return None
         run = client.create_flow_run_from_deployment(
             deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]
         )
