@@ -1519,6 +1519,13 @@ class Service:
         and, where the material was named in an earlier sentence, that sentence
         (`material_sentence_text`; null otherwise). Records a curator rejected are left
         out unless `rejected` asks for them; their `rejection` says who, when and why.
+
+        Filterable: id (a model's `record_ids`), elements, nelements,
+        chemical_formula_reduced, chemical_formula_descriptive (as the paper wrote it),
+        material, property (any case), value, low, high, qualifier, unit, confidence,
+        n_papers, n_sources, paper (a paper's key or DOI), pressure_gpa, pressure_gpa_low
+        and pressure_gpa_high (none at ambient pressure), field_t (T; none in zero field),
+        uncertainty, created_at and updated_at (ISO 8601), and `fraction.<element>`.
         """
         rows, total = self.literature.records(
             self.literature.records_filter(filter), limit, offset, sort, rejected=rejected

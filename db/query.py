@@ -1816,13 +1816,13 @@ def _time(name: str, value: Any) -> datetime:
     """
     try:
         moment = datetime.fromisoformat(value) if isinstance(value, str) else None
-    except ValueError:
+        if moment is not None and moment.tzinfo is not None:
+            moment = moment.astimezone(UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):  # OverflowError: an offset past year 1 or 9999
         moment = None
     if moment is None:
         raise FilterError(
             f"filter: {name}: {value!r} is not a time; write an ISO 8601 date or time in "
             'double quotes, UTC unless an offset says: "2026-12-07", "2026-12-07T09:30:00Z"'
         )
-    if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
     return moment

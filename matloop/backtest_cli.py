@@ -46,7 +46,7 @@ def backtest(
         list[str] | None,
         typer.Option(
             help="A strategy to compare, as `campaign create --strategy` takes it (rl:VERSION, "
-            "portfolio, random, ...; repeatable). Default: botorch, gp+top+iwarp+warp+believer. "
+            f"portfolio, random, ...; repeatable). Default: {', '.join(DEFAULT_STRATEGIES)}. "
             "The first is the one the others' AF is compared with."
         ),
     ] = None,

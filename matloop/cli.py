@@ -23,6 +23,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from discovery.domain import RECOMMENDED_STRATEGY
 from matloop.backtest_cli import backtest
 from matloop.flows_cli import flows_app
 from matloop.lineage_cli import lineage_app
@@ -398,7 +399,7 @@ def campaign_create(
         str,
         typer.Option(
             help="gp (serves every campaign), bayesgp, ensemble, gnn, transformer, random, "
-            "botorch, portfolio, gp+top+iwarp+warp+believer (recommended for one objective "
+            f"botorch, portfolio, {RECOMMENDED_STRATEGY} (recommended for one objective "
             "over a pool), rl:VERSION "
             "(surrogate[+acquisition][+iwarp][+warp][+endgame|+believer])."
         ),
@@ -1173,7 +1174,8 @@ def _give_up(
     what = "failed" if fail else "cancelled"
     with errors():
         if not trial_ids and not waiting:
-            raise CommandError("name the trials (their ids), or --waiting for every unclaimed one")
+            every = "" if fail else ", or --waiting for every unclaimed one"
+            raise CommandError(f"name the trials (their ids){every}")
         agent = CampaignAgent(store(), name)
         ids = list(dict.fromkeys(trial_ids or ()))
         if waiting:

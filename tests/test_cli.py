@@ -201,6 +201,9 @@ def test_trials_are_cancelled_or_failed_from_the_command_line_to_free_the_budget
     assert two in refused.output and CampaignStore().trial("c", one).status.value == "failed"
     bare = cli.invoke(app, ["campaign", "cancel", "c"])
     assert bare.exit_code == 1 and "or --waiting for every unclaimed one" in bare.output
+    bare = cli.invoke(app, ["campaign", "fail", "c"])  # which has no --waiting
+    assert bare.exit_code == 1 and "name the trials (their ids)" in bare.output
+    assert "--waiting" not in bare.output
 
 
 def test_correct_replaces_a_wrong_result_in_the_unit_given_and_exports_the_old(

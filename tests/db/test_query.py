@@ -67,6 +67,7 @@ def test_times_are_read_as_stored_utc_without_an_offset(resource: str, field: st
         ('created_at > "yesterday"', "created_at: 'yesterday' is not a time; write an ISO 8601"),
         ('created_at > "07/12/2026"', "created_at: '07/12/2026' is not a time"),
         ("created_at > 2026", "created_at: 2026 is not a time"),
+        ('created_at > "0001-01-01T00:30:00+01:00"', "is not a time"),  # before year 1 in UTC
         ('created_at CONTAINS "2026"', "created_at is not text: CONTAINS"),
     ],
 )
