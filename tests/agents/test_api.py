@@ -185,7 +185,8 @@ def test_an_admin_gives_a_campaign_another_budget_never_below_what_is_out(
     assert below.status_code == 422
     assert below.json()["detail"] == (  # the design's 5 are stored: 3 claimed, 2 waiting
         "budget: 2 is below the 5 experiments done or out, 2 of them proposed and waiting: "
-        "cancel those to free their places, or close the campaign to stop it"
+        "cancel those to free their places (`matloop campaign cancel photo-pce10 --waiting`, "
+        "or POST .../trials/{id}/cancel), or close the campaign to stop it"
     )
     assert api.put(f"{url}/budget", json={"budget": 5}, headers=boss).json()["spent"] == 5
     assert len(api.post(f"{url}/claims", json=claim, headers=robot).json()["trials"]) == 2
