@@ -751,15 +751,26 @@ def counted(response: Response, total: int, limit: int, offset: int) -> None:
 _bearer = HTTPBearer(auto_error=False)
 
 
+#: The methods the dashboard's cookie is taken for: reads. A browser sends the cookie with
+#: a form another site's page posts here (same-site: another port of this host), so a
+#: write by cookie would let that page close a campaign as the signed-in admin.
+COOKIE_METHODS = frozenset({"GET", "HEAD"})
+
+
 def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (bearer token, or the dashboard's cookie); else 401."""
-    secret = credentials.credentials if credentials else request.cookies.get(TOKEN_COOKIE)
+    """The authenticated caller (bearer token, or for reads the dashboard's cookie); else 401."""
+    secret = credentials.credentials if credentials else None
+    if secret is None and request.method in COOKIE_METHODS:
+        secret = request.cookies.get(TOKEN_COOKIE)
     principal = authenticate(secret) if secret else None
     if principal is None:
-        raise HTTPException(401, "a valid token is required", {"WWW-Authenticate": "Bearer"})
+        said = "a valid token is required"
+        if secret is None and request.cookies.get(TOKEN_COOKIE):
+            said += " (the dashboard's sign-in reads only: send writes with Authorization: Bearer)"
+        raise HTTPException(401, said, {"WWW-Authenticate": "Bearer"})
     return principal
 
 

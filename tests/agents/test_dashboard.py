@@ -94,6 +94,18 @@ def test_login_sets_an_httponly_strict_cookie_and_redirects(client: TestClient) 
     assert client.get("/dashboard").status_code == 200  # the cookie now signs us in
 
 
+def test_the_sign_in_cookie_reads_but_never_writes(client: TestClient) -> None:
+    """Another site's page could post a form here with it: closing a campaign, for one."""
+    secret, _ = create_token("boss", "admin")
+    client.post("/dashboard/login", data={"token": secret}, headers=SAME_SITE)
+    assert client.get("/api/v1/campaigns").status_code == 200  # reads, as the pages do
+    forged = client.post("/api/v1/campaigns/opv/close", headers={"Origin": "http://evil:9"})
+    assert forged.status_code == 401
+    assert "the dashboard's sign-in reads only" in forged.json()["detail"]
+    sent = client.post("/api/v1/campaigns/opv/close", headers={"Authorization": f"Bearer {secret}"})
+    assert sent.status_code == 404  # the token itself: on to the campaign, which is none
+
+
 @pytest.mark.parametrize("token", ["mlp_not-a-real-token", "", "x" * 600])
 def test_a_bad_token_gets_the_form_again_with_401(client: TestClient, token: str) -> None:
     response = client.post("/dashboard/login", data={"token": token}, headers=SAME_SITE)
