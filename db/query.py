@@ -327,13 +327,27 @@ class _Elements:
         return symbol in self.symbols
 
 
+#: A backslash and the character it escapes in a filter's string (OPTIMADE: ``"`` or ``\``).
+_ESCAPE = re.compile(r"\\(.)", re.S)
+
+
 @lru_cache(maxsize=1)
 def _parser_and_transformer() -> tuple[Any, Any]:
+    from lark import v_args
     from optimade.filterparser import LarkParser
     from optimade.filtertransformers.mongo import MongoTransformer
 
     class Transformer(MongoTransformer):
         """The optimade transformer, leaving ``LENGTH`` comparisons to :func:`_length`."""
+
+        @v_args(inline=True)
+        def string(self, token: Any) -> str:
+            r"""A string's text: quotes off, ``\"`` and ``\\`` read as ``"`` and ``\``.
+
+            Upstream strips every quote at the ends and keeps the backslashes, so
+            ``label = "Q \"1\""`` could match no label at all.
+            """
+            return _ESCAPE.sub(r"\1", str(token)[1:-1])
 
         def length_op_rhs(self, arg: list[Any]) -> dict[str, Any]:
             if len(arg) == 3 and arg[1] == "!=":  # not implemented upstream

@@ -29,6 +29,21 @@ def test_the_descriptive_formula_is_each_resources_formula_as_written(
     assert query == {field: {"$eq": "YBa2Cu3O7"}}
 
 
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        (r'label = "Q \"quoted\" 1"', 'Q "quoted" 1'),
+        (r'label = "\"x\""', '"x"'),  # quotes at the ends of the text itself
+        (r'label = "a\\b"', "a\\b"),
+        ('label = "plain"', "plain"),
+    ],
+)
+def test_a_strings_escaped_quotes_and_backslashes_are_read_as_the_characters(
+    text: str, value: str
+) -> None:
+    assert optimade_to_mongo(text, "trials") == {"label": {"$eq": value}}
+
+
 def test_batch_is_text_as_trials_store_it() -> None:
     assert optimade_to_mongo('batch="b0001"', "trials") == {"batch": {"$eq": "b0001"}}
     with pytest.raises(FilterError, match="batch: 1 is not a string"):
