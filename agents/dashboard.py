@@ -68,7 +68,7 @@ from db.documents import utcnow
 from db.tokens import Principal, authenticate
 from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
-from discovery.domain import Campaign, Objective, OutcomeConstraint, Trial
+from discovery.domain import Campaign, Measurement, Objective, OutcomeConstraint, Trial
 from discovery.planners import GPPlanner, fitted_outcomes, make_planner
 from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
@@ -1105,17 +1105,25 @@ def campaign_row(status: CampaignStatus) -> str:
 
 
 def trials_table(
-    trials: Sequence[Trial], values: dict[str, dict[str, float]], campaign: Campaign
+    trials: Sequence[Trial], results: dict[str, Measurement], campaign: Campaign
 ) -> str:
     """The latest trials, newest first, with parameters and every measured outcome.
 
-    An infeasible result is marked; the instrument and why a trial was given up are shown.
+    Each names its id (a link to its lineage: what to give ``campaign correct`` or
+    ``fail``), its sample where the pool names them, and when it last changed. An
+    infeasible result is marked, and so is a corrected one (what it replaced, who, when
+    and why in its tooltip); who measured it (or holds it) and why a trial was given up
+    are shown.
     """
     outcomes: list[Objective | OutcomeConstraint] = [*campaign.objectives, *campaign.constraints]
     now = utcnow()  # what the store stamps: naive UTC
+    latest = list(trials)[::-1][:TRIAL_ROWS]
+    labelled = any(t.label is not None for t in latest)
+    base = f"/api/v1/campaigns/{quote(campaign.name, safe='')}/trials"
     rows = []
-    for trial in list(trials)[::-1][:TRIAL_ROWS]:
-        measured = values.get(str(trial.id))
+    for trial in latest:
+        result = results.get(str(trial.id))
+        measured = result.values if result is not None else None
         formula = formula_of(campaign.space, trial.parameters)
         params = (
             esc(formula)
@@ -1134,28 +1142,48 @@ def trials_table(
             status += " " + pill("infeasible")
         elif trial.lease_expires_at is not None and trial.lease_expires_at < now:
             status += " " + pill("expired")  # its lease ran out: the next claim frees it
+        if result is not None and result.corrections:
+            status += " " + _corrected_pill(result)
+        link = f"{base}/{quote(str(trial.id), safe='')}/lineage"
+        sample = f"<td>{esc(trial.label or '')}</td>" if labelled else ""
+        when = trial.updated_at
         rows.append(
             "<tr>"
+            f'<td><a class="id" href="{esc(link)}"><code>{esc(str(trial.id))}</code></a></td>'
+            f"{sample}"
             f"<td>{esc(trial.batch)}</td>"
             f"<td>{esc(trial.strategy or '')}</td>"
             f"<td>{status}</td>"
             f'<td class="params">{params}</td>'
             f"{cells}"
             f'<td class="n">{num(trial.acquisition_value, 3)}</td>'
-            f"<td>{esc(trial.claimed_by or '')}</td>"
+            f"<td>{esc(result.source if result is not None else trial.claimed_by or '')}</td>"
             f"<td>{esc(trial.reason or '')}</td>"
+            f'<td class="when">{f"{when:%Y-%m-%d %H:%M}" if when else ""}</td>'
             "</tr>"
         )
     named = "".join(
         f'<th class="n">{esc(o.name)}{esc(f" ({o.unit})" if o.unit else "")}</th>' for o in outcomes
     )
     head = (
-        "<tr><th>batch</th><th>strategy</th><th>status</th><th>parameters</th>"
-        f'{named}<th class="n">acquisition</th><th>instrument</th><th>reason</th></tr>'
+        f"<tr><th>trial</th>{'<th>sample</th>' if labelled else ''}<th>batch</th>"
+        f"<th>strategy</th><th>status</th><th>parameters</th>{named}"
+        '<th class="n">acquisition</th><th>measured by</th><th>reason</th>'
+        "<th>updated (UTC)</th></tr>"
     )
     shown = min(len(trials), TRIAL_ROWS)
     title = f'<h2>Latest trials <span class="muted">({shown} of {len(trials)})</span></h2>'
     return card(title + table(head, rows), "wide")
+
+
+def _corrected_pill(result: Measurement) -> str:
+    """A ``corrected`` label whose tooltip says what each correction replaced, and why."""
+    said = [
+        f"{', '.join(f'{k}={num(v)}' for k, v in c.values.items())} replaced by {c.by} "
+        f"on {c.at:%Y-%m-%d %H:%M} UTC: {c.reason}"
+        for c in result.corrections
+    ]
+    return f'<span class="pill corrected" title="{esc("; ".join(said))}">corrected</span>'
 
 
 def _closed_note(campaign: Campaign) -> str:
@@ -1279,7 +1307,7 @@ table.campaigns .nowrap { white-space:nowrap; }
 .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px;
   background:#eef2ff; color:#3730a3; }
 .pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
-.pill.proposed, .pill.running, .pill.expired { background:#fffbeb; color:#b45309; }
+.pill.proposed, .pill.running, .pill.expired, .pill.corrected { background:#fffbeb; color:#b45309; }
 .pill.failed, .pill.abandoned, .pill.closed, .pill.infeasible { background:#fef2f2; color:#b91c1c; }
 .alert { background:#fef2f2; color:#991b1b; border:1px solid #fecaca; border-radius:8px;
   padding:8px 12px; }
@@ -1290,6 +1318,8 @@ form.login input:focus { outline:2px solid #c7d2fe; border-color:var(--primary);
   border-radius:8px; padding:10px 14px; font:inherit; font-weight:600; cursor:pointer; }
 .button:hover { background:#4338ca; text-decoration:none; }
 code { background:#f3f4f6; padding:1px 5px; border-radius:4px; font-size:12px; }
+td.when { white-space:nowrap; color:#6b7280; }
+a.id code { font-size:11px; }
 footer { max-width:1320px; margin:0 auto; padding:8px 28px 28px; color:var(--muted);
   font-size:12px; }
 @media (max-width: 900px) { .grid { grid-template-columns:minmax(0, 1fr); } }
@@ -1541,7 +1571,7 @@ class Dashboard:
             )
             + (f" · {esc(gp_note)}" if surrogate is not None and gp_note else "")
         )
-        measured_by_trial = {str(o.trial.id): o.measurement.values for o in observed}
+        measured_by_trial = {str(o.trial.id): o.measurement for o in observed}
         body = (
             '<div class="crumbs"><a href="/dashboard">Campaigns</a> /</div>'
             f'<div class="heading"><h1>{esc(campaign.name)}</h1>{pill(campaign.status)}'

@@ -501,11 +501,37 @@ def test_the_best_so_far_figure_marks_infeasible_results(store: CampaignStore) -
     assert symbols == ["circle", "circle-open", "circle"]
     hover = [text for trace in proposals.data for text in trace.text]
     assert ["infeasible" in text for text in hover] == [False, True, False]
-    values = {str(o.trial.id): o.measurement.values for o in agent.observations()}
-    rows = dashboard.trials_table(agent.store.trials("pv"), values, agent.campaign).split("<tr>")
+    results = {str(o.trial.id): o.measurement for o in agent.observations()}
+    rows = dashboard.trials_table(agent.store.trials("pv"), results, agent.campaign).split("<tr>")
     statuses = [re.findall(r'<span class="pill [a-z]+">([a-z]+)</span>', r) for r in rows[2:]]
     assert statuses == [["completed"], ["completed", "infeasible"], ["completed"]]
     assert "meeting the outcome constraints" in dashboard._no_top_why(agent.campaign)
+
+
+def test_the_latest_trials_name_their_id_sample_time_and_a_corrected_result(
+    store: CampaignStore,
+) -> None:
+    space = SearchSpace((ContinuousParameter("x", 0, 1),))
+    goals = (Objective("efficiency", Direction.MAXIMIZE, "%"),)
+    points, labels = [{"x": 0.1}, {"x": 0.2}], ["P001", "<b>P002</b>"]
+    settings = CampaignSettings("random", initial=2)
+    agent = CampaignAgent.from_candidates(
+        store, "pv.lab", space, goals, points, settings, labels=labels
+    )
+    first, second = agent.propose(2)
+    agent.observe([Measurement(str(first.id), {"efficiency": 12.0}, "k1", "xrd-2")])
+    fix = Measurement(str(first.id), {"efficiency": 21.0}, "fix-1", "xrd-2")
+    agent.correct(fix, "misread <digit>", "ana")
+    results = {str(o.trial.id): o.measurement for o in agent.observations()}
+    table = dashboard.trials_table(store.trials("pv.lab"), results, agent.campaign)
+    row = next(r for r in table.split("<tr>") if str(first.id) in r)
+    lineage = f"/api/v1/campaigns/pv.lab/trials/{first.id}/lineage"
+    assert f'<a class="id" href="{lineage}"><code>{first.id}</code></a>' in row
+    assert "<td>P001</td>" in row and "<td>xrd-2</td>" in row  # its sample; who measured it
+    assert re.search(r'<td class="when">\d{4}-\d\d-\d\d \d\d:\d\d</td>', row)
+    (tip,) = re.findall(r'<span class="pill corrected" title="([^"]*)">corrected</span>', row)
+    assert tip.startswith("efficiency=12 replaced by ana on ") and "misread &lt;digit&gt;" in tip
+    assert "&lt;b&gt;P002&lt;/b&gt;" in table and "corrected" not in table.split(str(second.id))[1]
 
 
 def test_the_campaign_page_reads_its_results_once(
