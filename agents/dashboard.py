@@ -878,6 +878,11 @@ def _qualified(record: dict[str, Any]) -> str:
     return num(record["value"]) if qualifier == "=" else f"{qualifier} {num(record['value'])}"
 
 
+def _conditions(conditions: dict[str, Any] | None) -> str:
+    """``pressure_gpa=8.9``: what a record was read under; "" for none (ambient, zero field)."""
+    return ", ".join(f"{k}={num(v)}" for k, v in sorted((conditions or {}).items()))
+
+
 def figure_div(fig: go.Figure, dom_id: str) -> str:
     """A ``div`` carrying the figure as JSON, drawn by ``dashboard.js``."""
     return (
@@ -1595,7 +1600,7 @@ class Dashboard:
         tiles = [
             kpi("papers", str(counts["papers"]), f"{counts['passages']} sentences"),
             kpi("mentions", str(counts["mentions"]), "entities found by the tagger"),
-            kpi("records", str(counts["property_records"]), "material-property values"),
+            kpi("records", str(total), "material-property values (rejected ones left out)"),
             kpi("in 2+ papers", str(cited), "records read in more than one paper"),
         ]
         if timeline["papers"]:
@@ -1613,6 +1618,7 @@ class Dashboard:
             ]
         head = (
             '<tr><th>material</th><th>property</th><th class="n">value</th><th>unit</th>'
+            "<th>conditions</th>"
             '<th class="n">confidence</th><th class="n">papers</th><th>read in</th></tr>'
         )
         keys = [r["sources"][0]["paper"] for r in rows if r["sources"]]
@@ -1621,6 +1627,7 @@ class Dashboard:
         body_rows = [
             f"<tr><td>{esc(r['material'])}</td><td>{esc(r['property'])}</td>"
             f'<td class="n">{esc(_qualified(r))}</td><td>{esc(r["unit"])}</td>'
+            f"<td>{esc(_conditions(r.get('conditions')))}</td>"
             f'<td class="n">{num(r.get("confidence"), 3)}</td><td class="n">{r["n_papers"]}</td>'
             f"<td>{esc(titles.get(r['sources'][0]['paper'], '') if r['sources'] else '')}: "
             f"“{esc(r['sources'][0]['value_text'] if r['sources'] else '')}”</td></tr>"

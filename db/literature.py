@@ -965,11 +965,13 @@ class LiteratureStore:
         """When papers were ingested and records first read (for plots over time).
 
         Each record is ``(created_at, property, value, confidence, qualifier)``; the
-        qualifier (``<=`` for "up to 40 K") is ``""`` for a point or a range.
+        qualifier (``<=`` for "up to 40 K") is ``""`` for a point or a range. Records a
+        curator rejected are left out, as listings leave them out.
         """
         papers = PaperDocument._get_collection().find({}, {"ingested_at": 1, "records": 1})
         fields = {"created_at": 1, "property": 1, "value": 1, "confidence": 1, "qualifier": 1}
-        records = PropertyRecordDocument._get_collection().find({}, fields)
+        kept = REJECTED["exclude"]
+        records = PropertyRecordDocument._get_collection().find(kept, fields)
         return {
             "papers": sorted(p["ingested_at"] for p in papers if p.get("ingested_at")),
             "records": sorted(

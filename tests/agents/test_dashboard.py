@@ -451,6 +451,20 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     assert rows == ["MgB2", "La1.85Sr0.15CuO4"]  # the record read in two papers first
     assert "2 records read from 2 papers" in response.text
     assert "Paper 10.1/a: “39 K”" in response.text  # the paper's title, not its key
+    (lsco,) = [r for r in store.records({})[0] if r["material"] != "MgB2"]
+    store.reject_record(lsco["id"], "not a superconductor here", "curator")
+    after = client.get("/dashboard/literature").text
+    assert re.findall(r"<tr><td>([^<]+)</td><td>tc</td>", after) == ["MgB2"]
+    records_kpi = r'<span class="label">records</span><span class="value">(\d+)</span>'
+    assert re.findall(records_kpi, after) == ["1"]  # as listed: the rejected one left out
+    assert len(store.timeline()["records"]) == 1  # and out of the plots over time
+
+
+def test_a_literature_records_conditions_are_shown_beside_its_value() -> None:
+    assert dashboard._conditions({"pressure_gpa": 8.9, "field_t": 1.0}) == (
+        "field_t=1, pressure_gpa=8.9"
+    )
+    assert dashboard._conditions({}) == dashboard._conditions(None) == ""
 
 
 def test_the_records_read_in_two_papers_are_counted_beyond_the_page(
