@@ -112,12 +112,30 @@ FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, Helvetica, Arial, sans-ser
 class DashboardError(Exception):
     """A page-level error answered as a small HTML page (401, 403, 404, 503)."""
 
-    def __init__(self, status: int, title: str, message: str, login_link: bool = False) -> None:
+    def __init__(
+        self, status: int, title: str, message: str, login_link: bool = False, back_to: str = ""
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
         self.message = message
         self.login_link = login_link
+        self.back_to = back_to  # the page asked for, where signing in returns
+
+
+def back_to(target: str | None) -> str:
+    """``target`` if it is a dashboard page of this site to return to, else ``/dashboard``.
+
+    Only a path under ``/dashboard`` (with its query): never another site (``//evil``,
+    ``https://...``), so a link cannot send whoever signs in elsewhere.
+    """
+    if not target or "\\" in target:
+        return "/dashboard"
+    parts = urlsplit(target)
+    inside = parts.path == "/dashboard" or parts.path.startswith("/dashboard/")
+    if parts.scheme or parts.netloc or not inside or parts.path.startswith("/dashboard/login"):
+        return "/dashboard"
+    return target
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -131,8 +149,9 @@ def viewer(
     try:
         principal = caller(request, credentials)
     except HTTPException:
+        asked = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         raise DashboardError(
-            401, "Sign in", "This page needs a valid API token.", login_link=True
+            401, "Sign in", "This page needs a valid API token.", True, back_to(asked)
         ) from None
     if not principal.can_read():
         raise DashboardError(403, "Forbidden", f"Token {principal.name!r} has no read scope.")
@@ -963,8 +982,10 @@ def page(
 
 def error_page(error: DashboardError) -> Response:
     """The HTML page for a :class:`DashboardError`."""
+    there = error.back_to not in ("", "/dashboard")  # the default needs no word
+    login = "/dashboard/login" + (f"?next={quote(error.back_to)}" if there else "")
     link = (
-        '<p><a class="button" href="/dashboard/login">Sign in with a token</a></p>'
+        f'<p><a class="button" href="{esc(login)}">Sign in with a token</a></p>'
         if error.login_link
         else '<p><a href="/dashboard">Back to the campaigns</a></p>'
     )
@@ -985,8 +1006,8 @@ def unavailable_page() -> Response:
     return response
 
 
-def login_body(message: str | None = None) -> str:
-    """The sign-in form (``message`` shown as an error above it)."""
+def login_body(message: str | None = None, next_page: str = "/dashboard") -> str:
+    """The sign-in form (``message`` shown as an error above it; then ``next_page``)."""
     alert = f'<p class="alert">{esc(message)}</p>' if message else ""
     return f"""<section class="card narrow">
 <h1>Sign in</h1>
@@ -994,6 +1015,7 @@ def login_body(message: str | None = None) -> str:
 It is kept in an HttpOnly cookie for this site only.</p>
 {alert}
 <form method="post" action="/dashboard/login" class="login">
+<input type="hidden" name="next" value="{esc(back_to(next_page))}">
 <label for="token">API token</label>
 <input id="token" name="token" type="password" autocomplete="current-password"
  placeholder="mlp_…" required maxlength="512" autofocus>
@@ -1388,9 +1410,9 @@ class Dashboard:
         app.add_exception_handler(DashboardError, handle)
 
     @access("public")
-    def login_form(self) -> Response:
-        """The sign-in form."""
-        return page("Sign in", login_body())
+    def login_form(self, next: str = "") -> Response:
+        """The sign-in form; ``next`` is the dashboard page it returns to."""
+        return page("Sign in", login_body(next_page=back_to(next)))
 
     @access("public")
     async def login(self, request: Request) -> Response:
@@ -1399,10 +1421,12 @@ class Dashboard:
             raise DashboardError(403, "Forbidden", "Sign in from the dashboard's own login page.")
         form = parse_qs((await request.body()).decode("utf-8", "replace"), max_num_fields=10)
         secret = (form.get("token") or [""])[0].strip()
+        target = back_to((form.get("next") or [""])[0])
         principal = authenticate(secret) if secret and len(secret) <= 512 else None
         if principal is None or not principal.can_read():
-            return page("Sign in", login_body("That token is unknown or revoked."), status=401)
-        response = RedirectResponse("/dashboard", status_code=303)
+            unknown = login_body("That token is unknown or revoked.", target)
+            return page("Sign in", unknown, status=401)
+        response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             TOKEN_COOKIE,
             secret,

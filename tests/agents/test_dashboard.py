@@ -106,6 +106,29 @@ def test_the_sign_in_cookie_reads_but_never_writes(client: TestClient) -> None:
     assert sent.status_code == 404  # the token itself: on to the campaign, which is none
 
 
+def test_a_shared_link_returns_to_its_page_after_sign_in(client: TestClient) -> None:
+    asked = client.get("/dashboard/campaigns/pv.lab", params={"x": "1"})
+    assert asked.status_code == 401
+    assert 'href="/dashboard/login?next=/dashboard/campaigns/pv.lab%3Fx%3D1"' in asked.text
+    form = client.get("/dashboard/login", params={"next": "/dashboard/campaigns/pv.lab?x=1"})
+    assert 'name="next" value="/dashboard/campaigns/pv.lab?x=1"' in form.text
+    secret, _ = create_token("reader", "researcher")
+    for target, landing in [
+        ("/dashboard/campaigns/pv.lab?x=1", "/dashboard/campaigns/pv.lab?x=1"),
+        ("//evil.example/dashboard", "/dashboard"),  # never another site
+        ("https://evil.example/dashboard", "/dashboard"),
+        ("/api/v1/campaigns", "/dashboard"),  # pages only
+        ("/dashboard\\..\\x", "/dashboard"),
+    ]:
+        signed = client.post(
+            "/dashboard/login",
+            data={"token": secret, "next": target},
+            headers=SAME_SITE,
+            follow_redirects=False,
+        )
+        assert signed.status_code == 303 and signed.headers["location"] == landing, target
+
+
 @pytest.mark.parametrize("token", ["mlp_not-a-real-token", "", "x" * 600])
 def test_a_bad_token_gets_the_form_again_with_401(client: TestClient, token: str) -> None:
     response = client.post("/dashboard/login", data={"token": token}, headers=SAME_SITE)
@@ -147,7 +170,8 @@ def test_pages_need_a_token_and_answer_401_with_a_login_link(client: TestClient,
     response = client.get(path)
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("text/html")
-    assert 'href="/dashboard/login"' in response.text
+    back = "" if path == "/dashboard" else f"?next={path}"  # to the page asked for
+    assert f'href="/dashboard/login{back}"' in response.text
     fake = client.get(path, headers={"Authorization": "Bearer mlp_not-a-real-token"})
     assert fake.status_code == 401
     _sign_in(client, "revoked")
