@@ -1402,12 +1402,21 @@ class Dashboard:
         app.add_api_route(
             "/dashboard/static/{name}", self.static, methods=["GET"], include_in_schema=False
         )
+        # last, so that it takes only what no page does: a page, not JSON, for a dashboard URL
+        app.add_api_route(
+            "/dashboard/{rest:path}", self.no_such_page, methods=["GET"], **html_route
+        )
 
         def handle(request: Request, error: Exception) -> Response:
             assert isinstance(error, DashboardError)
             return error_page(error)
 
         app.add_exception_handler(DashboardError, handle)
+
+    @access("public")
+    def no_such_page(self, rest: str) -> Response:
+        """A dashboard address that is no page: the 404 page, as for an unknown campaign."""
+        raise DashboardError(404, "Not found", f"The dashboard has no page /dashboard/{rest}.")
 
     @access("public")
     def login_form(self, next: str = "") -> Response:

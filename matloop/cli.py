@@ -922,7 +922,7 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     counts = {k: str(v) for k, v in status.trials.items() if v}
     if status.expired:  # still running (their results count): the next claim frees them
         counts["running"] += f" ({status.expired} with a lease that ran out)"
-    console.print("trials: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    console.print("trials: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none yet"))
     for c in status.campaign.constraints:
         bounds = f"{'' if c.lower is None else c.lower}..{'' if c.upper is None else c.upper}"
         console.print(escape(f"constraint {c.name} in [{bounds}]{' ' + c.unit if c.unit else ''}"))

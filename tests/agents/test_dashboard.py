@@ -395,6 +395,16 @@ def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> 
     assert "&lt;img src=x onerror=alert(1)&gt;" in response.text
 
 
+@pytest.mark.parametrize("path", ["/dashboard/campaigns", "/dashboard/models", "/dashboard/x/<b>"])
+def test_a_dashboard_address_that_is_no_page_answers_the_404_page(
+    client: TestClient, path: str
+) -> None:
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.headers["content-type"].startswith("text/html")
+    assert "The dashboard has no page" in response.text and "<b>" not in response.text
+
+
 def test_hostile_parameters_source_and_units_are_escaped(
     client: TestClient, store: CampaignStore
 ) -> None:
