@@ -1112,6 +1112,17 @@ def campaign_row(status: CampaignStatus) -> str:
     if c.settings.prior_model is not None:  # as `matloop campaign show` names it
         prior = f'<div class="sub">prior={esc(c.settings.prior_model)}</div>'
     created = f"{c.created_at:%Y-%m-%d}<br>{c.created_at:%H:%M}" if c.created_at else ""
+
+    def valued(value: float | None) -> str:  # the best, and the data set's, in its unit
+        shown = num(value)
+        return esc(f"{shown} {objective.unit}" if objective.unit and shown != "—" else shown)
+
+    others = ""  # best and the factors are of the first objective: the others are named
+    if len(c.objectives) > 1:
+        rest = ", ".join(
+            f"{o.name} {'↑' if o.direction.sign > 0 else '↓'}" for o in c.objectives[1:]
+        )
+        others = f'<div class="sub">then {esc(rest)}</div>'
     return (
         "<tr>"
         f'<td><a href="{esc(link)}">{esc(c.name)}</a>'
@@ -1119,11 +1130,11 @@ def campaign_row(status: CampaignStatus) -> str:
         "</div></td>"
         f"<td>{pill(c.status)}</td>"
         f"<td>{breakable(trial_strategy(c))}{prior}</td>"
-        f"<td>{esc(objective.name)} {arrow}</td>"
+        f"<td>{esc(objective.name)} {arrow}{others}</td>"
         f"{counts}"
         f'<td class="n">{c.pool_size or "open"}</td>'
-        f'<td class="n">{num(_best_value(status))}</td>'
-        f'<td class="n">{num(eff.pool_best) if eff else "—"}</td>'
+        f'<td class="n">{valued(_best_value(status))}</td>'
+        f'<td class="n">{valued(eff.pool_best if eff else None)}</td>'
         f'<td class="n">{num(eff.enhancement_factor, 3) if eff else "—"}</td>'
         f'<td class="n">{num(eff.acceleration_factor, 3) if eff else "—"}</td>'
         f'<td class="nowrap">{created}</td>'

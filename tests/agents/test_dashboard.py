@@ -366,7 +366,7 @@ def test_two_objectives_plot_the_measured_pareto_front(client: TestClient) -> No
     dataset = PoolDataset(
         name="front",
         space=SearchSpace((ContinuousParameter("x", 0.0, 1.0),)),
-        objectives=(Objective("a", Direction.MAXIMIZE), Objective("b", Direction.MINIMIZE)),
+        objectives=(Objective("a", Direction.MAXIMIZE, "eV"), Objective("b", Direction.MINIMIZE)),
         points=[{"x": float(v)} for v in x],
         values=np.stack([x, (x - 0.5) ** 2], axis=1),
         source="test",
@@ -384,6 +384,9 @@ def test_two_objectives_plot_the_measured_pareto_front(client: TestClient) -> No
     assert "<b>b = 0.25</b>" in " ".join(traces["Pareto front"]["text"])
     subtitle = figures["fig-pareto"]["layout"]["title"]["subtitle"]["text"]
     assert subtitle == "6 of 11 results on the front"
+    index = client.get("/dashboard").text  # the first objective's best, the others named
+    assert '<td>a ↑<div class="sub">then b ↓</div></td>' in index
+    assert '<td class="n">1 eV</td>' in index
 
 
 def test_unknown_campaign_is_404_and_the_name_is_escaped(client: TestClient) -> None:
