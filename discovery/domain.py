@@ -101,11 +101,13 @@ class OutcomeConstraint:
         return low <= value <= high or on_bound
 
     def describe(self) -> str:
-        """The range in words: ``band_gap in [1.1, 1.7] eV``, ``gap in [-inf, 2]``."""
-        low = "-inf" if self.lower is None else f"{self.lower:g}"
-        high = "inf" if self.upper is None else f"{self.upper:g}"
+        """The range in words: ``band_gap in [1.1, 1.7] eV``; one bound: ``gap <= 2``."""
         unit = f" {self.unit}" if self.unit else ""
-        return f"{self.name} in [{low}, {high}]{unit}"
+        if self.lower is None:
+            return f"{self.name} <= {self.upper:g}{unit}"
+        if self.upper is None:
+            return f"{self.name} >= {self.lower:g}{unit}"
+        return f"{self.name} in [{self.lower:g}, {self.upper:g}]{unit}"
 
 
 class TrialStatus(StrEnum):

@@ -924,8 +924,7 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         counts["running"] += f" ({status.expired} with a lease that ran out)"
     console.print("trials: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none yet"))
     for c in status.campaign.constraints:
-        bounds = f"{'' if c.lower is None else c.lower}..{'' if c.upper is None else c.upper}"
-        console.print(escape(f"constraint {c.name} in [{bounds}]{' ' + c.unit if c.unit else ''}"))
+        console.print(escape(f"constraint {c.describe()}"))  # as the dashboard gives it
     if status.feasible is not None:
         console.print(f"feasible results: {status.feasible} of {status.measurements}")
     if status.best is not None:

@@ -591,7 +591,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     results.write_text(f"\ufefftrial_id,y,gap\n{trial['trial_id']},2.5,1.4\n", encoding="utf-8")
     assert "stored 1" in _ok(cli, "campaign", "observe", "c1", "--from-file", str(results))
     shown = _ok(cli, "campaign", "show", "c1")
-    assert "constraint gap in [1.1..1.7]" in shown and "feasible results: 1 of 1" in shown
+    assert "constraint gap in [1.1, 1.7]" in shown and "feasible results: 1 of 1" in shown
     [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
     assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
     assert (row["y"], row["gap"], row["feasible"]) == ("2.5", "1.4", "True")
