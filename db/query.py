@@ -327,8 +327,9 @@ class _Elements:
         return symbol in self.symbols
 
 
-#: A backslash and the character it escapes in a filter's string (OPTIMADE: ``"`` or ``\``).
-_ESCAPE = re.compile(r"\\(.)", re.S)
+#: A backslash and the character it escapes in a filter's string (OPTIMADE: ``"`` or ``\``);
+#: any other backslash is kept as written (``"C:\temp"``).
+_ESCAPE = re.compile(r'\\(["\\])')
 
 
 @lru_cache(maxsize=1)
@@ -348,6 +349,18 @@ def _parser_and_transformer() -> tuple[Any, Any]:
             ``label = "Q \"1\""`` could match no label at all.
             """
             return _ESCAPE.sub(r"\1", str(token)[1:-1])
+
+        def fuzzy_string_op_rhs(self, arg: list[Any]) -> dict[str, Any]:
+            """CONTAINS, STARTS [WITH], ENDS [WITH]: the user's text literal, never a pattern.
+
+            Escaped here, where STARTS and ENDS are still known: upstream anchors the text
+            first, so a ``^`` or ``$`` of the text itself could not be told from its anchors.
+            """
+            op, text = str(arg[0]), str(arg[-1])
+            literal = re.escape(text)
+            return {
+                "$regex": ("^" if op == "STARTS" else "") + literal + ("$" if op == "ENDS" else "")
+            }
 
         def length_op_rhs(self, arg: list[Any]) -> dict[str, Any]:
             if len(arg) == 3 and arg[1] == "!=":  # not implemented upstream
@@ -824,12 +837,6 @@ def _end_hint(text: str) -> str:
     return ""
 
 
-def _literal_pattern(pattern: str) -> str:
-    anchored_start, anchored_end = pattern.startswith("^"), pattern.endswith("$")
-    core = pattern[int(anchored_start) : len(pattern) - int(anchored_end)]
-    return ("^" if anchored_start else "") + re.escape(core) + ("$" if anchored_end else "")
-
-
 def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope = _Scope()) -> Any:
     """``node`` with each filter name its stored field's, and each operand checked.
 
@@ -858,9 +865,8 @@ def _rename(node: Any, fields: Mapping[str, str], resource: str, scope: _Scope =
         head = key.partition(".")[0]
         if head in fields and head not in LISTS.get(resource, ()):
             _refuse_list_tests(head, key, value)
-        if key == "$regex":
-            # CONTAINS / STARTS WITH / ENDS WITH: the user's text is literal, never a pattern.
-            renamed[key] = _literal_pattern(value)
+        if key == "$regex":  # literal already (the transformer's fuzzy_string_op_rhs)
+            renamed[key] = value
         elif key.startswith("$"):
             renamed[key] = _rename(value, fields, resource, scope)
         elif scope.results is not None and _tests_a_result(resource, head):

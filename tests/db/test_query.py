@@ -36,12 +36,26 @@ def test_the_descriptive_formula_is_each_resources_formula_as_written(
         (r'label = "\"x\""', '"x"'),  # quotes at the ends of the text itself
         (r'label = "a\\b"', "a\\b"),
         ('label = "plain"', "plain"),
+        (r'label = "C:\temp"', "C:\\temp"),  # no escape: kept as written
     ],
 )
 def test_a_strings_escaped_quotes_and_backslashes_are_read_as_the_characters(
     text: str, value: str
 ) -> None:
     assert optimade_to_mongo(text, "trials") == {"label": {"$eq": value}}
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ('label CONTAINS "^P"', r"\^P"),  # the text's own ^, not an anchor
+        ('label STARTS "$"', r"^\$"),
+        ('label ENDS WITH "^"', r"\^$"),
+        ('label STARTS WITH "a.b"', r"^a\.b"),
+    ],
+)
+def test_contains_starts_and_ends_read_their_text_literally(text: str, pattern: str) -> None:
+    assert optimade_to_mongo(text, "trials") == {"label": {"$regex": pattern}}
 
 
 def test_batch_is_text_as_trials_store_it() -> None:
