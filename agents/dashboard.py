@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import numpy as np
 import plotly.graph_objects as go
@@ -132,8 +132,10 @@ def back_to(target: str | None) -> str:
     if not target or "\\" in target:
         return "/dashboard"
     parts = urlsplit(target)
-    inside = parts.path == "/dashboard" or parts.path.startswith("/dashboard/")
-    if parts.scheme or parts.netloc or not inside or parts.path.startswith("/dashboard/login"):
+    segments = unquote(parts.path).split("/")
+    inside = segments[:2] == ["", "dashboard"] and not {".", ".."} & set(segments)
+    elsewhere = parts.scheme or parts.netloc or not inside
+    if elsewhere or segments[2:3] in (["login"], ["logout"], ["static"]):  # no page
         return "/dashboard"
     return target
 
@@ -899,7 +901,7 @@ def _qualified(record: dict[str, Any]) -> str:
 
 def _conditions(conditions: dict[str, Any] | None) -> str:
     """``pressure_gpa=8.9``: what a record was read under; "" for none (ambient, zero field)."""
-    return ", ".join(f"{k}={num(v)}" for k, v in sorted((conditions or {}).items()))
+    return ", ".join(f"{k}={num(v, 6)}" for k, v in sorted((conditions or {}).items()))
 
 
 def figure_div(fig: go.Figure, dom_id: str) -> str:
@@ -1148,7 +1150,7 @@ def trials_table(
     """The latest trials, newest first, with parameters and every measured outcome.
 
     Each names its id (a link to its lineage: what to give ``campaign correct`` or
-    ``fail``), its sample where the pool names them, and when it last changed. An
+    ``fail``), its sample where the pool names them, and when its status last changed. An
     infeasible result is marked, and so is a corrected one (what it replaced, who, when
     and why in its tooltip); who measured it (or holds it) and why a trial was given up
     are shown.
@@ -1216,11 +1218,14 @@ def trials_table(
 
 def _corrected_pill(result: Measurement) -> str:
     """A ``corrected`` label whose tooltip says what each correction replaced, and why."""
-    said = [
-        f"{', '.join(f'{k}={num(v)}' for k, v in c.values.items())} replaced by {c.by} "
-        f"on {c.at:%Y-%m-%d %H:%M} UTC: {c.reason}"
-        for c in result.corrections
-    ]
+    said = []
+    for c in result.corrections:
+        old = ", ".join(
+            f"{name}={num(value, 6)}" + (f" {c.units[name]}" if c.units.get(name) else "")
+            for name, value in c.values.items()
+        )
+        when = f" on {c.at:%Y-%m-%d %H:%M} UTC" if c.at else ""
+        said.append(f"{old} replaced by {c.by}{when}: {c.reason}")
     return f'<span class="pill corrected" title="{esc("; ".join(said))}">corrected</span>'
 
 
@@ -1426,7 +1431,14 @@ class Dashboard:
 
     @access("public")
     def no_such_page(self, rest: str) -> Response:
-        """A dashboard address that is no page: the 404 page, as for an unknown campaign."""
+        """A dashboard address that is no page: the 404 page, as for an unknown campaign.
+
+        A page's address with a slash at its end goes to the page (307), as before this
+        route took every address.
+        """
+        if not rest or rest.endswith("/"):
+            page_path = "/dashboard" + ("/" + rest.rstrip("/") if rest.rstrip("/") else "")
+            return RedirectResponse(quote(page_path), status_code=307)
         raise DashboardError(404, "Not found", f"The dashboard has no page /dashboard/{rest}.")
 
     @access("public")

@@ -102,12 +102,12 @@ class OutcomeConstraint:
 
     def describe(self) -> str:
         """The range in words: ``band_gap in [1.1, 1.7] eV``; one bound: ``gap <= 2``."""
-        unit = f" {self.unit}" if self.unit else ""
+        unit = f" {self.unit}" if self.unit else ""  # bounds as given, to 12 digits
         if self.lower is None:
-            return f"{self.name} <= {self.upper:g}{unit}"
+            return f"{self.name} <= {self.upper:.12g}{unit}"
         if self.upper is None:
-            return f"{self.name} >= {self.lower:g}{unit}"
-        return f"{self.name} in [{self.lower:g}, {self.upper:g}]{unit}"
+            return f"{self.name} >= {self.lower:.12g}{unit}"
+        return f"{self.name} in [{self.lower:.12g}, {self.upper:.12g}]{unit}"
 
 
 class TrialStatus(StrEnum):
