@@ -572,17 +572,16 @@ def catch_up(
     deployment_id = _applied(deployment.apply())
     now = datetime.datetime.now(datetime.UTC)
     with get_client(sync_client=True) as client:
-
-        def runs(window: dict[str, datetime.datetime], limit: int) -> list[FlowRun]:
-            return client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
-                # validated: Prefect's DateTime type, not datetime, is what the fields declare
-                flow_run_filter=FlowRunFilter.model_validate({"expected_start_time": window}),
-                sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
-                limit=limit,
-            )
-
-        if any(map(did_or_will_run, runs({"after_": since, "before_": now}, 200))):
+        recent = client.read_flow_runs(
+            deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment_id])),
+            # validated: Prefect's DateTime type, not datetime, is what the fields declare
+            flow_run_filter=FlowRunFilter.model_validate(
+                {"expected_start_time": {"after_": since, "before_": now}}
+            ),
+            sort=FlowRunSort.EXPECTED_START_TIME_DESC,  # the sync client sends no default
+            limit=200,
+        )
+        if any(map(did_or_will_run, recent)):
             return None
         if missed_only:  # new since its last time (an upsert keeps when it was created)
             created = client.read_deployment(deployment_id).created
