@@ -169,13 +169,14 @@ DEFAULT_ACQUISITION = "qlognei"
 
 
 def canonical_strategy(name: str) -> str:
-    """A strategy name with its parts in one order, as its planner names itself.
+    """A strategy name with its parts in one order, the one its planner's name has.
 
     ``gp+warp+qucb`` is ``gp+qucb+warp``, ``gp+qlognei`` is ``gp``: the surrogate, the
     acquisition unless the default, then the flags in :data:`STRATEGY_FLAGS` order
-    (``discovery.planners.GPPlanner.name``). Told without loading any planner, so stored
-    campaigns are read and upgraded in the storage layer. A name of one word (``botorch``,
-    ``random``), a policy (``rl:...``) and text that is no strategy are kept as written.
+    (``discovery.planners.GPPlanner.name`` is built with it). Told without loading any
+    planner, so stored campaigns are read and upgraded in the storage layer. A name of one
+    word (``botorch``, ``random``), a policy (``rl:...``) and text that is no strategy are
+    kept as written.
     """
     surrogate, *options = name.split("+")
     acquisitions = [o for o in options if o not in STRATEGY_FLAGS]

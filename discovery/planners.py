@@ -53,6 +53,7 @@ from discovery.domain import (
     ModelArtifact,
     Objective,
     OutcomeConstraint,
+    canonical_strategy,
 )
 from discovery.policy import AcquisitionPolicy, policy_features
 from discovery.priors import Prior, PriorMeanModel, fit_scale, prior_data_hash, prior_label
@@ -389,15 +390,16 @@ class GPPlanner:
 
     @property
     def name(self) -> str:
-        """The strategy recorded on each trial: ``label``, or surrogate[+acquisition]."""
+        """The strategy recorded on each trial: ``label``, or surrogate[+acquisition][+flags].
+
+        In the one order :func:`discovery.domain.canonical_strategy` gives strategy names.
+        """
         if self.label:
             return self.label
-        suffix = "" if self.acquisition == DEFAULT_ACQUISITION else f"+{self.acquisition}"
-        suffix += "+iwarp" if self.input_warp else ""
-        suffix += "+warp" if self.warp else ""
-        suffix += "+endgame" if self.endgame_batches else ""
-        suffix += "+believer" if self.believer else ""
-        return f"{self.surrogate}{suffix}" + ("+prior" if self.prior is not None else "")
+        on = (self.input_warp, self.warp, bool(self.endgame_batches), self.believer)
+        flags = [flag for flag, chosen in zip(STRATEGY_FLAGS, on, strict=True) if chosen]
+        name = canonical_strategy("+".join([self.surrogate, self.acquisition, *flags]))
+        return name + ("+prior" if self.prior is not None else "")
 
     def plan(self, problem: PlanningProblem, q: int, seed: int) -> Plan:
         """Fit the surrogate to the measurements and choose ``q`` points by its acquisition."""
