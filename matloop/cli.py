@@ -6,12 +6,14 @@ import csv
 import getpass
 import io
 import json
+import logging
 import math
 import re
 import sys
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from copy import deepcopy
 from dataclasses import replace
 from functools import cache
 from pathlib import Path
@@ -2186,6 +2188,40 @@ def token_revoke(name: str) -> None:
     console.print(f"revoked {name!r}")
 
 
+#: Seconds ``serve`` gives requests in flight to finish once told to stop (SIGTERM, ^C):
+#: a claim that proposes a batch takes seconds to tens of seconds. Idle keep-alive
+#: connections are closed at once, so they never hold a restart up.
+SHUTDOWN_GRACE_SECONDS = 30
+
+#: The liveness and readiness probes that healthchecks and load balancers call every few
+#: seconds: their successful answers are left out of the request log.
+PROBE_PATHS = frozenset({"/health", "/ready"})
+
+
+def _not_a_passing_probe(record: logging.LogRecord) -> bool:
+    """Whether a uvicorn access-log line is kept: all but a probe's 2xx/3xx answer.
+
+    uvicorn logs ``'%s - "%s %s HTTP/%s" %d'`` with (client, method, path, HTTP
+    version, status) as the record's args.
+    """
+    args = record.args
+    if not (isinstance(args, tuple) and len(args) == 5):
+        return True
+    _, method, path, _, status = args
+    probe = method in ("GET", "HEAD") and path in PROBE_PATHS
+    return not (probe and isinstance(status, int) and status < 400)
+
+
+def _serve_log_config() -> dict[str, Any]:
+    """The logging configuration of uvicorn, its access log without passing probes."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = deepcopy(LOGGING_CONFIG)  # uvicorn's own stays as it is
+    config["filters"] = {"no_probes": {"()": lambda: _not_a_passing_probe}}
+    config["handlers"]["access"]["filters"] = ["no_probes"]
+    return config
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
@@ -2201,8 +2237,8 @@ def serve(
     log_level: Annotated[
         str,
         typer.Option(
-            help="debug, info (one line per request: client, method, path, status), "
-            "warning (problems only) or error."
+            help="debug, info (one line per request: client, method, path, status; "
+            "not the passing /health and /ready probes), warning (problems only) or error."
         ),
     ] = "info",
 ) -> None:
@@ -2219,8 +2255,14 @@ def serve(
     from flows.events import emit_results_reported  # a no-op unless PREFECT_API_URL is set
 
     app = create_app(Settings().uri, on_results=emit_results_reported)
-    # Bounded shutdown: idle keep-alive clients must not hold a restart up.
-    uvicorn.run(app, host=host, port=port, log_level=log_level, timeout_graceful_shutdown=10)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level=log_level,
+        log_config=_serve_log_config(),
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_SECONDS,
+    )
 
 
 # -- demo ---------------------------------------------------------------------------

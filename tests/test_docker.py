@@ -72,3 +72,43 @@ def test_docker_stop_leaves_the_worker_time_to_stop_on_its_own() -> None:
     worker = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["worker"]
     grace = re.fullmatch(r"(\d+)s", worker["stop_grace_period"])
     assert grace is not None and int(grace.group(1)) > STOP_GRACE_SECONDS + SETTLE_WAIT_SECONDS
+
+
+def test_docker_stop_leaves_the_api_time_to_finish_its_requests() -> None:
+    from matloop.cli import SHUTDOWN_GRACE_SECONDS
+
+    api = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["api"]
+    grace = re.fullmatch(r"(\d+)s", api["stop_grace_period"])
+    assert grace is not None and int(grace.group(1)) > SHUTDOWN_GRACE_SECONDS
+
+
+def test_every_service_rotates_its_log_and_matloop_gets_sigterm_through_an_init() -> None:
+    services = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]
+    for name, service in services.items():
+        options = service["logging"]["options"]
+        assert options["max-size"] and int(options["max-file"]) >= 2, name
+        if str(service["image"]).startswith("matloop:"):  # matloop or prefect as PID 1
+            assert service["init"] is True, name
+
+
+def test_instruments_reach_the_api_whatever_becomes_of_the_prefect_server() -> None:
+    api = yaml.safe_load((DOCKER / "compose.yaml").read_text())["services"]["api"]
+    assert api["depends_on"]["prefect-server"]["condition"] == "service_started"
+    assert api["depends_on"]["mongodb"]["condition"] == "service_healthy"
+    [published] = api["ports"]
+    assert published.startswith("${MATLOOP_API_BIND:-127.0.0.1}:")  # loopback unless told
+
+
+def test_the_readme_second_worker_is_the_stack_worker_serving_another_campaign() -> None:
+    text = (DOCKER / "README.md").read_text()
+    [block] = re.findall(r"```yaml\n(.*?)```", text, flags=re.DOTALL)
+    [(name, second)] = yaml.safe_load(block)["services"].items()
+    compose = yaml.safe_load((DOCKER / "compose.yaml").read_text())
+    worker = compose["services"]["worker"]
+    assert name not in compose["services"]
+    for key in ("image", "init", "environment", "restart", "stop_grace_period", "logging"):
+        assert second[key] == worker[key], key
+    assert second["healthcheck"]["test"] == worker["healthcheck"]["test"]
+    assert second["depends_on"] == worker["depends_on"]
+    command = second["command"]
+    assert command[:3] == ["flows", "serve", "--campaign"] and len(command) == 4

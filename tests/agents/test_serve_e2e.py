@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -80,3 +81,53 @@ def test_simulated_instrument_runs_twenty_rounds_over_http(
     assert {m.source for m in measurements} == {"sim-1"}
     assert status.best is not None
     assert status.efficiency is not None and status.efficiency.enhancement_factor > 1
+
+
+def test_the_request_log_leaves_out_passing_probes_and_nothing_else(
+    mongodb_uri: str, tmp_path: Path
+) -> None:
+    port = free_port()
+    log = tmp_path / "serve.log"
+    server = subprocess.Popen(
+        [sys.executable, "-m", "matloop", "serve", "--port", str(port)],
+        env={**os.environ, "MATLOOP_MONGODB_URI": mongodb_uri},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # a healthcheck's polling
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert server.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "server did not start"
+            time.sleep(0.2)
+        assert httpx.get(f"{base}/ready").status_code == 200
+        assert httpx.get(f"{base}/api/v1/campaigns").status_code == 401
+        assert httpx.get(f"{base}/health/more").status_code == 404
+    finally:
+        server.terminate()
+        server.wait(timeout=40)
+    said = log.read_text()
+    assert "Application shutdown complete" in said  # the SIGTERM a docker stop sends
+    assert '"GET /api/v1/campaigns HTTP/1.1" 401' in said
+    assert '"GET /health/more HTTP/1.1" 404' in said
+    assert '"GET /health HTTP/1.1"' not in said and '"GET /ready HTTP/1.1"' not in said
+
+
+def test_a_failing_probe_stays_in_the_request_log() -> None:
+    from matloop.cli import _not_a_passing_probe
+
+    def line(method: str, path: str, status: int) -> logging.LogRecord:
+        args = ("10.0.0.7:5501", method, path, "1.1", status)
+        return logging.LogRecord("uvicorn.access", 20, "", 0, '%s - "%s %s HTTP/%s" %d', args, None)
+
+    assert not _not_a_passing_probe(line("GET", "/ready", 200))
+    assert not _not_a_passing_probe(line("HEAD", "/health", 200))
+    assert _not_a_passing_probe(line("GET", "/ready", 503))  # the database is down: say so
+    assert _not_a_passing_probe(line("POST", "/ready", 405))
+    assert _not_a_passing_probe(line("GET", "/api/v1/campaigns", 200))
