@@ -12,12 +12,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test lint bench db-start db-stop clean
+.PHONY: install demo test lint bench db-start db-stop clean constraints
 
 # torch first, 2.13.0: with TORCH_INDEX_URL from that index alone (--index-url; with
 # --extra-index-url, PyPI's CUDA build would be taken silently wherever that index has no
 # wheel for this platform or Python), else from pip's configured index.
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || { version=$$($(PYTHON) --version 2>/dev/null) \
 	  && $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))'; } \
 	  || { echo "matloop needs Python 3.11 or later; '$(PYTHON)' is $${version:-not found}:" \
@@ -25,10 +25,17 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
 	  torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev]" -c constraints.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# constraints.txt: the versions of this venv, for installs to come (CI's, the image's).
+# Run it after a dependency change has passed `make test`.
+constraints: install
+	{ sed -n '/^#/p' constraints.txt; \
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.new
+	mv constraints.new constraints.txt
 
 demo: install
 	$(BIN)/matloop db start
