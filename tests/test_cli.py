@@ -360,6 +360,15 @@ def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
     assert shown["efficiency"]["pool_best"] == pytest.approx(0.001622641)
 
 
+def test_a_new_campaign_shows_it_has_no_trials_yet(cli: CliRunner) -> None:
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    assert "trials: none yet" in _ok(cli, "campaign", "show", "opv")
+    shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
+    assert set(shown["trials"].values()) == {0} and shown["measurements"] == 0
+    _ok(cli, "campaign", "propose", "opv", "-n", "2")
+    assert "trials: proposed 2" in _ok(cli, "campaign", "show", "opv")
+
+
 def test_a_run_stops_at_the_campaigns_budget(cli: CliRunner) -> None:
     args = ("--from-olympus", str(OLYMPUS), "--initial", "6", "--batch", "3", "--budget", "8")
     _ok(cli, "campaign", "create", "opv", *args)
