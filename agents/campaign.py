@@ -30,7 +30,7 @@ from db.documents import utcnow
 from db.models import FIT_METRIC
 from db.tokens import UNNAMED_SOURCE
 from discovery.acquisition import LOOKAHEAD
-from discovery.campaign_models import surrogate_origin, surrogates
+from discovery.campaign_models import fitting_code, surrogate_origin, surrogates
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     IMPORTED,
@@ -1475,10 +1475,11 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
     values, around a prior, with NUTS at another seed) are other versions, while the same
     model on the same data keeps one (:func:`agents.training.train_surrogate` registers
     the plain ``gp`` planner's model, so both describe it alike). The acquisition is
-    left out: it chooses with the model, it does not change it. A registered surrogate's
-    origin is in (its package's name and version): another release of the plugin may fit
-    another model on the same data, and the registry keeps the first weights stored
-    under a version.
+    left out: it chooses with the model, it does not change it. The fitting code is in
+    (:func:`discovery.campaign_models.fitting_code`), and so is a registered surrogate's
+    origin (its package's name and version): another release of matloop, of its fitting
+    libraries or of the plugin may fit another model on the same data, and the registry
+    keeps the first weights stored under a version.
 
     Args:
         planner: The planner that fitted the model.
@@ -1486,19 +1487,19 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
 
     Returns:
         JSON-ready settings: ``surrogate``, ``input_warp``, ``outcome_warp``
-        (``yeo-johnson`` or None), ``prior`` (its label, ``anonymous``, or None) and
-        ``seed`` (None where the surrogate's fit ignores it), and for a registered
-        surrogate ``plugin``, its origin
+        (``yeo-johnson`` or None), ``prior`` (its label, ``anonymous``, or None),
+        ``seed`` (None where the surrogate's fit ignores it) and ``code`` (the fitting
+        code's digest), and for a registered surrogate ``plugin``, its origin
         (:func:`discovery.campaign_models.surrogate_origin`: ``source``,
         ``distribution``, ``version``); for a planner of another kind, its ``planner``
-        name.
+        name and ``code``.
     """
     if isinstance(planner, PortfolioPlanner):
         planner = planner.base  # each arm fits the base's model; only the acquisition varies
     if isinstance(planner, PolicyPlanner):
         planner = GPPlanner(warp=planner.warp)  # it fits the plain gp on its values
     if not isinstance(planner, GPPlanner):
-        return {"planner": planner.name}
+        return {"planner": planner.name, "code": fitting_code()}
     prior = None if planner.prior is None else prior_label(planner.prior) or "anonymous"
     seeded = planner.surrogate not in SEEDLESS_SURROGATES
     settings: dict[str, Any] = {
@@ -1507,6 +1508,7 @@ def fit_settings(planner: Planner, seed: int) -> dict[str, Any]:
         "outcome_warp": "yeo-johnson" if planner.warp else None,
         "prior": prior,
         "seed": seed if seeded else None,
+        "code": fitting_code(),
     }
     origin = surrogate_origin(planner.surrogate)
     if origin is not None:  # absent for the built-ins: their versions stay as they were

@@ -27,12 +27,15 @@ all. A builder follows :class:`SurrogateBuilder`, and its models are registered 
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib.metadata import EntryPoint
+from importlib.metadata import version as package_version
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -375,6 +378,34 @@ def is_gaussian_process(name: str) -> bool:
     before a plugin could import it, so a built-in name must not load plugins.
     """
     return name in GAUSSIAN_PROCESSES or (name not in SURROGATES and name in gaussian_processes())
+
+
+#: The libraries whose release changes what a surrogate's fit gives on the same data.
+FITTING_LIBRARIES = ("torch", "gpytorch", "botorch")
+
+
+@cache
+def fitting_code() -> str:
+    """A digest of the code that fits campaign models: this package and its fitting libraries.
+
+    Part of a model's registry version (:func:`agents.campaign.fit_settings`): a matloop
+    or library upgrade that fits another model on the same data gives another version,
+    rather than the registry keeping the old weights under the version the new fit names.
+    Any change to a ``discovery`` module counts, which is wider than needed and never
+    wrong (a refit where one might have been spared).
+
+    Returns:
+        12 lower-case hex digits: SHA-256 of every ``discovery/*.py`` file (path and
+        bytes, in path order) and the versions of :data:`FITTING_LIBRARIES`.
+    """
+    digest = hashlib.sha256()
+    package = Path(__file__).resolve().parent
+    for path in sorted(package.rglob("*.py")):
+        digest.update(f"{path.relative_to(package).as_posix()}\0".encode())
+        digest.update(path.read_bytes())
+    for library in FITTING_LIBRARIES:
+        digest.update(f"\0{library}=={package_version(library)}".encode())
+    return digest.hexdigest()[:12]
 
 
 def surrogate_origin(name: str) -> Mapping[str, str | None] | None:

@@ -18,6 +18,7 @@ from agents.training import (
     training_data,
 )
 from db import CampaignNotFoundError, CampaignStore
+from discovery.campaign_models import fitting_code
 from discovery.datasets import PoolDataset
 from discovery.domain import CampaignSettings, Direction, Objective
 from discovery.planners import GPPlanner, PlanningProblem, make_planner
@@ -222,7 +223,21 @@ def test_a_plain_gp_proposal_and_training_on_its_data_share_one_version_and_line
         "outcome_warp": None,
         "prior": None,
         "seed": None,
+        "code": fitting_code(),
     }
+
+
+def test_a_new_fitting_code_fits_a_new_version_on_the_same_data(
+    store: CampaignStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = _measured(store, "gp")
+    [before] = {t.model_version for t in agent.propose(1)}
+    # an upgrade of matloop's discovery code or of torch/gpytorch/botorch
+    monkeypatch.setattr("agents.campaign.fitting_code", lambda: "0123456789ab")
+    [after] = {t.model_version for t in agent.propose(1)}
+    assert None not in (before, after) and after != before
+    assert store.load_model(after or "").metrics["fit"]["code"] == "0123456789ab"
+    assert train_surrogate(store, agent.name) == after  # training names the new fit alike
 
 
 def test_proposal_models_record_the_trials_they_were_trained_on(store: CampaignStore) -> None:
