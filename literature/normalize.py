@@ -1846,6 +1846,31 @@ def _list_unit(text: str, pos: int) -> Any | None:
     return None
 
 
+#: A count inside a formula that a tagger took for a value, "A [3] C 60", "YBa 2 Cu [3] O 7":
+#: a bare number with a symbol of the formula just before it and the formula's next
+#: element, with its count, just after.
+_BARE_COUNT = re.compile(r"\d+(?:\.\d+)?")
+_SYMBOL_BEFORE = re.compile(
+    rf"(?:^|[\s(])(?:{'|'.join(sorted(_SYMBOLS, key=len, reverse=True))})\s*$"
+)
+_ELEMENT_AFTER = re.compile(rf"^\s*(?:{'|'.join(sorted(_ELEMENTS, key=len, reverse=True))})\s*\d")
+
+
+def formula_count(text: str, before: str, after: str) -> bool:
+    """Whether a value mention is a count inside a formula, not a quantity.
+
+    >>> formula_count("3", "the superconductors A ", " C 60 are cubic")
+    True
+    >>> formula_count("3", "Tc = ", " K in A 3 C 60")
+    False
+    """
+    return bool(
+        _BARE_COUNT.fullmatch(text.strip())
+        and _SYMBOL_BEFORE.search(before)
+        and _ELEMENT_AFTER.search(after)
+    )
+
+
 def parse_quantity(
     text: str,
     default_unit: str | None = None,
@@ -1879,7 +1904,9 @@ def parse_quantity(
         after: The sentence text after the mention. Where the mention ends with its
             unit and ``after`` goes on with a unit it is divided by ("dTc/dP of
             [0.5 K]/GPa", "[2 K] min-1", "[0.5 K] per GPa"), the number is a rate, not
-            a quantity of ``kind``: ``None`` (:func:`_continues_as_rate`).
+            a quantity of ``kind``: ``None`` (:func:`_continues_as_rate`). A bare
+            number between a formula's symbols ("A [3] C 60") is a count in the
+            formula: ``None`` too (:func:`formula_count`).
 
     Returns:
         A :class:`QuantityValue`, or ``None`` when there is no number, or a ``kind`` was
@@ -1894,6 +1921,8 @@ def parse_quantity(
     """
     if kind is not None and kind not in _CANONICAL_UNITS:
         raise ValueError(f"unknown kind {kind!r}; expected one of {sorted(_CANONICAL_UNITS)}")
+    if kind is not None and formula_count(text, before, after):
+        return None  # "A [3] C 60": the default unit would make it 3 K
     prepared = _prepare(text, physical=kind is not None)
     outside = _clean(before[-_BEFORE_WINDOW:]) if before else ""
     default = _unit(default_unit.strip()) if default_unit else None

@@ -124,7 +124,7 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
     and a value whose unit the sentence goes on dividing ("dTc/dP of [0.5 K]/GPa") is a
     rate and is left unread.
     """
-    ordered = join_ranges(paper, mentions)
+    ordered = join_ranges(paper, _whole_numbers(paper, mentions))
     materials: dict[int, list[int]] = defaultdict(list)
     for index, mention in enumerate(ordered):
         if mention.label == "material":
@@ -159,6 +159,55 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
                     },
                 )
     return result
+
+
+def _whole_numbers(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
+    """Mentions in reading order, each value the tagger cut inside a number made whole.
+
+    A tagger's tokens may split "3.5 K" into "3", "." and "5 K": a value mention "[3].5 K"
+    read as it is would be 3 K. Its span is widened over the digits and decimal point it
+    cuts through on either side, "[3.5] K" (a unit after it is read as for any bare
+    number). Value mentions of one label that then overlap ("[3.5]" and "[3.5 K]") are
+    one, over both spans, with the lower confidence.
+    """
+    result: list[Mention] = []
+    last_value: dict[tuple[int, int, str], int] = {}  # where each sentence's last value is
+    for mention in sorted(mentions, key=lambda m: m.key):
+        if mention.label not in QUANTITY_KINDS:
+            result.append(mention)
+            continue
+        sentence = paper.sections[mention.section].sentence_text(mention.sentence)
+        start, end = mention.start, mention.end
+        while start > 0 and _continues_number(sentence, start - 1, start):
+            start -= 1
+        while end < len(sentence) and _continues_number(sentence, end, end - 1):
+            end += 1
+        where = (mention.section, mention.sentence, mention.label)
+        at = last_value.get(where)
+        if at is not None and start < result[at].end:  # overlaps the value before it: one
+            before = result[at]
+            start, end = before.start, max(end, before.end)
+            confidence = min(before.confidence, mention.confidence)
+            result[at] = replace(before, text=sentence[start:end], end=end, confidence=confidence)
+            continue
+        if (start, end) != (mention.start, mention.end):
+            mention = replace(mention, text=sentence[start:end], start=start, end=end)
+        last_value[where] = len(result)
+        result.append(mention)
+    return result
+
+
+def _continues_number(sentence: str, at: int, inside: int) -> bool:
+    """Whether ``sentence[at]`` belongs to the number that ``sentence[inside]`` is part of.
+
+    A digit does, and so does a decimal point with a digit on its other side.
+    """
+    if not sentence[inside].isdigit() and sentence[inside] != ".":
+        return False
+    if sentence[at].isdigit():
+        return True
+    beyond = at + (at - inside)
+    return sentence[at] == "." and 0 <= beyond < len(sentence) and sentence[beyond].isdigit()
 
 
 def join_ranges(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:

@@ -760,3 +760,23 @@ def test_a_value_goes_to_the_sample_measured_and_a_tc_after_a_measurement_stays(
     tagged = [("tcValue" if piece[0].isdigit() else "material", piece) for piece in pieces]
     records = extraction_of(text, tagged).records
     assert [(r.material, r.value) for r in records] == read
+
+
+def test_a_value_cut_inside_its_number_is_read_whole_and_a_formula_count_is_no_value() -> None:
+    text = (
+        "NaCoO2 superconducts at T = 3.5 K. "
+        "The fullerides A 3 C 60 are cubic. "
+        "MgB2 has T c ~ 39.4 K."
+    )
+    p = parse_paper(text.encode(), "cut.txt")
+    pieces = [("material", m) for m in ("NaCoO2", "MgB2")]
+    # the tagger's tokens: "3" of "3.5 K", a formula's count, "4 K" of "39.4 K"
+    pieces += [("tcValue", v) for v in ("3", "4 K")]
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(p)  # type: ignore[arg-type]
+    values = [
+        (m.text, m.normalized.get("value")) for m in extraction.mentions if m.label == "tcValue"
+    ]
+    assert values == [("3.5", 3.5), ("3", None), ("39.4 K", 39.4)]
+    for m in extraction.mentions:  # the widened spans still slice their sentences
+        assert p.sections[m.section].sentence_text(m.sentence)[m.start : m.end] == m.text
+    assert [(r.material, r.value) for r in extraction.records] == [("NaCoO2", 3.5), ("MgB2", 39.4)]
