@@ -35,6 +35,7 @@ the campaigns set to take it (``settings.prior_model``). Imports no torch.
 from __future__ import annotations
 
 import json
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
@@ -51,7 +52,12 @@ from db.documents import (
     ModelRecord,
     TrialDocument,
 )
-from db.literature import PaperDocument, PropertyRecordDocument, resolve_paper_key
+from db.literature import (
+    PaperDocument,
+    PropertyRecordDocument,
+    is_hash_start,
+    resolve_paper_key,
+)
 from db.models import IDS_LOOKED_UP
 from db.query import FilterError, optimade_to_mongo
 from discovery.compositions import element_fractions, formula_of
@@ -457,13 +463,15 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
             names it.
     """
     key = resolve_paper_key(text)
+    models = ModelRecord._get_collection()
+    if is_hash_start(key):  # no stored paper's: a removed one's that a model names?
+        key = _named_paper(models, key, text)
     paper = PaperDocument._get_collection().find_one(
         {"key": key}, {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
     )
     collection = PropertyRecordDocument._get_collection()
     ordered = [("material", 1), ("value", 1), ("_id", 1)]
     records = list(collection.find({"papers": key}, _RECORD_FIELDS).sort(ordered))
-    models = ModelRecord._get_collection()
     newest = [("created_at", 1), ("version", 1)]
     named = list(models.find({"metrics.record_papers": key}, _MODEL_BRIEF).sort(newest))
     ids = [str(i) for raw in records for i in (raw["_id"], *(raw.get("merged_ids") or ()))]
@@ -502,6 +510,24 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         **forward,
         "notes": notes,
     }
+
+
+def _named_paper(models: Any, start: str, text: str) -> str:
+    """The one paper key that starts with ``start`` among those models' lineage names.
+
+    Raises:
+        LookupError: ``paper: ...`` when several such keys start so.
+    """
+    query = {"metrics.record_papers": {"$regex": f"^{re.escape(start)}"}}
+    named = {
+        key
+        for row in models.find(query, {"metrics.record_papers": 1})
+        for key in row["metrics"]["record_papers"]
+        if key.startswith(start)
+    }
+    if len(named) > 1:
+        raise LookupError(f"paper: {text!r} starts the keys of several papers: give more of it")
+    return named.pop() if named else start
 
 
 def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:

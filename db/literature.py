@@ -1765,13 +1765,15 @@ def resolve_paper_key(text: str) -> str:
     """A paper's key as stored, from any spelling or from the start of its hash.
 
     Spellings are those :func:`db.query.paper_key` reads. A start of a file's hash
-    (``sha256:895c3fc8``, at least 8 hex digits) names the one stored key that starts so,
-    as git reads a commit's; else the key is as read.
+    (``sha256:895c3fc8``, at least 8 hex digits, ``sha256:`` optional) names the one
+    stored key that starts so, as git reads a commit's; else the key is as read.
 
     Raises:
         LookupError: ``paper: ...`` for a start that several papers' keys share.
     """
     key = paper_key(text)
+    if _BARE_HASH_START.fullmatch(key):
+        key = f"sha256:{key}"  # the table's 12 hex digits, copied without their prefix
     if _HASH_START.fullmatch(key) is None:
         return key
     papers = PaperDocument._get_collection()
@@ -1786,6 +1788,12 @@ def resolve_paper_key(text: str) -> str:
 
 #: The start of a file key's hash that may name its paper: 8 hex digits or more.
 _HASH_START = re.compile(r"sha256:[0-9a-f]{8,63}")
+_BARE_HASH_START = re.compile(r"[0-9a-f]{8,63}")
+
+
+def is_hash_start(key: str) -> bool:
+    """Whether ``key`` (as :func:`resolve_paper_key` returns it) is only a hash's start."""
+    return _HASH_START.fullmatch(key) is not None
 
 
 def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:

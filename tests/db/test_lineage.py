@@ -9,6 +9,7 @@ from bson import ObjectId
 
 from agents import CampaignAgent, LookupOracle
 from db import CampaignNotFoundError, CampaignStore, TrialNotFoundError
+from db.documents import ModelRecord
 from db.lineage import (
     lineage_of_material,
     lineage_of_measurement,
@@ -115,6 +116,22 @@ def test_a_removed_paper_leaves_its_records_gone_and_is_still_followed(chain: Ch
     assert forward["models"][0]["names_paper"]
     assert forward["trials"]["total"] == 1 and forward["trials"]["measured"] == 1
     assert "no longer stored" in forward["notes"][0]
+
+
+def test_a_removed_files_paper_is_followed_from_the_start_of_its_hash(chain: Chain) -> None:
+    LiteratureStore().remove_paper(PAPER_B[0])
+    file_key, other = "sha256:c16239fe" + "0" * 56, "sha256:c16239fe" + "1" * 56
+    models = ModelRecord._get_collection()  # the prior read paper B from a file, not a DOI
+    papers = models.find_one({"version": chain.prior})["metrics"]["record_papers"]
+    named = [file_key if key == KEY_B else key for key in papers]
+    models.update_one({"version": chain.prior}, {"$set": {"metrics.record_papers": named}})
+    for start in ("sha256:c16239fe0000", "C16239FE0000"):  # as the papers table shows it
+        forward = lineage_of_paper(start)
+        assert forward["paper"]["key"] == file_key and not forward["paper"]["stored"]
+        assert [m["version"] for m in forward["models"]] == [chain.prior]
+    models.update_one({"version": chain.prior}, {"$push": {"metrics.record_papers": other}})
+    with pytest.raises(LookupError, match="starts the keys of several papers"):
+        lineage_of_paper("sha256:c16239fe")
 
 
 @pytest.mark.parametrize("looked_up", [0, 500])  # one pass over the records, or by id

@@ -1058,6 +1058,8 @@ def test_a_paper_is_named_by_its_bare_hash_or_a_unique_start_of_it(
     assert resolve_paper_key("SHA256:AB12CD341") == f"sha256:{second}"
     with pytest.raises(LookupError, match="starts the keys of several papers: give more"):
         resolve_paper_key("sha256:ab12cd34")
+    assert resolve_paper_key("AB12CD341") == f"sha256:{second}"  # the table's, unprefixed
     assert resolve_paper_key("sha256:ab12") == "sha256:ab12"  # too short to be a start
+    assert resolve_paper_key("ab12cd3") == "ab12cd3"  # too short: no hash's start
     assert resolve_paper_key("sha256:ffffffff") == "sha256:ffffffff"  # none: as read
     assert resolve_paper_key("10.1/A") == "doi:10.1/a"
