@@ -1549,14 +1549,18 @@ class Service:
 
         The record keeps its sources (a paper stating it again adds one) and its
         `rejection` (`reason`, `by`: the token's name, `at`). Rejecting again replaces the
-        reason. A merged record's old id finds the record it was merged into. Unknown id: a
-        404; text that is no id: a 422.
+        reason: `previous_rejection` is the one replaced (null: none). A merged record's old
+        id finds the record it was merged into. Unknown id: a 404; text that is no id: a 422.
         """
         return self.literature.reject_record(record_id, body.reason, principal.name)
 
     @access("admin")
     def restore_record(self, record_id: str) -> dict[str, Any]:
-        """Undo a rejection: the record is listed and trained on again."""
+        """Undo a rejection: the record is listed and trained on again.
+
+        `previous_rejection` is the rejection lifted; null when the record was not rejected
+        (nothing changed).
+        """
         return self.literature.restore_record(record_id)
 
     @access("read")

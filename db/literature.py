@@ -679,7 +679,8 @@ class LiteratureStore:
             by: Who says so (a login or token name).
 
         Returns:
-            The record's row, its ``rejection`` set (``reason``, ``by``, ``at``).
+            The record's row, its ``rejection`` set (``reason``, ``by``, ``at``), and
+            ``previous_rejection``: the one it replaced, or None.
 
         Raises:
             ValueError: naming ``reason`` (empty, or over :data:`MAX_REASON` characters)
@@ -699,7 +700,8 @@ class LiteratureStore:
 
         A record gone with its last paper keeps its rejection for when a paper states it
         again (:class:`RejectedClaimDocument`): undone, that is forgotten, and its row
-        says ``gone``.
+        says ``gone``. The row's ``previous_rejection`` is the rejection lifted: None
+        when the record was not rejected (nothing changed).
 
         Raises:
             ValueError: naming ``id``, for text that is no record id.
@@ -713,22 +715,31 @@ class LiteratureStore:
             if claim is None:
                 raise
         said = {field: claim.get(field) for field in ("material", "property", "value", "unit")}
-        return {"id": str(claim["record_id"]), **said, "rejection": None, "gone": True}
+        lifted = {**claim["rejection"], "at": iso(claim["rejection"].get("at"))}
+        return {
+            "id": str(claim["record_id"]),
+            **said,
+            "rejection": None,
+            "previous_rejection": lifted,
+            "gone": True,
+        }
 
     def _set_rejection(self, record_id: str, change: dict[str, Any]) -> dict[str, Any]:
         (wanted,) = record_ids(record_id, "id")
         records = PropertyRecordDocument._get_collection()
-        found = records.find_one_and_update(
+        found = records.find_one_and_update(  # as it was: what the change replaced
             {"$or": [{"_id": wanted}, {"merged_ids": wanted}]},
             {**change, "$set": {**change.get("$set", {}), "updated_at": utcnow()}},
-            projection={"_id": 1},
+            projection={"_id": 1, "rejection": 1},
         )
         if found is None:
             raise LookupError(
                 f"record: no record {record_id!r} (`matloop literature records` lists them)"
             )
         rows, _ = self.records({"_id": found["_id"]}, limit=1, rejected="include")
-        return rows[0]
+        before = found.get("rejection")
+        previous = {**before, "at": iso(before.get("at"))} if before else None
+        return {**rows[0], "previous_rejection": previous}
 
     def failed_before(
         self, path: str, size: int, modified_ns: int, reader: str

@@ -606,7 +606,9 @@ def literature_reject(
     from matloop.cli import CommandError, _login, console, errors
 
     with errors():
-        if undo == (reason is not None):
+        if undo and reason is not None:
+            raise CommandError("--reason: a reason is for a rejection; --undo takes none")
+        if not undo and reason is None:
             raise CommandError("give --reason to reject the record, or --undo to restore it")
         store = _store()
         try:
@@ -620,7 +622,10 @@ def literature_reject(
     what = (
         f"record {row['id']} ({row['material']} {row['property']} {row['value']:g} {row['unit']})"
     )
-    if undo and row.get("gone"):
+    previous = row.get("previous_rejection")
+    if undo and previous is None:
+        console.print(escape(f"{what} was not rejected: nothing to restore"), highlight=False)
+    elif undo and row.get("gone"):
         console.print(
             escape(
                 f"restored {what}: gone with the papers that stated it; a paper stating it "
@@ -630,6 +635,14 @@ def literature_reject(
         )
     elif undo:
         console.print(escape(f"restored {what}: listed and trained on again"), highlight=False)
+    elif previous is not None:
+        console.print(
+            escape(
+                f"{what} was rejected already, by {previous['by']} ({previous['reason']}): "
+                "its reason is now this one"
+            ),
+            highlight=False,
+        )
     else:
         console.print(
             escape(

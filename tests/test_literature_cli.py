@@ -650,9 +650,19 @@ def test_a_curator_rejects_a_misread_record_and_restores_it(
     assert "1 record(s) of these ids were rejected by a curator: --rejected include" in (
         " ".join(by_id.stderr.split())
     )
+    reason = ["--reason", "no Tc: a Curie point"]
+    twice = cli.invoke(app, ["literature", "reject", wrong["id"], *reason])
+    said = " ".join(twice.output.split())
+    assert twice.exit_code == 0 and "was rejected already, by" in said and "(a substrate)" in said
+    both = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo", "--reason", "x"])
+    assert both.exit_code == 1 and "--reason: a reason is for a rejection" in both.output
     restored = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
     assert restored.exit_code == 0 and "restored record" in restored.output
     again = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
     assert len(again) == len(rows)
+    idle = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
+    assert idle.exit_code == 0 and "was not rejected: nothing to restore" in " ".join(
+        idle.output.split()
+    )
     unknown = cli.invoke(app, ["literature", "reject", "0" * 24, "--reason", "x"])
     assert unknown.exit_code == 1 and "no record" in unknown.output

@@ -962,6 +962,7 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
     row = literature.reject_record(wrong["id"], "  tantalum's Tc,\nnot MgB2's ", "curator")
     assert row["rejection"]["reason"] == "tantalum's Tc, not MgB2's"
     assert row["rejection"]["by"] == "curator" and row["rejection"]["at"].endswith("Z")
+    assert row["previous_rejection"] is None
     assert [r["value"] for r in literature.records({})[0]] == [39.0]
     assert [r["value"] for r in literature.records({}, rejected="only")[0]] == [4.4]
     assert len(literature.records({}, rejected="include")[0]) == 2
@@ -970,8 +971,10 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
     assert (stated.records_merged, stated.records_curator_rejected) == (1, 1)
     (again,) = literature.records({}, rejected="only")[0]
     assert again["n_papers"] == 2 and again["rejection"]["by"] == "curator"
-    assert literature.restore_record(wrong["id"])["rejection"] is None
+    restored = literature.restore_record(wrong["id"])
+    assert restored["rejection"] is None and restored["previous_rejection"]["by"] == "curator"
     assert len(literature.records({})[0]) == 2
+    assert literature.restore_record(wrong["id"])["previous_rejection"] is None  # none to lift
     with pytest.raises(ValueError, match="reason: say why"):
         literature.reject_record(wrong["id"], " ", "curator")
     with pytest.raises(ValueError, match="id: 'x' is not a record id"):
@@ -1007,6 +1010,7 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     literature.reject_record(read_again, "tantalum's Tc", "curator")
     literature.remove_paper("doi:10.1/ta")
     lifted = literature.restore_record(read_again)
+    assert lifted.pop("previous_rejection")["reason"] == "tantalum's Tc"
     assert lifted == {
         "id": read_again, "material": "MgB2", "property": "tc", "value": 4.4, "unit": "K",
         "rejection": None, "gone": True,
