@@ -1388,7 +1388,8 @@ class Service:
 
         A token bound to an instrument reports as it: its results are checked against
         the trials' leases whether or not they name their source. No other token but an
-        admin one may name that instrument as a `source` (403).
+        admin one may name that instrument as a `source`, or report for a trial it holds
+        naming no source (or `api`, what naming none stores): a 403.
         """
         if isinstance(body, ResultsIn):
             named = {f"results[{i}].source": item for i, item in enumerate(body.results)}
@@ -1396,7 +1397,8 @@ class Service:
             named = {"source": body}
         sources = acting_for(principal, {field: item.source for field, item in named.items()})
         agent = self.agent(name)
-        unnamed = {f: item.trial_id for f, item in named.items() if sources[f] is None}
+        # "api" written out is what naming none stores, and is checked alike
+        unnamed = {f: item.trial_id for f, item in named.items() if sources[f] in (None, UNNAMED)}
         _check_unnamed(agent, principal, unnamed)
         measurements = [
             item.measurement(sources[f] or UNNAMED, principal.name) for f, item in named.items()

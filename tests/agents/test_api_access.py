@@ -155,6 +155,11 @@ def test_an_unnamed_result_for_a_bound_instruments_trial_comes_only_from_its_tok
         "token 'tok-b' (or an admin token) reports for"
     )
     assert MeasurementDocument.objects.count() == 0
+    as_api = {**unnamed[1], "source": "api"}  # what naming none stores, written out
+    refused = api.post(f"{CAMPAIGN}/results", json=as_api, headers=tok_c)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"].startswith(f"source: trial {held['id']} is leased to")
+    assert MeasurementDocument.objects.count() == 0
     mine = api.post(f"{CAMPAIGN}/results", json=unnamed[0], headers=tok_c)  # inst-c: nobody's
     theirs = api.post(f"{CAMPAIGN}/results", json=unnamed[1], headers=tok_b)
     assert (mine.status_code, theirs.status_code) == (200, 200), (mine.text, theirs.text)
