@@ -585,6 +585,7 @@ ANSWERS = {
     "proposal, a name taken; a model whose records are not listed (past 20,000: their count "
     "and hash only).",
     413: TOO_LARGE.capitalize() + ".",
+    415: "A body sent as other than JSON: send `Content-Type: application/json`.",
     422: "Invalid input; the message names the field.",
     503: "Database unavailable: nothing was stored; retry (a write with its idempotency keys).",
 }
@@ -1083,9 +1084,9 @@ class Service:
         record = "/literature/records/{record_id}"
         # What each route answers besides its status (errors, 503 aside), for the schema.
         read, listed = (401, 403, 404, 422), (400, 401, 403, 404, 422)
-        written = (400, 401, 403, 404, 409, 413, 422)  # 400: a body that is not UTF-8
-        created = (400, 401, 403, 409, 413, 422)
-        registered = (201, 400, 401, 403, 413, 422)
+        written = (400, 401, 403, 404, 409, 413, 415, 422)  # 400: a body that is not UTF-8
+        created = (400, 401, 403, 409, 413, 415, 422)
+        registered = (201, 400, 401, 403, 413, 415, 422)
         closed = (401, 403, 404, 413, 422)  # 413: any POST body over the limit
         routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
             ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403, 422)),
@@ -1451,9 +1452,13 @@ class Service:
 
     @access("write")
     def heartbeat(
-        self, name: str, trial_id: str, principal: Caller, body: HeartbeatIn
+        self, name: str, trial_id: str, principal: Caller, body: HeartbeatIn | None = None
     ) -> dict[str, Any]:
-        """Extend the caller's lease on a running trial."""
+        """Extend the caller's lease on a running trial.
+
+        No body at all reads as `{}`, as for `/fail` and `/cancel`.
+        """
+        body = body or HeartbeatIn()
         instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         trial = agent.heartbeat(trial_id, instrument, body.lease_seconds)
@@ -1808,13 +1813,51 @@ def _error(status: int) -> Callable[[Request, Exception], Response]:
     return handler
 
 
+#: Most characters of an input a 422 echoes (as JSON), and most errors it lists: a body of
+#: 1,001 results must not come back whole.
+ECHOED_INPUT = 200
+LISTED_ERRORS = 20
+
+
 def _invalid_request(request: Request, error: Exception) -> Response:
     # FastAPI's own answer, ASCII-escaped: the inputs it echoes may hold lone surrogates,
     # which no UTF-8 response body can carry
     errors = error.errors() if isinstance(error, RequestValidationError) else []
-    errors = [_long_filter_hint(e, request.url.path) for e in errors]
+    if (not_json := _not_json(request, errors)) is not None:
+        return not_json
+    errors = [_short_input(_long_filter_hint(e, request.url.path)) for e in errors]
+    if len(errors) > LISTED_ERRORS:
+        more = len(errors) - LISTED_ERRORS
+        rest = {"type": "more_errors", "loc": [], "msg": f"... and {more} more errors"}
+        errors = [*errors[:LISTED_ERRORS], rest]
     body = json.dumps({"detail": jsonable_encoder(errors)}, separators=(",", ":"))
     return Response(body, status_code=422, media_type="application/json")
+
+
+def _not_json(request: Request, errors: Sequence[Any]) -> Response | None:
+    """415 for a body sent as other than JSON (a form, text), which FastAPI reads as text.
+
+    Its 422 would say only that the body is no object (``model_attributes_type``).
+    """
+    sent = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if sent == "application/json" or sent.endswith("+json"):
+        return None
+    for e in errors:
+        if e.get("loc", ())[:1] == ("body",) and isinstance(e.get("input"), (str, bytes)):
+            said = f"{sent!r}" if sent else "none"
+            detail = f"body: send JSON with Content-Type: application/json (the request's: {said})"
+            return JSONResponse({"detail": detail}, status_code=415)
+    return None
+
+
+def _short_input(error: Any) -> Any:
+    """``error`` with its echoed ``input`` cut to :data:`ECHOED_INPUT` characters of JSON."""
+    if not isinstance(error, dict) or "input" not in error:
+        return error
+    text = json.dumps(jsonable_encoder(error["input"]), separators=(",", ":"))
+    if len(text) <= ECHOED_INPUT:
+        return error
+    return error | {"input": f"{text[:ECHOED_INPUT]}... ({len(text)} characters)"}
 
 
 def _long_filter_hint(error: Any, path: str) -> Any:

@@ -17,7 +17,7 @@ from typing import Any, TypedDict, TypeGuard
 
 import numpy as np
 
-from discovery.spaces import Parameters, SearchSpace
+from discovery.spaces import Parameters, SearchSpace, few
 from discovery.units import check_physical, convert
 
 
@@ -558,7 +558,7 @@ class Measurement:
         unknown = sorted(set(self.values) - names)
         if unknown:  # first: a misspelt name ("Tc" for "tc") is also a missing one
             raise ValueError(
-                f"trial {self.trial_id}: unknown {kind}(s) {unknown}; the campaign's are "
+                f"trial {self.trial_id}: unknown {kind}(s) {few(unknown)}; the campaign's are "
                 f"{[o.name for o in objectives]}"
             )
         missing = sorted(names - set(self.values))

@@ -893,6 +893,8 @@ def test_a_bound_token_heartbeats_and_gives_up_without_naming_itself(api: TestCl
     ]
     beat = api.post(f"{campaign}/trials/{beating['id']}/heartbeat", json={}, headers=xrd2)
     assert beat.status_code == 200, beat.text
+    bare = api.post(f"{campaign}/trials/{beating['id']}/heartbeat", headers=xrd2)  # no body
+    assert bare.status_code == 200, bare.text
     failed = api.post(
         f"{campaign}/trials/{failing['id']}/fail", json={"reason": "jammed"}, headers=xrd2
     )
@@ -1272,3 +1274,35 @@ def test_a_pool_sent_to_the_api_may_bring_the_results_measured_before_it(
         bad = api.post(url, json=sent | {"name": "bad"}, headers=boss)
         assert bad.status_code == 422 and message in bad.text, bad.text
     assert api.get(f"{url}/bad", headers=boss).status_code == 404
+
+
+def test_a_body_sent_as_other_than_json_is_a_415_saying_what_to_send(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    results = "/api/v1/campaigns/photo-pce10/results"
+    text = json.dumps({"trial_id": "x", "values": {"degradation": 0.1}})
+    for sent in ("text/plain", "application/x-www-form-urlencoded"):
+        answer = api.post(results, content=text, headers={**robot, "Content-Type": sent})
+        assert answer.status_code == 415, answer.text
+        assert answer.json()["detail"] == (
+            f"body: send JSON with Content-Type: application/json (the request's: '{sent}')"
+        )
+    wrong = api.post(results, json="a string", headers=robot)  # JSON, but no object: a 422
+    assert wrong.status_code == 422 and wrong.json()["detail"][0]["loc"][0] == "body"
+
+
+def test_a_422_echoes_a_long_input_cut_short_and_lists_at_most_twenty_errors(
+    api: TestClient,
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    results = "/api/v1/campaigns/photo-pce10/results"
+    many = [{"trial_id": f"t{i}", "values": {"degradation": 0.1}} for i in range(1001)]
+    too_many = api.post(results, json={"results": many}, headers=robot)
+    assert too_many.status_code == 422 and len(too_many.content) < 2000, len(too_many.content)
+    [error] = too_many.json()["detail"]
+    assert error["loc"] == ["body", "ResultsIn", "results"]
+    assert error["input"].endswith("characters)") and len(error["input"]) < 250
+    broken = [{"trial_id": "", "values": {}} for _ in range(30)]  # 30 empty ids
+    answer = api.post(results, json={"results": broken}, headers=robot)
+    detail = answer.json()["detail"]
+    assert len(detail) == 21 and detail[-1]["msg"].startswith("... and ")
+    assert detail[-1]["msg"].endswith(" more errors")

@@ -194,6 +194,15 @@ def test_measurement_names_unknown_objectives() -> None:
         Measurement("t1", values, idempotency_key="k").check(OBJECTIVES)
 
 
+def test_sixty_thousand_unknown_names_are_an_error_of_one_short_line() -> None:
+    values = {"yield": 1.0, "cost": 2.0, **{f"x{i:05d}": 0.0 for i in range(60_000)}}
+    with pytest.raises(ValueError) as error:
+        Measurement("t1", values, idempotency_key="k").check(OBJECTIVES)
+    said = str(error.value)
+    assert "['x00000', 'x00001'," in said and "... and 59990 more]" in said
+    assert len(said) < 300
+
+
 @pytest.mark.parametrize("bad", ["1.0", None, True, [1.0]])
 def test_measurement_rejects_non_numbers_naming_the_field(bad: object) -> None:
     values = {"yield": 1.0, "cost": bad}
