@@ -1093,6 +1093,7 @@ class Service:
             ("POST", "/campaigns", self.create_campaign, Admin, 201, created),
             ("GET", campaign, self.show_campaign, Reader, 200, read),
             ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
+            ("GET", trial, self.show_trial, Reader, 200, read),
             ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200, listed),
             ("POST", f"{campaign}/close", self.close_campaign, Admin, 200, closed),
             ("PUT", f"{campaign}/budget", self.set_budget, Admin, 200, written),
@@ -1327,6 +1328,17 @@ class Service:
         trials, total = self.store.page_trials(name, query, limit, offset, order)
         rows = [trial_json(t, campaign.space) for t in trials]
         return listing(rows, total, limit, offset, fmt, trial_columns(campaign))
+
+    @access("read")
+    def show_trial(self, name: str, trial_id: str) -> dict[str, Any]:
+        """One trial, as the trials listing gives it (a JSON object, not a page).
+
+        An instrument back from a restart reads here whether its lease still holds
+        (`status`, `claimed_by`, `lease_expires_at`). Unknown trial: a 404; text that is
+        no trial id: a 422.
+        """
+        campaign = self.store.get(name)
+        return trial_json(self.store.trial(name, trial_id), campaign.space)
 
     @access("read")
     def list_measurements(

@@ -1306,3 +1306,19 @@ def test_a_422_echoes_a_long_input_cut_short_and_lists_at_most_twenty_errors(
     detail = answer.json()["detail"]
     assert len(detail) == 21 and detail[-1]["msg"].startswith("... and ")
     assert detail[-1]["msg"].endswith(" more errors")
+
+
+def test_one_trial_is_read_as_the_listing_gives_it(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    base = "/api/v1/campaigns/photo-pce10"
+    claims = {"instrument": "robot-1", "count": 1}
+    [trial] = api.post(f"{base}/claims", json=claims, headers=robot).json()["trials"]
+    one = api.get(f"{base}/trials/{trial['id']}", headers=robot)
+    assert one.status_code == 200, one.text
+    listed = api.get(f"{base}/trials", params={"filter": f'id="{trial["id"]}"'}, headers=robot)
+    assert one.json() == listed.json()["data"][0]
+    assert (one.json()["status"], one.json()["claimed_by"]) == ("running", "robot-1")
+    unknown = api.get(f"{base}/trials/{'0' * 24}", headers=robot)
+    assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]
+    malformed = api.get(f"{base}/trials/nonsense", headers=robot)
+    assert malformed.status_code == 422 and malformed.json()["detail"].startswith("trial_id:")
