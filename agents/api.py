@@ -1387,13 +1387,21 @@ class Service:
         instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         with self.lock(name):
-            trials = agent.claim(instrument, body.count, body.lease_seconds, body.request_id)
+            earlier = agent.repeated_claim(instrument, body.request_id)
+            trials = earlier or agent.claim(
+                instrument, body.count, body.lease_seconds, body.request_id
+            )
         answer: dict[str, Any] = {"trials": [trial_json(t, agent.campaign.space) for t in trials]}
-        none = None if len(trials) == body.count else agent.no_work()
-        return answer | {
-            "why": None if none is None else none.why,
-            "ask_again": None if none is None else none.ask_again,
-        }
+        if len(trials) == body.count:
+            return answer | {"why": None, "ask_again": None}
+        if earlier:  # not the state of the campaign: what this request id got before
+            why = (
+                f"a repeat of claim request {body.request_id!r}: the {len(earlier)} trial(s) "
+                "it leased that still run; a request id used before gets no new trials"
+            )
+            return answer | {"why": why, "ask_again": True}
+        none = agent.no_work()
+        return answer | {"why": none.why, "ask_again": none.ask_again}
 
     @access("write")
     def report(self, name: str, principal: Caller, body: ReportIn) -> dict[str, Any]:

@@ -543,11 +543,10 @@ class CampaignAgent:
             raise ValueError(f"count must be >= 1, got {count}")
         if lease_seconds <= 0:
             raise ValueError(f"lease_seconds must be > 0, got {lease_seconds}")
-        token = None if request_id is None else f"request:{instrument}:{request_id}"
-        if token is not None:
-            earlier = self.store.claimed(self.name, instrument, token)
-            if earlier:
-                return earlier
+        earlier = self.repeated_claim(instrument, request_id)
+        if earlier:
+            return earlier
+        token = None if request_id is None else _claim_token(instrument, request_id)
         # by id: a lease shorter than the proposal below runs out meanwhile, and the next
         # pass leases that trial again (with a fresh lease): it is one trial, not two
         claimed: dict[str, Trial] = {}
@@ -577,6 +576,16 @@ class CampaignAgent:
                 self.store.release(self.name, list(claimed), instrument)
             raise
         return list(claimed.values())
+
+    def repeated_claim(self, instrument: str, request_id: str | None) -> list[Trial]:
+        """What a claim with ``request_id`` leased before and still runs: a retry's answer.
+
+        Empty for a request id not used before by ``instrument`` (or none), and once none
+        of its trials runs any more.
+        """
+        if request_id is None:
+            return []
+        return self.store.claimed(self.name, instrument, _claim_token(instrument, request_id))
 
     def no_work(self, batch: Sequence[Trial] = ()) -> NoWork:
         """Why a proposal or claim came back empty or short, and whether asking again may.
@@ -1606,3 +1615,8 @@ def _unit_change(version: str, metrics: Mapping[str, Any], unit: str | None) -> 
         raise ValueError(
             f"prior model {version!r} predicts in {own!r}, the objective is in {unit!r}: {error}"
         ) from None
+
+
+def _claim_token(instrument: str, request_id: str) -> str:
+    """What the trials a claim leases keep of it, so that its retry finds them."""
+    return f"request:{instrument}:{request_id}"

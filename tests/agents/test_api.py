@@ -1322,3 +1322,23 @@ def test_one_trial_is_read_as_the_listing_gives_it(api: TestClient) -> None:
     assert unknown.status_code == 404 and "not found" in unknown.json()["detail"]
     malformed = api.get(f"{base}/trials/nonsense", headers=robot)
     assert malformed.status_code == 422 and malformed.json()["detail"].startswith("trial_id:")
+
+
+def test_a_claim_repeated_after_one_of_its_trials_ended_says_it_is_a_repeat(
+    api: TestClient,
+) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    base = "/api/v1/campaigns/photo-pce10"
+    ask = {"instrument": "robot-1", "count": 2, "request_id": "part-1"}
+    first, done = api.post(f"{base}/claims", json=ask, headers=robot).json()["trials"]
+    result = {"trial_id": done["id"], "values": {"degradation": 0.1}, "source": "robot-1"}
+    assert api.post(f"{base}/results", json=result, headers=robot).status_code == 200
+    again = api.post(f"{base}/claims", json={**ask, "count": 5}, headers=robot).json()
+    assert [t["id"] for t in again["trials"]] == [first["id"]]
+    assert again["why"] == (
+        "a repeat of claim request 'part-1': the 1 trial(s) it leased that still run; "
+        "a request id used before gets no new trials"
+    )
+    assert again["ask_again"] is True
+    whole = api.post(f"{base}/claims", json={**ask, "count": 1}, headers=robot).json()
+    assert whole["why"] is None and [t["id"] for t in whole["trials"]] == [first["id"]]
