@@ -209,7 +209,8 @@ def literature_ingest(
         err.print(
             f"[yellow]{read_otherwise} of the papers already there were read with another "
             f"tagger than {summary.tagger}[/yellow]: their records stay as it read them "
-            "(ingest into a fresh database to read them with this one)"
+            "(`matloop literature remove KEY` and ingest them again to read them with this "
+            "one; a curator's rejections stay; or ingest into a fresh database)"
         )
     console.print(
         f"{summary.papers} papers stored, {summary.skipped} already there, "
@@ -281,10 +282,10 @@ def literature_embed(
 
     Resumable: run it again after an interruption.
     """
-    from agents.literature import embed_stored
+    from agents.literature import embed_stored, quiet_libraries
     from matloop.cli import console, errors
 
-    with errors():
+    with errors(), quiet_libraries():
         store = _store()
         with console.status("embedding sentences") as status:
             embedded = embed_stored(
@@ -322,10 +323,10 @@ def literature_search(
 
     from rich.markup import escape
 
-    from agents.literature import search_sentences
+    from agents.literature import quiet_libraries, search_sentences
     from matloop.cli import console, err, errors
 
-    with errors():
+    with errors(), quiet_libraries():  # no "Loading weights" bar over the hits
         _check_elements(element)
         _check_range(minimum, maximum)
         store = _store()

@@ -428,7 +428,7 @@ def test_papers_read_before_with_another_tagger_are_said_to_keep_its_records(
     again = cli.invoke(app, [*ingest, "--version", newer])
     said = " ".join(again.output.split())
     assert f"1 of the papers already there were read with another tagger than {newer}" in said
-    assert "ingest into a fresh database to read them with this one" in said
+    assert "`matloop literature remove KEY` and ingest them again to read them with" in said
     first = PaperDocument.objects.get().model_version  # the tagger that read it
     same = " ".join(cli.invoke(app, [*ingest, "--version", first]).output.split())
     assert "0 papers stored, 1 already there" in same and "another tagger" not in same

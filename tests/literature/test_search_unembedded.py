@@ -86,3 +86,21 @@ def test_cli_search_says_how_many_sentences_it_could_not_compare(cli: CliRunner)
     assert "1 sentence matching the filters" in " ".join(as_json.stderr.split())
     found = cli.invoke(app, ["literature", "search", "boride", "--element", "Mg"])
     assert found.exit_code == 0 and "MgB2" in found.stdout and "note" not in found.stderr
+
+
+def test_cli_search_loads_its_encoder_without_transformers_bars(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from transformers.utils import logging as transformers_logging
+
+    bars: list[bool] = []
+    unit = np.zeros(384, dtype=np.float32)
+
+    def encode(text: str) -> np.ndarray:  # where the real one loads MiniLM's weights
+        bars.append(transformers_logging.is_progress_bar_enabled())
+        return unit
+
+    monkeypatch.setattr("matloop.literature_cli._encode", encode)
+    assert cli.invoke(app, ["literature", "search", "boride"]).exit_code == 0
+    assert bars == [False]  # no "Loading weights" bar over the hits
+    assert transformers_logging.is_progress_bar_enabled()  # restored after the command
