@@ -53,7 +53,7 @@ from db.models import (
     save_model_record,
 )
 from discovery.compositions import element_fractions
-from discovery.datasets import repeated
+from discovery.datasets import refuse_unreadable, repeated
 from discovery.diagnostics import calibration
 from discovery.domain import MAX_ABS_VALUE, ModelArtifact
 from discovery.ensembles import TrainingConfig
@@ -66,7 +66,8 @@ from discovery.property_models import (
     PropertyModelConfig,
     fit_property_model,
 )
-from discovery.units import convert, convertible
+from discovery.spaces import few
+from discovery.units import absolute_zero_at_zero, check_physical, convert, convertible
 from literature.formulas import read_formula
 from literature.records import stated_conditions, why_impossible
 
@@ -412,6 +413,7 @@ def _read_text_csv(path: Path) -> tuple[pd.DataFrame, str]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
     content = path.read_bytes()  # read once: the digest is of what was parsed
+    refuse_unreadable(content, path)
     with warnings.catch_warnings():
         # index_col=False: a row wider than the header warns (an error here) instead of
         # silently turning the first column into the index
@@ -871,6 +873,8 @@ def prepare_table(
             "holds CIF text or CIF file paths"
         )
     data, notes, sha256 = _read_table(Path(path), target, formula_column, structure_column, kind)
+    if declared is not None:
+        notes.extend(_temperatures_checked(data, declared, target, Path(path)))
     # lineage, not identity: where the file is and what it held (the hash is of the data)
     info: dict[str, Any] = {
         "target": target,
@@ -893,6 +897,32 @@ def prepare_table(
         train_part, val = data.subset(train_rows), data.subset(val_rows)
         info["validation"] = f"random {fraction:g} (seed {seed})"
     return PreparedTraining(train_part, val, settings, info, tuple(notes), declared)
+
+
+def _temperatures_checked(data: LabelledData, unit: str, target: str, path: Path) -> list[str]:
+    """Refuse targets below absolute zero on an offset scale; a note on any below 0 K.
+
+    In kelvin a negative value may be a difference (a Tc shift), so it is kept, but said:
+    as an absolute temperature (a Tc of -85 K) it is a typo.
+
+    Raises:
+        ValueError: naming the file, column and data row of a value below absolute
+            zero in degC or degF.
+    """
+    for row, value in zip(data.rows, data.y, strict=True):
+        try:
+            check_physical(float(value), unit)
+        except ValueError as error:
+            raise ValueError(f"{path}: {target!r} in data row {row}: {error}") from None
+    if not absolute_zero_at_zero(unit):
+        return []
+    below = [str(row) for row, value in zip(data.rows, data.y, strict=True) if value < 0]
+    if not below:
+        return []
+    return [
+        f"{path}: {target!r} is below 0 {unit} in data row(s) {few(below)}: no absolute "
+        "temperature is; kept, as a difference (a shift) may be"
+    ]
 
 
 def checked_unit(unit: str) -> str:

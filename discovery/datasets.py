@@ -431,6 +431,7 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
     header as "the first column is the index" and shifts every column; here it warns
     instead, which is turned into an error.
     """
+    refuse_unreadable(path.read_bytes(), path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
@@ -458,6 +459,28 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
             )
             table[text] = verbatim[text]
     return _integers_as_floats(table)
+
+
+def refuse_unreadable(content: bytes, path: Path) -> None:
+    """Refuse a table file that is empty, or not UTF-8, naming the line of its first bad byte.
+
+    pandas would say "No columns to parse from file", or name a byte's position in a
+    chunk of the file ("position 2"), not where in the file it is.
+
+    Raises:
+        ValueError: naming the file and, for a byte that is not UTF-8, its line (1: the
+            header) and value.
+    """
+    if not content.strip():
+        raise ValueError(f"{path}: the file is empty")
+    try:
+        content.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = content[: error.start].count(b"\n") + 1
+        raise ValueError(
+            f"{path}: line {line} is not UTF-8 (byte 0x{content[error.start]:02x}, a "
+            "Latin-1 or Windows character, say); save the file as UTF-8"
+        ) from None
 
 
 def repeated(header: Sequence[str]) -> list[str]:

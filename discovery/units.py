@@ -71,6 +71,20 @@ def check_physical(value: float, unit: str) -> None:
         raise ValueError(f"{value:g} {unit} is below absolute zero ({zero:g} {unit})")
 
 
+def absolute_zero_at_zero(unit: str) -> bool:
+    """Whether ``unit`` is a temperature scale starting at absolute zero: K, degR.
+
+    A negative value in it is no temperature, though it may be a difference (a Tc shift
+    of -5 K): :func:`check_physical` lets it be, a caller may say so.
+    """
+    units, parsed = registry(), _parsed(unit)
+    if parsed is None or parsed.dimensionality != units.kelvin.dimensionality:
+        return False
+    if "delta" in str(parsed):  # delta_degC: a difference by name
+        return False
+    return float(units.Quantity(0.0, "kelvin").to(parsed).magnitude) == 0
+
+
 #: Significant digits of a converted value: floating-point noise beyond them is dropped.
 SIGNIFICANT_DIGITS = 12
 

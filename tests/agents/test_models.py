@@ -260,6 +260,24 @@ def test_bad_tables_are_refused_naming_file_column_and_row(
         assert str(path) in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"formula,k\nNaCl,1\nNb\xe9Ti,2\n", r"line 3 is not UTF-8 \(byte 0xe9, a Latin-1"),
+        (b"", r"the file is empty"),
+        (b"\n \n", r"the file is empty"),
+    ],
+    ids=["latin-1", "empty", "blank"],
+)
+def test_a_table_not_utf8_or_empty_is_refused_naming_its_line(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=rf"^{re.escape(str(path))}: {message}"):
+        read_table(path, "k")
+
+
 def test_rows_of_one_composition_become_one_row_with_their_mean_target(tmp_path: Path) -> None:
     rows = [["formula", "k"], ["TlY", "1"], ["NaCl", "2"], ["Y2Tl2", "3"], ["YTl", "5"],
             ["KCl", "4"]]  # fmt: skip
@@ -1058,6 +1076,24 @@ def test_a_table_model_keeps_its_declared_unit_and_converts_as_a_prior(
     np.testing.assert_allclose(in_mpa.prior(X), 1000 * in_gpa.prior(X))
     with pytest.raises(ValueError, match=r"predicts in 'GPa', the objective is in 'eV'"):
         with_prior(GPPlanner(), version, pool.space, "eV")
+
+
+def test_a_tc_below_zero_kelvin_is_said_and_one_below_absolute_zero_refused(
+    tmp_path: Path,
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    rows = [["formula", "tc"], *[[f, "9"] for f in formulas], ["Bi2Sr2CaCu2O8", "-85"]]
+    table = write_csv(tmp_path / "tc.csv", rows)
+    prepared = prepare_table(table, "tc", "gp", config=TINY, unit="K")
+    [note] = [n for n in prepared.notes if "below 0 K" in n]
+    assert note == (
+        f"{table}: 'tc' is below 0 K in data row(s) ['7']: no absolute temperature is; "
+        "kept, as a difference (a shift) may be"
+    )
+    assert not [n for n in prepare_table(table, "tc", "gp", config=TINY).notes if "0 K" in n]
+    celsius = write_csv(tmp_path / "c.csv", [*rows[:-1], ["YBa2Cu3O7", "-300"]])
+    with pytest.raises(ValueError, match=r"'tc' in data row 7: -300 degC is below absolute"):
+        prepare_table(celsius, "tc", "gp", config=TINY, unit="degC")
 
 
 @pytest.mark.parametrize("unit", ["gigapascool", "a.u.", "wt%", "  "])

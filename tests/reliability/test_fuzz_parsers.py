@@ -447,7 +447,11 @@ def test_load_olympus_with_a_malformed_config_names_the_field(
 
 @pytest.mark.parametrize(
     ("data", "message"),
-    [(b"0.5,1.0\n0.5,1.0,3\n", "line 2"), (b"", "No columns"), (b"\xff\xfe0,1", "utf-8")],
+    [
+        (b"0.5,1.0\n0.5,1.0,3\n", "line 2"),
+        (b"", "the file is empty"),
+        (b"\xff\xfe0,1", r"line 1 is not UTF-8 \(byte 0xff"),
+    ],
     ids=["ragged", "empty", "utf16"],
 )
 def test_load_olympus_with_a_bad_table_names_the_file(
