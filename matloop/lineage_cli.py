@@ -79,8 +79,14 @@ def _sample(trial: Mapping[str, Any]) -> str:
     return str(formula or label or "")
 
 
-def _values(values: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name}={_number(value)}" for name, value in values.items()) or "-"
+def _values(values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
+    """``tc=85 K, cost=3``: each value with its unit, where it has one."""
+    units = units or {}
+    said = (
+        f"{name}={_number(value)}" + (f" {units[name]}" if units.get(name) else "")
+        for name, value in values.items()
+    )
+    return ", ".join(said) or "-"
 
 
 def _ids(ids: Sequence[str], total: int) -> str:
@@ -272,7 +278,11 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         _json(found)
         return
     campaign, trial = found["campaign"], found["trial"]
-    _say(f"campaign {campaign['name']} ({campaign['status']}), strategy {campaign['strategy']}")
+    prior = f", prior model {campaign['prior_model']}" if campaign.get("prior_model") else ""
+    _say(
+        f"campaign {campaign['name']} ({campaign['status']}), strategy "
+        f"{campaign['strategy']}{prior}"
+    )
     made = f"{sample}, " if (sample := _sample(trial)) else ""
     _say(
         f"trial {trial['id']}: {made}batch {trial['batch']} (#{trial['sequence']}), "
@@ -290,7 +300,8 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         corrected = len(result.get("corrections") or ())
         also = f", corrected {corrected} time(s)" if corrected else ""
         _say(
-            f"measurement: {_values(result['values'])} (source {result['source']}, key "
+            f"measurement: {_values(result['values'], result.get('units'))} (source "
+            f"{result['source']}, key "
             f"{result['idempotency_key']}, received {result['received_at']}{also})"
         )
     model = found["model"]
@@ -392,7 +403,7 @@ def _trial_lines(trials: Mapping[str, Any], heading: str) -> None:
     _say(f"{heading}: {trials['total']}, {trials['measured']} measured{where}")
     for item in items:
         result = item["measurement"]
-        measured = "-" if result is None else _values(result["values"])
+        measured = "-" if result is None else _values(result["values"], result.get("units"))
         made = _sample(item) or "-"
         _say(
             f"{item['campaign']} {item['batch']} {item['id']}  {made}  {item['strategy']}  "

@@ -31,7 +31,7 @@ def said(cli: CliRunner, *args: str, code: int = 0) -> str:
 
 def test_a_trial_is_traced_back_to_its_papers(cli: CliRunner, chain: Chain) -> None:
     text = said(cli, "lineage", "trial", CAMPAIGN, str(chain.guided.id))
-    assert f"campaign {CAMPAIGN} (active), strategy gp" in text
+    assert f"campaign {CAMPAIGN} (active), strategy gp, prior model {chain.prior}" in text
     assert f"trial {chain.guided.id}: {chain.guided.label}, batch b0001 (#2), completed" in text
     assert f"strategy gp+prior, model {chain.model}," in text and "claimed by xrd-1" in text
     assert "measurement: tc=" in text and "(source xrd-1, key lookup:" in text
@@ -154,3 +154,10 @@ def test_a_campaign_given_a_stale_prior_says_so(
         f"note: prior {chain.prior} learned from 7 literature records, 1 rejected by a "
         "curator and 3 gone with their papers since"
     ) in create("again2")
+
+
+def test_a_measurement_is_shown_with_its_units() -> None:
+    from matloop.lineage_cli import _values
+
+    assert _values({"tc": 85.0, "cost": 3.0}, {"tc": "K"}) == "tc=85 K, cost=3"
+    assert _values({}, None) == "-"
