@@ -12,6 +12,7 @@ import math
 import os
 import re
 import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, cast
 
@@ -362,7 +363,9 @@ def literature_records(
     minimum: Annotated[float | None, typer.Option("--min", help=MIN_HELP)] = None,
     maximum: Annotated[float | None, typer.Option("--max", help=MAX_HELP)] = None,
     min_confidence: Annotated[float | None, typer.Option(min=0, max=1)] = None,
-    format: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    format: Annotated[
+        str, typer.Option("--format", help="csv, json, or table (to read: no sources).")
+    ] = "csv",
     limit: Annotated[int, typer.Option(min=1)] = 100_000,
     output: Annotated[Path | None, typer.Option(help="File to write (default stdout).")] = None,
     sort: Annotated[str, typer.Option(help=SORT_HELP)] = "material",
@@ -379,16 +382,18 @@ def literature_records(
     `--model VERSION`: the records a model learned from (its `record_ids`; or `--id ID
     --id ID`). `--filter` takes the API's filter language; options and `--filter` combine
     (AND). The CSV has the columns of `GET /api/v1/literature/records?format=csv`, in its
-    order, lists and dicts as JSON text. When `--offset`/`--limit` leave records out, a
-    note on stderr says how many of how many were written (stdout holds the records only).
+    order, lists and dicts as JSON text; `--format table` shows each record on a line, to
+    read (its id, reading, conditions, confidence and number of papers). When
+    `--offset`/`--limit` leave records out, a note on stderr says how many of how many
+    were written (stdout holds the records only).
     """
     from db.literature import resolve_paper_key
     from matloop.cli import CommandError, err, errors
 
     format = format.lower()  # CSV, as a file's extension may be written
     with errors():
-        if format not in {"csv", "json"}:
-            raise CommandError(f"--format: expected csv or json, got {format!r}")
+        if format not in {"csv", "json", "table"}:
+            raise CommandError(f"--format: expected csv, json or table, got {format!r}")
         _check_elements(element)
         _check_range(minimum, maximum)
         _check_sort(sort)
@@ -421,8 +426,11 @@ def literature_records(
 
             trained_on = _model_records(model)
             rows, total = records_among(store, trained_on, query, limit, offset, sort)
-    text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
-    _write(text, output, f"{len(rows)} records")
+    if format == "table":
+        _print_records(rows, output)
+    else:
+        text = json.dumps(rows, indent=2, default=str) if format == "json" else records_csv(rows)
+        _write(text, output, f"{len(rows)} records")
     if hidden:  # else an id asked for would seem not stored
         err.print(
             f"{hidden} record(s) of these ids were rejected by a curator: --rejected include "
@@ -705,26 +713,76 @@ def _paper_ids(ids: list[str]) -> list[Any]:
     return [ObjectId(text) for text in ids]
 
 
-def _print_papers(rows: list[dict[str, Any]], output: Path | None) -> None:
-    """The papers as a table of :data:`PAPER_TABLE`, on the terminal or in ``output``."""
+#: The columns of ``literature records --format table``.
+#: ``rejected`` only where a listed record is (``--rejected include``).
+RECORD_TABLE = (
+    "id", "material", "property", "value", "unit", "conditions", "conf", "papers", "rejected"
+)  # fmt: skip
+
+
+def _print_records(rows: list[dict[str, Any]], output: Path | None) -> None:
+    """Records as a table of :data:`RECORD_TABLE`, on the terminal or in ``output``.
+
+    The value as its paper stated it (``< 2``, ``~39``, ``87 to 90``), conditions as
+    ``pressure_gpa=10``, a rejected record marked (``--rejected include`` lists them).
+    """
+    from matloop.lineage_cli import _stated, _values
+
+    cells = [
+        {
+            "id": row["id"],
+            "material": row["material"],
+            "property": row["property"],
+            "value": _stated(row),
+            "unit": row["unit"] or "",
+            "conditions": _values(row["conditions"]) if row.get("conditions") else "",
+            "conf": f"{row['confidence']:.2f}",
+            "papers": str(row["n_papers"]),
+            "rejected": "yes" if row.get("rejection") else "",
+        }
+        for row in rows
+    ]
+    shown = [c for c in RECORD_TABLE if c != "rejected" or any(r.get("rejection") for r in rows)]
+    folded = [c for c in shown if c != "id"]  # an id on one line, to copy whole
+    _print_table(shown, cells, output, f"{len(rows)} records", fold=folded)
+
+
+def _print_table(
+    columns: Sequence[str],
+    rows: Sequence[Mapping[str, str | None]],
+    output: Path | None,
+    what: str,
+    fold: Sequence[str] = (),
+) -> None:
+    """``rows`` as a table of ``columns``, on the terminal or in ``output`` (200 wide).
+
+    Only the columns in ``fold`` wrap; the others stay whole on their line (an id or a
+    key, to copy).
+    """
     from rich.console import Console
     from rich.table import Table
 
     from matloop.cli import console, errors
 
     table = Table()
-    for column in PAPER_TABLE:  # a key on one line, to copy whole
-        table.add_column(column, overflow="fold", no_wrap=column == "key")
+    for column in columns:
+        table.add_column(column, overflow="fold", no_wrap=column not in fold)
     for row in rows:
-        cells = {**row, "key": _short_key(str(row["key"]))}
-        table.add_row(*("" if cells.get(c) is None else str(cells[c]) for c in PAPER_TABLE))
+        table.add_row(*("" if row.get(c) is None else str(row[c]) for c in columns))
     if output is None:
         if rows:
             console.print(table, highlight=False)
         return
     with errors(), output.open("w") as handle:  # an OSError names the file
         Console(file=handle, width=200).print(table, highlight=False)
-    console.print(f"wrote {len(rows)} papers to {output}")
+    console.print(f"wrote {what} to {output}")
+
+
+def _print_papers(rows: list[dict[str, Any]], output: Path | None) -> None:
+    """The papers as a table of :data:`PAPER_TABLE`, on the terminal or in ``output``."""
+    cells = [{**row, "key": _short_key(str(row["key"]))} for row in rows]
+    folded = [c for c in PAPER_TABLE if c != "key"]  # a key on one line, to copy whole
+    _print_table(PAPER_TABLE, cells, output, f"{len(rows)} papers", fold=folded)
 
 
 def _short_key(key: str) -> str:

@@ -555,6 +555,7 @@ def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
     key = record["sources"][0]["paper"]
     table = cli.invoke(app, ["literature", "papers", "--key", key])
     assert table.exit_code == 0, table.output
+    print(table.output)
     for shown in (key, "Paper 10.1/a", "10.1/a.xml"):  # key, title, source path
         assert shown in table.stdout
     assert "10.1/bb" not in table.stdout
@@ -630,8 +631,9 @@ def test_a_near_twin_is_named_and_an_edit_of_the_same_file_is_another_paper(
 
 
 def test_a_curator_rejects_a_misread_record_and_restores_it(
-    cli: CliRunner, literature_samples: SimpleNamespace
+    cli: CliRunner, literature_samples: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("COLUMNS", "200")  # a table's rows on one line each
     LiteratureStore().ingest(literature_samples.extraction("10.1/a", ["MgB2", "NbSe2"]))
     rows = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
     wrong = next(r for r in rows if r["material"] == "NbSe2")
@@ -660,6 +662,16 @@ def test_a_curator_rejects_a_misread_record_and_restores_it(
     assert restored.exit_code == 0 and "restored record" in restored.output
     again = json.loads(cli.invoke(app, ["literature", "records", "--format", "json"]).output)
     assert len(again) == len(rows)
+    cli.invoke(app, ["literature", "reject", wrong["id"], "--reason", "a substrate"])
+    table = cli.invoke(app, ["literature", "records", "--format", "TABLE", "--rejected", "include"])
+    assert table.exit_code == 0, table.output
+    lines = [line.replace("│", " ").replace("┃", " ").split() for line in table.output.splitlines()]
+    header = ["id", "material", "property", "value", "unit", "conditions", "conf", "papers"]
+    assert lines[1] == [*header, "rejected"]
+    assert [wrong["id"], "NbSe2", "tc", "7.2", "K", "0.76", "1", "yes"] in lines
+    listed = cli.invoke(app, ["literature", "records", "--format", "table"]).output
+    assert "rejected" not in listed and wrong["id"] not in listed
+    cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
     idle = cli.invoke(app, ["literature", "reject", wrong["id"], "--undo"])
     assert idle.exit_code == 0 and "was not rejected: nothing to restore" in " ".join(
         idle.output.split()
