@@ -121,6 +121,7 @@ from discovery.domain import (
     Trial,
 )
 from discovery.spaces import SearchSpace
+from discovery.units import unknown_unit_notes
 from literature.formulas import read_formula
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
@@ -1201,7 +1202,9 @@ class Service:
         `compositions.elements: 'Xx' is not an element symbol`) or a pool of more than
         100000 compositions (`compositions: ...`, refused before they are all made). A
         taken name or a bad strategy is refused before the pool is made. A strategy with
-        `+endgame` needs `settings.budget`.
+        `+endgame` needs `settings.budget`. The answer is the campaign's status, with
+        `notes`: each unit pint does not know (results can then be given only in it, or
+        without a unit: check its spelling), as the command line says them.
         """
         constraints = []
         for i, c in enumerate(body.constraints):
@@ -1256,7 +1259,9 @@ class Service:
         agent = self.agent(body.name)
         if earlier:
             agent.record_metrics_after_commit()
-        return status_json(agent.status())
+        declared = [(o.name, o.unit) for o in campaign.objectives]
+        declared += [(c.name, c.unit) for c in campaign.constraints]
+        return status_json(agent.status()) | {"notes": unknown_unit_notes(declared)}
 
     @access("read")
     def show_campaign(self, name: str) -> dict[str, Any]:

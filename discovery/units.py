@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -46,6 +47,23 @@ def _parsed(label: str) -> Any | None:
 def convertible(label: str) -> bool:
     """Whether pint reads ``label`` as a unit :func:`convert` can convert (not :data:`OPAQUE`)."""
     return _parsed(label) is not None
+
+
+def unknown_unit_notes(quantities: Sequence[tuple[str, str | None]]) -> list[str]:
+    """A note for each declared unit pint does not know: results in others cannot convert.
+
+    Not refused: a label such as ``at%`` or ``a.u.`` (:data:`OPAQUE`) is meant to match
+    only itself; but a misspelt ``pecent`` would leave every result given in ``%`` refused.
+
+    Args:
+        quantities: Each objective's or constrained quantity's name and declared unit.
+    """
+    return [
+        f"{name}'s unit {unit!r} is not one pint knows: results must be given in it or "
+        "without a unit, none converts to it (check its spelling)"
+        for name, unit in quantities
+        if unit and not convertible(unit) and not OPAQUE.fullmatch(unit.strip())
+    ]
 
 
 def check_physical(value: float, unit: str) -> None:

@@ -331,22 +331,11 @@ def _is_direction(text: str) -> bool:
 
 
 def _warn_unknown_units(quantities: Sequence[Any]) -> None:
-    """Say which declared units pint does not know: results in others cannot convert.
+    """Say which declared units pint does not know (:func:`discovery.units.unknown_unit_notes`)."""
+    from discovery.units import unknown_unit_notes
 
-    Not refused: a label such as ``at%`` or ``a.u.`` is meant to match only itself; but a
-    misspelt ``pecent`` would leave every result given in ``%`` refused.
-    """
-    from discovery.units import OPAQUE, convertible
-
-    for quantity in quantities:
-        unit = quantity.unit
-        if unit and not convertible(unit) and not OPAQUE.fullmatch(unit.strip()):
-            console.print(
-                f"[yellow]note:[/yellow] {escape(quantity.name)}'s unit {escape(repr(unit))} "
-                "is not one pint knows: results must be given in it or without a unit, "
-                "none converts to it (check its spelling)",
-                highlight=False,
-            )
+    for note in unknown_unit_notes([(q.name, q.unit) for q in quantities]):
+        console.print(f"[yellow]note:[/yellow] {escape(note)}", highlight=False)
 
 
 def _note_units_in_names(objectives: Sequence[Objective]) -> None:

@@ -674,10 +674,19 @@ def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> 
     }
     created = api.post("/api/v1/campaigns", json=body, headers=boss)
     assert created.status_code == 201, created.text
+    assert created.json()["notes"] == []
     assert api.post("/api/v1/campaigns", json=body, headers=boss).status_code == 409
     trials = api.post(
         "/api/v1/campaigns/mixing/claims", json={"instrument": "r", "count": 2}, headers=boss
     ).json()["trials"]
+    misspelt = [{"name": "yield", "direction": "max", "unit": "pecent"}]
+    noted = api.post(
+        "/api/v1/campaigns", json=body | {"name": "mixing-2", "objectives": misspelt}, headers=boss
+    )
+    assert noted.status_code == 201 and noted.json()["notes"] == [
+        "yield's unit 'pecent' is not one pint knows: results must be given in it or without "
+        "a unit, none converts to it (check its spelling)"
+    ]
     assert all(abs(sum(t["parameters"].values()) - 1) < 1e-6 for t in trials)
     assert api.post("/api/v1/materials", json={"formula": "Fe4O6"}, headers=boss).status_code == 201
     again = api.post("/api/v1/materials", json={"formula": "Fe2O3"}, headers=boss)
