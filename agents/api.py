@@ -26,7 +26,7 @@ from dataclasses import asdict, fields, replace
 from typing import Annotated, Any, Literal, TypeVar
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
-from fastapi.datastructures import Headers
+from fastapi.datastructures import Default, Headers
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
@@ -574,6 +574,66 @@ class Invalid(BaseModel):
     detail: str | list[FieldError]
 
 
+class TrialOut(BaseModel):
+    """A trial as the API gives it (:func:`agents.serialize.trial_json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    campaign: str
+    parameters: dict[str, float | str] = Field(
+        description="The experiment's settings: each parameter's value (a number, or a "
+        "categorical's choice)."
+    )
+    formula: str | None = Field(
+        default=None, description="A composition campaign's trials only: what to make."
+    )
+    batch: str
+    status: Literal["proposed", "running", "completed", "failed", "abandoned"]
+    candidate: int | None = Field(description="Its index in the campaign's pool, if any.")
+    label: str | None = Field(description="What the pool names the candidate by.")
+    model_version: str | None = Field(description="The model that chose it (null: random).")
+    acquisition_value: float | None
+    strategy: str | None
+    claimed_by: str | None = Field(description="The instrument holding its lease.")
+    lease_expires_at: str | None = Field(description="ISO 8601, UTC.")
+    reason: str | None = Field(description="Why it failed or was given up.")
+    id: str
+    created_at: str
+    updated_at: str
+
+
+class ClaimOut(BaseModel):
+    """A claim's answer: the trials leased, and why fewer than asked came."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trials: list[TrialOut]
+    why: str | None = Field(description="Why fewer trials than `count` came (null: all came).")
+    ask_again: bool | None = Field(
+        description="Whether work may still come (null: all came; false: budget or pool spent)."
+    )
+
+
+class ReportOut(BaseModel):
+    """A report's answer: results newly stored, and repeats of ones stored before."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stored: int
+    duplicates: int
+
+
+#: Documented answers (OpenAPI only: the routes return plain dicts) of the routes that
+#: instruments call, for clients generated from the spec.
+ANSWER_MODELS: dict[str, type[BaseModel]] = {
+    "claim": ClaimOut,
+    "report": ReportOut,
+    "heartbeat": TrialOut,
+    "fail": TrialOut,
+    "cancel": TrialOut,
+    "show_trial": TrialOut,
+}
+
 ANSWERS = {
     201: "Registered: a new material (200: one already known, returned as is).",
     400: "Bad filter (OPTIMADE syntax, an unknown field, a value out of range), or a "
@@ -618,13 +678,19 @@ PAGE_HEADERS = {
 
 
 def responses(
-    answers: tuple[int, ...], csv_page: bool = False, counted: bool = False
+    answers: tuple[int, ...],
+    csv_page: bool = False,
+    counted: bool = False,
+    model: type[BaseModel] | None = None,
 ) -> dict[int | str, dict[str, Any]]:
     """A route's other OpenAPI responses: ``answers``, 503, text/csv pages if it lists.
 
-    A ``counted`` listing is a JSON list whose size the page headers give.
+    A ``counted`` listing is a JSON list whose size the page headers give; ``model`` is
+    the schema of a 200's body.
     """
     declared: dict[int | str, dict[str, Any]] = {}
+    if model is not None:
+        declared[200] = {"description": "Successful Response", "model": model}
     for status in (*answers, 503):
         declared[status] = {"description": ANSWERS[status]}
         if status >= 400:
@@ -1144,13 +1210,18 @@ class Service:
         }
         lists = {self.list_campaigns, self.list_models}  # JSON lists, sized in headers
         for method, path, endpoint, guard, status, answers in routes:
+            model = ANSWER_MODELS.get(endpoint.__name__)
             r.add_api_route(
                 path,
                 endpoint,
                 methods=[method],
                 dependencies=[guard, Known],  # the token first: a 401 tells no route's params
                 status_code=status,
-                responses=responses(answers, csv_page=endpoint in pages, counted=endpoint in lists),
+                responses=responses(
+                    answers, csv_page=endpoint in pages, counted=endpoint in lists, model=model
+                ),
+                # a documented model's schema alone, not merged with the annotation's dict
+                response_model=Default(None) if model is None else None,
             )
         app.router.routes.extend(r.routes)
 

@@ -1351,3 +1351,33 @@ def test_a_claim_repeated_after_one_of_its_trials_ended_says_it_is_a_repeat(
     assert again["ask_again"] is True
     whole = api.post(f"{base}/claims", json={**ask, "count": 1}, headers=robot).json()
     assert whole["why"] is None and [t["id"] for t in whole["trials"]] == [first["id"]]
+
+
+def test_the_instrument_routes_answer_as_their_documented_schemas(api: TestClient) -> None:
+    from agents.api import ClaimOut, ReportOut, TrialOut
+
+    spec = api.get("/openapi.json").json()
+    documented = {
+        ("post", "/api/v1/campaigns/{name}/claims"): "ClaimOut",
+        ("post", "/api/v1/campaigns/{name}/results"): "ReportOut",
+        ("post", "/api/v1/campaigns/{name}/trials/{trial_id}/heartbeat"): "TrialOut",
+        ("get", "/api/v1/campaigns/{name}/trials/{trial_id}"): "TrialOut",
+    }
+    for (method, path), name in documented.items():
+        answer = spec["paths"][path][method]["responses"]["200"]["content"]["application/json"]
+        assert answer["schema"] == {"$ref": f"#/components/schemas/{name}"}, path
+    robot = _auth("instrument", ["photo-pce10"])
+    base = "/api/v1/campaigns/photo-pce10"
+    claims = {"instrument": "robot-1", "count": 3}
+    claim = ClaimOut.model_validate(api.post(f"{base}/claims", json=claims, headers=robot).json())
+    one, two, three = (t.id for t in claim.trials)
+    result = {"trial_id": one, "values": {"degradation": 0.1}, "source": "robot-1"}
+    ReportOut.model_validate(api.post(f"{base}/results", json=result, headers=robot).json())
+    answers = [
+        api.get(f"{base}/trials/{one}", headers=robot),
+        api.post(f"{base}/trials/{two}/heartbeat", json={"instrument": "robot-1"}, headers=robot),
+        api.post(f"{base}/trials/{two}/fail", json={"instrument": "robot-1"}, headers=robot),
+        api.post(f"{base}/trials/{three}/cancel", json={"instrument": "robot-1"}, headers=robot),
+    ]
+    for answer in answers:  # extra="forbid": a field the schema lacks fails here
+        assert TrialOut.model_validate(answer.json()).id in (one, two, three), answer.text
