@@ -933,10 +933,10 @@ def _check_unnamed(agent: CampaignAgent, principal: Principal, unnamed: dict[str
     bound = bound_to(holders.values())
     for field, trial_id in unnamed.items():
         holder = holders.get(trial_id)
-        if holder in bound:
+        if holder is not None and (taken := bound.get(holder.casefold())) is not None:
             raise PermissionError(
                 f"{field}: trial {trial_id} is leased to instrument {holder!r}, which only "
-                f"token {bound[holder]!r} (or an admin token) reports for"
+                f"token {taken[1]!r} (or an admin token) reports for"
             )
 
 

@@ -125,23 +125,35 @@ def acting_for(principal: Principal, named: Mapping[str, str | None]) -> dict[st
         return acting
     bound = bound_to({name for name in acting.values() if name is not None})
     for field, name in acting.items():
-        if name in bound:
+        if name is not None and (taken := bound.get(name.casefold())) is not None:
+            instrument, token = taken
             raise PermissionError(
-                f"{field}: instrument {name!r} is bound to token {bound[name]!r}; "
+                f"{field}: instrument {instrument!r} is bound to token {token!r}; "
                 "only that token (or an admin token) acts for it"
+                + (f" (nor as {name!r}, its name in other case)" if name != instrument else "")
             )
     return acting
 
 
-def bound_to(instruments: Iterable[str]) -> dict[str, str]:
-    """The unrevoked token each of ``instruments`` is bound to, if any (the first by name)."""
-    wanted = sorted(set(instruments))
+def bound_to(instruments: Iterable[str]) -> dict[str, tuple[str, str]]:
+    """The unrevoked token each of ``instruments`` is bound to, if any (the first by name).
+
+    Names that differ only in case are one (``XRD-2`` is ``xrd-2``): a binding reserves the
+    name in any case, so that no other token's results read as the bound instrument's.
+
+    Returns:
+        For each bound instrument, by its name casefolded: its name as bound and the
+        token's name.
+    """
+    wanted = sorted({name.casefold() for name in instruments})
     if not wanted:
         return {}
-    found = TokenDocument.objects(instrument__in=wanted, revoked=False).only("name", "instrument")
-    bound: dict[str, str] = {}
+    spelled = "|".join(re.escape(name) for name in wanted)
+    any_case = {"instrument": {"$regex": f"^(?:{spelled})$", "$options": "i"}}
+    found = TokenDocument.objects(__raw__=any_case, revoked=False).only("name", "instrument")
+    bound: dict[str, tuple[str, str]] = {}
     for document in found.order_by("name"):
-        bound.setdefault(document.instrument, document.name)
+        bound.setdefault(document.instrument.casefold(), (document.instrument, document.name))
     return bound
 
 

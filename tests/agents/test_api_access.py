@@ -132,6 +132,12 @@ def test_an_unbound_token_may_not_act_as_an_instrument_a_token_is_bound_to(
             "only that token (or an admin token) acts for it"
         ), route
     assert MeasurementDocument.objects.count() == 0
+    shouted = api.post(f"{CAMPAIGN}/claims", json={"instrument": "INST-B"}, headers=tok_c)
+    assert shouted.status_code == 403, shouted.text
+    assert shouted.json()["detail"] == (
+        "instrument: instrument 'inst-b' is bound to token 'tok-b'; only that token (or an "
+        "admin token) acts for it (nor as 'INST-B', its name in other case)"
+    )
     listed = api.get(f"{CAMPAIGN}/trials", params={"filter": 'status="running"'}, headers=tok_b)
     assert {t["claimed_by"] for t in listed.json()["data"]} == {"inst-b"}
     # the bound token still acts as inst-b, naming it or not
