@@ -30,12 +30,19 @@ $(STAMP): pyproject.toml constraints.txt
 
 install: $(STAMP)
 
-# constraints.txt: the versions of this venv, for installs to come (CI's, the image's).
-# Run it after a dependency change has passed `make test`.
-constraints: install
+# constraints.txt: after a change to pyproject.toml's dependencies, installs what it asks
+# for without the old pins (which it may contradict), then writes this venv's versions
+# there, for installs to come (CI's, the image's); then run `make test`.
+constraints:
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(if $(TORCH_INDEX_URL),--index-url $(TORCH_INDEX_URL)) \
+	  torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	{ sed -n '/^#/p' constraints.txt; \
-	  $(BIN)/python -m pip freeze --exclude-editable | grep -v '^torch=='; } > constraints.new
+	  $(BIN)/python -m pip freeze --exclude-editable | grep -v -e '^torch==' -e '^#'; } \
+	  > constraints.new
 	mv constraints.new constraints.txt
+	touch $(STAMP)
 
 demo: install
 	$(BIN)/matloop db start

@@ -1473,7 +1473,7 @@ class Service:
         if earlier:  # not the state of the campaign: what this request id got before
             why = (
                 f"a repeat of claim request {body.request_id!r}: the {len(earlier)} trial(s) "
-                "it leased that still run; a request id used before gets no new trials"
+                "it leased that still run; while any runs, that request id gets no new trials"
             )
             return answer | {"why": why, "ask_again": True}
         none = agent.no_work()

@@ -47,11 +47,13 @@ from agents.campaign import MAX_LINEAGE_TRIALS, trial_lineage
 from db import CampaignStore
 from db.literature import LiteratureStore
 from db.models import (
+    FIT_METRIC,
     describe_model_record,
     load_model_record,
     model_version,
     save_model_record,
 )
+from discovery.campaign_models import fitting_code
 from discovery.compositions import element_fractions
 from discovery.datasets import refuse_unreadable, repeated
 from discovery.diagnostics import calibration
@@ -207,9 +209,21 @@ class PreparedTraining:
         """:func:`data_hash` of the splits, settings, declared unit and records: the identity."""
         return data_hash(self.train, self.val, self.config, self.declared_unit, self.record_ids)
 
+    @property
+    def fit(self) -> dict[str, str]:
+        """How the model is fitted besides its data and settings: by which fitting code.
+
+        Part of its version (:data:`db.models.FIT_METRIC`), so that a model trained
+        again after an upgrade of matloop or of its fitting libraries is another version,
+        not the old weights under the new fit's name
+        (:func:`discovery.campaign_models.fitting_code`).
+        """
+        return {"code": fitting_code()}
+
     def version(self, prefix: str = "model") -> str:
         """The version :func:`register` gives the trained model, known before training."""
-        return model_version(ModelArtifact(self.config.kind, self.data_hash, {}, b""), prefix)
+        described = ModelArtifact(self.config.kind, self.data_hash, {FIT_METRIC: self.fit}, b"")
+        return model_version(described, prefix)
 
 
 # -- hashing and splitting -------------------------------------------------------------
@@ -399,7 +413,7 @@ def score(model: PropertyModel, prepared: PreparedTraining) -> TrainedModel:
         model,
         diagnostics,
         prepared.data_hash,
-        prepared.info,
+        {**prepared.info, FIT_METRIC: prepared.fit},  # the version's part, as version() has it
         validation,
         prepared.notes,
     )
@@ -723,12 +737,19 @@ def _read_table(
     formula_column: str,
     structure_column: str | None,
     kind: str | None = None,
+    unit: str | None = None,
 ) -> _TableRead:
-    """:func:`read_table`, with notes on the rows merged and the file's SHA-256."""
+    """:func:`read_table`, with notes on the rows merged and the file's SHA-256.
+
+    With the target's ``unit``, its rows' temperatures are checked before repeats are
+    merged (:func:`_temperatures_checked`), and its notes come first.
+    """
     data, sha256 = _read_rows(path, target, formula_column, structure_column, kind)
+    said = [] if unit is None else _temperatures_checked(data, unit, target, path)
     # polymorphs of one composition are different crystals to a crystal model
     by_structure = structure_column is not None and kind in (None, "crystal-gnn")
-    return _TableRead(*_merge_repeats(data, path, by_structure), sha256)
+    merged, notes = _merge_repeats(data, path, by_structure)
+    return _TableRead(merged, [*said, *notes], sha256)
 
 
 def _read_rows(
@@ -872,9 +893,9 @@ def prepare_table(
             "structure_column: crystal-gnn reads crystal structures; name the column that "
             "holds CIF text or CIF file paths"
         )
-    data, notes, sha256 = _read_table(Path(path), target, formula_column, structure_column, kind)
-    if declared is not None:
-        notes.extend(_temperatures_checked(data, declared, target, Path(path)))
+    data, notes, sha256 = _read_table(
+        Path(path), target, formula_column, structure_column, kind, declared
+    )
     # lineage, not identity: where the file is and what it held (the hash is of the data)
     info: dict[str, Any] = {
         "target": target,
@@ -885,7 +906,7 @@ def prepare_table(
     if val_path is not None:
         train_part = data
         val, val_notes, val_sha256 = _read_table(
-            Path(val_path), target, formula_column, structure_column, kind
+            Path(val_path), target, formula_column, structure_column, kind, declared
         )
         _check_size(len(train_part), str(path))  # validation materials are not trained on
         _refuse_overlap(train_part, val, kind, Path(path), Path(val_path))
@@ -1393,7 +1414,8 @@ def register(
         prefix: First part of the version.
 
     Returns:
-        The version, ``"{prefix}:{kind}:{data_hash[:12]}"``.
+        The version, ``"{prefix}:{kind}:{digest[:12]}"``: :func:`db.models.model_version`
+        of the data hash and the ``fit`` in ``info`` (:attr:`PreparedTraining.fit`).
 
     Raises:
         ValueError: naming the validation metrics that are not finite (NaN or infinite).

@@ -727,11 +727,15 @@ class LiteratureStore:
     def _set_rejection(self, record_id: str, change: dict[str, Any]) -> dict[str, Any]:
         (wanted,) = record_ids(record_id, "id")
         records = PropertyRecordDocument._get_collection()
+        by_id = {"$or": [{"_id": wanted}, {"merged_ids": wanted}]}
+        lifting = "$unset" in change
         found = records.find_one_and_update(  # as it was: what the change replaced
-            {"$or": [{"_id": wanted}, {"merged_ids": wanted}]},
+            {**by_id, "rejection": {"$ne": None}} if lifting else by_id,
             {**change, "$set": {**change.get("$set", {}), "updated_at": utcnow()}},
             projection={"_id": 1, "rejection": 1},
         )
+        if found is None and lifting:  # not rejected: nothing to lift, nothing written
+            found = records.find_one(by_id, {"_id": 1})
         if found is None:
             raise LookupError(
                 f"record: no record {record_id!r} (`matloop literature records` lists them)"

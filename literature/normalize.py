@@ -1547,6 +1547,20 @@ def _read_unit(text: str, pos: int) -> tuple[Any, int] | None:
     return None
 
 
+def unit_of_kind_at(text: str, pos: int, kind: str) -> int | None:
+    """Where a unit of ``kind`` written at ``text[pos:]`` (after spaces) ends, or ``None``.
+
+    ``kind`` as :func:`parse_quantity` takes it: ``" mK"`` is a temperature's unit,
+    ``" in the film"`` (inches) is not.
+    """
+    found = _read_unit(text, pos)
+    if found is None:
+        return None
+    unit, end = found
+    target = registry().parse_units(_CANONICAL_UNITS[kind])
+    return end if unit.dimensionality == target.dimensionality else None
+
+
 # A power of a length unit, with a caret or split off by PDF extraction: "emu/cm 3",
 # "cm^3", "cm -3", "Å 3", "m 2 /g" are cm3, cm-3, Å3, m2/g; the 3 is no value of its own.
 _SPLIT_POWER = re.compile(
@@ -1850,8 +1864,8 @@ def _list_unit(text: str, pos: int) -> Any | None:
 #: a bare number with a symbol of the formula just before it and the formula's next
 #: element, with its count, just after.
 _BARE_COUNT = re.compile(r"\d+(?:\.\d+)?")
-_SYMBOL_BEFORE = re.compile(
-    rf"(?:^|[\s(])(?:{'|'.join(sorted(_SYMBOLS, key=len, reverse=True))})\s*$"
+_SYMBOL_BEFORE = re.compile(  # not Tc: here the critical temperature, not technetium
+    rf"(?:^|[\s(])(?:{'|'.join(sorted(_SYMBOLS - {'Tc'}, key=len, reverse=True))})\s*$"
 )
 _ELEMENT_AFTER = re.compile(rf"^\s*(?:{'|'.join(sorted(_ELEMENTS, key=len, reverse=True))})\s*\d")
 
@@ -1862,6 +1876,8 @@ def formula_count(text: str, before: str, after: str) -> bool:
     >>> formula_count("3", "the superconductors A ", " C 60 are cubic")
     True
     >>> formula_count("3", "Tc = ", " K in A 3 C 60")
+    False
+    >>> formula_count("9", "samples with Tc ", " K 2")
     False
     """
     return bool(

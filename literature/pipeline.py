@@ -22,7 +22,13 @@ from literature.linking import (
     link_field,
     link_values,
 )
-from literature.normalize import MaterialName, parse_quantity, resolve_doping, variables_only
+from literature.normalize import (
+    MaterialName,
+    parse_quantity,
+    resolve_doping,
+    unit_of_kind_at,
+    variables_only,
+)
 from literature.records import (
     AMBIENT_GPA,
     MEASURING_FIELD_T,
@@ -166,9 +172,10 @@ def _whole_numbers(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
 
     A tagger's tokens may split "3.5 K" into "3", "." and "5 K": a value mention "[3].5 K"
     read as it is would be 3 K. Its span is widened over the digits and decimal point it
-    cuts through on either side, "[3.5] K" (a unit after it is read as for any bare
-    number). Value mentions of one label that then overlap ("[3.5]" and "[3.5 K]") are
-    one, over both spans, with the lower confidence.
+    cuts through on either side, and over a unit of its kind just after a number cut at
+    its end: "[3.5 mK]" (not "in" after a temperature: inches). Value mentions of one
+    label that then overlap ("[3.5]" and "[3.5 K]") are one, over both spans, with the
+    lower confidence.
     """
     result: list[Mention] = []
     last_value: dict[tuple[int, int, str], int] = {}  # where each sentence's last value is
@@ -177,11 +184,14 @@ def _whole_numbers(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
             result.append(mention)
             continue
         sentence = paper.sections[mention.section].sentence_text(mention.sentence)
+        kind = QUANTITY_KINDS[mention.label][0]
         start, end = mention.start, mention.end
         while start > 0 and _continues_number(sentence, start - 1, start):
             start -= 1
         while end < len(sentence) and _continues_number(sentence, end, end - 1):
             end += 1
+        if end > mention.end and (unit_end := unit_of_kind_at(sentence, end, kind)) is not None:
+            end = unit_end  # "[3].5 mK": the unit after the number cut is the value's
         where = (mention.section, mention.sentence, mention.label)
         at = last_value.get(where)
         if at is not None and start < result[at].end:  # overlaps the value before it: one

@@ -555,7 +555,6 @@ def test_papers_show_a_record_sources_paper_and_refuse_bad_options(
     key = record["sources"][0]["paper"]
     table = cli.invoke(app, ["literature", "papers", "--key", key])
     assert table.exit_code == 0, table.output
-    print(table.output)
     for shown in (key, "Paper 10.1/a", "10.1/a.xml"):  # key, title, source path
         assert shown in table.stdout
     assert "10.1/bb" not in table.stdout

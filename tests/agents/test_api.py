@@ -1346,7 +1346,7 @@ def test_a_claim_repeated_after_one_of_its_trials_ended_says_it_is_a_repeat(
     assert [t["id"] for t in again["trials"]] == [first["id"]]
     assert again["why"] == (
         "a repeat of claim request 'part-1': the 1 trial(s) it leased that still run; "
-        "a request id used before gets no new trials"
+        "while any runs, that request id gets no new trials"
     )
     assert again["ask_again"] is True
     whole = api.post(f"{base}/claims", json={**ask, "count": 1}, headers=robot).json()

@@ -49,7 +49,8 @@ from db.literature import (
     PropertyRecordDocument,
     RecordSource,
 )
-from db.models import describe_model_record, list_model_records
+from db.models import describe_model_record, list_model_records, model_version
+from discovery.campaign_models import fitting_code
 from discovery.datasets import load_csv
 from discovery.diagnostics import calibration
 from discovery.domain import CampaignSettings, Direction, ModelArtifact
@@ -101,7 +102,9 @@ def test_table_model_registers_once_and_reloads_with_identical_predictions(
     }  # fmt: skip
     assert trained.model.metrics["n_train"] == 36 and trained.model.metrics["n_val"] == 4
     version = register(trained.model, trained.diagnostics, trained.data_hash, trained.info)
-    assert version == f"model:ensemble:{trained.data_hash[:12]}"
+    assert version == model_version(  # its data and how it was fitted: by which code
+        ModelArtifact("ensemble", trained.data_hash, {"fit": {"code": fitting_code()}}, b"")
+    )
     assert register_trained(trained) == version and ModelRecord.objects.count() == 1
     record = ModelRecord.objects.get(version=version)
     assert record.metrics["val_mae"] == pytest.approx(trained.diagnostics["mae"])
@@ -835,7 +838,7 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
     lineage = ("train_trials", "train_trials_hash", "val_trials")
     assert {k: v for k, v in trained.info.items() if k not in lineage} == {
         "target": "a", "source": "campaign:salts", "unit": None,
-        "validation": "random 0.1 (seed 0)",
+        "validation": "random 0.1 (seed 0)", "fit": {"code": fitting_code()},
     }  # fmt: skip
     assert trained.model.metrics["n_train"] + trained.model.metrics["n_val"] == 6
     measured = {t.parameters["Na"] for t in store.trials("salts")}
@@ -1078,6 +1081,17 @@ def test_a_table_model_keeps_its_declared_unit_and_converts_as_a_prior(
         with_prior(GPPlanner(), version, pool.space, "eV")
 
 
+def test_a_property_model_fitted_by_new_code_is_a_new_version(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    formulas = ["NaCl", "KCl", "LiF", "MgO", "CaO", "NaF"]
+    table = write_csv(tmp_path / "t.csv", [["formula", "k"], *[[f, "3"] for f in formulas]])
+    before = prepare_table(table, "k", "gp", config=TINY).version()
+    monkeypatch.setattr("agents.models.fitting_code", lambda: "0123456789ab")  # an upgrade
+    after = prepare_table(table, "k", "gp", config=TINY)
+    assert after.version() != before and after.fit == {"code": "0123456789ab"}
+
+
 def test_a_tc_below_zero_kelvin_is_said_and_one_below_absolute_zero_refused(
     tmp_path: Path,
 ) -> None:
@@ -1091,9 +1105,15 @@ def test_a_tc_below_zero_kelvin_is_said_and_one_below_absolute_zero_refused(
         "kept, as a difference (a shift) may be"
     )
     assert not [n for n in prepare_table(table, "tc", "gp", config=TINY).notes if "0 K" in n]
-    celsius = write_csv(tmp_path / "c.csv", [*rows[:-1], ["YBa2Cu3O7", "-300"]])
+    # a repeat at +300 would average it to 0 degC: each row is checked before
+    celsius = write_csv(
+        tmp_path / "c.csv", [*rows[:-1], ["YBa2Cu3O7", "-300"], ["YBa2Cu3O7", "300"]]
+    )
     with pytest.raises(ValueError, match=r"'tc' in data row 7: -300 degC is below absolute"):
         prepare_table(celsius, "tc", "gp", config=TINY, unit="degC")
+    fine = write_csv(tmp_path / "fine.csv", rows[:-1])
+    with pytest.raises(ValueError, match=r"c\.csv: 'tc' in data row 7: -300 degC"):
+        prepare_table(fine, "tc", "gp", config=TINY, unit="degC", val_path=celsius)
 
 
 @pytest.mark.parametrize("unit", ["gigapascool", "a.u.", "wt%", "  "])

@@ -974,7 +974,8 @@ def test_a_rejected_record_is_left_out_of_listings_until_restored(
     restored = literature.restore_record(wrong["id"])
     assert restored["rejection"] is None and restored["previous_rejection"]["by"] == "curator"
     assert len(literature.records({})[0]) == 2
-    assert literature.restore_record(wrong["id"])["previous_rejection"] is None  # none to lift
+    idle = literature.restore_record(wrong["id"])  # not rejected: none to lift, none written
+    assert idle["previous_rejection"] is None and idle["updated_at"] == restored["updated_at"]
     with pytest.raises(ValueError, match="reason: say why"):
         literature.reject_record(wrong["id"], " ", "curator")
     with pytest.raises(ValueError, match="id: 'x' is not a record id"):

@@ -766,17 +766,28 @@ def test_a_value_cut_inside_its_number_is_read_whole_and_a_formula_count_is_no_v
     text = (
         "NaCoO2 superconducts at T = 3.5 K. "
         "The fullerides A 3 C 60 are cubic. "
-        "MgB2 has T c ~ 39.4 K."
+        "MgB2 has T c ~ 39.4 K. "
+        "Rh orders near 0.25 mK."
     )
     p = parse_paper(text.encode(), "cut.txt")
-    pieces = [("material", m) for m in ("NaCoO2", "MgB2")]
-    # the tagger's tokens: "3" of "3.5 K", a formula's count, "4 K" of "39.4 K"
-    pieces += [("tcValue", v) for v in ("3", "4 K")]
+    pieces = [("material", m) for m in ("NaCoO2", "MgB2", "Rh")]
+    # the tagger's tokens: "3" of "3.5 K", a formula's count, "4 K" of "39.4 K", "0.2" of
+    # "0.25 mK" (a unit after a number cut at its end is read with it)
+    pieces += [("tcValue", v) for v in ("3", "4 K", "0.2")]
     extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(p)  # type: ignore[arg-type]
     values = [
         (m.text, m.normalized.get("value")) for m in extraction.mentions if m.label == "tcValue"
     ]
-    assert values == [("3.5", 3.5), ("3", None), ("39.4 K", 39.4)]
+    assert values == [("3.5 K", 3.5), ("3", None), ("39.4 K", 39.4), ("0.25 mK", 0.00025)]
     for m in extraction.mentions:  # the widened spans still slice their sentences
         assert p.sections[m.section].sentence_text(m.sentence)[m.start : m.end] == m.text
-    assert [(r.material, r.value) for r in extraction.records] == [("NaCoO2", 3.5), ("MgB2", 39.4)]
+    assert [(r.material, r.value) for r in extraction.records] == [
+        ("NaCoO2", 3.5), ("MgB2", 39.4), ("Rh", 0.00025)]  # fmt: skip
+
+
+def test_only_a_unit_of_the_values_kind_is_read_after_a_number_cut_short() -> None:
+    from literature.normalize import unit_of_kind_at
+
+    assert unit_of_kind_at("3.5 mK and", 3, "temperature") == 6
+    assert unit_of_kind_at("3.5 in the film", 3, "temperature") is None  # inches
+    assert unit_of_kind_at("2.5 kbar", 3, "pressure") == 8
