@@ -23,11 +23,12 @@ import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import asdict, fields, replace
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar, cast
 
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.datastructures import Default, Headers
 from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.gzip import GZipMiddleware
 from fastapi.responses import JSONResponse, Response
@@ -47,6 +48,7 @@ from pydantic import (
 )
 from pymatgen.core import Element
 from pymongo.errors import ConnectionFailure
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from agents.campaign import (
@@ -2004,6 +2006,22 @@ def _unavailable(request: Request, error: Exception) -> Response:
     )
 
 
+#: What FastAPI says of a JSON body it cannot decode (bytes that are not UTF-8).
+UNPARSED_BODY = "There was an error parsing the body"
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    """FastAPI's answer to an HTTPException, but a body that is not UTF-8 said as such."""
+    if (
+        isinstance(error, StarletteHTTPException)
+        and error.status_code == 400
+        and error.detail == UNPARSED_BODY
+    ):
+        said = "body: cannot be read as JSON in UTF-8; send the body encoded as UTF-8"
+        return JSONResponse({"detail": said}, status_code=400)
+    return await http_exception_handler(request, cast(StarletteHTTPException, error))
+
+
 #: The documentation pages (fastapi-offline's routes), open to anyone.
 DOCS_PAGES = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
 
@@ -2042,6 +2060,7 @@ def create_app(uri: str | None = None, on_results: ResultsHook | None = None) ->
     register_dashboard(app, service)
     app.add_exception_handler(ConnectionFailure, _unavailable)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     for error, status in [
         (FilterError, 400),
         (PermissionError, 403),

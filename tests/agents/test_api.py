@@ -1381,3 +1381,18 @@ def test_the_instrument_routes_answer_as_their_documented_schemas(api: TestClien
     ]
     for answer in answers:  # extra="forbid": a field the schema lacks fails here
         assert TrialOut.model_validate(answer.json()).id in (one, two, three), answer.text
+
+
+def test_a_body_that_is_not_utf8_is_a_400_saying_so(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    latin1 = '{"trial_id": "x", "values": {"degradation": 0.1}, "source": "Müller"}'
+    answer = api.post(
+        "/api/v1/campaigns/photo-pce10/results",
+        content=latin1.encode("latin-1"),
+        headers={**robot, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"] == (
+        "body: cannot be read as JSON in UTF-8; send the body encoded as UTF-8"
+    )
+    assert api.get("/api/v1/nothing-here", headers=robot).status_code == 404  # others as before
