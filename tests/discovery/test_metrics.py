@@ -11,7 +11,9 @@ from discovery.domain import Direction
 from discovery.metrics import (
     acceleration_factor,
     best_so_far,
+    curve_acceleration_factor,
     enhancement_factor,
+    experiments_to_reach,
     hypervolume,
     pareto_mask,
     pareto_top_mask,
@@ -206,3 +208,28 @@ def test_with_one_objective_the_pareto_top_set_is_the_top_set(fraction: float) -
     values = np.random.default_rng(3).integers(0, 40, size=101).astype(float)  # with ties
     expected = top_mask(values, Direction.MAXIMIZE, fraction)
     assert pareto_top_mask(values[:, None], fraction).tolist() == expected.tolist()
+
+
+# -- Rohr's AF on mean curves --------------------------------------------------------------
+def test_experiments_to_reach_interpolates_between_experiments() -> None:
+    curve = np.array([0.0, 0.25, 0.25, 0.75])
+    assert experiments_to_reach(curve, 0.25) == 2.0
+    assert experiments_to_reach(curve, 0.5) == pytest.approx(3.5)  # halfway from 3 to 4
+    assert experiments_to_reach(np.array([0.5]), 0.25) == pytest.approx(0.5)  # from 0 at 0
+    assert experiments_to_reach(curve, 1.0) == math.inf
+
+
+def test_random_sampling_is_1_on_the_mean_curve_not_by_each_campaigns_own_af() -> None:
+    rng = np.random.default_rng(0)
+    size, budget = 100, 30
+    top = np.zeros(size, dtype=bool)
+    top[:5] = True
+    traces = np.array(
+        [top_fraction_trace(rng.permutation(size)[:budget], top) for _ in range(4000)]
+    )
+    level = traces.mean(axis=0)[-1]
+    assert curve_acceleration_factor(traces, size, level) == pytest.approx(1.0, abs=0.03)
+    own = [acceleration_factor(t, size) for t in traces]
+    # each campaign at its own final share: random sampling scores well above 1
+    assert np.nanmean(own) > 1.3
+    assert curve_acceleration_factor(traces[:, :5] * 0, size, level) == 0.0  # never reached
