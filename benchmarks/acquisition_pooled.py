@@ -26,7 +26,8 @@ per-campaign AF is not: random sampling scores 1.2 to 3.3 on these sets) and cou
 campaign that finds nothing, at the share botorch's mean curve ends with.
 
     python benchmarks/acquisition_pooled.py [--blocks acquisition acquisition_dev \
-        acquisition_check] [--extra BLOCK ...] [--output benchmarks/results/acquisition_pooled]
+        acquisition_check] [--extra BLOCK ...] [--studied STRATEGY] \
+        [--output benchmarks/results/acquisition_pooled]
 
 A strategy added later is run on the same seeds in blocks of its own and joins with
 ``--extra`` (each (set, seed) of the pooled botorch campaigns, no more, no fewer); a block
@@ -533,6 +534,11 @@ def main() -> None:
         help="blocks of strategies run later on the pooled seeds (see with_extra)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS / "acquisition_pooled")
+    parser.add_argument(
+        "--studied",
+        help="the strategy whose last top finds the second table follows (default: the "
+        "benchmark's DEFAULT where pooled, else the strategy --extra adds)",
+    )
     args = parser.parse_args()
     bench = sibling("acquisition")
     journals = {b: block_runs(RESULTS / f"{b}.json") for b in args.blocks}
@@ -561,7 +567,11 @@ def main() -> None:
     strategies = tuple(next(iter(summary.values()))["strategies"])
     # the last finds of DEFAULT, or of the strategy the --extra blocks add when it is absent
     added = [r["strategy"] for r in runs if r.get("block") in args.extra]
-    studied = bench.DEFAULT if bench.DEFAULT in strategies else (added or ["botorch"])[-1]
+    studied = args.studied or (
+        bench.DEFAULT if bench.DEFAULT in strategies else (added or ["botorch"])[-1]
+    )
+    if studied not in strategies:
+        parser.error(f"--studied: {studied!r} is not among the pooled strategies {strategies}")
     compared = tuple(dict.fromkeys(s for s in ("botorch", studied) if s in strategies))
     last_finds = last_finds_summary(runs, compared, studied)
     result = {
