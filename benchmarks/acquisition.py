@@ -81,8 +81,8 @@ import hashlib
 import json
 import math
 import multiprocessing
-import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from functools import cache
@@ -191,12 +191,10 @@ def two_objective_pool() -> PoolDataset:
 
 
 def _pool_from_frame(frame: pd.DataFrame, targets: list[str]) -> PoolDataset:
-    path = RESULTS / f".pool-{os.getpid()}-{'-'.join(targets)}.csv"
-    frame.to_csv(path, index=False)
-    try:
+    with tempfile.TemporaryDirectory() as folder:  # not in the checkout: nothing left there
+        path = Path(folder) / f"pool-{'-'.join(targets)}.csv"
+        frame.to_csv(path, index=False)
         return load_csv(path, [(t, Direction.MAXIMIZE) for t in targets], composition="formula")
-    finally:
-        path.unlink()
 
 
 @cache

@@ -198,7 +198,12 @@ def markdown(r: dict[str, Any]) -> str:
         f"| {c['overhead_pool']:,} | raw BoTorch | {t['raw_small']:.2f} |\n"
         f"| {c['overhead_pool']:,} | matloop GPPlanner, shortlist off | "
         f"{t['matloop_full_small']:.2f} |\n\n"
-        f"matloop is {r['speedup']:.1f}x faster than raw BoTorch on {c['pool']:,} candidates; "
+        + (
+            f"matloop is {r['speedup']:.1f}x faster than raw BoTorch"
+            if r["speedup"] >= 1
+            else f"matloop is {1 / r['speedup']:.1f}x slower than raw BoTorch"
+        )
+        + f" on {c['pool']:,} candidates; "
         f"its overhead on the same algorithm ({c['overhead_pool']:,} candidates): "
         f"{100 * r['overhead']:+.1f}%. matloop scores {r['shortlist']} candidates by "
         f"qLogNEI, those with the highest analytic log-EI; with the first seed its batch "

@@ -1,6 +1,6 @@
 """Linking Tc values to materials: the rules against a learned pair classifier.
 
-    python benchmarks/linking.py
+    python benchmarks/linking.py [--output benchmarks/results/linking]
 
 The issue asks for rules first and a learned classifier if it beats them. Both are
 scored on gold entities, on the SuperMat development papers only (the training and
@@ -25,6 +25,7 @@ Writes ``benchmarks/results/linking.json`` and ``.md``.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import random
@@ -38,10 +39,12 @@ if __name__ == "__main__":  # this folder must not shadow the `literature` packa
 
     here = Path(__file__).resolve().parent
     sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
+    sys.path.insert(0, str(here.parent))  # the repository: benchmarks.machine
 
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from benchmarks.machine import machine
 from literature.corpora import (
     Pair,
     document_split,
@@ -74,6 +77,14 @@ class Entity:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=HERE / "results" / "linking",
+        help="where the .json and .md go (default benchmarks/results/linking)",
+    )
+    args = parser.parse_args()
     papers = load_supermat(ROOT)
     train, validation, _ = document_split(list(papers))  # the test papers stay unread
     development = sorted({*train, *validation})
@@ -95,10 +106,11 @@ def main() -> None:
     results["classifier"] = {
         str(tau): pair_scores(links_above(probabilities, tau), gold) for tau in THRESHOLDS
     }
-    (HERE / "results").mkdir(exist_ok=True)
-    (HERE / "results" / "linking.json").write_text(json.dumps(results, indent=2))
+    results["machine"] = machine()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (HERE / "results" / "linking.md").write_text(table)
+    args.output.with_suffix(".md").write_text(table)
     print(table)
 
 

@@ -86,6 +86,12 @@ def main() -> None:
     parser.add_argument(
         "--uri", help="ingest into this MongoDB (kept) instead of a throw-away in-memory one"
     )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=RESULTS / "literature",
+        help="where the .json and .md go (default benchmarks/results/literature)",
+    )
     args = parser.parse_args()
     root = CORPORA / "supermat"
     data = load_corpus("supermat", root)
@@ -125,10 +131,10 @@ def main() -> None:
     if not args.skip_ingest:
         metrics = {"test": results["ner"]["tagger"], "test_documents": data.test_documents}
         results["ingest"] = ingestion(root, tagger, corpus_hash(data, config), metrics, args.uri)
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "literature.json").write_text(json.dumps(results, indent=2))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.with_suffix(".json").write_text(json.dumps(results, indent=2))
     table = markdown(results)
-    (RESULTS / "literature.md").write_text(table)
+    args.output.with_suffix(".md").write_text(table)
     print(table)
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ NUMERICAL_PACKAGES = ("numpy", "scipy", "botorch", "gpytorch")
 
 def machine() -> dict[str, Any]:
     """Platform, CPU model and vector instructions, CPU count, torch threads, accelerator,
-    and the versions of torch and of :data:`NUMERICAL_PACKAGES`."""
+    the versions of torch and of :data:`NUMERICAL_PACKAGES`, and the code's commit."""
     return {
+        "commit": commit(),
+        "matloop": _version("matloop"),
         "platform": platform.platform(),
         "processor": platform.processor() or platform.machine(),
         "cpu_model": cpu_model(),
@@ -52,3 +55,22 @@ def _version(package: str) -> str | None:
         return version(package)
     except PackageNotFoundError:
         return None
+
+
+def commit() -> str | None:
+    """The checkout's commit, ``+dirty`` after it when files differ from it; None outside git."""
+    repo = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+dirty" if changed else "")
