@@ -299,7 +299,8 @@ def olympus_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
             seconds = [r["seconds"] for r in chosen]
             rows[strategy] = {
                 "ef": mean_se(ef),
-                "af": mean_se(af),
+                "af": mean_se(af),  # of the campaigns that found a top row: a miss has none
+                "af_defined": sum(math.isfinite(value) for value in af),
                 "af_by_seed": {r["seed"]: value for r, value in zip(chosen, af, strict=True)},
                 "first_top": mean_se(first),
                 "top_found": mean_se(found),
@@ -502,6 +503,12 @@ def main() -> None:
     print(markdown(result))
 
 
+def missed(row: dict[str, Any]) -> str:
+    """`` (2 found none)`` where campaigns that found no top row are left out of an AF."""
+    misses = row["seeds"] - row.get("af_defined", row["seeds"])
+    return f" ({misses} found none)" if misses else ""
+
+
 def fmt(pair: Any) -> str:
     mean, se = pair
     if not math.isfinite(mean):
@@ -568,7 +575,10 @@ def markdown(r: dict[str, Any]) -> str:
         ]
         for name, entry in r["olympus"].items():
             rows = entry["strategies"]
-            cells = [fmt(rows[s]["af"]) + vs_botorch(rows[s]["af_vs_botorch"]) for s in strategies]
+            cells = [
+                fmt(rows[s]["af"]) + missed(rows[s]) + vs_botorch(rows[s]["af_vs_botorch"])
+                for s in strategies
+            ]
             lines.append(
                 f"| {name} | {entry['pool']} | {entry['budget']} | " + " | ".join(cells) + " |"
             )

@@ -425,6 +425,7 @@ def curves_markdown(summary: dict[str, dict[str, Any]]) -> list[str]:
 
 def markdown(result: dict[str, Any]) -> str:
     """The pooled tables: AF with its ratio to BoTorch and share of the room, and counts."""
+    bench = sibling("acquisition")
     summary = result["olympus"]
     strategies = list(next(iter(summary.values()))["strategies"])
     seeds = max(row["seeds"] for row in next(iter(summary.values()))["strategies"].values())
@@ -437,7 +438,8 @@ def markdown(result: dict[str, Any]) -> str:
             else ""
         )
         + f" ({seeds} seeds per set and strategy); "
-        "mean ± standard error of AF against random (top 5%). In brackets: AF relative to "
+        "mean ± standard error of AF against random (top 5%), of the campaigns that found a "
+        "top row (how many found none, where some did). In brackets: AF relative to "
         "botorch with a 90% bootstrap interval over paired seeds, and the share of the room "
         "between botorch and the oracle that the strategy takes. Machine: the one each block "
         "ran on (see its table); nothing was rerun.",
@@ -454,7 +456,7 @@ def markdown(result: dict[str, Any]) -> str:
             low, high = rows[s].get("af_vs_botorch_90", (math.nan, math.nan))
             interval = f" [{low:.2f}, {high:.2f}]" if s != "botorch" and math.isfinite(low) else ""
             cells.append(
-                f"{rows[s]['af'][0]:.2f} ± {rows[s]['af'][1]:.2f} "
+                f"{rows[s]['af'][0]:.2f} ± {rows[s]['af'][1]:.2f}{bench.missed(rows[s])} "
                 f"({rows[s]['af_vs_botorch']:.2f}x{interval}{share_text})"
             )
         lines.append(f"| {name} | {entry['pool']} | " + " | ".join(cells) + " |")
