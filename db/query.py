@@ -282,6 +282,25 @@ class FilterError(ValueError):
     """
 
 
+#: The longest regular expression a filter builds: the embedded database refuses longer
+#: patterns (a 500 where the filter is the caller's mistake).
+MAX_PATTERN = 1000
+
+
+def bounded_pattern(pattern: str, what: str) -> str:
+    """``pattern`` unless it is longer than :data:`MAX_PATTERN` characters.
+
+    Raises:
+        FilterError: naming ``what`` (a text's special characters count twice, escaped).
+    """
+    if len(pattern) > MAX_PATTERN:
+        raise FilterError(
+            f"filter: {what} is too long to match: {len(pattern)} characters as a pattern, "
+            f"at most {MAX_PATTERN}"
+        )
+    return pattern
+
+
 @dataclass(frozen=True)
 class _Scope:
     """What a campaign's filter may name beyond a resource's fixed fields.
@@ -358,9 +377,8 @@ def _parser_and_transformer() -> tuple[Any, Any]:
             """
             op, text = str(arg[0]), str(arg[-1])
             literal = re.escape(text)
-            return {
-                "$regex": ("^" if op == "STARTS" else "") + literal + ("$" if op == "ENDS" else "")
-            }
+            pattern = ("^" if op == "STARTS" else "") + literal + ("$" if op == "ENDS" else "")
+            return {"$regex": bounded_pattern(pattern, f"the text after {op}")}
 
         def length_op_rhs(self, arg: list[Any]) -> dict[str, Any]:
             if len(arg) == 3 and arg[1] == "!=":  # not implemented upstream
@@ -767,6 +785,8 @@ def _syntax_error(text: str, error: BaseException) -> FilterError:
     """
     from lark.exceptions import UnexpectedInput, VisitError
 
+    if isinstance(error, VisitError) and isinstance(error.orig_exc, FilterError):
+        return error.orig_exc  # the translation's own words, which name the field
     if isinstance(error, VisitError):  # it parses, but the translation has no such query
         return FilterError(f"filter: {text!r} is not supported: {error.orig_exc}")
     if not isinstance(error, UnexpectedInput):
@@ -969,7 +989,7 @@ def material_query(text: str, negated: bool = False) -> dict[str, Any]:
     except ValueError:  # refused by read_formula: an abbreviation with open amounts
         formula = None
     if formula is None:  # a name: the record's, or as a paper wrote it (YBCO, now YBa2Cu3O7)
-        named = {"$regex": f"^{re.escape(written)}$", "$options": "i"}
+        named = {"$regex": bounded_pattern(f"^{re.escape(written)}$", "material"), "$options": "i"}
         if negated:
             return {"material": {"$not": named}, "sources.material_text": {"$not": named}}
         return {"$or": [{"material": named}, {"sources.material_text": named}]}

@@ -223,3 +223,22 @@ def test_campaigns_are_refused_for_a_token_they_would_not_limit(
         f"role {role!r} has {scopes} access to every campaign and is not limited by them"
     )
     assert "r2" not in {t.name for t in list_tokens()}
+
+
+def test_a_batch_naming_a_hundred_instruments_is_checked_against_their_bindings(
+    api: TestClient,
+) -> None:
+    tok_c = _bearer("tok-c", "instrument")
+    _bearer("tok-b", "instrument", "inst-b")
+    trials = _claim(api, tok_c, "gateway", 1)
+    results = [  # a gateway reporting for many instruments: none bound, one result each
+        {"trial_id": "0" * 24, "values": {"degradation": 0.1}, "source": f"instrument-{i:03d}-x"}
+        for i in range(100)
+    ]
+    answer = api.post(f"{CAMPAIGN}/results", json={"results": results}, headers=tok_c)
+    assert answer.status_code == 422, answer.text  # the unknown trial, not a 500
+    assert "trial_id" in answer.json()["detail"]
+    results[57] = {**results[57], "trial_id": trials[0]["id"], "source": "INST-B"}
+    refused = api.post(f"{CAMPAIGN}/results", json={"results": results}, headers=tok_c)
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["detail"].startswith("results[57].source: instrument 'inst-b'")

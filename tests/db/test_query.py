@@ -58,6 +58,19 @@ def test_contains_starts_and_ends_read_their_text_literally(text: str, pattern: 
     assert optimade_to_mongo(text, "trials") == {"label": {"$regex": pattern}}
 
 
+def test_a_text_too_long_to_match_is_a_filter_error_not_the_databases() -> None:
+    fits = "a" * 999
+    assert optimade_to_mongo(f'label STARTS "{fits}"', "trials") == {
+        "label": {"$regex": "^" + fits}
+    }
+    with pytest.raises(FilterError, match=r"^filter: the text after CONTAINS is too long .*1980"):
+        optimade_to_mongo(f'label CONTAINS "{"a" * 1980}"', "trials")
+    with pytest.raises(FilterError, match="at most 1000"):  # escaped, each . counts twice
+        optimade_to_mongo(f'label ENDS "{"." * 600}"', "trials")
+    with pytest.raises(FilterError, match="material is too long to match"):
+        optimade_to_mongo(f'material = "{"Xq" * 600}"', "records")
+
+
 def test_batch_is_text_as_trials_store_it() -> None:
     assert optimade_to_mongo('batch="b0001"', "trials") == {"batch": {"$eq": "b0001"}}
     with pytest.raises(FilterError, match="batch: 1 is not a string"):
