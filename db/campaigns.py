@@ -46,7 +46,7 @@ from db.documents import (
     utcnow,
 )
 from db.models import FIT_METRIC, load_model_record, model_digest, register_model
-from db.query import DEFAULT_ORDERS, SortKey, identifier, optimade_to_mongo
+from db.query import DEFAULT_ORDERS, FilterError, SortKey, identifier, optimade_to_mongo
 from discovery.compositions import element_fractions, present_elements
 from discovery.domain import (
     ALLOWED_TRANSITIONS,
@@ -78,6 +78,9 @@ CLOSED_REASON = "campaign closed"
 GIVE_UPS = frozenset({TrialStatus.FAILED, TrialStatus.ABANDONED})
 #: Who gave a trial up (its ``given_up_by``) when no instrument is named: an operator (an
 #: admin token), a caller naming none on a trial no instrument held, the campaign's close.
+#: Tests of results (``values.<outcome>``, ``feasible``) one trials filter may hold: each
+#: reads the measurements and lists the trials it matches (:meth:`CampaignStore.trial_query`).
+MAX_RESULT_TESTS = 3
 #: In parentheses, which no instrument name (``SOURCE_REGEX``) holds: never mistaken for one.
 GIVEN_UP_BY_OPERATOR = "(operator)"
 GIVEN_UP_BY_UNNAMED = "(unnamed)"
@@ -1206,7 +1209,9 @@ class CampaignStore:
         A test of results (``values.<outcome>``, ``feasible``) holds for the trials
         whose result it matches, read from the measurements: one query per test, whose
         trial ids the query then lists (a test matching some hundred thousand results
-        makes a query of megabytes; MongoDB's limit is 16 MB).
+        makes a query of megabytes; MongoDB's limit is 16 MB). So at most
+        :data:`MAX_RESULT_TESTS` of them in one filter: ten, each listing every trial of a
+        large campaign, kept the embedded database busy for minutes.
         A composition campaign's ``elements`` and ``nelements`` are tested where its
         trials store them (every trial does, once :func:`fill_trial_elements` has run):
         an index serves them. Else they are read from the trials' fraction parameters,
@@ -1221,7 +1226,17 @@ class CampaignStore:
         # asked only where a filter may name them: one read, not one per listing
         stored = bool(text.strip()) and composition is not None
 
+        tests = 0
+
         def measured(query: dict[str, Any]) -> list[Any]:  # a test of results: their trials
+            nonlocal tests
+            tests += 1
+            if tests > MAX_RESULT_TESTS:
+                raise FilterError(
+                    f"filter: at most {MAX_RESULT_TESTS} tests of results (values.<outcome>, "
+                    "feasible) in one trials filter; for more, filter the measurements and "
+                    "then the trials by id"
+                )
             mine = {"campaign": self._id(campaign.name)}
             return MeasurementDocument._get_collection().distinct("trial", {"$and": [mine, query]})
 
