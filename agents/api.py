@@ -105,7 +105,7 @@ from db.models import (
     records_gone,
 )
 from db.query import ORDERS, FilterError, mongo_sort, optimade_to_mongo
-from db.tokens import Principal, acting_for, authenticate, bound_to
+from db.tokens import Principal, acting_for, authenticate, bound_to, session_principal
 from discovery.campaign_models import SurrogatePluginError
 from discovery.compositions import MAX_GRID, element_fractions, formula_of
 from discovery.domain import (
@@ -128,7 +128,7 @@ from literature.formulas import read_formula
 
 MAX_BODY_BYTES = 2 * 1024 * 1024
 TOO_LARGE = f"request body over {MAX_BODY_BYTES} bytes"
-TOKEN_COOKIE = "matloop_token"
+SESSION_COOKIE = "matloop_session"
 NAME = SOURCE_REGEX
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -831,14 +831,18 @@ def caller(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Principal:
-    """The authenticated caller (bearer token, or for reads the dashboard's cookie); else 401."""
+    """The authenticated caller (bearer token, or for reads the dashboard's session); else 401."""
     secret = credentials.credentials if credentials else None
-    if secret is None and request.method in COOKIE_METHODS:
-        secret = request.cookies.get(TOKEN_COOKIE)
-    principal = authenticate(secret) if secret else None
+    session = request.cookies.get(SESSION_COOKIE)
+    if secret is not None:
+        principal = authenticate(secret)
+    elif session and request.method in COOKIE_METHODS:
+        principal = session_principal(session)
+    else:
+        principal = None
     if principal is None:
         said = "a valid token is required"
-        if secret is None and request.cookies.get(TOKEN_COOKIE):
+        if secret is None and session and request.method not in COOKIE_METHODS:
             said += " (the dashboard's sign-in reads only: send writes with Authorization: Bearer)"
         raise HTTPException(401, said, {"WWW-Authenticate": "Bearer"})
     return principal

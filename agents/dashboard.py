@@ -2,8 +2,11 @@
 
 Pages (every route declares its ``@access`` rule, like the API's):
 
-* ``/dashboard/login`` (public): a form that takes an API token and stores it in an
-  ``HttpOnly``, ``SameSite=Strict`` cookie (:data:`agents.api.TOKEN_COOKIE`).
+* ``/dashboard/login`` (public): a form that takes an API token and starts a session of
+  its own (:func:`db.tokens.start_session`), whose secret, not the token, goes in an
+  ``HttpOnly``, ``SameSite=Strict`` cookie (:data:`agents.api.SESSION_COOKIE`): it reads
+  the dashboard and the API, writes nothing, ends at sign-out, after its time, or when
+  its token is revoked.
 * ``/dashboard`` (read): every campaign with its counts (:data:`COUNTS`: measured,
   feasible, failed, abandoned, running, proposed), best value, EF and AF.
 * ``/dashboard/campaigns/{name}`` (read): the campaign's status, strategy and pool, the
@@ -53,7 +56,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from linear_operator.utils.warnings import NumericalWarning
 
-from agents.api import TOKEN_COOKIE, Service, access, caller
+from agents.api import SESSION_COOKIE, Service, access, caller
 from agents.campaign import (
     CampaignAgent,
     CampaignStatus,
@@ -65,7 +68,7 @@ from agents.campaign import (
 from db import CampaignNotFoundError
 from db.campaigns import CLOSED
 from db.documents import utcnow
-from db.tokens import Principal, authenticate
+from db.tokens import Principal, authenticate, end_session, start_session
 from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
 from discovery.domain import Campaign, Measurement, Objective, OutcomeConstraint, Trial
@@ -1459,9 +1462,9 @@ class Dashboard:
             unknown = login_body("That token is unknown or revoked.", target)
             return page("Sign in", unknown, status=401)
         response = RedirectResponse(target, status_code=303)
-        response.set_cookie(
-            TOKEN_COOKIE,
-            secret,
+        response.set_cookie(  # a session of its own, never the token (db.tokens.start_session)
+            SESSION_COOKIE,
+            start_session(principal, COOKIE_SECONDS),
             max_age=COOKIE_SECONDS,
             path="/",
             secure=request.url.scheme == "https",
@@ -1472,11 +1475,12 @@ class Dashboard:
 
     @access("public")
     def logout(self, request: Request) -> Response:
-        """Forget the cookie and return to the sign-in form."""
+        """End the session, forget the cookie and return to the sign-in form."""
         if not _same_origin(request):
             raise DashboardError(403, "Forbidden", "Sign out from the dashboard itself.")
+        end_session(request.cookies.get(SESSION_COOKIE) or "")  # a copied cookie ends too
         response = RedirectResponse("/dashboard/login", status_code=303)
-        response.delete_cookie(TOKEN_COOKIE, path="/", httponly=True, samesite="strict")
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
         return response
 
     @access("read")

@@ -17,7 +17,7 @@ import re
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from mongoengine import (
@@ -39,6 +39,8 @@ ROLES: dict[str, tuple[str, ...]] = {
     "admin": ("read", "write", "admin"),
 }
 PREFIX = "mlp_"
+#: How a dashboard session's secret starts: never a token's (:data:`PREFIX`).
+SESSION_PREFIX = "mls_"
 #: The source a result that names none is stored as (``agents.campaign.UNNAMED``): no
 #: token may be bound to it, as results under it pass any trial's lease check.
 UNNAMED_SOURCE = "api"
@@ -57,6 +59,23 @@ class TokenDocument(Document):
 
     # the instrument index: each write naming an instrument asks who is bound to it
     meta: dict[str, Any] = {"collection": "tokens", "indexes": ["instrument"]}  # noqa: RUF012
+
+
+class SessionDocument(Document):
+    """A dashboard sign-in: its random secret's hash, the token it signed in with, its end.
+
+    The browser's cookie holds the session's secret, never the token: a cookie that leaks
+    (a shared machine, a page served over plain HTTP) reads the dashboard until it
+    expires or its owner signs out, and writes nothing, as the API takes no session for a
+    bearer token.
+    """
+
+    session_hash = StringField(required=True, unique=True, regex=r"^[0-9a-f]{64}$")
+    token = StringField(required=True)  # the token's name: revoked, its sessions end
+    expires_at = DateTimeField(required=True)
+    created_at = DateTimeField(default=utcnow)
+
+    meta: dict[str, Any] = {"collection": "sessions", "indexes": ["token"]}  # noqa: RUF012
 
 
 @dataclass(frozen=True)
@@ -231,6 +250,43 @@ def authenticate(secret: str) -> Principal | None:
     if document is None or not hmac.compare_digest(document.token_hash, digest):
         return None
     return _principal(document)
+
+
+def start_session(principal: Principal, seconds: float) -> str:
+    """Sign ``principal`` in to the dashboard for ``seconds``: the session's secret, once.
+
+    Sessions that have ended are deleted here, so that signing in keeps the collection
+    small.
+    """
+    now = utcnow()
+    SessionDocument.objects(expires_at__lte=now).delete()
+    secret = SESSION_PREFIX + secrets.token_urlsafe(32)
+    SessionDocument(
+        session_hash=hash_token(secret),
+        token=principal.name,
+        expires_at=now + timedelta(seconds=seconds),
+    ).save()
+    return secret
+
+
+def session_principal(secret: str) -> Principal | None:
+    """The principal of a live session (its token unrevoked, its time not up), else None."""
+    if not secret.startswith(SESSION_PREFIX):
+        return None
+    digest = hash_token(secret)
+    session = SessionDocument.objects(session_hash=digest).first()
+    if session is None or not hmac.compare_digest(session.session_hash, digest):
+        return None
+    if session.expires_at <= utcnow():
+        return None
+    token = TokenDocument.objects(name=session.token, revoked=False).first()
+    return None if token is None else _principal(token)
+
+
+def end_session(secret: str) -> None:
+    """Sign a session out (none there: nothing happens)."""
+    if secret.startswith(SESSION_PREFIX):
+        SessionDocument.objects(session_hash=hash_token(secret)).delete()
 
 
 def revoke_token(name: str) -> None:

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 
 import agents.dashboard as dashboard
 from agents import CampaignAgent, LookupOracle, run
-from agents.api import TOKEN_COOKIE, create_app
+from agents.api import SESSION_COOKIE, create_app
 from db import CampaignStore
 from db.tokens import create_token, revoke_token
 from discovery.datasets import PoolDataset
@@ -89,9 +89,26 @@ def test_login_sets_an_httponly_strict_cookie_and_redirects(client: TestClient) 
     assert response.status_code == 303
     assert response.headers["location"] == "/dashboard"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{TOKEN_COOKIE}={secret};")
+    assert cookie.startswith(f"{SESSION_COOKIE}=mls_") and secret not in cookie  # not the token
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
     assert client.get("/dashboard").status_code == 200  # the cookie now signs us in
+    session = client.cookies[SESSION_COOKIE]
+    as_bearer = client.get("/api/v1/campaigns", headers={"Authorization": f"Bearer {session}"})
+    assert as_bearer.status_code == 401  # the session is no token: it reads only by cookie
+
+
+def test_a_session_ends_when_its_token_is_revoked_or_its_time_is_up(client: TestClient) -> None:
+    from db.tokens import SessionDocument, revoke_token
+
+    secret, _ = create_token("short", "researcher")
+    client.post("/dashboard/login", data={"token": secret}, headers=SAME_SITE)
+    assert client.get("/dashboard").status_code == 200
+    SessionDocument.objects.update(set__expires_at=datetime(2000, 1, 1))
+    assert client.get("/dashboard").status_code == 401
+    client.post("/dashboard/login", data={"token": secret}, headers=SAME_SITE)
+    assert SessionDocument.objects.count() == 1  # the ended one deleted as a new one began
+    revoke_token("short")
+    assert client.get("/dashboard").status_code == 401
 
 
 def test_the_sign_in_cookie_reads_but_never_writes(client: TestClient) -> None:
@@ -138,7 +155,7 @@ def test_a_bad_token_gets_the_form_again_with_401(client: TestClient, token: str
     response = client.post("/dashboard/login", data={"token": token}, headers=SAME_SITE)
     assert response.status_code == 401
     assert "unknown or revoked" in response.text and 'name="token"' in response.text
-    assert TOKEN_COOKIE not in response.headers.get("set-cookie", "")
+    assert SESSION_COOKIE not in response.headers.get("set-cookie", "")
 
 
 @pytest.mark.parametrize(
@@ -161,11 +178,14 @@ def test_cross_site_login_and_logout_posts_are_refused(
     assert referer.status_code == 303  # a same-site Referer is enough without Origin
 
 
-def test_logout_forgets_the_cookie(client: TestClient) -> None:
+def test_logout_forgets_the_cookie_and_ends_the_session(client: TestClient) -> None:
     _sign_in(client)
+    session = client.cookies[SESSION_COOKIE]
     response = client.post("/dashboard/logout", headers=SAME_SITE, follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/dashboard/login"
-    assert f'{TOKEN_COOKIE}="";' in response.headers["set-cookie"]
+    assert f'{SESSION_COOKIE}="";' in response.headers["set-cookie"]
+    assert client.get("/dashboard").status_code == 401
+    client.cookies.set(SESSION_COOKIE, session)  # a copy of the cookie, kept elsewhere
     assert client.get("/dashboard").status_code == 401
 
 

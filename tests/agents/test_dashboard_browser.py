@@ -19,7 +19,7 @@ import pytest
 import uvicorn
 
 from agents import CampaignAgent, LookupOracle, run
-from agents.api import TOKEN_COOKIE, create_app
+from agents.api import SESSION_COOKIE, create_app
 from db.server import free_port
 from db.tokens import create_token
 from tests.live_server import live_server
@@ -97,7 +97,7 @@ def test_sign_in_and_see_the_campaign_figures(
     wait.until(ec.presence_of_element_located((By.ID, "token"))).send_keys(secret)
     browser.find_element(By.CSS_SELECTOR, "form.login button[type=submit]").click()
     wait.until(ec.url_to_be(f"{server}/dashboard"))
-    cookie = browser.get_cookie(TOKEN_COOKIE)
+    cookie = browser.get_cookie(SESSION_COOKIE)
     assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
     assert secret not in browser.execute_script("return document.cookie")  # HttpOnly
 
@@ -141,6 +141,6 @@ def test_sign_in_and_see_the_campaign_figures(
 
     browser.find_element(By.CSS_SELECTOR, "header button.link").click()  # sign out
     wait.until(ec.url_to_be(f"{server}/dashboard/login"))
-    assert browser.get_cookie(TOKEN_COOKIE) is None
+    assert browser.get_cookie(SESSION_COOKIE) is None
     browser.get(f"{server}/dashboard")
     assert "This page needs a valid API token." in browser.page_source

@@ -79,7 +79,7 @@ def test_a_page_with_the_database_down_is_an_html_503_in_words(
     client: TestClient, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     _sign_in(client)
-    monkeypatch.setattr(api, "authenticate", _down)  # the token lookup is the first read
+    monkeypatch.setattr(api, "session_principal", _down)  # the session lookup: the first read
     response = client.get(path)
     assert response.status_code == 503
     assert response.headers["content-type"].startswith("text/html")

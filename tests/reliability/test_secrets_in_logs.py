@@ -17,7 +17,7 @@ import pytest
 import uvicorn
 
 from agents import CampaignAgent
-from agents.api import TOKEN_COOKIE, create_app
+from agents.api import SESSION_COOKIE, create_app
 from db.server import free_port
 from db.tokens import create_token
 from tests.live_server import live_server
@@ -52,7 +52,9 @@ def _requests(url: str, tokens: list[str]) -> list[int]:
                 client.post("/dashboard/login", data={"token": secret}, headers={"Origin": url}),
             ):
                 statuses.append(response.status_code)
-            client.cookies.set(TOKEN_COOKIE, secret)  # as the login's cookie comes back
+            statuses.append(client.get("/dashboard").status_code)  # the login's session
+            client.cookies.clear()
+            client.cookies.set(SESSION_COOKIE, secret)  # a token where a session belongs
             statuses.append(client.get("/dashboard").status_code)
             client.cookies.clear()
     return statuses
