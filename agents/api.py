@@ -2021,7 +2021,13 @@ async def _http_error(request: Request, error: Exception) -> Response:
         and error.status_code == 400
         and error.detail == UNPARSED_BODY
     ):
-        said = "body: cannot be read as JSON in UTF-8; send the body encoded as UTF-8"
+        cause = error.__cause__  # what FastAPI's JSON reading raised
+        if isinstance(cause, UnicodeDecodeError):
+            said = "body: cannot be read as JSON in UTF-8; send the body encoded as UTF-8"
+        elif isinstance(cause, RecursionError):
+            said = "body: JSON nested too deeply to read"
+        else:
+            said = f"body: cannot be read as JSON ({type(cause).__name__})"
         return JSONResponse({"detail": said}, status_code=400)
     return await http_exception_handler(request, cast(StarletteHTTPException, error))
 

@@ -1410,3 +1410,15 @@ def test_a_trials_filter_holds_at_most_three_tests_of_results(api: TestClient) -
     assert answer.json()["detail"].startswith(
         "filter: at most 3 tests of results (values.<outcome>, feasible) in one trials filter"
     )
+
+
+def test_a_body_nested_too_deeply_is_a_400_saying_so(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    deep = b"[" * 100_000 + b"]" * 100_000
+    answer = api.post(
+        "/api/v1/campaigns/photo-pce10/results",
+        content=deep,
+        headers={**robot, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"] == "body: JSON nested too deeply to read"
