@@ -7,6 +7,9 @@ An instrument token may be bound to one instrument: it then acts only as that in
 (claims, heartbeats, results, give-ups), so a result it sends is checked against the
 trial's lease even when it does not name its source. The binding also reserves the name:
 while the token is unrevoked, no other non-admin token acts as that instrument.
+
+A dashboard sign-in is a session of its own (:class:`SessionDocument`): its random secret,
+stored hashed like a token's, reads for the token it signed in with until it ends.
 """
 
 from __future__ import annotations
