@@ -85,6 +85,8 @@ MIN_GP_POINTS = 3
 MAX_GP_POINTS = 500
 #: How long the login cookie lives, in seconds.
 COOKIE_SECONDS = 12 * 3600
+#: The cookie an older matloop kept the API token itself in: deleted at sign-in and out.
+OLD_TOKEN_COOKIE = "matloop_token"
 #: Shown rows of the latest-trials table.
 TRIAL_ROWS = 25
 #: Margins of the GP panels, whose subtitles take two lines.
@@ -527,7 +529,7 @@ def top_fraction_figure(status: CampaignStatus) -> go.Figure | None:
     subtitle = (
         f"{num(100 * float(efficiency.top_fraction[-1]), 3)}% of the top 5% after {n} "
         f"experiments · EF {num(efficiency.enhancement_factor, 3)} · "
-        f"AF {num(efficiency.acceleration_factor, 3)} (1 = random)"
+        f"AF {num(efficiency.acceleration_factor, 3)} (random sampling's: above 1)"
     )
     layout = _layout("Top 5% found", subtitle, "experiment", "top 5% of the pool found (%)")
     layout["yaxis"]["rangemode"] = "tozero"
@@ -1017,7 +1019,8 @@ def login_body(message: str | None = None, next_page: str = "/dashboard") -> str
     return f"""<section class="card narrow">
 <h1>Sign in</h1>
 <p class="muted">Paste an API token (<code>matloop token create</code>); any role can read.
-It is kept in an HttpOnly cookie for this site only.</p>
+Signing in starts a read-only session, kept in an HttpOnly cookie for this site only; the
+token itself is not stored.</p>
 {alert}
 <form method="post" action="/dashboard/login" class="login">
 <input type="hidden" name="next" value="{esc(back_to(next_page))}">
@@ -1461,7 +1464,10 @@ class Dashboard:
         if principal is None or not principal.can_read():
             unknown = login_body("That token is unknown or revoked.", target)
             return page("Sign in", unknown, status=401)
+        end_session(request.cookies.get(SESSION_COOKIE) or "")  # signing in again: one session
         response = RedirectResponse(target, status_code=303)
+        if OLD_TOKEN_COOKIE in request.cookies:  # a token an older matloop kept there
+            response.delete_cookie(OLD_TOKEN_COOKIE, path="/")
         response.set_cookie(  # a session of its own, never the token (db.tokens.start_session)
             SESSION_COOKIE,
             start_session(principal, COOKIE_SECONDS),
@@ -1481,6 +1487,8 @@ class Dashboard:
         end_session(request.cookies.get(SESSION_COOKIE) or "")  # a copied cookie ends too
         response = RedirectResponse("/dashboard/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+        if OLD_TOKEN_COOKIE in request.cookies:
+            response.delete_cookie(OLD_TOKEN_COOKIE, path="/")
         return response
 
     @access("read")

@@ -76,11 +76,11 @@ ACTIVE, CLOSED = "active", "closed"
 CLOSED_REASON = "campaign closed"
 #: The moves that give a trial up: no result will come.
 GIVE_UPS = frozenset({TrialStatus.FAILED, TrialStatus.ABANDONED})
-#: Who gave a trial up (its ``given_up_by``) when no instrument is named: an operator (an
-#: admin token), a caller naming none on a trial no instrument held, the campaign's close.
 #: Tests of results (``values.<outcome>``, ``feasible``) one trials filter may hold: each
 #: reads the measurements and lists the trials it matches (:meth:`CampaignStore.trial_query`).
 MAX_RESULT_TESTS = 3
+#: Who gave a trial up (its ``given_up_by``) when no instrument is named: an operator (an
+#: admin token), a caller naming none on a trial no instrument held, the campaign's close.
 #: In parentheses, which no instrument name (``SOURCE_REGEX``) holds: never mistaken for one.
 GIVEN_UP_BY_OPERATOR = "(operator)"
 GIVEN_UP_BY_UNNAMED = "(unnamed)"
@@ -1226,30 +1226,36 @@ class CampaignStore:
         # asked only where a filter may name them: one read, not one per listing
         stored = bool(text.strip()) and composition is not None
 
-        tests = 0
-
         def measured(query: dict[str, Any]) -> list[Any]:  # a test of results: their trials
-            nonlocal tests
-            tests += 1
-            if tests > MAX_RESULT_TESTS:
-                raise FilterError(
-                    f"filter: at most {MAX_RESULT_TESTS} tests of results (values.<outcome>, "
-                    "feasible) in one trials filter; for more, filter the measurements and "
-                    "then the trials by id"
-                )
             mine = {"campaign": self._id(campaign.name)}
             return MeasurementDocument._get_collection().distinct("trial", {"$and": [mine, query]})
 
-        return optimade_to_mongo(
-            text,
-            "trials",
-            campaign.outcome_names,
-            parameters=space.parameters,
-            constraints=campaign.constraints,
-            composition=composition,
-            elements_stored=stored and self.elements_stored(campaign.name),
-            results=measured,
-        )
+        def translated(results: Callable[[dict[str, Any]], list[Any]]) -> dict[str, Any]:
+            return optimade_to_mongo(
+                text,
+                "trials",
+                campaign.outcome_names,
+                parameters=space.parameters,
+                constraints=campaign.constraints,
+                composition=composition,
+                elements_stored=stored and self.elements_stored(campaign.name),
+                results=results,
+            )
+
+        tests: list[dict[str, Any]] = []
+
+        def counted(query: dict[str, Any]) -> list[Any]:  # counted first, nothing read
+            tests.append(query)
+            return []
+
+        query = translated(counted)
+        if len(tests) > MAX_RESULT_TESTS:
+            raise FilterError(
+                f"filter: at most {MAX_RESULT_TESTS} tests of results (values.<outcome>, "
+                "feasible) in one trials filter; for more, filter the measurements and "
+                "then the trials by id"
+            )
+        return translated(measured) if tests else query
 
     def elements_stored(self, name: str) -> bool:
         """Whether every trial of campaign ``name`` stores its ``elements`` and ``nelements``.

@@ -78,7 +78,10 @@ class SessionDocument(Document):
     expires_at = DateTimeField(required=True)
     created_at = DateTimeField(default=utcnow)
 
-    meta: dict[str, Any] = {"collection": "sessions", "indexes": ["token"]}  # noqa: RUF012
+    meta: dict[str, Any] = {  # noqa: RUF012
+        "collection": "sessions",
+        "indexes": ["token", "expires_at"],  # a token's sessions; those ended, at sign-in
+    }
 
 
 @dataclass(frozen=True)
@@ -293,9 +296,10 @@ def end_session(secret: str) -> None:
 
 
 def revoke_token(name: str) -> None:
-    """Revoke a token by name (raises LookupError if there is none)."""
+    """Revoke a token by name, and end its sessions (raises LookupError if there is none)."""
     if not TokenDocument.objects(name=name).update(set__revoked=True):
         raise LookupError(f"no token named {name!r}")
+    SessionDocument.objects(token=name).delete()
 
 
 def list_tokens() -> list[Principal]:

@@ -1399,11 +1399,18 @@ def test_a_body_that_is_not_utf8_is_a_400_saying_so(api: TestClient) -> None:
     assert api.get("/api/v1/nothing-here", headers=robot).status_code == 404  # others as before
 
 
-def test_a_trials_filter_holds_at_most_three_tests_of_results(api: TestClient) -> None:
+def test_a_trials_filter_holds_at_most_three_tests_of_results(
+    api: TestClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
     reader = _auth("researcher")
     trials = "/api/v1/campaigns/photo-pce10/trials"
     three = " OR ".join(f"values.degradation > {x}" for x in (0.1, 0.2, 0.3))
     assert api.get(trials, params={"filter": three}, headers=reader).status_code == 200
+
+    def unread(*args: object) -> None:
+        raise AssertionError("a refused filter read the measurements")
+
+    monkeypatch.setattr("db.campaigns.MeasurementDocument._get_collection", unread)
     four = f"{three} OR values.degradation < 0.05"
     answer = api.get(trials, params={"filter": four}, headers=reader)
     assert answer.status_code == 400, answer.text

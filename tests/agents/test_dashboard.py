@@ -109,6 +109,24 @@ def test_a_session_ends_when_its_token_is_revoked_or_its_time_is_up(client: Test
     assert SessionDocument.objects.count() == 1  # the ended one deleted as a new one began
     revoke_token("short")
     assert client.get("/dashboard").status_code == 401
+    assert SessionDocument.objects.count() == 0  # the revoked token's sessions deleted
+
+
+def test_signing_in_again_ends_the_session_before(client: TestClient) -> None:
+    from db.tokens import SessionDocument
+
+    secret, _ = create_token("twice", "researcher")
+    client.post("/dashboard/login", data={"token": secret}, headers=SAME_SITE)
+    first = client.cookies[SESSION_COOKIE]
+    client.cookies.set("matloop_token", secret)  # where an older matloop kept the token
+    again = client.post(
+        "/dashboard/login", data={"token": secret}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert 'matloop_token="";' in again.headers["set-cookie"]  # the old cookie deleted
+    assert SessionDocument.objects.count() == 1
+    client.cookies.clear()
+    client.cookies.set(SESSION_COOKIE, first)
+    assert client.get("/dashboard").status_code == 401
 
 
 def test_the_sign_in_cookie_reads_but_never_writes(client: TestClient) -> None:

@@ -217,6 +217,9 @@ def test_experiments_to_reach_interpolates_between_experiments() -> None:
     assert experiments_to_reach(curve, 0.5) == pytest.approx(3.5)  # halfway from 3 to 4
     assert experiments_to_reach(np.array([0.5]), 0.25) == pytest.approx(0.5)  # from 0 at 0
     assert experiments_to_reach(curve, 1.0) == math.inf
+    assert experiments_to_reach(curve, 0.0) == 0.0  # nothing to find: no experiment
+    with pytest.raises(ValueError, match="NaN"):
+        experiments_to_reach(np.array([0.1, math.nan]), 0.1)
 
 
 def test_random_sampling_is_1_on_the_mean_curve_not_by_each_campaigns_own_af() -> None:
