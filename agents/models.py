@@ -927,14 +927,16 @@ def _temperatures_checked(data: LabelledData, unit: str, target: str, path: Path
     as an absolute temperature (a Tc of -85 K) it is a typo.
 
     Raises:
-        ValueError: naming the file, column and data row of a value below absolute
-            zero in degC or degF.
+        ValueError: naming the file, column and data row of the lowest value, when it
+            is below absolute zero in degC or degF.
     """
-    for row, value in zip(data.rows, data.y, strict=True):
-        try:
-            check_physical(float(value), unit)
-        except ValueError as error:
-            raise ValueError(f"{path}: {target!r} in data row {row}: {error}") from None
+    if not len(data.y):
+        return []
+    lowest = int(np.argmin(data.y))  # below absolute zero if any is: one check, one parse
+    try:
+        check_physical(float(data.y[lowest]), unit)
+    except ValueError as error:
+        raise ValueError(f"{path}: {target!r} in data row {data.rows[lowest]}: {error}") from None
     if not absolute_zero_at_zero(unit):
         return []
     below = [str(row) for row, value in zip(data.rows, data.y, strict=True) if value < 0]

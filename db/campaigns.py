@@ -1230,6 +1230,8 @@ class CampaignStore:
             mine = {"campaign": self._id(campaign.name)}
             return MeasurementDocument._get_collection().distinct("trial", {"$and": [mine, query]})
 
+        elements_stored = stored and self.elements_stored(campaign.name)  # read once
+
         def translated(results: Callable[[dict[str, Any]], list[Any]]) -> dict[str, Any]:
             return optimade_to_mongo(
                 text,
@@ -1238,7 +1240,7 @@ class CampaignStore:
                 parameters=space.parameters,
                 constraints=campaign.constraints,
                 composition=composition,
-                elements_stored=stored and self.elements_stored(campaign.name),
+                elements_stored=elements_stored,
                 results=results,
             )
 
