@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -88,15 +89,37 @@ def mongodb_uri(mongodb_server: str) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def untrained_tagger_bytes() -> bytes:
+def tiny_encoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A BERT of one narrow layer with the packaged encoder's tokenizer: a 4 MB tagger.
+
+    For taggers that tests store. The packaged encoder makes an 83 MB tagger, and the
+    in-memory test server frees a dropped database's GridFS chunks lazily: a worker whose
+    tests stored one each filled the server's 1 GiB cache under CI's load (WT_CACHE_FULL,
+    answered as "internal server error").
+    """
+    from transformers import BertConfig, BertModel
+
+    from literature.ner import encoder_path
+
+    folder = tmp_path_factory.mktemp("tiny_encoder")
+    narrow = BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                        intermediate_size=64)  # fmt: skip
+    BertModel(narrow, add_pooling_layer=False).save_pretrained(folder)
+    packaged = Path(encoder_path())
+    for name in ("vocab.txt", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json"):
+        shutil.copy(packaged / name, folder / name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def untrained_tagger_bytes(tiny_encoder: Path) -> bytes:
     """A tagger with an untrained head (material, tcValue; seed 0), as stored: any spans.
 
-    For tests of the plumbing around a tagger, not of its quality. Built once: building
-    and serialising one takes seconds, storing it a fraction of that.
+    For tests of the plumbing around a tagger, not of its quality; on :func:`tiny_encoder`.
     """
     from literature.ner import Tagger
 
-    return Tagger.from_encoder(("material", "tcValue"), seed=0).to_bytes()
+    return Tagger.from_encoder(("material", "tcValue"), tiny_encoder, seed=0).to_bytes()
 
 
 @pytest.fixture(scope="session")

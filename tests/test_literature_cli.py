@@ -416,12 +416,12 @@ def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
 
 
 def test_papers_read_before_with_another_tagger_are_said_to_keep_its_records(
-    cli: CliRunner, tmp_path: Path
+    cli: CliRunner, tmp_path: Path, tiny_encoder: Path
 ) -> None:
     (tmp_path / "a.txt").write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
     ingest = ["literature", "ingest", str(tmp_path / "a.txt"), "--no-embeddings"]
     assert cli.invoke(app, ingest).exit_code == 0
-    tagger = Tagger.from_encoder(("material", "tcValue"), seed=1)
+    tagger = Tagger.from_encoder(("material", "tcValue"), tiny_encoder, seed=1)
     newer = LiteratureStore().save_tagger(
         ModelArtifact("tagger-supermat", "3" * 64, {}, tagger.to_bytes())
     )
