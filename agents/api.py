@@ -69,11 +69,13 @@ from agents.pools import (
     generate_pool,
 )
 from agents.serialize import (
+    DuplicateKeyError,
     csv_cells,
     iso,
     material_json,
     measurement_json,
     outcomes_json,
+    read_json,
     status_json,
     trial_json,
 )
@@ -639,7 +641,8 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
 ANSWERS = {
     201: "Registered: a new material (200: one already known, returned as is).",
     400: "Bad filter (OPTIMADE syntax, an unknown field, a value out of range), or a "
-    "request body that is not UTF-8.",
+    "request body that cannot be read: not UTF-8, nested too deeply, or an object that "
+    "gives a key twice.",
     401: "No token, or an unknown or revoked one.",
     403: "The token lacks the scope (or the campaign) the route needs, or a token bound to "
     "an instrument names another one.",
@@ -1152,12 +1155,12 @@ class Service:
 
     def register(self, app: FastAPI) -> None:
         """Add every API route under ``/api/v1`` (directly, so ``app.routes`` lists them)."""
-        r = APIRouter(prefix="/api/v1")
+        r = APIRouter(prefix="/api/v1", route_class=StrictJSONRoute)
         campaign, trial = "/campaigns/{name}", "/campaigns/{name}/trials/{trial_id}"
         record = "/literature/records/{record_id}"
         # What each route answers besides its status (errors, 503 aside), for the schema.
         read, listed = (401, 403, 404, 422), (400, 401, 403, 404, 422)
-        written = (400, 401, 403, 404, 409, 413, 415, 422)  # 400: a body that is not UTF-8
+        written = (400, 401, 403, 404, 409, 413, 415, 422)  # 400: a body that is unreadable
         created = (400, 401, 403, 409, 413, 415, 422)
         registered = (201, 400, 401, 403, 413, 415, 422)
         closed = (401, 403, 404, 413, 422)  # 413: any POST body over the limit
@@ -2015,7 +2018,7 @@ UNPARSED_BODY = "There was an error parsing the body"
 
 
 async def _http_error(request: Request, error: Exception) -> Response:
-    """FastAPI's answer to an HTTPException, but a body that is not UTF-8 said as such."""
+    """FastAPI's answer to an HTTPException, but a body it could not read says why."""
     if (
         isinstance(error, StarletteHTTPException)
         and error.status_code == 400
@@ -2026,10 +2029,35 @@ async def _http_error(request: Request, error: Exception) -> Response:
             said = "body: cannot be read as JSON in UTF-8; send the body encoded as UTF-8"
         elif isinstance(cause, RecursionError):
             said = "body: JSON nested too deeply to read"
+        elif isinstance(cause, DuplicateKeyError):
+            said = f"body: {cause}; send each key once"
         else:
             said = f"body: cannot be read as JSON ({type(cause).__name__})"
         return JSONResponse({"detail": said}, status_code=400)
     return await http_exception_handler(request, cast(StarletteHTTPException, error))
+
+
+class StrictJSONRequest(Request):
+    """A request whose JSON body is read by :func:`read_json`: no key given twice."""
+
+    async def json(self) -> Any:
+        """The body as JSON; a duplicate key raises, and FastAPI answers 400."""
+        if not hasattr(self, "_json"):
+            self._json = read_json(await self.body())
+        return self._json
+
+
+class StrictJSONRoute(APIRoute):
+    """A route that reads its JSON body with :class:`StrictJSONRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Any]:
+        """FastAPI's handler, given the strict request."""
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return cast(Response, await handler(StrictJSONRequest(request.scope, request.receive)))
+
+        return strict
 
 
 #: The documentation pages (fastapi-offline's routes), open to anyone.

@@ -169,3 +169,27 @@ def csv_cells(row: dict[str, Any]) -> dict[str, Any]:
         else:
             cells[key] = csv_safe(value)
     return cells
+
+
+class DuplicateKeyError(ValueError):
+    """A JSON object that gives a key twice: which of its values was meant is unknown."""
+
+
+def read_json(text: str | bytes) -> Any:
+    """JSON read strictly: a key given twice in one object raises :class:`DuplicateKeyError`.
+
+    Python's reader keeps the last, silently: a result ``{"value": 1.2, "value": 0.8}``
+    from a client's merging bug would be stored as 0.8.
+    """
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKeyError(f"the key {json.dumps(key)} is given twice in one object")
+            seen.add(key)
+    return found

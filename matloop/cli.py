@@ -1300,8 +1300,10 @@ def _results_from_file(
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
+    from agents.serialize import read_json
+
     try:
-        rows = json.loads(text)
+        rows = read_json(text)  # a key given twice is refused, not read last-wins
     except ValueError as error:
         raise CommandError(f"{path}: {error}") from None
     except RecursionError:

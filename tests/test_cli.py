@@ -57,6 +57,22 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
     assert len(json.loads(out.read_text())) == 3
 
 
+def test_observe_from_a_json_file_refuses_a_key_given_twice(cli: CliRunner, tmp_path: Path) -> None:
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n")
+    create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "degradation:min:1/h")
+    (trial,) = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "1", "--json"))
+    path = tmp_path / "results.json"
+    twice = '{"degradation": 1, "degradation": 2}'
+    path.write_text(f'[{{"trial_id": "{trial["trial_id"]}", "values": {twice}}}]')
+    result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(path)])
+    assert result.exit_code == 1
+    said = " ".join(result.output.split())
+    assert f'{path}: the key "degradation" is given twice in one object' in said
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_observe_from_a_json_file_keeps_each_row_source_units_and_key(
     cli: CliRunner, tmp_path: Path
 ) -> None:

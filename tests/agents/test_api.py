@@ -1399,6 +1399,27 @@ def test_a_body_that_is_not_utf8_is_a_400_saying_so(api: TestClient) -> None:
     assert api.get("/api/v1/nothing-here", headers=robot).status_code == 404  # others as before
 
 
+def test_a_body_that_gives_a_key_twice_is_a_400_and_stores_nothing(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    url = "/api/v1/campaigns/photo-pce10/claims"
+    (trial,) = api.post(url, json={"instrument": "robot-1"}, headers=robot).json()["trials"]
+    twice = (  # a client's merge bug: which value was measured?
+        f'{{"results": [{{"trial_id": "{trial["id"]}", "source": "robot-1", '
+        '"values": {"degradation": 0.1, "degradation": 0.2}}]}'
+    )
+    headers = {**robot, "Content-Type": "application/json"}
+    answer = api.post(url.replace("claims", "results"), content=twice, headers=headers)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["detail"] == (
+        'body: the key "degradation" is given twice in one object; send each key once'
+    )
+    assert MeasurementDocument.objects.count() == 0
+    once = twice.replace(', "degradation": 0.2', "")
+    stored = api.post(url.replace("claims", "results"), content=once, headers=headers)
+    assert stored.status_code == 200, stored.text
+    assert [m.values for m in MeasurementDocument.objects] == [{"degradation": 0.1}]
+
+
 def test_a_trials_filter_holds_at_most_three_tests_of_results(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
