@@ -56,7 +56,7 @@ def _number(value: Any) -> str:
     return f"{value:.6g}" if math.isfinite(value) else str(value)
 
 
-def _stated(record: Mapping[str, Any]) -> str:
+def stated_reading(record: Mapping[str, Any]) -> str:
     """A record's reading as its paper stated it: ``< 2``, ``~39``, ``87 to 90``."""
     low, high = record.get("low"), record.get("high")
     if low is not None and high is not None and low != high:
@@ -68,7 +68,7 @@ def _stated(record: Mapping[str, Any]) -> str:
 
 def _under(conditions: Mapping[str, Any] | None) -> str:
     """`` at pressure_gpa=10``: the conditions a reading was made under; "" for none."""
-    return f" at {_values(conditions)}" if conditions else ""
+    return f" at {named_values(conditions)}" if conditions else ""
 
 
 def _sample(trial: Mapping[str, Any]) -> str:
@@ -79,7 +79,7 @@ def _sample(trial: Mapping[str, Any]) -> str:
     return str(formula or label or "")
 
 
-def _values(values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
+def named_values(values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
     """``tc=85 K, cost=3``: each value with its unit, where it has one."""
     units = units or {}
     said = (
@@ -170,7 +170,7 @@ def lineage_paper(
     _say(f"records read in it: {records['total']}{rejected}")
     for record in records["items"][: 2 * SHOWN_IDS]:
         flag = "  (rejected)" if record["rejected"] else ""
-        value = f"{_stated(record)} {record['unit']}{_under(record.get('conditions'))}"
+        value = f"{stated_reading(record)} {record['unit']}{_under(record.get('conditions'))}"
         _say(f"{record['id']}  {record['material']}  {record['property']} {value}{flag}", 2)
     if records["total"] > 2 * SHOWN_IDS:
         _say(f"... and {records['total'] - 2 * SHOWN_IDS} more (--json lists them)", 2)
@@ -300,7 +300,7 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         corrected = len(result.get("corrections") or ())
         also = f", corrected {corrected} time(s)" if corrected else ""
         _say(
-            f"measurement: {_values(result['values'], result.get('units'))} (source "
+            f"measurement: {named_values(result['values'], result.get('units'))} (source "
             f"{result['source']}, key "
             f"{result['idempotency_key']}, received {result['received_at']}{also})"
         )
@@ -403,7 +403,7 @@ def _trial_lines(trials: Mapping[str, Any], heading: str) -> None:
     _say(f"{heading}: {trials['total']}, {trials['measured']} measured{where}")
     for item in items:
         result = item["measurement"]
-        measured = "-" if result is None else _values(result["values"], result.get("units"))
+        measured = "-" if result is None else named_values(result["values"], result.get("units"))
         made = _sample(item) or "-"
         _say(
             f"{item['campaign']} {item['batch']} {item['id']}  {made}  {item['strategy']}  "

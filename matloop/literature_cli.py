@@ -726,16 +726,16 @@ def _print_records(rows: list[dict[str, Any]], output: Path | None) -> None:
     The value as its paper stated it (``< 2``, ``~39``, ``87 to 90``), conditions as
     ``pressure_gpa=10``, a rejected record marked (``--rejected include`` lists them).
     """
-    from matloop.lineage_cli import _stated, _values
+    from matloop.lineage_cli import named_values, stated_reading
 
     cells = [
         {
             "id": row["id"],
             "material": row["material"],
             "property": row["property"],
-            "value": _stated(row),
+            "value": stated_reading(row),
             "unit": row["unit"] or "",
-            "conditions": _values(row["conditions"]) if row.get("conditions") else "",
+            "conditions": named_values(row["conditions"]) if row.get("conditions") else "",
             "conf": f"{row['confidence']:.2f}",
             "papers": str(row["n_papers"]),
             "rejected": "yes" if row.get("rejection") else "",

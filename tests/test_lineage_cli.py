@@ -157,7 +157,7 @@ def test_a_campaign_given_a_stale_prior_says_so(
 
 
 def test_a_measurement_is_shown_with_its_units() -> None:
-    from matloop.lineage_cli import _values
+    from matloop.lineage_cli import named_values
 
-    assert _values({"tc": 85.0, "cost": 3.0}, {"tc": "K"}) == "tc=85 K, cost=3"
-    assert _values({}, None) == "-"
+    assert named_values({"tc": 85.0, "cost": 3.0}, {"tc": "K"}) == "tc=85 K, cost=3"
+    assert named_values({}, None) == "-"
