@@ -299,6 +299,21 @@ def _refuse_an_infeasible_pool(
         )
 
 
+#: How many bad results one refusal names; the rest are counted.
+LISTED_PROBLEMS = 20
+
+
+def refused(problems: Sequence[str], total: int) -> ValueError:
+    """One error naming a batch's bad results: a problem alone as it is, several a line each."""
+    if len(problems) == 1:
+        return ValueError(problems[0])
+    shown = list(problems[:LISTED_PROBLEMS])
+    if len(problems) > LISTED_PROBLEMS:
+        shown.append(f"... and {len(problems) - LISTED_PROBLEMS} more")
+    head = f"{len(problems)} of {total} results are refused, and none is stored:"
+    return ValueError("\n".join([head, *shown]))
+
+
 class CampaignAgent:
     """Propose experiments, observe results, report the best: all through the database.
 
@@ -845,7 +860,10 @@ class CampaignAgent:
         if not results:
             return ObserveReport(0, 0)
         # not strict yet: a retry of a result stored with a since-refused label is a repeat
-        results = [self._in_campaign_units(i, result) for i, result in enumerate(results)]
+        problems: list[str] = []
+        results = [self._in_campaign_units(i, r, problems) for i, r in enumerate(results)]
+        if problems:
+            raise refused(problems, len(results))
         # One read of the trials and the stored keys, shared by the checks and the store.
         report = self.store.record(self.name, results, partial(self._check, results))
         if report.stored:
@@ -869,11 +887,17 @@ class CampaignAgent:
         """What every result reports: the objectives, then the constrained quantities."""
         return [*self.campaign.objectives, *self.campaign.constraints]
 
-    def _in_campaign_units(self, i: int, result: Measurement, strict: bool = False) -> Measurement:
+    def _in_campaign_units(
+        self, i: int, result: Measurement, problems: list[str] | None = None, strict: bool = False
+    ) -> Measurement:
+        """``result`` in the outcomes' units; a problem is added to ``problems``, or raised."""
         try:
             return result.in_units_of(self.outcomes, strict)
         except ValueError as error:
-            raise ValueError(f"results[{i}]: {error}") from None
+            if problems is None:
+                raise ValueError(f"results[{i}]: {error}") from None
+            problems.append(f"results[{i}]: {error}")
+            return result
 
     def record_metrics(self, since: str | None = None) -> CampaignMetrics:
         """Compute the live metrics and store them under the current measurement count.
@@ -913,18 +937,27 @@ class CampaignAgent:
         trials: dict[str, Trial],
         stored: dict[str, Measurement],
     ) -> None:
-        """Refuse the batch with a ValueError naming the first bad result (see observe)."""
+        """Refuse the batch with a ValueError naming its bad results (see observe).
+
+        Every result that is no trial's, or whose values are invalid, is named at once: a
+        lab fixes its file in one go. Then the first result refused by the state of its
+        trial or key, a 409 or a 422 of its own.
+        """
         outcomes = self.outcomes
+        problems = []
         for i, result in enumerate(results):
             if result.trial_id not in trials:
-                raise ValueError(
+                problems.append(
                     f"results[{i}].trial_id: {result.trial_id!r} is not a trial of "
                     f"campaign {self.name!r}"
                 )
+                continue
             try:
                 result.check(outcomes)
             except ValueError as error:
-                raise ValueError(f"results[{i}]: {error}") from None
+                problems.append(f"results[{i}]: {error}")
+        if problems:
+            raise refused(problems, len(results))
         seen: dict[str, Measurement] = {}
         reported: set[str] = set()
         for i, result in enumerate(results):

@@ -1686,10 +1686,11 @@ def campaign_observe(
         except ValueError as error:  # "results[i]: ...": name the file and row instead
             if from_file is None:
                 raise CommandError(_in_result_options(str(error))) from None
-            row = re.sub(  # results[1].trial_id -> data row 2: trial_id
+            row = re.sub(  # results[1].trial_id -> data row 2: trial_id, on each line
                 r"^results\[(\d+)\](\.)?",
                 lambda m: rows[int(m[1])][0] + (": " if m[2] else ""),
                 str(error),
+                flags=re.MULTILINE,
             )
             raise CommandError(f"{from_file}: {row}") from None
         if report.stored:

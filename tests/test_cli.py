@@ -649,6 +649,23 @@ def test_observe_refuses_a_bad_file_naming_what_is_wrong(
     assert MeasurementDocument.objects.count() == 0
 
 
+def test_observe_names_every_bad_row_of_a_file_at_once(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
+    trials = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "3", "--json"))
+    one, _, three = (t["trial_id"] for t in trials)
+    results = tmp_path / "results.csv"
+    results.write_text(f"trial_id,degradation\n{one},0.1\n{'0' * 24},0.2\n{three},nan\n")
+    result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(results)])
+    assert result.exit_code == 1
+    assert f"{results}: 2 of 3 results are refused, and none is stored:" in result.output
+    assert f"data row 2: trial_id: '{'0' * 24}' is not a trial" in result.output
+    assert "data row 3: " in result.output and "not finite" in result.output
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_observe_nan_fails_and_stores_nothing(cli: CliRunner) -> None:
     _ok(cli, "campaign", "create", "opv", "--from-olympus", str(OLYMPUS))
     trial = json.loads(_ok(cli, "campaign", "propose", "opv", "--json"))[0]["trial_id"]

@@ -1420,6 +1420,25 @@ def test_a_body_that_gives_a_key_twice_is_a_400_and_stores_nothing(api: TestClie
     assert [m.values for m in MeasurementDocument.objects] == [{"degradation": 0.1}]
 
 
+def test_a_batch_with_bad_results_is_a_422_naming_each(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    url = "/api/v1/campaigns/photo-pce10/claims"
+    one, two = api.post(url, json={"instrument": "robot-1", "count": 2}, headers=robot).json()[
+        "trials"
+    ]
+    results = [
+        {"trial_id": one["id"], "values": {"degradation": 0.1}, "source": "robot-1"},
+        {"trial_id": "0" * 24, "values": {"degradation": 0.2}, "source": "robot-1"},
+        {"trial_id": two["id"], "values": {"colour": 3.0}, "source": "robot-1"},
+    ]
+    answer = api.post(url.replace("claims", "results"), json={"results": results}, headers=robot)
+    assert answer.status_code == 422, answer.text
+    lines = answer.json()["detail"].splitlines()
+    assert lines[0] == "2 of 3 results are refused, and none is stored:"
+    assert lines[1].startswith("results[1].trial_id: ") and lines[2].startswith("results[2]: ")
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_a_trials_filter_holds_at_most_three_tests_of_results(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -161,6 +161,39 @@ def test_bad_results_fail_clearly_and_write_nothing(
     assert TrialDocument.objects(status=TrialStatus.COMPLETED.value).count() == 0
 
 
+def test_a_batch_names_all_its_bad_results_at_once(
+    photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    agent = photo_pce10_campaign
+    trials = agent.propose()
+    batch = [
+        *_results(agent, trials[:1]),
+        _bad(trials[1].id, degradation=math.nan),
+        _bad("not-an-id", degradation=0.1),
+        _bad(trials[2].id),
+        Measurement(trials[3].id, {"degradation": 0.1}, "k-3", units={"colour": "nm"}),
+    ]
+    with pytest.raises(ValueError) as refused:
+        agent.observe(batch)
+    said = str(refused.value)  # units are read first; one problem is said alone
+    assert said.startswith("results[4]: ") and "'colour' is not an outcome" in said
+    assert "\n" not in said
+    with pytest.raises(ValueError) as refused:
+        agent.observe(batch[:4])
+    lines = str(refused.value).splitlines()
+    assert lines[0] == "3 of 4 results are refused, and none is stored:"
+    assert [line.split(":")[0] for line in lines[1:]] == [
+        "results[1]",
+        "results[2].trial_id",
+        "results[3]",
+    ]
+    assert "not finite" in lines[1] and "missing objective" in lines[3]
+    monkeypatch.setattr("agents.campaign.LISTED_PROBLEMS", 2)
+    with pytest.raises(ValueError, match=r"results\[2\]\.trial_id: .*\n\.\.\. and 1 more$"):
+        agent.observe(batch[:4])
+    assert MeasurementDocument.objects.count() == 0
+
+
 def test_key_reused_for_a_different_result_is_refused(photo_pce10_campaign: CampaignAgent) -> None:
     agent = photo_pce10_campaign
     trials = agent.propose()
