@@ -95,6 +95,7 @@ _PROPERTY_FIELDS = {
         "version", "kind", "campaign", "created_at", "metrics.source", "metrics.target",
         "metrics.unit", "metrics.min_confidence", "metrics.record_ids",
         "metrics.records_used", "metrics.record_papers", "metrics.papers_used",
+        "metrics.table_sha256",
     )
 }  # fmt: skip
 
@@ -269,7 +270,8 @@ def property_model_lineage(version: str) -> dict[str, Any]:
         A JSON-ready dict: ``version``, ``stored`` (False for a version not registered:
         everything else None or empty), ``kind``, ``created_at``, ``campaign`` (its name
         for a campaign's model), ``source`` (``records:tc``, ``table:...``,
-        ``campaign:...``), ``target``, ``unit``; ``records`` (None for a model trained on
+        ``campaign:...``), ``table_sha256`` (of the table's bytes, for a table's),
+        ``target``, ``unit``; ``records`` (None for a model trained on
         no literature records): ``used`` (how many), ``listed`` (whether its metrics list
         their ids: past 20,000 only the count), ``ids`` (the first :data:`MAX_LISTED`),
         ``stored``, ``merged`` (found as the record they were merged into),
@@ -288,6 +290,7 @@ def property_model_lineage(version: str) -> dict[str, Any]:
         "created_at": None,
         "campaign": None,
         "source": None,
+        "table_sha256": None,
         "target": None,
         "unit": None,
         "records": None,
@@ -305,14 +308,17 @@ def property_model_lineage(version: str) -> dict[str, Any]:
         created_at=iso(row.get("created_at")),
         campaign=_campaign_names([row.get("campaign")]).get(row.get("campaign")),
         source=metrics.get("source"),
+        table_sha256=metrics.get("table_sha256"),
         target=metrics.get("target"),
         unit=metrics.get("unit"),
     )
     ids, used = metrics.get("record_ids"), metrics.get("records_used")
     if ids is None and not used:
         if metrics.get("source"):  # a table's, a campaign's: no literature records
+            sha256 = metrics.get("table_sha256")
+            read = f" (sha256 {sha256[:12]}...)" if sha256 else ""
             described["notes"].append(
-                f"model {version} was trained on {metrics['source']}, not literature records"
+                f"model {version} was trained on {metrics['source']}{read}, not literature records"
             )
         return described
     notes = described["notes"]

@@ -89,6 +89,21 @@ def named_values(values: Mapping[str, Any], units: Mapping[str, str] | None = No
     return ", ".join(said) or "-"
 
 
+def _prior_mean(fitted: Mapping[str, Any]) -> str:
+    """The prior mean a campaign's model took, with the scale its fit gave the prior.
+
+    A scale of 0 is said as such: the measurements gave the prior no weight, and the
+    model's proposals owe it nothing.
+    """
+    said = f"prior mean: {fitted['prior_model']}"
+    scale = fitted.get("prior_scale")
+    if scale is None:  # fitted before scales were recorded
+        return said
+    if scale == 0:
+        return f"{said} (scale 0: the measurements gave it no weight in this fit)"
+    return f"{said} (scale {_number(scale)})"
+
+
 def _ids(ids: Sequence[str], total: int) -> str:
     shown = ", ".join(ids[:SHOWN_IDS])
     more = total - min(len(ids), SHOWN_IDS)
@@ -212,8 +227,7 @@ def lineage_model(
         trained = fitted["trained_on_trials"]
         _say(f"fitted on {trained if trained is not None else 'its'} trial(s) of its campaign", 2)
         if fitted["prior_model"] is not None:
-            scale = f" (scale {_number(fitted['prior_scale'])})" if fitted["prior_scale"] else ""
-            _say(f"prior mean: {fitted['prior_model']}{scale}", 2)
+            _say(_prior_mean(fitted), 2)
     if found["prior"] is not None:
         _model(found["prior"], "prior model")
     own = fitted is not None
@@ -310,8 +324,7 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         fitted = f", fitted on {trained} trial(s)" if trained is not None else ""
         _say(f"proposed by model {model['version']} ({model['kind']}{fitted})")
         if model["prior_model"] is not None:
-            scale = f" (scale {_number(model['prior_scale'])})" if model["prior_scale"] else ""
-            _say(f"prior mean: {model['prior_model']}{scale}", 2)
+            _say(_prior_mean(model), 2)
     if found["prior"] is not None:
         _model(found["prior"], "prior model")
     for note in found["notes"]:

@@ -161,3 +161,22 @@ def test_a_measurement_is_shown_with_its_units() -> None:
 
     assert named_values({"tc": 85.0, "cost": 3.0}, {"tc": "K"}) == "tc=85 K, cost=3"
     assert named_values({}, None) == "-"
+
+
+@pytest.mark.parametrize(
+    ("scale", "shown"),
+    [
+        (0.8, "prior mean: model:gp:1a2b (scale 0.8)"),
+        (
+            0.0,
+            "prior mean: model:gp:1a2b (scale 0: the measurements gave it no weight in this fit)",
+        ),
+        (None, "prior mean: model:gp:1a2b"),  # fitted before scales were recorded
+    ],
+)
+def test_a_prior_mean_is_shown_with_the_weight_its_fit_gave_it(
+    scale: float | None, shown: str
+) -> None:
+    from matloop.lineage_cli import _prior_mean
+
+    assert _prior_mean({"prior_model": "model:gp:1a2b", "prior_scale": scale}) == shown

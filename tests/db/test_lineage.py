@@ -198,11 +198,14 @@ def test_a_models_trials_are_counted_whole_and_listed_a_page_at_a_time(
 
 
 def test_models_no_campaign_used_and_models_of_no_records_say_so(chain: Chain) -> None:
-    table = save_model_record(ModelArtifact("gp", "ab" * 32, {"source": "table:/x.csv"}, b"w"))
+    read = {"source": "table:/x.csv", "table_sha256": "cd" * 32}  # the bytes it read
+    table = save_model_record(ModelArtifact("gp", "ab" * 32, read, b"w"))
     found = lineage_of_model(table)
     assert found["model"]["records"] is None and found["campaigns"] == []
+    assert found["model"]["table_sha256"] == "cd" * 32  # the file pinned, not just its path
     assert found["trials"]["total"] == 0
-    assert "was trained on table:/x.csv, not literature records" in found["notes"][0]
+    said = "was trained on table:/x.csv (sha256 cdcdcdcdcdcd...), not literature records"
+    assert said in found["notes"][0]
     assert f"no campaign model took {table} as its prior mean" in found["notes"][1]
     PaperDocument(key="doi:10.9/unread", model_version="t").save()  # a paper of no record
     unread = lineage_of_paper("10.9/UNREAD")
