@@ -1,8 +1,15 @@
 from __future__ import annotations
 
-import pytest
-from mongoengine import NotUniqueError, ValidationError
+import re
+from pathlib import Path
 
+import pytest
+from mongoengine import Document, NotUniqueError, ValidationError
+
+import db.documents
+import db.literature
+import db.tokens
+from db.connection import SCHEMA_COLLECTION
 from db.documents import MaterialDocument
 
 
@@ -48,3 +55,20 @@ def test_material_keeps_a_structure_that_matches_its_formula(mongodb_uri: str) -
     assert len(loaded) == 8
     with pytest.raises(ValidationError, match="does not match"):
         MaterialDocument(formula="KCl", structure=rock_salt.as_dict()).save()
+
+
+def test_the_readme_describes_every_collection_matloop_writes() -> None:
+    """Researchers join collections by the README's table: a new one must be described."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("### The database, for queries of your own")[1].split("\n### ")[0]
+    described = set(re.findall(r"^\| `(\w+)`(?:, `(\w+)`)?", section, re.MULTILINE))
+    named = {name for pair in described for name in pair if name}
+    modules = (db.documents, db.literature, db.tokens)
+    written = {
+        cls._meta["collection"]
+        for module in modules
+        for cls in vars(module).values()
+        if isinstance(cls, type) and issubclass(cls, Document) and "collection" in cls._meta
+    }
+    assert "measurements" in written and "property_records" in written  # the scan finds them
+    assert named == written | {SCHEMA_COLLECTION}
