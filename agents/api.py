@@ -70,11 +70,10 @@ from agents.pools import (
 )
 from agents.serialize import (
     DuplicateKeyError,
+    campaign_summary_json,
     csv_cells,
-    iso,
     material_json,
     measurement_json,
-    outcomes_json,
     read_json,
     status_json,
     trial_json,
@@ -1251,17 +1250,7 @@ class Service:
         `X-Limit` and `X-Offset` the page.
         """
         counted(response, self.store.campaign_count(status), limit, offset)
-        return [
-            {
-                "name": c.name,
-                "status": c.status,
-                "pool_size": c.pool_size,
-                **outcomes_json(c),
-                "settings": asdict(c.settings),
-                "created_at": iso(c.created_at),
-            }
-            for c in self.store.campaigns(offset, limit, status)
-        ]
+        return [campaign_summary_json(c) for c in self.store.campaigns(offset, limit, status)]
 
     @access("admin")
     def create_campaign(self, body: CampaignIn, principal: Caller) -> dict[str, Any]:

@@ -66,6 +66,18 @@ def outcomes_json(campaign: Campaign) -> dict[str, Any]:
     }
 
 
+def campaign_summary_json(campaign: Campaign) -> dict[str, Any]:
+    """A campaign as listed (``GET /campaigns``, ``campaign list --json``)."""
+    return {
+        "name": campaign.name,
+        "status": campaign.status,
+        "pool_size": campaign.pool_size,
+        **outcomes_json(campaign),
+        "settings": asdict(campaign.settings),
+        "created_at": iso(campaign.created_at),
+    }
+
+
 def observation_json(observation: Observation, space: SearchSpace) -> dict[str, Any]:
     """A measured trial as JSON: ``{"trial": ..., "values": {outcome: value}}``."""
     return {

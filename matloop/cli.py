@@ -873,10 +873,18 @@ def campaign_list(
     status: Annotated[
         str | None, typer.Option(help="Only the campaigns still running (active) or closed.")
     ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print JSON, as GET /api/v1/campaigns answers.")
+    ] = False,
 ) -> None:
     """List campaigns, oldest first."""
+    from agents.serialize import campaign_summary_json
+
     with errors({"status": "--status"}):
         campaigns = store().campaigns(status=status)
+    if as_json:
+        console.print_json(json.dumps([campaign_summary_json(c) for c in campaigns]))
+        return
     table = Table()
     # a name is typed back whole: it keeps its width, the other columns fold
     widest = max((len(c.name) for c in campaigns), default=4)
@@ -884,7 +892,9 @@ def campaign_list(
     for column in ("strategy", "pool", "objectives", "status", "created"):
         table.add_column(column, overflow="fold")
     for c in campaigns:
-        goals = ", ".join(f"{o.name}:{o.direction.value}" for o in c.objectives)
+        goals = ", ".join(  # as --objective spells them: hardness:max:MPa
+            ":".join([o.name, o.direction.value, *filter(None, [o.unit])]) for o in c.objectives
+        )
         created = c.created_at.strftime("%Y-%m-%d %H:%M") if c.created_at else ""
         cells = (c.name, c.settings.strategy, str(c.pool_size), goals, c.status, created)
         table.add_row(*map(escape, cells))

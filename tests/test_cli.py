@@ -1412,3 +1412,21 @@ def test_trials_claimed_by_hand_are_no_instruments_and_report_after_a_close(
         _ok(cli, "campaign", "observe", "c", "--trial", trial["trial_id"], "--value", "y=1")
     alice = cli.invoke(app, ["campaign", "claim", "c", "--as", "alice"])
     assert alice.exit_code == 1 and "closed" in alice.output
+
+
+def test_campaign_list_gives_units_and_json(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_text("x,tc,score\n0.1,30,1\n0.2,40,2\n0.3,35,3\n")
+    create = ("campaign", "create", "sc", "--from-csv", str(pool), "--param", "x")
+    _ok(cli, *create, "--objective", "tc:max:K", "--objective", "score:min")
+    assert "tc:max:K, score:min" in _ok(cli, "campaign", "list")  # as --objective spells them
+    [listed] = json.loads(_ok(cli, "campaign", "list", "--json"))
+    assert listed["name"] == "sc" and listed["status"] == "active" and listed["pool_size"] == 3
+    assert listed["objectives"] == [
+        {"name": "tc", "direction": "max", "unit": "K"},
+        {"name": "score", "direction": "min", "unit": None},
+    ]
+    assert json.loads(_ok(cli, "campaign", "list", "--status", "closed", "--json")) == []
