@@ -854,10 +854,34 @@ Caller = Annotated[Principal, Depends(caller)]
 
 
 def reader(principal: Caller) -> Principal:
-    """Callers with read access; else 403."""
+    """Callers that read what is no campaign's (materials, literature, models); else 403."""
+    _may_read(principal, None)
+    return principal
+
+
+def campaign_reader(name: str, principal: Caller) -> Principal:
+    """Callers that read campaign ``name``: an instrument's token its own alone; else 403."""
+    _may_read(principal, name)
+    return principal
+
+
+def lister(principal: Caller) -> Principal:
+    """Callers with read access to any campaign (the listing keeps those they read)."""
     if not principal.can_read():
         raise HTTPException(403, f"token {principal.name!r} has no read scope")
     return principal
+
+
+def _may_read(principal: Principal, campaign: str | None) -> None:
+    if principal.reads(campaign):
+        return
+    if not principal.can_read():
+        raise HTTPException(403, f"token {principal.name!r} has no read scope")
+    own = sorted(principal.campaigns)
+    what = f"campaign {campaign!r}" if campaign is not None else "what is no campaign's"
+    raise HTTPException(
+        403, f"token {principal.name!r} may not read {what}; it reads its campaigns {own} alone"
+    )
 
 
 def writer(name: str, principal: Caller) -> Principal:
@@ -965,6 +989,8 @@ def _give_up(
 
 
 Reader = Depends(reader)
+CampaignReader = Depends(campaign_reader)
+Lister = Depends(lister)
 Writer = Depends(writer)
 Admin = Depends(admin)
 Known = Depends(known_parameters)
@@ -1164,12 +1190,19 @@ class Service:
         registered = (201, 400, 401, 403, 413, 415, 422)
         closed = (401, 403, 404, 413, 422)  # 413: any POST body over the limit
         routes: list[tuple[str, str, Callable[..., Any], Any, int, tuple[int, ...]]] = [
-            ("GET", "/campaigns", self.list_campaigns, Reader, 200, (401, 403, 422)),
+            ("GET", "/campaigns", self.list_campaigns, Lister, 200, (401, 403, 422)),
             ("POST", "/campaigns", self.create_campaign, Admin, 201, created),
-            ("GET", campaign, self.show_campaign, Reader, 200, read),
-            ("GET", f"{campaign}/trials", self.list_trials, Reader, 200, listed),
-            ("GET", trial, self.show_trial, Reader, 200, read),
-            ("GET", f"{campaign}/measurements", self.list_measurements, Reader, 200, listed),
+            ("GET", campaign, self.show_campaign, CampaignReader, 200, read),
+            ("GET", f"{campaign}/trials", self.list_trials, CampaignReader, 200, listed),
+            ("GET", trial, self.show_trial, CampaignReader, 200, read),
+            (
+                "GET",
+                f"{campaign}/measurements",
+                self.list_measurements,
+                CampaignReader,
+                200,
+                listed,
+            ),
             ("POST", f"{campaign}/close", self.close_campaign, Admin, 200, closed),
             ("PUT", f"{campaign}/budget", self.set_budget, Admin, 200, written),
             ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
@@ -1178,12 +1211,12 @@ class Service:
             ("POST", f"{trial}/fail", self.fail, Writer, 200, written),
             ("POST", f"{trial}/cancel", self.cancel, Writer, 200, written),
             ("POST", f"{trial}/correction", self.correct, Admin, 200, written),
-            ("GET", f"{trial}/lineage", self.trial_lineage, Reader, 200, read),
+            ("GET", f"{trial}/lineage", self.trial_lineage, CampaignReader, 200, read),
             (
                 "GET",
                 f"{campaign}/measurements/{{key:path}}/lineage",
                 self.measurement_lineage,
-                Reader,
+                CampaignReader,
                 200,
                 read,
             ),
@@ -1237,6 +1270,7 @@ class Service:
     def list_campaigns(
         self,
         response: Response,
+        principal: Caller,
         limit: Limit = 100,
         offset: Offset = 0,
         status: Annotated[
@@ -1247,10 +1281,12 @@ class Service:
         """Campaigns with their objectives and settings, oldest first, a page at a time.
 
         `X-Total-Count` gives how many campaigns there are (of `status`, where given);
-        `X-Limit` and `X-Offset` the page.
+        `X-Limit` and `X-Offset` the page. An instrument's token lists its own campaigns.
         """
-        counted(response, self.store.campaign_count(status), limit, offset)
-        return [campaign_summary_json(c) for c in self.store.campaigns(offset, limit, status)]
+        names = None if principal.reads(None) else principal.campaigns
+        counted(response, self.store.campaign_count(status, names), limit, offset)
+        listed = self.store.campaigns(offset, limit, status, names)
+        return [campaign_summary_json(c) for c in listed]
 
     @access("admin")
     def create_campaign(self, body: CampaignIn, principal: Caller) -> dict[str, Any]:

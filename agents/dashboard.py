@@ -168,6 +168,18 @@ def viewer(
 Viewer = Annotated[Principal, Depends(viewer)]
 
 
+def _may_read(principal: Principal, campaign: str | None) -> None:
+    """A 403 page unless ``principal`` reads ``campaign`` (None: the literature)."""
+    if not principal.reads(campaign):
+        what = f"campaign {campaign!r}" if campaign is not None else "the literature"
+        raise DashboardError(
+            403,
+            "Forbidden",
+            f"Token {principal.name!r} reads its campaigns {sorted(principal.campaigns)} "
+            f"alone, not {what}.",
+        )
+
+
 # -- what the campaign page shows --------------------------------------------------------
 @dataclass(frozen=True)
 class Surrogate:
@@ -1495,7 +1507,8 @@ class Dashboard:
     def index(self, principal: Viewer) -> Response:
         """Every campaign with its counts, best value, EF and AF."""
         store = self.service.store
-        statuses = [self.service.agent(c.name).status() for c in store.campaigns()]
+        names = None if principal.reads(None) else principal.campaigns  # an instrument's own
+        statuses = [self.service.agent(c.name).status() for c in store.campaigns(names=names)]
         if statuses:
             counts = "".join(
                 f'<th class="n" title="{esc(meaning)}">{esc(label)}</th>'
@@ -1525,6 +1538,7 @@ class Dashboard:
     @access("read")
     def campaign_page(self, name: str, principal: Viewer) -> Response:
         """One campaign: status, progress, efficiency, proposals and a diagnostic GP's panels."""
+        _may_read(principal, name)
         try:
             agent: CampaignAgent = self.service.agent(name)
         except CampaignNotFoundError:
@@ -1659,6 +1673,7 @@ class Dashboard:
     @access("read")
     def literature_page(self, principal: Viewer) -> Response:
         """What was read from papers: records over time, Tc values, most-cited records."""
+        _may_read(principal, None)
         store = self.service.literature
         counts = store.counts()
         timeline = store.timeline()

@@ -138,6 +138,11 @@ MAX_POOL_SIZE = 100_000
 POOL_CHUNK = 5_000
 
 
+def _named(names: Iterable[str] | None) -> dict[str, Any]:
+    """The campaign query keeping those ``names`` (None: all)."""
+    return {} if names is None else {"name__in": sorted(names)}
+
+
 def _with_status(status: str | None) -> dict[str, Any]:
     """The campaign query of a listing's ``status``: any, or :data:`ACTIVE` or :data:`CLOSED`.
 
@@ -549,14 +554,19 @@ class CampaignStore:
         return _campaign_of(self._document(name))
 
     def campaigns(
-        self, offset: int = 0, limit: int | None = None, status: str | None = None
+        self,
+        offset: int = 0,
+        limit: int | None = None,
+        status: str | None = None,
+        names: Iterable[str] | None = None,
     ) -> list[Campaign]:
         """Campaigns, oldest first: all, or the page of ``limit`` after ``offset``.
 
         The page is cut by the database, so a listing reads no more than it shows.
-        ``status`` (:data:`ACTIVE` or :data:`CLOSED`) keeps those alone.
+        ``status`` (:data:`ACTIVE` or :data:`CLOSED`) keeps those alone, and ``names``
+        those named.
         """
-        found = CampaignDocument.objects(**_with_status(status))
+        found = CampaignDocument.objects(**_with_status(status), **_named(names))
         found = found.order_by("created_at", "id").skip(offset)
         if limit is not None:
             found = found.limit(limit) if limit > 0 else found.none()  # MongoDB: 0 is all
@@ -566,9 +576,9 @@ class CampaignStore:
         """The names of all campaigns, read without loading any (cheap, and never refused)."""
         return {d["name"] for d in CampaignDocument.objects.only("name").as_pymongo()}
 
-    def campaign_count(self, status: str | None = None) -> int:
-        """How many campaigns there are, open and closed, or of one ``status``."""
-        return CampaignDocument.objects(**_with_status(status)).count()
+    def campaign_count(self, status: str | None = None, names: Iterable[str] | None = None) -> int:
+        """How many campaigns there are, open and closed, or of one ``status``, or named."""
+        return CampaignDocument.objects(**_with_status(status), **_named(names)).count()
 
     def ensure_open(self, name: str) -> None:
         """Refuse new work on a closed campaign.

@@ -2,6 +2,8 @@
 
 Scopes: ``read`` (researchers, dashboards), ``write`` (instruments: claim trials and
 report results, limited to the token's campaigns), ``admin`` (everything, all campaigns).
+A token limited to campaigns (an instrument's) reads those campaigns alone: a lab PC's
+token opens neither other groups' campaigns nor the literature, materials and models.
 
 An instrument token may be bound to one instrument: it then acts only as that instrument
 (claims, heartbeats, results, give-ups), so a result it sends is checked against the
@@ -98,8 +100,20 @@ class Principal:
     instrument: str | None = None
 
     def can_read(self) -> bool:
-        """Read access to campaigns, trials, measurements, materials."""
+        """Read access to something: the campaigns it may read (:meth:`reads`)."""
         return "read" in self.scopes or "admin" in self.scopes
+
+    def reads(self, campaign: str | None) -> bool:
+        """Read ``campaign`` (its trials, measurements, lineage; None: what is no campaign's).
+
+        Admin tokens and tokens limited to no campaign (researchers') read everything; a
+        token limited to campaigns (an instrument's) reads those campaigns alone.
+        """
+        if not self.can_read():
+            return False
+        if self.is_admin() or not self.campaigns:
+            return True
+        return campaign is not None and campaign in self.campaigns
 
     def can_write(self, campaign: str) -> bool:
         """Claim trials and report results for ``campaign``."""

@@ -2126,7 +2126,7 @@ def token_create(
     name: str,
     role: Annotated[
         str,
-        typer.Option(help="researcher (read), instrument (read + write its campaigns) or admin."),
+        typer.Option(help="researcher (read), instrument (its campaigns alone) or admin."),
     ] = "researcher",
     campaign: Annotated[
         list[str] | None, typer.Option(help="Campaign an instrument may write to (repeatable).")

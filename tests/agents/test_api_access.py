@@ -12,6 +12,7 @@ from agents import CampaignAgent
 from agents.api import create_app
 from db.documents import MeasurementDocument
 from db.tokens import TokenDocument, create_token, list_tokens, revoke_token
+from discovery.datasets import PoolDataset
 
 APP = create_app()
 ROUTES = [
@@ -242,3 +243,31 @@ def test_a_batch_naming_a_hundred_instruments_is_checked_against_their_bindings(
     refused = api.post(f"{CAMPAIGN}/results", json={"results": results}, headers=tok_c)
     assert refused.status_code == 403, refused.text
     assert refused.json()["detail"].startswith("results[57].source: instrument 'inst-b'")
+
+
+def test_an_instrument_token_reads_its_own_campaigns_alone(
+    api: TestClient, photo_pce10_campaign: CampaignAgent, photo_pce10_dataset: PoolDataset
+) -> None:
+    other = "another-group"
+    CampaignAgent.from_dataset(photo_pce10_campaign.store, other, photo_pce10_dataset)
+    robot = _token("instrument", ["photo-pce10"])
+    listed = api.get("/api/v1/campaigns", headers=robot)
+    assert [c["name"] for c in listed.json()] == ["photo-pce10"]
+    assert listed.headers["X-Total-Count"] == "1"
+    for path in ("", "/trials", "/measurements"):
+        assert api.get(f"{CAMPAIGN}{path}", headers=robot).status_code == 200
+        refused = api.get(f"/api/v1/campaigns/{other}{path}", headers=robot)
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["detail"] == (
+            f"token 'instrument-photo-pce10' may not read campaign {other!r}; it reads its "
+            "campaigns ['photo-pce10'] alone"
+        )
+    assert api.get("/api/v1/campaigns/no-such-one", headers=robot).status_code == 403  # no hint
+    for path in ("/materials", "/literature/records", "/literature/papers", "/models"):
+        refused = api.get(f"/api/v1{path}", headers=robot)
+        assert refused.status_code == 403, (path, refused.text)
+        assert "may not read what is no campaign's" in refused.json()["detail"]
+    researcher = _token("researcher")
+    assert len(api.get("/api/v1/campaigns", headers=researcher).json()) == 2
+    assert api.get(f"/api/v1/campaigns/{other}/trials", headers=researcher).status_code == 200
+    assert api.get("/api/v1/materials", headers=researcher).status_code == 200

@@ -760,3 +760,21 @@ def test_counts_of_a_constrained_campaign_come_from_the_pages_one_reading(
     best = _figures(text)["fig-best"]["data"]
     shown = sum(len(t["x"]) for t in best if t["name"] in ("measured", "infeasible"))
     assert shown == 5
+
+
+def test_an_instrument_signed_in_sees_its_own_campaigns_alone(
+    client: TestClient, photo_pce10_campaign: CampaignAgent, photo_pce10_dataset: PoolDataset
+) -> None:
+    CampaignAgent.from_dataset(photo_pce10_campaign.store, "another-group", photo_pce10_dataset)
+    secret, _ = create_token("robot", "instrument", ["photo-pce10"])
+    signed = client.post(
+        "/dashboard/login", data={"token": secret}, headers=SAME_SITE, follow_redirects=False
+    )
+    assert signed.status_code == 303, signed.text
+    index = client.get("/dashboard")
+    assert "photo-pce10" in index.text and "another-group" not in index.text
+    assert client.get("/dashboard/campaigns/photo-pce10").status_code == 200
+    for page in ("/dashboard/campaigns/another-group", "/dashboard/literature"):
+        refused = client.get(page)
+        assert refused.status_code == 403, page
+        assert "reads its campaigns [&#x27;photo-pce10&#x27;] alone" in refused.text
