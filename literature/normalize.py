@@ -1053,7 +1053,16 @@ def _repaired_material(mention: str) -> str:
     text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
     text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
     text = _AMOUNT_UNCERTAINTY.sub(r"\1", text)  # a refined amount, "Na 0.31(3)": 0.31
+    text = _SPACED_WATER.sub(r"·\1\2", text)  # "Na0.35CoO2 1.3H2O": its dot lost, not water
     return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
+
+
+# The space that stands for a hydrate's dot: after a formula, before its water and the
+# water's amount ("Na0.35CoO2 1.3H2O", "NaxCoO2 yH2O", "CuSO4 5 H2O"), where it would
+# otherwise be dropped (Na0.35CoO2) or joined into the formula (O2y: O two times y).
+_SPACED_WATER = re.compile(
+    r"(?<=[A-Za-z0-9)\]])\s+((?:\d+(?:\.\d+)?|[a-z])?)\s?([HD]2O)(?![A-Za-z0-9])"
+)
 
 
 # A decimal amount with its uncertainty in the last digits, "0.31(3)", "1.25(2)": a

@@ -1073,15 +1073,26 @@ def test_the_qualifier_of_the_mention_itself_comes_first() -> None:
 
 @pytest.mark.parametrize(
     ("mention", "formula"),
-    [("MgSO4.7H2O", "MgH14SO11"), ("Na0.35CoO2·1.3H2O", "Na0.35CoH2.6O3.3")],
+    [
+        ("MgSO4.7H2O", "MgH14SO11"),
+        ("Na0.35CoO2·1.3H2O", "Na0.35CoH2.6O3.3"),
+        # its dot lost to a space: the water is still the hydrate's, not dropped
+        ("Na0.35CoO2 1.3H2O", "Na0.35CoH2.6O3.3"),
+        ("CuSO4 5 H2O", "CuH10SO9"),
+        ("Na0.3CoO2 H2O", "Na0.3CoH2O3"),
+    ],
 )
 def test_a_hydrate_is_read_with_its_water(mention: str, formula: str) -> None:
     # pymatgen alone reads MgSO4.7H2O as MgSO5.7H2
     assert normalize_material(mention).formula == formula
 
 
-def test_a_hydrate_with_variables_is_left_to_the_variable_reader() -> None:
-    assert normalize_material("NaxCoO2·yH2O").formula is None  # x and y not given
+@pytest.mark.parametrize("dot", ["·", " "])
+def test_a_hydrate_with_variables_is_left_to_the_variable_reader(dot: str) -> None:
+    read = normalize_material(f"NaxCoO2{dot}yH2O")
+    assert read.formula is None and read.unresolved == ("x", "y")  # x and y not given
+    given = normalize_material(f"NaxCoO2{dot}yH2O (x = 0.35, y = 1.3)")
+    assert given.composition == pytest.approx({"Na": 0.35, "Co": 1, "O": 3.3, "H": 2.6})
 
 
 @pytest.mark.parametrize(
