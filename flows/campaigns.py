@@ -54,6 +54,7 @@ from flows.tasks import (
     register_model,
     trained_version,
     unclaimed_trials,
+    work_ended,
 )
 
 MESSAGE = "message"
@@ -280,6 +281,7 @@ def run_campaign(
     summary = campaign_summary(campaign, db)
     if _skip_closed(summary, "run"):
         counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
+        _pause_when_served(campaign, "the campaign is closed")
         return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
     recovered = _measure_free(campaign, db, lookup_oracle(campaign, db))
     summary = campaign_summary(campaign, db)
@@ -297,7 +299,46 @@ def run_campaign(
             break
         run += 1
     summary = {**summary, "target_rounds": rounds, "batches_run": run, "recovered": recovered}
-    return _said(summary, _run_message(summary, stopped))
+    said = _said(summary, _run_message(summary, stopped))
+    finished = _finished(summary, rounds, stopped, db)
+    if finished is not None:
+        _pause_when_served(campaign, finished)
+    return said
+
+
+def _finished(summary: dict[str, Any], rounds: int, stopped: str | None, uri: str) -> str | None:
+    """Why the campaign needs no more runs toward ``rounds``, or None while it does."""
+    if summary["closed"]:
+        return "the campaign is closed"
+    if _reached(summary, rounds):
+        return _target_reached(summary, rounds)
+    if stopped is not None and work_ended(summary["campaign"], uri):
+        return stopped  # its budget or pool spent
+    return None
+
+
+def _pause_when_served(campaign: str, why: str) -> None:
+    """Pause the schedule of a served run that found nothing left to do (``why``).
+
+    Else it would come every interval to say so. A run in-process (`flows run`) has no
+    schedule. Serving the campaign again (a higher ``--rounds``, a larger budget) or
+    ``matloop flows resume`` resumes it; a closed campaign's stays paused.
+    """
+    if deployment.id is None:
+        return
+    from flows.deployments import pause_finished  # here: that module imports this one
+
+    if pause_finished(campaign, why):
+        again = (
+            "" if why == "the campaign is closed" else "serving it again or "
+        )  # a closed one is served paused
+        get_run_logger().warning(
+            "run-campaign/%s: its schedule is paused (%s); %s`matloop flows resume %s` resumes it",
+            campaign,
+            why,
+            again,
+            campaign,
+        )
 
 
 def _run_message(result: dict[str, Any], stopped: str | None) -> str:

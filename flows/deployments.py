@@ -4,9 +4,9 @@ Three deployments per campaign, each named after the campaign:
 
 - ``run-campaign/<campaign>``: on a cron or interval schedule, brings the campaign to
   ``rounds`` rounds with its lookup oracle, at most ``per_run`` batches a run (all at
-  once without it; later runs do nothing once it is there).
-  One run at a time; a run due while another runs is cancelled. Paused for a closed
-  campaign (its runs would only log that they skip).
+  once without it). One run at a time; a run due while another runs is cancelled.
+  Paused for a closed campaign (its runs would only log that they skip); a run that
+  finds nothing left to do pauses its schedule itself (:func:`pause_finished`).
 - ``train-surrogate/<campaign>``: unscheduled; run it on demand
   (``prefect deployment run train-surrogate/<campaign>``).
 - ``results-reported/<campaign>``: runs when instruments report results for the
@@ -79,6 +79,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.logging import get_logger
 from prefect.schedules import Cron, Interval, Schedule
+from prefect.variables import Variable
 
 from flows.campaigns import results_reported, run_campaign
 from flows.events import SETTLE_SECONDS, results_reported_triggers
@@ -439,7 +440,11 @@ def serve_campaign(
             :func:`flows.serving.check_working_directory`.
         flows.serving.DeploymentServedError: see :func:`flows.serving.check_not_served`.
     """
-    paused = oracle and schedule_paused(f"{run_campaign.name}/{campaign}")
+    name = f"{run_campaign.name}/{campaign}"
+    paused = oracle and schedule_paused(name)
+    finished = paused_by_run(name) if paused and not closed else None
+    if finished is not None:  # a run paused it, done: served again, it runs again
+        paused = False
     deployments = campaign_deployments(
         campaign,
         rounds,
@@ -462,6 +467,14 @@ def serve_campaign(
             run_campaign.name,
             campaign,
             campaign,
+        )
+    if finished is not None:
+        with get_client(sync_client=True) as client:
+            _forget_paused_by_run(client.read_deployment_by_name(name).id)
+        logger.info(
+            "the schedule of %s was paused by its last run (%s): served again, it runs again",
+            name,
+            finished,
         )
     if oracle and not closed and not paused:
         since, upcoming = schedule_window(cron, interval, timezone)
@@ -608,6 +621,46 @@ def schedule_paused(name: str) -> bool:
     return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
 
 
+def _paused_by_run(deployment_id: UUID) -> str:
+    """The Prefect variable saying why a run paused its own deployment's schedule."""
+    return f"matloop-paused-by-run-{deployment_id}"
+
+
+def pause_finished(campaign: str, why: str) -> bool:
+    """Pause ``run-campaign/CAMPAIGN``'s schedule from one of its runs: nothing is left.
+
+    The campaign is closed, at its target or out of budget or pool (``why``): its runs
+    would come every interval to say so. The pause is marked as a run's (a Prefect
+    variable), unlike one by hand, so that serving the campaign again (a higher
+    ``--rounds``, after a larger budget) resumes it, where a pause by hand is kept.
+
+    Returns:
+        Whether the schedule was active (and now is paused).
+    """
+    name = f"{run_campaign.name}/{campaign}"
+    changed = set_schedule_active(name, False)
+    if changed:
+        with get_client(sync_client=True) as client:
+            deployment_id = client.read_deployment_by_name(name).id
+        Variable.set(_paused_by_run(deployment_id), why, overwrite=True)
+    return bool(changed)
+
+
+def paused_by_run(name: str) -> str | None:
+    """Why a run of deployment ``name`` paused its schedule (:func:`pause_finished`), or None."""
+    with get_client(sync_client=True) as client:
+        try:
+            deployment_id = client.read_deployment_by_name(name).id
+        except ObjectNotFound:
+            return None
+    found = Variable.get(_paused_by_run(deployment_id), default=None)
+    return None if found is None else str(found)
+
+
+def _forget_paused_by_run(deployment_id: UUID) -> None:
+    Variable.unset(_paused_by_run(deployment_id))
+
+
 def deployment_paused(name: str) -> bool:
     """Whether the deployment ``name`` is paused itself, whatever its schedules.
 
@@ -661,6 +714,7 @@ def set_schedule_active(name: str, active: bool) -> list[str]:
             if each.active != active:
                 client.update_deployment_schedule(deployment.id, each.id, active=active)
                 changed.append(_described(each.schedule))
+        _forget_paused_by_run(deployment.id)  # by hand now, or resumed
         if not active:
             waiting = deployment_runs(
                 client, [deployment.id], [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC
@@ -808,6 +862,8 @@ __all__ = [
     "did_or_will_run",
     "drop_stale_runs",
     "literature_deployment",
+    "pause_finished",
+    "paused_by_run",
     "schedule",
     "schedule_paused",
     "serve_campaign",

@@ -209,6 +209,12 @@ def no_work_reason(campaign: str, uri: str) -> str:
     return CampaignAgent(campaign_store(uri), campaign).no_work().why
 
 
+@task(name="work-ended", task_run_name="work-ended-{campaign}", **_io)
+def work_ended(campaign: str, uri: str) -> bool:
+    """Whether the campaign's budget or pool is spent for good, none of its trials out."""
+    return not CampaignAgent(campaign_store(uri), campaign).no_work().ask_again
+
+
 # -- training -------------------------------------------------------------------------
 @task(name="training-data", task_run_name="training-data-{campaign}", **_io)
 def load_training_data(campaign: str, uri: str) -> TrainingData:

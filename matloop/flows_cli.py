@@ -381,6 +381,11 @@ def _set_schedule(campaign: str, active: bool) -> None:
                 f"{name} itself is paused: a closed campaign's is, for good (no new batches), "
                 "and so is one whose `flows serve` stopped, until it serves again"
             )
+        elif active and _closed(campaign):  # closed while served: its deployment runs on
+            _warn(
+                f"campaign {campaign!r} is closed: its runs hand out no new batches, and the "
+                "next one pauses this schedule again"
+            )
     done = "resumed" if active else "paused"
     if not changed:
         console.print(escape(f"{name}: its schedule was {done} already"), highlight=False)
@@ -392,6 +397,22 @@ def _set_schedule(campaign: str, active: bool) -> None:
         ),
         highlight=False,
     )
+
+
+def _closed(campaign: str) -> bool:
+    """Whether ``campaign`` is stored and closed (not when the database lacks or hides it).
+
+    For a warning only: a schedule is resumed in Prefect whether the database answers.
+    """
+    from pymongo.errors import PyMongoError
+
+    from db.campaigns import CLOSED, CampaignNotFoundError
+    from matloop.cli import CommandError, store
+
+    try:
+        return store().get(campaign).status == CLOSED
+    except (CampaignNotFoundError, CommandError, PyMongoError):
+        return False
 
 
 def _quiet_temporary_server() -> None:

@@ -15,6 +15,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -43,13 +44,15 @@ from prefect.states import (
 from typer.testing import CliRunner
 
 import flows
-from flows.campaigns import campaign_round
+from agents import CampaignAgent
+from flows.campaigns import campaign_round, run_campaign
 from flows.deployments import (
     CATCH_UP_TAG,
     campaign_deployments,
     catch_up,
     did_or_will_run,
     drop_stale_runs,
+    paused_by_run,
     schedule_paused,
     serve_campaign,
 )
@@ -496,3 +499,33 @@ def test_serve_refuses_to_start_where_runs_would_import_the_wrong_package(
         assert result.exit_code == 1, result.output
         assert f"error: the working directory {tmp_path} holds" in result.output
         assert "(as package 'flows')" in result.output
+
+
+def test_a_served_run_with_nothing_left_pauses_its_schedule_and_serving_again_resumes_it(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    deployed = f"run-campaign/{name}"
+    ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
+    monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
+    done = run_campaign(name, 0, mongodb_uri)  # its initial design: the target of 0 rounds
+    assert done["batches_run"] == 1 and schedule_paused(deployed)
+    assert paused_by_run(deployed) == "target reached: rounds 0 of 0"
+    monkeypatch.setattr("flows.deployments.serve", lambda *ds: [d.apply() for d in ds])
+    serve_campaign(name, 2, interval=60)  # a higher target: served again, it runs again
+    assert not schedule_paused(deployed) and paused_by_run(deployed) is None
+    run_campaign(name, 2, mongodb_uri, per_run=1)  # a round of two: not finished
+    assert not schedule_paused(deployed)
+    random_campaign.close()
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    closed = run_campaign(name, 2, mongodb_uri)
+    assert closed["batches_run"] == 0 and schedule_paused(deployed)
+    resumed = CliRunner().invoke(flows_app, ["resume", name])
+    assert resumed.exit_code == 0, resumed.output
+    warned = (
+        f"campaign {name!r} is closed: its runs hand out no new batches, and the next one "
+        "pauses this schedule again"
+    )
+    assert warned in " ".join(resumed.output.split())
+    serve_campaign(name, 2, interval=60, closed=True)  # closed: its schedule's pause is kept
+    assert paused_by_run(deployed) is None
