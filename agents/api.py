@@ -972,6 +972,18 @@ def _check_unnamed(agent: CampaignAgent, principal: Principal, unnamed: dict[str
             )
 
 
+def _within_reach(lineage: dict[str, Any], principal: Principal) -> dict[str, Any]:
+    """A trial's ``lineage`` as ``principal`` may read it.
+
+    An instrument's token reads its campaigns alone, not the prior model behind them (its
+    data, records and papers, which may name another campaign).
+    """
+    if principal.reads(None) or lineage.get("prior") is None:
+        return lineage
+    withheld = "the prior model's own lineage is withheld: this token reads its campaigns alone"
+    return lineage | {"prior": None, "notes": [*lineage.get("notes", []), withheld]}
+
+
 def _single_result_fields(message: str) -> str:
     """A batch's error message as one result sent alone reads it: ``results[0].x`` is ``x``."""
     return re.sub(r"^results\[0\](?:\.|: )", "", message)
@@ -1783,7 +1795,7 @@ class Service:
         return page
 
     @access("read")
-    def trial_lineage(self, name: str, trial_id: str) -> dict[str, Any]:
+    def trial_lineage(self, name: str, trial_id: str, principal: Caller) -> dict[str, Any]:
         """A trial's lineage back to the papers, in one answer.
 
         `measurements` (its result, a list of one once reported), `trial` (strategy,
@@ -1793,18 +1805,19 @@ class Service:
         without one: `source`, `unit`, `records` it learned from: `used`, `stored`,
         `rejected` and `gone` since, with their ids, and `papers`, each `key`, `title`,
         `year`, `doi`, `stored`) and `notes` (what changed since, in words). Unknown
-        campaign or trial: a 404 naming it.
+        campaign or trial: a 404 naming it. An instrument's token, which reads no models
+        or literature, gets `prior` null, and a note saying so.
         """
-        return lineage_of_trial(name, trial_id)
+        return _within_reach(lineage_of_trial(name, trial_id), principal)
 
     @access("read")
-    def measurement_lineage(self, name: str, key: str) -> dict[str, Any]:
+    def measurement_lineage(self, name: str, key: str, principal: Caller) -> dict[str, Any]:
         """The lineage of the trial whose result was stored under idempotency key `key`.
 
         As `GET .../trials/{trial_id}/lineage` answers it; a correction's key finds the
         result it corrected. No result with that key: a 404 naming it.
         """
-        return lineage_of_measurement(name, key)
+        return _within_reach(lineage_of_measurement(name, key), principal)
 
     @access("read")
     def paper_lineage(self, key: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:

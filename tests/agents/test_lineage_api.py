@@ -18,6 +18,7 @@ from db.lineage import (
     lineage_of_trial,
 )
 from db.literature import LiteratureStore
+from db.tokens import create_token
 from tests.lineage_chain import CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
@@ -50,6 +51,24 @@ def test_a_trial_and_its_measurement_answer_their_lineage(
     key = quote(f"lookup:{chain.guided.id}", safe="")
     by_key = api.get(f"{API}/campaigns/{CAMPAIGN}/measurements/{key}/lineage", headers=reader)
     assert by_key.status_code == 200, by_key.text
+    assert by_key.json() == found
+
+
+def test_an_instrument_reads_its_trial_s_lineage_without_the_prior_behind_it(
+    api: TestClient, chain: Chain
+) -> None:
+    secret, _ = create_token("robot", "instrument", [CAMPAIGN])
+    robot = {"Authorization": f"Bearer {secret}"}
+    response = api.get(f"{TRIALS}/{chain.guided.id}/lineage", headers=robot)
+    assert response.status_code == 200, response.text
+    found = response.json()
+    assert found["prior"] is None and found["model"]["version"] == chain.model
+    assert found["notes"][-1] == (
+        "the prior model's own lineage is withheld: this token reads its campaigns alone"
+    )
+    assert "papers" not in response.text and PAPER_A[1] not in response.text
+    key = quote(f"lookup:{chain.guided.id}", safe="")
+    by_key = api.get(f"{API}/campaigns/{CAMPAIGN}/measurements/{key}/lineage", headers=robot)
     assert by_key.json() == found
 
 
