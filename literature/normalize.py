@@ -1053,15 +1053,16 @@ def _repaired_material(mention: str) -> str:
     text = re.sub(r"(?<=\d):(?=\d)", ".", _clean(mention))  # Elsevier's "Li 0:6 FeAs"
     text = re.sub(r"(?<=\d)2d(?![\w.])", "-δ", text)  # "O 72d": "7−δ" with both glyphs lost
     text = _AMOUNT_UNCERTAINTY.sub(r"\1", text)  # a refined amount, "Na 0.31(3)": 0.31
-    text = _SPACED_WATER.sub(r"·\1\2", text)  # "Na0.35CoO2 1.3H2O": its dot lost, not water
+    text = _SPACED_WATER.sub(r"\1·\2\3", text)  # "Na0.35CoO2 1.3H2O": its dot lost
     return re.sub(r"(?<=[a-z])- (?=[a-z])", "", text)  # "in- dium", "dodeca- boride"
 
 
-# The space that stands for a hydrate's dot: after a formula, before its water and the
-# water's amount ("Na0.35CoO2 1.3H2O", "NaxCoO2 yH2O", "CuSO4 5 H2O"), where it would
-# otherwise be dropped (Na0.35CoO2) or joined into the formula (O2y: O two times y).
+# The space that stands for a hydrate's dot in a mention that is a formula and its water
+# alone, an aside after it at most ("Na0.35CoO2 1.3H2O", "CuSO4 5 H2O", "NaxCoO2 yH2O
+# (x = 0.35)"): the water would otherwise be dropped (Na0.35CoO2) or joined into the
+# formula (O2y: O two times y). Not in longer text: "x=0.3 H2O", "H2O-intercalated".
 _SPACED_WATER = re.compile(
-    r"(?<=[A-Za-z0-9)\]])\s+((?:\d+(?:\.\d+)?|[a-z])?)\s?([HD]2O)(?![A-Za-z0-9])"
+    r"^([^\s=]*[A-Z][^\s=]*)\s+((?:\d+(?:\.\d+)?|[a-z])?)\s?([HD]2O)(?=\s*(?:\(.*\))?\s*$)"
 )
 
 

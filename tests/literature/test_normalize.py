@@ -1087,6 +1087,20 @@ def test_a_hydrate_is_read_with_its_water(mention: str, formula: str) -> None:
     assert normalize_material(mention).formula == formula
 
 
+@pytest.mark.parametrize(
+    ("mention", "formula"),
+    [  # water in longer text is no hydrate's: the formula reads as without the space rule
+        ("Bi2Sr2CaCu2O8 H2O-intercalated", "Bi2Sr2CaCu2O8"),
+        ("Ba2Cu3O7 x=0.3 H2O", "Ba2Cu3O7"),
+        ("MgB2 in H2O", "MgB2"),
+    ],
+)
+def test_water_beside_a_formula_in_longer_text_is_not_taken_as_its_hydrate(
+    mention: str, formula: str
+) -> None:
+    assert normalize_material(mention).formula == formula
+
+
 @pytest.mark.parametrize("dot", ["·", " "])
 def test_a_hydrate_with_variables_is_left_to_the_variable_reader(dot: str) -> None:
     read = normalize_material(f"NaxCoO2{dot}yH2O")
