@@ -860,12 +860,11 @@ class CampaignAgent:
         if not results:
             return ObserveReport(0, 0)
         # not strict yet: a retry of a result stored with a since-refused label is a repeat
-        problems: list[str] = []
+        problems: dict[int, str] = {}  # by result: the checks below add theirs
         results = [self._in_campaign_units(i, r, problems) for i, r in enumerate(results)]
-        if problems:
-            raise refused(problems, len(results))
         # One read of the trials and the stored keys, shared by the checks and the store.
-        report = self.store.record(self.name, results, partial(self._check, results))
+        check = partial(self._check, results, problems=problems)
+        report = self.store.record(self.name, results, check)
         if report.stored:
             self.record_metrics_after_commit()
         return ObserveReport(report.stored, report.duplicates)
@@ -888,15 +887,19 @@ class CampaignAgent:
         return [*self.campaign.objectives, *self.campaign.constraints]
 
     def _in_campaign_units(
-        self, i: int, result: Measurement, problems: list[str] | None = None, strict: bool = False
+        self,
+        i: int,
+        result: Measurement,
+        problems: dict[int, str] | None = None,
+        strict: bool = False,
     ) -> Measurement:
-        """``result`` in the outcomes' units; a problem is added to ``problems``, or raised."""
+        """``result`` in the outcomes' units; a problem is put in ``problems[i]``, or raised."""
         try:
             return result.in_units_of(self.outcomes, strict)
         except ValueError as error:
             if problems is None:
                 raise ValueError(f"results[{i}]: {error}") from None
-            problems.append(f"results[{i}]: {error}")
+            problems[i] = f"results[{i}]: {error}"
             return result
 
     def record_metrics(self, since: str | None = None) -> CampaignMetrics:
@@ -936,18 +939,21 @@ class CampaignAgent:
         results: Sequence[Measurement],
         trials: dict[str, Trial],
         stored: dict[str, Measurement],
+        problems: Mapping[int, str] | None = None,
     ) -> None:
         """Refuse the batch with a ValueError naming its bad results (see observe).
 
-        Every result that is no trial's, or whose values are invalid, is named at once: a
-        lab fixes its file in one go. Then the first result refused by the state of its
-        trial or key, a 409 or a 422 of its own.
+        Every result that is no trial's, or whose units or values are invalid, is named at
+        once (``problems``: those its units had): a lab fixes its file in one go. Then the
+        first result refused by the state of its trial or key, a 409 or a 422 of its own.
         """
         outcomes = self.outcomes
-        problems = []
+        found = dict(problems or {})
         for i, result in enumerate(results):
+            if i in found:
+                continue
             if result.trial_id not in trials:
-                problems.append(
+                found[i] = (
                     f"results[{i}].trial_id: {result.trial_id!r} is not a trial of "
                     f"campaign {self.name!r}"
                 )
@@ -955,9 +961,9 @@ class CampaignAgent:
             try:
                 result.check(outcomes)
             except ValueError as error:
-                problems.append(f"results[{i}]: {error}")
-        if problems:
-            raise refused(problems, len(results))
+                found[i] = f"results[{i}]: {error}"
+        if found:
+            raise refused([found[i] for i in sorted(found)], len(results))
         seen: dict[str, Measurement] = {}
         reported: set[str] = set()
         for i, result in enumerate(results):

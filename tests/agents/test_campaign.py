@@ -175,19 +175,20 @@ def test_a_batch_names_all_its_bad_results_at_once(
     ]
     with pytest.raises(ValueError) as refused:
         agent.observe(batch)
-    said = str(refused.value)  # units are read first; one problem is said alone
-    assert said.startswith("results[4]: ") and "'colour' is not an outcome" in said
-    assert "\n" not in said
-    with pytest.raises(ValueError) as refused:
-        agent.observe(batch[:4])
     lines = str(refused.value).splitlines()
-    assert lines[0] == "3 of 4 results are refused, and none is stored:"
+    assert lines[0] == "4 of 5 results are refused, and none is stored:"
     assert [line.split(":")[0] for line in lines[1:]] == [
         "results[1]",
         "results[2].trial_id",
         "results[3]",
+        "results[4]",  # its units, read before the others: still in its place
     ]
     assert "not finite" in lines[1] and "missing objective" in lines[3]
+    assert "'colour' is not an outcome" in lines[4]
+    with pytest.raises(ValueError) as refused:
+        agent.observe([*batch[:1], batch[4]])
+    said = str(refused.value)  # one problem is said alone, as before
+    assert said.startswith("results[1]: ") and "\n" not in said
     monkeypatch.setattr("agents.campaign.LISTED_PROBLEMS", 2)
     with pytest.raises(ValueError, match=r"results\[2\]\.trial_id: .*\n\.\.\. and 1 more$"):
         agent.observe(batch[:4])
