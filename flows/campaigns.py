@@ -63,7 +63,9 @@ MESSAGE = "message"
 CLAIM_RACES = 3
 """Tries at storing oracle results when instruments keep claiming trials meanwhile."""
 
-_ROUND_ONLY = ("proposed", "stored", "recovered", "left_to_instruments", "why_none", MESSAGE)
+_ROUND_ONLY = (
+    "proposed", "batch", "stored", "recovered", "left_to_instruments", "why_none", MESSAGE
+)  # fmt: skip
 
 
 def _skip_closed(summary: dict[str, Any], what: str) -> bool:
@@ -185,7 +187,13 @@ def campaign_round(
     uri = database_uri(uri)
     summary = campaign_summary(campaign, uri)
     if _skip_closed(summary, "round"):
-        counts = {"proposed": 0, "stored": 0, "left_to_instruments": 0, "recovered": 0}
+        counts: dict[str, Any] = {
+            "proposed": 0,
+            "batch": None,
+            "stored": 0,
+            "left_to_instruments": 0,
+            "recovered": 0,
+        }
         return _said({**summary, **counts}, _closed_message(campaign, "round"), logged=True)
     oracle = lookup_oracle(campaign, uri)  # first: a pool it cannot answer gets no batch
     recovered = _measure_free(campaign, uri, oracle)
@@ -193,6 +201,7 @@ def campaign_round(
     stored = _measure_free(campaign, uri, oracle, trials) if trials else 0
     counts = {
         "proposed": len(trials),
+        "batch": trials[0].batch if trials else None,  # as stored and exported: b0003
         "stored": stored,
         "left_to_instruments": len(trials) - stored,
         "recovered": recovered,
@@ -226,7 +235,7 @@ def _why_none(result: dict[str, Any], rounds: int | None) -> str:
 
 
 def _round_message(result: dict[str, Any], rounds: int | None = None) -> str:
-    """``"pce10 batch 2 (round 1): proposed 4, stored 4; 14 results, best ..."``."""
+    """``"pce10 batch b0001 (round 1): proposed 4, stored 4; 14 results, best ..."``."""
     done = (
         f"{result['campaign']}: measured {result['recovered']} pending trials first; "
         if result["recovered"]
@@ -242,7 +251,7 @@ def _round_message(result: dict[str, Any], rounds: int | None = None) -> str:
             else f" ({unmeasured} left to the instruments that claimed them)"
         )
     return (
-        f"{done}batch {result['batches']} (round {result['rounds']}): proposed "
+        f"{done}batch {result['batch']} (round {result['rounds']}): proposed "
         f"{result['proposed']}, stored {result['stored']}{left}; {_best(result)}"
     )
 

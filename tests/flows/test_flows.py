@@ -128,7 +128,8 @@ def test_each_flow_logs_one_line_and_returns_it_in_a_json_able_summary(
     done = run_campaign(name, 1, mongodb_uri)
     assert done["message"].startswith(f"{name}: target reached (rounds 1 of 1): nothing to do")
     round_ = campaign_round(name, mongodb_uri)
-    assert round_["message"].startswith(f"{name}: batch 3 (round 2): proposed 4, stored 4; ")
+    # the batch as stored and exported: the third is b0002
+    assert round_["message"].startswith(f"{name}: batch b0002 (round 2): proposed 4, stored 4; ")
     reported = results_reported(name, mongodb_uri, count=4)
     assert reported["retrained"] and reported["model_version"] is not None
     assert reported["message"] == (
