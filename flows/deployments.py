@@ -458,6 +458,14 @@ def serve_campaign(
         schedule_active=not paused,
     )
     _check_serving(deployments, take_over)
+    added = schedules_added_by_hand(campaign)
+    if added:
+        logger.warning(
+            "serving removes the schedules added in Prefect to %s: matloop applies its "
+            "deployments as it defines them (train-surrogate runs on demand; results retrain "
+            "the model through results-reported, and each scheduled round retrains it too)",
+            ", ".join(added),
+        )
     settle_stopped_runs(deployments)  # before catch_up: a crashed run is no recent run
     drop_stale_runs(deployments)  # and a run of old settings is none either
     if paused:
@@ -619,6 +627,24 @@ def schedule_paused(name: str) -> bool:
         except ObjectNotFound:
             return False
     return bool(deployment.schedules) and not any(s.active for s in deployment.schedules)
+
+
+def schedules_added_by_hand(campaign: str) -> list[str]:
+    """The schedules added in Prefect to a campaign's unscheduled deployments, described.
+
+    ``train-surrogate`` and ``results-reported`` are served without a schedule, and
+    serving them again removes one given by hand (``prefect deployment schedule create``).
+    """
+    found = []
+    with get_client(sync_client=True) as client:
+        for flow in (train_surrogate.name, results_reported.name):
+            name = f"{flow}/{campaign}"
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            found += [f"{name} ({_described(each.schedule)})" for each in deployment.schedules]
+    return found
 
 
 def _paused_by_run(deployment_id: UUID) -> str:
@@ -866,6 +892,7 @@ __all__ = [
     "paused_by_run",
     "schedule",
     "schedule_paused",
+    "schedules_added_by_hand",
     "serve_campaign",
     "serve_literature",
     "watch_name",

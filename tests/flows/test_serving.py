@@ -29,6 +29,7 @@ from prefect.client.schemas.filters import (
 )
 from prefect.client.schemas.objects import FlowRun, StateType, TaskRun
 from prefect.client.schemas.responses import SetStateStatus
+from prefect.client.schemas.schedules import IntervalSchedule
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.states import (
@@ -54,6 +55,7 @@ from flows.deployments import (
     drop_stale_runs,
     paused_by_run,
     schedule_paused,
+    schedules_added_by_hand,
     serve_campaign,
 )
 from flows.serving import (
@@ -529,3 +531,20 @@ def test_a_served_run_with_nothing_left_pauses_its_schedule_and_serving_again_re
     assert warned in " ".join(resumed.output.split())
     serve_campaign(name, 2, interval=60, closed=True)  # closed: its schedule's pause is kept
     assert paused_by_run(deployed) is None
+
+
+def test_serving_again_says_it_removes_a_schedule_added_by_hand_to_train_surrogate(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    name, _, (_, train, _) = _deployed()
+    assert schedules_added_by_hand(name) == []
+    with get_client(sync_client=True) as client:
+        client.create_deployment_schedules(
+            train, [(IntervalSchedule(interval=datetime.timedelta(minutes=5)), True)]
+        )
+    assert schedules_added_by_hand(name) == [f"train-surrogate/{name} (every 300 s)"]
+    monkeypatch.setattr("flows.deployments.serve", lambda *ds: [d.apply() for d in ds])
+    serve_campaign(name, 2, interval=3600)
+    said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+    assert f"serving removes the schedules added in Prefect to train-surrogate/{name} " in said
+    assert schedules_added_by_hand(name) == []  # as the warning said
