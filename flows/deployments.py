@@ -70,6 +70,7 @@ from prefect.client.schemas.filters import (
 from prefect.client.schemas.objects import (
     ConcurrencyLimitConfig,
     ConcurrencyLimitStrategy,
+    DeploymentStatus,
     FlowRun,
     StateType,
 )
@@ -647,6 +648,62 @@ def schedules_added_by_hand(campaign: str) -> list[str]:
     return found
 
 
+def campaign_status(campaign: str, runs: int = 5) -> list[dict[str, Any]]:
+    """Where each of a campaign's deployments stands in Prefect, and its last runs.
+
+    Args:
+        campaign: Campaign name.
+        runs: How many of each deployment's latest runs to give (newest first).
+
+    Returns:
+        One dict per deployment Prefect has (none for a campaign never served):
+        ``name``, ``served`` (a serve polls it now: Prefect's ``READY``), ``paused`` (the
+        deployment itself: a stopped serve's, a closed campaign's), ``schedules`` (each
+        ``schedule`` described and ``active``), ``paused_by_run`` (why a run paused its
+        schedule, else None) and ``runs`` (``name``, ``state``, ``message``, ``expected``
+        start, ISO 8601 UTC).
+    """
+    found = []
+    with get_client(sync_client=True) as client:
+        for flow in (run_campaign, train_surrogate, results_reported):
+            name = f"{flow.name}/{campaign}"
+            try:
+                deployment = client.read_deployment_by_name(name)
+            except ObjectNotFound:
+                continue
+            latest = client.read_flow_runs(
+                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                sort=FlowRunSort.EXPECTED_START_TIME_DESC,
+                limit=runs,
+            )
+            why = Variable.get(_paused_by_run(deployment.id), default=None)
+            found.append(
+                {
+                    "name": name,
+                    "served": deployment.status == DeploymentStatus.READY,
+                    "paused": bool(deployment.paused),
+                    "schedules": [
+                        {"schedule": _described(each.schedule), "active": each.active}
+                        for each in deployment.schedules
+                    ],
+                    "paused_by_run": None if why is None else str(why),
+                    "runs": [_run_view(run) for run in latest],
+                }
+            )
+    return found
+
+
+def _run_view(run: FlowRun) -> dict[str, Any]:
+    state = run.state
+    expected = run.expected_start_time
+    return {
+        "name": run.name,
+        "state": state.name if state else None,
+        "message": state.message if state else None,
+        "expected": None if expected is None else expected.isoformat(),
+    }
+
+
 def _paused_by_run(deployment_id: UUID) -> str:
     """The Prefect variable saying why a run paused its own deployment's schedule."""
     return f"matloop-paused-by-run-{deployment_id}"
@@ -880,6 +937,7 @@ __all__ = [
     "SCHEDULE_ANCHOR",
     "WATCH_SETTLE_SECONDS",
     "campaign_deployments",
+    "campaign_status",
     "catch_up",
     "check_cron",
     "check_interval",

@@ -362,6 +362,55 @@ def flows_resume(
     _set_schedule(campaign, active=True)
 
 
+@flows_app.command("status")
+def flows_status(
+    campaign: Annotated[str, typer.Argument(help="Campaign whose deployments to show.")],
+    runs: Annotated[int, typer.Option(min=1, max=100, help="Latest runs shown of each.")] = 5,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Where CAMPAIGN's deployments stand: served, schedule active or paused, last runs.
+
+    Each latest run with its state and the line it logged (`Completed: opv: added 1
+    batch, rounds 3 of 6; ...`). Needs the Prefect server (PREFECT_API_URL).
+    """
+    from rich.markup import escape
+
+    from matloop.cli import CommandError, console, errors
+
+    with errors():
+        _check_prefect()
+        from flows.deployments import campaign_status
+
+        found = campaign_status(campaign, runs)
+        if not found:
+            raise CommandError(f"{campaign}: no deployment in Prefect; serve it first")
+    if as_json:
+        console.print_json(json.dumps(found))
+        return
+    for deployment in found:
+        console.print(escape(_deployment_line(deployment)), highlight=False)
+        for run in deployment["runs"]:
+            when = (run["expected"] or "")[:19].replace("T", " ")
+            said = f": {run['message']}" if run["message"] else ""
+            console.print(escape(f"  {when}  {run['state']}{said}"), highlight=False)
+
+
+def _deployment_line(deployment: dict[str, Any]) -> str:
+    """``run-campaign/opv: served; every 60 s, paused by its last run (target reached ...)``."""
+    state = "served" if deployment["served"] else "not served now"
+    if deployment["paused"]:
+        state += ", paused itself (a closed campaign's, or its serve stopped)"
+    by_run = deployment["paused_by_run"]
+    paused = f"paused by its run ({by_run})" if by_run else "paused"
+    schedules = [
+        f"{each['schedule']}, {'active' if each['active'] else paused}"
+        for each in deployment["schedules"]
+    ]
+    plan = "; ".join(schedules) or "no schedule (on demand or on results)"
+    last = "" if deployment["runs"] else "; no runs yet"
+    return f"{deployment['name']}: {state}; {plan}{last}"
+
+
 def _set_schedule(campaign: str, active: bool) -> None:
     from rich.markup import escape
 

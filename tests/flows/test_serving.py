@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import importlib.metadata
+import json
 import os
 import signal
 import subprocess
@@ -53,6 +54,7 @@ from flows.deployments import (
     catch_up,
     did_or_will_run,
     drop_stale_runs,
+    pause_finished,
     paused_by_run,
     schedule_paused,
     schedules_added_by_hand,
@@ -548,3 +550,36 @@ def test_serving_again_says_it_removes_a_schedule_added_by_hand_to_train_surroga
     said = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
     assert f"serving removes the schedules added in Prefect to train-surrogate/{name} " in said
     assert schedules_added_by_hand(name) == []  # as the warning said
+
+
+def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    name, _, (run_campaign_id, *_) = _deployed(interval=600)
+    with get_client(sync_client=True) as client:
+        by_hand = client.create_flow_run_from_deployment(run_campaign_id)
+    assert pause_finished(name, "target reached: rounds 2 of 2")
+    shown = CliRunner().invoke(flows_app, ["status", name])
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert lines[0] == (
+        f"run-campaign/{name}: not served now; every 600 s, paused by its run (target "
+        "reached: rounds 2 of 2)"
+    )
+    assert lines[1].endswith("  Scheduled")  # the run made by hand, kept by the pause
+    assert lines[2] == (
+        f"train-surrogate/{name}: not served now; no schedule (on demand or on results); "
+        "no runs yet"
+    )
+    as_json = json.loads(CliRunner().invoke(flows_app, ["status", name, "--json"]).output)
+    assert [d["name"] for d in as_json] == [
+        f"run-campaign/{name}",
+        f"train-surrogate/{name}",
+        f"results-reported/{name}",
+    ]
+    assert as_json[0]["runs"][0]["name"] == by_hand.name
+    assert as_json[0]["schedules"] == [{"schedule": "every 600 s", "active": False}]
+    missing = CliRunner().invoke(flows_app, ["status", "never-served"])
+    assert missing.exit_code == 1
+    assert "never-served: no deployment in Prefect; serve it first" in missing.output
