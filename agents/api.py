@@ -972,18 +972,6 @@ def _check_unnamed(agent: CampaignAgent, principal: Principal, unnamed: dict[str
             )
 
 
-def _within_reach(lineage: dict[str, Any], principal: Principal) -> dict[str, Any]:
-    """A trial's ``lineage`` as ``principal`` may read it.
-
-    An instrument's token reads its campaigns alone, not the prior model behind them (its
-    data, records and papers, which may name another campaign).
-    """
-    if principal.reads(None) or lineage.get("prior") is None:
-        return lineage
-    withheld = "the prior model's own lineage is withheld: this token reads its campaigns alone"
-    return lineage | {"prior": None, "notes": [*lineage.get("notes", []), withheld]}
-
-
 def _single_result_fields(message: str) -> str:
     """A batch's error message as one result sent alone reads it: ``results[0].x`` is ``x``."""
     return re.sub(r"^results\[0\](?:\.|: )", "", message)
@@ -1808,7 +1796,9 @@ class Service:
         campaign or trial: a 404 naming it. An instrument's token, which reads no models
         or literature, gets `prior` null, and a note saying so.
         """
-        return _within_reach(lineage_of_trial(name, trial_id), principal)
+        # an instrument's token reads its campaigns alone: not the prior's data and papers,
+        # which may be another campaign's
+        return lineage_of_trial(name, trial_id, with_prior=principal.reads(None))
 
     @access("read")
     def measurement_lineage(self, name: str, key: str, principal: Caller) -> dict[str, Any]:
@@ -1817,7 +1807,7 @@ class Service:
         As `GET .../trials/{trial_id}/lineage` answers it; a correction's key finds the
         result it corrected. No result with that key: a 404 naming it.
         """
-        return _within_reach(lineage_of_measurement(name, key), principal)
+        return lineage_of_measurement(name, key, with_prior=principal.reads(None))
 
     @access("read")
     def paper_lineage(self, key: str, limit: Limit = 100, offset: Offset = 0) -> dict[str, Any]:

@@ -121,12 +121,15 @@ _RECORD_FIELDS = {
 # -- backward ------------------------------------------------------------------------------
 
 
-def lineage_of_trial(campaign: str, trial_id: str) -> dict[str, Any]:
+def lineage_of_trial(campaign: str, trial_id: str, with_prior: bool = True) -> dict[str, Any]:
     """A trial's lineage back to the papers: its result, model, prior, records and papers.
 
     Args:
         campaign: The campaign's name.
         trial_id: The trial's id.
+        with_prior: False leaves out the prior model's lineage and its notes (``prior``
+            None, a note saying so): for a reader of this campaign alone, as the prior's
+            data may be another campaign's.
 
     Returns:
         A JSON-ready dict: ``campaign`` (name, status, strategy, settings' ``prior_model``),
@@ -150,15 +153,16 @@ def lineage_of_trial(campaign: str, trial_id: str) -> dict[str, Any]:
     )
     if row is None:
         raise TrialNotFoundError(f"trial {trial_id} not found in campaign {campaign!r}")
-    return _backward(found, row)
+    return _backward(found, row, with_prior)
 
 
-def lineage_of_measurement(campaign: str, key: str) -> dict[str, Any]:
+def lineage_of_measurement(campaign: str, key: str, with_prior: bool = True) -> dict[str, Any]:
     """:func:`lineage_of_trial` of the trial whose result was stored under ``key``.
 
     Args:
         campaign: The campaign's name.
         key: The result's idempotency key, or the key of a correction of it.
+        with_prior: As for :func:`lineage_of_trial`.
 
     Raises:
         CampaignNotFoundError: for an unknown campaign.
@@ -180,10 +184,16 @@ def lineage_of_measurement(campaign: str, key: str) -> dict[str, Any]:
     )
     if trial is None:  # a result outlives no trial (a campaign's are deleted together)
         raise TrialNotFoundError(f"measurement {key!r}: its trial is not stored")
-    return _backward(found, trial)
+    return _backward(found, trial, with_prior)
 
 
-def _backward(campaign: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, Any]:
+#: The note of a lineage given without its prior model's (``with_prior=False``).
+PRIOR_WITHHELD = "the prior model's own lineage is withheld: this token reads its campaigns alone"
+
+
+def _backward(
+    campaign: Mapping[str, Any], row: Mapping[str, Any], with_prior: bool = True
+) -> dict[str, Any]:
     """The lineage of trial ``row`` (raw) of ``campaign`` (raw, :func:`_campaign`)."""
     notes: list[str] = []
     result = MeasurementDocument._get_collection().find_one({"trial": row["_id"]})
@@ -204,6 +214,8 @@ def _backward(campaign: Mapping[str, Any], row: Mapping[str, Any]) -> dict[str, 
         model = _campaign_model(version)
         if not model["stored"]:
             notes.append(f"model {version} that proposed it is not in the registry")
+        elif model["prior_model"] is not None and not with_prior:
+            notes.append(PRIOR_WITHHELD)
         elif model["prior_model"] is not None:
             prior = property_model_lineage(model["prior_model"])
             notes += prior.pop("notes")

@@ -57,15 +57,18 @@ def test_a_trial_and_its_measurement_answer_their_lineage(
 def test_an_instrument_reads_its_trial_s_lineage_without_the_prior_behind_it(
     api: TestClient, chain: Chain
 ) -> None:
+    LiteratureStore().reject_record(chain.record("NbN"), "a film's Tc", "curator")
     secret, _ = create_token("robot", "instrument", [CAMPAIGN])
     robot = {"Authorization": f"Bearer {secret}"}
     response = api.get(f"{TRIALS}/{chain.guided.id}/lineage", headers=robot)
     assert response.status_code == 200, response.text
     found = response.json()
     assert found["prior"] is None and found["model"]["version"] == chain.model
-    assert found["notes"][-1] == (
+    full = lineage_of_trial(CAMPAIGN, str(chain.guided.id))  # what a researcher reads
+    assert full["prior"] is not None and any("rejected" in note for note in full["notes"])
+    assert found["notes"] == [
         "the prior model's own lineage is withheld: this token reads its campaigns alone"
-    )
+    ]
     assert "papers" not in response.text and PAPER_A[1] not in response.text
     key = quote(f"lookup:{chain.guided.id}", safe="")
     by_key = api.get(f"{API}/campaigns/{CAMPAIGN}/measurements/{key}/lineage", headers=robot)
