@@ -290,7 +290,7 @@ def run_campaign(
     summary = campaign_summary(campaign, db)
     if _skip_closed(summary, "run"):
         counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
-        _pause_when_served(campaign, "the campaign is closed")
+        _pause_when_served(campaign, rounds, "the campaign is closed")
         return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
     recovered = _measure_free(campaign, db, lookup_oracle(campaign, db))
     summary = campaign_summary(campaign, db)
@@ -311,7 +311,7 @@ def run_campaign(
     said = _said(summary, _run_message(summary, stopped))
     finished = _finished(summary, rounds, stopped, db)
     if finished is not None:
-        _pause_when_served(campaign, finished)
+        _pause_when_served(campaign, rounds, finished)
     return said
 
 
@@ -326,18 +326,31 @@ def _finished(summary: dict[str, Any], rounds: int, stopped: str | None, uri: st
     return None
 
 
-def _pause_when_served(campaign: str, why: str) -> None:
+def _pause_when_served(campaign: str, rounds: int, why: str) -> None:
     """Pause the schedule of a served run that found nothing left to do (``why``).
 
     Else it would come every interval to say so. A run in-process (`flows run`) has no
     schedule. Serving the campaign again (a higher ``--rounds``, a larger budget) or
-    ``matloop flows resume`` resumes it; a closed campaign's stays paused.
+    ``matloop flows resume`` resumes it; a closed campaign's stays paused. The run's
+    work is stored: a pause that fails (Prefect's API) is a warning, not a failed run.
     """
     if deployment.id is None:
         return
     from flows.deployments import pause_finished  # here: that module imports this one
 
-    if pause_finished(campaign, why):
+    try:
+        paused = pause_finished(deployment.id, campaign, rounds, why)
+    except Exception as error:  # the schedule runs on: its next run tries again
+        get_run_logger().warning(
+            "run-campaign/%s has nothing left to do (%s), but its schedule could not be "
+            "paused: %s: %s",
+            campaign,
+            why,
+            type(error).__name__,
+            error,
+        )
+        return
+    if paused:
         again = (
             "" if why == "the campaign is closed" else "serving it again or "
         )  # a closed one is served paused

@@ -661,9 +661,11 @@ def campaign_status(campaign: str, runs: int = 5) -> list[dict[str, Any]]:
         deployment itself: a stopped serve's, a closed campaign's), ``schedules`` (each
         ``schedule`` described and ``active``), ``paused_by_run`` (why a run paused its
         schedule, else None) and ``runs`` (``name``, ``state``, ``message``, ``expected``
-        start, ISO 8601 UTC).
+        start, ISO 8601 UTC), those due by now: Prefect makes a schedule's next runs ahead
+        of time; ``next``, when the first of those is due (None: none made).
     """
     found = []
+    now = datetime.datetime.now(datetime.UTC)
     with get_client(sync_client=True) as client:
         for flow in (run_campaign, train_surrogate, results_reported):
             name = f"{flow.name}/{campaign}"
@@ -671,10 +673,22 @@ def campaign_status(campaign: str, runs: int = 5) -> list[dict[str, Any]]:
                 deployment = client.read_deployment_by_name(name)
             except ObjectNotFound:
                 continue
+            of_it = DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id]))
             latest = client.read_flow_runs(
-                deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[deployment.id])),
+                deployment_filter=of_it,
+                flow_run_filter=FlowRunFilter.model_validate(  # as in catch_up
+                    {"expected_start_time": {"before_": now}}
+                ),
                 sort=FlowRunSort.EXPECTED_START_TIME_DESC,
                 limit=runs,
+            )
+            upcoming = client.read_flow_runs(
+                deployment_filter=of_it,
+                flow_run_filter=FlowRunFilter.model_validate(
+                    {"expected_start_time": {"after_": now}}
+                ),
+                sort=FlowRunSort.EXPECTED_START_TIME_ASC,
+                limit=1,
             )
             why = Variable.get(_paused_by_run(deployment.id), default=None)
             found.append(
@@ -688,6 +702,7 @@ def campaign_status(campaign: str, runs: int = 5) -> list[dict[str, Any]]:
                     ],
                     "paused_by_run": None if why is None else str(why),
                     "runs": [_run_view(run) for run in latest],
+                    "next": _run_view(upcoming[0])["expected"] if upcoming else None,
                 }
             )
     return found
@@ -709,24 +724,31 @@ def _paused_by_run(deployment_id: UUID) -> str:
     return f"matloop-paused-by-run-{deployment_id}"
 
 
-def pause_finished(campaign: str, why: str) -> bool:
-    """Pause ``run-campaign/CAMPAIGN``'s schedule from one of its runs: nothing is left.
+def pause_finished(deployment_id: str, campaign: str, rounds: int, why: str) -> bool:
+    """Pause a ``run-campaign`` schedule from one of its runs: nothing is left to do.
 
     The campaign is closed, at its target or out of budget or pool (``why``): its runs
-    would come every interval to say so. The pause is marked as a run's (a Prefect
-    variable), unlike one by hand, so that serving the campaign again (a higher
+    would come every interval to say so. Only a run of the schedule's own settings
+    pauses it: one made by hand for another campaign or target (``prefect deployment run
+    -p rounds=2``) leaves the schedule to its own. The pause is marked as a run's (a
+    Prefect variable), unlike one by hand, so that serving the campaign again (a higher
     ``--rounds``, after a larger budget) resumes it, where a pause by hand is kept.
+
+    Args:
+        deployment_id: The run's deployment (``prefect.runtime.deployment.id``).
+        campaign: The run's campaign.
+        rounds: The run's target.
+        why: What is finished, in words.
 
     Returns:
         Whether the schedule was active (and now is paused).
     """
-    name = f"{run_campaign.name}/{campaign}"
-    changed = set_schedule_active(name, False)
-    if changed:
-        with get_client(sync_client=True) as client:
-            deployment_id = client.read_deployment_by_name(name).id
-        Variable.set(_paused_by_run(deployment_id), why, overwrite=True)
-    return bool(changed)
+    with get_client(sync_client=True) as client:
+        deployment = client.read_deployment(UUID(deployment_id))
+    aims = deployment.parameters or {}
+    if aims.get("campaign") != campaign or aims.get("rounds") != rounds:
+        return False
+    return bool(set_schedule_active(f"{run_campaign.name}/{deployment.name}", False, by_run=why))
 
 
 def paused_by_run(name: str) -> str | None:
@@ -757,7 +779,7 @@ def deployment_paused(name: str) -> bool:
             return False
 
 
-def set_schedule_active(name: str, active: bool) -> list[str]:
+def set_schedule_active(name: str, active: bool, by_run: str | None = None) -> list[str]:
     """Pause (``active=False``) or resume every schedule of the deployment ``name``.
 
     Pausing deletes the schedule's runs still waiting: Prefect deletes its future ones,
@@ -769,6 +791,8 @@ def set_schedule_active(name: str, active: bool) -> list[str]:
     Args:
         name: ``flow/deployment``, e.g. ``run-campaign/opv``.
         active: Whether the schedules should run.
+        by_run: Why one of its runs pauses it (:func:`pause_finished`); None for a pause
+            or resume by hand, which forgets a run's.
 
     Returns:
         The schedules changed, described (``every 3600 s``), empty when all were already
@@ -797,7 +821,10 @@ def set_schedule_active(name: str, active: bool) -> list[str]:
             if each.active != active:
                 client.update_deployment_schedule(deployment.id, each.id, active=active)
                 changed.append(_described(each.schedule))
-        _forget_paused_by_run(deployment.id)  # by hand now, or resumed
+        if by_run is None:  # by hand now, or resumed
+            _forget_paused_by_run(deployment.id)
+        else:  # marked first: a pause that fails after it leaves a marker, never the reverse
+            Variable.set(_paused_by_run(deployment.id), by_run, overwrite=True)
         if not active:
             waiting = deployment_runs(
                 client, [deployment.id], [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC

@@ -408,7 +408,9 @@ def _deployment_line(deployment: dict[str, Any]) -> str:
     ]
     plan = "; ".join(schedules) or "no schedule (on demand or on results)"
     last = "" if deployment["runs"] else "; no runs yet"
-    return f"{deployment['name']}: {state}; {plan}{last}"
+    upcoming = deployment["next"]
+    due = f"; next run {upcoming[:19].replace('T', ' ')} UTC" if upcoming else ""
+    return f"{deployment['name']}: {state}; {plan}{last}{due}"
 
 
 def _set_schedule(campaign: str, active: bool) -> None:
@@ -459,8 +461,8 @@ def _closed(campaign: str) -> bool:
     from matloop.cli import CommandError, store
 
     try:
-        return store().get(campaign).status == CLOSED
-    except (CampaignNotFoundError, CommandError, PyMongoError):
+        return store(prepare=False).get(campaign).status == CLOSED
+    except (CampaignNotFoundError, CommandError, ConnectionError, PyMongoError):
         return False
 
 

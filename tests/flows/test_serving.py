@@ -512,8 +512,16 @@ def test_a_served_run_with_nothing_left_pauses_its_schedule_and_serving_again_re
     deployed = f"run-campaign/{name}"
     ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
     monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
-    done = run_campaign(name, 0, mongodb_uri)  # its initial design: the target of 0 rounds
-    assert done["batches_run"] == 1 and schedule_paused(deployed)
+
+    def down(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("Prefect's API is down")
+
+    with monkeypatch.context() as broken:  # the work is stored: the run does not fail
+        broken.setattr("flows.deployments.set_schedule_active", down)
+        assert run_campaign(name, 0, mongodb_uri)["batches_run"] == 1
+    assert not schedule_paused(deployed)
+    done = run_campaign(name, 0, mongodb_uri)  # its next run: the target of 0 rounds is there
+    assert done["batches_run"] == 0 and schedule_paused(deployed)
     assert paused_by_run(deployed) == "target reached: rounds 0 of 0"
     monkeypatch.setattr("flows.deployments.serve", lambda *ds: [d.apply() for d in ds])
     serve_campaign(name, 2, interval=60)  # a higher target: served again, it runs again
@@ -559,7 +567,8 @@ def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
     name, _, (run_campaign_id, *_) = _deployed(interval=600)
     with get_client(sync_client=True) as client:
         by_hand = client.create_flow_run_from_deployment(run_campaign_id)
-    assert pause_finished(name, "target reached: rounds 2 of 2")
+    assert not pause_finished(str(run_campaign_id), name, 5, "a run by hand aims for 5")
+    assert pause_finished(str(run_campaign_id), name, 2, "target reached: rounds 2 of 2")
     shown = CliRunner().invoke(flows_app, ["status", name])
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
@@ -580,6 +589,12 @@ def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
     ]
     assert as_json[0]["runs"][0]["name"] == by_hand.name
     assert as_json[0]["schedules"] == [{"schedule": "every 600 s", "active": False}]
+    assert as_json[0]["next"] is None  # paused: no run made ahead
+    resumed = CliRunner().invoke(flows_app, ["resume", name])
+    assert resumed.exit_code == 0, resumed.output
+    [again] = json.loads(CliRunner().invoke(flows_app, ["status", name, "--json"]).output)[:1]
+    assert [r["name"] for r in again["runs"]] == [by_hand.name]  # runs made ahead: not "last"
+    assert again["paused_by_run"] is None
     missing = CliRunner().invoke(flows_app, ["status", "never-served"])
     assert missing.exit_code == 1
     assert "never-served: no deployment in Prefect; serve it first" in missing.output
