@@ -196,6 +196,36 @@ def read_json(text: str | bytes) -> Any:
     return json.loads(text, object_pairs_hook=_unique_keys)
 
 
+def row_giving_a_key_twice(text: str) -> int | None:
+    """The index of the first item of a JSON list ``text`` that gives a key twice.
+
+    JSON's reader tells a key's hook no position: each item is read alone to find it.
+    None when ``text`` is no list, or no item does.
+    """
+    strict, at, row = json.JSONDecoder(object_pairs_hook=_unique_keys), 0, 0
+    at = _blank_end(text, at)
+    if not text.startswith("[", at):
+        return None
+    at = _blank_end(text, at + 1)
+    while at < len(text) and text[at] != "]":
+        try:
+            at = strict.raw_decode(text, at)[1]
+        except DuplicateKeyError:
+            return row
+        except ValueError:  # no JSON: the whole reading says where
+            return None
+        at = _blank_end(text, at)
+        at = _blank_end(text, at + 1) if text.startswith(",", at) else at
+        row += 1
+    return None
+
+
+def _blank_end(text: str, at: int) -> int:
+    while at < len(text) and text[at] in " \t\n\r":
+        at += 1
+    return at
+
+
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
     if len(found) < len(pairs):

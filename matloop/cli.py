@@ -1310,10 +1310,14 @@ def _results_from_file(
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
-    from agents.serialize import read_json
+    from agents.serialize import DuplicateKeyError, read_json, row_giving_a_key_twice
 
     try:
         rows = read_json(text)  # a key given twice is refused, not read last-wins
+    except DuplicateKeyError as error:
+        row = row_giving_a_key_twice(text)
+        where = "" if row is None else f"results[{row}]: "
+        raise CommandError(f"{path}: {where}{error}") from None
     except ValueError as error:
         raise CommandError(f"{path}: {error}") from None
     except RecursionError:

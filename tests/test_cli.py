@@ -62,14 +62,17 @@ def test_observe_from_a_json_file_refuses_a_key_given_twice(cli: CliRunner, tmp_
     pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n")
     create = ("campaign", "create", "opv", "--from-csv", str(pool), "--param", "x")
     _ok(cli, *create, "--objective", "degradation:min:1/h")
-    (trial,) = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "1", "--json"))
+    one, two = json.loads(_ok(cli, "campaign", "propose", "opv", "-n", "2", "--json"))
     path = tmp_path / "results.json"
-    twice = '{"degradation": 1, "degradation": 2}'
-    path.write_text(f'[{{"trial_id": "{trial["trial_id"]}", "values": {twice}}}]')
+    rows = [
+        f'{{"trial_id": "{one["trial_id"]}", "values": {{"degradation": 1}}}}',
+        f'{{"trial_id": "{two["trial_id"]}", "values": {{"degradation": 1, "degradation": 2}}}}',
+    ]
+    path.write_text("[\n  " + ",\n  ".join(rows) + "\n]\n")
     result = cli.invoke(app, ["campaign", "observe", "opv", "--from-file", str(path)])
     assert result.exit_code == 1
-    said = " ".join(result.output.split())
-    assert f'{path}: the key "degradation" is given twice in one object' in said
+    said = " ".join(result.output.split())  # the row named: JSON's reader gives no position
+    assert f'{path}: results[1]: the key "degradation" is given twice in one object' in said
     assert MeasurementDocument.objects.count() == 0
 
 

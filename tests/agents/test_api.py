@@ -1420,6 +1420,22 @@ def test_a_body_that_gives_a_key_twice_is_a_400_and_stores_nothing(api: TestClie
     assert [m.values for m in MeasurementDocument.objects] == [{"degradation": 0.1}]
 
 
+@pytest.mark.parametrize(
+    ("text", "row"),
+    [
+        ('[{"a": 1}, {"b": {"c": 1, "c": 2}}]', 1),  # nested in the row
+        (' [ {"a": 1, "a": 2} ] ', 0),
+        ('[{"a": 1}, {"a": 2}]', None),  # each row gives its keys once
+        ('{"a": 1, "a": 2}', None),  # no list: no row
+        ('[{"a": 1}, {"b": 1, "b": 2}', 1),  # the list unclosed: the row still found
+    ],
+)
+def test_the_row_giving_a_key_twice_is_found(text: str, row: int | None) -> None:
+    from agents.serialize import row_giving_a_key_twice
+
+    assert row_giving_a_key_twice(text) == row
+
+
 def test_a_batch_with_bad_results_is_a_422_naming_each(api: TestClient) -> None:
     robot = _auth("instrument", ["photo-pce10"])
     url = "/api/v1/campaigns/photo-pce10/claims"
