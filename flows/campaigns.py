@@ -63,6 +63,9 @@ MESSAGE = "message"
 CLAIM_RACES = 3
 """Tries at storing oracle results when instruments keep claiming trials meanwhile."""
 
+CLOSED_CAMPAIGN = "the campaign is closed"
+"""Why a closed campaign's schedule is paused (served again, it stays so)."""
+
 _ROUND_ONLY = (
     "proposed", "batch", "stored", "recovered", "left_to_instruments", "why_none", MESSAGE
 )  # fmt: skip
@@ -290,7 +293,7 @@ def run_campaign(
     summary = campaign_summary(campaign, db)
     if _skip_closed(summary, "run"):
         counts = {"target_rounds": rounds, "batches_run": 0, "recovered": 0}
-        _pause_when_served(campaign, rounds, "the campaign is closed")
+        _pause_when_served(campaign, rounds, CLOSED_CAMPAIGN)
         return _said({**summary, **counts}, _closed_message(campaign, "run"), logged=True)
     recovered = _measure_free(campaign, db, lookup_oracle(campaign, db))
     summary = campaign_summary(campaign, db)
@@ -309,8 +312,7 @@ def run_campaign(
         run += 1
     summary = {**summary, "target_rounds": rounds, "batches_run": run, "recovered": recovered}
     said = _said(summary, _run_message(summary, stopped))
-    finished = _finished(summary, rounds, stopped, db)
-    if finished is not None:
+    if deployment.id is not None and (finished := _finished(summary, rounds, stopped, db)):
         _pause_when_served(campaign, rounds, finished)
     return said
 
@@ -318,7 +320,7 @@ def run_campaign(
 def _finished(summary: dict[str, Any], rounds: int, stopped: str | None, uri: str) -> str | None:
     """Why the campaign needs no more runs toward ``rounds``, or None while it does."""
     if summary["closed"]:
-        return "the campaign is closed"
+        return CLOSED_CAMPAIGN
     if _reached(summary, rounds):
         return _target_reached(summary, rounds)
     if stopped is not None and work_ended(summary["campaign"], uri):
@@ -351,9 +353,7 @@ def _pause_when_served(campaign: str, rounds: int, why: str) -> None:
         )
         return
     if paused:
-        again = (
-            "" if why == "the campaign is closed" else "serving it again or "
-        )  # a closed one is served paused
+        again = "" if why == CLOSED_CAMPAIGN else "serving it again or "  # served paused
         get_run_logger().warning(
             "run-campaign/%s: its schedule is paused (%s); %s`matloop flows resume %s` resumes it",
             campaign,
