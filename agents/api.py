@@ -2041,7 +2041,7 @@ def _unavailable(request: Request, error: Exception) -> Response:
     )
 
 
-#: What FastAPI says of a JSON body it cannot decode (bytes that are not UTF-8).
+#: What FastAPI says of a JSON body it cannot read (not UTF-8, too deep, a key twice).
 UNPARSED_BODY = "There was an error parsing the body"
 
 

@@ -431,11 +431,12 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
     header as "the first column is the index" and shifts every column; here it warns
     instead, which is turned into an error.
     """
-    refuse_unreadable(path.read_bytes(), path)
+    content = path.read_bytes()  # read once, for the checks and both parses
+    refuse_unreadable(content, path)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pd.errors.ParserWarning)
         try:
-            table = pd.read_csv(path, header=header, index_col=False)
+            table = pd.read_csv(io.BytesIO(content), header=header, index_col=False)
         except pd.errors.ParserWarning:
             raise ValueError(f"{path}: data row 1 has more cells than the header") from None
         except ValueError as error:  # pandas' parser errors, not UTF-8, empty file
@@ -444,13 +445,14 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
         # (no dopant, not applicable), which pandas would otherwise read as NaN.
         text = [c for c in table.columns if table[c].map(lambda v: isinstance(v, str)).any()]
         if header == 0:  # pandas renames a repeated column "x.1": say what is wrong
-            names = next(csv.reader(io.StringIO(_first_line(path))), [])
+            first = io.StringIO(content.decode("utf-8-sig"), newline=None).readline()
+            names = next(csv.reader(io.StringIO(first)), [])  # \r ends a line too
             twice = repeated(names)
             if twice:
                 raise ValueError(f"{path}: column(s) {twice} appear more than once in the header")
         if text:
             verbatim = pd.read_csv(
-                path,
+                io.BytesIO(content),
                 header=header,
                 index_col=False,
                 dtype=str,
@@ -486,11 +488,6 @@ def refuse_unreadable(content: bytes, path: Path) -> None:
 def repeated(header: Sequence[str]) -> list[str]:
     """Column names a header holds more than once (unnamed columns aside), sorted."""
     return sorted({name for name in header if name and header.count(name) > 1})
-
-
-def _first_line(path: Path) -> str:
-    with path.open(encoding="utf-8-sig", errors="replace") as file:
-        return file.readline()
 
 
 def _integers_as_floats(table: pd.DataFrame) -> pd.DataFrame:

@@ -390,9 +390,9 @@ def flows_status(
     for deployment in found:
         console.print(escape(_deployment_line(deployment)), highlight=False)
         for run in deployment["runs"]:
-            when = (run["expected"] or "")[:19].replace("T", " ")
             said = f": {run['message']}" if run["message"] else ""
-            console.print(escape(f"  {when}  {run['state']}{said}"), highlight=False)
+            line = f"  {_when(run['expected'])}  {run['state']}{said}"
+            console.print(escape(line), highlight=False)
 
 
 def _deployment_line(deployment: dict[str, Any]) -> str:
@@ -408,9 +408,13 @@ def _deployment_line(deployment: dict[str, Any]) -> str:
     ]
     plan = "; ".join(schedules) or "no schedule (on demand or on results)"
     last = "" if deployment["runs"] else "; no runs yet"
-    upcoming = deployment["next"]
-    due = f"; next run {upcoming[:19].replace('T', ' ')} UTC" if upcoming else ""
+    due = f"; next run {_when(deployment['next'])} UTC" if deployment["next"] else ""
     return f"{deployment['name']}: {state}; {plan}{last}{due}"
+
+
+def _when(iso: str | None) -> str:
+    """An ISO 8601 time to the second, as people read it: ``2026-12-07 11:40:02``."""
+    return (iso or "")[:19].replace("T", " ")
 
 
 def _set_schedule(campaign: str, active: bool) -> None:
