@@ -201,8 +201,8 @@ class ClaimIn(Body):
         description="Instrument id, e.g. `xrd-2`; required unless the token is bound to one."
         + RESERVED,
     )
-    count: int = Field(default=1, ge=1, le=100)
-    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0, le=7 * 24 * 3600)
+    count: int = Field(default=1, ge=1, le=100, strict=True)
+    lease_seconds: float = Field(default=DEFAULT_LEASE_SECONDS, gt=0, le=7 * 24 * 3600, strict=True)
     request_id: str | None = Field(
         default=None,
         pattern=NAME,
@@ -255,7 +255,7 @@ class ResultIn(Body):
 class EarlierResultIn(Body):
     """A candidate the lab measured before the campaign, and its result."""
 
-    candidate: int = Field(ge=0, description="Its index in `candidates`.")
+    candidate: int = Field(ge=0, strict=True, description="Its index in `candidates`.")
     values: dict[str, Annotated[float, Field(strict=True)]] = Field(
         description="Outcome name -> measured value: every objective and constraint."
     )
@@ -285,6 +285,7 @@ class BudgetIn(Body):
 
     budget: int | None = Field(
         ge=1,
+        strict=True,
         description="Experiments in all, failed and abandoned ones not counted; null: open-ended.",
     )
 
@@ -318,6 +319,7 @@ class HeartbeatIn(Body):
     lease_seconds: float | None = Field(
         default=None,
         gt=0,
+        strict=True,
         le=7 * 24 * 3600,
         description="The lease from now on; default: as long as the claim or the last "
         "heartbeat asked, so a bare heartbeat never shortens a lease.",
@@ -376,8 +378,8 @@ class ConstraintIn(Body):
     """A measured quantity of a new campaign that must fall in a range."""
 
     name: OutcomeName
-    lower: float | None = None
-    upper: float | None = None
+    lower: float | None = Field(default=None, strict=True)
+    upper: float | None = Field(default=None, strict=True)
     unit: Unit = None
 
 
@@ -385,9 +387,9 @@ class SettingsIn(Body):
     """How the new campaign chooses experiments."""
 
     strategy: str = "gp"
-    initial: int = Field(default=10, ge=1, le=10_000)
-    batch_size: int = Field(default=4, ge=1, le=1000)
-    seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    initial: int = Field(default=10, ge=1, le=10_000, strict=True)
+    batch_size: int = Field(default=4, ge=1, le=1000, strict=True)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED, strict=True)
     prior_model: str | None = Field(
         default=None,
         max_length=200,
@@ -398,6 +400,7 @@ class SettingsIn(Body):
         default=None,
         ge=1,
         le=10_000_000,
+        strict=True,
         description="Experiments the campaign means to run in all (failed ones not counted): "
         "no proposal goes past it, and planners plan towards it. None: open-ended.",
     )

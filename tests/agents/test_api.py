@@ -307,6 +307,33 @@ def test_bad_results_get_a_clear_4xx_and_store_nothing(
 
 
 @pytest.mark.parametrize(
+    ("route", "body", "field"),
+    [  # pydantic's lax mode would read these as 2 trials, a 60 s lease, a budget of 5
+        ("claims", {"instrument": "r", "count": "2"}, "count"),
+        ("claims", {"instrument": "r", "count": 2.0}, "count"),
+        ("claims", {"instrument": "r", "lease_seconds": "60"}, "lease_seconds"),
+        ("budget", {"budget": "5"}, "budget"),
+        ("budget", {"budget": True}, "budget"),
+    ],
+)
+def test_a_number_sent_as_text_or_a_flag_is_a_422_naming_it_as_result_values_are(
+    api: TestClient, route: str, body: dict, field: str
+) -> None:
+    robot, boss = _auth("instrument", ["photo-pce10"]), _auth("admin")
+    url = f"/api/v1/campaigns/photo-pce10/{route}"
+    send = api.post if route == "claims" else api.put
+    answer = send(url, json=body, headers=robot if route == "claims" else boss)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", field], error
+    campaign = api.get("/api/v1/campaigns/photo-pce10", headers=boss).json()
+    assert campaign["settings"]["budget"] is None
+    running = {"filter": 'status="running"'}
+    trials = api.get("/api/v1/campaigns/photo-pce10/trials", params=running, headers=boss)
+    assert trials.json()["meta"]["total"] == 0
+
+
+@pytest.mark.parametrize(
     ("payload", "loc"),
     [
         ({"trial_id": "T", "value": {"degradation": 0.1}}, ["body", "ResultIn", "values"]),

@@ -321,6 +321,29 @@ def test_a_composition_rule_of_a_loose_type_is_a_422_naming_it_and_stores_nothin
     assert CampaignDocument.objects.count() == 0 and CandidateDocument.objects.count() == 0
 
 
+@pytest.mark.parametrize(
+    ("more", "loc"),
+    [
+        ({"settings": {"seed": "1"}}, ["settings", "seed"]),
+        ({"settings": {"batch_size": 4.0}}, ["settings", "batch_size"]),
+        ({"settings": {"budget": "40"}}, ["settings", "budget"]),
+        (
+            {"constraints": [{"name": "cost", "lower": "1.1"}]},
+            ["constraints", 0, "lower"],
+        ),
+    ],
+)
+def test_a_campaign_setting_of_a_loose_type_is_a_422_naming_it_and_stores_nothing(
+    api: TestClient, admin: dict[str, str], more: dict[str, Any], loc: list[Any]
+) -> None:
+    body = _generated("loose", {"elements": ["Li", "Fe", "O"]}, **more)
+    answer = api.post("/api/v1/campaigns", json=body, headers=admin)
+    assert answer.status_code == 422, answer.text
+    [error] = answer.json()["detail"]
+    assert error["loc"] == ["body", *loc], error
+    assert CampaignDocument.objects.count() == 0 and CandidateDocument.objects.count() == 0
+
+
 def test_the_openapi_schema_documents_compositions_and_space_is_optional(
     api: TestClient, admin: dict[str, str]
 ) -> None:
