@@ -404,6 +404,7 @@ class CampaignAgent:
             pool_size=len(dataset.points),
             source=dataset.source,
             constraints=tuple(constraints),
+            source_sha256=dataset.source_sha256,
         )
         names = [o.name for o in dataset.objectives]
         labels = dataset.labels or (None,) * len(dataset.points)
@@ -432,6 +433,7 @@ class CampaignAgent:
         pool_recipe: PoolRecipe | None = None,
         labels: Sequence[str | None] = (),
         results: Mapping[int, Measurement] | None = None,
+        source_sha256: str | None = None,
     ) -> CampaignAgent:
         """Create a campaign over a pool of unmeasured candidates (a lab measures them).
 
@@ -444,7 +446,8 @@ class CampaignAgent:
         its result, :func:`earlier_results`). Each is stored with the campaign as a
         completed trial of its first batch (strategy :data:`IMPORTED`), so the model
         learns from them: they count towards the initial design and the budget, as
-        experiments done.
+        experiments done. ``source_sha256``: the SHA-256 of the file ``source`` names, when
+        the pool was read from one.
 
         Raises:
             ValueError: for no candidates (that would be an open space), or naming the
@@ -471,6 +474,7 @@ class CampaignAgent:
             source=source,
             constraints=tuple(constraints),
             pool_recipe=pool_recipe,
+            source_sha256=source_sha256,
         )
         campaign = with_stored_strategy(campaign)  # rl:3f2a: the policy's version in full
         planner = campaign_planner(campaign)  # refused before anything is stored

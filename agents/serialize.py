@@ -90,7 +90,8 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
     """A campaign's progress as JSON.
 
     ``settings.prior_model`` names the prior model, if any; ``source`` where the pool
-    came from (a file, ``generated``, ``api``) and ``pool_recipe`` how matloop
+    came from (a file, ``generated``, ``api``), ``source_sha256`` the SHA-256 of that file
+    as read (None for a pool not read from a file), and ``pool_recipe`` how matloop
     generated it (:class:`discovery.domain.PoolRecipe`), None when it did not.
     A campaign with several objectives also has ``pareto``: its measured feasible
     results on the Pareto front, each as ``best`` is, in the order they arrived. A
@@ -106,6 +107,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "settings": asdict(campaign.settings),
         "pool_size": campaign.pool_size,
         "source": campaign.source,
+        "source_sha256": campaign.source_sha256,
         "pool_recipe": None if recipe is None else recipe.to_dict(),
         "trials": status.trials,
         "expired_leases": status.expired,  # of the running ones: the next claim frees them

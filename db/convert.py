@@ -75,6 +75,7 @@ def campaign_to_document(campaign: Campaign) -> CampaignDocument:
         pool_size=campaign.pool_size,
         status=campaign.status,
         source=campaign.source,
+        source_sha256=campaign.source_sha256,
     )
 
 
@@ -110,6 +111,7 @@ def _campaign(document: CampaignDocument) -> Campaign:
         pool_size=document.pool_size,
         status=document.status,
         source=document.source,
+        source_sha256=document.source_sha256,
         created_at=document.created_at,
         constraints=tuple(
             OutcomeConstraint(c["name"], c.get("lower"), c.get("upper"), c.get("unit"))

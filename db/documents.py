@@ -189,6 +189,7 @@ class CampaignDocument(Document):
     pool_size = IntField(min_value=0, default=0)
     status = StringField(choices=["active", "closed"], default="active")
     source = StringField(null=True)
+    source_sha256 = StringField(null=True)  # of the file source names; absent on older ones
     # How matloop generated the pool (discovery.domain.PoolRecipe.to_dict); absent on
     # older campaigns and on pools read from a file or given to the API.
     pool_recipe = DictField(null=True, default=None)

@@ -7,6 +7,7 @@ points of the pool, and the "experiment" returns the measured value (a lookup or
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import math
@@ -45,6 +46,8 @@ class PoolDataset:
             NaN in the rows of candidates not yet measured (``load_csv(measured=False)``).
         source: Absolute path of the file or folder the data came from (resolved:
             where it was read from, whatever folder the reader ran in).
+        source_sha256: SHA-256 (hex) of the table's bytes as read (an Olympus folder's
+            ``data.csv``): which version of the file a campaign holds.
         notes: Anything the importer had to decide (dropped constraints, ...).
         labels: What the file names each candidate by (a sample id, a formula as
             written), in file order, None for an empty cell; empty when it names none.
@@ -58,6 +61,7 @@ class PoolDataset:
     values: np.ndarray
     source: str
     notes: tuple[str, ...] = field(default=())
+    source_sha256: str | None = None
     labels: tuple[str | None, ...] = field(default=())
 
     def __len__(self) -> int:
@@ -93,7 +97,7 @@ def load_olympus(folder: str | Path) -> PoolDataset:
             )
     config = _olympus_config(config_path)
     names, measured = list(config.nominal), list(config.measured)
-    table = _read_csv(data_path, header=None)
+    table, digest = _read_csv(data_path, header=None)
     if table.shape[1] != len(names) + len(measured):
         raise ValueError(
             f"{data_path}: {table.shape[1]} columns, config.json describes "
@@ -110,6 +114,7 @@ def load_olympus(folder: str | Path) -> PoolDataset:
         source=_absolute(folder),
         where=str(folder),
     )
+    data = replace(data, source_sha256=digest)
     if not config.simplex:
         return data
     sums = table[names].to_numpy(float).sum(axis=1)
@@ -174,7 +179,7 @@ def load_csv(
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
-    table = _read_csv(path, header=0)
+    table, digest = _read_csv(path, header=0)
     if table.empty:
         raise ValueError(f"{path}: no rows")
     objective_names = [name for name, _ in objectives]
@@ -216,7 +221,8 @@ def load_csv(
         "naming each row, a sample id: --label)"
     ]
     labels = _labels(path, label) if label is not None else ()
-    return replace(pool, labels=labels, notes=(*pool.notes, *notes[: bool(unused)]))
+    notes = notes[: bool(unused)]
+    return replace(pool, labels=labels, notes=(*pool.notes, *notes), source_sha256=digest)
 
 
 #: Fewest rows for a text column with a value of its own in each to read as a sample id.
@@ -424,8 +430,10 @@ def _bound(item: dict[str, Any], *keys: str) -> float | None:
     return float(value)
 
 
-def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
+def _read_csv(path: Path, header: int | None) -> tuple[pd.DataFrame, str]:
     """``pd.read_csv`` with the file named in its errors and rows wider than the header refused.
+
+    Returns the table and the SHA-256 (hex) of the bytes it was parsed from.
 
     ``index_col=False``: otherwise pandas reads a first row with one cell more than the
     header as "the first column is the index" and shifts every column; here it warns
@@ -460,7 +468,7 @@ def _read_csv(path: Path, header: int | None) -> pd.DataFrame:
                 na_values=[""],
             )
             table[text] = verbatim[text]
-    return _integers_as_floats(table)
+    return _integers_as_floats(table), hashlib.sha256(content).hexdigest()
 
 
 def refuse_unreadable(content: bytes, path: Path) -> None:

@@ -313,6 +313,8 @@ class Campaign:
         pool_size: Number of candidates in the campaign's discrete pool (0 for an open space).
         status: ``active`` or ``closed``.
         source: Where the campaign's data came from (file, data set name).
+        source_sha256: SHA-256 (hex) of that file as read, when it was one
+            (:attr:`discovery.datasets.PoolDataset.source_sha256`).
         constraints: Measured quantities that must fall in a range (feasibility); each
             result reports them alongside the objectives.
         pool_recipe: How matloop generated the pool, when it did (``--elements``); None
@@ -330,6 +332,7 @@ class Campaign:
     created_at: datetime | None = None
     constraints: tuple[OutcomeConstraint, ...] = ()
     pool_recipe: PoolRecipe | None = None
+    source_sha256: str | None = None
 
     def __post_init__(self) -> None:
         if not self.name or not self.name.strip():

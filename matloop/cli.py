@@ -572,7 +572,7 @@ def campaign_create(
                 store(), name, dataset.space,
                 tuple(o for o in dataset.objectives if o.name not in constrained),
                 dataset.points, settings, dataset.source, constraints, labels=dataset.labels,
-                results=earlier,
+                results=earlier, source_sha256=dataset.source_sha256,
             )  # fmt: skip
         else:
             agent = CampaignAgent.from_dataset(store(), name, dataset, settings, constraints)
@@ -974,7 +974,8 @@ def _pool_line(campaign: Campaign) -> str:
     if recipe is None:
         source = campaign.source or "unknown source"
         origin = "generated candidates" if source == "generated" else f"candidates from {source}"
-        return f"pool: {campaign.pool_size} {origin}"
+        digest = campaign.source_sha256
+        return f"pool: {campaign.pool_size} {origin}" + (f" (sha256 {digest})" if digest else "")
     return f"pool: {campaign.pool_size} compositions of {recipe.describe()}"
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import subprocess
@@ -55,6 +56,23 @@ def test_campaign_life_cycle_from_the_command_line(cli: CliRunner, tmp_path: Pat
     out = tmp_path / "opv.json"
     _ok(cli, "campaign", "export", "opv", "--format", "json", "--output", str(out))
     assert len(json.loads(out.read_text())) == 3
+
+
+@pytest.mark.parametrize("unmeasured", [False, True])
+def test_a_campaign_names_the_sha256_of_the_pool_file_it_was_read_from(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, unmeasured: bool
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    pool = tmp_path / "pool.csv"
+    pool.write_bytes(b"x,degradation\n0.1,1.0\n0.2,2.0\n")
+    create = ["campaign", "create", "opv", "--from-csv", str(pool), "--param", "x"]
+    _ok(cli, *create, "--objective", "degradation:min", *["--unmeasured"] * unmeasured)
+    pool.write_bytes(b"x,degradation\n0.1,1.5\n0.2,2.0\n")  # the file changes later
+    digest = hashlib.sha256(b"x,degradation\n0.1,1.0\n0.2,2.0\n").hexdigest()
+    assert f"candidates from {pool.resolve()} (sha256 {digest})" in _ok(
+        cli, "campaign", "show", "opv"
+    )
+    assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["source_sha256"] == digest
 
 
 def test_observe_from_a_json_file_refuses_a_key_given_twice(cli: CliRunner, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import re
@@ -10,6 +11,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -1004,6 +1006,9 @@ def test_a_campaign_says_how_its_pool_was_generated(api: TestClient) -> None:
     assert shown["settings"]["prior_model"] is None
     measured = api.get("/api/v1/campaigns/photo-pce10", headers=reader).json()
     assert measured["pool_recipe"] is None and measured["source"]  # its data set names it
+    data = (Path(measured["source"]) / "data.csv").read_bytes()
+    assert measured["source_sha256"] == hashlib.sha256(data).hexdigest()
+    assert shown["source_sha256"] is None  # generated: no file
 
 
 def test_openapi_is_published(api: TestClient) -> None:
