@@ -1596,7 +1596,8 @@ def _prepare(text: str, physical: bool) -> str:
     text = _SPLIT_NEGATIVE_POWER.sub(_join_negative_power, text)
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
-    text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
+    # "1.2 × 10^2", "1.2x10 2", "1.2·10^2" (a middle dot or dot operator): 1.2e2
+    text = re.sub(r"(?<=\d)\s*[×xX*·⋅∙]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
     # A bare power of ten with its caret, "10^3": 1e3, not 10. Without the caret "10 5"
     # may as well be 105 split by a PDF, so it is left to the rules below.
     text = re.sub(r"(?<![\d.,])10\s*\^\s*([-+]?\d{1,3})(?![\d.,])", r"1e\1", text)
@@ -1725,6 +1726,8 @@ class _Reading:
 _PAREN_UNCERTAINTY = re.compile(rf"\(({_UNSIGNED})\)")
 _PLUS_MINUS = re.compile(rf"\s*±\s*({_UNSIGNED})")
 _CLOSING_BRACKET = re.compile(r"\s*\)")  # of a value and its ± opened before the value
+# A ± written after the value's unit, in brackets or not: "14.5 K ± 0.3 K", "(± 300 mK)".
+_PLUS_MINUS_AFTER_UNIT = re.compile(rf"\s*(\(\s*)?±\s*({_UNSIGNED})")
 # The second number may be negative: "from -20 to -10 °C", "-10--5 °C".
 _RANGE = re.compile(rf"\s*(?:-|to|~)\s*(-?{_UNSIGNED})")
 _RANGE_BETWEEN = re.compile(rf"\s*(?:-|to|~|and)\s*(-?{_UNSIGNED})")
@@ -1754,6 +1757,8 @@ def _read_at(
             pos = closing.end()
     unit_read = _read_unit(text, pos)
     unit, end = unit_read if unit_read else (None, pos)
+    if unit is not None and uncertainty is None:
+        uncertainty, end = _uncertainty_after_unit(text, end, unit)
     prefix = text[max(0, match.start() - _PREFIX_WINDOW) : match.start()]  # words just before
     between = re.search(r"\bbetween\s*$", prefix, re.IGNORECASE)
     second = (_RANGE_BETWEEN if between else _RANGE).match(text, end)
@@ -1788,6 +1793,32 @@ def _read_at(
         unit = _list_unit(text, end)
     low, high = min(first, high), max(first, high)
     return _Reading(low, high, uncertainty, unit, qualifier, direct, foreign, end, from_ambient)
+
+
+def _uncertainty_after_unit(text: str, end: int, unit: Any) -> tuple[float | None, int]:
+    """The ± written after a value's unit, in that unit, and where it ends; else ``end``.
+
+    "14.5 K ± 0.3 K", "14.5 K ± 300 mK" and "14.5 K (± 0.3)" are 14.5 ± 0.3 K: the ±
+    takes its own unit where it has one (a difference, so offsets cancel: "± 0.3 °C" on
+    a value in K is 0.3 K), else the value's. A ± in a unit of another dimension is not
+    read.
+    """
+    found = _PLUS_MINUS_AFTER_UNIT.match(text, end)
+    if found is None:
+        return None, end
+    amount, after = float(found.group(2)), found.end()
+    own = _read_unit(text, after)
+    if own is not None:
+        zero, moved = _in_unit(0.0, own[0], unit), _in_unit(amount, own[0], unit)
+        if zero is None or moved is None:
+            return None, end
+        amount, after = moved - zero, own[1]
+    if found.group(1):  # "(± 0.3 K)": its bracket closes too, or it is not this one's
+        closing = _CLOSING_BRACKET.match(text, after)
+        if closing is None:
+            return None, end
+        after = closing.end()
+    return amount, after
 
 
 def _in_unit(value: float, unit: Any, target: Any) -> float | None:
@@ -1908,10 +1939,11 @@ def parse_quantity(
 
     Handles qualifiers (``"exceeds 45K"``, ``"up to 48 K"``, ``"~20 K"``), ranges
     (``"between 20 and 30 K"``, ``"20–30 K"``, ``"12 K to 9 K"``), uncertainties
-    (``"12 ± 0.5 K"``, ``"(12 ± 0.5) K"``, ``"38.5(2) K"``), scientific notation
-    (``"1.2 × 10 3"``, ``"10^3"``), Unicode minus and PDF artefacts (``"1 . 5 K"``,
-    ``"46:5 K"``, ``"g/cm 3"``). A list (``"4.2 and 4.6 K"``) gives its first value. Units
-    go through pint; a bare ``"C"`` is read as degrees Celsius, not coulomb.
+    (``"12 ± 0.5 K"``, ``"(12 ± 0.5) K"``, ``"38.5(2) K"``, ``"12 K ± 500 mK"``), scientific
+    notation (``"1.2 × 10 3"``, ``"1.2·10^3"``, ``"10^3"``), Unicode minus and PDF
+    artefacts (``"1 . 5 K"``, ``"46:5 K"``, ``"g/cm 3"``). A list (``"4.2 and 4.6 K"``)
+    gives its first value. Units go through pint; a bare ``"C"`` is read as degrees
+    Celsius, not coulomb.
 
     Args:
         text: The mention.

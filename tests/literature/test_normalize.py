@@ -340,6 +340,15 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
         ("12 ± 0.5 K", "temperature", 12.0, 12.0, 12.0, 0.5, "K", "="),
         ("(2.7 ± 0.1) K", "temperature", 2.7, 2.7, 2.7, 0.1, "K", "="),  # bracketed with its ±
         ("(5.1±0.2)meV", "energy", 0.0051, 0.0051, 0.0051, 0.0002, "eV", "="),
+        # the ± after the value's unit, in its own unit or the value's
+        ("14.5 K ± 0.3 K", "temperature", 14.5, 14.5, 14.5, 0.3, "K", "="),
+        ("14.5 K ± 300 mK", "temperature", 14.5, 14.5, 14.5, 0.3, "K", "="),
+        ("14.5 K (± 0.3 K)", "temperature", 14.5, 14.5, 14.5, 0.3, "K", "="),
+        ("14.5 K ± 0.3", "temperature", 14.5, 14.5, 14.5, 0.3, "K", "="),
+        ("20 °C ± 0.5 °C", "temperature", 293.15, 293.15, 293.15, 0.5, "K", "="),  # offsets
+        ("2 GPa ± 100 MPa", "pressure", 2.0, 2.0, 2.0, 0.1, "GPa", "="),
+        ("14.5 K ± 0.3 GPa", "temperature", 14.5, 14.5, 14.5, None, "K", "="),  # not a K
+        ("14.5 K (± 0.3 K", "temperature", 14.5, 14.5, 14.5, None, "K", "="),  # unclosed
         ("~20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
         ("∼20 K", "temperature", 20.0, 20.0, 20.0, None, "K", "~"),
         ("below 2 K", "temperature", 2.0, None, 2.0, None, "K", "<"),
@@ -373,6 +382,8 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
         ("ambient pressure", "pressure", 0.000101325, 0.000101325, 0.000101325, None, "GPa", "~"),
         ("0.9 meV", "energy", 0.0009, 0.0009, 0.0009, None, "eV", "="),
         ("1.2 × 10 3", None, 1200.0, 1200.0, 1200.0, None, "", "="),
+        ("1.2·10^2 K", "temperature", 120.0, 120.0, 120.0, None, "K", "="),  # a middle dot
+        ("2 ⋅ 10−3 K", "temperature", 0.002, 0.002, 0.002, None, "K", "="),  # dot operator
         ("1x10-5 M", None, 1e-5, 1e-5, 1e-5, None, "M", "="),
         ("5 h", None, 5.0, 5.0, 5.0, None, "h", "="),
         ("800 °C", None, 800.0, 800.0, 800.0, None, "°C", "="),
