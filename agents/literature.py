@@ -26,7 +26,7 @@ from literature.ner import ENCODER_NAME, Tagger, TrainConfig
 from literature.parsing import MAX_SENTENCES
 from literature.pipeline import Extractor
 from literature.records import VALUE_PROPERTIES
-from literature.text import AnnotatedText, Paper
+from literature.text import AnnotatedText, Paper, numbers_digest
 from literature.training import CorpusSplit, TrainedTagger, load_corpus, train_on_corpus
 from literature.vectors import to_bytes
 
@@ -69,6 +69,9 @@ class StoredMatch:
         near: Whether the file's words are not the stored paper's but a near twin's
             (:meth:`db.literature.LiteratureStore.twin_key`: a few left out, none changed,
             the same title and numbers).
+        differs: Whether the file is a paper with a DOI, found by it, whose text is not
+            the stored one's (another word count, or other numbers: a corrected version);
+            it was not read.
     """
 
     path: str
@@ -78,6 +81,7 @@ class StoredMatch:
     same_file: bool
     tagger: str = ""
     near: bool = False
+    differs: bool = False
 
     @property
     def description(self) -> str:
@@ -85,7 +89,12 @@ class StoredMatch:
         title = f" {self.title!r}" if self.title else " (no title)"
         source = f", read from {self.source}" if self.source else ", source not stored"
         near = " (nearly: a few words more or fewer, its title and numbers the same)" * self.near
-        return f"{self.path} is stored paper {self.key}{near}{title}{source}"
+        differs = (
+            f"; its text differs from the stored one's (other numbers or words), and it was "
+            f"not read: to read this version, `matloop literature remove {self.key}` and "
+            "ingest it again (a curator's rejections stay)"
+        ) * self.differs
+        return f"{self.path} is stored paper {self.key}{near}{title}{source}{differs}"
 
 
 @dataclass
@@ -451,6 +460,13 @@ def not_english(path: str | Path, share: float) -> str:
 def stored_match(store: LiteratureStore, path: str | Path, paper: Paper, key: str) -> StoredMatch:
     """The stored paper keyed ``key`` that ``paper``, read from the file ``path``, matched."""
     stored = store.paper_brief(key)
+    differs = False
+    if key == paper.key and paper.doi and stored.get("numbers") is not None:
+        words = paper.word_counts()  # a text-hash key is the same words by construction
+        differs = (stored["numbers"], stored.get("words")) != (
+            numbers_digest(words),
+            words.total(),
+        )
     return StoredMatch(
         path=str(path),
         key=key,
@@ -459,6 +475,7 @@ def stored_match(store: LiteratureStore, path: str | Path, paper: Paper, key: st
         same_file=stored.get("source") == paper.source,
         tagger=stored.get("model_version") or "",
         near=key not in (paper.key, *paper.earlier_keys),
+        differs=differs,
     )
 
 

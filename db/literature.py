@@ -1064,8 +1064,12 @@ class LiteratureStore:
         return int(PassageDocument._get_collection().count_documents(filters))
 
     def paper_brief(self, key: str) -> dict[str, Any]:
-        """A stored paper's title, source file and tagger (``model_version``); {} if none."""
-        fields = ("title", "source", "model_version")
+        """A stored paper's title, source, tagger, word count and numbers; {} if none.
+
+        Keys: ``title``, ``source`` (its file), ``model_version`` (the tagger), ``words``
+        and ``numbers`` (:func:`~literature.text.numbers_digest`).
+        """
+        fields = ("title", "source", "model_version", "words", "numbers")
         found = PaperDocument._get_collection().find_one({"key": key}, dict.fromkeys(fields, 1))
         return {k: found.get(k) for k in fields} if found else {}
 

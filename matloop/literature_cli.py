@@ -261,13 +261,13 @@ def _print_matches(matched: list[StoredMatch]) -> None:
     A file read again from the same path is only counted: a folder ingested again would
     otherwise list every file. Another file is the surprise: a twin in another format,
     a copy, a text whose words are those of a stored one, or a near twin (a few words
-    more or fewer).
+    more or fewer); so is a paper with a DOI whose text changed, from any file.
     """
     from rich.markup import escape
 
     from matloop.cli import err
 
-    others = [match for match in matched if not match.same_file]
+    others = [match for match in matched if not match.same_file or match.differs]
     for match in others:
         err.print(f"[yellow]already there[/yellow] {escape(match.description)}", highlight=False)
     again = len(matched) - len(others)

@@ -57,6 +57,29 @@ def test_ingest_reports_bad_files_and_goes_on_then_adds_nothing(
     assert f"1/1 {tmp_path / 'a.txt'}: already there as sha256:" in " ".join(again.output.split())
 
 
+def test_a_paper_with_a_doi_whose_text_changed_is_named_not_silently_skipped(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    paper = tmp_path / "p.txt"
+    text = (
+        "Pnictide superconductors\n\ndoi: 10.1000/xyz123\n\nLaFeAsO becomes superconducting at {}."
+    )
+    paper.write_text(text.format("8.5 K"))
+    ingest = ["literature", "ingest", str(paper), "--no-embeddings"]
+    assert "1 papers stored" in cli.invoke(app, ingest).output
+    same = " ".join(cli.invoke(app, ingest).output.split())
+    assert "0 papers stored, 1 already there" in same and "differs" not in same
+    paper.write_text(text.format("9.4 K"))  # corrected in place: the same file, the same DOI
+    said = " ".join(cli.invoke(app, ingest).output.split())
+    assert "0 papers stored, 1 already there" in said
+    assert (
+        f"{paper} is stored paper doi:10.1000/xyz123 'Pnictide superconductors', read from "
+        f"{paper}; its text differs from the stored one's (other numbers or words), and it "
+        "was not read: to read this version, `matloop literature remove doi:10.1000/xyz123`"
+    ) in said
+
+
 def test_an_edited_paper_s_old_version_can_be_removed(cli: CliRunner, tmp_path: Path) -> None:
     paper = tmp_path / "lf.txt"
     paper.write_text("MgB2 superconductors\n\nMgB2 becomes superconducting at 39 K.")
