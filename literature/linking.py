@@ -3,17 +3,17 @@
 Rules: in a sentence that says "respectively" (or "resp.") and lists n >= 2 materials
 and n values of one property, the i-th value refers to the i-th material ("MgB2 and
 NbSe2 have Tc of 39 K and 7 K, respectively"; "39 K and 7 K for MgB2 and NbSe2,
-respectively"). Otherwise a Tc value refers to the material named right after it
-("[40 K] for [x ∼ 0.15]", "[42 K] ([y = 1.0])", "[32 K] for the [Pb-doped series]", "[48
-K] at [x = 0.2]": :data:`_RIGHT_AFTER`), so that "Tc rises from 40 K for x ∼ 0.15 to 70
-K for x ∼ 0.40" gives each value its own doping; else to the nearest material before it
-in its sentence, else the nearest one after it, else the last material of the two
-sentences before. Each rule carries, as its confidence, its precision on the gold links
-of SuperMat's training papers with gold entities (451 values linked to a material: the
-rules fire on 374 and are right on 336; ``benchmarks/linking.py`` measures it). The
-"respectively" rule fires on 18 of them, all right, where the nearest-material rules
-were right on 9; the material named right after a value is right on 36 of 38, where the
-rules without it were right on 18.
+respectively"). Otherwise a Tc value refers to the material named right after it ("[40
+K] for [x ∼ 0.15]", "[42 K] ([y = 1.0])", "[32 K] for the [Pb-doped series]", "[48 K] at
+[x = 0.2]", "the [39 K] of [MgB2]": :data:`_RIGHT_AFTER`), so that "Tc rises from 40 K
+for x ∼ 0.15 to 70 K for x ∼ 0.40" gives each value its own doping; else to the nearest
+material before it in its sentence, else the nearest one after it, else the last
+material of the two sentences before. Each rule carries, as its confidence, its
+precision on the gold links of SuperMat's training papers with gold entities (451 values
+linked to a material: the rules fire on 374 and are right on 336;
+``benchmarks/linking.py`` measures it). The "respectively" rule fires on 18 of them, all
+right, where the nearest-material rules were right on 9; the material named right after
+a value is right on 36 of 38, where the rules without it were right on 18.
 
 What the tagger missed does not send a value elsewhere. A formula-like word that no
 mention covers (:func:`formula_like`: "H3S", "NbN", "MoGe", "Nb3Ge"; not "GPa", "Tc",
@@ -322,11 +322,12 @@ _BESIDE = re.compile(
 
 # What joins a value to the material named right after it: "[40 K] for [x ∼ 0.15]", "[42
 # K] ([y = 1.0])", "[32 K] for the [Pb-doped series]", "[48 K] at [x = 0.2]", "[1 K] in
-# [CeRhIrIn5]": a unit the tagger left out, "(", "for", "in" or "at", and a few words
+# [CeRhIrIn5]", "lower than the [39 K] of [MgB2]": a unit the tagger left out, "(",
+# "for", "in", "at" or "of", and a few words
 # that name no other thing (an article, a sample noun), so that "[1.5 K] in contrast to
 # [MgB2]" is no such join.
 _RIGHT_AFTER = re.compile(
-    r"(?:\s*(?:m?K|°\s?[CF])(?![A-Za-z]))?\s*(?:\(\s*(?:(?:for|in|at)\s+)?|(?:for|in|at)\s+)"
+    r"(?:\s*(?:m?K|°\s?[CF])(?![A-Za-z]))?\s*(?:\(\s*(?:(?:for|in|at)\s+)?|(?:for|in|at|of)\s+)"
     r"(?:(?:the|a|an|both|all|each|our|this|these|those|its|their|pure|undoped|parent"
     r"|samples?|films?|crystals?|compounds?|series|phases?|compositions?|case|system|of"
     r"|with)\s+){0,3}",

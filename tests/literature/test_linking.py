@@ -538,6 +538,20 @@ def test_a_value_takes_the_material_named_right_after_it(
 
 
 @pytest.mark.parametrize(
+    "sentence",
+    [
+        "Nb3Ge has a Tc of 23 K, lower than the 39 K of MgB2.",
+        "The Tc of MgB2 is 39 K, higher than the 23 K of Nb3Ge.",
+    ],
+)
+def test_a_value_compared_with_another_material_s_is_that_material_s(sentence: str) -> None:
+    pieces = [("material", "Nb3Ge"), ("material", "MgB2"), ("tcValue", "39 K")]
+    links = link_values(found(sentence, *pieces, ("tcValue", "23 K")), {(0, 0): sentence})
+    assert {(x.material.text, x.value.text) for x in links} == {
+        ("Nb3Ge", "23 K"), ("MgB2", "39 K")}  # fmt: skip
+
+
+@pytest.mark.parametrize(
     ("sentence", "materials", "value", "expected"),
     [
         # other words between the value and the next material: no such join
