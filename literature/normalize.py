@@ -1262,17 +1262,23 @@ def _base_in_context(context: str, mention: str, variables: set[str]) -> Materia
 _BARE_NUMBER = re.compile(rf"\s*~?\s*(?P<value>{_NUMBER})\s*[,;)]?\s*")
 
 
-def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialName]:
+def resolve_doping(
+    mentions: Sequence[str], context: str = "", sentences: Sequence[str] = ()
+) -> list[MaterialName]:
     """Normalise the material mentions of one paragraph, in order, pairing doping values.
 
     A mention with variables (``"La2−xSrxCuO4"``, ``"La2−xSrxCuO4 (x = 0.15)"``)
     becomes the base; a later assignment-only mention (``"x = 0.10"``) or, after one,
     a bare number (``"0.15"``) is read as a value of the base's variable. Mentions the
-    sequence cannot place fall back on :func:`normalize_material` with ``context``.
+    sequence cannot place fall back on :func:`normalize_material` with their sentence,
+    then with ``context``: "LaO1-xFxFeAs with x = 0.11 ... Ba(Fe1-xCox)2As2 is 22 K for
+    x = 0.08" gives each formula its own sentence's x, where the paragraph's two are
+    ambiguous.
 
     Args:
         mentions: Material mentions in reading order.
         context: The paragraph they come from (optional).
+        sentences: Each mention's sentence, in the same order (optional).
 
     Returns:
         One :class:`MaterialName` per mention, in the same order.
@@ -1284,7 +1290,10 @@ def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialN
     results: list[MaterialName] = []
     base: MaterialName | None = None
     last: str | None = None  # the variable that the latest assignment gave a value to
-    for mention in mentions:
+    for i, mention in enumerate(mentions):
+        in_context = functools.partial(
+            _in_context, mention, sentences[i] if sentences else "", context
+        )
         own = normalize_material(mention)
         given = set(own.variables) - set(own.assumed)
         if own.template is not None:
@@ -1292,7 +1301,7 @@ def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialN
                 base, last = own, _single(given)
             # δ is assumed 0 only when no value is stated: "with δ = 0.4" in the paragraph wins
             open_ = _free(own) or own.assumed
-            results.append(normalize_material(mention, context) if open_ else own)
+            results.append(in_context() if open_ else own)
             continue
         bare = _BARE_NUMBER.fullmatch(_clean(mention))
         if base is not None and given and not own.is_class:
@@ -1304,8 +1313,17 @@ def resolve_doping(mentions: Sequence[str], context: str = "") -> list[MaterialN
         elif base is not None and bare and last in _template_variables(base):
             results.append(base.with_variables({str(last): float(bare["value"])}, mention))
             continue
-        results.append(normalize_material(mention, context))
+        results.append(in_context())
     return results
+
+
+def _in_context(mention: str, sentence: str, paragraph: str) -> MaterialName:
+    """``mention`` read with its sentence's doping values, else with its paragraph's."""
+    if sentence:
+        read = normalize_material(mention, sentence)
+        if read.formula is not None:
+            return read
+    return normalize_material(mention, paragraph)
 
 
 def _free(material: MaterialName) -> set[str]:

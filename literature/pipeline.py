@@ -137,8 +137,9 @@ def normalize_mentions(paper: Paper, mentions: Sequence[Mention]) -> list[Mentio
             materials[mention.section].append(index)
     result: list[Mention] = list(ordered)
     for section, indices in materials.items():
-        text = paper.sections[section].text
-        names = resolve_doping([ordered[i].text for i in indices], context=text)
+        text, of = paper.sections[section].text, paper.sections[section].sentence_text
+        sentences = [of(ordered[i].sentence) for i in indices]
+        names = resolve_doping([ordered[i].text for i in indices], text, sentences)
         for i, name in zip(indices, names, strict=True):
             result[i] = replace(ordered[i], normalized=_material_fields(name))
     for i, mention in enumerate(result):

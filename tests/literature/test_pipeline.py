@@ -118,6 +118,22 @@ def test_a_tc_below_absolute_zero_gives_no_record_and_is_counted() -> None:
     assert impossible(spread) and not impossible(replace(linked[0], property="kappa", value=-1))
 
 
+def test_two_doped_series_in_one_paragraph_take_each_its_own_sentence_s_x() -> None:
+    # the paragraph's x = 0.11 and x = 0.08 are ambiguous; each sentence's is not
+    text = (
+        "For LaO1-xFxFeAs with x = 0.11 we find Tc of 26 K. "
+        "The Tc of Ba(Fe1-xCox)2As2 is 22 K for x = 0.08."
+    )
+    pieces = [("material", "LaO1-xFxFeAs"), ("material", "Ba(Fe1-xCox)2As2")]
+    pieces += [("tcValue", "26 K"), ("tcValue", "22 K")]
+    paper = parse_paper(text.encode(), "series.txt")
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
+    assert [(r.formula, r.value) for r in extraction.records] == [
+        ("LaO0.89F0.11FeAs", 26.0),
+        ("BaFe1.84Co0.16As2", 22.0),
+    ]
+
+
 def test_a_tc_of_0_k_is_no_transition_and_gives_no_record() -> None:
     # "from 0 K (y = 0)": the y = 0 end does not superconduct; a prior would learn Tc 0
     text = "MgB2 superconducts at 39 K. Hg2Sr2YCu2O8 has Tc = 0 K. Nb3Ge has Tc of 0-23 K."
