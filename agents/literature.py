@@ -167,7 +167,9 @@ class IngestSummary:
             f"no record came out of {self.sentences} sentences: tagger {self.tagger} "
             f"{held_out}. If these papers state values, train a better tagger with "
             "`matloop literature train` or pick one with `--version` (`matloop model list "
-            f"--kind {kind}` lists each one's held-out F1)"
+            f"--kind {kind}` lists each one's held-out F1). The papers stored now are "
+            "skipped when ingested again: `matloop literature remove KEY` each first (the "
+            "keys: `matloop literature papers`)"
         )
 
     @property

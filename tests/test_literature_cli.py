@@ -166,6 +166,9 @@ def test_ingest_that_reads_sentences_but_makes_no_record_names_the_tagger_and_it
     assert "1 papers stored" in said and "0 new records" in said
     assert f"no record came out of 2 sentences: tagger {blind} scored tcValue F1 0.00" in said
     assert "`matloop literature train`" in said and "`--version`" in said
+    assert (
+        "The papers stored now are skipped when ingested again: `matloop literature remove" in said
+    )
     # a tagger that was never scored says so; one whose records come out gives no hint
     unscored = "tagger-supermat:" + "2" * 12
     (tmp_path / "b.txt").write_text("NbSe2 superconductors\n\nNbSe2 is superconducting at 7 K.")
