@@ -1666,7 +1666,12 @@ def evaluate_table(
         prediction.mean,
         prediction.std,
         _scores(data.y, prediction.mean, prediction.std),
-        tuple(_same_file_notes(sha256, stored, version, path)),
+        tuple(
+            _same_file_notes(sha256, stored, version, path)
+            or _trained_on_notes(
+                stored, data, model.kind, version, formula_column, structure_column
+            )
+        ),
     )
 
 
@@ -1734,6 +1739,42 @@ def _same_file_notes(sha256: str, stored: Mapping[str, Any], version: str, path:
             "its spread: its scores are optimistic"
         ]
     return []
+
+
+def _trained_on_notes(
+    stored: Mapping[str, Any],
+    data: LabelledData,
+    kind: str,
+    version: str,
+    formula_column: str,
+    structure_column: str | None,
+) -> list[str]:
+    """Say how many scored rows are materials the model was trained or validated on.
+
+    Read from its training and validation files where they are still on disk as they
+    were (their SHA-256 as stored) and read with these columns: a file of some of the
+    training rows is no held-out test, though it is not the training file.
+    """
+    files = [(stored.get("source"), "table:", stored.get("table_sha256"), "trained")]
+    files.append((stored.get("validation"), "file ", stored.get("val_table_sha256"), "validated"))
+    notes = []
+    for named, prefix, sha256, how in files:
+        if not (isinstance(named, str) and named.startswith(prefix) and sha256):
+            continue
+        seen = Path(named.removeprefix(prefix))
+        try:
+            if hashlib.sha256(seen.read_bytes()).hexdigest() != sha256:
+                continue  # changed since: what it held then is not known
+            read, _ = _read_rows(seen, stored["target"], formula_column, structure_column, kind)
+        except (OSError, KeyError, ValueError):  # gone, or read with other columns
+            continue
+        shared = _shared_materials(read, data, kind)
+        if shared:
+            notes.append(
+                f"{len(shared)} of the {len(data.y)} rows scored are materials of {seen}, "
+                f"which {version} was {how} on: their scores are not held out"
+            )
+    return notes
 
 
 def write_predictions(evaluation: Evaluation, path: str | Path) -> Path:

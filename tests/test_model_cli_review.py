@@ -90,6 +90,17 @@ def test_eval_scores_a_held_out_file_as_predict_predicts_it(
     assert f"is the file {version} was trained on: its scores are not held out" in one_line(
         trained_on.output
     )
+    assert "rows scored are materials of" not in one_line(result.output)  # none in common
+    part = tmp_path / "part.csv"  # three of the training rows, and a held-out one
+    part.write_text("".join((tmp_path / "salts.csv").read_text().splitlines(True)[:4]) + "BaO,3\n")
+    some = one_line(cli.invoke(app, ["model", "eval", version, str(part)]).output)
+    assert (
+        f"3 of the 4 rows scored are materials of {tmp_path / 'salts.csv'}, which {version} "
+        "was trained on: their scores are not held out"
+    ) in some
+    (tmp_path / "salts.csv").write_text("formula,k\n")  # changed since: no longer known
+    changed = one_line(cli.invoke(app, ["model", "eval", version, str(part)]).output)
+    assert "rows scored are materials of" not in changed
 
 
 def test_eval_writes_predictions_and_converts_a_declared_unit(
