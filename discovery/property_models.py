@@ -144,12 +144,23 @@ def _featurizer(kind: str) -> Any:
 
 
 def _inputs(kind: str, materials: Sequence[Material], where: str) -> Inputs:
-    """Model inputs of ``materials`` for a surrogate ``kind``."""
+    """Model inputs of ``materials`` for a surrogate ``kind``.
+
+    Raises:
+        TypeError: for one string, whose characters would each be read as a formula.
+        ValueError: naming ``where`` and the row of a material that cannot be read.
+    """
+    if isinstance(materials, str):
+        raise TypeError(
+            f"{where}: materials are a sequence of formulas or structures, not one string: "
+            f"[{materials!r}] for one material"
+        )
     if kind == "crystal-gnn":
         featurizer = _featurizer(kind)
         return featurizer.featurize(_structures(materials, where))
+    formulas = _formulas(materials, where)
     try:
-        compositions = Compositions.from_formulas(_formulas(materials, where), MAX_ELEMENTS)
+        compositions = Compositions.from_formulas(formulas, MAX_ELEMENTS)
     except ValueError as error:  # "row N: ..." -> "val row N: ..."
         raise ValueError(f"{where} {error}") from None
     if kind in ("gnn", "transformer"):

@@ -334,6 +334,10 @@ def test_bad_formula_in_predict_names_the_row(splits: dict) -> None:
     )  # fmt: skip
     with pytest.raises(ValueError, match=r"predict row 1: cannot read formula"):
         model.predict(["NaCl", "not a formula"])
+    with pytest.raises(TypeError, match=r"^predict: materials are a sequence .* \['CO'\]"):
+        model.predict("CO")  # read as a sequence, it would be C and O
+    with pytest.raises(ValueError, match=r"^predict row 1: expected a formula or structure"):
+        model.predict(["NaCl", 5])  # type: ignore[list-item]  # prefixed once, not twice
 
 
 @pytest.mark.parametrize("name", ["hyper_rows", "fit_iterations", "exact_gp_limit"])
