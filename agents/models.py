@@ -361,6 +361,19 @@ def _training_split(
     return train_rows, val_rows
 
 
+def settings_of(config: PropertyModelConfig) -> dict[str, Any]:
+    """What a model was trained with, as ``model show`` gives it back (``settings``).
+
+    A GP's kernel-fit sizes; a network's width and ensemble training settings (the
+    device and progress bars aside, which change no weights).
+    """
+    if config.kind == "gp":
+        names = ("hyper_rows", "fit_iterations", "exact_gp_limit")
+        return {"kind": config.kind, **{name: getattr(config, name) for name in names}}
+    training = {k: v for k, v in asdict(config.training).items() if k not in ("device", "progress")}
+    return {"kind": config.kind, "hidden": config.hidden, **training}
+
+
 def _config(kind: str, config: TrainingConfig | None, seed: int) -> PropertyModelConfig:
     if kind not in KINDS:
         raise ValueError(f"kind: unknown surrogate {kind!r}; choose from {list(KINDS)}")
@@ -413,7 +426,8 @@ def score(model: PropertyModel, prepared: PreparedTraining) -> TrainedModel:
         model,
         diagnostics,
         prepared.data_hash,
-        {**prepared.info, FIT_METRIC: prepared.fit},  # the version's part, as version() has it
+        # the version's part (fit), as version() has it; its settings, to be read back
+        {**prepared.info, "settings": settings_of(prepared.config), FIT_METRIC: prepared.fit},
         validation,
         prepared.notes,
     )

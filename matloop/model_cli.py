@@ -793,7 +793,9 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(f"{key}: {info[key] if info[key] is not None else '-'}", highlight=False)
     metrics = info["metrics"]
     for key, value in metrics.items():
-        if isinstance(value, list | dict):
+        if isinstance(value, dict) and all(_scalar(v) for v in value.values()):
+            value = ", ".join(f"{k}={_number(v)}" for k, v in value.items())  # settings
+        elif isinstance(value, list | dict):
             value = f"({len(value)} entries; --json shows them)"
         shown = _number(value)
         if key == "val_mae" and type(metrics.get("n_val")) is int:  # the rows it rests on
@@ -804,6 +806,10 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
     for note in notes:
         if note is not None:
             console.print(f"note: {note}", highlight=False)
+
+
+def _scalar(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
 
 
 def _refuse_tables(version: str, materials: list[str]) -> None:

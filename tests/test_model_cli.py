@@ -76,8 +76,12 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
     info = json.loads(shown.output)
     assert info["featurizer_version"].startswith("composition:")
     assert info["weights_bytes"] > 0 and len(info["metrics"]["members"]) == 1
+    settings = info["metrics"]["settings"]  # what it was trained with, read back
+    assert settings["kind"] == "ensemble" and settings["n_members"] == 1
+    assert {"epochs", "patience", "batch_size", "weight_decay", "loss", "beta"} <= set(settings)
     text = cli.invoke(app, ["model", "show", version])
     assert "val_coverage_95" in text.output and "featurizer_version" in text.output
+    assert "settings: kind=ensemble, hidden=" in text.output and "n_members=1" in text.output
     assert "were used for model selection and are optimistic" in " ".join(text.output.split())
 
     predicted = cli.invoke(app, ["model", "predict", version, "NaCl", "NaN", "--json"])

@@ -839,6 +839,8 @@ def test_a_composition_campaign_trains_on_its_measured_formulas(
     assert {k: v for k, v in trained.info.items() if k not in lineage} == {
         "target": "a", "source": "campaign:salts", "unit": None,
         "validation": "random 0.1 (seed 0)", "fit": {"code": fitting_code()},
+        "settings": {"kind": "gp", "hyper_rows": 1000, "fit_iterations": 200,
+                     "exact_gp_limit": 8000},
     }  # fmt: skip
     assert trained.model.metrics["n_train"] + trained.model.metrics["n_val"] == 6
     measured = {t.parameters["Na"] for t in store.trials("salts")}
