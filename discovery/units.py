@@ -34,9 +34,21 @@ OPAQUE = re.compile(
 _BARE_POWER = re.compile(r"(?<=[A-Za-z])([23])\b")
 
 
+#: The longest unit label read (``kg*m**2/(s**3*A)`` is 16 characters).
+MAX_UNIT_LENGTH = 64
+# What pint would compute at full precision, holding the interpreter meanwhile: a number
+# raised to a power ("9**9**8", "(9)^99"), or a number of more than six digits.
+_COSTLY = re.compile(r"[\d.]\s*\)*\s*(\*\*|\^)|\d{7}")
+
+
 def _parsed(label: str) -> Any | None:
-    """The unit pint reads in ``label``, or None (unknown, or :data:`OPAQUE`)."""
-    if OPAQUE.fullmatch(label.strip()):
+    """The unit pint reads in ``label``, or None (unknown, :data:`OPAQUE`, or costly).
+
+    A label longer than :data:`MAX_UNIT_LENGTH`, or one with arithmetic that no unit
+    needs (:data:`_COSTLY`), is read as no unit before pint sees it: an instrument's
+    ``"9**9**8"`` would otherwise hold every request of the server for minutes.
+    """
+    if OPAQUE.fullmatch(label.strip()) or len(label) > MAX_UNIT_LENGTH or _COSTLY.search(label):
         return None
     try:  # pint's parser raises many kinds of error
         return registry().parse_units(_BARE_POWER.sub(r"^\1", label))

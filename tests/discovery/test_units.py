@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from discovery.units import SIGNIFICANT_DIGITS, convert, significant
+from discovery import units
+from discovery.units import SIGNIFICANT_DIGITS, convert, convertible, significant
 
 
 def test_a_conversion_leaves_no_floating_point_noise() -> None:
@@ -37,3 +38,21 @@ def test_significant_rounds_to_twelve_digits(value: float, expected: float) -> N
 
 def test_significant_leaves_infinities_and_nan() -> None:
     assert significant(math.inf) == math.inf and math.isnan(significant(math.nan))
+
+
+@pytest.mark.parametrize(
+    "label", ["9**9**8", "(9)^99", "(9**99)**99", "10**10**10 m", "1234567 m", "m" * 65]
+)
+def test_a_unit_pint_would_compute_for_minutes_is_no_unit_and_never_reaches_it(
+    label: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def pint_reached() -> None:
+        raise AssertionError(f"{label!r} reached pint")  # which would hold every request
+
+    monkeypatch.setattr(units, "registry", pint_reached)
+    assert not convertible(label)
+
+
+@pytest.mark.parametrize("label", ["kg*m**2/s**2", "(m/s)**2", "K^-1", "g/cm^3", "mA/cm2"])
+def test_powers_of_units_still_read(label: str) -> None:
+    assert convertible(label)
