@@ -291,6 +291,16 @@ def test_single_result_heartbeat_fail_and_cancel(api: TestClient) -> None:
         ({"trial_id": "T", "values": {}}, 422, "missing objective"),
         ({"trial_id": "T", "values": {"degradation": 1.0}, "extra": 1}, 422, "extra"),
         ({"results": []}, 422, "results"),
+        # another trial's default key, taken first, would block that trial's own result
+        (
+            {
+                "trial_id": "T",
+                "values": {"degradation": 1.0},
+                "idempotency_key": f"xrd-2:{'a' * 24}",
+            },
+            422,
+            "has the form of the default key of trial aaaaaaaaaaaaaaaaaaaaaaaa",
+        ),
     ],
 )
 def test_bad_results_get_a_clear_4xx_and_store_nothing(
