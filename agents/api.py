@@ -165,21 +165,27 @@ class Body(BaseModel):
 
 
 def _lone_surrogate(data: Any, path: str) -> str | None:
-    """The path of the first key or string in ``data`` holding a lone surrogate, or None."""
-    if isinstance(data, str):
-        return path if _SURROGATE.search(data) else None
-    items: list[tuple[Any, Any]] = []
-    if isinstance(data, dict):
-        items = list(data.items())
-    elif isinstance(data, list | tuple):
-        items = list(enumerate(data))
-    for key, value in items:
-        where = f"{path}.{key}" if path else str(key)
+    """The path of the first key or string in ``data`` holding a lone surrogate, or None.
+
+    Walked with a stack of its own, not by recursion: a body nested as deep as the JSON
+    reader takes would otherwise end in a RecursionError (a 500).
+    """
+    stack: list[tuple[Any, Any, str]] = [(None, data, path)]
+    while stack:
+        key, item, where = stack.pop()
         if isinstance(key, str) and _SURROGATE.search(key):
             return where
-        found = _lone_surrogate(value, where)
-        if found is not None:
-            return found
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where
+            continue
+        items: list[tuple[Any, Any]] = []
+        if isinstance(item, dict):
+            items = list(item.items())
+        elif isinstance(item, list | tuple):
+            items = list(enumerate(item))
+        for inner, value in reversed(items):  # reversed: popped in reading order
+            stack.append((inner, value, f"{where}.{inner}" if where else str(inner)))
     return None
 
 

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import re
+import sys
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -1527,3 +1528,12 @@ def test_a_body_nested_too_deeply_is_a_400_saying_so(api: TestClient) -> None:
     )
     assert answer.status_code == 400, answer.text
     assert answer.json()["detail"] == "body: JSON nested too deeply to read"
+
+
+def test_the_unicode_check_walks_a_body_deeper_than_python_recurses() -> None:
+    # the server's threads recurse less deep than tests do: a body of depth 950 was a 500
+    deep: list[Any] = []
+    for _ in range(5 * sys.getrecursionlimit()):
+        deep = [deep]
+    assert agents.api._lone_surrogate({"a": deep}, "") is None
+    assert agents.api._lone_surrogate({"a": [deep, "x\ud800"]}, "") == "a.1"
