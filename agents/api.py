@@ -70,6 +70,7 @@ from agents.pools import (
 )
 from agents.serialize import (
     DuplicateKeyError,
+    as_seen_by,
     campaign_summary_json,
     csv_cells,
     material_json,
@@ -1378,7 +1379,7 @@ class Service:
         return status_json(agent.status()) | {"notes": unknown_unit_notes(declared)}
 
     @access("read")
-    def show_campaign(self, name: str) -> dict[str, Any]:
+    def show_campaign(self, name: str, principal: Caller) -> dict[str, Any]:
         """A campaign's progress: trial counts, best result, best-so-far, EF/AF.
 
         ``metrics_history`` holds the live metrics recorded after each stored batch;
@@ -1392,10 +1393,14 @@ class Service:
         `min_elements`, `charge_balanced`, `grid` (null for substitutions),
         `substitute_from` (the known formulas, as read), `threshold` (the smallest
         substitution probability kept) and `known_left_out` (known compositions the
-        rules allow that the pool leaves out); null for other pools.
+        rules allow that the pool leaves out); null for other pools. An instrument's
+        token (one limited to its campaigns) gets the pool file's name as `source`, not
+        its path on the server.
         """
         agent = self.agent(name)
-        return status_json(agent.status()) | {"metrics_history": agent.metrics_history()}
+        status = agent.status()
+        status = replace(status, campaign=as_seen_by(status.campaign, principal.reads(None)))
+        return status_json(status) | {"metrics_history": agent.metrics_history()}
 
     @access("admin")
     def close_campaign(self, name: str) -> dict[str, Any]:

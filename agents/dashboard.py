@@ -40,7 +40,7 @@ import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
@@ -65,6 +65,7 @@ from agents.campaign import (
     pareto_front,
     trial_strategy,
 )
+from agents.serialize import as_seen_by
 from db import CampaignNotFoundError
 from db.campaigns import CLOSED
 from db.documents import utcnow
@@ -1509,6 +1510,7 @@ class Dashboard:
         store = self.service.store
         names = None if principal.reads(None) else principal.campaigns  # an instrument's own
         statuses = [self.service.agent(c.name).status() for c in store.campaigns(names=names)]
+        statuses = [replace(s, campaign=as_seen_by(s.campaign, names is None)) for s in statuses]
         if statuses:
             counts = "".join(
                 f'<th class="n" title="{esc(meaning)}">{esc(label)}</th>'
@@ -1546,7 +1548,7 @@ class Dashboard:
                 404, "Not found", f"There is no campaign named {name!r}."
             ) from None
         store = self.service.store
-        campaign = agent.campaign
+        campaign = as_seen_by(agent.campaign, principal.reads(None))
         objective = campaign.objectives[0]
         trials = store.trials(name)
         observed = agent.observations(trials)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
+from pathlib import PurePath
 from typing import Any
 
 from agents.campaign import CampaignStatus, Observation
@@ -84,6 +85,17 @@ def observation_json(observation: Observation, space: SearchSpace) -> dict[str, 
         "trial": trial_json(observation.trial, space),
         "values": observation.measurement.values,
     }
+
+
+def as_seen_by(campaign: Campaign, reads_all: bool) -> Campaign:
+    """``campaign`` as a caller sees it.
+
+    A token limited to its own campaigns (an instrument's) gets the pool file's name as
+    its ``source``, not where the file lies on the server.
+    """
+    if reads_all or campaign.source is None:
+        return campaign
+    return replace(campaign, source=PurePath(campaign.source).name)
 
 
 def status_json(status: CampaignStatus) -> dict[str, Any]:

@@ -271,3 +271,6 @@ def test_an_instrument_token_reads_its_own_campaigns_alone(
     assert len(api.get("/api/v1/campaigns", headers=researcher).json()) == 2
     assert api.get(f"/api/v1/campaigns/{other}/trials", headers=researcher).status_code == 200
     assert api.get("/api/v1/materials", headers=researcher).status_code == 200
+    # where the pool file lies on the server is no lab PC's business: its name alone
+    assert api.get(CAMPAIGN, headers=robot).json()["source"] == "photo_pce10"
+    assert api.get(CAMPAIGN, headers=researcher).json()["source"] == photo_pce10_dataset.source

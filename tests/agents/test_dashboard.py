@@ -10,6 +10,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -773,7 +774,11 @@ def test_an_instrument_signed_in_sees_its_own_campaigns_alone(
     assert signed.status_code == 303, signed.text
     index = client.get("/dashboard")
     assert "photo-pce10" in index.text and "another-group" not in index.text
-    assert client.get("/dashboard/campaigns/photo-pce10").status_code == 200
+    page = client.get("/dashboard/campaigns/photo-pce10")
+    assert page.status_code == 200
+    where = str(Path(photo_pce10_dataset.source).parent)  # the server's folders: not shown
+    assert where not in index.text and where not in page.text
+    assert "photo_pce10" in index.text and "source photo_pce10" in page.text
     for page in ("/dashboard/campaigns/another-group", "/dashboard/literature"):
         refused = client.get(page)
         assert refused.status_code == 403, page
