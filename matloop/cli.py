@@ -31,7 +31,7 @@ from matloop.flows_cli import flows_app
 from matloop.lineage_cli import lineage_app
 from matloop.literature_cli import literature_app
 from matloop.model_cli import model_app
-from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params
+from matloop.pool_options import CompositionColumn, FromCsv, FromOlympus, Objectives, Params, Seed
 from matloop.settings import Settings
 
 if TYPE_CHECKING:
@@ -470,7 +470,7 @@ def campaign_create(
     ] = None,
     initial: Annotated[int, typer.Option(help="Random experiments before the model.")] = 10,
     batch: Annotated[int, typer.Option(help="Experiments per round.")] = 4,
-    seed: int = 0,
+    seed: Seed = 0,
     budget: Annotated[
         int | None,
         typer.Option(

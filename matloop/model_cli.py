@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from matloop.pool_options import Seed
+
 if TYPE_CHECKING:  # torch and pymatgen load only when a command runs
     from agents.models import Evaluation, PreparedTraining
     from discovery.policy import PolicyTrainingConfig, TrainingPool
@@ -320,7 +322,7 @@ def model_train(
     batch_size: Annotated[
         int | None, typer.Option(min=1, help="Samples a step (not gp; 128).")
     ] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     plots: Annotated[
         Path | None, typer.Option(help="Folder for parity and calibration PNGs.")
     ] = None,
@@ -467,7 +469,7 @@ def model_train(
 def model_train_policy(
     iterations: Annotated[int, typer.Option(help="Policy-gradient updates.")] = 400,
     horizon: Annotated[int, typer.Option(help="Experiments per training episode.")] = 30,
-    seed: int = 0,
+    seed: Seed = 0,
     pool: Annotated[
         list[str] | None,
         typer.Option(

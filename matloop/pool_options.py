@@ -1,4 +1,8 @@
-"""Options that read a measured table as a pool, shared by ``campaign create`` and ``backtest``."""
+"""Options shared by commands: a table read as a pool, and a seed.
+
+The pool options are ``campaign create``'s and ``backtest``'s; the seed is also
+``model train``'s.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+
+from discovery.domain import MAX_SEED
 
 FromCsv = Annotated[Path | None, typer.Option(help="CSV table of measured points (a pool).")]
 FromOlympus = Annotated[
@@ -24,4 +30,9 @@ CompositionColumn = Annotated[
     typer.Option(help="Formula column of --from-csv: candidates become compositions."),
 ]
 
-__all__ = ["CompositionColumn", "FromCsv", "FromOlympus", "Objectives", "Params"]
+#: A seed, named in its errors ("--seed: -1 is not in the range ..."), as the API bounds it.
+Seed = Annotated[
+    int, typer.Option(min=0, max=MAX_SEED, help="Random seed: the same seed, the same run.")
+]
+
+__all__ = ["CompositionColumn", "FromCsv", "FromOlympus", "Objectives", "Params", "Seed"]

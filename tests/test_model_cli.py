@@ -637,3 +637,21 @@ def test_records_train_on_the_records_at_least_min_confidence_sure(cli: CliRunne
     )
     assert elsewhere.exit_code == 1
     assert "--min-confidence: applies to --records only, not --data" in elsewhere.output
+
+
+@pytest.mark.parametrize("seed", ["-1", "99999999999999999999"])
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["model", "train", "--data", "x.csv", "--target", "k"],
+        ["model", "train-policy"],
+        ["campaign", "create", "c", "--from-olympus", "photo_pce10"],
+    ],
+)
+def test_a_seed_out_of_range_is_refused_naming_it(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str], seed: str
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    bad = cli.invoke(app, [*command, f"--seed={seed}"])
+    assert bad.exit_code == 2 and "Invalid value for '--seed'" in bad.output, bad.output
+    assert ModelRecord.objects.count() == 0
