@@ -700,7 +700,21 @@ def _merge_repeats(
             f"{path}: {repeats} row(s) repeat an earlier composition; each composition's "
             "targets were averaged into one row"
         )
-    return _merged(data, groups), [note]
+    return _merged(data, groups), [note + _widest_spread(data, groups)]
+
+
+def _widest_spread(data: LabelledData, groups: Sequence[Sequence[int]]) -> str:
+    """The repeated material whose rows' targets differ most, in words (a typo shows)."""
+    repeated = [list(rows) for rows in groups if len(rows) > 1]
+    rows = max(repeated, key=lambda g: float(np.ptp(data.y[g])))
+    low, high = float(data.y[rows].min()), float(data.y[rows].max())
+    if low == high:
+        return " (each one's rows agree)"
+    where = ", ".join(str(data.rows[i]) for i in rows[:5]) + (", ..." if len(rows) > 5 else "")
+    return (
+        f"; the widest spread: {data.labels[rows[0]]!r} (data rows {where}) from {low:.4g} "
+        f"to {high:.4g}"
+    )
 
 
 def read_table(

@@ -338,7 +338,7 @@ def test_one_crystal_written_twice_is_one_row_for_a_crystal_model(tmp_path: Path
     assert prepared.notes == (
         f"{path}: 2 row(s) repeat an earlier structure (matched by pymatgen's "
         "StructureMatcher: shifts and supercells, not strain); each structure's targets "
-        "were averaged into one row",
+        "were averaged into one row; the widest spread: 'NaCl' (data rows 1, 8, 9) from 1 to 9",
     )
 
 
@@ -376,7 +376,7 @@ def test_copies_of_compositions_cannot_leak_into_the_validation_split(
     assert original.notes == ()
     assert merged.notes == (
         f"{copies}: 40 row(s) repeat an earlier composition; each composition's targets "
-        "were averaged into one row",
+        "were averaged into one row (each one's rows agree)",
     )
 
 
