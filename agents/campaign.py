@@ -754,6 +754,8 @@ class CampaignAgent:
         if plan.model is not None:  # registered as the model it is, with its training set
             trained_on = [str(o.trial.id) for o in observed]
             model = described(plan.model, fit_settings(planner, seed), trained_on)
+            modelled = ", ".join(self.campaign.outcome_names)  # what `model list` names
+            model = replace(model, metrics={**model.metrics, "objective": modelled})
             version = self.store.save_model(self.name, model)
         batch = batch_name(batches)
         new = []

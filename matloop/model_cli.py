@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -696,6 +696,8 @@ def _size_and_score(row: dict[str, Any], episodes: int | None) -> tuple[str, str
         return f"{'-' if sentences is None else sentences}{TAGGER_MARK}", _tagger_score(m)
     n_train, n_val = m.get("n_train"), m.get("n_val")
     score = _number(m.get("val_mae", m.get("cv_mae")))
+    if score != "-" and m.get("unit"):  # models of GPa and of eV side by side
+        score = f"{score} {m['unit']}"
     if "val_mae" in m and type(n_val) is int:  # how many rows the MAE rests on
         score = f"{score} (n={n_val})"
     return ("" if n_train is None else str(n_train)), score
@@ -719,6 +721,9 @@ def _models_table(rows: list[dict[str, Any]], wide: bool) -> Any:
         m = row["metrics"]
         created = (row["created_at"] or "")[: 16 if wide else 10].replace("T", " ")
         target = str(m.get("target") or m.get("objective") or "")
+        source = str(m.get("source") or "")
+        if source.startswith("table:"):  # which file: models of one column name told apart
+            target += f" ({PurePath(source.removeprefix('table:')).name})"
         named = (row["kind"], row["campaign"] or "", target) if wide else (target,)
         table.add_row(row["version"], *named, size, score, created)
     return table

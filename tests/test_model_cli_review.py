@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from db.documents import ModelRecord
-from discovery.domain import ModelArtifact
+from discovery.domain import Measurement, ModelArtifact
 from matloop.cli import app
 from tests.test_model_cli import SALTS, registered, salts_csv
 
@@ -275,6 +275,34 @@ def test_property_kinds_are_the_property_models(cli: CliRunner) -> None:
     from matloop.model_cli import PROPERTY_KINDS
 
     assert set(PROPERTY_KINDS) == set(KINDS)  # written out: `model list` loads no torch
+
+
+def test_model_list_tells_models_apart_by_file_unit_and_objective(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agents import CampaignAgent
+    from db import CampaignStore
+    from discovery.datasets import load_csv
+    from discovery.domain import CampaignSettings, Direction
+
+    monkeypatch.setenv("COLUMNS", "200")
+    fake_property_model(1, unit="GPa", source=f"table:{tmp_path / 'moduli.csv'}")
+    fake_property_model(2, unit="eV")
+    table = cli.invoke(app, ["model", "list"]).output
+    (gpa,) = [line for line in table.splitlines() if "moduli.csv" in line]
+    assert "k (moduli.csv)" in gpa and "0.5 GPa (n=1)" in gpa
+    assert "0.5 eV (n=1)" in table
+    pool = load_csv(salts_csv(tmp_path / "pool.csv", SALTS), [("k", Direction.MAXIMIZE)],
+                    composition="formula")  # fmt: skip
+    settings = CampaignSettings("gp", initial=4, batch_size=1)
+    agent = CampaignAgent.from_dataset(CampaignStore(), "salts", pool, settings)
+    for _ in range(5):  # four random, then the model's: its surrogate is registered
+        [trial] = agent.propose(1)
+        agent.observe([Measurement(trial.id, {"k": float(len(trial.id))}, f"m:{trial.id}")])
+    [surrogate] = json.loads(
+        cli.invoke(app, ["model", "list", "--campaign", "salts", "--json"]).output
+    )
+    assert surrogate["metrics"]["objective"] == "k"  # the column a campaign's model names
 
 
 def test_model_list_fits_80_columns(
