@@ -19,6 +19,9 @@ model in the registry (weights in GridFS) under ``model:{kind}:{hash[:12]}``,
 reads it back. :func:`evaluate_table` scores a registered model on a held-out table.
 
 Example:
+    >>> from db import connect
+    >>> from matloop.settings import Settings
+    >>> connect(Settings().uri)  # the registry is in the database
     >>> trained = train_from_table("bulk.csv", "target", "ensemble")
     >>> version = register(trained.model, trained.diagnostics, trained.data_hash, trained.info)
     >>> load_property_model(version).predict(["NaCl"]).mean
@@ -438,6 +441,8 @@ def score(model: PropertyModel, prepared: PreparedTraining) -> TrainedModel:
 
 def _read_text_csv(path: Path) -> tuple[pd.DataFrame, str]:
     """The table's cells as text, and the SHA-256 of the very bytes they were read from."""
+    if path.is_dir():
+        raise ValueError(f"{path}: a folder, not a CSV file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: not found")
     content = path.read_bytes()  # read once: the digest is of what was parsed
@@ -881,7 +886,8 @@ def prepare_table(
     Args:
         path: Training CSV (header row; one material per row).
         target: Target column (finite numbers, in the target's units).
-        kind: Surrogate family: ``gp``, ``ensemble``, ``gnn`` or ``crystal-gnn``.
+        kind: Surrogate family (:data:`discovery.property_models.KINDS`): ``gp``,
+            ``ensemble``, ``gnn``, ``transformer``, ``hybrid`` or ``crystal-gnn``.
         formula_column: Column of formulas (composition models).
         structure_column: Column of CIF text or CIF file paths (relative to the CSV);
             required by ``crystal-gnn``, and read as compositions by the other kinds.

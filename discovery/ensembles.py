@@ -139,6 +139,8 @@ class TrainingConfig:
             raise ValueError(f"lr must be > 0, got {self.lr}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
+        if not 0.0 <= self.beta <= 1.0:  # beta-NLL: 0 is the Gaussian NLL, 1 the MSE's gradient
+            raise ValueError(f"beta must lie in [0, 1], got {self.beta}")
 
 
 @dataclass

@@ -118,6 +118,7 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
             "--val-fraction: must lie strictly between 0 and 1",
         ),
         (["model", "train", "--data", "nowhere.csv", "--target", "k"], "nowhere.csv: not found"),
+        (["model", "train", "--data", "tests", "--target", "k"], "tests: a folder, not a CSV file"),
         (["model", "train", "--campaign", "ghost"], "no campaign named 'ghost'"),
         (["model", "train", "--records", "tc", "--kind", "gp"], "property 'tc': 0 material(s)"),
         (

@@ -107,6 +107,8 @@ def test_recalibration_scale_empty_is_one() -> None:
         ({"batch_size": 0}, "batch_size must be >= 1"),
         ({"lr": 0.0}, "lr must be > 0"),
         ({"loss": "mse"}, "loss must be one of"),
+        ({"beta": -3.0}, "beta must lie in"),
+        ({"beta": 1.5}, "beta must lie in"),
     ],
 )
 def test_training_config_rejects_bad_values(changes: dict[str, object], message: str) -> None:
