@@ -1343,6 +1343,11 @@ def prepare_records(
     if kind == "crystal-gnn":
         raise ValueError("kind: crystal-gnn needs structures; literature records have none")
     data, notes, data_unit, record_ids, papers = records_data(store, property, min_confidence, unit)
+    if not len(data) and not notes:  # nothing read, nothing skipped: nothing stored
+        raise ValueError(
+            f"property {property!r}: no records are stored; `matloop literature ingest PATHS` "
+            "reads papers into records"
+        )
     if len(data) < MIN_SAMPLES + 1:  # one more for the validation split
         skipped = f" ({'; '.join(notes)})" if notes else ""
         raise ValueError(

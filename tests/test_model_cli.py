@@ -120,7 +120,7 @@ def test_train_list_show_predict_end_to_end(cli: CliRunner, bulk_csv: Path, tmp_
         (["model", "train", "--data", "nowhere.csv", "--target", "k"], "nowhere.csv: not found"),
         (["model", "train", "--data", "tests", "--target", "k"], "tests: a folder, not a CSV file"),
         (["model", "train", "--campaign", "ghost"], "no campaign named 'ghost'"),
-        (["model", "train", "--records", "tc", "--kind", "gp"], "property 'tc': 0 material(s)"),
+        (["model", "train", "--records", "tc", "--kind", "gp"], "'tc': no records are stored"),
         (
             ["model", "train", "--records", "band_gap"],
             "--records: 'band_gap' is not a record property; use tc",
