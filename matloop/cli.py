@@ -1220,11 +1220,12 @@ def _print_trials(agent: Any, trials: Sequence[Any], as_json: bool) -> None:
     # model version, the pool row, a composition's fractions, which the formula says):
     # with them the ids and parameters were cut to '6b…' on an 80-column terminal.
     hidden = {"model_version", "candidate", *(element_fractions(agent.campaign.space) or [])}
-    columns = [c for c in rows[0] if c not in hidden]
+    said = {c for row in rows for c, v in row.items() if v is not None}  # a random trial's
+    columns = [c for c in rows[0] if c not in hidden and c in said]  # acquisition: none
     table = Table()
     for column in columns:
         whole = column in ("trial_id", "formula")  # to copy into `observe`, never cut
-        table.add_column(escape(column), no_wrap=whole)
+        table.add_column(escape(column), no_wrap=whole, overflow="fold")  # the rest wraps
     for row in rows:
         table.add_row(*(_fmt(row[c]) for c in columns))
     console.print(table)

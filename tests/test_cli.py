@@ -75,6 +75,17 @@ def test_a_campaign_names_the_sha256_of_the_pool_file_it_was_read_from(
     assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["source_sha256"] == digest
 
 
+def test_trials_handed_out_read_whole_in_80_columns(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # a log, a pipe: rich's width off a terminal
+    _ok(cli, "campaign", "create", "opv", "--from-olympus", "photo_pce10")
+    table = _ok(cli, "campaign", "claim", "opv", "-n", "2")
+    assert "…" not in table and "acquisition_value" not in table  # none for a random trial
+    rows = [line for line in table.splitlines() if "b0000" in line]
+    assert len(rows) == 2 and all("random" in row for row in rows)
+
+
 def test_observe_from_a_json_file_refuses_a_key_given_twice(cli: CliRunner, tmp_path: Path) -> None:
     pool = tmp_path / "pool.csv"
     pool.write_text("x,degradation\n0.1,1.0\n0.2,2.0\n")
