@@ -37,8 +37,9 @@ _BARE_POWER = re.compile(r"(?<=[A-Za-z])([23])\b")
 #: The longest unit label read (``kg*m**2/(s**3*A)`` is 16 characters).
 MAX_UNIT_LENGTH = 64
 # What pint would compute at full precision, holding the interpreter meanwhile: a number
-# raised to a power ("9**9**8", "(9)^99"), or a number of more than six digits.
-_COSTLY = re.compile(r"[\d.]\s*\)*\s*(\*\*|\^)|\d{7}")
+# raised to a power ("9**9**8", "( (9) )^99"), an exponent that is an expression
+# ("m**(9**99)"; "m**(-1)" is one number), or a number of more than six digits.
+_COSTLY = re.compile(r"[\d.][\s)]*(\*\*|\^)|(\*\*|\^)\s*\((?!\s*[-+]?\d{1,2}\s*\))|\d{7}")
 
 
 def _parsed(label: str) -> Any | None:

@@ -1321,8 +1321,8 @@ def _in_context(mention: str, sentence: str, paragraph: str) -> MaterialName:
     """``mention`` read with its sentence's doping values, else with its paragraph's."""
     if sentence:
         read = normalize_material(mention, sentence)
-        if read.formula is not None:
-            return read
+        if read.formula is not None and not read.assumed:  # δ = 0 by default: the paragraph
+            return read  # may state it ("with δ = 0.4" wins)
     return normalize_material(mention, paragraph)
 
 
@@ -1614,8 +1614,15 @@ def _prepare(text: str, physical: bool) -> str:
     text = _SPLIT_NEGATIVE_POWER.sub(_join_negative_power, text)
     text = re.sub(r"\+\s*/?\s*-", "±", text)
     text = re.sub(r"(?<=\d)\s*\.\s+(?=\d)|(?<=\d)\s+\.\s*(?=\d)", ".", text)  # "1 . 5"
-    # "1.2 × 10^2", "1.2x10 2", "1.2·10^2" (a middle dot or dot operator): 1.2e2
-    text = re.sub(r"(?<=\d)\s*[×xX*·⋅∙]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
+    # "1.2 × 10^2", "1.2x10 2": 1.2e2; with a middle dot (or a dot operator) only where
+    # the power is set off ("1.2·10^2", "2 · 10-3"): "9·105 K" is a decimal point, 9.105 K
+    text = re.sub(r"(?<=\d)\s*[×xX*]\s*10\s*\^?\s*(?P<e>[-+]?\d{1,3})(?!\d)", r"e\g<e>", text)
+    text = re.sub(
+        r"(?<=\d)\s*[·⋅∙]\s*10\s*(?:\^\s*|(?=[-+])|\s+)(?P<e>[-+]?\d{1,3})(?!\d)",
+        r"e\g<e>",
+        text,
+    )
+    text = re.sub(r"(?<=\d)[·⋅∙](?=\d)", ".", text)
     # A bare power of ten with its caret, "10^3": 1e3, not 10. Without the caret "10 5"
     # may as well be 105 split by a PDF, so it is left to the rules below.
     text = re.sub(r"(?<![\d.,])10\s*\^\s*([-+]?\d{1,3})(?![\d.,])", r"1e\1", text)
@@ -2066,7 +2073,11 @@ def _quantity(reading: _Reading, convert: Any, unit: str, text: str) -> Quantity
     low, high = convert(reading.low), convert(reading.high)
     uncertainty = None
     if reading.uncertainty is not None:  # a difference: offsets (°C) cancel
-        uncertainty = abs(convert(reading.low + reading.uncertainty) - low)
+        difference = abs(convert(reading.low + reading.uncertainty) - low)
+        # its float noise is the value's (14.5 + 1e-4 - 14.5): rounded at the value's digits
+        uncertainty = (
+            round(difference, 11 - math.floor(math.log10(abs(low)))) if low else difference
+        )
     values = [low, high, *([uncertainty] if uncertainty is not None else [])]
     if not all(math.isfinite(v) for v in values):
         return None

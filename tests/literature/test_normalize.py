@@ -384,6 +384,8 @@ def test_generated_formulas_round_trip(elements: list[str], data: st.DataObject)
         ("1.2 × 10 3", None, 1200.0, 1200.0, 1200.0, None, "", "="),
         ("1.2·10^2 K", "temperature", 120.0, 120.0, 120.0, None, "K", "="),  # a middle dot
         ("2 ⋅ 10−3 K", "temperature", 0.002, 0.002, 0.002, None, "K", "="),  # dot operator
+        ("9·105 K", "temperature", 9.105, 9.105, 9.105, None, "K", "="),  # a decimal point
+        ("14.5 ± 0.0001 K", "temperature", 14.5, 14.5, 14.5, 0.0001, "K", "="),  # no noise
         ("1x10-5 M", None, 1e-5, 1e-5, 1e-5, None, "M", "="),
         ("5 h", None, 5.0, 5.0, 5.0, None, "h", "="),
         ("800 °C", None, 800.0, 800.0, 800.0, None, "°C", "="),

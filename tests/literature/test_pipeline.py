@@ -134,6 +134,14 @@ def test_two_doped_series_in_one_paragraph_take_each_its_own_sentence_s_x() -> N
     ]
 
 
+def test_a_delta_the_paragraph_states_wins_over_its_sentence_s_default() -> None:
+    text = "Our films all have δ = 0.4. The film of YBa2Cu3O7−δ shows Tc of 60 K."
+    pieces = [("material", "YBa2Cu3O7−δ"), ("tcValue", "60 K")]
+    paper = parse_paper(text.encode(), "delta.txt")
+    extraction = Extractor(SpansOf(pieces), "tagger-test:0").extract(paper)  # type: ignore[arg-type]
+    assert [r.formula for r in extraction.records] == ["YBa2Cu3O6.6"]  # not δ = 0's YBa2Cu3O7
+
+
 def test_a_tc_of_0_k_is_no_transition_and_gives_no_record() -> None:
     # "from 0 K (y = 0)": the y = 0 end does not superconduct; a prior would learn Tc 0
     text = "MgB2 superconducts at 39 K. Hg2Sr2YCu2O8 has Tc = 0 K. Nb3Ge has Tc of 0-23 K."
