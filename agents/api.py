@@ -227,7 +227,11 @@ class ResultIn(Body):
         description="Objective name -> measured value."
     )
     idempotency_key: str | None = Field(
-        default=None, min_length=1, max_length=256, description="Default `<source>:<trial_id>`."
+        default=None,
+        min_length=1,
+        max_length=256,
+        description="Default `<source>:<trial_id>`. A key of that form naming another trial "
+        "of the campaign is a 422: it would block that trial's own result.",
     )
     source: str | None = Field(
         default=None,

@@ -45,6 +45,7 @@ from discovery.domain import (
     Trial,
     TrialStatus,
     canonical_strategy,
+    key_trial,
     round_seed,
     same_reading,
 )
@@ -962,6 +963,14 @@ class CampaignAgent:
                 found[i] = (
                     f"results[{i}].trial_id: {result.trial_id!r} is not a trial of "
                     f"campaign {self.name!r}"
+                )
+                continue
+            named = key_trial(result.idempotency_key)
+            if named not in (None, result.trial_id) and named in trials:
+                found[i] = (
+                    f"results[{i}].idempotency_key: {result.idempotency_key!r} is the default "
+                    f"key of trial {named}'s result (SOURCE:TRIAL_ID), which it would block: "
+                    "name this trial in it, or give a key of another form"
                 )
                 continue
             try:

@@ -59,6 +59,7 @@ from discovery.domain import (
     Trial,
     TrialStatus,
     canonical_strategy,
+    key_trial,
     same_reading,
 )
 from discovery.spaces import SearchSpace
@@ -1456,7 +1457,9 @@ class CampaignStore:
 
         """
         campaign = self._id(name)
-        trials = self._trials_by_id(campaign, name, (m.trial_id for m in measurements))
+        # and the trials a key names (SOURCE:TRIAL_ID), which the check holds it against
+        named = [key_trial(m.idempotency_key) or m.trial_id for m in measurements]
+        trials = self._trials_by_id(campaign, name, [*(m.trial_id for m in measurements), *named])
         stored = self._measurements_by_key(campaign, (m.idempotency_key for m in measurements))
         if check is not None:
             check(trials, stored)

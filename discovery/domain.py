@@ -556,13 +556,6 @@ class Measurement:
         """
         if not self.idempotency_key:
             raise ValueError("idempotency_key must not be empty")
-        named = _DEFAULT_KEY.fullmatch(self.idempotency_key)
-        if named and named["trial"] != self.trial_id:  # it would block that trial's result
-            raise ValueError(
-                f"trial {self.trial_id}: idempotency_key: {self.idempotency_key!r} has the form "
-                f"of the default key of trial {named['trial']}'s result (SOURCE:TRIAL_ID); "
-                "name this trial in it, or give a key of another form"
-            )
         names = {o.name for o in objectives}
         kind = "objective" if all(isinstance(o, Objective) for o in objectives) else "outcome"
         unknown = sorted(set(self.values) - names)
@@ -590,10 +583,18 @@ class Measurement:
                 )
 
 
-#: A result's default idempotency key, ``SOURCE:TRIAL_ID`` (``xrd-2:6571c0...``): a key of
-#: that form names its trial, so that no result of one trial can take another's default
-#: key first and have that trial's own result refused as a reused key.
+#: A result's default idempotency key, ``SOURCE:TRIAL_ID`` (``xrd-2:6571c0...``).
 _DEFAULT_KEY = re.compile(r"(?P<source>.+):(?P<trial>[0-9a-f]{24})")
+
+
+def key_trial(key: str) -> str | None:
+    """The trial id a key of the default form ``SOURCE:TRIAL_ID`` ends with, else None.
+
+    A campaign refuses such a key on another of its trials' results: taken first, it would
+    have that trial's own result refused as a reused key.
+    """
+    named = _DEFAULT_KEY.fullmatch(key)
+    return named["trial"] if named else None
 
 
 def same_reading(a: Measurement | Correction, b: Measurement | Correction) -> bool:
