@@ -69,9 +69,9 @@ class StoredMatch:
         near: Whether the file's words are not the stored paper's but a near twin's
             (:meth:`db.literature.LiteratureStore.twin_key`: a few left out, none changed,
             the same title and numbers).
-        differs: Whether the file is a paper with a DOI, found by it, whose text is not
-            the stored one's (another word count, or other numbers: a corrected version);
-            it was not read.
+        differs: Whether the file is a paper with a DOI, found by it, whose numbers are
+            not the stored one's (a corrected version, most likely: another format of the
+            same article keeps its numbers, if not every word); it was not read.
     """
 
     path: str
@@ -90,8 +90,8 @@ class StoredMatch:
         source = f", read from {self.source}" if self.source else ", source not stored"
         near = " (nearly: a few words more or fewer, its title and numbers the same)" * self.near
         differs = (
-            f"; its text differs from the stored one's (other numbers or words), and it was "
-            f"not read: to read this version, `matloop literature remove {self.key}` and "
+            f"; its numbers differ from the stored one's (a corrected version?), and it was "
+            f"not read: to read it instead, `matloop literature remove {self.key}` and "
             "ingest it again (a curator's rejections stay)"
         ) * self.differs
         return f"{self.path} is stored paper {self.key}{near}{title}{source}{differs}"
@@ -462,13 +462,9 @@ def not_english(path: str | Path, share: float) -> str:
 def stored_match(store: LiteratureStore, path: str | Path, paper: Paper, key: str) -> StoredMatch:
     """The stored paper keyed ``key`` that ``paper``, read from the file ``path``, matched."""
     stored = store.paper_brief(key)
-    differs = False
+    differs = False  # a text-hash key is the same words by construction
     if key == paper.key and paper.doi and stored.get("numbers") is not None:
-        words = paper.word_counts()  # a text-hash key is the same words by construction
-        differs = (stored["numbers"], stored.get("words")) != (
-            numbers_digest(words),
-            words.total(),
-        )
+        differs = stored["numbers"] != numbers_digest(paper.word_counts())
     return StoredMatch(
         path=str(path),
         key=key,
