@@ -936,6 +936,8 @@ def prepare_table(
         "source": f"table:{Path(path).resolve()}",
         "table_sha256": sha256,
         "unit": declared,
+        "formula_column": formula_column,  # how to read the file again (`model eval`)
+        "structure_column": structure_column,
     }
     if val_path is not None:
         train_part = data
@@ -1791,9 +1793,15 @@ def _trained_on_notes(
     """Say how many scored rows are materials the model was trained or validated on.
 
     Read from its training and validation files where they are still on disk as they
-    were (their SHA-256 as stored) and read with these columns: a file of some of the
-    training rows is no held-out test, though it is not the training file.
+    were (their SHA-256 as stored), with the columns it was trained on (these, for a
+    model that does not record them): a file of some of the training rows is no
+    held-out test, though it is not the training file. Not for crystal models, whose
+    structures would all be matched again on every eval.
     """
+    if kind == "crystal-gnn":
+        return []
+    formula_column = stored.get("formula_column") or formula_column
+    structure_column = stored.get("structure_column") or structure_column
     files = [(stored.get("source"), "table:", stored.get("table_sha256"), "trained")]
     files.append((stored.get("validation"), "file ", stored.get("val_table_sha256"), "validated"))
     notes = []
@@ -1802,11 +1810,11 @@ def _trained_on_notes(
             continue
         seen = Path(named.removeprefix(prefix))
         try:
-            if hashlib.sha256(seen.read_bytes()).hexdigest() != sha256:
-                continue  # changed since: what it held then is not known
-            read, _ = _read_rows(seen, stored["target"], formula_column, structure_column, kind)
+            read, now = _read_rows(seen, stored["target"], formula_column, structure_column, kind)
         except (OSError, KeyError, ValueError):  # gone, or read with other columns
             continue
+        if now != sha256:
+            continue  # changed since: what it held then is not known
         shared = _shared_materials(read, data, kind)
         if shared:
             notes.append(

@@ -103,6 +103,24 @@ def test_eval_scores_a_held_out_file_as_predict_predicts_it(
     assert "rows scored are materials of" not in changed
 
 
+def test_eval_reads_the_training_file_with_the_columns_it_was_trained_on(
+    cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    table = salts_csv(tmp_path / "salts.csv", SALTS)
+    renamed = tmp_path / "renamed.csv"  # trained on a column named otherwise
+    renamed.write_text(table.read_text().replace("formula,", "composition,", 1))
+    result = cli.invoke(app, ["model", "train", "--data", str(renamed), "--target", "k",
+                              "--formula-column", "composition", "--kind", "gp",
+                              "--val-fraction", "0.25"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    version = registered(result.output)
+    part = tmp_path / "part.csv"  # two training rows, under the eval's own column name
+    part.write_text("".join(table.read_text().splitlines(True)[:3]))
+    said = one_line(cli.invoke(app, ["model", "eval", version, str(part)]).output)
+    assert f"2 of the 2 rows scored are materials of {renamed}" in said
+
+
 def test_eval_writes_predictions_and_converts_a_declared_unit(
     cli: CliRunner, tmp_path: Path
 ) -> None:
