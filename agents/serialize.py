@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, replace
-from pathlib import PurePath
 from typing import Any
 
 from agents.campaign import CampaignStatus, Observation
@@ -95,7 +95,8 @@ def as_seen_by(campaign: Campaign, reads_all: bool) -> Campaign:
     """
     if reads_all or campaign.source is None:
         return campaign
-    return replace(campaign, source=PurePath(campaign.source).name)
+    name = re.split(r"[\\/]", campaign.source.rstrip("\\/"))[-1]  # a Windows path too
+    return replace(campaign, source=name)
 
 
 def status_json(status: CampaignStatus) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
+from matloop.pool_options import Seed
+
 if TYPE_CHECKING:
     from agents.literature import StoredMatch
 
@@ -98,7 +100,7 @@ def literature_train(
     negative_fraction: Annotated[
         float | None, typer.Option(min=0, max=1, help="Entity-free sentences kept.")
     ] = None,
-    seed: int = 0,
+    seed: Seed = 0,
     device: Annotated[str | None, typer.Option(help="cpu or cuda (default: best)")] = None,
 ) -> None:
     """Fine-tune the MiniLM tagger on a corpus and register it (weights in GridFS).

@@ -800,7 +800,7 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(f"{key}: {info[key] if info[key] is not None else '-'}", highlight=False)
     metrics = info["metrics"]
     for key, value in metrics.items():
-        if isinstance(value, dict) and all(_scalar(v) for v in value.values()):
+        if isinstance(value, dict) and value and all(_scalar(v) for v in value.values()):
             value = ", ".join(f"{k}={_number(v)}" for k, v in value.items())  # settings
         elif isinstance(value, list | dict):
             value = f"({len(value)} entries; --json shows them)"
@@ -816,6 +816,7 @@ def model_show(version: str, as_json: Annotated[bool, typer.Option("--json")] = 
 
 
 def _scalar(value: Any) -> bool:
+    """Whether ``value`` prints in one cell: no list or dict."""
     return value is None or isinstance(value, str | int | float | bool)
 
 

@@ -647,6 +647,7 @@ def test_records_train_on_the_records_at_least_min_confidence_sure(cli: CliRunne
         ["model", "train", "--data", "x.csv", "--target", "k"],
         ["model", "train-policy"],
         ["campaign", "create", "c", "--from-olympus", "photo_pce10"],
+        ["literature", "train"],
     ],
 )
 def test_a_seed_out_of_range_is_refused_naming_it(
