@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import asdict, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from agents.campaign import CampaignStatus, Observation
 from db.convert import iso
 from discovery.compositions import formula_of
 from discovery.domain import Campaign, Material, Measurement, Trial
 from discovery.spaces import SearchSpace
+
+if TYPE_CHECKING:  # `campaign list` reads no torch: agents.campaign loads BoTorch
+    from agents.campaign import CampaignStatus, Observation
 
 
 def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]:
