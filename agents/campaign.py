@@ -30,7 +30,12 @@ from db.documents import utcnow
 from db.models import FIT_METRIC
 from db.tokens import UNNAMED_SOURCE
 from discovery.acquisition import LOOKAHEAD
-from discovery.campaign_models import fitting_code, surrogate_origin, surrogates
+from discovery.campaign_models import (
+    check_surrogate_space,
+    fitting_code,
+    surrogate_origin,
+    surrogates,
+)
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     IMPORTED,
@@ -1436,8 +1441,9 @@ def campaign_planner(campaign: Campaign, stored: bool = False) -> Planner:
 
     Raises:
         ValueError: for an unknown strategy, one that cannot serve the campaign's objectives
-            and constraints, a prior the strategy or space cannot take, or an endgame
-            without a budget (``budget: ...``, :func:`check_budget`).
+            and constraints, a prior the strategy or space cannot take, an endgame
+            without a budget (``budget: ...``, :func:`check_budget`), or (new) a
+            surrogate the space cannot feed (gnn, transformer: :func:`check_surrogate_space`).
         LookupError: for an unknown policy or prior model version.
     """
     planner = strategy_planner(campaign.settings.strategy)
@@ -1454,6 +1460,8 @@ def campaign_planner(campaign: Campaign, stored: bool = False) -> Planner:
     shape = len(campaign.objectives), len(campaign.constraints)
     check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
     check_budget(planner, campaign.settings.budget)
+    if isinstance(planner, GPPlanner) and not stored:  # gnn on an open space: refused
+        check_surrogate_space(planner.surrogate, campaign.space)  # before its design is spent
     return planner
 
 

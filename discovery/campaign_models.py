@@ -114,6 +114,26 @@ def _components(space: SearchSpace) -> _Components | None:
     return _Components(columns, torch.arange(1, len(names) + 1), False)
 
 
+def check_surrogate_space(surrogate: str, space: SearchSpace) -> None:
+    """Refuse a set surrogate for a space it cannot read, when a campaign is created.
+
+    Raises:
+        ValueError: for ``gnn`` without a composition or mixture (a simplex), or
+            ``transformer`` without element symbols as simplex columns.
+    """
+    parts = _components(space)
+    if surrogate == "gnn" and parts is None:
+        raise ValueError(
+            "the gnn surrogate needs a composition or mixture space (a simplex "
+            "constraint); use gp or ensemble for this campaign"
+        )
+    if surrogate == "transformer" and (parts is None or not parts.elements):
+        raise ValueError(
+            "the transformer surrogate needs a composition space (element symbols as "
+            "simplex columns); use gnn for mixtures, gp or ensemble otherwise"
+        )
+
+
 def _encoder(
     surrogate: str, space: SearchSpace, bounds: torch.Tensor
 ) -> tuple[Callable[[torch.Tensor], Any], dict[str, Any], str | None]:
@@ -121,16 +141,7 @@ def _encoder(
     parts = _components(space)
     k = min(len(parts.columns), MAX_COMPONENTS) if parts is not None else 0
     if surrogate in _SET_MEMBERS:
-        if surrogate == "gnn" and parts is None:
-            raise ValueError(
-                "the gnn surrogate needs a composition or mixture space (a simplex "
-                "constraint); use gp or ensemble for this campaign"
-            )
-        if surrogate == "transformer" and (parts is None or not parts.elements):
-            raise ValueError(
-                "the transformer surrogate needs a composition space (element symbols as "
-                "simplex columns); use gnn for mixtures, gp or ensemble otherwise"
-            )
+        check_surrogate_space(surrogate, space)
         assert parts is not None
 
         def element_sets(X: torch.Tensor) -> CompositionBatch:

@@ -127,6 +127,26 @@ def test_transformer_refuses_a_mixture_space(cli: CliRunner) -> None:
     assert len(_trials(cli, "opv")) == 8  # the random round ran; the refused one wrote nothing
 
 
+@pytest.mark.parametrize(
+    ("strategy", "said"),
+    [
+        ("gnn", "gnn surrogate needs a composition or mixture space"),
+        ("transformer", "transformer surrogate needs a composition space"),
+    ],
+)
+def test_a_set_surrogate_is_refused_when_the_campaign_is_created(
+    cli: CliRunner, tmp_path: Path, strategy: str, said: str
+) -> None:
+    path = tmp_path / "process.csv"  # no composition, no mixture
+    path.write_text(
+        "temperature,time,yield\n" + "".join(f"{i},{i % 7},{i % 5}\n" for i in range(20))
+    )
+    create = ["campaign", "create", "proc", "--from-csv", str(path), "--objective", "yield:max"]
+    result = cli.invoke(app, [*create, "--strategy", strategy])
+    assert result.exit_code != 0 and said in result.output  # not after its random design
+    assert CampaignStore().campaigns() == []
+
+
 def test_unknown_surrogate_is_refused(cli: CliRunner) -> None:
     result = cli.invoke(
         app, ["campaign", "create", "x", "--from-olympus", str(OLYMPUS), "--surrogate", "svm"]
