@@ -277,7 +277,7 @@ def _pool_recipe(
     )
     return PoolRecipe(
         space.elements,
-        space.max_elements,
+        min(space.max_elements, len(space.elements)),  # as applied: 5 of Li, Fe, O is 3
         space.fewest,
         space.charge_balanced or substituted,  # a substitution keeps only balanced ones
         grid=None if substituted else space.grid,

@@ -256,6 +256,14 @@ def test_show_tells_how_a_generated_pool_was_made_and_which_prior_shapes_it(
     }
 
 
+def test_a_recipe_records_the_most_elements_as_applied(cli: CliRunner) -> None:
+    args = ["campaign", "create", "e1", "--elements", "Li,Fe,O", "--max-elements", "5"]
+    _ok(cli, *args, "--grid", "4", "--objective", "gap:max:eV")
+    data = json.loads(_ok(cli, "campaign", "show", "e1", "--json"))
+    assert data["pool_recipe"]["max_elements"] == 3  # three elements: no pool holds five
+    assert "at most 5" not in " ".join(_ok(cli, "campaign", "show", "e1").split())
+
+
 def test_show_tells_which_formulas_a_substituted_pool_comes_from(cli: CliRunner) -> None:
     grid = ["--elements", "Sr,Ba,Ca,Ti,Zr,O", "--max-elements", "3", "--objective", "g:max"]
     _ok(cli, "campaign", "create", "swaps", *grid, "--substitute-from", "STO")
