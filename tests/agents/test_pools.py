@@ -185,4 +185,4 @@ def test_max_elements_past_the_elements_is_the_same_pool_quickly() -> None:
         pool.points
         == generate_pool(CompositionRules(FERRITES, charge_balanced=True), _none_known).points
     )
-    assert pool.recipe.max_elements == 10**9  # as asked
+    assert pool.recipe.max_elements == 3  # as applied: three elements, no more in one
