@@ -387,14 +387,15 @@ def campaign_create(
     objective: Objectives = None,
     param: Params = None,
     strategy: Annotated[
-        str,
+        str | None,
         typer.Option(
-            help="gp (serves every campaign), bayesgp, ensemble, gnn, transformer, random, "
+            help="gp (the default; serves every campaign), bayesgp, ensemble, gnn, "
+            "transformer, random, "
             f"botorch, portfolio, {RECOMMENDED_STRATEGY} (recommended for one objective "
             "over a pool), rl:VERSION "
             "(surrogate[+acquisition][+iwarp][+warp][+endgame|+believer])."
         ),
-    ] = "gp",
+    ] = None,
     surrogate: Annotated[
         str | None,
         typer.Option(
@@ -527,7 +528,7 @@ def campaign_create(
             "cannot go with --substitute-from: substitutions keep their own stoichiometry",
             **{"--grid": grid is not None},
         )
-        strategy, _ = _strategy(strategy, surrogate, acquisition)
+        strategy, _ = _strategy(strategy or "gp", surrogate, acquisition, given=strategy)
         settings = CampaignSettings(
             strategy, initial, batch, seed, prior_model=prior, budget=budget
         )
@@ -807,6 +808,7 @@ def _strategy(
     acquisition: str | None = None,
     *,
     stored: bool = False,
+    given: str | None = None,
 ) -> tuple[str, Planner]:
     """The planner, and its name, from ``--strategy``, ``--surrogate`` and ``--acquisition``.
 
@@ -820,6 +822,9 @@ def _strategy(
             :func:`discovery.planners.with_acquisition`).
         stored: Whether ``strategy`` is the campaign's: the options then replace its
             parts instead of having to agree with it.
+        given: ``--strategy`` as typed (None: left to its default, gp), so that an
+            explicit ``gp`` beside a whole strategy (``--acquisition portfolio``) is a
+            conflict, not the default it replaces.
 
     """
     from agents.campaign import strategy_planner
@@ -840,7 +845,7 @@ def _strategy(
         if acquisition.startswith(STRATEGY_PREFIX) or acquisition == "portfolio":
             if surrogate not in (None, "gp"):
                 raise CommandError(f"--acquisition {acquisition} works on the gp surrogate")
-            if conflict and strategy != "gp":
+            if conflict and (strategy != "gp" or given is not None):
                 raise CommandError(f"--acquisition {acquisition} is a whole strategy; it{conflict}")
             strategy = acquisition
         elif conflict and _names_acquisition(strategy):

@@ -247,6 +247,7 @@ def test_switching_acquisition_for_some_rounds_keeps_the_surrogate_and_flags(
     ("strategy", "acquisition"),
     [
         ("random", "portfolio"),
+        ("gp", "portfolio"),  # typed, not the default: it would be dropped
         ("bayesgp+top", "rl:policy:rl-policy:000000000000"),
         ("botorch", "qucb"),
         ("gp+top+endgame", "qucb"),
