@@ -1881,14 +1881,11 @@ def campaign_run(
         planner = None
         if surrogate is not None or prior is not None or acquisition is not None:
             settings = campaign.settings
+            switched = settings.strategy
             if surrogate is not None or acquisition is not None:
                 switched, planner = _strategy(
                     settings.strategy, surrogate, acquisition, stored=True
                 )
-                instead = (
-                    f" instead of {settings.strategy}" if switched != settings.strategy else ""
-                )
-                console.print(f"these rounds choose with {escape(switched + instead)}")
             else:
                 planner = strategy_planner(settings.strategy)
             version = settings.prior_model if prior is None else prior
@@ -1897,6 +1894,11 @@ def campaign_run(
                 planner = with_prior(planner, version, campaign.space, unit)
             shape = len(campaign.objectives), len(campaign.constraints)
             check_campaign_shape(planner, *shape, pool=campaign.pool_size > 0)
+            if switched != settings.strategy:  # said once it is known to serve the campaign
+                console.print(
+                    f"these rounds choose with {escape(switched)} instead of "
+                    f"{escape(settings.strategy)}"
+                )
         agent = CampaignAgent(campaign_store, name, planner)
         lookup = LookupOracle.from_candidates(campaign_store.candidates(name))
         done = agent.status().rounds

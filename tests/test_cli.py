@@ -75,6 +75,15 @@ def test_a_campaign_names_the_sha256_of_the_pool_file_it_was_read_from(
     assert json.loads(_ok(cli, "campaign", "show", "opv", "--json"))["source_sha256"] == digest
 
 
+def test_rounds_refused_a_strategy_do_not_first_say_they_switch_to_it(cli: CliRunner) -> None:
+    absorbers = str(Path(__file__).resolve().parents[1] / "examples" / "data" / "absorbers.csv")
+    _ok(cli, "campaign", "create", "pv", "--from-csv", absorbers, "--param", "x", "--param",
+        "z", "--objective", "efficiency:max:%", "--constraint", "band_gap:1.1:1.7:eV")  # fmt: skip
+    ran = cli.invoke(app, ["campaign", "run", "pv", "--rounds", "1", "--acquisition", "portfolio"])
+    assert ran.exit_code == 1 and "strategy 'portfolio' chooses for one objective" in ran.output
+    assert "these rounds choose with" not in ran.output
+
+
 def test_trials_handed_out_read_whole_in_80_columns(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
