@@ -691,11 +691,16 @@ class CampaignAgent:
         spent = sum(n for status, n in statuses.items() if TrialStatus(status).spends_budget)
         if budget is not None and budget < spent:
             waiting = statuses[TrialStatus.PROPOSED.value]
+            free = (  # only waiting trials give their places back
+                f"{waiting} of them proposed and waiting: cancel those to free their places "
+                f"(`matloop campaign cancel {self.name} --waiting`, or POST "
+                ".../trials/{id}/cancel), or close the campaign to stop it"
+                if waiting
+                else "none of them waiting: those done or running stay counted; close the "
+                "campaign to stop it"
+            )
             raise ValueError(
-                f"budget: {budget} is below the {spent} experiments done or out, {waiting} of "
-                f"them proposed and waiting: cancel those to free their places (`matloop "
-                f"campaign cancel {self.name} --waiting`, or POST .../trials/{{id}}/cancel), "
-                "or close the campaign to stop it"
+                f"budget: {budget} is below the {spent} experiments done or out, {free}"
             )
         before = self.campaign.settings.budget
         self.store.set_budget(self.name, budget)

@@ -197,6 +197,11 @@ def test_an_admin_gives_a_campaign_another_budget_never_below_what_is_out(
     assert len(api.post(f"{url}/claims", json=claim, headers=robot).json()["trials"]) == 2
     capped = api.post(f"{url}/claims", json=claim, headers=robot).json()
     assert capped["trials"] == [] and capped["why"].startswith("its budget of 5 experiments")
+    lower = api.put(f"{url}/budget", json={"budget": 4}, headers=boss)  # all 5 claimed
+    assert (
+        lower.status_code == 422
+        and "none of them waiting: those done or running stay" in (lower.json()["detail"])
+    )
     opened = api.put(f"{url}/budget", json={"budget": None}, headers=boss).json()
     assert opened == {"budget": None, "previous": 5, "spent": 5}
     assert api.get(url, headers=boss).json()["settings"]["budget"] is None
