@@ -1380,7 +1380,8 @@ class Service:
             agent.record_metrics_after_commit()
         declared = [(o.name, o.unit) for o in campaign.objectives]
         declared += [(c.name, c.unit) for c in campaign.constraints]
-        return status_json(agent.status()) | {"notes": unknown_unit_notes(declared)}
+        notes = [*unknown_unit_notes(declared), campaign.settings.budget_note or ""]
+        return status_json(agent.status()) | {"notes": [note for note in notes if note]}
 
     @access("read")
     def show_campaign(self, name: str, principal: Caller) -> dict[str, Any]:

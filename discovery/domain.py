@@ -229,6 +229,16 @@ class CampaignSettings:
         if self.budget is not None and self.budget < 1:
             raise ValueError(f"settings.budget must be >= 1 experiment, got {self.budget}")
 
+    @property
+    def budget_note(self) -> str | None:
+        """What to say of a budget the random initial design spends whole, else None."""
+        if self.budget is None or self.budget > self.initial or self.strategy == "random":
+            return None
+        return (
+            f"budget: {self.budget} experiments, and the random initial design takes "
+            f"{self.initial}: the model never chooses one (lower --initial, or raise the budget)"
+        )
+
 
 @dataclass(frozen=True)
 class PoolRecipe:

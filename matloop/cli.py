@@ -540,6 +540,8 @@ def campaign_create(
             raise CommandError("--objective NAME:max|min is required with --from-csv or --elements")
         _warn_unknown_units([*goals, *constraints])
         _note_units_in_names(goals)
+        if settings.budget_note:
+            console.print(f"[yellow]note:[/yellow] {escape(settings.budget_note)}")
         if elements is not None:
             agent = _generated_campaign(
                 name,

@@ -84,6 +84,16 @@ def test_rounds_refused_a_strategy_do_not_first_say_they_switch_to_it(cli: CliRu
     assert "these rounds choose with" not in ran.output
 
 
+def test_a_budget_the_random_design_spends_whole_is_noted(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    create = ["campaign", "create", "opv", "--from-olympus", "photo_pce10", "--budget", "5"]
+    assert "the random initial design takes 10: the model never chooses one" in _ok(cli, *create)
+    fine = _ok(cli, "campaign", "create", "opv2", "--from-olympus", "photo_pce10", "--budget", "20")
+    assert "never chooses" not in fine
+
+
 def test_trials_handed_out_read_whole_in_80_columns(
     cli: CliRunner, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -741,6 +741,11 @@ def test_admin_creates_an_open_space_campaign_and_materials(api: TestClient) -> 
         "yield's unit 'pecent' is not one pint knows: results must be given in it or without "
         "a unit, none converts to it (check its spelling)"
     ]
+    short = body | {"name": "mixing-3", "settings": {"initial": 2, "budget": 2}}
+    assert api.post("/api/v1/campaigns", json=short, headers=boss).json()["notes"] == [
+        "budget: 2 experiments, and the random initial design takes 2: the model never "
+        "chooses one (lower --initial, or raise the budget)"
+    ]
     assert all(abs(sum(t["parameters"].values()) - 1) < 1e-6 for t in trials)
     assert api.post("/api/v1/materials", json={"formula": "Fe4O6"}, headers=boss).status_code == 201
     again = api.post("/api/v1/materials", json={"formula": "Fe2O3"}, headers=boss)
