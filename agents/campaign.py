@@ -203,8 +203,11 @@ class CampaignMetrics:
         acceleration_factor: AF against random for the same top set.
         hypervolume: Hypervolume of the measured feasible points (several objectives),
             above a reference 10% of the range below the worst values: the pool's when
-            known, else the measured ones (a reference that moves as results arrive).
+            known, else those of the first results (as many as the initial design), so
+            that it stays put; a Pareto point below it in any objective adds nothing.
         hypervolume_fraction: ``hypervolume`` over that of the whole pool (known pools).
+        hypervolume_reference: That reference, one value per objective, in its units and
+            direction; not a stored metric (:meth:`as_dict` leaves it out).
 
     """
 
@@ -215,11 +218,12 @@ class CampaignMetrics:
     acceleration_factor: float | None = None
     hypervolume: float | None = None
     hypervolume_fraction: float | None = None
+    hypervolume_reference: tuple[float, ...] | None = None
 
     def as_dict(self) -> dict[str, float | None]:
         """The metrics except the count, NaN as None (JSON and BSON ready)."""
         values = asdict(self)
-        del values["measurements"]
+        del values["measurements"], values["hypervolume_reference"]
         return {
             k: None if v is None or not math.isfinite(v) else float(v) for k, v in values.items()
         }
@@ -1277,7 +1281,12 @@ class CampaignAgent:
             ref = _reference_point(first if pool is None else pool)
             volume = hypervolume(Y, ref)
             fraction = volume / hypervolume(pool, ref) if pool is not None else None
-            metrics = replace(metrics, hypervolume=volume, hypervolume_fraction=fraction)
+            metrics = replace(
+                metrics,
+                hypervolume=volume,
+                hypervolume_fraction=fraction,
+                hypervolume_reference=tuple(float(v) for v in signs * ref),
+            )
         return metrics
 
     def _efficiency(

@@ -959,6 +959,13 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
         console.print(_metrics_table(history[-10:]))
+        if (point := status_json(status)["hypervolume_reference"]) is not None:
+            where = ", ".join(f"{escape(name)} {_fmt(value)}" for name, value in point.items())
+            console.print(
+                f"hypervolume above ({where}): a Pareto point below it in any objective adds "
+                "nothing",
+                highlight=False,
+            )
 
 
 def _headline(status: CampaignStatus) -> str:

@@ -9,6 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
+from agents.serialize import status_json
 from db import CampaignStore
 from discovery.datasets import PoolDataset
 from discovery.domain import (
@@ -100,7 +101,9 @@ def test_campaign_show_prints_the_live_metrics(
     assert "14" in shown.output.split("live metrics")[1]
 
 
-def test_on_an_open_space_the_hypervolume_reference_stays_put(store: CampaignStore) -> None:
+def test_on_an_open_space_the_hypervolume_reference_stays_put(
+    store: CampaignStore, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     space = SearchSpace((ContinuousParameter("x", 0, 1),))
     goals = (Objective("a", Direction.MAXIMIZE, "eV"), Objective("b", Direction.MAXIMIZE, "eV"))
     store.create(Campaign("open", space, goals, CampaignSettings("random", initial=2)), [])
@@ -116,6 +119,13 @@ def test_on_an_open_space_the_hypervolume_reference_stays_put(store: CampaignSto
     reference = np.array([1.0, 0.95]) - 0.1 * np.array([0.05, 0.05])
     measured = np.array([[1.0, 1.0], [1.05, 0.95], [1.06, 1.01]])
     assert volumes[2] == pytest.approx(hypervolume(measured, reference))
+    shown = status_json(agent.status())["hypervolume_reference"]  # to read a flat volume by
+    assert shown == pytest.approx({"a": reference[0], "b": reference[1]})
+    assert "hypervolume_reference" not in agent.metrics_history()[-1]  # not a stored metric
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("COLUMNS", "1000")
+    said = CliRunner().invoke(app, ["campaign", "show", "open"]).output
+    assert "hypervolume above (a 0.995, b 0.945): a Pareto point below it in any" in said
 
 
 def test_rare_feasible_results_still_get_a_hypervolume_after_the_initial_design(
