@@ -1456,8 +1456,8 @@ def campaign_planner(campaign: Campaign, stored: bool = False) -> Planner:
     Raises:
         ValueError: for an unknown strategy, one that cannot serve the campaign's objectives
             and constraints, a prior the strategy or space cannot take, an endgame
-            without a budget (``budget: ...``, :func:`check_budget`), or (new) a
-            surrogate the space cannot feed (gnn, transformer: :func:`check_surrogate_space`).
+            without a budget (``budget: ...``, :func:`check_budget`), or, for a new
+            campaign, a surrogate its space cannot feed (:func:`check_surrogate_space`).
         LookupError: for an unknown policy or prior model version.
     """
     planner = strategy_planner(campaign.settings.strategy)
