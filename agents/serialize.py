@@ -118,7 +118,8 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
     generated it (:class:`discovery.domain.PoolRecipe`), None when it did not.
     A campaign with several objectives also has ``pareto``: its measured feasible
     results on the Pareto front, each as ``best`` is, in the order they arrived. A
-    single-objective campaign has no ``pareto`` key.
+    single-objective campaign has no ``pareto`` key. ``hypervolume_reference`` is the
+    point the hypervolume is measured above, by objective (None until there is one).
     """
     campaign = status.campaign
     best, recipe = status.best, campaign.pool_recipe
