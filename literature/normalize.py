@@ -2015,6 +2015,8 @@ def parse_quantity(
             continue  # part of the reading before: "38.5(2) K", the power in "5 s-1"
         reading = _read_at(prepared, match, outside, kind)
         read_to = reading.end
+        if _compared_material(reading, outside, after):  # "lower than the [39 K] of MgB2"
+            reading = replace(reading, qualifier="=")  # MgB2's Tc, stated, not a bound
         # "0.5 Tesla", "3 emu": a unit is written, so the default is not this number's.
         fallback, fallback_name = (None, None) if reading.foreign else (default, default_unit)
         unit = reading.unit if reading.unit is not None else fallback
@@ -2029,6 +2031,21 @@ def parse_quantity(
         atm = registry().Quantity(1.0, "atm").to("GPa").magnitude
         return QuantityValue(_tidy(atm), _tidy(atm), _tidy(atm), None, "GPa", "~", text)
     return None
+
+
+# A value another material is compared with, and that material named after it: "higher
+# than the [23 K] of [Nb3Ge]" states Nb3Ge's Tc; the comparison is the subject's.
+_THAN = re.compile(r"\bthan\s+(?:the\s+|that\s+of\s+)?$", re.IGNORECASE)
+_OF_NAMED = re.compile(r"\s*of\s+(?:the\s+)?[A-Z(]")
+
+
+def _compared_material(reading: _Reading, before: str, after: str) -> bool:
+    """Whether a bound read from "than" before the value is another material's value."""
+    return (
+        reading.qualifier in (">", "<", ">=", "<=")
+        and _THAN.search(before) is not None
+        and _OF_NAMED.match(after) is not None
+    )
 
 
 def _converted(

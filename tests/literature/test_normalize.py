@@ -1375,3 +1375,19 @@ def test_a_spaced_amount_before_an_element_named_like_a_unit_stays_an_amount(
     mention: str, formula: str
 ) -> None:
     assert normalize_material(mention).formula == formula
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "qualifier"),
+    [
+        ("The Tc of MgB2 is 39 K, higher than the ", " of Nb3Ge.", "="),  # Nb3Ge's, stated
+        ("MgB2's Tc is higher than ", " of Nb3Ge.", "="),
+        ("Tc is higher than ", " in all samples.", ">"),  # the subject's bound
+        ("Tc is higher than ", " of the onset.", ">"),  # no material named after it
+    ],
+)
+def test_a_value_compared_with_is_the_named_material_s_not_a_bound(
+    before: str, after: str, qualifier: str
+) -> None:
+    read = parse_quantity("23 K", "K", "temperature", before=before, after=after)
+    assert read is not None and read.qualifier == qualifier and read.value == 23.0
