@@ -1802,8 +1802,10 @@ def _trained_on_notes(
         return []
     formula_column = stored.get("formula_column") or formula_column
     structure_column = stored.get("structure_column") or structure_column
-    files = [(stored.get("source"), "table:", stored.get("table_sha256"), "trained")]
-    files.append((stored.get("validation"), "file ", stored.get("val_table_sha256"), "validated"))
+    files = [
+        (stored.get("source"), "table:", stored.get("table_sha256"), "trained"),
+        (stored.get("validation"), "file ", stored.get("val_table_sha256"), "validated"),
+    ]
     notes = []
     for named, prefix, sha256, how in files:
         if not (isinstance(named, str) and named.startswith(prefix) and sha256):

@@ -101,7 +101,7 @@ def as_seen_by(campaign: Campaign, reads_all: bool) -> Campaign:
     return replace(campaign, source=name)
 
 
-def _reference_json(status: CampaignStatus) -> dict[str, float] | None:
+def hypervolume_reference_json(status: CampaignStatus) -> dict[str, float] | None:
     """The hypervolume's reference point by objective name; None before there is one."""
     point = status.metrics.hypervolume_reference
     if point is None:
@@ -142,7 +142,7 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "best": None if best is None else observation_json(best, campaign.space),
         "best_so_far": [finite(v) for v in status.best_so_far.tolist()],
         "metrics": status.metrics.as_dict(),
-        "hypervolume_reference": _reference_json(status),
+        "hypervolume_reference": hypervolume_reference_json(status),
     }
     if len(campaign.objectives) > 1:
         data["pareto"] = [observation_json(o, campaign.space) for o in status.pareto]

@@ -1458,7 +1458,7 @@ class CampaignStore:
         """
         campaign = self._id(name)
         # and the trials a key names (SOURCE:TRIAL_ID), which the check holds it against
-        named = [key_trial(m.idempotency_key) or m.trial_id for m in measurements]
+        named = [t for m in measurements if (t := key_trial(m.idempotency_key))]
         trials = self._trials_by_id(campaign, name, [*(m.trial_id for m in measurements), *named])
         stored = self._measurements_by_key(campaign, (m.idempotency_key for m in measurements))
         if check is not None:

@@ -1291,9 +1291,7 @@ def resolve_doping(
     base: MaterialName | None = None
     last: str | None = None  # the variable that the latest assignment gave a value to
     for i, mention in enumerate(mentions):
-        in_context = functools.partial(
-            _in_context, mention, sentences[i] if sentences else "", context
-        )
+        sentence = sentences[i] if sentences else ""
         own = normalize_material(mention)
         given = set(own.variables) - set(own.assumed)
         if own.template is not None:
@@ -1301,7 +1299,7 @@ def resolve_doping(
                 base, last = own, _single(given)
             # δ is assumed 0 only when no value is stated: "with δ = 0.4" in the paragraph wins
             open_ = _free(own) or own.assumed
-            results.append(in_context() if open_ else own)
+            results.append(_in_context(mention, sentence, context) if open_ else own)
             continue
         bare = _BARE_NUMBER.fullmatch(_clean(mention))
         if base is not None and given and not own.is_class:
@@ -1313,7 +1311,7 @@ def resolve_doping(
         elif base is not None and bare and last in _template_variables(base):
             results.append(base.with_variables({str(last): float(bare["value"])}, mention))
             continue
-        results.append(in_context())
+        results.append(_in_context(mention, sentence, context))
     return results
 
 

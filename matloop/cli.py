@@ -912,7 +912,7 @@ def campaign_list(
 def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Show a campaign's progress: trials, best result, EF and AF on a known pool."""
     from agents import CampaignAgent
-    from agents.serialize import status_json
+    from agents.serialize import hypervolume_reference_json, status_json
     from discovery.domain import TrialStatus
 
     with errors():
@@ -959,7 +959,7 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
         console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
         console.print(_metrics_table(history[-10:]))
-        if (point := status_json(status)["hypervolume_reference"]) is not None:
+        if (point := hypervolume_reference_json(status)) is not None:
             where = ", ".join(f"{escape(name)} {_fmt(value)}" for name, value in point.items())
             console.print(
                 f"hypervolume above ({where}): a Pareto point below it in any objective adds "
