@@ -1105,6 +1105,15 @@ def follows_change(before: str) -> bool:
     return bool(_CHANGES_FROM.search(clause)) or _repeats_change(re.split(_PART_START, bare)[-1])
 
 
+def names_change(before: str) -> bool:
+    """Whether a change verb comes before a value in its clause ("pressure raises Tc [8 K]").
+
+    Args:
+        before: The sentence's text before the value's number.
+    """
+    return _CHANGE_VERB.search(re.split(_CLAUSE_START, _without_asides(before))[-1]) is not None
+
+
 def _repeats_change(part: str) -> bool:
     """Whether the "from" that ends ``part`` repeats a change's "from … to …" in it.
 

@@ -21,6 +21,7 @@ from literature.linking import (
     link_conditions,
     link_field,
     link_values,
+    names_change,
 )
 from literature.normalize import (
     MaterialName,
@@ -52,7 +53,7 @@ QUANTITY_KINDS: dict[str, tuple[str, str]] = {
 
 # What joins the two ends of a range the tagger split ("between [36 and] [38 K]"): the
 # first end's unit, if written, then "and", "to" or a dash.
-_RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?:and|to|[-–—−])\s*")
+_RANGE_JOIN = re.compile(r"\s*(?:°\s?[CF]|[A-Za-zµμ]{1,4})?\s*(?P<word>and|to|[-–—−])\s*")
 # The word that opens a range, just before its first number.
 _RANGE_OPENS = re.compile(r"\b(between|from)\s*$", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+(?:\.\d+)?")
@@ -225,19 +226,20 @@ def join_ranges(paper: Paper, mentions: Sequence[Mention]) -> list[Mention]:
     """Mentions in reading order, each range the tagger split in two made one mention.
 
     Two value mentions of one label, next to each other in a sentence, are the two ends
-    of one range when "between" or "from" comes just before the first number and only
-    "and", "to" or a dash (after the first end's unit, if written) between the numbers:
-    "Tc between [36 and] [38 K]", "from [36 K] to [38 K]", "between [36] and [38 K]"
-    (each with one number: a third value does not join the range). The range's mention
-    runs from "between"/"from" to the end of the second (``"between 36 and 38 K"``,
-    which reads as 36 to 38 K), with the lower confidence of the two; read apart, they
-    would be two points. Two values of a property after a change word and "from" in
-    one clause stay two: "Tc increases from [30 K] to [40 K] under pressure" gives the
-    state before and the one after, not a range. So do those after a "from" that repeats
-    such a change ("… and from [21 K] to [60 K] in the second series"); asides in
-    parentheses between the change and "from" are read past. Conditions still join there
-    ("as the pressure increases from [1] to [5 GPa]"): a value read over them holds over
-    the range.
+    of one range when only "to" or a dash (after the first end's unit, if written) comes
+    between the numbers, or "and" after "between": "Tc of [16 K] to [17 K]", "[36]–[38
+    K]", "from [36 K] to [38 K]", "between [36] and [38 K]" (each with one number: a
+    third value does not join the range; "Tc of [16 K] and [17 K]" stays two). The
+    range's mention runs from "between"/"from", if written, to the end of the second
+    (``"between 36 and 38 K"``, which reads as 36 to 38 K), with the lower confidence of
+    the two; read apart, they would be two points. Two values of a property after a
+    change word and "from" in one clause stay two: "Tc increases from [30 K] to [40 K]
+    under pressure" gives the state before and the one after, not a range. So do two
+    without "from" after a change verb ("pressure raises Tc [8 K] to [37 K]"), and those
+    after a "from" that repeats such a change ("… and from [21 K] to [60 K] in the
+    second series"); asides in parentheses between the change and "from" are read past.
+    Conditions still join there ("as the pressure increases from [1] to [5 GPa]"): a
+    value read over them holds over the range.
     """
     ordered = sorted(mentions, key=lambda m: m.key)
     joined: list[Mention] = []
@@ -266,11 +268,15 @@ def _range_of(paper: Paper, first: Mention, second: Mention) -> Mention | None:
     middle = sentence[first.start + low[0].end() : second.start + high[0].start()]
     before = sentence[: first.start + low[0].start()]
     opens = _RANGE_OPENS.search(before)
-    if opens is None or _RANGE_JOIN.fullmatch(middle) is None:
+    joint = _RANGE_JOIN.fullmatch(middle)
+    # "and" joins the ends of a range only after "between": "Tc of [16 K] and [17 K]" is two
+    if joint is None or (opens is None and joint["word"] == "and"):
         return None
-    if first.label in VALUE_PROPERTIES and follows_change(before):
-        return None  # "Tc increases from [30 K] to [40 K]": two states
-    start = min(first.start, opens.start())
+    if first.label in VALUE_PROPERTIES and (
+        follows_change(before) or (opens is None and names_change(before))
+    ):
+        return None  # "Tc increases from [30 K] to [40 K]", "raises Tc [8 K] to …": two states
+    start = first.start if opens is None else min(first.start, opens.start())
     return replace(
         first,
         text=sentence[start : second.end],

@@ -369,6 +369,10 @@ def test_a_value_of_a_material_the_tagger_missed_or_a_change_is_no_record(
          "from 36 – 38 K"),
         ("La2−xSrxCuO4 with x = 0.15 shows Tc between 36 and 38 K.", "between 36", "38 K",
          "between 36 and 38 K"),
+        # no "between" or "from": "to" or a dash still joins the ends
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc of 36 K to 38 K.", "36 K", "38 K",
+         "36 K to 38 K"),
+        ("La2−xSrxCuO4 with x = 0.15 shows Tc = 36–38 K.", "36", "38 K", "36–38 K"),
         # a range over samples, not a change
         ("La2−xSrxCuO4 with x = 0.15 shows Tc ranging from 36 K to 38 K.", "36 K", "38 K",
          "from 36 K to 38 K"),
@@ -401,6 +405,7 @@ def test_a_range_the_tagger_split_is_one_reading(
         ("In FeSe Tc rose sharply with pressure from 8 K to 37 K.", "8 K", "37 K"),
         ("FeSe films show Tc suppressed from 8 K to 4 K.", "8 K", "4 K"),
         ("The Tc of FeSe goes from 8 K to 37 K.", "8 K", "37 K"),
+        ("Pressure raises the Tc of FeSe 8 K to 37 K.", "8 K", "37 K"),  # no "from"
         ("Annealing shifts the Tc of FeSe from 8 to 10 K.", "8", "10 K"),
         # every verb the linking reads as a change: one list
         ("The Tc of FeSe declines from 9 K to 4 K.", "9 K", "4 K"),
