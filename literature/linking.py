@@ -462,7 +462,7 @@ _DOUBTED_BEFORE = re.compile(
 # K]"), and the hedges that may follow them ("down to about [2 K]").
 _REACHED = re.compile(
     r"(?<![A-Za-z])(?:(?P<reach>down\s+to|as\s+low\s+as|cool(?:ed|ing)\s+(?:down\s+)?to)"
-    r"|(?P<above>above)|(?P<up>up\s+to)"
+    r"|(?P<above>above)|(?P<up>up\s+to)|(?P<at>at)"
     r"|(?P<range>(?:between|from)(?:\s+temperatures?\s+of)?"
     r"(?:\s*\d+(?:\.\d+)?\s*(?:m?K)?\s*(?:and|to|[-–]))?))"
     rf"(?:\s*{_QUALIFIER})*\s*$",
@@ -472,6 +472,23 @@ _REACHED = re.compile(
 # as [2 K]". Written with its case: "T c", "T C", "T_c".
 _NAMES_TC = re.compile(
     r"\bT\s?_?\{?[cC]\}?(?![A-Za-z])|\b(?:critical|transition)\s+temperatures?\b"
+)
+# What a measurement at a temperature measured: "the resistivity of FeSe at [300 K]", "the
+# upper critical field at [2 K]", "XRD patterns at [10 K]".
+_MEASURED_AT = re.compile(
+    r"\b(?:mea-?\s*sur\w*|data|recorded|collected|taken|resistivit\w*|resistance"
+    r"|susceptibilit\w*|magneti[sz]ation|hall|fields?|heat|conductivit\w*|thermopower"
+    r"|seebeck|spectr\w*|patterns?|lattice|raman|xrd|diffraction|curves?|loops?)\b",
+    re.IGNORECASE,
+)
+# What a transition shows at its temperature: "the resistivity drops to zero at [8 K]", "a
+# jump in the specific heat at [8 K]", "the onset of diamagnetism at [8 K]".
+_SHOWS_TRANSITION = re.compile(
+    r"\b(?:supercond\w*|transitions?|onset|drops?|dropp\w*|zero|vanish\w*|kinks?|anomal\w*"
+    r"|jumps?|appear\w*|sets?\s+in|emerg\w*|diamagnet\w*|meissner|shielding|peaks?|falls?"
+    r"|fell|sharp\w*|abrupt\w*|sudden\w*|becom\w*|turns?|enter\w*|occur\w*"
+    r"|signal\w*|signatures?|features?|downturn|step)\b",
+    re.IGNORECASE,
 )
 # Words of measuring, after which "above" gives the lowest temperature measured
 # ("measured above [2 K]"); a PDF may break "mea- surements".
@@ -1041,7 +1058,11 @@ def states_limit(before: str) -> bool:
 
     "The resistivity was measured down to [0.4 K]", "Bi2Se3 remains metallic down to [0.4
     K]", "at temperatures as low as [50 mK]", "samples were cooled to [2 K]",
-    "measurements above [2 K]": the lowest temperature looked at, which is no Tc. Not
+    "measurements above [2 K]": the lowest temperature looked at, which is no Tc. So is
+    where a measurement was taken, "at" a value after a measured quantity or a word of
+    measuring with nothing in the clause that shows a transition ("the resistivity of
+    FeSe at [300 K]", "the upper critical field at [2 K]", "measured at [5 K]"; not "the
+    resistivity drops to zero at [8 K]", "a jump in the specific heat at [8 K]"). Not
     where a search for superconductivity found none ("no superconductivity was observed
     down to [0.4 K]": an upper bound of the Tc, as
     :func:`~literature.normalize.searched_without_finding` reads it), nor where the Tc is
@@ -1081,6 +1102,8 @@ def states_limit(before: str) -> bool:
         return False  # what was looked at is the Tc: "data show MgB2 superconducts above"
     if reached["above"]:
         return _MEASURED.search(clause) is not None
+    if reached["at"]:
+        return _MEASURED_AT.search(clause) is not None and not _SHOWS_TRANSITION.search(clause)
     if reached["range"] or reached["up"]:
         return (_RANGED if reached["range"] else _HELD).search(clause) is not None
     return _SEARCHED.search(clause) is not None or _CARRIES.search(clause) is None

@@ -598,7 +598,11 @@ def test_a_material_the_tagger_missed_right_after_a_value_keeps_it() -> None:
      "The resistivity was measured from 2 K to ", "data were taken from ",
      "MgB 2 , which shows super- conductivity at T c = 39 K 3 , also exhibits T 2 depen- "
      "dence in the resistivity up to ", "The magnetization was measured up to ",
-     "The resistivity follows a linear behaviour up to ", "Tc = 30 K was measured down to "],
+     "The resistivity follows a linear behaviour up to ", "Tc = 30 K was measured down to ",
+     # where a measurement was taken
+     "The resistivity of FeSe at ", "The upper critical field of FeSe at ",
+     "The magnetization of FeSe measured at ", "XRD patterns of MgB2 collected at ",
+     "The specific heat at "],
 )  # fmt: skip
 def test_words_that_state_a_measurement_limit(before: str) -> None:
     assert states_limit(before)
@@ -619,7 +623,12 @@ def test_words_that_state_a_measurement_limit(before: str) -> None:
      "La2−xSrxCuO4 with x = 0.15 shows Tc between ", "Tc of FeSe ranges from ",
      "FeSe samples show Tc from ", "Tc in the temperature range between ", "Tc up to ",
      "The sample remains superconducting up to ", "Tc increases linearly up to ",
-     "Tc is suppressed from 40 K down to ", "Tc of FeSe increases from 30 K to "],
+     "Tc is suppressed from 40 K down to ", "Tc of FeSe increases from 30 K to ",
+     # "at" where a measurement shows the transition, or with no measurement
+     "The resistivity of FeSe drops to zero at ", "a jump in the specific heat at ",
+     "Magnetization measurements show superconductivity at ", "FeSe shows zero resistance at ",
+     "the onset of diamagnetism in the susceptibility at ", "FeSe becomes superconducting at ",
+     "The Tc of FeSe measured by resistivity is at "],
 )  # fmt: skip
 def test_words_that_state_no_measurement_limit(before: str) -> None:
     assert not states_limit(before)

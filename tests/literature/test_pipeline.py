@@ -820,3 +820,9 @@ def test_only_a_unit_of_the_values_kind_is_read_after_a_number_cut_short() -> No
     assert unit_of_kind_at("3.5 mK and", 3, "temperature") == 6
     assert unit_of_kind_at("3.5 in the film", 3, "temperature") is None  # inches
     assert unit_of_kind_at("2.5 kbar", 3, "pressure") == 8
+
+
+def test_a_temperature_a_measurement_was_taken_at_is_no_tc() -> None:
+    text = "The resistivity of FeSe at 300 K is 2 mOhm cm, and its Tc is 8 K."
+    records = extraction_of(text, [("material", "FeSe"), ("tcValue", "300 K"), ("tcValue", "8 K")])
+    assert [(r.material, r.value) for r in records.records] == [("FeSe", 8.0)]
