@@ -806,23 +806,45 @@ def _read_rows(
     materials: list[Material] = []
     labels: list[str] = []
     y = []
+    problems: list[str] = []  # every bad cell, so that one pass over the file fixes all
     for i, (cell, value) in enumerate(zip(cells, targets, strict=True)):
         row = i + 1
-        y.append(_number(value, f"{path}: {target!r} in data row {row}"))
-        if structure_column is not None:
-            where = f"{path}: {structure_column!r} in data row {row}"
-            structure = _structure(cell, where, path.parent)
-            _check_width(structure, where, kind)
-            materials.append(structure)
-            labels.append(structure.composition.reduced_formula)
-        else:
-            where = f"{path}: {formula_column!r} in data row {row}"
-            formula = _formula(cell, where)
-            _check_width(formula, where, kind)
-            materials.append(formula)
-            labels.append(" ".join(cell.split()))  # as written: STO, not SrTiO3
+        try:
+            y.append(_number(value, f"{target!r} in data row {row}"))
+        except ValueError as error:
+            problems.append(str(error))
+        try:
+            if structure_column is not None:
+                where = f"{structure_column!r} in data row {row}"
+                structure = _structure(cell, where, path.parent)
+                _check_width(structure, where, kind)
+                materials.append(structure)
+                labels.append(structure.composition.reduced_formula)
+            else:
+                where = f"{formula_column!r} in data row {row}"
+                formula = _formula(cell, where)
+                _check_width(formula, where, kind)
+                materials.append(formula)
+                labels.append(" ".join(cell.split()))  # as written: STO, not SrTiO3
+        except ValueError as error:
+            problems.append(str(error))
+    if problems:
+        raise ValueError(_unreadable_cells(path, problems))
     rows = list(range(1, len(y) + 1))
     return LabelledData(materials, np.asarray(y, dtype=float), labels, rows), sha256
+
+
+MAX_LISTED_PROBLEMS = 10  # bad cells a table's error lists; it counts the rest
+
+
+def _unreadable_cells(path: Path, problems: Sequence[str]) -> str:
+    """The error for a table's bad cells: the one, or how many and the first few."""
+    if len(problems) == 1:
+        return f"{path}: {problems[0]}"
+    listed = "\n".join(f"  {problem}" for problem in problems[:MAX_LISTED_PROBLEMS])
+    more = len(problems) - MAX_LISTED_PROBLEMS
+    rest = f"\n  and {more} more" if more > 0 else ""
+    return f"{path}: {len(problems)} cells cannot be read:\n{listed}{rest}"
 
 
 def _shared_materials(train: LabelledData, val: LabelledData, kind: str) -> list[int]:

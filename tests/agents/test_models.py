@@ -263,6 +263,22 @@ def test_bad_tables_are_refused_naming_file_column_and_row(
         assert str(path) in str(error.value)
 
 
+def test_every_bad_cell_of_a_table_is_named_at_once(tmp_path: Path) -> None:
+    rows = [["formula", "k"], ["NaCl", "1"], ["KCl", "abc"], ["Xx2O", "x"], ["LiF", "2"]]
+    rows += [["MgO", "inf"]] + [["CaO", ""]] * 10
+    path = write_csv(tmp_path / "bad.csv", rows)
+    with pytest.raises(ValueError) as error:
+        read_table(path, "k")
+    lines = str(error.value).splitlines()
+    assert lines[0] == f"{path}: 14 cells cannot be read:"
+    assert lines[1:4] == [
+        "  'k' in data row 2: 'abc' is not a number",
+        "  'k' in data row 3: 'x' is not a number",
+        "  'formula' in data row 3: cannot read formula 'Xx2O': 'Xx' is not an element",
+    ]
+    assert lines[-1] == "  and 4 more" and len(lines) == 12
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
