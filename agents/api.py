@@ -18,6 +18,7 @@ import csv
 import io
 import json
 import logging
+import math
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -932,8 +933,32 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
+def _refuse_unasked_body(request: Request, dependant: Any) -> None:
+    """Refuse a body sent to a route that reads none (``POST …/close``): 422.
+
+    Ignored, ``{"dry_run": true}`` would close a campaign for good.
+    """
+    if dependant.body_params:
+        return
+    headers = request.headers
+    sent = headers.get("content-length", "0").strip() not in ("", "0")
+    if sent or "transfer-encoding" in headers:
+        raise RequestValidationError(
+            [
+                {
+                    "type": "extra_forbidden",
+                    "loc": ("body",),
+                    "msg": "this route takes no request body; send none",
+                    "input": None,
+                }
+            ]
+        )
+
+
 def known_parameters(request: Request) -> None:
-    """Refuse query parameters the route does not declare (422, naming each).
+    """Refuse query parameters the route does not declare (422, naming each), and bodies.
+
+    A body is refused where the route reads none (:func:`_refuse_unasked_body`).
 
     Without this a misspelt ``filtre=`` or ``elements=`` is ignored and the whole listing
     comes back, as if the caller had asked for it.
@@ -941,6 +966,7 @@ def known_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None:  # not reached through a route: nothing to check against
         return
+    _refuse_unasked_body(request, route.dependant)
     declared = _query_names(route.dependant)
     takes = ", ".join(sorted(declared)) or "none"
     unknown = [name for name in dict.fromkeys(request.query_params) if name not in declared]
@@ -1977,13 +2003,30 @@ def _invalid_request(request: Request, error: Exception) -> Response:
     errors = error.errors() if isinstance(error, RequestValidationError) else []
     if (not_json := _not_json(request, errors)) is not None:
         return not_json
-    errors = [_short_input(_long_filter_hint(e, request.url.path)) for e in errors]
+    if (unreadable := _invalid_json(errors)) is not None:
+        return unreadable
+    errors = [_short_input(_finite_input(_long_filter_hint(e, request.url.path))) for e in errors]
     if len(errors) > LISTED_ERRORS:
         more = len(errors) - LISTED_ERRORS
         rest = {"type": "more_errors", "loc": [], "msg": f"... and {more} more errors"}
         errors = [*errors[:LISTED_ERRORS], rest]
     body = json.dumps({"detail": jsonable_encoder(errors)}, separators=(",", ":"))
     return Response(body, status_code=422, media_type="application/json")
+
+
+def _invalid_json(errors: Sequence[Any]) -> Response | None:
+    """400 for a body that is not JSON at all (cut short, a stray comma), as for others.
+
+    FastAPI's 422 names a character offset as if it were a field.
+    """
+    for e in errors:
+        if e.get("type") == "json_invalid":
+            loc = e.get("loc", ())
+            at = f" at character {loc[1]}" if len(loc) > 1 else ""
+            why = e.get("ctx", {}).get("error", "invalid JSON")
+            detail = f"body: cannot be read as JSON ({why}{at}); send one JSON object"
+            return JSONResponse({"detail": detail}, status_code=400)
+    return None
 
 
 def _not_json(request: Request, errors: Sequence[Any]) -> Response | None:
@@ -2000,6 +2043,30 @@ def _not_json(request: Request, errors: Sequence[Any]) -> Response | None:
             detail = f"body: send JSON with Content-Type: application/json (the request's: {said})"
             return JSONResponse({"detail": detail}, status_code=415)
     return None
+
+
+def _finite_input(error: Any) -> Any:
+    """``error`` with an echoed NaN or infinity as text, so that its body is JSON.
+
+    Python's JSON reader takes ``NaN`` in a request; no strict JSON reader takes it back
+    in the answer. A field given one is told so, not that NaN is too large; an object or
+    list holding one is echoed as its JSON text.
+    """
+    if not isinstance(error, dict) or "input" not in error:
+        return error
+    given = error["input"]
+    if isinstance(given, float) and not math.isfinite(given):
+        return error | {"input": str(given), "msg": "not a finite number"}
+    if isinstance(given, (dict, list, tuple)):
+        text = json.dumps(jsonable_encoder(given), separators=(",", ":"))
+        if _NOT_FINITE.search(text):
+            return error | {"input": text}
+    return error
+
+
+# NaN or an infinity as Python's JSON writer writes them (a string holding one matches too:
+# it is then echoed as text as well, which is harmless).
+_NOT_FINITE = re.compile(r"(?<![\w\"])(?:-?Infinity|NaN)(?![\w\"])")
 
 
 def _short_input(error: Any) -> Any:

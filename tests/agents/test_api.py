@@ -1221,6 +1221,46 @@ def test_an_admin_closes_a_campaign_and_instruments_get_no_more_work(api: TestCl
     assert unknown.status_code == 404 and "'nope'" in unknown.json()["detail"]
 
 
+def test_a_body_sent_to_a_route_that_reads_none_is_refused_and_changes_nothing(
+    api: TestClient,
+) -> None:
+    boss = _auth("admin")
+    base = "/api/v1/campaigns/photo-pce10"
+    for body in ({"dry_run": True}, {}):  # ignored, a dry run would close it for good
+        refused = api.post(f"{base}/close", json=body, headers=boss)
+        assert refused.status_code == 422, refused.text
+        [error] = refused.json()["detail"]
+        assert error["loc"] == ["body"] and "takes no request body" in error["msg"]
+    assert api.get(base, headers=boss).json()["status"] == "active"
+    assert api.post(f"{base}/close", headers=boss).status_code == 200  # no body: closed
+
+
+def test_a_body_that_is_not_json_at_all_is_a_400_saying_where(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    headers = {**robot, "Content-Type": "application/json"}
+    url = "/api/v1/campaigns/photo-pce10/results"
+    answer = api.post(url, content='{"trial_id": "x", "values": {', headers=headers)
+    assert answer.status_code == 400, answer.text
+    detail = answer.json()["detail"]
+    assert detail.startswith("body: cannot be read as JSON (") and "at character 29" in detail
+
+
+def test_a_422_echoing_nan_or_infinity_is_still_json(api: TestClient) -> None:
+    robot = _auth("instrument", ["photo-pce10"])
+    headers = {**robot, "Content-Type": "application/json"}
+    url = "/api/v1/campaigns/photo-pce10/claims"
+    answer = api.post(url, content='{"instrument": "f", "lease_seconds": NaN}', headers=headers)
+    assert answer.status_code == 422
+    # strict JSON: a body holding a bare NaN token fails here
+    [error] = json.loads(answer.text, parse_constant=lambda token: pytest.fail(token))["detail"]
+    assert error["loc"] == ["body", "lease_seconds"]
+    assert (error["input"], error["msg"]) == ("nan", "not a finite number")
+    nested = '{"instrument": "f", "lease_seconds": [Infinity]}'
+    answer = api.post(url, content=nested, headers=headers)
+    [error] = json.loads(answer.text, parse_constant=lambda token: pytest.fail(token))["detail"]
+    assert error["input"] == "[Infinity]"
+
+
 def test_a_failing_surrogate_plugin_is_a_500_naming_it(
     api: TestClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
