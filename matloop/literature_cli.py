@@ -531,8 +531,9 @@ def literature_papers(
     with errors():
         if format not in {"table", "json", "csv"}:
             raise CommandError(f"--format: expected table, json or csv, got {format!r}")
+        store = _store()  # first: a short key is resolved in the database
         query = _papers_query(key, doi, paper_id, title, year, journal, filter)
-        rows, total = _store().papers(query, limit=limit)
+        rows, total = store.papers(query, limit=limit)
     if format == "table":
         _print_papers(rows, output)
     else:

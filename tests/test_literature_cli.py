@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 from fastapi.testclient import TestClient
+from mongoengine import disconnect_all
 from typer.testing import CliRunner
 
 from agents.api import create_app
@@ -438,8 +439,9 @@ def test_ingest_stores_each_papers_absolute_path_whatever_directory_it_ran_in(
     monkeypatch.setenv("COLUMNS", "80")
     table = cli.invoke(app, ["literature", "papers"]).stdout
     assert short in table and paper["key"] not in table
+    disconnect_all()  # as a fresh `matloop` process: the short key is read once connected
     found = cli.invoke(app, ["literature", "papers", "--key", short, "--format", "json"])
-    assert [p["key"] for p in json.loads(found.stdout)] == [paper["key"]]
+    assert [p["key"] for p in json.loads(found.stdout)] == [paper["key"]], found.output
     traced = cli.invoke(app, ["lineage", "paper", short])
     assert traced.exit_code == 0 and paper["key"] in traced.stdout
 
