@@ -1754,7 +1754,7 @@ class Service:
         Filterable: id, key, doi, title, year, journal, source (the file it was read
         from: `source ENDS WITH ".pdf"`) and ingested_at (`ingested_at >= "2026-12-01"`).
         """
-        rows, total = self.literature.papers(optimade_to_mongo(filter, "papers"), limit, offset)
+        rows, total = self.literature.papers(self.literature.papers_filter(filter), limit, offset)
         return listing(rows, total, limit, offset, fmt, PAPER_COLUMNS)
 
     @access("read")

@@ -30,7 +30,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from bson import ObjectId
@@ -58,7 +58,14 @@ from db.campaigns import _insert, _transaction
 from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, molar_fractions, utcnow
 from db.models import headline_metrics, register_model
-from db.query import FilterError, compared_texts, material_query, optimade_to_mongo, paper_key
+from db.query import (
+    FilterError,
+    compared_texts,
+    material_query,
+    optimade_to_mongo,
+    paper_key,
+    with_compared_texts,
+)
 from discovery.compositions import canonical_composition
 from discovery.domain import ModelArtifact
 from literature.records import (
@@ -899,7 +906,18 @@ class LiteratureStore:
         query = optimade_to_mongo(text, "records")
         for name in sorted(compared_texts(query, "property")):
             self.check_property(name, "filter: property", FilterError)
-        return query
+        return _with_paper_keys(query, "papers")
+
+    def papers_filter(self, text: str) -> dict[str, Any]:
+        """A papers ``filter`` (OPTIMADE, as the API takes it) as a MongoDB query.
+
+        A key may be given as the start of its hash, as the papers table shows it.
+
+        Raises:
+            FilterError: ``filter: ...``, for a filter that does not parse, names a field
+                papers do not have, or a hash's start that several papers' keys share.
+        """
+        return _with_paper_keys(optimade_to_mongo(text, "papers"), "key")
 
     def check_property(self, name: str, where: str, error: type[ValueError] = ValueError) -> None:
         """Refuse a property no record may have (any case: ``Tc`` is ``tc``).
@@ -1808,6 +1826,18 @@ def resolve_paper_key(text: str) -> str:
 #: The start of a file key's hash that may name its paper: 8 hex digits or more.
 _HASH_START = re.compile(r"sha256:[0-9a-f]{8,63}")
 _BARE_HASH_START = re.compile(r"[0-9a-f]{8,63}")
+
+
+def _with_paper_keys(query: dict[str, Any], field: str) -> dict[str, Any]:
+    """``query`` with each hash's start it compares ``field`` with read as its paper's key."""
+
+    def resolved(key: str) -> str:
+        try:
+            return resolve_paper_key(key) if is_hash_start(key) else key
+        except LookupError as error:  # a start several keys share
+            raise FilterError(f"filter: {error}") from None
+
+    return cast(dict[str, Any], with_compared_texts(query, field, resolved))
 
 
 def is_hash_start(key: str) -> bool:

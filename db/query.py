@@ -525,6 +525,39 @@ def _dotted(name: Any) -> str:
     return ".".join(str(token) for token in name.children)
 
 
+def with_compared_texts(query: Any, field: str, read: Callable[[str], str]) -> Any:
+    """``query`` with each text it compares ``field`` with (``=``, ``!=``, ``IN``, ``HAS``) read.
+
+    Example:
+        >>> with_compared_texts({"$or": [{"p": {"$in": ["a"]}}, {"p": "b"}]}, "p", str.upper)
+        {'$or': [{'p': {'$in': ['A']}}, {'p': 'B'}]}
+    """
+    if isinstance(query, list):
+        return [with_compared_texts(part, field, read) for part in query]
+    if not isinstance(query, dict):
+        return query
+    done: dict[str, Any] = {}
+    for key, value in query.items():
+        if key != field:
+            done[key] = with_compared_texts(value, field, read)
+        elif isinstance(value, str):
+            done[key] = read(value)
+        elif isinstance(value, dict):
+            done[key] = {
+                op: (
+                    read(operand)
+                    if isinstance(operand, str) and op in ("$eq", "$ne")
+                    else [read(o) if isinstance(o, str) else o for o in operand]
+                    if isinstance(operand, list) and op in ("$in", "$nin", "$all")
+                    else operand
+                )
+                for op, operand in value.items()
+            }
+        else:
+            done[key] = value
+    return done
+
+
 def compared_texts(query: Any, field: str) -> set[str]:
     """The texts a MongoDB query compares ``field`` with (``=``, ``!=``, ``IN``), at any depth.
 
@@ -1841,8 +1874,30 @@ def _operand(name: str, kind: str, value: Any) -> Any:
     if kind == "doi":  # a doi.org link or doi: reads as the DOI, as `papers --doi` does
         return doi_text(value)
     if kind == "paper":  # a key, or a DOI however written: its paper's key
-        return paper_key(value)
+        return _paper_operand(name, value)
     return value
+
+
+def _paper_operand(name: str, value: str) -> str:
+    """A paper key operand as stored; a hash's start (the table's) is resolved later.
+
+    Raises:
+        FilterError: naming the field, for a text that can be no paper's key.
+    """
+    key = paper_key(value)
+    if _HASH_DIGITS.fullmatch(key):
+        key = f"sha256:{key}"  # the table's hex digits, copied without their prefix
+    if key.startswith("doi:10.") or _PAPER_HASH.fullmatch(key):
+        return key
+    raise FilterError(
+        f"filter: {name}: {value!r} is no paper's key; write its key (sha256:<hash>, or "
+        "the first 8 or more of its hex digits, as the papers table shows them) or its DOI"
+    )
+
+
+#: A file key, or a start of one long enough to name its paper (8 hex digits or more).
+_PAPER_HASH = re.compile(r"sha256:[0-9a-f]{8,64}")
+_HASH_DIGITS = re.compile(r"[0-9a-f]{8,63}")
 
 
 def _time(name: str, value: Any) -> datetime:

@@ -532,7 +532,7 @@ def literature_papers(
         if format not in {"table", "json", "csv"}:
             raise CommandError(f"--format: expected table, json or csv, got {format!r}")
         store = _store()  # first: a short key is resolved in the database
-        query = _papers_query(key, doi, paper_id, title, year, journal, filter)
+        query = _papers_query(store, key, doi, paper_id, title, year, journal, filter)
         rows, total = store.papers(query, limit=limit)
     if format == "table":
         _print_papers(rows, output)
@@ -666,6 +666,7 @@ def literature_reject(
 
 
 def _papers_query(
+    store: Any,
     keys: list[str] | None,
     doi: str | None,
     ids: list[str] | None,
@@ -681,7 +682,7 @@ def _papers_query(
             does not parse.
     """
     from db.literature import resolve_paper_key
-    from db.query import doi_text, optimade_to_mongo
+    from db.query import doi_text
     from matloop.cli import CommandError
 
     parts: list[dict[str, Any]] = []
@@ -697,7 +698,7 @@ def _papers_query(
     if year is not None:
         parts.append({"year": year})
     try:
-        parsed = optimade_to_mongo(text, "papers")
+        parsed = store.papers_filter(text)
     except ValueError as error:  # FilterError: "filter: " and the problem, the fields allowed
         raise CommandError(f"--filter: {str(error).removeprefix('filter: ')}") from None
     parts.append(parsed)

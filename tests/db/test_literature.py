@@ -277,7 +277,7 @@ BOUNDS = read(
 
 def filtered(literature: LiteratureStore, text: str) -> list[str]:
     """Materials of the records an OPTIMADE filter finds, as the HTTP API lists them."""
-    rows, _ = literature.records(optimade_to_mongo(text, "records"))
+    rows, _ = literature.records(literature.records_filter(text))
     return sorted(r["material"] for r in rows)
 
 
@@ -1068,3 +1068,12 @@ def test_a_paper_is_named_by_its_bare_hash_or_a_unique_start_of_it(
     assert resolve_paper_key("ab12cd3") == "ab12cd3"  # too short: no hash's start
     assert resolve_paper_key("sha256:ffffffff") == "sha256:ffffffff"  # none: as read
     assert resolve_paper_key("10.1/A") == "doi:10.1/a"
+    # filters read a start as their options do: the papers table's short key finds its paper
+    papers, _ = literature.papers(literature.papers_filter('key="ab12cd340"'))
+    assert [p["key"] for p in papers] == [f"sha256:{first}"]
+    by_paper = literature.records_filter('paper HAS ANY "sha256:ab12cd341", "doi:10.1/a"')
+    assert by_paper == {"papers": {"$in": [f"sha256:{second}", "doi:10.1/a"]}}
+    both = literature.records_filter('paper HAS ALL "ab12cd340", "ab12cd341"')
+    assert both == {"papers": {"$all": [f"sha256:{first}", f"sha256:{second}"]}}
+    with pytest.raises(FilterError, match="starts the keys of several papers"):
+        literature.papers_filter('key="ab12cd34"')

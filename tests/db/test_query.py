@@ -188,8 +188,8 @@ def test_has_any_on_a_field_of_one_value_is_one_of_and_lists_take_every_test() -
     assert optimade_to_mongo('label HAS ANY "P1","P2"', "trials") == {
         "label": {"$in": ["P1", "P2"]}
     }
-    assert optimade_to_mongo('paper HAS ALL "k1","k2"', "records") == {
-        "papers": {"$all": ["k1", "k2"]}
+    assert optimade_to_mongo('paper HAS ALL "10.1/k1","10.1/k2"', "records") == {
+        "papers": {"$all": ["doi:10.1/k1", "doi:10.1/k2"]}
     }
     assert optimade_to_mongo('elements HAS ALL "Fe","O"', "materials") == {
         "elements": {"$all": ["Fe", "O"]}
@@ -381,8 +381,19 @@ def test_a_doi_however_written_is_compared_as_stored(written: str) -> None:
 
 
 def test_a_text_hash_key_is_compared_as_written_in_lower_case() -> None:
-    assert optimade_to_mongo('key="SHA256:AB12"', "papers") == {"key": {"$eq": "sha256:ab12"}}
-    assert optimade_to_mongo('paper="sha256:ab12"', "records") == {"papers": {"$eq": "sha256:ab12"}}
+    assert optimade_to_mongo('key="SHA256:AB12CD34"', "papers") == {
+        "key": {"$eq": "sha256:ab12cd34"}
+    }
+    assert optimade_to_mongo('paper="ab12cd34"', "records") == {
+        "papers": {"$eq": "sha256:ab12cd34"}
+    }
+
+
+@pytest.mark.parametrize("written", ["garbage", "sha256:ab12", "ab12cd3", "sha256:xyz12345"])
+def test_a_text_that_can_be_no_papers_key_is_refused_naming_the_field(written: str) -> None:
+    # an empty page would say "this paper gave no records"
+    with pytest.raises(FilterError, match=rf"filter: paper: '{written}' is no paper's key"):
+        optimade_to_mongo(f'paper="{written}"', "records")
 
 
 def test_a_material_that_reads_as_a_formula_is_its_composition_in_any_spelling() -> None:
