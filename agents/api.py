@@ -1716,7 +1716,8 @@ class Service:
         Filterable: id (a model's `record_ids`), elements, nelements,
         chemical_formula_reduced, chemical_formula_descriptive (as the paper wrote it),
         material, property (any case), value, low, high, qualifier, unit, confidence,
-        n_papers, n_sources, paper (a paper's key or DOI), pressure_gpa, pressure_gpa_low
+        n_papers, n_sources, paper (a paper's key or DOI), model_version (a tagger that
+        read it, in any of its sources), pressure_gpa, pressure_gpa_low
         and pressure_gpa_high (none at ambient pressure), field_t (T; none in zero field),
         uncertainty, created_at and updated_at (ISO 8601), and `fraction.<element>`.
         """
@@ -1752,7 +1753,8 @@ class Service:
         """Papers ingested, newest first, filtered with OPTIMADE (`year>=2015`).
 
         Filterable: id, key, doi, title, year, journal, source (the file it was read
-        from: `source ENDS WITH ".pdf"`) and ingested_at (`ingested_at >= "2026-12-01"`).
+        from: `source ENDS WITH ".pdf"`), model_version (the tagger that read it) and
+        ingested_at (`ingested_at >= "2026-12-01"`).
         """
         rows, total = self.literature.papers(self.literature.papers_filter(filter), limit, offset)
         return listing(rows, total, limit, offset, fmt, PAPER_COLUMNS)

@@ -87,6 +87,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "n_papers": "n_papers",
         "n_sources": "n_sources",
         "paper": "papers",  # the key of a paper it was read in (records list them all)
+        "model_version": "sources.model_version",  # a tagger that read it (any source's)
         # the pressure it was read at (GPa): a point, or a range's or a bound's ends;
         # none of them at ambient pressure
         "pressure_gpa": "conditions.pressure_gpa",
@@ -105,6 +106,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "year": "year",
         "journal": "journal",
         "source": "source",  # the file it was read from
+        "model_version": "model_version",  # the tagger that read it
         "ingested_at": "ingested_at",
     },
 }

@@ -495,7 +495,8 @@ def _all_of(parts: list[dict[str, Any]]) -> dict[str, Any]:
 #: What the papers table shows of each paper (``--format json``/``csv`` give every field).
 PAPER_TABLE = ("key", "title", "year", "journal", "source", "readings", "records")
 PAPER_FILTER_HELP = (
-    "OPTIMADE filter on id, key, doi, title, year, journal, source, ingested_at, as the API's "
+    "OPTIMADE filter on id, key, doi, title, year, journal, source, model_version (the "
+    "tagger), ingested_at, as the API's "
     "/literature/papers takes: 'year>=2015 AND journal CONTAINS \"Phys\"'."
 )
 

@@ -281,6 +281,16 @@ def filtered(literature: LiteratureStore, text: str) -> list[str]:
     return sorted(r["material"] for r in rows)
 
 
+def test_what_one_tagger_read_is_found_by_its_version(literature: LiteratureStore) -> None:
+    literature.ingest(read("10.1/a", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"]))
+    other = read("10.1/b", "FeSe has Tc 8 K.", ["FeSe"], ["8 K"])
+    literature.ingest(replace(other, model_version="tagger-test:1"))
+    assert filtered(literature, 'model_version="tagger-test:1"') == ["FeSe"]
+    assert filtered(literature, 'model_version!="tagger-test:1"') == ["MgB2"]
+    papers, _ = literature.papers(literature.papers_filter('model_version="tagger-test:0"'))
+    assert [p["key"] for p in papers] == ["doi:10.1/a"]
+
+
 def test_records_are_filtered_by_the_pressure_they_were_read_at(
     literature: LiteratureStore,
 ) -> None:
