@@ -539,7 +539,9 @@ _CLAUSE_START = re.compile(rf",|{_PART_START.pattern}", re.IGNORECASE)
 _LINE_BREAK = re.compile(r"(?<=[a-z])-\s+(?=[a-z])")
 # Superconductivity named after what a sentence measured: the value that follows is where
 # it sets in ("resistivity data show that MgB2 superconducts above [35 K]"), no limit.
-_SUPERCONDUCTS = re.compile(r"\bsupercond\w*|\btransitions?\b", re.IGNORECASE)
+# A junction's name says nothing of where a Tc is: "curves measured in superconductor-
+# insulator-superconductor (SIS) junctions between [14 K] and 290 K".
+_SUPERCONDUCTS = re.compile(r"(?<![-‐])\bsupercond\w*\b(?![-‐])|\btransitions?\b", re.I)
 # An aside in parentheses: "(T c ≈ 31 K)" in "measurements on B0.63K0.37BiO3 (T c ≈ 31
 # K) down to [0.4 K]" names no Tc of the clause; "(y = 1.0)" or the "(1−x)" of a formula
 # opens no clause, so the change before it is still the one a "from" follows.
