@@ -51,6 +51,7 @@ from flows.tasks import (
     no_work_reason,
     observe_results,
     propose_batch,
+    refuse_redirected,
     register_model,
     trained_version,
     unclaimed_trials,
@@ -284,6 +285,7 @@ def run_campaign(
         ``"opv: added 1 batch, rounds now 3 of 6; 22 results, best pce 9.1"``).
 
     """
+    refuse_redirected({"campaign": campaign, "uri": uri})
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
     if per_run is not None and per_run < 1:
@@ -414,6 +416,7 @@ def results_reported(
         is proposed) and ``message`` (the line the run logged).
 
     """
+    refuse_redirected({"campaign": campaign, "uri": uri})
     uri = database_uri(uri)
     summary = campaign_summary(campaign, uri)
     version, retrained = None, False

@@ -44,7 +44,7 @@ from agents.literature import (
 )
 from db.convert import iso
 from db.literature import LiteratureStore
-from flows.tasks import TRANSIENT_ERRORS, _io, campaign_store, database_uri
+from flows.tasks import TRANSIENT_ERRORS, _io, campaign_store, database_uri, refuse_redirected
 from literature.ner import TrainConfig
 from literature.pipeline import Extractor
 
@@ -173,6 +173,7 @@ def ingest_literature(
         (left for a later run)) and each file's outcome (a failed one with its
         ``error``).
     """
+    refuse_redirected({"paths": paths, "uri": uri})
     uri = database_uri(uri)
     missing = missing_paths(paths)  # a watched folder gone (unmounted): the rest go on
     gone = [

@@ -67,6 +67,56 @@ def database_uri(uri: str | None = None) -> str:
     return Settings().uri
 
 
+#: Parameters a served run takes from its deployment alone: whoever may trigger a run (the
+#: Prefect UI, ``prefect deployment run -p``) may not point it at another campaign or
+#: other files. A URI it refuses outright (:func:`refuse_redirected`).
+PINNED_PARAMETERS = ("campaign", "paths")
+
+
+def refuse_redirected(given: dict[str, Any]) -> None:
+    """Refuse a served run whose parameters point it away from its own deployment's.
+
+    A served run connects to the database its ``flows serve`` was started for: a ``uri``
+    given to it would send the campaign's round to another server (and show the URI,
+    password and all, to every reader of the Prefect server). Its campaign, and a
+    literature watch's folders, are the deployment's own (:data:`PINNED_PARAMETERS`). A
+    run in-process (``flows run``, a test) is not served and takes any.
+
+    Args:
+        given: The flow's parameters, by name, as the run received them.
+
+    Raises:
+        ValueError: naming the parameter and what the deployment holds.
+    """
+    from prefect.runtime import deployment
+
+    deployment_id = deployment.id
+    if deployment_id is None:
+        return
+    if given.get("uri") is not None:
+        raise ValueError(
+            "uri: a served run uses the database its `matloop flows serve` was started "
+            "for; run it without a uri (or with `matloop flows run` for another database)"
+        )
+    own = deployment_parameters(deployment_id)
+    for name in PINNED_PARAMETERS:
+        if name in given and given[name] != own.get(name):
+            raise ValueError(
+                f"{name}: {given[name]!r} is not this deployment's ({own.get(name)!r}); a "
+                "served run works on its own deployment's, so trigger that deployment instead"
+            )
+
+
+def deployment_parameters(deployment_id: str) -> dict[str, Any]:
+    """The parameters a deployment was served with, read from the Prefect server."""
+    from uuid import UUID
+
+    from prefect.client.orchestration import get_client
+
+    with get_client(sync_client=True) as client:
+        return dict(client.read_deployment(UUID(deployment_id)).parameters or {})
+
+
 def transient_failure(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Prefect ``retry_condition_fn``: retry only when the database was unreachable.
 

@@ -35,7 +35,13 @@ from prefect.states import Completed, Failed
 from prefect.task_runners import TaskRunner
 from prefect_dask import DaskTaskRunner
 
-from flows.tasks import database_uri, fit_model, load_training_data, register_model
+from flows.tasks import (
+    database_uri,
+    fit_model,
+    load_training_data,
+    refuse_redirected,
+    register_model,
+)
 
 DASK_ADDRESS_ENV = "MATLOOP_DASK_ADDRESS"
 """Environment variable: address of an existing Dask scheduler (``tcp://host:8786``)."""
@@ -99,6 +105,7 @@ def train_surrogate(campaign: str, uri: str | None = None) -> dict[str, Any]:
         ValueError: with fewer than 3 completed measurements.
 
     """
+    refuse_redirected({"campaign": campaign, "uri": uri})
     uri = database_uri(uri)
     artifact = fit_model(load_training_data(campaign, uri))
     version = register_model(campaign, uri, artifact)

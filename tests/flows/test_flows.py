@@ -7,17 +7,20 @@ import json
 import logging
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 import numpy as np
 import pytest
 from prefect import flow, task
 from prefect_dask import DaskTaskRunner
 
+import flows.tasks
 from agents import CampaignAgent, LookupOracle
 from db import CampaignStore
 from discovery.datasets import PoolDataset, load_csv
 from discovery.domain import CampaignSettings, Direction, Trial
 from flows.campaigns import campaign_round, results_reported, run_campaign
+from flows.ingestion import ingest_literature
 from flows.tasks import evaluate, propose_batch, transient_failure
 from flows.training import (
     DASK_ADDRESS_ENV,
@@ -426,3 +429,34 @@ def test_a_round_says_the_model_waits_for_the_designs_results(
     assert result["proposed"] == 0 and f"nothing proposed ({waiting}" in result["message"]
     run = run_campaign(name, 3, mongodb_uri)
     assert run["batches_run"] == 0 and f"stopped: {waiting}" in run["message"]
+
+
+@pytest.fixture
+def served_as(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Make flow runs in this test look served by a deployment with these parameters."""
+    import prefect.runtime.deployment
+
+    def serve(parameters: dict[str, Any]) -> None:
+        monkeypatch.setattr(prefect.runtime.deployment, "id", str(uuid4()), raising=False)
+        monkeypatch.setattr(flows.tasks, "deployment_parameters", lambda _id: parameters)
+
+    return serve
+
+
+def test_a_served_run_refuses_parameters_that_point_it_elsewhere(
+    random_campaign: CampaignAgent, mongodb_uri: str, served_as: Any
+) -> None:
+    name = random_campaign.name
+    served_as({"campaign": name, "rounds": 1})
+    with pytest.raises(ValueError, match=r"^uri: a served run uses the database its"):
+        run_campaign(name, 1, mongodb_uri)  # a triggerer's database: the round not run there
+    with pytest.raises(ValueError, match=r"^campaign: 'other' is not this deployment's \("):
+        run_campaign("other", 1)
+    with pytest.raises(ValueError, match=r"^campaign: 'other' is not this deployment's"):
+        results_reported("other")
+    with pytest.raises(ValueError, match=r"^uri: a served run"):
+        train_surrogate(name, mongodb_uri)
+    assert not any(random_campaign.status().trials.values())  # nothing proposed
+    served_as({"paths": ["/lab/papers"], "version": None, "settle": 0})
+    with pytest.raises(ValueError, match=r"^paths: \['/etc'\] is not this deployment's"):
+        ingest_literature(["/etc"])
