@@ -811,20 +811,22 @@ def set_schedule_active(name: str, active: bool, by_run: str | None = None) -> l
             except ObjectNotFound:
                 raise LookupError(f"{name}: no such deployment; serve it first") from None
             raise LookupError(
-                f"{name}: no such deployment: {served} is served without a schedule (its "
-                f"instruments report results), so there is no {flow} schedule to change"
+                f"{name}: no such deployment: {served} is served for its instruments' results "
+                f"only (its {flow} deployment was never served, or was deleted), so there is "
+                f"no {flow} schedule to change; serve it again with --cron or --interval"
             ) from None
         if not deployment.schedules:
             raise LookupError(f"{name}: it has no schedule (served without --cron or --every)")
-        changed = []
-        for each in deployment.schedules:
-            if each.active != active:
-                client.update_deployment_schedule(deployment.id, each.id, active=active)
-                changed.append(_described(each.schedule))
+        changing = [each for each in deployment.schedules if each.active != active]
         if by_run is None:  # by hand now, or resumed
             _forget_paused_by_run(deployment.id)
-        else:  # marked first: a pause that fails after it leaves a marker, never the reverse
+        elif changing:  # marked first: a pause that fails after it leaves a marker, never the
+            # reverse; a schedule paused already (by hand) is not the run's to mark
             Variable.set(_paused_by_run(deployment.id), by_run, overwrite=True)
+        changed = []
+        for each in changing:
+            client.update_deployment_schedule(deployment.id, each.id, active=active)
+            changed.append(_described(each.schedule))
         if not active:
             waiting = deployment_runs(
                 client, [deployment.id], [StateType.SCHEDULED], FlowRunSort.EXPECTED_START_TIME_ASC

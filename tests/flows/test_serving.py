@@ -59,6 +59,7 @@ from flows.deployments import (
     schedule_paused,
     schedules_added_by_hand,
     serve_campaign,
+    set_schedule_active,
 )
 from flows.serving import (
     PACKAGE_ROOT,
@@ -405,9 +406,9 @@ def test_flows_pause_says_a_lab_s_campaign_is_served_without_a_schedule() -> Non
         deployment.apply()
     result = CliRunner().invoke(flows_app, ["pause", name])
     assert result.exit_code == 1
-    assert f"{name} is served without a schedule (its instruments report results)" in (
-        " ".join(result.output.split())
-    )
+    said = " ".join(result.output.split())
+    assert f"{name} is served for its instruments' results only (its run-campaign" in said
+    assert "serve it again with --cron or --interval" in said
 
 
 def test_sigterm_stops_serving_as_ctrl_c_and_a_stop_that_hangs_ends_the_process() -> None:
@@ -541,6 +542,20 @@ def test_a_served_run_with_nothing_left_pauses_its_schedule_and_serving_again_re
     assert warned in " ".join(resumed.output.split())
     serve_campaign(name, 2, interval=60, closed=True)  # closed: its schedule's pause is kept
     assert paused_by_run(deployed) is None
+
+
+def test_a_schedule_paused_by_hand_is_not_marked_paused_by_a_run_that_finds_nothing_to_do(
+    random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    name = random_campaign.name
+    deployed = f"run-campaign/{name}"
+    ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
+    monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
+    run_campaign(name, 0, mongodb_uri)
+    set_schedule_active(deployed, False)  # by hand, while a run was waiting
+    run_campaign(name, 0, mongodb_uri)  # that run: nothing to do
+    # a marker would have the next serve resume what its operator paused
+    assert schedule_paused(deployed) and paused_by_run(deployed) is None
 
 
 def test_serving_again_says_it_removes_a_schedule_added_by_hand_to_train_surrogate(
