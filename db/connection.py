@@ -30,11 +30,14 @@ from __future__ import annotations
 
 import importlib
 import logging
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse, urlsplit
 
 import mongoengine
 from pymongo import MongoClient
+from pymongo.client_session import ClientSession
 from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError, OperationFailure
@@ -275,6 +278,33 @@ def _holds_documents(db: Database) -> bool:
     """Whether any collection holds a document (asked once, for a database without version)."""
     names = [n for n in db.list_collection_names() if not n.startswith("system.")]
     return any(db[n].find_one({}, {"_id": 1}) is not None for n in names if n != SCHEMA_COLLECTION)
+
+
+#: Most values one ``$in`` lists. The embedded server's lookup grows with the square of
+#: the list (4,000 passage ids: 27 s in one query, 3.3 s in chunks of 500).
+IN_CHUNK = 500
+
+
+def find_in(
+    collection: Collection,
+    field: str,
+    values: Iterable[Any],
+    projection: Mapping[str, Any] | None = None,
+    session: ClientSession | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The documents whose ``field`` is one of ``values``, read :data:`IN_CHUNK` at a time.
+
+    Args:
+        collection: The pymongo collection.
+        field: The field compared (``_id``, ``key``, a list field such as ``merged_ids``).
+        values: The values, repeats allowed (each is asked for once).
+        projection: The fields to read, as for ``find``.
+        session: A transaction's session.
+    """
+    unique = list(dict.fromkeys(values))
+    for start in range(0, len(unique), IN_CHUNK):
+        chunk = {field: {"$in": unique[start : start + IN_CHUNK]}}
+        yield from collection.find(chunk, projection, session=session)
 
 
 def disconnect() -> None:

@@ -278,6 +278,7 @@ class TrialDocument(Document):
             ["campaign", "status", "sequence"],
             ["campaign", "status", "lease_expires_at"],
             ["campaign", "batch"],
+            ["campaign", "label"],  # a sample the lab knows by name: label="P001"
             # A composition campaign's trials filtered by element or by count: one index
             # each. With one over campaign, nelements and elements, SecantusDB reads every
             # trial of the campaign for an element, and its <= on nelements misses the

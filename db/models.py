@@ -21,6 +21,7 @@ from typing import Any
 
 from mongoengine import NotUniqueError, ValidationError
 
+from db.connection import find_in
 from db.convert import iso
 from db.documents import CampaignDocument, ModelRecord
 from discovery.domain import ModelArtifact
@@ -453,8 +454,8 @@ def records_gone(ids: Sequence[str]) -> int:
 
     wanted = set(record_ids(ids))
     records = PropertyRecordDocument._get_collection()
-    found = {raw["_id"] for raw in records.find({"_id": {"$in": list(wanted)}}, {"_id": 1})}
-    holding = records.find({"merged_ids": {"$in": list(wanted)}}, {"merged_ids": 1})
+    found = {raw["_id"] for raw in find_in(records, "_id", wanted, {"_id": 1})}
+    holding = find_in(records, "merged_ids", wanted - found, {"merged_ids": 1})
     found |= {merged for raw in holding for merged in raw["merged_ids"]}
     return len(wanted - found)
 

@@ -70,3 +70,18 @@ def test_a_setting_that_does_not_read_names_its_variable(
     monkeypatch.setenv("MATLOOP_DB_PORT", port)
     with pytest.raises(ValueError, match=rf"^MATLOOP_DB_PORT: input should be .*{message}.*, got"):
         Settings()
+
+
+def test_find_in_reads_every_value_in_chunks_once_each(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import db.connection
+    from db.connection import database, find_in
+
+    collection = database()["find_in_test"]
+    collection.insert_many([{"n": n, "tags": [n % 3]} for n in range(7)])
+    monkeypatch.setattr(db.connection, "IN_CHUNK", 2)
+    found = find_in(collection, "n", [6, 0, 3, 3, 5, 1, 99], {"_id": 0, "n": 1})
+    assert sorted(row["n"] for row in found) == [0, 1, 3, 5, 6]  # a repeat read once
+    assert sorted(row["n"] for row in find_in(collection, "tags", [2], {"n": 1})) == [2, 5]
+    assert list(find_in(collection, "n", [])) == []
