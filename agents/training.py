@@ -35,6 +35,7 @@ from discovery.domain import ModelArtifact
 from discovery.planners import GPPlanner, fitted_outcomes, with_scale
 from discovery.surrogates import (
     DTYPE,
+    conditioned_rows,
     data_hash,
     device,
     fit_gp,
@@ -170,7 +171,8 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         model = fit_gp(train_X, train_Y, bounds)
         loo = loo_predictions(model).rescaled(data.sign * float(scale[0]))  # user's units
     artifact = with_scale(gp_artifact(model, train_X, train_Y), "objective_scale", scale)
-    quality = calibration(data.y, loo.mean, loo.std)
+    # leave-one-out over the results the GP conditions on (all, up to EXACT_ROWS)
+    quality = calibration(data.y[conditioned_rows(train_Y).numpy()], loo.mean, loo.std)
     metrics: dict[str, Any] = {
         **artifact.metrics,
         FIT_METRIC: _fit(data),

@@ -166,3 +166,35 @@ def test_gp_fits_with_a_constant_input_column() -> None:
 
 def test_device_is_cuda_exactly_when_available() -> None:
     assert device().type == ("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def test_a_gp_on_many_results_fits_on_a_sample_and_conditions_on_the_best_and_a_sample(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import discovery.surrogates as surrogates
+
+    monkeypatch.setattr(surrogates, "HYPER_ROWS", 30)
+    monkeypatch.setattr(surrogates, "EXACT_ROWS", 60)
+    monkeypatch.setattr(surrogates, "EXACT_BEST", 10)
+    fitted_on: list[int] = []
+    fit = surrogates.fit_gpytorch_mll
+    monkeypatch.setattr(
+        surrogates,
+        "fit_gpytorch_mll",
+        lambda mll: fitted_on.append(mll.model.train_inputs[0].shape[0]) or fit(mll),
+    )
+    torch.manual_seed(0)
+    X = torch.rand(100, 2, dtype=torch.float64)
+    Y = torch.sin(5 * X).sum(-1, keepdim=True)
+    bounds = torch.tensor([[0.0, 0.0], [1.0, 1.0]], dtype=torch.float64)
+    model = surrogates.fit_gp(X, Y, bounds, input_warp=True)
+    assert fitted_on == [30]  # the likelihood's L-BFGS on a sample only
+    kept = surrogates.conditioned_rows(Y)
+    assert model.train_inputs[0].shape[0] == 60 == len(set(kept.tolist()))
+    assert set(torch.topk(Y[:, 0], 10).indices.tolist()) <= set(kept.tolist())  # the best
+    artifact = surrogates.gp_artifact(model, X, Y)
+    assert (artifact.metrics["n_train"], artifact.metrics["n_conditioned"]) == (100, 60)
+    loaded = surrogates.load_gp(artifact.weights, X, Y, bounds)  # the same rows again
+    with torch.no_grad():
+        assert torch.allclose(loaded.posterior(X).mean, model.posterior(X).mean)
+    assert surrogates.fit_gp(X[:25], Y[:25], bounds).train_inputs[0].shape[0] == 25
