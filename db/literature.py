@@ -492,6 +492,7 @@ _RECORD_LEFT_OUT = ("id", "key", "papers", "sources", "fractions")
 RECORD_COLUMNS = (
     *(f for f in PropertyRecordDocument._fields_ordered if f not in _RECORD_LEFT_OUT),
     "id",
+    "papers",  # the keys of the papers it was read in: a join with the papers listing
     "sources",
 )
 #: The fields of :meth:`LiteratureStore.papers` rows, in order.
@@ -2012,6 +2013,7 @@ def _record_row(
     """
     row = {k: raw.get(k) for k in RECORD_COLUMNS}
     row["id"] = str(raw["_id"])
+    row["papers"] = sorted(raw.get("papers") or [])
     row["merged_ids"] = [str(merged) for merged in raw.get("merged_ids", [])]
     if row["rejection"]:
         row["rejection"] = {**row["rejection"], "at": iso(row["rejection"].get("at"))}

@@ -195,6 +195,7 @@ def test_the_same_reading_from_two_papers_is_one_record_with_two_sources(
     assert total == 1
     assert rows[0]["n_papers"] == 2 and rows[0]["n_sources"] == 2
     assert {s["paper"] for s in rows[0]["sources"]} == {"doi:10.1/a", "doi:10.1/b"}
+    assert rows[0]["papers"] == ["doi:10.1/a", "doi:10.1/b"]  # a column of its own
 
 
 def test_a_record_keeps_each_sources_uncertainty_and_states_the_largest(
