@@ -146,8 +146,9 @@ def test_a_retried_claim_gets_its_trials_after_the_close(
 
 def test_lapsed_leases_are_abandoned_not_stranded(photo_pce10_campaign: CampaignAgent) -> None:
     agent = photo_pce10_campaign
-    lapsed = agent.claim("robot-a", count=2, lease_seconds=0.05)
+    # the long lease first: a claim after a lease ran out would take that trial over
     held = agent.claim("robot-b", count=1, lease_seconds=600)
+    lapsed = agent.claim("robot-a", count=2, lease_seconds=0.05)
     time.sleep(0.1)
     assert agent.close() == CloseReport(already_closed=False, abandoned=9, running=1)
     statuses = {t.id: t.status for t in agent.store.trials(agent.name)}
