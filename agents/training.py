@@ -130,10 +130,12 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
     Trains on ``cuda`` when present, else on the CPU; the stored weights are CPU tensors.
 
     Leave-one-out predictions are the closed form of
-    :func:`discovery.diagnostics.loo_predictions` (hyperparameters fitted on all points,
-    no refits). As the planner, the GP is fitted to the objective divided by its fitting
-    scale (:func:`discovery.planners.fitted_outcomes`), so that an objective of order
-    1e-12 is not lost under GPyTorch's absolute noise floors; the artifact then notes
+    :func:`discovery.diagnostics.loo_predictions` (no refits), over the results the GP
+    conditions on: every one, up to :data:`~discovery.surrogates.EXACT_ROWS`
+    (:func:`~discovery.surrogates.fit_gp`). As the planner, the GP is fitted to the
+    objective divided by its fitting scale (:func:`discovery.planners.fitted_outcomes`),
+    so that an objective of order 1e-12 is not lost under GPyTorch's absolute noise
+    floors; the artifact then notes
     ``objective_scale`` as the planner's does, and its ``noise`` is in the fitted units.
     Metrics added to those of :func:`discovery.surrogates.gp_artifact`, all in the
     objective's original units and sign:
@@ -147,9 +149,9 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
     - ``cv_coverage_95``, ``cv_miscalibration_area``, ``cv_spearman``: calibration of the
       leave-one-out intervals (:func:`discovery.diagnostics.calibration`; spearman None
       when undefined).
-    - ``cv_trials``, ``cv_measured``, ``cv_predicted``, ``cv_std``: per measurement (in
-      proposal order), the trial, its measured value, its leave-one-out prediction and
-      predictive standard deviation (for a parity plot).
+    - ``cv_trials``, ``cv_measured``, ``cv_predicted``, ``cv_std``: per measurement the
+      GP conditions on (in proposal order), the trial, its measured value, its
+      leave-one-out prediction and predictive standard deviation (for a parity plot).
 
     Args:
         data: The campaign's encoded measurements (see :func:`training_data`).
@@ -172,7 +174,9 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         loo = loo_predictions(model).rescaled(data.sign * float(scale[0]))  # user's units
     artifact = with_scale(gp_artifact(model, train_X, train_Y), "objective_scale", scale)
     # leave-one-out over the results the GP conditions on (all, up to EXACT_ROWS)
-    quality = calibration(data.y[conditioned_rows(train_Y).numpy()], loo.mean, loo.std)
+    kept = conditioned_rows(train_Y).numpy()
+    measured, trials = data.y[kept], [data.trials[i] for i in kept]
+    quality = calibration(measured, loo.mean, loo.std)
     metrics: dict[str, Any] = {
         **artifact.metrics,
         FIT_METRIC: _fit(data),
@@ -184,8 +188,8 @@ def fit_surrogate(data: TrainingData) -> ModelArtifact:
         "cv_coverage_95": quality.coverage_95,
         "cv_miscalibration_area": quality.miscalibration_area,
         "cv_spearman": None if math.isnan(quality.spearman) else quality.spearman,
-        "cv_trials": list(data.trials),
-        "cv_measured": [float(v) for v in data.y],
+        "cv_trials": trials,
+        "cv_measured": [float(v) for v in measured],
         "cv_predicted": [float(v) for v in loo.mean],
         "cv_std": [float(v) for v in loo.std],
     }

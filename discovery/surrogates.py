@@ -127,8 +127,8 @@ HYPER_ROWS = 1000
 
 #: Most results a campaign GP conditions on: its covariance holds ``n^2`` numbers (8,000:
 #: 0.5 GB), and a posterior over a 100,000-candidate pool took 76 s at 6,000 on 2 cores.
-#: Above it the GP keeps the best :data:`EXACT_BEST` (by the first target) and a seeded
-#: sample of the rest.
+#: Above it the GP keeps the best :data:`EXACT_BEST` (shared among its targets) and a
+#: seeded sample of the rest.
 EXACT_ROWS = 5000
 EXACT_BEST = 1000
 
@@ -144,8 +144,9 @@ def _seeded_sample(n: int, size: int) -> torch.Tensor:
 def conditioned_rows(train_Y: torch.Tensor) -> torch.Tensor:
     """The rows a campaign GP conditions on: all, or above :data:`EXACT_ROWS` a subset.
 
-    The subset keeps the :data:`EXACT_BEST` best by the first target (larger is better),
-    where the acquisition looks, and a seeded sample of the rest.
+    The subset keeps the best by each target (larger is better), :data:`EXACT_BEST` in
+    all, shared equally: where the acquisition looks, on every objective's front; and a
+    seeded sample of the rest.
 
     Args:
         train_Y: ``n x m`` training targets.
@@ -156,7 +157,9 @@ def conditioned_rows(train_Y: torch.Tensor) -> torch.Tensor:
     n = train_Y.shape[0]
     if n <= EXACT_ROWS:
         return torch.arange(n)
-    best = torch.topk(train_Y[:, 0].detach().cpu(), EXACT_BEST).indices
+    targets = train_Y.detach().cpu()
+    each = EXACT_BEST // targets.shape[1]
+    best = torch.cat([torch.topk(column, each).indices for column in targets.T]).unique()
     rest = torch.ones(n, dtype=torch.bool)
     rest[best] = False
     others = rest.nonzero().squeeze(-1)

@@ -163,6 +163,27 @@ def test_training_and_the_planner_register_one_version_in_tiny_units() -> None:
     assert trained.metrics["objective_scale"] == planned.metrics["objective_scale"]
 
 
+def test_above_the_exact_limit_the_loo_lists_pair_each_trial_with_its_own_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import discovery.surrogates as surrogates
+
+    monkeypatch.setattr(surrogates, "HYPER_ROWS", 30)
+    monkeypatch.setattr(surrogates, "EXACT_ROWS", 60)
+    monkeypatch.setattr(surrogates, "EXACT_BEST", 10)
+    rng = np.random.default_rng(0)
+    X = rng.random((100, 2))
+    y = np.sin(5 * X).sum(1)
+    trials = tuple(f"t{i}" for i in range(100))
+    bounds = np.array([[0.0, 0.0], [1.0, 1.0]])
+    metrics = fit_surrogate(TrainingData("c", "d", -1.0, X, y, bounds, trials)).metrics
+    assert metrics["n_train"] == 100 and metrics["n_conditioned"] == 60
+    listed = [metrics[k] for k in ("cv_trials", "cv_measured", "cv_predicted", "cv_std")]
+    assert [len(each) for each in listed] == [60] * 4
+    assert metrics["cv_measured"] == [y[int(t[1:])] for t in metrics["cv_trials"]]
+    assert max(abs(p - m) for p, m in zip(*listed[1:3], strict=True)) < 0.5  # its own
+
+
 # -- a model's version names the model, not only its data ----------------------------------
 
 
