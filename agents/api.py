@@ -933,16 +933,20 @@ def _query_names(dependant: Any) -> set[str]:
     return names
 
 
-def _refuse_unasked_body(request: Request, dependant: Any) -> None:
+async def _refuse_unasked_body(request: Request, dependant: Any) -> None:
     """Refuse a body sent to a route that reads none (``POST …/close``): 422.
 
-    Ignored, ``{"dry_run": true}`` would close a campaign for good.
+    Ignored, ``{"dry_run": true}`` would close a campaign for good. An empty body, however
+    framed (``Content-Length: 0``, chunked with no bytes, whitespace), is no body.
     """
     if dependant.body_params:
         return
     headers = request.headers
-    sent = headers.get("content-length", "0").strip() not in ("", "0")
-    if sent or "transfer-encoding" in headers:
+    if headers.get("content-length", "0").strip() in ("", "0") and (
+        "transfer-encoding" not in headers
+    ):
+        return  # nothing sent: the body is not read
+    if (await request.body()).strip():
         raise RequestValidationError(
             [
                 {
@@ -955,7 +959,7 @@ def _refuse_unasked_body(request: Request, dependant: Any) -> None:
         )
 
 
-def known_parameters(request: Request) -> None:
+async def known_parameters(request: Request) -> None:
     """Refuse query parameters the route does not declare (422, naming each), and bodies.
 
     A body is refused where the route reads none (:func:`_refuse_unasked_body`).
@@ -966,7 +970,7 @@ def known_parameters(request: Request) -> None:
     route = request.scope.get("route")
     if route is None:  # not reached through a route: nothing to check against
         return
-    _refuse_unasked_body(request, route.dependant)
+    await _refuse_unasked_body(request, route.dependant)
     declared = _query_names(route.dependant)
     takes = ", ".join(sorted(declared)) or "none"
     unknown = [name for name in dict.fromkeys(request.query_params) if name not in declared]
@@ -2058,7 +2062,8 @@ def _finite_input(error: Any) -> Any:
         return error
     given = error["input"]
     if isinstance(given, float) and not math.isfinite(given):
-        return error | {"input": str(given), "msg": "not a finite number"}
+        said = {} if error.get("type") == "extra_forbidden" else {"msg": "not a finite number"}
+        return error | {"input": str(given)} | said  # a misspelt field is told so
     if isinstance(given, (dict, list, tuple)):
         text = json.dumps(jsonable_encoder(given), separators=(",", ":"))
         if _NOT_FINITE.search(text):

@@ -1232,7 +1232,10 @@ def test_a_body_sent_to_a_route_that_reads_none_is_refused_and_changes_nothing(
         [error] = refused.json()["detail"]
         assert error["loc"] == ["body"] and "takes no request body" in error["msg"]
     assert api.get(base, headers=boss).json()["status"] == "active"
-    assert api.post(f"{base}/close", headers=boss).status_code == 200  # no body: closed
+    chunked = api.request("GET", base, content=iter([b""]), headers=boss)  # empty, chunked
+    assert chunked.status_code == 200, chunked.text
+    empty = api.post(f"{base}/close", content=iter([b""]), headers=boss)
+    assert empty.status_code == 200, empty.text  # no body: closed
 
 
 def test_a_body_that_is_not_json_at_all_is_a_400_saying_where(api: TestClient) -> None:
@@ -1259,6 +1262,11 @@ def test_a_422_echoing_nan_or_infinity_is_still_json(api: TestClient) -> None:
     answer = api.post(url, content=nested, headers=headers)
     [error] = json.loads(answer.text, parse_constant=lambda token: pytest.fail(token))["detail"]
     assert error["input"] == "[Infinity]"
+    misspelt = '{"instrument": "f", "lease_secs": NaN}'  # the field is what is wrong
+    answer = api.post(url, content=misspelt, headers=headers)
+    [error] = json.loads(answer.text, parse_constant=lambda token: pytest.fail(token))["detail"]
+    assert (error["type"], error["input"]) == ("extra_forbidden", "nan")
+    assert error["msg"] != "not a finite number"
 
 
 def test_a_failing_surrogate_plugin_is_a_500_naming_it(
