@@ -528,7 +528,10 @@ def _dotted(name: Any) -> str:
 
 
 def with_compared_texts(query: Any, field: str, read: Callable[[str], str]) -> Any:
-    """``query`` with each text it compares ``field`` with (``=``, ``!=``, ``IN``, ``HAS``) read.
+    """``query`` with each text it compares ``field`` with read, at any depth.
+
+    The texts of ``=``, ``!=``, ``HAS ANY``, ``HAS ALL`` and ``HAS ONLY`` (whose
+    ``$elemMatch`` holds a ``$nin``) alike.
 
     Example:
         >>> with_compared_texts({"$or": [{"p": {"$in": ["a"]}}, {"p": "b"}]}, "p", str.upper)
@@ -538,26 +541,28 @@ def with_compared_texts(query: Any, field: str, read: Callable[[str], str]) -> A
         return [with_compared_texts(part, field, read) for part in query]
     if not isinstance(query, dict):
         return query
-    done: dict[str, Any] = {}
-    for key, value in query.items():
-        if key != field:
-            done[key] = with_compared_texts(value, field, read)
-        elif isinstance(value, str):
-            done[key] = read(value)
-        elif isinstance(value, dict):
-            done[key] = {
-                op: (
-                    read(operand)
-                    if isinstance(operand, str) and op in ("$eq", "$ne")
-                    else [read(o) if isinstance(o, str) else o for o in operand]
-                    if isinstance(operand, list) and op in ("$in", "$nin", "$all")
-                    else operand
-                )
-                for op, operand in value.items()
-            }
-        else:
-            done[key] = value
-    return done
+    return {
+        key: (
+            _operands_read(value, read) if key == field else with_compared_texts(value, field, read)
+        )
+        for key, value in query.items()
+    }
+
+
+def _operands_read(test: Any, read: Callable[[str], str]) -> Any:
+    """A field's test with each text it compares read (inside ``$not``, ``$elemMatch`` too)."""
+    if isinstance(test, str):
+        return read(test)
+    if isinstance(test, list):
+        return [read(v) if isinstance(v, str) else v for v in test]
+    if isinstance(test, dict):
+        return {
+            op: operand
+            if op in ("$regex", "$options", "$exists", "$size", "$type")
+            else _operands_read(operand, read)
+            for op, operand in test.items()
+        }
+    return test
 
 
 def compared_texts(query: Any, field: str) -> set[str]:

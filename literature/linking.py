@@ -486,7 +486,8 @@ _MEASURED_AT = re.compile(
 _SHOWS_TRANSITION = re.compile(
     r"\b(?:supercond\w*|transitions?|onset|drops?|dropp\w*|zero|vanish\w*|kinks?|anomal\w*"
     r"|jumps?|appear\w*|sets?\s+in|emerg\w*|diamagnet\w*|meissner|shielding|peaks?|falls?"
-    r"|fell|sharp\w*|abrupt\w*|sudden\w*|becom\w*|turns?|enter\w*|occur\w*"
+    r"|fell|sharp\w*|abrupt\w*|sudden\w*|becom\w*|turns?|enter\w*|occur\w*|decreas\w*"
+    r"|declin\w*|dips?|reduc\w*|downward|deviat\w*|departs?|bends?"
     r"|signal\w*|signatures?|features?|downturn|step)\b",
     re.IGNORECASE,
 )

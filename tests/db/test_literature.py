@@ -1086,5 +1086,7 @@ def test_a_paper_is_named_by_its_bare_hash_or_a_unique_start_of_it(
     assert by_paper == {"papers": {"$in": [f"sha256:{second}", "doi:10.1/a"]}}
     both = literature.records_filter('paper HAS ALL "ab12cd340", "ab12cd341"')
     assert both == {"papers": {"$all": [f"sha256:{first}", f"sha256:{second}"]}}
+    only = literature.records_filter('paper HAS ONLY "ab12cd340"')  # a $nin in $elemMatch
+    assert f"sha256:{first}" in str(only) and "'sha256:ab12cd340'" not in str(only)
     with pytest.raises(FilterError, match="starts the keys of several papers"):
         literature.papers_filter('key="ab12cd34"')

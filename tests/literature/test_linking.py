@@ -630,7 +630,11 @@ def test_words_that_state_a_measurement_limit(before: str) -> None:
      "The resistivity of FeSe drops to zero at ", "a jump in the specific heat at ",
      "Magnetization measurements show superconductivity at ", "FeSe shows zero resistance at ",
      "the onset of diamagnetism in the susceptibility at ", "FeSe becomes superconducting at ",
-     "The Tc of FeSe measured by resistivity is at "],
+     "The Tc of FeSe measured by resistivity is at ",
+     # a resistive onset written as a decrease
+     "The resistance of FeSe starts to decrease at ",
+     "A rapid decrease of the resistivity is observed at ",
+     "Resistivity data of the x = 0.1 sample reveal a decline at "],
 )  # fmt: skip
 def test_words_that_state_no_measurement_limit(before: str) -> None:
     assert not states_limit(before)
