@@ -64,6 +64,16 @@ def tradeoff_dataset() -> PoolDataset:
     )
 
 
+@pytest.fixture
+def small_gp_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Campaign GPs fit on 30 results and condition on 60 (the best 10): many results, fast."""
+    import discovery.surrogates as surrogates
+
+    monkeypatch.setattr(surrogates, "HYPER_ROWS", 30)
+    monkeypatch.setattr(surrogates, "EXACT_ROWS", 60)
+    monkeypatch.setattr(surrogates, "EXACT_BEST", 10)
+
+
 @pytest.fixture(scope="session")
 def benchmark_script() -> Callable[[str], ModuleType]:
     """Imports a script of ``benchmarks/`` by name."""

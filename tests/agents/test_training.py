@@ -163,14 +163,8 @@ def test_training_and_the_planner_register_one_version_in_tiny_units() -> None:
     assert trained.metrics["objective_scale"] == planned.metrics["objective_scale"]
 
 
-def test_above_the_exact_limit_the_loo_lists_pair_each_trial_with_its_own_values(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import discovery.surrogates as surrogates
-
-    monkeypatch.setattr(surrogates, "HYPER_ROWS", 30)
-    monkeypatch.setattr(surrogates, "EXACT_ROWS", 60)
-    monkeypatch.setattr(surrogates, "EXACT_BEST", 10)
+@pytest.mark.usefixtures("small_gp_limits")
+def test_above_the_exact_limit_the_loo_lists_pair_each_trial_with_its_own_values() -> None:
     rng = np.random.default_rng(0)
     X = rng.random((100, 2))
     y = np.sin(5 * X).sum(1)

@@ -7,6 +7,7 @@ import io
 import pytest
 import torch
 from botorch.models import SingleTaskGP
+from gpytorch.mlls import ExactMarginalLogLikelihood
 
 from discovery.surrogates import (
     DTYPE,
@@ -168,21 +169,20 @@ def test_device_is_cuda_exactly_when_available() -> None:
     assert device().type == ("cuda" if torch.cuda.is_available() else "cpu")
 
 
+@pytest.mark.usefixtures("small_gp_limits")
 def test_a_gp_on_many_results_fits_on_a_sample_and_conditions_on_the_best_and_a_sample(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     import discovery.surrogates as surrogates
 
-    monkeypatch.setattr(surrogates, "HYPER_ROWS", 30)
-    monkeypatch.setattr(surrogates, "EXACT_ROWS", 60)
-    monkeypatch.setattr(surrogates, "EXACT_BEST", 10)
     fitted_on: list[int] = []
     fit = surrogates.fit_gpytorch_mll
-    monkeypatch.setattr(
-        surrogates,
-        "fit_gpytorch_mll",
-        lambda mll: fitted_on.append(mll.model.train_inputs[0].shape[0]) or fit(mll),
-    )
+
+    def counted(mll: ExactMarginalLogLikelihood) -> object:
+        fitted_on.append(mll.model.train_inputs[0].shape[0])
+        return fit(mll)
+
+    monkeypatch.setattr(surrogates, "fit_gpytorch_mll", counted)
     torch.manual_seed(0)
     X = torch.rand(100, 2, dtype=torch.float64)
     Y = torch.sin(5 * X).sum(-1, keepdim=True)

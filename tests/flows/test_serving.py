@@ -506,13 +506,18 @@ def test_serve_refuses_to_start_where_runs_would_import_the_wrong_package(
         assert "(as package 'flows')" in result.output
 
 
+def _served_to_zero_rounds(name: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Serve ``name`` to 0 rounds every minute, its runs here as that deployment's: its name."""
+    ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
+    monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
+    return f"run-campaign/{name}"
+
+
 def test_a_served_run_with_nothing_left_pauses_its_schedule_and_serving_again_resumes_it(
     random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = random_campaign.name
-    deployed = f"run-campaign/{name}"
-    ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
-    monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
+    deployed = _served_to_zero_rounds(name, monkeypatch)
 
     def down(*args: object, **kwargs: object) -> None:
         raise RuntimeError("Prefect's API is down")
@@ -548,9 +553,7 @@ def test_a_schedule_paused_by_hand_is_not_marked_paused_by_a_run_that_finds_noth
     random_campaign: CampaignAgent, mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     name = random_campaign.name
-    deployed = f"run-campaign/{name}"
-    ids = [d.apply() for d in campaign_deployments(name, 0, interval=60)]
-    monkeypatch.setattr("flows.campaigns.deployment", SimpleNamespace(id=str(ids[0])))
+    deployed = _served_to_zero_rounds(name, monkeypatch)
     run_campaign(name, 0, mongodb_uri)
     set_schedule_active(deployed, False)  # by hand, while a run was waiting
     run_campaign(name, 0, mongodb_uri)  # that run: nothing to do
