@@ -371,7 +371,9 @@ def flows_status(
     """Where CAMPAIGN's deployments stand: served, schedule active or paused, last runs.
 
     Each latest run with its state and the line it logged (`Completed: opv: added 1
-    batch, rounds 3 of 6; ...`). Needs the Prefect server (PREFECT_API_URL).
+    batch, rounds 3 of 6; ...`), then the campaign as its database holds it: a run that
+    failed or crashed after storing its batch counts there. Needs the Prefect server
+    (PREFECT_API_URL); the database line says so when the database does not answer.
     """
     from rich.markup import escape
 
@@ -393,6 +395,25 @@ def flows_status(
             said = f": {run['message']}" if run["message"] else ""
             line = f"  {_when(run['expected'])}  {run['state']}{said}"
             console.print(escape(line), highlight=False)
+    console.print(escape(_database_line(campaign)), highlight=False)
+
+
+def _database_line(campaign: str) -> str:
+    """``in the database: rounds 3 (after 10 initial), 22 results, 0 pending``, or why not."""
+    from agents import CampaignAgent
+    from matloop.cli import store
+
+    try:
+        status = CampaignAgent(store(), campaign).status()
+    except Exception as error:  # the deployments are what was asked: say why, go on
+        return f"in the database: not read ({type(error).__name__}: {error})"
+    pending = status.trials["proposed"] + status.trials["running"]
+    closed = ", closed" if status.campaign.status == "closed" else ""
+    batches = f"{status.batches} batch" + ("" if status.batches == 1 else "es")
+    return (
+        f"in the database: rounds {status.rounds} ({batches}), "
+        f"{status.measurements} results, {pending} pending{closed}"
+    )
 
 
 def _deployment_line(deployment: dict[str, Any]) -> str:

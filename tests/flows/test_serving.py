@@ -559,6 +559,12 @@ def test_a_schedule_paused_by_hand_is_not_marked_paused_by_a_run_that_finds_noth
     run_campaign(name, 0, mongodb_uri)  # that run: nothing to do
     # a marker would have the next serve resume what its operator paused
     assert schedule_paused(deployed) and paused_by_run(deployed) is None
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("COLUMNS", "1000")
+    shown = CliRunner().invoke(flows_app, ["status", name])  # what the database holds
+    assert shown.output.splitlines()[-1] == (
+        "in the database: rounds 0 (1 batch), 10 results, 0 pending"
+    )
 
 
 def test_serving_again_says_it_removes_a_schedule_added_by_hand_to_train_surrogate(
@@ -613,6 +619,7 @@ def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
     [again] = json.loads(CliRunner().invoke(flows_app, ["status", name, "--json"]).output)[:1]
     assert [r["name"] for r in again["runs"]] == [by_hand.name]  # runs made ahead: not "last"
     assert again["paused_by_run"] is None
+    assert lines[-1].startswith("in the database: not read (")  # no such campaign there
     missing = CliRunner().invoke(flows_app, ["status", "never-served"])
     assert missing.exit_code == 1
     assert "never-served: no deployment in Prefect; serve it first" in missing.output
