@@ -55,6 +55,7 @@ from db.documents import (
 from db.literature import (
     PaperDocument,
     PropertyRecordDocument,
+    RemovedPaperDocument,
     is_hash_start,
     resolve_paper_key,
 )
@@ -468,9 +469,11 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
 
     Returns:
         A JSON-ready dict: ``paper`` (``key``, ``stored``, ``title``, ``year``, ``doi``,
-        ``journal``); ``records`` (``total`` read in it, ``rejected``, ``items``: the
-        first :data:`MAX_LISTED`, each ``id``, material, formula, property, value, unit,
-        qualifier, ``rejected``); ``models``: the property models trained on its
+        ``journal``; a removed paper's as it was); ``records`` (``total`` read in it,
+        ``rejected``, ``items``: the first :data:`MAX_LISTED`, each ``id``, material,
+        formula, property, value, unit, qualifier, ``rejected``; ``removed``: for a
+        removed paper, the records read in it alone that went with it, each ``id``,
+        material, property, value, unit); ``models``: the property models trained on its
         records (their lineage names the paper, as ``literature remove`` finds them; or,
         for a model whose lineage lists no papers, one of its records), oldest first;
         then, as :func:`lineage_of_model` gives them, ``campaigns``, ``trials`` and
@@ -484,9 +487,10 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     models = ModelRecord._get_collection()
     if is_hash_start(key):  # no stored paper's: a removed one's that a model names?
         key = _named_paper(models, key, text)
-    paper = PaperDocument._get_collection().find_one(
-        {"key": key}, {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
-    )
+    cited = {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
+    paper = PaperDocument._get_collection().find_one({"key": key}, cited)
+    # a removed paper: what it was, and the records that went with it
+    removed = None if paper else RemovedPaperDocument._get_collection().find_one({"key": key})
     collection = PropertyRecordDocument._get_collection()
     ordered = [("material", 1), ("value", 1), ("_id", 1)]
     records = list(collection.find({"papers": key}, _RECORD_FIELDS).sort(ordered))
@@ -497,16 +501,19 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     if ids:  # models whose lineage lists no papers (registered before, or past 20,000)
         query = {"metrics.record_papers": None, "metrics.record_ids": {"$in": ids}}
         unnamed = list(models.find(query, _MODEL_BRIEF).sort(newest))
-    if paper is None and not named and not unnamed:
+    if paper is None and removed is None and not named and not unnamed:
         raise LookupError(
             f"paper: no paper {text!r} (`matloop literature papers` lists them), and no "
             "model's lineage names it"
         )
     notes = []
     if paper is None:
+        went = (removed or {}).get("records_deleted") or []
+        since = f" on {removed['removed_at']:%Y-%m-%d}" if removed else ""
+        gone = f"; {len(went)} records read in it alone went with it" if went else ""
         notes.append(
-            f"paper {key} is no longer stored (`literature remove`): the models whose "
-            "lineage names it are followed"
+            f"paper {key} is no longer stored (`literature remove`{since}){gone}: the "
+            "models whose lineage names it are followed"
         )
     rejected = sum(bool(raw.get("rejection")) for raw in records)
     trained = [_model_brief(row, names_paper=True) for row in named]
@@ -517,12 +524,14 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         "paper": {
             "key": key,
             "stored": paper is not None,
-            **{f: (paper or {}).get(f) for f in ("title", "year", "doi", "journal")},
+            **{f: (paper or removed or {}).get(f) for f in ("title", "year", "doi", "journal")},
         },
         "records": {
             "total": len(records),
             "rejected": rejected,
             "items": [_record(raw) for raw in records[:MAX_LISTED]],
+            # read in it alone, deleted with it (a removed paper's; empty for a stored one)
+            "removed": list((removed or {}).get("records_deleted") or [])[:MAX_LISTED],
         },
         "models": trained,
         **forward,

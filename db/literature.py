@@ -306,6 +306,26 @@ class RemovedRecordDocument(Document):
     meta: dict[str, Any] = {"collection": "removed_records"}
 
 
+class RemovedPaperDocument(Document):
+    """A paper removed (``literature remove``): what it was, and the records that went with it.
+
+    Lineage of a model trained on its records still names the paper; this says which
+    paper that was, and what it alone gave. Ingested again, the paper forgets it.
+    """
+
+    key = StringField(required=True, unique=True)
+    title = StringField(null=True)
+    year = IntField(null=True)
+    doi = StringField(null=True)
+    journal = StringField(null=True)
+    removed_at = DateTimeField(default=utcnow)
+    # the records read in it alone, deleted with it: id, material, property, value, unit
+    records_deleted = ListField(DictField())
+    records_kept = IntField(default=0)
+
+    meta: dict[str, Any] = {"collection": "removed_papers"}
+
+
 LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     PaperDocument,
     PassageDocument,
@@ -314,6 +334,7 @@ LITERATURE_DOCUMENTS: tuple[type[Document], ...] = (
     FailedFileDocument,
     RejectedClaimDocument,
     RemovedRecordDocument,
+    RemovedPaperDocument,
 )
 
 
@@ -631,6 +652,8 @@ class LiteratureStore:
         ]
         _insert(mentions, session)
         FailedFileDocument._get_collection().delete_one({"path": paper.source}, session=session)
+        # stored again: no longer removed
+        RemovedPaperDocument._get_collection().delete_one({"key": paper.key}, session=session)
         new = merged = curator_rejected = 0
         collection = PropertyRecordDocument._get_collection()
         for record in extraction.records:
@@ -1852,11 +1875,13 @@ def is_hash_start(key: str) -> bool:
 
 def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
     papers = PaperDocument._get_collection()
-    paper = papers.find_one({"key": key}, {"title": 1}, session=session)
+    described = {"title": 1, "year": 1, "doi": 1, "journal": 1}
+    paper = papers.find_one({"key": key}, described, session=session)
     if paper is None:
         raise LookupError(f"paper: no paper {key!r} (`matloop literature papers` lists them)")
     records = PropertyRecordDocument._get_collection()
-    deleted = kept = 0
+    deleted: list[dict[str, Any]] = []
+    kept = 0
     for raw in records.find({"papers": key}, session=session):
         sources = [s for s in raw.get("sources", []) if s.get("paper_key") != key]
         if not sources:
@@ -1865,7 +1890,8 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
                 _remember_rejection(raw, session)
             else:
                 _remember_ids(raw["key"], raw["_id"], raw.get("merged_ids"), session)
-            deleted += 1
+            brief = {f: raw.get(f) for f in ("material", "property", "value", "unit")}
+            deleted.append({"id": str(raw["_id"]), **brief})
             continue
         cited = list(dict.fromkeys(s["paper_key"] for s in sources))
         update: dict[str, Any] = {"sources": sources, "n_sources": len(sources)}
@@ -1885,11 +1911,16 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
     for documents in (MentionDocument, PassageDocument):
         documents._get_collection().delete_many({"paper": paper["_id"]}, session=session)
     papers.delete_one({"_id": paper["_id"]}, session=session)
+    tombstone = {f: paper.get(f) for f in described} | {"removed_at": utcnow()}
+    tombstone |= {"records_deleted": deleted, "records_kept": kept}
+    RemovedPaperDocument._get_collection().update_one(
+        {"key": key}, {"$set": tombstone}, upsert=True, session=session
+    )
     trained = ModelRecord._get_collection().find(
         {"metrics.record_papers": key}, {"version": 1}, session=session
     )
     models = tuple(row["version"] for row in trained.sort("created_at", 1))
-    return RemovedPaper(key, str(paper.get("title") or ""), deleted, kept, models)
+    return RemovedPaper(key, str(paper.get("title") or ""), len(deleted), kept, models)
 
 
 def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:

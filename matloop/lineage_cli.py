@@ -179,10 +179,16 @@ def lineage_paper(
         year = f" ({paper['year']})" if paper.get("year") else ""
         _say(f"paper {paper['key']}: {paper.get('title') or 'no title'}{year}")
     else:
-        _say(f"paper {paper['key']}: no longer stored (`literature remove`)")
+        title = f" ({paper['title']})" if paper.get("title") else ""
+        _say(f"paper {paper['key']}{title}: no longer stored (`literature remove`)")
     records = found["records"]
     rejected = f", {records['rejected']} rejected by a curator" if records["rejected"] else ""
     _say(f"records read in it: {records['total']}{rejected}")
+    if records["removed"]:
+        _say(f"records read in it alone, removed with it: {len(records['removed'])}")
+    for gone in records["removed"][: 2 * SHOWN_IDS]:
+        value = f"{gone['value']} {gone['unit']}"
+        _say(f"{gone['id']}  {gone['material']}  {gone['property']} {value}", 2)
     for record in records["items"][: 2 * SHOWN_IDS]:
         flag = "  (rejected)" if record["rejected"] else ""
         value = f"{stated_reading(record)} {record['unit']}{_under(record.get('conditions'))}"

@@ -89,8 +89,11 @@ def test_rejected_records_and_a_removed_paper_are_said(cli: CliRunner, chain: Ch
     assert f"doi:{PAPER_B[0]} (no longer stored)" in text
     assert "note: 3 of the 7 records" in text and "literature remove" in text
     removed = said(cli, "lineage", "paper", f"https://doi.org/{PAPER_B[0]}")
-    assert f"paper doi:{PAPER_B[0]}: no longer stored (`literature remove`)" in removed
+    assert f"paper doi:{PAPER_B[0]} (Cuprates and A15 superconductors): no longer stored" in (
+        removed
+    )
     assert "records read in it: 0" in removed and "trials they proposed: 1, 1 measured" in removed
+    assert "records read in it alone, removed with it: 3" in removed and "V3Si" in removed
     assert "note: paper" in removed
     forward = said(cli, "lineage", "paper", PAPER_A[0])
     assert "records read in it: 4, 1 rejected by a curator" in forward

@@ -108,14 +108,19 @@ def test_a_removed_paper_leaves_its_records_gone_and_is_still_followed(chain: Ch
     assert "3 of the 7 records" in said and "are gone" in said and "literature remove" in said
     # forward from the removed paper: by its DOI as a link, in any case
     forward = lineage_of_paper(f"https://doi.org/{PAPER_B[0].upper()}")
-    assert forward["paper"] == {
-        "key": KEY_B, "stored": False, "title": None, "year": None, "doi": None, "journal": None,
+    assert forward["paper"] == {  # as it was when removed
+        "key": KEY_B, "stored": False, "title": "Cuprates and A15 superconductors",
+        "year": 2005, "doi": "10.5555/lineage.b", "journal": None,
     }  # fmt: skip
     assert forward["records"]["total"] == 0
+    went = forward["records"]["removed"]  # what it alone gave, named though gone
+    assert sorted(r["material"] for r in went) == ["La2CuO4", "V3Si", "YBa2Cu3O7"]
+    assert {r["id"] for r in went} == set(records["gone_ids"])
     assert [m["version"] for m in forward["models"]] == [chain.prior]
     assert forward["models"][0]["names_paper"]
     assert forward["trials"]["total"] == 1 and forward["trials"]["measured"] == 1
     assert "no longer stored" in forward["notes"][0]
+    assert "3 records read in it alone went with it" in forward["notes"][0]
 
 
 def test_a_removed_files_paper_is_followed_from_the_start_of_its_hash(chain: Chain) -> None:

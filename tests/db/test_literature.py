@@ -19,6 +19,7 @@ from db.literature import (
     PassageDocument,
     PropertyRecordDocument,
     RejectedClaimDocument,
+    RemovedPaperDocument,
     RemovedRecordDocument,
     record_key,
     record_order,
@@ -1006,6 +1007,8 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     wrong = next(r for r in literature.records({})[0] if r["value"] == 4.4)
     literature.reject_record(wrong["id"], "tantalum's Tc", "curator")
     assert literature.remove_paper("doi:10.1/ta").records_deleted == 1
+    [removed] = RemovedPaperDocument.objects(key="doi:10.1/ta")  # what it was and gave
+    assert [(r["id"], r["value"]) for r in removed.records_deleted] == [(wrong["id"], 4.4)]
     assert len(literature.records({}, rejected="include")[0]) == 1
     report = literature.ingest(misread)  # the same paper again: the misreading stays rejected
     assert (report.records_new, report.records_curator_rejected) == (1, 1)
@@ -1013,6 +1016,7 @@ def test_a_rejection_outlives_the_removal_of_every_paper_stating_it(
     assert again["id"] == wrong["id"]  # the id a model's record_ids name finds it again
     assert again["rejection"]["reason"] == "tantalum's Tc"
     assert RejectedClaimDocument.objects.count() == 0  # the record holds it again
+    assert RemovedPaperDocument.objects.count() == 0  # stored again: no longer removed
     literature.restore_record(wrong["id"])
     literature.remove_paper("doi:10.1/ta")  # not rejected now: nothing is remembered
     literature.ingest(misread)
