@@ -1801,12 +1801,16 @@ def _read_at(
     if second:  # "20-30 K", "12 K to 9 K", "between 20 and 30 K"
         high = float(second.group(1))
         unit, end = second_read if second_read else (unit, second.end())
-    qualifier = "=" if second else _qualifier(prefix)
+    qualifier = _qualifier(prefix)
+    if second and qualifier != "~":  # a range is stated, or stated approximately ("≈ 1-2 K")
+        qualifier = "="
     from_ambient = not second and _ranges_from_ambient(before + text[: match.start()])
     if from_ambient:  # "from ambient up to 3 GPa": a range, not "up to 3 GPa"
         qualifier = "="
     if qualifier == "=" and not second and not from_ambient:  # "Tc exceeds [45 K]"
         qualifier = _stated_before(before + text[: match.start()], kind)
+    elif qualifier == "=" and second:  # "T c ≃ [1 ∼ 2 K]": a range stated approximately
+        qualifier = "~" if _stated_before(before + text[: match.start()], kind) == "~" else "="
     trailing = _TRAILING_COMPARISON.match(text, end)
     if trailing and not second and qualifier == "=" and not from_ambient:  # "30 ≤ Tc": Tc ≥ 30
         qualifier = _FLIPPED[_qualifier(trailing.group(1))]

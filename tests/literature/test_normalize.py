@@ -1077,6 +1077,22 @@ def test_a_value_whose_unit_the_sentence_divides_is_a_rate(
     assert (result is None) is rate
 
 
+@pytest.mark.parametrize(
+    ("before", "mention", "qualifier"),
+    [
+        ("the superconducting state below T c ≃ ", "1 ∼ 2 K", "~"),
+        ("Tc of about ", "20-30 K", "~"),
+        ("", "≈ 1-2 K", "~"),
+        ("Tc is ", "20-30 K", "="),
+        ("", "between 20 and 30 K", "="),
+    ],
+)
+def test_a_range_stated_approximately_keeps_it(before: str, mention: str, qualifier: str) -> None:
+    result = parse_quantity(mention, default_unit="K", kind="temperature", before=before)
+    assert result is not None and result.low is not None and result.high is not None
+    assert result.low < result.high and result.qualifier == qualifier
+
+
 def test_the_qualifier_of_the_mention_itself_comes_first() -> None:
     result = parse_quantity("~40 K", default_unit="K", kind="temperature", before="Tc up to ")
     assert result is not None and result.qualifier == "~"
