@@ -595,7 +595,10 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         materials_query = optimade_to_mongo(test, "materials")
     except FilterError as error:
         said = str(error).removeprefix("filter: chemical_formula_reduced: ")
-        raise ValueError(f"formula: {said}") from None
+        named = _named_material(formula, limit, offset)
+        if named is None:
+            raise ValueError(f"formula: {said}") from None
+        return named
     reduced = records_query["formula_reduced"]["$eq"]
     registered = MaterialDocument._get_collection().find(
         materials_query, {"formula": 1, "formula_descriptive": 1, "structure": 1}
@@ -622,17 +625,49 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
     return {
         "material": {"formula": formula, "reduced": reduced},
         "registered": materials,
-        "records": {
-            "total": len(records),
-            "rejected": sum(bool(raw.get("rejection")) for raw in records),
-            "properties": _property_summary(records),
-            "items": [
-                _record(raw) | {"papers": list(raw.get("papers") or ())}
-                for raw in records[:MAX_LISTED]
-            ],
-        },
+        "records": _material_records(records),
         **made,
         "notes": [],
+    }
+
+
+def _material_records(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The ``records`` part of :func:`lineage_of_material`'s answer."""
+    return {
+        "total": len(records),
+        "rejected": sum(bool(raw.get("rejection")) for raw in records),
+        "properties": _property_summary(records),
+        "items": [
+            _record(raw) | {"papers": list(raw.get("papers") or ())} for raw in records[:MAX_LISTED]
+        ],
+    }
+
+
+def _named_material(name: str, limit: int, offset: int) -> dict[str, Any] | None:
+    """:func:`lineage_of_material` for a name no formula reads (``LSCO``, ``Bi2212``).
+
+    The literature stores records under such names, as the papers wrote them (the filter
+    ``material = "LSCO"`` finds them): their lineage is theirs alone, as a name has no
+    composition to register or to propose. None when no record has the name.
+    """
+    test = f"material = {json.dumps(name, ensure_ascii=False)}"
+    fields = {**_RECORD_FIELDS, "papers": 1}
+    ordered = [("property", 1), ("value", 1), ("_id", 1)]
+    query = optimade_to_mongo(test, "records")
+    records = list(PropertyRecordDocument._get_collection().find(query, fields).sort(ordered))
+    if not records:
+        return None
+    nothing = {"total": 0, "measured": 0, "limit": limit, "offset": offset, "items": []}
+    return {
+        "material": {"formula": name, "reduced": None},
+        "registered": [],
+        "records": _material_records(records),
+        "campaigns": [],
+        "trials": nothing,
+        "notes": [
+            f"{name!r} is read as the name the papers gave it, not a formula: its records "
+            "alone (no composition to register or propose)"
+        ],
     }
 
 

@@ -265,7 +265,8 @@ def lineage_material(
         _json(found)
         return
     material = found["material"]
-    _say(f"material {material['formula']} (stored as {material['reduced']})")
+    stored = material["reduced"] or "a name, no formula"
+    _say(f"material {material['formula']} (stored as {stored})")
     registered = found["registered"]
     _say(f"registered: {', '.join(m['formula'] for m in registered) if registered else 'no'}")
     records = found["records"]
@@ -290,6 +291,8 @@ def lineage_material(
         statuses = ", ".join(f"{n} {status}" for status, n in campaign["by_status"].items())
         _say(f"{campaign['name']} ({campaign['status']}): {statuses}", 2)
     _trial_lines(found["trials"], "trials of it")
+    for note in found["notes"]:
+        _say(f"note: {note}")
 
 
 def _backward(found: Mapping[str, Any], as_json: bool) -> None:

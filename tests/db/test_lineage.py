@@ -22,7 +22,16 @@ from db.literature import LiteratureStore, PaperDocument, PropertyRecordDocument
 from db.materials import add_material
 from db.models import save_model_record
 from discovery.domain import ModelArtifact
-from tests.lineage_chain import CAB6, CAMPAIGN, PAPER_A, PAPER_B, Chain, build_chain, stated
+from tests.lineage_chain import (
+    CAB6,
+    CAMPAIGN,
+    PAPER_A,
+    PAPER_B,
+    Chain,
+    build_chain,
+    extraction,
+    stated,
+)
 
 pytestmark = pytest.mark.usefixtures("single_torch_thread")
 
@@ -270,7 +279,17 @@ def test_a_material_gathers_its_registration_records_and_trials(chain: Chain) ->
     with pytest.raises(LookupError, match=r"material: nothing stored of 'Fe4O6' \(Fe2O3\)"):
         lineage_of_material("Fe4O6")  # no campaign holds Fe: passed over, not an error
     with pytest.raises(ValueError, match=r"^formula: 'YBCO' is the abbreviation"):
-        lineage_of_material("YBCO")
+        lineage_of_material("YBCO")  # no record under that name either
+
+
+@pytest.mark.usefixtures("chain")
+def test_a_name_the_papers_gave_finds_the_records_read_under_it() -> None:
+    LiteratureStore().ingest(extraction("10.5555/lsco", "LSCO films", 2001, [("LSCO", "38 K")]))
+    found = lineage_of_material("lsco")  # no formula reads it; the records' name does
+    assert found["material"] == {"formula": "lsco", "reduced": None}
+    assert found["records"]["total"] == 1 and found["records"]["items"][0]["material"] == "LSCO"
+    assert found["registered"] == [] and found["trials"]["total"] == 0
+    assert "read as the name the papers gave it" in found["notes"][0]
 
 
 def test_a_materials_summary_keeps_bounds_ranges_and_conditions_apart(
