@@ -1871,8 +1871,9 @@ class Service:
         status, `measured`), and `trials` those models proposed: `total` and `measured` in
         full, `items` a page (`limit`, `offset`, oldest first), each with its
         `measurement` (null before one). A paper removed since (`literature remove`) is
-        `stored: false` and still followed through the models that name it; neither
-        stored nor named: a 404.
+        `stored: false`, described as it was when removed (its title, and in
+        `records.removed` the records read in it alone that went with it), and still
+        followed through the models that name it; neither stored, removed nor named: a 404.
         """
         return lineage_of_paper(key, limit, offset)
 
@@ -1884,7 +1885,9 @@ class Service:
 
         `formula` in any spelling or multiple, read as the filter
         `chemical_formula_reduced="..."` reads it (`Fe4O6` is Fe2O3, `STO` SrTiO3; one with
-        amounts not fixed, `YBCO`, is a 422 naming `formula`). `registered` materials;
+        amounts not fixed, `YBCO`, is a 422 naming `formula`, unless records are stored
+        under it as a name without a composition, `LSCO`: then those records alone).
+        `registered` materials;
         `records` (`total`, `rejected`; `properties`, per property, unit and
         `conditions` (a reading at 10 GPa apart from those at none), of the records a
         curator did not reject: their count, papers, `min` and `max` of the stated values

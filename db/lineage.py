@@ -487,6 +487,8 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     models = ModelRecord._get_collection()
     if is_hash_start(key):  # no stored paper's: a removed one's that a model names?
         key = _named_paper(models, key, text)
+    if is_hash_start(key):  # or one a tombstone keeps
+        key = _removed_paper_key(key, text)
     cited = {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
     paper = PaperDocument._get_collection().find_one({"key": key}, cited)
     # a removed paper: what it was, and the records that went with it
@@ -508,9 +510,9 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         )
     notes = []
     if paper is None:
-        went = (removed or {}).get("records_deleted") or []
+        went = (removed or {}).get("n_deleted") or 0
         since = f" on {removed['removed_at']:%Y-%m-%d}" if removed else ""
-        gone = f"; {len(went)} records read in it alone went with it" if went else ""
+        gone = f"; {went} records read in it alone went with it" if went else ""
         notes.append(
             f"paper {key} is no longer stored (`literature remove`{since}){gone}: the "
             "models whose lineage names it are followed"
@@ -532,11 +534,25 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
             "items": [_record(raw) for raw in records[:MAX_LISTED]],
             # read in it alone, deleted with it (a removed paper's; empty for a stored one)
             "removed": list((removed or {}).get("records_deleted") or [])[:MAX_LISTED],
+            "removed_total": int((removed or {}).get("n_deleted") or 0),
         },
         "models": trained,
         **forward,
         "notes": notes,
     }
+
+
+def _removed_paper_key(start: str, text: str) -> str:
+    """The one removed paper's key that starts with ``start``, else ``start``.
+
+    Raises:
+        LookupError: ``paper: ...`` when several such keys start so.
+    """
+    query = {"key": {"$regex": f"^{re.escape(start)}"}}
+    found = [row["key"] for row in RemovedPaperDocument._get_collection().find(query).limit(2)]
+    if len(found) > 1:
+        raise LookupError(f"paper: {text!r} starts the keys of several papers: give more of it")
+    return found[0] if found else start
 
 
 def _named_paper(models: Any, start: str, text: str) -> str:
@@ -595,7 +611,7 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         materials_query = optimade_to_mongo(test, "materials")
     except FilterError as error:
         said = str(error).removeprefix("filter: chemical_formula_reduced: ")
-        named = _named_material(formula, limit, offset)
+        named = _named_material(formula, said, limit, offset)
         if named is None:
             raise ValueError(f"formula: {said}") from None
         return named
@@ -643,17 +659,22 @@ def _material_records(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _named_material(name: str, limit: int, offset: int) -> dict[str, Any] | None:
-    """:func:`lineage_of_material` for a name no formula reads (``LSCO``, ``Bi2212``).
+def _named_material(name: str, why: str, limit: int, offset: int) -> dict[str, Any] | None:
+    """:func:`lineage_of_material` for a name no formula reads (``LSCO``, ``LYSCO``).
 
-    The literature stores records under such names, as the papers wrote them (the filter
-    ``material = "LSCO"`` finds them): their lineage is theirs alone, as a name has no
-    composition to register or to propose. None when no record has the name.
+    The literature stores records under such names when it cannot read a composition
+    (the filter ``material = "LSCO"`` finds them): their lineage is theirs alone, as a
+    name has no composition to register or to propose. Only records stored without a
+    formula are the name's (``mgb2`` is MgB2 miswritten, not a name). None when no such
+    record has the name: the formula's error (``why``) stands.
     """
     test = f"material = {json.dumps(name, ensure_ascii=False)}"
     fields = {**_RECORD_FIELDS, "papers": 1}
     ordered = [("property", 1), ("value", 1), ("_id", 1)]
-    query = optimade_to_mongo(test, "records")
+    try:
+        query = {"$and": [optimade_to_mongo(test, "records"), {"formula_reduced": None}]}
+    except FilterError:  # no name either (too long to match): the formula's error stands
+        return None
     records = list(PropertyRecordDocument._get_collection().find(query, fields).sort(ordered))
     if not records:
         return None
@@ -665,8 +686,8 @@ def _named_material(name: str, limit: int, offset: int) -> dict[str, Any] | None
         "campaigns": [],
         "trials": nothing,
         "notes": [
-            f"{name!r} is read as the name the papers gave it, not a formula: its records "
-            "alone (no composition to register or propose)"
+            f"{name!r} is read as the name the papers gave it, not a formula ({why}): its "
+            "records stored without a composition alone (none to register or propose)"
         ],
     }
 

@@ -319,8 +319,10 @@ class RemovedPaperDocument(Document):
     doi = StringField(null=True)
     journal = StringField(null=True)
     removed_at = DateTimeField(default=utcnow)
-    # the records read in it alone, deleted with it: id, material, property, value, unit
+    # the records read in it alone, deleted with it: id and reading (_REMEMBERED), the
+    # first MAX_REMEMBERED; n_deleted counts them all
     records_deleted = ListField(DictField())
+    n_deleted = IntField(default=0)
     records_kept = IntField(default=0)
 
     meta: dict[str, Any] = {"collection": "removed_papers"}
@@ -1890,8 +1892,7 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
                 _remember_rejection(raw, session)
             else:
                 _remember_ids(raw["key"], raw["_id"], raw.get("merged_ids"), session)
-            brief = {f: raw.get(f) for f in ("material", "property", "value", "unit")}
-            deleted.append({"id": str(raw["_id"]), **brief})
+            deleted.append({"id": str(raw["_id"]), **{f: raw.get(f) for f in _REMEMBERED}})
             continue
         cited = list(dict.fromkeys(s["paper_key"] for s in sources))
         update: dict[str, Any] = {"sources": sources, "n_sources": len(sources)}
@@ -1912,7 +1913,9 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
         documents._get_collection().delete_many({"paper": paper["_id"]}, session=session)
     papers.delete_one({"_id": paper["_id"]}, session=session)
     tombstone = {f: paper.get(f) for f in described} | {"removed_at": utcnow()}
-    tombstone |= {"records_deleted": deleted, "records_kept": kept}
+    # the first MAX_REMEMBERED listed (one document holds them), all counted
+    listed = deleted[:MAX_REMEMBERED]
+    tombstone |= {"records_deleted": listed, "n_deleted": len(deleted), "records_kept": kept}
     RemovedPaperDocument._get_collection().update_one(
         {"key": key}, {"$set": tombstone}, upsert=True, session=session
     )
@@ -1921,6 +1924,13 @@ def _remove_paper(key: str, session: ClientSession) -> RemovedPaper:
     )
     models = tuple(row["version"] for row in trained.sort("created_at", 1))
     return RemovedPaper(key, str(paper.get("title") or ""), len(deleted), kept, models)
+
+
+#: What a removed paper's tombstone keeps of each record read in it alone: its reading as
+#: stated (a bound, a range) as well as its value.
+_REMEMBERED = ("material", "property", "value", "low", "high", "qualifier", "unit")
+#: Most records a tombstone lists (``n_deleted`` counts them all).
+MAX_REMEMBERED = 1000
 
 
 def _remember_rejection(raw: Mapping[str, Any], session: ClientSession) -> None:

@@ -371,9 +371,10 @@ def flows_status(
     """Where CAMPAIGN's deployments stand: served, schedule active or paused, last runs.
 
     Each latest run with its state and the line it logged (`Completed: opv: added 1
-    batch, rounds 3 of 6; ...`), then the campaign as its database holds it: a run that
-    failed or crashed after storing its batch counts there. Needs the Prefect server
-    (PREFECT_API_URL); the database line says so when the database does not answer.
+    batch, rounds 3 of 6; ...`), then (not in --json) the campaign as the database this
+    shell's settings name holds it: a run that failed or crashed after storing its batch
+    counts there. Needs the Prefect server (PREFECT_API_URL); the database line says so
+    when the database does not answer.
     """
     from rich.markup import escape
 
@@ -399,19 +400,26 @@ def flows_status(
 
 
 def _database_line(campaign: str) -> str:
-    """``in the database: rounds 3 (after 10 initial), 22 results, 0 pending``, or why not."""
+    """``in the database (URI): rounds 3 (4 batches), 22 results, 0 pending``, or why not.
+
+    The database this shell's settings name (its URI shown without a password): a served
+    run reads its serve's, which the deployment does not record.
+    """
     from agents import CampaignAgent
+    from db.connection import redact
     from matloop.cli import store
+    from matloop.settings import Settings
 
     try:
+        where = f"in the database ({redact(Settings().uri)})"
         status = CampaignAgent(store(), campaign).status()
     except Exception as error:  # the deployments are what was asked: say why, go on
-        return f"in the database: not read ({type(error).__name__}: {error})"
+        return f"in the database: not read ({type(error).__name__}: {str(error)[:200]})"
     pending = status.trials["proposed"] + status.trials["running"]
     closed = ", closed" if status.campaign.status == "closed" else ""
     batches = f"{status.batches} batch" + ("" if status.batches == 1 else "es")
     return (
-        f"in the database: rounds {status.rounds} ({batches}), "
+        f"{where}: rounds {status.rounds} ({batches}), "
         f"{status.measurements} results, {pending} pending{closed}"
     )
 

@@ -184,10 +184,10 @@ def lineage_paper(
     records = found["records"]
     rejected = f", {records['rejected']} rejected by a curator" if records["rejected"] else ""
     _say(f"records read in it: {records['total']}{rejected}")
-    if records["removed"]:
-        _say(f"records read in it alone, removed with it: {len(records['removed'])}")
+    if records["removed_total"]:
+        _say(f"records read in it alone, removed with it: {records['removed_total']}")
     for gone in records["removed"][: 2 * SHOWN_IDS]:
-        value = f"{gone['value']} {gone['unit']}"
+        value = f"{stated_reading(gone)} {gone['unit']}"
         _say(f"{gone['id']}  {gone['material']}  {gone['property']} {value}", 2)
     for record in records["items"][: 2 * SHOWN_IDS]:
         flag = "  (rejected)" if record["rejected"] else ""

@@ -290,6 +290,26 @@ def test_a_name_the_papers_gave_finds_the_records_read_under_it() -> None:
     assert found["records"]["total"] == 1 and found["records"]["items"][0]["material"] == "LSCO"
     assert found["registered"] == [] and found["trials"]["total"] == 0
     assert "read as the name the papers gave it" in found["notes"][0]
+    with pytest.raises(ValueError, match=r"^formula: "):  # MgB2 miswritten, not a name
+        lineage_of_material("mgb2")
+
+
+def test_a_removed_papers_tombstone_keeps_its_readings_as_stated_and_its_hash_start(
+    chain: Chain,
+) -> None:
+    bounded = stated(
+        "", "no DOI", 2001,
+        [("CaB6 does not superconduct down to 2 K.", [("material", "CaB6"), ("tcValue", "2 K")]),
+         ("SrB6 has Tc = 87-90 K.", [("material", "SrB6"), ("tcValue", "87-90 K")])],
+    )  # fmt: skip
+    key = LiteratureStore().ingest(bounded).paper_key
+    LiteratureStore().remove_paper(key)
+    found = lineage_of_paper(key[:20])  # the start of its hash, as the papers table showed it
+    assert found["paper"]["key"] == key and found["records"]["removed_total"] == 2
+    readings = {
+        r["material"]: (r["qualifier"], r["low"], r["high"]) for r in found["records"]["removed"]
+    }
+    assert readings == {"CaB6": ("<", None, 2.0), "SrB6": ("=", 87.0, 90.0)}
 
 
 def test_a_materials_summary_keeps_bounds_ranges_and_conditions_apart(

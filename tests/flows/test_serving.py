@@ -563,7 +563,7 @@ def test_a_schedule_paused_by_hand_is_not_marked_paused_by_a_run_that_finds_noth
     monkeypatch.setenv("COLUMNS", "1000")
     shown = CliRunner().invoke(flows_app, ["status", name])  # what the database holds
     assert shown.output.splitlines()[-1] == (
-        "in the database: rounds 0 (1 batch), 10 results, 0 pending"
+        f"in the database ({mongodb_uri}): rounds 0 (1 batch), 10 results, 0 pending"
     )
 
 
@@ -585,9 +585,10 @@ def test_serving_again_says_it_removes_a_schedule_added_by_hand_to_train_surroga
 
 
 def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
-    monkeypatch: pytest.MonkeyPatch,
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("COLUMNS", "1000")
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)  # this test's, not the machine's
     name, _, (run_campaign_id, *_) = _deployed(interval=600)
     with get_client(sync_client=True) as client:
         by_hand = client.create_flow_run_from_deployment(run_campaign_id)
@@ -619,7 +620,7 @@ def test_flows_status_shows_each_deployment_its_schedule_and_last_runs(
     [again] = json.loads(CliRunner().invoke(flows_app, ["status", name, "--json"]).output)[:1]
     assert [r["name"] for r in again["runs"]] == [by_hand.name]  # runs made ahead: not "last"
     assert again["paused_by_run"] is None
-    assert lines[-1].startswith("in the database: not read (")  # no such campaign there
+    assert lines[-1].startswith("in the database: not read (CampaignNotFoundError")  # none
     missing = CliRunner().invoke(flows_app, ["status", "never-served"])
     assert missing.exit_code == 1
     assert "never-served: no deployment in Prefect; serve it first" in missing.output
