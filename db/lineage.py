@@ -57,6 +57,7 @@ from db.literature import (
     PropertyRecordDocument,
     RemovedPaperDocument,
     is_hash_start,
+    key_starting,
     resolve_paper_key,
 )
 from db.models import IDS_LOOKED_UP
@@ -472,8 +473,9 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         ``journal``; a removed paper's as it was); ``records`` (``total`` read in it,
         ``rejected``, ``items``: the first :data:`MAX_LISTED`, each ``id``, material,
         formula, property, value, unit, qualifier, ``rejected``; ``removed``: for a
-        removed paper, the records read in it alone that went with it, each ``id``,
-        material, property, value, unit); ``models``: the property models trained on its
+        removed paper, the first :data:`MAX_LISTED` records read in it alone that went
+        with it, each ``id``, material, property, value, low, high, qualifier, unit;
+        ``removed_total``: how many went); ``models``: the property models trained on its
         records (their lineage names the paper, as ``literature remove`` finds them; or,
         for a model whose lineage lists no papers, one of its records), oldest first;
         then, as :func:`lineage_of_model` gives them, ``campaigns``, ``trials`` and
@@ -488,7 +490,7 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
     if is_hash_start(key):  # no stored paper's: a removed one's that a model names?
         key = _named_paper(models, key, text)
     if is_hash_start(key):  # or one a tombstone keeps
-        key = _removed_paper_key(key, text)
+        key = key_starting(RemovedPaperDocument._get_collection(), key, text)
     cited = {"key": 1, "title": 1, "year": 1, "doi": 1, "journal": 1}
     paper = PaperDocument._get_collection().find_one({"key": key}, cited)
     # a removed paper: what it was, and the records that went with it
@@ -540,19 +542,6 @@ def lineage_of_paper(text: str, limit: int = 100, offset: int = 0) -> dict[str, 
         **forward,
         "notes": notes,
     }
-
-
-def _removed_paper_key(start: str, text: str) -> str:
-    """The one removed paper's key that starts with ``start``, else ``start``.
-
-    Raises:
-        LookupError: ``paper: ...`` when several such keys start so.
-    """
-    query = {"key": {"$regex": f"^{re.escape(start)}"}}
-    found = [row["key"] for row in RemovedPaperDocument._get_collection().find(query).limit(2)]
-    if len(found) > 1:
-        raise LookupError(f"paper: {text!r} starts the keys of several papers: give more of it")
-    return found[0] if found else start
 
 
 def _named_paper(models: Any, start: str, text: str) -> str:
@@ -627,11 +616,7 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         }
         for row in registered.sort("formula", 1)
     ]
-    fields = {**_RECORD_FIELDS, "papers": 1}
-    ordered = [("property", 1), ("value", 1), ("_id", 1)]
-    records = list(
-        PropertyRecordDocument._get_collection().find(records_query, fields).sort(ordered)
-    )
+    records = _material_records_found(records_query)
     made = _composition_trials(test, limit, offset)
     if not (materials or records or made["trials"]["total"]):
         raise LookupError(
@@ -645,6 +630,13 @@ def lineage_of_material(formula: str, limit: int = 100, offset: int = 0) -> dict
         **made,
         "notes": [],
     }
+
+
+def _material_records_found(query: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The records a material's lineage lists, with their papers, by property and value."""
+    fields = {**_RECORD_FIELDS, "papers": 1}
+    ordered = [("property", 1), ("value", 1), ("_id", 1)]
+    return list(PropertyRecordDocument._get_collection().find(query, fields).sort(ordered))
 
 
 def _material_records(records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
@@ -669,13 +661,11 @@ def _named_material(name: str, why: str, limit: int, offset: int) -> dict[str, A
     record has the name: the formula's error (``why``) stands.
     """
     test = f"material = {json.dumps(name, ensure_ascii=False)}"
-    fields = {**_RECORD_FIELDS, "papers": 1}
-    ordered = [("property", 1), ("value", 1), ("_id", 1)]
     try:
         query = {"$and": [optimade_to_mongo(test, "records"), {"formula_reduced": None}]}
     except FilterError:  # no name either (too long to match): the formula's error stands
         return None
-    records = list(PropertyRecordDocument._get_collection().find(query, fields).sort(ordered))
+    records = _material_records_found(query)
     if not records:
         return None
     nothing = {"total": 0, "measured": 0, "limit": limit, "offset": offset, "items": []}

@@ -52,6 +52,7 @@ from mongoengine import (
 from pymatgen.core import Composition
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.client_session import ClientSession
+from pymongo.collection import Collection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from db.campaigns import _insert, _transaction
@@ -60,6 +61,7 @@ from db.convert import iso
 from db.documents import ModelRecord, alphabetical_formula, molar_fractions, utcnow
 from db.models import headline_metrics, register_model
 from db.query import (
+    HASH_DIGITS,
     FilterError,
     compared_texts,
     material_query,
@@ -1839,23 +1841,31 @@ def resolve_paper_key(text: str) -> str:
         LookupError: ``paper: ...`` for a start that several papers' keys share.
     """
     key = paper_key(text)
-    if _BARE_HASH_START.fullmatch(key):
+    if HASH_DIGITS.fullmatch(key):
         key = f"sha256:{key}"  # the table's 12 hex digits, copied without their prefix
     if _HASH_START.fullmatch(key) is None:
         return key
     papers = PaperDocument._get_collection()
     if papers.find_one({"key": key}, {"_id": 1}) is not None:
         return key
-    starting = {"key": {"$regex": f"^{re.escape(key)}"}}
-    found = [row["key"] for row in papers.find(starting, {"key": 1}).limit(2)]
+    return key_starting(papers, key, text)
+
+
+def key_starting(collection: Collection, start: str, text: str) -> str:
+    """The one ``key`` in ``collection`` that starts with ``start``, else ``start``.
+
+    Raises:
+        LookupError: ``paper: ...`` (naming ``text``) when several keys start so.
+    """
+    starting = {"key": {"$regex": f"^{re.escape(start)}"}}
+    found = [row["key"] for row in collection.find(starting, {"key": 1}).limit(2)]
     if len(found) > 1:
         raise LookupError(f"paper: {text!r} starts the keys of several papers: give more of it")
-    return found[0] if found else key
+    return found[0] if found else start
 
 
 #: The start of a file key's hash that may name its paper: 8 hex digits or more.
 _HASH_START = re.compile(r"sha256:[0-9a-f]{8,63}")
-_BARE_HASH_START = re.compile(r"[0-9a-f]{8,63}")
 
 
 def _with_paper_keys(query: dict[str, Any], field: str) -> dict[str, Any]:

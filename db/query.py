@@ -1892,7 +1892,7 @@ def _paper_operand(name: str, value: str) -> str:
         FilterError: naming the field, for a text that can be no paper's key.
     """
     key = paper_key(value)
-    if _HASH_DIGITS.fullmatch(key):
+    if HASH_DIGITS.fullmatch(key):
         key = f"sha256:{key}"  # the table's hex digits, copied without their prefix
     if key.startswith("doi:10.") or _PAPER_HASH.fullmatch(key):
         return key
@@ -1904,7 +1904,8 @@ def _paper_operand(name: str, value: str) -> str:
 
 #: A file key, or a start of one long enough to name its paper (8 hex digits or more).
 _PAPER_HASH = re.compile(r"sha256:[0-9a-f]{8,64}")
-_HASH_DIGITS = re.compile(r"[0-9a-f]{8,63}")
+#: A start of a file's hash copied without its ``sha256:`` (the papers table's 12 digits).
+HASH_DIGITS = re.compile(r"[0-9a-f]{8,63}")
 
 
 def _time(name: str, value: Any) -> datetime:

@@ -1809,8 +1809,8 @@ def _read_at(
         qualifier = "="
     if qualifier == "=" and not second and not from_ambient:  # "Tc exceeds [45 K]"
         qualifier = _stated_before(before + text[: match.start()], kind)
-    elif qualifier == "=" and second:  # "T c ≃ [1 ∼ 2 K]": a range stated approximately
-        qualifier = "~" if _stated_before(before + text[: match.start()], kind) == "~" else "="
+    elif second and _stated_before(before + text[: match.start()], kind) == "~":
+        qualifier = "~"  # "T c ≃ [1 ∼ 2 K]": a range stated approximately
     trailing = _TRAILING_COMPARISON.match(text, end)
     if trailing and not second and qualifier == "=" and not from_ambient:  # "30 ≤ Tc": Tc ≥ 30
         qualifier = _FLIPPED[_qualifier(trailing.group(1))]

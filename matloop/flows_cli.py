@@ -406,6 +406,7 @@ def _database_line(campaign: str) -> str:
     run reads its serve's, which the deployment does not record.
     """
     from agents import CampaignAgent
+    from db.campaigns import CLOSED
     from db.connection import redact
     from matloop.cli import store
     from matloop.settings import Settings
@@ -416,7 +417,7 @@ def _database_line(campaign: str) -> str:
     except Exception as error:  # the deployments are what was asked: say why, go on
         return f"in the database: not read ({type(error).__name__}: {str(error)[:200]})"
     pending = status.trials["proposed"] + status.trials["running"]
-    closed = ", closed" if status.campaign.status == "closed" else ""
+    closed = ", closed" if status.campaign.status == CLOSED else ""
     batches = f"{status.batches} batch" + ("" if status.batches == 1 else "es")
     return (
         f"{where}: rounds {status.rounds} ({batches}), "
