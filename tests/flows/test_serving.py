@@ -289,6 +289,8 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
             raise SystemExit(0)  # Prefect's runner on SIGTERM (docker stop)
 
         monkeypatch.setattr("flows.deployments.serve", serving)
+        # whatever the clock: within a minute of the hour no catch-up starts (the grace)
+        monkeypatch.setattr("flows.deployments.CATCH_UP_GRACE", datetime.timedelta(0))
         with pytest.raises(SystemExit):
             serve_campaign(name, 2, interval=3600)
         assert seen["orphan"] == StateType.CRASHED
