@@ -124,6 +124,7 @@ from discovery.domain import (
     Objective,
     OutcomeConstraint,
     Trial,
+    default_key,
 )
 from discovery.spaces import SearchSpace
 from discovery.units import unknown_unit_notes
@@ -225,14 +226,25 @@ class ResultIn(Body):
     trial_id: str = Field(min_length=1, max_length=64)
     # Strict: `true` or "0.5" is a client bug, not a measured 1.0 or 0.5.
     values: dict[str, Annotated[float, Field(strict=True)]] = Field(
-        description="Objective name -> measured value."
+        description="Outcome name -> measured value: every objective and constraint, or "
+        "with `partial` some of them."
     )
     idempotency_key: str | None = Field(
         default=None,
         min_length=1,
         max_length=256,
-        description="Default `<source>:<trial_id>`. A key of that form naming another trial "
-        "of the campaign is a 422: it would block that trial's own result.",
+        description="Default `<source>:<trial_id>`, and for a partial result "
+        "`<source>:<trial_id>:<outcome>+<outcome>`. A key of either form naming another "
+        "trial of the campaign is a 422: it would block that trial's own result.",
+    )
+    partial: bool = Field(
+        default=False,
+        strict=True,
+        description="Some outcomes only: one instrument's share of a trial that several "
+        "measure (hand the trial on with POST .../handoff). The trial must be running; a "
+        "part may not give an outcome an earlier part gave; the part that gives the last "
+        "outcome stores the trial's result and completes it. A trial with parts stays "
+        "leased when its lease runs out (its sample exists).",
     )
     source: str | None = Field(
         default=None,
@@ -254,13 +266,15 @@ class ResultIn(Body):
             token: The name of the API token reporting it (``recorded_by``).
         """
         origin = self.source or source
+        outcomes = self.values if self.partial else None
         return Measurement(
             trial_id=self.trial_id,
             values=dict(self.values),
-            idempotency_key=self.idempotency_key or f"{origin}:{self.trial_id}",
+            idempotency_key=self.idempotency_key or default_key(origin, self.trial_id, outcomes),
             source=origin,
             units=dict(self.units),
             recorded_by=token,
+            partial=self.partial,
         )
 
 
@@ -335,6 +349,25 @@ class HeartbeatIn(Body):
         le=7 * 24 * 3600,
         description="The lease from now on; default: as long as the claim or the last "
         "heartbeat asked, so a bare heartbeat never shortens a lease.",
+    )
+
+
+class HandoffIn(Body):
+    """Pass a running trial to the instrument that measures it next."""
+
+    to: str = Field(pattern=NAME, description="The instrument that takes the trial's lease.")
+    instrument: str | None = Field(
+        default=None,
+        pattern=NAME,
+        description="The holder handing it over; required unless the token is bound to one. "
+        "An admin token naming none hands it over from whoever holds it." + RESERVED,
+    )
+    lease_seconds: float | None = Field(
+        default=None,
+        gt=0,
+        strict=True,
+        le=7 * 24 * 3600,
+        description="The new holder's lease from now; default: as long as the last one asked.",
     )
 
 
@@ -592,6 +625,22 @@ class Invalid(BaseModel):
     detail: str | list[FieldError]
 
 
+class PartOut(BaseModel):
+    """One instrument's share of a trial's outcomes (a partial result)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    values: dict[str, float] = Field(description="Outcome name -> value, in `units`.")
+    idempotency_key: str
+    source: str = Field(description="The instrument that reported it.")
+    units: dict[str, str]
+    reported: dict[str, dict[str, float | str]] = Field(
+        description="Values converted to their declared units, as the lab sent them."
+    )
+    received_at: str | None = Field(description="ISO 8601, UTC.")
+    recorded_by: str | None = Field(description="The API token that stored it.")
+
+
 class TrialOut(BaseModel):
     """A trial as the API gives it (:func:`agents.serialize.trial_json`)."""
 
@@ -618,6 +667,9 @@ class TrialOut(BaseModel):
     id: str
     created_at: str
     updated_at: str
+    parts: list[PartOut] = Field(
+        description="Its partial results, in the order they came (empty: none)."
+    )
 
 
 class ClaimOut(BaseModel):
@@ -647,6 +699,7 @@ ANSWER_MODELS: dict[str, type[BaseModel]] = {
     "claim": ClaimOut,
     "report": ReportOut,
     "heartbeat": TrialOut,
+    "hand_off": TrialOut,
     "fail": TrialOut,
     "cancel": TrialOut,
     "show_trial": TrialOut,
@@ -783,7 +836,7 @@ def measurement_columns(campaign: Campaign) -> list[str]:
     (the values an operator replaced) are JSON text.
     With outcome constraints, ``feasible`` comes last.
     """
-    names = [f.name for f in fields(Measurement)]
+    names = [f.name for f in fields(Measurement) if f.name != "partial"]  # stored: whole
     columns = csv_columns(names, {"values": campaign.outcome_names})
     return [*columns, "feasible"] if campaign.constraints else columns
 
@@ -1252,6 +1305,7 @@ class Service:
             ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
             ("POST", f"{campaign}/results", self.report, Writer, 200, written),
             ("POST", f"{trial}/heartbeat", self.heartbeat, Writer, 200, written),
+            ("POST", f"{trial}/handoff", self.hand_off, Writer, 200, written),
             ("POST", f"{trial}/fail", self.fail, Writer, 200, written),
             ("POST", f"{trial}/cancel", self.cancel, Writer, 200, written),
             ("POST", f"{trial}/correction", self.correct, Admin, 200, written),
@@ -1641,6 +1695,25 @@ class Service:
         instrument = _instrument(principal, body.instrument)
         agent = self.agent(name)
         trial = agent.heartbeat(trial_id, instrument, body.lease_seconds)
+        return trial_json(trial, agent.campaign.space)
+
+    @access("write")
+    def hand_off(
+        self, name: str, trial_id: str, body: HandoffIn, principal: Caller
+    ) -> dict[str, Any]:
+        """Pass a running trial's lease to the instrument that measures it next.
+
+        For a trial several instruments measure (a robot makes the sample, XRD and UV-Vis
+        measure it): each reports its outcomes as a partial result, then hands the trial
+        on; the new holder alone may report, heartbeat or give it up. Asked again once
+        done, it is a 200 with the trial unchanged. A trial not running, or held by
+        another instrument, is a 409.
+        """
+        instrument = acting_for(principal, {"instrument": body.instrument})["instrument"]
+        if instrument is None and not principal.is_admin():
+            raise ValueError(f"instrument: required; token {principal.name!r} is not bound to one")
+        agent = self.agent(name)
+        trial = agent.hand_off(trial_id, instrument, body.to, body.lease_seconds)
         return trial_json(trial, agent.campaign.space)
 
     @access("write")

@@ -324,6 +324,38 @@ def refused(problems: Sequence[str], total: int) -> ValueError:
     return ValueError("\n".join([head, *shown]))
 
 
+def _parts_text(parts: Sequence[Measurement]) -> str:
+    """``gap from uvvis-1, phase from xrd-1``: what a trial's parts gave, and who."""
+    return ", ".join(f"{'+'.join(p.values)} from {p.source}" for p in parts)
+
+
+def _check_part(i: int, result: Measurement, trial: Trial, given: set[str]) -> None:
+    """Refuse a new partial result its trial cannot take: unleased, or outcomes reported.
+
+    Args:
+        i: Its place in the report.
+        result: The partial result.
+        trial: Its trial, as stored.
+        given: The outcomes the batch's earlier parts gave this trial (added to here).
+    """
+    if trial.status is not TrialStatus.RUNNING:
+        raise TrialStateError(
+            f"results[{i}]: trial {result.trial_id} is {trial.status.value}; a partial result "
+            "needs a lease (claim the trial first)"
+        )
+    before = {k: p for p in trial.parts for k in p.values}
+    again = sorted(set(result.values) & (set(before) | given))
+    if again:
+        sources = sorted({before[k].source for k in again if k in before})
+        raise TrialStateError(
+            f"results[{i}].values: trial {result.trial_id} has {', '.join(again)} already ("
+            + (f"from {', '.join(sources)}" if sources else "earlier in this report")
+            + "); a part gives outcomes not yet reported (a wrong value is corrected once the "
+            "trial completes)"
+        )
+    given.update(result.values)
+
+
 class CampaignAgent:
     """Propose experiments, observe results, report the best: all through the database.
 
@@ -735,6 +767,20 @@ class CampaignAgent:
         """Extend an instrument's lease on a trial it is running (None: by its last length)."""
         return self.store.heartbeat(self.name, trial_id, instrument, lease_seconds)
 
+    def hand_off(
+        self,
+        trial_id: str,
+        instrument: str | None,
+        to: str,
+        lease_seconds: float | None = None,
+    ) -> Trial:
+        """Pass a running trial's lease to the instrument that measures it next.
+
+        ``instrument`` None: an operator's hand-off, from whoever holds it. See
+        :meth:`db.campaigns.CampaignStore.hand_off`.
+        """
+        return self.store.hand_off(self.name, trial_id, instrument, to, lease_seconds)
+
     def _propose_once(
         self, n: int | None, rounds: int | None = None, request: str | None = None
     ) -> list[Trial]:
@@ -885,7 +931,8 @@ class CampaignAgent:
         results = [self._in_campaign_units(i, r, problems) for i, r in enumerate(results)]
         # One read of the trials and the stored keys, shared by the checks and the store.
         check = partial(self._check, results, problems=problems)
-        report = self.store.record(self.name, results, check)
+        outcomes = [o.name for o in self.outcomes]
+        report = self.store.record(self.name, results, check, outcomes)
         if report.stored:
             self.record_metrics_after_commit()
         return ObserveReport(report.stored, report.duplicates)
@@ -995,20 +1042,26 @@ class CampaignAgent:
             raise refused([found[i] for i in sorted(found)], len(results))
         seen: dict[str, Measurement] = {}
         reported: set[str] = set()
+        given: dict[str, set[str]] = {}  # by trial: the outcomes its parts gave
         for i, result in enumerate(results):
             key = result.idempotency_key
-            earlier = stored.get(key) or seen.get(key)
+            trial = trials[result.trial_id]
+            parts = {p.idempotency_key: p for p in trial.parts}
+            earlier = parts.get(key) or stored.get(key) or seen.get(key)
             if earlier is not None:
                 # stored before unlabelled values were labelled: read it the same way
                 earlier = earlier.in_units_of(outcomes, strict=False)
-                if earlier.trial_id != result.trial_id or not same_reading(earlier, result):
+                if (
+                    earlier.trial_id != result.trial_id
+                    or earlier.partial != result.partial  # a part's key on a whole result
+                    or not same_reading(earlier, result)
+                ):
                     raise ValueError(
                         f"results[{i}].idempotency_key: {key!r} was already used for a "
                         "different result"
                     )
                 continue
             self._in_campaign_units(i, result, strict=True)  # a new result: no stray units
-            trial = trials[result.trial_id]
             if not trial.status.is_pending:
                 why = f" ({trial.reason})" if trial.reason else ""  # "campaign closed"
                 fix = (  # a second result under another key or source
@@ -1028,7 +1081,17 @@ class CampaignAgent:
                     f"a result from {result.source!r} is refused (its lease ran out, or it "
                     "never held one)"
                 )
-            if result.trial_id in reported:
+            if result.partial and result.trial_id in reported.difference(given):
+                raise ValueError(f"results[{i}]: a whole and a partial result for trial {trial.id}")
+            if result.partial:
+                _check_part(i, result, trial, given.setdefault(result.trial_id, set()))
+            elif trial.parts:
+                raise TrialStateError(
+                    f"results[{i}]: trial {result.trial_id} is partly measured "
+                    f"({_parts_text(trial.parts)}): report its other outcomes as a partial "
+                    "result"
+                )
+            elif result.trial_id in reported:
                 raise ValueError(f"results[{i}]: two different results for trial {result.trial_id}")
             seen[key] = result
             reported.add(result.trial_id)
@@ -1190,10 +1253,11 @@ class CampaignAgent:
         for trial in trials:
             counts[trial.status.value] += 1
         now = utcnow()  # as leases are stamped: naive UTC
-        expired = sum(
+        expired = sum(  # a partly measured trial is kept: its sample exists
             t.status is TrialStatus.RUNNING
             and t.lease_expires_at is not None
             and t.lease_expires_at < now
+            and not t.parts
             for t in trials
         )
         pool = self._pool_reference() if observed else None

@@ -1182,7 +1182,8 @@ def trials_table(
     rows = []
     for trial in latest:
         result = results.get(str(trial.id))
-        measured = result.values if result is not None else None
+        given = {k: v for part in trial.parts for k, v in part.values.items()}  # so far
+        measured = result.values if result is not None else given or None
         formula = formula_of(campaign.space, trial.parameters)
         params = (
             esc(formula)
@@ -1193,12 +1194,14 @@ def trials_table(
             )
         )
         cells = "".join(
-            f'<td class="n">{num(measured[o.name]) if measured else "—"}</td>' for o in outcomes
+            f'<td class="n">{num(measured.get(o.name)) if measured else "—"}</td>' for o in outcomes
         )
         # the stored status, as the API and CLI give it, then what the row adds to it
         status = pill(trial.status.value)
-        if measured is not None and not campaign.feasible(measured):
+        if result is not None and not campaign.feasible(result.values):
             status += " " + pill("infeasible")
+        elif trial.partly_measured:
+            status += " " + pill("partly measured")  # kept past its lease: the sample exists
         elif trial.lease_expires_at is not None and trial.lease_expires_at < now:
             status += " " + pill("expired")  # its lease ran out: the next claim frees it
         if result is not None and result.corrections:
@@ -1216,7 +1219,7 @@ def trials_table(
             f'<td class="params">{params}</td>'
             f"{cells}"
             f'<td class="n">{num(trial.acquisition_value, 3)}</td>'
-            f"<td>{esc(result.source if result is not None else trial.claimed_by or '')}</td>"
+            f"<td>{esc(_measured_by(trial, result))}</td>"
             f"<td>{esc(trial.reason or '')}</td>"
             f'<td class="when">{f"{when:%Y-%m-%d %H:%M}" if when else ""}</td>'
             "</tr>"
@@ -1233,6 +1236,14 @@ def trials_table(
     shown = min(len(trials), TRIAL_ROWS)
     title = f'<h2>Latest trials <span class="muted">({shown} of {len(trials)})</span></h2>'
     return card(title + table(head, rows), "wide")
+
+
+def _measured_by(trial: Trial, result: Measurement | None) -> str:
+    """Who measured a trial (each part's instrument, in turn), then who holds it now."""
+    names = [part.source for part in trial.parts] or ([result.source] if result else [])
+    if result is None and trial.claimed_by:
+        names.append(trial.claimed_by)
+    return ", ".join(dict.fromkeys(names))
 
 
 def _corrected_pill(result: Measurement) -> str:

@@ -31,6 +31,14 @@ def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]
     data["status"] = trial.status.value
     for key in ("created_at", "updated_at", "lease_expires_at"):
         data[key] = iso(data[key])
+    data["parts"] = [part_json(p) for p in trial.parts]
+    return data
+
+
+def part_json(part: Measurement) -> dict[str, Any]:
+    """A trial's partial result as JSON: what one instrument reported of its outcomes."""
+    data = measurement_json(part)
+    del data["trial_id"], data["corrections"]
     return data
 
 
@@ -43,6 +51,7 @@ def measurement_json(measurement: Measurement) -> dict[str, Any]:
     ``corrections`` the values an operator replaced, oldest first.
     """
     data = asdict(measurement)
+    del data["partial"]  # a stored result is whole: its trial keeps the parts
     data["received_at"] = iso(measurement.received_at)
     data["corrections"] = corrections_json(measurement)
     return data

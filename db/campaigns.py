@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 
@@ -31,6 +31,7 @@ from db.convert import (
     correction_to_raw,
     measurement_from_raw,
     measurement_to_document,
+    part_to_raw,
     trial_from_document,
     trial_from_raw,
     trial_to_document,
@@ -60,6 +61,7 @@ from discovery.domain import (
     TrialStatus,
     canonical_strategy,
     key_trial,
+    merged_parts,
     same_reading,
 )
 from discovery.spaces import SearchSpace
@@ -302,6 +304,47 @@ def _elements_fields(composition: Sequence[str], parameters: Mapping[str, Any]) 
     """A trial's ``elements`` and ``nelements``, from its fraction parameters."""
     present = present_elements(composition, parameters)
     return {"elements": present, "nelements": len(present)}
+
+
+class _PartsMoved(Exception):
+    """A trial's parts or lease changed between the read and the write (the trial id)."""
+
+
+def _part_stored(measurement: Measurement, trials: Mapping[str, Trial]) -> bool:
+    """Whether a partial result's key is among its trial's stored parts (a repeat)."""
+    trial = trials.get(measurement.trial_id)
+    keys = {p.idempotency_key for p in trial.parts} if trial else set()
+    return measurement.partial and measurement.idempotency_key in keys
+
+
+def _add_parts(
+    trial: Trial,
+    parts: Sequence[Measurement],
+    completes: bool,
+    now: datetime,
+    session: ClientSession,
+) -> bool:
+    """Append partial results to a trial as read (same parts, holder, status); whether it was.
+
+    ``completes``: they give its last outcomes, so it completes too.
+    """
+    count = len(trial.parts)
+    as_read: dict[str, Any] = {
+        "_id": ObjectId(trial.id),
+        "status": TrialStatus.RUNNING.value,
+        "claimed_by": trial.claimed_by,
+        f"parts.{count}": {"$exists": False},
+    }
+    if count:
+        as_read[f"parts.{count - 1}"] = {"$exists": True}
+    change: dict[str, Any] = {
+        "$push": {"parts": {"$each": [part_to_raw(p, now) for p in parts]}},
+        "$set": {"updated_at": now},
+    }
+    if completes:
+        change["$set"]["status"] = TrialStatus.COMPLETED.value
+        change["$unset"] = {"lease_expires_at": ""}
+    return bool(_trials().update_one(as_read, change, session=session).matched_count)
 
 
 def _transaction(work: Callable[[ClientSession], T]) -> T:
@@ -870,6 +913,7 @@ class CampaignStore:
             "campaign": campaign,
             "status": TrialStatus.RUNNING.value,
             "lease_expires_at": {"$lt": utcnow()},
+            "parts.0": {"$exists": False},  # partly measured: its sample exists, it stays
         }
         # A read first: it matches nothing almost always, and costs less than a write.
         if _trials().find_one(expired, {"_id": 1}) is None:
@@ -1097,6 +1141,59 @@ class CampaignStore:
                 + (f", leased to {trial.claimed_by!r}" if held else "")
                 + f"; {instrument!r} holds no lease on it"
             )
+        return self.trial(name, trial_id)
+
+    def hand_off(
+        self,
+        name: str,
+        trial_id: str,
+        instrument: str | None,
+        to: str,
+        lease_seconds: float | None = None,
+    ) -> Trial:
+        """Pass a running trial's lease to another instrument (the sample moves on).
+
+        The new holder's lease runs from now; it alone may report the trial's results,
+        heartbeat or give it up. Asked again once done (``to`` holds it), it changes
+        nothing: a retry after a lost answer succeeds.
+
+        Args:
+            name: The campaign.
+            trial_id: The trial.
+            instrument: The leaseholder handing it over; None for an operator, who may
+                hand over whoever holds it (a holder gone for good).
+            to: The instrument that takes it.
+            lease_seconds: The new lease (s); None: as long as the last one asked.
+
+        Raises:
+            TrialStateError: if the trial is not running, or runs under another's lease.
+        """
+        row = self._trial_row(name, trial_id)
+        trial = trial_from_raw(row, name)
+        if trial.status is TrialStatus.RUNNING and trial.claimed_by == to:
+            return trial
+        if trial.status is not TrialStatus.RUNNING or instrument not in (None, trial.claimed_by):
+            holder = f", leased to {trial.claimed_by!r}" if trial.claimed_by else ""
+            raise TrialStateError(
+                f"trial {trial_id} is {trial.status.value}{holder}; "
+                f"{instrument!r} cannot hand it over"
+            )
+        lease_seconds = lease_seconds or row.get("lease_seconds") or DEFAULT_LEASE_SECONDS
+        now = utcnow()
+        updated = _trials().update_one(
+            {"_id": row["_id"], "status": row["status"], "claimed_by": trial.claimed_by},
+            {
+                "$set": {
+                    "claimed_by": to,
+                    "lease_expires_at": now + timedelta(seconds=lease_seconds),
+                    "lease_seconds": lease_seconds,
+                    "updated_at": now,
+                },
+                "$unset": {"claim_token": ""},  # its claim's retry is not the new holder's
+            },
+        )
+        if not updated.matched_count:  # handed over or given up meanwhile
+            return self.hand_off(name, trial_id, instrument, to, lease_seconds)
         return self.trial(name, trial_id)
 
     def set_status(
@@ -1435,13 +1532,23 @@ class CampaignStore:
         ]
 
     def record(
-        self, name: str, measurements: Sequence[Measurement], check: RecordCheck | None = None
+        self,
+        name: str,
+        measurements: Sequence[Measurement],
+        check: RecordCheck | None = None,
+        outcomes: Iterable[str] = (),
+        attempts: int = 5,
     ) -> RecordReport:
         """Store new measurements and complete their trials, all in one transaction.
 
         Measurements whose idempotency key is already stored (or repeated within the
         batch) are counted as duplicates and not written again. Callers validate first,
         in ``check`` (:meth:`agents.CampaignAgent.observe`); this enforces integrity only.
+
+        A partial result (:attr:`~discovery.domain.Measurement.partial`) is added to its
+        running trial's ``parts``, where its key also counts as stored. The one that brings
+        them to every name in ``outcomes`` stores the trial's result, their union
+        (:func:`~discovery.domain.merged_parts`), and completes the trial.
 
         Args:
             name: The campaign.
@@ -1450,13 +1557,16 @@ class CampaignStore:
                 and the measurements already stored under the batch's keys (by key),
                 before anything is written; raises to refuse the batch. It runs again on
                 the fresh state if a concurrent writer stored some of these keys first.
+            outcomes: Every outcome a result gives: what completes a trial's parts.
+            attempts: Tries while other writers add parts to the same trials at once.
 
         Raises:
             TrialNotFoundError: if a new result's trial is not in the campaign.
-            TrialStateError: if a new result's trial is no longer pending; nothing is written.
+            TrialStateError: if a new result's trial is no longer pending (a part's: not
+                running); nothing is written.
 
         """
-        campaign = self._id(name)
+        campaign, wanted = self._id(name), set(outcomes)
         # and the trials a key names (SOURCE:TRIAL_ID), which the check holds it against
         named = [t for m in measurements if (t := key_trial(m.idempotency_key))]
         trials = self._trials_by_id(campaign, name, [*(m.trial_id for m in measurements), *named])
@@ -1465,7 +1575,7 @@ class CampaignStore:
             check(trials, stored)
         fresh: dict[str, Measurement] = {}
         for measurement in measurements:
-            if measurement.idempotency_key not in stored:
+            if measurement.idempotency_key not in stored and not _part_stored(measurement, trials):
                 fresh.setdefault(measurement.idempotency_key, measurement)
         for measurement in fresh.values():
             trial = trials.get(measurement.trial_id)
@@ -1478,14 +1588,29 @@ class CampaignStore:
                     f"trial {trial.id} is {trial.status.value}; "
                     "only proposed or running trials accept results"
                 )
-        ids = [ObjectId(m.trial_id) for m in fresh.values()]
+            if measurement.partial and trial.status is not TrialStatus.RUNNING:
+                raise TrialStateError(
+                    f"trial {trial.id} is {trial.status.value}; a partial result needs a lease"
+                )
+        parts: dict[str, list[Measurement]] = {}
+        for measurement in fresh.values():
+            if measurement.partial:
+                parts.setdefault(measurement.trial_id, []).append(measurement)
+        completed = {  # trial -> its result, where its parts now give every outcome
+            trial_id: merged_parts([*trials[trial_id].parts, *new])
+            for trial_id, new in parts.items()
+            if wanted <= {k for p in (*trials[trial_id].parts, *new) for k in p.values}
+        }
+        whole = [m for m in fresh.values() if not m.partial]
+        ids = [ObjectId(m.trial_id) for m in whole]
+        now = utcnow()
         documents = [
-            measurement_to_document(m, campaign, trial)
-            for m, trial in zip(fresh.values(), ids, strict=True)
+            measurement_to_document(m, campaign, ObjectId(m.trial_id))
+            for m in [*whole, *completed.values()]
         ]
         for document in documents:
             document.id = ObjectId()
-            document.received_at = utcnow()
+            document.received_at = now
 
         # By _id (membership was checked on the read): the status must still be pending
         # and the lease with the same instrument, so that a racing report, an abandon or
@@ -1497,6 +1622,10 @@ class CampaignStore:
 
         def work(session: ClientSession) -> None:
             _insert(documents, session)
+            for trial_id, new in parts.items():
+                trial = trials[trial_id]
+                if not _add_parts(trial, new, trial_id in completed, now, session):
+                    raise _PartsMoved(trial_id)
             matched = 0
             for holder, held in by_holder.items():
                 matched += (
@@ -1516,13 +1645,21 @@ class CampaignStore:
                     "a reported trial is no longer pending, or changed hands; nothing stored"
                 )
 
-        if documents:
+        if documents or parts:
             try:
                 _transaction(work)
             except DuplicateKeyError:
                 # A concurrent writer stored some of these first: read and check again.
-                return self.record(name, measurements, check)
-        return RecordReport(len(documents), len(measurements) - len(documents))
+                return self.record(name, measurements, check, wanted, attempts)
+            except _PartsMoved as moved:  # another part came first: read and check again
+                if attempts <= 1:
+                    raise TrialStateError(
+                        f"trial {moved}: its parts kept changing as this was stored; "
+                        "nothing stored (send it again)"
+                    ) from None
+                return self.record(name, measurements, check, wanted, attempts - 1)
+        new = len(whole) + sum(map(len, parts.values()))
+        return RecordReport(new, len(measurements) - new)
 
     # -- models ----------------------------------------------------------------------
     @staticmethod

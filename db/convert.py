@@ -177,23 +177,7 @@ def trial_to_document(
 
 def trial_from_document(document: TrialDocument, campaign_name: str) -> Trial:
     """Document -> domain trial."""
-    return Trial(
-        campaign=campaign_name,
-        parameters=dict(document.parameters),
-        batch=document.batch,
-        status=TrialStatus(document.status),
-        candidate=document.candidate,
-        label=document.label,
-        model_version=document.model_version,
-        acquisition_value=document.acquisition_value,
-        strategy=document.strategy,
-        claimed_by=document.claimed_by,
-        lease_expires_at=document.lease_expires_at,
-        reason=document.reason,
-        id=str(document.id),
-        created_at=document.created_at,
-        updated_at=document.updated_at,
-    )
+    return trial_from_raw(document.to_mongo().to_dict(), campaign_name)
 
 
 def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
@@ -214,6 +198,37 @@ def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
         id=str(raw["_id"]),
         created_at=raw.get("created_at"),
         updated_at=raw.get("updated_at"),
+        parts=tuple(part_from_raw(p, str(raw["_id"])) for p in raw.get("parts") or ()),
+    )
+
+
+def part_to_raw(part: Measurement, received_at: datetime) -> dict[str, Any]:
+    """A partial result -> the dict a trial's ``parts`` list stores."""
+    return {
+        "values": {k: float(v) for k, v in part.values.items()},
+        "units": dict(part.units),
+        "reported": {
+            k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in part.reported.items()
+        },
+        "source": part.source,
+        "idempotency_key": part.idempotency_key,
+        "recorded_by": part.recorded_by,
+        "received_at": received_at,
+    }
+
+
+def part_from_raw(raw: Mapping[str, Any], trial_id: str) -> Measurement:
+    """A stored partial result of the trial ``trial_id`` -> domain measurement."""
+    return Measurement(
+        trial_id=trial_id,
+        values={k: float(v) for k, v in raw["values"].items()},
+        idempotency_key=raw["idempotency_key"],
+        source=raw["source"],
+        units=dict(raw.get("units") or {}),
+        reported=_reported(raw.get("reported")),
+        received_at=raw.get("received_at"),
+        recorded_by=raw.get("recorded_by"),
+        partial=True,
     )
 
 

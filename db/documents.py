@@ -259,6 +259,10 @@ class TrialDocument(Document):
     # be (db.campaigns.GIVEN_UP_BY_*); a repeat of the same give-up is then told apart
     # from another's. Absent on trials given up before it was recorded.
     given_up_by = StringField(null=True)
+    # Partial results (db.convert.part_to_raw), in the order they came: one instrument's
+    # outcomes each. Absent until the first; a trial that has some is not handed out
+    # again when its lease runs out (its sample exists), and completes with the last.
+    parts = ListField(DictField(), default=None)
     # Set while a pool candidate is pending or completed: a unique index then forbids
     # proposing it twice, even by agents in different processes.
     active_candidate = IntField(min_value=0)  # absent, not null, when free

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
@@ -426,6 +426,12 @@ class Trial:
     id: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
+    parts: tuple[Measurement, ...] = ()
+
+    @property
+    def partly_measured(self) -> bool:
+        """Some outcomes reported (partial results), the rest still to come."""
+        return bool(self.parts) and self.status.is_pending
 
 
 def _is_number(value: object) -> TypeGuard[float]:
@@ -488,6 +494,8 @@ class Measurement:
             or a flow, and on results stored before it was kept.
         corrections: The values this result replaced, oldest first (an operator's
             corrections of a wrong report); empty when it is as first reported.
+        partial: Some of the outcomes only (one instrument's share of a trial measured
+            by several): the trial completes when its parts give every outcome.
 
     """
 
@@ -500,6 +508,7 @@ class Measurement:
     received_at: datetime | None = None
     recorded_by: str | None = None
     corrections: list[Correction] = field(default_factory=list)
+    partial: bool = False
 
     def in_units_of(
         self, outcomes: Sequence[Objective | OutcomeConstraint], strict: bool = True
@@ -558,7 +567,8 @@ class Measurement:
     def check(self, objectives: Sequence[Objective | OutcomeConstraint]) -> None:
         """Raise a ValueError naming the field if a value is missing, not finite or too large.
 
-        Too large: beyond ``MAX_ABS_VALUE`` in magnitude.
+        Too large: beyond ``MAX_ABS_VALUE`` in magnitude. A partial result may leave
+        outcomes out, but must give one.
 
         Args:
             objectives: Every outcome a result must report: objectives and constrained
@@ -575,8 +585,10 @@ class Measurement:
                 f"{[o.name for o in objectives]}"
             )
         missing = sorted(names - set(self.values))
-        if missing:
+        if missing and not self.partial:
             raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
+        if not self.values:
+            raise ValueError(f"trial {self.trial_id}: values: a partial result gives at least one")
         for name, value in self.values.items():
             if not _is_number(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
@@ -593,18 +605,51 @@ class Measurement:
                 )
 
 
-#: A result's default idempotency key, ``SOURCE:TRIAL_ID`` (``xrd-2:6571c0...``).
-_DEFAULT_KEY = re.compile(r"(?P<source>.+):(?P<trial>[0-9a-f]{24})")
+#: A result's default idempotency key, ``SOURCE:TRIAL_ID`` (``xrd-2:6571c0...``), and a
+#: partial result's, ``SOURCE:TRIAL_ID:OUTCOMES`` (``xrd-2:6571c0...:gap+phase``).
+_DEFAULT_KEY = re.compile(r"(?P<source>.+):(?P<trial>[0-9a-f]{24})(?::[^:]+)?")
+
+
+def default_key(source: str, trial_id: str, values: Iterable[str] | None = None) -> str:
+    """A result's default idempotency key; a partial one's also names its outcomes.
+
+    Args:
+        source: Who measured it.
+        trial_id: The trial.
+        values: A partial result's outcome names; None for a whole result.
+    """
+    key = f"{source}:{trial_id}"
+    return key if values is None else f"{key}:{'+'.join(sorted(values))}"
 
 
 def key_trial(key: str) -> str | None:
-    """The trial id a key of the default form ``SOURCE:TRIAL_ID`` ends with, else None.
+    """The trial id a key of a default form (:func:`default_key`) names, else None.
 
     A campaign refuses such a key on another of its trials' results: taken first, it would
     have that trial's own result refused as a reused key.
     """
     named = _DEFAULT_KEY.fullmatch(key)
     return named["trial"] if named else None
+
+
+def merged_parts(parts: Sequence[Measurement]) -> Measurement:
+    """A trial's result from its partial results, in the order they came.
+
+    Its values, units and reported values are the parts' together; its key, source and
+    token are the last part's: the one that completed it.
+
+    Args:
+        parts: The trial's partial results (at least one), each giving other outcomes.
+    """
+    last = parts[-1]
+    return replace(
+        last,
+        values={k: v for p in parts for k, v in p.values.items()},
+        units={k: u for p in parts for k, u in p.units.items()},
+        reported={k: r for p in parts for k, r in p.reported.items()},
+        received_at=None,
+        partial=False,
+    )
 
 
 def same_reading(a: Measurement | Correction, b: Measurement | Correction) -> bool:

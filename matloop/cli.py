@@ -1137,6 +1137,35 @@ def campaign_extend(
     )
 
 
+@campaign_app.command("handoff")
+def campaign_handoff(
+    name: str,
+    trial: Annotated[str, typer.Argument(help="The trial id.")],
+    to: Annotated[str, typer.Option(help="The instrument that measures it next.")],
+    who: Annotated[
+        str | None,
+        typer.Option("--as", help="The holder handing it over (default: an operator, whoever)."),
+    ] = None,
+    hours: Annotated[
+        float | None,
+        typer.Option(min=0.001, help="The new lease from now (default: as long as the last)."),
+    ] = None,
+) -> None:
+    """Pass a running trial to the instrument that measures it next (its lease too).
+
+    For trials several instruments measure, each reporting its outcomes with
+    `campaign observe --partial`. A trial with parts stays leased when its lease runs out
+    (its sample exists): hand it on from an instrument gone for good here.
+    """
+    from agents import CampaignAgent
+
+    with errors({"trial_id": "TRIAL"}):
+        agent = CampaignAgent(store(), name)
+        moved = agent.hand_off(trial, who, to, None if hours is None else hours * 3600)
+    until = f" until {moved.lease_expires_at:%Y-%m-%d %H:%M} UTC" if moved.lease_expires_at else ""
+    console.print(f"trial {moved.id} leased to {escape(to)}{until}")
+
+
 GIVE_UP_TRIALS = Annotated[
     list[str] | None, typer.Argument(help="Trial ids (as `propose`/`claim` print them).")
 ]
@@ -1293,6 +1322,7 @@ def _results_from_file(
     ignored: frozenset[str] = frozenset(),
     outcomes: frozenset[str] = frozenset(),
     by_label: Callable[[str], str] | None = None,
+    partial: bool = False,
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """The results in a CSV (``trial_id``, objectives...) or JSON file (a list of results).
 
@@ -1322,7 +1352,9 @@ def _results_from_file(
         rows = _csv_rows(path, text, ignored, outcomes, by_label)
     if not rows:
         raise CommandError(f"{path}: no results")
-    return [(where, _result(path, where, row, source), cells) for where, row, cells in rows]
+    return [
+        (where, _result(path, where, row, source, partial), cells) for where, row, cells in rows
+    ]
 
 
 def _json_rows(path: Path, text: str) -> list[tuple[str, Any, dict[str, str]]]:
@@ -1609,14 +1641,16 @@ def _number(path: Path, where: str, column: str, cell: str) -> float:
         raise CommandError(f"{path}: {where}, {column}: {cell!r} is not a number") from None
 
 
-def _result(path: Path, where: str, row: Any, source: str) -> Any:
-    """One row checked as the API checks a result, as a measurement."""
+def _result(path: Path, where: str, row: Any, source: str, partial: bool = False) -> Any:
+    """One row checked as the API checks a result, as a measurement (``partial``: a part)."""
     from pydantic import ValidationError
 
     from agents.api import ResultIn
 
     if not isinstance(row, dict):
         raise CommandError(f"{path}: {where}: expected an object, got {row!r:.40}")
+    if partial:
+        row = {**row, "partial": True}
     try:
         return ResultIn.model_validate(row).measurement(source)
     except ValidationError as error:
@@ -1626,8 +1660,10 @@ def _result(path: Path, where: str, row: Any, source: str) -> Any:
         raise CommandError(f"{path}: {where}: {field}: {first['msg']}, got {got}") from None
 
 
-def _result_from_options(trial: str, value: list[str], key: str | None, source: str) -> Any:
-    from discovery.domain import Measurement
+def _result_from_options(
+    trial: str, value: list[str], key: str | None, source: str, partial: bool = False
+) -> Any:
+    from discovery.domain import Measurement, default_key
 
     values: dict[str, float] = {}
     for item in value:
@@ -1640,7 +1676,8 @@ def _result_from_options(trial: str, value: list[str], key: str | None, source: 
             raise CommandError(f"--value {item!r}: expected OUTCOME=NUMBER")
         if repr(values.setdefault(outcome, reading)) != repr(reading):  # which one is meant?
             raise CommandError(f"--value: {outcome!r} is given two values")
-    return Measurement(trial, values, key or f"{source}:{trial}", source)
+    key = key or default_key(source, trial, values if partial else None)
+    return Measurement(trial, values, key, source, partial=partial)
 
 
 def _units_from_options(unit: list[str]) -> dict[str, str]:
@@ -1688,6 +1725,15 @@ def campaign_observe(
     from_file: Annotated[
         Path | None, typer.Option(help="CSV (trial_id, objectives...) or JSON list.")
     ] = None,
+    partial: Annotated[
+        bool,
+        typer.Option(
+            "--partial",
+            help="Some outcomes only, of running trials several instruments measure: a "
+            "trial completes when its parts give every outcome (`campaign handoff` passes "
+            "it on).",
+        ),
+    ] = False,
 ) -> None:
     """Report measured results; repeats with the same idempotency key are stored once."""
     from agents import CampaignAgent
@@ -1701,12 +1747,12 @@ def campaign_observe(
             outcomes = frozenset(o.name for o in agent.outcomes)
             by_label = _trial_by_label(agent, trials)
             columns = _proposal_columns(agent)
-            read = _results_from_file(from_file, source, columns, outcomes, by_label)
+            read = _results_from_file(from_file, source, columns, outcomes, by_label, partial)
             _check_samples(from_file, agent.campaign.space, trials, read, _pool_labels(agent))
             rows = [(where, result) for where, result, _ in read]
         else:
             assert trial is not None
-            rows = [("", _result_from_options(trial, value or [], key, source))]
+            rows = [("", _result_from_options(trial, value or [], key, source, partial))]
         units = _units_from_options(unit or [])
         _check_units(units, agent.outcomes)
         rows = [(where, _with_units(result, units)) for where, result in rows]

@@ -1,0 +1,263 @@
+"""A trial measured by several instruments: partial results and lease hand-offs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from agents import CampaignAgent
+from agents.api import create_app
+from db import CampaignStore
+from db.tokens import create_token
+from discovery.datasets import load_csv
+from discovery.domain import Direction, Measurement, OutcomeConstraint, TrialStatus
+from matloop.cli import app
+
+GAP = OutcomeConstraint("gap", 1.1, 1.7, "eV")
+
+
+@pytest.fixture
+def agent(store: CampaignStore, tmp_path: Path) -> CampaignAgent:
+    """A pool campaign with two outcomes: efficiency (a robot's) and gap (UV-Vis's)."""
+    axis = np.linspace(0.0, 1.0, 6)
+    x, z = (a.ravel() for a in np.meshgrid(axis, axis))
+    path = tmp_path / "absorbers.csv"
+    pd.DataFrame({"x": x, "z": z, "efficiency": x + 0.2 * z, "gap": 0.5 + 1.5 * z}).to_csv(
+        path, index=False
+    )
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    return CampaignAgent.from_dataset(store, "pv", load_csv(path, columns), constraints=[GAP])
+
+
+def part(trial_id: str | None, key: str, source: str, **values: float) -> Measurement:
+    return Measurement(trial_id or "", values, key, source, partial=True)
+
+
+def test_parts_from_two_instruments_complete_the_trial_with_both(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    assert agent.observe([part(trial.id, "r1", "robot", efficiency=0.4)]).stored == 1
+    stored = agent.store.trial(agent.name, trial.id or "")
+    assert stored.status is TrialStatus.RUNNING and stored.partly_measured
+    assert [p.values for p in stored.parts] == [{"efficiency": 0.4}]
+    assert agent.status().measurements == 0  # no result until every outcome is in
+    with pytest.raises(ValueError, match="leased to 'robot'; a result from 'uvvis'"):
+        agent.observe([part(trial.id, "u1", "uvvis", gap=1.3)])
+    agent.hand_off(trial.id or "", "robot", "uvvis")
+    assert agent.observe([part(trial.id, "u1", "uvvis", gap=1.3)]).stored == 1
+    done = agent.store.trial(agent.name, trial.id or "")
+    assert done.status is TrialStatus.COMPLETED and not done.partly_measured
+    assert [p.source for p in done.parts] == ["robot", "uvvis"]
+    [result] = agent.store.measurements(agent.name)
+    assert result.values == {"efficiency": 0.4, "gap": 1.3}
+    assert (result.idempotency_key, result.source) == ("u1", "uvvis")
+    assert agent.status().feasible == 1
+
+
+def test_a_part_sent_again_is_a_repeat_before_and_after_the_trial_completes(
+    agent: CampaignAgent,
+) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    first = part(trial.id, "r1", "robot", efficiency=0.4)
+    assert agent.observe([first]).stored == 1
+    assert (agent.observe([first]).stored, agent.observe([first]).duplicates) == (0, 1)
+    with pytest.raises(ValueError, match="'r1' was already used for a different result"):
+        agent.observe([part(trial.id, "r1", "robot", efficiency=0.5)])
+    last = part(trial.id, "r2", "robot", gap=1.2)
+    assert agent.observe([last]).stored == 1
+    assert agent.observe([first, last]).duplicates == 2  # both, once it completed
+    assert len(agent.store.measurements(agent.name)) == 1
+
+
+def test_a_part_may_not_give_an_outcome_twice_nor_a_whole_result_follow_parts(
+    agent: CampaignAgent,
+) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.observe([part(trial.id, "r1", "robot", efficiency=0.4)])
+    with pytest.raises(ValueError, match=r"has efficiency already \(from robot\)"):
+        agent.observe([part(trial.id, "r2", "robot", efficiency=0.5, gap=1.2)])
+    whole = Measurement(trial.id or "", {"efficiency": 0.5, "gap": 1.2}, "w", "robot")
+    with pytest.raises(ValueError, match="is partly measured \\(efficiency from robot\\)"):
+        agent.observe([whole])
+    twice = [part(trial.id, "a", "robot", gap=1.2), part(trial.id, "b", "robot", gap=1.3)]
+    with pytest.raises(ValueError, match="has gap already \\(earlier in this report\\)"):
+        agent.observe(twice)
+    assert len(agent.store.trial(agent.name, trial.id or "").parts) == 1  # nothing written
+
+
+def test_one_report_may_carry_every_part_of_a_trial(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    whole = Measurement(trial.id or "", {"efficiency": 0.5, "gap": 1.2}, "w", "robot")
+    with pytest.raises(ValueError, match="a whole and a partial result for trial"):
+        agent.observe([whole, part(trial.id, "a", "robot", gap=1.2)])
+    both = [part(trial.id, "a", "robot", gap=1.2), part(trial.id, "b", "robot", efficiency=0.3)]
+    assert agent.observe(both).stored == 2
+    [result] = agent.store.measurements(agent.name)
+    assert result.values == {"gap": 1.2, "efficiency": 0.3} and result.idempotency_key == "b"
+
+
+def test_a_part_needs_a_lease_and_an_unknown_or_empty_part_is_refused(
+    agent: CampaignAgent,
+) -> None:
+    [waiting] = agent.propose(1)
+    with pytest.raises(ValueError, match="is proposed; a partial result needs a lease"):
+        agent.observe([part(waiting.id, "k", "robot", gap=1.2)])
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    with pytest.raises(ValueError, match=r"unknown outcome\(s\) \['Gap'\]"):
+        agent.observe([part(trial.id, "k", "robot", Gap=1.2)])
+    with pytest.raises(ValueError, match="a partial result gives at least one"):
+        agent.observe([part(trial.id, "k", "robot")])
+
+
+def test_a_partly_measured_trial_is_not_handed_out_again_when_its_lease_runs_out(
+    agent: CampaignAgent,
+) -> None:
+    made, untouched = agent.claim("robot", count=2, lease_seconds=0.2)
+    agent.observe([part(made.id, "r1", "robot", efficiency=0.4)])
+    time.sleep(0.4)
+    assert agent.status().expired == 1  # the untouched one only: the next claim frees it
+    again = agent.claim("robot-2", count=5, lease_seconds=600)
+    assert untouched.id in {t.id for t in again} and made.id not in {t.id for t in again}
+    kept = agent.store.trial(agent.name, made.id or "")
+    assert kept.status is TrialStatus.RUNNING and kept.claimed_by == "robot"
+    agent.hand_off(made.id or "", None, "uvvis")  # an operator moves it on
+    agent.observe([part(made.id, "u1", "uvvis", gap=1.3)])
+    assert agent.store.trial(agent.name, made.id or "").status is TrialStatus.COMPLETED
+
+
+def test_only_the_holder_or_an_operator_hands_a_running_trial_over(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    with pytest.raises(ValueError, match="leased to 'robot'; 'xrd' cannot hand it over"):
+        agent.hand_off(trial.id or "", "xrd", "uvvis")
+    moved = agent.hand_off(trial.id or "", "robot", "xrd", lease_seconds=30)
+    assert moved.claimed_by == "xrd" and moved.lease_expires_at is not None
+    assert agent.hand_off(trial.id or "", "robot", "xrd").claimed_by == "xrd"  # a retry
+    with pytest.raises(ValueError, match="leased to 'xrd'"):
+        agent.heartbeat(trial.id or "", "robot")
+    waiting = next(t for t in agent.store.trials(agent.name) if t.status.value == "proposed")
+    with pytest.raises(ValueError, match="is proposed; None cannot hand it over"):
+        agent.hand_off(waiting.id or "", None, "xrd")
+
+
+@pytest.fixture
+def api(agent: CampaignAgent) -> Iterator[TestClient]:
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def _auth(role: str, instrument: str | None = None) -> dict[str, str]:
+    campaigns = ["pv"] if role == "instrument" else None
+    secret, _ = create_token(f"{role}-{time.monotonic_ns()}", role, campaigns, instrument)
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def test_robot_then_uvvis_through_the_api(api: TestClient) -> None:
+    robot, uvvis = _auth("instrument", "robot-1"), _auth("instrument", "uvvis-1")
+    base = "/api/v1/campaigns/pv"
+    [trial] = api.post(f"{base}/claims", json={"count": 1}, headers=robot).json()["trials"]
+    assert trial["parts"] == []
+    first = {"trial_id": trial["id"], "values": {"efficiency": 0.4}, "partial": True}
+    answer = api.post(f"{base}/results", json=first, headers=robot)
+    assert answer.status_code == 200 and answer.json() == {"stored": 1, "duplicates": 0}
+    shown = api.get(f"{base}/trials/{trial['id']}", headers=robot).json()
+    [stored] = shown["parts"]
+    assert stored["values"] == {"efficiency": 0.4} and stored["source"] == "robot-1"
+    assert stored["idempotency_key"] == f"robot-1:{trial['id']}:efficiency"
+    rest = {"trial_id": trial["id"], "values": {"gap": 1.25}, "partial": True}
+    refused = api.post(f"{base}/results", json=rest, headers=uvvis)
+    assert refused.status_code == 409 and "leased to 'robot-1'" in refused.text
+    page = api.get("/dashboard/campaigns/pv", headers=robot).text
+    row = next(r for r in page.split("<tr>") if trial["id"] in r)
+    assert "partly measured" in row and '<td class="n">0.4</td><td class="n">—</td>' in row
+    handoff = f"{base}/trials/{trial['id']}/handoff"
+    stolen = api.post(handoff, json={"to": "uvvis-1"}, headers=uvvis)
+    assert stolen.status_code == 409 and "'uvvis-1' cannot hand it over" in stolen.text
+    moved = api.post(handoff, json={"to": "uvvis-1", "lease_seconds": 60}, headers=robot)
+    assert moved.status_code == 200 and moved.json()["claimed_by"] == "uvvis-1"
+    assert api.post(f"{base}/results", json=rest, headers=uvvis).json()["stored"] == 1
+    [result] = api.get(f"{base}/measurements", headers=robot).json()["data"]
+    assert result["values"] == {"efficiency": 0.4, "gap": 1.25} and "partial" not in result
+    done = api.get(f"{base}/trials/{trial['id']}", headers=robot).json()
+    assert done["status"] == "completed" and len(done["parts"]) == 2
+    assert api.post(f"{base}/results", json=first, headers=robot).json()["duplicates"] == 1
+
+
+def test_a_handoff_names_its_fields_when_wrong(api: TestClient) -> None:
+    admin, unbound = _auth("admin"), _auth("instrument")
+    base = "/api/v1/campaigns/pv"
+    [trial] = api.post(
+        f"{base}/claims", json={"count": 1, "instrument": "robot-1"}, headers=admin
+    ).json()["trials"]
+    handoff = f"{base}/trials/{trial['id']}/handoff"
+    missing = api.post(handoff, json={}, headers=admin)
+    assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "to"]
+    nameless = api.post(handoff, json={"to": "xrd-1"}, headers=unbound)
+    assert nameless.status_code == 422 and "instrument: required" in nameless.text
+    by_operator = api.post(handoff, json={"to": "xrd-1"}, headers=admin)  # whoever holds it
+    assert by_operator.status_code == 200 and by_operator.json()["claimed_by"] == "xrd-1"
+
+
+def test_parts_sent_at_once_are_all_kept_and_complete_the_trial_once(
+    agent: CampaignAgent,
+) -> None:
+    trials = agent.claim("robot", count=3, lease_seconds=600)
+    errors: list[BaseException] = []
+    for trial in trials:
+        start = threading.Barrier(2)
+
+        def send(values: dict[str, float], trial_id: str = trial.id or "", go=start) -> None:
+            go.wait()
+            try:  # a fresh agent: each reporter reads the campaign for itself
+                CampaignAgent(agent.store, agent.name).observe(
+                    [Measurement(trial_id, values, f"{trial_id}:{values}", "robot", partial=True)]
+                )
+            except BaseException as error:
+                errors.append(error)
+
+        threads = [
+            threading.Thread(target=send, args=({"efficiency": 0.4},)),
+            threading.Thread(target=send, args=({"gap": 1.3},)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert not errors
+        done = agent.store.trial(agent.name, trial.id or "")
+        assert done.status is TrialStatus.COMPLETED and len(done.parts) == 2
+    results = agent.store.measurements(agent.name)
+    assert sorted(r.trial_id for r in results) == sorted(t.id or "" for t in trials)
+    assert all(r.values == {"efficiency": 0.4, "gap": 1.3} for r in results)
+
+
+def test_the_command_line_reports_parts_and_hands_a_trial_on(
+    agent: CampaignAgent, cli: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    made, other = agent.claim("robot", count=2, lease_seconds=600)
+    observe = ["campaign", "observe", "pv", "--partial"]
+    robot = [*observe, "--source", "robot", "--trial", made.id, "--value", "efficiency=0.4"]
+    first = cli.invoke(app, robot)
+    assert first.exit_code == 0 and "stored 1" in first.output, first.output
+    again = cli.invoke(app, robot)
+    assert "already stored 1" in again.output  # its default key names the outcome
+    refused = cli.invoke(app, ["campaign", "handoff", "pv", made.id, "--to", "uvvis", "--as", "x"])
+    assert refused.exit_code != 0 and "'x' cannot hand it over" in refused.output
+    moved = cli.invoke(app, ["campaign", "handoff", "pv", made.id, "--to", "uvvis"])
+    assert moved.exit_code == 0 and f"trial {made.id} leased to uvvis until" in moved.output
+    rows = tmp_path / "uvvis.csv"
+    rows.write_text(f"trial_id,gap\n{made.id},1.3\n{other.id},1.2\n")
+    lost = cli.invoke(app, [*observe, "--from-file", str(rows), "--source", "uvvis"])
+    assert lost.exit_code != 0 and "data row 2: source: trial" in lost.output  # robot holds it
+    rows.write_text(f"trial_id,gap\n{made.id},1.3\n")
+    done = cli.invoke(app, [*observe, "--from-file", str(rows), "--source", "uvvis"])
+    assert done.exit_code == 0, done.output
+    [result] = agent.store.measurements(agent.name)
+    assert result.values == {"efficiency": 0.4, "gap": 1.3}
