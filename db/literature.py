@@ -656,8 +656,10 @@ class LiteratureStore:
         ]
         _insert(mentions, session)
         FailedFileDocument._get_collection().delete_one({"path": paper.source}, session=session)
-        # stored again: no longer removed
-        RemovedPaperDocument._get_collection().delete_one({"key": paper.key}, session=session)
+        # stored again: no longer removed, under its key nor one it had (a file's hash
+        # before its DOI was read)
+        keys = [paper.key, *extraction.paper.earlier_keys]
+        RemovedPaperDocument._get_collection().delete_many({"key": {"$in": keys}}, session=session)
         new = merged = curator_rejected = 0
         collection = PropertyRecordDocument._get_collection()
         for record in extraction.records:

@@ -1054,6 +1054,18 @@ def test_a_paper_removed_and_read_again_gives_its_records_their_ids_back(
     assert RemovedRecordDocument.objects.count() == 0
 
 
+def test_a_paper_removed_by_its_hash_and_read_again_with_its_doi_is_no_longer_removed(
+    literature: LiteratureStore,
+) -> None:
+    with_doi = read("10.1/mg", "MgB2 has Tc 39 K.", ["MgB2"], ["39 K"])
+    hashed = replace(with_doi, paper=replace(with_doi.paper, doi=None))  # its DOI unread
+    literature.ingest(hashed)
+    literature.remove_paper(hashed.paper.key)
+    assert RemovedPaperDocument.objects(key=hashed.paper.key).count() == 1
+    assert literature.ingest(with_doi).paper_key == "doi:10.1/mg"
+    assert RemovedPaperDocument.objects.count() == 0  # lineage no longer calls it removed
+
+
 def test_a_failure_is_remembered_by_its_file_and_forgotten_by_its_path(
     literature: LiteratureStore,
 ) -> None:
