@@ -1643,8 +1643,8 @@ class Service:
             if not isinstance(body, ResultsIn):  # name the fields as the request has them
                 error.args = (_single_result_fields(str(error)), *error.args[1:])
             raise
-        if self.on_results is not None and report.stored:
-            self.on_results(name, report.stored)
+        if self.on_results is not None and report.completed:  # a part alone: nothing to learn
+            self.on_results(name, report.completed)
         return {"stored": report.stored, "duplicates": report.duplicates}
 
     @access("admin")
@@ -1706,14 +1706,17 @@ class Service:
         For a trial several instruments measure (a robot makes the sample, XRD and UV-Vis
         measure it): each reports its outcomes as a partial result, then hands the trial
         on; the new holder alone may report, heartbeat or give it up. Asked again once
-        done, it is a 200 with the trial unchanged. A trial not running, or held by
-        another instrument, is a 409.
+        done (`to` holds it), it is a 200 with the trial unchanged. A trial not running,
+        or held by another instrument, is a 409. `to` is spelt as a token bound to it
+        spells it, whatever the case given.
         """
         instrument = acting_for(principal, {"instrument": body.instrument})["instrument"]
         if instrument is None and not principal.is_admin():
             raise ValueError(f"instrument: required; token {principal.name!r} is not bound to one")
+        # a bound instrument as its token names it: `UVVIS-1` would be no one's to act for
+        to, _ = bound_to([body.to]).get(body.to.casefold(), (body.to, None))
         agent = self.agent(name)
-        trial = agent.hand_off(trial_id, instrument, body.to, body.lease_seconds)
+        trial = agent.hand_off(trial_id, instrument, to, body.lease_seconds)
         return trial_json(trial, agent.campaign.space)
 
     @access("write")

@@ -113,10 +113,14 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class ObserveReport:
-    """How many results were stored and how many were repeats of stored ones."""
+    """How many results (or parts) were stored, how many were repeats of stored ones.
+
+    ``completed`` counts the trials whose result was stored (a part alone completes none).
+    """
 
     stored: int
     duplicates: int
+    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -933,9 +937,9 @@ class CampaignAgent:
         check = partial(self._check, results, problems=problems)
         outcomes = [o.name for o in self.outcomes]
         report = self.store.record(self.name, results, check, outcomes)
-        if report.stored:
+        if report.completed:
             self.record_metrics_after_commit()
-        return ObserveReport(report.stored, report.duplicates)
+        return ObserveReport(report.stored, report.duplicates, report.completed)
 
     def record_metrics_after_commit(self) -> None:
         """Record the live metrics of results just committed, logging a failure instead.
@@ -1078,8 +1082,8 @@ class CampaignAgent:
             if holder is not None and result.source not in (holder, UNNAMED):
                 raise TrialStateError(
                     f"results[{i}].source: trial {result.trial_id} is leased to {holder!r}; "
-                    f"a result from {result.source!r} is refused (its lease ran out, or it "
-                    "never held one)"
+                    f"a result from {result.source!r} is refused (its lease ran out or was "
+                    "handed on, or it never held one)"
                 )
             if result.partial and result.trial_id in reported.difference(given):
                 raise ValueError(f"results[{i}]: a whole and a partial result for trial {trial.id}")

@@ -211,10 +211,15 @@ class CloseReport:
 
 @dataclass(frozen=True)
 class RecordReport:
-    """Outcome of :meth:`CampaignStore.record`: how many were new, how many repeats."""
+    """Outcome of :meth:`CampaignStore.record`: how many were new, how many repeats.
+
+    ``completed`` counts the trials whose result was stored: each new whole result's,
+    and each whose parts are now complete (a new part alone completes none).
+    """
 
     stored: int
     duplicates: int
+    completed: int = 0
 
 
 @dataclass(frozen=True)
@@ -304,6 +309,10 @@ def _elements_fields(composition: Sequence[str], parameters: Mapping[str, Any]) 
     """A trial's ``elements`` and ``nelements``, from its fraction parameters."""
     present = present_elements(composition, parameters)
     return {"elements": present, "nelements": len(present)}
+
+
+#: A trial with no partial result (``parts.0`` absent: the field absent, or empty).
+_NO_PART = {"$exists": False}
 
 
 class _PartsMoved(Exception):
@@ -697,8 +706,8 @@ class CampaignStore:
         """
         running = TrialStatus.RUNNING.value
         idle: list[dict[str, Any]] = [
-            {"status": PROPOSED},
-            {"status": running, "lease_expires_at": {"$lt": utcnow()}},
+            {"status": PROPOSED},  # and a lapsed lease, but not a partly measured trial's
+            {"status": running, "lease_expires_at": {"$lt": utcnow()}, "parts.0": _NO_PART},
         ]
         if token is not None:
             idle.append({"status": running, "claim_token": token})
@@ -913,7 +922,7 @@ class CampaignStore:
             "campaign": campaign,
             "status": TrialStatus.RUNNING.value,
             "lease_expires_at": {"$lt": utcnow()},
-            "parts.0": {"$exists": False},  # partly measured: its sample exists, it stays
+            "parts.0": _NO_PART,  # partly measured: its sample exists, it stays
         }
         # A read first: it matches nothing almost always, and costs less than a write.
         if _trials().find_one(expired, {"_id": 1}) is None:
@@ -1170,13 +1179,16 @@ class CampaignStore:
         """
         row = self._trial_row(name, trial_id)
         trial = trial_from_raw(row, name)
-        if trial.status is TrialStatus.RUNNING and trial.claimed_by == to:
-            return trial
-        if trial.status is not TrialStatus.RUNNING or instrument not in (None, trial.claimed_by):
-            holder = f", leased to {trial.claimed_by!r}" if trial.claimed_by else ""
+        if trial.status is not TrialStatus.RUNNING:
             raise TrialStateError(
-                f"trial {trial_id} is {trial.status.value}{holder}; "
-                f"{instrument!r} cannot hand it over"
+                f"trial {trial_id} is {trial.status.value}; only a running trial is handed on"
+            )
+        if trial.claimed_by == to:
+            return trial
+        if instrument not in (None, trial.claimed_by):
+            raise TrialStateError(
+                f"instrument: trial {trial_id} is leased to {trial.claimed_by!r}, not to "
+                f"{instrument!r}: only its holder (or an admin token) hands it on"
             )
         lease_seconds = lease_seconds or row.get("lease_seconds") or DEFAULT_LEASE_SECONDS
         now = utcnow()
@@ -1444,6 +1456,15 @@ class CampaignStore:
             rows = collection.find(match).sort(list(order.items())).skip(offset).limit(limit)
         return [measurement_from_raw(r) for r in rows], collection.count_documents(match)
 
+    def _parts_by_key(
+        self, campaign: ObjectId, name: str, keys: set[str]
+    ) -> dict[str, Measurement]:
+        """The partial results stored under ``keys``, on any trial (a key is the campaign's)."""
+        # the key first: its sparse index holds only the trials measured in parts
+        rows = _trials().find({"parts.idempotency_key": {"$in": list(keys)}, "campaign": campaign})
+        found = [p for row in rows for p in trial_from_raw(row, name).parts]
+        return {p.idempotency_key: p for p in found if p.idempotency_key in keys}
+
     def _measurements_by_key(
         self, campaign: ObjectId, keys: Iterable[str]
     ) -> dict[str, Measurement]:
@@ -1567,10 +1588,15 @@ class CampaignStore:
 
         """
         campaign, wanted = self._id(name), set(outcomes)
+        if not wanted and any(m.partial for m in measurements):
+            raise ValueError("outcomes: needed to tell when a trial's parts are complete")
         # and the trials a key names (SOURCE:TRIAL_ID), which the check holds it against
         named = [t for m in measurements if (t := key_trial(m.idempotency_key))]
         trials = self._trials_by_id(campaign, name, [*(m.trial_id for m in measurements), *named])
-        stored = self._measurements_by_key(campaign, (m.idempotency_key for m in measurements))
+        keys = {m.idempotency_key for m in measurements}
+        # a part's key is taken as a result's is: for one trial, one reading
+        stored = self._parts_by_key(campaign, name, keys)
+        stored |= self._measurements_by_key(campaign, keys)
         if check is not None:
             check(trials, stored)
         fresh: dict[str, Measurement] = {}
@@ -1631,7 +1657,12 @@ class CampaignStore:
                 matched += (
                     _trials()
                     .update_many(
-                        {"_id": {"$in": held}, "claimed_by": holder, "status": {"$in": PENDING}},
+                        {  # a part stored since the read: the whole result is refused
+                            "_id": {"$in": held},
+                            "claimed_by": holder,
+                            "status": {"$in": PENDING},
+                            "parts.0": _NO_PART,
+                        },
                         {
                             "$set": {"status": TrialStatus.COMPLETED.value, "updated_at": utcnow()},
                             "$unset": {"lease_expires_at": ""},
@@ -1642,7 +1673,8 @@ class CampaignStore:
                 )
             if matched != len(ids):  # the transaction aborts as a whole
                 raise TrialStateError(
-                    "a reported trial is no longer pending, or changed hands; nothing stored"
+                    "a reported trial is no longer pending, changed hands, or got a partial "
+                    "result; nothing stored"
                 )
 
         if documents or parts:
@@ -1659,7 +1691,7 @@ class CampaignStore:
                     ) from None
                 return self.record(name, measurements, check, wanted, attempts - 1)
         new = len(whole) + sum(map(len, parts.values()))
-        return RecordReport(new, len(measurements) - new)
+        return RecordReport(new, len(measurements) - new, len(whole) + len(completed))
 
     # -- models ----------------------------------------------------------------------
     @staticmethod

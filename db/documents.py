@@ -283,6 +283,9 @@ class TrialDocument(Document):
             ["campaign", "status", "lease_expires_at"],
             ["campaign", "batch"],
             ["campaign", "label"],  # a sample the lab knows by name: label="P001"
+            # A part's key, looked up across the campaign's trials: sparse, so that only
+            # trials with parts are in it (no cost to every other trial's writes).
+            {"fields": ["parts.idempotency_key"], "sparse": True},
             # A composition campaign's trials filtered by element or by count: one index
             # each. With one over campaign, nelements and elements, SecantusDB reads every
             # trial of the campaign for an element, and its <= on nelements misses the

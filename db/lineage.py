@@ -77,7 +77,7 @@ _TRIAL_FIELDS = {
     for name in (
         "campaign", "sequence", "batch", "parameters", "candidate", "label", "status",
         "strategy", "model_version", "acquisition_value", "claimed_by", "reason",
-        "created_at", "updated_at",
+        "created_at", "updated_at", "parts",
     )
 }  # fmt: skip
 
@@ -163,7 +163,7 @@ def lineage_of_measurement(campaign: str, key: str, with_prior: bool = True) -> 
 
     Args:
         campaign: The campaign's name.
-        key: The result's idempotency key, or the key of a correction of it.
+        key: The result's idempotency key, a correction's of it, or a partial result's.
         with_prior: As for :func:`lineage_of_trial`.
 
     Raises:
@@ -171,19 +171,20 @@ def lineage_of_measurement(campaign: str, key: str, with_prior: bool = True) -> 
         LookupError: ``measurement: ...`` when no result of the campaign has that key.
     """
     found = _campaign(campaign)
-    results = MeasurementDocument._get_collection()
+    results, trials = MeasurementDocument._get_collection(), TrialDocument._get_collection()
     raw = None
     for field in ("idempotency_key", "corrections.idempotency_key"):  # each indexed
         raw = results.find_one({"campaign": found["_id"], field: key}, {"trial": 1})
         if raw is not None:
             break
+    if raw is None:  # a partial result's key: its trial's (the key's index first)
+        part_of = trials.find_one({"parts.idempotency_key": key, "campaign": found["_id"]})
+        raw = None if part_of is None else {"trial": part_of["_id"]}
     if raw is None:
         raise LookupError(
             f"measurement: no result with idempotency key {key!r} in campaign {campaign!r}"
         )
-    trial = TrialDocument._get_collection().find_one(
-        {"_id": reference_id(raw["trial"])}, _TRIAL_FIELDS
-    )
+    trial = trials.find_one({"_id": reference_id(raw["trial"])}, _TRIAL_FIELDS)
     if trial is None:  # a result outlives no trial (a campaign's are deleted together)
         raise TrialNotFoundError(f"measurement {key!r}: its trial is not stored")
     return _backward(found, trial, with_prior)
@@ -1004,14 +1005,27 @@ def _trial(
             "parameters": dict(row.get("parameters") or {}),
             "reason": row.get("reason"),
             "updated_at": iso(row.get("updated_at")),
+            "parts": [_part_brief(part) for part in row.get("parts") or ()],
         }
     return described
+
+
+def _part_brief(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A trial's partial result: what one instrument measured of it, and when."""
+    return {
+        "values": dict(raw.get("values") or {}),
+        "units": dict(raw.get("units") or {}),
+        "source": raw.get("source"),
+        "idempotency_key": raw.get("idempotency_key"),
+        "received_at": iso(raw.get("received_at")),
+    }
 
 
 def _measurement(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A raw result as JSON, as the API's listing gives it (corrections included)."""
     measurement = measurement_from_raw(dict(raw))
     data = asdict(measurement)
+    del data["partial"]  # a stored result is whole (its trial keeps the parts)
     data["received_at"] = iso(measurement.received_at)
     data["corrections"] = [asdict(c) | {"at": iso(c.at)} for c in measurement.corrections]
     return data

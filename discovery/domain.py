@@ -589,6 +589,8 @@ class Measurement:
             raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
         if not self.values:
             raise ValueError(f"trial {self.trial_id}: values: a partial result gives at least one")
+        for name in self.units.keys() - self.values.keys():  # would label another part's value
+            raise ValueError(f"trial {self.trial_id}: units.{name}: this result gives no {name}")
         for name, value in self.values.items():
             if not _is_number(value):
                 raise ValueError(f"trial {self.trial_id}: values.{name} is not a number: {value!r}")
@@ -645,8 +647,8 @@ def merged_parts(parts: Sequence[Measurement]) -> Measurement:
     return replace(
         last,
         values={k: v for p in parts for k, v in p.values.items()},
-        units={k: u for p in parts for k, u in p.units.items()},
-        reported={k: r for p in parts for k, r in p.reported.items()},
+        units={k: p.units[k] for p in parts for k in p.values if k in p.units},
+        reported={k: p.reported[k] for p in parts for k in p.values if k in p.reported},
         received_at=None,
         partial=False,
     )

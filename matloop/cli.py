@@ -1349,7 +1349,7 @@ def _results_from_file(
     if path.suffix.lower() == ".json":
         rows = _json_rows(path, text)
     else:
-        rows = _csv_rows(path, text, ignored, outcomes, by_label)
+        rows = _csv_rows(path, text, ignored, outcomes, by_label, partial)
     if not rows:
         raise CommandError(f"{path}: no results")
     return [
@@ -1381,6 +1381,7 @@ def _csv_rows(
     ignored: frozenset[str],
     outcomes: frozenset[str] = frozenset(),
     by_label: Callable[[str], str] | None = None,
+    partial: bool = False,
 ) -> list[tuple[str, Any, dict[str, str]]]:
     """Rows as result objects: every column but trial_id, idempotency_key and ``ignored``.
 
@@ -1389,7 +1390,8 @@ def _csv_rows(
     a column that is none of these is refused by name before any row is read; a trial
     given two different results is refused too (a stored one is replaced by a correction).
     Without a ``trial_id`` column, ``by_label`` reads each row's ``label`` as its trial's
-    id.
+    id. ``partial``: rows are parts, a blank cell an outcome the row does not give, and a
+    trial may have several.
 
     Raises:
         CommandError: naming the file and the header, or the row and what is wrong in it.
@@ -1418,12 +1420,12 @@ def _csv_rows(
             values = {
                 column: _number(path, where, column, cell)
                 for column, cell in row.items()
-                if column not in ignored
+                if column not in ignored and not (partial and not cell.strip())
             }
             cells = {column: cell for column, cell in row.items() if column in ignored and cell}
             result = {"trial_id": trial_id, "values": values, "idempotency_key": key}
             earlier, said = first.setdefault(trial_id, (where, result))
-            if said != result:
+            if said != result and not partial:
                 raise CommandError(
                     f"{path}: {where}: trial {trial_id} has a result in {earlier} too: one "
                     "result per trial (a stored one is replaced by `campaign correct`)"
@@ -1704,8 +1706,9 @@ def _check_units(units: dict[str, str], outcomes: list[Any]) -> None:
 
 
 def _with_units(result: Any, units: dict[str, str]) -> Any:
-    """``result`` with ``units`` for the outcomes it does not give a unit of its own."""
-    return replace(result, units=units | result.units) if units else result
+    """``result`` with ``units`` for the outcomes it gives without a unit of its own."""
+    given = {k: u for k, u in units.items() if k in result.values}  # a part: some
+    return replace(result, units=given | result.units) if given else result
 
 
 @campaign_app.command("observe")
@@ -2090,7 +2093,7 @@ def campaign_export(
     `chemical_formula_reduced = "Fe2O3"` and `fraction.fe >= 0.25`.
     """
     from agents import CampaignAgent, pareto_front
-    from agents.serialize import corrections_json
+    from agents.serialize import corrections_json, part_json
     from db.convert import iso
     from discovery.compositions import element_fractions
 
@@ -2134,6 +2137,9 @@ def campaign_export(
             "recorded_by": m.recorded_by if m else None,  # the API token that stored it
             # the values an operator replaced, as the API's measurements give them
             "corrections": corrections_json(m) if m else None,
+            # a trial several instruments measured: who gave which outcomes, as the API's
+            # trials give them ([] for a trial measured whole)
+            "parts": t and [part_json(p) for p in t.parts],
         }
         parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
         if t is None and element_fractions(campaign.space) is not None:

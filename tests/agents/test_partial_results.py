@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -13,9 +15,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+import db.campaigns
 from agents import CampaignAgent
 from agents.api import create_app
 from db import CampaignStore
+from db.lineage import lineage_of_measurement
 from db.tokens import create_token
 from discovery.datasets import load_csv
 from discovery.domain import Direction, Measurement, OutcomeConstraint, TrialStatus
@@ -134,7 +138,7 @@ def test_a_partly_measured_trial_is_not_handed_out_again_when_its_lease_runs_out
 
 def test_only_the_holder_or_an_operator_hands_a_running_trial_over(agent: CampaignAgent) -> None:
     [trial] = agent.claim("robot", count=1, lease_seconds=600)
-    with pytest.raises(ValueError, match="leased to 'robot'; 'xrd' cannot hand it over"):
+    with pytest.raises(ValueError, match=r"instrument: .* leased to 'robot', not to 'xrd'"):
         agent.hand_off(trial.id or "", "xrd", "uvvis")
     moved = agent.hand_off(trial.id or "", "robot", "xrd", lease_seconds=30)
     assert moved.claimed_by == "xrd" and moved.lease_expires_at is not None
@@ -142,7 +146,7 @@ def test_only_the_holder_or_an_operator_hands_a_running_trial_over(agent: Campai
     with pytest.raises(ValueError, match="leased to 'xrd'"):
         agent.heartbeat(trial.id or "", "robot")
     waiting = next(t for t in agent.store.trials(agent.name) if t.status.value == "proposed")
-    with pytest.raises(ValueError, match="is proposed; None cannot hand it over"):
+    with pytest.raises(ValueError, match="is proposed; only a running trial is handed on"):
         agent.hand_off(waiting.id or "", None, "xrd")
 
 
@@ -178,7 +182,7 @@ def test_robot_then_uvvis_through_the_api(api: TestClient) -> None:
     assert "partly measured" in row and '<td class="n">0.4</td><td class="n">—</td>' in row
     handoff = f"{base}/trials/{trial['id']}/handoff"
     stolen = api.post(handoff, json={"to": "uvvis-1"}, headers=uvvis)
-    assert stolen.status_code == 409 and "'uvvis-1' cannot hand it over" in stolen.text
+    assert stolen.status_code == 409 and "not to 'uvvis-1'" in stolen.text
     moved = api.post(handoff, json={"to": "uvvis-1", "lease_seconds": 60}, headers=robot)
     assert moved.status_code == 200 and moved.json()["claimed_by"] == "uvvis-1"
     assert api.post(f"{base}/results", json=rest, headers=uvvis).json()["stored"] == 1
@@ -205,15 +209,30 @@ def test_a_handoff_names_its_fields_when_wrong(api: TestClient) -> None:
 
 
 def test_parts_sent_at_once_are_all_kept_and_complete_the_trial_once(
-    agent: CampaignAgent,
+    agent: CampaignAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     trials = agent.claim("robot", count=3, lease_seconds=600)
+    add, record = db.campaigns._add_parts, CampaignStore.record
+    first_writes: set[int] = set()
+    records: list[int] = []
+
+    def after_both_read(*args: Any, **kwargs: Any) -> bool:
+        if threading.get_ident() not in first_writes:  # each thread's first write waits
+            first_writes.add(threading.get_ident())
+            both_read.wait()
+        return add(*args, **kwargs)
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        records.append(threading.get_ident())
+        return record(*args, **kwargs)
+
+    monkeypatch.setattr("db.campaigns._add_parts", after_both_read)
+    monkeypatch.setattr(CampaignStore, "record", counted)
     errors: list[BaseException] = []
     for trial in trials:
-        start = threading.Barrier(2)
+        both_read, first_writes = threading.Barrier(2, timeout=30), set()
 
-        def send(values: dict[str, float], trial_id: str = trial.id or "", go=start) -> None:
-            go.wait()
+        def send(values: dict[str, float], trial_id: str = trial.id or "") -> None:
             try:  # a fresh agent: each reporter reads the campaign for itself
                 CampaignAgent(agent.store, agent.name).observe(
                     [Measurement(trial_id, values, f"{trial_id}:{values}", "robot", partial=True)]
@@ -232,6 +251,7 @@ def test_parts_sent_at_once_are_all_kept_and_complete_the_trial_once(
         assert not errors
         done = agent.store.trial(agent.name, trial.id or "")
         assert done.status is TrialStatus.COMPLETED and len(done.parts) == 2
+    assert len(records) > 2 * len(trials)  # the part that lost the race was read again
     results = agent.store.measurements(agent.name)
     assert sorted(r.trial_id for r in results) == sorted(t.id or "" for t in trials)
     assert all(r.values == {"efficiency": 0.4, "gap": 1.3} for r in results)
@@ -249,7 +269,7 @@ def test_the_command_line_reports_parts_and_hands_a_trial_on(
     again = cli.invoke(app, robot)
     assert "already stored 1" in again.output  # its default key names the outcome
     refused = cli.invoke(app, ["campaign", "handoff", "pv", made.id, "--to", "uvvis", "--as", "x"])
-    assert refused.exit_code != 0 and "'x' cannot hand it over" in refused.output
+    assert refused.exit_code != 0 and "not to 'x'" in refused.output
     moved = cli.invoke(app, ["campaign", "handoff", "pv", made.id, "--to", "uvvis"])
     assert moved.exit_code == 0 and f"trial {made.id} leased to uvvis until" in moved.output
     rows = tmp_path / "uvvis.csv"
@@ -261,3 +281,102 @@ def test_the_command_line_reports_parts_and_hands_a_trial_on(
     assert done.exit_code == 0, done.output
     [result] = agent.store.measurements(agent.name)
     assert result.values == {"efficiency": 0.4, "gap": 1.3}
+
+
+def test_a_part_labels_only_its_own_values_and_converts_them(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    stray = part(trial.id, "r1", "robot", efficiency=0.4)
+    with pytest.raises(ValueError, match=r"units\.gap: this result gives no gap"):
+        agent.observe([replace(stray, units={"gap": "meV"})])  # it would label UV-Vis's gap
+    agent.observe([stray])
+    in_mev = replace(part(trial.id, "r2", "robot", gap=1300.0), units={"gap": "meV"})
+    agent.observe([in_mev])
+    [result] = agent.store.measurements(agent.name)
+    assert result.values == {"efficiency": 0.4, "gap": pytest.approx(1.3)}
+    assert result.units == {"gap": "eV"} and result.reported["gap"]["unit"] == "meV"
+
+
+def test_a_part_key_is_the_campaigns_like_a_results(agent: CampaignAgent) -> None:
+    first, second = agent.claim("robot", count=2, lease_seconds=600)
+    agent.observe([part(first.id, "k", "robot", efficiency=0.4)])
+    with pytest.raises(ValueError, match="'k' was already used for a different result"):
+        agent.observe([part(second.id, "k", "robot", efficiency=0.4)])  # another trial's key
+    whole = Measurement(second.id or "", {"efficiency": 0.4, "gap": 1.2}, "k", "robot")
+    with pytest.raises(ValueError, match="'k' was already used for a different result"):
+        agent.observe([whole])
+
+
+def test_closing_keeps_a_partly_measured_trial_whose_lease_ran_out(agent: CampaignAgent) -> None:
+    made, idle = agent.claim("robot", count=2, lease_seconds=0.2)
+    agent.observe([part(made.id, "r1", "robot", efficiency=0.4)])
+    time.sleep(0.4)
+    agent.close()
+    assert agent.store.trial(agent.name, idle.id or "").status is TrialStatus.ABANDONED
+    kept = agent.store.trial(agent.name, made.id or "")
+    assert kept.status is TrialStatus.RUNNING and kept.partly_measured
+    agent.observe([part(made.id, "r2", "robot", gap=1.2)])  # its last outcome still counts
+    assert agent.store.trial(agent.name, made.id or "").status is TrialStatus.COMPLETED
+
+
+def test_a_whole_result_racing_a_part_is_refused_not_stored_beside_it(
+    agent: CampaignAgent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    checked = CampaignAgent._check
+
+    def part_lands_meanwhile(self: CampaignAgent, *args: Any, **kwargs: Any) -> None:
+        checked(self, *args, **kwargs)  # the whole result read the trial without parts...
+        monkeypatch.setattr(CampaignAgent, "_check", checked)
+        self.observe([part(trial.id, "p", "robot", gap=1.2)])  # ...then a part is stored
+
+    monkeypatch.setattr(CampaignAgent, "_check", part_lands_meanwhile)
+    whole = Measurement(trial.id or "", {"efficiency": 0.5, "gap": 1.6}, "w", "robot")
+    with pytest.raises(ValueError, match="or got a partial result; nothing stored"):
+        agent.observe([whole])
+    stored = agent.store.trial(agent.name, trial.id or "")
+    assert stored.status is TrialStatus.RUNNING and [p.values for p in stored.parts] == [
+        {"gap": 1.2}
+    ]
+    assert agent.store.measurements(agent.name) == []
+
+
+def test_lineage_finds_a_trial_by_any_parts_key_and_names_every_part(
+    agent: CampaignAgent,
+) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.observe([part(trial.id, "r1", "robot", efficiency=0.4)])
+    agent.hand_off(trial.id or "", "robot", "uvvis")
+    agent.observe([part(trial.id, "u1", "uvvis", gap=1.3)])
+    for key in ("r1", "u1"):
+        found = lineage_of_measurement("pv", key)
+        assert found["trial"]["id"] == trial.id
+        assert [(p["source"], p["values"]) for p in found["trial"]["parts"]] == [
+            ("robot", {"efficiency": 0.4}),
+            ("uvvis", {"gap": 1.3}),
+        ]
+        assert "partial" not in found["measurements"][0]
+
+
+def test_a_part_alone_triggers_no_retraining(agent: CampaignAgent) -> None:
+    told: list[tuple[str, int]] = []
+    token, _ = create_token(f"robot-{time.monotonic_ns()}", "instrument", ["pv"], "robot-1")
+    robot = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_app(on_results=lambda name, n: told.append((name, n)))) as api:
+        [trial] = api.post("/api/v1/campaigns/pv/claims", json={"count": 1}, headers=robot).json()[
+            "trials"
+        ]
+        for values in ({"efficiency": 0.4}, {"gap": 1.3}):
+            body = {"trial_id": trial["id"], "values": values, "partial": True}
+            assert api.post("/api/v1/campaigns/pv/results", json=body, headers=robot).is_success
+    assert told == [("pv", 1)]  # once: when the last part completed the trial
+
+
+def test_a_handoff_to_a_bound_instrument_takes_its_tokens_spelling(api: TestClient) -> None:
+    robot, uvvis = _auth("instrument", "robot-1"), _auth("instrument", "uvvis-1")
+    base = "/api/v1/campaigns/pv"
+    [trial] = api.post(f"{base}/claims", json={"count": 1}, headers=robot).json()["trials"]
+    handoff = f"{base}/trials/{trial['id']}/handoff"
+    moved = api.post(handoff, json={"to": "UVVIS-1"}, headers=robot)
+    assert moved.status_code == 200 and moved.json()["claimed_by"] == "uvvis-1"
+    beat = api.post(f"{base}/trials/{trial['id']}/heartbeat", json={}, headers=uvvis)
+    assert beat.status_code == 200, beat.text
