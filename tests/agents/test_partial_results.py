@@ -281,6 +281,12 @@ def test_the_command_line_reports_parts_and_hands_a_trial_on(
     assert done.exit_code == 0, done.output
     [result] = agent.store.measurements(agent.name)
     assert result.values == {"efficiency": 0.4, "gap": 1.3}
+    # the robot's sheet: a blank cell is an outcome not given, a trial may have two rows
+    rows.write_text(f"trial_id,efficiency,gap\n{other.id},0.2,\n{other.id},,1200\n")
+    sheet = [*observe, "--from-file", str(rows), "--source", "robot", "--unit", "gap=meV"]
+    assert cli.invoke(app, sheet).exit_code == 0
+    second = agent.store.measurements(agent.name)[1]
+    assert second.values == {"efficiency": 0.2, "gap": pytest.approx(1.2)}
 
 
 def test_a_part_labels_only_its_own_values_and_converts_them(agent: CampaignAgent) -> None:
