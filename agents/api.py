@@ -641,6 +641,17 @@ class PartOut(BaseModel):
     recorded_by: str | None = Field(description="The API token that stored it.")
 
 
+class HandoffOut(BaseModel):
+    """A trial passed on to the next instrument (POST .../handoff)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    holder: str | None = Field(description="The instrument that held it.")
+    to: str = Field(description="The instrument that took it.")
+    operator: bool = Field(description="Handed on by an admin token naming no instrument.")
+    at: str | None = Field(description="ISO 8601, UTC.")
+
+
 class TrialOut(BaseModel):
     """A trial as the API gives it (:func:`agents.serialize.trial_json`)."""
 
@@ -670,6 +681,9 @@ class TrialOut(BaseModel):
     parts: list[PartOut] = Field(
         description="Its partial results, in the order they came (empty: none)."
     )
+    handoffs: list[HandoffOut] = Field(
+        description="Its hand-offs between instruments, oldest first (empty: none)."
+    )
 
 
 class ClaimOut(BaseModel):
@@ -689,8 +703,12 @@ class ReportOut(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    stored: int
-    duplicates: int
+    stored: int = Field(description="Results (or partial results) newly stored.")
+    duplicates: int = Field(description="Repeats of ones stored before: stored once.")
+    completed: int = Field(
+        description="Trials whose result this stored: each new whole result's, and each "
+        "whose parts are now complete (a part that leaves outcomes to come completes none)."
+    )
 
 
 #: Documented answers (OpenAPI only: the routes return plain dicts) of the routes that
@@ -1518,9 +1536,9 @@ class Service:
         Example: `filter=batch="b0003"&sort=-acquisition_value`, a batch's trials, the
         most promising first. Filterable: id, status, batch, strategy, model_version,
         candidate, label, acquisition_value, claimed_by, reason (why a trial failed or
-        was given up: `reason = "campaign closed"`), created_at and updated_at (ISO 8601,
-        UTC unless an offset says: `created_at > "2026-12-07T09:00:00Z"`) and each
-        parameter's value. A parameter
+        was given up: `reason = "campaign closed"`), created_at, updated_at and
+        lease_expires_at (ISO 8601, UTC unless an offset says: `created_at >
+        "2026-12-07T09:00:00Z"`) and each parameter's value. A parameter
         is `parameters.<name>`, its name written as an outcome's is (`Temperature (C)`:
         `parameters.temperature_c`, a composition's `Fe`: `parameters.fe`): a number,
         or one of a categorical's choices (`parameters.solvent = "water"`). It sorts
@@ -1645,7 +1663,11 @@ class Service:
             raise
         if self.on_results is not None and report.completed:  # a part alone: nothing to learn
             self.on_results(name, report.completed)
-        return {"stored": report.stored, "duplicates": report.duplicates}
+        return {
+            "stored": report.stored,
+            "duplicates": report.duplicates,
+            "completed": report.completed,
+        }
 
     @access("admin")
     def set_budget(self, name: str, body: BudgetIn) -> dict[str, Any]:

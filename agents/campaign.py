@@ -245,7 +245,9 @@ class CampaignStatus:
     results no other one dominates (:func:`pareto_front`), in the order they arrived; it
     is empty for a single objective, whose best result is ``best``. ``expired`` counts
     the running trials whose lease ran out: still ``running`` in ``trials`` (their
-    results are accepted), the next claim hands them out again.
+    results are accepted), the next claim hands them out again. ``stalled`` counts those
+    whose sample exists (partly measured or handed on, :attr:`Trial.sample_made`): they
+    stay with their holder, who may be gone for good (an operator hands them on).
     """
 
     campaign: Campaign
@@ -261,6 +263,7 @@ class CampaignStatus:
     feasible: int | None = None
     pareto: tuple[Observation, ...] = ()
     expired: int = 0
+    stalled: int = 0
 
 
 def pareto_front(campaign: Campaign, observed: Sequence[Observation]) -> list[Observation]:
@@ -326,6 +329,16 @@ def refused(problems: Sequence[str], total: int) -> ValueError:
         shown.append(f"... and {len(problems) - LISTED_PROBLEMS} more")
     head = f"{len(problems)} of {total} results are refused, and none is stored:"
     return ValueError("\n".join([head, *shown]))
+
+
+def _why_not_held(trial: Trial, source: str) -> str:
+    """Why ``source`` does not hold the trial, and what to do (for a refused result)."""
+    if any(h.holder == source for h in trial.handoffs):
+        return (
+            f"{source} handed it on: report a part before handing the trial on, or have an "
+            "admin token hand it back (POST .../handoff)"
+        )
+    return "its lease ran out, or it never held one"
 
 
 def _parts_text(parts: Sequence[Measurement]) -> str:
@@ -1038,6 +1051,8 @@ class CampaignAgent:
                     "name this trial in it, or give a key of another form"
                 )
                 continue
+            if not result.partial and trials[result.trial_id].parts:
+                continue  # refused below as partly measured, not as missing its parts' outcomes
             try:
                 result.check(outcomes)
             except ValueError as error:
@@ -1082,8 +1097,9 @@ class CampaignAgent:
             if holder is not None and result.source not in (holder, UNNAMED):
                 raise TrialStateError(
                     f"results[{i}].source: trial {result.trial_id} is leased to {holder!r}; "
-                    f"a result from {result.source!r} is refused (its lease ran out or was "
-                    "handed on, or it never held one)"
+                    f"a result from {result.source!r} is refused ("
+                    + _why_not_held(trial, result.source)
+                    + ")"
                 )
             if result.partial and result.trial_id in reported.difference(given):
                 raise ValueError(f"results[{i}]: a whole and a partial result for trial {trial.id}")
@@ -1257,13 +1273,14 @@ class CampaignAgent:
         for trial in trials:
             counts[trial.status.value] += 1
         now = utcnow()  # as leases are stamped: naive UTC
-        expired = sum(  # a partly measured trial is kept: its sample exists
-            t.status is TrialStatus.RUNNING
+        lapsed = [
+            t
+            for t in trials
+            if t.status is TrialStatus.RUNNING
             and t.lease_expires_at is not None
             and t.lease_expires_at < now
-            and not t.parts
-            for t in trials
-        )
+        ]
+        stalled = sum(t.sample_made for t in lapsed)  # kept: its sample exists
         pool = self._pool_reference() if observed else None
         efficiency = self._efficiency(observed, pool)
         reference = None if pool is None else pool.values
@@ -1279,7 +1296,8 @@ class CampaignAgent:
             **_design_progress(trials, self.campaign.settings),
             feasible=len(self._feasible(observed)) if self.campaign.constraints else None,
             pareto=self._pareto(observed),
-            expired=expired,
+            expired=len(lapsed) - stalled,
+            stalled=stalled,
         )
 
     def _pareto(self, observed: list[Observation]) -> tuple[Observation, ...]:

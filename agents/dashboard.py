@@ -1084,6 +1084,11 @@ def count_tiles(status: CampaignStatus) -> list[str]:
     if status.expired:
         ran_out = counted(status.expired, "lease")
         hints["running"] += f"; {ran_out} ran out: {_expired_fate(status.campaign)}"
+    if status.stalled:  # kept past their lease: the sample exists, its instrument may not
+        hints["running"] += (
+            f"; {counted(status.stalled, 'stalled trial')} (partly measured or handed on, "
+            "its lease run out): an admin token hands it on"
+        )
     return [
         kpi(label, str(count), hints[label])
         for label, count in trial_counts(status).items()
@@ -1201,9 +1206,10 @@ def trials_table(
         if result is not None and not campaign.feasible(result.values):
             status += " " + pill("infeasible")
         elif trial.partly_measured:
-            status += " " + pill("partly measured")  # kept past its lease: the sample exists
-        elif trial.lease_expires_at is not None and trial.lease_expires_at < now:
-            status += " " + pill("expired")  # its lease ran out: the next claim frees it
+            status += " " + pill("partly measured")
+        if trial.lease_expires_at is not None and trial.lease_expires_at < now:
+            # its lease ran out: the next claim frees it, unless its sample exists
+            status += " " + pill("stalled" if trial.sample_made else "expired")
         if result is not None and result.corrections:
             status += " " + _corrected_pill(result)
         link = f"{base}/{quote(str(trial.id), safe='')}/lineage"
@@ -1380,7 +1386,8 @@ table.campaigns .nowrap { white-space:nowrap; }
 .pill { display:inline-block; padding:1px 8px; border-radius:999px; font-size:12px;
   background:#eef2ff; color:#3730a3; }
 .pill.completed, .pill.active { background:#ecfdf5; color:#047857; }
-.pill.proposed, .pill.running, .pill.expired, .pill.corrected { background:#fffbeb; color:#b45309; }
+.pill.proposed, .pill.running, .pill.expired, .pill.stalled, .pill.corrected {
+  background:#fffbeb; color:#b45309; }
 .pill.failed, .pill.abandoned, .pill.closed, .pill.infeasible { background:#fef2f2; color:#b91c1c; }
 .alert { background:#fef2f2; color:#991b1b; border:1px solid #fecaca; border-radius:8px;
   padding:8px 12px; }

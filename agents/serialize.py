@@ -32,6 +32,7 @@ def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]
     for key in ("created_at", "updated_at", "lease_expires_at"):
         data[key] = iso(data[key])
     data["parts"] = [part_json(p) for p in trial.parts]
+    data["handoffs"] = [asdict(h) | {"at": iso(h.at)} for h in trial.handoffs]
     return data
 
 
@@ -144,6 +145,8 @@ def status_json(status: CampaignStatus) -> dict[str, Any]:
         "pool_recipe": None if recipe is None else recipe.to_dict(),
         "trials": status.trials,
         "expired_leases": status.expired,  # of the running ones: the next claim frees them
+        # running, their lease run out, but kept: their sample exists (parts, hand-offs)
+        "stalled": status.stalled,
         "measurements": status.measurements,
         "feasible": status.feasible,  # None without outcome constraints
         "rounds": status.rounds,

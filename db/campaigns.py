@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
@@ -54,6 +54,7 @@ from discovery.domain import (
     Campaign,
     Candidate,
     Correction,
+    Handoff,
     Measurement,
     ModelArtifact,
     PoolRecipe,
@@ -313,10 +314,21 @@ def _elements_fields(composition: Sequence[str], parameters: Mapping[str, Any]) 
 
 #: A trial with no partial result (``parts.0`` absent: the field absent, or empty).
 _NO_PART = {"$exists": False}
+#: A trial whose sample is not known to exist: no part reported, never handed on. Only
+#: such a trial goes back to the queue (or is abandoned on close) when its lease runs out.
+_NO_SAMPLE = {"parts.0": _NO_PART, "handoffs.0": _NO_PART}
 
 
-class _PartsMoved(Exception):
-    """A trial's parts or lease changed between the read and the write (the trial id)."""
+class _TrialsMoved(Exception):
+    """A reported trial changed between the read and the write (its status, holder, parts)."""
+
+
+def _handed_on(trial: Trial, instrument: str | None, to: str) -> bool:
+    """Whether ``instrument`` (None: an operator) handed the trial on to ``to`` before."""
+    return any(
+        h.to == to and (h.operator if instrument is None else h.holder == instrument)
+        for h in trial.handoffs
+    )
 
 
 def _part_stored(measurement: Measurement, trials: Mapping[str, Trial]) -> bool:
@@ -706,8 +718,8 @@ class CampaignStore:
         """
         running = TrialStatus.RUNNING.value
         idle: list[dict[str, Any]] = [
-            {"status": PROPOSED},  # and a lapsed lease, but not a partly measured trial's
-            {"status": running, "lease_expires_at": {"$lt": utcnow()}, "parts.0": _NO_PART},
+            {"status": PROPOSED},  # and a lapsed lease, but not one whose sample exists
+            {"status": running, "lease_expires_at": {"$lt": utcnow()}, **_NO_SAMPLE},
         ]
         if token is not None:
             idle.append({"status": running, "claim_token": token})
@@ -922,7 +934,7 @@ class CampaignStore:
             "campaign": campaign,
             "status": TrialStatus.RUNNING.value,
             "lease_expires_at": {"$lt": utcnow()},
-            "parts.0": _NO_PART,  # partly measured: its sample exists, it stays
+            **_NO_SAMPLE,  # partly measured or handed on: its sample exists, it stays
         }
         # A read first: it matches nothing almost always, and costs less than a write.
         if _trials().find_one(expired, {"_id": 1}) is None:
@@ -1163,8 +1175,11 @@ class CampaignStore:
         """Pass a running trial's lease to another instrument (the sample moves on).
 
         The new holder's lease runs from now; it alone may report the trial's results,
-        heartbeat or give it up. Asked again once done (``to`` holds it), it changes
-        nothing: a retry after a lost answer succeeds.
+        heartbeat or give it up. The hand-off is kept (``handoffs``): the trial's sample
+        exists, so it is not handed out again when a lease runs out. Asked again after it
+        was done (the same holder or operator, the same ``to``), it changes nothing and
+        returns the trial as it now is, wherever it went since: a retry after a lost
+        answer succeeds.
 
         Args:
             name: The campaign.
@@ -1179,12 +1194,12 @@ class CampaignStore:
         """
         row = self._trial_row(name, trial_id)
         trial = trial_from_raw(row, name)
+        if _handed_on(trial, instrument, to):
+            return trial  # a retry: it was handed on as asked
         if trial.status is not TrialStatus.RUNNING:
             raise TrialStateError(
                 f"trial {trial_id} is {trial.status.value}; only a running trial is handed on"
             )
-        if trial.claimed_by == to:
-            return trial
         if instrument not in (None, trial.claimed_by):
             raise TrialStateError(
                 f"instrument: trial {trial_id} is leased to {trial.claimed_by!r}, not to "
@@ -1202,6 +1217,9 @@ class CampaignStore:
                     "updated_at": now,
                 },
                 "$unset": {"claim_token": ""},  # its claim's retry is not the new holder's
+                "$push": {
+                    "handoffs": asdict(Handoff(trial.claimed_by, to, instrument is None, now))
+                },
             },
         )
         if not updated.matched_count:  # handed over or given up meanwhile
@@ -1651,7 +1669,7 @@ class CampaignStore:
             for trial_id, new in parts.items():
                 trial = trials[trial_id]
                 if not _add_parts(trial, new, trial_id in completed, now, session):
-                    raise _PartsMoved(trial_id)
+                    raise _TrialsMoved
             matched = 0
             for holder, held in by_holder.items():
                 matched += (
@@ -1672,10 +1690,7 @@ class CampaignStore:
                     .matched_count
                 )
             if matched != len(ids):  # the transaction aborts as a whole
-                raise TrialStateError(
-                    "a reported trial is no longer pending, changed hands, or got a partial "
-                    "result; nothing stored"
-                )
+                raise _TrialsMoved
 
         if documents or parts:
             try:
@@ -1683,11 +1698,11 @@ class CampaignStore:
             except DuplicateKeyError:
                 # A concurrent writer stored some of these first: read and check again.
                 return self.record(name, measurements, check, wanted, attempts)
-            except _PartsMoved as moved:  # another part came first: read and check again
+            except _TrialsMoved:  # given up, handed on, or a part came first: check again
                 if attempts <= 1:
                     raise TrialStateError(
-                        f"trial {moved}: its parts kept changing as this was stored; "
-                        "nothing stored (send it again)"
+                        "a reported trial kept changing (status, lease or parts) as this was "
+                        "stored; nothing stored (send it again)"
                     ) from None
                 return self.record(name, measurements, check, wanted, attempts - 1)
         new = len(whole) + sum(map(len, parts.values()))

@@ -24,6 +24,7 @@ from discovery.domain import (
     Candidate,
     Correction,
     Direction,
+    Handoff,
     Measurement,
     Objective,
     OutcomeConstraint,
@@ -199,6 +200,7 @@ def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
         created_at=raw.get("created_at"),
         updated_at=raw.get("updated_at"),
         parts=tuple(part_from_raw(p, str(raw["_id"])) for p in raw.get("parts") or ()),
+        handoffs=tuple(Handoff(**h) for h in raw.get("handoffs") or ()),
     )
 
 

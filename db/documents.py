@@ -263,6 +263,9 @@ class TrialDocument(Document):
     # outcomes each. Absent until the first; a trial that has some is not handed out
     # again when its lease runs out (its sample exists), and completes with the last.
     parts = ListField(DictField(), default=None)
+    # Hand-offs (holder, to, operator, at), oldest first: the sample's way between
+    # instruments. Absent until the first; a trial handed on is kept as one with parts.
+    handoffs = ListField(DictField(), default=None)
     # Set while a pool candidate is pending or completed: a unique index then forbids
     # proposing it twice, even by agents in different processes.
     active_candidate = IntField(min_value=0)  # absent, not null, when free

@@ -77,7 +77,7 @@ _TRIAL_FIELDS = {
     for name in (
         "campaign", "sequence", "batch", "parameters", "candidate", "label", "status",
         "strategy", "model_version", "acquisition_value", "claimed_by", "reason",
-        "created_at", "updated_at", "parts",
+        "created_at", "updated_at", "parts", "handoffs",
     )
 }  # fmt: skip
 
@@ -1006,6 +1006,9 @@ def _trial(
             "reason": row.get("reason"),
             "updated_at": iso(row.get("updated_at")),
             "parts": [_part_brief(part) for part in row.get("parts") or ()],
+            "handoffs": [
+                {**handoff, "at": iso(handoff.get("at"))} for handoff in row.get("handoffs") or ()
+            ],
         }
     return described
 

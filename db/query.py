@@ -63,6 +63,7 @@ FIELDS: dict[str, dict[str, str]] = {
         "reason": "reason",  # why it failed or was given up ("campaign closed")
         "created_at": "created_at",  # when it was proposed
         "updated_at": "updated_at",  # its last change of status or lease
+        "lease_expires_at": "lease_expires_at",  # a running trial's: a stalled one is past it
     },
     "measurements": {
         "trial_id": "trial",
@@ -134,7 +135,9 @@ KINDS: dict[str, str] = {
         ),
         "number",
     ),
-    **dict.fromkeys(("created_at", "updated_at", "received_at", "ingested_at"), "time"),
+    **dict.fromkeys(
+        ("created_at", "updated_at", "received_at", "ingested_at", "lease_expires_at"), "time"
+    ),
     "elements": "element",
     "status": "status",
     "id": "id",

@@ -427,11 +427,37 @@ class Trial:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     parts: tuple[Measurement, ...] = ()
+    handoffs: tuple[Handoff, ...] = ()
 
     @property
     def partly_measured(self) -> bool:
         """Some outcomes reported (partial results), the rest still to come."""
         return bool(self.parts) and self.status.is_pending
+
+    @property
+    def sample_made(self) -> bool:
+        """Partly measured or handed on, and pending: its sample exists.
+
+        Such a trial is never handed out again, even when its lease runs out.
+        """
+        return bool(self.parts or self.handoffs) and self.status.is_pending
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """A running trial passed on to the next instrument, and its lease with it.
+
+    Attributes:
+        holder: The instrument that held it.
+        to: The instrument that took it.
+        operator: Handed on by an operator (an admin token naming no instrument).
+        at: When (naive UTC).
+    """
+
+    holder: str | None
+    to: str
+    operator: bool = False
+    at: datetime | None = None
 
 
 def _is_number(value: object) -> TypeGuard[float]:

@@ -930,6 +930,8 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     counts = {k: str(v) for k, v in status.trials.items() if v}
     if status.expired:  # still running (their results count): the next claim frees them
         counts["running"] += f" ({status.expired} with a lease that ran out)"
+    if status.stalled:  # kept: their sample exists (`campaign handoff` moves them on)
+        counts["running"] += f" ({status.stalled} stalled: partly measured or handed on)"
     console.print("trials: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none yet"))
     for c in status.campaign.constraints:
         console.print(escape(f"constraint {c.describe()}"))  # as the dashboard gives it
@@ -1734,7 +1736,8 @@ def campaign_observe(
             "--partial",
             help="Some outcomes only, of running trials several instruments measure: a "
             "trial completes when its parts give every outcome (`campaign handoff` passes "
-            "it on).",
+            "it on). Every row is a part (a JSON row's own `partial` is overridden); a "
+            "blank CSV cell is an outcome the row does not give.",
         ),
     ] = False,
 ) -> None:

@@ -317,8 +317,17 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         f"claimed by {trial['claimed_by'] or '-'}",
         2,
     )
+    for handoff in trial.get("handoffs") or ():
+        by = " by an operator" if handoff["operator"] else ""
+        _say(f"handed from {handoff['holder']} to {handoff['to']}{by}, {handoff['at']}", 2)
+    for part in trial.get("parts") or ():  # who measured which outcomes
+        _say(
+            f"part: {named_values(part['values'], part.get('units'))} (source {part['source']}, "
+            f"key {part['idempotency_key']}, received {part['received_at']})",
+            2,
+        )
     if not found["measurements"]:
-        _say("measurement: none yet")
+        _say("measurement: none yet" + (" (not every outcome is in)" if trial.get("parts") else ""))
     for result in found["measurements"]:
         corrected = len(result.get("corrections") or ())
         also = f", corrected {corrected} time(s)" if corrected else ""

@@ -82,9 +82,10 @@ def test_instrument_claims_reports_and_the_campaign_progresses(api: TestClient) 
         ]
     }
     first = api.post("/api/v1/campaigns/photo-pce10/results", json=body, headers=robot)
-    assert first.json() == {"stored": 3, "duplicates": 0}
+    assert first.json() == {"stored": 3, "duplicates": 0, "completed": 3}
     again = api.post("/api/v1/campaigns/photo-pce10/results", json=body, headers=robot)
-    assert again.json() == {"stored": 0, "duplicates": 3}  # a retried request is harmless
+    # a retried request is harmless
+    assert again.json() == {"stored": 0, "duplicates": 3, "completed": 0}
     assert MeasurementDocument.objects.count() == 3
 
     reader = _auth("researcher")
@@ -167,7 +168,7 @@ def test_an_admin_corrects_a_wrong_result_and_the_old_values_stay_with_it(
     }
     # the lab's retry of its first report is still a repeat, not a clash with the fix
     retried = api.post(f"{base}/results", json=wrong, headers=robot).json()
-    assert retried == {"stored": 0, "duplicates": 1}
+    assert retried == {"stored": 0, "duplicates": 1, "completed": 0}
 
     shown = api.get(base, headers=boss).json()
     assert shown["best"]["values"] == {"degradation": 0.05}  # what models and metrics use
@@ -705,7 +706,8 @@ def test_an_outcome_named_with_a_space_is_given_its_unit_and_exported(
     sent = {"band gap": {"value": 1400.0, "unit": "meV"}}
     assert row["values"]["band gap"] == 1.4 and row["reported"] == sent  # what the lab sent
     again = report({"band gap": "meV"})  # the instrument's retry: the same report
-    assert again.status_code == 200 and again.json() == {"stored": 0, "duplicates": 1}
+    assert again.status_code == 200
+    assert again.json() == {"stored": 0, "duplicates": 1, "completed": 0}
     page = api.get(f"{url}/measurements", params={"format": "csv"}, headers=reader)
     assert page.text.splitlines()[0] == f"{header},feasible"  # the empty page's header
     [cells] = csv.DictReader(io.StringIO(page.text))
@@ -909,9 +911,10 @@ def test_an_unnamed_result_is_taken_and_its_retry_is_a_repeat(api: TestClient) -
     )
     [trial] = api.post(claims, json={"instrument": "robot-1"}, headers=robot).json()["trials"]
     unnamed = {"trial_id": trial["id"], "values": {"degradation": 0.2}}
-    assert api.post(results, json=unnamed, headers=robot).json() == {"stored": 1, "duplicates": 0}
+    first = api.post(results, json=unnamed, headers=robot).json()
+    assert first == {"stored": 1, "duplicates": 0, "completed": 1}
     retry = api.post(results, json=unnamed, headers=robot)  # the answer was lost
-    assert retry.json() == {"stored": 0, "duplicates": 1}, retry.text
+    assert retry.json() == {"stored": 0, "duplicates": 1, "completed": 0}, retry.text
 
 
 def test_a_token_bound_to_an_instrument_acts_only_as_it(api: TestClient) -> None:
@@ -949,7 +952,7 @@ def test_a_token_bound_to_an_instrument_acts_only_as_it(api: TestClient) -> None
     del body["results"][1]["source"]
     assert api.post(f"{campaign}/results", json=body, headers=xrd3).json()["stored"] == 2
     retry = api.post(f"{campaign}/results", json=body, headers=xrd3)  # the answer was lost
-    assert retry.json() == {"stored": 0, "duplicates": 2}, retry.text
+    assert retry.json() == {"stored": 0, "duplicates": 2, "completed": 0}, retry.text
     assert {m.source for m in MeasurementDocument.objects} == {"xrd-3"}
 
 
@@ -1212,7 +1215,7 @@ def test_an_admin_closes_a_campaign_and_instruments_get_no_more_work(api: TestCl
     assert "campaign 'photo-pce10' is closed" in refused.json()["detail"]
     result = {"trial_id": trial["id"], "values": {"degradation": 0.2}, "source": "robot-1"}
     stored = api.post(f"{base}/results", json=result, headers=robot)  # the lab's work counts
-    assert stored.json() == {"stored": 1, "duplicates": 0}
+    assert stored.json() == {"stored": 1, "duplicates": 0, "completed": 1}
     reader = _auth("researcher")
     assert api.get(base, headers=reader).json()["status"] == "closed"
     [listed] = api.get("/api/v1/campaigns", headers=reader).json()

@@ -189,7 +189,7 @@ def test_an_unbound_token_acts_for_an_instrument_no_token_is_bound_to(api: TestC
     assert beat.status_code == 200, beat.text
     result = {"trial_id": trial["id"], "values": {"degradation": 0.1}, "source": "inst-c"}
     stored = api.post(f"{CAMPAIGN}/results", json=result, headers=tok_c)
-    assert stored.json() == {"stored": 1, "duplicates": 0}, stored.text
+    assert stored.json() == {"stored": 1, "duplicates": 0, "completed": 1}, stored.text
     [other] = _claim(api, tok_c, "inst-c", 1)
     failed = api.post(
         f"{CAMPAIGN}/trials/{other['id']}/fail", json={"instrument": "inst-c"}, headers=tok_c

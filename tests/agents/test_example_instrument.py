@@ -131,7 +131,7 @@ def test_a_trial_taken_over_mid_measurement_is_dropped_on_its_heartbeat(
     rb, _ = _rb(url, agent.name)
     values = {agent.campaign.objective_names[0]: 1.0}
     answer = rb.post("/results", json={"trial_id": taken.id, "values": values, "source": "rb"})
-    assert answer.json() == {"stored": 1, "duplicates": 0}
+    assert answer.json() == {"stored": 1, "duplicates": 0, "completed": 1}
 
 
 def test_a_report_refused_for_one_trial_stores_the_others(

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -169,7 +170,8 @@ def test_robot_then_uvvis_through_the_api(api: TestClient) -> None:
     assert trial["parts"] == []
     first = {"trial_id": trial["id"], "values": {"efficiency": 0.4}, "partial": True}
     answer = api.post(f"{base}/results", json=first, headers=robot)
-    assert answer.status_code == 200 and answer.json() == {"stored": 1, "duplicates": 0}
+    assert answer.status_code == 200
+    assert answer.json() == {"stored": 1, "duplicates": 0, "completed": 0}  # gap to come
     shown = api.get(f"{base}/trials/{trial['id']}", headers=robot).json()
     [stored] = shown["parts"]
     assert stored["values"] == {"efficiency": 0.4} and stored["source"] == "robot-1"
@@ -337,7 +339,7 @@ def test_a_whole_result_racing_a_part_is_refused_not_stored_beside_it(
 
     monkeypatch.setattr(CampaignAgent, "_check", part_lands_meanwhile)
     whole = Measurement(trial.id or "", {"efficiency": 0.5, "gap": 1.6}, "w", "robot")
-    with pytest.raises(ValueError, match="or got a partial result; nothing stored"):
+    with pytest.raises(ValueError, match="is partly measured"):  # read again, then refused
         agent.observe([whole])
     stored = agent.store.trial(agent.name, trial.id or "")
     assert stored.status is TrialStatus.RUNNING and [p.values for p in stored.parts] == [
@@ -386,3 +388,70 @@ def test_a_handoff_to_a_bound_instrument_takes_its_tokens_spelling(api: TestClie
     assert moved.status_code == 200 and moved.json()["claimed_by"] == "uvvis-1"
     beat = api.post(f"{base}/trials/{trial['id']}/heartbeat", json={}, headers=uvvis)
     assert beat.status_code == 200, beat.text
+
+
+def test_a_trial_handed_on_is_kept_past_its_lease_and_counted_as_stalled(
+    agent: CampaignAgent, api: TestClient
+) -> None:
+    made, idle = agent.claim("robot", count=2, lease_seconds=600)
+    agent.hand_off(made.id or "", "robot", "xrd", lease_seconds=0.2)  # no part: a sample
+    agent.heartbeat(idle.id or "", "robot", 0.2)
+    time.sleep(0.4)
+    status = agent.status()
+    assert (status.expired, status.stalled) == (1, 1)
+    again = agent.claim("robot-2", count=5, lease_seconds=600)
+    assert idle.id in {t.id for t in again} and made.id not in {t.id for t in again}
+    kept = agent.store.trial(agent.name, made.id or "")
+    assert kept.claimed_by == "xrd" and kept.sample_made
+    [handoff] = kept.handoffs
+    assert (handoff.holder, handoff.to, handoff.operator) == ("robot", "xrd", False)
+    admin = _auth("admin")
+    shown = api.get("/api/v1/campaigns/pv", headers=admin).json()
+    assert (shown["expired_leases"], shown["stalled"]) == (0, 1)
+    stuck = api.get(
+        "/api/v1/campaigns/pv/trials",
+        params={"filter": f'status="running" AND lease_expires_at < "{datetime.now(UTC)}"'},
+        headers=admin,
+    ).json()["data"]
+    assert [t["id"] for t in stuck] == [made.id] and stuck[0]["handoffs"][0]["to"] == "xrd"
+    page = api.get("/dashboard/campaigns/pv", headers=admin).text
+    assert "1 stalled trial" in page and 'class="pill stalled"' in page
+
+
+def test_a_handoff_retried_after_the_trial_moved_on_is_still_done(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.hand_off(trial.id or "", "robot", "xrd")
+    agent.hand_off(trial.id or "", "xrd", "uvvis")
+    assert agent.hand_off(trial.id or "", "robot", "xrd").claimed_by == "uvvis"  # lost answer
+    with pytest.raises(ValueError, match="robot handed it on: report a part before"):
+        agent.observe([part(trial.id, "late", "robot", efficiency=0.3)])
+    agent.observe([part(trial.id, "u", "uvvis", efficiency=0.3, gap=1.2)])
+    assert agent.hand_off(trial.id or "", "xrd", "uvvis").status is TrialStatus.COMPLETED
+    with pytest.raises(ValueError, match="is completed; only a running trial is handed on"):
+        agent.hand_off(trial.id or "", "xrd", "robot")  # not asked before: refused
+
+
+def test_a_result_without_partial_on_a_partly_measured_trial_says_so(
+    agent: CampaignAgent,
+) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.observe([part(trial.id, "r1", "robot", efficiency=0.4)])
+    rest = Measurement(trial.id or "", {"gap": 1.2}, "g", "robot")  # "partial" forgotten
+    with pytest.raises(ValueError, match=r"is partly measured \(efficiency from robot\)"):
+        agent.observe([rest])
+
+
+def test_lineage_text_names_each_part_and_hand_off(
+    agent: CampaignAgent, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.observe([part(trial.id, "r1", "robot", efficiency=0.4)])
+    agent.hand_off(trial.id or "", "robot", "uvvis")
+    waiting = cli.invoke(app, ["lineage", "measurement", "pv", "r1"])
+    assert "measurement: none yet (not every outcome is in)" in waiting.output, waiting.output
+    agent.observe([part(trial.id, "u1", "uvvis", gap=1.3)])
+    said = cli.invoke(app, ["lineage", "measurement", "pv", "u1"]).output
+    assert "handed from robot to uvvis, " in said
+    assert "part: efficiency=0.4 (source robot, key r1" in said
+    assert "part: gap=1.3 eV (source uvvis, key u1" in said
