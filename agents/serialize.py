@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from db.convert import iso
 from discovery.compositions import formula_of
-from discovery.domain import Campaign, Material, Measurement, Trial
+from discovery.domain import Campaign, Handoff, Material, Measurement, Trial
 from discovery.spaces import SearchSpace
 
 if TYPE_CHECKING:  # `campaign list` reads no torch: agents.campaign loads BoTorch
@@ -32,8 +32,13 @@ def trial_json(trial: Trial, space: SearchSpace | None = None) -> dict[str, Any]
     for key in ("created_at", "updated_at", "lease_expires_at"):
         data[key] = iso(data[key])
     data["parts"] = [part_json(p) for p in trial.parts]
-    data["handoffs"] = [asdict(h) | {"at": iso(h.at)} for h in trial.handoffs]
+    data["handoffs"] = [handoff_json(h) for h in trial.handoffs]
     return data
+
+
+def handoff_json(handoff: Handoff) -> dict[str, Any]:
+    """A trial's hand-off as JSON: from which instrument to which, when (ISO 8601, UTC)."""
+    return asdict(handoff) | {"at": iso(handoff.at)}
 
 
 def part_json(part: Measurement) -> dict[str, Any]:

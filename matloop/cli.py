@@ -2096,7 +2096,7 @@ def campaign_export(
     `chemical_formula_reduced = "Fe2O3"` and `fraction.fe >= 0.25`.
     """
     from agents import CampaignAgent, pareto_front
-    from agents.serialize import corrections_json, part_json
+    from agents.serialize import corrections_json, handoff_json, part_json
     from db.convert import iso
     from discovery.compositions import element_fractions
 
@@ -2143,6 +2143,7 @@ def campaign_export(
             # a trial several instruments measured: who gave which outcomes, as the API's
             # trials give them ([] for a trial measured whole)
             "parts": t and [part_json(p) for p in t.parts],
+            "handoffs": t and [handoff_json(h) for h in t.handoffs],  # where the sample went
         }
         parameters = t.parameters if t is not None else dict.fromkeys(campaign.space.names)
         if t is None and element_fractions(campaign.space) is not None:

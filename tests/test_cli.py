@@ -658,7 +658,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     assert header == [
         "trial_id,batch,status,strategy,candidate,label,model_version,acquisition_value,x,"
         "parameter.status,y,gap,feasible,claimed_by,reason,units,reported,source,idempotency_key,"
-        "created_at,received_at,recorded_by,corrections"
+        "created_at,received_at,recorded_by,corrections,parts,handoffs"
     ]
     [trial] = json.loads(_ok(cli, "campaign", "propose", "c1", "-n", "1", "--json"))
     assert trial["status"] in {"ok", "bad"}  # propose has no status column of its own
@@ -671,7 +671,7 @@ def test_export_keeps_constraint_values_and_parameters_named_like_its_columns(
     [row] = csv.DictReader(io.StringIO(_ok(cli, "campaign", "export", "c1")))
     assert (row["status"], row["parameter.status"]) == ("completed", trial["status"])
     assert (row["y"], row["gap"], row["feasible"]) == ("2.5", "1.4", "True")
-    assert list(row)[-6:-2] == ["source", "idempotency_key", "created_at", "received_at"]
+    assert list(row)[-8:-4] == ["source", "idempotency_key", "created_at", "received_at"]
     assert (row["recorded_by"], row["corrections"]) == ("", "[]")  # from the command line
     unwritable = cli.invoke(app, ["campaign", "export", "c1", "--output", "/no/such/dir/c1.csv"])
     assert unwritable.exit_code == 1 and "/no/such/dir/c1.csv" in unwritable.output

@@ -128,7 +128,7 @@ def test_export_of_a_campaign_without_trials_has_the_pareto_column(cli: CliRunne
     assert header == [
         "trial_id,batch,status,strategy,candidate,label,model_version,acquisition_value,x,a,b,"
         "pareto,claimed_by,reason,units,reported,source,idempotency_key,created_at,received_at,"
-        "recorded_by,corrections"
+        "recorded_by,corrections,parts,handoffs"
     ]
 
 
