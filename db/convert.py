@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -221,17 +221,7 @@ def part_to_raw(part: Measurement, received_at: datetime) -> dict[str, Any]:
 
 def part_from_raw(raw: Mapping[str, Any], trial_id: str) -> Measurement:
     """A stored partial result of the trial ``trial_id`` -> domain measurement."""
-    return Measurement(
-        trial_id=trial_id,
-        values={k: float(v) for k, v in raw["values"].items()},
-        idempotency_key=raw["idempotency_key"],
-        source=raw["source"],
-        units=dict(raw.get("units") or {}),
-        reported=_reported(raw.get("reported")),
-        received_at=raw.get("received_at"),
-        recorded_by=raw.get("recorded_by"),
-        partial=True,
-    )
+    return replace(measurement_from_raw({**raw, "trial": ObjectId(trial_id)}), partial=True)
 
 
 def measurement_to_document(

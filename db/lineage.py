@@ -1015,13 +1015,9 @@ def _trial(
 
 def _part_brief(raw: Mapping[str, Any]) -> dict[str, Any]:
     """A trial's partial result: what one instrument measured of it, and when."""
-    return {
-        "values": dict(raw.get("values") or {}),
-        "units": dict(raw.get("units") or {}),
-        "source": raw.get("source"),
-        "idempotency_key": raw.get("idempotency_key"),
-        "received_at": iso(raw.get("received_at")),
-    }
+    brief = _measurement_brief(raw)
+    del brief["corrected"]  # a part is never corrected: its trial's result is
+    return brief
 
 
 def _measurement(raw: Mapping[str, Any]) -> dict[str, Any]:
