@@ -1514,7 +1514,8 @@ class Service:
         """Close a campaign: it hands out no more trials (claims answer 409).
 
         Proposed trials no instrument claimed, and running ones whose lease ran out, are
-        abandoned (`abandoned` counts them); running ones keep their leases, and their
+        abandoned (`abandoned` counts them; not those partly measured or handed on, whose
+        sample exists); running ones keep their leases, and their
         results are still accepted. Closing a closed campaign answers 200 with
         `already_closed` true, abandoning the leases that ran out since.
         """
@@ -1727,18 +1728,17 @@ class Service:
 
         For a trial several instruments measure (a robot makes the sample, XRD and UV-Vis
         measure it): each reports its outcomes as a partial result, then hands the trial
-        on; the new holder alone may report, heartbeat or give it up. Asked again once
-        done (`to` holds it), it is a 200 with the trial unchanged. A trial not running,
-        or held by another instrument, is a 409. `to` is spelt as a token bound to it
-        spells it, whatever the case given.
+        on; the new holder alone may report, heartbeat or give it up. Asked again after
+        it was done (a lost answer), it is a 200 with the trial as it now is, wherever it
+        went since. A trial not running, or held by another instrument, is a 409. `to` is
+        spelt as a token bound to it spells it, whatever the case given. A trial handed
+        on is kept past its lease (its sample exists): stalled, until handed on again.
         """
         instrument = acting_for(principal, {"instrument": body.instrument})["instrument"]
         if instrument is None and not principal.is_admin():
             raise ValueError(f"instrument: required; token {principal.name!r} is not bound to one")
-        # a bound instrument as its token names it: `UVVIS-1` would be no one's to act for
-        to, _ = bound_to([body.to]).get(body.to.casefold(), (body.to, None))
         agent = self.agent(name)
-        trial = agent.hand_off(trial_id, instrument, to, body.lease_seconds)
+        trial = agent.hand_off(trial_id, instrument, body.to, body.lease_seconds)
         return trial_json(trial, agent.campaign.space)
 
     @access("write")

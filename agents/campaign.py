@@ -28,7 +28,7 @@ from db.campaigns import (
 )
 from db.documents import utcnow
 from db.models import FIT_METRIC
-from db.tokens import UNNAMED_SOURCE
+from db.tokens import UNNAMED_SOURCE, bound_to
 from discovery.acquisition import LOOKAHEAD
 from discovery.campaign_models import (
     check_surrogate_space,
@@ -681,12 +681,22 @@ class CampaignAgent:
         trials = self.store.trials(self.name)
         spent = sum(t.status.spends_budget for t in trials)
         out = sum(t.status.is_pending for t in trials)
+        now = utcnow()  # as leases are stamped
+        stalled = sum(  # kept past their lease: only an operator moves them on
+            t.sample_made and t.lease_expires_at is not None and t.lease_expires_at < now
+            for t in trials
+        )
         later = (
             f"; {out} trial{'s are' if out != 1 else ' is'} still out (a failure, a "
             "cancel or a lost lease frees its place): ask again later"
             if out
             else ""
         )
+        if stalled:
+            later += (
+                f" ({stalled} of them stalled, partly measured or handed on with their "
+                "lease run out: an admin token hands them on or gives them up)"
+            )
         if budget is not None and spent >= budget:
             state = "handed out" if out else "spent"
             return NoWork(f"its budget of {budget} experiments is {state}{later}", bool(out))
@@ -793,9 +803,11 @@ class CampaignAgent:
     ) -> Trial:
         """Pass a running trial's lease to the instrument that measures it next.
 
-        ``instrument`` None: an operator's hand-off, from whoever holds it. See
-        :meth:`db.campaigns.CampaignStore.hand_off`.
+        ``instrument`` None: an operator's hand-off, from whoever holds it. ``to`` is
+        spelt as a token bound to it spells it (``UVVIS-1`` would be no one's to act
+        for). See :meth:`db.campaigns.CampaignStore.hand_off`.
         """
+        to, _ = bound_to([to]).get(to.casefold(), (to, None))
         return self.store.hand_off(self.name, trial_id, instrument, to, lease_seconds)
 
     def _propose_once(

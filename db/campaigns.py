@@ -324,11 +324,15 @@ class _TrialsMoved(Exception):
 
 
 def _handed_on(trial: Trial, instrument: str | None, to: str) -> bool:
-    """Whether ``instrument`` (None: an operator) handed the trial on to ``to`` before."""
-    return any(
-        h.to == to and (h.operator if instrument is None else h.holder == instrument)
-        for h in trial.handoffs
-    )
+    """Whether this hand-off is a retry of one done: ``instrument`` (None: an operator) to ``to``.
+
+    A holder asking never retries (robot -> xrd -> robot -> xrd is a fresh hand-off each
+    time); an operator retries only its latest hand-off, if it was the trial's last.
+    """
+    if instrument is None:
+        return bool(trial.handoffs) and trial.handoffs[-1].operator and trial.handoffs[-1].to == to
+    held = trial.status is TrialStatus.RUNNING and trial.claimed_by == instrument
+    return not held and any(h.to == to and h.holder == instrument for h in trial.handoffs)
 
 
 def _part_stored(measurement: Measurement, trials: Mapping[str, Trial]) -> bool:
@@ -673,8 +677,9 @@ class CampaignStore:
         """Close a campaign and abandon the trials nobody runs, in one transaction.
 
         Abandoned: proposed trials, and running ones whose lease has run out (their
-        instrument stopped; the queue they would go back to is shut). Trials still
-        leased keep running, and their results are accepted. A proposal storing a batch
+        instrument stopped; the queue they would go back to is shut), but not one whose
+        sample exists (partly measured or handed on). Trials still leased keep running,
+        and their results are accepted. A proposal storing a batch
         meanwhile writes the campaign's sequence counter in its own transaction
         (:meth:`add_trials`), so the two conflict and one goes first: the batch lands
         before the close, which abandons it, or it is refused. Closing a closed campaign
@@ -1171,6 +1176,7 @@ class CampaignStore:
         instrument: str | None,
         to: str,
         lease_seconds: float | None = None,
+        attempts: int = 5,
     ) -> Trial:
         """Pass a running trial's lease to another instrument (the sample moves on).
 
@@ -1188,6 +1194,7 @@ class CampaignStore:
                 hand over whoever holds it (a holder gone for good).
             to: The instrument that takes it.
             lease_seconds: The new lease (s); None: as long as the last one asked.
+            attempts: Tries while the trial changes hands or status at the same time.
 
         Raises:
             TrialStateError: if the trial is not running, or runs under another's lease.
@@ -1200,6 +1207,8 @@ class CampaignStore:
             raise TrialStateError(
                 f"trial {trial_id} is {trial.status.value}; only a running trial is handed on"
             )
+        if trial.claimed_by == to:  # nothing moves, and no sample is implied
+            return trial
         if instrument not in (None, trial.claimed_by):
             raise TrialStateError(
                 f"instrument: trial {trial_id} is leased to {trial.claimed_by!r}, not to "
@@ -1222,8 +1231,10 @@ class CampaignStore:
                 },
             },
         )
-        if not updated.matched_count:  # handed over or given up meanwhile
-            return self.hand_off(name, trial_id, instrument, to, lease_seconds)
+        if not updated.matched_count:  # handed on or given up meanwhile: read it again
+            if attempts <= 1:
+                raise TrialStateError(f"trial {trial_id} kept changing hands; nothing moved")
+            return self.hand_off(name, trial_id, instrument, to, lease_seconds, attempts - 1)
         return self.trial(name, trial_id)
 
     def set_status(
@@ -1478,7 +1489,9 @@ class CampaignStore:
         self, campaign: ObjectId, name: str, keys: set[str]
     ) -> dict[str, Measurement]:
         """The partial results stored under ``keys``, on any trial (a key is the campaign's)."""
-        # the key first: its sparse index holds only the trials measured in parts
+        # the key first: its sparse index holds only the trials measured in parts. Unique on
+        # read, not by the index: two reports racing with one custom key on two trials
+        # could both be stored (default keys name their trial, so they never clash)
         rows = _trials().find({"parts.idempotency_key": {"$in": list(keys)}, "campaign": campaign})
         found = [p for row in rows for p in trial_from_raw(row, name).parts]
         return {p.idempotency_key: p for p in found if p.idempotency_key in keys}
@@ -1701,8 +1714,9 @@ class CampaignStore:
             except _TrialsMoved:  # given up, handed on, or a part came first: check again
                 if attempts <= 1:
                     raise TrialStateError(
-                        "a reported trial kept changing (status, lease or parts) as this was "
-                        "stored; nothing stored (send it again)"
+                        f"trials {', '.join(sorted(parts) or sorted(map(str, ids)))}: they "
+                        "kept changing (status, lease or parts) as this was stored; nothing "
+                        "stored (send it again)"
                     ) from None
                 return self.record(name, measurements, check, wanted, attempts - 1)
         new = len(whole) + sum(map(len, parts.values()))

@@ -1164,8 +1164,11 @@ def campaign_handoff(
     with errors({"trial_id": "TRIAL"}):
         agent = CampaignAgent(store(), name)
         moved = agent.hand_off(trial, who, to, None if hours is None else hours * 3600)
+    if moved.status.value != "running":  # a retry, after the trial completed or was given up
+        console.print(f"trial {moved.id} is {moved.status.value}")
+        return
     until = f" until {moved.lease_expires_at:%Y-%m-%d %H:%M} UTC" if moved.lease_expires_at else ""
-    console.print(f"trial {moved.id} leased to {escape(to)}{until}")
+    console.print(f"trial {moved.id} leased to {escape(moved.claimed_by or '')}{until}")
 
 
 GIVE_UP_TRIALS = Annotated[
@@ -2001,8 +2004,8 @@ def campaign_close(name: str) -> None:
     """Close a campaign: it hands out no more trials.
 
     Proposed trials no instrument claimed, and running ones whose lease ran out, are
-    abandoned; running ones may still report. Closing it again abandons the leases that
-    ran out since.
+    abandoned (not those partly measured or handed on: their sample exists); running ones
+    may still report. Closing it again abandons the leases that ran out since.
     """
     from agents import CampaignAgent
 

@@ -455,3 +455,45 @@ def test_lineage_text_names_each_part_and_hand_off(
     assert "handed from robot to uvvis, " in said
     assert "part: efficiency=0.4 (source robot, key r1" in said
     assert "part: gap=1.3 eV (source uvvis, key u1" in said
+
+
+def test_a_sample_sent_back_and_forth_is_handed_on_each_time(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    for holder, to in [("robot", "xrd"), ("xrd", "robot"), ("robot", "xrd")]:  # anneal, again
+        assert agent.hand_off(trial.id or "", holder, to).claimed_by == to
+    assert (
+        agent.hand_off(trial.id or "", "xrd", "xrd").handoffs
+        == agent.store.trial(agent.name, trial.id or "").handoffs
+    )  # to its own holder: nothing moves, nothing is recorded
+    agent.hand_off(trial.id or "", None, "uvvis")  # an operator's
+    agent.hand_off(trial.id or "", "uvvis", "xrd")
+    assert agent.hand_off(trial.id or "", None, "uvvis").claimed_by == "uvvis"  # not a retry
+
+
+def test_the_command_line_hands_on_to_a_bound_instruments_spelling_and_says_where(
+    agent: CampaignAgent, cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "1000")
+    create_token(f"uv-{time.monotonic_ns()}", "instrument", ["pv"], "uvvis-1")
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    moved = cli.invoke(app, ["campaign", "handoff", "pv", trial.id, "--to", "UVVIS-1"])
+    assert f"trial {trial.id} leased to uvvis-1 until" in moved.output, moved.output
+    agent.observe([part(trial.id, "u", "uvvis-1", efficiency=0.3, gap=1.2)])
+    again = cli.invoke(app, ["campaign", "handoff", "pv", trial.id, "--to", "uvvis-1"])
+    assert again.exit_code == 0 and again.output.strip() == f"trial {trial.id} is completed"
+
+
+def test_an_empty_claim_names_the_stalled_trials_an_admin_must_move(
+    store: CampaignStore, tmp_path: Path
+) -> None:
+    axis = np.linspace(0.0, 1.0, 3)
+    path = tmp_path / "few.csv"
+    pd.DataFrame({"x": axis, "efficiency": axis, "gap": axis + 1}).to_csv(path, index=False)
+    columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
+    few = CampaignAgent.from_dataset(store, "few", load_csv(path, columns), constraints=[GAP])
+    [trial] = few.claim("robot", count=1, lease_seconds=600)
+    few.store.set_budget("few", 1)
+    few.hand_off(trial.id or "", "robot", "xrd", lease_seconds=0.1)
+    time.sleep(0.3)
+    why = few.no_work()
+    assert why.ask_again and "1 of them stalled" in why.why and "an admin token" in why.why
