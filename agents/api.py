@@ -295,7 +295,8 @@ class CorrectionIn(Body):
     """A stored result's right values, and why the stored ones are wrong."""
 
     values: dict[str, Annotated[float, Field(strict=True)]] = Field(
-        description="Every outcome's right value, as a result gives them."
+        description="The right values of the outcomes to replace (every outcome, or some: "
+        "the others keep theirs), as a result gives them."
     )
     units: dict[Annotated[str, Field(pattern=OUTCOME_NAME)], str] = Field(
         default_factory=dict, description="Outcome name -> the unit its value is given in."
@@ -1688,7 +1689,9 @@ class Service:
     ) -> dict[str, Any]:
         """Replace a completed trial's wrong result (a unit mistyped, a sample misread).
 
-        The values replaced stay with the result (`corrections`: values, units, source,
+        The outcomes named in `values` are replaced; the others keep theirs (one
+        instrument's misread value is corrected alone). The values replaced stay with the
+        result (`corrections`: values, units, source,
         `reason`, who corrected them, when), and the trial stays completed; models
         fitted from now on learn the right values. The same `idempotency_key` with the
         same values again is a 200 with `duplicate` true; with other values, a 422.

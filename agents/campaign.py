@@ -1138,7 +1138,9 @@ class CampaignAgent:
 
         Args:
             corrected: The trial, its right values (and their units), and the correction's
-                idempotency key: asked again with the same values, it is stored once.
+                idempotency key: asked again with the same values, it is stored once. The
+                outcomes it names are replaced, the others keep their values (one
+                instrument's misread value is corrected alone).
             reason: Why (kept with the values replaced).
             by: Who corrects it.
 
@@ -1150,8 +1152,8 @@ class CampaignAgent:
         """
         if not reason.strip():
             raise ValueError("reason: say why the values are replaced")
-        corrected = corrected.in_units_of(self.outcomes)
-        corrected.check(self.outcomes)
+        corrected = replace(corrected, partial=True).in_units_of(self.outcomes)
+        corrected.check(self.outcomes)  # as a part: some outcomes, at least one
         report = self.store.correct(self.name, corrected, reason.strip(), by)
         if not report.duplicate:
             try:

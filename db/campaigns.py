@@ -403,6 +403,20 @@ def _as_first_reported(measurement: Measurement) -> Measurement:
     return replace(measurement, values=first.values, units=first.units, reported=first.reported)
 
 
+def _corrected_values(stored: Measurement, corrected: Measurement) -> Measurement:
+    """The stored result with the outcomes ``corrected`` names replaced (all, if whole)."""
+    if not corrected.partial:
+        return corrected
+    named = corrected.values.keys()
+    return replace(
+        corrected,
+        values=stored.values | corrected.values,
+        units={k: u for k, u in stored.units.items() if k not in named} | corrected.units,
+        reported={k: r for k, r in stored.reported.items() if k not in named} | corrected.reported,
+        partial=False,
+    )
+
+
 def _repeated(stored: Measurement, corrected: Measurement) -> Measurement:
     """``stored``, when ``corrected`` repeats the correction stored under its key.
 
@@ -414,6 +428,12 @@ def _repeated(stored: Measurement, corrected: Measurement) -> Measurement:
     keys = [c.idempotency_key for c in stored.corrections]
     at = keys.index(corrected.idempotency_key)
     after = stored.corrections[at + 1] if at + 1 < len(keys) else stored
+    named = corrected.values.keys()  # what it corrected: a partial one, some outcomes
+    after = replace(
+        after,
+        values={k: v for k, v in after.values.items() if k in named},
+        units={k: u for k, u in after.units.items() if k in named},
+    )
     if stored.trial_id != corrected.trial_id or not same_reading(after, corrected):
         raise ValueError(
             f"idempotency_key: {corrected.idempotency_key!r} was already used for another "
@@ -1515,7 +1535,8 @@ class CampaignStore:
             name: The campaign.
             corrected: The trial and its right values, in the outcomes' declared units
                 (:meth:`~discovery.domain.Measurement.in_units_of`); its
-                ``idempotency_key`` is the correction's.
+                ``idempotency_key`` is the correction's. Partial: it replaces the outcomes
+                it names, and the others keep their values.
             reason: Why the values are replaced.
             by: Who replaces them.
 
@@ -1542,14 +1563,15 @@ class CampaignStore:
                     f"trial {corrected.trial_id} is {status}: it has no result to correct"
                 )
             stored = measurement_from_raw(raw)
-            if same_reading(stored, corrected):
+            right = _corrected_values(stored, corrected)
+            if same_reading(stored, right):
                 raise ValueError(
                     f"values: {stored.values} are the values stored; nothing to correct"
                 )
             was = (stored.values, stored.units, stored.reported, stored.source)
             replaced = Correction(key, *was, reason=reason, by=by, at=utcnow())
-            new = {"values": corrected.values, "units": corrected.units}
-            new["reported"] = {k: dict(r) for k, r in corrected.reported.items()}
+            new = {"values": right.values, "units": right.units}
+            new["reported"] = {k: dict(r) for k, r in right.reported.items()}
             after = measurements.find_one_and_update(
                 {"_id": raw["_id"]},
                 {"$set": new, "$push": {"corrections": correction_to_raw(replaced)}},

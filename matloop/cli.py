@@ -1872,7 +1872,10 @@ def campaign_correct(
     name: str,
     trial: Annotated[str, typer.Option(help="The completed trial whose result is wrong.")],
     value: Annotated[
-        list[str], typer.Option(help="OUTCOME=NUMBER, the right value (repeatable: every outcome).")
+        list[str],
+        typer.Option(
+            help="OUTCOME=NUMBER, the right value (repeatable; outcomes not named keep theirs)."
+        ),
     ],
     reason: Annotated[str, typer.Option(help="Why the stored values are wrong (kept with them).")],
     key: Annotated[str, typer.Option(help="The correction's idempotency key.")],

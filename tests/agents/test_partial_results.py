@@ -497,3 +497,21 @@ def test_an_empty_claim_names_the_stalled_trials_an_admin_must_move(
     time.sleep(0.3)
     why = few.no_work()
     assert why.ask_again and "1 of them stalled" in why.why and "an admin token" in why.why
+
+
+def test_one_instruments_misread_value_is_corrected_alone(agent: CampaignAgent) -> None:
+    [trial] = agent.claim("robot", count=1, lease_seconds=600)
+    agent.observe([part(trial.id, "r", "robot", efficiency=0.4)])
+    agent.hand_off(trial.id or "", "robot", "uvvis")
+    agent.observe([replace(part(trial.id, "u", "uvvis", gap=1300.0), units={"gap": "meV"})])
+    fix = Measurement(trial.id or "", {"efficiency": 0.35}, "fix-1", "admin")
+    report = agent.correct(fix, "the robot misread its balance", "ops")
+    assert report.measurement.values == {"efficiency": 0.35, "gap": pytest.approx(1.3)}
+    assert report.measurement.reported["gap"]["unit"] == "meV"  # UV-Vis's report stays
+    assert report.measurement.corrections[0].values == {"efficiency": 0.4, "gap": 1.3}
+    again = agent.correct(fix, "the robot misread its balance", "ops")
+    assert again.duplicate and again.measurement.values["efficiency"] == 0.35
+    with pytest.raises(ValueError, match="'fix-1' was already used for another correction"):
+        agent.correct(replace(fix, values={"efficiency": 0.3}), "again", "ops")
+    with pytest.raises(ValueError, match="are the values stored; nothing to correct"):
+        agent.correct(replace(fix, idempotency_key="fix-2"), "the same", "ops")
