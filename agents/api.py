@@ -1732,10 +1732,13 @@ class Service:
         For a trial several instruments measure (a robot makes the sample, XRD and UV-Vis
         measure it): each reports its outcomes as a partial result, then hands the trial
         on; the new holder alone may report, heartbeat or give it up. Asked again after
-        it was done (a lost answer), it is a 200 with the trial as it now is, wherever it
-        went since. A trial not running, or held by another instrument, is a 409. `to` is
-        spelt as a token bound to it spells it, whatever the case given. A trial handed
-        on is kept past its lease (its sample exists): stalled, until handed on again.
+        it was done (a lost answer), it is a 200 with the trial as it now is: wherever it
+        went since, asked by an instrument that no longer holds it; by an admin token,
+        while its hand-off is the trial's last (after that, a new hand-off). A hand-off
+        to the holder changes nothing (a heartbeat renews a lease). A trial not running,
+        or held by another instrument, is a 409. `to` is spelt as a token bound to it
+        spells it, whatever the case given. A trial handed on is kept past its lease (its
+        sample exists): stalled, until handed on again.
         """
         instrument = acting_for(principal, {"instrument": body.instrument})["instrument"]
         if instrument is None and not principal.is_admin():

@@ -692,11 +692,14 @@ class CampaignAgent:
             if out
             else ""
         )
+        held = (
+            f", {stalled} stalled: partly measured or handed on with their lease run out, "
+            "an admin token hands them on or gives them up"
+            if stalled
+            else ""
+        )
         if stalled:
-            later += (
-                f" ({stalled} of them stalled, partly measured or handed on with their "
-                "lease run out: an admin token hands them on or gives them up)"
-            )
+            later += f" ({held.removeprefix(', ')})"
         if budget is not None and spent >= budget:
             state = "handed out" if out else "spent"
             return NoWork(f"its budget of {budget} experiments is {state}{later}", bool(out))
@@ -704,7 +707,7 @@ class CampaignAgent:
         if self._random_left(spent, measured) == 0:
             return NoWork(
                 f"the model needs {MIN_RESULTS} results to choose and has {measured}: its "
-                f"initial design is out ({out} pending); ask again when results are in",
+                f"initial design is out ({out} pending{held}); ask again when results are in",
                 True,
             )
         problem = self._problem(trials)[0] if self.campaign.pool_size else None
@@ -1152,6 +1155,8 @@ class CampaignAgent:
         """
         if not reason.strip():
             raise ValueError("reason: say why the values are replaced")
+        if not corrected.values:
+            raise ValueError("values: name at least one outcome and its right value")
         corrected = replace(corrected, partial=True).in_units_of(self.outcomes)
         corrected.check(self.outcomes)  # as a part: some outcomes, at least one
         report = self.store.correct(self.name, corrected, reason.strip(), by)

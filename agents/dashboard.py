@@ -1258,7 +1258,7 @@ def _corrected_pill(result: Measurement) -> str:
     for c in result.corrections:
         old = ", ".join(
             f"{name}={num(value, 6)}" + (f" {c.units[name]}" if c.units.get(name) else "")
-            for name, value in c.values.items()
+            for name, value in c.replaced.items()
         )
         when = f" on {c.at:%Y-%m-%d %H:%M} UTC" if c.at else ""
         said.append(f"{old} replaced by {c.by}{when}: {c.reason}")

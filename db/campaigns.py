@@ -428,13 +428,18 @@ def _repeated(stored: Measurement, corrected: Measurement) -> Measurement:
     keys = [c.idempotency_key for c in stored.corrections]
     at = keys.index(corrected.idempotency_key)
     after = stored.corrections[at + 1] if at + 1 < len(keys) else stored
-    named = corrected.values.keys()  # what it corrected: a partial one, some outcomes
-    after = replace(
+    done = stored.corrections[at].outcomes  # None: stored before kept, every outcome
+    named = corrected.values.keys()
+    after = replace(  # what it left in the outcomes it named, to compare with the request
         after,
         values={k: v for k, v in after.values.items() if k in named},
         units={k: u for k, u in after.units.items() if k in named},
     )
-    if stored.trial_id != corrected.trial_id or not same_reading(after, corrected):
+    if (
+        stored.trial_id != corrected.trial_id
+        or set(done if done is not None else stored.values) != set(named)
+        or not same_reading(after, corrected)
+    ):
         raise ValueError(
             f"idempotency_key: {corrected.idempotency_key!r} was already used for another "
             f"correction (trial {stored.trial_id}, values {after.values})"
@@ -1203,9 +1208,10 @@ class CampaignStore:
         The new holder's lease runs from now; it alone may report the trial's results,
         heartbeat or give it up. The hand-off is kept (``handoffs``): the trial's sample
         exists, so it is not handed out again when a lease runs out. Asked again after it
-        was done (the same holder or operator, the same ``to``), it changes nothing and
-        returns the trial as it now is, wherever it went since: a retry after a lost
-        answer succeeds.
+        was done (:func:`_handed_on`: by an instrument that no longer holds it, wherever
+        the trial went since; by an operator, while its hand-off is the trial's last), it
+        changes nothing and returns the trial as it now is: a retry after a lost answer
+        succeeds. A hand-off to the holder changes nothing (a heartbeat renews a lease).
 
         Args:
             name: The campaign.
@@ -1227,13 +1233,13 @@ class CampaignStore:
             raise TrialStateError(
                 f"trial {trial_id} is {trial.status.value}; only a running trial is handed on"
             )
-        if trial.claimed_by == to:  # nothing moves, and no sample is implied
-            return trial
         if instrument not in (None, trial.claimed_by):
             raise TrialStateError(
                 f"instrument: trial {trial_id} is leased to {trial.claimed_by!r}, not to "
                 f"{instrument!r}: only its holder (or an admin token) hands it on"
             )
+        if trial.claimed_by == to:  # nothing moves, no sample is implied (a heartbeat renews)
+            return trial
         lease_seconds = lease_seconds or row.get("lease_seconds") or DEFAULT_LEASE_SECONDS
         now = utcnow()
         updated = _trials().update_one(
@@ -1569,7 +1575,8 @@ class CampaignStore:
                     f"values: {stored.values} are the values stored; nothing to correct"
                 )
             was = (stored.values, stored.units, stored.reported, stored.source)
-            replaced = Correction(key, *was, reason=reason, by=by, at=utcnow())
+            named = tuple(corrected.values)
+            replaced = Correction(key, *was, reason=reason, by=by, at=utcnow(), outcomes=named)
             new = {"values": right.values, "units": right.units}
             new["reported"] = {k: dict(r) for k, r in right.reported.items()}
             after = measurements.find_one_and_update(
@@ -1736,7 +1743,7 @@ class CampaignStore:
             except _TrialsMoved:  # given up, handed on, or a part came first: check again
                 if attempts <= 1:
                     raise TrialStateError(
-                        f"trials {', '.join(sorted(parts) or sorted(map(str, ids)))}: they "
+                        f"trials {', '.join(sorted({*parts, *map(str, ids)}))}: they "
                         "kept changing (status, lease or parts) as this was stored; nothing "
                         "stored (send it again)"
                     ) from None

@@ -269,6 +269,7 @@ def correction_to_raw(correction: Correction) -> dict[str, Any]:
     """Domain correction -> the dict a measurement's ``corrections`` list stores."""
     raw = asdict(correction)
     raw["values"] = {k: float(v) for k, v in correction.values.items()}
+    raw["outcomes"] = None if correction.outcomes is None else list(correction.outcomes)
     raw["reported"] = {
         k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in correction.reported.items()
     }
@@ -286,6 +287,7 @@ def correction_from_raw(raw: Mapping[str, Any]) -> Correction:
         reason=raw["reason"],
         by=raw["by"],
         at=raw.get("at"),
+        outcomes=None if raw.get("outcomes") is None else tuple(raw["outcomes"]),
     )
 
 

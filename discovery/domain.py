@@ -483,13 +483,15 @@ class Correction:
 
     Attributes:
         idempotency_key: The correction's key: asked again, it is stored once.
-        values: The values it replaced, in the outcomes' declared units.
+        values: The result's values before it, in the outcomes' declared units.
         units: Their units.
         reported: What the lab had sent for the values converted (see ``Measurement``).
         source: Who had measured them.
         reason: Why they were replaced ("MeV typed for meV").
         by: Who replaced them (an operator, a token's name).
         at: When.
+        outcomes: The outcomes it corrected (the others kept their values); None for a
+            correction stored before they were kept, which corrected every outcome.
     """
 
     idempotency_key: str
@@ -500,6 +502,13 @@ class Correction:
     reason: str
     by: str
     at: datetime | None = None
+    outcomes: tuple[str, ...] | None = None
+
+    @property
+    def replaced(self) -> dict[str, float]:
+        """The values it replaced: those of the outcomes it corrected."""
+        named = self.values.keys() if self.outcomes is None else self.outcomes
+        return {k: v for k, v in self.values.items() if k in named}
 
 
 @dataclass(frozen=True)

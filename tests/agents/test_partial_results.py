@@ -461,10 +461,9 @@ def test_a_sample_sent_back_and_forth_is_handed_on_each_time(agent: CampaignAgen
     [trial] = agent.claim("robot", count=1, lease_seconds=600)
     for holder, to in [("robot", "xrd"), ("xrd", "robot"), ("robot", "xrd")]:  # anneal, again
         assert agent.hand_off(trial.id or "", holder, to).claimed_by == to
-    assert (
-        agent.hand_off(trial.id or "", "xrd", "xrd").handoffs
-        == agent.store.trial(agent.name, trial.id or "").handoffs
-    )  # to its own holder: nothing moves, nothing is recorded
+    assert len(agent.hand_off(trial.id or "", "xrd", "xrd").handoffs) == 3  # nothing moved
+    with pytest.raises(ValueError, match="not to 'uvvis'"):  # its holder's to give, or none
+        agent.hand_off(trial.id or "", "uvvis", "xrd")
     agent.hand_off(trial.id or "", None, "uvvis")  # an operator's
     agent.hand_off(trial.id or "", "uvvis", "xrd")
     assert agent.hand_off(trial.id or "", None, "uvvis").claimed_by == "uvvis"  # not a retry
@@ -486,17 +485,20 @@ def test_the_command_line_hands_on_to_a_bound_instruments_spelling_and_says_wher
 def test_an_empty_claim_names_the_stalled_trials_an_admin_must_move(
     store: CampaignStore, tmp_path: Path
 ) -> None:
-    axis = np.linspace(0.0, 1.0, 3)
+    axis = np.linspace(0.0, 1.0, 12)
     path = tmp_path / "few.csv"
     pd.DataFrame({"x": axis, "efficiency": axis, "gap": axis + 1}).to_csv(path, index=False)
     columns = [("efficiency", Direction.MAXIMIZE), ("gap", Direction.MAXIMIZE)]
     few = CampaignAgent.from_dataset(store, "few", load_csv(path, columns), constraints=[GAP])
     [trial] = few.claim("robot", count=1, lease_seconds=600)
-    few.store.set_budget("few", 1)
     few.hand_off(trial.id or "", "robot", "xrd", lease_seconds=0.1)
     time.sleep(0.3)
-    why = few.no_work()
-    assert why.ask_again and "1 of them stalled" in why.why and "an admin token" in why.why
+    waiting = few.no_work()  # the initial design is out: its results would come
+    assert "initial design is out" in waiting.why
+    assert "pending, 1 stalled: partly measured or handed on" in waiting.why
+    few.store.set_budget("few", 1)
+    why = CampaignAgent(store, "few").no_work()  # its budget handed out
+    assert why.ask_again and "(1 stalled: partly measured" in why.why and "admin" in why.why
 
 
 def test_one_instruments_misread_value_is_corrected_alone(agent: CampaignAgent) -> None:
@@ -511,7 +513,12 @@ def test_one_instruments_misread_value_is_corrected_alone(agent: CampaignAgent) 
     assert report.measurement.corrections[0].values == {"efficiency": 0.4, "gap": 1.3}
     again = agent.correct(fix, "the robot misread its balance", "ops")
     assert again.duplicate and again.measurement.values["efficiency"] == 0.35
-    with pytest.raises(ValueError, match="'fix-1' was already used for another correction"):
-        agent.correct(replace(fix, values={"efficiency": 0.3}), "again", "ops")
+    for other in ({"efficiency": 0.3}, {"gap": 1.3}, {"efficiency": 0.35, "gap": 1.3}):
+        with pytest.raises(ValueError, match="'fix-1' was already used for another correction"):
+            agent.correct(replace(fix, values=other), "the key again", "ops")  # other outcomes
     with pytest.raises(ValueError, match="are the values stored; nothing to correct"):
         agent.correct(replace(fix, idempotency_key="fix-2"), "the same", "ops")
+    with pytest.raises(ValueError, match="values: name at least one outcome"):
+        agent.correct(replace(fix, idempotency_key="fix-3", values={}), "nothing", "ops")
+    [done] = agent.store.measurements(agent.name)
+    assert done.corrections[0].replaced == {"efficiency": 0.4}  # what the dashboard names
