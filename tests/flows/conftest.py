@@ -13,6 +13,8 @@ import pytest
 from prefect.settings import (
     PREFECT_API_URL,
     PREFECT_HOME,
+    PREFECT_LOCAL_STORAGE_PATH,
+    PREFECT_RESULTS_PERSIST_BY_DEFAULT,
     PREFECT_SERVER_ANALYTICS_ENABLED,
     PREFECT_SERVER_DATABASE_TIMEOUT,
     temporary_settings,
@@ -40,6 +42,10 @@ def prefect_api(prefect_home: Path) -> Iterator[str]:
         # 2-core machine its services outwait that, and a run's state came back without
         # its result ("database is locked", then MissingResult)
         PREFECT_SERVER_DATABASE_TIMEOUT: 60.0,
+        # and a run's state read back from the server, as the engine does when a write
+        # waited, holds its result only if it was persisted: else MissingResult again
+        PREFECT_RESULTS_PERSIST_BY_DEFAULT: True,
+        PREFECT_LOCAL_STORAGE_PATH: prefect_home / "storage",
     }
     with temporary_settings(updates=updates), prefect_test_harness(server_startup_timeout=60):
         url = PREFECT_API_URL.value()
