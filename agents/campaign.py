@@ -11,7 +11,7 @@ import hashlib
 import logging
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from functools import partial
 from typing import Any
@@ -329,6 +329,18 @@ def refused(problems: Sequence[str], total: int) -> ValueError:
         shown.append(f"... and {len(problems) - LISTED_PROBLEMS} more")
     head = f"{len(problems)} of {total} results are refused, and none is stored:"
     return ValueError("\n".join([head, *shown]))
+
+
+def _lapsed(trials: Iterable[Trial]) -> list[Trial]:
+    """The running trials whose lease ran out (by now, naive UTC as leases are stamped)."""
+    now = utcnow()
+    return [
+        t
+        for t in trials
+        if t.status is TrialStatus.RUNNING
+        and t.lease_expires_at is not None
+        and t.lease_expires_at < now
+    ]
 
 
 def _why_not_held(trial: Trial, source: str) -> str:
@@ -681,11 +693,7 @@ class CampaignAgent:
         trials = self.store.trials(self.name)
         spent = sum(t.status.spends_budget for t in trials)
         out = sum(t.status.is_pending for t in trials)
-        now = utcnow()  # as leases are stamped
-        stalled = sum(  # kept past their lease: only an operator moves them on
-            t.sample_made and t.lease_expires_at is not None and t.lease_expires_at < now
-            for t in trials
-        )
+        stalled = sum(t.sample_made for t in _lapsed(trials))  # only an operator moves them
         later = (
             f"; {out} trial{'s are' if out != 1 else ' is'} still out (a failure, a "
             "cancel or a lost lease frees its place): ask again later"
@@ -1291,14 +1299,7 @@ class CampaignAgent:
         counts = {s.value: 0 for s in TrialStatus}
         for trial in trials:
             counts[trial.status.value] += 1
-        now = utcnow()  # as leases are stamped: naive UTC
-        lapsed = [
-            t
-            for t in trials
-            if t.status is TrialStatus.RUNNING
-            and t.lease_expires_at is not None
-            and t.lease_expires_at < now
-        ]
+        lapsed = _lapsed(trials)
         stalled = sum(t.sample_made for t in lapsed)  # kept: its sample exists
         pool = self._pool_reference() if observed else None
         efficiency = self._efficiency(observed, pool)

@@ -72,7 +72,14 @@ from db.documents import utcnow
 from db.tokens import Principal, authenticate, end_session, start_session
 from discovery.compositions import formula_of
 from discovery.diagnostics import Calibration, LeaveOneOut, calibration, loo_predictions
-from discovery.domain import Campaign, Measurement, Objective, OutcomeConstraint, Trial
+from discovery.domain import (
+    Campaign,
+    Measurement,
+    Objective,
+    OutcomeConstraint,
+    Trial,
+    merged_parts,
+)
 from discovery.planners import GPPlanner, fitted_outcomes, make_planner
 from discovery.spaces import SearchSpace
 from discovery.surrogates import DTYPE, data_hash, fit_gp
@@ -1187,8 +1194,8 @@ def trials_table(
     rows = []
     for trial in latest:
         result = results.get(str(trial.id))
-        given = {k: v for part in trial.parts for k, v in part.values.items()}  # so far
-        measured = result.values if result is not None else given or None
+        given = merged_parts(trial.parts).values if trial.parts else None  # so far
+        measured = result.values if result is not None else given
         formula = formula_of(campaign.space, trial.parameters)
         params = (
             esc(formula)

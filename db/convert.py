@@ -204,14 +204,21 @@ def trial_from_raw(raw: dict[str, Any], campaign_name: str) -> Trial:
     )
 
 
+def _reading_raw(reading: Measurement | Correction) -> dict[str, Any]:
+    """A result's (or replaced values') ``values``, ``units`` and ``reported``, as stored."""
+    return {
+        "values": {k: float(v) for k, v in reading.values.items()},
+        "units": dict(reading.units),
+        "reported": {
+            k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in reading.reported.items()
+        },
+    }
+
+
 def part_to_raw(part: Measurement, received_at: datetime) -> dict[str, Any]:
     """A partial result -> the dict a trial's ``parts`` list stores."""
     return {
-        "values": {k: float(v) for k, v in part.values.items()},
-        "units": dict(part.units),
-        "reported": {
-            k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in part.reported.items()
-        },
+        **_reading_raw(part),
         "source": part.source,
         "idempotency_key": part.idempotency_key,
         "recorded_by": part.recorded_by,
@@ -233,12 +240,7 @@ def measurement_to_document(
     return MeasurementDocument(
         campaign=campaign,
         trial=trial,
-        values={k: float(v) for k, v in measurement.values.items()},
-        units=dict(measurement.units),
-        reported={
-            k: {"value": float(r["value"]), "unit": r["unit"]}
-            for k, r in measurement.reported.items()
-        },
+        **_reading_raw(measurement),
         source=measurement.source,
         idempotency_key=measurement.idempotency_key,
         recorded_by=measurement.recorded_by,
@@ -267,12 +269,8 @@ def measurement_from_raw(raw: dict[str, Any]) -> Measurement:
 
 def correction_to_raw(correction: Correction) -> dict[str, Any]:
     """Domain correction -> the dict a measurement's ``corrections`` list stores."""
-    raw = asdict(correction)
-    raw["values"] = {k: float(v) for k, v in correction.values.items()}
+    raw = asdict(correction) | _reading_raw(correction)
     raw["outcomes"] = None if correction.outcomes is None else list(correction.outcomes)
-    raw["reported"] = {
-        k: {"value": float(r["value"]), "unit": r["unit"]} for k, r in correction.reported.items()
-    }
     return raw
 
 
