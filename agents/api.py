@@ -56,6 +56,7 @@ from agents.campaign import (
     INTERNAL_ERRORS,
     UNNAMED,
     CampaignAgent,
+    CampaignMetrics,
     campaign_planner,
     earlier_results,
     with_stored_strategy,
@@ -1111,6 +1112,10 @@ Writer = Depends(writer)
 Admin = Depends(admin)
 Known = Depends(known_parameters)
 Limit = Annotated[int, Query(ge=1, le=1000)]
+#: The latest metrics rows ``GET /campaigns/{name}`` gives by default.
+HISTORY = 100
+#: A metrics listing's columns: the count of results, then each metric.
+METRICS_COLUMNS = ("measurements", *CampaignMetrics(0).as_dict())
 Offset = Annotated[int, Query(ge=0, le=2**31 - 1)]
 Format = Annotated[Literal["json", "csv"], Query(alias="format")]
 #: The longest filter a listing takes (``filter=``).
@@ -1319,6 +1324,7 @@ class Service:
                 200,
                 listed,
             ),
+            ("GET", f"{campaign}/metrics", self.list_metrics, CampaignReader, 200, read),
             ("POST", f"{campaign}/close", self.close_campaign, Admin, 200, closed),
             ("PUT", f"{campaign}/budget", self.set_budget, Admin, 200, written),
             ("POST", f"{campaign}/claims", self.claim, Writer, 200, written),
@@ -1361,6 +1367,7 @@ class Service:
         pages = {  # CSV too
             self.list_trials,
             self.list_measurements,
+            self.list_metrics,
             self.list_materials,
             self.list_records,
             self.list_papers,
@@ -1487,10 +1494,24 @@ class Service:
         return status_json(agent.status()) | {"notes": [note for note in notes if note]}
 
     @access("read")
-    def show_campaign(self, name: str, principal: Caller) -> dict[str, Any]:
+    def show_campaign(
+        self,
+        name: str,
+        principal: Caller,
+        history: Annotated[
+            int,
+            Query(
+                ge=0,
+                le=1000,
+                description="How many of the latest metrics rows `metrics_history` holds.",
+            ),
+        ] = HISTORY,
+    ) -> dict[str, Any]:
         """A campaign's progress: trial counts, best result, best-so-far, EF/AF.
 
-        ``metrics_history`` holds the live metrics recorded after each stored batch;
+        ``metrics_history`` holds the live metrics recorded after the latest stored
+        batches (`history` of them, 100 by default, oldest first; `GET .../metrics`
+        pages through every one);
         ``rounds`` counts the batches the model chose, ``initial_left`` the experiments
         the random initial design still needs.
         `settings.prior_model` is the property model version whose predictions are the
@@ -1508,7 +1529,29 @@ class Service:
         agent = self.agent(name)
         status = agent.status()
         status = replace(status, campaign=as_seen_by(status.campaign, principal.reads(None)))
-        return status_json(status) | {"metrics_history": agent.metrics_history()}
+        return status_json(status) | {"metrics_history": agent.latest_metrics(history, status)}
+
+    @access("read")
+    def list_metrics(
+        self,
+        name: str,
+        limit: Limit = 100,
+        offset: Offset = 0,
+        fmt: Format = "json",
+        latest_first: Annotated[
+            bool, Query(description="The latest rows first (default: the first first).")
+        ] = False,
+    ) -> Response:
+        """The live metrics recorded after each stored batch, one row per count of results.
+
+        Each row: `measurements` (the results stored then), `best`, `simple_regret`
+        (where the pool's best is known), `enhancement_factor` and
+        `acceleration_factor` (against random on a known pool), `hypervolume` and
+        `hypervolume_fraction` (several objectives); null where a metric does not apply.
+        Paged as the other listings (`X-Total-Count`), `format=csv` for a spreadsheet.
+        """
+        rows, total = self.store.page_metrics(name, limit, offset, latest_first)
+        return listing(rows, total, limit, offset, fmt, METRICS_COLUMNS)
 
     @access("admin")
     def close_campaign(self, name: str) -> dict[str, Any]:

@@ -1031,9 +1031,9 @@ class CampaignAgent:
             return
         pool = self._pool_reference()
         reference = None if pool is None else pool.values
-        for row in self.store.metrics_history(self.name):
+        for row in self.store.metrics_history(self.name, after=place):
             count = row["measurements"]
-            if place < count < len(observed):  # the current row is recorded above
+            if count < len(observed):  # the current row is recorded above
                 first = observed[:count]
                 metrics = self._metrics(first, reference, self._efficiency(first, pool))
                 self.store.save_metrics(self.name, count, metrics.as_dict())
@@ -1041,6 +1041,10 @@ class CampaignAgent:
     def metrics_history(self) -> list[dict[str, Any]]:
         """Stored live metrics, one row per measurement count at which they were recorded."""
         return self.store.metrics_history(self.name)
+
+    def latest_metrics(self, count: int, status: CampaignStatus) -> list[dict[str, Any]]:
+        """The last ``count`` rows of :meth:`metrics_history`, oldest first."""
+        return self.store.latest_metrics(self.name, count, status.measurements)
 
     def _check(
         self,

@@ -1605,12 +1605,45 @@ class CampaignStore:
             upsert=True,
         )
 
-    def metrics_history(self, name: str) -> list[dict[str, Any]]:
-        """Stored metrics rows, by number of measurements: ``{"measurements": n, **values}``."""
-        rows = MetricsDocument._get_collection().find({"campaign": self._id(name)})
-        return [
-            {"measurements": r["measurements"], **r["values"]} for r in rows.sort("measurements", 1)
-        ]
+    def metrics_history(self, name: str, after: int = -1) -> list[dict[str, Any]]:
+        """Stored metrics rows after ``after`` results, by number of measurements.
+
+        Each row is ``{"measurements": n, **values}``.
+        """
+        query = {"campaign": self._id(name), "measurements": {"$gt": after}}
+        rows = MetricsDocument._get_collection().find(query).sort("measurements", 1)
+        return [_metrics_row(r) for r in rows]
+
+    def latest_metrics(self, name: str, count: int, measured: int) -> list[dict[str, Any]]:
+        """The last ``count`` rows of :meth:`metrics_history`, oldest first.
+
+        Read through a window of result counts below ``measured`` (the campaign's results
+        now) that widens until it holds ``count`` rows, not by sorting every row: a long
+        campaign records tens of thousands, and the embedded server reads each one it
+        sorts (0.5 s for 20,000).
+        """
+        collection = MetricsDocument._get_collection()
+        width = max(count, 1)
+        while True:
+            query = {"campaign": self._id(name), "measurements": {"$gt": measured - width}}
+            rows = list(collection.find(query).sort("measurements", 1))
+            if len(rows) >= count or measured - width < 0:
+                return [_metrics_row(r) for r in rows[max(len(rows) - count, 0) :]] if count else []
+            width *= 4
+
+    def page_metrics(
+        self, name: str, limit: int, offset: int = 0, latest_first: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """A page of the stored metrics rows (as :meth:`metrics_history`), and how many there are.
+
+        A long campaign records a row per stored batch, tens of thousands of them: readers
+        take a page, ``latest_first`` for the latest rows.
+        """
+        campaign = {"campaign": self._id(name)}
+        collection = MetricsDocument._get_collection()
+        rows = collection.find(campaign).sort("measurements", -1 if latest_first else 1)
+        page = [_metrics_row(r) for r in rows.skip(offset).limit(limit)] if limit else []
+        return page, collection.count_documents(campaign)
 
     def record(
         self,
@@ -1842,3 +1875,7 @@ __all__ = [
     "TrialStateError",
     "parse_id",
 ]
+
+
+def _metrics_row(stored: dict[str, Any]) -> dict[str, Any]:
+    return {"measurements": stored["measurements"], **stored["values"]}

@@ -909,7 +909,19 @@ def campaign_list(
 
 
 @campaign_app.command("show")
-def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+def campaign_show(
+    name: str,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    rows: Annotated[
+        int | None,
+        typer.Option(
+            "--history",
+            min=0,
+            help="Latest metrics rows to show (default 10; with --json 100, as the API). "
+            "GET /api/v1/campaigns/NAME/metrics pages through all of them.",
+        ),
+    ] = None,
+) -> None:
     """Show a campaign's progress: trials, best result, EF and AF on a known pool."""
     from agents import CampaignAgent
     from agents.serialize import hypervolume_reference_json, status_json
@@ -917,8 +929,12 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
 
     with errors():
         agent = CampaignAgent(store(), name)
-        status, history = agent.status(), agent.metrics_history()
+        status = agent.status()
+        shown = rows if rows is not None else 100 if as_json else 10
+        history = agent.latest_metrics(shown + 1, status)  # one more: are there earlier?
         ended = agent.store.trials(name, [TrialStatus.FAILED, TrialStatus.ABANDONED])
+    earlier = len(history) > shown  # then it holds one row more than shown
+    history = history[1:] if earlier else history
     if as_json:
         console.print_json(json.dumps(status_json(status) | {"metrics_history": history}))
         return
@@ -960,7 +976,9 @@ def campaign_show(name: str, as_json: Annotated[bool, typer.Option("--json")] = 
     for trial in [t for t in ended if t.reason][-10:]:  # why the latest were given up
         console.print(escape(f"{trial.status.value} {trial.id}: {trial.reason}"))
     if history:
-        console.print(_metrics_table(history[-10:]))
+        console.print(_metrics_table(history))
+        if earlier:
+            console.print(f"(the latest {shown} metrics rows; --history N for more)")
         if (point := hypervolume_reference_json(status)) is not None:
             where = ", ".join(f"{escape(name)} {_fmt(value)}" for name, value in point.items())
             console.print(

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import json
 from dataclasses import replace
 
 import numpy as np
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from agents import CampaignAgent, LookupOracle, run
+from agents.api import create_app
+from agents.campaign import CampaignMetrics
 from agents.serialize import status_json
 from db import CampaignStore
+from db.tokens import create_token
 from discovery.datasets import PoolDataset
 from discovery.domain import (
     Campaign,
@@ -99,6 +106,56 @@ def test_campaign_show_prints_the_live_metrics(
     assert shown.exit_code == 0, shown.output
     assert "live metrics" in shown.output and "simple regret" in shown.output
     assert "14" in shown.output.split("live metrics")[1]
+
+
+def test_a_long_history_is_read_as_the_latest_rows_or_a_page_at_a_time(
+    mongodb_uri: str, monkeypatch: pytest.MonkeyPatch, photo_pce10_campaign: CampaignAgent
+) -> None:
+    agent = photo_pce10_campaign
+    run(agent, LookupOracle.from_candidates(agent.store.candidates(agent.name)), 4)
+    history = agent.metrics_history()
+    assert [row["measurements"] for row in history] == [10, 14, 18, 22, 26]
+    status = agent.status()
+    # the window of counts widens (26 - 5 holds two rows) until it holds the rows asked for
+    assert agent.latest_metrics(5, status) == history
+    assert agent.latest_metrics(3, status) == history[-3:]
+    assert agent.latest_metrics(9, status) == history and agent.latest_metrics(0, status) == []
+
+    secret, _ = create_token("reader", "researcher")
+    reader = {"Authorization": f"Bearer {secret}"}
+    base = f"/api/v1/campaigns/{agent.name}"
+    with TestClient(create_app()) as api:
+        shown = api.get(base, params={"history": 2}, headers=reader).json()
+        assert shown["metrics_history"] == history[-2:]
+        assert api.get(base, headers=reader).json()["metrics_history"] == history  # 100
+        assert api.get(base, params={"history": 0}, headers=reader).json()["metrics_history"] == []
+        too_many = api.get(base, params={"history": 1001}, headers=reader)
+        assert too_many.status_code == 422 and "history" in too_many.text
+        page = api.get(f"{base}/metrics", params={"limit": 2, "offset": 1}, headers=reader)
+        assert page.json() == {
+            "data": history[1:3],
+            "meta": {"total": 5, "limit": 2, "offset": 1, "returned": 2},
+        }
+        latest = api.get(f"{base}/metrics", params={"latest_first": True}, headers=reader)
+        assert latest.json()["data"] == history[::-1]
+        table = api.get(f"{base}/metrics", params={"format": "csv"}, headers=reader)
+        assert table.headers["x-total-count"] == "5"
+        rows = list(csv.DictReader(io.StringIO(table.text)))
+        assert list(rows[0]) == ["measurements", *CampaignMetrics(0).as_dict()]
+        assert [int(row["measurements"]) for row in rows] == [10, 14, 18, 22, 26]
+        assert api.get("/api/v1/campaigns/nope/metrics", headers=reader).status_code == 404
+
+    monkeypatch.setenv("MATLOOP_MONGODB_URI", mongodb_uri)
+    monkeypatch.setenv("COLUMNS", "1000")
+    shown_cli = CliRunner().invoke(app, ["campaign", "show", agent.name, "--history", "2"])
+    assert shown_cli.exit_code == 0, shown_cli.output
+    table_text = shown_cli.output.split("live metrics")[1]
+    assert "22" in table_text and "26" in table_text and "18" not in table_text
+    assert "(the latest 2 metrics rows; --history N for more)" in shown_cli.output
+    every = CliRunner().invoke(app, ["campaign", "show", agent.name, "--history", "5"])
+    assert "for more" not in every.output
+    as_json = CliRunner().invoke(app, ["campaign", "show", agent.name, "--json"])
+    assert json.loads(as_json.output)["metrics_history"] == history
 
 
 def test_on_an_open_space_the_hypervolume_reference_stays_put(
