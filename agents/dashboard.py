@@ -51,7 +51,7 @@ import plotly.graph_objects as go
 import plotly.io as pio
 import torch
 from botorch.models import SingleTaskGP
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from linear_operator.utils.warnings import NumericalWarning
@@ -939,6 +939,9 @@ def figure_div(fig: go.Figure, dom_id: str) -> str:
 
 # -- HTML -----------------------------------------------------------------------------------
 LITERATURE_ROWS = 25
+#: Campaigns on a page of the index: each row reads its campaign's trials and results
+#: (0.15 s for a campaign of 1,000 trials on the embedded server).
+INDEX_ROWS = 25
 
 
 def drawn_at() -> datetime:
@@ -1125,6 +1128,18 @@ def _best_value(status: CampaignStatus) -> float | None:
     if status.best is None:
         return None
     return status.best.measurement.values[status.campaign.objectives[0].name]
+
+
+def _page_links(number: int, pages: int) -> str:
+    """Links to the index's pages before and after page ``number`` (none for one page)."""
+    if pages == 1:
+        return ""
+    links = [
+        f'<a href="/dashboard?page={n}">{label}</a>'
+        for n, label in ((number - 1, "← earlier"), (number + 1, "later →"))
+        if 1 <= n <= pages
+    ]
+    return f'<p class="muted">page {number} of {pages} · {" · ".join(links)}</p>'
 
 
 def campaign_row(status: CampaignStatus) -> str:
@@ -1530,11 +1545,19 @@ class Dashboard:
         return response
 
     @access("read")
-    def index(self, principal: Viewer) -> Response:
-        """Every campaign with its counts, best value, EF and AF."""
+    def index(self, principal: Viewer, page_number: str = Query("1", alias="page")) -> Response:
+        """The campaigns, oldest first, :data:`INDEX_ROWS` to a page: counts, best, EF, AF."""
         store = self.service.store
         names = None if principal.reads(None) else principal.campaigns  # an instrument's own
-        statuses = [self.service.agent(c.name).status() for c in store.campaigns(names=names)]
+        total = store.campaign_count(names=names)
+        pages = max(math.ceil(total / INDEX_ROWS), 1)
+        if not page_number.isdigit() or not 1 <= int(page_number) <= pages:
+            raise DashboardError(
+                404, "Not found", f"There is no page {page_number!r}: pages 1 to {pages}."
+            )
+        first = (int(page_number) - 1) * INDEX_ROWS
+        listed = store.campaigns(first, INDEX_ROWS, names=names)
+        statuses = [self.service.agent(c.name).status() for c in listed]
         statuses = [replace(s, campaign=as_seen_by(s.campaign, names is None)) for s in statuses]
         if statuses:
             counts = "".join(
@@ -1553,12 +1576,15 @@ class Dashboard:
                 '<p class="muted">No campaigns yet: create one with '
                 "<code>matloop campaign create</code> or <code>POST /api/v1/campaigns</code>.</p>"
             )
-        measured = sum(s.measurements for s in statuses)
+        measured = counted(sum(s.measurements for s in statuses), "measurement")
+        shown = counted(total, "campaign")
+        if pages > 1:  # the measurements of the page's campaigns: counting all reads them all
+            shown = f"campaigns {first + 1} to {first + len(statuses)} of {total}"
+            measured += " in these"
         body = (
-            f'<h1>Campaigns</h1><p class="subtitle">{counted(len(statuses), "campaign")} · '
-            f"{counted(measured, 'measurement')} · EF and AF against random sampling on pools "
-            "with known values</p>"
-            f"{card(listing)}"
+            f'<h1>Campaigns</h1><p class="subtitle">{shown} · {measured} · EF and AF against '
+            "random sampling on pools with known values</p>"
+            f"{card(listing + _page_links(int(page_number), pages))}"
         )
         return page("Campaigns", body, principal)
 

@@ -285,6 +285,34 @@ def test_the_campaign_list_fits_a_laptop_and_counts_read_as_written(
     assert "1 round after the design" in page and "1 rounds" not in page
 
 
+def test_many_campaigns_are_listed_a_page_at_a_time(
+    client: TestClient,
+    store: CampaignStore,
+    photo_pce10_dataset: PoolDataset,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(dashboard, "INDEX_ROWS", 2)
+    settings = CampaignSettings("random", initial=2, batch_size=2, seed=0)
+    for name in ("opv-b", "opv-c"):  # after photo-pce10, the oldest
+        _measure(CampaignAgent.from_dataset(store, name, photo_pce10_dataset, settings), 0)
+    _sign_in(client)
+    first = client.get("/dashboard").text
+    assert "campaigns 1 to 2 of 3 · 2 measurements in these ·" in first
+    assert "photo-pce10</a>" in first and "opv-b</a>" in first and "opv-c</a>" not in first
+    assert 'page 1 of 2 · <a href="/dashboard?page=2">later →</a>' in first
+    second = client.get("/dashboard", params={"page": 2}).text
+    assert "campaigns 3 to 3 of 3 · 2 measurements in these ·" in second
+    assert "opv-c</a>" in second and "opv-b</a>" not in second
+    assert 'page 2 of 2 · <a href="/dashboard?page=1">← earlier</a>' in second
+    for page in ("3", "0", "two"):
+        missing = client.get("/dashboard", params={"page": page})
+        assert missing.status_code == 404
+        assert html.escape(f"There is no page '{page}': pages 1 to 2.") in missing.text
+    monkeypatch.setattr(dashboard, "INDEX_ROWS", 3)
+    whole = client.get("/dashboard").text
+    assert "3 campaigns · 4 measurements ·" in whole and "page 1 of" not in whole
+
+
 def test_campaign_page_draws_every_figure_from_the_campaign(
     client: TestClient, photo_pce10_campaign: CampaignAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
