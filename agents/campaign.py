@@ -1073,9 +1073,10 @@ class CampaignAgent:
             named = key_trial(result.idempotency_key)
             if named not in (None, result.trial_id) and named in trials:
                 found[i] = (
-                    f"results[{i}].idempotency_key: {result.idempotency_key!r} is the default "
-                    f"key of trial {named}'s result (SOURCE:TRIAL_ID), which it would block: "
-                    "name this trial in it, or give a key of another form"
+                    f"results[{i}].idempotency_key: {result.idempotency_key!r} is of the "
+                    f"default form that names trial {named} (SOURCE:TRIAL_ID, and :OUTCOMES "
+                    f"for a part), kept for that trial's own results, not trial "
+                    f"{result.trial_id}'s: name this trial in it, or give a key of another form"
                 )
                 continue
             if not result.partial and trials[result.trial_id].parts:

@@ -588,9 +588,9 @@ class Measurement:
                 )
             if target is None or not _is_number(value):
                 continue  # nothing to convert to, or check() refuses the value
-            try:
-                check_physical(float(value), str(unit))
+            try:  # a unit of another quantity first: its value's sign is beside the point
                 values[name] = convert(float(value), str(unit), target)
+                check_physical(float(value), str(unit))
             except ValueError as error:
                 field = f"units.{name}" if name in self.units else f"values.{name}"
                 raise ValueError(f"trial {self.trial_id}: {field}: {error}") from None
@@ -616,12 +616,15 @@ class Measurement:
         unknown = sorted(set(self.values) - names)
         if unknown:  # first: a misspelt name ("Tc" for "tc") is also a missing one
             raise ValueError(
-                f"trial {self.trial_id}: unknown {kind}(s) {few(unknown)}; the campaign's are "
-                f"{[o.name for o in objectives]}"
+                f"trial {self.trial_id}: values: unknown {kind}(s) {few(unknown)}; the "
+                f"campaign's are {[o.name for o in objectives]}"
             )
         missing = sorted(names - set(self.values))
         if missing and not self.partial:
-            raise ValueError(f"trial {self.trial_id}: missing {kind} value(s) {missing}")
+            raise ValueError(
+                f"trial {self.trial_id}: values: missing {kind} value(s) {missing} (a result "
+                f"gives every {kind}; a partial one gives some)"
+            )
         if not self.values:
             raise ValueError(f"trial {self.trial_id}: values: a partial result gives at least one")
         for name in self.units.keys() - self.values.keys():  # would label another part's value

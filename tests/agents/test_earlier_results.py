@@ -84,7 +84,7 @@ def test_earlier_results_are_the_first_batch_and_count_as_experiments_done(
         ({4: {"y": 1.0}}, r"results: candidate 4 \(S04\): .*gap"),
         (
             {4: {"y": 1.0, "gap": 1.2, "Tc": 3.0}},
-            r"candidate 4 \(S04\): unknown outcome\(s\) \['Tc'\]",
+            r"candidate 4 \(S04\): values: unknown outcome\(s\) \['Tc'\]",
         ),
     ],
 )

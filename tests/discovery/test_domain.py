@@ -179,12 +179,16 @@ def test_measurement_needs_an_idempotency_key() -> None:
 
 
 def test_measurement_names_missing_objectives() -> None:
-    with pytest.raises(ValueError, match=r"trial t1: missing objective value\(s\) \['cost'\]"):
+    with pytest.raises(
+        ValueError, match=r"trial t1: values: missing objective value\(s\) \['cost'\]"
+    ):
         Measurement("t1", {"yield": 1.0}, idempotency_key="k").check(OBJECTIVES)
 
 
 def test_a_misspelt_objective_is_named_with_the_campaigns_own() -> None:
-    with pytest.raises(ValueError, match=r"unknown objective\(s\) \['Cost'\]; the campaign's are"):
+    with pytest.raises(
+        ValueError, match=r"values: unknown objective\(s\) \['Cost'\]; the campaign's"
+    ):
         Measurement("t1", {"yield": 1.0, "Cost": 1.0}, idempotency_key="k").check(OBJECTIVES)
 
 
@@ -285,6 +289,10 @@ def test_a_temperature_below_absolute_zero_is_refused(
     result = Measurement("t1", {"tc": -500.0}, "k", units=units)
     with pytest.raises(ValueError, match=message):
         result.in_units_of(outcomes)
+    # a unit of another quantity is named as such, not as a temperature below zero
+    wrong = Measurement("t1", {"tc": 9.0, "gap": -300.0, "cost": 3.0}, "k", units={"gap": "degC"})
+    with pytest.raises(ValueError, match=r"units\.gap: 'degC' cannot be converted to 'eV'"):
+        wrong.in_units_of(TC_OUTCOMES)
     above = Measurement("t1", {"tc": -40.0}, "k", units={"tc": "degC"}).in_units_of(TC_OUTCOMES)
     assert above.values == {"tc": pytest.approx(233.15)}
     # kelvin and delta units may be differences (a Tc shift): negative is allowed
