@@ -22,7 +22,7 @@ import operator
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from typing import Any
 
@@ -1713,10 +1713,11 @@ def _typed(name: str, node: Any, resource: str, kind: str | None = None) -> Any:
             raise FilterError(
                 f"filter: {name} has no order: {_ORDERINGS[ordering]} does not apply; use = or !="
             )
-        return {
+        typed = {
             op: v if op in _NOT_VALUES else _typed(name, v, resource, kind)
             for op, v in node.items()
         }
+        return _to_stored_milliseconds(typed) if kind == "time" else typed
     if isinstance(node, list):
         return [_typed(name, item, resource, kind) for item in node]
     if node is None:  # IS KNOWN / IS UNKNOWN
@@ -1909,6 +1910,25 @@ def _paper_operand(name: str, value: str) -> str:
 _PAPER_HASH = re.compile(r"sha256:[0-9a-f]{8,64}")
 #: A start of a file's hash copied without its ``sha256:`` (the papers table's 12 digits).
 HASH_DIGITS = re.compile(r"[0-9a-f]{8,63}")
+
+
+def _to_stored_milliseconds(node: dict[str, Any]) -> dict[str, Any]:
+    """Time comparisons that hold as written on times stored to the millisecond.
+
+    BSON keeps whole milliseconds and drops the rest of a time sent to it, so a filter
+    time ``t`` between two milliseconds (``m < t < m + 1 ms``) would be compared as ``m``:
+    ``< t`` and ``>= t`` compare with ``m + 1 ms`` instead, ``= t`` holds for no stored
+    time and ``!= t`` for every one (``> t`` and ``<= t`` hold as ``m`` answers them).
+    """
+    compared = {}
+    for op, value in node.items():
+        below = value.microsecond % 1000 if isinstance(value, datetime) else 0
+        if below and op in ("$lt", "$gte"):
+            value += timedelta(microseconds=1000 - below)
+        elif below and op in ("$eq", "$ne"):
+            op, value = ("$in" if op == "$eq" else "$nin"), []
+        compared[op] = value
+    return compared
 
 
 def _time(name: str, value: Any) -> datetime:

@@ -147,6 +147,26 @@ def test_results_and_trials_are_filtered_by_when_they_came(
         assert "is not a time; write an ISO 8601 date or time" in response.json()["detail"]
 
 
+def test_a_time_finer_than_a_millisecond_compares_as_written(
+    api: TestClient, reader: dict[str, str], cells: list[Trial]
+) -> None:
+    """Times are stored to the millisecond; a filter's finer time is not cut down to one."""
+    for i, trial in enumerate(cells):  # result i came at 12:00:00.00i
+        received = datetime(2026, 12, 1, 12, 0, 0, 1000 * i)
+        MeasurementDocument.objects(trial=trial.id).update(set__received_at=received)
+    between = '"2026-12-01T12:00:00.0015Z"'  # between the second result and the third
+    assert _keys(api, reader, filter=f"received_at < {between}") == [0, 1]
+    assert _keys(api, reader, filter=f"received_at <= {between}") == [0, 1]
+    assert _keys(api, reader, filter=f"received_at >= {between}") == [2, 3, 4]
+    assert _keys(api, reader, filter=f"received_at > {between}") == [2, 3, 4]
+    assert _keys(api, reader, filter=f"NOT received_at < {between}") == [2, 3, 4]
+    assert _keys(api, reader, filter=f"received_at = {between}") == []
+    assert _keys(api, reader, filter=f"received_at != {between}") == [0, 1, 2, 3, 4]
+    exact = '"2026-12-01T12:00:00.001Z"'
+    assert _keys(api, reader, filter=f"received_at = {exact}") == [1]
+    assert _keys(api, reader, filter=f"received_at != {exact}") == [0, 2, 3, 4]
+
+
 def test_the_best_results_come_first_and_ties_in_the_order_received(
     api: TestClient, reader: dict[str, str]
 ) -> None:
