@@ -1539,7 +1539,7 @@ class Service:
         offset: Offset = 0,
         fmt: Format = "json",
         latest_first: Annotated[
-            bool, Query(description="The latest rows first (default: the first first).")
+            bool, Query(description="The latest rows first (default: the earliest first).")
         ] = False,
     ) -> Response:
         """The live metrics recorded after each stored batch, one row per count of results.

@@ -940,7 +940,7 @@ def figure_div(fig: go.Figure, dom_id: str) -> str:
 # -- HTML -----------------------------------------------------------------------------------
 LITERATURE_ROWS = 25
 #: Campaigns on a page of the index: each row reads its campaign's trials and results
-#: (0.15 s for a campaign of 1,000 trials on the embedded server).
+#: (about 0.2 s for a campaign of 1,000 trials on the embedded server).
 INDEX_ROWS = 25
 
 

@@ -452,6 +452,11 @@ def remembered(request: dict[str, str]) -> dict[str, Any]:
     return {"$each": [request], "$slice": -REMEMBERED_REQUESTS}
 
 
+def _metrics_row(stored: dict[str, Any]) -> dict[str, Any]:
+    """A stored metrics row as read: ``{"measurements": n, **values}``."""
+    return {"measurements": stored["measurements"], **stored["values"]}
+
+
 def _campaign_of(document: CampaignDocument) -> Campaign:
     """Document -> domain campaign, with the recipe of a pool matloop generated.
 
@@ -1875,7 +1880,3 @@ __all__ = [
     "TrialStateError",
     "parse_id",
 ]
-
-
-def _metrics_row(stored: dict[str, Any]) -> dict[str, Any]:
-    return {"measurements": stored["measurements"], **stored["values"]}
