@@ -872,19 +872,36 @@ def calibration_figure(surrogate: Surrogate, gap: str = "") -> go.Figure:
     return fig
 
 
+#: The most points a cumulative count over time is drawn with: a literature of 100,000
+#: records would otherwise put 100,000 times in the page (megabytes of JSON).
+LINE_POINTS = 2000
+#: The bins of the records' value histogram, counted here, not in the browser.
+VALUE_BINS = 40
+
+
+def cumulative_steps(times: list[datetime]) -> tuple[list[datetime], list[int]]:
+    """A cumulative count's steps: at every sorted time, or at :data:`LINE_POINTS` of them.
+
+    The thinned steps are spread evenly over the count and end at the last time; each
+    drawn point's count is exact.
+    """
+    if len(times) <= LINE_POINTS:
+        return times, list(range(1, len(times) + 1))
+    picks = np.unique(np.linspace(0, len(times) - 1, LINE_POINTS).round().astype(int))
+    return [times[i] for i in picks], [int(i) + 1 for i in picks]
+
+
 def literature_timeline_figure(timeline: dict[str, list[Any]]) -> go.Figure:
     """Cumulative papers ingested and distinct records first read, against time."""
     papers = timeline["papers"]
     records = [r[0] for r in timeline["records"]]
     fig = go.Figure()
-    fig.add_scatter(
-        x=papers, y=list(range(1, len(papers) + 1)), name="papers", mode="lines",
-        line={"shape": "hv", "color": "#6b7280"},
-    )  # fmt: skip
-    fig.add_scatter(
-        x=records, y=list(range(1, len(records) + 1)), name="distinct records", mode="lines",
-        line={"shape": "hv", "color": "#2563eb", "width": 2.5},
-    )  # fmt: skip
+    for name, times, line in (
+        ("papers", papers, {"shape": "hv", "color": "#6b7280"}),
+        ("distinct records", records, {"shape": "hv", "color": "#2563eb", "width": 2.5}),
+    ):
+        x, y = cumulative_steps(times)
+        fig.add_scatter(x=x, y=y, name=name, mode="lines", line=line)
     subtitle = f"{len(papers)} papers · {len(records)} records (repeats merged)"
     fig.update_layout(
         **_layout("Literature records over time", subtitle, "ingested (UTC)", "count")
@@ -899,17 +916,21 @@ def record_values_figure(timeline: dict[str, list[Any]]) -> go.Figure:
     pile up at round numbers.
     """
     bounds = UPPER_BOUNDS | LOWER_BOUNDS
+    points = [
+        (v, c) for _, prop, v, c, q in timeline["records"] if prop == "tc" and q not in bounds
+    ]
+    # counted into shared bins here: the page carries 40 counts, not every value read
+    edges = np.histogram_bin_edges([v for v, _ in points] or [0.0], VALUE_BINS)
     fig = go.Figure()
     for name, keep, color in (
         ("confidence ≥ 0.5", lambda c: c >= 0.5, "#2563eb"),
         ("confidence < 0.5", lambda c: c < 0.5, "#9ca3af"),
     ):
-        values = [
-            v
-            for _, prop, v, c, qualifier in timeline["records"]
-            if prop == "tc" and keep(c) and qualifier not in bounds
-        ]
-        fig.add_histogram(x=values, name=name, marker={"color": color}, nbinsx=40)
+        counts, _ = np.histogram([v for v, c in points if keep(c)], edges)
+        fig.add_bar(
+            x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), name=name,
+            marker={"color": color},
+        )  # fmt: skip
     subtitle = "values read from papers (bounds, such as 'up to 40 K', left out)"
     fig.update_layout(
         **_layout("Tc of the records", subtitle, "Tc (K)", "records"),

@@ -9,7 +9,7 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -578,6 +578,21 @@ def test_literature_page_plots_records_over_time_and_lists_the_most_read(
     assert len(store.timeline()["records"]) == 1  # and out of the plots over time
 
 
+def test_a_large_literature_is_drawn_with_bounded_points_and_exact_counts() -> None:
+    start = datetime(2026, 1, 1)
+    times = [start + timedelta(seconds=i) for i in range(100_000)]
+    records = [(t, "tc", 10.0 + i % 90, 0.9 if i % 3 else 0.2, "") for i, t in enumerate(times)]
+    timeline = {"papers": times[:500], "records": records}
+    papers, lines = dashboard.literature_timeline_figure(timeline).data
+    assert list(papers.y) == list(range(1, 501))  # few enough: every step
+    assert len(lines.x) == dashboard.LINE_POINTS
+    assert (lines.x[0], lines.y[0], lines.x[-1], lines.y[-1]) == (times[0], 1, times[-1], 100_000)
+    assert all(lines.x[i] == times[n - 1] for i, n in enumerate(lines.y))  # exact counts
+    values = dashboard.record_values_figure(timeline).data
+    assert [sum(bars.y) for bars in values] == [66_666, 33_334]  # every record, counted
+    assert all(len(bars.y) == dashboard.VALUE_BINS for bars in values)
+
+
 def test_a_literature_records_conditions_are_shown_beside_its_value() -> None:
     assert dashboard._conditions({"pressure_gpa": 8.9, "field_t": 1.0}) == (
         "field_t=1, pressure_gpa=8.9"
@@ -606,7 +621,10 @@ def test_a_bound_is_shown_as_stated_and_left_out_of_the_tc_histogram() -> None:
     read = [(39.0, 0.9, ""), (40.0, 0.9, "<="), (45.0, 0.2, ">")]  # value, confidence, qualifier
     records = [(now, "tc", *reading) for reading in read]
     figure = dashboard.record_values_figure({"papers": [now], "records": records})
-    assert [list(trace.x) for trace in figure.data] == [[39.0], []]
+    assert [sum(trace.y) for trace in figure.data] == [1, 0]  # 39 K, confident; bounds out
+    (bar,) = [i for i, n in enumerate(figure.data[0].y) if n]
+    low = figure.data[0].x[bar] - figure.data[0].width[bar] / 2
+    assert low <= 39.0 <= low + figure.data[0].width[bar]
     assert dashboard._qualified({"value": 40.0, "qualifier": "<="}) == "<= 40"
     assert dashboard._qualified({"value": 39.0, "qualifier": "="}) == "39"
 
