@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from copy import deepcopy
 from dataclasses import replace
+from datetime import timedelta
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
@@ -1132,10 +1133,12 @@ def campaign_extend(
     """Extend the leases on trials taken by hand (`campaign claim`), from now.
 
     A measurement that takes longer than its lease keeps its trials this way: past the
-    lease they go back to the queue, and an instrument may be handed them.
+    lease they go back to the queue, and an instrument may be handed them. A lease that
+    already runs past ``--hours`` from now is left as it is: extending never shortens.
     """
     from agents import CampaignAgent
     from db.campaigns import parse_id
+    from db.documents import utcnow
     from discovery.domain import TrialStatus
 
     with errors({"trial_id": "--trial"}):
@@ -1150,11 +1153,21 @@ def campaign_extend(
                 f"--as {who!r}: no trial of campaign {name!r} is leased to it (claim some "
                 "with `campaign claim --as`)"
             )
-        extended = [agent.heartbeat(str(t.id), who, hours * 3600) for t in held]
-    until = max(t.lease_expires_at for t in extended if t.lease_expires_at is not None)
-    console.print(
-        f"extended {len(extended)} lease(s) held by {escape(who)} until {until:%Y-%m-%d %H:%M} UTC"
-    )
+        wanted_until = utcnow() + timedelta(hours=hours)
+        later = [t for t in held if t.lease_expires_at and t.lease_expires_at >= wanted_until]
+        extended = [agent.heartbeat(str(t.id), who, hours * 3600) for t in held if t not in later]
+    if extended:
+        until = max(t.lease_expires_at for t in extended if t.lease_expires_at is not None)
+        console.print(
+            f"extended {len(extended)} lease(s) held by {escape(who)} until "
+            f"{until:%Y-%m-%d %H:%M} UTC"
+        )
+    if later:
+        last = max(t.lease_expires_at for t in later if t.lease_expires_at is not None)
+        console.print(
+            f"left {len(later)} lease(s) as they were: they already run past {hours:g} h from "
+            f"now (the last until {last:%Y-%m-%d %H:%M} UTC); extending never shortens one"
+        )
 
 
 @campaign_app.command("handoff")

@@ -1435,6 +1435,14 @@ def test_leases_taken_by_hand_are_extended_by_their_holder(cli: CliRunner, tmp_p
     upper = bobs[0]["trial_id"].upper()  # an id as some tools print it
     one = _ok(cli, "campaign", "extend", "c", "--as", "bob", "--trial", upper)
     assert "extended 1 lease(s) held by bob" in one
+    # as the README's example goes: claimed for 48 hours, extended by 24 (never shortened)
+    kept = " ".join(_ok(cli, "campaign", "extend", "c", "--as", "alice", "--hours", "24").split())
+    assert "extended" not in kept
+    assert "left 2 lease(s) as they were: they already run past 24 h from now" in kept
+    assert "extending never shortens one" in kept
+    assert {t.id: t.lease_expires_at for t in CampaignStore().trials("c")} == leases | {
+        bobs[0]["trial_id"]: CampaignStore().trial("c", bobs[0]["trial_id"]).lease_expires_at
+    }
     for args, why in (
         (["--as", "carol"], "--as 'carol': no trial of campaign 'c' is leased to it"),
         (["--as", "bob", "--trial", mine[0]["trial_id"]], "leased to 'alice'; 'bob' holds no"),
