@@ -20,16 +20,20 @@ from agents.campaign import CampaignAgent, CampaignStatus, campaign_planner, wit
 from agents.oracles import LookupOracle, Oracle
 from db import CampaignNotFoundError, CampaignStore
 from discovery.datasets import PoolDataset
-from discovery.domain import Campaign, CampaignSettings
+from discovery.domain import Campaign, CampaignSettings, Trial
 
 
 @dataclass(frozen=True)
 class RoundReport:
-    """One completed batch: its round (0 in the initial design), results stored, best so far."""
+    """One completed batch: its round (0 in the initial design), results stored, best so far.
+
+    ``queued``: the trials proposed before this run (waiting in the queue), measured first.
+    """
 
     round: int
     stored: int
     best: float | None
+    queued: bool = False
 
 
 def run(
@@ -52,23 +56,23 @@ def run(
     """
     if rounds < 0:
         raise ValueError(f"rounds must be >= 0, got {rounds}")
-    left = agent.unclaimed()
-    if left:  # handed out before a crash: measure them first
-        agent.observe(oracle.evaluate(left))
-    status = agent.status()
+
+    def measure(trials: list[Trial], queued: bool = False) -> CampaignStatus:
+        report = agent.observe(oracle.evaluate(trials))
+        status = agent.status()
+        if on_round is not None:
+            objective = agent.campaign.objectives[0].name
+            best = status.best.measurement.values[objective] if status.best else None
+            on_round(RoundReport(status.rounds, report.stored, best, queued))
+        return status
+
+    left = agent.unclaimed()  # proposed before (the queue, or before a crash): measured first
+    status = measure(left, queued=True) if left else agent.status()
     while status.initial_left or status.rounds < rounds:
         trials = agent.propose(rounds=rounds)  # checked again as it is stored
         if not trials:  # pool or budget spent, or another runner reached the rounds
             return agent.status()
-        report = agent.observe(oracle.evaluate(trials))
-        status = agent.status()
-        if on_round is not None:
-            best = (
-                status.best.measurement.values[agent.campaign.objectives[0].name]
-                if status.best
-                else None
-            )
-            on_round(RoundReport(status.rounds, report.stored, best))
+        status = measure(trials)
     return status
 
 

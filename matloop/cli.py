@@ -2013,7 +2013,12 @@ def campaign_run(
             def advance(report: Any) -> None:
                 best = "-" if report.best is None else f"{report.best:.6g}"
                 progress.update(task, completed=min(report.round, rounds), best=best)
-                if not sys.stdout.isatty():
+                if report.queued:  # said on a terminal too: they were someone's to measure
+                    console.print(
+                        f"measured {_count(report.stored, 'trial')} proposed before this run "
+                        f"(the queue) first, by looking them up; best {best}"
+                    )
+                elif not sys.stdout.isatty():
                     console.print(
                         f"round {report.round}/{rounds}: stored {report.stored}, best {best}"
                     )

@@ -419,7 +419,11 @@ def test_run_then_show_reports_ef_and_af(cli: CliRunner) -> None:
         "--batch",
         "3",
     )
-    _ok(cli, "campaign", "run", "opv", "--rounds", "2")
+    _ok(cli, "campaign", "propose", "opv", "-n", "2")  # the lab asked for work: queued
+    ran = " ".join(_ok(cli, "campaign", "run", "opv", "--rounds", "2").split())
+    # looked up first, and said so: a lab may be measuring them
+    assert "measured 2 trials proposed before this run (the queue) first" in ran
+    assert "round 0/2: stored 4" in ran and "round 2/2: stored 3" in ran  # 2 + 4 = 6, then 3s
     shown = json.loads(_ok(cli, "campaign", "show", "opv", "--json"))
     assert shown["measurements"] == 12
     assert shown["rounds"] == 2
