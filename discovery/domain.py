@@ -623,7 +623,7 @@ class Measurement:
         if missing and not self.partial:
             raise ValueError(
                 f"trial {self.trial_id}: values: missing {kind} value(s) {missing} (a result "
-                f"gives every {kind}; a partial one gives some)"
+                f"gives every {kind}; one sent as partial, with more to come, may give some)"
             )
         if not self.values:
             raise ValueError(f"trial {self.trial_id}: values: a partial result gives at least one")
