@@ -339,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.poll_seconds > 0:  # a zero wait would ask the server without a pause
         parser.error(f"--poll-seconds: must be more than 0, got {args.poll_seconds}")
 
+    if not (args.data / "config.json").is_file() or not (args.data / "data.csv").is_file():
+        parser.error(f"--data: {args.data} is no Olympus data set (config.json and data.csv)")
     table = LookupTable(args.data)
     instrument = Instrument(args.url, args.token, args.campaign, args.name)
     totals = {"stored": 0, "duplicates": 0}

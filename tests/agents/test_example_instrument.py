@@ -180,3 +180,14 @@ def test_a_lapsed_lease_nobody_took_still_gets_its_result(
     stored = _stored(agent)
     assert len(stored) == 4 and stored[lapsed.id or ""] == ["sim-4"]
     assert out.strip().splitlines()[-1] == '{"stored": 4, "duplicates": 0}'
+
+
+def test_a_data_folder_that_is_no_olympus_set_is_an_error_naming_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["--url", "http://127.0.0.1:9", "--token", "t", "--campaign", "c"]
+    with pytest.raises(SystemExit) as stopped:
+        _example().main([*argv, "--data", str(tmp_path / "nope")])
+    assert stopped.value.code == 2
+    said = capsys.readouterr().err
+    assert f"--data: {tmp_path / 'nope'} is no Olympus data set (config.json and data.csv)" in said
