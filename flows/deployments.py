@@ -27,7 +27,8 @@ cadence: an hourly schedule fires on the hour whenever it was (re)started. When 
 starts and no run of ``run-campaign`` was due since the schedule's last time (the last
 interval, or a cron's last run time) because nothing served it, :func:`catch_up` starts
 one at once; so does a new interval schedule, while a new cron schedule waits for its
-first time. Not when the next run is due within :data:`CATCH_UP_GRACE`: that one does it.
+first time. Not when the next run is due within :data:`CATCH_UP_GRACE`: that one does it,
+or, when Prefect gives that slot no run, one :func:`watch_next_slot` starts after it.
 
 Before anything is applied, serving checks all it was given (the schedule:
 :func:`schedule`), refuses a working directory that would shadow matloop's packages in
@@ -54,6 +55,7 @@ import datetime
 import hashlib
 import math
 import re
+import threading
 import zoneinfo
 from collections.abc import Coroutine, Sequence
 from pathlib import Path
@@ -109,6 +111,10 @@ CATCH_UP_GRACE = datetime.timedelta(seconds=60)
 """No catch-up run when the schedule's next run is this close: that run does the work,
 where a catch-up still running then would have it cancelled ("Deployment concurrency
 limit reached")."""
+
+SLOT_WATCH = datetime.timedelta(seconds=30)
+"""How long after a slot within :data:`CATCH_UP_GRACE` of serving's start its run may take
+to appear before serving starts one itself (:func:`watch_next_slot`)."""
 
 WATCH_SETTLE_SECONDS = 60.0
 """Default of ``ingest-literature/<watch>``'s ``settle``: a watched folder's file
@@ -485,6 +491,7 @@ def serve_campaign(
             name,
             finished,
         )
+    watched = None
     if oracle and not closed and not paused:
         since, upcoming = schedule_window(cron, interval, timezone)
         if upcoming - datetime.datetime.now(datetime.UTC) > CATCH_UP_GRACE:
@@ -496,7 +503,9 @@ def serve_campaign(
                     f"{since:%Y-%m-%d %H:%M:%S} UTC",
                     started,
                 )
-    _serve(deployments)
+        else:
+            watched = upcoming
+    _serve(deployments, watched)
 
 
 def deployment_names(campaign: str, oracle: bool = True) -> list[str]:
@@ -512,16 +521,60 @@ def _check_serving(deployments: Sequence[RunnerDeployment], take_over: bool) -> 
         check_not_served(f"{d.flow_name}/{d.name}" for d in deployments)
 
 
-def _serve(deployments: list[RunnerDeployment]) -> None:
+def _serve(deployments: list[RunnerDeployment], slot: datetime.datetime | None = None) -> None:
     """Prefect's ``serve``, then mark the runs it leaves in flight (it exits without).
 
     ``SIGTERM`` stops it as Ctrl-C does (:func:`flows.serving.sigterm_as_ctrl_c`).
+    ``slot``: the first deployment's next run time, when it is so near that serving
+    relies on it (:data:`CATCH_UP_GRACE`): watched (:func:`watch_next_slot`).
     """
+    watch = None if slot is None else watch_next_slot(deployments[0], slot)
     try:
         with sigterm_as_ctrl_c(lambda: settle_on_exit(deployments)):
             serve(*deployments)
     finally:  # Ctrl-C and SIGTERM return
+        if watch is not None:
+            watch.cancel()
         settle_on_exit(deployments)
+
+
+def watch_next_slot(deployment: RunnerDeployment, slot: datetime.datetime) -> threading.Timer:
+    """Start a run of ``deployment`` :data:`SLOT_WATCH` after ``slot`` if the slot brings none.
+
+    Serving that starts within :data:`CATCH_UP_GRACE` of a slot leaves the work to that
+    slot's run, but Prefect may never make it: a deployment applied again seconds before
+    one of its times (a serve restarted, a schedule its run had paused served again) was
+    seen to get no run for that time, and the work waited a whole interval. So unless a
+    run of it was due since serving began (scheduled, started by hand or caught up, and
+    not given up: :func:`did_or_will_run`), one is started, late rather than lost.
+
+    Returns:
+        The started timer (a daemon thread): cancel it when serving stops.
+    """
+    began = datetime.datetime.now(datetime.UTC)
+    name = f"{deployment.flow_name}/{deployment.name}"
+
+    def check() -> None:
+        try:
+            with get_client(sync_client=True) as client:
+                deployment_id = client.read_deployment_by_name(name).id
+            started = _start_unless_due(deployment_id, deployment.tags, began)
+        except Exception:  # a watch must not take serving down
+            logger.exception("could not check that %s ran at %s", name, f"{slot:%H:%M:%S} UTC")
+            return
+        if started is not None:
+            logger.warning(
+                "%s got no run for %s (applied moments before it): started one now (%s)",
+                name,
+                f"{slot:%Y-%m-%d %H:%M:%S} UTC",
+                started,
+            )
+
+    wait = slot - began + SLOT_WATCH
+    timer = threading.Timer(max(wait.total_seconds(), 0.0), check)
+    timer.daemon = True
+    timer.start()
+    return timer
 
 
 def schedule_window(
@@ -592,6 +645,13 @@ def catch_up(
 
     """
     deployment_id = _applied(deployment.apply())
+    return _start_unless_due(deployment_id, deployment.tags, since, missed_only)
+
+
+def _start_unless_due(
+    deployment_id: UUID, tags: list[str], since: datetime.datetime, missed_only: bool = False
+) -> UUID | None:
+    """:func:`catch_up` on a deployment applied already (its id): the run started, or None."""
     now = datetime.datetime.now(datetime.UTC)
     with get_client(sync_client=True) as client:
         recent = client.read_flow_runs(
@@ -609,9 +669,7 @@ def catch_up(
             created = client.read_deployment(deployment_id).created
             if created is None or created >= since:
                 return None
-        run = client.create_flow_run_from_deployment(
-            deployment_id, tags=[*deployment.tags, CATCH_UP_TAG]
-        )
+        run = client.create_flow_run_from_deployment(deployment_id, tags=[*tags, CATCH_UP_TAG])
     return run.id
 
 
@@ -952,7 +1010,9 @@ def serve_literature(
     deployments = [deployment]
     _check_serving(deployments, take_over)
     settle_stopped_runs(deployments)
-    _serve(deployments)
+    _, upcoming = schedule_window(cron, interval, timezone)
+    near = upcoming - datetime.datetime.now(datetime.UTC) <= CATCH_UP_GRACE
+    _serve(deployments, upcoming if near else None)
 
 
 __all__ = [

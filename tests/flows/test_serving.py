@@ -60,6 +60,7 @@ from flows.deployments import (
     schedules_added_by_hand,
     serve_campaign,
     set_schedule_active,
+    watch_next_slot,
 )
 from flows.serving import (
     PACKAGE_ROOT,
@@ -298,6 +299,57 @@ def test_serve_campaign_ends_stopped_runs_before_catching_up_and_on_its_way_out(
         assert any(r.deployment_id == deployment and CATCH_UP_TAG in r.tags for r in runs)
         left = _state(client, seen["in flight"])
         assert left.type == StateType.CRASHED and left.message == STOPPING
+
+
+def _runs_of(client: SyncPrefectClient, deployment: uuid.UUID) -> list[FlowRun]:
+    return [r for r in client.read_flow_runs(limit=200) if r.deployment_id == deployment]
+
+
+def test_a_slot_served_moments_before_it_that_brings_no_run_gets_one_late(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("flows.deployments.SLOT_WATCH", datetime.timedelta(seconds=0.5))
+    _, (deployment, *_), (deployment_id, *_) = _deployed()
+    now = datetime.datetime.now(datetime.UTC)
+    stopped = watch_next_slot(deployment, now + datetime.timedelta(seconds=1))
+    stopped.cancel()  # serving stopped before the slot: nothing is started for it
+    watch_next_slot(deployment, now).join(timeout=30)  # Prefect made no run for the slot
+    stopped.join(timeout=30)
+    with get_client(sync_client=True) as client:
+        (late,) = _runs_of(client, deployment_id)
+        assert CATCH_UP_TAG in late.tags
+
+
+def test_a_slot_that_brings_its_run_gets_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("flows.deployments.SLOT_WATCH", datetime.timedelta(seconds=0.5))
+    _, (deployment, *_), (deployment_id, *_) = _deployed()
+    slot = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=1)
+    watch = watch_next_slot(deployment, slot)
+    with get_client(sync_client=True) as client:  # the scheduler's run for the slot
+        scheduled = client.create_flow_run_from_deployment(
+            deployment_id, state=Scheduled(scheduled_time=slot)
+        )
+        watch.join(timeout=30)
+        assert [r.id for r in _runs_of(client, deployment_id)] == [scheduled.id]
+
+
+def test_serving_within_the_grace_of_a_slot_watches_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    name, _, _ = _deployed()
+    watched: list[datetime.datetime] = []
+    monkeypatch.setattr("flows.deployments.CATCH_UP_GRACE", datetime.timedelta(hours=2))
+    monkeypatch.setattr(
+        "flows.deployments.watch_next_slot",
+        lambda deployment, slot: watched.append(slot) or SimpleNamespace(cancel=lambda: None),
+    )
+
+    def serving(*deployments: RunnerDeployment) -> None:
+        raise SystemExit(0)
+
+    monkeypatch.setattr("flows.deployments.serve", serving)
+    with pytest.raises(SystemExit):
+        serve_campaign(name, 2, interval=3600)
+    (slot,) = watched  # the next full hour: no catch-up now, that slot watched instead
+    assert (slot.minute, slot.second) == (0, 0) and slot > datetime.datetime.now(datetime.UTC)
 
 
 def test_waiting_runs_of_old_settings_are_deleted_and_hand_made_ones_kept(
