@@ -35,6 +35,7 @@ import hashlib
 import html
 import logging
 import math
+import re
 import shlex
 import threading
 import warnings
@@ -1572,7 +1573,7 @@ class Dashboard:
         names = None if principal.reads(None) else principal.campaigns  # an instrument's own
         total = store.campaign_count(names=names)
         pages = max(math.ceil(total / INDEX_ROWS), 1)
-        if not page_number.isdigit() or not 1 <= int(page_number) <= pages:
+        if not re.fullmatch("[0-9]{1,9}", page_number) or not 1 <= int(page_number) <= pages:
             raise DashboardError(
                 404, "Not found", f"There is no page {page_number!r}: pages 1 to {pages}."
             )

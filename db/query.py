@@ -1918,17 +1918,27 @@ def _to_stored_milliseconds(node: dict[str, Any]) -> dict[str, Any]:
     BSON keeps whole milliseconds and drops the rest of a time sent to it, so a filter
     time ``t`` between two milliseconds (``m < t < m + 1 ms``) would be compared as ``m``:
     ``< t`` and ``>= t`` compare with ``m + 1 ms`` instead, ``= t`` holds for no stored
-    time and ``!= t`` for every one (``> t`` and ``<= t`` hold as ``m`` answers them).
+    time and ``!= t`` for every one, so ``t`` leaves ``HAS ANY``'s list (``> t`` and
+    ``<= t`` hold as ``m`` answers them).
     """
-    compared = {}
+    compared: dict[str, Any] = {}
     for op, value in node.items():
-        below = value.microsecond % 1000 if isinstance(value, datetime) else 0
-        if below and op in ("$lt", "$gte"):
-            value += timedelta(microseconds=1000 - below)
-        elif below and op in ("$eq", "$ne"):
+        if isinstance(value, list):  # HAS ANY, NOT ... HAS ANY: only times a stored one can be
+            value = [v for v in value if not _below_milliseconds(v)]
+        elif _below_milliseconds(value) and op in ("$lt", "$gte"):
+            try:
+                value += timedelta(microseconds=1000 - value.microsecond % 1000)
+            except OverflowError:  # past 9999-12-31T23:59:59.999: < holds for all, >= for none
+                op, value = ("$lte" if op == "$lt" else "$gt"), datetime.max
+        elif _below_milliseconds(value) and op in ("$eq", "$ne"):
             op, value = ("$in" if op == "$eq" else "$nin"), []
         compared[op] = value
     return compared
+
+
+def _below_milliseconds(value: Any) -> bool:
+    """Whether ``value`` is a time with a part finer than a millisecond."""
+    return isinstance(value, datetime) and value.microsecond % 1000 != 0
 
 
 def _time(name: str, value: Any) -> datetime:

@@ -50,6 +50,7 @@ process was started for.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import datetime
 import hashlib
@@ -549,13 +550,16 @@ def watch_next_slot(deployment: RunnerDeployment, slot: datetime.datetime) -> th
     not given up: :func:`did_or_will_run`), one is started, late rather than lost.
 
     Returns:
-        The started timer (a daemon thread): cancel it when serving stops.
+        The started timer (a daemon thread): cancel it when serving stops (a check
+        already under way still finishes).
     """
     began = datetime.datetime.now(datetime.UTC)
     name = f"{deployment.flow_name}/{deployment.name}"
 
     def check() -> None:
         try:
+            if schedule_paused(name):  # paused since (by hand, or by a run): no run is owed
+                return
             with get_client(sync_client=True) as client:
                 deployment_id = client.read_deployment_by_name(name).id
             started = _start_unless_due(deployment_id, deployment.tags, began)
@@ -571,7 +575,8 @@ def watch_next_slot(deployment: RunnerDeployment, slot: datetime.datetime) -> th
             )
 
     wait = slot - began + SLOT_WATCH
-    timer = threading.Timer(max(wait.total_seconds(), 0.0), check)
+    context = contextvars.copy_context()  # Prefect's settings, as serving has them
+    timer = threading.Timer(max(wait.total_seconds(), 0.0), context.run, [check])
     timer.daemon = True
     timer.start()
     return timer

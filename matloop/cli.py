@@ -918,7 +918,7 @@ def campaign_show(
         typer.Option(
             "--history",
             min=0,
-            help="Latest metrics rows to show (default 10; with --json 100, as the API). "
+            help="Latest metrics rows to show (default 10; with --json 100). "
             "GET /api/v1/campaigns/NAME/metrics pages through all of them.",
         ),
     ] = None,

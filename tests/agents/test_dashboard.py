@@ -304,10 +304,10 @@ def test_many_campaigns_are_listed_a_page_at_a_time(
     assert "campaigns 3 to 3 of 3 · 2 measurements in these ·" in second
     assert "opv-c</a>" in second and "opv-b</a>" not in second
     assert 'page 2 of 2 · <a href="/dashboard?page=1">← earlier</a>' in second
-    for page in ("3", "0", "two"):
+    for page in ("3", "0", "two", "²", "9" * 5000):  # "²" is a digit to isdigit, not int
         missing = client.get("/dashboard", params={"page": page})
         assert missing.status_code == 404
-        assert html.escape(f"There is no page '{page}': pages 1 to 2.") in missing.text
+        assert html.escape(f"There is no page {page!r}: pages 1 to 2.") in missing.text
     monkeypatch.setattr(dashboard, "INDEX_ROWS", 3)
     whole = client.get("/dashboard").text
     assert "3 campaigns · 4 measurements ·" in whole and "page 1 of" not in whole

@@ -165,6 +165,11 @@ def test_a_time_finer_than_a_millisecond_compares_as_written(
     exact = '"2026-12-01T12:00:00.001Z"'
     assert _keys(api, reader, filter=f"received_at = {exact}") == [1]
     assert _keys(api, reader, filter=f"received_at != {exact}") == [0, 2, 3, 4]
+    assert _keys(api, reader, filter=f"received_at HAS ANY {between},{exact}") == [1]
+    assert _keys(api, reader, filter=f"NOT received_at HAS ANY {between}") == [0, 1, 2, 3, 4]
+    last = '"9999-12-31T23:59:59.9995Z"'  # past the last millisecond there is
+    assert _keys(api, reader, filter=f"received_at < {last}") == [0, 1, 2, 3, 4]
+    assert _keys(api, reader, filter=f"received_at >= {last}") == []
 
 
 def test_the_best_results_come_first_and_ties_in_the_order_received(

@@ -308,7 +308,7 @@ def _runs_of(client: SyncPrefectClient, deployment: uuid.UUID) -> list[FlowRun]:
 def test_a_slot_served_moments_before_it_that_brings_no_run_gets_one_late(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr("flows.deployments.SLOT_WATCH", datetime.timedelta(seconds=0.5))
+    monkeypatch.setattr("flows.deployments.SLOT_WATCH", datetime.timedelta(seconds=1))
     _, (deployment, *_), (deployment_id, *_) = _deployed()
     now = datetime.datetime.now(datetime.UTC)
     stopped = watch_next_slot(deployment, now + datetime.timedelta(seconds=1))
@@ -318,6 +318,12 @@ def test_a_slot_served_moments_before_it_that_brings_no_run_gets_one_late(
     with get_client(sync_client=True) as client:
         (late,) = _runs_of(client, deployment_id)
         assert CATCH_UP_TAG in late.tags
+    paused, (deployment, *_), (deployment_id, *_) = _deployed()
+    watch = watch_next_slot(deployment, datetime.datetime.now(datetime.UTC))
+    set_schedule_active(f"run-campaign/{paused}", False)  # paused before the watch looks
+    watch.join(timeout=30)
+    with get_client(sync_client=True) as client:
+        assert _runs_of(client, deployment_id) == []  # no run is owed to a paused schedule
 
 
 def test_a_slot_that_brings_its_run_gets_no_other(monkeypatch: pytest.MonkeyPatch) -> None:
