@@ -1035,6 +1035,7 @@ def _measurement_brief(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "values": dict(raw.get("values") or {}),
         "units": dict(raw.get("units") or {}),
+        "reported": dict(raw.get("reported") or {}),  # as sent, where converted
         "source": raw.get("source"),
         "idempotency_key": raw.get("idempotency_key"),
         "received_at": iso(raw.get("received_at")),

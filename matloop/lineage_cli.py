@@ -79,14 +79,32 @@ def _sample(trial: Mapping[str, Any]) -> str:
     return str(formula or label or "")
 
 
-def named_values(values: Mapping[str, Any], units: Mapping[str, str] | None = None) -> str:
-    """``tc=85 K, cost=3``: each value with its unit, where it has one."""
-    units = units or {}
+def named_values(
+    values: Mapping[str, Any],
+    units: Mapping[str, str] | None = None,
+    reported: Mapping[str, Mapping[str, Any]] | None = None,
+) -> str:
+    """``tc=85 K (sent as -188.15 degC), cost=3``: each value, unit and value as sent.
+
+    A value has its unit where it has one, and what the lab sent where it was converted.
+    """
+    units, reported = units or {}, reported or {}
     said = (
-        f"{name}={_number(value)}" + (f" {units[name]}" if units.get(name) else "")
+        f"{name}={_number(value)}"
+        + (f" {units[name]}" if units.get(name) else "")
+        + (
+            f" (sent as {_number(reported[name]['value'])} {reported[name]['unit']})"
+            if name in reported
+            else ""
+        )
         for name, value in values.items()
     )
     return ", ".join(said) or "-"
+
+
+def _reading(result: Mapping[str, Any]) -> str:
+    """A result's or part's values as :func:`named_values` gives them."""
+    return named_values(result["values"], result.get("units"), result.get("reported"))
 
 
 def _prior_mean(fitted: Mapping[str, Any]) -> str:
@@ -322,7 +340,7 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         _say(f"handed from {handoff['holder']} to {handoff['to']}{by}, {handoff['at']}", 2)
     for part in trial.get("parts") or ():  # who measured which outcomes
         _say(
-            f"part: {named_values(part['values'], part.get('units'))} (source {part['source']}, "
+            f"part: {_reading(part)} (source {part['source']}, "
             f"key {part['idempotency_key']}, received {part['received_at']})",
             2,
         )
@@ -332,7 +350,7 @@ def _backward(found: Mapping[str, Any], as_json: bool) -> None:
         corrected = len(result.get("corrections") or ())
         also = f", corrected {corrected} time(s)" if corrected else ""
         _say(
-            f"measurement: {named_values(result['values'], result.get('units'))} (source "
+            f"measurement: {_reading(result)} (source "
             f"{result['source']}, key "
             f"{result['idempotency_key']}, received {result['received_at']}{also})"
         )
@@ -434,7 +452,7 @@ def _trial_lines(trials: Mapping[str, Any], heading: str) -> None:
     _say(f"{heading}: {trials['total']}, {trials['measured']} measured{where}")
     for item in items:
         result = item["measurement"]
-        measured = "-" if result is None else named_values(result["values"], result.get("units"))
+        measured = "-" if result is None else _reading(result)
         made = _sample(item) or "-"
         _say(
             f"{item['campaign']} {item['batch']} {item['id']}  {made}  {item['strategy']}  "

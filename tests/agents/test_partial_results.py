@@ -450,11 +450,13 @@ def test_lineage_text_names_each_part_and_hand_off(
     agent.hand_off(trial.id or "", "robot", "uvvis")
     waiting = cli.invoke(app, ["lineage", "measurement", "pv", "r1"])
     assert "measurement: none yet (not every outcome is in)" in waiting.output, waiting.output
-    agent.observe([part(trial.id, "u1", "uvvis", gap=1.3)])
+    in_mev = replace(part(trial.id, "u1", "uvvis", gap=1300.0), units={"gap": "meV"})
+    agent.observe([in_mev])
     said = cli.invoke(app, ["lineage", "measurement", "pv", "u1"]).output
     assert "handed from robot to uvvis, " in said
     assert "part: efficiency=0.4 (source robot, key r1" in said
-    assert "part: gap=1.3 eV (source uvvis, key u1" in said
+    assert "part: gap=1.3 eV (sent as 1300 meV) (source uvvis, key u1" in said  # converted
+    assert "measurement: efficiency=0.4, gap=1.3 eV (sent as 1300 meV) (source uvvis" in said
 
 
 def test_a_sample_sent_back_and_forth_is_handed_on_each_time(agent: CampaignAgent) -> None:
