@@ -700,14 +700,13 @@ class CampaignAgent:
             if out
             else ""
         )
-        held = (
-            f", {stalled} stalled: partly measured or handed on with their lease run out, "
-            "an admin token hands them on or gives them up"
-            if stalled
-            else ""
-        )
+        held = ""  # said after the trials out, in either message
         if stalled:
-            later += f" ({held.removeprefix(', ')})"
+            held = (
+                f"{stalled} stalled: partly measured or handed on with their lease run out, "
+                "an admin token hands them on or gives them up"
+            )
+            later += f" ({held})"
         if budget is not None and spent >= budget:
             state = "handed out" if out else "spent"
             return NoWork(f"its budget of {budget} experiments is {state}{later}", bool(out))
@@ -715,7 +714,8 @@ class CampaignAgent:
         if self._random_left(spent, measured) == 0:
             return NoWork(
                 f"the model needs {MIN_RESULTS} results to choose and has {measured}: its "
-                f"initial design is out ({out} pending{held}); ask again when results are in",
+                f"initial design is out ({out} pending{f', {held}' if held else ''}); ask "
+                "again when results are in",
                 True,
             )
         problem = self._problem(trials)[0] if self.campaign.pool_size else None

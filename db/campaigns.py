@@ -1627,13 +1627,15 @@ class CampaignStore:
         campaign records tens of thousands, and the embedded server reads each one it
         sorts (0.5 s for 20,000).
         """
+        if count <= 0:
+            return []
         collection = MetricsDocument._get_collection()
-        width = max(count, 1)
+        width = count
         while True:
             query = {"campaign": self._id(name), "measurements": {"$gt": measured - width}}
             rows = list(collection.find(query).sort("measurements", 1))
             if len(rows) >= count or measured - width < 0:
-                return [_metrics_row(r) for r in rows[max(len(rows) - count, 0) :]] if count else []
+                return [_metrics_row(r) for r in rows[-count:]]
             width *= 4
 
     def page_metrics(
@@ -1642,12 +1644,12 @@ class CampaignStore:
         """A page of the stored metrics rows (as :meth:`metrics_history`), and how many there are.
 
         A long campaign records a row per stored batch, tens of thousands of them: readers
-        take a page, ``latest_first`` for the latest rows.
+        take a page of ``limit`` (at least 1) rows, ``latest_first`` for the latest rows.
         """
         campaign = {"campaign": self._id(name)}
         collection = MetricsDocument._get_collection()
         rows = collection.find(campaign).sort("measurements", -1 if latest_first else 1)
-        page = [_metrics_row(r) for r in rows.skip(offset).limit(limit)] if limit else []
+        page = [_metrics_row(r) for r in rows.skip(offset).limit(limit)]
         return page, collection.count_documents(campaign)
 
     def record(
